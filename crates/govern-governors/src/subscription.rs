@@ -1,0 +1,341 @@
+//! Subscription governor: one customer's subscription to a plan, from trial to archive.
+//!
+//! Adopted from Stripe: a trial that ends without conversion pauses the subscription (the
+//! only way into `paused` there); cancellation is requested, then confirmed with an optional
+//! end of the paid period, and takes effect (`terminated`) at that end.
+
+use crate::args::{ArgError, ArgReader, Args, CommandSpec};
+use crate::governor::{Governor, StateTimeout, Transition};
+use crate::kind::GovernorKind;
+use crate::limits::TRIAL_DAYS_MAX;
+use crate::rejection::Rejection;
+use crate::time::{Ctx, DAY_MS, Timestamp};
+
+crate::define_states! {
+    /// Where a subscription is in its life.
+    pub enum State {
+        /// Created, nothing started yet.
+        Pending => "pending",
+        /// In a free trial until `trial_end`.
+        FreeTrial => "free_trial",
+        /// Paid and in service.
+        Active => "active",
+        /// Service withheld by the provider (payment failed, abuse).
+        Suspended => "suspended",
+        /// Service paused, at the customer's wish or because a trial lapsed.
+        Paused => "paused",
+        /// The customer asked to cancel; not yet confirmed.
+        CancellationRequested => "cancellation_requested",
+        /// Cancellation confirmed; service runs until `ends_at`, if given.
+        CancellationConfirmed => "cancellation_confirmed",
+        /// Service has ended.
+        Terminated => "terminated",
+        /// Kept for the record only.
+        Archived => "archived",
+    }
+    terminal: [Archived]
+}
+
+/// What can be asked of a subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Begins a free trial of `plan` for `trial_days` days.
+    StartTrial {
+        /// The plan id.
+        plan: String,
+        /// Trial length in days, 1 to [`TRIAL_DAYS_MAX`].
+        trial_days: u32,
+    },
+    /// Starts paid service (from pending or a trial), optionally on another plan; also keeps
+    /// a subscription whose cancellation was requested but not confirmed.
+    Activate {
+        /// The plan id; required when no plan is set yet.
+        plan: Option<String>,
+    },
+    /// Ends a trial that was not converted; sent by the state timeout at `trial_end`.
+    EndTrial,
+    /// Withholds service.
+    Suspend,
+    /// Pauses service at the customer's wish.
+    Pause,
+    /// Resumes a suspended or paused subscription.
+    Resume,
+    /// Records the customer's wish to cancel.
+    RequestCancellation,
+    /// Confirms the cancellation; service ends at `ends_at` (default: now, with no timeout).
+    ConfirmCancellation {
+        /// End of the paid period, if later than now.
+        ends_at: Option<Timestamp>,
+    },
+    /// Ends service once the paid period is over; sent by the state timeout at `ends_at`.
+    Terminate,
+    /// Archives a subscription whose service has ended.
+    Archive,
+}
+
+impl CommandSpec for Command {
+    const NAMES: &'static [&'static str] = &[
+        "start_trial",
+        "activate",
+        "end_trial",
+        "suspend",
+        "pause",
+        "resume",
+        "request_cancellation",
+        "confirm_cancellation",
+        "terminate",
+        "archive",
+    ];
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::StartTrial { .. } => "start_trial",
+            Self::Activate { .. } => "activate",
+            Self::EndTrial => "end_trial",
+            Self::Suspend => "suspend",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::RequestCancellation => "request_cancellation",
+            Self::ConfirmCancellation { .. } => "confirm_cancellation",
+            Self::Terminate => "terminate",
+            Self::Archive => "archive",
+        }
+    }
+
+    fn args(&self) -> Args {
+        let mut a = Args::new();
+        match self {
+            Self::StartTrial { plan, trial_days } => {
+                a.insert("plan".into(), plan.clone());
+                a.insert("trial_days".into(), trial_days.to_string());
+            }
+            Self::Activate { plan: Some(plan) } => {
+                a.insert("plan".into(), plan.clone());
+            }
+            Self::ConfirmCancellation { ends_at: Some(t) } => {
+                a.insert("ends_at".into(), t.as_ms().to_string());
+            }
+            Self::Activate { plan: None }
+            | Self::ConfirmCancellation { ends_at: None }
+            | Self::EndTrial
+            | Self::Suspend
+            | Self::Pause
+            | Self::Resume
+            | Self::RequestCancellation
+            | Self::Terminate
+            | Self::Archive => {}
+        }
+        a
+    }
+
+    fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
+        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
+            return Err(ArgError::unknown_command(name, Self::NAMES));
+        };
+        let mut r = ArgReader::new(known, args);
+        let cmd = match known {
+            "start_trial" => Self::StartTrial {
+                plan: r.text("plan")?,
+                trial_days: r.u32_in("trial_days", 1, TRIAL_DAYS_MAX, "1 to 365 days")?,
+            },
+            "activate" => Self::Activate { plan: r.optional_text("plan")? },
+            "end_trial" => Self::EndTrial,
+            "suspend" => Self::Suspend,
+            "pause" => Self::Pause,
+            "resume" => Self::Resume,
+            "request_cancellation" => Self::RequestCancellation,
+            "confirm_cancellation" => Self::ConfirmCancellation { ends_at: r.optional_timestamp("ends_at")? },
+            "terminate" => Self::Terminate,
+            _ => Self::Archive,
+        };
+        r.finish()?;
+        Ok(cmd)
+    }
+
+    fn samples(_ctx: &Ctx) -> Vec<Self> {
+        vec![
+            Self::StartTrial { plan: "pro".into(), trial_days: 14 },
+            Self::Activate { plan: Some("pro".into()) },
+            Self::EndTrial,
+            Self::Suspend,
+            Self::Pause,
+            Self::Resume,
+            Self::RequestCancellation,
+            Self::ConfirmCancellation { ends_at: None },
+            Self::Terminate,
+            Self::Archive,
+        ]
+    }
+}
+
+/// One subscription: its state and the data that travels with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subscription {
+    state: StateCell,
+    /// The plan subscribed to, once known.
+    plan: Option<String>,
+    /// When the free trial ends; set by `start_trial`.
+    trial_end: Option<Timestamp>,
+    /// When paid service first started.
+    activated_at: Option<Timestamp>,
+    /// When service ends after a confirmed cancellation.
+    ends_at: Option<Timestamp>,
+}
+
+/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct StateCell(State);
+
+impl Default for StateCell {
+    fn default() -> Self {
+        Self(State::Pending)
+    }
+}
+
+impl Subscription {
+    /// The plan id, once set.
+    #[must_use]
+    pub fn plan(&self) -> Option<&str> {
+        self.plan.as_deref()
+    }
+
+    /// When the trial ends, if one was started.
+    #[must_use]
+    pub fn trial_end(&self) -> Option<Timestamp> {
+        self.trial_end
+    }
+
+    /// When service ends after a confirmed cancellation.
+    #[must_use]
+    pub fn ends_at(&self) -> Option<Timestamp> {
+        self.ends_at
+    }
+
+    /// When paid service first started.
+    #[must_use]
+    pub fn activated_at(&self) -> Option<Timestamp> {
+        self.activated_at
+    }
+
+    fn service_ended(&self, command: &'static str, ctx: &Ctx) -> Result<(), Rejection> {
+        match self.ends_at {
+            Some(end) if ctx.now < end => Err(Rejection::TooEarly { command, not_before: end }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Governor for Subscription {
+    const KIND: GovernorKind = GovernorKind::Subscription;
+    type State = State;
+    type Command = Command;
+
+    fn state(&self) -> State {
+        self.state.0
+    }
+
+    fn decide(&self, command: &Command, ctx: &Ctx) -> Result<Transition<State>, Rejection> {
+        use Command as C;
+        use State as S;
+        let from = self.state.0;
+        let to = match (from, command) {
+            (S::Pending, C::StartTrial { .. }) => S::FreeTrial,
+            (S::Pending, C::Activate { plan: None }) => {
+                return Err(Rejection::unmet("activate", "a plan is required to activate"));
+            }
+            (S::Pending | S::FreeTrial | S::CancellationRequested, C::Activate { .. }) => S::Active,
+            (S::FreeTrial, C::EndTrial) => match self.trial_end {
+                Some(end) if ctx.now < end => {
+                    return Err(Rejection::TooEarly { command: "end_trial", not_before: end });
+                }
+                _ => S::Paused,
+            },
+            (S::Active, C::Suspend) => S::Suspended,
+            (S::Active, C::Pause) => S::Paused,
+            (S::Suspended | S::Paused, C::Resume) => S::Active,
+            (S::FreeTrial | S::Active | S::Suspended | S::Paused, C::RequestCancellation) => {
+                S::CancellationRequested
+            }
+            (S::CancellationRequested, C::ConfirmCancellation { ends_at }) => match ends_at {
+                Some(end) if *end < ctx.now => {
+                    return Err(ArgError::new(
+                        "confirm_cancellation",
+                        "ends_at",
+                        Some(&end.as_ms().to_string()),
+                        crate::ArgProblem::NotInFuture,
+                    )
+                    .into());
+                }
+                _ => S::CancellationConfirmed,
+            },
+            (S::CancellationConfirmed, C::Terminate) => {
+                self.service_ended("terminate", ctx)?;
+                S::Terminated
+            }
+            (S::CancellationConfirmed, C::Archive) => {
+                self.service_ended("archive", ctx)?;
+                S::Archived
+            }
+            (S::Terminated, C::Archive) => S::Archived,
+            (
+                S::Pending
+                | S::FreeTrial
+                | S::Active
+                | S::Suspended
+                | S::Paused
+                | S::CancellationRequested
+                | S::CancellationConfirmed
+                | S::Terminated
+                | S::Archived,
+                _,
+            ) => return Err(self.invalid(command)),
+        };
+        Ok(Transition { from, to })
+    }
+
+    fn evolve(&mut self, command: &Command, to: State, at: Timestamp) {
+        match command {
+            Command::StartTrial { plan, trial_days } => {
+                self.plan = Some(plan.clone());
+                self.trial_end = Some(at.plus_ms(u64::from(*trial_days) * DAY_MS));
+            }
+            Command::Activate { plan } => {
+                if let Some(plan) = plan {
+                    self.plan = Some(plan.clone());
+                }
+                self.activated_at.get_or_insert(at);
+            }
+            Command::ConfirmCancellation { ends_at } => {
+                // No end given means service ends now: no state timeout is armed.
+                self.ends_at = *ends_at;
+            }
+            Command::EndTrial
+            | Command::Suspend
+            | Command::Pause
+            | Command::Resume
+            | Command::RequestCancellation
+            | Command::Terminate
+            | Command::Archive => {}
+        }
+        self.state.0 = to;
+    }
+
+    fn state_timeout(&self) -> Option<StateTimeout<Command>> {
+        match self.state.0 {
+            State::FreeTrial => self.trial_end.map(|at| StateTimeout { at, command: Command::EndTrial }),
+            State::CancellationConfirmed => {
+                self.ends_at.map(|at| StateTimeout { at, command: Command::Terminate })
+            }
+            State::Pending
+            | State::Active
+            | State::Suspended
+            | State::Paused
+            | State::CancellationRequested
+            | State::Terminated
+            | State::Archived => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! Subscription walks: the lifecycle, trial expiry on time, guards.
+
+use super::{Command as C, Subscription};
+use crate::args::{Args, CommandSpec};
+use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::time::{Ctx, DAY_MS, Timestamp};
+use crate::{Governor, StateTimeout};
+
+fn trial() -> C {
+    C::StartTrial { plan: "pro".into(), trial_days: 14 }
+}
+
+#[test]
+fn lifecycle_of_the_benchmark() {
+    let mut s = Subscription::default();
+    let steps = [
+        (0, trial()),
+        (1, C::Activate { plan: None }),
+        (2, C::Suspend),
+        (3, C::Resume),
+        (4, C::Pause),
+        (5, C::Resume),
+        (6, C::RequestCancellation),
+        (7, C::ConfirmCancellation { ends_at: None }),
+        (7, C::Archive),
+    ];
+    assert_eq!(
+        transcript(&mut s, &steps),
+        "pending --start_trial--> free_trial
+free_trial --activate--> active
+active --suspend--> suspended
+suspended --resume--> active
+active --pause--> paused
+paused --resume--> active
+active --request_cancellation--> cancellation_requested
+cancellation_requested --confirm_cancellation--> cancellation_confirmed
+cancellation_confirmed --archive--> archived
+"
+    );
+    assert_eq!(s.plan(), Some("pro"));
+    assert_eq!(s.activated_at(), Some(Timestamp(T0_MS + DAY_MS)));
+}
+
+#[test]
+fn trial_ends_only_at_its_end_and_then_pauses() {
+    let mut s = Subscription::default();
+    let out = transcript(&mut s, &[(0, trial()), (13, C::EndTrial), (14, C::EndTrial)]);
+    let end = T0_MS + 14 * DAY_MS;
+    assert_eq!(
+        out,
+        format!(
+            "pending --start_trial--> free_trial
+free_trial --end_trial--> rejected too_early: end_trial is too early: allowed from {end}ms
+free_trial --end_trial--> paused
+"
+        )
+    );
+}
+
+#[test]
+fn the_trial_arms_a_timeout_and_leaving_the_trial_disarms_it() {
+    let mut s = Subscription::default();
+    s.apply(&trial(), &Ctx::at_ms(T0_MS)).unwrap();
+    let at = Timestamp(T0_MS + 14 * DAY_MS);
+    assert_eq!(s.state_timeout(), Some(StateTimeout { at, command: C::EndTrial }));
+    s.apply(&C::Activate { plan: None }, &Ctx::at_ms(T0_MS + DAY_MS)).unwrap();
+    assert_eq!(s.state_timeout(), None);
+}
+
+#[test]
+fn cancellation_with_a_paid_period_terminates_at_its_end() {
+    let mut s = Subscription::default();
+    let end = Timestamp(T0_MS + 30 * DAY_MS);
+    let steps = [
+        (0, C::Activate { plan: Some("team".into()) }),
+        (1, C::RequestCancellation),
+        (2, C::ConfirmCancellation { ends_at: Some(end) }),
+        (10, C::Archive),
+        (29, C::Terminate),
+        (30, C::Terminate),
+        (31, C::Archive),
+    ];
+    let out = transcript(&mut s, &steps);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[3], format!("cancellation_confirmed --archive--> rejected too_early: archive is too early: allowed from {}ms", end.as_ms()));
+    assert!(lines[4].contains("rejected too_early"), "{}", lines[4]);
+    assert_eq!(lines[5], "cancellation_confirmed --terminate--> terminated");
+    assert_eq!(lines[6], "terminated --archive--> archived");
+}
+
+#[test]
+fn guards_refuse_bad_data() {
+    let mut s = Subscription::default();
+    let out = transcript(&mut s, &[(0, C::Activate { plan: None })]);
+    assert_eq!(
+        out,
+        "pending --activate--> rejected precondition_failed: activate refused: a plan is required to activate\n"
+    );
+    let mut args = Args::new();
+    args.insert("plan".into(), "pro".into());
+    args.insert("trial_days".into(), "0".into());
+    let err = C::parse("start_trial", &args).unwrap_err();
+    assert_eq!(err.to_string(), "start_trial: argument `trial_days` = \"0\": out of range; expected 1 to 365 days");
+    args.insert("trial_days".into(), "14".into());
+    args.insert("plan".into(), "  ".into());
+    assert_eq!(C::parse("start_trial", &args).unwrap_err().argument, "plan");
+    args.insert("plan".into(), "pro".into());
+    args.insert("colour".into(), "red".into());
+    assert_eq!(C::parse("start_trial", &args).unwrap_err().argument, "colour");
+    assert_eq!(C::parse("start_triall", &Args::new()).unwrap_err().argument, "command");
+}
+
+#[test]
+fn a_cancellation_end_in_the_past_is_refused() {
+    let mut s = Subscription::default();
+    let past = Timestamp(T0_MS - 1);
+    let out = transcript(
+        &mut s,
+        &[(0, C::Activate { plan: Some("pro".into()) }), (0, C::RequestCancellation), (0, C::ConfirmCancellation { ends_at: Some(past) })],
+    );
+    assert!(out.ends_with("rejected invalid_argument: confirm_cancellation: argument `ends_at` = \"1767225599999\": must lie after the time of the command\n"), "{out}");
+}
+
+#[test]
+fn every_sample_round_trips_through_its_args() {
+    for c in C::samples(&Ctx::at_ms(T0_MS)) {
+        assert_round_trip(&c);
+    }
+    assert_round_trip(&C::ConfirmCancellation { ends_at: Some(Timestamp(5)) });
+    assert_round_trip(&C::Activate { plan: None });
+}

@@ -1,0 +1,200 @@
+//! Verifying a chain of receipts: the first bad receipt is named, with what is wrong.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::encode::{self, DecodeError, ID_OFFSET, SEQ_OFFSET, TIMESTAMP_OFFSET};
+use crate::receipt::{Receipt, derive_receipt_id};
+use govern_governors::Timestamp;
+
+/// Where a verified chain ends: the next sequence number and the hash to link to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The sequence number the next receipt must carry (the number of receipts so far).
+    pub next_seq: u64,
+    /// The hash of the last receipt, or [`Digest::ZERO`] for an empty chain.
+    pub last_hash: Digest,
+}
+
+impl Head {
+    /// The head of an empty chain.
+    pub const GENESIS: Self = Self { next_seq: 0, last_hash: Digest::ZERO };
+}
+
+/// The first problem found in a chain. `seq` is always the position in the chain where the
+/// problem is (the sequence number the receipt there should have), even when the receipt's
+/// own `seq` field is what was damaged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The record at `seq` does not decode.
+    #[error("receipt {seq}: malformed record: {source}")]
+    Malformed {
+        /// The position.
+        seq: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The receipt's fields do not hash to its stored hash: it was altered.
+    #[error("receipt {seq}: hash mismatch: stored {stored}, computed {computed}")]
+    HashMismatch {
+        /// The position.
+        seq: u64,
+        /// The hash the receipt carries.
+        stored: Digest,
+        /// The hash of its fields.
+        computed: Digest,
+    },
+    /// The receipt carries another sequence number than its position.
+    #[error("sequence gap: expected receipt {expected}, found {found}")]
+    SequenceGap {
+        /// The position.
+        expected: u64,
+        /// The sequence number found there.
+        found: u64,
+    },
+    /// The receipt's `prev_hash` is not the previous receipt's hash.
+    #[error("receipt {seq}: broken link: prev_hash is {found}, previous receipt's hash is {expected}")]
+    BrokenLink {
+        /// The position.
+        seq: u64,
+        /// The previous receipt's hash.
+        expected: Digest,
+        /// The `prev_hash` found.
+        found: Digest,
+    },
+    /// The receipt id is not the one derived from its timestamp and `prev_hash`.
+    #[error("receipt {seq}: receipt id is not derived from its timestamp and prev_hash")]
+    IdMismatch {
+        /// The position.
+        seq: u64,
+    },
+}
+
+impl ChainError {
+    /// The position of the bad receipt.
+    #[must_use]
+    pub fn seq(&self) -> u64 {
+        match self {
+            Self::Malformed { seq, .. }
+            | Self::HashMismatch { seq, .. }
+            | Self::BrokenLink { seq, .. }
+            | Self::IdMismatch { seq } => *seq,
+            Self::SequenceGap { expected, .. } => *expected,
+        }
+    }
+
+    /// A stable snake_case name of the problem.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Malformed { .. } => "malformed",
+            Self::HashMismatch { .. } => "hash_mismatch",
+            Self::SequenceGap { .. } => "sequence_gap",
+            Self::BrokenLink { .. } => "broken_link",
+            Self::IdMismatch { .. } => "id_mismatch",
+        }
+    }
+}
+
+/// Checks receipts one at a time, in order, from the genesis or from a known head.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    head: Head,
+    /// Scratch space for preimages, reused across receipts.
+    buf: Vec<u8>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::resume(Head::GENESIS)
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier expecting receipt 0.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A verifier continuing after `head`.
+    #[must_use]
+    pub fn resume(head: Head) -> Self {
+        Self { head, buf: Vec::with_capacity(512) }
+    }
+
+    /// The head after the receipts accepted so far.
+    #[must_use]
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Checks a decoded receipt: its hash over its fields, then sequence, link and id.
+    ///
+    /// # Errors
+    /// The first problem, at this position.
+    pub fn push(&mut self, r: &Receipt) -> Result<(), ChainError> {
+        let seq = self.head.next_seq;
+        let computed = r.compute_hash(&mut self.buf);
+        if computed != r.hash {
+            return Err(ChainError::HashMismatch { seq, stored: r.hash, computed });
+        }
+        self.check_place(r.seq, r.prev_hash, r.id.as_bytes(), r.body.timestamp)?;
+        self.head = Head { next_seq: seq + 1, last_hash: r.hash };
+        Ok(())
+    }
+
+    /// Checks a storage record without decoding it: frame, hash, sequence, link and id. Any
+    /// changed byte fails the hash (or the frame), so this detects every alteration; use
+    /// [`Receipt::decode`] as well where the fields themselves are needed.
+    ///
+    /// # Errors
+    /// The first problem, at this position.
+    pub fn push_record(&mut self, record: &[u8]) -> Result<Digest, ChainError> {
+        let seq = self.head.next_seq;
+        encode::check_frame(record).map_err(|source| ChainError::Malformed { seq, source })?;
+        let (preimage, stored) = record.split_at(record.len() - 32);
+        let computed = Digest(Sha256::digest(preimage).into());
+        let mut stored_hash = [0u8; 32];
+        stored_hash.copy_from_slice(stored);
+        let stored = Digest(stored_hash);
+        if computed != stored {
+            return Err(ChainError::HashMismatch { seq, stored, computed });
+        }
+        let mut prev = [0u8; 32];
+        prev.copy_from_slice(&preimage[preimage.len() - 32..]);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&record[ID_OFFSET..ID_OFFSET + 16]);
+        let timestamp = Timestamp(encode::u64_at(record, TIMESTAMP_OFFSET));
+        self.check_place(encode::u64_at(record, SEQ_OFFSET), Digest(prev), &id, timestamp)?;
+        self.head = Head { next_seq: seq + 1, last_hash: stored };
+        Ok(stored)
+    }
+
+    fn check_place(&self, found_seq: u64, prev: Digest, id: &[u8; 16], timestamp: Timestamp) -> Result<(), ChainError> {
+        let Head { next_seq: seq, last_hash } = self.head;
+        if found_seq != seq {
+            return Err(ChainError::SequenceGap { expected: seq, found: found_seq });
+        }
+        if prev != last_hash {
+            return Err(ChainError::BrokenLink { seq, expected: last_hash, found: prev });
+        }
+        if derive_receipt_id(timestamp, &prev).as_bytes() != id {
+            return Err(ChainError::IdMismatch { seq });
+        }
+        Ok(())
+    }
+}
+
+/// Verifies a whole chain from receipt 0.
+///
+/// # Errors
+/// The first bad receipt and what is wrong with it.
+pub fn verify_chain<'a>(receipts: impl IntoIterator<Item = &'a Receipt>) -> Result<Head, ChainError> {
+    let mut v = ChainVerifier::new();
+    for r in receipts {
+        v.push(r)?;
+    }
+    Ok(v.head())
+}

@@ -1,0 +1,60 @@
+//! Rebuilding a governor from its receipts: the ledger is the system of record.
+
+use govern_governors::{Governor, ResourceId, TenantId, replay_step};
+
+use crate::receipt::Receipt;
+
+/// Why receipts do not replay into a governor.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The receipt at `seq` does not fit the machine.
+    #[error("receipt {seq}: {source}")]
+    Step {
+        /// The receipt's global sequence number.
+        seq: u64,
+        /// Why.
+        source: govern_governors::ReplayError,
+    },
+    /// The receipts skip or repeat a per-resource sequence number.
+    #[error("receipt {seq}: resource_seq {found}, expected {expected}")]
+    ResourceSeq {
+        /// The receipt's global sequence number.
+        seq: u64,
+        /// The expected per-resource number.
+        expected: u64,
+        /// The number found.
+        found: u64,
+    },
+    /// The receipts belong to more than one (tenant, resource).
+    #[error("receipt {seq} belongs to another tenant or resource")]
+    OtherResource {
+        /// The receipt's global sequence number.
+        seq: u64,
+    },
+}
+
+/// Folds the receipts of one resource, in order, into the governor they describe.
+///
+/// # Errors
+/// [`ReplayError`] on the first receipt that does not fit.
+pub fn replay<'a, G: Governor>(receipts: impl IntoIterator<Item = &'a Receipt>) -> Result<G, ReplayError> {
+    let mut machine = G::default();
+    let mut owner: Option<(&TenantId, &ResourceId)> = None;
+    for (expected, r) in (0u64..).zip(receipts) {
+        let b = &r.body;
+        match owner {
+            None => owner = Some((&b.tenant, &b.resource)),
+            Some((t, res)) if *t != b.tenant || *res != b.resource => {
+                return Err(ReplayError::OtherResource { seq: r.seq });
+            }
+            Some(_) => {}
+        }
+        if b.resource_seq != expected {
+            return Err(ReplayError::ResourceSeq { seq: r.seq, expected, found: b.resource_seq });
+        }
+        replay_step(&mut machine, b.governor.name(), &b.command, &b.args, &b.state_from, &b.state_to, b.timestamp)
+            .map_err(|source| ReplayError::Step { seq: r.seq, source })?;
+    }
+    Ok(machine)
+}
