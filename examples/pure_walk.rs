@@ -42,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     transition,
                     ctx.now,
                 );
-                let receipt = Receipt::seal(body, seq, receipts.last().map_or(Digest::ZERO, |r| r.hash));
+                let receipt =
+                    Receipt::seal(body, seq, receipts.last().map_or(Digest::ZERO, |r| r.hash));
                 subscription.evolve(&request.command, transition.to, ctx.now);
                 println!(
                     "day {day:>3}  #{seq} {} -> {}  {}",

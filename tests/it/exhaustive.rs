@@ -167,8 +167,16 @@ fn parse_table<G: Governor>(table: &str) -> BTreeMap<(String, String), Outcome> 
     for line in table.lines().filter(|l| !l.trim().is_empty()) {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let [state, command, outcome] = cols[..] else { panic!("bad table line {line:?}") };
-        assert!(G::State::from_name(state).is_some(), "{}: table names unknown state {state}", G::KIND);
-        assert!(G::Command::NAMES.contains(&command), "{}: table names unknown command {command}", G::KIND);
+        assert!(
+            G::State::from_name(state).is_some(),
+            "{}: table names unknown state {state}",
+            G::KIND
+        );
+        assert!(
+            G::Command::NAMES.contains(&command),
+            "{}: table names unknown command {command}",
+            G::KIND
+        );
         let outcome = match outcome.strip_prefix('!') {
             Some(kind) => Outcome::Refused(kind.to_owned()),
             None => Outcome::Targets(outcome.split('|').map(str::to_owned).collect()),
@@ -182,7 +190,8 @@ fn parse_table<G: Governor>(table: &str) -> BTreeMap<(String, String), Outcome> 
 fn check<G: Governor>(table: &str) {
     let expected = parse_table::<G>(table);
     let exploration = explore::<G>();
-    let reached: BTreeSet<&str> = exploration.representatives.iter().map(|(s, ..)| s.name()).collect();
+    let reached: BTreeSet<&str> =
+        exploration.representatives.iter().map(|(s, ..)| s.name()).collect();
     for s in G::State::ALL {
         assert!(reached.contains(s.name()), "{}: state {} is unreachable", G::KIND, s.name());
     }
@@ -200,7 +209,12 @@ fn check<G: Governor>(table: &str) {
                     }
                     Ok(t) => {
                         assert_eq!(t.from, *state);
-                        assert!(!state.is_terminal(), "{}: terminal {} accepted {name}", G::KIND, state.name());
+                        assert!(
+                            !state.is_terminal(),
+                            "{}: terminal {} accepted {name}",
+                            G::KIND,
+                            state.name()
+                        );
                         targets.insert(t.to.name().to_owned());
                         check_receipt::<G>(machine, sample, t, ctx, &tenant, &resource);
                     }
@@ -212,12 +226,13 @@ fn check<G: Governor>(table: &str) {
             } else {
                 Outcome::Targets(targets)
             };
-            let want = expected
-                .get(&key)
-                .map_or(Outcome::Refused("invalid_transition".into()), |o| match o {
+            let want = expected.get(&key).map_or(
+                Outcome::Refused("invalid_transition".into()),
+                |o| match o {
                     Outcome::Targets(t) => Outcome::Targets(t.clone()),
                     Outcome::Refused(k) => Outcome::Refused(k.clone()),
-                });
+                },
+            );
             assert_eq!(actual, want, "{}: {} --{name}-->", G::KIND, state.name());
         }
     }
@@ -233,7 +248,8 @@ fn check_receipt<G: Governor>(
     resource: &ResourceId,
 ) {
     let request = Request::new(command.clone(), Reason::new("exhaustive").unwrap());
-    let body = ReceiptBody::for_transition::<G>(tenant.clone(), resource.clone(), 0, &request, t, ctx.now);
+    let body =
+        ReceiptBody::for_transition::<G>(tenant.clone(), resource.clone(), 0, &request, t, ctx.now);
     let receipt = Receipt::seal(body, 0, Digest::ZERO);
     assert_eq!(receipt.body.governor, G::KIND);
     assert_eq!(receipt.body.command, command.name());

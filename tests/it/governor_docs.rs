@@ -4,7 +4,8 @@
 use govern_governors::GovernorKind;
 use govern_governors::graph::Graph;
 
-const START: &str = "<!-- generated:start (UPDATE_DOCS=1 cargo test -p govern-tests regenerates this block) -->\n";
+const START: &str =
+    "<!-- generated:start (UPDATE_DOCS=1 cargo test -p govern-tests regenerates this block) -->\n";
 const END: &str = "<!-- generated:end -->";
 
 #[test]
@@ -12,7 +13,8 @@ fn governor_pages_are_fresh() {
     let mut stale = Vec::new();
     for kind in GovernorKind::ALL {
         let path = crate::repo_path(&format!("docs/governors/{kind}.md"));
-        let page = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {}", path.display()));
+        let page =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {}", path.display()));
         let start = page.find(START).map(|i| i + START.len());
         let end = page.find(END);
         let (Some(start), Some(end)) = (start, end) else {
@@ -21,11 +23,15 @@ fn governor_pages_are_fresh() {
         let block = Graph::of_kind(kind).doc_block();
         if page[start..end] != block {
             if std::env::var_os("UPDATE_DOCS").is_some() {
-                std::fs::write(&path, format!("{}{}{}", &page[..start], block, &page[end..])).unwrap();
+                std::fs::write(&path, format!("{}{}{}", &page[..start], block, &page[end..]))
+                    .unwrap();
             } else {
                 stale.push(kind.name());
             }
         }
     }
-    assert!(stale.is_empty(), "stale governor pages {stale:?}: run UPDATE_DOCS=1 cargo test -p govern-tests");
+    assert!(
+        stale.is_empty(),
+        "stale governor pages {stale:?}: run UPDATE_DOCS=1 cargo test -p govern-tests"
+    );
 }

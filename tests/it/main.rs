@@ -1,5 +1,7 @@
 //! The workspace's integration tests, in one binary.
 
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
 mod arch;
 mod exhaustive;
 mod governor_docs;

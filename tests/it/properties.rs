@@ -12,7 +12,10 @@ use proptest::test_runner::{Config, TestRunner};
 
 const T0_MS: u64 = govern_governors::graph::EXPLORE_EPOCH_MS;
 
-fn random_run<G: Governor>(steps: &[(u16, u64)], flip: (usize, usize, u8)) -> Result<(), TestCaseError> {
+fn random_run<G: Governor>(
+    steps: &[(u16, u64)],
+    flip: (usize, usize, u8),
+) -> Result<(), TestCaseError> {
     let tenant = TenantId::new("acme").unwrap();
     let resource = ResourceId::new("res-1").unwrap();
     let mut machine = G::default();
@@ -28,7 +31,12 @@ fn random_run<G: Governor>(steps: &[(u16, u64)], flip: (usize, usize, u8)) -> Re
         match machine.apply(command, &ctx) {
             Err(_) => prop_assert_eq!(&machine, &before, "a refusal changed the machine"),
             Ok(t) => {
-                prop_assert!(!was_terminal, "terminal {} accepted {}", t.from.name(), command.name());
+                prop_assert!(
+                    !was_terminal,
+                    "terminal {} accepted {}",
+                    t.from.name(),
+                    command.name()
+                );
                 let request = Request::new(command.clone(), Reason::new("property").unwrap());
                 let body = ReceiptBody::for_transition::<G>(
                     tenant.clone(),
@@ -70,7 +78,8 @@ fn run_random<G: Governor>() {
 
 fn parse_anything<G: Governor>(name: &str, args: &Args, at: u64) -> Result<(), TestCaseError> {
     if let Ok(command) = G::Command::parse(name, args) {
-        prop_assert_eq!(G::Command::parse(command.name(), &command.args()).as_ref(), Ok(&command));
+        let again = G::Command::parse(command.name(), &command.args());
+        prop_assert_eq!(again.as_ref(), Ok(&command));
         let ctx = Ctx::at_ms(at);
         let mut machine = G::default();
         for sample in G::Command::samples(&ctx) {
@@ -87,10 +96,33 @@ fn run_parse<G: Governor>() {
     let name = prop_oneof![prop::sample::select(names), "[a-z_]{0,12}"];
     let key = prop_oneof![
         prop::sample::select(vec![
-            "plan", "trial_days", "ends_at", "amount", "currency", "method", "transaction_id", "code",
-            "outcome", "dispute_id", "feature", "expires_at", "sku", "sunset_at", "email", "channel",
-            "resource", "usage", "limit", "domain", "severity", "finding", "deadline_days", "storage_gb",
-            "compute_units", "bandwidth_mbps", "duration_minutes",
+            "plan",
+            "trial_days",
+            "ends_at",
+            "amount",
+            "currency",
+            "method",
+            "transaction_id",
+            "code",
+            "outcome",
+            "dispute_id",
+            "feature",
+            "expires_at",
+            "sku",
+            "sunset_at",
+            "email",
+            "channel",
+            "resource",
+            "usage",
+            "limit",
+            "domain",
+            "severity",
+            "finding",
+            "deadline_days",
+            "storage_gb",
+            "compute_units",
+            "bandwidth_mbps",
+            "duration_minutes",
         ])
         .prop_map(str::to_owned),
         "[a-z_]{1,6}",
@@ -98,11 +130,17 @@ fn run_parse<G: Governor>() {
     let value = prop_oneof![
         "-?[0-9]{0,20}(\\.[0-9]{0,4})?",
         "[A-Za-z@._ :-]{0,12}",
-        prop::sample::select(vec!["USD", "JPY", "XYZ", "card", "won", "lost", "gdpr", "custom:x", "high", "storage", "email", "a@b.co"]).prop_map(str::to_owned),
+        prop::sample::select(vec![
+            "USD", "JPY", "XYZ", "card", "won", "lost", "gdpr", "custom:x", "high", "storage",
+            "email", "a@b.co"
+        ])
+        .prop_map(str::to_owned),
     ];
     let args = prop::collection::btree_map(key, value, 0..5);
     runner
-        .run(&(name, args, 0u64..u64::MAX / 2), |(name, args, at)| parse_anything::<G>(&name, &args, at))
+        .run(&(name, args, 0u64..u64::MAX / 2), |(name, args, at)| {
+            parse_anything::<G>(&name, &args, at)
+        })
         .unwrap_or_else(|e| panic!("{}: {e}", G::KIND));
 }
 

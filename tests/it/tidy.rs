@@ -21,9 +21,7 @@ fn every_rust_file_starts_with_a_module_doc_line() {
         rust_files(&crate::repo_path(dir), &mut files);
     }
     assert!(files.len() > 10, "found the sources");
-    let missing: Vec<_> = files
-        .iter()
-        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
-        .collect();
+    let missing: Vec<_> =
+        files.iter().filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!")).collect();
     assert!(missing.is_empty(), "files without a leading //! line: {missing:?}");
 }

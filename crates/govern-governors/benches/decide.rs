@@ -30,14 +30,18 @@ fn bench_governor<G: Governor>(c: &mut Criterion) {
             }
         });
     });
-    group.bench_with_input(BenchmarkId::new("decide_and_evolve", G::KIND.name()), &pairs, |b, pairs| {
-        b.iter(|| {
-            for (machine, command, ctx) in pairs {
-                let mut m = machine.clone();
-                let _ = black_box(m.apply(black_box(command), ctx));
-            }
-        });
-    });
+    group.bench_with_input(
+        BenchmarkId::new("decide_and_evolve", G::KIND.name()),
+        &pairs,
+        |b, pairs| {
+            b.iter(|| {
+                for (machine, command, ctx) in pairs {
+                    let mut m = machine.clone();
+                    let _ = black_box(m.apply(black_box(command), ctx));
+                }
+            });
+        },
+    );
     group.finish();
 }
 

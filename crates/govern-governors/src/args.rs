@@ -207,7 +207,11 @@ impl<'a> ArgReader<'a> {
     ///
     /// # Errors
     /// Missing or malformed.
-    pub fn parsed<T: FromStr>(&mut self, name: &str, expected: &'static str) -> Result<T, ArgError> {
+    pub fn parsed<T: FromStr>(
+        &mut self,
+        name: &str,
+        expected: &'static str,
+    ) -> Result<T, ArgError> {
         let v = self.raw(name)?;
         v.parse().map_err(|_| self.err(name, Some(v), ArgProblem::Malformed { expected }))
     }
@@ -234,7 +238,13 @@ impl<'a> ArgReader<'a> {
     ///
     /// # Errors
     /// Missing, malformed or out of range.
-    pub fn u32_in(&mut self, name: &str, min: u32, max: u32, expected: &'static str) -> Result<u32, ArgError> {
+    pub fn u32_in(
+        &mut self,
+        name: &str,
+        min: u32,
+        max: u32,
+        expected: &'static str,
+    ) -> Result<u32, ArgError> {
         let v: u32 = self.parsed(name, expected)?;
         if v < min || v > max {
             let s = v.to_string();
@@ -261,9 +271,13 @@ impl<'a> ArgReader<'a> {
         let currency = Currency::from_code(code)
             .ok_or_else(|| self.err("currency", Some(code), ArgProblem::UnknownCurrency))?;
         let raw = self.raw("amount")?;
-        let amount = raw
-            .parse()
-            .map_err(|_| self.err("amount", Some(raw), ArgProblem::Malformed { expected: "a decimal amount such as 19.99" }))?;
+        let amount = raw.parse().map_err(|_| {
+            self.err(
+                "amount",
+                Some(raw),
+                ArgProblem::Malformed { expected: "a decimal amount such as 19.99" },
+            )
+        })?;
         Money::new(amount, currency).map_err(|e| self.err("amount", Some(raw), e.problem()))
     }
 

@@ -63,7 +63,11 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
     ///
     /// # Errors
     /// A [`Rejection`] naming the state and command, a bad argument or an unmet condition.
-    fn decide(&self, command: &Self::Command, ctx: &Ctx) -> Result<Transition<Self::State>, Rejection>;
+    fn decide(
+        &self,
+        command: &Self::Command,
+        ctx: &Ctx,
+    ) -> Result<Transition<Self::State>, Rejection>;
 
     /// Applies an accepted command: moves to `to` and records the command's data. Never
     /// refuses; replay calls it with recorded commands.
@@ -79,7 +83,11 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
     ///
     /// # Errors
     /// The rejection from `decide`; the machine is then unchanged.
-    fn apply(&mut self, command: &Self::Command, ctx: &Ctx) -> Result<Transition<Self::State>, Rejection> {
+    fn apply(
+        &mut self,
+        command: &Self::Command,
+        ctx: &Ctx,
+    ) -> Result<Transition<Self::State>, Rejection> {
         let t = self.decide(command, ctx)?;
         self.evolve(command, t.to, ctx.now);
         Ok(t)
@@ -146,7 +154,8 @@ pub fn replay_step<G: Governor>(
     if actual != state_from {
         return Err(ReplayError::StateMismatch { actual, recorded: state_from.to_owned() });
     }
-    let to = G::State::from_name(state_to).ok_or_else(|| ReplayError::UnknownState(state_to.to_owned()))?;
+    let to = G::State::from_name(state_to)
+        .ok_or_else(|| ReplayError::UnknownState(state_to.to_owned()))?;
     let command = G::Command::parse(command, args)?;
     machine.evolve(&command, to, at);
     Ok(())
@@ -179,7 +188,7 @@ macro_rules! define_states {
             }
 
             fn is_terminal(self) -> bool {
-                matches!(self, $(Self::$terminal)|*)
+                false $(|| matches!(self, Self::$terminal))*
             }
         }
 

@@ -8,7 +8,7 @@ use crate::args::CommandSpec;
 use crate::governor::{Governor, StateSpec};
 use crate::kind::GovernorKind;
 use crate::time::{Ctx, DAY_MS};
-use crate::subscription; // STUB
+use crate::{account, billing, catalog, compliance, entitlement, quota, subscription, tenant};
 
 /// Exploration starts at 2026-01-01T00:00:00Z.
 pub const EXPLORE_EPOCH_MS: u64 = 1_767_225_600_000;
@@ -60,7 +60,10 @@ pub fn explore<G: Governor>() -> Exploration<G> {
             if let Ok(t) = machine.decide(&sample, &ctx) {
                 if t.to == from {
                     machine.evolve(&sample, t.to, ctx.now);
-                    record(Edge { from: from.name(), command: sample.name(), to: from.name() }, &mut edges);
+                    record(
+                        Edge { from: from.name(), command: sample.name(), to: from.name() },
+                        &mut edges,
+                    );
                 }
             }
         }
@@ -94,6 +97,8 @@ pub struct Graph {
     pub examples: Vec<String>,
     /// The edges exploration found.
     pub edges: Vec<Edge>,
+    /// (state, command) for each state that arms a state timeout, as exploration found them.
+    pub timeouts: Vec<(&'static str, &'static str)>,
 }
 
 impl Graph {
@@ -114,13 +119,20 @@ impl Graph {
                 line
             })
             .collect();
+        let exploration = explore::<G>();
+        let timeouts = exploration
+            .representatives
+            .iter()
+            .filter_map(|(state, m, _)| m.state_timeout().map(|t| (state.name(), t.command.name())))
+            .collect();
         Self {
             kind: G::KIND,
             states: G::State::ALL.iter().map(|s| s.name()).collect(),
             terminal: G::State::ALL.iter().filter(|s| s.is_terminal()).map(|s| s.name()).collect(),
             commands: G::Command::NAMES.to_vec(),
             examples,
-            edges: explore::<G>().edges,
+            edges: exploration.edges,
+            timeouts,
         }
     }
 
@@ -128,7 +140,14 @@ impl Graph {
     #[must_use]
     pub fn of_kind(kind: GovernorKind) -> Self {
         match kind {
-            _ => Self::of::<subscription::Subscription>(), // STUB
+            GovernorKind::Entitlement => Self::of::<entitlement::Entitlement>(),
+            GovernorKind::Billing => Self::of::<billing::Billing>(),
+            GovernorKind::Catalog => Self::of::<catalog::Product>(),
+            GovernorKind::Subscription => Self::of::<subscription::Subscription>(),
+            GovernorKind::Account => Self::of::<account::Account>(),
+            GovernorKind::Quota => Self::of::<quota::Quota>(),
+            GovernorKind::Compliance => Self::of::<compliance::Audit>(),
+            GovernorKind::Tenant => Self::of::<tenant::Tenant>(),
         }
     }
 
@@ -166,7 +185,10 @@ impl Graph {
     /// A Graphviz digraph.
     #[must_use]
     pub fn dot(&self) -> String {
-        let mut s = format!("digraph {} {{\n    rankdir=LR;\n    node [shape=box, style=rounded];\n", self.kind);
+        let mut s = format!(
+            "digraph {} {{\n    rankdir=LR;\n    node [shape=box, style=rounded];\n",
+            self.kind
+        );
         if let Some(initial) = self.states.first() {
             let _ = writeln!(s, "    start [shape=point];\n    start -> \"{initial}\";");
         }
@@ -185,7 +207,10 @@ impl Graph {
     pub fn doc_block(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "### Diagram\n\n```mermaid\n{}```\n", self.mermaid());
-        let _ = writeln!(s, "### States\n\n| state | initial | terminal | reached by |\n|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "### States\n\n| state | initial | terminal | reached by |\n|---|---|---|---|"
+        );
         for (i, st) in self.states.iter().enumerate() {
             let by: Vec<&str> = self
                 .edges
@@ -207,7 +232,22 @@ impl Graph {
         for (name, ex) in self.commands.iter().zip(&self.examples) {
             let _ = writeln!(s, "| `{name}` | `{ex}` |");
         }
-        let _ = writeln!(s, "\n### Transitions\n\nEvery pair not listed is refused with `invalid_transition`.\n\n| from | command | to |\n|---|---|---|");
+        if !self.timeouts.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n### State timeouts\n\nArmed on entering the state and cancelled by leaving it; \
+                 when due, the runtime sends the command through `decide` like any other.\n\n\
+                 | state | command sent when due |\n|---|---|"
+            );
+            for (state, command) in &self.timeouts {
+                let _ = writeln!(s, "| `{state}` | `{command}` |");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\n### Transitions\n\nEvery pair not listed is refused with `invalid_transition` \
+             (or a guard's rejection, as the page says).\n\n| from | command | to |\n|---|---|---|"
+        );
         for e in &self.edges {
             let _ = writeln!(s, "| `{}` | `{}` | `{}` |", e.from, e.command, e.to);
         }

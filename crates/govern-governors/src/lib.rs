@@ -33,9 +33,7 @@ pub mod subscription;
 pub mod tenant;
 
 pub use args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
-pub use governor::{
-    Governor, ReplayError, StateSpec, StateTimeout, Transition, replay_step,
-};
+pub use governor::{Governor, ReplayError, StateSpec, StateTimeout, Transition, replay_step};
 pub use ids::{IdError, ResourceId, TenantId};
 pub use kind::GovernorKind;
 pub use money::{Currency, Money, MoneyError};

@@ -96,11 +96,17 @@ impl Metadata {
     ///
     /// # Errors
     /// [`MetadataError`] on a bad key, a long value, or too many entries.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Result<(), MetadataError> {
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), MetadataError> {
         let (key, value) = (key.into(), value.into());
         let key_ok = !key.is_empty()
             && key.len() <= METADATA_KEY_LEN_MAX
-            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
         if !key_ok {
             return Err(MetadataError::BadKey { key, max: METADATA_KEY_LEN_MAX });
         }

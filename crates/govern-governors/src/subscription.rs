@@ -144,7 +144,9 @@ impl CommandSpec for Command {
             "pause" => Self::Pause,
             "resume" => Self::Resume,
             "request_cancellation" => Self::RequestCancellation,
-            "confirm_cancellation" => Self::ConfirmCancellation { ends_at: r.optional_timestamp("ends_at")? },
+            "confirm_cancellation" => {
+                Self::ConfirmCancellation { ends_at: r.optional_timestamp("ends_at")? }
+            }
             "terminate" => Self::Terminate,
             _ => Self::Archive,
         };
@@ -322,7 +324,9 @@ impl Governor for Subscription {
 
     fn state_timeout(&self) -> Option<StateTimeout<Command>> {
         match self.state.0 {
-            State::FreeTrial => self.trial_end.map(|at| StateTimeout { at, command: Command::EndTrial }),
+            State::FreeTrial => {
+                self.trial_end.map(|at| StateTimeout { at, command: Command::EndTrial })
+            }
             State::CancellationConfirmed => {
                 self.ends_at.map(|at| StateTimeout { at, command: Command::Terminate })
             }

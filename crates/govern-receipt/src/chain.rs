@@ -54,7 +54,9 @@ pub enum ChainError {
         found: u64,
     },
     /// The receipt's `prev_hash` is not the previous receipt's hash.
-    #[error("receipt {seq}: broken link: prev_hash is {found}, previous receipt's hash is {expected}")]
+    #[error(
+        "receipt {seq}: broken link: prev_hash is {found}, previous receipt's hash is {expected}"
+    )]
     BrokenLink {
         /// The position.
         seq: u64,
@@ -172,7 +174,13 @@ impl ChainVerifier {
         Ok(stored)
     }
 
-    fn check_place(&self, found_seq: u64, prev: Digest, id: &[u8; 16], timestamp: Timestamp) -> Result<(), ChainError> {
+    fn check_place(
+        &self,
+        found_seq: u64,
+        prev: Digest,
+        id: &[u8; 16],
+        timestamp: Timestamp,
+    ) -> Result<(), ChainError> {
         let Head { next_seq: seq, last_hash } = self.head;
         if found_seq != seq {
             return Err(ChainError::SequenceGap { expected: seq, found: found_seq });
@@ -191,7 +199,9 @@ impl ChainVerifier {
 ///
 /// # Errors
 /// The first bad receipt and what is wrong with it.
-pub fn verify_chain<'a>(receipts: impl IntoIterator<Item = &'a Receipt>) -> Result<Head, ChainError> {
+pub fn verify_chain<'a>(
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+) -> Result<Head, ChainError> {
     let mut v = ChainVerifier::new();
     for r in receipts {
         v.push(r)?;

@@ -173,7 +173,8 @@ impl<'a> Reader<'a> {
     fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let len = self.u32(field)?;
         let offset = self.at;
-        std::str::from_utf8(self.take(len, field)?).map_err(|_| DecodeError::BadUtf8 { field, offset })
+        std::str::from_utf8(self.take(len, field)?)
+            .map_err(|_| DecodeError::BadUtf8 { field, offset })
     }
 
     fn map(&mut self, field: &'static str) -> Result<BTreeMap<String, String>, DecodeError> {
@@ -202,12 +203,13 @@ pub(crate) fn decode(record: &[u8]) -> Result<Receipt, DecodeError> {
     let seq = r.u64("seq")?;
     let id = Uuid::from_bytes(r.array("receipt_id")?);
     let timestamp = Timestamp(r.u64("timestamp")?);
-    let tenant = TenantId::new(r.str("tenant_id")?).map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
+    let tenant = TenantId::new(r.str("tenant_id")?)
+        .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
     let governor_name = r.str("governor")?;
     let governor = GovernorKind::from_name(governor_name)
         .ok_or_else(|| DecodeError::UnknownGovernor(governor_name.to_owned()))?;
-    let resource =
-        ResourceId::new(r.str("resource_id")?).map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
+    let resource = ResourceId::new(r.str("resource_id")?)
+        .map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
     let resource_seq = r.u64("resource_seq")?;
     let command = Cow::Owned(r.str("command")?.to_owned());
     let state_from = Cow::Owned(r.str("state_from")?.to_owned());

@@ -105,11 +105,15 @@ impl TryFrom<ReceiptJson> for Receipt {
     type Error = JsonError;
 
     fn try_from(j: ReceiptJson) -> Result<Self, JsonError> {
-        let digest = |field, s: &str| s.parse::<Digest>().map_err(|source| JsonError::Digest { field, source });
+        let digest = |field, s: &str| {
+            s.parse::<Digest>().map_err(|source| JsonError::Digest { field, source })
+        };
         let body = ReceiptBody {
             timestamp: Timestamp(j.timestamp_ms),
-            tenant: TenantId::new(&j.tenant_id).map_err(|source| JsonError::Id { field: "tenant_id", source })?,
-            governor: GovernorKind::from_name(&j.governor).ok_or(JsonError::Governor(j.governor))?,
+            tenant: TenantId::new(&j.tenant_id)
+                .map_err(|source| JsonError::Id { field: "tenant_id", source })?,
+            governor: GovernorKind::from_name(&j.governor)
+                .ok_or(JsonError::Governor(j.governor))?,
             resource: ResourceId::new(&j.resource_id)
                 .map_err(|source| JsonError::Id { field: "resource_id", source })?,
             resource_seq: j.resource_seq,
@@ -143,7 +147,8 @@ impl Receipt {
     /// # Errors
     /// [`JsonError`] on bad JSON or bad field values.
     pub fn from_json(s: &str) -> Result<Self, JsonError> {
-        let j: ReceiptJson = serde_json::from_str(s).map_err(|e| JsonError::Syntax(e.to_string()))?;
+        let j: ReceiptJson =
+            serde_json::from_str(s).map_err(|e| JsonError::Syntax(e.to_string()))?;
         Self::try_from(j)
     }
 }

@@ -38,7 +38,9 @@ pub enum ReplayError {
 ///
 /// # Errors
 /// [`ReplayError`] on the first receipt that does not fit.
-pub fn replay<'a, G: Governor>(receipts: impl IntoIterator<Item = &'a Receipt>) -> Result<G, ReplayError> {
+pub fn replay<'a, G: Governor>(
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+) -> Result<G, ReplayError> {
     let mut machine = G::default();
     let mut owner: Option<(&TenantId, &ResourceId)> = None;
     for (expected, r) in (0u64..).zip(receipts) {
@@ -53,8 +55,16 @@ pub fn replay<'a, G: Governor>(receipts: impl IntoIterator<Item = &'a Receipt>) 
         if b.resource_seq != expected {
             return Err(ReplayError::ResourceSeq { seq: r.seq, expected, found: b.resource_seq });
         }
-        replay_step(&mut machine, b.governor.name(), &b.command, &b.args, &b.state_from, &b.state_to, b.timestamp)
-            .map_err(|source| ReplayError::Step { seq: r.seq, source })?;
+        replay_step(
+            &mut machine,
+            b.governor.name(),
+            &b.command,
+            &b.args,
+            &b.state_from,
+            &b.state_to,
+            b.timestamp,
+        )
+        .map_err(|source| ReplayError::Step { seq: r.seq, source })?;
     }
     Ok(machine)
 }

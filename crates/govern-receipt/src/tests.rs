@@ -117,14 +117,17 @@ const VECTORS_END: &str = "\n```\n<!-- test-vectors:end -->";
 fn the_vectors_in_receipts_md_are_the_code_s_and_verify_on_their_own() {
     let path = repo_path("docs/receipts.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let start = doc.find(VECTORS_START).expect("receipts.md has a test-vectors block") + VECTORS_START.len();
+    let start = doc.find(VECTORS_START).expect("receipts.md has a test-vectors block")
+        + VECTORS_START.len();
     let end = start + doc[start..].find(VECTORS_END).expect("the block is closed");
     let expected = vectors_json(&vector_chain());
     if doc[start..end] != expected {
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(&path, format!("{}{}{}", &doc[..start], expected, &doc[end..])).unwrap();
         } else {
-            panic!("docs/receipts.md test vectors are stale: run UPDATE_DOCS=1 cargo test -p govern-receipt");
+            panic!(
+                "docs/receipts.md test vectors are stale: run UPDATE_DOCS=1 cargo test -p govern-receipt"
+            );
         }
     }
     // Independently of the code that built them: each vector's preimage hashes to its hash,
@@ -155,7 +158,9 @@ fn golden_records_pin_the_encoding() {
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(&path, &expected).unwrap();
         } else {
-            panic!("golden records differ from the encoder: the format changed. If intended, bump FORMAT_VERSION; to re-bless run UPDATE_DOCS=1 cargo test -p govern-receipt");
+            panic!(
+                "golden records differ from the encoder: the format changed. If intended, bump FORMAT_VERSION; to re-bless run UPDATE_DOCS=1 cargo test -p govern-receipt"
+            );
         }
     }
     let mut v = ChainVerifier::new();
@@ -245,18 +250,20 @@ fn arb_body() -> impl Strategy<Value = ReceiptBody> {
         prop::collection::btree_map("[a-z_]{1,8}", arb_text(), 0..4),
         prop::collection::btree_map("[a-z_.]{1,8}", arb_text(), 0..3),
     )
-        .prop_map(|(ts, tenant, kind, resource, rseq, command, reason, args, metadata)| ReceiptBody {
-            timestamp: Timestamp(ts),
-            tenant: TenantId::new(&tenant).unwrap(),
-            governor: GovernorKind::ALL[kind],
-            resource: ResourceId::new(&resource).unwrap(),
-            resource_seq: rseq,
-            command: Cow::Owned(command.clone()),
-            state_from: Cow::Owned(format!("{command}_from")),
-            state_to: Cow::Owned(format!("{command}_to")),
-            reason,
-            args,
-            metadata,
+        .prop_map(|(ts, tenant, kind, resource, rseq, command, reason, args, metadata)| {
+            ReceiptBody {
+                timestamp: Timestamp(ts),
+                tenant: TenantId::new(&tenant).unwrap(),
+                governor: GovernorKind::ALL[kind],
+                resource: ResourceId::new(&resource).unwrap(),
+                resource_seq: rseq,
+                command: Cow::Owned(command.clone()),
+                state_from: Cow::Owned(format!("{command}_from")),
+                state_to: Cow::Owned(format!("{command}_to")),
+                reason,
+                args,
+                metadata,
+            }
         })
 }
 

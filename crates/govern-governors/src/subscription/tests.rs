@@ -82,7 +82,13 @@ fn cancellation_with_a_paid_period_terminates_at_its_end() {
     ];
     let out = transcript(&mut s, &steps);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[3], format!("cancellation_confirmed --archive--> rejected too_early: archive is too early: allowed from {}ms", end.as_ms()));
+    assert_eq!(
+        lines[3],
+        format!(
+            "cancellation_confirmed --archive--> rejected too_early: archive is too early: allowed from {}ms",
+            end.as_ms()
+        )
+    );
     assert!(lines[4].contains("rejected too_early"), "{}", lines[4]);
     assert_eq!(lines[5], "cancellation_confirmed --terminate--> terminated");
     assert_eq!(lines[6], "terminated --archive--> archived");
@@ -100,7 +106,10 @@ fn guards_refuse_bad_data() {
     args.insert("plan".into(), "pro".into());
     args.insert("trial_days".into(), "0".into());
     let err = C::parse("start_trial", &args).unwrap_err();
-    assert_eq!(err.to_string(), "start_trial: argument `trial_days` = \"0\": out of range; expected 1 to 365 days");
+    assert_eq!(
+        err.to_string(),
+        "start_trial: argument `trial_days` = \"0\": out of range; expected 1 to 365 days"
+    );
     args.insert("trial_days".into(), "14".into());
     args.insert("plan".into(), "  ".into());
     assert_eq!(C::parse("start_trial", &args).unwrap_err().argument, "plan");
@@ -116,7 +125,11 @@ fn a_cancellation_end_in_the_past_is_refused() {
     let past = Timestamp(T0_MS - 1);
     let out = transcript(
         &mut s,
-        &[(0, C::Activate { plan: Some("pro".into()) }), (0, C::RequestCancellation), (0, C::ConfirmCancellation { ends_at: Some(past) })],
+        &[
+            (0, C::Activate { plan: Some("pro".into()) }),
+            (0, C::RequestCancellation),
+            (0, C::ConfirmCancellation { ends_at: Some(past) }),
+        ],
     );
     assert!(out.ends_with("rejected invalid_argument: confirm_cancellation: argument `ends_at` = \"1767225599999\": must lie after the time of the command\n"), "{out}");
 }

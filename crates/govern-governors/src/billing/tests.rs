@@ -1,0 +1,510 @@
+//! Billing walks: payment, partial refunds, disputes, the retry budget, guards and parsing.
+
+use rust_decimal::Decimal;
+
+use super::{Billing, Command as C, DisputeOutcome, PAYMENT_ATTEMPTS_MAX, PaymentMethod, State};
+use crate::args::{ArgError, ArgProblem, Args, CommandSpec};
+use crate::graph::{Edge, explore};
+use crate::money::{Currency, Money};
+use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::time::{Ctx, DAY_MS, Timestamp};
+use crate::{Governor, StateSpec, replay_step};
+
+fn money(amount: &str, code: &str) -> Money {
+    Money::new(dec(amount), Currency::from_code(code).unwrap()).unwrap()
+}
+
+fn dec(amount: &str) -> Decimal {
+    amount.parse().unwrap()
+}
+
+fn pay(method: PaymentMethod) -> C {
+    C::RequestPayment { money: money("100.00", "USD"), method }
+}
+
+fn refund(amount: &str) -> C {
+    C::RequestRefund { money: money(amount, "USD") }
+}
+
+fn authorize() -> C {
+    C::AuthorizePayment { transaction_id: "txn_1".into() }
+}
+
+fn dispute() -> C {
+    C::DisputePayment { dispute_id: "dp_1".into() }
+}
+
+fn resolve(outcome: DisputeOutcome) -> C {
+    C::ResolveDispute { outcome }
+}
+
+fn args(pairs: &[(&str, &str)]) -> Args {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// A billing machine settled at day 0 with 100 USD paid by card.
+fn settled() -> Billing {
+    let mut b = Billing::default();
+    let out = transcript(
+        &mut b,
+        &[(0, pay(PaymentMethod::Card)), (0, authorize()), (0, C::SettlePayment)],
+    );
+    assert!(out.ends_with("payment_authorized --settle_payment--> payment_settled\n"), "{out}");
+    b
+}
+
+fn main_walk() -> Vec<(u64, C)> {
+    vec![
+        (0, pay(PaymentMethod::AchDebit)),
+        (0, authorize()),
+        (1, C::ProcessPayment),
+        (3, C::SettlePayment),
+        (5, refund("40.00")),
+        (5, C::ProcessRefund),
+        (7, C::SettleRefund),
+        (8, dispute()),
+        (20, resolve(DisputeOutcome::Won)),
+        (21, refund("60")),
+        (22, C::FailRefund),
+        (23, C::Close),
+    ]
+}
+
+#[test]
+fn a_bank_debit_is_paid_partly_refunded_disputed_and_closed() {
+    let mut b = Billing::default();
+    assert_eq!(
+        transcript(&mut b, &main_walk()),
+        "uninitialized --request_payment--> payment_pending
+payment_pending --authorize_payment--> payment_authorized
+payment_authorized --process_payment--> payment_processing
+payment_processing --settle_payment--> payment_settled
+payment_settled --request_refund--> refund_pending
+refund_pending --process_refund--> refund_processing
+refund_processing --settle_refund--> refund_settled
+refund_settled --dispute_payment--> payment_disputed
+payment_disputed --resolve_dispute--> payment_settled
+payment_settled --request_refund--> refund_pending
+refund_pending --fail_refund--> payment_settled
+payment_settled --close--> terminated
+"
+    );
+    assert_eq!(b.state(), State::Terminated);
+    assert_eq!(b.money(), Some(money("100", "USD")));
+    assert_eq!(b.method(), Some(PaymentMethod::AchDebit));
+    assert_eq!(b.transaction_id(), Some("txn_1"));
+    assert_eq!(b.attempts(), 1);
+    assert_eq!(b.refunded(), dec("40"));
+    assert_eq!(b.refund_pending(), None);
+    assert_eq!(b.refundable(), Some(dec("60")));
+    assert_eq!(b.dispute_id(), Some("dp_1"));
+    assert_eq!(b.failure_code(), None);
+    assert_eq!(b.settled_at(), Some(Timestamp(T0_MS + 3 * DAY_MS)));
+}
+
+#[test]
+fn a_card_payment_settles_without_processing() {
+    let mut b = Billing::default();
+    let out = transcript(
+        &mut b,
+        &[(0, pay(PaymentMethod::Card)), (0, authorize()), (0, C::SettlePayment)],
+    );
+    assert_eq!(
+        out,
+        "uninitialized --request_payment--> payment_pending
+payment_pending --authorize_payment--> payment_authorized
+payment_authorized --settle_payment--> payment_settled
+"
+    );
+    assert_eq!(b.settled_at(), Some(Timestamp(T0_MS)));
+}
+
+#[test]
+fn a_fresh_machine_has_nothing_to_refund() {
+    let b = Billing::default();
+    assert_eq!(b.state(), State::Uninitialized);
+    assert_eq!(b.refundable(), None);
+    assert_eq!(b.refunded(), Decimal::ZERO);
+    assert_eq!(b.attempts(), 0);
+}
+
+#[test]
+fn partial_refunds_follow_one_another_up_to_the_paid_amount() {
+    let mut b = settled();
+    let steps = [
+        (1, refund("40")),
+        (1, C::ProcessRefund),
+        (2, C::SettleRefund),
+        (3, refund("60.00")),
+        (3, C::ProcessRefund),
+        (4, C::SettleRefund),
+        (5, refund("0.01")),
+    ];
+    assert_eq!(
+        transcript(&mut b, &steps),
+        "payment_settled --request_refund--> refund_pending
+refund_pending --process_refund--> refund_processing
+refund_processing --settle_refund--> refund_settled
+refund_settled --request_refund--> refund_pending
+refund_pending --process_refund--> refund_processing
+refund_processing --settle_refund--> refund_settled
+refund_settled --request_refund--> rejected precondition_failed: request_refund refused: the refund exceeds the refundable balance
+"
+    );
+    assert_eq!(b.refunded(), dec("100"));
+    assert_eq!(b.refundable(), Some(Decimal::ZERO));
+}
+
+#[test]
+fn a_refund_exceeding_the_balance_is_refused() {
+    let mut b = settled();
+    assert_eq!(
+        transcript(&mut b, &[(1, refund("100.01")), (1, refund("100"))]),
+        "payment_settled --request_refund--> rejected precondition_failed: request_refund refused: the refund exceeds the refundable balance
+payment_settled --request_refund--> refund_pending
+"
+    );
+    assert_eq!(b.refund_pending(), Some(dec("100")));
+}
+
+#[test]
+fn a_refund_in_another_currency_is_refused() {
+    let mut b = settled();
+    let eur = C::RequestRefund { money: money("40", "EUR") };
+    assert_eq!(
+        transcript(&mut b, &[(1, eur)]),
+        "payment_settled --request_refund--> rejected precondition_failed: request_refund refused: the refund currency differs from the payment's\n"
+    );
+    assert_eq!(b.state(), State::PaymentSettled);
+    assert_eq!(b.refund_pending(), None);
+}
+
+#[test]
+fn a_failed_refund_returns_to_settled_and_keeps_the_refunded_total() {
+    let mut b = settled();
+    let steps = [
+        (1, refund("40")),
+        (1, C::ProcessRefund),
+        (2, C::SettleRefund),
+        (3, refund("30")),
+        (3, C::ProcessRefund),
+        (4, C::FailRefund),
+    ];
+    let out = transcript(&mut b, &steps);
+    assert!(out.ends_with("refund_processing --fail_refund--> payment_settled\n"), "{out}");
+    assert_eq!(b.refunded(), dec("40"));
+    assert_eq!(b.refund_pending(), None);
+    assert_eq!(b.refundable(), Some(dec("60")));
+}
+
+#[test]
+fn the_retry_budget_is_exhausted_after_four_attempts() {
+    let mut b = Billing::default();
+    let declined = || C::FailPayment { code: Some("card_declined".into()) };
+    let steps = [
+        (0, pay(PaymentMethod::Card)),
+        (0, declined()),
+        (1, C::RetryPayment),
+        (1, declined()),
+        (2, C::RetryPayment),
+        (2, authorize()),
+        (2, declined()),
+        (3, C::RetryPayment),
+        (3, C::FailPayment { code: None }),
+        (4, C::RetryPayment),
+        (5, C::Close),
+    ];
+    assert_eq!(
+        transcript(&mut b, &steps),
+        "uninitialized --request_payment--> payment_pending
+payment_pending --fail_payment--> payment_failed
+payment_failed --retry_payment--> payment_pending
+payment_pending --fail_payment--> payment_failed
+payment_failed --retry_payment--> payment_pending
+payment_pending --authorize_payment--> payment_authorized
+payment_authorized --fail_payment--> payment_failed
+payment_failed --retry_payment--> payment_pending
+payment_pending --fail_payment--> payment_failed
+payment_failed --retry_payment--> rejected precondition_failed: retry_payment refused: the retry budget is exhausted
+payment_failed --close--> terminated
+"
+    );
+    assert_eq!(b.attempts(), PAYMENT_ATTEMPTS_MAX);
+    // The latest failure gave no code.
+    assert_eq!(b.failure_code(), None);
+}
+
+#[test]
+fn the_failure_code_is_the_latest_one() {
+    let mut b = Billing::default();
+    let code = C::FailPayment { code: Some("insufficient_funds".into()) };
+    transcript(
+        &mut b,
+        &[(0, pay(PaymentMethod::Wallet)), (0, authorize()), (0, C::ProcessPayment), (1, code)],
+    );
+    assert_eq!(b.state(), State::PaymentFailed);
+    assert_eq!(b.failure_code(), Some("insufficient_funds"));
+    assert_eq!(b.attempts(), 1);
+}
+
+#[test]
+fn a_lost_dispute_terminates_and_nothing_leaves_terminated() {
+    let mut b = settled();
+    let out = transcript(
+        &mut b,
+        &[(1, dispute()), (2, C::Close), (30, resolve(DisputeOutcome::Lost)), (31, C::Close)],
+    );
+    assert_eq!(
+        out,
+        "payment_settled --dispute_payment--> payment_disputed
+payment_disputed --close--> rejected invalid_transition: close is not allowed in state payment_disputed of the billing governor
+payment_disputed --resolve_dispute--> terminated
+terminated --close--> rejected invalid_transition: close is not allowed in state terminated of the billing governor
+"
+    );
+    assert!(State::Terminated.is_terminal());
+    let ctx = Ctx::at_ms(T0_MS + 40 * DAY_MS);
+    for c in C::samples(&ctx) {
+        assert_eq!(b.decide(&c, &ctx), Err(b.invalid(&c)), "{c:?}");
+    }
+}
+
+#[test]
+fn commands_out_of_order_are_invalid_transitions() {
+    let mut b = Billing::default();
+    let steps = [
+        (0, C::SettlePayment),
+        (0, pay(PaymentMethod::SepaDebit)),
+        (0, C::ProcessPayment),
+        (0, pay(PaymentMethod::Card)),
+    ];
+    assert_eq!(
+        transcript(&mut b, &steps),
+        "uninitialized --settle_payment--> rejected invalid_transition: settle_payment is not allowed in state uninitialized of the billing governor
+uninitialized --request_payment--> payment_pending
+payment_pending --process_payment--> rejected invalid_transition: process_payment is not allowed in state payment_pending of the billing governor
+payment_pending --request_payment--> rejected invalid_transition: request_payment is not allowed in state payment_pending of the billing governor
+"
+    );
+}
+
+#[test]
+fn exploration_reaches_every_state_by_the_specified_edges() {
+    let e = explore::<Billing>();
+    let reached: Vec<State> = e.representatives.iter().map(|(s, _, _)| *s).collect();
+    for s in State::ALL {
+        assert!(reached.contains(s), "{s} not reached");
+    }
+    let edge = |from, command, to| Edge { from, command, to };
+    let mut edges = e.edges.clone();
+    edges.sort();
+    let mut expected = vec![
+        edge("uninitialized", "request_payment", "payment_pending"),
+        edge("payment_pending", "authorize_payment", "payment_authorized"),
+        edge("payment_pending", "fail_payment", "payment_failed"),
+        edge("payment_authorized", "process_payment", "payment_processing"),
+        edge("payment_authorized", "settle_payment", "payment_settled"),
+        edge("payment_authorized", "fail_payment", "payment_failed"),
+        edge("payment_processing", "settle_payment", "payment_settled"),
+        edge("payment_processing", "fail_payment", "payment_failed"),
+        edge("payment_failed", "retry_payment", "payment_pending"),
+        edge("payment_failed", "close", "terminated"),
+        edge("payment_settled", "request_refund", "refund_pending"),
+        edge("payment_settled", "dispute_payment", "payment_disputed"),
+        edge("payment_settled", "close", "terminated"),
+        edge("refund_pending", "process_refund", "refund_processing"),
+        edge("refund_pending", "fail_refund", "payment_settled"),
+        edge("refund_processing", "settle_refund", "refund_settled"),
+        edge("refund_processing", "fail_refund", "payment_settled"),
+        edge("refund_settled", "request_refund", "refund_pending"),
+        edge("refund_settled", "dispute_payment", "payment_disputed"),
+        edge("refund_settled", "close", "terminated"),
+        edge("payment_disputed", "resolve_dispute", "payment_settled"),
+        edge("payment_disputed", "resolve_dispute", "terminated"),
+    ];
+    expected.sort();
+    assert_eq!(edges, expected);
+}
+
+#[test]
+fn no_state_arms_a_timeout() {
+    for (state, machine, _) in explore::<Billing>().representatives {
+        assert_eq!(machine.state_timeout(), None, "{state}");
+    }
+}
+
+#[test]
+fn replaying_the_record_rebuilds_the_machine() {
+    let mut live = Billing::default();
+    let mut replayed = Billing::default();
+    for (day, command) in main_walk() {
+        let ctx = Ctx::at_ms(T0_MS + day * DAY_MS);
+        let from = live.state().name();
+        let t = live.apply(&command, &ctx).unwrap();
+        replay_step(
+            &mut replayed,
+            "billing",
+            command.name(),
+            &command.args(),
+            from,
+            t.to.name(),
+            ctx.now,
+        )
+        .unwrap();
+        assert_eq!(replayed, live);
+    }
+}
+
+#[test]
+fn money_arguments_are_checked_at_parse() {
+    let problem = |name: &str, amount: &str, currency: &str| {
+        let mut a = args(&[("amount", amount), ("currency", currency)]);
+        if name == "request_payment" {
+            a.insert("method".into(), "card".into());
+        }
+        C::parse(name, &a).unwrap_err()
+    };
+    for name in ["request_payment", "request_refund"] {
+        assert_eq!(
+            problem(name, "10", "XYZ"),
+            ArgError::new(name, "currency", Some("XYZ"), ArgProblem::UnknownCurrency)
+        );
+        assert_eq!(
+            problem(name, "0", "USD"),
+            ArgError::new(name, "amount", Some("0"), ArgProblem::NotPositive)
+        );
+        assert_eq!(
+            problem(name, "-5", "USD"),
+            ArgError::new(name, "amount", Some("-5"), ArgProblem::NotPositive)
+        );
+        assert_eq!(
+            problem(name, "1.001", "USD"),
+            ArgError::new(
+                name,
+                "amount",
+                Some("1.001"),
+                ArgProblem::TooPrecise { decimals_max: 2 }
+            )
+        );
+        assert_eq!(
+            problem(name, "1.5", "JPY"),
+            ArgError::new(name, "amount", Some("1.5"), ArgProblem::TooPrecise { decimals_max: 0 })
+        );
+        assert_eq!(
+            problem(name, "ten", "USD"),
+            ArgError::new(
+                name,
+                "amount",
+                Some("ten"),
+                ArgProblem::Malformed { expected: "a decimal amount such as 19.99" }
+            )
+        );
+    }
+    assert_eq!(
+        problem("request_payment", "1.001", "USD").to_string(),
+        "request_payment: argument `amount` = \"1.001\": more than 2 decimals for this currency"
+    );
+    let jpy =
+        C::parse("request_refund", &args(&[("amount", "1500"), ("currency", "JPY")])).unwrap();
+    assert_eq!(jpy, C::RequestRefund { money: money("1500", "JPY") });
+}
+
+#[test]
+fn an_unknown_method_or_outcome_is_refused_at_parse() {
+    let err = C::parse(
+        "request_payment",
+        &args(&[("amount", "10"), ("currency", "USD"), ("method", "cheque")]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        ArgError::new(
+            "request_payment",
+            "method",
+            Some("cheque"),
+            ArgProblem::Malformed {
+                expected: "one of card, ach_debit, sepa_debit, bank_transfer, wallet"
+            }
+        )
+    );
+    assert_eq!(
+        err.to_string(),
+        "request_payment: argument `method` = \"cheque\": expected one of card, ach_debit, sepa_debit, bank_transfer, wallet"
+    );
+    let err = C::parse("resolve_dispute", &args(&[("outcome", "draw")])).unwrap_err();
+    assert_eq!(
+        err,
+        ArgError::new(
+            "resolve_dispute",
+            "outcome",
+            Some("draw"),
+            ArgProblem::Malformed { expected: "one of won, lost" }
+        )
+    );
+}
+
+#[test]
+fn missing_empty_and_unexpected_arguments_are_refused_at_parse() {
+    assert_eq!(
+        C::parse("request_payment", &args(&[("amount", "10"), ("currency", "USD")])).unwrap_err(),
+        ArgError::new("request_payment", "method", None, ArgProblem::Missing)
+    );
+    assert_eq!(
+        C::parse("request_refund", &args(&[("currency", "USD")])).unwrap_err(),
+        ArgError::new("request_refund", "amount", None, ArgProblem::Missing)
+    );
+    assert_eq!(
+        C::parse("authorize_payment", &Args::new()).unwrap_err(),
+        ArgError::new("authorize_payment", "transaction_id", None, ArgProblem::Missing)
+    );
+    assert_eq!(
+        C::parse("authorize_payment", &args(&[("transaction_id", "")])).unwrap_err(),
+        ArgError::new("authorize_payment", "transaction_id", Some(""), ArgProblem::Empty)
+    );
+    assert_eq!(
+        C::parse("dispute_payment", &args(&[("dispute_id", " ")])).unwrap_err(),
+        ArgError::new("dispute_payment", "dispute_id", Some(" "), ArgProblem::Empty)
+    );
+    assert_eq!(
+        C::parse("fail_payment", &args(&[("code", "")])).unwrap_err(),
+        ArgError::new("fail_payment", "code", Some(""), ArgProblem::Empty)
+    );
+    assert_eq!(
+        C::parse("settle_payment", &args(&[("amount", "10")])).unwrap_err(),
+        ArgError::new("settle_payment", "amount", None, ArgProblem::Unexpected)
+    );
+    assert_eq!(
+        C::parse(
+            "request_refund",
+            &args(&[("amount", "10"), ("currency", "USD"), ("method", "card")])
+        )
+        .unwrap_err(),
+        ArgError::new("request_refund", "method", None, ArgProblem::Unexpected)
+    );
+    assert_eq!(
+        C::parse("refund", &Args::new()).unwrap_err(),
+        ArgError::unknown_command("refund", C::NAMES)
+    );
+}
+
+#[test]
+fn samples_cover_every_command_and_round_trip() {
+    let samples = C::samples(&Ctx::at_ms(T0_MS));
+    for name in C::NAMES {
+        assert!(samples.iter().any(|c| c.name() == *name), "{name} has no sample");
+    }
+    for c in &samples {
+        assert_round_trip(c);
+    }
+    assert_round_trip(&C::FailPayment { code: None });
+    assert_round_trip(&C::FailPayment { code: Some("do_not_honor".into()) });
+    assert_round_trip(&resolve(DisputeOutcome::Lost));
+    assert_round_trip(&C::RequestRefund { money: money("1.5", "BHD") });
+    for method in PaymentMethod::ALL {
+        assert_round_trip(&C::RequestPayment { money: money("1500", "JPY"), method });
+    }
+    assert_eq!(
+        pay(PaymentMethod::BankTransfer).args(),
+        args(&[("amount", "100"), ("currency", "USD"), ("method", "bank_transfer")])
+    );
+}

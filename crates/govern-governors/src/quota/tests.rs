@@ -1,0 +1,449 @@
+//! Quota walks: escalation to remediation and back, levels at their boundaries, guards.
+
+use proptest::prelude::*;
+
+use super::{
+    Command as C, EXCEEDED_BPS, Level, Quota, Resource, State, THROTTLE_BPS, WARNING_BPS, level,
+    usage_bps,
+};
+use crate::args::{ArgError, ArgProblem, Args, CommandSpec};
+use crate::graph::{Edge, explore};
+use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::time::{Ctx, DAY_MS, Timestamp};
+use crate::{Governor, StateSpec};
+
+fn check(usage: u64) -> C {
+    C::CheckQuota { resource: Resource::ApiCalls, usage, limit: 100 }
+}
+
+fn args(pairs: &[(&str, &str)]) -> Args {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// A quota driven to `remediation` (limit 100) with `usage` as the last recorded usage.
+fn in_remediation(usage: u64) -> Quota {
+    let mut q = Quota::default();
+    for c in [check(100), C::StartRemediation, check(usage)] {
+        q.apply(&c, &Ctx::at_ms(T0_MS)).unwrap();
+    }
+    assert_eq!(q.state(), State::Remediation);
+    q
+}
+
+#[test]
+fn escalation_to_remediation_and_back_to_normal() {
+    let mut q = Quota::default();
+    let steps = [
+        (0, check(10)),
+        (1, C::SendWarning),
+        (2, C::ThrottleTraffic),
+        (3, C::MarkExceeded),
+        (4, C::DegradeMode),
+        (5, C::StartRemediation),
+        (6, check(120)),
+        (7, C::RestoreResources { limit: Some(200) }),
+        (8, C::ResumeNormal),
+    ];
+    assert_eq!(
+        transcript(&mut q, &steps),
+        "normal --check_quota--> normal
+normal --send_warning--> warning
+warning --throttle_traffic--> throttled
+throttled --mark_exceeded--> exceeded
+exceeded --degrade_mode--> degraded_mode
+degraded_mode --start_remediation--> remediation
+remediation --check_quota--> remediation
+remediation --restore_resources--> restored
+restored --resume_normal--> normal
+"
+    );
+    assert_eq!(q.resource(), Some(Resource::ApiCalls));
+    assert_eq!(q.usage(), Some(120));
+    assert_eq!(q.limit(), Some(200));
+    assert_eq!(q.percent_bps(), Some(6_000));
+    assert_eq!(q.checked_at(), Some(Timestamp(T0_MS + 6 * DAY_MS)));
+}
+
+#[test]
+fn checks_follow_the_level_up_and_down() {
+    let mut q = Quota::default();
+    let steps = [
+        (0, check(74)),
+        (1, check(75)),
+        (2, check(90)),
+        (3, check(89)),
+        (4, check(10)),
+        (5, check(99)),
+        (6, check(100)),
+    ];
+    assert_eq!(
+        transcript(&mut q, &steps),
+        "normal --check_quota--> normal
+normal --check_quota--> warning
+warning --check_quota--> throttled
+throttled --check_quota--> warning
+warning --check_quota--> normal
+normal --check_quota--> throttled
+throttled --check_quota--> exceeded
+"
+    );
+}
+
+#[test]
+fn exceeded_is_sticky_until_remediation_but_records_usage() {
+    let mut q = Quota::default();
+    let out = transcript(&mut q, &[(0, check(150)), (1, check(10)), (2, C::ResumeNormal)]);
+    assert_eq!(
+        out,
+        "normal --check_quota--> exceeded
+exceeded --check_quota--> exceeded
+exceeded --resume_normal--> rejected invalid_transition: resume_normal is not allowed in state exceeded of the quota governor
+"
+    );
+    assert_eq!(q.usage(), Some(10));
+    assert_eq!(q.percent_bps(), Some(1_000));
+    assert_eq!(q.checked_at(), Some(Timestamp(T0_MS + DAY_MS)));
+}
+
+#[test]
+fn degraded_mode_leaves_by_level_once_usage_drops() {
+    let mut q = Quota::default();
+    let out = transcript(
+        &mut q,
+        &[(0, check(100)), (1, C::DegradeMode), (2, check(130)), (3, check(95))],
+    );
+    assert_eq!(
+        out,
+        "normal --check_quota--> exceeded
+exceeded --degrade_mode--> degraded_mode
+degraded_mode --check_quota--> degraded_mode
+degraded_mode --check_quota--> throttled
+"
+    );
+    for (usage, to) in [
+        (50, State::Normal),
+        (80, State::Warning),
+        (95, State::Throttled),
+        (100, State::DegradedMode),
+    ] {
+        let mut q = Quota::default();
+        for c in [check(100), C::DegradeMode] {
+            q.apply(&c, &Ctx::at_ms(T0_MS)).unwrap();
+        }
+        assert_eq!(
+            q.apply(&check(usage), &Ctx::at_ms(T0_MS)).map(|t| t.to),
+            Ok(to),
+            "usage {usage}"
+        );
+    }
+}
+
+#[test]
+fn a_restored_quota_moves_by_level_on_a_check() {
+    let mut q = in_remediation(100);
+    let out = transcript(&mut q, &[(1, C::RestoreResources { limit: None }), (2, check(80))]);
+    assert_eq!(
+        out,
+        "remediation --restore_resources--> restored
+restored --check_quota--> warning
+"
+    );
+}
+
+#[test]
+fn resume_normal_needs_usage_under_the_warning_threshold() {
+    let mut q = in_remediation(75);
+    let out = transcript(&mut q, &[(1, C::RestoreResources { limit: None }), (2, C::ResumeNormal)]);
+    assert_eq!(
+        out,
+        "remediation --restore_resources--> restored
+restored --resume_normal--> rejected precondition_failed: resume_normal refused: usage is still above the warning threshold
+"
+    );
+    assert_eq!(q.state(), State::Restored);
+
+    let mut q = in_remediation(74);
+    let out = transcript(&mut q, &[(1, C::RestoreResources { limit: None }), (2, C::ResumeNormal)]);
+    assert_eq!(
+        out,
+        "remediation --restore_resources--> restored\nrestored --resume_normal--> normal\n"
+    );
+
+    // A raised limit brings the same usage under the threshold.
+    let mut q = in_remediation(75);
+    let out =
+        transcript(&mut q, &[(1, C::RestoreResources { limit: Some(101) }), (2, C::ResumeNormal)]);
+    assert_eq!(
+        out,
+        "remediation --restore_resources--> restored\nrestored --resume_normal--> normal\n"
+    );
+    assert_eq!(q.limit(), Some(101));
+    assert_eq!(q.percent_bps(), Some(7_425));
+}
+
+#[test]
+fn a_quota_never_checked_resumes_normal() {
+    let mut q = Quota::default();
+    let steps = [
+        (0, C::SendWarning),
+        (0, C::ThrottleTraffic),
+        (0, C::MarkExceeded),
+        (0, C::StartRemediation),
+        (0, C::RestoreResources { limit: None }),
+        (0, C::ResumeNormal),
+    ];
+    assert!(transcript(&mut q, &steps).ends_with("restored --resume_normal--> normal\n"));
+    assert_eq!(q.percent_bps(), None);
+}
+
+#[test]
+fn a_quota_tracks_one_resource() {
+    let mut q = Quota::default();
+    let storage = C::CheckQuota { resource: Resource::Storage, usage: 1, limit: 100 };
+    let out = transcript(&mut q, &[(0, check(10)), (1, storage)]);
+    assert_eq!(
+        out,
+        "normal --check_quota--> normal
+normal --check_quota--> rejected precondition_failed: check_quota refused: a quota tracks one resource type
+"
+    );
+    assert_eq!(q.resource(), Some(Resource::ApiCalls));
+    assert_eq!(q.usage(), Some(10));
+    // The guard holds in every state that accepts checks.
+    let mut q = in_remediation(100);
+    let storage = C::CheckQuota { resource: Resource::Storage, usage: 1, limit: 100 };
+    assert_eq!(
+        transcript(&mut q, &[(1, storage)]),
+        "remediation --check_quota--> rejected precondition_failed: check_quota refused: a quota tracks one resource type\n"
+    );
+}
+
+#[test]
+fn a_hand_built_zero_limit_is_refused_by_decide() {
+    let mut q = Quota::default();
+    let zero = C::CheckQuota { resource: Resource::ApiCalls, usage: 1, limit: 0 };
+    assert_eq!(
+        transcript(&mut q, &[(0, zero)]),
+        "normal --check_quota--> rejected invalid_argument: check_quota: argument `limit` = \"0\": out of range; expected a limit greater than zero\n"
+    );
+    let mut q = in_remediation(50);
+    assert_eq!(
+        transcript(&mut q, &[(0, C::RestoreResources { limit: Some(0) })]),
+        "remediation --restore_resources--> rejected invalid_argument: restore_resources: argument `limit` = \"0\": out of range; expected a limit greater than zero\n"
+    );
+}
+
+#[test]
+fn operator_commands_out_of_order_are_invalid_transitions() {
+    let mut q = Quota::default();
+    let steps = [
+        (0, C::ThrottleTraffic),
+        (0, C::MarkExceeded),
+        (0, C::DegradeMode),
+        (0, C::StartRemediation),
+        (0, C::RestoreResources { limit: None }),
+        (0, C::ResumeNormal),
+    ];
+    assert_eq!(
+        transcript(&mut q, &steps),
+        "normal --throttle_traffic--> rejected invalid_transition: throttle_traffic is not allowed in state normal of the quota governor
+normal --mark_exceeded--> rejected invalid_transition: mark_exceeded is not allowed in state normal of the quota governor
+normal --degrade_mode--> rejected invalid_transition: degrade_mode is not allowed in state normal of the quota governor
+normal --start_remediation--> rejected invalid_transition: start_remediation is not allowed in state normal of the quota governor
+normal --restore_resources--> rejected invalid_transition: restore_resources is not allowed in state normal of the quota governor
+normal --resume_normal--> rejected invalid_transition: resume_normal is not allowed in state normal of the quota governor
+"
+    );
+}
+
+#[test]
+fn level_at_its_exact_boundaries() {
+    let at = |usage| level(usage, 10_000);
+    assert_eq!(
+        [at(0), at(7_499), at(7_500), at(8_999), at(9_000), at(9_999), at(10_000), at(u64::MAX)],
+        [
+            Level::Normal,
+            Level::Normal,
+            Level::Warning,
+            Level::Warning,
+            Level::Throttled,
+            Level::Throttled,
+            Level::Exceeded,
+            Level::Exceeded
+        ]
+    );
+    assert_eq!((WARNING_BPS, THROTTLE_BPS, EXCEEDED_BPS), (7_500, 9_000, 10_000));
+    // 74.9999 % is still normal: the share rounds down.
+    assert_eq!(level(749_999, 1_000_000), Level::Normal);
+    assert_eq!(level(750_000, 1_000_000), Level::Warning);
+    // Near u64::MAX the product does not overflow.
+    let max = u64::MAX;
+    assert_eq!(level(max, max), Level::Exceeded);
+    assert_eq!(level(max - 1, max), Level::Throttled);
+    assert_eq!(level(max / 10 * 9, max), Level::Warning);
+    assert_eq!(level(max / 4 * 3 + 2, max), Level::Normal);
+    assert_eq!(level(max / 4 * 3 + 3, max), Level::Warning);
+    assert_eq!(level(max, 1), Level::Exceeded);
+    assert_eq!(level(0, max), Level::Normal);
+    assert_eq!(level(0, 0), Level::Exceeded);
+    assert_eq!(usage_bps(max - 1, max), 9_999);
+    assert_eq!(usage_bps(max, 1), u64::MAX);
+    assert_eq!(usage_bps(3, 4), 7_500);
+}
+
+proptest! {
+    #[test]
+    fn level_is_monotonic_in_usage(limit in 1..=u64::MAX, a in any::<u64>(), b in any::<u64>()) {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        prop_assert!(level(lo, limit) <= level(hi, limit));
+        prop_assert!(usage_bps(lo, limit) <= usage_bps(hi, limit));
+    }
+
+    #[test]
+    fn level_agrees_with_exact_arithmetic(limit in 1..=u64::MAX, usage in any::<u64>()) {
+        let scaled = u128::from(usage) * 10_000;
+        let expected = if scaled < 7_500 * u128::from(limit) {
+            Level::Normal
+        } else if scaled < 9_000 * u128::from(limit) {
+            Level::Warning
+        } else if scaled < 10_000 * u128::from(limit) {
+            Level::Throttled
+        } else {
+            Level::Exceeded
+        };
+        prop_assert_eq!(level(usage, limit), expected);
+    }
+}
+
+#[test]
+fn no_state_arms_a_timeout() {
+    for (state, machine, _) in explore::<Quota>().representatives {
+        assert_eq!(machine.state_timeout(), None, "{state}");
+    }
+    assert!(State::ALL.iter().all(|s| !s.is_terminal()));
+    assert_eq!(State::from_name("degraded_mode"), Some(State::DegradedMode));
+    assert_eq!(State::DegradedMode.to_string(), "degraded_mode");
+}
+
+#[test]
+fn exploration_reaches_every_state_with_the_spec_edges() {
+    let found = explore::<Quota>();
+    let mut states: Vec<State> = found.representatives.iter().map(|(s, _, _)| *s).collect();
+    states.sort();
+    assert_eq!(states, State::ALL);
+    let mut edges: Vec<(&str, &str, &str)> =
+        found.edges.iter().map(|Edge { from, command, to }| (*from, *command, *to)).collect();
+    edges.sort_unstable();
+    let mut expected = vec![];
+    for from in ["normal", "warning", "throttled", "restored"] {
+        for to in ["normal", "warning", "throttled", "exceeded"] {
+            expected.push((from, "check_quota", to));
+        }
+    }
+    for to in ["normal", "warning", "throttled", "degraded_mode"] {
+        expected.push(("degraded_mode", "check_quota", to));
+    }
+    expected.extend([
+        ("exceeded", "check_quota", "exceeded"),
+        ("remediation", "check_quota", "remediation"),
+        ("normal", "send_warning", "warning"),
+        ("warning", "throttle_traffic", "throttled"),
+        ("throttled", "mark_exceeded", "exceeded"),
+        ("exceeded", "degrade_mode", "degraded_mode"),
+        ("exceeded", "start_remediation", "remediation"),
+        ("degraded_mode", "start_remediation", "remediation"),
+        ("remediation", "restore_resources", "restored"),
+        ("restored", "resume_normal", "normal"),
+    ]);
+    expected.sort_unstable();
+    assert_eq!(edges, expected);
+}
+
+#[test]
+fn parse_errors_name_the_argument() {
+    let ok = [("resource", "storage"), ("usage", "5"), ("limit", "10")];
+    assert_eq!(
+        C::parse("check_quota", &args(&ok)),
+        Ok(C::CheckQuota { resource: Resource::Storage, usage: 5, limit: 10 })
+    );
+    assert_eq!(
+        C::parse("check_quota", &args(&[("resource", "gpu"), ("usage", "5"), ("limit", "10")]))
+            .unwrap_err()
+            .to_string(),
+        "check_quota: argument `resource` = \"gpu\": expected one of api_calls, storage, compute, bandwidth, seats"
+    );
+    assert_eq!(
+        C::parse("check_quota", &args(&[("resource", "storage"), ("limit", "10")])).unwrap_err(),
+        ArgError::new("check_quota", "usage", None, ArgProblem::Missing)
+    );
+    assert_eq!(
+        C::parse(
+            "check_quota",
+            &args(&[("resource", "storage"), ("usage", "-1"), ("limit", "10")])
+        )
+        .unwrap_err()
+        .to_string(),
+        "check_quota: argument `usage` = \"-1\": expected a whole number of units"
+    );
+    assert_eq!(
+        C::parse("check_quota", &args(&[("resource", "storage"), ("usage", "5"), ("limit", "0")]))
+            .unwrap_err()
+            .to_string(),
+        "check_quota: argument `limit` = \"0\": out of range; expected a limit greater than zero"
+    );
+    assert_eq!(
+        C::parse(
+            "check_quota",
+            &args(&[("resource", "storage"), ("usage", "5"), ("limit", "ten")])
+        )
+        .unwrap_err()
+        .to_string(),
+        "check_quota: argument `limit` = \"ten\": expected a limit greater than zero"
+    );
+    assert_eq!(
+        C::parse(
+            "check_quota",
+            &args(&[("resource", "storage"), ("usage", "5"), ("limit", "10"), ("unit", "gb")])
+        )
+        .unwrap_err(),
+        ArgError::new("check_quota", "unit", None, ArgProblem::Unexpected)
+    );
+    assert_eq!(
+        C::parse("restore_resources", &args(&[("limit", "0")])).unwrap_err(),
+        ArgError::new(
+            "restore_resources",
+            "limit",
+            Some("0"),
+            ArgProblem::OutOfRange { expected: "a limit greater than zero" }
+        )
+    );
+    assert_eq!(
+        C::parse("restore_resources", &Args::new()),
+        Ok(C::RestoreResources { limit: None })
+    );
+    assert_eq!(
+        C::parse("resume_normal", &args(&[("force", "yes")])).unwrap_err(),
+        ArgError::new("resume_normal", "force", None, ArgProblem::Unexpected)
+    );
+    assert_eq!(C::parse("reset_quota", &Args::new()).unwrap_err().argument, "command");
+    assert_eq!("seats".parse::<Resource>(), Ok(Resource::Seats));
+    assert_eq!(Resource::ApiCalls.to_string(), "api_calls");
+}
+
+#[test]
+fn every_sample_round_trips_through_its_args() {
+    let samples = C::samples(&Ctx::at_ms(T0_MS));
+    for name in C::NAMES {
+        assert!(samples.iter().any(|c| c.name() == *name), "no sample for {name}");
+    }
+    for c in &samples {
+        assert_round_trip(c);
+    }
+    assert_round_trip(&C::RestoreResources { limit: None });
+    assert_round_trip(&C::RestoreResources { limit: Some(u64::MAX) });
+    assert_round_trip(&C::CheckQuota {
+        resource: Resource::Bandwidth,
+        usage: u64::MAX,
+        limit: u64::MAX,
+    });
+}
