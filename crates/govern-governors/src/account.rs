@@ -5,7 +5,6 @@
 //! leave, so closure is allowed from every live state.
 
 use std::fmt;
-use std::str::FromStr;
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
 use crate::governor::{Governor, Transition};
@@ -81,44 +80,13 @@ impl fmt::Display for Email {
     }
 }
 
-/// How the customer proved control of the account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// A link or code sent by e-mail.
-    Email,
-    /// A code sent by SMS or voice call.
-    Phone,
-}
-
-impl Channel {
-    /// What a bad channel value is told to be.
-    const EXPECTED: &'static str = "one of email, phone";
-
-    /// The stable snake_case name used in arguments and receipts.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Phone => "phone",
-        }
-    }
-}
-
-impl FromStr for Channel {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "email" => Ok(Self::Email),
-            "phone" => Ok(Self::Phone),
-            _ => Err(()),
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+crate::define_arg_enum! {
+    /// How the customer proved control of the account.
+    pub enum Channel {
+        /// A link or code sent by e-mail.
+        Email => "email",
+        /// A code sent by SMS or voice call.
+        Phone => "phone",
     }
 }
 
@@ -189,11 +157,8 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "create_account" => {
                 let raw = r.raw("email")?;
                 let email = Email::parse(raw).map_err(|problem| {
@@ -202,7 +167,7 @@ impl CommandSpec for Command {
                         ArgProblem::TooLong { .. } => None,
                         _ => Some(raw),
                     };
-                    ArgError::new(known, "email", value, problem)
+                    ArgError::new(r.command(), "email", value, problem)
                 })?;
                 Self::CreateAccount { email }
             }

@@ -150,6 +150,28 @@ impl<'a> ArgReader<'a> {
         Self { command, args, read: Vec::new() }
     }
 
+    /// A reader for the arguments of `name`, once `name` is found among a governor's command
+    /// `names`.
+    ///
+    /// # Errors
+    /// [`ArgProblem::UnknownCommand`] listing `names`.
+    pub fn for_command(
+        name: &str,
+        names: &'static [&'static str],
+        args: &'a Args,
+    ) -> Result<Self, ArgError> {
+        match names.iter().find(|n| **n == name) {
+            Some(known) => Ok(Self::new(known, args)),
+            None => Err(ArgError::unknown_command(name, names)),
+        }
+    }
+
+    /// The command whose arguments this reads.
+    #[must_use]
+    pub fn command(&self) -> &'static str {
+        self.command
+    }
+
     fn err(&self, argument: &str, value: Option<&str>, problem: ArgProblem) -> ArgError {
         ArgError::new(self.command, argument, value, problem)
     }
@@ -253,6 +275,56 @@ impl<'a> ArgReader<'a> {
         Ok(v)
     }
 
+    /// An optional unsigned integer in `min..=max`.
+    ///
+    /// # Errors
+    /// Malformed or out of range.
+    pub fn optional_u32_in(
+        &mut self,
+        name: &str,
+        min: u32,
+        max: u32,
+        expected: &'static str,
+    ) -> Result<Option<u32>, ArgError> {
+        let v: Option<u32> = self.optional_parsed(name, expected)?;
+        match v {
+            Some(v) if v < min || v > max => {
+                let s = v.to_string();
+                Err(self.err(name, Some(&s), ArgProblem::OutOfRange { expected }))
+            }
+            _ => Ok(v),
+        }
+    }
+
+    /// A whole number greater than zero (a limit, a quota).
+    ///
+    /// # Errors
+    /// Missing, malformed or zero.
+    pub fn positive_u64(&mut self, name: &str, expected: &'static str) -> Result<u64, ArgError> {
+        let v: u64 = self.parsed(name, expected)?;
+        self.check_positive(name, v, expected)
+    }
+
+    /// An optional whole number greater than zero.
+    ///
+    /// # Errors
+    /// Malformed or zero.
+    pub fn optional_positive_u64(
+        &mut self,
+        name: &str,
+        expected: &'static str,
+    ) -> Result<Option<u64>, ArgError> {
+        let v: Option<u64> = self.optional_parsed(name, expected)?;
+        v.map(|v| self.check_positive(name, v, expected)).transpose()
+    }
+
+    fn check_positive(&self, name: &str, v: u64, expected: &'static str) -> Result<u64, ArgError> {
+        if v == 0 {
+            return Err(self.err(name, Some("0"), ArgProblem::OutOfRange { expected }));
+        }
+        Ok(v)
+    }
+
     /// A timestamp in milliseconds since the epoch.
     ///
     /// # Errors
@@ -291,4 +363,62 @@ impl<'a> ArgReader<'a> {
             Some(unread) => Err(self.err(unread, None, ArgProblem::Unexpected)),
         }
     }
+}
+
+/// Declares a small closed enum used as a command argument (a payment method, a severity...):
+/// stable snake_case names, `ALL`, an `EXPECTED` phrase for error messages, `FromStr` and
+/// `Display`. Parse it with [`ArgReader::parsed`]`(name, T::EXPECTED)`.
+#[macro_export]
+macro_rules! define_arg_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// What an argument of this type must be, for error messages.
+            pub const EXPECTED: &'static str = $crate::__one_of!($($text),+);
+
+            /// The stable snake_case name used in arguments and receipts.
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ();
+
+            fn from_str(s: &str) -> Result<Self, ()> {
+                Self::ALL.iter().copied().find(|v| v.name() == s).ok_or(())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+/// `"one of a, b, c"` from string literals, at compile time.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __one_of {
+    ($first:literal $(, $rest:literal)*) => {
+        concat!("one of ", $first $(, ", ", $rest)*)
+    };
 }

@@ -14,8 +14,6 @@
 //! `payment_settled`: the pending refund is dropped and the refunded total is unchanged, so
 //! refunds settled earlier still count against the refundable balance.
 
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 
 use crate::args::{ArgError, ArgReader, Args, CommandSpec};
@@ -57,81 +55,29 @@ crate::define_states! {
     terminal: [Terminated]
 }
 
-/// How the customer pays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PaymentMethod {
-    /// A credit or debit card.
-    Card,
-    /// A US ACH direct debit.
-    AchDebit,
-    /// A SEPA direct debit.
-    SepaDebit,
-    /// A bank transfer pushed by the customer.
-    BankTransfer,
-    /// A digital wallet.
-    Wallet,
-}
-
-impl PaymentMethod {
-    /// Every method, in a fixed order.
-    pub const ALL: [Self; 5] =
-        [Self::Card, Self::AchDebit, Self::SepaDebit, Self::BankTransfer, Self::Wallet];
-
-    /// What a `method` argument must be, for the error message.
-    pub const EXPECTED: &'static str = "one of card, ach_debit, sepa_debit, bank_transfer, wallet";
-
-    /// The stable snake_case name used in arguments and receipts.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Card => "card",
-            Self::AchDebit => "ach_debit",
-            Self::SepaDebit => "sepa_debit",
-            Self::BankTransfer => "bank_transfer",
-            Self::Wallet => "wallet",
-        }
+crate::define_arg_enum! {
+    /// How the customer pays.
+    pub enum PaymentMethod {
+        /// A credit or debit card.
+        Card => "card",
+        /// A US ACH direct debit.
+        AchDebit => "ach_debit",
+        /// A SEPA direct debit.
+        SepaDebit => "sepa_debit",
+        /// A bank transfer pushed by the customer.
+        BankTransfer => "bank_transfer",
+        /// A digital wallet.
+        Wallet => "wallet",
     }
 }
 
-impl FromStr for PaymentMethod {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Self::ALL.into_iter().find(|m| m.name() == s).ok_or(())
-    }
-}
-
-/// How a dispute ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DisputeOutcome {
-    /// The merchant won: the payment stands.
-    Won,
-    /// The customer won: the funds are withdrawn.
-    Lost,
-}
-
-impl DisputeOutcome {
-    /// Every outcome, in a fixed order.
-    pub const ALL: [Self; 2] = [Self::Won, Self::Lost];
-
-    /// What an `outcome` argument must be, for the error message.
-    pub const EXPECTED: &'static str = "one of won, lost";
-
-    /// The stable snake_case name used in arguments and receipts.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Won => "won",
-            Self::Lost => "lost",
-        }
-    }
-}
-
-impl FromStr for DisputeOutcome {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Self::ALL.into_iter().find(|o| o.name() == s).ok_or(())
+crate::define_arg_enum! {
+    /// How a dispute ended.
+    pub enum DisputeOutcome {
+        /// The merchant won: the payment stands.
+        Won => "won",
+        /// The customer won: the funds are withdrawn.
+        Lost => "lost",
     }
 }
 
@@ -259,11 +205,8 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "request_payment" => Self::RequestPayment {
                 money: r.money()?,
                 method: r.parsed("method", PaymentMethod::EXPECTED)?,

@@ -135,11 +135,8 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "submit_for_approval" => Self::SubmitForApproval { sku: sku(&mut r)? },
             "approve_product" => Self::ApproveProduct,
             "reject_product" => Self::RejectProduct,

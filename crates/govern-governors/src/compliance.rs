@@ -103,31 +103,21 @@ impl FromStr for Domain {
     }
 }
 
-/// How serious a non-compliance finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Minor; no immediate risk.
-    Low,
-    /// Needs attention.
-    Medium,
-    /// Serious risk.
-    High,
-    /// Immediate risk; the highest level.
-    Critical,
+crate::define_arg_enum! {
+    /// How serious a non-compliance finding is.
+    pub enum Severity {
+        /// Minor; no immediate risk.
+        Low => "low",
+        /// Needs attention.
+        Medium => "medium",
+        /// Serious risk.
+        High => "high",
+        /// Immediate risk; the highest level.
+        Critical => "critical",
+    }
 }
 
 impl Severity {
-    /// The stable snake_case name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
-
     /// One level higher; `critical` stays `critical`.
     #[must_use]
     pub const fn escalated(self) -> Self {
@@ -135,34 +125,6 @@ impl Severity {
             Self::Low => Self::Medium,
             Self::Medium => Self::High,
             Self::High | Self::Critical => Self::Critical,
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What a severity argument must look like, for the message.
-const SEVERITY_EXPECTED: &str = "one of low, medium, high, critical";
-
-/// A text that is not a [`Severity`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not a severity")]
-pub struct UnknownSeverity;
-
-impl FromStr for Severity {
-    type Err = UnknownSeverity;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "low" => Ok(Self::Low),
-            "medium" => Ok(Self::Medium),
-            "high" => Ok(Self::High),
-            "critical" => Ok(Self::Critical),
-            _ => Err(UnknownSeverity),
         }
     }
 }
@@ -235,16 +197,13 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "start_audit" => Self::StartAudit { domain: r.parsed("domain", DOMAIN_EXPECTED)? },
             "begin_review" => Self::BeginReview,
             "mark_compliant" => Self::MarkCompliant,
             "mark_non_compliant" => Self::MarkNonCompliant {
-                severity: r.parsed("severity", SEVERITY_EXPECTED)?,
+                severity: r.parsed("severity", Severity::EXPECTED)?,
                 finding: r.text("finding")?,
             },
             "request_remediation" => Self::RequestRemediation {

@@ -119,11 +119,8 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "grant_entitlement" => Self::GrantEntitlement {
                 feature: r.text("feature")?,
                 expires_at: r.optional_timestamp("expires_at")?,

@@ -5,9 +5,6 @@
 //! exceeded (possibly in a degraded mode) until remediation restores resources, and only a
 //! quota back under the warning threshold resumes normal operation.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
 use crate::governor::{Governor, Transition};
 use crate::kind::GovernorKind;
@@ -98,56 +95,19 @@ pub fn level(usage: u64, limit: u64) -> Level {
     }
 }
 
-/// The kind of resource a quota limits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Resource {
-    /// API requests.
-    ApiCalls,
-    /// Stored bytes.
-    Storage,
-    /// Compute time.
-    Compute,
-    /// Transferred bytes.
-    Bandwidth,
-    /// User seats.
-    Seats,
-}
-
-impl Resource {
-    /// What a bad resource value is told to be.
-    const EXPECTED: &'static str = "one of api_calls, storage, compute, bandwidth, seats";
-
-    /// The stable snake_case name used in arguments and receipts.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::ApiCalls => "api_calls",
-            Self::Storage => "storage",
-            Self::Compute => "compute",
-            Self::Bandwidth => "bandwidth",
-            Self::Seats => "seats",
-        }
-    }
-}
-
-impl FromStr for Resource {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "api_calls" => Ok(Self::ApiCalls),
-            "storage" => Ok(Self::Storage),
-            "compute" => Ok(Self::Compute),
-            "bandwidth" => Ok(Self::Bandwidth),
-            "seats" => Ok(Self::Seats),
-            _ => Err(()),
-        }
-    }
-}
-
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+crate::define_arg_enum! {
+    /// The kind of resource a quota limits.
+    pub enum Resource {
+        /// API requests.
+        ApiCalls => "api_calls",
+        /// Stored bytes.
+        Storage => "storage",
+        /// Compute time.
+        Compute => "compute",
+        /// Transferred bytes.
+        Bandwidth => "bandwidth",
+        /// User seats.
+        Seats => "seats",
     }
 }
 
@@ -236,18 +196,12 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "check_quota" => {
                 let resource = r.parsed("resource", Resource::EXPECTED)?;
                 let usage = r.parsed("usage", "a whole number of units")?;
-                let limit = r.parsed("limit", LIMIT_EXPECTED)?;
-                if limit == 0 {
-                    return Err(zero_limit(known));
-                }
+                let limit = r.positive_u64("limit", LIMIT_EXPECTED)?;
                 Self::CheckQuota { resource, usage, limit }
             }
             "send_warning" => Self::SendWarning,
@@ -256,11 +210,7 @@ impl CommandSpec for Command {
             "degrade_mode" => Self::DegradeMode,
             "start_remediation" => Self::StartRemediation,
             "restore_resources" => {
-                let limit = r.optional_parsed("limit", LIMIT_EXPECTED)?;
-                if limit == Some(0) {
-                    return Err(zero_limit(known));
-                }
-                Self::RestoreResources { limit }
+                Self::RestoreResources { limit: r.optional_positive_u64("limit", LIMIT_EXPECTED)? }
             }
             _ => Self::ResumeNormal,
         };

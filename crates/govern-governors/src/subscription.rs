@@ -129,11 +129,8 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "start_trial" => Self::StartTrial {
                 plan: r.text("plan")?,
                 trial_days: r.u32_in("trial_days", 1, TRIAL_DAYS_MAX, "1 to 365 days")?,

@@ -6,7 +6,7 @@
 //! The seed's arrow `suspended → degraded` is not adopted: it would silently lift a
 //! suspension, so a suspended tenant must be re-activated first. Deprovisioning is final.
 
-use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::args::{ArgError, ArgReader, Args, CommandSpec};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
 use crate::limits::MAINTENANCE_MINUTES_MAX;
@@ -126,36 +126,26 @@ impl CommandSpec for Command {
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
-        let Some(&known) = Self::NAMES.iter().find(|n| **n == name) else {
-            return Err(ArgError::unknown_command(name, Self::NAMES));
-        };
-        let mut r = ArgReader::new(known, args);
-        let cmd = match known {
+        let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let cmd = match r.command() {
             "provision_tenant" => Self::ProvisionTenant {
                 quota: ResourceQuota {
-                    storage_gb: positive(&mut r, "storage_gb")?,
-                    compute_units: positive(&mut r, "compute_units")?,
-                    bandwidth_mbps: positive(&mut r, "bandwidth_mbps")?,
+                    storage_gb: r.positive_u64("storage_gb", QUOTA_EXPECTED)?,
+                    compute_units: r.positive_u64("compute_units", QUOTA_EXPECTED)?,
+                    bandwidth_mbps: r.positive_u64("bandwidth_mbps", QUOTA_EXPECTED)?,
                 },
             },
             "activate_tenant" => Self::ActivateTenant,
             "suspend_tenant" => Self::SuspendTenant,
             "mark_degraded" => Self::MarkDegraded,
-            "schedule_maintenance" => {
-                let duration_minutes =
-                    r.optional_parsed::<u32>("duration_minutes", DURATION_EXPECTED)?;
-                if let Some(m) =
-                    duration_minutes.filter(|m| !(1..=MAINTENANCE_MINUTES_MAX).contains(m))
-                {
-                    return Err(ArgError::new(
-                        known,
-                        "duration_minutes",
-                        Some(&m.to_string()),
-                        ArgProblem::OutOfRange { expected: DURATION_EXPECTED },
-                    ));
-                }
-                Self::ScheduleMaintenance { duration_minutes }
-            }
+            "schedule_maintenance" => Self::ScheduleMaintenance {
+                duration_minutes: r.optional_u32_in(
+                    "duration_minutes",
+                    1,
+                    MAINTENANCE_MINUTES_MAX,
+                    DURATION_EXPECTED,
+                )?,
+            },
             "end_maintenance" => Self::EndMaintenance,
             _ => Self::DeprovisionTenant,
         };
@@ -177,20 +167,6 @@ impl CommandSpec for Command {
             Self::DeprovisionTenant,
         ]
     }
-}
-
-/// A quota argument: an unsigned integer greater than zero.
-fn positive(r: &mut ArgReader<'_>, name: &str) -> Result<u64, ArgError> {
-    let v: u64 = r.parsed(name, QUOTA_EXPECTED)?;
-    if v == 0 {
-        return Err(ArgError::new(
-            "provision_tenant",
-            name,
-            Some("0"),
-            ArgProblem::OutOfRange { expected: QUOTA_EXPECTED },
-        ));
-    }
-    Ok(v)
 }
 
 /// One tenant: its state and the data that travels with it.

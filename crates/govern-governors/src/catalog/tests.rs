@@ -2,11 +2,13 @@
 
 use super::{Command as C, Product, State};
 use crate::args::{ArgProblem, Args, CommandSpec};
-use crate::graph::explore;
 use crate::limits::SKU_LEN_MAX;
-use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::testing::{
+    T0_MS, assert_every_sample_round_trips, assert_replay_tracks_live, assert_round_trip,
+    transcript,
+};
 use crate::time::{Ctx, DAY_MS, Timestamp};
-use crate::{Governor, StateSpec, StateTimeout, replay_step};
+use crate::{Governor, StateSpec, StateTimeout};
 
 fn day(d: u64) -> Timestamp {
     Timestamp(T0_MS + d * DAY_MS)
@@ -238,13 +240,7 @@ fn parse_refuses_bad_arguments() {
 
 #[test]
 fn every_sample_round_trips_through_its_args() {
-    let samples = C::samples(&Ctx::at_ms(T0_MS));
-    for c in &samples {
-        assert_round_trip(c);
-    }
-    for name in C::NAMES {
-        assert!(samples.iter().any(|c| c.name() == *name), "no sample for {name}");
-    }
+    assert_every_sample_round_trips::<C>();
     assert_round_trip(&deprecate(None));
     assert_round_trip(&deprecate(Some(7)));
 }
@@ -260,49 +256,5 @@ fn replaying_the_record_rebuilds_the_machine() {
         (32, C::ActivateProduct),
         (33, deprecate(Some(60))),
     ];
-    let mut live = Product::default();
-    let mut replayed = Product::default();
-    for (d, c) in steps {
-        let ctx = Ctx::at_ms(day(d).as_ms());
-        let t = live.apply(&c, &ctx).unwrap();
-        replay_step(
-            &mut replayed,
-            "catalog",
-            c.name(),
-            &c.args(),
-            t.from.name(),
-            t.to.name(),
-            ctx.now,
-        )
-        .unwrap();
-        assert_eq!(replayed, live);
-        assert_eq!(replayed.state_timeout(), live.state_timeout());
-    }
-}
-
-#[test]
-fn exploration_reaches_every_state_along_the_specified_edges() {
-    let x = explore::<Product>();
-    let reached: Vec<State> = x.representatives.iter().map(|(s, _, _)| *s).collect();
-    for s in State::ALL {
-        assert!(reached.contains(s), "{s} not reached");
-    }
-    let mut edges: Vec<(&str, &str, &str)> =
-        x.edges.iter().map(|e| (e.from, e.command, e.to)).collect();
-    edges.sort_unstable();
-    let mut expected = vec![
-        ("draft", "submit_for_approval", "pending_approval"),
-        ("pending_approval", "approve_product", "active"),
-        ("pending_approval", "reject_product", "rejected"),
-        ("rejected", "revise_product", "draft"),
-        ("active", "deprecate_product", "deprecated"),
-        ("active", "delist_product", "delisted"),
-        ("deprecated", "activate_product", "active"),
-        ("deprecated", "delist_product", "delisted"),
-        ("delisted", "request_restore", "restore_pending"),
-        ("restore_pending", "activate_product", "active"),
-        ("restore_pending", "deny_restore", "delisted"),
-    ];
-    expected.sort_unstable();
-    assert_eq!(edges, expected);
+    assert_replay_tracks_live::<Product>(&steps);
 }

@@ -2,10 +2,9 @@
 
 use super::{Audit, Command as C, Domain, Severity, State};
 use crate::args::{ArgProblem, Args, CommandSpec};
-use crate::graph::{Edge, explore};
-use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::testing::{T0_MS, assert_replay_tracks_live, assert_round_trip, transcript};
 use crate::time::{Ctx, DAY_MS, Timestamp};
-use crate::{Governor, StateSpec, StateTimeout, replay_step};
+use crate::{Governor, StateTimeout};
 
 fn start() -> C {
     C::StartAudit { domain: Domain::Gdpr }
@@ -268,29 +267,7 @@ fn every_sample_round_trips_through_its_args() {
 }
 
 #[test]
-fn exploration_reaches_every_state_through_the_table() {
-    let e = explore::<Audit>();
-    let edge = |from, command, to| Edge { from, command, to };
-    assert_eq!(
-        e.edges,
-        vec![
-            edge("pending_audit", "start_audit", "pending_audit"),
-            edge("pending_audit", "begin_review", "under_review"),
-            edge("under_review", "mark_compliant", "compliant"),
-            edge("under_review", "mark_non_compliant", "non_compliant"),
-            edge("compliant", "begin_review", "under_review"),
-            edge("non_compliant", "request_remediation", "remediation_required"),
-            edge("remediation_required", "mark_compliant", "compliant"),
-            edge("remediation_required", "remediation_overdue", "non_compliant"),
-        ]
-    );
-    assert_eq!(e.representatives.len(), 5);
-}
-
-#[test]
 fn replaying_the_record_rebuilds_the_machine() {
-    let mut live = Audit::default();
-    let mut replayed = Audit::default();
     let steps = [
         (0, C::StartAudit { domain: Domain::Custom("acme".into()) }),
         (1, C::BeginReview),
@@ -298,20 +275,5 @@ fn replaying_the_record_rebuilds_the_machine() {
         (3, C::RequestRemediation { deadline_days: 5 }),
         (9, C::RemediationOverdue),
     ];
-    for (day, c) in steps {
-        let at = Timestamp(T0_MS + day * DAY_MS);
-        let t = live.apply(&c, &Ctx { now: at }).unwrap();
-        replay_step(
-            &mut replayed,
-            "compliance",
-            c.name(),
-            &c.args(),
-            t.from.name(),
-            t.to.name(),
-            at,
-        )
-        .unwrap();
-    }
-    assert_eq!(replayed, live);
-    assert_eq!(replayed.state_timeout(), live.state_timeout());
+    assert_replay_tracks_live::<Audit>(&steps);
 }

@@ -2,10 +2,12 @@
 
 use super::{Command as C, Entitlement, State};
 use crate::args::{ArgProblem, Args, CommandSpec};
-use crate::graph::{Edge, explore};
-use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::testing::{
+    T0_MS, assert_every_sample_round_trips, assert_replay_tracks_live, assert_round_trip,
+    transcript,
+};
 use crate::time::{Ctx, DAY_MS, Timestamp};
-use crate::{Governor, StateSpec, StateTimeout, replay_step};
+use crate::{Governor, StateSpec, StateTimeout};
 
 fn day(d: u64) -> Timestamp {
     Timestamp(T0_MS + d * DAY_MS)
@@ -272,13 +274,7 @@ fn parse_refuses_bad_arguments() {
 
 #[test]
 fn every_sample_round_trips_through_its_args() {
-    let samples = C::samples(&Ctx::at_ms(T0_MS));
-    for c in &samples {
-        assert_round_trip(c);
-    }
-    for name in C::NAMES {
-        assert!(samples.iter().any(|c| c.name() == *name), "no sample for {name}");
-    }
+    assert_every_sample_round_trips::<C>();
     assert_round_trip(&grant(None));
     assert_round_trip(&grant(Some(3)));
 }
@@ -294,56 +290,5 @@ fn replaying_the_record_rebuilds_the_machine() {
         (101, grant(None)),
         (102, C::ApproveGrant),
     ];
-    let mut live = Entitlement::default();
-    let mut replayed = Entitlement::default();
-    for (d, c) in steps {
-        let ctx = Ctx::at_ms(day(d).as_ms());
-        let t = live.apply(&c, &ctx).unwrap();
-        replay_step(
-            &mut replayed,
-            "entitlement",
-            c.name(),
-            &c.args(),
-            t.from.name(),
-            t.to.name(),
-            ctx.now,
-        )
-        .unwrap();
-        assert_eq!(replayed, live);
-        assert_eq!(replayed.state_timeout(), live.state_timeout());
-    }
-}
-
-#[test]
-fn exploration_reaches_every_state_along_the_specified_edges() {
-    let x = explore::<Entitlement>();
-    let reached: Vec<State> = x.representatives.iter().map(|(s, _, _)| *s).collect();
-    for s in State::ALL {
-        assert!(reached.contains(s), "{s} not reached");
-    }
-    let mut edges: Vec<(&str, &str, &str)> =
-        x.edges.iter().map(|e: &Edge| (e.from, e.command, e.to)).collect();
-    edges.sort_unstable();
-    let mut expected = vec![
-        ("unentitled", "grant_entitlement", "pending_review"),
-        ("unentitled", "revoke_entitlement", "revoked"),
-        ("pending_review", "approve_grant", "entitled"),
-        ("pending_review", "deny_grant", "unentitled"),
-        ("pending_review", "revoke_entitlement", "revoked"),
-        ("entitled", "revoke_entitlement", "revoked"),
-        ("entitled", "suspend_entitlement", "suspended"),
-        ("entitled", "expire", "expired"),
-        ("suspended", "revoke_entitlement", "revoked"),
-        ("suspended", "reinstate_entitlement", "entitled"),
-        ("suspended", "escalate_issue", "escalated"),
-        ("suspended", "expire", "expired"),
-        ("escalated", "revoke_entitlement", "revoked"),
-        ("escalated", "resolve_escalation", "entitled"),
-        ("escalated", "archive_entitlement", "archived"),
-        ("expired", "grant_entitlement", "pending_review"),
-        ("expired", "archive_entitlement", "archived"),
-        ("revoked", "archive_entitlement", "archived"),
-    ];
-    expected.sort_unstable();
-    assert_eq!(edges, expected);
+    assert_replay_tracks_live::<Entitlement>(&steps);
 }

@@ -2,11 +2,10 @@
 
 use super::{Command as C, MAINTENANCE_MINUTES_DEFAULT, ResourceQuota, State, Tenant};
 use crate::args::{ArgProblem, Args, CommandSpec};
-use crate::graph::{Edge, explore};
 use crate::limits::MAINTENANCE_MINUTES_MAX;
-use crate::testing::{T0_MS, assert_round_trip, transcript};
+use crate::testing::{T0_MS, assert_replay_tracks_live, assert_round_trip, transcript};
 use crate::time::{Ctx, DAY_MS, MINUTE_MS, Timestamp};
-use crate::{Governor, StateSpec, StateTimeout, replay_step};
+use crate::{Governor, StateSpec, StateTimeout};
 
 const QUOTA: ResourceQuota =
     ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
@@ -247,48 +246,12 @@ fn every_sample_round_trips_through_its_args() {
 }
 
 #[test]
-fn exploration_reaches_every_state_through_the_table() {
-    let e = explore::<Tenant>();
-    let edge = |from, command, to| Edge { from, command, to };
-    assert_eq!(
-        e.edges,
-        vec![
-            edge("provisioning", "provision_tenant", "provisioning"),
-            edge("provisioning", "activate_tenant", "active"),
-            edge("provisioning", "deprovision_tenant", "deprovisioned"),
-            edge("active", "suspend_tenant", "suspended"),
-            edge("active", "mark_degraded", "degraded"),
-            edge("active", "schedule_maintenance", "maintenance"),
-            edge("active", "deprovision_tenant", "deprovisioned"),
-            edge("suspended", "activate_tenant", "active"),
-            edge("suspended", "deprovision_tenant", "deprovisioned"),
-            edge("degraded", "activate_tenant", "active"),
-            edge("degraded", "suspend_tenant", "suspended"),
-            edge("degraded", "schedule_maintenance", "maintenance"),
-            edge("degraded", "deprovision_tenant", "deprovisioned"),
-            edge("maintenance", "end_maintenance", "active"),
-            edge("maintenance", "deprovision_tenant", "deprovisioned"),
-        ]
-    );
-    assert_eq!(e.representatives.len(), 6);
-}
-
-#[test]
 fn replaying_the_record_rebuilds_the_machine() {
-    let mut live = Tenant::default();
-    let mut replayed = Tenant::default();
     let steps = [
         (0, provision()),
         (1, C::ActivateTenant),
         (2, C::MarkDegraded),
         (3, C::ScheduleMaintenance { duration_minutes: None }),
     ];
-    for (day, c) in steps {
-        let at = Timestamp(T0_MS + day * DAY_MS);
-        let t = live.apply(&c, &Ctx { now: at }).unwrap();
-        replay_step(&mut replayed, "tenant", c.name(), &c.args(), t.from.name(), t.to.name(), at)
-            .unwrap();
-    }
-    assert_eq!(replayed, live);
-    assert_eq!(replayed.state_timeout(), live.state_timeout());
+    assert_replay_tracks_live::<Tenant>(&steps);
 }
