@@ -1,7 +1,7 @@
 //! Receipt format v1: what every accepted transition leaves behind.
 //!
 //! A [`Receipt`] records one accepted command of one governor. Its hash is SHA-256 over a
-//! canonical binary preimage ([`encode`] module: domain tag, version, fixed field order,
+//! canonical binary preimage (module `encode`: domain tag, version, fixed field order,
 //! length-prefixed fields, big-endian integers), and it names the previous receipt's hash, so
 //! the receipts of a ledger form a chain. [`ChainVerifier`] checks a chain and names the first
 //! bad receipt. `docs/receipts.md` specifies the bytes for independent verifiers.
