@@ -27,9 +27,53 @@ impl Timestamp {
     }
 }
 
+/// RFC 3339 in UTC, e.g. `2026-01-15T00:00:00Z`, with `.mmm` when the milliseconds are not zero.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}ms", self.0)
+        let ms = self.0 % 1_000;
+        let secs = self.0 / 1_000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3_600,
+            rem % 3_600 / 60,
+            rem % 60
+        )?;
+        if ms != 0 {
+            write!(f, ".{ms:03}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+/// (year, month, day) of the `days`-th day after 1970-01-01, in the proleptic Gregorian
+/// calendar (Howard Hinnant's `civil_from_days`, for non-negative days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn timestamps_print_as_rfc3339_utc() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(1_767_225_600_000).to_string(), "2026-01-01T00:00:00Z");
+        assert_eq!(Timestamp(951_782_400_000 + 3_723_004).to_string(), "2000-02-29T01:02:03.004Z");
+        assert_eq!(Timestamp(4_107_542_399_999).to_string(), "2100-02-28T23:59:59.999Z");
+        assert_eq!(Timestamp(253_402_300_799_000).to_string(), "9999-12-31T23:59:59Z");
     }
 }
 

@@ -108,7 +108,6 @@ fn remediation_is_overdue_only_at_its_deadline_and_escalates() {
         (7, C::RemediationOverdue),
         (8, C::RemediationOverdue),
     ];
-    let due = T0_MS + 8 * DAY_MS;
     assert_eq!(
         transcript(&mut a, &steps),
         format!(
@@ -116,14 +115,14 @@ fn remediation_is_overdue_only_at_its_deadline_and_escalates() {
 pending_audit --begin_review--> under_review
 under_review --mark_non_compliant--> non_compliant
 non_compliant --request_remediation--> remediation_required
-remediation_required --remediation_overdue--> rejected too_early: remediation_overdue is too early: allowed from {due}ms
+remediation_required --remediation_overdue--> rejected too_early: remediation_overdue is too early: allowed from 2026-01-09T00:00:00Z
 remediation_required --remediation_overdue--> non_compliant
 "
         )
     );
     assert_eq!(a.severity(), Some(Severity::Critical));
     assert_eq!(a.overdue(), 1);
-    assert_eq!(a.remediation_due(), Some(Timestamp(due)));
+    assert_eq!(a.remediation_due(), Some(Timestamp(T0_MS + 8 * DAY_MS)));
 }
 
 #[test]

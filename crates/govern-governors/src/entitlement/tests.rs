@@ -148,13 +148,12 @@ fn expiry_needs_an_end_and_waits_for_it() {
         &mut e,
         &[(0, grant(Some(30))), (1, C::ApproveGrant), (29, C::Expire), (30, C::Expire)],
     );
-    let end = day(30).as_ms();
     assert_eq!(
         out,
         format!(
             "unentitled --grant_entitlement--> pending_review
 pending_review --approve_grant--> entitled
-entitled --expire--> rejected too_early: expire is too early: allowed from {end}ms
+entitled --expire--> rejected too_early: expire is too early: allowed from 2026-01-31T00:00:00Z
 entitled --expire--> expired
 "
         )
