@@ -6,6 +6,7 @@ mod arch;
 mod exhaustive;
 mod governor_docs;
 mod properties;
+mod runtime;
 mod tidy;
 
 use std::path::PathBuf;

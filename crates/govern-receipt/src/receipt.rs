@@ -97,7 +97,8 @@ pub fn derive_receipt_id(timestamp: Timestamp, prev_hash: &Digest) -> Uuid {
 
 impl Receipt {
     /// Places `body` at `seq` after the receipt whose hash is `prev_hash`: derives the id and
-    /// computes the hash. `buf` is scratch space, reused across calls to avoid allocation.
+    /// computes the hash. `buf` is scratch space, reused across calls to avoid allocation; on
+    /// return it holds the receipt's preimage, so appending the hash gives its storage record.
     #[must_use]
     pub fn seal_with(body: ReceiptBody, seq: u64, prev_hash: Digest, buf: &mut Vec<u8>) -> Self {
         let id = derive_receipt_id(body.timestamp, &prev_hash);
@@ -112,7 +113,8 @@ impl Receipt {
         Self::seal_with(body, seq, prev_hash, &mut Vec::with_capacity(512))
     }
 
-    /// SHA-256 of the canonical preimage of this receipt's fields (ignores `self.hash`).
+    /// SHA-256 of the canonical preimage of this receipt's fields (ignores `self.hash`); on
+    /// return `buf` holds the preimage.
     #[must_use]
     pub fn compute_hash(&self, buf: &mut Vec<u8>) -> Digest {
         buf.clear();

@@ -1,0 +1,331 @@
+//! Typed handles: one governor of one tenant, addressed by kind through its Rust type, with a
+//! method per command for the subscription governor, and a generic string entry for scripts.
+
+use std::marker::PhantomData;
+
+use govern_governors::subscription::{Command as SubCommand, Subscription};
+use govern_governors::tenant::{Command as TenantCommand, ResourceQuota, Tenant};
+use govern_governors::{
+    ArgError, ArgProblem, Args, CommandSpec, GovernorKind, Metadata, Reason, ReasonError,
+    Rejection, Request, ResourceId, TenantId, Timestamp, account, billing, catalog, compliance,
+    entitlement, quota,
+};
+
+use crate::error::{CommandError, Outcome, Refusal};
+use crate::governor::{CrashPoint, Key, Snapshot};
+use crate::hosted::Hosted;
+use crate::runtime::RuntimeHandle;
+
+/// One governor of one tenant, e.g. `handle.governor::<Subscription>(&acme, &sub_1)`.
+#[derive(Debug)]
+pub struct GovernorHandle<G: Hosted> {
+    runtime: RuntimeHandle,
+    key: Key,
+    _kind: PhantomData<fn() -> G>,
+}
+
+impl<G: Hosted> Clone for GovernorHandle<G> {
+    fn clone(&self) -> Self {
+        Self { runtime: self.runtime.clone(), key: self.key.clone(), _kind: PhantomData }
+    }
+}
+
+fn reason_rejection(command: &str, e: &ReasonError) -> CommandError {
+    let problem = match e {
+        ReasonError::TooLong { max, .. } => ArgProblem::TooLong { max: *max },
+        _ => ArgProblem::Empty,
+    };
+    CommandError::Rejected(Rejection::from(ArgError::new(command, "reason", None, problem)))
+}
+
+impl<G: Hosted> GovernorHandle<G> {
+    /// The tenant.
+    #[must_use]
+    pub fn tenant(&self) -> &TenantId {
+        &self.key.tenant
+    }
+
+    /// The resource.
+    #[must_use]
+    pub fn resource(&self) -> &ResourceId {
+        &self.key.resource
+    }
+
+    /// Sends `command` with `reason` and no metadata, and waits for the outcome.
+    ///
+    /// # Errors
+    /// The governor's rejection, or the runtime's refusal.
+    pub async fn send(&self, command: G::Command, reason: &str) -> Outcome {
+        let reason = Reason::new(reason).map_err(|e| reason_rejection(command.name(), &e))?;
+        self.send_request(Request::new(command, reason)).await
+    }
+
+    /// Sends a full request (command, reason, metadata) and waits for the outcome.
+    ///
+    /// # Errors
+    /// The governor's rejection, or the runtime's refusal.
+    pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
+        let shared = &self.runtime.shared;
+        if shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown.into());
+        }
+        let lifecycle = G::KIND == GovernorKind::Tenant;
+        if lifecycle && self.key.resource.as_str() != self.key.tenant.as_str() {
+            return Err(Refusal::TenantResourceMismatch { tenant: self.key.tenant.clone() }.into());
+        }
+        let admission = shared.registry.admit(&self.key.tenant, lifecycle)?;
+        G::domain(&self.runtime.domains).call(self.key.clone(), request, admission).await
+    }
+
+    /// The governor's current machine, answered in order with its commands.
+    ///
+    /// # Errors
+    /// A refusal when the runtime is down or the governor cannot be started.
+    pub async fn snapshot(&self) -> Result<Snapshot<G>, Refusal> {
+        if self.runtime.shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown);
+        }
+        G::domain(&self.runtime.domains).inspect(self.key.clone()).await
+    }
+
+    /// The governor's current state.
+    ///
+    /// # Errors
+    /// As [`Self::snapshot`].
+    pub async fn state(&self) -> Result<G::State, Refusal> {
+        Ok(self.snapshot().await?.machine.state())
+    }
+
+    /// Makes the governor panic at `point` (fault injection for tests and scenarios). Its
+    /// supervisor restarts it and it replays its receipts; no command is lost.
+    ///
+    /// # Errors
+    /// A refusal when the runtime is down or the inbox is full.
+    pub async fn inject_crash(&self, point: CrashPoint) -> Result<(), Refusal> {
+        G::domain(&self.runtime.domains).inject_crash(self.key.clone(), point).await
+    }
+}
+
+impl RuntimeHandle {
+    /// The handle of governor `G` of `tenant` for `resource`.
+    #[must_use]
+    pub fn governor<G: Hosted>(
+        &self,
+        tenant: &TenantId,
+        resource: &ResourceId,
+    ) -> GovernorHandle<G> {
+        let key = Key { tenant: tenant.clone(), resource: resource.clone() };
+        GovernorHandle { runtime: self.clone(), key, _kind: PhantomData }
+    }
+
+    /// The subscription `resource` of `tenant`.
+    #[must_use]
+    pub fn subscription(
+        &self,
+        tenant: &TenantId,
+        resource: &ResourceId,
+    ) -> GovernorHandle<Subscription> {
+        self.governor(tenant, resource)
+    }
+
+    /// The tenant governor of `tenant` (its resource id is the tenant id).
+    #[must_use]
+    pub fn tenant(&self, tenant: &TenantId) -> GovernorHandle<Tenant> {
+        let resource = ResourceId::new(tenant.as_str()).unwrap_or_else(|_| unreachable_id());
+        self.governor(tenant, &resource)
+    }
+
+    /// Provisions `tenant` with `quota` and activates it, through its tenant governor.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`], for whichever of the two commands failed.
+    pub async fn provision_tenant(
+        &self,
+        tenant: &TenantId,
+        quota: ResourceQuota,
+        reason: &str,
+    ) -> Outcome {
+        let t = self.tenant(tenant);
+        t.send(TenantCommand::ProvisionTenant { quota }, reason).await?;
+        t.send(TenantCommand::ActivateTenant, reason).await
+    }
+
+    /// The generic entry for scripts: a command by governor kind and name, with string
+    /// arguments, parsed and validated here.
+    ///
+    /// # Errors
+    /// `invalid_argument` rejections for a bad command, argument, reason or metadata; then
+    /// as [`GovernorHandle::send_request`].
+    pub async fn command(&self, command: RawCommand) -> Outcome {
+        match command.kind {
+            GovernorKind::Entitlement => self.raw::<entitlement::Entitlement>(command).await,
+            GovernorKind::Billing => self.raw::<billing::Billing>(command).await,
+            GovernorKind::Catalog => self.raw::<catalog::Product>(command).await,
+            GovernorKind::Subscription => self.raw::<Subscription>(command).await,
+            GovernorKind::Account => self.raw::<account::Account>(command).await,
+            GovernorKind::Quota => self.raw::<quota::Quota>(command).await,
+            GovernorKind::Compliance => self.raw::<compliance::Audit>(command).await,
+            GovernorKind::Tenant => self.raw::<Tenant>(command).await,
+        }
+    }
+
+    async fn raw<G: Hosted>(&self, raw: RawCommand) -> Outcome {
+        let command = G::Command::parse(&raw.name, &raw.args)
+            .map_err(|e| CommandError::Rejected(e.into()))?;
+        let reason = Reason::new(raw.reason).map_err(|e| reason_rejection(command.name(), &e))?;
+        let mut metadata = Metadata::new();
+        for (k, v) in raw.metadata {
+            metadata.insert(k, v).map_err(|e| {
+                CommandError::Rejected(Rejection::from(ArgError::new(
+                    command.name(),
+                    "metadata",
+                    None,
+                    ArgProblem::Malformed { expected: metadata_expected(&e) },
+                )))
+            })?;
+        }
+        let request = Request { command, reason, metadata };
+        self.governor::<G>(&raw.tenant, &raw.resource).send_request(request).await
+    }
+
+    /// Makes a governor panic at `point`, by kind (see [`GovernorHandle::inject_crash`]).
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::inject_crash`].
+    pub async fn inject_crash(
+        &self,
+        tenant: &TenantId,
+        kind: GovernorKind,
+        resource: &ResourceId,
+        point: CrashPoint,
+    ) -> Result<(), Refusal> {
+        match kind {
+            GovernorKind::Entitlement => {
+                self.governor::<entitlement::Entitlement>(tenant, resource)
+                    .inject_crash(point)
+                    .await
+            }
+            GovernorKind::Billing => {
+                self.governor::<billing::Billing>(tenant, resource).inject_crash(point).await
+            }
+            GovernorKind::Catalog => {
+                self.governor::<catalog::Product>(tenant, resource).inject_crash(point).await
+            }
+            GovernorKind::Subscription => {
+                self.governor::<Subscription>(tenant, resource).inject_crash(point).await
+            }
+            GovernorKind::Account => {
+                self.governor::<account::Account>(tenant, resource).inject_crash(point).await
+            }
+            GovernorKind::Quota => {
+                self.governor::<quota::Quota>(tenant, resource).inject_crash(point).await
+            }
+            GovernorKind::Compliance => {
+                self.governor::<compliance::Audit>(tenant, resource).inject_crash(point).await
+            }
+            GovernorKind::Tenant => {
+                self.governor::<Tenant>(tenant, resource).inject_crash(point).await
+            }
+        }
+    }
+}
+
+fn metadata_expected(e: &govern_governors::MetadataError) -> &'static str {
+    match e {
+        govern_governors::MetadataError::TooMany { .. } => "at most 32 entries",
+        govern_governors::MetadataError::ValueTooLong { .. } => "values of at most 1024 bytes",
+        _ => "keys of 1 to 64 characters of a-z 0-9 _ . -",
+    }
+}
+
+#[cold]
+fn unreachable_id() -> ResourceId {
+    // A valid tenant id is a valid resource id: same alphabet, same length bound.
+    ResourceId::new("tenant").expect("a literal id is valid")
+}
+
+/// A command as a script sends it: everything by name and string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawCommand {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The governor kind.
+    pub kind: GovernorKind,
+    /// The resource.
+    pub resource: ResourceId,
+    /// The command name.
+    pub name: String,
+    /// Its arguments.
+    pub args: Args,
+    /// Why.
+    pub reason: String,
+    /// Caller context.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Named methods for the subscription governor, one per command.
+impl GovernorHandle<Subscription> {
+    /// Begins a free trial of `plan` for `trial_days` days.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn start_trial(&self, plan: &str, trial_days: u32, reason: &str) -> Outcome {
+        self.send(SubCommand::StartTrial { plan: plan.to_owned(), trial_days }, reason).await
+    }
+
+    /// Starts paid service, optionally on `plan`.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn activate(&self, plan: Option<&str>, reason: &str) -> Outcome {
+        self.send(SubCommand::Activate { plan: plan.map(str::to_owned) }, reason).await
+    }
+
+    /// Withholds service.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn suspend(&self, reason: &str) -> Outcome {
+        self.send(SubCommand::Suspend, reason).await
+    }
+
+    /// Pauses service.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn pause(&self, reason: &str) -> Outcome {
+        self.send(SubCommand::Pause, reason).await
+    }
+
+    /// Resumes a suspended or paused subscription.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn resume(&self, reason: &str) -> Outcome {
+        self.send(SubCommand::Resume, reason).await
+    }
+
+    /// Records the customer's wish to cancel.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn request_cancellation(&self, reason: &str) -> Outcome {
+        self.send(SubCommand::RequestCancellation, reason).await
+    }
+
+    /// Confirms the cancellation; service ends at `ends_at` (default: now).
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn confirm_cancellation(&self, ends_at: Option<Timestamp>, reason: &str) -> Outcome {
+        self.send(SubCommand::ConfirmCancellation { ends_at }, reason).await
+    }
+
+    /// Archives a subscription whose service has ended.
+    ///
+    /// # Errors
+    /// As [`GovernorHandle::send`].
+    pub async fn archive(&self, reason: &str) -> Outcome {
+        self.send(SubCommand::Archive, reason).await
+    }
+}

@@ -1,0 +1,286 @@
+//! The ledger: the system of record. One sequencer assigns global sequence numbers, chains
+//! hashes (receipt format v1), writes records to the store and indexes them by
+//! (tenant, kind, resource) for replay and by tenant for queries.
+//!
+//! Appends run in a short critical section (seal, store, index); there is exactly one writer
+//! at any moment, and no message hop between a governor and its receipt. The ledger actor
+//! (in `runtime`) owns the store's lifecycle: it flushes it and syncs it at shutdown.
+
+mod store;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use govern_governors::{GovernorKind, ResourceId, TenantId};
+use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt, ReceiptBody};
+
+pub use store::{LedgerStore, MemoryStore, StoreError};
+
+/// Why the ledger could not append or read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// An earlier store failure poisoned the ledger; it refuses appends until restarted.
+    #[error("ledger poisoned by an earlier store failure")]
+    Poisoned,
+    /// The store failed now (the ledger is poisoned from here on).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record does not decode.
+    #[error("record {seq} does not decode: {reason}")]
+    Corrupt {
+        /// The record.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where an appended receipt landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Global sequence number.
+    pub seq: u64,
+    /// Receipt hash.
+    pub hash: Digest,
+    /// Per-resource sequence number.
+    pub resource_seq: u64,
+}
+
+/// The receipts of one tenant: sequence numbers per (kind, resource).
+// The std HashMap is fine here: its order never reaches output (queries sort by sequence).
+#[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
+type TenantIndex = HashMap<(GovernorKind, ResourceId), Vec<u64>>;
+
+#[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
+type Index = HashMap<TenantId, TenantIndex>;
+
+/// Everything behind the ledger's lock.
+struct Inner {
+    /// Next sequence number and last hash.
+    head: Head,
+    /// The records.
+    store: Box<dyn LedgerStore>,
+    /// Sequence numbers by tenant, then by (kind, resource).
+    index: Index,
+    /// Scratch space for preimages.
+    buf: Vec<u8>,
+}
+
+/// The shared ledger. Cheap to share (`Arc`); all methods take `&self`.
+pub struct Ledger {
+    inner: Mutex<Inner>,
+    /// Set on the first store failure; appends are refused from then on.
+    poisoned: AtomicBool,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("poisoned", &self.poisoned.load(Ordering::Relaxed)).finish()
+    }
+}
+
+impl Ledger {
+    /// A ledger over `store`, rebuilding head and index from the records already in it and
+    /// verifying the chain on the way.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when a record cannot be read, decoded or verified.
+    pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
+        let mut index = Index::new();
+        let mut verifier = ChainVerifier::new();
+        let mut record = Vec::new();
+        for seq in 0..store.len() {
+            if !store.read(seq, &mut record)? {
+                return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
+            }
+            verifier.push_record(&record).map_err(|e| corrupt(seq, &e))?;
+            let r = Receipt::decode(&record)
+                .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
+            index
+                .entry(r.body.tenant)
+                .or_default()
+                .entry((r.body.governor, r.body.resource))
+                .or_default()
+                .push(seq);
+        }
+        let inner = Inner { head: verifier.head(), store, index, buf: Vec::with_capacity(512) };
+        Ok(Self { inner: Mutex::new(inner), poisoned: AtomicBool::new(false) })
+    }
+
+    /// An empty in-memory ledger.
+    #[must_use]
+    pub fn in_memory() -> Self {
+        let inner = Inner {
+            head: Head::GENESIS,
+            store: Box::new(MemoryStore::new()),
+            index: Index::new(),
+            buf: Vec::with_capacity(512),
+        };
+        Self { inner: Mutex::new(inner), poisoned: AtomicBool::new(false) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the chain half-written: every step
+        // that can panic precedes the store write. Recover the guard rather than cascade.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Seals `body` as the next receipt (its `resource_seq` is assigned here) and writes it.
+    ///
+    /// # Errors
+    /// [`LedgerError::Poisoned`] after an earlier failure; [`LedgerError::Store`] when the
+    /// store fails now, which poisons the ledger.
+    pub fn append(&self, mut body: ReceiptBody) -> Result<Appended, LedgerError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(LedgerError::Poisoned);
+        }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let seqs = inner
+            .index
+            .entry(body.tenant.clone())
+            .or_default()
+            .entry((body.governor, body.resource.clone()))
+            .or_default();
+        body.resource_seq = seqs.len() as u64;
+        let seq = inner.head.next_seq;
+        let receipt = Receipt::seal_with(body, seq, inner.head.last_hash, &mut inner.buf);
+        inner.buf.extend_from_slice(&receipt.hash.0);
+        if let Err(e) = inner.store.append(seq, &inner.buf) {
+            self.poisoned.store(true, Ordering::Release);
+            tracing::error!(seq, error = %e, "ledger poisoned: store append failed");
+            return Err(e.into());
+        }
+        seqs.push(seq);
+        inner.head = Head { next_seq: seq + 1, last_hash: receipt.hash };
+        Ok(Appended { seq, hash: receipt.hash, resource_seq: receipt.body.resource_seq })
+    }
+
+    /// Makes every appended receipt durable.
+    ///
+    /// # Errors
+    /// As [`Self::append`].
+    pub fn sync(&self) -> Result<(), LedgerError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(LedgerError::Poisoned);
+        }
+        let mut inner = self.lock();
+        inner.store.sync().map_err(|e| {
+            self.poisoned.store(true, Ordering::Release);
+            tracing::error!(error = %e, "ledger poisoned: store sync failed");
+            LedgerError::from(e)
+        })
+    }
+
+    /// Whether a store failure has poisoned the ledger.
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// The next sequence number and the last hash.
+    #[must_use]
+    pub fn head(&self) -> Head {
+        self.lock().head
+    }
+
+    /// The receipts of one resource, in order: what its governor replays.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when a record does not decode.
+    pub fn resource_receipts(
+        &self,
+        tenant: &TenantId,
+        kind: GovernorKind,
+        resource: &ResourceId,
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        let inner = self.lock();
+        let Some(seqs) = inner.index.get(tenant).and_then(|t| t.get(&(kind, resource.clone())))
+        else {
+            return Ok(Vec::new());
+        };
+        read_all(&*inner.store, seqs.iter().copied())
+    }
+
+    /// The receipts of one tenant, optionally narrowed to a kind and a resource, in sequence
+    /// order. Never another tenant's.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when a record does not decode.
+    pub fn tenant_receipts(
+        &self,
+        tenant: &TenantId,
+        kind: Option<GovernorKind>,
+        resource: Option<&ResourceId>,
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        let inner = self.lock();
+        let Some(t) = inner.index.get(tenant) else { return Ok(Vec::new()) };
+        let mut seqs: Vec<u64> = t
+            .iter()
+            .filter(|((k, r), _)| {
+                kind.is_none_or(|want| *k == want) && resource.is_none_or(|want| r == want)
+            })
+            .flat_map(|(_, s)| s.iter().copied())
+            .collect();
+        seqs.sort_unstable();
+        read_all(&*inner.store, seqs.into_iter())
+    }
+
+    /// How many receipts each tenant has, sorted by tenant.
+    #[must_use]
+    pub fn receipt_counts(&self) -> Vec<(TenantId, u64)> {
+        let inner = self.lock();
+        let mut out: Vec<(TenantId, u64)> = inner
+            .index
+            .iter()
+            .map(|(t, idx)| (t.clone(), idx.values().map(|s| s.len() as u64).sum()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Re-reads and verifies the whole chain.
+    ///
+    /// # Errors
+    /// The first bad receipt.
+    pub fn verify(&self) -> Result<Head, ChainError> {
+        let inner = self.lock();
+        let mut verifier = ChainVerifier::new();
+        let mut record = Vec::new();
+        for seq in 0..inner.store.len() {
+            // A record the store cannot produce is reported as the frame check would.
+            if !matches!(inner.store.read(seq, &mut record), Ok(true)) {
+                record.clear();
+            }
+            verifier.push_record(&record)?;
+        }
+        Ok(verifier.head())
+    }
+}
+
+fn corrupt(seq: u64, e: &ChainError) -> LedgerError {
+    LedgerError::Corrupt { seq, reason: e.to_string() }
+}
+
+fn read_all(
+    store: &dyn LedgerStore,
+    seqs: impl Iterator<Item = u64>,
+) -> Result<Vec<Receipt>, LedgerError> {
+    let mut record = Vec::new();
+    let mut out = Vec::new();
+    for seq in seqs {
+        if !store.read(seq, &mut record)? {
+            return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
+        }
+        out.push(
+            Receipt::decode(&record)
+                .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,27 @@
+//! The govern runtime: governors as supervised actors (ractor on tokio), a tenant registry
+//! that admits and routes commands, and a receipt ledger that is the system of record.
+//!
+//! A command travels: [`GovernorHandle::send`] → tenant admission (registry) → the governor's
+//! bounded inbox → its actor: pure `decide` → receipt appended to the ledger → state committed
+//! → reply. A crashed governor is restarted by its domain supervisor and replays its receipts;
+//! nothing queued or acknowledged is lost. See `docs/runtime-semantics.md`.
+//!
+//! API boundary: no ractor type appears in this crate's public API.
+
+mod clock;
+mod domain;
+mod error;
+mod governor;
+mod handle;
+mod hosted;
+pub mod ledger;
+pub mod limits;
+mod registry;
+mod runtime;
+mod supervisor;
+
+pub use error::{Accepted, CommandError, Outcome, Refusal, RuntimeError};
+pub use governor::{CrashPoint, Snapshot};
+pub use handle::{GovernorHandle, RawCommand};
+pub use hosted::Hosted;
+pub use runtime::{Domains, Runtime, RuntimeBuilder, RuntimeHandle};

@@ -1,0 +1,129 @@
+//! The tenant registry: each tenant's lifecycle state (as its tenant governor last committed
+//! it) and its in-flight command count. Every command is admitted here first, lock-free, so a
+//! command for an unknown, inactive, suspended or deprovisioned tenant never reaches a
+//! governor, and a tenant cannot queue unbounded work.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+use govern_governors::tenant::State as TenantState;
+use govern_governors::{StateSpec, TenantId};
+
+use crate::error::Refusal;
+
+/// One tenant's entry.
+#[derive(Debug)]
+pub(crate) struct TenantEntry {
+    /// Index of the tenant governor's state in `TenantState::ALL`.
+    state: AtomicU8,
+    /// Commands admitted and not yet answered.
+    in_flight: AtomicUsize,
+}
+
+impl TenantEntry {
+    fn state(&self) -> TenantState {
+        let i = usize::from(self.state.load(Ordering::Acquire));
+        TenantState::ALL.get(i).copied().unwrap_or(TenantState::Provisioning)
+    }
+}
+
+/// Holds one unit of a tenant's in-flight budget; returns it when dropped.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    entry: Arc<TenantEntry>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.entry.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// All tenants of a runtime.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    tenants: DashMap<TenantId, Arc<TenantEntry>>,
+    /// The per-tenant in-flight bound.
+    in_flight_max: usize,
+}
+
+impl Registry {
+    pub(crate) fn new(in_flight_max: usize) -> Self {
+        Self { tenants: DashMap::new(), in_flight_max }
+    }
+
+    /// Records that `tenant`'s governor is now in `state` (creating the entry).
+    pub(crate) fn set_state(&self, tenant: &TenantId, state: TenantState) {
+        let i = TenantState::ALL.iter().position(|s| *s == state).unwrap_or(0);
+        let i = u8::try_from(i).unwrap_or(0);
+        match self.tenants.get(tenant) {
+            Some(e) => e.state.store(i, Ordering::Release),
+            None => {
+                let entry = TenantEntry { state: AtomicU8::new(i), in_flight: AtomicUsize::new(0) };
+                self.tenants
+                    .entry(tenant.clone())
+                    .or_insert_with(|| Arc::new(entry))
+                    .state
+                    .store(i, Ordering::Release);
+            }
+        }
+    }
+
+    /// The tenant's state, if it was ever provisioned.
+    pub(crate) fn state(&self, tenant: &TenantId) -> Option<TenantState> {
+        self.tenants.get(tenant).map(|e| e.state())
+    }
+
+    /// Admits one command for `tenant`'s governors.
+    ///
+    /// `lifecycle` is true for commands to the tenant governor itself, which are admitted in
+    /// every state but `deprovisioned` (a suspended tenant must be re-activatable), and for a
+    /// tenant not yet provisioned.
+    pub(crate) fn admit(&self, tenant: &TenantId, lifecycle: bool) -> Result<Admission, Refusal> {
+        let entry = match self.tenants.get(tenant) {
+            Some(e) => Arc::clone(e.value()),
+            None if lifecycle => {
+                let fresh = TenantEntry { state: AtomicU8::new(0), in_flight: AtomicUsize::new(0) };
+                Arc::clone(
+                    self.tenants.entry(tenant.clone()).or_insert_with(|| Arc::new(fresh)).value(),
+                )
+            }
+            None => return Err(Refusal::UnknownTenant(tenant.clone())),
+        };
+        match (entry.state(), lifecycle) {
+            (TenantState::Deprovisioned, _) => {
+                return Err(Refusal::TenantDeprovisioned(tenant.clone()));
+            }
+            (_, true)
+            | (TenantState::Active | TenantState::Degraded | TenantState::Maintenance, false) => {}
+            (TenantState::Provisioning, false) => {
+                return Err(Refusal::TenantNotActive(tenant.clone()));
+            }
+            (TenantState::Suspended, false) => {
+                return Err(Refusal::TenantSuspended(tenant.clone()));
+            }
+        }
+        let before = entry.in_flight.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission { entry };
+        if before >= self.in_flight_max {
+            return Err(Refusal::Busy {
+                what: "tenant in-flight commands",
+                max: self.in_flight_max,
+            });
+        }
+        Ok(admission)
+    }
+
+    /// Commands admitted and not yet answered, over all tenants.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.tenants.iter().map(|e| e.in_flight.load(Ordering::Acquire)).sum()
+    }
+
+    /// Every tenant ever provisioned, sorted.
+    pub(crate) fn tenants(&self) -> Vec<(TenantId, TenantState)> {
+        let mut out: Vec<_> = self.tenants.iter().map(|e| (e.key().clone(), e.state())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}

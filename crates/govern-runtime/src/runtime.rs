@@ -1,0 +1,466 @@
+//! Starting, driving and stopping a runtime: the supervision tree, the shared parts every
+//! actor reaches, and the cheap cloneable handle hosts hold.
+//!
+//! ```text
+//! root (one_for_one) ─┬─ ledger actor
+//!                     ├─ registry actor
+//!                     └─ domain supervisor × 8 (dynamic one_for_one) ── governor actors
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use govern_governors::{
+    GovernorKind, Timestamp, account, billing, catalog, compliance, entitlement, quota,
+    subscription, tenant,
+};
+use govern_receipt::{ChainError, Head, Receipt};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+
+use crate::clock::{Clock, wall_now};
+use crate::domain::{Domain, DomainSupervisor};
+use crate::error::RuntimeError;
+use crate::hosted::Hosted;
+use crate::ledger::{Ledger, LedgerError, LedgerStore};
+use crate::limits;
+use crate::registry::Registry;
+use crate::supervisor::policy::{Intensity, RestartType, Strategy};
+use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
+
+/// What every actor of a runtime shares.
+pub(crate) struct Shared {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) clock: Clock,
+    pub(crate) registry: Registry,
+    pub(crate) reply_timeout: Duration,
+    pub(crate) idle_after: Duration,
+    pub(crate) child_shutdown: Duration,
+    /// The clock's reading at start.
+    clock_start: Timestamp,
+    /// Set when shutdown begins or the supervision tree has failed: new commands are refused.
+    shutting_down: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Monotonic time since the runtime started, for restart intensity windows.
+    pub(crate) fn clock_elapsed(&self) -> Duration {
+        Duration::from_millis(self.clock.now().as_ms().saturating_sub(self.clock_start.as_ms()))
+    }
+}
+
+/// The eight domains of a runtime.
+#[doc(hidden)]
+pub struct Domains {
+    pub(crate) entitlement: Arc<Domain<entitlement::Entitlement>>,
+    pub(crate) billing: Arc<Domain<billing::Billing>>,
+    pub(crate) catalog: Arc<Domain<catalog::Product>>,
+    pub(crate) subscription: Arc<Domain<subscription::Subscription>>,
+    pub(crate) account: Arc<Domain<account::Account>>,
+    pub(crate) quota: Arc<Domain<quota::Quota>>,
+    pub(crate) compliance: Arc<Domain<compliance::Audit>>,
+    pub(crate) tenant: Arc<Domain<tenant::Tenant>>,
+}
+
+impl std::fmt::Debug for Domains {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Domains")
+    }
+}
+
+/// Configures and starts a [`Runtime`].
+#[derive(Debug)]
+pub struct RuntimeBuilder {
+    epoch: Option<Timestamp>,
+    idle_after: Duration,
+    reply_timeout: Duration,
+    tenant_in_flight_max: usize,
+    governor_intensity: Intensity,
+    root_intensity: Intensity,
+    child_shutdown: Duration,
+    store: Option<Box<dyn LedgerStore>>,
+}
+
+impl std::fmt::Debug for dyn LedgerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LedgerStore({} records)", self.len())
+    }
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self {
+            epoch: None,
+            idle_after: limits::IDLE_AFTER,
+            reply_timeout: limits::REPLY_TIMEOUT,
+            tenant_in_flight_max: limits::TENANT_IN_FLIGHT_MAX,
+            governor_intensity: Intensity::new(10, Duration::from_secs(10)),
+            root_intensity: Intensity::new(3, Duration::from_secs(10)),
+            child_shutdown: limits::CHILD_SHUTDOWN_TIMEOUT,
+            store: None,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// What the runtime clock reads at start (default: the wall clock). Scenarios and tests
+    /// fix it, and with tokio's paused time every decision time is then deterministic.
+    #[must_use]
+    pub fn epoch(mut self, epoch: Timestamp) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// How long a governor stays resident without commands before it is passivated.
+    #[must_use]
+    pub fn idle_after(mut self, idle: Duration) -> Self {
+        self.idle_after = idle;
+        self
+    }
+
+    /// How long a caller waits for a reply before a `timeout` refusal.
+    #[must_use]
+    pub fn reply_timeout(mut self, timeout: Duration) -> Self {
+        self.reply_timeout = timeout;
+        self
+    }
+
+    /// Most commands in flight per tenant before `busy` refusals.
+    #[must_use]
+    pub fn tenant_in_flight_max(mut self, max: usize) -> Self {
+        self.tenant_in_flight_max = max;
+        self
+    }
+
+    /// Restart intensity of each domain supervisor (governor crashes per window) before it
+    /// escalates to the root.
+    #[must_use]
+    pub fn governor_restarts(mut self, restarts_max: u32, window: Duration) -> Self {
+        self.governor_intensity = Intensity::new(restarts_max, window);
+        self
+    }
+
+    /// Restart intensity of the root supervisor; beyond it the runtime stops.
+    #[must_use]
+    pub fn root_restarts(mut self, restarts_max: u32, window: Duration) -> Self {
+        self.root_intensity = Intensity::new(restarts_max, window);
+        self
+    }
+
+    /// The ledger's store (default: in memory). A store with records is verified and
+    /// continued: governors rehydrate from it on first use.
+    #[must_use]
+    pub fn store(mut self, store: Box<dyn LedgerStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Starts the supervision tree.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] when the store does not verify or an actor cannot start.
+    pub async fn start(self) -> Result<Runtime, RuntimeError> {
+        let ledger = match self.store {
+            Some(store) => Ledger::open(store)
+                .map_err(|e| RuntimeError::Start { what: "ledger", reason: e.to_string() })?,
+            None => Ledger::in_memory(),
+        };
+        let clock = Clock::starting_at(self.epoch.unwrap_or_else(wall_now));
+        let shared = Arc::new(Shared {
+            ledger: Arc::new(ledger),
+            clock_start: clock.now(),
+            clock,
+            registry: Registry::new(self.tenant_in_flight_max),
+            reply_timeout: self.reply_timeout,
+            idle_after: self.idle_after,
+            child_shutdown: self.child_shutdown,
+            shutting_down: AtomicBool::new(false),
+        });
+        let domains = Arc::new(Domains {
+            entitlement: Arc::new(Domain::new(Arc::clone(&shared))),
+            billing: Arc::new(Domain::new(Arc::clone(&shared))),
+            catalog: Arc::new(Domain::new(Arc::clone(&shared))),
+            subscription: Arc::new(Domain::new(Arc::clone(&shared))),
+            account: Arc::new(Domain::new(Arc::clone(&shared))),
+            quota: Arc::new(Domain::new(Arc::clone(&shared))),
+            compliance: Arc::new(Domain::new(Arc::clone(&shared))),
+            tenant: Arc::new(Domain::new(Arc::clone(&shared))),
+        });
+        let mut children = vec![
+            child("ledger", self.child_shutdown, {
+                let ledger = Arc::clone(&shared.ledger);
+                Arc::new(move |sup: ActorCell| {
+                    let ledger = Arc::clone(&ledger);
+                    Box::pin(async move {
+                        Actor::spawn_linked(None, LedgerActor, ledger, sup)
+                            .await
+                            .map(|(a, _)| a.get_cell())
+                    })
+                })
+            }),
+            child("registry", self.child_shutdown, {
+                let shared = Arc::clone(&shared);
+                Arc::new(move |sup: ActorCell| {
+                    let shared = Arc::clone(&shared);
+                    Box::pin(async move {
+                        Actor::spawn_linked(None, RegistryActor, shared, sup)
+                            .await
+                            .map(|(a, _)| a.get_cell())
+                    })
+                })
+            }),
+        ];
+        children.push(domain_child(
+            &domains.entitlement,
+            self.governor_intensity,
+            self.child_shutdown,
+        ));
+        children.push(domain_child(&domains.billing, self.governor_intensity, self.child_shutdown));
+        children.push(domain_child(&domains.catalog, self.governor_intensity, self.child_shutdown));
+        children.push(domain_child(
+            &domains.subscription,
+            self.governor_intensity,
+            self.child_shutdown,
+        ));
+        children.push(domain_child(&domains.account, self.governor_intensity, self.child_shutdown));
+        children.push(domain_child(&domains.quota, self.governor_intensity, self.child_shutdown));
+        children.push(domain_child(
+            &domains.compliance,
+            self.governor_intensity,
+            self.child_shutdown,
+        ));
+        children.push(domain_child(&domains.tenant, self.governor_intensity, self.child_shutdown));
+        let elapsed = {
+            let shared = Arc::clone(&shared);
+            Arc::new(move || shared.clock_elapsed())
+        };
+        let root = Supervisor {
+            name: "root",
+            strategy: Strategy::OneForOne,
+            intensity: self.root_intensity,
+            children,
+            elapsed,
+        };
+        let (root, join) = Actor::spawn(None, root, ())
+            .await
+            .map_err(|e| RuntimeError::Start { what: "root supervisor", reason: e.to_string() })?;
+        // If the root itself gives up, the runtime is down: refuse every further command.
+        let watcher = {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let _ = join.await;
+                if !shared.shutting_down.swap(true, Ordering::AcqRel) {
+                    tracing::error!("root supervisor stopped: the runtime is down");
+                }
+            })
+        };
+        let handle = RuntimeHandle { shared, domains };
+        Ok(Runtime { handle, root, watcher })
+    }
+}
+
+fn child(name: &'static str, shutdown: Duration, start: StartFn) -> ChildSpec {
+    ChildSpec { name, restart: RestartType::Permanent, shutdown, start }
+}
+
+fn domain_child<G: Hosted>(
+    domain: &Arc<Domain<G>>,
+    intensity: Intensity,
+    shutdown: Duration,
+) -> ChildSpec {
+    let domain = Arc::clone(domain);
+    // A domain supervisor stops its governors before itself: give it room for theirs.
+    child(
+        G::KIND.name(),
+        shutdown * 2,
+        Arc::new(move |sup: ActorCell| {
+            let domain = Arc::clone(&domain);
+            Box::pin(async move {
+                Actor::spawn_linked(None, DomainSupervisor { domain, intensity }, (), sup)
+                    .await
+                    .map(|(a, _)| a.get_cell())
+            })
+        }),
+    )
+}
+
+/// A running runtime. Drive it through [`Runtime::handle`]; stop it with
+/// [`Runtime::shutdown`].
+#[derive(Debug)]
+pub struct Runtime {
+    handle: RuntimeHandle,
+    root: ActorRef<SupervisorMsg>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for SupervisorMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SupervisorMsg")
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults of [`crate::limits`].
+    #[must_use]
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A cheap, cloneable handle.
+    #[must_use]
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops gracefully: refuses new commands, waits (up to a bound) for the commands in
+    /// flight to be answered, stops the tree in reverse start order (governors finish the
+    /// command in hand), and syncs the ledger. Returns the ledger's head.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Store`]-like failures of the final sync.
+    pub async fn shutdown(self) -> Result<Head, RuntimeError> {
+        let shared = &self.handle.shared;
+        shared.shutting_down.store(true, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + limits::DRAIN_TIMEOUT;
+        while shared.registry.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let _ = ractor::call!(self.root, SupervisorMsg::Shutdown);
+        self.root.stop(Some("shutdown".into()));
+        self.watcher.abort();
+        shared.ledger.sync().map_err(|e| RuntimeError::Start {
+            what: "final ledger sync",
+            reason: e.to_string(),
+        })?;
+        Ok(shared.ledger.head())
+    }
+}
+
+/// A cheap, cloneable handle to a running runtime. No ractor types cross it.
+#[derive(Clone, Debug)]
+pub struct RuntimeHandle {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) domains: Arc<Domains>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("ledger", &self.ledger).finish_non_exhaustive()
+    }
+}
+
+impl RuntimeHandle {
+    /// The runtime clock's current time.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.shared.clock.now()
+    }
+
+    /// The ledger's next sequence number and last hash.
+    #[must_use]
+    pub fn head(&self) -> Head {
+        self.shared.ledger.head()
+    }
+
+    /// Re-reads and verifies the whole chain.
+    ///
+    /// # Errors
+    /// The first bad receipt.
+    pub fn verify(&self) -> Result<Head, ChainError> {
+        self.shared.ledger.verify()
+    }
+
+    /// One tenant's receipts in sequence order, optionally narrowed to a governor kind and a
+    /// resource. Never another tenant's.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when a record cannot be read.
+    pub fn receipts(
+        &self,
+        tenant: &govern_governors::TenantId,
+        kind: Option<GovernorKind>,
+        resource: Option<&govern_governors::ResourceId>,
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        self.shared.ledger.tenant_receipts(tenant, kind, resource)
+    }
+
+    /// Receipt counts per tenant, sorted by tenant.
+    #[must_use]
+    pub fn receipt_counts(&self) -> Vec<(govern_governors::TenantId, u64)> {
+        self.shared.ledger.receipt_counts()
+    }
+
+    /// The state of a tenant as the registry admits by, if it was ever provisioned.
+    #[must_use]
+    pub fn tenant_state(&self, tenant: &govern_governors::TenantId) -> Option<tenant::State> {
+        self.shared.registry.state(tenant)
+    }
+
+    /// Every tenant ever provisioned and its state, sorted.
+    #[must_use]
+    pub fn tenants(&self) -> Vec<(govern_governors::TenantId, tenant::State)> {
+        self.shared.registry.tenants()
+    }
+
+    /// How many governors are resident (not passivated), over all kinds.
+    #[must_use]
+    pub fn resident_governors(&self) -> usize {
+        let d = &self.domains;
+        d.entitlement.resident()
+            + d.billing.resident()
+            + d.catalog.resident()
+            + d.subscription.resident()
+            + d.account.resident()
+            + d.quota.resident()
+            + d.compliance.resident()
+            + d.tenant.resident()
+    }
+}
+
+/// Owns the ledger inside the tree; syncs it when stopped.
+struct LedgerActor;
+
+impl Actor for LedgerActor {
+    type Msg = ();
+    type State = Arc<Ledger>;
+    type Arguments = Arc<Ledger>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        ledger: Arc<Ledger>,
+    ) -> Result<Arc<Ledger>, ActorProcessingErr> {
+        Ok(ledger)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<()>,
+        ledger: &mut Arc<Ledger>,
+    ) -> Result<(), ActorProcessingErr> {
+        ledger.sync()?;
+        Ok(())
+    }
+}
+
+/// Owns the tenant registry inside the tree. Lookups and admission are lock-free on the
+/// registry itself; this actor gives it a place (and a lifetime) in the supervision tree.
+struct RegistryActor;
+
+impl Actor for RegistryActor {
+    type Msg = ();
+    type State = Arc<Shared>;
+    type Arguments = Arc<Shared>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<()>,
+        shared: Arc<Shared>,
+    ) -> Result<Arc<Shared>, ActorProcessingErr> {
+        Ok(shared)
+    }
+}
