@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use govern_governors::{CommandSpec, StateTimeout, Timestamp};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::task::AbortHandle;
 
+use crate::FastMap;
 use crate::error::{Outcome, Refusal};
 use crate::governor::{
     CrashPoint, Envelope, GovernorActor, Key, PushError, Slot, Snapshot, timeout_request,
@@ -32,11 +32,11 @@ struct Timer {
 pub(crate) struct Domain<G: Hosted> {
     pub(crate) shared: Arc<Shared>,
     /// The routing index: one slot per resident governor.
-    routes: DashMap<Key, Arc<Slot<G>>>,
+    routes: FastMap<Key, Arc<Slot<G>>>,
     /// Which slot each live actor serves, so that its supervisor can restart it.
-    pub(crate) by_actor: DashMap<ActorId, Arc<Slot<G>>>,
+    pub(crate) by_actor: FastMap<ActorId, Arc<Slot<G>>>,
     /// Armed state timeouts; they outlive passivation.
-    timers: DashMap<Key, Timer>,
+    timers: FastMap<Key, Timer>,
     /// Distinguishes timer incarnations, so that a stale timer cannot remove a newer one.
     timer_generation: AtomicU64,
     /// The current supervisor incarnation.
@@ -49,9 +49,9 @@ impl<G: Hosted> Domain<G> {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            routes: DashMap::new(),
-            by_actor: DashMap::new(),
-            timers: DashMap::new(),
+            routes: FastMap::default(),
+            by_actor: FastMap::default(),
+            timers: FastMap::default(),
             timer_generation: AtomicU64::new(0),
             supervisor: Mutex::new(None),
             incarnations: AtomicU64::new(0),
@@ -65,6 +65,17 @@ impl<G: Hosted> Domain<G> {
     /// Resident governors of this kind.
     pub(crate) fn resident(&self) -> usize {
         self.routes.len()
+    }
+
+    /// Live governor actors of this kind.
+    pub(crate) fn live_actors(&self) -> usize {
+        self.by_actor.len()
+    }
+
+    /// Passivates every governor idle for at least `idle_for`.
+    pub(crate) fn passivate_idle(&self, idle_for: Duration) -> usize {
+        let idle_ms = u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX);
+        self.sweep(self.now_ms().saturating_sub(idle_ms))
     }
 
     /// Sends a command and waits for its outcome (within the reply timeout).
@@ -233,7 +244,7 @@ impl<G: Hosted> Domain<G> {
 
     /// Passivates every governor idle since before `idle_since_ms`: its actor stops, its
     /// state lives on in the ledger, and its next command brings it back.
-    fn sweep(&self, idle_since_ms: u64) -> usize {
+    pub(crate) fn sweep(&self, idle_since_ms: u64) -> usize {
         let mut idle = Vec::new();
         for entry in &self.routes {
             if let Some(actor) = entry.value().close_if_idle(idle_since_ms) {
@@ -245,6 +256,11 @@ impl<G: Hosted> Domain<G> {
             if let Some(actor) = actor {
                 actor.stop(Some("passivated".into()));
             }
+        }
+        // Maps keep their capacity after removals; give it back once mostly empty, so that
+        // passivated governors cost only their ledger index entry.
+        if !idle.is_empty() && self.routes.len() * 4 < self.routes.capacity() {
+            self.routes.shrink_to_fit();
         }
         idle.len()
     }
@@ -395,6 +411,10 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
                 self.domain.by_actor.remove(&cell.get_id());
+                let by_actor = &self.domain.by_actor;
+                if by_actor.len() * 4 < by_actor.capacity() && by_actor.capacity() > 1_024 {
+                    by_actor.shrink_to_fit();
+                }
             }
             _ => {}
         }

@@ -6,6 +6,7 @@
 //! at any moment, and no message hop between a governor and its receipt. The ledger actor
 //! (in `runtime`) owns the store's lifecycle: it flushes it and syncs it at shutdown.
 
+mod seqs;
 mod store;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt, ReceiptBody};
+use seqs::SeqList;
 
 pub use store::{LedgerStore, MemoryStore, StoreError};
 
@@ -49,12 +51,12 @@ pub struct Appended {
 }
 
 /// The receipts of one tenant: sequence numbers per (kind, resource).
-// The std HashMap is fine here: its order never reaches output (queries sort by sequence).
+// A hash map is fine here: its order never reaches output (queries sort by sequence).
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
-type TenantIndex = HashMap<(GovernorKind, ResourceId), Vec<u64>>;
+type TenantIndex = HashMap<(GovernorKind, ResourceId), SeqList, foldhash::fast::RandomState>;
 
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
-type Index = HashMap<TenantId, TenantIndex>;
+type Index = HashMap<TenantId, TenantIndex, foldhash::fast::RandomState>;
 
 /// Everything behind the ledger's lock.
 struct Inner {
@@ -88,7 +90,7 @@ impl Ledger {
     /// # Errors
     /// [`LedgerError`] when a record cannot be read, decoded or verified.
     pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
-        let mut index = Index::new();
+        let mut index = Index::default();
         let mut verifier = ChainVerifier::new();
         let mut record = Vec::new();
         for seq in 0..store.len() {
@@ -115,7 +117,7 @@ impl Ledger {
         let inner = Inner {
             head: Head::GENESIS,
             store: Box::new(MemoryStore::new()),
-            index: Index::new(),
+            index: Index::default(),
             buf: Vec::with_capacity(512),
         };
         Self { inner: Mutex::new(inner), poisoned: AtomicBool::new(false) }
@@ -144,7 +146,7 @@ impl Ledger {
             .or_default()
             .entry((body.governor, body.resource.clone()))
             .or_default();
-        body.resource_seq = seqs.len() as u64;
+        body.resource_seq = seqs.len();
         let seq = inner.head.next_seq;
         let receipt = Receipt::seal_with(body, seq, inner.head.last_hash, &mut inner.buf);
         inner.buf.extend_from_slice(&receipt.hash.0);
@@ -174,6 +176,12 @@ impl Ledger {
         })
     }
 
+    /// Heap bytes held by the store itself (records kept in memory), not the index.
+    #[must_use]
+    pub fn store_heap_bytes(&self) -> usize {
+        self.lock().store.heap_bytes()
+    }
+
     /// Whether a store failure has poisoned the ledger.
     #[must_use]
     pub fn is_poisoned(&self) -> bool {
@@ -201,7 +209,7 @@ impl Ledger {
         else {
             return Ok(Vec::new());
         };
-        read_all(&*inner.store, seqs.iter().copied())
+        read_all(&*inner.store, seqs.iter())
     }
 
     /// The receipts of one tenant, optionally narrowed to a kind and a resource, in sequence
@@ -222,7 +230,7 @@ impl Ledger {
             .filter(|((k, r), _)| {
                 kind.is_none_or(|want| *k == want) && resource.is_none_or(|want| r == want)
             })
-            .flat_map(|(_, s)| s.iter().copied())
+            .flat_map(|(_, s)| s.iter())
             .collect();
         seqs.sort_unstable();
         read_all(&*inner.store, seqs.into_iter())
@@ -235,7 +243,7 @@ impl Ledger {
         let mut out: Vec<(TenantId, u64)> = inner
             .index
             .iter()
-            .map(|(t, idx)| (t.clone(), idx.values().map(|s| s.len() as u64).sum()))
+            .map(|(t, idx)| (t.clone(), idx.values().map(SeqList::len).sum()))
             .collect();
         out.sort();
         out

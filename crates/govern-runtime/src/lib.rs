@@ -20,6 +20,10 @@ mod registry;
 mod runtime;
 mod supervisor;
 
+/// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups
+/// are on every command's path.
+pub(crate) type FastMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomState>;
+
 pub use error::{Accepted, CommandError, Outcome, Refusal, RuntimeError};
 pub use governor::{CrashPoint, Snapshot};
 pub use handle::{GovernorHandle, RawCommand};

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-use dashmap::DashMap;
 use govern_governors::tenant::State as TenantState;
 use govern_governors::{StateSpec, TenantId};
 
+use crate::FastMap;
 use crate::error::Refusal;
 
 /// One tenant's entry.
@@ -43,14 +43,14 @@ impl Drop for Admission {
 /// All tenants of a runtime.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    tenants: DashMap<TenantId, Arc<TenantEntry>>,
+    tenants: FastMap<TenantId, Arc<TenantEntry>>,
     /// The per-tenant in-flight bound.
     in_flight_max: usize,
 }
 
 impl Registry {
     pub(crate) fn new(in_flight_max: usize) -> Self {
-        Self { tenants: DashMap::new(), in_flight_max }
+        Self { tenants: FastMap::default(), in_flight_max }
     }
 
     /// Records that `tenant`'s governor is now in `state` (creating the entry).

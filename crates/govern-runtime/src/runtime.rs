@@ -409,15 +409,58 @@ impl RuntimeHandle {
     /// How many governors are resident (not passivated), over all kinds.
     #[must_use]
     pub fn resident_governors(&self) -> usize {
+        self.sum(|d| d.resident_dyn())
+    }
+
+    /// How many governor actors are alive, over all kinds (a passivated governor's actor
+    /// stops shortly after it is passivated).
+    #[must_use]
+    pub fn live_governor_actors(&self) -> usize {
+        self.sum(|d| d.live_actors_dyn())
+    }
+
+    /// Passivates now every governor idle for at least `idle_for`, as the periodic sweep
+    /// does with the configured idle time. Returns how many were passivated.
+    #[must_use]
+    pub fn passivate_idle(&self, idle_for: Duration) -> usize {
+        self.sum(|d| d.passivate_idle_dyn(idle_for))
+    }
+
+    /// Heap bytes the ledger's store keeps in memory (the in-memory store's records).
+    #[must_use]
+    pub fn ledger_store_bytes(&self) -> usize {
+        self.shared.ledger.store_heap_bytes()
+    }
+
+    fn sum(&self, f: impl Fn(&dyn DomainStats) -> usize) -> usize {
         let d = &self.domains;
-        d.entitlement.resident()
-            + d.billing.resident()
-            + d.catalog.resident()
-            + d.subscription.resident()
-            + d.account.resident()
-            + d.quota.resident()
-            + d.compliance.resident()
-            + d.tenant.resident()
+        f(&*d.entitlement)
+            + f(&*d.billing)
+            + f(&*d.catalog)
+            + f(&*d.subscription)
+            + f(&*d.account)
+            + f(&*d.quota)
+            + f(&*d.compliance)
+            + f(&*d.tenant)
+    }
+}
+
+/// Kind-erased counts of a domain.
+trait DomainStats {
+    fn resident_dyn(&self) -> usize;
+    fn live_actors_dyn(&self) -> usize;
+    fn passivate_idle_dyn(&self, idle_for: Duration) -> usize;
+}
+
+impl<G: Hosted> DomainStats for Domain<G> {
+    fn resident_dyn(&self) -> usize {
+        self.resident()
+    }
+    fn live_actors_dyn(&self) -> usize {
+        self.live_actors()
+    }
+    fn passivate_idle_dyn(&self, idle_for: Duration) -> usize {
+        self.passivate_idle(idle_for)
     }
 }
 

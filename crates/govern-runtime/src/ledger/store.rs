@@ -44,6 +44,11 @@ pub trait LedgerStore: Send + Sync + 'static {
         self.len() == 0
     }
 
+    /// Heap bytes the store keeps in memory (for memory accounting; 0 for disk stores).
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+
     /// Copies the record of receipt `seq` into `out` (cleared first); `false` if absent.
     ///
     /// # Errors
@@ -91,6 +96,10 @@ impl LedgerStore for MemoryStore {
 
     fn len(&self) -> u64 {
         self.starts.len() as u64
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.arena.capacity() + self.starts.capacity() * std::mem::size_of::<usize>()
     }
 
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {

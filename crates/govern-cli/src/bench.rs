@@ -1,0 +1,303 @@
+//! `govern bench`: the lifecycle workload of the runtime issue, on the real actors.
+//!
+//! N subscription governors spread over a few tenants, each driven through 9 transitions
+//! (start_trial, activate, suspend, resume, pause, resume, request_cancellation,
+//! confirm_cancellation, archive) by C concurrent request/reply clients; every transition is
+//! receipted in the shared ledger. Memory is counted exactly by the process's allocator.
+
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use govern_governors::tenant::ResourceQuota;
+use govern_governors::{ResourceId, TenantId, Timestamp};
+use govern_runtime::{Runtime, RuntimeHandle};
+
+use crate::alloc_count::live_bytes;
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Bench {
+    /// N subscriptions × 9 transitions by C concurrent clients; prints throughput, latency
+    /// and memory per governor.
+    Lifecycle(LifecycleArgs),
+}
+
+/// Options of `govern bench lifecycle`.
+#[derive(Debug, Args)]
+pub(crate) struct LifecycleArgs {
+    /// Number of subscription governors.
+    #[arg(long, default_value_t = 100_000)]
+    governors: usize,
+    /// Number of concurrent clients (each sends one command at a time).
+    #[arg(long, default_value_t = 2)]
+    clients: usize,
+    /// Number of tenants the governors are spread over.
+    #[arg(long, default_value_t = 16)]
+    tenants: usize,
+    /// Tokio worker threads (default: the machine's cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Print one JSON line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a benchmark.
+pub(crate) fn run(bench: Bench) -> Result<(), String> {
+    match bench {
+        Bench::Lifecycle(args) => lifecycle(&args),
+    }
+}
+
+fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
+    if args.governors == 0 || args.clients == 0 || args.tenants == 0 {
+        return Err("--governors, --clients and --tenants must be at least 1".into());
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let workers = args.workers.unwrap_or(cores).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    // The reference first, in a quiet process: measured after the runtime, it would overlap
+    // with the runtime's actors being freed in the background.
+    let bare = rt.block_on(bare_actor_bytes(args.governors.min(100_000)))?;
+    let report = rt.block_on(drive(args))?;
+    let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "bench": "lifecycle",
+                "governors": args.governors,
+                "clients": args.clients,
+                "tenants": args.tenants,
+                "workers": workers,
+                "cores": cores,
+                "spawn_per_s": report.spawn_per_s.round(),
+                "transitions_per_s": report.transitions_per_s.round(),
+                "p50_us": report.p50_us,
+                "p99_us": report.p99_us,
+                "bytes_per_governor": report.bytes_per_governor,
+                "bytes_per_passivated_governor": report.bytes_per_passivated,
+                "bare_ractor_actor_bytes": bare,
+                "receipts": report.receipts,
+                "peak_rss_mib": (peak_rss_mib * 10.0).round() / 10.0,
+            })
+        );
+    } else {
+        println!(
+            "lifecycle: {} governors, {} clients, {} tenants, {workers} workers on {cores} cores",
+            args.governors, args.clients, args.tenants
+        );
+        println!("  spawn            {:>12.0} governors/s", report.spawn_per_s);
+        println!("  transitions      {:>12.0} /s", report.transitions_per_s);
+        println!("  call latency     p50 {:.1} µs, p99 {:.1} µs", report.p50_us, report.p99_us);
+        println!(
+            "  resident         {:>12} bytes per governor (bare ractor actor: {bare})",
+            report.bytes_per_governor
+        );
+        println!("  passivated       {:>12} bytes per governor", report.bytes_per_passivated);
+        println!("  receipts         {:>12} (chain verified)", report.receipts);
+        println!("  peak RSS         {peak_rss_mib:>12.1} MiB");
+    }
+    Ok(())
+}
+
+struct Report {
+    spawn_per_s: f64,
+    transitions_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    bytes_per_governor: i64,
+    bytes_per_passivated: i64,
+    receipts: u64,
+}
+
+fn id<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("invalid id {s:?}"))
+}
+
+async fn drive(args: &LifecycleArgs) -> Result<Report, String> {
+    let runtime = Runtime::builder()
+        .epoch(Timestamp(1_767_225_600_000))
+        .idle_after(Duration::from_secs(24 * 3600))
+        .reply_timeout(Duration::from_secs(60))
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = runtime.handle();
+    let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+    let tenants: Vec<TenantId> =
+        (0..args.tenants).map(|t| id(&format!("tenant-{t:04}"))).collect::<Result<_, _>>()?;
+    for t in &tenants {
+        h.provision_tenant(t, quota, "benchmark").await.map_err(|e| e.to_string())?;
+    }
+    let resources: Vec<ResourceId> =
+        (0..args.governors).map(|g| id(&format!("sub-{g:08}"))).collect::<Result<_, _>>()?;
+
+    // Spawn: each governor answers a state query, which starts and replays it.
+    let before_spawn = live_bytes();
+    let started = Instant::now();
+    run_clients(&h, &tenants, &resources, args.clients, |h, t, r| async move {
+        h.subscription(&t, &r).snapshot().await.map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await?;
+    let spawn_s = started.elapsed().as_secs_f64();
+    let per_governor = (live_bytes() - before_spawn) / i64::try_from(args.governors).unwrap_or(1);
+
+    // Transitions: 9 per governor, request/reply, latency per call.
+    let started = Instant::now();
+    let mut latencies = run_lifecycles(&h, &tenants, &resources, args.clients).await?;
+    let transitions_s = started.elapsed().as_secs_f64();
+    let transitions = latencies.len();
+    let expected = (2 * args.tenants + 9 * args.governors) as u64;
+    let head = h.verify().map_err(|e| format!("chain does not verify: {e}"))?;
+    if head.next_seq != expected {
+        return Err(format!("ledger holds {} receipts, expected {expected}", head.next_seq));
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((transitions as f64 - 1.0) * p) as usize] as f64 / 1_000.0;
+
+    // Passivate everything: what an addressable but idle governor costs (its ledger index
+    // entry), without the receipts themselves.
+    let store_before = i64::try_from(h.ledger_store_bytes()).unwrap_or(0);
+    let _ = h.passivate_idle(Duration::ZERO);
+    while h.live_governor_actors() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let store_after = i64::try_from(h.ledger_store_bytes()).unwrap_or(0);
+    let _ = store_before;
+    let passivated =
+        (live_bytes() - before_spawn - store_after) / i64::try_from(args.governors).unwrap_or(1);
+    runtime.shutdown().await.map_err(|e| e.to_string())?;
+    Ok(Report {
+        spawn_per_s: args.governors as f64 / spawn_s,
+        transitions_per_s: transitions as f64 / transitions_s,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        bytes_per_governor: per_governor,
+        bytes_per_passivated: passivated,
+        receipts: head.next_seq,
+    })
+}
+
+/// Runs `f` once per governor, spread over `clients` tasks.
+async fn run_clients<F, Fut>(
+    h: &RuntimeHandle,
+    tenants: &[TenantId],
+    resources: &[ResourceId],
+    clients: usize,
+    f: F,
+) -> Result<(), String>
+where
+    F: Fn(RuntimeHandle, TenantId, ResourceId) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (h, f) = (h.clone(), f.clone());
+        let mine: Vec<(TenantId, ResourceId)> = (c..resources.len())
+            .step_by(clients)
+            .map(|g| (tenants[g % tenants.len()].clone(), resources[g].clone()))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for (t, r) in mine {
+                f(h.clone(), t, r).await?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Drives every governor through its 9 transitions; returns each call's latency in ns.
+async fn run_lifecycles(
+    h: &RuntimeHandle,
+    tenants: &[TenantId],
+    resources: &[ResourceId],
+    clients: usize,
+) -> Result<Vec<u64>, String> {
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let h = h.clone();
+        let mine: Vec<(TenantId, ResourceId)> = (c..resources.len())
+            .step_by(clients)
+            .map(|g| (tenants[g % tenants.len()].clone(), resources[g].clone()))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(mine.len() * 9);
+            for (t, r) in mine {
+                let s = h.subscription(&t, &r);
+                macro_rules! timed {
+                    ($call:expr) => {{
+                        let t0 = Instant::now();
+                        $call.await.map_err(|e| e.to_string())?;
+                        lat.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                    }};
+                }
+                timed!(s.start_trial("pro", 14, "bench"));
+                timed!(s.activate(None, "bench"));
+                timed!(s.suspend("bench"));
+                timed!(s.resume("bench"));
+                timed!(s.pause("bench"));
+                timed!(s.resume("bench"));
+                timed!(s.request_cancellation("bench"));
+                timed!(s.confirm_cancellation(None, "bench"));
+                timed!(s.archive("bench"));
+            }
+            Ok::<Vec<u64>, String>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    Ok(all)
+}
+
+/// Heap bytes of one bare ractor actor (unit state, unit messages), for comparison.
+async fn bare_actor_bytes(n: usize) -> Result<i64, String> {
+    struct Bare;
+    impl ractor::Actor for Bare {
+        type Msg = ();
+        type State = ();
+        type Arguments = ();
+        async fn pre_start(
+            &self,
+            _: ractor::ActorRef<()>,
+            (): (),
+        ) -> Result<(), ractor::ActorProcessingErr> {
+            Ok(())
+        }
+    }
+    let before = live_bytes();
+    let mut actors = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (a, j) = ractor::Actor::spawn(None, Bare, ()).await.map_err(|e| e.to_string())?;
+        actors.push((a, j));
+    }
+    // The handles themselves are the benchmark's, not the actors'.
+    let handles = i64::try_from(
+        actors.capacity()
+            * std::mem::size_of::<(ractor::ActorRef<()>, tokio::task::JoinHandle<()>)>(),
+    )
+    .unwrap_or(0);
+    let per = (live_bytes() - before - handles) / i64::try_from(n).unwrap_or(1);
+    for (a, j) in actors {
+        a.stop(None);
+        let _ = j.await;
+    }
+    Ok(per)
+}
+
+/// Peak resident set size from /proc (Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
