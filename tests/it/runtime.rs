@@ -3,6 +3,12 @@
 //! never on sleeps.
 
 mod basics;
+mod crash_recovery;
+mod passivation;
+mod shutdown;
+mod supervision;
+mod tenants;
+mod timeouts;
 
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{ResourceId, TenantId, Timestamp};

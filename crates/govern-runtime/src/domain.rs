@@ -21,10 +21,16 @@ use crate::runtime::Shared;
 use crate::supervisor::policy::{self, Exit, Intensity, RestartLog, RestartType, Strategy};
 
 /// An armed state timeout.
-struct Timer {
+struct Timer<C> {
+    /// When it is due.
     at: Timestamp,
-    command: &'static str,
+    /// The command's name, to recognise an identical re-arm.
+    name: &'static str,
+    /// The command to send.
+    command: C,
+    /// Distinguishes incarnations: only the current one may be delivered.
     generation: u64,
+    /// The sleeping task.
     handle: AbortHandle,
 }
 
@@ -36,13 +42,13 @@ pub(crate) struct Domain<G: Hosted> {
     /// Which slot each live actor serves, so that its supervisor can restart it.
     pub(crate) by_actor: FastMap<ActorId, Arc<Slot<G>>>,
     /// Armed state timeouts; they outlive passivation.
-    timers: FastMap<Key, Timer>,
+    timers: FastMap<Key, Timer<G::Command>>,
     /// Distinguishes timer incarnations, so that a stale timer cannot remove a newer one.
     timer_generation: AtomicU64,
     /// The current supervisor incarnation.
     supervisor: Mutex<Option<ActorCell>>,
     /// How many supervisor incarnations have started (restarts after escalation are > 1).
-    incarnations: AtomicU64,
+    pub(crate) incarnations: AtomicU64,
 }
 
 impl<G: Hosted> Domain<G> {
@@ -65,6 +71,11 @@ impl<G: Hosted> Domain<G> {
     /// Resident governors of this kind.
     pub(crate) fn resident(&self) -> usize {
         self.routes.len()
+    }
+
+    /// Supervisor incarnations started so far.
+    pub(crate) fn incarnations(&self) -> u64 {
+        self.incarnations.load(Ordering::Acquire)
     }
 
     /// Live governor actors of this kind.
@@ -217,29 +228,60 @@ impl<G: Hosted> Domain<G> {
             }
             return;
         };
-        if self.timers.get(key).is_some_and(|old| old.at == t.at && old.command == t.command.name())
+        if self.timers.get(key).is_some_and(|old| old.at == t.at && old.name == t.command.name())
         {
             return;
         }
         let generation = self.timer_generation.fetch_add(1, Ordering::Relaxed);
         let deadline = self.shared.clock.deadline(t.at);
-        let (domain, timer_key, command) = (Arc::clone(self), key.clone(), t.command.clone());
+        let (domain, timer_key) = (Arc::clone(self), key.clone());
         let handle = tokio::spawn(async move {
             tokio::time::sleep_until(deadline).await;
-            domain.timers.remove_if(&timer_key, |_, t| t.generation == generation);
-            if domain.shared.is_shutting_down() {
-                return;
-            }
-            let envelope = Envelope::Command { request: timeout_request(command), reply: None, _admission: None };
-            if let Err(refusal) = domain.submit(timer_key.clone(), envelope).await {
-                tracing::warn!(governor = G::KIND.name(), tenant_id = %timer_key.tenant, %refusal, "state timeout not delivered");
+            // Whoever removes the entry delivers: this task or `fire_due`, never both.
+            if let Some((_, timer)) = domain.timers.remove_if(&timer_key, |_, t| t.generation == generation) {
+                let _ = domain.deliver_timeout(timer_key, timer.command, false).await;
             }
         })
         .abort_handle();
-        let timer = Timer { at: t.at, command: t.command.name(), generation, handle };
+        let timer = Timer { at: t.at, name: t.command.name(), command: t.command, generation, handle };
         if let Some(old) = self.timers.insert(key.clone(), timer) {
             old.handle.abort();
         }
+    }
+
+    /// Sends a due state timeout's command through the normal path. With `wait`, returns once
+    /// the governor has decided it.
+    async fn deliver_timeout(self: &Arc<Self>, key: Key, command: G::Command, wait: bool) -> Option<Outcome> {
+        if self.shared.is_shutting_down() {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let envelope = Envelope::Command { request: timeout_request(command), reply: Some(tx), _admission: None };
+        if let Err(refusal) = self.submit(key.clone(), envelope).await {
+            tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");
+            return None;
+        }
+        if !wait {
+            return None;
+        }
+        rx.await.ok()
+    }
+
+    /// Delivers every state timeout due at `now` and waits until each is decided; returns
+    /// how many were delivered. Timer tasks deliver on their own as time passes; this makes
+    /// it deterministic (scenario `advance` steps, tests on paused time).
+    pub(crate) async fn fire_due(self: &Arc<Self>, now: Timestamp) -> usize {
+        let due: Vec<(Key, u64)> =
+            self.timers.iter().filter(|t| t.at <= now).map(|t| (t.key().clone(), t.generation)).collect();
+        let mut delivered = 0;
+        for (key, generation) in due {
+            if let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation) {
+                timer.handle.abort();
+                delivered += 1;
+                let _ = self.deliver_timeout(key, timer.command, true).await;
+            }
+        }
+        delivered
     }
 
     /// Passivates every governor idle since before `idle_since_ms`: its actor stops, its

@@ -432,6 +432,47 @@ impl RuntimeHandle {
         self.shared.ledger.store_heap_bytes()
     }
 
+    /// Delivers every state timeout due now (trial ends, window closes, deadlines) and waits
+    /// until each is decided. Returns how many were delivered. Due timeouts are delivered
+    /// anyway as the runtime's clock passes them; this call makes the moment deterministic,
+    /// for scenario scripts and tests on paused time.
+    pub async fn fire_due_timeouts(&self) -> usize {
+        let now = self.now();
+        let d = &self.domains;
+        d.entitlement.fire_due(now).await
+            + d.billing.fire_due(now).await
+            + d.catalog.fire_due(now).await
+            + d.subscription.fire_due(now).await
+            + d.account.fire_due(now).await
+            + d.quota.fire_due(now).await
+            + d.compliance.fire_due(now).await
+            + d.tenant.fire_due(now).await
+    }
+
+    /// How many times the domain supervisor of `kind` was restarted after escalating.
+    #[must_use]
+    pub fn domain_restarts(&self, kind: GovernorKind) -> u64 {
+        let d = &self.domains;
+        let n = |x: u64| x.saturating_sub(1);
+        match kind {
+            GovernorKind::Entitlement => n(d.entitlement.incarnations()),
+            GovernorKind::Billing => n(d.billing.incarnations()),
+            GovernorKind::Catalog => n(d.catalog.incarnations()),
+            GovernorKind::Subscription => n(d.subscription.incarnations()),
+            GovernorKind::Account => n(d.account.incarnations()),
+            GovernorKind::Quota => n(d.quota.incarnations()),
+            GovernorKind::Compliance => n(d.compliance.incarnations()),
+            GovernorKind::Tenant => n(d.tenant.incarnations()),
+        }
+    }
+
+    /// Whether the runtime has stopped taking commands (shutdown began, or the root
+    /// supervisor gave up).
+    #[must_use]
+    pub fn is_down(&self) -> bool {
+        self.shared.is_shutting_down()
+    }
+
     fn sum(&self, f: impl Fn(&dyn DomainStats) -> usize) -> usize {
         let d = &self.domains;
         f(&*d.entitlement)
