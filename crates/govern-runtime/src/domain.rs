@@ -228,8 +228,7 @@ impl<G: Hosted> Domain<G> {
             }
             return;
         };
-        if self.timers.get(key).is_some_and(|old| old.at == t.at && old.name == t.command.name())
-        {
+        if self.timers.get(key).is_some_and(|old| old.at == t.at && old.name == t.command.name()) {
             return;
         }
         let generation = self.timer_generation.fetch_add(1, Ordering::Relaxed);
@@ -238,12 +237,15 @@ impl<G: Hosted> Domain<G> {
         let handle = tokio::spawn(async move {
             tokio::time::sleep_until(deadline).await;
             // Whoever removes the entry delivers: this task or `fire_due`, never both.
-            if let Some((_, timer)) = domain.timers.remove_if(&timer_key, |_, t| t.generation == generation) {
+            if let Some((_, timer)) =
+                domain.timers.remove_if(&timer_key, |_, t| t.generation == generation)
+            {
                 let _ = domain.deliver_timeout(timer_key, timer.command, false).await;
             }
         })
         .abort_handle();
-        let timer = Timer { at: t.at, name: t.command.name(), command: t.command, generation, handle };
+        let timer =
+            Timer { at: t.at, name: t.command.name(), command: t.command, generation, handle };
         if let Some(old) = self.timers.insert(key.clone(), timer) {
             old.handle.abort();
         }
@@ -251,12 +253,21 @@ impl<G: Hosted> Domain<G> {
 
     /// Sends a due state timeout's command through the normal path. With `wait`, returns once
     /// the governor has decided it.
-    async fn deliver_timeout(self: &Arc<Self>, key: Key, command: G::Command, wait: bool) -> Option<Outcome> {
+    async fn deliver_timeout(
+        self: &Arc<Self>,
+        key: Key,
+        command: G::Command,
+        wait: bool,
+    ) -> Option<Outcome> {
         if self.shared.is_shutting_down() {
             return None;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let envelope = Envelope::Command { request: timeout_request(command), reply: Some(tx), _admission: None };
+        let envelope = Envelope::Command {
+            request: timeout_request(command),
+            reply: Some(tx),
+            _admission: None,
+        };
         if let Err(refusal) = self.submit(key.clone(), envelope).await {
             tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");
             return None;
@@ -271,11 +282,16 @@ impl<G: Hosted> Domain<G> {
     /// how many were delivered. Timer tasks deliver on their own as time passes; this makes
     /// it deterministic (scenario `advance` steps, tests on paused time).
     pub(crate) async fn fire_due(self: &Arc<Self>, now: Timestamp) -> usize {
-        let due: Vec<(Key, u64)> =
-            self.timers.iter().filter(|t| t.at <= now).map(|t| (t.key().clone(), t.generation)).collect();
+        let due: Vec<(Key, u64)> = self
+            .timers
+            .iter()
+            .filter(|t| t.at <= now)
+            .map(|t| (t.key().clone(), t.generation))
+            .collect();
         let mut delivered = 0;
         for (key, generation) in due {
-            if let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation) {
+            if let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation)
+            {
                 timer.handle.abort();
                 delivered += 1;
                 let _ = self.deliver_timeout(key, timer.command, true).await;
