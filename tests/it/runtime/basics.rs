@@ -42,3 +42,96 @@ async fn the_lifecycle_of_a_subscription_is_receipted_and_replays() {
     let head = rt.shutdown().await.unwrap();
     assert_eq!(head.next_seq, 11);
 }
+
+/// Records the fields of every closed `command` span.
+mod capture {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub(crate) type Spans = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
+
+    struct Fields(BTreeMap<String, String>);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    pub(crate) struct Capture(pub(crate) Spans);
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            let mut fields = Fields(BTreeMap::new());
+            attrs.record(&mut fields);
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(fields);
+            }
+        }
+        fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
+                    values.record(fields);
+                }
+            }
+        }
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(&id) {
+                if span.name() == "command" {
+                    if let Some(fields) = span.extensions_mut().remove::<Fields>() {
+                        self.0.lock().unwrap().push(fields.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_command_has_a_span_with_its_key_transition_outcome_and_seq() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let spans = capture::Spans::default();
+    let subscriber =
+        tracing_subscriber::registry().with(capture::Capture(std::sync::Arc::clone(&spans)));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let sub = h.subscription(&tenant("acme"), &resource("sub-9"));
+    let accepted = sub.start_trial("pro", 14, "signed up").await.unwrap();
+    sub.archive("too soon").await.unwrap_err();
+    rt.shutdown().await.unwrap();
+    let spans = spans.lock().unwrap();
+    let ours: Vec<_> = spans
+        .iter()
+        .filter(|s| s.get("resource_id").map(String::as_str) == Some("sub-9"))
+        .collect();
+    assert_eq!(ours.len(), 2, "{spans:?}");
+    let field = |i: usize, k: &str| ours[i].get(k).cloned().unwrap_or_default();
+    assert_eq!(
+        ["tenant_id", "governor", "command", "from", "to", "outcome", "seq"].map(|k| field(0, k)),
+        [
+            "acme",
+            "subscription",
+            "start_trial",
+            "pending",
+            "free_trial",
+            "accepted",
+            &accepted.seq.to_string()
+        ]
+    );
+    assert_eq!(
+        ["command", "from", "outcome"].map(|k| field(1, k)),
+        ["archive", "free_trial", "rejected"]
+    );
+    assert!(!ours[1].contains_key("seq"), "a rejected command has no seq");
+}
