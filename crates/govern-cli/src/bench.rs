@@ -5,6 +5,9 @@
 //! confirm_cancellation, archive) by C concurrent request/reply clients; every transition is
 //! receipted in the shared ledger. Memory is counted exactly by the process's allocator.
 
+// A benchmark measures wall-clock time; that is what the disallowed clock is for here.
+#![allow(clippy::disallowed_methods, reason = "benchmarks time themselves with the wall clock")]
+
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};

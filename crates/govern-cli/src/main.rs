@@ -1,6 +1,8 @@
 //! `govern`: the command-line face of the runtime. Installs the allocator statistics the
 //! benchmarks read; everything else is in the library crates.
 
+#![allow(clippy::print_stdout, reason = "a command-line tool prints its results")]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -300,6 +300,23 @@ impl<G: Hosted> Domain<G> {
         delivered
     }
 
+    /// The supervision tree has stopped: answer everything queued at every resident
+    /// governor, and forget them (their state is in the ledger).
+    pub(crate) fn fail_resident(&self, reason: &str) {
+        let slots: Vec<_> = self.routes.iter().map(|e| Arc::clone(e.value())).collect();
+        self.routes.clear();
+        for slot in slots {
+            slot.fail_all(&Refusal::GovernorUnavailable {
+                kind: G::KIND,
+                reason: reason.to_owned(),
+            });
+        }
+        for timer in self.timers.iter() {
+            timer.handle.abort();
+        }
+        self.timers.clear();
+    }
+
     /// Passivates every governor idle since before `idle_since_ms`: its actor stops, its
     /// state lives on in the ledger, and its next command brings it back.
     pub(crate) fn sweep(&self, idle_since_ms: u64) -> usize {

@@ -228,6 +228,11 @@ impl<G: Hosted> Actor for GovernorActor<G> {
             self.domain.shared.ledger.resource_receipts(&key.tenant, G::KIND, &key.resource)?;
         let machine: G = replay(&receipts)?;
         slot.lock().receipts = receipts.len() as u64;
+        if !receipts.is_empty() {
+            // A command applied just before a crash was never followed by its after-commit
+            // step (the registry's tenant state): run it for the replayed state.
+            G::after_commit(&machine, key, &self.domain.shared);
+        }
         Ok(GovernorActorState { slot, machine })
     }
 
@@ -263,11 +268,10 @@ impl<G: Hosted> Actor for GovernorActor<G> {
 fn recover_in_flight<G: Governor>(inbox: &mut Inbox<G>) {
     match inbox.current.take() {
         None => {}
-        Some((Envelope::Command { reply, .. }, Some(accepted))) => {
-            if let Some(reply) = reply {
-                let _ = reply.send(Ok(accepted));
-            }
+        Some((Envelope::Command { reply: Some(reply), .. }, Some(accepted))) => {
+            let _ = reply.send(Ok(accepted));
         }
+        Some((Envelope::Command { reply: None, .. }, Some(_))) => {}
         Some((envelope, _)) => inbox.queue.push_front(envelope),
     }
 }

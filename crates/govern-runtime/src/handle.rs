@@ -102,6 +102,9 @@ impl<G: Hosted> GovernorHandle<G> {
     /// # Errors
     /// A refusal when the runtime is down or the inbox is full.
     pub async fn inject_crash(&self, point: CrashPoint) -> Result<(), Refusal> {
+        if self.runtime.shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown);
+        }
         G::domain(&self.runtime.domains).inject_crash(self.key.clone(), point).await
     }
 }

@@ -9,6 +9,10 @@
 mod seqs;
 mod store;
 
+#[allow(
+    clippy::disallowed_types,
+    reason = "the index is looked up, never iterated into output unsorted"
+)]
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};

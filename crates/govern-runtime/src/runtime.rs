@@ -248,13 +248,23 @@ impl RuntimeBuilder {
         let (root, join) = Actor::spawn(None, root, ())
             .await
             .map_err(|e| RuntimeError::Start { what: "root supervisor", reason: e.to_string() })?;
-        // If the root itself gives up, the runtime is down: refuse every further command.
+        // If the root itself gives up, the runtime is down: refuse every further command and
+        // answer every queued one, rather than let callers wait for their timeout.
         let watcher = {
-            let shared = Arc::clone(&shared);
+            let (shared, domains) = (Arc::clone(&shared), Arc::clone(&domains));
             tokio::spawn(async move {
                 let _ = join.await;
                 if !shared.shutting_down.swap(true, Ordering::AcqRel) {
                     tracing::error!("root supervisor stopped: the runtime is down");
+                    let reason = "the supervision tree has stopped";
+                    domains.entitlement.fail_resident(reason);
+                    domains.billing.fail_resident(reason);
+                    domains.catalog.fail_resident(reason);
+                    domains.subscription.fail_resident(reason);
+                    domains.account.fail_resident(reason);
+                    domains.quota.fail_resident(reason);
+                    domains.compliance.fail_resident(reason);
+                    domains.tenant.fail_resident(reason);
                 }
             })
         };

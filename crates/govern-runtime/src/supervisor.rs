@@ -138,10 +138,12 @@ impl Actor for Supervisor {
         let (cell, exit, why) = match event {
             SupervisionEvent::ActorFailed(cell, error) => (cell, Exit::Failed, error.to_string()),
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let exit = if reason.as_deref() == Some("shutdown") {
-                    Exit::Shutdown
-                } else {
-                    Exit::Normal
+                // OTP: `shutdown` is a clean stop, no reason a normal one; any other reason
+                // (`killed`, a cancelled task) is a stop this supervisor did not order.
+                let exit = match reason.as_deref() {
+                    Some("shutdown") => Exit::Shutdown,
+                    None => Exit::Normal,
+                    Some(_) => Exit::Failed,
                 };
                 (cell, exit, reason.unwrap_or_default())
             }
@@ -196,3 +198,6 @@ impl Actor for Supervisor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
