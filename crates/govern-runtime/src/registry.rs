@@ -12,19 +12,23 @@ use govern_governors::{StateSpec, TenantId};
 use crate::FastMap;
 use crate::error::Refusal;
 
+/// The entry of a tenant whose tenant governor has committed nothing yet: its first
+/// lifecycle command is in flight (and may be rejected).
+const UNPROVISIONED: u8 = u8::MAX;
+
 /// One tenant's entry.
 #[derive(Debug)]
 pub(crate) struct TenantEntry {
-    /// Index of the tenant governor's state in `TenantState::ALL`.
+    /// Index of the tenant governor's state in `TenantState::ALL`, or `UNPROVISIONED`.
     state: AtomicU8,
     /// Commands admitted and not yet answered.
     in_flight: AtomicUsize,
 }
 
 impl TenantEntry {
-    fn state(&self) -> TenantState {
-        let i = usize::from(self.state.load(Ordering::Acquire));
-        TenantState::ALL.get(i).copied().unwrap_or(TenantState::Provisioning)
+    /// The committed state; `None` before the tenant governor's first commit.
+    fn state(&self) -> Option<TenantState> {
+        TenantState::ALL.get(usize::from(self.state.load(Ordering::Acquire))).copied()
     }
 }
 
@@ -72,7 +76,7 @@ impl Registry {
 
     /// The tenant's state, if it was ever provisioned.
     pub(crate) fn state(&self, tenant: &TenantId) -> Option<TenantState> {
-        self.tenants.get(tenant).map(|e| e.state())
+        self.tenants.get(tenant).and_then(|e| e.state())
     }
 
     /// Admits one command for `tenant`'s governors.
@@ -83,24 +87,29 @@ impl Registry {
     pub(crate) fn admit(&self, tenant: &TenantId, lifecycle: bool) -> Result<Admission, Refusal> {
         let entry = match self.tenants.get(tenant) {
             Some(e) => Arc::clone(e.value()),
-            None if lifecycle => {
-                let fresh = TenantEntry { state: AtomicU8::new(0), in_flight: AtomicUsize::new(0) };
-                Arc::clone(
-                    self.tenants.entry(tenant.clone()).or_insert_with(|| Arc::new(fresh)).value(),
-                )
-            }
+            // A tenant's first lifecycle command is admitted on an entry of its own; the tenant
+            // joins the registry only when its governor commits (`set_state`), so a rejected
+            // command or a made-up id leaves nothing behind.
+            None if lifecycle => Arc::new(TenantEntry {
+                state: AtomicU8::new(UNPROVISIONED),
+                in_flight: AtomicUsize::new(0),
+            }),
             None => return Err(Refusal::UnknownTenant(tenant.clone())),
         };
         match (entry.state(), lifecycle) {
-            (TenantState::Deprovisioned, _) => {
+            (Some(TenantState::Deprovisioned), _) => {
                 return Err(Refusal::TenantDeprovisioned(tenant.clone()));
             }
             (_, true)
-            | (TenantState::Active | TenantState::Degraded | TenantState::Maintenance, false) => {}
-            (TenantState::Provisioning, false) => {
+            | (
+                Some(TenantState::Active | TenantState::Degraded | TenantState::Maintenance),
+                false,
+            ) => {}
+            (None, false) => return Err(Refusal::UnknownTenant(tenant.clone())),
+            (Some(TenantState::Provisioning), false) => {
                 return Err(Refusal::TenantNotActive(tenant.clone()));
             }
-            (TenantState::Suspended, false) => {
+            (Some(TenantState::Suspended), false) => {
                 return Err(Refusal::TenantSuspended(tenant.clone()));
             }
         }
@@ -122,7 +131,8 @@ impl Registry {
 
     /// Every tenant ever provisioned, sorted.
     pub(crate) fn tenants(&self) -> Vec<(TenantId, TenantState)> {
-        let mut out: Vec<_> = self.tenants.iter().map(|e| (e.key().clone(), e.state())).collect();
+        let mut out: Vec<_> =
+            self.tenants.iter().filter_map(|e| Some((e.key().clone(), e.state()?))).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }

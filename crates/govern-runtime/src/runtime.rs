@@ -180,6 +180,7 @@ impl RuntimeBuilder {
             child_shutdown: self.child_shutdown,
             shutting_down: AtomicBool::new(false),
         });
+        restore_tenant_states(&shared)?;
         let domains = Arc::new(Domains {
             entitlement: Arc::new(Domain::new(Arc::clone(&shared))),
             billing: Arc::new(Domain::new(Arc::clone(&shared))),
@@ -271,6 +272,26 @@ impl RuntimeBuilder {
         let handle = RuntimeHandle { shared, domains };
         Ok(Runtime { handle, root, watcher })
     }
+}
+
+/// A runtime continuing a store admits by the tenant states its receipts record: each
+/// tenant governor's receipts are replayed into the registry before any command is taken.
+fn restore_tenant_states(shared: &Shared) -> Result<(), RuntimeError> {
+    let fail = |reason: String| RuntimeError::Start { what: "tenant registry", reason };
+    for (tenant_id, _) in shared.ledger.receipt_counts() {
+        let resource = govern_governors::ResourceId::new(tenant_id.as_str())
+            .map_err(|e| fail(e.to_string()))?;
+        let receipts = shared
+            .ledger
+            .resource_receipts(&tenant_id, GovernorKind::Tenant, &resource)
+            .map_err(|e| fail(e.to_string()))?;
+        if !receipts.is_empty() {
+            let machine: tenant::Tenant =
+                govern_receipt::replay(&receipts).map_err(|e| fail(e.to_string()))?;
+            shared.registry.set_state(&tenant_id, govern_governors::Governor::state(&machine));
+        }
+    }
+    Ok(())
 }
 
 fn child(name: &'static str, shutdown: Duration, start: StartFn) -> ChildSpec {

@@ -43,18 +43,20 @@ async fn the_lifecycle_of_a_subscription_is_receipted_and_replays() {
     assert_eq!(head.next_seq, 11);
 }
 
-/// Records the fields of every closed `command` span.
+/// Records the fields of closed `command` spans of resources named `span-*`. Installed once
+/// as the process's global subscriber: a thread-local one would race with tracing's
+/// process-wide cache of which callsites are enabled, as other tests run in parallel.
 mod capture {
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Mutex, Once};
 
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
     use tracing_subscriber::registry::LookupSpan;
 
-    pub(crate) type Spans = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
+    pub(crate) static SPANS: Mutex<Vec<BTreeMap<String, String>>> = Mutex::new(Vec::new());
 
     struct Fields(BTreeMap<String, String>);
 
@@ -68,13 +70,14 @@ mod capture {
         }
     }
 
-    pub(crate) struct Capture(pub(crate) Spans);
+    struct Capture;
 
     impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
             let mut fields = Fields(BTreeMap::new());
             attrs.record(&mut fields);
-            if let Some(span) = ctx.span(id) {
+            let ours = fields.0.get("resource_id").is_some_and(|r| r.starts_with("span-"));
+            if let (true, Some(span)) = (ours, ctx.span(id)) {
                 span.extensions_mut().insert(fields);
             }
         }
@@ -87,33 +90,35 @@ mod capture {
         }
         fn on_close(&self, id: Id, ctx: Context<'_, S>) {
             if let Some(span) = ctx.span(&id) {
-                if span.name() == "command" {
-                    if let Some(fields) = span.extensions_mut().remove::<Fields>() {
-                        self.0.lock().unwrap().push(fields.0);
-                    }
+                if let Some(fields) = span.extensions_mut().remove::<Fields>() {
+                    SPANS.lock().unwrap().push(fields.0);
                 }
             }
         }
+    }
+
+    pub(crate) fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Capture))
+                .unwrap();
+        });
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn each_command_has_a_span_with_its_key_transition_outcome_and_seq() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let spans = capture::Spans::default();
-    let subscriber =
-        tracing_subscriber::registry().with(capture::Capture(std::sync::Arc::clone(&spans)));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    capture::install();
     let rt = started(&["acme"]).await;
     let h = rt.handle();
-    let sub = h.subscription(&tenant("acme"), &resource("sub-9"));
+    let sub = h.subscription(&tenant("acme"), &resource("span-sub"));
     let accepted = sub.start_trial("pro", 14, "signed up").await.unwrap();
     sub.archive("too soon").await.unwrap_err();
     rt.shutdown().await.unwrap();
-    let spans = spans.lock().unwrap();
+    let spans = capture::SPANS.lock().unwrap();
     let ours: Vec<_> = spans
         .iter()
-        .filter(|s| s.get("resource_id").map(String::as_str) == Some("sub-9"))
+        .filter(|s| s.get("resource_id").map(String::as_str) == Some("span-sub"))
         .collect();
     assert_eq!(ours.len(), 2, "{spans:?}");
     let field = |i: usize, k: &str| ours[i].get(k).cloned().unwrap_or_default();
