@@ -92,6 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.body.state_to
         );
     }
+    let verified = h.verify()?;
+    println!("chain verified: {} receipts", verified.next_seq);
     let head = runtime.shutdown().await?;
     println!("shut down; ledger holds {} receipts, head {}", head.next_seq, head.last_hash.short());
     Ok(())
