@@ -135,22 +135,19 @@ impl<G: Hosted> Domain<G> {
         key: Key,
         point: CrashPoint,
     ) -> Result<(), Refusal> {
-        loop {
-            let (slot, fresh) = self.slot(&key);
-            let pushed = slot.inject_crash(point, self.now_ms());
-            if fresh {
-                self.spawn(Arc::clone(&slot), None).await;
-            }
-            match pushed {
-                Ok(()) => return Ok(()),
-                Err(PushError::Closed(_)) => continue,
-                Err(PushError::Full) => {
-                    return Err(Refusal::Busy {
-                        what: "governor inbox",
-                        max: crate::limits::GOVERNOR_INBOX_MAX,
-                    });
+        match point {
+            CrashPoint::Now => self.submit(key, Envelope::Crash).await,
+            CrashPoint::AfterNextAppend => loop {
+                let (slot, fresh) = self.slot(&key);
+                let armed = slot.crash_after_next_append();
+                if fresh {
+                    self.spawn(Arc::clone(&slot), None).await;
                 }
-            }
+                // A slot passivated meanwhile is gone: arm its successor.
+                if armed {
+                    return Ok(());
+                }
+            },
         }
     }
 

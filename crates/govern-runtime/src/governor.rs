@@ -148,15 +148,11 @@ impl<G: Governor> Slot<G> {
         Ok(())
     }
 
-    /// Sets a crash point (see [`CrashPoint`]).
-    pub(crate) fn inject_crash(&self, point: CrashPoint, now_ms: u64) -> Result<(), PushError<G>> {
-        match point {
-            CrashPoint::Now => self.push(Envelope::Crash, now_ms),
-            CrashPoint::AfterNextAppend => {
-                self.lock().crash_after_append = true;
-                Ok(())
-            }
-        }
+    /// Arms [`CrashPoint::AfterNextAppend`]; false if the slot was passivated meanwhile.
+    pub(crate) fn crash_after_next_append(&self) -> bool {
+        let mut inbox = self.lock();
+        inbox.crash_after_append = !inbox.closed;
+        !inbox.closed
     }
 
     /// Closes the slot if it is idle: no queue, nothing in flight. Returns the actor to stop.
