@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const PURE: [&str; 2] = ["govern-governors", "govern-receipt"];
+const PURE: [&str; 3] = ["govern-governors", "govern-ledger", "govern-receipt"];
 const FORBIDDEN: [&str; 3] = ["tokio", "ractor", "tracing"];
 
 /// The names of every package that `root` depends on through normal dependencies, on the

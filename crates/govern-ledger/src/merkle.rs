@@ -1,0 +1,521 @@
+//! RFC 6962 Merkle trees over receipt hashes: roots, inclusion proofs, consistency proofs.
+//!
+//! The hashing is RFC 6962 §2.1 with SHA-256: a leaf hash is `SHA-256(0x00 ‖ data)`, an inner
+//! node is `SHA-256(0x01 ‖ left ‖ right)`, the tree of `n > 1` leaves splits after the first
+//! `k` leaves where `k` is the largest power of two smaller than `n`, and the empty tree's root
+//! is `SHA-256("")`. A ledger's leaf data is the 32-byte receipt hash ([`leaf_hash`]); the
+//! prefixes keep leaves, nodes and receipt preimages (which start with the `govern.receipt`
+//! tag) apart.
+//!
+//! [`MerkleTree`] builds the tree and answers for any earlier size too: roots, inclusion
+//! proofs and consistency proofs. [`verify_inclusion`] and [`verify_consistency`] check proofs
+//! without the tree, with the algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2.
+
+use std::fmt;
+
+use govern_receipt::Digest;
+use sha2::{Digest as _, Sha256};
+
+/// The prefix of a leaf hash's preimage (RFC 6962 §2.1).
+const LEAF_PREFIX: u8 = 0x00;
+/// The prefix of an inner node hash's preimage (RFC 6962 §2.1).
+const NODE_PREFIX: u8 = 0x01;
+
+/// The root of the empty tree: SHA-256 of the empty string.
+pub const EMPTY_ROOT: Digest = Digest([
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+]);
+
+/// The leaf hash of a receipt: `SHA-256(0x00 ‖ receipt hash)`.
+#[must_use]
+pub fn leaf_hash(receipt_hash: &Digest) -> Digest {
+    leaf_hash_bytes(receipt_hash.as_bytes())
+}
+
+/// The leaf hash of arbitrary leaf data: `SHA-256(0x00 ‖ data)`.
+#[must_use]
+pub fn leaf_hash_bytes(data: &[u8]) -> Digest {
+    let mut h = Sha256::new();
+    h.update([LEAF_PREFIX]);
+    h.update(data);
+    Digest(h.finalize().into())
+}
+
+/// The hash of an inner node: `SHA-256(0x01 ‖ left ‖ right)`.
+#[must_use]
+pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
+    node_hash_bytes(left.as_bytes(), right.as_bytes())
+}
+
+/// [`node_hash`] over children of any length (RFC 6962 does not fix it; the test vectors
+/// use short ones).
+fn node_hash_bytes(left: &[u8], right: &[u8]) -> Digest {
+    let mut h = Sha256::new();
+    h.update([NODE_PREFIX]);
+    h.update(left);
+    h.update(right);
+    Digest(h.finalize().into())
+}
+
+/// Why a proof could not be made or does not verify.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The leaf index is not below the tree size.
+    #[error("leaf index {index} is out of range for a tree of {size} leaves")]
+    IndexOutOfRange {
+        /// The leaf index asked for.
+        index: u64,
+        /// The tree size.
+        size: u64,
+    },
+    /// The tree size is larger than the tree.
+    #[error("tree size {size} is out of range: the tree has {len} leaves")]
+    SizeOutOfRange {
+        /// The tree size asked for.
+        size: u64,
+        /// The number of leaves in the tree.
+        len: u64,
+    },
+    /// A consistency proof from a larger tree to a smaller one.
+    #[error("old tree size {old_size} is larger than new tree size {new_size}")]
+    SizesOutOfOrder {
+        /// The old size.
+        old_size: u64,
+        /// The new size.
+        new_size: u64,
+    },
+    /// The proof does not have the number of hashes its sizes call for.
+    #[error("wrong proof length: expected {expected} hashes, found {found}")]
+    WrongProofLength {
+        /// The number of hashes the sizes (and leaf index) call for.
+        expected: usize,
+        /// The number of hashes in the proof.
+        found: usize,
+    },
+    /// The proof leads to another root than the one given (for a consistency proof: another
+    /// new root).
+    #[error("root mismatch: expected {expected}, the proof gives {computed}")]
+    RootMismatch {
+        /// The root given.
+        expected: Digest,
+        /// The root the proof leads to.
+        computed: Digest,
+    },
+    /// A consistency proof leads to another old root than the one given.
+    #[error("old root mismatch: expected {expected}, the proof gives {computed}")]
+    OldRootMismatch {
+        /// The old root given.
+        expected: Digest,
+        /// The old root the proof leads to.
+        computed: Digest,
+    },
+}
+
+/// An append-only RFC 6962 Merkle tree that keeps every complete subtree, so that roots and
+/// proofs for the current size or any earlier one take no pass over the leaves.
+///
+/// Memory: level 0 holds the `n` leaf hashes, level `h` the `⌊n / 2^h⌋` hashes of the
+/// complete subtrees of `2^h` leaves, so about `2n` digests in all: 64 bytes per leaf (a
+/// million receipts take about 64 MB), plus the growth slack of the level vectors (up to as
+/// much again just after a vector grows).
+///
+/// Time: [`push`](Self::push) is O(1) amortised (O(log n) at worst); [`root_at`](Self::root_at)
+/// hashes O(log n) times; a proof takes O(log² n) hashes at worst and none per leaf.
+#[derive(Clone, Default)]
+pub struct MerkleTree {
+    /// `levels[h][i]` is the hash of the complete subtree of leaves `i·2^h .. (i+1)·2^h`;
+    /// `levels[0]` are the leaf hashes.
+    levels: Vec<Vec<Digest>>,
+}
+
+impl fmt::Debug for MerkleTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MerkleTree").field("len", &self.len()).finish_non_exhaustive()
+    }
+}
+
+impl MerkleTree {
+    /// The empty tree.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of leaves.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+    }
+
+    /// Whether the tree has no leaves.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a receipt (its leaf hash, [`leaf_hash`]) and returns its leaf index.
+    pub fn push(&mut self, receipt_hash: Digest) -> u64 {
+        self.push_leaf_hash(leaf_hash(&receipt_hash))
+    }
+
+    /// Appends a leaf whose leaf hash is already computed (for leaf data other than a receipt
+    /// hash: [`leaf_hash_bytes`]) and returns its leaf index.
+    pub fn push_leaf_hash(&mut self, leaf_hash: Digest) -> u64 {
+        let index = self.len();
+        let mut node = leaf_hash;
+        let mut height = 0;
+        loop {
+            if self.levels.len() == height {
+                self.levels.push(Vec::new());
+            }
+            let level = &mut self.levels[height];
+            level.push(node);
+            // An odd count: the new node has no right sibling yet, so no new parent.
+            if level.len() % 2 == 1 {
+                return index;
+            }
+            node = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
+            height += 1;
+        }
+    }
+
+    /// The root of the tree as it is now.
+    #[must_use]
+    pub fn root(&self) -> Digest {
+        self.range_hash(0, self.len())
+    }
+
+    /// The root of the tree when it had its first `size` leaves.
+    ///
+    /// # Errors
+    /// [`ProofError::SizeOutOfRange`] if `size` is larger than the tree.
+    pub fn root_at(&self, size: u64) -> Result<Digest, ProofError> {
+        self.check_size(size)?;
+        Ok(self.range_hash(0, size))
+    }
+
+    /// The inclusion proof (RFC 6962 §2.1.1 `PATH(index, D[0:size])`) of leaf `index` in the
+    /// tree of the first `size` leaves: sibling hashes from the leaf up to the root.
+    ///
+    /// # Errors
+    /// [`ProofError::SizeOutOfRange`] if `size` is larger than the tree,
+    /// [`ProofError::IndexOutOfRange`] if `index` is not below `size`.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Digest>, ProofError> {
+        self.check_size(size)?;
+        if index >= size {
+            return Err(ProofError::IndexOutOfRange { index, size });
+        }
+        // Walk down from the root, recording the sibling of the side that holds the leaf;
+        // the proof lists them from the leaf up.
+        let mut proof = Vec::new();
+        let (mut lo, mut hi) = (0, size);
+        while hi - lo > 1 {
+            let mid = lo + largest_power_of_two_below(hi - lo);
+            if index < mid {
+                proof.push(self.range_hash(mid, hi));
+                hi = mid;
+            } else {
+                proof.push(self.range_hash(lo, mid));
+                lo = mid;
+            }
+        }
+        proof.reverse();
+        Ok(proof)
+    }
+
+    /// The consistency proof (RFC 6962 §2.1.2 `PROOF(old_size, D[0:new_size])`) that the tree
+    /// of the first `new_size` leaves extends the tree of the first `old_size` leaves. It is
+    /// empty when `old_size` is 0 or equal to `new_size`.
+    ///
+    /// # Errors
+    /// [`ProofError::SizesOutOfOrder`] if `old_size > new_size`,
+    /// [`ProofError::SizeOutOfRange`] if `new_size` is larger than the tree.
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Digest>, ProofError> {
+        if old_size > new_size {
+            return Err(ProofError::SizesOutOfOrder { old_size, new_size });
+        }
+        self.check_size(new_size)?;
+        if old_size == 0 || old_size == new_size {
+            return Ok(Vec::new());
+        }
+        // SUBPROOF(m, D[lo:hi], whole), unrolled: `m` old leaves in `lo..hi`, and `whole` is
+        // the RFC's `b`: the old tree's root is the subtree root the verifier already has.
+        // The hashes recorded on the way down come last, innermost first.
+        let (mut lo, mut hi, mut m, mut whole) = (0, new_size, old_size, true);
+        let mut down = Vec::new();
+        loop {
+            let n = hi - lo;
+            if m == n {
+                let mut proof = Vec::with_capacity(down.len() + 1);
+                if !whole {
+                    proof.push(self.range_hash(lo, hi));
+                }
+                proof.extend(down.into_iter().rev());
+                return Ok(proof);
+            }
+            let k = largest_power_of_two_below(n);
+            if m <= k {
+                down.push(self.range_hash(lo + k, hi));
+                hi = lo + k;
+            } else {
+                down.push(self.range_hash(lo, lo + k));
+                lo += k;
+                m -= k;
+                whole = false;
+            }
+        }
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), ProofError> {
+        let len = self.len();
+        if size > len {
+            return Err(ProofError::SizeOutOfRange { size, len });
+        }
+        Ok(())
+    }
+
+    /// `MTH(D[lo:hi])` for a range that the RFC's recursion reaches: `lo` is a multiple of a
+    /// power of two at least `hi - lo` (and `hi` is within the tree). Such a range is its
+    /// complete subtrees, largest first, each aligned, so it is a right fold over stored
+    /// nodes. The empty range is the empty tree.
+    fn range_hash(&self, lo: u64, hi: u64) -> Digest {
+        let mut len = hi - lo;
+        let mut end = hi;
+        let mut acc: Option<Digest> = None;
+        while len != 0 {
+            let height = len.trailing_zeros();
+            let start = end - (1 << height);
+            let node = self.levels[height as usize][(start >> height) as usize];
+            acc = Some(match acc {
+                None => node,
+                Some(right) => node_hash(&node, &right),
+            });
+            end = start;
+            len &= len - 1;
+        }
+        acc.unwrap_or(EMPTY_ROOT)
+    }
+}
+
+/// The largest power of two strictly below `n`; `n` is at least 2.
+fn largest_power_of_two_below(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// Whether `x` is odd: RFC 9162's "LSB(x) is set".
+fn lsb(x: u64) -> bool {
+    x & 1 == 1
+}
+
+/// Checks an inclusion proof with RFC 9162 §2.1.3.2: that `proof` leads from `leaf_hash`, at
+/// `index` in a tree of `size` leaves, to `root`.
+///
+/// # Errors
+/// [`ProofError::IndexOutOfRange`] if `index` is not below `size`;
+/// [`ProofError::WrongProofLength`] if the proof is not as long as `index` and `size` call
+/// for; [`ProofError::RootMismatch`] if it leads elsewhere.
+pub fn verify_inclusion(
+    leaf_hash: &Digest,
+    index: u64,
+    size: u64,
+    proof: &[Digest],
+    root: &Digest,
+) -> Result<(), ProofError> {
+    // 1. leaf_index >= tree_size fails.
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size });
+    }
+    // The algorithm fails a proof of the wrong length in 4a and 5; checking first names it.
+    let expected = inclusion_proof_len(index, size);
+    let wrong_length = || ProofError::WrongProofLength { expected, found: proof.len() };
+    if proof.len() != expected {
+        return Err(wrong_length());
+    }
+    // 2. fn = leaf_index, sn = tree_size - 1.
+    let (mut fn_, mut sn) = (index, size - 1);
+    // 3. r = hash.
+    let mut r = *leaf_hash;
+    // 4. For each p in the inclusion path:
+    for p in proof {
+        // a. sn == 0: fail.
+        if sn == 0 {
+            return Err(wrong_length());
+        }
+        // b. LSB(fn) set or fn == sn: r = HASH(0x01 ‖ p ‖ r), then, if LSB(fn) is not set,
+        //    shift fn and sn right until LSB(fn) is set or fn is 0;
+        //    otherwise r = HASH(0x01 ‖ r ‖ p).
+        if lsb(fn_) || fn_ == sn {
+            r = node_hash(p, &r);
+            while !lsb(fn_) && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        // c. Shift fn and sn right once.
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    // 5. sn must be 0 and r the root.
+    if sn != 0 {
+        return Err(wrong_length());
+    }
+    if r != *root {
+        return Err(ProofError::RootMismatch { expected: *root, computed: r });
+    }
+    Ok(())
+}
+
+/// The number of hashes in the inclusion proof of `index < size`: the iterations of
+/// [`verify_inclusion`]'s loop, run without hashes.
+fn inclusion_proof_len(index: u64, size: u64) -> usize {
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut len = 0;
+    while sn != 0 {
+        if lsb(fn_) || fn_ == sn {
+            while !lsb(fn_) && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+        len += 1;
+    }
+    len
+}
+
+/// Checks a consistency proof with RFC 9162 §2.1.4.2: that the tree of `new_size` leaves with
+/// root `new_root` extends the tree of `old_size` leaves with root `old_root`.
+///
+/// The RFC's algorithm covers `0 < old_size < new_size`. Outside it the proof must be empty:
+/// the empty tree (whose root is [`EMPTY_ROOT`]) is extended by every tree, and a tree
+/// extends itself only (equal sizes need equal roots).
+///
+/// # Errors
+/// [`ProofError::SizesOutOfOrder`] if `old_size > new_size`;
+/// [`ProofError::WrongProofLength`] if the proof is not as long as the sizes call for;
+/// [`ProofError::OldRootMismatch`] or [`ProofError::RootMismatch`] if it leads elsewhere.
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Digest,
+    new_root: &Digest,
+    proof: &[Digest],
+) -> Result<(), ProofError> {
+    if old_size > new_size {
+        return Err(ProofError::SizesOutOfOrder { old_size, new_size });
+    }
+    let expected = if old_size == 0 || old_size == new_size {
+        0
+    } else {
+        consistency_proof_len(old_size, new_size)
+    };
+    let wrong_length = || ProofError::WrongProofLength { expected, found: proof.len() };
+    if proof.len() != expected {
+        return Err(wrong_length());
+    }
+    if old_size == 0 {
+        if *old_root != EMPTY_ROOT {
+            return Err(ProofError::OldRootMismatch { expected: *old_root, computed: EMPTY_ROOT });
+        }
+        if new_size == 0 && *new_root != EMPTY_ROOT {
+            return Err(ProofError::RootMismatch { expected: *new_root, computed: EMPTY_ROOT });
+        }
+        return Ok(());
+    }
+    if old_size == new_size {
+        if new_root != old_root {
+            return Err(ProofError::RootMismatch { expected: *new_root, computed: *old_root });
+        }
+        return Ok(());
+    }
+    // 0 < first < second from here on.
+    // 1. An empty consistency path fails.
+    if proof.is_empty() {
+        return Err(wrong_length());
+    }
+    // 2. If first is an exact power of 2, prepend first_hash to the path.
+    let prepend = old_size.is_power_of_two().then_some(old_root);
+    let mut path = prepend.into_iter().chain(proof);
+    // 3. fn = first - 1, sn = second - 1.
+    let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
+    // 4. While LSB(fn) is set, shift fn and sn right.
+    while lsb(fn_) {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    // 5. fr = sr = the first value of the path.
+    let Some(first) = path.next() else {
+        return Err(wrong_length());
+    };
+    let (mut fr, mut sr) = (*first, *first);
+    // 6. For each subsequent value c:
+    for c in path {
+        // a. sn == 0: fail.
+        if sn == 0 {
+            return Err(wrong_length());
+        }
+        // b. LSB(fn) set or fn == sn: fr = HASH(0x01 ‖ c ‖ fr), sr = HASH(0x01 ‖ c ‖ sr),
+        //    then, if LSB(fn) is not set, shift fn and sn right until LSB(fn) is set or fn
+        //    is 0; otherwise sr = HASH(0x01 ‖ sr ‖ c).
+        if lsb(fn_) || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while !lsb(fn_) && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        // c. Shift fn and sn right once.
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    // 7. fr must be first_hash, sr second_hash, and sn 0.
+    if sn != 0 {
+        return Err(wrong_length());
+    }
+    if fr != *old_root {
+        return Err(ProofError::OldRootMismatch { expected: *old_root, computed: fr });
+    }
+    if sr != *new_root {
+        return Err(ProofError::RootMismatch { expected: *new_root, computed: sr });
+    }
+    Ok(())
+}
+
+/// The number of hashes in the consistency proof of `0 < old_size < new_size`: the
+/// iterations of [`verify_consistency`]'s loop, run without hashes, plus its first value
+/// unless that is the old root.
+fn consistency_proof_len(old_size: u64, new_size: u64) -> usize {
+    let (mut fn_, mut sn) = (old_size - 1, new_size - 1);
+    while lsb(fn_) {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let mut steps = 0;
+    while sn != 0 {
+        if lsb(fn_) || fn_ == sn {
+            while !lsb(fn_) && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+        steps += 1;
+    }
+    if old_size.is_power_of_two() { steps } else { steps + 1 }
+}
+
+#[cfg(test)]
+mod tests;
