@@ -1,10 +1,13 @@
-//! Architecture invariant: the pure crates never depend on tokio, ractor or tracing.
+//! Architecture invariants: the pure crates never depend on tokio, ractor or tracing; the
+//! ledger crate (which does file I/O and logs) never depends on tokio or ractor.
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const PURE: [&str; 3] = ["govern-governors", "govern-ledger", "govern-receipt"];
+const PURE: [&str; 2] = ["govern-governors", "govern-receipt"];
 const FORBIDDEN: [&str; 3] = ["tokio", "ractor", "tracing"];
+const NO_ACTORS: [&str; 1] = ["govern-ledger"];
+const ACTOR_STACK: [&str; 2] = ["tokio", "ractor"];
 
 /// The names of every package that `root` depends on through normal dependencies, on the
 /// host platform, as `cargo tree` resolves them.
@@ -33,6 +36,22 @@ fn pure_crates_do_not_depend_on_the_runtime_stack() {
         assert!(
             bad.is_empty(),
             "{root} depends on {bad:?}: the pure crates must stay free of the runtime"
+        );
+    }
+}
+
+#[test]
+fn the_ledger_crate_does_not_depend_on_the_actor_stack() {
+    for root in NO_ACTORS {
+        let deps = normal_closure(root);
+        assert!(
+            deps.contains("govern-receipt"),
+            "{root}: the walk found its dependencies: {deps:?}"
+        );
+        let bad: Vec<_> = deps.iter().filter(|d| ACTOR_STACK.contains(&d.as_str())).collect();
+        assert!(
+            bad.is_empty(),
+            "{root} depends on {bad:?}: the runtime drives the ledger, not the reverse"
         );
     }
 }

@@ -1,13 +1,21 @@
-//! The durable, provable ledger: Merkle proofs now; the segment store, checkpoints and verification follow.
+//! The ledger: the system of record. Its sequencer (module `ledger`: sequence numbers, hash
+//! chain, per-resource index, tenant-scoped queries, poisoning), the `LedgerStore` trait with
+//! its backends, and Merkle proofs; the durable segment store, checkpoints and verification
+//! follow.
 //!
 //! Module [`merkle`] is an RFC 6962 Merkle tree over receipt hashes: the receipt at sequence
 //! number `seq` is leaf `seq`, so one root commits to every receipt so far, an inclusion proof
 //! shows that a receipt is in the ledger, and a consistency proof shows that a later ledger
 //! only appended to an earlier one.
 //!
-//! Architecture invariant: pure like the receipt crate: no I/O, no clock, no async.
+//! Architecture invariant: no actors and no async runtime (neither tokio nor ractor): the
+//! runtime drives the ledger, never the other way round. Stores do file I/O; logs go through
+//! `tracing`.
 
+mod ledger;
 pub mod merkle;
+
+pub use ledger::{Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
 
 pub use merkle::{
     EMPTY_ROOT, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash, verify_consistency,

@@ -14,7 +14,6 @@ mod error;
 mod governor;
 mod handle;
 mod hosted;
-pub mod ledger;
 pub mod limits;
 mod registry;
 mod runtime;
@@ -23,6 +22,11 @@ mod supervisor;
 /// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups
 /// are on every command's path.
 pub(crate) type FastMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomState>;
+
+/// The ledger types hosts configure and receive (re-exported from `govern-ledger`).
+pub mod ledger {
+    pub use govern_ledger::{Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
+}
 
 pub use error::{Accepted, CommandError, Outcome, Refusal, RuntimeError};
 pub use governor::{CrashPoint, Snapshot};

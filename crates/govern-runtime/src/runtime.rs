@@ -85,12 +85,6 @@ pub struct RuntimeBuilder {
     store: Option<Box<dyn LedgerStore>>,
 }
 
-impl std::fmt::Debug for dyn LedgerStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LedgerStore({} records)", self.len())
-    }
-}
-
 impl Default for RuntimeBuilder {
     fn default() -> Self {
         Self {

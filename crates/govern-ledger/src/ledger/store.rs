@@ -116,3 +116,9 @@ impl LedgerStore for MemoryStore {
         }
     }
 }
+
+impl std::fmt::Debug for dyn LedgerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LedgerStore({} records)", self.len())
+    }
+}
