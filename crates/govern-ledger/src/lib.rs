@@ -14,10 +14,16 @@
 
 mod ledger;
 pub mod merkle;
+pub mod segment;
 
 pub use ledger::{Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
 
 pub use merkle::{
     EMPTY_ROOT, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash, verify_consistency,
     verify_inclusion,
+};
+
+pub use segment::{
+    FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentStore,
+    TornTail,
 };

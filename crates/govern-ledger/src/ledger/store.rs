@@ -44,7 +44,8 @@ pub trait LedgerStore: Send + Sync + 'static {
         self.len() == 0
     }
 
-    /// Heap bytes the store keeps in memory (for memory accounting; 0 for disk stores).
+    /// Heap bytes the store keeps in memory, for memory accounting: the records themselves for
+    /// the memory store, the per-record index and unsynced buffer for the segment store.
     fn heap_bytes(&self) -> usize {
         0
     }

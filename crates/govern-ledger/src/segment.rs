@@ -1,0 +1,651 @@
+//! The durable segment store: append-only segment files in a data directory, one writer,
+//! group commit, `fdatasync` before anything counts as durable.
+//!
+//! # Layout
+//!
+//! `<dir>/segments/<first seq as 20 zero-padded digits>.seg`. Each segment holds the frames
+//! of consecutive receipts, starting with the one its name gives; segments follow each other
+//! without gaps. A frame is (big-endian)
+//!
+//! ```text
+//! [u32 payload_len][u32 crc32c][u64 seq][payload]
+//! ```
+//!
+//! where the payload is the receipt's storage record (at most
+//! [`govern_receipt::RECORD_LEN_MAX`] bytes) and the CRC32C covers `payload_len ‖ seq ‖
+//! payload`, so a damaged length or sequence number is caught as well as damaged payload.
+//!
+//! # Writing
+//!
+//! [`LedgerStore::append`] only frames the record into a buffer. [`LedgerStore::sync`] is
+//! the group-commit point: it writes the buffer to the current segment and `fdatasync`s it;
+//! the caller batches appends (by count or time) and syncs once per batch, and acknowledges
+//! a receipt only after the sync that covers it returns. Before a frame that would take a
+//! non-empty segment past [`SegmentOptions::segment_bytes`], a new segment is started; its
+//! file is created and the directory `fsync`ed before any data goes into it, and the
+//! previous segment is synced before the new one is created, so only the last segment can
+//! ever end in a torn write. Any write or sync failure poisons the store: every later append
+//! and sync fails, and nothing is retried.
+//!
+//! # Reading
+//!
+//! An in-memory index holds one `u32` per record (its frame's offset in its segment: 4 bytes
+//! per record, plus about 80 bytes per segment); the segment is found by binary search over
+//! the segments' first sequence numbers, and a frame ends where the next one starts (or at
+//! the segment's end). A read is one positioned read of the whole frame, whose CRC and
+//! sequence number are checked again. Records appended but not yet synced are served from
+//! the buffer.
+//!
+//! # Opening
+//!
+//! [`SegmentStore::open`] scans every segment in order (reading one whole segment at a time,
+//! so opening needs up to [`SEGMENT_BYTES_MAX`] bytes of scratch memory) and checks every
+//! frame's length, CRC and sequence number, sequence continuity across segments, and that
+//! each file name gives the sequence number of its first frame. A torn final frame (the last
+//! segment ends inside a frame's header or before the end its length declares, or it ends in
+//! zeros only, as a crash after the file grew but before its data reached the disk leaves it)
+//! is truncated away, synced, logged and reported in [`OpenReport`]. Anything else is
+//! corruption and opening fails with [`OpenError::Corrupt`], naming segment, offset and the
+//! sequence number expected there: a CRC mismatch anywhere (also in a complete last frame),
+//! a sequence number out of place, a length beyond `RECORD_LEN_MAX`, a frame cut short in a
+//! segment that is not the last, or a frame running past the end of the last segment while a
+//! valid next frame follows inside it (a bad frame followed by valid frames is never a torn
+//! write).
+//!
+//! One ambiguity remains: a damaged length field in the very last frame that points past the
+//! end of the file looks exactly like a torn write, so that frame is truncated as one. The
+//! same holds for a last segment whose tail was zeroed. Signed checkpoints (a later step)
+//! catch the loss of an acknowledged receipt.
+
+mod io;
+
+pub use io::{FsIo, SegmentIo};
+
+use std::path::Path;
+
+use govern_receipt::RECORD_LEN_MAX;
+
+use crate::ledger::{LedgerStore, StoreError};
+
+/// The default size limit of a segment, and the largest one may be configured to: a new
+/// segment starts before a frame that would take a non-empty segment past the limit, so no
+/// segment file is ever longer than this.
+pub const SEGMENT_BYTES_MAX: u64 = 64 << 20;
+
+/// The bytes of a frame header: payload length, CRC32C, sequence number.
+pub const FRAME_HEADER_LEN: usize = 16;
+
+/// The name of the directory, inside the data directory, that holds the segment files.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// The file name suffix of a segment.
+pub const SEGMENT_SUFFIX: &str = ".seg";
+
+/// The digits of the sequence number in a segment's file name.
+const NAME_DIGITS: usize = 20;
+
+/// How the store is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentOptions {
+    /// Start a new segment before a frame that would take a non-empty one past this many
+    /// bytes; between 1 and [`SEGMENT_BYTES_MAX`] (the default).
+    pub segment_bytes: u64,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        Self { segment_bytes: SEGMENT_BYTES_MAX }
+    }
+}
+
+/// A torn final frame found, and cut away, when opening.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The file name of the last segment.
+    pub segment: String,
+    /// Where the torn frame started (the segment's length after truncation).
+    pub offset: u64,
+    /// The sequence number the torn frame would have had.
+    pub seq: u64,
+    /// How many bytes were cut away.
+    pub bytes: u64,
+}
+
+/// What opening found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Segment files.
+    pub segments: usize,
+    /// Valid records (the store's length).
+    pub records: u64,
+    /// The torn final frame that was truncated, if any.
+    pub torn: Option<TornTail>,
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The options are out of range.
+    #[error("invalid segment store options: {0}")]
+    InvalidOptions(String),
+    /// An I/O operation failed.
+    #[error("i/o error while {context}: {source}")]
+    Io {
+        /// What the store was doing.
+        context: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file in the segments directory is not named like a segment.
+    #[error("unexpected file {0:?} in the segments directory")]
+    UnexpectedFile(String),
+    /// The segments are damaged: not a torn final write.
+    #[error(
+        "corrupt segment {segment} at offset {offset} (sequence {seq} expected there): {reason}"
+    )]
+    Corrupt {
+        /// The file name of the segment.
+        segment: String,
+        /// The byte offset of the bad frame in the segment.
+        offset: u64,
+        /// The sequence number expected at that offset.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The file name of the segment whose first record is `first_seq`.
+#[must_use]
+pub fn segment_name(first_seq: u64) -> String {
+    format!("{first_seq:0NAME_DIGITS$}{SEGMENT_SUFFIX}")
+}
+
+/// The first sequence number a segment file name gives, if it is one.
+#[must_use]
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One segment file.
+#[derive(Debug)]
+struct Segment {
+    /// The sequence number of its first record.
+    first_seq: u64,
+    /// Its file name.
+    name: String,
+    /// Its length in bytes, counting frames still in the buffer.
+    len: u64,
+    /// How many of those bytes are written and synced.
+    written: u64,
+    /// Whether the file exists (and its directory entry is durable).
+    created: bool,
+}
+
+/// The durable segment store (see the module documentation). Dropping it does not sync:
+/// records appended since the last [`LedgerStore::sync`] are lost, as they would be in a
+/// crash.
+pub struct SegmentStore {
+    /// The files.
+    io: Box<dyn SegmentIo>,
+    /// The segment size limit.
+    segment_bytes: u64,
+    /// Every segment, in order, including ones not yet created.
+    segments: Vec<Segment>,
+    /// The offset of each record's frame in its segment, by sequence number.
+    offsets: Vec<u32>,
+    /// Records written and synced.
+    synced: u64,
+    /// Frames appended but not yet written: the unwritten tails of the last segments, in
+    /// order.
+    pending: Vec<u8>,
+    /// The first write or sync failure, after which the store refuses appends and syncs.
+    poisoned: Option<String>,
+}
+
+impl std::fmt::Debug for SegmentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentStore")
+            .field("io", &self.io)
+            .field("segments", &self.segments.len())
+            .field("records", &self.offsets.len())
+            .field("synced", &self.synced)
+            .field("pending_bytes", &self.pending.len())
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
+}
+
+/// A frame header.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    /// Payload length.
+    len: u32,
+    /// The stored CRC32C.
+    crc: u32,
+    /// Sequence number.
+    seq: u64,
+}
+
+fn parse_header(bytes: &[u8]) -> Option<Header> {
+    let len = u32::from_be_bytes(bytes.get(0..4)?.try_into().ok()?);
+    let crc = u32::from_be_bytes(bytes.get(4..8)?.try_into().ok()?);
+    let seq = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+    Some(Header { len, crc, seq })
+}
+
+fn checksum(len: u32, seq: u64, payload: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(&len.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc, &seq.to_be_bytes());
+    crc32c::crc32c_append(crc, payload)
+}
+
+/// Appends the frame of `payload` (at most `RECORD_LEN_MAX` bytes) to `out`.
+fn encode_frame(seq: u64, payload: &[u8], out: &mut Vec<u8>) -> Result<(), StoreError> {
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&l| l as usize <= RECORD_LEN_MAX)
+        .ok_or_else(|| too_long(payload.len()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&checksum(len, seq, payload).to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+fn too_long(len: usize) -> StoreError {
+    StoreError::Corrupt(format!("record of {len} bytes exceeds RECORD_LEN_MAX ({RECORD_LEN_MAX})"))
+}
+
+/// Checks a whole frame read back from a segment: its length, CRC and sequence number.
+fn check_frame(frame: &[u8], seq: u64) -> Result<(), String> {
+    let header = parse_header(frame).ok_or("frame shorter than its header")?;
+    let payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
+    if header.len as usize != payload.len() {
+        return Err(format!(
+            "frame declares {} payload bytes, holds {}",
+            header.len,
+            payload.len()
+        ));
+    }
+    if checksum(header.len, header.seq, payload) != header.crc {
+        return Err("checksum mismatch".into());
+    }
+    if header.seq != seq {
+        return Err(format!("frame carries sequence {}", header.seq));
+    }
+    Ok(())
+}
+
+/// Where a frame that runs past the end of the last segment is followed by a valid frame of
+/// sequence number `seq`: the offset in `bytes` of such a frame, if any.
+fn find_frame(bytes: &[u8], seq: u64) -> Option<usize> {
+    let last = bytes.len().checked_sub(FRAME_HEADER_LEN)?;
+    (0..=last).find(|&at| {
+        let Some(rest) = bytes.get(at..) else { return false };
+        let Some(h) = parse_header(rest) else { return false };
+        h.seq == seq
+            && rest
+                .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + h.len as usize)
+                .is_some_and(|payload| checksum(h.len, h.seq, payload) == h.crc)
+    })
+}
+
+/// How a segment's scan ended well.
+enum ScanEnd {
+    /// Every byte is a valid frame.
+    Clean,
+    /// The last segment ends in a torn frame starting at this offset.
+    Torn(usize),
+}
+
+/// A bad frame: its offset and what is wrong.
+type ScanError = (usize, String);
+
+/// Scans the frames of one segment, pushing their offsets; `next` is the sequence number
+/// expected first and is advanced past every valid frame.
+fn scan_segment(
+    bytes: &[u8],
+    last: bool,
+    next: &mut u64,
+    offsets: &mut Vec<u32>,
+) -> Result<ScanEnd, ScanError> {
+    let mut at = 0usize;
+    while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
+        let Some(h) = parse_header(rest) else {
+            return if last {
+                Ok(ScanEnd::Torn(at))
+            } else {
+                Err((at, "frame header cut short by the end of the segment".into()))
+            };
+        };
+        if h.len as usize > RECORD_LEN_MAX {
+            return Err((at, format!("frame length {} exceeds RECORD_LEN_MAX", h.len)));
+        }
+        let frame_len = FRAME_HEADER_LEN + h.len as usize;
+        let Some(payload) = rest.get(FRAME_HEADER_LEN..frame_len) else {
+            if !last {
+                return Err((at, "frame runs past the end of the segment".into()));
+            }
+            let after = rest.get(FRAME_HEADER_LEN..).unwrap_or_default();
+            if let Some(found) = find_frame(after, *next + 1) {
+                let found = at + FRAME_HEADER_LEN + found;
+                return Err((
+                    at,
+                    format!(
+                        "frame runs past the end of the segment, but a valid frame follows at \
+                         offset {found}"
+                    ),
+                ));
+            }
+            return Ok(ScanEnd::Torn(at));
+        };
+        if checksum(h.len, h.seq, payload) != h.crc {
+            if last && rest.iter().all(|&b| b == 0) {
+                return Ok(ScanEnd::Torn(at));
+            }
+            return Err((at, "checksum mismatch".into()));
+        }
+        if h.seq != *next {
+            return Err((at, format!("frame carries sequence {}", h.seq)));
+        }
+        offsets.push(u32::try_from(at).map_err(|_| (at, "offset beyond u32".to_owned()))?);
+        *next += 1;
+        at += frame_len;
+    }
+    Ok(ScanEnd::Clean)
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenError {
+    let context = context.into();
+    move |source| OpenError::Io { context, source }
+}
+
+impl SegmentStore {
+    /// Opens (or creates) the store in data directory `dir`: its segments live in
+    /// `dir/segments`.
+    ///
+    /// # Errors
+    /// [`OpenError`]; see [`Self::open_with_io`].
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: SegmentOptions,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        let segments = dir.as_ref().join(SEGMENTS_DIR);
+        let io = FsIo::new(&segments)
+            .map_err(io_error(format!("preparing directory {}", segments.display())))?;
+        Self::open_with_io(Box::new(io), options)
+    }
+
+    /// Opens the store over `io`: scans and checks every segment, truncates a torn final
+    /// frame (logging it and reporting it), and builds the index.
+    ///
+    /// # Errors
+    /// [`OpenError::InvalidOptions`], [`OpenError::Io`], [`OpenError::UnexpectedFile`], or
+    /// [`OpenError::Corrupt`] naming the segment, offset and sequence number of the first
+    /// bad frame.
+    pub fn open_with_io(
+        mut io: Box<dyn SegmentIo>,
+        options: SegmentOptions,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        if options.segment_bytes == 0 || options.segment_bytes > SEGMENT_BYTES_MAX {
+            return Err(OpenError::InvalidOptions(format!(
+                "segment_bytes {} is not between 1 and {SEGMENT_BYTES_MAX}",
+                options.segment_bytes
+            )));
+        }
+        let mut names = Vec::new();
+        for name in io.list().map_err(io_error("listing segments"))? {
+            match parse_segment_name(&name) {
+                Some(first) => names.push((first, name)),
+                None => return Err(OpenError::UnexpectedFile(name)),
+            }
+        }
+        names.sort();
+        let count = names.len();
+        let mut next = 0u64;
+        let mut offsets = Vec::new();
+        let mut segments = Vec::with_capacity(count);
+        let mut torn = None;
+        let mut bytes = Vec::new();
+        for (i, (first, name)) in names.into_iter().enumerate() {
+            let last = i + 1 == count;
+            let corrupt = |offset: u64, seq: u64, reason: String| OpenError::Corrupt {
+                segment: name.clone(),
+                offset,
+                seq,
+                reason,
+            };
+            let len = io.open(&name).map_err(io_error(format!("opening segment {name}")))?;
+            if first != next {
+                return Err(corrupt(
+                    0,
+                    next,
+                    format!("file name says the segment starts at {first}"),
+                ));
+            }
+            if len > SEGMENT_BYTES_MAX {
+                return Err(corrupt(0, next, format!("segment is {len} bytes, over the limit")));
+            }
+            if len == 0 && !last {
+                return Err(corrupt(0, next, "empty segment before the last".into()));
+            }
+            let len_usize = usize::try_from(len)
+                .map_err(|_| corrupt(0, next, "segment too large for memory".into()))?;
+            bytes.clear();
+            bytes.resize(len_usize, 0);
+            io.read_at(&name, 0, &mut bytes)
+                .map_err(io_error(format!("reading segment {name}")))?;
+            let end = match scan_segment(&bytes, last, &mut next, &mut offsets) {
+                Ok(ScanEnd::Clean) => len,
+                Ok(ScanEnd::Torn(at)) => {
+                    let at = at as u64;
+                    tracing::warn!(
+                        segment = %name,
+                        offset = at,
+                        seq = next,
+                        bytes = len - at,
+                        "torn final frame truncated"
+                    );
+                    io.truncate(&name, at)
+                        .map_err(io_error(format!("truncating segment {name}")))?;
+                    io.sync_data(&name).map_err(io_error(format!("syncing segment {name}")))?;
+                    torn = Some(TornTail {
+                        segment: name.clone(),
+                        offset: at,
+                        seq: next,
+                        bytes: len - at,
+                    });
+                    at
+                }
+                Err((at, reason)) => return Err(corrupt(at as u64, next, reason)),
+            };
+            segments.push(Segment {
+                first_seq: first,
+                name,
+                len: end,
+                written: end,
+                created: true,
+            });
+        }
+        let report = OpenReport { segments: segments.len(), records: next, torn };
+        let store = Self {
+            io,
+            segment_bytes: options.segment_bytes,
+            segments,
+            offsets,
+            synced: next,
+            pending: Vec::new(),
+            poisoned: None,
+        };
+        Ok((store, report))
+    }
+
+    /// Records written and synced: those that survive a crash.
+    #[must_use]
+    pub fn synced_len(&self) -> u64 {
+        self.synced
+    }
+
+    /// Segments, counting one started by an append and not yet created by a sync.
+    #[must_use]
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Whether a write or sync failure has poisoned the store.
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    fn check_poisoned(&self) -> Result<(), StoreError> {
+        match &self.poisoned {
+            Some(first) => Err(StoreError::Io(format!(
+                "segment store poisoned by an earlier failure ({first}); nothing is retried"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The index of the segment holding record `seq` (which must exist).
+    fn segment_of(&self, seq: u64) -> Option<usize> {
+        self.segments.partition_point(|s| s.first_seq <= seq).checked_sub(1)
+    }
+
+    /// Writes and syncs the buffered frames, segment by segment.
+    fn write_pending(&mut self) -> Result<(), String> {
+        let Self { io, segments, pending, .. } = self;
+        for seg in segments.iter_mut().filter(|s| !s.created || s.written < s.len) {
+            if !seg.created {
+                io.create(&seg.name).map_err(|e| format!("creating {}: {e}", seg.name))?;
+                io.sync_dir().map_err(|e| format!("syncing the directory: {e}"))?;
+                seg.created = true;
+            }
+            let n = usize::try_from(seg.len - seg.written).map_err(|e| e.to_string())?;
+            let bytes = pending.get(..n).ok_or("buffer shorter than its segments")?;
+            io.append(&seg.name, bytes).map_err(|e| format!("writing {}: {e}", seg.name))?;
+            io.sync_data(&seg.name).map_err(|e| format!("syncing {}: {e}", seg.name))?;
+            seg.written = seg.len;
+            pending.drain(..n);
+        }
+        Ok(())
+    }
+}
+
+impl LedgerStore for SegmentStore {
+    fn append(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.check_poisoned()?;
+        if seq != self.len() {
+            return Err(StoreError::OutOfOrder { expected: self.len(), found: seq });
+        }
+        if record.len() > RECORD_LEN_MAX {
+            return Err(too_long(record.len()));
+        }
+        let frame_len = (FRAME_HEADER_LEN + record.len()) as u64;
+        let roll = self
+            .segments
+            .last()
+            .is_none_or(|s| s.len > 0 && s.len + frame_len > self.segment_bytes);
+        if roll {
+            let name = segment_name(seq);
+            self.segments.push(Segment {
+                first_seq: seq,
+                name,
+                len: 0,
+                written: 0,
+                created: false,
+            });
+        }
+        let seg = self.segments.last_mut().ok_or_else(|| StoreError::Io("no segment".into()))?;
+        let offset = u32::try_from(seg.len)
+            .map_err(|_| StoreError::Io(format!("segment {} outgrew u32 offsets", seg.name)))?;
+        encode_frame(seq, record, &mut self.pending)?;
+        seg.len += frame_len;
+        self.offsets.push(offset);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.check_poisoned()?;
+        if self.synced == self.len() {
+            return Ok(());
+        }
+        if let Err(reason) = self.write_pending() {
+            tracing::error!(error = %reason, "segment store poisoned");
+            self.poisoned = Some(reason.clone());
+            return Err(StoreError::Io(reason));
+        }
+        self.synced = self.len();
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.offsets.capacity() * std::mem::size_of::<u32>()
+            + self.pending.capacity()
+            + self
+                .segments
+                .iter()
+                .map(|s| std::mem::size_of::<Segment>() + s.name.capacity())
+                .sum::<usize>()
+    }
+
+    fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        out.clear();
+        let Some(&start) = usize::try_from(seq).ok().and_then(|i| self.offsets.get(i)) else {
+            return Ok(false);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("record {seq}: {what}"));
+        let i = self.segment_of(seq).ok_or_else(|| corrupt("no segment holds it"))?;
+        let seg = self.segments.get(i).ok_or_else(|| corrupt("no segment holds it"))?;
+        let next_in_segment = self
+            .segments
+            .get(i + 1)
+            .is_none_or(|n| seq + 1 < n.first_seq)
+            .then(|| usize::try_from(seq + 1).ok().and_then(|j| self.offsets.get(j)))
+            .flatten();
+        let start = u64::from(start);
+        let end = next_in_segment.map_or(seg.len, |&e| u64::from(e));
+        let frame_len =
+            usize::try_from(end.saturating_sub(start)).map_err(|_| corrupt("frame too long"))?;
+        if start >= seg.written {
+            // Still in the buffer: after the unwritten tails of the segments before it.
+            let before: u64 =
+                self.segments.get(..i).unwrap_or_default().iter().map(|s| s.len - s.written).sum();
+            let at = usize::try_from(before + start - seg.written)
+                .map_err(|_| corrupt("buffer offset too large"))?;
+            let payload = self
+                .pending
+                .get(at + FRAME_HEADER_LEN..at + frame_len)
+                .ok_or_else(|| corrupt("outside the buffer"))?;
+            out.extend_from_slice(payload);
+            return Ok(true);
+        }
+        out.resize(frame_len, 0);
+        self.io
+            .read_at(&seg.name, start, out)
+            .map_err(|e| StoreError::Io(format!("reading {} at {start}: {e}", seg.name)))?;
+        if let Err(reason) = check_frame(out, seq) {
+            out.clear();
+            return Err(StoreError::Corrupt(format!(
+                "segment {} offset {start}, record {seq}: {reason}",
+                seg.name
+            )));
+        }
+        out.drain(..FRAME_HEADER_LEN);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests;

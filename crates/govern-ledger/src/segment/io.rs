@@ -1,0 +1,186 @@
+//! The I/O seam of the segment store: the few file operations it needs, behind a trait, so
+//! that tests can inject faults (torn writes, failed syncs, bit flips, lost unsynced data)
+//! deterministically. [`FsIo`] is the real filesystem.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// File operations on the files of one segments directory, addressed by file name.
+///
+/// The store calls them from one thread at a time (it is the single writer); `read_at` takes
+/// `&self` so that reads need no exclusive access.
+pub trait SegmentIo: std::fmt::Debug + Send + Sync + 'static {
+    /// The names of every file in the directory, in any order.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list(&self) -> io::Result<Vec<String>>;
+
+    /// Opens an existing file for reading and appending; returns its length in bytes.
+    ///
+    /// # Errors
+    /// The underlying I/O error (`NotFound` when there is no such file).
+    fn open(&mut self, name: &str) -> io::Result<u64>;
+
+    /// Creates a new, empty file (failing if it exists) and keeps it open. The new directory
+    /// entry is durable only after [`Self::sync_dir`].
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn create(&mut self, name: &str) -> io::Result<()>;
+
+    /// Writes all of `bytes` at the end of an open file. Durable only after
+    /// [`Self::sync_data`].
+    ///
+    /// # Errors
+    /// The underlying I/O error; part of `bytes` may have been written.
+    fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()>;
+
+    /// Makes everything written to an open file durable (`fdatasync`).
+    ///
+    /// # Errors
+    /// The underlying I/O error; what was written is then of unknown durability.
+    fn sync_data(&mut self, name: &str) -> io::Result<()>;
+
+    /// Makes the directory's entries durable (`fsync` on the directory).
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn sync_dir(&mut self) -> io::Result<()>;
+
+    /// Fills `buf` from an open file starting at byte `offset` (a positioned read).
+    ///
+    /// # Errors
+    /// The underlying I/O error; `UnexpectedEof` when the file is too short.
+    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// Cuts an open file to `len` bytes. Durable only after [`Self::sync_data`].
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
+}
+
+/// The real filesystem: one directory, its files kept open once opened or created.
+#[derive(Debug)]
+pub struct FsIo {
+    /// The directory holding the segment files.
+    dir: PathBuf,
+    /// Open files by name.
+    files: BTreeMap<String, File>,
+}
+
+impl FsIo {
+    /// Uses directory `dir`, creating it (and its parents) if needed, and making its own
+    /// directory entry durable by syncing its parent.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    pub fn new(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_directory(parent)?;
+        }
+        Ok(Self { dir: dir.to_path_buf(), files: BTreeMap::new() })
+    }
+
+    /// The directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self, name: &str) -> io::Result<&File> {
+        self.files.get(name).ok_or_else(|| not_open(name))
+    }
+}
+
+fn not_open(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("segment file {name} is not open"))
+}
+
+impl SegmentIo for FsIo {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
+
+    fn open(&mut self, name: &str) -> io::Result<u64> {
+        let file = OpenOptions::new().read(true).append(true).open(self.dir.join(name))?;
+        let len = file.metadata()?.len();
+        self.files.insert(name.to_owned(), file);
+        Ok(len)
+    }
+
+    fn create(&mut self, name: &str) -> io::Result<()> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(self.dir.join(name))?;
+        self.files.insert(name.to_owned(), file);
+        Ok(())
+    }
+
+    fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.file(name)?;
+        file.write_all(bytes)
+    }
+
+    fn sync_data(&mut self, name: &str) -> io::Result<()> {
+        self.file(name)?.sync_data()
+    }
+
+    fn sync_dir(&mut self) -> io::Result<()> {
+        sync_directory(&self.dir)
+    }
+
+    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        read_exact_at(self.file(name)?, offset, buf)
+    }
+
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        self.file(name)?.set_len(len)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `fsync` on a directory, so that entries created in it survive a crash. Only Unix can
+/// open a directory for this; elsewhere it is a no-op.
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}

@@ -1,0 +1,698 @@
+//! Segment store: round trips across segments, crashes, torn writes, failed syncs, and every
+//! single-byte change detected and located. A fault-injecting in-memory filesystem
+//! ([`FaultIo`]) drives most checks deterministically; some run on the real filesystem.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
+use govern_receipt::ReceiptBody;
+
+use super::{
+    FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENTS_DIR, SegmentIo, SegmentOptions, SegmentStore,
+    TornTail, segment_name,
+};
+use crate::{Ledger, LedgerStore, StoreError};
+
+/// One file of the fault-injecting filesystem.
+#[derive(Clone, Debug, Default)]
+struct FileState {
+    /// What reads see.
+    written: Vec<u8>,
+    /// What survives a crash.
+    durable: Vec<u8>,
+    /// Whether the directory entry survives a crash.
+    named: bool,
+}
+
+/// The state of the fault-injecting filesystem.
+#[derive(Debug, Default)]
+struct Disk {
+    /// The files by name.
+    files: BTreeMap<String, FileState>,
+    /// Fail the next `sync_data` (what was written stays not durable).
+    fail_next_sync: bool,
+    /// Fail the next append after writing this many of its bytes.
+    fail_next_write: Option<usize>,
+    /// Appends so far.
+    writes: usize,
+    /// `sync_data` calls so far.
+    syncs: usize,
+    /// The file appended to last: the one a crash can leave torn.
+    last_written: Option<String>,
+}
+
+/// An in-memory filesystem that tracks what is durable and injects faults. Clones share it.
+#[derive(Clone, Debug, Default)]
+struct FaultIo(Arc<Mutex<Disk>>);
+
+impl FaultIo {
+    /// Durable files with these contents.
+    fn with_files(files: &BTreeMap<String, Vec<u8>>) -> Self {
+        let io = Self::default();
+        io.disk().files = files
+            .iter()
+            .map(|(n, b)| {
+                (n.clone(), FileState { written: b.clone(), durable: b.clone(), named: true })
+            })
+            .collect();
+        io
+    }
+
+    fn disk(&self) -> MutexGuard<'_, Disk> {
+        self.0.lock().unwrap()
+    }
+
+    /// Drops everything not synced.
+    fn crash(&self) {
+        self.crash_tearing(0);
+    }
+
+    /// Drops everything not synced, except that the file written last keeps the first
+    /// `keep` bytes of its unsynced tail: a torn write.
+    fn crash_tearing(&self, keep: usize) {
+        let mut disk = self.disk();
+        let last = disk.last_written.clone();
+        disk.files.retain(|_, f| f.named);
+        for (name, f) in &mut disk.files {
+            let mut now = f.durable.clone();
+            if last.as_deref() == Some(name.as_str()) && f.written.starts_with(&f.durable) {
+                let tail = &f.written[f.durable.len()..];
+                now.extend_from_slice(&tail[..keep.min(tail.len())]);
+            }
+            f.written.clone_from(&now);
+            f.durable = now;
+        }
+    }
+
+    fn fail_next_sync(&self) {
+        self.disk().fail_next_sync = true;
+    }
+
+    fn fail_next_write(&self, keep: usize) {
+        self.disk().fail_next_write = Some(keep);
+    }
+
+    /// XORs the byte at `pos` of file `name` with `mask`, durably.
+    fn flip(&self, name: &str, pos: usize, mask: u8) {
+        let mut disk = self.disk();
+        let f = disk.files.get_mut(name).unwrap();
+        f.written[pos] ^= mask;
+        if let Some(b) = f.durable.get_mut(pos) {
+            *b ^= mask;
+        }
+    }
+
+    /// The contents of every file, as reads see them.
+    fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.disk().files.iter().map(|(n, f)| (n.clone(), f.written.clone())).collect()
+    }
+
+    /// (writes, syncs) so far.
+    fn counts(&self) -> (usize, usize) {
+        let disk = self.disk();
+        (disk.writes, disk.syncs)
+    }
+}
+
+fn missing(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, name.to_owned())
+}
+
+impl SegmentIo for FaultIo {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.disk().files.keys().cloned().collect())
+    }
+
+    fn open(&mut self, name: &str) -> io::Result<u64> {
+        self.disk().files.get(name).map(|f| f.written.len() as u64).ok_or_else(|| missing(name))
+    }
+
+    fn create(&mut self, name: &str) -> io::Result<()> {
+        let mut disk = self.disk();
+        if disk.files.contains_key(name) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        disk.files.insert(name.to_owned(), FileState::default());
+        Ok(())
+    }
+
+    fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.writes += 1;
+        disk.last_written = Some(name.to_owned());
+        let fail = disk.fail_next_write.take();
+        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
+        match fail {
+            Some(keep) => {
+                f.written.extend_from_slice(&bytes[..keep.min(bytes.len())]);
+                Err(io::Error::other("injected write failure"))
+            }
+            None => {
+                f.written.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    fn sync_data(&mut self, name: &str) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.syncs += 1;
+        if std::mem::take(&mut disk.fail_next_sync) {
+            return Err(io::Error::other("injected sync failure"));
+        }
+        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
+        f.durable.clone_from(&f.written);
+        Ok(())
+    }
+
+    fn sync_dir(&mut self) -> io::Result<()> {
+        for f in self.disk().files.values_mut() {
+            f.named = true;
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let disk = self.disk();
+        let f = disk.files.get(name).ok_or_else(|| missing(name))?;
+        let start = usize::try_from(offset).unwrap();
+        let src = f.written.get(start..start + buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        let mut disk = self.disk();
+        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
+        f.written.truncate(usize::try_from(len).unwrap());
+        Ok(())
+    }
+}
+
+fn options(segment_bytes: u64) -> SegmentOptions {
+    SegmentOptions { segment_bytes }
+}
+
+/// A deterministic record of varying length (20 to 49 bytes).
+fn record(seq: u64) -> Vec<u8> {
+    let len = 20 + (seq * 7 % 30) as usize;
+    (0..len).map(|i| (seq as u8).wrapping_mul(31).wrapping_add(i as u8) | 0x10).collect()
+}
+
+fn open(io: &FaultIo, segment_bytes: u64) -> Result<(SegmentStore, OpenReport), OpenError> {
+    SegmentStore::open_with_io(Box::new(io.clone()), options(segment_bytes))
+}
+
+fn append_range(store: &mut SegmentStore, seqs: std::ops::Range<u64>) {
+    for seq in seqs {
+        store.append(seq, &record(seq)).unwrap();
+    }
+}
+
+fn assert_records(store: &SegmentStore, n: u64) {
+    assert_eq!(store.len(), n);
+    let mut out = Vec::new();
+    for seq in 0..n {
+        assert!(store.read(seq, &mut out).unwrap(), "record {seq}");
+        assert_eq!(out, record(seq), "record {seq}");
+    }
+    assert!(!store.read(n, &mut out).unwrap());
+}
+
+/// Where each frame lands by the roll rule: (first seq of its segment, offset), by seq.
+fn layout(n: u64, segment_bytes: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let (mut first, mut len) = (0, 0);
+    for seq in 0..n {
+        let frame = (FRAME_HEADER_LEN + record(seq).len()) as u64;
+        if len > 0 && len + frame > segment_bytes {
+            (first, len) = (seq, 0);
+        }
+        out.push((first, len));
+        len += frame;
+    }
+    out
+}
+
+#[test]
+fn records_round_trip_across_segments_and_survive_reopening() {
+    let io = FaultIo::default();
+    let (mut store, report) = open(&io, 128).unwrap();
+    assert_eq!(report, OpenReport { segments: 0, records: 0, torn: None });
+    append_range(&mut store, 0..7);
+    assert_records(&store, 7); // served from the buffer
+    assert_eq!((store.synced_len(), io.files().len()), (0, 0));
+    store.sync().unwrap();
+    append_range(&mut store, 7..13);
+    store.sync().unwrap();
+    append_range(&mut store, 13..20);
+    assert_records(&store, 20); // some from disk, some from the buffer
+    store.sync().unwrap();
+    assert_eq!(store.synced_len(), 20);
+    assert_records(&store, 20);
+    let expected: Vec<u64> = layout(20, 128).iter().map(|&(first, _)| first).collect();
+    let mut firsts = expected.clone();
+    firsts.dedup();
+    assert_eq!(firsts, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    let names: Vec<String> = firsts.iter().map(|&f| segment_name(f)).collect();
+    assert_eq!(io.files().keys().cloned().collect::<Vec<_>>(), names);
+    assert_eq!(names[1], "00000000000000000002.seg");
+    assert_eq!(store.segment_count(), 10);
+    assert!(store.heap_bytes() >= 20 * 4);
+    // Every segment stays within the limit, and frames sit where the layout says.
+    for (seq, &(first, offset)) in layout(20, 128).iter().enumerate() {
+        let bytes = &io.files()[&segment_name(first)];
+        assert!(bytes.len() <= 128);
+        let at = offset as usize;
+        assert_eq!(&bytes[at + 8..at + 16], &(seq as u64).to_be_bytes());
+    }
+    drop(store);
+
+    let (mut store, report) = open(&io, 128).unwrap();
+    assert_eq!(report, OpenReport { segments: 10, records: 20, torn: None });
+    assert_records(&store, 20);
+    assert_eq!(
+        store.append(5, b"x"),
+        Err(StoreError::OutOfOrder { expected: 20, found: 5 }),
+        "appends stay in order"
+    );
+    append_range(&mut store, 20..23);
+    store.sync().unwrap();
+    drop(store);
+    let (store, report) = open(&io, 128).unwrap();
+    assert_eq!(report.records, 23);
+    assert_records(&store, 23);
+}
+
+fn body(resource: &str, command: &'static str) -> ReceiptBody {
+    ReceiptBody {
+        timestamp: Timestamp(1_767_225_600_000),
+        tenant: TenantId::new("acme").unwrap(),
+        governor: GovernorKind::Subscription,
+        resource: ResourceId::new(resource).unwrap(),
+        resource_seq: 0,
+        command: Cow::Borrowed(command),
+        state_from: Cow::Borrowed("a"),
+        state_to: Cow::Borrowed("b"),
+        reason: "test".into(),
+        args: BTreeMap::new(),
+        metadata: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn a_ledger_on_the_real_filesystem_reopens_verifies_and_continues_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SegmentStore::open(dir.path(), options(512)).unwrap();
+    let ledger = Ledger::open(Box::new(store)).unwrap();
+    for i in 0..10 {
+        ledger.append(body(if i % 2 == 0 { "s1" } else { "s2" }, "x")).unwrap();
+    }
+    ledger.sync().unwrap();
+    let head = ledger.head();
+    drop(ledger);
+
+    let (store, report) = SegmentStore::open(dir.path(), options(512)).unwrap();
+    assert_eq!((report.records, report.torn), (10, None));
+    let segments = report.segments;
+    assert_eq!(segments, 5, "two receipts per 512-byte segment");
+    assert_eq!(std::fs::read_dir(dir.path().join(SEGMENTS_DIR)).unwrap().count(), segments);
+    let ledger = Ledger::open(Box::new(store)).unwrap();
+    assert_eq!(ledger.head(), head);
+    assert_eq!(ledger.verify().unwrap(), head);
+    let next = ledger.append(body("s1", "y")).unwrap();
+    assert_eq!((next.seq, next.resource_seq), (10, 5));
+    ledger.sync().unwrap();
+    let head = ledger.head();
+    drop(ledger);
+
+    let (store, report) = SegmentStore::open(dir.path(), options(512)).unwrap();
+    assert_eq!((report.records, report.torn), (11, None));
+    let ledger = Ledger::open(Box::new(store)).unwrap();
+    assert_eq!(ledger.verify().unwrap(), head);
+    let s1 = ResourceId::new("s1").unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    let mine = ledger.resource_receipts(&acme, GovernorKind::Subscription, &s1).unwrap();
+    assert_eq!(mine.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 2, 4, 6, 8, 10]);
+}
+
+#[test]
+fn a_crash_loses_only_unsynced_records() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 128).unwrap();
+    append_range(&mut store, 0..10);
+    store.sync().unwrap();
+    append_range(&mut store, 10..25); // several new segments, created and synced
+    store.sync().unwrap();
+    append_range(&mut store, 25..30); // never synced
+    drop(store);
+    io.crash();
+    let (store, report) = open(&io, 128).unwrap();
+    assert_eq!((report.records, report.torn), (25, None));
+    assert_records(&store, 25);
+
+    // Written but not synced (the sync failed), then a crash: lost, nothing else.
+    let (mut store, _) = open(&io, 128).unwrap();
+    append_range(&mut store, 25..27);
+    io.fail_next_sync();
+    assert!(store.sync().is_err());
+    drop(store);
+    io.crash();
+    let (store, report) = open(&io, 128).unwrap();
+    assert_eq!((report.records, report.torn), (25, None));
+    assert_records(&store, 25);
+}
+
+/// Records of a fixed size: 34-byte payloads, 50-byte frames.
+fn fixed(seq: u64) -> Vec<u8> {
+    vec![seq as u8 | 0x40; 34]
+}
+
+#[test]
+fn a_torn_final_write_is_truncated_reported_and_appended_after() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 200).unwrap();
+    for seq in 0..5 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap(); // segment 0: records 0-3; segment 4: record 4
+    for seq in 5..8 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    io.fail_next_sync(); // the crash strikes during the sync
+    assert!(store.sync().is_err());
+    drop(store);
+    io.crash_tearing(50 + 10); // record 5 whole, 10 bytes of record 6
+    let (mut store, report) = open(&io, 200).unwrap();
+    let torn = TornTail { segment: segment_name(4), offset: 100, seq: 6, bytes: 10 };
+    assert_eq!(report, OpenReport { segments: 2, records: 6, torn: Some(torn) });
+    assert_eq!(io.files()[&segment_name(4)].len(), 100, "truncated");
+    let mut out = Vec::new();
+    for seq in 0..6 {
+        assert!(store.read(seq, &mut out).unwrap());
+        assert_eq!(out, fixed(seq));
+    }
+    for seq in 6..9 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap();
+    drop(store);
+    let (store, report) = open(&io, 200).unwrap();
+    assert_eq!(report, OpenReport { segments: 3, records: 9, torn: None });
+    for seq in 0..9 {
+        assert!(store.read(seq, &mut out).unwrap());
+        assert_eq!(out, fixed(seq));
+    }
+    assert_eq!(io.files()[&segment_name(8)].len(), 50);
+
+    // A torn header (fewer than 16 bytes) and a torn first frame of a segment.
+    let (mut store, _) = open(&io, 200).unwrap();
+    store.append(9, &fixed(9)).unwrap();
+    io.fail_next_sync();
+    assert!(store.sync().is_err());
+    drop(store);
+    io.crash_tearing(7);
+    let (_, report) = open(&io, 200).unwrap();
+    let torn = TornTail { segment: segment_name(8), offset: 50, seq: 9, bytes: 7 };
+    assert_eq!(report, OpenReport { segments: 3, records: 9, torn: Some(torn) });
+}
+
+#[test]
+fn a_segment_created_but_never_filled_is_reused() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 200).unwrap();
+    for seq in 0..4 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap(); // segment 0 is full
+    store.append(4, &fixed(4)).unwrap(); // rolls to segment 4
+    io.fail_next_sync(); // segment 4 is created (and its directory entry synced), then the crash
+    assert!(store.sync().is_err());
+    drop(store);
+    io.crash();
+    assert_eq!(io.files()[&segment_name(4)].len(), 0);
+    let (mut store, report) = open(&io, 200).unwrap();
+    assert_eq!(report, OpenReport { segments: 2, records: 4, torn: None });
+    for seq in 4..6 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap();
+    drop(store);
+    let (store, report) = open(&io, 200).unwrap();
+    assert_eq!(report, OpenReport { segments: 2, records: 6, torn: None });
+    assert_eq!(io.files()[&segment_name(4)].len(), 100);
+    let mut out = Vec::new();
+    assert!(store.read(5, &mut out).unwrap());
+    assert_eq!(out, fixed(5));
+}
+
+#[test]
+fn a_zero_filled_tail_is_a_torn_write() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 200).unwrap();
+    for seq in 0..3 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap();
+    drop(store);
+    let mut files = io.files();
+    files.get_mut(&segment_name(0)).unwrap().extend_from_slice(&[0; 40]);
+    let io = FaultIo::with_files(&files);
+    let (store, report) = open(&io, 200).unwrap();
+    let torn = TornTail { segment: segment_name(0), offset: 150, seq: 3, bytes: 40 };
+    assert_eq!(report, OpenReport { segments: 1, records: 3, torn: Some(torn) });
+    assert_eq!(store.len(), 3);
+}
+
+#[test]
+fn a_failed_sync_or_write_poisons_the_store_and_nothing_is_retried() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 128).unwrap();
+    append_range(&mut store, 0..3);
+    store.sync().unwrap();
+    append_range(&mut store, 3..4);
+    io.fail_next_sync();
+    let before = io.counts();
+    let err = store.sync().unwrap_err();
+    assert!(matches!(&err, StoreError::Io(m) if m.contains("injected sync failure")), "{err}");
+    assert_eq!(io.counts(), (before.0 + 1, before.1 + 1), "one write, one failed sync");
+    assert!(store.is_poisoned());
+    let after = io.counts();
+    assert!(
+        matches!(store.append(4, &record(4)), Err(StoreError::Io(m)) if m.contains("poisoned"))
+    );
+    assert!(matches!(store.sync(), Err(StoreError::Io(m)) if m.contains("poisoned")));
+    assert!(matches!(store.sync(), Err(StoreError::Io(_))));
+    assert_eq!(io.counts(), after, "nothing retried");
+    assert_eq!((store.len(), store.synced_len()), (4, 3));
+    let mut out = Vec::new();
+    for seq in 0..3 {
+        assert!(store.read(seq, &mut out).unwrap()); // what was synced still reads
+        assert_eq!(out, record(seq));
+    }
+
+    // Through the ledger: the store error poisons the ledger too.
+    let io = FaultIo::default();
+    let (store, _) = open(&io, 128).unwrap();
+    let ledger = Ledger::open(Box::new(store)).unwrap();
+    ledger.append(body("s1", "x")).unwrap();
+    io.fail_next_write(5);
+    assert!(matches!(ledger.sync(), Err(crate::LedgerError::Store(StoreError::Io(_)))));
+    assert!(ledger.is_poisoned());
+    assert_eq!(ledger.append(body("s1", "y")), Err(crate::LedgerError::Poisoned));
+    assert_eq!(io.counts(), (1, 0), "the failed write was neither synced nor retried");
+}
+
+/// Records in the exhaustive single-byte check, with 120-byte segments.
+const FLIP_RECORDS: u64 = 14;
+
+/// The segment files of [`FLIP_RECORDS`] records.
+fn flip_store() -> BTreeMap<String, Vec<u8>> {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 120).unwrap();
+    append_range(&mut store, 0..FLIP_RECORDS);
+    store.sync().unwrap();
+    io.files()
+}
+
+/// Flips each byte of each file of `files` in turn (XOR 0x01), opens the result with
+/// `open_flipped(name, pos)`, and asserts the exact outcome: corruption located at the damaged
+/// frame, or, only when the last frame's length grows past the end of the file, a torn tail
+/// that removes exactly that record. Returns (corrupt, torn) counts.
+fn check_every_flip(
+    files: &BTreeMap<String, Vec<u8>>,
+    mut open_flipped: impl FnMut(&str, usize) -> Result<(SegmentStore, OpenReport), OpenError>,
+) -> (usize, usize) {
+    const N: u64 = FLIP_RECORDS;
+    let places = layout(N, 120);
+    let last_segment = segment_name(places.last().unwrap().0);
+    let (mut corrupt, mut torn) = (0, 0);
+    for (name, bytes) in files {
+        for pos in 0..bytes.len() {
+            // The frame holding byte `pos`.
+            let (seq, offset) = places
+                .iter()
+                .enumerate()
+                .filter(|(_, (first, _))| segment_name(*first) == *name)
+                .map(|(seq, &(_, offset))| (seq as u64, offset))
+                .rfind(|&(_, offset)| offset as usize <= pos)
+                .unwrap();
+            let len = record(seq).len() as u32;
+            let in_len_field = pos - offset as usize;
+            let grows = in_len_field < 4
+                && (len.to_be_bytes()[in_len_field] & 1) == 0
+                && len + (1 << (8 * (3 - in_len_field))) <= govern_receipt::RECORD_LEN_MAX as u32;
+            let opened = open_flipped(name, pos);
+            if *name == last_segment && seq == N - 1 && grows {
+                // The documented ambiguity: the last frame's length now points past the end.
+                let (store, report) = opened.unwrap();
+                let tail = TornTail {
+                    segment: name.clone(),
+                    offset,
+                    seq,
+                    bytes: bytes.len() as u64 - offset,
+                };
+                assert_eq!(report.torn, Some(tail), "byte {pos} of {name}");
+                assert_eq!(report.records, N - 1);
+                assert_records(&store, N - 1);
+                torn += 1;
+            } else {
+                match opened {
+                    Err(OpenError::Corrupt { segment, offset: at, seq: s, .. }) => {
+                        assert_eq!((segment, at, s), (name.clone(), offset, seq), "byte {pos}");
+                    }
+                    other => panic!("byte {pos} of {name}: {other:?}"),
+                }
+                corrupt += 1;
+            }
+        }
+    }
+    (corrupt, torn)
+}
+
+#[test]
+fn every_single_byte_change_is_detected_and_located() {
+    let files = flip_store();
+    assert_eq!(files.len(), 7, "segments");
+    let total: usize = files.values().map(Vec::len).sum();
+    let (corrupt, torn) = check_every_flip(&files, |name, pos| {
+        let io = FaultIo::with_files(&files);
+        io.flip(name, pos, 0x01);
+        open(&io, 120)
+    });
+    // The last record is 21 (0x15) bytes long: flipping the low bit of length byte 1 or 2
+    // grows it past the end of the file (byte 0 would exceed RECORD_LEN_MAX, byte 3 shrinks it).
+    assert_eq!(record(FLIP_RECORDS - 1).len(), 0x15);
+    assert_eq!((corrupt, torn), (total - 2, 2));
+}
+
+#[test]
+fn every_single_byte_change_is_detected_and_located_on_the_real_filesystem() {
+    let files = flip_store();
+    let dir = tempfile::tempdir().unwrap();
+    let segments = dir.path().join(SEGMENTS_DIR);
+    std::fs::create_dir_all(&segments).unwrap();
+    let total: usize = files.values().map(Vec::len).sum();
+    let (corrupt, torn) = check_every_flip(&files, |name, pos| {
+        for (n, bytes) in &files {
+            let mut bytes = bytes.clone();
+            if n == name {
+                bytes[pos] ^= 0x01;
+            }
+            std::fs::write(segments.join(n), bytes).unwrap();
+        }
+        SegmentStore::open(dir.path(), options(120))
+    });
+    assert_eq!((corrupt, torn), (total - 2, 2));
+}
+
+#[test]
+fn a_bad_frame_followed_by_valid_frames_is_corruption_not_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = SegmentStore::open(dir.path(), options(200)).unwrap();
+    for seq in 0..7 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap(); // segments 0 (records 0-3) and 4 (records 4-6)
+    drop(store);
+    let seg = |first: u64| dir.path().join(SEGMENTS_DIR).join(segment_name(first));
+    let pristine = std::fs::read(seg(4)).unwrap();
+    let reopen = || SegmentStore::open(dir.path(), options(200));
+
+    // A damaged payload in the middle of the last segment.
+    let mut bytes = pristine.clone();
+    bytes[50 + 20] ^= 0x80;
+    std::fs::write(seg(4), &bytes).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(
+        matches!(&err, OpenError::Corrupt { segment, offset: 50, seq: 5, reason }
+            if *segment == segment_name(4) && reason == "checksum mismatch"),
+        "{err}"
+    );
+
+    // A length in the middle of the last segment pointing past its end.
+    let mut bytes = pristine.clone();
+    bytes[50..54].copy_from_slice(&5000u32.to_be_bytes());
+    std::fs::write(seg(4), &bytes).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(
+        matches!(&err, OpenError::Corrupt { offset: 50, seq: 5, reason, .. }
+            if reason.contains("valid frame follows at offset 100")),
+        "{err}"
+    );
+
+    // Garbage, then a valid frame, at the end of the last segment.
+    let mut bytes = pristine.clone();
+    let last = bytes[100..150].to_vec();
+    bytes.truncate(100);
+    bytes.extend_from_slice(&[0xAB; 20]);
+    bytes.extend_from_slice(&last);
+    std::fs::write(seg(4), &bytes).unwrap();
+    assert!(matches!(reopen().unwrap_err(), OpenError::Corrupt { offset: 100, seq: 6, .. }));
+
+    // A frame cut short in a segment that is not the last.
+    std::fs::write(seg(4), &pristine).unwrap();
+    let first = std::fs::read(seg(0)).unwrap();
+    std::fs::write(seg(0), &first[..190]).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(matches!(&err, OpenError::Corrupt { offset: 150, seq: 3, .. }), "{err}");
+    std::fs::write(seg(0), &first).unwrap();
+
+    // A segment whose name does not match its first frame, and a stray file.
+    std::fs::rename(seg(4), seg(5)).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(
+        matches!(&err, OpenError::Corrupt { offset: 0, seq: 4, segment, .. }
+            if *segment == segment_name(5)),
+        "{err}"
+    );
+    std::fs::rename(seg(5), seg(4)).unwrap();
+    let (store, report) = reopen().unwrap();
+    assert_eq!(report, OpenReport { segments: 2, records: 7, torn: None });
+    drop(store);
+    std::fs::write(dir.path().join(SEGMENTS_DIR).join("notes.txt"), b"hi").unwrap();
+    assert!(matches!(reopen().unwrap_err(), OpenError::UnexpectedFile(n) if n == "notes.txt"));
+}
+
+#[test]
+fn damage_after_opening_is_caught_on_read_and_options_are_checked() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 200).unwrap();
+    store.append(0, &fixed(0)).unwrap();
+    store.sync().unwrap();
+    io.flip(&segment_name(0), 30, 0x04);
+    let mut out = Vec::new();
+    assert!(matches!(store.read(0, &mut out), Err(StoreError::Corrupt(_))));
+    assert!(out.is_empty());
+    assert!(matches!(open(&FaultIo::default(), 0), Err(OpenError::InvalidOptions(_))));
+    assert!(matches!(
+        open(&FaultIo::default(), super::SEGMENT_BYTES_MAX + 1),
+        Err(OpenError::InvalidOptions(_))
+    ));
+    let too_long = vec![0; govern_receipt::RECORD_LEN_MAX + 1];
+    assert!(matches!(store.append(1, &too_long), Err(StoreError::Corrupt(_))));
+    assert!(!store.is_poisoned());
+}
