@@ -23,6 +23,23 @@ pub(crate) enum Bench {
     /// N subscriptions × 9 transitions by C concurrent clients; prints throughput, latency
     /// and memory per governor.
     Lifecycle(LifecycleArgs),
+    /// Writes N receipts to the durable segment store in DIR, syncing (fdatasync) every
+    /// `--batch` receipts, and leaves the ledger there to be verified.
+    Ledger(LedgerArgs),
+}
+
+/// Options of `govern bench ledger`.
+#[derive(Debug, Args)]
+pub(crate) struct LedgerArgs {
+    /// Number of receipts to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    receipts: u64,
+    /// The data directory (created; must not hold a ledger yet).
+    #[arg(long)]
+    data_dir: std::path::PathBuf,
+    /// Receipts per group commit (one fdatasync each).
+    #[arg(long, default_value_t = 1_000)]
+    batch: u64,
 }
 
 /// Options of `govern bench lifecycle`.
@@ -49,7 +66,62 @@ pub(crate) struct LifecycleArgs {
 pub(crate) fn run(bench: Bench) -> Result<(), String> {
     match bench {
         Bench::Lifecycle(args) => lifecycle(&args),
+        Bench::Ledger(args) => ledger(&args),
     }
+}
+
+fn ledger(args: &LedgerArgs) -> Result<(), String> {
+    use govern_ledger::segment::{SegmentOptions, SegmentStore};
+    use govern_ledger::{Ledger, LedgerStore};
+    let (store, _) =
+        SegmentStore::open(&args.data_dir, SegmentOptions::default()).map_err(|e| e.to_string())?;
+    if !store.is_empty() {
+        return Err(format!("{} already holds a ledger", args.data_dir.display()));
+    }
+    let ledger = Ledger::open(Box::new(store)).map_err(|e| e.to_string())?;
+    let tenants: Vec<TenantId> =
+        (0..16).map(|t| id(&format!("tenant-{t:04}"))).collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    for i in 0..args.receipts {
+        let body = govern_receipt::ReceiptBody {
+            timestamp: Timestamp(1_767_225_600_000 + i),
+            tenant: tenants[(i % 16) as usize].clone(),
+            governor: govern_governors::GovernorKind::Subscription,
+            resource: id(&format!("sub-{:08}", i / 9))?,
+            resource_seq: 0,
+            command: std::borrow::Cow::Borrowed("activate"),
+            state_from: std::borrow::Cow::Borrowed("free_trial"),
+            state_to: std::borrow::Cow::Borrowed("active"),
+            reason: "benchmark".into(),
+            args: std::collections::BTreeMap::new(),
+            metadata: std::collections::BTreeMap::new(),
+        };
+        ledger.append(body).map_err(|e| e.to_string())?;
+        if (i + 1) % args.batch.max(1) == 0 {
+            ledger.sync().map_err(|e| e.to_string())?;
+        }
+    }
+    ledger.sync().map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    // Sign a checkpoint of what was written, so that `govern verify` can check the history.
+    let report = govern_ledger::verify::verify_dir(&args.data_dir).map_err(|e| e.to_string())?;
+    let (signer, _) = govern_ledger::checkpoint::CheckpointSigner::load_or_generate(&args.data_dir)
+        .map_err(|e| e.to_string())?;
+    let checkpoint = govern_ledger::checkpoint::Checkpoint::of_tree(
+        &report.tree,
+        Timestamp(1_767_225_600_000 + args.receipts),
+    );
+    let path = args.data_dir.join(crate::verify::CHECKPOINT_FILE);
+    std::fs::write(&path, signer.sign(checkpoint).to_json())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!(
+        "wrote {} receipts to {} in {secs:.2} s: {:.0} durable receipts/s, one fdatasync per {} (single producer)",
+        args.receipts,
+        args.data_dir.display(),
+        args.receipts as f64 / secs,
+        args.batch
+    );
+    Ok(())
 }
 
 fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {

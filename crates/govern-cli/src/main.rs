@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod alloc_count;
 mod bench;
+mod verify;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
 #[global_allocator]
@@ -27,12 +28,16 @@ enum Command {
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Verify a ledger's data directory: every frame, the hash chain and the Merkle tree.
+    /// Exits 0 when everything verifies; otherwise 1, naming the first bad receipt.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(b) => bench::run(b),
+        Command::Verify(v) => verify::run(&v),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! The ledger: the system of record. Its sequencer (module `ledger`: sequence numbers, hash
 //! chain, per-resource index, tenant-scoped queries, poisoning), the `LedgerStore` trait with
-//! its backends, and Merkle proofs; the durable segment store, checkpoints and verification
-//! follow.
+//! backends (memory, durable segment files), Merkle proofs, signed checkpoints, and offline
+//! verification of a data directory.
 //!
 //! Module [`merkle`] is an RFC 6962 Merkle tree over receipt hashes: the receipt at sequence
 //! number `seq` is leaf `seq`, so one root commits to every receipt so far, an inclusion proof
@@ -12,9 +12,16 @@
 //! runtime drives the ledger, never the other way round. Stores do file I/O; logs go through
 //! `tracing`.
 
+pub mod checkpoint;
 mod ledger;
 pub mod merkle;
 pub mod segment;
+pub mod verify;
+
+pub use checkpoint::{
+    Checkpoint, CheckpointError, CheckpointSigner, SignedCheckpoint, key_id, load_public_key,
+    verify_history,
+};
 
 pub use ledger::{Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
 

@@ -90,11 +90,14 @@ pub struct SegmentOptions {
     /// Start a new segment before a frame that would take a non-empty one past this many
     /// bytes; between 1 and [`SEGMENT_BYTES_MAX`] (the default).
     pub segment_bytes: u64,
+    /// Open without changing anything (for verification): the directory must exist, a torn
+    /// final frame is reported but not truncated, and appends are refused.
+    pub read_only: bool,
 }
 
 impl Default for SegmentOptions {
     fn default() -> Self {
-        Self { segment_bytes: SEGMENT_BYTES_MAX }
+        Self { segment_bytes: SEGMENT_BYTES_MAX, read_only: false }
     }
 }
 
@@ -378,6 +381,12 @@ impl SegmentStore {
         options: SegmentOptions,
     ) -> Result<(Self, OpenReport), OpenError> {
         let segments = dir.as_ref().join(SEGMENTS_DIR);
+        if options.read_only && !segments.is_dir() {
+            return Err(OpenError::Io {
+                context: format!("no ledger at {}", dir.as_ref().display()),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
         let io = FsIo::new(&segments)
             .map_err(io_error(format!("preparing directory {}", segments.display())))?;
         Self::open_with_io(Box::new(io), options)
@@ -446,16 +455,14 @@ impl SegmentStore {
                 Ok(ScanEnd::Clean) => len,
                 Ok(ScanEnd::Torn(at)) => {
                     let at = at as u64;
-                    tracing::warn!(
-                        segment = %name,
-                        offset = at,
-                        seq = next,
-                        bytes = len - at,
-                        "torn final frame truncated"
-                    );
-                    io.truncate(&name, at)
-                        .map_err(io_error(format!("truncating segment {name}")))?;
-                    io.sync_data(&name).map_err(io_error(format!("syncing segment {name}")))?;
+                    if options.read_only {
+                        tracing::warn!(segment = %name, offset = at, seq = next, bytes = len - at, "torn final frame found (read-only: not truncated)");
+                    } else {
+                        tracing::warn!(segment = %name, offset = at, seq = next, bytes = len - at, "torn final frame truncated");
+                        io.truncate(&name, at)
+                            .map_err(io_error(format!("truncating segment {name}")))?;
+                        io.sync_data(&name).map_err(io_error(format!("syncing segment {name}")))?;
+                    }
                     torn = Some(TornTail {
                         segment: name.clone(),
                         offset: at,
@@ -482,9 +489,56 @@ impl SegmentStore {
             offsets,
             synced: next,
             pending: Vec::new(),
-            poisoned: None,
+            // A read-only store refuses appends from the start, as a poisoned one does.
+            poisoned: options.read_only.then(|| "opened read-only".to_owned()),
         };
         Ok((store, report))
+    }
+
+    /// Calls `f` with every synced record, in sequence order, reading each segment file once
+    /// (the fast path for verifying a whole ledger). Stops at the first error `f` returns.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a segment cannot be read or a frame is not where the index says;
+    /// otherwise `f`'s error.
+    pub fn for_each_record<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut bytes = Vec::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            if seg.written == 0 {
+                continue;
+            }
+            let len = usize::try_from(seg.written)
+                .map_err(|_| StoreError::Corrupt(format!("segment {} too large", seg.name)))?;
+            bytes.clear();
+            bytes.resize(len, 0);
+            self.io
+                .read_at(&seg.name, 0, &mut bytes)
+                .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
+            let end_seq =
+                self.segments.get(i + 1).map_or(self.synced, |n| n.first_seq.min(self.synced));
+            for seq in seg.first_seq..end_seq {
+                let at = usize::try_from(seq)
+                    .ok()
+                    .and_then(|k| self.offsets.get(k))
+                    .map(|&o| o as usize)
+                    .ok_or_else(|| StoreError::Corrupt(format!("record {seq} is not indexed")))?;
+                let header = bytes.get(at..at + FRAME_HEADER_LEN).ok_or_else(|| {
+                    StoreError::Corrupt(format!("record {seq}: frame outside its segment"))
+                })?;
+                let payload_len =
+                    u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+                let record = bytes
+                    .get(at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + payload_len)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("record {seq}: frame outside its segment"))
+                    })?;
+                f(seq, record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Records written and synced: those that survive a crash.

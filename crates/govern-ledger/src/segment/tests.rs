@@ -193,7 +193,7 @@ impl SegmentIo for FaultIo {
 }
 
 fn options(segment_bytes: u64) -> SegmentOptions {
-    SegmentOptions { segment_bytes }
+    SegmentOptions { segment_bytes, ..SegmentOptions::default() }
 }
 
 /// A deterministic record of varying length (20 to 49 bytes).

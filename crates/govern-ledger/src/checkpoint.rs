@@ -1,0 +1,526 @@
+//! Signed checkpoints: an Ed25519 signature over a ledger's size, Merkle root and a timestamp,
+//! so that a saved checkpoint catches history that was rewritten or truncated later, even when
+//! every receipt hash and the whole Merkle tree were recomputed.
+//!
+//! # Signed message
+//!
+//! A [`Checkpoint`] is signed (Ed25519, RFC 8032, pure: no pre-hashing, no context) over
+//! exactly these bytes, which [`Checkpoint::signed_message`] returns:
+//!
+//! ```text
+//! govern.checkpoint.v1\n{size}\n{root}\n{timestamp_ms}\n
+//! ```
+//!
+//! in ASCII, where `\n` is one byte 0x0a, `{size}` is the number of leaves (receipts) in
+//! decimal without sign or leading zeros (`0` for the empty ledger), `{root}` is the RFC 6962
+//! Merkle root of those leaves ([`crate::merkle`]) as 64 lowercase hex characters, and
+//! `{timestamp_ms}` is milliseconds since the Unix epoch in decimal, likewise. The first line
+//! is the domain separator: no other message signed with the key starts with it. For example,
+//! the empty ledger at 2026-01-01T00:00:00Z is signed as
+//!
+//! ```text
+//! govern.checkpoint.v1
+//! 0
+//! e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+//! 1767225600000
+//! ```
+//!
+//! with a final newline. Verification is strict (`verify_strict` in `ed25519-dalek`: the
+//! signature's scalar must be reduced and neither the public key nor the signature's point may
+//! be of small order).
+//!
+//! # Key id
+//!
+//! The key id is the first 8 bytes of SHA-256 of the 32-byte Ed25519 public key
+//! ([`key_id`]). It tells which key to check a checkpoint with; it is not signed (the signature
+//! already binds the key), and a checkpoint whose key id is not the verifying key's fails with
+//! [`CheckpointError::KeyIdMismatch`] before the signature is checked.
+//!
+//! # Files
+//!
+//! A signed checkpoint's file form is one JSON object, with keys in this order and no others:
+//!
+//! ```text
+//! {"size":3,"root":"<64 hex>","timestamp_ms":1767225600000,"key_id":"<16 hex>","signature":"<128 hex>"}
+//! ```
+//!
+//! `size` and `timestamp_ms` are JSON integers; `root`, `key_id` and `signature` (the 64-byte
+//! Ed25519 signature `R ‖ S`) are lowercase hex.
+//!
+//! The key pair lives in a directory ([`CheckpointSigner::load_or_generate`]):
+//! `checkpoint.key` holds the 32-byte Ed25519 secret seed (RFC 8032's private key) as 64
+//! lowercase hex characters and a newline, readable by its owner only (mode 0600 on Unix);
+//! `checkpoint.pub` holds the 32-byte public key the same way, for verifiers
+//! ([`load_public_key`]).
+//!
+//! # Verifying history
+//!
+//! [`verify_history`] checks a saved checkpoint against a ledger's Merkle tree: the signature
+//! must verify, the ledger must have at least the checkpoint's number of receipts (else it was
+//! truncated), and the root of its first `size` receipts must be the checkpoint's root (else
+//! history before the checkpoint was rewritten). A ledger that only grew since verifies.
+
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use govern_governors::Timestamp;
+use govern_receipt::Digest;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::merkle::MerkleTree;
+
+/// The first line of every signed message: the domain separator.
+pub const DOMAIN: &str = "govern.checkpoint.v1";
+
+/// The file name of the secret key (hex seed) in the key directory.
+pub const SECRET_KEY_FILE: &str = "checkpoint.key";
+
+/// The file name of the public key (hex) in the key directory.
+pub const PUBLIC_KEY_FILE: &str = "checkpoint.pub";
+
+/// The bytes of a key id.
+pub const KEY_ID_LEN: usize = 8;
+
+/// The bytes of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// What a checkpoint commits to: the ledger's first `size` receipts, through their Merkle
+/// root, at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The number of receipts (Merkle leaves).
+    pub size: u64,
+    /// The RFC 6962 Merkle root of the first `size` receipts.
+    pub root: Digest,
+    /// When the checkpoint was taken.
+    pub timestamp: Timestamp,
+}
+
+impl Checkpoint {
+    /// The checkpoint of a tree as it is now.
+    #[must_use]
+    pub fn of_tree(tree: &MerkleTree, timestamp: Timestamp) -> Self {
+        Self { size: tree.len(), root: tree.root(), timestamp }
+    }
+
+    /// The bytes that are signed (see the module documentation):
+    /// `govern.checkpoint.v1\n{size}\n{root hex}\n{timestamp_ms}\n`.
+    #[must_use]
+    pub fn signed_message(&self) -> Vec<u8> {
+        format!("{DOMAIN}\n{}\n{}\n{}\n", self.size, self.root, self.timestamp.as_ms()).into_bytes()
+    }
+}
+
+/// A checkpoint with the id of the key that signed it and the signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// What is signed.
+    pub checkpoint: Checkpoint,
+    /// The signing key's id: [`key_id`] of its public key.
+    pub key_id: [u8; KEY_ID_LEN],
+    /// The Ed25519 signature (`R ‖ S`) over [`Checkpoint::signed_message`].
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+/// Why a checkpoint, a key or a key file was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Not valid JSON for a signed checkpoint (also a missing, unknown or mistyped field).
+    #[error("not a signed checkpoint JSON object: {0}")]
+    Json(String),
+    /// A hex field is not the right number of lowercase hex characters.
+    #[error("{field}: expected {expected} lowercase hex characters, found {found:?}")]
+    Hex {
+        /// The field: `root`, `key_id`, `signature` or `public key`.
+        field: &'static str,
+        /// The number of hex characters expected.
+        expected: usize,
+        /// What was found (cut to 140 characters).
+        found: String,
+    },
+    /// A secret key is not 64 lowercase hex characters (the text is not repeated).
+    #[error("secret key: expected 64 lowercase hex characters")]
+    InvalidSecretKey,
+    /// 32 bytes that are not an Ed25519 public key.
+    #[error("not an ed25519 public key")]
+    InvalidPublicKey,
+    /// The checkpoint names another key than the one it is verified with.
+    #[error("key id mismatch: the checkpoint was signed by key {found}, not by key {expected}")]
+    KeyIdMismatch {
+        /// The verifying key's id, hex.
+        expected: String,
+        /// The checkpoint's key id, hex.
+        found: String,
+    },
+    /// The signature does not verify: a field was changed or it was made with another key.
+    #[error("bad checkpoint signature")]
+    BadSignature,
+    /// The ledger has fewer receipts than the checkpoint: history was truncated.
+    #[error(
+        "history truncated: the checkpoint covers {checkpoint_size} receipts, the ledger has {ledger_size}"
+    )]
+    Truncated {
+        /// The checkpoint's size.
+        checkpoint_size: u64,
+        /// The ledger's size.
+        ledger_size: u64,
+    },
+    /// The ledger's first `size` receipts have another Merkle root than the checkpoint's:
+    /// history was rewritten.
+    #[error("history rewritten: the root of the first {size} receipts is not the checkpoint's")]
+    Rewritten {
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The key directory has a public key but no secret key: generating a new pair would
+    /// replace a public key that verifiers may hold.
+    #[error("{path:?} exists without its secret key; refusing to replace it")]
+    SecretKeyMissing {
+        /// The public key file.
+        path: PathBuf,
+    },
+    /// The key directory's public key is not the secret key's.
+    #[error("{path:?} does not hold the public key of the secret key")]
+    PublicKeyMismatch {
+        /// The public key file.
+        path: PathBuf,
+    },
+    /// The operating system's random number generator failed.
+    #[error("os random number generator failed: {0}")]
+    Random(String),
+    /// An I/O operation on a key file failed.
+    #[error("i/o error while {context} {path:?}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The id of a public key: the first 8 bytes of SHA-256 of its 32 bytes.
+#[must_use]
+pub fn key_id(key: &VerifyingKey) -> [u8; KEY_ID_LEN] {
+    let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    let mut id = [0; KEY_ID_LEN];
+    id.copy_from_slice(&hash[..KEY_ID_LEN]);
+    id
+}
+
+/// The secret key that signs checkpoints.
+pub struct CheckpointSigner {
+    /// The Ed25519 key pair.
+    key: SigningKey,
+}
+
+impl fmt::Debug for CheckpointSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointSigner")
+            .field("key_id", &hex::encode(self.key_id()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointSigner {
+    /// A new key pair from the operating system's random number generator.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Random`] if the generator fails.
+    pub fn generate() -> Result<Self, CheckpointError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| CheckpointError::Random(e.to_string()))?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The key pair of a 32-byte secret seed (RFC 8032's private key).
+    #[must_use]
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self { key: SigningKey::from_bytes(seed) }
+    }
+
+    /// The key pair of a seed in 64 lowercase hex characters.
+    ///
+    /// # Errors
+    /// [`CheckpointError::InvalidSecretKey`] if it is not one.
+    pub fn from_seed_hex(hex_seed: &str) -> Result<Self, CheckpointError> {
+        let seed = parse_hex::<32>(hex_seed).ok_or(CheckpointError::InvalidSecretKey)?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    /// The secret seed in 64 lowercase hex characters. Keep it secret.
+    #[must_use]
+    pub fn to_seed_hex(&self) -> String {
+        hex::encode(self.key.to_bytes())
+    }
+
+    /// The public key.
+    #[must_use]
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The public key's id ([`key_id`]).
+    #[must_use]
+    pub fn key_id(&self) -> [u8; KEY_ID_LEN] {
+        key_id(&self.verifying_key())
+    }
+
+    /// Signs a checkpoint. Ed25519 is deterministic: the same key and checkpoint give the same
+    /// signature.
+    #[must_use]
+    pub fn sign(&self, checkpoint: Checkpoint) -> SignedCheckpoint {
+        let signature = self.key.sign(&checkpoint.signed_message()).to_bytes();
+        SignedCheckpoint { checkpoint, key_id: self.key_id(), signature }
+    }
+
+    /// Loads the key pair from `dir` (`checkpoint.key`, and `checkpoint.pub`, which is written
+    /// if it is missing), or, if there is none, generates one and writes both files (the
+    /// secret key with mode 0600 on Unix, through a temporary file that is synced and renamed,
+    /// then the directory synced). Returns the signer and whether it was generated.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Io`] if a file cannot be read or written;
+    /// [`CheckpointError::InvalidSecretKey`] if `checkpoint.key` does not hold a hex seed;
+    /// [`CheckpointError::PublicKeyMismatch`] if `checkpoint.pub` is not the secret key's;
+    /// [`CheckpointError::SecretKeyMissing`] if there is a `checkpoint.pub` but no
+    /// `checkpoint.key`; [`CheckpointError::Random`] if generating fails.
+    pub fn load_or_generate(dir: &Path) -> Result<(Self, bool), CheckpointError> {
+        let secret_path = dir.join(SECRET_KEY_FILE);
+        let public_path = dir.join(PUBLIC_KEY_FILE);
+        let existing = match fs::read_to_string(&secret_path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(CheckpointError::Io { context: "reading", path: secret_path, source });
+            }
+        };
+        if let Some(text) = existing {
+            let signer = Self::from_seed_hex(text.trim_end())?;
+            match load_public_key(&public_path) {
+                Ok(public) if public == signer.verifying_key() => {}
+                Ok(_) | Err(CheckpointError::Hex { .. } | CheckpointError::InvalidPublicKey) => {
+                    return Err(CheckpointError::PublicKeyMismatch { path: public_path });
+                }
+                Err(CheckpointError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    write_key_file(dir, PUBLIC_KEY_FILE, &signer.public_key_hex(), false)?;
+                }
+                Err(e) => return Err(e),
+            }
+            return Ok((signer, false));
+        }
+        if public_path.exists() {
+            return Err(CheckpointError::SecretKeyMissing { path: public_path });
+        }
+        let signer = Self::generate()?;
+        write_key_file(dir, SECRET_KEY_FILE, &signer.to_seed_hex(), true)?;
+        write_key_file(dir, PUBLIC_KEY_FILE, &signer.public_key_hex(), false)?;
+        Ok((signer, true))
+    }
+
+    /// The public key in 64 lowercase hex characters.
+    fn public_key_hex(&self) -> String {
+        hex::encode(self.verifying_key().as_bytes())
+    }
+}
+
+/// Loads a public key from a file holding 64 lowercase hex characters (and optionally a
+/// final newline), as `checkpoint.pub` does.
+///
+/// # Errors
+/// [`CheckpointError::Io`] if it cannot be read; [`CheckpointError::Hex`] (field
+/// `public key`) if it does not hold 64 hex characters; [`CheckpointError::InvalidPublicKey`]
+/// if they are not an Ed25519 public key.
+pub fn load_public_key(path: &Path) -> Result<VerifyingKey, CheckpointError> {
+    let text = fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+        context: "reading",
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_public_key(text.trim_end())
+}
+
+/// Parses a public key from 64 lowercase hex characters.
+///
+/// # Errors
+/// [`CheckpointError::Hex`] (field `public key`) if it is not 64 hex characters;
+/// [`CheckpointError::InvalidPublicKey`] if they are not an Ed25519 public key.
+pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, CheckpointError> {
+    let bytes = hex_field::<32>("public key", hex_key)?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| CheckpointError::InvalidPublicKey)
+}
+
+/// The JSON file form of a signed checkpoint.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointJson {
+    /// The number of receipts.
+    size: u64,
+    /// The Merkle root, hex.
+    root: String,
+    /// Milliseconds since the Unix epoch.
+    timestamp_ms: u64,
+    /// The key id, hex.
+    key_id: String,
+    /// The signature, hex.
+    signature: String,
+}
+
+impl SignedCheckpoint {
+    /// Checks the key id and the signature with `key`.
+    ///
+    /// # Errors
+    /// [`CheckpointError::KeyIdMismatch`] if the checkpoint names another key;
+    /// [`CheckpointError::BadSignature`] if the signature does not verify.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<(), CheckpointError> {
+        let expected = key_id(key);
+        if self.key_id != expected {
+            return Err(CheckpointError::KeyIdMismatch {
+                expected: hex::encode(expected),
+                found: hex::encode(self.key_id),
+            });
+        }
+        let signature = Signature::from_bytes(&self.signature);
+        key.verify_strict(&self.checkpoint.signed_message(), &signature)
+            .map_err(|_| CheckpointError::BadSignature)
+    }
+
+    /// The JSON file form as one line (see the module documentation).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let j = CheckpointJson {
+            size: self.checkpoint.size,
+            root: self.checkpoint.root.to_string(),
+            timestamp_ms: self.checkpoint.timestamp.as_ms(),
+            key_id: hex::encode(self.key_id),
+            signature: hex::encode(self.signature),
+        };
+        // Serialising a struct of strings and integers cannot fail.
+        serde_json::to_string(&j).unwrap_or_default()
+    }
+
+    /// Parses the JSON file form (it does not verify the signature: [`Self::verify`] does).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Json`] if it is not a JSON object with exactly the five fields of
+    /// the right JSON types; [`CheckpointError::Hex`] naming `root`, `key_id` or `signature`
+    /// if one is not lowercase hex of the right length.
+    pub fn from_json(s: &str) -> Result<Self, CheckpointError> {
+        let j: CheckpointJson =
+            serde_json::from_str(s).map_err(|e| CheckpointError::Json(e.to_string()))?;
+        Ok(Self {
+            checkpoint: Checkpoint {
+                size: j.size,
+                root: Digest(hex_field::<32>("root", &j.root)?),
+                timestamp: Timestamp(j.timestamp_ms),
+            },
+            key_id: hex_field::<KEY_ID_LEN>("key_id", &j.key_id)?,
+            signature: hex_field::<SIGNATURE_LEN>("signature", &j.signature)?,
+        })
+    }
+}
+
+/// Checks a ledger's Merkle tree against a saved signed checkpoint: the signature verifies
+/// with `key`, the tree has at least the checkpoint's size, and the root of its first `size`
+/// leaves is the checkpoint's root. A tree that grew since the checkpoint verifies.
+///
+/// # Errors
+/// [`CheckpointError::KeyIdMismatch`] or [`CheckpointError::BadSignature`] if the checkpoint
+/// does not verify; [`CheckpointError::Truncated`] if the tree is smaller than the checkpoint;
+/// [`CheckpointError::Rewritten`] if its root at the checkpoint's size differs.
+pub fn verify_history(
+    tree: &MerkleTree,
+    signed: &SignedCheckpoint,
+    key: &VerifyingKey,
+) -> Result<(), CheckpointError> {
+    signed.verify(key)?;
+    let size = signed.checkpoint.size;
+    let truncated =
+        || CheckpointError::Truncated { checkpoint_size: size, ledger_size: tree.len() };
+    if tree.len() < size {
+        return Err(truncated());
+    }
+    let root = tree.root_at(size).map_err(|_| truncated())?;
+    if root != signed.checkpoint.root {
+        return Err(CheckpointError::Rewritten { size });
+    }
+    Ok(())
+}
+
+/// `N` bytes from `2N` lowercase hex characters, or `None`.
+fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// [`parse_hex`] of a named field, with the error naming it.
+fn hex_field<const N: usize>(field: &'static str, s: &str) -> Result<[u8; N], CheckpointError> {
+    parse_hex(s).ok_or_else(|| CheckpointError::Hex {
+        field,
+        expected: 2 * N,
+        found: s.chars().take(140).collect(),
+    })
+}
+
+/// Writes `<dir>/<name>` with `hex` and a newline through a synced temporary file that is
+/// renamed into place, then syncs the directory. A secret file is created with mode 0600 on
+/// Unix.
+fn write_key_file(dir: &Path, name: &str, hex: &str, secret: bool) -> Result<(), CheckpointError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let io = |context, path: &Path| {
+        let path = path.to_owned();
+        move |source| CheckpointError::Io { context, path, source }
+    };
+    // A leftover temporary file may have other permissions: start afresh.
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(CheckpointError::Io { context: "removing", path: tmp, source }),
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(&tmp).map_err(io("creating", &tmp))?;
+    file.write_all(format!("{hex}\n").as_bytes()).map_err(io("writing", &tmp))?;
+    file.sync_all().map_err(io("syncing", &tmp))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;
+    sync_dir(dir).map_err(io("syncing directory", dir))
+}
+
+/// Syncs a directory, so that a rename in it is durable (a no-op where directories cannot be
+/// opened as files).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
