@@ -114,7 +114,7 @@ fn ledger(args: &LedgerArgs) -> Result<(), String> {
     let path = args.data_dir.join(crate::verify::CHECKPOINT_FILE);
     std::fs::write(&path, signer.sign(checkpoint).to_json())
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    println!(
+    say!(
         "wrote {} receipts to {} in {secs:.2} s: {:.0} durable receipts/s, one fdatasync per {} (single producer)",
         args.receipts,
         args.data_dir.display(),
@@ -141,7 +141,7 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     let report = rt.block_on(drive(args))?;
     let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::json!({
                 "bench": "lifecycle",
@@ -162,20 +162,22 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
             })
         );
     } else {
-        println!(
+        say!(
             "lifecycle: {} governors, {} clients, {} tenants, {workers} workers on {cores} cores",
-            args.governors, args.clients, args.tenants
+            args.governors,
+            args.clients,
+            args.tenants
         );
-        println!("  spawn            {:>12.0} governors/s", report.spawn_per_s);
-        println!("  transitions      {:>12.0} /s", report.transitions_per_s);
-        println!("  call latency     p50 {:.1} µs, p99 {:.1} µs", report.p50_us, report.p99_us);
-        println!(
+        say!("  spawn            {:>12.0} governors/s", report.spawn_per_s);
+        say!("  transitions      {:>12.0} /s", report.transitions_per_s);
+        say!("  call latency     p50 {:.1} µs, p99 {:.1} µs", report.p50_us, report.p99_us);
+        say!(
             "  resident         {:>12} bytes per governor (bare ractor actor: {bare})",
             report.bytes_per_governor
         );
-        println!("  passivated       {:>12} bytes per governor", report.bytes_per_passivated);
-        println!("  receipts         {:>12} (chain verified)", report.receipts);
-        println!("  peak RSS         {peak_rss_mib:>12.1} MiB");
+        say!("  passivated       {:>12} bytes per governor", report.bytes_per_passivated);
+        say!("  receipts         {:>12} (chain verified)", report.receipts);
+        say!("  peak RSS         {peak_rss_mib:>12.1} MiB");
     }
     Ok(())
 }

@@ -1,14 +1,27 @@
 //! `govern`: the command-line face of the runtime. Installs the allocator statistics the
 //! benchmarks read; everything else is in the library crates.
 
-#![allow(clippy::print_stdout, reason = "a command-line tool prints its results")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool prints its results and errors"
+)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Prints a line to stdout. A closed pipe (`govern ... | head`) ends the command quietly
+/// (as Unix tools do) instead of panicking as `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))?
+    };
+}
+
 mod alloc_count;
 mod bench;
+mod export;
 mod verify;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
@@ -31,6 +44,10 @@ enum Command {
     /// Verify a ledger's data directory: every frame, the hash chain and the Merkle tree.
     /// Exits 0 when everything verifies; otherwise 1, naming the first bad receipt.
     Verify(verify::VerifyArgs),
+    /// Export one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs.
+    Export(export::ExportArgs),
+    /// Print the inclusion proof of one receipt, as JSON.
+    Prove(export::ProveArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,12 +55,29 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(b) => bench::run(b),
         Command::Verify(v) => verify::run(&v),
+        Command::Export(e) => export::export(&e),
+        Command::Prove(p) => export::prove(&p),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e == BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("govern: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error `write_line` returns when stdout was closed by the reader.
+const BROKEN_PIPE: &str = "broken pipe";
+
+/// Writes one line to stdout (see `say!`).
+fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{args}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(BROKEN_PIPE.to_owned()),
+        Err(e) => Err(format!("writing to stdout: {e}")),
     }
 }

@@ -60,25 +60,28 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     };
     let secs = started.elapsed().as_secs_f64();
     if let Some(torn) = &report.torn {
-        println!(
+        say!(
             "note: a torn final frame at {} offset {} (receipt {}, {} bytes) was never acknowledged; the next opening truncates it",
-            torn.segment, torn.offset, torn.seq, torn.bytes
+            torn.segment,
+            torn.offset,
+            torn.seq,
+            torn.bytes
         );
     }
-    println!(
+    say!(
         "ok: {} receipts in {} segments; frames, chain and tree verified in {:.3} s ({:.0} receipts/s)",
         report.receipts,
         report.segments,
         secs,
         report.receipts as f64 / secs.max(1e-9)
     );
-    println!("head: next_seq {} last_hash {}", report.head.next_seq, report.head.last_hash);
-    println!("tree: size {} root {}", report.tree.len(), report.root);
+    say!("head: next_seq {} last_hash {}", report.head.next_seq, report.head.last_hash);
+    say!("tree: size {} root {}", report.tree.len(), report.root);
     match checked {
         Some((path, size)) => {
-            println!("checkpoint: {} (size {size}) signature and history verified", path.display())
+            say!("checkpoint: {} (size {size}) signature and history verified", path.display())
         }
-        None => println!(
+        None => say!(
             "checkpoint: none given; without one, a rewrite with recomputed hashes is not detectable"
         ),
     }

@@ -98,3 +98,75 @@ fn a_missing_ledger_is_an_error_on_stderr() {
     assert!(text(&out.stderr).contains("no ledger at"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
 }
+
+fn digest(v: &serde_json::Value) -> govern_receipt::Digest {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// Checks an `inclusion_proof` object against its own root, independently of the CLI.
+fn check_proof(p: &serde_json::Value) {
+    let hashes: Vec<_> = p["hashes"].as_array().unwrap().iter().map(digest).collect();
+    govern_ledger::verify_inclusion(
+        &digest(&p["leaf_hash"]),
+        p["leaf_index"].as_u64().unwrap(),
+        p["tree_size"].as_u64().unwrap(),
+        &hashes,
+        &digest(&p["root"]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn export_gives_one_tenant_s_receipts_with_proofs_that_verify() {
+    let dir = ledger(64);
+    let out = govern(&[
+        "export",
+        dir.path().to_str().unwrap(),
+        "--tenant",
+        "tenant-0003",
+        "--with-proofs",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // bench ledger spreads receipts over 16 tenants round-robin: 3, 19, 35, 51.
+    let seqs: Vec<u64> = lines.iter().map(|l| l["receipt"]["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [3, 19, 35, 51]);
+    for line in &lines {
+        assert_eq!(line["receipt"]["tenant_id"], "tenant-0003");
+        assert_eq!(line["inclusion_proof"]["tree_size"], 64, "proved against the checkpoint");
+        check_proof(&line["inclusion_proof"]);
+        let leaf = govern_ledger::leaf_hash(&digest(&line["receipt"]["hash"]));
+        assert_eq!(leaf, digest(&line["inclusion_proof"]["leaf_hash"]));
+    }
+    let csv = govern(&[
+        "export",
+        dir.path().to_str().unwrap(),
+        "--tenant",
+        "tenant-0003",
+        "--format",
+        "csv",
+    ]);
+    let rows: Vec<String> = text(&csv.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(rows.len(), 5, "a header and four receipts");
+    assert!(rows[0].starts_with("seq,receipt_id,timestamp_ms,tenant_id"));
+    assert!(rows[1].starts_with("3,"));
+    let bad = govern(&["export", dir.path().to_str().unwrap(), "--tenant", "no such tenant"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("--tenant"), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn prove_prints_a_proof_that_verifies_against_the_signed_checkpoint() {
+    let dir = ledger(33);
+    let out = govern(&["prove", dir.path().to_str().unwrap(), "--seq", "20"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(v["receipt"]["seq"], 20);
+    check_proof(&v["inclusion_proof"]);
+    assert_eq!(v["checkpoint"]["size"], 33);
+    assert_eq!(v["checkpoint"]["root"], v["inclusion_proof"]["root"]);
+    let missing = govern(&["prove", dir.path().to_str().unwrap(), "--seq", "33"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("no receipt 33"));
+}
