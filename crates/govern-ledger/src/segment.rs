@@ -365,6 +365,23 @@ fn scan_segment(
     Ok(ScanEnd::Clean)
 }
 
+/// What [`SegmentStore::open_scanning`] calls with each scanned segment: its first sequence
+/// number, its bytes (the buffer, which it may swap) and the offsets of its valid frames.
+pub(crate) type OnSegment<'a> = dyn FnMut(u64, &mut Vec<u8>, &[u32]) + 'a;
+
+/// The files of the segment store in data directory `dir`; to open read-only, it must
+/// exist.
+fn fs_io(dir: &Path, options: SegmentOptions) -> Result<FsIo, OpenError> {
+    let segments = dir.join(SEGMENTS_DIR);
+    if options.read_only && !segments.is_dir() {
+        return Err(OpenError::Io {
+            context: format!("no ledger at {}", dir.display()),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    FsIo::new(&segments).map_err(io_error(format!("preparing directory {}", segments.display())))
+}
+
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenError {
     let context = context.into();
     move |source| OpenError::Io { context, source }
@@ -380,16 +397,20 @@ impl SegmentStore {
         dir: impl AsRef<Path>,
         options: SegmentOptions,
     ) -> Result<(Self, OpenReport), OpenError> {
-        let segments = dir.as_ref().join(SEGMENTS_DIR);
-        if options.read_only && !segments.is_dir() {
-            return Err(OpenError::Io {
-                context: format!("no ledger at {}", dir.as_ref().display()),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
-        }
-        let io = FsIo::new(&segments)
-            .map_err(io_error(format!("preparing directory {}", segments.display())))?;
-        Self::open_with_io(Box::new(io), options)
+        Self::open_with_io(Box::new(fs_io(dir.as_ref(), options)?), options)
+    }
+
+    /// [`Self::open`], handing every segment to `on_segment` right after its scan: its first
+    /// sequence number, its bytes (as read, a torn tail included) and the offsets of its valid
+    /// frames. The callback may swap the buffer for another (the next segment is read into
+    /// whatever it leaves), so a verifier can keep the bytes while the scan goes on: every
+    /// segment is read once.
+    pub(crate) fn open_scanning(
+        dir: &Path,
+        options: SegmentOptions,
+        on_segment: &mut OnSegment<'_>,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        Self::open_inner(Box::new(fs_io(dir, options)?), options, on_segment)
     }
 
     /// Opens the store over `io`: scans and checks every segment, truncates a torn final
@@ -400,8 +421,16 @@ impl SegmentStore {
     /// [`OpenError::Corrupt`] naming the segment, offset and sequence number of the first
     /// bad frame.
     pub fn open_with_io(
+        io: Box<dyn SegmentIo>,
+        options: SegmentOptions,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        Self::open_inner(io, options, &mut |_, _, _| {})
+    }
+
+    fn open_inner(
         mut io: Box<dyn SegmentIo>,
         options: SegmentOptions,
+        on_segment: &mut OnSegment<'_>,
     ) -> Result<(Self, OpenReport), OpenError> {
         if options.segment_bytes == 0 || options.segment_bytes > SEGMENT_BYTES_MAX {
             return Err(OpenError::InvalidOptions(format!(
@@ -447,10 +476,11 @@ impl SegmentStore {
             }
             let len_usize = usize::try_from(len)
                 .map_err(|_| corrupt(0, next, "segment too large for memory".into()))?;
-            bytes.clear();
+            // The read overwrites every byte: only a longer segment needs zeroed room.
             bytes.resize(len_usize, 0);
             io.read_at(&name, 0, &mut bytes)
                 .map_err(io_error(format!("reading segment {name}")))?;
+            let first_index = offsets.len();
             let end = match scan_segment(&bytes, last, &mut next, &mut offsets) {
                 Ok(ScanEnd::Clean) => len,
                 Ok(ScanEnd::Torn(at)) => {
@@ -473,6 +503,7 @@ impl SegmentStore {
                 }
                 Err((at, reason)) => return Err(corrupt(at as u64, next, reason)),
             };
+            on_segment(first, &mut bytes, offsets.get(first_index..).unwrap_or_default());
             segments.push(Segment {
                 first_seq: first,
                 name,

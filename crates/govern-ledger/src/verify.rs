@@ -3,12 +3,13 @@
 //! the receipt hashes. `govern verify` is this function with a command line.
 
 use std::path::Path;
+use std::sync::mpsc;
 
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head};
 
 use crate::ledger::StoreError;
 use crate::merkle::MerkleTree;
-use crate::segment::{OpenError, SegmentOptions, SegmentStore, TornTail};
+use crate::segment::{FRAME_HEADER_LEN, OpenError, SegmentOptions, SegmentStore, TornTail};
 
 /// What a successful verification found.
 #[derive(Debug)]
@@ -55,30 +56,119 @@ impl VerifyError {
     }
 }
 
+/// Receipt hashes handed from the chain pass to the tree in one message.
+const HASH_BATCH: usize = 4_096;
+
+/// A scanned segment handed to the chain pass: its first sequence number, its bytes and the
+/// offsets of its valid frames.
+type ScannedSegment = (u64, Vec<u8>, Vec<u32>);
+
 /// Verifies the ledger in data directory `dir`: opens it read-only (checking every frame),
-/// then verifies the hash chain from receipt 0 and builds the Merkle tree.
+/// verifies the hash chain from receipt 0 and builds the Merkle tree.
+///
+/// Every segment is read once, by the open's scan; three threads form a pipeline: the scan
+/// (reading and checking frames), the chain pass over each scanned segment, and the tree
+/// over the stored hashes the chain pass has checked. A damaged frame anywhere is reported
+/// before a chain error, as if the scan had finished first; the tree is dropped when the
+/// chain is broken.
 ///
 /// # Errors
 /// The first problem, as a [`VerifyError`] naming segment, offset and sequence number.
 pub fn verify_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
     let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
-    let (store, report) = SegmentStore::open(dir, options)?;
-    let mut chain = ChainVerifier::new();
-    let mut tree = MerkleTree::new();
-    store.for_each_record(|_, record| -> Result<(), VerifyError> {
-        let hash = chain.push_record(record)?;
-        tree.push(hash);
-        Ok(())
-    })?;
-    let head = chain.head();
-    Ok(VerifyReport {
-        receipts: head.next_seq,
-        segments: report.segments,
-        head,
-        root: tree.root(),
-        torn: report.torn,
-        tree,
+    std::thread::scope(|s| {
+        // Two segment buffers: one scanned and queued or in the chain pass, one being read.
+        let (segment_tx, segment_rx) = mpsc::sync_channel::<ScannedSegment>(1);
+        let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(2);
+        let (hash_tx, hash_rx) = mpsc::sync_channel::<Vec<Digest>>(16);
+        let chain = s.spawn(move || chain_pass(&segment_rx, &spare_tx, &hash_tx));
+        let tree = s.spawn(move || {
+            let mut tree = MerkleTree::new();
+            for batch in hash_rx {
+                for hash in batch {
+                    tree.push(hash);
+                }
+            }
+            tree
+        });
+        let mut buffers = 1;
+        let opened = SegmentStore::open_scanning(dir, options, &mut |first, bytes, offsets| {
+            let spare = if buffers < 2 {
+                buffers += 1;
+                Vec::new()
+            } else {
+                // The chain pass is done with the segment before last: read into its buffer.
+                spare_rx.recv().unwrap_or_default()
+            };
+            let scanned = std::mem::replace(bytes, spare);
+            // A send fails only if the chain pass is gone; joining it reports why.
+            let _ = segment_tx.send((first, scanned, offsets.to_vec()));
+        });
+        drop(segment_tx);
+        let chain = chain.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let tree = tree.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (_store, report) = opened?;
+        let head = chain?;
+        Ok(VerifyReport {
+            receipts: head.next_seq,
+            segments: report.segments,
+            head,
+            root: tree.root(),
+            torn: report.torn,
+            tree,
+        })
     })
+}
+
+/// Verifies the chain over the scanned segments as they come, handing the checked receipt
+/// hashes to the tree in batches and the segment buffers back to the scan. After the first
+/// error it only drains (the scan may still find a damaged frame, which is reported first).
+fn chain_pass(
+    segments: &mpsc::Receiver<ScannedSegment>,
+    spares: &mpsc::SyncSender<Vec<u8>>,
+    hashes: &mpsc::SyncSender<Vec<Digest>>,
+) -> Result<Head, VerifyError> {
+    let mut chain = ChainVerifier::new();
+    let mut result = Ok(());
+    let mut batch = Vec::with_capacity(HASH_BATCH);
+    for (first, bytes, offsets) in segments {
+        if result.is_ok() {
+            result = chain_segment(&mut chain, first, &bytes, &offsets, &mut batch, hashes);
+        }
+        // The scan may have allocated its own buffer already; then this one is dropped.
+        let _ = spares.try_send(bytes);
+    }
+    result?;
+    if !batch.is_empty() {
+        let _ = hashes.send(batch);
+    }
+    Ok(chain.head())
+}
+
+/// Pushes every record of one scanned segment onto the chain.
+fn chain_segment(
+    chain: &mut ChainVerifier,
+    first: u64,
+    bytes: &[u8],
+    offsets: &[u32],
+    batch: &mut Vec<Digest>,
+    hashes: &mpsc::SyncSender<Vec<Digest>>,
+) -> Result<(), VerifyError> {
+    for (seq, &at) in (first..).zip(offsets) {
+        let at = at as usize;
+        let outside = || StoreError::Corrupt(format!("record {seq}: frame outside its segment"));
+        let header = bytes.get(at..at + FRAME_HEADER_LEN).ok_or_else(outside)?;
+        let payload_len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        let start = at + FRAME_HEADER_LEN;
+        let record = bytes.get(start..start + payload_len as usize).ok_or_else(outside)?;
+        batch.push(chain.push_record(record)?);
+        if batch.len() == HASH_BATCH {
+            let full = std::mem::replace(batch, Vec::with_capacity(HASH_BATCH));
+            // A send fails only if the tree is gone; joining it reports why.
+            let _ = hashes.send(full);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
-use govern_receipt::ReceiptBody;
+use govern_receipt::{ChainError, ReceiptBody};
 
 use super::{VerifyError, verify_dir};
 use crate::ledger::Ledger;
@@ -84,4 +84,71 @@ fn a_flipped_byte_is_named_by_its_sequence_number() {
     let first_seq_of_second: u64 = victim.file_stem().unwrap().to_str().unwrap().parse().unwrap();
     let err = verify_dir(dir.path()).unwrap_err();
     assert_eq!(err.seq(), Some(first_seq_of_second), "{err}");
+}
+
+/// The segment files of `dir`, in order.
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
+/// The first sequence number of a segment file.
+fn first_seq(file: &std::path::Path) -> u64 {
+    file.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// Changes a byte of the first receipt's preimage in segment `file` and fixes the frame's
+/// CRC32C, so that the frames check and only the chain catches it.
+fn tamper_first_receipt(file: &std::path::Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let len = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    // Before the stored hash and the previous hash: inside the receipt's body.
+    bytes[16 + len - 80] ^= 0x01;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[0..4]), &bytes[8..16 + len]);
+    bytes[4..8].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(file, &bytes).unwrap();
+}
+
+#[test]
+fn a_tampered_receipt_with_valid_frames_is_a_chain_error_naming_it() {
+    let dir = ledger_dir(20);
+    let files = segment_files(dir.path());
+    assert!(files.len() > 3, "{} segments", files.len());
+    let victim = &files[2];
+    tamper_first_receipt(victim);
+    let err = verify_dir(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Chain(ChainError::HashMismatch { seq, .. }) if seq == first_seq(victim)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_frame_is_reported_before_an_earlier_chain_error() {
+    let dir = ledger_dir(20);
+    let files = segment_files(dir.path());
+    tamper_first_receipt(&files[1]);
+    let victim = &files[3];
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[40] ^= 0x01;
+    std::fs::write(victim, &bytes).unwrap();
+    let err = verify_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, VerifyError::Open(_)), "{err}");
+    assert_eq!(err.seq(), Some(first_seq(victim)), "{err}");
+}
+
+#[test]
+fn a_torn_tail_is_reported_and_the_receipts_before_it_verify() {
+    let dir = ledger_dir(20);
+    let files = segment_files(dir.path());
+    let last = files.last().unwrap();
+    let full = std::fs::read(last).unwrap();
+    std::fs::write(last, &full[..full.len() - 7]).unwrap();
+    let report = verify_dir(dir.path()).unwrap();
+    assert_eq!(report.receipts, 19);
+    assert_eq!(report.tree.len(), 19);
+    assert_eq!(report.torn.as_ref().map(|t| t.seq), Some(19));
+    assert_eq!(std::fs::read(last).unwrap().len(), full.len() - 7, "nothing truncated");
 }
