@@ -5,6 +5,7 @@
 mod basics;
 mod crash_recovery;
 mod passivation;
+mod restart;
 mod shutdown;
 mod supervision;
 mod tenants;
