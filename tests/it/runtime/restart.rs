@@ -9,13 +9,11 @@ use govern_runtime::Runtime;
 
 use super::{T0, quota, resource, tenant};
 
-fn start_on(dir: &std::path::Path) -> impl std::future::Future<Output = Runtime> + '_ {
-    async move {
-        super::quiet_injected_panics();
-        let (store, report) = SegmentStore::open(dir, SegmentOptions::default()).unwrap();
-        assert!(report.torn.is_none());
-        Runtime::builder().epoch(T0).store(Box::new(store)).start().await.unwrap()
-    }
+async fn start_on(dir: &std::path::Path) -> Runtime {
+    super::quiet_injected_panics();
+    let (store, report) = SegmentStore::open(dir, SegmentOptions::default()).unwrap();
+    assert!(report.torn.is_none());
+    Runtime::builder().epoch(T0).store(Box::new(store)).start().await.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
