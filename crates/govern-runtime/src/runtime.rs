@@ -147,6 +147,10 @@ impl RuntimeBuilder {
 
     /// The ledger's store (default: in memory). A store with records is verified and
     /// continued: governors rehydrate from it on first use.
+    ///
+    /// In this version the runtime syncs the store only at shutdown: with a durable store, a
+    /// command acknowledged since the last sync is lost if the process dies (see
+    /// `docs/runtime-semantics.md`).
     #[must_use]
     pub fn store(mut self, store: Box<dyn LedgerStore>) -> Self {
         self.store = Some(store);
