@@ -215,16 +215,6 @@ pub struct Account {
     closed_at: Option<Timestamp>,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::New)
-    }
-}
-
 impl Account {
     /// The e-mail address, once created.
     #[must_use]

@@ -289,16 +289,6 @@ pub struct Billing {
     settled_at: Option<Timestamp>,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::Uninitialized)
-    }
-}
-
 impl Billing {
     /// The amount and currency requested, once requested.
     #[must_use]

@@ -186,16 +186,6 @@ pub struct Product {
     delisted_at: Option<Timestamp>,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::Draft)
-    }
-}
-
 impl Product {
     /// The SKU, once submitted.
     #[must_use]

@@ -253,16 +253,6 @@ pub struct Audit {
     overdue: u32,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::PendingAudit)
-    }
-}
-
 impl Audit {
     /// The audited domain, once started.
     #[must_use]

@@ -174,16 +174,6 @@ pub struct Entitlement {
     suspensions: u32,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::Unentitled)
-    }
-}
-
 impl Entitlement {
     /// The feature key, once requested.
     #[must_use]

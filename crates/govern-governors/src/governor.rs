@@ -162,7 +162,8 @@ pub fn replay_step<G: Governor>(
 }
 
 /// Declares a governor's fieldless `State` enum with its stable names and terminal states,
-/// and implements [`StateSpec`] for it. The first variant is the initial state.
+/// and implements [`StateSpec`] for it. The first variant is the initial state. Also declares
+/// the module-private `StateCell` wrapper a governor keeps its state in.
 #[macro_export]
 macro_rules! define_states {
     (
@@ -195,6 +196,18 @@ macro_rules! define_states {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str($crate::StateSpec::name(*self))
+            }
+        }
+
+        /// The machine's state, private to its module so that only `evolve` moves it, with
+        /// the initial (first declared) state as its default.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        struct StateCell($name);
+
+        impl Default for StateCell {
+            fn default() -> Self {
+                // `ALL` lists every variant in declaration order; the macro requires one.
+                Self(<$name as $crate::StateSpec>::ALL[0])
             }
         }
     };

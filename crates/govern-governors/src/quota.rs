@@ -250,16 +250,6 @@ pub struct Quota {
     checked_at: Option<Timestamp>,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::Normal)
-    }
-}
-
 impl Quota {
     /// The resource this quota tracks, once checked.
     #[must_use]

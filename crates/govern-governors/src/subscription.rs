@@ -181,16 +181,6 @@ pub struct Subscription {
     ends_at: Option<Timestamp>,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::Pending)
-    }
-}
-
 impl Subscription {
     /// The plan id, once set.
     #[must_use]

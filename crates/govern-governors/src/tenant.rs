@@ -183,16 +183,6 @@ pub struct Tenant {
     deprovisioned_at: Option<Timestamp>,
 }
 
-/// `State` with the initial state as its default, kept private so that only `evolve` moves it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StateCell(State);
-
-impl Default for StateCell {
-    fn default() -> Self {
-        Self(State::Provisioning)
-    }
-}
-
 impl Tenant {
     /// The resource quota, once provisioned.
     #[must_use]
