@@ -82,6 +82,9 @@ pub const SECRET_KEY_FILE: &str = "checkpoint.key";
 /// The file name of the public key (hex) in the key directory.
 pub const PUBLIC_KEY_FILE: &str = "checkpoint.pub";
 
+/// The file name of the latest signed checkpoint in a data directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint.json";
+
 /// The bytes of a key id.
 pub const KEY_ID_LEN: usize = 8;
 
@@ -475,10 +478,29 @@ fn hex_field<const N: usize>(field: &'static str, s: &str) -> Result<[u8; N], Ch
     })
 }
 
-/// Writes `<dir>/<name>` with `hex` and a newline through a synced temporary file that is
-/// renamed into place, then syncs the directory. A secret file is created with mode 0600 on
-/// Unix.
+/// Writes `<dir>/<name>` with `hex` and a newline, atomically ([`write_atomically`]).
 fn write_key_file(dir: &Path, name: &str, hex: &str, secret: bool) -> Result<(), CheckpointError> {
+    write_atomically(dir, name, &format!("{hex}\n"), secret)
+}
+
+/// Writes `signed` to `<dir>/checkpoint.json` ([`CHECKPOINT_FILE`]), replacing the previous
+/// one atomically (a synced temporary file renamed into place, then the directory synced):
+/// a crash leaves the old checkpoint or the new one, never a mix.
+///
+/// # Errors
+/// [`CheckpointError::Io`] if a file cannot be written.
+pub fn write_checkpoint(dir: &Path, signed: &SignedCheckpoint) -> Result<(), CheckpointError> {
+    write_atomically(dir, CHECKPOINT_FILE, &format!("{}\n", signed.to_json()), false)
+}
+
+/// Writes `<dir>/<name>` with `contents` through a synced temporary file that is renamed
+/// into place, then syncs the directory. A secret file is created with mode 0600 on Unix.
+fn write_atomically(
+    dir: &Path,
+    name: &str,
+    contents: &str,
+    secret: bool,
+) -> Result<(), CheckpointError> {
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
     let io = |context, path: &Path| {
@@ -501,7 +523,7 @@ fn write_key_file(dir: &Path, name: &str, hex: &str, secret: bool) -> Result<(),
     #[cfg(not(unix))]
     let _ = secret;
     let mut file = options.open(&tmp).map_err(io("creating", &tmp))?;
-    file.write_all(format!("{hex}\n").as_bytes()).map_err(io("writing", &tmp))?;
+    file.write_all(contents.as_bytes()).map_err(io("writing", &tmp))?;
     file.sync_all().map_err(io("syncing", &tmp))?;
     drop(file);
     fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;

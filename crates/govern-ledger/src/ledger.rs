@@ -14,14 +14,16 @@ mod store;
     reason = "the index is looked up, never iterated into output unsorted"
 )]
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt, ReceiptBody};
 use seqs::SeqList;
 
-pub use store::{LedgerStore, MemoryStore, StoreError};
+use crate::merkle::MerkleFrontier;
+
+pub use store::{LedgerStore, MemoryStore, StoreError, SyncJob};
 
 /// Why the ledger could not append or read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -72,11 +74,38 @@ struct Inner {
     index: Index,
     /// Scratch space for preimages.
     buf: Vec<u8>,
+    /// Whether the store is durable: then the receipt hashes appended since the last commit
+    /// began are kept in `unhashed`, for the Merkle frontier.
+    durable: bool,
+    /// Receipt hashes not yet in the frontier.
+    unhashed: Vec<Digest>,
+}
+
+/// The size and Merkle root of the durable part of a ledger: what a checkpoint signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeHead {
+    /// Durable receipts.
+    pub size: u64,
+    /// The RFC 6962 root over their hashes.
+    pub root: Digest,
+}
+
+/// What only the committer touches: one commit at a time.
+struct Commit {
+    /// The Merkle tree of the durable receipts (of a durable store), as its right edge.
+    frontier: MerkleFrontier,
+    /// An empty vector with capacity, swapped with `Inner::unhashed` at each commit.
+    spare: Vec<Digest>,
 }
 
 /// The shared ledger. Cheap to share (`Arc`); all methods take `&self`.
 pub struct Ledger {
     inner: Mutex<Inner>,
+    /// Held for a whole group commit (both phases), never while waiting for `inner`'s
+    /// holders to finish anything but a short critical section.
+    commit: Mutex<Commit>,
+    /// Records known durable (the end of the last successful commit).
+    durable: AtomicU64,
     /// Set on the first store failure; appends are refused from then on.
     poisoned: AtomicBool,
 }
@@ -96,12 +125,17 @@ impl Ledger {
     pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
         let mut index = Index::default();
         let mut verifier = ChainVerifier::new();
+        let mut frontier = MerkleFrontier::new();
+        let durable = store.is_durable();
         let mut record = Vec::new();
         for seq in 0..store.len() {
             if !store.read(seq, &mut record)? {
                 return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
             }
             verifier.push_record(&record).map_err(|e| corrupt(seq, &e))?;
+            if durable {
+                frontier.push(&verifier.head().last_hash);
+            }
             let r = Receipt::decode(&record)
                 .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
             index
@@ -111,8 +145,25 @@ impl Ledger {
                 .or_default()
                 .push(seq);
         }
-        let inner = Inner { head: verifier.head(), store, index, buf: Vec::with_capacity(512) };
-        Ok(Self { inner: Mutex::new(inner), poisoned: AtomicBool::new(false) })
+        let len = store.len();
+        let inner = Inner {
+            head: verifier.head(),
+            store,
+            index,
+            buf: Vec::with_capacity(512),
+            durable,
+            unhashed: Vec::new(),
+        };
+        Ok(Self::with(inner, frontier, len))
+    }
+
+    fn with(inner: Inner, frontier: MerkleFrontier, durable: u64) -> Self {
+        Self {
+            inner: Mutex::new(inner),
+            commit: Mutex::new(Commit { frontier, spare: Vec::new() }),
+            durable: AtomicU64::new(durable),
+            poisoned: AtomicBool::new(false),
+        }
     }
 
     /// An empty in-memory ledger.
@@ -123,8 +174,10 @@ impl Ledger {
             store: Box::new(MemoryStore::new()),
             index: Index::default(),
             buf: Vec::with_capacity(512),
+            durable: false,
+            unhashed: Vec::new(),
         };
-        Self { inner: Mutex::new(inner), poisoned: AtomicBool::new(false) }
+        Self::with(inner, MerkleFrontier::new(), 0)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -155,29 +208,83 @@ impl Ledger {
         let receipt = Receipt::seal_with(body, seq, inner.head.last_hash, &mut inner.buf);
         inner.buf.extend_from_slice(&receipt.hash.0);
         if let Err(e) = inner.store.append(seq, &inner.buf) {
-            self.poisoned.store(true, Ordering::Release);
-            tracing::error!(seq, error = %e, "ledger poisoned: store append failed");
-            return Err(e.into());
+            return Err(self.poison(e, "append"));
         }
         seqs.push(seq);
+        if inner.durable {
+            inner.unhashed.push(receipt.hash);
+        }
         inner.head = Head { next_seq: seq + 1, last_hash: receipt.hash };
         Ok(Appended { seq, hash: receipt.hash, resource_seq: receipt.body.resource_seq })
     }
 
-    /// Makes every appended receipt durable.
+    /// Makes every appended receipt durable: one group commit. The store's writes happen
+    /// under the ledger's lock, its `fdatasync` without it, so appends and reads go on
+    /// meanwhile. Commits from several threads take turns. Returns how many receipts are
+    /// durable.
     ///
     /// # Errors
-    /// As [`Self::append`].
-    pub fn sync(&self) -> Result<(), LedgerError> {
+    /// As [`Self::append`]: a failure poisons the ledger.
+    pub fn commit(&self) -> Result<u64, LedgerError> {
+        let mut commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LedgerError::Poisoned);
         }
-        let mut inner = self.lock();
-        inner.store.sync().map_err(|e| {
-            self.poisoned.store(true, Ordering::Release);
-            tracing::error!(error = %e, "ledger poisoned: store sync failed");
-            LedgerError::from(e)
-        })
+        let commit = &mut *commit;
+        let (job, mut hashes) = {
+            let mut inner = self.lock();
+            let job = inner.store.begin_sync().map_err(|e| self.poison(e, "write"))?;
+            let hashes = std::mem::replace(&mut inner.unhashed, std::mem::take(&mut commit.spare));
+            (job, hashes)
+        };
+        let upto = job.upto();
+        let result = job.run();
+        for hash in &hashes {
+            commit.frontier.push(hash);
+        }
+        hashes.clear();
+        commit.spare = hashes;
+        self.lock().store.end_sync(upto, result).map_err(|e| self.poison(e, "sync"))?;
+        self.durable.fetch_max(upto, Ordering::AcqRel);
+        Ok(upto)
+    }
+
+    /// [`Self::commit`], for callers that only need to know it succeeded.
+    ///
+    /// # Errors
+    /// As [`Self::commit`].
+    pub fn sync(&self) -> Result<(), LedgerError> {
+        self.commit().map(drop)
+    }
+
+    fn poison(&self, e: StoreError, what: &str) -> LedgerError {
+        self.poisoned.store(true, Ordering::Release);
+        tracing::error!(error = %e, "ledger poisoned: store {what} failed");
+        LedgerError::from(e)
+    }
+
+    /// How many receipts are durable: every receipt with a smaller sequence number survives
+    /// a crash. (With a store that is not durable: how many the last commit covered.)
+    #[must_use]
+    pub fn durable_len(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Whether the store is durable (callers then wait for commits before acknowledging).
+    #[must_use]
+    pub fn is_durable(&self) -> bool {
+        self.lock().durable
+    }
+
+    /// The size and Merkle root of the durable receipts, for a checkpoint; `None` unless the
+    /// store is durable (only then does the ledger keep the tree).
+    #[must_use]
+    pub fn tree_head(&self) -> Option<TreeHead> {
+        if !self.is_durable() {
+            return None;
+        }
+        let commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(TreeHead { size: commit.frontier.len(), root: commit.frontier.root() })
     }
 
     /// Heap bytes held by the store itself (records kept in memory), not the index.

@@ -13,24 +13,29 @@
 //! `tracing`.
 
 pub mod checkpoint;
+pub mod commit;
 mod ledger;
 pub mod merkle;
 pub mod segment;
 pub mod verify;
+
+pub use commit::{Ack, Checkpointer, CommitOptions, Durability, GroupCommit};
 
 pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointSigner, SignedCheckpoint, key_id, load_public_key,
     verify_history,
 };
 
-pub use ledger::{Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
+pub use ledger::{
+    Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError, SyncJob, TreeHead,
+};
 
 pub use merkle::{
-    EMPTY_ROOT, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash, verify_consistency,
-    verify_inclusion,
+    EMPTY_ROOT, MerkleFrontier, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash,
+    verify_consistency, verify_inclusion,
 };
 
 pub use segment::{
     FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentStore,
-    TornTail,
+    Syncer, TornTail,
 };

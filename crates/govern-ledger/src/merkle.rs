@@ -113,6 +113,67 @@ pub enum ProofError {
     },
 }
 
+/// The right edge of an append-only RFC 6962 tree: the roots of its perfect subtrees,
+/// largest first (one per set bit of the size). It appends and gives the root in O(log n)
+/// memory, without the leaves: what a running ledger keeps to sign checkpoints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MerkleFrontier {
+    /// The number of leaves.
+    size: u64,
+    /// The roots of the perfect subtrees, largest (leftmost) first.
+    nodes: Vec<Digest>,
+}
+
+impl MerkleFrontier {
+    /// The empty tree.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of leaves.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the tree has no leaves.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Appends a receipt (its leaf hash, [`leaf_hash`]).
+    pub fn push(&mut self, receipt_hash: &Digest) {
+        self.push_leaf_hash(leaf_hash(receipt_hash));
+    }
+
+    /// Appends a leaf whose leaf hash is already computed.
+    pub fn push_leaf_hash(&mut self, leaf_hash: Digest) {
+        let mut node = leaf_hash;
+        let mut size = self.size;
+        // Each trailing one bit of the size is a perfect subtree the new node completes.
+        while size & 1 == 1 {
+            if let Some(left) = self.nodes.pop() {
+                node = node_hash(&left, &node);
+            }
+            size >>= 1;
+        }
+        self.nodes.push(node);
+        self.size += 1;
+    }
+
+    /// The root of the tree.
+    #[must_use]
+    pub fn root(&self) -> Digest {
+        let mut right_to_left = self.nodes.iter().rev();
+        match right_to_left.next() {
+            None => EMPTY_ROOT,
+            Some(&last) => right_to_left.fold(last, |acc, left| node_hash(left, &acc)),
+        }
+    }
+}
+
 /// An append-only RFC 6962 Merkle tree that keeps every complete subtree, so that roots and
 /// proofs for the current size or any earlier one take no pass over the leaves.
 ///

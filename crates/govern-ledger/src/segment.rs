@@ -17,15 +17,19 @@
 //!
 //! # Writing
 //!
-//! [`LedgerStore::append`] only frames the record into a buffer. [`LedgerStore::sync`] is
-//! the group-commit point: it writes the buffer to the current segment and `fdatasync`s it;
-//! the caller batches appends (by count or time) and syncs once per batch, and acknowledges
-//! a receipt only after the sync that covers it returns. Before a frame that would take a
-//! non-empty segment past [`SegmentOptions::segment_bytes`], a new segment is started; its
-//! file is created and the directory `fsync`ed before any data goes into it, and the
-//! previous segment is synced before the new one is created, so only the last segment can
-//! ever end in a torn write. Any write or sync failure poisons the store: every later append
-//! and sync fails, and nothing is retried.
+//! [`LedgerStore::append`] only frames the record into a buffer. A group commit has two
+//! phases, so that the `fdatasync` does not hold the ledger's lock:
+//! [`LedgerStore::begin_sync`] (under the lock) writes the buffer to the segment files and
+//! returns a [`SyncJob`] that `fdatasync`s the last one; the job runs without the lock,
+//! while appends go on filling the buffer and reads are served; [`LedgerStore::end_sync`]
+//! (under the lock again) records the outcome. [`LedgerStore::sync`] does all three at once.
+//! The caller batches appends (by count or time: `crate::commit`) and acknowledges a receipt
+//! only after the commit that covers it ends. Before a frame that would take a non-empty
+//! segment past [`SegmentOptions::segment_bytes`], a new segment is started; its file is
+//! created and the directory `fsync`ed before any data goes into it, and the previous
+//! segment is synced before the new one is created, so only the last segment can ever end
+//! in a torn write. Any write or sync failure poisons the store: every later append and
+//! sync fails, and nothing is retried.
 //!
 //! # Reading
 //!
@@ -59,13 +63,13 @@
 
 mod io;
 
-pub use io::{FsIo, SegmentIo};
+pub use io::{FsIo, SegmentIo, Syncer};
 
 use std::path::Path;
 
 use govern_receipt::RECORD_LEN_MAX;
 
-use crate::ledger::{LedgerStore, StoreError};
+use crate::ledger::{LedgerStore, StoreError, SyncJob};
 
 /// The default size limit of a segment, and the largest one may be configured to: a new
 /// segment starts before a frame that would take a non-empty segment past the limit, so no
@@ -185,8 +189,10 @@ struct Segment {
     name: String,
     /// Its length in bytes, counting frames still in the buffer.
     len: u64,
-    /// How many of those bytes are written and synced.
+    /// How many of those bytes are written to the file.
     written: u64,
+    /// Whether some written bytes are not yet synced.
+    dirty: bool,
     /// Whether the file exists (and its directory entry is durable).
     created: bool,
 }
@@ -509,6 +515,7 @@ impl SegmentStore {
                 name,
                 len: end,
                 written: end,
+                dirty: false,
                 created: true,
             });
         }
@@ -604,10 +611,24 @@ impl SegmentStore {
         self.segments.partition_point(|s| s.first_seq <= seq).checked_sub(1)
     }
 
-    /// Writes and syncs the buffered frames, segment by segment.
-    fn write_pending(&mut self) -> Result<(), String> {
+    /// Writes the buffered frames, segment by segment, without syncing the last one. A
+    /// segment is created (and the directory synced) only once the segment before it is
+    /// synced, so that only the last segment can ever end in a torn write. Returns the
+    /// segment left written but not synced, if any.
+    fn write_pending(&mut self) -> Result<Option<usize>, String> {
         let Self { io, segments, pending, .. } = self;
-        for seg in segments.iter_mut().filter(|s| !s.created || s.written < s.len) {
+        let mut dirty = segments.iter().position(|s| s.dirty);
+        for i in 0..segments.len() {
+            if !segments.get(i).is_some_and(|s| !s.created || s.written < s.len) {
+                continue;
+            }
+            if segments.get(i).is_some_and(|s| !s.created) {
+                if let Some(prev) = dirty.take().and_then(|d| segments.get_mut(d)) {
+                    io.sync_data(&prev.name).map_err(|e| format!("syncing {}: {e}", prev.name))?;
+                    prev.dirty = false;
+                }
+            }
+            let seg = segments.get_mut(i).ok_or("segment vanished")?;
             if !seg.created {
                 io.create(&seg.name).map_err(|e| format!("creating {}: {e}", seg.name))?;
                 io.sync_dir().map_err(|e| format!("syncing the directory: {e}"))?;
@@ -616,11 +637,19 @@ impl SegmentStore {
             let n = usize::try_from(seg.len - seg.written).map_err(|e| e.to_string())?;
             let bytes = pending.get(..n).ok_or("buffer shorter than its segments")?;
             io.append(&seg.name, bytes).map_err(|e| format!("writing {}: {e}", seg.name))?;
-            io.sync_data(&seg.name).map_err(|e| format!("syncing {}: {e}", seg.name))?;
             seg.written = seg.len;
+            seg.dirty = true;
+            dirty = Some(i);
             pending.drain(..n);
         }
-        Ok(())
+        Ok(dirty)
+    }
+
+    /// Records the first failure: from now on every append and sync is refused.
+    fn poison(&mut self, reason: String) -> StoreError {
+        tracing::error!(error = %reason, "segment store poisoned");
+        self.poisoned = Some(reason.clone());
+        StoreError::Io(reason)
     }
 }
 
@@ -645,6 +674,7 @@ impl LedgerStore for SegmentStore {
                 name,
                 len: 0,
                 written: 0,
+                dirty: false,
                 created: false,
             });
         }
@@ -658,16 +688,49 @@ impl LedgerStore for SegmentStore {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
+        let job = self.begin_sync()?;
+        let upto = job.upto();
+        let result = job.run();
+        self.end_sync(upto, result)
+    }
+
+    fn is_durable(&self) -> bool {
+        true
+    }
+
+    fn begin_sync(&mut self) -> Result<SyncJob, StoreError> {
         self.check_poisoned()?;
-        if self.synced == self.len() {
-            return Ok(());
+        let upto = self.len();
+        let dirty = match self.write_pending() {
+            Ok(dirty) => dirty,
+            Err(reason) => return Err(self.poison(reason)),
+        };
+        let Some(seg) = dirty.and_then(|d| self.segments.get(d)) else {
+            return Ok(SyncJob::done(upto));
+        };
+        let name = seg.name.clone();
+        match self.io.syncer(&name) {
+            Ok(sync) => Ok(SyncJob::new(upto, move || {
+                sync().map_err(|e| StoreError::Io(format!("syncing {name}: {e}")))
+            })),
+            Err(e) => Err(self.poison(format!("syncing {name}: {e}"))),
         }
-        if let Err(reason) = self.write_pending() {
-            tracing::error!(error = %reason, "segment store poisoned");
-            self.poisoned = Some(reason.clone());
-            return Err(StoreError::Io(reason));
+    }
+
+    fn end_sync(&mut self, upto: u64, result: Result<(), StoreError>) -> Result<(), StoreError> {
+        if let Err(e) = result {
+            let reason = match e {
+                StoreError::Io(reason) => reason,
+                other => other.to_string(),
+            };
+            return Err(self.poison(reason));
         }
-        self.synced = self.len();
+        self.check_poisoned()?;
+        // Commits do not overlap: nothing was written since this one began.
+        for seg in &mut self.segments {
+            seg.dirty = false;
+        }
+        self.synced = self.synced.max(upto);
         Ok(())
     }
 

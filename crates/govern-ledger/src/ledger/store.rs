@@ -21,6 +21,51 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The durable-making half of a group commit: what [`LedgerStore::begin_sync`] leaves to do
+/// without the ledger's lock (typically one `fdatasync`).
+pub struct SyncJob {
+    /// The records the commit covers: durable once the job succeeds.
+    upto: u64,
+    /// The work, if any is left.
+    work: Option<Box<dyn FnOnce() -> Result<(), StoreError> + Send>>,
+}
+
+impl std::fmt::Debug for SyncJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncJob")
+            .field("upto", &self.upto)
+            .field("work", &self.work.is_some())
+            .finish()
+    }
+}
+
+impl SyncJob {
+    /// A commit with nothing left to do: the first `upto` records are durable already.
+    #[must_use]
+    pub fn done(upto: u64) -> Self {
+        Self { upto, work: None }
+    }
+
+    /// A commit of the first `upto` records that `work` makes durable.
+    pub fn new(upto: u64, work: impl FnOnce() -> Result<(), StoreError> + Send + 'static) -> Self {
+        Self { upto, work: Some(Box::new(work)) }
+    }
+
+    /// The records the commit covers.
+    #[must_use]
+    pub fn upto(&self) -> u64 {
+        self.upto
+    }
+
+    /// Runs the work (blocking: an `fdatasync`).
+    ///
+    /// # Errors
+    /// The work's failure.
+    pub fn run(self) -> Result<(), StoreError> {
+        self.work.map_or(Ok(()), |work| work())
+    }
+}
+
 /// An append-only sequence of receipt records, addressed by sequence number from 0.
 pub trait LedgerStore: Send + Sync + 'static {
     /// Appends the record of receipt `seq`, which must equal [`Self::len`]. May buffer:
@@ -35,6 +80,34 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`]; the ledger then refuses all further appends.
     fn sync(&mut self) -> Result<(), StoreError>;
+
+    /// Whether [`Self::sync`] makes records survive the process: only then do callers wait
+    /// for a commit before they are acknowledged. The memory store is not durable.
+    fn is_durable(&self) -> bool {
+        false
+    }
+
+    /// Phase one of a group commit, under the ledger's lock: hands every appended record to
+    /// the backend's writer and returns the job that makes them durable. The job runs
+    /// without the lock, while appends and reads go on; then [`Self::end_sync`] is called
+    /// with its result. Commits never overlap. The default does a whole [`Self::sync`] here.
+    ///
+    /// # Errors
+    /// [`StoreError`]; the ledger then refuses all further appends.
+    fn begin_sync(&mut self) -> Result<SyncJob, StoreError> {
+        self.sync()?;
+        Ok(SyncJob::done(self.len()))
+    }
+
+    /// Phase two of a group commit, under the ledger's lock: the job's `result` for the
+    /// first `upto` records.
+    ///
+    /// # Errors
+    /// [`StoreError`] (the job's failure); the ledger then refuses all further appends.
+    fn end_sync(&mut self, upto: u64, result: Result<(), StoreError>) -> Result<(), StoreError> {
+        let _ = upto;
+        result
+    }
 
     /// How many records the store holds.
     fn len(&self) -> u64;

@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    EMPTY_ROOT, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash, node_hash_bytes,
-    verify_consistency, verify_inclusion,
+    EMPTY_ROOT, MerkleFrontier, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash,
+    node_hash_bytes, verify_consistency, verify_inclusion,
 };
 
 fn d(hex: &str) -> Digest {
@@ -803,4 +803,18 @@ fn huge_sizes_do_not_overflow() {
     assert!(is_wrong_length(verify_consistency(max - 1, max, &a, &a, &[a])));
     let full = vec![a; 64];
     assert!(is_root_mismatch(verify_inclusion(&a, 0, max, &full, &a)));
+}
+
+#[test]
+fn the_frontier_gives_the_trees_root_at_every_size() {
+    let mut tree = MerkleTree::new();
+    let mut frontier = MerkleFrontier::new();
+    assert_eq!(frontier.root(), EMPTY_ROOT);
+    for i in 0u32..300 {
+        let h = Digest(Sha256::digest(i.to_be_bytes()).into());
+        tree.push(h);
+        frontier.push(&h);
+        assert_eq!((frontier.len(), frontier.root()), (tree.len(), tree.root()), "size {}", i + 1);
+        assert_eq!(frontier.nodes.len(), frontier.len().count_ones() as usize);
+    }
 }

@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A deferred `fdatasync` of one file, run without the store's lock (see
+/// [`SegmentIo::syncer`]).
+pub type Syncer = Box<dyn FnOnce() -> io::Result<()> + Send>;
 
 /// File operations on the files of one segments directory, addressed by file name.
 ///
@@ -44,6 +49,14 @@ pub trait SegmentIo: std::fmt::Debug + Send + Sync + 'static {
     /// The underlying I/O error; what was written is then of unknown durability.
     fn sync_data(&mut self, name: &str) -> io::Result<()>;
 
+    /// What [`Self::sync_data`] does, as a job that can run later on another thread while the
+    /// store goes on taking appends (into its buffer) and serving reads: the second phase of
+    /// a group commit. It makes durable at least what was written before this call.
+    ///
+    /// # Errors
+    /// The underlying I/O error (the file is not open).
+    fn syncer(&self, name: &str) -> io::Result<Syncer>;
+
     /// Makes the directory's entries durable (`fsync` on the directory).
     ///
     /// # Errors
@@ -68,8 +81,8 @@ pub trait SegmentIo: std::fmt::Debug + Send + Sync + 'static {
 pub struct FsIo {
     /// The directory holding the segment files.
     dir: PathBuf,
-    /// Open files by name.
-    files: BTreeMap<String, File>,
+    /// Open files by name, shared with the syncers of group commits in progress.
+    files: BTreeMap<String, Arc<File>>,
 }
 
 impl FsIo {
@@ -93,7 +106,7 @@ impl FsIo {
     }
 
     fn file(&self, name: &str) -> io::Result<&File> {
-        self.files.get(name).ok_or_else(|| not_open(name))
+        self.files.get(name).map(|f| &**f).ok_or_else(|| not_open(name))
     }
 }
 
@@ -114,7 +127,7 @@ impl SegmentIo for FsIo {
     fn open(&mut self, name: &str) -> io::Result<u64> {
         let file = OpenOptions::new().read(true).append(true).open(self.dir.join(name))?;
         let len = file.metadata()?.len();
-        self.files.insert(name.to_owned(), file);
+        self.files.insert(name.to_owned(), Arc::new(file));
         Ok(len)
     }
 
@@ -124,7 +137,7 @@ impl SegmentIo for FsIo {
             .append(true)
             .create_new(true)
             .open(self.dir.join(name))?;
-        self.files.insert(name.to_owned(), file);
+        self.files.insert(name.to_owned(), Arc::new(file));
         Ok(())
     }
 
@@ -135,6 +148,11 @@ impl SegmentIo for FsIo {
 
     fn sync_data(&mut self, name: &str) -> io::Result<()> {
         self.file(name)?.sync_data()
+    }
+
+    fn syncer(&self, name: &str) -> io::Result<Syncer> {
+        let file = Arc::clone(self.files.get(name).ok_or_else(|| not_open(name))?);
+        Ok(Box::new(move || file.sync_data()))
     }
 
     fn sync_dir(&mut self) -> io::Result<()> {

@@ -87,6 +87,18 @@ impl FaultIo {
         }
     }
 
+    /// `fdatasync`: what was written becomes durable, unless a failure is injected.
+    fn sync_file(&self, name: &str) -> io::Result<()> {
+        let mut disk = self.disk();
+        disk.syncs += 1;
+        if std::mem::take(&mut disk.fail_next_sync) {
+            return Err(io::Error::other("injected sync failure"));
+        }
+        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
+        f.durable.clone_from(&f.written);
+        Ok(())
+    }
+
     fn fail_next_sync(&self) {
         self.disk().fail_next_sync = true;
     }
@@ -158,14 +170,15 @@ impl SegmentIo for FaultIo {
     }
 
     fn sync_data(&mut self, name: &str) -> io::Result<()> {
-        let mut disk = self.disk();
-        disk.syncs += 1;
-        if std::mem::take(&mut disk.fail_next_sync) {
-            return Err(io::Error::other("injected sync failure"));
+        self.sync_file(name)
+    }
+
+    fn syncer(&self, name: &str) -> io::Result<super::Syncer> {
+        if !self.disk().files.contains_key(name) {
+            return Err(missing(name));
         }
-        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
-        f.durable.clone_from(&f.written);
-        Ok(())
+        let (io, name) = (self.clone(), name.to_owned());
+        Ok(Box::new(move || io.sync_file(&name)))
     }
 
     fn sync_dir(&mut self) -> io::Result<()> {
