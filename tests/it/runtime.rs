@@ -4,6 +4,7 @@
 
 mod basics;
 mod crash_recovery;
+mod durable;
 mod passivation;
 mod restart;
 mod shutdown;

@@ -124,11 +124,25 @@ impl Checkpointer {
         if generated {
             tracing::info!(dir = %dir.display(), "checkpoint key pair generated");
         }
-        Ok(Self { dir, signer, clock: wall_clock })
+        Ok(Self { dir, signer, clock: Self::wall_clock })
     }
 
-    /// Signs and writes a checkpoint of the ledger's durable tree head.
-    fn write(&self, ledger: &Ledger) -> Result<Option<u64>, CheckpointError> {
+    /// The wall clock, the default checkpoint time: when the key signed, not a decision
+    /// time.
+    #[must_use]
+    pub fn wall_clock() -> Timestamp {
+        #[allow(clippy::disallowed_methods, reason = "a checkpoint records when it was signed")]
+        let now = std::time::SystemTime::now();
+        let ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    /// Signs and writes a checkpoint of the ledger's durable tree head; returns its size
+    /// (`None` when the ledger keeps no tree: its store is not durable).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Io`] if the file cannot be written.
+    pub fn write(&self, ledger: &Ledger) -> Result<Option<u64>, CheckpointError> {
         let Some(head) = ledger.tree_head() else { return Ok(None) };
         let checkpoint = Checkpoint { size: head.size, root: head.root, timestamp: (self.clock)() };
         write_checkpoint(&self.dir, &self.signer.sign(checkpoint))?;
@@ -136,46 +150,188 @@ impl Checkpointer {
     }
 }
 
-/// The wall clock, for checkpoint timestamps: when the key signed, not a decision time.
-fn wall_clock() -> Timestamp {
-    #[allow(clippy::disallowed_methods, reason = "a checkpoint records when it was signed")]
-    let now = std::time::SystemTime::now();
-    let ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
-}
-
-/// What the committer and the callers share.
-struct State<A> {
-    /// Acknowledgements waiting for a commit: (sequence number, ack).
-    waiting: Vec<(u64, A)>,
-    /// When the first of them arrived.
-    first_at: Option<Instant>,
-    /// The committer is asleep with nothing waiting: wake it on the first arrival.
-    idle: bool,
-    /// Stop after a last commit and checkpoint.
-    stop: bool,
-}
-
-struct Shared<A> {
-    ledger: Arc<Ledger>,
-    options: CommitOptions,
-    state: Mutex<State<A>>,
-    wake: Condvar,
+/// Acknowledgements waiting for the commit that covers them: the part of group commit that
+/// does not depend on how the committer waits (a thread here, a task in an async runtime).
+///
+/// [`Self::push`] completes an acknowledgement at once when it can (buffered mode, store not
+/// durable, receipt durable already, ledger failed or queue closed) and otherwise queues it
+/// and says whether a committer must be started; the committer commits and calls
+/// [`Self::complete`] until nothing waits.
+pub struct AckQueue<A: Ack> {
+    state: Mutex<Waiting<A>>,
+    /// Acknowledge at once: the buffered mode, or a store that is not durable.
+    immediate: bool,
     /// Set once a commit failed: every acknowledgement completes with the error.
     failed: AtomicBool,
 }
 
-impl<A> Shared<A> {
-    fn lock(&self) -> MutexGuard<'_, State<A>> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+impl<A: Ack> std::fmt::Debug for AckQueue<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckQueue").field("immediate", &self.immediate).finish_non_exhaustive()
     }
 }
 
-/// The committer of one ledger (see the module documentation). Dropping it stops the thread
-/// after a last commit, as [`Self::stop`] does.
+struct Waiting<A> {
+    /// (sequence number, ack), in arrival order.
+    acks: Vec<(u64, A)>,
+    /// When the first of them arrived.
+    first_at: Option<Instant>,
+    /// A committer is on it: callers need not start one.
+    active: bool,
+    /// No more acknowledgements are taken.
+    closed: bool,
+}
+
+/// What [`AckQueue::push`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// The acknowledgement is complete already.
+    Completed,
+    /// It waits; `start` says that no committer is active and the caller must start one.
+    Waiting {
+        /// Start a committer.
+        start: bool,
+        /// How many wait now.
+        waiting: usize,
+    },
+}
+
+impl<A: Ack> AckQueue<A> {
+    /// A queue for `ledger` under `durability`.
+    #[must_use]
+    pub fn new(ledger: &Ledger, durability: Durability) -> Self {
+        Self {
+            state: Mutex::new(Waiting {
+                acks: Vec::new(),
+                first_at: None,
+                active: false,
+                closed: false,
+            }),
+            immediate: durability == Durability::Buffered || !ledger.is_durable(),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Waiting<A>> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Completes `ack` once receipt `seq` of `ledger` is durable (see the type's
+    /// documentation).
+    pub fn push(&self, ledger: &Ledger, seq: u64, ack: A) -> Queued {
+        if self.failed.load(Ordering::Acquire) || ledger.is_poisoned() {
+            ack.complete(Err(LedgerError::Poisoned));
+            return Queued::Completed;
+        }
+        if self.immediate {
+            ack.complete(Ok(()));
+            return Queued::Completed;
+        }
+        let mut state = self.lock();
+        // A committer publishes the durable length before it takes this lock to complete
+        // acknowledgements, so a receipt it has just covered is seen here.
+        if seq < ledger.durable_len() {
+            drop(state);
+            ack.complete(Ok(()));
+            return Queued::Completed;
+        }
+        if state.closed {
+            drop(state);
+            ack.complete(Err(LedgerError::Stopped));
+            return Queued::Completed;
+        }
+        if state.acks.is_empty() {
+            state.first_at = Some(now());
+        }
+        state.acks.push((seq, ack));
+        let start = !std::mem::replace(&mut state.active, true);
+        Queued::Waiting { start, waiting: state.acks.len() }
+    }
+
+    /// How many acknowledgements wait, and since when the first does.
+    #[must_use]
+    pub fn waiting(&self) -> (usize, Option<Instant>) {
+        let state = self.lock();
+        (state.acks.len(), state.first_at)
+    }
+
+    /// Completes what a commit covered (everything, with the error, if it failed). Returns
+    /// whether acknowledgements still wait; if none do, the committer is no longer active
+    /// and the next [`Self::push`] asks for one.
+    pub fn complete(&self, result: &Result<u64, LedgerError>) -> bool {
+        let (done, more): (Vec<(u64, A)>, bool) = {
+            let mut state = self.lock();
+            let done = match result {
+                Err(_) => {
+                    self.failed.store(true, Ordering::Release);
+                    std::mem::take(&mut state.acks)
+                }
+                Ok(durable) => {
+                    let (done, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut state.acks)
+                        .into_iter()
+                        .partition(|(seq, _)| seq < durable);
+                    state.acks = rest;
+                    done
+                }
+            };
+            let more = !state.acks.is_empty();
+            state.first_at = more.then(now);
+            state.active = more;
+            (done, more)
+        };
+        for (_, ack) in done {
+            ack.complete(result.as_ref().map(drop).map_err(Clone::clone));
+        }
+        more
+    }
+
+    /// Takes no more acknowledgements: later ones complete with [`LedgerError::Stopped`].
+    /// Those waiting stay, for the last commit to complete.
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    /// Whether a commit has failed.
+    #[must_use]
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// What the committer thread and the callers share.
+struct Shared<A: Ack> {
+    ledger: Arc<Ledger>,
+    options: CommitOptions,
+    queue: AckQueue<A>,
+    /// The thread's own state: asleep (wake it), stop requested.
+    control: Mutex<Control>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Control {
+    /// Work arrived since the thread last looked.
+    kicked: bool,
+    /// Stop after a last commit and checkpoint.
+    stop: bool,
+}
+
+impl<A: Ack> Shared<A> {
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn kick(&self) {
+        self.control().kicked = true;
+        self.wake.notify_one();
+    }
+}
+
+/// The committer of one ledger on its own thread (see the module documentation). Dropping
+/// it stops the thread after a last commit, as [`Self::stop`] does.
 pub struct GroupCommit<A: Ack> {
     shared: Arc<Shared<A>>,
-    thread: Option<JoinHandle<Result<(), String>>>,
+    thread: Mutex<Option<JoinHandle<Result<(), String>>>>,
 }
 
 impl<A: Ack> std::fmt::Debug for GroupCommit<A> {
@@ -191,28 +347,22 @@ impl<A: Ack> GroupCommit<A> {
     /// The thread cannot be spawned.
     pub fn start(
         ledger: Arc<Ledger>,
-        mut options: CommitOptions,
+        options: CommitOptions,
         checkpointer: Option<Checkpointer>,
     ) -> std::io::Result<Self> {
-        options.batch_max = options.batch_max.max(1);
-        options.flush_every = options.flush_every.max(FLUSH_EVERY_MIN);
+        let options = options.normalized();
         let shared = Arc::new(Shared {
+            queue: AckQueue::new(&ledger, options.durability),
             ledger,
             options,
-            state: Mutex::new(State {
-                waiting: Vec::new(),
-                first_at: None,
-                idle: false,
-                stop: false,
-            }),
+            control: Mutex::new(Control::default()),
             wake: Condvar::new(),
-            failed: AtomicBool::new(false),
         });
         let thread = std::thread::Builder::new().name("govern-commit".into()).spawn({
             let shared = Arc::clone(&shared);
             move || run(&shared, checkpointer.as_ref())
         })?;
-        Ok(Self { shared, thread: Some(thread) })
+        Ok(Self { shared, thread: Mutex::new(Some(thread)) })
     }
 
     /// The options it runs with.
@@ -221,61 +371,35 @@ impl<A: Ack> GroupCommit<A> {
         self.shared.options
     }
 
-    /// The ledger.
-    #[must_use]
-    pub fn ledger(&self) -> &Arc<Ledger> {
-        &self.shared.ledger
-    }
-
     /// Completes `ack` once receipt `seq` is durable: at once if it already is, or in the
     /// buffered mode, or with a store that is not durable; else after the commit that covers
     /// it. After a failure, with the error.
     pub fn ack_when_durable(&self, seq: u64, ack: A) {
         let shared = &*self.shared;
-        if shared.failed.load(Ordering::Acquire) || shared.ledger.is_poisoned() {
-            ack.complete(Err(LedgerError::Poisoned));
-            return;
-        }
-        if shared.options.durability == Durability::Buffered || !shared.ledger.is_durable() {
-            ack.complete(Ok(()));
-            return;
-        }
-        let mut state = shared.lock();
-        // The committer publishes the durable length before it takes this lock to complete
-        // acknowledgements, so a receipt it has just covered is seen here.
-        if seq < shared.ledger.durable_len() {
-            drop(state);
-            ack.complete(Ok(()));
-            return;
-        }
-        if state.stop {
-            drop(state);
-            ack.complete(Err(LedgerError::Poisoned));
-            return;
-        }
-        if state.waiting.is_empty() {
-            state.first_at = Some(now());
-        }
-        state.waiting.push((seq, ack));
-        let wake =
-            std::mem::take(&mut state.idle) || state.waiting.len() >= shared.options.batch_max;
-        drop(state);
-        if wake {
-            shared.wake.notify_one();
+        if let Queued::Waiting { start, waiting } = shared.queue.push(&shared.ledger, seq, ack) {
+            if start || waiting >= shared.options.batch_max {
+                shared.kick();
+            }
         }
     }
 
-    /// Stops the committer after a last commit and checkpoint, and waits for it.
+    /// Whether a commit has failed (the ledger is poisoned).
+    #[must_use]
+    pub fn has_failed(&self) -> bool {
+        self.shared.queue.has_failed()
+    }
+
+    /// Stops the committer after a last commit and checkpoint, and waits for it (a blocking
+    /// call of about one `fdatasync`). Later acknowledgements complete with
+    /// [`LedgerError::Stopped`]. A second call does nothing.
     ///
     /// # Errors
     /// The last commit or checkpoint failed (or an earlier one did).
-    pub fn stop(mut self) -> Result<(), String> {
-        self.stop_inner()
-    }
-
-    fn stop_inner(&mut self) -> Result<(), String> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        self.shared.lock().stop = true;
+    pub fn stop(&self) -> Result<(), String> {
+        let thread = self.thread.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let Some(thread) = thread else { return Ok(()) };
+        self.shared.queue.close();
+        self.shared.control().stop = true;
         self.shared.wake.notify_one();
         thread.join().map_err(|_| "the committer thread panicked".to_owned())?
     }
@@ -283,9 +407,20 @@ impl<A: Ack> GroupCommit<A> {
 
 impl<A: Ack> Drop for GroupCommit<A> {
     fn drop(&mut self) {
-        if let Err(e) = self.stop_inner() {
+        if let Err(e) = self.stop() {
             tracing::error!(error = %e, "group commit stopped with an error");
         }
+    }
+}
+
+impl CommitOptions {
+    /// The options with their floors applied: a batch of at least one, a flush interval of
+    /// at least [`FLUSH_EVERY_MIN`].
+    #[must_use]
+    pub fn normalized(mut self) -> Self {
+        self.batch_max = self.batch_max.max(1);
+        self.flush_every = self.flush_every.max(FLUSH_EVERY_MIN);
+        self
     }
 }
 
@@ -295,66 +430,107 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// The committer thread.
-fn run<A: Ack>(shared: &Shared<A>, checkpointer: Option<&Checkpointer>) -> Result<(), String> {
-    let options = shared.options;
-    let mut last_flush = now();
-    let mut last_checkpoint = now();
-    let mut checkpointed = checkpointer.and_then(|_| shared.ledger.tree_head()).map(|h| h.size);
-    let mut outcome = Ok(());
-    loop {
-        let stop = wait_for_batch(shared, last_flush);
-        let result = if shared.failed.load(Ordering::Acquire) {
-            Err(LedgerError::Poisoned)
-        } else {
-            shared.ledger.commit()
-        };
-        last_flush = now();
+/// One commit and its bookkeeping, shared by every committer: commits, completes what it
+/// covered, and signs a checkpoint when one is due (or `last`) and the ledger grew. Returns
+/// whether acknowledgements still wait, and the failure to report, if any.
+#[derive(Debug)]
+pub struct CommitRound {
+    /// When the last checkpoint was signed.
+    last_checkpoint: Instant,
+    /// The size it covered.
+    checkpointed: Option<u64>,
+    /// The first failure.
+    failure: Option<String>,
+}
+
+impl CommitRound {
+    /// Bookkeeping for a ledger as it is now (its current tree head counts as checkpointed).
+    #[must_use]
+    pub fn new(ledger: &Ledger) -> Self {
+        Self {
+            last_checkpoint: now(),
+            checkpointed: ledger.tree_head().map(|h| h.size),
+            failure: None,
+        }
+    }
+
+    /// Runs one commit of `ledger`, completes `queue`'s covered acknowledgements, and
+    /// checkpoints if due. Returns whether acknowledgements still wait.
+    pub fn run<A: Ack>(
+        &mut self,
+        ledger: &Ledger,
+        queue: &AckQueue<A>,
+        options: &CommitOptions,
+        checkpointer: Option<&Checkpointer>,
+        last: bool,
+    ) -> bool {
+        let result = if queue.has_failed() { Err(LedgerError::Poisoned) } else { ledger.commit() };
         if let Err(e) = &result {
-            if !shared.failed.swap(true, Ordering::AcqRel) {
+            if self.failure.is_none() {
                 tracing::error!(error = %e, "group commit failed: the ledger is poisoned");
-                outcome = Err(e.to_string());
+                self.failure = Some(e.to_string());
             }
         }
-        complete(shared, result.clone());
-        if let Some(cp) = checkpointer {
-            let due = stop || last_checkpoint.elapsed() >= options.checkpoint_every;
-            let grown = shared.ledger.durable_len() != checkpointed.unwrap_or(u64::MAX);
-            if due && grown && result.is_ok() {
-                last_checkpoint = now();
-                match cp.write(&shared.ledger) {
-                    Ok(size) => checkpointed = size,
+        let more = queue.complete(&result);
+        if let (Some(cp), Ok(durable)) = (checkpointer, &result) {
+            let due = last || self.last_checkpoint.elapsed() >= options.checkpoint_every;
+            if due && self.checkpointed != Some(*durable) {
+                self.last_checkpoint = now();
+                match cp.write(ledger) {
+                    Ok(size) => self.checkpointed = size,
                     Err(e) => {
                         tracing::error!(error = %e, "checkpoint not written");
-                        if stop {
-                            outcome = outcome.and(Err(format!("checkpoint not written: {e}")));
+                        if last && self.failure.is_none() {
+                            self.failure = Some(format!("checkpoint not written: {e}"));
                         }
                     }
                 }
             }
         }
+        more
+    }
+
+    /// The first failure, if any.
+    ///
+    /// # Errors
+    /// It.
+    pub fn outcome(&self) -> Result<(), String> {
+        self.failure.clone().map_or(Ok(()), Err)
+    }
+}
+
+/// The committer thread.
+fn run<A: Ack>(shared: &Shared<A>, checkpointer: Option<&Checkpointer>) -> Result<(), String> {
+    let options = shared.options;
+    let mut round = CommitRound::new(&shared.ledger);
+    let mut last_flush = now();
+    loop {
+        let stop = wait_for_batch(shared, last_flush);
+        round.run(&shared.ledger, &shared.queue, &options, checkpointer, stop);
+        last_flush = now();
         if stop {
-            // Nobody can be waiting now: `ack_when_durable` refuses once `stop` is set.
-            return outcome;
+            return round.outcome();
         }
     }
 }
 
 /// Sleeps until a batch closes, a flush is due, or the committer must stop (returned).
-fn wait_for_batch<A>(shared: &Shared<A>, last_flush: Instant) -> bool {
+fn wait_for_batch<A: Ack>(shared: &Shared<A>, last_flush: Instant) -> bool {
     let options = shared.options;
-    let mut state = shared.lock();
+    let mut control = shared.control();
     loop {
-        if state.stop {
+        if control.stop {
             return true;
         }
+        control.kicked = false;
         let at = now();
-        if let Some(first) = state.first_at {
+        let (waiting, first_at) = shared.queue.waiting();
+        if let Some(first) = first_at {
             let waited = at.saturating_duration_since(first);
-            if state.waiting.len() >= options.batch_max || waited >= options.batch_delay {
+            if waiting >= options.batch_max || waited >= options.batch_delay {
                 return false;
             }
-            state = wait(shared, state, options.batch_delay - waited);
+            control = wait(shared, control, options.batch_delay - waited);
             continue;
         }
         let since_flush = at.saturating_duration_since(last_flush);
@@ -364,45 +540,23 @@ fn wait_for_batch<A>(shared: &Shared<A>, last_flush: Instant) -> bool {
         }
         // Nothing to flush yet (or at all: then a whole interval).
         let timeout = if due { options.flush_every } else { options.flush_every - since_flush };
-        state.idle = true;
-        state = wait(shared, state, timeout);
-        state.idle = false;
+        control = wait(shared, control, timeout);
     }
 }
 
-fn wait<'a, A>(
+fn wait<'a, A: Ack>(
     shared: &'a Shared<A>,
-    state: MutexGuard<'a, State<A>>,
+    control: MutexGuard<'a, Control>,
     timeout: Duration,
-) -> MutexGuard<'a, State<A>> {
+) -> MutexGuard<'a, Control> {
+    if control.kicked || control.stop {
+        return control;
+    }
     shared
         .wake
-        .wait_timeout(state, timeout)
+        .wait_timeout(control, timeout)
         .map(|(guard, _)| guard)
         .unwrap_or_else(|poisoned| poisoned.into_inner().0)
-}
-
-/// Completes the acknowledgements a commit covered (all of them if it failed).
-fn complete<A: Ack>(shared: &Shared<A>, result: Result<u64, LedgerError>) {
-    let done: Vec<(u64, A)> = {
-        let mut state = shared.lock();
-        match &result {
-            Err(_) => {
-                state.first_at = None;
-                std::mem::take(&mut state.waiting)
-            }
-            Ok(durable) => {
-                let (done, rest): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut state.waiting).into_iter().partition(|(s, _)| s < durable);
-                state.first_at = (!rest.is_empty()).then(now);
-                state.waiting = rest;
-                done
-            }
-        }
-    };
-    for (_, ack) in done {
-        ack.complete(result.as_ref().map(drop).map_err(Clone::clone));
-    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub enum LedgerError {
     /// An earlier store failure poisoned the ledger; it refuses appends until restarted.
     #[error("ledger poisoned by an earlier store failure")]
     Poisoned,
+    /// The group commit has stopped (the runtime is shutting down): nothing more becomes
+    /// durable through it.
+    #[error("the ledger's group commit has stopped")]
+    Stopped,
     /// The store failed now (the ledger is poisoned from here on).
     #[error(transparent)]
     Store(#[from] StoreError),

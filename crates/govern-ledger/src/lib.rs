@@ -19,7 +19,9 @@ pub mod merkle;
 pub mod segment;
 pub mod verify;
 
-pub use commit::{Ack, Checkpointer, CommitOptions, Durability, GroupCommit};
+pub use commit::{
+    Ack, AckQueue, Checkpointer, CommitOptions, CommitRound, Durability, GroupCommit, Queued,
+};
 
 pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointSigner, SignedCheckpoint, key_id, load_public_key,

@@ -99,7 +99,7 @@ impl<G: Hosted> Domain<G> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(
             key,
-            Envelope::Command { request, reply: Some(tx), _admission: Some(admission) },
+            Envelope::Command { request, reply: Some(tx), admission: Some(admission) },
         )
         .await?;
         self.wait(rx).await?
@@ -263,7 +263,7 @@ impl<G: Hosted> Domain<G> {
         let envelope = Envelope::Command {
             request: timeout_request(command),
             reply: Some(tx),
-            _admission: None,
+            admission: None,
         };
         if let Err(refusal) = self.submit(key.clone(), envelope).await {
             tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");

@@ -14,11 +14,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use govern_governors::{
     CommandSpec, Ctx, Governor, Metadata, Reason, Request, ResourceId, StateSpec, TenantId,
 };
+use govern_ledger::{Ack, LedgerError};
 use govern_receipt::{ReceiptBody, replay};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tracing::field::Empty;
 
+use crate::commit::Committer;
 use crate::domain::Domain;
 use crate::error::{Accepted, CommandError, Outcome, Refusal};
 use crate::hosted::Hosted;
@@ -59,12 +61,52 @@ pub(crate) enum Envelope<G: Governor> {
         request: Request<G::Command>,
         reply: Option<oneshot::Sender<Outcome>>,
         /// The tenant's in-flight budget unit, returned when the envelope is dropped.
-        _admission: Option<Admission>,
+        admission: Option<Admission>,
     },
     /// A state query, answered in order with the commands around it.
     Inspect { reply: oneshot::Sender<Snapshot<G>> },
     /// An injected crash (the `Now` point).
     Crash,
+}
+
+/// A caller's reply held until its receipt is durable (see [`crate::commit`]), with its
+/// tenant's in-flight unit, so that the tenant's bound counts commands awaiting durability.
+/// A state timeout has no caller: its receipt is committed all the same.
+pub(crate) struct DurableReply {
+    reply: Option<oneshot::Sender<Outcome>>,
+    accepted: Accepted,
+    _admission: Option<Admission>,
+}
+
+impl Ack for DurableReply {
+    fn complete(self, result: Result<(), LedgerError>) {
+        let Some(reply) = self.reply else { return };
+        let outcome = match result {
+            Ok(()) => Ok(self.accepted),
+            Err(e) => Err(CommandError::Refused(Refusal::LedgerUnavailable(e.to_string()))),
+        };
+        // The caller may have timed out: nobody left to tell.
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Answers a command: an acceptance once its receipt is durable, anything else now.
+fn answer(
+    commit: &Arc<Committer>,
+    reply: Option<oneshot::Sender<Outcome>>,
+    admission: Option<Admission>,
+    outcome: Outcome,
+) {
+    match outcome {
+        Ok(accepted) => {
+            commit.ack(accepted.seq, DurableReply { reply, accepted, _admission: admission });
+        }
+        Err(e) => {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
 }
 
 /// The inbox and everything that must outlive one actor incarnation.
@@ -239,7 +281,7 @@ impl<G: Hosted> Actor for GovernorActor<G> {
     ) -> Result<(), ActorProcessingErr> {
         {
             let mut inbox = state.slot.lock();
-            recover_in_flight(&mut inbox);
+            recover_in_flight(&mut inbox, &self.domain.shared.commit);
             inbox.actor = Some(myself.clone());
             inbox.scheduled = true;
         }
@@ -259,15 +301,14 @@ impl<G: Hosted> Actor for GovernorActor<G> {
     }
 }
 
-/// After a crash: an applied command is answered from its mark; an unapplied one goes back
-/// to the head of the queue.
-fn recover_in_flight<G: Governor>(inbox: &mut Inbox<G>) {
+/// After a crash: an applied command is answered from its mark (once its receipt is
+/// durable); an unapplied one goes back to the head of the queue.
+fn recover_in_flight<G: Governor>(inbox: &mut Inbox<G>, commit: &Arc<Committer>) {
     match inbox.current.take() {
         None => {}
-        Some((Envelope::Command { reply: Some(reply), .. }, Some(accepted))) => {
-            let _ = reply.send(Ok(accepted));
+        Some((Envelope::Command { reply, admission, .. }, Some(accepted))) => {
+            answer(commit, reply, admission, Ok(accepted));
         }
-        Some((Envelope::Command { reply: None, .. }, Some(_))) => {}
         Some((envelope, _)) => inbox.queue.push_front(envelope),
     }
 }
@@ -381,8 +422,8 @@ impl<G: Hosted> GovernorActor<G> {
                 }
             }
         };
-        if let Some((Envelope::Command { reply: Some(reply), .. }, _)) = inbox.current.take() {
-            let _ = reply.send(outcome);
+        if let Some((Envelope::Command { reply, admission, .. }, _)) = inbox.current.take() {
+            answer(&shared.commit, reply, admission, outcome);
         }
     }
 }

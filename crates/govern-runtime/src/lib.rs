@@ -9,6 +9,7 @@
 //! API boundary: no ractor type appears in this crate's public API.
 
 mod clock;
+mod commit;
 mod domain;
 mod error;
 mod governor;
@@ -25,11 +26,14 @@ pub(crate) type FastMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomSta
 
 /// The ledger types hosts configure and receive (re-exported from `govern-ledger`).
 pub mod ledger {
-    pub use govern_ledger::{Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
+    pub use govern_ledger::{
+        Appended, CheckpointSigner, CommitOptions, Durability, Ledger, LedgerError, LedgerStore,
+        MemoryStore, SegmentOptions, SegmentStore, StoreError,
+    };
 }
 
 pub use error::{Accepted, CommandError, Outcome, Refusal, RuntimeError};
 pub use governor::{CrashPoint, Snapshot};
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
-pub use runtime::{Domains, Runtime, RuntimeBuilder, RuntimeHandle};
+pub use runtime::{Domains, LedgerStatus, Runtime, RuntimeBuilder, RuntimeHandle};

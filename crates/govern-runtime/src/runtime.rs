@@ -7,6 +7,7 @@
 //!                     └─ domain supervisor × 8 (dynamic one_for_one) ── governor actors
 //! ```
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,10 +16,14 @@ use govern_governors::{
     GovernorKind, Timestamp, account, billing, catalog, compliance, entitlement, quota,
     subscription, tenant,
 };
+use govern_ledger::{
+    CheckpointSigner, Checkpointer, CommitOptions, Durability, SegmentOptions, SegmentStore,
+};
 use govern_receipt::{ChainError, Head, Receipt};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use crate::clock::{Clock, wall_now};
+use crate::commit::Committer;
 use crate::domain::{Domain, DomainSupervisor};
 use crate::error::RuntimeError;
 use crate::hosted::Hosted;
@@ -31,6 +36,8 @@ use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
 /// What every actor of a runtime shares.
 pub(crate) struct Shared {
     pub(crate) ledger: Arc<Ledger>,
+    /// Makes receipts durable in batches and holds replies until theirs is.
+    pub(crate) commit: Arc<Committer>,
     pub(crate) clock: Clock,
     pub(crate) registry: Registry,
     pub(crate) reply_timeout: Duration,
@@ -83,6 +90,9 @@ pub struct RuntimeBuilder {
     root_intensity: Intensity,
     child_shutdown: Duration,
     store: Option<Box<dyn LedgerStore>>,
+    data_dir: Option<PathBuf>,
+    commit: CommitOptions,
+    signer: Option<CheckpointSigner>,
 }
 
 impl Default for RuntimeBuilder {
@@ -96,6 +106,9 @@ impl Default for RuntimeBuilder {
             root_intensity: Intensity::new(3, Duration::from_secs(10)),
             child_shutdown: limits::CHILD_SHUTDOWN_TIMEOUT,
             store: None,
+            data_dir: None,
+            commit: CommitOptions::default(),
+            signer: None,
         }
     }
 }
@@ -145,31 +158,90 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The ledger's store (default: in memory). A store with records is verified and
-    /// continued: governors rehydrate from it on first use.
-    ///
-    /// In this version the runtime syncs the store only at shutdown: with a durable store, a
-    /// command acknowledged since the last sync is lost if the process dies (see
-    /// `docs/runtime-semantics.md`).
+    /// Keeps the ledger in data directory `dir` with the embedded durable store (segment
+    /// files in `dir/segments`), the production default. A directory with receipts is
+    /// continued: the chain goes on and governors rehydrate from their receipts on first
+    /// use. Checkpoints are signed into `dir/checkpoint.json` with the key pair in `dir`
+    /// (generated on first start) unless [`Self::checkpoint_signer`] gives one.
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Another store for the ledger (default, without [`Self::data_dir`]: in memory, for
+    /// tests and benchmarks). A store with records is continued. A durable store (one whose
+    /// `is_durable` is true) gets group commit as [`Self::data_dir`] does, but no
+    /// checkpoints (there is no directory for them).
     #[must_use]
     pub fn store(mut self, store: Box<dyn LedgerStore>) -> Self {
         self.store = Some(store);
         self
     }
 
+    /// When callers are acknowledged (default [`Durability::Durable`]: once their receipt is
+    /// durable). [`Durability::Buffered`] acknowledges right after the write and flushes
+    /// every [`CommitOptions::flush_every`]: a crash can lose what was acknowledged since.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.commit.durability = durability;
+        self
+    }
+
+    /// How the group commit batches and how often it flushes and checkpoints (its
+    /// durability is kept from [`Self::durability`]).
+    #[must_use]
+    pub fn group_commit(mut self, options: CommitOptions) -> Self {
+        self.commit = CommitOptions { durability: self.commit.durability, ..options };
+        self
+    }
+
+    /// The key that signs checkpoints (default: the key pair in the data directory).
+    #[must_use]
+    pub fn checkpoint_signer(mut self, signer: CheckpointSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The ledger and its checkpointer, as configured.
+    fn open_ledger(&mut self) -> Result<(Ledger, Option<Checkpointer>), RuntimeError> {
+        let fail = |reason: String| RuntimeError::Start { what: "ledger", reason };
+        let Some(dir) = self.data_dir.clone() else {
+            let ledger = match self.store.take() {
+                Some(store) => Ledger::open(store).map_err(|e| fail(e.to_string()))?,
+                None => Ledger::in_memory(),
+            };
+            return Ok((ledger, None));
+        };
+        if self.store.is_some() {
+            return Err(fail("both a store and a data directory are configured".into()));
+        }
+        let (store, report) = SegmentStore::open(&dir, SegmentOptions::default())
+            .map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        if let Some(torn) = &report.torn {
+            tracing::warn!(segment = %torn.segment, offset = torn.offset, seq = torn.seq, bytes = torn.bytes, "ledger reopened after a torn final write; the unacknowledged tail was cut");
+        }
+        let ledger = Ledger::open(Box::new(store)).map_err(|e| fail(e.to_string()))?;
+        tracing::info!(dir = %dir.display(), receipts = report.records, segments = report.segments, "ledger opened");
+        let checkpointer = match self.signer.take() {
+            Some(signer) => Checkpointer { dir, signer, clock: Checkpointer::wall_clock },
+            None => Checkpointer::in_dir(dir).map_err(|e| fail(e.to_string()))?,
+        };
+        Ok((ledger, Some(checkpointer)))
+    }
+
     /// Starts the supervision tree.
     ///
     /// # Errors
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
-    pub async fn start(self) -> Result<Runtime, RuntimeError> {
-        let ledger = match self.store {
-            Some(store) => Ledger::open(store)
-                .map_err(|e| RuntimeError::Start { what: "ledger", reason: e.to_string() })?,
-            None => Ledger::in_memory(),
-        };
+    pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
+        let (ledger, checkpointer) = self.open_ledger()?;
+        let ledger = Arc::new(ledger);
+        let commit = Arc::new(Committer::new(Arc::clone(&ledger), self.commit, checkpointer));
         let clock = Clock::starting_at(self.epoch.unwrap_or_else(wall_now));
         let shared = Arc::new(Shared {
-            ledger: Arc::new(ledger),
+            ledger,
+            commit,
             clock_start: clock.now(),
             clock,
             registry: Registry::new(self.tenant_in_flight_max),
@@ -347,10 +419,12 @@ impl Runtime {
 
     /// Stops gracefully: refuses new commands, waits (up to a bound) for the commands in
     /// flight to be answered, stops the tree in reverse start order (governors finish the
-    /// command in hand), and syncs the ledger. Returns the ledger's head.
+    /// command in hand), then stops the group commit after a last commit and checkpoint.
+    /// Returns the ledger's head.
     ///
     /// # Errors
-    /// [`RuntimeError::Store`]-like failures of the final sync.
+    /// [`RuntimeError::Start`] (what: `final ledger commit`) when the last commit or
+    /// checkpoint failed, or the ledger was poisoned earlier.
     pub async fn shutdown(self) -> Result<Head, RuntimeError> {
         let shared = &self.handle.shared;
         shared.shutting_down.store(true, Ordering::Release);
@@ -361,12 +435,26 @@ impl Runtime {
         let _ = ractor::call!(self.root, SupervisorMsg::Shutdown);
         self.root.stop(Some("shutdown".into()));
         self.watcher.abort();
-        shared.ledger.sync().map_err(|e| RuntimeError::Start {
-            what: "final ledger sync",
-            reason: e.to_string(),
-        })?;
+        shared
+            .commit
+            .stop()
+            .await
+            .map_err(|reason| RuntimeError::Start { what: "final ledger commit", reason })?;
         Ok(shared.ledger.head())
     }
+}
+
+/// The ledger's progress and health ([`RuntimeHandle::ledger_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LedgerStatus {
+    /// Receipts written (the next sequence number).
+    pub receipts: u64,
+    /// Receipts durable: every receipt below this survives a crash (with a store that is
+    /// not durable, those the last commit covered).
+    pub durable: u64,
+    /// A store failure poisoned the ledger.
+    pub poisoned: bool,
 }
 
 /// A cheap, cloneable handle to a running runtime. No ractor types cross it.
@@ -453,6 +541,19 @@ impl RuntimeHandle {
     #[must_use]
     pub fn passivate_idle(&self, idle_for: Duration) -> usize {
         self.sum(|d| d.passivate_idle_dyn(idle_for))
+    }
+
+    /// The ledger's progress and health: receipts written and durable, and whether a store
+    /// failure has poisoned it (then every command is refused `ledger_unavailable` until the
+    /// runtime is restarted on its data directory).
+    #[must_use]
+    pub fn ledger_status(&self) -> LedgerStatus {
+        let ledger = &self.shared.ledger;
+        LedgerStatus {
+            receipts: ledger.head().next_seq,
+            durable: ledger.durable_len(),
+            poisoned: ledger.is_poisoned(),
+        }
     }
 
     /// Heap bytes the ledger's store keeps in memory (the in-memory store's records).

@@ -1,19 +1,15 @@
 //! A runtime on the durable segment store, stopped and started again on the same data
-//! directory: the chain continues, tenant states come back, governors rehydrate by replay.
-//! (The store is synced at shutdown here; acknowledging each command only once its receipt is
-//! durable is the next step of the durable-ledger issue.)
+//! directory: the chain continues, tenant states come back, governors rehydrate by replay,
+//! and every acknowledgement came after its receipt was durable.
 
 use govern_governors::subscription::State;
-use govern_ledger::segment::{SegmentOptions, SegmentStore};
 use govern_runtime::Runtime;
 
 use super::{T0, quota, resource, tenant};
 
 async fn start_on(dir: &std::path::Path) -> Runtime {
     super::quiet_injected_panics();
-    let (store, report) = SegmentStore::open(dir, SegmentOptions::default()).unwrap();
-    assert!(report.torn.is_none());
-    Runtime::builder().epoch(T0).store(Box::new(store)).start().await.unwrap()
+    Runtime::builder().epoch(T0).data_dir(dir).start().await.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
