@@ -22,6 +22,7 @@ macro_rules! say {
 mod alloc_count;
 mod bench;
 mod export;
+mod reopen;
 mod verify;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
@@ -40,7 +41,7 @@ struct Cli {
 enum Command {
     /// Measure the runtime.
     #[command(subcommand)]
-    Bench(bench::Bench),
+    Bench(BenchCommand),
     /// Verify a ledger's data directory: every frame, the hash chain and the Merkle tree.
     /// Exits 0 when everything verifies; otherwise 1, naming the first bad receipt.
     Verify(verify::VerifyArgs),
@@ -50,10 +51,20 @@ enum Command {
     Prove(export::ProveArgs),
 }
 
+/// `govern bench`: the runtime's benchmarks, and reopening a ledger.
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    #[command(flatten)]
+    Runtime(bench::Bench),
+    /// Reopens the ledger in DATA_DIR (segment store, then ledger) and times each step.
+    Reopen(reopen::ReopenArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench(b) => bench::run(b),
+        Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
+        Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Verify(v) => verify::run(&v),
         Command::Export(e) => export::export(&e),
         Command::Prove(p) => export::prove(&p),

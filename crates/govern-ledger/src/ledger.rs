@@ -6,6 +6,7 @@
 //! at any moment, and no message hop between a governor and its receipt. The ledger actor
 //! (in `runtime`) owns the store's lifecycle: it flushes it and syncs it at shutdown.
 
+mod open;
 mod seqs;
 mod store;
 
@@ -121,46 +122,6 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// A ledger over `store`, rebuilding head and index from the records already in it and
-    /// verifying the chain on the way.
-    ///
-    /// # Errors
-    /// [`LedgerError`] when a record cannot be read, decoded or verified.
-    pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
-        let mut index = Index::default();
-        let mut verifier = ChainVerifier::new();
-        let mut frontier = MerkleFrontier::new();
-        let durable = store.is_durable();
-        let mut record = Vec::new();
-        for seq in 0..store.len() {
-            if !store.read(seq, &mut record)? {
-                return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
-            }
-            verifier.push_record(&record).map_err(|e| corrupt(seq, &e))?;
-            if durable {
-                frontier.push(&verifier.head().last_hash);
-            }
-            let r = Receipt::decode(&record)
-                .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
-            index
-                .entry(r.body.tenant)
-                .or_default()
-                .entry((r.body.governor, r.body.resource))
-                .or_default()
-                .push(seq);
-        }
-        let len = store.len();
-        let inner = Inner {
-            head: verifier.head(),
-            store,
-            index,
-            buf: Vec::with_capacity(512),
-            durable,
-            unhashed: Vec::new(),
-        };
-        Ok(Self::with(inner, frontier, len))
-    }
-
     fn with(inner: Inner, frontier: MerkleFrontier, durable: u64) -> Self {
         Self {
             inner: Mutex::new(inner),
@@ -381,10 +342,6 @@ impl Ledger {
         }
         Ok(verifier.head())
     }
-}
-
-fn corrupt(seq: u64, e: &ChainError) -> LedgerError {
-    LedgerError::Corrupt { seq, reason: e.to_string() }
 }
 
 fn read_all(

@@ -65,6 +65,7 @@ mod io;
 
 pub use io::{FsIo, SegmentIo, Syncer};
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use govern_receipt::RECORD_LEN_MAX;
@@ -653,6 +654,62 @@ impl SegmentStore {
     }
 }
 
+/// How many bytes of frames [`LedgerStore::for_each`] reads at once (more when one frame is
+/// longer): small enough to stay in the cache between the read and the caller's look.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// Hands the records of segment `seg` whose frames start at `offsets` (consecutive, the first
+/// at `seg.first_seq`; the last frame ends at `frames_end`) to `f`, reading as many whole
+/// frames at a time as fit in [`READ_CHUNK_BYTES`] into `chunk`.
+fn read_segment_chunks(
+    io: &dyn SegmentIo,
+    seg: &Segment,
+    offsets: &[u32],
+    frames_end: usize,
+    chunk: &mut Vec<u8>,
+    f: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, StoreError> {
+    let bad = |seq: u64| StoreError::Corrupt(format!("record {seq}: frame outside its segment"));
+    // Where frame `j` ends: where the next one starts, the last one at `frames_end`.
+    let frame_end = |j: usize| offsets.get(j + 1).map_or(frames_end, |&o| o as usize);
+    let mut k = 0;
+    while let Some(&start) = offsets.get(k) {
+        let start = start as usize;
+        // The frames k..m fit in one chunk (frame k at least).
+        let fit = offsets
+            .get(k..)
+            .unwrap_or_default()
+            .partition_point(|&o| (o as usize).saturating_sub(start) < READ_CHUNK_BYTES);
+        let m = k + fit.max(1);
+        let end = frame_end(m - 1);
+        let len = end.checked_sub(start).ok_or_else(|| bad(seg.first_seq + k as u64))?;
+        chunk.clear();
+        chunk.resize(len, 0);
+        io.read_at(&seg.name, start as u64, chunk)
+            .map_err(|e| StoreError::Io(format!("reading {} at {start}: {e}", seg.name)))?;
+        for j in k..m {
+            let seq = seg.first_seq + j as u64;
+            let at = offsets.get(j).map_or(usize::MAX, |&o| o as usize);
+            let frame = at
+                .checked_sub(start)
+                .zip(frame_end(j).checked_sub(start))
+                .and_then(|(from, to)| chunk.get(from..to))
+                .ok_or_else(|| bad(seq))?;
+            if let Err(reason) = check_frame(frame, seq) {
+                return Err(StoreError::Corrupt(format!(
+                    "segment {} offset {at}, record {seq}: {reason}",
+                    seg.name
+                )));
+            }
+            if f(seq, frame.get(FRAME_HEADER_LEN..).unwrap_or_default()).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        k = m;
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
 impl LedgerStore for SegmentStore {
     fn append(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
         self.check_poisoned()?;
@@ -746,6 +803,43 @@ impl LedgerStore for SegmentStore {
                 .iter()
                 .map(|s| std::mem::size_of::<Segment>() + s.name.capacity())
                 .sum::<usize>()
+    }
+
+    /// Reads the synced records a chunk of frames at a time (about [`READ_CHUNK_BYTES`] per
+    /// positioned read, so the bytes are still in the cache when `f` looks at them), checking
+    /// each frame's length, CRC32C and sequence number again as [`Self::read`] does; then
+    /// any records not yet synced, one by one.
+    fn for_each(&self, f: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>) -> Result<(), StoreError> {
+        let mut chunk = Vec::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            let end_seq =
+                self.segments.get(i + 1).map_or(self.synced, |n| n.first_seq.min(self.synced));
+            let (Ok(first), Ok(end)) = (usize::try_from(seg.first_seq), usize::try_from(end_seq))
+            else {
+                return Err(StoreError::Corrupt(format!("segment {}: too many records", seg.name)));
+            };
+            let offsets = self.offsets.get(first..end.max(first)).ok_or_else(|| {
+                StoreError::Corrupt(format!("segment {}: records not indexed", seg.name))
+            })?;
+            // The last frame ends where the next record's starts, if that is in this segment.
+            let next_here = end_seq < self.len()
+                && self.segments.get(i + 1).is_none_or(|n| end_seq < n.first_seq);
+            let frames_end = match self.offsets.get(end).filter(|_| next_here) {
+                Some(&o) => u64::from(o),
+                None => seg.written,
+            };
+            let frames_end = usize::try_from(frames_end).unwrap_or(usize::MAX);
+            if read_segment_chunks(&*self.io, seg, offsets, frames_end, &mut chunk, f)?.is_break() {
+                return Ok(());
+            }
+        }
+        let mut record = Vec::new();
+        for seq in self.synced..self.len() {
+            if !self.read(seq, &mut record)? || f(seq, &record).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {

@@ -178,8 +178,20 @@ impl<'a> Reader<'a> {
     }
 
     fn map(&mut self, field: &'static str) -> Result<BTreeMap<String, String>, DecodeError> {
-        let count = self.u32(field)?;
         let mut map = BTreeMap::new();
+        self.map_with(field, |k, v| {
+            map.insert(k.to_owned(), v.to_owned());
+        })?;
+        Ok(map)
+    }
+
+    /// Reads a map, checking its keys' order, and hands each entry to `f`.
+    fn map_with(
+        &mut self,
+        field: &'static str,
+        mut f: impl FnMut(&'a str, &'a str),
+    ) -> Result<(), DecodeError> {
+        let count = self.u32(field)?;
         let mut last: Option<&str> = None;
         for _ in 0..count {
             let offset = self.at;
@@ -188,11 +200,46 @@ impl<'a> Reader<'a> {
                 return Err(DecodeError::KeysNotSorted { field, offset });
             }
             let v = self.str(field)?;
-            map.insert(k.to_owned(), v.to_owned());
+            f(k, v);
             last = Some(k);
         }
-        Ok(map)
+        Ok(())
     }
+}
+
+/// What a ledger indexes a receipt by, borrowed from its storage record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptKey<'a> {
+    /// The tenant id, as stored (not yet checked as an id: see [`Receipt::decode_key`]).
+    pub tenant: &'a str,
+    /// The governor kind.
+    pub governor: GovernorKind,
+    /// The resource id, as stored (not yet checked as an id).
+    pub resource: &'a str,
+}
+
+/// Checks a storage record as [`decode`] does, without allocating, and returns its key (see
+/// [`Receipt::decode_key`]).
+pub(crate) fn decode_key(record: &[u8]) -> Result<ReceiptKey<'_>, DecodeError> {
+    check_frame(record)?;
+    let preimage = &record[..record.len() - 32];
+    let mut r = Reader { bytes: preimage, at: TIMESTAMP_OFFSET + 8 };
+    let tenant = r.str("tenant_id")?;
+    let governor_name = r.str("governor")?;
+    let governor = GovernorKind::from_name(governor_name)
+        .ok_or_else(|| DecodeError::UnknownGovernor(governor_name.to_owned()))?;
+    let resource = r.str("resource_id")?;
+    r.u64("resource_seq")?;
+    for field in ["command", "state_from", "state_to", "reason"] {
+        r.str(field)?;
+    }
+    r.map_with("args", |_, _| {})?;
+    r.map_with("metadata", |_, _| {})?;
+    r.take(32, "prev_hash")?;
+    if r.at != preimage.len() {
+        return Err(DecodeError::TrailingBytes { offset: r.at, extra: preimage.len() - r.at });
+    }
+    Ok(ReceiptKey { tenant, governor, resource })
 }
 
 /// Decodes a storage record (see [`Receipt::decode`]).

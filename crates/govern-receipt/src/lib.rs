@@ -17,7 +17,7 @@ mod replay;
 
 pub use chain::{ChainError, ChainVerifier, Head, verify_chain};
 pub use digest::{Digest, DigestParseError};
-pub use encode::{DOMAIN_TAG, DecodeError, FORMAT_VERSION, RECORD_LEN_MAX};
+pub use encode::{DOMAIN_TAG, DecodeError, FORMAT_VERSION, RECORD_LEN_MAX, ReceiptKey};
 pub use json::{JsonError, ReceiptJson};
 pub use receipt::{Receipt, ReceiptBody, derive_receipt_id};
 pub use replay::{ReplayError, replay};

@@ -145,6 +145,18 @@ impl Receipt {
         encode::decode(record)
     }
 
+    /// Checks a storage record's form exactly as [`Self::decode`] does, except the syntax of
+    /// the two ids, without allocating, and returns what a ledger indexes it by: tenant,
+    /// governor and resource, borrowed from the record. Whoever builds a `TenantId` or
+    /// `ResourceId` from them checks the ids then; `decode` accepts a record exactly when this
+    /// does and both ids are valid.
+    ///
+    /// # Errors
+    /// [`encode::DecodeError`] naming the field and byte offset, as `decode` would.
+    pub fn decode_key(record: &[u8]) -> Result<encode::ReceiptKey<'_>, encode::DecodeError> {
+        encode::decode_key(record)
+    }
+
     /// The short hash (12 hex characters) for transcripts.
     #[must_use]
     pub fn short_hash(&self) -> String {

@@ -1,6 +1,8 @@
 //! Where receipt records live. The runtime sees only this trait; backends (memory here, the
 //! durable segment store later, a server database some day) stay behind it.
 
+use std::ops::ControlFlow;
+
 /// A store failure. After one, the ledger is poisoned: it refuses every further append.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -128,6 +130,23 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] when the backend cannot read it.
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError>;
+
+    /// Hands every record to `f`, in sequence order from 0, until `f` breaks; what opening a
+    /// ledger reads. It stops early, without an error, at the first record the store does not
+    /// have (callers compare how many they got with [`Self::len`]). The default reads one
+    /// record at a time with [`Self::read`]; a store that can read in bulk overrides it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend cannot read a record.
+    fn for_each(&self, f: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>) -> Result<(), StoreError> {
+        let mut record = Vec::new();
+        for seq in 0..self.len() {
+            if !self.read(seq, &mut record)? || f(seq, &record).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Records in memory: one contiguous arena and an offset per record. Nothing survives the
@@ -188,6 +207,19 @@ impl LedgerStore for MemoryStore {
             }
             None => Err(StoreError::Corrupt(format!("record {seq} lies outside the arena"))),
         }
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(u64, &[u8]) -> ControlFlow<()>) -> Result<(), StoreError> {
+        let ends = self.starts.iter().skip(1).copied().chain([self.arena.len()]);
+        for ((seq, &start), end) in (0u64..).zip(&self.starts).zip(ends) {
+            let record = self.arena.get(start..end).ok_or_else(|| {
+                StoreError::Corrupt(format!("record {seq} lies outside the arena"))
+            })?;
+            if f(seq, record).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,254 @@
+//! Reopening a ledger over a store that already holds records: the chain head, the index by
+//! (tenant, kind, resource) and the Merkle frontier are rebuilt in one pass over the records,
+//! on two threads (and a third for the tree of a durable store).
+//!
+//! The calling thread reads the records (in bulk: [`LedgerStore::for_each`]), checks each
+//! one's form without allocating ([`Receipt::decode_key`]) and indexes it; it copies them in
+//! batches to the chain thread, which verifies the chain (every hash recomputed) and hands
+//! the receipt hashes, in batches, to the tree thread. The first bad record is reported by its sequence number,
+//! whichever thread finds it.
+
+use std::ops::ControlFlow;
+use std::sync::mpsc;
+
+use govern_governors::{IdError, ResourceId, TenantId};
+use govern_receipt::{ChainVerifier, DecodeError, Digest, Head, Receipt};
+
+use super::{Index, Inner, Ledger, LedgerError, LedgerStore, TenantIndex};
+use crate::merkle::MerkleFrontier;
+
+/// Bytes of records the reading thread copies into one batch for the chain thread.
+const BATCH_BYTES: usize = 256 << 10;
+
+/// Receipt hashes handed from the chain thread to the tree thread in one message.
+const HASH_BATCH: usize = 4_096;
+
+/// Records copied back to back, for the chain thread.
+#[derive(Default)]
+struct Batch {
+    /// The records.
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn push(&mut self, record: &[u8]) {
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn records(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(start, &end)| self.bytes.get(start..end).unwrap_or_default())
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
+/// What the chain thread found: the head, and the frontier of a durable store.
+type Chained = Result<(Head, MerkleFrontier), LedgerError>;
+
+impl Ledger {
+    /// A ledger over `store`, rebuilding head, index and (for a durable store) the Merkle
+    /// frontier from the records already in it, in one pass.
+    ///
+    /// Every record is verified as `govern verify` does: the store must have it (a segment
+    /// store checks each frame's length, CRC32C and sequence number again as it reads it); it
+    /// must decode (form, field lengths, UTF-8, known governor, valid ids, sorted map keys,
+    /// nothing trailing); and it must hold its place in the chain: its hash recomputed over
+    /// its preimage equals the stored one, its sequence number is its position, its
+    /// `prev_hash` is the previous receipt's hash and its id derives from them. The frontier
+    /// is built from the verified hashes. Rehashing runs on its own thread, beside the
+    /// indexing, which is the longer of the two (see `docs/benchmarks.md`).
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] naming the first record that is missing, does not decode or
+    /// breaks the chain; [`LedgerError::Store`] when the store cannot read.
+    pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
+        let durable = store.is_durable();
+        let len = store.len();
+        let (indexed, chained) = std::thread::scope(|s| {
+            let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2);
+            let (spare_tx, spare_rx) = mpsc::sync_channel::<Batch>(4);
+            let chain = s.spawn(move || chain_pass(&batch_rx, &spare_tx, durable));
+            let indexed = index_pass(&*store, &batch_tx, &spare_rx);
+            drop(batch_tx);
+            let chained = chain.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (indexed, chained)
+        });
+        let (index, (head, frontier)) = match (indexed, chained) {
+            (Ok(index), Ok(chained)) => (index, chained),
+            (Err(e), Ok(_)) => return Err(e),
+            (indexed, Err(chain)) => return Err(first_error(indexed.err(), chain)),
+        };
+        if head.next_seq != len {
+            return Err(LedgerError::Corrupt { seq: head.next_seq, reason: "missing".into() });
+        }
+        let inner = Inner {
+            head,
+            store,
+            index,
+            buf: Vec::with_capacity(512),
+            durable,
+            unhashed: Vec::new(),
+        };
+        Ok(Self::with(inner, frontier, len))
+    }
+}
+
+/// The error to report when the chain thread failed: the reading thread's if it names an
+/// earlier record (a store failure comes after every record the chain thread got).
+fn first_error(indexed: Option<LedgerError>, chain: LedgerError) -> LedgerError {
+    match (indexed, &chain) {
+        (Some(LedgerError::Corrupt { seq, reason }), LedgerError::Corrupt { seq: at, .. })
+            if seq < *at =>
+        {
+            LedgerError::Corrupt { seq, reason }
+        }
+        _ => chain,
+    }
+}
+
+/// The tenants' indexes while opening, looked up by the tenant id as stored (without
+/// allocating an id per record).
+#[allow(clippy::disallowed_types, reason = "lookup only; turned into the index at the end")]
+type Tenants =
+    std::collections::HashMap<Box<str>, (TenantId, TenantIndex), foldhash::fast::RandomState>;
+
+/// The reading thread: reads every record, checks its form, indexes it and hands it on to
+/// the chain thread in batches. Returns the index.
+fn index_pass(
+    store: &dyn LedgerStore,
+    batches: &mpsc::SyncSender<Batch>,
+    spares: &mpsc::Receiver<Batch>,
+) -> Result<Index, LedgerError> {
+    let mut tenants = Tenants::default();
+    let mut batch = Batch::default();
+    let mut next = 0u64;
+    let mut failed = None;
+    let read = store.for_each(&mut |seq, record| {
+        if seq != next {
+            let reason = format!("the store handed over record {seq} instead");
+            failed = Some(LedgerError::Corrupt { seq: next, reason });
+            return ControlFlow::Break(());
+        }
+        if let Err(e) = index_record(&mut tenants, seq, record) {
+            failed = Some(e);
+            return ControlFlow::Break(());
+        }
+        batch.push(record);
+        next += 1;
+        if batch.bytes.len() >= BATCH_BYTES {
+            let mut spare = spares.try_recv().unwrap_or_default();
+            spare.clear();
+            // A send fails only if the chain thread stopped at a bad record: that is reported.
+            if batches.send(std::mem::replace(&mut batch, spare)).is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if !batch.ends.is_empty() {
+        let _ = batches.send(batch);
+    }
+    read?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if next < store.len() {
+        return Err(LedgerError::Corrupt { seq: next, reason: "missing".into() });
+    }
+    Ok(tenants.into_values().collect())
+}
+
+/// Checks the form of record `seq` and adds it to the index.
+fn index_record(tenants: &mut Tenants, seq: u64, record: &[u8]) -> Result<(), LedgerError> {
+    let key = Receipt::decode_key(record)
+        .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
+    let (_, resources) = match tenants.get_mut(key.tenant) {
+        Some(tenant) => tenant,
+        None => {
+            let id = TenantId::new(key.tenant).map_err(|e| bad_id(seq, "tenant_id", e))?;
+            tenants.entry(key.tenant.into()).or_insert((id, TenantIndex::default()))
+        }
+    };
+    let resource = ResourceId::new(key.resource).map_err(|e| bad_id(seq, "resource_id", e))?;
+    resources.entry((key.governor, resource)).or_default().push(seq);
+    Ok(())
+}
+
+/// An invalid id in record `seq`, reported as decoding would.
+fn bad_id(seq: u64, field: &'static str, source: IdError) -> LedgerError {
+    LedgerError::Corrupt { seq, reason: DecodeError::BadId { field, source }.to_string() }
+}
+
+/// The chain thread: checks each record's place in the chain and, for a durable store, hands
+/// the receipt hashes to the tree thread. Returns the head and the frontier.
+fn chain_pass(
+    batches: &mpsc::Receiver<Batch>,
+    spares: &mpsc::SyncSender<Batch>,
+    durable: bool,
+) -> Chained {
+    let (hash_tx, hash_rx) = mpsc::sync_channel::<Vec<Digest>>(16);
+    std::thread::scope(|s| {
+        let tree = durable.then(|| {
+            s.spawn(move || {
+                let mut frontier = MerkleFrontier::new();
+                for batch in hash_rx {
+                    for hash in &batch {
+                        frontier.push(hash);
+                    }
+                }
+                frontier
+            })
+        });
+        let head = chain_batches(batches, spares, durable.then_some(&hash_tx));
+        drop(hash_tx);
+        let frontier = match tree {
+            Some(tree) => tree.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => MerkleFrontier::new(),
+        };
+        head.map(|head| (head, frontier))
+    })
+}
+
+/// Pushes every record of every batch onto the chain, stopping at the first bad one.
+fn chain_batches(
+    batches: &mpsc::Receiver<Batch>,
+    spares: &mpsc::SyncSender<Batch>,
+    tree: Option<&mpsc::SyncSender<Vec<Digest>>>,
+) -> Result<Head, LedgerError> {
+    let mut chain = ChainVerifier::new();
+    let mut hashes = Vec::new();
+    for batch in batches {
+        for record in batch.records() {
+            let seq = chain.head().next_seq;
+            let hash = chain
+                .push_record(record)
+                .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
+            if let Some(tree) = tree {
+                if hashes.capacity() == 0 {
+                    hashes.reserve_exact(HASH_BATCH);
+                }
+                hashes.push(hash);
+                if hashes.len() == HASH_BATCH {
+                    // A send fails only if the tree thread panicked; joining it reports that.
+                    let _ = tree.send(std::mem::take(&mut hashes));
+                }
+            }
+        }
+        // The reading thread may have made a new batch already; then this one is dropped.
+        let _ = spares.try_send(batch);
+    }
+    if let Some(tree) = tree.filter(|_| !hashes.is_empty()) {
+        let _ = tree.send(hashes);
+    }
+    Ok(chain.head())
+}
+
+#[cfg(test)]
+mod tests;
