@@ -23,8 +23,10 @@ pub(crate) enum Bench {
     /// N subscriptions × 9 transitions by C concurrent clients; prints throughput, latency
     /// and memory per governor.
     Lifecycle(LifecycleArgs),
-    /// Writes N receipts to the durable segment store in DIR, syncing (fdatasync) every
-    /// `--batch` receipts, and leaves the ledger there to be verified.
+    /// Writes N receipts to the durable segment store in DIR and leaves the ledger there to
+    /// be verified: with `--producers P`, P threads each append a receipt and wait for its
+    /// acknowledgement by the group commit (latency per receipt); without, one thread syncs
+    /// (fdatasync) every `--batch` receipts.
     Ledger(LedgerArgs),
 }
 
@@ -37,9 +39,21 @@ pub(crate) struct LedgerArgs {
     /// The data directory (created; must not hold a ledger yet).
     #[arg(long)]
     data_dir: std::path::PathBuf,
-    /// Receipts per group commit (one fdatasync each).
+    /// Receipts per sync (one fdatasync each), without `--producers`.
     #[arg(long, default_value_t = 1_000)]
     batch: u64,
+    /// Concurrent producers, each waiting for its receipt to be durable before the next.
+    #[arg(long)]
+    producers: Option<usize>,
+    /// With `--producers`: most acknowledgements per group commit.
+    #[arg(long, default_value_t = govern_ledger::commit::BATCH_MAX)]
+    batch_max: usize,
+    /// With `--producers`: how long (µs) a batch waits for more after its first receipt.
+    #[arg(long, default_value_t = 0)]
+    batch_delay_us: u64,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `govern bench lifecycle`.
@@ -57,6 +71,17 @@ pub(crate) struct LifecycleArgs {
     /// Tokio worker threads (default: the machine's cores).
     #[arg(long)]
     workers: Option<usize>,
+    /// Run on the durable store in this data directory (which must hold no ledger yet) and
+    /// leave the ledger there, to be verified afterwards; default: the in-memory store.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+    /// With `--data-dir`: acknowledge right after the write and flush periodically
+    /// (the buffered mode) instead of after the fdatasync.
+    #[arg(long, requires = "data_dir")]
+    buffered: bool,
+    /// With `--data-dir`: how long (µs) a group commit waits for more replies after its first.
+    #[arg(long, default_value_t = 0, requires = "data_dir")]
+    batch_delay_us: u64,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -70,6 +95,23 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
     }
 }
 
+/// The receipt body of the ledger benchmark's `i`th receipt.
+fn bench_body(tenants: &[TenantId], i: u64) -> Result<govern_receipt::ReceiptBody, String> {
+    Ok(govern_receipt::ReceiptBody {
+        timestamp: Timestamp(1_767_225_600_000 + i),
+        tenant: tenants[(i % tenants.len() as u64) as usize].clone(),
+        governor: govern_governors::GovernorKind::Subscription,
+        resource: id(&format!("sub-{:08}", i / 9))?,
+        resource_seq: 0,
+        command: std::borrow::Cow::Borrowed("activate"),
+        state_from: std::borrow::Cow::Borrowed("free_trial"),
+        state_to: std::borrow::Cow::Borrowed("active"),
+        reason: "benchmark".into(),
+        args: std::collections::BTreeMap::new(),
+        metadata: std::collections::BTreeMap::new(),
+    })
+}
+
 fn ledger(args: &LedgerArgs) -> Result<(), String> {
     use govern_ledger::segment::{SegmentOptions, SegmentStore};
     use govern_ledger::{Ledger, LedgerStore};
@@ -81,22 +123,12 @@ fn ledger(args: &LedgerArgs) -> Result<(), String> {
     let ledger = Ledger::open(Box::new(store)).map_err(|e| e.to_string())?;
     let tenants: Vec<TenantId> =
         (0..16).map(|t| id(&format!("tenant-{t:04}"))).collect::<Result<_, _>>()?;
+    if let Some(producers) = args.producers {
+        return ledger_producers(args, std::sync::Arc::new(ledger), &tenants, producers.max(1));
+    }
     let started = Instant::now();
     for i in 0..args.receipts {
-        let body = govern_receipt::ReceiptBody {
-            timestamp: Timestamp(1_767_225_600_000 + i),
-            tenant: tenants[(i % 16) as usize].clone(),
-            governor: govern_governors::GovernorKind::Subscription,
-            resource: id(&format!("sub-{:08}", i / 9))?,
-            resource_seq: 0,
-            command: std::borrow::Cow::Borrowed("activate"),
-            state_from: std::borrow::Cow::Borrowed("free_trial"),
-            state_to: std::borrow::Cow::Borrowed("active"),
-            reason: "benchmark".into(),
-            args: std::collections::BTreeMap::new(),
-            metadata: std::collections::BTreeMap::new(),
-        };
-        ledger.append(body).map_err(|e| e.to_string())?;
+        ledger.append(bench_body(&tenants, i)?).map_err(|e| e.to_string())?;
         if (i + 1) % args.batch.max(1) == 0 {
             ledger.sync().map_err(|e| e.to_string())?;
         }
@@ -124,6 +156,107 @@ fn ledger(args: &LedgerArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// An acknowledgement that wakes an async producer.
+struct OneshotAck(tokio::sync::oneshot::Sender<Result<(), govern_ledger::LedgerError>>);
+
+impl govern_ledger::Ack for OneshotAck {
+    fn complete(self, result: Result<(), govern_ledger::LedgerError>) {
+        let _ = self.0.send(result);
+    }
+}
+
+/// `bench ledger --producers P`: P async producers (tokio tasks on one worker per core, as
+/// a host's request handlers would be) each append a receipt and wait for the group commit
+/// to make it durable; the last commit signs a checkpoint into the data directory.
+fn ledger_producers(
+    args: &LedgerArgs,
+    ledger: std::sync::Arc<govern_ledger::Ledger>,
+    tenants: &[TenantId],
+    producers: usize,
+) -> Result<(), String> {
+    use govern_ledger::{Checkpointer, CommitOptions, GroupCommit};
+    use std::sync::Arc;
+    let options = CommitOptions {
+        batch_max: args.batch_max,
+        batch_delay: Duration::from_micros(args.batch_delay_us),
+        ..CommitOptions::default()
+    };
+    let checkpointer = Checkpointer::in_dir(&args.data_dir).map_err(|e| e.to_string())?;
+    let commit: Arc<GroupCommit<OneshotAck>> = Arc::new(
+        GroupCommit::start(Arc::clone(&ledger), options, Some(checkpointer))
+            .map_err(|e| e.to_string())?,
+    );
+    let per = args.receipts / producers as u64;
+    // Bodies are built up front: the figure is the ledger's, not the formatting's.
+    let bodies: Vec<Vec<govern_receipt::ReceiptBody>> = (0..producers as u64)
+        .map(|p| (0..per).map(|i| bench_body(tenants, p * per + i)).collect())
+        .collect::<Result<_, _>>()?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let started = Instant::now();
+    let latencies = rt.block_on(async {
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .map(|mine| {
+                let (ledger, commit) = (Arc::clone(&ledger), Arc::clone(&commit));
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(mine.len());
+                    for body in mine {
+                        let t0 = Instant::now();
+                        let seq = ledger.append(body).map_err(|e| e.to_string())?.seq;
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        commit.ack_when_durable(seq, OneshotAck(tx));
+                        rx.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                        lat.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                    }
+                    Ok::<Vec<u64>, String>(lat)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(|e| e.to_string())??);
+        }
+        Ok::<Vec<u64>, String>(all)
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    commit.stop()?;
+    let mut latencies = latencies;
+    latencies.sort_unstable();
+    let n = latencies.len();
+    let pct = |p: f64| latencies[((n as f64 - 1.0) * p) as usize] as f64 / 1_000.0;
+    let rate = n as f64 / secs;
+    if args.json {
+        say!(
+            "{}",
+            serde_json::json!({
+                "bench": "ledger",
+                "producers": producers,
+                "receipts": n,
+                "cores": cores,
+                "batch_max": args.batch_max,
+                "batch_delay_us": args.batch_delay_us,
+                "durable_receipts_per_s": rate.round(),
+                "ack_p50_us": pct(0.50),
+                "ack_p99_us": pct(0.99),
+                "ack_max_us": pct(1.0),
+            })
+        );
+    } else {
+        say!(
+            "wrote {n} receipts to {} with {producers} producers in {secs:.2} s: {rate:.0} durable receipts/s; acknowledgement p50 {:.1} µs, p99 {:.1} µs (group commit, {cores} cores)",
+            args.data_dir.display(),
+            pct(0.50),
+            pct(0.99)
+        );
+    }
+    Ok(())
+}
+
 fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     if args.governors == 0 || args.clients == 0 || args.tenants == 0 {
         return Err("--governors, --clients and --tenants must be at least 1".into());
@@ -140,11 +273,17 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     let bare = rt.block_on(bare_actor_bytes(args.governors.min(100_000)))?;
     let report = rt.block_on(drive(args))?;
     let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
+    let store = match (&args.data_dir, args.buffered) {
+        (None, _) => "memory",
+        (Some(_), false) => "durable",
+        (Some(_), true) => "buffered",
+    };
     if args.json {
         say!(
             "{}",
             serde_json::json!({
                 "bench": "lifecycle",
+                "store": store,
                 "governors": args.governors,
                 "clients": args.clients,
                 "tenants": args.tenants,
@@ -163,7 +302,7 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
         );
     } else {
         say!(
-            "lifecycle: {} governors, {} clients, {} tenants, {workers} workers on {cores} cores",
+            "lifecycle: {} governors, {} clients, {} tenants, {workers} workers on {cores} cores, {store} store",
             args.governors,
             args.clients,
             args.tenants
@@ -197,14 +336,25 @@ fn id<T: std::str::FromStr>(s: &str) -> Result<T, String> {
 }
 
 async fn drive(args: &LifecycleArgs) -> Result<Report, String> {
-    let runtime = Runtime::builder()
+    let mut builder = Runtime::builder()
         .epoch(Timestamp(1_767_225_600_000))
         .idle_after(Duration::from_secs(24 * 3600))
-        .reply_timeout(Duration::from_secs(60))
-        .start()
-        .await
-        .map_err(|e| e.to_string())?;
+        .reply_timeout(Duration::from_secs(60));
+    if let Some(dir) = &args.data_dir {
+        builder = builder.data_dir(dir).group_commit(govern_runtime::ledger::CommitOptions {
+            batch_delay: Duration::from_micros(args.batch_delay_us),
+            ..govern_runtime::ledger::CommitOptions::default()
+        });
+        if args.buffered {
+            builder = builder.durability(govern_runtime::ledger::Durability::Buffered);
+        }
+    }
+    let runtime = builder.start().await.map_err(|e| e.to_string())?;
     let h = runtime.handle();
+    if h.head().next_seq != 0 {
+        let _ = runtime.shutdown().await;
+        return Err("the data directory already holds a ledger".into());
+    }
     let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
     let tenants: Vec<TenantId> =
         (0..args.tenants).map(|t| id(&format!("tenant-{t:04}"))).collect::<Result<_, _>>()?;
