@@ -1,8 +1,11 @@
-//! A host binary embedding the govern runtime: it starts the runtime, provisions a few
-//! tenants and drives their governors, then reads back one tenant's receipts and verifies the
-//! chain. Logs go to stderr through tracing (`RUST_LOG=info` to see every transition).
+//! A host binary embedding the govern runtime on its durable default store: it starts the
+//! runtime on a data directory, provisions a few tenants and drives their governors (every
+//! reply comes after its receipt is on disk), then reads back one tenant's receipts, verifies
+//! the chain and shuts down, signing a checkpoint. Logs go to stderr through tracing
+//! (`RUST_LOG=info` to see every transition).
 //!
-//! Run: `cargo run -p govern-examples --example host`
+//! Run: `cargo run -p govern-examples --example host [DATA_DIR]` (default: a fresh directory
+//! under the system's temporary directory, left there for `govern verify`).
 
 #![allow(clippy::print_stdout, reason = "an example prints what it does")]
 
@@ -30,7 +33,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = Runtime::builder().start().await?;
+    let dir = match std::env::args_os().nth(1) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::env::temp_dir().join(format!("govern-host-{}", std::process::id())),
+    };
+    println!("data directory {}", dir.display());
+    let runtime = Runtime::builder().data_dir(&dir).start().await?;
     let h = runtime.handle();
     let quota = ResourceQuota { storage_gb: 500, compute_units: 16, bandwidth_mbps: 10_000 };
     let (acme, globex) = (TenantId::new("acme")?, TenantId::new("globex")?);
@@ -96,5 +104,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("chain verified: {} receipts", verified.next_seq);
     let head = runtime.shutdown().await?;
     println!("shut down; ledger holds {} receipts, head {}", head.next_seq, head.last_hash.short());
+    println!("check it offline: cargo run -p govern-cli -- verify {}", dir.display());
     Ok(())
 }
