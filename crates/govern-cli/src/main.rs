@@ -23,6 +23,7 @@ mod alloc_count;
 mod bench;
 mod export;
 mod reopen;
+mod run;
 mod verify;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
@@ -39,6 +40,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenario files through the runtime on virtual time and print a transcript. Exits 0
+    /// when every expectation holds, 1 when one fails, 2 when a file is invalid.
+    Run(run::RunArgs),
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -63,6 +67,7 @@ enum BenchCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(r) => return run::run(&r),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Verify(v) => verify::run(&v),

@@ -279,14 +279,17 @@ impl<G: Hosted> Domain<G> {
     /// how many were delivered. Timer tasks deliver on their own as time passes; this makes
     /// it deterministic (scenario `advance` steps, tests on paused time).
     pub(crate) async fn fire_due(self: &Arc<Self>, now: Timestamp) -> usize {
-        let due: Vec<(Key, u64)> = self
+        let mut due: Vec<(Timestamp, Key, u64)> = self
             .timers
             .iter()
             .filter(|t| t.at <= now)
-            .map(|t| (t.key().clone(), t.generation))
+            .map(|t| (t.at, t.key().clone(), t.generation))
             .collect();
+        // In deadline order, then by key: the map's order is random, and the receipts'
+        // order must not be (a scenario run twice gives the same chain).
+        due.sort();
         let mut delivered = 0;
-        for (key, generation) in due {
+        for (_, key, generation) in due {
             if let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation)
             {
                 timer.handle.abort();

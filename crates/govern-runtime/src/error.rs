@@ -89,7 +89,41 @@ impl Refusal {
             Self::TenantResourceMismatch { .. } => "tenant_resource_mismatch",
         }
     }
+
+    /// The HTTP status a host's API answers with (see [`CommandError::http_status`]).
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnknownTenant(_) => 404,
+            Self::TenantNotActive(_) | Self::TenantSuspended(_) => 403,
+            Self::TenantDeprovisioned(_) => 410,
+            Self::Busy { .. } => 429,
+            Self::Timeout { .. } => 504,
+            Self::ShuttingDown | Self::LedgerUnavailable(_) | Self::GovernorUnavailable { .. } => {
+                503
+            }
+            Self::TenantResourceMismatch { .. } => 400,
+        }
+    }
 }
+
+/// Every code a [`CommandError`] can have: the rejection kinds, then the refusal codes.
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_transition",
+    "invalid_argument",
+    "too_early",
+    "precondition_failed",
+    "unknown_tenant",
+    "tenant_not_active",
+    "tenant_suspended",
+    "tenant_deprovisioned",
+    "busy",
+    "timeout",
+    "shutting_down",
+    "ledger_unavailable",
+    "governor_unavailable",
+    "tenant_resource_mismatch",
+];
 
 /// Why a command was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +146,22 @@ impl CommandError {
             Self::Refused(r) => r.code(),
         }
     }
+
+    /// The HTTP status a host's API would answer with, the same for every host: a governor's
+    /// rejection is 409 Conflict (the command does not fit the resource's state:
+    /// `invalid_transition`, `too_early`, `precondition_failed`) or 422 Unprocessable Content
+    /// (`invalid_argument`); a refusal is 404 (unknown tenant), 403 (tenant not active or
+    /// suspended), 410 (deprovisioned), 429 (busy: retry later), 504 (no reply in time),
+    /// 503 (shutting down, ledger or governor unavailable) or 400 (a tenant governor addressed
+    /// by another id). An accepted command is 200.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Rejected(r) if r.kind() == "invalid_argument" => 422,
+            Self::Rejected(_) => 409,
+            Self::Refused(r) => r.http_status(),
+        }
+    }
 }
 
 /// The answer to one command.
@@ -132,4 +182,38 @@ pub enum RuntimeError {
     /// The ledger's store failed.
     #[error("ledger store: {0}")]
     Store(#[from] crate::ledger::StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use govern_governors::{Rejection, TenantId};
+
+    use super::{CommandError, ERROR_CODES, Refusal};
+
+    #[test]
+    fn every_code_is_listed_and_has_a_status() {
+        let t = TenantId::new("acme").expect("valid");
+        let errors = [
+            CommandError::Rejected(Rejection::InvalidTransition { command: "x", state: "y" }),
+            CommandError::Rejected(Rejection::unmet("x", "y")),
+            CommandError::Refused(Refusal::UnknownTenant(t.clone())),
+            CommandError::Refused(Refusal::TenantSuspended(t.clone())),
+            CommandError::Refused(Refusal::TenantDeprovisioned(t)),
+            CommandError::Refused(Refusal::Busy { what: "governor inbox", max: 1 }),
+        ];
+        let statuses: Vec<(&str, u16)> =
+            errors.iter().map(|e| (e.code(), e.http_status())).collect();
+        assert_eq!(
+            statuses,
+            [
+                ("invalid_transition", 409),
+                ("precondition_failed", 409),
+                ("unknown_tenant", 404),
+                ("tenant_suspended", 403),
+                ("tenant_deprovisioned", 410),
+                ("busy", 429),
+            ]
+        );
+        assert!(statuses.iter().all(|(code, _)| ERROR_CODES.contains(code)));
+    }
 }

@@ -32,7 +32,7 @@ pub mod ledger {
     };
 }
 
-pub use error::{Accepted, CommandError, Outcome, Refusal, RuntimeError};
+pub use error::{Accepted, CommandError, ERROR_CODES, Outcome, Refusal, RuntimeError};
 pub use governor::{CrashPoint, Snapshot};
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;

@@ -1,0 +1,153 @@
+//! `govern run FILE...`: validates every scenario file first (nothing runs while any file
+//! has a problem: exit 2, every problem with file, line and column), then runs each through
+//! the real runtime on virtual time, printing a transcript and a summary (exit 0 when every
+//! expectation held, 1 otherwise).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use govern_scenario::{LoadError, Scenario, load_file, run_blocking, transcript};
+
+/// Options of `govern run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Scenario files (TOML, see docs/scenarios.md).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Keep the ledger in this data directory (which must hold none yet), to inspect it
+    /// afterwards with `govern verify` or `govern receipts`. With several files, each gets
+    /// DIR/<file name without .toml>. Default: a fresh temporary directory, removed after
+    /// the run.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// How tracing events are written to stderr: `pretty` (one readable line each) or `json`
+    /// (one JSON object per event, with its span's fields). Filter with RUST_LOG, e.g.
+    /// RUST_LOG=info for every transition (default: warnings and errors only).
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log: LogFormat,
+}
+
+/// The log formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per event.
+    Json,
+}
+
+/// Exit code when a file is invalid.
+const INVALID: u8 = 2;
+
+/// Runs the command; the exit code says how it went.
+pub(crate) fn run(args: &RunArgs) -> ExitCode {
+    init_logs(args.log);
+    quiet_injected_crashes();
+    let mut scenarios: Vec<(String, Scenario)> = Vec::new();
+    let mut invalid: Vec<LoadError> = Vec::new();
+    for file in &args.files {
+        match load_file(file) {
+            Ok(s) => scenarios.push((file.display().to_string(), s)),
+            Err(e) => invalid.push(e),
+        }
+    }
+    if !invalid.is_empty() {
+        for e in &invalid {
+            eprintln!("{e}");
+        }
+        let problems: usize = invalid.iter().map(|e| e.problems.len()).sum();
+        eprintln!("govern: {problems} problem(s) in {} file(s); nothing was run", invalid.len());
+        return ExitCode::from(INVALID);
+    }
+    let several = scenarios.len() > 1;
+    let mut all_passed = true;
+    for (i, (file, scenario)) in scenarios.iter().enumerate() {
+        if i > 0 && write_out(format_args!("")).is_err() {
+            return ExitCode::SUCCESS;
+        }
+        match run_one(args, file, scenario, several) {
+            Ok(passed) => all_passed &= passed,
+            Err(e) if e == crate::BROKEN_PIPE => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("govern: {file}: {e}");
+                all_passed = false;
+            }
+        }
+    }
+    if all_passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), String> {
+    crate::write_line(args)
+}
+
+/// Runs one scenario; Ok(whether every expectation held).
+fn run_one(args: &RunArgs, file: &str, scenario: &Scenario, several: bool) -> Result<bool, String> {
+    let temp;
+    let dir = match &args.data_dir {
+        Some(dir) if several => {
+            let stem = std::path::Path::new(file)
+                .file_stem()
+                .map_or_else(|| scenario.name.clone(), |s| s.to_string_lossy().into_owned());
+            dir.join(stem)
+        }
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("govern-run-")
+                .tempdir()
+                .map_err(|e| format!("creating a temporary data directory: {e}"))?;
+            temp.path().to_path_buf()
+        }
+    };
+    say!("{}", transcript::heading(scenario, file));
+    let mut printed: Result<(), String> = Ok(());
+    let report = run_blocking(scenario, &dir, &mut |step| {
+        if printed.is_ok() {
+            printed = write_out(format_args!("{}", transcript::step_lines(step)));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    printed?;
+    say!("{}", transcript::summary(&report));
+    if args.data_dir.is_some() {
+        say!("ledger kept in {} (govern verify {0})", dir.display());
+    }
+    Ok(report.passed())
+}
+
+/// A crash a scenario injects panics on purpose: the transcript and the `warn` log line of
+/// the restart say so; the panic message and backtrace would only bury them. Every other
+/// panic still goes to the default hook.
+fn quiet_injected_crashes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if !message.starts_with("injected crash") {
+            default(info);
+        }
+    }));
+}
+
+/// Tracing to stderr, filtered by RUST_LOG (default `warn`), pretty or JSON.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match format {
+        LogFormat::Pretty => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
+    };
+    // A subscriber installed already (tests) stays.
+    let _ = installed;
+}

@@ -1,0 +1,400 @@
+//! Running a scenario through the real runtime: supervised governor actors, the tenant
+//! registry and the durable ledger in a data directory, on tokio's paused clock.
+//!
+//! The caller provides the tokio runtime: a current-thread one with paused time
+//! ([`run_blocking`] builds it), so that `advance` moves the clock exactly and every decision
+//! time is the scenario's; two runs of the same file give byte-identical receipts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use govern_governors::{
+    Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp, account, billing, catalog,
+    compliance, entitlement, quota, subscription, tenant,
+};
+use govern_receipt::{Digest, Head, Receipt};
+use govern_runtime::{Hosted, Outcome, RawCommand, Refusal, Runtime, RuntimeHandle};
+
+use crate::spec::{Action, Expect, Scenario, Step, Target};
+
+/// How a step came out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// A command was accepted: its receipt.
+    Accepted {
+        /// The state before.
+        from: &'static str,
+        /// The state after.
+        to: &'static str,
+        /// The receipt's sequence number.
+        seq: u64,
+        /// The receipt's hash.
+        hash: Digest,
+    },
+    /// A command was refused.
+    Refused {
+        /// The stable code.
+        code: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The message.
+        message: String,
+    },
+    /// The clock moved; these timeouts were decided and receipted meanwhile.
+    Advanced {
+        /// What the clock reads now.
+        now: Timestamp,
+        /// The receipts the state timeouts left.
+        fired: Vec<Receipt>,
+    },
+    /// A crash was injected.
+    Crashed,
+    /// The runtime was restarted on its data directory; the ledger's head.
+    Restarted {
+        /// The head it continued from.
+        head: Head,
+    },
+    /// The chain verified.
+    Verified {
+        /// Its head.
+        head: Head,
+    },
+    /// A governor's state was read.
+    State {
+        /// The state's name.
+        state: &'static str,
+    },
+    /// The step could not be carried out (the runtime failed).
+    Failed {
+        /// Why.
+        message: String,
+    },
+}
+
+/// One step's outcome and how its expectations fared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    /// 1-based.
+    pub index: usize,
+    /// The step.
+    pub step: Step,
+    /// What happened.
+    pub outcome: StepOutcome,
+    /// Expectations met.
+    pub met: usize,
+    /// Expectations not met: what was expected and what happened.
+    pub failed: Vec<String>,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunReport {
+    /// The scenario's name.
+    pub name: String,
+    /// Every step.
+    pub steps: Vec<StepReport>,
+    /// Expectations on the whole run that were not met.
+    pub run_failed: Vec<String>,
+    /// Expectations on the whole run that were met.
+    pub run_met: usize,
+    /// Receipts per tenant at the end.
+    pub receipts: Vec<(TenantId, u64)>,
+    /// The ledger's head after shutdown.
+    pub head: Head,
+    /// The offline verification of the data directory (`govern verify`'s check), or why it
+    /// failed.
+    pub verified: Result<u64, String>,
+}
+
+impl RunReport {
+    /// Expectations met, over the steps and the run.
+    #[must_use]
+    pub fn met(&self) -> usize {
+        self.steps.iter().map(|s| s.met).sum::<usize>() + self.run_met
+    }
+
+    /// Expectations failed, over the steps and the run.
+    #[must_use]
+    pub fn failed(&self) -> usize {
+        self.steps.iter().map(|s| s.failed.len()).sum::<usize>() + self.run_failed.len()
+    }
+
+    /// Whether every expectation held.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.failed() == 0
+    }
+}
+
+/// Why a run could not start or finish (as opposed to an expectation that failed).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The runtime could not start or stop.
+    #[error("runtime: {0}")]
+    Runtime(String),
+    /// The data directory already holds a ledger.
+    #[error("{0} already holds a ledger; a scenario starts from an empty data directory")]
+    NotEmpty(String),
+    /// The tokio runtime could not be built.
+    #[error("tokio: {0}")]
+    Tokio(String),
+}
+
+/// Runs `scenario` on a current-thread tokio runtime with paused time, with its ledger in
+/// `data_dir` (which must not hold a ledger), calling `on_step` after each step.
+///
+/// # Errors
+/// [`RunError`] when the run cannot start or the runtime fails to stop.
+pub fn run_blocking(
+    scenario: &Scenario,
+    data_dir: &Path,
+    on_step: &mut dyn FnMut(&StepReport),
+) -> Result<RunReport, RunError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(|e| RunError::Tokio(e.to_string()))?;
+    rt.block_on(run(scenario, data_dir, on_step))
+}
+
+async fn start(data_dir: &Path, epoch: Timestamp) -> Result<Runtime, RunError> {
+    Runtime::builder()
+        .epoch(epoch)
+        .data_dir(data_dir)
+        .start()
+        .await
+        .map_err(|e| RunError::Runtime(e.to_string()))
+}
+
+/// Runs `scenario` (see [`run_blocking`]); the caller's tokio runtime must have paused time.
+///
+/// # Errors
+/// As [`run_blocking`].
+pub async fn run(
+    scenario: &Scenario,
+    data_dir: &Path,
+    on_step: &mut dyn FnMut(&StepReport),
+) -> Result<RunReport, RunError> {
+    let mut runtime = start(data_dir, scenario.start).await?;
+    if runtime.handle().head().next_seq != 0 {
+        let _ = runtime.shutdown().await;
+        return Err(RunError::NotEmpty(data_dir.display().to_string()));
+    }
+    for t in &scenario.tenants {
+        runtime
+            .handle()
+            .provision_tenant(&t.id, t.quota, "scenario: tenant provisioned")
+            .await
+            .map_err(|e| RunError::Runtime(format!("provisioning tenant {}: {e}", t.id)))?;
+    }
+    let mut steps = Vec::with_capacity(scenario.steps.len());
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let outcome = match &step.action {
+            Action::Restart => {
+                let now = runtime.handle().now();
+                match runtime.shutdown().await {
+                    Ok(_) => {}
+                    Err(e) => return Err(RunError::Runtime(format!("restart: {e}"))),
+                }
+                runtime = start(data_dir, now).await?;
+                StepOutcome::Restarted { head: runtime.handle().head() }
+            }
+            action => perform(&runtime.handle(), action, &scenario.tenants_ids()).await,
+        };
+        let (met, failed) = judge(&step.expect, &step.action, &outcome);
+        let report = StepReport { index: i + 1, step: step.clone(), outcome, met, failed };
+        on_step(&report);
+        steps.push(report);
+    }
+    let h = runtime.handle();
+    let receipts = h.receipt_counts();
+    let mut run_failed = Vec::new();
+    let mut run_met = 0;
+    match h.verify() {
+        Ok(_) => run_met += 1,
+        Err(e) => run_failed.push(format!("the chain does not verify: {e}")),
+    }
+    let counts: BTreeMap<&TenantId, u64> = receipts.iter().map(|(t, n)| (t, *n)).collect();
+    for (tenant, want) in &scenario.expect.receipts {
+        let got = counts.get(tenant).copied().unwrap_or(0);
+        if got == *want {
+            run_met += 1;
+        } else {
+            run_failed.push(format!("tenant {tenant}: expected {want} receipts, got {got}"));
+        }
+    }
+    let head = runtime.shutdown().await.map_err(|e| RunError::Runtime(e.to_string()))?;
+    let verified = match govern_ledger::verify::verify_dir(data_dir) {
+        Ok(report) if report.head == head => Ok(report.receipts),
+        Ok(report) => Err(format!(
+            "the directory holds {} receipts, the runtime acknowledged {}",
+            report.receipts, head.next_seq
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = &verified {
+        run_failed.push(format!("the data directory does not verify: {e}"));
+    }
+    Ok(RunReport {
+        name: scenario.name.clone(),
+        steps,
+        run_failed,
+        run_met,
+        receipts,
+        head,
+        verified,
+    })
+}
+
+impl Scenario {
+    fn tenants_ids(&self) -> Vec<TenantId> {
+        self.tenants.iter().map(|t| t.id.clone()).collect()
+    }
+}
+
+async fn perform(h: &RuntimeHandle, action: &Action, tenants: &[TenantId]) -> StepOutcome {
+    match action {
+        Action::Command { target, name, args, reason, metadata } => {
+            let raw = RawCommand {
+                tenant: target.tenant.clone(),
+                kind: target.kind,
+                resource: target.resource.clone(),
+                name: name.clone(),
+                args: args.clone(),
+                reason: reason.clone(),
+                metadata: metadata.clone(),
+            };
+            outcome(h.command(raw).await)
+        }
+        Action::Advance { by, .. } => {
+            let before = h.head().next_seq;
+            tokio::time::advance(*by).await;
+            h.fire_due_timeouts().await;
+            let mut fired: Vec<Receipt> = Vec::new();
+            for t in tenants {
+                if let Ok(receipts) = h.receipts(t, None, None) {
+                    fired.extend(receipts.into_iter().filter(|r| r.seq >= before));
+                }
+            }
+            fired.sort_by_key(|r| r.seq);
+            StepOutcome::Advanced { now: h.now(), fired }
+        }
+        Action::Crash { target, point } => {
+            match h.inject_crash(&target.tenant, target.kind, &target.resource, *point).await {
+                Ok(()) => StepOutcome::Crashed,
+                Err(e) => StepOutcome::Failed { message: e.to_string() },
+            }
+        }
+        Action::Verify => match h.verify() {
+            Ok(head) => StepOutcome::Verified { head },
+            Err(e) => StepOutcome::Failed { message: format!("the chain does not verify: {e}") },
+        },
+        Action::Check { target } => match state_of(h, target).await {
+            Ok(state) => StepOutcome::State { state },
+            Err(e) => StepOutcome::Failed { message: e.to_string() },
+        },
+        Action::Restart => StepOutcome::Failed { message: "restart is run by the caller".into() },
+    }
+}
+
+fn outcome(result: Outcome) -> StepOutcome {
+    match result {
+        Ok(a) => StepOutcome::Accepted { from: a.from, to: a.to, seq: a.seq, hash: a.hash },
+        Err(e) => {
+            StepOutcome::Refused { code: e.code(), status: e.http_status(), message: e.to_string() }
+        }
+    }
+}
+
+async fn state_name<G: Hosted>(
+    h: &RuntimeHandle,
+    tenant: &TenantId,
+    resource: &ResourceId,
+) -> Result<&'static str, Refusal> {
+    h.governor::<G>(tenant, resource).state().await.map(|s: <G as Governor>::State| s.name())
+}
+
+async fn state_of(h: &RuntimeHandle, t: &Target) -> Result<&'static str, Refusal> {
+    let (tenant, r) = (&t.tenant, &t.resource);
+    match t.kind {
+        GovernorKind::Entitlement => state_name::<entitlement::Entitlement>(h, tenant, r).await,
+        GovernorKind::Billing => state_name::<billing::Billing>(h, tenant, r).await,
+        GovernorKind::Catalog => state_name::<catalog::Product>(h, tenant, r).await,
+        GovernorKind::Subscription => state_name::<subscription::Subscription>(h, tenant, r).await,
+        GovernorKind::Account => state_name::<account::Account>(h, tenant, r).await,
+        GovernorKind::Quota => state_name::<quota::Quota>(h, tenant, r).await,
+        GovernorKind::Compliance => state_name::<compliance::Audit>(h, tenant, r).await,
+        GovernorKind::Tenant => state_name::<tenant::Tenant>(h, tenant, r).await,
+    }
+}
+
+/// Checks a step's outcome against its expectations: (met, failures).
+fn judge(expect: &Expect, action: &Action, outcome: &StepOutcome) -> (usize, Vec<String>) {
+    let mut met = 0;
+    let mut failed = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if ok {
+            met += 1;
+        } else {
+            failed.push(what);
+        }
+    };
+    match outcome {
+        StepOutcome::Failed { message } => {
+            check(false, format!("the step failed: {message}"));
+            return (met, failed);
+        }
+        StepOutcome::Accepted { to, .. } => {
+            if let Some(code) = &expect.refused {
+                check(false, format!("expected refused {code}, got accepted ({to})"));
+            }
+            if let Some(state) = &expect.state {
+                check(to == state, format!("expected state {state}, got {to}"));
+            }
+            if let Some(status) = expect.status {
+                check(status == 200, format!("expected status {status}, got 200 (accepted)"));
+            }
+            if expect.is_empty() {
+                met += 1; // accepted, as a command without expectations must be
+            }
+        }
+        StepOutcome::Refused { code, status, message } => {
+            if let Some(want) = &expect.refused {
+                check(want == code, format!("expected refused {want}, got refused {code}"));
+            }
+            if let Some(want) = expect.status {
+                check(want == *status, format!("expected status {want}, got {status} ({code})"));
+            }
+            if let Some(state) = &expect.state {
+                check(false, format!("expected state {state}, got refused {code}: {message}"));
+            }
+            if expect.is_empty() {
+                check(
+                    false,
+                    format!("expected accepted, got refused {code} ({status}): {message}"),
+                );
+            }
+        }
+        StepOutcome::Advanced { fired, .. } => {
+            let accepted = fired.len();
+            match expect.timeouts {
+                Some(want) => check(
+                    want == accepted,
+                    format!("expected {want} state timeouts, got {accepted}"),
+                ),
+                None => met += 1,
+            }
+        }
+        StepOutcome::State { state } => match &expect.state {
+            Some(want) => check(state == want, format!("expected state {want}, got {state}")),
+            None => met += 1,
+        },
+        StepOutcome::Crashed | StepOutcome::Restarted { .. } | StepOutcome::Verified { .. } => {
+            met += 1;
+        }
+    }
+    let _ = action;
+    (met, failed)
+}

@@ -1,0 +1,110 @@
+//! The readable transcript of a run: one line per step (what it did, the transition or the
+//! refusal, the receipt's sequence number and short hash, whether its expectations held),
+//! failures with what was expected and what happened, and a summary.
+
+use std::fmt::Write as _;
+
+use crate::run::{RunReport, StepOutcome, StepReport};
+use crate::spec::{Action, Scenario};
+
+/// The heading printed before a scenario's steps.
+#[must_use]
+pub fn heading(scenario: &Scenario, file: &str) -> String {
+    let tenants: Vec<&str> = scenario.tenants.iter().map(|t| t.id.as_str()).collect();
+    let mut out = format!("scenario {} ({file})\n  {}\n", scenario.name, scenario.description);
+    if !tenants.is_empty() {
+        let _ = write!(out, "  tenants provisioned: {}\n", tenants.join(", "));
+    }
+    let _ = write!(out, "  clock starts at {}", scenario.start);
+    out
+}
+
+/// What a step does, in a few words.
+fn what(action: &Action) -> String {
+    match action {
+        Action::Command { target, name, .. } => format!("{target} {name}"),
+        Action::Advance { text, .. } => format!("advance {text}"),
+        Action::Crash { target, point } => {
+            let when = match point {
+                govern_runtime::CrashPoint::Now => "now",
+                _ => "after its next append",
+            };
+            format!("crash {target} {when}")
+        }
+        Action::Restart => "restart the runtime from its data directory".into(),
+        Action::Verify => "verify the ledger".into(),
+        Action::Check { target } => format!("check {target}"),
+    }
+}
+
+/// The lines of one step: the step, then any receipts it caused and failed expectations.
+#[must_use]
+pub fn step_lines(r: &StepReport) -> String {
+    let mark = if r.failed.is_empty() { "ok" } else { "FAILED" };
+    let result = match &r.outcome {
+        StepOutcome::Accepted { from, to, seq, hash } => {
+            format!("{from} → {to}  #{seq} {}", hash.short())
+        }
+        StepOutcome::Refused { code, status, .. } => format!("refused {code} ({status})"),
+        StepOutcome::Advanced { now, fired } => {
+            format!("clock at {now}, {} state timeout(s)", fired.len())
+        }
+        StepOutcome::Crashed => "crashed; its supervisor restarts it".into(),
+        StepOutcome::Restarted { head } => format!("restarted at #{}", head.next_seq),
+        StepOutcome::Verified { head } => {
+            format!("chain verified: {} receipts, head {}", head.next_seq, head.last_hash.short())
+        }
+        StepOutcome::State { state } => format!("state {state}"),
+        StepOutcome::Failed { message } => format!("failed: {message}"),
+    };
+    let mut out = format!("{:>4}  {:<52} {result}  [{mark}]", r.index, what(&r.step.action));
+    if let Some(note) = &r.step.note {
+        let _ = write!(out, "\n        {note}");
+    }
+    if let StepOutcome::Advanced { fired, .. } = &r.outcome {
+        for receipt in fired {
+            let b = &receipt.body;
+            let _ = write!(
+                out,
+                "\n        {} {}/{} {} {} → {}  #{} {}",
+                b.tenant,
+                b.governor,
+                b.resource,
+                b.command,
+                b.state_from,
+                b.state_to,
+                receipt.seq,
+                receipt.hash.short()
+            );
+        }
+    }
+    for failure in &r.failed {
+        let _ = write!(out, "\n        expectation failed at line {}: {failure}", r.step.at.line);
+    }
+    out
+}
+
+/// The summary after the last step.
+#[must_use]
+pub fn summary(report: &RunReport) -> String {
+    let mut out = String::new();
+    for failure in &report.run_failed {
+        let _ = writeln!(out, "  expectation failed: {failure}");
+    }
+    let counts: Vec<String> = report.receipts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    let verified = match &report.verified {
+        Ok(n) => format!("chain verified ({n} receipts on disk)"),
+        Err(e) => format!("chain NOT verified: {e}"),
+    };
+    let _ = write!(
+        out,
+        "summary: {} steps, {} expectations met, {} failed; {} receipts written ({}); {verified}; head {}",
+        report.steps.len(),
+        report.met(),
+        report.failed(),
+        report.head.next_seq,
+        counts.join(", "),
+        report.head.last_hash.short()
+    );
+    out
+}
