@@ -214,6 +214,20 @@ impl<G: Hosted> Domain<G> {
 
     /// Arms (or cancels, with `None`) the state timeout of `key`. An identical armed timeout
     /// is kept; any other is replaced: a state change cancels the old one.
+    /// Arms the state timeout of a governor that is not resident, from its receipts (at
+    /// start, for a ledger that is continued). Returns whether one was armed.
+    pub(crate) fn rearm_from(
+        self: &Arc<Self>,
+        key: &Key,
+        receipts: &[govern_receipt::Receipt],
+    ) -> Result<bool, govern_receipt::ReplayError> {
+        let machine: G = govern_receipt::replay(receipts)?;
+        let timeout = machine.state_timeout();
+        let armed = timeout.is_some();
+        self.arm_timeout(key, timeout);
+        Ok(armed)
+    }
+
     pub(crate) fn arm_timeout(
         self: &Arc<Self>,
         key: &Key,

@@ -339,6 +339,7 @@ impl RuntimeBuilder {
                 }
             })
         };
+        rearm_timeouts(&shared, &domains)?;
         let handle = RuntimeHandle { shared, domains };
         Ok(Runtime { handle, root, watcher })
     }
@@ -362,6 +363,76 @@ fn restore_tenant_states(shared: &Shared) -> Result<(), RuntimeError> {
         }
     }
     Ok(())
+}
+
+/// The states of each governor kind that arm a state timeout (found by exploring the pure
+/// machine once per process).
+fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
+    static TIMED: std::sync::OnceLock<Vec<(GovernorKind, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    let all = TIMED.get_or_init(|| {
+        GovernorKind::ALL
+            .into_iter()
+            .map(|k| {
+                let graph = govern_governors::graph::Graph::of_kind(k);
+                (k, graph.timeouts.iter().map(|(state, _)| *state).collect())
+            })
+            .collect()
+    });
+    all.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, states)| states.as_slice())
+}
+
+/// A runtime continuing a store arms the state timeouts its governors were waiting on (a
+/// trial's end, a maintenance window's close) before it takes commands, so that they fire
+/// when the clock passes them (at once if they fell due while the runtime was down), whether
+/// or not the governor is used meanwhile. It reads each tenant's receipts once and replays
+/// only the governors whose last receipt left them in a state with a timeout.
+fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), RuntimeError> {
+    use std::collections::BTreeMap;
+    let fail = |reason: String| RuntimeError::Start { what: "state timeouts", reason };
+    let mut armed = 0usize;
+    for (tenant_id, _) in shared.ledger.receipt_counts() {
+        let receipts =
+            shared.ledger.tenant_receipts(&tenant_id, None, None).map_err(|e| fail(e.to_string()))?;
+        let mut by_resource: BTreeMap<(GovernorKind, govern_governors::ResourceId), Vec<Receipt>> =
+            BTreeMap::new();
+        for r in receipts {
+            by_resource.entry((r.body.governor, r.body.resource.clone())).or_default().push(r);
+        }
+        for ((kind, resource), receipts) in by_resource {
+            let Some(last) = receipts.last() else { continue };
+            if !timed_states(kind).contains(&last.body.state_to.as_ref()) {
+                continue;
+            }
+            let key = crate::governor::Key { tenant: tenant_id.clone(), resource };
+            let rearmed = domains.rearm(kind, &key, &receipts).map_err(|e| fail(e.to_string()))?;
+            armed += usize::from(rearmed);
+        }
+    }
+    if armed > 0 {
+        tracing::info!(armed, "state timeouts re-armed from the ledger");
+    }
+    Ok(())
+}
+
+impl Domains {
+    fn rearm(
+        &self,
+        kind: GovernorKind,
+        key: &crate::governor::Key,
+        receipts: &[Receipt],
+    ) -> Result<bool, govern_receipt::ReplayError> {
+        match kind {
+            GovernorKind::Entitlement => self.entitlement.rearm_from(key, receipts),
+            GovernorKind::Billing => self.billing.rearm_from(key, receipts),
+            GovernorKind::Catalog => self.catalog.rearm_from(key, receipts),
+            GovernorKind::Subscription => self.subscription.rearm_from(key, receipts),
+            GovernorKind::Account => self.account.rearm_from(key, receipts),
+            GovernorKind::Quota => self.quota.rearm_from(key, receipts),
+            GovernorKind::Compliance => self.compliance.rearm_from(key, receipts),
+            GovernorKind::Tenant => self.tenant.rearm_from(key, receipts),
+        }
+    }
 }
 
 fn child(name: &'static str, shutdown: Duration, start: StartFn) -> ChildSpec {

@@ -44,3 +44,34 @@ async fn a_runtime_restarted_on_its_data_directory_continues_where_it_stopped() 
     assert_eq!(second.next_seq, 5);
     assert_eq!(govern_ledger::verify::verify_dir(dir.path()).unwrap().head, second);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_trial_ends_after_a_restart_without_its_governor_being_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
+    let rt = start_on(dir.path()).await;
+    let h = rt.handle();
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    h.subscription(&acme, &sub_1).start_trial("pro", 14, "signed up").await.unwrap();
+    rt.shutdown().await.unwrap();
+
+    // A new runtime on the same directory, ten days later: nobody touches the subscription.
+    let rt = Runtime::builder()
+        .epoch(govern_governors::Timestamp(T0.as_ms() + 10 * govern_governors::DAY_MS))
+        .data_dir(dir.path())
+        .start()
+        .await
+        .unwrap();
+    let h = rt.handle();
+    assert_eq!(h.resident_governors(), 0);
+    tokio::time::advance(std::time::Duration::from_secs(5 * 86_400)).await;
+    // Whoever delivers it (the timer as the clock passed, or this call), it is decided once.
+    h.fire_due_timeouts().await;
+    let receipts = h.receipts(&acme, None, Some(&sub_1)).unwrap();
+    let last = receipts.last().unwrap();
+    assert_eq!((last.body.command.as_ref(), last.body.state_to.as_ref()), ("end_trial", "paused"));
+    // Decided when the clock reached it: the advance jumped to day 15 in one step.
+    assert_eq!(last.body.timestamp.as_ms(), T0.as_ms() + 15 * govern_governors::DAY_MS);
+    assert_eq!(receipts.len(), 2, "start_trial, end_trial");
+    rt.shutdown().await.unwrap();
+}
