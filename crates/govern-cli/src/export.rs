@@ -10,11 +10,11 @@ use clap::{Args, ValueEnum};
 use govern_governors::TenantId;
 use govern_ledger::checkpoint::SignedCheckpoint;
 use govern_ledger::merkle::{MerkleTree, leaf_hash};
-use govern_ledger::segment::{SegmentOptions, SegmentStore};
 use govern_ledger::verify::verify_dir;
 use govern_receipt::{Receipt, ReceiptJson};
 use serde_json::json;
 
+use crate::ledger_dir::{Message, open_read_only, write_error};
 use crate::verify::CHECKPOINT_FILE;
 
 /// Output formats of `govern export`.
@@ -87,21 +87,6 @@ fn proof_json(
     }))
 }
 
-/// An error message; stores' errors convert into it.
-struct Message(String);
-
-impl From<govern_ledger::StoreError> for Message {
-    fn from(e: govern_ledger::StoreError) -> Self {
-        Self(e.to_string())
-    }
-}
-
-impl From<String> for Message {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -142,8 +127,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     let report =
         verify_dir(&args.data_dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let (size, _) = proof_size(&args.data_dir, &report.tree)?;
-    let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
-    let (store, _) = SegmentStore::open(&args.data_dir, options).map_err(|e| e.to_string())?;
+    let store = open_read_only(&args.data_dir)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if matches!(args.format, Format::Csv) {
@@ -169,21 +153,10 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
                     json!({ "receipt": view, "inclusion_proof": proof }).to_string()
                 }
             };
-            writeln!(out, "{line}").map_err(|e| {
-                Message(if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    crate::BROKEN_PIPE.to_owned()
-                } else {
-                    e.to_string()
-                })
-            })
+            writeln!(out, "{line}").map_err(|e| Message(write_error(&e)))
         })
         .map_err(|e| e.0)?;
-    match out.flush() {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            return Err(crate::BROKEN_PIPE.to_owned());
-        }
-        other => other.map_err(|e| e.to_string())?,
-    }
+    out.flush().map_err(|e| write_error(&e))?;
     eprintln!("exported {count} receipts of tenant {tenant}");
     Ok(())
 }
@@ -198,8 +171,7 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let (size, checkpoint) = proof_size(&args.data_dir, &report.tree)?;
     // Proofs against the checkpoint when it covers the receipt, else against the ledger now.
     let size = if args.seq < size { size } else { report.tree.len() };
-    let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
-    let (store, _) = SegmentStore::open(&args.data_dir, options).map_err(|e| e.to_string())?;
+    let store = open_read_only(&args.data_dir)?;
     let mut found = None;
     store
         .for_each_record(|seq, record| -> Result<(), Message> {

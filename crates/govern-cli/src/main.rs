@@ -22,8 +22,10 @@ macro_rules! say {
 mod alloc_count;
 mod bench;
 mod export;
+mod graph;
+mod ledger_dir;
+mod receipts;
 mod reopen;
-mod run;
 mod verify;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
@@ -40,19 +42,55 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run scenario files through the runtime on virtual time and print a transcript. Exits 0
-    /// when every expectation holds, 1 when one fails, 2 when a file is invalid.
-    Run(run::RunArgs),
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Verify a ledger's data directory: every frame, the hash chain and the Merkle tree.
+    ///
+    /// Reads the directory only. With a signed checkpoint (DATA_DIR/checkpoint.json by
+    /// default), also checks its signature and that the ledger extends the history it signed.
     /// Exits 0 when everything verifies; otherwise 1, naming the first bad receipt.
+    #[command(after_help = "Example:
+  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json")]
     Verify(verify::VerifyArgs),
     /// Export one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs.
+    ///
+    /// Receipts come in sequence order; JSON Lines is the receipt JSON view of
+    /// docs/receipts.md. The ledger is verified first; proofs are made against the latest
+    /// signed checkpoint when the data directory has one. The count goes to stderr.
+    #[command(after_help = "Examples:
+  govern export /tmp/ledger --tenant acme > acme.jsonl
+  govern export /tmp/ledger --tenant acme --with-proofs
+  govern export /tmp/ledger --tenant acme --format csv")]
     Export(export::ExportArgs),
     /// Print the inclusion proof of one receipt, as JSON.
+    ///
+    /// Prints the receipt, its inclusion proof and the signed checkpoint it is proved
+    /// against (the latest, when it covers the receipt). The ledger is verified first.
+    #[command(after_help = "Example:
+  govern prove /tmp/ledger --seq 42")]
     Prove(export::ProveArgs),
+    /// List one tenant's receipts, one readable line each.
+    ///
+    /// In sequence order, after a header: sequence number, time (RFC 3339, UTC), governor
+    /// kind, resource, command, from → to, short hash (12 hex) and reason; then the count.
+    /// Only that tenant's receipts, never another's. An unknown tenant (or one with no
+    /// receipts) gives an empty listing: count 0, exit 0. The data directory is opened
+    /// read-only and every frame's CRC is checked, but not the hash chain: `govern verify`
+    /// does that. Exits 1 when DATA_DIR holds no ledger.
+    #[command(after_help = "Examples:
+  govern receipts /tmp/ledger --tenant acme
+  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1")]
+    Receipts(receipts::ReceiptsArgs),
+    /// Print a governor's state machine (Mermaid or Graphviz DOT).
+    ///
+    /// States (initial and terminal marked) and every accepted transition labelled with its
+    /// commands, found by running the governor's own code. The Mermaid output is the diagram
+    /// docs/governors/KIND.md embeds.
+    #[command(after_help = "Examples:
+  govern graph subscription
+  govern graph billing --format dot | dot -Tsvg > billing.svg")]
+    Graph(graph::GraphArgs),
 }
 
 /// `govern bench`: the runtime's benchmarks, and reopening a ledger.
@@ -67,12 +105,13 @@ enum BenchCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(r) => return run::run(&r),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Verify(v) => verify::run(&v),
         Command::Export(e) => export::export(&e),
         Command::Prove(p) => export::prove(&p),
+        Command::Receipts(r) => receipts::run(&r),
+        Command::Graph(g) => graph::run(&g),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

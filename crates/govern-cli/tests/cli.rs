@@ -170,3 +170,106 @@ fn prove_prints_a_proof_that_verifies_against_the_signed_checkpoint() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("no receipt 33"));
 }
+
+#[test]
+fn graph_prints_every_state_of_a_governor_in_both_formats() {
+    use govern_governors::StateSpec as _;
+    use govern_governors::subscription::State;
+    let mermaid = govern(&["graph", "subscription"]);
+    assert!(mermaid.status.success(), "{}", text(&mermaid.stderr));
+    let mermaid = text(&mermaid.stdout);
+    let dot = govern(&["graph", "subscription", "--format", "dot"]);
+    assert!(dot.status.success(), "{}", text(&dot.stderr));
+    let dot = text(&dot.stdout);
+    assert!(dot.starts_with("digraph"), "{dot}");
+    for state in State::ALL {
+        assert!(mermaid.contains(state.name()), "{} missing from {mermaid}", state.name());
+        assert!(dot.contains(&format!("\"{}\"", state.name())), "{} missing", state.name());
+    }
+    // The same diagram as the one docs/governors/subscription.md embeds.
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/governors/subscription.md"
+    ))
+    .unwrap();
+    let start = page.find("```mermaid\n").unwrap() + "```mermaid\n".len();
+    let end = start + page[start..].find("```").unwrap();
+    assert_eq!(mermaid, page[start..end]);
+}
+
+#[test]
+fn graph_of_an_unknown_kind_is_a_usage_error_naming_the_kinds() {
+    let out = govern(&["graph", "invoice"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    for kind in govern_governors::GovernorKind::ALL {
+        assert!(stderr.contains(kind.name()), "{kind} missing from {stderr}");
+    }
+}
+
+/// The listing lines of `govern receipts` (the header and the count line left out).
+fn receipt_rows(stdout: &str) -> Vec<Vec<String>> {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 2, "a header and a count line: {stdout}");
+    assert!(lines[0].trim_start().starts_with("SEQ"), "{stdout}");
+    lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn receipts_lists_one_tenant_s_receipts_in_order_and_filters_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = govern(&["bench", "ledger", "--receipts", "200", "--data-dir", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // bench ledger: receipt i belongs to tenant i % 16 and resource sub-(i / 9).
+    let out = govern(&["receipts", data, "--tenant", "tenant-0003"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("tenant-0004"), "{stdout}");
+    let rows = receipt_rows(&stdout);
+    let seqs: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    let expected: Vec<u64> = (0..200).filter(|i| i % 16 == 3).collect();
+    assert_eq!(seqs, expected);
+    for (row, seq) in rows.iter().zip(&expected) {
+        // seq, time, governor, resource, command, from, →, to, hash, reason
+        assert_eq!(row.len(), 10, "{row:?}");
+        assert!(row[1].starts_with("2026-01-01T00:00:00.") && row[1].ends_with('Z'), "{row:?}");
+        assert_eq!(row[2], "subscription");
+        assert_eq!(row[3], format!("sub-{:08}", seq / 9));
+        assert_eq!(row[4..8], ["activate", "free_trial", "→", "active"]);
+        assert_eq!(row[8].len(), 12);
+        assert!(row[8].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(row[9], "benchmark");
+    }
+    assert!(stdout.ends_with("13 receipts of tenant tenant-0003\n"), "{stdout}");
+
+    let out = govern(&["receipts", data, "--tenant", "tenant-0003", "--resource", "sub-00000002"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = receipt_rows(&text(&out.stdout));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][..4], ["19", "2026-01-01T00:00:00.019Z", "subscription", "sub-00000002"]);
+
+    let out = govern(&["receipts", data, "--tenant", "tenant-0003", "--governor", "quota"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(receipt_rows(&text(&out.stdout)).is_empty());
+
+    let out = govern(&["receipts", data, "--tenant", "nobody"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(receipt_rows(&stdout).is_empty());
+    assert!(stdout.ends_with("0 receipts of tenant nobody\n"), "{stdout}");
+}
+
+#[test]
+fn receipts_of_a_missing_ledger_is_an_error_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = govern(&["receipts", dir.path().join("nope").to_str().unwrap(), "--tenant", "t"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no ledger at"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+}

@@ -1,0 +1,40 @@
+//! Reading a ledger's data directory without changing it, shared by `govern export`,
+//! `govern prove` and `govern receipts`.
+
+use std::path::Path;
+
+use govern_ledger::segment::{SegmentOptions, SegmentStore};
+
+/// Opens the segment store in `dir` read-only: nothing is created, truncated or written, and
+/// a directory that holds no ledger is an error (`no ledger at ...`).
+pub(crate) fn open_read_only(dir: &Path) -> Result<SegmentStore, String> {
+    let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
+    let (store, _) = SegmentStore::open(dir, options).map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+/// An error message; stores' errors convert into it, so that a closure given to
+/// [`SegmentStore::for_each_record`] can use `?` on both.
+pub(crate) struct Message(pub(crate) String);
+
+impl From<govern_ledger::StoreError> for Message {
+    fn from(e: govern_ledger::StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+/// The message of a failed write to stdout: [`crate::BROKEN_PIPE`] when the reader closed it
+/// (the command then ends quietly), else the error.
+pub(crate) fn write_error(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        crate::BROKEN_PIPE.to_owned()
+    } else {
+        format!("writing to stdout: {e}")
+    }
+}
