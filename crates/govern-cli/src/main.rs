@@ -26,6 +26,7 @@ mod graph;
 mod ledger_dir;
 mod receipts;
 mod reopen;
+mod run;
 mod verify;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
@@ -42,6 +43,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenario files through the runtime on virtual time and print a transcript. Exits 0
+    /// when every expectation holds, 1 when one fails, 2 when a file is invalid.
+    Run(run::RunArgs),
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -50,25 +54,28 @@ enum Command {
     /// Reads the directory only. With a signed checkpoint (DATA_DIR/checkpoint.json by
     /// default), also checks its signature and that the ledger extends the history it signed.
     /// Exits 0 when everything verifies; otherwise 1, naming the first bad receipt.
-    #[command(after_help = "Example:
-  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json")]
+    #[command(after_help = concat!(
+        "Example:\n",
+        "  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json",
+    ))]
     Verify(verify::VerifyArgs),
     /// Export one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs.
     ///
     /// Receipts come in sequence order; JSON Lines is the receipt JSON view of
     /// docs/receipts.md. The ledger is verified first; proofs are made against the latest
     /// signed checkpoint when the data directory has one. The count goes to stderr.
-    #[command(after_help = "Examples:
-  govern export /tmp/ledger --tenant acme > acme.jsonl
-  govern export /tmp/ledger --tenant acme --with-proofs
-  govern export /tmp/ledger --tenant acme --format csv")]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern export /tmp/ledger --tenant acme > acme.jsonl\n",
+        "  govern export /tmp/ledger --tenant acme --with-proofs\n",
+        "  govern export /tmp/ledger --tenant acme --format csv",
+    ))]
     Export(export::ExportArgs),
     /// Print the inclusion proof of one receipt, as JSON.
     ///
     /// Prints the receipt, its inclusion proof and the signed checkpoint it is proved
     /// against (the latest, when it covers the receipt). The ledger is verified first.
-    #[command(after_help = "Example:
-  govern prove /tmp/ledger --seq 42")]
+    #[command(after_help = "Example:\n  govern prove /tmp/ledger --seq 42")]
     Prove(export::ProveArgs),
     /// List one tenant's receipts, one readable line each.
     ///
@@ -78,18 +85,22 @@ enum Command {
     /// receipts) gives an empty listing: count 0, exit 0. The data directory is opened
     /// read-only and every frame's CRC is checked, but not the hash chain: `govern verify`
     /// does that. Exits 1 when DATA_DIR holds no ledger.
-    #[command(after_help = "Examples:
-  govern receipts /tmp/ledger --tenant acme
-  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1")]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern receipts /tmp/ledger --tenant acme\n",
+        "  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1",
+    ))]
     Receipts(receipts::ReceiptsArgs),
     /// Print a governor's state machine (Mermaid or Graphviz DOT).
     ///
     /// States (initial and terminal marked) and every accepted transition labelled with its
     /// commands, found by running the governor's own code. The Mermaid output is the diagram
     /// docs/governors/KIND.md embeds.
-    #[command(after_help = "Examples:
-  govern graph subscription
-  govern graph billing --format dot | dot -Tsvg > billing.svg")]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern graph subscription\n",
+        "  govern graph billing --format dot | dot -Tsvg > billing.svg",
+    ))]
     Graph(graph::GraphArgs),
 }
 
@@ -105,6 +116,7 @@ enum BenchCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(r) => return run::run(&r),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Verify(v) => verify::run(&v),
