@@ -43,8 +43,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run scenario files through the runtime on virtual time and print a transcript. Exits 0
-    /// when every expectation holds, 1 when one fails, 2 when a file is invalid.
+    /// Run scenario scripts through the runtime on virtual time, with a transcript.
+    ///
+    /// Every file is validated first (problems with file:line:column; nothing runs while any
+    /// file has one). Then each scenario runs on a fresh runtime with the durable ledger in a
+    /// data directory. Exits 0 when every expectation holds, 1 when one fails, 2 when a file
+    /// is invalid. The format: docs/scenarios.md.
     Run(run::RunArgs),
     /// Measure the runtime.
     #[command(subcommand)]

@@ -392,8 +392,10 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
     let fail = |reason: String| RuntimeError::Start { what: "state timeouts", reason };
     let mut armed = 0usize;
     for (tenant_id, _) in shared.ledger.receipt_counts() {
-        let receipts =
-            shared.ledger.tenant_receipts(&tenant_id, None, None).map_err(|e| fail(e.to_string()))?;
+        let receipts = shared
+            .ledger
+            .tenant_receipts(&tenant_id, None, None)
+            .map_err(|e| fail(e.to_string()))?;
         let mut by_resource: BTreeMap<(GovernorKind, govern_governors::ResourceId), Vec<Receipt>> =
             BTreeMap::new();
         for r in receipts {

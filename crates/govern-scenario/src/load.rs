@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
-    Args, CommandSpec, Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp,
-    account, billing, catalog, compliance, entitlement, quota, subscription, tenant,
+    Args, CommandSpec, Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp, account,
+    billing, catalog, compliance, entitlement, quota, subscription, tenant,
 };
 use govern_runtime::{CrashPoint, ERROR_CODES};
 use toml_edit::{Item, TableLike, Value};
@@ -164,14 +164,28 @@ impl Cx<'_> {
     }
 
     /// The span of `key` in `table`, or of the table itself.
-    fn key_span(table: &dyn TableLike, key: &str, table_span: Option<Range<usize>>) -> Option<Range<usize>> {
+    fn key_span(
+        table: &dyn TableLike,
+        key: &str,
+        table_span: Option<Range<usize>>,
+    ) -> Option<Range<usize>> {
         table.key(key).and_then(toml_edit::Key::span).or(table_span)
     }
 
-    fn string(&mut self, table: &dyn TableLike, key: &str, span: Option<Range<usize>>, what: &str) -> Option<String> {
+    fn string(
+        &mut self,
+        table: &dyn TableLike,
+        key: &str,
+        span: Option<Range<usize>>,
+        what: &str,
+    ) -> Option<String> {
         match table.get(key) {
             None => {
-                self.problem(span, format!("{what} has no `{key}`"), Some(format!("`{key}` = a string")));
+                self.problem(
+                    span,
+                    format!("{what} has no `{key}`"),
+                    Some(format!("`{key}` = a string")),
+                );
                 None
             }
             Some(item) => self.as_string(item, key),
@@ -196,9 +210,19 @@ impl Cx<'_> {
         }
     }
 
-    fn optional_u64(&mut self, table: &dyn TableLike, key: &str, min: u64, max: u64) -> Option<u64> {
+    fn optional_u64(
+        &mut self,
+        table: &dyn TableLike,
+        key: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
         let item = table.get(key)?;
-        match item.as_integer().and_then(|i| u64::try_from(i).ok()).filter(|i| (min..=max).contains(i)) {
+        match item
+            .as_integer()
+            .and_then(|i| u64::try_from(i).ok())
+            .filter(|i| (min..=max).contains(i))
+        {
             Some(v) => Some(v),
             None => {
                 self.problem(
@@ -224,7 +248,11 @@ impl Cx<'_> {
         let known: Vec<TenantId> = tenants.iter().map(|t| t.id.clone()).collect();
         let steps = match top.get("steps") {
             None => {
-                self.problem(whole, "the scenario has no steps".into(), Some("one or more `[[steps]]` tables".into()));
+                self.problem(
+                    whole,
+                    "the scenario has no steps".into(),
+                    Some("one or more `[[steps]]` tables".into()),
+                );
                 Vec::new()
             }
             Some(item) => self.steps(item, &known),
@@ -250,7 +278,9 @@ impl Cx<'_> {
             (None, None) => String::new(),
         };
         let parsed = humantime::parse_rfc3339(&text).ok().and_then(|t| {
-            t.duration_since(std::time::UNIX_EPOCH).ok().and_then(|d| u64::try_from(d.as_millis()).ok())
+            t.duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok())
         });
         if parsed.is_none() {
             self.problem(
@@ -265,7 +295,11 @@ impl Cx<'_> {
     fn tenants(&mut self, item: Option<&Item>) -> Vec<TenantSpec> {
         let Some(item) = item else { return Vec::new() };
         let Some(array) = item.as_array_of_tables() else {
-            self.problem(item.span(), format!("`tenants` is {}", a_type(item)), Some("`[[tenants]]` tables".into()));
+            self.problem(
+                item.span(),
+                format!("`tenants` is {}", a_type(item)),
+                Some("`[[tenants]]` tables".into()),
+            );
             return Vec::new();
         };
         let mut out: Vec<TenantSpec> = Vec::new();
@@ -302,7 +336,11 @@ impl Cx<'_> {
 
     fn steps(&mut self, item: &Item, tenants: &[TenantId]) -> Vec<Step> {
         let Some(array) = item.as_array_of_tables() else {
-            self.problem(item.span(), format!("`steps` is {}", a_type(item)), Some("`[[steps]]` tables".into()));
+            self.problem(
+                item.span(),
+                format!("`steps` is {}", a_type(item)),
+                Some("`[[steps]]` tables".into()),
+            );
             return Vec::new();
         };
         if array.len() > STEPS_MAX {
@@ -315,24 +353,46 @@ impl Cx<'_> {
     fn step(&mut self, table: &toml_edit::Table, tenants: &[TenantId]) -> Option<Step> {
         let span = table.span();
         let at = self.location(span.clone());
-let mut actions: Vec<&str> =
+        let mut actions: Vec<&str> =
             ACTION_KEYS.iter().copied().filter(|k| table.contains_key(k)).collect();
         // In file order, so that a second action is reported where it is written.
         actions.sort_by_key(|k| table.key(k).and_then(toml_edit::Key::span).map(|s| s.start));
         let action_key = match actions.as_slice() {
             [one] => *one,
             [] => {
-                self.problem(span, "a step that does nothing".into(), Some(format!("{} (what the step does)", one_of(ACTION_KEYS))));
+                self.problem(
+                    span,
+                    "a step that does nothing".into(),
+                    Some(format!("{} (what the step does)", one_of(ACTION_KEYS))),
+                );
                 return None;
             }
             [_, second, ..] => {
                 let second_span = Self::key_span(table, second, span);
-                self.problem(second_span, format!("a step does one thing; this one has both `{}` and `{second}`", actions[0]), Some("one step per action".into()));
+                self.problem(
+                    second_span,
+                    format!(
+                        "a step does one thing; this one has both `{}` and `{second}`",
+                        actions[0]
+                    ),
+                    Some("one step per action".into()),
+                );
                 return None;
             }
         };
         let allowed: &[&str] = match action_key {
-            "command" => &["command", "tenant", "governor", "resource", "args", "reason", "idempotency_key", "metadata", "note", "expect"],
+            "command" => &[
+                "command",
+                "tenant",
+                "governor",
+                "resource",
+                "args",
+                "reason",
+                "idempotency_key",
+                "metadata",
+                "note",
+                "expect",
+            ],
             "crash" => &["crash", "tenant", "governor", "resource", "note", "expect"],
             "check" => &["check", "tenant", "governor", "resource", "note", "expect"],
             "advance" => &["advance", "note", "expect"],
@@ -348,7 +408,11 @@ let mut actions: Vec<&str> =
                     Some("now") => Some(CrashPoint::Now),
                     Some("after_next_append") => Some(CrashPoint::AfterNextAppend),
                     _ => {
-                        self.problem(item.span(), format!("`crash` is {}", describe(item)), Some(one_of(CRASH_POINTS)));
+                        self.problem(
+                            item.span(),
+                            format!("`crash` is {}", describe(item)),
+                            Some(one_of(CRASH_POINTS)),
+                        );
                         None
                     }
                 });
@@ -356,14 +420,24 @@ let mut actions: Vec<&str> =
             }
             "check" => {
                 if let Some(item) = table.get("check").filter(|i| i.as_str() != Some("state")) {
-                    self.problem(item.span(), format!("`check` is {}", describe(item)), Some("`state`".into()));
+                    self.problem(
+                        item.span(),
+                        format!("`check` is {}", describe(item)),
+                        Some("`state`".into()),
+                    );
                 }
-                Some(Action::Check { target: self.target(table, span.clone(), tenants, "a `check` step")? })
+                Some(Action::Check {
+                    target: self.target(table, span.clone(), tenants, "a `check` step")?,
+                })
             }
             "advance" => table.get("advance").and_then(|item| self.duration(item)),
             flag => {
                 if let Some(item) = table.get(flag).filter(|i| i.as_bool() != Some(true)) {
-                    self.problem(item.span(), format!("`{flag}` is {}", describe(item)), Some("`true`".into()));
+                    self.problem(
+                        item.span(),
+                        format!("`{flag}` is {}", describe(item)),
+                        Some("`true`".into()),
+                    );
                 }
                 Some(if flag == "restart" { Action::Restart } else { Action::Verify })
             }
@@ -377,7 +451,10 @@ let mut actions: Vec<&str> =
         if let Some(Action::Command { target, name, args, .. }) = &action {
             if expect.refused.as_deref() != Some("invalid_argument") {
                 if let Err(e) = check_args(target.kind, name, args) {
-                    let span = table.get("args").and_then(Item::span).or_else(|| table.get("command").and_then(Item::span));
+                    let span = table
+                        .get("args")
+                        .and_then(Item::span)
+                        .or_else(|| table.get("command").and_then(Item::span));
                     self.problem(
                         span,
                         format!("the arguments do not parse: {e}"),
@@ -392,7 +469,9 @@ let mut actions: Vec<&str> =
     fn duration(&mut self, item: &Item) -> Option<Action> {
         let text = item.as_str().unwrap_or_default();
         match humantime::parse_duration(text) {
-            Ok(by) if by >= Duration::from_millis(1) => Some(Action::Advance { by, text: text.to_owned() }),
+            Ok(by) if by >= Duration::from_millis(1) => {
+                Some(Action::Advance { by, text: text.to_owned() })
+            }
             _ => {
                 self.problem(
                     item.span(),
@@ -405,7 +484,13 @@ let mut actions: Vec<&str> =
     }
 
     /// The tenant, governor and resource of a step.
-    fn target(&mut self, table: &dyn TableLike, span: Option<Range<usize>>, tenants: &[TenantId], what: &str) -> Option<Target> {
+    fn target(
+        &mut self,
+        table: &dyn TableLike,
+        span: Option<Range<usize>>,
+        tenants: &[TenantId],
+        what: &str,
+    ) -> Option<Target> {
         let tenant_text = self.string(table, "tenant", span.clone(), what);
         let tenant_span = table.get("tenant").and_then(Item::span);
         // A tenant not declared is allowed: an `unknown_tenant` refusal may be the point.
@@ -415,7 +500,11 @@ let mut actions: Vec<&str> =
             let found = GovernorKind::ALL.into_iter().find(|g| g.name() == k);
             if found.is_none() {
                 let names: Vec<&str> = GovernorKind::ALL.iter().map(|g| g.name()).collect();
-                self.problem(table.get("governor").and_then(Item::span), format!("unknown governor `{k}`"), Some(one_of(&names)));
+                self.problem(
+                    table.get("governor").and_then(Item::span),
+                    format!("unknown governor `{k}`"),
+                    Some(one_of(&names)),
+                );
             }
             found
         });
@@ -423,21 +512,32 @@ let mut actions: Vec<&str> =
         let resource = match (table.get("resource"), kind, &tenant) {
             (None, Some(GovernorKind::Tenant), Some(t)) => ResourceId::new(t.as_str()).ok(),
             (None, _, _) => {
-                self.problem(span, format!("{what} has no `resource`"), Some("`resource` = a resource id".into()));
+                self.problem(
+                    span,
+                    format!("{what} has no `resource`"),
+                    Some("`resource` = a resource id".into()),
+                );
                 None
             }
-            (Some(item), _, _) => self.as_string(item, "resource").and_then(|r| match ResourceId::new(&r) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    self.problem(item.span(), format!("`{r}` is not a resource id: {e}"), None);
-                    None
-                }
-            }),
+            (Some(item), _, _) => {
+                self.as_string(item, "resource").and_then(|r| match ResourceId::new(&r) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        self.problem(item.span(), format!("`{r}` is not a resource id: {e}"), None);
+                        None
+                    }
+                })
+            }
         };
         Some(Target { tenant: tenant?, kind: kind?, resource: resource? })
     }
 
-    fn command(&mut self, table: &toml_edit::Table, span: Option<Range<usize>>, tenants: &[TenantId]) -> Option<Action> {
+    fn command(
+        &mut self,
+        table: &toml_edit::Table,
+        span: Option<Range<usize>>,
+        tenants: &[TenantId],
+    ) -> Option<Action> {
         let target = self.target(table, span.clone(), tenants, "a `command` step");
         let name = self.string(table, "command", span, "a `command` step");
         let args = self.args(table.get("args"));
@@ -455,7 +555,11 @@ let mut actions: Vec<&str> =
                         }
                     }
                 }
-                None => self.problem(item.span(), format!("`metadata` is {}", a_type(item)), Some("a table of strings".into())),
+                None => self.problem(
+                    item.span(),
+                    format!("`metadata` is {}", a_type(item)),
+                    Some("a table of strings".into()),
+                ),
             }
         }
         if let Some(key) = self.optional_string(table, "idempotency_key") {
@@ -479,7 +583,11 @@ let mut actions: Vec<&str> =
     fn args(&mut self, item: Option<&Item>) -> Option<Args> {
         let Some(item) = item else { return Some(Args::new()) };
         let Some(table) = item.as_table_like() else {
-            self.problem(item.span(), format!("`args` is {}", a_type(item)), Some("a table, like `args = { plan = \"pro\" }`".into()));
+            self.problem(
+                item.span(),
+                format!("`args` is {}", a_type(item)),
+                Some("a table, like `args = { plan = \"pro\" }`".into()),
+            );
             return None;
         };
         let mut args = Args::new();
@@ -489,9 +597,15 @@ let mut actions: Vec<&str> =
                 Some(Value::String(s)) => Some(s.value().clone()),
                 Some(Value::Integer(i)) => Some(i.value().to_string()),
                 Some(Value::Boolean(b)) => Some(b.value().to_string()),
-                Some(Value::Datetime(_)) => self.timestamp(value, key).map(|t| t.as_ms().to_string()),
+                Some(Value::Datetime(_)) => {
+                    self.timestamp(value, key).map(|t| t.as_ms().to_string())
+                }
                 _ => {
-                    self.problem(value.span(), format!("argument `{key}` is {}", a_type(value)), Some("a string, an integer, a boolean or a date".into()));
+                    self.problem(
+                        value.span(),
+                        format!("argument `{key}` is {}", a_type(value)),
+                        Some("a string, an integer, a boolean or a date".into()),
+                    );
                     None
                 }
             };
@@ -507,34 +621,59 @@ let mut actions: Vec<&str> =
 
     fn expect(&mut self, item: &Item, action: Option<&Action>) -> Expect {
         let Some(table) = item.as_table_like() else {
-            self.problem(item.span(), format!("`expect` is {}", a_type(item)), Some("a table, like `expect = { state = \"active\" }`".into()));
+            self.problem(
+                item.span(),
+                format!("`expect` is {}", a_type(item)),
+                Some("a table, like `expect = { state = \"active\" }`".into()),
+            );
             return Expect::default();
         };
         self.unknown_keys(table, EXPECT_KEYS, "`expect`");
         let mut expect = Expect {
             state: self.optional_string(table, "state"),
             refused: self.optional_string(table, "refused"),
-            status: self.optional_u64(table, "status", 100, 599).map(|s| u16::try_from(s).unwrap_or(0)),
-            timeouts: self.optional_u64(table, "timeouts", 0, 1_000_000).map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            status: self
+                .optional_u64(table, "status", 100, 599)
+                .map(|s| u16::try_from(s).unwrap_or(0)),
+            timeouts: self
+                .optional_u64(table, "timeouts", 0, 1_000_000)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         };
         let span_of = |key: &str| table.get(key).and_then(Item::span);
         if let Some(code) = &expect.refused {
             if !ERROR_CODES.contains(&code.as_str()) {
-                self.problem(span_of("refused"), format!("`{code}` is not a refusal code"), Some(one_of(ERROR_CODES)));
+                self.problem(
+                    span_of("refused"),
+                    format!("`{code}` is not a refusal code"),
+                    Some(one_of(ERROR_CODES)),
+                );
                 expect.refused = None;
             }
             if expect.state.is_some() {
-                self.problem(span_of("state"), "a refused command changes no state: `state` and `refused` exclude each other".into(), None);
+                self.problem(
+                    span_of("state"),
+                    "a refused command changes no state: `state` and `refused` exclude each other"
+                        .into(),
+                    None,
+                );
             }
         }
         let kind = match action {
-            Some(Action::Command { target, .. } | Action::Check { target } | Action::Crash { target, .. }) => Some(target.kind),
+            Some(
+                Action::Command { target, .. }
+                | Action::Check { target }
+                | Action::Crash { target, .. },
+            ) => Some(target.kind),
             _ => None,
         };
         if let (Some(state), Some(kind)) = (&expect.state, kind) {
             let names = state_names(kind);
             if !names.contains(&state.as_str()) {
-                self.problem(span_of("state"), format!("the {kind} governor has no state `{state}`"), Some(one_of(&names)));
+                self.problem(
+                    span_of("state"),
+                    format!("the {kind} governor has no state `{state}`"),
+                    Some(one_of(&names)),
+                );
             }
         }
         let fits: &[&str] = match action {
@@ -545,7 +684,11 @@ let mut actions: Vec<&str> =
         };
         for key in EXPECT_KEYS {
             if table.contains_key(key) && !fits.contains(key) && action.is_some() {
-                self.problem(span_of(key), format!("`expect.{key}` does not apply to this step"), (!fits.is_empty()).then(|| one_of(fits)));
+                self.problem(
+                    span_of(key),
+                    format!("`expect.{key}` does not apply to this step"),
+                    (!fits.is_empty()).then(|| one_of(fits)),
+                );
             }
         }
         expect
@@ -554,28 +697,52 @@ let mut actions: Vec<&str> =
     fn run_expect(&mut self, item: &Item, tenants: &[TenantId]) -> RunExpect {
         let at = self.location(item.span());
         let Some(table) = item.as_table_like() else {
-            self.problem(item.span(), format!("`expect` is {}", a_type(item)), Some("an `[expect]` table".into()));
+            self.problem(
+                item.span(),
+                format!("`expect` is {}", a_type(item)),
+                Some("an `[expect]` table".into()),
+            );
             return RunExpect { verified: true, at, ..RunExpect::default() };
         };
         self.unknown_keys(table, RUN_EXPECT_KEYS, "the run's `[expect]`");
         if let Some(v) = table.get("verified").filter(|v| v.as_bool() != Some(true)) {
-            self.problem(v.span(), "the chain is always verified at the end".into(), Some("`verified = true` or nothing".into()));
+            self.problem(
+                v.span(),
+                "the chain is always verified at the end".into(),
+                Some("`verified = true` or nothing".into()),
+            );
         }
         let mut receipts = BTreeMap::new();
         if let Some(item) = table.get("receipts") {
             match item.as_table_like() {
-                None => self.problem(item.span(), format!("`receipts` is {}", a_type(item)), Some("a table of tenant = count".into())),
+                None => self.problem(
+                    item.span(),
+                    format!("`receipts` is {}", a_type(item)),
+                    Some("a table of tenant = count".into()),
+                ),
                 Some(counts) => {
                     for (tenant, count) in counts.iter() {
-                        let Some(id) = self.tenant_id(tenant, counts.key(tenant).and_then(toml_edit::Key::span)) else { continue };
+                        let Some(id) = self
+                            .tenant_id(tenant, counts.key(tenant).and_then(toml_edit::Key::span))
+                        else {
+                            continue;
+                        };
                         if !tenants.contains(&id) {
-                            self.problem(counts.key(tenant).and_then(toml_edit::Key::span), format!("tenant `{tenant}` is not declared in `[[tenants]]`"), None);
+                            self.problem(
+                                counts.key(tenant).and_then(toml_edit::Key::span),
+                                format!("tenant `{tenant}` is not declared in `[[tenants]]`"),
+                                None,
+                            );
                         }
                         match count.as_integer().and_then(|c| u64::try_from(c).ok()) {
                             Some(c) => {
                                 receipts.insert(id, c);
                             }
-                            None => self.problem(count.span(), format!("`{tenant}` is {}", describe(count)), Some("a receipt count".into())),
+                            None => self.problem(
+                                count.span(),
+                                format!("`{tenant}` is {}", describe(count)),
+                                Some("a receipt count".into()),
+                            ),
                         }
                     }
                 }

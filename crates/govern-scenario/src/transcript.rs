@@ -13,7 +13,7 @@ pub fn heading(scenario: &Scenario, file: &str) -> String {
     let tenants: Vec<&str> = scenario.tenants.iter().map(|t| t.id.as_str()).collect();
     let mut out = format!("scenario {} ({file})\n  {}\n", scenario.name, scenario.description);
     if !tenants.is_empty() {
-        let _ = write!(out, "  tenants provisioned: {}\n", tenants.join(", "));
+        let _ = writeln!(out, "  tenants provisioned: {}", tenants.join(", "));
     }
     let _ = write!(out, "  clock starts at {}", scenario.start);
     out

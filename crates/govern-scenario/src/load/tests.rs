@@ -155,7 +155,11 @@ args = { plan = "pro", trial_days = 999 }
 
 #[test]
 fn problems_say_what_was_expected() {
-    let err = load_str("bad.toml", "name = \"t\"\ndescription = \"d\"\n[[steps]]\nverify = true\ncrash = \"later\"\n").unwrap_err();
+    let err = load_str(
+        "bad.toml",
+        "name = \"t\"\ndescription = \"d\"\n[[steps]]\nverify = true\ncrash = \"later\"\n",
+    )
+    .unwrap_err();
     let p = &err.problems[0];
     assert_eq!(p.at, Location { line: 5, column: 1 });
     let text = err.to_string();
