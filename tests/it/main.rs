@@ -7,6 +7,7 @@ mod exhaustive;
 mod governor_docs;
 mod properties;
 mod runtime;
+mod scenarios;
 mod tidy;
 
 use std::path::PathBuf;
