@@ -35,6 +35,9 @@ pub struct Exploration<G: Governor> {
     pub representatives: Vec<(G::State, G, Ctx)>,
     /// Every accepted (state, command sample) pair, deduplicated, in discovery order.
     pub edges: Vec<Edge>,
+    /// Every (state, timeout command) pair seen on a machine right after an accepted
+    /// command, deduplicated, in discovery order: the states that can arm a state timeout.
+    pub timeouts: Vec<(&'static str, &'static str)>,
 }
 
 /// Breadth-first search from the initial machine with every [`CommandSpec::samples`] command.
@@ -47,6 +50,15 @@ pub fn explore<G: Governor>() -> Exploration<G> {
     let mut edges = Vec::new();
     let mut seen_edges = BTreeSet::new();
     let mut seen_states = vec![G::default().state()];
+    let mut timeouts: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut note_timeout = |m: &G, timeouts: &mut Vec<(&'static str, &'static str)>| {
+        if let Some(t) = m.state_timeout() {
+            let pair = (m.state().name(), t.command.name());
+            if !timeouts.contains(&pair) {
+                timeouts.push(pair);
+            }
+        }
+    };
     let mut queue = std::collections::VecDeque::from([(G::default(), 0u64)]);
     let mut record = |e: Edge, edges: &mut Vec<Edge>| {
         if seen_edges.insert(e) {
@@ -60,6 +72,7 @@ pub fn explore<G: Governor>() -> Exploration<G> {
             if let Ok(t) = machine.decide(&sample, &ctx) {
                 if t.to == from {
                     machine.evolve(&sample, t.to, ctx.now);
+                    note_timeout(&machine, &mut timeouts);
                     record(
                         Edge { from: from.name(), command: sample.name(), to: from.name() },
                         &mut edges,
@@ -70,16 +83,17 @@ pub fn explore<G: Governor>() -> Exploration<G> {
         for sample in G::Command::samples(&ctx) {
             let Ok(t) = machine.decide(&sample, &ctx) else { continue };
             record(Edge { from: from.name(), command: sample.name(), to: t.to.name() }, &mut edges);
+            let mut next = machine.clone();
+            next.evolve(&sample, t.to, ctx.now);
+            note_timeout(&next, &mut timeouts);
             if !seen_states.contains(&t.to) {
                 seen_states.push(t.to);
-                let mut next = machine.clone();
-                next.evolve(&sample, t.to, ctx.now);
                 queue.push_back((next, depth + 1));
             }
         }
         representatives.push((from, machine, ctx));
     }
-    Exploration { representatives, edges }
+    Exploration { representatives, edges, timeouts }
 }
 
 /// A governor's graph by kind, without naming its type.
@@ -120,11 +134,7 @@ impl Graph {
             })
             .collect();
         let exploration = explore::<G>();
-        let timeouts = exploration
-            .representatives
-            .iter()
-            .filter_map(|(state, m, _)| m.state_timeout().map(|t| (state.name(), t.command.name())))
-            .collect();
+        let timeouts = exploration.timeouts.clone();
         Self {
             kind: G::KIND,
             states: G::State::ALL.iter().map(|s| s.name()).collect(),

@@ -151,7 +151,7 @@ impl CommandSpec for Command {
         Ok(cmd)
     }
 
-    fn samples(_ctx: &Ctx) -> Vec<Self> {
+    fn samples(ctx: &Ctx) -> Vec<Self> {
         vec![
             Self::StartTrial { plan: "pro".into(), trial_days: 14 },
             Self::Activate { plan: Some("pro".into()) },
@@ -161,6 +161,8 @@ impl CommandSpec for Command {
             Self::Resume,
             Self::RequestCancellation,
             Self::ConfirmCancellation { ends_at: None },
+            // At a period's end: arms the `terminate` timeout.
+            Self::ConfirmCancellation { ends_at: Some(ctx.now.plus_ms(30 * DAY_MS)) },
             Self::Terminate,
             Self::Archive,
         ]

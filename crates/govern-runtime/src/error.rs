@@ -194,7 +194,11 @@ mod tests {
     fn every_code_is_listed_and_has_a_status() {
         let t = TenantId::new("acme").expect("valid");
         let errors = [
-            CommandError::Rejected(Rejection::InvalidTransition { command: "x", state: "y" }),
+            CommandError::Rejected(Rejection::InvalidTransition {
+                governor: govern_governors::GovernorKind::Quota,
+                command: "x",
+                state: "y",
+            }),
             CommandError::Rejected(Rejection::unmet("x", "y")),
             CommandError::Refused(Refusal::UnknownTenant(t.clone())),
             CommandError::Refused(Refusal::TenantSuspended(t.clone())),

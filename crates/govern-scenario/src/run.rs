@@ -201,7 +201,7 @@ pub async fn run(
                 runtime = start(data_dir, now).await?;
                 StepOutcome::Restarted { head: runtime.handle().head() }
             }
-            action => perform(&runtime.handle(), action, &scenario.tenants_ids()).await,
+            action => perform(&runtime.handle(), action).await,
         };
         let (met, failed) = judge(&step.expect, &step.action, &outcome);
         let report = StepReport { index: i + 1, step: step.clone(), outcome, met, failed };
@@ -248,13 +248,7 @@ pub async fn run(
     })
 }
 
-impl Scenario {
-    fn tenants_ids(&self) -> Vec<TenantId> {
-        self.tenants.iter().map(|t| t.id.clone()).collect()
-    }
-}
-
-async fn perform(h: &RuntimeHandle, action: &Action, tenants: &[TenantId]) -> StepOutcome {
+async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
     match action {
         Action::Command { target, name, args, reason, metadata } => {
             let raw = RawCommand {
@@ -273,8 +267,9 @@ async fn perform(h: &RuntimeHandle, action: &Action, tenants: &[TenantId]) -> St
             tokio::time::advance(*by).await;
             h.fire_due_timeouts().await;
             let mut fired: Vec<Receipt> = Vec::new();
-            for t in tenants {
-                if let Ok(receipts) = h.receipts(t, None, None) {
+            // Every tenant with receipts, declared or provisioned by the steps themselves.
+            for (t, _) in h.receipt_counts() {
+                if let Ok(receipts) = h.receipts(&t, None, None) {
                     fired.extend(receipts.into_iter().filter(|r| r.seq >= before));
                 }
             }
