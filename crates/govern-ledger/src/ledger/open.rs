@@ -1,20 +1,24 @@
 //! Reopening a ledger over a store that already holds records: the chain head, the index by
-//! (tenant, kind, resource) and the Merkle frontier are rebuilt in one pass over the records,
-//! on two threads (and a third for the tree of a durable store).
+//! (tenant, kind, resource) and by tenant, and the Merkle frontier are rebuilt in one pass
+//! over the records, on two threads (and a third for the tree of a durable store).
 //!
 //! The calling thread reads the records (in bulk: [`LedgerStore::for_each`]), checks each
-//! one's form without allocating ([`Receipt::decode_key`]) and indexes it; it copies them in
-//! batches to the chain thread, which verifies the chain (every hash recomputed) and hands
-//! the receipt hashes, in batches, to the tree thread. The first bad record is reported by its sequence number,
-//! whichever thread finds it.
+//! one's form without allocating ([`Receipt::decode_key`]) and indexes it, by the 128-bit
+//! hash of its key (no id is allocated per record; see `KeyHash`); it copies them in batches
+//! to the chain thread, which verifies the chain (every hash recomputed) and hands the
+//! receipt hashes, in batches, to the tree thread. The first bad record is reported by its
+//! sequence number, whichever thread finds it.
 
 use std::ops::ControlFlow;
 use std::sync::mpsc;
 
+use govern_governors::limits::ID_LEN_MAX;
 use govern_governors::{IdError, ResourceId, TenantId};
 use govern_receipt::{ChainVerifier, DecodeError, Digest, Head, Receipt};
 
-use super::{Index, Inner, Ledger, LedgerError, LedgerStore, TenantIndex};
+use super::{
+    Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, SeqList, Shard,
+};
 use crate::merkle::MerkleFrontier;
 
 /// Bytes of records the reading thread copies into one batch for the chain thread.
@@ -63,19 +67,27 @@ impl Ledger {
     /// its preimage equals the stored one, its sequence number is its position, its
     /// `prev_hash` is the previous receipt's hash and its id derives from them. The frontier
     /// is built from the verified hashes. Rehashing runs on its own thread, beside the
-    /// indexing, which is the longer of the two (see `docs/benchmarks.md`).
+    /// indexing (see `docs/benchmarks.md`).
     ///
     /// # Errors
     /// [`LedgerError::Corrupt`] naming the first record that is missing, does not decode or
     /// breaks the chain; [`LedgerError::Store`] when the store cannot read.
     pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
+        Self::open_with(store, KeyHasher::default())
+    }
+
+    /// [`Self::open`], with the index keyed by `keys`.
+    pub(super) fn open_with(
+        store: Box<dyn LedgerStore>,
+        keys: KeyHasher,
+    ) -> Result<Self, LedgerError> {
         let durable = store.is_durable();
         let len = store.len();
         let (indexed, chained) = std::thread::scope(|s| {
             let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2);
             let (spare_tx, spare_rx) = mpsc::sync_channel::<Batch>(4);
             let chain = s.spawn(move || chain_pass(&batch_rx, &spare_tx, durable));
-            let indexed = index_pass(&*store, &batch_tx, &spare_rx);
+            let indexed = index_pass(&*store, keys, &batch_tx, &spare_rx);
             drop(batch_tx);
             let chained = chain.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (indexed, chained)
@@ -113,20 +125,113 @@ fn first_error(indexed: Option<LedgerError>, chain: LedgerError) -> LedgerError 
     }
 }
 
-/// The tenants' indexes while opening, looked up by the tenant id as stored (without
-/// allocating an id per record).
+/// The tenants' lists while opening, looked up by the tenant id as stored (without allocating
+/// an id per record).
 #[allow(clippy::disallowed_types, reason = "lookup only; turned into the index at the end")]
 type Tenants =
-    std::collections::HashMap<Box<str>, (TenantId, TenantIndex), foldhash::fast::RandomState>;
+    std::collections::HashMap<Box<str>, (TenantId, SeqList), foldhash::fast::RandomState>;
+
+/// Keys sorted out by shard before they go into the index: this many in all (a few in
+/// tests, so that reopening them flushes, presizes and shrinks).
+const PENDING: usize = if cfg!(test) { 64 } else { 1 << 18 };
+
+/// The index being built.
+struct Building {
+    keys: KeyHasher,
+    resources: Resources,
+    tenants: Tenants,
+    /// (key, sequence number) of records not yet in `resources`, by shard: each table gets
+    /// its keys in a burst (see `Resources`).
+    pending: Vec<Vec<(KeyHash, u64)>>,
+    /// How many are pending.
+    pending_len: usize,
+    /// Records in the store, and how many have been indexed.
+    records: u64,
+    indexed: u64,
+    /// Whether the shards were presized (at the first flush).
+    presized: bool,
+}
+
+impl Building {
+    fn new(keys: KeyHasher, records: u64) -> Self {
+        Self {
+            keys,
+            resources: Resources::default(),
+            tenants: Tenants::default(),
+            pending: vec![Vec::new(); 256],
+            pending_len: 0,
+            records,
+            indexed: 0,
+            presized: false,
+        }
+    }
+
+    fn push(&mut self, key: KeyHash, seq: u64) {
+        if let Some(shard) = self.pending.get_mut(Resources::shard(key)) {
+            shard.push((key, seq));
+        }
+        self.pending_len += 1;
+        if self.pending_len == PENDING {
+            self.flush();
+        }
+    }
+
+    /// Puts the pending keys into the index, shard by shard, each in the order it came (so
+    /// every list gets its numbers in increasing order).
+    fn flush(&mut self) {
+        for (i, pending) in self.pending.iter_mut().enumerate() {
+            if let Some(shard) = self.resources.shards.get_mut(i) {
+                for (key, seq) in pending.drain(..) {
+                    shard.entry(key).or_default().push(seq);
+                }
+            }
+        }
+        self.indexed += self.pending_len as u64;
+        self.pending_len = 0;
+        if !self.presized {
+            self.presize();
+        }
+    }
+
+    /// Sizes every shard for the keys still to come, at the rate of new keys per record seen
+    /// in the first batch, so that the tables do not grow by rehashing (and touching fresh
+    /// pages) again and again. A rate that overestimates (keys repeating only beyond the
+    /// first batch) is corrected in [`Self::finish`].
+    fn presize(&mut self) {
+        self.presized = true;
+        let keys: usize = self.resources.shards.iter().map(Shard::len).sum();
+        let rate = keys as f64 / self.indexed.max(1) as f64;
+        let expected = (self.records.saturating_sub(self.indexed) as f64 * rate) as usize;
+        for shard in self.resources.shards.iter_mut() {
+            shard.reserve(expected / 256);
+        }
+    }
+
+    fn finish(mut self) -> Index {
+        self.flush();
+        for shard in self.resources.shards.iter_mut() {
+            // A table that grew by itself is at least half full.
+            if shard.len() < shard.capacity() / 8 * 3 {
+                shard.shrink_to_fit();
+            }
+        }
+        Index {
+            keys: self.keys,
+            resources: self.resources,
+            tenants: self.tenants.into_values().collect(),
+        }
+    }
+}
 
 /// The reading thread: reads every record, checks its form, indexes it and hands it on to
 /// the chain thread in batches. Returns the index.
 fn index_pass(
     store: &dyn LedgerStore,
+    keys: KeyHasher,
     batches: &mpsc::SyncSender<Batch>,
     spares: &mpsc::Receiver<Batch>,
 ) -> Result<Index, LedgerError> {
-    let mut tenants = Tenants::default();
+    let mut index = Building::new(keys, store.len());
     let mut batch = Batch::default();
     let mut next = 0u64;
     let mut failed = None;
@@ -136,7 +241,7 @@ fn index_pass(
             failed = Some(LedgerError::Corrupt { seq: next, reason });
             return ControlFlow::Break(());
         }
-        if let Err(e) = index_record(&mut tenants, seq, record) {
+        if let Err(e) = index_record(&mut index, seq, record) {
             failed = Some(e);
             return ControlFlow::Break(());
         }
@@ -162,23 +267,35 @@ fn index_pass(
     if next < store.len() {
         return Err(LedgerError::Corrupt { seq: next, reason: "missing".into() });
     }
-    Ok(tenants.into_values().collect())
+    Ok(index.finish())
 }
 
 /// Checks the form of record `seq` and adds it to the index.
-fn index_record(tenants: &mut Tenants, seq: u64, record: &[u8]) -> Result<(), LedgerError> {
+fn index_record(index: &mut Building, seq: u64, record: &[u8]) -> Result<(), LedgerError> {
     let key = Receipt::decode_key(record)
         .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
-    let (_, resources) = match tenants.get_mut(key.tenant) {
+    let (_, tenant) = match index.tenants.get_mut(key.tenant) {
         Some(tenant) => tenant,
         None => {
             let id = TenantId::new(key.tenant).map_err(|e| bad_id(seq, "tenant_id", e))?;
-            tenants.entry(key.tenant.into()).or_insert((id, TenantIndex::default()))
+            index.tenants.entry(key.tenant.into()).or_insert((id, SeqList::default()))
         }
     };
-    let resource = ResourceId::new(key.resource).map_err(|e| bad_id(seq, "resource_id", e))?;
-    resources.entry((key.governor, resource)).or_default().push(seq);
+    check_id(key.resource).map_err(|e| bad_id(seq, "resource_id", e))?;
+    tenant.push(seq);
+    let hash = index.keys.hash(key.tenant, key.governor, key.resource);
+    index.push(hash, seq);
     Ok(())
+}
+
+/// Checks `id` as [`ResourceId::new`] does, without allocating one: the common case (a valid
+/// id) is decided here, anything else by `ResourceId::new` itself, which gives the error.
+fn check_id(id: &str) -> Result<(), IdError> {
+    let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
+    if !id.is_empty() && id.len() <= ID_LEN_MAX && id.as_bytes().iter().all(valid) {
+        return Ok(());
+    }
+    ResourceId::new(id).map(drop)
 }
 
 /// An invalid id in record `seq`, reported as decoding would.

@@ -1,65 +1,156 @@
-//! The sequence numbers of one resource's receipts, stored compactly: they only grow, so
-//! each is kept as a LEB128 varint delta from the previous one. Nine receipts of a governor
-//! take about 20 bytes instead of a 128-byte `Vec<u64>`; this is most of what a passivated
-//! governor costs.
+//! Increasing lists of sequence numbers, stored compactly: the index keeps one per resource
+//! (what its governor replays) and one per tenant. The last number is kept whole and the
+//! others as LEB128 varint deltas between neighbours, so a list of one costs no bytes beyond
+//! the list itself, and deltas are mostly small. Up to [`INLINE`] bytes of deltas live in the
+//! list itself (24 bytes in all); longer lists spill to the heap. Most resources have few
+//! receipts, and a resource's list is most of what a passivated governor costs.
+
+/// Bytes of deltas a list keeps in place before spilling to the heap.
+const INLINE: usize = 14;
 
 /// An increasing list of sequence numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SeqList {
-    /// Varint deltas; the first is from 0.
-    bytes: Vec<u8>,
-    /// The last sequence number pushed.
+pub(crate) enum SeqList {
+    /// No numbers yet.
+    #[default]
+    Empty,
+    /// A few numbers: `last`, and the deltas before it in `bytes[..used]` (each at least 1,
+    /// so their count is that of bytes without the continuation bit).
+    Inline {
+        /// The last number pushed.
+        last: u64,
+        /// Bytes of `bytes` in use.
+        used: u8,
+        /// Varint deltas: the first is the second number minus the first.
+        bytes: [u8; INLINE],
+    },
+    /// More numbers than fit in place.
+    Spilled(Box<Spilled>),
+}
+
+/// A list too long to keep in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Spilled {
+    /// The first number.
+    first: u64,
+    /// The last number.
     last: u64,
-    /// How many were pushed.
-    len: u32,
+    /// How many numbers.
+    len: u64,
+    /// Varint deltas between neighbours.
+    bytes: Vec<u8>,
+}
+
+/// Writes `delta` as a LEB128 varint into `out`; returns how many bytes it took.
+fn encode(mut delta: u64, out: &mut [u8; 10]) -> usize {
+    let mut n = 0;
+    for slot in out.iter_mut() {
+        let byte = (delta & 0x7f) as u8;
+        delta >>= 7;
+        n += 1;
+        if delta == 0 {
+            *slot = byte;
+            break;
+        }
+        *slot = byte | 0x80;
+    }
+    n
+}
+
+/// The varint deltas in `bytes`, in order.
+fn deltas(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let mut delta = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let byte = *bytes.get(at)?;
+            at += 1;
+            delta |= u64::from(byte & 0x7f) << shift.min(63);
+            shift += 7;
+            if byte & 0x80 == 0 {
+                return Some(delta);
+            }
+        }
+    })
 }
 
 impl SeqList {
     /// How many sequence numbers the list holds.
     pub(crate) fn len(&self) -> u64 {
-        u64::from(self.len)
+        match self {
+            Self::Empty => 0,
+            Self::Inline { used, bytes, .. } => {
+                let ends = bytes.get(..usize::from(*used)).unwrap_or_default();
+                1 + ends.iter().filter(|&&b| b & 0x80 == 0).count() as u64
+            }
+            Self::Spilled(s) => s.len,
+        }
     }
 
     /// Appends `seq`, which must be greater than the last one (the ledger only grows).
     pub(crate) fn push(&mut self, seq: u64) {
-        let mut delta = seq.wrapping_sub(if self.len == 0 { 0 } else { self.last });
-        if self.bytes.len() == self.bytes.capacity() {
-            // Grow by a little: most lists stay short, and capacity is what a passivated
-            // governor costs.
-            self.bytes.reserve_exact(8);
-        }
-        loop {
-            let byte = (delta & 0x7f) as u8;
-            delta >>= 7;
-            if delta == 0 {
-                self.bytes.push(byte);
-                break;
+        match self {
+            Self::Empty => *self = Self::Inline { last: seq, used: 0, bytes: [0; INLINE] },
+            Self::Inline { last, used, bytes } => {
+                let mut varint = [0u8; 10];
+                let n = encode(seq.wrapping_sub(*last), &mut varint);
+                let at = usize::from(*used);
+                if let Some(slot) = bytes.get_mut(at..at + n) {
+                    slot.copy_from_slice(varint.get(..n).unwrap_or_default());
+                    *used += n as u8;
+                    *last = seq;
+                    return;
+                }
+                // Spill: the first number is recovered from the deltas before `last`.
+                let kept = bytes.get(..at).unwrap_or_default();
+                let first = last.wrapping_sub(deltas(kept).fold(0u64, u64::wrapping_add));
+                let mut heap = Vec::with_capacity(2 * INLINE);
+                heap.extend_from_slice(kept);
+                heap.extend_from_slice(varint.get(..n).unwrap_or_default());
+                let len = 2 + kept.iter().filter(|&&b| b & 0x80 == 0).count() as u64;
+                *self = Self::Spilled(Box::new(Spilled { first, last: seq, len, bytes: heap }));
             }
-            self.bytes.push(byte | 0x80);
+            Self::Spilled(s) => {
+                let mut varint = [0u8; 10];
+                let n = encode(seq.wrapping_sub(s.last), &mut varint);
+                if s.bytes.capacity() - s.bytes.len() < n {
+                    // Grow by a quarter: geometric (a tenant's list holds all its receipts)
+                    // with little slack (capacity is what a passivated governor costs).
+                    s.bytes.reserve_exact((s.bytes.capacity() / 4).max(16));
+                }
+                s.bytes.extend_from_slice(varint.get(..n).unwrap_or_default());
+                s.last = seq;
+                s.len += 1;
+            }
         }
-        self.last = seq;
-        self.len = self.len.saturating_add(1);
     }
 
     /// The sequence numbers, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut at = 0;
-        let mut prev = 0u64;
-        std::iter::from_fn(move || {
-            let mut delta = 0u64;
-            let mut shift = 0u32;
-            loop {
-                let byte = *self.bytes.get(at)?;
-                at += 1;
-                delta |= u64::from(byte & 0x7f) << shift.min(63);
-                shift += 7;
-                if byte & 0x80 == 0 {
-                    break;
-                }
+        let (first, bytes) = match self {
+            Self::Empty => (None, &[][..]),
+            Self::Inline { last, used, bytes } => {
+                let bytes = bytes.get(..usize::from(*used)).unwrap_or_default();
+                (Some(last.wrapping_sub(deltas(bytes).fold(0u64, u64::wrapping_add))), bytes)
             }
-            prev = prev.wrapping_add(delta);
-            Some(prev)
+            Self::Spilled(s) => (Some(s.first), &s.bytes[..]),
+        };
+        first.into_iter().flat_map(move |first| {
+            std::iter::once(first).chain(deltas(bytes).scan(first, |at, delta| {
+                *at = at.wrapping_add(delta);
+                Some(*at)
+            }))
         })
+    }
+
+    /// Heap bytes the list holds beyond itself.
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Spilled(s) => size_of::<Spilled>() + s.bytes.capacity(),
+            _ => 0,
+        }
     }
 }
 
@@ -70,18 +161,38 @@ mod tests {
     use super::SeqList;
 
     #[test]
-    fn nine_receipts_fit_in_a_few_bytes() {
+    fn a_list_is_24_bytes_and_short_lists_stay_in_place() {
+        assert_eq!(size_of::<SeqList>(), 24);
         let mut s = SeqList::default();
-        for seq in (0..9).map(|i| 1_000_000 + i * 40_000) {
+        assert_eq!((s.len(), s.iter().next()), (0, None));
+        // A governor's nine receipts a few hundred apart: 8 deltas of 2 bytes would not fit,
+        // of 1 byte do.
+        for seq in (0..9).map(|i| 10_000_000 + i * 100) {
             s.push(seq);
         }
         assert_eq!(s.len(), 9);
-        // 3 bytes for the first (about a million), 3 for each delta of 40 000: 27, in 32.
-        assert!(s.bytes.capacity() <= 32, "{}", s.bytes.capacity());
+        assert_eq!(s.heap_bytes(), 0);
         assert_eq!(
             s.iter().collect::<Vec<_>>(),
-            (0..9).map(|i| 1_000_000 + i * 40_000).collect::<Vec<_>>()
+            (0..9).map(|i| 10_000_000 + i * 100).collect::<Vec<_>>()
         );
+        // One receipt, however large its number, takes no delta at all.
+        let mut one = SeqList::default();
+        one.push(u64::MAX - 1);
+        assert_eq!((one.len(), one.heap_bytes()), (1, 0));
+        assert_eq!(one.iter().collect::<Vec<_>>(), [u64::MAX - 1]);
+    }
+
+    #[test]
+    fn long_lists_spill_and_grow_geometrically() {
+        let mut s = SeqList::default();
+        for seq in 0..1_000_000u64 {
+            s.push(seq * 3);
+        }
+        assert_eq!(s.len(), 1_000_000);
+        // One byte per delta, at most a quarter more in capacity.
+        assert!(s.heap_bytes() <= 1_000_000 * 5 / 4 + 100, "{}", s.heap_bytes());
+        assert!(s.iter().eq((0..1_000_000u64).map(|q| q * 3)));
     }
 
     proptest! {
@@ -90,11 +201,27 @@ mod tests {
             seqs.sort_unstable();
             seqs.dedup();
             let mut s = SeqList::default();
+            for (n, &q) in seqs.iter().enumerate() {
+                s.push(q);
+                prop_assert_eq!(s.len(), n as u64 + 1);
+                prop_assert_eq!(s.iter().collect::<Vec<_>>(), seqs[..=n].to_vec());
+            }
+            prop_assert_eq!(s.len(), seqs.len() as u64);
+        }
+
+        #[test]
+        fn small_deltas_round_trip(start in any::<u32>(), steps in prop::collection::vec(1u64..300, 0..40)) {
+            let mut seqs = vec![u64::from(start)];
+            for step in steps {
+                let next = seqs[seqs.len() - 1] + step;
+                seqs.push(next);
+            }
+            let mut s = SeqList::default();
             for &q in &seqs {
                 s.push(q);
             }
-            prop_assert_eq!(s.iter().collect::<Vec<_>>(), seqs.clone());
             prop_assert_eq!(s.len(), seqs.len() as u64);
+            prop_assert_eq!(s.iter().collect::<Vec<_>>(), seqs);
         }
     }
 }

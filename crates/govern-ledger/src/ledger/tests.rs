@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::ReceiptBody;
 
-use super::{Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
+use super::{KeyHasher, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
 
 fn body(tenant: &str, kind: GovernorKind, resource: &str, command: &'static str) -> ReceiptBody {
     ReceiptBody {
@@ -124,4 +124,95 @@ fn a_corrupt_store_does_not_open() {
     store.append(0, &rec).unwrap();
     let err = Ledger::open(Box::new(store)).unwrap_err();
     assert!(matches!(err, LedgerError::Corrupt { seq: 0, .. }), "{err}");
+}
+
+/// A key hasher that gives every key the same hash.
+fn colliding() -> KeyHasher {
+    KeyHasher { bits: Some(0), ..KeyHasher::default() }
+}
+
+/// What the queries see, as (tenant, kind, resource, seq) of each receipt returned.
+fn seen(receipts: &[govern_receipt::Receipt]) -> Vec<(String, GovernorKind, String, u64)> {
+    receipts
+        .iter()
+        .map(|r| (r.body.tenant.to_string(), r.body.governor, r.body.resource.to_string(), r.seq))
+        .collect()
+}
+
+#[test]
+fn reads_keep_only_the_exact_key_when_every_key_shares_a_hash() {
+    let ledger = Ledger::in_memory();
+    ledger.lock().index.keys = colliding();
+    let appends = [
+        ("acme", GovernorKind::Subscription, "s1"),
+        ("globex", GovernorKind::Subscription, "s1"),
+        ("acme", GovernorKind::Billing, "s1"),
+        ("acme", GovernorKind::Subscription, "s2"),
+        ("acme", GovernorKind::Subscription, "s1"),
+    ];
+    let numbers: Vec<u64> = appends
+        .iter()
+        .map(|&(t, k, r)| ledger.append(body(t, k, r, "x")).unwrap().resource_seq)
+        .collect();
+    // The documented cost of a collision: the keys sharing a hash share one count.
+    assert_eq!(numbers, [0, 1, 2, 3, 4]);
+    // Reopened over the same records (a restart), with the same collisions.
+    let mut store = MemoryStore::new();
+    let mut rec = Vec::new();
+    for seq in 0..5 {
+        assert!(ledger.lock().store.read(seq, &mut rec).unwrap());
+        store.append(seq, &rec).unwrap();
+    }
+    let reopened = Ledger::open_with(Box::new(store), colliding()).unwrap();
+    for ledger in [&ledger, &reopened] {
+        let acme = TenantId::new("acme").unwrap();
+        let (s1, s2) = (ResourceId::new("s1").unwrap(), ResourceId::new("s2").unwrap());
+        let sub = GovernorKind::Subscription;
+        let one =
+            |t: &TenantId, k, r: &ResourceId| seen(&ledger.resource_receipts(t, k, r).unwrap());
+        let key = |t: &str, k, r: &str, seq| (t.to_owned(), k, r.to_owned(), seq);
+        assert_eq!(one(&acme, sub, &s1), [key("acme", sub, "s1", 0), key("acme", sub, "s1", 4)]);
+        assert_eq!(one(&TenantId::new("globex").unwrap(), sub, &s1), [key("globex", sub, "s1", 1)]);
+        assert_eq!(
+            one(&acme, GovernorKind::Billing, &s1),
+            [key("acme", GovernorKind::Billing, "s1", 2)]
+        );
+        assert_eq!(one(&acme, sub, &s2), [key("acme", sub, "s2", 3)]);
+        assert!(one(&acme, GovernorKind::Quota, &s1).is_empty(), "a hash shared, no such key");
+        let tenant = |k, r| seen(&ledger.tenant_receipts(&acme, k, r).unwrap());
+        let seqs =
+            |v: Vec<(String, GovernorKind, String, u64)>| v.iter().map(|x| x.3).collect::<Vec<_>>();
+        assert_eq!(seqs(tenant(None, None)), [0, 2, 3, 4]);
+        assert_eq!(seqs(tenant(None, Some(&s1))), [0, 2, 4]);
+        assert_eq!(seqs(tenant(Some(sub), None)), [0, 3, 4]);
+        assert_eq!(seqs(tenant(Some(sub), Some(&s1))), [0, 4]);
+        assert_eq!(
+            ledger.receipt_counts(),
+            vec![(acme.clone(), 4), (TenantId::new("globex").unwrap(), 1)]
+        );
+    }
+}
+
+#[test]
+fn a_realistic_mix_of_keys_reads_back_exactly_with_or_without_narrow_hashes() {
+    // Ten bits per half: many keys share a table slot's hash, some the whole hash.
+    let narrow = KeyHasher { bits: Some(10), ..KeyHasher::default() };
+    for keys in [KeyHasher::default(), narrow] {
+        let ledger = Ledger::in_memory();
+        ledger.lock().index.keys = keys;
+        let mut expected: BTreeMap<(String, GovernorKind, String), Vec<u64>> = BTreeMap::new();
+        for i in 0..3_000u64 {
+            let tenant = format!("t{}", i % 3);
+            let kind = GovernorKind::ALL[(i % 8) as usize];
+            let resource = format!("r{}", i % 400);
+            let seq = ledger.append(body(&tenant, kind, &resource, "x")).unwrap().seq;
+            expected.entry((tenant, kind, resource)).or_default().push(seq);
+        }
+        for ((t, k, r), seqs) in &expected {
+            let got = ledger
+                .resource_receipts(&TenantId::new(t).unwrap(), *k, &ResourceId::new(r).unwrap())
+                .unwrap();
+            assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), *seqs, "{t} {k:?} {r}");
+        }
+    }
 }

@@ -187,3 +187,10 @@ fn the_first_bad_record_is_named_when_it_does_not_decode() {
     let err = Ledger::open(Box::new(store)).unwrap_err();
     assert!(matches!(err, LedgerError::Corrupt { seq: 30, .. }), "{err}");
 }
+
+proptest::proptest! {
+    #[test]
+    fn the_id_check_agrees_with_resource_id(id in "[A-Za-z0-9._:-]{0,130}|.{0,8}") {
+        proptest::prop_assert_eq!(super::check_id(&id), ResourceId::new(&id).map(drop));
+    }
+}
