@@ -30,7 +30,44 @@ pub const EMPTY_ROOT: Digest = Digest([
 /// The leaf hash of a receipt: `SHA-256(0x00 ‖ receipt hash)`.
 #[must_use]
 pub fn leaf_hash(receipt_hash: &Digest) -> Digest {
-    leaf_hash_bytes(receipt_hash.as_bytes())
+    // One padded block, compressed directly: the same hash as `leaf_hash_bytes`, without
+    // the streaming hasher's buffering (a fifth faster; every receipt takes one).
+    let mut block = [0u8; 64];
+    block[0] = LEAF_PREFIX;
+    block[1..33].copy_from_slice(receipt_hash.as_bytes());
+    pad(&mut block, 33);
+    sha256_of_padded(&[block])
+}
+
+/// The initial SHA-256 state (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// SHA-256 padding (FIPS 180-4 §5.1.1) of a message of `len` bytes already at the start of
+/// `blocks` (zeros after it), which are exactly as many as the padded message needs.
+fn pad(blocks: &mut [u8], len: usize) {
+    blocks[len] = 0x80;
+    let end = blocks.len();
+    blocks[end - 8..].copy_from_slice(&((len as u64) * 8).to_be_bytes());
+}
+
+/// The SHA-256 of a message already padded into `blocks`.
+fn sha256_of_padded(blocks: &[[u8; 64]]) -> Digest {
+    let mut state = SHA256_IV;
+    sha2::block_api::compress256(&mut state, blocks);
+    let mut out = [0u8; 32];
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    Digest(out)
 }
 
 /// The leaf hash of arbitrary leaf data: `SHA-256(0x00 ‖ data)`.
@@ -45,11 +82,19 @@ pub fn leaf_hash_bytes(data: &[u8]) -> Digest {
 /// The hash of an inner node: `SHA-256(0x01 ‖ left ‖ right)`.
 #[must_use]
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    node_hash_bytes(left.as_bytes(), right.as_bytes())
+    // Two padded blocks, compressed directly: the same hash as `node_hash_bytes`.
+    let mut blocks = [[0u8; 64]; 2];
+    let flat = blocks.as_flattened_mut();
+    flat[0] = NODE_PREFIX;
+    flat[1..33].copy_from_slice(left.as_bytes());
+    flat[33..65].copy_from_slice(right.as_bytes());
+    pad(flat, 65);
+    sha256_of_padded(&blocks)
 }
 
 /// [`node_hash`] over children of any length (RFC 6962 does not fix it; the test vectors
-/// use short ones).
+/// use short ones), by the streaming hasher: what [`node_hash`] is checked against.
+#[cfg(test)]
 fn node_hash_bytes(left: &[u8], right: &[u8]) -> Digest {
     let mut h = Sha256::new();
     h.update([NODE_PREFIX]);
@@ -174,6 +219,65 @@ impl MerkleFrontier {
     }
 }
 
+/// A stretch of consecutive leaves with the nodes of every complete subtree that lies inside
+/// it, hashed apart from the tree, on any thread, then appended in order with
+/// [`MerkleTree::append_stretch`]: how a whole ledger's tree is built on several cores (the
+/// subtrees of different stretches are independent; only the few nodes that straddle two
+/// stretches wait for both).
+#[derive(Clone, Debug)]
+pub struct LeafStretch {
+    /// The index of its first leaf in the tree.
+    first: u64,
+    /// `levels[h]` are the nodes of height `h` inside the stretch, in order: those whose
+    /// leaves all lie in it. `levels[0]` are its leaf hashes.
+    levels: Vec<Vec<Digest>>,
+}
+
+impl LeafStretch {
+    /// The stretch of `leaf_hashes` starting at leaf index `first`, with its inner nodes
+    /// hashed.
+    #[must_use]
+    pub fn new(first: u64, leaf_hashes: Vec<Digest>) -> Self {
+        let end = first.saturating_add(leaf_hashes.len() as u64);
+        let mut levels = vec![leaf_hashes];
+        // Nodes of height h inside the stretch: ceil(first / 2^h) .. floor(end / 2^h). The
+        // children of the first one start at the first or second node inside, below.
+        for height in 1..u64::BITS {
+            let (from, to) = (first.div_ceil(1 << height), end >> height);
+            if from >= to {
+                break;
+            }
+            let below_from = first.div_ceil(1 << (height - 1));
+            let skip = usize::from(2 * from > below_from);
+            let Some(below) = levels.last() else { break };
+            let above: Vec<Digest> = below
+                .get(skip..)
+                .unwrap_or_default()
+                .chunks_exact(2)
+                .take(usize::try_from(to - from).unwrap_or(usize::MAX))
+                .filter_map(|pair| match pair {
+                    [left, right] => Some(node_hash(left, right)),
+                    _ => None,
+                })
+                .collect();
+            levels.push(above);
+        }
+        Self { first, levels }
+    }
+
+    /// The number of leaves.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+    }
+
+    /// Whether the stretch has no leaves.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// An append-only RFC 6962 Merkle tree that keeps every complete subtree, so that roots and
 /// proofs for the current size or any earlier one take no pass over the leaves.
 ///
@@ -240,6 +344,44 @@ impl MerkleTree {
             node = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
             height += 1;
         }
+    }
+
+    /// Appends a stretch of leaves whose inner nodes were hashed apart ([`LeafStretch::new`],
+    /// on any thread), hashing here only the nodes that straddle the stretch's start (at most
+    /// one per level). The tree is the same as after [`push_leaf_hash`](Self::push_leaf_hash)
+    /// of each leaf in turn. Returns `false`, appending nothing, if the stretch does not
+    /// start at the tree's end.
+    #[must_use]
+    pub fn append_stretch(&mut self, stretch: LeafStretch) -> bool {
+        let LeafStretch { first, levels: inside } = stretch;
+        if first != self.len() {
+            return false;
+        }
+        let end = first + inside.first().map_or(0, |leaves| leaves.len() as u64);
+        let mut inside = inside.into_iter();
+        // Level h ends with node `end >> h`; the stretch holds those from `first` rounded up.
+        for height in 0..u64::BITS {
+            let target = end >> height;
+            if target == 0 {
+                break;
+            }
+            let height = height as usize;
+            if self.levels.len() == height {
+                self.levels.push(Vec::new());
+            }
+            let own_from = first.div_ceil(1 << height).min(target);
+            let (lower, upper) = self.levels.split_at_mut(height);
+            let (Some(level), below) = (upper.first_mut(), lower.last()) else { break };
+            while (level.len() as u64) < own_from {
+                // A node over the end of the tree before and the start of the stretch; at
+                // height 0 there is none (the stretch starts at the end).
+                let j = level.len() * 2;
+                let Some([left, right]) = below.and_then(|b| b.get(j..j + 2)) else { break };
+                level.push(node_hash(left, right));
+            }
+            level.append(&mut inside.next().unwrap_or_default());
+        }
+        true
     }
 
     /// The root of the tree as it is now.

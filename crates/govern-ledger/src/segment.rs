@@ -307,6 +307,28 @@ fn find_frame(bytes: &[u8], seq: u64) -> Option<usize> {
     })
 }
 
+/// The length of the frame that starts `bytes` (header and payload) and the sequence number
+/// it carries, if its header is whole and declares at most `RECORD_LEN_MAX` payload bytes.
+/// The CRC is not checked ([`frame_checksum_ok`] does that): the first half of
+/// [`scan_segment`]'s check of a frame, for a verifier that checks CRCs on other threads.
+pub(crate) fn peek_frame(bytes: &[u8]) -> Option<(usize, u64)> {
+    let h = parse_header(bytes)?;
+    (h.len as usize <= RECORD_LEN_MAX).then_some((FRAME_HEADER_LEN + h.len as usize, h.seq))
+}
+
+/// Whether `frame` (exactly one whole frame) holds the payload its header declares, under
+/// the CRC32C its header stores: the second half of [`scan_segment`]'s check of a frame.
+pub(crate) fn frame_checksum_ok(frame: &[u8]) -> bool {
+    let Some(h) = parse_header(frame) else { return false };
+    let payload_whole = frame.len() == FRAME_HEADER_LEN + h.len as usize;
+    // [`checksum`] in two calls instead of three: the sequence number and the payload follow
+    // each other in the frame.
+    let (Some(len), Some(seq_and_payload)) = (frame.get(0..4), frame.get(8..)) else {
+        return false;
+    };
+    payload_whole && crc32c::crc32c_append(crc32c::crc32c(len), seq_and_payload) == h.crc
+}
+
 /// How a segment's scan ended well.
 enum ScanEnd {
     /// Every byte is a valid frame.

@@ -174,6 +174,23 @@ impl ChainVerifier {
         Ok(stored)
     }
 
+    /// The `prev_hash` a storage record carries (the 32 bytes before its stored hash), or
+    /// `None` if the record is too short to hold both. Nothing else is checked.
+    ///
+    /// For verifying a chain in stretches, in parallel: each stretch is checked by a verifier
+    /// [`resume`](Self::resume)d at `Head { next_seq: its first seq, last_hash: the
+    /// prev_hash of its first record }`, which makes every check but one, the link into the
+    /// stretch; the caller makes that one by comparing each stretch's first `prev_hash` with
+    /// the previous stretch's last hash ([`Digest::ZERO`] before receipt 0).
+    #[must_use]
+    pub fn record_prev_hash(record: &[u8]) -> Option<Digest> {
+        let start = record.len().checked_sub(64)?;
+        let prev = record.get(start..start + 32)?;
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(prev);
+        Some(Digest(bytes))
+    }
+
     fn check_place(
         &self,
         found_seq: u64,

@@ -4,10 +4,12 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
-use govern_receipt::{ChainError, ReceiptBody};
+use govern_receipt::{ChainError, ChainVerifier, Digest, Head, ReceiptBody};
 
-use super::{VerifyError, verify_dir};
+use super::parallel::verify_clean;
+use super::{VerifyError, VerifyReport, verify_by_stages, verify_dir};
 use crate::ledger::Ledger;
+use crate::merkle::{LeafStretch, MerkleTree, leaf_hash_bytes};
 use crate::segment::{SegmentOptions, SegmentStore};
 
 fn body(i: u64) -> ReceiptBody {
@@ -151,4 +153,175 @@ fn a_torn_tail_is_reported_and_the_receipts_before_it_verify() {
     assert_eq!(report.tree.len(), 19);
     assert_eq!(report.torn.as_ref().map(|t| t.seq), Some(19));
     assert_eq!(std::fs::read(last).unwrap().len(), full.len() - 7, "nothing truncated");
+}
+
+/// A ledger of `n` receipts of `body_of` in segments of `segment_bytes` under `dir`.
+fn write_ledger(
+    dir: &std::path::Path,
+    n: u64,
+    segment_bytes: u64,
+    body_of: impl Fn(u64) -> ReceiptBody,
+) {
+    let options = SegmentOptions { segment_bytes, ..SegmentOptions::default() };
+    let (store, _) = SegmentStore::open(dir, options).unwrap();
+    let ledger = Ledger::open(Box::new(store)).unwrap();
+    for i in 0..n {
+        ledger.append(body_of(i)).unwrap();
+    }
+    ledger.sync().unwrap();
+}
+
+/// The fast path's report, which must be the reference path's in every field.
+fn assert_same_report(dir: &std::path::Path) -> VerifyReport {
+    let fast = verify_clean(dir).expect("a clean ledger takes the fast path");
+    let reference = verify_by_stages(dir).unwrap();
+    assert_eq!(fast.receipts, reference.receipts);
+    assert_eq!(fast.segments, reference.segments);
+    assert_eq!(fast.head, reference.head);
+    assert_eq!(fast.root, reference.root);
+    assert_eq!(fast.torn, reference.torn);
+    assert_eq!(fast.tree.len(), reference.tree.len());
+    let n = fast.tree.len();
+    for size in [0, 1, 2, 3, n / 3, n / 2 + 1, n.saturating_sub(1), n] {
+        assert_eq!(fast.tree.root_at(size), reference.tree.root_at(size), "size {size}");
+        assert_eq!(
+            fast.tree.consistency_proof(size, n),
+            reference.tree.consistency_proof(size, n),
+            "size {size}"
+        );
+        if size < n {
+            assert_eq!(
+                fast.tree.inclusion_proof(size, n),
+                reference.tree.inclusion_proof(size, n),
+                "index {size}"
+            );
+        }
+    }
+    fast
+}
+
+#[test]
+fn the_fast_path_gives_the_reference_report_for_clean_ledgers() {
+    // Small segments (one stretch each), and segments several stretches long, so that
+    // frames straddle the reads.
+    for (n, segment_bytes) in [(0, 1_024), (1, 1_024), (20, 1_024), (3_000, 400_000)] {
+        let dir = tempfile::tempdir().unwrap();
+        write_ledger(dir.path(), n, segment_bytes, body);
+        let report = assert_same_report(dir.path());
+        assert_eq!(report.receipts, n);
+        let report = verify_dir(dir.path()).unwrap();
+        assert_eq!(report.receipts, n);
+    }
+}
+
+#[test]
+fn the_fast_path_declines_damage_and_the_reference_path_names_it() {
+    let dir = ledger_dir(20);
+    let files = segment_files(dir.path());
+    assert!(verify_clean(dir.path()).is_some());
+    tamper_first_receipt(&files[2]);
+    assert!(verify_clean(dir.path()).is_none(), "a tampered receipt is not clean");
+
+    let dir = ledger_dir(20);
+    let last = segment_files(dir.path()).pop().unwrap();
+    let full = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &full[..full.len() - 7]).unwrap();
+    assert!(verify_clean(dir.path()).is_none(), "a torn tail is for the reference path");
+
+    let dir = ledger_dir(5);
+    std::fs::write(dir.path().join("segments").join("stray.txt"), b"x").unwrap();
+    assert!(verify_clean(dir.path()).is_none());
+    assert!(matches!(verify_dir(dir.path()), Err(VerifyError::Open(_))));
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(verify_clean(empty.path()).is_none());
+}
+
+#[test]
+fn a_link_broken_between_stretches_is_caught_and_named() {
+    // Two chains of receipts of equal sizes, so their segments start at the same sequence
+    // numbers: segments of one followed by segments of the other are internally sound,
+    // and only the link into the first foreign segment is broken.
+    let other = |i: u64| ReceiptBody { tenant: TenantId::new("acmf").unwrap(), ..body(i) };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_ledger(a.path(), 3_000, 300_000, body);
+    write_ledger(b.path(), 3_000, 300_000, other);
+    let (files_a, files_b) = (segment_files(a.path()), segment_files(b.path()));
+    assert_eq!(
+        files_a.iter().map(|f| f.file_name()).collect::<Vec<_>>(),
+        files_b.iter().map(|f| f.file_name()).collect::<Vec<_>>()
+    );
+    assert!(files_a.len() >= 3, "{} segments", files_a.len());
+    std::fs::copy(&files_b[2], &files_a[2]).unwrap();
+    assert!(verify_clean(a.path()).is_none());
+    let err = verify_dir(a.path()).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Chain(ChainError::BrokenLink { seq, .. }) if seq == first_seq(&files_a[2])),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stretch_verifies_from_its_first_records_prev_hash() {
+    let dir = ledger_dir(10);
+    let (store, _) = SegmentStore::open(
+        dir.path(),
+        SegmentOptions { read_only: true, ..SegmentOptions::default() },
+    )
+    .unwrap();
+    let mut records = Vec::new();
+    store
+        .for_each_record(|_, record| {
+            records.push(record.to_vec());
+            Ok::<_, crate::ledger::StoreError>(())
+        })
+        .unwrap();
+    let mut whole = ChainVerifier::new();
+    let hashes: Vec<_> = records.iter().map(|r| whole.push_record(r).unwrap()).collect();
+    // From receipt 4 on, knowing nothing of the receipts before.
+    let prev = ChainVerifier::record_prev_hash(&records[4]).unwrap();
+    assert_eq!(prev, hashes[3]);
+    let mut stretch = ChainVerifier::resume(Head { next_seq: 4, last_hash: prev });
+    for (record, hash) in records.iter().zip(&hashes).skip(4) {
+        assert_eq!(stretch.push_record(record).unwrap(), *hash);
+    }
+    assert_eq!(stretch.head(), whole.head());
+    assert_eq!(ChainVerifier::record_prev_hash(&[0u8; 63]), None);
+}
+
+#[test]
+fn a_tree_built_from_stretches_is_the_pushed_tree() {
+    // Stretches of every length from 0 to 9 leaves at every alignment, and long ones.
+    let cuts: [&[u64]; 4] = [
+        &[0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        &[3, 1, 4, 1, 5, 9, 2, 6],
+        &[1],
+        &[1_000, 4_096, 24, 5_000],
+    ];
+    for lengths in cuts {
+        let n: u64 = lengths.iter().sum();
+        let leaves: Vec<Digest> = (0..n).map(|i| leaf_hash_bytes(&i.to_be_bytes())).collect();
+        let mut pushed = MerkleTree::new();
+        let mut built = MerkleTree::new();
+        let mut first = 0;
+        for &len in lengths {
+            let stretch = leaves[first as usize..(first + len) as usize].to_vec();
+            assert!(built.append_stretch(LeafStretch::new(first, stretch)));
+            for &leaf in &leaves[first as usize..(first + len) as usize] {
+                pushed.push_leaf_hash(leaf);
+            }
+            first += len;
+            assert_eq!(built.len(), first);
+            assert_eq!(built.root(), pushed.root(), "after {first} leaves");
+        }
+        for size in 1..=n.min(40) {
+            assert_eq!(built.root_at(size), pushed.root_at(size));
+            assert_eq!(built.inclusion_proof(size - 1, n), pushed.inclusion_proof(size - 1, n));
+            assert_eq!(built.consistency_proof(size, n), pushed.consistency_proof(size, n));
+        }
+    }
+    // A stretch that does not start at the tree's end is refused.
+    let mut tree = MerkleTree::new();
+    assert!(!tree.append_stretch(LeafStretch::new(1, vec![Digest::ZERO])));
+    assert!(tree.is_empty());
 }
