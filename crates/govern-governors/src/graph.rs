@@ -51,7 +51,7 @@ pub fn explore<G: Governor>() -> Exploration<G> {
     let mut seen_edges = BTreeSet::new();
     let mut seen_states = vec![G::default().state()];
     let mut timeouts: Vec<(&'static str, &'static str)> = Vec::new();
-    let mut note_timeout = |m: &G, timeouts: &mut Vec<(&'static str, &'static str)>| {
+    let note_timeout = |m: &G, timeouts: &mut Vec<(&'static str, &'static str)>| {
         if let Some(t) = m.state_timeout() {
             let pair = (m.state().name(), t.command.name());
             if !timeouts.contains(&pair) {
