@@ -827,7 +827,7 @@ impl LedgerStore for SegmentStore {
                 .sum::<usize>()
     }
 
-    /// Reads the synced records a chunk of frames at a time (about [`READ_CHUNK_BYTES`] per
+    /// Reads the synced records a chunk of frames at a time (about `READ_CHUNK_BYTES` per
     /// positioned read, so the bytes are still in the cache when `f` looks at them), checking
     /// each frame's length, CRC32C and sequence number again as [`Self::read`] does; then
     /// any records not yet synced, one by one.
