@@ -24,6 +24,7 @@ use seqs::SeqList;
 
 use crate::merkle::MerkleFrontier;
 
+pub use open::OpenDirError;
 pub use store::{LedgerStore, MemoryStore, StoreError, SyncJob};
 
 /// Why the ledger could not append or read.

@@ -29,7 +29,8 @@ pub use checkpoint::{
 };
 
 pub use ledger::{
-    Appended, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError, SyncJob, TreeHead,
+    Appended, Ledger, LedgerError, LedgerStore, MemoryStore, OpenDirError, StoreError, SyncJob,
+    TreeHead,
 };
 
 pub use merkle::{

@@ -9,8 +9,8 @@ use std::path::Path;
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::ReceiptBody;
 
-use crate::ledger::{Ledger, LedgerError, LedgerStore};
-use crate::segment::{SEGMENTS_DIR, SegmentOptions, SegmentStore};
+use crate::ledger::{Ledger, LedgerError, LedgerStore, OpenDirError};
+use crate::segment::{OpenReport, SEGMENTS_DIR, SegmentOptions, SegmentStore};
 
 const KINDS: [GovernorKind; 3] =
     [GovernorKind::Subscription, GovernorKind::Billing, GovernorKind::Quota];
@@ -186,6 +186,141 @@ fn the_first_bad_record_is_named_when_it_does_not_decode() {
     let (store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
     let err = Ledger::open(Box::new(store)).unwrap_err();
     assert!(matches!(err, LedgerError::Corrupt { seq: 30, .. }), "{err}");
+}
+
+/// Writes `receipts` receipts into a ledger in `dir` with segments of `segment_bytes`.
+fn write(dir: &Path, segment_bytes: u64, receipts: u64) {
+    let live = open(dir, segment_bytes);
+    for i in 0..receipts {
+        live.append(body(i)).unwrap();
+        if i % 97 == 0 {
+            live.commit().unwrap();
+        }
+    }
+    live.commit().unwrap();
+}
+
+/// A copy of the data directory `dir`.
+fn copy(dir: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    std::fs::create_dir(to.path().join(SEGMENTS_DIR)).unwrap();
+    for entry in std::fs::read_dir(dir.join(SEGMENTS_DIR)).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.path().join(SEGMENTS_DIR).join(path.file_name().unwrap())).unwrap();
+    }
+    to
+}
+
+/// Opens `dir` in two steps (the store, then the ledger over it), and a copy of it with
+/// [`Ledger::open_dir`]: the outcomes (errors of the two steps as strings), and the copy.
+#[allow(clippy::type_complexity, reason = "a test's pair of outcomes")]
+fn both_ways(
+    dir: &Path,
+    options: SegmentOptions,
+) -> (
+    Result<(Ledger, OpenReport), String>,
+    Result<(Ledger, OpenReport), OpenDirError>,
+    tempfile::TempDir,
+) {
+    let other = copy(dir);
+    let two_steps =
+        SegmentStore::open(dir, options).map_err(|e| e.to_string()).and_then(|(store, report)| {
+            Ledger::open(Box::new(store)).map(|l| (l, report)).map_err(|e| e.to_string())
+        });
+    let combined = Ledger::open_dir(other.path(), options);
+    (two_steps, combined, other)
+}
+
+#[test]
+fn open_dir_gives_what_opening_the_store_then_the_ledger_gives() {
+    for (segment_bytes, receipts, torn) in
+        [(4_096, 600, false), (4_096, 600, true), (1 << 20, 3_000, false), (4_096, 0, false)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), segment_bytes, receipts);
+        if torn {
+            // Half a frame header after the last frame: a torn final write.
+            let mut last: Vec<_> = std::fs::read_dir(dir.path().join(SEGMENTS_DIR))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            last.sort();
+            let last = last.pop().unwrap();
+            let mut bytes = std::fs::read(&last).unwrap();
+            bytes.extend_from_slice(&[0, 0, 1, 0, 7, 7, 7]);
+            std::fs::write(&last, bytes).unwrap();
+        }
+        let options = SegmentOptions { segment_bytes, ..SegmentOptions::default() };
+        let (two_steps, combined, _copy) = both_ways(dir.path(), options);
+        let (a, a_report) = two_steps.unwrap();
+        let (b, b_report) = combined.unwrap();
+        assert_eq!(b_report, a_report);
+        assert_eq!(b_report.torn.is_some(), torn);
+        assert!(receipts == 0 || b_report.segments > 1 || segment_bytes > 4_096);
+        assert_eq!(b.head(), a.head());
+        assert_eq!(b.tree_head(), a.tree_head());
+        assert_eq!(b.durable_len(), receipts);
+        assert_eq!(b.receipt_counts(), a.receipt_counts());
+        assert_eq!(view(&b), view(&a));
+        // Both go on alike.
+        assert_eq!(b.append(body(receipts)).unwrap(), a.append(body(receipts)).unwrap());
+        b.commit().unwrap();
+        assert_eq!(b.verify().unwrap().next_seq, receipts + 1);
+    }
+}
+
+#[test]
+fn open_dir_reports_a_bad_record_as_the_two_steps_do() {
+    let options = SegmentOptions { segment_bytes: 4_096, ..SegmentOptions::default() };
+    // A hash mismatch (42), an undecodable record (30): the ledger's error.
+    type Edit = fn(&mut [u8]);
+    let edits: [(u64, Edit); 2] = [
+        (42, |p| {
+            let at = p.windows(8).position(|w| w == b"original").unwrap();
+            p[at..at + 8].copy_from_slice(b"ORIGINAL");
+        }),
+        (30, |p| {
+            let at = p.windows(7).position(|w| w == b"tenant-").unwrap();
+            p[at] = b'!';
+        }),
+    ];
+    for (target, edit) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 4_096, 300);
+        rewrite(dir.path(), target, edit);
+        let (two_steps, combined, _copy) = both_ways(dir.path(), options);
+        let expected = two_steps.unwrap_err();
+        match combined.unwrap_err() {
+            OpenDirError::Ledger(e @ LedgerError::Corrupt { seq, .. }) if seq == target => {
+                assert_eq!(e.to_string(), expected);
+            }
+            other => panic!("expected record {target} to be reported, got {other}"),
+        }
+    }
+    // A damaged frame in the last segment (a flipped byte, the CRC left alone): the store's
+    // error, although record 20, in an earlier segment, breaks the chain.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), 4_096, 300);
+    rewrite(dir.path(), 20, |p| {
+        let at = p.windows(8).position(|w| w == b"original").unwrap();
+        p[at] = b'O';
+    });
+    let segments = dir.path().join(SEGMENTS_DIR);
+    let mut files: Vec<_> =
+        std::fs::read_dir(&segments).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let last = files.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(last, bytes).unwrap();
+    let (two_steps, combined, _copy) = both_ways(dir.path(), options);
+    let expected = two_steps.unwrap_err();
+    assert!(expected.contains("corrupt segment"), "{expected}");
+    match combined.unwrap_err() {
+        OpenDirError::Store(e) => assert_eq!(e.to_string(), expected),
+        other => panic!("expected the store's error, got {other}"),
+    }
 }
 
 proptest::proptest! {
