@@ -17,7 +17,7 @@ use govern_governors::{
     subscription, tenant,
 };
 use govern_ledger::{
-    CheckpointSigner, Checkpointer, CommitOptions, Durability, SegmentOptions, SegmentStore,
+    CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
 };
 use govern_receipt::{ChainError, Head, Receipt};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
@@ -216,12 +216,15 @@ impl RuntimeBuilder {
         if self.store.is_some() {
             return Err(fail("both a store and a data directory are configured".into()));
         }
-        let (store, report) = SegmentStore::open(&dir, SegmentOptions::default())
-            .map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        // The store's open scan and the ledger's rebuild in one read of each segment.
+        let (ledger, report) =
+            Ledger::open_dir(&dir, SegmentOptions::default()).map_err(|e| match e {
+                OpenDirError::Store(e) => fail(format!("{}: {e}", dir.display())),
+                other => fail(other.to_string()),
+            })?;
         if let Some(torn) = &report.torn {
             tracing::warn!(segment = %torn.segment, offset = torn.offset, seq = torn.seq, bytes = torn.bytes, "ledger reopened after a torn final write; the unacknowledged tail was cut");
         }
-        let ledger = Ledger::open(Box::new(store)).map_err(|e| fail(e.to_string()))?;
         tracing::info!(dir = %dir.display(), receipts = report.records, segments = report.segments, "ledger opened");
         let checkpointer = match self.signer.take() {
             Some(signer) => Checkpointer { dir, signer, clock: Checkpointer::wall_clock },
