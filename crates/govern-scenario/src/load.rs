@@ -245,7 +245,6 @@ impl Cx<'_> {
             Some(item) => self.timestamp(item, "start"),
         };
         let tenants = self.tenants(top.get("tenants"));
-        let known: Vec<TenantId> = tenants.iter().map(|t| t.id.clone()).collect();
         let steps = match top.get("steps") {
             None => {
                 self.problem(
@@ -255,11 +254,11 @@ impl Cx<'_> {
                 );
                 Vec::new()
             }
-            Some(item) => self.steps(item, &known),
+            Some(item) => self.steps(item),
         };
         let expect = match top.get("expect") {
             None => RunExpect { verified: true, ..RunExpect::default() },
-            Some(item) => self.run_expect(item, &known),
+            Some(item) => self.run_expect(item),
         };
         Some(Scenario {
             name: name?,
@@ -334,7 +333,7 @@ impl Cx<'_> {
         }
     }
 
-    fn steps(&mut self, item: &Item, tenants: &[TenantId]) -> Vec<Step> {
+    fn steps(&mut self, item: &Item) -> Vec<Step> {
         let Some(array) = item.as_array_of_tables() else {
             self.problem(
                 item.span(),
@@ -347,10 +346,10 @@ impl Cx<'_> {
             self.problem(item.span(), format!("{} steps; at most {STEPS_MAX}", array.len()), None);
             return Vec::new();
         }
-        array.iter().filter_map(|table| self.step(table, tenants)).collect()
+        array.iter().filter_map(|table| self.step(table)).collect()
     }
 
-    fn step(&mut self, table: &toml_edit::Table, tenants: &[TenantId]) -> Option<Step> {
+    fn step(&mut self, table: &toml_edit::Table) -> Option<Step> {
         let span = table.span();
         let at = self.location(span.clone());
         let mut actions: Vec<&str> =
@@ -401,9 +400,9 @@ impl Cx<'_> {
         self.unknown_keys(table, allowed, &format!("a `{action_key}` step"));
         let note = self.optional_string(table, "note");
         let action = match action_key {
-            "command" => self.command(table, span.clone(), tenants),
+            "command" => self.command(table, span.clone()),
             "crash" => {
-                let target = self.target(table, span.clone(), tenants, "a `crash` step");
+                let target = self.target(table, span.clone(), "a `crash` step");
                 let point = table.get("crash").and_then(|item| match item.as_str() {
                     Some("now") => Some(CrashPoint::Now),
                     Some("after_next_append") => Some(CrashPoint::AfterNextAppend),
@@ -426,9 +425,7 @@ impl Cx<'_> {
                         Some("`state`".into()),
                     );
                 }
-                Some(Action::Check {
-                    target: self.target(table, span.clone(), tenants, "a `check` step")?,
-                })
+                Some(Action::Check { target: self.target(table, span.clone(), "a `check` step")? })
             }
             "advance" => table.get("advance").and_then(|item| self.duration(item)),
             flag => {
@@ -488,14 +485,12 @@ impl Cx<'_> {
         &mut self,
         table: &dyn TableLike,
         span: Option<Range<usize>>,
-        tenants: &[TenantId],
         what: &str,
     ) -> Option<Target> {
         let tenant_text = self.string(table, "tenant", span.clone(), what);
         let tenant_span = table.get("tenant").and_then(Item::span);
         // A tenant not declared is allowed: an `unknown_tenant` refusal may be the point.
         let tenant = tenant_text.and_then(|t| self.tenant_id(&t, tenant_span));
-        let _ = tenants;
         let kind = self.string(table, "governor", span.clone(), what).and_then(|k| {
             let found = GovernorKind::ALL.into_iter().find(|g| g.name() == k);
             if found.is_none() {
@@ -532,13 +527,8 @@ impl Cx<'_> {
         Some(Target { tenant: tenant?, kind: kind?, resource: resource? })
     }
 
-    fn command(
-        &mut self,
-        table: &toml_edit::Table,
-        span: Option<Range<usize>>,
-        tenants: &[TenantId],
-    ) -> Option<Action> {
-        let target = self.target(table, span.clone(), tenants, "a `command` step");
+    fn command(&mut self, table: &toml_edit::Table, span: Option<Range<usize>>) -> Option<Action> {
+        let target = self.target(table, span.clone(), "a `command` step");
         let name = self.string(table, "command", span, "a `command` step");
         let args = self.args(table.get("args"));
         let reason = match table.get("reason") {
@@ -694,7 +684,7 @@ impl Cx<'_> {
         expect
     }
 
-    fn run_expect(&mut self, item: &Item, tenants: &[TenantId]) -> RunExpect {
+    fn run_expect(&mut self, item: &Item) -> RunExpect {
         let at = self.location(item.span());
         let Some(table) = item.as_table_like() else {
             self.problem(
@@ -728,7 +718,6 @@ impl Cx<'_> {
                             continue;
                         };
                         // A tenant provisioned by the steps themselves may be named.
-                        let _ = tenants;
                         match count.as_integer().and_then(|c| u64::try_from(c).ok()) {
                             Some(c) => {
                                 receipts.insert(id, c);

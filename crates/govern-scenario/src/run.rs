@@ -203,7 +203,7 @@ pub async fn run(
             }
             action => perform(&runtime.handle(), action).await,
         };
-        let (met, failed) = judge(&step.expect, &step.action, &outcome);
+        let (met, failed) = judge(&step.expect, &outcome);
         let report = StepReport { index: i + 1, step: step.clone(), outcome, met, failed };
         on_step(&report);
         steps.push(report);
@@ -326,7 +326,7 @@ async fn state_of(h: &RuntimeHandle, t: &Target) -> Result<&'static str, Refusal
 }
 
 /// Checks a step's outcome against its expectations: (met, failures).
-fn judge(expect: &Expect, action: &Action, outcome: &StepOutcome) -> (usize, Vec<String>) {
+fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
     let mut met = 0;
     let mut failed = Vec::new();
     let mut check = |ok: bool, what: String| {
@@ -390,6 +390,5 @@ fn judge(expect: &Expect, action: &Action, outcome: &StepOutcome) -> (usize, Vec
             met += 1;
         }
     }
-    let _ = action;
     (met, failed)
 }
