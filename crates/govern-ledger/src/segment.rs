@@ -58,7 +58,7 @@
 //!
 //! One ambiguity remains: a damaged length field in the very last frame that points past the
 //! end of the file looks exactly like a torn write, so that frame is truncated as one. The
-//! same holds for a last segment whose tail was zeroed. Signed checkpoints (a later step)
+//! same holds for a last segment whose tail was zeroed. Signed checkpoints (`crate::checkpoint`)
 //! catch the loss of an acknowledged receipt.
 
 mod io;
