@@ -1,7 +1,5 @@
 //! Verifying a chain of receipts: the first bad receipt is named, with what is wrong.
 
-use sha2::{Digest as _, Sha256};
-
 use crate::digest::Digest;
 use crate::encode::{self, DecodeError, ID_OFFSET, SEQ_OFFSET, TIMESTAMP_OFFSET};
 use crate::receipt::{Receipt, derive_receipt_id};
@@ -157,7 +155,7 @@ impl ChainVerifier {
         let seq = self.head.next_seq;
         encode::check_frame(record).map_err(|source| ChainError::Malformed { seq, source })?;
         let (preimage, stored) = record.split_at(record.len() - 32);
-        let computed = Digest(Sha256::digest(preimage).into());
+        let computed = sha256(preimage);
         let mut stored_hash = [0u8; 32];
         stored_hash.copy_from_slice(stored);
         let stored = Digest(stored_hash);
@@ -224,4 +222,55 @@ pub fn verify_chain<'a>(
         v.push(r)?;
     }
     Ok(v.head())
+}
+
+/// The initial SHA-256 state (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// SHA-256 of `data`, compressing its whole blocks in place and padding (FIPS 180-4 §5.1.1)
+/// only the rest, on the stack: the same hash as `Sha256::digest`, without the streaming
+/// hasher's buffering (every receipt checked takes one).
+fn sha256(data: &[u8]) -> Digest {
+    let blocks = data.chunks_exact(64);
+    let rest = blocks.remainder();
+    let mut state = SHA256_IV;
+    for block in blocks.filter_map(|block| <&[u8; 64]>::try_from(block).ok()) {
+        sha2::block_api::compress256(&mut state, std::slice::from_ref(block));
+    }
+    let mut tail = [[0u8; 64]; 2];
+    let used = if rest.len() + 9 <= 64 { 1 } else { 2 };
+    let flat = tail[..used].as_flattened_mut();
+    flat[..rest.len()].copy_from_slice(rest);
+    flat[rest.len()] = 0x80;
+    let end = flat.len();
+    flat[end - 8..].copy_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+    sha2::block_api::compress256(&mut state, &tail[..used]);
+    let mut out = [0u8; 32];
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    Digest(out)
+}
+
+#[cfg(test)]
+mod sha256_tests {
+    use sha2::{Digest as _, Sha256};
+
+    #[test]
+    fn sha256_is_the_streaming_hashers() {
+        let data: Vec<u8> = (0..600u32).map(|i| (i * 7 + i / 5) as u8).collect();
+        for len in 0..=data.len() {
+            let expected = super::Digest(Sha256::digest(&data[..len]).into());
+            assert_eq!(super::sha256(&data[..len]), expected, "{len} bytes");
+        }
+    }
 }
