@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use clap::Args;
 use govern_ledger::checkpoint::{
-    PUBLIC_KEY_FILE, SignedCheckpoint, load_public_key, verify_history,
+    PUBLIC_KEY_FILE, SignedCheckpoint, load_public_key, verify_history_at,
 };
-use govern_ledger::verify::verify_dir;
+use govern_ledger::verify::verify_dir_roots;
 
 /// The checkpoint file a data directory holds (the latest signed checkpoint).
 pub(crate) const CHECKPOINT_FILE: &str = "checkpoint.json";
@@ -33,26 +33,37 @@ pub(crate) struct VerifyArgs {
 /// Runs the verification; an `Err` is printed to stderr and exits non-zero.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     let started = Instant::now();
-    let report = verify_dir(&args.data_dir).map_err(|e| match e.seq() {
-        Some(seq) => format!("verification failed at receipt {seq}: {e}"),
-        None => format!("verification failed: {e}"),
-    })?;
     let checkpoint = args.checkpoint.clone().or_else(|| {
         let default = args.data_dir.join(CHECKPOINT_FILE);
         default.exists().then_some(default)
     });
-    let checked = match checkpoint {
+    // Read before the ledger, for its size: the verification keeps only the root at that
+    // size, not the whole tree. A checkpoint that cannot be read is reported after the
+    // ledger's own problems, as before.
+    let read = checkpoint.map(|path| {
+        let signed = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))
+            .and_then(|text| {
+                SignedCheckpoint::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+            });
+        (path, signed)
+    });
+    let sizes: Vec<u64> =
+        read.iter().filter_map(|(_, signed)| Some(signed.as_ref().ok()?.checkpoint.size)).collect();
+    let report = verify_dir_roots(&args.data_dir, &sizes).map_err(|e| match e.seq() {
+        Some(seq) => format!("verification failed at receipt {seq}: {e}"),
+        None => format!("verification failed: {e}"),
+    })?;
+    let checked = match read {
         None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))?;
-            let signed = SignedCheckpoint::from_json(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+        Some((path, signed)) => {
+            let signed = signed?;
             let key_path =
                 args.public_key.clone().unwrap_or_else(|| args.data_dir.join(PUBLIC_KEY_FILE));
             let key =
                 load_public_key(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
-            verify_history(&report.tree, &signed, &key).map_err(|e| {
+            let root_at = |size| report.root_at(size);
+            verify_history_at(report.receipts, root_at, &signed, &key).map_err(|e| {
                 format!("verification failed against checkpoint {}: {e}", path.display())
             })?;
             Some((path, signed.checkpoint.size))
@@ -76,7 +87,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         report.receipts as f64 / secs.max(1e-9)
     );
     say!("head: next_seq {} last_hash {}", report.head.next_seq, report.head.last_hash);
-    say!("tree: size {} root {}", report.tree.len(), report.root);
+    say!("tree: size {} root {}", report.receipts, report.root);
     match checked {
         Some((path, size)) => {
             say!("checkpoint: {} (size {size}) signature and history verified", path.display())

@@ -445,14 +445,28 @@ pub fn verify_history(
     signed: &SignedCheckpoint,
     key: &VerifyingKey,
 ) -> Result<(), CheckpointError> {
+    verify_history_at(tree.len(), |size| tree.root_at(size).ok(), signed, key)
+}
+
+/// [`verify_history`] without the tree: `ledger_size` leaves, and `root_at` gives the root of
+/// the first `size` of them (the checkpoint's size; `None` if it is not known, which is taken
+/// as a truncated ledger), as [`verify_dir_roots`](crate::verify::verify_dir_roots) reports.
+///
+/// # Errors
+/// As [`verify_history`].
+pub fn verify_history_at(
+    ledger_size: u64,
+    root_at: impl FnOnce(u64) -> Option<Digest>,
+    signed: &SignedCheckpoint,
+    key: &VerifyingKey,
+) -> Result<(), CheckpointError> {
     signed.verify(key)?;
     let size = signed.checkpoint.size;
-    let truncated =
-        || CheckpointError::Truncated { checkpoint_size: size, ledger_size: tree.len() };
-    if tree.len() < size {
+    let truncated = || CheckpointError::Truncated { checkpoint_size: size, ledger_size };
+    if ledger_size < size {
         return Err(truncated());
     }
-    let root = tree.root_at(size).map_err(|_| truncated())?;
+    let root = root_at(size).ok_or_else(truncated)?;
     if root != signed.checkpoint.root {
         return Err(CheckpointError::Rewritten { size });
     }

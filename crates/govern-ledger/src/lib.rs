@@ -25,7 +25,7 @@ pub use commit::{
 
 pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointSigner, SignedCheckpoint, key_id, load_public_key,
-    verify_history,
+    verify_history, verify_history_at,
 };
 
 pub use ledger::{

@@ -208,6 +208,43 @@ impl MerkleFrontier {
         self.size += 1;
     }
 
+    /// Appends the root of a perfect subtree of `2^height` leaves. The size must be a
+    /// multiple of `2^height` (then every subtree kept is at least as high).
+    fn push_subtree(&mut self, height: u32, root: Digest) {
+        let mut node = root;
+        let mut size = self.size >> height;
+        while size & 1 == 1 {
+            if let Some(left) = self.nodes.pop() {
+                node = node_hash(&left, &node);
+            }
+            size >>= 1;
+        }
+        self.nodes.push(node);
+        self.size += 1 << height;
+    }
+
+    /// Appends the first `len` leaves of `stretch` (all of them: [`LeafStretch::len`]), taking
+    /// the nodes of the complete subtrees inside it as they are: the same frontier as after
+    /// [`push_leaf_hash`](Self::push_leaf_hash) of each leaf in turn, hashing only the nodes
+    /// that straddle the stretch's start. Returns `false`, appending nothing, if the stretch
+    /// does not start at the tree's end or has fewer than `len` leaves.
+    #[must_use]
+    pub fn append_stretch_prefix(&mut self, stretch: &LeafStretch, len: u64) -> bool {
+        if stretch.first != self.size || len > stretch.len() {
+            return false;
+        }
+        let end = self.size + len;
+        // The largest aligned perfect subtrees that tile `size..end`, left to right.
+        while self.size < end {
+            let pos = self.size;
+            let fits = u64::BITS - 1 - (end - pos).leading_zeros();
+            let height = pos.trailing_zeros().min(fits);
+            let Some(node) = stretch.node(height, pos >> height) else { return false };
+            self.push_subtree(height, node);
+        }
+        true
+    }
+
     /// The root of the tree.
     #[must_use]
     pub fn root(&self) -> Digest {
@@ -275,6 +312,20 @@ impl LeafStretch {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The index of its first leaf in the tree.
+    #[must_use]
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// The root of the complete subtree of height `height` and index `index` in the tree
+    /// (leaves `index·2^h .. (index+1)·2^h`), if it lies inside the stretch.
+    fn node(&self, height: u32, index: u64) -> Option<Digest> {
+        let from = self.first.div_ceil(1u64.checked_shl(height)?);
+        let at = usize::try_from(index.checked_sub(from)?).ok()?;
+        self.levels.get(height as usize)?.get(at).copied()
     }
 }
 

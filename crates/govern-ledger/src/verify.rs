@@ -1,8 +1,9 @@
 //! Offline verification of a ledger's data directory, without changing it: every frame
 //! (length, CRC32C, sequence), the hash chain (receipt format v1) and the Merkle tree over
-//! the receipt hashes. `govern verify` is [`verify_dir`] with a command line: a parallel
-//! fast path for a clean ledger, and the reference path ([`verify_by_stages`]) to name the
-//! first problem of any other.
+//! the receipt hashes. [`verify_dir`] keeps the full tree (for proofs); [`verify_dir_roots`],
+//! what `govern verify` runs, keeps only the roots at some sizes. Both take a parallel fast
+//! path for a clean ledger, and the reference path ([`verify_by_stages`]) to name the first
+//! problem of any other.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -10,7 +11,7 @@ use std::sync::mpsc;
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head};
 
 use crate::ledger::StoreError;
-use crate::merkle::MerkleTree;
+use crate::merkle::{EMPTY_ROOT, MerkleTree};
 use crate::segment::{FRAME_HEADER_LEN, OpenError, SegmentOptions, SegmentStore, TornTail};
 
 /// What a successful verification found.
@@ -77,10 +78,91 @@ type ScannedSegment = (u64, Vec<u8>, Vec<u32>);
 /// # Errors
 /// The first problem, as a [`VerifyError`] naming segment, offset and sequence number.
 pub fn verify_dir(dir: &Path) -> Result<VerifyReport, VerifyError> {
-    match parallel::verify_clean(dir) {
+    match verify_clean(dir) {
         Some(report) => Ok(report),
         None => verify_by_stages(dir),
     }
+}
+
+/// The fast path of [`verify_dir`]: its report if the ledger is clean, else `None`.
+fn verify_clean(dir: &Path) -> Option<VerifyReport> {
+    let clean = parallel::verify_clean(dir, MerkleTree::new())?;
+    Some(VerifyReport {
+        receipts: clean.records,
+        segments: clean.segments,
+        head: Head { next_seq: clean.records, last_hash: clean.last_hash },
+        root: clean.tree.root(),
+        torn: None,
+        tree: clean.tree,
+    })
+}
+
+/// What a successful verification found, with the Merkle roots at some sizes instead of the
+/// whole tree ([`verify_dir_roots`]).
+#[derive(Debug)]
+pub struct RootsReport {
+    /// Receipts verified.
+    pub receipts: u64,
+    /// Segment files.
+    pub segments: usize,
+    /// The chain's head: next sequence number and last hash.
+    pub head: Head,
+    /// The Merkle root over every receipt.
+    pub root: Digest,
+    /// A torn final frame (an unacknowledged write cut by a crash), reported, not an error:
+    /// the next opening truncates it.
+    pub torn: Option<TornTail>,
+    /// The root at each size asked for that is at most `receipts`, ascending.
+    pub roots: Vec<(u64, Digest)>,
+}
+
+impl RootsReport {
+    /// The Merkle root of the first `size` receipts, if `size` was asked for and is at most
+    /// `receipts`.
+    #[must_use]
+    pub fn root_at(&self, size: u64) -> Option<Digest> {
+        self.roots.iter().find(|(at, _)| *at == size).map(|(_, root)| *root)
+    }
+}
+
+/// [`verify_dir`], every check the same, the same errors, keeping only the tree's right
+/// edge (a [`MerkleFrontier`](crate::merkle::MerkleFrontier), O(log n) memory) and its roots
+/// at `sizes` instead of the full tree (64 bytes per receipt): for checking checkpoints of
+/// those sizes, not for proofs.
+///
+/// # Errors
+/// The first problem, as a [`VerifyError`] naming segment, offset and sequence number.
+pub fn verify_dir_roots(dir: &Path, sizes: &[u64]) -> Result<RootsReport, VerifyError> {
+    let mut sizes = sizes.to_vec();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let sink = parallel::FrontierRoots {
+        frontier: crate::merkle::MerkleFrontier::new(),
+        sizes: sizes.clone(),
+        roots: Vec::new(),
+    };
+    if let Some(clean) = parallel::verify_clean(dir, sink) {
+        let empty = sizes.first().filter(|&&size| size == 0).map(|_| (0, EMPTY_ROOT));
+        return Ok(RootsReport {
+            receipts: clean.records,
+            segments: clean.segments,
+            head: Head { next_seq: clean.records, last_hash: clean.last_hash },
+            root: clean.tree.frontier.root(),
+            torn: None,
+            roots: empty.into_iter().chain(clean.tree.roots).collect(),
+        });
+    }
+    let report = verify_by_stages(dir)?;
+    let roots =
+        sizes.iter().filter_map(|&size| Some((size, report.tree.root_at(size).ok()?))).collect();
+    Ok(RootsReport {
+        receipts: report.receipts,
+        segments: report.segments,
+        head: report.head,
+        root: report.root,
+        torn: report.torn,
+        roots,
+    })
 }
 
 /// The reference verification: opens the ledger read-only with the segment store's own scan

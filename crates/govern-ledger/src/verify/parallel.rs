@@ -10,8 +10,9 @@
 //! (CRC32C, then [`ChainVerifier::push_record`] from the stretch's first `prev_hash`, then the
 //! leaf hashes and the Merkle nodes inside the stretch, [`LeafStretch`]); the calling thread
 //! takes the stretches back in order, checks the one link between each and the one before,
-//! and appends them to the tree ([`MerkleTree::append_stretch`], which hashes only the few
-//! nodes that straddle two stretches).
+//! and appends them to the tree ([`MerkleTree::append_stretch`], or a frontier's
+//! [`MerkleFrontier::append_stretch_prefix`] when only roots are wanted; either hashes only
+//! the few nodes that straddle two stretches).
 //!
 //! This path only says "clean" or "not clean": at the first sign of anything else (a damaged
 //! or torn frame, a chain error, an unexpected file, an I/O error) it stops and the caller
@@ -28,8 +29,7 @@ use std::thread::ScopedJoinHandle;
 
 use govern_receipt::{ChainVerifier, Digest, Head, RECORD_LEN_MAX};
 
-use super::VerifyReport;
-use crate::merkle::{LeafStretch, MerkleTree, leaf_hash};
+use crate::merkle::{LeafStretch, MerkleFrontier, MerkleTree, leaf_hash};
 use crate::segment::{
     FRAME_HEADER_LEN, SEGMENT_BYTES_MAX, SEGMENTS_DIR, frame_checksum_ok, parse_segment_name,
     peek_frame,
@@ -84,10 +84,69 @@ struct CleanStretch {
     leaves: LeafStretch,
 }
 
+/// What the checked stretches are appended to, in order: the full tree, or a frontier.
+pub(super) trait TreeSink {
+    /// Appends a stretch starting at the end; `false` if it does not.
+    fn append(&mut self, stretch: LeafStretch) -> bool;
+    /// The number of leaves.
+    fn len(&self) -> u64;
+}
+
+impl TreeSink for MerkleTree {
+    fn append(&mut self, stretch: LeafStretch) -> bool {
+        self.append_stretch(stretch)
+    }
+
+    fn len(&self) -> u64 {
+        MerkleTree::len(self)
+    }
+}
+
+/// A frontier that records its roots at some sizes on the way.
+pub(super) struct FrontierRoots {
+    /// The tree so far.
+    pub(super) frontier: MerkleFrontier,
+    /// The sizes whose roots are wanted, ascending, without duplicates.
+    pub(super) sizes: Vec<u64>,
+    /// The roots at the sizes reached so far, in the order of `sizes`.
+    pub(super) roots: Vec<(u64, Digest)>,
+}
+
+impl TreeSink for FrontierRoots {
+    fn append(&mut self, stretch: LeafStretch) -> bool {
+        let (first, end) = (stretch.first(), stretch.first() + stretch.len());
+        for &size in self.sizes.iter().filter(|&&size| first < size && size <= end) {
+            let mut at_size = self.frontier.clone();
+            if !at_size.append_stretch_prefix(&stretch, size - first) {
+                return false;
+            }
+            self.roots.push((size, at_size.root()));
+        }
+        self.frontier.append_stretch_prefix(&stretch, stretch.len())
+    }
+
+    fn len(&self) -> u64 {
+        self.frontier.len()
+    }
+}
+
+/// A clean ledger, as the fast path found it.
+pub(super) struct Clean<T> {
+    /// The tree over its receipts.
+    pub(super) tree: T,
+    /// The number of receipts.
+    pub(super) records: u64,
+    /// The hash of the last receipt.
+    pub(super) last_hash: Digest,
+    /// The number of segment files.
+    pub(super) segments: usize,
+}
+
 /// Verifies the ledger in data directory `dir` if it is clean: every frame whole and under
-/// its CRC32C, every receipt in its place in the chain, no torn tail. `None` when anything
-/// is otherwise (or cannot be read): the caller then finds out what, by the reference path.
-pub(super) fn verify_clean(dir: &Path) -> Option<VerifyReport> {
+/// its CRC32C, every receipt in its place in the chain, no torn tail, appending its leaves to
+/// `tree` (empty). `None` when anything is otherwise (or cannot be read): the caller then
+/// finds out what, by the reference path.
+pub(super) fn verify_clean<T: TreeSink>(dir: &Path, tree: T) -> Option<Clean<T>> {
     let SegmentFiles { dir: segments_dir, files } = segment_files(dir)?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, 16);
     let stop = AtomicBool::new(false);
@@ -106,22 +165,12 @@ pub(super) fn verify_clean(dir: &Path) -> Option<VerifyReport> {
             s.spawn(move || check_stretches(stretch_rx, &checked_tx, stop));
         }
         drop(checked_tx);
-        let collected = collect(&checked_rx, spare_tx, stop);
+        let collected = collect(&checked_rx, spare_tx, stop, tree);
         let records = join(reader);
         collected.zip(records)
     });
     let ((tree, last_hash), records) = collected?;
-    if tree.len() != records {
-        return None;
-    }
-    Some(VerifyReport {
-        receipts: records,
-        segments: files.len(),
-        head: Head { next_seq: records, last_hash },
-        root: tree.root(),
-        torn: None,
-        tree,
-    })
+    (tree.len() == records).then_some(Clean { tree, records, last_hash, segments: files.len() })
 }
 
 /// The result of a scoped thread; its panic goes on unwinding here.
@@ -150,20 +199,20 @@ fn segment_files(dir: &Path) -> Option<SegmentFiles> {
     Some(SegmentFiles { dir: segments, files })
 }
 
-/// Takes the checked stretches back in order: checks the link into each, appends it to the
-/// tree and hands the buffers back to the reader. Returns the tree and the last receipt's
+/// Takes the checked stretches back in order: checks the link into each, appends it to
+/// `tree` and hands the buffers back to the reader. Returns the tree and the last receipt's
 /// hash, or `None` (after stopping the others and draining) if a stretch is not clean or a
 /// link is broken.
-fn collect(
+fn collect<T: TreeSink>(
     checked: &mpsc::Receiver<Checked>,
     spares: mpsc::Sender<Vec<u8>>,
     stop: &AtomicBool,
-) -> Option<(MerkleTree, Digest)> {
+    mut tree: T,
+) -> Option<(T, Digest)> {
     let mut spares = Some(spares);
     let mut waiting = BTreeMap::new();
     let mut next = 0u64;
     let mut last_hash = Digest::ZERO;
-    let mut tree = MerkleTree::new();
     let mut clean = true;
     // Ends when every worker is done, which is when the reader is.
     for stretch in checked {
@@ -181,7 +230,7 @@ fn collect(
                 clean = false;
                 break;
             };
-            if !tree.append_stretch(s.leaves) {
+            if !tree.append(s.leaves) {
                 clean = false;
                 break;
             }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, ReceiptBody};
 
-use super::parallel::verify_clean;
-use super::{VerifyError, VerifyReport, verify_by_stages, verify_dir};
+use super::verify_clean;
+use super::{VerifyError, VerifyReport, verify_by_stages, verify_dir, verify_dir_roots};
 use crate::ledger::Ledger;
-use crate::merkle::{LeafStretch, MerkleTree, leaf_hash_bytes};
+use crate::merkle::{LeafStretch, MerkleFrontier, MerkleTree, leaf_hash_bytes};
 use crate::segment::{SegmentOptions, SegmentStore};
 
 fn body(i: u64) -> ReceiptBody {
@@ -197,6 +197,17 @@ fn assert_same_report(dir: &std::path::Path) -> VerifyReport {
             );
         }
     }
+    // Keeping only the roots at some sizes: the same report, the same roots.
+    let sizes: Vec<u64> = (0..=n.min(40)).chain([n / 3, n / 2 + 1, n - n / 7, n, n + 1]).collect();
+    let roots = verify_dir_roots(dir, &sizes).unwrap();
+    assert_eq!(roots.receipts, reference.receipts);
+    assert_eq!(roots.segments, reference.segments);
+    assert_eq!(roots.head, reference.head);
+    assert_eq!(roots.root, reference.root);
+    assert_eq!(roots.torn, reference.torn);
+    for &size in &sizes {
+        assert_eq!(roots.root_at(size), reference.tree.root_at(size).ok(), "size {size}");
+    }
     fast
 }
 
@@ -259,6 +270,25 @@ fn a_link_broken_between_stretches_is_caught_and_named() {
         matches!(err, VerifyError::Chain(ChainError::BrokenLink { seq, .. }) if seq == first_seq(&files_a[2])),
         "{err}"
     );
+    // Keeping only roots: the same error.
+    let roots_err = verify_dir_roots(a.path(), &[1, 3_000]).unwrap_err();
+    assert_eq!(roots_err.to_string(), err.to_string());
+
+    // A torn tail: the fast path declines, the reference path reports it with the roots.
+    let dir = ledger_dir(20);
+    let last = segment_files(dir.path()).pop().unwrap();
+    let full = std::fs::read(&last).unwrap();
+    std::fs::write(&last, &full[..full.len() - 7]).unwrap();
+    let (report, roots) =
+        (verify_dir(dir.path()).unwrap(), verify_dir_roots(dir.path(), &[0, 5, 19, 20]).unwrap());
+    assert!(roots.torn.is_some());
+    assert_eq!(
+        (roots.receipts, roots.root, &roots.torn),
+        (report.receipts, report.root, &report.torn)
+    );
+    for size in [0, 5, 19, 20] {
+        assert_eq!(roots.root_at(size), report.tree.root_at(size).ok(), "size {size}");
+    }
 }
 
 #[test]
@@ -324,4 +354,53 @@ fn a_tree_built_from_stretches_is_the_pushed_tree() {
     let mut tree = MerkleTree::new();
     assert!(!tree.append_stretch(LeafStretch::new(1, vec![Digest::ZERO])));
     assert!(tree.is_empty());
+}
+
+#[test]
+fn a_frontier_built_from_stretches_gives_the_pushed_trees_roots() {
+    // Stretches of every length from 0 to 9 leaves at every alignment, and long ones; the
+    // frontier's root after every whole stretch and after every prefix of one is the full
+    // tree's root at that size.
+    let cuts: [&[u64]; 5] = [
+        &[0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        &[3, 1, 4, 1, 5, 9, 2, 6],
+        &[1],
+        &[16, 16, 32, 7, 64, 33],
+        &[1_000, 4_096, 24, 5_000, 1_023],
+    ];
+    for lengths in cuts {
+        let n: u64 = lengths.iter().sum();
+        let leaves: Vec<Digest> = (0..n).map(|i| leaf_hash_bytes(&i.to_be_bytes())).collect();
+        let mut pushed = MerkleTree::new();
+        for &leaf in &leaves {
+            pushed.push_leaf_hash(leaf);
+        }
+        let mut frontier = MerkleFrontier::new();
+        let mut first = 0;
+        for &len in lengths {
+            let stretch =
+                LeafStretch::new(first, leaves[first as usize..(first + len) as usize].to_vec());
+            // Every prefix for short stretches, a spread of them for long ones.
+            let step = (len / 97).max(1);
+            for prefix in (0..=len).step_by(step as usize).chain([len]) {
+                let mut partial = frontier.clone();
+                assert!(partial.append_stretch_prefix(&stretch, prefix));
+                assert_eq!(partial.len(), first + prefix);
+                assert_eq!(
+                    Ok(partial.root()),
+                    pushed.root_at(first + prefix),
+                    "at {}",
+                    first + prefix
+                );
+            }
+            assert!(!frontier.clone().append_stretch_prefix(&stretch, len + 1));
+            assert!(frontier.append_stretch_prefix(&stretch, len));
+            first += len;
+        }
+        assert_eq!(frontier.root(), pushed.root());
+    }
+    // A stretch that does not start at the frontier's end is refused.
+    let mut frontier = MerkleFrontier::new();
+    assert!(!frontier.append_stretch_prefix(&LeafStretch::new(1, vec![Digest::ZERO]), 1));
+    assert!(frontier.is_empty());
 }
