@@ -16,7 +16,7 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use govern_governors::limits::ID_LEN_MAX;
 use govern_governors::{IdError, ResourceId, TenantId};
@@ -37,29 +37,85 @@ const BATCH_BYTES: usize = 256 << 10;
 /// Receipt hashes handed from the chain thread to the tree thread in one message.
 const HASH_BATCH: usize = 4_096;
 
-/// Records copied back to back, for the chain thread.
+/// Records for the chain thread: copied back to back (from an opened store), or lying in a
+/// scanned segment shared with it (no record copied).
 #[derive(Default)]
 struct Batch {
-    /// The records.
+    /// The records, when copied.
     bytes: Vec<u8>,
-    /// Where each record ends in `bytes`.
-    ends: Vec<usize>,
+    /// The scanned segment holding the records, when they are not copied.
+    segment: Option<Arc<Segment>>,
+    /// Where each record starts and ends, in `bytes` or in the segment.
+    spans: Vec<(usize, usize)>,
+    /// The bytes of the records.
+    len: usize,
 }
 
 impl Batch {
-    fn push(&mut self, record: &[u8]) {
-        self.bytes.extend_from_slice(record);
-        self.ends.push(self.bytes.len());
+    /// Adds `record`, copied, or (when it lies at `span` in `segment`) by its place there.
+    /// Returns a batch to send first, if the record does not lie where this one's do.
+    fn push(&mut self, record: Record<'_>, spares: &mpsc::Receiver<Batch>) -> Option<Batch> {
+        let mut full = None;
+        match record {
+            Record::Copied(record) => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(record);
+                self.spans.push((start, self.bytes.len()));
+                self.len += record.len();
+            }
+            Record::Framed(segment, start, end) => {
+                if !self.segment.as_ref().is_some_and(|s| Arc::ptr_eq(s, segment)) {
+                    if !self.spans.is_empty() {
+                        full = Some(std::mem::replace(self, spare(spares)));
+                    }
+                    self.segment = Some(Arc::clone(segment));
+                }
+                self.spans.push((start, end));
+                self.len += end - start;
+            }
+        }
+        full
     }
 
     fn records(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| self.bytes.get(start..end).unwrap_or_default())
+        let bytes = self.segment.as_ref().map_or(&self.bytes[..], |s| &s.bytes[..]);
+        self.spans.iter().map(move |&(start, end)| bytes.get(start..end).unwrap_or_default())
     }
 
     fn clear(&mut self) {
         self.bytes.clear();
-        self.ends.clear();
+        self.segment = None;
+        self.spans.clear();
+        self.len = 0;
+    }
+}
+
+/// A batch the chain thread gave back, or a new one.
+fn spare(spares: &mpsc::Receiver<Batch>) -> Batch {
+    let mut spare = spares.try_recv().unwrap_or_default();
+    spare.clear();
+    spare
+}
+
+/// A record handed to the rebuild: its bytes, or the scanned segment it lies in and where.
+enum Record<'a> {
+    /// Bytes that the chain thread gets a copy of.
+    Copied(&'a [u8]),
+    /// Bytes `start..end` of a scanned segment, shared with the chain thread.
+    Framed(&'a Arc<Segment>, usize, usize),
+}
+
+/// A scanned segment's bytes, shared by the reading and chain threads; the buffer goes back
+/// to the scan when the last of them drops it.
+struct Segment {
+    bytes: Vec<u8>,
+    home: mpsc::SyncSender<Vec<u8>>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // The scan may have allocated a buffer of its own already; then this one is dropped.
+        let _ = self.home.try_send(std::mem::take(&mut self.bytes));
     }
 }
 
@@ -67,7 +123,7 @@ impl Batch {
 type Chained = Result<(Head, MerkleFrontier), LedgerError>;
 
 /// Calls its argument with every record, in sequence order, until that breaks.
-type Visit<'a> = dyn FnMut(u64, &[u8]) -> ControlFlow<()> + 'a;
+type Visit<'a> = dyn FnMut(u64, Record<'_>) -> ControlFlow<()> + 'a;
 
 /// Why [`Ledger::open_dir`] failed: the store's open or the ledger's, each reported as it
 /// is by [`SegmentStore::open`] and [`Ledger::open`] respectively.
@@ -153,7 +209,9 @@ impl Ledger {
         let durable = store.is_durable();
         let len = store.len();
         let rebuilt = rebuild(keys, durable, Expected::Records(len), |visit| {
-            store.for_each(visit).map_err(LedgerError::from)
+            store
+                .for_each(&mut |seq, record| visit(seq, Record::Copied(record)))
+                .map_err(LedgerError::from)
         })?;
         rebuilt.check_len(len)?;
         Ok(rebuilt.into_ledger(store, durable, len))
@@ -225,7 +283,7 @@ fn segment_bytes_on_disk(dir: &Path) -> u64 {
 }
 
 /// The records of the scanned segments as they come, handed to `visit`; every buffer goes
-/// back to the scan. After `visit` breaks or a frame is out of place, the rest is only
+/// back to the scan once the chain thread is done with it too. After `visit` breaks or a frame is out of place, the rest is only
 /// drained, so that the scan finishes (and reports any damage of its own first).
 fn read_scanned(
     segments: &mpsc::Receiver<Scanned>,
@@ -234,11 +292,10 @@ fn read_scanned(
 ) -> Result<(), LedgerError> {
     let mut result = Ok(ControlFlow::Continue(()));
     for (first, bytes, offsets) in segments {
+        let segment = Arc::new(Segment { bytes, home: spares.clone() });
         if matches!(result, Ok(ControlFlow::Continue(()))) {
-            result = visit_frames(first, &bytes, &offsets, visit);
+            result = visit_frames(first, &segment, &offsets, visit);
         }
-        // The scan may have allocated a buffer of its own already; then this one is dropped.
-        let _ = spares.try_send(bytes);
     }
     result.map(drop)
 }
@@ -247,18 +304,22 @@ fn read_scanned(
 /// of sequence number `first`, each checked by the scan) to `visit`.
 fn visit_frames(
     first: u64,
-    bytes: &[u8],
+    segment: &Arc<Segment>,
     offsets: &[u32],
     visit: &mut Visit<'_>,
 ) -> Result<ControlFlow<()>, LedgerError> {
+    let bytes = &segment.bytes[..];
     for (seq, &at) in (first..).zip(offsets) {
         let at = at as usize;
         let outside = || StoreError::Corrupt(format!("record {seq}: frame outside its segment"));
         let header = bytes.get(at..at + FRAME_HEADER_LEN).ok_or_else(outside)?;
         let payload_len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let start = at + FRAME_HEADER_LEN;
-        let record = bytes.get(start..start + payload_len as usize).ok_or_else(outside)?;
-        if visit(seq, record).is_break() {
+        let end = start + payload_len as usize;
+        if bytes.get(start..end).is_none() {
+            return Err(outside().into());
+        }
+        if visit(seq, Record::Framed(segment, start, end)).is_break() {
             return Ok(ControlFlow::Break(()));
         }
     }
@@ -436,29 +497,34 @@ fn index_pass(
     let mut next = 0u64;
     let mut failed = None;
     let read = source(&mut |seq, record| {
+        let bytes = match record {
+            Record::Copied(bytes) => bytes,
+            Record::Framed(segment, start, end) => {
+                segment.bytes.get(start..end).unwrap_or_default()
+            }
+        };
         if seq != next {
             let reason = format!("the store handed over record {seq} instead");
             failed = Some(LedgerError::Corrupt { seq: next, reason });
             return ControlFlow::Break(());
         }
-        if let Err(e) = index_record(&mut index, seq, record) {
+        if let Err(e) = index_record(&mut index, seq, bytes) {
             failed = Some(e);
             return ControlFlow::Break(());
         }
-        index.frame_bytes += (FRAME_HEADER_LEN + record.len()) as u64;
-        batch.push(record);
+        index.frame_bytes += (FRAME_HEADER_LEN + bytes.len()) as u64;
+        let full = batch.push(record, spares);
         next += 1;
-        if batch.bytes.len() >= BATCH_BYTES {
-            let mut spare = spares.try_recv().unwrap_or_default();
-            spare.clear();
-            // A send fails only if the chain thread stopped at a bad record: that is reported.
-            if batches.send(std::mem::replace(&mut batch, spare)).is_err() {
-                return ControlFlow::Break(());
-            }
+        let full = full.or_else(|| {
+            (batch.len >= BATCH_BYTES).then(|| std::mem::replace(&mut batch, spare(spares)))
+        });
+        // A send fails only if the chain thread stopped at a bad record: that is reported.
+        if full.is_some_and(|full| batches.send(full).is_err()) {
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     });
-    if !batch.ends.is_empty() {
+    if !batch.spans.is_empty() {
         let _ = batches.send(batch);
     }
     read?;
@@ -556,6 +622,9 @@ fn chain_batches(
                 }
             }
         }
+        let mut batch = batch;
+        // Its segment, if any, goes back to the scan (once the reading thread is done too).
+        batch.clear();
         // The reading thread may have made a new batch already; then this one is dropped.
         let _ = spares.try_send(batch);
     }
