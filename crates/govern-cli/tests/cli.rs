@@ -39,14 +39,15 @@ fn segment(dir: &Path) -> std::path::PathBuf {
     files.remove(0)
 }
 
-/// Byte offsets where each frame of a segment starts (header: u32 length, u32 crc, u64 seq).
+/// Byte offsets where each frame of a segment starts (after the 24-byte segment header; a
+/// frame header is u32 length, u64 seq, u32 payload crc, u32 header crc).
 fn frame_starts(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
-    let mut at = 0;
+    let mut at = 24;
     while at < bytes.len() {
         starts.push(at);
         let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        at += 16 + len;
+        at += 20 + len;
     }
     starts
 }

@@ -363,6 +363,14 @@ impl Ledger {
         self.commit().map(drop)
     }
 
+    /// Ends writing (after the last commit): the store refuses appends and syncs from now on
+    /// and lets go of what it holds for its writer, such as the segment store's data
+    /// directory lock, so another writer may open the directory while handles to this ledger
+    /// remain. Reads go on.
+    pub fn close(&self) {
+        self.lock().store.close();
+    }
+
     fn poison(&self, e: StoreError, what: &str) -> LedgerError {
         self.poisoned.store(true, Ordering::Release);
         tracing::error!(error = %e, "ledger poisoned: store {what} failed");

@@ -15,6 +15,7 @@
 pub mod checkpoint;
 pub mod commit;
 mod ledger;
+pub mod lock;
 pub mod merkle;
 pub mod segment;
 pub mod verify;
@@ -40,5 +41,7 @@ pub use merkle::{
 
 pub use segment::{
     FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentStore,
-    Syncer, TornTail,
+    Syncer, TornCause, TornTail,
 };
+
+pub use lock::{DirLock, LockError};

@@ -3,17 +3,26 @@
 //!
 //! # Layout
 //!
+//! `<dir>/LOCK` is the writer's lock ([`crate::lock`]); the segments are
 //! `<dir>/segments/<first seq as 20 zero-padded digits>.seg`. Each segment holds the frames
 //! of consecutive receipts, starting with the one its name gives; segments follow each other
-//! without gaps. A frame is (big-endian)
+//! without gaps. A segment file starts with a [`SEGMENT_HEADER_LEN`]-byte header
 //!
 //! ```text
-//! [u32 payload_len][u32 crc32c][u64 seq][payload]
+//! ["govern.segment" (14 ASCII bytes)][u16 format version = 2][u64 first seq]
+//! ```
+//!
+//! then frames, each (big-endian)
+//!
+//! ```text
+//! [u32 payload_len][u64 seq][u32 payload_crc][u32 header_crc][payload]
 //! ```
 //!
 //! where the payload is the receipt's storage record (at most
-//! [`govern_receipt::RECORD_LEN_MAX`] bytes) and the CRC32C covers `payload_len ‖ seq ‖
-//! payload`, so a damaged length or sequence number is caught as well as damaged payload.
+//! [`govern_receipt::RECORD_LEN_MAX`] bytes), `payload_crc` is the CRC32C of the payload and
+//! `header_crc` the CRC32C of the header's first 16 bytes. The two checksums are what tells a
+//! damaged frame from a torn one (below). `docs/receipts.md` specifies the files with a hex
+//! example, for verifiers written from the docs alone.
 //!
 //! # Writing
 //!
@@ -24,42 +33,58 @@
 //! while appends go on filling the buffer and reads are served; [`LedgerStore::end_sync`]
 //! (under the lock again) records the outcome. [`LedgerStore::sync`] does all three at once.
 //! The caller batches appends (by count or time: `crate::commit`) and acknowledges a receipt
-//! only after the commit that covers it ends. Before a frame that would take a non-empty
-//! segment past [`SegmentOptions::segment_bytes`], a new segment is started; its file is
+//! only after the commit that covers it ends. Before a frame that would take a segment that
+//! holds frames past [`SegmentOptions::segment_bytes`], a new segment is started; its file is
 //! created and the directory `fsync`ed before any data goes into it, and the previous
 //! segment is synced before the new one is created, so only the last segment can ever end
 //! in a torn write. Any write or sync failure poisons the store: every later append and
-//! sync fails, and nothing is retried.
+//! sync fails, and nothing is retried. [`SegmentStore::open`] takes the data directory's lock
+//! before it reads or writes anything and holds it until the store is dropped or closed
+//! ([`LedgerStore::close`]): a second writer is refused at once, naming the holder.
 //!
 //! # Reading
 //!
 //! An in-memory index holds one `u32` per record (its frame's offset in its segment: 4 bytes
 //! per record, plus about 80 bytes per segment); the segment is found by binary search over
 //! the segments' first sequence numbers, and a frame ends where the next one starts (or at
-//! the segment's end). A read is one positioned read of the whole frame, whose CRC and
+//! the segment's end). A read is one positioned read of the whole frame, whose checksums and
 //! sequence number are checked again. Records appended but not yet synced are served from
 //! the buffer.
 //!
-//! # Opening
+//! # Opening, and the torn-tail rule
 //!
 //! [`SegmentStore::open`] scans every segment in order (reading one whole segment at a time,
 //! so opening needs up to [`SEGMENT_BYTES_MAX`] bytes of scratch memory) and checks every
-//! frame's length, CRC and sequence number, sequence continuity across segments, and that
-//! each file name gives the sequence number of its first frame. A torn final frame (the last
-//! segment ends inside a frame's header or before the end its length declares, or it ends in
-//! zeros only, as a crash after the file grew but before its data reached the disk leaves it)
-//! is truncated away, synced, logged and reported in [`OpenReport`]. Anything else is
-//! corruption and opening fails with [`OpenError::Corrupt`], naming segment, offset and the
-//! sequence number expected there: a CRC mismatch anywhere (also in a complete last frame),
-//! a sequence number out of place, a length beyond `RECORD_LEN_MAX`, a frame cut short in a
-//! segment that is not the last, or a frame running past the end of the last segment while a
-//! valid next frame follows inside it (a bad frame followed by valid frames is never a torn
-//! write).
+//! segment header, every frame's checksums, length and sequence number, sequence continuity
+//! across segments, and that each file name gives the sequence number of its first frame.
 //!
-//! One ambiguity remains: a damaged length field in the very last frame that points past the
-//! end of the file looks exactly like a torn write, so that frame is truncated as one. The
-//! same holds for a last segment whose tail was zeroed. Signed checkpoints (`crate::checkpoint`)
-//! catch the loss of an acknowledged receipt.
+//! Recovery removes only what provably was never acknowledged. A receipt is acknowledged only
+//! after the `fdatasync` that covers its whole frame, so a frame the file does not hold whole
+//! was never acknowledged. In the **last** segment, and only there, the scan stops at a
+//! **torn tail**, truncated away (synced, logged, reported in [`OpenReport`]), when from the
+//! start of a frame (or of the file) to the end of the file there is:
+//!
+//! - less than a whole frame header, or less than a whole segment header that is a prefix of
+//!   the expected one ([`TornCause::Cut`]);
+//! - a whole frame header whose `header_crc` holds and whose payload runs past the end of the
+//!   file ([`TornCause::Cut`]);
+//! - nothing but zero bytes, however many ([`TornCause::Zeros`]): what a crash leaves when the
+//!   file's new size reached the disk before its data (XFS, ext4 with `data=writeback`). No
+//!   damage short of the medium zeroing whole acknowledged frames produces it, and a signed
+//!   checkpoint would catch that.
+//!
+//! Everything else is corruption and opening fails with [`OpenError::Corrupt`], naming
+//! segment, offset and the sequence number expected there: a header checksum that does not
+//! hold (so a damaged length can never pass for a cut frame), a payload checksum that does
+//! not hold in a frame the file holds whole (also the last one), a sequence number out of
+//! place, a length beyond `RECORD_LEN_MAX`, a damaged segment header, and any frame cut short
+//! in a segment that is not the last. A torn write that left a zero-filled hole *inside* the
+//! last frame is reported as corruption too: the store cannot tell it from damage, so it asks
+//! an operator rather than guess (`docs/runtime-semantics.md`).
+//!
+//! Opening read-only (verification, `govern receipts`) changes nothing and takes no lock; it
+//! reports a torn tail without truncating it and says, in [`OpenReport::writer`], whether a
+//! writer holds the directory (then the tail is most likely a frame being written).
 
 mod io;
 
@@ -71,14 +96,30 @@ use std::path::Path;
 use govern_receipt::RECORD_LEN_MAX;
 
 use crate::ledger::{LedgerStore, StoreError, SyncJob};
+use crate::lock::{self, DirLock, LockError, Writer};
 
 /// The default size limit of a segment, and the largest one may be configured to: a new
 /// segment starts before a frame that would take a non-empty segment past the limit, so no
 /// segment file is ever longer than this.
 pub const SEGMENT_BYTES_MAX: u64 = 64 << 20;
 
-/// The bytes of a frame header: payload length, CRC32C, sequence number.
-pub const FRAME_HEADER_LEN: usize = 16;
+/// The bytes of a frame header: payload length, sequence number, payload CRC32C, header
+/// CRC32C.
+pub const FRAME_HEADER_LEN: usize = 20;
+
+/// The bytes of a frame header that its own checksum covers (all but that checksum).
+const FRAME_HEADER_CHECKED: usize = 16;
+
+/// The tag a segment file starts with.
+pub const SEGMENT_MAGIC: &[u8; 14] = b"govern.segment";
+
+/// The segment format this build writes and reads. (Format 1 had no segment header and one
+/// CRC over the whole frame, so a damaged length could pass for a torn write.)
+pub const SEGMENT_FORMAT_VERSION: u16 = 2;
+
+/// The bytes of a segment header: [`SEGMENT_MAGIC`], the format version (u16), the first
+/// sequence number (u64), big-endian.
+pub const SEGMENT_HEADER_LEN: usize = 24;
 
 /// The name of the directory, inside the data directory, that holds the segment files.
 pub const SEGMENTS_DIR: &str = "segments";
@@ -95,8 +136,8 @@ pub struct SegmentOptions {
     /// Start a new segment before a frame that would take a non-empty one past this many
     /// bytes; between 1 and [`SEGMENT_BYTES_MAX`] (the default).
     pub segment_bytes: u64,
-    /// Open without changing anything (for verification): the directory must exist, a torn
-    /// final frame is reported but not truncated, and appends are refused.
+    /// Open without changing anything (for verification): the directory must exist, no lock
+    /// is taken, a torn final frame is reported but not truncated, and appends are refused.
     pub read_only: bool,
 }
 
@@ -104,6 +145,17 @@ impl Default for SegmentOptions {
     fn default() -> Self {
         Self { segment_bytes: SEGMENT_BYTES_MAX, read_only: false }
     }
+}
+
+/// What a torn tail looks like (see the module documentation for the rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TornCause {
+    /// The file ends inside a frame (or the segment header) whose bytes so far are intact:
+    /// the write was cut short.
+    Cut,
+    /// The file ends in zero bytes from a frame boundary (or from its start) on: it grew
+    /// before its data reached the disk.
+    Zeros,
 }
 
 /// A torn final frame found, and cut away, when opening.
@@ -117,6 +169,22 @@ pub struct TornTail {
     pub seq: u64,
     /// How many bytes were cut away.
     pub bytes: u64,
+    /// What the tail looked like.
+    pub cause: TornCause,
+}
+
+impl std::fmt::Display for TornTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.cause {
+            TornCause::Cut => "a frame cut short",
+            TornCause::Zeros => "zero bytes",
+        };
+        write!(
+            f,
+            "{} bytes at the end of segment {} from offset {} ({what}; receipt {} would start there)",
+            self.bytes, self.segment, self.offset, self.seq
+        )
+    }
 }
 
 /// What opening found.
@@ -126,8 +194,12 @@ pub struct OpenReport {
     pub segments: usize,
     /// Valid records (the store's length).
     pub records: u64,
-    /// The torn final frame that was truncated, if any.
+    /// The torn final frame that was truncated (reported only, when read-only), if any.
     pub torn: Option<TornTail>,
+    /// Opened read-only: the writer that held the data directory's lock at the time, if one
+    /// did (its segments were read as far as it had written them). Always `None` for a
+    /// writer, which holds the lock itself.
+    pub writer: Option<Writer>,
 }
 
 /// Why the store could not be opened.
@@ -149,6 +221,9 @@ pub enum OpenError {
     /// A file in the segments directory is not named like a segment.
     #[error("unexpected file {0:?} in the segments directory")]
     UnexpectedFile(String),
+    /// Another writer holds the data directory (or its lock could not be taken).
+    #[error(transparent)]
+    Locked(#[from] LockError),
     /// The segments are damaged: not a torn final write.
     #[error(
         "corrupt segment {segment} at offset {offset} (sequence {seq} expected there): {reason}"
@@ -217,6 +292,9 @@ pub struct SegmentStore {
     pending: Vec<u8>,
     /// The first write or sync failure, after which the store refuses appends and syncs.
     poisoned: Option<String>,
+    /// The data directory's lock, held by a writer on the real filesystem until the store is
+    /// dropped or closed.
+    lock: Option<DirLock>,
 }
 
 impl std::fmt::Debug for SegmentStore {
@@ -228,6 +306,7 @@ impl std::fmt::Debug for SegmentStore {
             .field("synced", &self.synced)
             .field("pending_bytes", &self.pending.len())
             .field("poisoned", &self.poisoned)
+            .field("locked", &self.lock.as_ref().map(DirLock::dir))
             .finish()
     }
 }
@@ -237,23 +316,37 @@ impl std::fmt::Debug for SegmentStore {
 struct Header {
     /// Payload length.
     len: u32,
-    /// The stored CRC32C.
-    crc: u32,
     /// Sequence number.
     seq: u64,
+    /// The stored CRC32C of the payload.
+    payload_crc: u32,
+    /// Whether the header's own CRC32C holds.
+    intact: bool,
 }
 
+/// The header at the start of `bytes`, if they hold a whole one.
 fn parse_header(bytes: &[u8]) -> Option<Header> {
-    let len = u32::from_be_bytes(bytes.get(0..4)?.try_into().ok()?);
-    let crc = u32::from_be_bytes(bytes.get(4..8)?.try_into().ok()?);
-    let seq = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
-    Some(Header { len, crc, seq })
+    let header = bytes.get(..FRAME_HEADER_LEN)?;
+    let (checked, crc) = header.split_at(FRAME_HEADER_CHECKED);
+    let be32 = |b: &[u8]| b.try_into().ok().map(u32::from_be_bytes);
+    Some(Header {
+        len: be32(checked.get(0..4)?)?,
+        seq: u64::from_be_bytes(checked.get(4..12)?.try_into().ok()?),
+        payload_crc: be32(checked.get(12..16)?)?,
+        intact: be32(crc)? == crc32c::crc32c(checked),
+    })
 }
 
-fn checksum(len: u32, seq: u64, payload: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&len.to_be_bytes());
-    let crc = crc32c::crc32c_append(crc, &seq.to_be_bytes());
-    crc32c::crc32c_append(crc, payload)
+/// The segment header of the segment whose first record is `first_seq`.
+#[must_use]
+pub fn segment_header(first_seq: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut out = [0u8; SEGMENT_HEADER_LEN];
+    let (magic, rest) = out.split_at_mut(SEGMENT_MAGIC.len());
+    magic.copy_from_slice(SEGMENT_MAGIC);
+    let (version, first) = rest.split_at_mut(2);
+    version.copy_from_slice(&SEGMENT_FORMAT_VERSION.to_be_bytes());
+    first.copy_from_slice(&first_seq.to_be_bytes());
+    out
 }
 
 /// Appends the frame of `payload` (at most `RECORD_LEN_MAX` bytes) to `out`.
@@ -262,9 +355,12 @@ fn encode_frame(seq: u64, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Store
         .ok()
         .filter(|&l| l as usize <= RECORD_LEN_MAX)
         .ok_or_else(|| too_long(payload.len()))?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&checksum(len, seq, payload).to_be_bytes());
-    out.extend_from_slice(&seq.to_be_bytes());
+    let mut header = [0u8; FRAME_HEADER_CHECKED];
+    header[0..4].copy_from_slice(&len.to_be_bytes());
+    header[4..12].copy_from_slice(&seq.to_be_bytes());
+    header[12..16].copy_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&crc32c::crc32c(&header).to_be_bytes());
     out.extend_from_slice(payload);
     Ok(())
 }
@@ -273,9 +369,12 @@ fn too_long(len: usize) -> StoreError {
     StoreError::Corrupt(format!("record of {len} bytes exceeds RECORD_LEN_MAX ({RECORD_LEN_MAX})"))
 }
 
-/// Checks a whole frame read back from a segment: its length, CRC and sequence number.
+/// Checks a whole frame read back from a segment: its checksums, length and sequence number.
 fn check_frame(frame: &[u8], seq: u64) -> Result<(), String> {
     let header = parse_header(frame).ok_or("frame shorter than its header")?;
+    if !header.intact {
+        return Err("frame header checksum mismatch".into());
+    }
     let payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
     if header.len as usize != payload.len() {
         return Err(format!(
@@ -284,49 +383,91 @@ fn check_frame(frame: &[u8], seq: u64) -> Result<(), String> {
             payload.len()
         ));
     }
-    if checksum(header.len, header.seq, payload) != header.crc {
-        return Err("checksum mismatch".into());
-    }
     if header.seq != seq {
         return Err(format!("frame carries sequence {}", header.seq));
+    }
+    if crc32c::crc32c(payload) != header.payload_crc {
+        return Err("payload checksum mismatch".into());
     }
     Ok(())
 }
 
-/// Where a frame that runs past the end of the last segment is followed by a valid frame of
-/// sequence number `seq`: the offset in `bytes` of such a frame, if any.
-fn find_frame(bytes: &[u8], seq: u64) -> Option<usize> {
-    let last = bytes.len().checked_sub(FRAME_HEADER_LEN)?;
-    (0..=last).find(|&at| {
-        let Some(rest) = bytes.get(at..) else { return false };
-        let Some(h) = parse_header(rest) else { return false };
-        h.seq == seq
-            && rest
-                .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + h.len as usize)
-                .is_some_and(|payload| checksum(h.len, h.seq, payload) == h.crc)
-    })
-}
-
 /// The length of the frame that starts `bytes` (header and payload) and the sequence number
-/// it carries, if its header is whole and declares at most `RECORD_LEN_MAX` payload bytes.
-/// The CRC is not checked ([`frame_checksum_ok`] does that): the first half of
-/// [`scan_segment`]'s check of a frame, for a verifier that checks CRCs on other threads.
+/// it carries, if its header is whole, its header checksum holds and it declares at most
+/// `RECORD_LEN_MAX` payload bytes. The payload's checksum is not checked
+/// ([`frame_checksum_ok`] does that): the first half of [`scan_segment`]'s check of a frame,
+/// for a verifier that checks payloads on other threads.
 pub(crate) fn peek_frame(bytes: &[u8]) -> Option<(usize, u64)> {
     let h = parse_header(bytes)?;
-    (h.len as usize <= RECORD_LEN_MAX).then_some((FRAME_HEADER_LEN + h.len as usize, h.seq))
+    (h.intact && h.len as usize <= RECORD_LEN_MAX)
+        .then_some((FRAME_HEADER_LEN + h.len as usize, h.seq))
 }
 
-/// Whether `frame` (exactly one whole frame) holds the payload its header declares, under
-/// the CRC32C its header stores: the second half of [`scan_segment`]'s check of a frame.
+/// Whether `frame` (exactly one whole frame) has an intact header and holds the payload its
+/// header declares, under the payload CRC32C its header stores: the second half of
+/// [`scan_segment`]'s check of a frame.
 pub(crate) fn frame_checksum_ok(frame: &[u8]) -> bool {
     let Some(h) = parse_header(frame) else { return false };
-    let payload_whole = frame.len() == FRAME_HEADER_LEN + h.len as usize;
-    // [`checksum`] in two calls instead of three: the sequence number and the payload follow
-    // each other in the frame.
-    let (Some(len), Some(seq_and_payload)) = (frame.get(0..4), frame.get(8..)) else {
-        return false;
-    };
-    payload_whole && crc32c::crc32c_append(crc32c::crc32c(len), seq_and_payload) == h.crc
+    let payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
+    h.intact && payload.len() == h.len as usize && crc32c::crc32c(payload) == h.payload_crc
+}
+
+/// Where the frames of a segment start, after checking its header: the bytes of a segment
+/// whose first record is `first`; `last` if it is the last segment.
+///
+/// # Errors
+/// What is wrong with the header (the offset is 0).
+fn check_segment_header(bytes: &[u8], first: u64, last: bool) -> Result<SegmentStart, String> {
+    let expected = segment_header(first);
+    if bytes.is_empty() {
+        return Ok(SegmentStart::Frames(0));
+    }
+    if last && bytes.iter().all(|&b| b == 0) {
+        return Ok(SegmentStart::Torn(TornCause::Zeros));
+    }
+    match bytes.get(..SEGMENT_HEADER_LEN) {
+        Some(header) if header == expected => Ok(SegmentStart::Frames(SEGMENT_HEADER_LEN)),
+        None if last && expected.starts_with(bytes) => Ok(SegmentStart::Torn(TornCause::Cut)),
+        None if !last => Err("segment header cut short by the end of the segment".into()),
+        _ => Err(describe_bad_header(bytes, first)),
+    }
+}
+
+/// What is wrong with a segment header that is not the expected one.
+fn describe_bad_header(bytes: &[u8], first: u64) -> String {
+    if !bytes.starts_with(SEGMENT_MAGIC) {
+        // Format 1 had no segment header: its first frame's sequence number sat at 8..16.
+        if bytes.get(8..16) == Some(&first.to_be_bytes()[..]) {
+            return "no segment header: a segment of format 1, which this build does not read \
+                    (it reads format 2)"
+                .into();
+        }
+        return "not a segment file (no `govern.segment` tag)".into();
+    }
+    let at = SEGMENT_MAGIC.len();
+    let version = bytes.get(at..at + 2).map(|v| u16::from_be_bytes([v[0], v[1]]));
+    if version != Some(SEGMENT_FORMAT_VERSION) {
+        return match version {
+            Some(v) => format!(
+                "segment format version {v}; this build reads version {SEGMENT_FORMAT_VERSION}"
+            ),
+            None => "segment header cut short".into(),
+        };
+    }
+    match bytes.get(at + 2..SEGMENT_HEADER_LEN).and_then(|b| b.try_into().ok()) {
+        Some(seq) => {
+            format!("segment header says it starts at {}", u64::from_be_bytes(seq))
+        }
+        None => "segment header cut short".into(),
+    }
+}
+
+/// How a segment's header check ended well.
+enum SegmentStart {
+    /// Its frames start at this offset (0: the file is empty).
+    Frames(usize),
+    /// The last segment ends before its header is whole, or holds only zeros.
+    Torn(TornCause),
 }
 
 /// How a segment's scan ended well.
@@ -334,58 +475,52 @@ enum ScanEnd {
     /// Every byte is a valid frame.
     Clean,
     /// The last segment ends in a torn frame starting at this offset.
-    Torn(usize),
+    Torn(usize, TornCause),
 }
 
 /// A bad frame: its offset and what is wrong.
 type ScanError = (usize, String);
 
-/// Scans the frames of one segment, pushing their offsets; `next` is the sequence number
-/// expected first and is advanced past every valid frame.
+/// Scans the frames of one segment from offset `at` (after its header), pushing their
+/// offsets; `next` is the sequence number expected first and is advanced past every valid
+/// frame. Applies the torn-tail rule of the module documentation.
 fn scan_segment(
     bytes: &[u8],
+    mut at: usize,
     last: bool,
     next: &mut u64,
     offsets: &mut Vec<u32>,
 ) -> Result<ScanEnd, ScanError> {
-    let mut at = 0usize;
     while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
+        if last && rest.iter().all(|&b| b == 0) {
+            return Ok(ScanEnd::Torn(at, TornCause::Zeros));
+        }
         let Some(h) = parse_header(rest) else {
             return if last {
-                Ok(ScanEnd::Torn(at))
+                Ok(ScanEnd::Torn(at, TornCause::Cut))
             } else {
                 Err((at, "frame header cut short by the end of the segment".into()))
             };
         };
+        if !h.intact {
+            return Err((at, "frame header checksum mismatch".into()));
+        }
         if h.len as usize > RECORD_LEN_MAX {
             return Err((at, format!("frame length {} exceeds RECORD_LEN_MAX", h.len)));
         }
-        let frame_len = FRAME_HEADER_LEN + h.len as usize;
-        let Some(payload) = rest.get(FRAME_HEADER_LEN..frame_len) else {
-            if !last {
-                return Err((at, "frame runs past the end of the segment".into()));
-            }
-            let after = rest.get(FRAME_HEADER_LEN..).unwrap_or_default();
-            if let Some(found) = find_frame(after, *next + 1) {
-                let found = at + FRAME_HEADER_LEN + found;
-                return Err((
-                    at,
-                    format!(
-                        "frame runs past the end of the segment, but a valid frame follows at \
-                         offset {found}"
-                    ),
-                ));
-            }
-            return Ok(ScanEnd::Torn(at));
-        };
-        if checksum(h.len, h.seq, payload) != h.crc {
-            if last && rest.iter().all(|&b| b == 0) {
-                return Ok(ScanEnd::Torn(at));
-            }
-            return Err((at, "checksum mismatch".into()));
-        }
         if h.seq != *next {
             return Err((at, format!("frame carries sequence {}", h.seq)));
+        }
+        let frame_len = FRAME_HEADER_LEN + h.len as usize;
+        let Some(payload) = rest.get(FRAME_HEADER_LEN..frame_len) else {
+            return if last {
+                Ok(ScanEnd::Torn(at, TornCause::Cut))
+            } else {
+                Err((at, "frame runs past the end of the segment".into()))
+            };
+        };
+        if crc32c::crc32c(payload) != h.payload_crc {
+            return Err((at, "payload checksum mismatch".into()));
         }
         offsets.push(u32::try_from(at).map_err(|_| (at, "offset beyond u32".to_owned()))?);
         *next += 1;
@@ -398,17 +533,38 @@ fn scan_segment(
 /// number, its bytes (the buffer, which it may swap) and the offsets of its valid frames.
 pub(crate) type OnSegment<'a> = dyn FnMut(u64, &mut Vec<u8>, &[u32]) + 'a;
 
-/// The files of the segment store in data directory `dir`; to open read-only, it must
-/// exist.
-fn fs_io(dir: &Path, options: SegmentOptions) -> Result<FsIo, OpenError> {
+/// How a store on the real filesystem holds its data directory.
+enum Access {
+    /// A writer, holding the directory's lock.
+    Writer(DirLock),
+    /// A reader, which takes no lock; the writer live when it looked, if any.
+    Reader(Option<Writer>),
+}
+
+/// The files of the segment store in data directory `dir`. A writer first takes the
+/// directory's lock (creating the directory and the lock file if needed), before anything
+/// else is read or written; a reader changes nothing, and the directory must hold a ledger.
+fn fs_io(dir: &Path, options: SegmentOptions) -> Result<(FsIo, Access), OpenError> {
     let segments = dir.join(SEGMENTS_DIR);
-    if options.read_only && !segments.is_dir() {
-        return Err(OpenError::Io {
-            context: format!("no ledger at {}", dir.display()),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
-    }
-    FsIo::new(&segments).map_err(io_error(format!("preparing directory {}", segments.display())))
+    let access = if options.read_only {
+        if !segments.is_dir() {
+            return Err(OpenError::Io {
+                context: format!("no ledger at {}", dir.display()),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let writer =
+            lock::probe(dir).map_err(io_error(format!("probing the lock of {}", dir.display())))?;
+        Access::Reader(writer)
+    } else {
+        Access::Writer(DirLock::acquire(dir)?)
+    };
+    let io = match access {
+        Access::Reader(_) => FsIo::read_only(&segments),
+        Access::Writer(_) => FsIo::new(&segments)
+            .map_err(io_error(format!("preparing directory {}", segments.display())))?,
+    };
+    Ok((io, access))
 }
 
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenError {
@@ -426,7 +582,7 @@ impl SegmentStore {
         dir: impl AsRef<Path>,
         options: SegmentOptions,
     ) -> Result<(Self, OpenReport), OpenError> {
-        Self::open_with_io(Box::new(fs_io(dir.as_ref(), options)?), options)
+        Self::open_scanning(dir.as_ref(), options, &mut |_, _, _| {})
     }
 
     /// [`Self::open`], handing every segment to `on_segment` right after its scan: its first
@@ -439,16 +595,26 @@ impl SegmentStore {
         options: SegmentOptions,
         on_segment: &mut OnSegment<'_>,
     ) -> Result<(Self, OpenReport), OpenError> {
-        Self::open_inner(Box::new(fs_io(dir, options)?), options, on_segment)
+        let (io, access) = fs_io(dir, options)?;
+        let (lock, writer) = match access {
+            Access::Writer(lock) => (Some(lock), None),
+            Access::Reader(writer) => (None, writer),
+        };
+        let (mut store, mut report) = Self::open_inner(Box::new(io), options, on_segment)?;
+        store.lock = lock;
+        report.writer = writer;
+        Ok((store, report))
     }
 
     /// Opens the store over `io`: scans and checks every segment, truncates a torn final
-    /// frame (logging it and reporting it), and builds the index.
+    /// frame (logging it and reporting it), and builds the index. No lock is taken: whoever
+    /// provides `io` answers for there being one writer.
     ///
     /// # Errors
     /// [`OpenError::InvalidOptions`], [`OpenError::Io`], [`OpenError::UnexpectedFile`], or
     /// [`OpenError::Corrupt`] naming the segment, offset and sequence number of the first
-    /// bad frame.
+    /// bad frame; from [`Self::open`] also [`OpenError::Locked`] when another writer holds
+    /// the data directory.
     pub fn open_with_io(
         io: Box<dyn SegmentIo>,
         options: SegmentOptions,
@@ -510,9 +676,16 @@ impl SegmentStore {
             io.read_at(&name, 0, &mut bytes)
                 .map_err(io_error(format!("reading segment {name}")))?;
             let first_index = offsets.len();
-            let end = match scan_segment(&bytes, last, &mut next, &mut offsets) {
+            let scanned = match check_segment_header(&bytes, first, last) {
+                Ok(SegmentStart::Frames(at)) => {
+                    scan_segment(&bytes, at, last, &mut next, &mut offsets)
+                }
+                Ok(SegmentStart::Torn(cause)) => Ok(ScanEnd::Torn(0, cause)),
+                Err(reason) => Err((0, reason)),
+            };
+            let end = match scanned {
                 Ok(ScanEnd::Clean) => len,
-                Ok(ScanEnd::Torn(at)) => {
+                Ok(ScanEnd::Torn(at, cause)) => {
                     let at = at as u64;
                     if options.read_only {
                         tracing::warn!(segment = %name, offset = at, seq = next, bytes = len - at, "torn final frame found (read-only: not truncated)");
@@ -527,6 +700,7 @@ impl SegmentStore {
                         offset: at,
                         seq: next,
                         bytes: len - at,
+                        cause,
                     });
                     at
                 }
@@ -542,7 +716,7 @@ impl SegmentStore {
                 created: true,
             });
         }
-        let report = OpenReport { segments: segments.len(), records: next, torn };
+        let report = OpenReport { segments: segments.len(), records: next, torn, writer: None };
         let store = Self {
             io,
             segment_bytes: options.segment_bytes,
@@ -552,6 +726,7 @@ impl SegmentStore {
             pending: Vec::new(),
             // A read-only store refuses appends from the start, as a poisoned one does.
             poisoned: options.read_only.then(|| "opened read-only".to_owned()),
+            lock: None,
         };
         Ok((store, report))
     }
@@ -622,6 +797,9 @@ impl SegmentStore {
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
         match &self.poisoned {
+            Some(closed) if closed == "closed" => {
+                Err(StoreError::Io("segment store closed: it takes no more appends".into()))
+            }
             Some(first) => Err(StoreError::Io(format!(
                 "segment store poisoned by an earlier failure ({first}); nothing is retried"
             ))),
@@ -742,10 +920,11 @@ impl LedgerStore for SegmentStore {
             return Err(too_long(record.len()));
         }
         let frame_len = (FRAME_HEADER_LEN + record.len()) as u64;
+        let header_len = SEGMENT_HEADER_LEN as u64;
         let roll = self
             .segments
             .last()
-            .is_none_or(|s| s.len > 0 && s.len + frame_len > self.segment_bytes);
+            .is_none_or(|s| s.len > header_len && s.len + frame_len > self.segment_bytes);
         if roll {
             let name = segment_name(seq);
             self.segments.push(Segment {
@@ -758,6 +937,11 @@ impl LedgerStore for SegmentStore {
             });
         }
         let seg = self.segments.last_mut().ok_or_else(|| StoreError::Io("no segment".into()))?;
+        if seg.len == 0 {
+            // A new segment, or one whose torn header was cut away: its header goes first.
+            self.pending.extend_from_slice(&segment_header(seg.first_seq));
+            seg.len = header_len;
+        }
         let offset = u32::try_from(seg.len)
             .map_err(|_| StoreError::Io(format!("segment {} outgrew u32 offsets", seg.name)))?;
         encode_frame(seq, record, &mut self.pending)?;
@@ -775,6 +959,13 @@ impl LedgerStore for SegmentStore {
 
     fn is_durable(&self) -> bool {
         true
+    }
+
+    fn close(&mut self) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some("closed".to_owned());
+        }
+        self.lock = None;
     }
 
     fn begin_sync(&mut self) -> Result<SyncJob, StoreError> {
@@ -909,6 +1100,30 @@ impl LedgerStore for SegmentStore {
         out.drain(..FRAME_HEADER_LEN);
         Ok(true)
     }
+}
+
+/// Rewrites the payload of the frame of record `seq` in the segment file at `path` as a
+/// deliberate tamperer would: `edit` changes the payload in place, then both checksums are
+/// recomputed so that the frames still check. `false` if the file holds no such frame.
+#[cfg(test)]
+pub(crate) fn rewrite_payload(path: &Path, seq: u64, edit: impl FnOnce(&mut [u8])) -> bool {
+    let Ok(mut bytes) = std::fs::read(path) else { return false };
+    let mut at = SEGMENT_HEADER_LEN;
+    while let Some(h) = bytes.get(at..).and_then(parse_header) {
+        let (start, end) = (at + FRAME_HEADER_LEN, at + FRAME_HEADER_LEN + h.len as usize);
+        if h.seq == seq {
+            let Some(payload) = bytes.get_mut(start..end) else { return false };
+            edit(payload);
+            let payload_crc = crc32c::crc32c(payload);
+            let Some(header) = bytes.get_mut(at..start) else { return false };
+            header[12..16].copy_from_slice(&payload_crc.to_be_bytes());
+            let header_crc = crc32c::crc32c(&header[..FRAME_HEADER_CHECKED]);
+            header[16..20].copy_from_slice(&header_crc.to_be_bytes());
+            return std::fs::write(path, &bytes).is_ok();
+        }
+        at = end;
+    }
+    false
 }
 
 #[cfg(test)]

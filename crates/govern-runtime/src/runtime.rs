@@ -516,6 +516,9 @@ impl Runtime {
             .stop()
             .await
             .map_err(|reason| RuntimeError::Start { what: "final ledger commit", reason })?;
+        // Lets go of the data directory's lock: a new runtime may open it while handles to
+        // this one (which can still read) remain.
+        shared.ledger.close();
         Ok(shared.ledger.head())
     }
 }

@@ -111,6 +111,12 @@ pub trait LedgerStore: Send + Sync + 'static {
         result
     }
 
+    /// Ends writing: after the last commit, the owner (the runtime at shutdown) closes the
+    /// store so that another writer may open its data directory while this process still
+    /// holds handles to it. Appends and syncs are refused from then on; reads go on. The
+    /// segment store releases its data directory's lock. The default does nothing.
+    fn close(&mut self) {}
+
     /// How many records the store holds.
     fn len(&self) -> u64;
 

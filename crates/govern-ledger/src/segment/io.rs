@@ -83,6 +83,8 @@ pub struct FsIo {
     dir: PathBuf,
     /// Open files by name, shared with the syncers of group commits in progress.
     files: BTreeMap<String, Arc<File>>,
+    /// Files are opened for reading only, and nothing is created, written or truncated.
+    read_only: bool,
 }
 
 impl FsIo {
@@ -96,7 +98,25 @@ impl FsIo {
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_directory(parent)?;
         }
-        Ok(Self { dir: dir.to_path_buf(), files: BTreeMap::new() })
+        Ok(Self { dir: dir.to_path_buf(), files: BTreeMap::new(), read_only: false })
+    }
+
+    /// Uses the existing directory `dir` for reading only: files are opened read-only (so no
+    /// write permission is needed), and creating, appending, truncating and syncing fail
+    /// with `PermissionDenied`.
+    #[must_use]
+    pub fn read_only(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf(), files: BTreeMap::new(), read_only: true }
+    }
+
+    fn writable(&self) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the segment files are open read-only",
+            ));
+        }
+        Ok(())
     }
 
     /// The directory.
@@ -125,13 +145,15 @@ impl SegmentIo for FsIo {
     }
 
     fn open(&mut self, name: &str) -> io::Result<u64> {
-        let file = OpenOptions::new().read(true).append(true).open(self.dir.join(name))?;
+        let file =
+            OpenOptions::new().read(true).append(!self.read_only).open(self.dir.join(name))?;
         let len = file.metadata()?.len();
         self.files.insert(name.to_owned(), Arc::new(file));
         Ok(len)
     }
 
     fn create(&mut self, name: &str) -> io::Result<()> {
+        self.writable()?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -142,11 +164,13 @@ impl SegmentIo for FsIo {
     }
 
     fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.writable()?;
         let mut file = self.file(name)?;
         file.write_all(bytes)
     }
 
     fn sync_data(&mut self, name: &str) -> io::Result<()> {
+        self.writable()?;
         self.file(name)?.sync_data()
     }
 
@@ -156,6 +180,7 @@ impl SegmentIo for FsIo {
     }
 
     fn sync_dir(&mut self) -> io::Result<()> {
+        self.writable()?;
         sync_directory(&self.dir)
     }
 
@@ -164,6 +189,7 @@ impl SegmentIo for FsIo {
     }
 
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
+        self.writable()?;
         self.file(name)?.set_len(len)
     }
 }

@@ -11,8 +11,8 @@ use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::ReceiptBody;
 
 use super::{
-    FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENTS_DIR, SegmentIo, SegmentOptions, SegmentStore,
-    TornTail, segment_name,
+    FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENTS_DIR, SegmentIo,
+    SegmentOptions, SegmentStore, TornCause, TornTail, segment_header, segment_name,
 };
 use crate::{Ledger, LedgerStore, StoreError};
 
@@ -235,14 +235,17 @@ fn assert_records(store: &SegmentStore, n: u64) {
     assert!(!store.read(n, &mut out).unwrap());
 }
 
+/// The bytes of a segment header, as a `u64`.
+const H: u64 = SEGMENT_HEADER_LEN as u64;
+
 /// Where each frame lands by the roll rule: (first seq of its segment, offset), by seq.
 fn layout(n: u64, segment_bytes: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
-    let (mut first, mut len) = (0, 0);
+    let (mut first, mut len) = (0, H);
     for seq in 0..n {
         let frame = (FRAME_HEADER_LEN + record(seq).len()) as u64;
-        if len > 0 && len + frame > segment_bytes {
-            (first, len) = (seq, 0);
+        if len > H && len + frame > segment_bytes {
+            (first, len) = (seq, H);
         }
         out.push((first, len));
         len += frame;
@@ -254,7 +257,7 @@ fn layout(n: u64, segment_bytes: u64) -> Vec<(u64, u64)> {
 fn records_round_trip_across_segments_and_survive_reopening() {
     let io = FaultIo::default();
     let (mut store, report) = open(&io, 128).unwrap();
-    assert_eq!(report, OpenReport { segments: 0, records: 0, torn: None });
+    assert_eq!(report, OpenReport { segments: 0, records: 0, torn: None, writer: None });
     append_range(&mut store, 0..7);
     assert_records(&store, 7); // served from the buffer
     assert_eq!((store.synced_len(), io.files().len()), (0, 0));
@@ -269,23 +272,24 @@ fn records_round_trip_across_segments_and_survive_reopening() {
     let expected: Vec<u64> = layout(20, 128).iter().map(|&(first, _)| first).collect();
     let mut firsts = expected.clone();
     firsts.dedup();
-    assert_eq!(firsts, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    assert_eq!(firsts, [0, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 18]);
     let names: Vec<String> = firsts.iter().map(|&f| segment_name(f)).collect();
     assert_eq!(io.files().keys().cloned().collect::<Vec<_>>(), names);
     assert_eq!(names[1], "00000000000000000002.seg");
-    assert_eq!(store.segment_count(), 10);
+    assert_eq!(store.segment_count(), 15);
     assert!(store.heap_bytes() >= 20 * 4);
     // Every segment stays within the limit, and frames sit where the layout says.
     for (seq, &(first, offset)) in layout(20, 128).iter().enumerate() {
         let bytes = &io.files()[&segment_name(first)];
         assert!(bytes.len() <= 128);
+        assert_eq!(bytes[..SEGMENT_HEADER_LEN], segment_header(first));
         let at = offset as usize;
-        assert_eq!(&bytes[at + 8..at + 16], &(seq as u64).to_be_bytes());
+        assert_eq!(&bytes[at + 4..at + 12], &(seq as u64).to_be_bytes());
     }
     drop(store);
 
     let (mut store, report) = open(&io, 128).unwrap();
-    assert_eq!(report, OpenReport { segments: 10, records: 20, torn: None });
+    assert_eq!(report, OpenReport { segments: 15, records: 20, torn: None, writer: None });
     assert_records(&store, 20);
     assert_eq!(
         store.append(5, b"x"),
@@ -379,15 +383,25 @@ fn a_crash_loses_only_unsynced_records() {
     assert_records(&store, 25);
 }
 
-/// Records of a fixed size: 34-byte payloads, 50-byte frames.
+/// Records of a fixed size: 34-byte payloads, 54-byte frames.
 fn fixed(seq: u64) -> Vec<u8> {
     vec![seq as u8 | 0x40; 34]
+}
+
+/// The bytes of a frame of [`fixed`].
+const F: u64 = 54;
+
+/// Segments of four [`fixed`] frames.
+const FOUR: u64 = H + 4 * F;
+
+fn report(segments: usize, records: u64, torn: Option<TornTail>) -> OpenReport {
+    OpenReport { segments, records, torn, writer: None }
 }
 
 #[test]
 fn a_torn_final_write_is_truncated_reported_and_appended_after() {
     let io = FaultIo::default();
-    let (mut store, _) = open(&io, 200).unwrap();
+    let (mut store, _) = open(&io, FOUR).unwrap();
     for seq in 0..5 {
         store.append(seq, &fixed(seq)).unwrap();
     }
@@ -398,11 +412,17 @@ fn a_torn_final_write_is_truncated_reported_and_appended_after() {
     io.fail_next_sync(); // the crash strikes during the sync
     assert!(store.sync().is_err());
     drop(store);
-    io.crash_tearing(50 + 10); // record 5 whole, 10 bytes of record 6
-    let (mut store, report) = open(&io, 200).unwrap();
-    let torn = TornTail { segment: segment_name(4), offset: 100, seq: 6, bytes: 10 };
-    assert_eq!(report, OpenReport { segments: 2, records: 6, torn: Some(torn) });
-    assert_eq!(io.files()[&segment_name(4)].len(), 100, "truncated");
+    io.crash_tearing(F as usize + 10); // record 5 whole, 10 bytes of record 6
+    let (mut store, opened) = open(&io, FOUR).unwrap();
+    let torn = TornTail {
+        segment: segment_name(4),
+        offset: H + 2 * F,
+        seq: 6,
+        bytes: 10,
+        cause: TornCause::Cut,
+    };
+    assert_eq!(opened, report(2, 6, Some(torn)));
+    assert_eq!(io.files()[&segment_name(4)].len() as u64, H + 2 * F, "truncated");
     let mut out = Vec::new();
     for seq in 0..6 {
         assert!(store.read(seq, &mut out).unwrap());
@@ -413,71 +433,173 @@ fn a_torn_final_write_is_truncated_reported_and_appended_after() {
     }
     store.sync().unwrap();
     drop(store);
-    let (store, report) = open(&io, 200).unwrap();
-    assert_eq!(report, OpenReport { segments: 3, records: 9, torn: None });
+    let (store, opened) = open(&io, FOUR).unwrap();
+    assert_eq!(opened, report(3, 9, None));
     for seq in 0..9 {
         assert!(store.read(seq, &mut out).unwrap());
         assert_eq!(out, fixed(seq));
     }
-    assert_eq!(io.files()[&segment_name(8)].len(), 50);
+    assert_eq!(io.files()[&segment_name(8)].len() as u64, H + F);
 
-    // A torn header (fewer than 16 bytes) and a torn first frame of a segment.
-    let (mut store, _) = open(&io, 200).unwrap();
+    // A torn header (fewer than 20 bytes).
+    let (mut store, _) = open(&io, FOUR).unwrap();
     store.append(9, &fixed(9)).unwrap();
     io.fail_next_sync();
     assert!(store.sync().is_err());
     drop(store);
     io.crash_tearing(7);
-    let (_, report) = open(&io, 200).unwrap();
-    let torn = TornTail { segment: segment_name(8), offset: 50, seq: 9, bytes: 7 };
-    assert_eq!(report, OpenReport { segments: 3, records: 9, torn: Some(torn) });
+    let (_, opened) = open(&io, FOUR).unwrap();
+    let torn = TornTail {
+        segment: segment_name(8),
+        offset: H + F,
+        seq: 9,
+        bytes: 7,
+        cause: TornCause::Cut,
+    };
+    assert_eq!(opened, report(3, 9, Some(torn)));
 }
 
 #[test]
-fn a_segment_created_but_never_filled_is_reused() {
-    let io = FaultIo::default();
-    let (mut store, _) = open(&io, 200).unwrap();
-    for seq in 0..4 {
-        store.append(seq, &fixed(seq)).unwrap();
+fn a_segment_created_but_never_filled_or_with_a_torn_header_is_reused() {
+    for keep in [0, 10, SEGMENT_HEADER_LEN, SEGMENT_HEADER_LEN + 5] {
+        let io = FaultIo::default();
+        let (mut store, _) = open(&io, FOUR).unwrap();
+        for seq in 0..4 {
+            store.append(seq, &fixed(seq)).unwrap();
+        }
+        store.sync().unwrap(); // segment 0 is full
+        store.append(4, &fixed(4)).unwrap(); // rolls to segment 4
+        io.fail_next_sync(); // segment 4 is created (and its directory entry synced), then the crash
+        assert!(store.sync().is_err());
+        drop(store);
+        io.crash_tearing(keep); // nothing, part of the header, the header, a bit of a frame
+        assert_eq!(io.files()[&segment_name(4)].len(), keep);
+        let (mut store, opened) = open(&io, FOUR).unwrap();
+        let torn = (keep > 0 && keep != SEGMENT_HEADER_LEN).then(|| TornTail {
+            segment: segment_name(4),
+            offset: if keep < SEGMENT_HEADER_LEN { 0 } else { H },
+            seq: 4,
+            bytes: if keep < SEGMENT_HEADER_LEN { keep as u64 } else { keep as u64 - H },
+            cause: TornCause::Cut,
+        });
+        assert_eq!(opened, report(2, 4, torn), "keep {keep}");
+        for seq in 4..6 {
+            store.append(seq, &fixed(seq)).unwrap();
+        }
+        store.sync().unwrap();
+        drop(store);
+        let (store, opened) = open(&io, FOUR).unwrap();
+        assert_eq!(opened, report(2, 6, None));
+        let segment = &io.files()[&segment_name(4)];
+        assert_eq!(segment.len() as u64, H + 2 * F);
+        assert_eq!(segment[..SEGMENT_HEADER_LEN], segment_header(4));
+        let mut out = Vec::new();
+        assert!(store.read(5, &mut out).unwrap());
+        assert_eq!(out, fixed(5));
     }
-    store.sync().unwrap(); // segment 0 is full
-    store.append(4, &fixed(4)).unwrap(); // rolls to segment 4
-    io.fail_next_sync(); // segment 4 is created (and its directory entry synced), then the crash
-    assert!(store.sync().is_err());
-    drop(store);
-    io.crash();
-    assert_eq!(io.files()[&segment_name(4)].len(), 0);
-    let (mut store, report) = open(&io, 200).unwrap();
-    assert_eq!(report, OpenReport { segments: 2, records: 4, torn: None });
-    for seq in 4..6 {
-        store.append(seq, &fixed(seq)).unwrap();
-    }
-    store.sync().unwrap();
-    drop(store);
-    let (store, report) = open(&io, 200).unwrap();
-    assert_eq!(report, OpenReport { segments: 2, records: 6, torn: None });
-    assert_eq!(io.files()[&segment_name(4)].len(), 100);
-    let mut out = Vec::new();
-    assert!(store.read(5, &mut out).unwrap());
-    assert_eq!(out, fixed(5));
 }
 
+/// Decided (issue 9): zero bytes after the last frame, however many, are a torn write (the
+/// file's size reached the disk before its data); a zero-filled segment header too.
 #[test]
 fn a_zero_filled_tail_is_a_torn_write() {
+    for zeros in [1, 19, 20, 40, 4096] {
+        let io = FaultIo::default();
+        let (mut store, _) = open(&io, FOUR).unwrap();
+        for seq in 0..3 {
+            store.append(seq, &fixed(seq)).unwrap();
+        }
+        store.sync().unwrap();
+        drop(store);
+        let mut files = io.files();
+        files.get_mut(&segment_name(0)).unwrap().extend(std::iter::repeat_n(0, zeros));
+        let io = FaultIo::with_files(&files);
+        let (mut store, opened) = open(&io, FOUR).unwrap();
+        let torn = TornTail {
+            segment: segment_name(0),
+            offset: H + 3 * F,
+            seq: 3,
+            bytes: zeros as u64,
+            cause: TornCause::Zeros,
+        };
+        assert_eq!(opened, report(1, 3, Some(torn)), "{zeros} zeros");
+        assert_eq!(io.files()[&segment_name(0)].len() as u64, H + 3 * F, "truncated");
+        store.append(3, &fixed(3)).unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.len(), 4);
+    }
+    // A last segment holding only zeros (its header never reached the disk either).
     let io = FaultIo::default();
-    let (mut store, _) = open(&io, 200).unwrap();
-    for seq in 0..3 {
+    let (mut store, _) = open(&io, FOUR).unwrap();
+    for seq in 0..5 {
         store.append(seq, &fixed(seq)).unwrap();
     }
     store.sync().unwrap();
     drop(store);
     let mut files = io.files();
-    files.get_mut(&segment_name(0)).unwrap().extend_from_slice(&[0; 40]);
-    let io = FaultIo::with_files(&files);
-    let (store, report) = open(&io, 200).unwrap();
-    let torn = TornTail { segment: segment_name(0), offset: 150, seq: 3, bytes: 40 };
-    assert_eq!(report, OpenReport { segments: 1, records: 3, torn: Some(torn) });
-    assert_eq!(store.len(), 3);
+    files.insert(segment_name(4), vec![0; 100]);
+    let (_, opened) = open(&FaultIo::with_files(&files), FOUR).unwrap();
+    let torn = TornTail {
+        segment: segment_name(4),
+        offset: 0,
+        seq: 4,
+        bytes: 100,
+        cause: TornCause::Zeros,
+    };
+    assert_eq!(opened, report(2, 4, Some(torn)));
+    // Zeros in a segment that is not the last are corruption.
+    let mut files = io.files();
+    files.get_mut(&segment_name(0)).unwrap().extend_from_slice(&[0; 30]);
+    assert!(matches!(
+        open(&FaultIo::with_files(&files), FOUR),
+        Err(OpenError::Corrupt { offset, seq: 4, .. }) if offset == FOUR
+    ));
+}
+
+/// Issue 9, point 2: a file cut at every byte offset inside its last frame (or inside the
+/// segment header of a last segment) is a torn tail: the records before it remain.
+#[test]
+fn a_file_cut_anywhere_in_its_last_frame_is_a_torn_tail() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, FOUR).unwrap();
+    for seq in 0..6 {
+        store.append(seq, &fixed(seq)).unwrap();
+    }
+    store.sync().unwrap(); // segment 0: records 0-3; segment 4: records 4, 5
+    drop(store);
+    let files = io.files();
+    let whole = files[&segment_name(4)].clone();
+    for cut in 0..whole.len() {
+        let mut files = files.clone();
+        files.insert(segment_name(4), whole[..cut].to_vec());
+        let io = FaultIo::with_files(&files);
+        let (store, opened) = open(&io, FOUR).unwrap();
+        let cut = cut as u64;
+        let (records, from) = match cut {
+            0 => (4, None),
+            c if c < H => (4, Some(0)),
+            c if c == H => (4, None),
+            c if c < H + F => (4, Some(H)),
+            c if c == H + F => (5, None),
+            _ => (5, Some(H + F)),
+        };
+        let torn = from.map(|offset| TornTail {
+            segment: segment_name(4),
+            offset,
+            seq: records,
+            bytes: cut - offset,
+            // A cut that leaves only zero bytes of the frame (its length's high bytes) looks
+            // like a zero-filled tail: torn either way.
+            cause: if whole[offset as usize..cut as usize].iter().all(|&b| b == 0) {
+                TornCause::Zeros
+            } else {
+                TornCause::Cut
+            },
+        });
+        assert_eq!(opened, report(2, records, torn), "cut at {cut}");
+        assert_eq!(io.files()[&segment_name(4)].len() as u64, from.unwrap_or(cut));
+        assert_eq!(store.len(), records);
+    }
 }
 
 #[test]
@@ -533,73 +655,48 @@ fn flip_store() -> BTreeMap<String, Vec<u8>> {
 
 /// Flips each byte of each file of `files` in turn (XOR 0x01), opens the result with
 /// `open_flipped(name, pos)`, and asserts the exact outcome: corruption located at the damaged
-/// frame, or, only when the last frame's length grows past the end of the file, a torn tail
-/// that removes exactly that record. Returns (corrupt, torn) counts.
+/// frame (at offset 0 and the segment's first sequence number for its header). Never a torn
+/// tail: a damaged length can no longer pass for a cut frame. Returns the count.
 fn check_every_flip(
     files: &BTreeMap<String, Vec<u8>>,
     mut open_flipped: impl FnMut(&str, usize) -> Result<(SegmentStore, OpenReport), OpenError>,
-) -> (usize, usize) {
-    const N: u64 = FLIP_RECORDS;
-    let places = layout(N, 120);
-    let last_segment = segment_name(places.last().unwrap().0);
-    let (mut corrupt, mut torn) = (0, 0);
+) -> usize {
+    let places = layout(FLIP_RECORDS, 120);
+    let mut corrupt = 0;
     for (name, bytes) in files {
+        let first = super::parse_segment_name(name).unwrap();
         for pos in 0..bytes.len() {
-            // The frame holding byte `pos`.
+            // The frame holding byte `pos`, or the segment header.
             let (seq, offset) = places
                 .iter()
                 .enumerate()
                 .filter(|(_, (first, _))| segment_name(*first) == *name)
                 .map(|(seq, &(_, offset))| (seq as u64, offset))
                 .rfind(|&(_, offset)| offset as usize <= pos)
-                .unwrap();
-            let len = record(seq).len() as u32;
-            let in_len_field = pos - offset as usize;
-            let grows = in_len_field < 4
-                && (len.to_be_bytes()[in_len_field] & 1) == 0
-                && len + (1 << (8 * (3 - in_len_field))) <= govern_receipt::RECORD_LEN_MAX as u32;
-            let opened = open_flipped(name, pos);
-            if *name == last_segment && seq == N - 1 && grows {
-                // The documented ambiguity: the last frame's length now points past the end.
-                let (store, report) = opened.unwrap();
-                let tail = TornTail {
-                    segment: name.clone(),
-                    offset,
-                    seq,
-                    bytes: bytes.len() as u64 - offset,
-                };
-                assert_eq!(report.torn, Some(tail), "byte {pos} of {name}");
-                assert_eq!(report.records, N - 1);
-                assert_records(&store, N - 1);
-                torn += 1;
-            } else {
-                match opened {
-                    Err(OpenError::Corrupt { segment, offset: at, seq: s, .. }) => {
-                        assert_eq!((segment, at, s), (name.clone(), offset, seq), "byte {pos}");
-                    }
-                    other => panic!("byte {pos} of {name}: {other:?}"),
+                .unwrap_or((first, 0));
+            match open_flipped(name, pos) {
+                Err(OpenError::Corrupt { segment, offset: at, seq: s, .. }) => {
+                    assert_eq!((segment, at, s), (name.clone(), offset, seq), "byte {pos}");
                 }
-                corrupt += 1;
+                other => panic!("byte {pos} of {name}: {other:?}"),
             }
+            corrupt += 1;
         }
     }
-    (corrupt, torn)
+    corrupt
 }
 
 #[test]
 fn every_single_byte_change_is_detected_and_located() {
     let files = flip_store();
-    assert_eq!(files.len(), 7, "segments");
+    assert_eq!(files.len(), 12, "segments");
     let total: usize = files.values().map(Vec::len).sum();
-    let (corrupt, torn) = check_every_flip(&files, |name, pos| {
+    let corrupt = check_every_flip(&files, |name, pos| {
         let io = FaultIo::with_files(&files);
         io.flip(name, pos, 0x01);
         open(&io, 120)
     });
-    // The last record is 21 (0x15) bytes long: flipping the low bit of length byte 1 or 2
-    // grows it past the end of the file (byte 0 would exceed RECORD_LEN_MAX, byte 3 shrinks it).
-    assert_eq!(record(FLIP_RECORDS - 1).len(), 0x15);
-    assert_eq!((corrupt, torn), (total - 2, 2));
+    assert_eq!(corrupt, total);
 }
 
 #[test]
@@ -609,7 +706,7 @@ fn every_single_byte_change_is_detected_and_located_on_the_real_filesystem() {
     let segments = dir.path().join(SEGMENTS_DIR);
     std::fs::create_dir_all(&segments).unwrap();
     let total: usize = files.values().map(Vec::len).sum();
-    let (corrupt, torn) = check_every_flip(&files, |name, pos| {
+    let corrupt = check_every_flip(&files, |name, pos| {
         for (n, bytes) in &files {
             let mut bytes = bytes.clone();
             if n == name {
@@ -619,13 +716,13 @@ fn every_single_byte_change_is_detected_and_located_on_the_real_filesystem() {
         }
         SegmentStore::open(dir.path(), options(120))
     });
-    assert_eq!((corrupt, torn), (total - 2, 2));
+    assert_eq!(corrupt, total);
 }
 
 #[test]
 fn a_bad_frame_followed_by_valid_frames_is_corruption_not_truncation() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = SegmentStore::open(dir.path(), options(200)).unwrap();
+    let (mut store, _) = SegmentStore::open(dir.path(), options(FOUR)).unwrap();
     for seq in 0..7 {
         store.append(seq, &fixed(seq)).unwrap();
     }
@@ -633,48 +730,56 @@ fn a_bad_frame_followed_by_valid_frames_is_corruption_not_truncation() {
     drop(store);
     let seg = |first: u64| dir.path().join(SEGMENTS_DIR).join(segment_name(first));
     let pristine = std::fs::read(seg(4)).unwrap();
-    let reopen = || SegmentStore::open(dir.path(), options(200));
+    let reopen = || SegmentStore::open(dir.path(), options(FOUR));
+    let (r5, r6) = ((H + F) as usize, (H + 2 * F) as usize);
 
     // A damaged payload in the middle of the last segment.
     let mut bytes = pristine.clone();
-    bytes[50 + 20] ^= 0x80;
+    bytes[r5 + 25] ^= 0x80;
     std::fs::write(seg(4), &bytes).unwrap();
     let err = reopen().unwrap_err();
     assert!(
-        matches!(&err, OpenError::Corrupt { segment, offset: 50, seq: 5, reason }
-            if *segment == segment_name(4) && reason == "checksum mismatch"),
+        matches!(&err, OpenError::Corrupt { segment, offset, seq: 5, reason }
+            if *segment == segment_name(4) && *offset == r5 as u64
+                && reason == "payload checksum mismatch"),
         "{err}"
     );
 
     // A length in the middle of the last segment pointing past its end.
     let mut bytes = pristine.clone();
-    bytes[50..54].copy_from_slice(&5000u32.to_be_bytes());
+    bytes[r5..r5 + 4].copy_from_slice(&5000u32.to_be_bytes());
     std::fs::write(seg(4), &bytes).unwrap();
     let err = reopen().unwrap_err();
     assert!(
-        matches!(&err, OpenError::Corrupt { offset: 50, seq: 5, reason, .. }
-            if reason.contains("valid frame follows at offset 100")),
+        matches!(&err, OpenError::Corrupt { offset, seq: 5, reason, .. }
+            if *offset == r5 as u64 && reason == "frame header checksum mismatch"),
         "{err}"
     );
 
     // Garbage, then a valid frame, at the end of the last segment.
     let mut bytes = pristine.clone();
-    let last = bytes[100..150].to_vec();
-    bytes.truncate(100);
+    let last = bytes[r6..].to_vec();
+    bytes.truncate(r6);
     bytes.extend_from_slice(&[0xAB; 20]);
     bytes.extend_from_slice(&last);
     std::fs::write(seg(4), &bytes).unwrap();
-    assert!(matches!(reopen().unwrap_err(), OpenError::Corrupt { offset: 100, seq: 6, .. }));
+    assert!(matches!(
+        reopen().unwrap_err(),
+        OpenError::Corrupt { offset, seq: 6, .. } if offset == r6 as u64
+    ));
 
     // A frame cut short in a segment that is not the last.
     std::fs::write(seg(4), &pristine).unwrap();
     let first = std::fs::read(seg(0)).unwrap();
-    std::fs::write(seg(0), &first[..190]).unwrap();
+    std::fs::write(seg(0), &first[..first.len() - 10]).unwrap();
     let err = reopen().unwrap_err();
-    assert!(matches!(&err, OpenError::Corrupt { offset: 150, seq: 3, .. }), "{err}");
+    assert!(
+        matches!(&err, OpenError::Corrupt { offset, seq: 3, .. } if *offset == H + 3 * F),
+        "{err}"
+    );
     std::fs::write(seg(0), &first).unwrap();
 
-    // A segment whose name does not match its first frame, and a stray file.
+    // A segment whose name does not match its header and first frame, and a stray file.
     std::fs::rename(seg(4), seg(5)).unwrap();
     let err = reopen().unwrap_err();
     assert!(
@@ -683,9 +788,34 @@ fn a_bad_frame_followed_by_valid_frames_is_corruption_not_truncation() {
         "{err}"
     );
     std::fs::rename(seg(5), seg(4)).unwrap();
-    let (store, report) = reopen().unwrap();
-    assert_eq!(report, OpenReport { segments: 2, records: 7, torn: None });
+    let (store, opened) = reopen().unwrap();
+    assert_eq!(opened, report(2, 7, None));
     drop(store);
+
+    // A segment header naming another first record, another version, or none at all.
+    let mut bytes = pristine.clone();
+    bytes[SEGMENT_HEADER_LEN - 1] ^= 0x01;
+    std::fs::write(seg(4), &bytes).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(
+        matches!(&err, OpenError::Corrupt { offset: 0, seq: 4, reason, .. }
+            if reason == "segment header says it starts at 5"),
+        "{err}"
+    );
+    let mut bytes = pristine.clone();
+    bytes[15] = 1;
+    std::fs::write(seg(4), &bytes).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(err.to_string().contains("segment format version 1"), "{err}");
+    // A format-1 segment: frames from byte 0, the first one's sequence number at 8..16.
+    let mut bytes = vec![0, 0, 0, 34, 1, 2, 3, 4];
+    bytes.extend_from_slice(&4u64.to_be_bytes());
+    bytes.extend_from_slice(&fixed(4));
+    std::fs::write(seg(4), &bytes).unwrap();
+    let err = reopen().unwrap_err();
+    assert!(err.to_string().contains("format 1"), "{err}");
+    std::fs::write(seg(4), &pristine).unwrap();
+
     std::fs::write(dir.path().join(SEGMENTS_DIR).join("notes.txt"), b"hi").unwrap();
     assert!(matches!(reopen().unwrap_err(), OpenError::UnexpectedFile(n) if n == "notes.txt"));
 }
@@ -700,6 +830,11 @@ fn damage_after_opening_is_caught_on_read_and_options_are_checked() {
     let mut out = Vec::new();
     assert!(matches!(store.read(0, &mut out), Err(StoreError::Corrupt(_))));
     assert!(out.is_empty());
+    io.flip(&segment_name(0), 30, 0x04);
+    io.flip(&segment_name(0), SEGMENT_HEADER_LEN + FRAME_HEADER_LEN + 3, 0x04);
+    assert!(
+        matches!(store.read(0, &mut out), Err(StoreError::Corrupt(m)) if m.contains("payload"))
+    );
     assert!(matches!(open(&FaultIo::default(), 0), Err(OpenError::InvalidOptions(_))));
     assert!(matches!(
         open(&FaultIo::default(), super::SEGMENT_BYTES_MAX + 1),
@@ -708,4 +843,40 @@ fn damage_after_opening_is_caught_on_read_and_options_are_checked() {
     let too_long = vec![0; govern_receipt::RECORD_LEN_MAX + 1];
     assert!(matches!(store.append(1, &too_long), Err(StoreError::Corrupt(_))));
     assert!(!store.is_poisoned());
+}
+
+/// Issue 9, point 2: every single-bit flip in the headers and payloads of the last three
+/// frames (acknowledged receipts, synced) is corruption located at that frame, never a torn
+/// tail that would delete an acknowledged receipt.
+#[test]
+fn every_bit_flip_in_the_last_three_frames_is_corruption_never_a_torn_tail() {
+    let files = flip_store();
+    let places = layout(FLIP_RECORDS, 120);
+    let last_name = segment_name(places.last().unwrap().0);
+    let bytes = &files[&last_name];
+    for seq in FLIP_RECORDS - 3..FLIP_RECORDS {
+        let (first, offset) = places[seq as usize];
+        let name = segment_name(first);
+        let end = places
+            .get(seq as usize + 1)
+            .filter(|(f, _)| *f == first)
+            .map_or(files[&name].len(), |&(_, o)| o as usize);
+        for pos in offset as usize..end {
+            for bit in 0..8 {
+                let io = FaultIo::with_files(&files);
+                io.flip(&name, pos, 1 << bit);
+                match open(&io, 120) {
+                    Err(OpenError::Corrupt { segment, offset: at, seq: s, .. }) => {
+                        assert_eq!(
+                            (segment, at, s),
+                            (name.clone(), offset, seq),
+                            "byte {pos} bit {bit}"
+                        );
+                    }
+                    other => panic!("seq {seq}, byte {pos} bit {bit} of {name}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert!(!bytes.is_empty());
 }

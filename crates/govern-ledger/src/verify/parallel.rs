@@ -31,8 +31,8 @@ use govern_receipt::{ChainVerifier, Digest, Head, RECORD_LEN_MAX};
 
 use crate::merkle::{LeafStretch, MerkleFrontier, MerkleTree, leaf_hash};
 use crate::segment::{
-    FRAME_HEADER_LEN, SEGMENT_BYTES_MAX, SEGMENTS_DIR, frame_checksum_ok, parse_segment_name,
-    peek_frame,
+    FRAME_HEADER_LEN, SEGMENT_BYTES_MAX, SEGMENT_HEADER_LEN, SEGMENTS_DIR, frame_checksum_ok,
+    parse_segment_name, peek_frame, segment_header,
 };
 
 /// New bytes read per stretch: small enough for the stretch to be in the cache still when a
@@ -272,14 +272,21 @@ fn read_stretches(
         if *first != next {
             return None;
         }
-        // Opened as the reference path opens it, so that both agree on what can be verified.
-        let mut file =
-            OpenOptions::new().read(true).append(true).open(segments_dir.join(name)).ok()?;
+        let mut file = OpenOptions::new().read(true).open(segments_dir.join(name)).ok()?;
         let len = file.metadata().ok()?.len();
         if len > SEGMENT_BYTES_MAX || (len == 0 && i + 1 != files.len()) {
             return None;
         }
         let mut left = usize::try_from(len).ok()?;
+        if left > 0 {
+            // The segment header, whole and as expected (anything else: the reference path).
+            let mut header = [0u8; SEGMENT_HEADER_LEN];
+            file.read_exact(&mut header).ok()?;
+            if header != segment_header(*first) {
+                return None;
+            }
+            left -= SEGMENT_HEADER_LEN;
+        }
         // Bytes at the start of `buf`: a frame begun in the stretch before.
         let mut carry = 0;
         while left > 0 {

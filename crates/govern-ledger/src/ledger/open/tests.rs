@@ -120,25 +120,12 @@ fn a_segment_store_hands_over_unsynced_records_too() {
 }
 
 /// Rewrites the payload of record `target` in the segment files as a deliberate rewrite
-/// would: `edit` changes it, and the frame's CRC32C is recomputed so that the store opens.
+/// would: `edit` changes it, and the frame's checksums are recomputed so that the store opens.
 fn rewrite(dir: &Path, target: u64, edit: impl Fn(&mut [u8])) {
     let segments = dir.join(SEGMENTS_DIR);
     for entry in std::fs::read_dir(&segments).unwrap() {
-        let path = entry.unwrap().path();
-        let mut bytes = std::fs::read(&path).unwrap();
-        let mut at = 0;
-        while at + 16 <= bytes.len() {
-            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-            let seq = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap());
-            if seq == target {
-                edit(&mut bytes[at + 16..at + 16 + len]);
-                let crc = crc32c::crc32c(&bytes[at..at + 4]);
-                let crc = crc32c::crc32c_append(crc, &bytes[at + 8..at + 16 + len]);
-                bytes[at + 4..at + 8].copy_from_slice(&crc.to_be_bytes());
-                std::fs::write(&path, &bytes).unwrap();
-                return;
-            }
-            at += 16 + len;
+        if crate::segment::rewrite_payload(&entry.unwrap().path(), target, &edit) {
+            return;
         }
     }
     panic!("record {target} not found");
