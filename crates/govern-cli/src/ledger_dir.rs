@@ -5,11 +5,21 @@ use std::path::Path;
 
 use govern_ledger::segment::{SegmentOptions, SegmentStore};
 
-/// Opens the segment store in `dir` read-only: nothing is created, truncated or written, and
-/// a directory that holds no ledger is an error (`no ledger at ...`).
+/// Opens the segment store in `dir` read-only: no lock is taken, nothing is created,
+/// truncated or written, and a directory that holds no ledger is an error (`no ledger at
+/// ...`). While a writer holds the directory, what it has written so far is read, and a note
+/// on stderr says so.
 pub(crate) fn open_read_only(dir: &Path) -> Result<SegmentStore, String> {
     let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
-    let (store, _) = SegmentStore::open(dir, options).map_err(|e| e.to_string())?;
+    let (store, report) = SegmentStore::open(dir, options).map_err(|e| e.to_string())?;
+    if let Some(writer) = report.writer {
+        let pid = writer.pid.map_or_else(|| "pid not recorded".to_owned(), |p| format!("pid {p}"));
+        eprintln!(
+            "note: {} is open by a writer ({pid}); reading the {} receipts written so far",
+            dir.display(),
+            report.records
+        );
+    }
     Ok(store)
 }
 

@@ -33,6 +33,10 @@ pub(crate) struct VerifyArgs {
 /// Runs the verification; an `Err` is printed to stderr and exits non-zero.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     let started = Instant::now();
+    // Readers take no lock: a live writer goes on appending while the files are read, and
+    // what is verified is the prefix written so far.
+    let writer = govern_ledger::lock::probe(&args.data_dir)
+        .map_err(|e| format!("probing the lock of {}: {e}", args.data_dir.display()))?;
     let checkpoint = args.checkpoint.clone().or_else(|| {
         let default = args.data_dir.join(CHECKPOINT_FILE);
         default.exists().then_some(default)
@@ -70,14 +74,21 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         }
     };
     let secs = started.elapsed().as_secs_f64();
-    if let Some(torn) = &report.torn {
+    if let Some(w) = writer {
         say!(
-            "note: a torn final frame at {} offset {} (receipt {}, {} bytes) was never acknowledged; the next opening truncates it",
-            torn.segment,
-            torn.offset,
-            torn.seq,
-            torn.bytes
+            "note: {} is open by a writer ({}); verified the receipts written so far (the newest may not be durable yet)",
+            args.data_dir.display(),
+            w.pid.map_or_else(|| "pid not recorded".to_owned(), |pid| format!("pid {pid}"))
         );
+    }
+    match (&report.torn, writer) {
+        (Some(torn), Some(_)) => {
+            say!("note: {torn}: most likely a frame the writer is writing now")
+        }
+        (Some(torn), None) => say!(
+            "note: torn tail, {torn}: never acknowledged (a receipt is acknowledged only once its whole frame is durable); the next opening truncates it"
+        ),
+        (None, _) => {}
     }
     say!(
         "ok: {} receipts in {} segments; frames, chain and tree verified in {:.3} s ({:.0} receipts/s)",

@@ -274,3 +274,68 @@ fn receipts_of_a_missing_ledger_is_an_error_on_stderr() {
     assert!(text(&out.stderr).contains("no ledger at"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
 }
+
+/// Issue 9, point 1: while a writer holds the data directory (here this test process, with
+/// a frame half written at the end of the last segment), the read-only commands work on
+/// what is written so far, say that a writer is live, and change nothing; a second writer is
+/// refused naming the directory and the holder.
+#[test]
+fn readers_work_while_a_writer_holds_the_directory() {
+    use govern_ledger::{Ledger, SegmentOptions, SegmentStore};
+    let dir = ledger(50);
+    let path = dir.path().to_str().unwrap();
+    let (store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+    let writer = Ledger::open(Box::new(store)).unwrap();
+    writer
+        .append(govern_receipt::ReceiptBody {
+            timestamp: govern_governors::Timestamp(1_767_225_600_000),
+            tenant: govern_governors::TenantId::new("tenant-0003").unwrap(),
+            governor: govern_governors::GovernorKind::Quota,
+            resource: govern_governors::ResourceId::new("q-1").unwrap(),
+            resource_seq: 0,
+            command: "record".into(),
+            state_from: "a".into(),
+            state_to: "b".into(),
+            reason: "being written".into(),
+            args: std::collections::BTreeMap::new(),
+            metadata: std::collections::BTreeMap::new(),
+        })
+        .unwrap();
+    writer.sync().unwrap();
+    // Receipt 50 being written: only the first 30 bytes of its frame are in the file yet.
+    let seg = segment(dir.path());
+    let bytes = std::fs::read(&seg).unwrap();
+    let starts = frame_starts(&bytes);
+    std::fs::write(&seg, &bytes[..starts[50] + 30]).unwrap();
+    let before = std::fs::read(&seg).unwrap();
+
+    let pid = format!("pid {}", std::process::id());
+    let out = govern(&["verify", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("is open by a writer") && stdout.contains(&pid), "{stdout}");
+    assert!(stdout.contains("the writer is writing now"), "{stdout}");
+    assert!(stdout.contains("ok: 50 receipts"), "{stdout}");
+    for args in [
+        vec!["receipts", path, "--tenant", "tenant-0003"],
+        vec!["export", path, "--tenant", "tenant-0003", "--with-proofs"],
+        vec!["prove", path, "--seq", "3"],
+    ] {
+        let out = govern(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+    let second = govern(&["bench", "ledger", "--receipts", "5", "--data-dir", path]);
+    assert!(!second.status.success(), "a second writer must be refused");
+    let stderr = text(&second.stderr);
+    assert!(stderr.contains(path) && stderr.contains(&pid), "{stderr}");
+    assert_eq!(std::fs::read(&seg).unwrap(), before, "readers and the refused writer wrote");
+    drop(writer);
+
+    // Without a writer, the same tail is a torn write the next opening cuts.
+    let out = govern(&["verify", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("open by a writer"), "{stdout}");
+    assert!(stdout.contains("torn tail") && stdout.contains("never acknowledged"), "{stdout}");
+}
