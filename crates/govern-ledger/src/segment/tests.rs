@@ -880,3 +880,70 @@ fn every_bit_flip_in_the_last_three_frames_is_corruption_never_a_torn_tail() {
     }
     assert!(!bytes.is_empty());
 }
+
+/// The three test-vector receipts of `docs/receipts.md` as storage records.
+fn vector_records() -> Vec<Vec<u8>> {
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../govern-receipt/tests/fixtures/receipts-v1.hex");
+    std::fs::read_to_string(path).unwrap().lines().map(|l| hex::decode(l).unwrap()).collect()
+}
+
+const SEGMENT_VECTOR_START: &str = "<!-- segment-vector:start -->\n";
+const SEGMENT_VECTOR_END: &str = "<!-- segment-vector:end -->";
+
+/// `docs/receipts.md`, "Data directory": the segment file of the three test-vector
+/// receipts, as the store writes it, with every header byte spelled out. The test fails when
+/// the page and the store disagree; `UPDATE_DOCS=1` rewrites the page's block.
+#[test]
+fn the_segment_vector_in_the_docs_is_what_the_store_writes() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, super::SEGMENT_BYTES_MAX).unwrap();
+    let records = vector_records();
+    for (seq, record) in records.iter().enumerate() {
+        store.append(seq as u64, record).unwrap();
+    }
+    store.sync().unwrap();
+    let file = &io.files()[&segment_name(0)];
+    let mut block = String::from("```text\n");
+    block.push_str(&format!("{}: {} bytes\n", segment_name(0), file.len()));
+    block.push_str(&format!(
+        "offset 0, segment header: {} {} {}\n",
+        hex::encode(&file[0..14]),
+        hex::encode(&file[14..16]),
+        hex::encode(&file[16..24])
+    ));
+    let mut at = SEGMENT_HEADER_LEN;
+    for (seq, record) in records.iter().enumerate() {
+        let h = &file[at..at + FRAME_HEADER_LEN];
+        block.push_str(&format!(
+            "offset {at}, frame header of receipt {seq}: {} {} {} {}\n",
+            hex::encode(&h[0..4]),
+            hex::encode(&h[4..12]),
+            hex::encode(&h[12..16]),
+            hex::encode(&h[16..20])
+        ));
+        block.push_str(&format!(
+            "offset {}, payload: the {} bytes of receipt {seq}'s storage record\n",
+            at + FRAME_HEADER_LEN,
+            record.len()
+        ));
+        assert_eq!(&file[at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + record.len()], record);
+        at += FRAME_HEADER_LEN + record.len();
+    }
+    assert_eq!(at, file.len());
+    block.push_str("```\n");
+    block.push_str(&format!("\nThe whole file in hex:\n\n```text\n{}\n```\n", hex::encode(file)));
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/receipts.md");
+    let page = std::fs::read_to_string(path).unwrap();
+    let start = page.find(SEGMENT_VECTOR_START).expect("the segment vector markers") +
+        SEGMENT_VECTOR_START.len();
+    let end = page.find(SEGMENT_VECTOR_END).unwrap();
+    if page[start..end] != block {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{}{block}{}", &page[..start], &page[end..])).unwrap();
+        } else {
+            panic!("docs/receipts.md segment vector is stale: run UPDATE_DOCS=1 cargo test -p govern-ledger");
+        }
+    }
+}
