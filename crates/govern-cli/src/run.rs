@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use govern_scenario::{LoadError, Progress, Scenario, load_file, run_blocking_observed, transcript};
+use govern_scenario::{
+    LoadError, Progress, Scenario, load_file, run_blocking_observed, transcript,
+};
 
 /// Options of `govern run`.
 #[derive(Debug, Args)]

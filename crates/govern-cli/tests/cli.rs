@@ -326,11 +326,8 @@ fn run_refuses_a_bad_reason_or_metadata_at_load() {
 #[test]
 fn run_says_tenants_are_provisioned_only_once_they_are() {
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario_file(
-        dir.path(),
-        "t.toml",
-        &format!("{ONE_TENANT}[[steps]]\nverify = true\n"),
-    );
+    let file =
+        scenario_file(dir.path(), "t.toml", &format!("{ONE_TENANT}[[steps]]\nverify = true\n"));
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let first = govern(&["run", &file, "--data-dir", data]);

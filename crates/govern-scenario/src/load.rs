@@ -127,7 +127,10 @@ fn read_bounded(path: &std::path::Path) -> Result<String, String> {
         ));
     }
     String::from_utf8(bytes).map_err(|e| {
-        format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())
+        format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
     })
 }
 
@@ -137,11 +140,7 @@ fn regular(meta: &std::fs::Metadata) -> Result<(), String> {
     if kind.is_file() {
         return Ok(());
     }
-    let what = if kind.is_dir() {
-        "a directory"
-    } else {
-        special_kind(&kind)
-    };
+    let what = if kind.is_dir() { "a directory" } else { special_kind(&kind) };
     Err(format!("not a regular file: it is {what}; a scenario is read from a regular file"))
 }
 
@@ -929,7 +928,9 @@ const IDEMPOTENCY_KEY: &str = "idempotency_key";
 /// What metadata must look like, for a problem with it.
 fn metadata_expected(e: &MetadataError) -> String {
     match e {
-        MetadataError::TooMany { max } => format!("at most {max} entries, `idempotency_key` included"),
+        MetadataError::TooMany { max } => {
+            format!("at most {max} entries, `idempotency_key` included")
+        }
         MetadataError::ValueTooLong { max, .. } => format!("values of at most {max} bytes"),
         _ => format!("keys of 1 to {METADATA_KEY_LEN_MAX} characters of a-z 0-9 _ . -"),
     }

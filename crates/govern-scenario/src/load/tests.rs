@@ -318,7 +318,8 @@ fn reason_and_metadata_are_checked_at_load_as_the_runtime_checks_them() {
     }
     // The limits themselves are accepted.
     let most = (0..32).map(|i| format!("k{i} = \"v\"")).collect::<Vec<_>>().join(", ");
-    let text = command_with(&format!("reason = \"{}\"\nmetadata = {{ {most} }}\n", "x".repeat(512)));
+    let text =
+        command_with(&format!("reason = \"{}\"\nmetadata = {{ {most} }}\n", "x".repeat(512)));
     load_str("t.toml", &text).unwrap();
     // An idempotency key counts as an entry.
     let text = command_with(&format!("metadata = {{ {most} }}\nidempotency_key = \"k\"\n"));
