@@ -383,3 +383,30 @@ fn run_refuses_two_files_that_would_share_a_data_directory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(data.join("x").is_dir() && data.join("y").is_dir());
 }
+
+#[test]
+fn a_scenario_at_every_clock_limit_runs_without_overflow() {
+    // Ten ten-year steps (ADVANCE_MAX, ADVANCE_TOTAL_MAX) ending a few weeks before CLOCK_END,
+    // with state timeouts armed as far ahead as an argument can reach.
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = "name = \"far\"\ndescription = \"d\"\nstart = 9900-01-01T00:00:00Z\n\
+         [[tenants]]\nid = \"acme\"\n\
+         [[steps]]\ntenant = \"acme\"\ngovernor = \"subscription\"\nresource = \"s\"\n\
+         command = \"start_trial\"\nargs = { plan = \"pro\", trial_days = 365 }\n\
+         [[steps]]\ntenant = \"acme\"\ngovernor = \"entitlement\"\nresource = \"e\"\n\
+         command = \"grant_entitlement\"\n\
+         args = { feature = \"sso\", expires_at = 9999-12-31T23:59:59Z }\n\
+         [[steps]]\ntenant = \"acme\"\ngovernor = \"entitlement\"\nresource = \"e\"\n\
+         command = \"approve_grant\"\n"
+        .to_owned();
+    for _ in 0..10 {
+        scenario.push_str("[[steps]]\nadvance = \"3650d\"\n");
+    }
+    scenario.push_str("[[steps]]\nrestart = true\n[[steps]]\nverify = true\n");
+    let file = scenario_file(dir.path(), "far.toml", &scenario);
+    let out = govern(&["run", &file]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("end_trial free_trial → paused"), "{stdout}");
+    assert!(stdout.contains("clock at 9999-12-08T00:00:00Z"), "{stdout}");
+}
