@@ -3,11 +3,14 @@
 //! the real runtime on virtual time, printing a transcript and a summary (exit 0 when every
 //! expectation held, 1 otherwise).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use govern_scenario::{LoadError, Scenario, load_file, run_blocking, transcript};
+use govern_scenario::{
+    LoadError, Progress, Scenario, load_file, run_blocking_observed, transcript,
+};
 
 /// Options of `govern run`.
 #[derive(Debug, Args)]
@@ -17,8 +20,8 @@ pub(crate) struct RunArgs {
     files: Vec<PathBuf>,
     /// Keep the ledger in this data directory (which must hold none yet), to inspect it
     /// afterwards with `govern verify` or `govern receipts`. With several files, each gets
-    /// DIR/<file name without .toml>. Default: a fresh temporary directory, removed after
-    /// the run.
+    /// DIR/<file name without .toml> (two files with the same name are refused). Default: a
+    /// fresh temporary directory, removed after the run.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// How tracing events are written to stderr: `pretty` (one readable line each) or `json`
@@ -60,13 +63,19 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         eprintln!("govern: {problems} problem(s) in {} file(s); nothing was run", invalid.len());
         return ExitCode::from(INVALID);
     }
-    let several = scenarios.len() > 1;
+    let dirs = match data_dirs(args.data_dir.as_deref(), &scenarios) {
+        Ok(dirs) => dirs,
+        Err(clash) => {
+            eprintln!("govern: {clash}; nothing was run");
+            return ExitCode::from(INVALID);
+        }
+    };
     let mut all_passed = true;
-    for (i, (file, scenario)) in scenarios.iter().enumerate() {
+    for (i, ((file, scenario), dir)) in scenarios.iter().zip(&dirs).enumerate() {
         if i > 0 && write_out(format_args!("")).is_err() {
             return ExitCode::SUCCESS;
         }
-        match run_one(args, file, scenario, several) {
+        match run_one(dir.as_deref(), file, scenario) {
             Ok(passed) => all_passed &= passed,
             Err(e) if e == crate::BROKEN_PIPE => return ExitCode::SUCCESS,
             Err(e) => {
@@ -82,17 +91,42 @@ fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), String> {
     crate::write_line(args)
 }
 
-/// Runs one scenario; Ok(whether every expectation held).
-fn run_one(args: &RunArgs, file: &str, scenario: &Scenario, several: bool) -> Result<bool, String> {
-    let temp;
-    let dir = match &args.data_dir {
-        Some(dir) if several => {
-            let stem = std::path::Path::new(file)
-                .file_stem()
-                .map_or_else(|| scenario.name.clone(), |s| s.to_string_lossy().into_owned());
-            dir.join(stem)
+/// The data directory of each scenario under `--data-dir` (None: a temporary one): DIR itself
+/// for one file, DIR/<file name without .toml> for several. Two files that would share one
+/// (`a/x.toml` and `b/x.toml`) are refused: the second would find the first's ledger.
+fn data_dirs(
+    data_dir: Option<&Path>,
+    scenarios: &[(String, Scenario)],
+) -> Result<Vec<Option<PathBuf>>, String> {
+    let Some(root) = data_dir else { return Ok(vec![None; scenarios.len()]) };
+    if let [_] = scenarios {
+        return Ok(vec![Some(root.to_path_buf())]);
+    }
+    let mut taken: BTreeMap<PathBuf, &str> = BTreeMap::new();
+    let mut dirs = Vec::with_capacity(scenarios.len());
+    for (file, scenario) in scenarios {
+        let stem = Path::new(file)
+            .file_stem()
+            .map_or_else(|| scenario.name.clone(), |s| s.to_string_lossy().into_owned());
+        let dir = root.join(stem);
+        if let Some(first) = taken.insert(dir.clone(), file) {
+            return Err(format!(
+                "{first} and {file} would share the data directory {}; rename one, or run them \
+                 separately",
+                dir.display()
+            ));
         }
-        Some(dir) => dir.clone(),
+        dirs.push(Some(dir));
+    }
+    Ok(dirs)
+}
+
+/// Runs one scenario with its ledger in `data_dir` (None: a temporary directory); Ok(whether
+/// every expectation held).
+fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<bool, String> {
+    let temp;
+    let dir = match data_dir {
+        Some(dir) => dir.to_path_buf(),
         None => {
             temp = tempfile::Builder::new()
                 .prefix("govern-run-")
@@ -103,15 +137,23 @@ fn run_one(args: &RunArgs, file: &str, scenario: &Scenario, several: bool) -> Re
     };
     say!("{}", transcript::heading(scenario, file));
     let mut printed: Result<(), String> = Ok(());
-    let report = run_blocking(scenario, &dir, &mut |step| {
-        if printed.is_ok() {
-            printed = write_out(format_args!("{}", transcript::step_lines(step)));
+    let report = run_blocking_observed(scenario, &dir, &mut |progress| {
+        if printed.is_err() {
+            return;
         }
+        printed = match progress {
+            Progress::Provisioned(tenants) => match transcript::provisioned(tenants) {
+                Some(line) => write_out(format_args!("{line}")),
+                None => Ok(()),
+            },
+            Progress::Step(step) => write_out(format_args!("{}", transcript::step_lines(step))),
+            _ => Ok(()),
+        };
     })
     .map_err(|e| e.to_string())?;
     printed?;
     say!("{}", transcript::summary(&report));
-    if args.data_dir.is_some() {
+    if data_dir.is_some() {
         say!("ledger kept in {} (govern verify {0})", dir.display());
     }
     Ok(report.passed())

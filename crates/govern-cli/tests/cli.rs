@@ -339,3 +339,140 @@ fn readers_work_while_a_writer_holds_the_directory() {
     assert!(!stdout.contains("open by a writer"), "{stdout}");
     assert!(stdout.contains("torn tail") && stdout.contains("never acknowledged"), "{stdout}");
 }
+
+/// Writes `text` to `dir/name` and gives its path as a string.
+fn scenario_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+const ONE_TENANT: &str = "name = \"t\"\ndescription = \"d\"\n[[tenants]]\nid = \"acme\"\n";
+
+#[test]
+fn run_refuses_advances_that_would_overflow_the_clock_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "[[steps]]\nadvance = \"5000000000000000000s\"\n";
+    let file = scenario_file(dir.path(), "adv.toml", &format!("{ONE_TENANT}{huge}{huge}"));
+    let out = govern(&["run", &file]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:6:11: ")), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:8:11: ")), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing runs: {}", text(&out.stdout));
+}
+
+#[test]
+fn run_refuses_what_is_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in ["/dev/zero", dir.path().to_str().unwrap()] {
+        let out = govern(&["run", path]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+        assert!(stderr.contains(&format!("{path}:1:1: not a regular file")), "{stderr}");
+    }
+}
+
+#[test]
+fn run_refuses_a_bad_reason_or_metadata_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = "[[steps]]\ntenant = \"acme\"\ngovernor = \"quota\"\nresource = \"q\"\n\
+                command = \"send_warning\"\nreason = \"\"\nmetadata = { \"Who?\" = \"me\" }\n";
+    let file = scenario_file(dir.path(), "why.toml", &format!("{ONE_TENANT}{step}"));
+    let out = govern(&["run", &file]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}{}", text(&out.stdout));
+    assert!(stderr.contains(&format!("{file}:10:10: reason is empty")), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:11:14: metadata key \"Who?\"")), "{stderr}");
+}
+
+#[test]
+fn run_says_tenants_are_provisioned_only_once_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let file =
+        scenario_file(dir.path(), "t.toml", &format!("{ONE_TENANT}[[steps]]\nverify = true\n"));
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let first = govern(&["run", &file, "--data-dir", data]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("tenants provisioned: acme"), "{}", text(&first.stdout));
+    // The directory holds a ledger now: the second run cannot start.
+    let second = govern(&["run", &file, "--data-dir", data]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(text(&second.stderr).contains("already holds a ledger"), "{}", text(&second.stderr));
+    assert!(!text(&second.stdout).contains("provisioned"), "{}", text(&second.stdout));
+}
+
+#[test]
+fn a_crash_after_the_runtime_is_down_is_not_reported_as_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = format!(
+        "{ONE_TENANT}[[steps]]\ntenant = \"acme\"\ngovernor = \"quota\"\nresource = \"q\"\n\
+         command = \"send_warning\"\n"
+    );
+    // Far more crashes than the restart intensities allow (10 per domain, 3 at the root).
+    for _ in 0..60 {
+        scenario.push_str("[[steps]]\ncrash = \"now\"\ntenant = \"acme\"\ngovernor = \"quota\"\nresource = \"q\"\n");
+    }
+    let file = scenario_file(dir.path(), "crashes.toml", &scenario);
+    let out = govern(&["run", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let crashes: Vec<&str> = stdout.lines().filter(|l| l.contains("crash acme quota/q")).collect();
+    assert_eq!(crashes.len(), 60, "{stdout}");
+    assert!(crashes[0].ends_with("[ok]") && crashes[0].contains("restarted"), "{stdout}");
+    let down = crashes.iter().position(|l| l.ends_with("[FAILED]")).expect("the runtime went down");
+    for line in &crashes[down..] {
+        assert!(line.ends_with("[FAILED]") && !line.contains("restarted by"), "{line}\n{stdout}");
+    }
+}
+
+#[test]
+fn run_refuses_two_files_that_would_share_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_of = format!("{ONE_TENANT}[[steps]]\nverify = true\n");
+    let a = scenario_file(dir.path(), "a/x.toml", &text_of);
+    let b = scenario_file(dir.path(), "b/x.toml", &text_of);
+    let data = dir.path().join("data");
+    let out = govern(&["run", "--data-dir", data.to_str().unwrap(), &a, &b]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}{}", text(&out.stdout));
+    assert!(stderr.contains(&a) && stderr.contains(&b), "names both files: {stderr}");
+    assert!(out.stdout.is_empty(), "nothing runs: {}", text(&out.stdout));
+    assert!(!data.exists(), "nothing written");
+    // Different names are fine.
+    let c = scenario_file(dir.path(), "b/y.toml", &text_of);
+    let out = govern(&["run", "--data-dir", data.to_str().unwrap(), &a, &c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data.join("x").is_dir() && data.join("y").is_dir());
+}
+
+#[test]
+fn a_scenario_at_every_clock_limit_runs_without_overflow() {
+    // Ten ten-year steps (ADVANCE_MAX, ADVANCE_TOTAL_MAX) ending a few weeks before CLOCK_END,
+    // with state timeouts armed as far ahead as an argument can reach.
+    let dir = tempfile::tempdir().unwrap();
+    let mut scenario = "name = \"far\"\ndescription = \"d\"\nstart = 9900-01-01T00:00:00Z\n\
+         [[tenants]]\nid = \"acme\"\n\
+         [[steps]]\ntenant = \"acme\"\ngovernor = \"subscription\"\nresource = \"s\"\n\
+         command = \"start_trial\"\nargs = { plan = \"pro\", trial_days = 365 }\n\
+         [[steps]]\ntenant = \"acme\"\ngovernor = \"entitlement\"\nresource = \"e\"\n\
+         command = \"grant_entitlement\"\n\
+         args = { feature = \"sso\", expires_at = 9999-12-31T23:59:59Z }\n\
+         [[steps]]\ntenant = \"acme\"\ngovernor = \"entitlement\"\nresource = \"e\"\n\
+         command = \"approve_grant\"\n"
+        .to_owned();
+    for _ in 0..10 {
+        scenario.push_str("[[steps]]\nadvance = \"3650d\"\n");
+    }
+    scenario.push_str("[[steps]]\nrestart = true\n[[steps]]\nverify = true\n");
+    let file = scenario_file(dir.path(), "far.toml", &scenario);
+    let out = govern(&["run", &file]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("end_trial free_trial → paused"), "{stdout}");
+    assert!(stdout.contains("clock at 9999-12-08T00:00:00Z"), "{stdout}");
+}

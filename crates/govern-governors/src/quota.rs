@@ -135,7 +135,8 @@ pub enum Command {
     StartRemediation,
     /// Ends remediation, optionally with a new limit.
     RestoreResources {
-        /// The new limit, greater than zero; the old one stays when absent.
+        /// The new limit, greater than zero and than the current limit (when one was
+        /// recorded); the old one stays when absent.
         limit: Option<u64>,
     },
     /// Returns a restored quota to normal once the last recorded usage is under the warning
@@ -344,6 +345,15 @@ impl Governor for Quota {
             (S::Remediation, C::RestoreResources { limit }) => {
                 if *limit == Some(0) {
                     return Err(zero_limit("restore_resources").into());
+                }
+                // Restoring raises the limit or keeps it; a smaller one is not a restoration.
+                if let (Some(new), Some(current)) = (limit, self.limit) {
+                    if new <= &current {
+                        return Err(Rejection::unmet(
+                            "restore_resources",
+                            "the new limit is not larger than the current one",
+                        ));
+                    }
                 }
                 S::Restored
             }

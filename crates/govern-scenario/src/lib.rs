@@ -8,14 +8,18 @@
 //! deterministic; [`transcript`] turns the outcome into the readable lines `govern run`
 //! prints.
 
+mod duration;
 mod load;
 mod run;
 mod spec;
 pub mod transcript;
 
 pub use load::{
-    DEFAULT_REASON, DEFAULT_START, FILE_BYTES_MAX, LoadError, Problem, STEPS_MAX, load_file,
-    load_str, state_names,
+    ADVANCE_MAX, ADVANCE_TOTAL_MAX, CLOCK_END, DEFAULT_REASON, DEFAULT_START, FILE_BYTES_MAX,
+    LoadError, Problem, STEPS_MAX, load_file, load_str, state_names,
 };
-pub use run::{RunError, RunReport, StepOutcome, StepReport, run, run_blocking};
+pub use run::{
+    Progress, RunError, RunReport, StepOutcome, StepReport, run, run_blocking,
+    run_blocking_observed, run_observed,
+};
 pub use spec::{Action, Expect, Location, RunExpect, Scenario, Step, Target, TenantSpec};

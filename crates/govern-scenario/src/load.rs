@@ -7,14 +7,17 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
+use govern_governors::limits::{METADATA_KEY_LEN_MAX, REASON_LEN_MAX};
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
-    Args, CommandSpec, Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp, account,
-    billing, catalog, compliance, entitlement, quota, subscription, tenant,
+    Args, CommandSpec, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
+    StateSpec, TenantId, Timestamp, account, billing, catalog, compliance, entitlement, quota,
+    subscription, tenant,
 };
 use govern_runtime::{CrashPoint, ERROR_CODES};
 use toml_edit::{Item, TableLike, Value};
 
+use crate::duration::{self, DurationError};
 use crate::spec::{Action, Expect, Location, RunExpect, Scenario, Step, Target, TenantSpec};
 
 /// The clock's start when a scenario names none: 2026-01-01T00:00:00Z.
@@ -28,6 +31,20 @@ pub const STEPS_MAX: usize = 10_000;
 
 /// The largest scenario file read, in bytes.
 pub const FILE_BYTES_MAX: usize = 1 << 20;
+
+/// The longest one `advance` step may move the clock: ten years (3650 days).
+pub const ADVANCE_MAX: Duration = Duration::from_secs(3_650 * 86_400);
+
+/// The longest all the `advance` steps of a scenario may move the clock together: a hundred
+/// years (36 500 days). tokio's clock is a `std::time::Instant`, which panics when moved past
+/// its range; on some platforms that range is a `u64` of nanoseconds since boot, about 584
+/// years, so a hundred years keeps well inside it everywhere.
+pub const ADVANCE_TOTAL_MAX: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// The latest time the virtual clock may read: 9999-12-31T23:59:59.999Z, the last instant
+/// RFC 3339 (four-digit years) can write, and so the last a receipt's timestamp is shown as.
+/// `start` plus every `advance` must stay at or before it.
+pub const CLOCK_END: Timestamp = Timestamp(253_402_300_799_999);
 
 /// One problem in a scenario file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,24 +83,86 @@ fn render(file: &str, problems: &[Problem]) -> String {
 
 /// Reads and validates the scenario in `path`.
 ///
+/// Only a regular file is read (checked before it is opened, and again on the opened file, so
+/// that a FIFO or a device is refused without blocking or reading), and at most
+/// [`FILE_BYTES_MAX`] bytes of it: one byte more is a problem, however large the file claims
+/// to be.
+///
 /// # Errors
-/// [`LoadError`] listing every problem (an unreadable file is one problem at 1:1).
+/// [`LoadError`] listing every problem (a file that cannot be read is one problem at 1:1).
 pub fn load_file(path: &std::path::Path) -> Result<Scenario, LoadError> {
     let file = path.display().to_string();
     let one = |message: String| LoadError {
         file: file.clone(),
         problems: vec![Problem { at: Location { line: 1, column: 1 }, message, expected: None }],
     };
-    let meta = std::fs::metadata(path).map_err(|e| one(format!("cannot read the file: {e}")))?;
-    if meta.len() > FILE_BYTES_MAX as u64 {
-        return Err(one(format!(
-            "the file is {} bytes; scenarios are at most {FILE_BYTES_MAX}",
-            meta.len()
-        )));
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| one(format!("cannot read the file: {e}")))?;
+    let text = read_bounded(path).map_err(one)?;
     load_str(&file, &text)
+}
+
+/// The text of the regular file at `path`, at most [`FILE_BYTES_MAX`] bytes; or why not.
+fn read_bounded(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| format!("cannot read the file: {e}");
+    // Before opening: opening a FIFO for reading blocks until someone writes to it.
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    regular(&meta)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // Should the path become a FIFO between the check and the open, the open does not
+        // block either; on a regular file the flag changes nothing.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let opened = options.open(path).map_err(cannot)?;
+    regular(&opened.metadata().map_err(cannot)?)?;
+    let limit = u64::try_from(FILE_BYTES_MAX).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    opened.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > FILE_BYTES_MAX {
+        return Err(format!(
+            "the file is more than {FILE_BYTES_MAX} bytes, the most a scenario may be"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Ok for a regular file; what it is otherwise.
+fn regular(meta: &std::fs::Metadata) -> Result<(), String> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() { "a directory" } else { special_kind(&kind) };
+    Err(format!("not a regular file: it is {what}; a scenario is read from a regular file"))
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "not a file"
 }
 
 /// Validates the scenario in `text`; `file` names it in problems.
@@ -91,7 +170,7 @@ pub fn load_file(path: &std::path::Path) -> Result<Scenario, LoadError> {
 /// # Errors
 /// [`LoadError`] listing every problem.
 pub fn load_str(file: &str, text: &str) -> Result<Scenario, LoadError> {
-    let mut cx = Cx { text, problems: Vec::new() };
+    let mut cx = Cx { text, problems: Vec::new(), start: None, advanced: Duration::ZERO };
     let scenario = match toml_edit::Document::parse(text) {
         Ok(doc) => cx.scenario(doc.as_table()),
         Err(e) => {
@@ -119,6 +198,10 @@ pub fn load_str(file: &str, text: &str) -> Result<Scenario, LoadError> {
 struct Cx<'t> {
     text: &'t str,
     problems: Vec<Problem>,
+    /// The clock's start, once read (for [`CLOCK_END`]).
+    start: Option<Timestamp>,
+    /// The `advance` steps so far, added up (for [`ADVANCE_TOTAL_MAX`]).
+    advanced: Duration,
 }
 
 /// Top-level keys.
@@ -244,6 +327,7 @@ impl Cx<'_> {
             None => Some(DEFAULT_START),
             Some(item) => self.timestamp(item, "start"),
         };
+        self.start = start;
         let tenants = self.tenants(top.get("tenants"));
         let steps = match top.get("steps") {
             None => {
@@ -463,21 +547,63 @@ impl Cx<'_> {
         Some(Step { at, note, action: action?, expect })
     }
 
+    /// An `advance`: a duration in the one grammar, at most [`ADVANCE_MAX`], and within
+    /// [`ADVANCE_TOTAL_MAX`] and [`CLOCK_END`] together with the steps before it.
     fn duration(&mut self, item: &Item) -> Option<Action> {
-        let text = item.as_str().unwrap_or_default();
-        match humantime::parse_duration(text) {
-            Ok(by) if by >= Duration::from_millis(1) => {
-                Some(Action::Advance { by, text: text.to_owned() })
-            }
-            _ => {
+        let Some(text) = item.as_str() else {
+            self.problem(
+                item.span(),
+                format!("`advance` is {}", describe(item)),
+                Some(format!("a string: {}", duration::GRAMMAR)),
+            );
+            return None;
+        };
+        let by = match duration::parse(text, ADVANCE_MAX) {
+            Ok(by) => by,
+            Err(e @ DurationError::TooLong { .. }) => {
                 self.problem(
                     item.span(),
-                    format!("`advance` is {}", describe(item)),
-                    Some("a duration like `15d`, `90m`, `2h 30m` or `500ms`".into()),
+                    format!("`advance` is {}: {e}, the most one step may advance", describe(item)),
+                    Some(format!("at most {}", duration::format_limit(ADVANCE_MAX))),
                 );
-                None
+                return None;
+            }
+            Err(e) => {
+                self.problem(
+                    item.span(),
+                    format!("`advance` is {}: {e}", describe(item)),
+                    Some(duration::GRAMMAR.to_owned()),
+                );
+                return None;
+            }
+        };
+        let total = self.advanced.saturating_add(by);
+        if total > ADVANCE_TOTAL_MAX {
+            self.problem(
+                item.span(),
+                format!(
+                    "the `advance` steps come to more than {} in total here, the most a scenario may advance",
+                    duration::format_limit(ADVANCE_TOTAL_MAX)
+                ),
+                Some("fewer or shorter `advance` steps".into()),
+            );
+            return None;
+        }
+        if let Some(start) = self.start {
+            let ms = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
+            if start.plus_ms(ms) > CLOCK_END {
+                self.problem(
+                    item.span(),
+                    format!(
+                        "the clock would read past {CLOCK_END} here (it starts at {start}), the latest time a receipt can carry"
+                    ),
+                    Some("an earlier `start` or shorter `advance` steps".into()),
+                );
+                return None;
             }
         }
+        self.advanced = total;
+        Some(Action::Advance { by, text: text.to_owned() })
     }
 
     /// The tenant, governor and resource of a step.
@@ -533,28 +659,9 @@ impl Cx<'_> {
         let args = self.args(table.get("args"));
         let reason = match table.get("reason") {
             None => Some(DEFAULT_REASON.to_owned()),
-            Some(item) => self.as_string(item, "reason"),
+            Some(item) => self.reason(item),
         };
-        let mut metadata = Vec::new();
-        if let Some(item) = table.get("metadata") {
-            match item.as_table_like() {
-                Some(t) => {
-                    for (k, v) in t.iter() {
-                        if let Some(v) = self.as_string(v, k) {
-                            metadata.push((k.to_owned(), v));
-                        }
-                    }
-                }
-                None => self.problem(
-                    item.span(),
-                    format!("`metadata` is {}", a_type(item)),
-                    Some("a table of strings".into()),
-                ),
-            }
-        }
-        if let Some(key) = self.optional_string(table, "idempotency_key") {
-            metadata.push(("idempotency_key".to_owned(), key));
-        }
+        let metadata = self.metadata(table);
         let (target, name) = (target?, name?);
         let names = names(target.kind).0;
         if !names.contains(&name.as_str()) {
@@ -565,7 +672,86 @@ impl Cx<'_> {
             );
             return None;
         }
-        Some(Action::Command { target, name, args: args?, reason: reason?, metadata })
+        Some(Action::Command { target, name, args: args?, reason: reason?, metadata: metadata? })
+    }
+
+    /// A command's `reason`, checked by [`Reason::new`] as the runtime will check it.
+    fn reason(&mut self, item: &Item) -> Option<String> {
+        let text = self.as_string(item, "reason")?;
+        match Reason::new(text.as_str()) {
+            Ok(_) => Some(text),
+            Err(e) => {
+                self.problem(
+                    item.span(),
+                    e.to_string(),
+                    Some(format!("1 to {REASON_LEN_MAX} bytes, not only white space")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A command's `metadata` table and `idempotency_key`, checked entry by entry with
+    /// [`Metadata::insert`] as the runtime will check them; the key written both ways is a
+    /// problem rather than one silently replacing the other.
+    fn metadata(&mut self, table: &toml_edit::Table) -> Option<Vec<(String, String)>> {
+        let mut checked = Metadata::new();
+        let mut entries = Vec::new();
+        let mut ok = true;
+        if let Some(item) = table.get("metadata") {
+            match item.as_table_like() {
+                Some(t) => {
+                    for (k, v) in t.iter() {
+                        let Some(value) = self.as_string(v, k) else {
+                            ok = false;
+                            continue;
+                        };
+                        let key_span = t.key(k).and_then(toml_edit::Key::span).or_else(|| v.span());
+                        if let Err(e) = checked.insert(k, value.as_str()) {
+                            ok = false;
+                            let too_many = matches!(e, MetadataError::TooMany { .. });
+                            let span = if too_many { item.span() } else { key_span };
+                            self.problem(span, e.to_string(), Some(metadata_expected(&e)));
+                            if too_many {
+                                break;
+                            }
+                            continue;
+                        }
+                        entries.push((k.to_owned(), value));
+                    }
+                }
+                None => {
+                    ok = false;
+                    self.problem(
+                        item.span(),
+                        format!("`metadata` is {}", a_type(item)),
+                        Some("a table of strings".into()),
+                    );
+                }
+            }
+        }
+        if let Some(item) = table.get(IDEMPOTENCY_KEY) {
+            let span = Self::key_span(table, IDEMPOTENCY_KEY, item.span());
+            match self.as_string(item, IDEMPOTENCY_KEY) {
+                None => ok = false,
+                Some(_) if checked.as_map().contains_key(IDEMPOTENCY_KEY) => {
+                    ok = false;
+                    self.problem(
+                        span,
+                        format!("`{IDEMPOTENCY_KEY}` is given twice: here and in `metadata`"),
+                        Some("one of the two".into()),
+                    );
+                }
+                Some(value) => match checked.insert(IDEMPOTENCY_KEY, value.as_str()) {
+                    Ok(()) => entries.push((IDEMPOTENCY_KEY.to_owned(), value)),
+                    Err(e) => {
+                        ok = false;
+                        self.problem(span, e.to_string(), Some(metadata_expected(&e)));
+                    }
+                },
+            }
+        }
+        ok.then_some(entries)
     }
 
     /// Command arguments: a table whose values are strings, integers, booleans, decimals
@@ -733,6 +919,20 @@ impl Cx<'_> {
             }
         }
         RunExpect { receipts, verified: true, at }
+    }
+}
+
+/// Where an idempotency key goes in a receipt's metadata.
+const IDEMPOTENCY_KEY: &str = "idempotency_key";
+
+/// What metadata must look like, for a problem with it.
+fn metadata_expected(e: &MetadataError) -> String {
+    match e {
+        MetadataError::TooMany { max } => {
+            format!("at most {max} entries, `idempotency_key` included")
+        }
+        MetadataError::ValueTooLong { max, .. } => format!("values of at most {max} bytes"),
+        _ => format!("keys of 1 to {METADATA_KEY_LEN_MAX} characters of a-z 0-9 _ . -"),
     }
 }
 

@@ -13,9 +13,9 @@ use govern_governors::{
     compliance, entitlement, quota, subscription, tenant,
 };
 use govern_receipt::{Digest, Head, Receipt};
-use govern_runtime::{Hosted, Outcome, RawCommand, Refusal, Runtime, RuntimeHandle};
+use govern_runtime::{CrashPoint, Hosted, Outcome, RawCommand, Refusal, Runtime, RuntimeHandle};
 
-use crate::spec::{Action, Expect, Scenario, Step, Target};
+use crate::spec::{Action, Expect, Scenario, Step, Target, TenantSpec};
 
 /// How a step came out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +47,14 @@ pub enum StepOutcome {
         /// The receipts the state timeouts left.
         fired: Vec<Receipt>,
     },
-    /// A crash was injected.
-    Crashed,
+    /// A crash was injected now, and the governor answered again afterwards: its supervisor
+    /// restarted it and it replayed its receipts.
+    Crashed {
+        /// The state it replayed to.
+        state: &'static str,
+    },
+    /// A crash was armed: the governor panics right after its next receipt is written.
+    CrashArmed,
     /// The runtime was restarted on its data directory; the ledger's head.
     Restarted {
         /// The head it continued from.
@@ -141,6 +147,17 @@ pub enum RunError {
     Tokio(String),
 }
 
+/// What a run reports as it goes, in order.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// The runtime started on an empty data directory and every declared tenant is
+    /// provisioned and active (sent once, before the first step, even with no tenants).
+    Provisioned(&'a [TenantSpec]),
+    /// A step ran.
+    Step(&'a StepReport),
+}
+
 /// Runs `scenario` on a current-thread tokio runtime with paused time, with its ledger in
 /// `data_dir` (which must not hold a ledger), calling `on_step` after each step.
 ///
@@ -151,12 +168,28 @@ pub fn run_blocking(
     data_dir: &Path,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<RunReport, RunError> {
+    run_blocking_observed(scenario, data_dir, &mut |p| {
+        if let Progress::Step(step) = p {
+            on_step(step);
+        }
+    })
+}
+
+/// [`run_blocking`], reporting every [`Progress`] to `observe`.
+///
+/// # Errors
+/// As [`run_blocking`].
+pub fn run_blocking_observed(
+    scenario: &Scenario,
+    data_dir: &Path,
+    observe: &mut dyn FnMut(Progress<'_>),
+) -> Result<RunReport, RunError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .map_err(|e| RunError::Tokio(e.to_string()))?;
-    rt.block_on(run(scenario, data_dir, on_step))
+    rt.block_on(run_observed(scenario, data_dir, observe))
 }
 
 async fn start(data_dir: &Path, epoch: Timestamp) -> Result<Runtime, RunError> {
@@ -177,6 +210,23 @@ pub async fn run(
     data_dir: &Path,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<RunReport, RunError> {
+    run_observed(scenario, data_dir, &mut |p| {
+        if let Progress::Step(step) = p {
+            on_step(step);
+        }
+    })
+    .await
+}
+
+/// [`run`], reporting every [`Progress`] to `observe`.
+///
+/// # Errors
+/// As [`run_blocking`].
+pub async fn run_observed(
+    scenario: &Scenario,
+    data_dir: &Path,
+    observe: &mut dyn FnMut(Progress<'_>),
+) -> Result<RunReport, RunError> {
     let mut runtime = start(data_dir, scenario.start).await?;
     if runtime.handle().head().next_seq != 0 {
         let _ = runtime.shutdown().await;
@@ -189,6 +239,7 @@ pub async fn run(
             .await
             .map_err(|e| RunError::Runtime(format!("provisioning tenant {}: {e}", t.id)))?;
     }
+    observe(Progress::Provisioned(&scenario.tenants));
     let mut steps = Vec::with_capacity(scenario.steps.len());
     for (i, step) in scenario.steps.iter().enumerate() {
         let outcome = match &step.action {
@@ -205,7 +256,7 @@ pub async fn run(
         };
         let (met, failed) = judge(&step.expect, &outcome);
         let report = StepReport { index: i + 1, step: step.clone(), outcome, met, failed };
-        on_step(&report);
+        observe(Progress::Step(&report));
         steps.push(report);
     }
     let h = runtime.handle();
@@ -277,9 +328,22 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
             StepOutcome::Advanced { now: h.now(), fired }
         }
         Action::Crash { target, point } => {
-            match h.inject_crash(&target.tenant, target.kind, &target.resource, *point).await {
-                Ok(()) => StepOutcome::Crashed,
-                Err(e) => StepOutcome::Failed { message: e.to_string() },
+            if let Err(e) =
+                h.inject_crash(&target.tenant, target.kind, &target.resource, *point).await
+            {
+                return StepOutcome::Failed { message: format!("no crash injected: {e}") };
+            }
+            match point {
+                // The read is queued behind the crash: it is answered only once the governor
+                // has been restarted and has replayed, or refused when nothing restarts it
+                // (the supervision tree gave up and the runtime is down).
+                CrashPoint::Now => match state_of(h, target).await {
+                    Ok(state) => StepOutcome::Crashed { state },
+                    Err(e) => StepOutcome::Failed {
+                        message: format!("crashed and was not restarted: {e}"),
+                    },
+                },
+                _ => StepOutcome::CrashArmed,
             }
         }
         Action::Verify => match h.verify() {
@@ -386,7 +450,10 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
             Some(want) => check(state == want, format!("expected state {want}, got {state}")),
             None => met += 1,
         },
-        StepOutcome::Crashed | StepOutcome::Restarted { .. } | StepOutcome::Verified { .. } => {
+        StepOutcome::Crashed { .. }
+        | StepOutcome::CrashArmed
+        | StepOutcome::Restarted { .. }
+        | StepOutcome::Verified { .. } => {
             met += 1;
         }
     }

@@ -5,18 +5,23 @@
 use std::fmt::Write as _;
 
 use crate::run::{RunReport, StepOutcome, StepReport};
-use crate::spec::{Action, Scenario};
+use crate::spec::{Action, Scenario, TenantSpec};
 
-/// The heading printed before a scenario's steps.
+/// The heading printed before a scenario runs.
 #[must_use]
 pub fn heading(scenario: &Scenario, file: &str) -> String {
-    let tenants: Vec<&str> = scenario.tenants.iter().map(|t| t.id.as_str()).collect();
-    let mut out = format!("scenario {} ({file})\n  {}\n", scenario.name, scenario.description);
-    if !tenants.is_empty() {
-        let _ = writeln!(out, "  tenants provisioned: {}", tenants.join(", "));
-    }
-    let _ = write!(out, "  clock starts at {}", scenario.start);
-    out
+    format!(
+        "scenario {} ({file})\n  {}\n  clock starts at {}",
+        scenario.name, scenario.description, scenario.start
+    )
+}
+
+/// The line saying the declared tenants are provisioned, once they are
+/// ([`crate::Progress::Provisioned`]); none without tenants.
+#[must_use]
+pub fn provisioned(tenants: &[TenantSpec]) -> Option<String> {
+    let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+    (!ids.is_empty()).then(|| format!("  tenants provisioned: {}", ids.join(", ")))
 }
 
 /// What a step does, in a few words.
@@ -49,7 +54,10 @@ pub fn step_lines(r: &StepReport) -> String {
         StepOutcome::Advanced { now, fired } => {
             format!("clock at {now}, {} state timeout(s)", fired.len())
         }
-        StepOutcome::Crashed => "crashed; its supervisor restarts it".into(),
+        StepOutcome::Crashed { state } => {
+            format!("crashed; restarted by its supervisor, replayed to {state}")
+        }
+        StepOutcome::CrashArmed => "armed; its supervisor will restart it".into(),
         StepOutcome::Restarted { head } => format!("restarted at #{}", head.next_seq),
         StepOutcome::Verified { head } => {
             format!("chain verified: {} receipts, head {}", head.next_seq, head.last_hash.short())

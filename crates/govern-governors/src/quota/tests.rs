@@ -413,3 +413,32 @@ fn every_sample_round_trips_through_its_args() {
         limit: u64::MAX,
     });
 }
+
+#[test]
+fn a_restored_limit_must_be_larger_than_the_current_one() {
+    // docs/governors/quota.md: `restore_resources` takes an optional new, larger limit.
+    for smaller_or_same in [99, 100] {
+        let mut q = in_remediation(100);
+        let out = transcript(&mut q, &[(1, C::RestoreResources { limit: Some(smaller_or_same) })]);
+        assert_eq!(
+            out,
+            "remediation --restore_resources--> rejected precondition_failed: restore_resources refused: the new limit is not larger than the current one\n",
+            "limit {smaller_or_same}"
+        );
+        assert_eq!((q.state(), q.limit()), (State::Remediation, Some(100)));
+    }
+    let mut q = in_remediation(100);
+    let out = transcript(&mut q, &[(1, C::RestoreResources { limit: Some(101) })]);
+    assert_eq!(out, "remediation --restore_resources--> restored\n");
+    // A quota never checked has no limit yet: any positive one will do.
+    let mut q = Quota::default();
+    let steps = [
+        (0, C::SendWarning),
+        (0, C::ThrottleTraffic),
+        (0, C::MarkExceeded),
+        (0, C::StartRemediation),
+        (0, C::RestoreResources { limit: Some(1) }),
+    ];
+    assert!(transcript(&mut q, &steps).ends_with("--restore_resources--> restored\n"));
+    assert_eq!(q.limit(), Some(1));
+}

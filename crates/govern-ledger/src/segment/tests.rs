@@ -936,14 +936,16 @@ fn the_segment_vector_in_the_docs_is_what_the_store_writes() {
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/receipts.md");
     let page = std::fs::read_to_string(path).unwrap();
-    let start = page.find(SEGMENT_VECTOR_START).expect("the segment vector markers") +
-        SEGMENT_VECTOR_START.len();
+    let start = page.find(SEGMENT_VECTOR_START).expect("the segment vector markers")
+        + SEGMENT_VECTOR_START.len();
     let end = page.find(SEGMENT_VECTOR_END).unwrap();
     if page[start..end] != block {
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(path, format!("{}{block}{}", &page[..start], &page[end..])).unwrap();
         } else {
-            panic!("docs/receipts.md segment vector is stale: run UPDATE_DOCS=1 cargo test -p govern-ledger");
+            panic!(
+                "docs/receipts.md segment vector is stale: run UPDATE_DOCS=1 cargo test -p govern-ledger"
+            );
         }
     }
 }

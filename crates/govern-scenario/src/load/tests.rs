@@ -185,3 +185,209 @@ fn any_input_gives_a_scenario_or_problems_never_a_panic() {
         let _ = load_str("cut.toml", &VALID[..end]);
     }
 }
+
+/// A scenario whose steps are `advance = "<d>"` for each of `durations` (steps from line 4).
+fn advances(start: &str, durations: &[&str]) -> String {
+    let mut text = format!("name = \"t\"\ndescription = \"d\"\nstart = {start}\n");
+    for d in durations {
+        text.push_str(&format!("[[steps]]\nadvance = \"{d}\"\n"));
+    }
+    text
+}
+
+#[test]
+fn durations_follow_one_strict_grammar() {
+    let ok = [
+        ("15d", 15 * 86_400_000),
+        ("90m", 90 * 60_000),
+        ("2h 30m", 150 * 60_000),
+        ("500ms", 500),
+        ("1d 2h 3m 4s 5ms", 93_784_005),
+        ("36h", 36 * 3_600_000),
+    ];
+    for (text, ms) in ok {
+        let s = load_str("t.toml", &advances("2026-01-01T00:00:00Z", &[text]))
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(
+            s.steps[0].action,
+            Action::Advance { by: Duration::from_millis(ms), text: text.into() },
+            "{text}"
+        );
+    }
+    let refused = [
+        "1y", "1.5d", "5 d", "1d 1d 1d", "1d2h", "2h  30m", "30m 2h", "0d", "1d 0h", "01d", "",
+        " 1d", "1d ", "1w", "1month", "-1d", "+1d", "1D", "1 day", "1d,2h", "d", "15",
+    ];
+    for text in refused {
+        let err = load_str("bad.toml", &advances("2026-01-01T00:00:00Z", &[text]))
+            .err()
+            .unwrap_or_else(|| panic!("{text:?} was accepted"));
+        assert_eq!(err.problems.len(), 1, "{text:?}: {err}");
+        let p = &err.problems[0];
+        assert_eq!(p.at, Location { line: 5, column: 11 }, "{text:?}: {err}");
+        let hint = p.expected.as_deref().unwrap_or_default();
+        assert!(
+            hint.contains("`<integer><unit>`") && hint.contains("`d`, `h`, `m`, `s`, `ms`"),
+            "{text:?}: the problem states the grammar: {err}"
+        );
+    }
+}
+
+#[test]
+fn each_advance_and_their_sum_are_capped_at_load() {
+    // Ten years at most in one step.
+    assert!(load_str("t.toml", &advances("2026-01-01T00:00:00Z", &["3650d"])).is_ok());
+    let err = load_str("bad.toml", &advances("2026-01-01T00:00:00Z", &["3651d"])).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].at, Location { line: 5, column: 11 });
+    assert!(err.problems[0].message.contains("more than"), "{err}");
+    // What overflowed the runtime's clock before: two huge steps.
+    let huge = "5000000000000000000s";
+    let err = load_str("bad.toml", &advances("2026-01-01T00:00:00Z", &[huge, huge])).unwrap_err();
+    assert_eq!(err.problems.len(), 2, "{err}");
+    let big = "99999999999999999999999d";
+    let err = load_str("bad.toml", &advances("2026-01-01T00:00:00Z", &[big])).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    // A hundred years at most in all: the eleventh ten-year step is one too many.
+    let ten_years = ["3650d"; 11];
+    assert!(load_str("t.toml", &advances("2026-01-01T00:00:00Z", &ten_years[..10])).is_ok());
+    let err = load_str("bad.toml", &advances("2026-01-01T00:00:00Z", &ten_years)).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].at, Location { line: 4 + 2 * 10 + 1, column: 11 }, "{err}");
+    assert!(err.problems[0].message.contains("in total"), "{err}");
+}
+
+#[test]
+fn the_clock_never_passes_the_last_rfc_3339_year() {
+    let start = "9999-06-01T00:00:00Z";
+    // 213 days on, the clock reads 9999-12-31T00:00:00Z; one more day is a day too many.
+    assert!(load_str("t.toml", &advances(start, &["213d", "23h 59m 59s 999ms"])).is_ok());
+    let err = load_str("bad.toml", &advances(start, &["213d", "1d"])).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].at, Location { line: 7, column: 11 }, "{err}");
+    assert!(err.problems[0].message.contains("9999-12-31T23:59:59.999Z"), "{err}");
+}
+
+/// A file with one command step whose extra lines are `extra` (the step's table at line 3).
+fn command_with(extra: &str) -> String {
+    format!(
+        "name = \"t\"\ndescription = \"d\"\n[[steps]]\ntenant = \"acme\"\ngovernor = \"quota\"\n\
+         resource = \"q\"\ncommand = \"send_warning\"\n{extra}"
+    )
+}
+
+#[test]
+fn reason_and_metadata_are_checked_at_load_as_the_runtime_checks_them() {
+    let cases: Vec<(String, &str, Location)> = vec![
+        ("reason = \"  \"\n".into(), "reason is empty", Location { line: 8, column: 10 }),
+        (
+            format!("reason = \"{}\"\n", "x".repeat(513)),
+            "reason is 513 bytes long",
+            Location { line: 8, column: 10 },
+        ),
+        (
+            "metadata = { \"Bad Key\" = \"x\" }\n".into(),
+            "metadata key \"Bad Key\"",
+            Location { line: 8, column: 14 },
+        ),
+        (
+            format!("metadata = {{ k = \"{}\" }}\n", "v".repeat(1_025)),
+            "metadata value of \"k\" is longer than 1024 bytes",
+            Location { line: 8, column: 14 },
+        ),
+        (
+            format!(
+                "metadata = {{ {} }}\n",
+                (0..33).map(|i| format!("k{i} = \"v\"")).collect::<Vec<_>>().join(", ")
+            ),
+            "metadata has more than 32 entries",
+            Location { line: 8, column: 12 },
+        ),
+        (
+            "metadata = { idempotency_key = \"a\" }\nidempotency_key = \"b\"\n".into(),
+            "`idempotency_key` is given twice",
+            Location { line: 9, column: 1 },
+        ),
+    ];
+    for (extra, message, at) in cases {
+        let text = command_with(&extra);
+        let err = load_str("bad.toml", &text).err().unwrap_or_else(|| panic!("accepted: {extra}"));
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(err.problems[0].message.contains(message), "{extra}: {err}");
+        assert_eq!(err.problems[0].at, at, "{extra}: {err}");
+    }
+    // The limits themselves are accepted.
+    let most = (0..32).map(|i| format!("k{i} = \"v\"")).collect::<Vec<_>>().join(", ");
+    let text =
+        command_with(&format!("reason = \"{}\"\nmetadata = {{ {most} }}\n", "x".repeat(512)));
+    load_str("t.toml", &text).unwrap();
+    // An idempotency key counts as an entry.
+    let text = command_with(&format!("metadata = {{ {most} }}\nidempotency_key = \"k\"\n"));
+    assert!(load_str("bad.toml", &text).is_err());
+}
+
+mod files {
+    //! Reading a scenario file: regular files only, never more than the limit.
+
+    use std::io::Write as _;
+
+    use super::super::{FILE_BYTES_MAX, load_file};
+
+    fn message(path: &std::path::Path) -> String {
+        let err = load_file(path).err().unwrap_or_else(|| panic!("{} loaded", path.display()));
+        assert_eq!(err.problems.len(), 1, "{err}");
+        err.problems[0].message.clone()
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.toml");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&vec![b'#'; FILE_BYTES_MAX + 1]).unwrap();
+        drop(f);
+        let m = message(&path);
+        assert!(m.contains("more than") && m.contains(&FILE_BYTES_MAX.to_string()), "{m}");
+    }
+
+    #[test]
+    fn a_file_at_the_limit_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.toml");
+        let head = "name = \"t\"\ndescription = \"d\"\n[[steps]]\nverify = true\n";
+        let mut text = head.to_owned();
+        text.push_str(&"#".repeat(FILE_BYTES_MAX - head.len()));
+        std::fs::write(&path, text).unwrap();
+        load_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_device_or_a_directory_is_refused_before_reading() {
+        for path in ["/dev/zero", "/dev/null"] {
+            let m = message(std::path::Path::new(path));
+            assert!(m.contains("not a regular file"), "{path}: {m}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let m = message(dir.path());
+        assert!(m.contains("not a regular file") && m.contains("directory"), "{m}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo.toml");
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        let m = message(&path);
+        assert!(m.contains("not a regular file") && m.contains("FIFO"), "{m}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.toml");
+        std::fs::write(&path, b"name = \"caf\xe9\"\n").unwrap();
+        assert!(message(&path).contains("UTF-8"));
+    }
+}
