@@ -73,7 +73,9 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+/// The Ed25519 public key type checkpoints are verified with.
+pub use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use govern_governors::Timestamp;
 use govern_receipt::Digest;
 use serde::{Deserialize, Serialize};
@@ -559,6 +561,17 @@ pub struct VerifiedCheckpoint {
     form: Form,
 }
 
+/// Serialised as in JSON output: the checkpoint's JSON object (the file form, fields in its
+/// order), or the signed note as a string.
+impl Serialize for VerifiedCheckpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.form {
+            Form::Json(signed) => signed.file_json().serialize(serializer),
+            Form::Note { note, .. } => serializer.serialize_str(note),
+        }
+    }
+}
+
 /// The two forms of a checkpoint file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Form {
@@ -611,10 +624,7 @@ impl VerifiedCheckpoint {
     /// As printed in JSON output: the checkpoint's JSON object, or the note as a string.
     #[must_use]
     pub fn to_json_value(&self) -> serde_json::Value {
-        match &self.form {
-            Form::Json(signed) => serde_json::to_value(signed.file_json()).unwrap_or_default(),
-            Form::Note { note, .. } => serde_json::Value::String(note.clone()),
-        }
+        serde_json::to_value(self).unwrap_or_default()
     }
 
     /// Checks it against a ledger of `ledger_size` receipts whose root at a size `root_at`
