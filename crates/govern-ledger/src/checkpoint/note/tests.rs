@@ -256,3 +256,41 @@ fn origins_are_key_names() {
         assert!(signer().with_origin(bad).is_err());
     }
 }
+
+/// The vectors docs/receipts.md quotes ("Vectors"), recomputed.
+#[test]
+fn the_documented_vectors_hold() {
+    let page = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/receipts.md"));
+    let start = page.find("<!-- merkle-vectors:start -->").unwrap();
+    let block = &page[start..page.find("<!-- merkle-vectors:end -->").unwrap()];
+    let json = &block[block.find("```json\n").unwrap() + 8..block.rfind("```").unwrap()];
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let d = |v: &serde_json::Value| v.as_str().unwrap().parse::<Digest>().unwrap();
+    let list = |v: &serde_json::Value| v.as_array().unwrap().iter().map(d).collect::<Vec<_>>();
+    let mut tree = crate::merkle::MerkleTree::new();
+    for (i, h) in list(&v["receipt_hashes"]).iter().enumerate() {
+        assert_eq!(crate::merkle::leaf_hash(h), list(&v["leaf_hashes"])[i]);
+        tree.push(*h);
+    }
+    for size in 0..=3u64 {
+        assert_eq!(tree.root_at(size).unwrap(), d(&v["roots"][size.to_string()]), "{size}");
+    }
+    for p in v["inclusion_proofs"].as_array().unwrap() {
+        let (i, n) = (p["leaf_index"].as_u64().unwrap(), p["tree_size"].as_u64().unwrap());
+        assert_eq!(tree.inclusion_proof(i, n).unwrap(), list(&p["hashes"]));
+    }
+    for p in v["consistency_proofs"].as_array().unwrap() {
+        let (m, n) = (p["first_size"].as_u64().unwrap(), p["second_size"].as_u64().unwrap());
+        assert_eq!(tree.consistency_proof(m, n).unwrap(), list(&p["hashes"]));
+    }
+    let n = &v["signed_note"];
+    let s = CheckpointSigner::from_seed(&[7; 32]);
+    assert_eq!(n["seed"], s.to_seed_hex());
+    assert_eq!(n["public_key"], hex::encode(s.verifying_key().as_bytes()));
+    assert_eq!(n["key_id"], hex::encode(s.key_id()));
+    assert_eq!(n["origin"], s.origin());
+    assert_eq!(n["note_key_id"], hex::encode(note_key_id(s.origin(), &s.verifying_key())));
+    assert_eq!(n["verifier_key"], KNOWN_VKEY);
+    assert_eq!(n["note"], KNOWN_NOTE);
+    assert!(page.contains(C2SP_VKEY));
+}
