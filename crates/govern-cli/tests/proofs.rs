@@ -291,3 +291,37 @@ fn the_runtime_publishes_each_checkpoint_as_a_c2sp_signed_note_too() {
     std::fs::write(&changed, note.replacen("\n12\n", "\n11\n", 1)).unwrap();
     fails_with(&govern(&["verify", s(&dir), "--checkpoint", s(&changed)]), "signature");
 }
+
+#[test]
+fn a_flipped_bit_anywhere_in_an_export_fails_its_verification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tour(tmp.path());
+    let old = tmp.path().join("old.json");
+    sign_at(&dir, 5, &old);
+    let out = govern(&[
+        "export",
+        s(&dir),
+        "--tenant",
+        "globex",
+        "--with-proofs",
+        "--consistency-from",
+        s(&old),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let export = out.stdout;
+    let file = tmp.path().join("export.jsonl");
+    let key = dir.join("checkpoint.pub");
+    let verify = || {
+        govern(&["verify", "--export", s(&file), "--public-key", s(&key), "--checkpoint", s(&old)])
+    };
+    std::fs::write(&file, &export).unwrap();
+    assert!(verify().status.success(), "{}", text(&verify().stderr));
+    // Every 97th byte (a prime step: lines, fields and proofs are all hit somewhere).
+    for at in (0..export.len()).step_by(97) {
+        let mut flipped = export.clone();
+        flipped[at] ^= 0x01;
+        std::fs::write(&file, &flipped).unwrap();
+        let out = verify();
+        assert_eq!(out.status.code(), Some(1), "byte {at} flipped passed: {}", text(&out.stdout));
+    }
+}
