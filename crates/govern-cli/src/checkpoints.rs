@@ -81,7 +81,7 @@ pub(crate) struct CheckpointArgs {
     /// Print the C2SP signed note instead of the JSON checkpoint.
     #[arg(long)]
     note: bool,
-    /// The note's origin (default: that of DATA_DIR/checkpoint.note, else govern/<key id>).
+    /// The note's origin (default: that of DATA_DIR/checkpoint.note, else govern/KEY_ID, the key id in hex).
     #[arg(long, requires = "note")]
     origin: Option<String>,
 }
