@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use govern_ledger::checkpoint::{
-    CHECKPOINT_FILE, Checkpoint, CheckpointSigner, NOTE_FILE, PUBLIC_KEY_FILE, SECRET_KEY_FILE,
-    VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
+    CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointSigner, NOTE_FILE, PUBLIC_KEY_FILE,
+    SECRET_KEY_FILE, VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
     verify_checkpoint_text,
 };
+use govern_ledger::merkle::MerkleTree;
 use govern_ledger::verify::verify_dir;
 
 /// The public key checkpoints are verified with: `given` (a file holding the key in hex, as
@@ -53,21 +54,74 @@ pub(crate) fn read_checked(
     Ok(checkpoint)
 }
 
-/// A data directory's own checkpoint file `name` (checkpoint.json or checkpoint.note),
-/// verified with the key and against the ledger (`tree`), or `None` if there is none.
-/// The key is loaded only when the file exists.
-pub(crate) fn dir_checkpoint(
-    dir: &Path,
-    name: &str,
-    public_key: Option<&Path>,
-    tree: &govern_ledger::merkle::MerkleTree,
-) -> Result<Option<VerifiedCheckpoint>, String> {
-    let path = dir.join(name);
-    if !path.exists() {
-        return Ok(None);
+/// A data directory's own checkpoint files (checkpoint.json and checkpoint.note) as read
+/// *before* its ledger: the ledger only grows and a checkpoint is written after the receipts
+/// it covers are durable, so checkpoints read first never cover more than the ledger read
+/// after them, even while a writer runs.
+#[derive(Debug)]
+pub(crate) struct DirCheckpoints {
+    /// The data directory.
+    dir: PathBuf,
+    /// checkpoint.json's text, if there is one.
+    json: Option<String>,
+    /// checkpoint.note's text, if there is one.
+    note: Option<String>,
+}
+
+impl DirCheckpoints {
+    /// Reads both files (an absent one is `None`).
+    pub(crate) fn read(dir: &Path) -> Result<Self, String> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            match read_checkpoint_file(&path) {
+                Ok(text) => Ok(Some(text)),
+                Err(CheckpointError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        Ok(Self { dir: dir.to_owned(), json: read(CHECKPOINT_FILE)?, note: read(NOTE_FILE)? })
     }
-    let key = load_key(Some(dir), public_key)?;
-    read_checked(&path, &key, tree.len(), |size| tree.root_at(size).ok()).map(Some)
+
+    /// checkpoint.json verified with the key (loaded only when the file exists) and against
+    /// the ledger's tree, or `None` if there is none.
+    pub(crate) fn json(
+        &self,
+        public_key: Option<&Path>,
+        tree: &MerkleTree,
+    ) -> Result<Option<VerifiedCheckpoint>, String> {
+        self.check(CHECKPOINT_FILE, self.json.as_deref(), public_key, tree)
+    }
+
+    /// checkpoint.note, likewise.
+    pub(crate) fn note(
+        &self,
+        public_key: Option<&Path>,
+        tree: &MerkleTree,
+    ) -> Result<Option<VerifiedCheckpoint>, String> {
+        self.check(NOTE_FILE, self.note.as_deref(), public_key, tree)
+    }
+
+    fn check(
+        &self,
+        name: &str,
+        text: Option<&str>,
+        public_key: Option<&Path>,
+        tree: &MerkleTree,
+    ) -> Result<Option<VerifiedCheckpoint>, String> {
+        let Some(text) = text else { return Ok(None) };
+        let path = self.dir.join(name);
+        let key = load_key(Some(&self.dir), public_key)?;
+        let checkpoint = verify_checkpoint_text(text, &key)
+            .map_err(|e| format!("checkpoint {}: {e}", path.display()))?;
+        checkpoint
+            .check_history(tree.len(), |size| tree.root_at(size).ok())
+            .map_err(|e| format!("checkpoint {} does not match the ledger: {e}", path.display()))?;
+        Ok(Some(checkpoint))
+    }
 }
 
 /// Options of `govern checkpoint`.
@@ -90,6 +144,7 @@ pub(crate) struct CheckpointArgs {
 /// never signed over a history that contradicts one signed before), then signs and prints.
 pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
     let dir = &args.data_dir;
+    let saved = DirCheckpoints::read(dir)?;
     let report = verify_dir(dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let secret = dir.join(SECRET_KEY_FILE);
     let seed = std::fs::read_to_string(&secret)
@@ -98,15 +153,11 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", secret.display()))?;
     let public = dir.join(PUBLIC_KEY_FILE);
     let key = signer.verifying_key();
-    for name in [CHECKPOINT_FILE, NOTE_FILE] {
-        let path = dir.join(name);
-        if path.exists() {
-            read_checked(&path, &key, report.tree.len(), |s| report.tree.root_at(s).ok())?;
-        }
-    }
     if public.exists() && load_key(Some(dir), None)? != key {
         return Err(format!("{} is not the public key of {}", public.display(), secret.display()));
     }
+    saved.json(Some(&public), &report.tree)?;
+    let note = saved.note(Some(&public), &report.tree)?;
     let size = args.size.unwrap_or(report.tree.len());
     let root = report.tree.root_at(size).map_err(|e| format!("--size {size}: {e}"))?;
     let checkpoint =
@@ -114,8 +165,7 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
     if args.note {
         let origin = match &args.origin {
             Some(origin) => Some(origin.clone()),
-            None => dir_checkpoint(dir, NOTE_FILE, None, &report.tree)?
-                .and_then(|c| c.origin().map(str::to_owned)),
+            None => note.as_ref().and_then(|c| c.origin().map(str::to_owned)),
         };
         let signer = match origin {
             Some(origin) => signer.with_origin(&origin).map_err(|e| format!("--origin: {e}"))?,

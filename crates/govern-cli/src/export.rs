@@ -16,7 +16,7 @@ use govern_ledger::verify::verify_dir;
 use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::Serialize;
 
-use crate::checkpoints::{dir_checkpoint, load_key, read_checked};
+use crate::checkpoints::{DirCheckpoints, load_key, read_checked};
 use crate::ledger_dir::{Message, open_read_only, write_error};
 
 /// The format name in the first and the last line of an export with proofs.
@@ -237,17 +237,18 @@ fn csv_line(r: &ReceiptJson) -> String {
 /// signed note when the data directory has them, and the consistency proofs asked for.
 fn export_header(
     args: &ExportArgs,
+    saved: &DirCheckpoints,
     tenant: &TenantId,
     tree: &MerkleTree,
 ) -> Result<Header, String> {
     let dir = &args.data_dir;
     let key = args.public_key.as_deref();
-    let checkpoint = dir_checkpoint(dir, CHECKPOINT_FILE, key, tree)?;
+    let checkpoint = saved.json(key, tree)?;
     let (size, root) = match &checkpoint {
         Some(c) => (c.size(), c.root()),
         None => (tree.len(), tree.root()),
     };
-    let note = match (&checkpoint, dir_checkpoint(dir, NOTE_FILE, key, tree)?) {
+    let note = match (&checkpoint, saved.note(key, tree)?) {
         (Some(c), Some(note)) if (note.size(), note.root()) == (c.size(), c.root()) => {
             note.note().map(str::to_owned)
         }
@@ -292,10 +293,15 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     if args.with_proofs && matches!(args.format, Format::Csv) {
         return Err("--with-proofs needs --format jsonl".into());
     }
+    // The checkpoints before the ledger (see DirCheckpoints).
+    let saved = DirCheckpoints::read(&args.data_dir)?;
     let report =
         verify_dir(&args.data_dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
-    let header =
-        if args.with_proofs { Some(export_header(args, &tenant, &report.tree)?) } else { None };
+    let header = if args.with_proofs {
+        Some(export_header(args, &saved, &tenant, &report.tree)?)
+    } else {
+        None
+    };
     let store = open_read_only(&args.data_dir)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -343,9 +349,11 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let dir = &args.data_dir;
     let key = args.public_key.as_deref();
+    // The checkpoints before the ledger (see DirCheckpoints).
+    let saved = DirCheckpoints::read(dir)?;
     let report = verify_dir(dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let tree = &report.tree;
-    let checkpoint = dir_checkpoint(dir, CHECKPOINT_FILE, key, tree)?;
+    let checkpoint = saved.json(key, tree)?;
     if let Some(old) = &args.consistency {
         let Some(current) = checkpoint else {
             return Err(format!(
