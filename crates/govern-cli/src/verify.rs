@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use govern_ledger::checkpoint::VerifiedCheckpoint;
+use govern_ledger::checkpoint::{NOTE_FILE, VerifiedCheckpoint};
 use govern_ledger::verify::verify_dir_roots;
 
 use clap::Args;
@@ -30,8 +30,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "FILE", requires = "public_key")]
     export: Option<PathBuf>,
     /// A signed checkpoint to verify against, JSON (checkpoint.json) or C2SP signed note
-    /// (checkpoint.note) (default: DATA_DIR/checkpoint.json when present; with --export, the
-    /// export's own). Keep a copy elsewhere: a checkpoint inside the directory proves
+    /// (checkpoint.note) (default: DATA_DIR/checkpoint.json, else DATA_DIR/checkpoint.note,
+    /// when present; with --export, the export's own). Keep a copy elsewhere: a checkpoint inside the directory proves
     /// nothing against whoever can rewrite the directory.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -58,8 +58,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     };
     let started = Instant::now();
     let checkpoint = args.checkpoint.clone().or_else(|| {
-        let default = data_dir.join(CHECKPOINT_FILE);
-        default.exists().then_some(default)
+        [CHECKPOINT_FILE, NOTE_FILE].iter().map(|name| data_dir.join(name)).find(|p| p.exists())
     });
     // Verified before the ledger, for its size: the verification keeps only the root at that
     // size, not the whole tree. A checkpoint (or key) that does not verify is reported after
