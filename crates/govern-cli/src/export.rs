@@ -1,21 +1,26 @@
-//! `govern export DATA_DIR --tenant T` and `govern prove DATA_DIR --seq N`: one tenant's
-//! receipts (JSON Lines or CSV), optionally each with its inclusion proof, and the inclusion
-//! proof of one receipt. Both read the ledger only after it verifies, and prove against the
-//! latest signed checkpoint when the data directory has one.
+//! `govern export DATA_DIR --tenant T` and `govern prove DATA_DIR --seq N | --consistency CP`:
+//! one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs, the inclusion
+//! proof of one receipt, and the consistency proof from a saved checkpoint to the current one.
+//! All read the ledger only after it verifies, and use a checkpoint only after verifying its
+//! signature and its root against the ledger: whatever they print as a checkpoint has been
+//! verified. The line shapes are specified in docs/receipts.md ("Exports with proofs").
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use govern_governors::TenantId;
-use govern_ledger::checkpoint::SignedCheckpoint;
+use govern_ledger::checkpoint::{CHECKPOINT_FILE, NOTE_FILE, VerifiedCheckpoint};
 use govern_ledger::merkle::{MerkleTree, leaf_hash};
 use govern_ledger::verify::verify_dir;
-use govern_receipt::{Receipt, ReceiptJson};
-use serde_json::json;
+use govern_receipt::{Digest, Receipt, ReceiptJson};
+use serde::Serialize;
 
+use crate::checkpoints::{DirCheckpoints, load_key, read_checked};
 use crate::ledger_dir::{Message, open_read_only, write_error};
-use crate::verify::CHECKPOINT_FILE;
+
+/// The format name in the first and the last line of an export with proofs.
+pub(crate) const EXPORT_FORMAT: &str = "govern.export.v1";
 
 /// Output formats of `govern export`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -37,10 +42,20 @@ pub(crate) struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// With each receipt, its inclusion proof against the latest checkpoint (JSON Lines
-    /// only: each line becomes {"receipt": ..., "inclusion_proof": ...}).
+    /// With each receipt, its inclusion proof against the data directory's latest checkpoint
+    /// (verified first), between a header line that carries that checkpoint and an end line
+    /// (JSON Lines only; shapes in docs/receipts.md).
     #[arg(long)]
     with_proofs: bool,
+    /// With --with-proofs: also carry a consistency proof from this saved checkpoint (JSON or
+    /// signed note) to the export's, so that `govern verify --export` can check the export
+    /// against it. Repeatable.
+    #[arg(long, value_name = "CHECKPOINT", requires = "with_proofs")]
+    consistency_from: Vec<PathBuf>,
+    /// The checkpoint signer's public key: a file holding the public key in hex, as
+    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub).
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
 }
 
 /// Options of `govern prove`.
@@ -48,43 +63,142 @@ pub(crate) struct ExportArgs {
 pub(crate) struct ProveArgs {
     /// The ledger's data directory.
     data_dir: PathBuf,
-    /// The receipt's sequence number.
-    #[arg(long)]
-    seq: u64,
+    /// The receipt whose inclusion proof to print.
+    #[arg(long, value_name = "N", required_unless_present = "consistency")]
+    seq: Option<u64>,
+    /// Print the consistency proof from this saved checkpoint (JSON or signed note) to the
+    /// data directory's latest checkpoint instead.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "seq")]
+    consistency: Option<PathBuf>,
+    /// The checkpoint signer's public key: a file holding the public key in hex, as
+    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub).
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
 }
 
-/// The tree size proofs are made against: the checkpoint's if there is one, else the ledger's.
-fn proof_size(dir: &Path, tree: &MerkleTree) -> Result<(u64, Option<SignedCheckpoint>), String> {
-    let path = dir.join(CHECKPOINT_FILE);
-    if !path.exists() {
-        return Ok((tree.len(), None));
+/// An inclusion proof as exported and printed (RFC 9162 §2.1.3), fields in this order.
+#[derive(Debug, Serialize)]
+struct InclusionProof {
+    leaf_index: u64,
+    tree_size: u64,
+    leaf_hash: String,
+    root: String,
+    hashes: Vec<String>,
+}
+
+/// A consistency proof as exported and printed (RFC 9162 §2.1.4), fields in this order.
+#[derive(Debug, Serialize)]
+struct ConsistencyProof {
+    first_size: u64,
+    first_root: String,
+    second_size: u64,
+    second_root: String,
+    hashes: Vec<String>,
+}
+
+/// The first line of an export with proofs.
+#[derive(Debug, Serialize)]
+struct Header {
+    export: &'static str,
+    tenant_id: String,
+    tree_size: u64,
+    root: String,
+    checkpoint: Option<VerifiedCheckpoint>,
+    checkpoint_note: Option<String>,
+    consistency_proofs: Vec<ConsistencyProof>,
+}
+
+/// A receipt line of an export with proofs, and `govern prove --seq`'s output.
+#[derive(Debug, Serialize)]
+struct ReceiptLine<'a> {
+    receipt: &'a ReceiptJson,
+    inclusion_proof: Option<InclusionProof>,
+    #[serde(skip_serializing_if = "Skip::skip")]
+    checkpoint: Skip<Option<VerifiedCheckpoint>>,
+}
+
+/// A field that a shape either has (`Some`, even when its value is null) or has not.
+#[derive(Debug)]
+struct Skip<T>(Option<T>);
+
+impl<T> Skip<T> {
+    fn skip(&self) -> bool {
+        self.0.is_none()
     }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let signed =
-        SignedCheckpoint::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((signed.checkpoint.size.min(tree.len()), Some(signed)))
 }
 
-/// The inclusion proof of receipt `seq` with hash `hash` in the tree of `size` leaves.
-fn proof_json(
+impl<T: Serialize> Serialize for Skip<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// The last line of an export with proofs.
+#[derive(Debug, Serialize)]
+struct EndLine {
+    end: &'static str,
+    receipts: u64,
+}
+
+/// `govern prove --consistency`'s output.
+#[derive(Debug, Serialize)]
+struct ConsistencyOutput {
+    old_checkpoint: VerifiedCheckpoint,
+    checkpoint: VerifiedCheckpoint,
+    consistency_proof: ConsistencyProof,
+}
+
+/// The inclusion proof of receipt `seq` with hash `hash` in the tree of `size` leaves, or
+/// `None` when the receipt is not in it.
+fn inclusion_proof(
     tree: &MerkleTree,
     seq: u64,
-    hash: &govern_receipt::Digest,
+    hash: &Digest,
     size: u64,
-) -> Result<serde_json::Value, String> {
+) -> Result<Option<InclusionProof>, String> {
     if seq >= size {
-        return Ok(serde_json::Value::Null);
+        return Ok(None);
     }
     let proof = tree.inclusion_proof(seq, size).map_err(|e| e.to_string())?;
     let root = tree.root_at(size).map_err(|e| e.to_string())?;
-    Ok(json!({
-        "leaf_index": seq,
-        "tree_size": size,
-        "leaf_hash": leaf_hash(hash).to_string(),
-        "root": root.to_string(),
-        "hashes": proof.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    Ok(Some(InclusionProof {
+        leaf_index: seq,
+        tree_size: size,
+        leaf_hash: leaf_hash(hash).to_string(),
+        root: root.to_string(),
+        hashes: hex_list(&proof),
     }))
+}
+
+/// The consistency proof from the tree of `first` leaves to that of `second`.
+fn consistency_proof(
+    tree: &MerkleTree,
+    first: u64,
+    second: u64,
+) -> Result<ConsistencyProof, String> {
+    let proof = tree.consistency_proof(first, second).map_err(|e| e.to_string())?;
+    let root = |size| tree.root_at(size).map(|r| r.to_string()).map_err(|e| e.to_string());
+    Ok(ConsistencyProof {
+        first_size: first,
+        first_root: root(first)?,
+        second_size: second,
+        second_root: root(second)?,
+        hashes: hex_list(&proof),
+    })
+}
+
+/// One line of JSON.
+fn to_line(value: &impl Serialize) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| e.to_string())
+}
+
+/// Pretty JSON.
+fn to_pretty(value: &impl Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(value).map_err(|e| e.to_string())
+}
+
+fn hex_list(hashes: &[Digest]) -> Vec<String> {
+    hashes.iter().map(ToString::to_string).collect()
 }
 
 fn csv_field(s: &str) -> String {
@@ -118,25 +232,97 @@ fn csv_line(r: &ReceiptJson) -> String {
     fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
 }
 
+/// The header line of an export with proofs: the tree its proofs are made against (the
+/// verified checkpoint's, else the ledger's whole tree, unsigned), the checkpoint and its
+/// signed note when the data directory has them, and the consistency proofs asked for.
+fn export_header(
+    args: &ExportArgs,
+    saved: &DirCheckpoints,
+    tenant: &TenantId,
+    tree: &MerkleTree,
+) -> Result<Header, String> {
+    let dir = &args.data_dir;
+    let key = args.public_key.as_deref();
+    let checkpoint = saved.json(key, tree)?;
+    let (size, root) = match &checkpoint {
+        Some(c) => (c.size(), c.root()),
+        None => (tree.len(), tree.root()),
+    };
+    let note = match (&checkpoint, saved.note(key, tree)?) {
+        (Some(c), Some(note)) if (note.size(), note.root()) == (c.size(), c.root()) => {
+            note.note().map(str::to_owned)
+        }
+        (_, Some(note)) => {
+            eprintln!(
+                "note: {} (size {}) is not of the tree head of {}; the export carries no signed note",
+                dir.join(NOTE_FILE).display(),
+                note.size(),
+                CHECKPOINT_FILE
+            );
+            None
+        }
+        (_, None) => None,
+    };
+    let mut consistency = Vec::new();
+    for path in &args.consistency_from {
+        let key = load_key(Some(dir), key)?;
+        let old = read_checked(path, &key, tree.len(), |s| tree.root_at(s).ok())?;
+        if old.size() > size {
+            return Err(format!(
+                "--consistency-from {}: it covers {} receipts, more than the {size} the export's proofs are made against",
+                path.display(),
+                old.size()
+            ));
+        }
+        consistency.push(consistency_proof(tree, old.size(), size)?);
+    }
+    Ok(Header {
+        export: EXPORT_FORMAT,
+        tenant_id: tenant.as_str().to_owned(),
+        tree_size: size,
+        root: root.to_string(),
+        checkpoint,
+        checkpoint_note: note,
+        consistency_proofs: consistency,
+    })
+}
+
 /// Runs `govern export`.
 pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
     if args.with_proofs && matches!(args.format, Format::Csv) {
         return Err("--with-proofs needs --format jsonl".into());
     }
+    // The checkpoints before the ledger (see DirCheckpoints).
+    let saved = DirCheckpoints::read(&args.data_dir)?;
     let report =
         verify_dir(&args.data_dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
-    let (size, _) = proof_size(&args.data_dir, &report.tree)?;
+    let header = if args.with_proofs {
+        Some(export_header(args, &saved, &tenant, &report.tree)?)
+    } else {
+        None
+    };
     let store = open_read_only(&args.data_dir)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let write = |out: &mut std::io::BufWriter<_>, line: &str| {
+        writeln!(out, "{line}").map_err(|e| write_error(&e))
+    };
     if matches!(args.format, Format::Csv) {
         let header = "seq,receipt_id,timestamp_ms,tenant_id,governor,resource_id,resource_seq,command,state_from,state_to,reason,args,metadata,prev_hash,hash";
-        writeln!(out, "{header}").map_err(|e| e.to_string())?;
+        write(&mut out, header)?;
     }
+    if let Some(header) = &header {
+        write(&mut out, &to_line(header)?)?;
+    }
+    let size = header.as_ref().map_or(0, |h| h.tree_size);
     let mut count = 0u64;
     store
         .for_each_record(|seq, record| -> Result<(), Message> {
+            // Only what was verified: a live writer may have appended since.
+            if seq >= report.receipts {
+                return Ok(());
+            }
             let receipt = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
             if receipt.body.tenant != tenant {
                 return Ok(());
@@ -145,17 +331,19 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
             let view = ReceiptJson::from(&receipt);
             let line = match (args.format, args.with_proofs) {
                 (Format::Csv, _) => csv_line(&view),
-                (Format::Jsonl, false) => {
-                    serde_json::to_string(&view).map_err(|e| e.to_string())?
-                }
-                (Format::Jsonl, true) => {
-                    let proof = proof_json(&report.tree, seq, &receipt.hash, size)?;
-                    json!({ "receipt": view, "inclusion_proof": proof }).to_string()
-                }
+                (Format::Jsonl, false) => to_line(&view)?,
+                (Format::Jsonl, true) => to_line(&ReceiptLine {
+                    receipt: &view,
+                    inclusion_proof: inclusion_proof(&report.tree, seq, &receipt.hash, size)?,
+                    checkpoint: Skip(None),
+                })?,
             };
-            writeln!(out, "{line}").map_err(|e| Message(write_error(&e)))
+            write(&mut out, &line).map_err(Message)
         })
         .map_err(|e| e.0)?;
+    if header.is_some() {
+        write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT, receipts: count })?)?;
+    }
     out.flush().map_err(|e| write_error(&e))?;
     eprintln!("exported {count} receipts of tenant {tenant}");
     Ok(())
@@ -163,33 +351,60 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
 
 /// Runs `govern prove`.
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
-    let report =
-        verify_dir(&args.data_dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
-    if args.seq >= report.receipts {
-        return Err(format!("no receipt {}: the ledger holds {}", args.seq, report.receipts));
+    let dir = &args.data_dir;
+    let key = args.public_key.as_deref();
+    // The checkpoints before the ledger (see DirCheckpoints).
+    let saved = DirCheckpoints::read(dir)?;
+    let report = verify_dir(dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let tree = &report.tree;
+    let checkpoint = saved.json(key, tree)?;
+    if let Some(old) = &args.consistency {
+        let Some(current) = checkpoint else {
+            return Err(format!(
+                "{} has no {CHECKPOINT_FILE}: there is no current checkpoint to prove consistency to",
+                dir.display()
+            ));
+        };
+        let old_checkpoint =
+            read_checked(old, &load_key(Some(dir), key)?, tree.len(), |s| tree.root_at(s).ok())?;
+        if old_checkpoint.size() > current.size() {
+            return Err(format!(
+                "{} covers {} receipts, more than the directory's latest checkpoint ({}): it is not older",
+                old.display(),
+                old_checkpoint.size(),
+                current.size()
+            ));
+        }
+        let consistency_proof = consistency_proof(tree, old_checkpoint.size(), current.size())?;
+        let out = ConsistencyOutput { old_checkpoint, checkpoint: current, consistency_proof };
+        say!("{}", to_pretty(&out)?);
+        return Ok(());
     }
-    let (size, checkpoint) = proof_size(&args.data_dir, &report.tree)?;
-    // Proofs against the checkpoint when it covers the receipt, else against the ledger now.
-    let size = if args.seq < size { size } else { report.tree.len() };
-    let store = open_read_only(&args.data_dir)?;
+    let Some(wanted) = args.seq else {
+        return Err("give --seq N or --consistency CHECKPOINT".into());
+    };
+    if wanted >= report.receipts {
+        return Err(format!("no receipt {wanted}: the ledger holds {}", report.receipts));
+    }
+    // Against the checkpoint when it covers the receipt, else against the ledger now.
+    let checkpoint = checkpoint.filter(|c| wanted < c.size());
+    let size = checkpoint.as_ref().map_or(tree.len(), VerifiedCheckpoint::size);
+    let store = open_read_only(dir)?;
     let mut found = None;
     store
         .for_each_record(|seq, record| -> Result<(), Message> {
-            if seq == args.seq {
+            if seq == wanted {
                 found = Some(Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?);
             }
             Ok(())
         })
         .map_err(|e| e.0)?;
-    let receipt = found.ok_or_else(|| format!("receipt {} not found", args.seq))?;
-    let checkpoint = checkpoint
-        .filter(|c| c.checkpoint.size == size)
-        .map(|c| serde_json::from_str::<serde_json::Value>(&c.to_json()).unwrap_or_default());
-    let out = json!({
-        "receipt": ReceiptJson::from(&receipt),
-        "inclusion_proof": proof_json(&report.tree, args.seq, &receipt.hash, size)?,
-        "checkpoint": checkpoint,
-    });
-    say!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    let receipt = found.ok_or_else(|| format!("receipt {wanted} not found"))?;
+    let out = ReceiptLine {
+        receipt: &ReceiptJson::from(&receipt),
+        inclusion_proof: inclusion_proof(tree, wanted, &receipt.hash, size)?,
+        checkpoint: Skip(Some(checkpoint)),
+    };
+    say!("{}", to_pretty(&out)?);
     Ok(())
 }

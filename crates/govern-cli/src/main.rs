@@ -21,6 +21,7 @@ macro_rules! say {
 
 mod alloc_count;
 mod bench;
+mod checkpoints;
 mod export;
 mod graph;
 mod ledger_dir;
@@ -28,6 +29,7 @@ mod receipts;
 mod reopen;
 mod run;
 mod verify;
+mod verify_export;
 
 /// Counts live heap bytes, so that benchmarks report exact memory per governor.
 #[global_allocator]
@@ -53,34 +55,60 @@ enum Command {
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Verify a ledger's data directory: every frame, the hash chain and the Merkle tree.
+    /// Verify a ledger's data directory (every frame, the hash chain and the Merkle tree), or
+    /// one tenant's export.
     ///
     /// Reads the directory only. With a signed checkpoint (DATA_DIR/checkpoint.json by
-    /// default), also checks its signature and that the ledger extends the history it signed.
-    /// Exits 0 when everything verifies; otherwise 1, naming the first bad receipt.
+    /// default; JSON or C2SP signed note), also checks its signature and that the ledger
+    /// extends the history it signed. With --export FILE instead of DATA_DIR, checks an export
+    /// made by `govern export --with-proofs` without the data directory, against the export's
+    /// checkpoint or an older saved one. Exits 0 when everything verifies; otherwise 1,
+    /// naming the first bad receipt.
     #[command(after_help = concat!(
-        "Example:\n",
-        "  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json",
+        "Examples:\n",
+        "  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json\n",
+        "  govern verify --export acme.jsonl --checkpoint ~/checkpoint.note --public-key ~/checkpoint.pub",
     ))]
     Verify(verify::VerifyArgs),
     /// Export one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs.
     ///
     /// Receipts come in sequence order; JSON Lines is the receipt JSON view of
-    /// docs/receipts.md. The ledger is verified first; proofs are made against the latest
-    /// signed checkpoint when the data directory has one. The count goes to stderr.
+    /// docs/receipts.md, one receipt per line. The ledger is verified first. With
+    /// --with-proofs, a header line carries the data directory's latest checkpoint (its
+    /// signature and root verified against the ledger first) and each receipt line its
+    /// inclusion proof against it; an end line closes the export (shapes: docs/receipts.md).
+    /// The count goes to stderr.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern export /tmp/ledger --tenant acme > acme.jsonl\n",
-        "  govern export /tmp/ledger --tenant acme --with-proofs\n",
+        "  govern export /tmp/ledger --tenant acme --with-proofs --consistency-from ~/checkpoint.json\n",
         "  govern export /tmp/ledger --tenant acme --format csv",
     ))]
     Export(export::ExportArgs),
-    /// Print the inclusion proof of one receipt, as JSON.
+    /// Print the inclusion proof of one receipt, or a consistency proof, as JSON.
     ///
-    /// Prints the receipt, its inclusion proof and the signed checkpoint it is proved
-    /// against (the latest, when it covers the receipt). The ledger is verified first.
-    #[command(after_help = "Example:\n  govern prove /tmp/ledger --seq 42")]
+    /// --seq N: the receipt, its inclusion proof and the signed checkpoint it is proved
+    /// against (the latest, when it covers the receipt). --consistency CHECKPOINT: the
+    /// consistency proof (RFC 9162) from that saved checkpoint to the latest one, with both.
+    /// The ledger is verified first, and every checkpoint (signature, and its root against the
+    /// ledger) before it is used.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern prove /tmp/ledger --seq 42\n",
+        "  govern prove /tmp/ledger --consistency ~/checkpoint-of-last-week.json",
+    ))]
     Prove(export::ProveArgs),
+    /// Sign a checkpoint of a ledger with its data directory's key and print it.
+    ///
+    /// Verifies the ledger and its latest checkpoint first (it never signs a history that
+    /// contradicts one signed before), then prints a checkpoint of the first N receipts
+    /// (default: all), JSON or C2SP signed note. Writes nothing.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern checkpoint /tmp/ledger > checkpoint.json\n",
+        "  govern checkpoint /tmp/ledger --size 100 --note",
+    ))]
+    Checkpoint(checkpoints::CheckpointArgs),
     /// List one tenant's receipts, one readable line each.
     ///
     /// In sequence order, after a header: sequence number, time (RFC 3339, UTC), governor
@@ -126,6 +154,7 @@ fn main() -> ExitCode {
         Command::Verify(v) => verify::run(&v),
         Command::Export(e) => export::export(&e),
         Command::Prove(p) => export::prove(&p),
+        Command::Checkpoint(c) => checkpoints::run(&c),
         Command::Receipts(r) => receipts::run(&r),
         Command::Graph(g) => graph::run(&g),
     };

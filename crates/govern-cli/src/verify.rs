@@ -1,4 +1,5 @@
-//! `govern verify DATA_DIR`: offline verification of a ledger, read-only.
+//! `govern verify DATA_DIR`: offline verification of a ledger, read-only; and
+//! `govern verify --export FILE`: a tenant's export checked without the data directory.
 
 // Reports how long verification took; the wall clock is what that needs.
 #![allow(clippy::disallowed_methods, reason = "timing the verification for its report")]
@@ -6,78 +7,92 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::Args;
-use govern_ledger::checkpoint::{
-    PUBLIC_KEY_FILE, SignedCheckpoint, load_public_key, verify_history_at,
-};
+use govern_ledger::checkpoint::{NOTE_FILE, VerifiedCheckpoint};
 use govern_ledger::verify::verify_dir_roots;
 
+use clap::Args;
+
+use crate::checkpoints::{load_key, read_verified};
+
 /// The checkpoint file a data directory holds (the latest signed checkpoint).
-pub(crate) const CHECKPOINT_FILE: &str = "checkpoint.json";
+pub(crate) use govern_ledger::checkpoint::CHECKPOINT_FILE;
 
 /// Options of `govern verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     /// The ledger's data directory (it holds `segments/`).
-    data_dir: PathBuf,
-    /// A signed checkpoint to verify the history against (default: DATA_DIR/checkpoint.json,
-    /// when present). Keep a copy elsewhere: a checkpoint inside the directory proves
-    /// nothing against whoever can rewrite the directory.
+    #[arg(required_unless_present = "export", conflicts_with = "export")]
+    data_dir: Option<PathBuf>,
+    /// Verify this export of one tenant (made by `govern export --with-proofs`) instead of a
+    /// data directory: every receipt's hash from its fields, ids, chain links where
+    /// consecutive, resource_seq continuity, inclusion proofs, the signed checkpoints, and
+    /// the consistency proof to --checkpoint when that is older. Needs --public-key.
+    #[arg(long, value_name = "FILE", requires = "public_key")]
+    export: Option<PathBuf>,
+    /// A signed checkpoint to verify against, JSON (checkpoint.json) or C2SP signed note
+    /// (checkpoint.note) (default: DATA_DIR/checkpoint.json, else DATA_DIR/checkpoint.note,
+    /// when present; with --export, the export's own). Keep a copy elsewhere: a checkpoint
+    /// inside the directory proves nothing against whoever can rewrite the directory.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
-    /// The public key of the checkpoint signer, as hex (default: DATA_DIR/checkpoint.pub).
-    #[arg(long)]
+    /// The checkpoint signer's public key: a file holding the public key in hex, as
+    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub).
+    #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
 }
 
 /// Runs the verification; an `Err` is printed to stderr and exits non-zero.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
+    let Some(data_dir) = &args.data_dir else {
+        let export = args.export.as_deref().ok_or("give DATA_DIR or --export FILE")?;
+        let key = load_key(None, args.public_key.as_deref())?;
+        let trusted = match &args.checkpoint {
+            Some(path) => Some((path.clone(), read_verified(path, &key)?)),
+            None => None,
+        };
+        let report = crate::verify_export::verify_file(export, &key, trusted.as_ref())?;
+        for line in report.lines() {
+            say!("{line}");
+        }
+        return Ok(());
+    };
     let started = Instant::now();
     // Readers take no lock: a live writer goes on appending while the files are read, and
     // what is verified is the prefix written so far.
-    let writer = govern_ledger::lock::probe(&args.data_dir)
-        .map_err(|e| format!("probing the lock of {}: {e}", args.data_dir.display()))?;
+    let writer = govern_ledger::lock::probe(data_dir)
+        .map_err(|e| format!("probing the lock of {}: {e}", data_dir.display()))?;
     let checkpoint = args.checkpoint.clone().or_else(|| {
-        let default = args.data_dir.join(CHECKPOINT_FILE);
-        default.exists().then_some(default)
+        [CHECKPOINT_FILE, NOTE_FILE].iter().map(|name| data_dir.join(name)).find(|p| p.exists())
     });
-    // Read before the ledger, for its size: the verification keeps only the root at that
-    // size, not the whole tree. A checkpoint that cannot be read is reported after the
-    // ledger's own problems, as before.
+    // Verified before the ledger, for its size: the verification keeps only the root at that
+    // size, not the whole tree. A checkpoint (or key) that does not verify is reported after
+    // the ledger's own problems, as before.
     let read = checkpoint.map(|path| {
-        let signed = std::fs::read_to_string(&path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))
-            .and_then(|text| {
-                SignedCheckpoint::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
-            });
-        (path, signed)
+        let verified = load_key(Some(data_dir), args.public_key.as_deref())
+            .and_then(|key| read_verified(&path, &key));
+        (path, verified)
     });
-    let sizes: Vec<u64> =
-        read.iter().filter_map(|(_, signed)| Some(signed.as_ref().ok()?.checkpoint.size)).collect();
-    let report = verify_dir_roots(&args.data_dir, &sizes).map_err(|e| match e.seq() {
+    let sizes: Vec<u64> = read.iter().filter_map(|(_, c)| Some(c.as_ref().ok()?.size())).collect();
+    let report = verify_dir_roots(data_dir, &sizes).map_err(|e| match e.seq() {
         Some(seq) => format!("verification failed at receipt {seq}: {e}"),
         None => format!("verification failed: {e}"),
     })?;
     let checked = match read {
         None => None,
-        Some((path, signed)) => {
-            let signed = signed?;
-            let key_path =
-                args.public_key.clone().unwrap_or_else(|| args.data_dir.join(PUBLIC_KEY_FILE));
-            let key =
-                load_public_key(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+        Some((path, verified)) => {
+            let checkpoint: VerifiedCheckpoint = verified?;
             let root_at = |size| report.root_at(size);
-            verify_history_at(report.receipts, root_at, &signed, &key).map_err(|e| {
+            checkpoint.check_history(report.receipts, root_at).map_err(|e| {
                 format!("verification failed against checkpoint {}: {e}", path.display())
             })?;
-            Some((path, signed.checkpoint.size))
+            Some((path, checkpoint.size()))
         }
     };
     let secs = started.elapsed().as_secs_f64();
     if let Some(w) = writer {
         say!(
             "note: {} is open by a writer ({}); verified the receipts written so far (the newest may not be durable yet)",
-            args.data_dir.display(),
+            data_dir.display(),
             w.pid.map_or_else(|| "pid not recorded".to_owned(), |pid| format!("pid {pid}"))
         );
     }

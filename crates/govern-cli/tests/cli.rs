@@ -128,8 +128,16 @@ fn export_gives_one_tenant_s_receipts_with_proofs_that_verify() {
         "--with-proofs",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> =
+    let mut lines: Vec<serde_json::Value> =
         text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // A header line with the checkpoint the proofs are made against, an end line.
+    let header = lines.remove(0);
+    assert_eq!(header["export"], "govern.export.v1");
+    assert_eq!(header["tree_size"], 64);
+    assert_eq!(header["checkpoint"]["size"], 64);
+    assert_eq!(header["checkpoint"]["root"], header["root"]);
+    let end = lines.pop().unwrap();
+    assert_eq!(end, serde_json::json!({"end": "govern.export.v1", "receipts": 4}));
     // bench ledger spreads receipts over 16 tenants round-robin: 3, 19, 35, 51.
     let seqs: Vec<u64> = lines.iter().map(|l| l["receipt"]["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, [3, 19, 35, 51]);

@@ -45,7 +45,14 @@
 //! ```
 //!
 //! `size` and `timestamp_ms` are JSON integers; `root`, `key_id` and `signature` (the 64-byte
-//! Ed25519 signature `R ‖ S`) are lowercase hex.
+//! Ed25519 signature `R ‖ S`) are lowercase hex. A missing, repeated or unknown field, or a
+//! value of another type, is refused ([`SignedCheckpoint::from_json`]).
+//!
+//! The same tree head is also published as a C2SP signed note ([`note`]), in
+//! `checkpoint.note` beside `checkpoint.json` ([`NOTE_FILE`]); [`verify_checkpoint_text`]
+//! verifies either form and is the only way to a [`VerifiedCheckpoint`], the type everything
+//! that prints or proves against a checkpoint takes. A checkpoint file is read with a bound
+//! ([`CHECKPOINT_FILE_MAX`], [`read_checkpoint_file`]).
 //!
 //! The key pair lives in a directory ([`CheckpointSigner::load_or_generate`]):
 //! `checkpoint.key` holds the 32-byte Ed25519 secret seed (RFC 8032's private key) as 64
@@ -59,19 +66,24 @@
 //! must verify, the ledger must have at least the checkpoint's number of receipts (else it was
 //! truncated), and the root of its first `size` receipts must be the checkpoint's root (else
 //! history before the checkpoint was rewritten). A ledger that only grew since verifies.
+//! [`VerifiedCheckpoint::check_history`] does the same for a checkpoint of either form.
 
 use std::fmt;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+/// The Ed25519 public key type checkpoints are verified with.
+pub use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use govern_governors::Timestamp;
 use govern_receipt::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::merkle::MerkleTree;
+
+pub mod note;
 
 /// The first line of every signed message: the domain separator.
 pub const DOMAIN: &str = "govern.checkpoint.v1";
@@ -84,6 +96,12 @@ pub const PUBLIC_KEY_FILE: &str = "checkpoint.pub";
 
 /// The file name of the latest signed checkpoint in a data directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+/// The file name of the latest checkpoint as a C2SP signed note, beside [`CHECKPOINT_FILE`].
+pub const NOTE_FILE: &str = "checkpoint.note";
+
+/// The most bytes a checkpoint file (either form) may have.
+pub const CHECKPOINT_FILE_MAX: usize = note::NOTE_LEN_MAX;
 
 /// The bytes of a key id.
 pub const KEY_ID_LEN: usize = 8;
@@ -193,6 +211,39 @@ pub enum CheckpointError {
         /// The public key file.
         path: PathBuf,
     },
+    /// Not a C2SP signed note.
+    #[error("not a signed note: {0}")]
+    Note(String),
+    /// A signed note whose text is not a checkpoint of the documented form.
+    #[error("the note is not a checkpoint: {0}")]
+    NoteCheckpoint(String),
+    /// The note has no signature of the verifying key under the note's origin.
+    #[error(
+        "the note has no signature by key {name}+{key_id} (the origin and the public key); it has: {found}"
+    )]
+    NoteUnsigned {
+        /// The key name looked for (the note's origin).
+        name: String,
+        /// Its note key id, hex.
+        key_id: String,
+        /// The signatures found, `name+keyid` each.
+        found: String,
+    },
+    /// An origin (a note's key name) that the format does not allow.
+    #[error("origin: {0}")]
+    Origin(String),
+    /// Not a signed-note verifier key.
+    #[error("not a signed-note verifier key: {0}")]
+    VerifierKey(String),
+    /// A checkpoint or key file larger than its limit ([`CHECKPOINT_FILE_MAX`] for a
+    /// checkpoint).
+    #[error("{path:?} is larger than {limit} bytes: not a checkpoint or key file")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
     /// The operating system's random number generator failed.
     #[error("os random number generator failed: {0}")]
     Random(String),
@@ -218,16 +269,19 @@ pub fn key_id(key: &VerifyingKey) -> [u8; KEY_ID_LEN] {
     id
 }
 
-/// The secret key that signs checkpoints.
+/// The secret key that signs checkpoints, and the origin its signed notes name.
 pub struct CheckpointSigner {
     /// The Ed25519 key pair.
     key: SigningKey,
+    /// The origin line (and key name) of its signed notes.
+    origin: String,
 }
 
 impl fmt::Debug for CheckpointSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CheckpointSigner")
             .field("key_id", &hex::encode(self.key_id()))
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -243,10 +297,39 @@ impl CheckpointSigner {
         Ok(Self::from_seed(&seed))
     }
 
-    /// The key pair of a 32-byte secret seed (RFC 8032's private key).
+    /// The key pair of a 32-byte secret seed (RFC 8032's private key), with the default
+    /// origin ([`note::default_origin`]).
     #[must_use]
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self { key: SigningKey::from_bytes(seed) }
+        let key = SigningKey::from_bytes(seed);
+        let origin = note::default_origin(&key.verifying_key());
+        Self { key, origin }
+    }
+
+    /// The same key, naming `origin` in its signed notes (the origin line and the key name of
+    /// the signature: a schema-less URL such as `billing.example.com/govern` is customary).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Origin`] if it is empty, longer than [`note::ORIGIN_LEN_MAX`] bytes,
+    /// or holds white space, a control character or `+`.
+    pub fn with_origin(mut self, origin: &str) -> Result<Self, CheckpointError> {
+        note::check_key_name(origin)?;
+        origin.clone_into(&mut self.origin);
+        Ok(self)
+    }
+
+    /// The origin its signed notes name.
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// A checkpoint's size and root as a C2SP signed note under [`Self::origin`] (the
+    /// checkpoint's timestamp is not part of a note).
+    #[must_use]
+    pub fn sign_note(&self, checkpoint: &Checkpoint) -> String {
+        let text = note::checkpoint_text(&self.origin, checkpoint.size, &checkpoint.root);
+        note::sign_note(&text, &self.origin, &self.key)
     }
 
     /// The key pair of a seed in 64 lowercase hex characters.
@@ -344,13 +427,11 @@ impl CheckpointSigner {
 /// `public key`) if it does not hold 64 hex characters; [`CheckpointError::InvalidPublicKey`]
 /// if they are not an Ed25519 public key.
 pub fn load_public_key(path: &Path) -> Result<VerifyingKey, CheckpointError> {
-    let text = fs::read_to_string(path).map_err(|source| CheckpointError::Io {
-        context: "reading",
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_public_key(text.trim_end())
+    parse_public_key(read_bounded(path, PUBLIC_KEY_FILE_MAX)?.trim_end())
 }
+
+/// The most bytes a public key file may have (64 hex characters, a newline and some slack).
+const PUBLIC_KEY_FILE_MAX: usize = 1024;
 
 /// Parses a public key from 64 lowercase hex characters.
 ///
@@ -400,15 +481,19 @@ impl SignedCheckpoint {
     /// The JSON file form as one line (see the module documentation).
     #[must_use]
     pub fn to_json(&self) -> String {
-        let j = CheckpointJson {
+        // Serialising a struct of strings and integers cannot fail.
+        serde_json::to_string(&self.file_json()).unwrap_or_default()
+    }
+
+    /// The JSON file form's fields.
+    fn file_json(&self) -> CheckpointJson {
+        CheckpointJson {
             size: self.checkpoint.size,
             root: self.checkpoint.root.to_string(),
             timestamp_ms: self.checkpoint.timestamp.as_ms(),
             key_id: hex::encode(self.key_id),
             signature: hex::encode(self.signature),
-        };
-        // Serialising a struct of strings and integers cannot fail.
-        serde_json::to_string(&j).unwrap_or_default()
+        }
     }
 
     /// Parses the JSON file form (it does not verify the signature: [`Self::verify`] does).
@@ -461,13 +546,168 @@ pub fn verify_history_at(
     key: &VerifyingKey,
 ) -> Result<(), CheckpointError> {
     signed.verify(key)?;
-    let size = signed.checkpoint.size;
+    check_tree_head(signed.checkpoint.size, &signed.checkpoint.root, ledger_size, root_at)
+}
+
+/// A checkpoint whose signature verified, in either form: what proofs are made against.
+/// Only [`verify_checkpoint_text`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedCheckpoint {
+    /// The number of receipts.
+    size: u64,
+    /// The Merkle root of the first `size` receipts.
+    root: Digest,
+    /// The form it came in.
+    form: Form,
+}
+
+/// Serialised as in JSON output: the checkpoint's JSON object (the file form, fields in its
+/// order), or the signed note as a string.
+impl Serialize for VerifiedCheckpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.form {
+            Form::Json(signed) => signed.file_json().serialize(serializer),
+            Form::Note { note, .. } => serializer.serialize_str(note),
+        }
+    }
+}
+
+/// The two forms of a checkpoint file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Form {
+    /// `checkpoint.json`.
+    Json(SignedCheckpoint),
+    /// A C2SP signed note: its origin and the whole note.
+    Note { origin: String, note: String },
+}
+
+impl VerifiedCheckpoint {
+    /// The number of receipts it covers.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The Merkle root of its first `size` receipts.
+    #[must_use]
+    pub fn root(&self) -> Digest {
+        self.root
+    }
+
+    /// The JSON checkpoint, when it came in that form.
+    #[must_use]
+    pub fn json(&self) -> Option<&SignedCheckpoint> {
+        match &self.form {
+            Form::Json(signed) => Some(signed),
+            Form::Note { .. } => None,
+        }
+    }
+
+    /// The signed note, when it came in that form.
+    #[must_use]
+    pub fn note(&self) -> Option<&str> {
+        match &self.form {
+            Form::Json(_) => None,
+            Form::Note { note, .. } => Some(note),
+        }
+    }
+
+    /// The note's origin, when it came as a signed note.
+    #[must_use]
+    pub fn origin(&self) -> Option<&str> {
+        match &self.form {
+            Form::Json(_) => None,
+            Form::Note { origin, .. } => Some(origin),
+        }
+    }
+
+    /// As printed in JSON output: the checkpoint's JSON object, or the note as a string.
+    #[must_use]
+    pub fn to_json_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Checks it against a ledger of `ledger_size` receipts whose root at a size `root_at`
+    /// gives ([`check_tree_head`]).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Truncated`] or [`CheckpointError::Rewritten`].
+    pub fn check_history(
+        &self,
+        ledger_size: u64,
+        root_at: impl FnOnce(u64) -> Option<Digest>,
+    ) -> Result<(), CheckpointError> {
+        check_tree_head(self.size, &self.root, ledger_size, root_at)
+    }
+}
+
+/// Verifies a checkpoint file's text, in either form, with `key`: a JSON checkpoint (the text
+/// starts with `{`) by its key id and signature; a signed note by the signature of `key` under
+/// the note's origin as key name, and its text must be a checkpoint ([`note`]).
+///
+/// # Errors
+/// As [`SignedCheckpoint::from_json`] and [`SignedCheckpoint::verify`] for JSON; as
+/// [`note::Note::parse`], [`note::parse_checkpoint_text`] and [`note::Note::verify`] for a
+/// note.
+pub fn verify_checkpoint_text(
+    text: &str,
+    key: &VerifyingKey,
+) -> Result<VerifiedCheckpoint, CheckpointError> {
+    if text.trim_start().starts_with('{') {
+        let signed = SignedCheckpoint::from_json(text)?;
+        signed.verify(key)?;
+        let Checkpoint { size, root, .. } = signed.checkpoint;
+        return Ok(VerifiedCheckpoint { size, root, form: Form::Json(signed) });
+    }
+    let parsed = note::Note::parse(text)?;
+    let (origin, size, root) = note::parse_checkpoint_text(&parsed.text)?;
+    parsed.verify(&origin, key)?;
+    Ok(VerifiedCheckpoint { size, root, form: Form::Note { origin, note: text.to_owned() } })
+}
+
+/// Reads a checkpoint file (either form), refusing one larger than [`CHECKPOINT_FILE_MAX`]
+/// without reading more than one byte past it.
+///
+/// # Errors
+/// [`CheckpointError::Io`] if it cannot be read or is not UTF-8;
+/// [`CheckpointError::TooLarge`].
+pub fn read_checkpoint_file(path: &Path) -> Result<String, CheckpointError> {
+    read_bounded(path, CHECKPOINT_FILE_MAX)
+}
+
+/// Reads a UTF-8 file of at most `limit` bytes, reading at most one byte more.
+fn read_bounded(path: &Path, limit: usize) -> Result<String, CheckpointError> {
+    use std::io::Read as _;
+    let io = |source| CheckpointError::Io { context: "reading", path: path.to_owned(), source };
+    let file = fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() > limit {
+        return Err(CheckpointError::TooLarge { path: path.to_owned(), limit });
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())))
+}
+
+/// Checks a verified tree head (`size`, `root`) against a ledger of `ledger_size` receipts:
+/// the ledger has at least `size` receipts and `root_at(size)`, the root of its first `size`
+/// (`None` if it is not known, taken as a truncated ledger), is `root`.
+///
+/// # Errors
+/// [`CheckpointError::Truncated`] if the ledger is smaller; [`CheckpointError::Rewritten`] if
+/// its root at `size` differs.
+pub fn check_tree_head(
+    size: u64,
+    root: &Digest,
+    ledger_size: u64,
+    root_at: impl FnOnce(u64) -> Option<Digest>,
+) -> Result<(), CheckpointError> {
     let truncated = || CheckpointError::Truncated { checkpoint_size: size, ledger_size };
     if ledger_size < size {
         return Err(truncated());
     }
-    let root = root_at(size).ok_or_else(truncated)?;
-    if root != signed.checkpoint.root {
+    let found = root_at(size).ok_or_else(truncated)?;
+    if found != *root {
         return Err(CheckpointError::Rewritten { size });
     }
     Ok(())
@@ -505,6 +745,15 @@ fn write_key_file(dir: &Path, name: &str, hex: &str, secret: bool) -> Result<(),
 /// [`CheckpointError::Io`] if a file cannot be written.
 pub fn write_checkpoint(dir: &Path, signed: &SignedCheckpoint) -> Result<(), CheckpointError> {
     write_atomically(dir, CHECKPOINT_FILE, &format!("{}\n", signed.to_json()), false)
+}
+
+/// Writes a signed note to `<dir>/checkpoint.note` ([`NOTE_FILE`]), replacing the previous
+/// one atomically, as [`write_checkpoint`] does.
+///
+/// # Errors
+/// [`CheckpointError::Io`] if a file cannot be written.
+pub fn write_note(dir: &Path, note: &str) -> Result<(), CheckpointError> {
+    write_atomically(dir, NOTE_FILE, note, false)
 }
 
 /// Writes `<dir>/<name>` with `contents` through a synced temporary file that is renamed

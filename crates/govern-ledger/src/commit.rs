@@ -22,7 +22,8 @@
 //! With a [`Checkpointer`], the committer signs the durable tree head
 //! ([`Ledger::tree_head`]) every [`CommitOptions::checkpoint_every`] when it has grown, and
 //! once more when it stops, and writes it to the data directory
-//! ([`crate::checkpoint::write_checkpoint`]).
+//! ([`crate::checkpoint::write_checkpoint`]), and as a C2SP signed note beside it
+//! ([`crate::checkpoint::write_note`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use govern_governors::Timestamp;
 
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, write_checkpoint};
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointSigner, write_checkpoint, write_note,
+};
 use crate::ledger::{Ledger, LedgerError};
 
 /// When callers are acknowledged.
@@ -137,15 +140,18 @@ impl Checkpointer {
         Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
     }
 
-    /// Signs and writes a checkpoint of the ledger's durable tree head; returns its size
-    /// (`None` when the ledger keeps no tree: its store is not durable).
+    /// Signs and writes a checkpoint of the ledger's durable tree head, as `checkpoint.json`
+    /// and then as the C2SP signed note `checkpoint.note` (each replaced atomically; a crash
+    /// between the two leaves the note one tree head behind, both still verify); returns its
+    /// size (`None` when the ledger keeps no tree: its store is not durable).
     ///
     /// # Errors
-    /// [`CheckpointError::Io`] if the file cannot be written.
+    /// [`CheckpointError::Io`] if a file cannot be written.
     pub fn write(&self, ledger: &Ledger) -> Result<Option<u64>, CheckpointError> {
         let Some(head) = ledger.tree_head() else { return Ok(None) };
         let checkpoint = Checkpoint { size: head.size, root: head.root, timestamp: (self.clock)() };
         write_checkpoint(&self.dir, &self.signer.sign(checkpoint))?;
+        write_note(&self.dir, &self.signer.sign_note(&checkpoint))?;
         Ok(Some(head.size))
     }
 }

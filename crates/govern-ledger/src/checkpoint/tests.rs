@@ -384,3 +384,50 @@ fn load_or_generate_refuses_inconsistent_key_files() {
         Err(CheckpointError::Io { context: "reading", .. })
     ));
 }
+
+#[test]
+fn either_form_verifies_into_a_verified_checkpoint_checked_against_history() {
+    let (s, signed) = sample();
+    let key = s.verifying_key();
+    let json = super::verify_checkpoint_text(&signed.to_json(), &key).unwrap();
+    assert_eq!((json.size(), json.root()), (5, tree("a", 5).root()));
+    assert_eq!(json.json(), Some(&signed));
+    assert_eq!(json.to_json_value()["size"], 5);
+    let note = super::verify_checkpoint_text(&s.sign_note(&signed.checkpoint), &key).unwrap();
+    assert_eq!((note.size(), note.root()), (json.size(), json.root()));
+    assert!(note.to_json_value().is_string());
+    for v in [&json, &note] {
+        let grown = tree("a", 9);
+        v.check_history(grown.len(), |n| grown.root_at(n).ok()).unwrap();
+        let other = tree("b", 9);
+        assert!(matches!(
+            v.check_history(other.len(), |n| other.root_at(n).ok()),
+            Err(CheckpointError::Rewritten { size: 5 })
+        ));
+        assert!(matches!(
+            v.check_history(4, |_| None),
+            Err(CheckpointError::Truncated { checkpoint_size: 5, ledger_size: 4 })
+        ));
+    }
+    // Another key, and an unknown field, are refused before anything is used.
+    assert_key_id_mismatch(
+        super::verify_checkpoint_text(&signed.to_json(), &signer(8).verifying_key()).unwrap_err(),
+    );
+    let extra = signed.to_json().replacen('{', "{\"note\":\"x\",", 1);
+    assert!(matches!(super::verify_checkpoint_text(&extra, &key), Err(CheckpointError::Json(_))));
+}
+
+#[test]
+fn checkpoint_and_key_files_are_read_with_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b' '; super::CHECKPOINT_FILE_MAX + 1]).unwrap();
+    assert!(matches!(
+        super::read_checkpoint_file(&big),
+        Err(CheckpointError::TooLarge { limit: super::CHECKPOINT_FILE_MAX, .. })
+    ));
+    assert!(matches!(load_public_key(&big), Err(CheckpointError::TooLarge { .. })));
+    let fine = dir.path().join("fine");
+    std::fs::write(&fine, vec![b' '; super::CHECKPOINT_FILE_MAX]).unwrap();
+    assert_eq!(super::read_checkpoint_file(&fine).unwrap().len(), super::CHECKPOINT_FILE_MAX);
+}

@@ -217,4 +217,9 @@ fn stopping_commits_and_signs_a_checkpoint_that_verifies() {
     assert_eq!(report.receipts, 51);
     verify_history(&report.tree, &signed, &public).unwrap();
     assert_eq!(ledger.tree_head().unwrap().root, report.root);
+    // The same tree head as a C2SP signed note beside it.
+    let note = std::fs::read_to_string(dir.path().join(crate::checkpoint::NOTE_FILE)).unwrap();
+    let verified = crate::checkpoint::verify_checkpoint_text(&note, &public).unwrap();
+    assert_eq!((verified.size(), verified.root()), (51, report.root));
+    assert!(!dir.path().join("checkpoint.note.tmp").exists());
 }
