@@ -135,17 +135,11 @@ fn ledger(args: &LedgerArgs) -> Result<(), String> {
     }
     ledger.sync().map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
-    // Sign a checkpoint of what was written, so that `govern verify` can check the history.
-    let report = govern_ledger::verify::verify_dir(&args.data_dir).map_err(|e| e.to_string())?;
-    let (signer, _) = govern_ledger::checkpoint::CheckpointSigner::load_or_generate(&args.data_dir)
+    // Sign a checkpoint of what was written, as the runtime does (checkpoint.json and the
+    // signed note, each replaced atomically), so that `govern verify` can check the history.
+    govern_ledger::Checkpointer::in_dir(&args.data_dir)
+        .and_then(|checkpointer| checkpointer.write(&ledger))
         .map_err(|e| e.to_string())?;
-    let checkpoint = govern_ledger::checkpoint::Checkpoint::of_tree(
-        &report.tree,
-        Timestamp(1_767_225_600_000 + args.receipts),
-    );
-    let path = args.data_dir.join(crate::verify::CHECKPOINT_FILE);
-    std::fs::write(&path, signer.sign(checkpoint).to_json())
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
     say!(
         "wrote {} receipts to {} in {secs:.2} s: {:.0} durable receipts/s, one fdatasync per {} (single producer)",
         args.receipts,
