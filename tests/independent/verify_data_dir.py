@@ -28,27 +28,30 @@ usage error.
 
 Reading rules as implemented (where docs/receipts.md leaves a choice, the choice is marked
 ASSUMED):
-  - segments/ holds only files named by 20 decimal digits and ".seg"; they are read in name
-    order; each one's name is the sequence number that follows the previous one's last receipt
-    (so the first is 0 and none but the last is empty);
+  - segments/ holds only regular files (ASSUMED: a symbolic link is refused) named by 20
+    decimal digits and ".seg"; they are read in name order; each one's name is the sequence
+    number that follows the previous one's last receipt (so the first is 0 and none but the
+    last is empty);
   - each segment starts with its 24-byte header (tag, version 2, first seq = name);
-  - each frame: header CRC, payload_len <= 1 MiB, seq = the next expected, then (ASSUMED) the
-    payload fits in the file, then the payload CRC, then the chain checks 1-5 and field decoding
-    of "Verifying a chain", then resource_seq = number of earlier receipts of the same
-    (tenant, governor, resource);
-  - torn tail, only in the last segment, from a frame start (or the file start) to the end:
-    (a) fewer than 20 bytes at a frame start, (b) fewer than 24 bytes at the file start that
-    are a prefix of the expected segment header, (c) a frame header that passes the header
-    checks above (ASSUMED: header CRC, payload_len bound and seq; the page names only the
-    header CRC) whose payload runs past the end, (d) only zero bytes. Reported, not a failure;
-    reading stops there;
+  - each frame: header CRC, payload_len <= 1 MiB, seq = the next expected, then the payload
+    fits in the file, then the payload CRC, then the chain checks 1-5 and field decoding of
+    "Verifying a chain" (with the governor and id checks the page gives a decoder), then
+    resource_seq = the number of earlier receipts of the same (tenant, governor, resource);
+  - torn tail, only in the last segment, to the end of the file: (a) fewer than 20 bytes from
+    a frame's start, (b) fewer than 24 bytes from the file's start that are a prefix of the
+    expected segment header (an empty file included), (c) a frame header that passes its
+    checks (header CRC, payload_len bound, seq) whose payload runs past the end, (d) only zero
+    bytes. Reported, not a failure; reading stops there. (The first version of this verifier
+    found (a)-(c) ambiguous on the page; its wording was then made precise.)
   - Merkle root: RFC 6962, leaf SHA-256(0x00 || hash), node SHA-256(0x01 || l || r); the empty
-    tree's root is SHA-256 of nothing (ASSUMED, RFC 6962's definition; the page does not say);
-  - checkpoint: the JSON object of the page (ASSUMED: other members are noted, not refused);
-    the public key file holds 64 hex digits (ASSUMED: surrounding whitespace, e.g. a final
-    newline, is ignored); key_id = SHA-256(public key)[:8]; Ed25519 over
+    tree's root is SHA-256 of nothing (ASSUMED, RFC 6962's definition);
+  - checkpoint: the JSON object of the page's file form, those five members and no other;
+    the public key file holds 64 lowercase hex digits and a newline (ASSUMED: any trailing
+    whitespace); key_id = SHA-256(public key)[:8]; Ed25519 over
     "govern.checkpoint.v1\\n{size}\\n{root}\\n{timestamp_ms}\\n"; size <= receipts read; the
-    root of the first `size` receipts = `root`.
+    root of the first `size` receipts = `root`;
+  - the other files (LOCK, checkpoint.key's mode, anything unlisted in DATA_DIR) bear on no
+    receipt: what differs from the page is a note, not a failure.
 """
 
 import hashlib
@@ -276,7 +279,7 @@ def _scan(data_dir, s):
                 return
             tag, version, hseq = head[:14], struct.unpack(">H", head[14:16])[0], struct.unpack(">Q", head[16:24])[0]
             if tag != SEGMENT_TAG:
-                why = "tag %s is not 'govern.segment' (no segment header: a segment of format 1?)" % tag.hex()
+                why = "tag %s is not 'govern.segment' (no segment header: a segment of format 1, or no segment)" % tag.hex()
             elif version != SEGMENT_VERSION:
                 why = "segment format version %d, expected %d" % (version, SEGMENT_VERSION)
             else:
@@ -364,8 +367,8 @@ def load_checkpoint(path):
     notes = []
     extra = sorted(set(cp) - set(CHECKPOINT_FIELDS))
     if extra:
-        notes.append("note: checkpoint %s has members the page does not list: %s (not signed, ignored)"
-                     % (path, ", ".join(extra)))
+        raise Failure("checkpoint_format", "%s has members the page's file form does not have: %s"
+                      % (path, ", ".join(extra)))
     for f in ("size", "timestamp_ms"):
         v = cp.get(f)
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 64):
@@ -380,9 +383,10 @@ def load_checkpoint(path):
 def load_public_key(path):
     with open(path, "rb") as fh:
         raw = fh.read()
-    text = raw.strip()
-    if not re.fullmatch(rb"[0-9a-fA-F]{64}", text):
-        raise Failure("public_key", "%s does not hold a 32-byte key in hex (%d bytes)" % (path, len(raw)))
+    text = raw.rstrip()
+    if not re.fullmatch(rb"[0-9a-f]{64}", text):
+        raise Failure("public_key", "%s does not hold a 32-byte key as 64 lowercase hex digits (%d bytes)"
+                      % (path, len(raw)))
     return bytes.fromhex(text.decode("ascii"))
 
 
@@ -607,14 +611,16 @@ def _self_test(data_dir, tmp):
         with open(path, "ab") as fh:
             fh.write(data)
 
-    def expect_fail(what, d, seq=None, checkpoint=True):
+    def expect_fail(what, d, kind, seq=None, checkpoint=True):
+        """The verifier must fail, by the check `kind` (so that each check is shown to work, not
+        only some later one), at receipt `seq` when given."""
         out = verify_dir(d, os.path.join(d, "checkpoint.json") if checkpoint else None,
                          os.path.join(d, "checkpoint.pub"))
-        good = not out.ok and (seq is None or out.failure.seq == seq)
+        good = not out.ok and out.failure.kind == kind and (seq is None or out.failure.seq == seq)
         results.append(good)
         print("%s fails: %s\n       -> %s" % ("ok  " if good else "FAIL", what, out.summary))
-        if not good and seq is not None and not out.ok:
-            print("       (expected the failure at seq %d)" % seq)
+        if not good:
+            print("       (expected a %s failure%s)" % (kind, "" if seq is None else " at seq %d" % seq))
 
     def expect_torn(what, d, receipts, form, checkpoint=True):
         out = verify_dir(d, os.path.join(d, "checkpoint.json") if checkpoint else None,
@@ -641,18 +647,19 @@ def _self_test(data_dir, tmp):
         d = fresh()
         flip(seg_path(d, seg), off + hb, k)
         expect_fail("bit %d of frame header byte %d (%s) of seq %d (segment %s, offset %d)"
-                    % (k, hb, field, seq, seg, off), d, seq)
+                    % (k, hb, field, seq, seg, off), d, "frame_header_crc", seq)
         pb = {"first": 0, "middle": plen // 2, "last": plen - 1}[payload_spots[k]]
         d = fresh()
         flip(seg_path(d, seg), off + FRAME_HEADER_LEN + pb, 7 - k)
-        expect_fail("bit %d of payload byte %d (the %s) of seq %d" % (7 - k, pb, payload_spots[k], seq), d, seq)
+        expect_fail("bit %d of payload byte %d (the %s) of seq %d" % (7 - k, pb, payload_spots[k], seq), d,
+                    "payload_crc", seq)
 
     # 2. one flipped bit in a segment header: its tag, its version, its first seq
     first_seg = orig.scan.segments[0]
     for off, what in ((0, "tag"), (15, "version"), (23, "first seq")):
         d = fresh()
         flip(seg_path(d, first_seg), off, 1)
-        expect_fail("a bit of segment %s's header, byte %d (%s)" % (first_seg, off, what), d, 0)
+        expect_fail("a bit of segment %s's header, byte %d (%s)" % (first_seg, off, what), d, "segment_header", 0)
 
     # 3. the same receipts re-split into four segments (still a valid directory), then damaged
     records = []
@@ -678,20 +685,21 @@ def _self_test(data_dir, tmp):
                                                                                       for n_ in names)), d, n)
     d, names = resplit()
     os.remove(seg_path(d, names[1]))
-    expect_fail("segment %s (of 4) deleted" % names[1], d, cuts[1])
+    expect_fail("segment %s (of 4) deleted" % names[1], d, "segment_name", cuts[1])
     d, names = resplit()
     append(seg_path(d, names[0]), bytes(30))
-    expect_fail("30 zero bytes appended to segment %s, which is not the last" % names[0], d, cuts[1])
+    expect_fail("30 zero bytes appended to segment %s, which is not the last" % names[0], d, "frame_header_crc",
+                cuts[1])
     d, names = resplit()
     truncate(seg_path(d, names[2]), os.path.getsize(seg_path(d, names[2])) - 5)
-    expect_fail("segment %s, not the last, cut 5 bytes short" % names[2], d, cuts[3] - 1)
+    expect_fail("segment %s, not the last, cut 5 bytes short" % names[2], d, "partial_frame", cuts[3] - 1)
 
     # 4. a stray file in segments/
     for stray in ("notes.txt", "%019d.seg" % n, segment_name(0) + ".tmp"):
         d = fresh()
         with open(seg_path(d, stray), "wb") as fh:
             fh.write(b"x")
-        expect_fail("a stray file segments/%s" % stray, d)
+        expect_fail("a stray file segments/%s" % stray, d, "stray_file")
 
     # 5. receipts cut off below the checkpoint's size (at a frame boundary: no torn tail)
     d = fresh()
@@ -701,7 +709,41 @@ def _self_test(data_dir, tmp):
         if name > seg:
             os.remove(seg_path(d, name))
     expect_fail("the ledger cut to %d receipts, below the checkpoint's size %d" % (cp_size - 1, cp_size),
-                d, cp_size - 1)
+                d, "checkpoint_size", cp_size - 1)
+
+    # the checkpoint itself: its signature, its signed fields, its key
+    def edit_checkpoint(d, change):
+        path = os.path.join(d, "checkpoint.json")
+        with open(path) as fh:
+            cp = json.load(fh)
+        change(cp)
+        with open(path, "w") as fh:
+            json.dump(cp, fh)
+
+    def flip_signature(cp):
+        sig = bytearray.fromhex(cp["signature"])
+        sig[40] ^= 0x04
+        cp["signature"] = sig.hex()
+
+    for what, change, kind in (
+            ("a bit of the checkpoint's signature flipped", flip_signature, "checkpoint_signature"),
+            ("the checkpoint's size lowered by one, not re-signed",
+             lambda cp: cp.update(size=cp["size"] - 1), "checkpoint_signature"),
+            ("the checkpoint's timestamp_ms raised by one, not re-signed",
+             lambda cp: cp.update(timestamp_ms=cp["timestamp_ms"] + 1), "checkpoint_signature"),
+            ("a member added to the checkpoint", lambda cp: cp.update(note="x"), "checkpoint_format")):
+        d = fresh()
+        edit_checkpoint(d, change)
+        expect_fail(what, d, kind)
+    d = fresh()
+    with open(os.path.join(d, "checkpoint.pub"), "w") as fh:
+        fh.write(rfc8032.TEST1_PUBLIC.hex() + "\n")
+    expect_fail("another public key (RFC 8032's test 1 key) in checkpoint.pub", d, "checkpoint_key")
+    d = fresh()
+    edit_checkpoint(d, lambda cp: cp.update(key_id=hashlib.sha256(rfc8032.TEST1_PUBLIC).digest()[:8].hex()))
+    with open(os.path.join(d, "checkpoint.pub"), "w") as fh:
+        fh.write(rfc8032.TEST1_PUBLIC.hex() + "\n")
+    expect_fail("another public key, and the checkpoint's key_id changed to match it", d, "checkpoint_signature")
 
     # 6. torn tails: reported, not failed
     last_seg, last_off, last_seq, last_len = frames[-1]
@@ -711,7 +753,7 @@ def _self_test(data_dir, tmp):
                 d, n - 1, "c", checkpoint=False)
     d = fresh()
     truncate(seg_path(d, last_seg), last_off + FRAME_HEADER_LEN + last_len // 2)
-    expect_fail("the same cut, with the checkpoint that signs that receipt", d, n - 1)
+    expect_fail("the same cut, with the checkpoint that signs that receipt", d, "checkpoint_size", n - 1)
     d = fresh()
     append(seg_path(d, last_seg), bytes(100))
     expect_torn("100 zero bytes appended to the last segment", d, n, "d")
@@ -741,11 +783,11 @@ def _self_test(data_dir, tmp):
     cut[6] ^= 0x10
     append(seg_path(d, last_seg), bytes(cut))
     expect_fail("receipt %d cut inside its payload, and a bit of its frame header flipped (the header CRC "
-                "fails: not torn)" % n, d, n)
+                "fails: not torn)" % n, d, "frame_header_crc", n)
     d = fresh()
     append(seg_path(d, last_seg), extra_frame[:FRAME_HEADER_LEN + 10] + bytes(len(extra) - 10))
     expect_fail("receipt %d's frame whole but its payload zeroed after 10 bytes (the CRC fails: not torn)" % n,
-                d, n)
+                d, "payload_crc", n)
     d = fresh()
     with open(seg_path(d, segment_name(n)), "wb") as fh:
         fh.write(segment_header(n)[:10])
@@ -758,7 +800,7 @@ def _self_test(data_dir, tmp):
     with open(seg_path(d, segment_name(n)), "wb") as fh:
         fh.write(SEGMENT_TAG + struct.pack(">H", 1) + bytes(4))
     expect_fail("a new segment %s of 20 bytes that are not a prefix of its header (version 1)" % segment_name(n),
-                d, n)
+                d, "segment_header", n)
 
     bad = results.count(False)
     print("self-test: %d cases, %s" % (len(results), "all as expected" if not bad else "%d NOT as expected" % bad))
