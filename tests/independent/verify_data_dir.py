@@ -18,10 +18,13 @@ Usage:
       Assemble the page's segment "Vector" from its description and the test vectors, check
       it byte for byte against the page's whole-file hex, then verify it as a data directory.
   verify_data_dir.py --self-test DATA_DIR
-      On a copy of DATA_DIR, damage it in ways the verifier must catch (flipped bits in the last
-      three frames and in segment headers, a deleted middle segment, a stray file, receipts cut
-      below the checkpoint's size) and ways it must report as a torn tail without failing (a
-      file cut inside its last frame, zeros appended). Prints each case and its outcome.
+      On copies of DATA_DIR, damage it in ways the verifier must catch, each by its own check
+      (flipped bits in the last three frames and in segment headers, a deleted middle segment
+      of the receipts re-split into four, a stray file, receipts cut below the checkpoint's
+      size, a damaged checkpoint or key, appended records that hash correctly but do not decode
+      or skip a resource_seq) and ways it must report as a torn tail without failing (a file cut
+      inside its last frame, zeros appended, a new segment cut inside its header). Prints each
+      case and its outcome.
 
 Exit status: 0 iff it verifies (self-test: iff every case behaved), 1 on a failure, 2 on a
 usage error.
@@ -199,7 +202,6 @@ class Scan:
         self.segments = []       # names, in order
         self.frames = []         # (segment name, offset, seq, payload_len) of every whole frame read
         self.leaves = []         # RFC 6962 leaf hashes, by seq
-        self.last_record = None  # storage record of the last receipt
         self.torn = None         # description of the torn tail, if any
         self.notes = []
         self.failure = None
@@ -279,7 +281,8 @@ def _scan(data_dir, s):
                 return
             tag, version, hseq = head[:14], struct.unpack(">H", head[14:16])[0], struct.unpack(">Q", head[16:24])[0]
             if tag != SEGMENT_TAG:
-                why = "tag %s is not 'govern.segment' (no segment header: a segment of format 1, or no segment)" % tag.hex()
+                why = ("tag %s is not 'govern.segment' (no segment header: a segment of format 1, or no "
+                       "segment)" % tag.hex())
             elif version != SEGMENT_VERSION:
                 why = "segment format version %d, expected %d" % (version, SEGMENT_VERSION)
             else:
@@ -290,7 +293,11 @@ def _scan(data_dir, s):
         off = SEGMENT_HEADER_LEN
         while off < len(data):
             rest = len(data) - off
-            if last and is_zeros(data[off:]):
+            # (d) is looked for only where a frame's header checks fail (a header of zeros fails its
+            # CRC), so that a long segment is not rescanned at every frame
+            hdr = data[off:off + FRAME_HEADER_LEN]
+            header_ok = rest >= FRAME_HEADER_LEN and crc32c(hdr[:16]) == struct.unpack(">I", hdr[16:20])[0]
+            if last and not header_ok and is_zeros(data[off:]):
                 s.torn = "torn tail (d) in segment %s at offset %d: %d zero byte(s)" % (name, off, rest)
                 return
             if rest < FRAME_HEADER_LEN:
@@ -300,9 +307,8 @@ def _scan(data_dir, s):
                     return
                 raise Failure("partial_frame", "%d bytes, less than a frame header, at the end of a segment "
                               "that is not the last" % rest, name, off, expected_seq)
-            hdr = data[off:off + FRAME_HEADER_LEN]
             payload_len, seq, payload_crc, header_crc = frame_header_fields(hdr)
-            if crc32c(hdr[:16]) != header_crc:
+            if not header_ok:
                 raise Failure("frame_header_crc", "header_crc %08x, CRC32C of the header is %08x"
                               % (header_crc, crc32c(hdr[:16])), name, off, expected_seq)
             if payload_len > MAX_PAYLOAD:
@@ -332,7 +338,7 @@ def _scan(data_dir, s):
                 raise Failure("malformed", "governor %r is not one of the eight" % r["governor"],
                               name, off, expected_seq)
             for f in ("tenant_id", "resource_id"):
-                if not vr.ID_RE.match(r[f]):
+                if not vr.ID_RE.fullmatch(r[f]):   # fullmatch: the pattern's `$` would allow a final newline
                     raise Failure("malformed", "%s %r is not 1 to 128 of A-Z a-z 0-9 . _ : -" % (f, r[f]),
                                   name, off, expected_seq)
             key = (r["tenant_id"], r["governor"], r["resource_id"])
@@ -343,7 +349,6 @@ def _scan(data_dir, s):
             resource_counts[key] = want_rs + 1
             s.frames.append((name, off, seq, payload_len))
             s.leaves.append(leaf_hash(r["hash"]))
-            s.last_record = payload
             expected_seq += 1
             off = end
 
@@ -760,14 +765,43 @@ def _self_test(data_dir, tmp):
 
     # a next receipt after the checkpoint, written whole, then cut: a crash mid-write
     prev = vr.decode_record(records[-1])
-    r = {"seq": n, "timestamp_ms": prev["timestamp_ms"] + 1, "tenant_id": "self-test", "governor": "tenant",
-         "resource_id": "torn-%d" % n, "resource_seq": 0, "command": "self_test", "state_from": "a",
-         "state_to": "b", "reason": "verify_data_dir.py --self-test", "args": [], "metadata": [],
-         "prev_hash": prev["hash"]}
-    r["receipt_id"] = vr.derive_receipt_id(r["timestamp_ms"], r["prev_hash"])
-    pre = vr.build_preimage(r)
-    extra = pre + hashlib.sha256(pre).digest()
-    extra_frame = frame_header(n, extra) + extra
+
+    def next_receipt(**changes):
+        """Receipt n as a whole frame, chained and hashed correctly; `changes` alter its fields."""
+        r = {"seq": n, "timestamp_ms": prev["timestamp_ms"] + 1, "tenant_id": "self-test", "governor": "tenant",
+             "resource_id": "torn-%d" % n, "resource_seq": 0, "command": "self_test", "state_from": "a",
+             "state_to": "b", "reason": "verify_data_dir.py --self-test", "args": [], "metadata": [],
+             "prev_hash": prev["hash"]}
+        r.update(changes)
+        r["receipt_id"] = vr.derive_receipt_id(r["timestamp_ms"], r["prev_hash"])
+        pre = vr.build_preimage(r)
+        rec = pre + hashlib.sha256(pre).digest()
+        return rec, frame_header(n, rec) + rec
+
+    # records whose frames, CRCs and hashes hold but whose fields a reader refuses
+    for what, changes, kind in (
+            ("a governor that is not one of the eight", {"governor": "payroll"}, "malformed"),
+            ("a tenant_id with a final newline", {"tenant_id": "self-test\n"}, "malformed"),
+            ("a resource_seq of 1 for a resource with no earlier receipt", {"resource_seq": 1}, "resource_seq")):
+        d = fresh()
+        append(seg_path(d, last_seg), next_receipt(**changes)[1])
+        expect_fail("receipt %d appended, whole and chained, with %s" % (n, what), d, kind, n)
+    if len(frames) >= 2:
+        # the last receipt's resource, one receipt further: resource_seq must count it
+        last_r = vr.decode_record(records[-1])
+        same = {"tenant_id": last_r["tenant_id"], "governor": last_r["governor"],
+                "resource_id": last_r["resource_id"]}
+        d = fresh()
+        append(seg_path(d, last_seg), next_receipt(resource_seq=last_r["resource_seq"], **same)[1])
+        expect_fail("receipt %d appended for %s/%s/%s repeating its resource_seq %d"
+                    % (n, same["tenant_id"], same["governor"], same["resource_id"], last_r["resource_seq"]),
+                    d, "resource_seq", n)
+        d = fresh()
+        append(seg_path(d, last_seg), next_receipt(resource_seq=last_r["resource_seq"] + 1, **same)[1])
+        expect_ok("receipt %d appended for the same resource with resource_seq %d"
+                  % (n, last_r["resource_seq"] + 1), d, n + 1)
+
+    extra, extra_frame = next_receipt()
     d = fresh()
     append(seg_path(d, last_seg), extra_frame)
     expect_ok("a receipt %d written after the checkpoint" % n, d, n + 1)
