@@ -2,7 +2,7 @@
 """Independent verifier of a tenant's export, written from docs/receipts.md alone
 ("Merkle tree, proofs and checkpoints": the tree, the proofs, both checkpoint forms and
 "Exports with proofs"), standard library only. Ed25519 verification is RFC 8032 section 6's
-reference code; the receipt preimage comes from verify_receipts.py (also written from the
+reference code (rfc8032.py); the receipt preimage comes from verify_receipts.py (also written from the
 page alone).
 
 Usage:
@@ -25,6 +25,7 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rfc8032  # noqa: E402  (Ed25519 verification)
 import verify_receipts as vr  # noqa: E402  (preimage encoding and receipt ids)
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -43,96 +44,9 @@ def fail(msg):
     raise Failure(msg)
 
 
-# --------------------------------------------------------------------------
-# Ed25519 verification: RFC 8032, section 6 (reference code)
-# --------------------------------------------------------------------------
-
-P = 2 ** 255 - 19
-
-
-def modp_inv(x):
-    return pow(x, P - 2, P)
-
-
-D = -121665 * modp_inv(121666) % P
-Q = 2 ** 252 + 27742317777372353535851937790883648493
-MODP_SQRT_M1 = pow(2, (P - 1) // 4, P)
-
-
-def point_add(p1, p2):
-    a = (p1[1] - p1[0]) * (p2[1] - p2[0]) % P
-    b = (p1[1] + p1[0]) * (p2[1] + p2[0]) % P
-    c = 2 * p1[3] * p2[3] * D % P
-    d = 2 * p1[2] * p2[2] % P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return (e * f, g * h, f * g, e * h)
-
-
-def point_mul(s, pt):
-    acc = (0, 1, 1, 0)
-    while s > 0:
-        if s & 1:
-            acc = point_add(acc, pt)
-        pt = point_add(pt, pt)
-        s >>= 1
-    return acc
-
-
-def point_equal(p1, p2):
-    if (p1[0] * p2[2] - p2[0] * p1[2]) % P != 0:
-        return False
-    if (p1[1] * p2[2] - p2[1] * p1[2]) % P != 0:
-        return False
-    return True
-
-
-def recover_x(y, sign):
-    if y >= P:
-        return None
-    x2 = (y * y - 1) * modp_inv(D * y * y + 1)
-    if x2 == 0:
-        return None if sign else 0
-    x = pow(x2, (P + 3) // 8, P)
-    if (x * x - x2) % P != 0:
-        x = x * MODP_SQRT_M1 % P
-    if (x * x - x2) % P != 0:
-        return None
-    if (x & 1) != sign:
-        x = P - x
-    return x
-
-
-G_Y = 4 * modp_inv(5) % P
-G_X = recover_x(G_Y, 0)
-G = (G_X, G_Y, 1, G_X * G_Y % P)
-
-
-def point_decompress(s):
-    if len(s) != 32:
-        return None
-    y = int.from_bytes(s, "little")
-    sign = y >> 255
-    y &= (1 << 255) - 1
-    x = recover_x(y, sign)
-    if x is None:
-        return None
-    return (x, y, 1, x * y % P)
-
-
-def ed25519_verify(public, msg, signature):
-    if len(public) != 32 or len(signature) != 64:
-        return False
-    a = point_decompress(public)
-    if not a:
-        return False
-    r = point_decompress(signature[:32])
-    if not r:
-        return False
-    s = int.from_bytes(signature[32:], "little")
-    if s >= Q:
-        return False
-    h = int.from_bytes(hashlib.sha512(signature[:32] + public + msg).digest(), "little") % Q
-    return point_equal(point_mul(s, G), point_add(r, point_mul(h, a)))
+# Ed25519 verification: RFC 8032, section 6 (reference code), shared with
+# verify_data_dir.py.
+ed25519_verify = rfc8032.verify
 
 
 # --------------------------------------------------------------------------
