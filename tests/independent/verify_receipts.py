@@ -366,11 +366,11 @@ def receipt_from_json(j):
         r[f] = v
     for f in ("prev_hash", "hash"):
         v = jd.get(f)
-        ok &= T.check(isinstance(v, str) and bool(HEX64_RE.match(v)),
+        ok &= T.check(isinstance(v, str) and bool(HEX64_RE.fullmatch(v)),
                       "%s is 64 lowercase hex chars" % f, repr(v))
         r[f] = bytes.fromhex(v)
     rid = jd.get("receipt_id")
-    ok &= T.check(isinstance(rid, str) and bool(UUID_RE.match(rid)),
+    ok &= T.check(isinstance(rid, str) and bool(UUID_RE.fullmatch(rid)),
                   "receipt_id is a lowercase hyphenated UUID", repr(rid))
     r["receipt_id"] = uuid.UUID(rid).bytes     # RFC 9562 (network) byte order
     ok &= T.eq(str(uuid.UUID(bytes=r["receipt_id"])), rid, "receipt_id round-trips via printed form")
@@ -379,12 +379,12 @@ def receipt_from_json(j):
 
 def check_field_constraints(r, where):
     """Constraints from the Fields table (not part of the chain check per the spec)."""
-    T.check(bool(ID_RE.match(r["tenant_id"])), where + " tenant_id alphabet/length", r["tenant_id"])
-    T.check(bool(ID_RE.match(r["resource_id"])), where + " resource_id alphabet/length", r["resource_id"])
+    T.check(bool(ID_RE.fullmatch(r["tenant_id"])), where + " tenant_id alphabet/length", r["tenant_id"])
+    T.check(bool(ID_RE.fullmatch(r["resource_id"])), where + " resource_id alphabet/length", r["resource_id"])
     T.check(r["governor"] in GOVERNORS, where + " governor is one of the listed", r["governor"])
     T.check(1 <= len(r["reason"].encode("utf-8")) <= 512, where + " reason is 1..512 bytes")
     T.check(len(r["metadata"]) <= 32, where + " metadata has at most 32 entries")
-    T.check(all(META_KEY_RE.match(k) for k, _ in r["metadata"]), where + " metadata key alphabet")
+    T.check(all(META_KEY_RE.fullmatch(k) for k, _ in r["metadata"]), where + " metadata key alphabet")
 
 
 def main():
