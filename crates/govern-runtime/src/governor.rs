@@ -367,9 +367,10 @@ impl<G: Hosted> GovernorActor<G> {
         true
     }
 
-    /// Decide → append → (crash point) → commit → reply, for the command in `current`.
+    /// Decide → complete → append → (crash point) → commit → reply, for the command in
+    /// `current`.
     fn command(&self, state: &mut GovernorActorState<G>, inbox: &mut Inbox<G>) {
-        let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_ref() else { return };
+        let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_mut() else { return };
         let shared = &self.domain.shared;
         let key = &state.slot.key;
         let ctx = Ctx { now: shared.clock.now() };
@@ -392,6 +393,10 @@ impl<G: Hosted> GovernorActor<G> {
                 Err(CommandError::Rejected(rejection))
             }
             Ok(t) => {
+                // What the caller left out and the machine knows goes into the receipt (the
+                // billing governor's amount and currency). Completed in the slot, so that a
+                // crash before the append decides the same command again.
+                state.machine.complete(&mut request.command);
                 let body = ReceiptBody::for_transition::<G>(
                     key.tenant.clone(),
                     key.resource.clone(),
