@@ -506,3 +506,46 @@ async fn a_due_timeout_is_delivered_even_when_the_governors_inbox_is_full() {
     );
     rt.shutdown().await.unwrap();
 }
+
+/// Many trials over 16 tenants with three deadlines (days 1, 2, 3), all passed in one jump:
+/// every one fires, in (deadline, tenant, resource) order. `GOVERN_TIMEOUT_LOAD=N` runs N
+/// trials instead of 600 and prints the delivery rate (`docs/benchmarks.md`).
+#[tokio::test(start_paused = true)]
+async fn many_due_timeouts_fire_in_order_in_one_jump() {
+    let load = std::env::var("GOVERN_TIMEOUT_LOAD").ok().and_then(|v| v.parse::<usize>().ok());
+    let n = load.unwrap_or(600);
+    let tenants: Vec<String> = (0..16).map(|i| format!("t{i:02}")).collect();
+    let names: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    let rt = started(&names).await;
+    let h = rt.handle();
+    let mut deadline_of = BTreeMap::new();
+    for i in 0..n {
+        let (t, r) = (tenant(&tenants[i % 16]), resource(&format!("s{i}")));
+        let days = 1 + (i % 3) as u64;
+        h.subscription(&t, &r).start_trial("pro", days as u32, "signed up").await.unwrap();
+        deadline_of.insert((t.to_string(), r.to_string()), days);
+    }
+    let before = h.head().next_seq;
+    #[allow(clippy::disallowed_methods, reason = "the load run reports its wall time")]
+    let started_at = std::time::Instant::now();
+    tokio::time::advance(4 * DAY).await;
+    h.fire_due_timeouts().await;
+    let elapsed = started_at.elapsed();
+    assert_eq!(h.head().next_seq, before + n as u64, "every trial ended");
+    let all: Vec<TenantId> = tenants.iter().map(|t| tenant(t)).collect();
+    let refs: Vec<&TenantId> = all.iter().collect();
+    let order: Vec<(u64, String, String)> = timeout_receipts(&h, &refs)
+        .iter()
+        .map(|r| {
+            let key = (r.body.tenant.to_string(), r.body.resource.to_string());
+            (deadline_of[&key], key.0, key.1)
+        })
+        .collect();
+    assert_eq!(order.len(), n);
+    assert!(order.is_sorted(), "delivered in (deadline, tenant, resource) order");
+    if load.is_some() {
+        let rate = n as f64 / elapsed.as_secs_f64();
+        println!("{n} due timeouts delivered in {:.3} s: {rate:.0}/s", elapsed.as_secs_f64());
+    }
+    rt.shutdown().await.unwrap();
+}
