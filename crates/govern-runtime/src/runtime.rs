@@ -30,7 +30,7 @@ use crate::governor::Key;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
 use crate::limits;
-use crate::registry::{Registry, TimeoutAdmission};
+use crate::registry::{Registry, TimeoutAdmission, TimeoutRule};
 use crate::schedule::Schedule;
 use crate::supervisor::policy::{Intensity, RestartType, Strategy};
 use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
@@ -471,7 +471,18 @@ impl Domains {
                     let d = self.deliver_timeout(due.kind, key, generation, admission).await;
                     delivered += usize::from(d);
                 }
-                TimeoutAdmission::Hold => shared.schedule.hold(due, generation),
+                TimeoutAdmission::Hold => {
+                    let tenant = due.tenant.clone();
+                    shared.schedule.hold(due, generation);
+                    // A resumption committed between the admission and the hold found
+                    // nothing to release: look again now that the timeout is held (the
+                    // tenant governor sets the state before it releases, so one of the two
+                    // sees the other).
+                    let state = shared.registry.state(&tenant);
+                    if crate::registry::timeout_rule(state, lifecycle) != TimeoutRule::Hold {
+                        shared.schedule.release(&tenant);
+                    }
+                }
                 TimeoutAdmission::Drop => self.drop_timeout(due.kind, &key, generation),
             }
         }
