@@ -69,9 +69,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     show(
         "authorize",
-        &pay.send(Billing::AuthorizePayment { transaction_id: "ch_1".into() }, "gateway ok").await,
+        &pay.send(
+            Billing::AuthorizePayment { transaction_id: "ch_1".into(), money: None },
+            "gateway ok",
+        )
+        .await,
     );
-    show("settle", &pay.send(Billing::SettlePayment, "captured").await);
+    show("settle", &pay.send(Billing::SettlePayment { money: None }, "captured").await);
 
     println!("globex: a quota");
     let q = h.governor::<govern_governors::quota::Quota>(&globex, &ResourceId::new("api")?);

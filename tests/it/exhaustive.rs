@@ -5,7 +5,9 @@
 //! of target states over the command's samples (`a|b`), or `!kind` for a refusal of that
 //! kind. A pair without a line must be refused with `invalid_transition`. Pairs are decided
 //! on the representative machine that exploration found for the state (set-up commands such
-//! as `create_account` already applied), at the time exploration explored it.
+//! as `create_account` already applied), at the time exploration explored it. Accepted
+//! commands are completed (`Governor::complete`) before their receipt is sealed, as the
+//! runtime does; `BILLING_AMOUNTS` says which amount each billing receipt must then carry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,6 +78,26 @@ refund_settled     request_refund    refund_pending
 refund_settled     dispute_payment   payment_disputed
 refund_settled     close             terminated
 payment_disputed   resolve_dispute   payment_settled|terminated
+";
+
+/// The amount and currency each billing command's receipt carries once accepted: the
+/// command's own (`own`: the two requests state theirs), the payment's (`payment`) or the
+/// pending refund's (`refund`). The others may state it and are refused
+/// `precondition_failed` if they state another; left out, it is completed from the machine.
+const BILLING_AMOUNTS: &str = "
+request_payment   own
+authorize_payment payment
+process_payment   payment
+settle_payment    payment
+fail_payment      payment
+retry_payment     payment
+request_refund    own
+process_refund    refund
+settle_refund     refund
+fail_refund       refund
+dispute_payment   payment
+resolve_dispute   payment
+close             payment
 ";
 
 const CATALOG: &str = "
@@ -238,7 +260,8 @@ fn check<G: Governor>(table: &str) {
     }
 }
 
-/// An accepted pair's receipt names the pair and replays to the same machine.
+/// An accepted pair's receipt (of the command completed as the runtime completes it) names
+/// the pair and replays to the same machine.
 fn check_receipt<G: Governor>(
     machine: &G,
     command: &G::Command,
@@ -247,6 +270,9 @@ fn check_receipt<G: Governor>(
     tenant: &TenantId,
     resource: &ResourceId,
 ) {
+    let mut completed = command.clone();
+    machine.complete(&mut completed);
+    let command = &completed;
     let request = Request::new(command.clone(), Reason::new("exhaustive").unwrap());
     let body =
         ReceiptBody::for_transition::<G>(tenant.clone(), resource.clone(), 0, &request, t, ctx.now);
@@ -287,6 +313,68 @@ fn entitlement_table() {
 #[test]
 fn billing_table() {
     check::<govern_governors::billing::Billing>(BILLING);
+}
+
+/// Every accepted billing command's receipt carries the amount and currency `BILLING_AMOUNTS`
+/// names; stating that same amount records the very same arguments, stating another is
+/// refused.
+#[test]
+fn every_billing_receipt_carries_the_amount_it_is_about() {
+    use govern_governors::billing::Billing;
+    let sources: BTreeMap<&str, &str> = BILLING_AMOUNTS
+        .lines()
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .map(|(c, s)| (c, s.trim()))
+        .collect();
+    for name in <Billing as Governor>::Command::NAMES {
+        assert!(sources.contains_key(name), "BILLING_AMOUNTS has no line for {name}");
+    }
+    let mut accepted = 0;
+    for (state, machine, ctx) in &explore::<Billing>().representatives {
+        for sample in <Billing as Governor>::Command::samples(ctx) {
+            if machine.decide(&sample, ctx).is_err() {
+                continue;
+            }
+            accepted += 1;
+            let at = format!("{} --{}-->", state.name(), sample.name());
+            let mut completed = sample.clone();
+            machine.complete(&mut completed);
+            let recorded = completed.args();
+            let (amount, currency) = (&recorded["amount"], &recorded["currency"]);
+            let want = match sources[sample.name()] {
+                "own" => sample.money().unwrap(),
+                "payment" => machine.money().unwrap(),
+                "refund" => govern_governors::Money::new(
+                    machine.refund_pending().unwrap(),
+                    machine.money().unwrap().currency(),
+                )
+                .unwrap(),
+                other => panic!("unknown amount source {other}"),
+            };
+            assert_eq!(
+                (amount.as_str(), currency.as_str()),
+                (want.amount().to_string().as_str(), want.currency().code()),
+                "{at}"
+            );
+            if sources[sample.name()] == "own" {
+                assert_eq!(completed, sample, "{at}: a request keeps its own amount");
+                continue;
+            }
+            // Stated by the caller (as the receipt records it): accepted, same arguments.
+            let stated = <Billing as Governor>::Command::parse(sample.name(), &recorded).unwrap();
+            assert!(machine.decide(&stated, ctx).is_ok(), "{at}");
+            let mut stated_completed = stated.clone();
+            machine.complete(&mut stated_completed);
+            assert_eq!(stated_completed.args(), recorded, "{at}: one encoding per receipt");
+            // Stated otherwise: refused.
+            let mut other = recorded.clone();
+            other.insert("amount".into(), (want.amount() + want.amount()).to_string());
+            let wrong = <Billing as Governor>::Command::parse(sample.name(), &other).unwrap();
+            let refusal = machine.decide(&wrong, ctx).unwrap_err();
+            assert_eq!(refusal.kind(), "precondition_failed", "{at}");
+        }
+    }
+    assert!(accepted >= 21, "every accepted pair of the table was checked ({accepted})");
 }
 
 #[test]

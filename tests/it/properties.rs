@@ -28,7 +28,14 @@ fn random_run<G: Governor>(
         let command = &samples[usize::from(*pick) % samples.len()];
         let was_terminal = machine.state().is_terminal();
         let before = machine.clone();
-        match machine.apply(command, &ctx) {
+        // As the runtime does: decide, complete what the caller left out, then evolve.
+        let mut command = command.clone();
+        let decided = machine.decide(&command, &ctx);
+        if let Ok(t) = &decided {
+            machine.complete(&mut command);
+            machine.evolve(&command, t.to, ctx.now);
+        }
+        match decided {
             Err(_) => prop_assert_eq!(&machine, &before, "a refusal changed the machine"),
             Ok(t) => {
                 prop_assert!(

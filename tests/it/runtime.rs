@@ -3,6 +3,7 @@
 //! never on sleeps.
 
 mod basics;
+mod billing;
 mod crash_recovery;
 mod durable;
 mod passivation;

@@ -13,6 +13,13 @@
 //! (the first request counts as attempt 1). A failed refund (`fail_refund`) returns to
 //! `payment_settled`: the pending refund is dropped and the refunded total is unchanged, so
 //! refunds settled earlier still count against the refundable balance.
+//!
+//! Every billing receipt carries the amount and currency it is about (the seed's "amount and
+//! currency logged in every receipt"): `request_payment` and `request_refund` state theirs;
+//! every other command may state the payment's (or, for `process_refund`, `settle_refund` and
+//! `fail_refund`, the pending refund's) and is refused if it states another, and an accepted
+//! command that states none is completed from the machine ([`Governor::complete`]) before its
+//! receipt is sealed, so that its arguments, which replay parses, record them.
 
 use rust_decimal::Decimal;
 
@@ -82,6 +89,13 @@ crate::define_arg_enum! {
 }
 
 /// What can be asked of a payment.
+///
+/// A `money` field that is an `Option` holds the optional `amount` and `currency` arguments:
+/// `None` when the caller does not state them; the governor completes it
+/// ([`Governor::complete`]) once the command is accepted, so every receipt records them. A
+/// stated amount must equal the payment's (the pending refund's, for the three refund steps),
+/// else the command is refused `precondition_failed`: a processor confirming another amount
+/// is not this payment's confirmation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Requests the payment of `money` by `method`; counts as attempt 1.
@@ -95,46 +109,148 @@ pub enum Command {
     AuthorizePayment {
         /// The processor's transaction id.
         transaction_id: String,
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
     },
     /// Captures an authorized payment that needs a processing step (bank debits).
-    ProcessPayment,
+    ProcessPayment {
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
+    },
     /// Records that the funds were received (from authorized for cards, or from processing).
-    SettlePayment,
+    SettlePayment {
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
+    },
     /// Records that the attempt was declined or failed.
     FailPayment {
         /// The processor's decline code, if it gave one.
         code: Option<String>,
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
     },
     /// Tries a failed payment again, within [`PAYMENT_ATTEMPTS_MAX`] attempts.
-    RetryPayment,
+    RetryPayment {
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
+    },
     /// Requests a (possibly partial) refund, at most the refundable balance.
     RequestRefund {
         /// The amount to refund, in the payment's currency (arguments `amount` and `currency`).
         money: Money,
     },
     /// Sends the pending refund to the processor.
-    ProcessRefund,
+    ProcessRefund {
+        /// The pending refund's amount and currency, optional.
+        money: Option<Money>,
+    },
     /// Records that the refund reached the customer; it now counts as refunded.
-    SettleRefund,
+    SettleRefund {
+        /// The pending refund's amount and currency, optional.
+        money: Option<Money>,
+    },
     /// Records that the refund failed; the payment is settled again, the refund dropped.
-    FailRefund,
+    FailRefund {
+        /// The pending refund's amount and currency, optional.
+        money: Option<Money>,
+    },
     /// Records a dispute (chargeback) opened by the customer.
     DisputePayment {
         /// The processor's dispute id.
         dispute_id: String,
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
     },
     /// Records how the dispute ended.
     ResolveDispute {
         /// Won (the payment stands) or lost (the funds are withdrawn).
         outcome: DisputeOutcome,
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
     },
     /// Closes a settled or failed payment.
-    Close,
+    Close {
+        /// The payment's amount and currency, optional.
+        money: Option<Money>,
+    },
+}
+
+impl Command {
+    /// The amount and currency this command states (or was completed with), if any.
+    #[must_use]
+    pub fn money(&self) -> Option<Money> {
+        match self {
+            Self::RequestPayment { money, .. } | Self::RequestRefund { money } => Some(*money),
+            Self::AuthorizePayment { money, .. }
+            | Self::ProcessPayment { money }
+            | Self::SettlePayment { money }
+            | Self::FailPayment { money, .. }
+            | Self::RetryPayment { money }
+            | Self::ProcessRefund { money }
+            | Self::SettleRefund { money }
+            | Self::FailRefund { money }
+            | Self::DisputePayment { money, .. }
+            | Self::ResolveDispute { money, .. }
+            | Self::Close { money } => *money,
+        }
+    }
+
+    /// The money a command that does not require it states; `None` for the two that do.
+    fn optional_money(&self) -> Option<Money> {
+        match self {
+            Self::RequestPayment { .. } | Self::RequestRefund { .. } => None,
+            other => other.money(),
+        }
+    }
+
+    /// The optional money of a command that does not require it; `None` for the two that do.
+    fn optional_money_mut(&mut self) -> Option<&mut Option<Money>> {
+        match self {
+            Self::RequestPayment { .. } | Self::RequestRefund { .. } => None,
+            Self::AuthorizePayment { money, .. }
+            | Self::ProcessPayment { money }
+            | Self::SettlePayment { money }
+            | Self::FailPayment { money, .. }
+            | Self::RetryPayment { money }
+            | Self::ProcessRefund { money }
+            | Self::SettleRefund { money }
+            | Self::FailRefund { money }
+            | Self::DisputePayment { money, .. }
+            | Self::ResolveDispute { money, .. }
+            | Self::Close { money } => Some(money),
+        }
+    }
+
+    /// Whether the command is about the pending refund rather than the payment.
+    fn is_refund_step(&self) -> bool {
+        matches!(
+            self,
+            Self::RequestRefund { .. }
+                | Self::ProcessRefund { .. }
+                | Self::SettleRefund { .. }
+                | Self::FailRefund { .. }
+        )
+    }
 }
 
 fn insert_money(a: &mut Args, money: Money) {
     a.insert("amount".into(), money.amount().to_string());
     a.insert("currency".into(), money.currency().code().to_owned());
+}
+
+fn insert_optional_money(a: &mut Args, money: Option<Money>) {
+    if let Some(money) = money {
+        insert_money(a, money);
+    }
+}
+
+/// The optional `amount` and `currency` arguments: both or neither.
+fn optional_money(r: &mut ArgReader<'_>, args: &Args) -> Result<Option<Money>, ArgError> {
+    if args.contains_key("amount") || args.contains_key("currency") {
+        r.money().map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 impl CommandSpec for Command {
@@ -158,49 +274,49 @@ impl CommandSpec for Command {
         match self {
             Self::RequestPayment { .. } => "request_payment",
             Self::AuthorizePayment { .. } => "authorize_payment",
-            Self::ProcessPayment => "process_payment",
-            Self::SettlePayment => "settle_payment",
+            Self::ProcessPayment { .. } => "process_payment",
+            Self::SettlePayment { .. } => "settle_payment",
             Self::FailPayment { .. } => "fail_payment",
-            Self::RetryPayment => "retry_payment",
+            Self::RetryPayment { .. } => "retry_payment",
             Self::RequestRefund { .. } => "request_refund",
-            Self::ProcessRefund => "process_refund",
-            Self::SettleRefund => "settle_refund",
-            Self::FailRefund => "fail_refund",
+            Self::ProcessRefund { .. } => "process_refund",
+            Self::SettleRefund { .. } => "settle_refund",
+            Self::FailRefund { .. } => "fail_refund",
             Self::DisputePayment { .. } => "dispute_payment",
             Self::ResolveDispute { .. } => "resolve_dispute",
-            Self::Close => "close",
+            Self::Close { .. } => "close",
         }
     }
 
     fn args(&self) -> Args {
         let mut a = Args::new();
         match self {
-            Self::RequestPayment { money, method } => {
-                insert_money(&mut a, *money);
+            Self::RequestPayment { method, .. } => {
                 a.insert("method".into(), method.name().to_owned());
             }
-            Self::AuthorizePayment { transaction_id } => {
+            Self::AuthorizePayment { transaction_id, .. } => {
                 a.insert("transaction_id".into(), transaction_id.clone());
             }
-            Self::FailPayment { code: Some(code) } => {
+            Self::FailPayment { code: Some(code), .. } => {
                 a.insert("code".into(), code.clone());
             }
-            Self::RequestRefund { money } => insert_money(&mut a, *money),
-            Self::DisputePayment { dispute_id } => {
+            Self::DisputePayment { dispute_id, .. } => {
                 a.insert("dispute_id".into(), dispute_id.clone());
             }
-            Self::ResolveDispute { outcome } => {
+            Self::ResolveDispute { outcome, .. } => {
                 a.insert("outcome".into(), outcome.name().to_owned());
             }
-            Self::FailPayment { code: None }
-            | Self::ProcessPayment
-            | Self::SettlePayment
-            | Self::RetryPayment
-            | Self::ProcessRefund
-            | Self::SettleRefund
-            | Self::FailRefund
-            | Self::Close => {}
+            Self::FailPayment { code: None, .. }
+            | Self::ProcessPayment { .. }
+            | Self::SettlePayment { .. }
+            | Self::RetryPayment { .. }
+            | Self::RequestRefund { .. }
+            | Self::ProcessRefund { .. }
+            | Self::SettleRefund { .. }
+            | Self::FailRefund { .. }
+            | Self::Close { .. } => {}
         }
+        insert_optional_money(&mut a, self.money());
         a
     }
 
@@ -211,22 +327,30 @@ impl CommandSpec for Command {
                 money: r.money()?,
                 method: r.parsed("method", PaymentMethod::EXPECTED)?,
             },
-            "authorize_payment" => {
-                Self::AuthorizePayment { transaction_id: r.text("transaction_id")? }
-            }
-            "process_payment" => Self::ProcessPayment,
-            "settle_payment" => Self::SettlePayment,
-            "fail_payment" => Self::FailPayment { code: r.optional_text("code")? },
-            "retry_payment" => Self::RetryPayment,
+            "authorize_payment" => Self::AuthorizePayment {
+                transaction_id: r.text("transaction_id")?,
+                money: optional_money(&mut r, args)?,
+            },
+            "process_payment" => Self::ProcessPayment { money: optional_money(&mut r, args)? },
+            "settle_payment" => Self::SettlePayment { money: optional_money(&mut r, args)? },
+            "fail_payment" => Self::FailPayment {
+                code: r.optional_text("code")?,
+                money: optional_money(&mut r, args)?,
+            },
+            "retry_payment" => Self::RetryPayment { money: optional_money(&mut r, args)? },
             "request_refund" => Self::RequestRefund { money: r.money()? },
-            "process_refund" => Self::ProcessRefund,
-            "settle_refund" => Self::SettleRefund,
-            "fail_refund" => Self::FailRefund,
-            "dispute_payment" => Self::DisputePayment { dispute_id: r.text("dispute_id")? },
-            "resolve_dispute" => {
-                Self::ResolveDispute { outcome: r.parsed("outcome", DisputeOutcome::EXPECTED)? }
-            }
-            _ => Self::Close,
+            "process_refund" => Self::ProcessRefund { money: optional_money(&mut r, args)? },
+            "settle_refund" => Self::SettleRefund { money: optional_money(&mut r, args)? },
+            "fail_refund" => Self::FailRefund { money: optional_money(&mut r, args)? },
+            "dispute_payment" => Self::DisputePayment {
+                dispute_id: r.text("dispute_id")?,
+                money: optional_money(&mut r, args)?,
+            },
+            "resolve_dispute" => Self::ResolveDispute {
+                outcome: r.parsed("outcome", DisputeOutcome::EXPECTED)?,
+                money: optional_money(&mut r, args)?,
+            },
+            _ => Self::Close { money: optional_money(&mut r, args)? },
         };
         r.finish()?;
         Ok(cmd)
@@ -241,24 +365,25 @@ impl CommandSpec for Command {
         if let Some(money) = money(10_000) {
             out.push(Self::RequestPayment { money, method: PaymentMethod::Card });
         }
+        // Callers usually leave the payment's amount out: the governor completes it.
         out.extend([
-            Self::AuthorizePayment { transaction_id: "txn_1".into() },
-            Self::ProcessPayment,
-            Self::SettlePayment,
-            Self::FailPayment { code: Some("card_declined".into()) },
-            Self::RetryPayment,
+            Self::AuthorizePayment { transaction_id: "txn_1".into(), money: None },
+            Self::ProcessPayment { money: None },
+            Self::SettlePayment { money: None },
+            Self::FailPayment { code: Some("card_declined".into()), money: None },
+            Self::RetryPayment { money: None },
         ]);
         if let Some(money) = money(4_000) {
             out.push(Self::RequestRefund { money });
         }
         out.extend([
-            Self::ProcessRefund,
-            Self::SettleRefund,
-            Self::FailRefund,
-            Self::DisputePayment { dispute_id: "dp_1".into() },
-            Self::ResolveDispute { outcome: DisputeOutcome::Won },
-            Self::ResolveDispute { outcome: DisputeOutcome::Lost },
-            Self::Close,
+            Self::ProcessRefund { money: None },
+            Self::SettleRefund { money: None },
+            Self::FailRefund { money: None },
+            Self::DisputePayment { dispute_id: "dp_1".into(), money: None },
+            Self::ResolveDispute { outcome: DisputeOutcome::Won, money: None },
+            Self::ResolveDispute { outcome: DisputeOutcome::Lost, money: None },
+            Self::Close { money: None },
         ]);
         out
     }
@@ -350,6 +475,36 @@ impl Billing {
         self.settled_at
     }
 
+    /// The money `command` is about, by the machine: the pending refund's for the refund
+    /// steps, the payment's otherwise; `None` for the two requests (they bring their own) and
+    /// before a payment was requested.
+    fn money_of(&self, command: &Command) -> Option<Money> {
+        match command {
+            Command::RequestPayment { .. } | Command::RequestRefund { .. } => None,
+            c if c.is_refund_step() => {
+                let currency = self.money?.currency();
+                Money::new(self.refund_pending?, currency).ok()
+            }
+            _ => self.money,
+        }
+    }
+
+    /// A stated amount must be the one the command is about.
+    fn check_stated_money(&self, command: &Command) -> Result<(), Rejection> {
+        let Some(stated) = command.optional_money() else { return Ok(()) };
+        if Some(stated) == self.money_of(command) {
+            return Ok(());
+        }
+        Err(Rejection::unmet(
+            command.name(),
+            if command.is_refund_step() {
+                "the amount and currency must be the pending refund's"
+            } else {
+                "the amount and currency must be the payment's"
+            },
+        ))
+    }
+
     fn check_refund(&self, refund: Money) -> Result<(), Rejection> {
         if self.money.is_some_and(|paid| paid.currency() != refund.currency()) {
             return Err(Rejection::unmet(
@@ -383,13 +538,15 @@ impl Governor for Billing {
         let to = match (from, command) {
             (S::Uninitialized, C::RequestPayment { .. }) => S::PaymentPending,
             (S::PaymentPending, C::AuthorizePayment { .. }) => S::PaymentAuthorized,
-            (S::PaymentAuthorized, C::ProcessPayment) => S::PaymentProcessing,
-            (S::PaymentAuthorized | S::PaymentProcessing, C::SettlePayment) => S::PaymentSettled,
+            (S::PaymentAuthorized, C::ProcessPayment { .. }) => S::PaymentProcessing,
+            (S::PaymentAuthorized | S::PaymentProcessing, C::SettlePayment { .. }) => {
+                S::PaymentSettled
+            }
             (
                 S::PaymentPending | S::PaymentAuthorized | S::PaymentProcessing,
                 C::FailPayment { .. },
             ) => S::PaymentFailed,
-            (S::PaymentFailed, C::RetryPayment) => {
+            (S::PaymentFailed, C::RetryPayment { .. }) => {
                 if self.attempts >= PAYMENT_ATTEMPTS_MAX {
                     return Err(Rejection::unmet("retry_payment", "the retry budget is exhausted"));
                 }
@@ -399,17 +556,19 @@ impl Governor for Billing {
                 self.check_refund(*money)?;
                 S::RefundPending
             }
-            (S::RefundPending, C::ProcessRefund) => S::RefundProcessing,
-            (S::RefundProcessing, C::SettleRefund) => S::RefundSettled,
-            (S::RefundPending | S::RefundProcessing, C::FailRefund) => S::PaymentSettled,
+            (S::RefundPending, C::ProcessRefund { .. }) => S::RefundProcessing,
+            (S::RefundProcessing, C::SettleRefund { .. }) => S::RefundSettled,
+            (S::RefundPending | S::RefundProcessing, C::FailRefund { .. }) => S::PaymentSettled,
             (S::PaymentSettled | S::RefundSettled, C::DisputePayment { .. }) => S::PaymentDisputed,
-            (S::PaymentDisputed, C::ResolveDispute { outcome: DisputeOutcome::Won }) => {
+            (S::PaymentDisputed, C::ResolveDispute { outcome: DisputeOutcome::Won, .. }) => {
                 S::PaymentSettled
             }
-            (S::PaymentDisputed, C::ResolveDispute { outcome: DisputeOutcome::Lost }) => {
+            (S::PaymentDisputed, C::ResolveDispute { outcome: DisputeOutcome::Lost, .. }) => {
                 S::Terminated
             }
-            (S::PaymentSettled | S::RefundSettled | S::PaymentFailed, C::Close) => S::Terminated,
+            (S::PaymentSettled | S::RefundSettled | S::PaymentFailed, C::Close { .. }) => {
+                S::Terminated
+            }
             (
                 S::Uninitialized
                 | S::PaymentPending
@@ -425,6 +584,7 @@ impl Governor for Billing {
                 _,
             ) => return Err(self.invalid(command)),
         };
+        self.check_stated_money(command)?;
         Ok(Transition { from, to })
     }
 
@@ -435,27 +595,38 @@ impl Governor for Billing {
                 self.method = Some(*method);
                 self.attempts = 1;
             }
-            Command::AuthorizePayment { transaction_id } => {
+            Command::AuthorizePayment { transaction_id, .. } => {
                 self.transaction_id = Some(transaction_id.clone());
             }
-            Command::SettlePayment => self.settled_at = Some(at),
-            Command::FailPayment { code } => self.failure_code.clone_from(code),
-            Command::RetryPayment => self.attempts = self.attempts.saturating_add(1),
+            Command::SettlePayment { .. } => self.settled_at = Some(at),
+            Command::FailPayment { code, .. } => self.failure_code.clone_from(code),
+            Command::RetryPayment { .. } => self.attempts = self.attempts.saturating_add(1),
             Command::RequestRefund { money } => self.refund_pending = Some(money.amount()),
-            Command::SettleRefund => {
+            Command::SettleRefund { .. } => {
                 if let Some(amount) = self.refund_pending.take() {
                     self.refunded = self.refunded.saturating_add(amount);
                 }
             }
             // The failed refund is dropped; the refunded total keeps only settled refunds.
-            Command::FailRefund => self.refund_pending = None,
-            Command::DisputePayment { dispute_id } => self.dispute_id = Some(dispute_id.clone()),
-            Command::ProcessPayment
-            | Command::ProcessRefund
+            Command::FailRefund { .. } => self.refund_pending = None,
+            Command::DisputePayment { dispute_id, .. } => {
+                self.dispute_id = Some(dispute_id.clone());
+            }
+            Command::ProcessPayment { .. }
+            | Command::ProcessRefund { .. }
             | Command::ResolveDispute { .. }
-            | Command::Close => {}
+            | Command::Close { .. } => {}
         }
         self.state.0 = to;
+    }
+
+    /// Completes an accepted command that left out its amount and currency with the ones it
+    /// is about (the payment's, or the pending refund's), so that its receipt records them.
+    fn complete(&self, command: &mut Command) {
+        let known = self.money_of(command);
+        if let Some(money @ None) = command.optional_money_mut() {
+            *money = known;
+        }
     }
 }
 

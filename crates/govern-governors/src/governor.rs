@@ -73,6 +73,14 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
     /// refuses; replay calls it with recorded commands.
     fn evolve(&mut self, command: &Self::Command, to: Self::State, at: Timestamp);
 
+    /// Completes an accepted `command` with what the machine knows and the caller left out,
+    /// so that its receipt (whose arguments are the command's canonical arguments, which
+    /// replay parses) records it: the billing governor fills in the amount and currency. A
+    /// host calls it after `decide` accepted the command and before sealing its receipt;
+    /// `decide` has already checked whatever the caller did state, and this never changes
+    /// it. Pure. The default completes nothing.
+    fn complete(&self, _command: &mut Self::Command) {}
+
     /// The state timeout armed in the current state, if any. Derived from the machine, so a
     /// replayed governor re-arms exactly what the live one had.
     fn state_timeout(&self) -> Option<StateTimeout<Self::Command>> {

@@ -96,13 +96,15 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut holder = read_pid(&mut file);
+                // The file may still hold an earlier holder's pid (one that crashed, or that
+                // the new holder has not overwritten yet): only a live process counts.
+                let mut holder = read_pid(&mut file).filter(|&pid| process_alive(pid));
                 for _ in 1..HOLDER_READS {
                     if holder.is_some() {
                         break;
                     }
                     std::thread::sleep(HOLDER_READ_PAUSE);
-                    holder = read_pid(&mut file);
+                    holder = read_pid(&mut file).filter(|&pid| process_alive(pid));
                 }
                 return Err(LockError::Held { dir: dir.to_path_buf(), holder });
             }
@@ -123,9 +125,21 @@ impl DirLock {
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first makes it immediate even if
-        // another handle to the same open file lingers.
+        // No stale pid for the next refused writer to name (a crash still leaves one: readers
+        // of the file check that the process is alive). Closing the file releases the lock
+        // too; unlocking first makes it immediate even if another handle to the same open file
+        // lingers.
+        let _ = self.file.set_len(0);
         let _ = self.file.unlock();
+    }
+}
+
+/// Whether process `pid` exists (on Linux, by `/proc`; elsewhere assumed).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
     }
 }
 
@@ -153,7 +167,9 @@ pub fn probe(dir: &Path) -> std::io::Result<Option<Writer>> {
             file.unlock()?;
             Ok(None)
         }
-        Err(TryLockError::WouldBlock) => Ok(Some(Writer { pid: read_pid(&mut file) })),
+        Err(TryLockError::WouldBlock) => {
+            Ok(Some(Writer { pid: read_pid(&mut file).filter(|&pid| process_alive(pid)) }))
+        }
         Err(TryLockError::Error(e)) => Err(e),
     }
 }
@@ -192,6 +208,22 @@ mod tests {
         assert_eq!(probe(dir.path()).unwrap(), None);
         let again = DirLock::acquire(dir.path()).unwrap();
         assert_eq!(again.dir(), dir.path());
+    }
+
+    #[test]
+    fn a_dead_process_s_pid_is_never_named_and_a_release_clears_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DirLock::acquire(dir.path()).unwrap();
+        // What a crashed earlier holder leaves behind, not yet overwritten by the live one.
+        std::fs::write(dir.path().join(LOCK_FILE), "4194304\n").unwrap();
+        assert!(!process_alive(4_194_304), "above Linux's largest pid");
+        match DirLock::acquire(dir.path()).unwrap_err() {
+            LockError::Held { holder, .. } => assert_eq!(holder, None),
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert_eq!(probe(dir.path()).unwrap(), Some(Writer { pid: None }));
+        drop(held);
+        assert_eq!(std::fs::read(dir.path().join(LOCK_FILE)).unwrap(), b"");
     }
 
     #[test]

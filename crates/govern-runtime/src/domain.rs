@@ -1,6 +1,9 @@
 //! A domain: all governors of one kind. Its typed routing index (tenant, resource) → slot,
-//! its state-timeout timers, and its supervisor: a dynamic one_for_one over governor actors,
-//! spawned on demand, restarted with replay, passivated when idle.
+//! its armed state timeouts (their order across kinds is the runtime's [`Schedule`]), and its
+//! supervisor: a dynamic one_for_one over governor actors, spawned on demand, restarted with
+//! replay, passivated when idle.
+//!
+//! [`Schedule`]: crate::schedule::Schedule
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +11,6 @@ use std::time::Duration;
 
 use govern_governors::{CommandSpec, StateTimeout, Timestamp};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use tokio::task::AbortHandle;
 
 use crate::FastMap;
 use crate::error::{Outcome, Refusal};
@@ -18,9 +20,10 @@ use crate::governor::{
 use crate::hosted::Hosted;
 use crate::registry::Admission;
 use crate::runtime::Shared;
+use crate::schedule::Due;
 use crate::supervisor::policy::{self, Exit, Intensity, RestartLog, RestartType, Strategy};
 
-/// An armed state timeout.
+/// An armed state timeout; its place in the delivery order is in the runtime's schedule.
 struct Timer<C> {
     /// When it is due.
     at: Timestamp,
@@ -30,8 +33,6 @@ struct Timer<C> {
     command: C,
     /// Distinguishes incarnations: only the current one may be delivered.
     generation: u64,
-    /// The sleeping task.
-    handle: AbortHandle,
 }
 
 /// All governors of kind `G`.
@@ -43,8 +44,6 @@ pub(crate) struct Domain<G: Hosted> {
     pub(crate) by_actor: FastMap<ActorId, Arc<Slot<G>>>,
     /// Armed state timeouts; they outlive passivation.
     timers: FastMap<Key, Timer<G::Command>>,
-    /// Distinguishes timer incarnations, so that a stale timer cannot remove a newer one.
-    timer_generation: AtomicU64,
     /// The current supervisor incarnation.
     supervisor: Mutex<Option<ActorCell>>,
     /// How many supervisor incarnations have started (restarts after escalation are > 1).
@@ -58,7 +57,6 @@ impl<G: Hosted> Domain<G> {
             routes: FastMap::default(),
             by_actor: FastMap::default(),
             timers: FastMap::default(),
-            timer_generation: AtomicU64::new(0),
             supervisor: Mutex::new(None),
             incarnations: AtomicU64::new(0),
         }
@@ -99,7 +97,12 @@ impl<G: Hosted> Domain<G> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(
             key,
-            Envelope::Command { request, reply: Some(tx), admission: Some(admission) },
+            Envelope::Command {
+                request,
+                reply: Some(tx),
+                admission: Some(admission),
+                timeout: false,
+            },
         )
         .await?;
         self.wait(rx).await?
@@ -212,8 +215,6 @@ impl<G: Hosted> Domain<G> {
         }
     }
 
-    /// Arms (or cancels, with `None`) the state timeout of `key`. An identical armed timeout
-    /// is kept; any other is replaced: a state change cancels the old one.
     /// Arms the state timeout of a governor that is not resident, from its receipts (at
     /// start, for a ledger that is continued). Returns whether one was armed.
     pub(crate) fn rearm_from(
@@ -228,90 +229,69 @@ impl<G: Hosted> Domain<G> {
         Ok(armed)
     }
 
-    pub(crate) fn arm_timeout(
-        self: &Arc<Self>,
-        key: &Key,
-        timeout: Option<StateTimeout<G::Command>>,
-    ) {
+    /// `key`'s place in the schedule for a deadline `at`.
+    fn due(key: &Key, at: Timestamp) -> Due {
+        Due { at, tenant: key.tenant.clone(), kind: G::KIND, resource: key.resource.clone() }
+    }
+
+    /// Arms (or cancels, with `None`) the state timeout of `key`. An identical armed timeout
+    /// is kept; any other is replaced: a state change cancels the old one.
+    pub(crate) fn arm_timeout(&self, key: &Key, timeout: Option<StateTimeout<G::Command>>) {
+        let schedule = &self.shared.schedule;
         let Some(t) = timeout else {
             if let Some((_, old)) = self.timers.remove(key) {
-                old.handle.abort();
+                schedule.remove(&Self::due(key, old.at), old.generation);
             }
             return;
         };
         if self.timers.get(key).is_some_and(|old| old.at == t.at && old.name == t.command.name()) {
             return;
         }
-        let generation = self.timer_generation.fetch_add(1, Ordering::Relaxed);
-        let deadline = self.shared.clock.deadline(t.at);
-        let (domain, timer_key) = (Arc::clone(self), key.clone());
-        let handle = tokio::spawn(async move {
-            tokio::time::sleep_until(deadline).await;
-            // Whoever removes the entry delivers: this task or `fire_due`, never both.
-            if let Some((_, timer)) =
-                domain.timers.remove_if(&timer_key, |_, t| t.generation == generation)
-            {
-                let _ = domain.deliver_timeout(timer_key, timer.command, false).await;
-            }
-        })
-        .abort_handle();
-        let timer =
-            Timer { at: t.at, name: t.command.name(), command: t.command, generation, handle };
+        let generation = schedule.next_generation();
+        let at = t.at;
+        let timer = Timer { at, name: t.command.name(), command: t.command, generation };
         if let Some(old) = self.timers.insert(key.clone(), timer) {
-            old.handle.abort();
+            schedule.remove(&Self::due(key, old.at), old.generation);
         }
+        schedule.insert(Self::due(key, at), generation);
     }
 
-    /// Sends a due state timeout's command through the normal path. With `wait`, returns once
-    /// the governor has decided it.
-    async fn deliver_timeout(
+    /// Delivers the state timeout armed for `key` as `generation` (nothing if it was
+    /// re-armed or cancelled since) through the normal path, as a command admitted with
+    /// `admission`, and waits until the governor has decided it (within the reply timeout).
+    /// Returns whether it was delivered.
+    pub(crate) async fn deliver_timeout(
         self: &Arc<Self>,
         key: Key,
-        command: G::Command,
-        wait: bool,
-    ) -> Option<Outcome> {
-        if self.shared.is_shutting_down() {
-            return None;
-        }
+        generation: u64,
+        admission: Admission,
+    ) -> bool {
+        let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation)
+        else {
+            return false;
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let envelope = Envelope::Command {
-            request: timeout_request(command),
+            request: timeout_request(timer.command),
             reply: Some(tx),
-            admission: None,
+            admission: Some(admission),
+            timeout: true,
         };
         if let Err(refusal) = self.submit(key.clone(), envelope).await {
             tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");
-            return None;
+            return false;
         }
-        if !wait {
-            return None;
-        }
-        rx.await.ok()
+        // Whatever the answer, it was decided (or the governor is gone): the next may go.
+        let _ = self.wait(rx).await;
+        true
     }
 
-    /// Delivers every state timeout due at `now` and waits until each is decided; returns
-    /// how many were delivered. Timer tasks deliver on their own as time passes; this makes
-    /// it deterministic (scenario `advance` steps, tests on paused time).
-    pub(crate) async fn fire_due(self: &Arc<Self>, now: Timestamp) -> usize {
-        let mut due: Vec<(Timestamp, Key, u64)> = self
-            .timers
-            .iter()
-            .filter(|t| t.at <= now)
-            .map(|t| (t.at, t.key().clone(), t.generation))
-            .collect();
-        // In deadline order, then by key: the map's order is random, and the receipts'
-        // order must not be (a scenario run twice gives the same chain).
-        due.sort();
-        let mut delivered = 0;
-        for (_, key, generation) in due {
-            if let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation)
-            {
-                timer.handle.abort();
-                delivered += 1;
-                let _ = self.deliver_timeout(key, timer.command, true).await;
-            }
+    /// Forgets the state timeout armed for `key` as `generation`: its tenant is
+    /// deprovisioned, so it never fires.
+    pub(crate) fn drop_timeout(&self, key: &Key, generation: u64) {
+        if self.timers.remove_if(key, |_, t| t.generation == generation).is_some() {
+            tracing::debug!(governor = G::KIND.name(), tenant_id = %key.tenant, resource_id = %key.resource, "state timeout dropped: the tenant is deprovisioned");
         }
-        delivered
     }
 
     /// The supervision tree has stopped: answer everything queued at every resident
@@ -324,9 +304,6 @@ impl<G: Hosted> Domain<G> {
                 kind: G::KIND,
                 reason: reason.to_owned(),
             });
-        }
-        for timer in self.timers.iter() {
-            timer.handle.abort();
         }
         self.timers.clear();
     }

@@ -56,12 +56,18 @@ pub struct Snapshot<G> {
 
 /// One entry of a governor's inbox.
 pub(crate) enum Envelope<G: Governor> {
-    /// A command; `reply` is absent for state timeouts, which nobody awaits.
+    /// A command, from a caller or a state timeout.
     Command {
         request: Request<G::Command>,
+        /// A caller's reply is sent once the receipt is durable; a state timeout's as soon as
+        /// it is decided (its deliverer only keeps the order; the receipt is committed all
+        /// the same).
         reply: Option<oneshot::Sender<Outcome>>,
         /// The tenant's in-flight budget unit, returned when the envelope is dropped.
         admission: Option<Admission>,
+        /// Sent by a state timeout: never refused for a full inbox (a governor has at most
+        /// one timeout).
+        timeout: bool,
     },
     /// A state query, answered in order with the commands around it.
     Inspect { reply: oneshot::Sender<Snapshot<G>> },
@@ -90,15 +96,24 @@ impl Ack for DurableReply {
     }
 }
 
-/// Answers a command: an acceptance once its receipt is durable, anything else now.
+/// Answers a command: an acceptance once its receipt is durable, anything else now. A state
+/// timeout's deliverer learns the decision at once; the receipt is still committed.
 fn answer(
     commit: &Arc<Committer>,
     reply: Option<oneshot::Sender<Outcome>>,
     admission: Option<Admission>,
+    timeout: bool,
     outcome: Outcome,
 ) {
     match outcome {
         Ok(accepted) => {
+            let reply = match reply {
+                Some(decided) if timeout => {
+                    let _ = decided.send(Ok(accepted.clone()));
+                    None
+                }
+                reply => reply,
+            };
             commit.ack(accepted.seq, DurableReply { reply, accepted, _admission: admission });
         }
         Err(e) => {
@@ -169,8 +184,8 @@ impl<G: Governor> Slot<G> {
             if inbox.closed {
                 return Err(PushError::Closed(envelope));
             }
-            // State timeouts (no reply) are never refused: there is at most one per governor.
-            let bounded = matches!(&envelope, Envelope::Command { reply: Some(_), .. });
+            // State timeouts are never refused: there is at most one per governor.
+            let bounded = matches!(&envelope, Envelope::Command { timeout: false, .. });
             if bounded && inbox.queue.len() >= GOVERNOR_INBOX_MAX {
                 return Err(PushError::Full);
             }
@@ -306,8 +321,8 @@ impl<G: Hosted> Actor for GovernorActor<G> {
 fn recover_in_flight<G: Governor>(inbox: &mut Inbox<G>, commit: &Arc<Committer>) {
     match inbox.current.take() {
         None => {}
-        Some((Envelope::Command { reply, admission, .. }, Some(accepted))) => {
-            answer(commit, reply, admission, Ok(accepted));
+        Some((Envelope::Command { reply, admission, timeout, .. }, Some(accepted))) => {
+            answer(commit, reply, admission, timeout, Ok(accepted));
         }
         Some((envelope, _)) => inbox.queue.push_front(envelope),
     }
@@ -352,9 +367,10 @@ impl<G: Hosted> GovernorActor<G> {
         true
     }
 
-    /// Decide → append → (crash point) → commit → reply, for the command in `current`.
+    /// Decide → complete → append → (crash point) → commit → reply, for the command in
+    /// `current`.
     fn command(&self, state: &mut GovernorActorState<G>, inbox: &mut Inbox<G>) {
-        let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_ref() else { return };
+        let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_mut() else { return };
         let shared = &self.domain.shared;
         let key = &state.slot.key;
         let ctx = Ctx { now: shared.clock.now() };
@@ -377,6 +393,10 @@ impl<G: Hosted> GovernorActor<G> {
                 Err(CommandError::Rejected(rejection))
             }
             Ok(t) => {
+                // What the caller left out and the machine knows goes into the receipt (the
+                // billing governor's amount and currency). Completed in the slot, so that a
+                // crash before the append decides the same command again.
+                state.machine.complete(&mut request.command);
                 let body = ReceiptBody::for_transition::<G>(
                     key.tenant.clone(),
                     key.resource.clone(),
@@ -422,8 +442,9 @@ impl<G: Hosted> GovernorActor<G> {
                 }
             }
         };
-        if let Some((Envelope::Command { reply, admission, .. }, _)) = inbox.current.take() {
-            answer(&shared.commit, reply, admission, outcome);
+        if let Some((Envelope::Command { reply, admission, timeout, .. }, _)) = inbox.current.take()
+        {
+            answer(&shared.commit, reply, admission, timeout, outcome);
         }
     }
 }

@@ -74,7 +74,18 @@ impl<G: Hosted> GovernorHandle<G> {
             return Err(Refusal::TenantResourceMismatch { tenant: self.key.tenant.clone() }.into());
         }
         let admission = shared.registry.admit(&self.key.tenant, lifecycle)?;
-        G::domain(&self.runtime.domains).call(self.key.clone(), request, admission).await
+        let outcome =
+            G::domain(&self.runtime.domains).call(self.key.clone(), request, admission).await;
+        if let Ok(accepted) = &outcome
+            && lifecycle
+            && crate::registry::ends_hold(accepted.from, accepted.to)
+        {
+            // The tenant was resumed: its governors' timeouts held meanwhile are decided now,
+            // in deadline order, before the caller hears of the resumption (the delivery task
+            // would get to them as well; this makes the moment deterministic).
+            self.runtime.domains.deliver_due(shared).await;
+        }
+        outcome
     }
 
     /// The governor's current machine, answered in order with its commands.

@@ -18,6 +18,7 @@ mod hosted;
 pub mod limits;
 mod registry;
 mod runtime;
+mod schedule;
 mod supervisor;
 
 /// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups

@@ -1,7 +1,9 @@
 //! The tenant registry: each tenant's lifecycle state (as its tenant governor last committed
 //! it) and its in-flight command count. Every command is admitted here first, lock-free, so a
 //! command for an unknown, inactive, suspended or deprovisioned tenant never reaches a
-//! governor, and a tenant cannot queue unbounded work.
+//! governor, and a tenant cannot queue unbounded work. State timeouts are admitted by the
+//! same rule ([`timeout_rule`]): held while the tenant is suspended, dropped once it is
+//! deprovisioned.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -42,6 +44,51 @@ impl Drop for Admission {
     fn drop(&mut self) {
         self.entry.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// What a due state timeout does, by its tenant's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimeoutRule {
+    /// It is delivered now, as a command the tenant admits.
+    Deliver,
+    /// It is kept, neither fired nor lost, until the tenant's state changes: a command
+    /// would be refused now (`tenant_suspended`, `tenant_not_active`) but may be later.
+    Hold,
+    /// It never fires: the tenant is deprovisioned, which is final.
+    Drop,
+}
+
+/// The admission rule for a due state timeout: a command to the same governor's, except that
+/// a refusal that may pass later holds the timeout instead of losing it.
+pub(crate) fn timeout_rule(state: Option<TenantState>, lifecycle: bool) -> TimeoutRule {
+    match (state, lifecycle) {
+        (Some(TenantState::Deprovisioned), _) => TimeoutRule::Drop,
+        (Some(_), true)
+        | (Some(TenantState::Active | TenantState::Degraded | TenantState::Maintenance), false) => {
+            TimeoutRule::Deliver
+        }
+        (None, _) | (Some(TenantState::Provisioning | TenantState::Suspended), false) => {
+            TimeoutRule::Hold
+        }
+    }
+}
+
+/// Whether a tenant governor's transition `from` → `to` (state names) ends a period in
+/// which its governors' timeouts were held.
+pub(crate) fn ends_hold(from: &str, to: &str) -> bool {
+    let rule = |name| timeout_rule(TenantState::from_name(name), false);
+    rule(from) == TimeoutRule::Hold && rule(to) != TimeoutRule::Hold
+}
+
+/// A due state timeout's admission.
+#[derive(Debug)]
+pub(crate) enum TimeoutAdmission {
+    /// Deliver it, holding one unit of the tenant's in-flight count.
+    Deliver(Admission),
+    /// Keep it until the tenant's state changes.
+    Hold,
+    /// Forget it.
+    Drop,
 }
 
 /// All tenants of a runtime.
@@ -122,6 +169,22 @@ impl Registry {
             });
         }
         Ok(admission)
+    }
+
+    /// Admits one due state timeout of `tenant`'s governors by [`timeout_rule`]. A delivered
+    /// timeout counts in the tenant's in-flight commands (shutdown waits for it) but is never
+    /// refused `busy`: a governor has at most one timeout.
+    pub(crate) fn admit_timeout(&self, tenant: &TenantId, lifecycle: bool) -> TimeoutAdmission {
+        let entry = self.tenants.get(tenant).map(|e| Arc::clone(e.value()));
+        let state = entry.as_ref().and_then(|e| e.state());
+        match (timeout_rule(state, lifecycle), entry) {
+            (TimeoutRule::Deliver, Some(entry)) => {
+                entry.in_flight.fetch_add(1, Ordering::AcqRel);
+                TimeoutAdmission::Deliver(Admission { entry })
+            }
+            (TimeoutRule::Drop, _) => TimeoutAdmission::Drop,
+            (TimeoutRule::Hold | TimeoutRule::Deliver, _) => TimeoutAdmission::Hold,
+        }
     }
 
     /// Commands admitted and not yet answered, over all tenants.

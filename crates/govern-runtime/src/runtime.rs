@@ -26,10 +26,12 @@ use crate::clock::{Clock, wall_now};
 use crate::commit::Committer;
 use crate::domain::{Domain, DomainSupervisor};
 use crate::error::RuntimeError;
+use crate::governor::Key;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
 use crate::limits;
-use crate::registry::Registry;
+use crate::registry::{Registry, TimeoutAdmission, TimeoutRule};
+use crate::schedule::Schedule;
 use crate::supervisor::policy::{Intensity, RestartType, Strategy};
 use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
 
@@ -40,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) commit: Arc<Committer>,
     pub(crate) clock: Clock,
     pub(crate) registry: Registry,
+    /// Every armed state timeout, in delivery order.
+    pub(crate) schedule: Schedule,
     pub(crate) reply_timeout: Duration,
     pub(crate) idle_after: Duration,
     pub(crate) child_shutdown: Duration,
@@ -248,6 +252,7 @@ impl RuntimeBuilder {
             clock_start: clock.now(),
             clock,
             registry: Registry::new(self.tenant_in_flight_max),
+            schedule: Schedule::new(),
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
             child_shutdown: self.child_shutdown,
@@ -339,12 +344,15 @@ impl RuntimeBuilder {
                     domains.quota.fail_resident(reason);
                     domains.compliance.fail_resident(reason);
                     domains.tenant.fail_resident(reason);
+                    shared.schedule.clear();
+                    shared.schedule.wake.notify_one();
                 }
             })
         };
         rearm_timeouts(&shared, &domains)?;
+        let delivery = tokio::spawn(deliver_timeouts(Arc::clone(&shared), Arc::clone(&domains)));
         let handle = RuntimeHandle { shared, domains };
-        Ok(Runtime { handle, root, watcher })
+        Ok(Runtime { handle, root, watcher, delivery })
     }
 }
 
@@ -388,13 +396,18 @@ fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
 /// A runtime continuing a store arms the state timeouts its governors were waiting on (a
 /// trial's end, a maintenance window's close) before it takes commands, so that they fire
 /// when the clock passes them (at once if they fell due while the runtime was down), whether
-/// or not the governor is used meanwhile. It reads each tenant's receipts once and replays
-/// only the governors whose last receipt left them in a state with a timeout.
+/// or not the governor is used meanwhile; a suspended tenant's are held when due, as in a
+/// running runtime, and a deprovisioned tenant's are not armed at all. It reads each
+/// tenant's receipts once and replays only the governors whose last receipt left them in a
+/// state with a timeout.
 fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), RuntimeError> {
     use std::collections::BTreeMap;
     let fail = |reason: String| RuntimeError::Start { what: "state timeouts", reason };
     let mut armed = 0usize;
     for (tenant_id, _) in shared.ledger.receipt_counts() {
+        if shared.registry.state(&tenant_id) == Some(tenant::State::Deprovisioned) {
+            continue;
+        }
         let receipts = shared
             .ledger
             .tenant_receipts(&tenant_id, None, None)
@@ -409,7 +422,7 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
             if !timed_states(kind).contains(&last.body.state_to.as_ref()) {
                 continue;
             }
-            let key = crate::governor::Key { tenant: tenant_id.clone(), resource };
+            let key = Key { tenant: tenant_id.clone(), resource };
             let rearmed = domains.rearm(kind, &key, &receipts).map_err(|e| fail(e.to_string()))?;
             armed += usize::from(rearmed);
         }
@@ -420,11 +433,104 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
     Ok(())
 }
 
+/// The delivery task: sleeps until the earliest armed deadline (or until woken by an earlier
+/// one, or by held timeouts released), then delivers everything due.
+async fn deliver_timeouts(shared: Arc<Shared>, domains: Arc<Domains>) {
+    while !shared.is_shutting_down() {
+        let schedule = &shared.schedule;
+        match schedule.next_deadline() {
+            Some(at) if at <= shared.clock.now() => {
+                domains.deliver_due(&shared).await;
+            }
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(shared.clock.deadline(at)) => {}
+                    () = schedule.wake.notified() => {}
+                }
+            }
+            None => schedule.wake.notified().await,
+        }
+    }
+}
+
 impl Domains {
+    /// Delivers every state timeout due now, one at a time, in (deadline, tenant, kind,
+    /// resource) order, each admitted by its tenant's state (delivered, held or dropped), and
+    /// waits until each delivered one is decided. Returns how many were delivered. The
+    /// delivery task and [`RuntimeHandle::fire_due_timeouts`] both come here, one at a time.
+    pub(crate) async fn deliver_due(&self, shared: &Shared) -> usize {
+        let _turn = shared.schedule.delivering.lock().await;
+        let now = shared.clock.now();
+        let mut delivered = 0;
+        while !shared.is_shutting_down() {
+            let Some((due, generation)) = shared.schedule.pop_due(now) else { break };
+            let key = Key { tenant: due.tenant.clone(), resource: due.resource.clone() };
+            let lifecycle = due.kind == GovernorKind::Tenant;
+            match shared.registry.admit_timeout(&due.tenant, lifecycle) {
+                TimeoutAdmission::Deliver(admission) => {
+                    let d = self.deliver_timeout(due.kind, key, generation, admission).await;
+                    delivered += usize::from(d);
+                }
+                TimeoutAdmission::Hold => {
+                    let tenant = due.tenant.clone();
+                    shared.schedule.hold(due, generation);
+                    // A resumption committed between the admission and the hold found
+                    // nothing to release: look again now that the timeout is held (the
+                    // tenant governor sets the state before it releases, so one of the two
+                    // sees the other).
+                    let state = shared.registry.state(&tenant);
+                    if crate::registry::timeout_rule(state, lifecycle) != TimeoutRule::Hold {
+                        shared.schedule.release(&tenant);
+                    }
+                }
+                TimeoutAdmission::Drop => self.drop_timeout(due.kind, &key, generation),
+            }
+        }
+        delivered
+    }
+
+    async fn deliver_timeout(
+        &self,
+        kind: GovernorKind,
+        key: Key,
+        generation: u64,
+        admission: crate::registry::Admission,
+    ) -> bool {
+        match kind {
+            GovernorKind::Entitlement => {
+                self.entitlement.deliver_timeout(key, generation, admission).await
+            }
+            GovernorKind::Billing => self.billing.deliver_timeout(key, generation, admission).await,
+            GovernorKind::Catalog => self.catalog.deliver_timeout(key, generation, admission).await,
+            GovernorKind::Subscription => {
+                self.subscription.deliver_timeout(key, generation, admission).await
+            }
+            GovernorKind::Account => self.account.deliver_timeout(key, generation, admission).await,
+            GovernorKind::Quota => self.quota.deliver_timeout(key, generation, admission).await,
+            GovernorKind::Compliance => {
+                self.compliance.deliver_timeout(key, generation, admission).await
+            }
+            GovernorKind::Tenant => self.tenant.deliver_timeout(key, generation, admission).await,
+        }
+    }
+
+    fn drop_timeout(&self, kind: GovernorKind, key: &Key, generation: u64) {
+        match kind {
+            GovernorKind::Entitlement => self.entitlement.drop_timeout(key, generation),
+            GovernorKind::Billing => self.billing.drop_timeout(key, generation),
+            GovernorKind::Catalog => self.catalog.drop_timeout(key, generation),
+            GovernorKind::Subscription => self.subscription.drop_timeout(key, generation),
+            GovernorKind::Account => self.account.drop_timeout(key, generation),
+            GovernorKind::Quota => self.quota.drop_timeout(key, generation),
+            GovernorKind::Compliance => self.compliance.drop_timeout(key, generation),
+            GovernorKind::Tenant => self.tenant.drop_timeout(key, generation),
+        }
+    }
+
     fn rearm(
         &self,
         kind: GovernorKind,
-        key: &crate::governor::Key,
+        key: &Key,
         receipts: &[Receipt],
     ) -> Result<bool, govern_receipt::ReplayError> {
         match kind {
@@ -472,6 +578,8 @@ pub struct Runtime {
     handle: RuntimeHandle,
     root: ActorRef<SupervisorMsg>,
     watcher: tokio::task::JoinHandle<()>,
+    /// Delivers due state timeouts.
+    delivery: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for SupervisorMsg {
@@ -508,6 +616,8 @@ impl Runtime {
         while shared.registry.in_flight() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // Timeouts not yet delivered are re-armed from the ledger at the next start.
+        self.delivery.abort();
         let _ = ractor::call!(self.root, SupervisorMsg::Shutdown);
         self.root.stop(Some("shutdown".into()));
         self.watcher.abort();
@@ -641,21 +751,15 @@ impl RuntimeHandle {
         self.shared.ledger.store_heap_bytes()
     }
 
-    /// Delivers every state timeout due now (trial ends, window closes, deadlines) and waits
-    /// until each is decided. Returns how many were delivered. Due timeouts are delivered
-    /// anyway as the runtime's clock passes them; this call makes the moment deterministic,
-    /// for scenario scripts and tests on paused time.
+    /// Delivers every state timeout due now (trial ends, window closes, deadlines), across
+    /// all kinds in (deadline, tenant, kind, resource) order, and waits until each is
+    /// decided. A suspended tenant's stay held (they fire when it is resumed); a
+    /// deprovisioned tenant's never fire. Returns how many this call delivered. Due timeouts
+    /// are delivered anyway as the runtime's clock passes them (by the same ordered path, so
+    /// whoever delivers, each is decided once and in order); this call makes the moment
+    /// deterministic, for scenario scripts and tests on paused time.
     pub async fn fire_due_timeouts(&self) -> usize {
-        let now = self.now();
-        let d = &self.domains;
-        d.entitlement.fire_due(now).await
-            + d.billing.fire_due(now).await
-            + d.catalog.fire_due(now).await
-            + d.subscription.fire_due(now).await
-            + d.account.fire_due(now).await
-            + d.quota.fire_due(now).await
-            + d.compliance.fire_due(now).await
-            + d.tenant.fire_due(now).await
+        self.domains.deliver_due(&self.shared).await
     }
 
     /// How many times the domain supervisor of `kind` was restarted after escalating.

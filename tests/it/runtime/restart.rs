@@ -1,6 +1,7 @@
 //! A runtime on the durable segment store, stopped and started again on the same data
 //! directory: the chain continues, tenant states come back, governors rehydrate by replay,
-//! and every acknowledgement came after its receipt was durable.
+//! every acknowledgement came after its receipt was durable, and timeouts re-armed at start
+//! obey their tenant's state (held while suspended, never fired once deprovisioned).
 
 use govern_governors::subscription::State;
 use govern_runtime::Runtime;
@@ -74,4 +75,75 @@ async fn a_pending_trial_ends_after_a_restart_without_its_governor_being_used() 
     assert_eq!(last.body.timestamp.as_ms(), T0.as_ms() + 15 * govern_governors::DAY_MS);
     assert_eq!(receipts.len(), 2, "start_trial, end_trial");
     rt.shutdown().await.unwrap();
+}
+
+/// A runtime on `dir` whose clock starts `days` after T0.
+async fn start_on_day(dir: &std::path::Path, days: u64) -> Runtime {
+    super::quiet_injected_panics();
+    let epoch = govern_governors::Timestamp(T0.as_ms() + days * govern_governors::DAY_MS);
+    Runtime::builder().epoch(epoch).data_dir(dir).start().await.unwrap()
+}
+
+const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_tenants_trial_stays_held_across_a_restart_and_ends_at_resume() {
+    use govern_governors::tenant::Command as TenantCommand;
+    let dir = tempfile::tempdir().unwrap();
+    let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
+    let rt = start_on(dir.path()).await;
+    let h = rt.handle();
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    h.subscription(&acme, &sub_1).start_trial("pro", 4, "signed up").await.unwrap();
+    h.tenant(&acme).send(TenantCommand::SuspendTenant, "fraud check").await.unwrap();
+    rt.shutdown().await.unwrap();
+
+    // Restarted on day 2; the trial falls due on day 4 while the tenant is suspended.
+    let rt = start_on_day(dir.path(), 2).await;
+    let h = rt.handle();
+    tokio::time::sleep(8 * DAY).await;
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    assert_eq!(h.receipts(&acme, None, Some(&sub_1)).unwrap().len(), 1, "held: start_trial only");
+    assert_eq!(h.head().next_seq, 4);
+    rt.shutdown().await.unwrap();
+
+    // And across a second restart, past the deadline: still held, then fired at resume.
+    let rt = start_on_day(dir.path(), 12).await;
+    let h = rt.handle();
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    assert_eq!(h.head().next_seq, 4);
+    let resumed = h.tenant(&acme).send(TenantCommand::ActivateTenant, "cleared").await.unwrap();
+    assert_eq!(resumed.seq, 4);
+    let receipts = h.receipts(&acme, None, Some(&sub_1)).unwrap();
+    let last = receipts.last().unwrap();
+    assert_eq!(
+        (last.seq, last.body.command.as_ref(), last.body.state_to.as_ref()),
+        (5, "end_trial", "paused")
+    );
+    assert_eq!(last.body.timestamp.as_ms(), T0.as_ms() + 12 * govern_governors::DAY_MS);
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deprovisioned_tenants_trial_never_ends_after_a_restart() {
+    use govern_governors::tenant::Command as TenantCommand;
+    let dir = tempfile::tempdir().unwrap();
+    let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
+    let rt = start_on(dir.path()).await;
+    let h = rt.handle();
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    h.subscription(&acme, &sub_1).start_trial("pro", 4, "signed up").await.unwrap();
+    h.tenant(&acme).send(TenantCommand::DeprovisionTenant, "churned").await.unwrap();
+    rt.shutdown().await.unwrap();
+
+    // Restarted before the deadline and after it: the trial never ends.
+    for day in [2, 10] {
+        let rt = start_on_day(dir.path(), day).await;
+        let h = rt.handle();
+        tokio::time::sleep(5 * DAY).await;
+        assert_eq!(h.fire_due_timeouts().await, 0);
+        assert_eq!(h.head().next_seq, 4, "nothing written after the deprovisioning (day {day})");
+        rt.shutdown().await.unwrap();
+    }
 }

@@ -1,14 +1,20 @@
 //! gen_statem-style state timeouts on the runtime clock: a trial ends at its deadline and not
 //! before, a state change cancels the timeout, timers fire on their own as virtual time passes,
-//! the tenant and compliance governors' timeouts, and a passivated governor's timeout.
+//! the tenant and compliance governors' timeouts, a passivated governor's timeout, due
+//! timeouts of every kind in deadline order, and timeouts under tenant admission (held while
+//! the tenant is suspended, never fired once it is deprovisioned).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use govern_governors::catalog::{Command as CatalogCommand, Product};
 use govern_governors::compliance::{Audit, Command as AuditCommand, Domain, Severity, State};
+use govern_governors::entitlement::{Command as EntitlementCommand, Entitlement};
 use govern_governors::subscription::State as SubState;
 use govern_governors::tenant::{Command as TenantCommand, State as TenantState};
-use govern_governors::{DAY_MS, Governor, GovernorKind, MINUTE_MS, ResourceId, TenantId};
+use govern_governors::{
+    DAY_MS, Governor, GovernorKind, MINUTE_MS, ResourceId, TenantId, Timestamp,
+};
 use govern_receipt::Receipt;
 use govern_runtime::RuntimeHandle;
 
@@ -212,5 +218,334 @@ async fn a_passivated_governors_timeout_still_fires_and_brings_it_back() {
     assert_timeout_receipt(&rs[1], "end_trial", "free_trial", "paused", 14 * DAY_MS);
     assert_eq!(h.fire_due_timeouts().await, 0);
     assert_eq!(h.head().next_seq, 4);
+    rt.shutdown().await.unwrap();
+}
+
+/// Arms four state timeouts of four kinds for tenant `t`, `days` from now each: a grant's
+/// expiry (entitlement `grant-1`), a product's sunset (catalog `prod-1`), a remediation
+/// deadline (compliance `audit-1`) and a trial's end (subscription `sub-1`).
+async fn arm_four_kinds(h: &RuntimeHandle, t: &TenantId, days: [u64; 4]) {
+    let [expiry, sunset, remediation, trial] = days;
+    let now = h.now();
+    let grant = h.governor::<Entitlement>(t, &resource("grant-1"));
+    let expires_at = Some(now.plus_ms(expiry * DAY_MS));
+    grant
+        .send(EntitlementCommand::GrantEntitlement { feature: "sso".into(), expires_at }, "deal")
+        .await
+        .unwrap();
+    grant.send(EntitlementCommand::ApproveGrant, "approved").await.unwrap();
+    let product = h.governor::<Product>(t, &resource("prod-1"));
+    product.send(CatalogCommand::SubmitForApproval { sku: "PRO-1".into() }, "new").await.unwrap();
+    product.send(CatalogCommand::ApproveProduct, "approved").await.unwrap();
+    let sunset_at = Some(now.plus_ms(sunset * DAY_MS));
+    product.send(CatalogCommand::DeprecateProduct { sunset_at }, "replaced").await.unwrap();
+    let audit = h.governor::<Audit>(t, &resource("audit-1"));
+    audit.send(AuditCommand::StartAudit { domain: Domain::Soc2 }, "yearly").await.unwrap();
+    audit.send(AuditCommand::BeginReview, "auditor assigned").await.unwrap();
+    let finding = "access reviews not performed".to_owned();
+    let non_compliant = AuditCommand::MarkNonCompliant { severity: Severity::Medium, finding };
+    audit.send(non_compliant, "found").await.unwrap();
+    let deadline_days = u32::try_from(remediation).unwrap();
+    audit.send(AuditCommand::RequestRemediation { deadline_days }, "fix it").await.unwrap();
+    let trial_days = u32::try_from(trial).unwrap();
+    h.subscription(t, &resource("sub-1"))
+        .start_trial("pro", trial_days, "signed up")
+        .await
+        .unwrap();
+}
+
+/// The receipts state timeouts sent for `tenants`, in ledger order.
+fn timeout_receipts(h: &RuntimeHandle, tenants: &[&TenantId]) -> Vec<Receipt> {
+    let mut out: Vec<Receipt> = tenants
+        .iter()
+        .flat_map(|t| h.receipts(t, None, None).unwrap())
+        .filter(|r| r.body.metadata.get("source").map(String::as_str) == Some("state_timeout"))
+        .collect();
+    out.sort_by_key(|r| r.seq);
+    out
+}
+
+/// (tenant, command, decision time) of each receipt.
+fn fired(receipts: &[Receipt]) -> Vec<(String, String, Timestamp)> {
+    receipts
+        .iter()
+        .map(|r| (r.body.tenant.to_string(), r.body.command.to_string(), r.body.timestamp))
+        .collect()
+}
+
+fn at(tenant: &str, command: &str, day: u64) -> (String, String, Timestamp) {
+    (tenant.to_owned(), command.to_owned(), T0.plus_ms(day * DAY_MS))
+}
+
+#[tokio::test(start_paused = true)]
+async fn due_timeouts_of_every_kind_fire_in_deadline_order_in_one_advance() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let acme = tenant("acme");
+    // Deadlines: expiry day 25, sunset day 18, remediation day 10, trial end day 4; by kind
+    // (entitlement, catalog, subscription, compliance) they would come nearly reversed.
+    arm_four_kinds(&h, &acme, [25, 18, 10, 4]).await;
+    let before = h.head().next_seq;
+
+    // One jump over every deadline: whoever delivers them (the runtime as the clock passes,
+    // or this call), they are decided at day 30, in deadline order.
+    tokio::time::advance(30 * DAY).await;
+    h.fire_due_timeouts().await;
+    assert_eq!(
+        fired(&timeout_receipts(&h, &[&acme])),
+        [
+            at("acme", "end_trial", 30),
+            at("acme", "remediation_overdue", 30),
+            at("acme", "delist_product", 30),
+            at("acme", "expire", 30),
+        ]
+    );
+    assert_eq!(h.head().next_seq, before + 4);
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn due_timeouts_of_every_kind_fire_at_their_own_deadlines_as_time_passes() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let acme = tenant("acme");
+    arm_four_kinds(&h, &acme, [25, 18, 10, 4]).await;
+    // The automatic path: virtual time moves from deadline to deadline.
+    tokio::time::sleep(30 * DAY).await;
+    assert_eq!(
+        fired(&timeout_receipts(&h, &[&acme])),
+        [
+            at("acme", "end_trial", 4),
+            at("acme", "remediation_overdue", 10),
+            at("acme", "delist_product", 18),
+            at("acme", "expire", 25),
+        ]
+    );
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_due_at_the_same_time_fire_by_tenant_then_kind_then_resource() {
+    let rt = started(&["beta", "acme"]).await;
+    let h = rt.handle();
+    let (acme, beta) = (tenant("acme"), tenant("beta"));
+    arm_four_kinds(&h, &beta, [10, 10, 10, 10]).await;
+    h.subscription(&beta, &resource("sub-0")).start_trial("pro", 10, "signed up").await.unwrap();
+    arm_four_kinds(&h, &acme, [10, 10, 10, 10]).await;
+    tokio::time::advance(10 * DAY).await;
+    h.fire_due_timeouts().await;
+    let order: Vec<_> = timeout_receipts(&h, &[&acme, &beta])
+        .iter()
+        .map(|r| format!("{}/{}/{}", r.body.tenant, r.body.governor, r.body.resource))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "acme/entitlement/grant-1",
+            "acme/catalog/prod-1",
+            "acme/subscription/sub-1",
+            "acme/compliance/audit-1",
+            "beta/entitlement/grant-1",
+            "beta/catalog/prod-1",
+            "beta/subscription/sub-0",
+            "beta/subscription/sub-1",
+            "beta/compliance/audit-1",
+        ]
+    );
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deprovisioned_tenants_timeouts_never_fire_and_write_nothing() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let acme = tenant("acme");
+    arm_four_kinds(&h, &acme, [25, 18, 10, 4]).await;
+    let gone = h.tenant(&acme).send(TenantCommand::DeprovisionTenant, "churned").await.unwrap();
+    assert_eq!(gone.to, "deprovisioned");
+    let head = h.head().next_seq;
+
+    // Past every deadline, by the automatic path and by the explicit one.
+    tokio::time::sleep(30 * DAY).await;
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    assert_eq!(timeout_receipts(&h, &[&acme]), []);
+    assert_eq!(h.head().next_seq, head, "nothing was written after the deprovisioning");
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    assert_eq!(sub.state().await.unwrap(), SubState::FreeTrial, "the trial never ended");
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspended_tenants_due_timeouts_are_held_and_fire_in_deadline_order_at_resume() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let acme = tenant("acme");
+    arm_four_kinds(&h, &acme, [25, 18, 10, 4]).await;
+    h.tenant(&acme).send(TenantCommand::SuspendTenant, "fraud check").await.unwrap();
+    let head = h.head().next_seq;
+
+    tokio::time::sleep(30 * DAY).await;
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    assert_eq!(timeout_receipts(&h, &[&acme]), [], "held, not fired");
+    assert_eq!(h.head().next_seq, head);
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    assert_eq!(sub.state().await.unwrap(), SubState::FreeTrial);
+
+    // Resumed at day 30: by the time the resumption is answered, the held timeouts have
+    // been decided after it, in deadline order, at the resume time.
+    let resumed = h.tenant(&acme).send(TenantCommand::ActivateTenant, "cleared").await.unwrap();
+    assert_eq!((resumed.from, resumed.to, resumed.seq), ("suspended", "active", head));
+    let receipts = timeout_receipts(&h, &[&acme]);
+    assert_eq!(
+        fired(&receipts),
+        [
+            at("acme", "end_trial", 30),
+            at("acme", "remediation_overdue", 30),
+            at("acme", "delist_product", 30),
+            at("acme", "expire", 30),
+        ]
+    );
+    let seqs: Vec<u64> = receipts.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [head + 1, head + 2, head + 3, head + 4]);
+    assert_eq!(sub.state().await.unwrap(), SubState::Paused);
+    assert_eq!(h.fire_due_timeouts().await, 0, "each was delivered once");
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspension_holds_only_what_fell_due_during_it() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let acme = tenant("acme");
+    arm_four_kinds(&h, &acme, [25, 18, 10, 4]).await;
+    let t = h.tenant(&acme);
+    t.send(TenantCommand::SuspendTenant, "fraud check").await.unwrap();
+    tokio::time::sleep(5 * DAY).await;
+    assert_eq!(timeout_receipts(&h, &[&acme]), []);
+    t.send(TenantCommand::ActivateTenant, "cleared").await.unwrap();
+    // The trial's end was held and fires at the resumption (day 5); the others at their
+    // own deadlines.
+    tokio::time::sleep(25 * DAY).await;
+    assert_eq!(
+        fired(&timeout_receipts(&h, &[&acme])),
+        [
+            at("acme", "end_trial", 5),
+            at("acme", "remediation_overdue", 10),
+            at("acme", "delist_product", 18),
+            at("acme", "expire", 25),
+        ]
+    );
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn held_timeouts_of_a_tenant_deprovisioned_while_suspended_never_fire() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let acme = tenant("acme");
+    arm_four_kinds(&h, &acme, [25, 18, 10, 4]).await;
+    let t = h.tenant(&acme);
+    t.send(TenantCommand::SuspendTenant, "fraud check").await.unwrap();
+    tokio::time::sleep(12 * DAY).await;
+    t.send(TenantCommand::DeprovisionTenant, "fraud confirmed").await.unwrap();
+    let head = h.head().next_seq;
+    tokio::time::sleep(20 * DAY).await;
+    assert_eq!(h.fire_due_timeouts().await, 0);
+    assert_eq!(timeout_receipts(&h, &[&acme]), []);
+    assert_eq!(h.head().next_seq, head);
+    rt.shutdown().await.unwrap();
+}
+
+/// Polls every future of `futures` together in one task, so that all of them run their
+/// first step (here: queueing a command) before anything else does.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (slot, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if let Some(f) = slot
+                && let std::task::Poll::Ready(v) = f.as_mut().poll(cx)
+            {
+                *out = Some(v);
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_timeout_is_delivered_even_when_the_governors_inbox_is_full() {
+    let rt = started(&["acme"]).await;
+    let h = rt.handle();
+    let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
+    let sub = h.subscription(&acme, &sub_1);
+    sub.start_trial("pro", 14, "signed up").await.unwrap();
+    tokio::time::advance(14 * DAY).await;
+
+    // A full inbox of commands the trial refuses, all queued before the governor runs, then
+    // the trial's end: it is queued behind them (never refused `busy`) and decided.
+    let full = govern_runtime::limits::GOVERNOR_INBOX_MAX;
+    let refused = (0..full).map(|_| sub.resume("too early")).collect();
+    let (answers, delivered) = tokio::join!(join_all(refused), h.fire_due_timeouts());
+    assert_eq!(answers.len(), full);
+    assert!(answers.iter().all(|a| a.as_ref().unwrap_err().code() == "invalid_transition"));
+    assert_eq!(delivered, 1);
+    assert_eq!(sub.state().await.unwrap(), SubState::Paused);
+    assert_eq!(
+        commands(&h, &acme, GovernorKind::Subscription, &sub_1),
+        ["start_trial", "end_trial"]
+    );
+    rt.shutdown().await.unwrap();
+}
+
+/// Many trials over 16 tenants with three deadlines (days 1, 2, 3), all passed in one jump:
+/// every one fires, in (deadline, tenant, resource) order. `GOVERN_TIMEOUT_LOAD=N` runs N
+/// trials instead of 600 and prints the delivery rate (`docs/benchmarks.md`).
+#[tokio::test(start_paused = true)]
+async fn many_due_timeouts_fire_in_order_in_one_jump() {
+    let load = std::env::var("GOVERN_TIMEOUT_LOAD").ok().and_then(|v| v.parse::<usize>().ok());
+    let n = load.unwrap_or(600);
+    let tenants: Vec<String> = (0..16).map(|i| format!("t{i:02}")).collect();
+    let names: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    let rt = started(&names).await;
+    let h = rt.handle();
+    let mut deadline_of = BTreeMap::new();
+    for i in 0..n {
+        let (t, r) = (tenant(&tenants[i % 16]), resource(&format!("s{i}")));
+        let days = 1 + (i % 3) as u64;
+        h.subscription(&t, &r).start_trial("pro", days as u32, "signed up").await.unwrap();
+        deadline_of.insert((t.to_string(), r.to_string()), days);
+    }
+    let before = h.head().next_seq;
+    #[allow(clippy::disallowed_methods, reason = "the load run reports its wall time")]
+    let started_at = std::time::Instant::now();
+    tokio::time::advance(4 * DAY).await;
+    h.fire_due_timeouts().await;
+    let elapsed = started_at.elapsed();
+    assert_eq!(h.head().next_seq, before + n as u64, "every trial ended");
+    let all: Vec<TenantId> = tenants.iter().map(|t| tenant(t)).collect();
+    let refs: Vec<&TenantId> = all.iter().collect();
+    let order: Vec<(u64, String, String)> = timeout_receipts(&h, &refs)
+        .iter()
+        .map(|r| {
+            let key = (r.body.tenant.to_string(), r.body.resource.to_string());
+            (deadline_of[&key], key.0, key.1)
+        })
+        .collect();
+    assert_eq!(order.len(), n);
+    assert!(order.is_sorted(), "delivered in (deadline, tenant, resource) order");
+    if load.is_some() {
+        let rate = n as f64 / elapsed.as_secs_f64();
+        println!("{n} due timeouts delivered in {:.3} s: {rate:.0}/s", elapsed.as_secs_f64());
+    }
     rt.shutdown().await.unwrap();
 }

@@ -27,15 +27,15 @@ fn refund(amount: &str) -> C {
 }
 
 fn authorize() -> C {
-    C::AuthorizePayment { transaction_id: "txn_1".into() }
+    C::AuthorizePayment { transaction_id: "txn_1".into(), money: None }
 }
 
 fn dispute() -> C {
-    C::DisputePayment { dispute_id: "dp_1".into() }
+    C::DisputePayment { dispute_id: "dp_1".into(), money: None }
 }
 
 fn resolve(outcome: DisputeOutcome) -> C {
-    C::ResolveDispute { outcome }
+    C::ResolveDispute { outcome, money: None }
 }
 
 fn args(pairs: &[(&str, &str)]) -> Args {
@@ -47,7 +47,7 @@ fn settled() -> Billing {
     let mut b = Billing::default();
     let out = transcript(
         &mut b,
-        &[(0, pay(PaymentMethod::Card)), (0, authorize()), (0, C::SettlePayment)],
+        &[(0, pay(PaymentMethod::Card)), (0, authorize()), (0, C::SettlePayment { money: None })],
     );
     assert!(out.ends_with("payment_authorized --settle_payment--> payment_settled\n"), "{out}");
     b
@@ -57,16 +57,16 @@ fn main_walk() -> Vec<(u64, C)> {
     vec![
         (0, pay(PaymentMethod::AchDebit)),
         (0, authorize()),
-        (1, C::ProcessPayment),
-        (3, C::SettlePayment),
+        (1, C::ProcessPayment { money: None }),
+        (3, C::SettlePayment { money: None }),
         (5, refund("40.00")),
-        (5, C::ProcessRefund),
-        (7, C::SettleRefund),
+        (5, C::ProcessRefund { money: None }),
+        (7, C::SettleRefund { money: None }),
         (8, dispute()),
         (20, resolve(DisputeOutcome::Won)),
         (21, refund("60")),
-        (22, C::FailRefund),
-        (23, C::Close),
+        (22, C::FailRefund { money: None }),
+        (23, C::Close { money: None }),
     ]
 }
 
@@ -107,7 +107,7 @@ fn a_card_payment_settles_without_processing() {
     let mut b = Billing::default();
     let out = transcript(
         &mut b,
-        &[(0, pay(PaymentMethod::Card)), (0, authorize()), (0, C::SettlePayment)],
+        &[(0, pay(PaymentMethod::Card)), (0, authorize()), (0, C::SettlePayment { money: None })],
     );
     assert_eq!(
         out,
@@ -133,11 +133,11 @@ fn partial_refunds_follow_one_another_up_to_the_paid_amount() {
     let mut b = settled();
     let steps = [
         (1, refund("40")),
-        (1, C::ProcessRefund),
-        (2, C::SettleRefund),
+        (1, C::ProcessRefund { money: None }),
+        (2, C::SettleRefund { money: None }),
         (3, refund("60.00")),
-        (3, C::ProcessRefund),
-        (4, C::SettleRefund),
+        (3, C::ProcessRefund { money: None }),
+        (4, C::SettleRefund { money: None }),
         (5, refund("0.01")),
     ];
     assert_eq!(
@@ -184,11 +184,11 @@ fn a_failed_refund_returns_to_settled_and_keeps_the_refunded_total() {
     let mut b = settled();
     let steps = [
         (1, refund("40")),
-        (1, C::ProcessRefund),
-        (2, C::SettleRefund),
+        (1, C::ProcessRefund { money: None }),
+        (2, C::SettleRefund { money: None }),
         (3, refund("30")),
-        (3, C::ProcessRefund),
-        (4, C::FailRefund),
+        (3, C::ProcessRefund { money: None }),
+        (4, C::FailRefund { money: None }),
     ];
     let out = transcript(&mut b, &steps);
     assert!(out.ends_with("refund_processing --fail_refund--> payment_settled\n"), "{out}");
@@ -200,19 +200,19 @@ fn a_failed_refund_returns_to_settled_and_keeps_the_refunded_total() {
 #[test]
 fn the_retry_budget_is_exhausted_after_four_attempts() {
     let mut b = Billing::default();
-    let declined = || C::FailPayment { code: Some("card_declined".into()) };
+    let declined = || C::FailPayment { code: Some("card_declined".into()), money: None };
     let steps = [
         (0, pay(PaymentMethod::Card)),
         (0, declined()),
-        (1, C::RetryPayment),
+        (1, C::RetryPayment { money: None }),
         (1, declined()),
-        (2, C::RetryPayment),
+        (2, C::RetryPayment { money: None }),
         (2, authorize()),
         (2, declined()),
-        (3, C::RetryPayment),
-        (3, C::FailPayment { code: None }),
-        (4, C::RetryPayment),
-        (5, C::Close),
+        (3, C::RetryPayment { money: None }),
+        (3, C::FailPayment { code: None, money: None }),
+        (4, C::RetryPayment { money: None }),
+        (5, C::Close { money: None }),
     ];
     assert_eq!(
         transcript(&mut b, &steps),
@@ -237,10 +237,15 @@ payment_failed --close--> terminated
 #[test]
 fn the_failure_code_is_the_latest_one() {
     let mut b = Billing::default();
-    let code = C::FailPayment { code: Some("insufficient_funds".into()) };
+    let code = C::FailPayment { code: Some("insufficient_funds".into()), money: None };
     transcript(
         &mut b,
-        &[(0, pay(PaymentMethod::Wallet)), (0, authorize()), (0, C::ProcessPayment), (1, code)],
+        &[
+            (0, pay(PaymentMethod::Wallet)),
+            (0, authorize()),
+            (0, C::ProcessPayment { money: None }),
+            (1, code),
+        ],
     );
     assert_eq!(b.state(), State::PaymentFailed);
     assert_eq!(b.failure_code(), Some("insufficient_funds"));
@@ -252,7 +257,12 @@ fn a_lost_dispute_terminates_and_nothing_leaves_terminated() {
     let mut b = settled();
     let out = transcript(
         &mut b,
-        &[(1, dispute()), (2, C::Close), (30, resolve(DisputeOutcome::Lost)), (31, C::Close)],
+        &[
+            (1, dispute()),
+            (2, C::Close { money: None }),
+            (30, resolve(DisputeOutcome::Lost)),
+            (31, C::Close { money: None }),
+        ],
     );
     assert_eq!(
         out,
@@ -273,9 +283,9 @@ terminated --close--> rejected invalid_transition: close is not allowed in state
 fn commands_out_of_order_are_invalid_transitions() {
     let mut b = Billing::default();
     let steps = [
-        (0, C::SettlePayment),
+        (0, C::SettlePayment { money: None }),
         (0, pay(PaymentMethod::SepaDebit)),
-        (0, C::ProcessPayment),
+        (0, C::ProcessPayment { money: None }),
         (0, pay(PaymentMethod::Card)),
     ];
     assert_eq!(
@@ -414,9 +424,18 @@ fn missing_empty_and_unexpected_arguments_are_refused_at_parse() {
         C::parse("fail_payment", &args(&[("code", "")])).unwrap_err(),
         ArgError::new("fail_payment", "code", Some(""), ArgProblem::Empty)
     );
+    // The optional amount and currency come together or not at all.
     assert_eq!(
         C::parse("settle_payment", &args(&[("amount", "10")])).unwrap_err(),
-        ArgError::new("settle_payment", "amount", None, ArgProblem::Unexpected)
+        ArgError::new("settle_payment", "currency", None, ArgProblem::Missing)
+    );
+    assert_eq!(
+        C::parse("close", &args(&[("currency", "USD")])).unwrap_err(),
+        ArgError::new("close", "amount", None, ArgProblem::Missing)
+    );
+    assert_eq!(
+        C::parse("settle_payment", &args(&[("method", "card")])).unwrap_err(),
+        ArgError::new("settle_payment", "method", None, ArgProblem::Unexpected)
     );
     assert_eq!(
         C::parse(
@@ -441,9 +460,11 @@ fn samples_cover_every_command_and_round_trip() {
     for c in &samples {
         assert_round_trip(c);
     }
-    assert_round_trip(&C::FailPayment { code: None });
-    assert_round_trip(&C::FailPayment { code: Some("do_not_honor".into()) });
+    assert_round_trip(&C::FailPayment { code: None, money: None });
+    assert_round_trip(&C::FailPayment { code: Some("do_not_honor".into()), money: None });
     assert_round_trip(&resolve(DisputeOutcome::Lost));
+    assert_round_trip(&C::SettlePayment { money: Some(money("100.00", "USD")) });
+    assert_round_trip(&C::FailPayment { code: Some("x".into()), money: Some(money("3", "JPY")) });
     assert_round_trip(&C::RequestRefund { money: money("1.5", "BHD") });
     for &method in PaymentMethod::ALL {
         assert_round_trip(&C::RequestPayment { money: money("1500", "JPY"), method });
@@ -452,4 +473,117 @@ fn samples_cover_every_command_and_round_trip() {
         pay(PaymentMethod::BankTransfer).args(),
         args(&[("amount", "100"), ("currency", "USD"), ("method", "bank_transfer")])
     );
+}
+
+/// Decides `command` on `b` at day `day`; when accepted, completes it as a host does before
+/// sealing its receipt, replays the completed command's recorded arguments into a copy of the
+/// machine as it was, applies it, and checks that both agree. Returns the completed command.
+fn accept_and_complete(b: &mut Billing, day: u64, command: C) -> C {
+    let ctx = Ctx::at_ms(T0_MS + day * DAY_MS);
+    let t = b.decide(&command, &ctx).unwrap_or_else(|r| panic!("{}: {r}", command.name()));
+    let mut completed = command.clone();
+    b.complete(&mut completed);
+    let mut replayed = b.clone();
+    crate::replay_step(
+        &mut replayed,
+        "billing",
+        completed.name(),
+        &completed.args(),
+        t.from.name(),
+        t.to.name(),
+        ctx.now,
+    )
+    .unwrap();
+    b.evolve(&completed, t.to, ctx.now);
+    assert_eq!(replayed, *b, "replaying the completed {} differs", completed.name());
+    completed
+}
+
+#[test]
+fn every_accepted_command_is_completed_with_the_amount_it_is_about() {
+    let mut b = Billing::default();
+    let mut amounts = Vec::new();
+    for (day, command) in main_walk() {
+        let completed = accept_and_complete(&mut b, day, command);
+        let recorded = completed.args();
+        amounts.push(format!(
+            "{} {} {}",
+            completed.name(),
+            recorded.get("amount").map_or("-", String::as_str),
+            recorded.get("currency").map_or("-", String::as_str)
+        ));
+    }
+    assert_eq!(
+        amounts,
+        [
+            "request_payment 100 USD",
+            "authorize_payment 100 USD",
+            "process_payment 100 USD",
+            "settle_payment 100 USD",
+            "request_refund 40 USD",
+            "process_refund 40 USD",
+            "settle_refund 40 USD",
+            "dispute_payment 100 USD",
+            "resolve_dispute 100 USD",
+            "request_refund 60 USD",
+            "fail_refund 60 USD",
+            "close 100 USD",
+        ]
+    );
+}
+
+#[test]
+fn completing_never_changes_a_stated_amount_nor_a_request() {
+    let mut b = Billing::default();
+    let request = pay(PaymentMethod::Card);
+    assert_eq!(accept_and_complete(&mut b, 0, request.clone()), request);
+    let stated =
+        C::AuthorizePayment { transaction_id: "t".into(), money: Some(money("100", "USD")) };
+    assert_eq!(accept_and_complete(&mut b, 0, stated.clone()), stated);
+    // A rejected command is never completed by a host; nothing to fill in before a payment.
+    let mut early = C::SettlePayment { money: None };
+    Billing::default().complete(&mut early);
+    assert_eq!(early, C::SettlePayment { money: None });
+}
+
+#[test]
+fn stating_the_amount_or_leaving_it_out_records_the_same_arguments() {
+    let ctx = Ctx::at_ms(T0_MS);
+    let b = settled();
+    let mut left_out = dispute();
+    b.complete(&mut left_out);
+    let stated =
+        C::DisputePayment { dispute_id: "dp_1".into(), money: Some(money("100.00", "USD")) };
+    assert!(b.decide(&stated, &ctx).is_ok());
+    assert_eq!(left_out, stated, "one encoding per receipt: 100.00 is 100");
+    assert_eq!(left_out.args(), stated.args());
+}
+
+#[test]
+fn a_stated_amount_other_than_the_payments_or_the_pending_refunds_is_refused() {
+    let ctx = Ctx::at_ms(T0_MS + DAY_MS);
+    let b = settled();
+    let refused = |b: &Billing, c: &C| b.decide(c, &ctx).unwrap_err();
+    let close = |m| C::Close { money: Some(m) };
+    for wrong in [money("99.99", "USD"), money("100", "EUR"), money("40", "USD")] {
+        let r = refused(&b, &close(wrong));
+        assert_eq!(r.kind(), "precondition_failed");
+        assert_eq!(r.to_string(), refused(&b, &close(money("1", "USD"))).to_string());
+        assert!(r.to_string().contains("the amount and currency must be the payment's"), "{r}");
+    }
+    assert!(b.decide(&close(money("100", "USD")), &ctx).is_ok());
+
+    // During a refund, its three steps are about the refund's amount.
+    let mut b = settled();
+    accept_and_complete(&mut b, 1, refund("40"));
+    let process = |m| C::ProcessRefund { money: Some(m) };
+    let r = refused(&b, &process(money("100", "USD")));
+    assert_eq!(r.kind(), "precondition_failed");
+    assert!(r.to_string().contains("the amount and currency must be the pending refund's"), "{r}");
+    assert!(b.decide(&process(money("40.00", "USD")), &ctx).is_ok());
+
+    // The edge comes first: a command that has none is an invalid transition, whatever it
+    // states.
+    let settle = C::SettlePayment { money: Some(money("5", "USD")) };
+    assert_eq!(refused(&Billing::default(), &settle).kind(), "invalid_transition");
 }
