@@ -6,6 +6,10 @@ use std::time::Duration;
 use govern_governors::Timestamp;
 use tokio::time::Instant;
 
+/// Where a deadline too far ahead for the platform's `Instant` is put: 30 years (tokio's own
+/// far-future bound for its timers).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// Decision times for governors and deadlines for state timeouts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Clock {
@@ -27,10 +31,13 @@ impl Clock {
         self.epoch.plus_ms(elapsed)
     }
 
-    /// The tokio instant at which the clock reads `at` (now, if `at` has passed).
+    /// The tokio instant at which the clock reads `at` (now, if `at` has passed). A time
+    /// beyond what the platform's `Instant` can hold (a timestamp argument centuries ahead,
+    /// where `Instant` spans only about 584 years) is capped at [`FAR_FUTURE`] from the
+    /// origin rather than overflowing: such a timer is never reached in practice.
     pub(crate) fn deadline(&self, at: Timestamp) -> Instant {
-        let after = at.as_ms().saturating_sub(self.epoch.as_ms());
-        self.origin + Duration::from_millis(after)
+        let after = Duration::from_millis(at.as_ms().saturating_sub(self.epoch.as_ms()));
+        self.origin.checked_add(after).unwrap_or_else(|| self.origin + FAR_FUTURE)
     }
 }
 
@@ -40,4 +47,17 @@ pub(crate) fn wall_now() -> Timestamp {
     let now = std::time::SystemTime::now();
     let ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_past_what_instant_holds_is_capped_not_an_overflow() {
+        let clock = Clock::starting_at(Timestamp(0));
+        let far = clock.deadline(Timestamp(u64::MAX));
+        assert!(far >= clock.origin + FAR_FUTURE);
+        assert_eq!(clock.deadline(Timestamp(1_000)), clock.origin + Duration::from_secs(1));
+    }
 }
