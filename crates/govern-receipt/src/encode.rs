@@ -321,6 +321,9 @@ pub struct ReceiptKey<'a> {
 /// Checks a storage record exactly as [`decode`] does, without allocating, and returns its
 /// key (see [`Receipt::decode_key`]).
 pub(crate) fn decode_key(record: &[u8]) -> Result<ReceiptKey<'_>, DecodeError> {
+    if let Some(key) = quick_key(record) {
+        return Ok(key);
+    }
     let f = parse(record, |_, _, _| {})?;
     Ok(ReceiptKey {
         tenant: f.tenant,
@@ -328,6 +331,127 @@ pub(crate) fn decode_key(record: &[u8]) -> Result<ReceiptKey<'_>, DecodeError> {
         resource: f.resource,
         resource_seq: f.resource_seq,
     })
+}
+
+/// The bytes an id may hold: `A-Z a-z 0-9 . _ : -` (the rule of [`TenantId::new`] and
+/// [`ResourceId::new`], for ASCII; anything else is decided by them).
+const ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-');
+        b += 1;
+    }
+    table
+};
+
+/// The common case of [`decode_key`], in one lean pass: a record whose every field is in
+/// place, whose ids are plainly valid (1 to 128 id bytes), and whose strings from `command`
+/// to the end of `metadata` are all ASCII, so UTF-8 with no need to check them one by one.
+/// `None` for anything else, which [`parse`] then decides (and names, if it is an error):
+/// so this accepts only records `parse` accepts, with the same key.
+fn quick_key(record: &[u8]) -> Option<ReceiptKey<'_>> {
+    let len = record.len();
+    if !(RECORD_LEN_MIN..=RECORD_LEN_MAX).contains(&len)
+        || record.get(..DOMAIN_TAG.len())? != DOMAIN_TAG
+        || record.get(DOMAIN_TAG.len()) != Some(&FORMAT_VERSION)
+    {
+        return None;
+    }
+    // The fields between the timestamp and `prev_hash`.
+    let fields = record.get(..len - 64)?;
+    let key_start = TIMESTAMP_OFFSET + 8;
+    let mut at = key_start;
+    let tenant = quick_id(fields, &mut at)?;
+    let governor = quick_governor(fields.get(quick_field(fields, &mut at)?)?)?;
+    let resource = quick_id(fields, &mut at)?;
+    // Ids of id bytes, a known governor name and lengths below 128 are ASCII: the key's
+    // bytes are checked as UTF-8 in one call, and the ids cut from them.
+    let key = std::str::from_utf8(fields.get(key_start..at)?).ok()?;
+    let tenant = key.get(tenant.start - key_start..tenant.end - key_start)?;
+    let resource = key.get(resource.start - key_start..resource.end - key_start)?;
+    let resource_seq = u64::from_be_bytes(fields.get(at..at + 8)?.try_into().ok()?);
+    at += 8;
+    let texts = at;
+    for _ in 0..4 {
+        quick_field(fields, &mut at)?;
+    }
+    quick_map(fields, &mut at)?;
+    quick_map(fields, &mut at)?;
+    (at == fields.len() && fields.get(texts..)?.is_ascii()).then_some(ReceiptKey {
+        tenant,
+        governor,
+        resource,
+        resource_seq,
+    })
+}
+
+/// Every governor kind by its name's bytes, known when compiling: looking one up compares a
+/// few bytes against constants rather than calling `memcmp` eight times.
+const KINDS: [(&[u8], GovernorKind); 8] = {
+    let mut kinds = [(&[] as &[u8], GovernorKind::Tenant); 8];
+    let mut i = 0;
+    while i < kinds.len() {
+        kinds[i] = (GovernorKind::ALL[i].name().as_bytes(), GovernorKind::ALL[i]);
+        i += 1;
+    }
+    kinds
+};
+
+/// The governor kind named `name`.
+#[inline]
+fn quick_governor(name: &[u8]) -> Option<GovernorKind> {
+    KINDS.into_iter().find(|(known, _)| known.len() == name.len() && *known == name).map(|(_, k)| k)
+}
+
+/// Whether `last` < `key` in bytewise order: a loop that suits short keys better than a
+/// call to `memcmp`.
+#[inline]
+fn precedes(last: &[u8], key: &[u8]) -> bool {
+    for (a, b) in last.iter().zip(key) {
+        if a != b {
+            return a < b;
+        }
+    }
+    last.len() < key.len()
+}
+
+/// Where the string at `at` in `fields` lies (its bytes, not checked), moving `at` past it.
+#[inline]
+fn quick_field(fields: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
+    let len = u32::from_be_bytes(fields.get(*at..*at + 4)?.try_into().ok()?) as usize;
+    let start = *at + 4;
+    let end = start.checked_add(len).filter(|&end| end <= fields.len())?;
+    *at = end;
+    Some(start..end)
+}
+
+/// Where the id at `at` in `fields` lies, if it is plainly valid, moving `at` past it.
+#[inline]
+fn quick_id(fields: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
+    let range = quick_field(fields, at)?;
+    let id = fields.get(range.clone())?;
+    let valid =
+        !id.is_empty() && id.len() <= ID_LEN_MAX && id.iter().all(|&b| ID_BYTES[b as usize]);
+    valid.then_some(range)
+}
+
+/// The map at `at` in `fields`, its keys strictly increasing, moving `at` past it.
+#[inline]
+fn quick_map(fields: &[u8], at: &mut usize) -> Option<()> {
+    let count = u32::from_be_bytes(fields.get(*at..*at + 4)?.try_into().ok()?);
+    *at += 4;
+    let mut last: Option<&[u8]> = None;
+    for _ in 0..count {
+        let key = fields.get(quick_field(fields, at)?)?;
+        if last.is_some_and(|last| !precedes(last, key)) {
+            return None;
+        }
+        quick_field(fields, at)?;
+        last = Some(key);
+    }
+    Some(())
 }
 
 /// Decodes a storage record (see [`Receipt::decode`]).

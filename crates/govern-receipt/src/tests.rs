@@ -435,9 +435,20 @@ fn arb_raw_fields() -> impl Strategy<Value = RawFields> {
         arb_map(),
         prop_oneof![8 => Just(Vec::new()), 1 => arb_bytes(3)],
     )
-        .prop_map(|(tenant, governor, resource, resource_seq, texts, args, metadata, trailing)| {
-            RawFields { tenant, governor, resource, resource_seq, texts, args, metadata, trailing }
-        })
+        .prop_map(
+            |(tenant, governor, resource, resource_seq, texts, args, metadata, trailing)| {
+                RawFields {
+                    tenant,
+                    governor,
+                    resource,
+                    resource_seq,
+                    texts,
+                    args,
+                    metadata,
+                    trailing,
+                }
+            },
+        )
 }
 
 /// The decoder as written before `decode_key` shared its parser: every string through
