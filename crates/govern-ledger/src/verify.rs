@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::mpsc;
 
-use govern_receipt::{ChainError, ChainVerifier, Digest, Head};
+use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
 use crate::ledger::StoreError;
 use crate::merkle::{EMPTY_ROOT, MerkleTree};
@@ -232,11 +232,13 @@ fn chain_pass(
     hashes: &mpsc::SyncSender<Vec<Digest>>,
 ) -> Result<Head, VerifyError> {
     let mut chain = ChainVerifier::new();
+    let mut numbering = Numbering::default();
     let mut result = Ok(());
     let mut batch = Vec::with_capacity(HASH_BATCH);
     for (first, bytes, offsets) in segments {
         if result.is_ok() {
-            result = chain_segment(&mut chain, first, &bytes, &offsets, &mut batch, hashes);
+            let checks = (&mut chain, &mut numbering);
+            result = chain_segment(checks, first, &bytes, &offsets, &mut batch, hashes);
         }
         // The scan may have allocated its own buffer already; then this one is dropped.
         let _ = spares.try_send(bytes);
@@ -248,9 +250,10 @@ fn chain_pass(
     Ok(chain.head())
 }
 
-/// Pushes every record of one scanned segment onto the chain.
+/// Pushes every record of one scanned segment onto the chain, then decodes it and checks
+/// its resource's numbering.
 fn chain_segment(
-    chain: &mut ChainVerifier,
+    (chain, numbering): (&mut ChainVerifier, &mut Numbering),
     first: u64,
     bytes: &[u8],
     offsets: &[u32],
@@ -264,7 +267,11 @@ fn chain_segment(
         let payload_len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let start = at + FRAME_HEADER_LEN;
         let record = bytes.get(start..start + payload_len as usize).ok_or_else(outside)?;
-        batch.push(chain.push_record(record)?);
+        let hash = chain.push_record(record)?;
+        let key =
+            Receipt::decode_key(record).map_err(|source| ChainError::Malformed { seq, source })?;
+        numbering.push(seq, &key)?;
+        batch.push(hash);
         if batch.len() == HASH_BATCH {
             let full = std::mem::replace(batch, Vec::with_capacity(HASH_BATCH));
             // A send fails only if the tree is gone; joining it reports why.
@@ -274,7 +281,12 @@ fn chain_segment(
     Ok(())
 }
 
+mod numbering;
 mod parallel;
 
+pub(crate) use numbering::Numbering;
+
+#[cfg(test)]
+pub(crate) mod crafted;
 #[cfg(test)]
 mod tests;
