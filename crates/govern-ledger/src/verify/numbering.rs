@@ -6,11 +6,13 @@
 //!
 //! Resources are keyed by the 128-bit hash of (tenant, governor, resource), as the ledger's
 //! index keys them (`ledger::KeyHasher`, seeded at random per verification): nothing is
-//! allocated per resource, and the table holds 24 bytes per resource (the hash and the
+//! allocated per resource, and the table holds 16 bytes per resource (the hash and the
 //! count of its receipts) at a load of at most 3/4, in 256 shards. Two resources sharing a
 //! hash would share one count and be reported as a gap; with n resources the chance that
 //! any two do is about n² / 2¹²⁹ (1.5 · 10⁻²⁵ for ten million). The error names the
 //! resource's ids, read from the receipt where the break is.
+
+use std::collections::BTreeMap;
 
 use govern_receipt::{ChainError, ReceiptKey};
 
@@ -33,43 +35,114 @@ const PRESIZE_AFTER: usize = if cfg!(test) { 16 } else { 1 << 16 };
 /// A receipt's resource (hashed) and its `resource_seq`.
 pub(super) type Numbered = (KeyHash, u64);
 
-/// One place of a [`Counts`] table.
+/// The numbers of a stretch grouped by shard, each shard's in sequence order: sorted out
+/// by the worker that checked the stretch, so that the collector, which joins every
+/// stretch in turn, only copies each shard's run.
+#[derive(Debug, Default)]
+pub(super) struct Grouped {
+    numbers: Vec<Numbered>,
+    /// Where each shard's run ends in `numbers` (and the next one's begins).
+    ends: Vec<usize>,
+}
+
+impl Grouped {
+    /// `numbers`, grouped by shard (a counting sort: it keeps their order within a shard).
+    pub(super) fn new(numbers: &[Numbered]) -> Self {
+        let mut ends = vec![0; SHARDS];
+        for &(key, _) in numbers {
+            if let Some(end) = ends.get_mut(shard(key)) {
+                *end += 1;
+            }
+        }
+        let mut at = Vec::with_capacity(SHARDS);
+        let mut sum = 0;
+        for end in &mut ends {
+            at.push(sum);
+            sum += *end;
+            *end = sum;
+        }
+        let mut grouped = vec![(KeyHash { lo: 0, hi: 0 }, 0); numbers.len()];
+        for &number in numbers {
+            if let Some(at) = at.get_mut(shard(number.0)) {
+                if let Some(place) = grouped.get_mut(*at) {
+                    *place = number;
+                }
+                *at += 1;
+            }
+        }
+        Self { numbers: grouped, ends }
+    }
+
+    /// How many numbers.
+    fn len(&self) -> usize {
+        self.numbers.len()
+    }
+
+    /// The numbers of `shard`, in order.
+    fn shard(&self, shard: usize) -> &[Numbered] {
+        let start = shard.checked_sub(1).and_then(|s| self.ends.get(s)).copied().unwrap_or(0);
+        let end = self.ends.get(shard).copied().unwrap_or(start);
+        self.numbers.get(start..end).unwrap_or_default()
+    }
+}
+
+/// One place of a [`Counts`] table: a resource's hash and its count in 16 bytes. The top
+/// byte of the hash picks the shard, so a shard's table need not keep it: `tagged` is the
+/// high half shifted up a byte, with the count in the low byte (0 for an empty place,
+/// [`BIG`] when the count is kept in [`Counts::big`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    /// The resource's hash.
-    key: (u64, u64),
-    /// How many of its receipts were seen; 0 for an empty place.
-    count: u64,
+    lo: u64,
+    tagged: u64,
 }
+
+/// The low byte of a place whose count is [`BIG`] or more, kept aside.
+const BIG: u64 = 0xff;
 
 /// How many receipts each resource of one shard has had so far, by the hash of its key:
 /// one array, open addressing with linear probing from a place chosen by the hash's low
 /// half. A lookup touches one place in memory where a `HashMap` touches two (its control
-/// bytes, then its entries), which matters once the resources outgrow the caches: with
-/// a million resources that each have one receipt, the lookups are most of the work.
+/// bytes, then its entries), and a place is 16 bytes: this matters once the resources
+/// outgrow the caches (a million resources that each have one receipt: the lookups and the
+/// first touch of the table's pages are most of the work).
 #[derive(Debug, Default)]
 struct Counts {
     slots: Vec<Slot>,
     len: usize,
+    /// The counts of [`BIG`] or more (a resource with that many receipts), by hash.
+    big: BTreeMap<(u64, u64), u64>,
 }
 
 impl Counts {
-    /// Records a receipt of `key` numbered `number`: returns the number it should have
-    /// had (the receipts of `key` seen before), and counts from `number` on.
+    /// Records a receipt of `key` (of this shard) numbered `number`: returns the number it
+    /// should have had (the receipts of `key` seen before), and counts from `number` on.
     fn advance(&mut self, key: KeyHash, number: u64) -> u64 {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.reserve(self.len.max(16));
         }
-        let key = (key.lo, key.hi);
-        let at = self.find(key);
+        let (lo, tag) = (key.lo, key.hi << 8);
+        let at = self.find(lo, tag);
         let Some(slot) = self.slots.get_mut(at) else { return u64::MAX };
-        let expected = slot.count;
-        if expected == 0 {
-            slot.key = key;
-            self.len += 1;
-        }
+        let expected = match slot.tagged & BIG {
+            0 => {
+                slot.lo = lo;
+                self.len += 1;
+                0
+            }
+            BIG => self.big.get(&(lo, tag)).copied().unwrap_or(BIG),
+            small => small,
+        };
         // A count never reaches u64::MAX: there are fewer receipts.
-        slot.count = number.saturating_add(1);
+        let count = number.saturating_add(1);
+        if count < BIG {
+            slot.tagged = tag | count;
+            if expected >= BIG {
+                self.big.remove(&(lo, tag));
+            }
+        } else {
+            slot.tagged = tag | BIG;
+            self.big.insert((lo, tag), count);
+        }
         expected
     }
 
@@ -85,18 +158,21 @@ impl Counts {
     /// search branches on what it reads, which keeps it to about one miss at a time.)
     fn warm(&self, keys: &[Numbered]) {
         let seen = keys.iter().fold(0, |seen, (key, _)| {
-            seen ^ self.slots.get(self.home(key.lo)).map_or(0, |slot| slot.count)
+            seen ^ self.slots.get(self.home(key.lo)).map_or(0, |slot| slot.tagged)
         });
         std::hint::black_box(seen);
     }
 
-    /// The place of `key`, or the empty place where it goes. The table is never full.
-    fn find(&self, key: (u64, u64)) -> usize {
+    /// The place of the key (`lo`, `tag`), or the empty place where it goes. The table is
+    /// never full.
+    fn find(&self, lo: u64, tag: u64) -> usize {
         let cap = self.slots.len();
-        let mut at = self.home(key.0);
+        let mut at = self.home(lo);
         loop {
             match self.slots.get(at) {
-                Some(slot) if slot.count != 0 && slot.key != key => {
+                Some(slot)
+                    if slot.tagged & BIG != 0 && (slot.lo != lo || slot.tagged & !BIG != tag) =>
+                {
                     at = if at + 1 == cap { 0 } else { at + 1 };
                 }
                 _ => return at,
@@ -111,8 +187,8 @@ impl Counts {
             return;
         }
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
-        for slot in old.into_iter().filter(|slot| slot.count != 0) {
-            let at = self.find(slot.key);
+        for slot in old.into_iter().filter(|slot| slot.tagged & BIG != 0) {
+            let at = self.find(slot.lo, slot.tagged & !BIG);
             if let Some(place) = self.slots.get_mut(at) {
                 *place = slot;
             }
@@ -192,13 +268,11 @@ impl Numbering {
     /// `bytes` of frames; `false` once a receipt is found not to carry its resource's next
     /// number (a gap or a repeat, or a resource's first receipt not numbered 0). The
     /// numbers are looked up in bursts: [`Self::finish`] says whether all of them held.
-    pub(super) fn join(&mut self, numbers: &[Numbered], bytes: u64) -> bool {
+    pub(super) fn join(&mut self, numbers: &Grouped, bytes: u64) -> bool {
         self.receipts += numbers.len() as u64;
         self.bytes += bytes;
-        for &(key, number) in numbers {
-            if let Some(pending) = self.pending.get_mut(shard(key)) {
-                pending.push((key, number));
-            }
+        for (shard, pending) in self.pending.iter_mut().enumerate() {
+            pending.extend_from_slice(numbers.shard(shard));
         }
         match &mut self.before_sizing {
             Some(waiting) => {
@@ -276,13 +350,15 @@ impl Numbering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use proptest::prelude::prop_oneof;
 
     proptest::proptest! {
         /// The table counts as a map would, whatever the keys (few and colliding in the
         /// low half, or spread), however it grows.
         #[test]
-        fn counts_are_a_maps(ops in proptest::collection::vec((0u64..40, 0u64..3, 0u64..6), 0..400)) {
+        fn counts_are_a_maps(
+            ops in proptest::collection::vec((0u64..40, 0u64..3, prop_oneof![0u64..6, 250u64..260]), 0..400)
+        ) {
             let mut table = Counts::default();
             let mut map = BTreeMap::new();
             for (lo, hi, number) in ops {
@@ -293,6 +369,23 @@ mod tests {
                 proptest::prop_assert_eq!(table.advance(key, number), expected);
                 proptest::prop_assert_eq!(table.len, map.len());
                 proptest::prop_assert!(table.len * 4 <= table.slots.len() * 3);
+            }
+        }
+
+        /// Grouping a stretch's numbers by shard keeps each shard's in order and loses none.
+        #[test]
+        fn grouping_keeps_each_shards_order(keys in proptest::collection::vec((0u8..6, 0u64..4), 0..300)) {
+            let numbers: Vec<Numbered> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, &(top, lo))| (KeyHash { lo, hi: u64::from(top) << 56 | 7 }, i as u64))
+                .collect();
+            let grouped = Grouped::new(&numbers);
+            proptest::prop_assert_eq!(grouped.len(), numbers.len());
+            for s in 0..SHARDS {
+                let expected: Vec<Numbered> =
+                    numbers.iter().copied().filter(|&(key, _)| shard(key) == s).collect();
+                proptest::prop_assert_eq!(grouped.shard(s), &expected[..]);
             }
         }
     }

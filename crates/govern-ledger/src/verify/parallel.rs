@@ -29,7 +29,7 @@ use std::thread::ScopedJoinHandle;
 
 use govern_receipt::{ChainVerifier, Digest, Head, RECORD_LEN_MAX, Receipt};
 
-use super::numbering::{Numbered, Numbering};
+use super::numbering::{Grouped, Numbering};
 use crate::ledger::KeyHasher;
 use crate::merkle::{LeafStretch, MerkleFrontier, MerkleTree, leaf_hash};
 use crate::segment::{
@@ -84,8 +84,8 @@ struct CleanStretch {
     last_hash: Digest,
     /// Its receipts' leaf hashes and the Merkle nodes over them.
     leaves: LeafStretch,
-    /// Its receipts' resources (hashed) and numbers, in order.
-    numbers: Vec<Numbered>,
+    /// Its receipts' resources (hashed) and numbers.
+    numbers: Grouped,
     /// The bytes of its frames.
     bytes: u64,
 }
@@ -389,7 +389,7 @@ fn check_stretch(stretch: &Stretch, keys: &KeyHasher) -> Option<CleanStretch> {
         first_prev,
         last_hash: chain.head().last_hash,
         leaves: LeafStretch::new(stretch.first_seq, leaves),
-        numbers,
+        numbers: Grouped::new(&numbers),
         bytes: stretch.end as u64,
     })
 }
