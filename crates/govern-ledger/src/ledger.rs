@@ -85,10 +85,11 @@ pub struct Appended {
 /// Two different keys could share a hash. Reads cannot go wrong for it: they decode every
 /// receipt they read and drop those of another key. What a shared hash would break is the
 /// numbering: `append` takes a receipt's `resource_seq` from the count of its key's list, so
-/// the two resources would share one count. The hash is keyed with random seeds, drawn anew
-/// by every ledger (the index is never stored), so the ids cannot be chosen to collide; with
-/// n distinct keys the chance that any two share a hash is about n² / 2¹²⁹: 1.5 · 10⁻²⁵ for
-/// ten million, 1.5 · 10⁻¹⁹ for ten billion.
+/// the two resources would share one count (which the next opening, with other seeds, or
+/// `govern verify` would then report as a `resource_seq_gap`). The hash is keyed with
+/// random seeds, drawn anew by every ledger (the index is never stored), so the ids cannot
+/// be chosen to collide; with n distinct keys the chance that any two share a hash is about
+/// n² / 2¹²⁹: 1.5 · 10⁻²⁵ for ten million, 1.5 · 10⁻¹⁹ for ten billion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct KeyHash {
     /// The first 64 bits; the hash table's own hash.

@@ -1,21 +1,27 @@
 //! The fast path of [`verify_dir`](super::verify_dir) for a clean ledger: the work split by
 //! stretches of records across the cores, not by stage.
 //!
-//! Every receipt's checks but one are independent of the other receipts: its frame's CRC32C,
-//! its hash over its preimage (the expensive part), its sequence number and id, and its leaf
-//! hash. Only the link (its `prev_hash` is the previous receipt's hash) joins neighbours. So
+//! Every receipt's checks but two are independent of the other receipts: its frame's CRC32C,
+//! its hash over its preimage (the expensive part), its sequence number and id, its fields
+//! (decoded, without allocating) and its leaf hash. Only the link (its `prev_hash` is the
+//! previous receipt's hash) joins neighbours, and the numbering joins the receipts of a
+//! resource: each worker hands over, with its stretch, every receipt's resource (a 128-bit
+//! hash of its key) and `resource_seq`, grouped by shard, and the calling thread follows
+//! each resource's count in order ([`Numbering::join`]). So
 //! one thread reads the segments in stretches of about [`STRETCH_BYTES`] (into a few reused
 //! buffers, so hashing starts at once and no fresh memory is faulted in per segment) and
 //! finds the frames by their headers; one worker per core checks a whole stretch at a time
-//! (CRC32C, then [`ChainVerifier::push_record`] from the stretch's first `prev_hash`, then the
-//! leaf hashes and the Merkle nodes inside the stretch, [`LeafStretch`]); the calling thread
+//! (CRC32C, then [`ChainVerifier::push_record`] from the stretch's first `prev_hash` and
+//! `Receipt::decode_key`, then the leaf hashes and the Merkle nodes inside the stretch,
+//! [`LeafStretch`]); the calling thread
 //! takes the stretches back in order, checks the one link between each and the one before,
 //! and appends them to the tree ([`MerkleTree::append_stretch`], or a frontier's
 //! [`MerkleFrontier::append_stretch_prefix`] when only roots are wanted; either hashes only
 //! the few nodes that straddle two stretches).
 //!
 //! This path only says "clean" or "not clean": at the first sign of anything else (a damaged
-//! or torn frame, a chain error, an unexpected file, an I/O error) it stops and the caller
+//! or torn frame, a chain error, a record that does not decode, a break in a resource's
+//! numbering, an unexpected file, an I/O error) it stops and the caller
 //! verifies again by the reference path, which names the first problem exactly as `govern
 //! verify` always has. A damaged ledger is read twice; a clean one once.
 
@@ -149,7 +155,8 @@ pub(super) struct Clean<T> {
 }
 
 /// Verifies the ledger in data directory `dir` if it is clean: every frame whole and under
-/// its CRC32C, every receipt in its place in the chain, no torn tail, appending its leaves to
+/// its CRC32C, every receipt in its place in the chain, decoded and numbered in order within
+/// its resource, no torn tail, appending its leaves to
 /// `tree` (empty). `None` when anything is otherwise (or cannot be read): the caller then
 /// finds out what, by the reference path.
 pub(super) fn verify_clean<T: TreeSink>(dir: &Path, tree: T) -> Option<Clean<T>> {
