@@ -80,7 +80,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         );
     }
     say!(
-        "ok: {} receipts in {} segments; frames, chain and tree verified in {:.3} s ({:.0} receipts/s)",
+        "ok: {} receipts in {} segments; frames, chain, fields, resource numbering and tree verified in {:.3} s ({:.0} receipts/s)",
         report.receipts,
         report.segments,
         secs,
