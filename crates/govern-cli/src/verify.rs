@@ -106,7 +106,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         (None, _) => {}
     }
     say!(
-        "ok: {} receipts in {} segments; frames, chain and tree verified in {:.3} s ({:.0} receipts/s)",
+        "ok: {} receipts in {} segments; frames, chain, fields, resource numbering and tree verified in {:.3} s ({:.0} receipts/s)",
         report.receipts,
         report.segments,
         secs,

@@ -484,3 +484,91 @@ fn a_scenario_at_every_clock_limit_runs_without_overflow() {
     assert!(stdout.contains("end_trial free_trial → paused"), "{stdout}");
     assert!(stdout.contains("clock at 9999-12-08T00:00:00Z"), "{stdout}");
 }
+
+/// A data directory of 8 subscription receipts (tenant `acme`, resources `sub-0` and
+/// `sub-1` in turn), written through the segment store; receipt 5's body is changed by
+/// `body_of` and its preimage by `preimage_of`, then sealed with the hash of that preimage,
+/// and the receipts after it chained to it: every hash and link is valid.
+fn crafted_ledger(
+    body_of: impl Fn(&mut govern_receipt::ReceiptBody),
+    preimage_of: impl Fn(&mut Vec<u8>),
+) -> tempfile::TempDir {
+    use govern_ledger::LedgerStore;
+    use govern_ledger::segment::{SegmentOptions, SegmentStore};
+    use govern_receipt::{Digest, Receipt, ReceiptBody};
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+    let mut prev = Digest::ZERO;
+    for seq in 0..8u64 {
+        let mut body = ReceiptBody {
+            timestamp: govern_governors::Timestamp(1_767_225_600_000 + seq),
+            tenant: "acme".parse().unwrap(),
+            governor: govern_governors::GovernorKind::Subscription,
+            resource: format!("sub-{}", seq % 2).parse().unwrap(),
+            resource_seq: seq / 2,
+            command: "activate".into(),
+            state_from: "free_trial".into(),
+            state_to: "active".into(),
+            reason: "crafted".into(),
+            args: Default::default(),
+            metadata: Default::default(),
+        };
+        if seq == 5 {
+            body_of(&mut body);
+        }
+        let receipt = Receipt::seal(body, seq, prev);
+        let mut record = receipt.encode();
+        record.truncate(record.len() - 32);
+        if seq == 5 {
+            preimage_of(&mut record);
+        }
+        let hash: [u8; 32] = sha2::Sha256::digest(&record).into();
+        record.extend_from_slice(&hash);
+        store.append(seq, &record).unwrap();
+        prev = Digest(hash);
+    }
+    store.sync().unwrap();
+    dir
+}
+
+#[test]
+fn verify_refuses_a_receipt_that_hashes_but_does_not_decode_or_breaks_its_numbering() {
+    let good = crafted_ledger(|_| {}, |_| {});
+    let out = govern(&["verify", good.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok: 8 receipts"), "{}", text(&out.stdout));
+
+    // An unknown governor (same length, so every field still lies where it did).
+    let unknown = crafted_ledger(
+        |_| {},
+        |preimage| {
+            let at = preimage.windows(12).position(|w| w == b"subscription").unwrap();
+            preimage[at + 11] = b'x';
+        },
+    );
+    // sub-1's third receipt (resource_seq 2) numbered 3.
+    let gap = crafted_ledger(|body| body.resource_seq = 3, |_| {});
+    for (dir, kind) in
+        [(&unknown, "malformed record: unknown governor"), (&gap, "resource_seq gap")]
+    {
+        let data = dir.path().to_str().unwrap();
+        let out = govern(&["verify", data]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("verification failed at receipt 5"), "{stderr}");
+        assert!(stderr.contains(kind), "{stderr}");
+        assert!(out.stdout.is_empty());
+        // The other readers refuse it too, naming the same receipt.
+        for args in [vec!["export", data, "--tenant", "acme"], vec!["prove", data, "--seq", "1"]] {
+            let out = govern(&args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stdout));
+            assert!(text(&out.stderr).contains("receipt 5"), "{args:?}: {}", text(&out.stderr));
+        }
+    }
+    let gap_stderr = text(&govern(&["verify", gap.path().to_str().unwrap()]).stderr);
+    assert!(
+        gap_stderr.contains("subscription sub-1 of tenant acme has resource_seq 3, expected 2"),
+        "{gap_stderr}"
+    );
+}

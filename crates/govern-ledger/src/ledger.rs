@@ -49,6 +49,23 @@ pub enum LedgerError {
         /// Why.
         reason: String,
     },
+    /// A stored record does not verify (opening a ledger): it does not decode, breaks the
+    /// chain or its resource's numbering. The first such record, named as `govern verify`
+    /// names it.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+impl LedgerError {
+    /// The record a [`Corrupt`](Self::Corrupt) or [`Chain`](Self::Chain) error names.
+    #[must_use]
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Self::Corrupt { seq, .. } => Some(*seq),
+            Self::Chain(e) => Some(e.seq()),
+            _ => None,
+        }
+    }
 }
 
 /// Where an appended receipt landed.
@@ -68,16 +85,17 @@ pub struct Appended {
 /// Two different keys could share a hash. Reads cannot go wrong for it: they decode every
 /// receipt they read and drop those of another key. What a shared hash would break is the
 /// numbering: `append` takes a receipt's `resource_seq` from the count of its key's list, so
-/// the two resources would share one count. The hash is keyed with random seeds, drawn anew
-/// by every ledger (the index is never stored), so the ids cannot be chosen to collide; with
-/// n distinct keys the chance that any two share a hash is about n² / 2¹²⁹: 1.5 · 10⁻²⁵ for
-/// ten million, 1.5 · 10⁻¹⁹ for ten billion.
+/// the two resources would share one count (which the next opening, with other seeds, or
+/// `govern verify` would then report as a `resource_seq_gap`). The hash is keyed with
+/// random seeds, drawn anew by every ledger (the index is never stored), so the ids cannot
+/// be chosen to collide; with n distinct keys the chance that any two share a hash is about
+/// n² / 2¹²⁹: 1.5 · 10⁻²⁵ for ten million, 1.5 · 10⁻¹⁹ for ten billion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct KeyHash {
+pub(crate) struct KeyHash {
     /// The first 64 bits; the hash table's own hash.
-    lo: u64,
+    pub(crate) lo: u64,
     /// The other 64.
-    hi: u64,
+    pub(crate) hi: u64,
 }
 
 impl std::hash::Hash for KeyHash {
@@ -89,7 +107,7 @@ impl std::hash::Hash for KeyHash {
 
 /// The hasher of tables keyed by [`KeyHash`]: the key is its own hash.
 #[derive(Clone, Copy, Debug, Default)]
-struct PassThrough(u64);
+pub(crate) struct PassThrough(u64);
 
 impl std::hash::Hasher for PassThrough {
     fn finish(&self) -> u64 {
@@ -110,7 +128,7 @@ impl std::hash::Hasher for PassThrough {
 
 /// Hashes (tenant, kind, resource) keys: two foldhash hashers with independent random seeds.
 #[derive(Clone, Debug, Default)]
-struct KeyHasher {
+pub(crate) struct KeyHasher {
     lo: foldhash::quality::RandomState,
     hi: foldhash::quality::RandomState,
     /// Tests: keep only this many bits of each half, to force collisions.
@@ -119,14 +137,15 @@ struct KeyHasher {
 }
 
 impl KeyHasher {
-    fn hash(&self, tenant: &str, kind: GovernorKind, resource: &str) -> KeyHash {
+    pub(crate) fn hash(&self, tenant: &str, kind: GovernorKind, resource: &str) -> KeyHash {
         use std::hash::{BuildHasher, Hasher};
+        // The two lengths (an id is at most 128 bytes) and the kind in one word, then the
+        // bytes: three writes rather than five (`govern verify` hashes a key per receipt).
+        let shape = (tenant.len() as u64) << 32 | (resource.len() as u64) << 8 | kind as u64;
         let one = |state: &foldhash::quality::RandomState| {
             let mut h = state.build_hasher();
-            h.write_usize(tenant.len());
+            h.write_u64(shape);
             h.write(tenant.as_bytes());
-            std::hash::Hash::hash(&kind, &mut h);
-            h.write_usize(resource.len());
             h.write(resource.as_bytes());
             h.finish()
         };
@@ -483,13 +502,16 @@ impl Ledger {
         out
     }
 
-    /// Re-reads and verifies the whole chain.
+    /// Re-reads and verifies the whole chain, every record checked as `govern verify`
+    /// checks it: frame, hash, sequence, link and id, then decoded, then its resource's
+    /// numbering.
     ///
     /// # Errors
     /// The first bad receipt.
     pub fn verify(&self) -> Result<Head, ChainError> {
         let inner = self.lock();
         let mut verifier = ChainVerifier::new();
+        let mut numbering = crate::verify::Numbering::default();
         let mut record = Vec::new();
         for seq in 0..inner.store.len() {
             // A record the store cannot produce is reported as the frame check would.
@@ -497,6 +519,9 @@ impl Ledger {
                 record.clear();
             }
             verifier.push_record(&record)?;
+            let key = Receipt::decode_key(&record)
+                .map_err(|source| ChainError::Malformed { seq, source })?;
+            numbering.push(seq, &key)?;
         }
         Ok(verifier.head())
     }

@@ -1,6 +1,8 @@
 //! Offline verification of a ledger's data directory, without changing it: every frame
-//! (length, CRC32C, sequence), the hash chain (receipt format v1) and the Merkle tree over
-//! the receipt hashes. [`verify_dir`] keeps the full tree (for proofs); [`verify_dir_roots`],
+//! (length, CRC32C, sequence), the hash chain (receipt format v1), every record's fields
+//! (decoded as `Receipt::decode` decodes them), each resource's numbering (`resource_seq`
+//! 0, 1, 2, ... in sequence order) and the Merkle tree over the receipt hashes: what every
+//! reader of the ledger needs (`docs/receipts.md`, "Verifying a chain"). [`verify_dir`] keeps the full tree (for proofs); [`verify_dir_roots`],
 //! what `govern verify` runs, keeps only the roots at some sizes. Both take a parallel fast
 //! path for a clean ledger, and the reference path ([`verify_by_stages`]) to name the first
 //! problem of any other.
@@ -8,7 +10,7 @@
 use std::path::Path;
 use std::sync::mpsc;
 
-use govern_receipt::{ChainError, ChainVerifier, Digest, Head};
+use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
 use crate::ledger::StoreError;
 use crate::merkle::{EMPTY_ROOT, MerkleTree};
@@ -39,7 +41,9 @@ pub enum VerifyError {
     /// The segment files are damaged (or absent): segment, offset and sequence are named.
     #[error(transparent)]
     Open(#[from] OpenError),
-    /// A receipt breaks the chain (hash mismatch, broken link, sequence gap, bad id).
+    /// A receipt does not verify: it breaks the chain (hash mismatch, broken link, sequence
+    /// gap, bad id), does not decode (`malformed`) or breaks its resource's numbering
+    /// (`resource_seq_gap`).
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// A segment could not be read back.
@@ -67,7 +71,8 @@ const HASH_BATCH: usize = 4_096;
 type ScannedSegment = (u64, Vec<u8>, Vec<u32>);
 
 /// Verifies the ledger in data directory `dir`, read-only: every frame (length, CRC32C,
-/// sequence number), the hash chain from receipt 0, and the Merkle tree over it.
+/// sequence number), the hash chain from receipt 0, every record decoded, each resource's
+/// `resource_seq` numbering, and the Merkle tree over it.
 ///
 /// A clean ledger is verified by the parallel fast path (`parallel`: the records split in
 /// stretches across the cores, each segment read once in small chunks). If that finds
@@ -166,8 +171,9 @@ pub fn verify_dir_roots(dir: &Path, sizes: &[u64]) -> Result<RootsReport, Verify
 }
 
 /// The reference verification: opens the ledger read-only with the segment store's own scan
-/// (checking every frame, reporting a torn tail), verifies the hash chain from receipt 0 and
-/// builds the Merkle tree.
+/// (checking every frame, reporting a torn tail), verifies the hash chain from receipt 0,
+/// decodes every record and follows each resource's numbering (receipt by receipt, in one
+/// table), and builds the Merkle tree.
 ///
 /// Every segment is read once, by the open's scan; three threads form a pipeline: the scan
 /// (reading and checking frames), the chain pass over each scanned segment, and the tree
@@ -223,7 +229,8 @@ pub fn verify_by_stages(dir: &Path) -> Result<VerifyReport, VerifyError> {
     })
 }
 
-/// Verifies the chain over the scanned segments as they come, handing the checked receipt
+/// Verifies the chain, the records' fields and each resource's numbering over the scanned
+/// segments as they come, handing the checked receipt
 /// hashes to the tree in batches and the segment buffers back to the scan. After the first
 /// error it only drains (the scan may still find a damaged frame, which is reported first).
 fn chain_pass(
@@ -232,11 +239,13 @@ fn chain_pass(
     hashes: &mpsc::SyncSender<Vec<Digest>>,
 ) -> Result<Head, VerifyError> {
     let mut chain = ChainVerifier::new();
+    let mut numbering = Numbering::default();
     let mut result = Ok(());
     let mut batch = Vec::with_capacity(HASH_BATCH);
     for (first, bytes, offsets) in segments {
         if result.is_ok() {
-            result = chain_segment(&mut chain, first, &bytes, &offsets, &mut batch, hashes);
+            let checks = (&mut chain, &mut numbering);
+            result = chain_segment(checks, first, &bytes, &offsets, &mut batch, hashes);
         }
         // The scan may have allocated its own buffer already; then this one is dropped.
         let _ = spares.try_send(bytes);
@@ -248,9 +257,10 @@ fn chain_pass(
     Ok(chain.head())
 }
 
-/// Pushes every record of one scanned segment onto the chain.
+/// Pushes every record of one scanned segment onto the chain, then decodes it and checks
+/// its resource's numbering.
 fn chain_segment(
-    chain: &mut ChainVerifier,
+    (chain, numbering): (&mut ChainVerifier, &mut Numbering),
     first: u64,
     bytes: &[u8],
     offsets: &[u32],
@@ -264,7 +274,11 @@ fn chain_segment(
         let payload_len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let start = at + FRAME_HEADER_LEN;
         let record = bytes.get(start..start + payload_len as usize).ok_or_else(outside)?;
-        batch.push(chain.push_record(record)?);
+        let hash = chain.push_record(record)?;
+        let key =
+            Receipt::decode_key(record).map_err(|source| ChainError::Malformed { seq, source })?;
+        numbering.push(seq, &key)?;
+        batch.push(hash);
         if batch.len() == HASH_BATCH {
             let full = std::mem::replace(batch, Vec::with_capacity(HASH_BATCH));
             // A send fails only if the tree is gone; joining it reports why.
@@ -274,7 +288,12 @@ fn chain_segment(
     Ok(())
 }
 
+mod numbering;
 mod parallel;
 
+pub(crate) use numbering::Numbering;
+
+#[cfg(test)]
+pub(crate) mod crafted;
 #[cfg(test)]
 mod tests;

@@ -88,6 +88,25 @@ fn bench(c: &mut Criterion) {
             v.head()
         });
     });
+    group.bench_function("records_and_decode_key", |b| {
+        b.iter(|| {
+            let mut v = ChainVerifier::new();
+            let mut numbers = 0u64;
+            for r in &records {
+                v.push_record(r).unwrap();
+                numbers += Receipt::decode_key(r).unwrap().resource_seq;
+            }
+            (v.head(), numbers)
+        });
+    });
+    group.bench_function("decode_key", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| Receipt::decode_key(black_box(r)).unwrap().resource_seq)
+                .sum::<u64>()
+        });
+    });
     group.finish();
 }
 

@@ -1,9 +1,9 @@
 //! Verifying a chain of receipts: the first bad receipt is named, with what is wrong.
 
 use crate::digest::Digest;
-use crate::encode::{self, DecodeError, ID_OFFSET, SEQ_OFFSET, TIMESTAMP_OFFSET};
+use crate::encode::{self, DecodeError, ID_OFFSET, ReceiptKey, SEQ_OFFSET, TIMESTAMP_OFFSET};
 use crate::receipt::{Receipt, derive_receipt_id};
-use govern_governors::Timestamp;
+use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 
 /// Where a verified chain ends: the next sequence number and the hash to link to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,27 @@ pub enum ChainError {
         /// The position.
         seq: u64,
     },
+    /// The receipt's `resource_seq` is not the number of earlier receipts of its (tenant,
+    /// governor, resource): a receipt of the resource is missing before it (`found` >
+    /// `expected`), or it repeats or goes back (`found` < `expected`).
+    #[error(
+        "receipt {seq}: resource_seq gap: {governor} {resource} of tenant {tenant} has \
+         resource_seq {found}, expected {expected}"
+    )]
+    ResourceSeqGap {
+        /// The position.
+        seq: u64,
+        /// The receipt's tenant.
+        tenant: TenantId,
+        /// Its governor kind.
+        governor: GovernorKind,
+        /// Its resource.
+        resource: ResourceId,
+        /// The number of earlier receipts of the resource.
+        expected: u64,
+        /// The `resource_seq` the receipt carries.
+        found: u64,
+    },
 }
 
 impl ChainError {
@@ -79,7 +100,8 @@ impl ChainError {
             Self::Malformed { seq, .. }
             | Self::HashMismatch { seq, .. }
             | Self::BrokenLink { seq, .. }
-            | Self::IdMismatch { seq } => *seq,
+            | Self::IdMismatch { seq }
+            | Self::ResourceSeqGap { seq, .. } => *seq,
             Self::SequenceGap { expected, .. } => *expected,
         }
     }
@@ -93,6 +115,33 @@ impl ChainError {
             Self::SequenceGap { .. } => "sequence_gap",
             Self::BrokenLink { .. } => "broken_link",
             Self::IdMismatch { .. } => "id_mismatch",
+            Self::ResourceSeqGap { .. } => "resource_seq_gap",
+        }
+    }
+
+    /// A [`ResourceSeqGap`](Self::ResourceSeqGap) at `seq`, for the receipt whose key
+    /// ([`Receipt::decode_key`]) is `key`: its `resource_seq` is not `expected`.
+    #[must_use]
+    pub fn resource_seq_gap(seq: u64, key: &ReceiptKey<'_>, expected: u64) -> Self {
+        // The ids of a key `decode_key` returned are valid; were they not, the record would
+        // be malformed, and that is what is reported.
+        let ids = TenantId::new(key.tenant)
+            .map_err(|source| DecodeError::BadId { field: "tenant_id", source })
+            .and_then(|tenant| {
+                ResourceId::new(key.resource)
+                    .map(|resource| (tenant, resource))
+                    .map_err(|source| DecodeError::BadId { field: "resource_id", source })
+            });
+        match ids {
+            Ok((tenant, resource)) => Self::ResourceSeqGap {
+                seq,
+                tenant,
+                governor: key.governor,
+                resource,
+                expected,
+                found: key.resource_seq,
+            },
+            Err(source) => Self::Malformed { seq, source },
         }
     }
 }

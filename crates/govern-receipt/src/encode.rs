@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use govern_governors::limits::ID_LEN_MAX;
 use govern_governors::{GovernorKind, IdError, ResourceId, TenantId, Timestamp};
 use uuid::Uuid;
 
@@ -170,107 +171,121 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(self.array(field)?) as usize)
     }
 
-    fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+    /// A string: its length, its bytes, checked as UTF-8 (ASCII, the common case, by a
+    /// word-at-a-time scan). Returned as bytes, which are valid UTF-8.
+    fn str(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let len = self.u32(field)?;
         let offset = self.at;
-        std::str::from_utf8(self.take(len, field)?)
-            .map_err(|_| DecodeError::BadUtf8 { field, offset })
+        let bytes = self.take(len, field)?;
+        if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+            return Err(DecodeError::BadUtf8 { field, offset });
+        }
+        Ok(bytes)
     }
 
-    fn map(&mut self, field: &'static str) -> Result<BTreeMap<String, String>, DecodeError> {
-        let mut map = BTreeMap::new();
-        self.map_with(field, |k, v| {
-            map.insert(k.to_owned(), v.to_owned());
-        })?;
-        Ok(map)
-    }
-
-    /// Reads a map, checking its keys' order, and hands each entry to `f`.
-    fn map_with(
+    /// A string that must be a valid id: its length, its bytes checked as UTF-8, then as an
+    /// id by `check` ([`TenantId::new`] or [`ResourceId::new`]).
+    fn id(
         &mut self,
         field: &'static str,
-        mut f: impl FnMut(&'a str, &'a str),
+        check: fn(&str) -> Result<(), IdError>,
+    ) -> Result<&'a str, DecodeError> {
+        let len = self.u32(field)?;
+        let offset = self.at;
+        let bytes = self.take(len, field)?;
+        let id_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
+        let valid = !bytes.is_empty() && bytes.len() <= ID_LEN_MAX && bytes.iter().all(id_byte);
+        let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { field, offset })?;
+        if !valid {
+            // Anything the quick check above does not accept is decided (and the error
+            // given) by the id type's own check.
+            check(s).map_err(|source| DecodeError::BadId { field, source })?;
+        }
+        Ok(s)
+    }
+
+    /// A map, its keys' order checked: each entry goes to `entry`.
+    fn map(
+        &mut self,
+        field: &'static str,
+        mut entry: impl FnMut(&'a [u8], &'a [u8]),
     ) -> Result<(), DecodeError> {
         let count = self.u32(field)?;
-        let mut last: Option<&str> = None;
+        let mut last: Option<&[u8]> = None;
         for _ in 0..count {
             let offset = self.at;
             let k = self.str(field)?;
-            if last.is_some_and(|l| l.as_bytes() >= k.as_bytes()) {
+            if last.is_some_and(|l| l >= k) {
                 return Err(DecodeError::KeysNotSorted { field, offset });
             }
             let v = self.str(field)?;
-            f(k, v);
+            entry(k, v);
             last = Some(k);
         }
         Ok(())
     }
 }
 
-/// What a ledger indexes a receipt by, borrowed from its storage record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReceiptKey<'a> {
-    /// The tenant id, as stored (not yet checked as an id: see [`Receipt::decode_key`]).
-    pub tenant: &'a str,
-    /// The governor kind.
-    pub governor: GovernorKind,
-    /// The resource id, as stored (not yet checked as an id).
-    pub resource: &'a str,
+/// Which map an entry belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MapField {
+    Args,
+    Metadata,
 }
 
-/// Checks a storage record as [`decode`] does, without allocating, and returns its key (see
-/// [`Receipt::decode_key`]).
-pub(crate) fn decode_key(record: &[u8]) -> Result<ReceiptKey<'_>, DecodeError> {
+/// The fields of a storage record, checked and borrowed from it. The strings other than
+/// the ids are bytes, checked as UTF-8.
+struct Fields<'a> {
+    seq: u64,
+    id: [u8; 16],
+    timestamp: u64,
+    tenant: &'a str,
+    governor: GovernorKind,
+    resource: &'a str,
+    resource_seq: u64,
+    command: &'a [u8],
+    state_from: &'a [u8],
+    state_to: &'a [u8],
+    reason: &'a [u8],
+    prev_hash: [u8; 32],
+}
+
+/// The one parser behind [`decode`] and [`decode_key`], so that both accept exactly the
+/// same records and give the same error for every other: the frame ([`check_frame`]), then
+/// each field in order (its length, UTF-8, a known governor, valid ids, strictly increasing
+/// map keys), then nothing left before `prev_hash`. Allocates nothing unless it fails; the
+/// map entries go to `entry`.
+fn parse<'a>(
+    record: &'a [u8],
+    mut entry: impl FnMut(MapField, &'a [u8], &'a [u8]),
+) -> Result<Fields<'a>, DecodeError> {
     check_frame(record)?;
     let preimage = &record[..record.len() - 32];
-    let mut r = Reader { bytes: preimage, at: TIMESTAMP_OFFSET + 8 };
-    let tenant = r.str("tenant_id")?;
-    let governor_name = r.str("governor")?;
-    let governor = GovernorKind::from_name(governor_name)
-        .ok_or_else(|| DecodeError::UnknownGovernor(governor_name.to_owned()))?;
-    let resource = r.str("resource_id")?;
-    r.u64("resource_seq")?;
-    for field in ["command", "state_from", "state_to", "reason"] {
-        r.str(field)?;
-    }
-    r.map_with("args", |_, _| {})?;
-    r.map_with("metadata", |_, _| {})?;
-    r.take(32, "prev_hash")?;
-    if r.at != preimage.len() {
-        return Err(DecodeError::TrailingBytes { offset: r.at, extra: preimage.len() - r.at });
-    }
-    Ok(ReceiptKey { tenant, governor, resource })
-}
-
-/// Decodes a storage record (see [`Receipt::decode`]).
-pub(crate) fn decode(record: &[u8]) -> Result<Receipt, DecodeError> {
-    check_frame(record)?;
-    let (preimage, hash) = record.split_at(record.len() - 32);
     let mut r = Reader { bytes: preimage, at: SEQ_OFFSET };
     let seq = r.u64("seq")?;
-    let id = Uuid::from_bytes(r.array("receipt_id")?);
-    let timestamp = Timestamp(r.u64("timestamp")?);
-    let tenant = TenantId::new(r.str("tenant_id")?)
-        .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
+    let id = r.array("receipt_id")?;
+    let timestamp = r.u64("timestamp")?;
+    let tenant = r.id("tenant_id", |s| TenantId::new(s).map(drop))?;
     let governor_name = r.str("governor")?;
-    let governor = GovernorKind::from_name(governor_name)
-        .ok_or_else(|| DecodeError::UnknownGovernor(governor_name.to_owned()))?;
-    let resource = ResourceId::new(r.str("resource_id")?)
-        .map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
+    let governor = GovernorKind::ALL
+        .into_iter()
+        .find(|k| k.name().as_bytes() == governor_name)
+        .ok_or_else(|| DecodeError::UnknownGovernor(text(governor_name)))?;
+    let resource = r.id("resource_id", |s| ResourceId::new(s).map(drop))?;
     let resource_seq = r.u64("resource_seq")?;
-    let command = Cow::Owned(r.str("command")?.to_owned());
-    let state_from = Cow::Owned(r.str("state_from")?.to_owned());
-    let state_to = Cow::Owned(r.str("state_to")?.to_owned());
-    let reason = r.str("reason")?.to_owned();
-    let args = r.map("args")?;
-    let metadata = r.map("metadata")?;
-    let prev_hash = Digest(r.array("prev_hash")?);
+    let command = r.str("command")?;
+    let state_from = r.str("state_from")?;
+    let state_to = r.str("state_to")?;
+    let reason = r.str("reason")?;
+    r.map("args", |k, v| entry(MapField::Args, k, v))?;
+    r.map("metadata", |k, v| entry(MapField::Metadata, k, v))?;
+    let prev_hash = r.array("prev_hash")?;
     if r.at != preimage.len() {
         return Err(DecodeError::TrailingBytes { offset: r.at, extra: preimage.len() - r.at });
     }
-    let mut h = [0u8; 32];
-    h.copy_from_slice(hash);
-    let body = ReceiptBody {
+    Ok(Fields {
+        seq,
+        id,
         timestamp,
         tenant,
         governor,
@@ -280,10 +295,199 @@ pub(crate) fn decode(record: &[u8]) -> Result<Receipt, DecodeError> {
         state_from,
         state_to,
         reason,
+        prev_hash,
+    })
+}
+
+/// Bytes the parser checked as UTF-8, as a string (nothing is replaced).
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What a ledger indexes and numbers a receipt by, borrowed from its storage record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptKey<'a> {
+    /// The tenant id (valid: checked as [`TenantId::new`] checks it).
+    pub tenant: &'a str,
+    /// The governor kind.
+    pub governor: GovernorKind,
+    /// The resource id (valid: checked as [`ResourceId::new`] checks it).
+    pub resource: &'a str,
+    /// The number of earlier receipts of the same (tenant, governor, resource), as the
+    /// record says.
+    pub resource_seq: u64,
+}
+
+/// Checks a storage record exactly as [`decode`] does, without allocating, and returns its
+/// key (see [`Receipt::decode_key`]).
+pub(crate) fn decode_key(record: &[u8]) -> Result<ReceiptKey<'_>, DecodeError> {
+    if let Some(key) = quick_key(record) {
+        return Ok(key);
+    }
+    let f = parse(record, |_, _, _| {})?;
+    Ok(ReceiptKey {
+        tenant: f.tenant,
+        governor: f.governor,
+        resource: f.resource,
+        resource_seq: f.resource_seq,
+    })
+}
+
+/// The bytes an id may hold: `A-Z a-z 0-9 . _ : -` (the rule of [`TenantId::new`] and
+/// [`ResourceId::new`], for ASCII; anything else is decided by them).
+const ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-');
+        b += 1;
+    }
+    table
+};
+
+/// The common case of [`decode_key`], in one lean pass: a record whose every field is in
+/// place, whose ids are plainly valid (1 to 128 id bytes), and whose strings from `command`
+/// to the end of `metadata` are all ASCII, so UTF-8 with no need to check them one by one.
+/// `None` for anything else, which [`parse`] then decides (and names, if it is an error):
+/// so this accepts only records `parse` accepts, with the same key.
+fn quick_key(record: &[u8]) -> Option<ReceiptKey<'_>> {
+    let len = record.len();
+    if !(RECORD_LEN_MIN..=RECORD_LEN_MAX).contains(&len)
+        || record.get(..DOMAIN_TAG.len())? != DOMAIN_TAG
+        || record.get(DOMAIN_TAG.len()) != Some(&FORMAT_VERSION)
+    {
+        return None;
+    }
+    // The fields between the timestamp and `prev_hash`.
+    let fields = record.get(..len - 64)?;
+    let key_start = TIMESTAMP_OFFSET + 8;
+    let mut at = key_start;
+    let tenant = quick_id(fields, &mut at)?;
+    let governor = quick_governor(fields.get(quick_field(fields, &mut at)?)?)?;
+    let resource = quick_id(fields, &mut at)?;
+    // Ids of id bytes, a known governor name and lengths below 128 are ASCII: the key's
+    // bytes are checked as UTF-8 in one call, and the ids cut from them.
+    let key = std::str::from_utf8(fields.get(key_start..at)?).ok()?;
+    let tenant = key.get(tenant.start - key_start..tenant.end - key_start)?;
+    let resource = key.get(resource.start - key_start..resource.end - key_start)?;
+    let resource_seq = u64::from_be_bytes(fields.get(at..at + 8)?.try_into().ok()?);
+    at += 8;
+    let texts = at;
+    for _ in 0..4 {
+        quick_field(fields, &mut at)?;
+    }
+    quick_map(fields, &mut at)?;
+    quick_map(fields, &mut at)?;
+    (at == fields.len() && fields.get(texts..)?.is_ascii()).then_some(ReceiptKey {
+        tenant,
+        governor,
+        resource,
+        resource_seq,
+    })
+}
+
+/// Every governor kind by its name's bytes, known when compiling: looking one up compares a
+/// few bytes against constants rather than calling `memcmp` eight times.
+const KINDS: [(&[u8], GovernorKind); 8] = {
+    let mut kinds = [(&[] as &[u8], GovernorKind::Tenant); 8];
+    let mut i = 0;
+    while i < kinds.len() {
+        kinds[i] = (GovernorKind::ALL[i].name().as_bytes(), GovernorKind::ALL[i]);
+        i += 1;
+    }
+    kinds
+};
+
+/// The governor kind named `name`.
+#[inline]
+fn quick_governor(name: &[u8]) -> Option<GovernorKind> {
+    KINDS.into_iter().find(|(known, _)| known.len() == name.len() && *known == name).map(|(_, k)| k)
+}
+
+/// Whether `last` < `key` in bytewise order: a loop that suits short keys better than a
+/// call to `memcmp`.
+#[inline]
+fn precedes(last: &[u8], key: &[u8]) -> bool {
+    for (a, b) in last.iter().zip(key) {
+        if a != b {
+            return a < b;
+        }
+    }
+    last.len() < key.len()
+}
+
+/// Where the string at `at` in `fields` lies (its bytes, not checked), moving `at` past it.
+#[inline]
+fn quick_field(fields: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
+    let len = u32::from_be_bytes(fields.get(*at..*at + 4)?.try_into().ok()?) as usize;
+    let start = *at + 4;
+    let end = start.checked_add(len).filter(|&end| end <= fields.len())?;
+    *at = end;
+    Some(start..end)
+}
+
+/// Where the id at `at` in `fields` lies, if it is plainly valid, moving `at` past it.
+#[inline]
+fn quick_id(fields: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
+    let range = quick_field(fields, at)?;
+    let id = fields.get(range.clone())?;
+    let valid =
+        !id.is_empty() && id.len() <= ID_LEN_MAX && id.iter().all(|&b| ID_BYTES[b as usize]);
+    valid.then_some(range)
+}
+
+/// The map at `at` in `fields`, its keys strictly increasing, moving `at` past it.
+#[inline]
+fn quick_map(fields: &[u8], at: &mut usize) -> Option<()> {
+    let count = u32::from_be_bytes(fields.get(*at..*at + 4)?.try_into().ok()?);
+    *at += 4;
+    let mut last: Option<&[u8]> = None;
+    for _ in 0..count {
+        let key = fields.get(quick_field(fields, at)?)?;
+        if last.is_some_and(|last| !precedes(last, key)) {
+            return None;
+        }
+        quick_field(fields, at)?;
+        last = Some(key);
+    }
+    Some(())
+}
+
+/// Decodes a storage record (see [`Receipt::decode`]).
+pub(crate) fn decode(record: &[u8]) -> Result<Receipt, DecodeError> {
+    let mut args = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
+    let f = parse(record, |map, k, v| {
+        let map = if map == MapField::Args { &mut args } else { &mut metadata };
+        map.insert(text(k), text(v));
+    })?;
+    let tenant = TenantId::new(f.tenant)
+        .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
+    let resource = ResourceId::new(f.resource)
+        .map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&record[record.len() - 32..]);
+    let body = ReceiptBody {
+        timestamp: Timestamp(f.timestamp),
+        tenant,
+        governor: f.governor,
+        resource,
+        resource_seq: f.resource_seq,
+        command: Cow::Owned(text(f.command)),
+        state_from: Cow::Owned(text(f.state_from)),
+        state_to: Cow::Owned(text(f.state_to)),
+        reason: text(f.reason),
         args,
         metadata,
     };
-    Ok(Receipt { seq, id, body, prev_hash, hash: Digest(h) })
+    Ok(Receipt {
+        seq: f.seq,
+        id: Uuid::from_bytes(f.id),
+        body,
+        prev_hash: Digest(f.prev_hash),
+        hash: Digest(hash),
+    })
 }
 
 /// Checks the length bounds, the tag and the version of a record.

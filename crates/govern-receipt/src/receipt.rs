@@ -145,11 +145,13 @@ impl Receipt {
         encode::decode(record)
     }
 
-    /// Checks a storage record's form exactly as [`Self::decode`] does, except the syntax of
-    /// the two ids, without allocating, and returns what a ledger indexes it by: tenant,
-    /// governor and resource, borrowed from the record. Whoever builds a `TenantId` or
-    /// `ResourceId` from them checks the ids then; `decode` accepts a record exactly when this
-    /// does and both ids are valid.
+    /// Checks a storage record exactly as [`Self::decode`] does (tag, version, lengths,
+    /// UTF-8, known governor, valid ids, sorted keys, no trailing bytes), without
+    /// allocating, and returns what a ledger indexes and numbers it by: tenant, governor,
+    /// resource (borrowed from the record) and `resource_seq`. Both run one parser, so
+    /// `decode_key` succeeds exactly when `decode` does, and fails with the same error.
+    /// What every reader of a ledger checks on each record (`govern verify`, opening a
+    /// ledger), as cheaply as it can be checked.
     ///
     /// # Errors
     /// [`encode::DecodeError`] naming the field and byte offset, as `decode` would.

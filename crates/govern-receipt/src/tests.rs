@@ -324,3 +324,241 @@ proptest! {
         prop_assert_eq!(err.seq(), victim as u64, "{}", err);
     }
 }
+
+/// A record's fields as raw bytes, so that any of them can be what no receipt holds.
+#[derive(Clone, Debug)]
+struct RawFields {
+    tenant: Vec<u8>,
+    governor: Vec<u8>,
+    resource: Vec<u8>,
+    resource_seq: u64,
+    texts: [Vec<u8>; 4],
+    args: Vec<(Vec<u8>, Vec<u8>)>,
+    metadata: Vec<(Vec<u8>, Vec<u8>)>,
+    trailing: Vec<u8>,
+}
+
+/// The storage record of `f` (the hash is not checked by decoding: zeros), then `edit`
+/// applied: (offset, xor) flips, and a cut of the preimage.
+fn raw_record(f: &RawFields, flips: &[(prop::sample::Index, u8)], cut: Option<usize>) -> Vec<u8> {
+    fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
+        buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        buf.extend_from_slice(bytes);
+    }
+    let mut buf = Vec::new();
+    buf.extend_from_slice(crate::DOMAIN_TAG);
+    buf.push(crate::FORMAT_VERSION);
+    buf.extend_from_slice(&7u64.to_be_bytes());
+    buf.extend_from_slice(&[0x11; 16]);
+    buf.extend_from_slice(&1_767_225_600_000u64.to_be_bytes());
+    put(&mut buf, &f.tenant);
+    put(&mut buf, &f.governor);
+    put(&mut buf, &f.resource);
+    buf.extend_from_slice(&f.resource_seq.to_be_bytes());
+    for text in &f.texts {
+        put(&mut buf, text);
+    }
+    for map in [&f.args, &f.metadata] {
+        buf.extend_from_slice(&(map.len() as u32).to_be_bytes());
+        for (k, v) in map {
+            put(&mut buf, k);
+            put(&mut buf, v);
+        }
+    }
+    buf.extend_from_slice(&f.trailing);
+    buf.extend_from_slice(&[0x22; 32]);
+    // Past the tag and version (whose checks are the frame's, shared by both anyway).
+    for (at, xor) in flips {
+        let at = 15 + at.index(buf.len() - 15);
+        buf[at] ^= xor;
+    }
+    if let Some(cut) = cut {
+        buf.truncate(buf.len().min(cut.max(15)));
+    }
+    buf.extend_from_slice(&[0x33; 32]);
+    buf
+}
+
+/// Bytes near the edges of every rule: id characters and others, ASCII and multi-byte
+/// UTF-8, invalid UTF-8 (lone continuation, truncated sequence, surrogate, overlong).
+fn arb_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        8 => prop::sample::select(b"aZ09._:-".to_vec()),
+        2 => prop::sample::select(b" /!~\x00\x7f".to_vec()),
+        1 => prop::sample::select(vec![0x80u8, 0xbf, 0xc3, 0xa9, 0xc0, 0xed, 0xa0, 0xf0, 0xff]),
+    ];
+    prop::collection::vec(byte, 0..=max)
+}
+
+/// Mostly valid UTF-8 (ASCII and not), sometimes any bytes.
+fn arb_text_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => prop::collection::vec(prop::sample::select(vec!['a', 'z', '_', ' ', 'é', 'ü', '€']), 0..=max)
+            .prop_map(|cs| cs.into_iter().collect::<String>().into_bytes()),
+        1 => arb_bytes(max),
+    ]
+}
+
+fn arb_raw_id() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        12 => "[a-zA-Z0-9._:-]{1,12}".prop_map(String::into_bytes),
+        4 => arb_bytes(12),
+        1 => (127usize..=130).prop_map(|n| vec![b'a'; n]),
+        1 => Just("é".as_bytes().to_vec()),
+    ]
+}
+
+fn arb_map() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    let entries = prop::collection::vec((arb_text_bytes(2), arb_text_bytes(4)), 0..4);
+    (entries, 0..4).prop_map(|(mut entries, sort)| {
+        // Mostly sorted and unique, as a writer would; sometimes as drawn.
+        if sort > 0 {
+            entries.sort();
+            entries.dedup_by(|a, b| a.0 == b.0);
+        }
+        entries
+    })
+}
+
+fn arb_raw_fields() -> impl Strategy<Value = RawFields> {
+    let governor = prop_oneof![
+        6 => (0usize..8).prop_map(|i| GovernorKind::ALL[i].name().as_bytes().to_vec()),
+        1 => arb_bytes(13),
+    ];
+    (
+        arb_raw_id(),
+        governor,
+        arb_raw_id(),
+        any::<u64>(),
+        [arb_text_bytes(6), arb_text_bytes(6), arb_text_bytes(6), arb_text_bytes(8)],
+        arb_map(),
+        arb_map(),
+        prop_oneof![8 => Just(Vec::new()), 1 => arb_bytes(3)],
+    )
+        .prop_map(
+            |(tenant, governor, resource, resource_seq, texts, args, metadata, trailing)| {
+                RawFields {
+                    tenant,
+                    governor,
+                    resource,
+                    resource_seq,
+                    texts,
+                    args,
+                    metadata,
+                    trailing,
+                }
+            },
+        )
+}
+
+/// The decoder as written before `decode_key` shared its parser: every string through
+/// `str::from_utf8`, every id through its type, no quick paths. The rules, spelled out
+/// plainly, for the parser to be checked against.
+fn reference_decode(record: &[u8]) -> Result<Receipt, crate::DecodeError> {
+    use crate::DecodeError;
+    struct R<'a>(&'a [u8], usize);
+    impl<'a> R<'a> {
+        fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+            let end = self.1.checked_add(n).filter(|e| *e <= self.0.len());
+            let end = end.ok_or(DecodeError::Truncated { field, offset: self.1 })?;
+            let out = &self.0[self.1..end];
+            self.1 = end;
+            Ok(out)
+        }
+        fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+            Ok(u64::from_be_bytes(self.take(8, field)?.try_into().unwrap()))
+        }
+        fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+            let len = u32::from_be_bytes(self.take(4, field)?.try_into().unwrap()) as usize;
+            let offset = self.1;
+            std::str::from_utf8(self.take(len, field)?)
+                .map_err(|_| DecodeError::BadUtf8 { field, offset })
+        }
+        fn map(&mut self, field: &'static str) -> Result<BTreeMap<String, String>, DecodeError> {
+            let count = u32::from_be_bytes(self.take(4, field)?.try_into().unwrap());
+            let mut map = BTreeMap::new();
+            let mut last: Option<&str> = None;
+            for _ in 0..count {
+                let offset = self.1;
+                let k = self.str(field)?;
+                if last.is_some_and(|l| l.as_bytes() >= k.as_bytes()) {
+                    return Err(DecodeError::KeysNotSorted { field, offset });
+                }
+                map.insert(k.to_owned(), self.str(field)?.to_owned());
+                last = Some(k);
+            }
+            Ok(map)
+        }
+    }
+    crate::encode::check_frame(record)?;
+    let (preimage, hash) = record.split_at(record.len() - 32);
+    let mut r = R(preimage, 15);
+    let seq = r.u64("seq")?;
+    let id = uuid::Uuid::from_bytes(r.take(16, "receipt_id")?.try_into().unwrap());
+    let timestamp = Timestamp(r.u64("timestamp")?);
+    let tenant = TenantId::new(r.str("tenant_id")?)
+        .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
+    let name = r.str("governor")?;
+    let governor =
+        GovernorKind::from_name(name).ok_or_else(|| DecodeError::UnknownGovernor(name.into()))?;
+    let resource = ResourceId::new(r.str("resource_id")?)
+        .map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
+    let resource_seq = r.u64("resource_seq")?;
+    let command = Cow::Owned(r.str("command")?.to_owned());
+    let state_from = Cow::Owned(r.str("state_from")?.to_owned());
+    let state_to = Cow::Owned(r.str("state_to")?.to_owned());
+    let reason = r.str("reason")?.to_owned();
+    let args = r.map("args")?;
+    let metadata = r.map("metadata")?;
+    let prev_hash = Digest(r.take(32, "prev_hash")?.try_into().unwrap());
+    if r.1 != preimage.len() {
+        return Err(DecodeError::TrailingBytes { offset: r.1, extra: preimage.len() - r.1 });
+    }
+    let body = ReceiptBody {
+        timestamp,
+        tenant,
+        governor,
+        resource,
+        resource_seq,
+        command,
+        state_from,
+        state_to,
+        reason,
+        args,
+        metadata,
+    };
+    Ok(Receipt { seq, id, body, prev_hash, hash: Digest(hash.try_into().unwrap()) })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4_096))]
+
+    /// `decode_key`, the allocation-free check every reader of a ledger runs, accepts
+    /// exactly the records `decode` accepts, with the same error for every other, and the
+    /// same key; and `decode` is the plain reference decoder above (same receipt, same
+    /// error), so the quick paths for ASCII strings and ids change nothing.
+    #[test]
+    fn decode_key_accepts_exactly_what_decode_accepts(
+        fields in arb_raw_fields(),
+        flips in prop_oneof![
+            2 => Just(Vec::new()),
+            1 => prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..3),
+        ],
+        cut in prop::option::weighted(0.1, 0usize..400),
+    ) {
+        let record = raw_record(&fields, &flips, cut);
+        let key = Receipt::decode_key(&record);
+        let decoded = Receipt::decode(&record);
+        prop_assert_eq!(&decoded, &reference_decode(&record));
+        match (&key, &decoded) {
+            (Ok(key), Ok(r)) => {
+                prop_assert_eq!(key.tenant, r.body.tenant.as_str());
+                prop_assert_eq!(key.governor, r.body.governor);
+                prop_assert_eq!(key.resource, r.body.resource.as_str());
+                prop_assert_eq!(key.resource_seq, r.body.resource_seq);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            _ => prop_assert!(false, "decode_key {:?} but decode {:?}", key, decoded),
+        }
+    }
+}

@@ -18,9 +18,8 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 
-use govern_governors::limits::ID_LEN_MAX;
-use govern_governors::{IdError, ResourceId, TenantId};
-use govern_receipt::{ChainVerifier, DecodeError, Digest, Head, Receipt};
+use govern_governors::TenantId;
+use govern_receipt::{ChainError, ChainVerifier, DecodeError, Digest, Head, Receipt};
 
 use super::{
     Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, SeqList, Shard,
@@ -187,16 +186,19 @@ impl Ledger {
     ///
     /// Every record is verified as `govern verify` does: the store must have it (a segment
     /// store checks each frame's length, CRC32C and sequence number again as it reads it); it
-    /// must decode (form, field lengths, UTF-8, known governor, valid ids, sorted map keys,
-    /// nothing trailing); and it must hold its place in the chain: its hash recomputed over
-    /// its preimage equals the stored one, its sequence number is its position, its
-    /// `prev_hash` is the previous receipt's hash and its id derives from them. The frontier
-    /// is built from the verified hashes. Rehashing runs on its own thread, beside the
-    /// indexing (see `docs/benchmarks.md`).
+    /// must hold its place in the chain: its hash recomputed over its preimage equals the
+    /// stored one, its sequence number is its position, its `prev_hash` is the previous
+    /// receipt's hash and its id derives from them; it must decode (form, field lengths,
+    /// UTF-8, known governor, valid ids, sorted map keys, nothing trailing); and its
+    /// `resource_seq` must be the number of earlier receipts of its (tenant, governor,
+    /// resource). The frontier is built from the verified hashes. Rehashing runs on its own
+    /// thread, beside the indexing (see `docs/benchmarks.md`).
     ///
     /// # Errors
-    /// [`LedgerError::Corrupt`] naming the first record that is missing, does not decode or
-    /// breaks the chain; [`LedgerError::Store`] when the store cannot read.
+    /// [`LedgerError::Chain`] naming the first record that does not verify, as `govern
+    /// verify` names it (`malformed`, `hash_mismatch`, ..., `resource_seq_gap`);
+    /// [`LedgerError::Corrupt`] for a record the store does not hand over;
+    /// [`LedgerError::Store`] when the store cannot read.
     pub fn open(store: Box<dyn LedgerStore>) -> Result<Self, LedgerError> {
         Self::open_with(store, KeyHasher::default())
     }
@@ -212,7 +214,8 @@ impl Ledger {
             store
                 .for_each(&mut |seq, record| visit(seq, Record::Copied(record)))
                 .map_err(LedgerError::from)
-        })?;
+        })
+        .map_err(|refusal| refusal.named(&*store))?;
         rebuilt.check_len(len)?;
         Ok(rebuilt.into_ledger(store, durable, len))
     }
@@ -267,7 +270,7 @@ impl Ledger {
             drop(segment_tx);
             let rebuilt = rebuilt.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let (store, report) = opened?;
-            let rebuilt = rebuilt?;
+            let rebuilt = rebuilt.map_err(|refusal| refusal.named(&store))?;
             let len = store.len();
             rebuilt.check_len(len)?;
             Ok((rebuilt.into_ledger(Box::new(store), true, len), report))
@@ -334,7 +337,7 @@ fn rebuild(
     durable: bool,
     expected: Expected,
     source: impl FnOnce(&mut Visit<'_>) -> Result<(), LedgerError>,
-) -> Result<Rebuilt, LedgerError> {
+) -> Result<Rebuilt, Refusal> {
     let (indexed, chained) = std::thread::scope(|s| {
         let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2);
         let (spare_tx, spare_rx) = mpsc::sync_channel::<Batch>(4);
@@ -353,16 +356,58 @@ fn rebuild(
     }
 }
 
-/// The error to report when the chain thread failed: the reading thread's if it names an
-/// earlier record (a store failure comes after every record the chain thread got).
-fn first_error(indexed: Option<LedgerError>, chain: LedgerError) -> LedgerError {
-    match (indexed, &chain) {
-        (Some(LedgerError::Corrupt { seq, reason }), LedgerError::Corrupt { seq: at, .. })
-            if seq < *at =>
-        {
-            LedgerError::Corrupt { seq, reason }
+/// Why a rebuild refused the records: an error, or a break in a resource's numbering that
+/// the index found. The index keeps no ids, so the receipt is read again from the store to
+/// name its resource ([`Self::named`]).
+#[derive(Debug)]
+enum Refusal {
+    /// The first problem, named.
+    Error(LedgerError),
+    /// Receipt `seq` carries another `resource_seq` than `expected`, the number of earlier
+    /// receipts of its resource.
+    Gap { seq: u64, expected: u64 },
+}
+
+impl From<LedgerError> for Refusal {
+    fn from(e: LedgerError) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl Refusal {
+    /// The record named, if one is.
+    fn seq(&self) -> Option<u64> {
+        match self {
+            Self::Error(e) => e.seq(),
+            Self::Gap { seq, .. } => Some(*seq),
         }
-        _ => chain,
+    }
+
+    /// The error, a break in a resource's numbering named by its receipt in `store`.
+    fn named(self, store: &dyn LedgerStore) -> LedgerError {
+        let (seq, expected) = match self {
+            Self::Error(e) => return e,
+            Self::Gap { seq, expected } => (seq, expected),
+        };
+        let mut record = Vec::new();
+        match store.read(seq, &mut record) {
+            Ok(true) => match Receipt::decode_key(&record) {
+                Ok(key) => ChainError::resource_seq_gap(seq, &key, expected).into(),
+                // It decoded when it was indexed; a store that changes under us is corrupt.
+                Err(source) => ChainError::Malformed { seq, source }.into(),
+            },
+            Ok(false) => LedgerError::Corrupt { seq, reason: "missing".into() },
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// The refusal to report when the chain thread failed: the reading thread's if it names an
+/// earlier record (a store failure comes after every record the chain thread got).
+fn first_error(indexed: Option<Refusal>, chain: LedgerError) -> Refusal {
+    match (indexed, chain.seq()) {
+        (Some(indexed), Some(at)) if indexed.seq().is_some_and(|seq| seq < at) => indexed,
+        _ => Refusal::Error(chain),
     }
 }
 
@@ -391,9 +436,9 @@ struct Building {
     keys: KeyHasher,
     resources: Resources,
     tenants: Tenants,
-    /// (key, sequence number) of records not yet in `resources`, by shard: each table gets
-    /// its keys in a burst (see `Resources`).
-    pending: Vec<Vec<(KeyHash, u64)>>,
+    /// (key, sequence number, `resource_seq`) of records not yet in `resources`, by shard:
+    /// each table gets its keys in a burst (see `Resources`).
+    pending: Vec<Vec<(KeyHash, u64, u64)>>,
     /// How many are pending.
     pending_len: usize,
     /// How many records are coming, and how many have been indexed.
@@ -403,6 +448,9 @@ struct Building {
     frame_bytes: u64,
     /// Whether the shards were presized (at the first flush).
     presized: bool,
+    /// The first record put in the index whose `resource_seq` is not the length of its
+    /// resource's list before it, with that length: (sequence number, expected).
+    gap: Option<(u64, u64)>,
 }
 
 impl Building {
@@ -417,12 +465,13 @@ impl Building {
             indexed: 0,
             frame_bytes: 0,
             presized: false,
+            gap: None,
         }
     }
 
-    fn push(&mut self, key: KeyHash, seq: u64) {
+    fn push(&mut self, key: KeyHash, seq: u64, resource_seq: u64) {
         if let Some(shard) = self.pending.get_mut(Resources::shard(key)) {
-            shard.push((key, seq));
+            shard.push((key, seq, resource_seq));
         }
         self.pending_len += 1;
         if self.pending_len == PENDING {
@@ -431,12 +480,18 @@ impl Building {
     }
 
     /// Puts the pending keys into the index, shard by shard, each in the order it came (so
-    /// every list gets its numbers in increasing order).
+    /// every list gets its numbers in increasing order), checking each record's
+    /// `resource_seq` against the length of its resource's list (see `gap`).
     fn flush(&mut self) {
         for (i, pending) in self.pending.iter_mut().enumerate() {
             if let Some(shard) = self.resources.shards.get_mut(i) {
-                for (key, seq) in pending.drain(..) {
-                    shard.entry(key).or_default().push(seq);
+                for (key, seq, resource_seq) in pending.drain(..) {
+                    let list = shard.entry(key).or_default();
+                    let expected = list.len();
+                    if resource_seq != expected && self.gap.is_none_or(|(at, _)| seq < at) {
+                        self.gap = Some((seq, expected));
+                    }
+                    list.push(seq);
                 }
             }
         }
@@ -484,14 +539,15 @@ impl Building {
 }
 
 /// The reading thread: takes every record from `source`, checks its form, indexes it and
-/// hands it on to the chain thread in batches. Returns the index and the records read.
+/// hands it on to the chain thread in batches. Returns the index and the records read, or
+/// the first record that does not decode or breaks its resource's numbering.
 fn index_pass(
     source: impl FnOnce(&mut Visit<'_>) -> Result<(), LedgerError>,
     keys: KeyHasher,
     expected: Expected,
     batches: &mpsc::SyncSender<Batch>,
     spares: &mpsc::Receiver<Batch>,
-) -> Result<(Index, u64), LedgerError> {
+) -> Result<(Index, u64), Refusal> {
     let mut index = Building::new(keys, expected);
     let mut batch = Batch::default();
     let mut next = 0u64;
@@ -512,6 +568,10 @@ fn index_pass(
             failed = Some(e);
             return ControlFlow::Break(());
         }
+        if index.gap.is_some() {
+            // Found at a flush: every record before the break is in the index.
+            return ControlFlow::Break(());
+        }
         index.frame_bytes += (FRAME_HEADER_LEN + bytes.len()) as u64;
         let full = batch.push(record, spares);
         next += 1;
@@ -528,43 +588,34 @@ fn index_pass(
         let _ = batches.send(batch);
     }
     read?;
-    if let Some(e) = failed {
-        return Err(e);
+    // The records indexed but not yet flushed are checked too: a break in a resource's
+    // numbering before a record that does not decode is the one to report.
+    index.flush();
+    let gap = index.gap.map(|(seq, expected)| Refusal::Gap { seq, expected });
+    match (gap, failed.map(Refusal::from)) {
+        (None, None) => Ok((index.finish(), next)),
+        (Some(refusal), None) | (None, Some(refusal)) => Err(refusal),
+        (Some(gap), Some(failed)) => Err(if failed.seq() < gap.seq() { failed } else { gap }),
     }
-    Ok((index.finish(), next))
 }
 
 /// Checks the form of record `seq` and adds it to the index.
 fn index_record(index: &mut Building, seq: u64, record: &[u8]) -> Result<(), LedgerError> {
-    let key = Receipt::decode_key(record)
-        .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
+    let malformed = |source| LedgerError::Chain(ChainError::Malformed { seq, source });
+    let key = Receipt::decode_key(record).map_err(malformed)?;
     let (_, tenant) = match index.tenants.get_mut(key.tenant) {
         Some(tenant) => tenant,
         None => {
-            let id = TenantId::new(key.tenant).map_err(|e| bad_id(seq, "tenant_id", e))?;
+            // Valid: `decode_key` checked it.
+            let id = TenantId::new(key.tenant)
+                .map_err(|source| malformed(DecodeError::BadId { field: "tenant_id", source }))?;
             index.tenants.entry(key.tenant.into()).or_insert((id, SeqList::default()))
         }
     };
-    check_id(key.resource).map_err(|e| bad_id(seq, "resource_id", e))?;
     tenant.push(seq);
     let hash = index.keys.hash(key.tenant, key.governor, key.resource);
-    index.push(hash, seq);
+    index.push(hash, seq, key.resource_seq);
     Ok(())
-}
-
-/// Checks `id` as [`ResourceId::new`] does, without allocating one: the common case (a valid
-/// id) is decided here, anything else by `ResourceId::new` itself, which gives the error.
-fn check_id(id: &str) -> Result<(), IdError> {
-    let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
-    if !id.is_empty() && id.len() <= ID_LEN_MAX && id.as_bytes().iter().all(valid) {
-        return Ok(());
-    }
-    ResourceId::new(id).map(drop)
-}
-
-/// An invalid id in record `seq`, reported as decoding would.
-fn bad_id(seq: u64, field: &'static str, source: IdError) -> LedgerError {
-    LedgerError::Corrupt { seq, reason: DecodeError::BadId { field, source }.to_string() }
 }
 
 /// The chain thread: checks each record's place in the chain and, for a durable store, hands
@@ -607,10 +658,7 @@ fn chain_batches(
     let mut hashes = Vec::new();
     for batch in batches {
         for record in batch.records() {
-            let seq = chain.head().next_seq;
-            let hash = chain
-                .push_record(record)
-                .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;
+            let hash = chain.push_record(record)?;
             if let Some(tree) = tree {
                 if hashes.capacity() == 0 {
                     hashes.reserve_exact(HASH_BATCH);

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
-use govern_receipt::ReceiptBody;
+use govern_receipt::{ChainError, ReceiptBody};
 
 use super::{KeyHasher, Ledger, LedgerError, LedgerStore, MemoryStore, StoreError};
 
@@ -123,7 +123,7 @@ fn a_corrupt_store_does_not_open() {
     rec[40] ^= 1;
     store.append(0, &rec).unwrap();
     let err = Ledger::open(Box::new(store)).unwrap_err();
-    assert!(matches!(err, LedgerError::Corrupt { seq: 0, .. }), "{err}");
+    assert!(matches!(err, LedgerError::Chain(ChainError::HashMismatch { seq: 0, .. })), "{err}");
 }
 
 /// A key hasher that gives every key the same hash.
@@ -213,6 +213,33 @@ fn a_realistic_mix_of_keys_reads_back_exactly_with_or_without_narrow_hashes() {
                 .resource_receipts(&TenantId::new(t).unwrap(), *k, &ResourceId::new(r).unwrap())
                 .unwrap();
             assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), *seqs, "{t} {k:?} {r}");
+        }
+    }
+}
+
+#[test]
+fn the_ledgers_own_verification_decodes_and_follows_each_resources_numbering() {
+    use crate::verify::crafted;
+    let mut gap = crafted::good_fields(9);
+    gap[7].resource_seq = 3;
+    let mut malformed = crafted::good_fields(9);
+    malformed[7].tenant = b"ac me".to_vec();
+    for (fields, kind) in [
+        (crafted::good_fields(9), None),
+        (gap, Some("resource_seq_gap")),
+        (malformed, Some("malformed")),
+    ] {
+        let ledger = Ledger::in_memory();
+        let mut prev = govern_receipt::Digest::ZERO;
+        for (seq, f) in (0u64..).zip(&fields) {
+            let (record, hash) = crafted::record(seq, prev, f);
+            ledger.lock().store.append(seq, &record).unwrap();
+            prev = hash;
+        }
+        match (ledger.verify(), kind) {
+            (Ok(head), None) => assert_eq!(head.next_seq, 9),
+            (Err(e), Some(kind)) => assert_eq!((e.seq(), e.kind()), (7, kind), "{e}"),
+            (other, kind) => panic!("expected {kind:?}, got {other:?}"),
         }
     }
 }

@@ -1,21 +1,27 @@
 //! The fast path of [`verify_dir`](super::verify_dir) for a clean ledger: the work split by
 //! stretches of records across the cores, not by stage.
 //!
-//! Every receipt's checks but one are independent of the other receipts: its frame's CRC32C,
-//! its hash over its preimage (the expensive part), its sequence number and id, and its leaf
-//! hash. Only the link (its `prev_hash` is the previous receipt's hash) joins neighbours. So
+//! Every receipt's checks but two are independent of the other receipts: its frame's CRC32C,
+//! its hash over its preimage (the expensive part), its sequence number and id, its fields
+//! (decoded, without allocating) and its leaf hash. Only the link (its `prev_hash` is the
+//! previous receipt's hash) joins neighbours, and the numbering joins the receipts of a
+//! resource: each worker hands over, with its stretch, every receipt's resource (a 128-bit
+//! hash of its key) and `resource_seq`, grouped by shard, and the calling thread follows
+//! each resource's count in order ([`Numbering::join`]). So
 //! one thread reads the segments in stretches of about [`STRETCH_BYTES`] (into a few reused
 //! buffers, so hashing starts at once and no fresh memory is faulted in per segment) and
 //! finds the frames by their headers; one worker per core checks a whole stretch at a time
-//! (CRC32C, then [`ChainVerifier::push_record`] from the stretch's first `prev_hash`, then the
-//! leaf hashes and the Merkle nodes inside the stretch, [`LeafStretch`]); the calling thread
+//! (CRC32C, then [`ChainVerifier::push_record`] from the stretch's first `prev_hash` and
+//! `Receipt::decode_key`, then the leaf hashes and the Merkle nodes inside the stretch,
+//! [`LeafStretch`]); the calling thread
 //! takes the stretches back in order, checks the one link between each and the one before,
 //! and appends them to the tree ([`MerkleTree::append_stretch`], or a frontier's
 //! [`MerkleFrontier::append_stretch_prefix`] when only roots are wanted; either hashes only
 //! the few nodes that straddle two stretches).
 //!
 //! This path only says "clean" or "not clean": at the first sign of anything else (a damaged
-//! or torn frame, a chain error, an unexpected file, an I/O error) it stops and the caller
+//! or torn frame, a chain error, a record that does not decode, a break in a resource's
+//! numbering, an unexpected file, an I/O error) it stops and the caller
 //! verifies again by the reference path, which names the first problem exactly as `govern
 //! verify` always has. A damaged ledger is read twice; a clean one once.
 
@@ -27,8 +33,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::thread::ScopedJoinHandle;
 
-use govern_receipt::{ChainVerifier, Digest, Head, RECORD_LEN_MAX};
+use govern_receipt::{ChainVerifier, Digest, Head, RECORD_LEN_MAX, Receipt};
 
+use super::numbering::{Grouped, Numbering};
+use crate::ledger::KeyHasher;
 use crate::merkle::{LeafStretch, MerkleFrontier, MerkleTree, leaf_hash};
 use crate::segment::{
     FRAME_HEADER_LEN, SEGMENT_BYTES_MAX, SEGMENT_HEADER_LEN, SEGMENTS_DIR, frame_checksum_ok,
@@ -82,6 +90,10 @@ struct CleanStretch {
     last_hash: Digest,
     /// Its receipts' leaf hashes and the Merkle nodes over them.
     leaves: LeafStretch,
+    /// Its receipts' resources (hashed) and numbers.
+    numbers: Grouped,
+    /// The bytes of its frames.
+    bytes: u64,
 }
 
 /// What the checked stretches are appended to, in order: the full tree, or a frontier.
@@ -143,7 +155,8 @@ pub(super) struct Clean<T> {
 }
 
 /// Verifies the ledger in data directory `dir` if it is clean: every frame whole and under
-/// its CRC32C, every receipt in its place in the chain, no torn tail, appending its leaves to
+/// its CRC32C, every receipt in its place in the chain, decoded and numbered in order within
+/// its resource, no torn tail, appending its leaves to
 /// `tree` (empty). `None` when anything is otherwise (or cannot be read): the caller then
 /// finds out what, by the reference path.
 pub(super) fn verify_clean<T: TreeSink>(dir: &Path, tree: T) -> Option<Clean<T>> {
@@ -154,18 +167,21 @@ pub(super) fn verify_clean<T: TreeSink>(dir: &Path, tree: T) -> Option<Clean<T>>
     let stretch_rx = Mutex::new(stretch_rx);
     let (checked_tx, checked_rx) = mpsc::channel::<Checked>();
     let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
+    let mut numbering = Numbering::expecting(files.iter().map(|(_, _, len)| len).sum());
+    let keys = numbering.keys().clone();
     let collected = std::thread::scope(|s| {
         let (files, segments_dir, stop, stretch_rx) = (&files, &segments_dir, &stop, &stretch_rx);
+        let keys = &keys;
         let reader = s.spawn(move || {
             // Dropping the sender (on return) tells the workers there is no more.
             read_stretches(segments_dir, files, &stretch_tx, &spare_rx, stop)
         });
         for _ in 0..workers {
             let checked_tx = checked_tx.clone();
-            s.spawn(move || check_stretches(stretch_rx, &checked_tx, stop));
+            s.spawn(move || check_stretches(stretch_rx, &checked_tx, keys, stop));
         }
         drop(checked_tx);
-        let collected = collect(&checked_rx, spare_tx, stop, tree);
+        let collected = collect(&checked_rx, spare_tx, stop, tree, &mut numbering);
         let records = join(reader);
         collected.zip(records)
     });
@@ -182,8 +198,8 @@ fn join<T>(handle: ScopedJoinHandle<'_, T>) -> T {
 struct SegmentFiles {
     /// The segments directory.
     dir: PathBuf,
-    /// The first sequence number and file name of each, in order.
-    files: Vec<(u64, String)>,
+    /// The first sequence number, file name and length of each, in order.
+    files: Vec<(u64, String, u64)>,
 }
 
 /// The segment files of data directory `dir`; `None` if any name is not a segment's.
@@ -193,21 +209,24 @@ fn segment_files(dir: &Path) -> Option<SegmentFiles> {
     for entry in std::fs::read_dir(&segments).ok()? {
         let entry = entry.ok()?;
         let name = entry.file_name().into_string().ok()?;
-        files.push((parse_segment_name(&name)?, name));
+        let len = entry.metadata().ok()?.len();
+        files.push((parse_segment_name(&name)?, name, len));
     }
     files.sort();
     Some(SegmentFiles { dir: segments, files })
 }
 
-/// Takes the checked stretches back in order: checks the link into each, appends it to
+/// Takes the checked stretches back in order: checks the link into each and that its
+/// resources' numbering goes on from the stretches before (`numbering`), appends it to
 /// `tree` and hands the buffers back to the reader. Returns the tree and the last receipt's
-/// hash, or `None` (after stopping the others and draining) if a stretch is not clean or a
-/// link is broken.
+/// hash, or `None` (after stopping the others and draining) if a stretch is not clean, a
+/// link is broken or a resource's numbering is.
 fn collect<T: TreeSink>(
     checked: &mpsc::Receiver<Checked>,
     spares: mpsc::Sender<Vec<u8>>,
     stop: &AtomicBool,
     mut tree: T,
+    numbering: &mut Numbering,
 ) -> Option<(T, Digest)> {
     let mut spares = Some(spares);
     let mut waiting = BTreeMap::new();
@@ -230,6 +249,10 @@ fn collect<T: TreeSink>(
                 clean = false;
                 break;
             };
+            if !numbering.join(&s.numbers, s.bytes) {
+                clean = false;
+                break;
+            }
             if !tree.append(s.leaves) {
                 clean = false;
                 break;
@@ -242,7 +265,7 @@ fn collect<T: TreeSink>(
             spares = None;
         }
     }
-    (clean && waiting.is_empty()).then_some((tree, last_hash))
+    (clean && waiting.is_empty() && numbering.finish()).then_some((tree, last_hash))
 }
 
 /// Reads the segment files in order, a stretch at a time, finds the frames by their headers
@@ -251,7 +274,7 @@ fn collect<T: TreeSink>(
 /// unreadable, a frame header is damaged or a frame is cut short (torn), or it was stopped.
 fn read_stretches(
     segments_dir: &Path,
-    files: &[(u64, String)],
+    files: &[(u64, String, u64)],
     stretches: &mpsc::SyncSender<Stretch>,
     spares: &mpsc::Receiver<Vec<u8>>,
     stop: &AtomicBool,
@@ -268,7 +291,7 @@ fn read_stretches(
     let mut buf = new_buffer()?;
     let mut next = 0u64;
     let mut index = 0u64;
-    for (i, (first, name)) in files.iter().enumerate() {
+    for (i, (first, name, _)) in files.iter().enumerate() {
         if *first != next {
             return None;
         }
@@ -342,11 +365,12 @@ fn find_frames(bytes: &[u8], next: &mut u64) -> Option<(Vec<u32>, usize)> {
 fn check_stretches(
     stretches: &Mutex<mpsc::Receiver<Stretch>>,
     checked: &mpsc::Sender<Checked>,
+    keys: &KeyHasher,
     stop: &AtomicBool,
 ) {
     loop {
         let Ok(Ok(stretch)) = stretches.lock().map(|queue| queue.recv()) else { return };
-        let clean = if stop.load(Ordering::Relaxed) { None } else { check_stretch(&stretch) };
+        let clean = if stop.load(Ordering::Relaxed) { None } else { check_stretch(&stretch, keys) };
         let Stretch { index, bytes, .. } = stretch;
         if checked.send(Checked { index, bytes, clean }).is_err() {
             return;
@@ -355,9 +379,10 @@ fn check_stretches(
 }
 
 /// Checks every frame of a stretch (CRC32C) and every receipt in it (hash, sequence number,
-/// id, and the link to the receipt before, except for the first), and hashes the leaves
-/// and the Merkle nodes inside the stretch. `None` at the first failure.
-fn check_stretch(stretch: &Stretch) -> Option<CleanStretch> {
+/// id, and the link to the receipt before, except for the first; then its fields, decoded
+/// as `Receipt::decode` would, and its resource's numbering inside the stretch), and
+/// hashes the leaves and the Merkle nodes inside the stretch. `None` at the first failure.
+fn check_stretch(stretch: &Stretch, keys: &KeyHasher) -> Option<CleanStretch> {
     let ends = stretch.starts.iter().skip(1).map(|&s| s as usize).chain([stretch.end]);
     let mut frames = stretch.starts.iter().zip(ends).map(|(&start, end)| {
         stretch.bytes.get(start as usize..end).filter(|frame| frame_checksum_ok(frame))
@@ -367,14 +392,18 @@ fn check_stretch(stretch: &Stretch) -> Option<CleanStretch> {
     let mut chain =
         ChainVerifier::resume(Head { next_seq: stretch.first_seq, last_hash: first_prev });
     let mut leaves = Vec::with_capacity(stretch.starts.len());
+    let mut numbers = Vec::with_capacity(stretch.starts.len());
     for frame in std::iter::once(Some(first)).chain(frames) {
         let record = frame?.get(FRAME_HEADER_LEN..)?;
         let hash = chain.push_record(record).ok()?;
+        numbers.push(Numbering::numbered(keys, &Receipt::decode_key(record).ok()?));
         leaves.push(leaf_hash(&hash));
     }
     Some(CleanStretch {
         first_prev,
         last_hash: chain.head().last_hash,
         leaves: LeafStretch::new(stretch.first_seq, leaves),
+        numbers: Grouped::new(&numbers),
+        bytes: stretch.end as u64,
     })
 }

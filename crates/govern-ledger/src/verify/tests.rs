@@ -403,3 +403,119 @@ fn a_frontier_built_from_stretches_gives_the_pushed_trees_roots() {
     assert!(!frontier.append_stretch_prefix(&LeafStretch::new(1, vec![Digest::ZERO]), 1));
     assert!(frontier.is_empty());
 }
+
+/// Verifies data directory `dir` every way there is (the fast path must decline; both
+/// entry points and the reference path must give the same error) and returns the error.
+fn every_way_fails(dir: &std::path::Path, what: &str) -> ChainError {
+    let err = match verify_dir(dir) {
+        Err(VerifyError::Chain(e)) => e,
+        Err(other) => panic!("{what}: expected a chain error, got {other}"),
+        Ok(report) => panic!("{what}: verified {} receipts", report.receipts),
+    };
+    assert!(verify_clean(dir).is_none(), "{what}: the fast path took it as clean");
+    let roots = verify_dir_roots(dir, &[1, 5]).map(|r| r.receipts).unwrap_err();
+    assert_eq!(roots.to_string(), err.to_string(), "{what}");
+    let stages = verify_by_stages(dir).map(|r| r.receipts).unwrap_err();
+    assert_eq!(stages.to_string(), err.to_string(), "{what}");
+    err
+}
+
+#[test]
+fn a_record_that_hashes_but_does_not_decode_is_malformed_at_its_receipt() {
+    use super::crafted;
+    for (what, spoil) in crafted::undecodable() {
+        // Small segments, and a ledger of a few stretches with the bad record deep inside.
+        for (n, bad, segment_bytes) in [(12, 7, 1_024), (3_000, 2_222, 400_000)] {
+            let mut fields = crafted::good_fields(n);
+            spoil(&mut fields[bad]);
+            let dir = tempfile::tempdir().unwrap();
+            crafted::write_dir(dir.path(), segment_bytes, &fields);
+            let err = every_way_fails(dir.path(), what);
+            assert!(
+                matches!(err, ChainError::Malformed { seq, .. } if seq == bad as u64),
+                "{what}: {err}"
+            );
+            assert_eq!(err.kind(), "malformed", "{what}");
+        }
+    }
+}
+
+#[test]
+fn the_crafted_records_verify_when_nothing_is_spoiled() {
+    use super::crafted;
+    for (n, segment_bytes) in [(12, 1_024), (3_000, 400_000)] {
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), segment_bytes, &crafted::good_fields(n));
+        assert_eq!(assert_same_report(dir.path()).receipts, n);
+    }
+}
+
+/// The fields of a `resource_seq` break, and where it is reported: (tenant, governor,
+/// resource, expected, found) at `seq`.
+fn resource_seq_gap(err: &ChainError) -> Option<(u64, &str, GovernorKind, &str, u64, u64)> {
+    match err {
+        ChainError::ResourceSeqGap { seq, tenant, governor, resource, expected, found } => {
+            Some((*seq, tenant.as_str(), *governor, resource.as_str(), *expected, *found))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn a_break_in_a_resources_numbering_is_named_at_its_receipt() {
+    use super::crafted;
+    // Receipt 7 is q-1's third (resource_seq 2): skipped, repeated; receipt 1, q-1's first,
+    // numbered 1; and the same deep inside a ledger of a few stretches.
+    type Spoil = fn(&mut [crafted::Fields]);
+    let cases: [(&str, u64, Spoil, u64, u64, u64); 5] = [
+        ("a gap", 12, |f| f[7].resource_seq = 3, 7, 2, 3),
+        ("a repeat", 12, |f| f[7].resource_seq = 1, 7, 2, 1),
+        ("a first receipt not numbered 0", 12, |f| f[1].resource_seq = 1, 1, 0, 1),
+        ("a gap deep inside", 3_000, |f| f[2_222].resource_seq += 1, 2_222, 740, 741),
+        ("a repeat deep inside", 3_000, |f| f[2_222].resource_seq -= 1, 2_222, 740, 739),
+    ];
+    for (what, n, spoil, seq, expected, found) in cases {
+        let mut fields = crafted::good_fields(n);
+        spoil(&mut fields);
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), if n > 100 { 400_000 } else { 1_024 }, &fields);
+        let err = every_way_fails(dir.path(), what);
+        let resource = format!("q-{}", seq % 3);
+        assert_eq!(
+            resource_seq_gap(&err),
+            Some((seq, "acme", GovernorKind::Quota, resource.as_str(), expected, found)),
+            "{what}: {err}"
+        );
+        assert_eq!((err.seq(), err.kind()), (seq, "resource_seq_gap"), "{what}");
+        assert!(err.to_string().contains(&format!("receipt {seq}")), "{err}");
+    }
+}
+
+#[test]
+fn a_resources_numbering_is_followed_across_stretches() {
+    use super::crafted;
+    // Resource "x" has receipts 5 and 2 900 only, in different stretches: numbered 0 and 1
+    // it verifies (by the fast path), 0 and 2 is a gap that only joining the stretches sees.
+    for (second, ok) in [(1, true), (2, false), (0, false)] {
+        let mut fields = crafted::good_fields(3_000);
+        fields[5] = crafted::Fields::good("x", 0);
+        fields[2_900] = crafted::Fields::good("x", second);
+        // The receipts replaced were of q-2 and q-2's numbering goes on from them.
+        for (i, f) in fields.iter_mut().enumerate().filter(|(_, f)| f.resource == b"q-2") {
+            let skipped = u64::from(i > 5) + u64::from(i > 2_900);
+            f.resource_seq = (i as u64 / 3) - skipped;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), 400_000, &fields);
+        if ok {
+            assert_eq!(assert_same_report(dir.path()).receipts, 3_000);
+            continue;
+        }
+        let err = every_way_fails(dir.path(), "x numbered across stretches");
+        assert_eq!(
+            resource_seq_gap(&err),
+            Some((2_900, "acme", GovernorKind::Quota, "x", 1, second)),
+            "{err}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
-use govern_receipt::ReceiptBody;
+use govern_receipt::{ChainError, ReceiptBody};
 
 use crate::ledger::{Ledger, LedgerError, LedgerStore, OpenDirError};
 use crate::segment::{OpenReport, SEGMENTS_DIR, SegmentOptions, SegmentStore};
@@ -149,8 +149,8 @@ fn a_rewritten_record_with_a_valid_crc_is_caught_by_open() {
     assert_eq!((report.records, report.torn), (100, None), "the frames check out");
     let err = Ledger::open(Box::new(store)).unwrap_err();
     match err {
-        LedgerError::Corrupt { seq: 42, reason } => {
-            assert!(reason.contains("hash mismatch"), "{reason}")
+        LedgerError::Chain(e @ ChainError::HashMismatch { seq: 42, .. }) => {
+            assert!(e.to_string().contains("hash mismatch"), "{e}")
         }
         other => panic!("expected record 42 to be reported, got {other}"),
     }
@@ -172,7 +172,7 @@ fn the_first_bad_record_is_named_when_it_does_not_decode() {
     });
     let (store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
     let err = Ledger::open(Box::new(store)).unwrap_err();
-    assert!(matches!(err, LedgerError::Corrupt { seq: 30, .. }), "{err}");
+    assert!(matches!(err, LedgerError::Chain(ChainError::Malformed { seq: 30, .. })), "{err}");
 }
 
 /// Writes `receipts` receipts into a ledger in `dir` with segments of `segment_bytes`.
@@ -278,7 +278,7 @@ fn open_dir_reports_a_bad_record_as_the_two_steps_do() {
         let (two_steps, combined, _copy) = both_ways(dir.path(), options);
         let expected = two_steps.unwrap_err();
         match combined.unwrap_err() {
-            OpenDirError::Ledger(e @ LedgerError::Corrupt { seq, .. }) if seq == target => {
+            OpenDirError::Ledger(e @ LedgerError::Chain(_)) if e.seq() == Some(target) => {
                 assert_eq!(e.to_string(), expected);
             }
             other => panic!("expected record {target} to be reported, got {other}"),
@@ -310,9 +310,118 @@ fn open_dir_reports_a_bad_record_as_the_two_steps_do() {
     }
 }
 
-proptest::proptest! {
-    #[test]
-    fn the_id_check_agrees_with_resource_id(id in "[A-Za-z0-9._:-]{0,130}|.{0,8}") {
-        proptest::prop_assert_eq!(super::check_id(&id), ResourceId::new(&id).map(drop));
+/// Opens data directory `dir` both ways (the store then the ledger; and `open_dir`, on a
+/// copy) and returns the ledger's error, the same both ways.
+fn refused_both_ways(dir: &Path, what: &str) -> ChainError {
+    let options = SegmentOptions { segment_bytes: 4_096, ..SegmentOptions::default() };
+    let (two_steps, combined, _copy) = both_ways(dir, options);
+    let expected = match two_steps {
+        Err(e) => e,
+        Ok(_) => panic!("{what}: the ledger opened"),
+    };
+    match combined.map(drop) {
+        Err(OpenDirError::Ledger(LedgerError::Chain(e))) => {
+            assert_eq!(e.to_string(), expected, "{what}");
+            e
+        }
+        other => panic!("{what}: expected a chain error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_record_that_hashes_but_does_not_decode_is_refused_as_malformed() {
+    use crate::verify::crafted;
+    for (what, spoil) in crafted::undecodable() {
+        let mut fields = crafted::good_fields(300);
+        spoil(&mut fields[222]);
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), 4_096, &fields);
+        let err = refused_both_ways(dir.path(), what);
+        assert!(matches!(err, ChainError::Malformed { seq: 222, .. }), "{what}: {err}");
+    }
+}
+
+#[test]
+fn a_break_in_a_resources_numbering_is_refused_naming_it() {
+    use crate::verify::crafted;
+    // Receipt 222 is q-0's 75th (resource_seq 74): skipped, repeated; receipt 1, q-1's
+    // first, numbered 1; and a break just before a record that does not decode, which is
+    // reported, being first.
+    type Spoil = fn(&mut [crafted::Fields]);
+    let cases: [(&str, Spoil, u64, u64, u64); 4] = [
+        ("a gap", |f| f[222].resource_seq = 75, 222, 74, 75),
+        ("a repeat", |f| f[222].resource_seq = 73, 222, 74, 73),
+        ("a first receipt not numbered 0", |f| f[1].resource_seq = 1, 1, 0, 1),
+        (
+            "a gap before a malformed record",
+            |f| {
+                f[222].resource_seq = 75;
+                f[223].governor = b"nobody".to_vec();
+            },
+            222,
+            74,
+            75,
+        ),
+    ];
+    for (what, spoil, seq, expected, found) in cases {
+        let mut fields = crafted::good_fields(300);
+        spoil(&mut fields);
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), 4_096, &fields);
+        let err = refused_both_ways(dir.path(), what);
+        let resource = format!("q-{}", seq % 3);
+        match &err {
+            ChainError::ResourceSeqGap {
+                seq: at,
+                tenant,
+                governor,
+                resource: r,
+                expected: e,
+                found: f,
+            } => {
+                assert_eq!(
+                    (*at, tenant.as_str(), *governor, r.as_str(), *e, *f),
+                    (seq, "acme", GovernorKind::Quota, resource.as_str(), expected, found),
+                    "{what}"
+                );
+            }
+            other => panic!("{what}: expected resource_seq_gap, got {other}"),
+        }
+        assert_eq!(err.kind(), "resource_seq_gap");
+    }
+}
+
+#[test]
+fn a_break_after_a_malformed_record_is_not_the_one_reported() {
+    use crate::verify::crafted;
+    let mut fields = crafted::good_fields(300);
+    fields[100].governor = b"nobody".to_vec();
+    fields[222].resource_seq = 75;
+    let dir = tempfile::tempdir().unwrap();
+    crafted::write_dir(dir.path(), 4_096, &fields);
+    let err = refused_both_ways(dir.path(), "malformed, then a gap");
+    assert!(matches!(err, ChainError::Malformed { seq: 100, .. }), "{err}");
+}
+
+#[test]
+fn every_reader_refuses_a_ledger_as_govern_verify_does() {
+    use crate::verify::{crafted, verify_dir};
+    let mut spoiled: Vec<(&str, Vec<crafted::Fields>)> = crafted::undecodable()
+        .into_iter()
+        .map(|(what, spoil)| {
+            let mut fields = crafted::good_fields(60);
+            spoil(&mut fields[40]);
+            (what, fields)
+        })
+        .collect();
+    let mut gap = crafted::good_fields(60);
+    gap[40].resource_seq += 1;
+    spoiled.push(("a gap", gap));
+    for (what, fields) in spoiled {
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), 4_096, &fields);
+        let verified = verify_dir(dir.path()).map(|r| r.receipts).unwrap_err();
+        let opened = refused_both_ways(dir.path(), what);
+        assert_eq!(opened.to_string(), verified.to_string(), "{what}");
     }
 }
