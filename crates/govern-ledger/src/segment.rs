@@ -393,14 +393,16 @@ fn check_frame(frame: &[u8], seq: u64) -> Result<(), String> {
 }
 
 /// The length of the frame that starts `bytes` (header and payload) and the sequence number
-/// it carries, if its header is whole, its header checksum holds and it declares at most
-/// `RECORD_LEN_MAX` payload bytes. The payload's checksum is not checked
-/// ([`frame_checksum_ok`] does that): the first half of [`scan_segment`]'s check of a frame,
-/// for a verifier that checks payloads on other threads.
+/// it carries, if its header is whole and declares at most `RECORD_LEN_MAX` payload bytes.
+/// Neither checksum is checked ([`frame_checksum_ok`] checks both): the first half of
+/// [`scan_segment`]'s check of a frame, for a verifier that finds frames on one thread and
+/// checks them on others. (A damaged header may mislead it to a wrong frame boundary; the
+/// header checksum of the frame so found then fails.)
 pub(crate) fn peek_frame(bytes: &[u8]) -> Option<(usize, u64)> {
-    let h = parse_header(bytes)?;
-    (h.intact && h.len as usize <= RECORD_LEN_MAX)
-        .then_some((FRAME_HEADER_LEN + h.len as usize, h.seq))
+    let len = u32::from_be_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
+    let seq = u64::from_be_bytes(bytes.get(4..12)?.try_into().ok()?);
+    (bytes.len() >= FRAME_HEADER_LEN && len <= RECORD_LEN_MAX)
+        .then_some((FRAME_HEADER_LEN + len, seq))
 }
 
 /// Whether `frame` (exactly one whole frame) has an intact header and holds the payload its
