@@ -69,15 +69,15 @@ pub fn explore<G: Governor>() -> Exploration<G> {
         let ctx = Ctx::at_ms(EXPLORE_EPOCH_MS + depth * EXPLORE_STEP_MS);
         let from = machine.state();
         for sample in G::Command::samples(&ctx) {
-            if let Ok(t) = machine.decide(&sample, &ctx) {
-                if t.to == from {
-                    machine.evolve(&sample, t.to, ctx.now);
-                    note_timeout(&machine, &mut timeouts);
-                    record(
-                        Edge { from: from.name(), command: sample.name(), to: from.name() },
-                        &mut edges,
-                    );
-                }
+            if let Ok(t) = machine.decide(&sample, &ctx)
+                && t.to == from
+            {
+                machine.evolve(&sample, t.to, ctx.now);
+                note_timeout(&machine, &mut timeouts);
+                record(
+                    Edge { from: from.name(), command: sample.name(), to: from.name() },
+                    &mut edges,
+                );
             }
         }
         for sample in G::Command::samples(&ctx) {

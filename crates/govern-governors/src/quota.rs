@@ -347,13 +347,13 @@ impl Governor for Quota {
                     return Err(zero_limit("restore_resources").into());
                 }
                 // Restoring raises the limit or keeps it; a smaller one is not a restoration.
-                if let (Some(new), Some(current)) = (limit, self.limit) {
-                    if new <= &current {
-                        return Err(Rejection::unmet(
-                            "restore_resources",
-                            "the new limit is not larger than the current one",
-                        ));
-                    }
+                if let (Some(new), Some(current)) = (limit, self.limit)
+                    && new <= &current
+                {
+                    return Err(Rejection::unmet(
+                        "restore_resources",
+                        "the new limit is not larger than the current one",
+                    ));
                 }
                 S::Restored
             }

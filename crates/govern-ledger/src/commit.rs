@@ -382,10 +382,10 @@ impl<A: Ack> GroupCommit<A> {
     /// it. After a failure, with the error.
     pub fn ack_when_durable(&self, seq: u64, ack: A) {
         let shared = &*self.shared;
-        if let Queued::Waiting { start, waiting } = shared.queue.push(&shared.ledger, seq, ack) {
-            if start || waiting >= shared.options.batch_max {
-                shared.kick();
-            }
+        if let Queued::Waiting { start, waiting } = shared.queue.push(&shared.ledger, seq, ack)
+            && (start || waiting >= shared.options.batch_max)
+        {
+            shared.kick();
         }
     }
 
@@ -471,11 +471,11 @@ impl CommitRound {
         last: bool,
     ) -> bool {
         let result = if queue.has_failed() { Err(LedgerError::Poisoned) } else { ledger.commit() };
-        if let Err(e) = &result {
-            if self.failure.is_none() {
-                tracing::error!(error = %e, "group commit failed: the ledger is poisoned");
-                self.failure = Some(e.to_string());
-            }
+        if let Err(e) = &result
+            && self.failure.is_none()
+        {
+            tracing::error!(error = %e, "group commit failed: the ledger is poisoned");
+            self.failure = Some(e.to_string());
         }
         let more = queue.complete(&result);
         if let (Some(cp), Ok(durable)) = (checkpointer, &result) {

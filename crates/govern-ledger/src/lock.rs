@@ -14,9 +14,6 @@
 //! write: [`probe`] tells them whether a writer is live (a shared lock tried and released at
 //! once), so they can say that they read the prefix written so far.
 
-// TEMP(issue 9 merge): rust-version goes to 1.89 (File::try_lock) once the branches are in.
-#![allow(clippy::incompatible_msrv)]
-
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -136,11 +133,7 @@ impl Drop for DirLock {
 
 /// Whether process `pid` exists (on Linux, by `/proc`; elsewhere assumed).
 fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new("/proc").join(pid.to_string()).exists()
-    } else {
-        true
-    }
+    if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
 }
 
 /// A live writer of a data directory, as a reader sees it.

@@ -825,11 +825,11 @@ impl SegmentStore {
             if !segments.get(i).is_some_and(|s| !s.created || s.written < s.len) {
                 continue;
             }
-            if segments.get(i).is_some_and(|s| !s.created) {
-                if let Some(prev) = dirty.take().and_then(|d| segments.get_mut(d)) {
-                    io.sync_data(&prev.name).map_err(|e| format!("syncing {}: {e}", prev.name))?;
-                    prev.dirty = false;
-                }
+            if segments.get(i).is_some_and(|s| !s.created)
+                && let Some(prev) = dirty.take().and_then(|d| segments.get_mut(d))
+            {
+                io.sync_data(&prev.name).map_err(|e| format!("syncing {}: {e}", prev.name))?;
+                prev.dirty = false;
             }
             let seg = segments.get_mut(i).ok_or("segment vanished")?;
             if !seg.created {

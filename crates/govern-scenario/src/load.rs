@@ -529,20 +529,19 @@ impl Cx<'_> {
         };
         // Arguments that do not parse are a mistake in the file, unless the step is there to
         // show the `invalid_argument` rejection.
-        if let Some(Action::Command { target, name, args, .. }) = &action {
-            if expect.refused.as_deref() != Some("invalid_argument") {
-                if let Err(e) = check_args(target.kind, name, args) {
-                    let span = table
-                        .get("args")
-                        .and_then(Item::span)
-                        .or_else(|| table.get("command").and_then(Item::span));
-                    self.problem(
+        if let Some(Action::Command { target, name, args, .. }) = &action
+            && expect.refused.as_deref() != Some("invalid_argument")
+            && let Err(e) = check_args(target.kind, name, args)
+        {
+            let span = table
+                .get("args")
+                .and_then(Item::span)
+                .or_else(|| table.get("command").and_then(Item::span));
+            self.problem(
                         span,
                         format!("the arguments do not parse: {e}"),
                         Some("arguments the command takes, or `expect = { refused = \"invalid_argument\" }` when the rejection is the point".into()),
                     );
-                }
-            }
         }
         Some(Step { at, note, action: action?, expect })
     }

@@ -82,17 +82,17 @@ mod capture {
             }
         }
         fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-            if let Some(span) = ctx.span(id) {
-                if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
-                    values.record(fields);
-                }
+            if let Some(span) = ctx.span(id)
+                && let Some(fields) = span.extensions_mut().get_mut::<Fields>()
+            {
+                values.record(fields);
             }
         }
         fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-            if let Some(span) = ctx.span(&id) {
-                if let Some(fields) = span.extensions_mut().remove::<Fields>() {
-                    SPANS.lock().unwrap().push(fields.0);
-                }
+            if let Some(span) = ctx.span(&id)
+                && let Some(fields) = span.extensions_mut().remove::<Fields>()
+            {
+                SPANS.lock().unwrap().push(fields.0);
             }
         }
     }

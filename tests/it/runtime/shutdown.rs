@@ -20,7 +20,7 @@ fn receipts_by_seq(h: &RuntimeHandle, tenants: &[TenantId]) -> BTreeMap<u64, Rec
 
 /// The command of spawned command `i`: trials and activations, interleaved per subscription.
 fn command(i: usize) -> SubCommand {
-    if (i / 20) % 2 == 0 {
+    if (i / 20).is_multiple_of(2) {
         SubCommand::StartTrial { plan: "pro".into(), trial_days: 14 }
     } else {
         SubCommand::Activate { plan: Some("pro".into()) }
