@@ -14,7 +14,7 @@ use govern_ledger::checkpoint::{CHECKPOINT_FILE, NOTE_FILE, VerifiedCheckpoint};
 use govern_ledger::merkle::{MerkleTree, leaf_hash};
 use govern_ledger::verify::verify_dir;
 use govern_receipt::{Digest, Receipt, ReceiptJson};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoints::{DirCheckpoints, load_key, read_checked};
 use crate::ledger_dir::{Message, open_read_only, write_error};
@@ -76,24 +76,29 @@ pub(crate) struct ProveArgs {
     public_key: Option<PathBuf>,
 }
 
-/// An inclusion proof as exported and printed (RFC 9162 §2.1.3), fields in this order.
-#[derive(Debug, Serialize)]
-struct InclusionProof {
-    leaf_index: u64,
-    tree_size: u64,
-    leaf_hash: String,
-    root: String,
-    hashes: Vec<String>,
+/// An inclusion proof as exported and printed (RFC 9162 §2.1.3), fields in this order; read
+/// back by `govern verify --export`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InclusionProof {
+    pub(crate) leaf_index: u64,
+    pub(crate) tree_size: u64,
+    pub(crate) leaf_hash: String,
+    pub(crate) root: String,
+    pub(crate) hashes: Vec<String>,
 }
 
-/// A consistency proof as exported and printed (RFC 9162 §2.1.4), fields in this order.
-#[derive(Debug, Serialize)]
-struct ConsistencyProof {
-    first_size: u64,
-    first_root: String,
-    second_size: u64,
-    second_root: String,
-    hashes: Vec<String>,
+/// A consistency proof from the tree of `first_size` leaves to that of `second_size`, as
+/// exported and printed (RFC 9162 §2.1.4), fields in this order; read back by `govern
+/// verify --export`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsistencyProof {
+    pub(crate) first_size: u64,
+    pub(crate) first_root: String,
+    pub(crate) second_size: u64,
+    pub(crate) second_root: String,
+    pub(crate) hashes: Vec<String>,
 }
 
 /// The first line of an export with proofs.

@@ -13,7 +13,7 @@ use govern_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use govern_receipt::{Digest, Receipt, ReceiptJson, derive_receipt_id};
 use serde::Deserialize;
 
-use crate::export::EXPORT_FORMAT;
+use crate::export::{ConsistencyProof, EXPORT_FORMAT, InclusionProof};
 
 /// The longest line an export may have: a receipt record is at most 1 MiB, its JSON (with
 /// escapes) and its proof stay far below this.
@@ -37,28 +37,6 @@ struct Header {
     checkpoint_note: Option<String>,
     /// Consistency proofs from older checkpoints to the export's tree.
     consistency_proofs: Vec<ConsistencyProof>,
-}
-
-/// A consistency proof from the tree of `first_size` leaves to that of `second_size`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsistencyProof {
-    first_size: u64,
-    first_root: String,
-    second_size: u64,
-    second_root: String,
-    hashes: Vec<String>,
-}
-
-/// An inclusion proof of one receipt.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InclusionProof {
-    leaf_index: u64,
-    tree_size: u64,
-    leaf_hash: String,
-    root: String,
-    hashes: Vec<String>,
 }
 
 /// A receipt line, or the end line.
