@@ -2,10 +2,10 @@
 //! actor reaches, and the cheap cloneable handle hosts hold.
 //!
 //! ```text
-//! root (one_for_one) ─┬─ ledger actor
-//!                     ├─ registry actor
-//!                     └─ domain supervisor × 8 (dynamic one_for_one) ── governor actors
+//! root (one_for_one) ── domain supervisor × 8 (dynamic one_for_one) ── governor actors
 //! ```
+//!
+//! The ledger and the tenant registry live in [`Shared`], not in actors of their own.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use govern_ledger::{
     CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
 };
 use govern_receipt::{ChainError, Head, Receipt};
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::clock::{Clock, wall_now};
 use crate::commit::Committer;
@@ -269,30 +269,12 @@ impl RuntimeBuilder {
             compliance: Arc::new(Domain::new(Arc::clone(&shared))),
             tenant: Arc::new(Domain::new(Arc::clone(&shared))),
         });
-        let mut children = vec![
-            child("ledger", self.child_shutdown, {
-                let ledger = Arc::clone(&shared.ledger);
-                Arc::new(move |sup: ActorCell| {
-                    let ledger = Arc::clone(&ledger);
-                    Box::pin(async move {
-                        Actor::spawn_linked(None, LedgerActor, ledger, sup)
-                            .await
-                            .map(|(a, _)| a.get_cell())
-                    })
-                })
-            }),
-            child("registry", self.child_shutdown, {
-                let shared = Arc::clone(&shared);
-                Arc::new(move |sup: ActorCell| {
-                    let shared = Arc::clone(&shared);
-                    Box::pin(async move {
-                        Actor::spawn_linked(None, RegistryActor, shared, sup)
-                            .await
-                            .map(|(a, _)| a.get_cell())
-                    })
-                })
-            }),
-        ];
+        // The root's children are the eight domain supervisors. The ledger and the tenant
+        // registry are shared structures (`Shared`), not actors: an actor that holds one
+        // without a message to handle would be a name in the tree that does nothing.
+        // Issue 10 gives them actors with a job (the receipt actor as the ledger's single
+        // writer, the registry actor owning routing).
+        let mut children = Vec::with_capacity(GovernorKind::ALL.len());
         children.push(domain_child(
             &domains.entitlement,
             self.governor_intensity,
@@ -815,49 +797,5 @@ impl<G: Hosted> DomainStats for Domain<G> {
     }
     fn passivate_idle_dyn(&self, idle_for: Duration) -> usize {
         self.passivate_idle(idle_for)
-    }
-}
-
-/// Owns the ledger inside the tree; syncs it when stopped.
-struct LedgerActor;
-
-impl Actor for LedgerActor {
-    type Msg = ();
-    type State = Arc<Ledger>;
-    type Arguments = Arc<Ledger>;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<()>,
-        ledger: Arc<Ledger>,
-    ) -> Result<Arc<Ledger>, ActorProcessingErr> {
-        Ok(ledger)
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<()>,
-        ledger: &mut Arc<Ledger>,
-    ) -> Result<(), ActorProcessingErr> {
-        ledger.sync()?;
-        Ok(())
-    }
-}
-
-/// Owns the tenant registry inside the tree. Lookups and admission are lock-free on the
-/// registry itself; this actor gives it a place (and a lifetime) in the supervision tree.
-struct RegistryActor;
-
-impl Actor for RegistryActor {
-    type Msg = ();
-    type State = Arc<Shared>;
-    type Arguments = Arc<Shared>;
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<()>,
-        shared: Arc<Shared>,
-    ) -> Result<Arc<Shared>, ActorProcessingErr> {
-        Ok(shared)
     }
 }
