@@ -273,6 +273,17 @@ struct Segment {
     created: bool,
 }
 
+/// Why a store takes no (more) appends.
+#[derive(Debug)]
+enum Refusal {
+    /// Opened read-only.
+    ReadOnly,
+    /// Closed by its owner ([`LedgerStore::close`]).
+    Closed,
+    /// The first write or sync failure: nothing is retried.
+    Failed(String),
+}
+
 /// The durable segment store (see the module documentation). Dropping it does not sync:
 /// records appended since the last [`LedgerStore::sync`] are lost, as they would be in a
 /// crash.
@@ -290,8 +301,8 @@ pub struct SegmentStore {
     /// Frames appended but not yet written: the unwritten tails of the last segments, in
     /// order.
     pending: Vec<u8>,
-    /// The first write or sync failure, after which the store refuses appends and syncs.
-    poisoned: Option<String>,
+    /// Why the store refuses appends and syncs, once it does.
+    refusal: Option<Refusal>,
     /// The data directory's lock, held by a writer on the real filesystem until the store is
     /// dropped or closed.
     lock: Option<DirLock>,
@@ -305,7 +316,7 @@ impl std::fmt::Debug for SegmentStore {
             .field("records", &self.offsets.len())
             .field("synced", &self.synced)
             .field("pending_bytes", &self.pending.len())
-            .field("poisoned", &self.poisoned)
+            .field("refusal", &self.refusal)
             .field("locked", &self.lock.as_ref().map(DirLock::dir))
             .finish()
     }
@@ -493,18 +504,21 @@ fn scan_segment(
     next: &mut u64,
     offsets: &mut Vec<u32>,
 ) -> Result<ScanEnd, ScanError> {
+    // Only where a frame header is cut short or fails its checksum can the rest of the last
+    // segment be a zero-filled tail: a whole frame header never checks out as zeros.
+    let zeros = |rest: &[u8]| rest.iter().all(|&b| b == 0);
     while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
-        if last && rest.iter().all(|&b| b == 0) {
-            return Ok(ScanEnd::Torn(at, TornCause::Zeros));
-        }
         let Some(h) = parse_header(rest) else {
-            return if last {
-                Ok(ScanEnd::Torn(at, TornCause::Cut))
-            } else {
-                Err((at, "frame header cut short by the end of the segment".into()))
+            return match (last, zeros(rest)) {
+                (true, true) => Ok(ScanEnd::Torn(at, TornCause::Zeros)),
+                (true, false) => Ok(ScanEnd::Torn(at, TornCause::Cut)),
+                (false, _) => Err((at, "frame header cut short by the end of the segment".into())),
             };
         };
         if !h.intact {
+            if last && zeros(rest) {
+                return Ok(ScanEnd::Torn(at, TornCause::Zeros));
+            }
             return Err((at, "frame header checksum mismatch".into()));
         }
         if h.len as usize > RECORD_LEN_MAX {
@@ -726,8 +740,7 @@ impl SegmentStore {
             offsets,
             synced: next,
             pending: Vec::new(),
-            // A read-only store refuses appends from the start, as a poisoned one does.
-            poisoned: options.read_only.then(|| "opened read-only".to_owned()),
+            refusal: options.read_only.then_some(Refusal::ReadOnly),
             lock: None,
         };
         Ok((store, report))
@@ -791,21 +804,25 @@ impl SegmentStore {
         self.segments.len()
     }
 
-    /// Whether a write or sync failure has poisoned the store.
+    /// Whether the store refuses appends: poisoned by a write or sync failure, opened
+    /// read-only, or closed.
     #[must_use]
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.is_some()
+        self.refusal.is_some()
     }
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
-        match &self.poisoned {
-            Some(closed) if closed == "closed" => {
+        match &self.refusal {
+            None => Ok(()),
+            Some(Refusal::ReadOnly) => {
+                Err(StoreError::Io("segment store opened read-only: it takes no appends".into()))
+            }
+            Some(Refusal::Closed) => {
                 Err(StoreError::Io("segment store closed: it takes no more appends".into()))
             }
-            Some(first) => Err(StoreError::Io(format!(
+            Some(Refusal::Failed(first)) => Err(StoreError::Io(format!(
                 "segment store poisoned by an earlier failure ({first}); nothing is retried"
             ))),
-            None => Ok(()),
         }
     }
 
@@ -851,7 +868,7 @@ impl SegmentStore {
     /// Records the first failure: from now on every append and sync is refused.
     fn poison(&mut self, reason: String) -> StoreError {
         tracing::error!(error = %reason, "segment store poisoned");
-        self.poisoned = Some(reason.clone());
+        self.refusal = Some(Refusal::Failed(reason.clone()));
         StoreError::Io(reason)
     }
 }
@@ -964,9 +981,7 @@ impl LedgerStore for SegmentStore {
     }
 
     fn close(&mut self) {
-        if self.poisoned.is_none() {
-            self.poisoned = Some("closed".to_owned());
-        }
+        self.refusal.get_or_insert(Refusal::Closed);
         self.lock = None;
     }
 
@@ -1114,13 +1129,15 @@ pub(crate) fn rewrite_payload(path: &Path, seq: u64, edit: impl FnOnce(&mut [u8]
     while let Some(h) = bytes.get(at..).and_then(parse_header) {
         let (start, end) = (at + FRAME_HEADER_LEN, at + FRAME_HEADER_LEN + h.len as usize);
         if h.seq == seq {
-            let Some(payload) = bytes.get_mut(start..end) else { return false };
-            edit(payload);
-            let payload_crc = crc32c::crc32c(payload);
-            let Some(header) = bytes.get_mut(at..start) else { return false };
-            header[12..16].copy_from_slice(&payload_crc.to_be_bytes());
-            let header_crc = crc32c::crc32c(&header[..FRAME_HEADER_CHECKED]);
-            header[16..20].copy_from_slice(&header_crc.to_be_bytes());
+            let Some(mut payload) = bytes.get(start..end).map(<[u8]>::to_vec) else {
+                return false;
+            };
+            edit(&mut payload);
+            let mut frame = Vec::new();
+            if encode_frame(seq, &payload, &mut frame).is_err() {
+                return false;
+            }
+            bytes.splice(at..end, frame);
             return std::fs::write(path, &bytes).is_ok();
         }
         at = end;

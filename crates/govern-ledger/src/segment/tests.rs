@@ -949,3 +949,29 @@ fn the_segment_vector_in_the_docs_is_what_the_store_writes() {
         }
     }
 }
+
+/// `LedgerStore::close` (runtime shutdown) lets go of the data directory while the store
+/// still reads: another writer may open it, and the closed store refuses appends.
+#[test]
+fn a_closed_store_releases_its_directory_refuses_appends_and_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = SegmentStore::open(dir.path(), options(FOUR)).unwrap();
+    store.append(0, &fixed(0)).unwrap();
+    store.sync().unwrap();
+    assert!(matches!(
+        SegmentStore::open(dir.path(), options(FOUR)),
+        Err(OpenError::Locked(crate::LockError::Held { .. }))
+    ));
+    store.close();
+    let err = store.append(1, &fixed(1)).unwrap_err();
+    assert!(matches!(&err, StoreError::Io(m) if m.contains("closed")), "{err}");
+    let mut out = Vec::new();
+    assert!(store.read(0, &mut out).unwrap());
+    assert_eq!(out, fixed(0));
+    let (next, opened) = SegmentStore::open(dir.path(), options(FOUR)).unwrap();
+    assert_eq!((opened.records, next.len()), (1, 1));
+    let read_only = SegmentOptions { read_only: true, ..options(FOUR) };
+    let (mut reader, _) = SegmentStore::open(dir.path(), read_only).unwrap();
+    let err = reader.append(1, &fixed(1)).unwrap_err();
+    assert!(matches!(&err, StoreError::Io(m) if m.contains("read-only")), "{err}");
+}
