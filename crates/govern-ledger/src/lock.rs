@@ -93,16 +93,12 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                // The file may still hold an earlier holder's pid (one that crashed, or that
-                // the new holder has not overwritten yet): only a live process counts.
-                let mut holder = read_pid(&mut file).filter(|&pid| process_alive(pid));
-                for _ in 1..HOLDER_READS {
-                    if holder.is_some() {
-                        break;
+                let holder = (0..HOLDER_READS).find_map(|read| {
+                    if read > 0 {
+                        std::thread::sleep(HOLDER_READ_PAUSE);
                     }
-                    std::thread::sleep(HOLDER_READ_PAUSE);
-                    holder = read_pid(&mut file).filter(|&pid| process_alive(pid));
-                }
+                    live_holder(&mut file)
+                });
                 return Err(LockError::Held { dir: dir.to_path_buf(), holder });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -160,11 +156,16 @@ pub fn probe(dir: &Path) -> std::io::Result<Option<Writer>> {
             file.unlock()?;
             Ok(None)
         }
-        Err(TryLockError::WouldBlock) => {
-            Ok(Some(Writer { pid: read_pid(&mut file).filter(|&pid| process_alive(pid)) }))
-        }
+        Err(TryLockError::WouldBlock) => Ok(Some(Writer { pid: live_holder(&mut file) })),
         Err(TryLockError::Error(e)) => Err(e),
     }
+}
+
+/// The process id recorded in a lock file, if it holds one and that process is alive: the
+/// file may still hold an earlier holder's pid (one that crashed, or that the new holder has
+/// not overwritten yet).
+fn live_holder(file: &mut File) -> Option<u32> {
+    read_pid(file).filter(|&pid| process_alive(pid))
 }
 
 /// The process id recorded in a lock file, if it holds one.
