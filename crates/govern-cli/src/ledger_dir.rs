@@ -13,9 +13,8 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<SegmentStore, String> {
     let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
     let (store, report) = SegmentStore::open(dir, options).map_err(|e| e.to_string())?;
     if let Some(writer) = report.writer {
-        let pid = writer.pid.map_or_else(|| "pid not recorded".to_owned(), |p| format!("pid {p}"));
         eprintln!(
-            "note: {} is open by a writer ({pid}); reading the {} receipts written so far",
+            "note: {} is open by a writer ({writer}); reading the {} receipts written so far",
             dir.display(),
             report.records
         );

@@ -93,7 +93,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         say!(
             "note: {} is open by a writer ({}); verified the receipts written so far (the newest may not be durable yet)",
             data_dir.display(),
-            w.pid.map_or_else(|| "pid not recorded".to_owned(), |pid| format!("pid {pid}"))
+            w
         );
     }
     match (&report.torn, writer) {

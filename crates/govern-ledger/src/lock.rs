@@ -139,6 +139,13 @@ pub struct Writer {
     pub pid: Option<u32>,
 }
 
+impl std::fmt::Display for Writer {
+    /// `pid N`, or `pid not yet recorded`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe_holder(self.pid))
+    }
+}
+
 /// Whether a writer holds `dir` right now: a shared lock on the lock file, tried and
 /// released at once. Changes nothing: a directory without a lock file has no writer, and the
 /// file is never created here. A writer may start or stop right after the answer.
