@@ -75,11 +75,7 @@ impl DirCheckpoints {
             let path = dir.join(name);
             match read_checkpoint_file(&path) {
                 Ok(text) => Ok(Some(text)),
-                Err(CheckpointError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    Ok(None)
-                }
+                Err(CheckpointError::Read { source, .. }) if source.is_not_found() => Ok(None),
                 Err(e) => Err(e.to_string()),
             }
         };

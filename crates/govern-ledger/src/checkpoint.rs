@@ -52,9 +52,11 @@
 //! `checkpoint.note` beside `checkpoint.json` ([`NOTE_FILE`]); [`verify_checkpoint_text`]
 //! verifies either form and is the only way to a [`VerifiedCheckpoint`], the type everything
 //! that prints or proves against a checkpoint takes. A checkpoint file is read with a bound
-//! ([`CHECKPOINT_FILE_MAX`], [`read_checkpoint_file`]).
+//! ([`CHECKPOINT_FILE_MAX`], [`read_checkpoint_file`]), as the key files are
+//! ([`crate::text_file`]).
 //!
-//! The key pair lives in a directory ([`CheckpointSigner::load_or_generate`]):
+//! The key pair lives in a directory ([`CheckpointSigner::load_or_generate`],
+//! [`CheckpointSigner::load`]):
 //! `checkpoint.key` holds the 32-byte Ed25519 secret seed (RFC 8032's private key) as 64
 //! lowercase hex characters and a newline, readable by its owner only (mode 0600 on Unix);
 //! `checkpoint.pub` holds the 32-byte public key the same way, for verifiers
@@ -82,6 +84,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::merkle::MerkleTree;
+use crate::text_file::{ReadError, read_bounded};
 
 pub mod note;
 
@@ -102,6 +105,10 @@ pub const NOTE_FILE: &str = "checkpoint.note";
 
 /// The most bytes a checkpoint file (either form) may have.
 pub const CHECKPOINT_FILE_MAX: usize = note::NOTE_LEN_MAX;
+
+/// The most bytes a key file (`checkpoint.key`, `checkpoint.pub`) may have: 64 hex
+/// characters, a newline and some slack.
+pub const KEY_FILE_MAX: usize = 1024;
 
 /// The bytes of a key id.
 pub const KEY_ID_LEN: usize = 8;
@@ -235,19 +242,21 @@ pub enum CheckpointError {
     /// Not a signed-note verifier key.
     #[error("not a signed-note verifier key: {0}")]
     VerifierKey(String),
-    /// A checkpoint or key file larger than its limit ([`CHECKPOINT_FILE_MAX`] for a
-    /// checkpoint).
-    #[error("{path:?} is larger than {limit} bytes: not a checkpoint or key file")]
-    TooLarge {
+    /// A checkpoint or key file that was not read: missing, unreadable, not a regular file,
+    /// larger than its limit ([`CHECKPOINT_FILE_MAX`] for a checkpoint, [`KEY_FILE_MAX`]
+    /// for a key) or not UTF-8.
+    #[error("reading {path:?}: {source}")]
+    Read {
         /// The file.
         path: PathBuf,
-        /// The limit.
-        limit: usize,
+        /// Why.
+        #[source]
+        source: ReadError,
     },
     /// The operating system's random number generator failed.
     #[error("os random number generator failed: {0}")]
     Random(String),
-    /// An I/O operation on a key file failed.
+    /// Writing a key or checkpoint file failed.
     #[error("i/o error while {context} {path:?}: {source}")]
     Io {
         /// What was being done.
@@ -311,9 +320,10 @@ impl CheckpointSigner {
     ///
     /// # Errors
     /// [`CheckpointError::Origin`] if it is empty, longer than [`note::ORIGIN_LEN_MAX`] bytes,
-    /// or holds white space, a control character or `+`.
+    /// holds white space, a control character or `+`, or starts with `{`
+    /// ([`note::check_origin`]).
     pub fn with_origin(mut self, origin: &str) -> Result<Self, CheckpointError> {
-        note::check_key_name(origin)?;
+        note::check_origin(origin)?;
         origin.clone_into(&mut self.origin);
         Ok(self)
     }
@@ -367,43 +377,48 @@ impl CheckpointSigner {
         SignedCheckpoint { checkpoint, key_id: self.key_id(), signature }
     }
 
-    /// Loads the key pair from `dir` (`checkpoint.key`, and `checkpoint.pub`, which is written
-    /// if it is missing), or, if there is none, generates one and writes both files (the
+    /// Loads the key pair from `dir`: `checkpoint.key`, and `checkpoint.pub` must be its
+    /// public key when it exists (it may be missing: the secret key holds it). Writes nothing.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Read`] if `checkpoint.key` cannot be read (also when it is missing);
+    /// [`CheckpointError::InvalidSecretKey`] if it does not hold a hex seed;
+    /// [`CheckpointError::PublicKeyMismatch`] if `checkpoint.pub` is not its public key.
+    pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
+        let signer = Self::load_secret(dir)?;
+        signer.check_public_key_file(dir)?;
+        Ok(signer)
+    }
+
+    /// The key pair of `dir`'s `checkpoint.key`.
+    fn load_secret(dir: &Path) -> Result<Self, CheckpointError> {
+        let text = read_key_file(&dir.join(SECRET_KEY_FILE))?;
+        Self::from_seed_hex(text.strip_suffix('\n').unwrap_or(&text))
+    }
+
+    /// Loads the key pair from `dir` as [`Self::load`] does (and writes `checkpoint.pub` if
+    /// it is missing), or, if there is none, generates one and writes both files (the
     /// secret key with mode 0600 on Unix, through a temporary file that is synced and renamed,
     /// then the directory synced). Returns the signer and whether it was generated.
     ///
     /// # Errors
-    /// [`CheckpointError::Io`] if a file cannot be read or written;
-    /// [`CheckpointError::InvalidSecretKey`] if `checkpoint.key` does not hold a hex seed;
-    /// [`CheckpointError::PublicKeyMismatch`] if `checkpoint.pub` is not the secret key's;
-    /// [`CheckpointError::SecretKeyMissing`] if there is a `checkpoint.pub` but no
-    /// `checkpoint.key`; [`CheckpointError::Random`] if generating fails.
+    /// [`CheckpointError::Read`] if a key file cannot be read; [`CheckpointError::Io`] if one
+    /// cannot be written; [`CheckpointError::InvalidSecretKey`] if `checkpoint.key` does not
+    /// hold a hex seed; [`CheckpointError::PublicKeyMismatch`] if `checkpoint.pub` is not the
+    /// secret key's; [`CheckpointError::SecretKeyMissing`] if there is a `checkpoint.pub` but
+    /// no `checkpoint.key`; [`CheckpointError::Random`] if generating fails.
     pub fn load_or_generate(dir: &Path) -> Result<(Self, bool), CheckpointError> {
-        let secret_path = dir.join(SECRET_KEY_FILE);
-        let public_path = dir.join(PUBLIC_KEY_FILE);
-        let existing = match fs::read_to_string(&secret_path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(CheckpointError::Io { context: "reading", path: secret_path, source });
-            }
-        };
-        if let Some(text) = existing {
-            let signer = Self::from_seed_hex(text.trim_end())?;
-            match load_public_key(&public_path) {
-                Ok(public) if public == signer.verifying_key() => {}
-                Ok(_) | Err(CheckpointError::Hex { .. } | CheckpointError::InvalidPublicKey) => {
-                    return Err(CheckpointError::PublicKeyMismatch { path: public_path });
-                }
-                Err(CheckpointError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
+        match Self::load_secret(dir) {
+            Ok(signer) => {
+                if !signer.check_public_key_file(dir)? {
                     write_key_file(dir, PUBLIC_KEY_FILE, &signer.public_key_hex(), false)?;
                 }
-                Err(e) => return Err(e),
+                return Ok((signer, false));
             }
-            return Ok((signer, false));
+            Err(CheckpointError::Read { source, .. }) if source.is_not_found() => {}
+            Err(e) => return Err(e),
         }
+        let public_path = dir.join(PUBLIC_KEY_FILE);
         if public_path.exists() {
             return Err(CheckpointError::SecretKeyMissing { path: public_path });
         }
@@ -411,6 +426,20 @@ impl CheckpointSigner {
         write_key_file(dir, SECRET_KEY_FILE, &signer.to_seed_hex(), true)?;
         write_key_file(dir, PUBLIC_KEY_FILE, &signer.public_key_hex(), false)?;
         Ok((signer, true))
+    }
+
+    /// Checks `dir`'s `checkpoint.pub` against this key: `Ok(true)` if it holds it,
+    /// `Ok(false)` if there is none.
+    fn check_public_key_file(&self, dir: &Path) -> Result<bool, CheckpointError> {
+        let path = dir.join(PUBLIC_KEY_FILE);
+        match load_public_key(&path) {
+            Ok(public) if public == self.verifying_key() => Ok(true),
+            Ok(_) | Err(CheckpointError::Hex { .. } | CheckpointError::InvalidPublicKey) => {
+                Err(CheckpointError::PublicKeyMismatch { path })
+            }
+            Err(CheckpointError::Read { source, .. }) if source.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The public key in 64 lowercase hex characters.
@@ -423,15 +452,19 @@ impl CheckpointSigner {
 /// final newline), as `checkpoint.pub` does.
 ///
 /// # Errors
-/// [`CheckpointError::Io`] if it cannot be read; [`CheckpointError::Hex`] (field
-/// `public key`) if it does not hold 64 hex characters; [`CheckpointError::InvalidPublicKey`]
-/// if they are not an Ed25519 public key.
+/// [`CheckpointError::Read`] if it cannot be read (at most [`KEY_FILE_MAX`] bytes of a
+/// regular file); [`CheckpointError::Hex`] (field `public key`) if it does not hold 64 hex
+/// characters; [`CheckpointError::InvalidPublicKey`] if they are not an Ed25519 public key.
 pub fn load_public_key(path: &Path) -> Result<VerifyingKey, CheckpointError> {
-    parse_public_key(read_bounded(path, PUBLIC_KEY_FILE_MAX)?.trim_end())
+    let text = read_key_file(path)?;
+    parse_public_key(text.strip_suffix('\n').unwrap_or(&text))
 }
 
-/// The most bytes a public key file may have (64 hex characters, a newline and some slack).
-const PUBLIC_KEY_FILE_MAX: usize = 1024;
+/// Reads a key file, at most [`KEY_FILE_MAX`] bytes.
+fn read_key_file(path: &Path) -> Result<String, CheckpointError> {
+    read_bounded(path, KEY_FILE_MAX)
+        .map_err(|source| CheckpointError::Read { path: path.to_owned(), source })
+}
 
 /// Parses a public key from 64 lowercase hex characters.
 ///
@@ -530,34 +563,16 @@ pub fn verify_history(
     signed: &SignedCheckpoint,
     key: &VerifyingKey,
 ) -> Result<(), CheckpointError> {
-    verify_history_at(tree.len(), |size| tree.root_at(size).ok(), signed, key)
-}
-
-/// [`verify_history`] without the tree: `ledger_size` leaves, and `root_at` gives the root of
-/// the first `size` of them (the checkpoint's size; `None` if it is not known, which is taken
-/// as a truncated ledger), as [`verify_dir_roots`](crate::verify::verify_dir_roots) reports.
-///
-/// # Errors
-/// As [`verify_history`].
-pub fn verify_history_at(
-    ledger_size: u64,
-    root_at: impl FnOnce(u64) -> Option<Digest>,
-    signed: &SignedCheckpoint,
-    key: &VerifyingKey,
-) -> Result<(), CheckpointError> {
     signed.verify(key)?;
-    check_tree_head(signed.checkpoint.size, &signed.checkpoint.root, ledger_size, root_at)
+    let Checkpoint { size, root, .. } = signed.checkpoint;
+    check_tree_head(size, &root, tree.len(), |size| tree.root_at(size).ok())
 }
 
 /// A checkpoint whose signature verified, in either form: what proofs are made against.
 /// Only [`verify_checkpoint_text`] makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedCheckpoint {
-    /// The number of receipts.
-    size: u64,
-    /// The Merkle root of the first `size` receipts.
-    root: Digest,
-    /// The form it came in.
+    /// The form it came in, with what it says.
     form: Form,
 }
 
@@ -577,21 +592,27 @@ impl Serialize for VerifiedCheckpoint {
 enum Form {
     /// `checkpoint.json`.
     Json(SignedCheckpoint),
-    /// A C2SP signed note: its origin and the whole note.
-    Note { origin: String, note: String },
+    /// A C2SP signed note: the whole note, and the size and root its text says.
+    Note { note: String, size: u64, root: Digest },
 }
 
 impl VerifiedCheckpoint {
     /// The number of receipts it covers.
     #[must_use]
     pub fn size(&self) -> u64 {
-        self.size
+        match &self.form {
+            Form::Json(signed) => signed.checkpoint.size,
+            Form::Note { size, .. } => *size,
+        }
     }
 
     /// The Merkle root of its first `size` receipts.
     #[must_use]
     pub fn root(&self) -> Digest {
-        self.root
+        match &self.form {
+            Form::Json(signed) => signed.checkpoint.root,
+            Form::Note { root, .. } => *root,
+        }
     }
 
     /// The JSON checkpoint, when it came in that form.
@@ -612,13 +633,10 @@ impl VerifiedCheckpoint {
         }
     }
 
-    /// The note's origin, when it came as a signed note.
+    /// The note's origin (its first line), when it came as a signed note.
     #[must_use]
     pub fn origin(&self) -> Option<&str> {
-        match &self.form {
-            Form::Json(_) => None,
-            Form::Note { origin, .. } => Some(origin),
-        }
+        self.note().and_then(|note| note.split_once('\n')).map(|(origin, _)| origin)
     }
 
     /// As printed in JSON output: the checkpoint's JSON object, or the note as a string.
@@ -637,18 +655,19 @@ impl VerifiedCheckpoint {
         ledger_size: u64,
         root_at: impl FnOnce(u64) -> Option<Digest>,
     ) -> Result<(), CheckpointError> {
-        check_tree_head(self.size, &self.root, ledger_size, root_at)
+        check_tree_head(self.size(), &self.root(), ledger_size, root_at)
     }
 }
 
 /// Verifies a checkpoint file's text, in either form, with `key`: a JSON checkpoint (the text
 /// starts with `{`) by its key id and signature; a signed note by the signature of `key` under
-/// the note's origin as key name, and its text must be a checkpoint ([`note`]).
+/// the note's origin as key name, and its text must be a checkpoint ([`note`]) whose origin
+/// is one govern signs under ([`note::check_origin`]).
 ///
 /// # Errors
 /// As [`SignedCheckpoint::from_json`] and [`SignedCheckpoint::verify`] for JSON; as
 /// [`note::Note::parse`], [`note::parse_checkpoint_text`] and [`note::Note::verify`] for a
-/// note.
+/// note, and [`CheckpointError::NoteCheckpoint`] for an origin that is not a key name.
 pub fn verify_checkpoint_text(
     text: &str,
     key: &VerifyingKey,
@@ -656,37 +675,27 @@ pub fn verify_checkpoint_text(
     if text.trim_start().starts_with('{') {
         let signed = SignedCheckpoint::from_json(text)?;
         signed.verify(key)?;
-        let Checkpoint { size, root, .. } = signed.checkpoint;
-        return Ok(VerifiedCheckpoint { size, root, form: Form::Json(signed) });
+        return Ok(VerifiedCheckpoint { form: Form::Json(signed) });
     }
     let parsed = note::Note::parse(text)?;
     let (origin, size, root) = note::parse_checkpoint_text(&parsed.text)?;
+    note::check_origin(&origin).map_err(|e| {
+        CheckpointError::NoteCheckpoint(format!("no key of govern signs under this {e}"))
+    })?;
     parsed.verify(&origin, key)?;
-    Ok(VerifiedCheckpoint { size, root, form: Form::Note { origin, note: text.to_owned() } })
+    Ok(VerifiedCheckpoint { form: Form::Note { note: text.to_owned(), size, root } })
 }
 
-/// Reads a checkpoint file (either form), refusing one larger than [`CHECKPOINT_FILE_MAX`]
-/// without reading more than one byte past it.
+/// Reads a checkpoint file (either form): a regular file of UTF-8, refused past
+/// [`CHECKPOINT_FILE_MAX`] bytes without reading more than one byte past it
+/// ([`read_bounded`]).
 ///
 /// # Errors
-/// [`CheckpointError::Io`] if it cannot be read or is not UTF-8;
-/// [`CheckpointError::TooLarge`].
+/// [`CheckpointError::Read`] if it is missing or cannot be read, is not a regular file, is
+/// larger or is not UTF-8.
 pub fn read_checkpoint_file(path: &Path) -> Result<String, CheckpointError> {
     read_bounded(path, CHECKPOINT_FILE_MAX)
-}
-
-/// Reads a UTF-8 file of at most `limit` bytes, reading at most one byte more.
-fn read_bounded(path: &Path, limit: usize) -> Result<String, CheckpointError> {
-    use std::io::Read as _;
-    let io = |source| CheckpointError::Io { context: "reading", path: path.to_owned(), source };
-    let file = fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() > limit {
-        return Err(CheckpointError::TooLarge { path: path.to_owned(), limit });
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())))
+        .map_err(|source| CheckpointError::Read { path: path.to_owned(), source })
 }
 
 /// Checks a verified tree head (`size`, `root`) against a ledger of `ledger_size` receipts:
@@ -725,11 +734,12 @@ fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 
 /// [`parse_hex`] of a named field, with the error naming it.
 fn hex_field<const N: usize>(field: &'static str, s: &str) -> Result<[u8; N], CheckpointError> {
-    parse_hex(s).ok_or_else(|| CheckpointError::Hex {
-        field,
-        expected: 2 * N,
-        found: s.chars().take(140).collect(),
-    })
+    parse_hex(s).ok_or_else(|| CheckpointError::Hex { field, expected: 2 * N, found: cut(s) })
+}
+
+/// At most 140 characters of `s`, for messages.
+fn cut(s: &str) -> String {
+    s.chars().take(140).collect()
 }
 
 /// Writes `<dir>/<name>` with `hex` and a newline, atomically ([`write_atomically`]).

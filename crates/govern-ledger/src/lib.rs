@@ -18,6 +18,7 @@ mod ledger;
 pub mod lock;
 pub mod merkle;
 pub mod segment;
+pub mod text_file;
 pub mod verify;
 
 pub use commit::{
@@ -26,7 +27,7 @@ pub use commit::{
 
 pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointSigner, SignedCheckpoint, key_id, load_public_key,
-    verify_history, verify_history_at,
+    verify_history,
 };
 
 pub use ledger::{

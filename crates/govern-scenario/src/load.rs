@@ -100,69 +100,23 @@ pub fn load_file(path: &std::path::Path) -> Result<Scenario, LoadError> {
     load_str(&file, &text)
 }
 
-/// The text of the regular file at `path`, at most [`FILE_BYTES_MAX`] bytes; or why not.
+/// The text of the regular file at `path`, at most [`FILE_BYTES_MAX`] bytes; or why not
+/// ([`govern_ledger::text_file::read_bounded`]).
 fn read_bounded(path: &std::path::Path) -> Result<String, String> {
-    use std::io::Read as _;
-    let cannot = |e: std::io::Error| format!("cannot read the file: {e}");
-    // Before opening: opening a FIFO for reading blocks until someone writes to it.
-    let meta = std::fs::metadata(path).map_err(cannot)?;
-    regular(&meta)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        // Should the path become a FIFO between the check and the open, the open does not
-        // block either; on a regular file the flag changes nothing.
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let opened = options.open(path).map_err(cannot)?;
-    regular(&opened.metadata().map_err(cannot)?)?;
-    let limit = u64::try_from(FILE_BYTES_MAX).unwrap_or(u64::MAX).saturating_add(1);
-    let mut bytes = Vec::new();
-    opened.take(limit).read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() > FILE_BYTES_MAX {
-        return Err(format!(
-            "the file is more than {FILE_BYTES_MAX} bytes, the most a scenario may be"
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "the file is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
+    use govern_ledger::text_file::{ReadError, read_bounded};
+    read_bounded(path, FILE_BYTES_MAX).map_err(|e| match e {
+        ReadError::Io(e) => format!("cannot read the file: {e}"),
+        ReadError::NotRegular(what) => {
+            format!("not a regular file: it is {what}; a scenario is read from a regular file")
+        }
+        ReadError::TooLarge { .. } => {
+            format!("the file is more than {FILE_BYTES_MAX} bytes, the most a scenario may be")
+        }
+        ReadError::NotUtf8 { at } => {
+            format!("the file is not UTF-8 text (invalid byte at offset {at})")
+        }
+        other => format!("cannot read the file: {other}"),
     })
-}
-
-/// Ok for a regular file; what it is otherwise.
-fn regular(meta: &std::fs::Metadata) -> Result<(), String> {
-    let kind = meta.file_type();
-    if kind.is_file() {
-        return Ok(());
-    }
-    let what = if kind.is_dir() { "a directory" } else { special_kind(&kind) };
-    Err(format!("not a regular file: it is {what}; a scenario is read from a regular file"))
-}
-
-#[cfg(unix)]
-fn special_kind(kind: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt as _;
-    if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }
-}
-
-#[cfg(not(unix))]
-fn special_kind(_: &std::fs::FileType) -> &'static str {
-    "not a file"
 }
 
 /// Validates the scenario in `text`; `file` names it in problems.

@@ -36,7 +36,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use govern_receipt::Digest;
 use sha2::{Digest as _, Sha256};
 
-use super::{CheckpointError, SIGNATURE_LEN, key_id};
+use super::{CheckpointError, SIGNATURE_LEN, cut, key_id, parse_hex};
 
 /// The signed-note signature type of Ed25519.
 pub const ED25519_TYPE: u8 = 0x01;
@@ -59,8 +59,8 @@ pub fn default_origin(key: &VerifyingKey) -> String {
     format!("govern/{}", hex::encode(key_id(key)))
 }
 
-/// Checks that `name` can be an origin and a key name: 1 to [`ORIGIN_LEN_MAX`] bytes, no
-/// Unicode white space, no `+`, no control character.
+/// Checks that `name` can be a key name: 1 to [`ORIGIN_LEN_MAX`] bytes, no Unicode white
+/// space, no `+`, no control character.
 ///
 /// # Errors
 /// [`CheckpointError::Origin`] naming the problem.
@@ -74,6 +74,24 @@ pub fn check_key_name(name: &str) -> Result<(), CheckpointError> {
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+') {
         return bad("a key name holds no white space, control character or '+'");
+    }
+    Ok(())
+}
+
+/// Checks that `origin` can be the origin of govern's notes: a key name ([`check_key_name`]:
+/// the note is signed under its origin) that does not start with `{` (a checkpoint file
+/// starting with `{` is read as the JSON form, so a note with such an origin could not be
+/// read back).
+///
+/// # Errors
+/// [`CheckpointError::Origin`] naming the problem.
+pub fn check_origin(origin: &str) -> Result<(), CheckpointError> {
+    check_key_name(origin)?;
+    if origin.starts_with('{') {
+        return Err(CheckpointError::Origin(format!(
+            "starts with '{{', as a JSON checkpoint does: {:?}",
+            cut(origin)
+        )));
     }
     Ok(())
 }
@@ -119,7 +137,7 @@ pub fn parse_verifier_key(vkey: &str) -> Result<(String, VerifyingKey), Checkpoi
     };
     let key: [u8; 32] = key.try_into().map_err(|_| bad("an Ed25519 key has 32 bytes"))?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| bad("not an Ed25519 public key"))?;
-    if id.len() != 8 || hex::encode(note_key_id(name, &key)) != id {
+    if parse_hex::<4>(id) != Some(note_key_id(name, &key)) {
         return Err(bad("the key id is not the name's and key's"));
     }
     Ok((name.to_owned(), key))
@@ -147,7 +165,8 @@ pub fn parse_checkpoint_text(text: &str) -> Result<(String, u64, Digest), Checkp
             if lines.len() > 3 { ": govern refuses extension lines" } else { "" }
         )));
     };
-    // tlog-checkpoint asks only for a non-empty origin; govern's are also key names.
+    // tlog-checkpoint asks only for a non-empty origin; govern's are also key names, which
+    // `verify_checkpoint_text` checks (`check_origin`).
     if origin.is_empty() {
         return Err(bad("an empty origin".into()));
     }
@@ -216,6 +235,9 @@ impl Note {
             return bad("no blank line before the signatures");
         };
         let text = &note[..=split];
+        if text == "\n" {
+            return bad("no text before the blank line");
+        }
         let lines = &note[split + 2..];
         let mut signatures = Vec::new();
         for line in lines.strip_suffix('\n').unwrap_or(lines).split('\n') {
@@ -244,9 +266,6 @@ impl Note {
                 key_id: [*a, *b, *c, *d],
                 signature: signature.to_vec(),
             });
-        }
-        if text.is_empty() {
-            return bad("no text");
         }
         Ok(Self { text: text.to_owned(), signatures })
     }
@@ -281,11 +300,6 @@ impl Note {
         }
         Ok(())
     }
-}
-
-/// At most 140 characters of `s`, for messages.
-fn cut(s: &str) -> String {
-    s.chars().take(140).collect()
 }
 
 #[cfg(test)]

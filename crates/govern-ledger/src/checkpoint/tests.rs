@@ -11,6 +11,7 @@ use super::{
     SignedCheckpoint, key_id, load_public_key, parse_public_key, verify_history,
 };
 use crate::merkle::{EMPTY_ROOT, MerkleTree};
+use crate::text_file::ReadError;
 
 /// 2026-01-01T00:00:00Z.
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -381,8 +382,45 @@ fn load_or_generate_refuses_inconsistent_key_files() {
     // A missing public key file to load.
     assert!(matches!(
         load_public_key(&dir.path().join("nope.pub")),
-        Err(CheckpointError::Io { context: "reading", .. })
+        Err(CheckpointError::Read { source, .. }) if source.is_not_found()
     ));
+}
+
+#[test]
+fn load_reads_the_key_pair_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // No key: nothing is generated.
+    assert!(matches!(
+        CheckpointSigner::load(dir.path()),
+        Err(CheckpointError::Read { source, .. }) if source.is_not_found()
+    ));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let (s, _) = CheckpointSigner::load_or_generate(dir.path()).unwrap();
+    assert_eq!(CheckpointSigner::load(dir.path()).unwrap().to_seed_hex(), s.to_seed_hex());
+    // checkpoint.pub may be missing (the secret key holds the public one); it is not written.
+    let public_path = dir.path().join(PUBLIC_KEY_FILE);
+    std::fs::remove_file(&public_path).unwrap();
+    assert_eq!(CheckpointSigner::load(dir.path()).unwrap().to_seed_hex(), s.to_seed_hex());
+    assert!(!public_path.exists());
+    // Another public key is refused.
+    std::fs::write(
+        &public_path,
+        format!("{}\n", hex::encode(signer(3).verifying_key().as_bytes())),
+    )
+    .unwrap();
+    assert!(matches!(
+        CheckpointSigner::load(dir.path()),
+        Err(CheckpointError::PublicKeyMismatch { .. })
+    ));
+    // The secret key file is read with a bound, and exactly as written (hex and a newline).
+    let secret_path = dir.path().join(SECRET_KEY_FILE);
+    std::fs::write(&secret_path, vec![b'0'; super::KEY_FILE_MAX + 1]).unwrap();
+    assert!(matches!(
+        CheckpointSigner::load(dir.path()),
+        Err(CheckpointError::Read { source: ReadError::TooLarge { .. }, .. })
+    ));
+    std::fs::write(&secret_path, format!("{}\n\n", s.to_seed_hex())).unwrap();
+    assert!(matches!(CheckpointSigner::load(dir.path()), Err(CheckpointError::InvalidSecretKey)));
 }
 
 #[test]
@@ -424,10 +462,35 @@ fn checkpoint_and_key_files_are_read_with_a_bound() {
     std::fs::write(&big, vec![b' '; super::CHECKPOINT_FILE_MAX + 1]).unwrap();
     assert!(matches!(
         super::read_checkpoint_file(&big),
-        Err(CheckpointError::TooLarge { limit: super::CHECKPOINT_FILE_MAX, .. })
+        Err(CheckpointError::Read {
+            source: ReadError::TooLarge { limit: super::CHECKPOINT_FILE_MAX },
+            ..
+        })
     ));
-    assert!(matches!(load_public_key(&big), Err(CheckpointError::TooLarge { .. })));
+    assert!(matches!(
+        load_public_key(&big),
+        Err(CheckpointError::Read {
+            source: ReadError::TooLarge { limit: super::KEY_FILE_MAX },
+            ..
+        })
+    ));
     let fine = dir.path().join("fine");
     std::fs::write(&fine, vec![b' '; super::CHECKPOINT_FILE_MAX]).unwrap();
     assert_eq!(super::read_checkpoint_file(&fine).unwrap().len(), super::CHECKPOINT_FILE_MAX);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_as_a_checkpoint_or_key_file_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for err in
+        [super::read_checkpoint_file(&fifo).unwrap_err(), load_public_key(&fifo).unwrap_err()]
+    {
+        assert!(
+            matches!(err, CheckpointError::Read { source: ReadError::NotRegular("a FIFO"), .. }),
+            "{err}"
+        );
+    }
 }

@@ -11,8 +11,8 @@ use govern_receipt::Digest;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    Note, check_key_name, checkpoint_text, note_key_id, parse_checkpoint_text, parse_verifier_key,
-    sign_note, verifier_key,
+    Note, check_key_name, check_origin, checkpoint_text, note_key_id, parse_checkpoint_text,
+    parse_verifier_key, sign_note, verifier_key,
 };
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, verify_checkpoint_text};
 use crate::merkle::{EMPTY_ROOT, leaf_hash_bytes};
@@ -119,6 +119,7 @@ fn go_s_sumdb_notes_verify_and_its_malformed_notes_are_refused() {
         ),
         format!("{GO_TEXT}\n{PETER_SIG}Unexpected line.\n"),
         format!("{GO_TEXT}\n{}", PETER_SIG.repeat(101)),
+        format!("\n\n{PETER_SIG}"),
     ] {
         assert!(matches!(Note::parse(&bad), Err(CheckpointError::Note(_))), "{bad:?}");
     }
@@ -255,6 +256,24 @@ fn origins_are_key_names() {
         assert!(matches!(check_key_name(bad), Err(CheckpointError::Origin(_))), "{bad:?}");
         assert!(signer().with_origin(bad).is_err());
     }
+    // A key name may start with '{' (another's signature line), an origin may not: a file
+    // starting with '{' is read as a JSON checkpoint.
+    check_key_name("{acme}").unwrap();
+    assert!(matches!(check_origin("{acme}"), Err(CheckpointError::Origin(_))));
+    assert!(matches!(signer().with_origin("{acme}"), Err(CheckpointError::Origin(_))));
+}
+
+#[test]
+fn a_note_whose_origin_is_no_key_name_is_named_as_such() {
+    // Go's tree head has spaces in its origin: a checkpoint text, but govern signs under its
+    // origin, and no key name has a space. Said so, not "no signature by key".
+    let key = signer().verifying_key();
+    let note = sign_note(GO_TREE, "go.sum", &SigningKey::from_bytes(&[7; 32]));
+    let err = verify_checkpoint_text(&note, &key).unwrap_err();
+    assert!(
+        matches!(&err, CheckpointError::NoteCheckpoint(m) if m.contains("white space")),
+        "{err}"
+    );
 }
 
 /// The vectors docs/receipts.md quotes ("Vectors"), recomputed.

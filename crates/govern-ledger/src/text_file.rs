@@ -1,0 +1,143 @@
+//! Reading a small text file that someone else may have put there (a checkpoint, a key, a
+//! scenario) with a bound: only a regular file is read, never more than one byte past the
+//! limit, and opening it never blocks (a FIFO or a device is refused, not waited on).
+
+use std::io::Read as _;
+use std::path::Path;
+
+/// Why a file was not read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The file could not be opened or read (also: it does not exist,
+    /// [`ReadError::is_not_found`]).
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// Not a regular file: what it is (`a directory`, `a FIFO`, `a character device`, ...).
+    #[error("not a regular file: it is {0}")]
+    NotRegular(&'static str),
+    /// More bytes than the limit.
+    #[error("larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not UTF-8 text.
+    #[error("not UTF-8 text (invalid byte at offset {at})")]
+    NotUtf8 {
+        /// The offset of the first byte that is not part of valid UTF-8.
+        at: usize,
+    },
+}
+
+impl ReadError {
+    /// Whether the file does not exist.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// The text of the regular file at `path`, at most `limit` bytes of UTF-8.
+///
+/// The file type is checked before opening (opening a FIFO for reading blocks until someone
+/// writes to it) and again on the opened file; on Unix the file is opened with `O_NONBLOCK`,
+/// so that a path that became a FIFO in between does not block either. At most `limit + 1`
+/// bytes are read, however large the file claims to be.
+///
+/// # Errors
+/// [`ReadError::Io`] if it cannot be opened or read; [`ReadError::NotRegular`];
+/// [`ReadError::TooLarge`] past `limit` bytes; [`ReadError::NotUtf8`].
+pub fn read_bounded(path: &Path, limit: usize) -> Result<String, ReadError> {
+    regular(&std::fs::metadata(path).map_err(ReadError::Io)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // On a regular file the flag changes nothing.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let opened = options.open(path).map_err(ReadError::Io)?;
+    regular(&opened.metadata().map_err(ReadError::Io)?)?;
+    let mut bytes = Vec::new();
+    let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    opened.take(most).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 { at: e.utf8_error().valid_up_to() })
+}
+
+/// Ok for a regular file; what it is otherwise.
+fn regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    Err(ReadError::NotRegular(if kind.is_dir() { "a directory" } else { special_kind(&kind) }))
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "not a file"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReadError, read_bounded};
+
+    #[test]
+    fn reads_up_to_the_limit_and_refuses_one_byte_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "abcd").unwrap();
+        assert_eq!(read_bounded(&path, 4).unwrap(), "abcd");
+        assert!(matches!(read_bounded(&path, 3), Err(ReadError::TooLarge { limit: 3 })));
+    }
+
+    #[test]
+    fn a_missing_file_is_not_found_and_bad_utf8_names_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_bounded(&dir.path().join("nope"), 10).unwrap_err().is_not_found());
+        let path = dir.path().join("latin1");
+        std::fs::write(&path, b"caf\xe9").unwrap();
+        assert!(matches!(read_bounded(&path, 10), Err(ReadError::NotUtf8 { at: 3 })));
+    }
+
+    #[test]
+    fn a_directory_or_a_device_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(read_bounded(dir.path(), 10), Err(ReadError::NotRegular("a directory"))));
+        #[cfg(unix)]
+        assert!(matches!(
+            read_bounded(std::path::Path::new("/dev/zero"), 10),
+            Err(ReadError::NotRegular("a character device"))
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+        assert!(matches!(read_bounded(&path, 10), Err(ReadError::NotRegular("a FIFO"))));
+    }
+}
