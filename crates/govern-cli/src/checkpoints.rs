@@ -1,122 +1,225 @@
 //! Checkpoints as the read-only commands meet them: the public key (`--public-key FILE` or
-//! DATA_DIR/checkpoint.pub), a checkpoint file verified (either form) before anything uses
-//! it, the data directory's latest checkpoint verified against its ledger, and
-//! `govern checkpoint`, which signs a checkpoint of a verified ledger and prints it.
+//! DATA_DIR/checkpoint.pub, loaded once, when first needed), a checkpoint file verified
+//! (either form) before anything uses it, the data directory's checkpoints (its latest one:
+//! checkpoint.json, else checkpoint.note) verified against its ledger, and `govern
+//! checkpoint`, which signs a checkpoint of a verified ledger and prints it.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use govern_ledger::checkpoint::{
     CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointSigner, NOTE_FILE, PUBLIC_KEY_FILE,
-    SECRET_KEY_FILE, VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
+    VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
     verify_checkpoint_text,
 };
 use govern_ledger::merkle::MerkleTree;
-use govern_ledger::verify::verify_dir;
+use govern_ledger::verify::{RootsReport, verify_dir_roots};
+use govern_receipt::Digest;
 
-/// The public key checkpoints are verified with: `given` (a file holding the key in hex, as
-/// checkpoint.pub is written), else DATA_DIR/checkpoint.pub.
-pub(crate) fn load_key(
-    data_dir: Option<&Path>,
-    given: Option<&Path>,
-) -> Result<VerifyingKey, String> {
-    let path = match (given, data_dir) {
-        (Some(path), _) => path.to_owned(),
-        (None, Some(dir)) => dir.join(PUBLIC_KEY_FILE),
-        (None, None) => return Err("--public-key FILE is needed to verify a checkpoint".into()),
-    };
-    load_public_key(&path).map_err(|e| {
-        let hint =
-            if given.is_none() { " (give the signer's key with --public-key FILE)" } else { "" };
-        format!("public key {}: {e}{hint}", path.display())
-    })
+/// The public key checkpoints are verified with: `--public-key FILE` (a file holding the key
+/// in hex, as checkpoint.pub is written), else DATA_DIR/checkpoint.pub. Loaded the first time
+/// it is needed (a command that meets no checkpoint needs no key), then kept.
+#[derive(Debug)]
+pub(crate) struct PublicKey<'a> {
+    /// The data directory, whose checkpoint.pub is the default.
+    data_dir: Option<&'a Path>,
+    /// `--public-key FILE`.
+    given: Option<&'a Path>,
+    /// The key, once loaded (or known from the start).
+    key: OnceCell<VerifyingKey>,
+}
+
+impl<'a> PublicKey<'a> {
+    /// The key of `given`, else of `data_dir`'s checkpoint.pub, not loaded yet.
+    pub(crate) fn new(data_dir: Option<&'a Path>, given: Option<&'a Path>) -> Self {
+        Self { data_dir, given, key: OnceCell::new() }
+    }
+
+    /// A key known already (a signer's own).
+    pub(crate) fn known(key: VerifyingKey) -> Self {
+        Self { data_dir: None, given: None, key: OnceCell::from(key) }
+    }
+
+    /// The key, loaded now if it was not yet.
+    pub(crate) fn get(&self) -> Result<&VerifyingKey, String> {
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        let path = match (self.given, self.data_dir) {
+            (Some(path), _) => path.to_owned(),
+            (None, Some(dir)) => dir.join(PUBLIC_KEY_FILE),
+            (None, None) => return Err("--public-key FILE is needed to verify a checkpoint".into()),
+        };
+        let key = load_public_key(&path).map_err(|e| {
+            let hint = if self.given.is_none() {
+                " (give the signer's key with --public-key FILE)"
+            } else {
+                ""
+            };
+            format!("public key {}: {e}{hint}", path.display())
+        })?;
+        Ok(self.key.get_or_init(|| key))
+    }
+}
+
+/// A verified ledger, as checkpoints are checked against it: its number of receipts and its
+/// Merkle root at a size (`None` when that root is not known).
+pub(crate) trait Ledger {
+    /// The number of receipts.
+    fn receipts(&self) -> u64;
+    /// The root of the first `size` receipts, when known.
+    fn root_at(&self, size: u64) -> Option<Digest>;
+}
+
+impl Ledger for MerkleTree {
+    fn receipts(&self) -> u64 {
+        self.len()
+    }
+    fn root_at(&self, size: u64) -> Option<Digest> {
+        MerkleTree::root_at(self, size).ok()
+    }
+}
+
+/// Only the roots at the sizes [`verify_dir_roots`] was asked for are known.
+impl Ledger for RootsReport {
+    fn receipts(&self) -> u64 {
+        self.receipts
+    }
+    fn root_at(&self, size: u64) -> Option<Digest> {
+        RootsReport::root_at(self, size)
+    }
+}
+
+/// Verifies a checkpoint file's text (JSON or C2SP signed note) with `key`.
+pub(crate) fn verify_text(
+    path: &Path,
+    text: &str,
+    key: &VerifyingKey,
+) -> Result<VerifiedCheckpoint, String> {
+    verify_checkpoint_text(text, key).map_err(|e| format!("checkpoint {}: {e}", path.display()))
 }
 
 /// Reads a checkpoint file (JSON or C2SP signed note) and verifies its signature with `key`.
 pub(crate) fn read_verified(path: &Path, key: &VerifyingKey) -> Result<VerifiedCheckpoint, String> {
     let text = read_checkpoint_file(path).map_err(|e| e.to_string())?;
-    verify_checkpoint_text(&text, key).map_err(|e| format!("checkpoint {}: {e}", path.display()))
+    verify_text(path, &text, key)
 }
 
-/// [`read_verified`], then checked against a ledger of `ledger_size` receipts (at least its
-/// size, and the same root at its size): a checkpoint of another ledger, or of a history since
-/// rewritten or truncated, is refused.
+/// Checks a verified checkpoint against a ledger (at least its size, and the same root at its
+/// size): a checkpoint of another ledger, or of a history since rewritten or truncated, is
+/// refused.
+fn check_against(
+    path: &Path,
+    checkpoint: &VerifiedCheckpoint,
+    ledger: &impl Ledger,
+) -> Result<(), String> {
+    checkpoint
+        .check_history(ledger.receipts(), |size| ledger.root_at(size))
+        .map_err(|e| format!("checkpoint {} does not match the ledger: {e}", path.display()))
+}
+
+/// [`read_verified`], then [`check_against`] the ledger.
 pub(crate) fn read_checked(
     path: &Path,
     key: &VerifyingKey,
-    ledger_size: u64,
-    root_at: impl FnOnce(u64) -> Option<govern_receipt::Digest>,
+    ledger: &impl Ledger,
 ) -> Result<VerifiedCheckpoint, String> {
     let checkpoint = read_verified(path, key)?;
-    checkpoint
-        .check_history(ledger_size, root_at)
-        .map_err(|e| format!("checkpoint {} does not match the ledger: {e}", path.display()))?;
+    check_against(path, &checkpoint, ledger)?;
     Ok(checkpoint)
 }
 
-/// A data directory's own checkpoint files (checkpoint.json and checkpoint.note) as read
+/// A data directory's own checkpoint files (checkpoint.json, then checkpoint.note), as read
 /// *before* its ledger: the ledger only grows and a checkpoint is written after the receipts
 /// it covers are durable, so checkpoints read first never cover more than the ledger read
 /// after them, even while a writer runs.
 #[derive(Debug)]
 pub(crate) struct DirCheckpoints {
-    /// The data directory.
-    dir: PathBuf,
-    /// checkpoint.json's text, if there is one.
-    json: Option<String>,
-    /// checkpoint.note's text, if there is one.
-    note: Option<String>,
+    /// The files present, latest first: checkpoint.json, then checkpoint.note (written after
+    /// it, so a crash between the two leaves the note behind, never ahead), each with its
+    /// text or why it could not be read (reported when it is used: after the ledger's own
+    /// problems).
+    files: Vec<(PathBuf, Result<String, String>)>,
 }
 
 impl DirCheckpoints {
-    /// Reads both files (an absent one is `None`).
-    pub(crate) fn read(dir: &Path) -> Result<Self, String> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            match read_checkpoint_file(&path) {
-                Ok(text) => Ok(Some(text)),
-                Err(CheckpointError::Read { source, .. }) if source.is_not_found() => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        };
-        Ok(Self { dir: dir.to_owned(), json: read(CHECKPOINT_FILE)?, note: read(NOTE_FILE)? })
+    /// Reads both files (an absent one is left out).
+    pub(crate) fn read(dir: &Path) -> Self {
+        let files = [CHECKPOINT_FILE, NOTE_FILE]
+            .into_iter()
+            .map(|name| dir.join(name))
+            .filter_map(|path| match read_checkpoint_file(&path) {
+                Ok(text) => Some((path, Ok(text))),
+                Err(CheckpointError::Read { source, .. }) if source.is_not_found() => None,
+                Err(e) => Some((path, Err(e.to_string()))),
+            })
+            .collect();
+        Self { files }
     }
 
-    /// checkpoint.json verified with the key (loaded only when the file exists) and against
-    /// the ledger's tree, or `None` if there is none.
-    pub(crate) fn json(
-        &self,
-        public_key: Option<&Path>,
-        tree: &MerkleTree,
-    ) -> Result<Option<VerifiedCheckpoint>, String> {
-        self.check(CHECKPOINT_FILE, self.json.as_deref(), public_key, tree)
+    /// The latest checkpoint file, its path and text (or why it could not be read), if there
+    /// is one: checkpoint.json, else checkpoint.note. What `govern verify` checks.
+    pub(crate) fn latest(&self) -> Option<(&Path, Result<&str, String>)> {
+        let (path, text) = self.files.first()?;
+        Some((path, text.as_deref().map_err(Clone::clone)))
     }
 
-    /// checkpoint.note, likewise.
-    pub(crate) fn note(
-        &self,
-        public_key: Option<&Path>,
-        tree: &MerkleTree,
-    ) -> Result<Option<VerifiedCheckpoint>, String> {
-        self.check(NOTE_FILE, self.note.as_deref(), public_key, tree)
+    /// Every file, its signature verified with the key (loaded only if there is a file), to
+    /// be checked against the ledger once it is read ([`Saved::check`]).
+    pub(crate) fn verify(&self, key: &PublicKey<'_>) -> Result<Saved, String> {
+        self.verify_each(key, |_, _| Ok(()))
     }
 
-    fn check(
+    /// Every file, its signature verified with the key and checked against the ledger, one
+    /// file after the other.
+    pub(crate) fn check(&self, key: &PublicKey<'_>, ledger: &impl Ledger) -> Result<Saved, String> {
+        self.verify_each(key, |path, checkpoint| check_against(path, checkpoint, ledger))
+    }
+
+    fn verify_each(
         &self,
-        name: &str,
-        text: Option<&str>,
-        public_key: Option<&Path>,
-        tree: &MerkleTree,
-    ) -> Result<Option<VerifiedCheckpoint>, String> {
-        let Some(text) = text else { return Ok(None) };
-        let path = self.dir.join(name);
-        let key = load_key(Some(&self.dir), public_key)?;
-        let checkpoint = verify_checkpoint_text(text, &key)
-            .map_err(|e| format!("checkpoint {}: {e}", path.display()))?;
-        checkpoint
-            .check_history(tree.len(), |size| tree.root_at(size).ok())
-            .map_err(|e| format!("checkpoint {} does not match the ledger: {e}", path.display()))?;
-        Ok(Some(checkpoint))
+        key: &PublicKey<'_>,
+        then: impl Fn(&Path, &VerifiedCheckpoint) -> Result<(), String>,
+    ) -> Result<Saved, String> {
+        let mut verified = Vec::with_capacity(self.files.len());
+        for (path, text) in &self.files {
+            let text = text.as_deref().map_err(Clone::clone)?;
+            let checkpoint = verify_text(path, text, key.get()?)?;
+            then(path, &checkpoint)?;
+            verified.push((path.clone(), checkpoint));
+        }
+        Ok(Saved(verified))
+    }
+}
+
+/// A data directory's checkpoints, each verified with the key, latest first
+/// ([`DirCheckpoints::verify`]).
+#[derive(Debug)]
+pub(crate) struct Saved(Vec<(PathBuf, VerifiedCheckpoint)>);
+
+impl Saved {
+    /// Their sizes: the roots [`Self::check`] needs.
+    pub(crate) fn sizes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter().map(|(_, c)| c.size())
+    }
+
+    /// Checks each against the ledger.
+    pub(crate) fn check(self, ledger: &impl Ledger) -> Result<Self, String> {
+        for (path, checkpoint) in &self.0 {
+            check_against(path, checkpoint, ledger)?;
+        }
+        Ok(self)
+    }
+
+    /// The latest: checkpoint.json's, else checkpoint.note's.
+    pub(crate) fn latest(&self) -> Option<&(PathBuf, VerifiedCheckpoint)> {
+        self.0.first()
+    }
+
+    /// The one that came as a signed note, if any.
+    pub(crate) fn note(&self) -> Option<&(PathBuf, VerifiedCheckpoint)> {
+        self.0.iter().find(|(_, c)| c.note().is_some())
     }
 }
 
@@ -136,35 +239,33 @@ pub(crate) struct CheckpointArgs {
     origin: Option<String>,
 }
 
-/// Runs `govern checkpoint`: verifies the ledger and its latest checkpoint (a checkpoint is
-/// never signed over a history that contradicts one signed before), then signs and prints.
+/// Runs `govern checkpoint`: verifies the ledger and the directory's checkpoints with its key
+/// (a checkpoint is never signed over a history that contradicts one signed before), then
+/// signs and prints.
 pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
     let dir = &args.data_dir;
-    let saved = DirCheckpoints::read(dir)?;
-    let report = verify_dir(dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
-    let secret = dir.join(SECRET_KEY_FILE);
-    let seed = std::fs::read_to_string(&secret)
-        .map_err(|e| format!("reading {}: {e}", secret.display()))?;
-    let signer = CheckpointSigner::from_seed_hex(seed.trim_end())
-        .map_err(|e| format!("{}: {e}", secret.display()))?;
-    let public = dir.join(PUBLIC_KEY_FILE);
-    let key = signer.verifying_key();
-    if public.exists() && load_key(Some(dir), None)? != key {
-        return Err(format!("{} is not the public key of {}", public.display(), secret.display()));
-    }
-    saved.json(Some(&public), &report.tree)?;
-    let note = saved.note(Some(&public), &report.tree)?;
-    let size = args.size.unwrap_or(report.tree.len());
-    let root = report.tree.root_at(size).map_err(|e| format!("--size {size}: {e}"))?;
+    let saved = DirCheckpoints::read(dir);
+    let signer = CheckpointSigner::load(dir).map_err(|e| format!("the signing key: {e}"))?;
+    let saved = saved.verify(&PublicKey::known(signer.verifying_key()))?;
+    // Only the roots needed: the saved checkpoints' and the one to sign.
+    let sizes: Vec<u64> = saved.sizes().chain(args.size).collect();
+    let report =
+        verify_dir_roots(dir, &sizes).map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let saved = saved.check(&report)?;
+    let size = args.size.unwrap_or(report.receipts);
+    let root = if size == report.receipts { Some(report.root) } else { report.root_at(size) };
+    let root = root.ok_or_else(|| {
+        format!("--size {size}: the ledger holds only {} receipts", report.receipts)
+    })?;
     let checkpoint =
         Checkpoint { size, root, timestamp: govern_ledger::Checkpointer::wall_clock() };
     if args.note {
         let origin = match &args.origin {
-            Some(origin) => Some(origin.clone()),
-            None => note.as_ref().and_then(|c| c.origin().map(str::to_owned)),
+            Some(origin) => Some(origin.as_str()),
+            None => saved.note().and_then(|(_, c)| c.origin()),
         };
         let signer = match origin {
-            Some(origin) => signer.with_origin(&origin).map_err(|e| format!("--origin: {e}"))?,
+            Some(origin) => signer.with_origin(origin).map_err(|e| format!("--origin: {e}"))?,
             None => signer,
         };
         let note = signer.sign_note(&checkpoint);

@@ -3,7 +3,9 @@
 //! proof of one receipt, and the consistency proof from a saved checkpoint to the current one.
 //! All read the ledger only after it verifies, and use a checkpoint only after verifying its
 //! signature and its root against the ledger: whatever they print as a checkpoint has been
-//! verified. The line shapes are specified in docs/receipts.md ("Exports with proofs").
+//! verified. The data directory's latest checkpoint is checkpoint.json, else checkpoint.note
+//! ([`DirCheckpoints`]). The line shapes are specified in docs/receipts.md ("Exports with
+//! proofs"); `govern verify --export` reads them back with the same types.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use govern_ledger::verify::verify_dir;
 use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoints::{DirCheckpoints, load_key, read_checked};
+use crate::checkpoints::{DirCheckpoints, PublicKey, read_checked};
 use crate::ledger_dir::{Message, open_read_only, write_error};
 
 /// The format name in the first and the last line of an export with proofs.
@@ -43,8 +45,11 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
     /// With each receipt, its inclusion proof against the data directory's latest checkpoint
-    /// (verified first), between a header line that carries that checkpoint and an end line
-    /// (JSON Lines only; shapes in docs/receipts.md).
+    /// (checkpoint.json, else checkpoint.note; verified first), between a header line that
+    /// carries that checkpoint and an end line (JSON Lines only; shapes in docs/receipts.md).
+    /// With no checkpoint yet, the proofs are against the ledger's whole tree, which nobody
+    /// signed: such an export verifies only against a checkpoint saved since (see
+    /// --consistency-from).
     #[arg(long)]
     with_proofs: bool,
     /// With --with-proofs: also carry a consistency proof from this saved checkpoint (JSON or
@@ -67,7 +72,7 @@ pub(crate) struct ProveArgs {
     #[arg(long, value_name = "N", required_unless_present = "consistency")]
     seq: Option<u64>,
     /// Print the consistency proof from this saved checkpoint (JSON or signed note) to the
-    /// data directory's latest checkpoint instead.
+    /// data directory's latest checkpoint (checkpoint.json, else checkpoint.note) instead.
     #[arg(long, value_name = "CHECKPOINT", conflicts_with = "seq")]
     consistency: Option<PathBuf>,
     /// The checkpoint signer's public key: a file holding the public key in hex, as
@@ -101,78 +106,85 @@ pub(crate) struct ConsistencyProof {
     pub(crate) hashes: Vec<String>,
 }
 
-/// The first line of an export with proofs.
-#[derive(Debug, Serialize)]
-struct Header {
-    export: &'static str,
-    tenant_id: String,
-    tree_size: u64,
-    root: String,
-    checkpoint: Option<VerifiedCheckpoint>,
-    checkpoint_note: Option<String>,
-    consistency_proofs: Vec<ConsistencyProof>,
+/// The first line of an export with proofs, fields in this order; read back by `govern
+/// verify --export`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Header {
+    /// [`EXPORT_FORMAT`].
+    pub(crate) export: String,
+    /// The tenant whose receipts follow.
+    pub(crate) tenant_id: String,
+    /// The size of the tree the inclusion proofs are made against.
+    pub(crate) tree_size: u64,
+    /// Its root, hex.
+    pub(crate) root: String,
+    /// The signed checkpoint of that tree in its JSON form (an object), if the data directory
+    /// had one.
+    pub(crate) checkpoint: Option<serde_json::Value>,
+    /// The same tree head as a C2SP signed note, if the data directory had one.
+    pub(crate) checkpoint_note: Option<String>,
+    /// Consistency proofs from older checkpoints to the export's tree.
+    pub(crate) consistency_proofs: Vec<ConsistencyProof>,
 }
 
-/// A receipt line of an export with proofs, and `govern prove --seq`'s output.
+/// A receipt line of an export with proofs, and `govern prove --seq`'s output (which also
+/// has `checkpoint`, even when null; a receipt line has none).
 #[derive(Debug, Serialize)]
 struct ReceiptLine<'a> {
     receipt: &'a ReceiptJson,
     inclusion_proof: Option<InclusionProof>,
-    #[serde(skip_serializing_if = "Skip::skip")]
-    checkpoint: Skip<Option<VerifiedCheckpoint>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<Option<&'a VerifiedCheckpoint>>,
 }
 
-/// A field that a shape either has (`Some`, even when its value is null) or has not.
-#[derive(Debug)]
-struct Skip<T>(Option<T>);
-
-impl<T> Skip<T> {
-    fn skip(&self) -> bool {
-        self.0.is_none()
-    }
-}
-
-impl<T: Serialize> Serialize for Skip<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-/// The last line of an export with proofs.
-#[derive(Debug, Serialize)]
-struct EndLine {
-    end: &'static str,
-    receipts: u64,
+/// The last line of an export with proofs; read back by `govern verify --export`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EndLine {
+    /// [`EXPORT_FORMAT`].
+    pub(crate) end: String,
+    /// The number of receipt lines.
+    pub(crate) receipts: u64,
 }
 
 /// `govern prove --consistency`'s output.
 #[derive(Debug, Serialize)]
-struct ConsistencyOutput {
+struct ConsistencyOutput<'a> {
     old_checkpoint: VerifiedCheckpoint,
-    checkpoint: VerifiedCheckpoint,
+    checkpoint: &'a VerifiedCheckpoint,
     consistency_proof: ConsistencyProof,
 }
 
-/// The inclusion proof of receipt `seq` with hash `hash` in the tree of `size` leaves, or
-/// `None` when the receipt is not in it.
-fn inclusion_proof(
-    tree: &MerkleTree,
-    seq: u64,
-    hash: &Digest,
+/// Inclusion proofs in the tree of a ledger's first `size` receipts.
+struct Prover<'a> {
+    tree: &'a MerkleTree,
     size: u64,
-) -> Result<Option<InclusionProof>, String> {
-    if seq >= size {
-        return Ok(None);
+    /// The root at `size`, hex: computed once, in every proof.
+    root: String,
+}
+
+impl<'a> Prover<'a> {
+    fn new(tree: &'a MerkleTree, size: u64) -> Result<Self, String> {
+        let root = tree.root_at(size).map_err(|e| e.to_string())?.to_string();
+        Ok(Self { tree, size, root })
     }
-    let proof = tree.inclusion_proof(seq, size).map_err(|e| e.to_string())?;
-    let root = tree.root_at(size).map_err(|e| e.to_string())?;
-    Ok(Some(InclusionProof {
-        leaf_index: seq,
-        tree_size: size,
-        leaf_hash: leaf_hash(hash).to_string(),
-        root: root.to_string(),
-        hashes: hex_list(&proof),
-    }))
+
+    /// The inclusion proof of receipt `seq` with hash `hash`, or `None` when the receipt is
+    /// not in the tree.
+    fn proof(&self, seq: u64, hash: &Digest) -> Result<Option<InclusionProof>, String> {
+        if seq >= self.size {
+            return Ok(None);
+        }
+        let proof = self.tree.inclusion_proof(seq, self.size).map_err(|e| e.to_string())?;
+        Ok(Some(InclusionProof {
+            leaf_index: seq,
+            tree_size: self.size,
+            leaf_hash: leaf_hash(hash).to_string(),
+            root: self.root.clone(),
+            hashes: hex_list(&proof),
+        }))
+    }
 }
 
 /// The consistency proof from the tree of `first` leaves to that of `second`.
@@ -238,40 +250,36 @@ fn csv_line(r: &ReceiptJson) -> String {
 }
 
 /// The header line of an export with proofs: the tree its proofs are made against (the
-/// verified checkpoint's, else the ledger's whole tree, unsigned), the checkpoint and its
-/// signed note when the data directory has them, and the consistency proofs asked for.
+/// latest verified checkpoint's, else the ledger's whole tree, unsigned), the checkpoint in
+/// JSON form and as a signed note when the data directory has them of that tree, and the
+/// consistency proofs asked for.
 fn export_header(
     args: &ExportArgs,
     saved: &DirCheckpoints,
     tenant: &TenantId,
     tree: &MerkleTree,
 ) -> Result<Header, String> {
-    let dir = &args.data_dir;
-    let key = args.public_key.as_deref();
-    let checkpoint = saved.json(key, tree)?;
-    let (size, root) = match &checkpoint {
-        Some(c) => (c.size(), c.root()),
-        None => (tree.len(), tree.root()),
-    };
-    let note = match (&checkpoint, saved.note(key, tree)?) {
-        (Some(c), Some(note)) if (note.size(), note.root()) == (c.size(), c.root()) => {
-            note.note().map(str::to_owned)
-        }
-        (_, Some(note)) => {
+    let key = PublicKey::new(Some(&args.data_dir), args.public_key.as_deref());
+    let saved = saved.check(&key, tree)?;
+    let latest = saved.latest();
+    let (size, root) = latest.map_or((tree.len(), tree.root()), |(_, c)| (c.size(), c.root()));
+    // The note is the latest unless checkpoint.json is there too, and then should be of its
+    // tree head: a crash between the runtime's two renames leaves it one behind.
+    let note = match (latest, saved.note()) {
+        (Some((latest, _)), Some((path, note))) if (note.size(), note.root()) != (size, root) => {
             eprintln!(
-                "note: {} (size {}) is not of the tree head of {}; the export carries no signed note",
-                dir.join(NOTE_FILE).display(),
+                "note: {} (size {}) is not of the tree head of {} (size {size}); the export carries no signed note",
+                path.display(),
                 note.size(),
-                CHECKPOINT_FILE
+                latest.display(),
             );
             None
         }
-        (_, None) => None,
+        (_, note) => note.and_then(|(_, c)| c.note()).map(str::to_owned),
     };
     let mut consistency = Vec::new();
     for path in &args.consistency_from {
-        let key = load_key(Some(dir), key)?;
-        let old = read_checked(path, &key, tree.len(), |s| tree.root_at(s).ok())?;
+        let old = read_checked(path, key.get()?, tree)?;
         if old.size() > size {
             return Err(format!(
                 "--consistency-from {}: it covers {} receipts, more than the {size} the export's proofs are made against",
@@ -282,11 +290,11 @@ fn export_header(
         consistency.push(consistency_proof(tree, old.size(), size)?);
     }
     Ok(Header {
-        export: EXPORT_FORMAT,
+        export: EXPORT_FORMAT.to_owned(),
         tenant_id: tenant.as_str().to_owned(),
         tree_size: size,
         root: root.to_string(),
-        checkpoint,
+        checkpoint: latest.and_then(|(_, c)| c.json().is_some().then(|| c.to_json_value())),
         checkpoint_note: note,
         consistency_proofs: consistency,
     })
@@ -299,13 +307,17 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         return Err("--with-proofs needs --format jsonl".into());
     }
     // The checkpoints before the ledger (see DirCheckpoints).
-    let saved = DirCheckpoints::read(&args.data_dir)?;
+    let saved = DirCheckpoints::read(&args.data_dir);
     let report =
         verify_dir(&args.data_dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
         Some(export_header(args, &saved, &tenant, &report.tree)?)
     } else {
         None
+    };
+    let prover = match &header {
+        Some(h) => Some(Prover::new(&report.tree, h.tree_size)?),
+        None => None,
     };
     let store = open_read_only(&args.data_dir)?;
     let stdout = std::io::stdout();
@@ -320,7 +332,6 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     if let Some(header) = &header {
         write(&mut out, &to_line(header)?)?;
     }
-    let size = header.as_ref().map_or(0, |h| h.tree_size);
     let mut count = 0u64;
     store
         .for_each_record(|seq, record| -> Result<(), Message> {
@@ -334,20 +345,20 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
             }
             count += 1;
             let view = ReceiptJson::from(&receipt);
-            let line = match (args.format, args.with_proofs) {
+            let line = match (args.format, &prover) {
                 (Format::Csv, _) => csv_line(&view),
-                (Format::Jsonl, false) => to_line(&view)?,
-                (Format::Jsonl, true) => to_line(&ReceiptLine {
+                (Format::Jsonl, None) => to_line(&view)?,
+                (Format::Jsonl, Some(prover)) => to_line(&ReceiptLine {
                     receipt: &view,
-                    inclusion_proof: inclusion_proof(&report.tree, seq, &receipt.hash, size)?,
-                    checkpoint: Skip(None),
+                    inclusion_proof: prover.proof(seq, &receipt.hash)?,
+                    checkpoint: None,
                 })?,
             };
             write(&mut out, &line).map_err(Message)
         })
         .map_err(|e| e.0)?;
     if header.is_some() {
-        write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT, receipts: count })?)?;
+        write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
     }
     out.flush().map_err(|e| write_error(&e))?;
     eprintln!("exported {count} receipts of tenant {tenant}");
@@ -357,21 +368,21 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
 /// Runs `govern prove`.
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let dir = &args.data_dir;
-    let key = args.public_key.as_deref();
+    let key = PublicKey::new(Some(dir), args.public_key.as_deref());
     // The checkpoints before the ledger (see DirCheckpoints).
-    let saved = DirCheckpoints::read(dir)?;
+    let saved = DirCheckpoints::read(dir);
     let report = verify_dir(dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let tree = &report.tree;
-    let checkpoint = saved.json(key, tree)?;
+    let saved = saved.check(&key, tree)?;
+    let latest = saved.latest().map(|(_, c)| c);
     if let Some(old) = &args.consistency {
-        let Some(current) = checkpoint else {
+        let Some(current) = latest else {
             return Err(format!(
-                "{} has no {CHECKPOINT_FILE}: there is no current checkpoint to prove consistency to",
+                "{} has no checkpoint ({CHECKPOINT_FILE} or {NOTE_FILE}): there is no current checkpoint to prove consistency to",
                 dir.display()
             ));
         };
-        let old_checkpoint =
-            read_checked(old, &load_key(Some(dir), key)?, tree.len(), |s| tree.root_at(s).ok())?;
+        let old_checkpoint = read_checked(old, key.get()?, tree)?;
         if old_checkpoint.size() > current.size() {
             return Err(format!(
                 "{} covers {} receipts, more than the directory's latest checkpoint ({}): it is not older",
@@ -392,8 +403,8 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
         return Err(format!("no receipt {wanted}: the ledger holds {}", report.receipts));
     }
     // Against the checkpoint when it covers the receipt, else against the ledger now.
-    let checkpoint = checkpoint.filter(|c| wanted < c.size());
-    let size = checkpoint.as_ref().map_or(tree.len(), VerifiedCheckpoint::size);
+    let checkpoint = latest.filter(|c| wanted < c.size());
+    let size = checkpoint.map_or(tree.len(), VerifiedCheckpoint::size);
     let store = open_read_only(dir)?;
     let mut found = None;
     store
@@ -407,8 +418,8 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let receipt = found.ok_or_else(|| format!("receipt {wanted} not found"))?;
     let out = ReceiptLine {
         receipt: &ReceiptJson::from(&receipt),
-        inclusion_proof: inclusion_proof(tree, wanted, &receipt.hash, size)?,
-        checkpoint: Skip(Some(checkpoint)),
+        inclusion_proof: Prover::new(tree, size)?.proof(wanted, &receipt.hash)?,
+        checkpoint: Some(checkpoint),
     };
     say!("{}", to_pretty(&out)?);
     Ok(())

@@ -58,9 +58,9 @@ enum Command {
     /// Verify a ledger's data directory (every frame, the hash chain and the Merkle tree), or
     /// one tenant's export.
     ///
-    /// Reads the directory only. With a signed checkpoint (DATA_DIR/checkpoint.json by
-    /// default; JSON or C2SP signed note), also checks its signature and that the ledger
-    /// extends the history it signed. With --export FILE instead of DATA_DIR, checks an export
+    /// Reads the directory only. With a signed checkpoint (JSON or C2SP signed note; by
+    /// default DATA_DIR/checkpoint.json, else DATA_DIR/checkpoint.note), also checks its
+    /// signature and that the ledger extends the history it signed. With --export FILE instead of DATA_DIR, checks an export
     /// made by `govern export --with-proofs` without the data directory, against the export's
     /// checkpoint or an older saved one. Exits 0 when everything verifies; otherwise 1,
     /// naming the first bad receipt.
@@ -74,9 +74,11 @@ enum Command {
     ///
     /// Receipts come in sequence order; JSON Lines is the receipt JSON view of
     /// docs/receipts.md, one receipt per line. The ledger is verified first. With
-    /// --with-proofs, a header line carries the data directory's latest checkpoint (its
-    /// signature and root verified against the ledger first) and each receipt line its
-    /// inclusion proof against it; an end line closes the export (shapes: docs/receipts.md).
+    /// --with-proofs, a header line carries the data directory's latest checkpoint
+    /// (checkpoint.json, else checkpoint.note; its signature and root verified against the
+    /// ledger first) and each receipt line its inclusion proof against it (with no
+    /// checkpoint, against the whole ledger, unsigned); an end line closes the export
+    /// (shapes: docs/receipts.md).
     /// The count goes to stderr.
     #[command(after_help = concat!(
         "Examples:\n",
@@ -88,8 +90,9 @@ enum Command {
     /// Print the inclusion proof of one receipt, or a consistency proof, as JSON.
     ///
     /// --seq N: the receipt, its inclusion proof and the signed checkpoint it is proved
-    /// against (the latest, when it covers the receipt). --consistency CHECKPOINT: the
-    /// consistency proof (RFC 9162) from that saved checkpoint to the latest one, with both.
+    /// against (the latest, checkpoint.json else checkpoint.note, when it covers the
+    /// receipt). --consistency CHECKPOINT: the consistency proof (RFC 9162) from that saved
+    /// checkpoint to the latest one, with both.
     /// The ledger is verified first, and every checkpoint (signature, and its root against the
     /// ledger) before it is used.
     #[command(after_help = concat!(
@@ -100,9 +103,10 @@ enum Command {
     Prove(export::ProveArgs),
     /// Sign a checkpoint of a ledger with its data directory's key and print it.
     ///
-    /// Verifies the ledger and its latest checkpoint first (it never signs a history that
-    /// contradicts one signed before), then prints a checkpoint of the first N receipts
-    /// (default: all), JSON or C2SP signed note. Writes nothing.
+    /// Verifies the ledger and its checkpoints with the key first (it never signs a history
+    /// that contradicts one signed before), then prints a checkpoint of the first N receipts
+    /// (default: all), JSON or C2SP signed note. Needs DATA_DIR/checkpoint.key; writes
+    /// nothing.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern checkpoint /tmp/ledger > checkpoint.json\n",

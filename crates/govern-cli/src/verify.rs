@@ -7,15 +7,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use govern_ledger::checkpoint::{NOTE_FILE, VerifiedCheckpoint};
+use govern_ledger::checkpoint::{VerifiedCheckpoint, read_checkpoint_file};
 use govern_ledger::verify::verify_dir_roots;
 
 use clap::Args;
 
-use crate::checkpoints::{load_key, read_verified};
-
-/// The checkpoint file a data directory holds (the latest signed checkpoint).
-pub(crate) use govern_ledger::checkpoint::CHECKPOINT_FILE;
+use crate::checkpoints::{DirCheckpoints, PublicKey, read_verified, verify_text};
 
 /// Options of `govern verify`.
 #[derive(Debug, Args)]
@@ -45,12 +42,13 @@ pub(crate) struct VerifyArgs {
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     let Some(data_dir) = &args.data_dir else {
         let export = args.export.as_deref().ok_or("give DATA_DIR or --export FILE")?;
-        let key = load_key(None, args.public_key.as_deref())?;
+        let key = PublicKey::new(None, args.public_key.as_deref());
+        let key = key.get()?;
         let trusted = match &args.checkpoint {
-            Some(path) => Some((path.clone(), read_verified(path, &key)?)),
+            Some(path) => Some((path.clone(), read_verified(path, key)?)),
             None => None,
         };
-        let report = crate::verify_export::verify_file(export, &key, trusted.as_ref())?;
+        let report = crate::verify_export::verify_file(export, key, trusted.as_ref())?;
         for line in report.lines() {
             say!("{line}");
         }
@@ -61,15 +59,19 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     // what is verified is the prefix written so far.
     let writer = govern_ledger::lock::probe(data_dir)
         .map_err(|e| format!("probing the lock of {}: {e}", data_dir.display()))?;
-    let checkpoint = args.checkpoint.clone().or_else(|| {
-        [CHECKPOINT_FILE, NOTE_FILE].iter().map(|name| data_dir.join(name)).find(|p| p.exists())
-    });
+    // The one given, else the directory's latest (checkpoint.json, else checkpoint.note).
+    let checkpoint = match &args.checkpoint {
+        Some(path) => Some((path.clone(), read_checkpoint_file(path).map_err(|e| e.to_string()))),
+        None => DirCheckpoints::read(data_dir)
+            .latest()
+            .map(|(path, text)| (path.to_owned(), text.map(str::to_owned))),
+    };
     // Verified before the ledger, for its size: the verification keeps only the root at that
-    // size, not the whole tree. A checkpoint (or key) that does not verify is reported after
-    // the ledger's own problems, as before.
-    let read = checkpoint.map(|path| {
-        let verified = load_key(Some(data_dir), args.public_key.as_deref())
-            .and_then(|key| read_verified(&path, &key));
+    // size, not the whole tree. A checkpoint (or key) that cannot be read or does not verify
+    // is reported after the ledger's own problems.
+    let key = PublicKey::new(Some(data_dir), args.public_key.as_deref());
+    let read = checkpoint.map(|(path, text)| {
+        let verified = text.and_then(|text| verify_text(&path, &text, key.get()?));
         (path, verified)
     });
     let sizes: Vec<u64> = read.iter().filter_map(|(_, c)| Some(c.as_ref().ok()?.size())).collect();

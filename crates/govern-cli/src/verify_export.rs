@@ -12,43 +12,21 @@ use govern_ledger::checkpoint::{VerifiedCheckpoint, VerifyingKey, verify_checkpo
 use govern_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use govern_receipt::{Digest, Receipt, ReceiptJson, derive_receipt_id};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use crate::export::{ConsistencyProof, EXPORT_FORMAT, InclusionProof};
+use crate::export::{EXPORT_FORMAT, EndLine, Header, InclusionProof};
 
 /// The longest line an export may have: a receipt record is at most 1 MiB, its JSON (with
 /// escapes) and its proof stay far below this.
-pub(crate) const EXPORT_LINE_MAX: usize = 16 * 1024 * 1024;
+const EXPORT_LINE_MAX: usize = 16 * 1024 * 1024;
 
-/// The first line of an export with proofs.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    /// [`EXPORT_FORMAT`].
-    export: String,
-    /// The tenant whose receipts follow.
-    tenant_id: String,
-    /// The size of the tree the inclusion proofs are made against.
-    tree_size: u64,
-    /// Its root, hex.
-    root: String,
-    /// The signed checkpoint of that tree (a JSON object), if the data directory had one.
-    checkpoint: Option<serde_json::Value>,
-    /// The same tree head as a C2SP signed note, if the data directory had one.
-    checkpoint_note: Option<String>,
-    /// Consistency proofs from older checkpoints to the export's tree.
-    consistency_proofs: Vec<ConsistencyProof>,
+/// What tells the end line from a receipt line: it has `end`.
+#[derive(Deserialize)]
+struct Kind {
+    end: Option<IgnoredAny>,
 }
 
-/// A receipt line, or the end line.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Line {
-    /// `{"receipt": ..., "inclusion_proof": ... | null}`.
-    Receipt(Box<ReceiptLine>),
-    /// `{"end": "govern.export.v1", "receipts": N}`.
-    End(EndLine),
-}
-
+/// A receipt line: `{"receipt": ..., "inclusion_proof": ... | null}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReceiptLine {
@@ -56,11 +34,50 @@ struct ReceiptLine {
     inclusion_proof: Option<InclusionProof>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EndLine {
-    end: String,
-    receipts: u64,
+/// A receipt line's `args` and `metadata` keys, in the order they appear ([`ReceiptJson`]
+/// keeps them in maps, which forget it): the JSON view lists them in bytewise order.
+#[derive(Deserialize)]
+#[allow(dead_code, reason = "read for the order check its keys make while deserializing")]
+struct KeyOrder {
+    receipt: ReceiptKeyOrder,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code, reason = "read for the order check its keys make while deserializing")]
+struct ReceiptKeyOrder {
+    args: SortedKeys,
+    metadata: SortedKeys,
+}
+
+/// A JSON object whose keys are in strictly increasing bytewise order (values ignored).
+struct SortedKeys;
+
+impl<'de> Deserialize<'de> for SortedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SortedKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SortedKeys {
+    type Value = Self;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with keys in bytewise order")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut previous: Option<String> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            if let Some(previous) = previous.as_ref().filter(|p| p.as_bytes() >= key.as_bytes()) {
+                return Err(serde::de::Error::custom(format!(
+                    "key {key:?} after {previous:?}: keys are in strictly increasing bytewise order"
+                )));
+            }
+            previous = Some(key);
+        }
+        Ok(self)
+    }
 }
 
 /// What a verified export holds.
@@ -166,13 +183,17 @@ fn verify_lines(
     }
     let (n, tree_root) = (header.tree_size, digest("root", &header.root)?);
     let same_head = |what: &str, c: &VerifiedCheckpoint| {
-        if (c.size(), c.root()) == (n, tree_root) {
-            Ok(())
-        } else {
+        if c.size() != n {
             Err(format!(
-                "the header's {what} is of size {}, not of the export's tree ({n})",
+                "the header's {what} is of size {}, the export's tree of size {n}",
                 c.size()
             ))
+        } else if c.root() != tree_root {
+            Err(format!(
+                "the header's {what} has another root than the export's tree (both of size {n})"
+            ))
+        } else {
+            Ok(())
         }
     };
     let own = match &header.checkpoint {
@@ -267,26 +288,33 @@ fn verify_lines(
             return Err("it ends without its end line: it was cut short".into());
         };
         let line = line.map_err(|e| format!("line {line_no}: {e}"))?;
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| {
+        let kind: Kind = serde_json::from_str(&line).map_err(|e| {
             format!("line {line_no} is neither a receipt line nor the end line: {e}")
         })?;
-        let entry = match parsed {
-            Line::End(end) => {
-                if end.end != EXPORT_FORMAT || end.receipts != report.receipts {
-                    return Err(format!(
-                        "the end line counts {} receipts, the export holds {}",
-                        end.receipts, report.receipts
-                    ));
-                }
-                if let Some(extra) = lines.next() {
-                    extra.map_err(|e| format!("after the end line: {e}"))?;
-                    return Err("lines after the end line".into());
-                }
-                report.resources = next_resource_seq.len();
-                return Ok(report);
+        if kind.end.is_some() {
+            let end: EndLine = serde_json::from_str(&line)
+                .map_err(|e| format!("line {line_no} is not an end line: {e}"))?;
+            if end.end != EXPORT_FORMAT {
+                return Err(format!(
+                    "the end line names format {:?}, not the header's {EXPORT_FORMAT}",
+                    end.end
+                ));
             }
-            Line::Receipt(entry) => *entry,
-        };
+            if end.receipts != report.receipts {
+                return Err(format!(
+                    "the end line counts {} receipts, the export holds {}: receipt lines were added or removed",
+                    end.receipts, report.receipts
+                ));
+            }
+            if let Some(extra) = lines.next() {
+                extra.map_err(|e| format!("after the end line: {e}"))?;
+                return Err("lines after the end line".into());
+            }
+            report.resources = next_resource_seq.len();
+            return Ok(report);
+        }
+        let entry: ReceiptLine = serde_json::from_str(&line)
+            .map_err(|e| format!("line {line_no} is not a receipt line: {e}"))?;
         let view = entry.receipt;
         let seq = view.seq;
         let at = |what: String| format!("receipt {seq} (line {line_no}): {what}");
@@ -294,6 +322,8 @@ fn verify_lines(
         if ReceiptJson::from(&receipt) != view {
             return Err(at("not in the canonical JSON view (lowercase hex, hyphenated id)".into()));
         }
+        serde_json::from_str::<KeyOrder>(&line)
+            .map_err(|e| at(format!("not in the canonical JSON view: args or metadata: {e}")))?;
         if receipt.compute_hash(&mut buf) != receipt.hash {
             return Err(at("its fields do not hash to its hash: the receipt was changed".into()));
         }
@@ -312,21 +342,22 @@ fn verify_lines(
             Some((p, hash)) if seq == p + 1 && receipt.prev_hash != hash => {
                 return Err(at(format!("broken link: its prev_hash is not receipt {p}'s hash")));
             }
-            None if seq == 0 && receipt.prev_hash != Digest([0; 32]) => {
+            None if seq == 0 && receipt.prev_hash != Digest::ZERO => {
                 return Err(at("receipt 0's prev_hash is not 32 zero bytes".into()));
             }
             _ => {}
         }
         previous = Some((seq, receipt.hash));
-        let expected =
-            next_resource_seq.entry((view.governor.clone(), view.resource_id.clone())).or_insert(0);
-        if receipt.body.resource_seq != *expected {
+        // The view's own strings, moved: no copy per receipt.
+        let resource = (view.governor, view.resource_id);
+        let expected = next_resource_seq.get(&resource).copied().unwrap_or(0);
+        if receipt.body.resource_seq != expected {
             return Err(at(format!(
-                "resource_seq {} of {} {}, expected {}: a receipt of that resource is missing or repeated",
-                receipt.body.resource_seq, view.governor, view.resource_id, expected
+                "resource_seq {} of {} {}, expected {expected}: a receipt of that resource is missing or repeated",
+                receipt.body.resource_seq, resource.0, resource.1
             )));
         }
-        *expected += 1;
+        next_resource_seq.insert(resource, expected + 1);
         match entry.inclusion_proof {
             None if seq < n => {
                 return Err(at(format!(

@@ -1,35 +1,15 @@
 //! The `govern` binary as a user runs it: `bench ledger` writes a signed ledger, `verify`
-
-#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 //! accepts it, and names what is wrong when it is damaged, truncated or absent.
 
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn govern(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_govern")).args(args).output().unwrap()
-}
+use govern_ledger::segment::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A data directory with `n` receipts and a checkpoint signed at `n`.
-fn ledger(n: u32) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = govern(&[
-        "bench",
-        "ledger",
-        "--receipts",
-        &n.to_string(),
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--batch",
-        "7",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    dir
-}
+#[path = "support/govern.rs"]
+mod support;
+use support::{digest, govern, ledger, text};
 
 fn segment(dir: &Path) -> std::path::PathBuf {
     let mut files: Vec<_> =
@@ -39,15 +19,15 @@ fn segment(dir: &Path) -> std::path::PathBuf {
     files.remove(0)
 }
 
-/// Byte offsets where each frame of a segment starts (after the 24-byte segment header; a
-/// frame header is u32 length, u64 seq, u32 payload crc, u32 header crc).
+/// Byte offsets where each frame of a segment starts (after the segment header; a frame
+/// header starts with the payload's length, a big-endian u32).
 fn frame_starts(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
-    let mut at = 24;
+    let mut at = SEGMENT_HEADER_LEN;
     while at < bytes.len() {
         starts.push(at);
         let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        at += 20 + len;
+        at += FRAME_HEADER_LEN + len;
     }
     starts
 }
@@ -98,10 +78,6 @@ fn a_missing_ledger_is_an_error_on_stderr() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no ledger at"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
-}
-
-fn digest(v: &serde_json::Value) -> govern_receipt::Digest {
-    v.as_str().unwrap().parse().unwrap()
 }
 
 /// Checks an `inclusion_proof` object against its own root, independently of the CLI.

@@ -1,0 +1,58 @@
+//! What the tests of the `govern` binary share: running it, its output as text, a data
+//! directory written by `govern bench ledger`, and checks on a failed run.
+
+#![allow(dead_code, reason = "each test binary uses some of these")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `govern` with `args`, without `RUST_LOG` (its logs would mix into the output).
+pub(crate) fn govern(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_govern")).args(args).env_remove("RUST_LOG").output().unwrap()
+}
+
+/// Output bytes as text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A path as the `&str` an argument list takes.
+pub(crate) fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A data directory with `n` receipts and a checkpoint signed at `n` (`bench ledger`:
+/// receipt `i` is tenant `i % 16`'s, committed in batches of 7).
+pub(crate) fn ledger(n: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = govern(&[
+        "bench",
+        "ledger",
+        "--receipts",
+        &n.to_string(),
+        "--data-dir",
+        s(dir.path()),
+        "--batch",
+        "7",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir
+}
+
+/// A JSON string holding a digest in hex.
+pub(crate) fn digest(v: &serde_json::Value) -> govern_receipt::Digest {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// Asserts that a run failed with exit status 1 and `needle` in its stderr.
+pub(crate) fn fails_with(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
