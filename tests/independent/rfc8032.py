@@ -15,8 +15,8 @@ Differences from the RFC's listing, all on the side of refusing bad input:
 This is "pure" Ed25519 (no context, no prehash) with the RFC's cofactorless check
 [S]B = R + [k]A, which is what the listing does.
 
-Run as a script it checks RFC 8032 section 7.1's TEST 1 (and that a flipped bit fails);
-exit status 0 iff it holds.
+Run as a script it checks RFC 8032 section 7.1's TEST 1 and TEST 2 (and that a changed
+message, signature or key fails); exit status 0 iff they hold.
 
 This code is not constant-time; it only verifies public data.
 """
@@ -142,9 +142,17 @@ TEST1_SIGNATURE = bytes.fromhex(
     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
     "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
 
+# RFC 8032 section 7.1, TEST 2 (the one-byte message 0x72).
+TEST2_PUBLIC = bytes.fromhex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
+TEST2_MESSAGE = bytes.fromhex("72")
+TEST2_SIGNATURE = bytes.fromhex(
+    "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+    "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+
 
 def self_check():
-    """RFC 8032 TEST 1 verifies, and stops verifying when any part of it is changed."""
+    """RFC 8032 TEST 1 and TEST 2 verify, and stop verifying when any part is changed.
+    Returns (what, held) pairs."""
     results = [
         ("RFC 8032 TEST 1 verifies", verify(TEST1_PUBLIC, TEST1_MESSAGE, TEST1_SIGNATURE)),
         ("TEST 1 with one message byte added fails",
@@ -161,6 +169,11 @@ def self_check():
                     TEST1_SIGNATURE[:32]
                     + (int.from_bytes(TEST1_SIGNATURE[32:], "little") + q).to_bytes(32, "little"))),
         ("a truncated signature fails", not verify(TEST1_PUBLIC, TEST1_MESSAGE, TEST1_SIGNATURE[:63])),
+        ("RFC 8032 TEST 2 verifies", verify(TEST2_PUBLIC, TEST2_MESSAGE, TEST2_SIGNATURE)),
+        ("TEST 2 with its message byte changed fails", not verify(TEST2_PUBLIC, b"\x73", TEST2_SIGNATURE)),
+        ("TEST 2 with a bit of R flipped fails",
+         not verify(TEST2_PUBLIC, TEST2_MESSAGE, bytes([TEST2_SIGNATURE[0] ^ 1]) + TEST2_SIGNATURE[1:])),
+        ("TEST 2's signature with TEST 1's key fails", not verify(TEST1_PUBLIC, TEST2_MESSAGE, TEST2_SIGNATURE)),
     ]
     return results
 

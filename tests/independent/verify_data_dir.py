@@ -4,13 +4,15 @@
 No Rust source of the project was read while writing it: the segment files, frames, CRCs,
 torn-tail rule, Merkle tree and checkpoint are checked as that page's "Data directory",
 "Verifying a chain" and "Merkle tree, proofs and checkpoints" sections state them. Chain
-records are checked and decoded by verify_receipts.py (same directory, same independence);
-Ed25519 is rfc8032.py (RFC 8032 section 6). Standard library only, Python 3.11.
+records are checked and decoded by verify_receipts.py; the Merkle tree, both checkpoint forms
+and the public key file by verify_export.py; Ed25519 is rfc8032.py (RFC 8032 section 6): all
+in this directory, with the same independence. Standard library only, Python 3.11.
 
 Usage:
   verify_data_dir.py DATA_DIR [--checkpoint FILE] [--public-key FILE]
-      Verify a data directory. The checkpoint defaults to DATA_DIR/checkpoint.json and the
-      public key to DATA_DIR/checkpoint.pub, each when present. Prints one line per finding
+      Verify a data directory. The checkpoint defaults to DATA_DIR/checkpoint.json, else
+      DATA_DIR/checkpoint.note (the directory's latest checkpoint), and the public key to
+      DATA_DIR/checkpoint.pub, each when present. Prints one line per finding
       (a torn tail, a note) and a summary:
         ok: N receipts in S segments; root R at size N; checkpoint size C verified
       or the first failure, with its segment, offset and sequence number.
@@ -21,10 +23,10 @@ Usage:
       On copies of DATA_DIR, damage it in ways the verifier must catch, each by its own check
       (flipped bits in the last three frames and in segment headers, a deleted middle segment
       of the receipts re-split into four, a stray file, receipts cut below the checkpoint's
-      size, a damaged checkpoint or key, appended records that hash correctly but do not decode
-      or skip a resource_seq) and ways it must report as a torn tail without failing (a file cut
-      inside its last frame, zeros appended, a new segment cut inside its header). Prints each
-      case and its outcome.
+      size, a damaged checkpoint (either form) or key, appended records that hash correctly but
+      do not decode or skip a resource_seq) and ways it must report as a torn tail without
+      failing (a file cut inside its last frame, zeros appended, a new segment cut inside its
+      header). Prints each case and its outcome.
 
 Exit status: 0 iff it verifies (self-test: iff every case behaved), 1 on a failure, 2 on a
 usage error.
@@ -48,11 +50,12 @@ ASSUMED):
     found (a)-(c) ambiguous on the page; its wording was then made precise.)
   - Merkle root: RFC 6962, leaf SHA-256(0x00 || hash), node SHA-256(0x01 || l || r); the empty
     tree's root is SHA-256 of nothing (ASSUMED, RFC 6962's definition);
-  - checkpoint: the JSON object of the page's file form, those five members and no other;
-    the public key file holds 64 lowercase hex digits and a newline (ASSUMED: any trailing
-    whitespace); key_id = SHA-256(public key)[:8]; Ed25519 over
-    "govern.checkpoint.v1\\n{size}\\n{root}\\n{timestamp_ms}\\n"; size <= receipts read; the
-    root of the first `size` receipts = `root`;
+  - checkpoint, either form (verify_export.py): the JSON object of the page's file form,
+    those five members and no other, key_id = SHA-256(public key)[:8], Ed25519 over
+    "govern.checkpoint.v1\\n{size}\\n{root}\\n{timestamp_ms}\\n"; or the C2SP signed note
+    signed under its origin; then size <= receipts read and the root of the first `size`
+    receipts = `root`. The public key file holds 64 lowercase hex digits and a newline (the
+    newline may be left out);
   - the other files (LOCK, checkpoint.key's mode, anything unlisted in DATA_DIR) bear on no
     receipt: what differs from the page is a note, not a failure.
 """
@@ -67,7 +70,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rfc8032  # noqa: E402
+import rfc8032  # noqa: E402  (for the self-test's other key)
+import verify_export as ve  # noqa: E402  (the Merkle tree, checkpoints, the public key, Failure)
 import verify_receipts as vr  # noqa: E402
 
 # --------------------------------------------------------------------------
@@ -80,11 +84,9 @@ SEGMENT_HEADER_LEN = 24
 FRAME_HEADER_LEN = 20
 MAX_PAYLOAD = 1024 * 1024                # "payload_len ... at most 1 MiB"
 DEFAULT_SEGMENT_LIMIT = 64 * 1024 * 1024  # "the size limit (64 MiB by default)"
-SEGMENT_NAME_RE = re.compile(r"^[0-9]{20}\.seg$")
-DIR_FILES = {"LOCK", "segments", "checkpoint.json", "checkpoint.key", "checkpoint.pub"}
-
-CHECKPOINT_FIELDS = ("size", "root", "timestamp_ms", "key_id", "signature")
-HEX_RE = {n: re.compile(r"^[0-9a-f]{%d}$" % n) for n in (16, 64, 128)}
+SEGMENT_NAME_RE = re.compile(r"[0-9]{20}\.seg")     # fullmatch: `$` would allow a final newline
+CHECKPOINT_FILES = ("checkpoint.json", "checkpoint.note")   # the latest first
+DIR_FILES = {"LOCK", "segments", "checkpoint.key", "checkpoint.pub", *CHECKPOINT_FILES}
 
 # --------------------------------------------------------------------------
 # CRC32C (Castagnoli): polynomial 0x1EDC6F41, reflected (0x82F63B78), init and xorout 0xFFFFFFFF
@@ -145,56 +147,11 @@ def segment_name(first_seq):
 
 
 # --------------------------------------------------------------------------
-# Merkle tree (RFC 6962)
-# --------------------------------------------------------------------------
-
-def leaf_hash(receipt_hash):
-    return hashlib.sha256(b"\x00" + receipt_hash).digest()
-
-
-def merkle_root(leaves, lo=0, hi=None):
-    """MTH of leaves[lo:hi] (leaf hashes)."""
-    if hi is None:
-        hi = len(leaves)
-    n = hi - lo
-    if n == 0:
-        return hashlib.sha256(b"").digest()
-    if n == 1:
-        return leaves[lo]
-    k = 1
-    while k * 2 < n:        # the largest power of two below n
-        k *= 2
-    return hashlib.sha256(b"\x01" + merkle_root(leaves, lo, lo + k) + merkle_root(leaves, lo + k, hi)).digest()
-
-
-def checkpoint_message(size, root_hex, timestamp_ms):
-    return ("govern.checkpoint.v1\n%d\n%s\n%d\n" % (size, root_hex, timestamp_ms)).encode("ascii")
-
-
-# --------------------------------------------------------------------------
 # Reading a data directory
 # --------------------------------------------------------------------------
 
-class Failure(Exception):
-    """The first check that failed. segment/offset/seq are None where they do not apply."""
-
-    def __init__(self, kind, detail, segment=None, offset=None, seq=None):
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-        self.segment = segment
-        self.offset = offset
-        self.seq = seq
-
-    def line(self):
-        where = []
-        if self.segment is not None:
-            where.append("segment %s" % self.segment)
-        if self.offset is not None:
-            where.append("offset %d" % self.offset)
-        if self.seq is not None:
-            where.append("seq %d" % self.seq)
-        return "FAIL: %s%s: %s" % (self.kind, (" at " + ", ".join(where)) if where else "", self.detail)
+# The first check that failed: its kind, and segment/offset/seq where they apply.
+Failure = ve.Failure
 
 
 class Scan:
@@ -234,7 +191,7 @@ def _scan(data_dir, s):
     names = sorted(os.listdir(seg_dir))
     for name in names:
         path = os.path.join(seg_dir, name)
-        if not SEGMENT_NAME_RE.match(name):
+        if not SEGMENT_NAME_RE.fullmatch(name):
             raise Failure("stray_file", "segments/%s: nothing but NNNNNNNNNNNNNNNNNNNN.seg files may be in "
                           "segments/" % name)
         if os.path.islink(path) or not os.path.isfile(path):
@@ -348,74 +305,25 @@ def _scan(data_dir, s):
                               % (r["resource_seq"], key[0], key[1], key[2], want_rs), name, off, expected_seq)
             resource_counts[key] = want_rs + 1
             s.frames.append((name, off, seq, payload_len))
-            s.leaves.append(leaf_hash(r["hash"]))
+            s.leaves.append(ve.leaf_hash(r["hash"]))
             expected_seq += 1
             off = end
 
 
-def load_checkpoint(path):
-    """Parses a checkpoint file. Returns (dict, notes); raises Failure."""
-    def no_dups(pairs):
-        keys = [k for k, _ in pairs]
-        if len(keys) != len(set(keys)):
-            raise Failure("checkpoint_format", "%s: a member appears twice" % path)
-        return dict(pairs)
-
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        cp = json.loads(raw.decode("utf-8"), object_pairs_hook=no_dups)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise Failure("checkpoint_format", "%s is not JSON: %s" % (path, e))
-    if not isinstance(cp, dict):
-        raise Failure("checkpoint_format", "%s is not a JSON object" % path)
-    notes = []
-    extra = sorted(set(cp) - set(CHECKPOINT_FIELDS))
-    if extra:
-        raise Failure("checkpoint_format", "%s has members the page's file form does not have: %s"
-                      % (path, ", ".join(extra)))
-    for f in ("size", "timestamp_ms"):
-        v = cp.get(f)
-        if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 64):
-            raise Failure("checkpoint_format", "%s: %s is %r, not an unsigned integer" % (path, f, v))
-    for f, n in (("root", 64), ("key_id", 16), ("signature", 128)):
-        v = cp.get(f)
-        if not (isinstance(v, str) and HEX_RE[n].match(v)):
-            raise Failure("checkpoint_format", "%s: %s is %r, not %d lowercase hex digits" % (path, f, v, n))
-    return cp, notes
-
-
-def load_public_key(path):
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    text = raw.rstrip()
-    if not re.fullmatch(rb"[0-9a-f]{64}", text):
-        raise Failure("public_key", "%s does not hold a 32-byte key as 64 lowercase hex digits (%d bytes)"
-                      % (path, len(raw)))
-    return bytes.fromhex(text.decode("ascii"))
-
-
 def check_checkpoint(scan, checkpoint_path, public_key_path):
-    """Returns (size, notes); raises Failure."""
-    cp, notes = load_checkpoint(checkpoint_path)
-    pub = load_public_key(public_key_path)
-    key_id = hashlib.sha256(pub).digest()[:8].hex()
-    if cp["key_id"] != key_id:
-        raise Failure("checkpoint_key", "checkpoint key_id %s, but the public key %s has key_id %s"
-                      % (cp["key_id"], public_key_path, key_id))
-    msg = checkpoint_message(cp["size"], cp["root"], cp["timestamp_ms"])
-    if not rfc8032.verify(pub, msg, bytes.fromhex(cp["signature"])):
-        raise Failure("checkpoint_signature", "the Ed25519 signature of %s does not verify with %s"
-                      % (checkpoint_path, public_key_path))
+    """The size of the checkpoint (either form), verified with the public key and against the
+    receipts read; raises Failure."""
+    public = ve.load_public_key(public_key_path)
+    size, root = ve.verify_checkpoint_text(ve.read_checkpoint_file(checkpoint_path), public)
     n = len(scan.leaves)
-    if cp["size"] > n:
+    if size > n:
         raise Failure("checkpoint_size", "the checkpoint signs %d receipts, the ledger holds %d: receipts were "
-                      "cut off" % (cp["size"], n), seq=n)
-    root = merkle_root(scan.leaves, 0, cp["size"]).hex()
-    if root != cp["root"]:
+                      "cut off" % (size, n), seq=n)
+    found = ve.tree_root(scan.leaves[:size])
+    if found != root:
         raise Failure("checkpoint_root", "the root of the first %d receipts is %s, the checkpoint signed %s: "
-                      "history was rewritten" % (cp["size"], root, cp["root"]), seq=cp["size"])
-    return cp["size"], notes
+                      "history was rewritten" % (size, found.hex(), root.hex()), seq=size)
+    return size
 
 
 def directory_notes(data_dir):
@@ -462,7 +370,7 @@ def verify_dir(data_dir, checkpoint_path=None, public_key_path=None):
     checked = "no checkpoint"
     if checkpoint_path is not None:
         try:
-            size, notes = check_checkpoint(scan, checkpoint_path, public_key_path)
+            size = check_checkpoint(scan, checkpoint_path, public_key_path)
         except OSError as e:
             f = Failure("checkpoint_unreadable", str(e))
         except Failure as e:
@@ -472,10 +380,9 @@ def verify_dir(data_dir, checkpoint_path=None, public_key_path=None):
         if f is not None:
             lines.append(f.line())
             return Outcome(lines, scan, f)
-        lines += notes
-        checked = "checkpoint size %d verified" % size
+        checked = "checkpoint size %d verified (%s)" % (size, os.path.basename(checkpoint_path))
     lines.append("ok: %d receipts in %d segments; root %s at size %d; %s"
-                 % (n, len(scan.segments), merkle_root(scan.leaves).hex(), n, checked))
+                 % (n, len(scan.segments), ve.tree_root(scan.leaves).hex(), n, checked))
     return Outcome(lines, scan)
 
 
@@ -616,10 +523,10 @@ def _self_test(data_dir, tmp):
         with open(path, "ab") as fh:
             fh.write(data)
 
-    def expect_fail(what, d, kind, seq=None, checkpoint=True):
+    def expect_fail(what, d, kind, seq=None, checkpoint="checkpoint.json"):
         """The verifier must fail, by the check `kind` (so that each check is shown to work, not
         only some later one), at receipt `seq` when given."""
-        out = verify_dir(d, os.path.join(d, "checkpoint.json") if checkpoint else None,
+        out = verify_dir(d, os.path.join(d, checkpoint) if checkpoint else None,
                          os.path.join(d, "checkpoint.pub"))
         good = not out.ok and out.failure.kind == kind and (seq is None or out.failure.seq == seq)
         results.append(good)
@@ -627,8 +534,8 @@ def _self_test(data_dir, tmp):
         if not good:
             print("       (expected a %s failure%s)" % (kind, "" if seq is None else " at seq %d" % seq))
 
-    def expect_torn(what, d, receipts, form, checkpoint=True):
-        out = verify_dir(d, os.path.join(d, "checkpoint.json") if checkpoint else None,
+    def expect_torn(what, d, receipts, form, checkpoint="checkpoint.json"):
+        out = verify_dir(d, os.path.join(d, checkpoint) if checkpoint else None,
                          os.path.join(d, "checkpoint.pub"))
         good = (out.ok and out.scan.torn is not None and len(out.scan.leaves) == receipts
                 and any(out.scan.torn.startswith("torn tail (%s)" % f) for f in form))
@@ -636,8 +543,8 @@ def _self_test(data_dir, tmp):
         print("%s torn, not failed: %s\n       -> %s\n       -> %s"
               % ("ok  " if good else "FAIL", what, out.scan.torn, out.summary))
 
-    def expect_ok(what, d, receipts, checkpoint=True):
-        out = verify_dir(d, os.path.join(d, "checkpoint.json") if checkpoint else None,
+    def expect_ok(what, d, receipts, checkpoint="checkpoint.json"):
+        out = verify_dir(d, os.path.join(d, checkpoint) if checkpoint else None,
                          os.path.join(d, "checkpoint.pub"))
         good = out.ok and out.scan.torn is None and len(out.scan.leaves) == receipts
         results.append(good)
@@ -750,12 +657,45 @@ def _self_test(data_dir, tmp):
         fh.write(rfc8032.TEST1_PUBLIC.hex() + "\n")
     expect_fail("another public key, and the checkpoint's key_id changed to match it", d, "checkpoint_signature")
 
+    # the same tree head as a C2SP signed note: verified alone, and refused when changed
+    note_path = os.path.join(base, "checkpoint.note")
+    if os.path.isfile(note_path):
+        with open(note_path, encoding="utf-8") as fh:
+            note = fh.read()
+        note_size = int(note.split("\n")[1])
+        d = fresh()
+        os.remove(os.path.join(d, "checkpoint.json"))
+        expect_ok("checkpoint.json deleted: checkpoint.note (size %d) alone" % note_size, d, n,
+                  checkpoint="checkpoint.note")
+        d = fresh()
+        with open(os.path.join(d, "checkpoint.note"), "w", encoding="utf-8") as fh:
+            fh.write(note.replace("\n%d\n" % note_size, "\n%d\n" % (note_size - 1), 1))
+        expect_fail("checkpoint.note's size lowered by one, not re-signed", d, "checkpoint_signature",
+                    checkpoint="checkpoint.note")
+        d = fresh()
+        with open(os.path.join(d, "checkpoint.pub"), "w") as fh:
+            fh.write(rfc8032.TEST1_PUBLIC.hex() + "\n")
+        expect_fail("checkpoint.note against another public key", d, "checkpoint_key", checkpoint="checkpoint.note")
+        d = fresh()
+        with open(os.path.join(d, "checkpoint.note"), "w", encoding="utf-8") as fh:
+            fh.write(note.replace("\n\n", "\nextension\n\n", 1))
+        expect_fail("an extension line added to checkpoint.note", d, "checkpoint_format", checkpoint="checkpoint.note")
+        if note_size >= 1:
+            d = fresh()
+            seg, off, seq, plen = frames[note_size - 1]
+            truncate(seg_path(d, seg), off)
+            for name in orig.scan.segments:
+                if name > seg:
+                    os.remove(seg_path(d, name))
+            expect_fail("the ledger cut below checkpoint.note's size %d" % note_size, d, "checkpoint_size",
+                        note_size - 1, checkpoint="checkpoint.note")
+
     # 6. torn tails: reported, not failed
     last_seg, last_off, last_seq, last_len = frames[-1]
     d = fresh()
     truncate(seg_path(d, last_seg), last_off + FRAME_HEADER_LEN + last_len // 2)
     expect_torn("the last segment cut inside its last frame's payload (no checkpoint: it signs that receipt)",
-                d, n - 1, "c", checkpoint=False)
+                d, n - 1, "c", checkpoint=None)
     d = fresh()
     truncate(seg_path(d, last_seg), last_off + FRAME_HEADER_LEN + last_len // 2)
     expect_fail("the same cut, with the checkpoint that signs that receipt", d, "checkpoint_size", n - 1)
@@ -896,8 +836,8 @@ def main(argv):
         return usage_error("%s is not a directory" % data_dir)
     checkpoint = opts.get("--checkpoint")
     if checkpoint is None:
-        default = os.path.join(data_dir, "checkpoint.json")
-        checkpoint = default if os.path.isfile(default) else None
+        present = [p for p in (os.path.join(data_dir, f) for f in CHECKPOINT_FILES) if os.path.isfile(p)]
+        checkpoint = present[0] if present else None
     elif not os.path.isfile(checkpoint):
         return usage_error("checkpoint %s is not a file" % checkpoint)
     public_key = opts.get("--public-key")

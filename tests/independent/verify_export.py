@@ -2,8 +2,8 @@
 """Independent verifier of a tenant's export, written from docs/receipts.md alone
 ("Merkle tree, proofs and checkpoints": the tree, the proofs, both checkpoint forms and
 "Exports with proofs"), standard library only. Ed25519 verification is RFC 8032 section 6's
-reference code (rfc8032.py); the receipt preimage comes from verify_receipts.py (also written from the
-page alone).
+reference code (rfc8032.py); the receipt's JSON view and preimage come from verify_receipts.py
+(also written from the page alone). verify_data_dir.py uses its tree and checkpoint code.
 
 Usage:
   python3 tests/independent/verify_export.py --self-test [docs/receipts.md]
@@ -22,31 +22,59 @@ import json
 import os
 import re
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rfc8032  # noqa: E402  (Ed25519 verification)
-import verify_receipts as vr  # noqa: E402  (preimage encoding and receipt ids)
+import verify_receipts as vr  # noqa: E402  (the JSON view, preimage encoding and receipt ids)
 
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 EXPORT_FORMAT = "govern.export.v1"
-NOTE_MAX = 64 * 1024
+NOTE_MAX = 64 * 1024            # also the most a checkpoint file (either form) may have
+KEY_FILE_MAX = 1024
 NOTE_SIGNATURES_MAX = 100
+ORIGIN_MAX = 256
 EM_DASH = "\u2014"
 
 
 class Failure(Exception):
-    pass
+    """The first check that failed. `kind` names the check (a self-test asserts that a damage
+    is caught by its own check); segment, offset and seq say where, when known."""
+
+    def __init__(self, kind, detail, segment=None, offset=None, seq=None):
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.segment = segment
+        self.offset = offset
+        self.seq = seq
+
+    def line(self):
+        where = []
+        if self.segment is not None:
+            where.append("segment %s" % self.segment)
+        if self.offset is not None:
+            where.append("offset %d" % self.offset)
+        if self.seq is not None:
+            where.append("seq %d" % self.seq)
+        return "FAIL: %s%s: %s" % (self.kind, (" at " + ", ".join(where)) if where else "", self.detail)
 
 
-def fail(msg):
-    raise Failure(msg)
+def fail(msg, kind="export"):
+    raise Failure(kind, msg)
 
 
-# Ed25519 verification: RFC 8032, section 6 (reference code), shared with
-# verify_data_dir.py.
-ed25519_verify = rfc8032.verify
+class FailFast:
+    """A tally for verify_receipts' checks that fails at the first check that does not hold."""
+
+    def __init__(self, where):
+        self.where = where
+
+    def check(self, cond, what, detail=""):
+        if not cond:
+            fail("%s: %s%s" % (self.where, what, (": " + detail) if detail else ""))
+        return True
+
+    def eq(self, got, want, what):
+        return self.check(got == want, what, "found %r, expected %r" % (got, want))
 
 
 # --------------------------------------------------------------------------
@@ -133,9 +161,10 @@ def verify_consistency(m, n, first_root, second_root, proof):
 # Checkpoints ("Signed checkpoints")
 # --------------------------------------------------------------------------
 
-def hex_field(value, chars, what):
-    if not isinstance(value, str) or not re.match("^[0-9a-f]{%d}$" % chars, value):
-        fail("%s: expected %d lowercase hex characters, found %r" % (what, chars, value))
+def hex_field(value, chars, what, kind="export"):
+    # fullmatch: `$` would let a final newline through (and bytes.fromhex ignores it)
+    if not isinstance(value, str) or not re.fullmatch("[0-9a-f]{%d}" % chars, value):
+        fail("%s: expected %d lowercase hex characters, found %r" % (what, chars, value), kind)
     return bytes.fromhex(value)
 
 
@@ -143,35 +172,32 @@ def is_uint(v):
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 64
 
 
-def no_dup(pairs):
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        fail("a repeated JSON key in %r" % keys)
-    return dict(pairs)
-
-
-def load_json(text):
+def load_json(text, kind="export"):
+    """A JSON value; objects as dicts, in document order, a repeated key refused."""
     try:
-        return json.loads(text, object_pairs_hook=no_dup)
+        return json.loads(text, object_pairs_hook=lambda pairs: dict(vr.no_dup_pairs(pairs)))
     except ValueError as e:
-        fail("not JSON: %s" % e)
+        fail("not JSON: %s" % e, kind)
 
 
 def verify_json_checkpoint(obj, public):
-    """Returns (size, root) of a JSON checkpoint object whose signature verifies."""
+    """Returns (size, root) of a JSON checkpoint object whose signature verifies. Fails with
+    kind checkpoint_format, checkpoint_key (another key's) or checkpoint_signature."""
     fields = ["size", "root", "timestamp_ms", "key_id", "signature"]
     if not isinstance(obj, dict) or sorted(obj) != sorted(fields):
-        fail("a JSON checkpoint has exactly the fields %s, found %r" % (fields, obj))
-    if not is_uint(obj["size"]) or not is_uint(obj["timestamp_ms"]):
-        fail("size and timestamp_ms are integers")
-    root = hex_field(obj["root"], 64, "root")
-    key_id = hex_field(obj["key_id"], 16, "key_id")
-    signature = hex_field(obj["signature"], 128, "signature")
+        fail("a JSON checkpoint has exactly the fields %s, found %r" % (fields, obj), "checkpoint_format")
+    for f in ("size", "timestamp_ms"):
+        if not is_uint(obj[f]):
+            fail("%s is %r, not an unsigned integer" % (f, obj[f]), "checkpoint_format")
+    root = hex_field(obj["root"], 64, "root", "checkpoint_format")
+    key_id = hex_field(obj["key_id"], 16, "key_id", "checkpoint_format")
+    signature = hex_field(obj["signature"], 128, "signature", "checkpoint_format")
     if key_id != hashlib.sha256(public).digest()[:8]:
-        fail("key id mismatch: the checkpoint names key %s" % obj["key_id"])
+        fail("key id mismatch: the checkpoint names key %s, the public key's id is %s"
+             % (obj["key_id"], hashlib.sha256(public).digest()[:8].hex()), "checkpoint_key")
     message = "govern.checkpoint.v1\n%d\n%s\n%d\n" % (obj["size"], obj["root"], obj["timestamp_ms"])
-    if not ed25519_verify(public, message.encode(), signature):
-        fail("bad checkpoint signature")
+    if not rfc8032.verify(public, message.encode(), signature):
+        fail("bad checkpoint signature: it does not verify with the public key", "checkpoint_signature")
     return obj["size"], root
 
 
@@ -193,106 +219,110 @@ def key_name_ok(name):
 
 def parse_note(note):
     """(text, [(name, key id, signature bytes)]) of a signed note, by its syntax."""
+    def bad(msg):
+        fail(msg, "checkpoint_format")
+
     if len(note.encode()) > NOTE_MAX:
-        fail("a note larger than %d bytes" % NOTE_MAX)
+        bad("a note larger than %d bytes" % NOTE_MAX)
     if any(ord(c) < 0x20 and c != "\n" for c in note):
-        fail("a control character in the note")
+        bad("a control character in the note")
     if not note.endswith("\n"):
-        fail("the note does not end with a newline")
+        bad("the note does not end with a newline")
     split = note.rfind("\n\n")
     if split < 0:
-        fail("no blank line before the signatures")
+        bad("no blank line before the signatures")
     text, lines = note[:split + 1], note[split + 2:-1].split("\n")
     if len(lines) > NOTE_SIGNATURES_MAX:
-        fail("too many signatures")
+        bad("too many signatures")
     sigs = []
     for line in lines:
         if not line.startswith(EM_DASH + " "):
-            fail("a line after the blank line is not a signature: %r" % line)
+            bad("a line after the blank line is not a signature: %r" % line)
         parts = line[2:].split(" ")
         if len(parts) != 2 or not key_name_ok(parts[0]):
-            fail("a malformed signature line: %r" % line)
+            bad("a malformed signature line: %r" % line)
         blob = b64(parts[1])
         if blob is None or len(blob) < 5:
-            fail("a signature that is not base64 of a key id and a signature: %r" % line)
+            bad("a signature that is not base64 of a key id and a signature: %r" % line)
         sigs.append((parts[0], blob[:4], blob[4:]))
     return text, sigs
 
 
 def verify_note_checkpoint(note, public):
-    """Returns (size, root, origin) of a C2SP checkpoint note signed by `public`."""
+    """Returns (size, root, origin) of a C2SP checkpoint note signed by `public`. Fails with
+    kind checkpoint_format, checkpoint_key (no signature of the key) or checkpoint_signature."""
     text, sigs = parse_note(note)
     lines = text[:-1].split("\n")
     if len(lines) != 3:
-        fail("a checkpoint note text has 3 lines (no extension lines), found %d" % len(lines))
+        fail("a checkpoint note text has 3 lines (no extension lines), found %d" % len(lines), "checkpoint_format")
     origin, size, root = lines
-    if not origin:
-        fail("an empty origin")
-    if not re.match(r"^(0|[1-9][0-9]*)$", size) or int(size) >= 2 ** 64:
-        fail("size %r is not a decimal u64 without leading zeros" % size)
+    # the origin is also the key name, 1 to 256 bytes, and does not start with "{"
+    if not key_name_ok(origin) or len(origin.encode()) > ORIGIN_MAX or origin.startswith("{"):
+        fail("origin %r cannot be a key name" % origin, "checkpoint_format")
+    if not re.fullmatch(r"0|[1-9][0-9]*", size) or int(size) >= 2 ** 64:
+        fail("size %r is not a decimal u64 without leading zeros" % size, "checkpoint_format")
     root_bytes = b64(root)
     if root_bytes is None or len(root_bytes) != 32:
-        fail("root %r is not the base64 of 32 bytes" % root)
+        fail("root %r is not the base64 of 32 bytes" % root, "checkpoint_format")
     kid = note_key_id(origin, public)
     mine = [s for s in sigs if s[0] == origin and s[1] == kid]
     if not mine:
-        fail("the note has no signature by key %s+%s" % (origin, kid.hex()))
+        fail("the note has no signature by key %s+%s" % (origin, kid.hex()), "checkpoint_key")
     for _, _, sig in mine:
-        if not ed25519_verify(public, text.encode(), sig):
-            fail("bad signature on the note")
+        if not rfc8032.verify(public, text.encode(), sig):
+            fail("bad signature on the note", "checkpoint_signature")
     return int(size), root_bytes, origin
 
 
 def verify_checkpoint_text(text, public):
+    """(size, root) of a checkpoint file's text, either form, whose signature verifies."""
     if text.lstrip().startswith("{"):
-        return verify_json_checkpoint(load_json(text), public)[:2]
+        return verify_json_checkpoint(load_json(text, "checkpoint_format"), public)[:2]
     return verify_note_checkpoint(text, public)[:2]
 
 
-def load_public_key(path):
+def read_checkpoint_file(path):
+    """A checkpoint file's text: at most 64 KiB of UTF-8."""
     with open(path, "rb") as fh:
-        raw = fh.read(1025)
-    text = raw.decode("utf-8", "strict")
+        raw = fh.read(NOTE_MAX + 1)
+    if len(raw) > NOTE_MAX:
+        fail("%s is larger than %d bytes" % (path, NOTE_MAX), "checkpoint_format")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        fail("%s is not UTF-8: %s" % (path, e), "checkpoint_format")
+
+
+def load_public_key(path):
+    """The 32 bytes of a public key file: 64 lowercase hex digits and a newline, as
+    checkpoint.pub is written (the newline may be left out)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(KEY_FILE_MAX + 1)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        fail("%s is not ASCII text" % path, "public_key")
     if text.endswith("\n"):
         text = text[:-1]
-    return hex_field(text, 64, "public key")
+    return hex_field(text, 64, "public key in %s" % path, "public_key")
 
 
 # --------------------------------------------------------------------------
 # Exports ("Exports with proofs")
 # --------------------------------------------------------------------------
 
-RECEIPT_FIELDS = ["seq", "receipt_id", "timestamp_ms", "tenant_id", "governor", "resource_id",
-                  "resource_seq", "command", "state_from", "state_to", "reason", "args",
-                  "metadata", "prev_hash", "hash"]
-
-
-def receipt_native(j):
-    """A receipt's JSON view -> the native form verify_receipts.build_preimage takes."""
-    if not isinstance(j, dict) or sorted(j) != sorted(RECEIPT_FIELDS):
-        fail("a receipt has exactly the fields of the JSON view")
-    r = {}
-    for f in ("seq", "timestamp_ms", "resource_seq"):
-        if not is_uint(j[f]):
-            fail("%s is not an integer" % f)
-        r[f] = j[f]
-    for f in ("tenant_id", "governor", "resource_id", "command", "state_from", "state_to", "reason"):
-        if not isinstance(j[f], str):
-            fail("%s is not a string" % f)
-        r[f] = j[f]
-    for f in ("args", "metadata"):
-        if not isinstance(j[f], dict) or not all(isinstance(v, str) for v in j[f].values()):
-            fail("%s is not an object of strings" % f)
-        r[f] = list(j[f].items())
-    for f in ("prev_hash", "hash"):
-        r[f] = hex_field(j[f], 64, f)
-    if not isinstance(j["receipt_id"], str) or not UUID_RE.match(j["receipt_id"]):
-        fail("receipt_id is not a lowercase hyphenated UUID")
-    r["receipt_id"] = uuid.UUID(j["receipt_id"]).bytes
-    if not vr.ID_RE.match(r["tenant_id"]) or not vr.ID_RE.match(r["resource_id"]):
-        fail("a tenant or resource id outside the alphabet")
+def receipt_native(j, where):
+    """A receipt's JSON view -> the native form verify_receipts.build_preimage takes, by
+    verify_receipts' rules of the JSON view (args and metadata keys in bytewise order
+    included), and the governor and id rules a decoder applies."""
+    if not isinstance(j, dict):
+        fail("%s: a receipt is a JSON object" % where)
+    r, _ = vr.receipt_from_json(j, T=FailFast(where))
+    for f in ("tenant_id", "resource_id"):
+        if not vr.ID_RE.fullmatch(r[f]):
+            fail("%s: %s %r is outside the alphabet" % (where, f, r[f]))
     if r["governor"] not in vr.GOVERNORS:
-        fail("an unknown governor %r" % r["governor"])
+        fail("%s: an unknown governor %r" % (where, r["governor"]))
     return r
 
 
@@ -363,8 +393,10 @@ def verify_export(lines, public, trusted):
     for number, line in enumerate(lines[1:], start=2):
         obj = load_json(line)
         if isinstance(obj, dict) and "end" in obj:
-            if sorted(obj) != ["end", "receipts"] or obj["end"] != EXPORT_FORMAT:
-                fail("line %d: a malformed end line" % number)
+            if sorted(obj) != ["end", "receipts"]:
+                fail("line %d: an end line has exactly the fields end and receipts" % number)
+            if obj["end"] != EXPORT_FORMAT:
+                fail("the end line names format %r, not %s" % (obj["end"], EXPORT_FORMAT))
             if obj["receipts"] != count:
                 fail("the end line counts %r receipts, the export holds %d" % (obj["receipts"], count))
             if number != len(lines):
@@ -374,7 +406,7 @@ def verify_export(lines, public, trusted):
                     "note_checked": note_checked, "consistency": m < n}
         if not isinstance(obj, dict) or sorted(obj) != ["inclusion_proof", "receipt"]:
             fail("line %d is neither a receipt line nor the end line" % number)
-        r = receipt_native(obj["receipt"])
+        r = receipt_native(obj["receipt"], "line %d" % number)
         seq = r["seq"]
         where = "receipt %d (line %d)" % (seq, number)
         pre = vr.build_preimage(r)
@@ -426,13 +458,6 @@ def verify_export(lines, public, trusted):
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 C2SP_NOTE = ("This is an example message.\n\n" + EM_DASH +
              " example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n")
-# RFC 8032 section 7.1, TEST 1 and TEST 2.
-RFC8032 = [
-    ("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
-     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
-    ("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
-     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
-]
 
 
 def self_test(page):
@@ -446,11 +471,8 @@ def self_test(page):
             failed += 1
             print("FAIL %s" % what)
 
-    for pub, msg, sig in RFC8032:
-        check(ed25519_verify(bytes.fromhex(pub), bytes.fromhex(msg), bytes.fromhex(sig)), "RFC 8032 vector")
-        bad = bytearray(bytes.fromhex(sig))
-        bad[0] ^= 1
-        check(not ed25519_verify(bytes.fromhex(pub), bytes.fromhex(msg), bytes(bad)), "RFC 8032 vector, changed")
+    for what, held in rfc8032.self_check():
+        check(held, what)
     m = re.search(r"<!--\s*merkle-vectors:start\s*-->.*?```json\n(.*?)\n```", page, re.S)
     if not m:
         print("FAIL no merkle-vectors block in the page")
@@ -489,11 +511,33 @@ def self_test(page):
         check(False, "a changed note is refused")
     except Failure:
         check(True, "")
+    # The JSON view's rules, on the page's receipt test vectors: read as they are, refused
+    # with a final newline in a hex field, an id or the tenant, or args keys out of order.
+    m = re.search(r"<!--\s*test-vectors:start\s*-->.*?```json[ \t]*\n(.*?)\n```", page, re.S)
+    if not m:
+        print("FAIL no test-vectors block in the page")
+        return 1
+    good = load_json(m.group(1))[0]["receipt"]
+
+    def refused(j):
+        try:
+            receipt_native(j, "the vector")
+        except Failure:
+            return True
+        return False
+
+    r = receipt_native(good, "the vector")
+    check(hashlib.sha256(vr.build_preimage(r)).digest() == r["hash"], "the page's first receipt vector is read")
+    for f in ("hash", "prev_hash", "receipt_id", "tenant_id", "resource_id"):
+        check(refused(dict(good, **{f: good[f] + "\n"})), "%s with a final newline is refused" % f)
+    check(len(good["args"]) >= 2 and refused(dict(good, args=dict(reversed(list(good["args"].items()))))),
+          "args keys out of bytewise order are refused")
+    check(refused(dict(good, seq=2 ** 53)), "a seq of 2^53 or more is refused")
     name, kid, key = C2SP_VKEY.split("+")
     key = base64.b64decode(key)
     check(key[0] == 1 and note_key_id(name, key[1:]).hex() == kid, "c2sp.org verifier key id")
     text, sigs = parse_note(C2SP_NOTE)
-    check(sigs[0][1].hex() == kid and ed25519_verify(key[1:], text.encode(), sigs[0][2]),
+    check(sigs[0][1].hex() == kid and rfc8032.verify(key[1:], text.encode(), sigs[0][2]),
           "c2sp.org signed-note example")
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
@@ -523,11 +567,7 @@ def main(argv):
         public = load_public_key(args["--public-key"])
         trusted = None
         if args["--checkpoint"]:
-            with open(args["--checkpoint"], "rb") as fh:
-                text = fh.read(NOTE_MAX + 1)
-            if len(text) > NOTE_MAX:
-                fail("the checkpoint file is larger than %d bytes" % NOTE_MAX)
-            size, root = verify_checkpoint_text(text.decode("utf-8"), public)
+            size, root = verify_checkpoint_text(read_checkpoint_file(args["--checkpoint"]), public)
             trusted = (args["--checkpoint"], size, root)
         with open(export, "rb") as fh:
             raw = fh.read()

@@ -340,8 +340,12 @@ def as_dict(pairs):
     return dict(pairs)
 
 
-def receipt_from_json(j):
-    """JSON view -> native receipt. Checks the JSON-view rules. Returns (receipt, ok)."""
+def receipt_from_json(j, T=T):
+    """JSON view -> native receipt. Checks the JSON-view rules. Returns (receipt, ok).
+
+    j: the object as (key, value) pairs in document order (no_dup_pairs), or a dict (whose
+    order is the document's when parsed without repeated keys). The checks go to the tally
+    T (verify_export.py passes one that raises at the first failure)."""
     jd = as_dict(j)
     ok = True
     ok &= T.eq(sorted(jd.keys()), sorted(FIELDS), "JSON view field names")
@@ -357,6 +361,8 @@ def receipt_from_json(j):
         r[f] = v
     for f in ("args", "metadata"):
         v = jd.get(f)
+        if isinstance(v, dict):
+            v = list(v.items())
         is_obj = isinstance(v, list) and all(isinstance(p, tuple) and len(p) == 2 for p in v)
         ok &= T.check(is_obj and all(isinstance(k, str) and isinstance(val, str) for k, val in v),
                       "%s is an object of string->string" % f, repr(v))

@@ -71,7 +71,7 @@ impl<'de> serde::de::Visitor<'de> for SortedKeys {
             map.next_value::<IgnoredAny>()?;
             if let Some(previous) = previous.as_ref().filter(|p| p.as_bytes() >= key.as_bytes()) {
                 return Err(serde::de::Error::custom(format!(
-                    "key {key:?} after {previous:?}: keys are in strictly increasing bytewise order"
+                    "key {key:?} after {previous:?}: args and metadata keys are in strictly increasing bytewise order"
                 )));
             }
             previous = Some(key);
@@ -127,6 +127,17 @@ impl ExportReport {
                 self.covered, self.newer, self.not_covered
             ),
         ]
+    }
+}
+
+/// A JSON error in one line of the export: its message and column (serde_json would say
+/// "line 1", the line of the string it was given).
+fn in_line(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&position) {
+        Some(message) => format!("{message} (column {})", e.column()),
+        None => message,
     }
 }
 
@@ -289,11 +300,11 @@ fn verify_lines(
         };
         let line = line.map_err(|e| format!("line {line_no}: {e}"))?;
         let kind: Kind = serde_json::from_str(&line).map_err(|e| {
-            format!("line {line_no} is neither a receipt line nor the end line: {e}")
+            format!("line {line_no} is neither a receipt line nor the end line: {}", in_line(&e))
         })?;
         if kind.end.is_some() {
             let end: EndLine = serde_json::from_str(&line)
-                .map_err(|e| format!("line {line_no} is not an end line: {e}"))?;
+                .map_err(|e| format!("line {line_no} is not an end line: {}", in_line(&e)))?;
             if end.end != EXPORT_FORMAT {
                 return Err(format!(
                     "the end line names format {:?}, not the header's {EXPORT_FORMAT}",
@@ -314,7 +325,7 @@ fn verify_lines(
             return Ok(report);
         }
         let entry: ReceiptLine = serde_json::from_str(&line)
-            .map_err(|e| format!("line {line_no} is not a receipt line: {e}"))?;
+            .map_err(|e| format!("line {line_no} is not a receipt line: {}", in_line(&e)))?;
         let view = entry.receipt;
         let seq = view.seq;
         let at = |what: String| format!("receipt {seq} (line {line_no}): {what}");
@@ -323,7 +334,7 @@ fn verify_lines(
             return Err(at("not in the canonical JSON view (lowercase hex, hyphenated id)".into()));
         }
         serde_json::from_str::<KeyOrder>(&line)
-            .map_err(|e| at(format!("not in the canonical JSON view: args or metadata: {e}")))?;
+            .map_err(|e| at(format!("not in the canonical JSON view: {}", in_line(&e))))?;
         if receipt.compute_hash(&mut buf) != receipt.hash {
             return Err(at("its fields do not hash to its hash: the receipt was changed".into()));
         }
