@@ -81,11 +81,18 @@ impl Schedule {
         }
     }
 
-    /// Removes an armed timeout (cancelled or replaced), if that generation is still there.
+    /// Removes an armed timeout (cancelled or replaced), if that generation is still there,
+    /// in the order or held.
     pub(crate) fn remove(&self, due: &Due, generation: u64) {
         let mut order = self.order();
         if order.queue.get(due) == Some(&generation) {
             order.queue.remove(due);
+        }
+        if let Some(held) = order.held.get_mut(&due.tenant) {
+            held.retain(|(d, g)| (d, *g) != (due, generation));
+            if held.is_empty() {
+                order.held.remove(&due.tenant);
+            }
         }
     }
 
@@ -110,14 +117,20 @@ impl Schedule {
     }
 
     /// Puts `tenant`'s held timeouts back in the order (they are due: the next delivery
-    /// decides them, or holds them again, or drops them, by the tenant's state then).
-    /// Returns how many.
+    /// decides them, or holds them again, or drops them, by the tenant's state then). A
+    /// timeout armed for the same place since it was held is newer and stays. Returns how
+    /// many were put back.
     pub(crate) fn release(&self, tenant: &TenantId) -> usize {
         let released = {
             let mut order = self.order();
             let Some(held) = order.held.remove(tenant) else { return 0 };
-            let n = held.len();
-            order.queue.extend(held);
+            let mut n = 0;
+            for (due, generation) in held {
+                if let std::collections::btree_map::Entry::Vacant(e) = order.queue.entry(due) {
+                    e.insert(generation);
+                    n += 1;
+                }
+            }
             n
         };
         self.wake.notify_one();

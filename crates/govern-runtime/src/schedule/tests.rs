@@ -74,6 +74,34 @@ fn held_timeouts_leave_the_order_until_their_tenant_is_released() {
 }
 
 #[test]
+fn a_released_timeout_never_replaces_the_one_armed_since_for_the_same_deadline() {
+    let s = Schedule::new();
+    let d = due(4, "acme", GovernorKind::Subscription, "s-1");
+    s.insert(d.clone(), 1);
+    for (d, g) in drain(&s, 10) {
+        s.hold(d, g);
+    }
+    // Armed again for the same deadline while the stale generation is held (its removal is
+    // the next test's): the release keeps the entry armed since.
+    s.insert(d.clone(), 2);
+    s.release(&d.tenant);
+    assert_eq!(drain(&s, 10), [(d, 2)], "the current generation is delivered");
+}
+
+#[test]
+fn a_cancelled_timeout_is_forgotten_even_while_held() {
+    let s = Schedule::new();
+    let d = due(4, "acme", GovernorKind::Subscription, "s-1");
+    s.insert(d.clone(), 1);
+    for (d, g) in drain(&s, 10) {
+        s.hold(d, g);
+    }
+    s.remove(&d, 1);
+    assert_eq!(s.release(&d.tenant), 0, "nothing held any more");
+    assert_eq!(drain(&s, 10), []);
+}
+
+#[test]
 fn a_due_timeout_is_delivered_held_or_dropped_by_its_tenants_state() {
     use TimeoutRule::{Deliver, Drop, Hold};
     for state in TenantState::ALL {
