@@ -30,7 +30,7 @@ use crate::governor::Key;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
 use crate::limits;
-use crate::registry::{Registry, TimeoutAdmission, TimeoutRule};
+use crate::registry::{Registry, TimeoutAdmission};
 use crate::schedule::Schedule;
 use crate::supervisor::policy::{Intensity, RestartType, Strategy};
 use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
@@ -422,7 +422,7 @@ async fn deliver_timeouts(shared: Arc<Shared>, domains: Arc<Domains>) {
         let schedule = &shared.schedule;
         match schedule.next_deadline() {
             Some(at) if at <= shared.clock.now() => {
-                domains.deliver_due(&shared).await;
+                domains.deliver_due(&shared, None).await;
             }
             Some(at) => {
                 tokio::select! {
@@ -439,12 +439,28 @@ impl Domains {
     /// Delivers every state timeout due now, one at a time, in (deadline, tenant, kind,
     /// resource) order, each admitted by its tenant's state (delivered, held or dropped), and
     /// waits until each delivered one is decided. Returns how many were delivered. The
-    /// delivery task and [`RuntimeHandle::fire_due_timeouts`] both come here, one at a time.
-    pub(crate) async fn deliver_due(&self, shared: &Shared) -> usize {
-        let _turn = shared.schedule.delivering.lock().await;
+    /// delivery task, [`RuntimeHandle::fire_due_timeouts`] and a lifecycle command answered
+    /// while timeouts are due (see [`crate::GovernorHandle::send_request`]) all come here, one
+    /// at a time. With `until`, it starts no delivery after that instant (nor waits for its
+    /// turn past it): what is left stays due, for the next delivery.
+    pub(crate) async fn deliver_due(
+        &self,
+        shared: &Shared,
+        until: Option<tokio::time::Instant>,
+    ) -> usize {
+        let turn = shared.schedule.delivering.lock();
+        let _turn = match until {
+            None => turn.await,
+            Some(until) => match tokio::time::timeout_at(until, turn).await {
+                Ok(turn) => turn,
+                Err(_) => return 0,
+            },
+        };
         let now = shared.clock.now();
         let mut delivered = 0;
-        while !shared.is_shutting_down() {
+        while !shared.is_shutting_down()
+            && until.is_none_or(|until| tokio::time::Instant::now() < until)
+        {
             let Some((due, generation)) = shared.schedule.pop_due(now) else { break };
             let key = Key { tenant: due.tenant.clone(), resource: due.resource.clone() };
             let lifecycle = due.kind == GovernorKind::Tenant;
@@ -460,8 +476,7 @@ impl Domains {
                     // nothing to release: look again now that the timeout is held (the
                     // tenant governor sets the state before it releases, so one of the two
                     // sees the other).
-                    let state = shared.registry.state(&tenant);
-                    if crate::registry::timeout_rule(state, lifecycle) != TimeoutRule::Hold {
+                    if !crate::registry::holds(shared.registry.state(&tenant)) {
                         shared.schedule.release(&tenant);
                     }
                 }
@@ -741,7 +756,7 @@ impl RuntimeHandle {
     /// whoever delivers, each is decided once and in order); this call makes the moment
     /// deterministic, for scenario scripts and tests on paused time.
     pub async fn fire_due_timeouts(&self) -> usize {
-        self.domains.deliver_due(&self.shared).await
+        self.domains.deliver_due(&self.shared, None).await
     }
 
     /// How many times the domain supervisor of `kind` was restarted after escalating.

@@ -2,12 +2,13 @@
 //! (deadline, tenant, kind, resource), delivered one at a time through tenant admission.
 //!
 //! Each domain keeps the armed command of each of its governors (typed, by key); this
-//! schedule keeps their order. One delivery task sleeps until the earliest deadline; it and
-//! `RuntimeHandle::fire_due_timeouts` deliver through [`Schedule::pop_due`] under one lock, so
-//! due timeouts are decided in order whoever delivers them, and each exactly once. A timeout
-//! whose tenant is suspended (or not yet active) is *held* here, out of the order, until the
-//! tenant's state changes ([`Schedule::release`]); one whose tenant is deprovisioned is
-//! dropped.
+//! schedule keeps their order. Three callers deliver: the delivery task, which sleeps until
+//! the earliest deadline; `RuntimeHandle::fire_due_timeouts`; and a tenant governor's command
+//! answered while timeouts are due (a resumption releases the held ones). All three deliver
+//! through [`Schedule::pop_due`] under one lock, so due timeouts are decided in order whoever
+//! delivers them, and each exactly once. A timeout whose tenant does not admit it for now
+//! (suspended, still provisioning) is *held* here, out of the order, until the tenant's state
+//! changes ([`Schedule::release`]); one whose tenant is deprovisioned is dropped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +100,11 @@ impl Schedule {
     /// The earliest deadline armed.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         self.order().queue.first_key_value().map(|(due, _)| due.at)
+    }
+
+    /// Whether a timeout is due at `now`.
+    pub(crate) fn has_due(&self, now: Timestamp) -> bool {
+        self.next_deadline().is_some_and(|at| at <= now)
     }
 
     /// Takes the first timeout due at `now`, if any.
