@@ -365,8 +365,8 @@ impl<G: Hosted> GovernorActor<G> {
         true
     }
 
-    /// Decide → complete → append → (crash point) → commit → reply, for the command in
-    /// `current`.
+    /// Accept (decide and complete) → append → (crash point) → commit → reply, for the
+    /// command in `current`.
     fn command(&self, state: &mut GovernorActorState<G>, inbox: &mut Inbox<G>) {
         let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_mut() else { return };
         let shared = &self.domain.shared;
@@ -384,17 +384,16 @@ impl<G: Hosted> GovernorActor<G> {
             seq = Empty,
         );
         let _entered = span.enter();
-        let outcome = match state.machine.decide(&request.command, &ctx) {
+        // Accepted, the command is completed in the slot with what the caller left out and the
+        // machine knows (the billing governor's amount and currency), so that its receipt
+        // records it and a crash before the append decides the same command again.
+        let outcome = match state.machine.accept(&mut request.command, &ctx) {
             Err(rejection) => {
                 span.record("outcome", "rejected");
                 tracing::info!(code = rejection.kind(), reason = %rejection, "command rejected");
                 Err(CommandError::Rejected(rejection))
             }
             Ok(t) => {
-                // What the caller left out and the machine knows goes into the receipt (the
-                // billing governor's amount and currency). Completed in the slot, so that a
-                // crash before the append decides the same command again.
-                state.machine.complete(&mut request.command);
                 let body = ReceiptBody::for_transition::<G>(
                     key.tenant.clone(),
                     key.resource.clone(),
