@@ -198,7 +198,7 @@ impl RuntimeHandle {
                     command.name(),
                     "metadata",
                     None,
-                    ArgProblem::Malformed { expected: metadata_expected(&e) },
+                    ArgProblem::Malformed { expected: e.expected() },
                 )))
             })?;
         }
@@ -245,14 +245,6 @@ impl RuntimeHandle {
                 self.governor::<Tenant>(tenant, resource).inject_crash(point).await
             }
         }
-    }
-}
-
-fn metadata_expected(e: &govern_governors::MetadataError) -> &'static str {
-    match e {
-        govern_governors::MetadataError::TooMany { .. } => "at most 32 entries",
-        govern_governors::MetadataError::ValueTooLong { .. } => "values of at most 1024 bytes",
-        _ => "keys of 1 to 64 characters of a-z 0-9 _ . -",
     }
 }
 

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use govern_governors::limits::{METADATA_KEY_LEN_MAX, REASON_LEN_MAX};
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
     Args, CommandSpec, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
@@ -680,11 +679,7 @@ impl Cx<'_> {
         match Reason::new(text.as_str()) {
             Ok(_) => Some(text),
             Err(e) => {
-                self.problem(
-                    item.span(),
-                    e.to_string(),
-                    Some(format!("1 to {REASON_LEN_MAX} bytes, not only white space")),
-                );
+                self.problem(item.span(), e.to_string(), Some(e.expected().to_owned()));
                 None
             }
         }
@@ -924,14 +919,12 @@ impl Cx<'_> {
 /// Where an idempotency key goes in a receipt's metadata.
 const IDEMPOTENCY_KEY: &str = "idempotency_key";
 
-/// What metadata must look like, for a problem with it.
+/// What metadata must look like, for a problem with it: the runtime's hint, and that an
+/// idempotency key counts as an entry.
 fn metadata_expected(e: &MetadataError) -> String {
     match e {
-        MetadataError::TooMany { max } => {
-            format!("at most {max} entries, `idempotency_key` included")
-        }
-        MetadataError::ValueTooLong { max, .. } => format!("values of at most {max} bytes"),
-        _ => format!("keys of 1 to {METADATA_KEY_LEN_MAX} characters of a-z 0-9 _ . -"),
+        MetadataError::TooMany { .. } => format!("{}, `{IDEMPOTENCY_KEY}` included", e.expected()),
+        _ => e.expected().to_owned(),
     }
 }
 
