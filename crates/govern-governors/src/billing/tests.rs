@@ -164,7 +164,7 @@ fn a_refund_exceeding_the_balance_is_refused() {
 payment_settled --request_refund--> refund_pending
 "
     );
-    assert_eq!(b.refund_pending(), Some(dec("100")));
+    assert_eq!(b.refund_pending(), Some(money("100", "USD")));
 }
 
 #[test]
