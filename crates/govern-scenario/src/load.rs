@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
-    Args, CommandSpec, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
+    Args, CommandSpec, DAY_MS, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
     StateSpec, TenantId, Timestamp, account, billing, catalog, compliance, entitlement, quota,
     subscription, tenant,
 };
@@ -32,13 +32,13 @@ pub const STEPS_MAX: usize = 10_000;
 pub const FILE_BYTES_MAX: usize = 1 << 20;
 
 /// The longest one `advance` step may move the clock: ten years (3650 days).
-pub const ADVANCE_MAX: Duration = Duration::from_secs(3_650 * 86_400);
+pub const ADVANCE_MAX: Duration = Duration::from_millis(3_650 * DAY_MS);
 
 /// The longest all the `advance` steps of a scenario may move the clock together: a hundred
 /// years (36 500 days). tokio's clock is a `std::time::Instant`, which panics when moved past
 /// its range; on some platforms that range is a `u64` of nanoseconds since boot, about 584
 /// years, so a hundred years keeps well inside it everywhere.
-pub const ADVANCE_TOTAL_MAX: Duration = Duration::from_secs(36_500 * 86_400);
+pub const ADVANCE_TOTAL_MAX: Duration = Duration::from_millis(36_500 * DAY_MS);
 
 /// The latest time the virtual clock may read: 9999-12-31T23:59:59.999Z, the last instant
 /// RFC 3339 (four-digit years) can write, and so the last a receipt's timestamp is shown as.
