@@ -687,65 +687,52 @@ impl Cx<'_> {
 
     /// A command's `metadata` table and `idempotency_key`, checked entry by entry with
     /// [`Metadata::insert`] as the runtime will check them; the key written both ways is a
-    /// problem rather than one silently replacing the other.
+    /// problem rather than one silently replacing the other. The entries come sorted by key,
+    /// as the receipt records them; `None` if any problem was found here.
     fn metadata(&mut self, table: &toml_edit::Table) -> Option<Vec<(String, String)>> {
+        let problems_before = self.problems.len();
         let mut checked = Metadata::new();
-        let mut entries = Vec::new();
-        let mut ok = true;
         if let Some(item) = table.get("metadata") {
             match item.as_table_like() {
                 Some(t) => {
                     for (k, v) in t.iter() {
-                        let Some(value) = self.as_string(v, k) else {
-                            ok = false;
-                            continue;
-                        };
+                        let Some(value) = self.as_string(v, k) else { continue };
                         let key_span = t.key(k).and_then(toml_edit::Key::span).or_else(|| v.span());
-                        if let Err(e) = checked.insert(k, value.as_str()) {
-                            ok = false;
+                        if let Err(e) = checked.insert(k, value) {
                             let too_many = matches!(e, MetadataError::TooMany { .. });
                             let span = if too_many { item.span() } else { key_span };
                             self.problem(span, e.to_string(), Some(metadata_expected(&e)));
                             if too_many {
                                 break;
                             }
-                            continue;
                         }
-                        entries.push((k.to_owned(), value));
                     }
                 }
-                None => {
-                    ok = false;
-                    self.problem(
-                        item.span(),
-                        format!("`metadata` is {}", a_type(item)),
-                        Some("a table of strings".into()),
-                    );
-                }
+                None => self.problem(
+                    item.span(),
+                    format!("`metadata` is {}", a_type(item)),
+                    Some("a table of strings".into()),
+                ),
             }
         }
         if let Some(item) = table.get(IDEMPOTENCY_KEY) {
             let span = Self::key_span(table, IDEMPOTENCY_KEY, item.span());
             match self.as_string(item, IDEMPOTENCY_KEY) {
-                None => ok = false,
-                Some(_) if checked.as_map().contains_key(IDEMPOTENCY_KEY) => {
-                    ok = false;
-                    self.problem(
-                        span,
-                        format!("`{IDEMPOTENCY_KEY}` is given twice: here and in `metadata`"),
-                        Some("one of the two".into()),
-                    );
-                }
-                Some(value) => match checked.insert(IDEMPOTENCY_KEY, value.as_str()) {
-                    Ok(()) => entries.push((IDEMPOTENCY_KEY.to_owned(), value)),
-                    Err(e) => {
-                        ok = false;
+                None => {}
+                Some(_) if checked.as_map().contains_key(IDEMPOTENCY_KEY) => self.problem(
+                    span,
+                    format!("`{IDEMPOTENCY_KEY}` is given twice: here and in `metadata`"),
+                    Some("one of the two".into()),
+                ),
+                Some(value) => {
+                    if let Err(e) = checked.insert(IDEMPOTENCY_KEY, value) {
                         self.problem(span, e.to_string(), Some(metadata_expected(&e)));
                     }
-                },
+                }
             }
         }
-        ok.then_some(entries)
+        (self.problems.len() == problems_before)
+            .then(|| checked.as_map().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     /// Command arguments: a table whose values are strings, integers, booleans, decimals
