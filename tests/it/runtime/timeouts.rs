@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::future::join_all;
 use govern_governors::catalog::{Command as CatalogCommand, Product};
 use govern_governors::compliance::{Audit, Command as AuditCommand, Domain, Severity, State};
 use govern_governors::entitlement::{Command as EntitlementCommand, Entitlement};
@@ -16,13 +17,9 @@ use govern_governors::{
     DAY_MS, Governor, GovernorKind, MINUTE_MS, ResourceId, TenantId, Timestamp,
 };
 use govern_receipt::Receipt;
-use futures::future::join_all;
 use govern_runtime::RuntimeHandle;
 
-use super::{T0, resource, started, tenant};
-
-const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-const MINUTE: Duration = Duration::from_secs(60);
+use super::{DAY, MINUTE, T0, resource, started, tenant};
 
 fn receipts(h: &RuntimeHandle, t: &TenantId, kind: GovernorKind, r: &ResourceId) -> Vec<Receipt> {
     h.receipts(t, Some(kind), Some(r)).unwrap()
