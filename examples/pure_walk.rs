@@ -1,5 +1,6 @@
-//! Drives one subscription through its life with the pure core only: decide, seal a receipt,
-//! evolve; then verifies the chain and rebuilds the subscription from its receipts.
+//! Drives one subscription through its life with the pure core only: accept (decide and
+//! complete), seal a receipt, evolve; then verifies the chain and rebuilds the subscription
+//! from its receipts.
 //!
 //! Run: `cargo run -p govern-examples --example pure_walk`
 
@@ -28,8 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut receipts: Vec<Receipt> = Vec::new();
     for (day, command, reason) in steps {
         let ctx = Ctx::at_ms(t0 + day * DAY_MS);
-        let request = Request::new(command, Reason::new(reason)?);
-        match subscription.decide(&request.command, &ctx) {
+        let mut request = Request::new(command, Reason::new(reason)?);
+        // `accept` decides, and completes an accepted command with what the machine knows
+        // and the caller left out, before its receipt is sealed.
+        match subscription.accept(&mut request.command, &ctx) {
             Err(rejection) => println!("day {day:>3}  refused  {} ({rejection})", rejection.kind()),
             Ok(transition) => {
                 // Receipt first, then the state: the receipt is the system of record.

@@ -5,9 +5,9 @@
 //! of target states over the command's samples (`a|b`), or `!kind` for a refusal of that
 //! kind. A pair without a line must be refused with `invalid_transition`. Pairs are decided
 //! on the representative machine that exploration found for the state (set-up commands such
-//! as `create_account` already applied), at the time exploration explored it. Accepted
-//! commands are completed (`Governor::complete`) before their receipt is sealed, as the
-//! runtime does; `BILLING_AMOUNTS` says which amount each billing receipt must then carry.
+//! as `create_account` already applied), at the time exploration explored it, through
+//! `Governor::accept`, which completes an accepted command before its receipt is sealed, as
+//! the runtime does; `BILLING_AMOUNTS` says which amount each billing receipt must then carry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -225,7 +225,8 @@ fn check<G: Governor>(table: &str) {
             let mut targets = BTreeSet::new();
             let mut refusals = BTreeSet::new();
             for sample in samples.iter().filter(|s| s.name() == *name) {
-                match machine.decide(sample, ctx) {
+                let mut command = sample.clone();
+                match machine.accept(&mut command, ctx) {
                     Err(r) => {
                         refusals.insert(r.kind().to_owned());
                     }
@@ -238,7 +239,7 @@ fn check<G: Governor>(table: &str) {
                             state.name()
                         );
                         targets.insert(t.to.name().to_owned());
-                        check_receipt::<G>(machine, sample, t, ctx, &tenant, &resource);
+                        check_receipt::<G>(machine, &command, t, ctx, &tenant, &resource);
                     }
                 }
             }
@@ -260,8 +261,8 @@ fn check<G: Governor>(table: &str) {
     }
 }
 
-/// An accepted pair's receipt (of the command completed as the runtime completes it) names
-/// the pair and replays to the same machine.
+/// An accepted pair's receipt (of the command as `Governor::accept` completed it, as the
+/// runtime does) names the pair and replays to the same machine.
 fn check_receipt<G: Governor>(
     machine: &G,
     command: &G::Command,
@@ -270,9 +271,6 @@ fn check_receipt<G: Governor>(
     tenant: &TenantId,
     resource: &ResourceId,
 ) {
-    let mut completed = command.clone();
-    machine.complete(&mut completed);
-    let command = &completed;
     let request = Request::new(command.clone(), Reason::new("exhaustive").unwrap());
     let body =
         ReceiptBody::for_transition::<G>(tenant.clone(), resource.clone(), 0, &request, t, ctx.now);
@@ -332,23 +330,18 @@ fn every_billing_receipt_carries_the_amount_it_is_about() {
     let mut accepted = 0;
     for (state, machine, ctx) in &explore::<Billing>().representatives {
         for sample in <Billing as Governor>::Command::samples(ctx) {
-            if machine.decide(&sample, ctx).is_err() {
+            let mut completed = sample.clone();
+            if machine.accept(&mut completed, ctx).is_err() {
                 continue;
             }
             accepted += 1;
             let at = format!("{} --{}-->", state.name(), sample.name());
-            let mut completed = sample.clone();
-            machine.complete(&mut completed);
             let recorded = completed.args();
             let (amount, currency) = (&recorded["amount"], &recorded["currency"]);
             let want = match sources[sample.name()] {
                 "own" => sample.money().unwrap(),
                 "payment" => machine.money().unwrap(),
-                "refund" => govern_governors::Money::new(
-                    machine.refund_pending().unwrap(),
-                    machine.money().unwrap().currency(),
-                )
-                .unwrap(),
+                "refund" => machine.refund_pending().unwrap(),
                 other => panic!("unknown amount source {other}"),
             };
             assert_eq!(
@@ -362,9 +355,8 @@ fn every_billing_receipt_carries_the_amount_it_is_about() {
             }
             // Stated by the caller (as the receipt records it): accepted, same arguments.
             let stated = <Billing as Governor>::Command::parse(sample.name(), &recorded).unwrap();
-            assert!(machine.decide(&stated, ctx).is_ok(), "{at}");
             let mut stated_completed = stated.clone();
-            machine.complete(&mut stated_completed);
+            assert!(machine.accept(&mut stated_completed, ctx).is_ok(), "{at}");
             assert_eq!(stated_completed.args(), recorded, "{at}: one encoding per receipt");
             // Stated otherwise: refused.
             let mut other = recorded.clone();

@@ -28,11 +28,11 @@ fn random_run<G: Governor>(
         let command = &samples[usize::from(*pick) % samples.len()];
         let was_terminal = machine.state().is_terminal();
         let before = machine.clone();
-        // As the runtime does: decide, complete what the caller left out, then evolve.
+        // As the runtime does: accept (decide, and complete what the caller left out), then
+        // evolve with the completed command.
         let mut command = command.clone();
-        let decided = machine.decide(&command, &ctx);
+        let decided = machine.accept(&mut command, &ctx);
         if let Ok(t) = &decided {
-            machine.complete(&mut command);
             machine.evolve(&command, t.to, ctx.now);
         }
         match decided {

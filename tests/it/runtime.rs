@@ -13,12 +13,18 @@ mod supervision;
 mod tenants;
 mod timeouts;
 
+use std::time::Duration;
+
 use govern_governors::tenant::ResourceQuota;
-use govern_governors::{ResourceId, TenantId, Timestamp};
+use govern_governors::{DAY_MS, MINUTE_MS, ResourceId, TenantId, Timestamp};
 use govern_runtime::{Runtime, RuntimeBuilder};
 
 /// 2026-01-01T00:00:00Z.
 pub(crate) const T0: Timestamp = Timestamp(1_767_225_600_000);
+/// A day of the runtime clock, to sleep or advance by.
+pub(crate) const DAY: Duration = Duration::from_millis(DAY_MS);
+/// A minute of the runtime clock.
+pub(crate) const MINUTE: Duration = Duration::from_millis(MINUTE_MS);
 
 pub(crate) fn tenant(id: &str) -> TenantId {
     TenantId::new(id).unwrap()

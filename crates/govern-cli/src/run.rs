@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use govern_scenario::{
-    LoadError, Progress, Scenario, load_file, run_blocking_observed, transcript,
-};
+use govern_scenario::{LoadError, Progress, Scenario, load_file, run_blocking, transcript};
 
 /// Options of `govern run`.
 #[derive(Debug, Args)]
@@ -137,7 +135,7 @@ fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<b
     };
     say!("{}", transcript::heading(scenario, file));
     let mut printed: Result<(), String> = Ok(());
-    let report = run_blocking_observed(scenario, &dir, &mut |progress| {
+    let report = run_blocking(scenario, &dir, &mut |progress| {
         if printed.is_err() {
             return;
         }

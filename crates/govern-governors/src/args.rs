@@ -353,6 +353,18 @@ impl<'a> ArgReader<'a> {
         Money::new(amount, currency).map_err(|e| self.err("amount", Some(raw), e.problem()))
     }
 
+    /// Optional `amount` and `currency` arguments: both or neither (see [`Self::money`]).
+    ///
+    /// # Errors
+    /// As [`Self::money`], when either is given.
+    pub fn optional_money(&mut self) -> Result<Option<Money>, ArgError> {
+        if self.args.contains_key("amount") || self.args.contains_key("currency") {
+            self.money().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Checks that every argument was read.
     ///
     /// # Errors

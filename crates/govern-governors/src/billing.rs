@@ -18,8 +18,9 @@
 //! currency logged in every receipt"): `request_payment` and `request_refund` state theirs;
 //! every other command may state the payment's (or, for `process_refund`, `settle_refund` and
 //! `fail_refund`, the pending refund's) and is refused if it states another, and an accepted
-//! command that states none is completed from the machine ([`Governor::complete`]) before its
-//! receipt is sealed, so that its arguments, which replay parses, record them.
+//! command that states none is completed from the machine ([`Governor::complete`], through
+//! [`Governor::accept`]) before its receipt is sealed, so that its arguments, which replay
+//! parses, record them.
 
 use rust_decimal::Decimal;
 
@@ -175,82 +176,70 @@ pub enum Command {
     },
 }
 
+/// A command's money, by whose it is: the two requests bring their `Own`; every other
+/// command may state the `Payment`'s, or (the three refund steps) the pending `Refund`'s,
+/// and is completed with it when it does not. `O` and `S` are the references to the owned
+/// and stated money fields ([`Command::amount`], [`Command::amount_mut`]).
+enum Amount<O, S> {
+    Own(O),
+    Payment(S),
+    Refund(S),
+}
+
 impl Command {
     /// The amount and currency this command states (or was completed with), if any.
     #[must_use]
     pub fn money(&self) -> Option<Money> {
+        match self.amount() {
+            Amount::Own(money) => Some(*money),
+            Amount::Payment(money) | Amount::Refund(money) => *money,
+        }
+    }
+
+    /// This command's money field, and whose money it is.
+    fn amount(&self) -> Amount<&Money, &Option<Money>> {
         match self {
-            Self::RequestPayment { money, .. } | Self::RequestRefund { money } => Some(*money),
+            Self::RequestPayment { money, .. } | Self::RequestRefund { money } => {
+                Amount::Own(money)
+            }
+            Self::ProcessRefund { money }
+            | Self::SettleRefund { money }
+            | Self::FailRefund { money } => Amount::Refund(money),
             Self::AuthorizePayment { money, .. }
             | Self::ProcessPayment { money }
             | Self::SettlePayment { money }
             | Self::FailPayment { money, .. }
             | Self::RetryPayment { money }
-            | Self::ProcessRefund { money }
-            | Self::SettleRefund { money }
-            | Self::FailRefund { money }
             | Self::DisputePayment { money, .. }
             | Self::ResolveDispute { money, .. }
-            | Self::Close { money } => *money,
+            | Self::Close { money } => Amount::Payment(money),
         }
     }
 
-    /// The money a command that does not require it states; `None` for the two that do.
-    fn optional_money(&self) -> Option<Money> {
+    /// [`Self::amount`], to complete it.
+    fn amount_mut(&mut self) -> Amount<&mut Money, &mut Option<Money>> {
         match self {
-            Self::RequestPayment { .. } | Self::RequestRefund { .. } => None,
-            other => other.money(),
-        }
-    }
-
-    /// The optional money of a command that does not require it; `None` for the two that do.
-    fn optional_money_mut(&mut self) -> Option<&mut Option<Money>> {
-        match self {
-            Self::RequestPayment { .. } | Self::RequestRefund { .. } => None,
+            Self::RequestPayment { money, .. } | Self::RequestRefund { money } => {
+                Amount::Own(money)
+            }
+            Self::ProcessRefund { money }
+            | Self::SettleRefund { money }
+            | Self::FailRefund { money } => Amount::Refund(money),
             Self::AuthorizePayment { money, .. }
             | Self::ProcessPayment { money }
             | Self::SettlePayment { money }
             | Self::FailPayment { money, .. }
             | Self::RetryPayment { money }
-            | Self::ProcessRefund { money }
-            | Self::SettleRefund { money }
-            | Self::FailRefund { money }
             | Self::DisputePayment { money, .. }
             | Self::ResolveDispute { money, .. }
-            | Self::Close { money } => Some(money),
+            | Self::Close { money } => Amount::Payment(money),
         }
-    }
-
-    /// Whether the command is about the pending refund rather than the payment.
-    fn is_refund_step(&self) -> bool {
-        matches!(
-            self,
-            Self::RequestRefund { .. }
-                | Self::ProcessRefund { .. }
-                | Self::SettleRefund { .. }
-                | Self::FailRefund { .. }
-        )
     }
 }
 
 fn insert_money(a: &mut Args, money: Money) {
     a.insert("amount".into(), money.amount().to_string());
     a.insert("currency".into(), money.currency().code().to_owned());
-}
-
-fn insert_optional_money(a: &mut Args, money: Option<Money>) {
-    if let Some(money) = money {
-        insert_money(a, money);
-    }
-}
-
-/// The optional `amount` and `currency` arguments: both or neither.
-fn optional_money(r: &mut ArgReader<'_>, args: &Args) -> Result<Option<Money>, ArgError> {
-    if args.contains_key("amount") || args.contains_key("currency") {
-        r.money().map(Some)
-    } else {
-        Ok(None)
-    }
 }
 
 impl CommandSpec for Command {
@@ -316,7 +305,9 @@ impl CommandSpec for Command {
             | Self::FailRefund { .. }
             | Self::Close { .. } => {}
         }
-        insert_optional_money(&mut a, self.money());
+        if let Some(money) = self.money() {
+            insert_money(&mut a, money);
+        }
         a
     }
 
@@ -329,28 +320,27 @@ impl CommandSpec for Command {
             },
             "authorize_payment" => Self::AuthorizePayment {
                 transaction_id: r.text("transaction_id")?,
-                money: optional_money(&mut r, args)?,
+                money: r.optional_money()?,
             },
-            "process_payment" => Self::ProcessPayment { money: optional_money(&mut r, args)? },
-            "settle_payment" => Self::SettlePayment { money: optional_money(&mut r, args)? },
-            "fail_payment" => Self::FailPayment {
-                code: r.optional_text("code")?,
-                money: optional_money(&mut r, args)?,
-            },
-            "retry_payment" => Self::RetryPayment { money: optional_money(&mut r, args)? },
+            "process_payment" => Self::ProcessPayment { money: r.optional_money()? },
+            "settle_payment" => Self::SettlePayment { money: r.optional_money()? },
+            "fail_payment" => {
+                Self::FailPayment { code: r.optional_text("code")?, money: r.optional_money()? }
+            }
+            "retry_payment" => Self::RetryPayment { money: r.optional_money()? },
             "request_refund" => Self::RequestRefund { money: r.money()? },
-            "process_refund" => Self::ProcessRefund { money: optional_money(&mut r, args)? },
-            "settle_refund" => Self::SettleRefund { money: optional_money(&mut r, args)? },
-            "fail_refund" => Self::FailRefund { money: optional_money(&mut r, args)? },
+            "process_refund" => Self::ProcessRefund { money: r.optional_money()? },
+            "settle_refund" => Self::SettleRefund { money: r.optional_money()? },
+            "fail_refund" => Self::FailRefund { money: r.optional_money()? },
             "dispute_payment" => Self::DisputePayment {
                 dispute_id: r.text("dispute_id")?,
-                money: optional_money(&mut r, args)?,
+                money: r.optional_money()?,
             },
             "resolve_dispute" => Self::ResolveDispute {
                 outcome: r.parsed("outcome", DisputeOutcome::EXPECTED)?,
-                money: optional_money(&mut r, args)?,
+                money: r.optional_money()?,
             },
-            _ => Self::Close { money: optional_money(&mut r, args)? },
+            _ => Self::Close { money: r.optional_money()? },
         };
         r.finish()?;
         Ok(cmd)
@@ -404,8 +394,8 @@ pub struct Billing {
     attempts: u32,
     /// Total of the refunds settled so far; `refundable` is what remains of the payment.
     refunded: Decimal,
-    /// The amount of the refund requested and not yet settled or failed.
-    refund_pending: Option<Decimal>,
+    /// The refund requested and not yet settled or failed (in the payment's currency).
+    refund_pending: Option<Money>,
     /// The processor's dispute id, once a dispute was opened.
     dispute_id: Option<String>,
     /// The decline code of the latest failure, to explain it and decide on a retry.
@@ -445,9 +435,9 @@ impl Billing {
         self.refunded
     }
 
-    /// The amount of the refund in flight, if any.
+    /// The refund in flight, if any: its amount, in the payment's currency.
     #[must_use]
-    pub fn refund_pending(&self) -> Option<Decimal> {
+    pub fn refund_pending(&self) -> Option<Money> {
         self.refund_pending
     }
 
@@ -475,34 +465,31 @@ impl Billing {
         self.settled_at
     }
 
-    /// The money `command` is about, by the machine: the pending refund's for the refund
-    /// steps, the payment's otherwise; `None` for the two requests (they bring their own) and
-    /// before a payment was requested.
-    fn money_of(&self, command: &Command) -> Option<Money> {
-        match command {
-            Command::RequestPayment { .. } | Command::RequestRefund { .. } => None,
-            c if c.is_refund_step() => {
-                let currency = self.money?.currency();
-                Money::new(self.refund_pending?, currency).ok()
-            }
-            _ => self.money,
+    /// The money the machine says a command of this `amount` is about: the payment's or the
+    /// pending refund's; `None` for the two requests (they bring their own) and before there
+    /// is any.
+    fn known<O, S>(&self, amount: &Amount<O, S>) -> Option<Money> {
+        match amount {
+            Amount::Own(_) => None,
+            Amount::Payment(_) => self.money,
+            Amount::Refund(_) => self.refund_pending,
         }
     }
 
     /// A stated amount must be the one the command is about.
     fn check_stated_money(&self, command: &Command) -> Result<(), Rejection> {
-        let Some(stated) = command.optional_money() else { return Ok(()) };
-        if Some(stated) == self.money_of(command) {
-            return Ok(());
-        }
-        Err(Rejection::unmet(
-            command.name(),
-            if command.is_refund_step() {
-                "the amount and currency must be the pending refund's"
-            } else {
-                "the amount and currency must be the payment's"
-            },
-        ))
+        let amount = command.amount();
+        let condition = match amount {
+            Amount::Own(_) | Amount::Payment(None) | Amount::Refund(None) => return Ok(()),
+            Amount::Payment(Some(stated)) | Amount::Refund(Some(stated))
+                if Some(*stated) == self.known(&amount) =>
+            {
+                return Ok(());
+            }
+            Amount::Payment(_) => "the amount and currency must be the payment's",
+            Amount::Refund(_) => "the amount and currency must be the pending refund's",
+        };
+        Err(Rejection::unmet(command.name(), condition))
     }
 
     fn check_refund(&self, refund: Money) -> Result<(), Rejection> {
@@ -601,10 +588,10 @@ impl Governor for Billing {
             Command::SettlePayment { .. } => self.settled_at = Some(at),
             Command::FailPayment { code, .. } => self.failure_code.clone_from(code),
             Command::RetryPayment { .. } => self.attempts = self.attempts.saturating_add(1),
-            Command::RequestRefund { money } => self.refund_pending = Some(money.amount()),
+            Command::RequestRefund { money } => self.refund_pending = Some(*money),
             Command::SettleRefund { .. } => {
-                if let Some(amount) = self.refund_pending.take() {
-                    self.refunded = self.refunded.saturating_add(amount);
+                if let Some(refund) = self.refund_pending.take() {
+                    self.refunded = self.refunded.saturating_add(refund.amount());
                 }
             }
             // The failed refund is dropped; the refunded total keeps only settled refunds.
@@ -623,9 +610,10 @@ impl Governor for Billing {
     /// Completes an accepted command that left out its amount and currency with the ones it
     /// is about (the payment's, or the pending refund's), so that its receipt records them.
     fn complete(&self, command: &mut Command) {
-        let known = self.money_of(command);
-        if let Some(money @ None) = command.optional_money_mut() {
-            *money = known;
+        let amount = command.amount_mut();
+        let known = self.known(&amount);
+        if let Amount::Payment(stated @ None) | Amount::Refund(stated @ None) = amount {
+            *stated = known;
         }
     }
 }

@@ -75,11 +75,27 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
 
     /// Completes an accepted `command` with what the machine knows and the caller left out,
     /// so that its receipt (whose arguments are the command's canonical arguments, which
-    /// replay parses) records it: the billing governor fills in the amount and currency. A
-    /// host calls it after `decide` accepted the command and before sealing its receipt;
-    /// `decide` has already checked whatever the caller did state, and this never changes
-    /// it. Pure. The default completes nothing.
+    /// replay parses) records it: the billing governor fills in the amount and currency.
+    /// [`Self::accept`] calls it once `decide` accepted the command; `decide` has already
+    /// checked whatever the caller did state, and this never changes it. Pure. The default
+    /// completes nothing. Hosts call [`Self::accept`], not this.
     fn complete(&self, _command: &mut Self::Command) {}
+
+    /// [`Self::decide`], then, when accepted, [`Self::complete`]: the command a host seals
+    /// into the receipt and evolves with, and its transition. Every host decides through
+    /// this, so that no receipt misses what completion adds.
+    ///
+    /// # Errors
+    /// The rejection from `decide`; the command is then unchanged.
+    fn accept(
+        &self,
+        command: &mut Self::Command,
+        ctx: &Ctx,
+    ) -> Result<Transition<Self::State>, Rejection> {
+        let t = self.decide(command, ctx)?;
+        self.complete(command);
+        Ok(t)
+    }
 
     /// The state timeout armed in the current state, if any. Derived from the machine, so a
     /// replayed governor re-arms exactly what the live one had.
@@ -87,7 +103,8 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
         None
     }
 
-    /// [`Self::decide`], then [`Self::evolve`] when accepted.
+    /// [`Self::accept`] on a copy of `command`, then [`Self::evolve`] with the completed
+    /// command when accepted, as a host does without the receipt.
     ///
     /// # Errors
     /// The rejection from `decide`; the machine is then unchanged.
@@ -96,8 +113,9 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
         command: &Self::Command,
         ctx: &Ctx,
     ) -> Result<Transition<Self::State>, Rejection> {
-        let t = self.decide(command, ctx)?;
-        self.evolve(command, t.to, ctx.now);
+        let mut command = command.clone();
+        let t = self.accept(&mut command, ctx)?;
+        self.evolve(&command, t.to, ctx.now);
         Ok(t)
     }
 

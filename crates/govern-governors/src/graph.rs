@@ -68,8 +68,8 @@ pub fn explore<G: Governor>() -> Exploration<G> {
     while let Some((mut machine, depth)) = queue.pop_front() {
         let ctx = Ctx::at_ms(EXPLORE_EPOCH_MS + depth * EXPLORE_STEP_MS);
         let from = machine.state();
-        for sample in G::Command::samples(&ctx) {
-            if let Ok(t) = machine.decide(&sample, &ctx)
+        for mut sample in G::Command::samples(&ctx) {
+            if let Ok(t) = machine.accept(&mut sample, &ctx)
                 && t.to == from
             {
                 machine.evolve(&sample, t.to, ctx.now);
@@ -80,8 +80,8 @@ pub fn explore<G: Governor>() -> Exploration<G> {
                 );
             }
         }
-        for sample in G::Command::samples(&ctx) {
-            let Ok(t) = machine.decide(&sample, &ctx) else { continue };
+        for mut sample in G::Command::samples(&ctx) {
+            let Ok(t) = machine.accept(&mut sample, &ctx) else { continue };
             record(Edge { from: from.name(), command: sample.name(), to: t.to.name() }, &mut edges);
             let mut next = machine.clone();
             next.evolve(&sample, t.to, ctx.now);

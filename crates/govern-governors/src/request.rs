@@ -9,6 +9,10 @@ use crate::limits::{
     METADATA_ENTRIES_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX, REASON_LEN_MAX,
 };
 
+/// What a reason must be, for a hint beside a [`ReasonError`] (its numbers are
+/// [`REASON_LEN_MAX`]'s; a test holds them to it).
+const REASON_EXPECTED: &str = "1 to 512 bytes, not only white space";
+
 /// Why a reason string is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -24,6 +28,14 @@ pub enum ReasonError {
         /// The limit.
         max: usize,
     },
+}
+
+impl ReasonError {
+    /// What a reason must be, for a hint beside this error's message.
+    #[must_use]
+    pub fn expected(&self) -> &'static str {
+        REASON_EXPECTED
+    }
 }
 
 /// Why a command was sent, in the caller's words. Non-empty, bounded.
@@ -79,6 +91,19 @@ pub enum MetadataError {
         /// The limit.
         max: usize,
     },
+}
+
+impl MetadataError {
+    /// What metadata must look like, in the terms of the limit this error broke, for a hint
+    /// beside its message (the numbers are the limits'; a test holds them to it).
+    #[must_use]
+    pub fn expected(&self) -> &'static str {
+        match self {
+            Self::TooMany { .. } => "at most 32 entries",
+            Self::BadKey { .. } => "keys of 1 to 64 characters of a-z 0-9 _ . -",
+            Self::ValueTooLong { .. } => "values of at most 1024 bytes",
+        }
+    }
 }
 
 /// Free-form context of a command (request id, actor, channel...), sorted by key.
@@ -163,5 +188,32 @@ impl<C> Request<C> {
     #[must_use]
     pub fn new(command: C, reason: Reason) -> Self {
         Self { command, reason, metadata: Metadata::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_state_the_limits() {
+        let errors = [
+            MetadataError::TooMany { max: METADATA_ENTRIES_MAX },
+            MetadataError::BadKey { key: String::new(), max: METADATA_KEY_LEN_MAX },
+            MetadataError::ValueTooLong { key: String::new(), max: METADATA_VALUE_LEN_MAX },
+        ];
+        let hints: Vec<_> = errors.iter().map(MetadataError::expected).collect();
+        assert_eq!(
+            hints,
+            [
+                format!("at most {METADATA_ENTRIES_MAX} entries"),
+                format!("keys of 1 to {METADATA_KEY_LEN_MAX} characters of a-z 0-9 _ . -"),
+                format!("values of at most {METADATA_VALUE_LEN_MAX} bytes"),
+            ]
+        );
+        assert_eq!(
+            ReasonError::Empty.expected(),
+            format!("1 to {REASON_LEN_MAX} bytes, not only white space")
+        );
     }
 }

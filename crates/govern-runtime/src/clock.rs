@@ -37,8 +37,14 @@ impl Clock {
     /// origin rather than overflowing: such a timer is never reached in practice.
     pub(crate) fn deadline(&self, at: Timestamp) -> Instant {
         let after = Duration::from_millis(at.as_ms().saturating_sub(self.epoch.as_ms()));
-        self.origin.checked_add(after).unwrap_or_else(|| self.origin + FAR_FUTURE)
+        instant_after(self.origin, after)
     }
+}
+
+/// `origin + after`, or [`FAR_FUTURE`] from `origin` where the platform's `Instant` cannot
+/// hold the sum.
+fn instant_after(origin: Instant, after: Duration) -> Instant {
+    origin.checked_add(after).unwrap_or_else(|| origin + FAR_FUTURE)
 }
 
 /// The wall clock, read once when a runtime starts without a configured epoch.
@@ -55,9 +61,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_past_what_instant_holds_is_capped_not_an_overflow() {
+        let origin = Instant::now();
+        // `Duration::MAX` overflows every platform's `Instant` (a timestamp's `u64` of
+        // milliseconds does not on all of them).
+        assert_eq!(instant_after(origin, Duration::MAX), origin + FAR_FUTURE);
+        assert_eq!(instant_after(origin, FAR_FUTURE), origin + FAR_FUTURE);
         let clock = Clock::starting_at(Timestamp(0));
-        let far = clock.deadline(Timestamp(u64::MAX));
-        assert!(far >= clock.origin + FAR_FUTURE);
+        assert!(clock.deadline(Timestamp(u64::MAX)) >= clock.origin + FAR_FUTURE);
         assert_eq!(clock.deadline(Timestamp(1_000)), clock.origin + Duration::from_secs(1));
     }
 }

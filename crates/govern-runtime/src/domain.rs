@@ -95,16 +95,8 @@ impl<G: Hosted> Domain<G> {
         admission: Admission,
     ) -> Outcome {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(
-            key,
-            Envelope::Command {
-                request,
-                reply: Some(tx),
-                admission: Some(admission),
-                timeout: false,
-            },
-        )
-        .await?;
+        self.submit(key, Envelope::Command { request, reply: tx, admission, timeout: false })
+            .await?;
         self.wait(rx).await?
     }
 
@@ -273,8 +265,8 @@ impl<G: Hosted> Domain<G> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let envelope = Envelope::Command {
             request: timeout_request(timer.command),
-            reply: Some(tx),
-            admission: Some(admission),
+            reply: tx,
+            admission,
             timeout: true,
         };
         if let Err(refusal) = self.submit(key.clone(), envelope).await {

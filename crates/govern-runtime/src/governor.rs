@@ -62,9 +62,9 @@ pub(crate) enum Envelope<G: Governor> {
         /// A caller's reply is sent once the receipt is durable; a state timeout's as soon as
         /// it is decided (its deliverer only keeps the order; the receipt is committed all
         /// the same).
-        reply: Option<oneshot::Sender<Outcome>>,
+        reply: oneshot::Sender<Outcome>,
         /// The tenant's in-flight budget unit, returned when the envelope is dropped.
-        admission: Option<Admission>,
+        admission: Admission,
         /// Sent by a state timeout: never refused for a full inbox (a governor has at most
         /// one timeout).
         timeout: bool,
@@ -77,11 +77,12 @@ pub(crate) enum Envelope<G: Governor> {
 
 /// A caller's reply held until its receipt is durable (see [`crate::commit`]), with its
 /// tenant's in-flight unit, so that the tenant's bound counts commands awaiting durability.
-/// A state timeout has no caller: its receipt is committed all the same.
+/// A state timeout's deliverer was answered when the timeout was decided (`reply` is then
+/// `None`): its receipt is committed all the same.
 pub(crate) struct DurableReply {
     reply: Option<oneshot::Sender<Outcome>>,
     accepted: Accepted,
-    _admission: Option<Admission>,
+    _admission: Admission,
 }
 
 impl Ack for DurableReply {
@@ -100,26 +101,23 @@ impl Ack for DurableReply {
 /// timeout's deliverer learns the decision at once; the receipt is still committed.
 fn answer(
     commit: &Arc<Committer>,
-    reply: Option<oneshot::Sender<Outcome>>,
-    admission: Option<Admission>,
+    reply: oneshot::Sender<Outcome>,
+    admission: Admission,
     timeout: bool,
     outcome: Outcome,
 ) {
     match outcome {
         Ok(accepted) => {
-            let reply = match reply {
-                Some(decided) if timeout => {
-                    let _ = decided.send(Ok(accepted.clone()));
-                    None
-                }
-                reply => reply,
+            let reply = if timeout {
+                let _ = reply.send(Ok(accepted.clone()));
+                None
+            } else {
+                Some(reply)
             };
             commit.ack(accepted.seq, DurableReply { reply, accepted, _admission: admission });
         }
         Err(e) => {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(e));
-            }
+            let _ = reply.send(Err(e));
         }
     }
 }
@@ -234,7 +232,7 @@ impl<G: Governor> Slot<G> {
         inbox.closed = true;
         let current = inbox.current.take().map(|(e, _)| e);
         for envelope in current.into_iter().chain(inbox.queue.drain(..)) {
-            if let Envelope::Command { reply: Some(reply), .. } = envelope {
+            if let Envelope::Command { reply, .. } = envelope {
                 let _ = reply.send(Err(CommandError::Refused(refusal.clone())));
             }
         }
@@ -367,8 +365,8 @@ impl<G: Hosted> GovernorActor<G> {
         true
     }
 
-    /// Decide → complete → append → (crash point) → commit → reply, for the command in
-    /// `current`.
+    /// Accept (decide and complete) → append → (crash point) → commit → reply, for the
+    /// command in `current`.
     fn command(&self, state: &mut GovernorActorState<G>, inbox: &mut Inbox<G>) {
         let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_mut() else { return };
         let shared = &self.domain.shared;
@@ -386,17 +384,16 @@ impl<G: Hosted> GovernorActor<G> {
             seq = Empty,
         );
         let _entered = span.enter();
-        let outcome = match state.machine.decide(&request.command, &ctx) {
+        // Accepted, the command is completed in the slot with what the caller left out and the
+        // machine knows (the billing governor's amount and currency), so that its receipt
+        // records it and a crash before the append decides the same command again.
+        let outcome = match state.machine.accept(&mut request.command, &ctx) {
             Err(rejection) => {
                 span.record("outcome", "rejected");
                 tracing::info!(code = rejection.kind(), reason = %rejection, "command rejected");
                 Err(CommandError::Rejected(rejection))
             }
             Ok(t) => {
-                // What the caller left out and the machine knows goes into the receipt (the
-                // billing governor's amount and currency). Completed in the slot, so that a
-                // crash before the append decides the same command again.
-                state.machine.complete(&mut request.command);
                 let body = ReceiptBody::for_transition::<G>(
                     key.tenant.clone(),
                     key.resource.clone(),

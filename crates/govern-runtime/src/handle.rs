@@ -62,6 +62,12 @@ impl<G: Hosted> GovernorHandle<G> {
 
     /// Sends a full request (command, reason, metadata) and waits for the outcome.
     ///
+    /// A command to the tenant governor that is answered while state timeouts are due (as
+    /// when it resumes a suspended tenant, whose held timeouts are then due at once) also
+    /// waits until those are decided, in order: every tenant's, not only this one's, though it
+    /// starts no delivery once the reply timeout has passed since the answer (what that
+    /// leaves, the delivery task decides next).
+    ///
     /// # Errors
     /// The governor's rejection, or the runtime's refusal.
     pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
@@ -76,14 +82,12 @@ impl<G: Hosted> GovernorHandle<G> {
         let admission = shared.registry.admit(&self.key.tenant, lifecycle)?;
         let outcome =
             G::domain(&self.runtime.domains).call(self.key.clone(), request, admission).await;
-        if let Ok(accepted) = &outcome
-            && lifecycle
-            && crate::registry::ends_hold(accepted.from, accepted.to)
-        {
-            // The tenant was resumed: its governors' timeouts held meanwhile are decided now,
-            // in deadline order, before the caller hears of the resumption (the delivery task
-            // would get to them as well; this makes the moment deterministic).
-            self.runtime.domains.deliver_due(shared).await;
+        if lifecycle && outcome.is_ok() && shared.schedule.has_due(shared.clock.now()) {
+            // A resumption released the tenant's held timeouts (`Hosted::after_commit`): they
+            // are decided now, in deadline order, before the caller hears of it (the delivery
+            // task would get to them as well; this makes the moment deterministic).
+            let until = tokio::time::Instant::now() + shared.reply_timeout;
+            self.runtime.domains.deliver_due(shared, Some(until)).await;
         }
         outcome
     }
@@ -194,7 +198,7 @@ impl RuntimeHandle {
                     command.name(),
                     "metadata",
                     None,
-                    ArgProblem::Malformed { expected: metadata_expected(&e) },
+                    ArgProblem::Malformed { expected: e.expected() },
                 )))
             })?;
         }
@@ -241,14 +245,6 @@ impl RuntimeHandle {
                 self.governor::<Tenant>(tenant, resource).inject_crash(point).await
             }
         }
-    }
-}
-
-fn metadata_expected(e: &govern_governors::MetadataError) -> &'static str {
-    match e {
-        govern_governors::MetadataError::TooMany { .. } => "at most 32 entries",
-        govern_governors::MetadataError::ValueTooLong { .. } => "values of at most 1024 bytes",
-        _ => "keys of 1 to 64 characters of a-z 0-9 _ . -",
     }
 }
 

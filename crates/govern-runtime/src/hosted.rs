@@ -1,6 +1,6 @@
 //! How each governor kind plugs into the runtime: its domain, and what happens after a
 //! commit beyond the receipt (the tenant governor updates the registry and releases the
-//! state timeouts held while the tenant was suspended).
+//! state timeouts held while the tenant did not admit them).
 
 // The trait is public (hosts name it in bounds) but its methods are the runtime's internal
 // wiring, typed with crate-private types; only this module implements it.
@@ -61,7 +61,7 @@ impl Hosted for tenant::Tenant {
         shared.registry.set_state(&key.tenant, state);
         // Timeouts held while the tenant did not admit them go back in the schedule, which
         // delivers or drops them by the new state.
-        if crate::registry::timeout_rule(Some(state), false) != crate::registry::TimeoutRule::Hold {
+        if !crate::registry::holds(Some(state)) {
             shared.schedule.release(&key.tenant);
         }
     }

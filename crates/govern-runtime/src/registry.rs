@@ -1,9 +1,10 @@
 //! The tenant registry: each tenant's lifecycle state (as its tenant governor last committed
 //! it) and its in-flight command count. Every command is admitted here first, lock-free, so a
 //! command for an unknown, inactive, suspended or deprovisioned tenant never reaches a
-//! governor, and a tenant cannot queue unbounded work. State timeouts are admitted by the
-//! same rule ([`timeout_rule`]): held while the tenant is suspended, dropped once it is
-//! deprovisioned.
+//! governor, and a tenant cannot queue unbounded work. Why a tenant bars a command is one
+//! rule ([`bar`]); due state timeouts are admitted by it too ([`timeout_rule`]): held while
+//! the tenant does not admit them for now (suspended, still provisioning, or without a
+//! committed state), dropped once it is deprovisioned.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -46,38 +47,76 @@ impl Drop for Admission {
     }
 }
 
+/// Why a tenant's state bars a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bar {
+    /// The tenant has no committed state (never provisioned).
+    Unknown,
+    /// The tenant is still being provisioned.
+    NotActive,
+    /// The tenant is suspended.
+    Suspended,
+    /// The tenant is deprovisioned, which is final.
+    Deprovisioned,
+}
+
+/// Why a tenant in `state` bars a command to one of its governors, if it does. Commands to
+/// the tenant governor itself (`lifecycle`) pass in every state but `deprovisioned` (a
+/// suspended tenant must be re-activatable), and before the tenant has a state (its first
+/// command provisions it).
+pub(crate) fn bar(state: Option<TenantState>, lifecycle: bool) -> Option<Bar> {
+    match (state, lifecycle) {
+        (Some(TenantState::Deprovisioned), _) => Some(Bar::Deprovisioned),
+        (_, true)
+        | (Some(TenantState::Active | TenantState::Degraded | TenantState::Maintenance), false) => {
+            None
+        }
+        (None, false) => Some(Bar::Unknown),
+        (Some(TenantState::Provisioning), false) => Some(Bar::NotActive),
+        (Some(TenantState::Suspended), false) => Some(Bar::Suspended),
+    }
+}
+
+impl Bar {
+    /// The refusal of a command barred for this reason.
+    fn refusal(self, tenant: &TenantId) -> Refusal {
+        let tenant = tenant.clone();
+        match self {
+            Self::Unknown => Refusal::UnknownTenant(tenant),
+            Self::NotActive => Refusal::TenantNotActive(tenant),
+            Self::Suspended => Refusal::TenantSuspended(tenant),
+            Self::Deprovisioned => Refusal::TenantDeprovisioned(tenant),
+        }
+    }
+}
+
 /// What a due state timeout does, by its tenant's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TimeoutRule {
     /// It is delivered now, as a command the tenant admits.
     Deliver,
     /// It is kept, neither fired nor lost, until the tenant's state changes: a command
-    /// would be refused now (`tenant_suspended`, `tenant_not_active`) but may be later.
+    /// would be refused now but may be admitted later.
     Hold,
     /// It never fires: the tenant is deprovisioned, which is final.
     Drop,
 }
 
-/// The admission rule for a due state timeout: a command to the same governor's, except that
-/// a refusal that may pass later holds the timeout instead of losing it.
+/// The admission rule for a due state timeout: a command's ([`bar`]), except that a bar that
+/// may lift later holds the timeout instead of losing it, and so does a tenant without a
+/// committed state.
 pub(crate) fn timeout_rule(state: Option<TenantState>, lifecycle: bool) -> TimeoutRule {
-    match (state, lifecycle) {
-        (Some(TenantState::Deprovisioned), _) => TimeoutRule::Drop,
-        (Some(_), true)
-        | (Some(TenantState::Active | TenantState::Degraded | TenantState::Maintenance), false) => {
-            TimeoutRule::Deliver
-        }
-        (None, _) | (Some(TenantState::Provisioning | TenantState::Suspended), false) => {
-            TimeoutRule::Hold
-        }
+    match (state, bar(state, lifecycle)) {
+        (None, _) => TimeoutRule::Hold,
+        (_, Some(Bar::Deprovisioned)) => TimeoutRule::Drop,
+        (_, Some(Bar::Unknown | Bar::NotActive | Bar::Suspended)) => TimeoutRule::Hold,
+        (_, None) => TimeoutRule::Deliver,
     }
 }
 
-/// Whether a tenant governor's transition `from` → `to` (state names) ends a period in
-/// which its governors' timeouts were held.
-pub(crate) fn ends_hold(from: &str, to: &str) -> bool {
-    let rule = |name| timeout_rule(TenantState::from_name(name), false);
-    rule(from) == TimeoutRule::Hold && rule(to) != TimeoutRule::Hold
+/// Whether a tenant in `state` holds its governors' due timeouts.
+pub(crate) fn holds(state: Option<TenantState>) -> bool {
+    timeout_rule(state, false) == TimeoutRule::Hold
 }
 
 /// A due state timeout's admission.
@@ -126,11 +165,8 @@ impl Registry {
         self.tenants.get(tenant).and_then(|e| e.state())
     }
 
-    /// Admits one command for `tenant`'s governors.
-    ///
-    /// `lifecycle` is true for commands to the tenant governor itself, which are admitted in
-    /// every state but `deprovisioned` (a suspended tenant must be re-activatable), and for a
-    /// tenant not yet provisioned.
+    /// Admits one command for `tenant`'s governors (`lifecycle`: for its tenant governor) by
+    /// [`bar`], within the tenant's in-flight bound.
     pub(crate) fn admit(&self, tenant: &TenantId, lifecycle: bool) -> Result<Admission, Refusal> {
         let entry = match self.tenants.get(tenant) {
             Some(e) => Arc::clone(e.value()),
@@ -141,24 +177,10 @@ impl Registry {
                 state: AtomicU8::new(UNPROVISIONED),
                 in_flight: AtomicUsize::new(0),
             }),
-            None => return Err(Refusal::UnknownTenant(tenant.clone())),
+            None => return Err(Bar::Unknown.refusal(tenant)),
         };
-        match (entry.state(), lifecycle) {
-            (Some(TenantState::Deprovisioned), _) => {
-                return Err(Refusal::TenantDeprovisioned(tenant.clone()));
-            }
-            (_, true)
-            | (
-                Some(TenantState::Active | TenantState::Degraded | TenantState::Maintenance),
-                false,
-            ) => {}
-            (None, false) => return Err(Refusal::UnknownTenant(tenant.clone())),
-            (Some(TenantState::Provisioning), false) => {
-                return Err(Refusal::TenantNotActive(tenant.clone()));
-            }
-            (Some(TenantState::Suspended), false) => {
-                return Err(Refusal::TenantSuspended(tenant.clone()));
-            }
+        if let Some(bar) = bar(entry.state(), lifecycle) {
+            return Err(bar.refusal(tenant));
         }
         let before = entry.in_flight.fetch_add(1, Ordering::AcqRel);
         let admission = Admission { entry };
@@ -175,15 +197,17 @@ impl Registry {
     /// timeout counts in the tenant's in-flight commands (shutdown waits for it) but is never
     /// refused `busy`: a governor has at most one timeout.
     pub(crate) fn admit_timeout(&self, tenant: &TenantId, lifecycle: bool) -> TimeoutAdmission {
-        let entry = self.tenants.get(tenant).map(|e| Arc::clone(e.value()));
-        let state = entry.as_ref().and_then(|e| e.state());
-        match (timeout_rule(state, lifecycle), entry) {
-            (TimeoutRule::Deliver, Some(entry)) => {
+        let Some(entry) = self.tenants.get(tenant).map(|e| Arc::clone(e.value())) else {
+            // No entry, no state: held, as `timeout_rule(None, _)` says.
+            return TimeoutAdmission::Hold;
+        };
+        match timeout_rule(entry.state(), lifecycle) {
+            TimeoutRule::Deliver => {
                 entry.in_flight.fetch_add(1, Ordering::AcqRel);
                 TimeoutAdmission::Deliver(Admission { entry })
             }
-            (TimeoutRule::Drop, _) => TimeoutAdmission::Drop,
-            (TimeoutRule::Hold | TimeoutRule::Deliver, _) => TimeoutAdmission::Hold,
+            TimeoutRule::Hold => TimeoutAdmission::Hold,
+            TimeoutRule::Drop => TimeoutAdmission::Drop,
         }
     }
 

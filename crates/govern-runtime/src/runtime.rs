@@ -7,7 +7,9 @@
 //!
 //! The ledger and the tenant registry live in [`Shared`], not in actors of their own.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,7 +21,7 @@ use govern_governors::{
 use govern_ledger::{
     CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
 };
-use govern_receipt::{ChainError, Head, Receipt};
+use govern_receipt::{ChainError, Head, Receipt, ReplayError};
 use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::clock::{Clock, wall_now};
@@ -30,7 +32,7 @@ use crate::governor::Key;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
 use crate::limits;
-use crate::registry::{Registry, TimeoutAdmission, TimeoutRule};
+use crate::registry::{Admission, Registry, TimeoutAdmission};
 use crate::schedule::Schedule;
 use crate::supervisor::policy::{Intensity, RestartType, Strategy};
 use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
@@ -318,14 +320,9 @@ impl RuntimeBuilder {
                 if !shared.shutting_down.swap(true, Ordering::AcqRel) {
                     tracing::error!("root supervisor stopped: the runtime is down");
                     let reason = "the supervision tree has stopped";
-                    domains.entitlement.fail_resident(reason);
-                    domains.billing.fail_resident(reason);
-                    domains.catalog.fail_resident(reason);
-                    domains.subscription.fail_resident(reason);
-                    domains.account.fail_resident(reason);
-                    domains.quota.fail_resident(reason);
-                    domains.compliance.fail_resident(reason);
-                    domains.tenant.fail_resident(reason);
+                    for kind in GovernorKind::ALL {
+                        domains.by_kind(kind).fail_resident(reason);
+                    }
                     shared.schedule.clear();
                     shared.schedule.wake.notify_one();
                 }
@@ -405,7 +402,10 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
                 continue;
             }
             let key = Key { tenant: tenant_id.clone(), resource };
-            let rearmed = domains.rearm(kind, &key, &receipts).map_err(|e| fail(e.to_string()))?;
+            let rearmed = domains
+                .by_kind(kind)
+                .rearm_from(&key, &receipts)
+                .map_err(|e| fail(e.to_string()))?;
             armed += usize::from(rearmed);
         }
     }
@@ -422,7 +422,7 @@ async fn deliver_timeouts(shared: Arc<Shared>, domains: Arc<Domains>) {
         let schedule = &shared.schedule;
         match schedule.next_deadline() {
             Some(at) if at <= shared.clock.now() => {
-                domains.deliver_due(&shared).await;
+                domains.deliver_due(&shared, None).await;
             }
             Some(at) => {
                 tokio::select! {
@@ -439,18 +439,35 @@ impl Domains {
     /// Delivers every state timeout due now, one at a time, in (deadline, tenant, kind,
     /// resource) order, each admitted by its tenant's state (delivered, held or dropped), and
     /// waits until each delivered one is decided. Returns how many were delivered. The
-    /// delivery task and [`RuntimeHandle::fire_due_timeouts`] both come here, one at a time.
-    pub(crate) async fn deliver_due(&self, shared: &Shared) -> usize {
-        let _turn = shared.schedule.delivering.lock().await;
+    /// delivery task, [`RuntimeHandle::fire_due_timeouts`] and a lifecycle command answered
+    /// while timeouts are due (see [`crate::GovernorHandle::send_request`]) all come here, one
+    /// at a time. With `until`, it starts no delivery after that instant (nor waits for its
+    /// turn past it): what is left stays due, for the next delivery.
+    pub(crate) async fn deliver_due(
+        &self,
+        shared: &Shared,
+        until: Option<tokio::time::Instant>,
+    ) -> usize {
+        let turn = shared.schedule.delivering.lock();
+        let _turn = match until {
+            None => turn.await,
+            Some(until) => match tokio::time::timeout_at(until, turn).await {
+                Ok(turn) => turn,
+                Err(_) => return 0,
+            },
+        };
         let now = shared.clock.now();
         let mut delivered = 0;
-        while !shared.is_shutting_down() {
+        while !shared.is_shutting_down()
+            && until.is_none_or(|until| tokio::time::Instant::now() < until)
+        {
             let Some((due, generation)) = shared.schedule.pop_due(now) else { break };
             let key = Key { tenant: due.tenant.clone(), resource: due.resource.clone() };
             let lifecycle = due.kind == GovernorKind::Tenant;
             match shared.registry.admit_timeout(&due.tenant, lifecycle) {
                 TimeoutAdmission::Deliver(admission) => {
-                    let d = self.deliver_timeout(due.kind, key, generation, admission).await;
+                    let domain = self.by_kind(due.kind);
+                    let d = domain.deliver_timeout(key, generation, admission).await;
                     delivered += usize::from(d);
                 }
                 TimeoutAdmission::Hold => {
@@ -460,70 +477,27 @@ impl Domains {
                     // nothing to release: look again now that the timeout is held (the
                     // tenant governor sets the state before it releases, so one of the two
                     // sees the other).
-                    let state = shared.registry.state(&tenant);
-                    if crate::registry::timeout_rule(state, lifecycle) != TimeoutRule::Hold {
+                    if !crate::registry::holds(shared.registry.state(&tenant)) {
                         shared.schedule.release(&tenant);
                     }
                 }
-                TimeoutAdmission::Drop => self.drop_timeout(due.kind, &key, generation),
+                TimeoutAdmission::Drop => self.by_kind(due.kind).drop_timeout(&key, generation),
             }
         }
         delivered
     }
 
-    async fn deliver_timeout(
-        &self,
-        kind: GovernorKind,
-        key: Key,
-        generation: u64,
-        admission: crate::registry::Admission,
-    ) -> bool {
+    /// The domain of `kind`, kind-erased.
+    fn by_kind(&self, kind: GovernorKind) -> &dyn AnyDomain {
         match kind {
-            GovernorKind::Entitlement => {
-                self.entitlement.deliver_timeout(key, generation, admission).await
-            }
-            GovernorKind::Billing => self.billing.deliver_timeout(key, generation, admission).await,
-            GovernorKind::Catalog => self.catalog.deliver_timeout(key, generation, admission).await,
-            GovernorKind::Subscription => {
-                self.subscription.deliver_timeout(key, generation, admission).await
-            }
-            GovernorKind::Account => self.account.deliver_timeout(key, generation, admission).await,
-            GovernorKind::Quota => self.quota.deliver_timeout(key, generation, admission).await,
-            GovernorKind::Compliance => {
-                self.compliance.deliver_timeout(key, generation, admission).await
-            }
-            GovernorKind::Tenant => self.tenant.deliver_timeout(key, generation, admission).await,
-        }
-    }
-
-    fn drop_timeout(&self, kind: GovernorKind, key: &Key, generation: u64) {
-        match kind {
-            GovernorKind::Entitlement => self.entitlement.drop_timeout(key, generation),
-            GovernorKind::Billing => self.billing.drop_timeout(key, generation),
-            GovernorKind::Catalog => self.catalog.drop_timeout(key, generation),
-            GovernorKind::Subscription => self.subscription.drop_timeout(key, generation),
-            GovernorKind::Account => self.account.drop_timeout(key, generation),
-            GovernorKind::Quota => self.quota.drop_timeout(key, generation),
-            GovernorKind::Compliance => self.compliance.drop_timeout(key, generation),
-            GovernorKind::Tenant => self.tenant.drop_timeout(key, generation),
-        }
-    }
-
-    fn rearm(
-        &self,
-        kind: GovernorKind,
-        key: &Key,
-        receipts: &[Receipt],
-    ) -> Result<bool, govern_receipt::ReplayError> {
-        match kind {
-            GovernorKind::Entitlement => self.entitlement.rearm_from(key, receipts),
-            GovernorKind::Billing => self.billing.rearm_from(key, receipts),
-            GovernorKind::Catalog => self.catalog.rearm_from(key, receipts),
-            GovernorKind::Subscription => self.subscription.rearm_from(key, receipts),
-            GovernorKind::Account => self.account.rearm_from(key, receipts),
-            GovernorKind::Quota => self.quota.rearm_from(key, receipts),
-            GovernorKind::Compliance => self.compliance.rearm_from(key, receipts),
-            GovernorKind::Tenant => self.tenant.rearm_from(key, receipts),
+            GovernorKind::Entitlement => &self.entitlement,
+            GovernorKind::Billing => &self.billing,
+            GovernorKind::Catalog => &self.catalog,
+            GovernorKind::Subscription => &self.subscription,
+            GovernorKind::Account => &self.account,
+            GovernorKind::Quota => &self.quota,
+            GovernorKind::Compliance => &self.compliance,
+            GovernorKind::Tenant => &self.tenant,
         }
     }
 }
@@ -697,21 +671,21 @@ impl RuntimeHandle {
     /// How many governors are resident (not passivated), over all kinds.
     #[must_use]
     pub fn resident_governors(&self) -> usize {
-        self.sum(|d| d.resident_dyn())
+        self.sum(|d| d.resident())
     }
 
     /// How many governor actors are alive, over all kinds (a passivated governor's actor
     /// stops shortly after it is passivated).
     #[must_use]
     pub fn live_governor_actors(&self) -> usize {
-        self.sum(|d| d.live_actors_dyn())
+        self.sum(|d| d.live_actors())
     }
 
     /// Passivates now every governor idle for at least `idle_for`, as the periodic sweep
     /// does with the configured idle time. Returns how many were passivated.
     #[must_use]
     pub fn passivate_idle(&self, idle_for: Duration) -> usize {
-        self.sum(|d| d.passivate_idle_dyn(idle_for))
+        self.sum(|d| d.passivate_idle(idle_for))
     }
 
     /// The ledger's progress and health: receipts written and durable, and whether a store
@@ -741,24 +715,13 @@ impl RuntimeHandle {
     /// whoever delivers, each is decided once and in order); this call makes the moment
     /// deterministic, for scenario scripts and tests on paused time.
     pub async fn fire_due_timeouts(&self) -> usize {
-        self.domains.deliver_due(&self.shared).await
+        self.domains.deliver_due(&self.shared, None).await
     }
 
     /// How many times the domain supervisor of `kind` was restarted after escalating.
     #[must_use]
     pub fn domain_restarts(&self, kind: GovernorKind) -> u64 {
-        let d = &self.domains;
-        let n = |x: u64| x.saturating_sub(1);
-        match kind {
-            GovernorKind::Entitlement => n(d.entitlement.incarnations()),
-            GovernorKind::Billing => n(d.billing.incarnations()),
-            GovernorKind::Catalog => n(d.catalog.incarnations()),
-            GovernorKind::Subscription => n(d.subscription.incarnations()),
-            GovernorKind::Account => n(d.account.incarnations()),
-            GovernorKind::Quota => n(d.quota.incarnations()),
-            GovernorKind::Compliance => n(d.compliance.incarnations()),
-            GovernorKind::Tenant => n(d.tenant.incarnations()),
-        }
+        self.domains.by_kind(kind).incarnations().saturating_sub(1)
     }
 
     /// Whether the runtime has stopped taking commands (shutdown began, or the root
@@ -768,34 +731,57 @@ impl RuntimeHandle {
         self.shared.is_shutting_down()
     }
 
-    fn sum(&self, f: impl Fn(&dyn DomainStats) -> usize) -> usize {
-        let d = &self.domains;
-        f(&*d.entitlement)
-            + f(&*d.billing)
-            + f(&*d.catalog)
-            + f(&*d.subscription)
-            + f(&*d.account)
-            + f(&*d.quota)
-            + f(&*d.compliance)
-            + f(&*d.tenant)
+    fn sum(&self, f: impl Fn(&dyn AnyDomain) -> usize) -> usize {
+        GovernorKind::ALL.into_iter().map(|kind| f(self.domains.by_kind(kind))).sum()
     }
 }
 
-/// Kind-erased counts of a domain.
-trait DomainStats {
-    fn resident_dyn(&self) -> usize;
-    fn live_actors_dyn(&self) -> usize;
-    fn passivate_idle_dyn(&self, idle_for: Duration) -> usize;
+/// A domain of any kind: what the runtime does with a domain chosen by a kind at run time
+/// (a due timeout's, a receipt's) or with each in turn.
+trait AnyDomain: Send + Sync {
+    fn resident(&self) -> usize;
+    fn live_actors(&self) -> usize;
+    fn passivate_idle(&self, idle_for: Duration) -> usize;
+    fn incarnations(&self) -> u64;
+    fn fail_resident(&self, reason: &str);
+    fn rearm_from(&self, key: &Key, receipts: &[Receipt]) -> Result<bool, ReplayError>;
+    fn deliver_timeout(
+        &self,
+        key: Key,
+        generation: u64,
+        admission: Admission,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+    fn drop_timeout(&self, key: &Key, generation: u64);
 }
 
-impl<G: Hosted> DomainStats for Domain<G> {
-    fn resident_dyn(&self) -> usize {
-        self.resident()
+impl<G: Hosted> AnyDomain for Arc<Domain<G>> {
+    fn resident(&self) -> usize {
+        Domain::resident(self)
     }
-    fn live_actors_dyn(&self) -> usize {
-        self.live_actors()
+    fn live_actors(&self) -> usize {
+        Domain::live_actors(self)
     }
-    fn passivate_idle_dyn(&self, idle_for: Duration) -> usize {
-        self.passivate_idle(idle_for)
+    fn passivate_idle(&self, idle_for: Duration) -> usize {
+        Domain::passivate_idle(self, idle_for)
+    }
+    fn incarnations(&self) -> u64 {
+        Domain::incarnations(self)
+    }
+    fn fail_resident(&self, reason: &str) {
+        Domain::fail_resident(self, reason);
+    }
+    fn rearm_from(&self, key: &Key, receipts: &[Receipt]) -> Result<bool, ReplayError> {
+        Domain::rearm_from(self, key, receipts)
+    }
+    fn deliver_timeout(
+        &self,
+        key: Key,
+        generation: u64,
+        admission: Admission,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(Domain::deliver_timeout(self, key, generation, admission))
+    }
+    fn drop_timeout(&self, key: &Key, generation: u64) {
+        Domain::drop_timeout(self, key, generation);
     }
 }

@@ -2,12 +2,13 @@
 //! (deadline, tenant, kind, resource), delivered one at a time through tenant admission.
 //!
 //! Each domain keeps the armed command of each of its governors (typed, by key); this
-//! schedule keeps their order. One delivery task sleeps until the earliest deadline; it and
-//! `RuntimeHandle::fire_due_timeouts` deliver through [`Schedule::pop_due`] under one lock, so
-//! due timeouts are decided in order whoever delivers them, and each exactly once. A timeout
-//! whose tenant is suspended (or not yet active) is *held* here, out of the order, until the
-//! tenant's state changes ([`Schedule::release`]); one whose tenant is deprovisioned is
-//! dropped.
+//! schedule keeps their order. Three callers deliver: the delivery task, which sleeps until
+//! the earliest deadline; `RuntimeHandle::fire_due_timeouts`; and a tenant governor's command
+//! answered while timeouts are due (a resumption releases the held ones). All three deliver
+//! through [`Schedule::pop_due`] under one lock, so due timeouts are decided in order whoever
+//! delivers them, and each exactly once. A timeout whose tenant does not admit it for now
+//! (suspended, still provisioning) is *held* here, out of the order, until the tenant's state
+//! changes ([`Schedule::release`]); one whose tenant is deprovisioned is dropped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,17 +82,29 @@ impl Schedule {
         }
     }
 
-    /// Removes an armed timeout (cancelled or replaced), if that generation is still there.
+    /// Removes an armed timeout (cancelled or replaced), if that generation is still there,
+    /// in the order or held.
     pub(crate) fn remove(&self, due: &Due, generation: u64) {
         let mut order = self.order();
         if order.queue.get(due) == Some(&generation) {
             order.queue.remove(due);
+        }
+        if let Some(held) = order.held.get_mut(&due.tenant) {
+            held.retain(|(d, g)| (d, *g) != (due, generation));
+            if held.is_empty() {
+                order.held.remove(&due.tenant);
+            }
         }
     }
 
     /// The earliest deadline armed.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         self.order().queue.first_key_value().map(|(due, _)| due.at)
+    }
+
+    /// Whether a timeout is due at `now`.
+    pub(crate) fn has_due(&self, now: Timestamp) -> bool {
+        self.next_deadline().is_some_and(|at| at <= now)
     }
 
     /// Takes the first timeout due at `now`, if any.
@@ -110,14 +123,20 @@ impl Schedule {
     }
 
     /// Puts `tenant`'s held timeouts back in the order (they are due: the next delivery
-    /// decides them, or holds them again, or drops them, by the tenant's state then).
-    /// Returns how many.
+    /// decides them, or holds them again, or drops them, by the tenant's state then). A
+    /// timeout armed for the same place since it was held is newer and stays. Returns how
+    /// many were put back.
     pub(crate) fn release(&self, tenant: &TenantId) -> usize {
         let released = {
             let mut order = self.order();
             let Some(held) = order.held.remove(tenant) else { return 0 };
-            let n = held.len();
-            order.queue.extend(held);
+            let mut n = 0;
+            for (due, generation) in held {
+                if let std::collections::btree_map::Entry::Vacant(e) = order.queue.entry(due) {
+                    e.insert(generation);
+                    n += 1;
+                }
+            }
             n
         };
         self.wake.notify_one();

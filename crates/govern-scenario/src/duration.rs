@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
+use govern_governors::{DAY_MS, HOUR_MS, MINUTE_MS};
+
 /// The units, largest first, with their length in milliseconds.
 const UNITS: &[(&str, u64)] =
-    &[("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    &[("d", DAY_MS), ("h", HOUR_MS), ("m", MINUTE_MS), ("s", 1_000), ("ms", 1)];
 
 /// What a duration looks like, for problems.
 pub(crate) const GRAMMAR: &str = "one or more `<integer><unit>` groups separated by single \

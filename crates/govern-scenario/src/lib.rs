@@ -18,8 +18,5 @@ pub use load::{
     ADVANCE_MAX, ADVANCE_TOTAL_MAX, CLOCK_END, DEFAULT_REASON, DEFAULT_START, FILE_BYTES_MAX,
     LoadError, Problem, STEPS_MAX, load_file, load_str, state_names,
 };
-pub use run::{
-    Progress, RunError, RunReport, StepOutcome, StepReport, run, run_blocking,
-    run_blocking_observed, run_observed,
-};
+pub use run::{Progress, RunError, RunReport, StepOutcome, StepReport, run, run_blocking};
 pub use spec::{Action, Expect, Location, RunExpect, Scenario, Step, Target, TenantSpec};

@@ -7,10 +7,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::Duration;
 
-use govern_governors::limits::{METADATA_KEY_LEN_MAX, REASON_LEN_MAX};
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
-    Args, CommandSpec, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
+    Args, CommandSpec, DAY_MS, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
     StateSpec, TenantId, Timestamp, account, billing, catalog, compliance, entitlement, quota,
     subscription, tenant,
 };
@@ -33,13 +32,13 @@ pub const STEPS_MAX: usize = 10_000;
 pub const FILE_BYTES_MAX: usize = 1 << 20;
 
 /// The longest one `advance` step may move the clock: ten years (3650 days).
-pub const ADVANCE_MAX: Duration = Duration::from_secs(3_650 * 86_400);
+pub const ADVANCE_MAX: Duration = Duration::from_millis(3_650 * DAY_MS);
 
 /// The longest all the `advance` steps of a scenario may move the clock together: a hundred
 /// years (36 500 days). tokio's clock is a `std::time::Instant`, which panics when moved past
 /// its range; on some platforms that range is a `u64` of nanoseconds since boot, about 584
 /// years, so a hundred years keeps well inside it everywhere.
-pub const ADVANCE_TOTAL_MAX: Duration = Duration::from_secs(36_500 * 86_400);
+pub const ADVANCE_TOTAL_MAX: Duration = Duration::from_millis(36_500 * DAY_MS);
 
 /// The latest time the virtual clock may read: 9999-12-31T23:59:59.999Z, the last instant
 /// RFC 3339 (four-digit years) can write, and so the last a receipt's timestamp is shown as.
@@ -634,11 +633,7 @@ impl Cx<'_> {
         match Reason::new(text.as_str()) {
             Ok(_) => Some(text),
             Err(e) => {
-                self.problem(
-                    item.span(),
-                    e.to_string(),
-                    Some(format!("1 to {REASON_LEN_MAX} bytes, not only white space")),
-                );
+                self.problem(item.span(), e.to_string(), Some(e.expected().to_owned()));
                 None
             }
         }
@@ -646,65 +641,52 @@ impl Cx<'_> {
 
     /// A command's `metadata` table and `idempotency_key`, checked entry by entry with
     /// [`Metadata::insert`] as the runtime will check them; the key written both ways is a
-    /// problem rather than one silently replacing the other.
+    /// problem rather than one silently replacing the other. The entries come sorted by key,
+    /// as the receipt records them; `None` if any problem was found here.
     fn metadata(&mut self, table: &toml_edit::Table) -> Option<Vec<(String, String)>> {
+        let problems_before = self.problems.len();
         let mut checked = Metadata::new();
-        let mut entries = Vec::new();
-        let mut ok = true;
         if let Some(item) = table.get("metadata") {
             match item.as_table_like() {
                 Some(t) => {
                     for (k, v) in t.iter() {
-                        let Some(value) = self.as_string(v, k) else {
-                            ok = false;
-                            continue;
-                        };
+                        let Some(value) = self.as_string(v, k) else { continue };
                         let key_span = t.key(k).and_then(toml_edit::Key::span).or_else(|| v.span());
-                        if let Err(e) = checked.insert(k, value.as_str()) {
-                            ok = false;
+                        if let Err(e) = checked.insert(k, value) {
                             let too_many = matches!(e, MetadataError::TooMany { .. });
                             let span = if too_many { item.span() } else { key_span };
                             self.problem(span, e.to_string(), Some(metadata_expected(&e)));
                             if too_many {
                                 break;
                             }
-                            continue;
                         }
-                        entries.push((k.to_owned(), value));
                     }
                 }
-                None => {
-                    ok = false;
-                    self.problem(
-                        item.span(),
-                        format!("`metadata` is {}", a_type(item)),
-                        Some("a table of strings".into()),
-                    );
-                }
+                None => self.problem(
+                    item.span(),
+                    format!("`metadata` is {}", a_type(item)),
+                    Some("a table of strings".into()),
+                ),
             }
         }
         if let Some(item) = table.get(IDEMPOTENCY_KEY) {
             let span = Self::key_span(table, IDEMPOTENCY_KEY, item.span());
             match self.as_string(item, IDEMPOTENCY_KEY) {
-                None => ok = false,
-                Some(_) if checked.as_map().contains_key(IDEMPOTENCY_KEY) => {
-                    ok = false;
-                    self.problem(
-                        span,
-                        format!("`{IDEMPOTENCY_KEY}` is given twice: here and in `metadata`"),
-                        Some("one of the two".into()),
-                    );
-                }
-                Some(value) => match checked.insert(IDEMPOTENCY_KEY, value.as_str()) {
-                    Ok(()) => entries.push((IDEMPOTENCY_KEY.to_owned(), value)),
-                    Err(e) => {
-                        ok = false;
+                None => {}
+                Some(_) if checked.as_map().contains_key(IDEMPOTENCY_KEY) => self.problem(
+                    span,
+                    format!("`{IDEMPOTENCY_KEY}` is given twice: here and in `metadata`"),
+                    Some("one of the two".into()),
+                ),
+                Some(value) => {
+                    if let Err(e) = checked.insert(IDEMPOTENCY_KEY, value) {
                         self.problem(span, e.to_string(), Some(metadata_expected(&e)));
                     }
-                },
+                }
             }
         }
-        ok.then_some(entries)
+        (self.problems.len() == problems_before)
+            .then(|| checked.as_map().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     /// Command arguments: a table whose values are strings, integers, booleans, decimals
@@ -878,14 +860,12 @@ impl Cx<'_> {
 /// Where an idempotency key goes in a receipt's metadata.
 const IDEMPOTENCY_KEY: &str = "idempotency_key";
 
-/// What metadata must look like, for a problem with it.
+/// What metadata must look like, for a problem with it: the runtime's hint, and that an
+/// idempotency key counts as an entry.
 fn metadata_expected(e: &MetadataError) -> String {
     match e {
-        MetadataError::TooMany { max } => {
-            format!("at most {max} entries, `idempotency_key` included")
-        }
-        MetadataError::ValueTooLong { max, .. } => format!("values of at most {max} bytes"),
-        _ => format!("keys of 1 to {METADATA_KEY_LEN_MAX} characters of a-z 0-9 _ . -"),
+        MetadataError::TooMany { .. } => format!("{}, `{IDEMPOTENCY_KEY}` included", e.expected()),
+        _ => e.expected().to_owned(),
     }
 }
 

@@ -159,27 +159,12 @@ pub enum Progress<'a> {
 }
 
 /// Runs `scenario` on a current-thread tokio runtime with paused time, with its ledger in
-/// `data_dir` (which must not hold a ledger), calling `on_step` after each step.
+/// `data_dir` (which must not hold a ledger), reporting every [`Progress`] to `observe` as
+/// it goes.
 ///
 /// # Errors
 /// [`RunError`] when the run cannot start or the runtime fails to stop.
 pub fn run_blocking(
-    scenario: &Scenario,
-    data_dir: &Path,
-    on_step: &mut dyn FnMut(&StepReport),
-) -> Result<RunReport, RunError> {
-    run_blocking_observed(scenario, data_dir, &mut |p| {
-        if let Progress::Step(step) = p {
-            on_step(step);
-        }
-    })
-}
-
-/// [`run_blocking`], reporting every [`Progress`] to `observe`.
-///
-/// # Errors
-/// As [`run_blocking`].
-pub fn run_blocking_observed(
     scenario: &Scenario,
     data_dir: &Path,
     observe: &mut dyn FnMut(Progress<'_>),
@@ -189,7 +174,7 @@ pub fn run_blocking_observed(
         .start_paused(true)
         .build()
         .map_err(|e| RunError::Tokio(e.to_string()))?;
-    rt.block_on(run_observed(scenario, data_dir, observe))
+    rt.block_on(run(scenario, data_dir, observe))
 }
 
 async fn start(data_dir: &Path, epoch: Timestamp) -> Result<Runtime, RunError> {
@@ -206,23 +191,6 @@ async fn start(data_dir: &Path, epoch: Timestamp) -> Result<Runtime, RunError> {
 /// # Errors
 /// As [`run_blocking`].
 pub async fn run(
-    scenario: &Scenario,
-    data_dir: &Path,
-    on_step: &mut dyn FnMut(&StepReport),
-) -> Result<RunReport, RunError> {
-    run_observed(scenario, data_dir, &mut |p| {
-        if let Progress::Step(step) = p {
-            on_step(step);
-        }
-    })
-    .await
-}
-
-/// [`run`], reporting every [`Progress`] to `observe`.
-///
-/// # Errors
-/// As [`run_blocking`].
-pub async fn run_observed(
     scenario: &Scenario,
     data_dir: &Path,
     observe: &mut dyn FnMut(Progress<'_>),

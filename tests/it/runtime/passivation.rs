@@ -7,9 +7,8 @@ use govern_governors::subscription::{State, Subscription};
 use govern_governors::{Governor, GovernorKind};
 use govern_receipt::replay;
 
-use super::{builder, quota, resource, started, tenant};
+use super::{MINUTE, builder, quota, resource, started, tenant};
 
-const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(60 * 60);
 
 #[tokio::test(start_paused = true)]

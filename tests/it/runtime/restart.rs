@@ -3,14 +3,17 @@
 //! every acknowledgement came after its receipt was durable, and timeouts re-armed at start
 //! obey their tenant's state (held while suspended, never fired once deprovisioned).
 
+use govern_governors::DAY_MS;
 use govern_governors::subscription::State;
 use govern_runtime::Runtime;
 
-use super::{T0, quota, resource, tenant};
+use super::{DAY, T0, quota, resource, tenant};
 
-async fn start_on(dir: &std::path::Path) -> Runtime {
+/// A runtime on `dir` whose clock starts `days` after T0.
+async fn start_on(dir: &std::path::Path, days: u64) -> Runtime {
     super::quiet_injected_panics();
-    Runtime::builder().epoch(T0).data_dir(dir).start().await.unwrap()
+    let epoch = T0.plus_ms(days * DAY_MS);
+    Runtime::builder().epoch(epoch).data_dir(dir).start().await.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -18,7 +21,7 @@ async fn a_runtime_restarted_on_its_data_directory_continues_where_it_stopped() 
     let dir = tempfile::tempdir().unwrap();
     let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
 
-    let rt = start_on(dir.path()).await;
+    let rt = start_on(dir.path(), 0).await;
     let h = rt.handle();
     h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
     let sub = h.subscription(&acme, &sub_1);
@@ -32,7 +35,7 @@ async fn a_runtime_restarted_on_its_data_directory_continues_where_it_stopped() 
     let report = govern_ledger::verify::verify_dir(dir.path()).unwrap();
     assert_eq!(report.head, first);
 
-    let rt = start_on(dir.path()).await;
+    let rt = start_on(dir.path(), 0).await;
     let h = rt.handle();
     assert_eq!(h.head(), first, "the chain continues from the stored head");
     assert_eq!(h.tenant_state(&acme), Some(govern_governors::tenant::State::Active));
@@ -50,48 +53,34 @@ async fn a_runtime_restarted_on_its_data_directory_continues_where_it_stopped() 
 async fn a_pending_trial_ends_after_a_restart_without_its_governor_being_used() {
     let dir = tempfile::tempdir().unwrap();
     let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
-    let rt = start_on(dir.path()).await;
+    let rt = start_on(dir.path(), 0).await;
     let h = rt.handle();
     h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
     h.subscription(&acme, &sub_1).start_trial("pro", 14, "signed up").await.unwrap();
     rt.shutdown().await.unwrap();
 
     // A new runtime on the same directory, ten days later: nobody touches the subscription.
-    let rt = Runtime::builder()
-        .epoch(govern_governors::Timestamp(T0.as_ms() + 10 * govern_governors::DAY_MS))
-        .data_dir(dir.path())
-        .start()
-        .await
-        .unwrap();
+    let rt = start_on(dir.path(), 10).await;
     let h = rt.handle();
     assert_eq!(h.resident_governors(), 0);
-    tokio::time::advance(std::time::Duration::from_secs(5 * 86_400)).await;
+    tokio::time::advance(5 * DAY).await;
     // Whoever delivers it (the timer as the clock passed, or this call), it is decided once.
     h.fire_due_timeouts().await;
     let receipts = h.receipts(&acme, None, Some(&sub_1)).unwrap();
     let last = receipts.last().unwrap();
     assert_eq!((last.body.command.as_ref(), last.body.state_to.as_ref()), ("end_trial", "paused"));
     // Decided when the clock reached it: the advance jumped to day 15 in one step.
-    assert_eq!(last.body.timestamp.as_ms(), T0.as_ms() + 15 * govern_governors::DAY_MS);
+    assert_eq!(last.body.timestamp, T0.plus_ms(15 * DAY_MS));
     assert_eq!(receipts.len(), 2, "start_trial, end_trial");
     rt.shutdown().await.unwrap();
 }
-
-/// A runtime on `dir` whose clock starts `days` after T0.
-async fn start_on_day(dir: &std::path::Path, days: u64) -> Runtime {
-    super::quiet_injected_panics();
-    let epoch = govern_governors::Timestamp(T0.as_ms() + days * govern_governors::DAY_MS);
-    Runtime::builder().epoch(epoch).data_dir(dir).start().await.unwrap()
-}
-
-const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 #[tokio::test(start_paused = true)]
 async fn a_suspended_tenants_trial_stays_held_across_a_restart_and_ends_at_resume() {
     use govern_governors::tenant::Command as TenantCommand;
     let dir = tempfile::tempdir().unwrap();
     let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
-    let rt = start_on(dir.path()).await;
+    let rt = start_on(dir.path(), 0).await;
     let h = rt.handle();
     h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
     h.subscription(&acme, &sub_1).start_trial("pro", 4, "signed up").await.unwrap();
@@ -99,7 +88,7 @@ async fn a_suspended_tenants_trial_stays_held_across_a_restart_and_ends_at_resum
     rt.shutdown().await.unwrap();
 
     // Restarted on day 2; the trial falls due on day 4 while the tenant is suspended.
-    let rt = start_on_day(dir.path(), 2).await;
+    let rt = start_on(dir.path(), 2).await;
     let h = rt.handle();
     tokio::time::sleep(8 * DAY).await;
     assert_eq!(h.fire_due_timeouts().await, 0);
@@ -108,7 +97,7 @@ async fn a_suspended_tenants_trial_stays_held_across_a_restart_and_ends_at_resum
     rt.shutdown().await.unwrap();
 
     // And across a second restart, past the deadline: still held, then fired at resume.
-    let rt = start_on_day(dir.path(), 12).await;
+    let rt = start_on(dir.path(), 12).await;
     let h = rt.handle();
     assert_eq!(h.fire_due_timeouts().await, 0);
     assert_eq!(h.head().next_seq, 4);
@@ -120,7 +109,7 @@ async fn a_suspended_tenants_trial_stays_held_across_a_restart_and_ends_at_resum
         (last.seq, last.body.command.as_ref(), last.body.state_to.as_ref()),
         (5, "end_trial", "paused")
     );
-    assert_eq!(last.body.timestamp.as_ms(), T0.as_ms() + 12 * govern_governors::DAY_MS);
+    assert_eq!(last.body.timestamp, T0.plus_ms(12 * DAY_MS));
     assert_eq!(h.fire_due_timeouts().await, 0);
     rt.shutdown().await.unwrap();
 }
@@ -130,7 +119,7 @@ async fn a_deprovisioned_tenants_trial_never_ends_after_a_restart() {
     use govern_governors::tenant::Command as TenantCommand;
     let dir = tempfile::tempdir().unwrap();
     let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
-    let rt = start_on(dir.path()).await;
+    let rt = start_on(dir.path(), 0).await;
     let h = rt.handle();
     h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
     h.subscription(&acme, &sub_1).start_trial("pro", 4, "signed up").await.unwrap();
@@ -139,7 +128,7 @@ async fn a_deprovisioned_tenants_trial_never_ends_after_a_restart() {
 
     // Restarted before the deadline and after it: the trial never ends.
     for day in [2, 10] {
-        let rt = start_on_day(dir.path(), day).await;
+        let rt = start_on(dir.path(), day).await;
         let h = rt.handle();
         tokio::time::sleep(5 * DAY).await;
         assert_eq!(h.fire_due_timeouts().await, 0);

@@ -12,9 +12,7 @@ use govern_governors::{Governor, GovernorKind, ResourceId, TenantId};
 use govern_receipt::replay;
 use govern_runtime::{CrashPoint, GovernorHandle, Hosted, Outcome, Refusal, RuntimeHandle};
 
-use super::{builder, quota, resource, started, tenant};
-
-const MINUTE: Duration = Duration::from_secs(60);
+use super::{MINUTE, builder, quota, resource, started, tenant};
 
 /// The names of the commands receipted for one governor, in ledger order.
 fn commands(h: &RuntimeHandle, t: &TenantId, kind: GovernorKind, r: &ResourceId) -> Vec<String> {

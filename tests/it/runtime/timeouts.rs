@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::future::join_all;
 use govern_governors::catalog::{Command as CatalogCommand, Product};
 use govern_governors::compliance::{Audit, Command as AuditCommand, Domain, Severity, State};
 use govern_governors::entitlement::{Command as EntitlementCommand, Entitlement};
@@ -18,10 +19,7 @@ use govern_governors::{
 use govern_receipt::Receipt;
 use govern_runtime::RuntimeHandle;
 
-use super::{T0, resource, started, tenant};
-
-const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-const MINUTE: Duration = Duration::from_secs(60);
+use super::{DAY, MINUTE, T0, resource, started, tenant};
 
 fn receipts(h: &RuntimeHandle, t: &TenantId, kind: GovernorKind, r: &ResourceId) -> Vec<Receipt> {
     h.receipts(t, Some(kind), Some(r)).unwrap()
@@ -458,30 +456,6 @@ async fn held_timeouts_of_a_tenant_deprovisioned_while_suspended_never_fire() {
     rt.shutdown().await.unwrap();
 }
 
-/// Polls every future of `futures` together in one task, so that all of them run their
-/// first step (here: queueing a command) before anything else does.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (slot, out) in pending.iter_mut().zip(done.iter_mut()) {
-            if let Some(f) = slot
-                && let std::task::Poll::Ready(v) = f.as_mut().poll(cx)
-            {
-                *out = Some(v);
-                *slot = None;
-            }
-        }
-        if pending.iter().all(Option::is_none) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    done.into_iter().map(Option::unwrap).collect()
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_due_timeout_is_delivered_even_when_the_governors_inbox_is_full() {
     let rt = started(&["acme"]).await;
@@ -491,10 +465,11 @@ async fn a_due_timeout_is_delivered_even_when_the_governors_inbox_is_full() {
     sub.start_trial("pro", 14, "signed up").await.unwrap();
     tokio::time::advance(14 * DAY).await;
 
-    // A full inbox of commands the trial refuses, all queued before the governor runs, then
-    // the trial's end: it is queued behind them (never refused `busy`) and decided.
+    // A full inbox of commands the trial refuses, all queued before the governor runs (one
+    // task polls them all before it yields), then the trial's end: it is queued behind them
+    // (never refused `busy`) and decided.
     let full = govern_runtime::limits::GOVERNOR_INBOX_MAX;
-    let refused = (0..full).map(|_| sub.resume("too early")).collect();
+    let refused = (0..full).map(|_| sub.resume("too early"));
     let (answers, delivered) = tokio::join!(join_all(refused), h.fire_due_timeouts());
     assert_eq!(answers.len(), full);
     assert!(answers.iter().all(|a| a.as_ref().unwrap_err().code() == "invalid_transition"));

@@ -164,7 +164,7 @@ fn a_refund_exceeding_the_balance_is_refused() {
 payment_settled --request_refund--> refund_pending
 "
     );
-    assert_eq!(b.refund_pending(), Some(dec("100")));
+    assert_eq!(b.refund_pending(), Some(money("100", "USD")));
 }
 
 #[test]
@@ -475,14 +475,13 @@ fn samples_cover_every_command_and_round_trip() {
     );
 }
 
-/// Decides `command` on `b` at day `day`; when accepted, completes it as a host does before
-/// sealing its receipt, replays the completed command's recorded arguments into a copy of the
+/// Accepts `command` on `b` at day `day` as a host does before sealing its receipt (decided,
+/// then completed), replays the completed command's recorded arguments into a copy of the
 /// machine as it was, applies it, and checks that both agree. Returns the completed command.
 fn accept_and_complete(b: &mut Billing, day: u64, command: C) -> C {
     let ctx = Ctx::at_ms(T0_MS + day * DAY_MS);
-    let t = b.decide(&command, &ctx).unwrap_or_else(|r| panic!("{}: {r}", command.name()));
     let mut completed = command.clone();
-    b.complete(&mut completed);
+    let t = b.accept(&mut completed, &ctx).unwrap_or_else(|r| panic!("{}: {r}", command.name()));
     let mut replayed = b.clone();
     crate::replay_step(
         &mut replayed,

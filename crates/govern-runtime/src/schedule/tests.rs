@@ -1,11 +1,11 @@
 //! The schedule's order (deadline, tenant, kind, resource), stale generations, holding and
-//! releasing, and the admission rule for due timeouts by tenant state.
+//! releasing, and the admission rules for commands and due timeouts by tenant state.
 
 use govern_governors::tenant::State as TenantState;
 use govern_governors::{GovernorKind, ResourceId, StateSpec, TenantId, Timestamp};
 
 use super::{Due, Schedule};
-use crate::registry::{TimeoutRule, ends_hold, timeout_rule};
+use crate::registry::{Bar, TimeoutRule, bar, holds, timeout_rule};
 
 fn due(at: u64, tenant: &str, kind: GovernorKind, resource: &str) -> Due {
     Due {
@@ -74,6 +74,34 @@ fn held_timeouts_leave_the_order_until_their_tenant_is_released() {
 }
 
 #[test]
+fn a_released_timeout_never_replaces_the_one_armed_since_for_the_same_deadline() {
+    let s = Schedule::new();
+    let d = due(4, "acme", GovernorKind::Subscription, "s-1");
+    s.insert(d.clone(), 1);
+    for (d, g) in drain(&s, 10) {
+        s.hold(d, g);
+    }
+    // Armed again for the same deadline while the stale generation is held (its removal is
+    // the next test's): the release keeps the entry armed since.
+    s.insert(d.clone(), 2);
+    s.release(&d.tenant);
+    assert_eq!(drain(&s, 10), [(d, 2)], "the current generation is delivered");
+}
+
+#[test]
+fn a_cancelled_timeout_is_forgotten_even_while_held() {
+    let s = Schedule::new();
+    let d = due(4, "acme", GovernorKind::Subscription, "s-1");
+    s.insert(d.clone(), 1);
+    for (d, g) in drain(&s, 10) {
+        s.hold(d, g);
+    }
+    s.remove(&d, 1);
+    assert_eq!(s.release(&d.tenant), 0, "nothing held any more");
+    assert_eq!(drain(&s, 10), []);
+}
+
+#[test]
 fn a_due_timeout_is_delivered_held_or_dropped_by_its_tenants_state() {
     use TimeoutRule::{Deliver, Drop, Hold};
     for state in TenantState::ALL {
@@ -88,8 +116,37 @@ fn a_due_timeout_is_delivered_held_or_dropped_by_its_tenants_state() {
         assert_eq!(timeout_rule(Some(*state), true), lifecycle, "{}", state.name());
     }
     assert_eq!(timeout_rule(None, false), Hold);
-    assert!(ends_hold("suspended", "active"));
-    assert!(ends_hold("suspended", "deprovisioned"), "held timeouts are then dropped");
-    assert!(!ends_hold("active", "suspended"));
-    assert!(!ends_hold("active", "maintenance"));
+    assert_eq!(timeout_rule(None, true), Hold);
+    // A tenant governor's commit releases what its tenant held unless the new state holds
+    // them as well (a deprovisioning releases them to be dropped).
+    let holding: Vec<_> =
+        TenantState::ALL.iter().filter(|s| holds(Some(**s))).map(|s| s.name()).collect();
+    assert_eq!(holding, ["provisioning", "suspended"]);
+    assert!(holds(None));
+}
+
+#[test]
+fn a_command_is_barred_by_its_tenants_state_as_a_timeout_is_held() {
+    for state in TenantState::ALL.iter().copied().map(Some).chain([None]) {
+        for lifecycle in [false, true] {
+            let barred = bar(state, lifecycle);
+            let want = match state {
+                Some(TenantState::Deprovisioned) => Some(Bar::Deprovisioned),
+                _ if lifecycle => None,
+                None => Some(Bar::Unknown),
+                Some(TenantState::Provisioning) => Some(Bar::NotActive),
+                Some(TenantState::Suspended) => Some(Bar::Suspended),
+                Some(TenantState::Active | TenantState::Degraded | TenantState::Maintenance) => {
+                    None
+                }
+            };
+            assert_eq!(barred, want, "{state:?} lifecycle={lifecycle}");
+            let rule = timeout_rule(state, lifecycle);
+            match barred {
+                None if state.is_some() => assert_eq!(rule, TimeoutRule::Deliver),
+                Some(Bar::Deprovisioned) => assert_eq!(rule, TimeoutRule::Drop),
+                _ => assert_eq!(rule, TimeoutRule::Hold, "{state:?} lifecycle={lifecycle}"),
+            }
+        }
+    }
 }

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use govern_governors::DAY_MS;
+
 use super::{DurationError, format_limit, parse};
 
-const MAX: Duration = Duration::from_secs(10 * 86_400);
+const MAX: Duration = Duration::from_millis(10 * DAY_MS);
 
 #[test]
 fn groups_add_up() {

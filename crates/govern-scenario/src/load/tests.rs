@@ -278,21 +278,32 @@ fn command_with(extra: &str) -> String {
 
 #[test]
 fn reason_and_metadata_are_checked_at_load_as_the_runtime_checks_them() {
-    let cases: Vec<(String, &str, Location)> = vec![
-        ("reason = \"  \"\n".into(), "reason is empty", Location { line: 8, column: 10 }),
+    let reason_hint = "1 to 512 bytes, not only white space";
+    let too_many_hint = "at most 32 entries, `idempotency_key` included";
+    let most = (0..32).map(|i| format!("k{i} = \"v\"")).collect::<Vec<_>>().join(", ");
+    let cases: Vec<(String, &str, &str, Location)> = vec![
+        (
+            "reason = \"  \"\n".into(),
+            "reason is empty",
+            reason_hint,
+            Location { line: 8, column: 10 },
+        ),
         (
             format!("reason = \"{}\"\n", "x".repeat(513)),
             "reason is 513 bytes long",
+            reason_hint,
             Location { line: 8, column: 10 },
         ),
         (
             "metadata = { \"Bad Key\" = \"x\" }\n".into(),
             "metadata key \"Bad Key\"",
+            "keys of 1 to 64 characters of a-z 0-9 _ . -",
             Location { line: 8, column: 14 },
         ),
         (
             format!("metadata = {{ k = \"{}\" }}\n", "v".repeat(1_025)),
             "metadata value of \"k\" is longer than 1024 bytes",
+            "values of at most 1024 bytes",
             Location { line: 8, column: 14 },
         ),
         (
@@ -301,29 +312,35 @@ fn reason_and_metadata_are_checked_at_load_as_the_runtime_checks_them() {
                 (0..33).map(|i| format!("k{i} = \"v\"")).collect::<Vec<_>>().join(", ")
             ),
             "metadata has more than 32 entries",
+            too_many_hint,
             Location { line: 8, column: 12 },
         ),
         (
             "metadata = { idempotency_key = \"a\" }\nidempotency_key = \"b\"\n".into(),
             "`idempotency_key` is given twice",
+            "one of the two",
+            Location { line: 9, column: 1 },
+        ),
+        // An idempotency key counts as an entry: the 33rd, refused where it is written.
+        (
+            format!("metadata = {{ {most} }}\nidempotency_key = \"k\"\n"),
+            "metadata has more than 32 entries",
+            too_many_hint,
             Location { line: 9, column: 1 },
         ),
     ];
-    for (extra, message, at) in cases {
+    for (extra, message, expected, at) in cases {
         let text = command_with(&extra);
         let err = load_str("bad.toml", &text).err().unwrap_or_else(|| panic!("accepted: {extra}"));
         assert_eq!(err.problems.len(), 1, "{err}");
         assert!(err.problems[0].message.contains(message), "{extra}: {err}");
+        assert_eq!(err.problems[0].expected.as_deref(), Some(expected), "{extra}: {err}");
         assert_eq!(err.problems[0].at, at, "{extra}: {err}");
     }
     // The limits themselves are accepted.
-    let most = (0..32).map(|i| format!("k{i} = \"v\"")).collect::<Vec<_>>().join(", ");
     let text =
         command_with(&format!("reason = \"{}\"\nmetadata = {{ {most} }}\n", "x".repeat(512)));
     load_str("t.toml", &text).unwrap();
-    // An idempotency key counts as an entry.
-    let text = command_with(&format!("metadata = {{ {most} }}\nidempotency_key = \"k\"\n"));
-    assert!(load_str("bad.toml", &text).is_err());
 }
 
 mod files {
