@@ -279,8 +279,10 @@ fn parse<'a>(
     })
 }
 
-/// What a ledger indexes and numbers a receipt by, borrowed from its storage record.
+/// What a ledger indexes and numbers a receipt by, borrowed from its storage record. Only
+/// [`Receipt::decode_key`] makes one (it is `non_exhaustive`), so its ids are valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiptKey<'a> {
     /// The tenant id (valid: checked as [`TenantId::new`] checks it).
     pub tenant: &'a str,
@@ -291,6 +293,21 @@ pub struct ReceiptKey<'a> {
     /// The number of earlier receipts of the same (tenant, governor, resource), as the
     /// record says.
     pub resource_seq: u64,
+}
+
+impl ReceiptKey<'_> {
+    /// The tenant and resource ids, as ids.
+    ///
+    /// # Errors
+    /// [`DecodeError::BadId`] only if a field was set to an invalid id after
+    /// [`Receipt::decode_key`] returned the key (the fields are public to read).
+    pub fn ids(&self) -> Result<(TenantId, ResourceId), DecodeError> {
+        let tenant = TenantId::new(self.tenant)
+            .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
+        let resource = ResourceId::new(self.resource)
+            .map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
+        Ok((tenant, resource))
+    }
 }
 
 /// Checks a storage record exactly as [`decode`] does, without allocating, and returns its
