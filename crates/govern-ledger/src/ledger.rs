@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
-use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt, ReceiptBody};
+use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
 use seqs::SeqList;
 
 use crate::merkle::MerkleFrontier;
@@ -510,20 +510,16 @@ impl Ledger {
     /// The first bad receipt.
     pub fn verify(&self) -> Result<Head, ChainError> {
         let inner = self.lock();
-        let mut verifier = ChainVerifier::new();
-        let mut numbering = crate::verify::Numbering::default();
+        let mut checker = crate::verify::RecordChecker::default();
         let mut record = Vec::new();
         for seq in 0..inner.store.len() {
             // A record the store cannot produce is reported as the frame check would.
             if !matches!(inner.store.read(seq, &mut record), Ok(true)) {
                 record.clear();
             }
-            verifier.push_record(&record)?;
-            let key = Receipt::decode_key(&record)
-                .map_err(|source| ChainError::Malformed { seq, source })?;
-            numbering.push(seq, &key)?;
+            checker.push(&record)?;
         }
-        Ok(verifier.head())
+        Ok(checker.head())
     }
 }
 
