@@ -41,8 +41,9 @@ pub enum LedgerError {
     /// The store failed now (the ledger is poisoned from here on).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored record does not decode.
-    #[error("record {seq} does not decode: {reason}")]
+    /// The store did not hand over a record it should have (missing, or another in its
+    /// place).
+    #[error("the store did not hand over record {seq}: {reason}")]
     Corrupt {
         /// The record.
         seq: u64,
@@ -51,7 +52,8 @@ pub enum LedgerError {
     },
     /// A stored record does not verify (opening a ledger): it does not decode, breaks the
     /// chain or its resource's numbering. The first such record, named as `govern verify`
-    /// names it.
+    /// names it. A read names a record that does not decode the same way
+    /// ([`ChainError::Malformed`]).
     #[error(transparent)]
     Chain(#[from] ChainError),
 }
@@ -441,7 +443,9 @@ impl Ledger {
     /// The receipts of one resource, in order: what its governor replays.
     ///
     /// # Errors
-    /// [`LedgerError::Corrupt`] when a record does not decode.
+    /// [`LedgerError::Chain`] ([`ChainError::Malformed`]) when a record does not decode;
+    /// [`LedgerError::Corrupt`] when the store does not have it; [`LedgerError::Store`]
+    /// when it cannot read it.
     pub fn resource_receipts(
         &self,
         tenant: &TenantId,
@@ -460,7 +464,7 @@ impl Ledger {
     /// order. Never another tenant's.
     ///
     /// # Errors
-    /// [`LedgerError::Corrupt`] when a record does not decode.
+    /// As [`Self::resource_receipts`].
     pub fn tenant_receipts(
         &self,
         tenant: &TenantId,
@@ -534,8 +538,8 @@ fn read_matching(
     resource: Option<&ResourceId>,
     prefilter: bool,
 ) -> Result<Vec<Receipt>, LedgerError> {
-    let corrupt =
-        |seq, e: govern_receipt::DecodeError| LedgerError::Corrupt { seq, reason: e.to_string() };
+    // As opening the ledger names it.
+    let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
     let wanted = |t: &str, k: GovernorKind, r: &str| {
         t == tenant.as_str()
             && kind.is_none_or(|want| want == k)
@@ -548,12 +552,12 @@ fn read_matching(
             return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
         }
         if prefilter {
-            let key = Receipt::decode_key(&record).map_err(|e| corrupt(seq, e))?;
+            let key = Receipt::decode_key(&record).map_err(|e| malformed(seq, e))?;
             if !wanted(key.tenant, key.governor, key.resource) {
                 continue;
             }
         }
-        let receipt = Receipt::decode(&record).map_err(|e| corrupt(seq, e))?;
+        let receipt = Receipt::decode(&record).map_err(|e| malformed(seq, e))?;
         let body = &receipt.body;
         if wanted(body.tenant.as_str(), body.governor, body.resource.as_str()) {
             out.push(receipt);

@@ -135,7 +135,8 @@ pub enum OpenDirError {
     /// the store had been opened first.
     #[error(transparent)]
     Store(#[from] OpenError),
-    /// The records did not verify: [`LedgerError::Corrupt`] names the first bad one.
+    /// The records did not verify, as [`Ledger::open`] reports it: [`LedgerError::Chain`]
+    /// names the first bad one.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }

@@ -243,3 +243,40 @@ fn the_ledgers_own_verification_decodes_and_follows_each_resources_numbering() {
         }
     }
 }
+
+#[test]
+fn a_read_names_a_record_that_does_not_decode_as_opening_does() {
+    use crate::verify::crafted;
+    let ledger = Ledger::in_memory();
+    for i in 0..3 {
+        ledger.append(body("acme", GovernorKind::Quota, &format!("q-{i}"), "x")).unwrap();
+    }
+    // The records rewritten behind the ledger's back: receipt 1's governor is no kind (its
+    // hash and link still hold, so opening finds only that).
+    let mut fields = crafted::good_fields(3);
+    fields[1].governor = b"quotas".to_vec();
+    let store = || {
+        let mut store = MemoryStore::new();
+        let mut prev = govern_receipt::Digest::ZERO;
+        for (seq, f) in (0u64..).zip(&fields) {
+            let (record, hash) = crafted::record(seq, prev, f);
+            store.append(seq, &record).unwrap();
+            prev = hash;
+        }
+        store
+    };
+    let opening = Ledger::open(Box::new(store())).unwrap_err();
+    assert!(matches!(opening, LedgerError::Chain(ChainError::Malformed { seq: 1, .. })));
+    ledger.lock().store = Box::new(store());
+    let acme = TenantId::new("acme").unwrap();
+    let q1 = ResourceId::new("q-1").unwrap();
+    let reads = [
+        ledger.resource_receipts(&acme, GovernorKind::Quota, &q1),
+        ledger.tenant_receipts(&acme, None, None),
+        // The key checked before the whole record.
+        ledger.tenant_receipts(&acme, Some(GovernorKind::Quota), None),
+    ];
+    for read in reads {
+        assert_eq!(read.map(|r| r.len()), Err(opening.clone()));
+    }
+}
