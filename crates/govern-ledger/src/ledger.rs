@@ -100,6 +100,41 @@ pub(crate) struct KeyHash {
     pub(crate) hi: u64,
 }
 
+impl KeyHash {
+    /// Shards of the tables keyed by key hashes (the ledger's index, `govern verify`'s
+    /// numbering), each key's chosen by [`Self::shard`].
+    pub(crate) const SHARDS: usize = 256;
+
+    /// The shard of this key: the top byte of the second half (the first half places the key
+    /// inside its shard's table).
+    pub(crate) fn shard(self) -> usize {
+        usize::from(self.hi.to_be_bytes()[0])
+    }
+}
+
+/// How big a ledger being read is, for sizing its tables before they fill.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Expected {
+    /// This many records (an opened store's length).
+    Records(u64),
+    /// This many bytes of frames (the segment files of a data directory), holding records
+    /// of the size of those seen so far.
+    Bytes(u64),
+}
+
+/// How many distinct keys a whole ledger of size `total` is expected to hold, from its
+/// first records: `keys` distinct keys among `records` records, `bytes` bytes of frames in
+/// all. The rate of new keys may overestimate (keys that repeat only further on): the
+/// tables are shrunk, or not grown, accordingly by their owners.
+pub(crate) fn expected_keys(keys: usize, records: u64, bytes: u64, total: Expected) -> usize {
+    let records = records.max(1) as f64;
+    let total = match total {
+        Expected::Records(n) => n as f64,
+        Expected::Bytes(n) => n.max(bytes) as f64 / bytes.max(1) as f64 * records,
+    };
+    (total.max(records) * keys as f64 / records) as usize
+}
+
 impl std::hash::Hash for KeyHash {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Already a keyed hash: the table takes it as it is (see `PassThrough`).
@@ -166,14 +201,14 @@ impl KeyHasher {
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
 type Shard = HashMap<KeyHash, SeqList, std::hash::BuildHasherDefault<PassThrough>>;
 
-/// Sequence numbers by resource, by the hash of its key, in 256 tables chosen by the top
-/// byte of the hash's second half. Reopening fills the tables one at a time from keys
+/// Sequence numbers by resource, by the hash of its key, in 256 tables
+/// ([`KeyHash::shard`]). Reopening fills the tables one at a time from keys
 /// sorted out by shard (a burst of inserts into one table of a few MiB, rather than inserts
 /// scattered over all of them: fewer cache and TLB misses), and a table that grows rehashes
 /// 1/256 of the keys, under the ledger's lock, rather than all of them.
 #[derive(Debug)]
 struct Resources {
-    shards: Box<[Shard; 256]>,
+    shards: Box<[Shard; KeyHash::SHARDS]>,
 }
 
 impl Default for Resources {
@@ -183,16 +218,12 @@ impl Default for Resources {
 }
 
 impl Resources {
-    fn shard(key: KeyHash) -> usize {
-        usize::from(key.hi.to_be_bytes()[0])
-    }
-
     fn get(&self, key: KeyHash) -> Option<&SeqList> {
-        self.shards[Self::shard(key)].get(&key)
+        self.shards[key.shard()].get(&key)
     }
 
     fn entry(&mut self, key: KeyHash) -> &mut SeqList {
-        self.shards[Self::shard(key)].entry(key).or_default()
+        self.shards[key.shard()].entry(key).or_default()
     }
 }
 

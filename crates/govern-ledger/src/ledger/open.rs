@@ -23,8 +23,8 @@ use govern_governors::TenantId;
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
 use super::{
-    Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, SeqList, Shard,
-    StoreError,
+    Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources,
+    SeqList, Shard, StoreError, expected_keys,
 };
 use crate::merkle::MerkleFrontier;
 use crate::segment::{
@@ -425,16 +425,6 @@ type Tenants =
 /// tests, so that reopening them flushes, presizes and shrinks).
 const PENDING: usize = if cfg!(test) { 64 } else { 1 << 18 };
 
-/// How many records are coming, for presizing the index.
-#[derive(Clone, Copy)]
-enum Expected {
-    /// This many (an opened store's length).
-    Records(u64),
-    /// As many as fit in this many bytes of frames, at the size of those seen so far (the
-    /// segment files of a directory being scanned).
-    Bytes(u64),
-}
-
 /// The index being built.
 struct Building {
     keys: KeyHasher,
@@ -463,7 +453,7 @@ impl Building {
             keys,
             resources: Resources::default(),
             tenants: Tenants::default(),
-            pending: vec![Vec::new(); 256],
+            pending: vec![Vec::new(); KeyHash::SHARDS],
             pending_len: 0,
             expected,
             indexed: 0,
@@ -474,7 +464,7 @@ impl Building {
     }
 
     fn push(&mut self, key: KeyHash, seq: u64, resource_seq: u64) {
-        if let Some(shard) = self.pending.get_mut(Resources::shard(key)) {
+        if let Some(shard) = self.pending.get_mut(key.shard()) {
             shard.push((key, seq, resource_seq));
         }
         self.pending_len += 1;
@@ -513,16 +503,10 @@ impl Building {
     fn presize(&mut self) {
         self.presized = true;
         let keys: usize = self.resources.shards.iter().map(Shard::len).sum();
-        let rate = keys as f64 / self.indexed.max(1) as f64;
-        let records = match self.expected {
-            Expected::Records(records) => records,
-            Expected::Bytes(bytes) => {
-                (bytes as f64 * self.indexed as f64 / self.frame_bytes.max(1) as f64) as u64
-            }
-        };
-        let expected = (records.saturating_sub(self.indexed) as f64 * rate) as usize;
+        let expected = expected_keys(keys, self.indexed, self.frame_bytes, self.expected);
+        let more = expected.saturating_sub(keys);
         for shard in self.resources.shards.iter_mut() {
-            shard.reserve(expected / 256);
+            shard.reserve(more / KeyHash::SHARDS);
         }
     }
 
