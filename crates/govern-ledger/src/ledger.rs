@@ -3,8 +3,8 @@
 //! (tenant, kind, resource) for replay and by tenant for queries.
 //!
 //! Appends run in a short critical section (seal, store, index); there is exactly one writer
-//! at any moment, and no message hop between a governor and its receipt. The ledger actor
-//! (in `runtime`) owns the store's lifecycle: it flushes it and syncs it at shutdown.
+//! at any moment, and no message hop between a governor and its receipt. The runtime owns
+//! the ledger's lifecycle: at shutdown, the last commit, then [`Ledger::close`].
 
 mod open;
 mod seqs;
@@ -38,6 +38,10 @@ pub enum LedgerError {
     /// durable through it.
     #[error("the ledger's group commit has stopped")]
     Stopped,
+    /// The ledger was closed ([`Ledger::close`], at shutdown): it takes no more appends or
+    /// commits. Nothing failed; the ledger is not poisoned.
+    #[error("the ledger is closed: it takes no more appends")]
+    Closed,
     /// The store failed now (the ledger is poisoned from here on).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -300,11 +304,17 @@ pub struct Ledger {
     durable: AtomicU64,
     /// Set on the first store failure; appends are refused from then on.
     poisoned: AtomicBool,
+    /// Set by [`Ledger::close`] (under both locks); appends and commits are refused from
+    /// then on.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("poisoned", &self.poisoned.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Ledger")
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -315,6 +325,7 @@ impl Ledger {
             commit: Mutex::new(Commit { frontier, spare: Vec::new() }),
             durable: AtomicU64::new(durable),
             poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -341,13 +352,18 @@ impl Ledger {
     /// Seals `body` as the next receipt (its `resource_seq` is assigned here) and writes it.
     ///
     /// # Errors
-    /// [`LedgerError::Poisoned`] after an earlier failure; [`LedgerError::Store`] when the
-    /// store fails now, which poisons the ledger.
+    /// [`LedgerError::Closed`] once the ledger is closed; [`LedgerError::Poisoned`] after an
+    /// earlier failure; [`LedgerError::Store`] when the store fails now, which poisons the
+    /// ledger.
     pub fn append(&self, mut body: ReceiptBody) -> Result<Appended, LedgerError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LedgerError::Poisoned);
         }
         let mut guard = self.lock();
+        // Read under the lock `close` sets it under: no append reaches a closed store.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LedgerError::Closed);
+        }
         let inner = &mut *guard;
         let key =
             inner.index.keys.hash(body.tenant.as_str(), body.governor, body.resource.as_str());
@@ -382,11 +398,15 @@ impl Ledger {
     /// durable.
     ///
     /// # Errors
-    /// As [`Self::append`]: a failure poisons the ledger.
+    /// As [`Self::append`]: a store failure poisons the ledger.
     pub fn commit(&self) -> Result<u64, LedgerError> {
         let mut commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LedgerError::Poisoned);
+        }
+        // Read under the commit lock `close` sets it under: no commit reaches a closed store.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LedgerError::Closed);
         }
         let commit = &mut *commit;
         let (job, mut hashes) = {
@@ -415,12 +435,24 @@ impl Ledger {
         self.commit().map(drop)
     }
 
-    /// Ends writing (after the last commit): the store refuses appends and syncs from now on
-    /// and lets go of what it holds for its writer, such as the segment store's data
-    /// directory lock, so another writer may open the directory while handles to this ledger
-    /// remain. Reads go on.
+    /// Ends writing (after the last commit; a commit in flight is waited for): from now on
+    /// the ledger refuses appends and commits with [`LedgerError::Closed`], without being
+    /// poisoned, and the store lets go of what it holds for its writer
+    /// ([`LedgerStore::close`]: the segment store's data directory lock), so that another
+    /// writer may open the directory while handles to this ledger remain. Reads go on. A
+    /// second call does nothing.
     pub fn close(&self) {
-        self.lock().store.close();
+        let _commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inner = self.lock();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            inner.store.close();
+        }
+    }
+
+    /// Whether [`Self::close`] was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     fn poison(&self, e: StoreError, what: &str) -> LedgerError {

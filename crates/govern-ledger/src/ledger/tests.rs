@@ -280,3 +280,31 @@ fn a_read_names_a_record_that_does_not_decode_as_opening_does() {
         assert_eq!(read.map(|r| r.len()), Err(opening.clone()));
     }
 }
+
+#[test]
+fn a_closed_ledger_refuses_appends_and_commits_unpoisoned_and_still_reads() {
+    use crate::segment::{SegmentOptions, SegmentStore};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+    let durable = Ledger::open(Box::new(store)).unwrap();
+    // In memory (a store that refuses nothing itself) and over a segment store.
+    for ledger in [Ledger::in_memory(), durable] {
+        ledger.append(body("acme", GovernorKind::Quota, "q", "x")).unwrap();
+        assert_eq!(ledger.commit(), Ok(1));
+        ledger.close();
+        assert_eq!(
+            ledger.append(body("acme", GovernorKind::Quota, "q", "y")),
+            Err(LedgerError::Closed)
+        );
+        assert_eq!(ledger.commit(), Err(LedgerError::Closed));
+        assert!(ledger.is_closed() && !ledger.is_poisoned());
+        ledger.close();
+        let acme = TenantId::new("acme").unwrap();
+        assert_eq!(ledger.tenant_receipts(&acme, None, None).unwrap().len(), 1);
+        assert_eq!(ledger.verify().unwrap().next_seq, 1);
+        assert_eq!(ledger.durable_len(), 1);
+    }
+    // The segment store let go of the directory: another writer opens it.
+    let (store, report) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+    assert_eq!((report.records, store.len()), (1, 1));
+}
