@@ -366,6 +366,42 @@ mod tests {
             }
         }
 
+        /// Joined stretch by stretch (and looked up in bursts, a few shards at a time), the
+        /// numbering finds a break exactly when some receipt does not carry its resource's
+        /// count so far.
+        #[test]
+        fn joined_stretches_are_checked_as_a_count_per_resource(
+            stretches in proptest::collection::vec(
+                proptest::collection::vec((0u64..24, 0u8..40), 0..12),
+                0..400,
+            ),
+        ) {
+            // Resources in many shards (the top byte) and a few sharing one.
+            let key = |r: u64| KeyHash { lo: r, hi: (r * 37 % 256) << 56 | r };
+            let mut counts = BTreeMap::new();
+            let mut broken = false;
+            let mut numbering = Numbering::default();
+            for stretch in &stretches {
+                let numbers: Vec<Numbered> = stretch
+                    .iter()
+                    .map(|&(r, spoil)| {
+                        let count = counts.entry(r).or_insert(0u64);
+                        // Now and then a gap or a repeat.
+                        let number = match spoil {
+                            0 => *count + 1,
+                            1 => count.saturating_sub(1),
+                            _ => *count,
+                        };
+                        broken |= number != *count;
+                        *count = number + 1;
+                        (key(r), number)
+                    })
+                    .collect();
+                numbering.join(&Grouped::new(&numbers), 100);
+            }
+            proptest::prop_assert_eq!(numbering.finish(), !broken);
+        }
+
         /// Grouping a stretch's numbers by shard keeps each shard's in order and loses none.
         #[test]
         fn grouping_keeps_each_shards_order(keys in proptest::collection::vec((0u8..6, 0u64..4), 0..300)) {
