@@ -533,8 +533,7 @@ mod tests {
     /// finds the key the parser finds; a string that is UTF-8 but not ASCII is left to it.
     #[test]
     fn the_quick_path_takes_ascii_strings_of_any_length() {
-        for (id_len, text_len) in [(1, 0), (ID_LEN_MAX, 0), (ID_LEN_MAX, 128), (7, 200), (7, 300)]
-        {
+        for (id_len, text_len) in [(1, 0), (ID_LEN_MAX, 0), (ID_LEN_MAX, 128), (7, 200), (7, 300)] {
             let record = record(id_len, text_len, 'x');
             let quick = quick_key(&record);
             let parsed = parse(&record, |_, _, _| {}).unwrap();
