@@ -30,18 +30,26 @@ pub enum IdError {
     },
 }
 
-fn validate(s: &str) -> Result<(), IdError> {
+/// Whether an id may hold byte `b`: `A-Z a-z 0-9 . _ : -` (all ASCII).
+const fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
+}
+
+/// The id rule, one for tenant and resource ids: 1 to [`ID_LEN_MAX`] bytes, each an id
+/// byte ([`is_id_byte`]).
+fn validate_id(s: &str) -> Result<(), IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
     if s.len() > ID_LEN_MAX {
         return Err(IdError::TooLong { len: s.len(), max: ID_LEN_MAX });
     }
-    match s
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
-        Some((index, found)) => Err(IdError::BadChar { found, index }),
+    match s.bytes().position(|b| !is_id_byte(b)) {
+        // Every byte before it is ASCII, so a character starts there.
+        Some(index) => {
+            let found = s.get(index..).and_then(|rest| rest.chars().next());
+            Err(IdError::BadChar { found: found.unwrap_or(char::REPLACEMENT_CHARACTER), index })
+        }
         None => Ok(()),
     }
 }
@@ -59,8 +67,24 @@ macro_rules! define_id {
             /// [`IdError`] when `s` is empty, too long or has a character outside
             /// `A-Z a-z 0-9 . _ : -`.
             pub fn new(s: &str) -> Result<Self, IdError> {
-                validate(s)?;
+                validate_id(s)?;
                 Ok(Self(Arc::from(s)))
+            }
+
+            /// Checks `s` against the id rule without building an id: what [`Self::new`]
+            /// checks. The rule is one for tenant and resource ids.
+            ///
+            /// # Errors
+            /// As [`Self::new`].
+            pub fn validate(s: &str) -> Result<(), IdError> {
+                validate_id(s)
+            }
+
+            /// Whether an id may hold byte `b`: `A-Z a-z 0-9 . _ : -` (the same for tenant and
+            /// resource ids). Every id byte is ASCII.
+            #[must_use]
+            pub const fn is_id_byte(b: u8) -> bool {
+                is_id_byte(b)
             }
 
             /// The id as a string slice.
@@ -105,3 +129,37 @@ define_id!(
     /// One resource of a tenant (a subscription, a payment, an account...), unique per kind.
     ResourceId
 );
+
+#[cfg(test)]
+mod tests {
+    use super::{IdError, ResourceId, TenantId};
+    use crate::limits::ID_LEN_MAX;
+
+    #[test]
+    fn the_id_rule_names_what_is_wrong() {
+        assert_eq!(TenantId::validate(""), Err(IdError::Empty));
+        let long = "a".repeat(ID_LEN_MAX + 1);
+        assert_eq!(
+            ResourceId::validate(&long),
+            Err(IdError::TooLong { len: ID_LEN_MAX + 1, max: ID_LEN_MAX })
+        );
+        assert_eq!(TenantId::validate(&long[1..]), Ok(()));
+        assert_eq!(TenantId::validate("a b"), Err(IdError::BadChar { found: ' ', index: 1 }));
+        // A character of several bytes is named whole, at its first byte.
+        assert_eq!(
+            ResourceId::new("ab€c").map(drop),
+            Err(IdError::BadChar { found: '€', index: 2 })
+        );
+        assert_eq!(TenantId::new("Az09._:-").map(|id| id.to_string()), Ok("Az09._:-".into()));
+    }
+
+    #[test]
+    fn id_bytes_are_the_characters_of_the_rule() {
+        for b in 0..=u8::MAX {
+            let c = char::from(b);
+            let rule = c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+            assert_eq!(TenantId::is_id_byte(b), rule, "{b:#x}");
+            assert_eq!(ResourceId::is_id_byte(b), rule, "{b:#x}");
+        }
+    }
+}

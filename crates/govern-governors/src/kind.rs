@@ -54,12 +54,40 @@ impl GovernorKind {
     /// The kind with this stable name, if any.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
+        Self::from_name_bytes(name.as_bytes())
+    }
+
+    /// The kind whose stable name is these bytes, if any: what a decoder looks up (a stored
+    /// name need not be UTF-8; no name matches bytes that are not).
+    #[must_use]
+    #[inline]
+    pub fn from_name_bytes(name: &[u8]) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name().as_bytes() == name)
     }
 }
 
 impl fmt::Display for GovernorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GovernorKind;
+
+    #[test]
+    fn every_kind_is_found_by_its_name_and_nothing_else_is() {
+        for kind in GovernorKind::ALL {
+            assert_eq!(GovernorKind::from_name(kind.name()), Some(kind));
+            assert_eq!(GovernorKind::from_name_bytes(kind.name().as_bytes()), Some(kind));
+            let mut longer = kind.name().as_bytes().to_vec();
+            longer.push(b's');
+            assert_eq!(GovernorKind::from_name_bytes(&longer), None);
+            assert_eq!(GovernorKind::from_name_bytes(&longer[..longer.len() - 2]), None);
+        }
+        assert_eq!(GovernorKind::from_name("Billing"), None);
+        assert_eq!(GovernorKind::from_name_bytes(b""), None);
+        assert_eq!(GovernorKind::from_name_bytes(b"billing\xff"), None);
     }
 }

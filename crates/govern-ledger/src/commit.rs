@@ -474,7 +474,12 @@ impl CommitRound {
         if let Err(e) = &result
             && self.failure.is_none()
         {
-            tracing::error!(error = %e, "group commit failed: the ledger is poisoned");
+            if *e == LedgerError::Closed {
+                // A round after shutdown closed the ledger: nothing failed.
+                tracing::debug!("no group commit: the ledger is closed");
+            } else {
+                tracing::error!(error = %e, "group commit failed: the ledger is poisoned");
+            }
             self.failure = Some(e.to_string());
         }
         let more = queue.complete(&result);

@@ -3,8 +3,8 @@
 //! (tenant, kind, resource) for replay and by tenant for queries.
 //!
 //! Appends run in a short critical section (seal, store, index); there is exactly one writer
-//! at any moment, and no message hop between a governor and its receipt. The ledger actor
-//! (in `runtime`) owns the store's lifecycle: it flushes it and syncs it at shutdown.
+//! at any moment, and no message hop between a governor and its receipt. The runtime owns
+//! the ledger's lifecycle: at shutdown, the last commit, then [`Ledger::close`].
 
 mod open;
 mod seqs;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
-use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt, ReceiptBody};
+use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
 use seqs::SeqList;
 
 use crate::merkle::MerkleFrontier;
@@ -38,11 +38,16 @@ pub enum LedgerError {
     /// durable through it.
     #[error("the ledger's group commit has stopped")]
     Stopped,
+    /// The ledger was closed ([`Ledger::close`], at shutdown): it takes no more appends or
+    /// commits. Nothing failed; the ledger is not poisoned.
+    #[error("the ledger is closed: it takes no more appends")]
+    Closed,
     /// The store failed now (the ledger is poisoned from here on).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored record does not decode.
-    #[error("record {seq} does not decode: {reason}")]
+    /// The store did not hand over a record it should have (missing, or another in its
+    /// place).
+    #[error("the store did not hand over record {seq}: {reason}")]
     Corrupt {
         /// The record.
         seq: u64,
@@ -51,7 +56,8 @@ pub enum LedgerError {
     },
     /// A stored record does not verify (opening a ledger): it does not decode, breaks the
     /// chain or its resource's numbering. The first such record, named as `govern verify`
-    /// names it.
+    /// names it. A read names a record that does not decode the same way
+    /// ([`ChainError::Malformed`]).
     #[error(transparent)]
     Chain(#[from] ChainError),
 }
@@ -96,6 +102,41 @@ pub(crate) struct KeyHash {
     pub(crate) lo: u64,
     /// The other 64.
     pub(crate) hi: u64,
+}
+
+impl KeyHash {
+    /// Shards of the tables keyed by key hashes (the ledger's index, `govern verify`'s
+    /// numbering), each key's chosen by [`Self::shard`].
+    pub(crate) const SHARDS: usize = 256;
+
+    /// The shard of this key: the top byte of the second half (the first half places the key
+    /// inside its shard's table).
+    pub(crate) fn shard(self) -> usize {
+        usize::from(self.hi.to_be_bytes()[0])
+    }
+}
+
+/// How big a ledger being read is, for sizing its tables before they fill.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Expected {
+    /// This many records (an opened store's length).
+    Records(u64),
+    /// This many bytes of frames (the segment files of a data directory), holding records
+    /// of the size of those seen so far.
+    Bytes(u64),
+}
+
+/// How many distinct keys a whole ledger of size `total` is expected to hold, from its
+/// first records: `keys` distinct keys among `records` records, `bytes` bytes of frames in
+/// all. The rate of new keys may overestimate (keys that repeat only further on): the
+/// tables are shrunk, or not grown, accordingly by their owners.
+pub(crate) fn expected_keys(keys: usize, records: u64, bytes: u64, total: Expected) -> usize {
+    let records = records.max(1) as f64;
+    let total = match total {
+        Expected::Records(n) => n as f64,
+        Expected::Bytes(n) => n.max(bytes) as f64 / bytes.max(1) as f64 * records,
+    };
+    (total.max(records) * keys as f64 / records) as usize
 }
 
 impl std::hash::Hash for KeyHash {
@@ -164,14 +205,14 @@ impl KeyHasher {
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
 type Shard = HashMap<KeyHash, SeqList, std::hash::BuildHasherDefault<PassThrough>>;
 
-/// Sequence numbers by resource, by the hash of its key, in 256 tables chosen by the top
-/// byte of the hash's second half. Reopening fills the tables one at a time from keys
+/// Sequence numbers by resource, by the hash of its key, in 256 tables
+/// ([`KeyHash::shard`]). Reopening fills the tables one at a time from keys
 /// sorted out by shard (a burst of inserts into one table of a few MiB, rather than inserts
 /// scattered over all of them: fewer cache and TLB misses), and a table that grows rehashes
 /// 1/256 of the keys, under the ledger's lock, rather than all of them.
 #[derive(Debug)]
 struct Resources {
-    shards: Box<[Shard; 256]>,
+    shards: Box<[Shard; KeyHash::SHARDS]>,
 }
 
 impl Default for Resources {
@@ -181,16 +222,12 @@ impl Default for Resources {
 }
 
 impl Resources {
-    fn shard(key: KeyHash) -> usize {
-        usize::from(key.hi.to_be_bytes()[0])
-    }
-
     fn get(&self, key: KeyHash) -> Option<&SeqList> {
-        self.shards[Self::shard(key)].get(&key)
+        self.shards[key.shard()].get(&key)
     }
 
     fn entry(&mut self, key: KeyHash) -> &mut SeqList {
-        self.shards[Self::shard(key)].entry(key).or_default()
+        self.shards[key.shard()].entry(key).or_default()
     }
 }
 
@@ -267,11 +304,17 @@ pub struct Ledger {
     durable: AtomicU64,
     /// Set on the first store failure; appends are refused from then on.
     poisoned: AtomicBool,
+    /// Set by [`Ledger::close`] (under both locks); appends and commits are refused from
+    /// then on.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("poisoned", &self.poisoned.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Ledger")
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -282,6 +325,7 @@ impl Ledger {
             commit: Mutex::new(Commit { frontier, spare: Vec::new() }),
             durable: AtomicU64::new(durable),
             poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -308,13 +352,18 @@ impl Ledger {
     /// Seals `body` as the next receipt (its `resource_seq` is assigned here) and writes it.
     ///
     /// # Errors
-    /// [`LedgerError::Poisoned`] after an earlier failure; [`LedgerError::Store`] when the
-    /// store fails now, which poisons the ledger.
+    /// [`LedgerError::Closed`] once the ledger is closed; [`LedgerError::Poisoned`] after an
+    /// earlier failure; [`LedgerError::Store`] when the store fails now, which poisons the
+    /// ledger.
     pub fn append(&self, mut body: ReceiptBody) -> Result<Appended, LedgerError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LedgerError::Poisoned);
         }
         let mut guard = self.lock();
+        // Read under the lock `close` sets it under: no append reaches a closed store.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LedgerError::Closed);
+        }
         let inner = &mut *guard;
         let key =
             inner.index.keys.hash(body.tenant.as_str(), body.governor, body.resource.as_str());
@@ -349,11 +398,15 @@ impl Ledger {
     /// durable.
     ///
     /// # Errors
-    /// As [`Self::append`]: a failure poisons the ledger.
+    /// As [`Self::append`]: a store failure poisons the ledger.
     pub fn commit(&self) -> Result<u64, LedgerError> {
         let mut commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LedgerError::Poisoned);
+        }
+        // Read under the commit lock `close` sets it under: no commit reaches a closed store.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LedgerError::Closed);
         }
         let commit = &mut *commit;
         let (job, mut hashes) = {
@@ -382,12 +435,24 @@ impl Ledger {
         self.commit().map(drop)
     }
 
-    /// Ends writing (after the last commit): the store refuses appends and syncs from now on
-    /// and lets go of what it holds for its writer, such as the segment store's data
-    /// directory lock, so another writer may open the directory while handles to this ledger
-    /// remain. Reads go on.
+    /// Ends writing (after the last commit; a commit in flight is waited for): from now on
+    /// the ledger refuses appends and commits with [`LedgerError::Closed`], without being
+    /// poisoned, and the store lets go of what it holds for its writer
+    /// ([`LedgerStore::close`]: the segment store's data directory lock), so that another
+    /// writer may open the directory while handles to this ledger remain. Reads go on. A
+    /// second call does nothing.
     pub fn close(&self) {
-        self.lock().store.close();
+        let _commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut inner = self.lock();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            inner.store.close();
+        }
+    }
+
+    /// Whether [`Self::close`] was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     fn poison(&self, e: StoreError, what: &str) -> LedgerError {
@@ -441,7 +506,9 @@ impl Ledger {
     /// The receipts of one resource, in order: what its governor replays.
     ///
     /// # Errors
-    /// [`LedgerError::Corrupt`] when a record does not decode.
+    /// [`LedgerError::Chain`] ([`ChainError::Malformed`]) when a record does not decode;
+    /// [`LedgerError::Corrupt`] when the store does not have it; [`LedgerError::Store`]
+    /// when it cannot read it.
     pub fn resource_receipts(
         &self,
         tenant: &TenantId,
@@ -460,7 +527,7 @@ impl Ledger {
     /// order. Never another tenant's.
     ///
     /// # Errors
-    /// [`LedgerError::Corrupt`] when a record does not decode.
+    /// As [`Self::resource_receipts`].
     pub fn tenant_receipts(
         &self,
         tenant: &TenantId,
@@ -510,20 +577,16 @@ impl Ledger {
     /// The first bad receipt.
     pub fn verify(&self) -> Result<Head, ChainError> {
         let inner = self.lock();
-        let mut verifier = ChainVerifier::new();
-        let mut numbering = crate::verify::Numbering::default();
+        let mut checker = crate::verify::RecordChecker::default();
         let mut record = Vec::new();
         for seq in 0..inner.store.len() {
             // A record the store cannot produce is reported as the frame check would.
             if !matches!(inner.store.read(seq, &mut record), Ok(true)) {
                 record.clear();
             }
-            verifier.push_record(&record)?;
-            let key = Receipt::decode_key(&record)
-                .map_err(|source| ChainError::Malformed { seq, source })?;
-            numbering.push(seq, &key)?;
+            checker.push(&record)?;
         }
-        Ok(verifier.head())
+        Ok(checker.head())
     }
 }
 
@@ -538,8 +601,8 @@ fn read_matching(
     resource: Option<&ResourceId>,
     prefilter: bool,
 ) -> Result<Vec<Receipt>, LedgerError> {
-    let corrupt =
-        |seq, e: govern_receipt::DecodeError| LedgerError::Corrupt { seq, reason: e.to_string() };
+    // As opening the ledger names it.
+    let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
     let wanted = |t: &str, k: GovernorKind, r: &str| {
         t == tenant.as_str()
             && kind.is_none_or(|want| want == k)
@@ -552,12 +615,12 @@ fn read_matching(
             return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
         }
         if prefilter {
-            let key = Receipt::decode_key(&record).map_err(|e| corrupt(seq, e))?;
+            let key = Receipt::decode_key(&record).map_err(|e| malformed(seq, e))?;
             if !wanted(key.tenant, key.governor, key.resource) {
                 continue;
             }
         }
-        let receipt = Receipt::decode(&record).map_err(|e| corrupt(seq, e))?;
+        let receipt = Receipt::decode(&record).map_err(|e| malformed(seq, e))?;
         let body = &receipt.body;
         if wanted(body.tenant.as_str(), body.governor, body.resource.as_str()) {
             out.push(receipt);

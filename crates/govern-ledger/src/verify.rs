@@ -238,14 +238,12 @@ fn chain_pass(
     spares: &mpsc::SyncSender<Vec<u8>>,
     hashes: &mpsc::SyncSender<Vec<Digest>>,
 ) -> Result<Head, VerifyError> {
-    let mut chain = ChainVerifier::new();
-    let mut numbering = Numbering::default();
+    let mut checker = RecordChecker::default();
     let mut result = Ok(());
     let mut batch = Vec::with_capacity(HASH_BATCH);
     for (first, bytes, offsets) in segments {
         if result.is_ok() {
-            let checks = (&mut chain, &mut numbering);
-            result = chain_segment(checks, first, &bytes, &offsets, &mut batch, hashes);
+            result = chain_segment(&mut checker, first, &bytes, &offsets, &mut batch, hashes);
         }
         // The scan may have allocated its own buffer already; then this one is dropped.
         let _ = spares.try_send(bytes);
@@ -254,13 +252,12 @@ fn chain_pass(
     if !batch.is_empty() {
         let _ = hashes.send(batch);
     }
-    Ok(chain.head())
+    Ok(checker.head())
 }
 
-/// Pushes every record of one scanned segment onto the chain, then decodes it and checks
-/// its resource's numbering.
+/// Checks every record of one scanned segment ([`RecordChecker::push`]).
 fn chain_segment(
-    (chain, numbering): (&mut ChainVerifier, &mut Numbering),
+    checker: &mut RecordChecker,
     first: u64,
     bytes: &[u8],
     offsets: &[u32],
@@ -274,10 +271,7 @@ fn chain_segment(
         let payload_len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let start = at + FRAME_HEADER_LEN;
         let record = bytes.get(start..start + payload_len as usize).ok_or_else(outside)?;
-        let hash = chain.push_record(record)?;
-        let key =
-            Receipt::decode_key(record).map_err(|source| ChainError::Malformed { seq, source })?;
-        numbering.push(seq, &key)?;
+        let hash = checker.push(record)?;
         batch.push(hash);
         if batch.len() == HASH_BATCH {
             let full = std::mem::replace(batch, Vec::with_capacity(HASH_BATCH));
@@ -288,10 +282,43 @@ fn chain_segment(
     Ok(())
 }
 
+/// Every check of each record of a ledger read in order from receipt 0, in the order that
+/// names the first problem as every reader names it: the record's place in the chain
+/// (frame, hash, sequence, link and id: [`ChainVerifier::push_record`]), then its fields
+/// ([`Receipt::decode_key`], `malformed`), then its resource's numbering
+/// ([`Numbering::push`], `resource_seq_gap`). The reference path of `govern verify` and
+/// [`Ledger::verify`](crate::Ledger::verify) run it; the fast path and the opening of a
+/// ledger split the same checks across threads.
+#[derive(Debug, Default)]
+pub(crate) struct RecordChecker {
+    chain: ChainVerifier,
+    numbering: Numbering,
+}
+
+impl RecordChecker {
+    /// Checks the next record: its hash if it passes.
+    ///
+    /// # Errors
+    /// The first problem with it, at its position.
+    pub(crate) fn push(&mut self, record: &[u8]) -> Result<Digest, ChainError> {
+        let seq = self.chain.head().next_seq;
+        let hash = self.chain.push_record(record)?;
+        let key =
+            Receipt::decode_key(record).map_err(|source| ChainError::Malformed { seq, source })?;
+        self.numbering.push(seq, &key)?;
+        Ok(hash)
+    }
+
+    /// The chain's head after the records checked.
+    pub(crate) fn head(&self) -> Head {
+        self.chain.head()
+    }
+}
+
 mod numbering;
 mod parallel;
 
-pub(crate) use numbering::Numbering;
+use numbering::Numbering;
 
 #[cfg(test)]
 pub(crate) mod crafted;

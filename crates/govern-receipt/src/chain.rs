@@ -123,16 +123,9 @@ impl ChainError {
     /// ([`Receipt::decode_key`]) is `key`: its `resource_seq` is not `expected`.
     #[must_use]
     pub fn resource_seq_gap(seq: u64, key: &ReceiptKey<'_>, expected: u64) -> Self {
-        // The ids of a key `decode_key` returned are valid; were they not, the record would
-        // be malformed, and that is what is reported.
-        let ids = TenantId::new(key.tenant)
-            .map_err(|source| DecodeError::BadId { field: "tenant_id", source })
-            .and_then(|tenant| {
-                ResourceId::new(key.resource)
-                    .map(|resource| (tenant, resource))
-                    .map_err(|source| DecodeError::BadId { field: "resource_id", source })
-            });
-        match ids {
+        // The ids of a key `decode_key` returned are valid; were one changed since, the
+        // record would be malformed, and that is what is reported.
+        match key.ids() {
             Ok((tenant, resource)) => Self::ResourceSeqGap {
                 seq,
                 tenant,

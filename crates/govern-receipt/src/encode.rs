@@ -171,51 +171,34 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(self.array(field)?) as usize)
     }
 
-    /// A string: its length, its bytes, checked as UTF-8 (ASCII, the common case, by a
-    /// word-at-a-time scan). Returned as bytes, which are valid UTF-8.
-    fn str(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+    /// A string: its length, its bytes, checked as UTF-8.
+    fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
         let len = self.u32(field)?;
         let offset = self.at;
         let bytes = self.take(len, field)?;
-        if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
-            return Err(DecodeError::BadUtf8 { field, offset });
-        }
-        Ok(bytes)
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { field, offset })
     }
 
-    /// A string that must be a valid id: its length, its bytes checked as UTF-8, then as an
-    /// id by `check` ([`TenantId::new`] or [`ResourceId::new`]).
-    fn id(
-        &mut self,
-        field: &'static str,
-        check: fn(&str) -> Result<(), IdError>,
-    ) -> Result<&'a str, DecodeError> {
-        let len = self.u32(field)?;
-        let offset = self.at;
-        let bytes = self.take(len, field)?;
-        let id_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
-        let valid = !bytes.is_empty() && bytes.len() <= ID_LEN_MAX && bytes.iter().all(id_byte);
-        let s = std::str::from_utf8(bytes).map_err(|_| DecodeError::BadUtf8 { field, offset })?;
-        if !valid {
-            // Anything the quick check above does not accept is decided (and the error
-            // given) by the id type's own check.
-            check(s).map_err(|source| DecodeError::BadId { field, source })?;
-        }
+    /// A string that must be a valid id: a string ([`Self::str`]), then the id rule (one
+    /// for tenant and resource ids, [`TenantId::validate`]).
+    fn id(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+        let s = self.str(field)?;
+        TenantId::validate(s).map_err(|source| DecodeError::BadId { field, source })?;
         Ok(s)
     }
 
-    /// A map, its keys' order checked: each entry goes to `entry`.
+    /// A map, its keys' order checked (bytewise): each entry goes to `entry`.
     fn map(
         &mut self,
         field: &'static str,
-        mut entry: impl FnMut(&'a [u8], &'a [u8]),
+        mut entry: impl FnMut(&'a str, &'a str),
     ) -> Result<(), DecodeError> {
         let count = self.u32(field)?;
-        let mut last: Option<&[u8]> = None;
+        let mut last: Option<&str> = None;
         for _ in 0..count {
             let offset = self.at;
             let k = self.str(field)?;
-            if last.is_some_and(|l| l >= k) {
+            if last.is_some_and(|l| l.as_bytes() >= k.as_bytes()) {
                 return Err(DecodeError::KeysNotSorted { field, offset });
             }
             let v = self.str(field)?;
@@ -233,8 +216,7 @@ enum MapField {
     Metadata,
 }
 
-/// The fields of a storage record, checked and borrowed from it. The strings other than
-/// the ids are bytes, checked as UTF-8.
+/// The fields of a storage record, checked and borrowed from it.
 struct Fields<'a> {
     seq: u64,
     id: [u8; 16],
@@ -243,10 +225,10 @@ struct Fields<'a> {
     governor: GovernorKind,
     resource: &'a str,
     resource_seq: u64,
-    command: &'a [u8],
-    state_from: &'a [u8],
-    state_to: &'a [u8],
-    reason: &'a [u8],
+    command: &'a str,
+    state_from: &'a str,
+    state_to: &'a str,
+    reason: &'a str,
     prev_hash: [u8; 32],
 }
 
@@ -257,7 +239,7 @@ struct Fields<'a> {
 /// map entries go to `entry`.
 fn parse<'a>(
     record: &'a [u8],
-    mut entry: impl FnMut(MapField, &'a [u8], &'a [u8]),
+    mut entry: impl FnMut(MapField, &'a str, &'a str),
 ) -> Result<Fields<'a>, DecodeError> {
     check_frame(record)?;
     let preimage = &record[..record.len() - 32];
@@ -265,13 +247,11 @@ fn parse<'a>(
     let seq = r.u64("seq")?;
     let id = r.array("receipt_id")?;
     let timestamp = r.u64("timestamp")?;
-    let tenant = r.id("tenant_id", |s| TenantId::new(s).map(drop))?;
+    let tenant = r.id("tenant_id")?;
     let governor_name = r.str("governor")?;
-    let governor = GovernorKind::ALL
-        .into_iter()
-        .find(|k| k.name().as_bytes() == governor_name)
-        .ok_or_else(|| DecodeError::UnknownGovernor(text(governor_name)))?;
-    let resource = r.id("resource_id", |s| ResourceId::new(s).map(drop))?;
+    let governor = GovernorKind::from_name(governor_name)
+        .ok_or_else(|| DecodeError::UnknownGovernor(governor_name.to_owned()))?;
+    let resource = r.id("resource_id")?;
     let resource_seq = r.u64("resource_seq")?;
     let command = r.str("command")?;
     let state_from = r.str("state_from")?;
@@ -299,13 +279,10 @@ fn parse<'a>(
     })
 }
 
-/// Bytes the parser checked as UTF-8, as a string (nothing is replaced).
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// What a ledger indexes and numbers a receipt by, borrowed from its storage record.
+/// What a ledger indexes and numbers a receipt by, borrowed from its storage record. Only
+/// [`Receipt::decode_key`] makes one (it is `non_exhaustive`), so its ids are valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiptKey<'a> {
     /// The tenant id (valid: checked as [`TenantId::new`] checks it).
     pub tenant: &'a str,
@@ -316,6 +293,21 @@ pub struct ReceiptKey<'a> {
     /// The number of earlier receipts of the same (tenant, governor, resource), as the
     /// record says.
     pub resource_seq: u64,
+}
+
+impl ReceiptKey<'_> {
+    /// The tenant and resource ids, as ids.
+    ///
+    /// # Errors
+    /// [`DecodeError::BadId`] only if a field was set to an invalid id after
+    /// [`Receipt::decode_key`] returned the key (the fields are public to read).
+    pub fn ids(&self) -> Result<(TenantId, ResourceId), DecodeError> {
+        let tenant = TenantId::new(self.tenant)
+            .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
+        let resource = ResourceId::new(self.resource)
+            .map_err(|source| DecodeError::BadId { field: "resource_id", source })?;
+        Ok((tenant, resource))
+    }
 }
 
 /// Checks a storage record exactly as [`decode`] does, without allocating, and returns its
@@ -333,24 +325,23 @@ pub(crate) fn decode_key(record: &[u8]) -> Result<ReceiptKey<'_>, DecodeError> {
     })
 }
 
-/// The bytes an id may hold: `A-Z a-z 0-9 . _ : -` (the rule of [`TenantId::new`] and
-/// [`ResourceId::new`], for ASCII; anything else is decided by them).
+/// The bytes an id may hold ([`TenantId::is_id_byte`]), as a table.
 const ID_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-');
+        table[b] = TenantId::is_id_byte(b as u8);
         b += 1;
     }
     table
 };
 
 /// The common case of [`decode_key`], in one lean pass: a record whose every field is in
-/// place, whose ids are plainly valid (1 to 128 id bytes), and whose strings from `command`
-/// to the end of `metadata` are all ASCII, so UTF-8 with no need to check them one by one.
-/// `None` for anything else, which [`parse`] then decides (and names, if it is an error):
-/// so this accepts only records `parse` accepts, with the same key.
+/// place, whose ids are valid, and whose every other string (`command` to the end of
+/// `metadata`) is ASCII, so UTF-8 with no need to decode it. `None` for anything else (a
+/// string that is not ASCII, even if it is UTF-8, and every error), which [`parse`] then
+/// decides (and names, if it is an error): so this accepts only records `parse` accepts,
+/// with the same key.
 fn quick_key(record: &[u8]) -> Option<ReceiptKey<'_>> {
     let len = record.len();
     if !(RECORD_LEN_MIN..=RECORD_LEN_MAX).contains(&len)
@@ -361,48 +352,31 @@ fn quick_key(record: &[u8]) -> Option<ReceiptKey<'_>> {
     }
     // The fields between the timestamp and `prev_hash`.
     let fields = record.get(..len - 64)?;
-    let key_start = TIMESTAMP_OFFSET + 8;
-    let mut at = key_start;
+    let mut at = TIMESTAMP_OFFSET + 8;
     let tenant = quick_id(fields, &mut at)?;
-    let governor = quick_governor(fields.get(quick_field(fields, &mut at)?)?)?;
+    let governor = GovernorKind::from_name_bytes(fields.get(quick_field(fields, &mut at)?)?)?;
     let resource = quick_id(fields, &mut at)?;
-    // Ids of id bytes, a known governor name and lengths below 128 are ASCII: the key's
-    // bytes are checked as UTF-8 in one call, and the ids cut from them.
-    let key = std::str::from_utf8(fields.get(key_start..at)?).ok()?;
-    let tenant = key.get(tenant.start - key_start..tenant.end - key_start)?;
-    let resource = key.get(resource.start - key_start..resource.end - key_start)?;
     let resource_seq = u64::from_be_bytes(fields.get(at..at + 8)?.try_into().ok()?);
     at += 8;
+    // The other strings must be ASCII. One scan over all of them, length prefixes and map
+    // counts included, settles the common case; a prefix or count with a byte of 128 or more
+    // (a string of 128 to 255 bytes, say) has them checked one by one instead.
     let texts = at;
-    for _ in 0..4 {
-        quick_field(fields, &mut at)?;
-    }
-    quick_map(fields, &mut at)?;
-    quick_map(fields, &mut at)?;
-    (at == fields.len() && fields.get(texts..)?.is_ascii()).then_some(ReceiptKey {
-        tenant,
-        governor,
-        resource,
-        resource_seq,
-    })
+    quick_texts(fields, &mut at, false)?;
+    let ascii = fields.get(texts..at)?.is_ascii()
+        || quick_texts(fields, &mut texts.clone(), true).is_some();
+    (at == fields.len() && ascii).then_some(ReceiptKey { tenant, governor, resource, resource_seq })
 }
 
-/// Every governor kind by its name's bytes, known when compiling: looking one up compares a
-/// few bytes against constants rather than calling `memcmp` eight times.
-const KINDS: [(&[u8], GovernorKind); 8] = {
-    let mut kinds = [(&[] as &[u8], GovernorKind::Tenant); 8];
-    let mut i = 0;
-    while i < kinds.len() {
-        kinds[i] = (GovernorKind::ALL[i].name().as_bytes(), GovernorKind::ALL[i]);
-        i += 1;
-    }
-    kinds
-};
-
-/// The governor kind named `name`.
+/// The strings from `command` to the end of `metadata`, at `at` in `fields`, moving `at`
+/// past them: the maps' keys strictly increasing and, if `ascii`, every string ASCII.
 #[inline]
-fn quick_governor(name: &[u8]) -> Option<GovernorKind> {
-    KINDS.into_iter().find(|(known, _)| known.len() == name.len() && *known == name).map(|(_, k)| k)
+fn quick_texts(fields: &[u8], at: &mut usize, ascii: bool) -> Option<()> {
+    for _ in 0..4 {
+        quick_text(fields, at, ascii)?;
+    }
+    quick_map(fields, at, ascii)?;
+    quick_map(fields, at, ascii)
 }
 
 /// Whether `last` < `key` in bytewise order: a loop that suits short keys better than a
@@ -427,28 +401,36 @@ fn quick_field(fields: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> 
     Some(start..end)
 }
 
-/// Where the id at `at` in `fields` lies, if it is plainly valid, moving `at` past it.
+/// The string at `at` in `fields` (if `ascii`, only if it is ASCII), moving `at` past it.
 #[inline]
-fn quick_id(fields: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
-    let range = quick_field(fields, at)?;
-    let id = fields.get(range.clone())?;
-    let valid =
-        !id.is_empty() && id.len() <= ID_LEN_MAX && id.iter().all(|&b| ID_BYTES[b as usize]);
-    valid.then_some(range)
+fn quick_text<'a>(fields: &'a [u8], at: &mut usize, ascii: bool) -> Option<&'a [u8]> {
+    let text = fields.get(quick_field(fields, at)?)?;
+    (!ascii || text.is_ascii()).then_some(text)
 }
 
-/// The map at `at` in `fields`, its keys strictly increasing, moving `at` past it.
+/// The id at `at` in `fields`, if it is valid, moving `at` past it.
 #[inline]
-fn quick_map(fields: &[u8], at: &mut usize) -> Option<()> {
+fn quick_id<'a>(fields: &'a [u8], at: &mut usize) -> Option<&'a str> {
+    let id = fields.get(quick_field(fields, at)?)?;
+    let valid =
+        !id.is_empty() && id.len() <= ID_LEN_MAX && id.iter().all(|&b| ID_BYTES[b as usize]);
+    // Id bytes are ASCII: this is only how the bytes become a `str` without `unsafe`.
+    if valid { std::str::from_utf8(id).ok() } else { None }
+}
+
+/// The map at `at` in `fields`, its keys strictly increasing (if `ascii`, its strings
+/// ASCII), moving `at` past it.
+#[inline]
+fn quick_map(fields: &[u8], at: &mut usize, ascii: bool) -> Option<()> {
     let count = u32::from_be_bytes(fields.get(*at..*at + 4)?.try_into().ok()?);
     *at += 4;
     let mut last: Option<&[u8]> = None;
     for _ in 0..count {
-        let key = fields.get(quick_field(fields, at)?)?;
+        let key = quick_text(fields, at, ascii)?;
         if last.is_some_and(|last| !precedes(last, key)) {
             return None;
         }
-        quick_field(fields, at)?;
+        quick_text(fields, at, ascii)?;
         last = Some(key);
     }
     Some(())
@@ -460,8 +442,10 @@ pub(crate) fn decode(record: &[u8]) -> Result<Receipt, DecodeError> {
     let mut metadata = BTreeMap::new();
     let f = parse(record, |map, k, v| {
         let map = if map == MapField::Args { &mut args } else { &mut metadata };
-        map.insert(text(k), text(v));
+        map.insert(k.to_owned(), v.to_owned());
     })?;
+    // `parse` checked both ids; building them checks them again (no id is built unchecked),
+    // which cannot fail.
     let tenant = TenantId::new(f.tenant)
         .map_err(|source| DecodeError::BadId { field: "tenant_id", source })?;
     let resource = ResourceId::new(f.resource)
@@ -474,10 +458,10 @@ pub(crate) fn decode(record: &[u8]) -> Result<Receipt, DecodeError> {
         governor: f.governor,
         resource,
         resource_seq: f.resource_seq,
-        command: Cow::Owned(text(f.command)),
-        state_from: Cow::Owned(text(f.state_from)),
-        state_to: Cow::Owned(text(f.state_to)),
-        reason: text(f.reason),
+        command: Cow::Owned(f.command.to_owned()),
+        state_from: Cow::Owned(f.state_from.to_owned()),
+        state_to: Cow::Owned(f.state_to.to_owned()),
+        reason: f.reason.to_owned(),
         args,
         metadata,
     };
@@ -512,4 +496,54 @@ pub(crate) fn u64_at(record: &[u8], offset: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&record[offset..offset + 8]);
     u64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    use govern_governors::limits::ID_LEN_MAX;
+    use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
+
+    use super::{parse, quick_key};
+    use crate::{Digest, Receipt, ReceiptBody};
+
+    /// A record whose strings are ASCII, with ids of `id_len` bytes and texts of `text_len`.
+    fn record(id_len: usize, text_len: usize, text: char) -> Vec<u8> {
+        let text = text.to_string().repeat(text_len);
+        let body = ReceiptBody {
+            timestamp: Timestamp(1_767_225_600_000),
+            tenant: TenantId::new(&"t".repeat(id_len)).unwrap(),
+            governor: GovernorKind::Billing,
+            resource: ResourceId::new(&"r".repeat(id_len)).unwrap(),
+            resource_seq: 3,
+            command: Cow::Owned(text.clone()),
+            state_from: Cow::Borrowed("a"),
+            state_to: Cow::Borrowed("b"),
+            reason: text.clone(),
+            args: BTreeMap::from([(text.clone(), text.clone())]),
+            metadata: BTreeMap::from([("k".into(), text)]),
+        };
+        Receipt::seal(body, 9, Digest::ZERO).encode()
+    }
+
+    /// The quick path takes every record whose strings are ASCII, whatever their lengths
+    /// (a length prefix is not text: one of 128 to 255 bytes is no reason to leave it), and
+    /// finds the key the parser finds; a string that is UTF-8 but not ASCII is left to it.
+    #[test]
+    fn the_quick_path_takes_ascii_strings_of_any_length() {
+        for (id_len, text_len) in [(1, 0), (ID_LEN_MAX, 0), (ID_LEN_MAX, 128), (7, 200), (7, 300)] {
+            let record = record(id_len, text_len, 'x');
+            let quick = quick_key(&record);
+            let parsed = parse(&record, |_, _, _| {}).unwrap();
+            let key = quick.unwrap_or_else(|| panic!("ids of {id_len}, texts of {text_len}"));
+            assert_eq!(
+                (key.tenant, key.governor, key.resource, key.resource_seq),
+                (parsed.tenant, parsed.governor, parsed.resource, parsed.resource_seq)
+            );
+        }
+        assert_eq!(quick_key(&record(7, 3, 'é')), None);
+        assert!(parse(&record(7, 3, 'é'), |_, _, _| {}).is_ok());
+    }
 }

@@ -338,8 +338,9 @@ struct RawFields {
     trailing: Vec<u8>,
 }
 
-/// The storage record of `f` (the hash is not checked by decoding: zeros), then `edit`
-/// applied: (offset, xor) flips, and a cut of the preimage.
+/// The storage record of `f` (its `prev_hash` 0x22 bytes and its hash 0x33 bytes: decoding
+/// checks neither), spoiled by `flips`, (offset, xor) pairs placed past the tag and version,
+/// and by `cut`, a length the preimage is cut to (at least the tag and version).
 fn raw_record(f: &RawFields, flips: &[(prop::sample::Index, u8)], cut: Option<usize>) -> Vec<u8> {
     fn put(buf: &mut Vec<u8>, bytes: &[u8]) {
         buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());

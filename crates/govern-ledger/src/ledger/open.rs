@@ -12,18 +12,19 @@
 //! hash of its key (no id is allocated per record; see `KeyHash`); it copies them in batches
 //! to the chain thread, which verifies the chain (every hash recomputed) and hands the
 //! receipt hashes, in batches, to the tree thread. The first bad record is reported by its
-//! sequence number, whichever thread finds it.
+//! sequence number, whichever thread finds it; a record that fails on both threads is
+//! reported for its place in the chain, which `govern verify` checks first.
 
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 
 use govern_governors::TenantId;
-use govern_receipt::{ChainError, ChainVerifier, DecodeError, Digest, Head, Receipt};
+use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
 use super::{
-    Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, SeqList, Shard,
-    StoreError,
+    Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources,
+    SeqList, Shard, StoreError, expected_keys,
 };
 use crate::merkle::MerkleFrontier;
 use crate::segment::{
@@ -134,7 +135,8 @@ pub enum OpenDirError {
     /// the store had been opened first.
     #[error(transparent)]
     Store(#[from] OpenError),
-    /// The records did not verify: [`LedgerError::Corrupt`] names the first bad one.
+    /// The records did not verify, as [`Ledger::open`] reports it: [`LedgerError::Chain`]
+    /// names the first bad one.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -403,7 +405,9 @@ impl Refusal {
 }
 
 /// The refusal to report when the chain thread failed: the reading thread's if it names an
-/// earlier record (a store failure comes after every record the chain thread got).
+/// earlier record (a store failure comes after every record the chain thread got). For the
+/// same record, the chain's: its place in the chain is checked before its fields and its
+/// numbering, as `govern verify` checks them.
 fn first_error(indexed: Option<Refusal>, chain: LedgerError) -> Refusal {
     match (indexed, chain.seq()) {
         (Some(indexed), Some(at)) if indexed.seq().is_some_and(|seq| seq < at) => indexed,
@@ -420,16 +424,6 @@ type Tenants =
 /// Keys sorted out by shard before they go into the index: this many in all (a few in
 /// tests, so that reopening them flushes, presizes and shrinks).
 const PENDING: usize = if cfg!(test) { 64 } else { 1 << 18 };
-
-/// How many records are coming, for presizing the index.
-#[derive(Clone, Copy)]
-enum Expected {
-    /// This many (an opened store's length).
-    Records(u64),
-    /// As many as fit in this many bytes of frames, at the size of those seen so far (the
-    /// segment files of a directory being scanned).
-    Bytes(u64),
-}
 
 /// The index being built.
 struct Building {
@@ -459,7 +453,7 @@ impl Building {
             keys,
             resources: Resources::default(),
             tenants: Tenants::default(),
-            pending: vec![Vec::new(); 256],
+            pending: vec![Vec::new(); KeyHash::SHARDS],
             pending_len: 0,
             expected,
             indexed: 0,
@@ -470,7 +464,7 @@ impl Building {
     }
 
     fn push(&mut self, key: KeyHash, seq: u64, resource_seq: u64) {
-        if let Some(shard) = self.pending.get_mut(Resources::shard(key)) {
+        if let Some(shard) = self.pending.get_mut(key.shard()) {
             shard.push((key, seq, resource_seq));
         }
         self.pending_len += 1;
@@ -509,16 +503,10 @@ impl Building {
     fn presize(&mut self) {
         self.presized = true;
         let keys: usize = self.resources.shards.iter().map(Shard::len).sum();
-        let rate = keys as f64 / self.indexed.max(1) as f64;
-        let records = match self.expected {
-            Expected::Records(records) => records,
-            Expected::Bytes(bytes) => {
-                (bytes as f64 * self.indexed as f64 / self.frame_bytes.max(1) as f64) as u64
-            }
-        };
-        let expected = (records.saturating_sub(self.indexed) as f64 * rate) as usize;
+        let expected = expected_keys(keys, self.indexed, self.frame_bytes, self.expected);
+        let more = expected.saturating_sub(keys);
         for shard in self.resources.shards.iter_mut() {
-            shard.reserve(expected / 256);
+            shard.reserve(more / KeyHash::SHARDS);
         }
     }
 
@@ -564,15 +552,11 @@ fn index_pass(
             failed = Some(LedgerError::Corrupt { seq: next, reason });
             return ControlFlow::Break(());
         }
-        if let Err(e) = index_record(&mut index, seq, bytes) {
-            failed = Some(e);
-            return ControlFlow::Break(());
-        }
-        if index.gap.is_some() {
-            // Found at a flush: every record before the break is in the index.
-            return ControlFlow::Break(());
-        }
+        let indexed = index_record(&mut index, seq, bytes);
         index.frame_bytes += (FRAME_HEADER_LEN + bytes.len()) as u64;
+        // The chain thread gets every record read, the one that fails here too: its place in
+        // the chain is checked first (as `govern verify` checks it), and a chain error there
+        // is the one reported (see `first_error`).
         let full = batch.push(record, spares);
         next += 1;
         let full = full.or_else(|| {
@@ -582,20 +566,30 @@ fn index_pass(
         if full.is_some_and(|full| batches.send(full).is_err()) {
             return ControlFlow::Break(());
         }
+        if let Err(e) = indexed {
+            failed = Some(e);
+            return ControlFlow::Break(());
+        }
+        if index.gap.is_some() {
+            // Found at a flush: every record up to this one is in the index.
+            return ControlFlow::Break(());
+        }
         ControlFlow::Continue(())
     });
     if !batch.spans.is_empty() {
         let _ = batches.send(batch);
     }
     read?;
-    // The records indexed but not yet flushed are checked too: a break in a resource's
-    // numbering before a record that does not decode is the one to report.
+    // The records indexed but not yet flushed are checked too. A record that failed is the
+    // last one read and is not in the index: a break in a resource's numbering, which is in
+    // an earlier record, is the one to report.
     index.flush();
-    let gap = index.gap.map(|(seq, expected)| Refusal::Gap { seq, expected });
-    match (gap, failed.map(Refusal::from)) {
-        (None, None) => Ok((index.finish(), next)),
-        (Some(refusal), None) | (None, Some(refusal)) => Err(refusal),
-        (Some(gap), Some(failed)) => Err(if failed.seq() < gap.seq() { failed } else { gap }),
+    if let Some((seq, expected)) = index.gap {
+        return Err(Refusal::Gap { seq, expected });
+    }
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok((index.finish(), next)),
     }
 }
 
@@ -606,9 +600,7 @@ fn index_record(index: &mut Building, seq: u64, record: &[u8]) -> Result<(), Led
     let (_, tenant) = match index.tenants.get_mut(key.tenant) {
         Some(tenant) => tenant,
         None => {
-            // Valid: `decode_key` checked it.
-            let id = TenantId::new(key.tenant)
-                .map_err(|source| malformed(DecodeError::BadId { field: "tenant_id", source }))?;
+            let (id, _) = key.ids().map_err(malformed)?;
             index.tenants.entry(key.tenant.into()).or_insert((id, SeqList::default()))
         }
     };

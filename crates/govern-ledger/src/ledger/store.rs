@@ -111,10 +111,12 @@ pub trait LedgerStore: Send + Sync + 'static {
         result
     }
 
-    /// Ends writing: after the last commit, the owner (the runtime at shutdown) closes the
-    /// store so that another writer may open its data directory while this process still
-    /// holds handles to it. Appends and syncs are refused from then on; reads go on. The
-    /// segment store releases its data directory's lock. The default does nothing.
+    /// Lets go of what the store holds for its writer, so that another writer may open its
+    /// data directory while this process still holds handles to it: the segment store
+    /// releases the directory's lock. Called once by [`Ledger::close`](crate::Ledger::close)
+    /// (after the last commit), which refuses every later append and commit itself, before
+    /// it reaches the store; a store may refuse them too (the segment store does: without
+    /// the lock, its writes would no longer be safe). Reads go on. The default does nothing.
     fn close(&mut self) {}
 
     /// How many records the store holds.

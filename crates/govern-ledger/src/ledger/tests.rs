@@ -243,3 +243,68 @@ fn the_ledgers_own_verification_decodes_and_follows_each_resources_numbering() {
         }
     }
 }
+
+#[test]
+fn a_read_names_a_record_that_does_not_decode_as_opening_does() {
+    use crate::verify::crafted;
+    let ledger = Ledger::in_memory();
+    for i in 0..3 {
+        ledger.append(body("acme", GovernorKind::Quota, &format!("q-{i}"), "x")).unwrap();
+    }
+    // The records rewritten behind the ledger's back: receipt 1's governor is no kind (its
+    // hash and link still hold, so opening finds only that).
+    let mut fields = crafted::good_fields(3);
+    fields[1].governor = b"quotas".to_vec();
+    let store = || {
+        let mut store = MemoryStore::new();
+        let mut prev = govern_receipt::Digest::ZERO;
+        for (seq, f) in (0u64..).zip(&fields) {
+            let (record, hash) = crafted::record(seq, prev, f);
+            store.append(seq, &record).unwrap();
+            prev = hash;
+        }
+        store
+    };
+    let opening = Ledger::open(Box::new(store())).unwrap_err();
+    assert!(matches!(opening, LedgerError::Chain(ChainError::Malformed { seq: 1, .. })));
+    ledger.lock().store = Box::new(store());
+    let acme = TenantId::new("acme").unwrap();
+    let q1 = ResourceId::new("q-1").unwrap();
+    let reads = [
+        ledger.resource_receipts(&acme, GovernorKind::Quota, &q1),
+        ledger.tenant_receipts(&acme, None, None),
+        // The key checked before the whole record.
+        ledger.tenant_receipts(&acme, Some(GovernorKind::Quota), None),
+    ];
+    for read in reads {
+        assert_eq!(read.map(|r| r.len()), Err(opening.clone()));
+    }
+}
+
+#[test]
+fn a_closed_ledger_refuses_appends_and_commits_unpoisoned_and_still_reads() {
+    use crate::segment::{SegmentOptions, SegmentStore};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+    let durable = Ledger::open(Box::new(store)).unwrap();
+    // In memory (a store that refuses nothing itself) and over a segment store.
+    for ledger in [Ledger::in_memory(), durable] {
+        ledger.append(body("acme", GovernorKind::Quota, "q", "x")).unwrap();
+        assert_eq!(ledger.commit(), Ok(1));
+        ledger.close();
+        assert_eq!(
+            ledger.append(body("acme", GovernorKind::Quota, "q", "y")),
+            Err(LedgerError::Closed)
+        );
+        assert_eq!(ledger.commit(), Err(LedgerError::Closed));
+        assert!(ledger.is_closed() && !ledger.is_poisoned());
+        ledger.close();
+        let acme = TenantId::new("acme").unwrap();
+        assert_eq!(ledger.tenant_receipts(&acme, None, None).unwrap().len(), 1);
+        assert_eq!(ledger.verify().unwrap().next_seq, 1);
+        assert_eq!(ledger.durable_len(), 1);
+    }
+    // The segment store let go of the directory: another writer opens it.
+    let (store, report) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
+    assert_eq!((report.records, store.len()), (1, 1));
+}

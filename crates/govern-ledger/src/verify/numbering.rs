@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 
 use govern_receipt::{ChainError, ReceiptKey};
 
-use crate::ledger::{KeyHash, KeyHasher};
+use crate::ledger::{Expected, KeyHash, KeyHasher, expected_keys};
 
-/// Shards of the table, chosen by the top byte of a key's hash.
-const SHARDS: usize = 256;
+/// Shards of the table ([`KeyHash::shard`]).
+const SHARDS: usize = KeyHash::SHARDS;
 
 /// Numbers are looked up a shard at a time, so that the shard's table is in the cache (and
 /// its pages in the TLB) for a burst of lookups rather than touched once per receipt at
@@ -50,7 +50,7 @@ impl Grouped {
     pub(super) fn new(numbers: &[Numbered]) -> Self {
         let mut ends = vec![0; SHARDS];
         for &(key, _) in numbers {
-            if let Some(end) = ends.get_mut(shard(key)) {
+            if let Some(end) = ends.get_mut(key.shard()) {
                 *end += 1;
             }
         }
@@ -63,7 +63,7 @@ impl Grouped {
         }
         let mut grouped = vec![(KeyHash { lo: 0, hi: 0 }, 0); numbers.len()];
         for &number in numbers {
-            if let Some(at) = at.get_mut(shard(number.0)) {
+            if let Some(at) = at.get_mut(number.0.shard()) {
                 if let Some(place) = grouped.get_mut(*at) {
                     *place = number;
                 }
@@ -223,10 +223,6 @@ impl Default for Numbering {
     }
 }
 
-fn shard(key: KeyHash) -> usize {
-    usize::from(key.hi.to_be_bytes()[0])
-}
-
 impl Numbering {
     /// A numbering for a ledger of about `bytes` bytes of frames (a hint for sizing its
     /// tables; 0 if unknown).
@@ -250,7 +246,7 @@ impl Numbering {
     /// [`ChainError::ResourceSeqGap`] naming the resource, expected and found.
     pub(crate) fn push(&mut self, seq: u64, key: &ReceiptKey<'_>) -> Result<(), ChainError> {
         let hash = self.keys.hash(key.tenant, key.governor, key.resource);
-        let Some(table) = self.shards.get_mut(shard(hash)) else { return Ok(()) };
+        let Some(table) = self.shards.get_mut(hash.shard()) else { return Ok(()) };
         let expected = table.advance(hash, key.resource_seq);
         if key.resource_seq != expected {
             return Err(ChainError::resource_seq_gap(seq, key, expected));
@@ -330,10 +326,8 @@ impl Numbering {
             }
             resources += seen.len;
         }
-        let (receipts, bytes) = (self.receipts.max(1) as f64, self.bytes.max(1) as f64);
-        let per_receipt = resources as f64 / receipts;
-        let expected_receipts = self.expected_bytes.max(self.bytes) as f64 / bytes * receipts;
-        let expected = (expected_receipts * per_receipt) as usize;
+        let total = Expected::Bytes(self.expected_bytes);
+        let expected = expected_keys(resources, self.receipts, self.bytes, total);
         // Shards differ by a few standard deviations (√(n / 256)) around the mean: an eighth
         // more than it, and some, leaves few to grow.
         for table in &mut self.shards {
@@ -372,6 +366,42 @@ mod tests {
             }
         }
 
+        /// Joined stretch by stretch (and looked up in bursts, a few shards at a time), the
+        /// numbering finds a break exactly when some receipt does not carry its resource's
+        /// count so far.
+        #[test]
+        fn joined_stretches_are_checked_as_a_count_per_resource(
+            stretches in proptest::collection::vec(
+                proptest::collection::vec((0u64..24, 0u8..40), 0..12),
+                0..400,
+            ),
+        ) {
+            // Resources in many shards (the top byte) and a few sharing one.
+            let key = |r: u64| KeyHash { lo: r, hi: (r * 37 % 256) << 56 | r };
+            let mut counts = BTreeMap::new();
+            let mut broken = false;
+            let mut numbering = Numbering::default();
+            for stretch in &stretches {
+                let numbers: Vec<Numbered> = stretch
+                    .iter()
+                    .map(|&(r, spoil)| {
+                        let count = counts.entry(r).or_insert(0u64);
+                        // Now and then a gap or a repeat.
+                        let number = match spoil {
+                            0 => *count + 1,
+                            1 => count.saturating_sub(1),
+                            _ => *count,
+                        };
+                        broken |= number != *count;
+                        *count = number + 1;
+                        (key(r), number)
+                    })
+                    .collect();
+                numbering.join(&Grouped::new(&numbers), 100);
+            }
+            proptest::prop_assert_eq!(numbering.finish(), !broken);
+        }
+
         /// Grouping a stretch's numbers by shard keeps each shard's in order and loses none.
         #[test]
         fn grouping_keeps_each_shards_order(keys in proptest::collection::vec((0u8..6, 0u64..4), 0..300)) {
@@ -384,7 +414,7 @@ mod tests {
             proptest::prop_assert_eq!(grouped.len(), numbers.len());
             for s in 0..SHARDS {
                 let expected: Vec<Numbered> =
-                    numbers.iter().copied().filter(|&(key, _)| shard(key) == s).collect();
+                    numbers.iter().copied().filter(|&(key, _)| key.shard() == s).collect();
                 proptest::prop_assert_eq!(grouped.shard(s), &expected[..]);
             }
         }

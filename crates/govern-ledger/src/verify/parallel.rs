@@ -380,8 +380,10 @@ fn check_stretches(
 
 /// Checks every frame of a stretch (CRC32C) and every receipt in it (hash, sequence number,
 /// id, and the link to the receipt before, except for the first; then its fields, decoded
-/// as `Receipt::decode` would, and its resource's numbering inside the stretch), and
-/// hashes the leaves and the Merkle nodes inside the stretch. `None` at the first failure.
+/// as `Receipt::decode` would), and hashes the leaves and the Merkle nodes inside the
+/// stretch. The numbering is not checked here: each receipt's key is hashed and kept with
+/// its `resource_seq`, grouped by shard, for the collector to follow every resource's count
+/// in order ([`Numbering::join`]). `None` at the first failure.
 fn check_stretch(stretch: &Stretch, keys: &KeyHasher) -> Option<CleanStretch> {
     let ends = stretch.starts.iter().skip(1).map(|&s| s as usize).chain([stretch.end]);
     let mut frames = stretch.starts.iter().zip(ends).map(|(&start, end)| {

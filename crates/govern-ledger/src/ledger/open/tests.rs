@@ -157,7 +157,7 @@ fn a_rewritten_record_with_a_valid_crc_is_caught_by_open() {
 }
 
 #[test]
-fn the_first_bad_record_is_named_when_it_does_not_decode() {
+fn a_record_that_neither_hashes_nor_decodes_is_named_as_govern_verify_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let live = open(dir.path(), 4_096);
     for i in 0..50 {
@@ -165,14 +165,19 @@ fn the_first_bad_record_is_named_when_it_does_not_decode() {
     }
     live.commit().unwrap();
     drop(live);
-    // An invalid tenant id in receipt 30 (the chain breaks there too): 30 is named.
+    // An invalid tenant id in receipt 30, which breaks its hash too: the chain is checked
+    // first, so 30 is named for its hash, by every reader.
     rewrite(dir.path(), 30, |payload| {
         let at = payload.windows(7).position(|w| w == b"tenant-").unwrap();
         payload[at] = b'!';
     });
+    let verified = crate::verify::verify_dir(dir.path()).map(|r| r.receipts).unwrap_err();
     let (store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
     let err = Ledger::open(Box::new(store)).unwrap_err();
-    assert!(matches!(err, LedgerError::Chain(ChainError::Malformed { seq: 30, .. })), "{err}");
+    assert!(matches!(err, LedgerError::Chain(ChainError::HashMismatch { seq: 30, .. })), "{err}");
+    assert_eq!(err.to_string(), verified.to_string());
+    let opened = refused_both_ways(dir.path(), "neither hashes nor decodes");
+    assert_eq!(opened.to_string(), verified.to_string());
 }
 
 /// Writes `receipts` receipts into a ledger in `dir` with segments of `segment_bytes`.
@@ -423,5 +428,30 @@ fn every_reader_refuses_a_ledger_as_govern_verify_does() {
         let verified = verify_dir(dir.path()).map(|r| r.receipts).unwrap_err();
         let opened = refused_both_ways(dir.path(), what);
         assert_eq!(opened.to_string(), verified.to_string(), "{what}");
+    }
+}
+
+#[test]
+fn a_record_that_breaks_its_numbering_and_its_hash_is_named_for_its_hash() {
+    use crate::verify::{crafted, verify_dir};
+    // Receipt 63 is the 64th: indexing it fills the keys pending (`PENDING` in tests), so
+    // the flush it triggers finds its own gap; its hash is broken too. And the same a
+    // record later, the gap found at the next flush instead.
+    for target in [63, 64] {
+        let mut fields = crafted::good_fields(300);
+        fields[target].resource_seq += 1;
+        let dir = tempfile::tempdir().unwrap();
+        crafted::write_dir(dir.path(), 4_096, &fields);
+        rewrite(dir.path(), target as u64, |payload| {
+            let at = payload.windows(8).position(|w| w == b"metering").unwrap();
+            payload[at] = b'M';
+        });
+        let verified = verify_dir(dir.path()).map(|r| r.receipts).unwrap_err();
+        let opened = refused_both_ways(dir.path(), "a gap and a hash mismatch");
+        assert!(
+            matches!(opened, ChainError::HashMismatch { seq, .. } if seq == target as u64),
+            "{target}: {opened}"
+        );
+        assert_eq!(opened.to_string(), verified.to_string(), "{target}");
     }
 }
