@@ -53,7 +53,8 @@ pub enum Refusal {
     /// The runtime is shutting down or has stopped.
     #[error("the runtime is shutting down")]
     ShuttingDown,
-    /// The ledger refuses appends (a store failure poisoned it); nothing can be recorded.
+    /// The ledger refuses appends (a store failure poisoned it); nothing can be recorded. (A
+    /// command that races shutdown, after the ledger was closed, is refused `ShuttingDown`.)
     #[error("the ledger is unavailable: {0}")]
     LedgerUnavailable(String),
     /// The governor could not be started (its supervisor is restarting or gave up).

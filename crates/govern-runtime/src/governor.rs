@@ -403,6 +403,12 @@ impl<G: Hosted> GovernorActor<G> {
                     ctx.now,
                 );
                 match shared.ledger.append(body) {
+                    // Shutdown closed the ledger after its drain: this command raced it.
+                    Err(LedgerError::Closed) => {
+                        span.record("outcome", "refused");
+                        tracing::debug!("receipt not written: the runtime has shut down");
+                        Err(CommandError::Refused(Refusal::ShuttingDown))
+                    }
                     Err(e) => {
                         span.record("outcome", "refused");
                         tracing::error!(error = %e, "receipt not written; command refused");
