@@ -114,6 +114,7 @@ impl<G: Hosted> Domain<G> {
             Ok(Err(_)) => Err(Refusal::GovernorUnavailable {
                 kind: G::KIND,
                 reason: "the governor stopped without answering".into(),
+                retry_after_ms: None,
             }),
             Err(_) => {
                 tracing::warn!(governor = G::KIND.name(), "reply timeout");
@@ -203,7 +204,11 @@ impl<G: Hosted> Domain<G> {
         if let Err(reason) = result {
             tracing::error!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %reason, "governor failed to start");
             self.routes.remove_if(&slot.key, |_, s| Arc::ptr_eq(s, &slot));
-            slot.fail_all(&Refusal::GovernorUnavailable { kind: G::KIND, reason });
+            slot.fail_all(&Refusal::GovernorUnavailable {
+                kind: G::KIND,
+                reason,
+                retry_after_ms: None,
+            });
         }
     }
 
@@ -295,6 +300,7 @@ impl<G: Hosted> Domain<G> {
             slot.fail_all(&Refusal::GovernorUnavailable {
                 kind: G::KIND,
                 reason: reason.to_owned(),
+                retry_after_ms: None,
             });
         }
         self.timers.clear();

@@ -57,13 +57,16 @@ pub enum Refusal {
     /// command that races shutdown, after the ledger was closed, is refused `ShuttingDown`.)
     #[error("the ledger is unavailable: {0}")]
     LedgerUnavailable(String),
-    /// The governor could not be started (its supervisor is restarting or gave up).
-    #[error("the {kind} governor could not be started: {reason}")]
+    /// The governor could not be started (its supervisor is restarting or gave up), or it is
+    /// quarantined after crashing again and again: retry after `retry_after_ms` when given.
+    #[error("the {kind} governor is unavailable: {reason}")]
     GovernorUnavailable {
         /// The governor kind.
         kind: GovernorKind,
         /// Why.
         reason: String,
+        /// When a retry may succeed (a quarantine's end), in milliseconds from now.
+        retry_after_ms: Option<u64>,
     },
     /// The resource id of a tenant governor must be the tenant's own id.
     #[error("the tenant governor of {tenant} is addressed by the tenant id itself")]
@@ -88,6 +91,15 @@ impl Refusal {
             Self::LedgerUnavailable(_) => "ledger_unavailable",
             Self::GovernorUnavailable { .. } => "governor_unavailable",
             Self::TenantResourceMismatch { .. } => "tenant_resource_mismatch",
+        }
+    }
+
+    /// How long to wait before retrying, when the refusal says (a quarantined governor).
+    #[must_use]
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Self::GovernorUnavailable { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
         }
     }
 
