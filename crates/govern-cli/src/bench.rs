@@ -384,7 +384,7 @@ async fn drive(args: &LifecycleArgs) -> Result<Report, String> {
     // Passivate everything: what an addressable but idle governor costs (its ledger index
     // entry), without the receipts themselves.
     let store_before = i64::try_from(h.ledger_store_bytes()).unwrap_or(0);
-    let _ = h.passivate_idle(Duration::ZERO);
+    let _ = h.passivate_idle(Duration::ZERO).await;
     while h.live_governor_actors() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -119,7 +119,8 @@ verify = false
 
 #[test]
 fn json_logs_are_one_object_per_line_with_span_fields() {
-    let out = govern(&["run", tour().to_str().unwrap(), "--log", "json"], Some("info"));
+    // A transition is a DEBUG span (INFO would be noise at 100 k transitions a second).
+    let out = govern(&["run", tour().to_str().unwrap(), "--log", "json"], Some("debug"));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let events: Vec<serde_json::Value> = stderr

@@ -1,69 +1,72 @@
-//! A domain: all governors of one kind. Its typed routing index (tenant, resource) → slot,
-//! its armed state timeouts (their order across kinds is the runtime's [`Schedule`]), and its
-//! supervisor: a dynamic one_for_one over governor actors, spawned on demand, restarted with
-//! replay, passivated when idle.
-//!
-//! [`Schedule`]: crate::schedule::Schedule
+//! A domain: all governors of one kind. Its typed routes (tenant, resource) → slot, which the
+//! registry actor writes and callers read without a message; its timers; and its supervisor,
+//! whose children the governor actors are: it spawns them (on the registry's request),
+//! restarts a crashed one with replay, quarantines one that crashes again and again, and
+//! passivates idle ones. Its child table is its own state.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govern_governors::{CommandSpec, StateTimeout, Timestamp};
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use govern_governors::Request;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::FastMap;
 use crate::error::{Outcome, Refusal};
 use crate::governor::{
-    CrashPoint, Envelope, GovernorActor, Key, PushError, Slot, Snapshot, timeout_request,
+    CrashPoint, Env, Envelope, GovernorActor, PushError, Quarantine, Slot, Snapshot,
+    timeout_request,
 };
 use crate::hosted::Hosted;
-use crate::registry::Admission;
-use crate::runtime::Shared;
-use crate::schedule::Due;
-use crate::supervisor::policy::{self, Exit, Intensity, RestartLog, RestartType, Strategy};
+use crate::registry::{Admission, Key, RegistryMsg};
 
-/// An armed state timeout; its place in the delivery order is in the runtime's schedule.
-struct Timer<C> {
-    /// When it is due.
-    at: Timestamp,
-    /// The command's name, to recognise an identical re-arm.
-    name: &'static str,
-    /// The command to send.
-    command: C,
-    /// Distinguishes incarnations: only the current one may be delivered.
-    generation: u64,
+/// How a domain's governors are looked after.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DomainConfig {
+    pub(crate) reply_timeout: Duration,
+    pub(crate) idle_after: Duration,
+    pub(crate) child_shutdown: Duration,
+    /// Crashes of one governor per window before it is quarantined.
+    pub(crate) crashes_max: u32,
+    pub(crate) crash_window: Duration,
 }
 
 /// All governors of kind `G`.
 pub(crate) struct Domain<G: Hosted> {
-    pub(crate) shared: Arc<Shared>,
-    /// The routing index: one slot per resident governor.
+    pub(crate) env: Arc<Env<G>>,
+    pub(crate) config: DomainConfig,
+    /// The routes: one slot per resident governor. Written by the registry actor only.
     routes: FastMap<Key, Arc<Slot<G>>>,
-    /// Which slot each live actor serves, so that its supervisor can restart it.
-    pub(crate) by_actor: FastMap<ActorId, Arc<Slot<G>>>,
-    /// Armed state timeouts; they outlive passivation.
-    timers: FastMap<Key, Timer<G::Command>>,
+    /// The registry actor, for misses.
+    registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
     /// The current supervisor incarnation.
-    supervisor: Mutex<Option<ActorCell>>,
+    supervisor: Mutex<Option<ActorRef<DomainMsg<G>>>>,
     /// How many supervisor incarnations have started (restarts after escalation are > 1).
-    pub(crate) incarnations: AtomicU64,
+    incarnations: AtomicU64,
+    /// Live governor actors (the supervisor's child table's size).
+    live: AtomicUsize,
 }
 
 impl<G: Hosted> Domain<G> {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        env: Env<G>,
+        config: DomainConfig,
+        registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+    ) -> Self {
         Self {
-            shared,
+            env: Arc::new(env),
+            config,
             routes: FastMap::default(),
-            by_actor: FastMap::default(),
-            timers: FastMap::default(),
+            registry,
             supervisor: Mutex::new(None),
             incarnations: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.shared.clock.now().as_ms()
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.env.clock.now().as_ms()
     }
 
     /// Resident governors of this kind.
@@ -78,37 +81,34 @@ impl<G: Hosted> Domain<G> {
 
     /// Live governor actors of this kind.
     pub(crate) fn live_actors(&self) -> usize {
-        self.by_actor.len()
+        self.live.load(Ordering::Acquire)
     }
 
-    /// Passivates every governor idle for at least `idle_for`.
-    pub(crate) fn passivate_idle(&self, idle_for: Duration) -> usize {
-        let idle_ms = u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX);
-        self.sweep(self.now_ms().saturating_sub(idle_ms))
+    fn supervisor(&self) -> Option<ActorRef<DomainMsg<G>>> {
+        self.supervisor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Sends a command and waits for its outcome (within the reply timeout).
     pub(crate) async fn call(
-        self: &Arc<Self>,
+        &self,
         key: Key,
-        request: govern_governors::Request<G::Command>,
+        request: Request<G::Command>,
         admission: Admission,
     ) -> Outcome {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(key, Envelope::Command { request, reply: tx, admission, timeout: false })
-            .await?;
+        self.submit(key, Envelope::Command { request, reply: tx, admission, timeout: false })?;
         self.wait(rx).await?
     }
 
     /// Asks for a governor's state, in order with its commands.
-    pub(crate) async fn inspect(self: &Arc<Self>, key: Key) -> Result<Snapshot<G>, Refusal> {
+    pub(crate) async fn inspect(&self, key: Key) -> Result<Snapshot<G>, Refusal> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(key, Envelope::Inspect { reply: tx }).await?;
-        self.wait(rx).await
+        self.submit(key, Envelope::Inspect { reply: tx })?;
+        self.wait(rx).await?
     }
 
     async fn wait<T>(&self, rx: tokio::sync::oneshot::Receiver<T>) -> Result<T, Refusal> {
-        let timeout = self.shared.reply_timeout;
+        let timeout = self.config.reply_timeout;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(Refusal::GovernorUnavailable {
@@ -125,132 +125,104 @@ impl<G: Hosted> Domain<G> {
         }
     }
 
-    /// Makes the governor panic at `point`.
-    pub(crate) async fn inject_crash(
-        self: &Arc<Self>,
-        key: Key,
-        point: CrashPoint,
-    ) -> Result<(), Refusal> {
-        match point {
-            CrashPoint::Now => self.submit(key, Envelope::Crash).await,
-            CrashPoint::AfterNextAppend => loop {
-                let (slot, fresh) = self.slot(&key);
-                let armed = slot.crash_after_next_append();
-                if fresh {
-                    self.spawn(Arc::clone(&slot), None).await;
+    /// Queues an envelope at the governor: at its open slot directly (a hit: no message), or
+    /// through the registry actor (a miss).
+    fn submit(&self, key: Key, envelope: Envelope<G>) -> Result<(), Refusal> {
+        let slot = self.routes.get(&key).map(|s| Arc::clone(s.value()));
+        let envelope = match slot {
+            Some(slot) => match slot.push(envelope, self.now_ms()) {
+                Ok(()) => return Ok(()),
+                Err((back, PushError::Closed)) => back,
+                Err((_, why)) => return Err(refused::<G>(why)),
+            },
+            None => envelope,
+        };
+        let registry =
+            self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let Some(registry) = registry else { return Err(Refusal::ShuttingDown) };
+        let msg = RegistryMsg::Route { kind: G::KIND, key, envelope: Box::new(envelope) };
+        registry.cast(msg).map_err(|_| Refusal::ShuttingDown)
+    }
+
+    /// The registry actor's half of a miss: open a slot for `key` if it has none open (a
+    /// new governor, or one passivated or out of quarantine), queue the envelope, and ask the
+    /// supervisor to start its actor.
+    pub(crate) fn route(&self, key: Key, envelope: Envelope<G>) {
+        let now = self.now_ms();
+        let open = self.routes.get(&key).map(|s| Arc::clone(s.value()));
+        let quarantine = match &open {
+            Some(slot) if !slot.is_closed() => {
+                if let Err((back, why)) = slot.push(envelope, now) {
+                    back.refuse(match why {
+                        // Closed between the look and the push: the caller may retry.
+                        PushError::Closed => Refusal::GovernorUnavailable {
+                            kind: G::KIND,
+                            reason: "the governor was passivated while routing".into(),
+                            retry_after_ms: Some(0),
+                        },
+                        why => refused::<G>(why),
+                    });
                 }
-                // A slot passivated meanwhile is gone: arm its successor.
-                if armed {
+                return;
+            }
+            Some(slot) => slot.quarantine(),
+            None => Quarantine::default(),
+        };
+        if quarantine.until_ms > now {
+            envelope.refuse(quarantined(G::KIND, quarantine.until_ms - now));
+            return;
+        }
+        let slot = Arc::new(Slot::new(key.clone(), now, quarantine));
+        // A fresh slot takes the envelope: it is open, empty, not quarantined.
+        let _ = slot.push(envelope, now);
+        self.routes.insert(key, Arc::clone(&slot));
+        match self.supervisor() {
+            Some(sup) => {
+                if sup.cast(DomainMsg::Spawn(Arc::clone(&slot))).is_err() {
+                    self.start_failed(&slot, "the domain supervisor is not running".into());
+                }
+            }
+            None => self.start_failed(&slot, "the domain supervisor is not running".into()),
+        }
+    }
+
+    fn start_failed(&self, slot: &Arc<Slot<G>>, reason: String) {
+        tracing::error!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %reason, "governor failed to start");
+        self.routes.remove_if(&slot.key, |_, s| Arc::ptr_eq(s, slot));
+        slot.fail_all(&Refusal::GovernorUnavailable {
+            kind: G::KIND,
+            reason,
+            retry_after_ms: None,
+        });
+    }
+
+    /// The registry actor's half of a passivation: drops the routes of `slots` (if they are
+    /// still the routed ones).
+    pub(crate) fn forget(&self, slots: &[Arc<Slot<G>>]) {
+        for slot in slots {
+            self.routes.remove_if(&slot.key, |_, s| Arc::ptr_eq(s, slot));
+        }
+        // Maps keep their capacity after removals; give it back once mostly empty, so that
+        // passivated governors cost only their ledger index entry.
+        if !slots.is_empty() && self.routes.len() * 4 < self.routes.capacity() {
+            self.routes.shrink_to_fit();
+        }
+    }
+
+    /// Makes the governor panic at `point`.
+    pub(crate) async fn inject_crash(&self, key: Key, point: CrashPoint) -> Result<(), Refusal> {
+        match point {
+            CrashPoint::Now => self.submit(key, Envelope::Crash),
+            CrashPoint::AfterNextAppend => loop {
+                // Bring the governor up (a query routes it like a command would), then arm
+                // the crash in its slot; a slot closed meanwhile is gone: arm its successor.
+                self.inspect(key.clone()).await?;
+                let slot = self.routes.get(&key).map(|s| Arc::clone(s.value()));
+                if slot.is_some_and(|s| s.crash_after_next_append()) {
                     return Ok(());
                 }
             },
         }
-    }
-
-    /// The slot of `key`, creating it (and reporting so) when the governor is not resident.
-    /// The entry lock of the index makes creation happen once: a governor is never spawned
-    /// twice.
-    fn slot(&self, key: &Key) -> (Arc<Slot<G>>, bool) {
-        if let Some(slot) = self.routes.get(key) {
-            return (Arc::clone(slot.value()), false);
-        }
-        let mut fresh = false;
-        let slot = self
-            .routes
-            .entry(key.clone())
-            .or_insert_with(|| {
-                fresh = true;
-                Arc::new(Slot::new(key.clone(), self.now_ms()))
-            })
-            .value()
-            .clone();
-        (slot, fresh)
-    }
-
-    /// Queues an envelope at the governor, spawning it if it is not resident.
-    async fn submit(self: &Arc<Self>, key: Key, mut envelope: Envelope<G>) -> Result<(), Refusal> {
-        loop {
-            let (slot, fresh) = self.slot(&key);
-            let pushed = slot.push(envelope, self.now_ms());
-            if fresh {
-                self.spawn(Arc::clone(&slot), None).await;
-            }
-            match pushed {
-                Ok(()) => return Ok(()),
-                // Passivated between lookup and push: look up again.
-                Err(PushError::Closed(back)) => envelope = back,
-                Err(PushError::Full) => {
-                    return Err(Refusal::Busy {
-                        what: "governor inbox",
-                        max: crate::limits::GOVERNOR_INBOX_MAX,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Starts an actor for `slot` under the domain supervisor (`supervisor`, or the current
-    /// incarnation). If it cannot start, the slot is dropped and its queue answered.
-    pub(crate) async fn spawn(self: &Arc<Self>, slot: Arc<Slot<G>>, supervisor: Option<ActorCell>) {
-        let supervisor = supervisor.or_else(|| self.supervisor.lock().ok().and_then(|s| s.clone()));
-        let actor = GovernorActor { domain: Arc::clone(self) };
-        let result = match supervisor {
-            Some(cell) => GovernorActor::spawn_linked(None, actor, Arc::clone(&slot), cell)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            None => Err("the domain supervisor is not running".to_owned()),
-        };
-        if let Err(reason) = result {
-            tracing::error!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %reason, "governor failed to start");
-            self.routes.remove_if(&slot.key, |_, s| Arc::ptr_eq(s, &slot));
-            slot.fail_all(&Refusal::GovernorUnavailable {
-                kind: G::KIND,
-                reason,
-                retry_after_ms: None,
-            });
-        }
-    }
-
-    /// Arms the state timeout of a governor that is not resident, from its receipts (at
-    /// start, for a ledger that is continued). Returns whether one was armed.
-    pub(crate) fn rearm_from(
-        self: &Arc<Self>,
-        key: &Key,
-        receipts: &[govern_receipt::Receipt],
-    ) -> Result<bool, govern_receipt::ReplayError> {
-        let machine: G = govern_receipt::replay(receipts)?;
-        let timeout = machine.state_timeout();
-        let armed = timeout.is_some();
-        self.arm_timeout(key, timeout);
-        Ok(armed)
-    }
-
-    /// `key`'s place in the schedule for a deadline `at`.
-    fn due(key: &Key, at: Timestamp) -> Due {
-        Due { at, tenant: key.tenant.clone(), kind: G::KIND, resource: key.resource.clone() }
-    }
-
-    /// Arms (or cancels, with `None`) the state timeout of `key`. An identical armed timeout
-    /// is kept; any other is replaced: a state change cancels the old one.
-    pub(crate) fn arm_timeout(&self, key: &Key, timeout: Option<StateTimeout<G::Command>>) {
-        let schedule = &self.shared.schedule;
-        let Some(t) = timeout else {
-            if let Some((_, old)) = self.timers.remove(key) {
-                schedule.remove(&Self::due(key, old.at), old.generation);
-            }
-            return;
-        };
-        if self.timers.get(key).is_some_and(|old| old.at == t.at && old.name == t.command.name()) {
-            return;
-        }
-        let generation = schedule.next_generation();
-        let at = t.at;
-        let timer = Timer { at, name: t.command.name(), command: t.command, generation };
-        if let Some(old) = self.timers.insert(key.clone(), timer) {
-            schedule.remove(&Self::due(key, old.at), old.generation);
-        }
-        schedule.insert(Self::due(key, at), generation);
     }
 
     /// Delivers the state timeout armed for `key` as `generation` (nothing if it was
@@ -258,15 +230,12 @@ impl<G: Hosted> Domain<G> {
     /// `admission`, and waits until the governor has decided it (within the reply timeout).
     /// Returns whether it was delivered.
     pub(crate) async fn deliver_timeout(
-        self: &Arc<Self>,
+        &self,
         key: Key,
         generation: u64,
         admission: Admission,
     ) -> bool {
-        let Some((_, timer)) = self.timers.remove_if(&key, |_, t| t.generation == generation)
-        else {
-            return false;
-        };
+        let Some(timer) = self.env.timers.take(&key, generation) else { return false };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let envelope = Envelope::Command {
             request: timeout_request(timer.command),
@@ -274,7 +243,7 @@ impl<G: Hosted> Domain<G> {
             admission,
             timeout: true,
         };
-        if let Err(refusal) = self.submit(key.clone(), envelope).await {
+        if let Err(refusal) = self.submit(key.clone(), envelope) {
             tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");
             return false;
         }
@@ -286,7 +255,7 @@ impl<G: Hosted> Domain<G> {
     /// Forgets the state timeout armed for `key` as `generation`: its tenant is
     /// deprovisioned, so it never fires.
     pub(crate) fn drop_timeout(&self, key: &Key, generation: u64) {
-        if self.timers.remove_if(key, |_, t| t.generation == generation).is_some() {
+        if self.env.timers.take(key, generation).is_some() {
             tracing::debug!(governor = G::KIND.name(), tenant_id = %key.tenant, resource_id = %key.resource, "state timeout dropped: the tenant is deprovisioned");
         }
     }
@@ -303,79 +272,156 @@ impl<G: Hosted> Domain<G> {
                 retry_after_ms: None,
             });
         }
-        self.timers.clear();
+        self.env.timers.clear();
     }
 
-    /// Passivates every governor idle since before `idle_since_ms`: its actor stops, its
-    /// state lives on in the ledger, and its next command brings it back.
-    pub(crate) fn sweep(&self, idle_since_ms: u64) -> usize {
-        let mut idle = Vec::new();
-        for entry in &self.routes {
-            if let Some(actor) = entry.value().close_if_idle(idle_since_ms) {
-                idle.push((entry.key().clone(), Arc::clone(entry.value()), actor));
-            }
+    /// Makes the domain supervisor fail (fault injection). False if none is running.
+    pub(crate) fn crash_supervisor(&self) -> bool {
+        self.supervisor().is_some_and(|sup| sup.cast(DomainMsg::Crash).is_ok())
+    }
+
+    /// Passivates every governor idle for at least `idle_for`, through the supervisor (whose
+    /// children they are). Returns how many.
+    pub(crate) async fn passivate_idle(&self, idle_for: Duration) -> usize {
+        let Some(sup) = self.supervisor() else { return 0 };
+        ractor::call!(sup, |reply| DomainMsg::Sweep(Some((idle_for, reply)))).unwrap_or(0)
+    }
+}
+
+/// The refusal of a command a slot did not take (not `Closed`: that is routed again).
+fn refused<G: Hosted>(why: PushError) -> Refusal {
+    match why {
+        PushError::Full => {
+            Refusal::Busy { what: "governor inbox", max: crate::limits::GOVERNOR_INBOX_MAX }
         }
-        for (key, slot, actor) in &idle {
-            self.routes.remove_if(key, |_, s| Arc::ptr_eq(s, slot));
-            if let Some(actor) = actor {
-                actor.stop(Some("passivated".into()));
-            }
-        }
-        // Maps keep their capacity after removals; give it back once mostly empty, so that
-        // passivated governors cost only their ledger index entry.
-        if !idle.is_empty() && self.routes.len() * 4 < self.routes.capacity() {
-            self.routes.shrink_to_fit();
-        }
-        idle.len()
+        PushError::Quarantined { retry_after_ms } => quarantined(G::KIND, retry_after_ms),
+        PushError::Closed => Refusal::GovernorUnavailable {
+            kind: G::KIND,
+            reason: "the governor's slot is closed".into(),
+            retry_after_ms: Some(0),
+        },
+    }
+}
+
+/// The refusal of a command to a quarantined governor.
+fn quarantined(kind: govern_governors::GovernorKind, retry_after_ms: u64) -> Refusal {
+    Refusal::GovernorUnavailable {
+        kind,
+        reason: "quarantined after crashing repeatedly".into(),
+        retry_after_ms: Some(retry_after_ms),
     }
 }
 
 /// The domain supervisor's messages.
-#[derive(Debug)]
-pub(crate) enum DomainMsg {
-    /// Passivate idle governors.
-    Sweep,
+pub(crate) enum DomainMsg<G: Hosted> {
+    /// Start the actor of a slot the registry opened.
+    Spawn(Arc<Slot<G>>),
+    /// Passivate idle governors (periodic: `None`; on request: idle for at least the given
+    /// time, answering how many).
+    Sweep(Option<(Duration, RpcReplyPort<usize>)>),
+    /// Fail (fault injection: the root restarts the supervisor, OTP-style).
+    Crash,
 }
 
-/// Supervises the governor actors of one domain: dynamic one_for_one, transient children
-/// (a passivated governor is not restarted), restart intensity escalating to the root.
+/// Supervises the governor actors of one domain: starts them, restarts a crashed one with
+/// replay, quarantines one that crashes more than its limit (exponential backoff), passivates
+/// idle ones. A crashing governor never takes its domain down: other tenants' governors live
+/// on. The domain supervisor itself is supervised by the root, OTP-style.
 pub(crate) struct DomainSupervisor<G: Hosted> {
     pub(crate) domain: Arc<Domain<G>>,
-    pub(crate) intensity: Intensity,
 }
 
-/// The supervisor's restart log and sweep timer.
-pub(crate) struct DomainState {
-    log: RestartLog,
+/// The supervisor's child table and sweep timer.
+pub(crate) struct DomainState<G: Hosted> {
+    children: BTreeMap<ActorId, Arc<Slot<G>>>,
     sweep: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl<G: Hosted> DomainSupervisor<G> {
+    async fn spawn(
+        &self,
+        myself: &ActorRef<DomainMsg<G>>,
+        state: &mut DomainState<G>,
+        slot: Arc<Slot<G>>,
+    ) {
+        if slot.is_closed() {
+            return;
+        }
+        let actor = GovernorActor { env: Arc::clone(&self.domain.env) };
+        match GovernorActor::spawn_linked(None, actor, Arc::clone(&slot), myself.get_cell()).await {
+            Ok((actor, _)) => {
+                state.children.insert(actor.get_id(), slot);
+                self.domain.live.store(state.children.len(), Ordering::Release);
+            }
+            Err(e) => self.domain.start_failed(&slot, e.to_string()),
+        }
+    }
+
+    /// Closes the idle slots, stops their actors and has the registry drop their routes.
+    async fn sweep(&self, state: &mut DomainState<G>, idle_for: Duration) -> usize {
+        let idle_ms = u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX);
+        let since = self.domain.now_ms().saturating_sub(idle_ms);
+        let mut idle = Vec::new();
+        for slot in state.children.values() {
+            if let Some(actor) = slot.close_if_idle(since) {
+                if let Some(actor) = actor {
+                    actor.stop(Some("passivated".into()));
+                }
+                idle.push(Arc::clone(slot));
+            }
+        }
+        let n = idle.len();
+        if n > 0 {
+            let registry = self
+                .domain
+                .registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let forgotten = match registry {
+                Some(r) => ractor::call!(r, |reply: RpcReplyPort<()>| RegistryMsg::Forget {
+                    kind: G::KIND,
+                    slots: Box::new((idle, reply)),
+                })
+                .is_ok(),
+                None => false,
+            };
+            if !forgotten {
+                tracing::debug!(
+                    governor = G::KIND.name(),
+                    "passivated routes kept: the registry is down"
+                );
+            }
+            tracing::debug!(governor = G::KIND.name(), passivated = n, "idle governors passivated");
+        }
+        n
+    }
+}
+
 impl<G: Hosted> Actor for DomainSupervisor<G> {
-    type Msg = DomainMsg;
-    type State = DomainState;
+    type Msg = DomainMsg<G>;
+    type State = DomainState<G>;
     type Arguments = ();
 
     async fn pre_start(
         &self,
-        myself: ActorRef<DomainMsg>,
+        myself: ActorRef<DomainMsg<G>>,
         (): (),
-    ) -> Result<DomainState, ActorProcessingErr> {
-        if let Ok(mut s) = self.domain.supervisor.lock() {
-            *s = Some(myself.get_cell());
-        }
-        Ok(DomainState { log: RestartLog::new(), sweep: None })
+    ) -> Result<DomainState<G>, ActorProcessingErr> {
+        *self.domain.supervisor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(myself);
+        Ok(DomainState { children: BTreeMap::new(), sweep: None })
     }
 
     async fn post_start(
         &self,
-        myself: ActorRef<DomainMsg>,
-        state: &mut DomainState,
+        myself: ActorRef<DomainMsg<G>>,
+        state: &mut DomainState<G>,
     ) -> Result<(), ActorProcessingErr> {
         if self.domain.incarnations.fetch_add(1, Ordering::AcqRel) > 0 {
-            // A restart after escalation: the previous incarnation's governors were killed
-            // with it. Start a new actor for every resident governor, so that queued commands
-            // go on; each replays its receipts.
-            self.domain.by_actor.clear();
+            // A restart after the supervisor itself failed: the previous incarnation's
+            // governors were killed with it. Start a new actor for every resident governor,
+            // so that queued commands go on; each replays its receipts.
             let slots: Vec<_> = self.domain.routes.iter().map(|e| Arc::clone(e.value())).collect();
             tracing::warn!(
                 governor = G::KIND.name(),
@@ -383,28 +429,28 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
                 "domain supervisor restarted; restarting its governors"
             );
             for slot in slots {
-                slot.detach_actor();
-                self.domain.spawn(slot, Some(myself.get_cell())).await;
+                self.spawn(&myself, state, slot).await;
             }
         }
-        let period = (self.domain.shared.idle_after / 2).max(Duration::from_millis(10));
-        state.sweep = Some(myself.send_interval(period, || DomainMsg::Sweep));
+        let period = (self.domain.config.idle_after / 2).max(Duration::from_millis(10));
+        state.sweep = Some(myself.send_interval(period, || DomainMsg::Sweep(None)));
         Ok(())
     }
 
     async fn post_stop(
         &self,
-        myself: ActorRef<DomainMsg>,
-        state: &mut DomainState,
+        myself: ActorRef<DomainMsg<G>>,
+        state: &mut DomainState<G>,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(sweep) = state.sweep.take() {
             sweep.abort();
         }
+        self.domain.live.store(0, Ordering::Release);
         // Stop governors gracefully (they finish the command in hand); ractor would kill them.
         myself
             .stop_children_and_wait(
                 Some("shutdown".into()),
-                Some(self.domain.shared.child_shutdown),
+                Some(self.domain.config.child_shutdown),
             )
             .await;
         Ok(())
@@ -412,23 +458,21 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
 
     async fn handle(
         &self,
-        _myself: ActorRef<DomainMsg>,
-        msg: DomainMsg,
-        _state: &mut DomainState,
+        myself: ActorRef<DomainMsg<G>>,
+        msg: DomainMsg<G>,
+        state: &mut DomainState<G>,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            DomainMsg::Sweep => {
-                let idle_ms =
-                    u64::try_from(self.domain.shared.idle_after.as_millis()).unwrap_or(u64::MAX);
-                let since = self.domain.now_ms().saturating_sub(idle_ms);
-                let n = self.domain.sweep(since);
-                if n > 0 {
-                    tracing::debug!(
-                        governor = G::KIND.name(),
-                        passivated = n,
-                        "idle governors passivated"
-                    );
-                }
+            DomainMsg::Spawn(slot) => self.spawn(&myself, state, slot).await,
+            DomainMsg::Sweep(None) => {
+                self.sweep(state, self.domain.config.idle_after).await;
+            }
+            DomainMsg::Sweep(Some((idle_for, reply))) => {
+                let n = self.sweep(state, idle_for).await;
+                let _ = reply.send(n);
+            }
+            DomainMsg::Crash => {
+                return Err(format!("injected crash of the {} domain supervisor", G::KIND).into());
             }
         }
         Ok(())
@@ -436,49 +480,30 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
 
     async fn handle_supervisor_evt(
         &self,
-        myself: ActorRef<DomainMsg>,
+        myself: ActorRef<DomainMsg<G>>,
         event: SupervisionEvent,
-        state: &mut DomainState,
+        state: &mut DomainState<G>,
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some((_, slot)) = self.domain.by_actor.remove(&cell.get_id()) else {
-                    return Ok(());
-                };
-                slot.detach_actor();
-                let now = self.domain.shared.clock_elapsed();
-                let decision = policy::decide(
-                    Strategy::OneForOne,
-                    &[RestartType::Transient],
-                    0,
-                    Exit::Failed,
-                    &mut state.log,
-                    self.intensity,
-                    now,
-                );
-                match decision {
-                    policy::Decision::Restart { .. } => {
-                        tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, restarts = state.log.len(), "governor crashed; restarting with replay");
-                        self.domain.spawn(slot, Some(myself.get_cell())).await;
+                let Some(slot) = state.children.remove(&cell.get_id()) else { return Ok(()) };
+                self.domain.live.store(state.children.len(), Ordering::Release);
+                let config = self.domain.config;
+                let window = u64::try_from(config.crash_window.as_millis()).unwrap_or(u64::MAX);
+                match slot.crashed(self.domain.now_ms(), config.crashes_max, window) {
+                    None => {
+                        tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, "governor crashed; restarting with replay");
+                        self.spawn(&myself, state, slot).await;
                     }
-                    policy::Decision::Escalate { .. } | policy::Decision::Remove { .. } => {
-                        tracing::error!(
-                            governor = G::KIND.name(),
-                            restarts_max = self.intensity.restarts_max,
-                            "restart intensity exceeded; escalating"
-                        );
-                        return Err(
-                            format!("{} domain: restart intensity exceeded", G::KIND).into()
-                        );
+                    Some(ms) => {
+                        tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, quarantine_ms = ms, crashes_max = config.crashes_max, "governor crashed repeatedly; quarantined");
                     }
                 }
             }
-            SupervisionEvent::ActorTerminated(cell, _, _) => {
-                self.domain.by_actor.remove(&cell.get_id());
-                let by_actor = &self.domain.by_actor;
-                if by_actor.len() * 4 < by_actor.capacity() && by_actor.capacity() > 1_024 {
-                    by_actor.shrink_to_fit();
-                }
+            SupervisionEvent::ActorTerminated(cell, _, _)
+                if state.children.remove(&cell.get_id()).is_some() =>
+            {
+                self.domain.live.store(state.children.len(), Ordering::Release);
             }
             _ => {}
         }

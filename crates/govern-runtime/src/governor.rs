@@ -1,38 +1,33 @@
-//! A governor actor hosts one pure governor: decide → append the receipt → commit → reply.
+//! A governor actor hosts one pure governor: decide → send the receipt to the receipt actor →
+//! apply the new state → next command. The receipt actor answers the caller once the receipt
+//! is durable; the governor does not wait for it.
 //!
 //! Commands wait in the governor's [`Slot`], a bounded inbox that lives outside the actor, so
-//! that a panicking actor loses nothing: its supervisor starts a new one for the same slot,
-//! which replays the governor's receipts and carries on with the queue. The ractor mailbox
-//! only carries wake-ups. The command being processed stays in the slot until it is answered;
-//! once its receipt is sequenced it is marked applied, so a restarted actor answers it from
-//! the mark instead of applying it twice.
+//! that a panicking actor loses nothing queued: its supervisor starts a new one for the same
+//! slot, which replays the governor's receipts and carries on with the queue. The ractor
+//! mailbox only carries wake-ups. The slot's lock guards the queue only: it is never held
+//! while deciding, sending or reading the ledger.
+//!
+//! What a governor may touch is its [`Env`]: the receipt actor's queue, the ledger to read its
+//! own receipts back, the clock, and its kind's timers. Not its domain, not the registry.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use govern_governors::{
-    CommandSpec, Ctx, Governor, Metadata, Reason, Request, ResourceId, StateSpec, TenantId,
-};
-use govern_ledger::{Ack, LedgerError};
-use govern_receipt::{ReceiptBody, replay};
+use govern_governors::{CommandSpec, Ctx, Governor, Metadata, Reason, Request, StateSpec};
+use govern_ledger::Ledger;
+use govern_receipt::{Receipt, ReceiptBody, replay};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
-use tracing::field::Empty;
 
-use crate::commit::Committer;
-use crate::domain::Domain;
-use crate::error::{Accepted, CommandError, Outcome, Refusal};
+use crate::clock::Clock;
+use crate::error::{CommandError, Outcome, Refusal};
 use crate::hosted::Hosted;
 use crate::limits::GOVERNOR_INBOX_MAX;
-use crate::registry::Admission;
-
-/// Which governor of a domain: the tenant and the resource.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct Key {
-    pub(crate) tenant: TenantId,
-    pub(crate) resource: ResourceId,
-}
+use crate::receipts::{Entry, Receipts, Reply};
+use crate::registry::{Admission, Key};
+use crate::timers::Timers;
 
 /// Where to make a governor panic, for crash tests and scenario scripts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +35,8 @@ pub(crate) struct Key {
 pub enum CrashPoint {
     /// As soon as the governor reaches this request in its inbox.
     Now,
-    /// On its next accepted command, after the receipt is written and before the new state
-    /// is committed or the caller answered.
+    /// On its next accepted command, after the receipt is sent to the receipt actor and
+    /// before the new state is applied.
     AfterNextAppend,
 }
 
@@ -59,84 +54,65 @@ pub(crate) enum Envelope<G: Governor> {
     /// A command, from a caller or a state timeout.
     Command {
         request: Request<G::Command>,
-        /// A caller's reply is sent once the receipt is durable; a state timeout's as soon as
-        /// it is decided (its deliverer only keeps the order; the receipt is committed all
-        /// the same).
         reply: oneshot::Sender<Outcome>,
-        /// The tenant's in-flight budget unit, returned when the envelope is dropped.
+        /// The tenant's in-flight budget unit, returned when the caller is answered.
         admission: Admission,
         /// Sent by a state timeout: never refused for a full inbox (a governor has at most
-        /// one timeout).
+        /// one timeout), and answered as soon as it is decided.
         timeout: bool,
     },
     /// A state query, answered in order with the commands around it.
-    Inspect { reply: oneshot::Sender<Snapshot<G>> },
+    Inspect { reply: oneshot::Sender<Result<Snapshot<G>, Refusal>> },
     /// An injected crash (the `Now` point).
     Crash,
 }
 
-/// A caller's reply held until its receipt is durable (see [`crate::commit`]), with its
-/// tenant's in-flight unit, so that the tenant's bound counts commands awaiting durability.
-/// A state timeout's deliverer was answered when the timeout was decided (`reply` is then
-/// `None`): its receipt is committed all the same.
-pub(crate) struct DurableReply {
-    reply: Option<oneshot::Sender<Outcome>>,
-    accepted: Accepted,
-    _admission: Admission,
-}
-
-impl Ack for DurableReply {
-    fn complete(self, result: Result<(), LedgerError>) {
-        let Some(reply) = self.reply else { return };
-        let outcome = match result {
-            Ok(()) => Ok(self.accepted),
-            Err(e) => Err(CommandError::Refused(Refusal::LedgerUnavailable(e.to_string()))),
-        };
-        // The caller may have timed out: nobody left to tell.
-        let _ = reply.send(outcome);
+impl<G: Governor> Envelope<G> {
+    /// Answers the envelope with `refusal` (it will not be processed).
+    pub(crate) fn refuse(self, refusal: Refusal) {
+        match self {
+            Self::Command { reply, .. } => {
+                let _ = reply.send(Err(CommandError::Refused(refusal)));
+            }
+            Self::Inspect { reply } => {
+                let _ = reply.send(Err(refusal));
+            }
+            Self::Crash => {}
+        }
     }
 }
 
-/// Answers a command: an acceptance once its receipt is durable, anything else now. A state
-/// timeout's deliverer learns the decision at once; the receipt is still committed.
-fn answer(
-    commit: &Arc<Committer>,
-    reply: oneshot::Sender<Outcome>,
-    admission: Admission,
-    timeout: bool,
-    outcome: Outcome,
-) {
-    match outcome {
-        Ok(accepted) => {
-            let reply = if timeout {
-                let _ = reply.send(Ok(accepted.clone()));
-                None
-            } else {
-                Some(reply)
-            };
-            commit.ack(accepted.seq, DurableReply { reply, accepted, _admission: admission });
-        }
-        Err(e) => {
-            let _ = reply.send(Err(e));
-        }
-    }
+/// What a governor actor may use: nothing of its domain beyond its kind's timers.
+pub(crate) struct Env<G: Hosted> {
+    pub(crate) receipts: Receipts,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) clock: Clock,
+    pub(crate) timers: Arc<Timers<G>>,
+}
+
+/// A governor's quarantine: it crashed again and again.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Quarantine {
+    /// How many quarantines so far (each twice as long as the one before).
+    pub(crate) level: u32,
+    /// Runtime-clock milliseconds when the current one ends (0: none).
+    pub(crate) until_ms: u64,
 }
 
 /// The inbox and everything that must outlive one actor incarnation.
 struct Inbox<G: Governor> {
     queue: VecDeque<Envelope<G>>,
-    /// The envelope being processed, and its outcome once its receipt is written.
-    current: Option<(Envelope<G>, Option<Accepted>)>,
     /// A wake-up is pending or the actor is draining: callers need not wake it.
     scheduled: bool,
-    /// The slot was passivated: callers must look the governor up again.
+    /// The slot was passivated or quarantined: callers must look the governor up again.
     closed: bool,
     /// The live actor, once started.
     actor: Option<ActorRef<GovernorMsg>>,
     /// Crash on the next append ([`CrashPoint::AfterNextAppend`]).
     crash_after_append: bool,
-    /// The governor's receipts so far (its next `resource_seq`).
-    receipts: u64,
+    /// Crash times (runtime-clock ms) within the current window.
+    crashes: VecDeque<u64>,
+    quarantine: Quarantine,
 }
 
 /// A governor's place in its domain: the inbox, shared by callers and the actor.
@@ -148,44 +124,56 @@ pub(crate) struct Slot<G: Governor> {
 }
 
 /// Why a slot did not take an envelope.
-pub(crate) enum PushError<G: Governor> {
-    /// Passivated meanwhile: look up again.
-    Closed(Envelope<G>),
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PushError {
+    /// Passivated (or out of quarantine) meanwhile: route it again.
+    Closed,
     /// The inbox is full.
     Full,
+    /// Quarantined: retry after this many milliseconds.
+    Quarantined { retry_after_ms: u64 },
 }
 
 impl<G: Governor> Slot<G> {
-    pub(crate) fn new(key: Key, now_ms: u64) -> Self {
+    pub(crate) fn new(key: Key, now_ms: u64, quarantine: Quarantine) -> Self {
         let inbox = Inbox {
             queue: VecDeque::new(),
-            current: None,
             scheduled: false,
             closed: false,
             actor: None,
             crash_after_append: false,
-            receipts: 0,
+            crashes: VecDeque::new(),
+            quarantine,
         };
         Self { key, inbox: Mutex::new(inbox), last_active_ms: AtomicU64::new(now_ms) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inbox<G>> {
-        // A governor that panicked mid-command leaves the inbox consistent: the command is
-        // still in `current`. Recover rather than propagate the poison.
+        // Every critical section below leaves the inbox consistent; a panic elsewhere cannot
+        // break it. Recover rather than propagate the poison.
         self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Queues an envelope and wakes the actor if it is idle.
-    pub(crate) fn push(&self, envelope: Envelope<G>, now_ms: u64) -> Result<(), PushError<G>> {
+    /// A refused envelope comes back with the reason.
+    pub(crate) fn push(
+        &self,
+        envelope: Envelope<G>,
+        now_ms: u64,
+    ) -> Result<(), (Envelope<G>, PushError)> {
         let wake = {
             let mut inbox = self.lock();
+            if inbox.quarantine.until_ms > now_ms {
+                let retry_after_ms = inbox.quarantine.until_ms - now_ms;
+                return Err((envelope, PushError::Quarantined { retry_after_ms }));
+            }
             if inbox.closed {
-                return Err(PushError::Closed(envelope));
+                return Err((envelope, PushError::Closed));
             }
             // State timeouts are never refused: there is at most one per governor.
             let bounded = matches!(&envelope, Envelope::Command { timeout: false, .. });
             if bounded && inbox.queue.len() >= GOVERNOR_INBOX_MAX {
-                return Err(PushError::Full);
+                return Err((envelope, PushError::Full));
             }
             inbox.queue.push_back(envelope);
             if inbox.scheduled || inbox.actor.is_none() {
@@ -203,14 +191,24 @@ impl<G: Governor> Slot<G> {
         Ok(())
     }
 
-    /// Arms [`CrashPoint::AfterNextAppend`]; false if the slot was passivated meanwhile.
+    /// Arms [`CrashPoint::AfterNextAppend`]; false if the slot is closed.
     pub(crate) fn crash_after_next_append(&self) -> bool {
         let mut inbox = self.lock();
         inbox.crash_after_append = !inbox.closed;
         !inbox.closed
     }
 
-    /// Closes the slot if it is idle: no queue, nothing in flight. Returns the actor to stop.
+    /// Whether the slot is closed (passivated, quarantined, failed): routing replaces it.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The slot's quarantine record, carried over to the slot that replaces it.
+    pub(crate) fn quarantine(&self) -> Quarantine {
+        self.lock().quarantine
+    }
+
+    /// Closes the slot if it is idle: no queue, nothing in hand. Returns the actor to stop.
     pub(crate) fn close_if_idle(
         &self,
         idle_since_ms: u64,
@@ -219,52 +217,88 @@ impl<G: Governor> Slot<G> {
             return None;
         }
         let mut inbox = self.lock();
-        if inbox.closed || inbox.scheduled || inbox.current.is_some() || !inbox.queue.is_empty() {
+        if inbox.closed || inbox.scheduled || !inbox.queue.is_empty() {
             return None;
         }
         inbox.closed = true;
         Some(inbox.actor.take())
     }
 
-    /// Answers everything queued with `refusal` (the governor cannot be started).
+    /// Closes the slot and answers everything queued with `refusal`.
     pub(crate) fn fail_all(&self, refusal: &Refusal) {
-        let mut inbox = self.lock();
-        inbox.closed = true;
-        let current = inbox.current.take().map(|(e, _)| e);
-        for envelope in current.into_iter().chain(inbox.queue.drain(..)) {
-            if let Envelope::Command { reply, .. } = envelope {
-                let _ = reply.send(Err(CommandError::Refused(refusal.clone())));
-            }
+        let queued: Vec<_> = {
+            let mut inbox = self.lock();
+            inbox.closed = true;
+            inbox.actor = None;
+            inbox.queue.drain(..).collect()
+        };
+        for envelope in queued {
+            envelope.refuse(refusal.clone());
         }
     }
 
-    /// Forgets a dead actor incarnation, so that callers stop waking it.
-    pub(crate) fn detach_actor(&self) {
-        self.lock().actor = None;
+    /// Records a crash of the live actor at `now_ms`. Within the limit (`max` crashes per
+    /// `window_ms`) the slot stays open for a restart (`None`); beyond it the slot is
+    /// quarantined: closed, its queue refused with a retry-after, and the quarantine's
+    /// length returned.
+    pub(crate) fn crashed(&self, now_ms: u64, max: u32, window_ms: u64) -> Option<u64> {
+        let (queued, ms) = {
+            let mut inbox = self.lock();
+            inbox.actor = None;
+            inbox.scheduled = false;
+            inbox.crashes.push_back(now_ms);
+            while inbox.crashes.front().is_some_and(|t| now_ms.saturating_sub(*t) > window_ms) {
+                inbox.crashes.pop_front();
+            }
+            if inbox.crashes.len() <= max as usize {
+                return None;
+            }
+            let level = inbox.quarantine.level;
+            let min = crate::limits::QUARANTINE_MIN.as_millis() as u64;
+            let cap = crate::limits::QUARANTINE_MAX.as_millis() as u64;
+            let ms = min.saturating_mul(1u64 << level.min(30)).min(cap);
+            inbox.quarantine = Quarantine { level: level + 1, until_ms: now_ms + ms };
+            inbox.crashes.clear();
+            inbox.closed = true;
+            (inbox.queue.drain(..).collect::<Vec<_>>(), ms)
+        };
+        let refusal = Refusal::GovernorUnavailable {
+            kind: G::KIND,
+            reason: "quarantined after crashing repeatedly".into(),
+            retry_after_ms: Some(ms),
+        };
+        for envelope in queued {
+            envelope.refuse(refusal.clone());
+        }
+        Some(ms)
     }
 }
 
-/// The governor actor's messages: only wake-ups; commands wait in the slot.
+/// The governor actor's messages: wake-ups only; commands wait in the slot.
 #[derive(Debug)]
 pub(crate) enum GovernorMsg {
+    /// Replay the receipts, then drain the inbox (the first message of every incarnation).
+    Start,
     /// Drain the inbox.
     Wake,
 }
 
 /// The actor hosting governor `G`.
 pub(crate) struct GovernorActor<G: Hosted> {
-    pub(crate) domain: Arc<Domain<G>>,
+    pub(crate) env: Arc<Env<G>>,
 }
 
 /// The actor's state: the machine, rebuilt from the ledger at every start.
-pub(crate) struct GovernorActorState<G: Hosted> {
+pub(crate) struct GovernorState<G: Hosted> {
     slot: Arc<Slot<G>>,
     machine: G,
+    /// The governor's receipts so far (its next `resource_seq`).
+    receipts: u64,
 }
 
 impl<G: Hosted> Actor for GovernorActor<G> {
     type Msg = GovernorMsg;
-    type State = GovernorActorState<G>;
+    type State = GovernorState<G>;
     type Arguments = Arc<Slot<G>>;
 
     async fn pre_start(
@@ -272,183 +306,184 @@ impl<G: Hosted> Actor for GovernorActor<G> {
         myself: ActorRef<GovernorMsg>,
         slot: Arc<Slot<G>>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        // Known to the supervisor before anything can fail, so that it can restart us.
-        self.domain.by_actor.insert(myself.get_id(), Arc::clone(&slot));
-        let key = &slot.key;
-        let receipts =
-            self.domain.shared.ledger.resource_receipts(&key.tenant, G::KIND, &key.resource)?;
-        let machine: G = replay(&receipts)?;
-        slot.lock().receipts = receipts.len() as u64;
-        if !receipts.is_empty() {
-            // A command applied just before a crash was never followed by its after-commit
-            // step (the registry's tenant state): run it for the replayed state.
-            G::after_commit(&machine, key, &self.domain.shared);
-        }
-        Ok(GovernorActorState { slot, machine })
-    }
-
-    async fn post_start(
-        &self,
-        myself: ActorRef<GovernorMsg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        {
-            let mut inbox = state.slot.lock();
-            recover_in_flight(&mut inbox, &self.domain.shared.commit);
-            inbox.actor = Some(myself.clone());
-            inbox.scheduled = true;
-        }
-        self.domain.arm_timeout(&state.slot.key, state.machine.state_timeout());
-        myself.cast(GovernorMsg::Wake)?;
-        Ok(())
+        // The replay happens in the first message, not here: the supervisor that spawns us
+        // waits for `pre_start`, and must not wait for a long history.
+        myself.cast(GovernorMsg::Start)?;
+        Ok(GovernorState { slot, machine: G::default(), receipts: 0 })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<GovernorMsg>,
-        _msg: GovernorMsg,
+        myself: ActorRef<GovernorMsg>,
+        msg: GovernorMsg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        while self.step(state) {}
+        if let GovernorMsg::Start = msg {
+            let receipts = self.own_receipts(&state.slot.key).await?;
+            state.machine = replay(&receipts)?;
+            state.receipts = receipts.len() as u64;
+            self.env.timers.arm(&state.slot.key, state.machine.state_timeout());
+            let mut inbox = state.slot.lock();
+            inbox.actor = Some(myself);
+            inbox.scheduled = true;
+        }
+        while self.step(state).await {}
         Ok(())
     }
 }
 
-/// After a crash: an applied command is answered from its mark (once its receipt is
-/// durable); an unapplied one goes back to the head of the queue.
-fn recover_in_flight<G: Governor>(inbox: &mut Inbox<G>, commit: &Arc<Committer>) {
-    match inbox.current.take() {
-        None => {}
-        Some((Envelope::Command { reply, admission, timeout, .. }, Some(accepted))) => {
-            answer(commit, reply, admission, timeout, Ok(accepted));
-        }
-        Some((envelope, _)) => inbox.queue.push_front(envelope),
-    }
-}
-
 impl<G: Hosted> GovernorActor<G> {
+    /// This governor's receipts, every one it sent before included: the barrier travels
+    /// through the receipt actor's queue behind them. The read itself (which may be long)
+    /// runs on the blocking pool for a durable store, and holds no lock of the ledger's
+    /// beyond copying positions.
+    async fn own_receipts(&self, key: &Key) -> Result<Vec<Receipt>, ActorProcessingErr> {
+        self.env.receipts.barrier().await?;
+        let ledger = Arc::clone(&self.env.ledger);
+        let (tenant, resource) = (key.tenant.clone(), key.resource.clone());
+        let read = move || ledger.resource_receipts(&tenant, G::KIND, &resource);
+        if self.env.ledger.is_durable() {
+            Ok(tokio::task::spawn_blocking(read).await??)
+        } else {
+            Ok(read()?)
+        }
+    }
+
     /// Processes the head of the inbox. Returns false when the inbox is empty.
-    fn step(&self, state: &mut GovernorActorState<G>) -> bool {
-        let slot = Arc::clone(&state.slot);
-        let mut inbox = slot.lock();
-        if inbox.current.is_none() {
+    async fn step(&self, state: &mut GovernorState<G>) -> bool {
+        let (envelope, crash_after_append) = {
+            let mut inbox = state.slot.lock();
             match inbox.queue.pop_front() {
-                Some(envelope) => inbox.current = Some((envelope, None)),
+                Some(envelope) => {
+                    let crash = matches!(envelope, Envelope::Command { .. })
+                        && std::mem::take(&mut inbox.crash_after_append);
+                    (envelope, crash)
+                }
                 None => {
                     inbox.scheduled = false;
                     return false;
                 }
             }
-        }
-        let inbox = &mut *inbox;
-        match inbox.current.as_mut().map(|(e, _)| e) {
-            Some(Envelope::Crash) => {
-                inbox.current = None;
-                panic!(
-                    "injected crash in {} governor {}/{}",
-                    G::KIND,
-                    slot.key.tenant,
-                    slot.key.resource
-                );
+        };
+        let key = &state.slot.key;
+        match envelope {
+            Envelope::Crash => {
+                panic!("injected crash in {} governor {}/{}", G::KIND, key.tenant, key.resource);
             }
-            Some(Envelope::Inspect { .. }) => {
-                if let Some((Envelope::Inspect { reply }, _)) = inbox.current.take() {
-                    let _ = reply.send(Snapshot {
-                        machine: state.machine.clone(),
-                        receipts: inbox.receipts,
+            Envelope::Inspect { reply } => {
+                let snapshot =
+                    Snapshot { machine: state.machine.clone(), receipts: state.receipts };
+                // Answered once the receipts of the state it shows are durable.
+                let after = Entry::After(Box::new(move |durable| {
+                    let answer = durable.map(|()| snapshot).map_err(|e| match e {
+                        govern_ledger::LedgerError::Closed => Refusal::ShuttingDown,
+                        e => Refusal::LedgerUnavailable(e.to_string()),
                     });
+                    let _ = reply.send(answer);
+                }));
+                if let Err(Entry::After(f)) = self.env.receipts.send(after).await {
+                    f(Err(govern_ledger::LedgerError::Closed));
                 }
             }
-            Some(Envelope::Command { .. }) => self.command(state, inbox),
-            None => {}
+            Envelope::Command { request, reply, admission, timeout } => {
+                self.command(
+                    state,
+                    request,
+                    Reply { tx: Some(reply), admission, tenant_state: None, on_write: timeout },
+                    crash_after_append,
+                )
+                .await;
+            }
         }
         true
     }
 
-    /// Accept (decide and complete) → append → (crash point) → commit → reply, for the
-    /// command in `current`.
-    fn command(&self, state: &mut GovernorActorState<G>, inbox: &mut Inbox<G>) {
-        let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_mut() else { return };
-        let shared = &self.domain.shared;
+    /// Decide → send the receipt → (crash point) → apply, for one command.
+    async fn command(
+        &self,
+        state: &mut GovernorState<G>,
+        mut request: Request<G::Command>,
+        mut reply: Reply,
+        crash_after_append: bool,
+    ) {
         let key = &state.slot.key;
-        let ctx = Ctx { now: shared.clock.now() };
-        let span = tracing::info_span!(
+        let ctx = Ctx { now: self.env.clock.now() };
+        // One transition is a DEBUG span: at 100 k transitions a second, INFO would be noise.
+        let span = tracing::debug_span!(
             "command",
             tenant_id = %key.tenant,
             governor = G::KIND.name(),
             resource_id = %key.resource,
             command = request.command.name(),
             from = state.machine.state().name(),
-            to = Empty,
-            outcome = Empty,
-            seq = Empty,
+            to = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            seq = tracing::field::Empty,
         );
-        let _entered = span.enter();
-        // Accepted, the command is completed in the slot with what the caller left out and the
-        // machine knows (the billing governor's amount and currency), so that its receipt
-        // records it and a crash before the append decides the same command again.
-        let outcome = match state.machine.accept(&mut request.command, &ctx) {
+        // Accepted, the command is completed with what the caller left out and the machine
+        // knows (the billing governor's amount and currency), so that its receipt records it.
+        let decided = span.in_scope(|| state.machine.accept(&mut request.command, &ctx));
+        let t = match decided {
             Err(rejection) => {
                 span.record("outcome", "rejected");
-                tracing::info!(code = rejection.kind(), reason = %rejection, "command rejected");
-                Err(CommandError::Rejected(rejection))
-            }
-            Ok(t) => {
-                let body = ReceiptBody::for_transition::<G>(
-                    key.tenant.clone(),
-                    key.resource.clone(),
-                    0,
-                    request,
-                    t,
-                    ctx.now,
-                );
-                match shared.ledger.append(body) {
-                    // Shutdown closed the ledger after its drain: this command raced it.
-                    Err(LedgerError::Closed) => {
-                        span.record("outcome", "refused");
-                        tracing::debug!("receipt not written: the runtime has shut down");
-                        Err(CommandError::Refused(Refusal::ShuttingDown))
-                    }
-                    Err(e) => {
-                        span.record("outcome", "refused");
-                        tracing::error!(error = %e, "receipt not written; command refused");
-                        Err(CommandError::Refused(Refusal::LedgerUnavailable(e.to_string())))
-                    }
-                    Ok(app) => {
-                        let accepted = Accepted {
-                            seq: app.seq,
-                            hash: app.hash,
-                            resource_seq: app.resource_seq,
-                            from: t.from.name(),
-                            to: t.to.name(),
-                        };
-                        if let Some((_, applied)) = inbox.current.as_mut() {
-                            *applied = Some(accepted.clone());
-                        }
-                        inbox.receipts = app.resource_seq + 1;
-                        if std::mem::take(&mut inbox.crash_after_append) {
-                            panic!("injected crash after appending receipt {}", app.seq);
-                        }
-                        // The receipt is written: only now does the state change.
-                        if let Some((Envelope::Command { request, .. }, _)) = inbox.current.as_ref()
-                        {
-                            state.machine.evolve(&request.command, t.to, ctx.now);
-                        }
-                        span.record("to", t.to.name())
-                            .record("outcome", "accepted")
-                            .record("seq", app.seq);
-                        tracing::info!("transition accepted");
-                        G::after_commit(&state.machine, key, shared);
-                        self.domain.arm_timeout(key, state.machine.state_timeout());
-                        Ok(accepted)
-                    }
+                span.in_scope(|| tracing::debug!(code = rejection.kind(), reason = %rejection, "command rejected"));
+                let outcome = Err(CommandError::Rejected(rejection));
+                if reply.on_write {
+                    crate::receipts::answer(reply, outcome);
+                    return;
                 }
+                // A rejection shows the state it was decided in: answered once that state's
+                // receipts are durable.
+                let after = Entry::After(Box::new(move |durable| {
+                    let outcome = match durable {
+                        Ok(()) => outcome,
+                        Err(govern_ledger::LedgerError::Closed) => {
+                            Err(CommandError::Refused(Refusal::ShuttingDown))
+                        }
+                        Err(e) => {
+                            Err(CommandError::Refused(Refusal::LedgerUnavailable(e.to_string())))
+                        }
+                    };
+                    crate::receipts::answer(reply, outcome);
+                }));
+                if let Err(Entry::After(f)) = self.env.receipts.send(after).await {
+                    f(Err(govern_ledger::LedgerError::Closed));
+                }
+                return;
             }
+            Ok(t) => t,
         };
-        if let Some((Envelope::Command { reply, admission, timeout, .. }, _)) = inbox.current.take()
-        {
-            answer(&shared.commit, reply, admission, timeout, outcome);
+        let body = ReceiptBody::for_transition::<G>(
+            key.tenant.clone(),
+            key.resource.clone(),
+            state.receipts,
+            &request,
+            t,
+            ctx.now,
+        );
+        reply.tenant_state = G::tenant_state(&t.to);
+        span.record("to", t.to.name()).record("outcome", "accepted");
+        let entry = Entry::Append { body, from: t.from.name(), to: t.to.name(), reply, span };
+        if let Err(entry) = self.env.receipts.send(entry).await {
+            if let Entry::Append { reply, .. } = entry {
+                crate::receipts::answer(reply, Err(CommandError::Refused(Refusal::ShuttingDown)));
+            }
+            return;
         }
+        state.receipts += 1;
+        if crash_after_append {
+            panic!(
+                "injected crash after sending receipt {} of {}/{}",
+                state.receipts - 1,
+                key.tenant,
+                key.resource
+            );
+        }
+        // The receipt is on its way to the ledger, behind every earlier one of this governor;
+        // the state changes now, so that the next command is decided on it. No reply or
+        // query shows it before the receipt is durable (see `crate::receipts`).
+        state.machine.evolve(&request.command, t.to, ctx.now);
+        self.env.timers.arm(key, state.machine.state_timeout());
     }
 }
 

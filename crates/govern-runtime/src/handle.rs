@@ -7,13 +7,14 @@ use govern_governors::subscription::{Command as SubCommand, Subscription};
 use govern_governors::tenant::{Command as TenantCommand, ResourceQuota, Tenant};
 use govern_governors::{
     ArgError, ArgProblem, Args, CommandSpec, GovernorKind, Metadata, Reason, ReasonError,
-    Rejection, Request, ResourceId, TenantId, Timestamp, account, billing, catalog, compliance,
-    entitlement, quota,
+    Rejection, Request, ResourceId, TenantId, Timestamp,
 };
 
+use crate::domains::BoxFuture;
 use crate::error::{CommandError, Outcome, Refusal};
-use crate::governor::{CrashPoint, Key, Snapshot};
-use crate::hosted::Hosted;
+use crate::governor::{CrashPoint, Snapshot};
+use crate::hosted::{Hosted, KindVisitor, dispatch};
+use crate::registry::Key;
 use crate::runtime::RuntimeHandle;
 
 /// One governor of one tenant, e.g. `handle.governor::<Subscription>(&acme, &sub_1)`.
@@ -81,11 +82,12 @@ impl<G: Hosted> GovernorHandle<G> {
         }
         let admission = shared.registry.admit(&self.key.tenant, lifecycle)?;
         let outcome =
-            G::domain(&self.runtime.domains).call(self.key.clone(), request, admission).await;
-        if lifecycle && outcome.is_ok() && shared.schedule.has_due(shared.clock.now()) {
-            // A resumption released the tenant's held timeouts (`Hosted::after_commit`): they
-            // are decided now, in deadline order, before the caller hears of it (the delivery
-            // task would get to them as well; this makes the moment deterministic).
+            self.runtime.domains.get::<G>().call(self.key.clone(), request, admission).await;
+        if lifecycle && outcome.is_ok() {
+            // A resumption released the tenant's held timeouts (the registry actor did, before
+            // this answer): they are decided now, in deadline order, before the caller hears of
+            // it. The delivery task may have taken them first: waiting for the delivery turn
+            // waits for it too. (This makes the moment deterministic.)
             let until = tokio::time::Instant::now() + shared.reply_timeout;
             self.runtime.domains.deliver_due(shared, Some(until)).await;
         }
@@ -100,7 +102,7 @@ impl<G: Hosted> GovernorHandle<G> {
         if self.runtime.shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown);
         }
-        G::domain(&self.runtime.domains).inspect(self.key.clone()).await
+        self.runtime.domains.get::<G>().inspect(self.key.clone()).await
     }
 
     /// The governor's current state.
@@ -120,7 +122,7 @@ impl<G: Hosted> GovernorHandle<G> {
         if self.runtime.shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown);
         }
-        G::domain(&self.runtime.domains).inject_crash(self.key.clone(), point).await
+        self.runtime.domains.get::<G>().inject_crash(self.key.clone(), point).await
     }
 }
 
@@ -175,16 +177,14 @@ impl RuntimeHandle {
     /// `invalid_argument` rejections for a bad command, argument, reason or metadata; then
     /// as [`GovernorHandle::send_request`].
     pub async fn command(&self, command: RawCommand) -> Outcome {
-        match command.kind {
-            GovernorKind::Entitlement => self.raw::<entitlement::Entitlement>(command).await,
-            GovernorKind::Billing => self.raw::<billing::Billing>(command).await,
-            GovernorKind::Catalog => self.raw::<catalog::Product>(command).await,
-            GovernorKind::Subscription => self.raw::<Subscription>(command).await,
-            GovernorKind::Account => self.raw::<account::Account>(command).await,
-            GovernorKind::Quota => self.raw::<quota::Quota>(command).await,
-            GovernorKind::Compliance => self.raw::<compliance::Audit>(command).await,
-            GovernorKind::Tenant => self.raw::<Tenant>(command).await,
+        struct Raw<'a>(&'a RuntimeHandle, RawCommand);
+        impl<'a> KindVisitor for Raw<'a> {
+            type Out = BoxFuture<'a, Outcome>;
+            fn visit<G: Hosted>(self) -> Self::Out {
+                Box::pin(self.0.raw::<G>(self.1))
+            }
         }
+        dispatch(command.kind, Raw(self, command)).await
     }
 
     async fn raw<G: Hosted>(&self, raw: RawCommand) -> Outcome {
@@ -217,34 +217,11 @@ impl RuntimeHandle {
         resource: &ResourceId,
         point: CrashPoint,
     ) -> Result<(), Refusal> {
-        match kind {
-            GovernorKind::Entitlement => {
-                self.governor::<entitlement::Entitlement>(tenant, resource)
-                    .inject_crash(point)
-                    .await
-            }
-            GovernorKind::Billing => {
-                self.governor::<billing::Billing>(tenant, resource).inject_crash(point).await
-            }
-            GovernorKind::Catalog => {
-                self.governor::<catalog::Product>(tenant, resource).inject_crash(point).await
-            }
-            GovernorKind::Subscription => {
-                self.governor::<Subscription>(tenant, resource).inject_crash(point).await
-            }
-            GovernorKind::Account => {
-                self.governor::<account::Account>(tenant, resource).inject_crash(point).await
-            }
-            GovernorKind::Quota => {
-                self.governor::<quota::Quota>(tenant, resource).inject_crash(point).await
-            }
-            GovernorKind::Compliance => {
-                self.governor::<compliance::Audit>(tenant, resource).inject_crash(point).await
-            }
-            GovernorKind::Tenant => {
-                self.governor::<Tenant>(tenant, resource).inject_crash(point).await
-            }
+        if self.shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown);
         }
+        let key = Key { tenant: tenant.clone(), resource: resource.clone() };
+        self.domains.by_kind(kind).inject_crash(key, point).await
     }
 }
 

@@ -1,68 +1,59 @@
-//! How each governor kind plugs into the runtime: its domain, and what happens after a
-//! commit beyond the receipt (the tenant governor updates the registry and releases the
-//! state timeouts held while the tenant did not admit them).
+//! The governor kinds the runtime hosts, in one place: [`Hosted`] for each of the eight
+//! governor types, and [`dispatch`], which turns a kind known only at run time (a raw
+//! command's, a due timeout's, a receipt's) into typed code. A ninth governor is one line in
+//! each of the two lists below.
 
-// The trait is public (hosts name it in bounds) but its methods are the runtime's internal
-// wiring, typed with crate-private types; only this module implements it.
+// The trait is public (hosts name it in bounds) but its method is the runtime's internal
+// wiring; only this module implements it.
 #![allow(private_interfaces, reason = "sealed wiring: implemented here only, hidden from docs")]
 
-use std::sync::Arc;
-
+use govern_governors::tenant::State as TenantState;
 use govern_governors::{
-    Governor, account, billing, catalog, compliance, entitlement, quota, subscription, tenant,
+    Governor, GovernorKind, account, billing, catalog, compliance, entitlement, quota,
+    subscription, tenant,
 };
 
-use crate::domain::Domain;
-use crate::governor::Key;
-use crate::runtime::{Domains, Shared};
-
-/// A governor the runtime can host: each of the eight governor types. Its methods are the
-/// runtime's internal wiring (hidden); hosts only name it in bounds.
-pub trait Hosted: Governor {
-    /// This kind's domain among a runtime's domains.
+/// A governor the runtime can host: each of the eight governor types. Hosts only name it in
+/// bounds.
+pub trait Hosted: Governor + 'static {
+    /// The tenant lifecycle state a transition into `state` commits, for the tenant
+    /// governor: the registry admits commands by it.
     #[doc(hidden)]
-    fn domain(domains: &Domains) -> &Arc<Domain<Self>>;
-
-    /// Runs after an accepted command is committed.
-    #[doc(hidden)]
-    fn after_commit(_machine: &Self, _key: &Key, _shared: &Shared) {}
-}
-
-macro_rules! hosted {
-    ($($ty:ty => $field:ident),+ $(,)?) => {
-        $(
-            impl Hosted for $ty {
-                fn domain(domains: &Domains) -> &Arc<Domain<Self>> {
-                    &domains.$field
-                }
-            }
-        )+
-    };
-}
-
-hosted! {
-    entitlement::Entitlement => entitlement,
-    billing::Billing => billing,
-    catalog::Product => catalog,
-    subscription::Subscription => subscription,
-    account::Account => account,
-    quota::Quota => quota,
-    compliance::Audit => compliance,
-}
-
-impl Hosted for tenant::Tenant {
-    fn domain(domains: &Domains) -> &Arc<Domain<Self>> {
-        &domains.tenant
+    fn tenant_state(_state: &Self::State) -> Option<TenantState> {
+        None
     }
+}
 
-    fn after_commit(machine: &Self, key: &Key, shared: &Shared) {
-        // The registry admits commands by the tenant governor's committed state.
-        let state = machine.state();
-        shared.registry.set_state(&key.tenant, state);
-        // Timeouts held while the tenant did not admit them go back in the schedule, which
-        // delivers or drops them by the new state.
-        if !crate::registry::holds(Some(state)) {
-            shared.schedule.release(&key.tenant);
-        }
+/// Typed work chosen by a kind at run time: [`dispatch`] calls `visit::<G>` for the kind's
+/// governor type.
+pub(crate) trait KindVisitor {
+    type Out;
+    fn visit<G: Hosted>(self) -> Self::Out;
+}
+
+impl Hosted for entitlement::Entitlement {}
+impl Hosted for billing::Billing {}
+impl Hosted for catalog::Product {}
+impl Hosted for subscription::Subscription {}
+impl Hosted for account::Account {}
+impl Hosted for quota::Quota {}
+impl Hosted for compliance::Audit {}
+impl Hosted for tenant::Tenant {
+    fn tenant_state(state: &TenantState) -> Option<TenantState> {
+        Some(*state)
+    }
+}
+
+/// Runs `visitor` for the governor type of `kind`.
+pub(crate) fn dispatch<V: KindVisitor>(kind: GovernorKind, visitor: V) -> V::Out {
+    match kind {
+        GovernorKind::Entitlement => visitor.visit::<entitlement::Entitlement>(),
+        GovernorKind::Billing => visitor.visit::<billing::Billing>(),
+        GovernorKind::Catalog => visitor.visit::<catalog::Product>(),
+        GovernorKind::Subscription => visitor.visit::<subscription::Subscription>(),
+        GovernorKind::Account => visitor.visit::<account::Account>(),
+        GovernorKind::Quota => visitor.visit::<quota::Quota>(),
+        GovernorKind::Compliance => visitor.visit::<compliance::Audit>(),
+        GovernorKind::Tenant => visitor.visit::<tenant::Tenant>(),
     }
 }

@@ -1,25 +1,31 @@
 //! The govern runtime: governors as supervised actors (ractor on tokio), a tenant registry
 //! that admits and routes commands, and a receipt ledger that is the system of record.
 //!
-//! A command travels: [`GovernorHandle::send`] → tenant admission (registry) → the governor's
-//! bounded inbox → its actor: pure `decide` → receipt appended to the ledger → state committed
-//! → reply. A crashed governor is restarted by its domain supervisor and replays its receipts;
-//! nothing queued or acknowledged is lost. See `docs/runtime-semantics.md`.
+//! A command travels: [`GovernorHandle::send`] → tenant admission (the registry's table) → the
+//! governor's bounded inbox (a miss goes through the registry actor, which has the domain
+//! supervisor start the governor) → its actor: pure `decide` → the receipt to the receipt
+//! actor, state applied → the receipt actor writes, commits and, once the receipt is
+//! durable, answers the caller. A crashed governor is restarted by its domain supervisor and
+//! replays its receipts; nothing queued or acknowledged is lost. See
+//! `docs/runtime-semantics.md`.
 //!
 //! API boundary: no ractor type appears in this crate's public API.
 
 mod clock;
-mod commit;
 mod domain;
+mod domains;
 mod error;
 mod governor;
 mod handle;
 mod hosted;
 pub mod limits;
+mod receipts;
 mod registry;
+mod router;
 mod runtime;
 mod schedule;
 mod supervisor;
+mod timers;
 
 /// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups
 /// are on every command's path.
@@ -33,8 +39,9 @@ pub mod ledger {
     };
 }
 
+pub use domains::Domains;
 pub use error::{Accepted, CommandError, ERROR_CODES, Outcome, Refusal, RuntimeError};
 pub use governor::{CrashPoint, Snapshot};
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
-pub use runtime::{Domains, LedgerStatus, Runtime, RuntimeBuilder, RuntimeHandle};
+pub use runtime::{LedgerStatus, Runtime, RuntimeBuilder, RuntimeHandle};

@@ -16,3 +16,17 @@ pub const CHILD_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 const _: () = assert!(GOVERNOR_INBOX_MAX <= TENANT_IN_FLIGHT_MAX);
+
+/// Most receipts queued at the receipt actor; a governor sending one more waits for room
+/// (backpressure), it is not refused.
+pub const RECEIPT_QUEUE_MAX: usize = 16_384;
+/// Default: crashes of one governor within [`GOVERNOR_CRASH_WINDOW`] after which it is
+/// quarantined rather than restarted at once.
+pub const GOVERNOR_CRASHES_MAX: u32 = 3;
+/// Default: the window in which [`GOVERNOR_CRASHES_MAX`] crashes quarantine a governor.
+pub const GOVERNOR_CRASH_WINDOW: Duration = Duration::from_secs(10);
+/// A governor's first quarantine lasts this long; each further one twice as long as the one
+/// before, up to [`QUARANTINE_MAX`].
+pub const QUARANTINE_MIN: Duration = Duration::from_secs(1);
+/// The longest quarantine.
+pub const QUARANTINE_MAX: Duration = Duration::from_secs(300);

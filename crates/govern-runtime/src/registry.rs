@@ -10,10 +10,58 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use govern_governors::tenant::State as TenantState;
-use govern_governors::{StateSpec, TenantId};
+use govern_governors::{GovernorKind, ResourceId, StateSpec, TenantId};
+use tokio::sync::oneshot;
 
 use crate::FastMap;
-use crate::error::Refusal;
+use crate::error::{Accepted, Outcome, Refusal};
+
+/// Which governor of a kind: the tenant and the resource.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Key {
+    pub(crate) tenant: TenantId,
+    pub(crate) resource: ResourceId,
+}
+
+/// The registry actor's messages (the actor is `crate::router`; the table it owns is
+/// [`Registry`]).
+pub(crate) enum RegistryMsg {
+    /// A command (or query) for a governor that has no open route: the first command to a
+    /// governor, or one whose route was passivated or quarantined meanwhile. `envelope` is
+    /// the domain's typed envelope.
+    Route { kind: GovernorKind, key: Key, envelope: Box<dyn std::any::Any + Send> },
+    /// A tenant governor's receipt is durable: record the tenant's new state, release the
+    /// timeouts it held, then answer the caller.
+    TenantCommitted {
+        tenant: TenantId,
+        state: TenantState,
+        reply: Option<(oneshot::Sender<Outcome>, Accepted)>,
+        admission: Admission,
+    },
+    /// Governors passivated by their supervisor: drop their routes (the domain's typed list).
+    Forget { kind: GovernorKind, slots: Box<dyn std::any::Any + Send> },
+}
+
+impl std::fmt::Debug for RegistryMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Route { kind, key, .. } => write!(f, "Route({kind} {key:?})"),
+            Self::TenantCommitted { tenant, state, .. } => {
+                write!(f, "TenantCommitted({tenant} {})", state.name())
+            }
+            Self::Forget { kind, .. } => write!(f, "Forget({kind})"),
+        }
+    }
+}
+
+impl RegistryMsg {
+    /// Answers a [`Self::TenantCommitted`]'s caller without the registry (it has stopped).
+    pub(crate) fn answer(self) {
+        if let Self::TenantCommitted { reply: Some((tx, accepted)), .. } = self {
+            let _ = tx.send(Ok(accepted));
+        }
+    }
+}
 
 /// The entry of a tenant whose tenant governor has committed nothing yet: its first
 /// lifecycle command is in flight (and may be rejected).

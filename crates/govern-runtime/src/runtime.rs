@@ -2,86 +2,62 @@
 //! actor reaches, and the cheap cloneable handle hosts hold.
 //!
 //! ```text
-//! root (one_for_one) ── domain supervisor × 8 (dynamic one_for_one) ── governor actors
+//! root (one_for_one)
+//!  ├── registry actor   routing misses, tenant lifecycle
+//!  ├── receipt actor    the ledger's single writer and committer
+//!  └── domain supervisor × 8 (one per kind) ── governor actors
 //! ```
 //!
-//! The ledger and the tenant registry live in [`Shared`], not in actors of their own.
+//! Children start in that order and stop in reverse: governors first, then the receipt actor
+//! (its last commit and checkpoint), then the registry.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govern_governors::{
-    GovernorKind, Timestamp, account, billing, catalog, compliance, entitlement, quota,
-    subscription, tenant,
-};
+use govern_governors::{GovernorKind, Timestamp, tenant};
 use govern_ledger::{
     CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
 };
-use govern_receipt::{ChainError, Head, Receipt, ReplayError};
+use govern_receipt::{ChainError, Head, Receipt};
 use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::clock::{Clock, wall_now};
-use crate::commit::Committer;
-use crate::domain::{Domain, DomainSupervisor};
+use crate::domain::{Domain, DomainConfig};
+use crate::domains::{DomainFactory, Domains};
 use crate::error::RuntimeError;
-use crate::governor::Key;
+use crate::governor::Env;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
 use crate::limits;
-use crate::registry::{Admission, Registry, TimeoutAdmission};
+use crate::receipts::{Receipts, receipt_actor};
+use crate::registry::{Key, Registry, RegistryMsg, TimeoutAdmission};
+use crate::router::RegistryActor;
 use crate::schedule::Schedule;
 use crate::supervisor::policy::{Intensity, RestartType, Strategy};
 use crate::supervisor::{ChildSpec, StartFn, Supervisor, SupervisorMsg};
+use crate::timers::Timers;
 
-/// What every actor of a runtime shares.
+/// What the runtime's handles and its timeout delivery share. Actors get narrower parts.
 pub(crate) struct Shared {
+    /// For reads (queries, verification); only the receipt actor appends.
     pub(crate) ledger: Arc<Ledger>,
-    /// Makes receipts durable in batches and holds replies until theirs is.
-    pub(crate) commit: Arc<Committer>,
     pub(crate) clock: Clock,
-    pub(crate) registry: Registry,
+    /// The tenant table the registry actor writes and admission reads.
+    pub(crate) registry: Arc<Registry>,
     /// Every armed state timeout, in delivery order.
-    pub(crate) schedule: Schedule,
+    pub(crate) schedule: Arc<Schedule>,
     pub(crate) reply_timeout: Duration,
-    pub(crate) idle_after: Duration,
-    pub(crate) child_shutdown: Duration,
-    /// The clock's reading at start.
-    clock_start: Timestamp,
     /// Set when shutdown begins or the supervision tree has failed: new commands are refused.
     shutting_down: AtomicBool,
+    /// The receipt actor's last commit, once it has stopped.
+    final_commit: Arc<Mutex<Option<Result<(), String>>>>,
 }
 
 impl Shared {
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
-    }
-
-    /// Monotonic time since the runtime started, for restart intensity windows.
-    pub(crate) fn clock_elapsed(&self) -> Duration {
-        Duration::from_millis(self.clock.now().as_ms().saturating_sub(self.clock_start.as_ms()))
-    }
-}
-
-/// The eight domains of a runtime.
-#[doc(hidden)]
-pub struct Domains {
-    pub(crate) entitlement: Arc<Domain<entitlement::Entitlement>>,
-    pub(crate) billing: Arc<Domain<billing::Billing>>,
-    pub(crate) catalog: Arc<Domain<catalog::Product>>,
-    pub(crate) subscription: Arc<Domain<subscription::Subscription>>,
-    pub(crate) account: Arc<Domain<account::Account>>,
-    pub(crate) quota: Arc<Domain<quota::Quota>>,
-    pub(crate) compliance: Arc<Domain<compliance::Audit>>,
-    pub(crate) tenant: Arc<Domain<tenant::Tenant>>,
-}
-
-impl std::fmt::Debug for Domains {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Domains")
     }
 }
 
@@ -92,7 +68,7 @@ pub struct RuntimeBuilder {
     idle_after: Duration,
     reply_timeout: Duration,
     tenant_in_flight_max: usize,
-    governor_intensity: Intensity,
+    governor_crashes: (u32, Duration),
     root_intensity: Intensity,
     child_shutdown: Duration,
     store: Option<Box<dyn LedgerStore>>,
@@ -108,7 +84,7 @@ impl Default for RuntimeBuilder {
             idle_after: limits::IDLE_AFTER,
             reply_timeout: limits::REPLY_TIMEOUT,
             tenant_in_flight_max: limits::TENANT_IN_FLIGHT_MAX,
-            governor_intensity: Intensity::new(10, Duration::from_secs(10)),
+            governor_crashes: (limits::GOVERNOR_CRASHES_MAX, limits::GOVERNOR_CRASH_WINDOW),
             root_intensity: Intensity::new(3, Duration::from_secs(10)),
             child_shutdown: limits::CHILD_SHUTDOWN_TIMEOUT,
             store: None,
@@ -149,15 +125,18 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Restart intensity of each domain supervisor (governor crashes per window) before it
-    /// escalates to the root.
+    /// How many times one governor may crash within `window` and be restarted at once;
+    /// one more crash quarantines it (its commands are refused `governor_unavailable` with a
+    /// retry-after, for 1 s, then twice as long at each further quarantine, up to 5 min).
+    /// Other governors, of its tenant or any other, are not affected.
     #[must_use]
     pub fn governor_restarts(mut self, restarts_max: u32, window: Duration) -> Self {
-        self.governor_intensity = Intensity::new(restarts_max, window);
+        self.governor_crashes = (restarts_max, window);
         self
     }
 
-    /// Restart intensity of the root supervisor; beyond it the runtime stops.
+    /// Restart intensity of the root supervisor (over the registry actor, the receipt actor
+    /// and the domain supervisors); beyond it the runtime stops.
     #[must_use]
     pub fn root_restarts(mut self, restarts_max: u32, window: Duration) -> Self {
         self.root_intensity = Intensity::new(restarts_max, window);
@@ -246,60 +225,52 @@ impl RuntimeBuilder {
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
         let (ledger, checkpointer) = self.open_ledger()?;
         let ledger = Arc::new(ledger);
-        let commit = Arc::new(Committer::new(Arc::clone(&ledger), self.commit, checkpointer));
         let clock = Clock::starting_at(self.epoch.unwrap_or_else(wall_now));
+        let registry_ref: Arc<Mutex<Option<ActorRef<RegistryMsg>>>> = Arc::new(Mutex::new(None));
+        let (receipt_actor, receipts) = receipt_actor(
+            Arc::clone(&ledger),
+            self.commit,
+            checkpointer,
+            Arc::clone(&registry_ref),
+        );
         let shared = Arc::new(Shared {
-            ledger,
-            commit,
-            clock_start: clock.now(),
+            ledger: Arc::clone(&ledger),
             clock,
-            registry: Registry::new(self.tenant_in_flight_max),
-            schedule: Schedule::new(),
+            registry: Arc::new(Registry::new(self.tenant_in_flight_max)),
+            schedule: Arc::new(Schedule::new()),
+            reply_timeout: self.reply_timeout,
+            shutting_down: AtomicBool::new(false),
+            final_commit: Arc::clone(&receipt_actor.outcome),
+        });
+        restore_tenant_states(&shared)?;
+        let config = DomainConfig {
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
             child_shutdown: self.child_shutdown,
-            shutting_down: AtomicBool::new(false),
-        });
-        restore_tenant_states(&shared)?;
-        let domains = Arc::new(Domains {
-            entitlement: Arc::new(Domain::new(Arc::clone(&shared))),
-            billing: Arc::new(Domain::new(Arc::clone(&shared))),
-            catalog: Arc::new(Domain::new(Arc::clone(&shared))),
-            subscription: Arc::new(Domain::new(Arc::clone(&shared))),
-            account: Arc::new(Domain::new(Arc::clone(&shared))),
-            quota: Arc::new(Domain::new(Arc::clone(&shared))),
-            compliance: Arc::new(Domain::new(Arc::clone(&shared))),
-            tenant: Arc::new(Domain::new(Arc::clone(&shared))),
-        });
-        // The root's children are the eight domain supervisors. The ledger and the tenant
-        // registry are shared structures (`Shared`), not actors: an actor that holds one
-        // without a message to handle would be a name in the tree that does nothing.
-        // Issue 10 gives them actors with a job (the receipt actor as the ledger's single
-        // writer, the registry actor owning routing).
-        let mut children = Vec::with_capacity(GovernorKind::ALL.len());
-        children.push(domain_child(
-            &domains.entitlement,
-            self.governor_intensity,
-            self.child_shutdown,
-        ));
-        children.push(domain_child(&domains.billing, self.governor_intensity, self.child_shutdown));
-        children.push(domain_child(&domains.catalog, self.governor_intensity, self.child_shutdown));
-        children.push(domain_child(
-            &domains.subscription,
-            self.governor_intensity,
-            self.child_shutdown,
-        ));
-        children.push(domain_child(&domains.account, self.governor_intensity, self.child_shutdown));
-        children.push(domain_child(&domains.quota, self.governor_intensity, self.child_shutdown));
-        children.push(domain_child(
-            &domains.compliance,
-            self.governor_intensity,
-            self.child_shutdown,
-        ));
-        children.push(domain_child(&domains.tenant, self.governor_intensity, self.child_shutdown));
+            crashes_max: self.governor_crashes.0,
+            crash_window: self.governor_crashes.1,
+        };
+        let factory = Factory { receipts, shared: &shared, config, registry: &registry_ref };
+        let domains = Arc::new(Domains::new(&factory));
+        let registry_actor = RegistryActor {
+            domains: Arc::clone(&domains),
+            tenants: Arc::clone(&shared.registry),
+            schedule: Arc::clone(&shared.schedule),
+            me: registry_ref,
+        };
+        // Started in this order, stopped in reverse: governors stop before the receipt
+        // actor's last commit, and the registry outlives both.
+        let mut children = vec![
+            actor_child("registry", self.child_shutdown, registry_actor),
+            actor_child("receipts", self.child_shutdown, receipt_actor),
+        ];
+        children.extend(domains.all_shared().map(|d| d.child_spec(self.child_shutdown)));
         let elapsed = {
-            let shared = Arc::clone(&shared);
-            Arc::new(move || shared.clock_elapsed())
+            let clock = shared.clock;
+            let start = clock.now();
+            Arc::new(move || {
+                Duration::from_millis(clock.now().as_ms().saturating_sub(start.as_ms()))
+            })
         };
         let root = Supervisor {
             name: "root",
@@ -319,9 +290,8 @@ impl RuntimeBuilder {
                 let _ = join.await;
                 if !shared.shutting_down.swap(true, Ordering::AcqRel) {
                     tracing::error!("root supervisor stopped: the runtime is down");
-                    let reason = "the supervision tree has stopped";
-                    for kind in GovernorKind::ALL {
-                        domains.by_kind(kind).fail_resident(reason);
+                    for domain in domains.all() {
+                        domain.fail_resident("the supervision tree has stopped");
                     }
                     shared.schedule.clear();
                     shared.schedule.wake.notify_one();
@@ -333,6 +303,40 @@ impl RuntimeBuilder {
         let handle = RuntimeHandle { shared, domains };
         Ok(Runtime { handle, root, watcher, delivery })
     }
+}
+
+/// Builds each kind's domain with its narrow environment.
+struct Factory<'a> {
+    receipts: Receipts,
+    shared: &'a Arc<Shared>,
+    config: DomainConfig,
+    registry: &'a Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+}
+
+impl DomainFactory for Factory<'_> {
+    fn make<G: Hosted>(&self) -> Domain<G> {
+        let env = Env {
+            receipts: self.receipts.clone(),
+            ledger: Arc::clone(&self.shared.ledger),
+            clock: self.shared.clock,
+            timers: Arc::new(Timers::new(Arc::clone(&self.shared.schedule))),
+        };
+        Domain::new(env, self.config, Arc::clone(self.registry))
+    }
+}
+
+/// The root's child spec of a runtime actor that is restarted as it was configured.
+fn actor_child<A>(name: &'static str, shutdown: Duration, actor: A) -> ChildSpec
+where
+    A: Actor<Arguments = ()> + Clone + Sync,
+{
+    let start: StartFn = Arc::new(move |sup: ActorCell| {
+        let actor = actor.clone();
+        Box::pin(async move {
+            Actor::spawn_linked(None, actor, (), sup).await.map(|(a, _)| a.get_cell())
+        })
+    });
+    ChildSpec { name, restart: RestartType::Permanent, shutdown, start }
 }
 
 /// A runtime continuing a store admits by the tenant states its receipts record: each
@@ -486,45 +490,6 @@ impl Domains {
         }
         delivered
     }
-
-    /// The domain of `kind`, kind-erased.
-    fn by_kind(&self, kind: GovernorKind) -> &dyn AnyDomain {
-        match kind {
-            GovernorKind::Entitlement => &self.entitlement,
-            GovernorKind::Billing => &self.billing,
-            GovernorKind::Catalog => &self.catalog,
-            GovernorKind::Subscription => &self.subscription,
-            GovernorKind::Account => &self.account,
-            GovernorKind::Quota => &self.quota,
-            GovernorKind::Compliance => &self.compliance,
-            GovernorKind::Tenant => &self.tenant,
-        }
-    }
-}
-
-fn child(name: &'static str, shutdown: Duration, start: StartFn) -> ChildSpec {
-    ChildSpec { name, restart: RestartType::Permanent, shutdown, start }
-}
-
-fn domain_child<G: Hosted>(
-    domain: &Arc<Domain<G>>,
-    intensity: Intensity,
-    shutdown: Duration,
-) -> ChildSpec {
-    let domain = Arc::clone(domain);
-    // A domain supervisor stops its governors before itself: give it room for theirs.
-    child(
-        G::KIND.name(),
-        shutdown * 2,
-        Arc::new(move |sup: ActorCell| {
-            let domain = Arc::clone(&domain);
-            Box::pin(async move {
-                Actor::spawn_linked(None, DomainSupervisor { domain, intensity }, (), sup)
-                    .await
-                    .map(|(a, _)| a.get_cell())
-            })
-        }),
-    )
 }
 
 /// A running runtime. Drive it through [`Runtime::handle`]; stop it with
@@ -574,17 +539,21 @@ impl Runtime {
         }
         // Timeouts not yet delivered are re-armed from the ledger at the next start.
         self.delivery.abort();
+        // Governors stop, then the receipt actor makes its last commit and checkpoint and
+        // closes the ledger (which lets go of the data directory's lock), then the registry.
         let _ = ractor::call!(self.root, SupervisorMsg::Shutdown);
         self.root.stop(Some("shutdown".into()));
         self.watcher.abort();
-        shared
-            .commit
-            .stop()
-            .await
-            .map_err(|reason| RuntimeError::Start { what: "final ledger commit", reason })?;
-        // Lets go of the data directory's lock: a new runtime may open it while handles to
-        // this one (which can still read) remain.
+        let last = shared
+            .final_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| Err("the receipt actor did not stop".into()));
+        // Whatever happened, no more appends: a new runtime may open the directory while
+        // handles to this one (which can still read) remain.
         shared.ledger.close();
+        last.map_err(|reason| RuntimeError::Start { what: "final ledger commit", reason })?;
         Ok(shared.ledger.head())
     }
 }
@@ -671,21 +640,25 @@ impl RuntimeHandle {
     /// How many governors are resident (not passivated), over all kinds.
     #[must_use]
     pub fn resident_governors(&self) -> usize {
-        self.sum(|d| d.resident())
+        self.domains.all().map(|d| d.resident()).sum()
     }
 
     /// How many governor actors are alive, over all kinds (a passivated governor's actor
     /// stops shortly after it is passivated).
     #[must_use]
     pub fn live_governor_actors(&self) -> usize {
-        self.sum(|d| d.live_actors())
+        self.domains.all().map(|d| d.live_actors()).sum()
     }
 
     /// Passivates now every governor idle for at least `idle_for`, as the periodic sweep
-    /// does with the configured idle time. Returns how many were passivated.
-    #[must_use]
-    pub fn passivate_idle(&self, idle_for: Duration) -> usize {
-        self.sum(|d| d.passivate_idle(idle_for))
+    /// does with the configured idle time (each domain supervisor passivates its own
+    /// children). Returns how many were passivated.
+    pub async fn passivate_idle(&self, idle_for: Duration) -> usize {
+        let mut n = 0;
+        for domain in self.domains.all() {
+            n += domain.passivate_idle(idle_for).await;
+        }
+        n
     }
 
     /// The ledger's progress and health: receipts written and durable, and whether a store
@@ -718,7 +691,16 @@ impl RuntimeHandle {
         self.domains.deliver_due(&self.shared, None).await
     }
 
-    /// How many times the domain supervisor of `kind` was restarted after escalating.
+    /// Makes the domain supervisor of `kind` fail (fault injection for tests): the root
+    /// restarts it within its intensity, and the restarted supervisor restarts the governors
+    /// that were resident (each replays); beyond the intensity the runtime stops. Returns
+    /// false when no supervisor of that kind is running.
+    #[must_use]
+    pub fn inject_domain_crash(&self, kind: GovernorKind) -> bool {
+        !self.shared.is_shutting_down() && self.domains.by_kind(kind).crash_supervisor()
+    }
+
+    /// How many times the domain supervisor of `kind` was restarted by the root.
     #[must_use]
     pub fn domain_restarts(&self, kind: GovernorKind) -> u64 {
         self.domains.by_kind(kind).incarnations().saturating_sub(1)
@@ -729,59 +711,5 @@ impl RuntimeHandle {
     #[must_use]
     pub fn is_down(&self) -> bool {
         self.shared.is_shutting_down()
-    }
-
-    fn sum(&self, f: impl Fn(&dyn AnyDomain) -> usize) -> usize {
-        GovernorKind::ALL.into_iter().map(|kind| f(self.domains.by_kind(kind))).sum()
-    }
-}
-
-/// A domain of any kind: what the runtime does with a domain chosen by a kind at run time
-/// (a due timeout's, a receipt's) or with each in turn.
-trait AnyDomain: Send + Sync {
-    fn resident(&self) -> usize;
-    fn live_actors(&self) -> usize;
-    fn passivate_idle(&self, idle_for: Duration) -> usize;
-    fn incarnations(&self) -> u64;
-    fn fail_resident(&self, reason: &str);
-    fn rearm_from(&self, key: &Key, receipts: &[Receipt]) -> Result<bool, ReplayError>;
-    fn deliver_timeout(
-        &self,
-        key: Key,
-        generation: u64,
-        admission: Admission,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
-    fn drop_timeout(&self, key: &Key, generation: u64);
-}
-
-impl<G: Hosted> AnyDomain for Arc<Domain<G>> {
-    fn resident(&self) -> usize {
-        Domain::resident(self)
-    }
-    fn live_actors(&self) -> usize {
-        Domain::live_actors(self)
-    }
-    fn passivate_idle(&self, idle_for: Duration) -> usize {
-        Domain::passivate_idle(self, idle_for)
-    }
-    fn incarnations(&self) -> u64 {
-        Domain::incarnations(self)
-    }
-    fn fail_resident(&self, reason: &str) {
-        Domain::fail_resident(self, reason);
-    }
-    fn rearm_from(&self, key: &Key, receipts: &[Receipt]) -> Result<bool, ReplayError> {
-        Domain::rearm_from(self, key, receipts)
-    }
-    fn deliver_timeout(
-        &self,
-        key: Key,
-        generation: u64,
-        admission: Admission,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
-        Box::pin(Domain::deliver_timeout(self, key, generation, admission))
-    }
-    fn drop_timeout(&self, key: &Key, generation: u64) {
-        Domain::drop_timeout(self, key, generation);
     }
 }

@@ -102,11 +102,6 @@ impl Schedule {
         self.order().queue.first_key_value().map(|(due, _)| due.at)
     }
 
-    /// Whether a timeout is due at `now`.
-    pub(crate) fn has_due(&self, now: Timestamp) -> bool {
-        self.next_deadline().is_some_and(|at| at <= now)
-    }
-
     /// Takes the first timeout due at `now`, if any.
     pub(crate) fn pop_due(&self, now: Timestamp) -> Option<(Due, u64)> {
         let mut order = self.order();

@@ -29,12 +29,12 @@ async fn idle_governors_are_passivated_and_a_recently_used_one_is_kept() {
     assert_eq!(h.resident_governors(), 4);
 
     // Idle for 5 minutes: the tenant governor, sub-1 and sub-2 (last used 10 minutes ago).
-    assert_eq!(h.passivate_idle(5 * MINUTE), 3);
+    assert_eq!(h.passivate_idle(5 * MINUTE).await, 3);
     assert_eq!(h.resident_governors(), 1);
     // sub-3 was used just now; a second sweep with the same bound finds nothing.
-    assert_eq!(h.passivate_idle(5 * MINUTE), 0);
+    assert_eq!(h.passivate_idle(5 * MINUTE).await, 0);
     assert_eq!(h.resident_governors(), 1);
-    assert_eq!(h.passivate_idle(Duration::ZERO), 1);
+    assert_eq!(h.passivate_idle(Duration::ZERO).await, 1);
     assert_eq!(h.resident_governors(), 0);
     // Passivation writes nothing.
     assert_eq!(h.head().next_seq, 5);
@@ -49,7 +49,7 @@ async fn a_passivated_governor_comes_back_by_replay_on_its_next_command() {
     let sub = h.subscription(&acme, &sub_1);
     sub.start_trial("pro", 14, "signed up").await.unwrap();
     sub.activate(None, "converted").await.unwrap();
-    assert_eq!(h.passivate_idle(Duration::ZERO), 2);
+    assert_eq!(h.passivate_idle(Duration::ZERO).await, 2);
     assert_eq!(h.resident_governors(), 0);
 
     // The next command finds the replayed state (`from` is active) and continues the numbering.
@@ -59,7 +59,7 @@ async fn a_passivated_governor_comes_back_by_replay_on_its_next_command() {
     assert_eq!(h.resident_governors(), 1);
 
     // Once more, through a query: the state is the replay of the receipts.
-    assert_eq!(h.passivate_idle(Duration::ZERO), 1);
+    assert_eq!(h.passivate_idle(Duration::ZERO).await, 1);
     assert_eq!(h.resident_governors(), 0);
     let snapshot = sub.snapshot().await.unwrap();
     assert_eq!(snapshot.machine.state(), State::Suspended);

@@ -1,7 +1,7 @@
 //! Crash containment and escalation through the public API: a crashed governor is restarted
-//! and replays, commands queued behind a crash are applied once and in order, too many crashes
-//! escalate to the domain supervisor and then to the root, and a crash touches no other
-//! governor.
+//! and replays, commands queued behind a crash are applied once and in order, a governor that
+//! crashes again and again is quarantined (never its domain), a crash touches no other
+//! governor, and the runtime's own actors keep OTP's escalation up to the root.
 
 use std::time::Duration;
 
@@ -34,14 +34,19 @@ async fn assert_replays<G: Hosted>(
     live.receipts
 }
 
-/// Witness that exactly one earlier crash of `g` was counted by its domain supervisor, whose
-/// intensity is one restart: one more crash must escalate it (and none did before).
+/// Witness that exactly one earlier crash of `g` was counted, with a limit of one restart per
+/// window: one more crash quarantines it (and none did before), for the first quarantine's
+/// second; then it is back.
 async fn assert_one_crash_was_counted<G: Hosted>(h: &RuntimeHandle, g: &GovernorHandle<G>) {
-    assert_eq!(h.domain_restarts(G::KIND), 0, "the first crash was restarted within the intensity");
     let (crashed, after) = tokio::join!(g.inject_crash(CrashPoint::Now), g.snapshot());
     crashed.unwrap();
-    after.unwrap();
-    assert_eq!(h.domain_restarts(G::KIND), 1, "the second crash exceeded an intensity of one");
+    let refused = after.unwrap_err();
+    assert_eq!(refused.code(), "governor_unavailable", "{refused}");
+    assert_eq!(refused.retry_after_ms(), Some(1_000), "the second crash exceeded a limit of one");
+    for kind in GovernorKind::ALL {
+        assert_eq!(h.domain_restarts(kind), 0, "{kind}: a governor's crashes stay its own");
+    }
+    tokio::time::advance(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -145,7 +150,7 @@ async fn a_tenant_governor_crashed_after_appending_its_activation_admits_the_ten
 }
 
 #[tokio::test(start_paused = true)]
-async fn crashes_beyond_the_governor_intensity_restart_the_domain_and_lose_nothing() {
+async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_backoff() {
     let rt = builder().governor_restarts(3, MINUTE).start().await.unwrap();
     let h = rt.handle();
     let acme = tenant("acme");
@@ -157,14 +162,11 @@ async fn crashes_beyond_the_governor_intensity_restart_the_domain_and_lose_nothi
     bystander.start_trial("basic", 7, "signed up").await.unwrap();
     bystander.activate(None, "converted").await.unwrap();
     q.send(QuotaCommand::SendWarning, "ops").await.unwrap();
-    let bystander_before = bystander.snapshot().await.unwrap();
-    assert_eq!(bystander_before.machine.state(), State::Active);
     assert_eq!(h.verify().unwrap().next_seq, 6);
 
-    // Three crashes are restarted; the fourth within the window exceeds the intensity, the
-    // subscription domain escalates and the root restarts it. The command queued behind them
-    // is answered by a governor of the new incarnation.
-    let (c1, c2, c3, c4, activated) = tokio::join!(
+    // Three crashes are restarted; the fourth within the window quarantines the governor: the
+    // command queued behind it is refused with the quarantine's length, nothing is recorded.
+    let (c1, c2, c3, c4, refused) = tokio::join!(
         crashing.inject_crash(CrashPoint::Now),
         crashing.inject_crash(CrashPoint::Now),
         crashing.inject_crash(CrashPoint::Now),
@@ -174,18 +176,42 @@ async fn crashes_beyond_the_governor_intensity_restart_the_domain_and_lose_nothi
     for c in [c1, c2, c3, c4] {
         c.unwrap();
     }
-    let activated = activated.unwrap();
-    assert_eq!((activated.seq, activated.resource_seq, activated.to), (6, 1, "active"));
+    let refused = refused.unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), ("governor_unavailable", 503));
+    let retry = |e: &govern_runtime::CommandError| match e {
+        govern_runtime::CommandError::Refused(r) => r.retry_after_ms(),
+        _ => None,
+    };
+    assert_eq!(retry(&refused), Some(1_000));
+    // Meanwhile: refused with what is left of the quarantine; no domain was restarted, and
+    // the bystanders go on without a replay.
+    tokio::time::advance(Duration::from_millis(400)).await;
+    let still = crashing.activate(None, "converted").await.unwrap_err();
+    assert_eq!(retry(&still), Some(600));
     for kind in GovernorKind::ALL {
-        let expected = u64::from(kind == GovernorKind::Subscription);
-        assert_eq!(h.domain_restarts(kind), expected, "{kind}");
+        assert_eq!(h.domain_restarts(kind), 0, "{kind}");
     }
+    assert_eq!(bystander.suspend("card declined").await.unwrap().seq, 6);
+    assert_eq!(q.send(QuotaCommand::ThrottleTraffic, "ops").await.unwrap().seq, 7);
 
-    // The bystander, killed with the old incarnation, replays to the state it had.
-    assert_eq!(bystander.snapshot().await.unwrap(), bystander_before);
-    assert_eq!(bystander.suspend("card declined").await.unwrap().seq, 7);
-    assert_eq!(crashing.pause("holiday").await.unwrap().seq, 8);
-    assert_eq!(q.send(QuotaCommand::ThrottleTraffic, "ops").await.unwrap().seq, 9);
+    // Once the quarantine is over the governor comes back by replay.
+    tokio::time::advance(Duration::from_millis(600)).await;
+    let activated = crashing.activate(None, "converted").await.unwrap();
+    assert_eq!((activated.seq, activated.resource_seq, activated.to), (8, 1, "active"));
+    // A second quarantine lasts twice as long.
+    let (c1, c2, c3, c4, refused) = tokio::join!(
+        crashing.inject_crash(CrashPoint::Now),
+        crashing.inject_crash(CrashPoint::Now),
+        crashing.inject_crash(CrashPoint::Now),
+        crashing.inject_crash(CrashPoint::Now),
+        crashing.pause("holiday"),
+    );
+    for c in [c1, c2, c3, c4] {
+        c.unwrap();
+    }
+    assert_eq!(retry(&refused.unwrap_err()), Some(2_000));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(crashing.pause("holiday").await.unwrap().seq, 9);
     assert_eq!(assert_replays(&h, &crashing, &acme, &sub_1).await, 3);
     assert_eq!(assert_replays(&h, &bystander, &acme, &sub_2).await, 3);
     assert_eq!(assert_replays(&h, &q, &acme, &quota_1).await, 2);
@@ -194,14 +220,38 @@ async fn crashes_beyond_the_governor_intensity_restart_the_domain_and_lose_nothi
         ["start_trial", "activate", "pause"]
     );
     assert_eq!(h.verify().unwrap().next_seq, 10);
-    assert_eq!(h.receipt_counts(), [(acme.clone(), 10)]);
     assert!(!h.is_down());
     assert_eq!(rt.shutdown().await.unwrap().next_seq, 10);
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_domain_supervisor_that_fails_is_restarted_by_the_root_and_its_governors_replay() {
+    let rt = builder().root_restarts(1, MINUTE).start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let (sub_1, quota_1) = (resource("sub-1"), resource("quota-1"));
+    let sub = h.subscription(&acme, &sub_1);
+    let q = h.governor::<Quota>(&acme, &quota_1);
+    sub.start_trial("pro", 14, "signed up").await.unwrap();
+    q.send(QuotaCommand::SendWarning, "ops").await.unwrap();
+    let before = sub.snapshot().await.unwrap();
+
+    assert!(h.inject_domain_crash(GovernorKind::Subscription));
+    // Answered by a governor of the restarted domain, which replayed.
+    assert_eq!(sub.activate(None, "converted").await.unwrap().seq, 4);
+    assert_eq!(h.domain_restarts(GovernorKind::Subscription), 1);
+    assert_eq!(h.domain_restarts(GovernorKind::Quota), 0);
+    assert_eq!(q.send(QuotaCommand::ThrottleTraffic, "ops").await.unwrap().seq, 5);
+    assert_eq!(before.receipts, 1);
+    assert_eq!(assert_replays(&h, &sub, &acme, &sub_1).await, 2);
+    assert!(!h.is_down());
+    assert_eq!(rt.shutdown().await.unwrap().next_seq, 6);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_root_gives_up_beyond_its_own_intensity_and_the_runtime_refuses_commands() {
-    let rt = builder().governor_restarts(0, MINUTE).root_restarts(0, MINUTE).start().await.unwrap();
+    let rt = builder().root_restarts(0, MINUTE).start().await.unwrap();
     let h = rt.handle();
     let (acme, sub_1) = (tenant("acme"), resource("sub-1"));
     h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
@@ -209,12 +259,10 @@ async fn the_root_gives_up_beyond_its_own_intensity_and_the_runtime_refuses_comm
     sub.start_trial("pro", 14, "signed up").await.unwrap();
     let crashed_at = h.now();
 
-    // One crash exceeds the domain's intensity of zero; the root's restart of the domain
-    // exceeds its own intensity of zero, so it stops the tree and fails. The command queued
-    // behind the crash is never decided.
-    let (crashed, queued) =
-        tokio::join!(sub.inject_crash(CrashPoint::Now), sub.activate(None, "converted"));
-    crashed.unwrap();
+    // The domain supervisor fails; the root's restart of it exceeds its own intensity of
+    // zero, so it stops the tree and fails. The command queued meanwhile is never decided.
+    assert!(h.inject_domain_crash(GovernorKind::Subscription));
+    let queued = sub.activate(None, "converted").await;
     let waited = Duration::from_millis(h.now().as_ms() - crashed_at.as_ms());
     assert!(h.is_down());
     assert_eq!(h.domain_restarts(GovernorKind::Subscription), 0, "the root did not restart it");
@@ -233,28 +281,27 @@ async fn the_root_gives_up_beyond_its_own_intensity_and_the_runtime_refuses_comm
     // The queued command was never decided and its governor will not be started again: it is
     // answered so at once, not left to the caller's reply timeout with an "unknown" outcome.
     let refused = queued.unwrap_err();
-    assert_eq!(refused.code(), "governor_unavailable", "{refused}");
+    assert!(["governor_unavailable", "shutting_down"].contains(&refused.code()), "{refused}");
     assert_eq!(waited, Duration::ZERO, "answered without waiting for the reply timeout");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_crash_cannot_be_injected_once_the_root_has_given_up() {
-    let rt = builder().governor_restarts(0, MINUTE).root_restarts(0, MINUTE).start().await.unwrap();
+    let rt = builder().root_restarts(0, MINUTE).start().await.unwrap();
     let h = rt.handle();
     let (acme, sub_1, quota_1) = (tenant("acme"), resource("sub-1"), resource("quota-1"));
     h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
     let sub = h.subscription(&acme, &sub_1);
     sub.start_trial("pro", 14, "signed up").await.unwrap();
-    let (crashed, queued) =
-        tokio::join!(sub.inject_crash(CrashPoint::Now), sub.activate(None, "converted"));
-    crashed.unwrap();
-    queued.unwrap_err();
+    assert!(h.inject_domain_crash(GovernorKind::Subscription));
+    sub.activate(None, "converted").await.unwrap_err();
     assert!(h.is_down());
     // `inject_crash` documents a refusal "when the runtime is down", as every other entry.
     let resident = h.inject_crash(&acme, GovernorKind::Subscription, &sub_1, CrashPoint::Now);
     assert_eq!(resident.await, Err(Refusal::ShuttingDown));
     let fresh = h.inject_crash(&acme, GovernorKind::Quota, &quota_1, CrashPoint::AfterNextAppend);
     assert_eq!(fresh.await, Err(Refusal::ShuttingDown));
+    assert!(!h.inject_domain_crash(GovernorKind::Quota));
     assert_eq!(h.verify().unwrap().next_seq, 3);
     rt.shutdown().await.unwrap();
 }

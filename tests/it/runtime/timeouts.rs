@@ -199,7 +199,7 @@ async fn a_passivated_governors_timeout_still_fires_and_brings_it_back() {
     let sub = h.subscription(&acme, &sub_1);
     sub.start_trial("pro", 14, "signed up").await.unwrap();
     assert_eq!(h.resident_governors(), 2); // the tenant governor and sub-1
-    assert_eq!(h.passivate_idle(Duration::ZERO), 2);
+    assert_eq!(h.passivate_idle(Duration::ZERO).await, 2);
     assert_eq!(h.resident_governors(), 0);
 
     tokio::time::advance(14 * DAY).await;

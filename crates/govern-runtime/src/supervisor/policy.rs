@@ -36,6 +36,7 @@ pub(crate) enum RestartType {
     #[default]
     Permanent,
     /// Restarted only after a failure, not after `normal` or `shutdown` (OTP `transient`).
+    #[allow(dead_code, reason = "OTP's restart types are complete; the policy's tests use it")]
     Transient,
     /// Never restarted, not even by a sibling's one_for_all or rest_for_one restart
     /// (OTP `temporary`).

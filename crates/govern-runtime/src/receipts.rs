@@ -1,0 +1,565 @@
+//! The receipt actor: the ledger's single writer and its committer.
+//!
+//! Governors send it their receipts as [`Entry`] messages on a bounded queue (its mailbox);
+//! ractor's own mailbox only carries wake-ups and commit results. It drains whatever is
+//! waiting in one go: each receipt is sequenced, hashed and written in arrival order (a
+//! governor's in the order it sent them), then one commit (one `fdatasync`, on tokio's
+//! blocking pool) makes the whole batch durable while the next batch forms. Once a receipt
+//! is durable the actor answers the caller itself: the governor never waits for it, and the
+//! caller is woken once.
+//!
+//! No reply reveals a state whose receipt is not yet durable: acceptances wait for their
+//! receipt, and anything else a governor answers (a rejection, a snapshot) is sent here as an
+//! [`Entry::After`], answered once every receipt sequenced before it is durable. A tenant
+//! governor's acceptance goes on to the registry actor, which makes the new tenant state
+//! visible before it answers.
+//!
+//! A governor restarting after a crash replays only after an [`Entry::Barrier`] sent through
+//! this same queue comes back: every receipt it sent before it crashed is then in the ledger.
+//!
+//! Everything this actor keeps lives in its [`Core`], which outlives an incarnation (a panic
+//! here is not expected: every ledger failure is a value); the core's lock is only ever taken
+//! by the actor itself, so nothing on the append path is shared with a governor.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use govern_governors::tenant::State as TenantState;
+use govern_ledger::{Checkpointer, CommitOptions, Durability, Ledger, LedgerError};
+use govern_receipt::ReceiptBody;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Accepted, CommandError, Outcome, Refusal};
+use crate::limits::RECEIPT_QUEUE_MAX;
+use crate::registry::{Admission, RegistryMsg};
+
+/// A reply that must not go out before every earlier receipt is durable.
+pub(crate) type Deferred = Box<dyn FnOnce(Result<(), LedgerError>) + Send>;
+
+/// One message to the receipt actor.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the hot variant is the big one: boxing it would allocate once per receipt"
+)]
+pub(crate) enum Entry {
+    /// An accepted command's receipt, and whom to answer once it is durable. The command's
+    /// span (DEBUG) travels with it and is given the receipt's sequence number here.
+    Append {
+        body: ReceiptBody,
+        from: &'static str,
+        to: &'static str,
+        reply: Reply,
+        span: tracing::Span,
+    },
+    /// Answered once every receipt sequenced before it is durable.
+    After(Deferred),
+    /// Answered once every entry sent before it is written (not necessarily durable).
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Who learns of an appended receipt, and when.
+pub(crate) struct Reply {
+    /// The caller (`None`: nobody waits).
+    pub(crate) tx: Option<oneshot::Sender<Outcome>>,
+    /// The tenant's in-flight unit, given back when the caller is answered.
+    pub(crate) admission: Admission,
+    /// A tenant governor's new state: the registry actor records it, then answers.
+    pub(crate) tenant_state: Option<TenantState>,
+    /// Answer as soon as the receipt is written (a state timeout's deliverer only keeps the
+    /// order); the receipt is committed all the same.
+    pub(crate) on_write: bool,
+}
+
+/// Something waiting for the ledger to be durable up to `upto`.
+struct Waiter {
+    upto: u64,
+    what: Waiting,
+}
+
+enum Waiting {
+    Accepted { reply: Reply, accepted: Accepted, tenant: govern_governors::TenantId },
+    Deferred(Deferred),
+}
+
+/// The sending side, as governors hold it: the queue and the wake-up.
+#[derive(Clone)]
+pub(crate) struct Receipts {
+    tx: mpsc::Sender<Entry>,
+    wake: Arc<Wake>,
+}
+
+impl std::fmt::Debug for Receipts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Receipts")
+    }
+}
+
+/// Whether the actor has been told to look at its queue, and how to tell it.
+struct Wake {
+    scheduled: AtomicBool,
+    actor: Mutex<Option<ActorRef<ReceiptMsg>>>,
+}
+
+impl Wake {
+    fn actor(&self) -> Option<ActorRef<ReceiptMsg>> {
+        self.actor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set_actor(&self, actor: Option<ActorRef<ReceiptMsg>>) {
+        *self.actor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = actor;
+    }
+}
+
+impl Receipts {
+    /// Queues `entry`, waiting while the queue is full (backpressure on governors). `Err`
+    /// gives it back when the actor is gone for good (the runtime has stopped).
+    pub(crate) async fn send(&self, entry: Entry) -> Result<(), Entry> {
+        match self.tx.try_send(entry) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(entry)) => {
+                self.tx.send(entry).await.map_err(|e| e.0)?;
+            }
+            Err(mpsc::error::TrySendError::Closed(entry)) => return Err(entry),
+        }
+        self.kick();
+        Ok(())
+    }
+
+    fn kick(&self) {
+        if !self.wake.scheduled.swap(true, Ordering::AcqRel)
+            && let Some(actor) = self.wake.actor()
+        {
+            // A dead incarnation's successor drains the queue when it starts.
+            let _ = actor.cast(ReceiptMsg::Drain);
+        }
+    }
+
+    /// Waits until every entry sent before is written to the ledger.
+    pub(crate) async fn barrier(&self) -> Result<(), Refusal> {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Entry::Barrier(tx)).await.is_err() {
+            return Err(Refusal::ShuttingDown);
+        }
+        rx.await.map_err(|_| Refusal::ShuttingDown)
+    }
+}
+
+/// Answers `reply` with `outcome` now.
+pub(crate) fn answer(reply: Reply, outcome: Outcome) {
+    if let Some(tx) = reply.tx {
+        // The caller may have timed out: nobody left to tell.
+        let _ = tx.send(outcome);
+    }
+}
+
+/// The refusal of a receipt the ledger did not take.
+fn refusal(e: &LedgerError) -> CommandError {
+    match e {
+        // Shutdown closed the ledger after its drain: this command raced it.
+        LedgerError::Closed | LedgerError::Stopped => CommandError::Refused(Refusal::ShuttingDown),
+        e => CommandError::Refused(Refusal::LedgerUnavailable(e.to_string())),
+    }
+}
+
+/// The receipt actor's messages (its queue of [`Entry`]s is separate and bounded).
+pub(crate) enum ReceiptMsg {
+    /// Entries are waiting in the queue.
+    Drain,
+    /// A commit finished: the ledger is durable up to the length given (or failed).
+    Committed(Result<u64, LedgerError>),
+    /// In the buffered mode: time to flush what is unsynced.
+    Flush,
+}
+
+impl std::fmt::Debug for ReceiptMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Drain => "Drain",
+            Self::Committed(_) => "Committed",
+            Self::Flush => "Flush",
+        })
+    }
+}
+
+/// What the actor keeps across incarnations.
+struct Core {
+    rx: mpsc::Receiver<Entry>,
+    /// Replies waiting for durability, in sequence order.
+    waiting: VecDeque<Waiter>,
+    /// A commit job is running.
+    committing: bool,
+    /// In the buffered mode: a flush is scheduled.
+    flush_scheduled: bool,
+    /// When the last checkpoint was signed, and the size it covered.
+    last_checkpoint: Instant,
+    checkpointed: Option<u64>,
+    /// The first failure of a commit or checkpoint.
+    failure: Option<String>,
+    /// The running commit, awaited at stop.
+    job: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The receipt actor (see the module documentation). A clone is the next incarnation: the
+/// same ledger, queue and core.
+#[derive(Clone)]
+pub(crate) struct ReceiptActor {
+    ledger: Arc<Ledger>,
+    options: CommitOptions,
+    checkpointer: Option<Arc<Checkpointer>>,
+    registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+    /// Acknowledge once written (buffered mode, or a store that is not durable).
+    immediate: bool,
+    core: Arc<Mutex<Core>>,
+    wake: Arc<Wake>,
+    /// The outcome of the last commit at stop, for `Runtime::shutdown`.
+    pub(crate) outcome: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+/// The actor and the sending side governors get.
+pub(crate) fn receipt_actor(
+    ledger: Arc<Ledger>,
+    options: CommitOptions,
+    checkpointer: Option<Checkpointer>,
+    registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+) -> (ReceiptActor, Receipts) {
+    let options = options.normalized();
+    let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
+    let wake = Arc::new(Wake { scheduled: AtomicBool::new(true), actor: Mutex::new(None) });
+    let immediate = options.durability == Durability::Buffered || !ledger.is_durable();
+    let checkpointed = ledger.tree_head().map(|h| h.size);
+    let core = Core {
+        rx,
+        waiting: VecDeque::new(),
+        committing: false,
+        flush_scheduled: false,
+        last_checkpoint: now(),
+        checkpointed,
+        failure: None,
+        job: None,
+    };
+    let actor = ReceiptActor {
+        ledger,
+        options,
+        checkpointer: checkpointer.map(Arc::new),
+        registry,
+        immediate,
+        core: Arc::new(Mutex::new(core)),
+        wake: Arc::clone(&wake),
+        outcome: Arc::new(Mutex::new(None)),
+    };
+    (actor, Receipts { tx, wake })
+}
+
+fn now() -> Instant {
+    #[allow(clippy::disallowed_methods, reason = "checkpoint intervals are real time")]
+    Instant::now()
+}
+
+impl ReceiptActor {
+    fn core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drains the queue until it is empty and nobody has asked for another look.
+    fn drain(&self, myself: &ActorRef<ReceiptMsg>) {
+        let mut core = self.core();
+        loop {
+            while let Ok(entry) = core.rx.try_recv() {
+                self.take(&mut core, entry, Some(myself));
+            }
+            self.wake.scheduled.store(false, Ordering::Release);
+            // An entry queued after the last look but before the flag cleared found it set
+            // and did not wake us: look again, unless someone else has since.
+            if core.rx.is_empty() || self.wake.scheduled.swap(true, Ordering::AcqRel) {
+                break;
+            }
+        }
+        self.commit_if_needed(&mut core, myself);
+    }
+
+    /// Sequences one entry.
+    fn take(&self, core: &mut Core, entry: Entry, myself: Option<&ActorRef<ReceiptMsg>>) {
+        match entry {
+            Entry::Append { body, from, to, reply, span } => {
+                let tenant = body.tenant.clone();
+                match self.ledger.append(body) {
+                    Err(e) => {
+                        span.record("outcome", "refused");
+                        if !matches!(e, LedgerError::Closed) {
+                            tracing::error!(error = %e, "receipt not written; command refused");
+                        }
+                        answer(reply, Err(refusal(&e)));
+                    }
+                    Ok(app) => {
+                        span.record("seq", app.seq);
+                        span.in_scope(|| tracing::debug!(seq = app.seq, "transition accepted"));
+                        let accepted = Accepted {
+                            seq: app.seq,
+                            hash: app.hash,
+                            resource_seq: app.resource_seq,
+                            from,
+                            to,
+                        };
+                        let waiter = Waiting::Accepted { reply, accepted, tenant };
+                        if self.immediate {
+                            self.complete(waiter, Ok(()));
+                            if self.options.durability == Durability::Buffered
+                                && self.ledger.is_durable()
+                                && let Some(myself) = myself
+                            {
+                                self.schedule_flush(core, myself);
+                            }
+                        } else {
+                            let Waiting::Accepted { mut reply, accepted, tenant } = waiter else {
+                                return;
+                            };
+                            if reply.on_write
+                                && let Some(tx) = reply.tx.take()
+                            {
+                                let _ = tx.send(Ok(accepted.clone()));
+                            }
+                            core.waiting.push_back(Waiter {
+                                upto: app.seq + 1,
+                                what: Waiting::Accepted { reply, accepted, tenant },
+                            });
+                        }
+                    }
+                }
+            }
+            Entry::After(deferred) => {
+                let upto = self.ledger.head().next_seq;
+                if self.immediate || core.waiting.is_empty() && upto <= self.ledger.durable_len() {
+                    let result =
+                        if self.ledger.is_poisoned() { Err(LedgerError::Poisoned) } else { Ok(()) };
+                    deferred(result);
+                } else {
+                    core.waiting.push_back(Waiter { upto, what: Waiting::Deferred(deferred) });
+                }
+            }
+            Entry::Barrier(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Starts a commit if replies wait and none is running.
+    fn commit_if_needed(&self, core: &mut Core, myself: &ActorRef<ReceiptMsg>) {
+        if core.committing || core.waiting.is_empty() {
+            return;
+        }
+        self.start_commit(core, myself);
+    }
+
+    fn start_commit(&self, core: &mut Core, myself: &ActorRef<ReceiptMsg>) {
+        core.committing = true;
+        let ledger = Arc::clone(&self.ledger);
+        let checkpointer = self.checkpointer.clone();
+        let core_ref = Arc::clone(&self.core);
+        let every = self.options.checkpoint_every;
+        let delay = self.options.batch_delay;
+        let myself = myself.clone();
+        core.job = Some(tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let result = tokio::task::spawn_blocking(move || {
+                let result = ledger.commit();
+                if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
+                    checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, false);
+                }
+                result
+            })
+            .await
+            .unwrap_or_else(|e| Err(LedgerError::Corrupt { seq: 0, reason: e.to_string() }));
+            let _ = myself.cast(ReceiptMsg::Committed(result));
+        }));
+    }
+
+    fn schedule_flush(&self, core: &mut Core, myself: &ActorRef<ReceiptMsg>) {
+        if !std::mem::replace(&mut core.flush_scheduled, true) {
+            myself.send_after(self.options.flush_every, || ReceiptMsg::Flush);
+        }
+    }
+
+    /// A commit finished: answer what it covered; commit again if more waits.
+    fn committed(&self, result: Result<u64, LedgerError>, myself: Option<&ActorRef<ReceiptMsg>>) {
+        let done: Vec<Waiter> = {
+            let mut core = self.core();
+            core.committing = false;
+            core.job = None;
+            match &result {
+                Err(e) => {
+                    if core.failure.is_none() && !matches!(e, LedgerError::Closed) {
+                        tracing::error!(error = %e, "group commit failed: the ledger is poisoned");
+                    }
+                    core.failure.get_or_insert_with(|| e.to_string());
+                    core.waiting.drain(..).collect()
+                }
+                Ok(durable) => {
+                    let n = core.waiting.iter().take_while(|w| w.upto <= *durable).count();
+                    core.waiting.drain(..n).collect()
+                }
+            }
+        };
+        let outcome = result.map(drop);
+        for waiter in done {
+            self.complete(waiter.what, outcome.clone());
+        }
+        if let Some(myself) = myself {
+            let mut core = self.core();
+            self.commit_if_needed(&mut core, myself);
+        }
+    }
+
+    /// Answers one waiter: a tenant governor's acceptance through the registry actor.
+    fn complete(&self, what: Waiting, result: Result<(), LedgerError>) {
+        match what {
+            Waiting::Deferred(f) => f(result),
+            Waiting::Accepted { reply, accepted, tenant } => match result {
+                Err(e) => answer(reply, Err(refusal(&e))),
+                Ok(()) => match reply.tenant_state {
+                    Some(state) => {
+                        let registry = self
+                            .registry
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .clone();
+                        let msg = RegistryMsg::TenantCommitted {
+                            tenant,
+                            state,
+                            reply: reply.tx.map(|tx| (tx, accepted)),
+                            admission: reply.admission,
+                        };
+                        // Without a registry actor (the runtime is stopping) the caller hears
+                        // of its durable receipt all the same.
+                        match registry {
+                            Some(r) => {
+                                if let Err(ractor::MessagingErr::SendErr(msg)) = r.cast(msg) {
+                                    msg.answer();
+                                }
+                            }
+                            None => msg.answer(),
+                        }
+                    }
+                    None => answer(reply, Ok(accepted)),
+                },
+            },
+        }
+    }
+
+    /// The last commit and checkpoint, at stop.
+    async fn finish(&self) -> Result<(), String> {
+        // Whatever is still queued is written first: governors have stopped, and what they
+        // sent before is theirs to have acknowledged.
+        {
+            let mut core = self.core();
+            core.rx.close();
+            while let Ok(entry) = core.rx.try_recv() {
+                self.take(&mut core, entry, None);
+            }
+        }
+        let job = self.core().job.take();
+        if let Some(job) = job {
+            let _ = job.await;
+        }
+        let ledger = Arc::clone(&self.ledger);
+        let checkpointer = self.checkpointer.clone();
+        let core_ref = Arc::clone(&self.core);
+        let every = self.options.checkpoint_every;
+        let result = tokio::task::spawn_blocking(move || {
+            let result = ledger.commit();
+            if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
+                checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, true);
+            }
+            result
+        })
+        .await
+        .map_err(|e| format!("the last commit panicked: {e}"))?;
+        self.committed(result, None);
+        self.ledger.close();
+        let failure = self.core().failure.clone();
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Signs a checkpoint after a commit when one is due (or `last`) and the ledger grew.
+fn checkpoint_if_due(
+    ledger: &Ledger,
+    cp: &Checkpointer,
+    core: &Mutex<Core>,
+    durable: u64,
+    every: Duration,
+    last: bool,
+) {
+    let due = {
+        let core = core.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (last || core.last_checkpoint.elapsed() >= every) && core.checkpointed != Some(durable)
+    };
+    if !due {
+        return;
+    }
+    let written = cp.write(ledger);
+    let mut core = core.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    core.last_checkpoint = now();
+    match written {
+        Ok(size) => core.checkpointed = size,
+        Err(e) => {
+            tracing::error!(error = %e, "checkpoint not written");
+            if last && core.failure.is_none() {
+                core.failure = Some(format!("checkpoint not written: {e}"));
+            }
+        }
+    }
+}
+
+impl Actor for ReceiptActor {
+    type Msg = ReceiptMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ReceiptMsg>,
+        (): (),
+    ) -> Result<(), ActorProcessingErr> {
+        self.wake.set_actor(Some(myself.clone()));
+        // A new incarnation looks at the queue once: its predecessor may have left entries.
+        self.wake.scheduled.store(true, Ordering::Release);
+        myself.cast(ReceiptMsg::Drain)?;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ReceiptMsg>,
+        msg: ReceiptMsg,
+        _state: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ReceiptMsg::Drain => self.drain(&myself),
+            ReceiptMsg::Committed(result) => self.committed(result, Some(&myself)),
+            ReceiptMsg::Flush => {
+                let mut core = self.core();
+                core.flush_scheduled = false;
+                if !core.committing && self.ledger.head().next_seq > self.ledger.durable_len() {
+                    self.start_commit(&mut core, &myself);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ReceiptMsg>,
+        _state: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        self.wake.set_actor(None);
+        let outcome = self.finish().await;
+        *self.outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+        Ok(())
+    }
+}
