@@ -135,8 +135,8 @@ impl TryFrom<ReceiptJson> for Receipt {
 }
 
 /// A receipt serialises as its JSON view ([`ReceiptJson`], `docs/receipts.md`, "JSON view"):
-/// the one object `govern export` and `govern receipts --json` print, so a host returns
-/// receipts as they are and any verifier of exports reads them.
+/// the one object `govern export` prints on each line, so a host returns receipts as they
+/// are and any verifier of exports reads them.
 impl Serialize for Receipt {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         ReceiptJson::from(self).serialize(serializer)
