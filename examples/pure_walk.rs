@@ -6,9 +6,9 @@
 
 #![allow(clippy::print_stdout, reason = "an example prints its transcript")]
 
-use govern_governors::subscription::{Command, Subscription};
-use govern_governors::{Ctx, DAY_MS, Governor, Reason, Request, ResourceId, TenantId};
-use govern_receipt::{Digest, Receipt, ReceiptBody, replay, verify_chain};
+use govern::governors::subscription::{Command, Subscription};
+use govern::governors::{Ctx, DAY_MS, Governor, Reason, Request, ResourceId, TenantId};
+use govern::receipts::{Digest, Receipt, ReceiptBody, replay, verify_chain};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tenant = TenantId::new("acme")?;

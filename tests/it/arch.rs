@@ -55,3 +55,30 @@ fn the_ledger_crate_does_not_depend_on_the_actor_stack() {
         );
     }
 }
+
+/// The crates under the facade, as Rust paths and as package names.
+const UNDER_THE_FACADE: [&str; 4] =
+    ["govern_runtime", "govern_governors", "govern_receipt", "govern_ledger"];
+
+#[test]
+fn examples_and_the_readme_use_only_the_govern_crate() {
+    let mut sources = vec![crate::repo_path("README.md"), crate::repo_path("examples/Cargo.toml")];
+    for dir in ["examples", "examples/tests"] {
+        for entry in std::fs::read_dir(crate::repo_path(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    assert!(sources.len() >= 5, "found the examples: {sources:?}");
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for name in UNDER_THE_FACADE {
+            let package = name.replace('_', "-");
+            let named = text.contains(&format!("{name}::"))
+                || text.lines().any(|l| l.trim_start().starts_with(&format!("{package}.")));
+            assert!(!named, "{} names {name}: hosts use `govern::` only", path.display());
+        }
+    }
+}

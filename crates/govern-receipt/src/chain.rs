@@ -6,7 +6,10 @@ use crate::receipt::{Receipt, derive_receipt_id};
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 
 /// Where a verified chain ends: the next sequence number and the hash to link to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// As JSON (serde): `{"next_seq":3,"last_hash":"<64 lowercase hex>"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Head {
     /// The sequence number the next receipt must carry (the number of receipts so far).
     pub next_seq: u64,

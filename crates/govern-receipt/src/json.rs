@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use govern_governors::{GovernorKind, IdError, ResourceId, TenantId, Timestamp};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::digest::{Digest, DigestParseError};
@@ -134,12 +134,29 @@ impl TryFrom<ReceiptJson> for Receipt {
     }
 }
 
+/// A receipt serialises as its JSON view ([`ReceiptJson`], `docs/receipts.md`, "JSON view"):
+/// the one object `govern export` prints on each line, so a host returns receipts as they
+/// are and any verifier of exports reads them.
+impl Serialize for Receipt {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ReceiptJson::from(self).serialize(serializer)
+    }
+}
+
+/// Parses the JSON view as [`Receipt::from_json`] does: field values are checked, the hash
+/// is not (verify the chain for that).
+impl<'de> Deserialize<'de> for Receipt {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::try_from(ReceiptJson::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Receipt {
-    /// The JSON view as one line.
+    /// The JSON view as one line (what `Serialize` writes).
     #[must_use]
     pub fn to_json(&self) -> String {
         // Serialising a struct of strings, integers and string maps cannot fail.
-        serde_json::to_string(&ReceiptJson::from(self)).unwrap_or_default()
+        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// Parses the JSON view (it does not verify the hash: verify the chain for that).

@@ -224,6 +224,52 @@ fn json_view_round_trips_with_lowercase_hex() {
 }
 
 #[test]
+fn serde_writes_the_export_json_view_exactly() {
+    let chain = vector_chain();
+    let r = &chain[0];
+    let expected = concat!(
+        r#"{"seq":0,"receipt_id":"019b76da-a800-7000-8000-000000000000","timestamp_ms":1767225600000,"#,
+        r#""tenant_id":"acme","governor":"subscription","resource_id":"sub-1","resource_seq":0,"#,
+        r#""command":"start_trial","state_from":"pending","state_to":"free_trial","#,
+        r#""reason":"customer signed up","args":{"plan":"pro","trial_days":"14"},"#,
+        r#""metadata":{"channel":"web","request_id":"req-0001"},"#,
+        r#""prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","#,
+        r#""hash":"1c99bdc917a7bf0a96477ee1ced5f9376f718b4bbc2c10b2e55855daf3d3d2d6"}"#,
+    );
+    assert_eq!(serde_json::to_string(r).unwrap(), expected);
+    // One shape for all: the export's view, `to_json` and serde agree on every receipt.
+    for r in &chain {
+        let view = serde_json::to_string(&ReceiptJson::from(r)).unwrap();
+        assert_eq!(serde_json::to_string(r).unwrap(), view);
+        assert_eq!(r.to_json(), view);
+        assert_eq!(serde_json::from_str::<Receipt>(&view).unwrap(), *r);
+    }
+    // Deserialising checks the fields as `from_json` does.
+    let bad = expected.replace("\"sub-1\"", "\"\"");
+    let e = serde_json::from_str::<Receipt>(&bad).unwrap_err().to_string();
+    assert!(e.starts_with("resource_id:"), "{e}");
+    assert!(serde_json::from_str::<Receipt>(r#"{"seq":1}"#).is_err());
+}
+
+#[test]
+fn digests_and_heads_serialise_as_lowercase_hex() {
+    let hash: Digest =
+        "1c99bdc917a7bf0a96477ee1ced5f9376f718b4bbc2c10b2e55855daf3d3d2d6".parse().unwrap();
+    let head = crate::Head { next_seq: 3, last_hash: hash };
+    let json = serde_json::to_string(&head).unwrap();
+    assert_eq!(
+        json,
+        r#"{"next_seq":3,"last_hash":"1c99bdc917a7bf0a96477ee1ced5f9376f718b4bbc2c10b2e55855daf3d3d2d6"}"#
+    );
+    assert_eq!(serde_json::from_str::<crate::Head>(&json).unwrap(), head);
+    assert_eq!(serde_json::to_string(&Digest::ZERO).unwrap(), format!("\"{}\"", "0".repeat(64)));
+    let upper = format!("\"{}\"", hash.to_string().to_uppercase());
+    assert!(serde_json::from_str::<Digest>(&upper).is_err());
+    assert!(serde_json::from_str::<Digest>("\"00\"").is_err());
+    assert!(serde_json::from_str::<Digest>("0").is_err());
+}
+
+#[test]
 fn malformed_records_are_refused_with_the_field() {
     let mut record = vector_chain()[0].encode();
     assert!(matches!(Receipt::decode(&record[..10]), Err(crate::DecodeError::TooShort { .. })));

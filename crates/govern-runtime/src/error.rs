@@ -1,11 +1,22 @@
 //! What a command can come back with besides acceptance: a governor's rejection, or a
 //! refusal by the runtime before any governor decided. Both are values, with stable codes.
+//!
+//! All of them serialise with serde as the JSON a host returns (`docs/runtime-semantics.md`,
+//! "For hosts: outcomes as JSON"): [`Accepted`] as its fields, [`CommandError`] and
+//! [`Refusal`] as `{"code", "status", "message", ...details}`.
+
+use std::fmt;
 
 use govern_governors::{GovernorKind, Rejection, TenantId};
 use govern_receipt::Digest;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// A command the governor accepted: its receipt is in the ledger.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// As JSON (serde), the fields in this order, the hash in lowercase hex:
+/// `{"seq":7,"hash":"<64 hex>","resource_seq":1,"from":"free_trial","to":"active"}`.
+/// (Serialise only: the state names are the governors' own `&'static str`s.)
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Accepted {
     /// The receipt's global sequence number.
     pub seq: u64,
@@ -178,7 +189,153 @@ impl CommandError {
 }
 
 /// The answer to one command.
+///
+/// A host answers `Ok(accepted)` with status 200 and `accepted` as JSON, and `Err(e)` with
+/// [`CommandError::http_status`] and `e` as JSON (serde's own form of a `Result`,
+/// `{"Ok": ...}` or `{"Err": ...}`, is not the shape to return).
 pub type Outcome = Result<Accepted, CommandError>;
+
+/// One detail field of an error's JSON object.
+enum Detail<'a> {
+    Str(&'a str),
+    U64(u64),
+}
+
+impl Serialize for Detail<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Str(s) => serializer.serialize_str(s),
+            Self::U64(n) => serializer.serialize_u64(*n),
+        }
+    }
+}
+
+/// The detail fields of one error, in order; `None` is left out.
+type Details<'a> = [Option<(&'static str, Detail<'a>)>; 3];
+
+/// A `Display` written as a JSON string without an intermediate `String`.
+struct Message<'a>(&'a dyn fmt::Display);
+
+impl Serialize for Message<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// `{"code", "status", "message", ...details}`: the one JSON shape of every error.
+fn serialize_error<S: Serializer>(
+    serializer: S,
+    code: &str,
+    status: u16,
+    message: &dyn fmt::Display,
+    details: &Details<'_>,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(3 + details.iter().flatten().count()))?;
+    map.serialize_entry("code", code)?;
+    map.serialize_entry("status", &status)?;
+    map.serialize_entry("message", &Message(message))?;
+    for (key, value) in details.iter().flatten() {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
+}
+
+impl Refusal {
+    /// The detail fields of this refusal's JSON object.
+    fn details(&self) -> Details<'_> {
+        let str = |key, value| Some((key, Detail::Str(value)));
+        let u64 = |key, value| Some((key, Detail::U64(value)));
+        match self {
+            Self::UnknownTenant(t)
+            | Self::TenantNotActive(t)
+            | Self::TenantSuspended(t)
+            | Self::TenantDeprovisioned(t)
+            | Self::TenantResourceMismatch { tenant: t } => [str("tenant", t.as_str()), None, None],
+            Self::Busy { what, max } => [str("what", what), u64("max", *max as u64), None],
+            Self::Timeout { after_ms } => [u64("after_ms", *after_ms), None, None],
+            Self::GovernorUnavailable { kind, retry_after_ms, .. } => [
+                str("governor", kind.name()),
+                retry_after_ms.and_then(|ms| u64("retry_after_ms", ms)),
+                None,
+            ],
+            Self::ShuttingDown | Self::LedgerUnavailable(_) => [None, None, None],
+        }
+    }
+}
+
+/// The detail fields of a rejection's JSON object.
+fn rejection_details(rejection: &Rejection) -> Details<'_> {
+    let str = |key, value| Some((key, Detail::Str(value)));
+    match rejection {
+        Rejection::InvalidTransition { governor, state, command } => {
+            [str("governor", governor.name()), str("command", command), str("state", state)]
+        }
+        Rejection::InvalidArgument(e) => [
+            str("command", &e.command),
+            str("argument", &e.argument),
+            e.value.as_deref().and_then(|v| str("value", v)),
+        ],
+        Rejection::TooEarly { command, not_before } => [
+            str("command", command),
+            Some(("not_before_ms", Detail::U64(not_before.as_ms()))),
+            None,
+        ],
+        Rejection::PreconditionFailed { command, condition } => {
+            [str("command", command), str("condition", condition), None]
+        }
+        _ => [None, None, None],
+    }
+}
+
+/// The JSON a host returns for a refused command: `code` ([`Refusal::code`]), `status`
+/// ([`Refusal::http_status`]), `message` (the `Display` text), then the details:
+///
+/// | code | details |
+/// |---|---|
+/// | `unknown_tenant`, `tenant_not_active`, `tenant_suspended`, `tenant_deprovisioned`, `tenant_resource_mismatch` | `tenant` |
+/// | `busy` | `what` (which bound), `max` |
+/// | `timeout` | `after_ms` |
+/// | `governor_unavailable` | `governor` (its kind), `retry_after_ms` when set |
+/// | `shutting_down`, `ledger_unavailable` | none |
+///
+/// For example `{"code":"busy","status":429,"message":"busy: governor inbox is at its limit
+/// of 1024","what":"governor inbox","max":1024}`. The same object as the
+/// [`CommandError::Refused`] that wraps it.
+impl Serialize for Refusal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_error(serializer, self.code(), self.http_status(), self, &self.details())
+    }
+}
+
+/// The JSON a host returns for a command not accepted, with the status it answers with:
+/// `{"code", "status", "message", ...details}`. A refusal is as [`Refusal`] serialises; a
+/// rejection's details are:
+///
+/// | code | details |
+/// |---|---|
+/// | `invalid_transition` | `governor`, `command`, `state` |
+/// | `invalid_argument` | `command`, `argument`, `value` when there is one |
+/// | `too_early` | `command`, `not_before_ms` |
+/// | `precondition_failed` | `command`, `condition` |
+///
+/// For example `{"code":"invalid_transition","status":409,"message":"archive is not allowed
+/// in state active of the subscription governor","governor":"subscription",
+/// "command":"archive","state":"active"}`. Serialise only: a host answers errors, it does
+/// not read them back.
+impl Serialize for CommandError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Rejected(r) => serialize_error(
+                serializer,
+                self.code(),
+                self.http_status(),
+                self,
+                &rejection_details(r),
+            ),
+            Self::Refused(r) => r.serialize(serializer),
+        }
+    }
+}
 
 /// The runtime could not start, or failed.
 #[derive(Debug, thiserror::Error)]
@@ -199,9 +356,10 @@ pub enum RuntimeError {
 
 #[cfg(test)]
 mod tests {
-    use govern_governors::{Rejection, TenantId};
+    use govern_governors::{ArgError, ArgProblem, GovernorKind, Rejection, TenantId, Timestamp};
+    use govern_receipt::Digest;
 
-    use super::{CommandError, ERROR_CODES, Refusal};
+    use super::{Accepted, CommandError, ERROR_CODES, Refusal};
 
     #[test]
     fn every_code_is_listed_and_has_a_status() {
@@ -232,5 +390,136 @@ mod tests {
             ]
         );
         assert!(statuses.iter().all(|(code, _)| ERROR_CODES.contains(code)));
+    }
+
+    fn json(value: &impl serde::Serialize) -> String {
+        serde_json::to_string(value).expect("serialises")
+    }
+
+    #[test]
+    fn accepted_serialises_as_its_fields_with_the_hash_in_hex() {
+        let mut hash = [0u8; 32];
+        hash[0] = 0xab;
+        hash[31] = 0x01;
+        let accepted = Accepted {
+            seq: 7,
+            hash: Digest(hash),
+            resource_seq: 1,
+            from: "free_trial",
+            to: "active",
+        };
+        assert_eq!(
+            json(&accepted),
+            concat!(
+                r#"{"seq":7,"hash":"ab00000000000000000000000000000000000000000000000000000000000001","#,
+                r#""resource_seq":1,"from":"free_trial","to":"active"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn every_refusal_serialises_as_code_status_message_and_its_details() {
+        let t = TenantId::new("acme").expect("valid");
+        let cases = [
+            (
+                Refusal::UnknownTenant(t.clone()),
+                r#"{"code":"unknown_tenant","status":404,"message":"unknown tenant acme","tenant":"acme"}"#,
+            ),
+            (
+                Refusal::TenantNotActive(t.clone()),
+                r#"{"code":"tenant_not_active","status":403,"message":"tenant acme is not active yet","tenant":"acme"}"#,
+            ),
+            (
+                Refusal::TenantSuspended(t.clone()),
+                r#"{"code":"tenant_suspended","status":403,"message":"tenant acme is suspended","tenant":"acme"}"#,
+            ),
+            (
+                Refusal::TenantDeprovisioned(t.clone()),
+                r#"{"code":"tenant_deprovisioned","status":410,"message":"tenant acme is deprovisioned","tenant":"acme"}"#,
+            ),
+            (
+                Refusal::Busy { what: "governor inbox", max: 1024 },
+                r#"{"code":"busy","status":429,"message":"busy: governor inbox is at its limit of 1024","what":"governor inbox","max":1024}"#,
+            ),
+            (
+                Refusal::Timeout { after_ms: 5000 },
+                r#"{"code":"timeout","status":504,"message":"no reply within 5000 ms; the outcome is unknown until the ledger is read","after_ms":5000}"#,
+            ),
+            (
+                Refusal::ShuttingDown,
+                r#"{"code":"shutting_down","status":503,"message":"the runtime is shutting down"}"#,
+            ),
+            (
+                Refusal::LedgerUnavailable("disk \"full\"".into()),
+                r#"{"code":"ledger_unavailable","status":503,"message":"the ledger is unavailable: disk \"full\""}"#,
+            ),
+            (
+                Refusal::GovernorUnavailable {
+                    kind: GovernorKind::Billing,
+                    reason: "quarantined after 5 crashes".into(),
+                    retry_after_ms: Some(800),
+                },
+                r#"{"code":"governor_unavailable","status":503,"message":"the billing governor is unavailable: quarantined after 5 crashes","governor":"billing","retry_after_ms":800}"#,
+            ),
+            (
+                Refusal::GovernorUnavailable {
+                    kind: GovernorKind::Quota,
+                    reason: "its supervisor gave up".into(),
+                    retry_after_ms: None,
+                },
+                r#"{"code":"governor_unavailable","status":503,"message":"the quota governor is unavailable: its supervisor gave up","governor":"quota"}"#,
+            ),
+            (
+                Refusal::TenantResourceMismatch { tenant: t },
+                r#"{"code":"tenant_resource_mismatch","status":400,"message":"the tenant governor of acme is addressed by the tenant id itself","tenant":"acme"}"#,
+            ),
+        ];
+        for (refusal, expected) in cases {
+            assert_eq!(json(&refusal), expected);
+            // Wrapped in a command error, the same object.
+            assert_eq!(json(&CommandError::Refused(refusal)), expected);
+        }
+    }
+
+    #[test]
+    fn every_rejection_serialises_as_code_status_message_and_its_details() {
+        let cases = [
+            (
+                Rejection::InvalidTransition {
+                    governor: GovernorKind::Subscription,
+                    state: "active",
+                    command: "archive",
+                },
+                r#"{"code":"invalid_transition","status":409,"message":"archive is not allowed in state active of the subscription governor","governor":"subscription","command":"archive","state":"active"}"#,
+            ),
+            (
+                ArgError::new(
+                    "check_quota",
+                    "limit",
+                    Some("0"),
+                    ArgProblem::OutOfRange { expected: "at least 1" },
+                )
+                .into(),
+                r#"{"code":"invalid_argument","status":422,"message":"check_quota: argument `limit` = \"0\": out of range; expected at least 1","command":"check_quota","argument":"limit","value":"0"}"#,
+            ),
+            (
+                ArgError::new("check_quota", "limit", None, ArgProblem::Missing).into(),
+                r#"{"code":"invalid_argument","status":422,"message":"check_quota: argument `limit` missing","command":"check_quota","argument":"limit"}"#,
+            ),
+            (
+                Rejection::TooEarly {
+                    command: "end_trial",
+                    not_before: Timestamp(1_767_225_600_000),
+                },
+                r#"{"code":"too_early","status":409,"message":"end_trial is too early: allowed from 2026-01-01T00:00:00Z","command":"end_trial","not_before_ms":1767225600000}"#,
+            ),
+            (
+                Rejection::unmet("refund", "the amount exceeds the refundable balance"),
+                r#"{"code":"precondition_failed","status":409,"message":"refund refused: the amount exceeds the refundable balance","command":"refund","condition":"the amount exceeds the refundable balance"}"#,
+            ),
+        ];
+        for (rejection, expected) in cases {
+            assert_eq!(json(&CommandError::Rejected(rejection)), expected);
+        }
     }
 }

@@ -1,0 +1,172 @@
+//! The runtime: start it, drive its governors, read its answers.
+//!
+//! [`Runtime::builder`] configures and starts a runtime; [`Runtime::handle`] gives the
+//! [`RuntimeHandle`] that every task of the host clones; [`RuntimeHandle::governor`] (and
+//! [`RuntimeHandle::subscription`], [`RuntimeHandle::tenant`]) address one governor of one
+//! tenant as a typed [`GovernorHandle`], whose [`send`](GovernorHandle::send) answers an
+//! [`Outcome`]: [`Accepted`] once the receipt is durable, or a [`CommandError`] (the
+//! governor's rejection or the runtime's [`Refusal`]), each with a stable code and an HTTP
+//! status. A host whose callers name commands as strings (an HTTP API, a script) sends a
+//! [`RawCommand`] through [`RuntimeHandle::command`]. The contract is
+//! `docs/runtime-semantics.md`.
+//!
+//! ```
+//! use govern::governors::GovernorKind;
+//! use govern::governors::tenant::ResourceQuota;
+//! use govern::runtime::{RawCommand, Runtime};
+//! use govern::{ResourceId, TenantId};
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::builder().start().await?;
+//! let h = runtime.handle();
+//! let acme = TenantId::new("acme")?;
+//! let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+//! h.provision_tenant(&acme, quota, "contract signed").await?;
+//!
+//! // A command by name with string arguments, as a request body would carry it.
+//! let command = RawCommand {
+//!     tenant: acme.clone(),
+//!     kind: GovernorKind::from_name("quota").ok_or("no such governor")?,
+//!     resource: ResourceId::new("api")?,
+//!     name: "check_quota".into(),
+//!     args: [("resource", "api_calls"), ("usage", "95"), ("limit", "100")]
+//!         .map(|(k, v)| (k.to_owned(), v.to_owned()))
+//!         .into(),
+//!     reason: "metering".into(),
+//!     metadata: vec![("request_id".into(), "req-42".into())],
+//! };
+//! let accepted = h.command(command).await?;
+//! assert_eq!((accepted.from, accepted.to), ("normal", "throttled"));
+//! runtime.shutdown().await?;
+//! # Ok(())
+//! # }
+//! # fn main() {
+//! #     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! #     tokio.block_on(example()).unwrap();
+//! # }
+//! ```
+
+/// A running runtime: the supervision tree, the tenant registry and the receipt ledger.
+///
+/// # Starting: [`Runtime::builder`]
+///
+/// Without a data directory the ledger is in memory (tests). A host gives
+/// [`RuntimeBuilder::data_dir`]: receipts go to segment files there, replies wait until
+/// theirs is on disk, checkpoints are signed with the key pair kept there, and starting again
+/// on the same directory continues the ledger. [`Runtime::shutdown`] drains, makes the last
+/// commit, signs a checkpoint and returns the ledger's [`Head`](crate::Head).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use govern::governors::tenant::ResourceQuota;
+/// use govern::{Runtime, TenantId};
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?; // a host's own directory, e.g. /var/lib/myapp/govern
+/// let runtime = Runtime::builder()
+///     .data_dir(dir.path())
+///     .reply_timeout(Duration::from_secs(2))
+///     .start()
+///     .await?;
+/// let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+/// runtime.handle().provision_tenant(&TenantId::new("acme")?, quota, "contract signed").await?;
+/// let head = runtime.shutdown().await?;
+/// assert_eq!(head.next_seq, 2);
+///
+/// // Started again on its directory, the runtime continues the ledger and its tenants.
+/// let runtime = Runtime::builder().data_dir(dir.path()).start().await?;
+/// assert_eq!(runtime.handle().head(), head);
+/// assert_eq!(runtime.handle().tenants().len(), 1);
+/// runtime.shutdown().await?;
+/// # Ok(())
+/// # }
+/// # fn main() {
+/// #     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// #     tokio.block_on(example()).unwrap();
+/// # }
+/// ```
+pub use govern_runtime::Runtime;
+
+/// A cheap, cloneable handle to a running runtime: tenants, governors, receipts.
+///
+/// # Tenants: [`RuntimeHandle::provision_tenant`]
+///
+/// A tenant exists once its tenant governor accepted a first command; `provision_tenant`
+/// provisions it with its quota and activates it (two receipts). Commands to the governors
+/// of a tenant that does not exist, or is not active, are refused before any governor
+/// decides, and nothing is recorded.
+///
+/// ```
+/// use govern::governors::tenant::{self, ResourceQuota};
+/// use govern::{ResourceId, Runtime, TenantId};
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = Runtime::builder().start().await?;
+/// let h = runtime.handle();
+/// let acme = TenantId::new("acme")?;
+/// let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+/// let activated = h.provision_tenant(&acme, quota, "contract signed").await?;
+/// assert_eq!((activated.from, activated.to), ("provisioning", "active"));
+/// assert_eq!(h.tenant_state(&acme), Some(tenant::State::Active));
+///
+/// let globex = TenantId::new("globex")?; // never provisioned
+/// let sub = h.subscription(&globex, &ResourceId::new("sub-1")?);
+/// let Err(refused) = sub.start_trial("pro", 14, "sign-up").await else { panic!() };
+/// assert_eq!(
+///     serde_json::to_string(&refused)?,
+///     r#"{"code":"unknown_tenant","status":404,"message":"unknown tenant globex","#.to_owned()
+///         + r#""tenant":"globex"}"#
+/// );
+/// assert_eq!(h.receipts(&acme, None, None)?.len(), 2);
+/// assert!(h.receipts(&globex, None, None)?.is_empty());
+/// runtime.shutdown().await?;
+/// # Ok(())
+/// # }
+/// # fn main() {
+/// #     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// #     tokio.block_on(example()).unwrap();
+/// # }
+/// ```
+pub use govern_runtime::RuntimeHandle;
+
+/// One governor of one tenant, typed by its governor: `handle.governor::<Quota>(&t, &r)`.
+///
+/// # Commands: [`GovernorHandle::send`]
+///
+/// `send` takes the governor's own typed command and a reason, and answers once the
+/// receipt is durable. A command the governor's state does not allow is rejected as a value
+/// (nothing is recorded); [`GovernorHandle::send_request`] also carries metadata.
+///
+/// ```
+/// use govern::governors::quota::{self, Quota, Resource};
+/// use govern::governors::tenant::ResourceQuota;
+/// use govern::{ResourceId, Runtime, TenantId};
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = Runtime::builder().start().await?;
+/// let h = runtime.handle();
+/// let acme = TenantId::new("acme")?;
+/// let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+/// h.provision_tenant(&acme, quota, "contract signed").await?;
+///
+/// let api = h.governor::<Quota>(&acme, &ResourceId::new("api")?);
+/// let check = quota::Command::CheckQuota { resource: Resource::ApiCalls, usage: 80, limit: 100 };
+/// let accepted = api.send(check, "metering").await?;
+/// assert_eq!((accepted.from, accepted.to, accepted.resource_seq), ("normal", "warning", 0));
+/// assert_eq!(api.state().await?, quota::State::Warning);
+///
+/// let Err(rejected) = api.send(quota::Command::ResumeNormal, "operator").await else {
+///     panic!("a quota in warning resumed normal");
+/// };
+/// assert_eq!((rejected.code(), rejected.http_status()), ("invalid_transition", 409));
+/// runtime.shutdown().await?;
+/// # Ok(())
+/// # }
+/// # fn main() {
+/// #     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// #     tokio.block_on(example()).unwrap();
+/// # }
+/// ```
+pub use govern_runtime::GovernorHandle;
+
+pub use govern_runtime::{
+    Accepted, CommandError, ERROR_CODES, Hosted, LedgerStatus, Outcome, RawCommand, Refusal,
+    RuntimeBuilder, RuntimeError, Snapshot, limits,
+};
