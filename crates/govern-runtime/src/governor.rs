@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use govern_governors::{CommandSpec, Ctx, Governor, Metadata, Reason, Request, StateSpec};
-use govern_ledger::Ledger;
+use govern_ledger::{Ledger, LedgerError};
 use govern_receipt::{Receipt, ReceiptBody, replay};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::error::{CommandError, Outcome, Refusal};
 use crate::hosted::Hosted;
 use crate::limits::GOVERNOR_INBOX_MAX;
-use crate::receipts::{Entry, Receipts, Reply};
+use crate::receipts::{Entry, Receipts, Reply, answer};
 use crate::registry::{Admission, Key};
 use crate::timers::Timers;
 
@@ -318,21 +318,59 @@ impl<G: Hosted> Actor for GovernorActor<G> {
         msg: GovernorMsg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Everything awaited here is boxed: an actor's task future is as large as the
+        // largest of its awaits, for its whole life, resident or idle.
         if let GovernorMsg::Start = msg {
-            let receipts = self.own_receipts(&state.slot.key).await?;
-            state.machine = replay(&receipts)?;
-            state.receipts = receipts.len() as u64;
-            self.env.timers.arm(&state.slot.key, state.machine.state_timeout());
-            let mut inbox = state.slot.lock();
-            inbox.actor = Some(myself);
-            inbox.scheduled = true;
+            Box::pin(self.start(myself, state)).await?;
         }
-        while self.step(state).await {}
-        Ok(())
+        loop {
+            match self.step(state) {
+                Step::Empty => return Ok(()),
+                Step::Done => {}
+                Step::Full(full) => {
+                    let (entry, then) = *full;
+                    Box::pin(self.send_waiting(state, entry, then)).await;
+                }
+            }
+        }
     }
 }
 
+/// What [`GovernorActor::step`] did.
+enum Step<G: Governor> {
+    /// The inbox is empty.
+    Empty,
+    /// One envelope was processed.
+    Done,
+    /// The receipt actor's queue is full: send this entry when there is room, then finish.
+    Full(Box<(Entry, Option<Then<G>>)>),
+}
+
+/// What follows an accepted command's receipt once it is sent: the state change.
+struct Then<G: Governor> {
+    command: G::Command,
+    to: G::State,
+    at: govern_governors::Timestamp,
+    crash: bool,
+}
+
 impl<G: Hosted> GovernorActor<G> {
+    /// Replays the receipts, then takes the inbox over.
+    async fn start(
+        &self,
+        myself: ActorRef<GovernorMsg>,
+        state: &mut GovernorState<G>,
+    ) -> Result<(), ActorProcessingErr> {
+        let receipts = self.own_receipts(&state.slot.key).await?;
+        state.machine = replay(&receipts)?;
+        state.receipts = receipts.len() as u64;
+        self.env.timers.arm(&state.slot.key, state.machine.state_timeout());
+        let mut inbox = state.slot.lock();
+        inbox.actor = Some(myself);
+        inbox.scheduled = true;
+        Ok(())
+    }
+
     /// This governor's receipts, every one it sent before included: the barrier travels
     /// through the receipt actor's queue behind them. The read itself (which may be long)
     /// runs on the blocking pool for a durable store, and holds no lock of the ledger's
@@ -349,8 +387,40 @@ impl<G: Hosted> GovernorActor<G> {
         }
     }
 
-    /// Processes the head of the inbox. Returns false when the inbox is empty.
-    async fn step(&self, state: &mut GovernorState<G>) -> bool {
+    /// Sends `entry` once the receipt actor's queue has room (backpressure), then applies
+    /// what follows it.
+    async fn send_waiting(
+        &self,
+        state: &mut GovernorState<G>,
+        entry: Entry,
+        then: Option<Then<G>>,
+    ) {
+        match self.env.receipts.send(entry).await {
+            Ok(()) => {
+                if let Some(then) = then {
+                    self.applied(state, then);
+                }
+            }
+            Err(entry) => refuse_entry(entry),
+        }
+    }
+
+    /// Queues `entry` at the receipt actor now if there is room; otherwise hands it back.
+    fn send(&self, entry: Entry, then: Option<Then<G>>) -> Result<(), Step<G>> {
+        match self.env.receipts.try_send(entry) {
+            Ok(()) => Ok(()),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(entry)) => {
+                Err(Step::Full(Box::new((entry, then))))
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(entry)) => {
+                refuse_entry(entry);
+                Err(Step::Done)
+            }
+        }
+    }
+
+    /// Processes the head of the inbox.
+    fn step(&self, state: &mut GovernorState<G>) -> Step<G> {
         let (envelope, crash_after_append) = {
             let mut inbox = state.slot.lock();
             match inbox.queue.pop_front() {
@@ -361,13 +431,13 @@ impl<G: Hosted> GovernorActor<G> {
                 }
                 None => {
                     inbox.scheduled = false;
-                    return false;
+                    return Step::Empty;
                 }
             }
         };
-        let key = &state.slot.key;
         match envelope {
             Envelope::Crash => {
+                let key = &state.slot.key;
                 panic!("injected crash in {} governor {}/{}", G::KIND, key.tenant, key.resource);
             }
             Envelope::Inspect { reply } => {
@@ -375,37 +445,29 @@ impl<G: Hosted> GovernorActor<G> {
                     Snapshot { machine: state.machine.clone(), receipts: state.receipts };
                 // Answered once the receipts of the state it shows are durable.
                 let after = Entry::After(Box::new(move |durable| {
-                    let answer = durable.map(|()| snapshot).map_err(|e| match e {
-                        govern_ledger::LedgerError::Closed => Refusal::ShuttingDown,
+                    let _ = reply.send(durable.map(|()| snapshot).map_err(|e| match e {
+                        LedgerError::Closed => Refusal::ShuttingDown,
                         e => Refusal::LedgerUnavailable(e.to_string()),
-                    });
-                    let _ = reply.send(answer);
+                    }));
                 }));
-                if let Err(Entry::After(f)) = self.env.receipts.send(after).await {
-                    f(Err(govern_ledger::LedgerError::Closed));
-                }
+                self.send(after, None).err().unwrap_or(Step::Done)
             }
             Envelope::Command { request, reply, admission, timeout } => {
-                self.command(
-                    state,
-                    request,
-                    Reply { tx: Some(reply), admission, tenant_state: None, on_write: timeout },
-                    crash_after_append,
-                )
-                .await;
+                let reply =
+                    Reply { tx: Some(reply), admission, tenant_state: None, on_write: timeout };
+                self.command(state, request, reply, crash_after_append)
             }
         }
-        true
     }
 
     /// Decide → send the receipt → (crash point) → apply, for one command.
-    async fn command(
+    fn command(
         &self,
         state: &mut GovernorState<G>,
         mut request: Request<G::Command>,
         mut reply: Reply,
         crash_after_append: bool,
-    ) {
+    ) -> Step<G> {
         let key = &state.slot.key;
         let ctx = Ctx { now: self.env.clock.now() };
         // One transition is a DEBUG span: at 100 k transitions a second, INFO would be noise.
@@ -426,30 +488,24 @@ impl<G: Hosted> GovernorActor<G> {
         let t = match decided {
             Err(rejection) => {
                 span.record("outcome", "rejected");
-                span.in_scope(|| tracing::debug!(code = rejection.kind(), reason = %rejection, "command rejected"));
+                span.in_scope(|| {
+                    tracing::debug!(code = rejection.kind(), reason = %rejection, "command rejected");
+                });
                 let outcome = Err(CommandError::Rejected(rejection));
                 if reply.on_write {
-                    crate::receipts::answer(reply, outcome);
-                    return;
+                    answer(reply, outcome);
+                    return Step::Done;
                 }
                 // A rejection shows the state it was decided in: answered once that state's
                 // receipts are durable.
                 let after = Entry::After(Box::new(move |durable| {
                     let outcome = match durable {
                         Ok(()) => outcome,
-                        Err(govern_ledger::LedgerError::Closed) => {
-                            Err(CommandError::Refused(Refusal::ShuttingDown))
-                        }
-                        Err(e) => {
-                            Err(CommandError::Refused(Refusal::LedgerUnavailable(e.to_string())))
-                        }
+                        Err(e) => Err(CommandError::Refused(ledger_refusal(&e))),
                     };
-                    crate::receipts::answer(reply, outcome);
+                    answer(reply, outcome);
                 }));
-                if let Err(Entry::After(f)) = self.env.receipts.send(after).await {
-                    f(Err(govern_ledger::LedgerError::Closed));
-                }
-                return;
+                return self.send(after, None).err().unwrap_or(Step::Done);
             }
             Ok(t) => t,
         };
@@ -464,14 +520,30 @@ impl<G: Hosted> GovernorActor<G> {
         reply.tenant_state = G::tenant_state(&t.to);
         span.record("to", t.to.name()).record("outcome", "accepted");
         let entry = Entry::Append { body, from: t.from.name(), to: t.to.name(), reply, span };
-        if let Err(entry) = self.env.receipts.send(entry).await {
-            if let Entry::Append { reply, .. } = entry {
-                crate::receipts::answer(reply, Err(CommandError::Refused(Refusal::ShuttingDown)));
+        let then =
+            Then { command: request.command, to: t.to, at: ctx.now, crash: crash_after_append };
+        match self.env.receipts.try_send(entry) {
+            Ok(()) => {
+                self.applied(state, then);
+                Step::Done
             }
-            return;
+            Err(tokio::sync::mpsc::error::TrySendError::Full(entry)) => {
+                Step::Full(Box::new((entry, Some(then))))
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(entry)) => {
+                refuse_entry(entry);
+                Step::Done
+            }
         }
+    }
+
+    /// The receipt is on its way to the ledger, behind every earlier one of this governor:
+    /// the state changes now, so that the next command is decided on it. No reply or query
+    /// shows it before the receipt is durable (see `crate::receipts`).
+    fn applied(&self, state: &mut GovernorState<G>, then: Then<G>) {
+        let key = &state.slot.key;
         state.receipts += 1;
-        if crash_after_append {
+        if then.crash {
             panic!(
                 "injected crash after sending receipt {} of {}/{}",
                 state.receipts - 1,
@@ -479,11 +551,27 @@ impl<G: Hosted> GovernorActor<G> {
                 key.resource
             );
         }
-        // The receipt is on its way to the ledger, behind every earlier one of this governor;
-        // the state changes now, so that the next command is decided on it. No reply or
-        // query shows it before the receipt is durable (see `crate::receipts`).
-        state.machine.evolve(&request.command, t.to, ctx.now);
+        state.machine.evolve(&then.command, then.to, then.at);
         self.env.timers.arm(key, state.machine.state_timeout());
+    }
+}
+
+/// Answers an entry the receipt actor will never see (the runtime has stopped).
+fn refuse_entry(entry: Entry) {
+    match entry {
+        Entry::Append { reply, .. } => {
+            answer(reply, Err(CommandError::Refused(Refusal::ShuttingDown)))
+        }
+        Entry::After(f) => f(Err(LedgerError::Closed)),
+        Entry::Barrier(tx) => drop(tx),
+    }
+}
+
+/// The refusal of a reply whose receipts did not become durable.
+fn ledger_refusal(e: &LedgerError) -> Refusal {
+    match e {
+        LedgerError::Closed | LedgerError::Stopped => Refusal::ShuttingDown,
+        e => Refusal::LedgerUnavailable(e.to_string()),
     }
 }
 

@@ -114,18 +114,27 @@ impl Wake {
 }
 
 impl Receipts {
+    /// Queues `entry` if there is room: the hot path, which keeps no future (a governor
+    /// actor's task would otherwise carry the size of a waiting send forever).
+    #[allow(clippy::result_large_err, reason = "the entry comes back unboxed: no allocation")]
+    pub(crate) fn try_send(&self, entry: Entry) -> Result<(), mpsc::error::TrySendError<Entry>> {
+        self.tx.try_send(entry)?;
+        self.kick();
+        Ok(())
+    }
+
     /// Queues `entry`, waiting while the queue is full (backpressure on governors). `Err`
     /// gives it back when the actor is gone for good (the runtime has stopped).
     pub(crate) async fn send(&self, entry: Entry) -> Result<(), Entry> {
-        match self.tx.try_send(entry) {
-            Ok(()) => {}
+        match self.try_send(entry) {
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(entry)) => {
                 self.tx.send(entry).await.map_err(|e| e.0)?;
+                self.kick();
+                Ok(())
             }
-            Err(mpsc::error::TrySendError::Closed(entry)) => return Err(entry),
+            Err(mpsc::error::TrySendError::Closed(entry)) => Err(entry),
         }
-        self.kick();
-        Ok(())
     }
 
     fn kick(&self) {
