@@ -1,6 +1,8 @@
-//! Tidy: every Rust source file says what it is for in its first line.
+//! Tidy: every Rust source file says what it is for in its first line; the LICENSE file is the
+//! declared licence.
 
 use std::path::Path;
+use std::process::Command;
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -24,4 +26,38 @@ fn every_rust_file_starts_with_a_module_doc_line() {
     let missing: Vec<_> =
         files.iter().filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!")).collect();
     assert!(missing.is_empty(), "files without a leading //! line: {missing:?}");
+}
+
+/// `cargo metadata` of the workspace, as the lock file resolves it (every platform's
+/// dependencies: the lock file holds them all).
+fn metadata() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
+        .arg(crate::repo_path("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Issue 10: the LICENSE file holds the licence every package declares, in full (the Apache
+/// License 2.0 text as apache.org publishes it, 11 358 bytes).
+#[test]
+fn the_licence_file_is_the_declared_licence() {
+    let m = metadata();
+    let members: Vec<&str> =
+        m["workspace_members"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for p in m["packages"].as_array().unwrap() {
+        if members.contains(&p["id"].as_str().unwrap()) {
+            assert_eq!(p["license"].as_str(), Some("Apache-2.0"), "{}", p["name"]);
+        }
+    }
+    let text = std::fs::read_to_string(crate::repo_path("LICENSE")).unwrap();
+    assert!(text.starts_with("\n                                 Apache License\n                           Version 2.0, January 2004\n"));
+    assert!(text.contains("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION"));
+    assert!(text.contains("9. Accepting Warranty or Additional Liability."));
+    assert!(text.contains("END OF TERMS AND CONDITIONS"));
+    assert!(text.contains("APPENDIX: How to apply the Apache License to your work."));
+    assert_eq!(text.len(), 11_358, "not the whole licence text");
 }
