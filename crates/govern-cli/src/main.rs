@@ -1,21 +1,27 @@
 //! `govern`: the command-line face of the runtime. Installs the allocator statistics the
 //! benchmarks read; everything else is in the library crates.
 
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "a command-line tool prints its results and errors"
-)]
+// Every byte goes through `out` (`say!`, `tell!`), which a closed pipe does not panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Prints a line to stdout. A closed pipe (`govern ... | head`) ends the command quietly
-/// (as Unix tools do) instead of panicking as `println!` would.
+/// Prints a line to stdout through [`out::Stdout`]: once the reader has gone
+/// (`govern ... | head`) the line is dropped and the command carries on to its real exit
+/// status; `?` returns any other write error.
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::write_line(format_args!($($arg)*))?
+        $crate::out::line(format_args!($($arg)*))?
+    };
+}
+
+/// Prints a line to stderr through [`out::Stderr`], as well as it can (a closed stderr
+/// drops it).
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        $crate::out::tell(format_args!($($arg)*))
     };
 }
 
@@ -25,6 +31,7 @@ mod checkpoints;
 mod export;
 mod graph;
 mod ledger_dir;
+mod out;
 mod receipts;
 mod reopen;
 mod run;
@@ -164,24 +171,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e == BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("govern: {e}");
+            tell!("govern: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The error `write_line` returns when stdout was closed by the reader.
-const BROKEN_PIPE: &str = "broken pipe";
-
-/// Writes one line to stdout (see `say!`).
-fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{args}") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(BROKEN_PIPE.to_owned()),
-        Err(e) => Err(format!("writing to stdout: {e}")),
     }
 }

@@ -55,38 +55,32 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     }
     if !invalid.is_empty() {
         for e in &invalid {
-            eprintln!("{e}");
+            tell!("{e}");
         }
         let problems: usize = invalid.iter().map(|e| e.problems.len()).sum();
-        eprintln!("govern: {problems} problem(s) in {} file(s); nothing was run", invalid.len());
+        tell!("govern: {problems} problem(s) in {} file(s); nothing was run", invalid.len());
         return ExitCode::from(INVALID);
     }
     let dirs = match data_dirs(args.data_dir.as_deref(), &scenarios) {
         Ok(dirs) => dirs,
         Err(clash) => {
-            eprintln!("govern: {clash}; nothing was run");
+            tell!("govern: {clash}; nothing was run");
             return ExitCode::from(INVALID);
         }
     };
     let mut all_passed = true;
+    // A closed stdout (`| head`) stops nothing: every scenario still runs, and the exit
+    // status is theirs (see `out`).
     for (i, ((file, scenario), dir)) in scenarios.iter().zip(&dirs).enumerate() {
-        if i > 0 && write_out(format_args!("")).is_err() {
-            return ExitCode::SUCCESS;
-        }
-        match run_one(dir.as_deref(), file, scenario) {
+        match run_one(i > 0, dir.as_deref(), file, scenario) {
             Ok(passed) => all_passed &= passed,
-            Err(e) if e == crate::BROKEN_PIPE => return ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("govern: {file}: {e}");
+                tell!("govern: {file}: {e}");
                 all_passed = false;
             }
         }
     }
     if all_passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), String> {
-    crate::write_line(args)
 }
 
 /// The data directory of each scenario under `--data-dir` (None: a temporary one): DIR itself
@@ -119,9 +113,15 @@ fn data_dirs(
     Ok(dirs)
 }
 
-/// Runs one scenario with its ledger in `data_dir` (None: a temporary directory); Ok(whether
-/// every expectation held).
-fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<bool, String> {
+/// Runs one scenario with its ledger in `data_dir` (None: a temporary directory), after a
+/// blank line when it is not the first; Ok(whether every expectation held), Err when it could
+/// not run or stdout failed (otherwise than by being closed).
+fn run_one(
+    blank_line: bool,
+    data_dir: Option<&Path>,
+    file: &str,
+    scenario: &Scenario,
+) -> Result<bool, String> {
     let temp;
     let dir = match data_dir {
         Some(dir) => dir.to_path_buf(),
@@ -133,6 +133,9 @@ fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<b
             temp.path().to_path_buf()
         }
     };
+    if blank_line {
+        say!("");
+    }
     say!("{}", transcript::heading(scenario, file));
     let mut printed: Result<(), String> = Ok(());
     let report = run_blocking(scenario, &dir, &mut |progress| {
@@ -141,10 +144,12 @@ fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<b
         }
         printed = match progress {
             Progress::Provisioned(tenants) => match transcript::provisioned(tenants) {
-                Some(line) => write_out(format_args!("{line}")),
+                Some(line) => crate::out::line(format_args!("{line}")),
                 None => Ok(()),
             },
-            Progress::Step(step) => write_out(format_args!("{}", transcript::step_lines(step))),
+            Progress::Step(step) => {
+                crate::out::line(format_args!("{}", transcript::step_lines(step)))
+            }
             _ => Ok(()),
         };
     })
@@ -180,9 +185,13 @@ fn init_logs(format: LogFormat) {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // `Stderr` takes a closed pipe as written; any other failure to write an event would be
+    // reported by tracing-subscriber with `eprintln!` to the same failing stderr, which
+    // panics: an event stderr cannot take is dropped instead.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::out::Stderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
         LogFormat::Pretty => builder.with_target(false).try_init(),
