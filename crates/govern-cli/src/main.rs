@@ -1,5 +1,5 @@
 //! `govern`: the command-line face of the runtime. Installs the allocator statistics the
-//! benchmarks read; everything else is in the library crates.
+//! benchmarks read and the log subscriber; everything else is in the library crates.
 
 // Every byte goes through `out` (`say!`, `tell!`), which a closed pipe does not panic.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -31,6 +31,7 @@ mod checkpoints;
 mod export;
 mod graph;
 mod ledger_dir;
+mod logs;
 mod out;
 mod receipts;
 mod reopen;
@@ -44,11 +45,27 @@ static GLOBAL: alloc_count::Counting = alloc_count::Counting;
 
 /// govern: a runtime that governs the commercial life of SaaS tenants.
 #[derive(Debug, Parser)]
-#[command(name = "govern", version, about, long_about = None)]
+#[command(name = "govern", version, about, long_about = None, after_help = LOGS_HELP)]
 struct Cli {
+    /// How every command writes its log events to stderr: `pretty` (one readable line
+    /// each) or `json` (one JSON object per event, with its span's fields). Which events:
+    /// RUST_LOG (default `warn`).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t)]
+    log: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// `govern --help`'s word on logs.
+const LOGS_HELP: &str = "\
+Logs: every command writes its tracing events to stderr, never to stdout. RUST_LOG chooses
+which (default: warn, that is warnings and errors; RUST_LOG=info or RUST_LOG=debug for the
+runtime's transitions and lifecycle, RUST_LOG=govern_ledger=debug for one crate's); --log
+chooses the format (pretty or json), before or after the command's name.
+
+Examples:
+  RUST_LOG=info govern run examples/scenarios/tour.toml --log json 2>events.jsonl
+  RUST_LOG=error govern receipts /tmp/ledger --tenant acme";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -158,6 +175,7 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logs::init(cli.log);
     let result = match cli.command {
         Command::Run(r) => return run::run(&r),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),

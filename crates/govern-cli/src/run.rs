@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use govern_scenario::{LoadError, Progress, Scenario, load_file, run_blocking, transcript};
 
 /// Options of `govern run`.
@@ -22,20 +22,6 @@ pub(crate) struct RunArgs {
     /// fresh temporary directory, removed after the run.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// How tracing events are written to stderr: `pretty` (one readable line each) or `json`
-    /// (one JSON object per event, with its span's fields). Filter with RUST_LOG, e.g.
-    /// RUST_LOG=info for every transition (default: warnings and errors only).
-    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
-    log: LogFormat,
-}
-
-/// The log formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum LogFormat {
-    /// Human-readable lines.
-    Pretty,
-    /// One JSON object per event.
-    Json,
 }
 
 /// Exit code when a file is invalid.
@@ -43,7 +29,6 @@ const INVALID: u8 = 2;
 
 /// Runs the command; the exit code says how it went.
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
-    init_logs(args.log);
     quiet_injected_crashes();
     let mut scenarios: Vec<(String, Scenario)> = Vec::new();
     let mut invalid: Vec<LoadError> = Vec::new();
@@ -178,25 +163,4 @@ fn quiet_injected_crashes() {
             default(info);
         }
     }));
-}
-
-/// Tracing to stderr, filtered by RUST_LOG (default `warn`), pretty or JSON.
-fn init_logs(format: LogFormat) {
-    use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // `Stderr` takes a closed pipe as written; any other failure to write an event would be
-    // reported by tracing-subscriber with `eprintln!` to the same failing stderr, which
-    // panics: an event stderr cannot take is dropped instead.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crate::out::Stderr)
-        .log_internal_errors(false)
-        .with_ansi(std::io::stderr().is_terminal());
-    let installed = match format {
-        LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
-    };
-    // A subscriber installed already (tests) stays.
-    let _ = installed;
 }

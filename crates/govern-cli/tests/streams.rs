@@ -1,6 +1,7 @@
-//! What `govern` writes to stdout and stderr, and what becomes of it (issue 10): a reader
-//! that closes a pipe early (`govern ... | head -1`, `2>&1 | head -1`) changes no exit status
-//! and panics nothing.
+//! What `govern` writes to stdout and stderr, and what becomes of it (issue 10): every
+//! command's log events go to stderr as RUST_LOG and `--log` say, and a reader that closes a
+//! pipe early (`govern ... | head -1`, `2>&1 | head -1`) changes no exit status and panics
+//! nothing.
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
@@ -32,6 +33,90 @@ fn torn_ledger() -> tempfile::TempDir {
     let starts = frame_starts(&bytes);
     std::fs::write(&seg, &bytes[..starts[49] + 30]).unwrap();
     dir
+}
+
+const TORN: &str = "torn final frame found";
+
+// ---- logs ----
+
+#[test]
+fn help_says_how_logs_are_chosen() {
+    let out = command(&["--help"], None).output().unwrap();
+    let help = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(help.contains("--log <FORMAT>") && help.contains("RUST_LOG"), "{help}");
+    for sub in ["receipts", "verify", "export", "prove", "checkpoint", "graph", "run"] {
+        let out = command(&[sub, "--help"], None).output().unwrap();
+        assert!(
+            text(&out.stdout).contains("--log <FORMAT>"),
+            "{sub} --help: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+/// RUST_LOG decides which events a command other than `run` writes to stderr: the torn
+/// tail's warning shows by default (warn) and not under RUST_LOG=error; never on stdout.
+#[test]
+fn rust_log_filters_the_events_of_every_command() {
+    let dir = torn_ledger();
+    let path = s(dir.path());
+    for args in [
+        vec!["receipts", path, "--tenant", "tenant-0003"],
+        vec!["export", path, "--tenant", "tenant-0003"],
+    ] {
+        let out = command(&args, None).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(" WARN ") && stderr.contains(TORN), "{args:?}: {stderr}");
+        assert!(!text(&out.stdout).contains(TORN), "{args:?}: a log event on stdout");
+
+        let out = command(&args, Some("error")).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains(TORN), "{args:?}: {}", text(&out.stderr));
+
+        let out = command(&args, Some("govern_ledger=off")).output().unwrap();
+        assert!(!text(&out.stderr).contains(TORN), "{args:?}: {}", text(&out.stderr));
+    }
+}
+
+/// `--log json`, before or after the command's name, turns the same event into one JSON
+/// object on one line.
+#[test]
+fn log_json_formats_the_events_of_every_command() {
+    let dir = torn_ledger();
+    let path = s(dir.path());
+    for args in [
+        vec!["receipts", path, "--tenant", "tenant-0003", "--log", "json"],
+        vec!["--log", "json", "receipts", path, "--tenant", "tenant-0003"],
+    ] {
+        let out = command(&args, None).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        let events: Vec<serde_json::Value> = stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let torn: Vec<_> = events
+            .iter()
+            .filter(|e| e["fields"]["message"].as_str().is_some_and(|m| m.contains(TORN)))
+            .collect();
+        assert_eq!(torn.len(), 1, "{args:?}: {stderr}");
+        assert_eq!(torn[0]["level"], "WARN", "{stderr}");
+        assert!(torn[0]["fields"]["segment"].is_string(), "{stderr}");
+    }
+}
+
+/// A RUST_LOG that does not parse is said, and the default (warn) applies.
+#[test]
+fn a_bad_rust_log_is_said_and_the_default_applies() {
+    let dir = torn_ledger();
+    let args = ["receipts", s(dir.path()), "--tenant", "tenant-0003"];
+    let out = command(&args, Some("govern_ledger=loud")).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("RUST_LOG=\"govern_ledger=loud\" does not parse"), "{stderr}");
+    assert!(stderr.contains(TORN), "{stderr}");
 }
 
 // ---- closed pipes ----
