@@ -19,7 +19,8 @@ use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoints::{DirCheckpoints, PublicKey, read_checked};
-use crate::ledger_dir::{Message, open_read_only, write_error};
+use crate::ledger_dir::{Message, open_read_only};
+use crate::out::{Stdout, write_error};
 
 /// The format name in the first and the last line of an export with proofs.
 pub(crate) const EXPORT_FORMAT: &str = "govern.export.v1";
@@ -267,7 +268,7 @@ fn export_header(
     // tree head: a crash between the runtime's two renames leaves it one behind.
     let note = match (latest, saved.note()) {
         (Some((latest, _)), Some((path, note))) if (note.size(), note.root()) != (size, root) => {
-            eprintln!(
+            tell!(
                 "note: {} (size {}) is not of the tree head of {} (size {size}); the export carries no signed note",
                 path.display(),
                 note.size(),
@@ -320,8 +321,9 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         None => None,
     };
     let store = open_read_only(&args.data_dir)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Once the reader has gone (`| head`), lines are dropped and the export goes on to its
+    // real end, so that its exit status is the one a whole export would have had.
+    let mut out = std::io::BufWriter::new(Stdout);
     let write = |out: &mut std::io::BufWriter<_>, line: &str| {
         writeln!(out, "{line}").map_err(|e| write_error(&e))
     };
@@ -361,7 +363,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
     }
     out.flush().map_err(|e| write_error(&e))?;
-    eprintln!("exported {count} receipts of tenant {tenant}");
+    tell!("exported {count} receipts of tenant {tenant}");
     Ok(())
 }
 

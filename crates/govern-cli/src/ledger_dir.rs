@@ -13,7 +13,7 @@ pub(crate) fn open_read_only(dir: &Path) -> Result<SegmentStore, String> {
     let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
     let (store, report) = SegmentStore::open(dir, options).map_err(|e| e.to_string())?;
     if let Some(writer) = report.writer {
-        eprintln!(
+        tell!(
             "note: {} is open by a writer ({writer}); reading the {} receipts written so far",
             dir.display(),
             report.records
@@ -35,15 +35,5 @@ impl From<govern_ledger::StoreError> for Message {
 impl From<String> for Message {
     fn from(s: String) -> Self {
         Self(s)
-    }
-}
-
-/// The message of a failed write to stdout: [`crate::BROKEN_PIPE`] when the reader closed it
-/// (the command then ends quietly), else the error.
-pub(crate) fn write_error(e: &std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        crate::BROKEN_PIPE.to_owned()
-    } else {
-        format!("writing to stdout: {e}")
     }
 }

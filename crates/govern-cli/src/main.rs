@@ -1,21 +1,27 @@
 //! `govern`: the command-line face of the runtime. Installs the allocator statistics the
-//! benchmarks read; everything else is in the library crates.
+//! benchmarks read and the log subscriber; everything else is in the library crates.
 
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "a command-line tool prints its results and errors"
-)]
+// Every byte goes through `out` (`say!`, `tell!`), which a closed pipe does not panic.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Prints a line to stdout. A closed pipe (`govern ... | head`) ends the command quietly
-/// (as Unix tools do) instead of panicking as `println!` would.
+/// Prints a line to stdout through [`out::Stdout`]: once the reader has gone
+/// (`govern ... | head`) the line is dropped and the command carries on to its real exit
+/// status; `?` returns any other write error.
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::write_line(format_args!($($arg)*))?
+        $crate::out::line(format_args!($($arg)*))?
+    };
+}
+
+/// Prints a line to stderr through [`out::Stderr`], as well as it can (a closed stderr
+/// drops it).
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        $crate::out::tell(format_args!($($arg)*))
     };
 }
 
@@ -25,6 +31,8 @@ mod checkpoints;
 mod export;
 mod graph;
 mod ledger_dir;
+mod logs;
+mod out;
 mod receipts;
 mod reopen;
 mod run;
@@ -37,11 +45,27 @@ static GLOBAL: alloc_count::Counting = alloc_count::Counting;
 
 /// govern: a runtime that governs the commercial life of SaaS tenants.
 #[derive(Debug, Parser)]
-#[command(name = "govern", version, about, long_about = None)]
+#[command(name = "govern", version, about, long_about = None, after_help = LOGS_HELP)]
 struct Cli {
+    /// How every command writes its log events to stderr: `pretty` (one readable line
+    /// each) or `json` (one JSON object per event, with its span's fields). Which events:
+    /// RUST_LOG (default `warn`).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t)]
+    log: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// `govern --help`'s word on logs.
+const LOGS_HELP: &str = "\
+Logs: every command writes its tracing events to stderr, never to stdout. RUST_LOG chooses
+which (default: warn, that is warnings and errors; RUST_LOG=info or RUST_LOG=debug for the
+runtime's transitions and lifecycle, RUST_LOG=govern_ledger=debug for one crate's); --log
+chooses the format (pretty or json), before or after the command's name.
+
+Examples:
+  RUST_LOG=info govern run examples/scenarios/tour.toml --log json 2>events.jsonl
+  RUST_LOG=error govern receipts /tmp/ledger --tenant acme";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -151,6 +175,7 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logs::init(cli.log);
     let result = match cli.command {
         Command::Run(r) => return run::run(&r),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
@@ -164,24 +189,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e == BROKEN_PIPE => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("govern: {e}");
+            tell!("govern: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The error `write_line` returns when stdout was closed by the reader.
-const BROKEN_PIPE: &str = "broken pipe";
-
-/// Writes one line to stdout (see `say!`).
-fn write_line(args: std::fmt::Arguments<'_>) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{args}") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(BROKEN_PIPE.to_owned()),
-        Err(e) => Err(format!("writing to stdout: {e}")),
     }
 }

@@ -10,7 +10,8 @@ use clap::Args;
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::Receipt;
 
-use crate::ledger_dir::{Message, open_read_only, write_error};
+use crate::ledger_dir::{Message, open_read_only};
+use crate::out::{Stdout, write_error};
 
 /// Options of `govern receipts`.
 #[derive(Debug, Args)]
@@ -39,8 +40,9 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         .transpose()
         .map_err(|e| format!("--resource: {e}"))?;
     let store = open_read_only(&args.data_dir)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Once the reader has gone (`| head`), lines are dropped and the listing goes on to its
+    // real end: a damaged frame further on still fails the command.
+    let mut out = std::io::BufWriter::new(Stdout);
     let header = row("SEQ", "TIME", "GOVERNOR", "RESOURCE", "COMMAND", "FROM → TO", "HASH");
     writeln!(out, "{header}  REASON").map_err(|e| write_error(&e))?;
     let mut count = 0u64;

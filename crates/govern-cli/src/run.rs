@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use govern_scenario::{LoadError, Progress, Scenario, load_file, run_blocking, transcript};
 
 /// Options of `govern run`.
@@ -22,20 +22,6 @@ pub(crate) struct RunArgs {
     /// fresh temporary directory, removed after the run.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// How tracing events are written to stderr: `pretty` (one readable line each) or `json`
-    /// (one JSON object per event, with its span's fields). Filter with RUST_LOG, e.g.
-    /// RUST_LOG=info for every transition (default: warnings and errors only).
-    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
-    log: LogFormat,
-}
-
-/// The log formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum LogFormat {
-    /// Human-readable lines.
-    Pretty,
-    /// One JSON object per event.
-    Json,
 }
 
 /// Exit code when a file is invalid.
@@ -43,7 +29,6 @@ const INVALID: u8 = 2;
 
 /// Runs the command; the exit code says how it went.
 pub(crate) fn run(args: &RunArgs) -> ExitCode {
-    init_logs(args.log);
     quiet_injected_crashes();
     let mut scenarios: Vec<(String, Scenario)> = Vec::new();
     let mut invalid: Vec<LoadError> = Vec::new();
@@ -55,38 +40,32 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
     }
     if !invalid.is_empty() {
         for e in &invalid {
-            eprintln!("{e}");
+            tell!("{e}");
         }
         let problems: usize = invalid.iter().map(|e| e.problems.len()).sum();
-        eprintln!("govern: {problems} problem(s) in {} file(s); nothing was run", invalid.len());
+        tell!("govern: {problems} problem(s) in {} file(s); nothing was run", invalid.len());
         return ExitCode::from(INVALID);
     }
     let dirs = match data_dirs(args.data_dir.as_deref(), &scenarios) {
         Ok(dirs) => dirs,
         Err(clash) => {
-            eprintln!("govern: {clash}; nothing was run");
+            tell!("govern: {clash}; nothing was run");
             return ExitCode::from(INVALID);
         }
     };
     let mut all_passed = true;
+    // A closed stdout (`| head`) stops nothing: every scenario still runs, and the exit
+    // status is theirs (see `out`).
     for (i, ((file, scenario), dir)) in scenarios.iter().zip(&dirs).enumerate() {
-        if i > 0 && write_out(format_args!("")).is_err() {
-            return ExitCode::SUCCESS;
-        }
-        match run_one(dir.as_deref(), file, scenario) {
+        match run_one(i > 0, dir.as_deref(), file, scenario) {
             Ok(passed) => all_passed &= passed,
-            Err(e) if e == crate::BROKEN_PIPE => return ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("govern: {file}: {e}");
+                tell!("govern: {file}: {e}");
                 all_passed = false;
             }
         }
     }
     if all_passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), String> {
-    crate::write_line(args)
 }
 
 /// The data directory of each scenario under `--data-dir` (None: a temporary one): DIR itself
@@ -119,9 +98,15 @@ fn data_dirs(
     Ok(dirs)
 }
 
-/// Runs one scenario with its ledger in `data_dir` (None: a temporary directory); Ok(whether
-/// every expectation held).
-fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<bool, String> {
+/// Runs one scenario with its ledger in `data_dir` (None: a temporary directory), after a
+/// blank line when it is not the first; Ok(whether every expectation held), Err when it could
+/// not run or stdout failed (otherwise than by being closed).
+fn run_one(
+    blank_line: bool,
+    data_dir: Option<&Path>,
+    file: &str,
+    scenario: &Scenario,
+) -> Result<bool, String> {
     let temp;
     let dir = match data_dir {
         Some(dir) => dir.to_path_buf(),
@@ -133,6 +118,9 @@ fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<b
             temp.path().to_path_buf()
         }
     };
+    if blank_line {
+        say!("");
+    }
     say!("{}", transcript::heading(scenario, file));
     let mut printed: Result<(), String> = Ok(());
     let report = run_blocking(scenario, &dir, &mut |progress| {
@@ -141,10 +129,12 @@ fn run_one(data_dir: Option<&Path>, file: &str, scenario: &Scenario) -> Result<b
         }
         printed = match progress {
             Progress::Provisioned(tenants) => match transcript::provisioned(tenants) {
-                Some(line) => write_out(format_args!("{line}")),
+                Some(line) => crate::out::line(format_args!("{line}")),
                 None => Ok(()),
             },
-            Progress::Step(step) => write_out(format_args!("{}", transcript::step_lines(step))),
+            Progress::Step(step) => {
+                crate::out::line(format_args!("{}", transcript::step_lines(step)))
+            }
             _ => Ok(()),
         };
     })
@@ -173,21 +163,4 @@ fn quiet_injected_crashes() {
             default(info);
         }
     }));
-}
-
-/// Tracing to stderr, filtered by RUST_LOG (default `warn`), pretty or JSON.
-fn init_logs(format: LogFormat) {
-    use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let installed = match format {
-        LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
-    };
-    // A subscriber installed already (tests) stays.
-    let _ = installed;
 }

@@ -5,32 +5,9 @@
 
 use std::path::Path;
 
-use govern_ledger::segment::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
-
 #[path = "support/govern.rs"]
 mod support;
-use support::{digest, govern, ledger, text};
-
-fn segment(dir: &Path) -> std::path::PathBuf {
-    let mut files: Vec<_> =
-        std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert_eq!(files.len(), 1);
-    files.remove(0)
-}
-
-/// Byte offsets where each frame of a segment starts (after the segment header; a frame
-/// header starts with the payload's length, a big-endian u32).
-fn frame_starts(bytes: &[u8]) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut at = SEGMENT_HEADER_LEN;
-    while at < bytes.len() {
-        starts.push(at);
-        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        at += FRAME_HEADER_LEN + len;
-    }
-    starts
-}
+use support::{digest, frame_starts, govern, ledger, segment, text};
 
 #[test]
 fn a_written_ledger_verifies_with_its_checkpoint() {

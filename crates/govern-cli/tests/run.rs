@@ -1,7 +1,8 @@
 //! `govern run` as a user runs it: a scenario whose expectations hold exits 0 with a summary,
 //! one with a wrong expectation exits 1 and says what was expected and what happened, an
-//! invalid file exits 2 with every problem's file, line and column and runs nothing, and
-//! `--log json` writes one JSON object per event with its span's fields.
+//! invalid file exits 2 with every problem's file, line and column and runs nothing,
+//! `--log json` writes one JSON object per event with its span's fields, and the tour says
+//! that its crash's warning is expected.
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
@@ -44,6 +45,29 @@ fn the_tour_meets_every_expectation() {
     assert!(stdout.contains(" 0 failed"), "{stdout}");
     assert!(stdout.contains("chain verified"), "{stdout}");
     assert!(!stdout.contains("[FAILED]"), "{stdout}");
+}
+
+/// Issue 10: the tour's deliberate crash says in the transcript that the WARN line on stderr
+/// about its restart is expected, and that is the one kind of warning the run logs.
+#[test]
+fn the_tour_says_its_crash_s_warning_is_expected() {
+    let out = govern(&["run", tour().to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let crash = lines.iter().position(|l| l.contains("crash acme billing/inv-1")).unwrap();
+    let note = lines[crash + 1];
+    assert!(note.contains("the WARN line on stderr") && note.contains("is expected"), "{note}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert!(!warnings.is_empty(), "no WARN line: {stderr}");
+    for line in &warnings {
+        assert!(
+            line.contains("billing") && line.contains("acme") && line.contains("restart"),
+            "{line}"
+        );
+    }
+    assert!(!stderr.contains(" ERROR "), "{stderr}");
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! What the tests of the `govern` binary share: running it, its output as text, a data
-//! directory written by `govern bench ledger`, and checks on a failed run.
+//! directory written by `govern bench ledger` and the frames of its segment, and checks on a
+//! failed run.
 
 #![allow(dead_code, reason = "each test binary uses some of these")]
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+use govern_ledger::segment::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
 
 /// Runs `govern` with `args`, without `RUST_LOG` (its logs would mix into the output).
 pub(crate) fn govern(args: &[&str]) -> Output {
@@ -55,4 +58,26 @@ pub(crate) fn fails_with(out: &Output, needle: &str) {
     );
     let stderr = text(&out.stderr);
     assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
+
+/// The one segment file of a small data directory.
+pub(crate) fn segment(dir: &Path) -> std::path::PathBuf {
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 1);
+    files.remove(0)
+}
+
+/// Byte offsets where each frame of a segment starts (after the segment header; a frame
+/// header starts with the payload's length, a big-endian u32).
+pub(crate) fn frame_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    while at < bytes.len() {
+        starts.push(at);
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += FRAME_HEADER_LEN + len;
+    }
+    starts
 }
