@@ -75,11 +75,19 @@ impl<G: Hosted> Domain<G> {
     }
 
     /// Supervisor incarnations started so far.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     pub(crate) fn incarnations(&self) -> u64 {
         self.incarnations.load(Ordering::Acquire)
     }
 
     /// Live governor actors of this kind.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     pub(crate) fn live_actors(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }
@@ -210,6 +218,10 @@ impl<G: Hosted> Domain<G> {
     }
 
     /// Makes the governor panic at `point`.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     pub(crate) async fn inject_crash(&self, key: Key, point: CrashPoint) -> Result<(), Refusal> {
         match point {
             CrashPoint::Now => self.submit(key, Envelope::Crash),
@@ -276,12 +288,20 @@ impl<G: Hosted> Domain<G> {
     }
 
     /// Makes the domain supervisor fail (fault injection). False if none is running.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     pub(crate) fn crash_supervisor(&self) -> bool {
         self.supervisor().is_some_and(|sup| sup.cast(DomainMsg::Crash).is_ok())
     }
 
     /// Passivates every governor idle for at least `idle_for`, through the supervisor (whose
     /// children they are). Returns how many.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     pub(crate) async fn passivate_idle(&self, idle_for: Duration) -> usize {
         let Some(sup) = self.supervisor() else { return 0 };
         ractor::call!(sup, |reply| DomainMsg::Sweep(Some((idle_for, reply)))).unwrap_or(0)
@@ -320,6 +340,10 @@ pub(crate) enum DomainMsg<G: Hosted> {
     /// time, answering how many).
     Sweep(Option<(Duration, RpcReplyPort<usize>)>),
     /// Fail (fault injection: the root restarts the supervisor, OTP-style).
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     Crash,
 }
 

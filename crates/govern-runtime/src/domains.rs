@@ -95,6 +95,10 @@ fn unreachable_kind(kind: GovernorKind) -> ! {
 }
 
 /// A domain of any kind.
+#[cfg_attr(
+    not(feature = "testing"),
+    allow(dead_code, reason = "used by the testing feature's hooks")
+)]
 pub(crate) trait AnyDomain: Send + Sync {
     fn resident(&self) -> usize;
     fn live_actors(&self) -> usize;

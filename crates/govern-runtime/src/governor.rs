@@ -32,6 +32,10 @@ use crate::timers::Timers;
 /// Where to make a governor panic, for crash tests and scenario scripts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    not(feature = "testing"),
+    allow(dead_code, unreachable_pub, reason = "used by the testing feature's hooks")
+)]
 pub enum CrashPoint {
     /// As soon as the governor reaches this request in its inbox.
     Now,
@@ -64,6 +68,10 @@ pub(crate) enum Envelope<G: Governor> {
     /// A state query, answered in order with the commands around it.
     Inspect { reply: oneshot::Sender<Result<Snapshot<G>, Refusal>> },
     /// An injected crash (the `Now` point).
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     Crash,
 }
 
@@ -192,6 +200,10 @@ impl<G: Governor> Slot<G> {
     }
 
     /// Arms [`CrashPoint::AfterNextAppend`]; false if the slot is closed.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
     pub(crate) fn crash_after_next_append(&self) -> bool {
         let mut inbox = self.lock();
         inbox.crash_after_append = !inbox.closed;

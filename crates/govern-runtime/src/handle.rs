@@ -12,7 +12,9 @@ use govern_governors::{
 
 use crate::domains::BoxFuture;
 use crate::error::{CommandError, Outcome, Refusal};
-use crate::governor::{CrashPoint, Snapshot};
+#[cfg(feature = "testing")]
+use crate::governor::CrashPoint;
+use crate::governor::Snapshot;
 use crate::hosted::{Hosted, KindVisitor, dispatch};
 use crate::registry::Key;
 use crate::runtime::RuntimeHandle;
@@ -113,6 +115,7 @@ impl<G: Hosted> GovernorHandle<G> {
         Ok(self.snapshot().await?.machine.state())
     }
 
+    #[cfg(feature = "testing")]
     /// Makes the governor panic at `point` (fault injection for tests and scenarios). Its
     /// supervisor restarts it and it replays its receipts; no command is lost.
     ///
@@ -206,6 +209,7 @@ impl RuntimeHandle {
         self.governor::<G>(&raw.tenant, &raw.resource).send_request(request).await
     }
 
+    #[cfg(feature = "testing")]
     /// Makes a governor panic at `point`, by kind (see [`GovernorHandle::inject_crash`]).
     ///
     /// # Errors

@@ -9,7 +9,9 @@
 //! replays its receipts; nothing queued or acknowledged is lost. See
 //! `docs/runtime-semantics.md`.
 //!
-//! API boundary: no ractor type appears in this crate's public API.
+//! API boundary: no ractor type appears in this crate's public API. Fault injection and
+//! introspection for tests (`inject_crash`, `passivate_idle`, `ledger_store_bytes`, ...) are
+//! behind the `testing` feature.
 
 mod clock;
 mod domain;
@@ -41,7 +43,9 @@ pub mod ledger {
 
 pub use domains::Domains;
 pub use error::{Accepted, CommandError, ERROR_CODES, Outcome, Refusal, RuntimeError};
-pub use governor::{CrashPoint, Snapshot};
+#[cfg(feature = "testing")]
+pub use governor::CrashPoint;
+pub use governor::Snapshot;
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
 pub use runtime::{LedgerStatus, Runtime, RuntimeBuilder, RuntimeHandle};

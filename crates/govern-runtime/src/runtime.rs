@@ -643,6 +643,7 @@ impl RuntimeHandle {
         self.domains.all().map(|d| d.resident()).sum()
     }
 
+    #[cfg(feature = "testing")]
     /// How many governor actors are alive, over all kinds (a passivated governor's actor
     /// stops shortly after it is passivated).
     #[must_use]
@@ -650,6 +651,7 @@ impl RuntimeHandle {
         self.domains.all().map(|d| d.live_actors()).sum()
     }
 
+    #[cfg(feature = "testing")]
     /// Passivates now every governor idle for at least `idle_for`, as the periodic sweep
     /// does with the configured idle time (each domain supervisor passivates its own
     /// children). Returns how many were passivated.
@@ -674,6 +676,7 @@ impl RuntimeHandle {
         }
     }
 
+    #[cfg(feature = "testing")]
     /// Heap bytes the ledger's store keeps in memory (the in-memory store's records).
     #[must_use]
     pub fn ledger_store_bytes(&self) -> usize {
@@ -691,6 +694,7 @@ impl RuntimeHandle {
         self.domains.deliver_due(&self.shared, None).await
     }
 
+    #[cfg(feature = "testing")]
     /// Makes the domain supervisor of `kind` fail (fault injection for tests): the root
     /// restarts it within its intensity, and the restarted supervisor restarts the governors
     /// that were resident (each replays); beyond the intensity the runtime stops. Returns
@@ -700,6 +704,7 @@ impl RuntimeHandle {
         !self.shared.is_shutting_down() && self.domains.by_kind(kind).crash_supervisor()
     }
 
+    #[cfg(feature = "testing")]
     /// How many times the domain supervisor of `kind` was restarted by the root.
     #[must_use]
     pub fn domain_restarts(&self, kind: GovernorKind) -> u64 {
