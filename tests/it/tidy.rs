@@ -109,3 +109,42 @@ fn the_licence_file_is_the_declared_licence() {
     assert!(text.contains("APPENDIX: How to apply the Apache License to your work."));
     assert_eq!(text.len(), 11_358, "not the whole licence text");
 }
+
+/// The walk through the code in docs/ARCHITECTURE.md names `file:line` (`item`) hops: each
+/// line must still hold its item, so that the walk stays true as the code moves.
+#[test]
+fn the_architecture_walk_points_at_the_lines_it_names() {
+    let doc = std::fs::read_to_string(crate::repo_path("docs/ARCHITECTURE.md")).unwrap();
+    // Joined lines: a hop may wrap.
+    let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut hops = 0;
+    let mut stale = Vec::new();
+    let mut rest = doc.as_str();
+    while let Some(i) = rest.find("`crates/") {
+        rest = &rest[i + 1..];
+        let Some(end) = rest.find('`') else { break };
+        let target = &rest[..end];
+        rest = &rest[end + 1..];
+        let Some((file, line)) = target.rsplit_once(':') else { continue };
+        let Ok(line) = line.parse::<usize>() else { continue };
+        // The item follows as ` (`item`)`.
+        let Some(item) = rest.strip_prefix(" (`").and_then(|r| r.split('`').next()) else {
+            stale.push(format!("{target}: no (`item`) after it"));
+            continue;
+        };
+        hops += 1;
+        let text = std::fs::read_to_string(crate::repo_path(file)).unwrap_or_default();
+        let at = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+        if !at.contains(item) {
+            let found = text.lines().position(|l| {
+                l.contains(item) && (l.contains("fn ") || l.contains("=>"))
+            });
+            stale.push(format!(
+                "{file}:{line} does not hold `{item}` (it is at line {})",
+                found.map_or("?".to_owned(), |n| (n + 1).to_string())
+            ));
+        }
+    }
+    assert!(hops >= 15, "only {hops} hops found in the walk");
+    assert!(stale.is_empty(), "docs/ARCHITECTURE.md's walk is stale:\n{}", stale.join("\n"));
+}
