@@ -82,6 +82,11 @@ pub(crate) struct LifecycleArgs {
     /// With `--data-dir`: how long (µs) a group commit waits for more replies after its first.
     #[arg(long, default_value_t = 0, requires = "data_dir")]
     batch_delay_us: u64,
+    /// Passivate governors idle this long (ms), as a long-running host would (default: a
+    /// day, i.e. never during the run). With it, the resident and passivated sizes the run
+    /// reports mix the two; peak RSS is the figure to read.
+    #[arg(long)]
+    idle_after_ms: Option<u64>,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -332,7 +337,9 @@ fn id<T: std::str::FromStr>(s: &str) -> Result<T, String> {
 async fn drive(args: &LifecycleArgs) -> Result<Report, String> {
     let mut builder = Runtime::builder()
         .epoch(Timestamp(1_767_225_600_000))
-        .idle_after(Duration::from_secs(24 * 3600))
+        .idle_after(
+            args.idle_after_ms.map_or(Duration::from_secs(24 * 3600), Duration::from_millis),
+        )
         .reply_timeout(Duration::from_secs(60));
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir).group_commit(govern_runtime::ledger::CommitOptions {
