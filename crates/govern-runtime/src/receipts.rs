@@ -286,7 +286,7 @@ impl ReceiptActor {
                 break;
             }
         }
-        self.commit_if_needed(&mut core, myself);
+        self.commit_if_needed(&mut core);
     }
 
     /// Sequences one entry.
@@ -355,21 +355,22 @@ impl ReceiptActor {
     }
 
     /// Starts a commit if replies wait and none is running.
-    fn commit_if_needed(&self, core: &mut Core, myself: &ActorRef<ReceiptMsg>) {
+    fn commit_if_needed(&self, core: &mut Core) {
         if core.committing || core.waiting.is_empty() {
             return;
         }
-        self.start_commit(core, myself);
+        self.start_commit(core);
     }
 
-    fn start_commit(&self, core: &mut Core, myself: &ActorRef<ReceiptMsg>) {
+    fn start_commit(&self, core: &mut Core) {
         core.committing = true;
         let ledger = Arc::clone(&self.ledger);
         let checkpointer = self.checkpointer.clone();
         let core_ref = Arc::clone(&self.core);
         let every = self.options.checkpoint_every;
         let delay = self.options.batch_delay;
-        let myself = myself.clone();
+        // The result goes to whichever incarnation is current when the commit ends.
+        let wake = Arc::clone(&self.wake);
         core.job = Some(tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -383,7 +384,9 @@ impl ReceiptActor {
             })
             .await
             .unwrap_or_else(|e| Err(LedgerError::Corrupt { seq: 0, reason: e.to_string() }));
-            let _ = myself.cast(ReceiptMsg::Committed(result));
+            if let Some(actor) = wake.actor() {
+                let _ = actor.cast(ReceiptMsg::Committed(result));
+            }
         }));
     }
 
@@ -393,8 +396,8 @@ impl ReceiptActor {
         }
     }
 
-    /// A commit finished: answer what it covered; commit again if more waits.
-    fn committed(&self, result: Result<u64, LedgerError>, myself: Option<&ActorRef<ReceiptMsg>>) {
+    /// A commit finished: answer what it covered; commit `again` if more waits.
+    fn committed(&self, result: Result<u64, LedgerError>, again: bool) {
         let done: Vec<Waiter> = {
             let mut core = self.core();
             core.committing = false;
@@ -417,9 +420,9 @@ impl ReceiptActor {
         for waiter in done {
             self.complete(waiter.what, outcome.clone());
         }
-        if let Some(myself) = myself {
+        if again {
             let mut core = self.core();
-            self.commit_if_needed(&mut core, myself);
+            self.commit_if_needed(&mut core);
         }
     }
 
@@ -487,7 +490,7 @@ impl ReceiptActor {
         })
         .await
         .map_err(|e| format!("the last commit panicked: {e}"))?;
-        self.committed(result, None);
+        self.committed(result, false);
         self.ledger.close();
         let failure = self.core().failure.clone();
         failure.map_or(Ok(()), Err)
@@ -535,6 +538,16 @@ impl Actor for ReceiptActor {
         (): (),
     ) -> Result<(), ActorProcessingErr> {
         self.wake.set_actor(Some(myself.clone()));
+        {
+            // A commit whose result no incarnation received: the next commit covers its
+            // waiters again (a commit makes everything appended durable).
+            let mut core = self.core();
+            if core.committing && core.job.as_ref().is_none_or(tokio::task::JoinHandle::is_finished)
+            {
+                core.committing = false;
+                core.job = None;
+            }
+        }
         // A new incarnation looks at the queue once: its predecessor may have left entries.
         self.wake.scheduled.store(true, Ordering::Release);
         myself.cast(ReceiptMsg::Drain)?;
@@ -549,12 +562,12 @@ impl Actor for ReceiptActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ReceiptMsg::Drain => self.drain(&myself),
-            ReceiptMsg::Committed(result) => self.committed(result, Some(&myself)),
+            ReceiptMsg::Committed(result) => self.committed(result, true),
             ReceiptMsg::Flush => {
                 let mut core = self.core();
                 core.flush_scheduled = false;
                 if !core.committing && self.ledger.head().next_seq > self.ledger.durable_len() {
-                    self.start_commit(&mut core, &myself);
+                    self.start_commit(&mut core);
                 }
             }
         }
