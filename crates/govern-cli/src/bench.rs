@@ -82,6 +82,12 @@ pub(crate) struct LifecycleArgs {
     /// With `--data-dir`: how long (µs) a group commit waits for more replies after its first.
     #[arg(long, default_value_t = 0, requires = "data_dir")]
     batch_delay_us: u64,
+    /// Tokio's `global_queue_interval`: how many tasks a worker polls from its own queue
+    /// before it looks at the shared one (tokio's default: 61). With many clients, tasks that
+    /// overflow a worker's queue wait in the shared one meanwhile: a smaller interval is
+    /// fairer (see docs/benchmarks.md, "Fairness").
+    #[arg(long)]
+    global_queue_interval: Option<u32>,
     /// Passivate governors idle this long (ms), as a long-running host would (default: a
     /// day, i.e. never during the run). With it, the resident and passivated sizes the run
     /// reports mix the two; peak RSS is the figure to read.
@@ -262,11 +268,12 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     }
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let workers = args.workers.unwrap_or(cores).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers).enable_all();
+    if let Some(n) = args.global_queue_interval {
+        builder.global_queue_interval(n.max(1));
+    }
+    let rt = builder.build().map_err(|e| format!("tokio runtime: {e}"))?;
     // The reference first, in a quiet process: measured after the runtime, it would overlap
     // with the runtime's actors being freed in the background.
     let bare = rt.block_on(bare_actor_bytes(args.governors.min(100_000)))?;
