@@ -25,7 +25,8 @@ use seqs::SeqList;
 use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
-pub use store::{LedgerStore, MemoryStore, StoreError, SyncJob};
+pub(crate) use store::Copied;
+pub use store::{LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob};
 
 /// Why the ledger could not append or read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

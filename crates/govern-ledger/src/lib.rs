@@ -31,8 +31,8 @@ pub use checkpoint::{
 };
 
 pub use ledger::{
-    Appended, Ledger, LedgerError, LedgerStore, MemoryStore, OpenDirError, StoreError, SyncJob,
-    TreeHead,
+    Appended, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError,
+    StoreError, SyncJob, TreeHead,
 };
 
 pub use merkle::{
@@ -41,8 +41,8 @@ pub use merkle::{
 };
 
 pub use segment::{
-    FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentStore,
-    Syncer, TornCause, TornTail,
+    FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentRead,
+    SegmentStore, Syncer, TornCause, TornTail,
 };
 
 pub use lock::{DirLock, LockError};
