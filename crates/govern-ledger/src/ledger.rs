@@ -5,6 +5,20 @@
 //! Appends run in a short critical section (seal, store, index); there is exactly one writer
 //! at any moment, and no message hop between a governor and its receipt. The runtime owns
 //! the ledger's lifecycle: at shutdown, the last commit, then [`Ledger::close`].
+//!
+//! # Locks
+//!
+//! `inner` (head, store, index) is held by an append for its whole critical section, by a
+//! commit for its two short store calls (never across the `fdatasync`), and by a read only
+//! to copy: per hold, up to [`READ_BATCH`] sequence numbers from the index and where those
+//! records are ([`LedgerStore::locate`]: positions, or the bytes of the few not yet
+//! published). The batch is read and decoded after the lock is released, before the next
+//! hold, so a replay of a million receipts holds up an append for one batch's copy at most
+//! (a waiting append takes the lock between two holds). `verify` takes the length and a
+//! [`LedgerStore::locate_range`] under it (no work per published record) and reads
+//! everything after. A read returns what the ledger held when it began: the numbers it
+//! copies are capped at the head it saw first. `commit` is held for a whole group commit;
+//! it is taken before `inner`, never after.
 
 mod open;
 mod seqs;
@@ -20,13 +34,18 @@ use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
-use seqs::SeqList;
+use seqs::{Resume, SeqList};
 
 use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
 pub(crate) use store::Copied;
 pub use store::{LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob};
+
+/// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
+/// (tens of microseconds), then reads without it. A few in tests, so that reads resume
+/// across holds.
+const READ_BATCH: usize = if cfg!(test) { 3 } else { 4_096 };
 
 /// Why the ledger could not append or read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -516,12 +535,13 @@ impl Ledger {
         kind: GovernorKind,
         resource: &ResourceId,
     ) -> Result<Vec<Receipt>, LedgerError> {
-        let inner = self.lock();
-        let Some(seqs) = inner.index.resource(tenant, kind, resource) else {
-            return Ok(Vec::new());
-        };
+        let below = self.head().next_seq;
         // The list is that of the key's hash: the exact key is checked on every receipt.
-        read_matching(&*inner.store, seqs.iter(), tenant, Some(kind), Some(resource), false)
+        let wanted =
+            Wanted { tenant, kind: Some(kind), resource: Some(resource), prefilter: false };
+        let mut out = Vec::new();
+        self.read_list(List::Resource(tenant, kind, resource), below, &wanted, &mut out)?;
+        Ok(out)
     }
 
     /// The receipts of one tenant, optionally narrowed to a kind and a resource, in sequence
@@ -535,27 +555,59 @@ impl Ledger {
         kind: Option<GovernorKind>,
         resource: Option<&ResourceId>,
     ) -> Result<Vec<Receipt>, LedgerError> {
-        let inner = self.lock();
-        let store = &*inner.store;
+        // One bound for every list read: what the ledger held when the read began.
+        let below = self.head().next_seq;
+        // Narrowed to a kind only, most of the tenant's receipts are not wanted.
+        let prefilter = resource.is_none() && kind.is_some();
+        let wanted = Wanted { tenant, kind, resource, prefilter };
+        let mut out = Vec::new();
         match (kind, resource) {
             // One resource: its list (or, without a kind, those of the resource under every
             // kind) instead of the tenant's.
-            (_, Some(r)) => {
-                let kinds = kind.map_or(GovernorKind::ALL.to_vec(), |k| vec![k]);
-                let mut seqs: Vec<u64> = kinds
-                    .into_iter()
-                    .filter_map(|k| inner.index.resource(tenant, k, r))
-                    .flat_map(SeqList::iter)
-                    .collect();
-                seqs.sort_unstable();
-                // Kinds whose keys share a hash share a list: read each receipt once.
-                seqs.dedup();
-                read_matching(store, seqs.into_iter(), tenant, kind, resource, false)
+            (Some(k), Some(r)) => {
+                self.read_list(List::Resource(tenant, k, r), below, &wanted, &mut out)?
             }
-            (_, None) => {
-                let Some(seqs) = inner.index.tenants.get(tenant) else { return Ok(Vec::new()) };
-                // Narrowed to a kind, most of the tenant's receipts are not wanted.
-                read_matching(store, seqs.iter(), tenant, kind, None, kind.is_some())
+            (None, Some(r)) => {
+                for k in GovernorKind::ALL {
+                    self.read_list(List::Resource(tenant, k, r), below, &wanted, &mut out)?;
+                }
+                out.sort_unstable_by_key(|r| r.seq);
+                // Kinds whose keys share a hash share a list: each receipt once.
+                out.dedup_by_key(|r| r.seq);
+            }
+            (_, None) => self.read_list(List::Tenant(tenant), below, &wanted, &mut out)?,
+        }
+        Ok(out)
+    }
+
+    /// Reads the receipts of `list` below `below` and adds the `wanted` ones to `out`. Each
+    /// hold of the lock copies up to [`READ_BATCH`] numbers from the list (looked up afresh:
+    /// the index grows meanwhile, and the walk resumes where it stopped) and locates them
+    /// ([`LedgerStore::locate`]); they are read and decoded after it is released, so an
+    /// append waiting for the lock gets it between two holds.
+    fn read_list(
+        &self,
+        list: List<'_>,
+        below: u64,
+        wanted: &Wanted<'_>,
+        out: &mut Vec<Receipt>,
+    ) -> Result<(), LedgerError> {
+        let mut from = None;
+        let mut seqs = Vec::new();
+        loop {
+            seqs.clear();
+            let located = {
+                let inner = self.lock();
+                let Some((seqs_of, start)) = list.find(&inner.index, from) else { return Ok(()) };
+                from = Some(seqs_of.copy_from(start, READ_BATCH, below, &mut seqs));
+                if seqs.is_empty() {
+                    return Ok(());
+                }
+                inner.store.locate(&seqs)?
+            };
+            read_matching(located, &seqs, wanted, out)?;
+            if seqs.len() < READ_BATCH {
+                return Ok(());
             }
         }
     }
@@ -572,62 +624,112 @@ impl Ledger {
 
     /// Re-reads and verifies the whole chain, every record checked as `govern verify`
     /// checks it: frame, hash, sequence, link and id, then decoded, then its resource's
-    /// numbering.
+    /// numbering. The ledger's length and where its records are ([`LedgerStore::locate_range`])
+    /// are taken under the lock; the records are read and checked after it is released.
     ///
     /// # Errors
     /// The first bad receipt.
     pub fn verify(&self) -> Result<Head, ChainError> {
-        let inner = self.lock();
+        let (len, located) = {
+            let inner = self.lock();
+            let len = inner.store.len();
+            (len, inner.store.locate_range(0..len))
+        };
         let mut checker = crate::verify::RecordChecker::default();
-        let mut record = Vec::new();
-        for seq in 0..inner.store.len() {
-            // A record the store cannot produce is reported as the frame check would.
-            if !matches!(inner.store.read(seq, &mut record), Ok(true)) {
-                record.clear();
+        let mut next = 0u64;
+        // A record the store cannot produce is reported as the frame check would.
+        if let Ok(mut located) = located {
+            while let Some((seq, record)) = located.next_record() {
+                if seq != next {
+                    break;
+                }
+                checker.push(record.ok().flatten().unwrap_or_default())?;
+                next += 1;
             }
-            checker.push(&record)?;
+        }
+        while next < len {
+            checker.push(&[])?;
+            next += 1;
         }
         Ok(checker.head())
     }
 }
 
-/// Reads the receipts `seqs` and keeps those of `tenant` (and of `kind` and `resource`, when
+/// A list of the index, found again at every hold of the lock.
+#[derive(Clone, Copy, Debug)]
+enum List<'a> {
+    /// The list of a (tenant, kind, resource) key's hash.
+    Resource(&'a TenantId, GovernorKind, &'a ResourceId),
+    /// A tenant's.
+    Tenant(&'a TenantId),
+}
+
+impl List<'_> {
+    /// The list in `index`, and where a walk through it starts: at `from` when resumed, else
+    /// at its start.
+    fn find(self, index: &Index, from: Option<Resume>) -> Option<(&SeqList, Resume)> {
+        let list = match self {
+            Self::Resource(tenant, kind, resource) => index.resource(tenant, kind, resource)?,
+            Self::Tenant(tenant) => index.tenants.get(tenant)?,
+        };
+        Some((list, from.unwrap_or_default()))
+    }
+}
+
+/// Which receipts a read keeps: those of `tenant` (and of `kind` and `resource`, when
 /// given). With `prefilter` (most receipts are expected not to match), each record's key is
 /// checked before the record is decoded whole; otherwise the decoded receipt is checked.
-fn read_matching(
-    store: &dyn LedgerStore,
-    seqs: impl Iterator<Item = u64>,
-    tenant: &TenantId,
+#[derive(Debug)]
+struct Wanted<'a> {
+    tenant: &'a TenantId,
     kind: Option<GovernorKind>,
-    resource: Option<&ResourceId>,
+    resource: Option<&'a ResourceId>,
     prefilter: bool,
-) -> Result<Vec<Receipt>, LedgerError> {
+}
+
+impl Wanted<'_> {
+    fn matches(&self, tenant: &str, kind: GovernorKind, resource: &str) -> bool {
+        tenant == self.tenant.as_str()
+            && self.kind.is_none_or(|want| want == kind)
+            && self.resource.is_none_or(|want| want.as_str() == resource)
+    }
+}
+
+/// Reads the records `located` (those of `seqs`, in order) and adds the `wanted` ones to
+/// `out`, decoded.
+fn read_matching(
+    mut located: Box<dyn Located>,
+    seqs: &[u64],
+    wanted: &Wanted<'_>,
+    out: &mut Vec<Receipt>,
+) -> Result<(), LedgerError> {
     // As opening the ledger names it.
     let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
-    let wanted = |t: &str, k: GovernorKind, r: &str| {
-        t == tenant.as_str()
-            && kind.is_none_or(|want| want == k)
-            && resource.is_none_or(|want| want.as_str() == r)
-    };
-    let mut record = Vec::new();
-    let mut out = Vec::new();
-    for seq in seqs {
-        if !store.read(seq, &mut record)? {
+    for &seq in seqs {
+        let record = match located.next_record() {
+            Some((found, _)) if found != seq => {
+                let reason = format!("the store handed over record {found} instead");
+                return Err(LedgerError::Corrupt { seq, reason });
+            }
+            Some((_, record)) => record?,
+            None => None,
+        };
+        let Some(record) = record else {
             return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
-        }
-        if prefilter {
-            let key = Receipt::decode_key(&record).map_err(|e| malformed(seq, e))?;
-            if !wanted(key.tenant, key.governor, key.resource) {
+        };
+        if wanted.prefilter {
+            let key = Receipt::decode_key(record).map_err(|e| malformed(seq, e))?;
+            if !wanted.matches(key.tenant, key.governor, key.resource) {
                 continue;
             }
         }
-        let receipt = Receipt::decode(&record).map_err(|e| malformed(seq, e))?;
+        let receipt = Receipt::decode(record).map_err(|e| malformed(seq, e))?;
         let body = &receipt.body;
-        if wanted(body.tenant.as_str(), body.governor, body.resource.as_str()) {
+        if wanted.matches(body.tenant.as_str(), body.governor, body.resource.as_str()) {
             out.push(receipt);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

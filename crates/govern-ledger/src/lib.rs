@@ -21,6 +21,9 @@ pub mod segment;
 pub mod text_file;
 pub mod verify;
 
+#[cfg(test)]
+mod testing;
+
 pub use commit::{
     Ack, AckQueue, Checkpointer, CommitOptions, CommitRound, Durability, GroupCommit, Queued,
 };

@@ -57,6 +57,30 @@ fn encode(mut delta: u64, out: &mut [u8; 10]) -> usize {
     n
 }
 
+/// The varint delta starting at byte `at` of `bytes`, and where the next starts.
+fn delta_at(bytes: &[u8], mut at: usize) -> Option<(u64, usize)> {
+    let mut delta = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let byte = *bytes.get(at)?;
+        at += 1;
+        delta |= u64::from(byte & 0x7f) << shift.min(63);
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return Some((delta, at));
+        }
+    }
+}
+
+/// Where a walk through a list stopped: after the number `last` (`None`: before the first),
+/// the deltas after it starting at byte `at`. Still valid after more numbers are pushed (the
+/// deltas only grow at the end, also when the list spills).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resume {
+    last: Option<u64>,
+    at: usize,
+}
+
 /// The varint deltas in `bytes`, in order.
 fn deltas(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
     let mut at = 0;
@@ -127,20 +151,68 @@ impl SeqList {
     }
 
     /// The sequence numbers, in order.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let (first, bytes) = match self {
+        let (first, bytes) = self.parts();
+        first.into_iter().flat_map(move |first| {
+            std::iter::once(first).chain(deltas(bytes).scan(first, |at, delta| {
+                *at = at.wrapping_add(delta);
+                Some(*at)
+            }))
+        })
+    }
+
+    /// The first number and the deltas after it.
+    fn parts(&self) -> (Option<u64>, &[u8]) {
+        match self {
             Self::Empty => (None, &[][..]),
             Self::Inline { last, used, bytes } => {
                 let bytes = bytes.get(..usize::from(*used)).unwrap_or_default();
                 (Some(last.wrapping_sub(deltas(bytes).fold(0u64, u64::wrapping_add))), bytes)
             }
             Self::Spilled(s) => (Some(s.first), &s.bytes[..]),
+        }
+    }
+
+    /// Walks from `from` while `keep` holds for the next number (and it exists), handing
+    /// each to `keep`; returns where it stopped (before the first number not kept).
+    fn walk(&self, from: Resume, mut keep: impl FnMut(u64) -> bool) -> Resume {
+        let (Some(first), bytes) = self.parts() else { return from };
+        let mut at = from;
+        let mut last = match at.last {
+            Some(last) => last,
+            None if keep(first) => first,
+            None => return at,
         };
-        first.into_iter().flat_map(move |first| {
-            std::iter::once(first).chain(deltas(bytes).scan(first, |at, delta| {
-                *at = at.wrapping_add(delta);
-                Some(*at)
-            }))
+        at = Resume { last: Some(last), at: at.at };
+        while let Some((delta, next)) = delta_at(bytes, at.at) {
+            let seq = last.wrapping_add(delta);
+            if !keep(seq) {
+                break;
+            }
+            last = seq;
+            at = Resume { last: Some(seq), at: next };
+        }
+        at
+    }
+
+    /// Appends to `out` the numbers after `from` that are below `below`, at most `n`;
+    /// returns where it stopped.
+    pub(crate) fn copy_from(
+        &self,
+        from: Resume,
+        n: usize,
+        below: u64,
+        out: &mut Vec<u64>,
+    ) -> Resume {
+        let mut left = n;
+        self.walk(from, |seq| {
+            let take = left > 0 && seq < below;
+            if take {
+                left -= 1;
+                out.push(seq);
+            }
+            take
         })
     }
 
@@ -158,7 +230,7 @@ impl SeqList {
 mod tests {
     use proptest::prelude::*;
 
-    use super::SeqList;
+    use super::{Resume, SeqList};
 
     #[test]
     fn a_list_is_24_bytes_and_short_lists_stay_in_place() {
@@ -222,6 +294,41 @@ mod tests {
             }
             prop_assert_eq!(s.len(), seqs.len() as u64);
             prop_assert_eq!(s.iter().collect::<Vec<_>>(), seqs);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn walks_resume_where_they_stopped(
+            steps in prop::collection::vec(1u64..400, 0..60),
+            batch in 1usize..7,
+            below in any::<u16>(),
+        ) {
+            let mut seqs = Vec::new();
+            let mut list = SeqList::default();
+            let mut at = 0u64;
+            for step in steps {
+                at += step;
+                seqs.push(at);
+                list.push(at);
+            }
+            // In batches, each resuming where the last stopped, as reads copy a list under
+            // several holds of the ledger's lock.
+            let below = u64::from(below);
+            let mut got = Vec::new();
+            let mut from = Resume::default();
+            loop {
+                let before = got.len();
+                from = list.copy_from(from, batch, below, &mut got);
+                if got.len() - before < batch {
+                    break;
+                }
+            }
+            let want: Vec<u64> = seqs.iter().copied().filter(|&q| q < below).collect();
+            prop_assert_eq!(&got, &want);
+            let mut all = Vec::new();
+            list.copy_from(Resume::default(), usize::MAX, u64::MAX, &mut all);
+            prop_assert_eq!(all, seqs);
         }
     }
 }

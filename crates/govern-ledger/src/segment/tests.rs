@@ -14,6 +14,7 @@ use super::{
     FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENTS_DIR, SegmentIo,
     SegmentOptions, SegmentStore, TornCause, TornTail, segment_header, segment_name,
 };
+use crate::testing::Gate;
 use crate::{Ledger, LedgerStore, StoreError};
 
 /// One file of the fault-injecting filesystem.
@@ -45,9 +46,9 @@ struct Disk {
 }
 
 /// An in-memory filesystem that tracks what is durable and injects faults. Clones share it,
-/// and its read side ([`SegmentIo::reader`]) too.
+/// and its read side ([`SegmentIo::reader`]) too; reads through either pass its gate.
 #[derive(Clone, Debug, Default)]
-struct FaultIo(Arc<Mutex<Disk>>);
+struct FaultIo(Arc<Mutex<Disk>>, Arc<Gate>);
 
 impl FaultIo {
     /// Durable files with these contents.
@@ -194,6 +195,7 @@ impl SegmentIo for FaultIo {
     }
 
     fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.1.pass();
         let disk = self.disk();
         let f = disk.files.get(name).ok_or_else(|| missing(name))?;
         let start = usize::try_from(offset).unwrap();
@@ -985,6 +987,22 @@ fn a_closed_store_releases_its_directory_refuses_appends_and_still_reads() {
     let (mut reader, _) = SegmentStore::open(dir.path(), read_only).unwrap();
     let err = reader.append(1, &fixed(1)).unwrap_err();
     assert!(matches!(&err, StoreError::Io(m) if m.contains("read-only")), "{err}");
+}
+
+#[test]
+fn a_read_held_inside_the_segment_store_lets_appends_and_commits_through() {
+    let io = FaultIo::default();
+    // Segments of a few frames: the read finds several files, and the writer's buffer.
+    let (store, _) = open(&io, 900).unwrap();
+    let ledger = Arc::new(Ledger::open(Box::new(store)).unwrap());
+    for i in 0..5 {
+        let body = crate::testing::body("acme", GovernorKind::Quota, "q-1", format!("r{i}"));
+        ledger.append(body).unwrap();
+    }
+    ledger.commit().unwrap();
+    for read in crate::testing::HELD_READS {
+        crate::testing::reads_do_not_hold_up_appends(&ledger, &io.1, read);
+    }
 }
 
 /// A record a `Located` handed over, copied.
