@@ -34,13 +34,17 @@ use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
-use seqs::{Resume, SeqList};
+use seqs::{MarkedList, Resume, SeqList};
 
 use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
 pub(crate) use store::Copied;
 pub use store::{LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob};
+
+/// The most receipts one page of [`Ledger::tenant_receipts_page`] holds: a page is copied
+/// under one hold of the ledger's lock and returned whole, so both stay bounded.
+pub const TENANT_PAGE_MAX: usize = 1_000;
 
 /// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
 /// (tens of microseconds), then reads without it. A few in tests, so that reads resume
@@ -251,9 +255,9 @@ impl Resources {
     }
 }
 
-/// Sequence numbers by tenant (there are few tenants).
+/// Sequence numbers by tenant (there are few tenants), marked for reads page by page.
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
-type Tenants = HashMap<TenantId, SeqList, foldhash::fast::RandomState>;
+type Tenants = HashMap<TenantId, MarkedList, foldhash::fast::RandomState>;
 
 /// Where each receipt is: its sequence number in the list of its resource and in the list of
 /// its tenant. Lists only; the ids are in the receipts.
@@ -400,7 +404,7 @@ impl Ledger {
         match inner.index.tenants.get_mut(&receipt.body.tenant) {
             Some(tenant) => tenant.push(seq),
             None => {
-                let mut tenant = SeqList::default();
+                let mut tenant = MarkedList::default();
                 tenant.push(seq);
                 inner.index.tenants.insert(receipt.body.tenant.clone(), tenant);
             }
@@ -555,8 +559,23 @@ impl Ledger {
         kind: Option<GovernorKind>,
         resource: Option<&ResourceId>,
     ) -> Result<Vec<Receipt>, LedgerError> {
+        self.tenant_receipts_below(tenant, kind, resource, u64::MAX)
+    }
+
+    /// [`Self::tenant_receipts`], only those whose sequence number is below `below`: with
+    /// [`Self::durable_len`], only durable receipts (what a host may be shown).
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`].
+    pub fn tenant_receipts_below(
+        &self,
+        tenant: &TenantId,
+        kind: Option<GovernorKind>,
+        resource: Option<&ResourceId>,
+        below: u64,
+    ) -> Result<Vec<Receipt>, LedgerError> {
         // One bound for every list read: what the ledger held when the read began.
-        let below = self.head().next_seq;
+        let below = below.min(self.head().next_seq);
         // Narrowed to a kind only, most of the tenant's receipts are not wanted.
         let prefilter = resource.is_none() && kind.is_some();
         let wanted = Wanted { tenant, kind, resource, prefilter };
@@ -575,9 +594,65 @@ impl Ledger {
                 // Kinds whose keys share a hash share a list: each receipt once.
                 out.dedup_by_key(|r| r.seq);
             }
-            (_, None) => self.read_list(List::Tenant(tenant), below, &wanted, &mut out)?,
+            (_, None) => self.read_list(List::Tenant(tenant, None), below, &wanted, &mut out)?,
         }
         Ok(out)
+    }
+
+    /// One page of a tenant's receipts, in sequence order, for following the ledger as a
+    /// change feed: those after sequence number `after` (the last one the caller has; `None`
+    /// from the start), at most `limit` of them (`limit` taken between 1 and
+    /// [`TENANT_PAGE_MAX`]). Never another tenant's. Returns the page and the cursor to ask
+    /// for the next one: `Some(seq of the page's last receipt)` when the tenant has more
+    /// receipts after the page, `None` when the page reaches its last receipt (the feed is
+    /// caught up: ask again later after the last receipt you have). Walking from `None`
+    /// with each cursor returned gives every receipt of the tenant once.
+    ///
+    /// Finding the page costs its size, not the tenant's history: the tenant's list is
+    /// marked every thousand or so receipts, and the walk starts at the mark before `after`.
+    /// The page is copied and located under one short hold of the lock, and read after.
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`].
+    pub fn tenant_receipts_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Receipt>, Option<u64>), LedgerError> {
+        self.tenant_receipts_page_below(tenant, after, limit, u64::MAX)
+    }
+
+    /// [`Self::tenant_receipts_page`] over the receipts below `below` only (with
+    /// [`Self::durable_len`]: a change feed of durable receipts). The cursor is `None` when no
+    /// receipt of the tenant below `below` follows the page.
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`].
+    pub fn tenant_receipts_page_below(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+        below: u64,
+    ) -> Result<(Vec<Receipt>, Option<u64>), LedgerError> {
+        let limit = limit.clamp(1, TENANT_PAGE_MAX);
+        let mut seqs = Vec::with_capacity(limit + 1);
+        let located = {
+            let inner = self.lock();
+            let below = below.min(inner.head.next_seq);
+            if let Some((list, start)) = List::Tenant(tenant, after).find(&inner.index, None) {
+                // One more than the page: whether another page follows.
+                list.copy_from(start, limit + 1, below, &mut seqs);
+            }
+            inner.store.locate(seqs.get(..limit).unwrap_or(&seqs))?
+        };
+        let next = if seqs.len() > limit { seqs.get(limit - 1).copied() } else { None };
+        seqs.truncate(limit);
+        let mut out = Vec::with_capacity(seqs.len());
+        let wanted = Wanted { tenant, kind: None, resource: None, prefilter: false };
+        read_matching(located, &seqs, &wanted, &mut out)?;
+        Ok((out, next))
     }
 
     /// Reads the receipts of `list` below `below` and adds the `wanted` ones to `out`. Each
@@ -617,7 +692,7 @@ impl Ledger {
     pub fn receipt_counts(&self) -> Vec<(TenantId, u64)> {
         let inner = self.lock();
         let mut out: Vec<(TenantId, u64)> =
-            inner.index.tenants.iter().map(|(t, seqs)| (t.clone(), seqs.len())).collect();
+            inner.index.tenants.iter().map(|(t, seqs)| (t.clone(), seqs.list().len())).collect();
         out.sort();
         out
     }
@@ -660,19 +735,23 @@ impl Ledger {
 enum List<'a> {
     /// The list of a (tenant, kind, resource) key's hash.
     Resource(&'a TenantId, GovernorKind, &'a ResourceId),
-    /// A tenant's.
-    Tenant(&'a TenantId),
+    /// A tenant's, from after a sequence number (from the start for `None`).
+    Tenant(&'a TenantId, Option<u64>),
 }
 
 impl List<'_> {
     /// The list in `index`, and where a walk through it starts: at `from` when resumed, else
-    /// at its start.
+    /// at its start (after the cursor, for a tenant's).
     fn find(self, index: &Index, from: Option<Resume>) -> Option<(&SeqList, Resume)> {
-        let list = match self {
-            Self::Resource(tenant, kind, resource) => index.resource(tenant, kind, resource)?,
-            Self::Tenant(tenant) => index.tenants.get(tenant)?,
-        };
-        Some((list, from.unwrap_or_default()))
+        match self {
+            Self::Resource(tenant, kind, resource) => {
+                Some((index.resource(tenant, kind, resource)?, from.unwrap_or_default()))
+            }
+            Self::Tenant(tenant, after) => {
+                let seqs = index.tenants.get(tenant)?;
+                Some((seqs.list(), from.unwrap_or_else(|| seqs.resume_after(after))))
+            }
+        }
     }
 }
 

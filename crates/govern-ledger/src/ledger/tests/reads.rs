@@ -1,5 +1,6 @@
 //! Reads beside appends: a read held inside the store lets appends and commits through; reads
-//! see exactly what was appended, across memory chunks, segments and the writer's buffer.
+//! see exactly what was appended, across memory chunks, segments and the writer's buffer;
+//! a tenant's receipts page by page.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,7 @@ use proptest::prelude::*;
 
 use super::super::{
     Ledger, LedgerStore, Located, LocatedRecord, MemoryStore, READ_BATCH, StoreError,
+    TENANT_PAGE_MAX,
 };
 use crate::segment::{SegmentOptions, SegmentStore};
 use crate::testing::{Gate, HELD_READS, body, reads_do_not_hold_up_appends};
@@ -97,10 +99,19 @@ enum Op {
         k: u8,
         r: u8,
     },
+    /// `tenant_receipts_below`, `below` a fraction (in 256ths) of one past the head.
     Tenant {
         t: u8,
         k: Option<u8>,
         r: Option<u8>,
+        below: u8,
+    },
+    /// A page after the `after`th receipt of the ledger (if any).
+    Page {
+        t: u8,
+        after: Option<u8>,
+        limit: u8,
+        below: u8,
     },
     Verify,
 }
@@ -110,8 +121,10 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..3u8, 0..2u8, 0..3u8, 0..500u16).prop_map(|(t, k, r, pad)| Op::Append { t, k, r, pad }),
         1 => Just(Op::Commit),
         2 => (0..3u8, 0..2u8, 0..3u8).prop_map(|(t, k, r)| Op::Resource { t, k, r }),
-        2 => (0..3u8, prop::option::of(0..2u8), prop::option::of(0..3u8))
-            .prop_map(|(t, k, r)| Op::Tenant { t, k, r }),
+        2 => (0..3u8, prop::option::of(0..2u8), prop::option::of(0..3u8), any::<u8>())
+            .prop_map(|(t, k, r, below)| Op::Tenant { t, k, r, below }),
+        2 => (0..3u8, prop::option::of(any::<u8>()), 0..6u8, any::<u8>())
+            .prop_map(|(t, after, limit, below)| Op::Page { t, after, limit, below }),
         1 => Just(Op::Verify),
     ]
 }
@@ -148,6 +161,7 @@ fn run(ledger: &Ledger, ops: &[Op]) -> Result<Vec<Seen>, TestCaseError> {
     let mut model: Vec<Seen> = Vec::new();
     for op in ops {
         let head = model.len() as u64;
+        let bound = |below: u8| (head + 1) * u64::from(below) / 255;
         match *op {
             Op::Append { t, k, r, pad } => {
                 let reason = "x".repeat(usize::from(pad));
@@ -170,18 +184,36 @@ fn run(ledger: &Ledger, ops: &[Op]) -> Result<Vec<Seen>, TestCaseError> {
                     .collect();
                 prop_assert_eq!(seen(&got.unwrap()), want, "{:?}", op);
             }
-            Op::Tenant { t, k, r } => {
+            Op::Tenant { t, k, r, below } => {
+                let below = bound(below);
                 let kind = k.map(|k| KINDS[usize::from(k)]);
                 let res = r.map(resource);
-                let got = ledger.tenant_receipts(&tenant(t), kind, res.as_ref());
+                let got = ledger.tenant_receipts_below(&tenant(t), kind, res.as_ref(), below);
                 let want: Vec<Seen> = model
                     .iter()
-                    .filter(|m| m.1 == t)
+                    .filter(|m| m.1 == t && m.0 < below)
                     .filter(|m| k.is_none_or(|k| m.2 == usize::from(k)))
                     .filter(|m| r.is_none_or(|r| m.3 == r))
                     .cloned()
                     .collect();
                 prop_assert_eq!(seen(&got.unwrap()), want, "{:?}", op);
+            }
+            Op::Page { t, after, limit, below } => {
+                let after = after.map(|a| u64::from(a) * head / 255);
+                let below = bound(below);
+                let (got, next) = ledger
+                    .tenant_receipts_page_below(&tenant(t), after, usize::from(limit), below)
+                    .unwrap();
+                let all: Vec<Seen> = model
+                    .iter()
+                    .filter(|m| m.1 == t && after.is_none_or(|a| m.0 > a) && m.0 < below)
+                    .cloned()
+                    .collect();
+                let limit = usize::from(limit).max(1);
+                let want = all.get(..limit.min(all.len())).unwrap_or_default();
+                prop_assert_eq!(seen(&got), want.to_vec(), "{:?}", op);
+                let more = all.len() > limit;
+                prop_assert_eq!(next, more.then(|| want.last().map(|m| m.0)).flatten(), "{:?}", op);
             }
             Op::Verify => {
                 prop_assert_eq!(ledger.verify().unwrap().next_seq, head);
@@ -241,7 +273,7 @@ proptest! {
 
 /// Appends to four resources of two tenants on one thread while another reads, and checks
 /// that every read returns a prefix of what is appended: each resource's receipts in order,
-/// numbered 0, 1, 2, ..., and a tenant's receipts only.
+/// numbered 0, 1, 2, ..., and pages of one tenant only.
 fn reads_during_appends_are_consistent(ledger: &Arc<Ledger>) {
     const N: u64 = 600;
     let done = Arc::new(AtomicBool::new(false));
@@ -276,9 +308,9 @@ fn reads_during_appends_are_consistent(ledger: &Arc<Ledger>) {
             assert_eq!(seqs, want, "resource r{r}");
             assert!(got.iter().zip(0..).all(|(x, j)| x.body.resource_seq == j));
         }
-        let theirs = ledger.tenant_receipts(&tenant(1), None, None).unwrap();
-        assert!(theirs.iter().all(|x| x.body.tenant.as_str() == "t1"));
-        assert!(theirs.iter().zip(0..).all(|(x, j)| x.seq == 2 * j + 1));
+        let (page, _) = ledger.tenant_receipts_page(&tenant(1), Some(3), 50).unwrap();
+        assert!(page.iter().all(|x| x.body.tenant.as_str() == "t1" && x.seq > 3 && x.seq % 2 == 1));
+        assert!(page.windows(2).all(|w| w[1].seq == w[0].seq + 2));
         reads += 1;
         if finished {
             break;
@@ -298,6 +330,61 @@ fn reads_during_appends_see_a_prefix_in_memory_and_in_segments() {
     let (store, _) = SegmentStore::open(dir.path(), options).unwrap();
     let durable = Arc::new(Ledger::open(Box::new(store)).unwrap());
     reads_during_appends_are_consistent(&durable);
+}
+
+#[test]
+fn a_cursor_walks_a_tenants_receipts_once_and_never_another_tenants() {
+    let ledger = Ledger::in_memory();
+    // Three tenants interleaved unevenly: acme has three receipts in five.
+    let mut acme = Vec::new();
+    for i in 0..2_000u64 {
+        let t = ["acme", "globex", "acme", "initech", "acme"][(i % 5) as usize];
+        let at = ledger.append(body(t, GovernorKind::Quota, "q", String::new())).unwrap();
+        if t == "acme" {
+            acme.push(at.seq);
+        }
+    }
+    assert!(acme.len() > TENANT_PAGE_MAX, "enough for a page cut at the maximum");
+    let id = TenantId::new("acme").unwrap();
+    for limit in [1, 2, 7, 100, TENANT_PAGE_MAX, TENANT_PAGE_MAX + 1, usize::MAX] {
+        let mut walked = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = ledger.tenant_receipts_page(&id, cursor, limit).unwrap();
+            assert!(page.iter().all(|r| r.body.tenant == id), "another tenant's receipt");
+            assert!(!page.is_empty() && page.len() <= limit.min(TENANT_PAGE_MAX), "{limit}");
+            walked.extend(page.iter().map(|r| r.seq));
+            match next {
+                Some(next) => {
+                    assert_eq!(Some(next), walked.last().copied(), "the cursor is the page's last");
+                    assert_eq!(
+                        page.len(),
+                        limit.min(TENANT_PAGE_MAX),
+                        "only the last page is short"
+                    );
+                    cursor = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(walked, acme, "limit {limit}: each receipt once, in order");
+    }
+    // A limit of 0 is taken as 1; caught up, a page is empty and has no cursor.
+    let (one, next) = ledger.tenant_receipts_page(&id, None, 0).unwrap();
+    assert_eq!((one.len(), next), (1, Some(acme[0])));
+    let last = *acme.last().unwrap();
+    let (none, next) = ledger.tenant_receipts_page(&id, Some(last), 10).unwrap();
+    assert_eq!((none.len(), next), (0, None));
+    // A cursor need not be the tenant's own receipt: any sequence number will do.
+    let (page, _) = ledger.tenant_receipts_page(&id, Some(acme[5] - 1), 1).unwrap();
+    assert_eq!(page[0].seq, acme[5]);
+    // Capped below a sequence number: the feed ends there, and says so.
+    let below = acme[10];
+    let (page, next) = ledger.tenant_receipts_page_below(&id, Some(acme[7]), 10, below).unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), acme[8..10]);
+    assert_eq!(next, None);
+    let unknown = TenantId::new("nobody").unwrap();
+    assert_eq!(ledger.tenant_receipts_page(&unknown, None, 10).unwrap(), (Vec::new(), None));
 }
 
 #[test]
