@@ -668,7 +668,9 @@ impl Ledger {
         out: &mut Vec<Receipt>,
     ) -> Result<(), LedgerError> {
         let mut from = None;
-        let mut seqs = Vec::new();
+        // Allocated before the lock is taken (a thread's first allocation may have to sort
+        // what it freed earlier: milliseconds after a large read), and never grown under it.
+        let mut seqs = Vec::with_capacity(READ_BATCH);
         loop {
             seqs.clear();
             let located = {
@@ -705,12 +707,13 @@ impl Ledger {
     /// # Errors
     /// The first bad receipt.
     pub fn verify(&self) -> Result<Head, ChainError> {
+        // Built (and allocated) before the lock is taken, as `read_list`'s buffer is.
+        let mut checker = crate::verify::RecordChecker::default();
         let (len, located) = {
             let inner = self.lock();
             let len = inner.store.len();
             (len, inner.store.locate_range(0..len))
         };
-        let mut checker = crate::verify::RecordChecker::default();
         let mut next = 0u64;
         // A record the store cannot produce is reported as the frame check would.
         if let Ok(mut located) = located {
