@@ -5,6 +5,20 @@
 //! Appends run in a short critical section (seal, store, index); there is exactly one writer
 //! at any moment, and no message hop between a governor and its receipt. The runtime owns
 //! the ledger's lifecycle: at shutdown, the last commit, then [`Ledger::close`].
+//!
+//! # Locks
+//!
+//! `inner` (head, store, index) is held by an append for its whole critical section, by a
+//! commit for its two short store calls (never across the `fdatasync`), and by a read only
+//! to copy: per hold, up to [`READ_BATCH`] sequence numbers from the index and where those
+//! records are ([`LedgerStore::locate`]: positions, or the bytes of the few not yet
+//! published). The batch is read and decoded after the lock is released, before the next
+//! hold, so a replay of a million receipts holds up an append for one batch's copy at most
+//! (a waiting append takes the lock between two holds). `verify` takes the length and a
+//! [`LedgerStore::locate_range`] under it (no work per published record) and reads
+//! everything after. A read returns what the ledger held when it began: the numbers it
+//! copies are capped at the head it saw first. `commit` is held for a whole group commit;
+//! it is taken before `inner`, never after.
 
 mod open;
 mod seqs;
@@ -20,12 +34,22 @@ use std::sync::{Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
-use seqs::SeqList;
+use seqs::{MarkedList, Resume, SeqList};
 
 use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
-pub use store::{LedgerStore, MemoryStore, StoreError, SyncJob};
+pub(crate) use store::Copied;
+pub use store::{LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob};
+
+/// The most receipts one page of [`Ledger::tenant_receipts_page`] holds: a page is copied
+/// under one hold of the ledger's lock and returned whole, so both stay bounded.
+pub const TENANT_PAGE_MAX: usize = 1_000;
+
+/// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
+/// (tens of microseconds), then reads without it. A few in tests, so that reads resume
+/// across holds.
+const READ_BATCH: usize = if cfg!(test) { 3 } else { 4_096 };
 
 /// Why the ledger could not append or read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -231,9 +255,9 @@ impl Resources {
     }
 }
 
-/// Sequence numbers by tenant (there are few tenants).
+/// Sequence numbers by tenant (there are few tenants), marked for reads page by page.
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
-type Tenants = HashMap<TenantId, SeqList, foldhash::fast::RandomState>;
+type Tenants = HashMap<TenantId, MarkedList, foldhash::fast::RandomState>;
 
 /// Where each receipt is: its sequence number in the list of its resource and in the list of
 /// its tenant. Lists only; the ids are in the receipts.
@@ -380,7 +404,7 @@ impl Ledger {
         match inner.index.tenants.get_mut(&receipt.body.tenant) {
             Some(tenant) => tenant.push(seq),
             None => {
-                let mut tenant = SeqList::default();
+                let mut tenant = MarkedList::default();
                 tenant.push(seq);
                 inner.index.tenants.insert(receipt.body.tenant.clone(), tenant);
             }
@@ -515,12 +539,13 @@ impl Ledger {
         kind: GovernorKind,
         resource: &ResourceId,
     ) -> Result<Vec<Receipt>, LedgerError> {
-        let inner = self.lock();
-        let Some(seqs) = inner.index.resource(tenant, kind, resource) else {
-            return Ok(Vec::new());
-        };
+        let below = self.head().next_seq;
         // The list is that of the key's hash: the exact key is checked on every receipt.
-        read_matching(&*inner.store, seqs.iter(), tenant, Some(kind), Some(resource), false)
+        let wanted =
+            Wanted { tenant, kind: Some(kind), resource: Some(resource), prefilter: false };
+        let mut out = Vec::new();
+        self.read_list(List::Resource(tenant, kind, resource), below, &wanted, &mut out)?;
+        Ok(out)
     }
 
     /// The receipts of one tenant, optionally narrowed to a kind and a resource, in sequence
@@ -534,27 +559,132 @@ impl Ledger {
         kind: Option<GovernorKind>,
         resource: Option<&ResourceId>,
     ) -> Result<Vec<Receipt>, LedgerError> {
-        let inner = self.lock();
-        let store = &*inner.store;
+        self.tenant_receipts_below(tenant, kind, resource, u64::MAX)
+    }
+
+    /// [`Self::tenant_receipts`], only those whose sequence number is below `below`: with
+    /// [`Self::durable_len`], only durable receipts (what a host may be shown).
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`].
+    pub fn tenant_receipts_below(
+        &self,
+        tenant: &TenantId,
+        kind: Option<GovernorKind>,
+        resource: Option<&ResourceId>,
+        below: u64,
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        // One bound for every list read: what the ledger held when the read began.
+        let below = below.min(self.head().next_seq);
+        // Narrowed to a kind only, most of the tenant's receipts are not wanted.
+        let prefilter = resource.is_none() && kind.is_some();
+        let wanted = Wanted { tenant, kind, resource, prefilter };
+        let mut out = Vec::new();
         match (kind, resource) {
             // One resource: its list (or, without a kind, those of the resource under every
             // kind) instead of the tenant's.
-            (_, Some(r)) => {
-                let kinds = kind.map_or(GovernorKind::ALL.to_vec(), |k| vec![k]);
-                let mut seqs: Vec<u64> = kinds
-                    .into_iter()
-                    .filter_map(|k| inner.index.resource(tenant, k, r))
-                    .flat_map(SeqList::iter)
-                    .collect();
-                seqs.sort_unstable();
-                // Kinds whose keys share a hash share a list: read each receipt once.
-                seqs.dedup();
-                read_matching(store, seqs.into_iter(), tenant, kind, resource, false)
+            (Some(k), Some(r)) => {
+                self.read_list(List::Resource(tenant, k, r), below, &wanted, &mut out)?
             }
-            (_, None) => {
-                let Some(seqs) = inner.index.tenants.get(tenant) else { return Ok(Vec::new()) };
-                // Narrowed to a kind, most of the tenant's receipts are not wanted.
-                read_matching(store, seqs.iter(), tenant, kind, None, kind.is_some())
+            (None, Some(r)) => {
+                for k in GovernorKind::ALL {
+                    self.read_list(List::Resource(tenant, k, r), below, &wanted, &mut out)?;
+                }
+                out.sort_unstable_by_key(|r| r.seq);
+                // Kinds whose keys share a hash share a list: each receipt once.
+                out.dedup_by_key(|r| r.seq);
+            }
+            (_, None) => self.read_list(List::Tenant(tenant, None), below, &wanted, &mut out)?,
+        }
+        Ok(out)
+    }
+
+    /// One page of a tenant's receipts, in sequence order, for following the ledger as a
+    /// change feed: those after sequence number `after` (the last one the caller has; `None`
+    /// from the start), at most `limit` of them (`limit` taken between 1 and
+    /// [`TENANT_PAGE_MAX`]). Never another tenant's. Returns the page and the cursor to ask
+    /// for the next one: `Some(seq of the page's last receipt)` when the tenant has more
+    /// receipts after the page, `None` when the page reaches its last receipt (the feed is
+    /// caught up: ask again later after the last receipt you have). Walking from `None`
+    /// with each cursor returned gives every receipt of the tenant once.
+    ///
+    /// Finding the page costs its size, not the tenant's history: the tenant's list is
+    /// marked every thousand or so receipts, and the walk starts at the mark before `after`.
+    /// The page is copied and located under one short hold of the lock, and read after.
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`].
+    pub fn tenant_receipts_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Receipt>, Option<u64>), LedgerError> {
+        self.tenant_receipts_page_below(tenant, after, limit, u64::MAX)
+    }
+
+    /// [`Self::tenant_receipts_page`] over the receipts below `below` only (with
+    /// [`Self::durable_len`]: a change feed of durable receipts). The cursor is `None` when no
+    /// receipt of the tenant below `below` follows the page.
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`].
+    pub fn tenant_receipts_page_below(
+        &self,
+        tenant: &TenantId,
+        after: Option<u64>,
+        limit: usize,
+        below: u64,
+    ) -> Result<(Vec<Receipt>, Option<u64>), LedgerError> {
+        let limit = limit.clamp(1, TENANT_PAGE_MAX);
+        let mut seqs = Vec::with_capacity(limit + 1);
+        let located = {
+            let inner = self.lock();
+            let below = below.min(inner.head.next_seq);
+            if let Some((list, start)) = List::Tenant(tenant, after).find(&inner.index, None) {
+                // One more than the page: whether another page follows.
+                list.copy_from(start, limit + 1, below, &mut seqs);
+            }
+            inner.store.locate(seqs.get(..limit).unwrap_or(&seqs))?
+        };
+        let next = if seqs.len() > limit { seqs.get(limit - 1).copied() } else { None };
+        seqs.truncate(limit);
+        let mut out = Vec::with_capacity(seqs.len());
+        let wanted = Wanted { tenant, kind: None, resource: None, prefilter: false };
+        read_matching(located, &seqs, &wanted, &mut out)?;
+        Ok((out, next))
+    }
+
+    /// Reads the receipts of `list` below `below` and adds the `wanted` ones to `out`. Each
+    /// hold of the lock copies up to [`READ_BATCH`] numbers from the list (looked up afresh:
+    /// the index grows meanwhile, and the walk resumes where it stopped) and locates them
+    /// ([`LedgerStore::locate`]); they are read and decoded after it is released, so an
+    /// append waiting for the lock gets it between two holds.
+    fn read_list(
+        &self,
+        list: List<'_>,
+        below: u64,
+        wanted: &Wanted<'_>,
+        out: &mut Vec<Receipt>,
+    ) -> Result<(), LedgerError> {
+        let mut from = None;
+        // Allocated before the lock is taken (a thread's first allocation may have to sort
+        // what it freed earlier: milliseconds after a large read), and never grown under it.
+        let mut seqs = Vec::with_capacity(READ_BATCH);
+        loop {
+            seqs.clear();
+            let located = {
+                let inner = self.lock();
+                let Some((seqs_of, start)) = list.find(&inner.index, from) else { return Ok(()) };
+                from = Some(seqs_of.copy_from(start, READ_BATCH, below, &mut seqs));
+                if seqs.is_empty() {
+                    return Ok(());
+                }
+                inner.store.locate(&seqs)?
+            };
+            read_matching(located, &seqs, wanted, out)?;
+            if seqs.len() < READ_BATCH {
+                return Ok(());
             }
         }
     }
@@ -564,69 +694,124 @@ impl Ledger {
     pub fn receipt_counts(&self) -> Vec<(TenantId, u64)> {
         let inner = self.lock();
         let mut out: Vec<(TenantId, u64)> =
-            inner.index.tenants.iter().map(|(t, seqs)| (t.clone(), seqs.len())).collect();
+            inner.index.tenants.iter().map(|(t, seqs)| (t.clone(), seqs.list().len())).collect();
         out.sort();
         out
     }
 
     /// Re-reads and verifies the whole chain, every record checked as `govern verify`
     /// checks it: frame, hash, sequence, link and id, then decoded, then its resource's
-    /// numbering.
+    /// numbering. The ledger's length and where its records are ([`LedgerStore::locate_range`])
+    /// are taken under the lock; the records are read and checked after it is released.
     ///
     /// # Errors
     /// The first bad receipt.
     pub fn verify(&self) -> Result<Head, ChainError> {
-        let inner = self.lock();
+        // Built (and allocated) before the lock is taken, as `read_list`'s buffer is.
         let mut checker = crate::verify::RecordChecker::default();
-        let mut record = Vec::new();
-        for seq in 0..inner.store.len() {
-            // A record the store cannot produce is reported as the frame check would.
-            if !matches!(inner.store.read(seq, &mut record), Ok(true)) {
-                record.clear();
+        let (len, located) = {
+            let inner = self.lock();
+            let len = inner.store.len();
+            (len, inner.store.locate_range(0..len))
+        };
+        let mut next = 0u64;
+        // A record the store cannot produce is reported as the frame check would.
+        if let Ok(mut located) = located {
+            while let Some((seq, record)) = located.next_record() {
+                if seq != next {
+                    break;
+                }
+                checker.push(record.ok().flatten().unwrap_or_default())?;
+                next += 1;
             }
-            checker.push(&record)?;
+        }
+        while next < len {
+            checker.push(&[])?;
+            next += 1;
         }
         Ok(checker.head())
     }
 }
 
-/// Reads the receipts `seqs` and keeps those of `tenant` (and of `kind` and `resource`, when
+/// A list of the index, found again at every hold of the lock.
+#[derive(Clone, Copy, Debug)]
+enum List<'a> {
+    /// The list of a (tenant, kind, resource) key's hash.
+    Resource(&'a TenantId, GovernorKind, &'a ResourceId),
+    /// A tenant's, from after a sequence number (from the start for `None`).
+    Tenant(&'a TenantId, Option<u64>),
+}
+
+impl List<'_> {
+    /// The list in `index`, and where a walk through it starts: at `from` when resumed, else
+    /// at its start (after the cursor, for a tenant's).
+    fn find(self, index: &Index, from: Option<Resume>) -> Option<(&SeqList, Resume)> {
+        match self {
+            Self::Resource(tenant, kind, resource) => {
+                Some((index.resource(tenant, kind, resource)?, from.unwrap_or_default()))
+            }
+            Self::Tenant(tenant, after) => {
+                let seqs = index.tenants.get(tenant)?;
+                Some((seqs.list(), from.unwrap_or_else(|| seqs.resume_after(after))))
+            }
+        }
+    }
+}
+
+/// Which receipts a read keeps: those of `tenant` (and of `kind` and `resource`, when
 /// given). With `prefilter` (most receipts are expected not to match), each record's key is
 /// checked before the record is decoded whole; otherwise the decoded receipt is checked.
-fn read_matching(
-    store: &dyn LedgerStore,
-    seqs: impl Iterator<Item = u64>,
-    tenant: &TenantId,
+#[derive(Debug)]
+struct Wanted<'a> {
+    tenant: &'a TenantId,
     kind: Option<GovernorKind>,
-    resource: Option<&ResourceId>,
+    resource: Option<&'a ResourceId>,
     prefilter: bool,
-) -> Result<Vec<Receipt>, LedgerError> {
+}
+
+impl Wanted<'_> {
+    fn matches(&self, tenant: &str, kind: GovernorKind, resource: &str) -> bool {
+        tenant == self.tenant.as_str()
+            && self.kind.is_none_or(|want| want == kind)
+            && self.resource.is_none_or(|want| want.as_str() == resource)
+    }
+}
+
+/// Reads the records `located` (those of `seqs`, in order) and adds the `wanted` ones to
+/// `out`, decoded.
+fn read_matching(
+    mut located: Box<dyn Located>,
+    seqs: &[u64],
+    wanted: &Wanted<'_>,
+    out: &mut Vec<Receipt>,
+) -> Result<(), LedgerError> {
     // As opening the ledger names it.
     let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
-    let wanted = |t: &str, k: GovernorKind, r: &str| {
-        t == tenant.as_str()
-            && kind.is_none_or(|want| want == k)
-            && resource.is_none_or(|want| want.as_str() == r)
-    };
-    let mut record = Vec::new();
-    let mut out = Vec::new();
-    for seq in seqs {
-        if !store.read(seq, &mut record)? {
+    for &seq in seqs {
+        let record = match located.next_record() {
+            Some((found, _)) if found != seq => {
+                let reason = format!("the store handed over record {found} instead");
+                return Err(LedgerError::Corrupt { seq, reason });
+            }
+            Some((_, record)) => record?,
+            None => None,
+        };
+        let Some(record) = record else {
             return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
-        }
-        if prefilter {
-            let key = Receipt::decode_key(&record).map_err(|e| malformed(seq, e))?;
-            if !wanted(key.tenant, key.governor, key.resource) {
+        };
+        if wanted.prefilter {
+            let key = Receipt::decode_key(record).map_err(|e| malformed(seq, e))?;
+            if !wanted.matches(key.tenant, key.governor, key.resource) {
                 continue;
             }
         }
-        let receipt = Receipt::decode(&record).map_err(|e| malformed(seq, e))?;
+        let receipt = Receipt::decode(record).map_err(|e| malformed(seq, e))?;
         let body = &receipt.body;
-        if wanted(body.tenant.as_str(), body.governor, body.resource.as_str()) {
+        if wanted.matches(body.tenant.as_str(), body.governor, body.resource.as_str()) {
             out.push(receipt);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub mod segment;
 pub mod text_file;
 pub mod verify;
 
+#[cfg(test)]
+mod testing;
+
 pub use commit::{
     Ack, AckQueue, Checkpointer, CommitOptions, CommitRound, Durability, GroupCommit, Queued,
 };
@@ -31,8 +34,8 @@ pub use checkpoint::{
 };
 
 pub use ledger::{
-    Appended, Ledger, LedgerError, LedgerStore, MemoryStore, OpenDirError, StoreError, SyncJob,
-    TreeHead,
+    Appended, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError,
+    StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead,
 };
 
 pub use merkle::{
@@ -41,8 +44,8 @@ pub use merkle::{
 };
 
 pub use segment::{
-    FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentStore,
-    Syncer, TornCause, TornTail,
+    FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentRead,
+    SegmentStore, Syncer, TornCause, TornTail,
 };
 
 pub use lock::{DirLock, LockError};

@@ -48,8 +48,17 @@
 //! per record, plus about 80 bytes per segment); the segment is found by binary search over
 //! the segments' first sequence numbers, and a frame ends where the next one starts (or at
 //! the segment's end). A read is one positioned read of the whole frame, whose checksums and
-//! sequence number are checked again. Records appended but not yet synced are served from
+//! sequence number are checked again. Records appended but not yet written are served from
 //! the buffer.
+//!
+//! Reads beside the writer ([`LedgerStore::locate`], `locate_range`: the ledger's reads)
+//! copy, under the ledger's lock, only the positions (segment, offset, length) of frames
+//! written to their files and the bytes of records still in the buffer; the frames are read
+//! after the lock is released, through the store's [`SegmentRead`] (read-only file handles
+//! of its own, [`SegmentIo::reader`]), neighbouring frames in one positioned read, and
+//! checked as a read checks them. A verification's range copies only each segment's name and
+//! where its written frames end, and reads the frames in order, each header giving where the
+//! next starts.
 //!
 //! # Opening, and the torn-tail rule
 //!
@@ -87,15 +96,17 @@
 //! writer holds the directory (then the tail is most likely a frame being written).
 
 mod io;
+mod read;
 
-pub use io::{FsIo, SegmentIo, Syncer};
+pub use io::{FsIo, SegmentIo, SegmentRead, Syncer};
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::path::Path;
+use std::sync::Arc;
 
 use govern_receipt::RECORD_LEN_MAX;
 
-use crate::ledger::{LedgerStore, StoreError, SyncJob};
+use crate::ledger::{Copied, LedgerStore, Located, StoreError, SyncJob};
 use crate::lock::{self, DirLock, LockError, Writer};
 
 /// The default size limit of a segment, and the largest one may be configured to: a new
@@ -290,6 +301,8 @@ enum Refusal {
 pub struct SegmentStore {
     /// The files.
     io: Box<dyn SegmentIo>,
+    /// Their read side, for reads without the ledger's lock.
+    reader: Arc<dyn SegmentRead>,
     /// The segment size limit.
     segment_bytes: u64,
     /// Every segment, in order, including ones not yet created.
@@ -734,6 +747,7 @@ impl SegmentStore {
         }
         let report = OpenReport { segments: segments.len(), records: next, torn, writer: None };
         let store = Self {
+            reader: io.reader(),
             io,
             segment_bytes: options.segment_bytes,
             segments,
@@ -829,6 +843,63 @@ impl SegmentStore {
     /// The index of the segment holding record `seq` (which must exist).
     fn segment_of(&self, seq: u64) -> Option<usize> {
         self.segments.partition_point(|s| s.first_seq <= seq).checked_sub(1)
+    }
+
+    /// The sequence number after the last record of segment `i`.
+    fn end_seq(&self, i: usize) -> u64 {
+        self.segments.get(i + 1).map_or(self.len(), |n| n.first_seq)
+    }
+
+    /// Where the frame of record `seq` is (`None`: no such record); `hint`, the segment
+    /// that is most likely to hold it.
+    fn frame(&self, seq: u64, hint: Option<usize>) -> Result<Option<FramePlace>, StoreError> {
+        let Some(&start) = usize::try_from(seq).ok().and_then(|i| self.offsets.get(i)) else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("record {seq}: {what}"));
+        let holds = |i: usize| {
+            self.segments.get(i).is_some_and(|s| s.first_seq <= seq) && seq < self.end_seq(i)
+        };
+        let segment = hint
+            .filter(|&i| holds(i))
+            .or_else(|| self.segment_of(seq))
+            .ok_or_else(|| corrupt("no segment holds it"))?;
+        let seg = self.segments.get(segment).ok_or_else(|| corrupt("no segment holds it"))?;
+        let start = u64::from(start);
+        let end = if seq + 1 < self.end_seq(segment) {
+            usize::try_from(seq + 1).ok().and_then(|j| self.offsets.get(j)).map(|&e| u64::from(e))
+        } else {
+            None
+        };
+        let len = end.unwrap_or(seg.len).saturating_sub(start);
+        let buffered = if start >= seg.written {
+            // Still in the buffer: after the unwritten tails of the segments before it (only
+            // the last segments have any).
+            let before: u64 = self
+                .segments
+                .get(..segment)
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .take_while(|s| s.written < s.len)
+                .map(|s| s.len - s.written)
+                .sum();
+            let at = usize::try_from(before + start - seg.written)
+                .map_err(|_| corrupt("buffer offset too large"))?;
+            Some(at)
+        } else {
+            None
+        };
+        Ok(Some(FramePlace { segment, start, len, buffered }))
+    }
+
+    /// The payload of the frame of `place` while it is in the buffer.
+    fn buffered(&self, seq: u64, place: &FramePlace) -> Result<Option<&[u8]>, StoreError> {
+        let Some(at) = place.buffered else { return Ok(None) };
+        let end = usize::try_from(place.len).ok().and_then(|len| at.checked_add(len));
+        end.and_then(|end| self.pending.get(at + FRAME_HEADER_LEN..end))
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("record {seq}: outside the buffer")))
     }
 
     /// Writes the buffered frames, segment by segment, without syncing the last one. A
@@ -1074,49 +1145,99 @@ impl LedgerStore for SegmentStore {
 
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
         out.clear();
-        let Some(&start) = usize::try_from(seq).ok().and_then(|i| self.offsets.get(i)) else {
-            return Ok(false);
-        };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("record {seq}: {what}"));
-        let i = self.segment_of(seq).ok_or_else(|| corrupt("no segment holds it"))?;
-        let seg = self.segments.get(i).ok_or_else(|| corrupt("no segment holds it"))?;
-        let next_in_segment = self
-            .segments
-            .get(i + 1)
-            .is_none_or(|n| seq + 1 < n.first_seq)
-            .then(|| usize::try_from(seq + 1).ok().and_then(|j| self.offsets.get(j)))
-            .flatten();
-        let start = u64::from(start);
-        let end = next_in_segment.map_or(seg.len, |&e| u64::from(e));
-        let frame_len =
-            usize::try_from(end.saturating_sub(start)).map_err(|_| corrupt("frame too long"))?;
-        if start >= seg.written {
-            // Still in the buffer: after the unwritten tails of the segments before it.
-            let before: u64 =
-                self.segments.get(..i).unwrap_or_default().iter().map(|s| s.len - s.written).sum();
-            let at = usize::try_from(before + start - seg.written)
-                .map_err(|_| corrupt("buffer offset too large"))?;
-            let payload = self
-                .pending
-                .get(at + FRAME_HEADER_LEN..at + frame_len)
-                .ok_or_else(|| corrupt("outside the buffer"))?;
+        let Some(place) = self.frame(seq, None)? else { return Ok(false) };
+        if let Some(payload) = self.buffered(seq, &place)? {
             out.extend_from_slice(payload);
             return Ok(true);
         }
-        out.resize(frame_len, 0);
+        let (name, start) = (self.segments.get(place.segment).map_or("", |s| &s.name), place.start);
+        let len = usize::try_from(place.len)
+            .map_err(|_| StoreError::Corrupt(format!("record {seq}: frame too long")))?;
+        out.resize(len, 0);
         self.io
-            .read_at(&seg.name, start, out)
-            .map_err(|e| StoreError::Io(format!("reading {} at {start}: {e}", seg.name)))?;
+            .read_at(name, start, out)
+            .map_err(|e| StoreError::Io(format!("reading {name} at {start}: {e}")))?;
         if let Err(reason) = check_frame(out, seq) {
             out.clear();
             return Err(StoreError::Corrupt(format!(
-                "segment {} offset {start}, record {seq}: {reason}",
-                seg.name
+                "segment {name} offset {start}, record {seq}: {reason}"
             )));
         }
         out.drain(..FRAME_HEADER_LEN);
         Ok(true)
     }
+
+    /// Copies the position of each frame written to its file, and the bytes of each record
+    /// still in the buffer.
+    fn locate(&self, seqs: &[u64]) -> Result<Box<dyn Located>, StoreError> {
+        let mut located = read::SegmentLocated::new(Arc::clone(&self.reader));
+        let mut hint = None;
+        for &seq in seqs {
+            let Some(place) = self.frame(seq, hint)? else {
+                located.push_copy(seq, None);
+                continue;
+            };
+            hint = Some(place.segment);
+            match self.buffered(seq, &place)? {
+                Some(payload) => located.push_copy(seq, Some(payload)),
+                None => {
+                    let name = self.segments.get(place.segment).map_or("", |s| &s.name);
+                    located.push_frame(seq, name, place.start, place.len);
+                }
+            }
+        }
+        Ok(Box::new(located))
+    }
+
+    /// Copies each segment's name and where its written frames end (and the offset of the
+    /// first frame), and the bytes of the records still in the buffer.
+    fn locate_range(&self, range: Range<u64>) -> Result<Box<dyn Located>, StoreError> {
+        let end = range.end.min(self.len());
+        let mut stretches = Vec::new();
+        let mut copied = Copied::default();
+        let mut seq = range.start;
+        let first = self.segment_of(seq).unwrap_or(0);
+        for (i, seg) in self.segments.iter().enumerate().skip(first) {
+            if seq >= end {
+                break;
+            }
+            let seg_end = self.end_seq(i).min(end);
+            let (Ok(from), Ok(to)) = (usize::try_from(seq), usize::try_from(seg_end)) else {
+                return Err(StoreError::Corrupt(format!("segment {}: too many records", seg.name)));
+            };
+            let offsets = self.offsets.get(from..to.max(from)).unwrap_or_default();
+            let written = offsets.partition_point(|&o| u64::from(o) < seg.written);
+            if let Some(&at) = offsets.first().filter(|_| written > 0) {
+                stretches.push(read::Stretch {
+                    name: seg.name.clone(),
+                    seq,
+                    at: u64::from(at),
+                    end_seq: seq + written as u64,
+                    frames_end: seg.written,
+                });
+            }
+            for seq in seq + written as u64..seg_end {
+                let place = self.frame(seq, Some(i))?;
+                let payload = match &place {
+                    Some(place) => self.buffered(seq, place)?,
+                    None => None,
+                };
+                copied.push(seq, payload);
+            }
+            seq = seg_end;
+        }
+        Ok(Box::new(read::SegmentRange::new(Arc::clone(&self.reader), stretches, copied)))
+    }
+}
+
+/// Where the frame of a record is: its segment, offset and length, and where it starts in
+/// the buffer while it is not written.
+#[derive(Clone, Copy, Debug)]
+struct FramePlace {
+    segment: usize,
+    start: u64,
+    len: u64,
+    buffered: Option<usize>,
 }
 
 /// Rewrites the payload of the frame of record `seq` in the segment file at `path` as a

@@ -22,9 +22,10 @@ use std::sync::{Arc, mpsc};
 use govern_governors::TenantId;
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
+use super::seqs::MarkedList;
 use super::{
-    Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources,
-    SeqList, Shard, StoreError, expected_keys,
+    Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, Shard,
+    StoreError, expected_keys,
 };
 use crate::merkle::MerkleFrontier;
 use crate::segment::{
@@ -419,7 +420,7 @@ fn first_error(indexed: Option<Refusal>, chain: LedgerError) -> Refusal {
 /// an id per record).
 #[allow(clippy::disallowed_types, reason = "lookup only; turned into the index at the end")]
 type Tenants =
-    std::collections::HashMap<Box<str>, (TenantId, SeqList), foldhash::fast::RandomState>;
+    std::collections::HashMap<Box<str>, (TenantId, MarkedList), foldhash::fast::RandomState>;
 
 /// Keys sorted out by shard before they go into the index: this many in all (a few in
 /// tests, so that reopening them flushes, presizes and shrinks).
@@ -601,7 +602,7 @@ fn index_record(index: &mut Building, seq: u64, record: &[u8]) -> Result<(), Led
         Some(tenant) => tenant,
         None => {
             let (id, _) = key.ids().map_err(malformed)?;
-            index.tenants.entry(key.tenant.into()).or_insert((id, SeqList::default()))
+            index.tenants.entry(key.tenant.into()).or_insert((id, MarkedList::default()))
         }
     };
     tenant.push(seq);

@@ -8,6 +8,9 @@
 /// Bytes of deltas a list keeps in place before spilling to the heap.
 const INLINE: usize = 14;
 
+/// A [`MarkedList`] marks every this many numbers.
+const MARK_EVERY: u64 = if cfg!(test) { 4 } else { 1_024 };
+
 /// An increasing list of sequence numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum SeqList {
@@ -55,6 +58,30 @@ fn encode(mut delta: u64, out: &mut [u8; 10]) -> usize {
         *slot = byte | 0x80;
     }
     n
+}
+
+/// The varint delta starting at byte `at` of `bytes`, and where the next starts.
+fn delta_at(bytes: &[u8], mut at: usize) -> Option<(u64, usize)> {
+    let mut delta = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let byte = *bytes.get(at)?;
+        at += 1;
+        delta |= u64::from(byte & 0x7f) << shift.min(63);
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return Some((delta, at));
+        }
+    }
+}
+
+/// Where a walk through a list stopped: after the number `last` (`None`: before the first),
+/// the deltas after it starting at byte `at`. Still valid after more numbers are pushed (the
+/// deltas only grow at the end, also when the list spills).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resume {
+    last: Option<u64>,
+    at: usize,
 }
 
 /// The varint deltas in `bytes`, in order.
@@ -127,21 +154,83 @@ impl SeqList {
     }
 
     /// The sequence numbers, in order.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let (first, bytes) = match self {
-            Self::Empty => (None, &[][..]),
-            Self::Inline { last, used, bytes } => {
-                let bytes = bytes.get(..usize::from(*used)).unwrap_or_default();
-                (Some(last.wrapping_sub(deltas(bytes).fold(0u64, u64::wrapping_add))), bytes)
-            }
-            Self::Spilled(s) => (Some(s.first), &s.bytes[..]),
-        };
+        let (first, bytes) = self.parts();
         first.into_iter().flat_map(move |first| {
             std::iter::once(first).chain(deltas(bytes).scan(first, |at, delta| {
                 *at = at.wrapping_add(delta);
                 Some(*at)
             }))
         })
+    }
+
+    /// The first number and the deltas after it.
+    fn parts(&self) -> (Option<u64>, &[u8]) {
+        match self {
+            Self::Empty => (None, &[][..]),
+            Self::Inline { last, used, bytes } => {
+                let bytes = bytes.get(..usize::from(*used)).unwrap_or_default();
+                (Some(last.wrapping_sub(deltas(bytes).fold(0u64, u64::wrapping_add))), bytes)
+            }
+            Self::Spilled(s) => (Some(s.first), &s.bytes[..]),
+        }
+    }
+
+    /// Walks from `from` while `keep` holds for the next number (and it exists), handing
+    /// each to `keep`; returns where it stopped (before the first number not kept).
+    fn walk(&self, from: Resume, mut keep: impl FnMut(u64) -> bool) -> Resume {
+        let (Some(first), bytes) = self.parts() else { return from };
+        let mut at = from;
+        let mut last = match at.last {
+            Some(last) => last,
+            None if keep(first) => first,
+            None => return at,
+        };
+        at = Resume { last: Some(last), at: at.at };
+        while let Some((delta, next)) = delta_at(bytes, at.at) {
+            let seq = last.wrapping_add(delta);
+            if !keep(seq) {
+                break;
+            }
+            last = seq;
+            at = Resume { last: Some(seq), at: next };
+        }
+        at
+    }
+
+    /// Appends to `out` the numbers after `from` that are below `below`, at most `n`;
+    /// returns where it stopped.
+    pub(crate) fn copy_from(
+        &self,
+        from: Resume,
+        n: usize,
+        below: u64,
+        out: &mut Vec<u64>,
+    ) -> Resume {
+        let mut left = n;
+        self.walk(from, |seq| {
+            let take = left > 0 && seq < below;
+            if take {
+                left -= 1;
+                out.push(seq);
+            }
+            take
+        })
+    }
+
+    /// Where the numbers greater than `after` start, walking from `from`.
+    pub(crate) fn skip_through(&self, from: Resume, after: u64) -> Resume {
+        self.walk(from, |seq| seq <= after)
+    }
+
+    /// Bytes of deltas in use: where the delta of the next number pushed will start.
+    fn delta_len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::Inline { used, .. } => usize::from(*used),
+            Self::Spilled(s) => s.bytes.len(),
+        }
     }
 
     /// Heap bytes the list holds beyond itself.
@@ -154,11 +243,45 @@ impl SeqList {
     }
 }
 
+/// A [`SeqList`] marked every [`MARK_EVERY`] numbers, so that a walk from a given number
+/// starts at the mark before it instead of at the list's start: a tenant's list, read page by
+/// page from a cursor. A mark costs 16 bytes per `MARK_EVERY` numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MarkedList {
+    list: SeqList,
+    /// After every `MARK_EVERY`th number: where a walk stands after it.
+    marks: Vec<Resume>,
+}
+
+impl MarkedList {
+    /// Appends `seq`, greater than the last one.
+    pub(crate) fn push(&mut self, seq: u64) {
+        self.list.push(seq);
+        // A list marked at all has spilled: its length is kept, not counted.
+        if self.list.len().is_multiple_of(MARK_EVERY) {
+            self.marks.push(Resume { last: Some(seq), at: self.list.delta_len() });
+        }
+    }
+
+    /// The list.
+    pub(crate) fn list(&self) -> &SeqList {
+        &self.list
+    }
+
+    /// Where the numbers greater than `after` start (all of them for `None`).
+    pub(crate) fn resume_after(&self, after: Option<u64>) -> Resume {
+        let Some(after) = after else { return Resume::default() };
+        let i = self.marks.partition_point(|m| m.last.is_some_and(|last| last <= after));
+        let from = i.checked_sub(1).and_then(|i| self.marks.get(i)).copied().unwrap_or_default();
+        self.list.skip_through(from, after)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
-    use super::SeqList;
+    use super::{MarkedList, Resume, SeqList};
 
     #[test]
     fn a_list_is_24_bytes_and_short_lists_stay_in_place() {
@@ -222,6 +345,46 @@ mod tests {
             }
             prop_assert_eq!(s.len(), seqs.len() as u64);
             prop_assert_eq!(s.iter().collect::<Vec<_>>(), seqs);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn walks_resume_where_they_stopped_and_pages_start_after_any_number(
+            steps in prop::collection::vec(1u64..400, 0..60),
+            batch in 1usize..7,
+            below in any::<u16>(),
+            after in any::<u16>(),
+        ) {
+            let mut seqs = Vec::new();
+            let mut marked = MarkedList::default();
+            let mut at = 0u64;
+            for step in steps {
+                at += step;
+                seqs.push(at);
+                marked.push(at);
+            }
+            // In batches, each resuming where the last stopped, as reads copy a list under
+            // several holds of the ledger's lock.
+            let (below, after) = (u64::from(below), u64::from(after));
+            let mut got = Vec::new();
+            let mut from = Resume::default();
+            loop {
+                let before = got.len();
+                from = marked.list().copy_from(from, batch, below, &mut got);
+                if got.len() - before < batch {
+                    break;
+                }
+            }
+            let want: Vec<u64> = seqs.iter().copied().filter(|&q| q < below).collect();
+            prop_assert_eq!(&got, &want);
+            let mut page = Vec::new();
+            marked.list().copy_from(marked.resume_after(Some(after)), usize::MAX, u64::MAX, &mut page);
+            let want: Vec<u64> = seqs.iter().copied().filter(|&q| q > after).collect();
+            prop_assert_eq!(page, want);
+            let mut all = Vec::new();
+            marked.list().copy_from(marked.resume_after(None), usize::MAX, u64::MAX, &mut all);
+            prop_assert_eq!(all, seqs);
         }
     }
 }

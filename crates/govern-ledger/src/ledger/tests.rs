@@ -308,3 +308,5 @@ fn a_closed_ledger_refuses_appends_and_commits_unpoisoned_and_still_reads() {
     let (store, report) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
     assert_eq!((report.records, store.len()), (1, 1));
 }
+
+mod reads;

@@ -1,12 +1,13 @@
 //! The I/O seam of the segment store: the few file operations it needs, behind a trait, so
 //! that tests can inject faults (torn writes, failed syncs, bit flips, lost unsynced data)
-//! deterministically. [`FsIo`] is the real filesystem.
+//! deterministically. [`FsIo`] is the real filesystem. Its read side ([`SegmentRead`],
+//! from [`SegmentIo::reader`]) serves reads from other threads while the store writes.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// A deferred `fdatasync` of one file, run without the store's lock (see
 /// [`SegmentIo::syncer`]).
@@ -69,11 +70,61 @@ pub trait SegmentIo: std::fmt::Debug + Send + Sync + 'static {
     /// The underlying I/O error; `UnexpectedEof` when the file is too short.
     fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()>;
 
+    /// The read side of these files, for reads beside the writer: readers on other threads
+    /// read what was written (appended) before they located it, while the writer goes on.
+    /// The store asks for it once, when it opens.
+    fn reader(&self) -> Arc<dyn SegmentRead>;
+
     /// Cuts an open file to `len` bytes. Durable only after [`Self::sync_data`].
     ///
     /// # Errors
     /// The underlying I/O error.
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
+}
+
+/// Positioned reads of the files of one segments directory, from any thread, beside the
+/// writer ([`SegmentIo::reader`]): a reader reads bytes that were written before it was told
+/// where they are. Files are never renamed, shortened or removed while the store is open.
+pub trait SegmentRead: std::fmt::Debug + Send + Sync + 'static {
+    /// Fills `buf` from file `name` starting at byte `offset`.
+    ///
+    /// # Errors
+    /// The underlying I/O error; `UnexpectedEof` when the file is too short.
+    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// Read-only handles a [`FsReader`] keeps open at most (the oldest segments' are closed
+/// first): reads go mostly to recent segments, and a ledger may have thousands.
+const READER_FILES_MAX: usize = 64;
+
+/// The read side of [`FsIo`]: read-only handles of its own, opened on first use and kept.
+#[derive(Debug)]
+pub(crate) struct FsReader {
+    dir: PathBuf,
+    files: RwLock<BTreeMap<String, Arc<File>>>,
+}
+
+impl FsReader {
+    fn file(&self, name: &str) -> io::Result<Arc<File>> {
+        let files = self.files.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(file) = files.get(name) {
+            return Ok(Arc::clone(file));
+        }
+        drop(files);
+        // Opened without the cache's lock: readers of cached files go on meanwhile.
+        let file = Arc::new(File::open(self.dir.join(name))?);
+        let mut files = self.files.write().unwrap_or_else(PoisonError::into_inner);
+        if files.len() >= READER_FILES_MAX && !files.contains_key(name) {
+            files.pop_first();
+        }
+        Ok(Arc::clone(files.entry(name.to_owned()).or_insert(file)))
+    }
+}
+
+impl SegmentRead for FsReader {
+    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        read_exact_at(&*self.file(name)?, offset, buf)
+    }
 }
 
 /// The real filesystem: one directory, its files kept open once opened or created.
@@ -186,6 +237,10 @@ impl SegmentIo for FsIo {
 
     fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         read_exact_at(self.file(name)?, offset, buf)
+    }
+
+    fn reader(&self) -> Arc<dyn SegmentRead> {
+        Arc::new(FsReader { dir: self.dir.clone(), files: RwLock::default() })
     }
 
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {

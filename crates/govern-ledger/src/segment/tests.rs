@@ -14,6 +14,7 @@ use super::{
     FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENTS_DIR, SegmentIo,
     SegmentOptions, SegmentStore, TornCause, TornTail, segment_header, segment_name,
 };
+use crate::testing::Gate;
 use crate::{Ledger, LedgerStore, StoreError};
 
 /// One file of the fault-injecting filesystem.
@@ -44,9 +45,10 @@ struct Disk {
     last_written: Option<String>,
 }
 
-/// An in-memory filesystem that tracks what is durable and injects faults. Clones share it.
+/// An in-memory filesystem that tracks what is durable and injects faults. Clones share it,
+/// and its read side ([`SegmentIo::reader`]) too; reads through either pass its gate.
 #[derive(Clone, Debug, Default)]
-struct FaultIo(Arc<Mutex<Disk>>);
+struct FaultIo(Arc<Mutex<Disk>>, Arc<Gate>);
 
 impl FaultIo {
     /// Durable files with these contents.
@@ -188,7 +190,12 @@ impl SegmentIo for FaultIo {
         Ok(())
     }
 
+    fn reader(&self) -> Arc<dyn super::SegmentRead> {
+        Arc::new(self.clone())
+    }
+
     fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.1.pass();
         let disk = self.disk();
         let f = disk.files.get(name).ok_or_else(|| missing(name))?;
         let start = usize::try_from(offset).unwrap();
@@ -202,6 +209,12 @@ impl SegmentIo for FaultIo {
         let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
         f.written.truncate(usize::try_from(len).unwrap());
         Ok(())
+    }
+}
+
+impl super::SegmentRead for FaultIo {
+    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        SegmentIo::read_at(self, name, offset, buf)
     }
 }
 
@@ -974,4 +987,100 @@ fn a_closed_store_releases_its_directory_refuses_appends_and_still_reads() {
     let (mut reader, _) = SegmentStore::open(dir.path(), read_only).unwrap();
     let err = reader.append(1, &fixed(1)).unwrap_err();
     assert!(matches!(&err, StoreError::Io(m) if m.contains("read-only")), "{err}");
+}
+
+#[test]
+fn a_read_held_inside_the_segment_store_lets_appends_and_commits_through() {
+    let io = FaultIo::default();
+    // Segments of a few frames: the read finds several files, and the writer's buffer.
+    let (store, _) = open(&io, 900).unwrap();
+    let ledger = Arc::new(Ledger::open(Box::new(store)).unwrap());
+    for i in 0..5 {
+        let body = crate::testing::body("acme", GovernorKind::Quota, "q-1", format!("r{i}"));
+        ledger.append(body).unwrap();
+    }
+    ledger.commit().unwrap();
+    for read in crate::testing::HELD_READS {
+        crate::testing::reads_do_not_hold_up_appends(&ledger, &io.1, read);
+    }
+}
+
+/// A record a `Located` handed over, copied.
+type Drained = (u64, Result<Option<Vec<u8>>, StoreError>);
+
+/// Every record a `Located` hands over.
+fn drain(mut located: Box<dyn crate::Located>) -> Vec<Drained> {
+    let mut out = Vec::new();
+    while let Some((seq, record)) = located.next_record() {
+        out.push((seq, record.map(|r| r.map(<[u8]>::to_vec))));
+    }
+    out
+}
+
+#[test]
+fn located_records_read_as_read_reads_them_across_segments_and_the_buffer() {
+    for segment_bytes in [60, 200, 1_000, 100_000] {
+        let io = FaultIo::default();
+        let (mut store, _) = open(&io, segment_bytes).unwrap();
+        append_range(&mut store, 0..40);
+        store.sync().unwrap();
+        // Written but not synced, then only buffered: three kinds of place.
+        append_range(&mut store, 40..55);
+        let job = store.begin_sync().unwrap();
+        append_range(&mut store, 55..70);
+        let sets: [Vec<u64>; 5] = [
+            (0..72).collect(),
+            (0..70).step_by(3).collect(),
+            vec![0, 1, 2, 39, 40, 54, 55, 69, 70, 1_000],
+            (30..60).step_by(7).collect(),
+            vec![],
+        ];
+        // Every close pair too: a frame early in one segment and one further into the next
+        // must not be read as one stretch of a file.
+        let pairs = (0..70).flat_map(|a| (a + 1..a + 6).map(move |b| vec![a, b]));
+        for seqs in sets.iter().cloned().chain(pairs) {
+            let got = drain(store.locate(&seqs).unwrap());
+            let want: Vec<_> =
+                seqs.iter().map(|&seq| (seq, Ok((seq < 70).then(|| record(seq))))).collect();
+            assert_eq!(got, want, "{segment_bytes}: {seqs:?}");
+        }
+        for range in [0..70, 0..100, 13..41, 39..56, 55..70, 69..70, 70..90, 5..5] {
+            let got = drain(store.locate_range(range.clone()).unwrap());
+            let want: Vec<_> =
+                (range.start..range.end.min(70)).map(|seq| (seq, Ok(Some(record(seq))))).collect();
+            assert_eq!(got, want, "{segment_bytes}: {range:?}");
+        }
+        let upto = job.upto();
+        let result = job.run();
+        store.end_sync(upto, result).unwrap();
+    }
+}
+
+#[test]
+fn a_located_frame_that_does_not_check_is_named_as_read_names_it() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 300).unwrap();
+    append_range(&mut store, 0..30);
+    store.sync().unwrap();
+    let places = layout(30, 300);
+    let (first, offset) = places[17];
+    // A payload byte of record 17: its payload checksum fails.
+    io.flip(&segment_name(first), offset as usize + FRAME_HEADER_LEN + 3, 0x40);
+    let mut out = Vec::new();
+    let read = store.read(17, &mut out).unwrap_err();
+    let located = drain(store.locate(&[16, 17, 18]).unwrap());
+    assert_eq!(located[0], (16, Ok(Some(record(16)))));
+    assert_eq!(located[1], (17, Err(read.clone())));
+    assert_eq!(located[2], (18, Ok(Some(record(18)))), "another frame, another check");
+    // In a range the frame after cannot be trusted to start where the bad one says: the
+    // range ends at the first error.
+    let ranged = drain(store.locate_range(0..30).unwrap());
+    assert_eq!(ranged.len(), 18);
+    assert_eq!(ranged[17], (17, Err(read)));
+    // A damaged length in a frame header: the header's checksum fails.
+    io.flip(&segment_name(places[5].0), places[5].1 as usize + 1, 0x01);
+    let ranged = drain(store.locate_range(0..30).unwrap());
+    assert_eq!(ranged.len(), 6);
+    let read = store.read(5, &mut out).unwrap_err();
+    assert!(matches!(&ranged[5], (5, Err(StoreError::Corrupt(_)))), "{:?} / {read}", ranged[5]);
 }
