@@ -6,6 +6,7 @@ mod basics;
 mod billing;
 mod crash_recovery;
 mod durable;
+mod feed;
 mod passivation;
 mod restart;
 mod shutdown;

@@ -92,6 +92,7 @@ impl<G: Hosted> GovernorHandle<G> {
             // waits for it too. (This makes the moment deterministic.)
             let until = tokio::time::Instant::now() + shared.reply_timeout;
             self.runtime.domains.deliver_due(shared, Some(until)).await;
+            shared.durable().await;
         }
         outcome
     }

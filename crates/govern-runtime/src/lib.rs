@@ -37,7 +37,7 @@ pub(crate) type FastMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomSta
 pub mod ledger {
     pub use govern_ledger::{
         Appended, CheckpointSigner, CommitOptions, Durability, Ledger, LedgerError, LedgerStore,
-        MemoryStore, SegmentOptions, SegmentStore, StoreError,
+        MemoryStore, SegmentOptions, SegmentStore, StoreError, TENANT_PAGE_MAX,
     };
 }
 
@@ -48,4 +48,4 @@ pub use governor::CrashPoint;
 pub use governor::Snapshot;
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
-pub use runtime::{LedgerStatus, Runtime, RuntimeBuilder, RuntimeHandle};
+pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};

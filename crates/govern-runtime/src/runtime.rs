@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     /// Every armed state timeout, in delivery order.
     pub(crate) schedule: Arc<Schedule>,
     pub(crate) reply_timeout: Duration,
+    /// The receipt actor's queue: hosts' reads wait behind it for durability.
+    pub(crate) receipts: Receipts,
+    /// Whether callers are acknowledged only once their receipt is durable.
+    durable_acks: bool,
     /// Set when shutdown begins or the supervision tree has failed: new commands are refused.
     shutting_down: AtomicBool,
     /// The receipt actor's last commit, once it has stopped.
@@ -58,6 +62,29 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The receipts a host may be shown: those below this sequence number. With durable
+    /// acknowledgements on a durable store, the durable ones (no query shows a receipt a
+    /// crash could take back); otherwise every written one.
+    pub(crate) fn visible(&self) -> u64 {
+        if self.durable_acks && self.ledger.is_durable() {
+            self.ledger.durable_len()
+        } else {
+            self.ledger.head().next_seq
+        }
+    }
+
+    /// Waits until every receipt sent to the receipt actor so far is durable (at once if the
+    /// store is not durable).
+    pub(crate) async fn durable(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let after = crate::receipts::Entry::After(Box::new(move |_| {
+            let _ = tx.send(());
+        }));
+        if self.receipts.send(after).await.is_ok() {
+            let _ = tokio::time::timeout(self.reply_timeout, rx).await;
+        }
     }
 }
 
@@ -233,8 +260,11 @@ impl RuntimeBuilder {
             checkpointer,
             Arc::clone(&registry_ref),
         );
+        let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
             ledger: Arc::clone(&ledger),
+            receipts: receipts.clone(),
+            durable_acks,
             clock,
             registry: Arc::new(Registry::new(self.tenant_in_flight_max)),
             schedule: Arc::new(Schedule::new()),
@@ -558,6 +588,19 @@ impl Runtime {
     }
 }
 
+/// One page of a tenant's receipts ([`RuntimeHandle::receipts_since`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ReceiptPage {
+    /// The receipts, in sequence order.
+    pub receipts: Vec<Receipt>,
+    /// Where the next page starts: the last receipt's sequence number (the cursor given,
+    /// when the page is empty).
+    pub cursor: Option<u64>,
+    /// No receipt the host may be shown follows this page (for now).
+    pub caught_up: bool,
+}
+
 /// The ledger's progress and health ([`RuntimeHandle::ledger_status`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -616,7 +659,39 @@ impl RuntimeHandle {
         kind: Option<GovernorKind>,
         resource: Option<&govern_governors::ResourceId>,
     ) -> Result<Vec<Receipt>, LedgerError> {
-        self.shared.ledger.tenant_receipts(tenant, kind, resource)
+        self.shared.ledger.tenant_receipts_below(tenant, kind, resource, self.shared.visible())
+    }
+
+    /// One page of a tenant's receipts, to follow the ledger as a change feed: those after
+    /// `cursor` (the `cursor` of the previous page; `None` from the start), at most `limit`
+    /// (between 1 and [`ledger::TENANT_PAGE_MAX`](crate::ledger::TENANT_PAGE_MAX)), in
+    /// sequence order, only those a host may be shown (durable, with durable
+    /// acknowledgements). Never another tenant's. Finding a page costs its size, not the
+    /// tenant's history.
+    ///
+    /// ```text
+    /// let mut cursor = None;
+    /// loop {
+    ///     let page = handle.receipts_since(&tenant, cursor, 500)?;
+    ///     for r in &page.receipts { /* forward r */ }
+    ///     cursor = page.cursor;
+    ///     if page.caught_up { /* wait, then ask again from `cursor` */ }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`LedgerError`] when a record cannot be read.
+    pub fn receipts_since(
+        &self,
+        tenant: &govern_governors::TenantId,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<ReceiptPage, LedgerError> {
+        let below = self.shared.visible();
+        let (receipts, more) =
+            self.shared.ledger.tenant_receipts_page_below(tenant, cursor, limit, below)?;
+        let cursor = receipts.last().map(|r| r.seq).or(cursor);
+        Ok(ReceiptPage { receipts, cursor, caught_up: more.is_none() })
     }
 
     /// Receipt counts per tenant, sorted by tenant.
@@ -691,7 +766,11 @@ impl RuntimeHandle {
     /// whoever delivers, each is decided once and in order); this call makes the moment
     /// deterministic, for scenario scripts and tests on paused time.
     pub async fn fire_due_timeouts(&self) -> usize {
-        self.domains.deliver_due(&self.shared, None).await
+        let n = self.domains.deliver_due(&self.shared, None).await;
+        // Their receipts (and those of timeouts the delivery task decided meanwhile) are
+        // durable, hence shown by `receipts`, when this returns.
+        self.shared.durable().await;
+        n
     }
 
     #[cfg(feature = "testing")]
