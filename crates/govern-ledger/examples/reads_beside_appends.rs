@@ -1,7 +1,8 @@
 //! How appends fare while the ledger is read: one resource's history of N receipts is
 //! replayed (`Ledger::resource_receipts`), then the whole ledger verified (`Ledger::verify`),
 //! each on its own thread, while this thread appends another tenant's receipts one by one and
-//! times each append. The same appends are timed first with nothing else going on.
+//! times each append. The same appends, the replay and the verification are timed first each
+//! with nothing else going on.
 //!
 //! ```sh
 //! cargo run --release -p govern-ledger --example reads_beside_appends -- 1000000
@@ -44,35 +45,60 @@ fn body(tenant: &str, resource: &str, i: u64) -> ReceiptBody {
     }
 }
 
+/// Latencies in nanoseconds: of each append, and of each commit.
+type Latencies = (Vec<u64>, Vec<u64>);
+
 /// Appends `small`'s receipts until `done` (or `n` of them when `done` is `None`), committing
-/// every 1 000; returns each append's latency in nanoseconds.
-fn timed_appends(ledger: &Ledger, done: Option<&AtomicBool>, n: usize, i: &mut u64) -> Vec<u64> {
-    let mut lat = Vec::new();
-    while done.map_or(lat.len() < n, |d| !d.load(Ordering::Acquire)) {
+/// every 1 000 (a commit waits for the lock as an append does); times each.
+fn timed_appends(ledger: &Ledger, done: Option<&AtomicBool>, n: usize, i: &mut u64) -> Latencies {
+    let (mut appends, mut commits) = (Vec::new(), Vec::new());
+    let nanos = |t0: Instant| u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    while done.map_or(appends.len() < n, |d| !d.load(Ordering::Acquire)) {
         let body = body("small", &format!("s-{}", *i % 100), *i);
         let t0 = Instant::now();
         ledger.append(body).unwrap();
-        lat.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        appends.push(nanos(t0));
         *i += 1;
         if i.is_multiple_of(1_000) {
+            let t0 = Instant::now();
             ledger.commit().unwrap();
+            commits.push(nanos(t0));
         }
     }
-    lat
+    (appends, commits)
 }
 
-fn report(what: &str, mut lat: Vec<u64>) {
+fn report(what: &str, (mut lat, commits): Latencies) {
+    let commit_max = commits.iter().max().map_or(0.0, |&c| c as f64 / 1_000.0);
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize] as f64 / 1_000.0;
     let over_1ms = lat.iter().filter(|&&l| l > 1_000_000).count();
     println!(
-        "{what}: {} appends, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs, {over_1ms} over 1 ms",
+        "{what}: {} appends, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs, {over_1ms} over 1 ms; {} commits, max {commit_max:.1} µs",
         lat.len(),
         pct(0.5),
         pct(0.99),
         pct(0.999),
-        pct(1.0)
+        pct(1.0),
+        commits.len()
     );
+}
+
+/// How long `read` takes with nothing else going on.
+fn alone(ledger: &Ledger, what: &str, read: fn(&Ledger) -> u64) {
+    let t0 = Instant::now();
+    let n = read(ledger);
+    let took = t0.elapsed().as_secs_f64();
+    println!("{what}, alone: {n} receipts in {took:.3} s ({:.2} M/s)", n as f64 / took / 1e6);
+}
+
+fn replay(ledger: &Ledger) -> u64 {
+    let (big, r1) = (TenantId::new("big").unwrap(), ResourceId::new("r-1").unwrap());
+    ledger.resource_receipts(&big, GovernorKind::Quota, &r1).unwrap().len() as u64
+}
+
+fn verify(ledger: &Ledger) -> u64 {
+    ledger.verify().unwrap().next_seq
 }
 
 /// Runs `read` on its own thread while this one appends; returns how long the read took.
@@ -120,9 +146,8 @@ fn main() {
     println!("appended {n} receipts of one resource in {took:.2} s ({:.0}/s)", n as f64 / took);
     let mut i = 0;
     report("quiet", timed_appends(&ledger, None, 200_000, &mut i));
-    beside(&ledger, "replay of big/r-1", &mut i, |ledger| {
-        let (big, r1) = (TenantId::new("big").unwrap(), ResourceId::new("r-1").unwrap());
-        ledger.resource_receipts(&big, GovernorKind::Quota, &r1).unwrap().len() as u64
-    });
-    beside(&ledger, "verify", &mut i, |ledger| ledger.verify().unwrap().next_seq);
+    alone(&ledger, "replay of big/r-1", replay);
+    alone(&ledger, "verify", verify);
+    beside(&ledger, "replay of big/r-1", &mut i, replay);
+    beside(&ledger, "verify", &mut i, verify);
 }
