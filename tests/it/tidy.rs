@@ -136,9 +136,9 @@ fn the_architecture_walk_points_at_the_lines_it_names() {
         let text = std::fs::read_to_string(crate::repo_path(file)).unwrap_or_default();
         let at = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
         if !at.contains(item) {
-            let found = text.lines().position(|l| {
-                l.contains(item) && (l.contains("fn ") || l.contains("=>"))
-            });
+            let found = text
+                .lines()
+                .position(|l| l.contains(item) && (l.contains("fn ") || l.contains("=>")));
             stale.push(format!(
                 "{file}:{line} does not hold `{item}` (it is at line {})",
                 found.map_or("?".to_owned(), |n| (n + 1).to_string())
