@@ -28,13 +28,15 @@ fn check_run(run: &serde_json::Value, commands: u64) {
     assert!(f("p50_us") > 0.0, "{run}");
     assert!(f("p50_us") <= f("p99_us") && f("p99_us") <= f("p999_us"), "{run}");
     assert!(f("p999_us") <= f("max_us"), "{run}");
+    assert!(f("p50_time_us") <= f("p99_time_us") && f("p99_time_us") <= f("max_us"), "{run}");
+    assert!(f("p50_us") <= f("p50_time_us"), "weighting by time favours the slower: {run}");
 }
 
 fn check_end(v: &serde_json::Value) {
     assert_eq!(v["others_all_accepted"], true, "{v}");
     assert_eq!(v["runtime_up"], true, "{v}");
     assert_eq!(v["chain_verified"], true, "{v}");
-    for k in ["p50_ratio", "p99_ratio", "per_s_ratio"] {
+    for k in ["p50_ratio", "p99_ratio", "p99_time_ratio", "per_s_ratio"] {
         assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
     }
 }
