@@ -17,6 +17,8 @@ use govern_runtime::{Runtime, RuntimeHandle};
 
 use crate::alloc_count::live_bytes;
 
+mod isolation;
+
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Bench {
@@ -28,6 +30,13 @@ pub(crate) enum Bench {
     /// acknowledgement by the group commit (latency per receipt); without, one thread syncs
     /// (fdatasync) every `--batch` receipts.
     Ledger(LedgerArgs),
+    /// Blast radius: other tenants' commands (C clients, latency per call), quietly and while
+    /// one tenant's governors take thousands of injected panics; exits 1 unless every other
+    /// tenant's command succeeded, the runtime is up and the chain verifies.
+    Blast(isolation::BlastArgs),
+    /// Replay isolation: other tenants' commands, quietly and while one governor with a long
+    /// history (1 M receipts) is passivated and brought back by replay, again and again.
+    Replay(isolation::ReplayArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -103,6 +112,8 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
     match bench {
         Bench::Lifecycle(args) => lifecycle(&args),
         Bench::Ledger(args) => ledger(&args),
+        Bench::Blast(args) => isolation::blast(&args),
+        Bench::Replay(args) => isolation::replay(&args),
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct Domain<G: Hosted> {
     incarnations: AtomicU64,
     /// Live governor actors (the supervisor's child table's size).
     live: AtomicUsize,
+    /// Quarantines so far, of all this kind's governors.
+    quarantines: AtomicU64,
 }
 
 impl<G: Hosted> Domain<G> {
@@ -62,6 +64,7 @@ impl<G: Hosted> Domain<G> {
             supervisor: Mutex::new(None),
             incarnations: AtomicU64::new(0),
             live: AtomicUsize::new(0),
+            quarantines: AtomicU64::new(0),
         }
     }
 
@@ -306,6 +309,15 @@ impl<G: Hosted> Domain<G> {
         let Some(sup) = self.supervisor() else { return 0 };
         ractor::call!(sup, |reply| DomainMsg::Sweep(Some((idle_for, reply)))).unwrap_or(0)
     }
+
+    /// Quarantines so far, of all this kind's governors.
+    #[cfg_attr(
+        not(feature = "testing"),
+        allow(dead_code, reason = "used by the testing feature's hooks")
+    )]
+    pub(crate) fn quarantines(&self) -> u64 {
+        self.quarantines.load(Ordering::Acquire)
+    }
 }
 
 /// The refusal of a command a slot did not take (not `Closed`: that is routed again).
@@ -520,6 +532,7 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
                         self.spawn(&myself, state, slot).await;
                     }
                     Some(ms) => {
+                        self.domain.quarantines.fetch_add(1, Ordering::AcqRel);
                         tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, quarantine_ms = ms, crashes_max = config.crashes_max, "governor crashed repeatedly; quarantined");
                     }
                 }

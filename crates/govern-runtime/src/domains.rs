@@ -103,6 +103,7 @@ pub(crate) trait AnyDomain: Send + Sync {
     fn resident(&self) -> usize;
     fn live_actors(&self) -> usize;
     fn incarnations(&self) -> u64;
+    fn quarantines(&self) -> u64;
     fn passivate_idle(&self, idle_for: Duration) -> BoxFuture<'_, usize>;
     fn fail_resident(&self, reason: &str);
     fn crash_supervisor(&self) -> bool;
@@ -136,6 +137,9 @@ impl<G: Hosted> AnyDomain for Domain<G> {
     }
     fn incarnations(&self) -> u64 {
         Domain::incarnations(self)
+    }
+    fn quarantines(&self) -> u64 {
+        Domain::quarantines(self)
     }
     fn passivate_idle(&self, idle_for: Duration) -> BoxFuture<'_, usize> {
         Box::pin(Domain::passivate_idle(self, idle_for))

@@ -790,6 +790,14 @@ impl RuntimeHandle {
         self.domains.by_kind(kind).incarnations().saturating_sub(1)
     }
 
+    #[cfg(feature = "testing")]
+    /// How many times a governor of `kind` was quarantined (it crashed more than
+    /// `governor_restarts` times in a window), over all its governors.
+    #[must_use]
+    pub fn quarantines(&self, kind: GovernorKind) -> u64 {
+        self.domains.by_kind(kind).quarantines()
+    }
+
     /// Whether the runtime has stopped taking commands (shutdown began, or the root
     /// supervisor gave up).
     #[must_use]

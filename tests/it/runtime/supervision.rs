@@ -183,6 +183,7 @@ async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_b
         _ => None,
     };
     assert_eq!(retry(&refused), Some(1_000));
+    assert_eq!(h.quarantines(GovernorKind::Subscription), 1);
     // Meanwhile: refused with what is left of the quarantine; no domain was restarted, and
     // the bystanders go on without a replay.
     tokio::time::advance(Duration::from_millis(400)).await;
@@ -210,6 +211,8 @@ async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_b
         c.unwrap();
     }
     assert_eq!(retry(&refused.unwrap_err()), Some(2_000));
+    assert_eq!(h.quarantines(GovernorKind::Subscription), 2);
+    assert_eq!(h.quarantines(GovernorKind::Quota), 0, "only the crashing governor's kind");
     tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(crashing.pause("holiday").await.unwrap().seq, 9);
     assert_eq!(assert_replays(&h, &crashing, &acme, &sub_1).await, 3);
