@@ -458,13 +458,22 @@ async fn noise(
             }
         }
         // A `Now` crash is ahead of this command in the inbox; an `AfterNextAppend` one
-        // happens on it. Either way the governor has panicked once this is answered.
+        // happens on it, just after its receipt is sent, so its answer (from the receipt
+        // actor, on another thread) may come first: wait for the panic to be counted before
+        // deciding whether another is needed (not for long: a `Now` crash queued just before
+        // a quarantine is dropped with the inbox, and never panics).
         let outcome = g.send(check(turn), "noise").await;
         *noise.commands.entry(code(&outcome)).or_insert(0) += 1;
         if let Err(e) = &outcome
             && let Some(wait) = retry_after_ms(e)
         {
             until[current] = Instant::now() + Duration::from_millis(wait);
+        }
+        let waited = Instant::now();
+        while INJECTED_PANICS.load(Ordering::Relaxed) - base == injected
+            && waited.elapsed() < Duration::from_millis(100)
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
     noise.seconds = started.elapsed().as_secs_f64();
@@ -713,11 +722,13 @@ struct ReplayReport {
     end: End,
 }
 
-/// Passivates every idle governor now (before the others' governors exist, that is only the
-/// replaying one and the tenant governors) and waits until their actors have stopped.
+/// Passivates every governor (before the others' governors exist, that is only the replaying
+/// one and the tenant governors) and waits until their actors have stopped. A sweep skips a
+/// governor whose actor has not yet seen its inbox empty after the last answer: sweep again
+/// until none is left.
 async fn passivate_all(h: &RuntimeHandle) {
-    let _ = h.passivate_idle(Duration::ZERO).await;
     while h.live_governor_actors() > 0 {
+        let _ = h.passivate_idle(Duration::ZERO).await;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -748,8 +759,14 @@ async fn replay_loop(
         // one of theirs go too, its own replay would stall the others in turn: the margin is
         // wide, and `others_passivated` says if it happened.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let idle = t0.elapsed() / 2;
-        others_passivated += h.passivate_idle(idle).await.saturating_sub(1);
+        loop {
+            let n = h.passivate_idle(t0.elapsed() / 2).await;
+            if n > 0 {
+                others_passivated += n - 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         if finished.load(Ordering::Acquire) {
             break;
         }
