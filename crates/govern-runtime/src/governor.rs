@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use govern_governors::{CommandSpec, Ctx, Governor, Metadata, Reason, Request, StateSpec};
 use govern_ledger::{Ledger, LedgerError};
-use govern_receipt::{Receipt, ReceiptBody, replay};
+use govern_receipt::{ReceiptBody, replay};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
@@ -373,9 +373,9 @@ impl<G: Hosted> GovernorActor<G> {
         myself: ActorRef<GovernorMsg>,
         state: &mut GovernorState<G>,
     ) -> Result<(), ActorProcessingErr> {
-        let receipts = self.own_receipts(&state.slot.key).await?;
-        state.machine = replay(&receipts)?;
-        state.receipts = receipts.len() as u64;
+        let (machine, receipts) = self.replay_own(&state.slot.key).await?;
+        state.machine = machine;
+        state.receipts = receipts;
         self.env.timers.arm(&state.slot.key, state.machine.state_timeout());
         let mut inbox = state.slot.lock();
         inbox.actor = Some(myself);
@@ -383,20 +383,24 @@ impl<G: Hosted> GovernorActor<G> {
         Ok(())
     }
 
-    /// This governor's receipts, every one it sent before included: the barrier travels
-    /// through the receipt actor's queue behind them. The read itself (which may be long)
-    /// runs on the blocking pool for a durable store, and holds no lock of the ledger's
-    /// beyond copying positions.
-    async fn own_receipts(&self, key: &Key) -> Result<Vec<Receipt>, ActorProcessingErr> {
+    /// This governor's machine replayed from its receipts, every one it sent before
+    /// included: the barrier travels through the receipt actor's queue behind them. The read
+    /// and the fold (which may be long: a million receipts take a second or more) run on the
+    /// blocking pool, whatever the store, so that a long history never holds a tokio worker
+    /// and the tasks queued on it; the read holds no lock of the ledger's beyond copying
+    /// positions.
+    async fn replay_own(&self, key: &Key) -> Result<(G, u64), ActorProcessingErr> {
         self.env.receipts.barrier().await?;
         let ledger = Arc::clone(&self.env.ledger);
         let (tenant, resource) = (key.tenant.clone(), key.resource.clone());
-        let read = move || ledger.resource_receipts(&tenant, G::KIND, &resource);
-        if self.env.ledger.is_durable() {
-            Ok(tokio::task::spawn_blocking(read).await??)
-        } else {
-            Ok(read()?)
-        }
+        let replayed =
+            tokio::task::spawn_blocking(move || -> Result<(G, u64), ActorProcessingErr> {
+                let receipts = ledger.resource_receipts(&tenant, G::KIND, &resource)?;
+                let machine: G = replay(&receipts)?;
+                Ok((machine, receipts.len() as u64))
+            })
+            .await??;
+        Ok(replayed)
     }
 
     /// Sends `entry` once the receipt actor's queue has room (backpressure), then applies
