@@ -92,11 +92,12 @@ pub(crate) struct LifecycleArgs {
     #[arg(long, default_value_t = 0, requires = "data_dir")]
     batch_delay_us: u64,
     /// Tokio's `global_queue_interval`: how many tasks a worker polls from its own queue
-    /// before it looks at the shared one (tokio's default: 61). With many clients, tasks that
-    /// overflow a worker's queue wait in the shared one meanwhile: a smaller interval is
-    /// fairer (see docs/benchmarks.md, "Fairness").
-    #[arg(long)]
-    global_queue_interval: Option<u32>,
+    /// before it looks at the shared one (tokio's default: 61; govern's, which the CLI uses
+    /// and recommends to hosts: `limits::GLOBAL_QUEUE_INTERVAL`). With many clients, tasks
+    /// that overflow a worker's queue wait in the shared one meanwhile: a smaller interval is
+    /// fairer (see docs/benchmarks.md, "Fairness at C = 1024").
+    #[arg(long, default_value_t = govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)]
+    global_queue_interval: u32,
     /// Passivate governors idle this long (ms), as a long-running host would (default: a
     /// day, i.e. never during the run). With it, the resident and passivated sizes the run
     /// reports mix the two; peak RSS is the figure to read.
@@ -210,6 +211,7 @@ fn ledger_producers(
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
+        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
@@ -280,10 +282,10 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let workers = args.workers.unwrap_or(cores).max(1);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(workers).enable_all();
-    if let Some(n) = args.global_queue_interval {
-        builder.global_queue_interval(n.max(1));
-    }
+    builder
+        .worker_threads(workers)
+        .global_queue_interval(args.global_queue_interval.max(1))
+        .enable_all();
     let rt = builder.build().map_err(|e| format!("tokio runtime: {e}"))?;
     // The reference first, in a quiet process: measured after the runtime, it would overlap
     // with the runtime's actors being freed in the background.

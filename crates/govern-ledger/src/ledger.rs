@@ -548,6 +548,21 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Whether one resource may have receipts: false means it has none (the check is
+    /// the length of its key hash's list, taken under the lock and without reading the
+    /// store, so a colliding key can make it say true for a resource that has none). A
+    /// governor that has never written a receipt starts without a read.
+    #[must_use]
+    pub fn resource_may_have_receipts(
+        &self,
+        tenant: &TenantId,
+        kind: GovernorKind,
+        resource: &ResourceId,
+    ) -> bool {
+        let inner = self.lock();
+        inner.index.resource(tenant, kind, resource).is_some_and(|seqs| seqs.len() > 0)
+    }
+
     /// The receipts of one tenant, optionally narrowed to a kind and a resource, in sequence
     /// order. Never another tenant's.
     ///

@@ -69,9 +69,9 @@ impl Domains {
     }
 
     /// The domain of `G`.
-    pub(crate) fn get<G: Hosted>(&self) -> Arc<Domain<G>> {
-        let typed = self.table.get(Self::index(G::KIND)).map(|(_, any)| Arc::clone(any));
-        match typed.and_then(|any| any.downcast::<Domain<G>>().ok()) {
+    pub(crate) fn get<G: Hosted>(&self) -> &Domain<G> {
+        let typed = self.table.get(Self::index(G::KIND)).map(|(_, any)| &**any);
+        match typed.and_then(|any| any.downcast_ref::<Domain<G>>()) {
             Some(domain) => domain,
             None => unreachable_kind(G::KIND),
         }

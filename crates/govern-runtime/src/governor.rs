@@ -388,9 +388,14 @@ impl<G: Hosted> GovernorActor<G> {
     /// and the fold (which may be long: a million receipts take a second or more) run on the
     /// blocking pool, whatever the store, so that a long history never holds a tokio worker
     /// and the tasks queued on it; the read holds no lock of the ledger's beyond copying
-    /// positions.
+    /// positions. A governor without receipts skips both.
     async fn replay_own(&self, key: &Key) -> Result<(G, u64), ActorProcessingErr> {
         self.env.receipts.barrier().await?;
+        // A governor that has never written a receipt (the common start: a new resource)
+        // has nothing to read or fold: no trip to the blocking pool.
+        if !self.env.ledger.resource_may_have_receipts(&key.tenant, G::KIND, &key.resource) {
+            return Ok((G::default(), 0));
+        }
         let ledger = Arc::clone(&self.env.ledger);
         let (tenant, resource) = (key.tenant.clone(), key.resource.clone());
         let replayed =

@@ -129,6 +129,7 @@ fn tokio_runtime(
     let workers = workers.unwrap_or(cores).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;

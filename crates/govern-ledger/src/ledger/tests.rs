@@ -49,6 +49,21 @@ fn appends_are_sequenced_numbered_per_resource_and_scoped_per_tenant() {
     assert_eq!(ledger.receipt_counts(), vec![(acme, 3), (TenantId::new("globex").unwrap(), 1)]);
 }
 
+#[test]
+fn a_resource_without_receipts_is_known_to_have_none() {
+    let ledger = Ledger::in_memory();
+    let acme = TenantId::new("acme").unwrap();
+    let (s1, s2) = (ResourceId::new("s1").unwrap(), ResourceId::new("s2").unwrap());
+    assert!(!ledger.resource_may_have_receipts(&acme, GovernorKind::Subscription, &s1));
+    ledger.append(body("acme", GovernorKind::Subscription, "s1", "x")).unwrap();
+    assert!(ledger.resource_may_have_receipts(&acme, GovernorKind::Subscription, &s1));
+    // Another resource, another kind, another tenant: still none.
+    assert!(!ledger.resource_may_have_receipts(&acme, GovernorKind::Subscription, &s2));
+    assert!(!ledger.resource_may_have_receipts(&acme, GovernorKind::Billing, &s1));
+    let globex = TenantId::new("globex").unwrap();
+    assert!(!ledger.resource_may_have_receipts(&globex, GovernorKind::Subscription, &s1));
+}
+
 /// A store whose appends fail after `ok` successes.
 struct Failing {
     inner: MemoryStore,
