@@ -81,9 +81,14 @@ fn blast_injects_its_panics_and_every_other_tenant_s_command_succeeds() {
         assert!(["accepted", "governor_unavailable"].contains(&code.as_str()), "{noise}");
     }
     // 2 receipts per tenant, a warm-up command per governor, both runs, the noise's accepted
-    // commands.
+    // commands, and one audit record per quarantine.
     let accepted = noise["commands"]["accepted"].as_u64().unwrap();
-    assert_eq!(v["receipts"].as_u64().unwrap(), 2 * 3 + (2 * 2 + 2) + 2 * 300 + accepted, "{v}");
+    let quarantines = noise["quarantines"].as_u64().unwrap();
+    assert_eq!(
+        v["receipts"].as_u64().unwrap(),
+        2 * 3 + (2 * 2 + 2) + 2 * 300 + accepted + quarantines,
+        "{v}"
+    );
 }
 
 #[test]

@@ -8,7 +8,9 @@ use crate::args::CommandSpec;
 use crate::governor::{Governor, StateSpec};
 use crate::kind::GovernorKind;
 use crate::time::{Ctx, DAY_MS};
-use crate::{account, billing, catalog, compliance, entitlement, quota, subscription, tenant};
+use crate::{
+    account, audit, billing, catalog, compliance, entitlement, quota, subscription, tenant,
+};
 
 /// Exploration starts at 2026-01-01T00:00:00Z.
 pub const EXPLORE_EPOCH_MS: u64 = 1_767_225_600_000;
@@ -158,6 +160,7 @@ impl Graph {
             GovernorKind::Quota => Self::of::<quota::Quota>(),
             GovernorKind::Compliance => Self::of::<compliance::Audit>(),
             GovernorKind::Tenant => Self::of::<tenant::Tenant>(),
+            GovernorKind::Audit => Self::of::<audit::Trail>(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! The eight governor kinds and their stable names.
+//! The governor kinds and their stable names.
 
 use std::fmt;
 
@@ -21,11 +21,13 @@ pub enum GovernorKind {
     Compliance,
     /// The tenant itself: provisioning, suspension, maintenance.
     Tenant,
+    /// The tenant's audit trail of the runtime's own decisions (quarantines).
+    Audit,
 }
 
 impl GovernorKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Entitlement,
         Self::Billing,
         Self::Catalog,
@@ -34,6 +36,7 @@ impl GovernorKind {
         Self::Quota,
         Self::Compliance,
         Self::Tenant,
+        Self::Audit,
     ];
 
     /// The stable snake_case name used in receipts, logs and scripts.
@@ -48,6 +51,7 @@ impl GovernorKind {
             Self::Quota => "quota",
             Self::Compliance => "compliance",
             Self::Tenant => "tenant",
+            Self::Audit => "audit",
         }
     }
 

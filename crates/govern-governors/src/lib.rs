@@ -1,4 +1,4 @@
-//! The eight govern governors as pure state machines.
+//! The govern governors as pure state machines.
 //!
 //! Each governor is a transition table: [`Governor::decide`] takes the current machine, a
 //! command and a [`Ctx`] carrying the time, and returns a [`Transition`] or a [`Rejection`].
@@ -24,6 +24,7 @@ pub mod graph;
 pub mod limits;
 
 pub mod account;
+pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod compliance;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govern_governors::Request;
+use govern_governors::{GovernorKind, Request};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::FastMap;
@@ -109,6 +109,17 @@ impl<G: Hosted> Domain<G> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(key, Envelope::Command { request, reply: tx, admission, timeout: false })?;
         self.wait(rx).await?
+    }
+
+    /// Queues a command the runtime itself sends (nobody waits for its outcome): like a
+    /// state timeout's, it is never refused for a full inbox; a refusal (the governor is
+    /// quarantined) drops it.
+    /// Called by the registry actor, it routes the envelope itself (an open slot or a new
+    /// one), so that the record is queued before any command that reaches the registry actor
+    /// after it.
+    pub(crate) fn record(&self, key: Key, request: Request<G::Command>, admission: Admission) {
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        self.route(key, Envelope::Command { request, reply: tx, admission, timeout: true });
     }
 
     /// Asks for a governor's state, in order with its commands.
@@ -374,6 +385,27 @@ pub(crate) struct DomainState<G: Hosted> {
 }
 
 impl<G: Hosted> DomainSupervisor<G> {
+    /// Receipts a quarantine once, as it begins, in the tenant's audit trail (through the
+    /// registry actor, which routes it to the tenant's audit governor). The audit governor's
+    /// own quarantine is not recorded there: it would be refused, being quarantined.
+    fn receipt_quarantine(&self, key: &Key, level: u32, length_ms: u64) {
+        if G::KIND == GovernorKind::Audit {
+            return;
+        }
+        let command = govern_governors::audit::Command::RecordQuarantine {
+            governor: G::KIND,
+            resource: key.resource.as_str().to_owned(),
+            level: u64::from(level),
+            length_ms,
+        };
+        let registry =
+            self.domain.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let msg = RegistryMsg::Audit { tenant: key.tenant.clone(), command };
+        if registry.is_none_or(|r| r.cast(msg).is_err()) {
+            tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, resource_id = %key.resource, "quarantine not receipted: the registry actor is not running");
+        }
+    }
+
     async fn spawn(
         &self,
         myself: &ActorRef<DomainMsg<G>>,
@@ -526,14 +558,15 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
                 self.domain.live.store(state.children.len(), Ordering::Release);
                 let config = self.domain.config;
                 let window = u64::try_from(config.crash_window.as_millis()).unwrap_or(u64::MAX);
-                match slot.crashed(self.domain.now_ms(), config.crashes_max, window) {
+                let record = |ms, level| self.receipt_quarantine(&slot.key, level, ms);
+                match slot.crashed(self.domain.now_ms(), config.crashes_max, window, record) {
                     None => {
                         tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, "governor crashed; restarting with replay");
                         self.spawn(&myself, state, slot).await;
                     }
-                    Some(ms) => {
+                    Some((ms, level)) => {
                         self.domain.quarantines.fetch_add(1, Ordering::AcqRel);
-                        tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, quarantine_ms = ms, crashes_max = config.crashes_max, "governor crashed repeatedly; quarantined");
+                        tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, quarantine_ms = ms, level, crashes_max = config.crashes_max, "governor crashed repeatedly; quarantined");
                     }
                 }
             }

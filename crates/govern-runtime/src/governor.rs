@@ -251,10 +251,17 @@ impl<G: Governor> Slot<G> {
 
     /// Records a crash of the live actor at `now_ms`. Within the limit (`max` crashes per
     /// `window_ms`) the slot stays open for a restart (`None`); beyond it the slot is
-    /// quarantined: closed, its queue refused with a retry-after, and the quarantine's
-    /// length returned.
-    pub(crate) fn crashed(&self, now_ms: u64, max: u32, window_ms: u64) -> Option<u64> {
-        let (queued, ms) = {
+    /// quarantined: closed, `on_quarantine` called with the quarantine's length (ms) and
+    /// level (1 for the first), then its queue refused with a retry-after; the length and
+    /// level are returned.
+    pub(crate) fn crashed(
+        &self,
+        now_ms: u64,
+        max: u32,
+        window_ms: u64,
+        on_quarantine: impl FnOnce(u64, u32),
+    ) -> Option<(u64, u32)> {
+        let (queued, ms, level) = {
             let mut inbox = self.lock();
             inbox.actor = None;
             inbox.scheduled = false;
@@ -272,8 +279,11 @@ impl<G: Governor> Slot<G> {
             inbox.quarantine = Quarantine { level: level + 1, until_ms: now_ms + ms };
             inbox.crashes.clear();
             inbox.closed = true;
-            (inbox.queue.drain(..).collect::<Vec<_>>(), ms)
+            (inbox.queue.drain(..).collect::<Vec<_>>(), ms, level + 1)
         };
+        // Recorded before anyone hears of the quarantine, so that whoever does and then reads
+        // the audit trail finds the record (it is queued first).
+        on_quarantine(ms, level);
         let refusal = Refusal::GovernorUnavailable {
             kind: G::KIND,
             reason: "quarantined after crashing repeatedly".into(),
@@ -282,7 +292,7 @@ impl<G: Governor> Slot<G> {
         for envelope in queued {
             envelope.refuse(refusal.clone());
         }
-        Some(ms)
+        Some((ms, level))
     }
 }
 
@@ -601,5 +611,14 @@ pub(crate) fn timeout_request<C>(command: C) -> Request<C> {
     let reason = Reason::new("state timeout").expect("a non-empty literal is a valid reason");
     let mut metadata = Metadata::new();
     metadata.insert("source", "state_timeout").expect("a valid key and a short value");
+    Request { command, reason, metadata }
+}
+
+/// A request the runtime sends on its own account (an audit record): the reason says why,
+/// and the metadata says it came from the runtime.
+pub(crate) fn runtime_request<C>(command: C, reason: &'static str) -> Request<C> {
+    let reason = Reason::new(reason).expect("a non-empty short literal is a valid reason");
+    let mut metadata = Metadata::new();
+    metadata.insert("source", "runtime").expect("a valid key and a short value");
     Request { command, reason, metadata }
 }

@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 
+use govern_governors::audit;
 use govern_governors::subscription::{Command as SubCommand, Subscription};
 use govern_governors::tenant::{Command as TenantCommand, ResourceQuota, Tenant};
 use govern_governors::{
@@ -155,8 +156,14 @@ impl RuntimeHandle {
     /// The tenant governor of `tenant` (its resource id is the tenant id).
     #[must_use]
     pub fn tenant(&self, tenant: &TenantId) -> GovernorHandle<Tenant> {
-        let resource = ResourceId::new(tenant.as_str()).unwrap_or_else(|_| unreachable_id());
-        self.governor(tenant, &resource)
+        self.governor(tenant, &crate::registry::tenant_resource(tenant))
+    }
+
+    /// The audit trail of `tenant`: what the runtime decided about it (its resource id is the
+    /// tenant id). Hosts read it; the runtime writes it.
+    #[must_use]
+    pub fn audit(&self, tenant: &TenantId) -> GovernorHandle<audit::Trail> {
+        self.governor(tenant, &crate::registry::tenant_resource(tenant))
     }
 
     /// Provisions `tenant` with `quota` and activates it, through its tenant governor.
@@ -228,12 +235,6 @@ impl RuntimeHandle {
         let key = Key { tenant: tenant.clone(), resource: resource.clone() };
         self.domains.by_kind(kind).inject_crash(key, point).await
     }
-}
-
-#[cold]
-fn unreachable_id() -> ResourceId {
-    // A valid tenant id is a valid resource id: same alphabet, same length bound.
-    ResourceId::new("tenant").expect("a literal id is valid")
 }
 
 /// A command as a script sends it: everything by name and string.

@@ -9,7 +9,7 @@
 
 use govern_governors::tenant::State as TenantState;
 use govern_governors::{
-    Governor, GovernorKind, account, billing, catalog, compliance, entitlement, quota,
+    Governor, GovernorKind, account, audit, billing, catalog, compliance, entitlement, quota,
     subscription, tenant,
 };
 
@@ -38,6 +38,7 @@ impl Hosted for subscription::Subscription {}
 impl Hosted for account::Account {}
 impl Hosted for quota::Quota {}
 impl Hosted for compliance::Audit {}
+impl Hosted for audit::Trail {}
 impl Hosted for tenant::Tenant {
     fn tenant_state(state: &TenantState) -> Option<TenantState> {
         Some(*state)
@@ -55,5 +56,6 @@ pub(crate) fn dispatch<V: KindVisitor>(kind: GovernorKind, visitor: V) -> V::Out
         GovernorKind::Quota => visitor.visit::<quota::Quota>(),
         GovernorKind::Compliance => visitor.visit::<compliance::Audit>(),
         GovernorKind::Tenant => visitor.visit::<tenant::Tenant>(),
+        GovernorKind::Audit => visitor.visit::<audit::Trail>(),
     }
 }

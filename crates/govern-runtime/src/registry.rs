@@ -23,6 +23,17 @@ pub(crate) struct Key {
     pub(crate) resource: ResourceId,
 }
 
+/// The resource id of a tenant's own governors (tenant, audit): the tenant id.
+pub(crate) fn tenant_resource(tenant: &TenantId) -> govern_governors::ResourceId {
+    govern_governors::ResourceId::new(tenant.as_str()).unwrap_or_else(|_| unreachable_id())
+}
+
+#[cold]
+fn unreachable_id() -> govern_governors::ResourceId {
+    // A valid tenant id is a valid resource id: same alphabet, same length bound.
+    govern_governors::ResourceId::new("tenant").expect("a literal id is valid")
+}
+
 /// The registry actor's messages (the actor is `crate::router`; the table it owns is
 /// [`Registry`]).
 pub(crate) enum RegistryMsg {
@@ -40,6 +51,9 @@ pub(crate) enum RegistryMsg {
     },
     /// Governors passivated by their supervisor: drop their routes (the domain's typed list).
     Forget { kind: GovernorKind, slots: Box<dyn std::any::Any + Send> },
+    /// Something the runtime decided about a tenant (a quarantine): the registry actor sends
+    /// it to the tenant's audit governor, which receipts it.
+    Audit { tenant: TenantId, command: govern_governors::audit::Command },
 }
 
 impl std::fmt::Debug for RegistryMsg {
@@ -50,6 +64,9 @@ impl std::fmt::Debug for RegistryMsg {
                 write!(f, "TenantCommitted({tenant} {})", state.name())
             }
             Self::Forget { kind, .. } => write!(f, "Forget({kind})"),
+            Self::Audit { tenant, command } => {
+                write!(f, "Audit({tenant} {})", govern_governors::CommandSpec::name(command))
+            }
         }
     }
 }
@@ -257,6 +274,16 @@ impl Registry {
             TimeoutRule::Hold => TimeoutAdmission::Hold,
             TimeoutRule::Drop => TimeoutAdmission::Drop,
         }
+    }
+
+    /// Admits a record the runtime itself sends to a known tenant's audit governor: never
+    /// refused by the tenant's state or its in-flight bound (a record follows a decision the
+    /// runtime has already taken), but counted in flight so that shutdown waits for it.
+    /// `None` for a tenant the registry does not know.
+    pub(crate) fn admit_record(&self, tenant: &TenantId) -> Option<Admission> {
+        let entry = self.tenants.get(tenant).map(|e| Arc::clone(e.value()))?;
+        entry.in_flight.fetch_add(1, Ordering::AcqRel);
+        Some(Admission { entry })
     }
 
     /// Commands admitted and not yet answered, over all tenants.

@@ -8,10 +8,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use govern_governors::audit;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::domains::Domains;
-use crate::registry::{Registry, RegistryMsg, holds};
+use crate::registry::{Key, Registry, RegistryMsg, holds};
 use crate::schedule::Schedule;
 
 /// The registry actor (see the module documentation).
@@ -70,6 +71,18 @@ impl Actor for RegistryActor {
                 drop(admission);
             }
             RegistryMsg::Forget { kind, slots } => self.domains.by_kind(kind).forget(slots),
+            RegistryMsg::Audit { tenant, command } => {
+                let Some(admission) = self.tenants.admit_record(&tenant) else {
+                    tracing::warn!(tenant_id = %tenant, "audit record for an unknown tenant dropped");
+                    return Ok(());
+                };
+                let reason = match &command {
+                    audit::Command::RecordQuarantine { .. } => "governor quarantined",
+                };
+                let request = crate::governor::runtime_request(command, reason);
+                let key = Key { resource: crate::registry::tenant_resource(&tenant), tenant };
+                self.domains.get::<audit::Trail>().record(key, request, admission);
+            }
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
     Args, CommandSpec, DAY_MS, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
-    StateSpec, TenantId, Timestamp, account, billing, catalog, compliance, entitlement, quota,
-    subscription, tenant,
+    StateSpec, TenantId, Timestamp, account, audit, billing, catalog, compliance, entitlement,
+    quota, subscription, tenant,
 };
 use govern_runtime::{CrashPoint, ERROR_CODES};
 use toml_edit::{Item, TableLike, Value};
@@ -906,6 +906,7 @@ fn names(kind: GovernorKind) -> (&'static [&'static str], Vec<&'static str>) {
         GovernorKind::Quota => names_of::<quota::Quota>(),
         GovernorKind::Compliance => names_of::<compliance::Audit>(),
         GovernorKind::Tenant => names_of::<tenant::Tenant>(),
+        GovernorKind::Audit => names_of::<audit::Trail>(),
     }
 }
 
@@ -924,6 +925,7 @@ fn check_args(kind: GovernorKind, name: &str, args: &Args) -> Result<(), String>
         GovernorKind::Quota => parses::<quota::Quota>(name, args),
         GovernorKind::Compliance => parses::<compliance::Audit>(name, args),
         GovernorKind::Tenant => parses::<tenant::Tenant>(name, args),
+        GovernorKind::Audit => parses::<audit::Trail>(name, args),
     }
 }
 

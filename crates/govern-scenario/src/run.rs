@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use govern_governors::{
-    Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp, account, billing, catalog,
-    compliance, entitlement, quota, subscription, tenant,
+    Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp, account, audit, billing,
+    catalog, compliance, entitlement, quota, subscription, tenant,
 };
 use govern_receipt::{Digest, Head, Receipt};
 use govern_runtime::{CrashPoint, Hosted, Outcome, RawCommand, Refusal, Runtime, RuntimeHandle};
@@ -52,6 +52,12 @@ pub enum StepOutcome {
     Crashed {
         /// The state it replayed to.
         state: &'static str,
+    },
+    /// A crash was injected now, and it was one too many: the governor is quarantined (its
+    /// commands refused `governor_unavailable` for this long) instead of restarted at once.
+    Quarantined {
+        /// How long the quarantine lasts, in milliseconds.
+        retry_after_ms: u64,
     },
     /// A crash was armed: the governor panics right after its next receipt is written.
     CrashArmed,
@@ -307,6 +313,9 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
                 // (the supervision tree gave up and the runtime is down).
                 CrashPoint::Now => match state_of(h, target).await {
                     Ok(state) => StepOutcome::Crashed { state },
+                    Err(Refusal::GovernorUnavailable { retry_after_ms: Some(ms), .. }) => {
+                        StepOutcome::Quarantined { retry_after_ms: ms }
+                    }
                     Err(e) => StepOutcome::Failed {
                         message: format!("crashed and was not restarted: {e}"),
                     },
@@ -354,6 +363,7 @@ async fn state_of(h: &RuntimeHandle, t: &Target) -> Result<&'static str, Refusal
         GovernorKind::Quota => state_name::<quota::Quota>(h, tenant, r).await,
         GovernorKind::Compliance => state_name::<compliance::Audit>(h, tenant, r).await,
         GovernorKind::Tenant => state_name::<tenant::Tenant>(h, tenant, r).await,
+        GovernorKind::Audit => state_name::<audit::Trail>(h, tenant, r).await,
     }
 }
 
@@ -419,6 +429,7 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
             None => met += 1,
         },
         StepOutcome::Crashed { .. }
+        | StepOutcome::Quarantined { .. }
         | StepOutcome::CrashArmed
         | StepOutcome::Restarted { .. }
         | StepOutcome::Verified { .. } => {

@@ -57,6 +57,9 @@ pub fn step_lines(r: &StepReport) -> String {
         StepOutcome::Crashed { state } => {
             format!("crashed; restarted by its supervisor, replayed to {state}")
         }
+        StepOutcome::Quarantined { retry_after_ms } => {
+            format!("crashed once too often; quarantined for {retry_after_ms} ms (receipted)")
+        }
         StepOutcome::CrashArmed => "armed; its supervisor will restart it".into(),
         StepOutcome::Restarted { head } => format!("restarted at #{}", head.next_seq),
         StepOutcome::Verified { head } => {

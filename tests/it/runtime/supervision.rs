@@ -46,6 +46,9 @@ async fn assert_one_crash_was_counted<G: Hosted>(h: &RuntimeHandle, g: &Governor
     for kind in GovernorKind::ALL {
         assert_eq!(h.domain_restarts(kind), 0, "{kind}: a governor's crashes stay its own");
     }
+    // Receipted once, in the tenant's audit trail (queued before the refusal went out).
+    let trail = h.audit(g.tenant()).snapshot().await.unwrap();
+    assert_eq!(trail.machine.quarantines(), 1);
     tokio::time::advance(Duration::from_secs(1)).await;
 }
 
@@ -93,8 +96,8 @@ async fn a_governor_crashed_now_replays_and_applies_the_commands_queued_behind_t
     assert_eq!(h.verify().unwrap().next_seq, 6);
 
     assert_one_crash_was_counted(&h, &sub).await;
-    assert_eq!(sub.pause("holiday").await.unwrap().seq, 6);
-    assert_eq!(rt.shutdown().await.unwrap().next_seq, 7);
+    assert_eq!(sub.pause("holiday").await.unwrap().seq, 7, "after the quarantine's record");
+    assert_eq!(rt.shutdown().await.unwrap().next_seq, 8);
 }
 
 #[tokio::test(start_paused = true)]
@@ -184,6 +187,21 @@ async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_b
     };
     assert_eq!(retry(&refused), Some(1_000));
     assert_eq!(h.quarantines(GovernorKind::Subscription), 1);
+    // The quarantine is receipted once, in the tenant's audit trail, before it is refused.
+    assert_eq!(h.audit(&acme).snapshot().await.unwrap().machine.quarantines(), 1);
+    let audit_record = |seq: u64| {
+        let r = h.receipts(&acme, None, None).unwrap().into_iter().find(|r| r.seq == seq).unwrap();
+        let args: Vec<String> = r.body.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (r.body.governor, r.body.command.to_string(), args.join(" "))
+    };
+    assert_eq!(
+        audit_record(6),
+        (
+            GovernorKind::Audit,
+            "record_quarantine".to_owned(),
+            "governor=subscription length_ms=1000 level=1 resource=sub-1".to_owned()
+        )
+    );
     // Meanwhile: refused with what is left of the quarantine; no domain was restarted, and
     // the bystanders go on without a replay.
     tokio::time::advance(Duration::from_millis(400)).await;
@@ -192,13 +210,13 @@ async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_b
     for kind in GovernorKind::ALL {
         assert_eq!(h.domain_restarts(kind), 0, "{kind}");
     }
-    assert_eq!(bystander.suspend("card declined").await.unwrap().seq, 6);
-    assert_eq!(q.send(QuotaCommand::ThrottleTraffic, "ops").await.unwrap().seq, 7);
+    assert_eq!(bystander.suspend("card declined").await.unwrap().seq, 7);
+    assert_eq!(q.send(QuotaCommand::ThrottleTraffic, "ops").await.unwrap().seq, 8);
 
     // Once the quarantine is over the governor comes back by replay.
     tokio::time::advance(Duration::from_millis(600)).await;
     let activated = crashing.activate(None, "converted").await.unwrap();
-    assert_eq!((activated.seq, activated.resource_seq, activated.to), (8, 1, "active"));
+    assert_eq!((activated.seq, activated.resource_seq, activated.to), (9, 1, "active"));
     // A second quarantine lasts twice as long.
     let (c1, c2, c3, c4, refused) = tokio::join!(
         crashing.inject_crash(CrashPoint::Now),
@@ -213,8 +231,10 @@ async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_b
     assert_eq!(retry(&refused.unwrap_err()), Some(2_000));
     assert_eq!(h.quarantines(GovernorKind::Subscription), 2);
     assert_eq!(h.quarantines(GovernorKind::Quota), 0, "only the crashing governor's kind");
+    assert_eq!(h.audit(&acme).snapshot().await.unwrap().machine.quarantines(), 2);
+    assert_eq!(audit_record(10).2, "governor=subscription length_ms=2000 level=2 resource=sub-1");
     tokio::time::advance(Duration::from_secs(2)).await;
-    assert_eq!(crashing.pause("holiday").await.unwrap().seq, 9);
+    assert_eq!(crashing.pause("holiday").await.unwrap().seq, 11);
     assert_eq!(assert_replays(&h, &crashing, &acme, &sub_1).await, 3);
     assert_eq!(assert_replays(&h, &bystander, &acme, &sub_2).await, 3);
     assert_eq!(assert_replays(&h, &q, &acme, &quota_1).await, 2);
@@ -222,9 +242,9 @@ async fn crashes_beyond_the_governor_limit_quarantine_that_governor_alone_with_b
         commands(&h, &acme, GovernorKind::Subscription, &sub_1),
         ["start_trial", "activate", "pause"]
     );
-    assert_eq!(h.verify().unwrap().next_seq, 10);
+    assert_eq!(h.verify().unwrap().next_seq, 12);
     assert!(!h.is_down());
-    assert_eq!(rt.shutdown().await.unwrap().next_seq, 10);
+    assert_eq!(rt.shutdown().await.unwrap().next_seq, 12);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,56 @@
+//! Audit governor: every record is a counted self-transition; arguments round-trip.
+
+use super::{Command, State, Trail};
+use crate::args::{ArgProblem, Args, CommandSpec};
+use crate::governor::Governor;
+use crate::kind::GovernorKind;
+use crate::testing::{assert_every_sample_round_trips, assert_replay_tracks_live, transcript};
+
+fn quarantine(level: u64) -> Command {
+    Command::RecordQuarantine {
+        governor: GovernorKind::Billing,
+        resource: "pay-1".into(),
+        level,
+        length_ms: 1_000 << (level - 1),
+    }
+}
+
+#[test]
+fn every_record_is_a_self_transition_and_is_counted() {
+    let mut trail = Trail::default();
+    let out = transcript(&mut trail, &[(0, quarantine(1)), (1, quarantine(2))]);
+    assert_eq!(
+        out,
+        "recording --record_quarantine--> recording\nrecording --record_quarantine--> recording\n"
+    );
+    assert_eq!(trail.state(), State::Recording);
+    assert_eq!(trail.quarantines(), 2);
+    assert_eq!(
+        trail.last_quarantine_at().map(crate::time::Timestamp::as_ms),
+        Some(crate::testing::T0_MS + crate::time::DAY_MS)
+    );
+}
+
+#[test]
+fn replay_rebuilds_the_trail() {
+    assert_replay_tracks_live::<Trail>(&[
+        (0, quarantine(1)),
+        (0, quarantine(2)),
+        (3, quarantine(3)),
+    ]);
+}
+
+#[test]
+fn commands_round_trip_and_bad_arguments_are_named() {
+    assert_every_sample_round_trips::<Command>();
+    let mut args: Args = quarantine(1).args();
+    args.insert("governor".into(), "payroll".into());
+    let e = Command::parse("record_quarantine", &args).unwrap_err();
+    assert_eq!((e.argument.as_str(), e.value.as_deref()), ("governor", Some("payroll")));
+    assert_eq!(e.problem, ArgProblem::Malformed { expected: "a governor kind" });
+    let mut args: Args = quarantine(1).args();
+    args.insert("level".into(), "0".into());
+    let e = Command::parse("record_quarantine", &args).unwrap_err();
+    assert_eq!(e.argument, "level");
+    assert_eq!(e.problem, ArgProblem::OutOfRange { expected: "a quarantine level of 1 or more" });
+}
