@@ -102,10 +102,27 @@ impl Dedup {
         self.evicted
     }
 
-    /// Whether `id` is remembered.
+    /// Whether `id` is remembered (in the window or not).
     #[must_use]
     pub fn contains(&self, id: &EventId) -> bool {
-        self.contains_hashed(self.hash(id), id)
+        self.find(self.hash(id), id).is_some()
+    }
+
+    /// When the remembered event `id` happened, if it is remembered.
+    #[must_use]
+    pub fn at(&self, id: &EventId) -> Option<Timestamp> {
+        self.find(self.hash(id), id).and_then(|seq| self.entry(seq)).map(|e| e.at)
+    }
+
+    /// Whether an event `id` arriving at `now` is a duplicate: an event with that id was
+    /// counted at an `at` with `at + window >= now`. Exact whatever has been expired yet.
+    #[must_use]
+    pub fn is_duplicate(&self, id: &EventId, now: Timestamp) -> bool {
+        self.is_duplicate_hashed(self.hash(id), id, now)
+    }
+
+    fn entry(&self, seq: u64) -> Option<&Entry> {
+        usize::try_from(seq - self.base).ok().and_then(|i| self.ring.get(i))
     }
 
     fn find(&self, hash: u64, id: &EventId) -> Option<u64> {
@@ -122,7 +139,7 @@ impl Dedup {
 
     /// Forgets the ids whose window has passed at `now`, oldest inserted first. An id stuck
     /// behind a younger one (events arrive out of order by up to the future skew) is
-    /// forgotten a little later, never earlier.
+    /// forgotten a little later; [`Self::is_duplicate`] does not count it meanwhile.
     pub fn expire(&mut self, now: Timestamp) {
         while let Some(front) = self.ring.front() {
             if front.at.plus_ms(self.window_ms) >= now {
@@ -143,29 +160,34 @@ impl Dedup {
         }
     }
 
-    /// Remembers `id` (used at `at`) unless already remembered; returns whether it was new.
-    /// A full memory evicts its oldest id first.
-    pub fn insert(&mut self, id: EventId, at: Timestamp) -> bool {
+    /// Remembers that event `id` happened at `at`: a new entry (a full memory evicts its
+    /// oldest id first, and counts it), or, for an id remembered from an earlier event whose
+    /// window passed, that entry moved to the later `at`.
+    pub fn remember(&mut self, id: EventId, at: Timestamp) {
         let hash = self.hash(&id);
-        if self.find(hash, &id).is_some() {
-            return false;
-        }
-        self.insert_absent(id, at, hash);
-        true
+        self.remember_hashed(id, at, hash);
     }
 
-    /// The hash of `id` for [`Self::contains_hashed`] and [`Self::insert_absent`].
+    /// The hash of `id`, for the `_hashed` forms.
     pub(crate) fn hash(&self, id: &EventId) -> u64 {
         self.hasher.hash_one(id)
     }
 
-    /// Whether `id`, whose hash is `hash`, is remembered.
-    pub(crate) fn contains_hashed(&self, hash: u64, id: &EventId) -> bool {
-        self.find(hash, id).is_some()
+    pub(crate) fn is_duplicate_hashed(&self, hash: u64, id: &EventId, now: Timestamp) -> bool {
+        self.find(hash, id)
+            .and_then(|seq| self.entry(seq))
+            .is_some_and(|e| e.at.plus_ms(self.window_ms) >= now)
     }
 
-    /// Remembers `id`, known to be absent, whose hash is `hash`.
-    pub(crate) fn insert_absent(&mut self, id: EventId, at: Timestamp, hash: u64) {
+    pub(crate) fn remember_hashed(&mut self, id: EventId, at: Timestamp, hash: u64) {
+        if let Some(seq) = self.find(hash, &id) {
+            if let Some(e) =
+                usize::try_from(seq - self.base).ok().and_then(|i| self.ring.get_mut(i))
+            {
+                e.at = e.at.max(at);
+            }
+            return;
+        }
         if self.ring.len() >= self.capacity {
             self.pop_front();
             self.evicted += 1;

@@ -14,6 +14,7 @@ use crate::{MeterId, UsageError, UsageEvent};
 use foldhash::fast::RandomState;
 use govern_governors::Timestamp;
 use meter::Meter;
+#[allow(clippy::disallowed_types, reason = "lookup only; `snapshot` sorts before it returns")]
 use std::collections::HashMap;
 
 /// The most meters one [`Meters`] holds.
@@ -54,7 +55,8 @@ pub struct Rollover {
 /// The usage counters of one tenant: meters, and the event ids already counted.
 #[derive(Clone, Debug, Default)]
 pub struct Meters {
-    /// The meters, by id.
+    /// The meters, by id (hashed: a lookup per event).
+    #[allow(clippy::disallowed_types, reason = "lookup only; `snapshot` sorts before it returns")]
     meters: HashMap<MeterId, Meter, RandomState>,
     /// The event ids counted inside the window.
     dedup: Dedup,
@@ -70,7 +72,9 @@ impl Meters {
     /// No meters, deduplicating with `dedup`.
     #[must_use]
     pub fn with_dedup(dedup: Dedup) -> Self {
-        Self { meters: HashMap::default(), dedup }
+        #[allow(clippy::disallowed_types, reason = "lookup only; `snapshot` sorts")]
+        let meters = HashMap::default();
+        Self { meters, dedup }
     }
 
     /// Defines `meter`, or changes its configuration. A meter whose reset changes starts
@@ -95,7 +99,8 @@ impl Meters {
     }
 
     /// Records `event` at `now`: counted in the period of `now`, unless its id was already
-    /// counted inside the window ([`Outcome::Duplicate`], nothing changes).
+    /// counted inside the window, that is at an `at` no more than the window before `now`
+    /// ([`Outcome::Duplicate`], nothing changes).
     ///
     /// # Errors
     /// [`UsageError::ZeroQuantity`], [`UsageError::EventInFuture`],
@@ -120,7 +125,7 @@ impl Meters {
             return Err(UsageError::UnknownMeter(event.meter.to_string()));
         };
         let hash = self.dedup.hash(&event.event_id);
-        if self.dedup.contains_hashed(hash, &event.event_id) {
+        if self.dedup.is_duplicate_hashed(hash, &event.event_id, now) {
             return Ok(Outcome::Duplicate);
         }
         let key = meter.config().reset.key(now);
@@ -129,7 +134,7 @@ impl Meters {
         }
         let recorded = meter.add(key, event.quantity);
         self.dedup.expire(now);
-        self.dedup.insert_absent(event.event_id, event.at, hash);
+        self.dedup.remember_hashed(event.event_id, event.at, hash);
         Ok(Outcome::Counted(recorded))
     }
 
@@ -155,7 +160,9 @@ impl Meters {
                 current: current.unwrap_or(batch.period),
             });
         }
-        if batch.events.iter().any(|e| self.dedup.contains(&e.id)) {
+        // The same event (id and time) counted already: this batch was applied before. An id
+        // remembered at an earlier time is an id reused after its window, as recording allows.
+        if batch.events.iter().any(|e| self.dedup.at(&e.id) == Some(e.at)) {
             return Err(bad("an event id in it is already counted"));
         }
         if !meter.can_add(batch.period, batch.total) {
@@ -163,7 +170,7 @@ impl Meters {
         }
         let recorded = meter.add(batch.period, batch.total);
         for e in &batch.events {
-            self.dedup.insert(e.id.clone(), e.at);
+            self.dedup.remember(e.id.clone(), e.at);
         }
         Ok(recorded)
     }

@@ -16,6 +16,7 @@ use governor::nanos::Nanos;
 use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
 use std::cell::{Cell, RefCell};
+#[allow(clippy::disallowed_types, reason = "lookup only; pruning is order-independent")]
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -172,6 +173,7 @@ impl Clock for SetClock {
 }
 
 /// The TATs of one quota's keys, absolute ns since the epoch (every limiter starts at 0).
+#[allow(clippy::disallowed_types, reason = "lookup only; pruning is order-independent")]
 type Tats = HashMap<RateKey, Nanos, RandomState>;
 
 /// The state store handed to `governor` for one check: a borrow of one quota's TATs.
@@ -211,6 +213,7 @@ type Limiter<'a> = RateLimiter<RateKey, StoreRef<'a>, SetClock, NoOpMiddleware<N
 pub struct RateLimits {
     /// The TATs of each distinct quota's keys. A `RefCell` because `governor` updates a store
     /// through a shared reference; the pure core is single-threaded.
+    #[allow(clippy::disallowed_types, reason = "lookup only; pruning is order-independent")]
     quotas: HashMap<RateQuota, RefCell<Tats>, RandomState>,
     /// Keys held over all quotas.
     keys: usize,
@@ -237,6 +240,10 @@ impl RateLimits {
     #[must_use]
     pub fn with_keys_max(keys_max: usize) -> Self {
         Self {
+            #[allow(
+                clippy::disallowed_types,
+                reason = "lookup only; pruning is order-independent"
+            )]
             quotas: HashMap::default(),
             keys: 0,
             keys_max: keys_max.clamp(1, RATE_KEYS_MAX),
@@ -276,14 +283,14 @@ impl RateLimits {
         let limiter: Limiter<'_> =
             RateLimiter::new(quota.governor_quota(), StoreRef(tats), SetClock::default());
         limiter.clock().0.set(now_ns);
-        let decision = match limiter.check_key(key) {
+        let checked = limiter.check_key(key);
+        let decision = match checked {
             Ok(()) => RateDecision::Allowed,
             Err(not_until) => {
                 let wait = Nanos::from(not_until.wait_time_from(now_ns));
                 RateDecision::Refused(RetryAfter::from_nanos(wait.as_u64()))
             }
         };
-        drop(limiter);
         self.keys += tats.get_mut().len() - held;
         Ok(decision)
     }

@@ -9,19 +9,23 @@ fn id(n: u64) -> EventId {
 }
 
 #[test]
-fn a_second_insert_of_an_id_is_refused() {
+fn an_id_is_a_duplicate_exactly_inside_its_window() {
     let mut d = Dedup::new(1_000, 10);
-    assert!(d.insert(id(1), Timestamp(0)));
-    assert!(!d.insert(id(1), Timestamp(5)));
-    assert!(d.contains(&id(1)));
-    assert_eq!(d.len(), 1);
+    d.remember(id(1), Timestamp(100));
+    assert!(d.is_duplicate(&id(1), Timestamp(1_100)));
+    assert!(!d.is_duplicate(&id(1), Timestamp(1_101)), "not yet expired, but out of the window");
+    assert!(!d.is_duplicate(&id(2), Timestamp(100)));
+    // Reused after its window: the entry moves to the new time, still one entry.
+    d.remember(id(1), Timestamp(2_000));
+    assert_eq!((d.len(), d.at(&id(1))), (1, Some(Timestamp(2_000))));
+    assert!(d.is_duplicate(&id(1), Timestamp(3_000)));
 }
 
 #[test]
 fn ids_expire_exactly_after_the_window() {
     let mut d = Dedup::new(1_000, 10);
-    d.insert(id(1), Timestamp(100));
-    d.insert(id(2), Timestamp(200));
+    d.remember(id(1), Timestamp(100));
+    d.remember(id(2), Timestamp(200));
     d.expire(Timestamp(1_100));
     assert_eq!((d.len(), d.expired()), (2, 0), "at + window == now is still inside");
     d.expire(Timestamp(1_101));
@@ -37,7 +41,7 @@ fn ids_expire_exactly_after_the_window() {
 fn a_full_memory_evicts_the_oldest_and_counts_it() {
     let mut d = Dedup::new(1_000_000, 3);
     for n in 0..10 {
-        assert!(d.insert(id(n), Timestamp(n)));
+        d.remember(id(n), Timestamp(n));
     }
     assert_eq!((d.len(), d.evicted(), d.expired()), (3, 7, 0));
     let kept: Vec<_> = d.ids().map(|(i, _)| i.as_str().to_owned()).collect();
@@ -46,16 +50,18 @@ fn a_full_memory_evicts_the_oldest_and_counts_it() {
         assert!(!d.contains(&id(n)));
     }
     // An evicted id is new again.
-    assert!(d.insert(id(0), Timestamp(20)));
-    assert_eq!(d.evicted(), 8);
+    assert!(!d.is_duplicate(&id(0), Timestamp(20)));
+    d.remember(id(0), Timestamp(20));
+    assert_eq!((d.len(), d.evicted()), (3, 8));
 }
 
 #[test]
 fn many_ids_stay_findable_through_the_ring_turning() {
     let mut d = Dedup::new(u64::MAX / 2, 1_000);
     for n in 0..50_000 {
-        assert!(d.insert(id(n), Timestamp(n)));
-        assert!(!d.insert(id(n), Timestamp(n)));
+        assert!(!d.is_duplicate(&id(n), Timestamp(n)));
+        d.remember(id(n), Timestamp(n));
+        assert!(d.is_duplicate(&id(n), Timestamp(n)));
     }
     assert_eq!((d.len(), d.evicted()), (1_000, 49_000));
     for n in 49_000..50_000 {

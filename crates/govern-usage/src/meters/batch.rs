@@ -32,7 +32,8 @@ pub struct UsageBatch {
     pub total: u64,
     /// How many events: `events.len()`, kept to check the record.
     pub count: u32,
-    /// The events in the order they were counted, ids distinct.
+    /// The events in the order they were counted; an id appears twice only at two times
+    /// (reused after its deduplication window).
     pub events: Vec<BatchEvent>,
 }
 
@@ -88,10 +89,11 @@ impl UsageBatch {
         if self.total < u64::from(self.count) {
             return Err("the total is less than one unit per event");
         }
-        let mut ids: Vec<&EventId> = self.events.iter().map(|e| &e.id).collect();
+        let mut ids: Vec<(&EventId, Timestamp)> =
+            self.events.iter().map(|e| (&e.id, e.at)).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
-            return Err("an event id appears twice");
+            return Err("an event appears twice");
         }
         Ok(())
     }
