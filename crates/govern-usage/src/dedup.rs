@@ -118,11 +118,12 @@ impl Dedup {
     /// counted at an `at` with `at + window >= now`. Exact whatever has been expired yet.
     #[must_use]
     pub fn is_duplicate(&self, id: &EventId, now: Timestamp) -> bool {
-        self.is_duplicate_hashed(self.hash(id), id, now)
+        self.is_duplicate_at(self.find(self.hash(id), id), now)
     }
 
     fn entry(&self, seq: u64) -> Option<&Entry> {
-        usize::try_from(seq - self.base).ok().and_then(|i| self.ring.get(i))
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.ring.get(i)
     }
 
     fn find(&self, hash: u64, id: &EventId) -> Option<u64> {
@@ -173,19 +174,35 @@ impl Dedup {
         self.hasher.hash_one(id)
     }
 
-    pub(crate) fn is_duplicate_hashed(&self, hash: u64, id: &EventId, now: Timestamp) -> bool {
-        self.find(hash, id)
-            .and_then(|seq| self.entry(seq))
-            .is_some_and(|e| e.at.plus_ms(self.window_ms) >= now)
+    pub(crate) fn remember_hashed(&mut self, id: EventId, at: Timestamp, hash: u64) {
+        let found = self.find(hash, &id);
+        self.remember_at(found, id, at, hash);
     }
 
-    pub(crate) fn remember_hashed(&mut self, id: EventId, at: Timestamp, hash: u64) {
-        if let Some(seq) = self.find(hash, &id) {
-            if let Some(e) =
-                usize::try_from(seq - self.base).ok().and_then(|i| self.ring.get_mut(i))
-            {
-                e.at = e.at.max(at);
-            }
+    /// Where `id` is (its sequence number), for [`Self::is_duplicate_at`] and
+    /// [`Self::remember_at`]: one lookup for both.
+    pub(crate) fn lookup(&self, hash: u64, id: &EventId) -> Option<u64> {
+        self.find(hash, id)
+    }
+
+    /// [`Self::is_duplicate`] for the result of a lookup.
+    pub(crate) fn is_duplicate_at(&self, found: Option<u64>, now: Timestamp) -> bool {
+        found.and_then(|seq| self.entry(seq)).is_some_and(|e| e.at.plus_ms(self.window_ms) >= now)
+    }
+
+    /// [`Self::remember`] for the result of a lookup: an entry expired since is gone, and
+    /// the id is then new.
+    pub(crate) fn remember_at(
+        &mut self,
+        found: Option<u64>,
+        id: EventId,
+        at: Timestamp,
+        hash: u64,
+    ) {
+        let slot =
+            found.and_then(|seq| seq.checked_sub(self.base)).and_then(|i| usize::try_from(i).ok());
+        if let Some(e) = slot.and_then(|i| self.ring.get_mut(i)) {
+            e.at = e.at.max(at);
             return;
         }
         if self.ring.len() >= self.capacity {

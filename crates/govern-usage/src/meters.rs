@@ -125,7 +125,8 @@ impl Meters {
             return Err(UsageError::UnknownMeter(event.meter.to_string()));
         };
         let hash = self.dedup.hash(&event.event_id);
-        if self.dedup.is_duplicate_hashed(hash, &event.event_id, now) {
+        let found = self.dedup.lookup(hash, &event.event_id);
+        if self.dedup.is_duplicate_at(found, now) {
             return Ok(Outcome::Duplicate);
         }
         let key = meter.config().reset.key(now);
@@ -134,7 +135,7 @@ impl Meters {
         }
         let recorded = meter.add(key, event.quantity);
         self.dedup.expire(now);
-        self.dedup.remember_hashed(event.event_id, event.at, hash);
+        self.dedup.remember_at(found, event.event_id, event.at, hash);
         Ok(Outcome::Counted(recorded))
     }
 
