@@ -213,7 +213,10 @@ impl Dedup {
         self.ring.push_back(Entry { id, at, hash });
         let (ring, base) = (&self.ring, self.base);
         self.index.insert_unique(hash, seq, |&s| {
-            usize::try_from(s - base).ok().and_then(|i| ring.get(i)).map_or(0, |e| e.hash)
+            s.checked_sub(base)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| ring.get(i))
+                .map_or(0, |e| e.hash)
         });
     }
 

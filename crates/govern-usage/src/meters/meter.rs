@@ -4,7 +4,7 @@
 use super::{Recorded, Rollover};
 use crate::period::{PeriodKey, Reset};
 use govern_governors::Timestamp;
-use govern_governors::quota::{EXCEEDED_BPS, THROTTLE_BPS, WARNING_BPS, usage_bps};
+use govern_governors::quota::{EXCEEDED_BPS, THROTTLE_BPS, WARNING_BPS};
 use serde::{Deserialize, Serialize};
 
 /// The highest threshold a meter may set, in basis points of its limit (100 x the limit).
@@ -127,6 +127,18 @@ pub(crate) struct Meter {
     ring: Vec<u64>,
     /// How many thresholds (lowest first) were reported in this period.
     reported: usize,
+    /// The least value reaching each threshold (`u128`: it may be out of a counter's reach),
+    /// so that a count needs no division; `None` without a limit.
+    reach: Option<[u128; 3]>,
+}
+
+/// The least values reaching each threshold of `config`: `usage_bps(v, limit) >= t` exactly
+/// when `v * 10 000 >= t * limit`, that is `v >= ceil(t * limit / 10 000)`.
+fn reach(config: &MeterConfig) -> Option<[u128; 3]> {
+    let limit = u128::from(config.limit?);
+    Some(
+        config.thresholds.bps().map(|t| (u128::from(t) * limit).div_ceil(u128::from(EXCEEDED_BPS))),
+    )
 }
 
 impl Meter {
@@ -135,7 +147,14 @@ impl Meter {
             Reset::Rolling { buckets, .. } => buckets as usize,
             Reset::Never | Reset::Daily | Reset::Monthly => 0,
         };
-        Self { config, period: None, value: 0, ring: vec![0; buckets], reported: 0 }
+        Self {
+            config,
+            period: None,
+            value: 0,
+            ring: vec![0; buckets],
+            reported: 0,
+            reach: reach(&config),
+        }
     }
 
     pub(crate) const fn config(&self) -> &MeterConfig {
@@ -151,15 +170,15 @@ impl Meter {
             *self = Self::new(config);
         } else {
             self.config = config;
+            self.reach = reach(&config);
             self.reported = self.reported.min(self.level(self.value));
         }
     }
 
     /// How many thresholds `value` reaches.
     fn level(&self, value: u64) -> usize {
-        let Some(limit) = self.config.limit else { return 0 };
-        let bps = usage_bps(value, limit);
-        self.config.thresholds.bps().iter().take_while(|&&t| bps >= t).count()
+        let Some(reach) = &self.reach else { return 0 };
+        reach.iter().take_while(|&&r| u128::from(value) >= r).count()
     }
 
     /// The value once moved to period `key` (a key before the current one counts as the
@@ -251,5 +270,37 @@ impl Meter {
         }
         self.reported = self.reported.min(self.level(self.value));
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Meter, MeterConfig, Thresholds};
+    use crate::Reset;
+    use govern_governors::quota::usage_bps;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The precomputed reach gives the level the quota governor's `usage_bps` gives.
+        #[test]
+        fn levels_agree_with_usage_bps(
+            value in any::<u64>(),
+            limit in 1u64..=u64::MAX,
+            w in 1u64..400_000,
+            dt in 1u64..300_000,
+            de in 1u64..300_000,
+        ) {
+            let thresholds = Thresholds { warning_bps: w, throttle_bps: w + dt, exceeded_bps: w + dt + de };
+            let m = Meter::new(MeterConfig { reset: Reset::Never, limit: Some(limit), thresholds });
+            let bps = usage_bps(value, limit);
+            let expected = [w, w + dt, w + dt + de].iter().take_while(|&&t| bps >= t).count();
+            prop_assert_eq!(m.level(value), expected);
+            // And at the edges of the limit itself.
+            for v in [limit - 1, limit, limit.saturating_add(1)] {
+                let bps = usage_bps(v, limit);
+                let expected = [w, w + dt, w + dt + de].iter().take_while(|&&t| bps >= t).count();
+                prop_assert_eq!(m.level(v), expected);
+            }
+        }
     }
 }
