@@ -130,8 +130,8 @@ impl Dedup {
         let (ring, base) = (&self.ring, self.base);
         self.index
             .find(hash, |&seq| {
-                usize::try_from(seq - base)
-                    .ok()
+                seq.checked_sub(base)
+                    .and_then(|i| usize::try_from(i).ok())
                     .and_then(|i| ring.get(i))
                     .is_some_and(|e| &e.id == id)
             })
