@@ -190,3 +190,41 @@ fn idle_keys_are_pruned_exactly_when_the_key_table_is_full() {
     );
     assert_eq!(limits.keys(), 3);
 }
+
+proptest::proptest! {
+    /// Any quota, keys and times: no panic; a refusal's retry-after is exact to the ms (one
+    /// ms earlier is still refused, at the retry-after the request conforms), and the same
+    /// inputs give the same answers.
+    #[test]
+    fn retry_after_is_exact_and_nothing_panics(
+        rate in 1u32..2_000,
+        period_ms in 1u64..100_000,
+        burst in 1u32..50,
+        steps in proptest::collection::vec((0usize..3, 0u64..500), 1..200),
+        start in proptest::prelude::any::<u64>(),
+    ) {
+        let Ok(q) = RateQuota::new(rate, period_ms, burst) else { return Ok(()) };
+        let keys = [key("a", "x"), key("a", "y"), key("b", "x")];
+        let run = |probe: bool| {
+            let mut limits = RateLimits::new();
+            let mut now = start % 10_000_000_000_000;
+            let mut out = Vec::new();
+            for (k, dt) in &steps {
+                now += dt;
+                let d = limits.check(&keys[*k], q, Timestamp(now)).unwrap();
+                if let (true, RateDecision::Refused(r)) = (probe, d) {
+                    assert!(r.ms >= 1 && r.secs * 1_000 >= r.ms && r.secs * 1_000 < r.ms + 1_000);
+                    let early = limits.check(&keys[*k], q, Timestamp(now + r.ms - 1)).unwrap();
+                    assert!(matches!(early, RateDecision::Refused(_)), "{early:?} at {} ms", r.ms - 1);
+                    let on_time = limits.check(&keys[*k], q, Timestamp(now + r.ms)).unwrap();
+                    assert_eq!(on_time, RateDecision::Allowed, "at the retry-after of {r:?}");
+                    now += r.ms;
+                }
+                out.push(d);
+            }
+            out
+        };
+        proptest::prop_assert_eq!(run(false), run(false));
+        let _ = run(true);
+    }
+}
