@@ -8,7 +8,6 @@
 //! invalidation). Quantity buckets split at every quantity where a rule's or a grant's answer
 //! can change, so two quantities in one bucket always get the same entitlement.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
@@ -21,6 +20,10 @@ use crate::input::{Input, Request};
 /// Most entries one tenant's cache holds; when full, it is emptied (deterministic, and a miss
 /// costs one uncached decision).
 pub const DECISION_CACHE_ENTRIES_MAX: usize = 4_096;
+
+/// Entries by the hash of their key: looked up, never iterated.
+#[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output")]
+type Entries = std::collections::HashMap<u64, Entry, FixedState>;
 
 /// One cached entitlement.
 #[derive(Clone, Debug)]
@@ -47,7 +50,7 @@ pub struct DecisionCache {
     generation: u64,
     /// At most this many entries (at most [`DECISION_CACHE_ENTRIES_MAX`]).
     capacity: usize,
-    entries: HashMap<u64, Entry, FixedState>,
+    entries: Entries,
     /// The quantity buckets' boundaries for this generation, computed at its first check.
     boundaries: Option<Vec<u64>>,
     hits: u64,
@@ -67,7 +70,7 @@ impl DecisionCache {
         Self {
             generation: 0,
             capacity: capacity.clamp(1, DECISION_CACHE_ENTRIES_MAX),
-            entries: HashMap::default(),
+            entries: Entries::default(),
             boundaries: None,
             hits: 0,
             misses: 0,

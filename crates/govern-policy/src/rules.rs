@@ -11,7 +11,6 @@
 mod eval;
 mod parse;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use foldhash::fast::FixedState;
@@ -30,6 +29,10 @@ pub const LIST_MAX: usize = 4_096;
 pub const ATTRIBUTES_MAX: usize = 256;
 /// Longest rule id, attribute name or string value, in bytes.
 pub const TEXT_BYTES_MAX: usize = 1_024;
+
+/// Rules by feature: looked up on every decision, never iterated into an answer.
+#[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output")]
+type FeatureIndex<V> = std::collections::HashMap<Box<str>, V, FixedState>;
 
 /// A value a rule compares with, and a tenant attribute's value.
 ///
@@ -122,7 +125,7 @@ pub struct RuleSet {
     attributes: Vec<Box<str>>,
     /// For a feature some rule names (`request.feature eq F` or `in [..F..]` at the top of
     /// its condition): the indices of the rules that can match it, in file order.
-    by_feature: HashMap<Box<str>, Box<[u32]>, FixedState>,
+    by_feature: FeatureIndex<Box<[u32]>>,
     /// The indices of the rules that do not name a feature, for any other feature.
     generic: Box<[u32]>,
     /// The quantities at which some rule's answer can change (every `c` and `c + 1` that
@@ -144,7 +147,7 @@ impl RuleSet {
             version: 0,
             rules: Vec::new(),
             attributes: Vec::new(),
-            by_feature: HashMap::default(),
+            by_feature: FeatureIndex::default(),
             generic: Box::new([]),
             quantity_boundaries: Vec::new(),
         }
@@ -196,7 +199,7 @@ impl RuleSet {
 
     /// Builds the indices from the rules (called once, by the parser).
     fn from_rules(version: u64, rules: Vec<Rule>, attributes: Vec<Box<str>>) -> Self {
-        let mut by_feature: HashMap<Box<str>, Vec<u32>, FixedState> = HashMap::default();
+        let mut by_feature: FeatureIndex<Vec<u32>> = FeatureIndex::default();
         let mut generic = Vec::new();
         let mut boundaries = Vec::new();
         for (index, rule) in (0u32..).zip(&rules) {
