@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const PURE: [&str; 2] = ["govern-governors", "govern-receipt"];
+const PURE: [&str; 3] = ["govern-governors", "govern-policy", "govern-receipt"];
 const FORBIDDEN: [&str; 3] = ["tokio", "ractor", "tracing"];
 const NO_ACTORS: [&str; 1] = ["govern-ledger"];
 const ACTOR_STACK: [&str; 2] = ["tokio", "ractor"];

@@ -385,5 +385,39 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// How each engine's cost grows with the number of rules (the first N unscoped rules): a
+/// fixed cost per request, or a cost per rule?
+fn scaling(c: &mut Criterion) {
+    let generated = generate(false);
+    let mut group = c.benchmark_group("decision_rules_scaling");
+    for n in [1usize, 20] {
+        let rules = &generated[..n];
+        let ours = tenant_input(
+            Arc::new(RuleSet::parse(&to_toml(rules)).expect("parse")),
+            "eu-west",
+            Some("gold"),
+            40,
+            "pro",
+        );
+        let cedar = to_cedar(rules);
+        let request = cedar_request(&ours, "feature_1", "view", 10);
+        let authorizer = Authorizer::new();
+        let entities = Entities::empty();
+        group.bench_function(format!("ours_{n}"), |b| {
+            b.iter(|| {
+                black_box(decide(
+                    black_box(&ours),
+                    &Request { feature: "feature_1", action: "view", quantity: 10 },
+                    NOW,
+                ))
+            });
+        });
+        group.bench_function(format!("cedar_{n}"), |b| {
+            b.iter(|| black_box(authorizer.is_authorized(black_box(&request), &cedar, &entities)));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, scaling);
 criterion_main!(benches);
