@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use govern_policy::{
-    DecidedBy, Decision, GrantEffect, GrantKind, Quota, RateVerdict, TenantState, Timestamp, code,
-    decide,
+    Decision, GrantEffect, GrantKind, Quota, RateVerdict, TenantState, Timestamp, code, decide,
 };
 
 use crate::{NOW, grant, input, req, rules};
@@ -265,5 +264,4 @@ fn every_refusal_code_is_listed_once() {
     codes.dedup();
     assert_eq!(codes.len(), code::ALL.len());
     assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
-    let _: DecidedBy = DecidedBy::Default;
 }

@@ -216,7 +216,8 @@ fn the_example_in_docs_parses_and_decides() {
         "rule:sso-eu-paid@v7"
     );
     assert!(!decide(&input, &req("sso", "login", 501), NOW).is_allowed());
-    // No `kyc` attribute: exports are denied even of a plan feature? No: the plan wins.
+    // The tenant has no `kyc` attribute, so the deny rule matches exports; but the plan's
+    // features come before the rules.
     assert!(decide(&input, &req("reports", "export", 1), NOW).is_allowed());
     input.tenant.id = "internal".to_owned();
     assert_eq!(
