@@ -198,3 +198,85 @@ proptest! {
         }
     }
 }
+
+/// One generated rule: an optional feature test (eq one, or in two), other tests, an effect.
+fn rule_strategy() -> impl Strategy<Value = (Option<(usize, Option<usize>)>, Vec<(u8, u64)>, bool)>
+{
+    (
+        prop::option::of((0..FEATURES.len(), prop::option::of(0..FEATURES.len()))),
+        prop::collection::vec((0..3u8, 0u64..100), 0..3),
+        any::<bool>(),
+    )
+}
+
+/// The rule set twice: with the feature test where the index sees it, and nested one level
+/// deeper (`all = [{ all = [..] }]`) where it does not, so every rule is a candidate.
+fn print_rules(
+    generated: &[(Option<(usize, Option<usize>)>, Vec<(u8, u64)>, bool)],
+) -> (String, String) {
+    let mut indexed = String::from("version = 1\n");
+    let mut scanned = String::from("version = 1\n");
+    for (i, (feature, tests, allow)) in generated.iter().enumerate() {
+        let feature = feature.map(|(a, b)| match b {
+            None => format!(
+                "{{ field = \"request.feature\", op = \"eq\", value = \"{}\" }}",
+                FEATURES[a]
+            ),
+            Some(b) => format!(
+                "{{ field = \"request.feature\", op = \"in\", value = [\"{}\", \"{}\"] }}",
+                FEATURES[a], FEATURES[b]
+            ),
+        });
+        let others: Vec<String> = tests
+            .iter()
+            .map(|(kind, n)| match kind {
+                0 => format!(
+                    "{{ field = \"request.action\", op = \"eq\", value = \"{}\" }}",
+                    ACTIONS[*n as usize % 3]
+                ),
+                1 => format!("{{ field = \"request.quantity\", op = \"le\", value = {n} }}"),
+                _ => format!("{{ field = \"tenant.attributes.seats\", op = \"gt\", value = {n} }}"),
+            })
+            .collect();
+        let effect = if *allow { "allow" } else { "deny" };
+        let head = format!("\n[[rule]]\nid = \"r{i}\"\neffect = \"{effect}\"\n");
+        indexed.push_str(&head);
+        scanned.push_str(&head);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        if let Some(feature) = &feature {
+            a.push(feature.clone());
+            b.push(format!("{{ all = [{feature}] }}"));
+        }
+        a.extend(others.iter().cloned());
+        b.extend(others.iter().cloned());
+        if !a.is_empty() {
+            indexed.push_str(&format!("when = {{ all = [{}] }}\n", a.join(", ")));
+            scanned.push_str(&format!("when = {{ all = [{}] }}\n", b.join(", ")));
+        }
+    }
+    (indexed, scanned)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The feature index only skips rules that cannot match: the same rules, indexed or not,
+    /// decide alike.
+    #[test]
+    fn the_feature_index_changes_no_answer(
+        generated in prop::collection::vec(rule_strategy(), 0..12),
+        requests in prop::collection::vec((0..FEATURES.len(), 0..ACTIONS.len(), 0u64..100), 1..20),
+    ) {
+        let (indexed, scanned) = print_rules(&generated);
+        let mut a = input();
+        a.plan_features.clear();
+        a.rules = rules(&indexed);
+        let mut b = a.clone();
+        b.rules = rules(&scanned);
+        for (f, act, q) in requests {
+            let request = req(FEATURES[f], ACTIONS[act], q);
+            prop_assert_eq!(decide(&a, &request, NOW), decide(&b, &request, NOW));
+        }
+    }
+}
