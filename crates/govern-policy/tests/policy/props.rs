@@ -199,9 +199,11 @@ proptest! {
     }
 }
 
-/// One generated rule: an optional feature test (eq one, or in two), other tests, an effect.
-fn rule_strategy() -> impl Strategy<Value = (Option<(usize, Option<usize>)>, Vec<(u8, u64)>, bool)>
-{
+/// One generated rule: an optional feature test (eq one, or in two), other tests (kind,
+/// number), whether it allows.
+type GenRule = (Option<(usize, Option<usize>)>, Vec<(u8, u64)>, bool);
+
+fn rule_strategy() -> impl Strategy<Value = GenRule> {
     (
         prop::option::of((0..FEATURES.len(), prop::option::of(0..FEATURES.len()))),
         prop::collection::vec((0..3u8, 0u64..100), 0..3),
@@ -211,9 +213,7 @@ fn rule_strategy() -> impl Strategy<Value = (Option<(usize, Option<usize>)>, Vec
 
 /// The rule set twice: with the feature test where the index sees it, and nested one level
 /// deeper (`all = [{ all = [..] }]`) where it does not, so every rule is a candidate.
-fn print_rules(
-    generated: &[(Option<(usize, Option<usize>)>, Vec<(u8, u64)>, bool)],
-) -> (String, String) {
+fn print_rules(generated: &[GenRule]) -> (String, String) {
     let mut indexed = String::from("version = 1\n");
     let mut scanned = String::from("version = 1\n");
     for (i, (feature, tests, allow)) in generated.iter().enumerate() {
