@@ -284,7 +284,7 @@ fn diff(catalog: &Catalog, command: &PlansCommand) -> Result<(), String> {
         if p.features.contains(f) { "yes" } else { "no" }.to_owned()
     };
     let mut rows = vec![
-        vec![String::new(), a.id.to_string(), b.id.to_string()],
+        vec!["plan".into(), a.id.to_string(), b.id.to_string()],
         vec!["name".into(), a.name.clone(), b.name.clone()],
         vec![
             "price".into(),
