@@ -70,15 +70,20 @@ pub(crate) struct DiffArgs {
 /// Exit code when a catalog is invalid.
 const INVALID: u8 = 2;
 
+/// What a subcommand does with the validated catalog.
+type Action = fn(&Catalog, &PlansCommand) -> Result<(), String>;
+
+/// One number of an envelope.
+type EnvelopeField = fn(&govern_plans::Envelope) -> u64;
+
 /// Runs `govern plans ...`; the exit code says how it went.
 pub(crate) fn run(command: &PlansCommand) -> ExitCode {
-    let (files, result): (&[PathBuf], fn(&Catalog, &PlansCommand) -> Result<(), String>) =
-        match command {
-            PlansCommand::Validate(a) => (&a.files, validated),
-            PlansCommand::List(a) => (&a.files, list),
-            PlansCommand::Show(a) => (&a.catalog, show),
-            PlansCommand::Diff(a) => (&a.catalog, diff),
-        };
+    let (files, result): (&[PathBuf], Action) = match command {
+        PlansCommand::Validate(a) => (&a.files, validated),
+        PlansCommand::List(a) => (&a.files, list),
+        PlansCommand::Show(a) => (&a.catalog, show),
+        PlansCommand::Diff(a) => (&a.catalog, diff),
+    };
     let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
     let catalog = match govern_plans::load_files(&paths) {
         Ok(c) => c,
@@ -269,7 +274,7 @@ fn show(catalog: &Catalog, command: &PlansCommand) -> Result<(), String> {
 /// A duration in days when it is whole days (`30 days`), else as humantime writes it.
 fn humantime_ish(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs % 86_400 == 0 && d.subsec_nanos() == 0 {
+    if secs.is_multiple_of(86_400) && d.subsec_nanos() == 0 {
         let days = secs / 86_400;
         format!("{days} day{}", if days == 1 { "" } else { "s" })
     } else {
@@ -305,7 +310,7 @@ fn diff(catalog: &Catalog, command: &PlansCommand) -> Result<(), String> {
     let env = |p: &Plan, f: fn(&govern_plans::Envelope) -> u64| {
         p.envelope.as_ref().map_or("-".to_owned(), |e| f(e).to_string())
     };
-    let fields: [(&str, fn(&govern_plans::Envelope) -> u64); 4] = [
+    let fields: [(&str, EnvelopeField); 4] = [
         ("throughput_rps", |e| e.throughput_rps),
         ("p99_latency_ms", |e| e.p99_latency_ms),
         ("connections", |e| e.connections),

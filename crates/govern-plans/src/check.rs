@@ -314,15 +314,15 @@ fn consistency_along(out: &mut Out<'_>, from: &PlanSrc, to: &PlanSrc, at: At, fi
     let mut say = |message: String, hint: String| {
         out.push(Check::Consistency, at, field.to_owned(), message, hint)
     };
-    if let (Some(pa), Some(pb)) = (&from.price, &to.price) {
-        if pa.currency == pb.currency && pa.interval == pb.interval && pb.amount < pa.amount {
-            say(
-                format!("upgrades to `{b}`, which costs less ({pb} < {pa})"),
-                format!(
-                    "an upgrade costs at least as much; make `{b}` a downgrade, or fix a price"
-                ),
-            );
-        }
+    if let (Some(pa), Some(pb)) = (&from.price, &to.price)
+        && pa.currency == pb.currency
+        && pa.interval == pb.interval
+        && pb.amount < pa.amount
+    {
+        say(
+            format!("upgrades to `{b}`, which costs less ({pb} < {pa})"),
+            format!("an upgrade costs at least as much; make `{b}` a downgrade, or fix a price"),
+        );
     }
     for f in &from.features {
         if !to.features.iter().any(|g| g.value == f.value) {
@@ -349,8 +349,7 @@ fn consistency_along(out: &mut Out<'_>, from: &PlanSrc, to: &PlanSrc, at: At, fi
         }
     }
     match (&from.envelope, &to.envelope) {
-        (Some(ea), None) => {
-            let _ = ea;
+        (Some(_), None) => {
             say(
                 format!("upgrades to `{b}`, which has no envelope while `{a}` has one"),
                 format!("give `{b}` an envelope at least as large as `{a}`'s"),

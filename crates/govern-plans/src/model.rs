@@ -158,7 +158,7 @@ impl fmt::Display for Reset {
             Self::Daily => f.write_str("daily"),
             Self::Monthly => f.write_str("monthly"),
             // As a catalog writes it: `rolling 30d`, `rolling 12h`.
-            Self::Rolling(d) if d.as_secs() % 86_400 == 0 && d.subsec_nanos() == 0 => {
+            Self::Rolling(d) if d.as_secs().is_multiple_of(86_400) && d.subsec_nanos() == 0 => {
                 write!(f, "rolling {}d", d.as_secs() / 86_400)
             }
             Self::Rolling(d) => write!(f, "rolling {}", humantime::format_duration(*d)),

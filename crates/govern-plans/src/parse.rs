@@ -466,10 +466,10 @@ impl<'a> Cx<'a> {
                 for (key, item) in t.iter().take(PLANS_MAX) {
                     let path = format!("plans.{key}");
                     let at = self.key_at(t, key, at);
-                    if let Some(id) = self.id(PlanId::new, key, at, &path, "plan") {
-                        if let Some(plan) = self.plan(id, item, &path) {
-                            src.plans.push(plan);
-                        }
+                    if let Some(id) = self.id(PlanId::new, key, at, &path, "plan")
+                        && let Some(plan) = self.plan(id, item, &path)
+                    {
+                        src.plans.push(plan);
                     }
                 }
             }
