@@ -401,3 +401,21 @@ proptest! {
         let _ = validate(&text, "x.toml");
     }
 }
+
+/// docs/plans.md's complete example is a valid catalog.
+#[test]
+fn the_documented_example_validates() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/plans.md"))
+            .unwrap();
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let catalog = validate(&doc[start..end], "docs/plans.md").unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(catalog.plans.len(), 2);
+    let community = catalog.plan("community").unwrap();
+    assert_eq!(
+        community.limit("api_calls").unwrap().reset,
+        Reset::Rolling(Duration::from_secs(7 * 86_400))
+    );
+    assert_eq!(community.limit("executions").unwrap().reset, Reset::Monthly);
+}
