@@ -346,11 +346,7 @@ impl<'a> Cx<'a> {
                     at,
                     field,
                     format!("`{s}` is out of range"),
-                    format!(
-                        "from {} to {}",
-                        humantime::format_duration(min),
-                        humantime::format_duration(max)
-                    ),
+                    format!("from {} to {}", show_duration(min), show_duration(max)),
                 );
                 None
             }
@@ -1016,6 +1012,15 @@ impl<'a> Cx<'a> {
             }
         }
         out
+    }
+}
+
+/// A duration as a catalog writes it: `366d` when whole days, else humantime's (`1s`).
+fn show_duration(d: Duration) -> String {
+    if d.as_secs().is_multiple_of(86_400) && d.subsec_nanos() == 0 && !d.is_zero() {
+        format!("{}d", d.as_secs() / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
     }
 }
 

@@ -419,3 +419,58 @@ fn the_documented_example_validates() {
     );
     assert_eq!(community.limit("executions").unwrap().reset, Reset::Monthly);
 }
+
+/// Deep nesting is a problem, not a stack overflow.
+#[test]
+fn deep_nesting_is_a_problem_not_a_crash() {
+    let text = format!("version = \"1\"\nx = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let p = problems(&text);
+    assert_eq!(p[0].line, 2, "{p:#?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A generated valid plan reads back exactly: price, limits (short and table forms, every
+    /// reset), features and the envelope.
+    #[test]
+    fn a_generated_plan_reads_back_exactly(
+        cents in 0_u64..10_000_000,
+        yearly in any::<bool>(),
+        limits in proptest::collection::btree_map("[a-z][a-z0-9_]{0,10}", (proptest::option::of(0_u64..1 << 40), 0_u8..5, 1_u64..=366), 0..8),
+        rps in 1_u64..1_000_000,
+        sso in any::<bool>(),
+    ) {
+        let interval = if yearly { "year" } else { "month" };
+        let mut text = format!(
+            "{HEAD}[plans.p]\nname = \"P\"\nprice = {{ amount = \"{}.{:02}\", currency = \"EUR\", interval = \"{interval}\" }}\nfeatures = [{}]\n\
+             envelope = {{ throughput_rps = {rps}, p99_latency_ms = 5, connections = 5, queue_depth = 5 }}\n[plans.p.limits]\n",
+            cents / 100, cents % 100, if sso { "\"sso\"" } else { "" }
+        );
+        let mut expected = std::collections::BTreeMap::new();
+        for (meter, (value, reset, days)) in &limits {
+            if meter == "requests_per_second" {
+                continue;
+            }
+            let v = value.map_or("\"unlimited\"".to_owned(), |n| n.to_string());
+            let (line, reset) = match reset {
+                0 => (format!("{meter} = {v}\n"), if matches!(meter.as_str(), "executions" | "ai_tokens") { Reset::Monthly } else { Reset::None }),
+                1 => (format!("{meter} = {{ value = {v}, reset = \"none\" }}\n"), Reset::None),
+                2 => (format!("{meter} = {{ value = {v}, reset = \"daily\" }}\n"), Reset::Daily),
+                3 => (format!("{meter} = {{ value = {v}, reset = \"monthly\" }}\n"), Reset::Monthly),
+                _ => (format!("{meter} = {{ value = {v}, reset = \"rolling\", window = \"{days}d\" }}\n"), Reset::Rolling(Duration::from_secs(days * 86_400))),
+            };
+            text.push_str(&line);
+            expected.insert(meter.clone(), (value.map_or(LimitValue::Unlimited, LimitValue::Finite), reset));
+        }
+        let catalog = validate(&text, "gen.toml").map_err(|p| TestCaseError::fail(format!("{p:#?}\n{text}")))?;
+        let plan = catalog.plan("p").unwrap();
+        prop_assert_eq!(plan.price.amount, rust_decimal::Decimal::new(i64::try_from(cents).unwrap(), 2).normalize());
+        prop_assert_eq!(plan.price.interval.name(), interval);
+        prop_assert_eq!(plan.has_feature("sso"), sso);
+        prop_assert_eq!(plan.envelope.unwrap().throughput_rps, rps);
+        let got: std::collections::BTreeMap<String, (LimitValue, Reset)> =
+            plan.limits.iter().map(|(m, l)| (m.as_str().to_owned(), (l.value, l.reset))).collect();
+        prop_assert_eq!(got, expected);
+    }
+}
