@@ -396,9 +396,9 @@ impl<'a> Cx<'a> {
         self.unknown_keys(top, TOP_KEYS, "", start);
         match top.get("version") {
             None => self.problem(start, "version", "is missing".into(), "add `version = \"2026-12-01\"` (the catalog's revision; every file of a catalog writes the same)".into()),
-            Some(_) => {
+            Some(item) => {
                 if let Some(v) = self.string(top, "version", "", start, NAME_LEN_MAX, true) {
-                    let at = self.item_at(&top["version"], start);
+                    let at = self.item_at(item, start);
                     src.version = Some(Located { value: v, at });
                 }
             }
