@@ -28,7 +28,9 @@ fn bench(c: &mut Criterion) {
     // Every non-free plan's amount written as a float: one problem per such plan (8).
     let bad: Vec<(String, String)> = owned
         .iter()
-        .map(|(n, t)| (n.clone(), t.replace("amount = \"", "amount = ").replace("\", currency", ", currency")))
+        .map(|(n, t)| {
+            (n.clone(), t.replace("amount = \"", "amount = ").replace("\", currency", ", currency"))
+        })
         .collect();
     let bad: Vec<(&str, &str)> = bad.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     c.bench_function("validate_files/examples_with_problems", |b| {
