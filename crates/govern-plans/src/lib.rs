@@ -161,7 +161,13 @@ pub fn load_files(paths: &[&Path]) -> Result<Catalog, Vec<Problem>> {
         }
     }
     let files: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let result = if files.is_empty() { Err(Vec::new()) } else { validate_files(&files) };
+    // With no readable file there is nothing to check, but the unreadable ones; with no file
+    // named at all, `validate_files` says so.
+    let result = if files.is_empty() && !unreadable.is_empty() {
+        Err(Vec::new())
+    } else {
+        validate_files(&files)
+    };
     if unreadable.is_empty() {
         return result;
     }

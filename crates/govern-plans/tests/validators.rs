@@ -360,6 +360,9 @@ fn an_unreadable_file_is_a_problem_at_1_1() {
     let err = govern_plans::load(Path::new("/nonexistent/plans.toml")).unwrap_err();
     assert_eq!(places(&err), [(1, 1, "", Check::Schema)]);
     assert!(err[0].message.starts_with("cannot read the file"), "{}", err[0].message);
+    let none = govern_plans::load_files(&[]).unwrap_err();
+    assert_eq!(none.len(), 1);
+    assert_eq!(none[0].message, "no catalog file given");
 }
 
 proptest! {
