@@ -176,13 +176,25 @@ pub fn load_files(paths: &[&Path]) -> Result<Catalog, Vec<Problem>> {
     Err(problems)
 }
 
-/// The text of the regular file at `path`, at most [`FILE_BYTES_MAX`] bytes, or why not.
+/// The text of the regular file at `path`, at most [`FILE_BYTES_MAX`] bytes, or why not. The
+/// file must be regular before it is opened (opened without blocking on Unix) and after.
 fn read(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // A FIFO swapped in after the check above must not block the open.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("not a regular file".into());
+    }
     let mut bytes = Vec::new();
     file.take(FILE_BYTES_MAX as u64 + 1)
         .read_to_end(&mut bytes)

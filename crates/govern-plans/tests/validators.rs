@@ -477,3 +477,10 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+/// A directory is refused, not read.
+#[test]
+fn a_directory_is_not_a_catalog() {
+    let err = govern_plans::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_err();
+    assert_eq!(err[0].message, "not a regular file");
+}
