@@ -33,6 +33,7 @@ mod graph;
 mod ledger_dir;
 mod logs;
 mod out;
+mod plans;
 mod receipts;
 mod reopen;
 mod run;
@@ -162,6 +163,13 @@ enum Command {
         "  govern graph billing --format dot | dot -Tsvg > billing.svg",
     ))]
     Graph(graph::GraphArgs),
+    /// Plan catalogs: validate them, list their plans, show one, compare two.
+    ///
+    /// A catalog is one or more TOML files taken together (format and rules:
+    /// docs/plans.md). Every subcommand validates the catalog first: a problem exits 2 with
+    /// every problem's file:line:column, field, message and hint on stderr.
+    #[command(subcommand)]
+    Plans(plans::PlansCommand),
 }
 
 /// `govern bench`: the runtime's benchmarks, and reopening a ledger.
@@ -178,6 +186,7 @@ fn main() -> ExitCode {
     logs::init(cli.log);
     let result = match cli.command {
         Command::Run(r) => return run::run(&r),
+        Command::Plans(p) => return plans::run(&p),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Verify(v) => verify::run(&v),

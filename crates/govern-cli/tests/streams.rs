@@ -45,7 +45,7 @@ fn help_says_how_logs_are_chosen() {
     let help = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(help.contains("--log <FORMAT>") && help.contains("RUST_LOG"), "{help}");
-    for sub in ["receipts", "verify", "export", "prove", "checkpoint", "graph", "run"] {
+    for sub in ["receipts", "verify", "export", "prove", "checkpoint", "graph", "run", "plans"] {
         let out = command(&[sub, "--help"], None).output().unwrap();
         assert!(
             text(&out.stdout).contains("--log <FORMAT>"),
@@ -291,6 +291,32 @@ fn the_other_commands_exit_0_when_a_pipe_is_closed() {
     ] {
         for closed in ALL {
             exits(&with_closed(command(&args, None), closed), 0, &format!("{args:?} {closed:?}"));
+        }
+    }
+    // `govern plans`: each command with a valid catalog exits 0, validate with a bad one 2.
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans");
+    let licensing = plans.join("licensing.toml");
+    let catalog = s(&licensing);
+    let bad = tempfile::tempdir().unwrap();
+    let bad_file = bad.path().join("bad.toml");
+    std::fs::write(
+        &bad_file,
+        "version = 1
+[plans.a]
+name = 2
+",
+    )
+    .unwrap();
+    for (args, code) in [
+        (vec!["plans", "validate", catalog], 0),
+        (vec!["plans", "list", catalog], 0),
+        (vec!["plans", "show", "professional", "--catalog", catalog], 0),
+        (vec!["plans", "diff", "community", "enterprise", "--catalog", catalog], 0),
+        (vec!["plans", "validate", s(&bad_file)], 2),
+    ] {
+        for closed in ALL {
+            let what = format!("{args:?} {closed:?}");
+            exits(&with_closed(command(&args, None), closed), code, &what);
         }
     }
 }
