@@ -8,6 +8,7 @@ mod crash_recovery;
 mod durable;
 mod feed;
 mod passivation;
+mod plans;
 mod restart;
 mod shutdown;
 mod supervision;

@@ -85,6 +85,12 @@ pub enum Refusal {
         /// The tenant.
         tenant: TenantId,
     },
+    /// A subscription names a plan the runtime's catalog does not have.
+    #[error("plan {plan:?} is not in the catalog")]
+    UnknownPlan {
+        /// The plan named.
+        plan: String,
+    },
 }
 
 impl Refusal {
@@ -102,6 +108,7 @@ impl Refusal {
             Self::LedgerUnavailable(_) => "ledger_unavailable",
             Self::GovernorUnavailable { .. } => "governor_unavailable",
             Self::TenantResourceMismatch { .. } => "tenant_resource_mismatch",
+            Self::UnknownPlan { .. } => "unknown_plan",
         }
     }
 
@@ -127,6 +134,7 @@ impl Refusal {
                 503
             }
             Self::TenantResourceMismatch { .. } => 400,
+            Self::UnknownPlan { .. } => 422,
         }
     }
 }
@@ -147,6 +155,7 @@ pub const ERROR_CODES: &[&str] = &[
     "ledger_unavailable",
     "governor_unavailable",
     "tenant_resource_mismatch",
+    "unknown_plan",
 ];
 
 /// Why a command was not accepted.
@@ -176,8 +185,8 @@ impl CommandError {
     /// `invalid_transition`, `too_early`, `precondition_failed`) or 422 Unprocessable Content
     /// (`invalid_argument`); a refusal is 404 (unknown tenant), 403 (tenant not active or
     /// suspended), 410 (deprovisioned), 429 (busy: retry later), 504 (no reply in time),
-    /// 503 (shutting down, ledger or governor unavailable) or 400 (a tenant governor addressed
-    /// by another id). An accepted command is 200.
+    /// 503 (shutting down, ledger or governor unavailable), 400 (a tenant governor addressed
+    /// by another id) or 422 (a plan the catalog does not have). An accepted command is 200.
     #[must_use]
     pub fn http_status(&self) -> u16 {
         match self {
@@ -258,6 +267,7 @@ impl Refusal {
                 retry_after_ms.and_then(|ms| u64("retry_after_ms", ms)),
                 None,
             ],
+            Self::UnknownPlan { plan } => [str("plan", plan), None, None],
             Self::ShuttingDown | Self::LedgerUnavailable(_) => [None, None, None],
         }
     }
@@ -296,6 +306,7 @@ fn rejection_details(rejection: &Rejection) -> Details<'_> {
 /// | `busy` | `what` (which bound), `max` |
 /// | `timeout` | `after_ms` |
 /// | `governor_unavailable` | `governor` (its kind), `retry_after_ms` when set |
+/// | `unknown_plan` | `plan` |
 /// | `shutting_down`, `ledger_unavailable` | none |
 ///
 /// For example `{"code":"busy","status":429,"message":"busy: governor inbox is at its limit
@@ -472,6 +483,10 @@ mod tests {
             (
                 Refusal::TenantResourceMismatch { tenant: t },
                 r#"{"code":"tenant_resource_mismatch","status":400,"message":"the tenant governor of acme is addressed by the tenant id itself","tenant":"acme"}"#,
+            ),
+            (
+                Refusal::UnknownPlan { plan: "platinum".into() },
+                r#"{"code":"unknown_plan","status":422,"message":"plan \"platinum\" is not in the catalog","plan":"platinum"}"#,
             ),
         ];
         for (refusal, expected) in cases {

@@ -83,6 +83,11 @@ impl<G: Hosted> GovernorHandle<G> {
         if lifecycle && self.key.resource.as_str() != self.key.tenant.as_str() {
             return Err(Refusal::TenantResourceMismatch { tenant: self.key.tenant.clone() }.into());
         }
+        if let (Some(catalog), Some(plan)) = (&shared.catalog, G::plan(&request.command))
+            && catalog.plan(plan).is_none()
+        {
+            return Err(Refusal::UnknownPlan { plan: plan.to_owned() }.into());
+        }
         let admission = shared.registry.admit(&self.key.tenant, lifecycle)?;
         let outcome =
             self.runtime.domains.get::<G>().call(self.key.clone(), request, admission).await;

@@ -22,6 +22,13 @@ pub trait Hosted: Governor + 'static {
     fn tenant_state(_state: &Self::State) -> Option<TenantState> {
         None
     }
+
+    /// The catalog plan a command names, for the subscription governor: the runtime refuses
+    /// it (`unknown_plan`) when its catalog does not have it.
+    #[doc(hidden)]
+    fn plan(_command: &Self::Command) -> Option<&str> {
+        None
+    }
 }
 
 /// Typed work chosen by a kind at run time: [`dispatch`] calls `visit::<G>` for the kind's
@@ -34,7 +41,15 @@ pub(crate) trait KindVisitor {
 impl Hosted for entitlement::Entitlement {}
 impl Hosted for billing::Billing {}
 impl Hosted for catalog::Product {}
-impl Hosted for subscription::Subscription {}
+impl Hosted for subscription::Subscription {
+    fn plan(command: &subscription::Command) -> Option<&str> {
+        match command {
+            subscription::Command::StartTrial { plan, .. }
+            | subscription::Command::Activate { plan: Some(plan) } => Some(plan),
+            _ => None,
+        }
+    }
+}
 impl Hosted for account::Account {}
 impl Hosted for quota::Quota {}
 impl Hosted for compliance::Audit {}

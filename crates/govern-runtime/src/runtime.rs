@@ -5,12 +5,13 @@
 //! root (one_for_one)
 //!  ├── registry actor   routing misses, tenant lifecycle
 //!  ├── receipt actor    the ledger's single writer and committer
-//!  └── domain supervisor × 8 (one per kind) ── governor actors
+//!  └── domain supervisor × 9 (one per kind) ── governor actors
 //! ```
 //!
 //! Children start in that order and stop in reverse: governors first, then the receipt actor
 //! (its last commit and checkpoint), then the registry.
 
+use govern_plans::Catalog;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     /// The receipt actor's last commit, once it has stopped.
     final_commit: Arc<Mutex<Option<Result<(), String>>>>,
+    /// The plan catalog, when the host gave one.
+    pub(crate) catalog: Option<Arc<Catalog>>,
 }
 
 impl Shared {
@@ -102,6 +105,7 @@ pub struct RuntimeBuilder {
     data_dir: Option<PathBuf>,
     commit: CommitOptions,
     signer: Option<CheckpointSigner>,
+    catalog: Option<Arc<Catalog>>,
 }
 
 impl Default for RuntimeBuilder {
@@ -118,6 +122,7 @@ impl Default for RuntimeBuilder {
             data_dir: None,
             commit: CommitOptions::default(),
             signer: None,
+            catalog: None,
         }
     }
 }
@@ -215,6 +220,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The plan catalog (validated: `govern_plans::load`). With one, a subscription's plan
+    /// must be one of its plans (otherwise the command is refused `unknown_plan`); without
+    /// one (the default), a plan is any id, as before catalogs.
+    #[must_use]
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(Arc::new(catalog));
+        self
+    }
+
     /// The ledger and its checkpointer, as configured.
     fn open_ledger(&mut self) -> Result<(Ledger, Option<Checkpointer>), RuntimeError> {
         let fail = |reason: String| RuntimeError::Start { what: "ledger", reason };
@@ -271,6 +285,7 @@ impl RuntimeBuilder {
             reply_timeout: self.reply_timeout,
             shutting_down: AtomicBool::new(false),
             final_commit: Arc::clone(&receipt_actor.outcome),
+            catalog: self.catalog.take(),
         });
         restore_tenant_states(&shared)?;
         let config = DomainConfig {

@@ -96,7 +96,7 @@ pub fn load_file(path: &std::path::Path) -> Result<Scenario, LoadError> {
         problems: vec![Problem { at: Location { line: 1, column: 1 }, message, expected: None }],
     };
     let text = read_bounded(path).map_err(one)?;
-    load_str(&file, &text)
+    load_in(&file, &text, path.parent())
 }
 
 /// The text of the regular file at `path`, at most [`FILE_BYTES_MAX`] bytes; or why not
@@ -123,7 +123,13 @@ fn read_bounded(path: &std::path::Path) -> Result<String, String> {
 /// # Errors
 /// [`LoadError`] listing every problem.
 pub fn load_str(file: &str, text: &str) -> Result<Scenario, LoadError> {
-    let mut cx = Cx { text, problems: Vec::new(), start: None, advanced: Duration::ZERO };
+    load_in(file, text, None)
+}
+
+/// [`load_str`], with a `catalog`'s files relative to `dir` (the scenario file's directory;
+/// `None`: the current directory).
+fn load_in(file: &str, text: &str, dir: Option<&std::path::Path>) -> Result<Scenario, LoadError> {
+    let mut cx = Cx { text, problems: Vec::new(), start: None, advanced: Duration::ZERO, dir };
     let scenario = match toml_edit::Document::parse(text) {
         Ok(doc) => cx.scenario(doc.as_table()),
         Err(e) => {
@@ -155,10 +161,13 @@ struct Cx<'t> {
     start: Option<Timestamp>,
     /// The `advance` steps so far, added up (for [`ADVANCE_TOTAL_MAX`]).
     advanced: Duration,
+    /// Where a `catalog`'s relative paths start.
+    dir: Option<&'t std::path::Path>,
 }
 
 /// Top-level keys.
-const TOP_KEYS: &[&str] = &["name", "description", "start", "tenants", "steps", "expect"];
+const TOP_KEYS: &[&str] =
+    &["name", "description", "start", "catalog", "tenants", "steps", "expect"];
 /// Keys of a `[[tenants]]` table.
 const TENANT_KEYS: &[&str] = &["id", "storage_gb", "compute_units", "bandwidth_mbps"];
 /// Keys that say what a step does; a step has exactly one.
@@ -281,6 +290,7 @@ impl Cx<'_> {
             Some(item) => self.timestamp(item, "start"),
         };
         self.start = start;
+        let catalog = top.get("catalog").and_then(|item| self.catalog(item));
         let tenants = self.tenants(top.get("tenants"));
         let steps = match top.get("steps") {
             None => {
@@ -301,10 +311,63 @@ impl Cx<'_> {
             name: name?,
             description: description?,
             start: start?,
+            catalog,
             tenants,
             steps,
             expect,
         })
+    }
+
+    /// `catalog`: one plan file or a list of them (`docs/plans.md`), relative to the scenario
+    /// file, loaded and validated together; each of the catalog's problems is one here.
+    fn catalog(&mut self, item: &Item) -> Option<govern_plans::Catalog> {
+        let expected = "a plan file's path, or a list of them, relative to the scenario";
+        let names: Vec<String> = match (item.as_str(), item.as_array()) {
+            (Some(one), _) => vec![one.to_owned()],
+            (None, Some(list)) if !list.is_empty() => {
+                match list.iter().map(|v| v.as_str().map(str::to_owned)).collect() {
+                    Some(names) => names,
+                    None => {
+                        self.problem(
+                            item.span(),
+                            "`catalog` holds a value that is not a path".into(),
+                            Some(expected.into()),
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                self.problem(
+                    item.span(),
+                    format!("`catalog` is {}", describe(item)),
+                    Some(expected.into()),
+                );
+                return None;
+            }
+        };
+        let paths: Vec<std::path::PathBuf> = names
+            .iter()
+            .map(|n| self.dir.map_or_else(|| std::path::PathBuf::from(n), |d| d.join(n)))
+            .collect();
+        let refs: Vec<&std::path::Path> = paths.iter().map(std::path::PathBuf::as_path).collect();
+        match govern_plans::load_files(&refs) {
+            Ok(catalog) => Some(catalog),
+            Err(problems) => {
+                for p in problems {
+                    let message = format!(
+                        "the catalog: {}:{}:{}: {}{}",
+                        p.file,
+                        p.line,
+                        p.column,
+                        if p.field.is_empty() { String::new() } else { format!("{}: ", p.field) },
+                        p.message
+                    );
+                    self.problem(item.span(), message, Some(p.hint));
+                }
+                None
+            }
+        }
     }
 
     fn timestamp(&mut self, item: &Item, key: &str) -> Option<Timestamp> {

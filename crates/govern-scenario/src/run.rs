@@ -183,13 +183,16 @@ pub fn run_blocking(
     rt.block_on(run(scenario, data_dir, observe))
 }
 
-async fn start(data_dir: &Path, epoch: Timestamp) -> Result<Runtime, RunError> {
-    Runtime::builder()
-        .epoch(epoch)
-        .data_dir(data_dir)
-        .start()
-        .await
-        .map_err(|e| RunError::Runtime(e.to_string()))
+async fn start(
+    data_dir: &Path,
+    epoch: Timestamp,
+    catalog: Option<&govern_plans::Catalog>,
+) -> Result<Runtime, RunError> {
+    let mut builder = Runtime::builder().epoch(epoch).data_dir(data_dir);
+    if let Some(catalog) = catalog {
+        builder = builder.catalog(catalog.clone());
+    }
+    builder.start().await.map_err(|e| RunError::Runtime(e.to_string()))
 }
 
 /// Runs `scenario` (see [`run_blocking`]); the caller's tokio runtime must have paused time.
@@ -201,7 +204,7 @@ pub async fn run(
     data_dir: &Path,
     observe: &mut dyn FnMut(Progress<'_>),
 ) -> Result<RunReport, RunError> {
-    let mut runtime = start(data_dir, scenario.start).await?;
+    let mut runtime = start(data_dir, scenario.start, scenario.catalog.as_ref()).await?;
     if runtime.handle().head().next_seq != 0 {
         let _ = runtime.shutdown().await;
         return Err(RunError::NotEmpty(data_dir.display().to_string()));
@@ -223,7 +226,7 @@ pub async fn run(
                     Ok(_) => {}
                     Err(e) => return Err(RunError::Runtime(format!("restart: {e}"))),
                 }
-                runtime = start(data_dir, now).await?;
+                runtime = start(data_dir, now, scenario.catalog.as_ref()).await?;
                 StepOutcome::Restarted { head: runtime.handle().head() }
             }
             action => perform(&runtime.handle(), action).await,

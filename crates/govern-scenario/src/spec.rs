@@ -32,6 +32,8 @@ pub struct Scenario {
     pub description: String,
     /// What the virtual clock reads when the run starts.
     pub start: Timestamp,
+    /// The plan catalog the runtime is given (`catalog = "..."`), validated at load.
+    pub catalog: Option<govern_plans::Catalog>,
     /// Tenants provisioned (and activated) before the first step, in order.
     pub tenants: Vec<TenantSpec>,
     /// The steps, in order.

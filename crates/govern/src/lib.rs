@@ -11,12 +11,16 @@
 //! - [`runtime`]: start and stop the runtime ([`Runtime`], [`RuntimeBuilder`]), drive it
 //!   ([`RuntimeHandle`], [`GovernorHandle`], [`RawCommand`]) and read its answers
 //!   ([`Accepted`], [`CommandError`], [`Refusal`], [`Outcome`]), with its limits.
-//! - [`governors`]: the eight governors (one module each, with its `Command` and `State`),
+//! - [`governors`]: the nine governors (one module each, with its `Command` and `State`),
 //!   ids ([`TenantId`], [`ResourceId`]), [`Timestamp`], [`Money`], rejections.
 //! - [`receipts`]: [`Receipt`], [`Head`], [`Digest`], chain verification and replay.
 //! - [`ledger`]: the ledger's configuration (stores, durability, group commit, checkpoint
 //!   signer) and the verification a host or an auditor runs: a data directory, Merkle
 //!   proofs, signed checkpoints.
+//! - [`plans`]: the plan catalog ([`plans::Catalog`], `load`, `validate`), given to the
+//!   runtime with [`RuntimeBuilder::catalog`]; [`policy`]: the pure entitlement decision
+//!   ([`policy::decide`], [`policy::DecisionCache`]); [`usage`]: usage meters, deduplication
+//!   and GCRA rate limits, pure.
 //!
 //! The most used names are also here at the root. Answers and receipts serialise with serde
 //! in fixed, documented shapes, so a host returns them as JSON as they are
@@ -66,6 +70,16 @@
 
 pub mod governors;
 pub mod ledger;
+
+/// The plan catalog: plans, prices, features, limits, envelopes, refusal codes, upgrade paths
+/// and evidence, loaded from TOML and validated (`docs/plans.md`).
+pub use govern_plans as plans;
+/// The pure entitlement decision: tenant state, grants, plan features, policy rules, limits
+/// (`docs/policy.md`).
+pub use govern_policy as policy;
+/// Usage meters with reset periods and thresholds, event deduplication, and GCRA rate limits,
+/// all pure (`docs/usage.md`).
+pub use govern_usage as usage;
 pub mod receipts;
 pub mod runtime;
 

@@ -408,3 +408,45 @@ mod files {
         assert!(message(&path).contains("UTF-8"));
     }
 }
+
+#[test]
+fn a_catalog_is_loaded_relative_to_the_scenario_and_its_problems_are_the_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    let pricing = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans/pricing.toml"),
+    )
+    .unwrap();
+    std::fs::write(plans.join("pricing.toml"), &pricing).unwrap();
+    let scenario = dir.path().join("s.toml");
+    let with = |catalog: &str| {
+        VALID.replace("start = 2026", &format!("catalog = {catalog}\nstart = 2026"))
+    };
+
+    std::fs::write(&scenario, with("\"plans/pricing.toml\"")).unwrap();
+    let s = super::load_file(&scenario).unwrap();
+    let ids: Vec<&str> = s.catalog.as_ref().unwrap().plans.keys().map(|p| p.as_str()).collect();
+    assert_eq!(ids, ["pricing-enterprise", "pro", "starter"]);
+
+    // A missing file, then a catalog with a problem: each reported at the `catalog` key.
+    std::fs::write(&scenario, with("[\"plans/nope.toml\"]")).unwrap();
+    let err = super::load_file(&scenario).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err:?}");
+    assert_eq!(err.problems[0].at, Location { line: 4, column: 11 });
+    assert!(err.problems[0].message.starts_with("the catalog: "), "{err:?}");
+    std::fs::write(
+        plans.join("pricing.toml"),
+        pricing.replacen("currency = \"", "currency = \"X", 1),
+    )
+    .unwrap();
+    std::fs::write(&scenario, with("\"plans/pricing.toml\"")).unwrap();
+    let err = super::load_file(&scenario).unwrap_err();
+    assert!(!err.problems.is_empty());
+    assert!(err.problems.iter().all(|p| p.at == Location { line: 4, column: 11 }), "{err:?}");
+    assert!(err.problems[0].message.contains("pricing.toml:"), "{err:?}");
+
+    // Not a path.
+    let bad = problems(&VALID.replace("start = 2026", "catalog = 7\nstart = 2026"));
+    assert_eq!(bad, ["4:11 `catalog` is `7`"]);
+}

@@ -6,7 +6,7 @@
 //! deny overrides, else a matching allow). Before measuring, both engines decide a sample of
 //! requests and must agree.
 //!
-//! `cargo bench -p govern-policy --bench decide`
+//! `cargo bench --manifest-path benches/policy-vs-cedar/Cargo.toml`
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
