@@ -85,6 +85,9 @@ pub enum Refusal {
         /// The tenant.
         tenant: TenantId,
     },
+    /// `check` was asked of a runtime started without a plan catalog.
+    #[error("checks need a plan catalog: start the runtime with one (RuntimeBuilder::catalog)")]
+    NoCatalog,
     /// A subscription names a plan the runtime's catalog does not have.
     #[error("plan {plan:?} is not in the catalog")]
     UnknownPlan {
@@ -109,6 +112,7 @@ impl Refusal {
             Self::GovernorUnavailable { .. } => "governor_unavailable",
             Self::TenantResourceMismatch { .. } => "tenant_resource_mismatch",
             Self::UnknownPlan { .. } => "unknown_plan",
+            Self::NoCatalog => "no_catalog",
         }
     }
 
@@ -135,6 +139,7 @@ impl Refusal {
             }
             Self::TenantResourceMismatch { .. } => 400,
             Self::UnknownPlan { .. } => 422,
+            Self::NoCatalog => 501,
         }
     }
 }
@@ -156,6 +161,7 @@ pub const ERROR_CODES: &[&str] = &[
     "governor_unavailable",
     "tenant_resource_mismatch",
     "unknown_plan",
+    "no_catalog",
 ];
 
 /// Why a command was not accepted.
@@ -268,7 +274,7 @@ impl Refusal {
                 None,
             ],
             Self::UnknownPlan { plan } => [str("plan", plan), None, None],
-            Self::ShuttingDown | Self::LedgerUnavailable(_) => [None, None, None],
+            Self::ShuttingDown | Self::LedgerUnavailable(_) | Self::NoCatalog => [None, None, None],
         }
     }
 }
@@ -307,6 +313,7 @@ fn rejection_details(rejection: &Rejection) -> Details<'_> {
 /// | `timeout` | `after_ms` |
 /// | `governor_unavailable` | `governor` (its kind), `retry_after_ms` when set |
 /// | `unknown_plan` | `plan` |
+/// | `no_catalog` | none |
 /// | `shutting_down`, `ledger_unavailable` | none |
 ///
 /// For example `{"code":"busy","status":429,"message":"busy: governor inbox is at its limit
@@ -487,6 +494,10 @@ mod tests {
             (
                 Refusal::UnknownPlan { plan: "platinum".into() },
                 r#"{"code":"unknown_plan","status":422,"message":"plan \"platinum\" is not in the catalog","plan":"platinum"}"#,
+            ),
+            (
+                Refusal::NoCatalog,
+                r#"{"code":"no_catalog","status":501,"message":"checks need a plan catalog: start the runtime with one (RuntimeBuilder::catalog)"}"#,
             ),
         ];
         for (refusal, expected) in cases {

@@ -96,6 +96,9 @@ pub(crate) struct Env<G: Hosted> {
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) clock: Clock,
     pub(crate) timers: Arc<Timers<G>>,
+    /// Whether checks are kept (the runtime has a catalog): only then does a governor say
+    /// what its receipts change in what checks decide with.
+    pub(crate) views: bool,
 }
 
 /// A governor's quarantine: it crashed again and again.
@@ -484,8 +487,13 @@ impl<G: Hosted> GovernorActor<G> {
                 self.send(after, None).err().unwrap_or(Step::Done)
             }
             Envelope::Command { request, reply, admission, timeout } => {
-                let reply =
-                    Reply { tx: Some(reply), admission, tenant_state: None, on_write: timeout };
+                let reply = Reply {
+                    tx: Some(reply),
+                    admission,
+                    tenant_state: None,
+                    on_write: timeout,
+                    view: None,
+                };
                 self.command(state, request, reply, crash_after_append)
             }
         }
@@ -549,6 +557,9 @@ impl<G: Hosted> GovernorActor<G> {
             ctx.now,
         );
         reply.tenant_state = G::tenant_state(&t.to);
+        if self.env.views {
+            reply.view = state.machine.view(&key.resource, &request.command, t.to);
+        }
         span.record("to", t.to.name()).record("outcome", "accepted");
         let entry = Entry::Append { body, from: t.from.name(), to: t.to.name(), reply, span };
         let then =

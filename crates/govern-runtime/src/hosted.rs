@@ -7,7 +7,10 @@
 // wiring; only this module implements it.
 #![allow(private_interfaces, reason = "sealed wiring: implemented here only, hidden from docs")]
 
+use govern_governors::ResourceId;
 use govern_governors::tenant::State as TenantState;
+
+use crate::commercial::View;
 use govern_governors::{
     Governor, GovernorKind, account, audit, billing, catalog, compliance, entitlement, quota,
     subscription, tenant,
@@ -29,6 +32,20 @@ pub trait Hosted: Governor + 'static {
     fn plan(_command: &Self::Command) -> Option<&str> {
         None
     }
+
+    /// What an accepted command changes in what checks decide with (a subscription's live
+    /// plan, a grant), decided from the machine before it and the transition; `None` when
+    /// nothing changes.
+    #[doc(hidden)]
+    #[allow(private_interfaces, reason = "sealed wiring")]
+    fn view(
+        &self,
+        _resource: &ResourceId,
+        _command: &Self::Command,
+        _to: Self::State,
+    ) -> Option<View> {
+        None
+    }
 }
 
 /// Typed work chosen by a kind at run time: [`dispatch`] calls `visit::<G>` for the kind's
@@ -38,7 +55,28 @@ pub(crate) trait KindVisitor {
     fn visit<G: Hosted>(self) -> Self::Out;
 }
 
-impl Hosted for entitlement::Entitlement {}
+impl Hosted for entitlement::Entitlement {
+    fn view(
+        &self,
+        resource: &ResourceId,
+        command: &entitlement::Command,
+        to: entitlement::State,
+    ) -> Option<View> {
+        use entitlement::State as S;
+        let before = (self.state() == S::Entitled)
+            .then(|| self.feature().map(|f| (f.to_owned(), self.expires_at())))
+            .flatten();
+        let (feature, expires_at) = match command {
+            entitlement::Command::GrantEntitlement { feature, expires_at } => {
+                (Some(feature.as_str()), *expires_at)
+            }
+            _ => (self.feature(), self.expires_at()),
+        };
+        let after =
+            (to == S::Entitled).then(|| feature.map(|f| (f.to_owned(), expires_at))).flatten();
+        (before != after).then(|| View::Grant { resource: resource.clone(), grant: after })
+    }
+}
 impl Hosted for billing::Billing {}
 impl Hosted for catalog::Product {}
 impl Hosted for subscription::Subscription {
@@ -48,6 +86,24 @@ impl Hosted for subscription::Subscription {
             | subscription::Command::Activate { plan: Some(plan) } => Some(plan),
             _ => None,
         }
+    }
+
+    fn view(
+        &self,
+        resource: &ResourceId,
+        command: &subscription::Command,
+        to: subscription::State,
+    ) -> Option<View> {
+        use subscription::State as S;
+        // The states in which the plan's features are served.
+        let live = |s| matches!(s, S::FreeTrial | S::Active | S::CancellationRequested);
+        let before = live(self.state()).then(|| self.plan()).flatten();
+        let named = <Self as Hosted>::plan(command);
+        let after = live(to).then(|| named.or(self.plan())).flatten();
+        (before != after).then(|| View::Subscription {
+            resource: resource.clone(),
+            plan: after.map(str::to_owned),
+        })
     }
 }
 impl Hosted for account::Account {}

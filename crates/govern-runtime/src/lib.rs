@@ -14,6 +14,7 @@
 //! behind the `testing` feature.
 
 mod clock;
+mod commercial;
 mod domain;
 mod domains;
 mod error;

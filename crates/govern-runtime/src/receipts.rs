@@ -32,6 +32,7 @@ use govern_receipt::ReceiptBody;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::commercial::{Commercial, View};
 use crate::error::{Accepted, CommandError, Outcome, Refusal};
 use crate::limits::RECEIPT_QUEUE_MAX;
 use crate::registry::{Admission, RegistryMsg};
@@ -71,6 +72,8 @@ pub(crate) struct Reply {
     /// Answer as soon as the receipt is written (a state timeout's deliverer only keeps the
     /// order); the receipt is committed all the same.
     pub(crate) on_write: bool,
+    /// What the receipt changes in what checks decide with, applied once it is durable.
+    pub(crate) view: Option<View>,
 }
 
 /// Something waiting for the ledger to be durable up to `upto`.
@@ -219,6 +222,8 @@ pub(crate) struct ReceiptActor {
     options: CommitOptions,
     checkpointer: Option<Arc<Checkpointer>>,
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+    /// Where durable receipts' view changes go (`RuntimeHandle::check`).
+    commercial: Arc<Commercial>,
     /// Acknowledge once written (buffered mode, or a store that is not durable).
     immediate: bool,
     core: Arc<Mutex<Core>>,
@@ -233,6 +238,7 @@ pub(crate) fn receipt_actor(
     options: CommitOptions,
     checkpointer: Option<Checkpointer>,
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+    commercial: Arc<Commercial>,
 ) -> (ReceiptActor, Receipts) {
     let options = options.normalized();
     let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
@@ -254,6 +260,7 @@ pub(crate) fn receipt_actor(
         options,
         checkpointer: checkpointer.map(Arc::new),
         registry,
+        commercial,
         immediate,
         core: Arc::new(Mutex::new(core)),
         wake: Arc::clone(&wake),
@@ -430,9 +437,14 @@ impl ReceiptActor {
     fn complete(&self, what: Waiting, result: Result<(), LedgerError>) {
         match what {
             Waiting::Deferred(f) => f(result),
-            Waiting::Accepted { reply, accepted, tenant } => match result {
+            Waiting::Accepted { mut reply, accepted, tenant } => match result {
                 Err(e) => answer(reply, Err(refusal(&e))),
                 Ok(()) => match reply.tenant_state {
+                    // Visible to checks before the caller hears of it.
+                    _ if let Some(view) = reply.view.take() => {
+                        self.commercial.apply(&tenant, view);
+                        self.complete(Waiting::Accepted { reply, accepted, tenant }, Ok(()));
+                    }
                     Some(state) => {
                         let registry = self
                             .registry

@@ -12,6 +12,7 @@
 //! (its last commit and checkpoint), then the registry.
 
 use govern_plans::Catalog;
+use govern_policy::RuleSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,9 +26,10 @@ use govern_receipt::{ChainError, Head, Receipt};
 use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::clock::{Clock, wall_now};
+use crate::commercial::Commercial;
 use crate::domain::{Domain, DomainConfig};
 use crate::domains::{DomainFactory, Domains};
-use crate::error::RuntimeError;
+use crate::error::{Refusal, RuntimeError};
 use crate::governor::Env;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
@@ -60,6 +62,8 @@ pub(crate) struct Shared {
     final_commit: Arc<Mutex<Option<Result<(), String>>>>,
     /// The plan catalog, when the host gave one.
     pub(crate) catalog: Option<Arc<Catalog>>,
+    /// What `RuntimeHandle::check` decides with.
+    pub(crate) commercial: Arc<Commercial>,
 }
 
 impl Shared {
@@ -106,6 +110,7 @@ pub struct RuntimeBuilder {
     commit: CommitOptions,
     signer: Option<CheckpointSigner>,
     catalog: Option<Arc<Catalog>>,
+    rules: Option<Arc<RuleSet>>,
 }
 
 impl Default for RuntimeBuilder {
@@ -123,6 +128,7 @@ impl Default for RuntimeBuilder {
             commit: CommitOptions::default(),
             signer: None,
             catalog: None,
+            rules: None,
         }
     }
 }
@@ -229,6 +235,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The policy rules `RuntimeHandle::check` consults after grants and plan features
+    /// (`govern_policy::RuleSet::parse`, `docs/policy.md`); default: none.
+    #[must_use]
+    pub fn policy(mut self, rules: RuleSet) -> Self {
+        self.rules = Some(Arc::new(rules));
+        self
+    }
+
     /// The ledger and its checkpointer, as configured.
     fn open_ledger(&mut self) -> Result<(Ledger, Option<Checkpointer>), RuntimeError> {
         let fail = |reason: String| RuntimeError::Start { what: "ledger", reason };
@@ -268,11 +282,16 @@ impl RuntimeBuilder {
         let ledger = Arc::new(ledger);
         let clock = Clock::starting_at(self.epoch.unwrap_or_else(wall_now));
         let registry_ref: Arc<Mutex<Option<ActorRef<RegistryMsg>>>> = Arc::new(Mutex::new(None));
+        let commercial = Arc::new(Commercial::new(
+            self.catalog.clone(),
+            self.rules.take().unwrap_or_else(|| Arc::new(RuleSet::empty())),
+        ));
         let (receipt_actor, receipts) = receipt_actor(
             Arc::clone(&ledger),
             self.commit,
             checkpointer,
             Arc::clone(&registry_ref),
+            Arc::clone(&commercial),
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
@@ -286,6 +305,7 @@ impl RuntimeBuilder {
             shutting_down: AtomicBool::new(false),
             final_commit: Arc::clone(&receipt_actor.outcome),
             catalog: self.catalog.take(),
+            commercial,
         });
         restore_tenant_states(&shared)?;
         let config = DomainConfig {
@@ -365,6 +385,7 @@ impl DomainFactory for Factory<'_> {
             ledger: Arc::clone(&self.shared.ledger),
             clock: self.shared.clock,
             timers: Arc::new(Timers::new(Arc::clone(&self.shared.schedule))),
+            views: self.shared.catalog.is_some(),
         };
         Domain::new(env, self.config, Arc::clone(self.registry))
     }
@@ -719,6 +740,42 @@ impl RuntimeHandle {
     #[must_use]
     pub fn tenant_state(&self, tenant: &govern_governors::TenantId) -> Option<tenant::State> {
         self.shared.registry.state(tenant)
+    }
+
+    /// May `tenant` do `action` on `feature` (`quantity` units) now? Decided by
+    /// [`govern_policy::decide`] in its order (the tenant's state, then its entitled grants,
+    /// then the features of its live subscriptions' plans in the catalog, then the policy
+    /// rules, else refused: `402 plan_upgrade_required` when some plan of the catalog has
+    /// the feature, `403 not_entitled` otherwise), from what durable receipts say, through a
+    /// per-tenant cache that every plan, grant or tenant-state change empties. No message, no
+    /// I/O: a lock of the tenant's own.
+    ///
+    /// Checks need a catalog ([`RuntimeBuilder::catalog`]): without one the runtime keeps no
+    /// plans or grants for them (and its governors do no work for them).
+    ///
+    /// # Errors
+    /// [`Refusal::UnknownTenant`] for a tenant never provisioned; [`Refusal::NoCatalog`];
+    /// [`Refusal::ShuttingDown`].
+    pub fn check(
+        &self,
+        tenant: &govern_governors::TenantId,
+        feature: &str,
+        action: &str,
+        quantity: u64,
+    ) -> Result<govern_policy::Decision, Refusal> {
+        if self.shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown);
+        }
+        if self.shared.catalog.is_none() {
+            return Err(Refusal::NoCatalog);
+        }
+        let state = self
+            .shared
+            .registry
+            .state(tenant)
+            .ok_or_else(|| Refusal::UnknownTenant(tenant.clone()))?;
+        let request = govern_policy::Request { feature, action, quantity };
+        Ok(self.shared.commercial.check(tenant, state, &request, self.shared.clock.now()))
     }
 
     /// Every tenant ever provisioned and its state, sorted.

@@ -60,3 +60,75 @@ async fn without_a_catalog_a_plan_is_any_id() {
     assert_eq!(sub.start_trial("platinum", 14, "signed up").await.unwrap().to, "free_trial");
     rt.shutdown().await.unwrap();
 }
+
+/// A check's answer as `allowed by X` or `code status by X`.
+fn said(d: &govern_policy::Decision) -> String {
+    match d.refusal() {
+        None => format!("allowed by {}", d.decided_by()),
+        Some(r) => format!("{} {} by {}", r.code, r.status, r.decided_by),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_decides_from_durable_plans_grants_and_the_tenants_state() {
+    use govern_governors::entitlement::{Command as Grant, Entitlement};
+    use govern_governors::tenant::Command as TenantCommand;
+
+    let rt = builder().catalog(pricing()).start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    let check = |feature: &str| said(&h.check(&acme, feature, "use", 1).unwrap());
+    assert_eq!(
+        h.check(&acme, "report_builder", "use", 1).unwrap_err(),
+        Refusal::UnknownTenant(acme.clone())
+    );
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    // No subscription yet: a feature some plan has is 402, one no plan has is 403.
+    assert_eq!(check("report_builder"), "plan_upgrade_required 402 by default");
+    assert_eq!(check("teleport"), "not_entitled 403 by default");
+
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    sub.start_trial("starter", 14, "signed up").await.unwrap();
+    assert_eq!(check("report_builder"), "allowed by plan_feature:report_builder");
+    assert_eq!(check("forecast"), "plan_upgrade_required 402 by default");
+    sub.activate(Some("pro"), "converted").await.unwrap();
+    assert_eq!(check("forecast"), "allowed by plan_feature:forecast");
+    assert_eq!(check("sso"), "plan_upgrade_required 402 by default", "enterprise only");
+
+    // A grant (the entitlement governor) beats the plan.
+    let grant = h.governor::<Entitlement>(&acme, &resource("grant-sso"));
+    grant
+        .send(Grant::GrantEntitlement { feature: "sso".into(), expires_at: None }, "deal")
+        .await
+        .unwrap();
+    assert_eq!(check("sso"), "plan_upgrade_required 402 by default", "requested, not yet entitled");
+    grant.send(Grant::ApproveGrant, "approved").await.unwrap();
+    assert_eq!(check("sso"), "allowed by grant:grant-sso (manual)");
+
+    // A suspended subscription serves no features; the grant still holds.
+    sub.suspend("card declined").await.unwrap();
+    assert_eq!(check("forecast"), "plan_upgrade_required 402 by default");
+    assert_eq!(check("sso"), "allowed by grant:grant-sso (manual)");
+    sub.resume("card updated").await.unwrap();
+    assert_eq!(check("forecast"), "allowed by plan_feature:forecast");
+    grant.send(Grant::RevokeEntitlement, "ended").await.unwrap();
+    assert_eq!(check("sso"), "plan_upgrade_required 402 by default");
+
+    // The tenant's state comes first.
+    h.tenant(&acme).send(TenantCommand::SuspendTenant, "unpaid").await.unwrap();
+    assert_eq!(check("forecast"), "tenant_suspended 403 by state:suspended");
+    h.tenant(&acme).send(TenantCommand::ActivateTenant, "paid").await.unwrap();
+    assert_eq!(check("forecast"), "allowed by plan_feature:forecast");
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_catalog_a_check_is_refused_no_catalog() {
+    let rt = builder().start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let refused = h.check(&acme, "report_builder", "use", 1).unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), ("no_catalog", 501));
+    rt.shutdown().await.unwrap();
+}
