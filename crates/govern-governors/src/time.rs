@@ -49,8 +49,10 @@ impl fmt::Display for Timestamp {
 }
 
 /// (year, month, day) of the `days`-th day after 1970-01-01, in the proleptic Gregorian
-/// calendar (Howard Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+/// calendar (Howard Hinnant's `civil_from_days`, for non-negative days). Usage periods
+/// (`govern-usage`) use it for calendar months.
+#[must_use]
+pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z % 146_097;

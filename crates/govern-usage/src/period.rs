@@ -96,20 +96,7 @@ impl Reset {
     }
 }
 
-/// (year, month, day) of the `days`-th day after 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, proleptic Gregorian, non-negative days).
-pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
+pub(crate) use govern_governors::civil_from_days;
 
 /// Days from 1970-01-01 to (`y`, `m`, `d`), for `y` >= 1970 (Hinnant's `days_from_civil`),
 /// saturating for years past the end of time.
