@@ -171,9 +171,10 @@ const TOP_KEYS: &[&str] =
 /// Keys of a `[[tenants]]` table.
 const TENANT_KEYS: &[&str] = &["id", "storage_gb", "compute_units", "bandwidth_mbps"];
 /// Keys that say what a step does; a step has exactly one.
-const ACTION_KEYS: &[&str] = &["command", "advance", "crash", "restart", "verify", "check"];
+const ACTION_KEYS: &[&str] =
+    &["command", "advance", "crash", "restart", "verify", "check", "entitled"];
 /// Keys of `expect` on a step.
-const EXPECT_KEYS: &[&str] = &["state", "refused", "status", "timeouts"];
+const EXPECT_KEYS: &[&str] = &["state", "refused", "status", "timeouts", "allowed"];
 /// Keys of the run's `[expect]`.
 const RUN_EXPECT_KEYS: &[&str] = &["receipts", "verified"];
 /// The values of `crash`.
@@ -494,6 +495,7 @@ impl Cx<'_> {
             ],
             "crash" => &["crash", "tenant", "governor", "resource", "note", "expect"],
             "check" => &["check", "tenant", "governor", "resource", "note", "expect"],
+            "entitled" => &["entitled", "tenant", "action", "quantity", "note", "expect"],
             "advance" => &["advance", "note", "expect"],
             _ => &[action_key, "note", "expect"],
         };
@@ -528,6 +530,17 @@ impl Cx<'_> {
                 Some(Action::Check { target: self.target(table, span.clone(), "a `check` step")? })
             }
             "advance" => table.get("advance").and_then(|item| self.duration(item)),
+            "entitled" => {
+                let what = "an `entitled` step";
+                let feature = self.string(table, "entitled", span.clone(), what);
+                let tenant_span = table.get("tenant").and_then(Item::span);
+                let tenant = self
+                    .string(table, "tenant", span.clone(), what)
+                    .and_then(|t| self.tenant_id(&t, tenant_span));
+                let action = self.optional_string(table, "action").unwrap_or_else(|| "use".into());
+                let quantity = self.optional_u64(table, "quantity", 1, u64::MAX).unwrap_or(1);
+                Some(Action::Entitled { tenant: tenant?, feature: feature?, action, quantity })
+            }
             flag => {
                 if let Some(item) = table.get(flag).filter(|i| i.as_bool() != Some(true)) {
                     self.problem(
@@ -812,14 +825,32 @@ impl Cx<'_> {
             timeouts: self
                 .optional_u64(table, "timeouts", 0, 1_000_000)
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            allowed: table.get("allowed").and_then(|item| {
+                let b = item.as_bool();
+                if b.is_none() {
+                    self.problem(
+                        item.span(),
+                        format!("`allowed` is {}", describe(item)),
+                        Some("`true` or `false`".into()),
+                    );
+                }
+                b
+            }),
         };
         let span_of = |key: &str| table.get(key).and_then(Item::span);
+        // An `entitled` step is refused by the decision's codes, or by the runtime's.
+        let codes: Vec<&str> = match action {
+            Some(Action::Entitled { .. }) => {
+                govern_policy::code::ALL.iter().chain(ERROR_CODES).copied().collect()
+            }
+            _ => ERROR_CODES.to_vec(),
+        };
         if let Some(code) = &expect.refused {
-            if !ERROR_CODES.contains(&code.as_str()) {
+            if !codes.contains(&code.as_str()) {
                 self.problem(
                     span_of("refused"),
                     format!("`{code}` is not a refusal code"),
-                    Some(one_of(ERROR_CODES)),
+                    Some(one_of(&codes)),
                 );
                 expect.refused = None;
             }
@@ -854,6 +885,7 @@ impl Cx<'_> {
             Some(Action::Command { .. }) => &["state", "refused", "status"],
             Some(Action::Check { .. }) => &["state"],
             Some(Action::Advance { .. }) => &["timeouts"],
+            Some(Action::Entitled { .. }) => &["allowed", "refused", "status"],
             _ => &[],
         };
         for key in EXPECT_KEYS {

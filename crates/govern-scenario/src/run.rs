@@ -59,6 +59,11 @@ pub enum StepOutcome {
         /// How long the quarantine lasts, in milliseconds.
         retry_after_ms: u64,
     },
+    /// An `entitled` check allowed.
+    Allowed {
+        /// What decided it (`plan_feature:forecast`, `grant:g-1 (manual)`, ...).
+        decided_by: String,
+    },
     /// A crash was armed: the governor panics right after its next receipt is written.
     CrashArmed,
     /// The runtime was restarted on its data directory; the ledger's head.
@@ -330,6 +335,23 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
             Ok(head) => StepOutcome::Verified { head },
             Err(e) => StepOutcome::Failed { message: format!("the chain does not verify: {e}") },
         },
+        Action::Entitled { tenant, feature, action, quantity } => {
+            match h.check(tenant, feature, action, *quantity) {
+                Ok(d) => match d.refusal() {
+                    None => StepOutcome::Allowed { decided_by: d.decided_by().to_string() },
+                    Some(r) => StepOutcome::Refused {
+                        code: r.code,
+                        status: r.status,
+                        message: format!("{} (decided by {})", r.message, r.decided_by),
+                    },
+                },
+                Err(e) => StepOutcome::Refused {
+                    code: e.code(),
+                    status: e.http_status(),
+                    message: e.to_string(),
+                },
+            }
+        }
         Action::Check { target } => match state_of(h, target).await {
             Ok(state) => StepOutcome::State { state },
             Err(e) => StepOutcome::Failed { message: e.to_string() },
@@ -400,7 +422,27 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                 met += 1; // accepted, as a command without expectations must be
             }
         }
+        StepOutcome::Allowed { decided_by } => {
+            if let Some(code) = &expect.refused {
+                check(false, format!("expected refused {code}, got allowed by {decided_by}"));
+            }
+            if let Some(allowed) = expect.allowed {
+                check(allowed, format!("expected a refusal, got allowed by {decided_by}"));
+            }
+            if let Some(status) = expect.status {
+                check(status == 200, format!("expected status {status}, got 200 (allowed)"));
+            }
+            if expect.is_empty() {
+                met += 1;
+            }
+        }
         StepOutcome::Refused { code, status, message } => {
+            if expect.allowed == Some(true) {
+                check(false, format!("expected allowed, got refused {code}: {message}"));
+            }
+            if expect.allowed == Some(false) && expect.refused.is_none() {
+                check(true, String::new());
+            }
             if let Some(want) = &expect.refused {
                 check(want == code, format!("expected refused {want}, got refused {code}"));
             }

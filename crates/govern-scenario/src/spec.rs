@@ -123,6 +123,18 @@ pub enum Action {
         /// The governor.
         target: Target,
     },
+    /// Asks whether a tenant may use a feature (`RuntimeHandle::check`; the scenario names a
+    /// `catalog`).
+    Entitled {
+        /// The tenant.
+        tenant: TenantId,
+        /// The feature.
+        feature: String,
+        /// The action (default `use`).
+        action: String,
+        /// How many units (default 1).
+        quantity: u64,
+    },
 }
 
 /// What a step must come to. Empty: a command must be accepted, other steps must succeed.
@@ -136,6 +148,8 @@ pub struct Expect {
     pub status: Option<u16>,
     /// How many state timeouts an `advance` delivers.
     pub timeouts: Option<usize>,
+    /// Whether an `entitled` check allows.
+    pub allowed: Option<bool>,
 }
 
 impl Expect {

@@ -39,6 +39,9 @@ fn what(action: &Action) -> String {
         Action::Restart => "restart the runtime from its data directory".into(),
         Action::Verify => "verify the ledger".into(),
         Action::Check { target } => format!("check {target}"),
+        Action::Entitled { tenant, feature, action, quantity } => {
+            format!("may {tenant} {action} {feature} ×{quantity}")
+        }
     }
 }
 
@@ -60,6 +63,7 @@ pub fn step_lines(r: &StepReport) -> String {
         StepOutcome::Quarantined { retry_after_ms } => {
             format!("crashed once too often; quarantined for {retry_after_ms} ms (receipted)")
         }
+        StepOutcome::Allowed { decided_by } => format!("allowed by {decided_by}"),
         StepOutcome::CrashArmed => "armed; its supervisor will restart it".into(),
         StepOutcome::Restarted { head } => format!("restarted at #{}", head.next_seq),
         StepOutcome::Verified { head } => {

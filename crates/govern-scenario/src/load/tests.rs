@@ -450,3 +450,40 @@ fn a_catalog_is_loaded_relative_to_the_scenario_and_its_problems_are_the_scenari
     let bad = problems(&VALID.replace("start = 2026", "catalog = 7\nstart = 2026"));
     assert_eq!(bad, ["4:11 `catalog` is `7`"]);
 }
+
+#[test]
+fn an_entitled_step_takes_the_decisions_codes_and_allowed() {
+    let with = |step: &str| VALID.replace("[[steps]]\nrestart = true", step);
+    let ok = load_str(
+        "s.toml",
+        &with("[[steps]]\nentitled = \"forecast\"\ntenant = \"acme\"\naction = \"export\"\nquantity = 3\nexpect = { refused = \"plan_upgrade_required\", status = 402 }"),
+    )
+    .unwrap();
+    assert_eq!(
+        ok.steps.last().map(|s| s.action.clone()),
+        Some(Action::Entitled {
+            tenant: govern_governors::TenantId::new("acme").unwrap(),
+            feature: "forecast".into(),
+            action: "export".into(),
+            quantity: 3,
+        })
+    );
+    let bad = problems(&with(
+        "[[steps]]\nentitled = \"forecast\"\ntenant = \"acme\"\nquantity = 0\nexpect = { allowed = \"yes\", state = \"active\" }",
+    ));
+    assert_eq!(
+        bad.iter().map(|p| p.split_once(' ').map_or(p.as_str(), |(_, m)| m)).collect::<Vec<_>>(),
+        [
+            "`quantity` is `0`",
+            "`allowed` is `\"yes\"`",
+            "`expect.state` does not apply to this step",
+        ]
+    );
+    // A decision's code is not a command's.
+    let bad = problems(&VALID.replace(
+        "expect = { state = \"free_trial\" }",
+        "expect = { refused = \"plan_upgrade_required\" }",
+    ));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].contains("`plan_upgrade_required` is not a refusal code"), "{bad:?}");
+}
