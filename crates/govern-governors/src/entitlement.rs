@@ -36,6 +36,44 @@ crate::define_states! {
     terminal: [Archived]
 }
 
+/// Why a grant exists; checks name it in what decided (`grant:ID (trial)`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantKind {
+    /// A trial of a feature.
+    Trial,
+    /// A promotion.
+    Promotional,
+    /// Granted by an operator (the default).
+    #[default]
+    Manual,
+    /// Early access to a feature in beta.
+    Beta,
+}
+
+impl GrantKind {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [Self::Trial, Self::Promotional, Self::Manual, Self::Beta];
+
+    /// The stable name used in receipts and scripts.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Trial => "trial",
+            Self::Promotional => "promotional",
+            Self::Manual => "manual",
+            Self::Beta => "beta",
+        }
+    }
+}
+
+/// The highest grant priority (a higher one wins over a lower one for the same feature).
+pub const GRANT_PRIORITY_MAX: u32 = 1_000;
+
+/// What a grant kind must be, for the message.
+const KIND_EXPECTED: &str = "trial, promotional, manual or beta";
+/// What a priority must be, for the message.
+const PRIORITY_EXPECTED: &str = "a priority from 0 to 1000";
+
 /// What can be asked of a feature grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -46,6 +84,11 @@ pub enum Command {
         feature: String,
         /// When the grant ends; must lie after the time of the request.
         expires_at: Option<Timestamp>,
+        /// Why it is granted (default `manual`; recorded only when not the default).
+        kind: GrantKind,
+        /// Its priority among the tenant's grants of the feature, 0 to
+        /// [`GRANT_PRIORITY_MAX`] (default 0; recorded only when not 0).
+        priority: u32,
     },
     /// Approves the pending request: the tenant is entitled.
     ApproveGrant,
@@ -99,10 +142,17 @@ impl CommandSpec for Command {
     fn args(&self) -> Args {
         let mut a = Args::new();
         match self {
-            Self::GrantEntitlement { feature, expires_at } => {
+            Self::GrantEntitlement { feature, expires_at, kind, priority } => {
                 a.insert("feature".into(), feature.clone());
                 if let Some(t) = expires_at {
                     a.insert("expires_at".into(), t.as_ms().to_string());
+                }
+                // Defaults are left out: a receipt written before kinds existed reads the same.
+                if *kind != GrantKind::Manual {
+                    a.insert("kind".into(), kind.name().into());
+                }
+                if *priority != 0 {
+                    a.insert("priority".into(), priority.to_string());
                 }
             }
             Self::ApproveGrant
@@ -121,10 +171,27 @@ impl CommandSpec for Command {
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
         let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
         let cmd = match r.command() {
-            "grant_entitlement" => Self::GrantEntitlement {
-                feature: r.text("feature")?,
-                expires_at: r.optional_timestamp("expires_at")?,
-            },
+            "grant_entitlement" => {
+                let feature = r.text("feature")?;
+                let expires_at = r.optional_timestamp("expires_at")?;
+                let kind = match r.optional_raw("kind") {
+                    None => GrantKind::Manual,
+                    Some(k) => {
+                        GrantKind::ALL.into_iter().find(|g| g.name() == k).ok_or_else(|| {
+                            ArgError::new(
+                                name,
+                                "kind",
+                                Some(k),
+                                ArgProblem::Malformed { expected: KIND_EXPECTED },
+                            )
+                        })?
+                    }
+                };
+                let priority = r
+                    .optional_u32_in("priority", 0, GRANT_PRIORITY_MAX, PRIORITY_EXPECTED)?
+                    .unwrap_or(0);
+                Self::GrantEntitlement { feature, expires_at, kind, priority }
+            }
             "approve_grant" => Self::ApproveGrant,
             "deny_grant" => Self::DenyGrant,
             "revoke_entitlement" => Self::RevokeEntitlement,
@@ -144,7 +211,18 @@ impl CommandSpec for Command {
         // over one step after that, so that `expire` and `expired` are reached.
         let expires_at = ctx.now.plus_ms(730 * DAY_MS);
         vec![
-            Self::GrantEntitlement { feature: "sso".into(), expires_at: Some(expires_at) },
+            Self::GrantEntitlement {
+                feature: "sso".into(),
+                expires_at: Some(expires_at),
+                kind: GrantKind::Manual,
+                priority: 0,
+            },
+            Self::GrantEntitlement {
+                feature: "beta_dashboards".into(),
+                expires_at: None,
+                kind: GrantKind::Beta,
+                priority: 10,
+            },
             Self::ApproveGrant,
             Self::DenyGrant,
             Self::RevokeEntitlement,
@@ -172,6 +250,10 @@ pub struct Entitlement {
     granted_at: Option<Timestamp>,
     /// How many times the grant was suspended, so that repeated suspensions can be spotted.
     suspensions: u32,
+    /// Why it is granted.
+    kind: GrantKind,
+    /// Its priority among the tenant's grants of the feature.
+    priority: u32,
 }
 
 impl Entitlement {
@@ -179,6 +261,18 @@ impl Entitlement {
     #[must_use]
     pub fn feature(&self) -> Option<&str> {
         self.feature.as_deref()
+    }
+
+    /// Why it is granted (as last requested).
+    #[must_use]
+    pub fn kind(&self) -> GrantKind {
+        self.kind
+    }
+
+    /// Its priority (as last requested).
+    #[must_use]
+    pub fn priority(&self) -> u32 {
+        self.priority
     }
 
     /// When the grant ends, if it does.
@@ -277,10 +371,12 @@ impl Governor for Entitlement {
 
     fn evolve(&mut self, command: &Command, to: State, at: Timestamp) {
         match command {
-            Command::GrantEntitlement { feature, expires_at } => {
+            Command::GrantEntitlement { feature, expires_at, kind, priority } => {
                 self.feature = Some(feature.clone());
                 // A re-request replaces the old end: no end given means the grant does not expire.
                 self.expires_at = *expires_at;
+                self.kind = *kind;
+                self.priority = *priority;
                 self.requested_at = Some(at);
             }
             Command::ApproveGrant => {

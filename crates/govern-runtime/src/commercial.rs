@@ -29,8 +29,17 @@ pub(crate) enum View {
     /// A subscription's plan while it is live (trial, active, cancellation requested), or
     /// `None` once it is not.
     Subscription { resource: ResourceId, plan: Option<String> },
-    /// An entitlement grant's feature and end while it is entitled, or `None` once not.
-    Grant { resource: ResourceId, grant: Option<(String, Option<Timestamp>)> },
+    /// An entitlement grant while it is entitled, or `None` once not.
+    Grant { resource: ResourceId, grant: Option<GrantView> },
+}
+
+/// An entitled grant as checks see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GrantView {
+    pub(crate) feature: String,
+    pub(crate) expires_at: Option<Timestamp>,
+    pub(crate) kind: govern_governors::entitlement::GrantKind,
+    pub(crate) priority: u32,
 }
 
 /// One tenant's decision inputs and cache.
@@ -122,13 +131,20 @@ impl Commercial {
             View::Subscription { resource, plan: None } => {
                 t.subscriptions.remove(&resource);
             }
-            View::Grant { resource, grant: Some((feature, expires_at)) } => {
+            View::Grant { resource, grant: Some(g) } => {
+                use govern_governors::entitlement::GrantKind as Kind;
+                let kind = match g.kind {
+                    Kind::Trial => GrantKind::Trial,
+                    Kind::Promotional => GrantKind::Promotional,
+                    Kind::Manual => GrantKind::Manual,
+                    Kind::Beta => GrantKind::Beta,
+                };
                 let grant = Grant {
                     id: Arc::from(resource.as_str()),
-                    kind: GrantKind::Manual,
-                    feature,
-                    priority: 0,
-                    expires_at,
+                    kind,
+                    feature: g.feature,
+                    priority: g.priority,
+                    expires_at: g.expires_at,
                     quantity_max: None,
                     effect: GrantEffect::Allow,
                 };

@@ -10,7 +10,7 @@
 use govern_governors::ResourceId;
 use govern_governors::tenant::State as TenantState;
 
-use crate::commercial::View;
+use crate::commercial::{GrantView, View};
 use govern_governors::{
     Governor, GovernorKind, account, audit, billing, catalog, compliance, entitlement, quota,
     subscription, tenant,
@@ -63,17 +63,28 @@ impl Hosted for entitlement::Entitlement {
         to: entitlement::State,
     ) -> Option<View> {
         use entitlement::State as S;
-        let before = (self.state() == S::Entitled)
-            .then(|| self.feature().map(|f| (f.to_owned(), self.expires_at())))
-            .flatten();
-        let (feature, expires_at) = match command {
-            entitlement::Command::GrantEntitlement { feature, expires_at } => {
-                (Some(feature.as_str()), *expires_at)
-            }
-            _ => (self.feature(), self.expires_at()),
+        // The grant as the machine holds it, and as the command leaves it.
+        let held = |m: &Self| {
+            m.feature().map(|f| GrantView {
+                feature: f.to_owned(),
+                expires_at: m.expires_at(),
+                kind: m.kind(),
+                priority: m.priority(),
+            })
         };
-        let after =
-            (to == S::Entitled).then(|| feature.map(|f| (f.to_owned(), expires_at))).flatten();
+        let before = held(self).filter(|_| self.state() == S::Entitled);
+        let after = match command {
+            entitlement::Command::GrantEntitlement { feature, expires_at, kind, priority } => {
+                Some(GrantView {
+                    feature: feature.clone(),
+                    expires_at: *expires_at,
+                    kind: *kind,
+                    priority: *priority,
+                })
+            }
+            _ => held(self),
+        }
+        .filter(|_| to == S::Entitled);
         (before != after).then(|| View::Grant { resource: resource.clone(), grant: after })
     }
 }

@@ -98,17 +98,25 @@ async fn a_check_decides_from_durable_plans_grants_and_the_tenants_state() {
     // A grant (the entitlement governor) beats the plan.
     let grant = h.governor::<Entitlement>(&acme, &resource("grant-sso"));
     grant
-        .send(Grant::GrantEntitlement { feature: "sso".into(), expires_at: None }, "deal")
+        .send(
+            Grant::GrantEntitlement {
+                feature: "sso".into(),
+                expires_at: None,
+                kind: govern_governors::entitlement::GrantKind::Promotional,
+                priority: 5,
+            },
+            "deal",
+        )
         .await
         .unwrap();
     assert_eq!(check("sso"), "plan_upgrade_required 402 by default", "requested, not yet entitled");
     grant.send(Grant::ApproveGrant, "approved").await.unwrap();
-    assert_eq!(check("sso"), "allowed by grant:grant-sso (manual)");
+    assert_eq!(check("sso"), "allowed by grant:grant-sso (promotional)");
 
     // A suspended subscription serves no features; the grant still holds.
     sub.suspend("card declined").await.unwrap();
     assert_eq!(check("forecast"), "plan_upgrade_required 402 by default");
-    assert_eq!(check("sso"), "allowed by grant:grant-sso (manual)");
+    assert_eq!(check("sso"), "allowed by grant:grant-sso (promotional)");
     sub.resume("card updated").await.unwrap();
     assert_eq!(check("forecast"), "allowed by plan_feature:forecast");
     grant.send(Grant::RevokeEntitlement, "ended").await.unwrap();

@@ -228,7 +228,15 @@ async fn arm_four_kinds(h: &RuntimeHandle, t: &TenantId, days: [u64; 4]) {
     let grant = h.governor::<Entitlement>(t, &resource("grant-1"));
     let expires_at = Some(now.plus_ms(expiry * DAY_MS));
     grant
-        .send(EntitlementCommand::GrantEntitlement { feature: "sso".into(), expires_at }, "deal")
+        .send(
+            EntitlementCommand::GrantEntitlement {
+                feature: "sso".into(),
+                expires_at,
+                kind: Default::default(),
+                priority: 0,
+            },
+            "deal",
+        )
         .await
         .unwrap();
     grant.send(EntitlementCommand::ApproveGrant, "approved").await.unwrap();

@@ -14,7 +14,12 @@ fn day(d: u64) -> Timestamp {
 }
 
 fn grant(expires_day: Option<u64>) -> C {
-    C::GrantEntitlement { feature: "sso".into(), expires_at: expires_day.map(day) }
+    C::GrantEntitlement {
+        feature: "sso".into(),
+        expires_at: expires_day.map(day),
+        kind: super::GrantKind::Manual,
+        priority: 0,
+    }
 }
 
 fn args(pairs: &[(&str, &str)]) -> Args {
@@ -290,4 +295,37 @@ fn replaying_the_record_rebuilds_the_machine() {
         (102, C::ApproveGrant),
     ];
     assert_replay_tracks_live::<Entitlement>(&steps);
+}
+
+#[test]
+fn a_grants_kind_and_priority_are_recorded_only_when_not_the_defaults() {
+    let plain = C::GrantEntitlement {
+        feature: "sso".into(),
+        expires_at: None,
+        kind: super::GrantKind::Manual,
+        priority: 0,
+    };
+    // A receipt written before kinds existed has exactly these arguments.
+    assert_eq!(plain.args().keys().collect::<Vec<_>>(), ["feature"]);
+    let beta = C::GrantEntitlement {
+        feature: "sso".into(),
+        expires_at: None,
+        kind: super::GrantKind::Beta,
+        priority: 7,
+    };
+    let args = beta.args();
+    assert_eq!(
+        args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        ["feature=sso", "kind=beta", "priority=7"]
+    );
+    assert_eq!(C::parse("grant_entitlement", &args), Ok(beta));
+    let mut bad = args.clone();
+    bad.insert("kind".into(), "vip".into());
+    let e = C::parse("grant_entitlement", &bad).unwrap_err();
+    assert_eq!((e.argument.as_str(), e.value.as_deref()), ("kind", Some("vip")));
+    let mut bad = args;
+    bad.insert("priority".into(), "1001".into());
+    let e = C::parse("grant_entitlement", &bad).unwrap_err();
+    assert_eq!(e.argument, "priority");
+    assert!(matches!(e.problem, ArgProblem::OutOfRange { .. }), "{e:?}");
 }
