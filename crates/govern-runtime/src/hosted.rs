@@ -46,6 +46,14 @@ pub trait Hosted: Governor + 'static {
     ) -> Option<View> {
         None
     }
+
+    /// What this machine contributes to checks as it stands (a live subscription's plan, an
+    /// entitled grant): how a runtime continuing a ledger rebuilds its checks.
+    #[doc(hidden)]
+    #[allow(private_interfaces, reason = "sealed wiring")]
+    fn held_view(&self, _resource: &ResourceId) -> Option<View> {
+        None
+    }
 }
 
 /// Typed work chosen by a kind at run time: [`dispatch`] calls `visit::<G>` for the kind's
@@ -87,6 +95,17 @@ impl Hosted for entitlement::Entitlement {
         .filter(|_| to == S::Entitled);
         (before != after).then(|| View::Grant { resource: resource.clone(), grant: after })
     }
+
+    fn held_view(&self, resource: &ResourceId) -> Option<View> {
+        let grant = self.feature().map(|f| GrantView {
+            feature: f.to_owned(),
+            expires_at: self.expires_at(),
+            kind: self.kind(),
+            priority: self.priority(),
+        });
+        let grant = grant.filter(|_| self.state() == entitlement::State::Entitled);
+        grant.map(|g| View::Grant { resource: resource.clone(), grant: Some(g) })
+    }
 }
 impl Hosted for billing::Billing {}
 impl Hosted for catalog::Product {}
@@ -116,7 +135,15 @@ impl Hosted for subscription::Subscription {
             plan: after.map(str::to_owned),
         })
     }
+
+    fn held_view(&self, resource: &ResourceId) -> Option<View> {
+        use subscription::State as S;
+        let live = matches!(self.state(), S::FreeTrial | S::Active | S::CancellationRequested);
+        let plan = self.plan().filter(|_| live)?;
+        Some(View::Subscription { resource: resource.clone(), plan: Some(plan.to_owned()) })
+    }
 }
+
 impl Hosted for account::Account {}
 impl Hosted for quota::Quota {}
 impl Hosted for compliance::Audit {}

@@ -308,6 +308,7 @@ impl RuntimeBuilder {
             commercial,
         });
         restore_tenant_states(&shared)?;
+        restore_views(&shared)?;
         let config = DomainConfig {
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
@@ -421,6 +422,45 @@ fn restore_tenant_states(shared: &Shared) -> Result<(), RuntimeError> {
                 govern_receipt::replay(&receipts).map_err(|e| fail(e.to_string()))?;
             shared.registry.set_state(&tenant_id, govern_governors::Governor::state(&machine));
         }
+    }
+    Ok(())
+}
+
+/// A runtime continuing a ledger with a catalog rebuilds what checks decide with: each
+/// subscription and entitlement governor is replayed from its receipts, and its live plan or
+/// entitled grant applied. (Reading every such receipt at start grows with history; the
+/// ledger's snapshots are issue 15's.)
+fn restore_views(shared: &Shared) -> Result<(), RuntimeError> {
+    fn restore<G: Hosted>(
+        shared: &Shared,
+        tenant: &govern_governors::TenantId,
+    ) -> Result<(), String> {
+        let receipts = shared
+            .ledger
+            .tenant_receipts(tenant, Some(G::KIND), None)
+            .map_err(|e| e.to_string())?;
+        let mut by_resource: std::collections::BTreeMap<
+            govern_governors::ResourceId,
+            Vec<govern_receipt::Receipt>,
+        > = std::collections::BTreeMap::new();
+        for r in receipts {
+            by_resource.entry(r.body.resource.clone()).or_default().push(r);
+        }
+        for (resource, receipts) in by_resource {
+            let machine: G = govern_receipt::replay(&receipts).map_err(|e| e.to_string())?;
+            if let Some(view) = machine.held_view(&resource) {
+                shared.commercial.apply(tenant, view);
+            }
+        }
+        Ok(())
+    }
+    if shared.catalog.is_none() {
+        return Ok(());
+    }
+    let fail = |reason: String| RuntimeError::Start { what: "checks", reason };
+    for (tenant, _) in shared.ledger.receipt_counts() {
+        restore::<govern_governors::subscription::Subscription>(shared, &tenant).map_err(fail)?;
+        restore::<govern_governors::entitlement::Entitlement>(shared, &tenant).map_err(fail)?;
     }
     Ok(())
 }

@@ -140,3 +140,52 @@ async fn without_a_catalog_a_check_is_refused_no_catalog() {
     assert_eq!((refused.code(), refused.http_status()), ("no_catalog", 501));
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_runtime_continuing_a_ledger_checks_as_the_one_before_it() {
+    use govern_governors::entitlement::{Command as Grant, Entitlement, GrantKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let acme = tenant("acme");
+    let rt = builder().catalog(pricing()).data_dir(&data).start().await.unwrap();
+    let h = rt.handle();
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    h.subscription(&acme, &resource("sub-1")).start_trial("pro", 14, "signed up").await.unwrap();
+    h.subscription(&acme, &resource("sub-2")).start_trial("starter", 14, "second").await.unwrap();
+    // A second subscription, no longer live: its plan does not count after the restart.
+    let sub_2 = h.subscription(&acme, &resource("sub-2"));
+    sub_2.activate(None, "converted").await.unwrap();
+    sub_2.suspend("card declined").await.unwrap();
+    let grant = h.governor::<Entitlement>(&acme, &resource("grant-sso"));
+    let request = Grant::GrantEntitlement {
+        feature: "sso".into(),
+        expires_at: None,
+        kind: GrantKind::Beta,
+        priority: 3,
+    };
+    grant.send(request, "beta").await.unwrap();
+    grant.send(Grant::ApproveGrant, "approved").await.unwrap();
+    let before: Vec<String> = ["forecast", "sso", "priority_support"]
+        .iter()
+        .map(|f| said(&h.check(&acme, f, "use", 1).unwrap()))
+        .collect();
+    assert_eq!(
+        before,
+        [
+            "allowed by plan_feature:forecast",
+            "allowed by grant:grant-sso (beta)",
+            "plan_upgrade_required 402 by default"
+        ]
+    );
+    rt.shutdown().await.unwrap();
+
+    let rt = builder().catalog(pricing()).data_dir(&data).start().await.unwrap();
+    let h = rt.handle();
+    let after: Vec<String> = ["forecast", "sso", "priority_support"]
+        .iter()
+        .map(|f| said(&h.check(&acme, f, "use", 1).unwrap()))
+        .collect();
+    assert_eq!(after, before);
+    rt.shutdown().await.unwrap();
+}
