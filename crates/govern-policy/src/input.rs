@@ -41,31 +41,9 @@ impl fmt::Display for TenantState {
     }
 }
 
-/// Where a grant came from; it is recorded in `decided_by`, it does not steer the decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum GrantKind {
-    /// A trial of a feature.
-    Trial,
-    /// A promotion.
-    Promotional,
-    /// Granted by hand by an operator.
-    Manual,
-    /// A beta programme.
-    Beta,
-}
-
-impl GrantKind {
-    /// The stable snake_case name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Trial => "trial",
-            Self::Promotional => "promotional",
-            Self::Manual => "manual",
-            Self::Beta => "beta",
-        }
-    }
-}
+/// Where a grant came from (the entitlement governor's own kind); it is recorded in
+/// `decided_by`, it does not steer the decision.
+pub use govern_governors::entitlement::GrantKind;
 
 /// Whether a grant opens or closes a feature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -17,8 +17,7 @@ use govern_governors::tenant::State as LifeState;
 use govern_governors::{ResourceId, TenantId, Timestamp};
 use govern_plans::Catalog;
 use govern_policy::{
-    Decision, DecisionCache, Grant, GrantEffect, GrantKind, Input, Request, RuleSet, Tenant,
-    TenantState,
+    Decision, DecisionCache, Grant, GrantEffect, Input, Request, RuleSet, Tenant, TenantState,
 };
 
 use crate::limits::CHECK_CACHE_ENTRIES_MAX;
@@ -132,16 +131,9 @@ impl Commercial {
                 t.subscriptions.remove(&resource);
             }
             View::Grant { resource, grant: Some(g) } => {
-                use govern_governors::entitlement::GrantKind as Kind;
-                let kind = match g.kind {
-                    Kind::Trial => GrantKind::Trial,
-                    Kind::Promotional => GrantKind::Promotional,
-                    Kind::Manual => GrantKind::Manual,
-                    Kind::Beta => GrantKind::Beta,
-                };
                 let grant = Grant {
                     id: Arc::from(resource.as_str()),
-                    kind,
+                    kind: g.kind,
                     feature: g.feature,
                     priority: g.priority,
                     expires_at: g.expires_at,
