@@ -308,7 +308,6 @@ impl RuntimeBuilder {
             commercial,
         });
         restore_tenant_states(&shared)?;
-        restore_views(&shared)?;
         let config = DomainConfig {
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
@@ -426,43 +425,37 @@ fn restore_tenant_states(shared: &Shared) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// A runtime continuing a ledger with a catalog rebuilds what checks decide with: each
-/// subscription and entitlement governor is replayed from its receipts, and its live plan or
-/// entitled grant applied. (Reading every such receipt at start grows with history; the
-/// ledger's snapshots are issue 15's.)
-fn restore_views(shared: &Shared) -> Result<(), RuntimeError> {
-    fn restore<G: Hosted>(
+/// What one subscription or entitlement governor contributes to checks, from its receipts
+/// (its live plan, its entitled grant): how a runtime continuing a ledger with a catalog
+/// rebuilds what checks decide with. Other kinds contribute nothing.
+fn restore_view(
+    shared: &Shared,
+    tenant: &govern_governors::TenantId,
+    kind: GovernorKind,
+    resource: &govern_governors::ResourceId,
+    receipts: &[Receipt],
+) -> Result<(), String> {
+    fn apply<G: Hosted>(
         shared: &Shared,
         tenant: &govern_governors::TenantId,
+        resource: &govern_governors::ResourceId,
+        receipts: &[Receipt],
     ) -> Result<(), String> {
-        let receipts = shared
-            .ledger
-            .tenant_receipts(tenant, Some(G::KIND), None)
-            .map_err(|e| e.to_string())?;
-        let mut by_resource: std::collections::BTreeMap<
-            govern_governors::ResourceId,
-            Vec<govern_receipt::Receipt>,
-        > = std::collections::BTreeMap::new();
-        for r in receipts {
-            by_resource.entry(r.body.resource.clone()).or_default().push(r);
-        }
-        for (resource, receipts) in by_resource {
-            let machine: G = govern_receipt::replay(&receipts).map_err(|e| e.to_string())?;
-            if let Some(view) = machine.held_view(&resource) {
-                shared.commercial.apply(tenant, view);
-            }
+        let machine: G = govern_receipt::replay(receipts).map_err(|e| e.to_string())?;
+        if let Some(view) = machine.held_view(resource) {
+            shared.commercial.apply(tenant, view);
         }
         Ok(())
     }
-    if shared.catalog.is_none() {
-        return Ok(());
+    match kind {
+        GovernorKind::Subscription => apply::<govern_governors::subscription::Subscription>(
+            shared, tenant, resource, receipts,
+        ),
+        GovernorKind::Entitlement => {
+            apply::<govern_governors::entitlement::Entitlement>(shared, tenant, resource, receipts)
+        }
+        _ => Ok(()),
     }
-    let fail = |reason: String| RuntimeError::Start { what: "checks", reason };
-    for (tenant, _) in shared.ledger.receipt_counts() {
-        restore::<govern_governors::subscription::Subscription>(shared, &tenant).map_err(fail)?;
-        restore::<govern_governors::entitlement::Entitlement>(shared, &tenant).map_err(fail)?;
-    }
-    Ok(())
 }
 
 /// The states of each governor kind that arm a state timeout (found by exploring the pure
@@ -488,10 +481,13 @@ fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
 /// or not the governor is used meanwhile; a suspended tenant's are held when due, as in a
 /// running runtime, and a deprovisioned tenant's are not armed at all. It reads each
 /// tenant's receipts once and replays only the governors whose last receipt left them in a
-/// state with a timeout.
+/// state with a timeout. In the same pass, with a catalog, it rebuilds what checks decide
+/// with ([`restore_view`]; a deprovisioned tenant's checks are refused by its state anyway).
+/// (Reading every receipt at start grows with history; the ledger's snapshots are issue 15's.)
 fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), RuntimeError> {
     use std::collections::BTreeMap;
     let fail = |reason: String| RuntimeError::Start { what: "state timeouts", reason };
+    let views = shared.catalog.is_some();
     let mut armed = 0usize;
     for (tenant_id, _) in shared.ledger.receipt_counts() {
         if shared.registry.state(&tenant_id) == Some(tenant::State::Deprovisioned) {
@@ -507,6 +503,10 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
             by_resource.entry((r.body.governor, r.body.resource.clone())).or_default().push(r);
         }
         for ((kind, resource), receipts) in by_resource {
+            if views {
+                restore_view(shared, &tenant_id, kind, &resource, &receipts)
+                    .map_err(|reason| RuntimeError::Start { what: "checks", reason })?;
+            }
             let Some(last) = receipts.last() else { continue };
             if !timed_states(kind).contains(&last.body.state_to.as_ref()) {
                 continue;
