@@ -63,6 +63,27 @@ pub(crate) trait KindVisitor {
     fn visit<G: Hosted>(self) -> Self::Out;
 }
 
+/// The grant an entitlement machine holds, whatever its state.
+fn held_grant(m: &entitlement::Entitlement) -> Option<GrantView> {
+    m.feature().map(|f| GrantView {
+        feature: f.to_owned(),
+        expires_at: m.expires_at(),
+        kind: m.kind(),
+        priority: m.priority(),
+    })
+}
+
+/// The grant an entitlement machine in `state` puts in force (only `entitled` does).
+fn entitled_grant(m: &entitlement::Entitlement, state: entitlement::State) -> Option<GrantView> {
+    (state == entitlement::State::Entitled).then(|| held_grant(m)).flatten()
+}
+
+/// The subscription states in which a plan's features are served.
+fn serves(state: subscription::State) -> bool {
+    use subscription::State as S;
+    matches!(state, S::FreeTrial | S::Active | S::CancellationRequested)
+}
+
 impl Hosted for entitlement::Entitlement {
     fn view(
         &self,
@@ -70,19 +91,12 @@ impl Hosted for entitlement::Entitlement {
         command: &entitlement::Command,
         to: entitlement::State,
     ) -> Option<View> {
-        use entitlement::State as S;
-        // The grant as the machine holds it, and as the command leaves it.
-        let held = |m: &Self| {
-            m.feature().map(|f| GrantView {
-                feature: f.to_owned(),
-                expires_at: m.expires_at(),
-                kind: m.kind(),
-                priority: m.priority(),
-            })
-        };
-        let before = held(self).filter(|_| self.state() == S::Entitled);
+        let before = entitled_grant(self, self.state());
+        // A (re-)request brings its own terms; any other command keeps the held grant.
         let after = match command {
-            entitlement::Command::GrantEntitlement { feature, expires_at, kind, priority } => {
+            entitlement::Command::GrantEntitlement { feature, expires_at, kind, priority }
+                if to == entitlement::State::Entitled =>
+            {
                 Some(GrantView {
                     feature: feature.clone(),
                     expires_at: *expires_at,
@@ -90,21 +104,14 @@ impl Hosted for entitlement::Entitlement {
                     priority: *priority,
                 })
             }
-            _ => held(self),
-        }
-        .filter(|_| to == S::Entitled);
+            _ => entitled_grant(self, to),
+        };
         (before != after).then(|| View::Grant { resource: resource.clone(), grant: after })
     }
 
     fn held_view(&self, resource: &ResourceId) -> Option<View> {
-        let grant = self.feature().map(|f| GrantView {
-            feature: f.to_owned(),
-            expires_at: self.expires_at(),
-            kind: self.kind(),
-            priority: self.priority(),
-        });
-        let grant = grant.filter(|_| self.state() == entitlement::State::Entitled);
-        grant.map(|g| View::Grant { resource: resource.clone(), grant: Some(g) })
+        let grant = entitled_grant(self, self.state())?;
+        Some(View::Grant { resource: resource.clone(), grant: Some(grant) })
     }
 }
 impl Hosted for billing::Billing {}
@@ -124,12 +131,9 @@ impl Hosted for subscription::Subscription {
         command: &subscription::Command,
         to: subscription::State,
     ) -> Option<View> {
-        use subscription::State as S;
-        // The states in which the plan's features are served.
-        let live = |s| matches!(s, S::FreeTrial | S::Active | S::CancellationRequested);
-        let before = live(self.state()).then(|| self.plan()).flatten();
+        let before = serves(self.state()).then(|| self.plan()).flatten();
         let named = <Self as Hosted>::plan(command);
-        let after = live(to).then(|| named.or(self.plan())).flatten();
+        let after = serves(to).then(|| named.or(self.plan())).flatten();
         (before != after).then(|| View::Subscription {
             resource: resource.clone(),
             plan: after.map(str::to_owned),
@@ -137,9 +141,7 @@ impl Hosted for subscription::Subscription {
     }
 
     fn held_view(&self, resource: &ResourceId) -> Option<View> {
-        use subscription::State as S;
-        let live = matches!(self.state(), S::FreeTrial | S::Active | S::CancellationRequested);
-        let plan = self.plan().filter(|_| live)?;
+        let plan = serves(self.state()).then(|| self.plan()).flatten()?;
         Some(View::Subscription { resource: resource.clone(), plan: Some(plan.to_owned()) })
     }
 }

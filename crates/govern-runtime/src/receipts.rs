@@ -433,44 +433,47 @@ impl ReceiptActor {
         }
     }
 
-    /// Answers one waiter: a tenant governor's acceptance through the registry actor.
+    /// Answers one waiter, once its receipts are durable (or failed).
     fn complete(&self, what: Waiting, result: Result<(), LedgerError>) {
         match what {
             Waiting::Deferred(f) => f(result),
             Waiting::Accepted { mut reply, accepted, tenant } => match result {
                 Err(e) => answer(reply, Err(refusal(&e))),
-                Ok(()) => match reply.tenant_state {
+                Ok(()) => {
                     // Visible to checks before the caller hears of it.
-                    _ if let Some(view) = reply.view.take() => {
+                    if let Some(view) = reply.view.take() {
                         self.commercial.apply(&tenant, view);
-                        self.complete(Waiting::Accepted { reply, accepted, tenant }, Ok(()));
                     }
-                    Some(state) => {
-                        let registry = self
-                            .registry
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .clone();
-                        let msg = RegistryMsg::TenantCommitted {
-                            tenant,
-                            state,
-                            reply: reply.tx.map(|tx| (tx, accepted)),
-                            admission: reply.admission,
-                        };
-                        // Without a registry actor (the runtime is stopping) the caller hears
-                        // of its durable receipt all the same.
-                        match registry {
-                            Some(r) => {
-                                if let Err(ractor::MessagingErr::SendErr(msg)) = r.cast(msg) {
-                                    msg.answer();
-                                }
-                            }
-                            None => msg.answer(),
+                    self.accepted(reply, accepted, tenant);
+                }
+            },
+        }
+    }
+
+    /// Answers a durable acceptance: a tenant governor's through the registry actor.
+    fn accepted(&self, reply: Reply, accepted: Accepted, tenant: govern_governors::TenantId) {
+        match reply.tenant_state {
+            Some(state) => {
+                let registry =
+                    self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let msg = RegistryMsg::TenantCommitted {
+                    tenant,
+                    state,
+                    reply: reply.tx.map(|tx| (tx, accepted)),
+                    admission: reply.admission,
+                };
+                // Without a registry actor (the runtime is stopping) the caller hears
+                // of its durable receipt all the same.
+                match registry {
+                    Some(r) => {
+                        if let Err(ractor::MessagingErr::SendErr(msg)) = r.cast(msg) {
+                            msg.answer();
                         }
                     }
-                    None => answer(reply, Ok(accepted)),
-                },
-            },
+                    None => msg.answer(),
+                }
+            }
+            None => answer(reply, Ok(accepted)),
         }
     }
 
