@@ -558,7 +558,7 @@ impl<G: Hosted> GovernorActor<G> {
         );
         reply.tenant_state = G::tenant_state(&t.to);
         if self.env.views {
-            reply.view = state.machine.view(&key.resource, &request.command, t.to);
+            reply.view = state.machine.view(&key.resource, &request.command, t.to).map(Box::new);
         }
         span.record("to", t.to.name()).record("outcome", "accepted");
         let entry = Entry::Append { body, from: t.from.name(), to: t.to.name(), reply, span };

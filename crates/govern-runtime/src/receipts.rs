@@ -73,7 +73,9 @@ pub(crate) struct Reply {
     /// order); the receipt is committed all the same.
     pub(crate) on_write: bool,
     /// What the receipt changes in what checks decide with, applied once it is durable.
-    pub(crate) view: Option<View>,
+    /// Boxed: rare (a runtime with a catalog, a plan or grant changing), while every receipt
+    /// carries the field through the queue.
+    pub(crate) view: Option<Box<View>>,
 }
 
 /// Something waiting for the ledger to be durable up to `upto`.
@@ -442,7 +444,7 @@ impl ReceiptActor {
                 Ok(()) => {
                     // Visible to checks before the caller hears of it.
                     if let Some(view) = reply.view.take() {
-                        self.commercial.apply(&tenant, view);
+                        self.commercial.apply(&tenant, *view);
                     }
                     self.accepted(reply, accepted, tenant);
                 }
