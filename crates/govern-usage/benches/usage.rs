@@ -49,38 +49,34 @@ fn events(next: &mut u64) -> Vec<(UsageEvent, Timestamp)> {
         .collect()
 }
 
+/// Records batches of fresh events (new ids) into `m`, timed per event.
+fn fresh_events(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut m: Meters,
+) {
+    let mut next = 0;
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || events(&mut next),
+            |evs| {
+                for (e, now) in evs {
+                    let _ = black_box(m.record(e, now));
+                }
+            },
+            BatchSize::LargeInput,
+        );
+    });
+}
+
 fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("usage");
     group.throughput(Throughput::Elements(BATCH));
     // The dedup memory fills to its capacity (DEDUP_ENTRIES_MAX) and then evicts: the
     // steady state of a busy tenant.
-    let mut m = meters();
-    let mut next = 0;
-    group.bench_function("record_dedup", |b| {
-        b.iter_batched(
-            || events(&mut next),
-            |evs| {
-                for (e, now) in evs {
-                    let _ = black_box(m.record(e, now));
-                }
-            },
-            BatchSize::LargeInput,
-        );
-    });
+    fresh_events(&mut group, "record_dedup", meters());
     // The same with a dedup memory of 64 Ki ids, which stays in cache.
-    let mut m = meters_with(Dedup::new(DEDUP_WINDOW_MS, 1 << 16));
-    let mut next = 0;
-    group.bench_function("record_dedup_64k", |b| {
-        b.iter_batched(
-            || events(&mut next),
-            |evs| {
-                for (e, now) in evs {
-                    let _ = black_box(m.record(e, now));
-                }
-            },
-            BatchSize::LargeInput,
-        );
-    });
+    fresh_events(&mut group, "record_dedup_64k", meters_with(Dedup::new(DEDUP_WINDOW_MS, 1 << 16)));
     // Every event a duplicate: the refusal path.
     let mut m = meters();
     let mut next = 0;
