@@ -146,6 +146,13 @@ remediation   check_quota       remediation
 remediation   restore_resources restored
 restored      check_quota       normal|warning|throttled|exceeded
 restored      resume_normal     normal
+normal        record_usage      warning
+warning       record_usage      warning
+throttled     record_usage      warning
+exceeded      record_usage      exceeded
+degraded_mode record_usage      warning
+remediation   record_usage      remediation
+restored      record_usage      warning
 ";
 
 const COMPLIANCE: &str = "

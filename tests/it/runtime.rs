@@ -14,6 +14,7 @@ mod shutdown;
 mod supervision;
 mod tenants;
 mod timeouts;
+mod usage;
 
 use std::time::Duration;
 

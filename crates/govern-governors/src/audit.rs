@@ -9,6 +9,12 @@
 //! self-transition that is always accepted: the runtime has already decided; the receipt is
 //! the record of it. Its resource id is the tenant's own id, as the tenant governor's is.
 //!
+//! Checks (`RuntimeHandle::check`) are the runtime's decisions too: a refusal is receipted
+//! here (`record_refusals`: the first of a kind in a window at once, its repeats in that window
+//! counted into one more receipt when the window closes), and allowed checks are counted per
+//! feature and receipted once per window (`record_checks`), so the trail shows use without a
+//! write per request.
+//!
 //! Not to be confused with the compliance governor (`compliance`), whose resource is one
 //! compliance audit with a lifecycle of its own.
 
@@ -32,6 +38,27 @@ const LEVEL_EXPECTED: &str = "a quarantine level of 1 or more";
 /// What a quarantine's length must be, for the message.
 const LENGTH_EXPECTED: &str = "a quarantine length of 1 ms or more";
 
+/// The longest feature, action or decided-by text recorded, in bytes (longer is cut at a
+/// character boundary).
+pub const CHECK_TEXT_LEN_MAX: usize = 128;
+/// The most features one `record_checks` lists.
+pub const CHECK_FEATURES_MAX: usize = 256;
+
+/// What a `counts` argument must be, for the message.
+const COUNTS_EXPECTED: &str =
+    "one `COUNT FEATURE` line per feature, counts of 1 or more, at most 256 lines";
+
+/// `text` cut to at most [`CHECK_TEXT_LEN_MAX`] bytes, at a character boundary, with control
+/// characters replaced by spaces: what a check record may hold of free text.
+#[must_use]
+pub fn check_text(text: &str) -> String {
+    let mut end = text.len().min(CHECK_TEXT_LEN_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// What the runtime records about a tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -48,14 +75,71 @@ pub enum Command {
         /// How long it lasts, in milliseconds.
         length_ms: u64,
     },
+    /// Checks of the tenant were refused: `count` identical refusals (same feature, action
+    /// and code) in the window that began at `window_start_ms`.
+    RecordRefusals {
+        /// The feature asked for.
+        feature: String,
+        /// The action asked for.
+        action: String,
+        /// The refusal's stable code (`plan_upgrade_required`, `quota_exceeded`, ...).
+        code: String,
+        /// Its HTTP status.
+        status: u64,
+        /// What decided it (a grant, a rule, a limit, the default).
+        decided_by: String,
+        /// How many.
+        count: u64,
+        /// The start of the window they fell in, in ms since the epoch.
+        window_start_ms: u64,
+    },
+    /// The runtime's plan catalog was replaced while the tenant had a live subscription: its
+    /// checks decide with catalog `version` from here on.
+    RecordCatalog {
+        /// The new catalog's version.
+        version: String,
+        /// How many plans it has.
+        plans: u64,
+    },
+    /// Allowed checks of the tenant, counted per feature over the window that began at
+    /// `window_start_ms` and lasted `window_ms`.
+    RecordChecks {
+        /// The window's start, in ms since the epoch.
+        window_start_ms: u64,
+        /// Its length in ms.
+        window_ms: u64,
+        /// (count, feature), by feature.
+        allowed: Vec<(u64, String)>,
+    },
+}
+
+/// Parses a `counts` argument: `COUNT FEATURE` lines.
+fn parse_counts(text: &str) -> Option<Vec<(u64, String)>> {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let (n, feature) = line.split_once(' ')?;
+        let n: u64 = n.parse().ok()?;
+        if n == 0 || feature.is_empty() || check_text(feature) != feature {
+            return None;
+        }
+        out.push((n, feature.to_owned()));
+        if out.len() > CHECK_FEATURES_MAX {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 impl CommandSpec for Command {
-    const NAMES: &'static [&'static str] = &["record_quarantine"];
+    const NAMES: &'static [&'static str] =
+        &["record_quarantine", "record_refusals", "record_checks", "record_catalog"];
 
     fn name(&self) -> &'static str {
         match self {
             Self::RecordQuarantine { .. } => "record_quarantine",
+            Self::RecordRefusals { .. } => "record_refusals",
+            Self::RecordChecks { .. } => "record_checks",
+            Self::RecordCatalog { .. } => "record_catalog",
         }
     }
 
@@ -68,12 +152,90 @@ impl CommandSpec for Command {
                 a.insert("level".into(), level.to_string());
                 a.insert("length_ms".into(), length_ms.to_string());
             }
+            Self::RecordRefusals {
+                feature,
+                action,
+                code,
+                status,
+                decided_by,
+                count,
+                window_start_ms,
+            } => {
+                a.insert("feature".into(), feature.clone());
+                a.insert("action".into(), action.clone());
+                a.insert("code".into(), code.clone());
+                a.insert("status".into(), status.to_string());
+                a.insert("decided_by".into(), decided_by.clone());
+                a.insert("count".into(), count.to_string());
+                a.insert("window_start_ms".into(), window_start_ms.to_string());
+            }
+            Self::RecordCatalog { version, plans } => {
+                a.insert("version".into(), version.clone());
+                a.insert("plans".into(), plans.to_string());
+            }
+            Self::RecordChecks { window_start_ms, window_ms, allowed } => {
+                a.insert("window_start_ms".into(), window_start_ms.to_string());
+                a.insert("window_ms".into(), window_ms.to_string());
+                let counts: Vec<String> =
+                    allowed.iter().map(|(n, feature)| format!("{n} {feature}")).collect();
+                a.insert("allowed".into(), counts.join("\n"));
+            }
         }
         a
     }
 
     fn parse(name: &str, args: &Args) -> Result<Self, ArgError> {
         let mut r = ArgReader::for_command(name, Self::NAMES, args)?;
+        let text = |r: &mut ArgReader<'_>, arg: &str| -> Result<String, ArgError> {
+            let v = r.raw(arg)?;
+            if v.is_empty() || check_text(v) != v {
+                return Err(ArgError::new(
+                    name,
+                    arg,
+                    None,
+                    ArgProblem::Malformed { expected: "1 to 128 bytes without control characters" },
+                ));
+            }
+            Ok(v.to_owned())
+        };
+        match r.command() {
+            "record_refusals" => {
+                let cmd = Self::RecordRefusals {
+                    feature: text(&mut r, "feature")?,
+                    action: text(&mut r, "action")?,
+                    code: r.text("code")?,
+                    status: r.positive_u64("status", "an HTTP status")?,
+                    decided_by: text(&mut r, "decided_by")?,
+                    count: r.positive_u64("count", "a count of 1 or more")?,
+                    window_start_ms: r.parsed("window_start_ms", "ms since the epoch")?,
+                };
+                r.finish()?;
+                return Ok(cmd);
+            }
+            "record_catalog" => {
+                let cmd = Self::RecordCatalog {
+                    version: r.text("version")?,
+                    plans: r.parsed("plans", "a number of plans")?,
+                };
+                r.finish()?;
+                return Ok(cmd);
+            }
+            "record_checks" => {
+                let window_start_ms = r.parsed("window_start_ms", "ms since the epoch")?;
+                let window_ms = r.positive_u64("window_ms", "a window of 1 ms or more")?;
+                let allowed = parse_counts(r.raw("allowed")?).ok_or_else(|| {
+                    ArgError::new(
+                        name,
+                        "allowed",
+                        None,
+                        ArgProblem::Malformed { expected: COUNTS_EXPECTED },
+                    )
+                })?;
+                r.finish()?;
+                return Ok(Self::RecordChecks { window_start_ms, window_ms, allowed });
+            }
+            _ => {}
+        }
         let governor = r.raw("governor")?;
         let governor = GovernorKind::from_name(governor).ok_or_else(|| {
             ArgError::new(
@@ -94,12 +256,29 @@ impl CommandSpec for Command {
     }
 
     fn samples(_ctx: &Ctx) -> Vec<Self> {
-        vec![Self::RecordQuarantine {
-            governor: GovernorKind::Billing,
-            resource: "pay-1".into(),
-            level: 1,
-            length_ms: 1_000,
-        }]
+        vec![
+            Self::RecordQuarantine {
+                governor: GovernorKind::Billing,
+                resource: "pay-1".into(),
+                level: 1,
+                length_ms: 1_000,
+            },
+            Self::RecordRefusals {
+                feature: "sso".into(),
+                action: "login".into(),
+                code: "plan_upgrade_required".into(),
+                status: 402,
+                decided_by: "default".into(),
+                count: 3,
+                window_start_ms: 1_767_225_600_000,
+            },
+            Self::RecordChecks {
+                window_start_ms: 1_767_225_600_000,
+                window_ms: 60_000,
+                allowed: vec![(12, "api_access".into()), (1, "reports".into())],
+            },
+            Self::RecordCatalog { version: "2026-12-06".into(), plans: 9 },
+        ]
     }
 }
 
@@ -111,6 +290,10 @@ pub struct Trail {
     quarantines: u64,
     /// When the last one was recorded.
     last_quarantine_at: Option<Timestamp>,
+    /// Refused checks recorded (the sum of the counts).
+    refusals: u64,
+    /// Allowed checks recorded (the sum of the counts).
+    allowed_checks: u64,
 }
 
 impl Trail {
@@ -118,6 +301,18 @@ impl Trail {
     #[must_use]
     pub fn quarantines(&self) -> u64 {
         self.quarantines
+    }
+
+    /// Refused checks recorded (the sum of the counts).
+    #[must_use]
+    pub fn refusals(&self) -> u64 {
+        self.refusals
+    }
+
+    /// Allowed checks recorded (the sum of the counts).
+    #[must_use]
+    pub fn allowed_checks(&self) -> u64 {
+        self.allowed_checks
     }
 
     /// When the last quarantine was recorded.
@@ -139,7 +334,10 @@ impl Governor for Trail {
     fn decide(&self, command: &Command, _ctx: &Ctx) -> Result<Transition<State>, Rejection> {
         // The runtime has decided already; the record is always taken.
         match command {
-            Command::RecordQuarantine { .. } => {
+            Command::RecordQuarantine { .. }
+            | Command::RecordRefusals { .. }
+            | Command::RecordChecks { .. }
+            | Command::RecordCatalog { .. } => {
                 Ok(Transition { from: State::Recording, to: State::Recording })
             }
         }
@@ -150,6 +348,14 @@ impl Governor for Trail {
             Command::RecordQuarantine { .. } => {
                 self.quarantines += 1;
                 self.last_quarantine_at = Some(at);
+            }
+            Command::RecordRefusals { count, .. } => {
+                self.refusals = self.refusals.saturating_add(*count);
+            }
+            Command::RecordCatalog { .. } => {}
+            Command::RecordChecks { allowed, .. } => {
+                let n = allowed.iter().fold(0u64, |sum, (n, _)| sum.saturating_add(*n));
+                self.allowed_checks = self.allowed_checks.saturating_add(n);
             }
         }
         self.state.0 = to;

@@ -4,6 +4,12 @@
 //! level, in either direction; operators may escalate by hand. Once exceeded the quota stays
 //! exceeded (possibly in a degraded mode) until remediation restores resources, and only a
 //! quota back under the warning threshold resumes normal operation.
+//!
+//! `record_usage` is how the runtime drives a quota from metered usage: it carries a batch of
+//! counted usage events of one meter (the runtime counts and deduplicates them; the batch is
+//! what it replays to rebuild its counters), the meter's value after the batch and the plan's
+//! limit. It moves the quota by level like `check_quota`, and a new period (the counter was
+//! reset) also takes an exceeded quota back to its level.
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
 use crate::governor::{Governor, Transition};
@@ -22,6 +28,15 @@ const _: () = assert!(WARNING_BPS < THROTTLE_BPS && THROTTLE_BPS < EXCEEDED_BPS)
 
 /// What a zero or malformed limit is told to be.
 const LIMIT_EXPECTED: &str = "a limit greater than zero";
+
+/// The most events one `record_usage` batch carries (as the usage crate's batches).
+pub const USAGE_BATCH_EVENTS_MAX: usize = 4_096;
+/// The longest event id in a `record_usage` batch, in bytes.
+pub const USAGE_EVENT_ID_LEN_MAX: usize = 128;
+
+/// What a malformed `events` argument is told to be.
+const EVENTS_EXPECTED: &str = "one event per line, each `AT_MS ID` (an id of at most 128 bytes \
+                               without control characters), at most 4096 lines";
 
 crate::define_states! {
     /// Where a quota is. No state is terminal: a quota lives as long as its resource.
@@ -142,6 +157,64 @@ pub enum Command {
     /// Returns a restored quota to normal once the last recorded usage is under the warning
     /// threshold of the current limit (or when no usage was ever recorded).
     ResumeNormal,
+    /// Records a batch of metered usage (the runtime's `record_usage`): moves the quota by
+    /// level as `check_quota` does, and out of `exceeded` when the batch opens a new period.
+    RecordUsage(UsageBatch),
+}
+
+/// A batch of counted usage events of one meter in one period, as the runtime receipts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageBatch {
+    /// The meter (also the quota's resource id).
+    pub meter: String,
+    /// The meter's period key (days or months since the epoch, rolling buckets, 0 for a
+    /// meter that never resets).
+    pub period: u64,
+    /// The sum of the events' quantities.
+    pub total: u64,
+    /// The meter's value in `period` after the batch.
+    pub usage: u64,
+    /// The plan's limit on the meter; `None`: unlimited (the quota stays normal).
+    pub limit: Option<u64>,
+    /// The events: (`at` in ms since the epoch, id), in the order they were counted.
+    pub events: Vec<(u64, String)>,
+}
+
+impl UsageBatch {
+    /// The `events` argument: one `AT_MS ID` line per event.
+    #[must_use]
+    pub fn events_arg(&self) -> String {
+        let mut out = String::with_capacity(self.events.len() * 24);
+        for (i, (at, id)) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&at.to_string());
+            out.push(' ');
+            out.push_str(id);
+        }
+        out
+    }
+
+    /// Parses an `events` argument.
+    fn parse_events(text: &str) -> Option<Vec<(u64, String)>> {
+        let mut events = Vec::new();
+        for line in text.split('\n') {
+            let (at, id) = line.split_once(' ')?;
+            let at = at.parse().ok()?;
+            if id.is_empty()
+                || id.len() > USAGE_EVENT_ID_LEN_MAX
+                || id.chars().any(char::is_control)
+            {
+                return None;
+            }
+            events.push((at, id.to_owned()));
+            if events.len() > USAGE_BATCH_EVENTS_MAX {
+                return None;
+            }
+        }
+        Some(events)
+    }
 }
 
 /// The error for a zero `limit` of `command`.
@@ -159,6 +232,7 @@ impl CommandSpec for Command {
         "start_remediation",
         "restore_resources",
         "resume_normal",
+        "record_usage",
     ];
 
     fn name(&self) -> &'static str {
@@ -171,6 +245,7 @@ impl CommandSpec for Command {
             Self::StartRemediation => "start_remediation",
             Self::RestoreResources { .. } => "restore_resources",
             Self::ResumeNormal => "resume_normal",
+            Self::RecordUsage(_) => "record_usage",
         }
     }
 
@@ -184,6 +259,16 @@ impl CommandSpec for Command {
             }
             Self::RestoreResources { limit: Some(limit) } => {
                 a.insert("limit".into(), limit.to_string());
+            }
+            Self::RecordUsage(b) => {
+                a.insert("meter".into(), b.meter.clone());
+                a.insert("period".into(), b.period.to_string());
+                a.insert("total".into(), b.total.to_string());
+                a.insert("usage".into(), b.usage.to_string());
+                if let Some(limit) = b.limit {
+                    a.insert("limit".into(), limit.to_string());
+                }
+                a.insert("events".into(), b.events_arg());
             }
             Self::RestoreResources { limit: None }
             | Self::SendWarning
@@ -213,6 +298,31 @@ impl CommandSpec for Command {
             "restore_resources" => {
                 Self::RestoreResources { limit: r.optional_positive_u64("limit", LIMIT_EXPECTED)? }
             }
+            "record_usage" => {
+                let meter = r.text("meter")?;
+                let period: u64 = r.parsed("period", "a period key (a whole number)")?;
+                let total = r.positive_u64("total", "a total greater than zero")?;
+                let usage: u64 = r.parsed("usage", "a whole number of units")?;
+                let limit = r.optional_positive_u64("limit", LIMIT_EXPECTED)?;
+                let text = r.raw("events")?;
+                let events = UsageBatch::parse_events(text).ok_or_else(|| {
+                    ArgError::new(
+                        "record_usage",
+                        "events",
+                        None,
+                        ArgProblem::Malformed { expected: EVENTS_EXPECTED },
+                    )
+                })?;
+                if usage < total {
+                    return Err(ArgError::new(
+                        "record_usage",
+                        "usage",
+                        Some(&usage.to_string()),
+                        ArgProblem::OutOfRange { expected: "at least the batch's total" },
+                    ));
+                }
+                Self::RecordUsage(UsageBatch { meter, period, total, usage, limit, events })
+            }
             _ => Self::ResumeNormal,
         };
         r.finish()?;
@@ -233,6 +343,17 @@ impl CommandSpec for Command {
             Self::StartRemediation,
             Self::RestoreResources { limit: Some(200) },
             Self::ResumeNormal,
+            Self::RecordUsage(UsageBatch {
+                meter: "api_calls".into(),
+                period: 672,
+                total: 3,
+                usage: 80,
+                limit: Some(100),
+                events: vec![
+                    (1_767_225_600_000, "evt-1".into()),
+                    (1_767_225_600_500, "evt 2".into()),
+                ],
+            }),
         ]
     }
 }
@@ -249,6 +370,8 @@ pub struct Quota {
     limit: Option<u64>,
     /// When usage was last checked, to tell how fresh the level is.
     checked_at: Option<Timestamp>,
+    /// The period of the last recorded usage batch: a batch of a later one is a reset.
+    period: Option<u64>,
 }
 
 impl Quota {
@@ -268,6 +391,12 @@ impl Quota {
     #[must_use]
     pub fn limit(&self) -> Option<u64> {
         self.limit
+    }
+
+    /// The period key of the last recorded usage batch.
+    #[must_use]
+    pub fn period(&self) -> Option<u64> {
+        self.period
     }
 
     /// When usage was last checked.
@@ -297,6 +426,28 @@ impl Quota {
                 Err(Rejection::unmet("check_quota", "a quota tracks one resource type"))
             }
             _ => Ok(()),
+        }
+    }
+}
+
+impl Quota {
+    /// Where a usage batch takes the quota: by level (an unlimited meter is normal) from the
+    /// states `check_quota` moves by level, and from `exceeded` or `degraded_mode` when the
+    /// batch opens a new period; `exceeded` and `degraded_mode` otherwise as `check_quota`;
+    /// `remediation` stays.
+    fn usage_state(&self, batch: &UsageBatch) -> State {
+        use State as S;
+        let level = batch.limit.map_or(Level::Normal, |limit| level(batch.usage, limit));
+        let reset = self.period.is_some_and(|p| batch.period > p);
+        match self.state.0 {
+            S::Normal | S::Warning | S::Throttled | S::Restored => level.state(),
+            S::Exceeded | S::DegradedMode if reset => level.state(),
+            S::Exceeded => S::Exceeded,
+            S::DegradedMode => match level {
+                Level::Exceeded => S::DegradedMode,
+                below => below.state(),
+            },
+            S::Remediation => S::Remediation,
         }
     }
 }
@@ -337,6 +488,7 @@ impl Governor for Quota {
                 self.admit_check(*resource, *limit)?;
                 S::Remediation
             }
+            (_, C::RecordUsage(batch)) => self.usage_state(batch),
             (S::Normal, C::SendWarning) => S::Warning,
             (S::Warning, C::ThrottleTraffic) => S::Throttled,
             (S::Throttled, C::MarkExceeded) => S::Exceeded,
@@ -386,6 +538,12 @@ impl Governor for Quota {
                 self.resource.get_or_insert(*resource);
                 self.usage = Some(*usage);
                 self.limit = Some(*limit);
+                self.checked_at = Some(at);
+            }
+            Command::RecordUsage(batch) => {
+                self.usage = Some(batch.usage);
+                self.limit = batch.limit;
+                self.period = Some(batch.period);
                 self.checked_at = Some(at);
             }
             Command::RestoreResources { limit } => {

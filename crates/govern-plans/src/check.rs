@@ -155,6 +155,21 @@ pub(crate) fn check(
         }
     }
 
+    // A metered feature's meter must be limited by some plan.
+    for (id, (_, f)) in &features {
+        if let (Some(meter), Some(at)) = (&f.def.meter, f.meter_at)
+            && !plans_in.iter().any(|p| p.limits.iter().any(|l| &l.meter.value == meter))
+        {
+            out.push(
+                Check::Schema,
+                at,
+                format!("features.{id}.meter"),
+                format!("no plan has a limit on meter `{meter}`"),
+                format!("add `{meter} = ...` to a plan's limits, or drop the feature's meter"),
+            );
+        }
+    }
+
     for p in &plans_in {
         let pid = &p.id.value;
         for f in &p.features {

@@ -240,6 +240,10 @@ pub struct FeatureDef {
     pub description: String,
     /// The refusal a tenant whose plan lacks it gets.
     pub refusal: RefusalCode,
+    /// The meter a use of the feature counts against: a check of the feature for a quantity
+    /// is refused (429) when the tenant's usage of this meter plus the quantity would pass
+    /// its plan's limit. `None`: the feature is not metered.
+    pub meter: Option<Meter>,
 }
 
 /// A piece of evidence: a document or certification the catalog holds a reference to.

@@ -49,6 +49,8 @@ pub(crate) struct FileSrc {
 pub(crate) struct FeatureSrc {
     pub(crate) def: FeatureDef,
     pub(crate) refusal_at: At,
+    /// Where its meter was named.
+    pub(crate) meter_at: Option<At>,
 }
 
 /// A plan as far as it parsed (`None`: missing or invalid, already a problem).
@@ -110,7 +112,7 @@ fn default_reset(meter: &str) -> Reset {
 }
 
 const TOP_KEYS: &[&str] = &["version", "features", "refusals", "evidence", "plans"];
-const FEATURE_KEYS: &[&str] = &["description", "refusal"];
+const FEATURE_KEYS: &[&str] = &["description", "refusal", "meter"];
 const REFUSAL_KEYS: &[&str] = &["status", "message"];
 const EVIDENCE_KEYS: &[&str] = &["title", "document"];
 const PLAN_KEYS: &[&str] =
@@ -493,9 +495,22 @@ impl<'a> Cx<'a> {
         let description = self.string(t, "description", path, at, DESCRIPTION_LEN_MAX, true);
         let refusal = self.refusal_ref(Some(t), path, at, DEFAULT_FEATURE_REFUSAL);
         let refusal_at = refusal.as_ref().map_or(at, |r| r.at);
+        let field = join(path, "meter");
+        let meter = match self.string(t, "meter", path, at, DESCRIPTION_LEN_MAX, false) {
+            None => None,
+            Some(m) => {
+                let mat = t.get("meter").map_or(at, |item| self.item_at(item, at));
+                Some(self.id(Meter::new, &m, mat, &field, "meter")?)
+            }
+        };
         Some(FeatureSrc {
-            def: FeatureDef { description: description?, refusal: refusal?.value },
+            def: FeatureDef {
+                description: description?,
+                refusal: refusal?.value,
+                meter: meter.as_ref().map(|m| m.value.clone()),
+            },
             refusal_at,
+            meter_at: meter.map(|m| m.at),
         })
     }
 

@@ -156,7 +156,7 @@ cooldown = "soon"
     assert_eq!(
         p[0].to_string(),
         "c.toml:16:1: features.sso.colour: unknown key `colour`\n  hint: the keys here are \
-         `description`, `refusal`"
+         `description`, `refusal`, `meter`"
     );
 }
 
@@ -483,4 +483,40 @@ proptest! {
 fn a_directory_is_not_a_catalog() {
     let err = govern_plans::load(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_err();
     assert_eq!(err[0].message, "not a regular file");
+}
+
+#[test]
+fn a_metered_feature_names_a_meter_some_plan_limits() {
+    let text = format!(
+        r#"{HEAD}[features.reports]
+description = "Reports"
+meter = "reports"
+[features.nlq]
+description = "Queries"
+meter = "nlq_queries"
+[features.bad]
+description = "Bad"
+meter = "Not A Meter"
+[plans.a]
+name = "A"
+price = {{ amount = "0", currency = "USD", interval = "year" }}
+features = ["sso", "reports", "nlq"]
+limits = {{ reports = {{ value = 10, reset = "monthly" }} }}
+"#
+    );
+    let p = problems(&text);
+    assert_eq!(
+        places(&p),
+        [
+            (21, 9, "features.nlq.meter", Check::Schema),
+            (24, 9, "features.bad.meter", Check::Schema),
+        ],
+        "{p:#?}"
+    );
+    assert_eq!(p[0].message, "no plan has a limit on meter `nlq_queries`");
+    let fixed =
+        text.replace("meter = \"nlq_queries\"\n", "").replace("meter = \"Not A Meter\"\n", "");
+    let catalog = validate(&fixed, "c.toml").unwrap();
+    let reports = catalog.features.iter().find(|(k, _)| k.as_str() == "reports").unwrap().1;
+    assert_eq!(reports.meter.as_ref().map(|m| m.as_str()), Some("reports"));
 }

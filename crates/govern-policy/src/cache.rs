@@ -122,7 +122,15 @@ impl DecisionCache {
         }
     }
 
-    fn entitlement(&mut self, input: &Input, request: &Request<'_>, now: Timestamp) -> Decision {
+    /// [`crate::entitle`] alone (no live limits), served from the cache when it can be: for a
+    /// caller that computes the live limits only for an allowed request (a rate limiter that
+    /// must not count a refused one), then applies them with [`crate::limits`].
+    pub fn entitlement(
+        &mut self,
+        input: &Input,
+        request: &Request<'_>,
+        now: Timestamp,
+    ) -> Decision {
         let bucket = self.bucket(input, request.quantity);
         let key = FixedState::with_seed(0).hash_one((request.feature, request.action, bucket));
         if let Some(entry) = self.entries.get(&key)

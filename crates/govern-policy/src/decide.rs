@@ -119,8 +119,10 @@ pub(crate) fn winning_grant<'g>(
     )
 }
 
-/// The live limits on an allow: a refusal, or `None` when within them.
-pub(crate) fn limits(input: &Input, request: &Request<'_>, now: Timestamp) -> Option<Decision> {
+/// The live limits (`input.rate`, `input.quota`) on an allowed request: a refusal (429), or
+/// `None` when within them.
+#[must_use]
+pub fn limits(input: &Input, request: &Request<'_>, now: Timestamp) -> Option<Decision> {
     if let Some(RateVerdict::Limited { limit, retry_after_secs }) = &input.rate {
         return Some(Decision::refused(
             code::RATE_LIMITED,

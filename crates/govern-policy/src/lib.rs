@@ -19,7 +19,7 @@ mod input;
 pub mod rules;
 
 pub use cache::{DECISION_CACHE_ENTRIES_MAX, DecisionCache};
-pub use decide::{decide, entitle};
+pub use decide::{decide, entitle, limits};
 pub use decision::{DecidedBy, Decision, Refusal, code};
 pub use input::{
     Grant, GrantEffect, GrantKind, Input, Quota, RateVerdict, Request, Tenant, TenantState,

@@ -1,26 +1,46 @@
 //! What `RuntimeHandle::check` decides with: per tenant, the plans of its live subscriptions,
-//! its entitled grants, its state, and a decision cache, kept by the receipt actor from
-//! durable receipts only (a check never sees a plan or a grant whose receipt a crash could
-//! take back). The decision itself is `govern_policy`'s, pure.
+//! its entitled grants, its provisioned resource quota, its state, its usage and rate limits,
+//! and a decision cache, kept by the receipt actor from durable receipts only (a check never
+//! sees a plan or a grant whose receipt a crash could take back). The decision itself is
+//! `govern_policy`'s, pure.
 //!
 //! A governor computes its [`View`] change as it decides (the subscription's live plan, the
-//! grant's feature and expiry), it travels with the receipt, and the receipt actor applies it
-//! here once the receipt is durable, invalidating the tenant's decision cache. The tenant's
-//! state is read from the registry at each check (an atomic) and invalidates the cache when it
-//! moved.
+//! grant's feature and expiry, the tenant's quota), it travels with the receipt, and the
+//! receipt actor applies it here once the receipt is durable, invalidating the tenant's
+//! decision cache. The tenant's state is read from the registry at each check (an atomic) and
+//! invalidates the cache when it moved. A catalog reload bumps a generation every tenant's
+//! inputs are rebuilt against at its next check.
+//!
+//! Checks are counted here too: the first refusal of a kind (feature, action, code) in a
+//! window is returned to be receipted at once, its repeats and the allowed checks per feature
+//! are counted and returned to be receipted when the window closes ([`Commercial::check`]
+//! returns them; the handle sends them to the tenant's audit governor).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use dashmap::DashMap;
-use govern_governors::tenant::State as LifeState;
+use govern_governors::audit::{self, check_text};
+use govern_governors::tenant::{ResourceQuota, State as LifeState};
 use govern_governors::{ResourceId, TenantId, Timestamp};
-use govern_plans::Catalog;
+use govern_plans::{Catalog, LimitValue};
 use govern_policy::{
-    Decision, DecisionCache, Grant, GrantEffect, Input, Request, RuleSet, Tenant, TenantState,
+    Decision, DecisionCache, Grant, GrantEffect, Input, Quota, RateVerdict, Request, RuleSet,
+    Tenant, TenantState,
 };
+use govern_usage::{PeriodKey, RateDecision, RateKey, RateLimits, RateQuota, Reset};
 
-use crate::limits::CHECK_CACHE_ENTRIES_MAX;
+use crate::limits::{
+    CHECK_CACHE_ENTRIES_MAX, CHECK_COUNT_KEYS_MAX, CHECK_COUNT_WINDOW_MS, RATE_KEYS_PER_TENANT,
+};
+use crate::usage::{Limits, MeterLimit, UsageDesk};
+
+/// The meter whose plan limit is a rate (GCRA) rather than a counted quota.
+pub(crate) const RATE_METER: &str = "requests_per_second";
+
+/// The meters a tenant's provisioned resource quota limits, when its plans do not.
+pub(crate) const TENANT_QUOTA_METERS: [&str; 3] = ["storage_gb", "compute_units", "bandwidth_mbps"];
 
 /// A change a durable receipt makes to what checks decide with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +50,8 @@ pub(crate) enum View {
     Subscription { resource: ResourceId, plan: Option<String> },
     /// An entitlement grant while it is entitled, or `None` once not.
     Grant { resource: ResourceId, grant: Option<GrantView> },
+    /// The tenant's provisioned resource quota.
+    TenantQuota(ResourceQuota),
 }
 
 /// An entitled grant as checks see it.
@@ -41,6 +63,19 @@ pub(crate) struct GrantView {
     pub(crate) priority: u32,
 }
 
+/// Counts of checks in the current window, to be receipted when it closes.
+#[derive(Debug, Default)]
+struct CheckCounts {
+    window_start: u64,
+    /// Allowed checks per feature.
+    allowed: BTreeMap<String, u64>,
+    /// Refusals per (feature, action, code): their status, what decided, and the repeats
+    /// after the first (which was receipted at once).
+    refused: BTreeMap<(String, String, &'static str), (u16, String, u64)>,
+    /// Checks not counted per key because the window's keys were at their bound.
+    overflow: u64,
+}
+
 /// One tenant's decision inputs and cache.
 #[derive(Debug)]
 struct TenantDecisions {
@@ -48,21 +83,56 @@ struct TenantDecisions {
     subscriptions: BTreeMap<ResourceId, String>,
     /// Entitled grants.
     grants: BTreeMap<ResourceId, Grant>,
+    /// The provisioned resource quota.
+    quota: Option<ResourceQuota>,
     input: Input,
     cache: DecisionCache,
     /// A view changed since `input` was built: rebuilt at the next check (applying a view is
     /// on the receipt actor's path and stays cheap).
     stale: bool,
+    /// The catalog generation `input` and `limits` were built against.
+    catalog_generation: u64,
+    /// The meters the plans limit (derived with `input`).
+    limits: Limits,
+    /// Metered features: feature -> meter.
+    metered: BTreeMap<String, String>,
+    /// The plan's rate, if it sets `requests_per_second`.
+    rate: Option<RateQuota>,
+    rate_limits: RateLimits,
+    counts: CheckCounts,
+}
+
+/// The catalog and what is derived from it for every tenant.
+#[derive(Debug)]
+struct CatalogView {
+    catalog: Option<Arc<Catalog>>,
+    /// Every feature some plan of the catalog offers (a refused one is then `402`).
+    features: BTreeSet<String>,
+}
+
+impl CatalogView {
+    fn new(catalog: Option<Arc<Catalog>>) -> Self {
+        let features = catalog
+            .iter()
+            .flat_map(|c| c.plans.values().flat_map(|p| p.features.iter()))
+            .map(|f| f.as_str().to_owned())
+            .collect();
+        Self { catalog, features }
+    }
 }
 
 /// The check layer's state, shared by the receipt actor (writes) and callers (checks).
 #[derive(Debug)]
 pub(crate) struct Commercial {
-    catalog: Option<Arc<Catalog>>,
+    catalog: RwLock<Arc<CatalogView>>,
+    /// Bumped by each catalog reload.
+    generation: AtomicU64,
+    /// Bumped by each rebuild of a tenant's inputs: a tenant's limits version.
+    versions: AtomicU64,
     rules: Arc<RuleSet>,
-    /// Every feature some plan of the catalog offers (a refused one is then `402`).
-    catalog_features: BTreeSet<String>,
     tenants: DashMap<TenantId, Arc<Mutex<TenantDecisions>>, foldhash::fast::RandomState>,
+    /// Usage counters (`RuntimeHandle::record_usage`).
+    pub(crate) usage: UsageDesk,
 }
 
 /// The policy's view of a tenant's lifecycle state.
@@ -77,14 +147,92 @@ fn policy_state(state: LifeState) -> TenantState {
     }
 }
 
+/// The usage reset of a plan limit's reset: a rolling window is kept in as many buckets as
+/// divide it among a few round numbers (a minute's worth or finer for windows of a day).
+fn usage_reset(reset: govern_plans::Reset) -> Reset {
+    match reset {
+        govern_plans::Reset::None => Reset::Never,
+        govern_plans::Reset::Daily => Reset::Daily,
+        govern_plans::Reset::Monthly => Reset::Monthly,
+        govern_plans::Reset::Rolling(d) => {
+            let window_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+            let buckets = [1_440u32, 720, 360, 120, 60, 30, 24, 12, 10, 1]
+                .into_iter()
+                .find(|b| window_ms.is_multiple_of(u64::from(*b)))
+                .unwrap_or(1);
+            Reset::Rolling { window_ms, buckets }
+        }
+    }
+}
+
+/// When the period `now` falls in ends (for a rolling window: when its oldest bucket leaves),
+/// `None` for a meter that never resets.
+pub(crate) fn period_end(reset: Reset, now: Timestamp) -> Option<Timestamp> {
+    match reset {
+        Reset::Never => None,
+        Reset::Daily | Reset::Monthly | Reset::Rolling { .. } => {
+            Some(reset.start(PeriodKey(reset.key(now).0.saturating_add(1))))
+        }
+    }
+}
+
+/// What a check produced besides its decision: audit records to send.
+pub(crate) type AuditRecords = Vec<audit::Command>;
+
 impl Commercial {
     pub(crate) fn new(catalog: Option<Arc<Catalog>>, rules: Arc<RuleSet>) -> Self {
-        let catalog_features = catalog
+        Self {
+            catalog: RwLock::new(Arc::new(CatalogView::new(catalog))),
+            generation: AtomicU64::new(0),
+            versions: AtomicU64::new(0),
+            rules,
+            tenants: DashMap::default(),
+            usage: UsageDesk::default(),
+        }
+    }
+
+    fn catalog_view(&self) -> Arc<CatalogView> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// The catalog in force.
+    pub(crate) fn catalog(&self) -> Option<Arc<Catalog>> {
+        self.catalog_view().catalog.clone()
+    }
+
+    /// Every plan some live subscription is on, over all tenants, sorted.
+    pub(crate) fn plans_in_use(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for e in &self.tenants {
+            let t = e.value().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            out.extend(t.subscriptions.values().cloned());
+        }
+        out
+    }
+
+    /// Every tenant with a live subscription, sorted.
+    pub(crate) fn tenants_with_plans(&self) -> Vec<TenantId> {
+        let mut out: Vec<TenantId> = self
+            .tenants
             .iter()
-            .flat_map(|c| c.plans.values().flat_map(|p| p.features.iter()))
-            .map(|f| f.as_str().to_owned())
+            .filter(|e| {
+                !e.value()
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .subscriptions
+                    .is_empty()
+            })
+            .map(|e| e.key().clone())
             .collect();
-        Self { catalog, rules, catalog_features, tenants: DashMap::default() }
+        out.sort();
+        out
+    }
+
+    /// Puts `catalog` in force: every tenant's inputs are rebuilt at its next check.
+    pub(crate) fn replace_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(CatalogView::new(Some(catalog)));
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn entry(&self, tenant: &TenantId) -> Arc<Mutex<TenantDecisions>> {
@@ -94,6 +242,7 @@ impl Commercial {
         let fresh = TenantDecisions {
             subscriptions: BTreeMap::new(),
             grants: BTreeMap::new(),
+            quota: None,
             input: Input {
                 tenant: Tenant {
                     id: tenant.as_str().to_owned(),
@@ -102,14 +251,21 @@ impl Commercial {
                     attributes: BTreeMap::new(),
                 },
                 plan_features: BTreeSet::new(),
-                catalog_features: self.catalog_features.clone(),
+                catalog_features: BTreeSet::new(),
                 grants: Vec::new(),
                 rules: Arc::clone(&self.rules),
                 rate: None,
                 quota: None,
             },
             cache: DecisionCache::new(CHECK_CACHE_ENTRIES_MAX),
-            stale: false,
+            // Built at the first check.
+            stale: true,
+            catalog_generation: 0,
+            limits: Limits::default(),
+            metered: BTreeMap::new(),
+            rate: None,
+            rate_limits: RateLimits::with_keys_max(RATE_KEYS_PER_TENANT),
+            counts: CheckCounts::default(),
         };
         Arc::clone(
             self.tenants
@@ -145,45 +301,273 @@ impl Commercial {
             View::Grant { resource, grant: None } => {
                 t.grants.remove(&resource);
             }
+            View::TenantQuota(quota) => t.quota = Some(quota),
         }
         t.stale = true;
     }
 
-    /// Rebuilds a tenant's decision input from its views.
+    /// Rebuilds a tenant's decision input and limits from its views and the catalog.
     fn rebuild(&self, t: &mut TenantDecisions) {
-        // Every live subscription's plan counts: the features are their union; the plan the
-        // rules see is the first by subscription id.
-        let plans: Vec<&String> = t.subscriptions.values().collect();
-        t.input.tenant.plan = plans.first().map(|p| (*p).clone()).unwrap_or_default();
-        t.input.plan_features = plans
-            .iter()
-            .filter_map(|p| self.catalog.as_ref().and_then(|c| c.plan(p)))
-            .flat_map(|p| p.features.iter().map(|f| f.as_str().to_owned()))
-            .collect();
+        let generation = self.generation.load(Ordering::Acquire);
+        let view = self.catalog_view();
+        let catalog = view.catalog.as_deref();
+        // Every live subscription's plan counts: the features are their union, each meter's
+        // limit the largest; the plan the rules see is the first by subscription id.
+        let plans: Vec<&govern_plans::Plan> =
+            t.subscriptions.values().filter_map(|p| catalog.and_then(|c| c.plan(p))).collect();
+        t.input.tenant.plan = t.subscriptions.values().next().cloned().unwrap_or_default();
+        t.input.plan_features =
+            plans.iter().flat_map(|p| p.features.iter().map(|f| f.as_str().to_owned())).collect();
+        t.input.catalog_features.clone_from(&view.features);
         t.input.grants = t.grants.values().cloned().collect();
+        let mut meters: BTreeMap<String, MeterLimit> = BTreeMap::new();
+        // The rate: the largest of the plans', none when one is unlimited.
+        let mut rate: Option<Option<u64>> = None;
+        for plan in &plans {
+            for (meter, limit) in &plan.limits {
+                let value = match limit.value {
+                    LimitValue::Finite(n) => Some(n),
+                    LimitValue::Unlimited => None,
+                };
+                if meter.as_str() == RATE_METER {
+                    rate = Some(match (rate, value) {
+                        (None, v) => v,
+                        (Some(Some(r)), Some(v)) => Some(r.max(v)),
+                        (Some(_), _) => None,
+                    });
+                    continue;
+                }
+                let reset = usage_reset(limit.reset);
+                let entry = meters.entry(meter.as_str().to_owned()).or_insert(MeterLimit {
+                    meter: meter.as_str().to_owned(),
+                    limit: value,
+                    reset,
+                });
+                entry.limit = match (entry.limit, value) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+        }
+        if let Some(q) = t.quota {
+            let values = [q.storage_gb, q.compute_units, q.bandwidth_mbps];
+            for (meter, value) in TENANT_QUOTA_METERS.into_iter().zip(values) {
+                meters.entry(meter.to_owned()).or_insert(MeterLimit {
+                    meter: meter.to_owned(),
+                    limit: Some(value),
+                    reset: Reset::Never,
+                });
+            }
+        }
+        t.rate = rate.flatten().and_then(|r| {
+            let r = u32::try_from(r).unwrap_or(u32::MAX);
+            RateQuota::per_second(r, r).ok()
+        });
+        t.metered = catalog
+            .map(|c| {
+                c.features
+                    .iter()
+                    .filter_map(|(f, def)| {
+                        let meter = def.meter.as_ref()?.as_str();
+                        meters
+                            .contains_key(meter)
+                            .then(|| (f.as_str().to_owned(), meter.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        t.limits = Limits {
+            version: self.versions.fetch_add(1, Ordering::AcqRel).wrapping_add(1),
+            meters: Arc::new(meters),
+        };
         t.cache.invalidate();
         t.stale = false;
+        t.catalog_generation = generation;
     }
 
-    /// Decides one check for a tenant in lifecycle state `state`.
+    fn fresh<'a>(
+        &self,
+        entry: &'a Mutex<TenantDecisions>,
+    ) -> std::sync::MutexGuard<'a, TenantDecisions> {
+        let mut t = entry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if t.stale || t.catalog_generation != self.generation.load(Ordering::Acquire) {
+            self.rebuild(&mut t);
+        }
+        t
+    }
+
+    /// The meters `tenant`'s plans (and provisioned quota) limit.
+    pub(crate) fn limits(&self, tenant: &TenantId) -> Limits {
+        let entry = self.entry(tenant);
+        self.fresh(&entry).limits.clone()
+    }
+
+    /// Decides one check for a tenant in lifecycle state `state`, and counts it: returns the
+    /// decision and the audit records the check closes (usually none).
     pub(crate) fn check(
         &self,
         tenant: &TenantId,
         state: LifeState,
         request: &Request<'_>,
         now: Timestamp,
-    ) -> Decision {
+    ) -> (Decision, AuditRecords) {
         let entry = self.entry(tenant);
-        let mut t = entry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let t = &mut *t;
-        if t.stale {
-            self.rebuild(t);
-        }
+        let mut guard = self.fresh(&entry);
+        let t = &mut *guard;
         let state = policy_state(state);
         if t.input.tenant.state != state {
             t.input.tenant.state = state;
             t.cache.invalidate();
         }
-        t.cache.check(&t.input, request, now)
+        let mut decision = t.cache.entitlement(&t.input, request, now);
+        if decision.is_allowed() {
+            t.input.rate = self.rate_verdict(tenant, t, now);
+            t.input.quota = self.quota(tenant, t, request.feature, now);
+            if let Some(refused) = govern_policy::limits(&t.input, request, now) {
+                decision = refused;
+            }
+        }
+        let records = count(&mut t.counts, request, &decision, now);
+        (decision, records)
     }
+
+    /// The rate limiter's verdict for one more request of `tenant`, counted when within.
+    fn rate_verdict(
+        &self,
+        tenant: &TenantId,
+        t: &mut TenantDecisions,
+        now: Timestamp,
+    ) -> Option<RateVerdict> {
+        let quota = t.rate?;
+        let key = RateKey::new(tenant.clone(), RATE_METER).ok()?;
+        match t.rate_limits.check(&key, quota, now) {
+            Ok(RateDecision::Allowed) => Some(RateVerdict::Within),
+            Ok(RateDecision::Refused(after)) => Some(RateVerdict::Limited {
+                limit: Arc::from(RATE_METER),
+                retry_after_secs: after.secs.max(1),
+            }),
+            // A tenant has one key: its bound cannot be reached.
+            Err(_) => None,
+        }
+    }
+
+    /// The quota a check of `feature` counts against: its meter's plan limit and usage.
+    fn quota(
+        &self,
+        tenant: &TenantId,
+        t: &TenantDecisions,
+        feature: &str,
+        now: Timestamp,
+    ) -> Option<Quota> {
+        let meter = t.metered.get(feature)?;
+        let limit = t.limits.meters.get(meter)?;
+        let max = limit.limit?;
+        let used = self.usage.value(tenant, meter, now);
+        Some(Quota {
+            limit: Arc::from(meter.as_str()),
+            max,
+            used,
+            resets_at: period_end(limit.reset, now),
+        })
+    }
+
+    /// Closes every tenant's counting window: the records to receipt, by tenant (at
+    /// shutdown, or when a host flushes).
+    pub(crate) fn close_windows(&self, now: Timestamp) -> Vec<(TenantId, AuditRecords)> {
+        let mut out = Vec::new();
+        for e in &self.tenants {
+            let mut t = e.value().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let records = close(&mut t.counts, now);
+            if !records.is_empty() {
+                out.push((e.key().clone(), records));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Counts a decided check; returns the records it makes due: the window's when the check
+/// opens a new window, and a first refusal of its kind.
+fn count(
+    counts: &mut CheckCounts,
+    request: &Request<'_>,
+    decision: &Decision,
+    now: Timestamp,
+) -> AuditRecords {
+    let mut records = Vec::new();
+    let now_ms = now.as_ms();
+    if now_ms >= counts.window_start.saturating_add(CHECK_COUNT_WINDOW_MS) {
+        records = close(counts, now);
+    }
+    let keys = counts.allowed.len() + counts.refused.len();
+    match decision {
+        Decision::Allowed { .. } => {
+            if let Some(n) = counts.allowed.get_mut(request.feature) {
+                *n += 1;
+            } else if keys < CHECK_COUNT_KEYS_MAX {
+                counts.allowed.insert(check_text(request.feature), 1);
+            } else {
+                counts.overflow += 1;
+            }
+        }
+        Decision::Refused(refusal) => {
+            let key = (check_text(request.feature), check_text(request.action), refusal.code);
+            if let Some((_, _, repeats)) = counts.refused.get_mut(&key) {
+                *repeats += 1;
+            } else if keys < CHECK_COUNT_KEYS_MAX {
+                let decided_by = check_text(&refusal.decided_by.to_string());
+                records.push(audit::Command::RecordRefusals {
+                    feature: key.0.clone(),
+                    action: key.1.clone(),
+                    code: refusal.code.to_owned(),
+                    status: u64::from(refusal.status),
+                    decided_by: decided_by.clone(),
+                    count: 1,
+                    window_start_ms: counts.window_start,
+                });
+                counts.refused.insert(key, (refusal.status, decided_by, 0));
+            } else {
+                counts.overflow += 1;
+            }
+        }
+    }
+    records
+}
+
+/// Closes the counting window: the repeats of each refusal and the allowed counts, as
+/// records; the next window starts at the start of the window `now` falls in.
+fn close(counts: &mut CheckCounts, now: Timestamp) -> AuditRecords {
+    let window_start = counts.window_start;
+    let mut records = Vec::new();
+    for ((feature, action, code), (status, decided_by, repeats)) in
+        std::mem::take(&mut counts.refused)
+    {
+        if repeats > 0 {
+            records.push(audit::Command::RecordRefusals {
+                feature,
+                action,
+                code: code.to_owned(),
+                status: u64::from(status),
+                decided_by,
+                count: repeats,
+                window_start_ms: window_start,
+            });
+        }
+    }
+    let mut allowed: Vec<(u64, String)> =
+        std::mem::take(&mut counts.allowed).into_iter().map(|(f, n)| (n, f)).collect();
+    if counts.overflow > 0 {
+        allowed.push((std::mem::take(&mut counts.overflow), "(other)".to_owned()));
+    }
+    if !allowed.is_empty() {
+        records.push(audit::Command::RecordChecks {
+            window_start_ms: window_start,
+            window_ms: CHECK_COUNT_WINDOW_MS,
+            allowed,
+        });
+    }
+    let now_ms = now.as_ms();
+    counts.window_start = now_ms - now_ms % CHECK_COUNT_WINDOW_MS;
+    records
 }

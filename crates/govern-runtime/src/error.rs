@@ -94,6 +94,24 @@ pub enum Refusal {
         /// The plan named.
         plan: String,
     },
+    /// The command is the runtime's own (a quota's `record_usage`: usage goes through
+    /// `RuntimeHandle::record_usage`).
+    #[error("{command} is sent by the runtime only")]
+    Reserved {
+        /// The command.
+        command: &'static str,
+    },
+    /// A usage event is malformed or cannot be counted (zero, too old, in the future, a
+    /// meter the tenant's plans do not limit, ...). Nothing was counted.
+    #[error("usage refused: {0}")]
+    Usage(#[from] govern_usage::UsageError),
+    /// A catalog reload was refused: the new catalog is invalid (every problem is listed),
+    /// or it drops a plan a live subscription is on. Nothing changed.
+    #[error("catalog refused: {problems}")]
+    BadCatalog {
+        /// The problems, one per line.
+        problems: String,
+    },
 }
 
 impl Refusal {
@@ -113,6 +131,9 @@ impl Refusal {
             Self::TenantResourceMismatch { .. } => "tenant_resource_mismatch",
             Self::UnknownPlan { .. } => "unknown_plan",
             Self::NoCatalog => "no_catalog",
+            Self::Reserved { .. } => "reserved",
+            Self::Usage(_) => "bad_usage",
+            Self::BadCatalog { .. } => "bad_catalog",
         }
     }
 
@@ -138,8 +159,9 @@ impl Refusal {
                 503
             }
             Self::TenantResourceMismatch { .. } => 400,
-            Self::UnknownPlan { .. } => 422,
+            Self::UnknownPlan { .. } | Self::Usage(_) | Self::BadCatalog { .. } => 422,
             Self::NoCatalog => 501,
+            Self::Reserved { .. } => 403,
         }
     }
 }
@@ -162,6 +184,9 @@ pub const ERROR_CODES: &[&str] = &[
     "tenant_resource_mismatch",
     "unknown_plan",
     "no_catalog",
+    "reserved",
+    "bad_usage",
+    "bad_catalog",
 ];
 
 /// Why a command was not accepted.
@@ -274,7 +299,12 @@ impl Refusal {
                 None,
             ],
             Self::UnknownPlan { plan } => [str("plan", plan), None, None],
-            Self::ShuttingDown | Self::LedgerUnavailable(_) | Self::NoCatalog => [None, None, None],
+            Self::Reserved { command } => [str("command", command), None, None],
+            Self::ShuttingDown
+            | Self::LedgerUnavailable(_)
+            | Self::NoCatalog
+            | Self::Usage(_)
+            | Self::BadCatalog { .. } => [None, None, None],
         }
     }
 }
@@ -313,7 +343,8 @@ fn rejection_details(rejection: &Rejection) -> Details<'_> {
 /// | `timeout` | `after_ms` |
 /// | `governor_unavailable` | `governor` (its kind), `retry_after_ms` when set |
 /// | `unknown_plan` | `plan` |
-/// | `no_catalog` | none |
+/// | `reserved` | `command` |
+/// | `no_catalog`, `bad_usage`, `bad_catalog` | none (the message says what) |
 /// | `shutting_down`, `ledger_unavailable` | none |
 ///
 /// For example `{"code":"busy","status":429,"message":"busy: governor inbox is at its limit

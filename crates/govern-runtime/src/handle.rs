@@ -75,6 +75,15 @@ impl<G: Hosted> GovernorHandle<G> {
     /// # Errors
     /// The governor's rejection, or the runtime's refusal.
     pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
+        if G::reserved(&request.command) {
+            return Err(Refusal::Reserved { command: request.command.name() }.into());
+        }
+        self.send_unreserved(request).await
+    }
+
+    /// [`Self::send_request`] without the refusal of reserved commands: the runtime's own
+    /// path (usage batches).
+    pub(crate) async fn send_unreserved(&self, request: Request<G::Command>) -> Outcome {
         let shared = &self.runtime.shared;
         if shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown.into());
@@ -83,8 +92,9 @@ impl<G: Hosted> GovernorHandle<G> {
         if lifecycle && self.key.resource.as_str() != self.key.tenant.as_str() {
             return Err(Refusal::TenantResourceMismatch { tenant: self.key.tenant.clone() }.into());
         }
-        if let (Some(catalog), Some(plan)) = (&shared.catalog, G::plan(&request.command))
-            && catalog.plan(plan).is_none()
+        if let Some(plan) = G::plan(&request.command)
+            && shared.catalog
+            && shared.commercial.catalog().is_some_and(|c| c.plan(plan).is_none())
         {
             return Err(Refusal::UnknownPlan { plan: plan.to_owned() }.into());
         }

@@ -33,6 +33,13 @@ pub trait Hosted: Governor + 'static {
         None
     }
 
+    /// Whether the runtime alone may send `command` (a quota's `record_usage`, which
+    /// `RuntimeHandle::record_usage` counts and batches): a host's is refused `reserved`.
+    #[doc(hidden)]
+    fn reserved(_command: &Self::Command) -> bool {
+        false
+    }
+
     /// What an accepted command changes in what checks decide with (a subscription's live
     /// plan, a grant), decided from the machine before it and the transition; `None` when
     /// nothing changes.
@@ -147,12 +154,34 @@ impl Hosted for subscription::Subscription {
 }
 
 impl Hosted for account::Account {}
-impl Hosted for quota::Quota {}
+impl Hosted for quota::Quota {
+    fn reserved(command: &quota::Command) -> bool {
+        matches!(command, quota::Command::RecordUsage(_))
+    }
+}
 impl Hosted for compliance::Audit {}
 impl Hosted for audit::Trail {}
 impl Hosted for tenant::Tenant {
     fn tenant_state(state: &TenantState) -> Option<TenantState> {
         Some(*state)
+    }
+
+    fn view(
+        &self,
+        _resource: &ResourceId,
+        command: &tenant::Command,
+        _to: TenantState,
+    ) -> Option<View> {
+        match command {
+            tenant::Command::ProvisionTenant { quota } if self.quota() != Some(*quota) => {
+                Some(View::TenantQuota(*quota))
+            }
+            _ => None,
+        }
+    }
+
+    fn held_view(&self, _resource: &ResourceId) -> Option<View> {
+        self.quota().map(View::TenantQuota)
     }
 }
 

@@ -21,6 +21,7 @@ mod error;
 mod governor;
 mod handle;
 mod hosted;
+mod ingest;
 pub mod limits;
 mod receipts;
 mod registry;
@@ -29,6 +30,7 @@ mod runtime;
 mod schedule;
 mod supervisor;
 mod timers;
+mod usage;
 
 /// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups
 /// are on every command's path.
@@ -50,3 +52,4 @@ pub use governor::Snapshot;
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
 pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};
+pub use usage::UsageRecorded;

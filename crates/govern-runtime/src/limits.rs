@@ -45,3 +45,14 @@ pub const GLOBAL_QUEUE_INTERVAL: u32 = 2;
 /// Decisions cached per tenant by `RuntimeHandle::check` (the cache is emptied when full, and
 /// whenever a plan, grant or tenant state changes).
 pub const CHECK_CACHE_ENTRIES_MAX: usize = 1_024;
+
+/// How long `RuntimeHandle::check` counts before it receipts the counts (allowed checks per
+/// feature, repeats of each refusal) in the tenant's audit trail: one minute.
+pub const CHECK_COUNT_WINDOW_MS: u64 = 60_000;
+/// Most distinct (feature) and (feature, action, refusal code) keys counted per tenant and
+/// window; checks beyond are counted together as `(other)`.
+pub const CHECK_COUNT_KEYS_MAX: usize = 256;
+/// Rate-limit keys per tenant (one today: the plan's `requests_per_second`).
+pub const RATE_KEYS_PER_TENANT: usize = 4;
+/// Most usage events one `RuntimeHandle::record_usage_batch` call carries.
+pub const USAGE_CALL_EVENTS_MAX: usize = 4_096;

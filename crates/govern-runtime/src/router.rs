@@ -78,6 +78,10 @@ impl Actor for RegistryActor {
                 };
                 let reason = match &command {
                     audit::Command::RecordQuarantine { .. } => "governor quarantined",
+                    audit::Command::RecordRefusals { .. } | audit::Command::RecordChecks { .. } => {
+                        "checks"
+                    }
+                    audit::Command::RecordCatalog { .. } => "catalog reloaded",
                 };
                 let request = crate::governor::runtime_request(command, reason);
                 let key = Key { resource: crate::registry::tenant_resource(&tenant), tenant };

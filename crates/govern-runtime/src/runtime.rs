@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govern_governors::{GovernorKind, Timestamp, tenant};
+use govern_governors::{GovernorKind, Timestamp, audit, tenant};
 use govern_ledger::{
     CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
 };
@@ -60,8 +60,9 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     /// The receipt actor's last commit, once it has stopped.
     final_commit: Arc<Mutex<Option<Result<(), String>>>>,
-    /// The plan catalog, when the host gave one.
-    pub(crate) catalog: Option<Arc<Catalog>>,
+    /// Whether the host gave a plan catalog (the one in force is `commercial`'s: a reload
+    /// replaces it).
+    pub(crate) catalog: bool,
     /// What `RuntimeHandle::check` decides with.
     pub(crate) commercial: Arc<Commercial>,
 }
@@ -304,7 +305,7 @@ impl RuntimeBuilder {
             reply_timeout: self.reply_timeout,
             shutting_down: AtomicBool::new(false),
             final_commit: Arc::clone(&receipt_actor.outcome),
-            catalog: self.catalog.take(),
+            catalog: self.catalog.take().is_some(),
             commercial,
         });
         restore_tenant_states(&shared)?;
@@ -385,7 +386,7 @@ impl DomainFactory for Factory<'_> {
             ledger: Arc::clone(&self.shared.ledger),
             clock: self.shared.clock,
             timers: Arc::new(Timers::new(Arc::clone(&self.shared.schedule))),
-            views: self.shared.catalog.is_some(),
+            views: self.shared.catalog,
         };
         Domain::new(env, self.config, Arc::clone(self.registry))
     }
@@ -487,7 +488,7 @@ fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
 fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), RuntimeError> {
     use std::collections::BTreeMap;
     let fail = |reason: String| RuntimeError::Start { what: "state timeouts", reason };
-    let views = shared.catalog.is_some();
+    let views = shared.catalog;
     let mut armed = 0usize;
     for (tenant_id, _) in shared.ledger.receipt_counts() {
         if shared.registry.state(&tenant_id) == Some(tenant::State::Deprovisioned) {
@@ -499,6 +500,11 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
             .map_err(|e| fail(e.to_string()))?;
         let mut by_resource: BTreeMap<(GovernorKind, govern_governors::ResourceId), Vec<Receipt>> =
             BTreeMap::new();
+        let usage: Vec<Receipt> = if views {
+            receipts.iter().filter(|r| r.body.command == "record_usage").cloned().collect()
+        } else {
+            Vec::new()
+        };
         for r in receipts {
             by_resource.entry((r.body.governor, r.body.resource.clone())).or_default().push(r);
         }
@@ -517,6 +523,11 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
                 .rearm_from(&key, &receipts)
                 .map_err(|e| fail(e.to_string()))?;
             armed += usize::from(rearmed);
+        }
+        if views && !usage.is_empty() {
+            // Usage counters, against the limits of the plans just restored.
+            let limits = shared.commercial.limits(&tenant_id);
+            shared.commercial.usage.rebuild(&tenant_id, &limits, &usage);
         }
     }
     if armed > 0 {
@@ -638,6 +649,10 @@ impl Runtime {
     /// checkpoint failed, or the ledger was poisoned earlier.
     pub async fn shutdown(self) -> Result<Head, RuntimeError> {
         let shared = &self.handle.shared;
+        if shared.catalog && !shared.is_shutting_down() {
+            // The last counting windows are receipted before the governors stop.
+            self.handle.flush_check_counts().await;
+        }
         shared.shutting_down.store(true, Ordering::Release);
         let deadline = tokio::time::Instant::now() + limits::DRAIN_TIMEOUT;
         while shared.registry.in_flight() > 0 && tokio::time::Instant::now() < deadline {
@@ -806,7 +821,7 @@ impl RuntimeHandle {
         if self.shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown);
         }
-        if self.shared.catalog.is_none() {
+        if !self.shared.catalog {
             return Err(Refusal::NoCatalog);
         }
         let state = self
@@ -815,7 +830,96 @@ impl RuntimeHandle {
             .state(tenant)
             .ok_or_else(|| Refusal::UnknownTenant(tenant.clone()))?;
         let request = govern_policy::Request { feature, action, quantity };
-        Ok(self.shared.commercial.check(tenant, state, &request, self.shared.clock.now()))
+        let (decision, records) =
+            self.shared.commercial.check(tenant, state, &request, self.shared.clock.now());
+        for command in records {
+            self.record_audit(tenant, command);
+        }
+        Ok(decision)
+    }
+
+    /// Queues a record at the tenant's audit governor, without waiting (as a quarantine's).
+    fn record_audit(&self, tenant: &govern_governors::TenantId, command: audit::Command) {
+        let Some(admission) = self.shared.registry.admit_record(tenant) else { return };
+        let reason = match &command {
+            audit::Command::RecordCatalog { .. } => "catalog reloaded",
+            _ => "checks",
+        };
+        let request = crate::governor::runtime_request(command, reason);
+        let key =
+            Key { resource: crate::registry::tenant_resource(tenant), tenant: tenant.clone() };
+        self.domains.get::<audit::Trail>().record(key, request, admission);
+    }
+
+    /// Receipts now the counts of every tenant's current checking window (allowed checks per
+    /// feature, repeated refusals), as each window's close would, and waits until they are
+    /// durable. Shutdown does this; a host may too (before reading a trail in a test, say).
+    pub async fn flush_check_counts(&self) {
+        let now = self.shared.clock.now();
+        let closed = self.shared.commercial.close_windows(now);
+        for (tenant, records) in &closed {
+            for command in records {
+                self.record_audit(tenant, command.clone());
+            }
+        }
+        // The records are queued at the audit governors: a snapshot is answered after them,
+        // once their receipts are sent; then wait until those are durable.
+        for (tenant, _) in &closed {
+            let _ = self.audit(tenant).snapshot().await;
+        }
+        self.shared.durable().await;
+    }
+
+    /// Replaces the plan catalog with `catalog` (validated when it was loaded:
+    /// [`govern_plans::load_files`]), after checking it against what is in force: every plan
+    /// a live subscription is on must still be in it. Receipted first, in the audit trail of
+    /// every tenant with a live subscription (`record_catalog`: the new version and its plan
+    /// count); then every tenant's checks decide with it (each tenant's inputs are rebuilt at
+    /// its next check). A refused reload changes nothing. Returns how many tenants' trails
+    /// recorded it.
+    ///
+    /// # Errors
+    /// [`Refusal::NoCatalog`] for a runtime started without one; [`Refusal::BadCatalog`]
+    /// naming each plan in use that the new catalog lacks; [`Refusal::ShuttingDown`].
+    pub async fn reload_catalog(&self, catalog: Catalog) -> Result<usize, Refusal> {
+        if self.shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown);
+        }
+        if !self.shared.catalog {
+            return Err(Refusal::NoCatalog);
+        }
+        let commercial = &self.shared.commercial;
+        let missing: Vec<String> = commercial
+            .plans_in_use()
+            .into_iter()
+            .filter(|p| catalog.plan(p).is_none())
+            .map(|p| {
+                format!("plan `{p}` is in use by a live subscription but not in the new catalog")
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Refusal::BadCatalog { problems: missing.join("\n") });
+        }
+        let tenants = commercial.tenants_with_plans();
+        let command = audit::Command::RecordCatalog {
+            version: catalog.version.clone(),
+            plans: catalog.plans.len() as u64,
+        };
+        for tenant in &tenants {
+            self.record_audit(tenant, command.clone());
+        }
+        for tenant in &tenants {
+            let _ = self.audit(tenant).snapshot().await;
+        }
+        self.shared.durable().await;
+        commercial.replace_catalog(Arc::new(catalog));
+        Ok(tenants.len())
+    }
+
+    /// The plan catalog in force (`None` for a runtime started without one).
+    #[must_use]
+    pub fn catalog_in_force(&self) -> Option<Arc<Catalog>> {
+        self.shared.commercial.catalog()
     }
 
     /// Every tenant ever provisioned and its state, sorted.

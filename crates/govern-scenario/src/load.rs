@@ -172,9 +172,19 @@ const TOP_KEYS: &[&str] =
 const TENANT_KEYS: &[&str] = &["id", "storage_gb", "compute_units", "bandwidth_mbps"];
 /// Keys that say what a step does; a step has exactly one.
 const ACTION_KEYS: &[&str] =
-    &["command", "advance", "crash", "restart", "verify", "check", "entitled"];
+    &["command", "advance", "crash", "restart", "verify", "check", "entitled", "usage"];
 /// Keys of `expect` on a step.
-const EXPECT_KEYS: &[&str] = &["state", "refused", "status", "timeouts", "allowed"];
+const EXPECT_KEYS: &[&str] = &[
+    "state",
+    "refused",
+    "status",
+    "timeouts",
+    "allowed",
+    "retry_after",
+    "value",
+    "quota",
+    "duplicate",
+];
 /// Keys of the run's `[expect]`.
 const RUN_EXPECT_KEYS: &[&str] = &["receipts", "verified"];
 /// The values of `crash`.
@@ -496,6 +506,7 @@ impl Cx<'_> {
             "crash" => &["crash", "tenant", "governor", "resource", "note", "expect"],
             "check" => &["check", "tenant", "governor", "resource", "note", "expect"],
             "entitled" => &["entitled", "tenant", "action", "quantity", "note", "expect"],
+            "usage" => &["usage", "tenant", "quantity", "event", "note", "expect"],
             "advance" => &["advance", "note", "expect"],
             _ => &[action_key, "note", "expect"],
         };
@@ -540,6 +551,17 @@ impl Cx<'_> {
                 let action = self.optional_string(table, "action").unwrap_or_else(|| "use".into());
                 let quantity = self.optional_u64(table, "quantity", 1, u64::MAX).unwrap_or(1);
                 Some(Action::Entitled { tenant: tenant?, feature: feature?, action, quantity })
+            }
+            "usage" => {
+                let what = "a `usage` step";
+                let meter = self.string(table, "usage", span.clone(), what);
+                let tenant_span = table.get("tenant").and_then(Item::span);
+                let tenant = self
+                    .string(table, "tenant", span.clone(), what)
+                    .and_then(|t| self.tenant_id(&t, tenant_span));
+                let event = self.string(table, "event", span.clone(), what);
+                let quantity = self.optional_u64(table, "quantity", 0, u64::MAX).unwrap_or(1);
+                Some(Action::Usage { tenant: tenant?, meter: meter?, quantity, event: event? })
             }
             flag => {
                 if let Some(item) = table.get(flag).filter(|i| i.as_bool() != Some(true)) {
@@ -825,6 +847,10 @@ impl Cx<'_> {
             timeouts: self
                 .optional_u64(table, "timeouts", 0, 1_000_000)
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            retry_after: self.optional_u64(table, "retry_after", 0, u64::MAX),
+            value: self.optional_u64(table, "value", 0, u64::MAX),
+            quota: self.optional_string(table, "quota"),
+            duplicate: table.get("duplicate").and_then(Item::as_bool),
             allowed: table.get("allowed").and_then(|item| {
                 let b = item.as_bool();
                 if b.is_none() {
@@ -843,6 +869,7 @@ impl Cx<'_> {
             Some(Action::Entitled { .. }) => {
                 govern_policy::code::ALL.iter().chain(ERROR_CODES).copied().collect()
             }
+            Some(Action::Usage { .. }) => ERROR_CODES.to_vec(),
             _ => ERROR_CODES.to_vec(),
         };
         if let Some(code) = &expect.refused {
@@ -885,7 +912,8 @@ impl Cx<'_> {
             Some(Action::Command { .. }) => &["state", "refused", "status"],
             Some(Action::Check { .. }) => &["state"],
             Some(Action::Advance { .. }) => &["timeouts"],
-            Some(Action::Entitled { .. }) => &["allowed", "refused", "status"],
+            Some(Action::Entitled { .. }) => &["allowed", "refused", "status", "retry_after"],
+            Some(Action::Usage { .. }) => &["value", "quota", "duplicate", "refused", "status"],
             _ => &[],
         };
         for key in EXPECT_KEYS {

@@ -37,6 +37,8 @@ pub enum StepOutcome {
         code: &'static str,
         /// The HTTP status.
         status: u16,
+        /// When to retry, in seconds (a 429 that says).
+        retry_after: Option<u64>,
         /// The message.
         message: String,
     },
@@ -59,6 +61,15 @@ pub enum StepOutcome {
         /// How long the quarantine lasts, in milliseconds.
         retry_after_ms: u64,
     },
+    /// A `usage` step counted its event.
+    Counted {
+        /// The meter's value after it.
+        value: u64,
+        /// The meter's quota governor's state after it.
+        quota: &'static str,
+    },
+    /// A `usage` step's event was a duplicate: nothing changed.
+    Duplicate,
     /// An `entitled` check allowed.
     Allowed {
         /// What decided it (`plan_feature:forecast`, `grant:g-1 (manual)`, ...).
@@ -336,18 +347,39 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
             Err(e) => StepOutcome::Failed { message: format!("the chain does not verify: {e}") },
         },
         Action::Entitled { tenant, feature, action, quantity } => {
-            match h.check(tenant, feature, action, *quantity) {
+            let decision = h.check(tenant, feature, action, *quantity);
+            // A refusal's audit record is queued at the tenant's audit governor: wait for it
+            // to be taken, so that a run's receipts do not depend on scheduling.
+            let _ = h.audit(tenant).snapshot().await;
+            match decision {
                 Ok(d) => match d.refusal() {
                     None => StepOutcome::Allowed { decided_by: d.decided_by().to_string() },
                     Some(r) => StepOutcome::Refused {
                         code: r.code,
                         status: r.status,
+                        retry_after: r.retry_after_secs,
                         message: format!("{} (decided by {})", r.message, r.decided_by),
                     },
                 },
                 Err(e) => StepOutcome::Refused {
                     code: e.code(),
                     status: e.http_status(),
+                    retry_after: None,
+                    message: e.to_string(),
+                },
+            }
+        }
+        Action::Usage { tenant, meter, quantity, event } => {
+            match h.record_usage(tenant, meter, *quantity, event, h.now()).await {
+                Ok(govern_runtime::UsageRecorded::Duplicate) => StepOutcome::Duplicate,
+                Ok(govern_runtime::UsageRecorded::Counted { value, quota, .. }) => {
+                    StepOutcome::Counted { value, quota }
+                }
+                Ok(_) => StepOutcome::Failed { message: "an unknown usage outcome".into() },
+                Err(e) => StepOutcome::Refused {
+                    code: e.code(),
+                    status: e.http_status(),
+                    retry_after: None,
                     message: e.to_string(),
                 },
             }
@@ -363,9 +395,12 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
 fn outcome(result: Outcome) -> StepOutcome {
     match result {
         Ok(a) => StepOutcome::Accepted { from: a.from, to: a.to, seq: a.seq, hash: a.hash },
-        Err(e) => {
-            StepOutcome::Refused { code: e.code(), status: e.http_status(), message: e.to_string() }
-        }
+        Err(e) => StepOutcome::Refused {
+            code: e.code(),
+            status: e.http_status(),
+            retry_after: None,
+            message: e.to_string(),
+        },
     }
 }
 
@@ -436,7 +471,16 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                 met += 1;
             }
         }
-        StepOutcome::Refused { code, status, message } => {
+        StepOutcome::Refused { code, status, retry_after, message } => {
+            if let Some(want) = expect.retry_after {
+                check(
+                    Some(want) == *retry_after,
+                    format!("expected retry-after {want} s, got {retry_after:?}"),
+                );
+            }
+            if expect.value.is_some() || expect.quota.is_some() || expect.duplicate.is_some() {
+                check(false, format!("expected usage counted, got refused {code}: {message}"));
+            }
             if expect.allowed == Some(true) {
                 check(false, format!("expected allowed, got refused {code}: {message}"));
             }
@@ -469,6 +513,27 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                 None => met += 1,
             }
         }
+        StepOutcome::Counted { value, quota } => {
+            if let Some(code) = &expect.refused {
+                check(false, format!("expected refused {code}, got counted ({value})"));
+            }
+            if let Some(want) = expect.value {
+                check(want == *value, format!("expected value {want}, got {value}"));
+            }
+            if let Some(want) = &expect.quota {
+                check(want == quota, format!("expected quota {want}, got {quota}"));
+            }
+            if let Some(want) = expect.duplicate {
+                check(!want, "expected a duplicate, got counted".into());
+            }
+            if expect.is_empty() {
+                met += 1;
+            }
+        }
+        StepOutcome::Duplicate => match expect.duplicate {
+            Some(want) => check(want, "expected counted, got a duplicate".into()),
+            None => check(expect.is_empty(), "expected counted, got a duplicate".into()),
+        },
         StepOutcome::State { state } => match &expect.state {
             Some(want) => check(state == want, format!("expected state {want}, got {state}")),
             None => met += 1,

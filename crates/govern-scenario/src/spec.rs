@@ -135,6 +135,17 @@ pub enum Action {
         /// How many units (default 1).
         quantity: u64,
     },
+    /// Records metered usage (`RuntimeHandle::record_usage`, at the scenario's clock).
+    Usage {
+        /// The tenant.
+        tenant: TenantId,
+        /// The meter.
+        meter: String,
+        /// How many units (default 1).
+        quantity: u64,
+        /// The event's id (deduplication key).
+        event: String,
+    },
 }
 
 /// What a step must come to. Empty: a command must be accepted, other steps must succeed.
@@ -150,6 +161,14 @@ pub struct Expect {
     pub timeouts: Option<usize>,
     /// Whether an `entitled` check allows.
     pub allowed: Option<bool>,
+    /// A refusal's retry-after, in seconds (an `entitled` step's 429).
+    pub retry_after: Option<u64>,
+    /// A `usage` step: the meter's value after it.
+    pub value: Option<u64>,
+    /// A `usage` step: the meter's quota governor's state after it.
+    pub quota: Option<String>,
+    /// A `usage` step: the event was a duplicate.
+    pub duplicate: Option<bool>,
 }
 
 impl Expect {

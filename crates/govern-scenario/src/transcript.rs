@@ -42,6 +42,9 @@ fn what(action: &Action) -> String {
         Action::Entitled { tenant, feature, action, quantity } => {
             format!("may {tenant} {action} {feature} ×{quantity}")
         }
+        Action::Usage { tenant, meter, quantity, event } => {
+            format!("{tenant} uses {quantity} {meter} (event {event})")
+        }
     }
 }
 
@@ -52,6 +55,9 @@ pub fn step_lines(r: &StepReport) -> String {
     let result = match &r.outcome {
         StepOutcome::Accepted { from, to, seq, hash } => {
             format!("{from} → {to}  #{seq} {}", hash.short())
+        }
+        StepOutcome::Refused { code, status, retry_after: Some(secs), .. } => {
+            format!("refused {code} ({status}), retry after {secs} s")
         }
         StepOutcome::Refused { code, status, .. } => format!("refused {code} ({status})"),
         StepOutcome::Advanced { now, fired } => {
@@ -64,6 +70,8 @@ pub fn step_lines(r: &StepReport) -> String {
             format!("crashed once too often; quarantined for {retry_after_ms} ms (receipted)")
         }
         StepOutcome::Allowed { decided_by } => format!("allowed by {decided_by}"),
+        StepOutcome::Counted { value, quota } => format!("counted: {value}, quota {quota}"),
+        StepOutcome::Duplicate => "duplicate: nothing changed".into(),
         StepOutcome::CrashArmed => "armed; its supervisor will restart it".into(),
         StepOutcome::Restarted { head } => format!("restarted at #{}", head.next_seq),
         StepOutcome::Verified { head } => {

@@ -442,3 +442,60 @@ fn a_restored_limit_must_be_larger_than_the_current_one() {
     assert!(transcript(&mut q, &steps).ends_with("--restore_resources--> restored\n"));
     assert_eq!(q.limit(), Some(1));
 }
+
+fn usage(period: u64, usage: u64, limit: Option<u64>) -> C {
+    C::RecordUsage(super::UsageBatch {
+        meter: "reports".into(),
+        period,
+        total: 1,
+        usage,
+        limit,
+        events: vec![(T0_MS, format!("e-{period}-{usage}"))],
+    })
+}
+
+#[test]
+fn usage_batches_move_by_level_and_a_new_period_clears_exceeded() {
+    let mut q = Quota::default();
+    let walk = |q: &mut Quota, c: C| {
+        q.apply(&c, &Ctx::at_ms(T0_MS)).unwrap();
+        q.state()
+    };
+    let mut walk = |c: C| walk(&mut q, c);
+    assert_eq!(walk(usage(7, 74, Some(100))), State::Normal);
+    assert_eq!(walk(usage(7, 75, Some(100))), State::Warning);
+    assert_eq!(walk(usage(7, 90, Some(100))), State::Throttled);
+    assert_eq!(walk(usage(7, 100, Some(100))), State::Exceeded);
+    // Exceeded is sticky within the period, whatever the usage says...
+    assert_eq!(walk(usage(7, 101, Some(200))), State::Exceeded);
+    // ... and a batch of the next period (the counter was reset) follows the level again.
+    assert_eq!(walk(usage(8, 1, Some(100))), State::Normal);
+    // Unlimited: always normal.
+    assert_eq!(walk(usage(8, 1_000_000, None)), State::Normal);
+    assert_eq!((q.period(), q.usage(), q.limit()), (Some(8), Some(1_000_000), None));
+}
+
+#[test]
+fn usage_in_remediation_is_recorded_without_moving() {
+    let mut q = in_remediation(50);
+    q.apply(&usage(9, 99, Some(100)), &Ctx::at_ms(T0_MS)).unwrap();
+    assert_eq!(q.state(), State::Remediation);
+    assert_eq!(q.usage(), Some(99));
+}
+
+#[test]
+fn record_usage_events_round_trip_and_bad_events_are_refused() {
+    let batch = usage(3, 10, Some(100));
+    let a = batch.args();
+    assert_eq!(a.get("events").map(String::as_str), Some(format!("{T0_MS} e-3-10").as_str()));
+    assert_eq!(C::parse("record_usage", &a).unwrap(), batch);
+    for bad in ["", "x e1", "12", "12 ", "12 a\u{7}b"] {
+        let mut a = a.clone();
+        a.insert("events".into(), bad.into());
+        let err = C::parse("record_usage", &a).unwrap_err();
+        assert_eq!(err.argument, "events", "{bad:?}");
+    }
+    let mut a = batch.args();
+    a.insert("usage".into(), "0".into());
+    assert_eq!(C::parse("record_usage", &a).unwrap_err().argument, "usage");
+}

@@ -1,0 +1,300 @@
+//! Metered usage, quotas, rate limits, check receipts and catalog reloads through the runtime:
+//! usage drives the meter's quota governor across 75 / 90 / 100 %, a check of a metered
+//! feature is refused at the limit with the time until the period resets, counters and
+//! deduplication survive a restart, refusals and allowed checks are receipted (bounded), and
+//! a catalog reload is validated and receipted.
+
+use std::time::Duration;
+
+use govern_governors::GovernorKind;
+use govern_runtime::{Refusal, UsageRecorded};
+
+use super::{T0, builder, quota, resource, tenant};
+
+fn pricing() -> govern_plans::Catalog {
+    govern_plans::load(&crate::repo_path("examples/plans/pricing.toml")).unwrap()
+}
+
+/// A runtime with the pricing catalog and tenant `acme` on `starter` (reports: 10 a month,
+/// 5 requests per second).
+async fn acme_on_starter(
+    b: govern_runtime::RuntimeBuilder,
+) -> (govern_runtime::Runtime, govern_governors::TenantId) {
+    let rt = b.catalog(pricing()).start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    sub.start_trial("starter", 14, "signed up").await.unwrap();
+    sub.activate(None, "paid").await.unwrap();
+    (rt, acme)
+}
+
+fn counted(r: &UsageRecorded) -> (u64, Vec<&'static str>, &'static str) {
+    match r {
+        UsageRecorded::Counted { value, crossed, quota, .. } => (*value, crossed.clone(), *quota),
+        other => panic!("not counted: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn usage_moves_the_quota_across_its_thresholds_and_a_check_is_refused_at_the_limit() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    let now = h.now();
+    let r = h.record_usage(&acme, "reports", 7, "e1", now).await.unwrap();
+    assert_eq!(counted(&r), (7, vec![], "normal"));
+    let r = h.record_usage(&acme, "reports", 1, "e2", now).await.unwrap();
+    assert_eq!(counted(&r), (8, vec!["warning"], "warning"));
+    let r = h.record_usage(&acme, "reports", 1, "e3", now).await.unwrap();
+    assert_eq!(counted(&r), (9, vec!["throttle"], "throttled"));
+    // A duplicate changes nothing and writes nothing.
+    let before = h.head().next_seq;
+    assert_eq!(
+        h.record_usage(&acme, "reports", 1, "e3", now).await.unwrap(),
+        UsageRecorded::Duplicate
+    );
+    assert_eq!(h.head().next_seq, before);
+
+    // One more report fits (9 + 1 = 10); two do not.
+    assert!(h.check(&acme, "report_builder", "create", 1).unwrap().is_allowed());
+    let d = h.check(&acme, "report_builder", "create", 2).unwrap();
+    let refusal = d.refusal().unwrap();
+    assert_eq!((refusal.code, refusal.status), ("quota_exceeded", 429));
+    // T0 is 2026-01-01T00:00Z: the month resets 31 days later.
+    assert_eq!(refusal.retry_after_secs, Some(31 * 86_400));
+
+    let r = h.record_usage(&acme, "reports", 1, "e4", now).await.unwrap();
+    assert_eq!(counted(&r), (10, vec!["exceeded"], "exceeded"));
+    let d = h.check(&acme, "report_builder", "create", 1).unwrap();
+    assert_eq!(d.refusal().unwrap().code, "quota_exceeded");
+    // A feature without a meter is not held to it.
+    assert!(h.check(&acme, "export_pdf", "create", 1).unwrap().is_allowed());
+
+    let trail: Vec<String> = h
+        .receipts(&acme, Some(GovernorKind::Quota), Some(&resource("reports")))
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let a = &r.body.args;
+            format!(
+                "{} {}->{} usage={} limit={}",
+                r.body.command, r.body.state_from, r.body.state_to, a["usage"], a["limit"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "record_usage normal->normal usage=7 limit=10",
+            "record_usage normal->warning usage=8 limit=10",
+            "record_usage warning->throttled usage=9 limit=10",
+            "record_usage throttled->exceeded usage=10 limit=10",
+        ]
+    );
+
+    // The next month the counter starts again and the quota follows it back to normal.
+    tokio::time::advance(Duration::from_millis(31 * govern_governors::DAY_MS)).await;
+    let r = h.record_usage(&acme, "reports", 1, "e5", h.now()).await.unwrap();
+    assert_eq!(counted(&r), (1, vec![], "normal"));
+    assert!(h.check(&acme, "report_builder", "create", 1).unwrap().is_allowed());
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_usage_is_a_typed_refusal_and_changes_nothing() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    let before = h.head().next_seq;
+    let now = h.now();
+    let code = |r: Result<UsageRecorded, Refusal>| match r.unwrap_err() {
+        Refusal::Usage(e) => e.to_string(),
+        other => panic!("not a usage refusal: {other:?}"),
+    };
+    assert_eq!(code(h.record_usage(&acme, "reports", 0, "z", now).await), "quantity is zero");
+    assert_eq!(
+        code(h.record_usage(&acme, "unknown_meter", 1, "u", now).await),
+        "meter \"unknown_meter\" is not defined"
+    );
+    let future = now.plus_ms(3_600_000);
+    assert!(code(h.record_usage(&acme, "reports", 1, "f", future).await).contains("after now"));
+    assert_eq!(h.head().next_seq, before);
+    let e = h.record_usage(&acme, "reports", 0, "z", now).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("bad_usage", 422));
+
+    // The quota's record_usage is the runtime's own.
+    let raw = govern_governors::quota::Command::RecordUsage(govern_governors::quota::UsageBatch {
+        meter: "reports".into(),
+        period: 0,
+        total: 1,
+        usage: 1,
+        limit: Some(10),
+        events: vec![(T0.as_ms(), "x".into())],
+    });
+    let refused = h
+        .governor::<govern_governors::quota::Quota>(&acme, &resource("reports"))
+        .send(raw, "forged")
+        .await
+        .unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), ("reserved", 403));
+    assert_eq!(h.head().next_seq, before);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn usage_counters_and_deduplication_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let (rt, acme) = acme_on_starter(builder().data_dir(&data)).await;
+    let h = rt.handle();
+    let now = h.now();
+    let events: Vec<govern_usage::UsageEvent> = (0..9)
+        .map(|i| govern_usage::UsageEvent::new("reports", 1, &format!("r{i}"), now).unwrap())
+        .collect();
+    let results = h.record_usage_batch(&acme, events).await.unwrap();
+    assert_eq!(results.len(), 9);
+    assert_eq!(counted(results[7].as_ref().unwrap()), (8, vec!["warning"], "throttled"));
+    assert_eq!(counted(results[8].as_ref().unwrap()), (9, vec!["throttle"], "throttled"));
+    // One flush, one receipt for the nine.
+    assert_eq!(h.receipts(&acme, Some(GovernorKind::Quota), None).unwrap().len(), 1);
+    rt.shutdown().await.unwrap();
+
+    let rt = builder().catalog(pricing()).data_dir(&data).start().await.unwrap();
+    let h = rt.handle();
+    assert_eq!(
+        h.record_usage(&acme, "reports", 1, "r3", now).await.unwrap(),
+        UsageRecorded::Duplicate
+    );
+    let d = h.check(&acme, "report_builder", "create", 2).unwrap();
+    assert_eq!(
+        d.refusal().map(|r| r.code),
+        Some("quota_exceeded"),
+        "9 used of 10 after the restart"
+    );
+    let r = h.record_usage(&acme, "reports", 1, "r9", now).await.unwrap();
+    assert_eq!(counted(&r), (10, vec!["exceeded"], "exceeded"));
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_plans_rate_limit_refuses_with_a_retry_after() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    // Starter: 5 requests per second, a burst of 5.
+    for _ in 0..5 {
+        assert!(h.check(&acme, "api_access", "call", 1).unwrap().is_allowed());
+    }
+    let d = h.check(&acme, "api_access", "call", 1).unwrap();
+    let r = d.refusal().unwrap();
+    assert_eq!((r.code, r.status, r.retry_after_secs), ("rate_limited", 429, Some(1)));
+    assert_eq!(r.decided_by.to_string(), "limit:requests_per_second");
+    // A refused request is not counted against the rate; a fifth of a second later one fits.
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert!(h.check(&acme, "api_access", "call", 1).unwrap().is_allowed());
+    assert!(!h.check(&acme, "api_access", "call", 1).unwrap().is_allowed());
+    // A refusal of the entitlement does not spend the rate.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    for _ in 0..3 {
+        assert_eq!(h.check(&acme, "sso", "login", 1).unwrap().refusal().unwrap().status, 402);
+    }
+    for _ in 0..5 {
+        assert!(h.check(&acme, "api_access", "call", 1).unwrap().is_allowed());
+    }
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_are_receipted_once_per_kind_and_window_and_allowed_checks_are_counted() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    let audit_records = |h: &govern_runtime::RuntimeHandle| -> Vec<String> {
+        h.receipts(&acme, Some(GovernorKind::Audit), None)
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let a = &r.body.args;
+                match r.body.command.as_ref() {
+                    "record_refusals" => format!(
+                        "refusals {} {} {} x{}",
+                        a["feature"], a["code"], a["decided_by"], a["count"]
+                    ),
+                    "record_checks" => format!("checks {:?}", a["allowed"]),
+                    other => other.to_owned(),
+                }
+            })
+            .collect()
+    };
+    for _ in 0..4 {
+        h.check(&acme, "sso", "login", 1).unwrap();
+    }
+    h.check(&acme, "export_pdf", "view", 1).unwrap();
+    h.check(&acme, "export_pdf", "view", 1).unwrap();
+    h.check(&acme, "api_access", "call", 1).unwrap();
+    // The first refusal is receipted at once (once its governor has taken it).
+    let _ = h.audit(&acme).snapshot().await.unwrap();
+    h.fire_due_timeouts().await;
+    assert_eq!(audit_records(&h), ["refusals sso plan_upgrade_required default x1"]);
+    h.flush_check_counts().await;
+    assert_eq!(
+        audit_records(&h),
+        [
+            "refusals sso plan_upgrade_required default x1",
+            "refusals sso plan_upgrade_required default x3",
+            "checks \"1 api_access\\n2 export_pdf\"",
+        ]
+    );
+    let trail = h.audit(&acme).snapshot().await.unwrap();
+    assert_eq!((trail.machine.refusals(), trail.machine.allowed_checks()), (4, 3));
+    // A new window: the same refusal is receipted at once again.
+    tokio::time::advance(Duration::from_secs(60)).await;
+    h.check(&acme, "sso", "login", 1).unwrap();
+    let _ = h.audit(&acme).snapshot().await.unwrap();
+    h.fire_due_timeouts().await;
+    assert_eq!(audit_records(&h).len(), 4);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_catalog_reload_is_checked_receipted_and_then_decides() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    assert_eq!(h.check(&acme, "forecast", "run", 1).unwrap().refusal().unwrap().status, 402);
+    let text = std::fs::read_to_string(crate::repo_path("examples/plans/pricing.toml")).unwrap();
+
+    // Without `starter`, which acme is on: refused, nothing changes.
+    let without = text
+        .replace("[plans.starter]", "[plans.starter-old]")
+        .replace("[plans.starter.", "[plans.starter-old.");
+    let catalog = govern_plans::validate(&without, "pricing.toml").unwrap();
+    let before = h.head().next_seq;
+    let e = h.reload_catalog(catalog).await.unwrap_err();
+    assert_eq!(e.code(), "bad_catalog");
+    assert!(e.to_string().contains("plan `starter` is in use"), "{e}");
+    assert_eq!(h.head().next_seq, before);
+
+    // Starter gains forecasts: receipted in acme's trail, then checks decide with it.
+    let with_sso = text.replace("version = \"2026-12-06\"", "version = \"2026-12-07\"").replace(
+        "features = [\"report_builder\", \"export_pdf\", \"api_access\"]",
+        "features = [\"report_builder\", \"export_pdf\", \"api_access\", \"forecast\"]",
+    );
+    let catalog = govern_plans::validate(&with_sso, "pricing.toml").unwrap();
+    assert_eq!(h.reload_catalog(catalog).await.unwrap(), 1);
+    let last = h.receipts(&acme, Some(GovernorKind::Audit), None).unwrap().pop().unwrap();
+    assert_eq!(last.body.command, "record_catalog");
+    assert_eq!(last.body.args["version"], "2026-12-07");
+    assert!(h.check(&acme, "forecast", "run", 1).unwrap().is_allowed());
+    assert_eq!(h.catalog_in_force().unwrap().version, "2026-12-07");
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tenants_provisioned_quota_is_enforced_through_the_same_path() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    // quota(): 100 GB of storage. The plan's own `storage_bytes` is another meter.
+    let r = h.record_usage(&acme, "storage_gb", 95, "s1", h.now()).await.unwrap();
+    assert_eq!(counted(&r), (95, vec!["warning", "throttle"], "throttled"));
+    let r = h.record_usage(&acme, "storage_gb", 5, "s2", h.now()).await.unwrap();
+    assert_eq!(counted(&r), (100, vec!["exceeded"], "exceeded"));
+    rt.shutdown().await.unwrap();
+}
