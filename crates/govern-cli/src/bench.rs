@@ -18,6 +18,7 @@ use govern_runtime::{Runtime, RuntimeHandle};
 use crate::alloc_count::live_bytes;
 
 mod isolation;
+mod usage;
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -37,6 +38,10 @@ pub(crate) enum Bench {
     /// Replay isolation: other tenants' commands, quietly and while one governor with a long
     /// history (1 M receipts) is passivated and brought back by replay, again and again.
     Replay(isolation::ReplayArgs),
+    /// Usage ingest through the runtime: P producers report batches of usage events, each
+    /// acknowledged once its `record_usage` receipt is durable; events/s, and every event
+    /// counted once.
+    Usage(usage::UsageArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -115,6 +120,7 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Ledger(args) => ledger(&args),
         Bench::Blast(args) => isolation::blast(&args),
         Bench::Replay(args) => isolation::replay(&args),
+        Bench::Usage(args) => usage::usage(&args),
     }
 }
 

@@ -96,8 +96,9 @@ struct TenantDecisions {
     limits: Limits,
     /// Metered features: feature -> meter.
     metered: BTreeMap<String, String>,
-    /// The plan's rate, if it sets `requests_per_second`.
-    rate: Option<RateQuota>,
+    /// The plan's rate, if it sets `requests_per_second`, and the tenant's key under it
+    /// (built once: a check allocates nothing for it).
+    rate: Option<(RateQuota, RateKey)>,
     rate_limits: RateLimits,
     counts: CheckCounts,
 }
@@ -359,9 +360,11 @@ impl Commercial {
                 });
             }
         }
+        let id = TenantId::new(&t.input.tenant.id).ok();
         t.rate = rate.flatten().and_then(|r| {
             let r = u32::try_from(r).unwrap_or(u32::MAX);
-            RateQuota::per_second(r, r).ok()
+            let key = RateKey::new(id.clone()?, RATE_METER).ok()?;
+            Some((RateQuota::per_second(r, r).ok()?, key))
         });
         t.metered = catalog
             .map(|c| {
@@ -421,7 +424,7 @@ impl Commercial {
         }
         let mut decision = t.cache.entitlement(&t.input, request, now);
         if decision.is_allowed() {
-            t.input.rate = self.rate_verdict(tenant, t, now);
+            t.input.rate = Self::rate_verdict(t, now);
             t.input.quota = self.quota(tenant, t, request.feature, now);
             if let Some(refused) = govern_policy::limits(&t.input, request, now) {
                 decision = refused;
@@ -432,15 +435,9 @@ impl Commercial {
     }
 
     /// The rate limiter's verdict for one more request of `tenant`, counted when within.
-    fn rate_verdict(
-        &self,
-        tenant: &TenantId,
-        t: &mut TenantDecisions,
-        now: Timestamp,
-    ) -> Option<RateVerdict> {
-        let quota = t.rate?;
-        let key = RateKey::new(tenant.clone(), RATE_METER).ok()?;
-        match t.rate_limits.check(&key, quota, now) {
+    fn rate_verdict(t: &mut TenantDecisions, now: Timestamp) -> Option<RateVerdict> {
+        let (quota, key) = t.rate.as_ref()?;
+        match t.rate_limits.check(key, *quota, now) {
             Ok(RateDecision::Allowed) => Some(RateVerdict::Within),
             Ok(RateDecision::Refused(after)) => Some(RateVerdict::Limited {
                 limit: Arc::from(RATE_METER),

@@ -66,7 +66,9 @@ impl RuntimeHandle {
                 problem: "more events in one call than USAGE_CALL_EVENTS_MAX",
             }));
         }
-        shared.registry.state(tenant).ok_or_else(|| Refusal::UnknownTenant(tenant.clone()))?;
+        // A tenant whose commands are refused (unknown, not active yet, suspended,
+        // deprovisioned, at its in-flight bound) has its usage refused before it is counted.
+        drop(shared.registry.admit(tenant, false)?);
         let limits = shared.commercial.limits(tenant);
         let desk = &shared.commercial.usage;
         let entry = desk.entry(tenant);
