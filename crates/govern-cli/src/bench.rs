@@ -17,6 +17,7 @@ use govern_runtime::{Runtime, RuntimeHandle};
 
 use crate::alloc_count::live_bytes;
 
+mod checks;
 mod isolation;
 mod usage;
 
@@ -42,6 +43,11 @@ pub(crate) enum Bench {
     /// acknowledged once its `record_usage` receipt is durable; events/s, and every event
     /// counted once.
     Usage(usage::UsageArgs),
+    /// Entitlement checks through the runtime (issue 11): `handle.check` cached (1 and T
+    /// threads, own and shared tenants) and uncached (every call runs all R rules), and
+    /// `govern_policy::decide` directly; ns per check and checks/s. Exits 1 unless every
+    /// decision is the one the setup implies.
+    Checks(checks::ChecksArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -108,6 +114,11 @@ pub(crate) struct LifecycleArgs {
     /// reports mix the two; peak RSS is the figure to read.
     #[arg(long)]
     idle_after_ms: Option<u64>,
+    /// Run with this plan catalog (files taken together), so that governors compute the
+    /// views checks decide with; the subscriptions' plan is then `pro` if the catalog has
+    /// it, else its first plan. Default: no catalog (a plan is any id; no views).
+    #[arg(long, num_args = 1..)]
+    catalog: Vec<std::path::PathBuf>,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -121,7 +132,20 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Blast(args) => isolation::blast(&args),
         Bench::Replay(args) => isolation::replay(&args),
         Bench::Usage(args) => usage::usage(&args),
+        Bench::Checks(args) => checks::checks(&args),
     }
+}
+
+/// Every problem of a catalog, one per paragraph.
+fn problems_text(problems: &[govern_plans::Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!("the catalog has problems:\n{}", lines.join("\n"))
+}
+
+/// Loads and validates catalog files taken together.
+fn load_catalog(paths: &[std::path::PathBuf]) -> Result<govern_plans::Catalog, String> {
+    let paths: Vec<&std::path::Path> = paths.iter().map(std::path::PathBuf::as_path).collect();
+    govern_plans::load_files(&paths).map_err(|problems| problems_text(&problems))
 }
 
 /// The receipt body of the ledger benchmark's `i`th receipt.
@@ -293,10 +317,19 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
         .global_queue_interval(args.global_queue_interval.max(1))
         .enable_all();
     let rt = builder.build().map_err(|e| format!("tokio runtime: {e}"))?;
+    let catalog = if args.catalog.is_empty() { None } else { Some(load_catalog(&args.catalog)?) };
+    let plan = match &catalog {
+        None => "pro".to_owned(),
+        Some(c) if c.plan("pro").is_some() => "pro".to_owned(),
+        Some(c) => {
+            c.plans.keys().next().map(|p| p.as_str().to_owned()).ok_or("the catalog has no plan")?
+        }
+    };
+    let catalog_names: Vec<String> = args.catalog.iter().map(|p| p.display().to_string()).collect();
     // The reference first, in a quiet process: measured after the runtime, it would overlap
     // with the runtime's actors being freed in the background.
     let bare = rt.block_on(bare_actor_bytes(args.governors.min(100_000)))?;
-    let report = rt.block_on(drive(args))?;
+    let report = rt.block_on(drive(args, catalog, &plan))?;
     let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
     let store = match (&args.data_dir, args.buffered) {
         (None, _) => "memory",
@@ -309,6 +342,8 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
             serde_json::json!({
                 "bench": "lifecycle",
                 "store": store,
+                "catalog": catalog_names,
+                "plan": plan,
                 "governors": args.governors,
                 "clients": args.clients,
                 "tenants": args.tenants,
@@ -327,10 +362,15 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
         );
     } else {
         say!(
-            "lifecycle: {} governors, {} clients, {} tenants, {workers} workers on {cores} cores, {store} store",
+            "lifecycle: {} governors, {} clients, {} tenants, {workers} workers on {cores} cores, {store} store, {}",
             args.governors,
             args.clients,
-            args.tenants
+            args.tenants,
+            if catalog_names.is_empty() {
+                format!("no catalog (plan {plan})")
+            } else {
+                format!("catalog {} (plan {plan})", catalog_names.join(" "))
+            }
         );
         say!("  spawn            {:>12.0} governors/s", report.spawn_per_s);
         say!("  transitions      {:>12.0} /s", report.transitions_per_s);
@@ -360,13 +400,20 @@ fn id<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("invalid id {s:?}"))
 }
 
-async fn drive(args: &LifecycleArgs) -> Result<Report, String> {
+async fn drive(
+    args: &LifecycleArgs,
+    catalog: Option<govern_plans::Catalog>,
+    plan: &str,
+) -> Result<Report, String> {
     let mut builder = Runtime::builder()
         .epoch(Timestamp(1_767_225_600_000))
         .idle_after(
             args.idle_after_ms.map_or(Duration::from_secs(24 * 3600), Duration::from_millis),
         )
         .reply_timeout(Duration::from_secs(60));
+    if let Some(catalog) = catalog {
+        builder = builder.catalog(catalog);
+    }
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir).group_commit(govern_runtime::ledger::CommitOptions {
             batch_delay: Duration::from_micros(args.batch_delay_us),
@@ -403,7 +450,7 @@ async fn drive(args: &LifecycleArgs) -> Result<Report, String> {
 
     // Transitions: 9 per governor, request/reply, latency per call.
     let started = Instant::now();
-    let mut latencies = run_lifecycles(&h, &tenants, &resources, args.clients).await?;
+    let mut latencies = run_lifecycles(&h, &tenants, &resources, args.clients, plan).await?;
     let transitions_s = started.elapsed().as_secs_f64();
     let transitions = latencies.len();
     let expected = (2 * args.tenants + 9 * args.governors) as u64;
@@ -475,10 +522,11 @@ async fn run_lifecycles(
     tenants: &[TenantId],
     resources: &[ResourceId],
     clients: usize,
+    plan: &str,
 ) -> Result<Vec<u64>, String> {
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let h = h.clone();
+        let (h, plan) = (h.clone(), plan.to_owned());
         let mine: Vec<(TenantId, ResourceId)> = (c..resources.len())
             .step_by(clients)
             .map(|g| (tenants[g % tenants.len()].clone(), resources[g].clone()))
@@ -494,7 +542,7 @@ async fn run_lifecycles(
                         lat.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
                     }};
                 }
-                timed!(s.start_trial("pro", 14, "bench"));
+                timed!(s.start_trial(&plan, 14, "bench"));
                 timed!(s.activate(None, "bench"));
                 timed!(s.suspend("bench"));
                 timed!(s.resume("bench"));

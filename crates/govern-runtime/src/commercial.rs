@@ -414,8 +414,24 @@ impl Commercial {
         request: &Request<'_>,
         now: Timestamp,
     ) -> (Decision, AuditRecords) {
-        let entry = self.entry(tenant);
-        let mut guard = self.fresh(&entry);
+        // The map's read guard is held for the check (no reference count taken and dropped
+        // on the hot path); a tenant seen for the first time takes the slow way once.
+        let Some(entry) = self.tenants.get(tenant) else {
+            let entry = self.entry(tenant);
+            return self.check_in(&entry, tenant, state, request, now);
+        };
+        self.check_in(entry.value(), tenant, state, request, now)
+    }
+
+    fn check_in(
+        &self,
+        entry: &Mutex<TenantDecisions>,
+        tenant: &TenantId,
+        state: LifeState,
+        request: &Request<'_>,
+        now: Timestamp,
+    ) -> (Decision, AuditRecords) {
+        let mut guard = self.fresh(entry);
         let t = &mut *guard;
         let state = policy_state(state);
         if t.input.tenant.state != state {
