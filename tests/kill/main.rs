@@ -225,10 +225,8 @@ async fn lifecycle_task<G: Hosted>(
         };
         let ctx = Ctx { now: s.h.now() };
         // Not the runtime's own commands (a quota's `record_usage`): a host's are refused.
-        let samples: Vec<G::Command> = G::Command::samples(&ctx)
-            .into_iter()
-            .filter(|c| c.name() != "record_usage")
-            .collect();
+        let samples: Vec<G::Command> =
+            G::Command::samples(&ctx).into_iter().filter(|c| c.name() != "record_usage").collect();
         let open: Vec<_> = samples.iter().filter(|c| machine.decide(c, &ctx).is_ok()).collect();
         if open.is_empty() {
             k += 1;

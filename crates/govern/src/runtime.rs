@@ -125,6 +125,60 @@ pub use govern_runtime::Runtime;
 /// #     tokio.block_on(example()).unwrap();
 /// # }
 /// ```
+///
+/// # Checks and usage: [`RuntimeHandle::check`], [`RuntimeHandle::record_usage`]
+///
+/// With a plan catalog, `check` answers whether a tenant may use a feature (grants, then its
+/// plans, then the policy rules; then its plan's rate and the feature's quota), without I/O;
+/// `record_usage` counts metered usage, deduplicated by event id, durable when it returns.
+///
+/// ```
+/// use govern::governors::tenant::ResourceQuota;
+/// use govern::runtime::UsageRecorded;
+/// use govern::{ResourceId, Runtime, TenantId};
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let catalog = govern::plans::validate(
+///     r#"version = "1"
+/// [refusals.feature_not_in_plan]
+/// status = 402
+/// message = "upgrade"
+/// [refusals.quota_exceeded]
+/// status = 429
+/// message = "over"
+/// [features.reports]
+/// description = "Reports"
+/// meter = "reports"
+/// [plans.team]
+/// name = "Team"
+/// price = { amount = "49.00", currency = "USD", interval = "month" }
+/// features = ["reports"]
+/// limits = { reports = { value = 2, reset = "monthly" } }
+/// "#,
+///     "plans.toml",
+/// )
+/// .map_err(|problems| format!("{problems:?}"))?;
+/// let runtime = Runtime::builder().catalog(catalog).start().await?;
+/// let h = runtime.handle();
+/// let acme = TenantId::new("acme")?;
+/// let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+/// h.provision_tenant(&acme, quota, "contract signed").await?;
+/// h.subscription(&acme, &ResourceId::new("sub-1")?).start_trial("team", 14, "sign-up").await?;
+///
+/// assert!(h.check(&acme, "reports", "create", 1)?.is_allowed());
+/// let used = h.record_usage(&acme, "reports", 2, "evt-1", h.now()).await?;
+/// assert!(matches!(used, UsageRecorded::Counted { value: 2, quota: "exceeded", .. }));
+/// assert_eq!(h.record_usage(&acme, "reports", 2, "evt-1", h.now()).await?, UsageRecorded::Duplicate);
+/// let refused = h.check(&acme, "reports", "create", 1)?;
+/// let r = refused.refusal().ok_or("allowed over the quota")?;
+/// assert_eq!((r.code, r.status), ("quota_exceeded", 429));
+/// runtime.shutdown().await?;
+/// # Ok(())
+/// # }
+/// # fn main() {
+/// #     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// #     tokio.block_on(example()).unwrap();
+/// # }
+/// ```
 pub use govern_runtime::RuntimeHandle;
 
 /// One governor of one tenant, typed by its governor: `handle.governor::<Quota>(&t, &r)`.
@@ -168,5 +222,5 @@ pub use govern_runtime::GovernorHandle;
 
 pub use govern_runtime::{
     Accepted, CommandError, ERROR_CODES, Hosted, LedgerStatus, Outcome, RawCommand, Refusal,
-    RuntimeBuilder, RuntimeError, Snapshot, limits,
+    RuntimeBuilder, RuntimeError, Snapshot, UsageRecorded, limits,
 };

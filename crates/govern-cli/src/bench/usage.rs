@@ -103,7 +103,10 @@ pub(crate) fn usage(args: &UsageArgs) -> Result<(), String> {
 
 /// Starts the runtime, provisions the tenants, runs the producers; returns (seconds, usage
 /// receipts, events counted by the receipts).
-async fn drive(args: &UsageArgs, catalog: govern_plans::Catalog) -> Result<(f64, u64, u64), String> {
+async fn drive(
+    args: &UsageArgs,
+    catalog: govern_plans::Catalog,
+) -> Result<(f64, u64, u64), String> {
     let mut builder = Runtime::builder().catalog(catalog);
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
