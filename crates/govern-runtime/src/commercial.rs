@@ -34,7 +34,7 @@ use govern_usage::{PeriodKey, RateDecision, RateKey, RateLimits, RateQuota, Rese
 use crate::limits::{
     CHECK_CACHE_ENTRIES_MAX, CHECK_COUNT_KEYS_MAX, CHECK_COUNT_WINDOW_MS, RATE_KEYS_PER_TENANT,
 };
-use crate::usage::{Limits, MeterLimit, UsageDesk};
+use crate::usage::{Limits, MeterLimit, TenantUsage, UsageDesk};
 
 /// The meter whose plan limit is a rate (GCRA) rather than a counted quota.
 pub(crate) const RATE_METER: &str = "requests_per_second";
@@ -61,6 +61,15 @@ pub(crate) struct GrantView {
     pub(crate) expires_at: Option<Timestamp>,
     pub(crate) kind: govern_governors::entitlement::GrantKind,
     pub(crate) priority: u32,
+}
+
+/// A metered feature's quota, as a check needs it (built when the tenant's inputs are).
+#[derive(Clone, Debug)]
+struct Metered {
+    meter: Arc<str>,
+    /// The limit; `None`: unlimited (nothing to hold the check to).
+    max: Option<u64>,
+    reset: Reset,
 }
 
 /// Counts of checks in the current window, to be receipted when it closes.
@@ -95,7 +104,9 @@ struct TenantDecisions {
     /// The meters the plans limit (derived with `input`).
     limits: Limits,
     /// Metered features: feature -> meter.
-    metered: BTreeMap<String, String>,
+    metered: BTreeMap<String, Metered>,
+    /// The tenant's usage counters (taken once, when a metered feature is first checked).
+    counters: Option<Arc<Mutex<TenantUsage>>>,
     /// The plan's rate, if it sets `requests_per_second`, and the tenant's key under it
     /// (built once: a check allocates nothing for it).
     rate: Option<(RateQuota, RateKey)>,
@@ -264,6 +275,7 @@ impl Commercial {
             catalog_generation: 0,
             limits: Limits::default(),
             metered: BTreeMap::new(),
+            counters: None,
             rate: None,
             rate_limits: RateLimits::with_keys_max(RATE_KEYS_PER_TENANT),
             counts: CheckCounts::default(),
@@ -371,10 +383,13 @@ impl Commercial {
                 c.features
                     .iter()
                     .filter_map(|(f, def)| {
-                        let meter = def.meter.as_ref()?.as_str();
-                        meters
-                            .contains_key(meter)
-                            .then(|| (f.as_str().to_owned(), meter.to_owned()))
+                        let limit = meters.get(def.meter.as_ref()?.as_str())?;
+                        let metered = Metered {
+                            meter: Arc::from(limit.meter.as_str()),
+                            max: limit.limit,
+                            reset: limit.reset,
+                        };
+                        Some((f.as_str().to_owned(), metered))
                     })
                     .collect()
             })
@@ -441,7 +456,7 @@ impl Commercial {
         let mut decision = t.cache.entitlement(&t.input, request, now);
         if decision.is_allowed() {
             t.input.rate = Self::rate_verdict(t, now);
-            t.input.quota = self.quota(tenant, t, request.feature, now);
+            t.input.quota = self.quota(tenant, t, request.feature, request.quantity, now);
             if let Some(refused) = govern_policy::limits(&t.input, request, now) {
                 decision = refused;
             }
@@ -464,23 +479,29 @@ impl Commercial {
         }
     }
 
-    /// The quota a check of `feature` counts against: its meter's plan limit and usage.
+    /// The quota a check of `feature` for `quantity` goes over, if it does: its meter's plan
+    /// limit and usage (`None` when the feature is not metered, unlimited, or within it; the
+    /// retry-after is worked out only for a refusal).
     fn quota(
         &self,
         tenant: &TenantId,
-        t: &TenantDecisions,
+        t: &mut TenantDecisions,
         feature: &str,
+        quantity: u64,
         now: Timestamp,
     ) -> Option<Quota> {
-        let meter = t.metered.get(feature)?;
-        let limit = t.limits.meters.get(meter)?;
-        let max = limit.limit?;
-        let used = self.usage.value(tenant, meter, now);
+        let metered = t.metered.get(feature)?;
+        let max = metered.max?;
+        let counters = t.counters.get_or_insert_with(|| self.usage.counters(tenant));
+        let used = crate::usage::value(counters, &metered.meter, now);
+        if used.checked_add(quantity).is_some_and(|total| total <= max) {
+            return None;
+        }
         Some(Quota {
-            limit: Arc::from(meter.as_str()),
+            limit: Arc::clone(&metered.meter),
             max,
             used,
-            resets_at: period_end(limit.reset, now),
+            resets_at: period_end(metered.reset, now),
         })
     }
 

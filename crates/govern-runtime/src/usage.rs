@@ -161,15 +161,18 @@ impl UsageDesk {
         Arc::clone(self.tenants.entry(tenant.clone()).or_default().value())
     }
 
-    /// The value of `meter` for `tenant` at `now` (0 when nothing was counted).
-    pub(crate) fn value(&self, tenant: &TenantId, meter: &str, now: Timestamp) -> u64 {
-        let Some(entry) = self.tenants.get(tenant).map(|e| Arc::clone(e.value())) else {
-            return 0;
-        };
-        let u = lock(&entry);
-        MeterId::new(meter).ok().and_then(|m| u.meters.value(&m, now)).map_or(0, |v| v.value)
+    /// `tenant`'s counters, to hold on to (an entry is never replaced: a rebuild refills it).
+    pub(crate) fn counters(&self, tenant: &TenantId) -> Arc<Mutex<TenantUsage>> {
+        self.entry(tenant)
     }
+}
 
+/// The value of `meter` in `counters` at `now` (0 when nothing was counted).
+pub(crate) fn value(counters: &Mutex<TenantUsage>, meter: &str, now: Timestamp) -> u64 {
+    lock(counters).meters.value_of(meter, now).map_or(0, |v| v.value)
+}
+
+impl UsageDesk {
     /// Rebuilds `tenant`'s counters from its receipts (at start, with every receipt read).
     pub(crate) fn rebuild(&self, tenant: &TenantId, limits: &Limits, receipts: &[Receipt]) {
         let entry = self.entry(tenant);

@@ -69,6 +69,13 @@ macro_rules! define_id {
                 id.0
             }
         }
+
+        /// Looked up by `&str` in maps keyed by the id (it hashes and compares as its text).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

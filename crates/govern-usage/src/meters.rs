@@ -183,6 +183,13 @@ impl Meters {
         self.meters.get(meter).map(|m| m.value_at(now))
     }
 
+    /// The value of the meter named `meter` at `now` (as [`Self::value`], by name: no id is
+    /// built, nothing is allocated); `None` for an unknown meter.
+    #[must_use]
+    pub fn value_of(&self, meter: &str, now: Timestamp) -> Option<MeterValue> {
+        self.meters.get(meter).map(|m| m.value_at(now))
+    }
+
     /// Every meter's value at `now`, by meter id.
     #[must_use]
     pub fn snapshot(&self, now: Timestamp) -> Vec<(MeterId, MeterValue)> {

@@ -284,6 +284,11 @@ async fn a_catalog_reload_is_checked_receipted_and_then_decides() {
     assert_eq!(last.body.args["version"], "2026-12-07");
     assert!(h.check(&acme, "forecast", "run", 1).unwrap().is_allowed());
     assert_eq!(h.catalog_in_force().unwrap().version, "2026-12-07");
+
+    // Back to the original: the cached allow is not served after the reload.
+    let catalog = govern_plans::validate(&text, "pricing.toml").unwrap();
+    assert_eq!(h.reload_catalog(catalog).await.unwrap(), 1);
+    assert_eq!(h.check(&acme, "forecast", "run", 1).unwrap().refusal().unwrap().status, 402);
     rt.shutdown().await.unwrap();
 }
 
@@ -296,5 +301,47 @@ async fn the_tenants_provisioned_quota_is_enforced_through_the_same_path() {
     assert_eq!(counted(&r), (95, vec!["warning", "throttle"], "throttled"));
     let r = h.record_usage(&acme, "storage_gb", 5, "s2", h.now()).await.unwrap();
     assert_eq!(counted(&r), (100, vec!["exceeded"], "exceeded"));
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_governor_crashing_in_a_flush_loses_no_acknowledged_event() {
+    use govern_runtime::CrashPoint;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let (rt, acme) = acme_on_starter(builder().data_dir(&data)).await;
+    let h = rt.handle();
+    let now = h.now();
+    assert_eq!(counted(&h.record_usage(&acme, "reports", 1, "c1", now).await.unwrap()).0, 1);
+    // The next batch's receipt is written, then the governor panics before applying it: its
+    // supervisor restarts it and it replays.
+    h.inject_crash(&acme, GovernorKind::Quota, &resource("reports"), CrashPoint::AfterNextAppend)
+        .await
+        .unwrap();
+    let second = h.record_usage(&acme, "reports", 2, "c2", now).await;
+    match &second {
+        Ok(r) => assert_eq!(counted(r).0, 3),
+        // Not acknowledged: a retry with the same id is safe either way.
+        Err(_) => {
+            let r = h.record_usage(&acme, "reports", 2, "c2", now).await.unwrap();
+            assert!(matches!(
+                r,
+                UsageRecorded::Counted { value: 3, .. } | UsageRecorded::Duplicate
+            ));
+        }
+    }
+    assert_eq!(counted(&h.record_usage(&acme, "reports", 1, "c3", now).await.unwrap()).0, 4);
+    rt.shutdown().await.unwrap();
+
+    // What the receipts say after a restart: every acknowledged event, once.
+    let rt = builder().catalog(pricing()).data_dir(&data).start().await.unwrap();
+    let h = rt.handle();
+    for id in ["c1", "c2", "c3"] {
+        assert_eq!(
+            h.record_usage(&acme, "reports", 1, id, now).await.unwrap(),
+            UsageRecorded::Duplicate
+        );
+    }
+    assert_eq!(counted(&h.record_usage(&acme, "reports", 1, "c4", now).await.unwrap()).0, 5);
     rt.shutdown().await.unwrap();
 }
