@@ -243,6 +243,8 @@ impl Graph {
         }
         let _ = writeln!(s, "\n### Commands\n\n| command | example |\n|---|---|");
         for (name, ex) in self.commands.iter().zip(&self.examples) {
+            // A multi-line argument (a usage batch's events) stays on the table's row.
+            let ex = ex.replace('\n', "\\n");
             let _ = writeln!(s, "| `{name}` | `{ex}` |");
         }
         if !self.timeouts.is_empty() {
