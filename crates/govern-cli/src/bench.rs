@@ -136,6 +136,22 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
     }
 }
 
+/// The benchmarks' tokio runtime: `workers` worker threads (default: the cores), govern's
+/// `GLOBAL_QUEUE_INTERVAL`; with the worker count and the cores.
+pub(crate) fn tokio_runtime(
+    workers: Option<usize>,
+) -> Result<(tokio::runtime::Runtime, usize, usize), String> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let workers = workers.unwrap_or(cores).max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    Ok((rt, workers, cores))
+}
+
 /// Every problem of a catalog, one per paragraph.
 fn problems_text(problems: &[govern_plans::Problem]) -> String {
     let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -238,13 +254,7 @@ fn ledger_producers(
     let bodies: Vec<Vec<govern_receipt::ReceiptBody>> = (0..producers as u64)
         .map(|p| (0..per).map(|i| bench_body(tenants, p * per + i)).collect())
         .collect::<Result<_, _>>()?;
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let (rt, _, cores) = tokio_runtime(None)?;
     let started = Instant::now();
     let latencies = rt.block_on(async {
         let tasks: Vec<_> = bodies

@@ -10,19 +10,7 @@ use serde_json::{Value, json};
 
 #[path = "support/govern.rs"]
 mod support;
-use support::{govern, s, text};
-
-/// Runs `govern bench ARGS --json`; its one line of output, parsed.
-fn bench(args: &[&str]) -> Value {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.push("--json");
-    let out = govern(&all);
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    serde_json::from_str(&stdout).unwrap()
-}
+use support::{bench_json as bench, govern, s, text};
 
 fn example(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans").join(file)
@@ -155,4 +143,22 @@ fn bench_lifecycle_with_a_catalog_runs_on_one_of_its_plans() {
         // 2 receipts per tenant, 9 per governor: every transition was accepted.
         assert_eq!(v["receipts"], 2 * 2 + 9 * 20, "{v}");
     }
+}
+
+#[test]
+fn bench_usage_counts_every_event_once_through_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let args = ["usage", "--events", "1003", "--producers", "2", "--batch", "100", "--data-dir"];
+    let mut all = args.to_vec();
+    all.push(s(&data));
+    let r = bench(&all);
+    assert_eq!((r["store"].as_str(), r["events"].as_u64()), (Some("durable"), Some(1003)));
+    assert_eq!(r["counted"].as_u64(), Some(1003));
+    // Two producers of 502 and 501 events in calls of at most 100: 6 flushes each.
+    assert_eq!(r["usage_receipts"].as_u64(), Some(12));
+    assert!(r["events_per_s"].as_f64().unwrap() > 0.0);
+    // The ledger it leaves verifies offline.
+    let out = govern(&["verify", s(&data)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -5,19 +5,7 @@
 
 #[path = "support/govern.rs"]
 mod support;
-use support::{govern, s, text};
-
-/// Runs a benchmark with `--json`; its one line of output, parsed.
-fn bench(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.push("--json");
-    let out = govern(&all);
-    assert!(out.status.success(), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    serde_json::from_str(&stdout).unwrap()
-}
+use support::{bench_json as bench, govern, s, text};
 
 /// A run's figures: every command answered and accepted, percentiles in order.
 fn check_run(run: &serde_json::Value, commands: u64) {

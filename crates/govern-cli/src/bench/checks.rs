@@ -59,7 +59,7 @@ const EPOCH: Timestamp = Timestamp(1_767_225_600_000);
 
 /// The default catalog: the three example catalogs the repository ships, compiled in so that
 /// the command runs from any directory.
-const EXAMPLE_CATALOG: [(&str, &str); 3] = [
+pub(crate) const EXAMPLE_CATALOG: [(&str, &str); 3] = [
     ("examples/plans/licensing.toml", include_str!("../../../../examples/plans/licensing.toml")),
     ("examples/plans/pricing.toml", include_str!("../../../../examples/plans/pricing.toml")),
     ("examples/plans/platform.toml", include_str!("../../../../examples/plans/platform.toml")),
@@ -591,12 +591,7 @@ pub(crate) fn checks(args: &ChecksArgs) -> Result<(), String> {
     let rules = RuleSet::parse(&rule_source(args.rules)).map_err(|e| e.to_string())?;
     let last_rule = last_rule_id(args.rules);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let (rt, _, _) = super::tokio_runtime(Some(cores))?;
     let provisioning = Instant::now();
     let (runtime, tenants) =
         rt.block_on(provision(catalog.clone(), rules.clone(), args.tenants))?;

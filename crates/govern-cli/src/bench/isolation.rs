@@ -122,20 +122,6 @@ fn count_injected_panics() {
     });
 }
 
-fn tokio_runtime(
-    workers: Option<usize>,
-) -> Result<(tokio::runtime::Runtime, usize, usize), String> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let workers = workers.unwrap_or(cores).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    Ok((rt, workers, cores))
-}
-
 /// A runtime on the in-memory store, or the durable one in `data_dir` (which must be empty).
 async fn start(data_dir: Option<&Path>, governor_restarts: Option<u32>) -> Result<Runtime, String> {
     let mut builder = Runtime::builder()
@@ -490,7 +476,7 @@ pub(crate) fn blast(args: &BlastArgs) -> Result<(), String> {
         return Err("--noisy-governors and --commands must be at least 1".into());
     }
     count_injected_panics();
-    let (rt, workers, cores) = tokio_runtime(args.workers)?;
+    let (rt, workers, cores) = super::tokio_runtime(args.workers)?;
     let report = rt.block_on(drive_blast(args))?;
     let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| (k as f64 / 102.4).round() / 10.0);
     let BlastReport { mut quiet, mut noisy, noise, panics, panics_in_window, quarantines, end } =
@@ -638,7 +624,7 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<(), String> {
             govern_runtime::limits::GOVERNOR_INBOX_MAX
         ));
     }
-    let (rt, workers, cores) = tokio_runtime(args.workers)?;
+    let (rt, workers, cores) = super::tokio_runtime(args.workers)?;
     let ReplayReport { build, alone, mut quiet, mut noisy, replays, busy, others_passivated, end } =
         rt.block_on(drive_replay(args))?;
     let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| (k as f64 / 102.4).round() / 10.0);

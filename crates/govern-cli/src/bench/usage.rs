@@ -30,9 +30,10 @@ pub(crate) struct UsageArgs {
     /// Events per `record_usage_batch` call.
     #[arg(long, default_value_t = 1_000)]
     batch: usize,
-    /// The catalog (it must have the plan `pricing-enterprise` and its `ai_tokens` meter).
-    #[arg(long, default_value = "examples/plans/pricing.toml")]
-    catalog: std::path::PathBuf,
+    /// Catalog files, taken together (default: the three example catalogs, compiled in); it
+    /// must have the plan `pricing-enterprise` with an `ai_tokens` meter.
+    #[arg(long, num_args = 1..)]
+    catalog: Vec<std::path::PathBuf>,
     /// Run on the durable store in this data directory (which must hold no ledger yet);
     /// default: the in-memory store.
     #[arg(long)]
@@ -56,18 +57,13 @@ pub(crate) fn usage(args: &UsageArgs) -> Result<(), String> {
             govern_runtime::limits::USAGE_CALL_EVENTS_MAX
         ));
     }
-    let catalog = govern_plans::load(&args.catalog).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        lines.join("\n")
-    })?;
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let workers = args.workers.unwrap_or(cores).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .global_queue_interval(govern_runtime::limits::GLOBAL_QUEUE_INTERVAL)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let catalog = if args.catalog.is_empty() {
+        govern_plans::validate_files(&super::checks::EXAMPLE_CATALOG)
+            .map_err(|problems| super::problems_text(&problems))?
+    } else {
+        super::load_catalog(&args.catalog)?
+    };
+    let (rt, workers, cores) = super::tokio_runtime(args.workers)?;
     let (secs, receipts, counted) = rt.block_on(drive(args, catalog))?;
     let per_s = args.events as f64 / secs;
     let store = if args.data_dir.is_some() { "durable" } else { "memory" };

@@ -81,3 +81,15 @@ pub(crate) fn frame_starts(bytes: &[u8]) -> Vec<usize> {
     }
     starts
 }
+
+/// Runs `govern bench ARGS --json`; its one line of output, parsed.
+pub(crate) fn bench_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = govern(&all);
+    assert!(out.status.success(), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    serde_json::from_str(&stdout).unwrap()
+}
