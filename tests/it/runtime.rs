@@ -7,6 +7,7 @@ mod billing;
 mod crash_recovery;
 mod durable;
 mod feed;
+mod idempotency;
 mod passivation;
 mod plans;
 mod restart;

@@ -105,6 +105,20 @@ pub enum Refusal {
     /// meter the tenant's plans do not limit, ...). Nothing was counted.
     #[error("usage refused: {0}")]
     Usage(#[from] govern_usage::UsageError),
+    /// The idempotency key was first used for another request (another governor, resource,
+    /// command or arguments). Nothing was done.
+    #[error("idempotency key {key:?} was used for another request")]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+    },
+    /// The first request with this idempotency key is still in flight: retry once it is
+    /// answered (its outcome is then replayed).
+    #[error("the request with idempotency key {key:?} is still in flight")]
+    IdempotencyInFlight {
+        /// The key.
+        key: String,
+    },
     /// A catalog reload was refused: the new catalog is invalid (every problem is listed),
     /// or it drops a plan a live subscription is on. Nothing changed.
     #[error("catalog refused: {problems}")]
@@ -134,6 +148,8 @@ impl Refusal {
             Self::Reserved { .. } => "reserved",
             Self::Usage(_) => "bad_usage",
             Self::BadCatalog { .. } => "bad_catalog",
+            Self::IdempotencyConflict { .. } => "idempotency_conflict",
+            Self::IdempotencyInFlight { .. } => "idempotency_in_flight",
         }
     }
 
@@ -162,6 +178,8 @@ impl Refusal {
             Self::UnknownPlan { .. } | Self::Usage(_) | Self::BadCatalog { .. } => 422,
             Self::NoCatalog => 501,
             Self::Reserved { .. } => 403,
+            Self::IdempotencyConflict { .. } => 422,
+            Self::IdempotencyInFlight { .. } => 409,
         }
     }
 }
@@ -187,6 +205,8 @@ pub const ERROR_CODES: &[&str] = &[
     "reserved",
     "bad_usage",
     "bad_catalog",
+    "idempotency_conflict",
+    "idempotency_in_flight",
 ];
 
 /// Why a command was not accepted.
@@ -300,6 +320,9 @@ impl Refusal {
             ],
             Self::UnknownPlan { plan } => [str("plan", plan), None, None],
             Self::Reserved { command } => [str("command", command), None, None],
+            Self::IdempotencyConflict { key } | Self::IdempotencyInFlight { key } => {
+                [str("key", key), None, None]
+            }
             Self::ShuttingDown
             | Self::LedgerUnavailable(_)
             | Self::NoCatalog
@@ -344,6 +367,7 @@ fn rejection_details(rejection: &Rejection) -> Details<'_> {
 /// | `governor_unavailable` | `governor` (its kind), `retry_after_ms` when set |
 /// | `unknown_plan` | `plan` |
 /// | `reserved` | `command` |
+/// | `idempotency_conflict`, `idempotency_in_flight` | `key` |
 /// | `no_catalog`, `bad_usage`, `bad_catalog` | none (the message says what) |
 /// | `shutting_down`, `ledger_unavailable` | none |
 ///

@@ -2,6 +2,7 @@
 //! method per command for the subscription governor, and a generic string entry for scripts.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use govern_governors::audit;
 use govern_governors::subscription::{Command as SubCommand, Subscription};
@@ -17,6 +18,7 @@ use crate::error::{CommandError, Outcome, Refusal};
 use crate::governor::CrashPoint;
 use crate::governor::Snapshot;
 use crate::hosted::{Hosted, KindVisitor, dispatch};
+use crate::idempotency::{Begin, Fingerprint, IDEMPOTENCY_KEY};
 use crate::registry::Key;
 use crate::runtime::RuntimeHandle;
 
@@ -25,12 +27,19 @@ use crate::runtime::RuntimeHandle;
 pub struct GovernorHandle<G: Hosted> {
     runtime: RuntimeHandle,
     key: Key,
+    /// The idempotency key its commands carry, if any.
+    idempotency_key: Option<Arc<str>>,
     _kind: PhantomData<fn() -> G>,
 }
 
 impl<G: Hosted> Clone for GovernorHandle<G> {
     fn clone(&self) -> Self {
-        Self { runtime: self.runtime.clone(), key: self.key.clone(), _kind: PhantomData }
+        Self {
+            runtime: self.runtime.clone(),
+            key: self.key.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            _kind: PhantomData,
+        }
     }
 }
 
@@ -74,11 +83,77 @@ impl<G: Hosted> GovernorHandle<G> {
     ///
     /// # Errors
     /// The governor's rejection, or the runtime's refusal.
-    pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
+    pub async fn send_request(&self, mut request: Request<G::Command>) -> Outcome {
         if G::reserved(&request.command) {
             return Err(Refusal::Reserved { command: request.command.name() }.into());
         }
-        self.send_unreserved(request).await
+        if let Some(key) = &self.idempotency_key
+            && !request.metadata.as_map().contains_key(IDEMPOTENCY_KEY)
+        {
+            request.metadata.insert(IDEMPOTENCY_KEY, key.as_ref()).map_err(|e| {
+                CommandError::Rejected(Rejection::from(ArgError::new(
+                    request.command.name(),
+                    "metadata",
+                    None,
+                    ArgProblem::Malformed { expected: e.expected() },
+                )))
+            })?;
+        }
+        let Some(key) = request.metadata.as_map().get(IDEMPOTENCY_KEY).cloned() else {
+            return self.send_unreserved(request).await;
+        };
+        self.send_keyed(request, key).await
+    }
+
+    /// A handle whose commands carry the idempotency key `key` (unless a request carries its
+    /// own): a repeat with the same key and the same command gets the first outcome and writes
+    /// nothing; the same key with another command is refused `idempotency_conflict`; while
+    /// the first is in flight, `idempotency_in_flight` (`docs/runtime-semantics.md`,
+    /// "Idempotency keys"). Give each distinct command its own key.
+    #[must_use]
+    pub fn idempotent(&self, key: &str) -> Self {
+        Self { idempotency_key: Some(Arc::from(key)), ..self.clone() }
+    }
+
+    /// A keyed request: the first outcome for a repeat, else run it (to its end even if the
+    /// caller stops waiting, so that the key learns its outcome) and remember the outcome.
+    async fn send_keyed(&self, request: Request<G::Command>, key: String) -> Outcome {
+        let shared = &self.runtime.shared;
+        if key.is_empty() {
+            return Err(CommandError::Rejected(Rejection::from(ArgError::new(
+                request.command.name(),
+                "metadata",
+                None,
+                ArgProblem::Malformed { expected: "an idempotency key of 1 byte or more" },
+            ))));
+        }
+        let fingerprint = Fingerprint {
+            kind: G::KIND,
+            resource: self.key.resource.clone(),
+            command: request.command.name().to_owned(),
+            args: request.command.args(),
+            from_receipt: false,
+        };
+        let tenant = self.key.tenant.clone();
+        match shared.idempotency.begin(&tenant, &key, fingerprint, shared.clock.now())? {
+            Begin::Replay(outcome) => outcome,
+            Begin::Run => {
+                let handle = self.clone();
+                let task = tokio::spawn(async move {
+                    let outcome = handle.send_unreserved(request).await;
+                    handle.runtime.shared.idempotency.finish(&handle.key.tenant, &key, &outcome);
+                    outcome
+                });
+                task.await.unwrap_or_else(|_| {
+                    Err(Refusal::GovernorUnavailable {
+                        kind: G::KIND,
+                        reason: "the keyed command's task stopped".into(),
+                        retry_after_ms: None,
+                    }
+                    .into())
+                })
+            }
+        }
     }
 
     /// [`Self::send_request`] without the refusal of reserved commands: the runtime's own
@@ -155,7 +230,7 @@ impl RuntimeHandle {
         resource: &ResourceId,
     ) -> GovernorHandle<G> {
         let key = Key { tenant: tenant.clone(), resource: resource.clone() };
-        GovernorHandle { runtime: self.clone(), key, _kind: PhantomData }
+        GovernorHandle { runtime: self.clone(), key, idempotency_key: None, _kind: PhantomData }
     }
 
     /// The subscription `resource` of `tenant`.
@@ -194,6 +269,28 @@ impl RuntimeHandle {
         let t = self.tenant(tenant);
         t.send(TenantCommand::ProvisionTenant { quota }, reason).await?;
         t.send(TenantCommand::ActivateTenant, reason).await
+    }
+
+    /// [`Self::provision_tenant`] with idempotency keys (`{key}:provision` and
+    /// `{key}:activate`): run again with the same key (a retry, a host restarted on its data
+    /// directory within the keys' window), it answers the first run's outcome and writes
+    /// nothing.
+    ///
+    /// # Errors
+    /// As [`Self::provision_tenant`]; `idempotency_conflict` when the key was used for
+    /// something else.
+    pub async fn provision_tenant_idempotent(
+        &self,
+        tenant: &TenantId,
+        quota: ResourceQuota,
+        reason: &str,
+        key: &str,
+    ) -> Outcome {
+        let t = self.tenant(tenant);
+        t.idempotent(&format!("{key}:provision"))
+            .send(TenantCommand::ProvisionTenant { quota }, reason)
+            .await?;
+        t.idempotent(&format!("{key}:activate")).send(TenantCommand::ActivateTenant, reason).await
     }
 
     /// The generic entry for scripts: a command by governor kind and name, with string

@@ -199,3 +199,16 @@ pub(crate) fn dispatch<V: KindVisitor>(kind: GovernorKind, visitor: V) -> V::Out
         GovernorKind::Audit => visitor.visit::<audit::Trail>(),
     }
 }
+
+/// The `'static` name of `kind`'s state called `name`, if it has one.
+pub(crate) fn state_name(kind: GovernorKind, name: &str) -> Option<&'static str> {
+    struct Named<'a>(&'a str);
+    impl KindVisitor for Named<'_> {
+        type Out = Option<&'static str>;
+        fn visit<G: Hosted>(self) -> Self::Out {
+            <G::State as govern_governors::StateSpec>::from_name(self.0)
+                .map(govern_governors::StateSpec::name)
+        }
+    }
+    dispatch(kind, Named(name))
+}

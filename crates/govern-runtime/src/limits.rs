@@ -56,3 +56,9 @@ pub const CHECK_COUNT_KEYS_MAX: usize = 256;
 pub const RATE_KEYS_PER_TENANT: usize = 4;
 /// Most usage events one `RuntimeHandle::record_usage_batch` call carries.
 pub const USAGE_CALL_EVENTS_MAX: usize = 4_096;
+
+/// Default: how long an idempotency key is kept after its first use (24 hours, as Stripe).
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default: most idempotency keys kept per tenant; past it the oldest is dropped (counted in
+/// `IdempotencyStats::evicted`).
+pub const IDEMPOTENCY_KEYS_MAX: usize = 100_000;

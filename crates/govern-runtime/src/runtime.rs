@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) catalog: bool,
     /// What `RuntimeHandle::check` decides with.
     pub(crate) commercial: Arc<Commercial>,
+    /// Idempotency keys and the first outcomes.
+    pub(crate) idempotency: crate::idempotency::Idempotency,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ pub struct RuntimeBuilder {
     signer: Option<CheckpointSigner>,
     catalog: Option<Arc<Catalog>>,
     rules: Option<Arc<RuleSet>>,
+    idempotency: (Duration, usize),
 }
 
 impl Default for RuntimeBuilder {
@@ -130,6 +133,7 @@ impl Default for RuntimeBuilder {
             signer: None,
             catalog: None,
             rules: None,
+            idempotency: (limits::IDEMPOTENCY_WINDOW, limits::IDEMPOTENCY_KEYS_MAX),
         }
     }
 }
@@ -236,6 +240,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How long idempotency keys are kept after their first use, and how many per tenant at
+    /// most (the oldest is dropped first); default [`limits::IDEMPOTENCY_WINDOW`] (24 h) and
+    /// [`limits::IDEMPOTENCY_KEYS_MAX`].
+    #[must_use]
+    pub fn idempotency(mut self, window: Duration, keys_max: usize) -> Self {
+        self.idempotency = (window, keys_max.max(1));
+        self
+    }
+
     /// The policy rules `RuntimeHandle::check` consults after grants and plan features
     /// (`govern_policy::RuleSet::parse`, `docs/policy.md`); default: none.
     #[must_use]
@@ -307,6 +320,10 @@ impl RuntimeBuilder {
             final_commit: Arc::clone(&receipt_actor.outcome),
             catalog: self.catalog.take().is_some(),
             commercial,
+            idempotency: crate::idempotency::Idempotency::new(
+                u64::try_from(self.idempotency.0.as_millis()).unwrap_or(u64::MAX),
+                self.idempotency.1,
+            ),
         });
         restore_tenant_states(&shared)?;
         let config = DomainConfig {
@@ -500,6 +517,11 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
             .map_err(|e| fail(e.to_string()))?;
         let mut by_resource: BTreeMap<(GovernorKind, govern_governors::ResourceId), Vec<Receipt>> =
             BTreeMap::new();
+        let keyed: Vec<Receipt> = receipts
+            .iter()
+            .filter(|r| r.body.metadata.contains_key(crate::idempotency::IDEMPOTENCY_KEY))
+            .cloned()
+            .collect();
         let usage: Vec<Receipt> = if views {
             receipts.iter().filter(|r| r.body.command == "record_usage").cloned().collect()
         } else {
@@ -524,6 +546,7 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
                 .map_err(|e| fail(e.to_string()))?;
             armed += usize::from(rearmed);
         }
+        shared.idempotency.rebuild(&tenant_id, &keyed, shared.clock.now());
         if views && !usage.is_empty() {
             // Usage counters, against the limits of the plans just restored.
             let limits = shared.commercial.limits(&tenant_id);
@@ -920,6 +943,13 @@ impl RuntimeHandle {
     #[must_use]
     pub fn catalog_in_force(&self) -> Option<Arc<Catalog>> {
         self.shared.commercial.catalog()
+    }
+
+    /// The idempotency keys held, and how many were evicted (the bound), expired (the
+    /// window) and replayed.
+    #[must_use]
+    pub fn idempotency_stats(&self) -> crate::idempotency::IdempotencyStats {
+        self.shared.idempotency.stats()
     }
 
     /// Every tenant ever provisioned and its state, sorted.
