@@ -18,6 +18,7 @@ use govern_runtime::{Runtime, RuntimeHandle};
 use crate::alloc_count::live_bytes;
 
 mod checks;
+mod idempotency;
 mod isolation;
 mod usage;
 
@@ -48,6 +49,9 @@ pub(crate) enum Bench {
     /// `govern_policy::decide` directly; ns per check and checks/s. Exits 1 unless every
     /// decision is the one the setup implies.
     Checks(checks::ChecksArgs),
+    /// What an idempotency key costs: C clients start trials unkeyed, keyed with fresh
+    /// keys, then repeat the keyed ones (replays, nothing written); ns per command and /s.
+    Idempotency(idempotency::IdempotencyArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -133,6 +137,7 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Replay(args) => isolation::replay(&args),
         Bench::Usage(args) => usage::usage(&args),
         Bench::Checks(args) => checks::checks(&args),
+        Bench::Idempotency(args) => idempotency::idempotency(&args),
     }
 }
 

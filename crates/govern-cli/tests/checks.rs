@@ -162,3 +162,13 @@ fn bench_usage_counts_every_event_once_through_the_runtime() {
     let out = govern(&["verify", s(&data)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn bench_idempotency_replays_write_nothing() {
+    let r = bench(&["idempotency", "--commands", "200", "--clients", "2"]);
+    assert_eq!(r["commands"].as_u64(), Some(200));
+    assert_eq!(r["receipts_written_by_replays"].as_u64(), Some(0));
+    for k in ["unkeyed_per_s", "keyed_per_s", "replay_per_s"] {
+        assert!(r[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+}

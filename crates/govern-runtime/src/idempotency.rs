@@ -11,6 +11,7 @@
 //! remembered: nothing was decided, the key is free again.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use govern_governors::{Args, GovernorKind, ResourceId, TenantId, Timestamp};
@@ -101,7 +102,9 @@ pub(crate) struct Idempotency {
     tenants: FastMap<TenantId, Arc<Mutex<TenantKeys>>>,
     window_ms: u64,
     keys_max: usize,
-    stats: Mutex<IdempotencyStats>,
+    evicted: AtomicU64,
+    expired: AtomicU64,
+    replayed: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,7 +117,9 @@ impl Idempotency {
             tenants: FastMap::default(),
             window_ms,
             keys_max: keys_max.max(1),
-            stats: Mutex::new(IdempotencyStats::default()),
+            evicted: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
         }
     }
 
@@ -151,9 +156,8 @@ impl Idempotency {
             t.order.pop_front();
         }
         if expired + evicted > 0 {
-            let mut s = lock(&self.stats);
-            s.expired += expired;
-            s.evicted += evicted;
+            self.expired.fetch_add(expired, Ordering::Relaxed);
+            self.evicted.fetch_add(evicted, Ordering::Relaxed);
         }
     }
 
@@ -177,7 +181,7 @@ impl Idempotency {
             return match &e.state {
                 State::InFlight => Err(Refusal::IdempotencyInFlight { key: key.to_owned() }),
                 State::Done(outcome) => {
-                    lock(&self.stats).replayed += 1;
+                    self.replayed.fetch_add(1, Ordering::Relaxed);
                     Ok(Begin::Replay(outcome.clone()))
                 }
             };
@@ -254,7 +258,12 @@ impl Idempotency {
     /// The store's counters.
     pub(crate) fn stats(&self) -> IdempotencyStats {
         let keys = self.tenants.iter().map(|t| lock(t.value()).keys.len()).sum();
-        IdempotencyStats { keys, ..*lock(&self.stats) }
+        IdempotencyStats {
+            keys,
+            evicted: self.evicted.load(Ordering::Relaxed),
+            expired: self.expired.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+        }
     }
 }
 
