@@ -292,7 +292,7 @@ def _scan(data_dir, s):
             r = vr.decode_record(payload)
             # what a decoder checks beyond verify_receipts.decode_record: governor name and ids
             if r["governor"] not in vr.GOVERNORS:
-                raise Failure("malformed", "governor %r is not one of the nine" % r["governor"],
+                raise Failure("malformed", "governor %r is not one of the ten" % r["governor"],
                               name, off, expected_seq)
             for f in ("tenant_id", "resource_id"):
                 if not vr.ID_RE.fullmatch(r[f]):   # fullmatch: the pattern's `$` would allow a final newline
@@ -720,7 +720,7 @@ def _self_test(data_dir, tmp):
 
     # records whose frames, CRCs and hashes hold but whose fields a reader refuses
     for what, changes, kind in (
-            ("a governor that is not one of the nine", {"governor": "payroll"}, "malformed"),
+            ("a governor that is not one of the ten", {"governor": "payroll"}, "malformed"),
             ("a tenant_id with a final newline", {"tenant_id": "self-test\n"}, "malformed"),
             ("a resource_seq of 1 for a resource with no earlier receipt", {"resource_seq": 1}, "resource_seq")):
         d = fresh()

@@ -40,7 +40,7 @@ ZERO32 = bytes(32)
 MAX_RECORD = 1024 * 1024           # "Records are at most 1 MiB" (assumed: whole record incl. hash)
 
 GOVERNORS = {"entitlement", "billing", "catalog", "subscription", "account",
-             "quota", "compliance", "tenant", "audit"}
+             "quota", "compliance", "tenant", "audit", "saga"}
 ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")       # tenant_id / resource_id (ASCII => bytes == chars)
 META_KEY_RE = re.compile(r"^[a-z0-9_.\-]*$")           # metadata keys (empty key: not excluded by the spec)
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")

@@ -184,6 +184,16 @@ maintenance  end_maintenance      active
 maintenance  deprovision_tenant   deprovisioned
 ";
 
+const SAGA: &str = "
+pending      begin               running
+running      step_done           completed
+running      step_failed         compensating
+compensating compensated         compensated
+compensating compensation_failed compensating
+compensating give_up             stuck
+stuck        resolve             compensated
+";
+
 /// What a (state, command) pair must do.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -394,6 +404,11 @@ fn quota_table() {
 #[test]
 fn compliance_table() {
     check::<govern_governors::compliance::Audit>(COMPLIANCE);
+}
+
+#[test]
+fn saga_table() {
+    check::<govern_governors::saga::Saga>(SAGA);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::governor::{Governor, StateSpec};
 use crate::kind::GovernorKind;
 use crate::time::{Ctx, DAY_MS};
 use crate::{
-    account, audit, billing, catalog, compliance, entitlement, quota, subscription, tenant,
+    account, audit, billing, catalog, compliance, entitlement, quota, saga, subscription, tenant,
 };
 
 /// Exploration starts at 2026-01-01T00:00:00Z.
@@ -161,6 +161,7 @@ impl Graph {
             GovernorKind::Compliance => Self::of::<compliance::Audit>(),
             GovernorKind::Tenant => Self::of::<tenant::Tenant>(),
             GovernorKind::Audit => Self::of::<audit::Trail>(),
+            GovernorKind::Saga => Self::of::<saga::Saga>(),
         }
     }
 

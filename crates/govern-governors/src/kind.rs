@@ -21,13 +21,15 @@ pub enum GovernorKind {
     Compliance,
     /// The tenant itself: provisioning, suspension, maintenance.
     Tenant,
-    /// The tenant's audit trail of the runtime's own decisions (quarantines).
+    /// The tenant's audit trail of the runtime's own decisions (quarantines, checks).
     Audit,
+    /// One saga run: steps across governors and their compensations.
+    Saga,
 }
 
 impl GovernorKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Entitlement,
         Self::Billing,
         Self::Catalog,
@@ -37,6 +39,7 @@ impl GovernorKind {
         Self::Compliance,
         Self::Tenant,
         Self::Audit,
+        Self::Saga,
     ];
 
     /// The stable snake_case name used in receipts, logs and scripts.
@@ -52,6 +55,7 @@ impl GovernorKind {
             Self::Compliance => "compliance",
             Self::Tenant => "tenant",
             Self::Audit => "audit",
+            Self::Saga => "saga",
         }
     }
 

@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod compliance;
 pub mod entitlement;
 pub mod quota;
+pub mod saga;
 pub mod subscription;
 pub mod tenant;
 

@@ -12,7 +12,7 @@ use govern_governors::tenant::State as TenantState;
 
 use crate::commercial::{GrantView, View};
 use govern_governors::{
-    Governor, GovernorKind, account, audit, billing, catalog, compliance, entitlement, quota,
+    Governor, GovernorKind, account, audit, billing, catalog, compliance, entitlement, quota, saga,
     subscription, tenant,
 };
 
@@ -161,6 +161,7 @@ impl Hosted for quota::Quota {
 }
 impl Hosted for compliance::Audit {}
 impl Hosted for audit::Trail {}
+impl Hosted for saga::Saga {}
 impl Hosted for tenant::Tenant {
     fn tenant_state(state: &TenantState) -> Option<TenantState> {
         Some(*state)
@@ -197,6 +198,7 @@ pub(crate) fn dispatch<V: KindVisitor>(kind: GovernorKind, visitor: V) -> V::Out
         GovernorKind::Compliance => visitor.visit::<compliance::Audit>(),
         GovernorKind::Tenant => visitor.visit::<tenant::Tenant>(),
         GovernorKind::Audit => visitor.visit::<audit::Trail>(),
+        GovernorKind::Saga => visitor.visit::<saga::Saga>(),
     }
 }
 

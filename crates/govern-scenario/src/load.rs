@@ -11,7 +11,7 @@ use govern_governors::tenant::ResourceQuota;
 use govern_governors::{
     Args, CommandSpec, DAY_MS, Governor, GovernorKind, Metadata, MetadataError, Reason, ResourceId,
     StateSpec, TenantId, Timestamp, account, audit, billing, catalog, compliance, entitlement,
-    quota, subscription, tenant,
+    quota, saga, subscription, tenant,
 };
 use govern_runtime::{CrashPoint, ERROR_CODES};
 use toml_edit::{Item, TableLike, Value};
@@ -1030,6 +1030,7 @@ fn names(kind: GovernorKind) -> (&'static [&'static str], Vec<&'static str>) {
         GovernorKind::Compliance => names_of::<compliance::Audit>(),
         GovernorKind::Tenant => names_of::<tenant::Tenant>(),
         GovernorKind::Audit => names_of::<audit::Trail>(),
+        GovernorKind::Saga => names_of::<saga::Saga>(),
     }
 }
 
@@ -1049,6 +1050,7 @@ fn check_args(kind: GovernorKind, name: &str, args: &Args) -> Result<(), String>
         GovernorKind::Compliance => parses::<compliance::Audit>(name, args),
         GovernorKind::Tenant => parses::<tenant::Tenant>(name, args),
         GovernorKind::Audit => parses::<audit::Trail>(name, args),
+        GovernorKind::Saga => parses::<saga::Saga>(name, args),
     }
 }
 

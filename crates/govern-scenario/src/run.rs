@@ -10,7 +10,7 @@ use std::path::Path;
 
 use govern_governors::{
     Governor, GovernorKind, ResourceId, StateSpec, TenantId, Timestamp, account, audit, billing,
-    catalog, compliance, entitlement, quota, subscription, tenant,
+    catalog, compliance, entitlement, quota, saga, subscription, tenant,
 };
 use govern_receipt::{Digest, Head, Receipt};
 use govern_runtime::{CrashPoint, Hosted, Outcome, RawCommand, Refusal, Runtime, RuntimeHandle};
@@ -424,6 +424,7 @@ async fn state_of(h: &RuntimeHandle, t: &Target) -> Result<&'static str, Refusal
         GovernorKind::Compliance => state_name::<compliance::Audit>(h, tenant, r).await,
         GovernorKind::Tenant => state_name::<tenant::Tenant>(h, tenant, r).await,
         GovernorKind::Audit => state_name::<audit::Trail>(h, tenant, r).await,
+        GovernorKind::Saga => state_name::<saga::Saga>(h, tenant, r).await,
     }
 }
 
