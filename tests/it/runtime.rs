@@ -11,6 +11,7 @@ mod idempotency;
 mod passivation;
 mod plans;
 mod restart;
+mod sagas;
 mod shutdown;
 mod supervision;
 mod tenants;

@@ -119,6 +119,13 @@ pub enum Refusal {
         /// The key.
         key: String,
     },
+    /// A saga cannot be run: no such saga is registered, a parameter has no value, or its
+    /// record was refused.
+    #[error("saga refused: {problem}")]
+    BadSaga {
+        /// What is wrong.
+        problem: String,
+    },
     /// A catalog reload was refused: the new catalog is invalid (every problem is listed),
     /// or it drops a plan a live subscription is on. Nothing changed.
     #[error("catalog refused: {problems}")]
@@ -150,6 +157,7 @@ impl Refusal {
             Self::BadCatalog { .. } => "bad_catalog",
             Self::IdempotencyConflict { .. } => "idempotency_conflict",
             Self::IdempotencyInFlight { .. } => "idempotency_in_flight",
+            Self::BadSaga { .. } => "bad_saga",
         }
     }
 
@@ -180,6 +188,7 @@ impl Refusal {
             Self::Reserved { .. } => 403,
             Self::IdempotencyConflict { .. } => 422,
             Self::IdempotencyInFlight { .. } => 409,
+            Self::BadSaga { .. } => 422,
         }
     }
 }
@@ -207,6 +216,7 @@ pub const ERROR_CODES: &[&str] = &[
     "bad_catalog",
     "idempotency_conflict",
     "idempotency_in_flight",
+    "bad_saga",
 ];
 
 /// Why a command was not accepted.
@@ -327,7 +337,8 @@ impl Refusal {
             | Self::LedgerUnavailable(_)
             | Self::NoCatalog
             | Self::Usage(_)
-            | Self::BadCatalog { .. } => [None, None, None],
+            | Self::BadCatalog { .. }
+            | Self::BadSaga { .. } => [None, None, None],
         }
     }
 }
@@ -368,7 +379,7 @@ fn rejection_details(rejection: &Rejection) -> Details<'_> {
 /// | `unknown_plan` | `plan` |
 /// | `reserved` | `command` |
 /// | `idempotency_conflict`, `idempotency_in_flight` | `key` |
-/// | `no_catalog`, `bad_usage`, `bad_catalog` | none (the message says what) |
+/// | `no_catalog`, `bad_usage`, `bad_catalog`, `bad_saga` | none (the message says what) |
 /// | `shutting_down`, `ledger_unavailable` | none |
 ///
 /// For example `{"code":"busy","status":429,"message":"busy: governor inbox is at its limit

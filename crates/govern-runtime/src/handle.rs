@@ -173,7 +173,11 @@ impl<G: Hosted> GovernorHandle<G> {
         {
             return Err(Refusal::UnknownPlan { plan: plan.to_owned() }.into());
         }
-        let admission = shared.registry.admit(&self.key.tenant, lifecycle)?;
+        // A saga run's records are admitted as a tenant's lifecycle commands are: a run may
+        // begin before its tenant exists (onboarding provisions it), and an operator resolves
+        // a stuck run of a suspended tenant.
+        let admitted_as_lifecycle = lifecycle || G::KIND == GovernorKind::Saga;
+        let admission = shared.registry.admit(&self.key.tenant, admitted_as_lifecycle)?;
         let outcome =
             self.runtime.domains.get::<G>().call(self.key.clone(), request, admission).await;
         if lifecycle && outcome.is_ok() {

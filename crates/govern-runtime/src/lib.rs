@@ -15,6 +15,7 @@
 
 mod clock;
 mod commercial;
+mod coordinator;
 mod domain;
 mod domains;
 mod error;
@@ -28,6 +29,7 @@ mod receipts;
 mod registry;
 mod router;
 mod runtime;
+mod saga;
 mod schedule;
 mod supervisor;
 mod timers;
@@ -45,6 +47,7 @@ pub mod ledger {
     };
 }
 
+pub use coordinator::SagaEnd;
 pub use domains::Domains;
 pub use error::{Accepted, CommandError, ERROR_CODES, Outcome, Refusal, RuntimeError};
 #[cfg(feature = "testing")]
@@ -54,4 +57,5 @@ pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
 pub use idempotency::{IDEMPOTENCY_KEY, IdempotencyStats};
 pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};
+pub use saga::{SagaDef, SagaDefError, SagaStep, StepCommand};
 pub use usage::UsageRecorded;

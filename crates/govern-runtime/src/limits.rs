@@ -62,3 +62,11 @@ pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default: most idempotency keys kept per tenant; past it the oldest is dropped (counted in
 /// `IdempotencyStats::evicted`).
 pub const IDEMPOTENCY_KEYS_MAX: usize = 100_000;
+
+/// Attempts at a saga step refused momentarily (`busy`, `timeout`, ...), and at a
+/// compensation, before the step fails or the run is stuck.
+pub const SAGA_ATTEMPTS_MAX: u32 = 5;
+/// The wait before a saga's first retry; each further one waits twice as long.
+pub const SAGA_RETRY_BASE: Duration = Duration::from_millis(100);
+/// The longest wait between a saga's retries.
+pub const SAGA_RETRY_MAX: Duration = Duration::from_secs(10);

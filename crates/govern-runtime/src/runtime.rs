@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govern_governors::{GovernorKind, Timestamp, audit, tenant};
+use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp, audit, tenant};
 use govern_ledger::{
     CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
 };
 use govern_receipt::{ChainError, Head, Receipt};
 use ractor::{Actor, ActorCell, ActorRef};
+use std::collections::BTreeMap;
 
 use crate::clock::{Clock, wall_now};
 use crate::commercial::Commercial;
@@ -67,6 +68,12 @@ pub(crate) struct Shared {
     pub(crate) commercial: Arc<Commercial>,
     /// Idempotency keys and the first outcomes.
     pub(crate) idempotency: crate::idempotency::Idempotency,
+    /// The saga definitions, by name.
+    pub(crate) sagas: BTreeMap<String, Arc<crate::saga::SagaDef>>,
+    /// Saga runs being run now (one coordinator per run).
+    pub(crate) sagas_running: Mutex<std::collections::BTreeSet<(TenantId, ResourceId)>>,
+    /// Unfinished saga runs found at start, to resume.
+    pub(crate) sagas_to_resume: Mutex<Vec<(TenantId, ResourceId)>>,
 }
 
 impl Shared {
@@ -115,6 +122,8 @@ pub struct RuntimeBuilder {
     catalog: Option<Arc<Catalog>>,
     rules: Option<Arc<RuleSet>>,
     idempotency: (Duration, usize),
+    sagas: Vec<crate::saga::SagaDef>,
+    resume_sagas: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -134,6 +143,8 @@ impl Default for RuntimeBuilder {
             catalog: None,
             rules: None,
             idempotency: (limits::IDEMPOTENCY_WINDOW, limits::IDEMPOTENCY_KEYS_MAX),
+            sagas: Vec::new(),
+            resume_sagas: true,
         }
     }
 }
@@ -249,6 +260,22 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Registers a saga definition (`SagaDef::parse`), which `RuntimeHandle::run_saga` runs
+    /// by name; one of the same name as a shipped saga replaces it.
+    #[must_use]
+    pub fn saga(mut self, def: crate::saga::SagaDef) -> Self {
+        self.sagas.push(def);
+        self
+    }
+
+    /// Whether unfinished saga runs are resumed in the background at start (default: yes);
+    /// without, a host (or a test) resumes them with `RuntimeHandle::resume_sagas`.
+    #[must_use]
+    pub fn resume_sagas_at_start(mut self, resume: bool) -> Self {
+        self.resume_sagas = resume;
+        self
+    }
+
     /// The policy rules `RuntimeHandle::check` consults after grants and plan features
     /// (`govern_policy::RuleSet::parse`, `docs/policy.md`); default: none.
     #[must_use]
@@ -324,6 +351,14 @@ impl RuntimeBuilder {
                 u64::try_from(self.idempotency.0.as_millis()).unwrap_or(u64::MAX),
                 self.idempotency.1,
             ),
+            sagas: crate::saga::SagaDef::shipped()
+                .map_err(|e| RuntimeError::Start { what: "shipped sagas", reason: e.to_string() })?
+                .into_iter()
+                .chain(std::mem::take(&mut self.sagas))
+                .map(|d| (d.name.clone(), Arc::new(d)))
+                .collect(),
+            sagas_running: Mutex::new(std::collections::BTreeSet::new()),
+            sagas_to_resume: Mutex::new(Vec::new()),
         });
         restore_tenant_states(&shared)?;
         let config = DomainConfig {
@@ -384,6 +419,12 @@ impl RuntimeBuilder {
         rearm_timeouts(&shared, &domains)?;
         let delivery = tokio::spawn(deliver_timeouts(Arc::clone(&shared), Arc::clone(&domains)));
         let handle = RuntimeHandle { shared, domains };
+        if self.resume_sagas {
+            // Unfinished saga runs continue (or compensate) from their receipts, in the
+            // background; each run's steps carry idempotency keys, so none runs twice.
+            let resuming = handle.clone();
+            tokio::spawn(async move { drop(resuming.resume_sagas().await) });
+        }
         Ok(Runtime { handle, root, watcher, delivery })
     }
 }
@@ -536,6 +577,13 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
                     .map_err(|reason| RuntimeError::Start { what: "checks", reason })?;
             }
             let Some(last) = receipts.last() else { continue };
+            if kind == GovernorKind::Saga && crate::saga::unfinished(&last.body.state_to) {
+                shared
+                    .sagas_to_resume
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((tenant_id.clone(), resource.clone()));
+            }
             if !timed_states(kind).contains(&last.body.state_to.as_ref()) {
                 continue;
             }

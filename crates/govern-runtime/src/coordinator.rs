@@ -1,0 +1,383 @@
+//! The saga coordinator: runs a saga definition's steps through the governors, recording
+//! each in the run's saga governor, and compensates the completed steps, last first, when one
+//! fails. Every step command carries an idempotency key derived from the run and the step
+//! (`saga:{id}:{step}:do`, `saga:{id}:{step}:undo:{attempt}`), so a run resumed after a crash
+//! (the coordinator's task, or the whole runtime) never runs a completed step twice: a
+//! step accepted before the crash but not yet recorded answers its first outcome again.
+//!
+//! A run is a task of its own; the runtime resumes the unfinished ones at start from their
+//! saga governors' receipts (`RuntimeHandle::resume_sagas`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use govern_governors::saga::{self, Command as Record, Saga, State};
+use govern_governors::{Governor, GovernorKind, ResourceId, TenantId};
+
+use crate::error::{CommandError, Outcome, Refusal};
+use crate::handle::RawCommand;
+use crate::limits::{SAGA_ATTEMPTS_MAX, SAGA_RETRY_BASE, SAGA_RETRY_MAX};
+use crate::runtime::RuntimeHandle;
+use crate::saga::{SagaDef, StepCommand, decode_params, encode_params, render};
+
+/// How a saga run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SagaEnd {
+    /// Every step completed.
+    Completed,
+    /// Step `step` failed (`failure`) and the completed steps were undone.
+    Compensated {
+        /// The step that failed.
+        step: u32,
+        /// Why.
+        failure: String,
+    },
+    /// A compensation kept failing: an operator must look.
+    Stuck {
+        /// Why.
+        failure: String,
+    },
+}
+
+/// Whether a refusal may pass if retried (the runtime was momentarily unable).
+fn transient(r: &Refusal) -> bool {
+    matches!(
+        r,
+        Refusal::Busy { .. }
+            | Refusal::Timeout { .. }
+            | Refusal::GovernorUnavailable { .. }
+            | Refusal::IdempotencyInFlight { .. }
+    )
+}
+
+/// Whether the runtime is going away: the run stops, to be resumed at the next start.
+fn stopping(r: &Refusal) -> bool {
+    matches!(r, Refusal::ShuttingDown | Refusal::LedgerUnavailable(_))
+}
+
+/// The wait before retry `attempt` (from 1): doubling from the base, capped.
+fn backoff(attempt: u32) -> Duration {
+    SAGA_RETRY_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(SAGA_RETRY_MAX)
+}
+
+/// Removes a run from the running set when it ends, however it ends.
+struct Running<'a> {
+    handle: &'a RuntimeHandle,
+    key: (TenantId, ResourceId),
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.handle
+            .shared
+            .sagas_running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+impl RuntimeHandle {
+    /// Runs saga `saga` (a registered definition: `RuntimeBuilder::saga`, or a shipped one)
+    /// for `tenant` as run `id`, with `params`: begins it, runs its steps in order, and when
+    /// one fails compensates the completed ones last first; a compensation that fails is
+    /// retried with backoff and, past `limits::SAGA_ATTEMPTS_MAX` attempts, the run ends
+    /// `stuck`. Each step and record is receipted. Called again for a run that exists, it
+    /// continues it from its receipts (a finished run answers how it ended).
+    ///
+    /// # Errors
+    /// [`Refusal::BadSaga`] (unknown saga, a parameter missing); `idempotency_in_flight`
+    /// when the run is already being run; `shutting_down` or `ledger_unavailable` when the
+    /// runtime stops meanwhile (the run is resumed at the next start).
+    pub async fn run_saga(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        saga: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<SagaEnd, Refusal> {
+        self.run_saga_until(tenant, id, Some((saga, params)), None).await
+    }
+
+    #[cfg(feature = "testing")]
+    /// [`Self::run_saga`] that stops, as a crashed coordinator would, at its `records`-th saga
+    /// record of this call: right after writing it, or (`before`) right before, when the step
+    /// command it records has been sent; `None` when it stopped so.
+    ///
+    /// # Errors
+    /// As [`Self::run_saga`].
+    pub async fn run_saga_crashing_at(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        saga: &str,
+        params: &BTreeMap<String, String>,
+        records: usize,
+        before: bool,
+    ) -> Result<Option<SagaEnd>, Refusal> {
+        let crash = Some(CrashAt { records, before });
+        match self.run_saga_until(tenant, id, Some((saga, params)), crash).await {
+            Ok(end) => Ok(Some(end)),
+            Err(Refusal::GovernorUnavailable { reason, .. }) if reason == CRASHED => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resumes every unfinished saga run the ledger holds (runtime start does this in the
+    /// background); returns how each ended, by tenant and run.
+    pub async fn resume_sagas(&self) -> Vec<(TenantId, ResourceId, Result<SagaEnd, Refusal>)> {
+        let runs = std::mem::take(
+            &mut *self
+                .shared
+                .sagas_to_resume
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let mut out = Vec::new();
+        for (tenant, id) in runs {
+            let end = self.run_saga_until(&tenant, &id, None, None).await;
+            if let Err(e) = &end {
+                tracing::warn!(tenant_id = %tenant, saga = %id, code = e.code(), error = %e, "saga not resumed");
+            }
+            out.push((tenant, id, end));
+        }
+        out
+    }
+
+    async fn run_saga_until(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        start: Option<(&str, &BTreeMap<String, String>)>,
+        mut records: Option<CrashAt>,
+    ) -> Result<SagaEnd, Refusal> {
+        let key = (tenant.clone(), id.clone());
+        {
+            let mut running =
+                self.shared.sagas_running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !running.insert(key.clone()) {
+                return Err(Refusal::IdempotencyInFlight { key: format!("saga:{id}") });
+            }
+        }
+        let _running = Running { handle: self, key };
+        let record = self.governor::<Saga>(tenant, id);
+        let mut run = record.snapshot().await?.machine;
+        if run.state() == State::Pending {
+            let Some((name, given)) = start else {
+                return Err(Refusal::BadSaga { problem: format!("saga run {id} was never begun") });
+            };
+            let def = self.saga_def(name)?;
+            let params = def
+                .params(tenant.as_str(), given)
+                .map_err(|problem| Refusal::BadSaga { problem })?;
+            let begin = Record::Begin {
+                saga: def.name.clone(),
+                steps: u32::try_from(def.steps.len()).unwrap_or(u32::MAX),
+                params: encode_params(&params),
+            };
+            run = self.record(&record, begin, &mut records).await?;
+        }
+        let name = run.saga().unwrap_or_default().to_owned();
+        let def = self.saga_def(&name)?;
+        let params = decode_params(run.params());
+        loop {
+            let next = match run.state() {
+                State::Completed => return Ok(SagaEnd::Completed),
+                State::Compensated => {
+                    let (step, failure) = run.failed().unwrap_or((0, "resolved by an operator"));
+                    return Ok(SagaEnd::Compensated { step, failure: failure.to_owned() });
+                }
+                State::Stuck => {
+                    return Ok(SagaEnd::Stuck {
+                        failure: run.stuck().unwrap_or_default().to_owned(),
+                    });
+                }
+                State::Pending => {
+                    return Err(Refusal::BadSaga {
+                        problem: format!("saga run {id} was never begun"),
+                    });
+                }
+                State::Running => self.step(tenant, id, &def, &run, &params).await?,
+                State::Compensating => self.compensate(tenant, id, &def, &run, &params).await?,
+            };
+            run = self.record(&record, next, &mut records).await?;
+        }
+    }
+
+    /// The registered definition called `name`.
+    fn saga_def(&self, name: &str) -> Result<Arc<SagaDef>, Refusal> {
+        self.shared
+            .sagas
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Refusal::BadSaga { problem: format!("no saga `{name}` is registered") })
+    }
+
+    /// Writes one record of the run, and returns the run as it now is.
+    async fn record(
+        &self,
+        record: &crate::GovernorHandle<Saga>,
+        command: Record,
+        crash: &mut Option<CrashAt>,
+    ) -> Result<Saga, Refusal> {
+        let crashed = || Refusal::GovernorUnavailable {
+            kind: GovernorKind::Saga,
+            reason: CRASHED.into(),
+            retry_after_ms: None,
+        };
+        if let Some(c) = crash
+            && c.before
+            && c.records == 1
+        {
+            return Err(crashed());
+        }
+        let reason = format!("saga {}", command.name_of());
+        match record.send(command, &reason).await {
+            Ok(_) => {}
+            Err(CommandError::Refused(r)) => return Err(r),
+            Err(CommandError::Rejected(r)) => {
+                return Err(Refusal::BadSaga {
+                    problem: format!("the saga record was refused: {r}"),
+                });
+            }
+        }
+        if let Some(c) = crash {
+            c.records = c.records.saturating_sub(1);
+            if c.records == 0 {
+                return Err(crashed());
+            }
+        }
+        Ok(record.snapshot().await?.machine)
+    }
+
+    /// Sends one step command (rendered from `params`) with its idempotency key.
+    async fn saga_command(
+        &self,
+        tenant: &TenantId,
+        c: &StepCommand,
+        params: &BTreeMap<String, String>,
+        key: String,
+        reason: String,
+    ) -> Outcome {
+        let bad = |problem: String| CommandError::Refused(Refusal::BadSaga { problem });
+        let resource = render(&c.resource, params).map_err(bad)?;
+        let resource =
+            ResourceId::new(&resource).map_err(|e| bad(format!("resource `{resource}`: {e}")))?;
+        let mut args = govern_governors::Args::new();
+        for (k, v) in &c.args {
+            args.insert(k.clone(), render(v, params).map_err(bad)?);
+        }
+        self.command(RawCommand {
+            tenant: tenant.clone(),
+            kind: c.governor,
+            resource,
+            name: c.command.clone(),
+            args,
+            reason,
+            metadata: vec![(crate::IDEMPOTENCY_KEY.to_owned(), key)],
+        })
+        .await
+    }
+
+    /// Runs the next step (retrying a momentary refusal); the record it leads to.
+    async fn step(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        def: &SagaDef,
+        run: &Saga,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Record, Refusal> {
+        let i = run.done();
+        let Some(step) = def.steps.get(i as usize) else {
+            return Ok(Record::StepFailed {
+                step: i,
+                reason: "the definition has no such step".into(),
+            });
+        };
+        let mut attempt = 0;
+        loop {
+            if let (Some(limit), Some(began)) = (def.timeout, run.began_at()) {
+                let limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+                if began.plus_ms(limit_ms) <= self.now() {
+                    return Ok(Record::StepFailed { step: i, reason: "the saga timed out".into() });
+                }
+            }
+            let key = format!("saga:{id}:{i}:do");
+            let reason = format!("saga {} {id}: {}", def.name, step.name);
+            match self.saga_command(tenant, &step.action, params, key, reason).await {
+                Ok(_) => return Ok(Record::StepDone { step: i }),
+                Err(CommandError::Refused(r)) if stopping(&r) => return Err(r),
+                Err(CommandError::Refused(r))
+                    if transient(&r) && attempt + 1 < SAGA_ATTEMPTS_MAX =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => {
+                    return Ok(Record::StepFailed { step: i, reason: saga::cut(&e.to_string()) });
+                }
+            }
+        }
+    }
+
+    /// Undoes the last completed step not yet undone: the record it leads to.
+    async fn compensate(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        def: &SagaDef,
+        run: &Saga,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Record, Refusal> {
+        let j = run.to_undo().saturating_sub(1);
+        let Some(undo) = def.steps.get(j as usize).and_then(|s| s.compensation.as_ref()) else {
+            return Ok(Record::Compensated { step: j });
+        };
+        let attempt = run.attempts() + 1;
+        if attempt > 1 {
+            tokio::time::sleep(backoff(attempt - 1)).await;
+        }
+        let key = format!("saga:{id}:{j}:undo:{attempt}");
+        let reason = format!("saga {} {id}: undo {}", def.name, def.steps[j as usize].name);
+        match self.saga_command(tenant, undo, params, key, reason).await {
+            Ok(_) => Ok(Record::Compensated { step: j }),
+            Err(CommandError::Refused(r)) if stopping(&r) => Err(r),
+            Err(e) if attempt >= SAGA_ATTEMPTS_MAX => Ok(Record::GiveUp {
+                reason: saga::cut(&format!(
+                    "undoing step {j} ({}) failed {attempt} times; last: {e}",
+                    def.steps[j as usize].name
+                )),
+            }),
+            Err(e) => Ok(Record::CompensationFailed {
+                step: j,
+                attempt,
+                reason: saga::cut(&e.to_string()),
+            }),
+        }
+    }
+}
+
+/// Where a test's simulated coordinator crash stops a run: at its `records`-th record,
+/// after writing it or before.
+#[derive(Clone, Copy, Debug)]
+struct CrashAt {
+    records: usize,
+    before: bool,
+}
+
+/// The reason a test's simulated coordinator crash stops a run with.
+const CRASHED: &str = "the saga coordinator stopped (simulated crash)";
+
+/// The record's name, for its reason.
+trait NameOf {
+    fn name_of(&self) -> &'static str;
+}
+
+impl NameOf for Record {
+    fn name_of(&self) -> &'static str {
+        govern_governors::CommandSpec::name(self)
+    }
+}

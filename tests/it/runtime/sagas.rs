@@ -1,0 +1,307 @@
+//! Sagas through the runtime: the shipped onboarding completes; a failure at every step
+//! compensates the completed ones last first; a compensation that keeps failing ends the run
+//! stuck; a coordinator crash at every record boundary (after a record, and after a step's
+//! command but before its record) resumes after a restart to the same end, and no step runs
+//! twice.
+
+use std::collections::BTreeMap;
+
+use govern_governors::GovernorKind;
+use govern_runtime::{Refusal, RuntimeHandle, SagaDef, SagaEnd};
+
+use super::{builder, quota, resource, tenant};
+
+fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn onboarding_params() -> BTreeMap<String, String> {
+    params(&[("email", "ada@example.com"), ("plan", "pro"), ("feature", "sso")])
+}
+
+/// `(governor/resource command)` of each of `tenant`'s receipts but the saga's, in order.
+fn effects(h: &RuntimeHandle, t: &govern_governors::TenantId) -> Vec<String> {
+    h.receipts(t, None, None)
+        .unwrap()
+        .iter()
+        .filter(|r| r.body.governor != GovernorKind::Saga)
+        .map(|r| format!("{}/{} {}", r.body.governor, r.body.resource, r.body.command))
+        .collect()
+}
+
+/// The saga records of run `id`, as `command` or `command step`.
+fn records(h: &RuntimeHandle, t: &govern_governors::TenantId, id: &str) -> Vec<String> {
+    h.receipts(t, Some(GovernorKind::Saga), Some(&resource(id)))
+        .unwrap()
+        .iter()
+        .map(|r| match r.body.args.get("step") {
+            Some(s) => format!("{} {s}", r.body.command),
+            None => r.body.command.to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shipped_onboarding_runs_every_step_in_order() {
+    let rt = builder().start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    let end = h.run_saga(&acme, &resource("onboard-1"), "onboarding", &onboarding_params()).await;
+    assert_eq!(end.unwrap(), SagaEnd::Completed);
+    assert_eq!(
+        effects(&h, &acme),
+        [
+            "tenant/acme provision_tenant",
+            "tenant/acme activate_tenant",
+            "account/account-1 create_account",
+            "account/account-1 verify_account",
+            "subscription/sub-1 start_trial",
+            "entitlement/grant-sso grant_entitlement",
+            "entitlement/grant-sso approve_grant",
+        ]
+    );
+    let r = records(&h, &acme, "onboard-1");
+    assert_eq!(r.len(), 8);
+    assert_eq!((r[0].as_str(), r[7].as_str()), ("begin", "step_done 6"));
+    // Each step carries its idempotency key.
+    let trial = &h.receipts(&acme, Some(GovernorKind::Subscription), None).unwrap()[0];
+    assert_eq!(trial.body.metadata["idempotency_key"], "saga:onboard-1:4:do");
+    // Run again: it answers how it ended, and does nothing.
+    let head = h.head();
+    let p = onboarding_params();
+    let again = h.run_saga(&acme, &resource("onboard-1"), "onboarding", &p).await;
+    assert_eq!(again.unwrap(), SagaEnd::Completed);
+    assert_eq!(h.head(), head);
+    rt.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saga_that_cannot_run_is_refused_before_it_begins() {
+    let rt = builder().start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    let head = h.head();
+    let e = h.run_saga(&acme, &resource("x-1"), "payroll", &params(&[])).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("bad_saga", 422));
+    let e = h.run_saga(&acme, &resource("x-1"), "onboarding", &params(&[])).await.unwrap_err();
+    assert!(matches!(&e, Refusal::BadSaga { problem } if problem.contains("has no value")), "{e}");
+    assert_eq!(h.head(), head);
+    rt.shutdown().await.unwrap();
+}
+
+/// Three steps that each can be undone, with a step that always fails (archiving a
+/// subscription that never started: `invalid_transition`) at `fail_at`.
+fn failing_def(fail_at: usize) -> SagaDef {
+    let good = [
+        r#"[[steps]]
+name = "open account"
+governor = "account"
+resource = "acc-1"
+command = "create_account"
+args = { email = "ada@example.com" }
+compensate = { command = "close_account" }
+"#,
+        r#"[[steps]]
+name = "start trial"
+governor = "subscription"
+resource = "sub-1"
+command = "start_trial"
+args = { plan = "pro", trial_days = "14" }
+compensate = { command = "request_cancellation" }
+"#,
+        r#"[[steps]]
+name = "grant"
+governor = "entitlement"
+resource = "grant-sso"
+command = "grant_entitlement"
+args = { feature = "sso" }
+compensate = { command = "revoke_entitlement" }
+"#,
+    ];
+    let bad = r#"[[steps]]
+name = "archive a subscription that never began"
+governor = "subscription"
+resource = "sub-never"
+command = "archive"
+"#;
+    let mut steps: Vec<&str> = good.to_vec();
+    steps.insert(fail_at, bad);
+    let text = format!("name = \"failing\"\n{}", steps.concat());
+    SagaDef::parse(&text, "failing.toml").unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_at_every_step_compensates_the_completed_ones_last_first() {
+    let undo = [
+        "account/acc-1 close_account",
+        "subscription/sub-1 request_cancellation",
+        "entitlement/grant-sso revoke_entitlement",
+    ];
+    let done = [
+        "account/acc-1 create_account",
+        "subscription/sub-1 start_trial",
+        "entitlement/grant-sso grant_entitlement",
+    ];
+    for fail_at in 0..=3 {
+        let rt = builder().saga(failing_def(fail_at)).start().await.unwrap();
+        let h = rt.handle();
+        let acme = tenant("acme");
+        h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+        let end = h.run_saga(&acme, &resource("run-1"), "failing", &params(&[])).await.unwrap();
+        let SagaEnd::Compensated { step, failure } = end else { panic!("{fail_at}: {end:?}") };
+        assert_eq!(step, u32::try_from(fail_at).unwrap());
+        assert!(failure.contains("invalid transition") || failure.contains("archive"), "{failure}");
+        let mut want: Vec<&str> =
+            vec!["tenant/acme provision_tenant", "tenant/acme activate_tenant"];
+        want.extend(&done[..fail_at]);
+        want.extend(undo[..fail_at].iter().rev());
+        assert_eq!(effects(&h, &acme), want, "failing at {fail_at}");
+        let mut r = vec!["begin".to_owned()];
+        r.extend((0..fail_at).map(|i| format!("step_done {i}")));
+        r.push(format!("step_failed {fail_at}"));
+        r.extend((0..fail_at).rev().map(|i| format!("compensated {i}")));
+        assert_eq!(records(&h, &acme, "run-1"), r, "failing at {fail_at}");
+        rt.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_compensation_that_keeps_failing_ends_the_run_stuck_with_its_reason() {
+    // The trial's compensation archives it, which a trial refuses: every attempt fails.
+    let text = r#"name = "stubborn"
+[[steps]]
+name = "start trial"
+governor = "subscription"
+resource = "sub-1"
+command = "start_trial"
+args = { plan = "pro", trial_days = "14" }
+compensate = { command = "archive" }
+[[steps]]
+name = "fail"
+governor = "subscription"
+resource = "sub-never"
+command = "archive"
+"#;
+    let def = SagaDef::parse(text, "stubborn.toml").unwrap();
+    let rt = builder().saga(def).start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let end = h.run_saga(&acme, &resource("run-1"), "stubborn", &params(&[])).await.unwrap();
+    let SagaEnd::Stuck { failure } = end else { panic!("{end:?}") };
+    assert!(failure.starts_with("undoing step 0 (start trial) failed 5 times"), "{failure}");
+    assert_eq!(
+        records(&h, &acme, "run-1"),
+        [
+            "begin",
+            "step_done 0",
+            "step_failed 1",
+            "compensation_failed 0",
+            "compensation_failed 0",
+            "compensation_failed 0",
+            "compensation_failed 0",
+            "give_up",
+        ]
+    );
+    // An operator deals with it and resolves the run.
+    let run = h.governor::<govern_governors::saga::Saga>(&acme, &resource("run-1"));
+    run.send(govern_governors::saga::Command::Resolve, "refunded by hand").await.unwrap();
+    let end = h.run_saga(&acme, &resource("run-1"), "stubborn", &params(&[])).await.unwrap();
+    assert!(matches!(end, SagaEnd::Compensated { step: 1, .. }), "{end:?}");
+    rt.shutdown().await.unwrap();
+}
+
+/// Runs `saga` as run `run-1` on a fresh data directory, crashing the coordinator at its
+/// `n`-th record (after, or before it), restarts, resumes, and returns the end and the
+/// effects; `None` when the run ended before the crash point.
+async fn crash_and_resume(
+    def: Option<SagaDef>,
+    saga: &str,
+    p: &BTreeMap<String, String>,
+    provision: bool,
+    n: usize,
+    before: bool,
+) -> Option<(SagaEnd, Vec<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let acme = tenant("acme");
+    let mut b = builder().data_dir(&data).resume_sagas_at_start(false);
+    if let Some(d) = def.clone() {
+        b = b.saga(d);
+    }
+    let rt = b.start().await.unwrap();
+    let h = rt.handle();
+    if provision {
+        h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    }
+    let crashed = h.run_saga_crashing_at(&acme, &resource("run-1"), saga, p, n, before).await;
+    rt.shutdown().await.unwrap();
+    if crashed.unwrap().is_some() {
+        return None;
+    }
+    let mut b = builder().data_dir(&data).resume_sagas_at_start(false);
+    if let Some(d) = def {
+        b = b.saga(d);
+    }
+    let rt = b.start().await.unwrap();
+    let h = rt.handle();
+    let resumed = h.resume_sagas().await;
+    let end = match resumed.into_iter().next() {
+        Some((t, id, end)) => {
+            assert_eq!((t, id), (acme.clone(), resource("run-1")));
+            end.unwrap()
+        }
+        // The crash came after the run's last record: nothing to resume; asked again, the
+        // run answers how it ended and does nothing.
+        None => h.run_saga(&acme, &resource("run-1"), saga, p).await.unwrap(),
+    };
+    let out = (end, effects(&h, &acme));
+    rt.shutdown().await.unwrap();
+    Some(out)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_coordinator_crash_at_every_boundary_resumes_to_the_same_end_and_runs_no_step_twice() {
+    // The reference runs, without a crash.
+    let onboarding = {
+        let rt = builder().start().await.unwrap();
+        let h = rt.handle();
+        let (acme, run, p) = (tenant("acme"), resource("run-1"), onboarding_params());
+        let end = h.run_saga(&acme, &run, "onboarding", &p).await.unwrap();
+        let out = (end, effects(&h, &tenant("acme")));
+        rt.shutdown().await.unwrap();
+        out
+    };
+    let failing = {
+        let rt = builder().saga(failing_def(2)).start().await.unwrap();
+        let h = rt.handle();
+        h.provision_tenant(&tenant("acme"), quota(), "onboarding").await.unwrap();
+        let end = h.run_saga(&tenant("acme"), &resource("run-1"), "failing", &params(&[])).await;
+        let out = (end.unwrap(), effects(&h, &tenant("acme")));
+        rt.shutdown().await.unwrap();
+        out
+    };
+    // Onboarding: 8 records; the failing run: begin, 2 done, failed, 2 compensated = 6.
+    let mut boundaries = 0;
+    for before in [false, true] {
+        for n in 1..=8 {
+            if let Some(got) =
+                crash_and_resume(None, "onboarding", &onboarding_params(), false, n, before).await
+            {
+                assert_eq!(got, onboarding, "onboarding, crash at record {n} (before: {before})");
+                boundaries += 1;
+            }
+        }
+        for n in 1..=6 {
+            let got =
+                crash_and_resume(Some(failing_def(2)), "failing", &params(&[]), true, n, before)
+                    .await;
+            if let Some(got) = got {
+                assert_eq!(got, failing, "failing, crash at record {n} (before: {before})");
+                boundaries += 1;
+            }
+        }
+    }
+    // Every boundary: after and before each of the 8 + 6 records.
+    assert_eq!(boundaries, 2 * (8 + 6), "boundaries exercised");
+}
