@@ -37,6 +37,7 @@ mod plans;
 mod receipts;
 mod reopen;
 mod run;
+mod sagas;
 mod verify;
 mod verify_export;
 
@@ -152,6 +153,17 @@ enum Command {
         "  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1",
     ))]
     Receipts(receipts::ReceiptsArgs),
+    /// List the saga runs in a ledger: state, steps done, what failed, why a run is stuck.
+    ///
+    /// One line per run (tenant, run id, saga, state, steps done of all, and the failed
+    /// step's reason or why the run is stuck), or JSON Lines with --json; each run is the
+    /// replay of its saga governor's receipts. The data directory is opened read-only.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern sagas /tmp/ledger\n",
+        "  govern sagas /tmp/ledger --tenant acme --json",
+    ))]
+    Sagas(sagas::SagasArgs),
     /// Print a governor's state machine (Mermaid or Graphviz DOT).
     ///
     /// States (initial and terminal marked) and every accepted transition labelled with its
@@ -194,6 +206,7 @@ fn main() -> ExitCode {
         Command::Prove(p) => export::prove(&p),
         Command::Checkpoint(c) => checkpoints::run(&c),
         Command::Receipts(r) => receipts::run(&r),
+        Command::Sagas(s) => sagas::run(&s),
         Command::Graph(g) => graph::run(&g),
     };
     match result {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 #[path = "support/govern.rs"]
 mod support;
-use support::{digest, frame_starts, govern, ledger, segment, text};
+use support::{digest, frame_starts, govern, ledger, s, segment, text};
 
 #[test]
 fn a_written_ledger_verifies_with_its_checkpoint() {
@@ -524,4 +524,30 @@ fn verify_refuses_a_receipt_that_hashes_but_does_not_decode_or_breaks_its_number
         gap_stderr.contains("subscription sub-1 of tenant acme has resource_seq 3, expected 2"),
         "{gap_stderr}"
     );
+}
+
+#[test]
+fn sagas_lists_every_run_with_its_state_and_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/18-saga-record.toml");
+    let out = govern(&["run", s(&scenario), "--data-dir", s(&data)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = govern(&["sagas", s(&data)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<Vec<&str>> =
+        stdout.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0][..5], ["acme", "billing-1", "billing_run", "completed", "1/1"]);
+    assert_eq!(rows[1][..5], ["acme", "onboard-1", "onboarding", "compensated", "2/3"]);
+    assert!(stdout.contains("step 2 failed: card declined"), "{stdout}");
+    assert!(
+        stdout.contains("resolved by an operator; was stuck: the refund failed 5 times"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("3 saga run(s)\n"), "{stdout}");
+    let out = govern(&["sagas", s(&data), "--tenant", "globex", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "", "another tenant has no runs");
 }
