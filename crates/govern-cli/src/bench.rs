@@ -20,6 +20,7 @@ use crate::alloc_count::live_bytes;
 mod checks;
 mod idempotency;
 mod isolation;
+mod sagas;
 mod usage;
 
 /// Benchmarks.
@@ -52,6 +53,9 @@ pub(crate) enum Bench {
     /// What an idempotency key costs: C clients start trials unkeyed, keyed with fresh
     /// keys, then repeat the keyed ones (replays, nothing written); ns per command and /s.
     Idempotency(idempotency::IdempotencyArgs),
+    /// Completed saga runs per second: C clients run the shipped onboarding saga (7 steps)
+    /// for tenants of their own; every run must complete with all its receipts.
+    Sagas(sagas::SagasArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -138,6 +142,7 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Usage(args) => usage::usage(&args),
         Bench::Checks(args) => checks::checks(&args),
         Bench::Idempotency(args) => idempotency::idempotency(&args),
+        Bench::Sagas(args) => sagas::sagas(&args),
     }
 }
 

@@ -172,3 +172,10 @@ fn bench_idempotency_replays_write_nothing() {
         assert!(r[k].as_f64().unwrap() > 0.0, "{k}");
     }
 }
+
+#[test]
+fn bench_sagas_completes_every_run_with_its_receipts() {
+    let r = bench(&["sagas", "--runs", "20", "--clients", "4"]);
+    assert_eq!((r["runs"].as_u64(), r["receipts"].as_u64()), (Some(20), Some(300)));
+    assert!(r["sagas_per_s"].as_f64().unwrap() > 0.0);
+}

@@ -177,7 +177,7 @@ impl RuntimeHandle {
                 steps: u32::try_from(def.steps.len()).unwrap_or(u32::MAX),
                 params: encode_params(&params),
             };
-            run = self.record(&record, begin, &mut records).await?;
+            run = self.record(&record, &mut run, begin, &mut records).await?;
         }
         let name = run.saga().unwrap_or_default().to_owned();
         let def = self.saga_def(&name)?;
@@ -202,7 +202,7 @@ impl RuntimeHandle {
                 State::Running => self.step(tenant, id, &def, &run, &params).await?,
                 State::Compensating => self.compensate(tenant, id, &def, &run, &params).await?,
             };
-            run = self.record(&record, next, &mut records).await?;
+            run = self.record(&record, &mut run, next, &mut records).await?;
         }
     }
 
@@ -219,6 +219,7 @@ impl RuntimeHandle {
     async fn record(
         &self,
         record: &crate::GovernorHandle<Saga>,
+        run: &mut Saga,
         command: Record,
         crash: &mut Option<CrashAt>,
     ) -> Result<Saga, Refusal> {
@@ -234,6 +235,7 @@ impl RuntimeHandle {
             return Err(crashed());
         }
         let reason = format!("saga {}", command.name_of());
+        let mirror = command.clone();
         match record.send(command, &reason).await {
             Ok(_) => {}
             Err(CommandError::Refused(r)) => return Err(r),
@@ -248,6 +250,12 @@ impl RuntimeHandle {
             if c.records == 0 {
                 return Err(crashed());
             }
+        }
+        // The run as it now is: the record applied to the machine it was decided from (the
+        // coordinator is the run's one writer); read back if that does not hold.
+        let ctx = govern_governors::Ctx { now: self.now() };
+        if run.apply(&mirror, &ctx).is_ok() {
+            return Ok(run.clone());
         }
         Ok(record.snapshot().await?.machine)
     }
