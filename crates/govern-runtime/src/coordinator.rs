@@ -98,7 +98,7 @@ impl RuntimeHandle {
         saga: &str,
         params: &BTreeMap<String, String>,
     ) -> Result<SagaEnd, Refusal> {
-        self.run_saga_until(tenant, id, Some((saga, params)), None).await
+        self.run_saga_until(tenant, id, Some((saga, params)), None, None).await
     }
 
     #[cfg(feature = "testing")]
@@ -118,7 +118,30 @@ impl RuntimeHandle {
         before: bool,
     ) -> Result<Option<SagaEnd>, Refusal> {
         let crash = Some(CrashAt { records, before });
-        match self.run_saga_until(tenant, id, Some((saga, params)), crash).await {
+        match self.run_saga_until(tenant, id, Some((saga, params)), crash, None).await {
+            Ok(end) => Ok(Some(end)),
+            Err(Refusal::GovernorUnavailable { reason, .. }) if reason == CRASHED => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    /// [`Self::run_saga`] with `faults` injected; `None` when the coordinator stopped at its
+    /// simulated crash (the run is then resumed by [`Self::resume_sagas`] after a restart).
+    ///
+    /// # Errors
+    /// As [`Self::run_saga`].
+    pub async fn run_saga_with_faults(
+        &self,
+        tenant: &TenantId,
+        id: &ResourceId,
+        saga: &str,
+        params: &BTreeMap<String, String>,
+        faults: SagaFaults,
+    ) -> Result<Option<SagaEnd>, Refusal> {
+        let crash = faults.crash_after_records.map(|records| CrashAt { records, before: false });
+        let start = Some((saga, params));
+        match self.run_saga_until(tenant, id, start, crash, faults.fail_step).await {
             Ok(end) => Ok(Some(end)),
             Err(Refusal::GovernorUnavailable { reason, .. }) if reason == CRASHED => Ok(None),
             Err(e) => Err(e),
@@ -137,7 +160,7 @@ impl RuntimeHandle {
         );
         let mut out = Vec::new();
         for (tenant, id) in runs {
-            let end = self.run_saga_until(&tenant, &id, None, None).await;
+            let end = self.run_saga_until(&tenant, &id, None, None, None).await;
             if let Err(e) = &end {
                 tracing::warn!(tenant_id = %tenant, saga = %id, code = e.code(), error = %e, "saga not resumed");
             }
@@ -152,6 +175,7 @@ impl RuntimeHandle {
         id: &ResourceId,
         start: Option<(&str, &BTreeMap<String, String>)>,
         mut records: Option<CrashAt>,
+        fail_step: Option<u32>,
     ) -> Result<SagaEnd, Refusal> {
         let key = (tenant.clone(), id.clone());
         {
@@ -198,6 +222,9 @@ impl RuntimeHandle {
                     return Err(Refusal::BadSaga {
                         problem: format!("saga run {id} was never begun"),
                     });
+                }
+                State::Running if fail_step == Some(run.done()) => {
+                    Record::StepFailed { step: run.done(), reason: "injected failure".into() }
                 }
                 State::Running => self.step(tenant, id, &def, &run, &params).await?,
                 State::Compensating => self.compensate(tenant, id, &def, &run, &params).await?,
@@ -374,6 +401,17 @@ impl RuntimeHandle {
 struct CrashAt {
     records: usize,
     before: bool,
+}
+
+/// Faults injected into a saga run (scenarios, tests): a step that fails without its command
+/// being sent, and a coordinator crash at a record.
+#[cfg(feature = "testing")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SagaFaults {
+    /// This step fails (`injected failure`) instead of running.
+    pub fail_step: Option<u32>,
+    /// The coordinator stops at its N-th record of the call, right after writing it.
+    pub crash_after_records: Option<usize>,
 }
 
 /// The reason a test's simulated coordinator crash stops a run with.

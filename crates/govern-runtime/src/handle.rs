@@ -173,11 +173,17 @@ impl<G: Hosted> GovernorHandle<G> {
         {
             return Err(Refusal::UnknownPlan { plan: plan.to_owned() }.into());
         }
-        // A saga run's records are admitted as a tenant's lifecycle commands are: a run may
-        // begin before its tenant exists (onboarding provisions it), and an operator resolves
-        // a stuck run of a suspended tenant.
-        let admitted_as_lifecycle = lifecycle || G::KIND == GovernorKind::Saga;
-        let admission = shared.registry.admit(&self.key.tenant, admitted_as_lifecycle)?;
+        // A saga run's records are admitted whatever the tenant's state, as the runtime's
+        // own records are (a run that deprovisioned its tenant while compensating records its
+        // end; an operator resolves a stuck run of a suspended tenant), and before the tenant
+        // exists as its first lifecycle command is (onboarding provisions it).
+        let admission = match G::KIND {
+            GovernorKind::Saga => match shared.registry.admit_record(&self.key.tenant) {
+                Some(admission) => admission,
+                None => shared.registry.admit(&self.key.tenant, true)?,
+            },
+            _ => shared.registry.admit(&self.key.tenant, lifecycle)?,
+        };
         let outcome =
             self.runtime.domains.get::<G>().call(self.key.clone(), request, admission).await;
         if lifecycle && outcome.is_ok() {

@@ -48,6 +48,8 @@ pub mod ledger {
 }
 
 pub use coordinator::SagaEnd;
+#[cfg(feature = "testing")]
+pub use coordinator::SagaFaults;
 pub use domains::Domains;
 pub use error::{Accepted, CommandError, ERROR_CODES, Outcome, Refusal, RuntimeError};
 #[cfg(feature = "testing")]

@@ -171,8 +171,18 @@ const TOP_KEYS: &[&str] =
 /// Keys of a `[[tenants]]` table.
 const TENANT_KEYS: &[&str] = &["id", "storage_gb", "compute_units", "bandwidth_mbps"];
 /// Keys that say what a step does; a step has exactly one.
-const ACTION_KEYS: &[&str] =
-    &["command", "advance", "crash", "restart", "verify", "check", "entitled", "usage"];
+const ACTION_KEYS: &[&str] = &[
+    "command",
+    "advance",
+    "crash",
+    "restart",
+    "verify",
+    "check",
+    "entitled",
+    "usage",
+    "saga",
+    "resume_sagas",
+];
 /// Keys of `expect` on a step.
 const EXPECT_KEYS: &[&str] = &[
     "state",
@@ -184,6 +194,7 @@ const EXPECT_KEYS: &[&str] = &[
     "value",
     "quota",
     "duplicate",
+    "saga",
 ];
 /// Keys of the run's `[expect]`.
 const RUN_EXPECT_KEYS: &[&str] = &["receipts", "verified"];
@@ -507,6 +518,9 @@ impl Cx<'_> {
             "check" => &["check", "tenant", "governor", "resource", "note", "expect"],
             "entitled" => &["entitled", "tenant", "action", "quantity", "note", "expect"],
             "usage" => &["usage", "tenant", "quantity", "event", "note", "expect"],
+            "saga" => {
+                &["saga", "tenant", "run", "params", "fail_step", "crash_after", "note", "expect"]
+            }
             "advance" => &["advance", "note", "expect"],
             _ => &[action_key, "note", "expect"],
         };
@@ -562,6 +576,67 @@ impl Cx<'_> {
                 let event = self.string(table, "event", span.clone(), what);
                 let quantity = self.optional_u64(table, "quantity", 0, u64::MAX).unwrap_or(1);
                 Some(Action::Usage { tenant: tenant?, meter: meter?, quantity, event: event? })
+            }
+            "saga" => {
+                let what = "a `saga` step";
+                let saga = self.string(table, "saga", span.clone(), what);
+                let tenant_span = table.get("tenant").and_then(Item::span);
+                let tenant = self
+                    .string(table, "tenant", span.clone(), what)
+                    .and_then(|t| self.tenant_id(&t, tenant_span));
+                let run_span = table.get("run").and_then(Item::span);
+                let run = self.string(table, "run", span.clone(), what).and_then(|r| {
+                    ResourceId::new(&r)
+                        .map_err(|e| self.problem(run_span, format!("`run` {e}"), None))
+                        .ok()
+                });
+                let mut params = Vec::new();
+                if let Some(item) = table.get("params") {
+                    match item.as_table_like() {
+                        Some(t) => {
+                            for (k, v) in t.iter() {
+                                match v.as_str() {
+                                    Some(v) => params.push((k.to_owned(), v.to_owned())),
+                                    None => self.problem(
+                                        v.span(),
+                                        format!("parameter `{k}` is {}", describe(v)),
+                                        Some("a string".into()),
+                                    ),
+                                }
+                            }
+                        }
+                        None => self.problem(
+                            item.span(),
+                            format!("`params` is {}", a_type(item)),
+                            Some("a table of strings".into()),
+                        ),
+                    }
+                }
+                let fail_step = self
+                    .optional_u64(table, "fail_step", 0, 63)
+                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+                let crash_after = self
+                    .optional_u64(table, "crash_after", 1, 1_000)
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+                Some(Action::Saga {
+                    tenant: tenant?,
+                    run: run?,
+                    saga: saga?,
+                    params,
+                    fail_step,
+                    crash_after,
+                })
+            }
+            "resume_sagas" => {
+                if let Some(item) = table.get("resume_sagas").filter(|i| i.as_bool() != Some(true))
+                {
+                    self.problem(
+                        item.span(),
+                        format!("`resume_sagas` is {}", describe(item)),
+                        Some("`true`".into()),
+                    );
+                }
+                Some(Action::ResumeSagas)
             }
             flag => {
                 if let Some(item) = table.get(flag).filter(|i| i.as_bool() != Some(true)) {
@@ -851,6 +926,7 @@ impl Cx<'_> {
             value: self.optional_u64(table, "value", 0, u64::MAX),
             quota: self.optional_string(table, "quota"),
             duplicate: table.get("duplicate").and_then(Item::as_bool),
+            saga: self.optional_string(table, "saga"),
             allowed: table.get("allowed").and_then(|item| {
                 let b = item.as_bool();
                 if b.is_none() {
@@ -914,6 +990,8 @@ impl Cx<'_> {
             Some(Action::Advance { .. }) => &["timeouts"],
             Some(Action::Entitled { .. }) => &["allowed", "refused", "status", "retry_after"],
             Some(Action::Usage { .. }) => &["value", "quota", "duplicate", "refused", "status"],
+            Some(Action::Saga { .. }) => &["saga", "refused", "status"],
+            Some(Action::ResumeSagas) => &["saga"],
             _ => &[],
         };
         for key in EXPECT_KEYS {

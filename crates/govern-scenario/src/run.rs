@@ -70,6 +70,12 @@ pub enum StepOutcome {
     },
     /// A `usage` step's event was a duplicate: nothing changed.
     Duplicate,
+    /// Saga runs ended (a `saga` step: its run; `resume_sagas`: each resumed run): run,
+    /// end (`completed`, `compensated`, `stuck`, or `crashed`) and why.
+    SagaEnded {
+        /// (run, end, note).
+        ends: Vec<(String, &'static str, String)>,
+    },
     /// An `entitled` check allowed.
     Allowed {
         /// What decided it (`plan_feature:forecast`, `grant:g-1 (manual)`, ...).
@@ -204,7 +210,9 @@ async fn start(
     epoch: Timestamp,
     catalog: Option<&govern_plans::Catalog>,
 ) -> Result<Runtime, RunError> {
-    let mut builder = Runtime::builder().epoch(epoch).data_dir(data_dir);
+    // Unfinished sagas are resumed by a `resume_sagas` step, at a moment the file decides.
+    let mut builder =
+        Runtime::builder().epoch(epoch).data_dir(data_dir).resume_sagas_at_start(false);
     if let Some(catalog) = catalog {
         builder = builder.catalog(catalog.clone());
     }
@@ -384,12 +392,55 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
                 },
             }
         }
+        Action::Saga { tenant, run, saga, params, fail_step, crash_after } => {
+            let params = params.iter().cloned().collect();
+            let faults = govern_runtime::SagaFaults {
+                fail_step: *fail_step,
+                crash_after_records: *crash_after,
+            };
+            match h.run_saga_with_faults(tenant, run, saga, &params, faults).await {
+                Ok(end) => {
+                    StepOutcome::SagaEnded { ends: vec![saga_end(run.as_str(), end.as_ref())] }
+                }
+                Err(e) => StepOutcome::Refused {
+                    code: e.code(),
+                    status: e.http_status(),
+                    retry_after: None,
+                    message: e.to_string(),
+                },
+            }
+        }
+        Action::ResumeSagas => {
+            let mut ends = Vec::new();
+            for (_, run, end) in h.resume_sagas().await {
+                match end {
+                    Ok(end) => ends.push(saga_end(run.as_str(), Some(&end))),
+                    Err(e) => return StepOutcome::Failed { message: format!("{run}: {e}") },
+                }
+            }
+            StepOutcome::SagaEnded { ends }
+        }
         Action::Check { target } => match state_of(h, target).await {
             Ok(state) => StepOutcome::State { state },
             Err(e) => StepOutcome::Failed { message: e.to_string() },
         },
         Action::Restart => StepOutcome::Failed { message: "restart is run by the caller".into() },
     }
+}
+
+/// A saga run's end as a step reports it; `None`: the coordinator crashed (injected).
+fn saga_end(run: &str, end: Option<&govern_runtime::SagaEnd>) -> (String, &'static str, String) {
+    use govern_runtime::SagaEnd;
+    let (state, note) = match end {
+        None => ("crashed", String::new()),
+        Some(SagaEnd::Completed) => ("completed", String::new()),
+        Some(SagaEnd::Compensated { step, failure }) => {
+            ("compensated", format!("step {step} failed: {failure}"))
+        }
+        Some(SagaEnd::Stuck { failure }) => ("stuck", failure.clone()),
+        Some(_) => ("unknown", String::new()),
+    };
+    (run.to_owned(), state, note)
 }
 
 fn outcome(result: Outcome) -> StepOutcome {
@@ -482,6 +533,9 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
             if expect.value.is_some() || expect.quota.is_some() || expect.duplicate.is_some() {
                 check(false, format!("expected usage counted, got refused {code}: {message}"));
             }
+            if let Some(want) = &expect.saga {
+                check(false, format!("expected the saga {want}, got refused {code}: {message}"));
+            }
             if expect.allowed == Some(true) {
                 check(false, format!("expected allowed, got refused {code}: {message}"));
             }
@@ -529,6 +583,21 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
             }
             if expect.is_empty() {
                 met += 1;
+            }
+        }
+        StepOutcome::SagaEnded { ends } => {
+            if let Some(code) = &expect.refused {
+                check(false, format!("expected refused {code}, got a saga run"));
+            }
+            match &expect.saga {
+                Some(want) => check(
+                    !ends.is_empty() && ends.iter().all(|(_, end, _)| end == want),
+                    format!("expected every run {want}, got {ends:?}"),
+                ),
+                None => check(
+                    ends.iter().all(|(_, end, _)| *end == "completed"),
+                    format!("expected completed, got {ends:?}"),
+                ),
             }
         }
         StepOutcome::Duplicate => match expect.duplicate {

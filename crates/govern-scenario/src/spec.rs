@@ -135,6 +135,25 @@ pub enum Action {
         /// How many units (default 1).
         quantity: u64,
     },
+    /// Runs a saga (`RuntimeHandle::run_saga`), optionally with a step failing or the
+    /// coordinator crashing at a record.
+    Saga {
+        /// The tenant.
+        tenant: TenantId,
+        /// The run's id.
+        run: ResourceId,
+        /// The saga's name.
+        saga: String,
+        /// Its parameters.
+        params: Vec<(String, String)>,
+        /// Inject a failure into this step (its command is not sent).
+        fail_step: Option<u32>,
+        /// The coordinator crashes right after its N-th record (resume with `resume_sagas`
+        /// after a `restart`).
+        crash_after: Option<usize>,
+    },
+    /// Resumes the unfinished saga runs (`RuntimeHandle::resume_sagas`).
+    ResumeSagas,
     /// Records metered usage (`RuntimeHandle::record_usage`, at the scenario's clock).
     Usage {
         /// The tenant.
@@ -169,6 +188,9 @@ pub struct Expect {
     pub quota: Option<String>,
     /// A `usage` step: the event was a duplicate.
     pub duplicate: Option<bool>,
+    /// A `saga` or `resume_sagas` step: how the run ended (`completed`, `compensated`,
+    /// `stuck`), or `crashed` (the injected coordinator crash).
+    pub saga: Option<String>,
 }
 
 impl Expect {

@@ -42,6 +42,17 @@ fn what(action: &Action) -> String {
         Action::Entitled { tenant, feature, action, quantity } => {
             format!("may {tenant} {action} {feature} ×{quantity}")
         }
+        Action::Saga { tenant, run, saga, fail_step, crash_after, .. } => {
+            let mut w = format!("{tenant} runs saga {saga} as {run}");
+            if let Some(step) = fail_step {
+                let _ = write!(w, ", step {step} failing");
+            }
+            if let Some(n) = crash_after {
+                let _ = write!(w, ", crash after record {n}");
+            }
+            w
+        }
+        Action::ResumeSagas => "resume the unfinished sagas".into(),
         Action::Usage { tenant, meter, quantity, event } => {
             format!("{tenant} uses {quantity} {meter} (event {event})")
         }
@@ -72,6 +83,17 @@ pub fn step_lines(r: &StepReport) -> String {
         StepOutcome::Allowed { decided_by } => format!("allowed by {decided_by}"),
         StepOutcome::Counted { value, quota } => format!("counted: {value}, quota {quota}"),
         StepOutcome::Duplicate => "duplicate: nothing changed".into(),
+        StepOutcome::SagaEnded { ends } => ends
+            .iter()
+            .map(|(run, state, note)| {
+                if note.is_empty() {
+                    format!("{run} {state}")
+                } else {
+                    format!("{run} {state} ({note})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         StepOutcome::CrashArmed => "armed; its supervisor will restart it".into(),
         StepOutcome::Restarted { head } => format!("restarted at #{}", head.next_seq),
         StepOutcome::Verified { head } => {
