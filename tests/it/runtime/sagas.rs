@@ -305,3 +305,49 @@ async fn a_coordinator_crash_at_every_boundary_resumes_to_the_same_end_and_runs_
     // Every boundary: after and before each of the 8 + 6 records.
     assert_eq!(boundaries, 2 * (8 + 6), "boundaries exercised");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_onboarding_compensates_correctly_at_every_failure_point() {
+    use govern_runtime::SagaFaults;
+    let done = [
+        "tenant/acme provision_tenant",
+        "tenant/acme activate_tenant",
+        "account/account-1 create_account",
+        "account/account-1 verify_account",
+        "subscription/sub-1 start_trial",
+        "entitlement/grant-sso grant_entitlement",
+        "entitlement/grant-sso approve_grant",
+    ];
+    // What undoes each step (none: nothing, or an earlier step's compensation does).
+    let undo: [Option<&str>; 7] = [
+        Some("tenant/acme deprovision_tenant"),
+        None,
+        Some("account/account-1 close_account"),
+        None,
+        Some("subscription/sub-1 request_cancellation"),
+        Some("entitlement/grant-sso revoke_entitlement"),
+        None,
+    ];
+    for fail in 0..7usize {
+        let rt = builder().start().await.unwrap();
+        let h = rt.handle();
+        let acme = tenant("acme");
+        let faults = SagaFaults { fail_step: Some(u32::try_from(fail).unwrap()), ..SagaFaults::default() };
+        let end = h
+            .run_saga_with_faults(&acme, &resource("run-1"), "onboarding", &onboarding_params(), faults)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            end,
+            SagaEnd::Compensated { step: u32::try_from(fail).unwrap(), failure: "injected failure".into() }
+        );
+        let mut want: Vec<&str> = done[..fail].to_vec();
+        want.extend(undo[..fail].iter().rev().flatten());
+        assert_eq!(effects(&h, &acme), want, "failing at step {fail}");
+        if fail > 0 {
+            assert_eq!(h.tenant_state(&acme), Some(govern_governors::tenant::State::Deprovisioned));
+        }
+        rt.shutdown().await.unwrap();
+    }
+}
