@@ -19,27 +19,8 @@ use crate::error::{CommandError, Outcome, Refusal};
 use crate::handle::RawCommand;
 use crate::limits::{SAGA_ATTEMPTS_MAX, SAGA_RETRY_BASE, SAGA_RETRY_MAX};
 use crate::runtime::RuntimeHandle;
-use crate::saga::{SagaDef, StepCommand, decode_params, encode_params, render};
-
-/// How a saga run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SagaEnd {
-    /// Every step completed.
-    Completed,
-    /// Step `step` failed (`failure`) and the completed steps were undone.
-    Compensated {
-        /// The step that failed.
-        step: u32,
-        /// Why.
-        failure: String,
-    },
-    /// A compensation kept failing: an operator must look.
-    Stuck {
-        /// Why.
-        failure: String,
-    },
-}
+use crate::saga::{SagaDef, SagaEnd, StepCommand, decode_params, encode_params, render};
+use crate::saga_actor::{RunRequest, SagaMsg};
 
 /// Whether a refusal may pass if retried (the runtime was momentarily unable).
 fn transient(r: &Refusal) -> bool {
@@ -98,7 +79,42 @@ impl RuntimeHandle {
         saga: &str,
         params: &BTreeMap<String, String>,
     ) -> Result<SagaEnd, Refusal> {
-        self.run_saga_until(tenant, id, Some((saga, params)), None, None).await
+        let request = RunRequest {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            start: Some((saga.to_owned(), params.clone())),
+            fail_step: None,
+            crash: None,
+        };
+        self.saga_call(request).await?.ok_or_else(|| Refusal::GovernorUnavailable {
+            kind: GovernorKind::Saga,
+            reason: CRASHED.into(),
+            retry_after_ms: None,
+        })
+    }
+
+    /// Hands a run to the saga coordinator actor and waits for its end.
+    async fn saga_call(&self, request: RunRequest) -> Result<Option<SagaEnd>, Refusal> {
+        let unavailable = |reason: &str| Refusal::GovernorUnavailable {
+            kind: GovernorKind::Saga,
+            reason: reason.into(),
+            retry_after_ms: None,
+        };
+        if self.shared.is_shutting_down() {
+            return Err(Refusal::ShuttingDown);
+        }
+        let coordinator = self
+            .shared
+            .saga_coordinator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| unavailable("the saga coordinator is not running"))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        coordinator
+            .cast(SagaMsg::Run { request, reply: tx })
+            .map_err(|_| unavailable("the saga coordinator is not running"))?;
+        rx.await.map_err(|_| unavailable("the saga coordinator stopped during the run"))?
     }
 
     #[cfg(feature = "testing")]
@@ -117,12 +133,14 @@ impl RuntimeHandle {
         records: usize,
         before: bool,
     ) -> Result<Option<SagaEnd>, Refusal> {
-        let crash = Some(CrashAt { records, before });
-        match self.run_saga_until(tenant, id, Some((saga, params)), crash, None).await {
-            Ok(end) => Ok(Some(end)),
-            Err(Refusal::GovernorUnavailable { reason, .. }) if reason == CRASHED => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.saga_call(RunRequest {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            start: Some((saga.to_owned(), params.clone())),
+            fail_step: None,
+            crash: Some((records, before)),
+        })
+        .await
     }
 
     #[cfg(feature = "testing")]
@@ -139,34 +157,80 @@ impl RuntimeHandle {
         params: &BTreeMap<String, String>,
         faults: SagaFaults,
     ) -> Result<Option<SagaEnd>, Refusal> {
-        let crash = faults.crash_after_records.map(|records| CrashAt { records, before: false });
-        let start = Some((saga, params));
-        match self.run_saga_until(tenant, id, start, crash, faults.fail_step).await {
+        self.saga_call(RunRequest {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            start: Some((saga.to_owned(), params.clone())),
+            fail_step: faults.fail_step,
+            crash: faults.crash_after_records.map(|n| (n, false)),
+        })
+        .await
+    }
+
+    #[cfg(feature = "testing")]
+    /// Makes the saga coordinator actor fail (fault injection): its supervisor restarts it,
+    /// and the restarted coordinator resumes the unfinished runs. False when it is not running.
+    #[must_use]
+    pub fn inject_saga_coordinator_crash(&self) -> bool {
+        let coordinator = self
+            .shared
+            .saga_coordinator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        coordinator.is_some_and(|c| c.cast(SagaMsg::Crash).is_ok())
+    }
+
+    /// Resumes every unfinished saga run the ledger holds, through the coordinator (runtime
+    /// start does this in the background unless `RuntimeBuilder::resume_sagas_at_start(false)`),
+    /// and waits until each ends; returns how each ended, by tenant and run. A run already
+    /// being run is left to its run.
+    pub async fn resume_sagas(&self) -> Vec<(TenantId, ResourceId, Result<SagaEnd, Refusal>)> {
+        let coordinator = self
+            .shared
+            .saga_coordinator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(coordinator) = coordinator else { return Vec::new() };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if coordinator.cast(SagaMsg::ResumeAll { reply: Some(tx) }).is_err() {
+            return Vec::new();
+        }
+        let ends = rx.await.unwrap_or_default();
+        ends.into_iter()
+            .map(|(tenant, id, end)| {
+                let end = end.and_then(|e| {
+                    e.ok_or_else(|| Refusal::GovernorUnavailable {
+                        kind: GovernorKind::Saga,
+                        reason: CRASHED.into(),
+                        retry_after_ms: None,
+                    })
+                });
+                if let Err(e) = &end {
+                    tracing::warn!(tenant_id = %tenant, saga = %id, code = e.code(), error = %e, "saga not resumed");
+                }
+                (tenant, id, end)
+            })
+            .collect()
+    }
+
+    /// One run to its end, as the coordinator actor's task runs it; `None` when a test's
+    /// simulated crash stopped it.
+    pub(crate) async fn run_saga_task(
+        &self,
+        request: RunRequest,
+    ) -> Result<Option<SagaEnd>, Refusal> {
+        let start = request.start.as_ref().map(|(saga, params)| (saga.as_str(), params));
+        let crash = request.crash.map(|(records, before)| CrashAt { records, before });
+        match self
+            .run_saga_until(&request.tenant, &request.id, start, crash, request.fail_step)
+            .await
+        {
             Ok(end) => Ok(Some(end)),
             Err(Refusal::GovernorUnavailable { reason, .. }) if reason == CRASHED => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// Resumes every unfinished saga run the ledger holds (runtime start does this in the
-    /// background); returns how each ended, by tenant and run.
-    pub async fn resume_sagas(&self) -> Vec<(TenantId, ResourceId, Result<SagaEnd, Refusal>)> {
-        let runs = std::mem::take(
-            &mut *self
-                .shared
-                .sagas_to_resume
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let mut out = Vec::new();
-        for (tenant, id) in runs {
-            let end = self.run_saga_until(&tenant, &id, None, None, None).await;
-            if let Err(e) = &end {
-                tracing::warn!(tenant_id = %tenant, saga = %id, code = e.code(), error = %e, "saga not resumed");
-            }
-            out.push((tenant, id, end));
-        }
-        out
     }
 
     async fn run_saga_until(

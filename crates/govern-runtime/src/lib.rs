@@ -30,6 +30,7 @@ mod registry;
 mod router;
 mod runtime;
 mod saga;
+mod saga_actor;
 mod schedule;
 mod supervisor;
 mod timers;
@@ -47,7 +48,6 @@ pub mod ledger {
     };
 }
 
-pub use coordinator::SagaEnd;
 #[cfg(feature = "testing")]
 pub use coordinator::SagaFaults;
 pub use domains::Domains;
@@ -59,5 +59,5 @@ pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
 pub use idempotency::{IDEMPOTENCY_KEY, IdempotencyStats};
 pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};
-pub use saga::{SagaDef, SagaDefError, SagaStep, StepCommand};
+pub use saga::{SagaDef, SagaDefError, SagaEnd, SagaStep, StepCommand};
 pub use usage::UsageRecorded;

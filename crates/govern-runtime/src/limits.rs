@@ -70,3 +70,5 @@ pub const SAGA_ATTEMPTS_MAX: u32 = 5;
 pub const SAGA_RETRY_BASE: Duration = Duration::from_millis(100);
 /// The longest wait between a saga's retries.
 pub const SAGA_RETRY_MAX: Duration = Duration::from_secs(10);
+/// Most saga runs the coordinator runs at once; one more is refused `busy`.
+pub const SAGA_RUNS_MAX: usize = 10_000;

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) sagas_running: Mutex<std::collections::BTreeSet<(TenantId, ResourceId)>>,
     /// Unfinished saga runs found at start, to resume.
     pub(crate) sagas_to_resume: Mutex<Vec<(TenantId, ResourceId)>>,
+    /// The saga coordinator actor's current incarnation.
+    pub(crate) saga_coordinator: Arc<Mutex<Option<ActorRef<crate::saga_actor::SagaMsg>>>>,
 }
 
 impl Shared {
@@ -359,6 +361,7 @@ impl RuntimeBuilder {
                 .collect(),
             sagas_running: Mutex::new(std::collections::BTreeSet::new()),
             sagas_to_resume: Mutex::new(Vec::new()),
+            saga_coordinator: Arc::new(Mutex::new(None)),
         });
         restore_tenant_states(&shared)?;
         let config = DomainConfig {
@@ -383,6 +386,12 @@ impl RuntimeBuilder {
             actor_child("receipts", self.child_shutdown, receipt_actor),
         ];
         children.extend(domains.all_shared().map(|d| d.child_spec(self.child_shutdown)));
+        // Started last, stopped first: its runs stop before the governors they drive.
+        children.push(actor_child(
+            "sagas",
+            self.child_shutdown,
+            saga_coordinator(&shared, &domains),
+        ));
         let elapsed = {
             let clock = shared.clock;
             let start = clock.now();
@@ -427,6 +436,56 @@ impl RuntimeBuilder {
         }
         Ok(Runtime { handle, root, watcher, delivery })
     }
+}
+
+/// The saga coordinator actor: runs with a handle on this runtime; a restarted one (after a
+/// crash) resumes the unfinished runs, found in the ledger.
+fn saga_coordinator(
+    shared: &Arc<Shared>,
+    domains: &Arc<Domains>,
+) -> crate::saga_actor::SagaCoordinator {
+    let handle = RuntimeHandle { shared: Arc::clone(shared), domains: Arc::clone(domains) };
+    let runner: crate::saga_actor::Runner = Arc::new(move |request| {
+        let handle = handle.clone();
+        Box::pin(async move { handle.run_saga_task(request).await })
+    });
+    let scan = Arc::clone(shared);
+    let unfinished: crate::saga_actor::Unfinished = Arc::new(move || {
+        let listed = std::mem::take(
+            &mut *scan.sagas_to_resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !listed.is_empty() {
+            return listed;
+        }
+        unfinished_sagas(&scan)
+    });
+    crate::saga_actor::SagaCoordinator {
+        runner,
+        unfinished,
+        starts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        me: Arc::clone(&shared.saga_coordinator),
+    }
+}
+
+/// Every saga run whose last receipt leaves it unfinished, read from the ledger.
+fn unfinished_sagas(shared: &Shared) -> Vec<(TenantId, ResourceId)> {
+    let mut out = Vec::new();
+    for (tenant, _) in shared.ledger.receipt_counts() {
+        let Ok(receipts) = shared.ledger.tenant_receipts(&tenant, Some(GovernorKind::Saga), None)
+        else {
+            continue;
+        };
+        let mut last: BTreeMap<ResourceId, String> = BTreeMap::new();
+        for r in receipts {
+            last.insert(r.body.resource.clone(), r.body.state_to.to_string());
+        }
+        out.extend(
+            last.into_iter()
+                .filter(|(_, state)| crate::saga::unfinished(state))
+                .map(|(id, _)| (tenant.clone(), id)),
+        );
+    }
+    out
 }
 
 /// Builds each kind's domain with its narrow environment.

@@ -53,6 +53,26 @@ pub struct SagaDef {
     pub steps: Vec<SagaStep>,
 }
 
+/// How a saga run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SagaEnd {
+    /// Every step completed.
+    Completed,
+    /// Step `step` failed (`failure`) and the completed steps were undone.
+    Compensated {
+        /// The step that failed.
+        step: u32,
+        /// Why.
+        failure: String,
+    },
+    /// A compensation kept failing: an operator must look.
+    Stuck {
+        /// Why.
+        failure: String,
+    },
+}
+
 /// A saga definition that does not parse: where and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {field}: {message}")]

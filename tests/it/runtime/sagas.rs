@@ -332,15 +332,25 @@ async fn the_onboarding_compensates_correctly_at_every_failure_point() {
         let rt = builder().start().await.unwrap();
         let h = rt.handle();
         let acme = tenant("acme");
-        let faults = SagaFaults { fail_step: Some(u32::try_from(fail).unwrap()), ..SagaFaults::default() };
+        let faults =
+            SagaFaults { fail_step: Some(u32::try_from(fail).unwrap()), ..SagaFaults::default() };
         let end = h
-            .run_saga_with_faults(&acme, &resource("run-1"), "onboarding", &onboarding_params(), faults)
+            .run_saga_with_faults(
+                &acme,
+                &resource("run-1"),
+                "onboarding",
+                &onboarding_params(),
+                faults,
+            )
             .await
             .unwrap()
             .unwrap();
         assert_eq!(
             end,
-            SagaEnd::Compensated { step: u32::try_from(fail).unwrap(), failure: "injected failure".into() }
+            SagaEnd::Compensated {
+                step: u32::try_from(fail).unwrap(),
+                failure: "injected failure".into()
+            }
         );
         let mut want: Vec<&str> = done[..fail].to_vec();
         want.extend(undo[..fail].iter().rev().flatten());
@@ -350,4 +360,37 @@ async fn the_onboarding_compensates_correctly_at_every_failure_point() {
         }
         rt.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_coordinator_actor_restarted_after_a_crash_resumes_the_unfinished_runs() {
+    let rt = builder().start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    let p = onboarding_params();
+    // The run's task stops after its third record (begin, provision, activate) ...
+    let run = resource("run-1");
+    let stopped = h.run_saga_crashing_at(&acme, &run, "onboarding", &p, 3, false).await;
+    assert_eq!(stopped.unwrap(), None);
+    // ... and the coordinator actor itself fails: the root supervisor restarts it, and the
+    // new incarnation resumes the run from its receipts, by itself.
+    assert!(h.inject_saga_coordinator_crash());
+    // Watch the run's record until it ends (a bounded loop of scheduler turns, no sleep);
+    // nothing else drives it.
+    let record = h.governor::<govern_governors::saga::Saga>(&acme, &run);
+    let mut state = None;
+    for _ in 0..10_000 {
+        let s = record.state().await.unwrap();
+        if s != govern_governors::saga::State::Running {
+            state = Some(s);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(state, Some(govern_governors::saga::State::Completed));
+    let end = Some(h.run_saga(&acme, &run, "onboarding", &p).await.unwrap());
+    assert_eq!(end, Some(SagaEnd::Completed));
+    assert_eq!(effects(&h, &acme).len(), 7, "every step once: {:?}", effects(&h, &acme));
+    assert_eq!(records(&h, &acme, "run-1").len(), 8);
+    rt.shutdown().await.unwrap();
 }

@@ -1,0 +1,178 @@
+//! The saga coordinator actor, a child of the root supervisor: it admits saga runs (at most
+//! `limits::SAGA_RUNS_MAX` at once), runs each in a task of its own (the run's logic is
+//! `coordinator.rs`, given to it as a [`Runner`]), and tracks them. When it starts, and when
+//! its supervisor restarts it after a crash, it resumes every unfinished run from the
+//! receipts (those still running are left to their tasks); when it stops, it stops its runs,
+//! which the next start resumes.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use govern_governors::{ResourceId, TenantId};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+
+use crate::error::Refusal;
+use crate::limits::SAGA_RUNS_MAX;
+
+/// What a run ends with, as the runner answers it (`None`: a test's simulated crash).
+pub(crate) type RunResult = Result<Option<crate::saga::SagaEnd>, Refusal>;
+
+/// A run to start or continue.
+#[derive(Clone, Debug)]
+pub(crate) struct RunRequest {
+    pub(crate) tenant: TenantId,
+    pub(crate) id: ResourceId,
+    /// The saga and its parameters, for a run to begin; `None`: continue an existing run.
+    pub(crate) start: Option<(String, BTreeMap<String, String>)>,
+    /// Test faults: a step to fail, a record to crash at (`(n, before)`).
+    pub(crate) fail_step: Option<u32>,
+    pub(crate) crash: Option<(usize, bool)>,
+}
+
+/// Runs one saga run to its end: `RuntimeHandle`'s coordinator logic.
+pub(crate) type Runner =
+    Arc<dyn Fn(RunRequest) -> Pin<Box<dyn Future<Output = RunResult> + Send>> + Send + Sync>;
+
+/// Lists the unfinished runs in the ledger (what a (re)started coordinator resumes).
+pub(crate) type Unfinished = Arc<dyn Fn() -> Vec<(TenantId, ResourceId)> + Send + Sync>;
+
+/// Messages to the coordinator.
+pub(crate) enum SagaMsg {
+    /// Run (or continue) a saga run; the answer comes when it ends.
+    Run { request: RunRequest, reply: oneshot::Sender<RunResult> },
+    /// Resume every unfinished run; the answer lists how each ended.
+    ResumeAll { reply: Option<oneshot::Sender<Vec<(TenantId, ResourceId, RunResult)>>> },
+    /// A run's task ended.
+    Finished { key: (TenantId, ResourceId) },
+    #[cfg(feature = "testing")]
+    /// Make the coordinator fail (fault injection): its supervisor restarts it.
+    Crash,
+}
+
+/// The coordinator (see the module documentation).
+#[derive(Clone)]
+pub(crate) struct SagaCoordinator {
+    pub(crate) runner: Runner,
+    pub(crate) unfinished: Unfinished,
+    /// How many times it has started: a restarted coordinator (after a crash) resumes the
+    /// unfinished runs itself; the first start leaves it to the runtime (after it has read the
+    /// ledger) or the host.
+    pub(crate) starts: Arc<std::sync::atomic::AtomicU64>,
+    /// Where callers find the current incarnation.
+    pub(crate) me: Arc<Mutex<Option<ActorRef<SagaMsg>>>>,
+}
+
+/// The running runs' tasks.
+pub(crate) struct Runs {
+    tasks: BTreeMap<(TenantId, ResourceId), tokio::task::JoinHandle<()>>,
+}
+
+impl SagaCoordinator {
+    fn spawn_run(
+        &self,
+        myself: &ActorRef<SagaMsg>,
+        runs: &mut Runs,
+        request: RunRequest,
+        reply: oneshot::Sender<RunResult>,
+    ) {
+        runs.tasks.retain(|_, t| !t.is_finished());
+        if runs.tasks.len() >= SAGA_RUNS_MAX {
+            let _ = reply.send(Err(Refusal::Busy { what: "saga runs", max: SAGA_RUNS_MAX }));
+            return;
+        }
+        let key = (request.tenant.clone(), request.id.clone());
+        let (runner, me) = (Arc::clone(&self.runner), myself.clone());
+        let done = key.clone();
+        let task = tokio::spawn(async move {
+            let end = runner(request).await;
+            let _ = reply.send(end);
+            let _ = me.cast(SagaMsg::Finished { key: done });
+        });
+        runs.tasks.insert(key, task);
+    }
+}
+
+impl Actor for SagaCoordinator {
+    type Msg = SagaMsg;
+    type State = Runs;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SagaMsg>,
+        (): (),
+    ) -> Result<Runs, ActorProcessingErr> {
+        *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(myself.clone());
+        if self.starts.fetch_add(1, std::sync::atomic::Ordering::AcqRel) > 0 {
+            let _ = myself.cast(SagaMsg::ResumeAll { reply: None });
+        }
+        Ok(Runs { tasks: BTreeMap::new() })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SagaMsg>,
+        runs: &mut Runs,
+    ) -> Result<(), ActorProcessingErr> {
+        *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        // Stopped mid-run, a run resumes from its receipts at the next start.
+        for (_, task) in std::mem::take(&mut runs.tasks) {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SagaMsg>,
+        msg: SagaMsg,
+        runs: &mut Runs,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SagaMsg::Run { request, reply } => self.spawn_run(&myself, runs, request, reply),
+            SagaMsg::ResumeAll { reply } => {
+                let mut waiting = Vec::new();
+                for (tenant, id) in (self.unfinished)() {
+                    if runs
+                        .tasks
+                        .get(&(tenant.clone(), id.clone()))
+                        .is_some_and(|t| !t.is_finished())
+                    {
+                        continue;
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    let request = RunRequest {
+                        tenant: tenant.clone(),
+                        id: id.clone(),
+                        start: None,
+                        fail_step: None,
+                        crash: None,
+                    };
+                    self.spawn_run(&myself, runs, request, tx);
+                    waiting.push((tenant, id, rx));
+                }
+                if let Some(reply) = reply {
+                    tokio::spawn(async move {
+                        let mut ends = Vec::new();
+                        for (tenant, id, rx) in waiting {
+                            let end = rx.await.unwrap_or(Err(Refusal::ShuttingDown));
+                            ends.push((tenant, id, end));
+                        }
+                        let _ = reply.send(ends);
+                    });
+                }
+            }
+            SagaMsg::Finished { key } => {
+                if runs.tasks.get(&key).is_some_and(tokio::task::JoinHandle::is_finished) {
+                    runs.tasks.remove(&key);
+                }
+            }
+            #[cfg(feature = "testing")]
+            SagaMsg::Crash => return Err("injected crash in the saga coordinator".into()),
+        }
+        Ok(())
+    }
+}
