@@ -79,13 +79,7 @@ impl RuntimeHandle {
         saga: &str,
         params: &BTreeMap<String, String>,
     ) -> Result<SagaEnd, Refusal> {
-        let request = RunRequest {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            start: Some((saga.to_owned(), params.clone())),
-            fail_step: None,
-            crash: None,
-        };
+        let request = RunRequest::begin(tenant, id, saga, params);
         self.saga_call(request).await?.ok_or_else(|| Refusal::GovernorUnavailable {
             kind: GovernorKind::Saga,
             reason: CRASHED.into(),
@@ -133,14 +127,8 @@ impl RuntimeHandle {
         records: usize,
         before: bool,
     ) -> Result<Option<SagaEnd>, Refusal> {
-        self.saga_call(RunRequest {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            start: Some((saga.to_owned(), params.clone())),
-            fail_step: None,
-            crash: Some((records, before)),
-        })
-        .await
+        let request = RunRequest::begin(tenant, id, saga, params);
+        self.saga_call(RunRequest { crash: Some((records, before)), ..request }).await
     }
 
     #[cfg(feature = "testing")]
@@ -157,14 +145,9 @@ impl RuntimeHandle {
         params: &BTreeMap<String, String>,
         faults: SagaFaults,
     ) -> Result<Option<SagaEnd>, Refusal> {
-        self.saga_call(RunRequest {
-            tenant: tenant.clone(),
-            id: id.clone(),
-            start: Some((saga.to_owned(), params.clone())),
-            fail_step: faults.fail_step,
-            crash: faults.crash_after_records.map(|n| (n, false)),
-        })
-        .await
+        let request = RunRequest::begin(tenant, id, saga, params);
+        let crash = faults.crash_after_records.map(|n| (n, false));
+        self.saga_call(RunRequest { fail_step: faults.fail_step, crash, ..request }).await
     }
 
     #[cfg(feature = "testing")]

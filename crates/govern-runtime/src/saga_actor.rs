@@ -32,6 +32,29 @@ pub(crate) struct RunRequest {
     pub(crate) crash: Option<(usize, bool)>,
 }
 
+impl RunRequest {
+    /// A run of `saga` with `params` to begin (or continue), without faults.
+    pub(crate) fn begin(
+        tenant: &TenantId,
+        id: &ResourceId,
+        saga: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            start: Some((saga.to_owned(), params.clone())),
+            fail_step: None,
+            crash: None,
+        }
+    }
+
+    /// A run to continue from its receipts.
+    fn resume(tenant: TenantId, id: ResourceId) -> Self {
+        Self { tenant, id, start: None, fail_step: None, crash: None }
+    }
+}
+
 /// Runs one saga run to its end: `RuntimeHandle`'s coordinator logic.
 pub(crate) type Runner =
     Arc<dyn Fn(RunRequest) -> Pin<Box<dyn Future<Output = RunResult> + Send>> + Send + Sync>;
@@ -144,13 +167,7 @@ impl Actor for SagaCoordinator {
                         continue;
                     }
                     let (tx, rx) = oneshot::channel();
-                    let request = RunRequest {
-                        tenant: tenant.clone(),
-                        id: id.clone(),
-                        start: None,
-                        fail_step: None,
-                        crash: None,
-                    };
+                    let request = RunRequest::resume(tenant.clone(), id.clone());
                     self.spawn_run(&myself, runs, request, tx);
                     waiting.push((tenant, id, rx));
                 }
