@@ -283,3 +283,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_yen_plan_rounds_every_line_to_whole_yen() {
+    let text = r#"version = "1"
+[refusals.quota_exceeded]
+status = 429
+message = "over"
+[plans.basic]
+name = "Basic"
+price = { amount = "1000", currency = "JPY", interval = "month" }
+[plans.team]
+name = "Team"
+price = { amount = "3000", currency = "JPY", interval = "month" }
+[plans.team.pricing.exports]
+included = 10
+mode = "graduated"
+aggregation = "count"
+tiers = [{ up_to = 5, unit = "2.5" }, { up_to = "inf", unit = "1.5" }]
+"#;
+    let c = govern_plans::validate(text, "yen.toml").unwrap();
+    let (basic, team) = (c.plan("basic").unwrap(), c.plan("team").unwrap());
+    // Basic for 10 days of 31: 1000 x 10 / 31 = 322.58... -> 323; Team for 21 days:
+    // 3000 x 21 / 31 = 2032.25... -> 2032; 13 exports, 3 beyond the 10 included, tier 1:
+    // 3 x 2.5 = 7.5 -> 8 (half-even: 7 is odd, up to 8); 323 + 2032 + 8 = 2363
+    let change = PlanChange { from: basic, day: 10 };
+    let i = invoice(team, &month(), &usage(&[("exports", 13)]), Some(&change)).unwrap();
+    assert_eq!(amounts(&i), ["323", "2032", "8"]);
+    assert_eq!(i.total.to_string(), "2363");
+    // 11 exports: 1 x 2.5 = 2.5 -> 2 (half-even: 2 is even); 3000 + 2 = 3002.
+    // 16 exports: 5 x 2.5 = 12.5 -> 12; 1 x 1.5 = 1.5 -> 2; 3000 + 12 + 2 = 3014.
+    let i = invoice(team, &month(), &usage(&[("exports", 11)]), None).unwrap();
+    assert_eq!(amounts(&i), ["3000", "2"]);
+    let i = invoice(team, &month(), &usage(&[("exports", 16)]), None).unwrap();
+    assert_eq!(amounts(&i), ["3000", "12", "2"]);
+    assert_eq!(i.total, d("3014"));
+}
