@@ -9,6 +9,14 @@ pub enum PricingError {
         /// The days given.
         days: u32,
     },
+    /// A calendar month that is not one ([`crate::Period::month`]).
+    #[error("{year}-{month} is not a month from {min}-01 to {max}-12", min = crate::YEAR_MIN, max = crate::YEAR_MAX)]
+    BadMonth {
+        /// The year given.
+        year: u32,
+        /// The month given.
+        month: u32,
+    },
     /// A plan change on a day outside the period: it must fall after its first day and before
     /// its end (day 1 to days - 1; a change on day 0 is simply the new plan).
     #[error("a plan change on day {day} of a {days}-day period: it falls on day 1 to {last}", last = days.saturating_sub(1))]

@@ -18,6 +18,46 @@ pub struct Period {
     pub days: u32,
 }
 
+/// The first year [`Period::month`] accepts (govern-usage's monthly periods count from it).
+pub const YEAR_MIN: u32 = 1970;
+/// The last year [`Period::month`] accepts.
+pub const YEAR_MAX: u32 = 9999;
+
+impl Period {
+    /// A calendar month (UTC): label `2026-01`, its days (28 to 31, leap years by the
+    /// Gregorian rule).
+    ///
+    /// # Errors
+    /// A month outside 1 to 12, or a year outside [`YEAR_MIN`] to [`YEAR_MAX`].
+    pub fn month(year: u32, month: u32) -> Result<Self, PricingError> {
+        if !(YEAR_MIN..=YEAR_MAX).contains(&year) || !(1..=12).contains(&month) {
+            return Err(PricingError::BadMonth { year, month });
+        }
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+        let days = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        Ok(Self { label: format!("{year:04}-{month:02}"), days })
+    }
+
+    /// The month of a monthly period key: months since January 1970, as govern-usage's
+    /// `Reset::Monthly` numbers its `PeriodKey`s (0 is 1970-01).
+    ///
+    /// # Errors
+    /// A key past December [`YEAR_MAX`].
+    pub fn of_month_key(key: u64) -> Result<Self, PricingError> {
+        let year =
+            u32::try_from(key / 12).ok().and_then(|y| y.checked_add(YEAR_MIN)).unwrap_or(u32::MAX);
+        // `key % 12` is below 12.
+        let month = u32::try_from(key % 12).unwrap_or(0) + 1;
+        Self::month(year, month)
+    }
+}
+
 /// A plan change during the period: `from` was the plan for the days before `day` (days 0 to
 /// `day - 1`), the invoiced plan for the days from `day` to the end.
 #[derive(Clone, Copy, Debug)]

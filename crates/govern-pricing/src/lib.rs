@@ -17,7 +17,8 @@ mod serde_money;
 pub use aggregate::{Event, aggregate, count, max, sum, unique_count};
 pub use error::PricingError;
 pub use invoice::{
-    Invoice, LineItem, LineKind, Period, PlanChange, Proration, invoice, meter_charge, round,
+    Invoice, LineItem, LineKind, Period, PlanChange, Proration, YEAR_MAX, YEAR_MIN, invoice,
+    meter_charge, round,
 };
 
 /// The most days of one billing period (a year of 366 days).

@@ -319,3 +319,19 @@ tiers = [{ up_to = 5, unit = "2.5" }, { up_to = "inf", unit = "1.5" }]
     assert_eq!(amounts(&i), ["3000", "12", "2"]);
     assert_eq!(i.total, d("3014"));
 }
+
+#[test]
+fn calendar_months_have_their_days() {
+    let days = |y, m| Period::month(y, m).unwrap().days;
+    assert_eq!(Period::month(2026, 1).unwrap(), Period { label: "2026-01".into(), days: 31 });
+    assert_eq!([days(2026, 2), days(2028, 2), days(2100, 2), days(2000, 2)], [28, 29, 28, 29]);
+    assert_eq!([days(2026, 4), days(2026, 6), days(2026, 9), days(2026, 11)], [30; 4]);
+    assert_eq!(Period::month(2026, 13), Err(PricingError::BadMonth { year: 2026, month: 13 }));
+    assert_eq!(Period::month(2026, 0), Err(PricingError::BadMonth { year: 2026, month: 0 }));
+    assert_eq!(Period::month(1969, 12), Err(PricingError::BadMonth { year: 1969, month: 12 }));
+    // govern-usage's monthly key: months since 1970-01; (2026 - 1970) x 12 + 0 = 672
+    assert_eq!(Period::of_month_key(672).unwrap().label, "2026-01");
+    assert_eq!(Period::of_month_key(0).unwrap().label, "1970-01");
+    assert_eq!(Period::of_month_key(673).unwrap().days, 28);
+    assert!(matches!(Period::of_month_key(u64::MAX), Err(PricingError::BadMonth { .. })));
+}
