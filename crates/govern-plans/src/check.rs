@@ -430,5 +430,6 @@ fn into_plan(p: PlanSrc) -> Option<Plan> {
             })
             .collect::<Option<Vec<_>>>()?,
         evidence: p.evidence.into_iter().map(|e| e.value).collect(),
+        pricing: p.pricing.into_iter().map(|(m, pricing)| (m.value, pricing)).collect(),
     })
 }

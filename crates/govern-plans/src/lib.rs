@@ -26,8 +26,8 @@ use std::time::Duration;
 
 pub use ids::{EvidenceId, Feature, ID_LEN_MAX, IdError, Meter, PlanId, RefusalCode};
 pub use model::{
-    Catalog, Envelope, Evidence, FeatureDef, Interval, Limit, LimitValue, Plan, Price, Refusal,
-    Reset, Status, Upgrade,
+    Aggregation, Catalog, Envelope, Evidence, FeatureDef, Interval, Limit, LimitValue,
+    MeterPricing, Plan, Price, Refusal, Reset, Status, Tier, TierMode, Upgrade,
 };
 pub use problem::{Check, Problem};
 
@@ -40,6 +40,10 @@ pub const PLANS_MAX: usize = 1_000;
 /// The most entries of one table or array (features, refusals, evidence, a plan's features,
 /// limits, upgrades, evidence).
 pub const ENTRIES_MAX: usize = 1_000;
+/// The most tiers of one meter's pricing.
+pub const TIERS_MAX: usize = 100;
+/// The most decimals of a tier's unit price (`"0.000001"` has 6).
+pub const UNIT_DECIMALS_MAX: u32 = 12;
 /// The longest name, title or version, in characters.
 pub const NAME_LEN_MAX: usize = 200;
 /// The longest description, message or document reference, in characters.

@@ -57,6 +57,9 @@ pub struct Plan {
     pub upgrades: Vec<Upgrade>,
     /// The evidence that must be in the catalog for this plan to be offered.
     pub evidence: BTreeSet<EvidenceId>,
+    /// How usage of each meter is charged on this plan (`[plans.<id>.pricing.<meter>]`). A
+    /// meter with no entry is not charged: the base price covers it.
+    pub pricing: BTreeMap<Meter, MeterPricing>,
 }
 
 impl Plan {
@@ -264,4 +267,87 @@ pub struct Upgrade {
     pub cooldown: Duration,
     /// The refusal an upgrade inside the cooldown gets.
     pub refusal: RefusalCode,
+}
+
+/// How a plan charges one meter: an allowance included in the base price, then tiered overage.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MeterPricing {
+    /// Units included in the base price: only units beyond them are charged.
+    pub included: u64,
+    /// How the tiers price the units beyond the allowance.
+    pub mode: TierMode,
+    /// The tiers, `up_to` strictly increasing, the last unbounded. Their bounds count units
+    /// beyond the allowance.
+    pub tiers: Vec<Tier>,
+    /// How a billing period's usage events become the meter's quantity.
+    pub aggregation: Aggregation,
+}
+
+/// How tiers price the units beyond the allowance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TierMode {
+    /// Each tier's units at that tier's unit price.
+    Graduated,
+    /// Every unit at the unit price of the tier the total falls in.
+    Volume,
+}
+
+impl TierMode {
+    /// Its name in a catalog file.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Graduated => "graduated",
+            Self::Volume => "volume",
+        }
+    }
+}
+
+impl fmt::Display for TierMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One pricing tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tier {
+    /// The last unit (beyond the allowance) this tier covers; `None`: unbounded (`"inf"`).
+    pub up_to: Option<u64>,
+    /// The price of one unit, in the plan's currency; exact, 0 or more, possibly finer than the
+    /// currency's minor unit (lines are rounded, `docs/pricing.md`).
+    pub unit: Decimal,
+}
+
+/// How a billing period's usage events of a meter become one quantity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Aggregation {
+    /// The sum of the events' quantities (the default).
+    #[default]
+    Sum,
+    /// The number of events.
+    Count,
+    /// The largest quantity of one event (a peak: seats, storage).
+    Max,
+    /// The number of distinct event ids (active users).
+    UniqueCount,
+}
+
+impl Aggregation {
+    /// Its name in a catalog file.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sum => "sum",
+            Self::Count => "count",
+            Self::Max => "max",
+            Self::UniqueCount => "unique_count",
+        }
+    }
+}
+
+impl fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }

@@ -10,11 +10,13 @@ use toml_edit::{Item, TableLike};
 
 use crate::ids::{EvidenceId, Feature, IdError, Meter, PlanId, RefusalCode};
 use crate::model::{
-    Envelope, Evidence, FeatureDef, Interval, LimitValue, Price, Refusal, Reset, Status,
+    Aggregation, Envelope, Evidence, FeatureDef, Interval, LimitValue, MeterPricing, Price,
+    Refusal, Reset, Status, Tier, TierMode,
 };
 use crate::problem::{Check, Problem};
 use crate::{
-    COOLDOWN_MAX, DESCRIPTION_LEN_MAX, ENTRIES_MAX, NAME_LEN_MAX, PLANS_MAX, WINDOW_MAX, WINDOW_MIN,
+    COOLDOWN_MAX, DESCRIPTION_LEN_MAX, ENTRIES_MAX, NAME_LEN_MAX, PLANS_MAX, TIERS_MAX,
+    UNIT_DECIMALS_MAX, WINDOW_MAX, WINDOW_MIN,
 };
 
 /// Where something was written: a file (its index among those validated together), line and
@@ -64,6 +66,7 @@ pub(crate) struct PlanSrc {
     pub(crate) envelope: Option<Located<Envelope>>,
     pub(crate) upgrades: Vec<UpgradeSrc>,
     pub(crate) evidence: Vec<Located<EvidenceId>>,
+    pub(crate) pricing: Vec<(Located<Meter>, MeterPricing)>,
     /// Whether every part of the plan parsed.
     pub(crate) complete: bool,
 }
@@ -116,7 +119,9 @@ const FEATURE_KEYS: &[&str] = &["description", "refusal", "meter"];
 const REFUSAL_KEYS: &[&str] = &["status", "message"];
 const EVIDENCE_KEYS: &[&str] = &["title", "document"];
 const PLAN_KEYS: &[&str] =
-    &["name", "price", "features", "limits", "envelope", "upgrades", "evidence"];
+    &["name", "price", "features", "limits", "envelope", "upgrades", "evidence", "pricing"];
+const PRICING_KEYS: &[&str] = &["included", "mode", "tiers", "aggregation"];
+const TIER_KEYS: &[&str] = &["up_to", "unit"];
 const PRICE_KEYS: &[&str] = &["amount", "currency", "interval"];
 const LIMIT_KEYS: &[&str] = &["value", "reset", "window", "refusal"];
 const ENVELOPE_KEYS: &[&str] = &["throughput_rps", "p99_latency_ms", "connections", "queue_depth"];
@@ -582,6 +587,7 @@ impl<'a> Cx<'a> {
                 envelope: None,
                 upgrades: Vec::new(),
                 evidence: Vec::new(),
+                pricing: Vec::new(),
                 complete: false,
             });
         };
@@ -631,8 +637,23 @@ impl<'a> Cx<'a> {
                 self.upgrades(item, &join(path, "upgrades"), self.key_at(t, "upgrades", at))
             }
         };
+        let pricing = match t.get("pricing") {
+            None => Vec::new(),
+            Some(item) => self.pricing(item, &join(path, "pricing"), self.key_at(t, "pricing", at)),
+        };
         let complete = self.problems.len() == before;
-        Some(PlanSrc { id, name, price, features, limits, envelope, upgrades, evidence, complete })
+        Some(PlanSrc {
+            id,
+            name,
+            price,
+            features,
+            limits,
+            envelope,
+            upgrades,
+            evidence,
+            pricing,
+            complete,
+        })
     }
 
     fn price(&mut self, item: &Item, path: &str, at: At) -> Option<Price> {
@@ -730,6 +751,261 @@ impl<'a> Cx<'a> {
             return None;
         }
         Some(Price { amount: amount.normalize(), currency, interval: interval? })
+    }
+
+    /// A plan's pricing table: meter -> allowance, mode, tiers, aggregation.
+    fn pricing(&mut self, item: &Item, path: &str, at: At) -> Vec<(Located<Meter>, MeterPricing)> {
+        let Some(t) = self.table(item, path, at) else { return Vec::new() };
+        if !self.bounded(t, path, at) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (key, item) in t.iter() {
+            let field = join(path, key);
+            let kat = self.key_at(t, key, at);
+            let Some(meter) = self.id(Meter::new, key, kat, &field, "meter") else { continue };
+            if let Some(p) = self.meter_pricing(item, &field, kat) {
+                out.push((meter, p));
+            }
+        }
+        out
+    }
+
+    /// A string among `names` at `key` of `t`, or `default` when absent.
+    fn choice<'n>(
+        &mut self,
+        t: &dyn TableLike,
+        key: &str,
+        path: &str,
+        at: At,
+        names: &[&'n str],
+        default: &'n str,
+    ) -> Option<&'n str> {
+        let Some(item) = t.get(key) else { return Some(default) };
+        let at = self.item_at(item, at);
+        if let Some(s) = item.as_str()
+            && let Some(n) = names.iter().find(|n| **n == s)
+        {
+            return Some(n);
+        }
+        let message = match item.as_str() {
+            Some(s) => format!("`{s}` is not a valid {key}"),
+            None => format!("is {}", describe(item)),
+        };
+        self.problem(at, &join(path, key), message, one_of(names));
+        None
+    }
+
+    fn meter_pricing(&mut self, item: &Item, path: &str, at: At) -> Option<MeterPricing> {
+        let t = self.table(item, path, at)?;
+        self.unknown_keys(t, PRICING_KEYS, path, at);
+        let included = match t.get("included") {
+            None => Some(0),
+            Some(v) => self.count(v, &join(path, "included"), at, false),
+        };
+        let mode = self
+            .choice(t, "mode", path, at, &["graduated", "volume"], "graduated")
+            .map(|m| if m == "volume" { TierMode::Volume } else { TierMode::Graduated });
+        let aggregation = self
+            .choice(t, "aggregation", path, at, &["sum", "count", "max", "unique_count"], "sum")
+            .map(|a| match a {
+                "count" => Aggregation::Count,
+                "max" => Aggregation::Max,
+                "unique_count" => Aggregation::UniqueCount,
+                _ => Aggregation::Sum,
+            });
+        let tiers = self.tiers(t, path, at);
+        Some(MeterPricing {
+            included: included?,
+            mode: mode?,
+            tiers: tiers?,
+            aggregation: aggregation?,
+        })
+    }
+
+    fn tiers(&mut self, t: &dyn TableLike, path: &str, at: At) -> Option<Vec<Tier>> {
+        let field = join(path, "tiers");
+        let Some(item) = t.get("tiers") else {
+            self.problem(
+                at,
+                &field,
+                "is missing".into(),
+                "add `tiers = [{ up_to = \"inf\", unit = \"0.01\" }]`".into(),
+            );
+            return None;
+        };
+        let tat = self.item_at(item, at);
+        let tables: Vec<(&dyn TableLike, At)> = if let Some(aot) = item.as_array_of_tables() {
+            aot.iter()
+                .map(|t| (t as &dyn TableLike, t.span().map_or(tat, |s| self.at(Some(s)))))
+                .collect()
+        } else if let Some(array) = item.as_array() {
+            let mut v = Vec::new();
+            for (i, value) in array.iter().enumerate() {
+                let vat = value.span().map_or(tat, |s| self.at(Some(s)));
+                match value.as_inline_table() {
+                    Some(t) => v.push((t as &dyn TableLike, vat)),
+                    None => {
+                        self.problem(
+                            vat,
+                            &format!("{field}[{i}]"),
+                            "is not a table".into(),
+                            "write `{ up_to = 1000, unit = \"0.01\" }`".into(),
+                        );
+                        return None;
+                    }
+                }
+            }
+            v
+        } else {
+            self.problem(
+                tat,
+                &field,
+                format!("is {}", describe(item)),
+                "write an array of tables: [{ up_to = 1000, unit = \"0.01\" }, ...]".into(),
+            );
+            return None;
+        };
+        if tables.is_empty() || tables.len() > TIERS_MAX {
+            self.problem(
+                tat,
+                &field,
+                format!("has {} tiers", tables.len()),
+                format!("from 1 to {TIERS_MAX} tiers, the last with `up_to = \"inf\"`"),
+            );
+            return None;
+        }
+        let last = tables.len() - 1;
+        let mut out = Vec::new();
+        let mut ok = true;
+        let mut previous: Option<u64> = None;
+        for (i, (t, at)) in tables.into_iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            self.unknown_keys(t, TIER_KEYS, &field, at);
+            let up_field = join(&field, "up_to");
+            let up_to = match t.get("up_to") {
+                None => {
+                    self.problem(
+                        at,
+                        &up_field,
+                        "is missing".into(),
+                        "add `up_to = 1000`, or `up_to = \"inf\"` for the last tier".into(),
+                    );
+                    None
+                }
+                Some(v) if v.as_str() == Some("inf") => Some(None),
+                Some(v) if v.is_str() => {
+                    let vat = self.item_at(v, at);
+                    self.problem(
+                        vat,
+                        &up_field,
+                        format!("is the string `{}`", v.as_str().unwrap_or_default()),
+                        "write an integer of 1 or more, or \"inf\"".into(),
+                    );
+                    None
+                }
+                Some(v) => self.count(v, &up_field, at, true).map(Some),
+            };
+            let up_at = t.get("up_to").map_or(at, |v| self.item_at(v, at));
+            match up_to {
+                Some(None) if i != last => {
+                    self.problem(
+                        up_at,
+                        &up_field,
+                        "is \"inf\" but is not the last tier".into(),
+                        "only the last tier is unbounded".into(),
+                    );
+                    ok = false;
+                }
+                Some(Some(n)) if i == last => {
+                    self.problem(
+                        up_at,
+                        &up_field,
+                        format!("is {n}: the last tier must be unbounded"),
+                        "write `up_to = \"inf\"` on the last tier".into(),
+                    );
+                    ok = false;
+                }
+                Some(Some(n)) => {
+                    if let Some(p) = previous
+                        && n <= p
+                    {
+                        self.problem(
+                            up_at,
+                            &up_field,
+                            format!("is {n}, not more than the tier before ({p})"),
+                            "tiers' `up_to` increase strictly".into(),
+                        );
+                        ok = false;
+                    }
+                    previous = Some(n);
+                }
+                Some(None) => {}
+                None => ok = false,
+            }
+            let unit = self.unit_price(t, &field, at);
+            match (up_to, unit) {
+                (Some(up_to), Some(unit)) => out.push(Tier { up_to, unit }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A tier's unit price: a decimal string (or an integer), never a float, 0 or more.
+    /// It may be finer than the currency's minor unit: a line's amount is rounded
+    /// (`docs/pricing.md`).
+    fn unit_price(&mut self, t: &dyn TableLike, path: &str, at: At) -> Option<Decimal> {
+        let field = join(path, "unit");
+        let Some(item) = t.get("unit") else {
+            self.problem(
+                at,
+                &field,
+                "is missing".into(),
+                "add `unit = \"0.01\"` (a string: money is exact)".into(),
+            );
+            return None;
+        };
+        let at = self.item_at(item, at);
+        let parsed = if let Some(s) = item.as_str() {
+            Decimal::from_str_exact(s).map_err(|_| format!("`{s}` is not a decimal number"))
+        } else if let Some(i) = item.as_integer() {
+            Ok(Decimal::from(i))
+        } else if item.as_float().is_some() {
+            Err(format!("is {}: money is never a float", describe(item)))
+        } else {
+            Err(format!("is {}", describe(item)))
+        };
+        match parsed {
+            Ok(d) if d.is_sign_negative() && !d.is_zero() => {
+                self.problem(
+                    at,
+                    &field,
+                    format!("is negative ({d})"),
+                    "a unit price is 0 or more".into(),
+                );
+                None
+            }
+            Ok(d) if d.normalize().scale() > UNIT_DECIMALS_MAX => {
+                self.problem(
+                    at,
+                    &field,
+                    format!("{d} has more than {UNIT_DECIMALS_MAX} decimals"),
+                    format!("round it to {UNIT_DECIMALS_MAX} decimals"),
+                );
+                None
+            }
+            Ok(d) => Some(d.normalize()),
+            Err(message) => {
+                self.problem(
+                    at,
+                    &field,
+                    message,
+                    "write the unit price as a decimal string: unit = \"0.00002\"".into(),
+                );
+                None
+            }
+        }
     }
 
     /// An array of ids (`features = ["sso", "api"]`).

@@ -520,3 +520,69 @@ limits = {{ reports = {{ value = 10, reset = "monthly" }} }}
     let reports = catalog.features.iter().find(|(k, _)| k.as_str() == "reports").unwrap().1;
     assert_eq!(reports.meter.as_ref().map(|m| m.as_str()), Some("reports"));
 }
+
+#[test]
+fn pricing_tables_are_checked_like_prices() {
+    let rest = r#"[plans.p.pricing.api_calls]
+included = -1
+mode = "stepped"
+tiers = [{ up_to = 100, unit = 0.5 }, { up_to = 50, unit = "-1" }, { up_to = "inf", unit = "0.1" }]
+[plans.p.pricing.seats]
+tiers = [{ up_to = "inf", unit = "1" }, { up_to = 10, unit = "0.0000000000001" }]
+aggregation = "avg"
+"#;
+    let p = problems(&format!("{HEAD}{}", plan("p", rest)));
+    assert_eq!(
+        places(&p),
+        vec![
+            (20, 12, "plans.p.pricing.api_calls.included", Check::Schema),
+            (21, 8, "plans.p.pricing.api_calls.mode", Check::Schema),
+            (22, 32, "plans.p.pricing.api_calls.tiers[0].unit", Check::Schema),
+            (22, 49, "plans.p.pricing.api_calls.tiers[1].up_to", Check::Schema),
+            (22, 60, "plans.p.pricing.api_calls.tiers[1].unit", Check::Schema),
+            (24, 20, "plans.p.pricing.seats.tiers[0].up_to", Check::Schema),
+            (24, 51, "plans.p.pricing.seats.tiers[1].up_to", Check::Schema),
+            (24, 62, "plans.p.pricing.seats.tiers[1].unit", Check::Schema),
+            (25, 15, "plans.p.pricing.seats.aggregation", Check::Schema),
+        ],
+        "{p:#?}"
+    );
+    let messages: Vec<&str> = p.iter().map(|x| x.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "is an integer (-1)",
+            "`stepped` is not a valid mode",
+            // The same words as a float price (`schema_every_problem_at_once...`).
+            "is a float (0.5): money is never a float",
+            "is 50, not more than the tier before (100)",
+            "is negative (-1)",
+            "is \"inf\" but is not the last tier",
+            "is 10: the last tier must be unbounded",
+            "0.0000000000001 has more than 12 decimals",
+            "`avg` is not a valid aggregation",
+        ]
+    );
+    assert_eq!(p[2].hint, "write the unit price as a decimal string: unit = \"0.00002\"");
+}
+
+#[test]
+fn the_pricing_example_prices_two_plans() {
+    let text = std::fs::read_to_string(examples().join("pricing.toml")).unwrap();
+    let c = validate(&text, "pricing.toml").unwrap();
+    let starter = &c.plan("starter").unwrap().pricing["api_calls"];
+    assert_eq!(starter.included, 10_000);
+    assert_eq!(starter.mode, govern_plans::TierMode::Graduated);
+    assert_eq!(starter.aggregation, govern_plans::Aggregation::Sum);
+    assert_eq!(
+        starter.tiers,
+        vec![
+            govern_plans::Tier { up_to: Some(90_000), unit: "0.001".parse().unwrap() },
+            govern_plans::Tier { up_to: None, unit: "0.0005".parse().unwrap() },
+        ]
+    );
+    let users = &c.plan("pro").unwrap().pricing["active_users"];
+    assert_eq!(users.mode, govern_plans::TierMode::Volume);
+    assert_eq!(users.aggregation, govern_plans::Aggregation::UniqueCount);
+    assert!(c.plan("pricing-enterprise").unwrap().pricing.is_empty());
+}
