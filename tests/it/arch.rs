@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const PURE: [&str; 4] = ["govern-governors", "govern-policy", "govern-receipt", "govern-usage"];
+const PURE: [&str; 5] =
+    ["govern-governors", "govern-policy", "govern-receipt", "govern-usage", "govern-webhooks"];
 const FORBIDDEN: [&str; 3] = ["tokio", "ractor", "tracing"];
 const NO_ACTORS: [&str; 1] = ["govern-ledger"];
 const ACTOR_STACK: [&str; 2] = ["tokio", "ractor"];
