@@ -194,7 +194,9 @@ fn sub(status: &str, plan: Option<&str>) -> String {
 #[test]
 fn subscription_updates_by_status_change() {
     use subscription::Command as S;
-    let cases: [(&str, &str, Option<&str>, &'static str, Args, S); 8] = [
+    // (previous status, status, plan, command, its args, the command parsed)
+    type Case = (&'static str, &'static str, Option<&'static str>, &'static str, Args, S);
+    let cases: [Case; 8] = [
         (
             "trialing",
             "active",
