@@ -222,3 +222,9 @@ fn no_ractor_type_appears_in_govern_runtimes_public_api() {
     }
     assert!(checked > 50, "only {checked} public items found");
 }
+
+#[test]
+fn webhook_commands_carry_the_runtime_idempotency_key() {
+    // govern-webhooks is pure and cannot name the runtime's constant: hold them equal here.
+    assert_eq!(govern_webhooks::event::IDEMPOTENCY_METADATA_KEY, govern_runtime::IDEMPOTENCY_KEY);
+}

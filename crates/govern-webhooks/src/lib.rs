@@ -1,8 +1,8 @@
 //! Payment-provider webhooks: signature verification and event mapping, pure.
 //!
-//! [`signature`] parses and verifies Stripe-style `t=<unix seconds>,v1=<hex>` signature
+//! [`mod@signature`] parses and verifies Stripe-style `t=<unix seconds>,v1=<hex>` signature
 //! headers (HMAC-SHA256 of `"{t}.{body}"`, several secrets for rotation, a tolerance window);
-//! [`event`] parses a provider event and maps it onto the billing or subscription governor
+//! [`mod@event`] parses a provider event and maps it onto the billing or subscription governor
 //! command it implies, as plain data carrying the idempotency key `webhook:<event id>`.
 //!
 //! Architecture invariant: no clock (`now` is an argument), no I/O, no async.
