@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const PURE: [&str; 4] = ["govern-governors", "govern-policy", "govern-receipt", "govern-usage"];
+const PURE: [&str; 5] =
+    ["govern-governors", "govern-policy", "govern-receipt", "govern-usage", "govern-webhooks"];
 const FORBIDDEN: [&str; 3] = ["tokio", "ractor", "tracing"];
 const NO_ACTORS: [&str; 1] = ["govern-ledger"];
 const ACTOR_STACK: [&str; 2] = ["tokio", "ractor"];
@@ -220,4 +221,10 @@ fn no_ractor_type_appears_in_govern_runtimes_public_api() {
         }
     }
     assert!(checked > 50, "only {checked} public items found");
+}
+
+#[test]
+fn webhook_commands_carry_the_runtime_idempotency_key() {
+    // govern-webhooks is pure and cannot name the runtime's constant: hold them equal here.
+    assert_eq!(govern_webhooks::event::IDEMPOTENCY_METADATA_KEY, govern_runtime::IDEMPOTENCY_KEY);
 }

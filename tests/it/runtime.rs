@@ -17,6 +17,7 @@ mod supervision;
 mod tenants;
 mod timeouts;
 mod usage;
+mod webhooks;
 
 use std::time::Duration;
 
