@@ -706,15 +706,7 @@ impl<'a> Cx<'a> {
             }
             Some(item) => {
                 let at = self.item_at(item, at);
-                let parsed = if let Some(s) = item.as_str() {
-                    Decimal::from_str_exact(s).map_err(|_| format!("`{s}` is not a decimal number"))
-                } else if let Some(i) = item.as_integer() {
-                    Ok(Decimal::from(i))
-                } else if item.as_float().is_some() {
-                    Err(format!("is {}: money is never a float", describe(item)))
-                } else {
-                    Err(format!("is {}", describe(item)))
-                };
+                let parsed = money_value(item);
                 match parsed {
                     Ok(d) if d.is_sign_negative() && !d.is_zero() => {
                         self.problem(
@@ -967,15 +959,7 @@ impl<'a> Cx<'a> {
             return None;
         };
         let at = self.item_at(item, at);
-        let parsed = if let Some(s) = item.as_str() {
-            Decimal::from_str_exact(s).map_err(|_| format!("`{s}` is not a decimal number"))
-        } else if let Some(i) = item.as_integer() {
-            Ok(Decimal::from(i))
-        } else if item.as_float().is_some() {
-            Err(format!("is {}: money is never a float", describe(item)))
-        } else {
-            Err(format!("is {}", describe(item)))
-        };
+        let parsed = money_value(item);
         match parsed {
             Ok(d) if d.is_sign_negative() && !d.is_zero() => {
                 self.problem(
@@ -1334,5 +1318,19 @@ pub(crate) fn parse(cx: &mut Cx<'_>) -> Option<FileSrc> {
             );
             None
         }
+    }
+}
+
+/// An amount of money as written: a decimal string (exact) or an integer; a float is refused
+/// (money is never a float), anything else too. The message says what was found.
+fn money_value(item: &Item) -> Result<Decimal, String> {
+    if let Some(s) = item.as_str() {
+        Decimal::from_str_exact(s).map_err(|_| format!("`{s}` is not a decimal number"))
+    } else if let Some(i) = item.as_integer() {
+        Ok(Decimal::from(i))
+    } else if item.as_float().is_some() {
+        Err(format!("is {}: money is never a float", describe(item)))
+    } else {
+        Err(format!("is {}", describe(item)))
     }
 }
