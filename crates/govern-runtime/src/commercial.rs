@@ -362,6 +362,17 @@ impl Commercial {
                 };
             }
         }
+        // A meter a plan prices but does not limit is counted too (for its invoice): without a
+        // limit, per calendar month, the billing period.
+        for plan in &plans {
+            for meter in plan.pricing.keys() {
+                meters.entry(meter.as_str().to_owned()).or_insert(MeterLimit {
+                    meter: meter.as_str().to_owned(),
+                    limit: None,
+                    reset: Reset::Monthly,
+                });
+            }
+        }
         if let Some(q) = t.quota {
             let values = [q.storage_gb, q.compute_units, q.bandwidth_mbps];
             for (meter, value) in TENANT_QUOTA_METERS.into_iter().zip(values) {

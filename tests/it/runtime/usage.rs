@@ -345,3 +345,22 @@ async fn a_quota_governor_crashing_in_a_flush_loses_no_acknowledged_event() {
     assert_eq!(counted(&h.record_usage(&acme, "reports", 1, "c4", now).await.unwrap()).0, 5);
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_meter_the_plan_prices_without_limiting_is_counted_per_month() {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    // Starter prices api_calls (docs/pricing.md) but sets no limit on them.
+    let r = h.record_usage(&acme, "api_calls", 1_500, "c1", h.now()).await.unwrap();
+    assert!(
+        matches!(r, UsageRecorded::Counted { value: 1_500, limit: None, quota: "normal", .. }),
+        "{r:?}"
+    );
+    let receipt =
+        h.receipts(&acme, Some(GovernorKind::Quota), Some(&resource("api_calls"))).unwrap();
+    assert_eq!(receipt[0].body.args.get("total").map(String::as_str), Some("1500"));
+    // A meter neither limited nor priced is still refused.
+    let e = h.record_usage(&acme, "gpu_hours", 1, "g1", h.now()).await.unwrap_err();
+    assert_eq!(e.code(), "bad_usage");
+    rt.shutdown().await.unwrap();
+}
