@@ -30,6 +30,7 @@ mod bench;
 mod checkpoints;
 mod export;
 mod graph;
+mod invoices;
 mod ledger_dir;
 mod logs;
 mod out;
@@ -153,6 +154,18 @@ enum Command {
         "  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1",
     ))]
     Receipts(receipts::ReceiptsArgs),
+    /// What a tenant owes for one month, from the ledger and the catalog (a preview).
+    ///
+    /// The plan of the tenant's live subscription, the month's metered usage (its
+    /// record_usage batches), priced by the catalog's pricing tables (docs/pricing.md): base
+    /// price and overage lines, rounded half-even to the currency's minor unit, and the total.
+    /// Text, or the invoice as JSON with --json. The data directory is opened read-only.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/pricing.toml --period 2026-01\n",
+        "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/*.toml --json",
+    ))]
+    Invoices(invoices::InvoicesArgs),
     /// List the saga runs in a ledger: state, steps done, what failed, why a run is stuck.
     ///
     /// One line per run (tenant, run id, saga, state, steps done of all, and the failed
@@ -207,6 +220,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(c) => checkpoints::run(&c),
         Command::Receipts(r) => receipts::run(&r),
         Command::Sagas(s) => sagas::run(&s),
+        Command::Invoices(i) => invoices::run(&i),
         Command::Graph(g) => graph::run(&g),
     };
     match result {

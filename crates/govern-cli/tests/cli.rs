@@ -551,3 +551,70 @@ fn sagas_lists_every_run_with_its_state_and_what_failed() {
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "", "another tenant has no runs");
 }
+
+#[test]
+fn invoices_prices_a_months_metered_usage_from_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/plans/pricing.toml")
+        .canonicalize()
+        .unwrap();
+    let scenario = dir.path().join("usage.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name = "usage"
+description = "starter usage of api_calls, to invoice"
+start = 2026-01-01T00:00:00Z
+catalog = "{}"
+[[tenants]]
+id = "acme"
+[[steps]]
+tenant = "acme"
+governor = "subscription"
+resource = "sub-1"
+command = "start_trial"
+args = {{ plan = "starter", trial_days = 14 }}
+[[steps]]
+usage = "api_calls"
+tenant = "acme"
+quantity = 15005
+event = "e1"
+expect = {{ value = 15005 }}
+"#,
+            catalog.display()
+        ),
+    )
+    .unwrap();
+    let out = govern(&["run", s(&scenario), "--data-dir", s(&data)]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let args =
+        ["invoices", s(&data), "--tenant", "acme", "--catalog", s(&catalog), "--period", "2026-01"];
+    let out = govern(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("invoice for acme, 2026-01 (31 days), plan starter\n"), "{stdout}");
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let out = govern(&json_args);
+    let invoice: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    // Starter: 29.00 a month; 5 005 calls beyond the 10 000 included at 0.001: 5.005, rounded
+    // half-even to 5.00 (docs/pricing.md).
+    assert_eq!(invoice["total"], "34.00", "{invoice}");
+    assert_eq!(invoice["lines"].as_array().unwrap().len(), 2, "{invoice}");
+    // Another month had no usage: the base price alone.
+    let out = govern(&[
+        "invoices",
+        s(&data),
+        "--tenant",
+        "acme",
+        "--catalog",
+        s(&catalog),
+        "--period",
+        "2026-02",
+        "--json",
+    ]);
+    let invoice: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(invoice["total"], "29.00", "{invoice}");
+}
