@@ -48,6 +48,94 @@ pub const CHECK_FEATURES_MAX: usize = 256;
 const COUNTS_EXPECTED: &str =
     "one `COUNT FEATURE` line per feature, counts of 1 or more, at most 256 lines";
 
+/// The most lines one `record_invoice` holds.
+pub const INVOICE_LINES_MAX: usize = 256;
+
+/// What an invoice's `lines` argument must be, for the message.
+const LINES_EXPECTED: &str = "one `KIND METER QUANTITY UNIT_PRICE AMOUNT` line per invoice line \
+     (kind base, proration or overage; meter `-` for none; decimals), at most 256 lines";
+
+crate::define_arg_enum! {
+    /// What became of one payment-provider webhook delivery.
+    pub enum WebhookOutcome {
+        /// Verified and new: its command (if its type maps to one) was accepted.
+        Accepted => "accepted",
+        /// Verified, and an event id already delivered: answered the first outcome, nothing
+        /// run again.
+        Duplicate => "duplicate",
+        /// Verified, but not taken: its command was refused or rejected, or the event is
+        /// malformed for its type (the detail says why).
+        Rejected => "rejected",
+    }
+}
+
+/// One line of a recorded invoice (`govern_pricing::LineItem`, as the receipt keeps it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceLine {
+    /// `base`, `proration` or `overage`.
+    pub kind: String,
+    /// The meter of an overage line.
+    pub meter: Option<String>,
+    /// Units, 1, or days.
+    pub quantity: u64,
+    /// The unit price, exact.
+    pub unit_price: rust_decimal::Decimal,
+    /// The line's amount, rounded to the currency's minor unit.
+    pub amount: rust_decimal::Decimal,
+}
+
+impl InvoiceLine {
+    fn write(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.kind,
+            self.meter.as_deref().unwrap_or("-"),
+            self.quantity,
+            self.unit_price,
+            self.amount
+        )
+    }
+
+    fn read(line: &str) -> Option<Self> {
+        let mut f = line.split(' ');
+        let kind = f.next()?;
+        if !matches!(kind, "base" | "proration" | "overage") {
+            return None;
+        }
+        let meter = f.next()?;
+        if meter.is_empty() || check_text(meter) != meter {
+            return None;
+        }
+        let quantity = f.next()?.parse().ok()?;
+        let unit_price: rust_decimal::Decimal = f.next()?.parse().ok()?;
+        let amount: rust_decimal::Decimal = f.next()?.parse().ok()?;
+        if f.next().is_some() || unit_price.is_sign_negative() || amount.is_sign_negative() {
+            return None;
+        }
+        let parsed = Self {
+            kind: kind.to_owned(),
+            meter: (meter != "-").then(|| meter.to_owned()),
+            quantity,
+            unit_price,
+            amount,
+        };
+        // One encoding per line: `1.50` and `1.5` are not both accepted.
+        (parsed.write() == line).then_some(parsed)
+    }
+}
+
+/// Parses a `lines` argument.
+fn parse_lines(text: &str) -> Option<Vec<InvoiceLine>> {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        out.push(InvoiceLine::read(line)?);
+        if out.len() > INVOICE_LINES_MAX {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 /// `text` cut to at most [`CHECK_TEXT_LEN_MAX`] bytes, at a character boundary, with control
 /// characters replaced by spaces: what a check record may hold of free text.
 #[must_use]
@@ -101,6 +189,33 @@ pub enum Command {
         /// How many plans it has.
         plans: u64,
     },
+    /// A payment provider's webhook delivery about the tenant, verified by its signature, and
+    /// what became of it.
+    RecordWebhook {
+        /// The provider's event id (`evt_…`).
+        event_id: String,
+        /// The event's type (`payment_intent.succeeded`, ...).
+        event_type: String,
+        /// Accepted, duplicate or rejected.
+        outcome: WebhookOutcome,
+        /// The command it became (`billing pay-1 settle_payment`), `none` for a type that
+        /// maps to nothing, or why it was rejected.
+        detail: String,
+    },
+    /// A billing period closed into an invoice: its plan, lines and total (the billing
+    /// governor's `invoice-<period>` payment asks for the total).
+    RecordInvoice {
+        /// The period, `YYYY-MM`.
+        period: String,
+        /// The plan at the period's end.
+        plan: String,
+        /// ISO 4217 code of every amount.
+        currency: String,
+        /// The lines.
+        lines: Vec<InvoiceLine>,
+        /// What is owed.
+        total: rust_decimal::Decimal,
+    },
     /// Allowed checks of the tenant, counted per feature over the window that began at
     /// `window_start_ms` and lasted `window_ms`.
     RecordChecks {
@@ -111,6 +226,17 @@ pub enum Command {
         /// (count, feature), by feature.
         allowed: Vec<(u64, String)>,
     },
+}
+
+/// Whether `text` is `YYYY-MM` (a month from 1970 to 9999).
+#[must_use]
+pub fn is_month(text: &str) -> bool {
+    let Some((y, m)) = text.split_once('-') else { return false };
+    y.len() == 4
+        && m.len() == 2
+        && y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
+        && y.parse::<u32>().is_ok_and(|y| (1970..=9999).contains(&y))
+        && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
 }
 
 /// Parses a `counts` argument: `COUNT FEATURE` lines.
@@ -131,8 +257,14 @@ fn parse_counts(text: &str) -> Option<Vec<(u64, String)>> {
 }
 
 impl CommandSpec for Command {
-    const NAMES: &'static [&'static str] =
-        &["record_quarantine", "record_refusals", "record_checks", "record_catalog"];
+    const NAMES: &'static [&'static str] = &[
+        "record_quarantine",
+        "record_refusals",
+        "record_checks",
+        "record_catalog",
+        "record_webhook",
+        "record_invoice",
+    ];
 
     fn name(&self) -> &'static str {
         match self {
@@ -140,6 +272,8 @@ impl CommandSpec for Command {
             Self::RecordRefusals { .. } => "record_refusals",
             Self::RecordChecks { .. } => "record_checks",
             Self::RecordCatalog { .. } => "record_catalog",
+            Self::RecordWebhook { .. } => "record_webhook",
+            Self::RecordInvoice { .. } => "record_invoice",
         }
     }
 
@@ -172,6 +306,20 @@ impl CommandSpec for Command {
             Self::RecordCatalog { version, plans } => {
                 a.insert("version".into(), version.clone());
                 a.insert("plans".into(), plans.to_string());
+            }
+            Self::RecordWebhook { event_id, event_type, outcome, detail } => {
+                a.insert("event_id".into(), event_id.clone());
+                a.insert("event_type".into(), event_type.clone());
+                a.insert("outcome".into(), outcome.name().into());
+                a.insert("detail".into(), detail.clone());
+            }
+            Self::RecordInvoice { period, plan, currency, lines, total } => {
+                a.insert("period".into(), period.clone());
+                a.insert("plan".into(), plan.clone());
+                a.insert("currency".into(), currency.clone());
+                let lines: Vec<String> = lines.iter().map(InvoiceLine::write).collect();
+                a.insert("lines".into(), lines.join("\n"));
+                a.insert("total".into(), total.to_string());
             }
             Self::RecordChecks { window_start_ms, window_ms, allowed } => {
                 a.insert("window_start_ms".into(), window_start_ms.to_string());
@@ -219,6 +367,64 @@ impl CommandSpec for Command {
                 };
                 r.finish()?;
                 return Ok(cmd);
+            }
+            "record_webhook" => {
+                let cmd = Self::RecordWebhook {
+                    event_id: text(&mut r, "event_id")?,
+                    event_type: text(&mut r, "event_type")?,
+                    outcome: r.parsed("outcome", WebhookOutcome::EXPECTED)?,
+                    detail: text(&mut r, "detail")?,
+                };
+                r.finish()?;
+                return Ok(cmd);
+            }
+            "record_invoice" => {
+                let period = r.raw("period")?;
+                if !is_month(period) {
+                    return Err(ArgError::new(
+                        name,
+                        "period",
+                        Some(period),
+                        ArgProblem::Malformed { expected: "a month, YYYY-MM" },
+                    ));
+                }
+                let period = period.to_owned();
+                let plan = r.text("plan")?;
+                let currency = r.raw("currency")?;
+                if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(ArgError::new(
+                        name,
+                        "currency",
+                        Some(currency),
+                        ArgProblem::Malformed { expected: "an ISO 4217 code" },
+                    ));
+                }
+                let currency = currency.to_owned();
+                let lines = parse_lines(r.raw("lines")?).ok_or_else(|| {
+                    ArgError::new(
+                        name,
+                        "lines",
+                        None,
+                        ArgProblem::Malformed { expected: LINES_EXPECTED },
+                    )
+                })?;
+                let total_text = r.raw("total")?;
+                let total: rust_decimal::Decimal = total_text
+                    .parse()
+                    .ok()
+                    .filter(|t: &rust_decimal::Decimal| {
+                        !t.is_sign_negative() && t.to_string() == total_text
+                    })
+                    .ok_or_else(|| {
+                        ArgError::new(
+                            name,
+                            "total",
+                            Some(total_text),
+                            ArgProblem::Malformed { expected: "a decimal amount of 0 or more" },
+                        )
+                    })?;
+                r.finish()?;
+                return Ok(Self::RecordInvoice { period, plan, currency, lines, total });
             }
             "record_checks" => {
                 let window_start_ms = r.parsed("window_start_ms", "ms since the epoch")?;
@@ -278,6 +484,34 @@ impl CommandSpec for Command {
                 allowed: vec![(12, "api_access".into()), (1, "reports".into())],
             },
             Self::RecordCatalog { version: "2026-12-06".into(), plans: 9 },
+            Self::RecordWebhook {
+                event_id: "evt_1".into(),
+                event_type: "payment_intent.succeeded".into(),
+                outcome: WebhookOutcome::Accepted,
+                detail: "billing pay-1 settle_payment".into(),
+            },
+            Self::RecordInvoice {
+                period: "2026-01".into(),
+                plan: "starter".into(),
+                currency: "USD".into(),
+                lines: vec![
+                    InvoiceLine {
+                        kind: "base".into(),
+                        meter: None,
+                        quantity: 1,
+                        unit_price: rust_decimal::Decimal::new(29, 0),
+                        amount: rust_decimal::Decimal::new(2900, 2),
+                    },
+                    InvoiceLine {
+                        kind: "overage".into(),
+                        meter: Some("api_calls".into()),
+                        quantity: 5_000,
+                        unit_price: rust_decimal::Decimal::new(1, 3),
+                        amount: rust_decimal::Decimal::new(500, 2),
+                    },
+                ],
+                total: rust_decimal::Decimal::new(3400, 2),
+            },
         ]
     }
 }
@@ -294,6 +528,10 @@ pub struct Trail {
     refusals: u64,
     /// Allowed checks recorded (the sum of the counts).
     allowed_checks: u64,
+    /// Webhook deliveries recorded.
+    webhooks: u64,
+    /// Invoices recorded.
+    invoices: u64,
 }
 
 impl Trail {
@@ -313,6 +551,18 @@ impl Trail {
     #[must_use]
     pub fn allowed_checks(&self) -> u64 {
         self.allowed_checks
+    }
+
+    /// Webhook deliveries recorded (accepted, duplicate and rejected).
+    #[must_use]
+    pub fn webhooks(&self) -> u64 {
+        self.webhooks
+    }
+
+    /// Invoices recorded.
+    #[must_use]
+    pub fn invoices(&self) -> u64 {
+        self.invoices
     }
 
     /// When the last quarantine was recorded.
@@ -337,7 +587,9 @@ impl Governor for Trail {
             Command::RecordQuarantine { .. }
             | Command::RecordRefusals { .. }
             | Command::RecordChecks { .. }
-            | Command::RecordCatalog { .. } => {
+            | Command::RecordCatalog { .. }
+            | Command::RecordWebhook { .. }
+            | Command::RecordInvoice { .. } => {
                 Ok(Transition { from: State::Recording, to: State::Recording })
             }
         }
@@ -353,6 +605,8 @@ impl Governor for Trail {
                 self.refusals = self.refusals.saturating_add(*count);
             }
             Command::RecordCatalog { .. } => {}
+            Command::RecordWebhook { .. } => self.webhooks += 1,
+            Command::RecordInvoice { .. } => self.invoices += 1,
             Command::RecordChecks { allowed, .. } => {
                 let n = allowed.iter().fold(0u64, |sum, (n, _)| sum.saturating_add(*n));
                 self.allowed_checks = self.allowed_checks.saturating_add(n);

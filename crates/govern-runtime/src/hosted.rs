@@ -160,7 +160,12 @@ impl Hosted for quota::Quota {
     }
 }
 impl Hosted for compliance::Audit {}
-impl Hosted for audit::Trail {}
+/// The audit trail records the runtime's own decisions: no host writes to it.
+impl Hosted for audit::Trail {
+    fn reserved(_command: &audit::Command) -> bool {
+        true
+    }
+}
 impl Hosted for saga::Saga {}
 impl Hosted for tenant::Tenant {
     fn tenant_state(state: &TenantState) -> Option<TenantState> {

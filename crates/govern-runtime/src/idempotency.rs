@@ -214,6 +214,16 @@ impl Idempotency {
         }
     }
 
+    /// The receipt a key's request was accepted with, if it was.
+    pub(crate) fn accepted(&self, tenant: &TenantId, key: &str) -> Option<Accepted> {
+        let t = self.tenants.get(tenant).map(|t| Arc::clone(t.value()))?;
+        let t = lock(&t);
+        match &t.keys.get(key)?.state {
+            State::Done(Ok(accepted)) => Some(accepted.clone()),
+            _ => None,
+        }
+    }
+
     /// Rebuilds the accepted keys of `tenant` from its receipts (at start), those whose
     /// window has not passed at `now`.
     pub(crate) fn rebuild(&self, tenant: &TenantId, receipts: &[Receipt], now: Timestamp) {

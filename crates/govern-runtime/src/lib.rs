@@ -35,6 +35,7 @@ mod schedule;
 mod supervisor;
 mod timers;
 mod usage;
+mod webhook;
 
 /// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups
 /// are on every command's path.
@@ -61,3 +62,4 @@ pub use idempotency::{IDEMPOTENCY_KEY, IdempotencyStats};
 pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};
 pub use saga::{SagaDef, SagaDefError, SagaEnd, SagaStep, StepCommand};
 pub use usage::UsageRecorded;
+pub use webhook::{DELIVERY_KEY_PREFIX, WebhookDelivery, WebhookError, WebhookStats};

@@ -82,6 +82,8 @@ impl Actor for RegistryActor {
                         "checks"
                     }
                     audit::Command::RecordCatalog { .. } => "catalog reloaded",
+                    audit::Command::RecordWebhook { .. } => "payment provider webhook",
+                    audit::Command::RecordInvoice { .. } => "billing period closed",
                 };
                 let request = crate::governor::runtime_request(command, reason);
                 let key = Key { resource: crate::registry::tenant_resource(&tenant), tenant };

@@ -69,3 +69,200 @@ async fn a_signed_payment_succeeded_settles_once() {
     assert_eq!(h.head(), head, "nothing written");
     rt.shutdown().await.unwrap();
 }
+
+/// Deliveries through `RuntimeHandle::deliver_webhook`: signed at the runtime's clock.
+mod deliveries {
+    use govern_governors::GovernorKind;
+    use govern_governors::audit::WebhookOutcome;
+    use govern_runtime::{Runtime, RuntimeHandle, WebhookError};
+    use govern_webhooks::{Verifier, sign};
+
+    use super::super::{T0, builder, quota, resource, tenant};
+
+    const SECRET: &[u8] = b"whsec_test";
+
+    fn verifier() -> Verifier {
+        Verifier::new(&[SECRET]).unwrap()
+    }
+
+    fn body(id: &str, kind: &str, amount: u64, tenant: &str) -> Vec<u8> {
+        format!(
+            r#"{{"id":"{id}","type":"{kind}","created":1700000000,"data":{{"object":{{"id":"pi_1","amount":{amount},"currency":"usd","metadata":{{"govern_tenant":"{tenant}","govern_resource":"pay-1"}}}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    /// A tenant with a payment of 19.99 USD authorized.
+    async fn authorized(rt: &Runtime) -> RuntimeHandle {
+        let h = rt.handle();
+        let acme = tenant("acme");
+        h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+        let pay = h.governor::<govern_governors::billing::Billing>(&acme, &resource("pay-1"));
+        let raw = |name: &str, args: &[(&str, &str)]| govern_runtime::RawCommand {
+            tenant: acme.clone(),
+            kind: GovernorKind::Billing,
+            resource: resource("pay-1"),
+            name: name.to_owned(),
+            args: args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            reason: "checkout".into(),
+            metadata: Vec::new(),
+        };
+        let _ = pay;
+        h.command(raw(
+            "request_payment",
+            &[("amount", "19.99"), ("currency", "USD"), ("method", "card")],
+        ))
+        .await
+        .unwrap();
+        h.command(raw("authorize_payment", &[("transaction_id", "pi_1")])).await.unwrap();
+        h
+    }
+
+    fn now_secs(h: &RuntimeHandle) -> u64 {
+        h.now().as_ms() / 1000
+    }
+
+    /// The tenant's `record_webhook` receipts: (outcome, detail).
+    fn records(h: &RuntimeHandle) -> Vec<(String, String)> {
+        h.receipts(&tenant("acme"), Some(GovernorKind::Audit), None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.body.command == "record_webhook")
+            .map(|r| (r.body.args["outcome"].clone(), r.body.args["detail"].clone()))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivery_is_receipted_accepted_and_its_redelivery_duplicate() {
+        let rt = builder().start().await.unwrap();
+        let h = authorized(&rt).await;
+        let b = body("evt_1", "payment_intent.succeeded", 1999, "acme");
+        let header = sign(SECRET, now_secs(&h), &b);
+        let first = h.deliver_webhook(&verifier(), &header, &b).await.unwrap();
+        assert_eq!(first.outcome, WebhookOutcome::Accepted);
+        let settled = first.command.clone().expect("the settlement's receipt");
+        assert_eq!(settled.to, "payment_settled");
+        let again = h.deliver_webhook(&verifier(), &header, &b).await.unwrap();
+        assert_eq!(again.outcome, WebhookOutcome::Duplicate);
+        assert_eq!(again.command, Some(settled.clone()), "the first delivery's settlement");
+        assert!(again.record.seq > first.record.seq);
+        let recs = records(&h);
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        assert_eq!(recs[0].0, "accepted");
+        assert_eq!(recs[0].1, format!("billing pay-1 settle_payment (receipt {})", settled.seq));
+        assert_eq!(recs[1].0, "duplicate");
+        // One settlement only.
+        let settles = h
+            .receipts(&tenant("acme"), Some(GovernorKind::Billing), None)
+            .unwrap()
+            .iter()
+            .filter(|r| r.body.command == "settle_payment")
+            .count();
+        assert_eq!(settles, 1);
+        assert_eq!(h.webhook_stats().receipted, 2);
+        rt.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_decision_against_the_event_is_receipted_rejected_with_why() {
+        let rt = builder().start().await.unwrap();
+        let h = authorized(&rt).await;
+        // Another amount than the payment's: the governor refuses; the delivery is receipted.
+        let b = body("evt_2", "payment_intent.succeeded", 2999, "acme");
+        let d = h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &b), &b).await.unwrap();
+        assert_eq!(d.outcome, WebhookOutcome::Rejected);
+        assert!(
+            d.detail.starts_with("billing pay-1 settle_payment: precondition_failed"),
+            "{}",
+            d.detail
+        );
+        assert_eq!(d.command, None);
+        // A type that maps to nothing: accepted, nothing run.
+        let b = body("evt_3", "invoice.created", 1999, "acme");
+        let d = h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &b), &b).await.unwrap();
+        assert_eq!(
+            (d.outcome, d.detail.as_str()),
+            (WebhookOutcome::Accepted, "none: type invoice.created is not mapped")
+        );
+        let recs: Vec<String> = records(&h).into_iter().map(|r| r.0).collect();
+        assert_eq!(recs, ["rejected", "accepted"]);
+        rt.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unsigned_stale_and_unattributable_deliveries_write_nothing() {
+        let rt = builder().start().await.unwrap();
+        let h = authorized(&rt).await;
+        let head = h.head();
+        let b = body("evt_4", "payment_intent.succeeded", 1999, "acme");
+        let now = now_secs(&h);
+        let cases = [
+            sign(b"whsec_forged", now, &b),
+            sign(SECRET, now - 301, &b),
+            sign(SECRET, now + 301, &b),
+            "garbage".to_owned(),
+        ];
+        for header in &cases {
+            let e = h.deliver_webhook(&verifier(), header, &b).await.unwrap_err();
+            assert!(matches!(e, WebhookError::Signature(_)), "{header}: {e:?}");
+            assert_eq!(e.code(), "bad_signature");
+        }
+        let globex = body("evt_5", "payment_intent.succeeded", 1999, "globex");
+        let e =
+            h.deliver_webhook(&verifier(), &sign(SECRET, now, &globex), &globex).await.unwrap_err();
+        assert_eq!(e.code(), "unknown_tenant", "{e:?}");
+        let e = h.deliver_webhook(&verifier(), &sign(SECRET, now, b"{"), b"{").await.unwrap_err();
+        assert_eq!(e.code(), "bad_event", "{e:?}");
+        assert_eq!(h.head(), head, "nothing written");
+        let stats = h.webhook_stats();
+        assert_eq!(
+            (stats.bad_signature, stats.no_tenant, stats.bad_event, stats.receipted),
+            (4, 1, 1, 0)
+        );
+        rt.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_redelivery_after_a_restart_is_still_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = builder().data_dir(dir.path()).start().await.unwrap();
+        let h = authorized(&rt).await;
+        let b = body("evt_6", "payment_intent.succeeded", 1999, "acme");
+        let first =
+            h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &b), &b).await.unwrap();
+        assert_eq!(first.outcome, WebhookOutcome::Accepted);
+        rt.shutdown().await.unwrap();
+        let rt = builder().epoch(T0).data_dir(dir.path()).start().await.unwrap();
+        let h = rt.handle();
+        let again =
+            h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &b), &b).await.unwrap();
+        assert_eq!(again.outcome, WebhookOutcome::Duplicate);
+        assert_eq!(again.command, first.command);
+        rt.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_cannot_write_to_the_audit_trail() {
+        let rt = builder().start().await.unwrap();
+        let h = authorized(&rt).await;
+        let forged = govern_runtime::RawCommand {
+            tenant: tenant("acme"),
+            kind: GovernorKind::Audit,
+            resource: resource("acme"),
+            name: "record_webhook".into(),
+            args: [
+                ("event_id", "evt_9"),
+                ("event_type", "x"),
+                ("outcome", "accepted"),
+                ("detail", "forged"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+            reason: "forged".into(),
+            metadata: Vec::new(),
+        };
+        assert_eq!(h.command(forged).await.unwrap_err().code(), "reserved");
+        rt.shutdown().await.unwrap();
+    }
+}

@@ -54,3 +54,41 @@ fn commands_round_trip_and_bad_arguments_are_named() {
     assert_eq!(e.argument, "level");
     assert_eq!(e.problem, ArgProblem::OutOfRange { expected: "a quarantine level of 1 or more" });
 }
+
+#[test]
+fn an_invoice_record_keeps_one_encoding_of_its_lines_and_total() {
+    let samples = Command::samples(&crate::time::Ctx::at_ms(crate::testing::T0_MS));
+    let Some(invoice) = samples.iter().find(|c| c.name() == "record_invoice") else {
+        panic!("an invoice sample")
+    };
+    let args = invoice.args();
+    assert_eq!(args["lines"], "base - 1 29 29.00\noverage api_calls 5000 0.001 5.00");
+    assert_eq!(Command::parse("record_invoice", &args).as_ref(), Ok(invoice));
+    let bad = |arg: &str, value: &str| {
+        let mut a = args.clone();
+        a.insert(arg.into(), value.into());
+        Command::parse("record_invoice", &a).unwrap_err().argument
+    };
+    assert_eq!(bad("lines", "base - 1 +29 29.00"), "lines", "+29 is not how 29 is written");
+    assert_eq!(bad("lines", "refund - 1 29 29.00"), "lines");
+    assert_eq!(bad("lines", "base - 1 29 -29.00"), "lines");
+    assert_eq!(bad("lines", "base - 1 29 29.00 extra"), "lines");
+    assert_eq!(bad("total", "34.00 "), "total");
+    assert_eq!(bad("total", "-1"), "total");
+    assert_eq!(bad("period", "2026-13"), "period");
+    assert_eq!(bad("period", "26-01"), "period");
+    assert_eq!(bad("currency", "usd"), "currency");
+}
+
+#[test]
+fn deliveries_and_invoices_are_counted() {
+    let samples = Command::samples(&crate::time::Ctx::at_ms(crate::testing::T0_MS));
+    let mut trail = Trail::default();
+    let steps: Vec<(u64, Command)> = samples
+        .into_iter()
+        .filter(|c| matches!(c.name(), "record_webhook" | "record_invoice"))
+        .map(|c| (0, c))
+        .collect();
+    transcript(&mut trail, &steps);
+    assert_eq!((trail.webhooks(), trail.invoices()), (1, 1));
+}
