@@ -4,6 +4,7 @@
 
 mod basics;
 mod billing;
+mod billing_run;
 mod crash_recovery;
 mod durable;
 mod feed;

@@ -19,6 +19,7 @@ use crate::alloc_count::live_bytes;
 
 mod checks;
 mod idempotency;
+mod invoices;
 mod isolation;
 mod sagas;
 mod usage;
@@ -56,6 +57,10 @@ pub(crate) enum Bench {
     /// Completed saga runs per second: C clients run the shipped onboarding saga (7 steps)
     /// for tenants of their own; every run must complete with all its receipts.
     Sagas(sagas::SagasArgs),
+    /// The billing run: N tenants' January closed into receipted invoices and payment
+    /// requests, durably; invoices/s. Exits 1 unless every total is the one worked out by
+    /// hand and the chain verifies.
+    Invoices(invoices::InvoicesArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -143,6 +148,7 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Checks(args) => checks::checks(&args),
         Bench::Idempotency(args) => idempotency::idempotency(&args),
         Bench::Sagas(args) => sagas::sagas(&args),
+        Bench::Invoices(args) => invoices::invoices(&args),
     }
 }
 

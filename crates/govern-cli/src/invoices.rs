@@ -2,16 +2,18 @@
 //! tenant owes for one calendar month, from the ledger alone: the plan of its live
 //! subscription (the first by id) as its receipts leave it, the month's metered usage (the
 //! totals of its `record_usage` batches of that month), priced by the catalog
-//! (`govern_pricing::invoice`, docs/pricing.md). Reads the data directory read-only. A
-//! preview: closing a period into a receipted invoice comes with issue 13's billing run.
+//! (`govern_pricing::invoice`, docs/pricing.md), computed as the billing run computes it
+//! (`govern_runtime::invoice_of`). A month the billing run closed is shown as receipted
+//! (`record_invoice`, status `closed`); otherwise a preview. Reads the data directory
+//! read-only.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use govern_governors::{GovernorKind, TenantId, civil_from_days};
+use govern_governors::{GovernorKind, TenantId, audit, civil_from_days};
 use govern_receipt::Receipt;
+use govern_runtime::{BillingPeriod, invoice_of, recorded_lines};
 
 use crate::ledger_dir::{Message, open_read_only};
 use crate::out::{Stdout, write_error};
@@ -30,23 +32,50 @@ pub(crate) struct InvoicesArgs {
     /// The month, `YYYY-MM` (default: the month of the tenant's last receipt).
     #[arg(long)]
     period: Option<String>,
-    /// The invoice as JSON instead of text.
+    /// Output: `text` (a readable invoice) or `json`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+    /// The same as `--format json`.
     #[arg(long)]
     json: bool,
 }
 
-/// Subscription states in which a plan is served.
-const LIVE: [&str; 3] = ["free_trial", "active", "cancellation_requested"];
+/// One line, as printed.
+#[derive(serde::Serialize)]
+struct Line {
+    kind: String,
+    meter: Option<String>,
+    quantity: u64,
+    unit_price: String,
+    amount: String,
+    description: String,
+}
 
-/// Months since January 1970 of `YYYY-MM`.
-fn month_key(text: &str) -> Result<u64, String> {
-    let bad = || format!("--period: `{text}` is not a month (YYYY-MM)");
-    let (y, m) = text.split_once('-').ok_or_else(bad)?;
-    let (y, m): (u64, u64) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
-        return Err(bad());
+/// The invoice, as printed.
+#[derive(serde::Serialize)]
+struct Shown {
+    tenant: String,
+    period: String,
+    /// `closed` (receipted by the billing run) or `preview` (computed now; not receipted).
+    status: &'static str,
+    /// The `record_invoice` receipt of a closed period.
+    receipt: Option<u64>,
+    plan: String,
+    currency: String,
+    lines: Vec<Line>,
+    total: String,
+}
+
+fn describe(l: &govern_governors::audit::InvoiceLine, currency: &str) -> String {
+    match (l.kind.as_str(), &l.meter) {
+        ("overage", Some(meter)) => {
+            format!("{meter}: {} units at {} {currency}", l.quantity, l.unit_price)
+        }
+        ("proration", _) => {
+            format!("base price {} {currency} for {} days", l.unit_price, l.quantity)
+        }
+        _ => format!("base price {} {currency}", l.unit_price),
     }
-    Ok((y - 1970) * 12 + (m - 1))
 }
 
 /// Runs `govern invoices`.
@@ -63,71 +92,107 @@ pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
         .for_each_record(|seq, record| -> Result<(), Message> {
             let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
             if key.tenant == tenant.as_str()
-                && matches!(key.governor, GovernorKind::Subscription | GovernorKind::Quota)
+                && matches!(
+                    key.governor,
+                    GovernorKind::Subscription | GovernorKind::Quota | GovernorKind::Audit
+                )
             {
                 receipts.push(Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?);
             }
             Ok(())
         })
         .map_err(|e| e.0)?;
-    // Each subscription's plan and state as its receipts leave them.
-    let mut subs: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
-    for r in receipts.iter().filter(|r| r.body.governor == GovernorKind::Subscription) {
-        let entry = subs.entry(r.body.resource.as_str().to_owned()).or_default();
-        if let Some(plan) = r.body.args.get("plan") {
-            entry.0 = Some(plan.clone());
-        }
-        entry.1 = r.body.state_to.to_string();
-    }
-    let plan_id = subs
-        .values()
-        .find(|(plan, state)| plan.is_some() && LIVE.contains(&state.as_str()))
-        .and_then(|(plan, _)| plan.clone())
-        .ok_or_else(|| format!("tenant {tenant} has no live subscription in this ledger"))?;
-    let plan = catalog
-        .plan(&plan_id)
-        .ok_or_else(|| format!("plan `{plan_id}` is not in the catalog given"))?;
-    let key = match &args.period {
-        Some(p) => month_key(p)?,
+    let label = match &args.period {
+        Some(p) => p.clone(),
         None => {
             let last = receipts.last().map_or(0, |r| r.body.timestamp.as_ms());
             let (y, m, _) = civil_from_days(last / govern_governors::DAY_MS);
-            (y - 1970) * 12 + (m - 1)
+            format!("{y:04}-{m:02}")
         }
     };
-    // The month's usage: the totals of the batches counted in that month's period.
-    let mut usage: BTreeMap<String, u64> = BTreeMap::new();
-    for r in receipts.iter().filter(|r| r.body.command == "record_usage") {
-        let a = &r.body.args;
-        let in_month = a.get("period").and_then(|p| p.parse::<u64>().ok()) == Some(key);
-        let total = a.get("total").and_then(|t| t.parse::<u64>().ok());
-        if let (true, Some(meter), Some(total)) = (in_month, a.get("meter"), total)
-            && plan.pricing.keys().any(|m| m.as_str() == meter)
-        {
-            let sum = usage.entry(meter.clone()).or_default();
-            *sum = sum.saturating_add(total);
+    let period = BillingPeriod::month(&label).map_err(|e| format!("--period: {e}"))?;
+    let recorded = receipts.iter().rev().find(|r| {
+        r.body.command == "record_invoice" && r.body.args.get("period") == Some(&period.label)
+    });
+    let shown = match recorded {
+        Some(r) => {
+            let parsed = <audit::Command as govern_governors::CommandSpec>::parse(
+                "record_invoice",
+                &r.body.args,
+            )
+            .map_err(|e| format!("receipt {}: {e}", r.seq))?;
+            let audit::Command::RecordInvoice { plan, currency, lines, total, .. } = parsed else {
+                return Err(format!("receipt {} is not an invoice", r.seq));
+            };
+            let lines = lines
+                .iter()
+                .map(|l| Line {
+                    kind: l.kind.clone(),
+                    meter: l.meter.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.to_string(),
+                    amount: l.amount.to_string(),
+                    description: describe(l, &currency),
+                })
+                .collect();
+            Shown {
+                tenant: tenant.to_string(),
+                period: period.label.clone(),
+                status: "closed",
+                receipt: Some(r.seq),
+                plan,
+                currency,
+                lines,
+                total: total.to_string(),
+            }
         }
-    }
-    let period = govern_pricing::Period::of_month_key(key).map_err(|e| e.to_string())?;
-    let invoice =
-        govern_pricing::invoice(plan, &period, &usage, None).map_err(|e| e.to_string())?;
+        None => {
+            let invoice = invoice_of(&receipts, &catalog, &period).map_err(|e| e.0)?;
+            let lines = invoice
+                .lines
+                .iter()
+                .zip(recorded_lines(&invoice))
+                .map(|(l, r)| Line {
+                    kind: r.kind,
+                    meter: r.meter,
+                    quantity: r.quantity,
+                    unit_price: r.unit_price.to_string(),
+                    amount: r.amount.to_string(),
+                    description: l.description.clone(),
+                })
+                .collect();
+            Shown {
+                tenant: tenant.to_string(),
+                period: invoice.period.clone(),
+                status: "preview",
+                receipt: None,
+                plan: invoice.plan.clone(),
+                currency: invoice.currency.code().to_owned(),
+                lines,
+                total: invoice.total.to_string(),
+            }
+        }
+    };
     let mut out = std::io::BufWriter::new(Stdout);
-    if args.json {
-        let json = serde_json::to_string(&invoice).map_err(|e| e.to_string())?;
+    if args.json || args.format == "json" {
+        let json = serde_json::to_string(&shown).map_err(|e| e.to_string())?;
         writeln!(out, "{json}").map_err(|e| write_error(&e))?;
     } else {
-        let currency = invoice.currency.code();
+        let status = match shown.receipt {
+            Some(seq) => format!("closed, receipt {seq}"),
+            None => "preview: not closed by a billing run".to_owned(),
+        };
         writeln!(
             out,
-            "invoice for {tenant}, {} ({} days), plan {}",
-            invoice.period, invoice.days, invoice.plan
+            "invoice for {tenant}, {} ({} days), plan {} ({status})",
+            shown.period, period.days, shown.plan
         )
         .map_err(|e| write_error(&e))?;
-        for line in &invoice.lines {
-            writeln!(out, "  {:<72} {:>12} {currency}", line.description, line.amount)
+        for line in &shown.lines {
+            writeln!(out, "  {:<72} {:>12} {}", line.description, line.amount, shown.currency)
                 .map_err(|e| write_error(&e))?;
         }
-        writeln!(out, "  {:<72} {:>12} {currency}", "total", invoice.total)
+        writeln!(out, "  {:<72} {:>12} {}", "total", shown.total, shown.currency)
             .map_err(|e| write_error(&e))?;
     }
     out.flush().map_err(|e| write_error(&e))

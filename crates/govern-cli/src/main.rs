@@ -154,16 +154,18 @@ enum Command {
         "  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1",
     ))]
     Receipts(receipts::ReceiptsArgs),
-    /// What a tenant owes for one month, from the ledger and the catalog (a preview).
+    /// What a tenant owes for one month: the receipted invoice, or a preview.
     ///
-    /// The plan of the tenant's live subscription, the month's metered usage (its
-    /// record_usage batches), priced by the catalog's pricing tables (docs/pricing.md): base
-    /// price and overage lines, rounded half-even to the currency's minor unit, and the total.
-    /// Text, or the invoice as JSON with --json. The data directory is opened read-only.
+    /// A month the billing run closed shows its receipted invoice (record_invoice, status
+    /// closed). Otherwise a preview computed as the billing run would: the plan of the
+    /// tenant's live subscription (prorated by day across a plan change), the month's metered
+    /// usage (its record_usage batches), priced by the catalog's pricing tables
+    /// (docs/pricing.md), lines rounded half-even to the currency's minor unit, and the total.
+    /// Text, or JSON with --format json. The data directory is opened read-only.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/pricing.toml --period 2026-01\n",
-        "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/*.toml --json",
+        "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/*.toml --format json",
     ))]
     Invoices(invoices::InvoicesArgs),
     /// List the saga runs in a ledger: state, steps done, what failed, why a run is stuck.

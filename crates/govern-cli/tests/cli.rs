@@ -594,15 +594,21 @@ expect = {{ value = 15005 }}
     let out = govern(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("invoice for acme, 2026-01 (31 days), plan starter\n"), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "invoice for acme, 2026-01 (31 days), plan starter (preview: not closed by a billing run)\n"
+        ),
+        "{stdout}"
+    );
     let mut json_args = args.to_vec();
-    json_args.push("--json");
+    json_args.extend(["--format", "json"]);
     let out = govern(&json_args);
     let invoice: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     // Starter: 29.00 a month; 5 005 calls beyond the 10 000 included at 0.001: 5.005, rounded
     // half-even to 5.00 (docs/pricing.md).
     assert_eq!(invoice["total"], "34.00", "{invoice}");
     assert_eq!(invoice["lines"].as_array().unwrap().len(), 2, "{invoice}");
+    assert_eq!(invoice["status"], "preview", "{invoice}");
     // Another month had no usage: the base price alone.
     let out = govern(&[
         "invoices",

@@ -41,4 +41,4 @@ pub use kind::GovernorKind;
 pub use money::{Currency, Money, MoneyError};
 pub use rejection::Rejection;
 pub use request::{Metadata, MetadataError, Reason, ReasonError, Request};
-pub use time::{Ctx, DAY_MS, HOUR_MS, MINUTE_MS, Timestamp, civil_from_days};
+pub use time::{Ctx, DAY_MS, HOUR_MS, MINUTE_MS, Timestamp, civil_from_days, days_from_civil};

@@ -65,9 +65,37 @@ pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
+/// Days from 1970-01-01 to `year-month-day` (Howard Hinnant's `days_from_civil`), the inverse
+/// of [`civil_from_days`], for dates from 1970 on; `None` before 1970 or for a month outside
+/// 1 to 12.
+#[must_use]
+pub fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
+    if year < 1970 || !(1..=12).contains(&month) || day == 0 {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).checked_sub(719_468)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Timestamp;
+    use super::{Timestamp, civil_from_days, days_from_civil};
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in (0..200_000).step_by(7) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), Some(days));
+        }
+        assert_eq!(days_from_civil(2026, 1, 1), Some(1_767_225_600_000 / super::DAY_MS));
+        assert_eq!(days_from_civil(1969, 12, 31), None);
+        assert_eq!(days_from_civil(2026, 13, 1), None);
+    }
 
     #[test]
     fn timestamps_print_as_rfc3339_utc() {

@@ -133,6 +133,25 @@ pub enum Refusal {
         /// The problems, one per line.
         problems: String,
     },
+    /// A billing period that is not a month `YYYY-MM` from 1970 to 9999.
+    #[error("`{period}` is not a billing period (YYYY-MM)")]
+    BadPeriod {
+        /// What was given.
+        period: String,
+    },
+    /// The billing period has not ended by the runtime's clock: it cannot be closed yet.
+    #[error("billing period {period} has not ended")]
+    PeriodOpen {
+        /// The period.
+        period: String,
+    },
+    /// The tenant has nothing to invoice for the period (no live subscription at its end, a
+    /// plan the catalog lacks, a price that cannot be computed). Nothing written.
+    #[error("nothing to invoice: {reason}")]
+    NotInvoiceable {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Refusal {
@@ -158,6 +177,9 @@ impl Refusal {
             Self::IdempotencyConflict { .. } => "idempotency_conflict",
             Self::IdempotencyInFlight { .. } => "idempotency_in_flight",
             Self::BadSaga { .. } => "bad_saga",
+            Self::BadPeriod { .. } => "bad_period",
+            Self::PeriodOpen { .. } => "period_open",
+            Self::NotInvoiceable { .. } => "not_invoiceable",
         }
     }
 
@@ -189,6 +211,8 @@ impl Refusal {
             Self::IdempotencyConflict { .. } => 422,
             Self::IdempotencyInFlight { .. } => 409,
             Self::BadSaga { .. } => 422,
+            Self::BadPeriod { .. } | Self::NotInvoiceable { .. } => 422,
+            Self::PeriodOpen { .. } => 409,
         }
     }
 }
@@ -217,6 +241,9 @@ pub const ERROR_CODES: &[&str] = &[
     "idempotency_conflict",
     "idempotency_in_flight",
     "bad_saga",
+    "bad_period",
+    "period_open",
+    "not_invoiceable",
 ];
 
 /// Why a command was not accepted.
@@ -329,6 +356,9 @@ impl Refusal {
                 None,
             ],
             Self::UnknownPlan { plan } => [str("plan", plan), None, None],
+            Self::BadPeriod { period } | Self::PeriodOpen { period } => {
+                [str("period", period), None, None]
+            }
             Self::Reserved { command } => [str("command", command), None, None],
             Self::IdempotencyConflict { key } | Self::IdempotencyInFlight { key } => {
                 [str("key", key), None, None]
@@ -338,7 +368,8 @@ impl Refusal {
             | Self::NoCatalog
             | Self::Usage(_)
             | Self::BadCatalog { .. }
-            | Self::BadSaga { .. } => [None, None, None],
+            | Self::BadSaga { .. }
+            | Self::NotInvoiceable { .. } => [None, None, None],
         }
     }
 }

@@ -13,6 +13,7 @@
 //! introspection for tests (`inject_crash`, `passivate_idle`, `ledger_store_bytes`, ...) are
 //! behind the `testing` feature.
 
+mod billing_run;
 mod clock;
 mod commercial;
 mod coordinator;
@@ -49,6 +50,7 @@ pub mod ledger {
     };
 }
 
+pub use billing_run::{BillingPeriod, ClosedInvoice, NotInvoiceable, invoice_of, recorded_lines};
 #[cfg(feature = "testing")]
 pub use coordinator::SagaFaults;
 pub use domains::Domains;

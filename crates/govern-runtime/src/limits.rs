@@ -72,3 +72,7 @@ pub const SAGA_RETRY_BASE: Duration = Duration::from_millis(100);
 pub const SAGA_RETRY_MAX: Duration = Duration::from_secs(10);
 /// Most saga runs the coordinator runs at once; one more is refused `busy`.
 pub const SAGA_RUNS_MAX: usize = 10_000;
+
+/// Locks serialising billing runs, shared by tenants by hash (`billing_run.rs`): two closes of
+/// one tenant's period never run together.
+pub const BILLING_RUN_LOCKS: usize = 64;

@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) sagas_running: Mutex<std::collections::BTreeSet<(TenantId, ResourceId)>>,
     /// Unfinished saga runs found at start, to resume.
     pub(crate) sagas_to_resume: Mutex<Vec<(TenantId, ResourceId)>>,
+    /// Billing runs, serialised per tenant.
+    pub(crate) billing_runs: crate::billing_run::BillingLocks,
     /// Webhook deliveries counted since start.
     pub(crate) webhooks: crate::webhook::WebhookCounts,
     /// The saga coordinator actor's current incarnation.
@@ -364,6 +366,7 @@ impl RuntimeBuilder {
             sagas_running: Mutex::new(std::collections::BTreeSet::new()),
             sagas_to_resume: Mutex::new(Vec::new()),
             webhooks: crate::webhook::WebhookCounts::default(),
+            billing_runs: crate::billing_run::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
         });
         restore_tenant_states(&shared)?;

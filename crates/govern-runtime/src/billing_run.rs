@@ -1,0 +1,394 @@
+//! The billing run (`docs/pricing.md`, "The billing run"): a calendar month that has ended
+//! closes into an invoice, receipted in the tenant's audit trail (`record_invoice`), and the
+//! billing governor takes it from there: a payment `invoice-YYYY-MM` is requested for the
+//! total (none for a total of zero), to be settled by the host or a provider's webhook.
+//!
+//! What the invoice charges is decided purely from the tenant's receipts
+//! ([`invoice_of`]): the plan its live subscription is on at the period's end, a plan change
+//! during the period (the two bases prorated by day), and the month's metered usage (the
+//! totals of the `record_usage` batches counted in that month), priced by the catalog
+//! (`govern_pricing::invoice`). Closing twice writes nothing the second time: the recorded
+//! invoice is the answer, and the payment is requested only if it was not.
+
+use std::collections::BTreeMap;
+
+use govern_governors::audit::{self, InvoiceLine};
+use govern_governors::billing::{Billing, Command as BillingCommand, PaymentMethod};
+use govern_governors::{
+    DAY_MS, GovernorKind, Metadata, Money, Reason, Request, ResourceId, StateSpec, TenantId,
+    Timestamp, days_from_civil,
+};
+use govern_plans::Catalog;
+use govern_pricing::{Invoice, Period, PlanChange};
+use govern_receipt::Receipt;
+
+use crate::error::{Accepted, CommandError, Refusal};
+use crate::runtime::RuntimeHandle;
+
+/// Subscription states in which a plan is served (and billed).
+const LIVE: [&str; 3] = ["free_trial", "active", "cancellation_requested"];
+
+/// A month to bill: `YYYY-MM`, with its bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BillingPeriod {
+    /// `YYYY-MM`.
+    pub label: String,
+    /// Months since January 1970 (govern-usage's monthly period key).
+    pub key: u64,
+    /// Its first instant.
+    pub start: Timestamp,
+    /// The first instant after it.
+    pub end: Timestamp,
+    /// Its days.
+    pub days: u32,
+}
+
+impl BillingPeriod {
+    /// The calendar month `YYYY-MM` (UTC).
+    ///
+    /// # Errors
+    /// Not `YYYY-MM`, or a year before 1970 or after 9999.
+    pub fn month(text: &str) -> Result<Self, Refusal> {
+        let bad = || Refusal::BadPeriod { period: text.to_owned() };
+        if !audit::is_month(text) {
+            return Err(bad());
+        }
+        let (y, m) = text.split_once('-').ok_or_else(bad)?;
+        let (y, m): (u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        let period = Period::month(y, m).map_err(|_| bad())?;
+        let start = days_from_civil(y.into(), m.into(), 1).ok_or_else(bad)?;
+        Ok(Self {
+            label: period.label,
+            key: u64::from(y - 1970) * 12 + u64::from(m - 1),
+            start: Timestamp(start * DAY_MS),
+            end: Timestamp((start + u64::from(period.days)) * DAY_MS),
+            days: period.days,
+        })
+    }
+
+    /// The billing governor's resource of this period's invoice payment: `invoice-YYYY-MM`.
+    #[must_use]
+    pub fn payment_resource(&self) -> ResourceId {
+        ResourceId::new(&format!("invoice-{}", self.label)).unwrap_or_else(|_| {
+            // `invoice-` and seven digits and a dash: always a valid id.
+            ResourceId::new("invoice").unwrap_or_else(|_| unreachable!("a literal id"))
+        })
+    }
+}
+
+/// Why a tenant's receipts cannot be invoiced for a period.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotInvoiceable(pub String);
+
+/// The invoice a tenant owes for `period`, from its receipts (any order; only those before
+/// the period's end count) and the catalog. Pure.
+///
+/// # Errors
+/// No subscription live at the period's end, a plan the catalog does not have, or what
+/// `govern_pricing::invoice` refuses.
+pub fn invoice_of(
+    receipts: &[Receipt],
+    catalog: &Catalog,
+    period: &BillingPeriod,
+) -> Result<Invoice, NotInvoiceable> {
+    let mut sorted: Vec<&Receipt> = receipts
+        .iter()
+        .filter(|r| r.body.timestamp < period.end)
+        .filter(|r| matches!(r.body.governor, GovernorKind::Subscription | GovernorKind::Quota))
+        .collect();
+    sorted.sort_by_key(|r| r.seq);
+    // Each subscription: its plan and state as its receipts leave them, the first plan it was
+    // live on in the period (at its start, or when it first became live in it), and the first
+    // change from that plan inside the period.
+    #[derive(Default)]
+    struct Sub {
+        plan: Option<String>,
+        state: String,
+        first: Option<String>,
+        changed_at: Option<Timestamp>,
+    }
+    let live = |s: &Sub| s.plan.is_some() && LIVE.contains(&s.state.as_str());
+    let mut subs: BTreeMap<&str, Sub> = BTreeMap::new();
+    for r in sorted.iter().filter(|r| r.body.governor == GovernorKind::Subscription) {
+        let s = subs.entry(r.body.resource.as_str()).or_default();
+        let inside = r.body.timestamp >= period.start;
+        if inside && s.first.is_none() && live(s) {
+            s.first.clone_from(&s.plan);
+        }
+        if let Some(plan) = r.body.args.get("plan") {
+            if inside
+                && s.changed_at.is_none()
+                && s.first.as_deref().is_some_and(|first| first != plan)
+            {
+                s.changed_at = Some(r.body.timestamp);
+            }
+            s.plan = Some(plan.clone());
+        }
+        s.state = r.body.state_to.to_string();
+        if inside && s.first.is_none() && live(s) {
+            s.first.clone_from(&s.plan);
+        }
+    }
+    let Some(sub) = subs.values().find(|s| live(s)) else {
+        return Err(NotInvoiceable(format!(
+            "no subscription is live at the end of {}",
+            period.label
+        )));
+    };
+    let plan_id = sub.plan.as_deref().unwrap_or_default();
+    let plan = catalog
+        .plan(plan_id)
+        .ok_or_else(|| NotInvoiceable(format!("plan `{plan_id}` is not in the catalog")))?;
+    let from = match (&sub.first, sub.changed_at) {
+        (Some(before), Some(at)) => {
+            let day = (at.as_ms() - period.start.as_ms()) / DAY_MS;
+            let day = u32::try_from(day).unwrap_or(u32::MAX);
+            let from = catalog
+                .plan(before)
+                .ok_or_else(|| NotInvoiceable(format!("plan `{before}` is not in the catalog")))?;
+            (day > 0 && day < period.days).then_some(PlanChange { from, day })
+        }
+        _ => None,
+    };
+    let mut usage: BTreeMap<String, u64> = BTreeMap::new();
+    for r in sorted.iter().filter(|r| r.body.command == "record_usage") {
+        let a = &r.body.args;
+        let in_month = a.get("period").and_then(|p| p.parse::<u64>().ok()) == Some(period.key);
+        let total = a.get("total").and_then(|t| t.parse::<u64>().ok());
+        if let (true, Some(meter), Some(total)) = (in_month, a.get("meter"), total)
+            && plan.pricing.keys().any(|m| m.as_str() == meter)
+        {
+            let sum = usage.entry(meter.clone()).or_default();
+            *sum = sum.saturating_add(total);
+        }
+    }
+    let p = Period { label: period.label.clone(), days: period.days };
+    govern_pricing::invoice(plan, &p, &usage, from.as_ref())
+        .map_err(|e| NotInvoiceable(e.to_string()))
+}
+
+/// The invoice's lines as the receipt keeps them.
+#[must_use]
+pub fn recorded_lines(invoice: &Invoice) -> Vec<InvoiceLine> {
+    invoice
+        .lines
+        .iter()
+        .map(|l| InvoiceLine {
+            kind: match l.kind {
+                govern_pricing::LineKind::Base => "base",
+                govern_pricing::LineKind::Proration => "proration",
+                govern_pricing::LineKind::Overage => "overage",
+            }
+            .to_owned(),
+            meter: l.meter.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            amount: l.amount,
+        })
+        .collect()
+}
+
+/// A closed period: the recorded invoice and what the billing governor was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedInvoice {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// The plan at the period's end.
+    pub plan: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The lines, as receipted.
+    pub lines: Vec<InvoiceLine>,
+    /// What is owed.
+    pub total: rust_decimal::Decimal,
+    /// The `record_invoice` receipt's sequence number.
+    pub record_seq: u64,
+    /// The invoice payment's resource (`invoice-YYYY-MM`), when the total is not zero.
+    pub payment: Option<ResourceId>,
+    /// Whether this call closed it (`false`: it was closed before; nothing was written
+    /// unless the payment request was missing).
+    pub closed_now: bool,
+}
+
+impl ClosedInvoice {
+    fn from_receipt(tenant: &TenantId, r: &Receipt, period: &BillingPeriod) -> Option<Self> {
+        let a = &r.body.args;
+        let audit::Command::RecordInvoice { plan, currency, lines, total, .. } =
+            <audit::Command as govern_governors::CommandSpec>::parse("record_invoice", a).ok()?
+        else {
+            return None;
+        };
+        Some(Self {
+            tenant: tenant.clone(),
+            period: period.label.clone(),
+            plan,
+            currency,
+            lines,
+            total,
+            record_seq: r.seq,
+            payment: (!total.is_zero()).then(|| period.payment_resource()),
+            closed_now: false,
+        })
+    }
+}
+
+impl RuntimeHandle {
+    /// Closes `tenant`'s month `period` (`YYYY-MM`, ended by the runtime's clock) into an
+    /// invoice: computed from its receipts and the catalog ([`invoice_of`]), receipted in its
+    /// audit trail (`record_invoice`), then a payment `invoice-YYYY-MM` of the total requested
+    /// from the billing governor (by `method`; none for a zero total). Answered once both
+    /// receipts are durable. Closing a closed period answers the recorded invoice and writes
+    /// nothing (or only the payment request, if a crash came between the two).
+    ///
+    /// # Errors
+    /// [`Refusal::NoCatalog`], [`Refusal::UnknownTenant`], [`Refusal::BadPeriod`],
+    /// [`Refusal::PeriodOpen`] (the month has not ended), [`Refusal::NotInvoiceable`] (no
+    /// live subscription at its end, a plan not in the catalog), a ledger read error as
+    /// [`Refusal::LedgerUnavailable`]; the payment request's refusal or rejection.
+    pub async fn close_period(
+        &self,
+        tenant: &TenantId,
+        period: &str,
+        method: PaymentMethod,
+    ) -> Result<ClosedInvoice, CommandError> {
+        let shared = &self.shared;
+        if !shared.catalog {
+            return Err(Refusal::NoCatalog.into());
+        }
+        let period = BillingPeriod::month(period)?;
+        if shared.registry.state(tenant).is_none() {
+            return Err(Refusal::UnknownTenant(tenant.clone()).into());
+        }
+        if shared.clock.now() < period.end {
+            return Err(Refusal::PeriodOpen { period: period.label }.into());
+        }
+        let lock = shared.billing_runs.lock(tenant);
+        let _held = lock.lock().await;
+        let receipts = self
+            .receipts(tenant, None, None)
+            .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
+        let recorded = receipts.iter().rev().find(|r| {
+            r.body.governor == GovernorKind::Audit
+                && r.body.command == "record_invoice"
+                && r.body.args.get("period") == Some(&period.label)
+        });
+        let mut closed = match recorded
+            .and_then(|r| ClosedInvoice::from_receipt(tenant, r, &period))
+        {
+            Some(closed) => closed,
+            None => {
+                let catalog = shared.commercial.catalog().ok_or(Refusal::NoCatalog)?;
+                let invoice = invoice_of(&receipts, &catalog, &period)
+                    .map_err(|e| Refusal::NotInvoiceable { reason: e.0 })?;
+                let lines = recorded_lines(&invoice);
+                let command = audit::Command::RecordInvoice {
+                    period: period.label.clone(),
+                    plan: audit::check_text(&invoice.plan),
+                    currency: invoice.currency.code().to_owned(),
+                    lines: lines.clone(),
+                    total: invoice.total,
+                };
+                let request = crate::governor::runtime_request(command, "billing period closed");
+                let record = self.record_waiting(tenant, request).await?;
+                ClosedInvoice {
+                    tenant: tenant.clone(),
+                    period: period.label.clone(),
+                    plan: invoice.plan.clone(),
+                    currency: invoice.currency.code().to_owned(),
+                    lines,
+                    total: invoice.total,
+                    record_seq: record.seq,
+                    payment: (!invoice.total.is_zero()).then(|| period.payment_resource()),
+                    closed_now: true,
+                }
+            }
+        };
+        if closed.payment.is_some() {
+            let paid_before = receipts.iter().any(|r| {
+                r.body.governor == GovernorKind::Billing
+                    && r.body.resource == period.payment_resource()
+            });
+            if !paid_before {
+                self.request_invoice_payment(tenant, &period, &closed, method).await?;
+                closed.closed_now = true;
+            }
+        }
+        Ok(closed)
+    }
+
+    async fn request_invoice_payment(
+        &self,
+        tenant: &TenantId,
+        period: &BillingPeriod,
+        closed: &ClosedInvoice,
+        method: PaymentMethod,
+    ) -> Result<Accepted, CommandError> {
+        let currency =
+            govern_governors::Currency::from_code(&closed.currency).ok_or_else(|| {
+                Refusal::NotInvoiceable { reason: format!("unknown currency {}", closed.currency) }
+            })?;
+        let money = Money::new(closed.total, currency)
+            .map_err(|e| Refusal::NotInvoiceable { reason: e.to_string() })?;
+        let reason = Reason::new(format!("invoice {} ({})", period.label, closed.record_seq))
+            .map_err(|e| Refusal::NotInvoiceable { reason: e.to_string() })?;
+        let mut metadata = Metadata::new();
+        metadata
+            .insert(crate::IDEMPOTENCY_KEY, format!("billing-run:{}:payment", period.label))
+            .map_err(|e| Refusal::NotInvoiceable { reason: e.expected().to_owned() })?;
+        let request =
+            Request { command: BillingCommand::RequestPayment { money, method }, reason, metadata };
+        let accepted = self
+            .governor::<Billing>(tenant, &period.payment_resource())
+            .send_request(request)
+            .await?;
+        debug_assert_eq!(accepted.to, govern_governors::billing::State::PaymentPending.name());
+        Ok(accepted)
+    }
+
+    /// Closes `period` for every tenant with a subscription (the billing run), at most
+    /// `concurrency` tenants at a time; each tenant's outcome, by tenant. Tenants with
+    /// nothing to invoice answer [`Refusal::NotInvoiceable`].
+    pub async fn close_period_all(
+        &self,
+        period: &str,
+        method: PaymentMethod,
+        concurrency: usize,
+    ) -> Vec<(TenantId, Result<ClosedInvoice, CommandError>)> {
+        use futures::StreamExt as _;
+        let tenants: Vec<TenantId> = self.tenants().into_iter().map(|(t, _)| t).collect();
+        let mut out: Vec<_> = futures::stream::iter(tenants)
+            .map(|t| async move {
+                let r = self.close_period(&t, period, method).await;
+                (t, r)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Billing runs of one tenant are serialised: two closes of the same period must not both
+/// find it open. Sharded by tenant (a fixed number of locks, not one per tenant).
+#[derive(Debug)]
+pub(crate) struct BillingLocks(Vec<std::sync::Arc<tokio::sync::Mutex<()>>>);
+
+impl Default for BillingLocks {
+    fn default() -> Self {
+        Self((0..crate::limits::BILLING_RUN_LOCKS).map(|_| std::sync::Arc::default()).collect())
+    }
+}
+
+impl BillingLocks {
+    fn lock(&self, tenant: &TenantId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        let mut h = foldhash::fast::FixedState::with_seed(0).build_hasher();
+        tenant.hash(&mut h);
+        let i = usize::try_from(h.finish() % self.0.len() as u64).unwrap_or(0);
+        std::sync::Arc::clone(&self.0[i])
+    }
+}
