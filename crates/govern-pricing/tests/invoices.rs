@@ -49,9 +49,12 @@ fn bill_in(file: &str, plan: &str, pairs: &[(&str, u64)]) -> Invoice {
     invoice(c.plan(plan).unwrap(), &month(), &usage(pairs), None).unwrap()
 }
 
+/// A row of a hand-computed table: each meter's usage, each line's amount, the total.
+type Row<'a> = (&'a [(&'a str, u64)], &'a [&'a str], &'a str);
+
 /// Checks rows of (usage, each line's amount, total) for one plan of one catalog file: the
 /// amounts as strings (two decimals for USD), the subtotal equal to the total, in USD.
-fn check_rows(file: &str, plan: &str, rows: &[(&[(&str, u64)], &[&str], &str)]) {
+fn check_rows(file: &str, plan: &str, rows: &[Row<'_>]) {
     for (pairs, lines, total) in rows {
         let i = bill_in(file, plan, pairs);
         assert_eq!(amounts(&i), *lines, "{file} {plan} {pairs:?}: {i:#?}");
@@ -137,7 +140,7 @@ fn enterprise_has_no_pricing_table_and_costs_its_base() {
 fn licensing_professional_totals_match_the_hand_computed_table() {
     // Professional: base 99.00 USD; compute_gb: 500 included (the seed's), graduated: the
     // next 1 000 GB at 0.125, every GB beyond at 0.085.
-    let rows: &[(&[(&str, u64)], &[&str], &str)] = &[
+    let rows: &[Row<'_>] = &[
         // nothing used: base only. 99.00
         (&[("compute_gb", 0)], &["99.00"], "99.00"),
         // 320 GB, inside the 500 included; executions are not priced. 99.00
@@ -161,7 +164,7 @@ fn licensing_professional_totals_match_the_hand_computed_table() {
 fn licensing_enterprise_totals_match_the_hand_computed_table() {
     // Enterprise: base 999.00 USD; compute_gb: 100 000 included (the seed's), volume: an
     // overage of up to 50 000 GB all at 0.075, a larger one all at 0.055.
-    let rows: &[(&[(&str, u64)], &[&str], &str)] = &[
+    let rows: &[Row<'_>] = &[
         // nothing used: 999.00
         (&[], &["999.00"], "999.00"),
         // 100 000 GB, the allowance; unlimited executions are not priced. 999.00
@@ -194,7 +197,7 @@ fn platform_team_totals_match_the_hand_computed_table() {
     // Team: base 499.00 USD; seats (peak): 10 included, graduated: 5 more at 45.00, beyond
     // at 40.00; connections (peak): 5 000 included, graduated: the next 10 000 at 0.045,
     // beyond at 0.0325. Lines by meter id: connections, then seats.
-    let rows: &[(&[(&str, u64)], &[&str], &str)] = &[
+    let rows: &[Row<'_>] = &[
         // nothing used: 499.00
         (&[("seats", 0), ("connections", 0)], &["499.00"], "499.00"),
         // 10 seats, 5 000 connections: both allowances exactly. 499.00
@@ -229,7 +232,7 @@ fn platform_enterprise_totals_match_the_hand_computed_table() {
     // platform-enterprise: base 4999.00 USD; connections (peak): 50 000 included, volume: an
     // overage of up to 25 000 all at 0.0325, a larger one all at 0.0275; seats unlimited and
     // not priced.
-    let rows: &[(&[(&str, u64)], &[&str], &str)] = &[
+    let rows: &[Row<'_>] = &[
         // nothing used: 4999.00
         (&[("connections", 0)], &["4999.00"], "4999.00"),
         // 40 000 connections, 900 seats: inside the allowance, seats not priced. 4999.00
