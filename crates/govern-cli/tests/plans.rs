@@ -112,11 +112,12 @@ features:
   cloud_deployment: Deploy workflows to a managed cloud.
   workflow_engine: Define and run workflows.
 limits:
-  METER                  LIMIT   RESET    REFUSAL
-  concurrent_executions  10      none     rate_limited (429)
-  executions             100000  monthly  quota_exceeded (429)
-  requests_per_second    100     none     rate_limited (429)
-  workflows              100     none     quota_exceeded (429)
+  METER                  LIMIT      RESET    REFUSAL
+  compute_gb             unlimited  monthly  quota_exceeded (429)
+  concurrent_executions  10         none     rate_limited (429)
+  executions             100000     monthly  quota_exceeded (429)
+  requests_per_second    100        none     rate_limited (429)
+  workflows              100        none     quota_exceeded (429)
 envelope: 100 requests/s, p99 latency 250 ms, 1000 connections, queue depth 10000
 upgrades:
   to enterprise (cooldown 30 days; refused inside it with upgrade_cooldown)

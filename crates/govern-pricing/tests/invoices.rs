@@ -1,6 +1,7 @@
-//! Invoices of the shipped catalog that has pricing (`examples/plans/pricing.toml`) checked
-//! against totals computed by hand (each row's computation is in its comment), proration,
-//! each aggregation, rounding, errors, serde, and properties of tier prices.
+//! Invoices of every shipped catalog (`examples/plans/pricing.toml`, `licensing.toml`,
+//! `platform.toml`) checked against totals computed by hand (each row's computation is in its
+//! comment), proration, each aggregation, rounding, errors, serde, and properties of tier
+//! prices.
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
@@ -17,7 +18,12 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 fn catalog() -> Catalog {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans/pricing.toml");
+    catalog_of("pricing.toml")
+}
+
+/// One shipped catalog file of `examples/plans`.
+fn catalog_of(file: &str) -> Catalog {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plans").join(file);
     govern_plans::load(&path).unwrap()
 }
 
@@ -34,8 +40,28 @@ fn month() -> Period {
 }
 
 fn bill(plan: &str, pairs: &[(&str, u64)]) -> Invoice {
-    let c = catalog();
+    bill_in("pricing.toml", plan, pairs)
+}
+
+/// A plan of a shipped catalog file invoiced for January 2026 (31 days).
+fn bill_in(file: &str, plan: &str, pairs: &[(&str, u64)]) -> Invoice {
+    let c = catalog_of(file);
     invoice(c.plan(plan).unwrap(), &month(), &usage(pairs), None).unwrap()
+}
+
+/// A row of a hand-computed table: each meter's usage, each line's amount, the total.
+type Row<'a> = (&'a [(&'a str, u64)], &'a [&'a str], &'a str);
+
+/// Checks rows of (usage, each line's amount, total) for one plan of one catalog file: the
+/// amounts as strings (two decimals for USD), the subtotal equal to the total, in USD.
+fn check_rows(file: &str, plan: &str, rows: &[Row<'_>]) {
+    for (pairs, lines, total) in rows {
+        let i = bill_in(file, plan, pairs);
+        assert_eq!(amounts(&i), *lines, "{file} {plan} {pairs:?}: {i:#?}");
+        assert_eq!(i.total.to_string(), *total, "{file} {plan} {pairs:?}");
+        assert_eq!(i.subtotal, i.total, "{file} {plan} {pairs:?}");
+        assert_eq!(i.currency, Currency::USD, "{file} {plan}");
+    }
 }
 
 /// Each line's amount, as strings (exact scale: "0.00" is not "0").
@@ -108,6 +134,134 @@ fn enterprise_has_no_pricing_table_and_costs_its_base() {
     let i = bill("pricing-enterprise", &[("api_calls", 9_000_000), ("active_users", 9_000)]);
     assert_eq!(amounts(&i), ["1499.00"]);
     assert_eq!(i.total, d("1499.00"));
+}
+
+#[test]
+fn licensing_professional_totals_match_the_hand_computed_table() {
+    // Professional: base 99.00 USD; compute_gb: 500 included (the seed's), graduated: the
+    // next 1 000 GB at 0.125, every GB beyond at 0.085.
+    let rows: &[Row<'_>] = &[
+        // nothing used: base only. 99.00
+        (&[("compute_gb", 0)], &["99.00"], "99.00"),
+        // 320 GB, inside the 500 included; executions are not priced. 99.00
+        (&[("compute_gb", 320), ("executions", 100_000)], &["99.00"], "99.00"),
+        // 500 GB: the whole allowance, no line. 99.00
+        (&[("compute_gb", 500)], &["99.00"], "99.00"),
+        // 501 GB: 1 x 0.125 = 0.125, a midpoint -> 0.12 (half-even: 2 is even); 99.12
+        (&[("compute_gb", 501)], &["99.00", "0.12"], "99.12"),
+        // 503 GB: 3 x 0.125 = 0.375 -> 0.38 (half-even: 7 is odd, up to 8); 99.38
+        (&[("compute_gb", 503)], &["99.00", "0.38"], "99.38"),
+        // 1 500 GB: tier 1 full, 1 000 x 0.125 = 125.00; 99 + 125 = 224.00
+        (&[("compute_gb", 1_500)], &["99.00", "125.00"], "224.00"),
+        // 2 345 GB: 1 845 beyond; tier 1 1 000 x 0.125 = 125.00; tier 2 845 x 0.085 =
+        // 71.825, a midpoint -> 71.82 (2 is even); 99 + 125 + 71.82 = 295.82
+        (&[("compute_gb", 2_345)], &["99.00", "125.00", "71.82"], "295.82"),
+    ];
+    check_rows("licensing.toml", "professional", rows);
+}
+
+#[test]
+fn licensing_enterprise_totals_match_the_hand_computed_table() {
+    // Enterprise: base 999.00 USD; compute_gb: 100 000 included (the seed's), volume: an
+    // overage of up to 50 000 GB all at 0.075, a larger one all at 0.055.
+    let rows: &[Row<'_>] = &[
+        // nothing used: 999.00
+        (&[], &["999.00"], "999.00"),
+        // 100 000 GB, the allowance; unlimited executions are not priced. 999.00
+        (&[("compute_gb", 100_000), ("executions", 9_000_000)], &["999.00"], "999.00"),
+        // 100 001 GB: 1 x 0.075 = 0.075, a midpoint -> 0.08 (half-even: 7 is odd); 999.08
+        (&[("compute_gb", 100_001)], &["999.00", "0.08"], "999.08"),
+        // 100 003 GB: 3 x 0.075 = 0.225 -> 0.22 (half-even: 2 is even); 999.22
+        (&[("compute_gb", 100_003)], &["999.00", "0.22"], "999.22"),
+        // 150 000 GB: 50 000 beyond, tier 1 for all: 50 000 x 0.075 = 3750.00; 4749.00
+        (&[("compute_gb", 150_000)], &["999.00", "3750.00"], "4749.00"),
+        // 150 001 GB: 50 001 beyond, tier 2 for all: 50 001 x 0.055 = 2750.055 -> 2750.06
+        // (half-even: 5 is odd, up to 6); cheaper past the bound; 999 + 2750.06 = 3749.06
+        (&[("compute_gb", 150_001)], &["999.00", "2750.06"], "3749.06"),
+    ];
+    check_rows("licensing.toml", "enterprise", rows);
+}
+
+#[test]
+fn licensing_community_has_no_pricing_table_and_is_free() {
+    // Community: base 0 USD, no pricing table: its compute and executions are capped by
+    // limits, never charged. 0.00 whatever the usage.
+    let i = bill_in("licensing.toml", "community", &[("compute_gb", 10), ("executions", 1_000)]);
+    assert_eq!(amounts(&i), ["0.00"]);
+    assert_eq!(i.total, Decimal::ZERO);
+    assert!(catalog_of("licensing.toml").plan("community").unwrap().pricing.is_empty());
+}
+
+#[test]
+fn platform_team_totals_match_the_hand_computed_table() {
+    // Team: base 499.00 USD; seats (peak): 10 included, graduated: 5 more at 45.00, beyond
+    // at 40.00; connections (peak): 5 000 included, graduated: the next 10 000 at 0.045,
+    // beyond at 0.0325. Lines by meter id: connections, then seats.
+    let rows: &[Row<'_>] = &[
+        // nothing used: 499.00
+        (&[("seats", 0), ("connections", 0)], &["499.00"], "499.00"),
+        // 10 seats, 5 000 connections: both allowances exactly. 499.00
+        (&[("seats", 10), ("connections", 5_000)], &["499.00"], "499.00"),
+        // 5 001 connections: 1 x 0.045 = 0.045, a midpoint -> 0.04 (half-even: 4 is even);
+        // 499.04
+        (&[("seats", 7), ("connections", 5_001)], &["499.00", "0.04"], "499.04"),
+        // 5 003 connections: 3 x 0.045 = 0.135 -> 0.14 (half-even: 3 is odd, up to 4); 499.14
+        (&[("connections", 5_003)], &["499.00", "0.14"], "499.14"),
+        // 12 seats: 2 x 45.00 = 90.00; 17 345 connections: 12 345 beyond; tier 1 10 000 x
+        // 0.045 = 450.00; tier 2 2 345 x 0.0325 = 76.2125 -> 76.21;
+        // 499 + 450 + 76.21 + 90 = 1115.21
+        (
+            &[("seats", 12), ("connections", 17_345)],
+            &["499.00", "450.00", "76.21", "90.00"],
+            "1115.21",
+        ),
+        // 20 seats (the limit): 5 x 45.00 = 225.00, 5 x 40.00 = 200.00; 25 000 connections
+        // (the limit): 450.00, then 10 000 x 0.0325 = 325.00;
+        // 499 + 450 + 325 + 225 + 200 = 1699.00
+        (
+            &[("seats", 20), ("connections", 25_000)],
+            &["499.00", "450.00", "325.00", "225.00", "200.00"],
+            "1699.00",
+        ),
+    ];
+    check_rows("platform.toml", "team", rows);
+}
+
+#[test]
+fn platform_enterprise_totals_match_the_hand_computed_table() {
+    // platform-enterprise: base 4999.00 USD; connections (peak): 50 000 included, volume: an
+    // overage of up to 25 000 all at 0.0325, a larger one all at 0.0275; seats unlimited and
+    // not priced.
+    let rows: &[Row<'_>] = &[
+        // nothing used: 4999.00
+        (&[("connections", 0)], &["4999.00"], "4999.00"),
+        // 40 000 connections, 900 seats: inside the allowance, seats not priced. 4999.00
+        (&[("connections", 40_000), ("seats", 900)], &["4999.00"], "4999.00"),
+        // 50 002: 2 x 0.0325 = 0.065, a midpoint -> 0.06 (half-even: 6 is even); 4999.06
+        (&[("connections", 50_002)], &["4999.00", "0.06"], "4999.06"),
+        // 50 006: 6 x 0.0325 = 0.195 -> 0.20 (half-even: 9 is odd, up to 10); 4999.20
+        (&[("connections", 50_006)], &["4999.00", "0.20"], "4999.20"),
+        // 75 000: 25 000 beyond, tier 1 for all: 25 000 x 0.0325 = 812.50; 5811.50
+        (&[("connections", 75_000)], &["4999.00", "812.50"], "5811.50"),
+        // 75 001: 25 001 beyond, tier 2 for all: 25 001 x 0.0275 = 687.5275 -> 687.53;
+        // 4999 + 687.53 = 5686.53
+        (&[("connections", 75_001)], &["4999.00", "687.53"], "5686.53"),
+        // 100 000 (the limit): 50 000 x 0.0275 = 1375.00; 6374.00
+        (&[("connections", 100_000)], &["4999.00", "1375.00"], "6374.00"),
+    ];
+    check_rows("platform.toml", "platform-enterprise", rows);
+}
+
+#[test]
+fn platform_gov_has_no_pricing_table_and_costs_its_yearly_base() {
+    // gov: 120000.00 USD a year, no pricing table: one base line whatever the usage.
+    let c = catalog_of("platform.toml");
+    let gov = c.plan("gov").unwrap();
+    assert!(gov.pricing.is_empty());
+    let year = Period { label: "2026".into(), days: 365 };
+    let i = invoice(gov, &year, &usage(&[("connections", 256), ("seats", 5_000)]), None).unwrap();
+    assert_eq!(amounts(&i), ["120000.00"]);
+    assert_eq!(i.total, d("120000.00"));
 }
 
 #[test]
