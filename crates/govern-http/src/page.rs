@@ -12,7 +12,7 @@ mod status;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -68,7 +68,8 @@ async fn status_route(
     let runtime = state.runtime.clone();
     let status =
         tokio::task::spawn_blocking(move || status::build(&runtime)).await.map_err(|e| {
-            ApiError::unavailable("internal", format!("the status was not built: {e}"))
+            let message = format!("the status was not built: {e}");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
         })??;
     let mut response = axum::Json(status).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
