@@ -78,7 +78,7 @@ impl Driver {
         let body = json!({ "capabilities": { "alwaysMatch": capabilities } });
         let value = call(self.addr, Method::POST, "/session", Some(&body)).await?;
         let id = value["sessionId"].as_str().ok_or(format!("no session id: {value}"))?;
-        Ok(Session { addr: self.addr, id: id.to_owned() })
+        Ok(Session { addr: self.addr, id: id.to_owned(), ended: false })
     }
 }
 
@@ -99,11 +99,51 @@ async fn call(
     }
 }
 
-/// A browser session.
+/// How long ending a session from `Drop` may take (chromedriver answers once the browser
+/// has closed).
+const QUIT_ON_DROP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most bytes of chromedriver's answer read when ending a session from `Drop`.
+const QUIT_ANSWER_MAX: usize = 64 << 10;
+
+/// A browser session. Ended by [`Session::quit`], or when dropped (a failed test): killing
+/// chromedriver alone would leave its browser running.
 #[derive(Debug)]
 pub(crate) struct Session {
     addr: SocketAddr,
     id: String,
+    /// `quit` ended it.
+    ended: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        // Drop cannot await: one blocking request on a socket of its own. chromedriver answers
+        // once the browser has closed, and keeps the connection open: read the status line
+        // and headers only.
+        use std::io::{Read as _, Write as _};
+        let Ok(mut stream) = std::net::TcpStream::connect(self.addr) else { return };
+        let _ = stream.set_read_timeout(Some(QUIT_ON_DROP_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(QUIT_ON_DROP_TIMEOUT));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.id, self.addr
+        );
+        if stream.write_all(request.as_bytes()).is_err() {
+            return;
+        }
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while answer.len() < QUIT_ANSWER_MAX && !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            }
+        }
+    }
 }
 
 /// An element of the page.
@@ -211,7 +251,8 @@ impl Session {
     }
 
     /// Ends the session (closes the browser).
-    pub(crate) async fn quit(self) -> Result<(), String> {
+    pub(crate) async fn quit(mut self) -> Result<(), String> {
+        self.ended = true;
         call(self.addr, Method::DELETE, &format!("/session/{}", self.id), None).await.map(drop)
     }
 }
