@@ -3,6 +3,7 @@
 //! - [`router`]: an axum [`Router`] a host mounts, over a running runtime's
 //!   [`RuntimeHandle`]: health and readiness, and (every other route) API-key authenticated
 //!   JSON endpoints with one error shape ([`ApiError`]).
+//! - [`page`]: the status page (`GET /`) and its data (`GET /v1/status`, operators only).
 //! - [`keys`]: API keys, stored hashed in a file beside the ledger, created and revoked with
 //!   `govern keys`; a tenant's key reaches only its tenant, an operator's every tenant.
 //!
@@ -12,6 +13,7 @@
 mod auth;
 mod error;
 pub mod keys;
+pub mod page;
 
 use std::sync::Arc;
 
@@ -35,7 +37,11 @@ pub struct AppState {
 
 /// The router a host mounts (or `govern serve` serves).
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/health", get(health)).route("/ready", get(ready)).with_state(state)
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .merge(page::routes())
+        .with_state(state)
 }
 
 /// Alive: the process answers. Never authenticated.

@@ -425,6 +425,14 @@ impl Commercial {
         t
     }
 
+    /// The plans of `tenant`'s live subscriptions, sorted, each once.
+    pub(crate) fn plans(&self, tenant: &TenantId) -> Vec<String> {
+        let entry = self.entry(tenant);
+        let t = entry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let plans: BTreeSet<String> = t.subscriptions.values().cloned().collect();
+        plans.into_iter().collect()
+    }
+
     /// The meters `tenant`'s plans (and provisioned quota) limit.
     pub(crate) fn limits(&self, tenant: &TenantId) -> Limits {
         let entry = self.entry(tenant);

@@ -80,6 +80,9 @@ pub(crate) struct Shared {
     pub(crate) webhooks: crate::webhook::WebhookCounts,
     /// The saga coordinator actor's current incarnation.
     pub(crate) saga_coordinator: Arc<Mutex<Option<ActorRef<crate::saga_actor::SagaMsg>>>>,
+    /// Where checkpoints are signed into and the key that verifies them (`None`: the runtime
+    /// keeps no checkpoints); read by `RuntimeHandle::last_checkpoint`.
+    pub(crate) checkpoints: Option<(PathBuf, govern_ledger::checkpoint::VerifyingKey)>,
 }
 
 impl Shared {
@@ -326,6 +329,7 @@ impl RuntimeBuilder {
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
         let (ledger, checkpointer) = self.open_ledger()?;
+        let checkpoints = checkpointer.as_ref().map(|c| (c.dir.clone(), c.signer.verifying_key()));
         let ledger = Arc::new(ledger);
         let clock = Clock::starting_at(self.epoch.unwrap_or_else(wall_now));
         let registry_ref: Arc<Mutex<Option<ActorRef<RegistryMsg>>>> = Arc::new(Mutex::new(None));
@@ -368,6 +372,7 @@ impl RuntimeBuilder {
             webhooks: crate::webhook::WebhookCounts::default(),
             billing_runs: crate::billing_run::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
+            checkpoints,
         });
         restore_tenant_states(&shared)?;
         let config = DomainConfig {

@@ -221,6 +221,6 @@ pub use govern_runtime::RuntimeHandle;
 pub use govern_runtime::GovernorHandle;
 
 pub use govern_runtime::{
-    Accepted, CommandError, ERROR_CODES, Hosted, LedgerStatus, Outcome, RawCommand, Refusal,
-    RuntimeBuilder, RuntimeError, Snapshot, UsageRecorded, limits,
+    Accepted, CommandError, ERROR_CODES, Hosted, LedgerStatus, MeterUsage, Outcome, RawCommand,
+    Refusal, RuntimeBuilder, RuntimeError, Snapshot, TenantUsageView, UsageRecorded, limits,
 };
