@@ -151,21 +151,65 @@ pub fn invoice_of(
         }
         _ => None,
     };
-    let mut usage: BTreeMap<String, u64> = BTreeMap::new();
-    for r in sorted.iter().filter(|r| r.body.command == "record_usage") {
-        let a = &r.body.args;
-        let in_month = a.get("period").and_then(|p| p.parse::<u64>().ok()) == Some(period.key);
-        let total = a.get("total").and_then(|t| t.parse::<u64>().ok());
-        if let (true, Some(meter), Some(total)) = (in_month, a.get("meter"), total)
-            && plan.pricing.keys().any(|m| m.as_str() == meter)
-        {
-            let sum = usage.entry(meter.clone()).or_default();
-            *sum = sum.saturating_add(total);
-        }
-    }
+    let usage = month_usage(&sorted, plan, period);
     let p = Period { label: period.label.clone(), days: period.days };
     govern_pricing::invoice(plan, &p, &usage, from.as_ref())
         .map_err(|e| NotInvoiceable(e.to_string()))
+}
+
+/// Each priced meter's quantity for the month, by its aggregation, from the meter's
+/// `record_usage` batches (the quota governor's receipts, in sequence order):
+///
+/// - which batches are the month's: for a meter counted per calendar month (its limit resets
+///   monthly, or the plan prices it without limiting it) those of the month's period; for any
+///   other meter those written during the month;
+/// - `sum`: their totals; `count` and `unique_count`: their events (each event id is counted
+///   once by the deduplication, so the two agree); `max`: the meter's peak, the largest value
+///   it reached after a batch of the month, or the value it held when the month began if it
+///   never resets.
+fn month_usage(
+    sorted: &[&Receipt],
+    plan: &govern_plans::Plan,
+    period: &BillingPeriod,
+) -> BTreeMap<String, u64> {
+    use govern_plans::{Aggregation, Reset};
+    let mut usage: BTreeMap<String, u64> = BTreeMap::new();
+    for (meter, pricing) in &plan.pricing {
+        let reset = plan.limits.get(meter).map_or(Reset::Monthly, |l| l.reset);
+        let batches = sorted.iter().filter(|r| {
+            r.body.command == "record_usage"
+                && r.body.args.get("meter").map(String::as_str) == Some(meter.as_str())
+        });
+        let arg =
+            |r: &Receipt, name: &str| r.body.args.get(name).and_then(|v| v.parse::<u64>().ok());
+        let in_month = |r: &Receipt| match reset {
+            Reset::Monthly => arg(r, "period") == Some(period.key),
+            _ => r.body.timestamp >= period.start,
+        };
+        let mut quantity = 0u64;
+        for r in batches {
+            if !in_month(r) {
+                if pricing.aggregation == Aggregation::Max && reset == Reset::None {
+                    // The value the meter held as the month began.
+                    quantity = arg(r, "usage").unwrap_or(0);
+                }
+                continue;
+            }
+            let add = match pricing.aggregation {
+                Aggregation::Sum => arg(r, "total").unwrap_or(0),
+                Aggregation::Count | Aggregation::UniqueCount => {
+                    r.body.args.get("events").map_or(0, |e| e.split('\n').count() as u64)
+                }
+                Aggregation::Max => {
+                    quantity = quantity.max(arg(r, "usage").unwrap_or(0));
+                    0
+                }
+            };
+            quantity = quantity.saturating_add(add);
+        }
+        usage.insert(meter.to_string(), quantity);
+    }
+    usage
 }
 
 /// The invoice's lines as the receipt keeps them.
@@ -385,10 +429,9 @@ impl Default for BillingLocks {
 
 impl BillingLocks {
     fn lock(&self, tenant: &TenantId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
-        let mut h = foldhash::fast::FixedState::with_seed(0).build_hasher();
-        tenant.hash(&mut h);
-        let i = usize::try_from(h.finish() % self.0.len() as u64).unwrap_or(0);
+        use std::hash::BuildHasher as _;
+        let hash = foldhash::fast::FixedState::with_seed(0).hash_one(tenant);
+        let i = usize::try_from(hash % self.0.len() as u64).unwrap_or(0);
         std::sync::Arc::clone(&self.0[i])
     }
 }

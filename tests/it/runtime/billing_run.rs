@@ -181,3 +181,42 @@ async fn a_closed_month_stays_closed_after_a_restart_and_a_webhook_settles_its_p
     assert_eq!(d.command.map(|c| c.to), Some("payment_settled"), "{}", d.detail);
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_peak_meter_is_billed_at_its_peak_each_month_it_holds() {
+    let platform = govern_plans::load(&crate::repo_path("examples/plans/platform.toml")).unwrap();
+    let rt = builder().catalog(platform).start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    sub.start_trial("team", 14, "signed up").await.unwrap();
+    sub.activate(None, "paid").await.unwrap();
+    // Seats never reset: 12 in January, then 3 more (15) in February.
+    tokio::time::advance(4 * DAY).await;
+    h.record_usage(&acme, "seats", 12, "s1", h.now()).await.unwrap();
+    tokio::time::advance(31 * DAY).await;
+    h.record_usage(&acme, "seats", 3, "s2", h.now()).await.unwrap();
+    tokio::time::advance(30 * DAY).await;
+    let line = |c: &govern_runtime::ClosedInvoice| {
+        c.lines
+            .iter()
+            .map(|l| format!("{} {:?} {} {}", l.kind, l.meter, l.quantity, l.amount))
+            .collect::<Vec<_>>()
+    };
+    // January's peak, 12: 2 seats beyond the 10 included at 45.00.
+    let jan = h.close_period(&acme, "2026-01", PaymentMethod::Card).await.unwrap();
+    assert_eq!(line(&jan), ["base None 1 499.00", "overage Some(\"seats\") 2 90.00"]);
+    assert_eq!(jan.total.to_string(), "589.00");
+    // February's peak, 15: 5 beyond at 45.00 (the first tier).
+    let feb = h.close_period(&acme, "2026-02", PaymentMethod::Card).await.unwrap();
+    assert_eq!(feb.total.to_string(), "724.00", "{:?}", line(&feb));
+    // March had no batch: the peak is the 15 held since February.
+    let mar = h.close_period(&acme, "2026-03", PaymentMethod::Card);
+    let e = mar.await.unwrap_err();
+    assert_eq!(e.code(), "period_open", "March has not ended");
+    tokio::time::advance(25 * DAY).await;
+    let mar = h.close_period(&acme, "2026-03", PaymentMethod::Card).await.unwrap();
+    assert_eq!(mar.total.to_string(), "724.00", "{:?}", line(&mar));
+    rt.shutdown().await.unwrap();
+}
