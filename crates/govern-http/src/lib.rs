@@ -11,6 +11,7 @@
 //! into HTTP.
 
 mod auth;
+pub mod billing;
 mod error;
 pub mod keys;
 pub mod page;

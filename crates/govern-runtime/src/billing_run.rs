@@ -279,7 +279,43 @@ impl ClosedInvoice {
     }
 }
 
+/// A tenant's month as [`RuntimeHandle::invoice`] answers it: the receipted invoice of a
+/// closed month, or a preview.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvoiceView {
+    /// Closed by the billing run: what was receipted.
+    Closed(ClosedInvoice),
+    /// Not closed: computed now as the billing run would, nothing written.
+    Preview(Invoice),
+}
+
 impl RuntimeHandle {
+    /// `tenant`'s invoice for `period` (`YYYY-MM`): the receipted one if the billing run
+    /// closed the month, else a preview computed as it would be (an open month's preview is
+    /// what the month holds so far). Writes nothing.
+    ///
+    /// # Errors
+    /// As [`Self::close_period`], but never `period_open`.
+    pub fn invoice(&self, tenant: &TenantId, period: &str) -> Result<InvoiceView, Refusal> {
+        if !self.shared.catalog {
+            return Err(Refusal::NoCatalog);
+        }
+        let period = BillingPeriod::month(period)?;
+        if self.shared.registry.state(tenant).is_none() {
+            return Err(Refusal::UnknownTenant(tenant.clone()));
+        }
+        let receipts = self
+            .receipts(tenant, None, None)
+            .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
+        if let Some(closed) = recorded(&receipts, tenant, &period) {
+            return Ok(InvoiceView::Closed(closed));
+        }
+        let catalog = self.shared.commercial.catalog().ok_or(Refusal::NoCatalog)?;
+        invoice_of(&receipts, &catalog, &period)
+            .map(InvoiceView::Preview)
+            .map_err(|e| Refusal::NotInvoiceable { reason: e.0 })
+    }
+
     /// Closes `tenant`'s month `period` (`YYYY-MM`, ended by the runtime's clock) into an
     /// invoice: computed from its receipts and the catalog ([`invoice_of`]), receipted in its
     /// audit trail (`record_invoice`), then a payment `invoice-YYYY-MM` of the total requested
@@ -414,6 +450,20 @@ impl RuntimeHandle {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+}
+
+/// The invoice the billing run recorded for `period`, if it did.
+fn recorded(
+    receipts: &[Receipt],
+    tenant: &TenantId,
+    period: &BillingPeriod,
+) -> Option<ClosedInvoice> {
+    let r = receipts.iter().rev().find(|r| {
+        r.body.governor == GovernorKind::Audit
+            && r.body.command == "record_invoice"
+            && r.body.args.get("period") == Some(&period.label)
+    })?;
+    ClosedInvoice::from_receipt(tenant, r, period)
 }
 
 /// Billing runs of one tenant are serialised: two closes of the same period must not both

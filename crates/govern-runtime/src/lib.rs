@@ -51,7 +51,9 @@ pub mod ledger {
     };
 }
 
-pub use billing_run::{BillingPeriod, ClosedInvoice, NotInvoiceable, invoice_of, recorded_lines};
+pub use billing_run::{
+    BillingPeriod, ClosedInvoice, InvoiceView, NotInvoiceable, invoice_of, recorded_lines,
+};
 #[cfg(feature = "testing")]
 pub use coordinator::SagaFaults;
 pub use domains::Domains;
