@@ -182,6 +182,7 @@ const ACTION_KEYS: &[&str] = &[
     "usage",
     "saga",
     "resume_sagas",
+    "close_period",
 ];
 /// Keys of `expect` on a step.
 const EXPECT_KEYS: &[&str] = &[
@@ -195,6 +196,7 @@ const EXPECT_KEYS: &[&str] = &[
     "quota",
     "duplicate",
     "saga",
+    "total",
 ];
 /// Keys of the run's `[expect]`.
 const RUN_EXPECT_KEYS: &[&str] = &["receipts", "verified"];
@@ -518,6 +520,7 @@ impl Cx<'_> {
             "check" => &["check", "tenant", "governor", "resource", "note", "expect"],
             "entitled" => &["entitled", "tenant", "action", "quantity", "note", "expect"],
             "usage" => &["usage", "tenant", "quantity", "event", "note", "expect"],
+            "close_period" => &["close_period", "tenant", "note", "expect"],
             "saga" => {
                 &["saga", "tenant", "run", "params", "fail_step", "crash_after", "note", "expect"]
             }
@@ -565,6 +568,27 @@ impl Cx<'_> {
                 let action = self.optional_string(table, "action").unwrap_or_else(|| "use".into());
                 let quantity = self.optional_u64(table, "quantity", 1, u64::MAX).unwrap_or(1);
                 Some(Action::Entitled { tenant: tenant?, feature: feature?, action, quantity })
+            }
+            "close_period" => {
+                let what = "a `close_period` step";
+                let period_span = table.get("close_period").and_then(Item::span);
+                let period = self.string(table, "close_period", span.clone(), what).and_then(|p| {
+                    if govern_governors::audit::is_month(&p) {
+                        Some(p)
+                    } else {
+                        self.problem(
+                            period_span,
+                            format!("`close_period` is `{p}`, not a month"),
+                            Some("a month, `YYYY-MM`".into()),
+                        );
+                        None
+                    }
+                });
+                let tenant_span = table.get("tenant").and_then(Item::span);
+                let tenant = self
+                    .string(table, "tenant", span.clone(), what)
+                    .and_then(|t| self.tenant_id(&t, tenant_span));
+                Some(Action::ClosePeriod { tenant: tenant?, period: period? })
             }
             "usage" => {
                 let what = "a `usage` step";
@@ -927,6 +951,7 @@ impl Cx<'_> {
             quota: self.optional_string(table, "quota"),
             duplicate: table.get("duplicate").and_then(Item::as_bool),
             saga: self.optional_string(table, "saga"),
+            total: self.optional_string(table, "total"),
             allowed: table.get("allowed").and_then(|item| {
                 let b = item.as_bool();
                 if b.is_none() {
@@ -990,6 +1015,7 @@ impl Cx<'_> {
             Some(Action::Advance { .. }) => &["timeouts"],
             Some(Action::Entitled { .. }) => &["allowed", "refused", "status", "retry_after"],
             Some(Action::Usage { .. }) => &["value", "quota", "duplicate", "refused", "status"],
+            Some(Action::ClosePeriod { .. }) => &["total", "refused", "status"],
             Some(Action::Saga { .. }) => &["saga", "refused", "status"],
             Some(Action::ResumeSagas) => &["saga"],
             _ => &[],

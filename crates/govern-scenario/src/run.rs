@@ -70,6 +70,19 @@ pub enum StepOutcome {
     },
     /// A `usage` step's event was a duplicate: nothing changed.
     Duplicate,
+    /// A `close_period` step closed a month (or found it closed).
+    Invoiced {
+        /// The invoice's total.
+        total: String,
+        /// Its currency.
+        currency: String,
+        /// Its lines.
+        lines: usize,
+        /// The `record_invoice` receipt.
+        seq: u64,
+        /// Whether this step closed it.
+        closed_now: bool,
+    },
     /// Saga runs ended (a `saga` step: its run; `resume_sagas`: each resumed run): run,
     /// end (`completed`, `compensated`, `stuck`, or `crashed`) and why.
     SagaEnded {
@@ -377,6 +390,24 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
                 },
             }
         }
+        Action::ClosePeriod { tenant, period } => {
+            let method = govern_governors::billing::PaymentMethod::Card;
+            match h.close_period(tenant, period, method).await {
+                Ok(c) => StepOutcome::Invoiced {
+                    total: c.total.to_string(),
+                    currency: c.currency,
+                    lines: c.lines.len(),
+                    seq: c.record_seq,
+                    closed_now: c.closed_now,
+                },
+                Err(e) => StepOutcome::Refused {
+                    code: e.code(),
+                    status: e.http_status(),
+                    retry_after: None,
+                    message: e.to_string(),
+                },
+            }
+        }
         Action::Usage { tenant, meter, quantity, event } => {
             match h.record_usage(tenant, meter, *quantity, event, h.now()).await {
                 Ok(govern_runtime::UsageRecorded::Duplicate) => StepOutcome::Duplicate,
@@ -598,6 +629,15 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                     ends.iter().all(|(_, end, _)| *end == "completed"),
                     format!("expected completed, got {ends:?}"),
                 ),
+            }
+        }
+        StepOutcome::Invoiced { total, .. } => {
+            if let Some(code) = &expect.refused {
+                check(false, format!("expected refused {code}, got an invoice of {total}"));
+            }
+            match &expect.total {
+                Some(want) => check(want == total, format!("expected total {want}, got {total}")),
+                None => met += 1,
             }
         }
         StepOutcome::Duplicate => match expect.duplicate {

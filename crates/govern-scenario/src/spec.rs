@@ -154,6 +154,14 @@ pub enum Action {
     },
     /// Resumes the unfinished saga runs (`RuntimeHandle::resume_sagas`).
     ResumeSagas,
+    /// Closes a tenant's month into a receipted invoice and a payment request
+    /// (`RuntimeHandle::close_period`, paid by card).
+    ClosePeriod {
+        /// The tenant.
+        tenant: TenantId,
+        /// The month, `YYYY-MM`.
+        period: String,
+    },
     /// Records metered usage (`RuntimeHandle::record_usage`, at the scenario's clock).
     Usage {
         /// The tenant.
@@ -188,6 +196,8 @@ pub struct Expect {
     pub quota: Option<String>,
     /// A `usage` step: the event was a duplicate.
     pub duplicate: Option<bool>,
+    /// A `close_period` step: the invoice's total (`34.00`).
+    pub total: Option<String>,
     /// A `saga` or `resume_sagas` step: how the run ended (`completed`, `compensated`,
     /// `stuck`), or `crashed` (the injected coordinator crash).
     pub saga: Option<String>,

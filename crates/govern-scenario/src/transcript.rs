@@ -56,6 +56,7 @@ fn what(action: &Action) -> String {
         Action::Usage { tenant, meter, quantity, event } => {
             format!("{tenant} uses {quantity} {meter} (event {event})")
         }
+        Action::ClosePeriod { tenant, period } => format!("close {tenant}'s {period}"),
     }
 }
 
@@ -83,6 +84,10 @@ pub fn step_lines(r: &StepReport) -> String {
         StepOutcome::Allowed { decided_by } => format!("allowed by {decided_by}"),
         StepOutcome::Counted { value, quota } => format!("counted: {value}, quota {quota}"),
         StepOutcome::Duplicate => "duplicate: nothing changed".into(),
+        StepOutcome::Invoiced { total, currency, lines, seq, closed_now } => {
+            let how = if *closed_now { "closed" } else { "already closed" };
+            format!("{how}: invoice of {total} {currency}, {lines} line(s), #{seq}")
+        }
         StepOutcome::SagaEnded { ends } => ends
             .iter()
             .map(|(run, state, note)| {
