@@ -5,24 +5,32 @@
 //!   JSON endpoints with one error shape ([`ApiError`]).
 //! - [`keys`]: API keys, stored hashed in a file beside the ledger, created and revoked with
 //!   `govern keys`; a tenant's key reaches only its tenant, an operator's every tenant.
+//! - [`serve()`]: serves a router on a TCP listener with bounded connections, a header-read
+//!   timeout and a graceful shutdown; [`limits`]: every bound, named.
 //!
 //! Nothing here decides: every answer is the runtime's (its governors, its `check`), turned
 //! into HTTP.
 
+mod api;
 mod auth;
 mod error;
 pub mod keys;
+pub mod limits;
+pub mod openapi;
+pub mod serve;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use govern_runtime::RuntimeHandle;
 
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub use keys::{Caller, KeyStore};
+pub use limits::Limits;
+pub use serve::{Stopped, serve, serve_with};
 
 /// What every route shares: the runtime and the key store.
 #[derive(Clone, Debug)]
@@ -33,9 +41,26 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
 }
 
-/// The router a host mounts (or `govern serve` serves).
+/// The router a host mounts (or `govern serve` serves), with the default [`Limits`].
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/health", get(health)).route("/ready", get(ready)).with_state(state)
+    router_with(state, &Limits::default())
+}
+
+/// The router, with `limits`' body size and request timeout: a body over
+/// `limits.body_bytes_max` is answered 413 `payload_too_large`, a request not answered within
+/// `limits.request_timeout` 408 `request_timeout`; a path no route has 404 `no_route`, a
+/// method a path does not take 405 `method_not_allowed`, all in the one error shape.
+pub fn router_with(state: AppState, limits: &Limits) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi::document))
+        .merge(api::routes())
+        .fallback(api::no_route)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(axum::middleware::from_fn_with_state(limits.request_timeout, api::request_timeout))
+        .with_state(state)
 }
 
 /// Alive: the process answers. Never authenticated.
