@@ -126,8 +126,30 @@ async fn a_client_that_sends_half_its_headers_is_cut_off_at_the_header_timeout()
     let mut silent = TcpStream::connect(server.addr).await.expect("connect");
     let got = read_to_close(&mut silent).await;
     assert!(!got.contains("200 OK"), "{got}");
+    // A kept-alive connection that goes quiet after a request is closed the same way.
+    let mut idle = TcpStream::connect(server.addr).await.expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let got = read_to_close(&mut idle).await;
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
     // And the server still answers others.
     assert_eq!(server.call("GET", "/health", None, None).await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn beyond_the_connection_bound_a_client_waits_for_a_slot() {
+    let limits = Limits { connections_max: 1, ..short() };
+    let server = Server::start(limits).await;
+    // A silent client holds the only slot until the header timeout closes it.
+    let mut silent = TcpStream::connect(server.addr).await.expect("connect");
+    let began = tokio::time::Instant::now();
+    let answer = server.call("GET", "/health", None, None).await;
+    let waited = began.elapsed();
+    assert_eq!(answer.status, 200);
+    assert!(waited >= limits.header_read_timeout / 2, "answered after {waited:?}, with no slot");
+    // By then the silent client had been closed.
+    let got = read_to_close(&mut silent).await;
+    assert!(got.is_empty(), "{got}");
     server.stop().await;
 }
 
