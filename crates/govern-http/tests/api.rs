@@ -5,6 +5,7 @@
 
 mod api {
     pub(crate) mod limits;
+    pub(crate) mod load;
     pub(crate) mod openapi;
     pub(crate) mod routes;
     pub(crate) mod support;
