@@ -92,6 +92,7 @@ async fn run(
     Figures { requests: all.len(), elapsed, p50: at(0.50), p99: at(0.99) }
 }
 
+#[allow(clippy::print_stdout, reason = "the figures are this test's output")]
 fn report(case: &str, per_request: usize, f: &Figures) {
     let secs = f.elapsed.as_secs_f64();
     println!(
