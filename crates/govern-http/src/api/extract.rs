@@ -44,6 +44,20 @@ impl FromRequestParts<AppState> for TenantCaller {
     }
 }
 
+/// The caller of an operator's route: a valid key (401 otherwise) of the operator's scope
+/// (403 otherwise, logged), checked before the query is read.
+#[derive(Debug)]
+pub(crate) struct OperatorCaller;
+
+impl FromRequestParts<AppState> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Authenticated::from_request_parts(parts, state).await?.operator()?;
+        Ok(Self)
+    }
+}
+
 /// A JSON body (`Content-Type: application/json`), its problems answered in our shape.
 #[derive(Debug)]
 pub(crate) struct Json<T>(pub(crate) T);

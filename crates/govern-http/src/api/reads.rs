@@ -7,9 +7,9 @@ use govern_governors::{StateSpec as _, TenantId};
 use govern_receipt::ReceiptJson;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Query, TenantCaller, tenant_id};
+use super::extract::{OperatorCaller, Query, TenantCaller, tenant_id};
 use crate::limits::{RECEIPTS_PAGE_DEFAULT, RECEIPTS_PAGE_MAX, TENANTS_PAGE_MAX};
-use crate::{ApiError, AppState, Authenticated};
+use crate::{ApiError, AppState};
 
 /// `?after=SEQ&limit=N`.
 #[derive(Debug, Deserialize)]
@@ -109,10 +109,9 @@ pub(crate) struct TenantsPage {
 /// only (403 otherwise, logged).
 pub(crate) async fn tenants(
     State(state): State<AppState>,
-    auth: Authenticated,
+    _: OperatorCaller,
     Query(q): Query<TenantsQuery>,
 ) -> Result<axum::Json<TenantsPage>, ApiError> {
-    auth.operator()?;
     let limit = limit(q.limit, TENANTS_PAGE_MAX, TENANTS_PAGE_MAX)?;
     let after = q.after.as_deref().map(tenant_id).transpose()?;
     let all = state.runtime.tenants();

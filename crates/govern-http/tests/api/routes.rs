@@ -290,6 +290,9 @@ async fn an_operator_lists_the_tenants_a_page_at_a_time() {
         (first.json["tenants"][0]["tenant"].as_str(), first.json["next"].as_str()),
         (Some("acme"), Some("acme"))
     );
+    let acme = Some(server.keys.acme.as_str());
+    server.call("GET", "/v1/tenants?limit=0", acme, None).await.is_error(403, "forbidden");
+    server.call("GET", "/v1/tenants?limit=0", op, None).await.is_error(400, "bad_request");
     let second = server.call("GET", "/v1/tenants?limit=1&after=acme", op, None).await;
     assert_eq!(
         (second.json["tenants"][0]["tenant"].as_str(), &second.json["next"]),
