@@ -31,6 +31,7 @@ mod checkpoints;
 mod export;
 mod graph;
 mod invoices;
+mod keys;
 mod ledger_dir;
 mod logs;
 mod out;
@@ -39,6 +40,7 @@ mod receipts;
 mod reopen;
 mod run;
 mod sagas;
+mod serve;
 mod verify;
 mod verify_export;
 
@@ -190,6 +192,22 @@ enum Command {
         "  govern graph billing --format dot | dot -Tsvg > billing.svg",
     ))]
     Graph(graph::GraphArgs),
+    /// Serve the runtime on a data directory over HTTP (docs/http.md), until SIGTERM or Ctrl-C.
+    ///
+    /// The JSON API (commands, checks, usage, receipts, tenants; /openapi.json describes it)
+    /// behind API keys (`govern keys`), /health and /ready without. Prints `listening on
+    /// http://ADDR` on stdout once bound. On SIGTERM or Ctrl-C: stops accepting, lets the
+    /// requests in hand finish (up to 10 s), shuts the runtime down (last commit, signed
+    /// checkpoint in DATA_DIR) and exits 0.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern serve --data-dir /var/lib/govern --catalog plans.toml --addr 127.0.0.1:8080\n",
+        "  govern serve --data-dir /tmp/g --catalog examples/plans/pricing.toml --addr 127.0.0.1:0",
+    ))]
+    Serve(serve::ServeArgs),
+    /// API keys for `govern serve`: create (the token is printed once), list, revoke.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Plan catalogs: validate them, list their plans, show one, compare two.
     ///
     /// A catalog is one or more TOML files taken together (format and rules:
@@ -224,6 +242,8 @@ fn main() -> ExitCode {
         Command::Sagas(s) => sagas::run(&s),
         Command::Invoices(i) => invoices::run(&i),
         Command::Graph(g) => graph::run(&g),
+        Command::Serve(s) => serve::run(&s),
+        Command::Keys(k) => keys::run(&k),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

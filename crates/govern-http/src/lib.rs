@@ -6,26 +6,34 @@
 //! - [`page`]: the status page (`GET /`) and its data (`GET /v1/status`, operators only).
 //! - [`keys`]: API keys, stored hashed in a file beside the ledger, created and revoked with
 //!   `govern keys`; a tenant's key reaches only its tenant, an operator's every tenant.
+//! - [`serve()`]: serves a router on a TCP listener with bounded connections, a header-read
+//!   timeout and a graceful shutdown; [`limits`]: every bound, named.
 //!
 //! Nothing here decides: every answer is the runtime's (its governors, its `check`), turned
 //! into HTTP.
 
+mod api;
 mod auth;
 pub mod billing;
 mod error;
 pub mod keys;
+pub mod limits;
+pub mod openapi;
 pub mod page;
+pub mod serve;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::get;
 use govern_runtime::RuntimeHandle;
 
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub use keys::{Caller, KeyStore};
+pub use limits::Limits;
+pub use serve::{Stopped, serve, serve_with};
 
 /// What every route shares: the runtime and the key store.
 #[derive(Clone, Debug)]
@@ -36,12 +44,38 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
 }
 
-/// The router a host mounts (or `govern serve` serves).
+/// The router a host mounts (or `govern serve` serves), with the default [`Limits`].
 pub fn router(state: AppState) -> Router {
+    router_with(state, &Limits::default())
+}
+
+/// The router, with `limits`' body size and request timeout: a body over
+/// `limits.body_bytes_max` is answered 413 `payload_too_large`, a request not answered within
+/// `limits.request_timeout` 408 `request_timeout`; a path no route has 404 `no_route`, a
+/// method a path does not take 405 `method_not_allowed`, all in the one error shape. Without
+/// a webhook secret, the webhook route answers 503 `webhooks_not_configured`.
+pub fn router_with(state: AppState, limits: &Limits) -> Router {
+    router_with_webhooks(state, limits, None)
+}
+
+/// [`router_with`], taking payment-provider webhooks signed with `verifier`'s secrets at
+/// `POST /v1/webhooks/payments`.
+pub fn router_with_webhooks(
+    state: AppState,
+    limits: &Limits,
+    verifier: Option<Arc<govern_webhooks::Verifier>>,
+) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi::document))
+        .merge(api::routes())
+        .merge(billing::routes(verifier))
         .merge(page::routes())
+        .fallback(api::no_route)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(axum::middleware::from_fn_with_state(limits.request_timeout, api::request_timeout))
         .with_state(state)
 }
 

@@ -1,0 +1,114 @@
+//! `govern serve --data-dir D [--catalog F]... [--addr A]`: the runtime on a data directory
+//! behind the HTTP API (govern-http, docs/http.md), until SIGTERM or Ctrl-C; then it stops
+//! accepting, lets the requests in hand finish (within a bound), and shuts the runtime down:
+//! the last commit and a signed checkpoint (DATA_DIR/checkpoint.json, with the key pair in
+//! DATA_DIR, generated at the first start).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use govern_http::{AppState, KeyStore};
+use govern_runtime::Runtime;
+
+/// Options of `govern serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The ledger's data directory (created if missing; continued if it holds a ledger). The
+    /// API keys are DATA_DIR/api-keys.json (`govern keys`).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// A plan catalog file; repeat for several, taken together (docs/plans.md). Without one,
+    /// checks and usage answer 501 `no_catalog`.
+    #[arg(long, value_name = "FILE")]
+    catalog: Vec<PathBuf>,
+    /// The address to listen on; port 0 takes a free port. The address bound is printed on
+    /// stdout: `listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The payment provider's webhook signing secrets, one per line (several while a secret
+    /// is rotated; blank lines and `#` comments skipped). Without it, POST
+    /// /v1/webhooks/payments answers 503 `webhooks_not_configured`.
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
+}
+
+/// The webhook verifier of `--webhook-secret-file`.
+fn verifier(path: &std::path::Path) -> Result<govern_webhooks::Verifier, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let secrets: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    govern_webhooks::Verifier::new(&secrets).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `govern serve` to its end (a signal, then a drained shutdown).
+pub(crate) fn run(args: &ServeArgs) -> Result<(), String> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting tokio: {e}"))?;
+    tokio.block_on(serve(args))
+}
+
+async fn serve(args: &ServeArgs) -> Result<(), String> {
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut builder = Runtime::builder().data_dir(dir);
+    if !args.catalog.is_empty() {
+        let paths: Vec<&std::path::Path> = args.catalog.iter().map(PathBuf::as_path).collect();
+        let catalog = govern_plans::load_files(&paths).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            format!("the catalog has problems:\n{}", lines.join("\n"))
+        })?;
+        builder = builder.catalog(catalog);
+    }
+    let keys = KeyStore::open_in(dir).map_err(|e| e.to_string())?;
+    let webhooks = args.webhook_secret_file.as_deref().map(verifier).transpose()?.map(Arc::new);
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", args.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let runtime = builder.start().await.map_err(|e| e.to_string())?;
+    let state = AppState { runtime: runtime.handle(), keys: Arc::new(keys) };
+    tracing::info!(%addr, data_dir = %dir.display(), "govern serve: listening");
+    say!("listening on http://{addr}");
+    let limits = govern_http::Limits::default();
+    let router = govern_http::router_with_webhooks(state, &limits, webhooks);
+    let served = govern_http::serve(listener, router, signal()).await;
+    let head = runtime.shutdown().await.map_err(|e| e.to_string())?;
+    let stopped = served.map_err(|e| e.to_string())?;
+    tracing::info!(
+        receipts = head.next_seq,
+        closed_at_drain_timeout = stopped.closed_at_drain_timeout,
+        "govern serve: stopped"
+    );
+    say!("stopped: {} receipts, ledger closed with a signed checkpoint", head.next_seq);
+    Ok(())
+}
+
+/// Completes at the first SIGTERM or Ctrl-C (SIGINT).
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "no SIGTERM handler; Ctrl-C only"),
+        }
+    }
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => tracing::info!("Ctrl-C: shutting down"),
+        Err(e) => {
+            // No way to be told to stop: serve until killed.
+            tracing::warn!(error = %e, "no Ctrl-C handler");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP API over a real loopback socket: routes and who may call them, bad input and
+//! limits, slow clients, graceful shutdown, and the OpenAPI document against the routes.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+mod api {
+    pub(crate) mod limits;
+    pub(crate) mod load;
+    pub(crate) mod openapi;
+    pub(crate) mod routes;
+    pub(crate) mod support;
+}
