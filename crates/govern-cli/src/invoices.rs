@@ -26,8 +26,9 @@ pub(crate) struct InvoicesArgs {
     /// The tenant.
     #[arg(long)]
     tenant: String,
-    /// The plan catalog files the runtime ran with, taken together.
-    #[arg(long, num_args = 1.., required = true)]
+    /// The plan catalog files the runtime ran with, taken together: needed for a preview (a
+    /// month the billing run has not closed); a closed month's invoice is in the ledger.
+    #[arg(long, num_args = 1..)]
     catalog: Vec<PathBuf>,
     /// The month, `YYYY-MM` (default: the month of the tenant's last receipt).
     #[arg(long)]
@@ -81,11 +82,6 @@ fn describe(l: &govern_governors::audit::InvoiceLine, currency: &str) -> String 
 /// Runs `govern invoices`.
 pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
     let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
-    let paths: Vec<&std::path::Path> = args.catalog.iter().map(PathBuf::as_path).collect();
-    let catalog = govern_plans::load_files(&paths).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        format!("the catalog has problems:\n{}", lines.join("\n"))
-    })?;
     let store = open_read_only(&args.data_dir)?;
     let mut receipts: Vec<Receipt> = Vec::new();
     store
@@ -147,6 +143,17 @@ pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
             }
         }
         None => {
+            if args.catalog.is_empty() {
+                return Err(format!(
+                    "{} is not closed for {tenant}: a preview needs the catalog (--catalog FILE...)",
+                    period.label
+                ));
+            }
+            let paths: Vec<&std::path::Path> = args.catalog.iter().map(PathBuf::as_path).collect();
+            let catalog = govern_plans::load_files(&paths).map_err(|problems| {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                format!("the catalog has problems:\n{}", lines.join("\n"))
+            })?;
             let invoice = invoice_of(&receipts, &catalog, &period).map_err(|e| e.0)?;
             let lines = invoice
                 .lines

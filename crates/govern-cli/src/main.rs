@@ -167,7 +167,8 @@ enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/pricing.toml --period 2026-01\n",
-        "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/*.toml --format json",
+        "  govern invoices /tmp/ledger --tenant acme --catalog examples/plans/*.toml --format json\n",
+        "  govern invoices /tmp/ledger --tenant acme --period 2026-01   # a month the billing run closed",
     ))]
     Invoices(invoices::InvoicesArgs),
     /// List the saga runs in a ledger: state, steps done, what failed, why a run is stuck.

@@ -624,3 +624,34 @@ expect = {{ value = 15005 }}
     let invoice: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(invoice["total"], "29.00", "{invoice}");
 }
+
+#[test]
+fn invoices_show_a_closed_month_from_the_ledger_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios/20-billing-run.toml");
+    let out = govern(&["run", s(&scenario), "--data-dir", s(&data)]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    // Closed by the billing run: no catalog needed, the receipt says it all.
+    let out = govern(&["invoices", s(&data), "--tenant", "globex", "--period", "2026-01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("invoice for globex, 2026-01 (31 days), plan pro (closed, receipt "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("base price 29 USD for 10 days"), "{stdout}");
+    let json_args =
+        ["invoices", s(&data), "--tenant", "acme", "--period", "2026-01", "--format", "json"];
+    let invoice: serde_json::Value =
+        serde_json::from_str(&text(&govern(&json_args).stdout)).unwrap();
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["total"].as_str()),
+        (Some("closed"), Some("34.00"))
+    );
+    // An open month needs the catalog for its preview, and says so.
+    let out = govern(&["invoices", s(&data), "--tenant", "acme", "--period", "2026-02"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("a preview needs the catalog"), "{}", text(&out.stderr));
+}

@@ -465,23 +465,3 @@ fn recorded(
     })?;
     ClosedInvoice::from_receipt(tenant, r, period)
 }
-
-/// Billing runs of one tenant are serialised: two closes of the same period must not both
-/// find it open. Sharded by tenant (a fixed number of locks, not one per tenant).
-#[derive(Debug)]
-pub(crate) struct BillingLocks(Vec<std::sync::Arc<tokio::sync::Mutex<()>>>);
-
-impl Default for BillingLocks {
-    fn default() -> Self {
-        Self((0..crate::limits::BILLING_RUN_LOCKS).map(|_| std::sync::Arc::default()).collect())
-    }
-}
-
-impl BillingLocks {
-    fn lock(&self, tenant: &TenantId) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-        use std::hash::BuildHasher as _;
-        let hash = foldhash::fast::FixedState::with_seed(0).hash_one(tenant);
-        let i = usize::try_from(hash % self.0.len() as u64).unwrap_or(0);
-        std::sync::Arc::clone(&self.0[i])
-    }
-}

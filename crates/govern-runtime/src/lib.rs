@@ -14,6 +14,7 @@
 //! behind the `testing` feature.
 
 mod billing_run;
+mod billing_state;
 mod clock;
 mod commercial;
 mod coordinator;

@@ -75,9 +75,9 @@ pub(crate) struct Shared {
     /// Unfinished saga runs found at start, to resume.
     pub(crate) sagas_to_resume: Mutex<Vec<(TenantId, ResourceId)>>,
     /// Billing runs, serialised per tenant.
-    pub(crate) billing_runs: crate::billing_run::BillingLocks,
+    pub(crate) billing_runs: crate::billing_state::BillingLocks,
     /// Webhook deliveries counted since start.
-    pub(crate) webhooks: crate::webhook::WebhookCounts,
+    pub(crate) webhooks: crate::billing_state::WebhookCounts,
     /// The saga coordinator actor's current incarnation.
     pub(crate) saga_coordinator: Arc<Mutex<Option<ActorRef<crate::saga_actor::SagaMsg>>>>,
     /// Where checkpoints are signed into and the key that verifies them (`None`: the runtime
@@ -369,8 +369,8 @@ impl RuntimeBuilder {
                 .collect(),
             sagas_running: Mutex::new(std::collections::BTreeSet::new()),
             sagas_to_resume: Mutex::new(Vec::new()),
-            webhooks: crate::webhook::WebhookCounts::default(),
-            billing_runs: crate::billing_run::BillingLocks::default(),
+            webhooks: crate::billing_state::WebhookCounts::default(),
+            billing_runs: crate::billing_state::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
             checkpoints,
         });

@@ -8,7 +8,7 @@
 //! a verified event that names no tenant of this runtime (there is no trail to put it in). Both
 //! are logged and counted ([`WebhookStats`]) and answered with an error.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use govern_governors::audit::{self, WebhookOutcome};
 use govern_governors::{Args, GovernorKind, Metadata, Reason, Request, TenantId};
@@ -83,15 +83,6 @@ impl WebhookError {
             Self::Unavailable(r) => r.code(),
         }
     }
-}
-
-/// Deliveries refused before any receipt, counted since start.
-#[derive(Debug, Default)]
-pub(crate) struct WebhookCounts {
-    signature: AtomicU64,
-    event: AtomicU64,
-    no_tenant: AtomicU64,
-    receipted: AtomicU64,
 }
 
 /// [`RuntimeHandle::webhook_stats`].
