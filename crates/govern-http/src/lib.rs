@@ -12,6 +12,7 @@
 mod auth;
 mod error;
 pub mod keys;
+pub mod layer;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use govern_runtime::RuntimeHandle;
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub use keys::{Caller, KeyStore};
+pub use layer::{EntitlementLayer, FailMode, Route, Unmapped};
 
 /// What every route shares: the runtime and the key store.
 #[derive(Clone, Debug)]

@@ -1,0 +1,600 @@
+//! The entitlement layer: a tower [`Layer`] a host puts on its own axum routes (or its whole
+//! app) so that each mapped request is checked with [`RuntimeHandle::check`] before its
+//! handler runs (`docs/http.md`, "The entitlement layer").
+//!
+//! A request's route (method, path pattern) names a feature, an action (by default from the
+//! method) and a quantity; its tenant comes from a header or a closure. Allowed → the inner
+//! service runs and the response says what allowed it (`x-govern-decided-by`). Refused → the
+//! refusal's status (402, 403, 429), our JSON error shape and `Retry-After` exactly as the
+//! refusal says. The runtime cannot answer (shutting down, no catalog, ledger poisoned, this
+//! layer's in-flight bound reached) → 503 `entitlement_unavailable` (fail closed, the
+//! default), or, on a route set to fail open, the inner service runs and the response says
+//! `x-govern-fail: open`.
+
+mod route;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::header::RETRY_AFTER;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use govern_governors::TenantId;
+use govern_policy::{Decision, Refusal as Refused};
+use govern_runtime::{Refusal, RuntimeHandle};
+use serde::Serialize;
+use tower::{Layer, Service};
+
+use crate::ApiError;
+use route::Compiled;
+pub use route::{PatternError, Route, default_action};
+
+/// The layer's bounds.
+pub mod limits {
+    /// Requests the layer lets into the inner service at once, unless configured otherwise
+    /// ([`super::EntitlementLayerBuilder::in_flight_max`]); one more cannot be answered
+    /// (overload: 503, or passed on where a route fails open).
+    pub const IN_FLIGHT_MAX: usize = 1_024;
+    /// Routes in one layer's map (matched in order, one by one).
+    pub const ROUTES_MAX: usize = 1_024;
+    /// Bytes in one route's path pattern.
+    pub const PATTERN_LEN_MAX: usize = 1_024;
+    /// Segments in one route's path pattern.
+    pub const PATTERN_SEGMENTS_MAX: usize = 32;
+
+    const _: () = assert!(PATTERN_SEGMENTS_MAX <= PATTERN_LEN_MAX);
+}
+
+/// The header that names the tenant, unless configured otherwise.
+pub const TENANT_HEADER: HeaderName = HeaderName::from_static("x-govern-tenant");
+/// On an allowed request's response: what allowed it (`plan_feature:F`, `grant:ID (kind)`,
+/// `rule:ID@vN`).
+pub const DECIDED_BY_HEADER: HeaderName = HeaderName::from_static("x-govern-decided-by");
+/// On a response the runtime could not decide: `closed` (503) or `open` (passed on).
+pub const FAIL_HEADER: HeaderName = HeaderName::from_static("x-govern-fail");
+
+/// What a mapped request gets when the runtime cannot answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FailMode {
+    /// 503 `entitlement_unavailable`, `x-govern-fail: closed`; the inner service does not run.
+    #[default]
+    Closed,
+    /// The inner service runs; the response carries `x-govern-fail: open`; a warning is logged.
+    Open,
+}
+
+/// What a request no route maps gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Unmapped {
+    /// Passed on untouched: not checked, not counted, no header added.
+    #[default]
+    Pass,
+    /// 403 `not_entitled` (decided by `route:unmapped`).
+    Deny,
+}
+
+/// A layer that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// A route's pattern is not one.
+    #[error("route pattern {pattern:?}: {error}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        #[source]
+        error: PatternError,
+    },
+    /// More than [`limits::ROUTES_MAX`] routes.
+    #[error("a layer maps at most {max} routes")]
+    TooManyRoutes {
+        /// The bound.
+        max: usize,
+    },
+}
+
+/// Finds a request's tenant.
+type TenantFn = dyn Fn(&Parts) -> Option<TenantId> + Send + Sync;
+
+#[derive(Clone)]
+enum TenantSource {
+    /// A header holding the tenant id.
+    Header(HeaderName),
+    /// The host's closure (its session, its key, its path): `None` is no tenant.
+    With(Arc<TenantFn>),
+}
+
+impl std::fmt::Debug for TenantSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Header(name) => write!(f, "Header({name})"),
+            Self::With(_) => f.write_str("With(..)"),
+        }
+    }
+}
+
+/// Configures an [`EntitlementLayer`]; from [`EntitlementLayer::builder`].
+#[derive(Debug)]
+pub struct EntitlementLayerBuilder {
+    runtime: RuntimeHandle,
+    routes: Vec<Route>,
+    unmapped: Unmapped,
+    tenant: TenantSource,
+    fail: FailMode,
+    in_flight_max: usize,
+}
+
+impl EntitlementLayerBuilder {
+    /// Maps a route; the first route (in the order given) whose method and pattern match a
+    /// request is its route.
+    #[must_use]
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// What a request no route maps gets (default [`Unmapped::Pass`]).
+    #[must_use]
+    pub const fn unmapped(mut self, unmapped: Unmapped) -> Self {
+        self.unmapped = unmapped;
+        self
+    }
+
+    /// The header naming the tenant (default [`TENANT_HEADER`]).
+    #[must_use]
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.tenant = TenantSource::Header(name);
+        self
+    }
+
+    /// Finds the tenant with the host's closure instead of a header; `None` answers 401.
+    #[must_use]
+    pub fn tenant_from(
+        mut self,
+        find: impl Fn(&Parts) -> Option<TenantId> + Send + Sync + 'static,
+    ) -> Self {
+        self.tenant = TenantSource::With(Arc::new(find));
+        self
+    }
+
+    /// What mapped routes get when the runtime cannot answer, unless a route says otherwise
+    /// (default [`FailMode::Closed`]).
+    #[must_use]
+    pub const fn fail_mode(mut self, fail: FailMode) -> Self {
+        self.fail = fail;
+        self
+    }
+
+    /// Mapped requests in the inner service at once (default [`limits::IN_FLIGHT_MAX`]; at
+    /// least 1). Counted from the check until the inner service's response (its head, not
+    /// its streamed body).
+    #[must_use]
+    pub fn in_flight_max(mut self, max: usize) -> Self {
+        self.in_flight_max = max.max(1);
+        self
+    }
+
+    /// The layer.
+    ///
+    /// # Errors
+    /// A pattern that is not one; more than [`limits::ROUTES_MAX`] routes.
+    pub fn build(self) -> Result<EntitlementLayer, LayerError> {
+        if self.routes.len() > limits::ROUTES_MAX {
+            return Err(LayerError::TooManyRoutes { max: limits::ROUTES_MAX });
+        }
+        let routes = self
+            .routes
+            .into_iter()
+            .map(|route| match route::Pattern::parse(&route.pattern) {
+                Ok(pattern) => Ok(Compiled { route, pattern }),
+                Err(error) => Err(LayerError::Pattern { pattern: route.pattern, error }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EntitlementLayer {
+            shared: Arc::new(Shared {
+                runtime: self.runtime,
+                routes,
+                unmapped: self.unmapped,
+                tenant: self.tenant,
+                fail: self.fail,
+                in_flight_max: self.in_flight_max,
+                in_flight: AtomicUsize::new(0),
+            }),
+        })
+    }
+}
+
+/// The tower layer: `router.layer(layer)`. Cheap to clone (one `Arc`); every service it
+/// makes shares its route map and its in-flight count.
+#[derive(Clone, Debug)]
+pub struct EntitlementLayer {
+    shared: Arc<Shared>,
+}
+
+impl EntitlementLayer {
+    /// A layer over `runtime`'s checks, with no routes yet, the tenant in [`TENANT_HEADER`],
+    /// unmapped routes passed on and failing closed.
+    #[must_use]
+    pub fn builder(runtime: RuntimeHandle) -> EntitlementLayerBuilder {
+        EntitlementLayerBuilder {
+            runtime,
+            routes: Vec::new(),
+            unmapped: Unmapped::Pass,
+            tenant: TenantSource::Header(TENANT_HEADER),
+            fail: FailMode::Closed,
+            in_flight_max: limits::IN_FLIGHT_MAX,
+        }
+    }
+
+    /// Mapped requests in the inner service now.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+}
+
+impl<S> Layer<S> for EntitlementLayer {
+    type Service = EntitlementService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        EntitlementService { inner, shared: Arc::clone(&self.shared) }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    runtime: RuntimeHandle,
+    routes: Vec<Compiled>,
+    unmapped: Unmapped,
+    tenant: TenantSource,
+    fail: FailMode,
+    in_flight_max: usize,
+    /// Mapped requests between their check and their inner response.
+    in_flight: AtomicUsize,
+}
+
+/// The service [`EntitlementLayer`] wraps around an inner one.
+#[derive(Clone, Debug)]
+pub struct EntitlementService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// Why the runtime could not answer a check.
+#[derive(Debug)]
+enum Unavailable {
+    /// The layer's in-flight bound is reached.
+    Overloaded { max: usize },
+    /// A store failure poisoned the ledger.
+    LedgerPoisoned,
+    /// `check` refused (shutting down, no catalog, ...).
+    Runtime(Refusal),
+}
+
+impl Unavailable {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Overloaded { .. } => "overloaded",
+            Self::LedgerPoisoned => "ledger_unavailable",
+            Self::Runtime(refusal) => refusal.code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Overloaded { max } => {
+                format!("the entitlement layer is at its limit of {max} requests in flight")
+            }
+            Self::LedgerPoisoned => "the ledger's store failed".to_owned(),
+            Self::Runtime(refusal) => refusal.to_string(),
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Runtime(refusal) => refusal.retry_after_ms().map(|ms| ms.div_ceil(1000)),
+            Self::Overloaded { .. } | Self::LedgerPoisoned => None,
+        }
+    }
+}
+
+/// A mapped request counted in flight until dropped.
+#[derive(Debug)]
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn enter(shared: &Arc<Shared>) -> Option<Self> {
+        let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= shared.in_flight_max {
+            shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(Arc::clone(shared)))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What the inner service's response gets.
+#[derive(Debug)]
+enum Mark {
+    /// Nothing (an unmapped route).
+    Untouched,
+    /// `x-govern-decided-by`.
+    DecidedBy(Option<HeaderValue>),
+    /// `x-govern-fail: open`.
+    FailedOpen,
+}
+
+/// The layer's verdict on one request.
+enum Verdict {
+    /// To the inner service.
+    Pass(Mark, Option<InFlight>),
+    /// Answered here.
+    Answer(Response<Body>),
+}
+
+impl Shared {
+    fn decide<B>(self: &Arc<Self>, request: Request<B>) -> (Request<B>, Verdict) {
+        let path = request.uri().path();
+        let Some(compiled) = self.routes.iter().find(|r| r.matches(request.method(), path)) else {
+            let verdict = match self.unmapped {
+                Unmapped::Pass => Verdict::Pass(Mark::Untouched, None),
+                Unmapped::Deny => Verdict::Answer(unmapped(&request)),
+            };
+            return (request, verdict);
+        };
+        let route = &compiled.route;
+        let (request, tenant) = self.tenant(request);
+        let tenant = match tenant {
+            Ok(tenant) => tenant,
+            Err(error) => return (request, Verdict::Answer(error.into_response())),
+        };
+        let Some(guard) = InFlight::enter(self) else {
+            let why = Unavailable::Overloaded { max: self.in_flight_max };
+            return (request, self.cannot_answer(route, &tenant, &why, None));
+        };
+        if self.runtime.is_ledger_poisoned() {
+            return (
+                request,
+                self.cannot_answer(route, &tenant, &Unavailable::LedgerPoisoned, Some(guard)),
+            );
+        }
+        let action = route.action.as_deref().unwrap_or_else(|| default_action(request.method()));
+        let verdict = match self.runtime.check(&tenant, &route.feature, action, route.quantity) {
+            Ok(Decision::Allowed { decided_by }) => {
+                let value = HeaderValue::from_str(&decided_by.to_string()).ok();
+                Verdict::Pass(Mark::DecidedBy(value), Some(guard))
+            }
+            Ok(Decision::Refused(refused)) => Verdict::Answer(refusal(&refused)),
+            Err(Refusal::UnknownTenant(tenant)) => Verdict::Answer(unknown_tenant(&tenant)),
+            Err(other) => {
+                self.cannot_answer(route, &tenant, &Unavailable::Runtime(other), Some(guard))
+            }
+        };
+        (request, verdict)
+    }
+
+    /// The request's tenant: 401 when it names none, 400 when the name is not a tenant id.
+    fn tenant<B>(&self, request: Request<B>) -> (Request<B>, Result<TenantId, ApiError>) {
+        match &self.tenant {
+            TenantSource::Header(name) => {
+                let found = match request.headers().get(name) {
+                    None => {
+                        Err(ApiError::unauthorized(format!("the request names no tenant ({name})")))
+                    }
+                    Some(value) => {
+                        value.to_str().ok().and_then(|v| TenantId::new(v.trim()).ok()).ok_or_else(
+                            || {
+                                ApiError::bad_request(
+                                    "invalid_tenant",
+                                    format!("{name} is not a tenant id"),
+                                )
+                            },
+                        )
+                    }
+                };
+                (request, found)
+            }
+            TenantSource::With(find) => {
+                let (parts, body) = request.into_parts();
+                let found = find(&parts)
+                    .ok_or_else(|| ApiError::unauthorized("the request names no tenant"));
+                (Request::from_parts(parts, body), found)
+            }
+        }
+    }
+
+    /// 503 (fail closed) or on to the inner service (fail open), as the route says; logged.
+    fn cannot_answer(
+        &self,
+        route: &Route,
+        tenant: &TenantId,
+        why: &Unavailable,
+        guard: Option<InFlight>,
+    ) -> Verdict {
+        let reason = why.reason();
+        match route.fail.unwrap_or(self.fail) {
+            FailMode::Closed => {
+                tracing::warn!(tenant_id = %tenant, feature = %route.feature, reason, "entitlement check unavailable: failing closed");
+                Verdict::Answer(unavailable(why))
+            }
+            FailMode::Open => {
+                tracing::warn!(tenant_id = %tenant, feature = %route.feature, reason, "entitlement check unavailable: failing open");
+                Verdict::Pass(Mark::FailedOpen, guard)
+            }
+        }
+    }
+}
+
+/// A refusal as the runtime decided it: its status, code, message, `retry_after` and what
+/// decided it; `Retry-After` (seconds) exactly as it says.
+fn refusal(refused: &Refused) -> Response<Body> {
+    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
+    let mut error = ApiError::new(status, refused.code, refused.message.as_ref());
+    error.retry_after = refused.retry_after_secs;
+    error.decided_by = Some(refused.decided_by.to_string());
+    error.into_response()
+}
+
+/// An unknown tenant is a decision: no grant, plan or rule can allow it (403 `not_entitled`).
+fn unknown_tenant(tenant: &TenantId) -> Response<Body> {
+    let mut error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        govern_policy::code::NOT_ENTITLED,
+        format!("tenant {tenant} is unknown"),
+    );
+    error.decided_by = Some("tenant:unknown".to_owned());
+    error.into_response()
+}
+
+/// A request no route maps, where the layer denies those.
+fn unmapped<B>(request: &Request<B>) -> Response<Body> {
+    let mut error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        govern_policy::code::NOT_ENTITLED,
+        format!("no entitlement covers {} {}", request.method(), request.uri().path()),
+    );
+    error.decided_by = Some("route:unmapped".to_owned());
+    error.into_response()
+}
+
+/// The 503 body: our error shape, the runtime's reason, and `"fail": "closed"`.
+#[derive(Serialize)]
+struct UnavailableBody<'a> {
+    error: UnavailableError<'a>,
+}
+
+#[derive(Serialize)]
+struct UnavailableError<'a> {
+    #[serde(flatten)]
+    error: &'a ApiError,
+    /// Why the runtime could not answer: `overloaded`, `ledger_unavailable`, or the runtime's
+    /// refusal code (`shutting_down`, `no_catalog`, ...).
+    reason: &'static str,
+    fail: &'static str,
+}
+
+fn unavailable(why: &Unavailable) -> Response<Body> {
+    let mut error = ApiError::unavailable("entitlement_unavailable", why.message());
+    error.retry_after = why.retry_after_secs();
+    let body = UnavailableBody {
+        error: UnavailableError { error: &error, reason: why.reason(), fail: "closed" },
+    };
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(FAIL_HEADER, HeaderValue::from_static("closed"));
+    if let Some(seconds) = error.retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for EntitlementService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (request, verdict) = self.shared.decide(request);
+        let state = match verdict {
+            Verdict::Answer(response) => State::Answered { response: Some(response) },
+            Verdict::Pass(mark, in_flight) => {
+                // The service that was polled ready is the one called (tower's contract).
+                let ready = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, ready);
+                State::Inner { future: inner.call(request), mark, in_flight }
+            }
+        };
+        ResponseFuture { state }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response of an [`EntitlementService`]: answered by the layer, or the inner
+    /// service's with the layer's header added.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = Projected]
+    enum State<F> {
+        /// Answered by the layer (taken on the first poll).
+        Answered { response: Option<Response<Body>> },
+        /// The inner service's.
+        Inner {
+            #[pin]
+            future: F,
+            mark: Mark,
+            in_flight: Option<InFlight>,
+        },
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            Projected::Answered { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after completion: a contract breach by the caller; answer something
+                // rather than panic.
+                None => Poll::Ready(Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response())),
+            },
+            Projected::Inner { future, mark, in_flight } => {
+                let response = match future.poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(error)) => {
+                        in_flight.take();
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Ready(Ok(response)) => response,
+                };
+                in_flight.take();
+                let mut response = response.map(Body::new);
+                match std::mem::replace(mark, Mark::Untouched) {
+                    Mark::Untouched | Mark::DecidedBy(None) => {}
+                    Mark::DecidedBy(Some(value)) => {
+                        response.headers_mut().insert(DECIDED_BY_HEADER, value);
+                    }
+                    Mark::FailedOpen => {
+                        response
+                            .headers_mut()
+                            .insert(FAIL_HEADER, HeaderValue::from_static("open"));
+                    }
+                }
+                Poll::Ready(Ok(response))
+            }
+        }
+    }
+}
