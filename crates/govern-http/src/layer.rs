@@ -35,7 +35,7 @@ use tower::{Layer, Service};
 
 use crate::ApiError;
 use route::Compiled;
-pub use route::{PatternError, Route, default_action};
+pub use route::{FailMode, PatternError, Route, default_action};
 
 /// The layer's bounds.
 pub mod limits {
@@ -45,12 +45,7 @@ pub mod limits {
     pub const IN_FLIGHT_MAX: usize = 1_024;
     /// Routes in one layer's map (matched in order, one by one).
     pub const ROUTES_MAX: usize = 1_024;
-    /// Bytes in one route's path pattern.
-    pub const PATTERN_LEN_MAX: usize = 1_024;
-    /// Segments in one route's path pattern.
-    pub const PATTERN_SEGMENTS_MAX: usize = 32;
-
-    const _: () = assert!(PATTERN_SEGMENTS_MAX <= PATTERN_LEN_MAX);
+    pub use super::route::{PATTERN_LEN_MAX, PATTERN_SEGMENTS_MAX};
 }
 
 /// The header that names the tenant, unless configured otherwise.
@@ -60,16 +55,6 @@ pub const TENANT_HEADER: HeaderName = HeaderName::from_static("x-govern-tenant")
 pub const DECIDED_BY_HEADER: HeaderName = HeaderName::from_static("x-govern-decided-by");
 /// On a response the runtime could not decide: `closed` (503) or `open` (passed on).
 pub const FAIL_HEADER: HeaderName = HeaderName::from_static("x-govern-fail");
-
-/// What a mapped request gets when the runtime cannot answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum FailMode {
-    /// 503 `entitlement_unavailable`, `x-govern-fail: closed`; the inner service does not run.
-    #[default]
-    Closed,
-    /// The inner service runs; the response carries `x-govern-fail: open`; a warning is logged.
-    Open,
-}
 
 /// What a request no route maps gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

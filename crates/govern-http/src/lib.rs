@@ -5,6 +5,9 @@
 //!   JSON endpoints with one error shape ([`ApiError`]).
 //! - [`keys`]: API keys, stored hashed in a file beside the ledger, created and revoked with
 //!   `govern keys`; a tenant's key reaches only its tenant, an operator's every tenant.
+//! - [`layer`]: [`EntitlementLayer`], a tower layer a host puts on its own routes: each mapped
+//!   request is checked with the runtime's `check` before its handler runs (402/403/429 as
+//!   the refusal says; 503 or passed on, per route, when the runtime cannot answer).
 //!
 //! Nothing here decides: every answer is the runtime's (its governors, its `check`), turned
 //! into HTTP.

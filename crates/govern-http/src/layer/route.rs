@@ -6,14 +6,28 @@ use std::sync::Arc;
 
 use axum::http::Method;
 
-use super::FailMode;
-use super::limits::{PATTERN_LEN_MAX, PATTERN_SEGMENTS_MAX};
+/// Bytes in one route's path pattern.
+pub const PATTERN_LEN_MAX: usize = 1_024;
+/// Segments in one route's path pattern.
+pub const PATTERN_SEGMENTS_MAX: usize = 32;
+
+const _: () = assert!(PATTERN_SEGMENTS_MAX <= PATTERN_LEN_MAX);
+
+/// What a mapped request gets when the runtime cannot answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FailMode {
+    /// 503 `entitlement_unavailable`, `x-govern-fail: closed`; the inner service does not run.
+    #[default]
+    Closed,
+    /// The inner service runs; the response carries `x-govern-fail: open`; a warning is logged.
+    Open,
+}
 
 /// A mapped route: requests whose method and path match are checked against `feature`.
 ///
 /// Built with [`Route::get`], [`Route::post`], ... or [`Route::any`], refined with
 /// [`Route::action`], [`Route::quantity`] and [`Route::fail_open`]; the pattern is parsed when
-/// the layer is built ([`super::EntitlementLayerBuilder::build`]).
+/// the layer is built ([`crate::layer::EntitlementLayerBuilder::build`]).
 #[derive(Clone, Debug)]
 pub struct Route {
     /// The method it maps (`None`: every method). A `GET` route also maps `HEAD`.
