@@ -178,9 +178,9 @@ impl EntitlementLayerBuilder {
         let routes = self
             .routes
             .into_iter()
-            .map(|route| match route::Pattern::parse(&route.pattern) {
-                Ok(pattern) => Ok(Compiled { route, pattern }),
-                Err(error) => Err(LayerError::Pattern { pattern: route.pattern, error }),
+            .map(|route| {
+                let pattern = route.pattern.clone();
+                Compiled::new(route).map_err(|error| LayerError::Pattern { pattern, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EntitlementLayer {
@@ -360,8 +360,7 @@ impl Shared {
         let action = route.action.as_deref().unwrap_or_else(|| default_action(request.method()));
         let verdict = match self.runtime.check(&tenant, &route.feature, action, route.quantity) {
             Ok(Decision::Allowed { decided_by }) => {
-                let value = HeaderValue::from_str(&decided_by.to_string()).ok();
-                Verdict::Pass(Mark::DecidedBy(value), Some(guard))
+                Verdict::Pass(Mark::DecidedBy(compiled.decided_by(&decided_by)), Some(guard))
             }
             Ok(Decision::Refused(refused)) => Verdict::Answer(refusal(&refused)),
             Err(Refusal::UnknownTenant(tenant)) => Verdict::Answer(unknown_tenant(&tenant)),

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::http::Method;
+use axum::http::{HeaderValue, Method};
+use govern_policy::DecidedBy;
 
 /// Bytes in one route's path pattern.
 pub const PATTERN_LEN_MAX: usize = 1_024;
@@ -253,9 +254,29 @@ impl Pattern {
 pub(crate) struct Compiled {
     pub(crate) route: Route,
     pub(crate) pattern: Pattern,
+    /// `plan_feature:<feature>`, what allows most requests, made once (a clone is a
+    /// reference count, not two allocations per request).
+    pub(crate) plan_feature: Option<HeaderValue>,
 }
 
 impl Compiled {
+    /// The route with its pattern parsed.
+    pub(crate) fn new(route: Route) -> Result<Self, PatternError> {
+        let pattern = Pattern::parse(&route.pattern)?;
+        let plan_feature = HeaderValue::try_from(format!("plan_feature:{}", route.feature)).ok();
+        Ok(Self { route, pattern, plan_feature })
+    }
+
+    /// The `x-govern-decided-by` value of an allow.
+    pub(crate) fn decided_by(&self, decided_by: &DecidedBy) -> Option<HeaderValue> {
+        match (decided_by, &self.plan_feature) {
+            (DecidedBy::PlanFeature(feature), Some(value)) if *feature == self.route.feature => {
+                Some(value.clone())
+            }
+            _ => HeaderValue::try_from(decided_by.to_string()).ok(),
+        }
+    }
+
     /// Whether a request of `method` to `path` is this route's.
     pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {
         let method_fits = match &self.route.method {

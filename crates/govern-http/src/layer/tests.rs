@@ -61,10 +61,7 @@ fn patterns_that_are_not_ones_are_refused() {
 
 #[test]
 fn a_get_route_maps_head_and_an_any_route_every_method() {
-    let compiled = |route: Route| {
-        let pattern = Pattern::parse(&route.pattern).expect("a pattern");
-        Compiled { route, pattern }
-    };
+    let compiled = |route: Route| Compiled::new(route).expect("a pattern");
     let get = compiled(Route::get("/r", "f"));
     assert!(get.matches(&Method::GET, "/r"));
     assert!(get.matches(&Method::HEAD, "/r"));
@@ -94,4 +91,23 @@ fn methods_map_to_actions() {
         actions,
         ["read", "read", "create", "update", "update", "delete", "options", "other"]
     );
+}
+
+#[test]
+fn what_allowed_a_request_is_said_in_a_header_value() {
+    use govern_policy::DecidedBy;
+    let compiled = Compiled::new(Route::get("/r", "reports")).expect("a pattern");
+    let said =
+        |by: DecidedBy| compiled.decided_by(&by).map(|v| v.to_str().expect("ASCII").to_owned());
+    assert_eq!(
+        said(DecidedBy::PlanFeature("reports".into())).as_deref(),
+        Some("plan_feature:reports")
+    );
+    assert_eq!(said(DecidedBy::PlanFeature("other".into())).as_deref(), Some("plan_feature:other"));
+    assert_eq!(
+        said(DecidedBy::Rule { id: "r1".into(), version: 3 }).as_deref(),
+        Some("rule:r1@v3")
+    );
+    // A value a header cannot carry is left out rather than refused.
+    assert_eq!(said(DecidedBy::Limit("bad\nname".into())), None);
 }
