@@ -11,29 +11,31 @@
 //! default), or, on a route set to fail open, the inner service runs and the response says
 //! `x-govern-fail: open`.
 
+mod answer;
+mod future;
 mod route;
 #[cfg(test)]
 mod tests;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::header::RETRY_AFTER;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::http::{HeaderName, Request, Response};
 use axum::response::IntoResponse;
 use govern_governors::TenantId;
-use govern_policy::{Decision, Refusal as Refused};
+use govern_policy::Decision;
 use govern_runtime::{Refusal, RuntimeHandle};
-use serde::Serialize;
 use tower::{Layer, Service};
 
 use crate::ApiError;
+pub use answer::{DECIDED_BY_HEADER, FAIL_HEADER};
+use answer::{Unavailable, refusal, unavailable, unknown_tenant, unmapped};
+pub use future::ResponseFuture;
+use future::{InFlight, Mark, State};
 use route::Compiled;
 pub use route::{FailMode, PatternError, Route, default_action};
 
@@ -50,12 +52,6 @@ pub mod limits {
 
 /// The header that names the tenant, unless configured otherwise.
 pub const TENANT_HEADER: HeaderName = HeaderName::from_static("x-govern-tenant");
-/// On an allowed request's response: what allowed it (`plan_feature:F`, `grant:ID (kind)`,
-/// `rule:ID@vN`).
-pub const DECIDED_BY_HEADER: HeaderName = HeaderName::from_static("x-govern-decided-by");
-/// On a response the runtime could not decide: `closed` (503) or `open` (passed on).
-pub const FAIL_HEADER: HeaderName = HeaderName::from_static("x-govern-fail");
-
 /// What a request no route maps gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Unmapped {
@@ -191,7 +187,7 @@ impl EntitlementLayerBuilder {
                 tenant: self.tenant,
                 fail: self.fail,
                 in_flight_max: self.in_flight_max,
-                in_flight: AtomicUsize::new(0),
+                in_flight: Arc::new(AtomicUsize::new(0)),
             }),
         })
     }
@@ -243,7 +239,7 @@ struct Shared {
     fail: FailMode,
     in_flight_max: usize,
     /// Mapped requests between their check and their inner response.
-    in_flight: AtomicUsize,
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// The service [`EntitlementLayer`] wraps around an inner one.
@@ -251,76 +247,6 @@ struct Shared {
 pub struct EntitlementService<S> {
     inner: S,
     shared: Arc<Shared>,
-}
-
-/// Why the runtime could not answer a check.
-#[derive(Debug)]
-enum Unavailable {
-    /// The layer's in-flight bound is reached.
-    Overloaded { max: usize },
-    /// A store failure poisoned the ledger.
-    LedgerPoisoned,
-    /// `check` refused (shutting down, no catalog, ...).
-    Runtime(Refusal),
-}
-
-impl Unavailable {
-    fn reason(&self) -> &'static str {
-        match self {
-            Self::Overloaded { .. } => "overloaded",
-            Self::LedgerPoisoned => "ledger_unavailable",
-            Self::Runtime(refusal) => refusal.code(),
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            Self::Overloaded { max } => {
-                format!("the entitlement layer is at its limit of {max} requests in flight")
-            }
-            Self::LedgerPoisoned => "the ledger's store failed".to_owned(),
-            Self::Runtime(refusal) => refusal.to_string(),
-        }
-    }
-
-    fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            Self::Runtime(refusal) => refusal.retry_after_ms().map(|ms| ms.div_ceil(1000)),
-            Self::Overloaded { .. } | Self::LedgerPoisoned => None,
-        }
-    }
-}
-
-/// A mapped request counted in flight until dropped.
-#[derive(Debug)]
-struct InFlight(Arc<Shared>);
-
-impl InFlight {
-    fn enter(shared: &Arc<Shared>) -> Option<Self> {
-        let before = shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        if before >= shared.in_flight_max {
-            shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(Self(Arc::clone(shared)))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// What the inner service's response gets.
-#[derive(Debug)]
-enum Mark {
-    /// Nothing (an unmapped route).
-    Untouched,
-    /// `x-govern-decided-by`.
-    DecidedBy(Option<HeaderValue>),
-    /// `x-govern-fail: open`.
-    FailedOpen,
 }
 
 /// The layer's verdict on one request.
@@ -332,7 +258,7 @@ enum Verdict {
 }
 
 impl Shared {
-    fn decide<B>(self: &Arc<Self>, request: Request<B>) -> (Request<B>, Verdict) {
+    fn decide<B>(&self, request: Request<B>) -> (Request<B>, Verdict) {
         let path = request.uri().path();
         let Some(compiled) = self.routes.iter().find(|r| r.matches(request.method(), path)) else {
             let verdict = match self.unmapped {
@@ -347,7 +273,7 @@ impl Shared {
             Ok(tenant) => tenant,
             Err(error) => return (request, Verdict::Answer(error.into_response())),
         };
-        let Some(guard) = InFlight::enter(self) else {
+        let Some(guard) = InFlight::enter(&self.in_flight, self.in_flight_max) else {
             let why = Unavailable::Overloaded { max: self.in_flight_max };
             return (request, self.cannot_answer(route, &tenant, &why, None));
         };
@@ -423,69 +349,6 @@ impl Shared {
     }
 }
 
-/// A refusal as the runtime decided it: its status, code, message, `retry_after` and what
-/// decided it; `Retry-After` (seconds) exactly as it says.
-fn refusal(refused: &Refused) -> Response<Body> {
-    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
-    let mut error = ApiError::new(status, refused.code, refused.message.as_ref());
-    error.retry_after = refused.retry_after_secs;
-    error.decided_by = Some(refused.decided_by.to_string());
-    error.into_response()
-}
-
-/// An unknown tenant is a decision: no grant, plan or rule can allow it (403 `not_entitled`).
-fn unknown_tenant(tenant: &TenantId) -> Response<Body> {
-    let mut error = ApiError::new(
-        StatusCode::FORBIDDEN,
-        govern_policy::code::NOT_ENTITLED,
-        format!("tenant {tenant} is unknown"),
-    );
-    error.decided_by = Some("tenant:unknown".to_owned());
-    error.into_response()
-}
-
-/// A request no route maps, where the layer denies those.
-fn unmapped<B>(request: &Request<B>) -> Response<Body> {
-    let mut error = ApiError::new(
-        StatusCode::FORBIDDEN,
-        govern_policy::code::NOT_ENTITLED,
-        format!("no entitlement covers {} {}", request.method(), request.uri().path()),
-    );
-    error.decided_by = Some("route:unmapped".to_owned());
-    error.into_response()
-}
-
-/// The 503 body: our error shape, the runtime's reason, and `"fail": "closed"`.
-#[derive(Serialize)]
-struct UnavailableBody<'a> {
-    error: UnavailableError<'a>,
-}
-
-#[derive(Serialize)]
-struct UnavailableError<'a> {
-    #[serde(flatten)]
-    error: &'a ApiError,
-    /// Why the runtime could not answer: `overloaded`, `ledger_unavailable`, or the runtime's
-    /// refusal code (`shutting_down`, `no_catalog`, ...).
-    reason: &'static str,
-    fail: &'static str,
-}
-
-fn unavailable(why: &Unavailable) -> Response<Body> {
-    let mut error = ApiError::unavailable("entitlement_unavailable", why.message());
-    error.retry_after = why.retry_after_secs();
-    let body = UnavailableBody {
-        error: UnavailableError { error: &error, reason: why.reason(), fail: "closed" },
-    };
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(FAIL_HEADER, HeaderValue::from_static("closed"));
-    if let Some(seconds) = error.retry_after {
-        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for EntitlementService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
@@ -512,73 +375,5 @@ where
             }
         };
         ResponseFuture { state }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response of an [`EntitlementService`]: answered by the layer, or the inner
-    /// service's with the layer's header added.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = Projected]
-    enum State<F> {
-        /// Answered by the layer (taken on the first poll).
-        Answered { response: Option<Response<Body>> },
-        /// The inner service's.
-        Inner {
-            #[pin]
-            future: F,
-            mark: Mark,
-            in_flight: Option<InFlight>,
-        },
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: HttpBody<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            Projected::Answered { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                // Polled after completion: a contract breach by the caller; answer something
-                // rather than panic.
-                None => Poll::Ready(Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response())),
-            },
-            Projected::Inner { future, mark, in_flight } => {
-                let response = match future.poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(error)) => {
-                        in_flight.take();
-                        return Poll::Ready(Err(error));
-                    }
-                    Poll::Ready(Ok(response)) => response,
-                };
-                in_flight.take();
-                let mut response = response.map(Body::new);
-                match std::mem::replace(mark, Mark::Untouched) {
-                    Mark::Untouched | Mark::DecidedBy(None) => {}
-                    Mark::DecidedBy(Some(value)) => {
-                        response.headers_mut().insert(DECIDED_BY_HEADER, value);
-                    }
-                    Mark::FailedOpen => {
-                        response
-                            .headers_mut()
-                            .insert(FAIL_HEADER, HeaderValue::from_static("open"));
-                    }
-                }
-                Poll::Ready(Ok(response))
-            }
-        }
     }
 }
