@@ -28,9 +28,50 @@ fn tenant(id: &str) -> TenantId {
 }
 
 fn builder() -> RuntimeBuilder {
+    capture_logs();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/plans/pricing.toml");
     let catalog = govern_plans::load(std::path::Path::new(path)).expect("the pricing catalog");
     Runtime::builder().epoch(T0).catalog(catalog)
+}
+
+thread_local! {
+    /// What this thread logged: a test's runtime, server and client run on its thread (a
+    /// current-thread runtime), so these are its warnings.
+    static LOG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes to this thread's [`LOG`].
+struct ThreadLog;
+
+impl std::io::Write for ThreadLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOG.with(|log| log.borrow_mut().extend_from_slice(bytes));
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs, once and before any test logs, a global subscriber of warnings writing to each
+/// thread's own log. (A per-test `set_default` would race other tests' threads on tracing's
+/// global cache of which call sites are enabled.)
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(|| ThreadLog)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    });
+}
+
+/// The lines this thread logged so far.
+fn logged() -> Vec<String> {
+    let bytes = LOG.with(|log| log.borrow().clone());
+    String::from_utf8(bytes).expect("UTF-8").lines().map(str::to_owned).collect()
 }
 
 /// Provisions `id` and puts it on `starter` (report_builder with 10 reports a month,
@@ -340,10 +381,43 @@ async fn a_shut_down_runtime_fails_closed_except_on_a_route_set_to_fail_open() {
     assert_eq!(reply.header(FAIL_HEADER.as_str()), Some("open"));
     assert_eq!(reply.header("x-govern-decided-by"), None);
     assert_eq!(calls.count(), 1);
+    // Both are logged as warnings, with the tenant, the feature and the reason.
+    let said: Vec<String> = logged().into_iter().filter(|l| l.contains("entitlement")).collect();
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(said[0].contains("WARN") && said[0].contains("failing closed"), "{}", said[0]);
+    assert!(said[1].contains("WARN") && said[1].contains("failing open"), "{}", said[1]);
+    for line in &said {
+        assert!(
+            line.contains("tenant_id=acme") && line.contains("reason=\"shutting_down\""),
+            "{line}"
+        );
+    }
+    assert!(said[1].contains("feature=export_pdf"), "{}", said[1]);
+}
+
+#[tokio::test]
+async fn a_pattern_that_is_not_one_is_refused_when_the_layer_is_built() {
+    use govern_http::layer::{LayerError, PatternError};
+    let rt = builder().start().await.expect("a runtime");
+    let h = rt.handle();
+    for (pattern, error) in [
+        ("v1/reports", PatternError::NotAbsolute),
+        ("/v1/*/export", PatternError::MisplacedWildcard),
+        ("/v1/{}/export", PatternError::BadParam { segment: "{}".into() }),
+    ] {
+        match routes(&h).route(Route::get(pattern, "report_builder")).build() {
+            Err(LayerError::Pattern { pattern: p, error: e }) => {
+                assert_eq!((p.as_str(), e), (pattern, error))
+            }
+            other => panic!("{pattern}: {other:?}"),
+        }
+    }
+    rt.shutdown().await.expect("a clean shutdown");
 }
 
 #[tokio::test]
 async fn without_a_catalog_the_runtime_cannot_answer_and_the_layer_fails_closed() {
+    capture_logs();
     let rt = Runtime::builder().epoch(T0).start().await.expect("a runtime");
     let h = rt.handle();
     let calls = Calls::default();
