@@ -8,6 +8,9 @@
 //!   `govern keys`; a tenant's key reaches only its tenant, an operator's every tenant.
 //! - [`serve()`]: serves a router on a TCP listener with bounded connections, a header-read
 //!   timeout and a graceful shutdown; [`limits`]: every bound, named.
+//! - [`layer`]: [`EntitlementLayer`], a tower layer a host puts on its own routes: each mapped
+//!   request is checked with the runtime's `check` before its handler runs (402/403/429 as
+//!   the refusal says; 503 or passed on, per route, when the runtime cannot answer).
 //!
 //! Nothing here decides: every answer is the runtime's (its governors, its `check`), turned
 //! into HTTP.
@@ -17,6 +20,7 @@ mod auth;
 pub mod billing;
 mod error;
 pub mod keys;
+pub mod layer;
 pub mod limits;
 pub mod openapi;
 pub mod page;
@@ -32,6 +36,7 @@ use govern_runtime::RuntimeHandle;
 pub use auth::Authenticated;
 pub use error::ApiError;
 pub use keys::{Caller, KeyStore};
+pub use layer::{EntitlementLayer, FailMode, Route, Unmapped};
 pub use limits::Limits;
 pub use serve::{Stopped, serve, serve_with};
 

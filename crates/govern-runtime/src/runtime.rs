@@ -1115,6 +1115,14 @@ impl RuntimeHandle {
         }
     }
 
+    /// Whether a store failure has poisoned the ledger: [`Self::ledger_status`]'s `poisoned`
+    /// alone, one atomic load without the ledger's lock (for a per-request path such as an
+    /// HTTP layer's).
+    #[must_use]
+    pub fn is_ledger_poisoned(&self) -> bool {
+        self.shared.ledger.is_poisoned()
+    }
+
     #[cfg(feature = "testing")]
     /// Heap bytes the ledger's store keeps in memory (the in-memory store's records).
     #[must_use]
