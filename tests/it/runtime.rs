@@ -45,6 +45,25 @@ pub(crate) fn quota() -> ResourceQuota {
     ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 }
 }
 
+/// A host's raw command (`RuntimeHandle::command`) with string arguments.
+pub(crate) fn raw_command(
+    tenant: &TenantId,
+    kind: govern_governors::GovernorKind,
+    resource_id: &str,
+    name: &str,
+    args: &[(&str, &str)],
+) -> govern_runtime::RawCommand {
+    govern_runtime::RawCommand {
+        tenant: tenant.clone(),
+        kind,
+        resource: resource(resource_id),
+        name: name.to_owned(),
+        args: args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        reason: "host".into(),
+        metadata: Vec::new(),
+    }
+}
+
 pub(crate) fn builder() -> RuntimeBuilder {
     quiet_injected_panics();
     Runtime::builder().epoch(T0)

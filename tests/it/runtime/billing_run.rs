@@ -8,7 +8,7 @@ use govern_governors::GovernorKind;
 use govern_governors::billing::PaymentMethod;
 use govern_runtime::{Refusal, Runtime, RuntimeHandle};
 
-use super::{builder, quota, resource, tenant};
+use super::{builder, quota, raw_command, resource, tenant};
 
 fn pricing() -> govern_plans::Catalog {
     govern_plans::load(&crate::repo_path("examples/plans/pricing.toml")).unwrap()
@@ -161,17 +161,15 @@ async fn a_closed_month_stays_closed_after_a_restart_and_a_webhook_settles_its_p
     assert_eq!(again.record_seq, closed.record_seq);
     assert_eq!(h.head(), head, "nothing written");
     // The host confirms the card payment; the provider's webhook settles it.
-    h.command(govern_runtime::RawCommand {
-        tenant: acme.clone(),
-        kind: GovernorKind::Billing,
-        resource: resource("invoice-2026-01"),
-        name: "authorize_payment".into(),
-        args: [("transaction_id".to_owned(), "pi_inv".to_owned())].into_iter().collect(),
-        reason: "card confirmed".into(),
-        metadata: Vec::new(),
-    })
-    .await
-    .unwrap();
+    let authorize = [("transaction_id", "pi_inv")];
+    let authorize = raw_command(
+        &acme,
+        GovernorKind::Billing,
+        "invoice-2026-01",
+        "authorize_payment",
+        &authorize,
+    );
+    h.command(authorize).await.unwrap();
     let body = br#"{"id":"evt_inv","type":"payment_intent.succeeded","created":1769900000,
         "data":{"object":{"id":"pi_inv","amount":2900,"currency":"usd",
         "metadata":{"govern_tenant":"acme","govern_resource":"invoice-2026-01"}}}}"#;

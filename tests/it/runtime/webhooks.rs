@@ -6,7 +6,21 @@ use govern_governors::GovernorKind;
 use govern_runtime::RawCommand;
 use govern_webhooks::{Mapping, Verifier, map_event, parse_event, sign};
 
-use super::{builder, quota, resource, tenant};
+use super::{builder, quota, raw_command, tenant};
+
+/// A tenant `acme` with a payment `pay-1` of 19.99 USD authorized (`pi_1`).
+async fn authorized(rt: &govern_runtime::Runtime) -> govern_runtime::RuntimeHandle {
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let pay = |name: &str, args: &[(&str, &str)]| {
+        raw_command(&acme, GovernorKind::Billing, "pay-1", name, args)
+    };
+    let request = [("amount", "19.99"), ("currency", "USD"), ("method", "card")];
+    h.command(pay("request_payment", &request)).await.unwrap();
+    h.command(pay("authorize_payment", &[("transaction_id", "pi_1")])).await.unwrap();
+    h
+}
 
 fn raw(c: govern_webhooks::MappedCommand) -> RawCommand {
     RawCommand {
@@ -23,25 +37,7 @@ fn raw(c: govern_webhooks::MappedCommand) -> RawCommand {
 #[tokio::test(start_paused = true)]
 async fn a_signed_payment_succeeded_settles_once() {
     let rt = builder().start().await.unwrap();
-    let h = rt.handle();
-    let acme = tenant("acme");
-    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
-    let host = |name: &str, args: &[(&str, &str)]| RawCommand {
-        tenant: acme.clone(),
-        kind: GovernorKind::Billing,
-        resource: resource("pay-1"),
-        name: name.to_owned(),
-        args: args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-        reason: "checkout".into(),
-        metadata: Vec::new(),
-    };
-    h.command(host(
-        "request_payment",
-        &[("amount", "19.99"), ("currency", "USD"), ("method", "card")],
-    ))
-    .await
-    .unwrap();
-    h.command(host("authorize_payment", &[("transaction_id", "pi_1")])).await.unwrap();
+    let h = authorized(&rt).await;
 
     let body = br#"{"id":"evt_1","type":"payment_intent.succeeded","created":1700000000,
         "data":{"object":{"id":"pi_1","amount":1999,"currency":"usd",
@@ -77,7 +73,8 @@ mod deliveries {
     use govern_runtime::{Runtime, RuntimeHandle, WebhookError};
     use govern_webhooks::{Verifier, sign};
 
-    use super::super::{T0, builder, quota, resource, tenant};
+    use super::super::{T0, builder, resource, tenant};
+    use super::authorized;
 
     const SECRET: &[u8] = b"whsec_test";
 
@@ -90,32 +87,6 @@ mod deliveries {
             r#"{{"id":"{id}","type":"{kind}","created":1700000000,"data":{{"object":{{"id":"pi_1","amount":{amount},"currency":"usd","metadata":{{"govern_tenant":"{tenant}","govern_resource":"pay-1"}}}}}}}}"#
         )
         .into_bytes()
-    }
-
-    /// A tenant with a payment of 19.99 USD authorized.
-    async fn authorized(rt: &Runtime) -> RuntimeHandle {
-        let h = rt.handle();
-        let acme = tenant("acme");
-        h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
-        let pay = h.governor::<govern_governors::billing::Billing>(&acme, &resource("pay-1"));
-        let raw = |name: &str, args: &[(&str, &str)]| govern_runtime::RawCommand {
-            tenant: acme.clone(),
-            kind: GovernorKind::Billing,
-            resource: resource("pay-1"),
-            name: name.to_owned(),
-            args: args.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            reason: "checkout".into(),
-            metadata: Vec::new(),
-        };
-        let _ = pay;
-        h.command(raw(
-            "request_payment",
-            &[("amount", "19.99"), ("currency", "USD"), ("method", "card")],
-        ))
-        .await
-        .unwrap();
-        h.command(raw("authorize_payment", &[("transaction_id", "pi_1")])).await.unwrap();
-        h
     }
 
     fn now_secs(h: &RuntimeHandle) -> u64 {
