@@ -70,7 +70,7 @@ async fn a_signed_payment_succeeded_settles_once() {
 mod deliveries {
     use govern_governors::GovernorKind;
     use govern_governors::audit::WebhookOutcome;
-    use govern_runtime::{Runtime, RuntimeHandle, WebhookError};
+    use govern_runtime::{RuntimeHandle, WebhookError};
     use govern_webhooks::{Verifier, sign};
 
     use super::super::{T0, builder, resource, tenant};
