@@ -380,7 +380,22 @@ impl RuntimeHandle {
             });
         };
         let mut attempt = 0;
+        let first_attempt = self.now();
+        let mut last_refusal = String::new();
         loop {
+            if let Some(limit) = step.timeout
+                && attempt > 0
+                && first_attempt.plus_ms(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX))
+                    <= self.now()
+            {
+                let reason = format!(
+                    "step {} timed out after {} ({} attempts; last: {last_refusal})",
+                    step.name,
+                    humantime::format_duration(limit),
+                    attempt
+                );
+                return Ok(Record::StepFailed { step: i, reason: saga::cut(&reason) });
+            }
             if let (Some(limit), Some(began)) = (def.timeout, run.began_at()) {
                 let limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
                 if began.plus_ms(limit_ms) <= self.now() {
@@ -396,6 +411,7 @@ impl RuntimeHandle {
                     if transient(&r) && attempt + 1 < SAGA_ATTEMPTS_MAX =>
                 {
                     attempt += 1;
+                    last_refusal = r.to_string();
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(e) => {

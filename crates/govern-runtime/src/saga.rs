@@ -38,6 +38,10 @@ pub struct SagaStep {
     pub action: StepCommand,
     /// What undoes it.
     pub compensation: Option<StepCommand>,
+    /// The step's time limit: once it has passed since the step's first attempt, the step is
+    /// not tried again and fails the run (checked before each attempt; an attempt under way
+    /// is never abandoned, it is bounded by the runtime's reply timeout).
+    pub timeout: Option<Duration>,
 }
 
 /// A saga definition.
@@ -136,10 +140,24 @@ fn command(
     })
 }
 
+/// An optional duration (`30s`, `5m`) at `key` (a dotted `field` names it in errors).
+fn duration(t: &dyn TableLike, file: &str, field: &str) -> Result<Option<Duration>, SagaDefError> {
+    let key = field.rsplit('.').next().unwrap_or(field);
+    match t.get(key) {
+        None => Ok(None),
+        Some(item) => {
+            let text = item.as_str().ok_or_else(|| err(file, field, "a duration like `30s`"))?;
+            humantime::parse_duration(text)
+                .map(Some)
+                .map_err(|e| err(file, field, format!("`{text}`: {e}")))
+        }
+    }
+}
+
 impl SagaDef {
     /// Parses a definition from TOML (`name`, `timeout`, `[params]` defaults, `[[steps]]`
-    /// with `name`, `governor`, `resource`, `command`, `args`, and `compensate`, whose
-    /// governor and resource default to the step's).
+    /// with `name`, `governor`, `resource`, `command`, `args`, an optional `timeout`, and
+    /// `compensate`, whose governor and resource default to the step's).
     ///
     /// # Errors
     /// The first problem, naming the field.
@@ -149,13 +167,7 @@ impl SagaDef {
             .map_err(|e: toml_edit::TomlError| err(file, "", e.message().to_owned()))?;
         let top = doc.as_table();
         let name = string(top, file, "", "name")?;
-        let timeout = match top.get("timeout").and_then(Item::as_str) {
-            None => None,
-            Some(t) => Some(
-                humantime::parse_duration(t)
-                    .map_err(|e| err(file, "timeout", format!("`{t}`: {e}")))?,
-            ),
-        };
+        let timeout = duration(top, file, "timeout")?;
         let defaults = strings(top.get("params"), file, "params")?;
         let steps_item = top
             .get("steps")
@@ -174,7 +186,9 @@ impl SagaDef {
                     Some(command(c, file, &format!("{field}.compensate"), Some(&action))?)
                 }
             };
-            steps.push(SagaStep { name: string(t, file, &field, "name")?, action, compensation });
+            let timeout = duration(t, file, &format!("{field}.timeout"))?;
+            let name = string(t, file, &field, "name")?;
+            steps.push(SagaStep { name, action, compensation, timeout });
         }
         if steps.is_empty() || steps.len() > SAGA_STEPS_MAX as usize {
             return Err(err(file, "steps", format!("1 to {SAGA_STEPS_MAX} steps")));

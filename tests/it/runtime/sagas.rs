@@ -394,3 +394,69 @@ async fn the_coordinator_actor_restarted_after_a_crash_resumes_the_unfinished_ru
     assert_eq!(records(&h, &acme, "run-1").len(), 8);
     rt.shutdown().await.unwrap();
 }
+
+/// A saga whose second step activates `sub-1`, with a time limit of its own or not.
+fn activation_def(name: &str, step_timeout: Option<&str>) -> SagaDef {
+    let timeout = step_timeout.map(|t| format!("timeout = \"{t}\"\n")).unwrap_or_default();
+    let text = format!(
+        r#"name = "{name}"
+[[steps]]
+name = "grant"
+governor = "entitlement"
+resource = "grant-{name}"
+command = "grant_entitlement"
+args = {{ feature = "sso" }}
+compensate = {{ command = "revoke_entitlement" }}
+[[steps]]
+name = "activate"
+governor = "subscription"
+resource = "sub-1"
+command = "activate"
+{timeout}"#
+    );
+    SagaDef::parse(&text, "activation.toml").unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_past_its_time_limit_fails_the_run_which_compensates() {
+    // sub-1 is quarantined for 1 s (its first crash, with no restart allowed): its commands
+    // are refused `governor_unavailable` meanwhile, a momentary refusal the coordinator
+    // retries after 100, 200, 400 ms...
+    let rt = builder()
+        .governor_restarts(0, std::time::Duration::from_secs(60))
+        .saga(activation_def("patient", None))
+        .saga(activation_def("hasty", Some("250ms")))
+        .start()
+        .await
+        .unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    sub.start_trial("pro", 14, "signed up").await.unwrap();
+    let quarantine = async {
+        sub.inject_crash(govern_runtime::CrashPoint::Now).await.unwrap();
+    };
+    quarantine.await;
+    // ...so with a 250 ms limit the step gives up after its retry at 100 ms (the next would
+    // be at 300 ms) and the grant is revoked.
+    let end = h.run_saga(&acme, &resource("run-1"), "hasty", &params(&[])).await.unwrap();
+    let SagaEnd::Compensated { step: 1, failure } = end else { panic!("{end:?}") };
+    assert!(
+        failure.starts_with("step activate timed out after 250ms (2 attempts; last: "),
+        "{failure}"
+    );
+    assert_eq!(
+        records(&h, &acme, "run-1"),
+        ["begin", "step_done 0", "step_failed 1", "compensated 0"]
+    );
+    // Without a limit of its own the step outlasts the quarantine and the run completes.
+    let end = h.run_saga(&acme, &resource("run-2"), "patient", &params(&[])).await;
+    match end.unwrap() {
+        SagaEnd::Completed => {
+            assert_eq!(govern_governors::StateSpec::name(sub.state().await.unwrap()), "active");
+        }
+        other => panic!("{other:?}"),
+    }
+    rt.shutdown().await.unwrap();
+}
