@@ -48,6 +48,9 @@ pub mod limits {
     /// Routes in one layer's map (matched in order, one by one).
     pub const ROUTES_MAX: usize = 1_024;
     pub use super::route::{PATTERN_LEN_MAX, PATTERN_SEGMENTS_MAX};
+    /// The entitlement layer logs "cannot answer" at most once per this many milliseconds per fail
+    /// mode; the next warning carries how many were not logged (`suppressed`).
+    pub const UNAVAILABLE_WARN_EVERY_MS: u64 = 1_000;
 }
 
 /// The header that names the tenant, unless configured otherwise.
@@ -181,6 +184,7 @@ impl EntitlementLayerBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EntitlementLayer {
             shared: Arc::new(Shared {
+                warned: Default::default(),
                 runtime: self.runtime,
                 routes,
                 unmapped: self.unmapped,
@@ -240,6 +244,9 @@ struct Shared {
     in_flight_max: usize,
     /// Mapped requests between their check and their inner response.
     in_flight: Arc<AtomicUsize>,
+    /// Per fail mode (closed, open): when the last "cannot answer" warning was logged (runtime
+    /// clock, ms; 0: never) and how many were not logged since.
+    warned: [(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64); 2],
 }
 
 /// The service [`EntitlementLayer`] wraps around an inner one.
@@ -336,13 +343,29 @@ impl Shared {
         guard: Option<InFlight>,
     ) -> Verdict {
         let reason = why.reason();
-        match route.fail.unwrap_or(self.fail) {
+        let mode = route.fail.unwrap_or(self.fail);
+        // At most one warning a second per mode (a runtime that cannot answer would otherwise
+        // log every request); the next one says how many were not logged.
+        let (last, quiet) = &self.warned[usize::from(mode == FailMode::Open)];
+        let now = self.runtime.now().as_ms().max(1);
+        let then = last.load(Ordering::Relaxed);
+        let log = (then == 0 || now.saturating_sub(then) >= limits::UNAVAILABLE_WARN_EVERY_MS)
+            && last.compare_exchange(then, now, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+        let suppressed = if log { quiet.swap(0, Ordering::Relaxed) } else { 0 };
+        if !log {
+            quiet.fetch_add(1, Ordering::Relaxed);
+        }
+        match mode {
             FailMode::Closed => {
-                tracing::warn!(tenant_id = %tenant, feature = %route.feature, reason, "entitlement check unavailable: failing closed");
+                if log {
+                    tracing::warn!(tenant_id = %tenant, feature = %route.feature, reason, suppressed, "entitlement check unavailable: failing closed");
+                }
                 Verdict::Answer(unavailable(why))
             }
             FailMode::Open => {
-                tracing::warn!(tenant_id = %tenant, feature = %route.feature, reason, "entitlement check unavailable: failing open");
+                if log {
+                    tracing::warn!(tenant_id = %tenant, feature = %route.feature, reason, suppressed, "entitlement check unavailable: failing open");
+                }
                 Verdict::Pass(Mark::FailedOpen, guard)
             }
         }

@@ -381,7 +381,12 @@ async fn a_shut_down_runtime_fails_closed_except_on_a_route_set_to_fail_open() {
     assert_eq!(reply.header(FAIL_HEADER.as_str()), Some("open"));
     assert_eq!(reply.header("x-govern-decided-by"), None);
     assert_eq!(calls.count(), 1);
-    // Both are logged as warnings, with the tenant, the feature and the reason.
+    // Three more refused at once: answered the same, not logged again (one a second at most).
+    for _ in 0..3 {
+        let reply = send(addr, Method::GET, "/v1/reports/1", Some(acme.as_str())).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    // Both are logged as warnings, once each, with the tenant, the feature and the reason.
     let said: Vec<String> = logged().into_iter().filter(|l| l.contains("entitlement")).collect();
     assert_eq!(said.len(), 2, "{said:#?}");
     assert!(said[0].contains("WARN") && said[0].contains("failing closed"), "{}", said[0]);
