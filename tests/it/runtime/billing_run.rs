@@ -218,3 +218,40 @@ async fn a_peak_meter_is_billed_at_its_peak_each_month_it_holds() {
     assert_eq!(mar.total.to_string(), "724.00", "{:?}", line(&mar));
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_closes_of_one_month_record_one_invoice() {
+    let rt = builder().catalog(pricing()).start().await.unwrap();
+    let h = acme(&rt).await;
+    h.provision_tenant(&tenant("initech"), quota(), "onboarding").await.unwrap();
+    tokio::time::advance(32 * DAY).await;
+    let acme = tenant("acme");
+    let (a, b, c) = tokio::join!(
+        h.close_period(&acme, "2026-01", PaymentMethod::Card),
+        h.close_period(&acme, "2026-01", PaymentMethod::Card),
+        h.close_period_all("2026-01", PaymentMethod::Card, 8),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.record_seq, b.record_seq, "one invoice");
+    assert_eq!(u8::from(a.closed_now) + u8::from(b.closed_now), 1, "closed by one of them");
+    let invoices = h.receipts(&acme, Some(GovernorKind::Audit), None).unwrap();
+    assert_eq!(invoices.iter().filter(|r| r.body.command == "record_invoice").count(), 1);
+    let payments = h.receipts(&acme, Some(GovernorKind::Billing), None).unwrap();
+    assert_eq!(payments.len(), 1, "one payment request");
+    // The billing run saw acme closed (by whichever came first) and initech with nothing to
+    // invoice.
+    let codes: Vec<(String, String)> = c
+        .iter()
+        .map(|(t, r)| {
+            (
+                t.to_string(),
+                r.as_ref().map_or_else(|e| e.code().to_owned(), |c| c.total.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [("acme".into(), "29.00".into()), ("initech".into(), "not_invoiceable".into())]
+    );
+    rt.shutdown().await.unwrap();
+}
