@@ -3,7 +3,7 @@
 //! runtime's): each connection's work runs on its thread, and callers wait for the answer on
 //! a channel, which any thread may do.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::thread;
 
@@ -24,7 +24,7 @@ pub(crate) fn db_error(e: postgres::Error) -> StoreError {
 pub(crate) struct Session {
     config: Config,
     client: Option<Client>,
-    statements: HashMap<&'static str, Statement>,
+    statements: BTreeMap<&'static str, Statement>,
 }
 
 impl Session {
@@ -82,7 +82,7 @@ impl Conn {
         thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                let mut session = Session { config, client: None, statements: HashMap::new() };
+                let mut session = Session { config, client: None, statements: BTreeMap::new() };
                 // Ends when the store drops its sender.
                 while let Ok(job) = rx.recv() {
                     job(&mut session);

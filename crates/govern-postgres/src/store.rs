@@ -177,12 +177,15 @@ fn insert_group(
     tx.commit().map_err(db_error)
 }
 
+/// A record queried: its sequence number and bytes (`None`: the table lacks it).
+type Queried = (u64, Option<Vec<u8>>);
+
 /// Reads `seqs` (increasing): each with its record, or `None` when the table lacks it.
 fn select_seqs(
     session: &mut Session,
     seqs: &[u64],
     range: Option<Range<u64>>,
-) -> Result<Vec<(u64, Option<Vec<u8>>)>, StoreError> {
+) -> Result<Vec<Queried>, StoreError> {
     let rows = match range {
         Some(r) => {
             let (client, select) = session.prepared(SELECT_RANGE)?;
@@ -364,7 +367,7 @@ struct PgLocated {
     reader: Arc<Conn>,
     db: DbPart,
     /// Records queried, not yet handed over.
-    page: VecDeque<(u64, Option<Vec<u8>>)>,
+    page: VecDeque<Queried>,
     /// The records that were in memory (`None`: absent).
     mem: VecDeque<(u64, Option<Arc<[u8]>>)>,
     /// The record handed over last.
@@ -406,13 +409,13 @@ impl Located for PgLocated {
             return None;
         }
         if self.page.is_empty() && !self.db.is_empty() {
+            let first = match &self.db {
+                DbPart::Seqs(s) => s.front().copied().unwrap_or_default(),
+                DbPart::Range(r) => r.start,
+            };
             if let Err(e) = self.fetch() {
                 self.failed = true;
-                let seq = match &self.db {
-                    DbPart::Seqs(s) => s.front().copied().unwrap_or_default(),
-                    DbPart::Range(r) => r.start,
-                };
-                return Some((seq, Err(e)));
+                return Some((first, Err(e)));
             }
         }
         let (seq, held) = if let Some((seq, record)) = self.page.pop_front() {
