@@ -16,7 +16,7 @@ const T0: Timestamp = Timestamp(1_767_225_600_000);
 /// Concurrent clients, each on a tenant and subscription of its own.
 const CLIENTS: usize = 64;
 /// Pause/resume pairs each client sends.
-const ROUNDS: usize = 400;
+const ROUNDS: usize = 2_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::print_stderr, reason = "the figure is for people")]
