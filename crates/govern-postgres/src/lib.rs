@@ -4,11 +4,11 @@
 //! transaction, acknowledged only after its `COMMIT` (docs/postgres.md).
 //!
 //! The client is the `postgres` crate, the blocking wrapper of tokio-postgres: the store's
-//! trait is synchronous. Each connection lives on a thread of its own ([`conn`]), so that a
+//! trait is synchronous. Each connection lives on a thread of its own (`conn.rs`), so that a
 //! store called from inside the runtime's async tasks never nests one tokio runtime in
 //! another.
 //!
-//! With the `testing` feature, [`testing::Cluster`] starts a throwaway PostgreSQL cluster in a
+//! With the `testing` feature, `testing::Cluster` starts a throwaway PostgreSQL cluster in a
 //! temporary directory for tests.
 
 mod conn;
