@@ -19,6 +19,9 @@ pub const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// for readiness, polled by `pg_ctl` itself.
 pub const READY_TIMEOUT_SECS: u32 = 60;
 
+/// Ports tried before starting the server is given up.
+pub const PORT_ATTEMPTS: u32 = 3;
+
 /// A failure to run the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -107,9 +110,16 @@ impl Cluster {
             "--no-sync",
         ]);
         run(initdb)?;
-        cluster.port = free_port()?;
-        cluster.start_again()?;
-        Ok(Some(cluster))
+        // The free port may be taken between our probe and the server's bind: try another.
+        let mut attempt = 1;
+        loop {
+            cluster.port = free_port()?;
+            match cluster.start_again() {
+                Ok(()) => return Ok(Some(cluster)),
+                Err(e) if attempt >= PORT_ATTEMPTS => return Err(e),
+                Err(_) => attempt += 1,
+            }
+        }
     }
 
     /// [`Self::start`] for a test: `None` (after a notice) when the binaries are missing and
