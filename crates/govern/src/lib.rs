@@ -77,6 +77,11 @@ pub use govern_plans as plans;
 /// The pure entitlement decision: tenant state, grants, plan features, policy rules, limits
 /// (`docs/policy.md`).
 pub use govern_policy as policy;
+/// The ledger on PostgreSQL (feature `postgres`): `PostgresStore`, a store for
+/// `Runtime::builder().store(...)`, with the receipts as rows of an append-only table
+/// (`docs/postgres.md`).
+#[cfg(feature = "postgres")]
+pub use govern_postgres as postgres;
 /// Usage meters with reset periods and thresholds, event deduplication, and GCRA rate limits,
 /// all pure (`docs/usage.md`).
 pub use govern_usage as usage;
