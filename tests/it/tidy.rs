@@ -164,3 +164,44 @@ fn the_architecture_walk_points_at_the_lines_it_names() {
     assert!(hops >= 15, "only {hops} hops found in the walk");
     assert!(stale.is_empty(), "docs/ARCHITECTURE.md's walk is stale:\n{}", stale.join("\n"));
 }
+
+/// Every text file under `dir` (skipping build output and hidden directories).
+fn text_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                text_files(&path, out);
+            }
+        } else if ["rs", "md", "toml", "json", "html", "js", "css", "py", "sh"]
+            .iter()
+            .any(|ext| path.extension().is_some_and(|e| e == *ext))
+            || name == "run"
+        {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_file_holds_a_merge_conflict_marker() {
+    let mut files = Vec::new();
+    for dir in ["crates", "docs", "tests", "examples", "sagas", "benches", ".ci"] {
+        text_files(&crate::repo_path(dir), &mut files);
+    }
+    files.push(crate::repo_path("README.md"));
+    files.push(crate::repo_path("Cargo.toml"));
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with("<<<<<<< ") || line.starts_with(">>>>>>> ") {
+                found.push(format!("{}:{}: {line}", file.display(), i + 1));
+            }
+        }
+    }
+    assert!(files.len() > 100, "the walk found the sources ({} files)", files.len());
+    assert!(found.is_empty(), "merge conflict markers committed:\n{}", found.join("\n"));
+}
