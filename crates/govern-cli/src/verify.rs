@@ -149,9 +149,17 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
         Some(path) => Some((path, read_verified(path, key.get()?)?)),
         None => None,
     };
-    let report = ledger.verify()?;
+    let sizes: Vec<u64> = checkpoint.iter().map(|(_, c)| c.size()).collect();
+    let store = ledger.open_read_only()?;
+    let report =
+        govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes).map_err(|e| {
+            match e.seq() {
+                Some(seq) => format!("verification failed at receipt {seq}: {e}"),
+                None => format!("verification failed: {e}"),
+            }
+        })?;
     if let Some((path, checkpoint)) = &checkpoint {
-        let root_at = |size| report.tree.root_at(size).ok();
+        let root_at = |size| report.root_at(size);
         checkpoint.check_history(report.receipts, root_at).map_err(|e| {
             format!("verification failed against checkpoint {}: {e}", path.display())
         })?;
