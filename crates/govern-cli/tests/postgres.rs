@@ -189,3 +189,41 @@ fn a_row_changed_behind_governs_back_fails_verify_naming_the_receipt() {
     fails_with(&govern(&["verify", &url]), "verification failed at receipt 8");
     fails_with(&govern(&["receipts", &url, "--tenant", "acme"]), "receipt 8 is missing");
 }
+
+#[test]
+fn a_large_ledger_is_copied_in_group_sized_transactions() {
+    let Some(cluster) =
+        Cluster::start_or_skip("a_large_ledger_is_copied_in_group_sized_transactions")
+    else {
+        return;
+    };
+    // 10 000 receipts: transactions of 4 096, 4 096 and 1 808 (migrate's GROUP_RECORDS).
+    let dir = support::ledger(10_000);
+    let url = cluster.create_database("large").unwrap();
+    let migrated = ok(&govern(&["migrate", "--from", s(dir.path()), "--to", &url]));
+    assert!(migrated.contains("copied 10000 receipts"), "{migrated}");
+    let sizes = cluster
+        .psql(
+            "large",
+            "SELECT string_agg(n::text, ',' ORDER BY first) FROM \
+             (SELECT min(seq) AS first, count(*) AS n FROM govern_receipts GROUP BY xmin::text) t",
+        )
+        .unwrap();
+    assert_eq!(sizes, "4096,4096,1808");
+    let on_pg = ok(&govern(&["verify", &url]));
+    let on_dir = ok(&govern(&["verify", s(dir.path())]));
+    assert_eq!(line(&on_pg, "head: "), line(&on_dir, "head: "));
+    assert_eq!(line(&on_pg, "tree: "), line(&on_dir, "tree: "));
+    // A checkpoint saved from the data directory verifies the PostgreSQL ledger.
+    let checkpoint = dir.path().join("checkpoint.json");
+    let public_key = dir.path().join("checkpoint.pub");
+    let with = ok(&govern(&[
+        "verify",
+        &url,
+        "--checkpoint",
+        s(&checkpoint),
+        "--public-key",
+        s(&public_key),
+    ]));
+    assert!(line(&with, "checkpoint: ").contains("size 10000) signature and history verified"));
+}
