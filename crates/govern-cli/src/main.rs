@@ -85,10 +85,11 @@ enum Command {
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Verify a ledger's data directory (every frame, the hash chain and the Merkle tree), or
-    /// one tenant's export.
+    /// Verify a ledger (every frame, the hash chain and the Merkle tree), or one tenant's
+    /// export.
     ///
-    /// Reads the directory only. With a signed checkpoint (JSON or C2SP signed note; by
+    /// The ledger is a data directory or a PostgreSQL database (postgres://... or
+    /// host=... dbname=...; docs/postgres.md), read only. With a signed checkpoint (JSON or C2SP signed note; by
     /// default DATA_DIR/checkpoint.json, else DATA_DIR/checkpoint.note), also checks its
     /// signature and that the ledger extends the history it signed. With --export FILE instead of DATA_DIR, checks an export
     /// made by `govern export --with-proofs` without the data directory, against the export's
@@ -97,6 +98,7 @@ enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json\n",
+        "  govern verify postgres://auditor@db.internal/govern\n",
         "  govern verify --export acme.jsonl --checkpoint ~/checkpoint.note --public-key ~/checkpoint.pub",
     ))]
     Verify(verify::VerifyArgs),
@@ -167,6 +169,7 @@ enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern receipts /tmp/ledger --tenant acme\n",
+        "  govern receipts postgres://auditor@db.internal/govern --tenant acme\n",
         "  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1",
     ))]
     Receipts(receipts::ReceiptsArgs),
