@@ -80,12 +80,10 @@ fn a_migrated_ledger_reads_as_its_data_directory() {
     let export = ok(&govern(&["export", &url, "--tenant", "acme"]));
     assert_eq!(export, ok(&govern(&["export", s(&dir), "--tenant", "acme"])));
     assert_eq!(export.lines().count(), 8);
-    for format in ["csv"] {
-        assert_eq!(
-            ok(&govern(&["export", &url, "--tenant", "acme", "--format", format])),
-            ok(&govern(&["export", s(&dir), "--tenant", "acme", "--format", format]))
-        );
-    }
+    assert_eq!(
+        ok(&govern(&["export", &url, "--tenant", "acme", "--format", "csv"])),
+        ok(&govern(&["export", s(&dir), "--tenant", "acme", "--format", "csv"]))
+    );
     let pg_proofs = ok(&govern(&["export", &url, "--tenant", "acme", "--with-proofs"]));
     let dir_proofs = ok(&govern(&["export", s(&dir), "--tenant", "acme", "--with-proofs"]));
     let (pg_head, pg_rest) = pg_proofs.split_once('\n').unwrap();
