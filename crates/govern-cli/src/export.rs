@@ -410,14 +410,11 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let checkpoint = latest.filter(|c| wanted < c.size());
     let size = checkpoint.map_or(tree.len(), VerifiedCheckpoint::size);
     let store = ledger.open_read_only()?;
-    let mut found = None;
-    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
-        if seq == wanted {
-            found = Some(Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?);
-        }
-        Ok(())
-    })
-    .map_err(|e| e.0)?;
+    let mut record = Vec::new();
+    let found = store.read(wanted, &mut record).map_err(|e| e.to_string())?;
+    let found = found
+        .then(|| Receipt::decode(&record).map_err(|e| format!("receipt {wanted}: {e}")))
+        .transpose()?;
     let receipt = found.ok_or_else(|| format!("receipt {wanted} not found"))?;
     let out = ReceiptLine {
         receipt: &ReceiptJson::from(&receipt),
