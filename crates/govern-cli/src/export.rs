@@ -1,4 +1,4 @@
-//! `govern export DATA_DIR --tenant T` and `govern prove DATA_DIR --seq N | --consistency CP`:
+//! `govern export LEDGER --tenant T` and `govern prove LEDGER --seq N | --consistency CP`:
 //! one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs, the inclusion
 //! proof of one receipt, and the consistency proof from a saved checkpoint to the current one.
 //! All read the ledger only after it verifies, and use a checkpoint only after verifying its

@@ -1,4 +1,4 @@
-//! `govern invoices DATA_DIR --tenant T --catalog FILE... [--period YYYY-MM] [--json]`: what a
+//! `govern invoices LEDGER --tenant T --catalog FILE... [--period YYYY-MM] [--json]`: what a
 //! tenant owes for one calendar month, from the ledger alone: the plan of its live
 //! subscription (the first by id) as its receipts leave it, the month's metered usage (the
 //! totals of its `record_usage` batches of that month), priced by the catalog

@@ -1,6 +1,6 @@
-//! `govern receipts DATA_DIR --tenant T`: one tenant's receipts as a readable listing, one
+//! `govern receipts LEDGER --tenant T`: one tenant's receipts as a readable listing, one
 //! line each in sequence order, optionally only one governor kind's or one resource's. Reads
-//! the data directory read-only; it does not verify the chain (`govern verify` does).
+//! the ledger (a data directory or a PostgreSQL database) read-only; it does not verify the chain (`govern verify` does).
 
 use std::fmt::Write as _;
 use std::io::Write as _;

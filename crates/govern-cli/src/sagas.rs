@@ -1,6 +1,7 @@
-//! `govern sagas DATA_DIR [--tenant T]`: every saga run in a ledger, one line each (tenant,
+//! `govern sagas LEDGER [--tenant T]`: every saga run in a ledger, one line each (tenant,
 //! run, saga, state, steps done, what failed, why it is stuck), or JSON Lines. Each run is the
-//! replay of its saga governor's receipts. Reads the data directory read-only.
+//! replay of its saga governor's receipts. Reads the ledger (a data directory or
+//! a PostgreSQL database) read-only.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -1,4 +1,5 @@
-//! `govern verify DATA_DIR`: offline verification of a ledger, read-only; and
+//! `govern verify LEDGER` (a data directory or a PostgreSQL database): offline verification
+//! of a ledger, read-only; and
 //! `govern verify --export FILE`: a tenant's export checked without the data directory.
 
 // Reports how long verification took; the wall clock is what that needs.
