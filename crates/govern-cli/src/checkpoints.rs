@@ -144,6 +144,11 @@ pub(crate) struct DirCheckpoints {
 }
 
 impl DirCheckpoints {
+    /// No checkpoint files: a ledger kept where there are none (PostgreSQL, for now).
+    pub(crate) fn none() -> Self {
+        Self { files: Vec::new() }
+    }
+
     /// Reads both files (an absent one is left out).
     pub(crate) fn read(dir: &Path) -> Self {
         let files = [CHECKPOINT_FILE, NOTE_FILE]

@@ -1,4 +1,4 @@
-//! `govern export DATA_DIR --tenant T` and `govern prove DATA_DIR --seq N | --consistency CP`:
+//! `govern export LEDGER --tenant T` and `govern prove LEDGER --seq N | --consistency CP`:
 //! one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs, the inclusion
 //! proof of one receipt, and the consistency proof from a saved checkpoint to the current one.
 //! All read the ledger only after it verifies, and use a checkpoint only after verifying its
@@ -14,12 +14,11 @@ use clap::{Args, ValueEnum};
 use govern_governors::TenantId;
 use govern_ledger::checkpoint::{CHECKPOINT_FILE, NOTE_FILE, VerifiedCheckpoint};
 use govern_ledger::merkle::{MerkleTree, leaf_hash};
-use govern_ledger::verify::verify_dir;
 use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoints::{DirCheckpoints, PublicKey, read_checked};
-use crate::ledger_dir::{Message, open_read_only};
+use crate::ledger_dir::{LedgerArg, Message, for_each_record};
 use crate::out::{Stdout, write_error};
 
 /// The format name in the first and the last line of an export with proofs.
@@ -37,8 +36,11 @@ pub(crate) enum Format {
 /// Options of `govern export`.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// The ledger's data directory.
-    data_dir: PathBuf,
+    /// The ledger: its data directory, or a PostgreSQL database (`postgres://USER@HOST/DB`,
+    /// or libpq's `host=... dbname=...`), opened read-only. A PostgreSQL ledger has no
+    /// checkpoint yet: proofs are against its whole tree, unsigned.
+    #[arg(value_name = "LEDGER", value_parser = LedgerArg::parse)]
+    ledger: LedgerArg,
     /// The tenant whose receipts to export (only that tenant's: never another's).
     #[arg(long)]
     tenant: String,
@@ -67,8 +69,11 @@ pub(crate) struct ExportArgs {
 /// Options of `govern prove`.
 #[derive(Debug, Args)]
 pub(crate) struct ProveArgs {
-    /// The ledger's data directory.
-    data_dir: PathBuf,
+    /// The ledger: its data directory, or a PostgreSQL database (`postgres://USER@HOST/DB`,
+    /// or libpq's `host=... dbname=...`), opened read-only. A PostgreSQL ledger has no
+    /// checkpoint yet: proofs are against its whole tree, unsigned.
+    #[arg(value_name = "LEDGER", value_parser = LedgerArg::parse)]
+    ledger: LedgerArg,
     /// The receipt whose inclusion proof to print.
     #[arg(long, value_name = "N", required_unless_present = "consistency")]
     seq: Option<u64>,
@@ -260,7 +265,7 @@ fn export_header(
     tenant: &TenantId,
     tree: &MerkleTree,
 ) -> Result<Header, String> {
-    let key = PublicKey::new(Some(&args.data_dir), args.public_key.as_deref());
+    let key = PublicKey::new(args.ledger.dir(), args.public_key.as_deref());
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest();
     let (size, root) = latest.map_or((tree.len(), tree.root()), |(_, c)| (c.size(), c.root()));
@@ -308,9 +313,8 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         return Err("--with-proofs needs --format jsonl".into());
     }
     // The checkpoints before the ledger (see DirCheckpoints).
-    let saved = DirCheckpoints::read(&args.data_dir);
-    let report =
-        verify_dir(&args.data_dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let saved = args.ledger.checkpoints();
+    let report = args.ledger.verify().map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
         Some(export_header(args, &saved, &tenant, &report.tree)?)
     } else {
@@ -320,7 +324,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         Some(h) => Some(Prover::new(&report.tree, h.tree_size)?),
         None => None,
     };
-    let store = open_read_only(&args.data_dir)?;
+    let store = args.ledger.open_read_only()?;
     // Once the reader has gone (`| head`), lines are dropped and the export goes on to its
     // real end, so that its exit status is the one a whole export would have had.
     let mut out = std::io::BufWriter::new(Stdout);
@@ -335,30 +339,29 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         write(&mut out, &to_line(header)?)?;
     }
     let mut count = 0u64;
-    store
-        .for_each_record(|seq, record| -> Result<(), Message> {
-            // Only what was verified: a live writer may have appended since.
-            if seq >= report.receipts {
-                return Ok(());
-            }
-            let receipt = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            if receipt.body.tenant != tenant {
-                return Ok(());
-            }
-            count += 1;
-            let view = ReceiptJson::from(&receipt);
-            let line = match (args.format, &prover) {
-                (Format::Csv, _) => csv_line(&view),
-                (Format::Jsonl, None) => to_line(&view)?,
-                (Format::Jsonl, Some(prover)) => to_line(&ReceiptLine {
-                    receipt: &view,
-                    inclusion_proof: prover.proof(seq, &receipt.hash)?,
-                    checkpoint: None,
-                })?,
-            };
-            write(&mut out, &line).map_err(Message)
-        })
-        .map_err(|e| e.0)?;
+    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
+        // Only what was verified: a live writer may have appended since.
+        if seq >= report.receipts {
+            return Ok(());
+        }
+        let receipt = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        if receipt.body.tenant != tenant {
+            return Ok(());
+        }
+        count += 1;
+        let view = ReceiptJson::from(&receipt);
+        let line = match (args.format, &prover) {
+            (Format::Csv, _) => csv_line(&view),
+            (Format::Jsonl, None) => to_line(&view)?,
+            (Format::Jsonl, Some(prover)) => to_line(&ReceiptLine {
+                receipt: &view,
+                inclusion_proof: prover.proof(seq, &receipt.hash)?,
+                checkpoint: None,
+            })?,
+        };
+        write(&mut out, &line).map_err(Message)
+    })
+    .map_err(|e| e.0)?;
     if header.is_some() {
         write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
     }
@@ -369,25 +372,24 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
 
 /// Runs `govern prove`.
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
-    let dir = &args.data_dir;
-    let key = PublicKey::new(Some(dir), args.public_key.as_deref());
+    let ledger = &args.ledger;
+    let key = PublicKey::new(ledger.dir(), args.public_key.as_deref());
     // The checkpoints before the ledger (see DirCheckpoints).
-    let saved = DirCheckpoints::read(dir);
-    let report = verify_dir(dir).map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let saved = ledger.checkpoints();
+    let report = ledger.verify().map_err(|e| format!("the ledger does not verify: {e}"))?;
     let tree = &report.tree;
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest().map(|(_, c)| c);
     if let Some(old) = &args.consistency {
         let Some(current) = latest else {
             return Err(format!(
-                "{} has no checkpoint ({CHECKPOINT_FILE} or {NOTE_FILE}): there is no current checkpoint to prove consistency to",
-                dir.display()
+                "{ledger} has no checkpoint ({CHECKPOINT_FILE} or {NOTE_FILE}): there is no current checkpoint to prove consistency to"
             ));
         };
         let old_checkpoint = read_checked(old, key.get()?, tree)?;
         if old_checkpoint.size() > current.size() {
             return Err(format!(
-                "{} covers {} receipts, more than the directory's latest checkpoint ({}): it is not older",
+                "{} covers {} receipts, more than the ledger's latest checkpoint ({}): it is not older",
                 old.display(),
                 old_checkpoint.size(),
                 current.size()
@@ -407,16 +409,12 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     // Against the checkpoint when it covers the receipt, else against the ledger now.
     let checkpoint = latest.filter(|c| wanted < c.size());
     let size = checkpoint.map_or(tree.len(), VerifiedCheckpoint::size);
-    let store = open_read_only(dir)?;
-    let mut found = None;
-    store
-        .for_each_record(|seq, record| -> Result<(), Message> {
-            if seq == wanted {
-                found = Some(Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?);
-            }
-            Ok(())
-        })
-        .map_err(|e| e.0)?;
+    let store = ledger.open_read_only()?;
+    let mut record = Vec::new();
+    let found = store.read(wanted, &mut record).map_err(|e| e.to_string())?;
+    let found = found
+        .then(|| Receipt::decode(&record).map_err(|e| format!("receipt {wanted}: {e}")))
+        .transpose()?;
     let receipt = found.ok_or_else(|| format!("receipt {wanted} not found"))?;
     let out = ReceiptLine {
         receipt: &ReceiptJson::from(&receipt),

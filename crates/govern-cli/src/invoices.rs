@@ -1,4 +1,4 @@
-//! `govern invoices DATA_DIR --tenant T --catalog FILE... [--period YYYY-MM] [--json]`: what a
+//! `govern invoices LEDGER --tenant T --catalog FILE... [--period YYYY-MM] [--json]`: what a
 //! tenant owes for one calendar month, from the ledger alone: the plan of its live
 //! subscription (the first by id) as its receipts leave it, the month's metered usage (the
 //! totals of its `record_usage` batches of that month), priced by the catalog
@@ -15,14 +15,16 @@ use govern_governors::{GovernorKind, TenantId, audit, civil_from_days};
 use govern_receipt::Receipt;
 use govern_runtime::{BillingPeriod, invoice_of, recorded_lines};
 
-use crate::ledger_dir::{Message, open_read_only};
+use crate::ledger_dir::{Message, for_each_record};
 use crate::out::{Stdout, write_error};
 
 /// Options of `govern invoices`.
 #[derive(Debug, Args)]
 pub(crate) struct InvoicesArgs {
-    /// The ledger's data directory (it holds `segments/`).
-    data_dir: PathBuf,
+    /// The ledger: its data directory (it holds `segments/`), or a PostgreSQL database
+    /// (`postgres://USER@HOST/DB`, or libpq's `host=... dbname=...`), opened read-only.
+    #[arg(value_name = "LEDGER", value_parser = crate::ledger_dir::LedgerArg::parse)]
+    ledger: crate::ledger_dir::LedgerArg,
     /// The tenant.
     #[arg(long)]
     tenant: String,
@@ -82,22 +84,21 @@ fn describe(l: &govern_governors::audit::InvoiceLine, currency: &str) -> String 
 /// Runs `govern invoices`.
 pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
     let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
-    let store = open_read_only(&args.data_dir)?;
+    let store = args.ledger.open_read_only()?;
     let mut receipts: Vec<Receipt> = Vec::new();
-    store
-        .for_each_record(|seq, record| -> Result<(), Message> {
-            let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            if key.tenant == tenant.as_str()
-                && matches!(
-                    key.governor,
-                    GovernorKind::Subscription | GovernorKind::Quota | GovernorKind::Audit
-                )
-            {
-                receipts.push(Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?);
-            }
-            Ok(())
-        })
-        .map_err(|e| e.0)?;
+    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
+        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        if key.tenant == tenant.as_str()
+            && matches!(
+                key.governor,
+                GovernorKind::Subscription | GovernorKind::Quota | GovernorKind::Audit
+            )
+        {
+            receipts.push(Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?);
+        }
+        Ok(())
+    })
+    .map_err(|e| e.0)?;
     let label = match &args.period {
         Some(p) => p.clone(),
         None => {

@@ -34,6 +34,7 @@ mod invoices;
 mod keys;
 mod ledger_dir;
 mod logs;
+mod migrate;
 mod out;
 mod plans;
 mod receipts;
@@ -84,10 +85,11 @@ enum Command {
     /// Measure the runtime.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Verify a ledger's data directory (every frame, the hash chain and the Merkle tree), or
-    /// one tenant's export.
+    /// Verify a ledger (every frame, the hash chain and the Merkle tree), or one tenant's
+    /// export.
     ///
-    /// Reads the directory only. With a signed checkpoint (JSON or C2SP signed note; by
+    /// The ledger is a data directory or a PostgreSQL database (postgres://... or
+    /// host=... dbname=...; docs/postgres.md), read only. With a signed checkpoint (JSON or C2SP signed note; by
     /// default DATA_DIR/checkpoint.json, else DATA_DIR/checkpoint.note), also checks its
     /// signature and that the ledger extends the history it signed. With --export FILE instead of DATA_DIR, checks an export
     /// made by `govern export --with-proofs` without the data directory, against the export's
@@ -96,6 +98,7 @@ enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json\n",
+        "  govern verify postgres://auditor@db.internal/govern\n",
         "  govern verify --export acme.jsonl --checkpoint ~/checkpoint.note --public-key ~/checkpoint.pub",
     ))]
     Verify(verify::VerifyArgs),
@@ -130,6 +133,19 @@ enum Command {
         "  govern prove /tmp/ledger --consistency ~/checkpoint-of-last-week.json",
     ))]
     Prove(export::ProveArgs),
+    /// Copy a data directory's ledger into an empty PostgreSQL ledger and verify the copy.
+    ///
+    /// Verifies the source first, refuses a target whose ledger is not empty (naming how many
+    /// rows it holds; nothing is written), copies every record in transactions of up to 4 096
+    /// records, then verifies the copy (chain, fields, resource numbering, tree) and prints
+    /// both heads and Merkle roots. Exits 1 when they differ or anything fails. The data
+    /// directory's checkpoint files are not copied (a PostgreSQL ledger keeps none yet).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern migrate --from /var/lib/govern --to postgres://govern@db.internal/govern\n",
+        "  govern verify postgres://govern@db.internal/govern",
+    ))]
+    Migrate(migrate::MigrateArgs),
     /// Sign a checkpoint of a ledger with its data directory's key and print it.
     ///
     /// Verifies the ledger and its checkpoints with the key first (it never signs a history
@@ -153,6 +169,7 @@ enum Command {
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern receipts /tmp/ledger --tenant acme\n",
+        "  govern receipts postgres://auditor@db.internal/govern --tenant acme\n",
         "  govern receipts /tmp/ledger --tenant acme --governor subscription --resource sub-1",
     ))]
     Receipts(receipts::ReceiptsArgs),
@@ -239,6 +256,7 @@ fn main() -> ExitCode {
         Command::Export(e) => export::export(&e),
         Command::Prove(p) => export::prove(&p),
         Command::Checkpoint(c) => checkpoints::run(&c),
+        Command::Migrate(m) => migrate::run(&m),
         Command::Receipts(r) => receipts::run(&r),
         Command::Sagas(s) => sagas::run(&s),
         Command::Invoices(i) => invoices::run(&i),

@@ -1,23 +1,24 @@
-//! `govern receipts DATA_DIR --tenant T`: one tenant's receipts as a readable listing, one
+//! `govern receipts LEDGER --tenant T`: one tenant's receipts as a readable listing, one
 //! line each in sequence order, optionally only one governor kind's or one resource's. Reads
-//! the data directory read-only; it does not verify the chain (`govern verify` does).
+//! the ledger (a data directory or a PostgreSQL database) read-only; it does not verify the chain (`govern verify` does).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::Receipt;
 
-use crate::ledger_dir::{Message, open_read_only};
+use crate::ledger_dir::{Message, for_each_record};
 use crate::out::{Stdout, write_error};
 
 /// Options of `govern receipts`.
 #[derive(Debug, Args)]
 pub(crate) struct ReceiptsArgs {
-    /// The ledger's data directory (it holds `segments/`).
-    data_dir: PathBuf,
+    /// The ledger: its data directory (it holds `segments/`), or a PostgreSQL database
+    /// (`postgres://USER@HOST/DB`, or libpq's `host=... dbname=...`), opened read-only.
+    #[arg(value_name = "LEDGER", value_parser = crate::ledger_dir::LedgerArg::parse)]
+    ledger: crate::ledger_dir::LedgerArg,
     /// The tenant whose receipts to list (only that tenant's: never another's). An unknown
     /// tenant gives an empty listing (count 0, exit 0).
     #[arg(long)]
@@ -39,40 +40,38 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         .map(ResourceId::new)
         .transpose()
         .map_err(|e| format!("--resource: {e}"))?;
-    let store = open_read_only(&args.data_dir)?;
+    let store = args.ledger.open_read_only()?;
     // Once the reader has gone (`| head`), lines are dropped and the listing goes on to its
     // real end: a damaged frame further on still fails the command.
     let mut out = std::io::BufWriter::new(Stdout);
     let header = row("SEQ", "TIME", "GOVERNOR", "RESOURCE", "COMMAND", "FROM → TO", "HASH");
     writeln!(out, "{header}  REASON").map_err(|e| write_error(&e))?;
     let mut count = 0u64;
-    store
-        .for_each_record(|seq, record| -> Result<(), Message> {
-            // The key is read without decoding the whole record: other tenants' receipts
-            // are skipped cheaply.
-            let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            if key.tenant != tenant.as_str()
-                || args.governor.is_some_and(|k| k != key.governor)
-                || resource.as_ref().is_some_and(|r| r.as_str() != key.resource)
-            {
-                return Ok(());
-            }
-            let r = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            count += 1;
-            let b = &r.body;
-            let line = row(
-                &r.seq.to_string(),
-                &b.timestamp.to_string(),
-                b.governor.name(),
-                b.resource.as_str(),
-                &b.command,
-                &format!("{} → {}", b.state_from, b.state_to),
-                &r.hash.short(),
-            );
-            writeln!(out, "{line}  {}", b.reason.escape_debug())
-                .map_err(|e| Message(write_error(&e)))
-        })
-        .map_err(|e| e.0)?;
+    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
+        // The key is read without decoding the whole record: other tenants' receipts
+        // are skipped cheaply.
+        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        if key.tenant != tenant.as_str()
+            || args.governor.is_some_and(|k| k != key.governor)
+            || resource.as_ref().is_some_and(|r| r.as_str() != key.resource)
+        {
+            return Ok(());
+        }
+        let r = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        count += 1;
+        let b = &r.body;
+        let line = row(
+            &r.seq.to_string(),
+            &b.timestamp.to_string(),
+            b.governor.name(),
+            b.resource.as_str(),
+            &b.command,
+            &format!("{} → {}", b.state_from, b.state_to),
+            &r.hash.short(),
+        );
+        writeln!(out, "{line}  {}", b.reason.escape_debug()).map_err(|e| Message(write_error(&e)))
+    })
+    .map_err(|e| e.0)?;
     let mut filters = String::new();
     if let Some(kind) = args.governor {
         let _ = write!(filters, ", governor {kind}");

@@ -1,24 +1,26 @@
-//! `govern sagas DATA_DIR [--tenant T]`: every saga run in a ledger, one line each (tenant,
+//! `govern sagas LEDGER [--tenant T]`: every saga run in a ledger, one line each (tenant,
 //! run, saga, state, steps done, what failed, why it is stuck), or JSON Lines. Each run is the
-//! replay of its saga governor's receipts. Reads the data directory read-only.
+//! replay of its saga governor's receipts. Reads the ledger (a data directory or
+//! a PostgreSQL database) read-only.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use clap::Args;
 use govern_governors::saga::Saga;
 use govern_governors::{Governor, GovernorKind, StateSpec, TenantId};
 use govern_receipt::Receipt;
 
-use crate::ledger_dir::{Message, open_read_only};
+use crate::ledger_dir::{Message, for_each_record};
 use crate::out::{Stdout, write_error};
 
 /// Options of `govern sagas`.
 #[derive(Debug, Args)]
 pub(crate) struct SagasArgs {
-    /// The ledger's data directory (it holds `segments/`).
-    data_dir: PathBuf,
+    /// The ledger: its data directory (it holds `segments/`), or a PostgreSQL database
+    /// (`postgres://USER@HOST/DB`, or libpq's `host=... dbname=...`), opened read-only.
+    #[arg(value_name = "LEDGER", value_parser = crate::ledger_dir::LedgerArg::parse)]
+    ledger: crate::ledger_dir::LedgerArg,
     /// Only this tenant's runs.
     #[arg(long)]
     tenant: Option<String>,
@@ -35,21 +37,20 @@ pub(crate) fn run(args: &SagasArgs) -> Result<(), String> {
         .map(TenantId::new)
         .transpose()
         .map_err(|e| format!("--tenant: {e}"))?;
-    let store = open_read_only(&args.data_dir)?;
+    let store = args.ledger.open_read_only()?;
     let mut runs: BTreeMap<(String, String), Vec<Receipt>> = BTreeMap::new();
-    store
-        .for_each_record(|seq, record| -> Result<(), Message> {
-            let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            if key.governor != GovernorKind::Saga
-                || tenant.as_ref().is_some_and(|t| t.as_str() != key.tenant)
-            {
-                return Ok(());
-            }
-            let r = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            runs.entry((key.tenant.to_owned(), key.resource.to_owned())).or_default().push(r);
-            Ok(())
-        })
-        .map_err(|e| e.0)?;
+    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
+        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        if key.governor != GovernorKind::Saga
+            || tenant.as_ref().is_some_and(|t| t.as_str() != key.tenant)
+        {
+            return Ok(());
+        }
+        let r = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        runs.entry((key.tenant.to_owned(), key.resource.to_owned())).or_default().push(r);
+        Ok(())
+    })
+    .map_err(|e| e.0)?;
     let mut out = std::io::BufWriter::new(Stdout);
     if !args.json {
         writeln!(

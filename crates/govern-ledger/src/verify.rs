@@ -7,12 +7,13 @@
 //! path for a clean ledger, and the reference path ([`verify_by_stages`]) to name the first
 //! problem of any other.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::mpsc;
 
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
-use crate::ledger::StoreError;
+use crate::ledger::{LedgerStore, StoreError};
 use crate::merkle::{EMPTY_ROOT, MerkleTree};
 use crate::segment::{FRAME_HEADER_LEN, OpenError, SegmentOptions, SegmentStore, TornTail};
 
@@ -168,6 +169,98 @@ pub fn verify_dir_roots(dir: &Path, sizes: &[u64]) -> Result<RootsReport, Verify
         torn: report.torn,
         roots,
     })
+}
+
+/// Verifies the records of any [`LedgerStore`] (a PostgreSQL ledger, say) read in order from
+/// receipt 0, with every check [`verify_dir`] makes of a record (hash chain, fields, each
+/// resource's numbering) and the Merkle tree over them; the store's own framing is the
+/// store's to check. The records are streamed ([`LedgerStore::for_each`]): memory is the
+/// tree's (64 bytes per receipt: [`verify_store_roots`] keeps O(log n) instead) and the
+/// numbering's. A record the store lacks is reported as a malformed one at its sequence
+/// number. The report's `segments` is 0 and `torn` is `None`: there are no segment files.
+///
+/// # Errors
+/// The first bad receipt ([`VerifyError::Chain`]), or the store's read error.
+pub fn verify_store(store: &dyn LedgerStore) -> Result<VerifyReport, VerifyError> {
+    let mut tree = MerkleTree::new();
+    let head = walk_store(store, |hash| {
+        tree.push(hash);
+    })?;
+    Ok(VerifyReport {
+        receipts: head.next_seq,
+        segments: 0,
+        head,
+        root: tree.root(),
+        torn: None,
+        tree,
+    })
+}
+
+/// [`verify_store`], every check the same, keeping only the tree's right edge and its roots
+/// at `sizes` (as [`verify_dir_roots`] does): memory that does not grow with the ledger,
+/// besides the numbering's per resource.
+///
+/// # Errors
+/// The first bad receipt ([`VerifyError::Chain`]), or the store's read error.
+pub fn verify_store_roots(
+    store: &dyn LedgerStore,
+    sizes: &[u64],
+) -> Result<RootsReport, VerifyError> {
+    let mut sizes = sizes.to_vec();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut roots: Vec<(u64, Digest)> =
+        sizes.first().filter(|&&size| size == 0).map(|_| (0, EMPTY_ROOT)).into_iter().collect();
+    let mut frontier = crate::merkle::MerkleFrontier::new();
+    let head = walk_store(store, |hash| {
+        frontier.push(&hash);
+        let len = frontier.len();
+        if sizes.binary_search(&len).is_ok() {
+            roots.push((len, frontier.root()));
+        }
+    })?;
+    Ok(RootsReport {
+        receipts: head.next_seq,
+        segments: 0,
+        head,
+        root: frontier.root(),
+        torn: None,
+        roots,
+    })
+}
+
+/// Checks every record of `store` in order ([`RecordChecker`]), handing each receipt hash
+/// to `on_hash`; the chain's head after them.
+fn walk_store(
+    store: &dyn LedgerStore,
+    mut on_hash: impl FnMut(Digest),
+) -> Result<Head, VerifyError> {
+    let len = store.len();
+    let mut checker = RecordChecker::default();
+    let mut failed: Option<ChainError> = None;
+    store.for_each(&mut |seq, record| {
+        if seq != checker.head().next_seq || seq >= len {
+            return ControlFlow::Break(());
+        }
+        match checker.push(record) {
+            Ok(hash) => {
+                on_hash(hash);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    // A gap: the next record is missing, checked as an empty (malformed) one.
+    if checker.head().next_seq < len {
+        checker.push(&[])?;
+    }
+    Ok(checker.head())
 }
 
 /// The reference verification: opens the ledger read-only with the segment store's own scan

@@ -37,6 +37,7 @@ const SELECT_SEQS: &str =
 const SELECT_RANGE: &str = "SELECT seq, record FROM govern_receipts \
                             WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3";
 const MAX_SEQ: &str = "SELECT max(seq) FROM govern_receipts";
+const COUNT_ROWS: &str = "SELECT count(*) FROM govern_receipts";
 
 /// A ledger store on PostgreSQL (docs/postgres.md). Appends are buffered in memory; a group
 /// commit inserts them with one multi-row `INSERT` (several past
@@ -72,6 +73,22 @@ impl PostgresStore {
     /// [`StoreError::Io`] when the database cannot be reached or a statement fails;
     /// [`StoreError::Corrupt`] for a schema newer than this build's.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true)
+    }
+
+    /// Opens the ledger in the database `url` for reading only: nothing is created, migrated
+    /// or written (only `SELECT`s run, so a role with `SELECT` on the two tables suffices),
+    /// and appends are refused. A database without govern's schema, or at another version
+    /// than this build's, is an error naming what was found.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the database cannot be reached or a query fails;
+    /// [`StoreError::Corrupt`] when it holds no ledger of this build's schema.
+    pub fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, false)
+    }
+
+    fn open_with(url: &str, writable: bool) -> Result<Self, StoreError> {
         let mut config: Config =
             url.parse().map_err(|e| StoreError::Io(format!("bad connection string: {e}")))?;
         if config.get_connect_timeout().is_none() {
@@ -79,11 +96,27 @@ impl PostgresStore {
         }
         config.keepalives(true);
         config.application_name("govern");
-        let writer = Conn::spawn(config.clone(), "govern-pg-writer")?;
-        let reader = Conn::spawn(config, "govern-pg-reader")?;
-        let len = writer.call(|session| {
+        let reader = Conn::spawn(config.clone(), "govern-pg-reader")?;
+        let writer = if writable { Some(Conn::spawn(config, "govern-pg-writer")?) } else { None };
+        let len = writer.as_ref().unwrap_or(&reader).call(move |session| {
             let client = session.client()?;
-            schema::migrate(client)?;
+            if writable {
+                schema::migrate(client)?;
+            } else {
+                let version = schema::version(client)?;
+                if version == 0 {
+                    return Err(StoreError::Corrupt(
+                        "no govern ledger in this database (no govern_schema_version table)"
+                            .into(),
+                    ));
+                }
+                if version != schema::SCHEMA_VERSION {
+                    return Err(StoreError::Corrupt(format!(
+                        "the database's schema is at version {version}, this build reads version {}",
+                        schema::SCHEMA_VERSION
+                    )));
+                }
+            }
             let row = client.query_one(MAX_SEQ, &[]).map_err(db_error)?;
             let max: Option<i64> = row.get(0);
             max.map_or(Ok(0), |m| {
@@ -93,7 +126,7 @@ impl PostgresStore {
             })
         })?;
         Ok(Self {
-            writer: Some(Arc::new(writer)),
+            writer: writer.map(Arc::new),
             reader: Arc::new(reader),
             recent: VecDeque::new(),
             recent_first: len,
@@ -106,6 +139,20 @@ impl PostgresStore {
     #[must_use]
     pub fn durable(&self) -> u64 {
         self.durable
+    }
+
+    /// How many rows the receipts table holds (`count(*)`, a full scan): equal to
+    /// [`LedgerStore::len`] unless rows are missing.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the query fails.
+    pub fn rows(&self) -> Result<u64, StoreError> {
+        self.reader.call(|session| {
+            let client = session.client()?;
+            let row = client.query_one(COUNT_ROWS, &[]).map_err(db_error)?;
+            let n: i64 = row.get(0);
+            u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count(*) is {n}")))
+        })
     }
 
     /// The record `seq` if held in memory.
@@ -224,7 +271,7 @@ fn select_seqs(
 impl LedgerStore for PostgresStore {
     fn append(&mut self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
         if self.writer.is_none() {
-            return Err(StoreError::Io("the store is closed".into()));
+            return Err(StoreError::Io("the store is closed or opened read-only".into()));
         }
         if seq != self.len() {
             return Err(StoreError::OutOfOrder { expected: self.len(), found: seq });

@@ -180,3 +180,29 @@ async fn a_runtime_on_postgres_continues_its_chain_after_a_restart() {
     let store = PostgresStore::open(&url).expect("reopen after the crash");
     assert_eq!(store.len(), head.next_seq, "the refused command left no receipt");
 }
+
+#[test]
+fn a_read_only_store_creates_nothing_and_refuses_appends() {
+    let Some(cluster) = Cluster::start_or_skip("a_read_only_store") else { return };
+    let url = cluster.create_database("ro").expect("a database");
+    let err = PostgresStore::open_read_only(&url).expect_err("no schema yet");
+    assert!(err.to_string().contains("no govern ledger in this database"), "{err}");
+    let tables = cluster
+        .psql("ro", "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'govern%'")
+        .expect("psql");
+    assert_eq!(tables, "0", "opening read-only created tables");
+
+    let mut store = PostgresStore::open(&url).expect("open");
+    append_all(&mut store, 0..5);
+    store.sync().expect("commit");
+    drop(store);
+    let mut reader = PostgresStore::open_read_only(&url).expect("open read-only");
+    assert_eq!(reader.len(), 5);
+    assert_eq!(reader.rows().expect("count"), 5);
+    let mut out = Vec::new();
+    assert!(reader.read(4, &mut out).expect("read"));
+    assert_eq!(out, record(4));
+    let refused = reader.append(5, &record(5)).expect_err("read-only");
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    assert_eq!(cluster.psql("ro", "SELECT count(*) FROM govern_receipts").expect("psql"), "5");
+}

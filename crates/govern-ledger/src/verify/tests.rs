@@ -519,3 +519,41 @@ fn a_resources_numbering_is_followed_across_stretches() {
         );
     }
 }
+
+#[test]
+fn any_store_verifies_as_its_data_directory_and_names_a_bad_record() {
+    use crate::ledger::{LedgerStore, MemoryStore};
+    let dir = ledger_dir(20);
+    let by_dir = verify_dir(dir.path()).unwrap();
+    let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
+    let (store, _) = SegmentStore::open(dir.path(), options).unwrap();
+    let by_store = super::verify_store(&store).unwrap();
+    assert_eq!((by_store.head, by_store.root), (by_dir.head, by_dir.root));
+    assert_eq!(by_store.tree.root_at(7).unwrap(), by_dir.tree.root_at(7).unwrap());
+    let roots = super::verify_store_roots(&store, &[7, 0, 20]).unwrap();
+    assert_eq!((roots.head, roots.root), (by_dir.head, by_dir.root));
+    assert_eq!(roots.root_at(7), Some(by_dir.tree.root_at(7).unwrap()));
+    assert_eq!(roots.root_at(0), Some(crate::merkle::EMPTY_ROOT));
+    assert_eq!(roots.root_at(20), Some(by_dir.root));
+
+    // The same records in memory, one byte of receipt 9 changed: named.
+    let mut records = Vec::new();
+    store
+        .for_each_record(|_, r| -> Result<(), crate::ledger::StoreError> {
+            records.push(r.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    let mut memory = MemoryStore::new();
+    for (seq, r) in (0..).zip(&records) {
+        let mut r = r.clone();
+        if seq == 9 {
+            r[30] ^= 1;
+        }
+        memory.append(seq, &r).unwrap();
+    }
+    let e = super::verify_store(&memory).unwrap_err();
+    assert_eq!(e.seq(), Some(9), "{e}");
+    let e = super::verify_store_roots(&memory, &[]).unwrap_err();
+    assert_eq!(e.seq(), Some(9), "{e}");
+}

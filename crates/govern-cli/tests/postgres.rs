@@ -1,0 +1,227 @@
+//! The CLI on a PostgreSQL ledger (issue 14): `govern migrate` copies a data directory's
+//! ledger into an empty database and verifies the copy; `verify`, `receipts`, `export` and
+//! `prove` read it as they read the data directory, with the same results; a second
+//! migration is refused and writes nothing; a row changed behind govern's back fails
+//! `verify`, naming the receipt. A throwaway PostgreSQL per test
+//! (`govern_postgres::testing::Cluster`); without PostgreSQL's binaries the tests pass with
+//! a notice, unless GOVERN_REQUIRE_POSTGRES=1.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use govern_postgres::testing::Cluster;
+
+#[path = "support/govern.rs"]
+mod support;
+use support::{fails_with, govern, s, text};
+
+/// The tour scenario's data directory (12 receipts: acme 8, globex 4), in `parent`.
+fn tour(parent: &Path) -> PathBuf {
+    let dir = parent.join("tour");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios/tour.toml");
+    let out = govern(&["run", "--data-dir", s(&dir), s(&file)]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    dir
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The line of `out` that starts with `prefix`.
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {out}"))
+}
+
+/// A URL form of the cluster's database `name` (the libpq `key=value` form is
+/// `Cluster::url`'s).
+fn postgres_url(cluster: &Cluster, name: &str) -> String {
+    format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port())
+}
+
+#[test]
+fn a_migrated_ledger_reads_as_its_data_directory() {
+    let Some(cluster) = Cluster::start_or_skip("a_migrated_ledger_reads_as_its_data_directory")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tour(tmp.path());
+    let url = cluster.create_database("copy").unwrap();
+
+    let migrated = ok(&govern(&["migrate", "--from", s(&dir), "--to", &url]));
+    let source = line(&migrated, "source: ").trim_start_matches("source: ").to_owned();
+    let copy = line(&migrated, "copy:   ").trim_start_matches("copy:   ").to_owned();
+    assert_eq!(source, copy, "{migrated}");
+    assert!(source.starts_with("next_seq 12 "), "{migrated}");
+    assert_eq!(cluster.psql("copy", "SELECT count(*) FROM govern_receipts").unwrap(), "12");
+
+    // verify: the same head and tree, by both forms of connection string.
+    let on_dir = ok(&govern(&["verify", s(&dir)]));
+    for target in [url.clone(), postgres_url(&cluster, "copy")] {
+        let on_pg = ok(&govern(&["verify", &target]));
+        assert_eq!(line(&on_pg, "head: "), line(&on_dir, "head: "), "{on_pg}");
+        assert_eq!(line(&on_pg, "tree: "), line(&on_dir, "tree: "), "{on_pg}");
+        assert!(line(&on_pg, "ok: ").starts_with("ok: 12 receipts in postgresql database copy"));
+        assert!(line(&on_pg, "checkpoint: ").contains("keeps no checkpoint"), "{on_pg}");
+    }
+
+    // receipts: the same listing.
+    let listing = ok(&govern(&["receipts", &url, "--tenant", "acme"]));
+    assert_eq!(listing, ok(&govern(&["receipts", s(&dir), "--tenant", "acme"])));
+    assert!(listing.contains("8 receipts of tenant acme"), "{listing}");
+
+    // export: the same lines; with proofs, the same receipt lines and proofs (the tour's
+    // checkpoint covers the whole ledger), only the header differs: the directory's carries
+    // its signed checkpoint, the database has none to carry.
+    let export = ok(&govern(&["export", &url, "--tenant", "acme"]));
+    assert_eq!(export, ok(&govern(&["export", s(&dir), "--tenant", "acme"])));
+    assert_eq!(export.lines().count(), 8);
+    assert_eq!(
+        ok(&govern(&["export", &url, "--tenant", "acme", "--format", "csv"])),
+        ok(&govern(&["export", s(&dir), "--tenant", "acme", "--format", "csv"]))
+    );
+    let pg_proofs = ok(&govern(&["export", &url, "--tenant", "acme", "--with-proofs"]));
+    let dir_proofs = ok(&govern(&["export", s(&dir), "--tenant", "acme", "--with-proofs"]));
+    let (pg_head, pg_rest) = pg_proofs.split_once('\n').unwrap();
+    let (dir_head, dir_rest) = dir_proofs.split_once('\n').unwrap();
+    assert_eq!(pg_rest, dir_rest);
+    let pg_head: serde_json::Value = serde_json::from_str(pg_head).unwrap();
+    let dir_head: serde_json::Value = serde_json::from_str(dir_head).unwrap();
+    assert_eq!(pg_head["root"], dir_head["root"]);
+    assert_eq!(pg_head["tree_size"], 12);
+    assert!(pg_head["checkpoint"].is_null() && dir_head["checkpoint"].is_object());
+
+    // prove: receipt 4 and its inclusion proof in the tree of 12.
+    let proof: serde_json::Value =
+        serde_json::from_str(&ok(&govern(&["prove", &url, "--seq", "4"]))).unwrap();
+    let on_dir: serde_json::Value =
+        serde_json::from_str(&ok(&govern(&["prove", s(&dir), "--seq", "4"]))).unwrap();
+    assert_eq!(proof["receipt"], on_dir["receipt"]);
+    assert_eq!(proof["receipt"]["seq"], 4);
+    assert_eq!(proof["inclusion_proof"], on_dir["inclusion_proof"]);
+    assert_eq!(proof["inclusion_proof"]["tree_size"], 12);
+    assert!(proof["checkpoint"].is_null());
+    fails_with(&govern(&["prove", &url, "--seq", "12"]), "no receipt 12: the ledger holds 12");
+}
+
+#[test]
+fn a_second_migration_is_refused_and_writes_nothing() {
+    let Some(cluster) = Cluster::start_or_skip("a_second_migration_is_refused_and_writes_nothing")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tour(tmp.path());
+    let url = cluster.create_database("copy").unwrap();
+    ok(&govern(&["migrate", "--from", s(&dir), "--to", &url]));
+    let before = cluster.psql("copy", "SELECT seq, md5(record) FROM govern_receipts").unwrap();
+
+    let again = govern(&["migrate", "--from", s(&dir), "--to", &url]);
+    fails_with(&again, "its ledger holds 12 rows");
+    assert!(!text(&again.stdout).contains("copied"), "{}", text(&again.stdout));
+    assert_eq!(
+        cluster.psql("copy", "SELECT seq, md5(record) FROM govern_receipts").unwrap(),
+        before
+    );
+    ok(&govern(&["verify", &url]));
+
+    // Not a PostgreSQL target: refused before anything is read.
+    fails_with(
+        &govern(&["migrate", "--from", s(&dir), "--to", s(tmp.path())]),
+        "not a PostgreSQL connection string",
+    );
+}
+
+#[test]
+fn readers_create_nothing_in_a_database_without_a_ledger() {
+    let Some(cluster) =
+        Cluster::start_or_skip("readers_create_nothing_in_a_database_without_a_ledger")
+    else {
+        return;
+    };
+    let url = cluster.create_database("empty").unwrap();
+    fails_with(&govern(&["verify", &url]), "no govern ledger in this database");
+    fails_with(&govern(&["receipts", &url, "--tenant", "acme"]), "no govern ledger");
+    let tables = cluster
+        .psql("empty", "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'govern%'")
+        .unwrap();
+    assert_eq!(tables, "0", "a reader created tables");
+}
+
+#[test]
+fn a_row_changed_behind_governs_back_fails_verify_naming_the_receipt() {
+    let Some(cluster) =
+        Cluster::start_or_skip("a_row_changed_behind_governs_back_fails_verify_naming_the_receipt")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tour(tmp.path());
+    let url = cluster.create_database("copy").unwrap();
+    ok(&govern(&["migrate", "--from", s(&dir), "--to", &url]));
+    let flip = "UPDATE govern_receipts SET record = set_byte(record, 40, get_byte(record, 40) # 1) \
+                WHERE seq = 5";
+    // The table refuses the change...
+    let refused = cluster.psql("copy", flip).unwrap_err().to_string();
+    assert!(refused.contains("append-only"), "{refused}");
+    ok(&govern(&["verify", &url]));
+    // ...until a superuser drops the trigger.
+    cluster
+        .psql("copy", "DROP TRIGGER govern_receipts_no_update_or_delete ON govern_receipts")
+        .unwrap();
+    cluster.psql("copy", flip).unwrap();
+    let verify = govern(&["verify", &url]);
+    fails_with(&verify, "verification failed at receipt 5");
+    assert!(verify.stdout.is_empty(), "{}", text(&verify.stdout));
+    fails_with(&govern(&["export", &url, "--tenant", "acme"]), "receipt 5");
+    fails_with(&govern(&["prove", &url, "--seq", "4"]), "receipt 5");
+
+    // Flipped back, the ledger verifies again; a row deleted, the gap is named.
+    cluster.psql("copy", flip).unwrap();
+    ok(&govern(&["verify", &url]));
+    cluster.psql("copy", "DELETE FROM govern_receipts WHERE seq = 8").unwrap();
+    fails_with(&govern(&["verify", &url]), "verification failed at receipt 8");
+    fails_with(&govern(&["receipts", &url, "--tenant", "acme"]), "receipt 8 is missing");
+}
+
+#[test]
+fn a_large_ledger_is_copied_in_group_sized_transactions() {
+    let Some(cluster) =
+        Cluster::start_or_skip("a_large_ledger_is_copied_in_group_sized_transactions")
+    else {
+        return;
+    };
+    // 10 000 receipts: transactions of 4 096, 4 096 and 1 808 (migrate's GROUP_RECORDS).
+    let dir = support::ledger(10_000);
+    let url = cluster.create_database("large").unwrap();
+    let migrated = ok(&govern(&["migrate", "--from", s(dir.path()), "--to", &url]));
+    assert!(migrated.contains("copied 10000 receipts"), "{migrated}");
+    let sizes = cluster
+        .psql(
+            "large",
+            "SELECT string_agg(n::text, ',' ORDER BY first) FROM \
+             (SELECT min(seq) AS first, count(*) AS n FROM govern_receipts GROUP BY xmin::text) t",
+        )
+        .unwrap();
+    assert_eq!(sizes, "4096,4096,1808");
+    let on_pg = ok(&govern(&["verify", &url]));
+    let on_dir = ok(&govern(&["verify", s(dir.path())]));
+    assert_eq!(line(&on_pg, "head: "), line(&on_dir, "head: "));
+    assert_eq!(line(&on_pg, "tree: "), line(&on_dir, "tree: "));
+    // A checkpoint saved from the data directory verifies the PostgreSQL ledger.
+    let checkpoint = dir.path().join("checkpoint.json");
+    let public_key = dir.path().join("checkpoint.pub");
+    let with = ok(&govern(&[
+        "verify",
+        &url,
+        "--checkpoint",
+        s(&checkpoint),
+        "--public-key",
+        s(&public_key),
+    ]));
+    assert!(line(&with, "checkpoint: ").contains("size 10000) signature and history verified"));
+}
