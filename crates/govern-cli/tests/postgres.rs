@@ -42,17 +42,25 @@ fn postgres_url(cluster: &Cluster, name: &str) -> String {
     format!("postgres://postgres@127.0.0.1:{}/{name}", cluster.port())
 }
 
-#[test]
-fn a_migrated_ledger_reads_as_its_data_directory() {
-    let Some(cluster) = Cluster::start_or_skip("a_migrated_ledger_reads_as_its_data_directory")
-    else {
-        return;
-    };
+/// The tour migrated into database `copy` of a fresh cluster: the cluster, the temp dir holding
+/// the data directory, the data directory, the database's URL and what `migrate` printed; `None`
+/// when PostgreSQL is not on this machine (the test passes with a notice).
+fn migrated_tour(test: &str) -> Option<(Cluster, tempfile::TempDir, PathBuf, String, String)> {
+    let cluster = Cluster::start_or_skip(test)?;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tour(tmp.path());
     let url = cluster.create_database("copy").unwrap();
-
     let migrated = ok(&govern(&["migrate", "--from", s(&dir), "--to", &url]));
+    Some((cluster, tmp, dir, url, migrated))
+}
+
+#[test]
+fn a_migrated_ledger_reads_as_its_data_directory() {
+    let Some((cluster, _tmp, dir, url, migrated)) =
+        migrated_tour("a_migrated_ledger_reads_as_its_data_directory")
+    else {
+        return;
+    };
     let source = line(&migrated, "source: ").trim_start_matches("source: ").to_owned();
     let copy = line(&migrated, "copy:   ").trim_start_matches("copy:   ").to_owned();
     assert_eq!(source, copy, "{migrated}");
@@ -110,14 +118,11 @@ fn a_migrated_ledger_reads_as_its_data_directory() {
 
 #[test]
 fn a_second_migration_is_refused_and_writes_nothing() {
-    let Some(cluster) = Cluster::start_or_skip("a_second_migration_is_refused_and_writes_nothing")
+    let Some((cluster, tmp, dir, url, _)) =
+        migrated_tour("a_second_migration_is_refused_and_writes_nothing")
     else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tour(tmp.path());
-    let url = cluster.create_database("copy").unwrap();
-    ok(&govern(&["migrate", "--from", s(&dir), "--to", &url]));
     let before = cluster.psql("copy", "SELECT seq, md5(record) FROM govern_receipts").unwrap();
 
     let again = govern(&["migrate", "--from", s(&dir), "--to", &url]);
@@ -154,15 +159,11 @@ fn readers_create_nothing_in_a_database_without_a_ledger() {
 
 #[test]
 fn a_row_changed_behind_governs_back_fails_verify_naming_the_receipt() {
-    let Some(cluster) =
-        Cluster::start_or_skip("a_row_changed_behind_governs_back_fails_verify_naming_the_receipt")
+    let Some((cluster, _tmp, _dir, url, _)) =
+        migrated_tour("a_row_changed_behind_governs_back_fails_verify_naming_the_receipt")
     else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tour(tmp.path());
-    let url = cluster.create_database("copy").unwrap();
-    ok(&govern(&["migrate", "--from", s(&dir), "--to", &url]));
     let flip = "UPDATE govern_receipts SET record = set_byte(record, 40, get_byte(record, 40) # 1) \
                 WHERE seq = 5";
     // The table refuses the change...
