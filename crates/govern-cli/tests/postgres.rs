@@ -8,28 +8,13 @@
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::PathBuf;
 
 use govern_postgres::testing::Cluster;
 
 #[path = "support/govern.rs"]
 mod support;
-use support::{fails_with, govern, s, text};
-
-/// The tour scenario's data directory (12 receipts: acme 8, globex 4), in `parent`.
-fn tour(parent: &Path) -> PathBuf {
-    let dir = parent.join("tour");
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios/tour.toml");
-    let out = govern(&["run", "--data-dir", s(&dir), s(&file)]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    dir
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
+use support::{fails_with, govern, ok, s, text, tour_ledger as tour};
 
 /// The line of `out` that starts with `prefix`.
 fn line<'a>(out: &'a str, prefix: &str) -> &'a str {

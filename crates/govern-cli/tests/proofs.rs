@@ -11,16 +11,7 @@ use std::process::Output;
 
 #[path = "support/govern.rs"]
 mod support;
-use support::{digest, fails_with, govern, ledger, s, text};
-
-/// The tour scenario's data directory (12 receipts: acme 8, globex 4), in `parent`.
-fn tour(parent: &Path) -> PathBuf {
-    let dir = parent.join("tour");
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios/tour.toml");
-    let out = govern(&["run", "--data-dir", s(&dir), s(&file)]);
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    dir
-}
+use support::{digest, fails_with, govern, ledger, s, text, tour_ledger as tour};
 
 /// Signs, with `govern checkpoint` (the data directory's own key), a checkpoint of its first
 /// `size` receipts and writes it to `to` (an older checkpoint an auditor saved earlier).

@@ -93,3 +93,18 @@ pub(crate) fn bench_json(args: &[&str]) -> serde_json::Value {
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     serde_json::from_str(&stdout).unwrap()
 }
+
+/// The tour scenario's data directory (12 receipts: acme 8, globex 4), written into `parent`.
+pub(crate) fn tour_ledger(parent: &Path) -> std::path::PathBuf {
+    let dir = parent.join("tour");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios/tour.toml");
+    let out = govern(&["run", "--data-dir", s(&dir), s(&file)]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    dir
+}
+
+/// The stdout of a command that must succeed (its output shown if it did not).
+pub(crate) fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
