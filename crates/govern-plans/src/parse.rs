@@ -184,6 +184,22 @@ impl<'a> Cx<'a> {
         At { file: self.file_index, line, column }
     }
 
+    /// `t`'s `key`; when it has none, the problem "is missing" at `at`, with `hint`.
+    fn required<'t>(
+        &mut self,
+        t: &'t dyn TableLike,
+        key: &str,
+        field: &str,
+        at: At,
+        hint: &str,
+    ) -> Option<&'t Item> {
+        let item = t.get(key);
+        if item.is_none() {
+            self.problem(at, field, "is missing".into(), hint.into());
+        }
+        item
+    }
+
     fn problem(&mut self, at: At, field: &str, message: String, hint: String) {
         self.problems.push(Problem {
             file: self.file.to_owned(),
@@ -524,35 +540,28 @@ impl<'a> Cx<'a> {
         self.unknown_keys(t, REFUSAL_KEYS, path, at);
         let message = self.string(t, "message", path, at, DESCRIPTION_LEN_MAX, true);
         let field = join(path, "status");
-        let status = match t.get("status") {
-            None => {
-                self.problem(
-                    at,
-                    &field,
-                    "is missing".into(),
-                    "add `status = 402`, `403` or `429`".into(),
-                );
-                None
-            }
-            Some(item) => {
-                let s = item.as_integer().and_then(Status::from_code);
-                if s.is_none() {
-                    let at = self.item_at(item, at);
-                    let message = match item.as_integer() {
-                        Some(code) => format!("{code} is not a refusal status"),
-                        None => format!("is {}", describe(item)),
-                    };
-                    self.problem(
+        let status =
+            match self.required(t, "status", &field, at, "add `status = 402`, `403` or `429`") {
+                None => None,
+                Some(item) => {
+                    let s = item.as_integer().and_then(Status::from_code);
+                    if s.is_none() {
+                        let at = self.item_at(item, at);
+                        let message = match item.as_integer() {
+                            Some(code) => format!("{code} is not a refusal status"),
+                            None => format!("is {}", describe(item)),
+                        };
+                        self.problem(
                         at,
                         &field,
                         message,
                         "402 (payment or plan required), 403 (not entitled) or 429 (rate or quota)"
                             .into(),
                     );
+                    }
+                    s
                 }
-                s
-            }
-        };
+            };
         Some(Refusal { status: status?, message: message? })
     }
 
@@ -594,13 +603,16 @@ impl<'a> Cx<'a> {
         let before = self.problems.len();
         self.unknown_keys(t, PLAN_KEYS, path, at);
         let name = self.string(t, "name", path, at, NAME_LEN_MAX, true);
-        let price = match t.get("price") {
-            None => {
-                self.problem(at, &join(path, "price"), "is missing".into(), "add `price = { amount = \"99.00\", currency = \"USD\", interval = \"month\" }`".into());
-                None
-            }
-            Some(item) => self.price(item, &join(path, "price"), self.key_at(t, "price", at)),
-        };
+        let price_field = join(path, "price");
+        let price = self
+            .required(
+                t,
+                "price",
+                &price_field,
+                at,
+                "add `price = { amount = \"99.00\", currency = \"USD\", interval = \"month\" }`",
+            )
+            .and_then(|item| self.price(item, &price_field, self.key_at(t, "price", at)));
         let features = match t.get("features") {
             None => Vec::new(),
             Some(item) => self.id_list(
@@ -694,16 +706,14 @@ impl<'a> Cx<'a> {
             },
         };
         let field = join(path, "amount");
-        let amount = match t.get("amount") {
-            None => {
-                self.problem(
-                    at,
-                    &field,
-                    "is missing".into(),
-                    "add `amount = \"99.00\"` (a string: money is exact)".into(),
-                );
-                None
-            }
+        let amount = match self.required(
+            t,
+            "amount",
+            &field,
+            at,
+            "add `amount = \"99.00\"` (a string: money is exact)",
+        ) {
+            None => None,
             Some(item) => {
                 let at = self.item_at(item, at);
                 let parsed = money_value(item);
@@ -817,15 +827,13 @@ impl<'a> Cx<'a> {
 
     fn tiers(&mut self, t: &dyn TableLike, path: &str, at: At) -> Option<Vec<Tier>> {
         let field = join(path, "tiers");
-        let Some(item) = t.get("tiers") else {
-            self.problem(
-                at,
-                &field,
-                "is missing".into(),
-                "add `tiers = [{ up_to = \"inf\", unit = \"0.01\" }]`".into(),
-            );
-            return None;
-        };
+        let item = self.required(
+            t,
+            "tiers",
+            &field,
+            at,
+            "add `tiers = [{ up_to = \"inf\", unit = \"0.01\" }]`",
+        )?;
         let tat = self.item_at(item, at);
         let tables: Vec<(&dyn TableLike, At)> = if let Some(aot) = item.as_array_of_tables() {
             aot.iter()
@@ -875,16 +883,14 @@ impl<'a> Cx<'a> {
             let field = format!("{field}[{i}]");
             self.unknown_keys(t, TIER_KEYS, &field, at);
             let up_field = join(&field, "up_to");
-            let up_to = match t.get("up_to") {
-                None => {
-                    self.problem(
-                        at,
-                        &up_field,
-                        "is missing".into(),
-                        "add `up_to = 1000`, or `up_to = \"inf\"` for the last tier".into(),
-                    );
-                    None
-                }
+            let up_to = match self.required(
+                t,
+                "up_to",
+                &up_field,
+                at,
+                "add `up_to = 1000`, or `up_to = \"inf\"` for the last tier",
+            ) {
+                None => None,
                 Some(v) if v.as_str() == Some("inf") => Some(None),
                 Some(v) if v.is_str() => {
                     let vat = self.item_at(v, at);
@@ -949,15 +955,13 @@ impl<'a> Cx<'a> {
     /// (`docs/pricing.md`).
     fn unit_price(&mut self, t: &dyn TableLike, path: &str, at: At) -> Option<Decimal> {
         let field = join(path, "unit");
-        let Some(item) = t.get("unit") else {
-            self.problem(
-                at,
-                &field,
-                "is missing".into(),
-                "add `unit = \"0.01\"` (a string: money is exact)".into(),
-            );
-            return None;
-        };
+        let item = self.required(
+            t,
+            "unit",
+            &field,
+            at,
+            "add `unit = \"0.01\"` (a string: money is exact)",
+        )?;
         let at = self.item_at(item, at);
         let parsed = money_value(item);
         match parsed {
@@ -1103,18 +1107,10 @@ impl<'a> Cx<'a> {
             return Some(LimitSrc { meter, value, reset, refusal });
         };
         self.unknown_keys(t, LIMIT_KEYS, field, at);
-        let value = match t.get("value") {
-            None => {
-                self.problem(
-                    at,
-                    &join(field, "value"),
-                    "is missing".into(),
-                    "add `value = 100` (or \"unlimited\")".into(),
-                );
-                None
-            }
-            Some(v) => self.limit_value(v, &join(field, "value"), at),
-        };
+        let value_field = join(field, "value");
+        let value = self
+            .required(t, "value", &value_field, at, "add `value = 100` (or \"unlimited\")")
+            .and_then(|v| self.limit_value(v, &value_field, at));
         let window = t.get("window").map(|w| (w, self.item_at(w, at)));
         let reset = match t.get("reset") {
             None => {
@@ -1249,16 +1245,9 @@ impl<'a> Cx<'a> {
         for (index, (t, tat)) in tables.into_iter().enumerate() {
             let field = format!("{path}[{index}]");
             self.unknown_keys(t, UPGRADE_KEYS, &field, tat);
-            let to = match t.get("to") {
-                None => {
-                    self.problem(
-                        tat,
-                        &join(&field, "to"),
-                        "is missing".into(),
-                        "add `to = \"<plan id>\"`".into(),
-                    );
-                    None
-                }
+            let to_field = join(&field, "to");
+            let to = match self.required(t, "to", &to_field, tat, "add `to = \"<plan id>\"`") {
+                None => None,
                 Some(v) => {
                     let vat = self.item_at(v, tat);
                     match v.as_str() {
