@@ -168,17 +168,7 @@ pub(crate) fn tokio_runtime(
     Ok((rt, workers, cores))
 }
 
-/// Every problem of a catalog, one per paragraph.
-fn problems_text(problems: &[govern_plans::Problem]) -> String {
-    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    format!("the catalog has problems:\n{}", lines.join("\n"))
-}
-
-/// Loads and validates catalog files taken together.
-fn load_catalog(paths: &[std::path::PathBuf]) -> Result<govern_plans::Catalog, String> {
-    let paths: Vec<&std::path::Path> = paths.iter().map(std::path::PathBuf::as_path).collect();
-    govern_plans::load_files(&paths).map_err(|problems| problems_text(&problems))
-}
+use crate::plans::{load_catalog, problems_text};
 
 /// The receipt body of the ledger benchmark's `i`th receipt.
 fn bench_body(tenants: &[TenantId], i: u64) -> Result<govern_receipt::ReceiptBody, String> {

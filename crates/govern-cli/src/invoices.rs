@@ -11,9 +11,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
-use govern_governors::{GovernorKind, TenantId, audit, civil_from_days};
+use govern_governors::{GovernorKind, TenantId, civil_from_days};
 use govern_receipt::Receipt;
-use govern_runtime::{BillingPeriod, invoice_of, recorded_lines};
+use govern_runtime::{BillingPeriod, InvoiceView, invoice_of, recorded_invoice};
 
 use crate::ledger_dir::{Message, for_each_record};
 use crate::out::{Stdout, write_error};
@@ -43,44 +43,6 @@ pub(crate) struct InvoicesArgs {
     json: bool,
 }
 
-/// One line, as printed.
-#[derive(serde::Serialize)]
-struct Line {
-    kind: String,
-    meter: Option<String>,
-    quantity: u64,
-    unit_price: String,
-    amount: String,
-    description: String,
-}
-
-/// The invoice, as printed.
-#[derive(serde::Serialize)]
-struct Shown {
-    tenant: String,
-    period: String,
-    /// `closed` (receipted by the billing run) or `preview` (computed now; not receipted).
-    status: &'static str,
-    /// The `record_invoice` receipt of a closed period.
-    receipt: Option<u64>,
-    plan: String,
-    currency: String,
-    lines: Vec<Line>,
-    total: String,
-}
-
-fn describe(l: &govern_governors::audit::InvoiceLine, currency: &str) -> String {
-    match (l.kind.as_str(), &l.meter) {
-        ("overage", Some(meter)) => {
-            format!("{meter}: {} units at {} {currency}", l.quantity, l.unit_price)
-        }
-        ("proration", _) => {
-            format!("base price {} {currency} for {} days", l.unit_price, l.quantity)
-        }
-        _ => format!("base price {} {currency}", l.unit_price),
-    }
-}
-
 /// Runs `govern invoices`.
 pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
     let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
@@ -108,41 +70,8 @@ pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
         }
     };
     let period = BillingPeriod::month(&label).map_err(|e| format!("--period: {e}"))?;
-    let recorded = receipts.iter().rev().find(|r| {
-        r.body.command == "record_invoice" && r.body.args.get("period") == Some(&period.label)
-    });
-    let shown = match recorded {
-        Some(r) => {
-            let parsed = <audit::Command as govern_governors::CommandSpec>::parse(
-                "record_invoice",
-                &r.body.args,
-            )
-            .map_err(|e| format!("receipt {}: {e}", r.seq))?;
-            let audit::Command::RecordInvoice { plan, currency, lines, total, .. } = parsed else {
-                return Err(format!("receipt {} is not an invoice", r.seq));
-            };
-            let lines = lines
-                .iter()
-                .map(|l| Line {
-                    kind: l.kind.clone(),
-                    meter: l.meter.clone(),
-                    quantity: l.quantity,
-                    unit_price: l.unit_price.to_string(),
-                    amount: l.amount.to_string(),
-                    description: describe(l, &currency),
-                })
-                .collect();
-            Shown {
-                tenant: tenant.to_string(),
-                period: period.label.clone(),
-                status: "closed",
-                receipt: Some(r.seq),
-                plan,
-                currency,
-                lines,
-                total: total.to_string(),
-            }
-        }
+    let view = match recorded_invoice(&receipts, &tenant, &period).map_err(|e| e.0)? {
+        Some(closed) => InvoiceView::Closed(closed),
         None => {
             if args.catalog.is_empty() {
                 return Err(format!(
@@ -150,37 +79,11 @@ pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
                     period.label
                 ));
             }
-            let paths: Vec<&std::path::Path> = args.catalog.iter().map(PathBuf::as_path).collect();
-            let catalog = govern_plans::load_files(&paths).map_err(|problems| {
-                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                format!("the catalog has problems:\n{}", lines.join("\n"))
-            })?;
-            let invoice = invoice_of(&receipts, &catalog, &period).map_err(|e| e.0)?;
-            let lines = invoice
-                .lines
-                .iter()
-                .zip(recorded_lines(&invoice))
-                .map(|(l, r)| Line {
-                    kind: r.kind,
-                    meter: r.meter,
-                    quantity: r.quantity,
-                    unit_price: r.unit_price.to_string(),
-                    amount: r.amount.to_string(),
-                    description: l.description.clone(),
-                })
-                .collect();
-            Shown {
-                tenant: tenant.to_string(),
-                period: invoice.period.clone(),
-                status: "preview",
-                receipt: None,
-                plan: invoice.plan.clone(),
-                currency: invoice.currency.code().to_owned(),
-                lines,
-                total: invoice.total.to_string(),
-            }
+            let catalog = crate::plans::load_catalog(&args.catalog)?;
+            InvoiceView::Preview(invoice_of(&receipts, &catalog, &period).map_err(|e| e.0)?)
         }
     };
+    let shown = view.doc(&tenant);
     let mut out = std::io::BufWriter::new(Stdout);
     if args.json || args.format == "json" {
         let json = serde_json::to_string(&shown).map_err(|e| e.to_string())?;

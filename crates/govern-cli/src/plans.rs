@@ -328,3 +328,15 @@ fn diff(catalog: &Catalog, command: &PlansCommand) -> Result<(), String> {
     rows.push(vec!["evidence required".into(), evidence(a), evidence(b)]);
     table(&rows)
 }
+
+/// Every problem of a catalog, one per paragraph.
+pub(crate) fn problems_text(problems: &[govern_plans::Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!("the catalog has problems:\n{}", lines.join("\n"))
+}
+
+/// Loads and validates catalog files taken together.
+pub(crate) fn load_catalog(paths: &[std::path::PathBuf]) -> Result<govern_plans::Catalog, String> {
+    let paths: Vec<&std::path::Path> = paths.iter().map(std::path::PathBuf::as_path).collect();
+    govern_plans::load_files(&paths).map_err(|problems| problems_text(&problems))
+}

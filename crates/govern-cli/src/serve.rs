@@ -56,12 +56,7 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut builder = Runtime::builder().data_dir(dir);
     if !args.catalog.is_empty() {
-        let paths: Vec<&std::path::Path> = args.catalog.iter().map(PathBuf::as_path).collect();
-        let catalog = govern_plans::load_files(&paths).map_err(|problems| {
-            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            format!("the catalog has problems:\n{}", lines.join("\n"))
-        })?;
-        builder = builder.catalog(catalog);
+        builder = builder.catalog(crate::plans::load_catalog(&args.catalog)?);
     }
     let keys = KeyStore::open_in(dir).map_err(|e| e.to_string())?;
     let webhooks = args.webhook_secret_file.as_deref().map(verifier).transpose()?.map(Arc::new);

@@ -15,9 +15,8 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use govern_governors::TenantId;
-use govern_governors::audit::InvoiceLine;
 use govern_governors::billing::PaymentMethod;
-use govern_runtime::{ClosedInvoice, InvoiceView, WebhookError};
+use govern_runtime::{InvoiceDoc, WebhookError};
 use govern_webhooks::Verifier;
 use serde::Serialize;
 
@@ -31,57 +30,6 @@ pub const WEBHOOK_BODY_BYTES_MAX: usize = govern_webhooks::event::EVENT_BODY_LEN
 
 /// Tenants closed at a time by `POST /v1/billing-runs/{period}`.
 pub const BILLING_RUN_CONCURRENCY: usize = 64;
-
-/// One invoice line as JSON: amounts as exact decimal strings, never floats.
-#[derive(Debug, Serialize)]
-pub struct LineJson {
-    kind: String,
-    meter: Option<String>,
-    quantity: u64,
-    unit_price: String,
-    amount: String,
-}
-
-/// An invoice as JSON.
-#[derive(Debug, Serialize)]
-pub struct InvoiceJson {
-    tenant: String,
-    period: String,
-    /// `closed` (receipted) or `preview`.
-    status: &'static str,
-    /// The `record_invoice` receipt of a closed month.
-    receipt: Option<u64>,
-    /// The billing governor's payment of a closed month with a total above zero.
-    payment: Option<String>,
-    plan: String,
-    currency: String,
-    lines: Vec<LineJson>,
-    total: String,
-}
-
-fn line(l: &InvoiceLine) -> LineJson {
-    LineJson {
-        kind: l.kind.clone(),
-        meter: l.meter.clone(),
-        quantity: l.quantity,
-        unit_price: l.unit_price.to_string(),
-        amount: l.amount.to_string(),
-    }
-}
-
-fn closed_json(c: &ClosedInvoice) -> InvoiceJson {
-    InvoiceJson {
-        tenant: c.tenant.to_string(),
-        period: c.period.clone(),
-        status: "closed",
-        receipt: Some(c.record_seq),
-        payment: c.payment.as_ref().map(ToString::to_string),
-        plan: c.plan.clone(),
-        currency: c.currency.clone(),
-        lines: c.lines.iter().map(line).collect(),
-        total: c.total.to_string(),
-    }
-}
 
 fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
     TenantId::new(text).map_err(|e| ApiError::bad_request("bad_request", format!("tenant: {e}")))
@@ -107,35 +55,21 @@ async fn invoice(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((tenant, period)): Path<(String, String)>,
-) -> Result<axum::Json<InvoiceJson>, ApiError> {
+) -> Result<axum::Json<InvoiceDoc>, ApiError> {
     let tenant = tenant_id(&tenant)?;
     auth.for_tenant(&tenant)?;
-    let view = state.runtime.invoice(&tenant, &period)?;
-    Ok(axum::Json(match view {
-        InvoiceView::Closed(c) => closed_json(&c),
-        InvoiceView::Preview(i) => InvoiceJson {
-            tenant: tenant.to_string(),
-            period: i.period.clone(),
-            status: "preview",
-            receipt: None,
-            payment: None,
-            plan: i.plan.clone(),
-            currency: i.currency.code().to_owned(),
-            lines: govern_runtime::recorded_lines(&i).iter().map(line).collect(),
-            total: i.total.to_string(),
-        },
-    }))
+    Ok(axum::Json(state.runtime.invoice(&tenant, &period)?.doc(&tenant)))
 }
 
 async fn close(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((tenant, period)): Path<(String, String)>,
-) -> Result<axum::Json<InvoiceJson>, ApiError> {
+) -> Result<axum::Json<InvoiceDoc>, ApiError> {
     auth.operator()?;
     let tenant = tenant_id(&tenant)?;
     let closed = state.runtime.close_period(&tenant, &period, PaymentMethod::Card).await?;
-    Ok(axum::Json(closed_json(&closed)))
+    Ok(axum::Json(closed.doc()))
 }
 
 /// The billing run's answer.
@@ -150,7 +84,7 @@ struct RunJson {
     not_invoiceable: usize,
     /// Tenants whose close failed: (tenant, error code).
     failed: Vec<(String, String)>,
-    invoices: Vec<InvoiceJson>,
+    invoices: Vec<InvoiceDoc>,
 }
 
 async fn billing_run(
@@ -178,7 +112,7 @@ async fn billing_run(
                 } else {
                     run.already_closed += 1;
                 }
-                run.invoices.push(closed_json(&c));
+                run.invoices.push(c.doc());
             }
             Err(e) if e.code() == "not_invoiceable" => run.not_invoiceable += 1,
             Err(e) if e.code() == "period_open" => return Err(e.into()),

@@ -137,7 +137,7 @@ async fn invoices_are_read_by_their_tenant_and_closed_by_an_operator() {
     assert_eq!(closed["payment"], "invoice-2026-01");
     assert_eq!(
         closed["lines"][1],
-        json!({"kind":"overage","meter":"api_calls","quantity":5005,"unit_price":"0.001","amount":"5.00"})
+        json!({"kind":"overage","meter":"api_calls","quantity":5005,"unit_price":"0.001","amount":"5.00","description":"api_calls: 5005 units at 0.001 USD"})
     );
     let read = s.call(Method::GET, path, Some(&s.acme_key)).await.json().unwrap();
     assert_eq!(

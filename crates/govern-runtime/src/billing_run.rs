@@ -41,6 +41,8 @@ pub struct BillingPeriod {
     pub end: Timestamp,
     /// Its days.
     pub days: u32,
+    /// The billing governor's resource of its invoice payment: `invoice-YYYY-MM`.
+    pub payment_resource: ResourceId,
 }
 
 impl BillingPeriod {
@@ -57,21 +59,15 @@ impl BillingPeriod {
         let (y, m): (u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
         let period = Period::month(y, m).map_err(|_| bad())?;
         let start = days_from_civil(y.into(), m.into(), 1).ok_or_else(bad)?;
+        let payment_resource =
+            ResourceId::new(&format!("invoice-{}", period.label)).map_err(|_| bad())?;
         Ok(Self {
             label: period.label,
             key: u64::from(y - 1970) * 12 + u64::from(m - 1),
             start: Timestamp(start * DAY_MS),
             end: Timestamp((start + u64::from(period.days)) * DAY_MS),
             days: period.days,
-        })
-    }
-
-    /// The billing governor's resource of this period's invoice payment: `invoice-YYYY-MM`.
-    #[must_use]
-    pub fn payment_resource(&self) -> ResourceId {
-        ResourceId::new(&format!("invoice-{}", self.label)).unwrap_or_else(|_| {
-            // `invoice-` and seven digits and a dash: always a valid id.
-            ResourceId::new("invoice").unwrap_or_else(|_| unreachable!("a literal id"))
+            payment_resource,
         })
     }
 }
@@ -273,7 +269,7 @@ impl ClosedInvoice {
             lines,
             total,
             record_seq: r.seq,
-            payment: (!total.is_zero()).then(|| period.payment_resource()),
+            payment: (!total.is_zero()).then(|| period.payment_resource.clone()),
             closed_now: false,
         })
     }
@@ -287,6 +283,115 @@ pub enum InvoiceView {
     Closed(ClosedInvoice),
     /// Not closed: computed now as the billing run would, nothing written.
     Preview(Invoice),
+}
+
+/// One line of an [`InvoiceDoc`]: amounts as exact decimal strings, never floats.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LineDoc {
+    /// `base`, `proration` or `overage`.
+    pub kind: String,
+    /// The meter of an overage line.
+    pub meter: Option<String>,
+    /// Units, 1, or days.
+    pub quantity: u64,
+    /// The unit price, exact.
+    pub unit_price: String,
+    /// The amount, rounded to the currency's minor unit.
+    pub amount: String,
+    /// For people.
+    pub description: String,
+}
+
+/// An invoice as a host shows it: the body of `GET …/invoices/{period}` and of `govern
+/// invoices --format json`, one shape for both.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InvoiceDoc {
+    /// The tenant.
+    pub tenant: String,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// `closed` (receipted by the billing run) or `preview` (computed now, nothing written).
+    pub status: &'static str,
+    /// The `record_invoice` receipt of a closed month.
+    pub receipt: Option<u64>,
+    /// The billing governor's resource of a closed month's payment (a total above zero).
+    pub payment: Option<String>,
+    /// The plan at the month's end.
+    pub plan: String,
+    /// ISO 4217 code of every amount.
+    pub currency: String,
+    /// The lines.
+    pub lines: Vec<LineDoc>,
+    /// What is owed.
+    pub total: String,
+}
+
+fn line_doc(l: &InvoiceLine, description: String) -> LineDoc {
+    LineDoc {
+        kind: l.kind.clone(),
+        meter: l.meter.clone(),
+        quantity: l.quantity,
+        unit_price: l.unit_price.to_string(),
+        amount: l.amount.to_string(),
+        description,
+    }
+}
+
+/// A recorded line, for people (a recorded invoice keeps the numbers, not the pricing's words).
+fn describe(l: &InvoiceLine, currency: &str) -> String {
+    match (l.kind.as_str(), &l.meter) {
+        ("overage", Some(meter)) => {
+            format!("{meter}: {} units at {} {currency}", l.quantity, l.unit_price)
+        }
+        ("proration", _) => {
+            format!("base price {} {currency} for {} days", l.unit_price, l.quantity)
+        }
+        _ => format!("base price {} {currency}", l.unit_price),
+    }
+}
+
+impl ClosedInvoice {
+    /// As a host shows it.
+    #[must_use]
+    pub fn doc(&self) -> InvoiceDoc {
+        InvoiceDoc {
+            tenant: self.tenant.to_string(),
+            period: self.period.clone(),
+            status: "closed",
+            receipt: Some(self.record_seq),
+            payment: self.payment.as_ref().map(ToString::to_string),
+            plan: self.plan.clone(),
+            currency: self.currency.clone(),
+            lines: self.lines.iter().map(|l| line_doc(l, describe(l, &self.currency))).collect(),
+            total: self.total.to_string(),
+        }
+    }
+}
+
+impl InvoiceView {
+    /// As a host shows it.
+    #[must_use]
+    pub fn doc(&self, tenant: &TenantId) -> InvoiceDoc {
+        match self {
+            Self::Closed(c) => c.doc(),
+            Self::Preview(i) => InvoiceDoc {
+                tenant: tenant.to_string(),
+                period: i.period.clone(),
+                status: "preview",
+                receipt: None,
+                payment: None,
+                plan: i.plan.clone(),
+                currency: i.currency.code().to_owned(),
+                lines: i
+                    .lines
+                    .iter()
+                    .zip(recorded_lines(i))
+                    .map(|(l, r)| line_doc(&r, l.description.clone()))
+                    .collect(),
+                total: i.total.to_string(),
+            },
+        }
+    }
 }
 
 impl RuntimeHandle {
@@ -307,7 +412,8 @@ impl RuntimeHandle {
         let receipts = self
             .receipts(tenant, None, None)
             .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
-        if let Some(closed) = recorded(&receipts, tenant, &period) {
+        let not = |e: NotInvoiceable| Refusal::NotInvoiceable { reason: e.0 };
+        if let Some(closed) = recorded_invoice(&receipts, tenant, &period).map_err(not)? {
             return Ok(InvoiceView::Closed(closed));
         }
         let catalog = self.shared.commercial.catalog().ok_or(Refusal::NoCatalog)?;
@@ -381,7 +487,7 @@ impl RuntimeHandle {
                     lines,
                     total: invoice.total,
                     record_seq: record.seq,
-                    payment: (!invoice.total.is_zero()).then(|| period.payment_resource()),
+                    payment: (!invoice.total.is_zero()).then(|| period.payment_resource.clone()),
                     closed_now: true,
                 }
             }
@@ -389,7 +495,7 @@ impl RuntimeHandle {
         if closed.payment.is_some() {
             let paid_before = receipts.iter().any(|r| {
                 r.body.governor == GovernorKind::Billing
-                    && r.body.resource == period.payment_resource()
+                    && r.body.resource == period.payment_resource
             });
             if !paid_before {
                 self.request_invoice_payment(tenant, &period, &closed, method).await?;
@@ -421,7 +527,7 @@ impl RuntimeHandle {
         let request =
             Request { command: BillingCommand::RequestPayment { money, method }, reason, metadata };
         let accepted = self
-            .governor::<Billing>(tenant, &period.payment_resource())
+            .governor::<Billing>(tenant, &period.payment_resource)
             .send_request(request)
             .await?;
         debug_assert_eq!(accepted.to, govern_governors::billing::State::PaymentPending.name());
@@ -452,16 +558,25 @@ impl RuntimeHandle {
     }
 }
 
-/// The invoice the billing run recorded for `period`, if it did.
-fn recorded(
+/// The invoice the billing run recorded for `tenant`'s `period`, if it did, from the tenant's
+/// receipts.
+///
+/// # Errors
+/// A `record_invoice` receipt of the period that does not read back as one: the month is not
+/// priced again (that could bill twice), the receipt is named instead.
+pub fn recorded_invoice(
     receipts: &[Receipt],
     tenant: &TenantId,
     period: &BillingPeriod,
-) -> Option<ClosedInvoice> {
-    let r = receipts.iter().rev().find(|r| {
+) -> Result<Option<ClosedInvoice>, NotInvoiceable> {
+    let Some(r) = receipts.iter().rev().find(|r| {
         r.body.governor == GovernorKind::Audit
             && r.body.command == "record_invoice"
             && r.body.args.get("period") == Some(&period.label)
-    })?;
-    ClosedInvoice::from_receipt(tenant, r, period)
+    }) else {
+        return Ok(None);
+    };
+    ClosedInvoice::from_receipt(tenant, r, period).map(Some).ok_or_else(|| {
+        NotInvoiceable(format!("receipt {} records {} but does not read back", r.seq, period.label))
+    })
 }

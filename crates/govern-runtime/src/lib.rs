@@ -53,7 +53,8 @@ pub mod ledger {
 }
 
 pub use billing_run::{
-    BillingPeriod, ClosedInvoice, InvoiceView, NotInvoiceable, invoice_of, recorded_lines,
+    BillingPeriod, ClosedInvoice, InvoiceDoc, InvoiceView, LineDoc, NotInvoiceable, invoice_of,
+    recorded_invoice, recorded_lines,
 };
 #[cfg(feature = "testing")]
 pub use coordinator::SagaFaults;
