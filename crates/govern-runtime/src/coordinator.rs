@@ -23,16 +23,6 @@ use crate::saga::{SagaDef, SagaEnd, StepCommand, decode_params, encode_params, r
 use crate::saga_actor::{RunRequest, SagaMsg};
 
 /// Whether a refusal may pass if retried (the runtime was momentarily unable).
-fn transient(r: &Refusal) -> bool {
-    matches!(
-        r,
-        Refusal::Busy { .. }
-            | Refusal::Timeout { .. }
-            | Refusal::GovernorUnavailable { .. }
-            | Refusal::IdempotencyInFlight { .. }
-    )
-}
-
 /// Whether the runtime is going away: the run stops, to be resumed at the next start.
 fn stopping(r: &Refusal) -> bool {
     matches!(r, Refusal::ShuttingDown | Refusal::LedgerUnavailable(_))
@@ -408,7 +398,7 @@ impl RuntimeHandle {
                 Ok(_) => return Ok(Record::StepDone { step: i }),
                 Err(CommandError::Refused(r)) if stopping(&r) => return Err(r),
                 Err(CommandError::Refused(r))
-                    if transient(&r) && attempt + 1 < SAGA_ATTEMPTS_MAX =>
+                    if r.is_transient() && attempt + 1 < SAGA_ATTEMPTS_MAX =>
                 {
                     attempt += 1;
                     last_refusal = r.to_string();

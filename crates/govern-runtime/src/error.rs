@@ -183,6 +183,23 @@ impl Refusal {
         }
     }
 
+    /// Whether nothing was decided and the same request may succeed later: the runtime was
+    /// busy, slow, stopping, its ledger or the governor unavailable, or the same idempotency
+    /// key still in flight. Every other refusal is a decision about the request (an unknown or
+    /// suspended tenant, a reserved command, a conflict, ...): retrying changes nothing.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Busy { .. }
+                | Self::Timeout { .. }
+                | Self::ShuttingDown
+                | Self::LedgerUnavailable(_)
+                | Self::GovernorUnavailable { .. }
+                | Self::IdempotencyInFlight { .. }
+        )
+    }
+
     /// How long to wait before retrying, when the refusal says (a quarantined governor).
     #[must_use]
     pub fn retry_after_ms(&self) -> Option<u64> {

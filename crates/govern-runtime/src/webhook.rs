@@ -154,6 +154,9 @@ impl RuntimeHandle {
             from_receipt: false,
         };
         let begun = self.shared.idempotency.begin(&tenant, &key, marker, now);
+        // Only the delivery that began the key (a new event) records with it and finishes it:
+        // a duplicate or a conflicting delivery must not touch the first one's entry.
+        let owns_key = matches!(begun, Ok(Begin::Run));
         let (outcome, detail, command) = match begun {
             Err(Refusal::IdempotencyInFlight { key }) => {
                 return Err(WebhookError::Unavailable(Refusal::IdempotencyInFlight { key }));
@@ -189,11 +192,7 @@ impl RuntimeHandle {
         };
         let mut metadata = Metadata::new();
         let source = metadata.insert("source", "webhook");
-        let keyed = if outcome == WebhookOutcome::Duplicate {
-            Ok(())
-        } else {
-            metadata.insert(IDEMPOTENCY_KEY, key.as_str())
-        };
+        let keyed = if owns_key { metadata.insert(IDEMPOTENCY_KEY, key.as_str()) } else { Ok(()) };
         let reason = Reason::new("payment provider webhook");
         let (Ok(()), Ok(()), Ok(reason)) = (source, keyed, reason) else {
             // A metadata value or reason this module builds is always valid; be safe anyway.
@@ -205,7 +204,7 @@ impl RuntimeHandle {
         };
         let request = Request { command: record, reason, metadata };
         let written = self.record_waiting(&tenant, request).await;
-        if outcome != WebhookOutcome::Duplicate {
+        if owns_key {
             self.shared.idempotency.finish(&tenant, &key, &written);
         }
         let record = written.map_err(|e| match e {
@@ -279,17 +278,13 @@ impl RuntimeHandle {
             Err(CommandError::Rejected(r)) => {
                 Ok((WebhookOutcome::Rejected, format!("{what}: {} {r}", r.kind()), None))
             }
-            // The mapped command's own key was used with another command (a provider reusing
-            // an event id): a decision, not a retryable condition.
-            Err(CommandError::Refused(r @ Refusal::IdempotencyConflict { .. })) => {
-                Ok((WebhookOutcome::Rejected, format!("{what}: {r}"), None))
+            // Nothing decided (busy, stopping, ...): the provider's retry will be taken.
+            Err(CommandError::Refused(r)) if r.is_transient() => Err(r),
+            // A decision about it (the tenant suspended, a plan the catalog lacks, the event id
+            // reused for another command, ...): receipted as rejected, with why.
+            Err(CommandError::Refused(r)) => {
+                Ok((WebhookOutcome::Rejected, format!("{what}: {} {r}", r.code()), None))
             }
-            Err(CommandError::Refused(
-                r @ (Refusal::UnknownPlan { .. }
-                | Refusal::Reserved { .. }
-                | Refusal::TenantResourceMismatch { .. }),
-            )) => Ok((WebhookOutcome::Rejected, format!("{what}: {r}"), None)),
-            Err(CommandError::Refused(r)) => Err(r),
         }
     }
 

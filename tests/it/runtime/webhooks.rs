@@ -236,4 +236,34 @@ mod deliveries {
         assert_eq!(h.command(forged).await.unwrap_err().code(), "reserved");
         rt.shutdown().await.unwrap();
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_suspended_tenant_or_a_reused_event_id_is_receipted_rejected_and_keeps_the_first() {
+        let rt = builder().start().await.unwrap();
+        let h = authorized(&rt).await;
+        let b = body("evt_7", "payment_intent.succeeded", 1999, "acme");
+        let first = h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &b), &b).await;
+        assert_eq!(first.unwrap().outcome, WebhookOutcome::Accepted);
+        // The same event id for another type: rejected, and the first delivery is still the
+        // one a redelivery replays.
+        let reused = body("evt_7", "charge.refunded", 1999, "acme");
+        let header = sign(SECRET, now_secs(&h), &reused);
+        let d = h.deliver_webhook(&verifier(), &header, &reused).await.unwrap();
+        assert_eq!(d.outcome, WebhookOutcome::Rejected, "{}", d.detail);
+        let again = h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &b), &b).await;
+        assert_eq!(again.unwrap().outcome, WebhookOutcome::Duplicate);
+        // A suspended tenant's payment event is a decision, not a reason to retry: receipted.
+        h.tenant(&tenant("acme"))
+            .send(govern_governors::tenant::Command::SuspendTenant, "unpaid")
+            .await
+            .unwrap();
+        let late = body("evt_8", "payment_intent.payment_failed", 1999, "acme");
+        let d = h.deliver_webhook(&verifier(), &sign(SECRET, now_secs(&h), &late), &late).await;
+        let d = d.unwrap();
+        assert_eq!(d.outcome, WebhookOutcome::Rejected);
+        assert!(d.detail.contains("tenant_suspended"), "{}", d.detail);
+        let recs: Vec<String> = records(&h).into_iter().map(|r| r.0).collect();
+        assert_eq!(recs, ["accepted", "rejected", "duplicate", "rejected"]);
+        rt.shutdown().await.unwrap();
+    }
 }
