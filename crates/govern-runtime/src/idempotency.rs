@@ -210,6 +210,15 @@ impl Idempotency {
             Err(CommandError::Refused(_)) => {
                 // Left in `order`: pruning skips a key it no longer finds.
                 t.keys.remove(key);
+                if t.keys.is_empty() {
+                    drop(t);
+                    // A tenant left with no key (a refused first request, an unknown tenant):
+                    // its entry goes, unless another request holds it at this moment, so that
+                    // made-up tenant ids do not accumulate entries.
+                    self.tenants.remove_if(tenant, |_, held| {
+                        Arc::strong_count(held) <= 2 && lock(held).keys.is_empty()
+                    });
+                }
             }
         }
     }
@@ -251,9 +260,10 @@ impl Idempotency {
             let key: Arc<str> = Arc::from(key.as_str());
             let entry =
                 Entry { fingerprint, state: State::Done(Ok(accepted)), at: r.body.timestamp };
-            if t.keys.insert(Arc::clone(&key), entry).is_none() {
-                t.order.push_back((r.body.timestamp, key));
-            }
+            // Always queued at its own time: a key seen in two receipts keeps the later entry,
+            // and pruning matches an entry by its time, skipping the earlier, stale one.
+            t.keys.insert(Arc::clone(&key), entry);
+            t.order.push_back((r.body.timestamp, key));
         }
         self.prune(&mut t, now, false);
         while t.keys.len() > self.keys_max {
@@ -384,5 +394,27 @@ mod tests {
         assert!(from_receipt.matches(&request));
         request.args.insert("amount".into(), "11.00".into());
         assert!(!from_receipt.matches(&request));
+    }
+
+    #[test]
+    fn a_refused_request_of_a_made_up_tenant_leaves_no_entry_behind() {
+        let store = Idempotency::new(60_000, 10);
+        for i in 0..100 {
+            let nobody = TenantId::new(&format!("nobody-{i}")).unwrap();
+            assert!(matches!(
+                store.begin(&nobody, "k", fp("start_trial", "pro"), T),
+                Ok(Begin::Run)
+            ));
+            store.finish(&nobody, "k", &Err(Refusal::UnknownTenant(nobody.clone()).into()));
+        }
+        assert_eq!(store.tenants.len(), 0);
+        // A tenant that keeps a key keeps its entry.
+        let acme = TenantId::new("acme").unwrap();
+        store.begin(&acme, "a", fp("start_trial", "pro"), T).unwrap();
+        store.finish(&acme, "a", &accepted(1));
+        store.begin(&acme, "b", fp("start_trial", "x"), T).unwrap();
+        store.finish(&acme, "b", &Err(Refusal::Busy { what: "x", max: 1 }.into()));
+        assert_eq!(store.tenants.len(), 1);
+        assert_eq!(store.stats().keys, 1);
     }
 }

@@ -628,11 +628,9 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
             .map_err(|e| fail(e.to_string()))?;
         let mut by_resource: BTreeMap<(GovernorKind, govern_governors::ResourceId), Vec<Receipt>> =
             BTreeMap::new();
-        let keyed: Vec<Receipt> = receipts
-            .iter()
-            .filter(|r| r.body.metadata.contains_key(crate::idempotency::IDEMPOTENCY_KEY))
-            .cloned()
-            .collect();
+        // Keys first, from every receipt (those without one are skipped), before the receipts
+        // are sorted by resource below.
+        shared.idempotency.rebuild(&tenant_id, &receipts, shared.clock.now());
         let usage: Vec<Receipt> = if views {
             receipts.iter().filter(|r| r.body.command == "record_usage").cloned().collect()
         } else {
@@ -664,7 +662,6 @@ fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), Runtime
                 .map_err(|e| fail(e.to_string()))?;
             armed += usize::from(rearmed);
         }
-        shared.idempotency.rebuild(&tenant_id, &keyed, shared.clock.now());
         if views && !usage.is_empty() {
             // Usage counters, against the limits of the plans just restored.
             let limits = shared.commercial.limits(&tenant_id);

@@ -208,12 +208,22 @@ impl SagaDef {
     /// a step names must have a value.
     ///
     /// # Errors
-    /// A parameter without a value.
+    /// A parameter without a value; a name that is empty or holds `=` or a line break, or a
+    /// value with a line break (the run's `begin` records them as `KEY=VALUE` lines, which
+    /// must read back as the same parameters).
     pub fn params(
         &self,
         tenant: &str,
         given: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, String> {
+        for (k, v) in given {
+            if k.is_empty() || k.contains(['=', '\n', '\r']) || v.contains(['\n', '\r']) {
+                return Err(format!(
+                    "parameter `{}`: names are without `=` or line breaks, values without line breaks",
+                    k.escape_debug()
+                ));
+            }
+        }
         let mut p = self.defaults.clone();
         p.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
         p.insert("tenant".into(), tenant.to_owned());

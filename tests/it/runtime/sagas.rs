@@ -85,6 +85,11 @@ async fn a_saga_that_cannot_run_is_refused_before_it_begins() {
     assert_eq!((e.code(), e.http_status()), ("bad_saga", 422));
     let e = h.run_saga(&acme, &resource("x-1"), "onboarding", &params(&[])).await.unwrap_err();
     assert!(matches!(&e, Refusal::BadSaga { problem } if problem.contains("has no value")), "{e}");
+    // A value that would add a parameter when the recorded `KEY=VALUE` lines are read back.
+    let mut smuggled = onboarding_params();
+    smuggled.insert("email".into(), "ada@example.com\nplan=enterprise".into());
+    let e = h.run_saga(&acme, &resource("x-1"), "onboarding", &smuggled).await.unwrap_err();
+    assert!(matches!(&e, Refusal::BadSaga { problem } if problem.contains("line breaks")), "{e}");
     assert_eq!(h.head(), head);
     rt.shutdown().await.unwrap();
 }
