@@ -152,7 +152,7 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
     }
 }
 
-/// The benchmarks' tokio runtime: `workers` worker threads (default: the cores), govern's
+/// The benchmarks' (and `govern serve`'s) tokio runtime: `workers` worker threads (default: the cores), govern's
 /// `GLOBAL_QUEUE_INTERVAL`; with the worker count and the cores.
 pub(crate) fn tokio_runtime(
     workers: Option<usize>,

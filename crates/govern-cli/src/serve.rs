@@ -44,10 +44,8 @@ fn verifier(path: &std::path::Path) -> Result<govern_webhooks::Verifier, String>
 
 /// Runs `govern serve` to its end (a signal, then a drained shutdown).
 pub(crate) fn run(args: &ServeArgs) -> Result<(), String> {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting tokio: {e}"))?;
+    // The runtime the benchmarks measure: a worker per core, govern's global queue interval.
+    let (tokio, _, _) = crate::bench::tokio_runtime(None)?;
     tokio.block_on(serve(args))
 }
 

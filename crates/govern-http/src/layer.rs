@@ -284,12 +284,6 @@ impl Shared {
             let why = Unavailable::Overloaded { max: self.in_flight_max };
             return (request, self.cannot_answer(route, &tenant, &why, None));
         };
-        if self.runtime.is_ledger_poisoned() {
-            return (
-                request,
-                self.cannot_answer(route, &tenant, &Unavailable::LedgerPoisoned, Some(guard)),
-            );
-        }
         let action = route.action.as_deref().unwrap_or_else(|| default_action(request.method()));
         let verdict = match self.runtime.check(&tenant, &route.feature, action, route.quantity) {
             Ok(Decision::Allowed { decided_by }) => {

@@ -948,7 +948,8 @@ impl RuntimeHandle {
     ///
     /// # Errors
     /// [`Refusal::UnknownTenant`] for a tenant never provisioned; [`Refusal::NoCatalog`];
-    /// [`Refusal::ShuttingDown`].
+    /// [`Refusal::ShuttingDown`]; [`Refusal::LedgerUnavailable`] once a store failure has
+    /// poisoned the ledger.
     pub fn check(
         &self,
         tenant: &govern_governors::TenantId,
@@ -961,6 +962,12 @@ impl RuntimeHandle {
         }
         if !self.shared.catalog {
             return Err(Refusal::NoCatalog);
+        }
+        // A check decides nothing durable itself, but its refusals and counts are receipted and
+        // what it decides from may be behind what was acknowledged: with the ledger poisoned,
+        // it does not answer (every path to a decision says so alike).
+        if self.shared.ledger.is_poisoned() {
+            return Err(Refusal::LedgerUnavailable("the ledger's store failed".into()));
         }
         let state = self
             .shared
@@ -1110,14 +1117,6 @@ impl RuntimeHandle {
             durable: ledger.durable_len(),
             poisoned: ledger.is_poisoned(),
         }
-    }
-
-    /// Whether a store failure has poisoned the ledger: [`Self::ledger_status`]'s `poisoned`
-    /// alone, one atomic load without the ledger's lock (for a per-request path such as an
-    /// HTTP layer's).
-    #[must_use]
-    pub fn is_ledger_poisoned(&self) -> bool {
-        self.shared.ledger.is_poisoned()
     }
 
     #[cfg(feature = "testing")]

@@ -23,8 +23,6 @@ pub const FAIL_HEADER: HeaderName = HeaderName::from_static("x-govern-fail");
 pub(crate) enum Unavailable {
     /// The layer's in-flight bound is reached.
     Overloaded { max: usize },
-    /// A store failure poisoned the ledger.
-    LedgerPoisoned,
     /// `check` refused (shutting down, no catalog, ...).
     Runtime(Refusal),
 }
@@ -33,7 +31,6 @@ impl Unavailable {
     pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::Overloaded { .. } => "overloaded",
-            Self::LedgerPoisoned => "ledger_unavailable",
             Self::Runtime(refusal) => refusal.code(),
         }
     }
@@ -43,7 +40,6 @@ impl Unavailable {
             Self::Overloaded { max } => {
                 format!("the entitlement layer is at its limit of {max} requests in flight")
             }
-            Self::LedgerPoisoned => "the ledger's store failed".to_owned(),
             Self::Runtime(refusal) => refusal.to_string(),
         }
     }
@@ -51,7 +47,7 @@ impl Unavailable {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::Runtime(refusal) => refusal.retry_after_ms().map(|ms| ms.div_ceil(1000)),
-            Self::Overloaded { .. } | Self::LedgerPoisoned => None,
+            Self::Overloaded { .. } => None,
         }
     }
 }
