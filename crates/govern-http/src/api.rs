@@ -4,7 +4,7 @@
 
 mod checks;
 mod commands;
-mod extract;
+pub(crate) mod extract;
 mod reads;
 
 use std::time::Duration;

@@ -11,16 +11,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use govern_governors::TenantId;
 use govern_governors::billing::PaymentMethod;
 use govern_runtime::{InvoiceDoc, WebhookError};
 use govern_webhooks::Verifier;
 use serde::Serialize;
 
-use crate::{ApiError, AppState, Authenticated};
+use crate::api::extract::{Body, OperatorCaller, Params, TenantCaller, tenant_id};
+use crate::{ApiError, AppState};
 
 /// The webhook signature header (Stripe's format: `t=<unix seconds>,v1=<hex>`).
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
@@ -31,10 +31,6 @@ pub const WEBHOOK_BODY_BYTES_MAX: usize = govern_webhooks::event::EVENT_BODY_LEN
 /// Tenants closed at a time by `POST /v1/billing-runs/{period}`.
 pub const BILLING_RUN_CONCURRENCY: usize = 64;
 
-fn tenant_id(text: &str) -> Result<TenantId, ApiError> {
-    TenantId::new(text).map_err(|e| ApiError::bad_request("bad_request", format!("tenant: {e}")))
-}
-
 /// The routes of this module; `verifier` is `None` when no webhook secret is configured (the
 /// webhook route then answers 503 `webhooks_not_configured`).
 pub fn routes(verifier: Option<Arc<Verifier>>) -> Router<AppState> {
@@ -44,7 +40,7 @@ pub fn routes(verifier: Option<Arc<Verifier>>) -> Router<AppState> {
         .route("/v1/billing-runs/{period}", post(billing_run))
         .route(
             "/v1/webhooks/payments",
-            post(move |state: State<AppState>, headers: HeaderMap, body: Bytes| {
+            post(move |state: State<AppState>, headers: HeaderMap, Body(body): Body| {
                 webhook(state, verifier.clone(), headers, body)
             })
             .layer(DefaultBodyLimit::max(WEBHOOK_BODY_BYTES_MAX)),
@@ -53,20 +49,18 @@ pub fn routes(verifier: Option<Arc<Verifier>>) -> Router<AppState> {
 
 async fn invoice(
     State(state): State<AppState>,
-    auth: Authenticated,
-    Path((tenant, period)): Path<(String, String)>,
+    caller: TenantCaller,
+    Params((_, period)): Params<(String, String)>,
 ) -> Result<axum::Json<InvoiceDoc>, ApiError> {
-    let tenant = tenant_id(&tenant)?;
-    auth.for_tenant(&tenant)?;
-    Ok(axum::Json(state.runtime.invoice(&tenant, &period)?.doc(&tenant)))
+    let tenant = &caller.tenant;
+    Ok(axum::Json(state.runtime.invoice(tenant, &period)?.doc(tenant)))
 }
 
 async fn close(
     State(state): State<AppState>,
-    auth: Authenticated,
-    Path((tenant, period)): Path<(String, String)>,
+    _operator: OperatorCaller,
+    Params((tenant, period)): Params<(String, String)>,
 ) -> Result<axum::Json<InvoiceDoc>, ApiError> {
-    auth.operator()?;
     let tenant = tenant_id(&tenant)?;
     let closed = state.runtime.close_period(&tenant, &period, PaymentMethod::Card).await?;
     Ok(axum::Json(closed.doc()))
@@ -89,10 +83,9 @@ struct RunJson {
 
 async fn billing_run(
     State(state): State<AppState>,
-    auth: Authenticated,
-    Path(period): Path<String>,
+    _operator: OperatorCaller,
+    Params(period): Params<String>,
 ) -> Result<axum::Json<RunJson>, ApiError> {
-    auth.operator()?;
     govern_runtime::BillingPeriod::month(&period)?;
     let results =
         state.runtime.close_period_all(&period, PaymentMethod::Card, BILLING_RUN_CONCURRENCY).await;

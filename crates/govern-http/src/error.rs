@@ -82,6 +82,19 @@ impl ApiError {
     }
 }
 
+/// A policy refusal as the edge answers it: its code, its status (402, 403 or 429), its
+/// message, what decided it, and `Retry-After` exactly as it says (the check route and the
+/// entitlement layer alike).
+impl From<&govern_policy::Refusal> for ApiError {
+    fn from(r: &govern_policy::Refusal) -> Self {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
+        let mut error = Self::new(status, r.code, r.message.as_ref());
+        error.retry_after = r.retry_after_secs;
+        error.decided_by = Some(r.decided_by.to_string());
+        error
+    }
+}
+
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         Self::from_command(&CommandError::Refused(refusal))

@@ -3,7 +3,6 @@
 //! `record_usage_batch`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use govern_governors::Timestamp;
 use govern_policy::Decision;
 use govern_runtime::UsageRecorded;
@@ -40,16 +39,6 @@ pub(crate) struct Allowed {
     decided_by: String,
 }
 
-/// A policy refusal as the edge answers it: its code, its status (402, 403 or 429), its
-/// message, what decided it, and `Retry-After` exactly as it says.
-pub(crate) fn refusal(r: &govern_policy::Refusal) -> ApiError {
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN);
-    let mut error = ApiError::new(status, r.code, r.message.as_ref());
-    error.retry_after = r.retry_after_secs;
-    error.decided_by = Some(r.decided_by.to_string());
-    error
-}
-
 /// 200 `{"allowed":true,"decided_by":…}`, or the refusal (402/403/429); the runtime's own
 /// refusals (unknown tenant 404, no catalog 501, shutting down 503) as theirs.
 pub(crate) async fn check(
@@ -61,7 +50,7 @@ pub(crate) async fn check(
         Decision::Allowed { decided_by } => {
             Ok(axum::Json(Allowed { allowed: true, decided_by: decided_by.to_string() }))
         }
-        Decision::Refused(r) => Err(refusal(&r)),
+        Decision::Refused(r) => Err(ApiError::from(&r)),
     }
 }
 

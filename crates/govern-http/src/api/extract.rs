@@ -3,7 +3,8 @@
 //! a query string whose problems are 400 `bad_request` with serde's message (413 for a body
 //! over the limit, 415 without a JSON content type).
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -35,9 +36,11 @@ impl FromRequestParts<AppState> for TenantCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let auth = Authenticated::from_request_parts(parts, state).await?;
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))?;
+        // The route's `{tenant}` parameter, whatever other parameters it has.
+        let Params(mut params) =
+            Params::<std::collections::BTreeMap<String, String>>::from_request_parts(parts, state)
+                .await?;
+        let raw = params.remove("tenant").unwrap_or_default();
         let tenant = tenant_id(&raw)?;
         let caller = auth.for_tenant(&tenant)?.clone();
         Ok(Self { caller, tenant })
@@ -101,5 +104,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .await
             .map(|axum::extract::Query(value)| Self(value))
             .map_err(|e: QueryRejection| ApiError::bad_request("bad_request", e.body_text()))
+    }
+}
+
+/// A route's path parameters, their problems answered 400 `bad_request`.
+#[derive(Debug)]
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Self(value))
+            .map_err(|e| ApiError::bad_request("bad_request", e.body_text()))
+    }
+}
+
+/// A raw body (a webhook's, whose bytes are signed), over the limit answered 413
+/// `payload_too_large` in our shape.
+#[derive(Debug)]
+pub(crate) struct Body(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state).await.map(Self).map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than the server takes",
+                )
+            } else {
+                ApiError::bad_request("bad_request", e.body_text())
+            }
+        })
     }
 }

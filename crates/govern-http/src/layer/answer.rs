@@ -55,11 +55,7 @@ impl Unavailable {
 /// A refusal as the runtime decided it: its status, code, message, `retry_after` and what
 /// decided it; `Retry-After` (seconds) exactly as it says.
 pub(crate) fn refusal(refused: &Refused) -> Response<Body> {
-    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
-    let mut error = ApiError::new(status, refused.code, refused.message.as_ref());
-    error.retry_after = refused.retry_after_secs;
-    error.decided_by = Some(refused.decided_by.to_string());
-    error.into_response()
+    ApiError::from(refused).into_response()
 }
 
 /// An unknown tenant is a decision: no grant, plan or rule can allow it (403 `not_entitled`).
