@@ -56,9 +56,15 @@ pub(crate) struct RevokeArgs {
     dir: DirArg,
 }
 
-fn open(dir: &DirArg) -> Result<KeyStore, String> {
-    std::fs::create_dir_all(&dir.data_dir)
-        .map_err(|e| format!("{}: {e}", dir.data_dir.display()))?;
+/// The key store of the data directory; `create` makes the directory, the others need it
+/// (a mistyped directory is an error, not an empty key list).
+fn open(dir: &DirArg, create: bool) -> Result<KeyStore, String> {
+    let shown = dir.data_dir.display();
+    if create {
+        std::fs::create_dir_all(&dir.data_dir).map_err(|e| format!("{shown}: {e}"))?;
+    } else if !dir.data_dir.is_dir() {
+        return Err(format!("{shown} is not a directory"));
+    }
     KeyStore::open_in(&dir.data_dir).map_err(|e| e.to_string())
 }
 
@@ -66,14 +72,14 @@ fn open(dir: &DirArg) -> Result<KeyStore, String> {
 pub(crate) fn run(command: &KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Create(args) => {
-            let store = open(&args.dir)?;
+            let store = open(&args.dir, true)?;
             let (info, token) =
                 store.create(args.scope.clone(), &args.label).map_err(|e| e.to_string())?;
             say!("{token}");
             tell!("created key {} ({}); the token above is shown only now", info.id, info.scope);
         }
         KeysCommand::List(dir) => {
-            let store = open(dir)?;
+            let store = open(dir, false)?;
             let keys = store.list().map_err(|e| e.to_string())?;
             let time = |secs: u64| Timestamp(secs.saturating_mul(1000)).to_string();
             say!("{:<8}  {:<22}  {:<20}  {:<20}  label", "id", "scope", "created", "revoked");
@@ -91,7 +97,7 @@ pub(crate) fn run(command: &KeysCommand) -> Result<(), String> {
             say!("{} keys", keys.len());
         }
         KeysCommand::Revoke(args) => {
-            let store = open(&args.dir)?;
+            let store = open(&args.dir, false)?;
             let info = store.revoke(&args.id).map_err(|e| e.to_string())?;
             say!("revoked key {} ({})", info.id, info.scope);
         }

@@ -127,3 +127,22 @@ fn serve_answers_with_keys_and_stops_on_sigterm_with_a_verified_ledger() {
         "the checkpoint signed at shutdown: {out}"
     );
 }
+
+#[test]
+fn keys_list_and_revoke_need_the_data_directory_and_create_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("govrn");
+    for args in [
+        vec!["keys", "list", "--data-dir", s(&missing)],
+        vec!["keys", "revoke", "0badc0de", "--data-dir", s(&missing)],
+    ] {
+        let out = govern(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out.stderr).contains("is not a directory"), "{}", text(&out.stderr));
+        assert!(!missing.exists(), "{args:?} created the directory");
+    }
+    // `create` makes it.
+    let out = govern(&["keys", "create", "--data-dir", s(&missing), "--scope", "operator"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(missing.join("api-keys.json").is_file());
+}

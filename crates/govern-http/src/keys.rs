@@ -271,6 +271,20 @@ impl KeyStore {
         Ok(())
     }
 
+    /// The key file's writers' lock (`api-keys.json.lock`), held while a key is created or
+    /// revoked: two `govern keys` (or a server and a command) each reading the file, adding a
+    /// key and renaming their copy over it would lose one key, whose token was shown.
+    fn exclusive(&self) -> Result<fs::File, KeyError> {
+        let lock = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path.with_extension("json.lock"))
+            .map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        Ok(lock)
+    }
+
     /// Writes every key: a temporary file, fsynced, renamed over the old one (owner-only
     /// permissions), then the directory fsynced.
     fn write(&self, loaded: &mut Loaded) -> Result<(), KeyError> {
@@ -278,8 +292,14 @@ impl KeyStore {
         let text = serde_json::to_string_pretty(&file)
             .map_err(|e| KeyError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
         let tmp = self.path.with_extension("json.tmp");
+        // A leftover of a write that died: removed, so that the new file is created with the
+        // owner-only mode (the mode applies only to a file being created).
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(self.io(e)),
+            _ => {}
+        }
         let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut out = options.open(&tmp).map_err(|e| self.io(e))?;
@@ -299,6 +319,7 @@ impl KeyStore {
     /// The file cannot be read or written, holds [`KEYS_MAX`] keys, or no randomness.
     pub fn create(&self, scope: Scope, label: &str) -> Result<(KeyInfo, String), KeyError> {
         let mut loaded = self.lock();
+        let _writer = self.exclusive()?;
         self.refresh(&mut loaded)?;
         if loaded.by_id.len() >= KEYS_MAX {
             return Err(KeyError::Full);
@@ -337,6 +358,7 @@ impl KeyStore {
     /// No such key, already revoked, or the file cannot be read or written.
     pub fn revoke(&self, id: &str) -> Result<KeyInfo, KeyError> {
         let mut loaded = self.lock();
+        let _writer = self.exclusive()?;
         self.refresh(&mut loaded)?;
         let key = loaded.by_id.get_mut(id).ok_or_else(|| KeyError::UnknownKey(id.to_owned()))?;
         if key.revoked_at.is_some() {
@@ -442,5 +464,30 @@ mod tests {
         fs::write(dir.path().join(KEY_FILE), "{ not json").expect("write");
         assert!(matches!(KeyStore::open_in(dir.path()), Err(KeyError::Corrupt { .. })));
         assert_eq!(store.authenticate(&token), Err(AuthError::Unavailable));
+    }
+
+    #[test]
+    fn two_writers_at_once_lose_no_key() {
+        let (dir, _) = store();
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let path = dir.path().to_owned();
+                std::thread::spawn(move || {
+                    let store = KeyStore::open_in(&path).expect("open");
+                    (0..20)
+                        .map(|i| {
+                            store.create(Scope::Operator, &format!("{w}-{i}")).expect("create").1
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let tokens: Vec<String> =
+            writers.into_iter().flat_map(|w| w.join().expect("a writer")).collect();
+        let reader = KeyStore::open_in(dir.path()).expect("open");
+        assert_eq!(reader.list().expect("list").len(), 40);
+        for token in &tokens {
+            assert!(reader.authenticate(token).is_ok(), "every token shown is stored");
+        }
     }
 }
