@@ -48,6 +48,15 @@ pub enum PricingError {
         /// What overflowed (a meter's name, "subtotal").
         what: String,
     },
+    /// A meter's tiers whose bounds do not rise (a plan built in code, not through the
+    /// catalog's validators, which refuse it).
+    #[error("{what}: tier {tier}'s bound is not above the tier before it")]
+    TierOrder {
+        /// The meter.
+        what: String,
+        /// The tier (from 0).
+        tier: usize,
+    },
     /// More events than [`crate::EVENTS_MAX`].
     #[error("{0} events: at most {max} are aggregated at once", max = crate::EVENTS_MAX)]
     TooManyEvents(usize),

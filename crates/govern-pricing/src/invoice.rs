@@ -194,12 +194,19 @@ fn tier_charges(
         TierMode::Graduated => {
             let mut out = Vec::new();
             let mut below = 0_u64;
+            let last = pricing.tiers.len().saturating_sub(1);
             for (tier, t) in pricing.tiers.iter().enumerate() {
                 if billable <= below {
                     break;
                 }
-                let top = t.up_to.unwrap_or(u64::MAX);
-                let units = billable.min(top) - below;
+                // The last tier takes every unit beyond the ones before, whatever its bound,
+                // as a volume price does: no unit goes uncharged.
+                let top = if tier == last { u64::MAX } else { t.up_to.unwrap_or(u64::MAX) };
+                let units = billable
+                    .min(top)
+                    .checked_sub(below)
+                    .filter(|_| tier == 0 || top > below)
+                    .ok_or_else(|| PricingError::TierOrder { what: what.to_owned(), tier })?;
                 out.push(TierCharge {
                     tier,
                     units,

@@ -429,12 +429,19 @@ proptest! {
     }
 
     #[test]
-    fn a_volume_price_is_never_negative(p in pricing(TierMode::Volume), q in 0_u64..100_000) {
-        let x = meter_charge(&p, q).unwrap();
-        prop_assert!(x >= Decimal::ZERO, "{q} costs {x}");
-        if q <= p.included {
-            prop_assert_eq!(x, Decimal::ZERO);
-        }
+    fn a_volume_price_is_every_billable_unit_at_its_tiers_price(
+        p in pricing(TierMode::Volume), q in 0_u64..100_000,
+    ) {
+        // The reference, written out: the units beyond the allowance, all at the unit price
+        // of the first tier whose bound holds them (the last tier's otherwise).
+        let billable = q.saturating_sub(p.included);
+        let tier = p
+            .tiers
+            .iter()
+            .find(|t| t.up_to.is_none_or(|up| billable <= up))
+            .unwrap_or_else(|| p.tiers.last().unwrap());
+        let want = Decimal::from(billable) * tier.unit;
+        prop_assert_eq!(meter_charge(&p, q).unwrap(), want, "{} units", q);
     }
 }
 
@@ -488,4 +495,21 @@ fn calendar_months_have_their_days() {
     assert_eq!(Period::of_month_key(0).unwrap().label, "1970-01");
     assert_eq!(Period::of_month_key(673).unwrap().days, 28);
     assert!(matches!(Period::of_month_key(u64::MAX), Err(PricingError::BadMonth { .. })));
+}
+
+#[test]
+fn tiers_built_in_code_that_do_not_rise_are_an_error_and_a_bounded_last_tier_takes_the_rest() {
+    let tiered = |bounds: &[Option<u64>]| MeterPricing {
+        included: 0,
+        mode: TierMode::Graduated,
+        tiers: bounds.iter().map(|&up_to| Tier { up_to, unit: d("1") }).collect(),
+        aggregation: Aggregation::Sum,
+    };
+    // A second tier whose bound is below the first's: refused, never a panic or a wrap.
+    let falling = tiered(&[Some(10), Some(5), None]);
+    assert!(matches!(meter_charge(&falling, 20), Err(PricingError::TierOrder { tier: 1, .. })));
+    // A last tier with a bound still takes every unit beyond the tiers before it, as a volume
+    // price would: 10 at 1 in tier 0, then 90 at 1 in tier 1 (bounded at 20, but the last).
+    let bounded_last = tiered(&[Some(10), Some(20)]);
+    assert_eq!(meter_charge(&bounded_last, 100).unwrap(), d("100"));
 }
