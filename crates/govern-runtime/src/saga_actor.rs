@@ -69,7 +69,12 @@ pub(crate) enum SagaMsg {
     /// Resume every unfinished run; the answer lists how each ended.
     ResumeAll { reply: Option<oneshot::Sender<Vec<(TenantId, ResourceId, RunResult)>>> },
     /// A run's task ended.
-    Finished { key: (TenantId, ResourceId) },
+    Finished {
+        /// The run.
+        key: (TenantId, ResourceId),
+        /// Which spawn of it (a later one of the same run is not this one).
+        spawn: u64,
+    },
     #[cfg(feature = "testing")]
     /// Make the coordinator fail (fault injection): its supervisor restarts it.
     Crash,
@@ -88,9 +93,10 @@ pub(crate) struct SagaCoordinator {
     pub(crate) me: Arc<Mutex<Option<ActorRef<SagaMsg>>>>,
 }
 
-/// The running runs' tasks.
+/// The running runs' tasks, each with the number of its spawn.
 pub(crate) struct Runs {
-    tasks: BTreeMap<(TenantId, ResourceId), tokio::task::JoinHandle<()>>,
+    tasks: BTreeMap<(TenantId, ResourceId), (u64, tokio::task::JoinHandle<()>)>,
+    spawns: u64,
 }
 
 impl SagaCoordinator {
@@ -101,20 +107,32 @@ impl SagaCoordinator {
         request: RunRequest,
         reply: oneshot::Sender<RunResult>,
     ) {
-        runs.tasks.retain(|_, t| !t.is_finished());
+        let key = (request.tenant.clone(), request.id.clone());
+        // A run already under way is not spawned twice: its task stays the one tracked (and
+        // aborted when the coordinator stops), the caller is told as the runner would.
+        if runs.tasks.get(&key).is_some_and(|(_, t)| !t.is_finished()) {
+            let id = &key.1;
+            let _ = reply.send(Err(Refusal::IdempotencyInFlight { key: format!("saga:{id}") }));
+            return;
+        }
+        if runs.tasks.len() >= SAGA_RUNS_MAX {
+            // Finished tasks whose `Finished` is still queued: only swept when at the bound.
+            runs.tasks.retain(|_, (_, t)| !t.is_finished());
+        }
         if runs.tasks.len() >= SAGA_RUNS_MAX {
             let _ = reply.send(Err(Refusal::Busy { what: "saga runs", max: SAGA_RUNS_MAX }));
             return;
         }
-        let key = (request.tenant.clone(), request.id.clone());
+        runs.spawns += 1;
+        let spawn = runs.spawns;
         let (runner, me) = (Arc::clone(&self.runner), myself.clone());
         let done = key.clone();
         let task = tokio::spawn(async move {
             let end = runner(request).await;
             let _ = reply.send(end);
-            let _ = me.cast(SagaMsg::Finished { key: done });
+            let _ = me.cast(SagaMsg::Finished { key: done, spawn });
         });
-        runs.tasks.insert(key, task);
+        runs.tasks.insert(key, (spawn, task));
     }
 }
 
@@ -132,7 +150,7 @@ impl Actor for SagaCoordinator {
         if self.starts.fetch_add(1, std::sync::atomic::Ordering::AcqRel) > 0 {
             let _ = myself.cast(SagaMsg::ResumeAll { reply: None });
         }
-        Ok(Runs { tasks: BTreeMap::new() })
+        Ok(Runs { tasks: BTreeMap::new(), spawns: 0 })
     }
 
     async fn post_stop(
@@ -142,7 +160,7 @@ impl Actor for SagaCoordinator {
     ) -> Result<(), ActorProcessingErr> {
         *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         // Stopped mid-run, a run resumes from its receipts at the next start.
-        for (_, task) in std::mem::take(&mut runs.tasks) {
+        for (_, (_, task)) in std::mem::take(&mut runs.tasks) {
             task.abort();
         }
         Ok(())
@@ -162,7 +180,7 @@ impl Actor for SagaCoordinator {
                     if runs
                         .tasks
                         .get(&(tenant.clone(), id.clone()))
-                        .is_some_and(|t| !t.is_finished())
+                        .is_some_and(|(_, t)| !t.is_finished())
                     {
                         continue;
                     }
@@ -182,8 +200,10 @@ impl Actor for SagaCoordinator {
                     });
                 }
             }
-            SagaMsg::Finished { key } => {
-                if runs.tasks.get(&key).is_some_and(tokio::task::JoinHandle::is_finished) {
+            SagaMsg::Finished { key, spawn } => {
+                // Sent by the task just before it ends: removed by its spawn number, not by
+                // whether the task has quite finished yet.
+                if runs.tasks.get(&key).is_some_and(|(s, _)| *s == spawn) {
                     runs.tasks.remove(&key);
                 }
             }

@@ -465,3 +465,23 @@ async fn a_step_past_its_time_limit_fails_the_run_which_compensates() {
     }
     rt.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_same_run_started_twice_at_once_runs_once() {
+    let rt = builder().start().await.unwrap();
+    let h = rt.handle();
+    let acme = tenant("acme");
+    let (p, run) = (onboarding_params(), resource("onboard-1"));
+    let (a, b) = tokio::join!(
+        h.run_saga(&acme, &run, "onboarding", &p),
+        h.run_saga(&acme, &run, "onboarding", &p)
+    );
+    let mut ends = [a, b];
+    ends.sort_by_key(Result::is_err);
+    assert_eq!(ends[0], Ok(SagaEnd::Completed));
+    assert!(matches!(&ends[1], Err(Refusal::IdempotencyInFlight { .. })), "{:?}", ends[1]);
+    // Each step ran once.
+    let steps = effects(&h, &acme);
+    assert_eq!(steps.len(), 7, "{steps:?}");
+    rt.shutdown().await.unwrap();
+}
