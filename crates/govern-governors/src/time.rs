@@ -66,8 +66,9 @@ pub fn civil_from_days(days: u64) -> (u64, u64, u64) {
 }
 
 /// Days from 1970-01-01 to `year-month-day` (Howard Hinnant's `days_from_civil`), the inverse
-/// of [`civil_from_days`], for dates from 1970 on; `None` before 1970 or for a month outside
-/// 1 to 12.
+/// of [`civil_from_days`], for dates from 1970 on, saturating for years past the end of time;
+/// `None` before 1970 or for a month outside 1 to 12. Usage periods (`govern-usage`) and
+/// billing periods use it for the first day of a month.
 #[must_use]
 pub fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     if year < 1970 || !(1..=12).contains(&month) || day == 0 {
@@ -79,7 +80,7 @@ pub fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     let mp = if month > 2 { month - 3 } else { month + 9 };
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
+    era.saturating_mul(146_097).saturating_add(doe).checked_sub(719_468)
 }
 
 #[cfg(test)]

@@ -89,7 +89,8 @@ impl Reset {
             Self::Daily => key.0.saturating_mul(DAY_MS),
             Self::Monthly => {
                 let (y, m) = (1970 + key.0 / 12, key.0 % 12 + 1);
-                days_from_civil(y, m, 1).saturating_mul(DAY_MS)
+                // `y` is 1970 or later and `m` a month: always a day (saturating).
+                days_from_civil(y, m, 1).map_or(u64::MAX, |days| days.saturating_mul(DAY_MS))
             }
             Self::Rolling { .. } => key.0.saturating_mul(self.bucket_ms().unwrap_or(1)),
         })
@@ -97,18 +98,7 @@ impl Reset {
 }
 
 pub(crate) use govern_governors::civil_from_days;
-
-/// Days from 1970-01-01 to (`y`, `m`, `d`), for `y` >= 1970 (Hinnant's `days_from_civil`),
-/// saturating for years past the end of time.
-pub(crate) fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
-    let y = if m <= 2 { y.saturating_sub(1) } else { y };
-    let era = y / 400;
-    let yoe = y % 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era.saturating_mul(146_097).saturating_add(doe).saturating_sub(719_468)
-}
+use govern_governors::days_from_civil;
 
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,15 @@
 //! Meters: periods, thresholds once per period, duplicates, errors, batches and replay.
 
 use super::{MeterConfig, Meters, Outcome, Recorded, Rollover, Threshold, Thresholds, UsageBatch};
-use crate::period::days_from_civil;
 use crate::{Dedup, EventId, MeterId, PeriodKey, Reset, UsageError, UsageEvent};
+use govern_governors::days_from_civil;
 use govern_governors::{DAY_MS, Timestamp};
 use proptest::prelude::*;
 
 const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 fn ms(y: u64, m: u64, d: u64) -> u64 {
-    days_from_civil(y, m, d) * DAY_MS
+    days_from_civil(y, m, d).expect("a date from 1970") * DAY_MS
 }
 
 fn meter(name: &str) -> MeterId {

@@ -1,24 +1,21 @@
 //! Period keys at exact UTC boundaries.
 
-use super::{PeriodKey, Reset, civil_from_days, days_from_civil};
+use super::{PeriodKey, Reset, civil_from_days};
+use govern_governors::days_from_civil;
 use govern_governors::{DAY_MS, Timestamp};
 
 /// 2026-01-01T00:00:00Z in ms.
 const JAN_2026: u64 = 1_767_225_600_000;
 
 fn ms(y: u64, m: u64, d: u64) -> u64 {
-    days_from_civil(y, m, d) * DAY_MS
+    days_from_civil(y, m, d).expect("a date from 1970") * DAY_MS
 }
 
 #[test]
 fn civil_round_trips() {
     assert_eq!(ms(2026, 1, 1), JAN_2026);
-    assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
-    assert_eq!(days_from_civil(1970, 1, 1), 0);
-    for days in (0..200_000).step_by(7) {
-        let (y, m, d) = civil_from_days(days);
-        assert_eq!(days_from_civil(y, m, d), days);
-    }
+    assert_eq!(civil_from_days(ms(2024, 2, 29) / DAY_MS), (2024, 2, 29));
+    assert_eq!(ms(1970, 1, 1), 0);
 }
 
 #[test]
