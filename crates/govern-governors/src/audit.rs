@@ -391,7 +391,7 @@ impl CommandSpec for Command {
                 let period = period.to_owned();
                 let plan = r.text("plan")?;
                 let currency = r.raw("currency")?;
-                if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                if crate::Currency::from_code(currency).is_none() {
                     return Err(ArgError::new(
                         name,
                         "currency",

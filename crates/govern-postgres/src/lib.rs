@@ -19,32 +19,15 @@ pub mod testing;
 
 pub use store::{PostgresStore, limits};
 
-/// The libpq keywords a `key=value` connection string may start with.
-const LIBPQ_KEYWORDS: [&str; 12] = [
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "connect_timeout",
-    "application_name",
-    "options",
-    "sslmode",
-    "target_session_attrs",
-    "keepalives",
-];
-
 /// Whether `s` names a PostgreSQL database rather than a path: a `postgres://` or
-/// `postgresql://` URL, or a libpq `key=value ...` string whose first word is a libpq
-/// keyword (`host=127.0.0.1 dbname=govern`).
+/// `postgresql://` URL, or a libpq `key=value ...` string the client reads as one (every key
+/// one it knows: `host=127.0.0.1 dbname=govern`).
 #[must_use]
 pub fn is_connection_string(s: &str) -> bool {
     if s.starts_with("postgres://") || s.starts_with("postgresql://") {
         return true;
     }
-    let first = s.split_whitespace().next().unwrap_or_default();
-    first.split_once('=').is_some_and(|(key, _)| LIBPQ_KEYWORDS.contains(&key.trim()))
+    s.contains('=') && s.parse::<postgres::Config>().is_ok()
 }
 
 /// A connection string for people: database, user, hosts and ports, never the password
@@ -70,4 +53,26 @@ pub fn describe(url: &str) -> String {
         config.get_user().unwrap_or("(default)"),
         if hosts.is_empty() { "(default host)".to_owned() } else { hosts.join(",") }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_connection_string;
+
+    #[test]
+    fn urls_and_libpq_strings_name_databases_and_paths_do_not() {
+        for db in [
+            "postgres://govern@db/govern",
+            "postgresql://127.0.0.1:5432/x",
+            "host=db dbname=govern user=auditor",
+            "dbname=govern",
+            "keepalives_idle=30 host=db",
+            "tcp_user_timeout=1000 host=db",
+        ] {
+            assert!(is_connection_string(db), "{db}");
+        }
+        for path in ["/var/lib/govern", "data", "./host=x", "a=b", "host", ""] {
+            assert!(!is_connection_string(path), "{path}");
+        }
+    }
 }

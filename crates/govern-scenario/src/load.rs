@@ -637,7 +637,12 @@ impl Cx<'_> {
                     }
                 }
                 let fail_step = self
-                    .optional_u64(table, "fail_step", 0, 63)
+                    .optional_u64(
+                        table,
+                        "fail_step",
+                        0,
+                        u64::from(govern_governors::saga::SAGA_STEPS_MAX - 1),
+                    )
                     .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
                 let crash_after = self
                     .optional_u64(table, "crash_after", 1, 1_000)
@@ -651,17 +656,6 @@ impl Cx<'_> {
                     crash_after,
                 })
             }
-            "resume_sagas" => {
-                if let Some(item) = table.get("resume_sagas").filter(|i| i.as_bool() != Some(true))
-                {
-                    self.problem(
-                        item.span(),
-                        format!("`resume_sagas` is {}", describe(item)),
-                        Some("`true`".into()),
-                    );
-                }
-                Some(Action::ResumeSagas)
-            }
             flag => {
                 if let Some(item) = table.get(flag).filter(|i| i.as_bool() != Some(true)) {
                     self.problem(
@@ -670,7 +664,11 @@ impl Cx<'_> {
                         Some("`true`".into()),
                     );
                 }
-                Some(if flag == "restart" { Action::Restart } else { Action::Verify })
+                Some(match flag {
+                    "restart" => Action::Restart,
+                    "resume_sagas" => Action::ResumeSagas,
+                    _ => Action::Verify,
+                })
             }
         };
         let expect = match table.get("expect") {

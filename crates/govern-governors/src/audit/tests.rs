@@ -78,6 +78,7 @@ fn an_invoice_record_keeps_one_encoding_of_its_lines_and_total() {
     assert_eq!(bad("period", "2026-13"), "period");
     assert_eq!(bad("period", "26-01"), "period");
     assert_eq!(bad("currency", "usd"), "currency");
+    assert_eq!(bad("currency", "ZZZ"), "currency", "three capitals, but no currency");
 }
 
 #[test]
