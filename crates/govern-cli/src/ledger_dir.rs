@@ -70,10 +70,7 @@ impl LedgerArg {
             Self::Dir(dir) => verify_dir(dir),
             Self::Postgres(_) => verify_store(self.open_read_only()?.as_ref()),
         };
-        report.map_err(|e| match e.seq() {
-            Some(seq) => format!("verification failed at receipt {seq}: {e}"),
-            None => format!("verification failed: {e}"),
-        })
+        report.map_err(|e| failed("verification failed", &e))
     }
 }
 
@@ -151,5 +148,13 @@ impl From<govern_ledger::StoreError> for Message {
 impl From<String> for Message {
     fn from(s: String) -> Self {
         Self(s)
+    }
+}
+
+/// `what` (`verification failed`), with the receipt a verification error names, and the error.
+pub(crate) fn failed(what: &str, e: &govern_ledger::verify::VerifyError) -> String {
+    match e.seq() {
+        Some(seq) => format!("{what} at receipt {seq}: {e}"),
+        None => format!("{what}: {e}"),
     }
 }

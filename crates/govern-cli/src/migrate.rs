@@ -17,7 +17,7 @@ use govern_ledger::LedgerStore;
 use govern_ledger::verify::{verify_dir_roots, verify_store_roots};
 use govern_postgres::PostgresStore;
 
-use crate::ledger_dir::{LedgerArg, Message, for_each_record, open_dir_read_only};
+use crate::ledger_dir::{LedgerArg, Message, failed, for_each_record, open_dir_read_only};
 
 /// Bounds of the copy.
 pub(crate) mod limits {
@@ -52,10 +52,8 @@ pub(crate) fn run(args: &MigrateArgs) -> Result<(), String> {
     };
     let started = Instant::now();
     // The source is verified first: a damaged ledger is not copied.
-    let source = verify_dir_roots(&args.from, &[]).map_err(|e| match e.seq() {
-        Some(seq) => format!("{}: verification failed at receipt {seq}: {e}", args.from.display()),
-        None => format!("{}: verification failed: {e}", args.from.display()),
-    })?;
+    let source = verify_dir_roots(&args.from, &[])
+        .map_err(|e| failed(&format!("{}: verification failed", args.from.display()), &e))?;
     let store = open_dir_read_only(&args.from)?;
     let mut pg = PostgresStore::open(url).map_err(|e| format!("{target}: {e}"))?;
     if !pg.is_empty() {
@@ -91,10 +89,8 @@ pub(crate) fn run(args: &MigrateArgs) -> Result<(), String> {
     drop(pg);
     let copied = Instant::now();
     let copy = PostgresStore::open_read_only(url).map_err(|e| format!("{target}: {e}"))?;
-    let check = verify_store_roots(&copy, &[]).map_err(|e| match e.seq() {
-        Some(seq) => format!("the copy in {target} fails verification at receipt {seq}: {e}"),
-        None => format!("the copy in {target} fails verification: {e}"),
-    })?;
+    let check = verify_store_roots(&copy, &[])
+        .map_err(|e| failed(&format!("the copy in {target} fails verification"), &e))?;
     say!(
         "copied {} receipts from {} to {target} in {:.3} s; copy verified in {:.3} s",
         source.receipts,

@@ -87,10 +87,8 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         (path, verified)
     });
     let sizes: Vec<u64> = read.iter().filter_map(|(_, c)| Some(c.as_ref().ok()?.size())).collect();
-    let report = verify_dir_roots(data_dir, &sizes).map_err(|e| match e.seq() {
-        Some(seq) => format!("verification failed at receipt {seq}: {e}"),
-        None => format!("verification failed: {e}"),
-    })?;
+    let report = verify_dir_roots(data_dir, &sizes)
+        .map_err(|e| crate::ledger_dir::failed("verification failed", &e))?;
     let checked = match read {
         None => None,
         Some((path, verified)) => {
@@ -152,13 +150,8 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
     };
     let sizes: Vec<u64> = checkpoint.iter().map(|(_, c)| c.size()).collect();
     let store = ledger.open_read_only()?;
-    let report =
-        govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes).map_err(|e| {
-            match e.seq() {
-                Some(seq) => format!("verification failed at receipt {seq}: {e}"),
-                None => format!("verification failed: {e}"),
-            }
-        })?;
+    let report = govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes)
+        .map_err(|e| crate::ledger_dir::failed("verification failed", &e))?;
     if let Some((path, checkpoint)) = &checkpoint {
         let root_at = |size| report.root_at(size);
         checkpoint.check_history(report.receipts, root_at).map_err(|e| {
