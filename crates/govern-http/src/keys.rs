@@ -391,13 +391,16 @@ impl KeyStore {
             .map(|(id, _)| id)
             .filter(|id| id.len() == 8)
             .ok_or(AuthError::Malformed)?;
+        // Hashed before the store's lock is taken: requests wait on each other only for the
+        // file's `stat` and a look-up.
+        let presented = digest(token);
         let mut loaded = self.lock();
         if let Err(e) = self.refresh(&mut loaded) {
             tracing::error!(error = %e, "key store unreadable: refusing every key");
             return Err(AuthError::Unavailable);
         }
         let key = loaded.by_id.get(id).ok_or(AuthError::Unknown)?;
-        if !same(digest(token).as_bytes(), key.sha256.as_bytes()) {
+        if !same(presented.as_bytes(), key.sha256.as_bytes()) {
             return Err(AuthError::Unknown);
         }
         if key.revoked_at.is_some() {
