@@ -13,9 +13,12 @@ use postgres::{Client, Config, NoTls, Statement};
 /// A failure of the database or of the connection to it, as a store error: the ledger's
 /// unavailable path.
 pub(crate) fn db_error(e: postgres::Error) -> StoreError {
-    match e.code() {
-        Some(code) => StoreError::Io(format!("postgresql refused ({}): {e}", code.code())),
-        None => StoreError::Io(format!("postgresql: {e}")),
+    match (e.code(), e.as_db_error()) {
+        (Some(code), Some(db)) => {
+            StoreError::Io(format!("postgresql refused ({}): {}", code.code(), db.message()))
+        }
+        (Some(code), None) => StoreError::Io(format!("postgresql refused ({}): {e}", code.code())),
+        _ => StoreError::Io(format!("postgresql: {e}")),
     }
 }
 

@@ -11,12 +11,15 @@
 //! With the `testing` feature, `testing::Cluster` starts a throwaway PostgreSQL cluster in a
 //! temporary directory for tests.
 
+pub mod cluster;
 mod conn;
+pub mod node;
 pub mod schema;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use node::{Node, NodeConfig, NodeError, NodeHandle, Owner};
 pub use store::{PostgresStore, limits};
 
 /// Whether `s` names a PostgreSQL database rather than a path: a `postgres://` or

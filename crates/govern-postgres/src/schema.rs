@@ -26,7 +26,8 @@ pub struct Migration {
 }
 
 /// Every migration, in order; the last one's version is [`SCHEMA_VERSION`].
-pub const MIGRATIONS: [Migration; 1] = [Migration {
+pub const MIGRATIONS: [Migration; 2] = [
+    Migration {
     version: 1,
     description: "append-only receipts table",
     sql: r"
@@ -46,7 +47,60 @@ CREATE TRIGGER govern_receipts_no_truncate
     BEFORE TRUNCATE ON govern_receipts
     FOR EACH STATEMENT EXECUTE FUNCTION govern_receipts_refuse_change();
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "shards, leases with fencing epochs, nodes",
+        sql: MIGRATION_2,
+    },
+];
+
+/// Migration 2: every receipt belongs to a shard (its own chain) and carries the fencing
+/// epoch of the lease it was written under; the lease rows say which node owns which shard
+/// until when; a statement-level trigger refuses rows whose epoch is not the shard's lease's
+/// current one, holding the lease row in share mode until the insert's transaction ends, so
+/// that a takeover (an `UPDATE` of that row) and a stale writer's commit cannot interleave.
+/// A ledger written before it is shard 0 at epoch 0 of a one-shard database.
+const MIGRATION_2: &str = r"
+CREATE TABLE govern_cluster (
+    id integer PRIMARY KEY CHECK (id = 1),
+    shards integer NOT NULL CHECK (shards BETWEEN 1 AND 4096)
+);
+CREATE TABLE govern_leases (
+    shard integer PRIMARY KEY CHECK (shard >= 0),
+    owner text NOT NULL,
+    epoch bigint NOT NULL CHECK (epoch >= 0),
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE govern_nodes (
+    node text PRIMARY KEY,
+    address text NOT NULL,
+    seen_at timestamptz NOT NULL
+);
+ALTER TABLE govern_receipts
+    ADD COLUMN shard integer NOT NULL DEFAULT 0 CHECK (shard >= 0),
+    ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
+ALTER TABLE govern_receipts DROP CONSTRAINT govern_receipts_pkey;
+ALTER TABLE govern_receipts ADD PRIMARY KEY (shard, seq);
+CREATE FUNCTION govern_receipts_fence() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    w record;
+BEGIN
+    FOR w IN SELECT DISTINCT shard, epoch FROM added LOOP
+        PERFORM 1 FROM govern_leases WHERE shard = w.shard AND epoch = w.epoch FOR SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'shard % is fenced: epoch % is not its lease''s', w.shard, w.epoch
+                USING ERRCODE = 'GV001';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER govern_receipts_fenced
+    AFTER INSERT ON govern_receipts
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION govern_receipts_fence();
+";
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -8,7 +8,31 @@ use govern_ledger::{LedgerStore, Located, LocatedRecord, StoreError, SyncJob};
 use postgres::Config;
 
 use crate::conn::{Conn, Session, db_error};
-use crate::schema;
+use crate::{cluster, schema};
+
+/// How a store is opened.
+#[derive(Clone, Copy, Debug)]
+enum Open {
+    /// Shard 0 of a one-shard database, seizing its lease.
+    Standalone,
+    /// A shard whose lease a node holds at `epoch`.
+    Shard { shard: u32, epoch: i64 },
+    /// A shard, read only.
+    ReadOnly { shard: u32 },
+}
+
+/// The client configuration of `url`, with govern's defaults (connect timeout, keepalives,
+/// application name).
+pub(crate) fn config(url: &str) -> Result<Config, StoreError> {
+    let mut config: Config =
+        url.parse().map_err(|e| StoreError::Io(format!("bad connection string: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(limits::CONNECT_TIMEOUT);
+    }
+    config.keepalives(true);
+    config.application_name("govern");
+    Ok(config)
+}
 
 /// Bounds of the store.
 pub mod limits {
@@ -30,14 +54,14 @@ pub mod limits {
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
-const INSERT: &str = "INSERT INTO govern_receipts (seq, record) \
-                      SELECT * FROM unnest($1::bigint[], $2::bytea[])";
-const SELECT_SEQS: &str =
-    "SELECT seq, record FROM govern_receipts WHERE seq = ANY($1::bigint[]) ORDER BY seq";
+const INSERT: &str = "INSERT INTO govern_receipts (shard, epoch, seq, record) \
+                      SELECT $1, $2, * FROM unnest($3::bigint[], $4::bytea[])";
+const SELECT_SEQS: &str = "SELECT seq, record FROM govern_receipts \
+                           WHERE shard = $1 AND seq = ANY($2::bigint[]) ORDER BY seq";
 const SELECT_RANGE: &str = "SELECT seq, record FROM govern_receipts \
-                            WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3";
-const MAX_SEQ: &str = "SELECT max(seq) FROM govern_receipts";
-const COUNT_ROWS: &str = "SELECT count(*) FROM govern_receipts";
+                            WHERE shard = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4";
+const MAX_SEQ: &str = "SELECT max(seq) FROM govern_receipts WHERE shard = $1";
+const COUNT_ROWS: &str = "SELECT count(*) FROM govern_receipts WHERE shard = $1";
 
 /// A ledger store on PostgreSQL (docs/postgres.md). Appends are buffered in memory; a group
 /// commit inserts them with one multi-row `INSERT` (several past
@@ -46,10 +70,16 @@ const COUNT_ROWS: &str = "SELECT count(*) FROM govern_receipts";
 /// records in memory (those not yet durable and a cache of recent ones) or queried on a
 /// connection of their own, after the ledger's lock is released ([`LedgerStore::locate`]).
 ///
-/// One writer per database: a second process appending to the same table collides on the
-/// primary key and its commit fails (fencing writers is a later step).
+/// The store writes one shard's chain (shard 0 of a one-shard database for a one-process
+/// ledger, [`Self::open`]; a shard a node leased, [`Self::open_shard`]) and every row it
+/// inserts carries its lease's fencing epoch: once the lease moved on, the database refuses
+/// its commits (docs/scaling.md).
 #[derive(Debug)]
 pub struct PostgresStore {
+    /// The shard whose chain this is.
+    shard: i32,
+    /// The fencing epoch the rows are written under.
+    epoch: i64,
     /// The commits' connection; `None` once closed.
     writer: Option<Arc<Conn>>,
     /// The reads' connection.
@@ -72,8 +102,31 @@ impl PostgresStore {
     /// # Errors
     /// [`StoreError::Io`] when the database cannot be reached or a statement fails;
     /// [`StoreError::Corrupt`] for a schema newer than this build's.
+    ///
+    /// The database is then one shard (its first open divides it so) and this process its one
+    /// writer: opening takes shard 0's lease whoever held it, so an earlier process writing
+    /// the same database is fenced (its next commit fails). A database divided into several
+    /// shards for nodes is refused: nodes open it ([`crate::node`]).
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, true)
+        Self::open_with(url, Open::Standalone)
+    }
+
+    /// Opens shard `shard`'s chain to write it under the lease `epoch` a node holds
+    /// ([`crate::cluster::acquire`]): schema migrated, nothing else changed. Its commits are
+    /// refused by the database once the lease's epoch moved on.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_shard(url: &str, shard: u32, epoch: i64) -> Result<Self, StoreError> {
+        Self::open_with(url, Open::Shard { shard, epoch })
+    }
+
+    /// [`Self::open_read_only`] for shard `shard`'s chain.
+    ///
+    /// # Errors
+    /// As [`Self::open_read_only`].
+    pub fn open_read_only_shard(url: &str, shard: u32) -> Result<Self, StoreError> {
+        Self::open_with(url, Open::ReadOnly { shard })
     }
 
     /// Opens the ledger in the database `url` for reading only: nothing is created, migrated
@@ -85,23 +138,38 @@ impl PostgresStore {
     /// [`StoreError::Io`] when the database cannot be reached or a query fails;
     /// [`StoreError::Corrupt`] when it holds no ledger of this build's schema.
     pub fn open_read_only(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, false)
+        Self::open_with(url, Open::ReadOnly { shard: 0 })
     }
 
-    fn open_with(url: &str, writable: bool) -> Result<Self, StoreError> {
-        let mut config: Config =
-            url.parse().map_err(|e| StoreError::Io(format!("bad connection string: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(limits::CONNECT_TIMEOUT);
-        }
-        config.keepalives(true);
-        config.application_name("govern");
+    fn open_with(url: &str, how: Open) -> Result<Self, StoreError> {
+        let config = config(url)?;
+        let writable = !matches!(how, Open::ReadOnly { .. });
+        let shard_u = match how {
+            Open::Standalone => 0,
+            Open::Shard { shard, .. } | Open::ReadOnly { shard } => shard,
+        };
+        let shard = i32::try_from(shard_u)
+            .map_err(|_| StoreError::Corrupt(format!("shard {shard_u} overflows")))?;
         let reader = Conn::spawn(config.clone(), "govern-pg-reader")?;
         let writer = if writable { Some(Conn::spawn(config, "govern-pg-writer")?) } else { None };
-        let len = writer.as_ref().unwrap_or(&reader).call(move |session| {
+        let (len, epoch) = writer.as_ref().unwrap_or(&reader).call(move |session| {
             let client = session.client()?;
+            let mut epoch = 0;
             if writable {
                 schema::migrate(client)?;
+                match how {
+                    Open::Standalone => {
+                        cluster::init(client, 1).map_err(|e| match e {
+                            StoreError::Corrupt(m) => StoreError::Corrupt(format!(
+                                "{m}: a one-process ledger needs a database of one shard; nodes open this one"
+                            )),
+                            e => e,
+                        })?;
+                        epoch = cluster::seize(client, 0, cluster::STANDALONE)?;
+                    }
+                    Open::Shard { epoch: e, .. } => epoch = e,
+                    Open::ReadOnly { .. } => {}
+                }
             } else {
                 let version = schema::version(client)?;
                 if version == 0 {
@@ -117,15 +185,18 @@ impl PostgresStore {
                     )));
                 }
             }
-            let row = client.query_one(MAX_SEQ, &[]).map_err(db_error)?;
+            let row = client.query_one(MAX_SEQ, &[&shard]).map_err(db_error)?;
             let max: Option<i64> = row.get(0);
-            max.map_or(Ok(0), |m| {
+            let len = max.map_or(Ok(0), |m| {
                 u64::try_from(m)
                     .map(|m| m + 1)
                     .map_err(|_| StoreError::Corrupt(format!("negative sequence number {m}")))
-            })
+            })?;
+            Ok((len, epoch))
         })?;
         Ok(Self {
+            shard,
+            epoch,
             writer: writer.map(Arc::new),
             reader: Arc::new(reader),
             recent: VecDeque::new(),
@@ -133,6 +204,18 @@ impl PostgresStore {
             recent_bytes: 0,
             durable: len,
         })
+    }
+
+    /// The shard whose chain this store holds.
+    #[must_use]
+    pub fn shard(&self) -> u32 {
+        u32::try_from(self.shard).unwrap_or_default()
+    }
+
+    /// The fencing epoch its rows are written under (0 when opened read-only).
+    #[must_use]
+    pub fn epoch(&self) -> i64 {
+        self.epoch
     }
 
     /// Records durable so far.
@@ -147,9 +230,10 @@ impl PostgresStore {
     /// # Errors
     /// [`StoreError::Io`] when the query fails.
     pub fn rows(&self) -> Result<u64, StoreError> {
-        self.reader.call(|session| {
+        let shard = self.shard;
+        self.reader.call(move |session| {
             let client = session.client()?;
-            let row = client.query_one(COUNT_ROWS, &[]).map_err(db_error)?;
+            let row = client.query_one(COUNT_ROWS, &[&shard]).map_err(db_error)?;
             let n: i64 = row.get(0);
             u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("count(*) is {n}")))
         })
@@ -176,6 +260,7 @@ impl PostgresStore {
     fn located(&self, db: DbPart, mem_range: Range<u64>) -> PgLocated {
         let mem = mem_range.map(|seq| (seq, self.in_memory(seq).map(Arc::clone))).collect();
         PgLocated {
+            shard: self.shard,
             reader: Arc::clone(&self.reader),
             db,
             page: VecDeque::new(),
@@ -191,9 +276,11 @@ fn to_i64(seq: u64) -> Result<i64, StoreError> {
     i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("sequence number {seq} overflows")))
 }
 
-/// Inserts `records` as `first..` in one transaction: durable once this returns `Ok`.
+/// Inserts `records` as `first..` of `shard` under `epoch` in one transaction: durable once
+/// this returns `Ok`.
 fn insert_group(
     session: &mut Session,
+    (shard, epoch): (i32, i64),
     first: u64,
     records: &[Arc<[u8]>],
 ) -> Result<(), StoreError> {
@@ -214,7 +301,8 @@ fn insert_group(
         let (chunk, tail) = rest.split_at(n);
         let seqs = (seq..seq + n as u64).map(to_i64).collect::<Result<Vec<i64>, _>>()?;
         let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r[..]).collect();
-        let inserted = tx.execute(&insert, &[&seqs, &bodies]).map_err(db_error)?;
+        let inserted =
+            tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
         if inserted != n as u64 {
             return Err(StoreError::Io(format!("inserted {inserted} of {n} records")));
         }
@@ -230,6 +318,7 @@ type Queried = (u64, Option<Vec<u8>>);
 /// Reads `seqs` (increasing): each with its record, or `None` when the table lacks it.
 fn select_seqs(
     session: &mut Session,
+    shard: i32,
     seqs: &[u64],
     range: Option<Range<u64>>,
 ) -> Result<Vec<Queried>, StoreError> {
@@ -237,12 +326,12 @@ fn select_seqs(
         Some(r) => {
             let (client, select) = session.prepared(SELECT_RANGE)?;
             let limit = i64::try_from(seqs.len()).unwrap_or(i64::MAX);
-            client.query(&select, &[&to_i64(r.start)?, &to_i64(r.end)?, &limit])
+            client.query(&select, &[&shard, &to_i64(r.start)?, &to_i64(r.end)?, &limit])
         }
         None => {
             let ids = seqs.iter().map(|&s| to_i64(s)).collect::<Result<Vec<i64>, _>>()?;
             let (client, select) = session.prepared(SELECT_SEQS)?;
-            client.query(&select, &[&ids])
+            client.query(&select, &[&shard, &ids])
         }
     }
     .map_err(db_error)?;
@@ -304,8 +393,9 @@ impl LedgerStore for PostgresStore {
         let first = self.durable;
         let skip = usize::try_from(first - self.recent_first).unwrap_or(usize::MAX);
         let records: Vec<Arc<[u8]>> = self.recent.iter().skip(skip).cloned().collect();
+        let fence = (self.shard, self.epoch);
         Ok(SyncJob::new(len, move || {
-            writer.call(move |session| insert_group(session, first, &records))
+            writer.call(move |session| insert_group(session, fence, first, &records))
         }))
     }
 
@@ -339,7 +429,8 @@ impl LedgerStore for PostgresStore {
             out.extend_from_slice(record);
             return Ok(true);
         }
-        let found = self.reader.call(move |s| select_seqs(s, &[seq], None))?;
+        let shard = self.shard;
+        let found = self.reader.call(move |s| select_seqs(s, shard, &[seq], None))?;
         match found.into_iter().next() {
             Some((_, Some(record))) => {
                 *out = record;
@@ -411,6 +502,7 @@ impl DbPart {
 /// the reads' connection, then those that were in memory.
 #[derive(Debug)]
 struct PgLocated {
+    shard: i32,
     reader: Arc<Conn>,
     db: DbPart,
     /// Records queried, not yet handed over.
@@ -444,7 +536,8 @@ impl PgLocated {
                 (page.clone().collect(), Some(page))
             }
         };
-        let rows = self.reader.call(move |s| select_seqs(s, &seqs, range))?;
+        let shard = self.shard;
+        let rows = self.reader.call(move |s| select_seqs(s, shard, &seqs, range))?;
         self.page.extend(rows);
         Ok(())
     }

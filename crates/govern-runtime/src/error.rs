@@ -145,6 +145,17 @@ pub enum Refusal {
         /// The period.
         period: String,
     },
+    /// The tenant's shard is not owned by this node (docs/scaling.md): send the request to
+    /// `owner` at `address`, when known (as Redis Cluster's `MOVED`). Nothing was decided.
+    #[error("tenant's shard {shard} is owned by {}", owner.as_deref().unwrap_or("no node right now"))]
+    WrongNode {
+        /// The tenant's shard.
+        shard: u32,
+        /// The node that owns it, as far as this node knows; `None` while no node does.
+        owner: Option<String>,
+        /// The owner's advertised address (`host:port`).
+        address: Option<String>,
+    },
     /// The tenant has nothing to invoice for the period (no live subscription at its end, a
     /// plan the catalog lacks, a price that cannot be computed). Nothing written.
     #[error("nothing to invoice: {reason}")]
@@ -180,6 +191,7 @@ impl Refusal {
             Self::BadPeriod { .. } => "bad_period",
             Self::PeriodOpen { .. } => "period_open",
             Self::NotInvoiceable { .. } => "not_invoiceable",
+            Self::WrongNode { .. } => "wrong_node",
         }
     }
 
@@ -197,6 +209,7 @@ impl Refusal {
                 | Self::LedgerUnavailable(_)
                 | Self::GovernorUnavailable { .. }
                 | Self::IdempotencyInFlight { .. }
+                | Self::WrongNode { .. }
         )
     }
 
@@ -205,6 +218,8 @@ impl Refusal {
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             Self::GovernorUnavailable { retry_after_ms, .. } => *retry_after_ms,
+            // A shard between owners: a takeover is a lease renewal period away.
+            Self::WrongNode { owner: None, .. } => Some(1_000),
             _ => None,
         }
     }
@@ -230,6 +245,7 @@ impl Refusal {
             Self::BadSaga { .. } => 422,
             Self::BadPeriod { .. } | Self::NotInvoiceable { .. } => 422,
             Self::PeriodOpen { .. } => 409,
+            Self::WrongNode { .. } => 421,
         }
     }
 }
@@ -261,6 +277,7 @@ pub const ERROR_CODES: &[&str] = &[
     "bad_period",
     "period_open",
     "not_invoiceable",
+    "wrong_node",
 ];
 
 /// Why a command was not accepted.
@@ -377,6 +394,11 @@ impl Refusal {
                 [str("period", period), None, None]
             }
             Self::Reserved { command } => [str("command", command), None, None],
+            Self::WrongNode { shard, owner, address } => [
+                u64("shard", u64::from(*shard)),
+                owner.as_deref().and_then(|o| str("owner", o)),
+                address.as_deref().and_then(|a| str("address", a)),
+            ],
             Self::IdempotencyConflict { key } | Self::IdempotencyInFlight { key } => {
                 [str("key", key), None, None]
             }
