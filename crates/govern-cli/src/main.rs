@@ -42,6 +42,7 @@ mod reopen;
 mod run;
 mod sagas;
 mod serve;
+mod serve_node;
 mod verify;
 mod verify_export;
 

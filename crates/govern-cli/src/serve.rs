@@ -16,9 +16,29 @@ use govern_runtime::Runtime;
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The ledger's data directory (created if missing; continued if it holds a ledger). The
-    /// API keys are DATA_DIR/api-keys.json (`govern keys`).
+    /// API keys are DATA_DIR/api-keys.json (`govern keys`). With --postgres, it holds only
+    /// the API keys: the ledger is in the database.
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
+    /// Run as a node among several sharing this PostgreSQL database (docs/scaling.md): the
+    /// node takes its share of the shards' leases, serves their tenants, and redirects the
+    /// others' requests to their owner (307).
+    #[arg(long, value_name = "URL", requires = "node")]
+    postgres: Option<String>,
+    /// The node's name, unique among the nodes (with --postgres).
+    #[arg(long, value_name = "NAME", requires = "postgres")]
+    node: Option<String>,
+    /// The address other nodes redirect this node's tenants' callers to (default: the address
+    /// bound).
+    #[arg(long, value_name = "HOST:PORT", requires = "postgres")]
+    advertise: Option<String>,
+    /// How many shards the database is divided into; fixed by the first node (with --postgres).
+    #[arg(long, value_name = "N", default_value_t = govern_postgres::cluster::limits::SHARDS_DEFAULT)]
+    shards: u32,
+    /// How long a node's lease on a shard lasts without renewal, in milliseconds: a dead
+    /// node's shards are taken over within about this long (with --postgres).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    lease_ms: u64,
     /// A plan catalog file; repeat for several, taken together (docs/plans.md). Without one,
     /// checks and usage answer 501 `no_catalog`.
     #[arg(long, value_name = "FILE")]
@@ -32,6 +52,33 @@ pub(crate) struct ServeArgs {
     /// /v1/webhooks/payments answers 503 `webhooks_not_configured`.
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The data directory (with --postgres, of the API keys only).
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The catalog files.
+    pub(crate) fn catalog(&self) -> &[PathBuf] {
+        &self.catalog
+    }
+
+    /// The address to listen on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The advertised address, if given.
+    pub(crate) fn advertise(&self) -> Option<&str> {
+        self.advertise.as_deref()
+    }
+
+    /// The shard count and the lease time.
+    pub(crate) fn shards_and_lease(&self) -> (u32, std::time::Duration) {
+        (self.shards, std::time::Duration::from_millis(self.lease_ms))
+    }
 }
 
 /// The webhook verifier of `--webhook-secret-file`.
@@ -50,6 +97,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), String> {
 }
 
 async fn serve(args: &ServeArgs) -> Result<(), String> {
+    if let (Some(url), Some(node)) = (&args.postgres, &args.node) {
+        return crate::serve_node::serve(args, url, node).await;
+    }
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut builder = Runtime::builder().data_dir(dir);
@@ -81,7 +131,7 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
 }
 
 /// Completes at the first SIGTERM or Ctrl-C (SIGINT).
-async fn signal() {
+pub(crate) async fn signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

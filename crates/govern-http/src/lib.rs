@@ -22,6 +22,7 @@ mod error;
 pub mod keys;
 pub mod layer;
 pub mod limits;
+pub mod node;
 pub mod openapi;
 pub mod page;
 pub mod serve;

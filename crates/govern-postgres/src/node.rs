@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use govern_governors::TenantId;
-use govern_runtime::{Outcome, RawCommand, Refusal, Runtime, RuntimeBuilder, RuntimeHandle};
 use govern_ledger::StoreError;
+use govern_runtime::{Outcome, RawCommand, Refusal, Runtime, RuntimeBuilder, RuntimeHandle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -87,7 +87,11 @@ impl NodeConfig {
     /// A node `node` serving on `address`, on the database `url`, with the default shards
     /// and lease time, and default runtimes.
     #[must_use]
-    pub fn new(url: impl Into<String>, node: impl Into<String>, address: impl Into<String>) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        node: impl Into<String>,
+        address: impl Into<String>,
+    ) -> Self {
         Self {
             url: url.into(),
             node: node.into(),
@@ -216,6 +220,16 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// The node's monotonic clock, which lease validity is measured on.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a lease's local deadline must follow real time, including time the process spent \
+              paused (SIGSTOP): a virtual clock would let a resumed node think its lease valid"
+)]
+fn monotonic_now() -> Instant {
+    Instant::now()
+}
+
 /// Runs blocking database work off the async workers.
 async fn blocking<T: Send + 'static>(
     conn: &Arc<Conn>,
@@ -320,7 +334,7 @@ impl Inner {
         let node = self.config.node.clone();
         let address = self.config.address.clone();
         let ttl_ms = u64::try_from(self.config.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let started = Instant::now();
+        let started = monotonic_now();
         if let Err(e) = blocking(&self.conn, move |c| cluster::heartbeat(c, &node, &address)).await
         {
             tracing::warn!(error = %e, "node heartbeat failed");
@@ -374,14 +388,18 @@ impl Inner {
                     }
                 }
                 for (shard, h) in lost {
-                    tracing::warn!(shard, epoch = h.epoch, "lease lost (it moved on): stepping down");
+                    tracing::warn!(
+                        shard,
+                        epoch = h.epoch,
+                        "lease lost (it moved on): stepping down"
+                    );
                     self.count(|c| c.lost += 1);
                     drop_runtime(h.runtime);
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "renewing leases failed");
-                let now = Instant::now();
+                let now = monotonic_now();
                 let expired: Vec<(u32, Held)> = {
                     let mut map = self.held_write();
                     let gone: Vec<u32> =
@@ -389,7 +407,11 @@ impl Inner {
                     gone.into_iter().filter_map(|s| map.remove(&s).map(|h| (s, h))).collect()
                 };
                 for (shard, h) in expired {
-                    tracing::warn!(shard, epoch = h.epoch, "lease not renewed within its time: stepping down");
+                    tracing::warn!(
+                        shard,
+                        epoch = h.epoch,
+                        "lease not renewed within its time: stepping down"
+                    );
                     self.count(|c| c.lost += 1);
                     drop_runtime(h.runtime);
                 }
@@ -434,10 +456,8 @@ impl Inner {
         if held < target {
             // Start from a place of this node's own, so nodes racing for free shards spread.
             let start = cluster::shard_of(&self.config.node, shards);
-            let mut candidates: Vec<u32> = free
-                .into_iter()
-                .filter(|s| !self.held_read().contains_key(s))
-                .collect();
+            let mut candidates: Vec<u32> =
+                free.into_iter().filter(|s| !self.held_read().contains_key(s)).collect();
             candidates.sort_by_key(|&s| (s + shards - start) % shards);
             let mut want = (target - held).min(limits::SHARD_MOVES_PER_ROUND);
             for shard in candidates {
@@ -468,17 +488,16 @@ impl Inner {
     /// shard's chain. Whether the shard now runs here.
     async fn try_take(self: &Arc<Self>, shard: u32, ttl_ms: u64) -> bool {
         let node = self.config.node.clone();
-        let started = Instant::now();
-        let epoch = match blocking(&self.conn, move |c| cluster::acquire(c, shard, &node, ttl_ms))
-            .await
-        {
-            Ok(Some(epoch)) => epoch,
-            Ok(None) => return false,
-            Err(e) => {
-                tracing::warn!(shard, error = %e, "taking a lease failed");
-                return false;
-            }
-        };
+        let started = monotonic_now();
+        let epoch =
+            match blocking(&self.conn, move |c| cluster::acquire(c, shard, &node, ttl_ms)).await {
+                Ok(Some(epoch)) => epoch,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "taking a lease failed");
+                    return false;
+                }
+            };
         let url = self.config.url.clone();
         let store =
             tokio::task::spawn_blocking(move || PostgresStore::open_shard(&url, shard, epoch))
@@ -486,9 +505,11 @@ impl Inner {
                 .map_err(|e| StoreError::Io(e.to_string()))
                 .and_then(|r| r);
         let started_runtime = match store {
-            Ok(store) => {
-                (self.config.runtime)(shard).store(Box::new(store)).start().await.map_err(|e| e.to_string())
-            }
+            Ok(store) => (self.config.runtime)(shard)
+                .store(Box::new(store))
+                .start()
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match started_runtime {
@@ -506,7 +527,8 @@ impl Inner {
             Err(reason) => {
                 tracing::warn!(shard, epoch, %reason, "starting a shard failed: releasing it");
                 let node = self.config.node.clone();
-                let _ = blocking(&self.conn, move |c| cluster::release(c, shard, &node, epoch)).await;
+                let _ =
+                    blocking(&self.conn, move |c| cluster::release(c, shard, &node, epoch)).await;
                 false
             }
         }
@@ -560,16 +582,16 @@ impl NodeHandle {
     #[must_use]
     pub fn owner_of(&self, tenant: &TenantId) -> Owner {
         let shard = self.shard_of(tenant);
-        if let Some(h) = self.inner.held_read().get(&shard) {
-            if h.valid_until > Instant::now() {
-                return Owner {
-                    shard,
-                    node: Some(self.inner.config.node.clone()),
-                    address: Some(self.inner.config.address.clone()),
-                    epoch: h.epoch,
-                    here: true,
-                };
-            }
+        if let Some(h) = self.inner.held_read().get(&shard)
+            && h.valid_until > monotonic_now()
+        {
+            return Owner {
+                shard,
+                node: Some(self.inner.config.node.clone()),
+                address: Some(self.inner.config.address.clone()),
+                epoch: h.epoch,
+                here: true,
+            };
         }
         let view = self.inner.view.read().unwrap_or_else(PoisonError::into_inner);
         let lease = view.leases.iter().find(|l| l.shard == shard);
@@ -591,10 +613,10 @@ impl NodeHandle {
     /// [`Refusal::WrongNode`] naming the owner, as far as this node knows.
     pub fn runtime_for(&self, tenant: &TenantId) -> Result<(u32, i64, RuntimeHandle), Refusal> {
         let shard = self.shard_of(tenant);
-        if let Some(h) = self.inner.held_read().get(&shard) {
-            if h.valid_until > Instant::now() {
-                return Ok((shard, h.epoch, h.handle.clone()));
-            }
+        if let Some(h) = self.inner.held_read().get(&shard)
+            && h.valid_until > monotonic_now()
+        {
+            return Ok((shard, h.epoch, h.handle.clone()));
         }
         let owner = self.owner_of(tenant);
         Err(Refusal::WrongNode { shard, owner: owner.node, address: owner.address })
