@@ -171,19 +171,7 @@ impl PostgresStore {
                     Open::ReadOnly { .. } => {}
                 }
             } else {
-                let version = schema::version(client)?;
-                if version == 0 {
-                    return Err(StoreError::Corrupt(
-                        "no govern ledger in this database (no govern_schema_version table)"
-                            .into(),
-                    ));
-                }
-                if version != schema::SCHEMA_VERSION {
-                    return Err(StoreError::Corrupt(format!(
-                        "the database's schema is at version {version}, this build reads version {}",
-                        schema::SCHEMA_VERSION
-                    )));
-                }
+                schema::require_readable(client)?;
             }
             let row = client.query_one(MAX_SEQ, &[&shard]).map_err(db_error)?;
             let max: Option<i64> = row.get(0);
@@ -301,8 +289,7 @@ fn insert_group(
         let (chunk, tail) = rest.split_at(n);
         let seqs = (seq..seq + n as u64).map(to_i64).collect::<Result<Vec<i64>, _>>()?;
         let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r[..]).collect();
-        let inserted =
-            tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
+        let inserted = tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
         if inserted != n as u64 {
             return Err(StoreError::Io(format!("inserted {inserted} of {n} records")));
         }
