@@ -2,7 +2,9 @@
 //! ledger into an empty database and verifies the copy; `verify`, `receipts`, `export` and
 //! `prove` read it as they read the data directory, with the same results; a second
 //! migration is refused and writes nothing; a row changed behind govern's back fails
-//! `verify`, naming the receipt. A throwaway PostgreSQL per test
+//! `verify`, naming the receipt. On a database of 4 shards: `verify` checks each shard's
+//! chain and names a failing one, the tenant commands read the tenant's shard, `sagas` every
+//! shard, `prove` the shard asked for. A throwaway PostgreSQL per test
 //! (`govern_postgres::testing::Cluster`); without PostgreSQL's binaries the tests pass with
 //! a notice, unless GOVERN_REQUIRE_POSTGRES=1.
 
@@ -399,6 +401,22 @@ fn a_row_changed_on_shard_2_fails_verify_naming_shard_2() {
     // Flipped back, every shard verifies again.
     cluster.psql("tampered", flip).unwrap();
     assert!(ok(&govern(&["verify", &url])).contains("ok: 12 receipts in 4 shards"));
+
+    // A row deleted on shard 2: every reader of shard 2 names the gap and the shard; the
+    // readers of a tenant on another shard never open shard 2.
+    cluster.psql("tampered", "DELETE FROM govern_receipts WHERE shard = 2 AND seq = 4").unwrap();
+    let t2 = tenant_on(2);
+    let missing = "shard 2: corrupt store: receipt 4 is missing (the ledger holds 6)";
+    fails_with(&govern(&["receipts", &url, "--tenant", &t2]), missing);
+    fails_with(&govern(&["invoices", &url, "--tenant", &t2, "--period", "2026-01"]), missing);
+    fails_with(&govern(&["sagas", &url]), missing);
+    fails_with(&govern(&["sagas", &url, "--tenant", &t2]), missing);
+    ok(&govern(&["receipts", &url, "--tenant", &tenant_on(1)]));
+    ok(&govern(&["sagas", &url, "--tenant", &tenant_on(3)]));
+    fails_with(
+        &govern(&["invoices", &url, "--tenant", &tenant_on(1), "--period", "2026-01"]),
+        "a preview needs the catalog",
+    );
 
     // Receipts beyond the shard count are no chain any reader would walk: refused.
     cluster.psql("tampered", "INSERT INTO govern_leases VALUES (7, '', 0, '-infinity')").unwrap();
