@@ -95,10 +95,8 @@ pub fn init(client: &mut Client, shards: u32) -> Result<u32, StoreError> {
         &[&int(shards)?],
     )
     .map_err(db_error)?;
-    let found: i32 = tx
-        .query_one("SELECT shards FROM govern_cluster WHERE id = 1", &[])
-        .map_err(db_error)?
-        .get(0);
+    let found: i32 =
+        tx.query_one("SELECT shards FROM govern_cluster WHERE id = 1", &[]).map_err(db_error)?.get(0);
     let found = uint(found)?;
     if found != shards {
         return Err(StoreError::Corrupt(format!(
@@ -202,12 +200,7 @@ pub fn renew(
 ///
 /// # Errors
 /// [`StoreError::Io`] when the statement fails.
-pub fn release(
-    client: &mut Client,
-    shard: u32,
-    node: &str,
-    epoch: i64,
-) -> Result<bool, StoreError> {
+pub fn release(client: &mut Client, shard: u32, node: &str, epoch: i64) -> Result<bool, StoreError> {
     let n = client
         .execute(
             "UPDATE govern_leases SET expires_at = '-infinity' \
@@ -291,9 +284,7 @@ pub fn live_nodes(client: &mut Client, within_ms: u64) -> Result<Vec<NodeRow>, S
 /// # Errors
 /// [`StoreError::Io`] when the query fails.
 pub fn nodes(client: &mut Client) -> Result<Vec<NodeRow>, StoreError> {
-    let rows = client
-        .query("SELECT node, address FROM govern_nodes ORDER BY node", &[])
-        .map_err(db_error)?;
+    let rows = client.query("SELECT node, address FROM govern_nodes ORDER BY node", &[]).map_err(db_error)?;
     Ok(rows.into_iter().map(|r| NodeRow { node: r.get(0), address: r.get(1) }).collect())
 }
 
@@ -305,8 +296,7 @@ mod tests {
     fn the_shard_of_a_tenant_is_stable_and_spreads() {
         // Fixed values: a change of the hash would move every tenant's chain.
         assert_eq!(shard_of("acme", 16), shard_of("acme", 16));
-        let fixed: Vec<u32> =
-            ["acme", "globex", "initech", "t-0"].iter().map(|t| shard_of(t, 16)).collect();
+        let fixed: Vec<u32> = ["acme", "globex", "initech", "t-0"].iter().map(|t| shard_of(t, 16)).collect();
         assert_eq!(fixed, FIXED);
         assert_eq!(shard_of("acme", 1), 0);
         let mut counts = [0u32; 16];

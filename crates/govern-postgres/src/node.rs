@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use govern_governors::TenantId;
-use govern_ledger::StoreError;
 use govern_runtime::{Outcome, RawCommand, Refusal, Runtime, RuntimeBuilder, RuntimeHandle};
+use govern_ledger::StoreError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -87,11 +87,7 @@ impl NodeConfig {
     /// A node `node` serving on `address`, on the database `url`, with the default shards
     /// and lease time, and default runtimes.
     #[must_use]
-    pub fn new(
-        url: impl Into<String>,
-        node: impl Into<String>,
-        address: impl Into<String>,
-    ) -> Self {
+    pub fn new(url: impl Into<String>, node: impl Into<String>, address: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             node: node.into(),
@@ -378,11 +374,7 @@ impl Inner {
                     }
                 }
                 for (shard, h) in lost {
-                    tracing::warn!(
-                        shard,
-                        epoch = h.epoch,
-                        "lease lost (it moved on): stepping down"
-                    );
+                    tracing::warn!(shard, epoch = h.epoch, "lease lost (it moved on): stepping down");
                     self.count(|c| c.lost += 1);
                     drop_runtime(h.runtime);
                 }
@@ -397,11 +389,7 @@ impl Inner {
                     gone.into_iter().filter_map(|s| map.remove(&s).map(|h| (s, h))).collect()
                 };
                 for (shard, h) in expired {
-                    tracing::warn!(
-                        shard,
-                        epoch = h.epoch,
-                        "lease not renewed within its time: stepping down"
-                    );
+                    tracing::warn!(shard, epoch = h.epoch, "lease not renewed within its time: stepping down");
                     self.count(|c| c.lost += 1);
                     drop_runtime(h.runtime);
                 }
@@ -446,8 +434,10 @@ impl Inner {
         if held < target {
             // Start from a place of this node's own, so nodes racing for free shards spread.
             let start = cluster::shard_of(&self.config.node, shards);
-            let mut candidates: Vec<u32> =
-                free.into_iter().filter(|s| !self.held_read().contains_key(s)).collect();
+            let mut candidates: Vec<u32> = free
+                .into_iter()
+                .filter(|s| !self.held_read().contains_key(s))
+                .collect();
             candidates.sort_by_key(|&s| (s + shards - start) % shards);
             let mut want = (target - held).min(limits::SHARD_MOVES_PER_ROUND);
             for shard in candidates {
@@ -479,15 +469,16 @@ impl Inner {
     async fn try_take(self: &Arc<Self>, shard: u32, ttl_ms: u64) -> bool {
         let node = self.config.node.clone();
         let started = Instant::now();
-        let epoch =
-            match blocking(&self.conn, move |c| cluster::acquire(c, shard, &node, ttl_ms)).await {
-                Ok(Some(epoch)) => epoch,
-                Ok(None) => return false,
-                Err(e) => {
-                    tracing::warn!(shard, error = %e, "taking a lease failed");
-                    return false;
-                }
-            };
+        let epoch = match blocking(&self.conn, move |c| cluster::acquire(c, shard, &node, ttl_ms))
+            .await
+        {
+            Ok(Some(epoch)) => epoch,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "taking a lease failed");
+                return false;
+            }
+        };
         let url = self.config.url.clone();
         let store =
             tokio::task::spawn_blocking(move || PostgresStore::open_shard(&url, shard, epoch))
@@ -495,11 +486,9 @@ impl Inner {
                 .map_err(|e| StoreError::Io(e.to_string()))
                 .and_then(|r| r);
         let started_runtime = match store {
-            Ok(store) => (self.config.runtime)(shard)
-                .store(Box::new(store))
-                .start()
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(store) => {
+                (self.config.runtime)(shard).store(Box::new(store)).start().await.map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         match started_runtime {
@@ -517,8 +506,7 @@ impl Inner {
             Err(reason) => {
                 tracing::warn!(shard, epoch, %reason, "starting a shard failed: releasing it");
                 let node = self.config.node.clone();
-                let _ =
-                    blocking(&self.conn, move |c| cluster::release(c, shard, &node, epoch)).await;
+                let _ = blocking(&self.conn, move |c| cluster::release(c, shard, &node, epoch)).await;
                 false
             }
         }

@@ -28,9 +28,9 @@ pub struct Migration {
 /// Every migration, in order; the last one's version is [`SCHEMA_VERSION`].
 pub const MIGRATIONS: [Migration; 2] = [
     Migration {
-        version: 1,
-        description: "append-only receipts table",
-        sql: r"
+    version: 1,
+    description: "append-only receipts table",
+    sql: r"
 CREATE TABLE govern_receipts (
     seq bigint PRIMARY KEY CHECK (seq >= 0),
     record bytea NOT NULL

@@ -289,7 +289,8 @@ fn insert_group(
         let (chunk, tail) = rest.split_at(n);
         let seqs = (seq..seq + n as u64).map(to_i64).collect::<Result<Vec<i64>, _>>()?;
         let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r[..]).collect();
-        let inserted = tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
+        let inserted =
+            tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
         if inserted != n as u64 {
             return Err(StoreError::Io(format!("inserted {inserted} of {n} records")));
         }
