@@ -398,7 +398,21 @@ fn a_row_changed_on_shard_2_fails_verify_naming_shard_2() {
     ok(&govern(&["export", &url, "--tenant", &tenant_on(1)]));
     ok(&govern(&["prove", &url, "--seq", "0", "--shard", "1"]));
 
+    // A second shard damaged: both are named, on stdout and stderr.
+    let flip_0 = flip.replace("shard = 2 AND seq = 3", "shard = 0 AND seq = 1");
+    cluster.psql("tampered", &flip_0).unwrap();
+    let both = govern(&["verify", &url]);
+    fails_with(&both, "shard 0: verification failed at receipt 1");
+    fails_with(&both, "; shard 2: verification failed at receipt 3");
+    let out = text(&both.stdout);
+    assert!(
+        line(&out, "failed: ").starts_with("failed: shards 0, 2 do not verify (2 of 4"),
+        "{out}"
+    );
+    assert!(line(&out, "failed: ").ends_with("the other 2 verified (4 receipts)"), "{out}");
+
     // Flipped back, every shard verifies again.
+    cluster.psql("tampered", &flip_0).unwrap();
     cluster.psql("tampered", flip).unwrap();
     assert!(ok(&govern(&["verify", &url])).contains("ok: 12 receipts in 4 shards"));
 
