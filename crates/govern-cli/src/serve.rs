@@ -28,8 +28,9 @@ pub(crate) struct ServeArgs {
     /// The node's name, unique among the nodes (with --postgres).
     #[arg(long, value_name = "NAME", requires = "postgres")]
     node: Option<String>,
-    /// The address other nodes redirect this node's tenants' callers to (default: the address
-    /// bound).
+    /// Where other nodes redirect this node's tenants' callers: HOST:PORT (taken as http://)
+    /// or a base URL (https://HOST:PORT). Default: the address bound, unless it is
+    /// unspecified (0.0.0.0, [::]): then it must be given.
     #[arg(long, value_name = "HOST:PORT", requires = "postgres")]
     advertise: Option<String>,
     /// How many shards the database is divided into; fixed by the first node (with --postgres).

@@ -27,12 +27,8 @@ struct Edge {
 }
 
 impl Shards for Edge {
-    fn route(&self, tenant: &str) -> Routed {
-        let tenant = match TenantId::new(tenant) {
-            Ok(t) => t,
-            Err(e) => return Routed::BadTenant(e.to_string()),
-        };
-        match self.node.runtime_for(&tenant) {
+    fn route(&self, tenant: &TenantId) -> Routed {
+        match self.node.runtime_for(tenant) {
             Ok((shard, epoch, runtime)) => {
                 let mut routers = self.routers.lock().unwrap_or_else(PoisonError::into_inner);
                 match routers.get(&shard) {
@@ -45,7 +41,13 @@ impl Shards for Edge {
                     }
                 }
             }
-            Err(refusal) => Routed::Elsewhere(refusal),
+            Err(refusal) => {
+                // A shard no longer held: its router (and the runtime it holds) goes.
+                if let govern_runtime::Refusal::WrongNode { shard, .. } = &refusal {
+                    self.routers.lock().unwrap_or_else(PoisonError::into_inner).remove(shard);
+                }
+                Routed::Elsewhere(refusal)
+            }
         }
     }
 
@@ -83,7 +85,16 @@ pub(crate) async fn serve(args: &ServeArgs, url: &str, name: &str) -> Result<(),
         .await
         .map_err(|e| format!("listening on {}: {e}", args.addr()))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let advertise = args.advertise().map_or_else(|| addr.to_string(), str::to_owned);
+    let advertise = match args.advertise() {
+        Some(a) => a.to_owned(),
+        None if addr.ip().is_unspecified() => {
+            return Err(format!(
+                "listening on {addr}, an address other nodes cannot send callers to: give \
+                 --advertise HOST:PORT (or a base URL, https://HOST:PORT)"
+            ));
+        }
+        None => addr.to_string(),
+    };
     let (shards, lease) = args.shards_and_lease();
     let config =
         NodeConfig::new(url, name, advertise).shards(shards).lease_ttl(lease).runtime(move |_| {
@@ -103,9 +114,17 @@ pub(crate) async fn serve(args: &ServeArgs, url: &str, name: &str) -> Result<(),
     let held = node.handle().held().len();
     tracing::info!(%addr, node = name, shards, held, database = %govern_postgres::describe(url), "govern serve: node listening");
     say!("listening on http://{addr} as node {name} ({held} of {shards} shards)");
-    let router = govern_http::node::node_router(Arc::clone(&edge) as Arc<dyn Shards>);
-    let served = govern_http::serve(listener, router, crate::serve::signal()).await;
-    edge.stopping.store(true, Ordering::Relaxed);
+    let router = govern_http::node::node_router(
+        Arc::clone(&edge) as Arc<dyn Shards>,
+        Arc::clone(&edge.keys),
+    );
+    let draining = Arc::clone(&edge);
+    let stop = async move {
+        crate::serve::signal().await;
+        // Not ready from the signal on: the drain is visible to load balancers.
+        draining.stopping.store(true, Ordering::Relaxed);
+    };
+    let served = govern_http::serve(listener, router, stop).await;
     node.shutdown().await;
     let stopped = served.map_err(|e| e.to_string())?;
     tracing::info!(

@@ -101,6 +101,8 @@ fn signal(node: &NodeProc, sig: &str) {
 #[derive(Clone, Debug)]
 struct Ack {
     tenant: String,
+    /// The idempotency key it was sent under.
+    key: String,
     seq: u64,
     hash: String,
 }
@@ -179,6 +181,7 @@ impl Client {
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         Sent::Acked(Ack {
             tenant: tenant.to_owned(),
+            key: idem.to_owned(),
             seq: v["seq"].as_u64().unwrap(),
             hash: v["hash"].as_str().unwrap().to_owned(),
         })
@@ -248,6 +251,12 @@ fn check_everything(pg: &Cluster, db: &str, url: &str, client: &Client, acked: &
             let r = receipts.iter().find(|r| r.seq == ack.seq);
             let r = r.unwrap_or_else(|| panic!("acknowledged {ack:?} is missing"));
             assert_eq!(r.hash.to_string(), ack.hash, "{ack:?}");
+            // Applied exactly once, however many times it was sent.
+            let applied = receipts
+                .iter()
+                .filter(|r| r.body.metadata.get("idempotency_key") == Some(&ack.key))
+                .count();
+            assert_eq!(applied, 1, "{ack:?} applied {applied} times");
         }
         let last = receipts.last().unwrap();
         assert_eq!(
@@ -287,14 +296,7 @@ fn setup(
     // Every shard owned, each node holding some: bounded.
     let deadline = Instant::now() + WITHIN;
     loop {
-        let holding: Vec<usize> = nodes
-            .iter()
-            .map(|p| {
-                let r = http::request(p.addr, "GET", "/v1/cluster", &[], "", WITHIN).unwrap();
-                let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-                v["held"].as_array().map_or(0, Vec::len)
-            })
-            .collect();
+        let holding: Vec<usize> = nodes.iter().map(|p| held_by(p, &client).len()).collect();
         if holding.iter().sum::<usize>() == SHARDS as usize && holding.iter().all(|&h| h > 0) {
             break;
         }
@@ -304,9 +306,12 @@ fn setup(
     Some((pg, url, keys, nodes, client))
 }
 
-/// The shards `node` holds, by its `/v1/cluster`.
-fn held_by(node: &NodeProc) -> Vec<u32> {
-    let r = http::request(node.addr, "GET", "/v1/cluster", &[], "", WITHIN).unwrap();
+/// The shards `node` holds, by its `/v1/cluster` (an operator route).
+fn held_by(node: &NodeProc, client: &Client) -> Vec<u32> {
+    let auth = client.auth();
+    let r = http::request(node.addr, "GET", "/v1/cluster", &[("Authorization", &auth)], "", WITHIN)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     v["held"].as_array().unwrap().iter().map(|h| h["shard"].as_u64().unwrap() as u32).collect()
 }
@@ -347,7 +352,7 @@ fn a_node_killed_under_load_has_its_shards_taken_over_and_loses_nothing_acknowle
     let (threads, acked, count) = load(&client, 4, 24);
     wait_for(&count, 150);
     let victim = nodes.remove(1);
-    let orphaned = held_by(&victim);
+    let orphaned = held_by(&victim, &client);
     client.nodes.lock().unwrap().retain(|a| *a != victim.addr);
     signal(&victim, "-KILL");
     let killed_at = Instant::now();
@@ -366,7 +371,7 @@ fn a_node_killed_under_load_has_its_shards_taken_over_and_loses_nothing_acknowle
     drop(victim);
     let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), 4 * 8 * 24, "every command acknowledged once");
-    let held: Vec<u32> = nodes.iter().flat_map(held_by).collect();
+    let held: Vec<u32> = nodes.iter().flat_map(|n| held_by(n, &client)).collect();
     assert_eq!(held.len(), SHARDS as usize, "the survivors hold every shard: {held:?}");
     check_everything(&pg, "govern", &url, &client, &acked);
 }
@@ -377,13 +382,13 @@ fn a_node_paused_past_its_lease_is_fenced_and_steps_down() {
     let (threads, acked, count) = load(&client, 2, 16);
     wait_for(&count, 60);
     let paused = &nodes[2];
-    let had = held_by(paused);
+    let had = held_by(paused, &client);
     client.nodes.lock().unwrap().retain(|a| *a != paused.addr);
     signal(paused, "-STOP");
     // The others take its shards over once its leases expire.
     let deadline = Instant::now() + WITHIN;
     loop {
-        let others: Vec<u32> = nodes[..2].iter().flat_map(held_by).collect();
+        let others: Vec<u32> = nodes[..2].iter().flat_map(|n| held_by(n, &client)).collect();
         if had.iter().all(|s| others.contains(s)) {
             break;
         }
@@ -396,8 +401,9 @@ fn a_node_paused_past_its_lease_is_fenced_and_steps_down() {
         .map(|i| format!("t-{i}"))
         .find(|t| had.contains(&cluster::shard_of(t, SHARDS)))
         .unwrap();
-    // At once, by its own clock, it refuses (421: owner not known yet); after its next keeper
-    // round it redirects. Never does it answer from the state it lost.
+    // It refuses (421, owner not known yet: by its own clock, if its keeper has not run yet)
+    // until its next keeper round, then redirects. Never does it answer from the state it
+    // lost (an answer of 200 fails here).
     let deadline = Instant::now() + WITHIN;
     let r = loop {
         let auth = client.auth();

@@ -5,7 +5,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use govern_governors::TenantId;
 
-use crate::keys::Caller;
+use crate::keys::{Caller, KeyStore};
 use crate::{ApiError, AppState};
 
 /// A caller whose `Authorization: Bearer gk_…` key is valid and not revoked. A route that
@@ -17,24 +17,32 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "an API key is required: Authorization: Bearer <key>",
-            ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <key>`"))?;
-        match state.keys.authenticate(token.trim()) {
-            Ok(caller) => Ok(Self(caller)),
-            Err(why) => {
-                tracing::warn!(path = %parts.uri.path(), %why, "refused an API key");
-                Err(ApiError::unauthorized("the API key is not valid"))
-            }
-        }
+        authenticate(&parts.headers, parts.uri.path(), &state.keys).map(Self)
     }
+}
+
+/// The caller whose `Authorization: Bearer gk_…` key is in `headers`, valid and not revoked;
+/// 401 otherwise (the reason is logged, not told).
+///
+/// # Errors
+/// 401 `unauthorized`.
+pub(crate) fn authenticate(
+    headers: &axum::http::HeaderMap,
+    path: &str,
+    keys: &KeyStore,
+) -> Result<Caller, ApiError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("an API key is required: Authorization: Bearer <key>"));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <key>`"))?;
+    keys.authenticate(token.trim()).map_err(|why| {
+        tracing::warn!(%path, %why, "refused an API key");
+        ApiError::unauthorized("the API key is not valid")
+    })
 }
 
 impl Authenticated {

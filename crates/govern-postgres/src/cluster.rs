@@ -20,6 +20,8 @@ pub mod limits {
     pub const SHARDS_DEFAULT: u32 = 16;
     /// Bytes of a node's name.
     pub const NODE_NAME_MAX: usize = 128;
+    /// A node not seen for this long (seconds) is forgotten (its row in `govern_nodes`).
+    pub const NODE_FORGOTTEN_AFTER_S: i64 = 86_400;
 }
 
 /// The owner a one-process ledger ([`PostgresStore::open`](crate::PostgresStore::open)) writes
@@ -99,6 +101,19 @@ pub fn init(client: &mut Client, shards: u32) -> Result<u32, StoreError> {
         return Ok(found);
     }
     let mut tx = client.transaction().map_err(db_error)?;
+    // A ledger written before shards existed is one chain (shard 0): divided now, its
+    // tenants' history would stay in shard 0 while their new receipts went elsewhere.
+    if shards != 1 {
+        let rows: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM govern_receipts)", &[])
+            .map_err(db_error)?
+            .get(0);
+        if rows {
+            return Err(StoreError::Corrupt(format!(
+                "the database holds a ledger of one chain: it cannot be divided into {shards} shards"
+            )));
+        }
+    }
     tx.execute(
         "INSERT INTO govern_cluster (id, shards) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
         &[&int(shards)?],
@@ -206,8 +221,9 @@ pub fn renew(
     rows.into_iter().map(|r| uint(r.get(0))).collect()
 }
 
-/// Gives the lease of `shard` up (expired now, epoch kept: the next owner bumps it), if
-/// `node` still holds it at `epoch`. Called after the shard's last commit.
+/// Gives the lease of `shard` up (no owner, expired; epoch kept: the next owner bumps it), if
+/// `node` still holds it at `epoch`. Called after the shard's last commit. A renewal racing
+/// it finds no lease of `node`'s.
 ///
 /// # Errors
 /// [`StoreError::Io`] when the statement fails.
@@ -219,7 +235,7 @@ pub fn release(
 ) -> Result<bool, StoreError> {
     let n = client
         .execute(
-            "UPDATE govern_leases SET expires_at = '-infinity' \
+            "UPDATE govern_leases SET owner = '', expires_at = '-infinity' \
              WHERE shard = $1 AND owner = $2 AND epoch = $3",
             &[&int(shard)?, &node, &epoch],
         )
@@ -254,11 +270,18 @@ pub fn leases(client: &mut Client) -> Result<Vec<Lease>, StoreError> {
         .collect()
 }
 
-/// Says that `node`, serving on `address`, is alive now.
+/// Says that `node`, serving on `address`, is alive now; forgets the nodes not seen for
+/// [`limits::NODE_FORGOTTEN_AFTER_S`].
 ///
 /// # Errors
-/// [`StoreError::Io`] when the statement fails.
+/// [`StoreError::Io`] when a statement fails.
 pub fn heartbeat(client: &mut Client, node: &str, address: &str) -> Result<(), StoreError> {
+    client
+        .execute(
+            "DELETE FROM govern_nodes WHERE seen_at < now() - $1::bigint * interval '1 second'",
+            &[&limits::NODE_FORGOTTEN_AFTER_S],
+        )
+        .map_err(db_error)?;
     client
         .execute(
             "INSERT INTO govern_nodes (node, address, seen_at) VALUES ($1, $2, now()) \

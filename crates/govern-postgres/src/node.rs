@@ -1,22 +1,26 @@
 //! A govern node (docs/scaling.md): one process among several sharing one PostgreSQL. The
 //! database is divided into a fixed number of shards ([`cluster::shard_of`] places a tenant);
 //! each shard is its own hash chain, written by one [`Runtime`] of the node that holds the
-//! shard's lease. The node's keeper task, every [`NodeConfig::renew_every`]:
+//! shard's lease. A renewer task renews the held leases every [`NodeConfig::renew_every`]
+//! on a connection of its own; a lease not renewed has moved on (the node was paused or cut
+//! off past its expiry), and its shard's runtime is dropped (its last commit would be refused:
+//! fencing). The keeper task, as often:
 //!
-//! 1. says it is alive (`govern_nodes`) and renews its leases; a lease not renewed has moved
-//!    on (the node was paused or cut off past its expiry): its shard's runtime is dropped
-//!    without a last commit (the database would refuse it anyway: fencing);
+//! 1. says the node is alive (`govern_nodes`);
 //! 2. restarts a shard whose ledger a store failure poisoned (PostgreSQL restarted, say), by
 //!    taking its own lease again (a new epoch) and replaying the shard's receipts;
 //! 3. balances: with `L` live nodes, each aims at `ceil(shards / L)` shards; it takes free or
 //!    expired leases up to that, and hands excess ones over: no new commands, the shard's
 //!    runtime shut down (its last commit), then the lease released for another to take.
 //!
+//! Leases are owned by the node's instance (`NAME#RANDOM`), so two processes started under
+//! one name never take each other's leases.
+//!
 //! A command for a tenant whose shard the node does not hold is refused
 //! [`Refusal::WrongNode`], naming the owner. A shard whose lease the node could not renew
 //! for a whole lease time refuses too, at once, by the node's own monotonic clock, before the
-//! keeper notices: a node resumed after a long pause never answers from state it no longer
-//! owns.
+//! renewer notices: a node resumed after a SIGSTOP never answers from state it no longer owns
+//! (a whole machine's suspend is not counted by that clock: docs/scaling.md).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -40,9 +44,12 @@ pub mod limits {
     pub const LEASE_TTL_DEFAULT: Duration = Duration::from_secs(10);
     /// The shortest lease.
     pub const LEASE_TTL_MIN: Duration = Duration::from_millis(500);
-    /// Shards a node takes or hands over in one keeper round (the rest at the next ones),
-    /// so that starting shards' runtimes never stalls renewals for long.
+    /// Shards a node takes or hands over in one keeper round (the rest at the next ones).
     pub const SHARD_MOVES_PER_ROUND: usize = 4;
+    /// The shortest lock and statement timeout of the keeper's connections.
+    pub const LOCK_WAIT_MIN: Duration = Duration::from_millis(100);
+    /// How long a dropped shard's runtime may take to stop.
+    pub const DROPPED_RUNTIME_STOP: Duration = Duration::from_secs(30);
 }
 
 /// Makes the runtime builder of a shard (catalog, policy, limits...); the node adds the
@@ -173,7 +180,14 @@ struct View {
 
 struct Inner {
     config: NodeConfig,
+    /// The owner name of this process's leases and heartbeat: the node's name, `#`, and a
+    /// random id drawn at start, so that two processes started under one name never take
+    /// each other's leases for their own.
+    instance: String,
+    /// The keeper's connection (heartbeat, takes, releases, the view).
     conn: Arc<Conn>,
+    /// The renewals' connection, which nothing else waits on.
+    renew_conn: Arc<Conn>,
     held: RwLock<BTreeMap<u32, Held>>,
     view: RwLock<View>,
     /// Serialises keeper rounds with shutdown.
@@ -199,7 +213,16 @@ pub struct NodeCounters {
 pub struct Node {
     inner: Arc<Inner>,
     stop: watch::Sender<bool>,
-    keeper: JoinHandle<()>,
+    keeper: Option<JoinHandle<()>>,
+    renewer: Option<JoinHandle<()>>,
+}
+
+/// A node dropped without [`Node::shutdown`] stops renewing and balancing: its leases
+/// expire and other nodes take its shards (as if it had died).
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
 }
 
 /// A cheap, cloneable handle to a [`Node`].
@@ -257,10 +280,25 @@ impl Node {
                 cluster::limits::NODE_NAME_MAX
             )));
         }
+        if config.node.contains('#') {
+            return Err(NodeError::Config("a node's name has no `#`".into()));
+        }
         if config.node == cluster::STANDALONE {
             return Err(NodeError::Config(format!("`{}` is reserved", cluster::STANDALONE)));
         }
-        let conn = Arc::new(Conn::spawn(store::config(&config.url)?, "govern-pg-leases")?);
+        // The keeper never waits long on a lock or a statement: a round must end in time
+        // for the next.
+        let mut keeper_config = store::config(&config.url)?;
+        store::with_settings(
+            &mut keeper_config,
+            &[
+                ("lock_timeout", (config.renew_every / 2).max(limits::LOCK_WAIT_MIN)),
+                ("statement_timeout", config.renew_every.max(limits::LOCK_WAIT_MIN)),
+            ],
+        );
+        let conn = Arc::new(Conn::spawn(keeper_config.clone(), "govern-pg-leases")?);
+        let renew_conn = Arc::new(Conn::spawn(keeper_config, "govern-pg-renewals")?);
+        let instance = format!("{}#{}", config.node, random_id()?);
         let shards = config.shards;
         blocking(&conn, move |client| {
             crate::schema::migrate(client)?;
@@ -269,27 +307,28 @@ impl Node {
         .await?;
         let inner = Arc::new(Inner {
             config,
+            instance,
             conn,
+            renew_conn,
             held: RwLock::new(BTreeMap::new()),
             view: RwLock::new(View::default()),
             round: tokio::sync::Mutex::new(()),
             counters: Mutex::new(NodeCounters::default()),
         });
         inner.round().await;
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
+        let every = inner.config.renew_every;
         let keeper_inner = Arc::clone(&inner);
-        let keeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(keeper_inner.config.renew_every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => keeper_inner.round().await,
-                    _ = stopped.changed() => break,
-                }
-            }
+        let keeper = every_until(every, stopped.clone(), move || {
+            let inner = Arc::clone(&keeper_inner);
+            async move { inner.round().await }
         });
-        Ok(Self { inner, stop, keeper })
+        let renewer_inner = Arc::clone(&inner);
+        let renewer = every_until(every, stopped, move || {
+            let inner = Arc::clone(&renewer_inner);
+            async move { inner.renew().await }
+        });
+        Ok(Self { inner, stop, keeper: Some(keeper), renewer: Some(renewer) })
     }
 
     /// A handle for routing commands.
@@ -300,15 +339,17 @@ impl Node {
 
     /// Stops the keeper and hands every shard over: each runtime shut down (its last
     /// commit), then its lease released, so another node takes it at once.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.keeper.await;
+        for task in [self.keeper.take(), self.renewer.take()].into_iter().flatten() {
+            let _ = task.await;
+        }
         let _round = self.inner.round.lock().await;
         let shards: Vec<u32> = self.inner.held_read().keys().copied().collect();
         for shard in shards {
             self.inner.hand_over(shard).await;
         }
-        let node = self.inner.config.node.clone();
+        let node = self.inner.instance.clone();
         if let Err(e) = blocking(&self.inner.conn, move |c| cluster::leave(c, &node)).await {
             tracing::warn!(error = %e, "saying the node left failed: its heartbeat goes stale");
         }
@@ -328,18 +369,21 @@ impl Inner {
         f(&mut self.counters.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// One keeper round: heartbeat, renew, restart failed shards, refresh the view, balance.
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.config.lease_ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// One keeper round: heartbeat, restart failed shards, refresh the view, balance. (The
+    /// renewals run in a task of their own, so that a long round never delays them.)
     async fn round(self: &Arc<Self>) {
         let _round = self.round.lock().await;
-        let node = self.config.node.clone();
+        let node = self.instance.clone();
         let address = self.config.address.clone();
-        let ttl_ms = u64::try_from(self.config.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let started = monotonic_now();
+        let ttl_ms = self.ttl_ms();
         if let Err(e) = blocking(&self.conn, move |c| cluster::heartbeat(c, &node, &address)).await
         {
             tracing::warn!(error = %e, "node heartbeat failed");
         }
-        self.renew(started, ttl_ms).await;
         self.restart_failed(ttl_ms).await;
         let live_within = ttl_ms;
         let view = blocking(&self.conn, move |c| {
@@ -364,20 +408,28 @@ impl Inner {
 
     /// Renews every held lease; drops the shards whose lease moved on, and those not renewed
     /// for a whole lease time.
-    async fn renew(self: &Arc<Self>, started: Instant, ttl_ms: u64) {
+    async fn renew(self: &Arc<Self>) {
+        let started = monotonic_now();
+        let ttl_ms = self.ttl_ms();
         let held: Vec<(u32, i64)> = self.held_read().iter().map(|(&s, h)| (s, h.epoch)).collect();
         if held.is_empty() {
             return;
         }
-        let node = self.config.node.clone();
+        let node = self.instance.clone();
         let asked = held.clone();
-        match blocking(&self.conn, move |c| cluster::renew(c, &node, &asked, ttl_ms)).await {
+        match blocking(&self.renew_conn, move |c| cluster::renew(c, &node, &asked, ttl_ms)).await {
             Ok(renewed) => {
                 let valid_until = started + self.config.lease_ttl;
                 let mut lost = Vec::new();
                 {
                     let mut map = self.held_write();
-                    for (shard, _) in held {
+                    for (shard, epoch) in held {
+                        // Only the lease asked about: a shard restarted meanwhile (a new
+                        // epoch) is not this answer's.
+                        let current = map.get(&shard).is_some_and(|h| h.epoch == epoch);
+                        if !current {
+                            continue;
+                        }
                         if renewed.contains(&shard) {
                             if let Some(h) = map.get_mut(&shard) {
                                 h.valid_until = valid_until;
@@ -428,7 +480,13 @@ impl Inner {
             .filter(|(_, h)| h.handle.ledger_status().poisoned)
             .map(|(&s, _)| s)
             .collect();
+        let started = monotonic_now();
         for shard in failed {
+            // Each restart replays the shard: past a round's time, the rest waits for the
+            // next round (their requests are refused ledger_unavailable meanwhile).
+            if started.elapsed() > self.config.renew_every {
+                break;
+            }
             let Some(h) = self.held_write().remove(&shard) else { continue };
             tracing::warn!(shard, epoch = h.epoch, "shard's ledger failed: restarting it");
             drop_runtime(h.runtime);
@@ -445,7 +503,7 @@ impl Inner {
             let free: Vec<u32> = view
                 .leases
                 .iter()
-                .filter(|l| !l.is_held() || l.owner == self.config.node)
+                .filter(|l| !l.is_held() || l.owner == self.instance)
                 .map(|l| l.shard)
                 .collect();
             (free, view.live.len().max(1))
@@ -455,7 +513,7 @@ impl Inner {
         let held = self.held_read().len();
         if held < target {
             // Start from a place of this node's own, so nodes racing for free shards spread.
-            let start = cluster::shard_of(&self.config.node, shards);
+            let start = cluster::shard_of(&self.instance, shards);
             let mut candidates: Vec<u32> =
                 free.into_iter().filter(|s| !self.held_read().contains_key(s)).collect();
             candidates.sort_by_key(|&s| (s + shards - start) % shards);
@@ -490,7 +548,7 @@ impl Inner {
     /// Takes `shard`'s lease if free, expired or this node's, and starts its runtime on the
     /// shard's chain. Whether the shard now runs here.
     async fn try_take(self: &Arc<Self>, shard: u32, ttl_ms: u64) -> bool {
-        let node = self.config.node.clone();
+        let node = self.instance.clone();
         let started = monotonic_now();
         let epoch =
             match blocking(&self.conn, move |c| cluster::acquire(c, shard, &node, ttl_ms)).await {
@@ -529,7 +587,7 @@ impl Inner {
             }
             Err(reason) => {
                 tracing::warn!(shard, epoch, %reason, "starting a shard failed: releasing it");
-                let node = self.config.node.clone();
+                let node = self.instance.clone();
                 let _ =
                     blocking(&self.conn, move |c| cluster::release(c, shard, &node, epoch)).await;
                 false
@@ -542,10 +600,12 @@ impl Inner {
     async fn hand_over(self: &Arc<Self>, shard: u32) {
         let Some(h) = self.held_write().remove(&shard) else { return };
         let epoch = h.epoch;
-        if let Err(e) = h.runtime.shutdown().await {
-            tracing::warn!(shard, error = %e, "the shard's last commit failed");
+        match tokio::time::timeout(self.config.lease_ttl, h.runtime.shutdown()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(shard, error = %e, "the shard's last commit failed"),
+            Err(_) => tracing::warn!(shard, "the shard's runtime did not stop within a lease time"),
         }
-        let node = self.config.node.clone();
+        let node = self.instance.clone();
         match blocking(&self.conn, move |c| cluster::release(c, shard, &node, epoch)).await {
             Ok(_) => tracing::info!(shard, epoch, "shard handed over"),
             Err(e) => tracing::warn!(shard, error = %e, "releasing a lease failed: it expires"),
@@ -553,12 +613,42 @@ impl Inner {
     }
 }
 
-/// Drops a runtime whose lease is gone, without its last commit (the database would refuse
-/// it): shut down in the background so that its actors stop.
+/// Stops, in the background, a runtime whose lease is gone or whose ledger failed: its
+/// actors stop; its last commit, if it tries one, is refused by the database (a stale epoch)
+/// or fails with the store. Bounded: a runtime that does not stop within
+/// [`limits::DROPPED_RUNTIME_STOP`] is left to its dropped handles.
 fn drop_runtime(runtime: Runtime) {
     tokio::spawn(async move {
-        let _ = runtime.shutdown().await;
+        if tokio::time::timeout(limits::DROPPED_RUNTIME_STOP, runtime.shutdown()).await.is_err() {
+            tracing::warn!("a dropped shard's runtime did not stop in time");
+        }
     });
+}
+
+/// Runs `f` every `every` until `stopped` says so, in a task.
+fn every_until<F, Fut>(every: Duration, mut stopped: watch::Receiver<bool>, f: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => f().await,
+                _ = stopped.changed() => break,
+            }
+        }
+    })
+}
+
+/// Eight random hex digits.
+fn random_id() -> Result<String, NodeError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| NodeError::Config(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl NodeHandle {
@@ -566,6 +656,12 @@ impl NodeHandle {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.inner.config.node
+    }
+
+    /// This process's owner name in leases and heartbeats: `NAME#RANDOM`.
+    #[must_use]
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
     }
 
     /// The number of shards.
@@ -590,7 +686,7 @@ impl NodeHandle {
         {
             return Owner {
                 shard,
-                node: Some(self.inner.config.node.clone()),
+                node: Some(self.inner.instance.clone()),
                 address: Some(self.inner.config.address.clone()),
                 epoch: h.epoch,
                 here: true,
@@ -599,7 +695,7 @@ impl NodeHandle {
         let view = self.inner.view.read().unwrap_or_else(PoisonError::into_inner);
         let lease = view.leases.iter().find(|l| l.shard == shard);
         let node = lease
-            .filter(|l| l.is_held() && l.owner != self.inner.config.node)
+            .filter(|l| l.is_held() && l.owner != self.inner.instance)
             .map(|l| l.owner.clone());
         Owner {
             shard,
@@ -653,9 +749,10 @@ impl NodeHandle {
         *self.inner.counters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs a keeper round now (renew, restart, balance), as the keeper does every
+    /// Renews and runs a keeper round now (restart, balance), as the node does every
     /// [`NodeConfig::renew_every`]: for tests and operators that want not to wait.
     pub async fn keep(&self) {
+        self.inner.renew().await;
         self.inner.round().await;
     }
 }

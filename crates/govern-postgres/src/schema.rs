@@ -82,13 +82,21 @@ ALTER TABLE govern_receipts
     ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
 ALTER TABLE govern_receipts DROP CONSTRAINT govern_receipts_pkey;
 ALTER TABLE govern_receipts ADD PRIMARY KEY (shard, seq);
-CREATE FUNCTION govern_receipts_fence() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION govern_receipts_fence() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     w record;
+    hit integer;
 BEGIN
     FOR w IN SELECT DISTINCT shard, epoch FROM added LOOP
-        PERFORM 1 FROM govern_leases WHERE shard = w.shard AND epoch = w.epoch FOR SHARE;
-        IF NOT FOUND THEN
+        -- The lease table of the receipts' own schema, never a temporary table of the same
+        -- name: a session cannot shadow it.
+        hit := NULL;
+        EXECUTE format(
+            'SELECT 1 FROM %I.govern_leases WHERE shard = $1 AND epoch = $2 FOR SHARE',
+            TG_TABLE_SCHEMA
+        ) INTO hit USING w.shard, w.epoch;
+        IF hit IS NULL THEN
             RAISE EXCEPTION 'shard % is fenced: epoch % is not its lease''s', w.shard, w.epoch
                 USING ERRCODE = 'GV001';
         END IF;

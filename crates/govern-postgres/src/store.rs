@@ -21,6 +21,19 @@ enum Open {
     ReadOnly { shard: u32 },
 }
 
+/// Adds server settings (durations, in milliseconds) to `config`'s `options`, after any the
+/// connection string gave.
+pub(crate) fn with_settings(config: &mut Config, settings: &[(&str, std::time::Duration)]) {
+    let mut options = config.get_options().unwrap_or_default().to_owned();
+    for (name, value) in settings {
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str(&format!("-c {name}={}", value.as_millis()));
+    }
+    config.options(&options);
+}
+
 /// The client configuration of `url`, with govern's defaults (connect timeout, keepalives,
 /// application name).
 pub(crate) fn config(url: &str) -> Result<Config, StoreError> {
@@ -50,6 +63,11 @@ pub mod limits {
     pub const INSERT_BYTES_MAX: usize = 8 << 20;
     /// Rows one read query fetches.
     pub const READ_PAGE: usize = 1_024;
+    /// How long a writer's session may sit idle inside a transaction before the server ends
+    /// it (`idle_in_transaction_session_timeout`): the longest a paused or cut-off writer can
+    /// hold the lock that a takeover of its shard waits for. Group commits of one statement
+    /// (up to [`INSERT_ROWS_MAX`] rows) hold it only while the server runs the statement.
+    pub const WRITER_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(1);
     /// How long connecting may take, when the connection string does not say.
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 }
@@ -151,6 +169,13 @@ impl PostgresStore {
         let shard = i32::try_from(shard_u)
             .map_err(|_| StoreError::Corrupt(format!("shard {shard_u} overflows")))?;
         let reader = Conn::spawn(config.clone(), "govern-pg-reader")?;
+        // A writer that stops inside a transaction (paused, cut off) must not hold the
+        // fencing trigger's lock on its lease row for long: the server ends its session.
+        let mut config = config;
+        with_settings(
+            &mut config,
+            &[("idle_in_transaction_session_timeout", limits::WRITER_IDLE_IN_TRANSACTION)],
+        );
         let writer = if writable { Some(Conn::spawn(config, "govern-pg-writer")?) } else { None };
         let (len, epoch) = writer.as_ref().unwrap_or(&reader).call(move |session| {
             let client = session.client()?;
@@ -273,8 +298,30 @@ fn insert_group(
     records: &[Arc<[u8]>],
 ) -> Result<(), StoreError> {
     let (client, insert) = session.prepared(INSERT)?;
+    let chunks = chunks(records);
+    if let [chunk] = &chunks[..] {
+        // One statement: committed by the server as it ends (no client round trip between
+        // the fencing trigger's lock on the lease row and the commit).
+        let (seqs, bodies) = chunk_params(first, chunk)?;
+        let inserted =
+            client.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
+        return check_inserted(inserted, chunk.len());
+    }
     let mut tx = client.transaction().map_err(db_error)?;
     let mut seq = first;
+    for chunk in chunks {
+        let (seqs, bodies) = chunk_params(seq, chunk)?;
+        let inserted = tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
+        check_inserted(inserted, chunk.len())?;
+        seq += chunk.len() as u64;
+    }
+    tx.commit().map_err(db_error)
+}
+
+/// `records` cut into statements of at most [`limits::INSERT_ROWS_MAX`] rows and
+/// [`limits::INSERT_BYTES_MAX`] bytes (at least one record each).
+fn chunks(records: &[Arc<[u8]>]) -> Vec<&[Arc<[u8]>]> {
+    let mut out = Vec::new();
     let mut rest = records;
     while !rest.is_empty() {
         let mut bytes = 0;
@@ -287,16 +334,24 @@ fn insert_group(
             n += 1;
         }
         let (chunk, tail) = rest.split_at(n);
-        let seqs = (seq..seq + n as u64).map(to_i64).collect::<Result<Vec<i64>, _>>()?;
-        let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r[..]).collect();
-        let inserted = tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
-        if inserted != n as u64 {
-            return Err(StoreError::Io(format!("inserted {inserted} of {n} records")));
-        }
-        seq += n as u64;
+        out.push(chunk);
         rest = tail;
     }
-    tx.commit().map_err(db_error)
+    out
+}
+
+/// The array parameters of one statement: `chunk`'s sequence numbers from `first`, and bytes.
+fn chunk_params(first: u64, chunk: &[Arc<[u8]>]) -> Result<(Vec<i64>, Vec<&[u8]>), StoreError> {
+    let seqs = (first..first + chunk.len() as u64).map(to_i64).collect::<Result<Vec<i64>, _>>()?;
+    Ok((seqs, chunk.iter().map(|r| &r[..]).collect()))
+}
+
+fn check_inserted(inserted: u64, n: usize) -> Result<(), StoreError> {
+    if inserted == n as u64 {
+        Ok(())
+    } else {
+        Err(StoreError::Io(format!("inserted {inserted} of {n} records")))
+    }
 }
 
 /// A record queried: its sequence number and bytes (`None`: the table lacks it).

@@ -127,13 +127,14 @@ async fn nodes_share_the_shards_route_and_hand_over() {
     match err {
         govern_runtime::CommandError::Refused(Refusal::WrongNode { shard, owner, address }) => {
             assert_eq!(shard, ha[0].0);
-            assert_eq!(owner.as_deref(), Some("a"));
+            assert_eq!(owner.as_deref(), Some(a.handle().instance()));
+            assert!(a.handle().instance().starts_with("a#"));
             assert_eq!(address.as_deref(), Some("a.test:80"));
         }
         other => panic!("{other:?}"),
     }
     let owner = b.handle().owner_of(&on_b);
-    assert!(owner.here && owner.node.as_deref() == Some("b"));
+    assert!(owner.here && owner.node.as_deref() == Some(b.handle().instance()));
 
     // a shuts down: its shards' last commits, leases released, and b takes them all.
     a.shutdown().await;
@@ -192,4 +193,97 @@ async fn a_node_whose_lease_moved_on_is_fenced_and_steps_down() {
     rt.verify().expect("the shard's chain verifies");
     b.shutdown().await;
     a.shutdown().await;
+}
+
+#[test]
+fn the_lease_row_lock_orders_a_commit_and_a_takeover_either_way() {
+    let Some(pg) = Cluster::start_or_skip("the_lease_row_lock_orders") else { return };
+    let url = pg.create_database("ordering").expect("a database");
+    let mut c = client(&url);
+    schema::migrate(&mut c).expect("migrate");
+    cluster::init(&mut c, 4).expect("init");
+    let insert =
+        "INSERT INTO govern_receipts (shard, epoch, seq, record) VALUES ($1, $2, 0, '\\x00')";
+    let take_over =
+        "UPDATE govern_leases SET owner = 'b', epoch = epoch + 1 WHERE shard = $1 RETURNING epoch";
+
+    // A writer's insert not yet committed holds the lease row: a takeover waits for it.
+    let e1 = cluster::acquire(&mut c, 1, "a", 60_000).expect("acquire").expect("free");
+    let mut writer = client(&url);
+    let mut tx = writer.transaction().expect("begin");
+    tx.execute(insert, &[&1i32, &e1]).expect("inserted under the current epoch");
+    let mut taker = client(&url);
+    taker.batch_execute("SET lock_timeout = '300ms'").expect("set");
+    let waited = taker.query_one(take_over, &[&1i32]).expect_err("the row is held");
+    assert_eq!(waited.code().map(|c| c.code()), Some("55P03"), "{waited}");
+    tx.commit().expect("the writer commits");
+    let e2: i64 = taker.query_one(take_over, &[&1i32]).expect("then the takeover").get(0);
+    assert!(e2 > e1);
+    let seen = PostgresStore::open_shard(&url, 1, e2).expect("the new owner opens");
+    assert_eq!(seen.len(), 1, "and sees the row committed before it");
+
+    // A takeover not yet committed holds the row: the writer's insert waits, then is refused.
+    let e3 = cluster::acquire(&mut c, 2, "a", 60_000).expect("acquire").expect("free");
+    let mut taker = client(&url);
+    let mut takeover = taker.transaction().expect("begin");
+    takeover.query_one(take_over, &[&2i32]).expect("taken, not committed");
+    let (done, waiting) = std::sync::mpsc::channel();
+    let writer_url = url.clone();
+    std::thread::spawn(move || {
+        let mut writer = client(&writer_url);
+        let _ = done.send(writer.execute(insert, &[&2i32, &e3]).map_err(|e| {
+            e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        }));
+    });
+    assert!(
+        waiting.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the insert waits for the takeover"
+    );
+    takeover.commit().expect("the takeover commits");
+    let refused = waiting.recv_timeout(Duration::from_secs(10)).expect("the insert ends");
+    let refused = refused.expect_err("a stale epoch after the takeover");
+    assert!(refused.contains("fenced"), "{refused}");
+    assert_eq!(
+        pg.psql("ordering", "SELECT count(*) FROM govern_receipts WHERE shard = 2").expect("psql"),
+        "0"
+    );
+}
+
+#[test]
+fn a_temporary_lease_table_does_not_fool_the_fence() {
+    let Some(pg) = Cluster::start_or_skip("a_temporary_lease_table") else { return };
+    let url = pg.create_database("shadow").expect("a database");
+    let mut c = client(&url);
+    schema::migrate(&mut c).expect("migrate");
+    cluster::init(&mut c, 2).expect("init");
+    let e = cluster::acquire(&mut c, 0, "a", 60_000).expect("acquire").expect("free");
+    c.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE govern_leases (shard integer, owner text, epoch bigint, expires_at timestamptz);
+         INSERT INTO govern_leases VALUES (0, 'x', {stale}, 'infinity')",
+        stale = e + 7
+    ))
+    .expect("a session's own lease table");
+    let err = c
+        .execute(
+            "INSERT INTO govern_receipts (shard, epoch, seq, record) VALUES (0, $1, 0, '\\x00')",
+            &[&(e + 7)],
+        )
+        .expect_err("the fence reads the real lease table");
+    assert_eq!(err.code().map(|c| c.code()), Some("GV001"), "{err}");
+}
+
+#[test]
+fn a_ledger_of_one_chain_is_not_divided() {
+    let Some(pg) = Cluster::start_or_skip("a_ledger_of_one_chain") else { return };
+    let url = pg.create_database("one").expect("a database");
+    let mut store = PostgresStore::open(&url).expect("a one-process ledger");
+    store.append(0, b"one chain").expect("append");
+    store.sync().expect("commit");
+    drop(store);
+    // As a database written before shards existed: no division recorded.
+    pg.psql("one", "DELETE FROM govern_cluster; DELETE FROM govern_leases").expect("psql");
+    let mut c = client(&url);
+    let err = cluster::init(&mut c, 8).expect_err("its tenants' history would be stranded");
+    assert!(err.to_string().contains("one chain"), "{err}");
+    assert_eq!(cluster::init(&mut c, 1).expect("one shard it is"), 1);
 }
