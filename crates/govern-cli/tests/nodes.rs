@@ -38,8 +38,10 @@ const SHARDS: u32 = 8;
 const LEASE_MS: u64 = 1_500;
 /// Every wait on a process or an answer is bounded by this.
 const WITHIN: Duration = Duration::from_secs(30);
-/// Attempts of one command (redirects, retries on refusals while shards move).
-const ATTEMPTS: usize = 400;
+/// Attempts of one command (redirects, retries on refusals while shards move), and the time
+/// they may take.
+const ATTEMPTS: usize = 5_000;
+const ATTEMPTS_WITHIN: Duration = Duration::from_secs(90);
 /// Between retries of a command refused for now (a shard between owners, a database away).
 const RETRY_PAUSE: Duration = Duration::from_millis(25);
 
@@ -128,7 +130,11 @@ impl Client {
     fn call(&self, method: &str, path: &str, idem: Option<&str>, body: &str) -> http::Response {
         let auth = self.auth();
         let mut target: Option<SocketAddr> = None;
+        let deadline = Instant::now() + ATTEMPTS_WITHIN;
         for attempt in 0..ATTEMPTS {
+            if Instant::now() > deadline {
+                break;
+            }
             let addr = target.take().unwrap_or_else(|| {
                 let nodes = self.nodes.lock().unwrap();
                 nodes[attempt % nodes.len()]
@@ -145,7 +151,12 @@ impl Client {
                         .and_then(|rest| rest.split('/').next())
                         .and_then(|a| a.parse().ok());
                 }
-                Ok(r) if r.status == 421 || r.status == 503 || r.status == 504 => {
+                Ok(r)
+                    if r.status == 421
+                        || r.status == 503
+                        || r.status == 504
+                        || (r.status == 409 && r.body.contains("idempotency_in_flight")) =>
+                {
                     if r.body.contains("ledger_unavailable") {
                         self.unavailable.fetch_add(1, Ordering::Relaxed);
                     }
@@ -157,7 +168,7 @@ impl Client {
                 Ok(_) | Err(_) => std::thread::sleep(RETRY_PAUSE),
             }
         }
-        panic!("{method} {path}: no answer after {ATTEMPTS} attempts");
+        panic!("{method} {path}: no answer within {ATTEMPTS} attempts or {ATTEMPTS_WITHIN:?}");
     }
 
     fn command(&self, tenant: &str, idem: &str, body: &str) -> Sent {

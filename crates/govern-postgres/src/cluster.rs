@@ -89,6 +89,15 @@ pub fn init(client: &mut Client, shards: u32) -> Result<u32, StoreError> {
             limits::SHARDS_MAX
         )));
     }
+    // Already divided: read only, so that a node's role needs no INSERT right here.
+    if let Some(found) = self::shards(client)? {
+        if found != shards {
+            return Err(StoreError::Corrupt(format!(
+                "the database is divided into {found} shards, not {shards}"
+            )));
+        }
+        return Ok(found);
+    }
     let mut tx = client.transaction().map_err(db_error)?;
     tx.execute(
         "INSERT INTO govern_cluster (id, shards) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",

@@ -473,8 +473,11 @@ impl Inner {
                 free.into_iter().filter(|s| !self.held_read().contains_key(s)).collect();
             candidates.sort_by_key(|&s| (s + shards - start) % shards);
             let mut want = (target - held).min(limits::SHARD_MOVES_PER_ROUND);
+            let started = monotonic_now();
             for shard in candidates {
-                if want == 0 {
+                // Taking a shard replays its receipts: past a round's time, the rest waits
+                // for the next round, so that the held leases are renewed in time.
+                if want == 0 || started.elapsed() > self.config.renew_every {
                     break;
                 }
                 if self.try_take(shard, ttl_ms).await {
