@@ -41,7 +41,8 @@ pub(crate) struct ExportArgs {
     /// checkpoint yet: proofs are against its whole tree, unsigned.
     #[arg(value_name = "LEDGER", value_parser = LedgerArg::parse)]
     ledger: LedgerArg,
-    /// The tenant whose receipts to export (only that tenant's: never another's).
+    /// The tenant whose receipts to export (only that tenant's: never another's). On a
+    /// database of several shards, its shard is read, and proofs are in that shard's tree.
     #[arg(long)]
     tenant: String,
     /// Output format.
@@ -77,6 +78,14 @@ pub(crate) struct ProveArgs {
     /// The receipt whose inclusion proof to print.
     #[arg(long, value_name = "N", required_unless_present = "consistency")]
     seq: Option<u64>,
+    /// The shard whose chain the receipt is in: each shard of a database has its own chain,
+    /// sequence numbers and tree. Needed (or --tenant) on a database of several shards;
+    /// otherwise 0, the only one (a data directory holds one chain).
+    #[arg(long, value_name = "K", conflicts_with = "tenant")]
+    shard: Option<u32>,
+    /// The shard of this tenant's receipts, instead of --shard.
+    #[arg(long, value_name = "T")]
+    tenant: Option<String>,
     /// Print the consistency proof from this saved checkpoint (JSON or signed note) to the
     /// data directory's latest checkpoint (checkpoint.json, else checkpoint.note) instead.
     #[arg(long, value_name = "CHECKPOINT", conflicts_with = "seq")]
@@ -135,9 +144,13 @@ pub(crate) struct Header {
 }
 
 /// A receipt line of an export with proofs, and `govern prove --seq`'s output (which also
-/// has `checkpoint`, even when null; a receipt line has none).
+/// has `checkpoint`, even when null, and on a database of several shards `shard`, first: the
+/// chain the receipt and its proof are of; a receipt line has neither, `govern verify
+/// --export` refusing unknown fields).
 #[derive(Debug, Serialize)]
 struct ReceiptLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<u32>,
     receipt: &'a ReceiptJson,
     inclusion_proof: Option<InclusionProof>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,9 +325,13 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     if args.with_proofs && matches!(args.format, Format::Csv) {
         return Err("--with-proofs needs --format jsonl".into());
     }
+    // Only the tenant's shard: its receipts are written there, and nowhere else; its chain
+    // is the one verified and proved in.
+    let chain = args.ledger.tenant_chain(&tenant)?;
     // The checkpoints before the ledger (see DirCheckpoints).
     let saved = args.ledger.checkpoints();
-    let report = args.ledger.verify().map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let report =
+        args.ledger.verify(chain).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
         Some(export_header(args, &saved, &tenant, &report.tree)?)
     } else {
@@ -324,7 +341,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         Some(h) => Some(Prover::new(&report.tree, h.tree_size)?),
         None => None,
     };
-    let store = args.ledger.open_read_only()?;
+    let store = args.ledger.open_read_only(chain)?;
     // Once the reader has gone (`| head`), lines are dropped and the export goes on to its
     // real end, so that its exit status is the one a whole export would have had.
     let mut out = std::io::BufWriter::new(Stdout);
@@ -357,26 +374,38 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
                 receipt: &view,
                 inclusion_proof: prover.proof(seq, &receipt.hash)?,
                 checkpoint: None,
+                shard: None,
             })?,
         };
         write(&mut out, &line).map_err(Message)
     })
-    .map_err(|e| e.0)?;
+    .map_err(|e| chain.named(e.0))?;
     if header.is_some() {
         write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
     }
     out.flush().map_err(|e| write_error(&e))?;
-    tell!("exported {count} receipts of tenant {tenant}");
+    if chain.is_sharded() {
+        tell!("exported {count} receipts of tenant {tenant} from {chain}");
+    } else {
+        tell!("exported {count} receipts of tenant {tenant}");
+    }
     Ok(())
 }
 
 /// Runs `govern prove`.
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let ledger = &args.ledger;
+    let tenant = args
+        .tenant
+        .as_deref()
+        .map(TenantId::new)
+        .transpose()
+        .map_err(|e| format!("--tenant: {e}"))?;
+    let chain = ledger.pick_chain(args.shard, tenant.as_ref())?;
     let key = PublicKey::new(ledger.dir(), args.public_key.as_deref());
     // The checkpoints before the ledger (see DirCheckpoints).
     let saved = ledger.checkpoints();
-    let report = ledger.verify().map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let report = ledger.verify(chain).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let tree = &report.tree;
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest().map(|(_, c)| c);
@@ -404,19 +433,24 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
         return Err("give --seq N or --consistency CHECKPOINT".into());
     };
     if wanted >= report.receipts {
-        return Err(format!("no receipt {wanted}: the ledger holds {}", report.receipts));
+        return Err(
+            chain.named(format!("no receipt {wanted}: the ledger holds {}", report.receipts))
+        );
     }
     // Against the checkpoint when it covers the receipt, else against the ledger now.
     let checkpoint = latest.filter(|c| wanted < c.size());
     let size = checkpoint.map_or(tree.len(), VerifiedCheckpoint::size);
-    let store = ledger.open_read_only()?;
+    let store = ledger.open_read_only(chain)?;
     let mut record = Vec::new();
-    let found = store.read(wanted, &mut record).map_err(|e| e.to_string())?;
+    let found = store.read(wanted, &mut record).map_err(|e| chain.named(e.to_string()))?;
     let found = found
-        .then(|| Receipt::decode(&record).map_err(|e| format!("receipt {wanted}: {e}")))
+        .then(|| {
+            Receipt::decode(&record).map_err(|e| chain.named(format!("receipt {wanted}: {e}")))
+        })
         .transpose()?;
-    let receipt = found.ok_or_else(|| format!("receipt {wanted} not found"))?;
+    let receipt = found.ok_or_else(|| chain.named(format!("receipt {wanted} not found")))?;
     let out = ReceiptLine {
+        shard: chain.is_sharded().then_some(chain.shard),
         receipt: &ReceiptJson::from(&receipt),
         inclusion_proof: Prover::new(tree, size)?.proof(wanted, &receipt.hash)?,
         checkpoint: Some(checkpoint),

@@ -4,8 +4,8 @@
 //! totals of its `record_usage` batches of that month), priced by the catalog
 //! (`govern_pricing::invoice`, docs/pricing.md), computed as the billing run computes it
 //! (`govern_runtime::invoice_of`). A month the billing run closed is shown as receipted
-//! (`record_invoice`, status `closed`); otherwise a preview. Reads the data directory
-//! read-only.
+//! (`record_invoice`, status `closed`); otherwise a preview. Reads the ledger read-only; on
+//! a database of several shards, only the tenant's shard.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -46,7 +46,9 @@ pub(crate) struct InvoicesArgs {
 /// Runs `govern invoices`.
 pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
     let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
-    let store = args.ledger.open_read_only()?;
+    // Only the tenant's shard: its receipts are written there, and nowhere else.
+    let chain = args.ledger.tenant_chain(&tenant)?;
+    let store = args.ledger.open_read_only(chain)?;
     let mut receipts: Vec<Receipt> = Vec::new();
     for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
         let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
@@ -60,7 +62,7 @@ pub(crate) fn run(args: &InvoicesArgs) -> Result<(), String> {
         }
         Ok(())
     })
-    .map_err(|e| e.0)?;
+    .map_err(|e| chain.named(e.0))?;
     let label = match &args.period {
         Some(p) => p.clone(),
         None => {

@@ -1,16 +1,20 @@
 //! Reading a ledger without changing it, shared by `govern verify`, `export`, `prove`,
 //! `receipts`, `invoices` and `sagas`: the ledger argument is a data directory or a
 //! PostgreSQL database ([`LedgerArg`]), opened read-only as a [`LedgerStore`] that every
-//! command reads through the same code.
+//! command reads through the same code. A database may be divided into shards, each its own
+//! hash chain ([`Chain`]): a command reads the one chain it needs (a tenant's shard) or each
+//! in turn.
 
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use govern_governors::TenantId;
 use govern_ledger::LedgerStore;
 use govern_ledger::segment::{SegmentOptions, SegmentStore};
 use govern_ledger::verify::{VerifyReport, verify_dir, verify_store};
 use govern_postgres::PostgresStore;
+use govern_postgres::cluster::shard_of;
 
 use crate::checkpoints::DirCheckpoints;
 
@@ -51,26 +55,118 @@ impl LedgerArg {
         }
     }
 
-    /// Opens the ledger read-only: nothing is created, migrated or written. A data
-    /// directory takes no lock, and while a writer holds it, what it has written so far is
-    /// read (a note on stderr says so); a database must hold govern's schema already.
-    pub(crate) fn open_read_only(&self) -> Result<Box<dyn LedgerStore>, String> {
+    /// How many chains the ledger holds: a data directory one; a database as many as its
+    /// shards ([`govern_postgres::read_shards`], which only reads).
+    pub(crate) fn shards(&self) -> Result<u32, String> {
         match self {
-            Self::Dir(dir) => Ok(Box::new(open_dir_read_only(dir)?)),
-            Self::Postgres(url) => Ok(Box::new(
-                PostgresStore::open_read_only(url).map_err(|e| format!("{self}: {e}"))?,
+            Self::Dir(_) => Ok(1),
+            Self::Postgres(url) => {
+                govern_postgres::read_shards(url).map_err(|e| format!("{self}: {e}"))
+            }
+        }
+    }
+
+    /// Every chain of the ledger, in shard order.
+    pub(crate) fn chains(&self) -> Result<impl Iterator<Item = Chain>, String> {
+        Ok(Chain::all(self.shards()?))
+    }
+
+    /// The chain holding `tenant`'s receipts: a database's shard of the tenant
+    /// ([`shard_of`]), where its receipts are written; a data directory's only chain.
+    pub(crate) fn tenant_chain(&self, tenant: &TenantId) -> Result<Chain, String> {
+        let shards = self.shards()?;
+        Ok(Chain { shard: shard_of(tenant.as_str(), shards), shards })
+    }
+
+    /// The chain `--shard K` or `--tenant T` picks (`govern prove`). Without either, the only
+    /// chain; on a database of several shards that is an error asking for one.
+    pub(crate) fn pick_chain(
+        &self,
+        shard: Option<u32>,
+        tenant: Option<&TenantId>,
+    ) -> Result<Chain, String> {
+        let shards = self.shards()?;
+        match (shard, tenant) {
+            (Some(shard), _) if shard >= shards => Err(match self {
+                Self::Dir(_) => {
+                    format!("--shard {shard}: a data directory holds one chain, shard 0")
+                }
+                Self::Postgres(_) => format!(
+                    "--shard {shard}: {self} is divided into {shards} shard(s), 0 to {}",
+                    shards - 1
+                ),
+            }),
+            (Some(shard), _) => Ok(Chain { shard, shards }),
+            (None, Some(tenant)) => Ok(Chain { shard: shard_of(tenant.as_str(), shards), shards }),
+            (None, None) if shards == 1 => Ok(Chain::ONLY),
+            (None, None) => Err(format!(
+                "{self} is divided into {shards} shards, each its own chain with its own sequence numbers: say which with --shard K (0 to {}), or --tenant T for the shard of T's receipts",
+                shards - 1
             )),
         }
     }
 
-    /// Verifies the whole ledger (hash chain, fields, each resource's numbering, the Merkle
-    /// tree, and in a data directory every frame) and keeps its tree, for proofs.
-    pub(crate) fn verify(&self) -> Result<VerifyReport, String> {
+    /// Opens one chain of the ledger read-only: nothing is created, migrated or written. A
+    /// data directory takes no lock, and while a writer holds it, what it has written so
+    /// far is read (a note on stderr says so); a database must hold govern's schema already.
+    pub(crate) fn open_read_only(&self, chain: Chain) -> Result<Box<dyn LedgerStore>, String> {
+        match self {
+            Self::Dir(_) if chain.shard != 0 => {
+                Err(format!("{self}: a data directory holds one chain, shard 0"))
+            }
+            Self::Dir(dir) => Ok(Box::new(open_dir_read_only(dir)?)),
+            Self::Postgres(url) => Ok(Box::new(
+                PostgresStore::open_read_only_shard(url, chain.shard)
+                    .map_err(|e| chain.named(format!("{self}: {e}")))?,
+            )),
+        }
+    }
+
+    /// Verifies one chain of the ledger (hash chain, fields, each resource's numbering, the
+    /// Merkle tree, and in a data directory every frame) and keeps its tree, for proofs.
+    pub(crate) fn verify(&self, chain: Chain) -> Result<VerifyReport, String> {
         let report = match self {
             Self::Dir(dir) => verify_dir(dir),
-            Self::Postgres(_) => verify_store(self.open_read_only()?.as_ref()),
+            Self::Postgres(_) => verify_store(self.open_read_only(chain)?.as_ref()),
         };
-        report.map_err(|e| failed("verification failed", &e))
+        report.map_err(|e| failed(&chain.named("verification failed".into()), &e))
+    }
+}
+
+/// One hash chain of a ledger: a data directory's only one, or one shard of a database
+/// divided into `shards` (each shard its own chain, sequence numbers and Merkle tree).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chain {
+    /// The shard (0 for a data directory).
+    pub(crate) shard: u32,
+    /// How many shards the ledger holds (1 for a data directory).
+    pub(crate) shards: u32,
+}
+
+impl Chain {
+    /// The only chain of a ledger that is not divided.
+    pub(crate) const ONLY: Self = Self { shard: 0, shards: 1 };
+
+    /// Every chain of a ledger of `shards` shards, in order.
+    pub(crate) fn all(shards: u32) -> impl Iterator<Item = Self> {
+        (0..shards).map(move |shard| Self { shard, shards })
+    }
+
+    /// Whether the ledger holds other chains besides this one: then outputs and messages
+    /// name the shard (a one-shard ledger's read as before shards existed).
+    pub(crate) fn is_sharded(self) -> bool {
+        self.shards > 1
+    }
+
+    /// `message`, prefixed with the shard when the ledger has several (`shard 2: ...`).
+    pub(crate) fn named(self, message: String) -> String {
+        if self.is_sharded() { format!("shard {}: {message}", self.shard) } else { message }
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "shard {} of {}", self.shard, self.shards)
     }
 }
 

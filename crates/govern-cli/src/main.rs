@@ -94,8 +94,9 @@ enum Command {
     /// default DATA_DIR/checkpoint.json, else DATA_DIR/checkpoint.note), also checks its
     /// signature and that the ledger extends the history it signed. With --export FILE instead of DATA_DIR, checks an export
     /// made by `govern export --with-proofs` without the data directory, against the export's
-    /// checkpoint or an older saved one. Exits 0 when everything verifies; otherwise 1,
-    /// naming the first bad receipt.
+    /// checkpoint or an older saved one. A database of several shards is verified shard by
+    /// shard, one line each. Exits 0 when everything verifies; otherwise 1, naming the first
+    /// bad receipt (and its shard).
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern verify /var/lib/myapp/govern --checkpoint ~/checkpoint.json\n",
@@ -127,10 +128,12 @@ enum Command {
     /// receipt). --consistency CHECKPOINT: the consistency proof (RFC 9162) from that saved
     /// checkpoint to the latest one, with both.
     /// The ledger is verified first, and every checkpoint (signature, and its root against the
-    /// ledger) before it is used.
+    /// ledger) before it is used. On a PostgreSQL database of several shards, each its own
+    /// chain, say which with --shard K or --tenant T.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern prove /tmp/ledger --seq 42\n",
+        "  govern prove postgres://auditor@db.internal/govern --seq 42 --tenant acme\n",
         "  govern prove /tmp/ledger --consistency ~/checkpoint-of-last-week.json",
     ))]
     Prove(export::ProveArgs),

@@ -1,6 +1,7 @@
 //! `govern receipts LEDGER --tenant T`: one tenant's receipts as a readable listing, one
 //! line each in sequence order, optionally only one governor kind's or one resource's. Reads
 //! the ledger (a data directory or a PostgreSQL database) read-only; it does not verify the chain (`govern verify` does).
+//! On a database of several shards only the tenant's shard is read, and the count line names it.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -40,7 +41,9 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         .map(ResourceId::new)
         .transpose()
         .map_err(|e| format!("--resource: {e}"))?;
-    let store = args.ledger.open_read_only()?;
+    // Only the tenant's shard: its receipts are written there, and nowhere else.
+    let chain = args.ledger.tenant_chain(&tenant)?;
+    let store = args.ledger.open_read_only(chain)?;
     // Once the reader has gone (`| head`), lines are dropped and the listing goes on to its
     // real end: a damaged frame further on still fails the command.
     let mut out = std::io::BufWriter::new(Stdout);
@@ -71,7 +74,7 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         );
         writeln!(out, "{line}  {}", b.reason.escape_debug()).map_err(|e| Message(write_error(&e)))
     })
-    .map_err(|e| e.0)?;
+    .map_err(|e| chain.named(e.0))?;
     let mut filters = String::new();
     if let Some(kind) = args.governor {
         let _ = write!(filters, ", governor {kind}");
@@ -80,7 +83,9 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         let _ = write!(filters, ", resource {r}");
     }
     let noun = if count == 1 { "receipt" } else { "receipts" };
-    writeln!(out, "{count} {noun} of tenant {tenant}{filters}").map_err(|e| write_error(&e))?;
+    let shard = if chain.is_sharded() { format!(" ({chain})") } else { String::new() };
+    writeln!(out, "{count} {noun} of tenant {tenant}{filters}{shard}")
+        .map_err(|e| write_error(&e))?;
     out.flush().map_err(|e| write_error(&e))
 }
 

@@ -2,7 +2,9 @@
 //! ledger into an empty database and verifies the copy; `verify`, `receipts`, `export` and
 //! `prove` read it as they read the data directory, with the same results; a second
 //! migration is refused and writes nothing; a row changed behind govern's back fails
-//! `verify`, naming the receipt. A throwaway PostgreSQL per test
+//! `verify`, naming the receipt. On a database of 4 shards: `verify` checks each shard's
+//! chain and names a failing one, the tenant commands read the tenant's shard, `sagas` every
+//! shard, `prove` the shard asked for. A throwaway PostgreSQL per test
 //! (`govern_postgres::testing::Cluster`); without PostgreSQL's binaries the tests pass with
 //! a notice, unless GOVERN_REQUIRE_POSTGRES=1.
 
@@ -210,4 +212,236 @@ fn a_large_ledger_is_copied_in_group_sized_transactions() {
         s(&public_key),
     ]));
     assert!(line(&with, "checkpoint: ").contains("size 10000) signature and history verified"));
+}
+
+/// Shards of the database the sharded tests write.
+const SHARDS: u32 = 4;
+
+/// 2026-01-01T00:00:00Z: the runtimes' clock at start.
+const T0: govern_governors::Timestamp = govern_governors::Timestamp(1_767_225_600_000);
+
+/// The first tenant `t-N` whose receipts live on `shard` of [`SHARDS`].
+fn tenant_on(shard: u32) -> String {
+    (0..)
+        .map(|i| format!("t-{i}"))
+        .find(|t| govern_postgres::cluster::shard_of(t, SHARDS) == shard)
+        .unwrap()
+}
+
+/// Database `name` divided into [`SHARDS`] shards and written as nodes write it: each
+/// shard's lease taken, a runtime on that shard's chain under the lease's epoch, and
+/// `tenant_on(shard)` provisioned and activated there (2 receipts), `extra` more tenants of
+/// the same shard on shard 2 (2 receipts each). Its connection string.
+fn sharded_database(cluster: &Cluster, name: &str, extra: u32) -> String {
+    use govern_governors::TenantId;
+    use govern_governors::tenant::ResourceQuota;
+    use govern_postgres::{PostgresStore, cluster as shards, schema};
+
+    let url = cluster.create_database(name).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    schema::migrate(&mut client).unwrap();
+    assert_eq!(shards::init(&mut client, SHARDS).unwrap(), SHARDS);
+    let tokio =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let quota = ResourceQuota { storage_gb: 10, compute_units: 2, bandwidth_mbps: 100 };
+    for shard in 0..SHARDS {
+        let epoch = shards::acquire(&mut client, shard, "n", 60_000).unwrap().unwrap();
+        let store = PostgresStore::open_shard(&url, shard, epoch).unwrap();
+        let mut tenants = vec![tenant_on(shard)];
+        if shard == 2 {
+            tenants.extend(
+                (0..)
+                    .map(|i| format!("x-{i}"))
+                    .filter(|t| shards::shard_of(t, SHARDS) == 2)
+                    .take(extra as usize),
+            );
+        }
+        tokio.block_on(async {
+            let runtime = govern_runtime::Runtime::builder()
+                .epoch(T0)
+                .store(Box::new(store))
+                .start()
+                .await
+                .unwrap();
+            let h = runtime.handle();
+            for t in &tenants {
+                h.provision_tenant(&TenantId::new(t).unwrap(), quota, "test").await.unwrap();
+            }
+            runtime.shutdown().await.unwrap();
+        });
+    }
+    url
+}
+
+#[test]
+fn a_database_of_four_shards_reads_shard_by_shard() {
+    let Some(cluster) = Cluster::start_or_skip("a_database_of_four_shards_reads_shard_by_shard")
+    else {
+        return;
+    };
+    let url = sharded_database(&cluster, "shards", 0);
+    let per_shard = cluster
+        .psql("shards", "SELECT string_agg(n::text, ',' ORDER BY shard) FROM (SELECT shard, count(*) AS n FROM govern_receipts GROUP BY shard) t")
+        .unwrap();
+    assert_eq!(per_shard, "2,2,2,2", "each shard has its tenant's two receipts");
+
+    // verify: one line per shard, each its own chain numbered from 0, then the total.
+    let verified = ok(&govern(&["verify", &url]));
+    for shard in 0..SHARDS {
+        let l = line(&verified, &format!("shard {shard}: ok: "));
+        assert!(l.contains("2 receipts; head: next_seq 2 "), "{verified}");
+    }
+    assert!(
+        line(&verified, "ok: ")
+            .starts_with("ok: 8 receipts in 4 shards of postgresql database shards")
+    );
+    assert!(line(&verified, "checkpoint: ").contains("none"), "{verified}");
+    let with_checkpoint =
+        govern(&["verify", &url, "--checkpoint", "x.json", "--public-key", "x.pub"]);
+    fails_with(&with_checkpoint, "divided into 4 shards");
+
+    // receipts and export of a tenant on shard 3: its shard's receipts, numbered 0 and 1.
+    let t3 = tenant_on(3);
+    let listing = ok(&govern(&["receipts", &url, "--tenant", &t3]));
+    assert!(listing.contains(&format!("2 receipts of tenant {t3} (shard 3 of 4)")), "{listing}");
+    let seqs: Vec<&str> = listing
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("provision_tenant") || l.contains("activate_tenant"))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(seqs, ["0", "1"], "{listing}");
+    let on_0 = ok(&govern(&["receipts", &url, "--tenant", &tenant_on(0)]));
+    assert!(!on_0.contains(&t3), "{on_0}");
+    let export = govern(&["export", &url, "--tenant", &t3, "--with-proofs"]);
+    let exported = ok(&export);
+    assert!(text(&export.stderr).contains("from shard 3 of 4"), "{}", text(&export.stderr));
+    let header: serde_json::Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    assert_eq!(header["tenant_id"], t3.as_str());
+    assert_eq!(header["tree_size"], 2, "the proofs are in shard 3's tree");
+    assert_eq!(exported.lines().count(), 4, "header, two receipts, end: {exported}");
+
+    // sagas: every shard in order, each block headed by its shard; JSON carries `shard`.
+    let sagas = ok(&govern(&["sagas", &url]));
+    let heads: Vec<&str> = sagas.lines().filter(|l| l.starts_with("shard ")).collect();
+    assert_eq!(heads, ["shard 0 of 4:", "shard 1 of 4:", "shard 2 of 4:", "shard 3 of 4:"]);
+    assert!(sagas.ends_with("0 saga run(s) in 4 shards\n"), "{sagas}");
+    let one = ok(&govern(&["sagas", &url, "--tenant", &t3]));
+    assert!(one.ends_with("0 saga run(s) in shard 3 of 4\n"), "{one}");
+
+    // prove: --shard picks the chain; --tenant picks its shard; neither is refused.
+    let proof: serde_json::Value =
+        serde_json::from_str(&ok(&govern(&["prove", &url, "--seq", "1", "--shard", "2"]))).unwrap();
+    assert_eq!(proof["shard"], 2);
+    assert_eq!(proof["receipt"]["tenant_id"], tenant_on(2).as_str());
+    assert_eq!(proof["receipt"]["seq"], 1);
+    assert_eq!(proof["inclusion_proof"]["tree_size"], 2);
+    let by_tenant: serde_json::Value =
+        serde_json::from_str(&ok(&govern(&["prove", &url, "--seq", "0", "--tenant", &t3])))
+            .unwrap();
+    assert_eq!(by_tenant["shard"], 3);
+    assert_eq!(by_tenant["receipt"]["tenant_id"], t3.as_str());
+    let unsaid = govern(&["prove", &url, "--seq", "0"]);
+    fails_with(&unsaid, "is divided into 4 shards");
+    fails_with(&unsaid, "--shard K (0 to 3), or --tenant T");
+    fails_with(&govern(&["prove", &url, "--seq", "0", "--shard", "4"]), "4 shard(s), 0 to 3");
+    fails_with(&govern(&["prove", &url, "--seq", "2", "--shard", "1"]), "shard 1: no receipt 2");
+
+    // A data directory is one chain: --shard 0 is it, any other is refused.
+    let dir = support::ledger(3);
+    ok(&govern(&["prove", s(dir.path()), "--seq", "1", "--shard", "0"]));
+    fails_with(
+        &govern(&["prove", s(dir.path()), "--seq", "1", "--shard", "1"]),
+        "a data directory holds one chain",
+    );
+}
+
+#[test]
+fn a_row_changed_on_shard_2_fails_verify_naming_shard_2() {
+    let Some(cluster) =
+        Cluster::start_or_skip("a_row_changed_on_shard_2_fails_verify_naming_shard_2")
+    else {
+        return;
+    };
+    let url = sharded_database(&cluster, "tampered", 2);
+    cluster
+        .psql("tampered", "DROP TRIGGER govern_receipts_no_update_or_delete ON govern_receipts")
+        .unwrap();
+    let flip = "UPDATE govern_receipts SET record = set_byte(record, 40, get_byte(record, 40) # 1) \
+                WHERE shard = 2 AND seq = 3";
+    cluster.psql("tampered", flip).unwrap();
+
+    let verify = govern(&["verify", &url]);
+    fails_with(&verify, "shard 2: verification failed at receipt 3");
+    let out = text(&verify.stdout);
+    for shard in [0, 1, 3] {
+        assert!(line(&out, &format!("shard {shard}: ok: ")).contains("2 receipts"), "{out}");
+    }
+    assert!(line(&out, "shard 2: ").contains("verification failed at receipt 3"), "{out}");
+    let total = line(&out, "failed: ");
+    assert!(
+        total.starts_with(
+            "failed: shard 2 does not verify (1 of 4 shards of postgresql database tampered"
+        ) && total.ends_with("); the other 3 verified (6 receipts)"),
+        "{out}"
+    );
+    assert!(!out.contains("\nok: "), "{out}");
+    // Readers of shard 2 name it; the other shards read on.
+    fails_with(
+        &govern(&["export", &url, "--tenant", &tenant_on(2)]),
+        "shard 2: verification failed",
+    );
+    fails_with(
+        &govern(&["prove", &url, "--seq", "0", "--shard", "2"]),
+        "shard 2: verification failed at receipt 3",
+    );
+    ok(&govern(&["export", &url, "--tenant", &tenant_on(1)]));
+    ok(&govern(&["prove", &url, "--seq", "0", "--shard", "1"]));
+
+    // A second shard damaged: both are named, on stdout and stderr.
+    let flip_0 = flip.replace("shard = 2 AND seq = 3", "shard = 0 AND seq = 1");
+    cluster.psql("tampered", &flip_0).unwrap();
+    let both = govern(&["verify", &url]);
+    fails_with(&both, "shard 0: verification failed at receipt 1");
+    fails_with(&both, "; shard 2: verification failed at receipt 3");
+    let out = text(&both.stdout);
+    assert!(
+        line(&out, "failed: ").starts_with("failed: shards 0, 2 do not verify (2 of 4"),
+        "{out}"
+    );
+    assert!(line(&out, "failed: ").ends_with("the other 2 verified (4 receipts)"), "{out}");
+
+    // Flipped back, every shard verifies again.
+    cluster.psql("tampered", &flip_0).unwrap();
+    cluster.psql("tampered", flip).unwrap();
+    assert!(ok(&govern(&["verify", &url])).contains("ok: 12 receipts in 4 shards"));
+
+    // A row deleted on shard 2: every reader of shard 2 names the gap and the shard; the
+    // readers of a tenant on another shard never open shard 2.
+    cluster.psql("tampered", "DELETE FROM govern_receipts WHERE shard = 2 AND seq = 4").unwrap();
+    let t2 = tenant_on(2);
+    let missing = "shard 2: corrupt store: receipt 4 is missing (the ledger holds 6)";
+    fails_with(&govern(&["receipts", &url, "--tenant", &t2]), missing);
+    fails_with(&govern(&["invoices", &url, "--tenant", &t2, "--period", "2026-01"]), missing);
+    fails_with(&govern(&["sagas", &url]), missing);
+    fails_with(&govern(&["sagas", &url, "--tenant", &t2]), missing);
+    ok(&govern(&["receipts", &url, "--tenant", &tenant_on(1)]));
+    ok(&govern(&["sagas", &url, "--tenant", &tenant_on(3)]));
+    fails_with(
+        &govern(&["invoices", &url, "--tenant", &tenant_on(1), "--period", "2026-01"]),
+        "a preview needs the catalog",
+    );
+
+    // Receipts beyond the shard count are no chain any reader would walk: refused.
+    cluster.psql("tampered", "INSERT INTO govern_leases VALUES (7, '', 0, '-infinity')").unwrap();
+    cluster
+        .psql(
+            "tampered",
+            "INSERT INTO govern_receipts (shard, epoch, seq, record) SELECT 7, 0, 0, record FROM govern_receipts WHERE shard = 0 AND seq = 0",
+        )
+        .unwrap();
+    fails_with(
+        &govern(&["verify", &url]),
+        "receipts of shard 7 in a database divided into 4 shards",
+    );
 }

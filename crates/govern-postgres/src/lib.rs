@@ -27,6 +27,38 @@ pub use checkpoints::{PgCheckpoints, StoredCheckpoint};
 pub use node::{Node, NodeConfig, NodeError, NodeHandle, Owner};
 pub use store::{PostgresStore, limits};
 
+use govern_ledger::StoreError;
+
+/// How many shards (separate hash chains) the ledger in the database `url` is divided into,
+/// read without writing anything (only `SELECT`s run): 1 when it was never divided (no
+/// `govern_cluster` row: a one-process ledger's database before its first open under this
+/// schema). Also checks that no receipt lies beyond that count, so that a reader walking
+/// shards `0..n` misses no chain.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when the database holds no govern ledger of this build's schema
+/// (naming what was found), or receipts of a shard beyond the count; [`StoreError::Io`] when
+/// it cannot be reached or a query fails.
+pub fn read_shards(url: &str) -> Result<u32, StoreError> {
+    let conn = conn::Conn::spawn(store::config(url)?, "govern-pg-shards")?;
+    conn.call(|session| {
+        let client = session.client()?;
+        schema::require_readable(client)?;
+        let shards = cluster::shards(client)?.unwrap_or(1);
+        // The primary key (shard, seq) answers this from the index's end.
+        let row = client
+            .query_one("SELECT max(shard) FROM govern_receipts", &[])
+            .map_err(conn::db_error)?;
+        let top: Option<i32> = row.get(0);
+        if let Some(top) = top.filter(|&t| i64::from(t) >= i64::from(shards)) {
+            return Err(StoreError::Corrupt(format!(
+                "receipts of shard {top} in a database divided into {shards} shards"
+            )));
+        }
+        Ok(shards)
+    })
+}
+
 /// Whether `s` names a PostgreSQL database rather than a path: a `postgres://` or
 /// `postgresql://` URL, or a libpq `key=value ...` string the client reads as one (every key
 /// one it knows: `host=127.0.0.1 dbname=govern`).

@@ -174,6 +174,27 @@ pub fn version(client: &mut Client) -> Result<i32, StoreError> {
     Ok(row.get(0))
 }
 
+/// Checks that the database holds a govern ledger this build reads: its schema at
+/// [`SCHEMA_VERSION`]. Reads only (what every read-only opening checks first).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming what was found (no govern schema, or another version);
+/// [`StoreError::Io`] when the query fails.
+pub fn require_readable(client: &mut Client) -> Result<(), StoreError> {
+    let version = version(client)?;
+    if version == 0 {
+        return Err(StoreError::Corrupt(
+            "no govern ledger in this database (no govern_schema_version table)".into(),
+        ));
+    }
+    if version != SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database's schema is at version {version}, this build reads version {SCHEMA_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
 /// Applies the migrations the database lacks; returns the version it is at. A database at
 /// [`SCHEMA_VERSION`] is only read (no DDL rights needed then). Concurrent migrators are
 /// serialised by a lock on the version table, each re-reading the version under it.

@@ -174,19 +174,7 @@ impl PostgresStore {
                     Open::ReadOnly { .. } => {}
                 }
             } else {
-                let version = schema::version(client)?;
-                if version == 0 {
-                    return Err(StoreError::Corrupt(
-                        "no govern ledger in this database (no govern_schema_version table)"
-                            .into(),
-                    ));
-                }
-                if version != schema::SCHEMA_VERSION {
-                    return Err(StoreError::Corrupt(format!(
-                        "the database's schema is at version {version}, this build reads version {}",
-                        schema::SCHEMA_VERSION
-                    )));
-                }
+                schema::require_readable(client)?;
             }
             let row = client.query_one(MAX_SEQ, &[&shard]).map_err(db_error)?;
             let max: Option<i64> = row.get(0);
