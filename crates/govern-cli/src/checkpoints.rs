@@ -1,8 +1,9 @@
 //! Checkpoints as the read-only commands meet them: the public key (`--public-key FILE` or
 //! DATA_DIR/checkpoint.pub, loaded once, when first needed), a checkpoint file verified
 //! (either form) before anything uses it, the data directory's checkpoints (its latest one:
-//! checkpoint.json, else checkpoint.note) verified against its ledger, and `govern
-//! checkpoint`, which signs a checkpoint of a verified ledger and prints it.
+//! checkpoint.json, else checkpoint.note) verified against its ledger, a database shard's
+//! latest stored checkpoint verified ([`verify_stored`]), and `govern checkpoint`, which
+//! signs a checkpoint of a verified ledger and prints it.
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -10,11 +11,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use govern_ledger::checkpoint::{
     CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointSigner, NOTE_FILE, PUBLIC_KEY_FILE,
-    VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
+    VerifiedCheckpoint, VerifyingKey, load_public_key, parse_public_key, read_checkpoint_file,
     verify_checkpoint_text,
 };
 use govern_ledger::merkle::MerkleTree;
 use govern_ledger::verify::{RootsReport, verify_dir_roots};
+use govern_postgres::StoredCheckpoint;
 use govern_receipt::Digest;
 
 /// The public key checkpoints are verified with: `--public-key FILE` (a file holding the key
@@ -130,6 +132,58 @@ pub(crate) fn read_checked(
     Ok(checkpoint)
 }
 
+/// Where the key a stored checkpoint was verified with came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeySource {
+    /// `--public-key FILE`: the signer's key, obtained apart from the database.
+    Pinned,
+    /// The row of `govern_checkpoint_keys` beside the checkpoints: it shows the checkpoints
+    /// and the chain agree, not who signed them.
+    Beside,
+}
+
+/// A database shard's latest checkpoint, both forms verified with one key and saying the same
+/// tree head as the row ([`verify_stored`]).
+#[derive(Debug)]
+pub(crate) struct StoredVerified {
+    /// The JSON form, verified.
+    pub(crate) checkpoint: VerifiedCheckpoint,
+    /// Where its key came from.
+    pub(crate) key: KeySource,
+}
+
+/// Verifies a shard's stored checkpoint: its JSON form and its signed note with `pinned`
+/// (`--public-key`), else with the public key stored beside it; both must say the row's
+/// size and the same root.
+pub(crate) fn verify_stored(
+    stored: &StoredCheckpoint,
+    pinned: Option<&VerifyingKey>,
+) -> Result<StoredVerified, String> {
+    let what = format!("checkpoint of size {} in govern_checkpoints", stored.size);
+    let beside;
+    let (key, source) = match pinned {
+        Some(key) => (key, KeySource::Pinned),
+        None => {
+            beside = parse_public_key(&stored.public_key)
+                .map_err(|e| format!("{what}: the key beside it: {e}"))?;
+            (&beside, KeySource::Beside)
+        }
+    };
+    let json =
+        verify_checkpoint_text(&stored.checkpoint, key).map_err(|e| format!("{what}: {e}"))?;
+    let note =
+        verify_checkpoint_text(&stored.note, key).map_err(|e| format!("{what}, its note: {e}"))?;
+    if json.size() != stored.size || note.size() != stored.size || json.root() != note.root() {
+        return Err(format!(
+            "{what}: its row, JSON form and note do not say the same tree head (sizes {}, {}, {})",
+            stored.size,
+            json.size(),
+            note.size()
+        ));
+    }
+    Ok(StoredVerified { checkpoint: json, key: source })
+}
+
 /// A data directory's own checkpoint files (checkpoint.json, then checkpoint.note), as read
 /// *before* its ledger: the ledger only grows and a checkpoint is written after the receipts
 /// it covers are durable, so checkpoints read first never cover more than the ledger read
@@ -144,7 +198,7 @@ pub(crate) struct DirCheckpoints {
 }
 
 impl DirCheckpoints {
-    /// No checkpoint files: a ledger kept where there are none (PostgreSQL, for now).
+    /// No checkpoint files: a ledger kept where there are none (PostgreSQL keeps rows).
     pub(crate) fn none() -> Self {
         Self { files: Vec::new() }
     }

@@ -13,8 +13,8 @@ use govern_governors::TenantId;
 use govern_ledger::LedgerStore;
 use govern_ledger::segment::{SegmentOptions, SegmentStore};
 use govern_ledger::verify::{VerifyReport, verify_dir, verify_store};
-use govern_postgres::PostgresStore;
 use govern_postgres::cluster::shard_of;
+use govern_postgres::{PostgresStore, StoredCheckpoint};
 
 use crate::checkpoints::DirCheckpoints;
 
@@ -47,12 +47,29 @@ impl LedgerArg {
         }
     }
 
-    /// The ledger's own checkpoints: a data directory's files; none in PostgreSQL yet.
+    /// The ledger's own checkpoint files: a data directory's; a database has none (its
+    /// checkpoints are rows: [`Self::stored_checkpoint`]).
     pub(crate) fn checkpoints(&self) -> DirCheckpoints {
         match self {
             Self::Dir(dir) => DirCheckpoints::read(dir),
             Self::Postgres(_) => DirCheckpoints::none(),
         }
+    }
+
+    /// A database chain's latest signed checkpoint as stored (`govern_checkpoints`, with the
+    /// public key its key id names), not verified; `None` when the shard has none, and in a
+    /// data directory (its checkpoints are files: [`Self::checkpoints`]). Read on a
+    /// connection of its own, before the chain is opened: the chain only grows and a
+    /// checkpoint is written after the receipts it covers are durable, so one read first
+    /// never covers more than the chain read after it, even while a runtime writes.
+    pub(crate) fn stored_checkpoint(
+        &self,
+        chain: Chain,
+    ) -> Result<Option<StoredCheckpoint>, String> {
+        let Self::Postgres(url) = self else { return Ok(None) };
+        PostgresStore::open_read_only_shard(url, chain.shard)
+            .and_then(|store| store.latest_checkpoint())
+            .map_err(|e| chain.named(format!("{self}: reading its checkpoint: {e}")))
     }
 
     /// How many chains the ledger holds: a data directory one; a database as many as its

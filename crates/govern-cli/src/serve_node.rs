@@ -96,12 +96,20 @@ pub(crate) async fn serve(args: &ServeArgs, url: &str, name: &str) -> Result<(),
         None => addr.to_string(),
     };
     let (shards, lease) = args.shards_and_lease();
-    let config =
-        NodeConfig::new(url, name, advertise).shards(shards).lease_ttl(lease).runtime(move |_| {
-            match &catalog {
-                Some(c) => Runtime::builder().catalog(c.clone()),
-                None => Runtime::builder(),
-            }
+    // Each shard's checkpoints are signed with the key pair in DATA_DIR (generated at the
+    // first start, as `govern serve` does): give every node the same one.
+    let (signer, generated) = govern_ledger::checkpoint::CheckpointSigner::load_or_generate(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if generated {
+        tracing::info!(dir = %dir.display(), "checkpoint key pair generated");
+    }
+    let config = NodeConfig::new(url, name, advertise)
+        .shards(shards)
+        .lease_ttl(lease)
+        .checkpoint_signer(signer)
+        .runtime(move |_| match &catalog {
+            Some(c) => Runtime::builder().catalog(c.clone()),
+            None => Runtime::builder(),
         });
     let node = Node::start(config).await.map_err(|e| e.to_string())?;
     let edge = Arc::new(Edge {

@@ -9,12 +9,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use govern_ledger::StoreError;
-use govern_ledger::checkpoint::{VerifiedCheckpoint, read_checkpoint_file};
-use govern_ledger::verify::{VerifyError, verify_dir_roots};
+use govern_ledger::checkpoint::{
+    VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
+};
+use govern_ledger::verify::{RootsReport, VerifyError, verify_dir_roots};
 
 use clap::Args;
 
-use crate::checkpoints::{DirCheckpoints, PublicKey, read_verified, verify_text};
+use crate::checkpoints::{
+    DirCheckpoints, KeySource, PublicKey, StoredVerified, read_verified, verify_stored, verify_text,
+};
 use crate::ledger_dir::{Chain, LedgerArg, failed};
 
 /// Failing shards whose errors `govern verify` repeats on stderr (each has its line on
@@ -46,7 +50,9 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// The checkpoint signer's public key: a file holding the public key in hex, as
-    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub).
+    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub; on a database,
+    /// the key each checkpoint names in govern_checkpoint_keys, which shows only that the
+    /// checkpoints and the chain agree: pin the signer's key with this).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
 }
@@ -143,31 +149,49 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
 }
 
 /// `govern verify` of a ledger that is not in a data directory (PostgreSQL): the same checks
-/// of every record (hash chain, fields, resource numbering, Merkle tree), through the store.
-/// Such a ledger keeps no checkpoint yet: one given with --checkpoint (and --public-key) is
-/// checked against it; without one, the output says so. A database of several shards is
-/// verified shard by shard ([`verify_shards`]).
+/// of every record (hash chain, fields, resource numbering, Merkle tree), through the store,
+/// and the checkpoint: one given with --checkpoint (and --public-key), else the database's
+/// latest (`govern_checkpoints`), verified with --public-key or the key stored beside it and
+/// checked against the chain. A database divided into shards: [`verify_shards`].
 fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
     let shards = ledger.shards()?;
     if shards > 1 {
         return verify_shards(args, ledger, shards);
     }
+    let pinned = pinned_key(args)?;
     let started = Instant::now();
-    let key = PublicKey::new(None, args.public_key.as_deref());
-    let checkpoint = match &args.checkpoint {
-        Some(path) => Some((path, read_verified(path, key.get()?)?)),
-        None => None,
-    };
-    let sizes: Vec<u64> = checkpoint.iter().map(|(_, c)| c.size()).collect();
+    // Read before the chain (see LedgerArg::stored_checkpoint); a checkpoint that does not
+    // verify is reported after the chain's own problems.
+    let checkpoint: Option<(String, Result<VerifiedCheckpoint, String>, Option<KeySource>)> =
+        match &args.checkpoint {
+            Some(path) => {
+                let key = PublicKey::new(None, args.public_key.as_deref());
+                Some((path.display().to_string(), Ok(read_verified(path, key.get()?)?), None))
+            }
+            None => ledger.stored_checkpoint(Chain::ONLY)?.map(|stored| {
+                let label = "govern_checkpoints".to_owned();
+                match verify_stored(&stored, pinned.as_ref()) {
+                    Ok(v) => (label, Ok(v.checkpoint), Some(v.key)),
+                    Err(e) => (label, Err(e), None),
+                }
+            }),
+        };
+    let sizes: Vec<u64> =
+        checkpoint.iter().filter_map(|(_, c, _)| Some(c.as_ref().ok()?.size())).collect();
     let store = ledger.open_read_only(Chain::ONLY)?;
     let report = govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes)
         .map_err(|e| failed("verification failed", &e))?;
-    if let Some((path, checkpoint)) = &checkpoint {
-        let root_at = |size| report.root_at(size);
-        checkpoint.check_history(report.receipts, root_at).map_err(|e| {
-            format!("verification failed against checkpoint {}: {e}", path.display())
-        })?;
-    }
+    let checked = match checkpoint {
+        None => None,
+        Some((label, verified, key)) => {
+            let checkpoint = verified?;
+            let root_at = |size| report.root_at(size);
+            checkpoint
+                .check_history(report.receipts, root_at)
+                .map_err(|e| format!("verification failed against checkpoint {label}: {e}"))?;
+            Some((label, checkpoint.size(), key))
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     say!(
         "ok: {} receipts in {ledger}; chain, fields, resource numbering and tree verified in {:.3} s ({:.0} receipts/s)",
@@ -177,50 +201,114 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
     );
     say!("head: next_seq {} last_hash {}", report.head.next_seq, report.head.last_hash);
     say!("tree: size {} root {}", report.receipts, report.root);
-    match checkpoint {
-        Some((path, c)) => say!(
-            "checkpoint: {} (size {}) signature and history verified",
-            path.display(),
-            c.size()
+    match checked {
+        Some((label, size, key)) => say!(
+            "checkpoint: {label} (size {size}) signature and history verified{}",
+            key.map_or(String::new(), |k| format!(", both forms, {}", key_said(k)))
         ),
-        None => say!(
-            "checkpoint: none (a PostgreSQL ledger keeps no checkpoint yet; give one with --checkpoint and --public-key); without one, a rewrite with recomputed hashes is not detectable"
-        ),
+        None => say!("checkpoint: none {NO_CHECKPOINT}"),
     }
     Ok(())
 }
 
+/// Why a database may hold no checkpoint, and what that leaves undetected.
+const NO_CHECKPOINT: &str = "(govern_checkpoints holds none: a runtime signs them only when given a key, docs/postgres.md); without one, a rewrite with recomputed hashes is not detectable";
+
+/// The key `--public-key FILE` pins, loaded.
+fn pinned_key(args: &VerifyArgs) -> Result<Option<VerifyingKey>, String> {
+    args.public_key
+        .as_deref()
+        .map(|path| {
+            load_public_key(path).map_err(|e| format!("public key {}: {e}", path.display()))
+        })
+        .transpose()
+}
+
+/// What a stored checkpoint's verification shows, by where its key came from.
+fn key_said(key: KeySource) -> &'static str {
+    match key {
+        KeySource::Pinned => "with the key given by --public-key",
+        KeySource::Beside => {
+            "with the key stored beside it (govern_checkpoint_keys): this shows the checkpoints and the chain agree, not who signed them; pin the signer's key with --public-key FILE"
+        }
+    }
+}
+
+/// One shard verified: its chain, then its latest stored checkpoint (read before the chain)
+/// against it. `Err` outside: the database could not be read (the run ends); inside: the
+/// shard does not verify (named, the others go on).
+fn verify_shard(
+    ledger: &LedgerArg,
+    chain: Chain,
+    pinned: Option<&VerifyingKey>,
+) -> Result<Result<(RootsReport, Option<StoredVerified>), String>, String> {
+    let stored = ledger.stored_checkpoint(chain)?;
+    let verified = stored.as_ref().map(|s| verify_stored(s, pinned)).transpose();
+    let store = ledger.open_read_only(chain)?;
+    let sizes: Vec<u64> = match &verified {
+        Ok(Some(v)) => vec![v.checkpoint.size()],
+        _ => Vec::new(),
+    };
+    let report = match govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes) {
+        Err(VerifyError::Store(e @ StoreError::Io(_))) => {
+            return Err(chain.named(format!("reading the shard failed: {e}")));
+        }
+        Err(e) => return Ok(Err(chain.named(failed("verification failed", &e)))),
+        Ok(report) => report,
+    };
+    let checkpoint = match verified {
+        Err(e) => return Ok(Err(chain.named(e))),
+        Ok(None) => None,
+        Ok(Some(v)) => {
+            let root_at = |size| report.root_at(size);
+            if let Err(e) = v.checkpoint.check_history(report.receipts, root_at) {
+                return Ok(Err(chain.named(format!(
+                    "verification failed against its checkpoint of size {} in govern_checkpoints: {e}",
+                    v.checkpoint.size()
+                ))));
+            }
+            Some(v)
+        }
+    };
+    Ok(Ok((report, checkpoint)))
+}
+
 /// `govern verify` of a database divided into `shards` shards: each shard's chain verified
-/// on its own (chain from its receipt 0, fields, resource numbering, Merkle tree), one line
-/// each, in order, a shard that fails named and the others still verified; then a total.
-/// Fails when any shard does, naming every one that did. No shard keeps a signed checkpoint
-/// yet, and a checkpoint is of one chain: --checkpoint is refused.
+/// on its own (chain from its receipt 0, fields, resource numbering, Merkle tree) and its
+/// latest stored checkpoint against it ([`verify_shard`]), one line each, in order, a shard
+/// that fails named and the others still verified; then a total. Fails when any shard does,
+/// naming every one that did. A checkpoint is of one chain: --checkpoint is refused.
 fn verify_shards(args: &VerifyArgs, ledger: &LedgerArg, shards: u32) -> Result<(), String> {
     if let Some(path) = &args.checkpoint {
         return Err(format!(
-            "--checkpoint {}: {ledger} is divided into {shards} shards, each its own chain and tree, and a checkpoint is of one chain; no shard keeps one yet",
+            "--checkpoint {}: {ledger} is divided into {shards} shards, each its own chain and tree, and a checkpoint is of one chain; each shard's own are checked from govern_checkpoints",
             path.display()
         ));
     }
+    let pinned = pinned_key(args)?;
+    let pinned = pinned.as_ref();
     let started = Instant::now();
     let mut receipts = 0u64;
     let mut failures = Vec::new();
+    let mut checkpointed = 0u32;
+    // Where the keys came from: the same for every shard (--public-key or none).
+    let key = if pinned.is_some() { KeySource::Pinned } else { KeySource::Beside };
     for chain in Chain::all(shards) {
         // A shard that cannot be opened or read is the database's failure, not the shard's:
         // every later shard would meet it too (each after a connect timeout), so it ends
         // the verification at once.
-        let store = ledger.open_read_only(chain)?;
-        let report = match govern_ledger::verify::verify_store_roots(store.as_ref(), &[]) {
-            Err(VerifyError::Store(e @ StoreError::Io(_))) => {
-                return Err(chain.named(format!("reading the shard failed: {e}")));
-            }
-            report => report.map_err(|e| chain.named(failed("verification failed", &e))),
-        };
-        match report {
-            Ok(r) => {
+        match verify_shard(ledger, chain, pinned)? {
+            Ok((r, checkpoint)) => {
                 receipts += r.receipts;
+                let said = match &checkpoint {
+                    Some(v) => {
+                        checkpointed += 1;
+                        format!("checkpoint: size {} verified", v.checkpoint.size())
+                    }
+                    None => "checkpoint: none".to_owned(),
+                };
                 say!(
-                    "shard {}: ok: {} receipts; head: next_seq {} last_hash {}; tree: size {} root {}",
+                    "shard {}: ok: {} receipts; head: next_seq {} last_hash {}; tree: size {} root {}; {said}",
                     chain.shard,
                     r.receipts,
                     r.head.next_seq,
@@ -261,8 +349,12 @@ fn verify_shards(args: &VerifyArgs, ledger: &LedgerArg, shards: u32) -> Result<(
         secs,
         receipts as f64 / secs.max(1e-9)
     );
-    say!(
-        "checkpoint: none (a PostgreSQL ledger keeps no checkpoint yet); without one, a rewrite with recomputed hashes is not detectable"
-    );
+    match checkpointed {
+        0 => say!("checkpoint: none in any shard {NO_CHECKPOINT}"),
+        _ => say!(
+            "checkpoint: the latest of {checkpointed} of {shards} shards verified (signature, both forms, and history) {}",
+            key_said(key)
+        ),
+    }
     Ok(())
 }

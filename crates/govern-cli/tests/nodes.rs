@@ -231,7 +231,14 @@ fn drive(
 /// acknowledged receipt is in its tenant's shard with its hash; each tenant's state (read
 /// through the nodes) equals its last receipt's; no row of an older epoch follows one of a
 /// newer epoch in any shard.
-fn check_everything(pg: &Cluster, db: &str, url: &str, client: &Client, acked: &[Ack]) {
+fn check_everything(
+    pg: &Cluster,
+    db: &str,
+    url: &str,
+    client: &Client,
+    acked: &[Ack],
+    nodes: Vec<NodeProc>,
+) {
     let mut by_tenant: BTreeMap<&str, Vec<&Ack>> = BTreeMap::new();
     for a in acked {
         by_tenant.entry(&a.tenant).or_default().push(a);
@@ -265,6 +272,23 @@ fn check_everything(pg: &Cluster, db: &str, url: &str, client: &Client, acked: &
             "{tenant}: state = replay of its receipts"
         );
     }
+    // The nodes stop (SIGTERM: each shard's last commit and signed checkpoint, then its lease
+    // released); then the CLI agrees: every shard's chain and its checkpoint verify.
+    for node in &nodes {
+        signal(node, "-TERM");
+    }
+    for mut node in nodes {
+        let deadline = Instant::now() + WITHIN;
+        while node.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "a node did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let verify = govern(&["verify", url]);
+    let out = text(&verify.stdout);
+    assert!(verify.status.success(), "{out}{}", text(&verify.stderr));
+    assert!(out.contains(&format!("in {SHARDS} shards")), "{out}");
+    assert!(!out.contains("checkpoint: none"), "every shard has a signed checkpoint: {out}");
     let stale = pg
         .psql(
             db,
@@ -373,7 +397,7 @@ fn a_node_killed_under_load_has_its_shards_taken_over_and_loses_nothing_acknowle
     assert_eq!(acked.len(), 4 * 8 * 24, "every command acknowledged once");
     let held: Vec<u32> = nodes.iter().flat_map(|n| held_by(n, &client)).collect();
     assert_eq!(held.len(), SHARDS as usize, "the survivors hold every shard: {held:?}");
-    check_everything(&pg, "govern", &url, &client, &acked);
+    check_everything(&pg, "govern", &url, &client, &acked, nodes);
 }
 
 #[test]
@@ -425,14 +449,14 @@ fn a_node_paused_past_its_lease_is_fenced_and_steps_down() {
     }
     let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), 2 * 8 * 16);
-    check_everything(&pg, "govern", &url, &client, &acked);
+    check_everything(&pg, "govern", &url, &client, &acked, nodes);
     let epochs = pg.psql("govern", "SELECT count(*) FROM govern_leases WHERE epoch >= 2").unwrap();
     assert_ne!(epochs, "0", "the paused node's shards changed epoch");
 }
 
 #[test]
 fn postgres_restarted_under_load_makes_commands_unavailable_then_they_succeed_again() {
-    let Some((mut pg, url, _keys, _nodes, client)) = setup("postgres_restarted", 2) else {
+    let Some((mut pg, url, _keys, nodes, client)) = setup("postgres_restarted", 2) else {
         return;
     };
     let (threads, acked, count) = load(&client, 2, 40);
@@ -450,5 +474,5 @@ fn postgres_restarted_under_load_makes_commands_unavailable_then_they_succeed_ag
     }
     let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), 2 * 8 * 40, "every command acknowledged once it came back");
-    check_everything(&pg, "govern", &url, &client, &acked);
+    check_everything(&pg, "govern", &url, &client, &acked, nodes);
 }

@@ -4,7 +4,8 @@
 //! migration is refused and writes nothing; a row changed behind govern's back fails
 //! `verify`, naming the receipt. On a database of 4 shards: `verify` checks each shard's
 //! chain and names a failing one, the tenant commands read the tenant's shard, `sagas` every
-//! shard, `prove` the shard asked for. A throwaway PostgreSQL per test
+//! shard, `prove` the shard asked for; `verify` checks each shard's latest signed checkpoint
+//! with the key stored beside it or the one `--public-key` pins. A throwaway PostgreSQL per test
 //! (`govern_postgres::testing::Cluster`); without PostgreSQL's binaries the tests pass with
 //! a notice, unless GOVERN_REQUIRE_POSTGRES=1.
 
@@ -61,7 +62,7 @@ fn a_migrated_ledger_reads_as_its_data_directory() {
         assert_eq!(line(&on_pg, "head: "), line(&on_dir, "head: "), "{on_pg}");
         assert_eq!(line(&on_pg, "tree: "), line(&on_dir, "tree: "), "{on_pg}");
         assert!(line(&on_pg, "ok: ").starts_with("ok: 12 receipts in postgresql database copy"));
-        assert!(line(&on_pg, "checkpoint: ").contains("keeps no checkpoint"), "{on_pg}");
+        assert!(line(&on_pg, "checkpoint: ").contains("govern_checkpoints holds none"), "{on_pg}");
     }
 
     // receipts: the same listing.
@@ -233,6 +234,17 @@ fn tenant_on(shard: u32) -> String {
 /// `tenant_on(shard)` provisioned and activated there (2 receipts), `extra` more tenants of
 /// the same shard on shard 2 (2 receipts each). Its connection string.
 fn sharded_database(cluster: &Cluster, name: &str, extra: u32) -> String {
+    sharded_database_signed(cluster, name, extra, None)
+}
+
+/// [`sharded_database`], each shard's runtime signing its checkpoints with `signer` when
+/// given one (as a node's do: `node::shard_signer`).
+fn sharded_database_signed(
+    cluster: &Cluster,
+    name: &str,
+    extra: u32,
+    signer: Option<&govern_ledger::CheckpointSigner>,
+) -> String {
     use govern_governors::TenantId;
     use govern_governors::tenant::ResourceQuota;
     use govern_postgres::{PostgresStore, cluster as shards, schema};
@@ -256,13 +268,13 @@ fn sharded_database(cluster: &Cluster, name: &str, extra: u32) -> String {
                     .take(extra as usize),
             );
         }
+        let mut builder = govern_runtime::Runtime::builder().epoch(T0);
+        if let Some(signer) = signer {
+            let signer = govern_postgres::node::shard_signer(signer, shard).unwrap();
+            builder = builder.checkpoints(store.checkpointer(signer).unwrap());
+        }
         tokio.block_on(async {
-            let runtime = govern_runtime::Runtime::builder()
-                .epoch(T0)
-                .store(Box::new(store))
-                .start()
-                .await
-                .unwrap();
+            let runtime = builder.store(Box::new(store)).start().await.unwrap();
             let h = runtime.handle();
             for t in &tenants {
                 h.provision_tenant(&TenantId::new(t).unwrap(), quota, "test").await.unwrap();
@@ -444,4 +456,86 @@ fn a_row_changed_on_shard_2_fails_verify_naming_shard_2() {
         &govern(&["verify", &url]),
         "receipts of shard 7 in a database divided into 4 shards",
     );
+}
+
+/// A public key file as `checkpoint.pub` is written, in `dir`.
+fn key_file(dir: &std::path::Path, name: &str, seed: u8) -> PathBuf {
+    let key = govern_ledger::CheckpointSigner::from_seed(&[seed; 32]).verifying_key();
+    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{hex}\n")).unwrap();
+    path
+}
+
+#[test]
+fn verify_checks_each_shards_checkpoints_with_the_key_beside_them_or_a_pinned_one() {
+    let Some(cluster) = Cluster::start_or_skip("verify_checks_each_shards_checkpoints") else {
+        return;
+    };
+    let signer = govern_ledger::CheckpointSigner::from_seed(&[5; 32]);
+    let url = sharded_database_signed(&cluster, "signed", 1, Some(&signer));
+    let tmp = tempfile::tempdir().unwrap();
+    let pinned = key_file(tmp.path(), "signer.pub", 5);
+    let other = key_file(tmp.path(), "other.pub", 6);
+
+    // The key stored beside them: each shard's latest checkpoint verified, said to show
+    // consistency only.
+    let beside = ok(&govern(&["verify", &url]));
+    for shard in [0, 1, 3] {
+        let l = line(&beside, &format!("shard {shard}: ok: "));
+        assert!(l.ends_with("; checkpoint: size 2 verified"), "{beside}");
+    }
+    assert!(line(&beside, "shard 2: ok: ").ends_with("; checkpoint: size 4 verified"));
+    let said = line(&beside, "checkpoint: ");
+    assert!(said.starts_with("checkpoint: the latest of 4 of 4 shards verified"), "{beside}");
+    assert!(said.contains("not who signed them"), "{beside}");
+    // Pinned: the signer's key verifies them; another key is refused, naming each shard.
+    let with_pin = ok(&govern(&["verify", &url, "--public-key", s(&pinned)]));
+    assert!(line(&with_pin, "checkpoint: ").ends_with("with the key given by --public-key"));
+    let refused = govern(&["verify", &url, "--public-key", s(&other)]);
+    fails_with(&refused, "shard 0: checkpoint of size 2 in govern_checkpoints: key id mismatch");
+    assert!(text(&refused.stdout).contains("failed: shards 0, 1, 2, 3 do not verify"));
+
+    // Shard 2 truncated behind govern's back (its chain still links): its checkpoint says
+    // more receipts than it holds.
+    cluster
+        .psql("signed", "DROP TRIGGER govern_receipts_no_update_or_delete ON govern_receipts")
+        .unwrap();
+    cluster.psql("signed", "DELETE FROM govern_receipts WHERE shard = 2 AND seq = 3").unwrap();
+    let truncated = govern(&["verify", &url, "--public-key", s(&pinned)]);
+    fails_with(
+        &truncated,
+        "shard 2: verification failed against its checkpoint of size 4 in govern_checkpoints: history truncated",
+    );
+    assert!(line(&text(&truncated.stdout), "shard 1: ok: ").ends_with("size 2 verified"));
+
+    // A one-shard database: its checkpoint in place of a --checkpoint file.
+    let one = cluster.create_database("one").unwrap();
+    let store = govern_postgres::PostgresStore::open(&one).unwrap();
+    let checkpointer = store.checkpointer(signer).unwrap();
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio.block_on(async {
+        let runtime = govern_runtime::Runtime::builder()
+            .epoch(T0)
+            .checkpoints(checkpointer)
+            .store(Box::new(store))
+            .start()
+            .await
+            .unwrap();
+        let acme = govern_governors::TenantId::new("acme").unwrap();
+        let quota = govern_governors::tenant::ResourceQuota {
+            storage_gb: 1,
+            compute_units: 1,
+            bandwidth_mbps: 1,
+        };
+        runtime.handle().provision_tenant(&acme, quota, "test").await.unwrap();
+        runtime.shutdown().await.unwrap();
+    });
+    let verified = ok(&govern(&["verify", &one, "--public-key", s(&pinned)]));
+    assert_eq!(
+        line(&verified, "checkpoint: "),
+        "checkpoint: govern_checkpoints (size 2) signature and history verified, both forms, with the key given by --public-key",
+        "{verified}"
+    );
+    fails_with(&govern(&["verify", &one, "--public-key", s(&other)]), "key id mismatch");
 }

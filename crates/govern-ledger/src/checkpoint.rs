@@ -87,6 +87,9 @@ use crate::merkle::MerkleTree;
 use crate::text_file::{ReadError, read_bounded};
 
 pub mod note;
+mod sink;
+
+pub use sink::{CheckpointSink, DirSink};
 
 /// The first line of every signed message: the domain separator.
 pub const DOMAIN: &str = "govern.checkpoint.v1";
@@ -256,6 +259,10 @@ pub enum CheckpointError {
     /// The operating system's random number generator failed.
     #[error("os random number generator failed: {0}")]
     Random(String),
+    /// A checkpoint sink other than a directory could not store or read checkpoints (a
+    /// database, say): what failed.
+    #[error("checkpoint sink: {0}")]
+    Sink(String),
     /// Writing a key or checkpoint file failed.
     #[error("i/o error while {context} {path:?}: {source}")]
     Io {
@@ -278,7 +285,9 @@ pub fn key_id(key: &VerifyingKey) -> [u8; KEY_ID_LEN] {
     id
 }
 
-/// The secret key that signs checkpoints, and the origin its signed notes name.
+/// The secret key that signs checkpoints, and the origin its signed notes name. A clone is
+/// the same key (several shards' runtimes sign with one).
+#[derive(Clone)]
 pub struct CheckpointSigner {
     /// The Ed25519 key pair.
     key: SigningKey,

@@ -21,9 +21,10 @@
 //!
 //! With a [`Checkpointer`], the committer signs the durable tree head
 //! ([`Ledger::tree_head`]) every [`CommitOptions::checkpoint_every`] when it has grown, and
-//! once more when it stops, and writes it to the data directory
-//! ([`crate::checkpoint::write_checkpoint`]), and as a C2SP signed note beside it
-//! ([`crate::checkpoint::write_note`]).
+//! once more when it stops, and hands it with the same tree head as a C2SP signed note to the
+//! checkpointer's sink ([`CheckpointSink`]): a data directory's files
+//! ([`crate::checkpoint::write_checkpoint`], [`crate::checkpoint::write_note`]) or a
+//! database's table.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,9 +34,7 @@ use std::time::{Duration, Instant};
 
 use govern_governors::Timestamp;
 
-use crate::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointSigner, write_checkpoint, write_note,
-};
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointSigner, CheckpointSink, DirSink};
 use crate::ledger::{Ledger, LedgerError};
 
 /// When callers are acknowledged.
@@ -104,11 +103,12 @@ impl Ack for std::sync::mpsc::Sender<Result<(), LedgerError>> {
     }
 }
 
-/// Signs checkpoints of a ledger into a data directory.
+/// Signs checkpoints of a ledger into a sink: a data directory ([`Self::in_dir`]) or another
+/// store of checkpoints ([`Self::new`]).
 #[derive(Debug)]
 pub struct Checkpointer {
-    /// Where `checkpoint.json` goes.
-    pub dir: PathBuf,
+    /// Where the signed checkpoints go (shared: a runtime reads the latest back from it).
+    pub sink: Arc<dyn CheckpointSink>,
     /// The key.
     pub signer: CheckpointSigner,
     /// The checkpoint's time (default: the wall clock).
@@ -116,8 +116,14 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Signs checkpoints into `dir` with the key pair kept there (generated on first use:
-    /// [`CheckpointSigner::load_or_generate`]), timestamped by the wall clock.
+    /// Signs checkpoints with `signer` into `sink`, timestamped by the wall clock.
+    #[must_use]
+    pub fn new(sink: Arc<dyn CheckpointSink>, signer: CheckpointSigner) -> Self {
+        Self { sink, signer, clock: Self::wall_clock }
+    }
+
+    /// Signs checkpoints into `dir` ([`DirSink`]) with the key pair kept there (generated on
+    /// first use: [`CheckpointSigner::load_or_generate`]), timestamped by the wall clock.
     ///
     /// # Errors
     /// [`CheckpointError`] if the key pair cannot be loaded or written.
@@ -127,7 +133,7 @@ impl Checkpointer {
         if generated {
             tracing::info!(dir = %dir.display(), "checkpoint key pair generated");
         }
-        Ok(Self { dir, signer, clock: Self::wall_clock })
+        Ok(Self::new(Arc::new(DirSink::new(dir)), signer))
     }
 
     /// The wall clock, the default checkpoint time: when the key signed, not a decision
@@ -140,18 +146,18 @@ impl Checkpointer {
         Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
     }
 
-    /// Signs and writes a checkpoint of the ledger's durable tree head, as `checkpoint.json`
-    /// and then as the C2SP signed note `checkpoint.note` (each replaced atomically; a crash
-    /// between the two leaves the note one tree head behind, both still verify); returns its
-    /// size (`None` when the ledger keeps no tree: its store is not durable).
+    /// Signs a checkpoint of the ledger's durable tree head and hands it, with the same tree
+    /// head as a C2SP signed note, to the sink (a directory replaces `checkpoint.json`, then
+    /// `checkpoint.note`, each atomically: a crash between the two leaves the note one tree
+    /// head behind, both still verify); returns its size (`None` when the ledger keeps no
+    /// tree: its store is not durable).
     ///
     /// # Errors
-    /// [`CheckpointError::Io`] if a file cannot be written.
+    /// As the sink's [`CheckpointSink::write`].
     pub fn write(&self, ledger: &Ledger) -> Result<Option<u64>, CheckpointError> {
         let Some(head) = ledger.tree_head() else { return Ok(None) };
         let checkpoint = Checkpoint { size: head.size, root: head.root, timestamp: (self.clock)() };
-        write_checkpoint(&self.dir, &self.signer.sign(checkpoint))?;
-        write_note(&self.dir, &self.signer.sign_note(&checkpoint))?;
+        self.sink.write(&self.signer.sign(checkpoint), &self.signer.sign_note(&checkpoint))?;
         Ok(Some(head.size))
     }
 }

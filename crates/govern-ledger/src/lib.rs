@@ -29,8 +29,8 @@ pub use commit::{
 };
 
 pub use checkpoint::{
-    Checkpoint, CheckpointError, CheckpointSigner, SignedCheckpoint, key_id, load_public_key,
-    verify_history,
+    Checkpoint, CheckpointError, CheckpointSigner, CheckpointSink, DirSink, SignedCheckpoint,
+    key_id, load_public_key, verify_history,
 };
 
 pub use ledger::{

@@ -8,9 +8,13 @@
 //! store called from inside the runtime's async tasks never nests one tokio runtime in
 //! another.
 //!
+//! A runtime on the store signs checkpoints into `govern_checkpoints` with
+//! [`PostgresStore::checkpointer`] ([`checkpoints`]).
+//!
 //! With the `testing` feature, `testing::Cluster` starts a throwaway PostgreSQL cluster in a
 //! temporary directory for tests.
 
+pub mod checkpoints;
 pub mod cluster;
 mod conn;
 pub mod node;
@@ -19,6 +23,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use checkpoints::{PgCheckpoints, StoredCheckpoint};
 pub use node::{Node, NodeConfig, NodeError, NodeHandle, Owner};
 pub use store::{PostgresStore, limits};
 

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use govern_governors::TenantId;
-use govern_ledger::StoreError;
+use govern_ledger::{CheckpointSigner, StoreError};
 use govern_runtime::{Outcome, RawCommand, Refusal, Runtime, RuntimeBuilder, RuntimeHandle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -75,6 +75,10 @@ pub struct NodeConfig {
     pub renew_every: Duration,
     /// Each shard's runtime builder.
     pub runtime: BuilderFn,
+    /// The key each shard's runtime signs its checkpoints with, into `govern_checkpoints`
+    /// (`None`: no checkpoints). Shard `n`'s signed notes name the origin
+    /// `{origin}/shard-{n}` ([`shard_signer`]): each shard is a log of its own.
+    pub checkpoints: Option<CheckpointSigner>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -86,6 +90,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("shards", &self.shards)
             .field("lease_ttl", &self.lease_ttl)
             .field("renew_every", &self.renew_every)
+            .field("checkpoints", &self.checkpoints)
             .finish_non_exhaustive()
     }
 }
@@ -107,7 +112,15 @@ impl NodeConfig {
             lease_ttl: limits::LEASE_TTL_DEFAULT,
             renew_every: limits::LEASE_TTL_DEFAULT / 3,
             runtime: Arc::new(|_| Runtime::builder()),
+            checkpoints: None,
         }
+    }
+
+    /// Each shard's runtime signs checkpoints with `signer` into `govern_checkpoints`.
+    #[must_use]
+    pub fn checkpoint_signer(mut self, signer: CheckpointSigner) -> Self {
+        self.checkpoints = Some(signer);
+        self
     }
 
     /// The lease time (and a renewal every third of it).
@@ -565,13 +578,18 @@ impl Inner {
                 .await
                 .map_err(|e| StoreError::Io(e.to_string()))
                 .and_then(|r| r);
-        let started_runtime = match store {
-            Ok(store) => (self.config.runtime)(shard)
-                .store(Box::new(store))
-                .start()
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        let started_runtime = match store.map_err(|e| e.to_string()).and_then(|store| {
+            let builder = (self.config.runtime)(shard);
+            let builder = match &self.config.checkpoints {
+                Some(signer) => builder.checkpoints(
+                    store.checkpointer(shard_signer(signer, shard)?).map_err(|e| e.to_string())?,
+                ),
+                None => builder,
+            };
+            Ok(builder.store(Box::new(store)))
+        }) {
+            Ok(builder) => builder.start().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
         };
         match started_runtime {
             Ok(runtime) => {
@@ -613,6 +631,16 @@ impl Inner {
     }
 }
 
+/// The signer of shard `shard`'s checkpoints: `signer`'s key, its notes under the origin
+/// `{origin}/shard-{shard}`, so that two shards' tree heads are never two heads of one log.
+///
+/// # Errors
+/// The origin is too long ([`govern_ledger::checkpoint::note::check_origin`]).
+pub fn shard_signer(signer: &CheckpointSigner, shard: u32) -> Result<CheckpointSigner, String> {
+    let origin = format!("{}/shard-{shard}", signer.origin());
+    signer.clone().with_origin(&origin).map_err(|e| format!("shard {shard}'s checkpoints: {e}"))
+}
+
 /// Stops, in the background, a runtime whose lease is gone or whose ledger failed: its
 /// actors stop; its last commit, if it tries one, is refused by the database (a stale epoch)
 /// or fails with the store. Bounded: a runtime that does not stop within
@@ -648,7 +676,7 @@ where
 fn random_id() -> Result<String, NodeError> {
     let mut bytes = [0u8; 4];
     getrandom::fill(&mut bytes).map_err(|e| NodeError::Config(format!("no randomness: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 impl NodeHandle {

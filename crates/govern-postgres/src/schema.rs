@@ -11,6 +11,12 @@ use crate::conn::db_error;
 /// The table of receipt records.
 pub const RECEIPTS_TABLE: &str = "govern_receipts";
 
+/// The table of signed checkpoints, per shard (migration 3).
+pub const CHECKPOINTS_TABLE: &str = "govern_checkpoints";
+
+/// The table of the public keys checkpoints name (migration 3).
+pub const CHECKPOINT_KEYS_TABLE: &str = "govern_checkpoint_keys";
+
 /// The table of applied migrations.
 pub const VERSION_TABLE: &str = "govern_schema_version";
 
@@ -26,7 +32,7 @@ pub struct Migration {
 }
 
 /// Every migration, in order; the last one's version is [`SCHEMA_VERSION`].
-pub const MIGRATIONS: [Migration; 2] = [
+pub const MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 1,
         description: "append-only receipts table",
@@ -52,6 +58,11 @@ CREATE TRIGGER govern_receipts_no_truncate
         version: 2,
         description: "shards, leases with fencing epochs, nodes",
         sql: MIGRATION_2,
+    },
+    Migration {
+        version: 3,
+        description: "signed checkpoints per shard, and their public keys",
+        sql: MIGRATION_3,
     },
 ];
 
@@ -108,6 +119,46 @@ CREATE TRIGGER govern_receipts_fenced
     AFTER INSERT ON govern_receipts
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION govern_receipts_fence();
+";
+
+/// Migration 3: each shard's signed checkpoints, one row per tree size (the JSON form exactly
+/// as `checkpoint.json` holds it, without its final newline, and the C2SP signed note as
+/// `checkpoint.note` holds it), naming the row of the public key that signed it. Both tables
+/// are append-only as `govern_receipts` is. A checkpoint is not fenced: it is signed over
+/// receipts already committed, so a stale writer's checkpoint is still true of the chain.
+/// The bounds are the checkpoint file's (`CHECKPOINT_FILE_MAX`, 64 KiB).
+const MIGRATION_3: &str = r"
+CREATE FUNCTION govern_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+END
+$$;
+CREATE TABLE govern_checkpoint_keys (
+    key_id text PRIMARY KEY CHECK (key_id ~ '^[0-9a-f]{16}$'),
+    public_key text NOT NULL CHECK (public_key ~ '^[0-9a-f]{64}$'),
+    added_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE govern_checkpoints (
+    shard integer NOT NULL CHECK (shard >= 0),
+    size bigint NOT NULL CHECK (size >= 0),
+    key_id text NOT NULL REFERENCES govern_checkpoint_keys (key_id),
+    checkpoint text NOT NULL CHECK (octet_length(checkpoint) <= 65536),
+    note text NOT NULL CHECK (octet_length(note) <= 65536),
+    written_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (shard, size)
+);
+CREATE TRIGGER govern_checkpoints_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON govern_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION govern_refuse_change();
+CREATE TRIGGER govern_checkpoints_no_truncate
+    BEFORE TRUNCATE ON govern_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION govern_refuse_change();
+CREATE TRIGGER govern_checkpoint_keys_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON govern_checkpoint_keys
+    FOR EACH ROW EXECUTE FUNCTION govern_refuse_change();
+CREATE TRIGGER govern_checkpoint_keys_no_truncate
+    BEFORE TRUNCATE ON govern_checkpoint_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION govern_refuse_change();
 ";
 
 /// The schema version this build writes and reads.

@@ -4,9 +4,12 @@ use std::collections::VecDeque;
 use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
-use govern_ledger::{LedgerStore, Located, LocatedRecord, StoreError, SyncJob};
+use govern_ledger::{
+    CheckpointSigner, Checkpointer, LedgerStore, Located, LocatedRecord, StoreError, SyncJob,
+};
 use postgres::Config;
 
+use crate::checkpoints::{self, PgCheckpoints, StoredCheckpoint};
 use crate::conn::{Conn, Session, db_error};
 use crate::{cluster, schema};
 
@@ -229,6 +232,36 @@ impl PostgresStore {
     #[must_use]
     pub fn epoch(&self) -> i64 {
         self.epoch
+    }
+
+    /// A checkpointer that signs this store's shard's checkpoints with `signer` into
+    /// `govern_checkpoints` (its public key into `govern_checkpoint_keys`), on the store's
+    /// connections; for `RuntimeBuilder::checkpoints`. The standalone store's is shard 0's.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the store was opened read-only or is closed.
+    pub fn checkpointer(&self, signer: CheckpointSigner) -> Result<Checkpointer, StoreError> {
+        let writer = self
+            .writer
+            .clone()
+            .ok_or_else(|| StoreError::Io("the store is closed or opened read-only".into()))?;
+        let sink = PgCheckpoints::new(
+            self.shard,
+            signer.verifying_key(),
+            writer,
+            Arc::clone(&self.reader),
+        );
+        Ok(Checkpointer::new(Arc::new(sink), signer))
+    }
+
+    /// The shard's latest (largest) signed checkpoint as stored, with the public key its key
+    /// id names in `govern_checkpoint_keys`, not verified; `None` if it has none.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the query fails; [`StoreError::Corrupt`] for a row past the
+    /// checkpoint file's bound.
+    pub fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        checkpoints::latest(&self.reader, self.shard)
     }
 
     /// Records durable so far.

@@ -1,11 +1,12 @@
 //! The least-privilege recipe of docs/postgres.md, run as written: a node works as the
-//! `govern` role, which cannot change or remove a receipt nor switch the triggers off; the
-//! `auditor` role reads the ledger and writes nothing.
+//! `govern` role (signing checkpoints too), which cannot change or remove a receipt or a
+//! checkpoint nor switch the triggers off; the `auditor` role reads the ledger and its
+//! checkpoints and writes nothing.
 
 use std::time::Duration;
 
 use govern_governors::{Args, GovernorKind, ResourceId, TenantId};
-use govern_ledger::LedgerStore;
+use govern_ledger::{CheckpointSigner, LedgerStore};
 use govern_postgres::testing::Cluster;
 use govern_postgres::{Node, NodeConfig, PostgresStore, cluster, schema};
 use govern_runtime::RawCommand;
@@ -50,6 +51,10 @@ fn the_documented_grants_suffice_for_a_node_and_refuse_every_change() {
         "ALTER TABLE govern_receipts DISABLE TRIGGER govern_receipts_fenced",
         "DROP TRIGGER govern_receipts_no_update_or_delete ON govern_receipts",
         "UPDATE govern_cluster SET shards = 1",
+        "UPDATE govern_checkpoints SET size = 0",
+        "DELETE FROM govern_checkpoints",
+        "TRUNCATE govern_checkpoint_keys",
+        "ALTER TABLE govern_checkpoints DISABLE TRIGGER govern_checkpoints_no_update_or_delete",
     ] {
         let err = govern.batch_execute(sql).expect_err(sql);
         let code = err.code().map(|c| c.code().to_owned());
@@ -65,6 +70,8 @@ fn the_documented_grants_suffice_for_a_node_and_refuse_every_change() {
         PostgresStore::open_read_only_shard(&auditor, shard).expect("the auditor reads");
     assert_eq!(reader.len(), 1, "acme's receipt");
     assert!(reader.append(1, b"x").is_err(), "read-only");
+    let checkpoint = reader.latest_checkpoint().expect("the auditor reads checkpoints");
+    assert_eq!(checkpoint.map(|c| c.size), Some(1), "the node signed acme's shard as govern");
     let mut auditor = postgres::Client::connect(&auditor, postgres::NoTls).expect("as auditor");
     for sql in [
         "INSERT INTO govern_receipts (shard, epoch, seq, record) VALUES (0, 0, 99, '\\x00')",
@@ -78,7 +85,10 @@ fn the_documented_grants_suffice_for_a_node_and_refuse_every_change() {
 /// A node as `url`'s role: it takes every shard and appends a receipt.
 async fn run_a_node(url: &str) {
     let node = Node::start(
-        NodeConfig::new(url, "n1", "127.0.0.1:1").shards(4).lease_ttl(Duration::from_secs(600)),
+        NodeConfig::new(url, "n1", "127.0.0.1:1")
+            .shards(4)
+            .lease_ttl(Duration::from_secs(600))
+            .checkpoint_signer(CheckpointSigner::from_seed(&[3; 32])),
     )
     .await
     .expect("a node runs as the govern role");

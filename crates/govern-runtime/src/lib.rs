@@ -47,8 +47,9 @@ pub(crate) type FastMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomSta
 /// The ledger types hosts configure and receive (re-exported from `govern-ledger`).
 pub mod ledger {
     pub use govern_ledger::{
-        Appended, CheckpointSigner, CommitOptions, Durability, Ledger, LedgerError, LedgerStore,
-        MemoryStore, SegmentOptions, SegmentStore, StoreError, TENANT_PAGE_MAX,
+        Appended, CheckpointSigner, CheckpointSink, Checkpointer, CommitOptions, DirSink,
+        Durability, Ledger, LedgerError, LedgerStore, MemoryStore, SegmentOptions, SegmentStore,
+        StoreError, TENANT_PAGE_MAX,
     };
 }
 

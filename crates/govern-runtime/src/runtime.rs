@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp, audit, tenant};
 use govern_ledger::{
-    CheckpointSigner, Checkpointer, CommitOptions, Durability, OpenDirError, SegmentOptions,
+    CheckpointSigner, CheckpointSink, Checkpointer, CommitOptions, DirSink, Durability,
+    OpenDirError, SegmentOptions,
 };
 use govern_receipt::{ChainError, Head, Receipt};
 use ractor::{Actor, ActorCell, ActorRef};
@@ -82,7 +83,8 @@ pub(crate) struct Shared {
     pub(crate) saga_coordinator: Arc<Mutex<Option<ActorRef<crate::saga_actor::SagaMsg>>>>,
     /// Where checkpoints are signed into and the key that verifies them (`None`: the runtime
     /// keeps no checkpoints); read by `RuntimeHandle::last_checkpoint`.
-    pub(crate) checkpoints: Option<(PathBuf, govern_ledger::checkpoint::VerifyingKey)>,
+    pub(crate) checkpoints:
+        Option<(Arc<dyn CheckpointSink>, govern_ledger::checkpoint::VerifyingKey)>,
 }
 
 impl Shared {
@@ -128,6 +130,7 @@ pub struct RuntimeBuilder {
     data_dir: Option<PathBuf>,
     commit: CommitOptions,
     signer: Option<CheckpointSigner>,
+    checkpointer: Option<Checkpointer>,
     catalog: Option<Arc<Catalog>>,
     rules: Option<Arc<RuleSet>>,
     idempotency: (Duration, usize),
@@ -149,6 +152,7 @@ impl Default for RuntimeBuilder {
             data_dir: None,
             commit: CommitOptions::default(),
             signer: None,
+            checkpointer: None,
             catalog: None,
             rules: None,
             idempotency: (limits::IDEMPOTENCY_WINDOW, limits::IDEMPOTENCY_KEYS_MAX),
@@ -219,8 +223,8 @@ impl RuntimeBuilder {
 
     /// Another store for the ledger (default, without [`Self::data_dir`]: in memory, for
     /// tests and benchmarks). A store with records is continued. A durable store (one whose
-    /// `is_durable` is true) gets group commit as [`Self::data_dir`] does, but no
-    /// checkpoints (there is no directory for them).
+    /// `is_durable` is true) gets group commit as [`Self::data_dir`] does, and checkpoints
+    /// only with [`Self::checkpoints`] (there is no directory for them).
     #[must_use]
     pub fn store(mut self, store: Box<dyn LedgerStore>) -> Self {
         self.store = Some(store);
@@ -248,6 +252,18 @@ impl RuntimeBuilder {
     #[must_use]
     pub fn checkpoint_signer(mut self, signer: CheckpointSigner) -> Self {
         self.signer = Some(signer);
+        self
+    }
+
+    /// Signs checkpoints of a [`Self::store`]'s ledger with `checkpointer` (its key, into its
+    /// sink: a database table, say), as a data directory's are: after a commit once
+    /// [`CommitOptions::checkpoint_every`] has passed and the ledger grew, and at shutdown.
+    /// Starting fails with a data directory (it keeps its own checkpoints: give a key with
+    /// [`Self::checkpoint_signer`]) or a store that is not durable (it has no tree head to
+    /// sign).
+    #[must_use]
+    pub fn checkpoints(mut self, checkpointer: Checkpointer) -> Self {
+        self.checkpointer = Some(checkpointer);
         self
     }
 
@@ -301,10 +317,22 @@ impl RuntimeBuilder {
                 Some(store) => Ledger::open(store).map_err(|e| fail(e.to_string()))?,
                 None => Ledger::in_memory(),
             };
-            return Ok((ledger, None));
+            let checkpointer = self.checkpointer.take();
+            if checkpointer.is_some() && !ledger.is_durable() {
+                return Err(fail(
+                    "checkpoints are configured for a store that is not durable".into(),
+                ));
+            }
+            return Ok((ledger, checkpointer));
         };
         if self.store.is_some() {
             return Err(fail("both a store and a data directory are configured".into()));
+        }
+        if self.checkpointer.is_some() {
+            return Err(fail(
+                "a data directory keeps its own checkpoints: give its key with checkpoint_signer"
+                    .into(),
+            ));
         }
         // The store's open scan and the ledger's rebuild in one read of each segment.
         let (ledger, report) =
@@ -317,7 +345,7 @@ impl RuntimeBuilder {
         }
         tracing::info!(dir = %dir.display(), receipts = report.records, segments = report.segments, "ledger opened");
         let checkpointer = match self.signer.take() {
-            Some(signer) => Checkpointer { dir, signer, clock: Checkpointer::wall_clock },
+            Some(signer) => Checkpointer::new(Arc::new(DirSink::new(dir)), signer),
             None => Checkpointer::in_dir(dir).map_err(|e| fail(e.to_string()))?,
         };
         Ok((ledger, Some(checkpointer)))
@@ -329,7 +357,8 @@ impl RuntimeBuilder {
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
         let (ledger, checkpointer) = self.open_ledger()?;
-        let checkpoints = checkpointer.as_ref().map(|c| (c.dir.clone(), c.signer.verifying_key()));
+        let checkpoints =
+            checkpointer.as_ref().map(|c| (Arc::clone(&c.sink), c.signer.verifying_key()));
         let ledger = Arc::new(ledger);
         let clock = Clock::starting_at(self.epoch.unwrap_or_else(wall_now));
         let registry_ref: Arc<Mutex<Option<ActorRef<RegistryMsg>>>> = Arc::new(Mutex::new(None));

@@ -1,9 +1,8 @@
 //! Read-only views for a status display (`govern-http`'s status page): a tenant's plans and
-//! the usage of each meter they limit, and the last signed checkpoint on disk. Nothing here
+//! the usage of each meter they limit, and the last signed checkpoint. Nothing here
 //! changes what the runtime decides.
 
 use govern_governors::TenantId;
-use govern_ledger::checkpoint::{CHECKPOINT_FILE, read_checkpoint_file};
 use govern_ledger::{CheckpointError, SignedCheckpoint};
 use govern_usage::Reset;
 
@@ -71,23 +70,21 @@ impl RuntimeHandle {
         TenantUsageView { plans: commercial.plans(tenant), meters }
     }
 
-    /// The last checkpoint signed into the data directory (`checkpoint.json`), verified with
-    /// the runtime's checkpoint key. `Ok(None)` when the runtime keeps no checkpoints (no data
-    /// directory) or has not signed one yet (one is signed every
-    /// `CommitOptions::checkpoint_every` once the ledger grew, and at shutdown).
+    /// The last checkpoint signed into the data directory (`checkpoint.json`) or the sink of
+    /// `RuntimeBuilder::checkpoints` (a database's latest row), verified with the runtime's
+    /// checkpoint key. `Ok(None)` when the runtime keeps no checkpoints (neither) or has not
+    /// signed one yet (one is signed every `CommitOptions::checkpoint_every` once the ledger
+    /// grew, and at shutdown).
     ///
-    /// Reads one small file (bounded: `CHECKPOINT_FILE_MAX`); call it off the async
-    /// executor's hot path.
+    /// Reads one small file (bounded: `CHECKPOINT_FILE_MAX`) or runs one query: call it off
+    /// the async executor's hot path.
     ///
     /// # Errors
     /// [`CheckpointError`] when the file cannot be read, does not parse or does not verify.
     pub fn last_checkpoint(&self) -> Result<Option<SignedCheckpoint>, CheckpointError> {
-        let Some((dir, key)) = &self.shared.checkpoints else { return Ok(None) };
-        let path = dir.join(CHECKPOINT_FILE);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let signed = SignedCheckpoint::from_json(&read_checkpoint_file(&path)?)?;
+        let Some((sink, key)) = &self.shared.checkpoints else { return Ok(None) };
+        let Some(text) = sink.latest()? else { return Ok(None) };
+        let signed = SignedCheckpoint::from_json(&text)?;
         signed.verify(key)?;
         Ok(Some(signed))
     }

@@ -2,7 +2,8 @@
 //!
 //! Configuration (given to [`RuntimeBuilder`](crate::RuntimeBuilder)): [`Durability`],
 //! [`CommitOptions`] (group commit), [`CheckpointSigner`], and another [`LedgerStore`] than
-//! the data directory's [`SegmentStore`] (such as [`MemoryStore`]).
+//! the data directory's [`SegmentStore`] (such as [`MemoryStore`]), with a [`Checkpointer`]
+//! into a [`CheckpointSink`] for its checkpoints.
 //!
 //! Verification, offline and read-only, as `govern verify` does it: [`verify_dir`] checks a
 //! data directory (frames, hash chain, records, each resource's numbering, the Merkle tree);

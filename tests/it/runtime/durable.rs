@@ -1,15 +1,18 @@
 //! The runtime on a durable store: acknowledgements only after their receipt is durable
 //! (also when a crashed governor answers from its applied mark), a failed `fdatasync` that
 //! poisons the ledger and is reported, the buffered mode, and the checkpoint signed at
-//! shutdown.
+//! shutdown, into a data directory or a store's checkpoint sink.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use govern_ledger::checkpoint::{
-    CHECKPOINT_FILE, SignedCheckpoint, load_public_key, verify_history,
+    CHECKPOINT_FILE, CheckpointError, CheckpointSink, SignedCheckpoint, load_public_key,
+    verify_checkpoint_text, verify_history,
 };
-use govern_ledger::{LedgerStore, MemoryStore, StoreError, SyncJob};
+use govern_ledger::{
+    CheckpointSigner, Checkpointer, LedgerStore, MemoryStore, StoreError, SyncJob,
+};
 use govern_runtime::ledger::Durability;
 use govern_runtime::{CommandError, CrashPoint, Refusal};
 
@@ -128,4 +131,48 @@ async fn the_buffered_mode_acknowledges_before_the_flush_and_shutdown_flushes() 
     let head = rt.shutdown().await.unwrap();
     let report = govern_ledger::verify::verify_dir(dir.path()).unwrap();
     assert_eq!(report.head, head, "shutdown made everything durable");
+}
+
+/// A checkpoint sink that keeps what it is given in memory.
+#[derive(Debug, Default)]
+struct Recorded(std::sync::Mutex<Vec<(SignedCheckpoint, String)>>);
+
+impl CheckpointSink for Recorded {
+    fn write(&self, signed: &SignedCheckpoint, note: &str) -> Result<(), CheckpointError> {
+        self.0.lock().unwrap().push((*signed, note.to_owned()));
+        Ok(())
+    }
+    fn latest(&self) -> Result<Option<String>, CheckpointError> {
+        Ok(self.0.lock().unwrap().last().map(|(signed, _)| signed.to_json()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_runtime_signs_checkpoints_into_its_sink_at_shutdown() {
+    let sink = Arc::new(Recorded::default());
+    let signer = CheckpointSigner::from_seed(&[9; 32]);
+    let key = signer.verifying_key();
+    let store = FailingSync { inner: MemoryStore::new(), fail: Arc::new(AtomicBool::new(false)) };
+    let checkpointer = Checkpointer::new(Arc::clone(&sink) as Arc<_>, signer.clone());
+    let rt = builder().store(Box::new(store)).checkpoints(checkpointer).start().await.unwrap();
+    let h = rt.handle();
+    h.provision_tenant(&tenant("acme"), quota(), "onboarding").await.unwrap();
+    assert_eq!(h.last_checkpoint().unwrap(), None, "none before the interval or shutdown");
+    let head = rt.shutdown().await.unwrap();
+    let recorded = sink.0.lock().unwrap().clone();
+    assert_eq!(recorded.len(), 1, "one checkpoint, at shutdown");
+    let (signed, note) = &recorded[0];
+    assert_eq!(signed.checkpoint.size, head.next_seq);
+    signed.verify(&key).unwrap();
+    let verified = verify_checkpoint_text(note, &key).unwrap();
+    assert_eq!((verified.size(), verified.root()), (head.next_seq, signed.checkpoint.root));
+    assert_eq!(h.last_checkpoint().unwrap(), Some(*signed), "read back from the sink");
+
+    // A data directory keeps its own; a store that is not durable has no tree head to sign.
+    let dir = tempfile::tempdir().unwrap();
+    let cp = || Checkpointer::new(Arc::new(Recorded::default()), signer.clone());
+    let err = builder().data_dir(dir.path()).checkpoints(cp()).start().await.unwrap_err();
+    assert!(err.to_string().contains("keeps its own checkpoints"), "{err}");
+    let err = builder().checkpoints(cp()).start().await.unwrap_err();
+    assert!(err.to_string().contains("not durable"), "{err}");
 }
