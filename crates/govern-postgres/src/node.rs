@@ -562,7 +562,6 @@ impl Inner {
     /// shard's chain. Whether the shard now runs here.
     async fn try_take(self: &Arc<Self>, shard: u32, ttl_ms: u64) -> bool {
         let node = self.instance.clone();
-        let started = monotonic_now();
         let epoch =
             match blocking(&self.conn, move |c| cluster::acquire(c, shard, &node, ttl_ms)).await {
                 Ok(Some(epoch)) => epoch,
@@ -591,13 +590,42 @@ impl Inner {
             Ok(builder) => builder.start().await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
-        match started_runtime {
+        // Starting replayed the shard, which may have taken a while: the lease is renewed
+        // before the shard serves (and given up if it moved on meanwhile).
+        let started_runtime = match started_runtime {
             Ok(runtime) => {
+                let node = self.instance.clone();
+                let renewing = monotonic_now();
+                let renewed = blocking(&self.renew_conn, move |c| {
+                    cluster::renew(c, &node, &[(shard, epoch)], ttl_ms)
+                })
+                .await;
+                match renewed {
+                    Ok(r) if r == [shard] => Ok((runtime, renewing)),
+                    Ok(_) => {
+                        drop_runtime(runtime);
+                        Err("the lease moved on while the shard was replayed".to_owned())
+                    }
+                    Err(e) => {
+                        drop_runtime(runtime);
+                        Err(format!("renewing the lease after the replay failed: {e}"))
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match started_runtime {
+            Ok((runtime, renewed_at)) => {
                 let handle = runtime.handle();
                 let receipts = handle.ledger_status().receipts;
                 self.held_write().insert(
                     shard,
-                    Held { epoch, runtime, handle, valid_until: started + self.config.lease_ttl },
+                    Held {
+                        epoch,
+                        runtime,
+                        handle,
+                        valid_until: renewed_at + self.config.lease_ttl,
+                    },
                 );
                 self.count(|c| c.acquired += 1);
                 tracing::info!(shard, epoch, receipts, "shard taken: its chain replayed");
