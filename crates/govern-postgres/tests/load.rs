@@ -74,7 +74,7 @@ fn standalone_64_clients() {
         let h = rt.handle();
         let shards = BTreeMap::from([(0, h.clone())]);
         let routes = (0..64).map(|i| (tenant(i), Route::Runtime(h.clone()))).collect();
-        let figure = drive(routes, STANDALONE_ROUNDS, &shards).await;
+        let figure = drive(Some(&pg), routes, STANDALONE_ROUNDS, &shards).await;
         figure.print("postgres, standalone store");
         print_groups(&pg, "load");
         rt.shutdown().await.expect("shutdown");
@@ -157,7 +157,7 @@ async fn nodes(count: usize, clients: usize) {
             (t, Route::Node(node))
         })
         .collect();
-    let figure = drive(routes, RECEIPTS / 2 / clients, &chains).await;
+    let figure = drive(Some(&pg), routes, RECEIPTS / 2 / clients, &chains).await;
     figure.print(&format!("postgres, {count} node(s) of {shards} shards {held:?}"));
     print_groups(&pg, "load");
     for node in nodes {
@@ -177,7 +177,7 @@ async fn segment_store(clients: usize) {
     let h = rt.handle();
     let shards = BTreeMap::from([(0, h.clone())]);
     let routes = (0..clients).map(|i| (tenant(i), Route::Runtime(h.clone()))).collect();
-    let figure = drive(routes, RECEIPTS / 2 / clients, &shards).await;
+    let figure = drive(None, routes, RECEIPTS / 2 / clients, &shards).await;
     figure.print("segment store");
     rt.shutdown().await.expect("shutdown");
 }
@@ -217,12 +217,16 @@ impl Figure {
     fn print(&self, label: &str) {
         let secs = self.elapsed.as_secs_f64();
         let cpu = self.cpu.as_ref().map_or_else(String::new, |c| {
+            let pg = c.pg.unwrap_or(0.0);
+            let server =
+                c.pg.map_or_else(String::new, |p| format!(", PostgreSQL {:.0} %", p * 100.0));
             format!(
-                "; machine CPU busy {:.0} % (this process {:.0} %, the rest {:.0} %) of {} cores",
+                "; machine CPU busy {:.0} % of {} cores (this process {:.0} %{server}, the rest \
+                 {:.0} %)",
                 c.busy * 100.0,
+                c.cores,
                 c.own * 100.0,
-                (c.busy - c.own).max(0.0) * 100.0,
-                c.cores
+                (c.busy - c.own - pg).max(0.0) * 100.0,
             )
         });
         eprintln!(
@@ -239,6 +243,7 @@ impl Figure {
 /// grown by exactly as many receipts, and every chain verified.
 #[allow(clippy::disallowed_methods, reason = "wall-clock throughput for people")]
 async fn drive(
+    pg: Option<&Cluster>,
     routes: Vec<(TenantId, Route)>,
     rounds: usize,
     shards: &BTreeMap<u32, RuntimeHandle>,
@@ -264,7 +269,7 @@ async fn drive(
     }
     let durable = || shards.values().map(|h| h.ledger_status().durable).sum::<u64>();
     let before = durable();
-    let cpu_before = CpuSample::now();
+    let cpu_before = CpuSample::now(pg);
     let start = Instant::now();
     let tasks: Vec<_> = routes
         .into_iter()
@@ -309,6 +314,15 @@ fn print_groups(pg: &Cluster, db: &str) {
         Ok(groups) => eprintln!("  group commits: {groups}"),
         Err(e) => eprintln!("  group commits: not read ({e})"),
     }
+    // The server's own counts since it started (flushed to the statistics about once a
+    // second: approximate).
+    let wal = "SELECT 'WAL: ' || wal_sync || ' syncs, ' || wal_write || ' writes, ' || \
+               pg_size_pretty(wal_bytes) || '; ' || (SELECT xact_commit FROM pg_stat_database \
+               WHERE datname = current_database()) || ' transactions committed' FROM pg_stat_wal";
+    match pg.psql(db, wal) {
+        Ok(wal) => eprintln!("  {wal}"),
+        Err(e) => eprintln!("  WAL: not read ({e})"),
+    }
 }
 
 /// Where the machine's CPU went during a run, from `/proc` (Linux only).
@@ -317,18 +331,55 @@ struct Cpu {
     busy: f64,
     /// This process's share (all cores).
     own: f64,
+    /// The PostgreSQL server's share (its postmaster and children), if known.
+    pg: Option<f64>,
     cores: usize,
 }
 
-/// Jiffies: the machine's busy and total, and this process's.
+/// Jiffies: the machine's busy and total, this process's, the PostgreSQL server's.
 struct CpuSample {
     busy: u64,
     total: u64,
     own: u64,
+    pg: Option<u64>,
+    postmaster: Option<u32>,
+}
+
+/// A process's `/proc/PID/stat` fields after its command: (ppid, utime + stime, cutime +
+/// cstime).
+fn proc_times(pid: &str) -> Option<(u32, u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let n = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    let ppid = fields.get(1)?.parse().ok()?;
+    Some((ppid, n(11)? + n(12)?, n(13)? + n(14)?))
+}
+
+/// The server's jiffies: the postmaster's (with its reaped children's) and its live
+/// children's.
+fn pg_jiffies(postmaster: u32) -> Option<u64> {
+    let (_, own, reaped) = proc_times(&postmaster.to_string())?;
+    let children: u64 = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(proc_times))
+        .filter(|&(ppid, _, _)| ppid == postmaster)
+        .map(|(_, t, _)| t)
+        .sum();
+    Some(own + reaped + children)
 }
 
 impl CpuSample {
-    fn now() -> Option<Self> {
+    /// A sample; `pg` is the cluster whose server's share is wanted.
+    fn now(pg: Option<&Cluster>) -> Option<Self> {
+        let postmaster = pg.and_then(|pg| {
+            let pid = std::fs::read_to_string(pg.dir().join("data/postmaster.pid")).ok()?;
+            pid.lines().next()?.trim().parse().ok()
+        });
+        Self::sample(postmaster)
+    }
+
+    fn sample(postmaster: Option<u32>) -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         let cpu: Vec<u64> = stat
             .lines()
@@ -340,20 +391,19 @@ impl CpuSample {
         // user nice system idle iowait irq softirq steal...
         let total: u64 = cpu.iter().take(8).sum();
         let idle = cpu.get(3)? + cpu.get(4)?;
-        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-        let rest = own.rsplit_once(')')?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let own = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(Self { busy: total - idle, total, own })
+        let (_, own, _) = proc_times("self")?;
+        let pg = postmaster.and_then(pg_jiffies);
+        Some(Self { busy: total - idle, total, own, pg, postmaster })
     }
 
     fn until_now(self) -> Option<Cpu> {
-        let now = Self::now()?;
+        let now = Self::sample(self.postmaster)?;
         let total = now.total.checked_sub(self.total).filter(|&t| t > 0)? as f64;
+        let share = |a: u64, b: u64| a.saturating_sub(b) as f64 / total;
         Some(Cpu {
-            busy: (now.busy - self.busy) as f64 / total,
-            own: (now.own - self.own) as f64 / total,
+            busy: share(now.busy, self.busy),
+            own: share(now.own, self.own),
+            pg: now.pg.zip(self.pg).map(|(a, b)| share(a, b)),
             cores: std::thread::available_parallelism().map_or(1, usize::from),
         })
     }
