@@ -277,15 +277,16 @@ fn to_i64(seq: u64) -> Result<i64, StoreError> {
 }
 
 /// Inserts `records` as `first..` of `shard` under `epoch` in one transaction: durable once
-/// this returns `Ok`.
+/// this returns `Ok`. A group that fits in one statement is that statement alone, its own
+/// transaction (one round trip; `BEGIN` and `COMMIT` would be two more); a larger one is
+/// several statements between `BEGIN` and `COMMIT`.
 fn insert_group(
     session: &mut Session,
     (shard, epoch): (i32, i64),
     first: u64,
     records: &[Arc<[u8]>],
 ) -> Result<(), StoreError> {
-    let (client, insert) = session.prepared(INSERT)?;
-    let mut tx = client.transaction().map_err(db_error)?;
+    let mut chunks = Vec::new();
     let mut seq = first;
     let mut rest = records;
     while !rest.is_empty() {
@@ -301,12 +302,27 @@ fn insert_group(
         let (chunk, tail) = rest.split_at(n);
         let seqs = (seq..seq + n as u64).map(to_i64).collect::<Result<Vec<i64>, _>>()?;
         let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r[..]).collect();
-        let inserted = tx.execute(&insert, &[&shard, &epoch, &seqs, &bodies]).map_err(db_error)?;
-        if inserted != n as u64 {
-            return Err(StoreError::Io(format!("inserted {inserted} of {n} records")));
-        }
+        chunks.push((seqs, bodies));
         seq += n as u64;
         rest = tail;
+    }
+    let (client, insert) = session.prepared(INSERT)?;
+    let expect = |inserted: u64, n: usize| {
+        if inserted == n as u64 {
+            Ok(())
+        } else {
+            Err(StoreError::Io(format!("inserted {inserted} of {n} records")))
+        }
+    };
+    if let [(seqs, bodies)] = &chunks[..] {
+        let inserted =
+            client.execute(&insert, &[&shard, &epoch, seqs, bodies]).map_err(db_error)?;
+        return expect(inserted, seqs.len());
+    }
+    let mut tx = client.transaction().map_err(db_error)?;
+    for (seqs, bodies) in &chunks {
+        let inserted = tx.execute(&insert, &[&shard, &epoch, seqs, bodies]).map_err(db_error)?;
+        expect(inserted, seqs.len())?;
     }
     tx.commit().map_err(db_error)
 }
