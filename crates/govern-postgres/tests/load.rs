@@ -4,15 +4,16 @@
 //!
 //! - `standalone_64_clients`: one `PostgresStore` (issue 14's first figure);
 //! - `one_node_*`, `three_nodes_*`: nodes ([`Node`]) of 16 shards (`GOVERN_PG_LOAD_SHARDS`
-//!   for another count) on one PostgreSQL, in this
-//!   one process; each client is routed to the node owning its tenant's shard and goes
-//!   through [`NodeHandle::runtime_for`] for every command, as the HTTP edge does;
+//!   for another count) on one PostgreSQL, in this one process; each client is routed to the
+//!   node owning its tenant's shard and goes through [`NodeHandle::runtime_for`] for every
+//!   command, as the HTTP edge does;
 //! - `segment_store_*`: the same workload on the segment store, for comparison.
 //!
 //! Every case asserts that every command was acknowledged, that the ledgers' durable counts
 //! grew by exactly that many receipts, and that every chain (each shard's) verifies. On
 //! PostgreSQL it also prints the group commits (rows per transaction, from the rows' `xmin`)
-//! and, on Linux, where the machine's CPU went (this process and the rest).
+//! and the server's WAL syncs; on Linux, where the machine's CPU went (this process, the
+//! PostgreSQL server, the rest).
 //!
 //! Slow: runs only with `GOVERN_PG_LOAD=1`, best in a release build; the cases run one at a
 //! time whatever the test threads (they share a lock):
@@ -35,6 +36,9 @@ const T0: Timestamp = Timestamp(1_767_225_600_000);
 const STANDALONE_ROUNDS: usize = 2_000;
 /// Receipts each node and segment-store case writes, whatever its clients.
 const RECEIPTS: usize = 512_000;
+/// Keeper rounds the three nodes may take to share the shards (each moves at most 4 a round).
+const BALANCE_ROUNDS_MAX: usize = 16;
+
 /// Shards of the database in the node cases: the default, unless `GOVERN_PG_LOAD_SHARDS`
 /// says otherwise (to see what the shard count costs).
 fn shard_count() -> u32 {
@@ -43,8 +47,6 @@ fn shard_count() -> u32 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(cluster::limits::SHARDS_DEFAULT)
 }
-/// Keeper rounds the three nodes may take to share the shards (each moves at most 4 a round).
-const BALANCE_ROUNDS_MAX: usize = 16;
 
 /// One case at a time: figures taken side by side would say nothing.
 static SERIAL: Mutex<()> = Mutex::new(());
