@@ -452,15 +452,7 @@ impl Inner {
                         }
                     }
                 }
-                for (shard, h) in lost {
-                    tracing::warn!(
-                        shard,
-                        epoch = h.epoch,
-                        "lease lost (it moved on): stepping down"
-                    );
-                    self.count(|c| c.lost += 1);
-                    drop_runtime(h.runtime);
-                }
+                self.step_down(lost, "lease lost (it moved on): stepping down");
             }
             Err(e) => {
                 tracing::warn!(error = %e, "renewing leases failed");
@@ -471,16 +463,17 @@ impl Inner {
                         map.iter().filter(|(_, h)| h.valid_until <= now).map(|(&s, _)| s).collect();
                     gone.into_iter().filter_map(|s| map.remove(&s).map(|h| (s, h))).collect()
                 };
-                for (shard, h) in expired {
-                    tracing::warn!(
-                        shard,
-                        epoch = h.epoch,
-                        "lease not renewed within its time: stepping down"
-                    );
-                    self.count(|c| c.lost += 1);
-                    drop_runtime(h.runtime);
-                }
+                self.step_down(expired, "lease not renewed within its time: stepping down");
             }
+        }
+    }
+
+    /// Drops the runtimes of shards whose lease is lost (already out of the routing table).
+    fn step_down(&self, lost: Vec<(u32, Held)>, why: &'static str) {
+        for (shard, h) in lost {
+            tracing::warn!(shard, epoch = h.epoch, "{why}");
+            self.count(|c| c.lost += 1);
+            drop_runtime(h.runtime);
         }
     }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use govern_governors::tenant::ResourceQuota;
-use govern_governors::{Args, GovernorKind, ResourceId, TenantId, Timestamp};
+use govern_governors::{ResourceId, TenantId, Timestamp};
 use govern_ledger::checkpoint::{VerifyingKey, verify_checkpoint_text};
 use govern_ledger::verify::verify_store;
 use govern_ledger::{
@@ -15,7 +15,10 @@ use govern_ledger::{
 };
 use govern_postgres::testing::Cluster;
 use govern_postgres::{Node, NodeConfig, PostgresStore, StoredCheckpoint, cluster};
-use govern_runtime::{RawCommand, Runtime};
+use govern_runtime::Runtime;
+
+mod support;
+use support::provision;
 
 /// 2026-01-01T00:00:00Z.
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -157,22 +160,6 @@ fn checkpoint_rows_cannot_be_changed() {
     }
     let after = cluster.psql("cpfixed", "SELECT size || checkpoint FROM govern_checkpoints");
     assert_eq!(after.expect("the row"), before, "the row is unchanged");
-}
-
-fn provision(tenant: &TenantId) -> RawCommand {
-    let args: Args = [("storage_gb", "10"), ("compute_units", "2"), ("bandwidth_mbps", "100")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    RawCommand {
-        tenant: tenant.clone(),
-        kind: GovernorKind::Tenant,
-        resource: ResourceId::new(tenant.as_str()).expect("id"),
-        name: "provision_tenant".into(),
-        args,
-        reason: "test".into(),
-        metadata: Vec::new(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

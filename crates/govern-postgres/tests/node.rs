@@ -7,11 +7,14 @@
 
 use std::time::Duration;
 
-use govern_governors::{Args, GovernorKind, ResourceId, TenantId, Timestamp};
+use govern_governors::{Args, TenantId, Timestamp};
 use govern_ledger::LedgerStore;
 use govern_postgres::testing::Cluster;
 use govern_postgres::{Node, NodeConfig, PostgresStore, cluster, schema};
-use govern_runtime::{RawCommand, Refusal, Runtime};
+use govern_runtime::{Refusal, Runtime};
+
+mod support;
+use support::provision;
 
 /// 2026-01-01T00:00:00Z.
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -28,22 +31,6 @@ fn config(url: &str, node: &str) -> NodeConfig {
         // Long leases: rounds are driven by hand, never by expiry, unless a test expires one.
         .lease_ttl(Duration::from_secs(600))
         .runtime(|_| Runtime::builder().epoch(T0))
-}
-
-fn provision(tenant: &TenantId) -> RawCommand {
-    let args: Args = [("storage_gb", "10"), ("compute_units", "2"), ("bandwidth_mbps", "100")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    RawCommand {
-        tenant: tenant.clone(),
-        kind: GovernorKind::Tenant,
-        resource: ResourceId::new(tenant.as_str()).expect("id"),
-        name: "provision_tenant".into(),
-        args,
-        reason: "test".into(),
-        metadata: Vec::new(),
-    }
 }
 
 /// A tenant whose shard is `shard`.

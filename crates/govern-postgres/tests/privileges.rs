@@ -5,11 +5,13 @@
 
 use std::time::Duration;
 
-use govern_governors::{Args, GovernorKind, ResourceId, TenantId};
+use govern_governors::TenantId;
 use govern_ledger::{CheckpointSigner, LedgerStore};
 use govern_postgres::testing::Cluster;
 use govern_postgres::{Node, NodeConfig, PostgresStore, cluster, schema};
-use govern_runtime::RawCommand;
+
+mod support;
+use support::provision;
 
 /// The first ```sql block after "## Least privileges" in docs/postgres.md, passwords removed
 /// (the throwaway cluster trusts loopback).
@@ -95,19 +97,6 @@ async fn run_a_node(url: &str) {
     node.handle().keep().await;
     assert_eq!(node.handle().held().len(), 4);
     let tenant = TenantId::new("acme").expect("id");
-    let args: Args = [("storage_gb", "1"), ("compute_units", "1"), ("bandwidth_mbps", "1")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let provision = RawCommand {
-        tenant: tenant.clone(),
-        kind: GovernorKind::Tenant,
-        resource: ResourceId::new("acme").expect("id"),
-        name: "provision_tenant".into(),
-        args,
-        reason: "least privileges".into(),
-        metadata: Vec::new(),
-    };
-    node.handle().command(provision).await.expect("appended as the govern role");
+    node.handle().command(provision(&tenant)).await.expect("appended as the govern role");
     node.shutdown().await;
 }
