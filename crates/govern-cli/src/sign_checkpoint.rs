@@ -86,7 +86,7 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
             };
             let one = chains.len() == 1;
             for chain in chains {
-                let (checkpoint, signer) = sign_shard(args, url, chain, signer.clone())?;
+                let (checkpoint, signer) = sign_shard(args, chain, signer.clone())?;
                 let added = insert(url, chain, &checkpoint, &signer)?;
                 if one {
                     print(args, &checkpoint, &signer)?;
@@ -105,11 +105,10 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
 /// tree head to sign and the signer naming its note's origin.
 fn sign_shard(
     args: &CheckpointArgs,
-    url: &str,
     chain: Chain,
     signer: CheckpointSigner,
 ) -> Result<(Checkpoint, CheckpointSigner), String> {
-    let ledger = LedgerArg::Postgres(url.to_owned());
+    let ledger = &args.ledger;
     let own = ledger.checkpoints(chain)?;
     let saved = own.verify(&PublicKey::known(signer.verifying_key())).map_err(|e| {
         chain.named(format!("{e} (it must verify with the signing key: a checkpoint is never signed over a history that contradicts one signed before)"))

@@ -5,7 +5,9 @@
 //! `verify`, naming the receipt. On a database of 4 shards: `verify` checks each shard's
 //! chain and names a failing one, the tenant commands read the tenant's shard, `sagas` every
 //! shard, `prove` the shard asked for; `verify` checks each shard's latest signed checkpoint
-//! with the key stored beside it or the one `--public-key` pins. A throwaway PostgreSQL per test
+//! with the key stored beside it or the one `--public-key` pins; `export --with-proofs` and
+//! `prove` use a shard's latest signed checkpoint, and `govern checkpoint URL` signs shards
+//! into `govern_checkpoints`. A throwaway PostgreSQL per test
 //! (`govern_postgres::testing::Cluster`); without PostgreSQL's binaries the tests pass with
 //! a notice, unless GOVERN_REQUIRE_POSTGRES=1.
 
