@@ -2,20 +2,18 @@
 //! DATA_DIR/checkpoint.pub, loaded once, when first needed), a checkpoint file verified
 //! (either form) before anything uses it, the data directory's checkpoints (its latest one:
 //! checkpoint.json, else checkpoint.note) verified against its ledger, a database shard's
-//! latest stored checkpoint verified ([`verify_stored`]), and `govern checkpoint`, which
-//! signs a checkpoint of a verified ledger and prints it.
+//! latest stored checkpoint verified ([`verify_stored`]). `govern checkpoint`, which signs
+//! one, is in `sign_checkpoint.rs`.
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use govern_ledger::checkpoint::{
-    CHECKPOINT_FILE, Checkpoint, CheckpointError, CheckpointSigner, NOTE_FILE, PUBLIC_KEY_FILE,
-    VerifiedCheckpoint, VerifyingKey, load_public_key, parse_public_key, read_checkpoint_file,
-    verify_checkpoint_text,
+    CHECKPOINT_FILE, CheckpointError, NOTE_FILE, PUBLIC_KEY_FILE, VerifiedCheckpoint, VerifyingKey,
+    load_public_key, parse_public_key, read_checkpoint_file, verify_checkpoint_text,
 };
 use govern_ledger::merkle::MerkleTree;
-use govern_ledger::verify::{RootsReport, verify_dir_roots};
+use govern_ledger::verify::RootsReport;
 use govern_postgres::StoredCheckpoint;
 use govern_receipt::Digest;
 
@@ -28,6 +26,9 @@ pub(crate) struct PublicKey<'a> {
     data_dir: Option<&'a Path>,
     /// `--public-key FILE`.
     given: Option<&'a Path>,
+    /// On a database, the key stored beside its checkpoint (`govern_checkpoint_keys`, hex),
+    /// the default there as checkpoint.pub is in a data directory.
+    beside: Option<&'a str>,
     /// The key, once loaded (or known from the start).
     key: OnceCell<VerifyingKey>,
 }
@@ -35,12 +36,20 @@ pub(crate) struct PublicKey<'a> {
 impl<'a> PublicKey<'a> {
     /// The key of `given`, else of `data_dir`'s checkpoint.pub, not loaded yet.
     pub(crate) fn new(data_dir: Option<&'a Path>, given: Option<&'a Path>) -> Self {
-        Self { data_dir, given, key: OnceCell::new() }
+        Self { data_dir, given, beside: None, key: OnceCell::new() }
+    }
+
+    /// The same, defaulting to the key `checkpoints` carry beside them (a database shard's
+    /// row of `govern_checkpoint_keys`) when neither `--public-key` nor a data directory
+    /// gives one.
+    pub(crate) fn or_beside(mut self, checkpoints: &'a OwnCheckpoints) -> Self {
+        self.beside = checkpoints.public_key.as_deref();
+        self
     }
 
     /// A key known already (a signer's own).
     pub(crate) fn known(key: VerifyingKey) -> Self {
-        Self { data_dir: None, given: None, key: OnceCell::from(key) }
+        Self { data_dir: None, given: None, beside: None, key: OnceCell::from(key) }
     }
 
     /// The key, loaded now if it was not yet.
@@ -48,10 +57,23 @@ impl<'a> PublicKey<'a> {
         if let Some(key) = self.key.get() {
             return Ok(key);
         }
-        let path = match (self.given, self.data_dir) {
-            (Some(path), _) => path.to_owned(),
-            (None, Some(dir)) => dir.join(PUBLIC_KEY_FILE),
-            (None, None) => return Err("--public-key FILE is needed to verify a checkpoint".into()),
+        let path = match (self.given, self.data_dir, self.beside) {
+            (Some(path), _, _) => path.to_owned(),
+            (None, Some(dir), _) => dir.join(PUBLIC_KEY_FILE),
+            (None, None, Some(hex)) => {
+                let key = parse_public_key(hex).map_err(|e| {
+                    format!(
+                        "the public key stored beside the checkpoint (govern_checkpoint_keys): {e}"
+                    )
+                })?;
+                tell!(
+                    "note: the checkpoint is verified with the public key stored beside it in govern_checkpoint_keys, which shows only that the checkpoints and the chain agree, not who signed them; pin the signer's key with --public-key FILE"
+                );
+                return Ok(self.key.get_or_init(|| key));
+            }
+            (None, None, None) => {
+                return Err("--public-key FILE is needed to verify a checkpoint".into());
+            }
         };
         let key = load_public_key(&path).map_err(|e| {
             let hint = if self.given.is_none() {
@@ -184,23 +206,45 @@ pub(crate) fn verify_stored(
     Ok(StoredVerified { checkpoint: json, key: source })
 }
 
-/// A data directory's own checkpoint files (checkpoint.json, then checkpoint.note), as read
-/// *before* its ledger: the ledger only grows and a checkpoint is written after the receipts
-/// it covers are durable, so checkpoints read first never cover more than the ledger read
-/// after them, even while a writer runs.
+/// A ledger's own checkpoints, as read *before* the ledger: a data directory's files
+/// (checkpoint.json, then checkpoint.note), or a database shard's latest row of
+/// `govern_checkpoints` (its JSON form, then its note). The ledger only grows and a
+/// checkpoint is written after the receipts it covers are durable, so checkpoints read first
+/// never cover more than the ledger read after them, even while a writer runs.
 #[derive(Debug)]
-pub(crate) struct DirCheckpoints {
-    /// The files present, latest first: checkpoint.json, then checkpoint.note (written after
-    /// it, so a crash between the two leaves the note behind, never ahead), each with its
-    /// text or why it could not be read (reported when it is used: after the ledger's own
-    /// problems).
+pub(crate) struct OwnCheckpoints {
+    /// The checkpoints present, latest first: checkpoint.json, then checkpoint.note (written
+    /// after it, so a crash between the two leaves the note behind, never ahead); each with
+    /// where it came from (a file's path; for a database row, a name for messages:
+    /// `govern_checkpoints (shard K, size N)`) and its text or why it could not be read
+    /// (reported when it is used: after the ledger's own problems).
     files: Vec<(PathBuf, Result<String, String>)>,
+    /// A database row's public key (hex, from `govern_checkpoint_keys`): the default key
+    /// there ([`PublicKey::or_beside`]). `None` in a data directory.
+    public_key: Option<String>,
 }
 
-impl DirCheckpoints {
-    /// No checkpoint files: a ledger kept where there are none (PostgreSQL keeps rows).
+impl OwnCheckpoints {
+    /// No checkpoints: a database shard with no row yet.
     pub(crate) fn none() -> Self {
-        Self { files: Vec::new() }
+        Self { files: Vec::new(), public_key: None }
+    }
+
+    /// A database shard's latest row: its JSON form, then its note (one tree head, both
+    /// checked against the ledger like a directory's two files), and the key beside it.
+    pub(crate) fn stored(stored: StoredCheckpoint) -> Self {
+        let name = PathBuf::from(format!(
+            "govern_checkpoints (shard {}, size {})",
+            stored.shard, stored.size
+        ));
+        let note_name = PathBuf::from(format!(
+            "govern_checkpoints (shard {}, size {}, its note)",
+            stored.shard, stored.size
+        ));
+        Self {
+            files: vec![(name, Ok(stored.checkpoint)), (note_name, Ok(stored.note))],
+            public_key: Some(stored.public_key),
+        }
     }
 
     /// Reads both files (an absent one is left out).
@@ -214,7 +258,7 @@ impl DirCheckpoints {
                 Err(e) => Some((path, Err(e.to_string()))),
             })
             .collect();
-        Self { files }
+        Self { files, public_key: None }
     }
 
     /// The latest checkpoint file, its path and text (or why it could not be read), if there
@@ -253,7 +297,7 @@ impl DirCheckpoints {
 }
 
 /// A data directory's checkpoints, each verified with the key, latest first
-/// ([`DirCheckpoints::verify`]).
+/// ([`OwnCheckpoints::verify`]).
 #[derive(Debug)]
 pub(crate) struct Saved(Vec<(PathBuf, VerifiedCheckpoint)>);
 
@@ -280,57 +324,4 @@ impl Saved {
     pub(crate) fn note(&self) -> Option<&(PathBuf, VerifiedCheckpoint)> {
         self.0.iter().find(|(_, c)| c.note().is_some())
     }
-}
-
-/// Options of `govern checkpoint`.
-#[derive(Debug, Args)]
-pub(crate) struct CheckpointArgs {
-    /// The ledger's data directory (it holds the key pair, checkpoint.key and checkpoint.pub).
-    data_dir: PathBuf,
-    /// Sign the tree head of the first N receipts (default: every receipt).
-    #[arg(long, value_name = "N")]
-    size: Option<u64>,
-    /// Print the C2SP signed note instead of the JSON checkpoint.
-    #[arg(long)]
-    note: bool,
-    /// The note's origin (default: that of DATA_DIR/checkpoint.note, else govern/KEY_ID, the key id in hex).
-    #[arg(long, requires = "note")]
-    origin: Option<String>,
-}
-
-/// Runs `govern checkpoint`: verifies the ledger and the directory's checkpoints with its key
-/// (a checkpoint is never signed over a history that contradicts one signed before), then
-/// signs and prints.
-pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
-    let dir = &args.data_dir;
-    let saved = DirCheckpoints::read(dir);
-    let signer = CheckpointSigner::load(dir).map_err(|e| format!("the signing key: {e}"))?;
-    let saved = saved.verify(&PublicKey::known(signer.verifying_key()))?;
-    // Only the roots needed: the saved checkpoints' and the one to sign.
-    let sizes: Vec<u64> = saved.sizes().chain(args.size).collect();
-    let report =
-        verify_dir_roots(dir, &sizes).map_err(|e| format!("the ledger does not verify: {e}"))?;
-    let saved = saved.check(&report)?;
-    let size = args.size.unwrap_or(report.receipts);
-    let root = if size == report.receipts { Some(report.root) } else { report.root_at(size) };
-    let root = root.ok_or_else(|| {
-        format!("--size {size}: the ledger holds only {} receipts", report.receipts)
-    })?;
-    let checkpoint =
-        Checkpoint { size, root, timestamp: govern_ledger::Checkpointer::wall_clock() };
-    if args.note {
-        let origin = match &args.origin {
-            Some(origin) => Some(origin.as_str()),
-            None => saved.note().and_then(|(_, c)| c.origin()),
-        };
-        let signer = match origin {
-            Some(origin) => signer.with_origin(origin).map_err(|e| format!("--origin: {e}"))?,
-            None => signer,
-        };
-        let note = signer.sign_note(&checkpoint);
-        say!("{}", note.strip_suffix('\n').unwrap_or(&note));
-    } else {
-        say!("{}", signer.sign(checkpoint).to_json());
-    }
-    Ok(())
 }

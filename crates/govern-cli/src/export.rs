@@ -3,8 +3,8 @@
 //! proof of one receipt, and the consistency proof from a saved checkpoint to the current one.
 //! All read the ledger only after it verifies, and use a checkpoint only after verifying its
 //! signature and its root against the ledger: whatever they print as a checkpoint has been
-//! verified. The data directory's latest checkpoint is checkpoint.json, else checkpoint.note
-//! ([`DirCheckpoints`]). The line shapes are specified in docs/receipts.md ("Exports with
+//! verified. The data directory's latest checkpoint is checkpoint.json, else checkpoint.note;
+//! a database shard's is its latest row of `govern_checkpoints` ([`OwnCheckpoints`]). The line shapes are specified in docs/receipts.md ("Exports with
 //! proofs"); `govern verify --export` reads them back with the same types.
 
 use std::io::Write as _;
@@ -17,7 +17,7 @@ use govern_ledger::merkle::{MerkleTree, leaf_hash};
 use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoints::{DirCheckpoints, PublicKey, read_checked};
+use crate::checkpoints::{OwnCheckpoints, PublicKey, read_checked};
 use crate::ledger_dir::{LedgerArg, Message, for_each_record};
 use crate::out::{Stdout, write_error};
 
@@ -37,8 +37,8 @@ pub(crate) enum Format {
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
     /// The ledger: its data directory, or a PostgreSQL database (`postgres://USER@HOST/DB`,
-    /// or libpq's `host=... dbname=...`), opened read-only. A PostgreSQL ledger has no
-    /// checkpoint yet: proofs are against its whole tree, unsigned.
+    /// or libpq's `host=... dbname=...`), opened read-only. On a database, the checkpoint is
+    /// the tenant's shard's latest row of govern_checkpoints.
     #[arg(value_name = "LEDGER", value_parser = LedgerArg::parse)]
     ledger: LedgerArg,
     /// The tenant whose receipts to export (only that tenant's: never another's). On a
@@ -48,8 +48,9 @@ pub(crate) struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// With each receipt, its inclusion proof against the data directory's latest checkpoint
-    /// (checkpoint.json, else checkpoint.note; verified first), between a header line that
+    /// With each receipt, its inclusion proof against the ledger's latest checkpoint
+    /// (checkpoint.json, else checkpoint.note; on a database the shard's latest row, both
+    /// forms; verified first), between a header line that
     /// carries that checkpoint and an end line (JSON Lines only; shapes in docs/receipts.md).
     /// With no checkpoint yet, the proofs are against the ledger's whole tree, which nobody
     /// signed: such an export verifies only against a checkpoint saved since (see
@@ -62,7 +63,9 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "CHECKPOINT", requires = "with_proofs")]
     consistency_from: Vec<PathBuf>,
     /// The checkpoint signer's public key: a file holding the public key in hex, as
-    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub).
+    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub; on a database,
+    /// the key stored beside the checkpoint in govern_checkpoint_keys, which shows only that
+    /// the checkpoints and the chain agree: pin the signer's key with this).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
 }
@@ -71,8 +74,8 @@ pub(crate) struct ExportArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ProveArgs {
     /// The ledger: its data directory, or a PostgreSQL database (`postgres://USER@HOST/DB`,
-    /// or libpq's `host=... dbname=...`), opened read-only. A PostgreSQL ledger has no
-    /// checkpoint yet: proofs are against its whole tree, unsigned.
+    /// or libpq's `host=... dbname=...`), opened read-only. On a database, the checkpoint is
+    /// the shard's latest row of govern_checkpoints.
     #[arg(value_name = "LEDGER", value_parser = LedgerArg::parse)]
     ledger: LedgerArg,
     /// The receipt whose inclusion proof to print.
@@ -87,11 +90,14 @@ pub(crate) struct ProveArgs {
     #[arg(long, value_name = "T")]
     tenant: Option<String>,
     /// Print the consistency proof from this saved checkpoint (JSON or signed note) to the
-    /// data directory's latest checkpoint (checkpoint.json, else checkpoint.note) instead.
+    /// ledger's latest checkpoint (checkpoint.json, else checkpoint.note; on a database the
+    /// shard's latest row) instead.
     #[arg(long, value_name = "CHECKPOINT", conflicts_with = "seq")]
     consistency: Option<PathBuf>,
     /// The checkpoint signer's public key: a file holding the public key in hex, as
-    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub).
+    /// DATA_DIR/checkpoint.pub is written (default: DATA_DIR/checkpoint.pub; on a database,
+    /// the key stored beside the checkpoint in govern_checkpoint_keys, which shows only that
+    /// the checkpoints and the chain agree: pin the signer's key with this).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
 }
@@ -274,11 +280,11 @@ fn csv_line(r: &ReceiptJson) -> String {
 /// consistency proofs asked for.
 fn export_header(
     args: &ExportArgs,
-    saved: &DirCheckpoints,
+    saved: &OwnCheckpoints,
     tenant: &TenantId,
     tree: &MerkleTree,
 ) -> Result<Header, String> {
-    let key = PublicKey::new(args.ledger.dir(), args.public_key.as_deref());
+    let key = PublicKey::new(args.ledger.dir(), args.public_key.as_deref()).or_beside(saved);
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest();
     let (size, root) = latest.map_or((tree.len(), tree.root()), |(_, c)| (c.size(), c.root()));
@@ -328,8 +334,8 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     // Only the tenant's shard: its receipts are written there, and nowhere else; its chain
     // is the one verified and proved in.
     let chain = args.ledger.tenant_chain(&tenant)?;
-    // The checkpoints before the ledger (see DirCheckpoints).
-    let saved = args.ledger.checkpoints();
+    // The checkpoints before the ledger (see OwnCheckpoints).
+    let saved = args.ledger.checkpoints(chain)?;
     let report =
         args.ledger.verify(chain).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
@@ -402,18 +408,24 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
         .transpose()
         .map_err(|e| format!("--tenant: {e}"))?;
     let chain = ledger.pick_chain(args.shard, tenant.as_ref())?;
-    let key = PublicKey::new(ledger.dir(), args.public_key.as_deref());
-    // The checkpoints before the ledger (see DirCheckpoints).
-    let saved = ledger.checkpoints();
+    // The checkpoints before the ledger (see OwnCheckpoints).
+    let saved = ledger.checkpoints(chain)?;
+    let key = PublicKey::new(ledger.dir(), args.public_key.as_deref()).or_beside(&saved);
     let report = ledger.verify(chain).map_err(|e| format!("the ledger does not verify: {e}"))?;
     let tree = &report.tree;
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest().map(|(_, c)| c);
     if let Some(old) = &args.consistency {
         let Some(current) = latest else {
-            return Err(format!(
-                "{ledger} has no checkpoint ({CHECKPOINT_FILE} or {NOTE_FILE}): there is no current checkpoint to prove consistency to"
-            ));
+            let none = match ledger {
+                LedgerArg::Dir(_) => {
+                    format!("{ledger} has no checkpoint ({CHECKPOINT_FILE} or {NOTE_FILE})")
+                }
+                LedgerArg::Postgres(_) => {
+                    chain.named(format!("{ledger} has no checkpoint in govern_checkpoints"))
+                }
+            };
+            return Err(format!("{none}: there is no current checkpoint to prove consistency to"));
         };
         let old_checkpoint = read_checked(old, key.get()?, tree)?;
         if old_checkpoint.size() > current.size() {

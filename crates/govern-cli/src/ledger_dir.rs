@@ -16,7 +16,7 @@ use govern_ledger::verify::{VerifyReport, verify_dir, verify_store};
 use govern_postgres::cluster::shard_of;
 use govern_postgres::{PostgresStore, StoredCheckpoint};
 
-use crate::checkpoints::DirCheckpoints;
+use crate::checkpoints::OwnCheckpoints;
 
 /// Where a ledger is: a data directory (it holds `segments/`), or a PostgreSQL database
 /// named by a `postgres://` / `postgresql://` URL or a libpq `key=value` string.
@@ -47,12 +47,15 @@ impl LedgerArg {
         }
     }
 
-    /// The ledger's own checkpoint files: a data directory's; a database has none (its
-    /// checkpoints are rows: [`Self::stored_checkpoint`]).
-    pub(crate) fn checkpoints(&self) -> DirCheckpoints {
+    /// The ledger's own latest checkpoint of `chain`, read before the chain is: a data
+    /// directory's files; a database shard's latest row ([`Self::stored_checkpoint`]), none
+    /// when it has none.
+    pub(crate) fn checkpoints(&self, chain: Chain) -> Result<OwnCheckpoints, String> {
         match self {
-            Self::Dir(dir) => DirCheckpoints::read(dir),
-            Self::Postgres(_) => DirCheckpoints::none(),
+            Self::Dir(dir) => Ok(OwnCheckpoints::read(dir)),
+            Self::Postgres(_) => Ok(self
+                .stored_checkpoint(chain)?
+                .map_or_else(OwnCheckpoints::none, OwnCheckpoints::stored)),
         }
     }
 

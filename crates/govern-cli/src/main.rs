@@ -43,6 +43,7 @@ mod run;
 mod sagas;
 mod serve;
 mod serve_node;
+mod sign_checkpoint;
 mod verify;
 mod verify_export;
 
@@ -108,9 +109,9 @@ enum Command {
     ///
     /// Receipts come in sequence order; JSON Lines is the receipt JSON view of
     /// docs/receipts.md, one receipt per line. The ledger is verified first. With
-    /// --with-proofs, a header line carries the data directory's latest checkpoint
-    /// (checkpoint.json, else checkpoint.note; its signature and root verified against the
-    /// ledger first) and each receipt line its inclusion proof against it (with no
+    /// --with-proofs, a header line carries the ledger's latest checkpoint
+    /// (checkpoint.json, else checkpoint.note; on a database, the tenant's shard's latest row
+    /// of govern_checkpoints; its signature and root verified against the ledger first) and each receipt line its inclusion proof against it (with no
     /// checkpoint, against the whole ledger, unsigned); an end line closes the export
     /// (shapes: docs/receipts.md).
     /// The count goes to stderr.
@@ -124,8 +125,8 @@ enum Command {
     /// Print the inclusion proof of one receipt, or a consistency proof, as JSON.
     ///
     /// --seq N: the receipt, its inclusion proof and the signed checkpoint it is proved
-    /// against (the latest, checkpoint.json else checkpoint.note, when it covers the
-    /// receipt). --consistency CHECKPOINT: the consistency proof (RFC 9162) from that saved
+    /// against (the latest, checkpoint.json else checkpoint.note, on a database the shard's
+    /// latest row of govern_checkpoints, when it covers the receipt). --consistency CHECKPOINT: the consistency proof (RFC 9162) from that saved
     /// checkpoint to the latest one, with both.
     /// The ledger is verified first, and every checkpoint (signature, and its root against the
     /// ledger) before it is used. On a PostgreSQL database of several shards, each its own
@@ -150,18 +151,24 @@ enum Command {
         "  govern verify postgres://govern@db.internal/govern",
     ))]
     Migrate(migrate::MigrateArgs),
-    /// Sign a checkpoint of a ledger with its data directory's key and print it.
+    /// Sign a checkpoint of a ledger with its data directory's key and print it; on a
+    /// database, sign each shard's and insert it into govern_checkpoints.
     ///
     /// Verifies the ledger and its checkpoints with the key first (it never signs a history
     /// that contradicts one signed before), then prints a checkpoint of the first N receipts
-    /// (default: all), JSON or C2SP signed note. Needs DATA_DIR/checkpoint.key; writes
-    /// nothing.
+    /// (default: all), JSON or C2SP signed note. Needs DATA_DIR/checkpoint.key; on a data
+    /// directory writes nothing. On a PostgreSQL database (docs/postgres.md), signs with the
+    /// key pair of --key-dir DIR the chain of --shard K, or of every shard in turn, and
+    /// inserts each checkpoint (JSON form and note) as a row of govern_checkpoints, its key
+    /// into govern_checkpoint_keys (INSERT on both is needed, no lease); one shard's is also
+    /// printed, several shards' get a line each.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern checkpoint /tmp/ledger > checkpoint.json\n",
-        "  govern checkpoint /tmp/ledger --size 100 --note",
+        "  govern checkpoint /tmp/ledger --size 100 --note\n",
+        "  govern checkpoint postgres://govern@db.internal/govern --key-dir /var/lib/govern --shard 2",
     ))]
-    Checkpoint(checkpoints::CheckpointArgs),
+    Checkpoint(sign_checkpoint::CheckpointArgs),
     /// List one tenant's receipts, one readable line each.
     ///
     /// In sequence order, after a header: sequence number, time (RFC 3339, UTC), governor
@@ -259,7 +266,7 @@ fn main() -> ExitCode {
         Command::Verify(v) => verify::run(&v),
         Command::Export(e) => export::export(&e),
         Command::Prove(p) => export::prove(&p),
-        Command::Checkpoint(c) => checkpoints::run(&c),
+        Command::Checkpoint(c) => sign_checkpoint::run(&c),
         Command::Migrate(m) => migrate::run(&m),
         Command::Receipts(r) => receipts::run(&r),
         Command::Sagas(s) => sagas::run(&s),

@@ -17,7 +17,7 @@ use govern_ledger::verify::{RootsReport, VerifyError, verify_dir_roots};
 use clap::Args;
 
 use crate::checkpoints::{
-    DirCheckpoints, KeySource, PublicKey, StoredVerified, read_verified, verify_stored, verify_text,
+    KeySource, OwnCheckpoints, PublicKey, StoredVerified, read_verified, verify_stored, verify_text,
 };
 use crate::ledger_dir::{Chain, LedgerArg, failed};
 
@@ -85,7 +85,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
     // The one given, else the directory's latest (checkpoint.json, else checkpoint.note).
     let checkpoint = match &args.checkpoint {
         Some(path) => Some((path.clone(), read_checkpoint_file(path).map_err(|e| e.to_string()))),
-        None => DirCheckpoints::read(data_dir)
+        None => OwnCheckpoints::read(data_dir)
             .latest()
             .map(|(path, text)| (path.to_owned(), text.map(str::to_owned))),
     };

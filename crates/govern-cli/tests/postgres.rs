@@ -5,7 +5,9 @@
 //! `verify`, naming the receipt. On a database of 4 shards: `verify` checks each shard's
 //! chain and names a failing one, the tenant commands read the tenant's shard, `sagas` every
 //! shard, `prove` the shard asked for; `verify` checks each shard's latest signed checkpoint
-//! with the key stored beside it or the one `--public-key` pins. A throwaway PostgreSQL per test
+//! with the key stored beside it or the one `--public-key` pins; `export --with-proofs` and
+//! `prove` use a shard's latest signed checkpoint, and `govern checkpoint URL` signs shards
+//! into `govern_checkpoints`. A throwaway PostgreSQL per test
 //! (`govern_postgres::testing::Cluster`); without PostgreSQL's binaries the tests pass with
 //! a notice, unless GOVERN_REQUIRE_POSTGRES=1.
 
@@ -538,4 +540,236 @@ fn verify_checks_each_shards_checkpoints_with_the_key_beside_them_or_a_pinned_on
         "{verified}"
     );
     fails_with(&govern(&["verify", &one, "--public-key", s(&other)]), "key id mismatch");
+}
+
+/// A key directory as a node's DATA_DIR holds it: checkpoint.key (the secret seed in hex)
+/// and checkpoint.pub, for `govern checkpoint URL --key-dir`.
+fn key_dir(parent: &std::path::Path, name: &str, seed: u8) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    let signer = govern_ledger::CheckpointSigner::from_seed(&[seed; 32]);
+    std::fs::write(dir.join("checkpoint.key"), format!("{}\n", signer.to_seed_hex())).unwrap();
+    key_file(&dir, "checkpoint.pub", seed);
+    dir
+}
+
+#[test]
+fn export_and_prove_on_a_shard_use_its_signed_checkpoint() {
+    let Some(cluster) = Cluster::start_or_skip("export_and_prove_on_a_shard_use_its_signed") else {
+        return;
+    };
+    let signer = govern_ledger::CheckpointSigner::from_seed(&[5; 32]);
+    // Shard 2: two tenants, 4 receipts, its checkpoint of size 4 (signed at shutdown).
+    let url = sharded_database_signed(&cluster, "proofs", 1, Some(&signer));
+    let tmp = tempfile::tempdir().unwrap();
+    let pinned = key_file(tmp.path(), "signer.pub", 5);
+    let other = key_file(tmp.path(), "other.pub", 6);
+    let keys = key_dir(tmp.path(), "keys", 5);
+    let t2 = tenant_on(2);
+
+    // export --with-proofs: the header carries shard 2's checkpoint, both forms; the proofs
+    // are against its tree size; `verify --export` checks it with the signer's key alone.
+    let export = ok(&govern(&[
+        "export",
+        &url,
+        "--tenant",
+        &t2,
+        "--with-proofs",
+        "--public-key",
+        s(&pinned),
+    ]));
+    let header: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(header["tree_size"], 4, "{export}");
+    assert_eq!(header["checkpoint"]["size"], 4, "{export}");
+    assert_eq!(header["checkpoint"]["root"], header["root"], "{export}");
+    let note = header["checkpoint_note"].as_str().unwrap();
+    assert!(note.contains("/shard-2\n4\n"), "the note names shard 2's log: {note}");
+    let file = tmp.path().join("t2.jsonl");
+    std::fs::write(&file, &export).unwrap();
+    let verified = ok(&govern(&["verify", "--export", s(&file), "--public-key", s(&pinned)]));
+    assert!(verified.contains("ok: 2 receipts of tenant"), "{verified}");
+    assert!(
+        verified.contains(
+            "checkpoint: the export's own (size 4) signature verified; the export's proofs are made against it; the export's signed note verified"
+        ),
+        "{verified}"
+    );
+    assert!(verified.contains("inclusion proofs: 2 covered by the checkpoint"), "{verified}");
+    // Another key: refused; a receipt line changed: refused.
+    fails_with(
+        &govern(&["verify", "--export", s(&file), "--public-key", s(&other)]),
+        "the header's checkpoint: key id mismatch",
+    );
+    let tampered = export.replacen("\"reason\":\"", "\"reason\":\"x", 1);
+    assert_ne!(tampered, export);
+    std::fs::write(&file, &tampered).unwrap();
+    fails_with(
+        &govern(&["verify", "--export", s(&file), "--public-key", s(&pinned)]),
+        "its fields do not hash to its hash: the receipt was changed",
+    );
+    // Without --public-key: the key beside the checkpoint, and stderr says what that shows.
+    let beside = govern(&["export", &url, "--tenant", &t2, "--with-proofs"]);
+    assert_eq!(ok(&beside), export);
+    assert!(text(&beside.stderr).contains("not who signed them"), "{}", text(&beside.stderr));
+    // A key that did not sign it: refused, as a directory's checkpoint would be.
+    fails_with(
+        &govern(&["export", &url, "--tenant", &t2, "--with-proofs", "--public-key", s(&other)]),
+        "key id mismatch",
+    );
+
+    // prove --seq: against shard 2's checkpoint.
+    let proof: serde_json::Value = serde_json::from_str(&ok(&govern(&[
+        "prove",
+        &url,
+        "--seq",
+        "3",
+        "--shard",
+        "2",
+        "--public-key",
+        s(&pinned),
+    ])))
+    .unwrap();
+    assert_eq!(proof["shard"], 2);
+    assert_eq!(proof["checkpoint"]["size"], 4);
+    assert_eq!(proof["inclusion_proof"]["tree_size"], 4);
+    assert_eq!(proof["inclusion_proof"]["root"], proof["checkpoint"]["root"]);
+
+    // prove --consistency: from an older checkpoint of shard 2 (signed now of its first 2
+    // receipts with `govern checkpoint`, which also stores it) to its latest.
+    let older =
+        ok(&govern(&["checkpoint", &url, "--key-dir", s(&keys), "--shard", "2", "--size", "2"]));
+    let older_file = tmp.path().join("older.json");
+    std::fs::write(&older_file, &older).unwrap();
+    let consistency: serde_json::Value = serde_json::from_str(&ok(&govern(&[
+        "prove",
+        &url,
+        "--tenant",
+        &t2,
+        "--consistency",
+        s(&older_file),
+        "--public-key",
+        s(&pinned),
+    ])))
+    .unwrap();
+    assert_eq!(consistency["old_checkpoint"]["size"], 2);
+    assert_eq!(consistency["checkpoint"]["size"], 4, "the latest is still the largest");
+    let p = &consistency["consistency_proof"];
+    assert_eq!((p["first_size"].clone(), p["second_size"].clone()), (2.into(), 4.into()));
+    assert_eq!(p["first_root"], consistency["old_checkpoint"]["root"]);
+    // The export linked to the older checkpoint by its consistency proof.
+    let linked = ok(&govern(&[
+        "export",
+        &url,
+        "--tenant",
+        &t2,
+        "--with-proofs",
+        "--consistency-from",
+        s(&older_file),
+        "--public-key",
+        s(&pinned),
+    ]));
+    std::fs::write(&file, &linked).unwrap();
+    let against_older = ok(&govern(&[
+        "verify",
+        "--export",
+        s(&file),
+        "--checkpoint",
+        s(&older_file),
+        "--public-key",
+        s(&pinned),
+    ]));
+    assert!(against_older.contains("consistency proof verified"), "{against_older}");
+    // A shard with no checkpoint has none to prove consistency to.
+    let unsigned = sharded_database(&cluster, "unsigned", 0);
+    fails_with(
+        &govern(&["prove", &unsigned, "--shard", "1", "--consistency", s(&older_file)]),
+        "shard 1: postgresql database unsigned",
+    );
+    fails_with(
+        &govern(&["prove", &unsigned, "--shard", "1", "--consistency", s(&older_file)]),
+        "has no checkpoint in govern_checkpoints",
+    );
+}
+
+#[test]
+fn govern_checkpoint_signs_each_shard_into_govern_checkpoints_and_verify_accepts_them() {
+    let Some(cluster) = Cluster::start_or_skip("govern_checkpoint_signs_each_shard") else {
+        return;
+    };
+    let url = sharded_database(&cluster, "sign", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = key_dir(tmp.path(), "keys", 5);
+    let pinned = key_file(tmp.path(), "signer.pub", 5);
+    let other_keys = key_dir(tmp.path(), "other", 6);
+    let rows = || cluster.psql("sign", "SELECT count(*) FROM govern_checkpoints").unwrap();
+    assert!(line(&ok(&govern(&["verify", &url])), "checkpoint: ").contains("none"));
+    fails_with(&govern(&["checkpoint", &url]), "--key-dir DIR is needed on a database");
+    fails_with(
+        &govern(&["checkpoint", &url, "--key-dir", s(&keys), "--size", "1"]),
+        "say which with --shard K",
+    );
+    assert_eq!(rows(), "0");
+
+    // Every shard: a line each, a row each, each verified by `govern verify` with the key.
+    let signed = ok(&govern(&["checkpoint", &url, "--key-dir", s(&keys)]));
+    for shard in 0..SHARDS {
+        let size = if shard == 2 { 4 } else { 2 };
+        assert!(
+            signed.contains(&format!(
+                "shard {shard}: checkpoint of size {size} inserted into govern_checkpoints\n"
+            )),
+            "{signed}"
+        );
+    }
+    assert_eq!(rows(), "4");
+    let verified = ok(&govern(&["verify", &url, "--public-key", s(&pinned)]));
+    assert!(line(&verified, "shard 2: ok: ").ends_with("; checkpoint: size 4 verified"));
+    assert!(
+        line(&verified, "checkpoint: ")
+            .starts_with("checkpoint: the latest of 4 of 4 shards verified"),
+        "{verified}"
+    );
+    let note = cluster.psql("sign", "SELECT note FROM govern_checkpoints WHERE shard = 3").unwrap();
+    assert!(note.contains("/shard-3"), "a shard's note names its own log, as a node's: {note}");
+
+    // One shard: printed (here as a note, its origin kept); a size already signed is kept.
+    let again = govern(&["checkpoint", &url, "--key-dir", s(&keys), "--shard", "1", "--note"]);
+    let printed = ok(&again);
+    assert!(printed.contains("/shard-1\n2\n"), "{printed}");
+    assert!(
+        text(&again.stderr).contains(
+            "shard 1: govern_checkpoints already holds a checkpoint of size 2: kept, nothing inserted"
+        ),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(rows(), "4");
+    // Another key is refused: it would sign over a history it cannot check.
+    fails_with(
+        &govern(&["checkpoint", &url, "--key-dir", s(&other_keys), "--shard", "1"]),
+        "shard 1: checkpoint govern_checkpoints (shard 1, size 2): key id mismatch",
+    );
+    assert_eq!(rows(), "4");
+
+    // A shard that grew behind its checkpoint: the next one covers the new receipt too.
+    cluster
+        .psql(
+            "sign",
+            "INSERT INTO govern_receipts (shard, epoch, seq, record) SELECT 0, epoch, 2, record FROM govern_receipts WHERE shard = 0 AND seq = 1",
+        )
+        .unwrap();
+    fails_with(
+        &govern(&["checkpoint", &url, "--key-dir", s(&keys), "--shard", "0"]),
+        "shard 0: the ledger does not verify",
+    );
+    assert_eq!(rows(), "4", "nothing signed over a chain that does not verify");
+    // A data directory is as before: its own key, nothing written; --key-dir is refused.
+    let dir = support::ledger(3);
+    fails_with(
+        &govern(&["checkpoint", s(dir.path()), "--key-dir", s(&keys)]),
+        "--key-dir is for a database",
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&govern(&["checkpoint", s(dir.path())]))).unwrap();
+    assert_eq!(json["size"], 3);
 }

@@ -2,7 +2,8 @@
 //! [`PgCheckpoints`], the [`CheckpointSink`] of one shard, which inserts each checkpoint a
 //! runtime signs as a row of `govern_checkpoints` (its JSON form and its C2SP signed note)
 //! and the signing key's public key into `govern_checkpoint_keys`; and
-//! [`StoredCheckpoint`], a shard's latest row as a verifier reads it.
+//! [`StoredCheckpoint`], a shard's latest row as a verifier reads it; and [`add`], one
+//! checkpoint signed outside a runtime (`govern checkpoint URL`) inserted the same way.
 
 use std::sync::Arc;
 
@@ -55,14 +56,14 @@ fn sink_error(e: StoreError) -> CheckpointError {
 
 /// Inserts the key's row (kept if there) and the checkpoint's (kept if its size has one:
 /// `ON CONFLICT DO NOTHING`) in one transaction; a key id already naming another public key
-/// is refused.
+/// is refused. Whether the checkpoint's row was inserted (`false`: its size had one).
 fn insert(
     session: &mut Session,
     shard: i32,
     key: &VerifyingKey,
     signed: &SignedCheckpoint,
     note: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let id = hex::encode(key_id(key));
     let public = hex::encode(key.as_bytes());
     let size = i64::try_from(signed.checkpoint.size)
@@ -77,8 +78,36 @@ fn insert(
             "govern_checkpoint_keys holds another public key under key id {id}"
         )));
     }
-    tx.execute(INSERT_CHECKPOINT, &[&shard, &size, &id, &json, &note]).map_err(db_error)?;
-    tx.commit().map_err(db_error)
+    let inserted =
+        tx.execute(INSERT_CHECKPOINT, &[&shard, &size, &id, &json, &note]).map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+    Ok(inserted == 1)
+}
+
+/// Inserts one signed checkpoint of `shard` (its JSON form `signed`, its signed note `note`,
+/// both signed by `key`) into the database `url`, on a connection of its own, as a runtime's
+/// sink does ([`PgCheckpoints`]): the key's row, then the checkpoint's, in one transaction.
+/// Needs `INSERT` and `SELECT` on `govern_checkpoints` and `govern_checkpoint_keys`, no
+/// lease: checkpoint rows are not fenced (a checkpoint covers receipts already committed).
+/// Whether the row was inserted: `false` when the shard already had a checkpoint of that
+/// size (kept, as a runtime's second checkpoint of a size is).
+///
+/// # Errors
+/// [`StoreError::Io`] when the database cannot be reached or refuses the statements;
+/// [`StoreError::Corrupt`] when the key id names another public key there, or the size
+/// overflows.
+pub fn add(
+    url: &str,
+    shard: u32,
+    key: &VerifyingKey,
+    signed: &SignedCheckpoint,
+    note: &str,
+) -> Result<bool, StoreError> {
+    let shard = i32::try_from(shard)
+        .map_err(|_| StoreError::Corrupt(format!("shard {shard} overflows")))?;
+    let conn = Conn::spawn(crate::store::config(url)?, "govern-pg-checkpoint")?;
+    let (key, signed, note) = (*key, *signed, note.to_owned());
+    conn.call(move |session| insert(session, shard, &key, &signed, &note))
 }
 
 impl CheckpointSink for PgCheckpoints {
@@ -87,6 +116,7 @@ impl CheckpointSink for PgCheckpoints {
         let (shard, key, signed, note) = (self.shard, self.key, *signed, note.to_owned());
         self.writer
             .call(move |session| insert(session, shard, &key, &signed, &note))
+            .map(|_| ())
             .map_err(sink_error)
     }
 
