@@ -401,12 +401,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
 /// Runs `govern prove`.
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let ledger = &args.ledger;
-    let tenant = args
-        .tenant
-        .as_deref()
-        .map(TenantId::new)
-        .transpose()
-        .map_err(|e| format!("--tenant: {e}"))?;
+    let tenant = crate::ledger_dir::tenant_option(args.tenant.as_deref())?;
     let chain = ledger.pick_chain(args.shard, tenant.as_ref())?;
     // The checkpoints before the ledger (see OwnCheckpoints).
     let saved = ledger.checkpoints(chain)?;

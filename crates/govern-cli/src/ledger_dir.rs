@@ -18,6 +18,13 @@ use govern_postgres::{PostgresStore, StoredCheckpoint};
 
 use crate::checkpoints::OwnCheckpoints;
 
+/// The `--tenant` option, checked: a tenant id or nothing.
+pub(crate) fn tenant_option(
+    tenant: Option<&str>,
+) -> Result<Option<govern_governors::TenantId>, String> {
+    tenant.map(govern_governors::TenantId::new).transpose().map_err(|e| format!("--tenant: {e}"))
+}
+
 /// Where a ledger is: a data directory (it holds `segments/`), or a PostgreSQL database
 /// named by a `postgres://` / `postgresql://` URL or a libpq `key=value` string.
 #[derive(Clone, Debug)]

@@ -34,12 +34,7 @@ pub(crate) struct SagasArgs {
 /// read and printed before the next (runs never span shards: a run's receipts are its
 /// tenant's).
 pub(crate) fn run(args: &SagasArgs) -> Result<(), String> {
-    let tenant = args
-        .tenant
-        .as_deref()
-        .map(TenantId::new)
-        .transpose()
-        .map_err(|e| format!("--tenant: {e}"))?;
+    let tenant = crate::ledger_dir::tenant_option(args.tenant.as_deref())?;
     let chains: Vec<Chain> = match &tenant {
         Some(t) => vec![args.ledger.tenant_chain(t)?],
         None => args.ledger.chains()?.collect(),
