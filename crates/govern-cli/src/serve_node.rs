@@ -59,6 +59,7 @@ impl Shards for Edge {
         let (leases, live) = self.node.leases();
         serde_json::json!({
             "node": self.node.name(),
+            "instance": self.node.instance(),
             "shards": self.node.shards(),
             "held": self.node.held().iter().map(|&(shard, epoch)| serde_json::json!({ "shard": shard, "epoch": epoch })).collect::<Vec<_>>(),
             "leases": leases.iter().map(|l| serde_json::json!({
