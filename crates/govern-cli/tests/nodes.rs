@@ -372,8 +372,9 @@ fn wait_for(count: &AtomicU64, at_least: u64) {
 
 #[test]
 fn a_node_killed_under_load_has_its_shards_taken_over_and_loses_nothing_acknowledged() {
-    let Some((pg, url, _keys, mut nodes, client)) = setup("node_killed", 3) else { return };
-    let (threads, acked, count) = load(&client, 4, 24);
+    // Then a fourth node joins under load and is handed shards.
+    let Some((pg, url, keys, mut nodes, client)) = setup("node_killed", 3) else { return };
+    let (threads, acked, count) = load(&client, 4, 32);
     wait_for(&count, 150);
     let victim = nodes.remove(1);
     let orphaned = held_by(&victim, &client);
@@ -389,12 +390,24 @@ fn a_node_killed_under_load_has_its_shards_taken_over_and_loses_nothing_acknowle
     let failover = killed_at.elapsed();
     eprintln!("failover after SIGKILL: {} ms (lease {LEASE_MS} ms)", failover.as_millis());
     assert!(failover < Duration::from_millis(LEASE_MS * 4), "failover took {failover:?}");
+    // A node joins, still under load: the others hand shards over to it (drain, last commit,
+    // release) and it takes them.
+    let joiner = start_node(&url, s(keys.path()), "n4");
+    client.nodes.lock().unwrap().push(joiner.addr);
+    let deadline = Instant::now() + WITHIN;
+    while held_by(&joiner, &client).is_empty() {
+        assert!(Instant::now() < deadline, "the joining node was handed no shard");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = count.load(Ordering::Relaxed);
+    eprintln!("n4 holds shards after {during} of {} acknowledgements", 4 * 8 * 32);
+    nodes.push(joiner);
     for t in threads {
         t.join().unwrap();
     }
     drop(victim);
     let acked = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), 4 * 8 * 24, "every command acknowledged once");
+    assert_eq!(acked.len(), 4 * 8 * 32, "every command acknowledged once");
     let held: Vec<u32> = nodes.iter().flat_map(|n| held_by(n, &client)).collect();
     assert_eq!(held.len(), SHARDS as usize, "the survivors hold every shard: {held:?}");
     check_everything(&pg, "govern", &url, &client, &acked, nodes);
