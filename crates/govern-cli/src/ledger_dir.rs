@@ -82,6 +82,20 @@ impl LedgerArg {
             .map_err(|e| chain.named(format!("{self}: reading its checkpoint: {e}")))
     }
 
+    /// The tree size and root of each of `chain`'s stored checkpoints, newest first (a
+    /// database's `govern_checkpoints`, at most `CHECKPOINTS_CHECKED_MAX`; none for a data
+    /// directory, which keeps only its latest): read before the chain, as
+    /// [`Self::stored_checkpoint`].
+    pub(crate) fn checkpoint_roots(
+        &self,
+        chain: Chain,
+    ) -> Result<Vec<(u64, govern_receipt::Digest)>, String> {
+        let Self::Postgres(url) = self else { return Ok(Vec::new()) };
+        PostgresStore::open_read_only_shard(url, chain.shard)
+            .and_then(|store| store.checkpoint_roots())
+            .map_err(|e| chain.named(format!("{self}: reading its checkpoints: {e}")))
+    }
+
     /// How many chains the ledger holds: a data directory one; a database as many as its
     /// shards ([`govern_postgres::read_shards`], which only reads).
     pub(crate) fn shards(&self) -> Result<u32, String> {

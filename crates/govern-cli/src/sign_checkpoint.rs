@@ -38,9 +38,10 @@ pub(crate) struct CheckpointArgs {
     #[arg(long)]
     note: bool,
     /// The note's origin (default: that of the latest checkpoint's note, else govern/KEY_ID,
-    /// the key id in hex; on a database of several shards govern/KEY_ID/shard-K, as a node
-    /// signs).
-    #[arg(long, requires = "note")]
+    /// the key id in hex; on a database of several shards ORIGIN/shard-K, as a node signs).
+    /// On a data directory it needs --note (the note is printed); on a database it names the
+    /// inserted row's note.
+    #[arg(long)]
     origin: Option<String>,
 }
 
@@ -53,6 +54,9 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<(), String> {
                     "--key-dir is for a database: a data directory signs with its own key pair"
                         .into(),
                 );
+            }
+            if args.origin.is_some() && !args.note {
+                return Err("--origin names the printed note's log: give --note too".into());
             }
             args.ledger.pick_chain(args.shard, None)?;
             let saved = OwnCheckpoints::read(dir);
@@ -138,7 +142,12 @@ fn head(
     })?;
     let checkpoint =
         Checkpoint { size, root, timestamp: govern_ledger::Checkpointer::wall_clock() };
-    let origin = match &args.origin {
+    // A given origin names the log of all shards: each shard's is it and `/shard-K`, as a
+    // node signs, so that two shards never look like two heads of one log.
+    let given = args.origin.as_ref().map(|origin| {
+        if chain.is_sharded() { format!("{origin}/shard-{}", chain.shard) } else { origin.clone() }
+    });
+    let origin = match &given {
         Some(origin) => Some(origin.as_str()),
         None => saved.note().and_then(|(_, c)| c.origin()),
     };

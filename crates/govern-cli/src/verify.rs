@@ -176,11 +176,25 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
                 }
             }),
         };
-    let sizes: Vec<u64> =
-        checkpoint.iter().filter_map(|(_, c, _)| Some(c.as_ref().ok()?.size())).collect();
+    let stored_roots = if args.checkpoint.is_some() {
+        Vec::new()
+    } else {
+        ledger.checkpoint_roots(Chain::ONLY)?
+    };
+    let sizes: Vec<u64> = checkpoint
+        .iter()
+        .filter_map(|(_, c, _)| Some(c.as_ref().ok()?.size()))
+        .chain(stored_roots.iter().map(|(size, _)| *size))
+        .collect();
     let store = ledger.open_read_only(Chain::ONLY)?;
     let report = govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes)
         .map_err(|e| failed("verification failed", &e))?;
+    if pinned.is_some() && checkpoint.is_none() && report.receipts > 0 {
+        return Err(format!(
+            "verification failed: {} receipts and no checkpoint in govern_checkpoints to check them against with --public-key",
+            report.receipts
+        ));
+    }
     let checked = match checkpoint {
         None => None,
         Some((label, verified, key)) => {
@@ -192,6 +206,9 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
             Some((label, checkpoint.size(), key))
         }
     };
+    // Then every stored checkpoint's root, the latest's included.
+    let earlier = check_stored_roots(&report, &stored_roots)
+        .map_err(|e| format!("verification failed: {e}"))?;
     let secs = started.elapsed().as_secs_f64();
     say!(
         "ok: {} receipts in {ledger}; chain, fields, resource numbering and tree verified in {:.3} s ({:.0} receipts/s)",
@@ -203,12 +220,42 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
     say!("tree: size {} root {}", report.receipts, report.root);
     match checked {
         Some((label, size, key)) => say!(
-            "checkpoint: {label} (size {size}) signature and history verified{}",
-            key.map_or(String::new(), |k| format!(", both forms, {}", key_said(k)))
+            "checkpoint: {label} (size {size}) signature and history verified{}{}",
+            key.map_or(String::new(), |k| format!(", both forms, {}", key_said(k))),
+            match earlier {
+                0 | 1 => String::new(),
+                n => format!("; the roots of all {n} stored checkpoints match the chain"),
+            }
         ),
         None => say!("checkpoint: none {NO_CHECKPOINT}"),
     }
     Ok(())
+}
+
+/// Every stored checkpoint's root against the chain's root at its size (a history rewritten
+/// and signed again is caught by the checkpoints signed before it): how many matched, or the
+/// first that does not, named.
+fn check_stored_roots(
+    report: &RootsReport,
+    roots: &[(u64, govern_receipt::Digest)],
+) -> Result<usize, String> {
+    for &(size, root) in roots {
+        match report.root_at(size) {
+            Some(at) if at == root => {}
+            Some(at) => {
+                return Err(format!(
+                    "the chain's root at size {size} is {at}, but its checkpoint of size {size} in govern_checkpoints says {root}: the chain was rewritten or forked after that checkpoint was signed"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "the chain holds {} receipts, but a checkpoint of size {size} is in govern_checkpoints: history truncated",
+                    report.receipts
+                ));
+            }
+        }
+    }
+    Ok(roots.len())
 }
 
 /// Why a database may hold no checkpoint, and what that leaves undetected.
@@ -243,12 +290,16 @@ fn verify_shard(
     pinned: Option<&VerifyingKey>,
 ) -> Result<Result<(RootsReport, Option<StoredVerified>), String>, String> {
     let stored = ledger.stored_checkpoint(chain)?;
+    let stored_roots = ledger.checkpoint_roots(chain)?;
     let verified = stored.as_ref().map(|s| verify_stored(s, pinned)).transpose();
     let store = ledger.open_read_only(chain)?;
     let sizes: Vec<u64> = match &verified {
         Ok(Some(v)) => vec![v.checkpoint.size()],
         _ => Vec::new(),
-    };
+    }
+    .into_iter()
+    .chain(stored_roots.iter().map(|(size, _)| *size))
+    .collect();
     let report = match govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes) {
         Err(VerifyError::Store(e @ StoreError::Io(_))) => {
             return Err(chain.named(format!("reading the shard failed: {e}")));
@@ -258,6 +309,12 @@ fn verify_shard(
     };
     let checkpoint = match verified {
         Err(e) => return Ok(Err(chain.named(e))),
+        Ok(None) if pinned.is_some() && report.receipts > 0 => {
+            return Ok(Err(chain.named(format!(
+                "{} receipts and no checkpoint in govern_checkpoints to check them against with --public-key",
+                report.receipts
+            ))));
+        }
         Ok(None) => None,
         Ok(Some(v)) => {
             let root_at = |size| report.root_at(size);
@@ -270,6 +327,10 @@ fn verify_shard(
             Some(v)
         }
     };
+    // Then every stored checkpoint's root, the latest's included.
+    if let Err(e) = check_stored_roots(&report, &stored_roots) {
+        return Ok(Err(chain.named(e)));
+    }
     Ok(Ok((report, checkpoint)))
 }
 

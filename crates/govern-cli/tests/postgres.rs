@@ -540,6 +540,66 @@ fn verify_checks_each_shards_checkpoints_with_the_key_beside_them_or_a_pinned_on
         "{verified}"
     );
     fails_with(&govern(&["verify", &one, "--public-key", s(&other)]), "key id mismatch");
+
+    // A checkpoint the chain contradicts, signed with the right key (as after a rewrite
+    // signed again): every stored checkpoint's root is checked, not only the latest's.
+    let forged = govern_ledger::checkpoint::Checkpoint {
+        size: 1,
+        root: govern_receipt::Digest([7; 32]),
+        timestamp: T0,
+    };
+    let shard_signer = signer_for_shard(1);
+    let note = shard_signer.sign_note(&forged);
+    let added = govern_postgres::checkpoints::add(
+        &url,
+        1,
+        &shard_signer.verifying_key(),
+        &shard_signer.sign(forged),
+        &note,
+    )
+    .unwrap();
+    assert!(added, "size 1 had no row");
+    let contradicted = govern(&["verify", &url, "--public-key", s(&pinned)]);
+    fails_with(&contradicted, "shard 1: the chain's root at size 1 is ");
+    fails_with(&contradicted, "the chain was rewritten or forked after that checkpoint was signed");
+    // And a second checkpoint of a size already signed, with another root, is refused.
+    let latest = govern_postgres::PostgresStore::open_read_only_shard(&url, 0)
+        .unwrap()
+        .latest_checkpoint()
+        .unwrap()
+        .unwrap();
+    let other_root = govern_ledger::checkpoint::Checkpoint {
+        size: latest.size,
+        root: govern_receipt::Digest([9; 32]),
+        timestamp: T0,
+    };
+    let shard0 = signer_for_shard(0);
+    let fork = govern_postgres::checkpoints::add(
+        &url,
+        0,
+        &shard0.verifying_key(),
+        &shard0.sign(other_root),
+        &shard0.sign_note(&other_root),
+    )
+    .expect_err("another root for a size already signed");
+    assert!(fork.to_string().contains("forked or was rewritten"), "{fork}");
+
+    // With a pinned key, a shard holding receipts but no checkpoint fails: nothing was
+    // checked against the signer there.
+    let unsigned = sharded_database_signed(&cluster, "unsigned", 1, None);
+    fails_with(
+        &govern(&["verify", &unsigned, "--public-key", s(&pinned)]),
+        "no checkpoint in govern_checkpoints to check them against with --public-key",
+    );
+}
+
+/// The checkpoint signer a node gives shard `shard` (seed 5, origin per shard).
+fn signer_for_shard(shard: u32) -> govern_ledger::CheckpointSigner {
+    govern_postgres::node::shard_signer(
+        &govern_ledger::CheckpointSigner::from_seed(&[5; 32]),
+        shard,
+    )
+    .unwrap()
 }
 
 /// A key directory as a node's DATA_DIR holds it: checkpoint.key (the secret seed in hex)

@@ -127,7 +127,8 @@ impl RootsReport {
     /// `receipts`.
     #[must_use]
     pub fn root_at(&self, size: u64) -> Option<Digest> {
-        self.roots.iter().find(|(at, _)| *at == size).map(|(_, root)| *root)
+        // Built as the tree grew: in increasing size.
+        self.roots.binary_search_by_key(&size, |(at, _)| *at).ok().map(|i| self.roots[i].1)
     }
 }
 

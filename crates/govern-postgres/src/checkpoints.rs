@@ -23,6 +23,10 @@ const SELECT_KEY: &str = "SELECT public_key FROM govern_checkpoint_keys WHERE ke
 const INSERT_CHECKPOINT: &str = "INSERT INTO govern_checkpoints \
                                  (shard, size, key_id, checkpoint, note) \
                                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (shard, size) DO NOTHING";
+const SELECT_AT_SIZE: &str =
+    "SELECT checkpoint FROM govern_checkpoints WHERE shard = $1 AND size = $2";
+const SELECT_ROOTS: &str = "SELECT size, checkpoint FROM govern_checkpoints \
+                            WHERE shard = $1 ORDER BY size DESC LIMIT $2";
 const SELECT_LATEST: &str = "SELECT c.size, c.checkpoint, c.note, k.public_key \
                              FROM govern_checkpoints c \
                              JOIN govern_checkpoint_keys k USING (key_id) \
@@ -80,8 +84,51 @@ fn insert(
     }
     let inserted =
         tx.execute(INSERT_CHECKPOINT, &[&shard, &size, &id, &json, &note]).map_err(db_error)?;
+    if inserted == 0 {
+        // The size has a checkpoint already: the same tree head (signed again, at another
+        // time) is kept; another root for the same size is evidence of a fork or a rewrite.
+        let kept: String = tx.query_one(SELECT_AT_SIZE, &[&shard, &size]).map_err(db_error)?.get(0);
+        let kept = SignedCheckpoint::from_json(&kept).map_err(|e| {
+            StoreError::Corrupt(format!("shard {shard}'s checkpoint of size {size}: {e}"))
+        })?;
+        if kept.checkpoint.root != signed.checkpoint.root {
+            return Err(StoreError::Corrupt(format!(
+                "shard {shard} already holds a checkpoint of size {size} with root {}, not {}: \
+                 its chain forked or was rewritten since",
+                kept.checkpoint.root, signed.checkpoint.root
+            )));
+        }
+    }
     tx.commit().map_err(db_error)?;
     Ok(inserted == 1)
+}
+
+/// The tree size and root of each of a shard's stored checkpoints, newest first, at most
+/// `max` (parsed from their JSON form, not verified): what a verifier checks the chain
+/// against, besides the latest's signature. `Err` names a row that does not parse.
+pub(crate) fn roots(
+    session: &mut Session,
+    shard: i32,
+    max: i64,
+) -> Result<Vec<(u64, govern_receipt::Digest)>, StoreError> {
+    let client = session.client()?;
+    let rows = client.query(SELECT_ROOTS, &[&shard, &max]).map_err(db_error)?;
+    rows.into_iter()
+        .map(|row| {
+            let size: i64 = row.get(0);
+            let json: String = row.get(1);
+            let signed = SignedCheckpoint::from_json(&json).map_err(|e| {
+                StoreError::Corrupt(format!("shard {shard}'s checkpoint of size {size}: {e}"))
+            })?;
+            if i64::try_from(signed.checkpoint.size).ok() != Some(size) {
+                return Err(StoreError::Corrupt(format!(
+                    "shard {shard}'s checkpoint row of size {size} holds a checkpoint of size {}",
+                    signed.checkpoint.size
+                )));
+            }
+            Ok((signed.checkpoint.size, signed.checkpoint.root))
+        })
+        .collect()
 }
 
 /// Inserts one signed checkpoint of `shard` (its JSON form `signed`, its signed note `note`,

@@ -77,6 +77,18 @@ CREATE TABLE govern_cluster (
     id integer PRIMARY KEY CHECK (id = 1),
     shards integer NOT NULL CHECK (shards BETWEEN 1 AND 4096)
 );
+-- The shard count decides every tenant's chain: fixed once written.
+CREATE FUNCTION govern_cluster_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'govern_cluster is fixed once written: % refused', TG_OP;
+END
+$$;
+CREATE TRIGGER govern_cluster_fixed
+    BEFORE UPDATE OR DELETE ON govern_cluster
+    FOR EACH ROW EXECUTE FUNCTION govern_cluster_refuse_change();
+CREATE TRIGGER govern_cluster_no_truncate
+    BEFORE TRUNCATE ON govern_cluster
+    FOR EACH STATEMENT EXECUTE FUNCTION govern_cluster_refuse_change();
 CREATE TABLE govern_leases (
     shard integer PRIMARY KEY CHECK (shard >= 0),
     owner text NOT NULL,

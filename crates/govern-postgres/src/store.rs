@@ -71,6 +71,9 @@ pub mod limits {
     /// hold the lock that a takeover of its shard waits for. Group commits of one statement
     /// (up to [`INSERT_ROWS_MAX`] rows) hold it only while the server runs the statement.
     pub const WRITER_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(1);
+    /// A shard's stored checkpoints whose roots a verifier checks against the chain (the
+    /// newest): 40 bytes each in memory.
+    pub const CHECKPOINTS_CHECKED_MAX: usize = 1_000_000;
     /// How long connecting may take, when the connection string does not say.
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 }
@@ -262,6 +265,20 @@ impl PostgresStore {
     /// checkpoint file's bound.
     pub fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         checkpoints::latest(&self.reader, self.shard)
+    }
+
+    /// The tree size and root of the shard's stored checkpoints, newest first, at most
+    /// [`limits::CHECKPOINTS_CHECKED_MAX`] (parsed, not verified): a verifier checks that the
+    /// chain has each root at each size, so that a history rewritten and signed again is
+    /// caught by the checkpoints signed before it.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the query fails; [`StoreError::Corrupt`] for a row that does
+    /// not parse or whose size is not its checkpoint's.
+    pub fn checkpoint_roots(&self) -> Result<Vec<(u64, govern_receipt::Digest)>, StoreError> {
+        let shard = self.shard;
+        let max = i64::try_from(limits::CHECKPOINTS_CHECKED_MAX).unwrap_or(i64::MAX);
+        self.reader.call(move |session| checkpoints::roots(session, shard, max))
     }
 
     /// Records durable so far.

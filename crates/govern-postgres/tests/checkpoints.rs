@@ -96,13 +96,17 @@ async fn a_runtime_on_postgres_signs_checkpoints_that_verify_against_the_chain()
     let h = rt.handle();
     let activated =
         h.subscription(&acme, &sub_id).activate(None, "converted").await.expect("activate");
+    // A commit round acknowledges, then signs; the next round starts after it: once the
+    // next command is acknowledged, the first's checkpoint is written.
+    let paused = h.subscription(&acme, &sub_id).pause("holiday").await.expect("pause");
     let running = h.last_checkpoint().expect("it verifies").expect("signed after the commit");
     assert!(running.checkpoint.size > activated.seq, "the commit's checkpoint covers it");
     let second = rt.shutdown().await.expect("shutdown");
+    assert_eq!(second.next_seq, paused.seq + 1);
     let sizes = cluster
         .psql("cp", "SELECT string_agg(size::text, ',' ORDER BY size) FROM govern_checkpoints")
         .expect("psql");
-    assert_eq!(sizes, format!("{},{}", first.next_seq, second.next_seq));
+    assert_eq!(sizes, format!("{},{},{}", first.next_seq, activated.seq + 1, second.next_seq));
     let reader = PostgresStore::open_read_only(&url).expect("open read-only");
     let row = reader.latest_checkpoint().expect("read").expect("the latest");
     assert_eq!(row.size, second.next_seq);
@@ -122,7 +126,7 @@ async fn a_runtime_on_postgres_signs_checkpoints_that_verify_against_the_chain()
         .expect("third start");
     rt.shutdown().await.expect("shutdown");
     let rows = cluster.psql("cp", "SELECT count(*) FROM govern_checkpoints").expect("psql");
-    assert_eq!(rows, "2", "a run without receipts signs nothing new");
+    assert_eq!(rows, "3", "a run without receipts signs nothing new");
     let keys = cluster.psql("cp", "SELECT count(*) FROM govern_checkpoint_keys").expect("psql");
     assert_eq!(keys, "1");
 }

@@ -317,6 +317,13 @@ impl RuntimeBuilder {
                 Some(store) => Ledger::open(store).map_err(|e| fail(e.to_string()))?,
                 None => Ledger::in_memory(),
             };
+            if self.signer.is_some() {
+                return Err(fail(
+                    "checkpoint_signer signs a data directory's checkpoints; a store's are \
+                     given with checkpoints (a Checkpointer with its sink)"
+                        .into(),
+                ));
+            }
             let checkpointer = self.checkpointer.take();
             if checkpointer.is_some() && !ledger.is_durable() {
                 return Err(fail(
