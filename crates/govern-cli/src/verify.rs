@@ -300,13 +300,27 @@ fn verify_shard(
     .into_iter()
     .chain(stored_roots.iter().map(|(size, _)| *size))
     .collect();
-    let report = match govern_ledger::verify::verify_store_roots(store.as_ref(), &sizes) {
-        Err(VerifyError::Store(e @ StoreError::Io(_))) => {
-            return Err(chain.named(format!("reading the shard failed: {e}")));
+    // Every receipt must be in its tenant's shard: a reader of a tenant looks nowhere else.
+    let mut belongs = |_: u64, key: &govern_receipt::ReceiptKey<'_>| {
+        let home = govern_postgres::cluster::shard_of(key.tenant, chain.shards);
+        if home == chain.shard {
+            Ok(())
+        } else {
+            Err(format!(
+                "tenant {}'s receipt is in shard {}, not its shard {home}",
+                key.tenant, chain.shard
+            ))
         }
-        Err(e) => return Ok(Err(chain.named(failed("verification failed", &e)))),
-        Ok(report) => report,
     };
+    let report =
+        match govern_ledger::verify::verify_store_roots_where(store.as_ref(), &sizes, &mut belongs)
+        {
+            Err(VerifyError::Store(e @ StoreError::Io(_))) => {
+                return Err(chain.named(format!("reading the shard failed: {e}")));
+            }
+            Err(e) => return Ok(Err(chain.named(failed("verification failed", &e)))),
+            Ok(report) => report,
+        };
     let checkpoint = match verified {
         Err(e) => return Ok(Err(chain.named(e))),
         Ok(None) if pinned.is_some() && report.receipts > 0 => {

@@ -833,3 +833,43 @@ fn govern_checkpoint_signs_each_shard_into_govern_checkpoints_and_verify_accepts
         serde_json::from_str(&ok(&govern(&["checkpoint", s(dir.path())]))).unwrap();
     assert_eq!(json["size"], 3);
 }
+
+#[test]
+fn a_receipt_in_another_tenants_shard_fails_verify() {
+    let Some(cluster) = Cluster::start_or_skip("a_receipt_in_another_tenants_shard") else {
+        return;
+    };
+    let url = sharded_database(&cluster, "misplaced", 0);
+    ok(&govern(&["verify", &url]));
+    // A writer of shard 1 (its lease taken again) that provisions a tenant of shard 2: its
+    // receipt verifies in shard 1's chain, but no reader of that tenant would ever look there.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let epoch = govern_postgres::cluster::acquire(&mut client, 1, "n", 60_000).unwrap().unwrap();
+    let store = govern_postgres::PostgresStore::open_shard(&url, 1, epoch).unwrap();
+    let stray = tenant_on(2);
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio.block_on(async {
+        let runtime = govern_runtime::Runtime::builder()
+            .epoch(T0)
+            .store(Box::new(store))
+            .start()
+            .await
+            .unwrap();
+        let quota = govern_governors::tenant::ResourceQuota {
+            storage_gb: 1,
+            compute_units: 1,
+            bandwidth_mbps: 1,
+        };
+        let id = govern_governors::TenantId::new(&stray).unwrap();
+        runtime.handle().provision_tenant(&id, quota, "misplaced").await.unwrap();
+        runtime.shutdown().await.unwrap();
+    });
+    let misplaced = govern(&["verify", &url]);
+    fails_with(
+        &misplaced,
+        &format!(
+            "shard 1: verification failed at receipt 2: tenant {stray}'s receipt is in shard 1, not its shard 2"
+        ),
+    );
+    assert!(line(&text(&misplaced.stdout), "shard 2: ok: ").contains("receipts"));
+}

@@ -50,6 +50,15 @@ pub enum VerifyError {
     /// A segment could not be read back.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A receipt verifies but does not belong where it was found (the caller's check of its
+    /// key: a tenant in another shard's chain).
+    #[error("{reason}")]
+    Misplaced {
+        /// Its sequence number.
+        seq: u64,
+        /// Why it does not belong here.
+        reason: String,
+    },
 }
 
 impl VerifyError {
@@ -59,6 +68,7 @@ impl VerifyError {
         match self {
             Self::Open(OpenError::Corrupt { seq, .. }) => Some(*seq),
             Self::Chain(e) => Some(e.seq()),
+            Self::Misplaced { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -184,7 +194,7 @@ pub fn verify_dir_roots(dir: &Path, sizes: &[u64]) -> Result<RootsReport, Verify
 /// The first bad receipt ([`VerifyError::Chain`]), or the store's read error.
 pub fn verify_store(store: &dyn LedgerStore) -> Result<VerifyReport, VerifyError> {
     let mut tree = MerkleTree::new();
-    let head = walk_store(store, |hash| {
+    let head = walk_store(store, &mut |_, _| Ok(()), |hash| {
         tree.push(hash);
     })?;
     Ok(VerifyReport {
@@ -207,13 +217,27 @@ pub fn verify_store_roots(
     store: &dyn LedgerStore,
     sizes: &[u64],
 ) -> Result<RootsReport, VerifyError> {
+    verify_store_roots_where(store, sizes, &mut |_, _| Ok(()))
+}
+
+/// [`verify_store_roots`], also asking `belongs` of every receipt's key whether it belongs
+/// in this chain (a sharded database: its tenant's shard); the first that does not is
+/// [`VerifyError::Misplaced`].
+///
+/// # Errors
+/// As [`verify_store_roots`], and [`VerifyError::Misplaced`].
+pub fn verify_store_roots_where(
+    store: &dyn LedgerStore,
+    sizes: &[u64],
+    belongs: &mut dyn FnMut(u64, &govern_receipt::ReceiptKey<'_>) -> Result<(), String>,
+) -> Result<RootsReport, VerifyError> {
     let mut sizes = sizes.to_vec();
     sizes.sort_unstable();
     sizes.dedup();
     let mut roots: Vec<(u64, Digest)> =
         sizes.first().filter(|&&size| size == 0).map(|_| (0, EMPTY_ROOT)).into_iter().collect();
     let mut frontier = crate::merkle::MerkleFrontier::new();
-    let head = walk_store(store, |hash| {
+    let head = walk_store(store, belongs, |hash| {
         frontier.push(&hash);
         let len = frontier.len();
         if sizes.binary_search(&len).is_ok() {
@@ -234,28 +258,36 @@ pub fn verify_store_roots(
 /// to `on_hash`; the chain's head after them.
 fn walk_store(
     store: &dyn LedgerStore,
+    belongs: &mut dyn FnMut(u64, &govern_receipt::ReceiptKey<'_>) -> Result<(), String>,
     mut on_hash: impl FnMut(Digest),
 ) -> Result<Head, VerifyError> {
     let len = store.len();
     let mut checker = RecordChecker::default();
-    let mut failed: Option<ChainError> = None;
+    let mut failed: Option<VerifyError> = None;
     store.for_each(&mut |seq, record| {
         if seq != checker.head().next_seq || seq >= len {
             return ControlFlow::Break(());
         }
         match checker.push(record) {
             Ok(hash) => {
+                // The record decoded in full just now: its key does too.
+                if let Ok(key) = Receipt::decode_key(record)
+                    && let Err(reason) = belongs(seq, &key)
+                {
+                    failed = Some(VerifyError::Misplaced { seq, reason });
+                    return ControlFlow::Break(());
+                }
                 on_hash(hash);
                 ControlFlow::Continue(())
             }
             Err(e) => {
-                failed = Some(e);
+                failed = Some(e.into());
                 ControlFlow::Break(())
             }
         }
     })?;
     if let Some(e) = failed {
-        return Err(e.into());
+        return Err(e);
     }
     // A gap: the next record is missing, checked as an empty (malformed) one.
     if checker.head().next_seq < len {
