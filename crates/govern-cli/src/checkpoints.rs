@@ -195,6 +195,12 @@ pub(crate) fn verify_stored(
         verify_checkpoint_text(&stored.checkpoint, key).map_err(|e| format!("{what}: {e}"))?;
     let note =
         verify_checkpoint_text(&stored.note, key).map_err(|e| format!("{what}, its note: {e}"))?;
+    // Each column holds its own form: two JSON forms are not "both forms".
+    if json.json().is_none() || note.note().is_none() {
+        return Err(format!(
+            "{what}: its checkpoint column must hold the JSON form and its note column the signed note"
+        ));
+    }
     if json.size() != stored.size || note.size() != stored.size || json.root() != note.root() {
         return Err(format!(
             "{what}: its row, JSON form and note do not say the same tree head (sizes {}, {}, {})",

@@ -25,6 +25,11 @@ pub(crate) fn tenant_option(
     tenant.map(govern_governors::TenantId::new).transpose().map_err(|e| format!("--tenant: {e}"))
 }
 
+/// A shard's stored checkpoints as a verifier reads them: the latest row and every row's
+/// size and root; `Err`: a row that does not parse (the shard's failure).
+pub(crate) type StoredRead =
+    Result<(Option<StoredCheckpoint>, Vec<(u64, govern_receipt::Digest)>), String>;
+
 /// Where a ledger is: a data directory (it holds `segments/`), or a PostgreSQL database
 /// named by a `postgres://` / `postgresql://` URL or a libpq `key=value` string.
 #[derive(Clone, Debug)]
@@ -82,18 +87,24 @@ impl LedgerArg {
             .map_err(|e| chain.named(format!("{self}: reading its checkpoint: {e}")))
     }
 
-    /// The tree size and root of each of `chain`'s stored checkpoints, newest first (a
-    /// database's `govern_checkpoints`, at most `CHECKPOINTS_CHECKED_MAX`; none for a data
-    /// directory, which keeps only its latest): read before the chain, as
-    /// [`Self::stored_checkpoint`].
-    pub(crate) fn checkpoint_roots(
-        &self,
-        chain: Chain,
-    ) -> Result<Vec<(u64, govern_receipt::Digest)>, String> {
-        let Self::Postgres(url) = self else { return Ok(Vec::new()) };
-        PostgresStore::open_read_only_shard(url, chain.shard)
-            .and_then(|store| store.checkpoint_roots())
-            .map_err(|e| chain.named(format!("{self}: reading its checkpoints: {e}")))
+    /// What a verifier reads of `chain`'s stored checkpoints before the chain, on one
+    /// connection: the latest row ([`Self::stored_checkpoint`]) and the tree size and root of
+    /// each row, newest first (at most `CHECKPOINTS_CHECKED_MAX`); nothing for a data
+    /// directory (its checkpoints are files). `Err` outside: the database failed (every shard
+    /// would); inside: a row does not parse (this shard's failure).
+    pub(crate) fn stored_checkpoints(&self, chain: Chain) -> Result<StoredRead, String> {
+        let Self::Postgres(url) = self else { return Ok(Ok((None, Vec::new()))) };
+        let named = |e: govern_ledger::StoreError| {
+            chain.named(format!("{self}: reading its checkpoints: {e}"))
+        };
+        let store = PostgresStore::open_read_only_shard(url, chain.shard).map_err(named)?;
+        let read =
+            store.latest_checkpoint().and_then(|latest| Ok((latest, store.checkpoint_roots()?)));
+        match read {
+            Ok(read) => Ok(Ok(read)),
+            Err(e @ govern_ledger::StoreError::Corrupt(_)) => Ok(Err(named(e))),
+            Err(e) => Err(named(e)),
+        }
     }
 
     /// How many chains the ledger holds: a data directory one; a database as many as its

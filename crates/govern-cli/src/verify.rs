@@ -162,13 +162,18 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
     let started = Instant::now();
     // Read before the chain (see LedgerArg::stored_checkpoint); a checkpoint that does not
     // verify is reported after the chain's own problems.
+    let (stored, stored_roots) = if args.checkpoint.is_some() {
+        (None, Vec::new())
+    } else {
+        ledger.stored_checkpoints(Chain::ONLY)??
+    };
     let checkpoint: Option<(String, Result<VerifiedCheckpoint, String>, Option<KeySource>)> =
         match &args.checkpoint {
             Some(path) => {
                 let key = PublicKey::new(None, args.public_key.as_deref());
                 Some((path.display().to_string(), Ok(read_verified(path, key.get()?)?), None))
             }
-            None => ledger.stored_checkpoint(Chain::ONLY)?.map(|stored| {
+            None => stored.map(|stored| {
                 let label = "govern_checkpoints".to_owned();
                 match verify_stored(&stored, pinned.as_ref()) {
                     Ok(v) => (label, Ok(v.checkpoint), Some(v.key)),
@@ -176,11 +181,6 @@ fn verify_store(args: &VerifyArgs, ledger: &LedgerArg) -> Result<(), String> {
                 }
             }),
         };
-    let stored_roots = if args.checkpoint.is_some() {
-        Vec::new()
-    } else {
-        ledger.checkpoint_roots(Chain::ONLY)?
-    };
     let sizes: Vec<u64> = checkpoint
         .iter()
         .filter_map(|(_, c, _)| Some(c.as_ref().ok()?.size()))
@@ -289,8 +289,10 @@ fn verify_shard(
     chain: Chain,
     pinned: Option<&VerifyingKey>,
 ) -> Result<Result<(RootsReport, Option<StoredVerified>), String>, String> {
-    let stored = ledger.stored_checkpoint(chain)?;
-    let stored_roots = ledger.checkpoint_roots(chain)?;
+    let (stored, stored_roots) = match ledger.stored_checkpoints(chain)? {
+        Ok(read) => read,
+        Err(e) => return Ok(Err(e)),
+    };
     let verified = stored.as_ref().map(|s| verify_stored(s, pinned)).transpose();
     let store = ledger.open_read_only(chain)?;
     let sizes: Vec<u64> = match &verified {
