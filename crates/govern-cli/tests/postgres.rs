@@ -811,7 +811,8 @@ fn govern_checkpoint_signs_each_shard_into_govern_checkpoints_and_verify_accepts
     );
     assert_eq!(rows(), "4");
 
-    // A shard that grew behind its checkpoint: the next one covers the new receipt too.
+    // A shard whose chain no longer verifies (a record copied in behind govern's back) is
+    // not signed.
     cluster
         .psql(
             "sign",
