@@ -84,6 +84,13 @@ pub(crate) struct LedgerArgs {
     /// With `--producers`: how long (µs) a batch waits for more after its first receipt.
     #[arg(long, default_value_t = 0)]
     batch_delay_us: u64,
+    /// Receipts per resource, each resource a tenant's (the 16 tenants take resources in
+    /// turn): a ledger of receipts/K resources with K receipts each, the shape of a real
+    /// history (issue 15's "10 M receipts, 1 M resources": K = 10). Default: the original
+    /// shape, resource `i / 9` but tenant `i % 16`, so every (tenant, resource) key has one
+    /// receipt: as many index keys as receipts, the worst case for the index.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    per_resource: Option<u64>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -170,13 +177,22 @@ pub(crate) fn tokio_runtime(
 
 use crate::plans::{load_catalog, problems_text};
 
-/// The receipt body of the ledger benchmark's `i`th receipt.
-fn bench_body(tenants: &[TenantId], i: u64) -> Result<govern_receipt::ReceiptBody, String> {
+/// The receipt body of the ledger benchmark's `i`th receipt (`--per-resource`: see
+/// [`LedgerArgs`]).
+fn bench_body(
+    tenants: &[TenantId],
+    i: u64,
+    per_resource: Option<u64>,
+) -> Result<govern_receipt::ReceiptBody, String> {
+    let (tenant, resource) = match per_resource {
+        Some(k) => ((i / k) % tenants.len() as u64, i / k),
+        None => (i % tenants.len() as u64, i / 9),
+    };
     Ok(govern_receipt::ReceiptBody {
         timestamp: Timestamp(1_767_225_600_000 + i),
-        tenant: tenants[(i % tenants.len() as u64) as usize].clone(),
+        tenant: tenants[tenant as usize].clone(),
         governor: govern_governors::GovernorKind::Subscription,
-        resource: id(&format!("sub-{:08}", i / 9))?,
+        resource: id(&format!("sub-{resource:08}"))?,
         resource_seq: 0,
         command: std::borrow::Cow::Borrowed("activate"),
         state_from: std::borrow::Cow::Borrowed("free_trial"),
@@ -203,7 +219,7 @@ fn ledger(args: &LedgerArgs) -> Result<(), String> {
     }
     let started = Instant::now();
     for i in 0..args.receipts {
-        ledger.append(bench_body(&tenants, i)?).map_err(|e| e.to_string())?;
+        ledger.append(bench_body(&tenants, i, args.per_resource)?).map_err(|e| e.to_string())?;
         if (i + 1) % args.batch.max(1) == 0 {
             ledger.sync().map_err(|e| e.to_string())?;
         }
@@ -258,7 +274,7 @@ fn ledger_producers(
     let per = args.receipts / producers as u64;
     // Bodies are built up front: the figure is the ledger's, not the formatting's.
     let bodies: Vec<Vec<govern_receipt::ReceiptBody>> = (0..producers as u64)
-        .map(|p| (0..per).map(|i| bench_body(tenants, p * per + i)).collect())
+        .map(|p| (0..per).map(|i| bench_body(tenants, p * per + i, args.per_resource)).collect())
         .collect::<Result<_, _>>()?;
     let (rt, _, cores) = tokio_runtime(None)?;
     let started = Instant::now();

@@ -655,3 +655,34 @@ fn invoices_show_a_closed_month_from_the_ledger_alone() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("a preview needs the catalog"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn bench_ledger_per_resource_writes_k_receipts_per_resource_of_one_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = govern(&[
+        "bench",
+        "ledger",
+        "--receipts",
+        "200",
+        "--per-resource",
+        "10",
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(govern(&["verify", data]).status.success());
+    // Resource r is sub-r, tenant r % 16, with receipts 10r..10r+10.
+    let out = govern(&["receipts", data, "--tenant", "tenant-0003", "--resource", "sub-00000003"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = receipt_rows(&text(&out.stdout));
+    let seqs: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(seqs, (30..40).collect::<Vec<u64>>());
+    // Resource 19 is tenant 3's too; nothing of tenant 3 lies elsewhere.
+    let out = govern(&["receipts", data, "--tenant", "tenant-0003"]);
+    let all: Vec<u64> =
+        receipt_rows(&text(&out.stdout)).iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(all, (30..40).chain(190..200).collect::<Vec<u64>>());
+    let zero = govern(&["bench", "ledger", "--per-resource", "0", "--data-dir", data]);
+    assert_eq!(zero.status.code(), Some(2), "K is at least 1");
+}
