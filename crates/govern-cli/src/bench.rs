@@ -630,7 +630,7 @@ async fn bare_actor_bytes(n: usize) -> Result<i64, String> {
 }
 
 /// Peak resident set size from /proc (Linux), in KiB.
-fn peak_rss_kib() -> Option<u64> {
+pub(crate) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -44,6 +44,7 @@ mod sagas;
 mod serve;
 mod serve_node;
 mod sign_checkpoint;
+mod start;
 mod verify;
 mod verify_export;
 
@@ -253,6 +254,9 @@ enum BenchCommand {
     Runtime(bench::Bench),
     /// Reopens the ledger in DATA_DIR (segment store, then ledger) and times each step.
     Reopen(reopen::ReopenArgs),
+    /// Starts a runtime on the ledger in DATA_DIR, as a host or `govern serve` does, and
+    /// times it (the ledger's open and the runtime's pass over the history), then shuts down.
+    Start(start::StartArgs),
 }
 
 fn main() -> ExitCode {
@@ -263,6 +267,7 @@ fn main() -> ExitCode {
         Command::Plans(p) => return plans::run(&p),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
+        Command::Bench(BenchCommand::Start(s)) => start::run(&s),
         Command::Verify(v) => verify::run(&v),
         Command::Export(e) => export::export(&e),
         Command::Prove(p) => export::prove(&p),

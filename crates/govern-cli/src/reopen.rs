@@ -80,7 +80,7 @@ pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
     let root = ledger.tree_head().map(|t| t.root.to_string()).unwrap_or_default();
     let per_s = |s: f64| if s > 0.0 { receipts as f64 / s } else { 0.0 };
     let mib = |b: i64| b as f64 / (1024.0 * 1024.0);
-    let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
+    let peak_rss_mib = crate::bench::peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if args.json {
         say!(
@@ -135,11 +135,4 @@ pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
 
 fn round3(s: f64) -> f64 {
     (s * 1000.0).round() / 1000.0
-}
-
-/// Peak resident set size from /proc (Linux), in KiB.
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

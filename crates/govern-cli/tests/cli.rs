@@ -686,3 +686,31 @@ fn bench_ledger_per_resource_writes_k_receipts_per_resource_of_one_tenant() {
     let zero = govern(&["bench", "ledger", "--per-resource", "0", "--data-dir", data]);
     assert_eq!(zero.status.code(), Some(2), "K is at least 1");
 }
+
+#[test]
+fn bench_start_starts_a_runtime_on_a_ledger_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = govern(&[
+        "bench",
+        "ledger",
+        "--receipts",
+        "500",
+        "--per-resource",
+        "5",
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = govern(&["bench", "start", data, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["bench"], "start");
+    assert_eq!(v["receipts"], 500, "{v}");
+    assert!(v["start_s"].as_f64().is_some_and(|s| s > 0.0), "{v}");
+    // The runtime shut down cleanly: the ledger still verifies, with its new checkpoint.
+    let verify = govern(&["verify", data]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let missing = govern(&["bench", "start", "/nonexistent/govern-ledger"]);
+    assert!(!missing.status.success());
+}
