@@ -364,6 +364,9 @@ impl RuntimeBuilder {
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
         let (ledger, checkpointer) = self.open_ledger()?;
+        if let Some(checkpointer) = &checkpointer {
+            check_latest_checkpoint(&ledger, checkpointer)?;
+        }
         let checkpoints =
             checkpointer.as_ref().map(|c| (Arc::clone(&c.sink), c.signer.verifying_key()));
         let ledger = Arc::new(ledger);
@@ -638,6 +641,48 @@ fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
             .collect()
     });
     all.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, states)| states.as_slice())
+}
+
+/// Before a runtime continues a ledger, its own latest checkpoint (signed with its key) must
+/// still hold: a ledger shorter than the checkpoint lost acknowledged history (a checkpoint
+/// covers only durable receipts, which no torn-tail cut removes), and one of the same size
+/// with another root was rewritten. Either refuses the start rather than signing over it. A
+/// checkpoint of a smaller size is checked by `govern verify` (the open keeps only the tree's
+/// right edge); one signed by another key (a key rotation) is not this runtime's to judge.
+fn check_latest_checkpoint(
+    ledger: &Ledger,
+    checkpointer: &Checkpointer,
+) -> Result<(), RuntimeError> {
+    let fail = |reason: String| RuntimeError::Start { what: "ledger", reason };
+    let Some(tree) = ledger.tree_head() else { return Ok(()) };
+    let latest = match checkpointer.sink.latest() {
+        Ok(Some(json)) => json,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "the latest checkpoint could not be read: not checked at start");
+            return Ok(());
+        }
+    };
+    let signed = govern_ledger::checkpoint::SignedCheckpoint::from_json(&latest)
+        .map_err(|e| fail(format!("the latest checkpoint does not parse: {e}")))?;
+    if signed.verify(&checkpointer.signer.verifying_key()).is_err() {
+        tracing::warn!("the latest checkpoint is signed with another key: not checked at start");
+        return Ok(());
+    }
+    let checkpoint = signed.checkpoint;
+    if checkpoint.size > tree.size {
+        return Err(fail(format!(
+            "the ledger holds {} receipts, but its checkpoint signed {}: acknowledged history is missing (history truncated); govern verify says more",
+            tree.size, checkpoint.size
+        )));
+    }
+    if checkpoint.size == tree.size && checkpoint.root != tree.root {
+        return Err(fail(format!(
+            "the ledger's root at size {} is {}, but its checkpoint of that size signed {}: the history was rewritten",
+            tree.size, tree.root, checkpoint.root
+        )));
+    }
+    Ok(())
 }
 
 /// A runtime continuing a store arms the state timeouts its governors were waiting on (a

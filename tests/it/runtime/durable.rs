@@ -168,6 +168,19 @@ async fn a_store_runtime_signs_checkpoints_into_its_sink_at_shutdown() {
     assert_eq!((verified.size(), verified.root()), (head.next_seq, signed.checkpoint.root));
     assert_eq!(h.last_checkpoint().unwrap(), Some(*signed), "read back from the sink");
 
+    // A ledger shorter than its latest checkpoint lost acknowledged history: the start is
+    // refused rather than signing a smaller tree over it.
+    let empty = FailingSync { inner: MemoryStore::new(), fail: Arc::new(AtomicBool::new(false)) };
+    let same_sink = Checkpointer::new(Arc::clone(&sink) as Arc<_>, signer.clone());
+    let err = builder().store(Box::new(empty)).checkpoints(same_sink).start().await.unwrap_err();
+    assert!(err.to_string().contains("history truncated"), "{err}");
+    // Signed with another key (a rotation): not this runtime's to judge; it starts.
+    let empty = FailingSync { inner: MemoryStore::new(), fail: Arc::new(AtomicBool::new(false)) };
+    let other =
+        Checkpointer::new(Arc::clone(&sink) as Arc<_>, CheckpointSigner::from_seed(&[8; 32]));
+    let rt = builder().store(Box::new(empty)).checkpoints(other).start().await.unwrap();
+    rt.shutdown().await.unwrap();
+
     // A data directory keeps its own; a store that is not durable has no tree head to sign.
     let dir = tempfile::tempdir().unwrap();
     let cp = || Checkpointer::new(Arc::new(Recorded::default()), signer.clone());
