@@ -445,10 +445,7 @@ impl govern_ledger::LedgerStore for FailingSync {
         self.inner.append(seq, record)
     }
     fn sync(&mut self) -> Result<(), govern_ledger::StoreError> {
-        let job = self.begin_sync()?;
-        let upto = job.upto();
-        let result = job.run();
-        self.end_sync(upto, result)
+        govern_ledger::sync_by_phases(self)
     }
     fn is_durable(&self) -> bool {
         true

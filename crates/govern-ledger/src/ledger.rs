@@ -40,7 +40,9 @@ use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
 pub(crate) use store::Copied;
-pub use store::{LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob};
+pub use store::{
+    LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob, sync_by_phases,
+};
 
 /// The most receipts one page of [`Ledger::tenant_receipts_page`] holds: a page is copied
 /// under one hold of the ledger's lock and returned whole, so both stay bounded.

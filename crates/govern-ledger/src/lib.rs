@@ -35,7 +35,7 @@ pub use checkpoint::{
 
 pub use ledger::{
     Appended, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError,
-    StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead,
+    StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, sync_by_phases,
 };
 
 pub use merkle::{

@@ -1041,10 +1041,7 @@ impl LedgerStore for SegmentStore {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
-        let job = self.begin_sync()?;
-        let upto = job.upto();
-        let result = job.run();
-        self.end_sync(upto, result)
+        crate::ledger::sync_by_phases(self)
     }
 
     fn is_durable(&self) -> bool {

@@ -68,10 +68,7 @@ impl LedgerStore for FailingSync {
         self.inner.append(seq, record)
     }
     fn sync(&mut self) -> Result<(), StoreError> {
-        let job = self.begin_sync()?;
-        let upto = job.upto();
-        let result = job.run();
-        self.end_sync(upto, result)
+        govern_ledger::sync_by_phases(self)
     }
     fn is_durable(&self) -> bool {
         true

@@ -81,6 +81,20 @@ impl SyncJob {
     }
 }
 
+/// A whole [`LedgerStore::sync`] of a store that commits in two phases: its
+/// [`LedgerStore::begin_sync`], the job, then its [`LedgerStore::end_sync`] with the job's
+/// result; what such a store's `sync` is (the trait's defaults go the other way: a store
+/// implements `sync`, or the two phases and `sync` by this).
+///
+/// # Errors
+/// The first phase's failure, or the job's as [`LedgerStore::end_sync`] reports it.
+pub fn sync_by_phases<S: LedgerStore + ?Sized>(store: &mut S) -> Result<(), StoreError> {
+    let job = store.begin_sync()?;
+    let upto = job.upto();
+    let result = job.run();
+    store.end_sync(upto, result)
+}
+
 /// An append-only sequence of receipt records, addressed by sequence number from 0.
 pub trait LedgerStore: Send + Sync + 'static {
     /// Appends the record of receipt `seq`, which must equal [`Self::len`]. May buffer:
