@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use govern_governors::tenant::ResourceQuota;
 use govern_governors::{DAY_MS, MINUTE_MS, ResourceId, TenantId, Timestamp};
-use govern_runtime::{Runtime, RuntimeBuilder};
+use govern_runtime::{Runtime, RuntimeBuilder, RuntimeHandle};
 
 /// 2026-01-01T00:00:00Z.
 pub(crate) const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -83,6 +83,17 @@ pub(crate) fn quiet_injected_panics() {
             }
         }));
     });
+}
+
+/// Provisions `acme` with a subscription `sub-1` on the catalog's `starter`, trial then paid,
+/// from the runtime's clock now.
+pub(crate) async fn acme_paying_for_starter(h: &RuntimeHandle) -> TenantId {
+    let acme = tenant("acme");
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    let sub = h.subscription(&acme, &resource("sub-1"));
+    sub.start_trial("starter", 14, "signed up").await.unwrap();
+    sub.activate(None, "paid").await.unwrap();
+    acme
 }
 
 /// A runtime with tenants provisioned and active.

@@ -19,11 +19,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// `acme` on starter from 2026-01-01 (the test epoch).
 async fn acme(rt: &Runtime) -> RuntimeHandle {
     let h = rt.handle();
-    let acme = tenant("acme");
-    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
-    let sub = h.subscription(&acme, &resource("sub-1"));
-    sub.start_trial("starter", 14, "signed up").await.unwrap();
-    sub.activate(None, "paid").await.unwrap();
+    super::acme_paying_for_starter(&h).await;
     h
 }
 

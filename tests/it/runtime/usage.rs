@@ -9,7 +9,7 @@ use std::time::Duration;
 use govern_governors::GovernorKind;
 use govern_runtime::{Refusal, UsageRecorded};
 
-use super::{T0, builder, quota, resource, tenant};
+use super::{T0, builder, resource};
 
 fn pricing() -> govern_plans::Catalog {
     govern_plans::load(&crate::repo_path("examples/plans/pricing.toml")).unwrap()
@@ -21,12 +21,7 @@ async fn acme_on_starter(
     b: govern_runtime::RuntimeBuilder,
 ) -> (govern_runtime::Runtime, govern_governors::TenantId) {
     let rt = b.catalog(pricing()).start().await.unwrap();
-    let h = rt.handle();
-    let acme = tenant("acme");
-    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
-    let sub = h.subscription(&acme, &resource("sub-1"));
-    sub.start_trial("starter", 14, "signed up").await.unwrap();
-    sub.activate(None, "paid").await.unwrap();
+    let acme = super::acme_paying_for_starter(&rt.handle()).await;
     (rt, acme)
 }
 
