@@ -31,6 +31,14 @@ fn signer() -> CheckpointSigner {
     CheckpointSigner::from_seed(&[7; 32])
 }
 
+/// A runtime's builder on the one-process ledger in `url`, signing its checkpoints into the
+/// database with [`signer`].
+fn signing(url: &str) -> govern_runtime::RuntimeBuilder {
+    let store = PostgresStore::open(url).expect("open");
+    let checkpointer = store.checkpointer(signer()).expect("a checkpointer");
+    Runtime::builder().epoch(T0).checkpoints(checkpointer).store(Box::new(store))
+}
+
 /// Checks a stored checkpoint row against shard `shard`'s chain as read back from the
 /// database: both forms verify with `key`, the row's size is theirs, and the root of the
 /// chain's first `size` receipts is theirs. Returns the JSON form.
@@ -61,15 +69,7 @@ async fn a_runtime_on_postgres_signs_checkpoints_that_verify_against_the_chain()
     let sub_id = ResourceId::new("sub-1").expect("id");
 
     // First run: nothing signed until shutdown (the interval is the default 10 s).
-    let store = PostgresStore::open(&url).expect("open");
-    let checkpointer = store.checkpointer(signer()).expect("a checkpointer");
-    let rt = Runtime::builder()
-        .epoch(T0)
-        .checkpoints(checkpointer)
-        .store(Box::new(store))
-        .start()
-        .await
-        .expect("start");
+    let rt = signing(&url).start().await.expect("start");
     let h = rt.handle();
     h.provision_tenant(&acme, quota(), "onboarding").await.expect("provision");
     h.subscription(&acme, &sub_id).start_trial("pro", 14, "signed up").await.expect("trial");
@@ -81,18 +81,9 @@ async fn a_runtime_on_postgres_signs_checkpoints_that_verify_against_the_chain()
 
     // Second run, a checkpoint after every commit: the runtime's last_checkpoint reads the
     // table while it runs; a restart without new receipts adds no row.
-    let store = PostgresStore::open(&url).expect("reopen");
-    let checkpointer = store.checkpointer(signer()).expect("a checkpointer");
     let every_commit =
         CommitOptions { checkpoint_every: Duration::ZERO, ..CommitOptions::default() };
-    let rt = Runtime::builder()
-        .epoch(T0)
-        .group_commit(every_commit)
-        .checkpoints(checkpointer)
-        .store(Box::new(store))
-        .start()
-        .await
-        .expect("restart");
+    let rt = signing(&url).group_commit(every_commit).start().await.expect("restart");
     let h = rt.handle();
     let activated =
         h.subscription(&acme, &sub_id).activate(None, "converted").await.expect("activate");
@@ -116,14 +107,7 @@ async fn a_runtime_on_postgres_signs_checkpoints_that_verify_against_the_chain()
     verify_history(&report.tree, &first_signed, &key).expect("an older checkpoint holds");
 
     // Stored once per size: the table's conflict rule keeps the first.
-    let store = PostgresStore::open(&url).expect("reopen");
-    let rt = Runtime::builder()
-        .epoch(T0)
-        .checkpoints(store.checkpointer(signer()).expect("a checkpointer"))
-        .store(Box::new(store))
-        .start()
-        .await
-        .expect("third start");
+    let rt = signing(&url).start().await.expect("third start");
     rt.shutdown().await.expect("shutdown");
     let rows = cluster.psql("cp", "SELECT count(*) FROM govern_checkpoints").expect("psql");
     assert_eq!(rows, "3", "a run without receipts signs nothing new");
@@ -137,14 +121,7 @@ fn checkpoint_rows_cannot_be_changed() {
     let url = cluster.create_database("cpfixed").expect("a database");
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     runtime.block_on(async {
-        let store = PostgresStore::open(&url).expect("open");
-        let rt = Runtime::builder()
-            .epoch(T0)
-            .checkpoints(store.checkpointer(signer()).expect("a checkpointer"))
-            .store(Box::new(store))
-            .start()
-            .await
-            .expect("start");
+        let rt = signing(&url).start().await.expect("start");
         let acme = TenantId::new("acme").expect("id");
         rt.handle().provision_tenant(&acme, quota(), "onboarding").await.expect("provision");
         rt.shutdown().await.expect("shutdown");
