@@ -656,21 +656,19 @@ fn invoices_show_a_closed_month_from_the_ledger_alone() {
     assert!(text(&out.stderr).contains("a preview needs the catalog"), "{}", text(&out.stderr));
 }
 
+/// `govern bench ledger` of `receipts` receipts, `per_resource` a resource, into `data`.
+fn bench_ledger(data: &str, receipts: u32, per_resource: u32) {
+    let (n, k) = (receipts.to_string(), per_resource.to_string());
+    let out =
+        govern(&["bench", "ledger", "--receipts", &n, "--per-resource", &k, "--data-dir", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn bench_ledger_per_resource_writes_k_receipts_per_resource_of_one_tenant() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let out = govern(&[
-        "bench",
-        "ledger",
-        "--receipts",
-        "200",
-        "--per-resource",
-        "10",
-        "--data-dir",
-        data,
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    bench_ledger(data, 200, 10);
     assert!(govern(&["verify", data]).status.success());
     // Resource r is sub-r, tenant r % 16, with receipts 10r..10r+10.
     let out = govern(&["receipts", data, "--tenant", "tenant-0003", "--resource", "sub-00000003"]);
@@ -691,17 +689,7 @@ fn bench_ledger_per_resource_writes_k_receipts_per_resource_of_one_tenant() {
 fn bench_start_starts_a_runtime_on_a_ledger_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let out = govern(&[
-        "bench",
-        "ledger",
-        "--receipts",
-        "500",
-        "--per-resource",
-        "5",
-        "--data-dir",
-        data,
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    bench_ledger(data, 500, 5);
     let out = govern(&["bench", "start", data, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
