@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use govern_governors::TenantId;
 use govern_http::node::{Routed, ShardRouter, Shards};
@@ -22,7 +22,7 @@ struct Edge {
     keys: Arc<KeyStore>,
     limits: Limits,
     /// Each held shard's router, built once per lease epoch.
-    routers: Mutex<BTreeMap<u32, (i64, ShardRouter)>>,
+    routers: RwLock<BTreeMap<u32, (i64, ShardRouter)>>,
     stopping: AtomicBool,
 }
 
@@ -30,21 +30,31 @@ impl Shards for Edge {
     fn route(&self, tenant: &TenantId) -> Routed {
         match self.node.runtime_for(tenant) {
             Ok((shard, epoch, runtime)) => {
-                let mut routers = self.routers.lock().unwrap_or_else(PoisonError::into_inner);
-                match routers.get(&shard) {
-                    Some((e, router)) if *e == epoch => Routed::Here(router.clone()),
-                    _ => {
-                        let state = AppState { runtime, keys: Arc::clone(&self.keys) };
-                        let router = govern_http::router_with(state, &self.limits);
-                        routers.insert(shard, (epoch, router.clone()));
-                        Routed::Here(router)
-                    }
+                // Every request reads; only a shard's first request of an epoch writes.
+                if let Some((e, router)) =
+                    self.routers.read().unwrap_or_else(PoisonError::into_inner).get(&shard)
+                    && *e == epoch
+                {
+                    return Routed::Here(router.clone());
                 }
+                let state = AppState { runtime, keys: Arc::clone(&self.keys) };
+                let router = govern_http::router_with(state, &self.limits);
+                self.routers
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(shard, (epoch, router.clone()));
+                Routed::Here(router)
             }
             Err(refusal) => {
                 // A shard no longer held: its router (and the runtime it holds) goes.
-                if let govern_runtime::Refusal::WrongNode { shard, .. } = &refusal {
-                    self.routers.lock().unwrap_or_else(PoisonError::into_inner).remove(shard);
+                if let govern_runtime::Refusal::WrongNode { shard, .. } = &refusal
+                    && self
+                        .routers
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains_key(shard)
+                {
+                    self.routers.write().unwrap_or_else(PoisonError::into_inner).remove(shard);
                 }
                 Routed::Elsewhere(refusal)
             }
@@ -117,7 +127,7 @@ pub(crate) async fn serve(args: &ServeArgs, url: &str, name: &str) -> Result<(),
         node: node.handle(),
         keys: Arc::new(keys),
         limits: Limits::default(),
-        routers: Mutex::new(BTreeMap::new()),
+        routers: RwLock::new(BTreeMap::new()),
         stopping: AtomicBool::new(false),
     });
     let held = node.handle().held().len();
