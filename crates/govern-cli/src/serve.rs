@@ -34,11 +34,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", requires = "postgres")]
     advertise: Option<String>,
     /// How many shards the database is divided into; fixed by the first node (with --postgres).
-    #[arg(long, value_name = "N", default_value_t = govern_postgres::cluster::limits::SHARDS_DEFAULT)]
+    /// From 1 to 4 096 (govern_postgres::cluster::limits::SHARDS_MAX).
+    #[arg(long, value_name = "N", default_value_t = govern_postgres::cluster::limits::SHARDS_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=4096))]
     shards: u32,
     /// How long a node's lease on a shard lasts without renewal, in milliseconds: a dead
     /// node's shards are taken over within about this long (with --postgres).
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    /// At least 500 (govern_postgres::node::limits::LEASE_TTL_MIN).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(500..))]
     lease_ms: u64,
     /// A plan catalog file; repeat for several, taken together (docs/plans.md). Without one,
     /// checks and usage answer 501 `no_catalog`.
