@@ -77,18 +77,20 @@ CREATE TABLE govern_cluster (
     id integer PRIMARY KEY CHECK (id = 1),
     shards integer NOT NULL CHECK (shards BETWEEN 1 AND 4096)
 );
--- The shard count decides every tenant's chain: fixed once written.
-CREATE FUNCTION govern_cluster_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Refuses any change to the table it guards (govern_cluster here, the checkpoint tables of
+-- migration 3): the one function of the tables after govern_receipts.
+CREATE FUNCTION govern_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'govern_cluster is fixed once written: % refused', TG_OP;
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
 END
 $$;
+-- The shard count decides every tenant's chain: fixed once written.
 CREATE TRIGGER govern_cluster_fixed
     BEFORE UPDATE OR DELETE ON govern_cluster
-    FOR EACH ROW EXECUTE FUNCTION govern_cluster_refuse_change();
+    FOR EACH ROW EXECUTE FUNCTION govern_refuse_change();
 CREATE TRIGGER govern_cluster_no_truncate
     BEFORE TRUNCATE ON govern_cluster
-    FOR EACH STATEMENT EXECUTE FUNCTION govern_cluster_refuse_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION govern_refuse_change();
 CREATE TABLE govern_leases (
     shard integer PRIMARY KEY CHECK (shard >= 0),
     owner text NOT NULL,
@@ -140,11 +142,6 @@ CREATE TRIGGER govern_receipts_fenced
 /// receipts already committed, so a stale writer's checkpoint is still true of the chain.
 /// The bounds are the checkpoint file's (`CHECKPOINT_FILE_MAX`, 64 KiB).
 const MIGRATION_3: &str = r"
-CREATE FUNCTION govern_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
-END
-$$;
 CREATE TABLE govern_checkpoint_keys (
     key_id text PRIMARY KEY CHECK (key_id ~ '^[0-9a-f]{16}$'),
     public_key text NOT NULL CHECK (public_key ~ '^[0-9a-f]{64}$'),

@@ -270,7 +270,7 @@ fn a_ledger_of_one_chain_is_not_divided() {
     // As a database written before shards existed: no division recorded.
     // (The table refuses changes; a superuser's replication role skips triggers.)
     let err = pg.psql("one", "UPDATE govern_cluster SET shards = 8").expect_err("fixed");
-    assert!(err.to_string().contains("fixed once written"), "{err}");
+    assert!(err.to_string().contains("govern_cluster is append-only: UPDATE refused"), "{err}");
     pg.psql(
         "one",
         "SET session_replication_role = replica; DELETE FROM govern_cluster; DELETE FROM govern_leases",
