@@ -71,8 +71,6 @@
 //! [`VerifiedCheckpoint::check_history`] does the same for a checkpoint of either form.
 
 use std::fmt;
-use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The Ed25519 public key type checkpoints are verified with.
@@ -775,55 +773,14 @@ pub fn write_note(dir: &Path, note: &str) -> Result<(), CheckpointError> {
     write_atomically(dir, NOTE_FILE, note, false)
 }
 
-/// Writes `<dir>/<name>` with `contents` through a synced temporary file that is renamed
-/// into place, then syncs the directory. A secret file is created with mode 0600 on Unix.
 fn write_atomically(
     dir: &Path,
     name: &str,
     contents: &str,
     secret: bool,
 ) -> Result<(), CheckpointError> {
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let io = |context, path: &Path| {
-        let path = path.to_owned();
-        move |source| CheckpointError::Io { context, path, source }
-    };
-    // A leftover temporary file may have other permissions: start afresh.
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(CheckpointError::Io { context: "removing", path: tmp, source }),
-    }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options.open(&tmp).map_err(io("creating", &tmp))?;
-    file.write_all(contents.as_bytes()).map_err(io("writing", &tmp))?;
-    file.sync_all().map_err(io("syncing", &tmp))?;
-    drop(file);
-    fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;
-    sync_dir(dir).map_err(io("syncing directory", dir))
-}
-
-/// Syncs a directory, so that a rename in it is durable (a no-op where directories cannot be
-/// opened as files).
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
+    crate::text_file::write_atomically(dir, name, contents.as_bytes(), secret)
+        .map_err(|(context, path, source)| CheckpointError::Io { context, path, source })
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 mod open;
 mod seqs;
+mod snapshot;
 mod store;
 
 #[allow(
@@ -39,6 +40,7 @@ use seqs::{MarkedList, Resume, SeqList};
 use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
+pub use snapshot::{SNAPSHOT_FILE, SnapshotError, SnapshotWritten};
 pub(crate) use store::Copied;
 pub use store::{
     LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob, sync_by_phases,
@@ -264,7 +266,7 @@ type Tenants = HashMap<TenantId, MarkedList, foldhash::fast::RandomState>;
 /// Where each receipt is: its sequence number in the list of its resource and in the list of
 /// its tenant. Lists only; the ids are in the receipts.
 #[derive(Debug, Default)]
-struct Index {
+pub(crate) struct Index {
     /// Hashes the keys of `resources`.
     keys: KeyHasher,
     /// Per (tenant, kind, resource), by [`KeyHash`]: what a governor replays.

@@ -182,6 +182,20 @@ impl MerkleFrontier {
         self.size
     }
 
+    /// The frontier of a tree of `size` leaves whose perfect subtrees have roots `nodes`,
+    /// largest first (one per set bit of `size`; the caller checks that, as a snapshot's
+    /// reader does).
+    pub(crate) fn from_parts(size: u64, nodes: Vec<Digest>) -> Self {
+        debug_assert_eq!(nodes.len(), size.count_ones() as usize);
+        Self { size, nodes }
+    }
+
+    /// The roots of the perfect subtrees, largest first.
+    #[must_use]
+    pub fn nodes(&self) -> &[Digest] {
+        &self.nodes
+    }
+
     /// Whether the tree has no leaves.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -211,6 +211,10 @@ pub struct OpenReport {
     /// did (its segments were read as far as it had written them). Always `None` for a
     /// writer, which holds the lock itself.
     pub writer: Option<Writer>,
+    /// Opened by [`crate::Ledger::open_dir`] from a snapshot: the records it covered (only
+    /// those after it were read and checked). `None` from the store alone, or without a
+    /// usable snapshot.
+    pub snapshot: Option<u64>,
 }
 
 /// Why the store could not be opened.
@@ -745,7 +749,13 @@ impl SegmentStore {
                 created: true,
             });
         }
-        let report = OpenReport { segments: segments.len(), records: next, torn, writer: None };
+        let report = OpenReport {
+            segments: segments.len(),
+            records: next,
+            torn,
+            writer: None,
+            snapshot: None,
+        };
         let store = Self {
             reader: io.reader(),
             io,

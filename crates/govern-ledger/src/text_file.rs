@@ -69,6 +69,67 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<String, ReadError> {
     String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 { at: e.utf8_error().valid_up_to() })
 }
 
+/// Writes `contents` as `dir/name` atomically: a fresh temporary file `name.tmp` (mode 0600
+/// when `secret`, else 0644), synced, renamed into place, then the directory synced. A crash
+/// at any point leaves the old file or the new one (and maybe the temporary file).
+///
+/// # Errors
+/// What was being done, on which path, and the I/O error.
+pub(crate) fn write_atomically(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+    secret: bool,
+) -> Result<(), (&'static str, std::path::PathBuf, std::io::Error)> {
+    use std::io::Write as _;
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    // A leftover temporary file may have other permissions: start afresh.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(("removing", tmp, source)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = match options.open(&tmp) {
+        Ok(file) => file,
+        Err(source) => return Err(("creating", tmp, source)),
+    };
+    if let Err(source) = file.write_all(contents) {
+        return Err(("writing", tmp, source));
+    }
+    if let Err(source) = file.sync_all() {
+        return Err(("syncing", tmp, source));
+    }
+    drop(file);
+    if let Err(source) = std::fs::rename(&tmp, &path) {
+        return Err(("renaming into place", path, source));
+    }
+    sync_dir(dir).map_err(|source| ("syncing directory", dir.to_owned(), source))
+}
+
+/// Syncs a directory, so that a rename in it is durable (a no-op where directories cannot be
+/// opened as files).
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
 /// Ok for a regular file; what it is otherwise.
 fn regular(meta: &std::fs::Metadata) -> Result<(), ReadError> {
     let kind = meta.file_type();

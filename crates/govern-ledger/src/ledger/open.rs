@@ -23,6 +23,7 @@ use govern_governors::TenantId;
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
 use super::seqs::MarkedList;
+use super::snapshot::{Loaded, SNAPSHOT_FILE, record_hash_checked};
 use super::{
     Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, Shard,
     StoreError, expected_keys,
@@ -213,7 +214,7 @@ impl Ledger {
     ) -> Result<Self, LedgerError> {
         let durable = store.is_durable();
         let len = store.len();
-        let rebuilt = rebuild(keys, durable, Expected::Records(len), |visit| {
+        let rebuilt = rebuild(Start::empty(keys, Expected::Records(len)), durable, |visit| {
             store
                 .for_each(&mut |seq, record| visit(seq, Record::Copied(record)))
                 .map_err(LedgerError::from)
@@ -244,18 +245,64 @@ impl Ledger {
         Self::open_dir_with(dir, options, KeyHasher::default())
     }
 
-    /// [`Self::open_dir`], with the index keyed by `keys`.
+    /// [`Self::open_dir`], with the index keyed by `keys`: from the data directory's
+    /// snapshot when it has a valid one that matches its records (see [`super::snapshot`]),
+    /// else from every record.
     pub(super) fn open_dir_with(
         dir: &Path,
         options: SegmentOptions,
         keys: KeyHasher,
     ) -> Result<(Self, OpenReport), OpenDirError> {
+        match Self::open_dir_from_snapshot(dir, options, &keys) {
+            Ok(Some(opened)) => return Ok(opened),
+            Ok(None) => {}
+            Err(reason) => {
+                tracing::warn!(dir = %dir.display(), %reason, "ledger snapshot not used; rebuilding from every segment");
+            }
+        }
         let expected = Expected::Bytes(segment_bytes_on_disk(dir));
+        Self::open_dir_scanning(dir, options, Start::empty(keys, expected), None)
+    }
+
+    /// Opens from the snapshot: `Ok(None)` without one; an error (to log, then open from
+    /// every record) for a snapshot that is damaged or does not match the records, and for
+    /// any failure on the way: the open from every record then reports what is wrong with
+    /// the records themselves, as it would have without a snapshot.
+    fn open_dir_from_snapshot(
+        dir: &Path,
+        options: SegmentOptions,
+        keys: &KeyHasher,
+    ) -> Result<Option<(Self, OpenReport)>, String> {
+        let Some(snapshot) = Loaded::read(&dir.join(SNAPSHOT_FILE)).map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let start = Start {
+            index: Building::seeded(snapshot.to_index(keys.clone()).map_err(|e| e.to_string())?),
+            head: Head { next_seq: snapshot.records, last_hash: snapshot.last_hash },
+            frontier: snapshot.frontier().map_err(|e| e.to_string())?,
+        };
+        let opened = Self::open_dir_scanning(dir, options, start, Some(snapshot.last_hash));
+        let (ledger, mut report) = opened.map_err(|e| e.to_string())?;
+        report.snapshot = Some(snapshot.records);
+        Ok(Some((ledger, report)))
+    }
+
+    /// Opens the store in `dir`, rebuilding the ledger from `start` with the records the
+    /// store's scan hands over. With a snapshot's start, `last_hash` is the hash its last
+    /// record must end with (checked once the store is open).
+    fn open_dir_scanning(
+        dir: &Path,
+        options: SegmentOptions,
+        start: Start,
+        last_hash: Option<Digest>,
+    ) -> Result<(Self, OpenReport), OpenDirError> {
+        let from = start.head.next_seq;
         std::thread::scope(|s| {
             let (segment_tx, segment_rx) = mpsc::sync_channel::<Scanned>(SCAN_BUFFERS - 1);
             let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(SCAN_BUFFERS);
             let rebuilt = s.spawn(move || {
-                rebuild(keys, true, expected, |visit| read_scanned(&segment_rx, &spare_tx, visit))
+                rebuild(start, true, |visit| read_scanned(&segment_rx, &spare_tx, visit))
             });
             let mut buffers = 1;
             let opened = SegmentStore::open_scanning(dir, options, &mut |first, bytes, offsets| {
@@ -275,9 +322,38 @@ impl Ledger {
             let (store, report) = opened?;
             let rebuilt = rebuilt.map_err(|refusal| refusal.named(&store))?;
             let len = store.len();
+            if let Some(expected) = last_hash {
+                check_snapshot_end(&store, from, expected)?;
+            }
             rebuilt.check_len(len)?;
             Ok((rebuilt.into_ledger(Box::new(store), true, len), report))
         })
+    }
+}
+
+/// Checks that the store holds the `records` a snapshot covers and that the last of them is
+/// intact and ends with the snapshot's `last_hash`.
+fn check_snapshot_end(
+    store: &SegmentStore,
+    records: u64,
+    last_hash: Digest,
+) -> Result<(), LedgerError> {
+    let Some(seq) = records.checked_sub(1) else { return Ok(()) };
+    let mismatch = |reason: String| LedgerError::Corrupt { seq, reason };
+    if store.len() < records {
+        return Err(mismatch(format!(
+            "the snapshot covers {records} records, the store has {}",
+            store.len()
+        )));
+    }
+    let mut record = Vec::new();
+    if !store.read(seq, &mut record)? {
+        return Err(mismatch("missing".into()));
+    }
+    match record_hash_checked(seq, &record) {
+        Some(hash) if hash == last_hash => Ok(()),
+        Some(_) => Err(mismatch("the snapshot names another hash for it".into())),
+        None => Err(mismatch("it does not verify".into())),
     }
 }
 
@@ -332,20 +408,38 @@ fn visit_frames(
     Ok(ControlFlow::Continue(()))
 }
 
+/// Where a rebuild starts: from nothing, or from a snapshot of the first `head.next_seq`
+/// records (records before those are skipped when the source hands them over).
+struct Start {
+    index: Building,
+    head: Head,
+    frontier: MerkleFrontier,
+}
+
+impl Start {
+    fn empty(keys: KeyHasher, expected: Expected) -> Self {
+        Self {
+            index: Building::new(keys, expected),
+            head: Head::GENESIS,
+            frontier: MerkleFrontier::new(),
+        }
+    }
+}
+
 /// Rebuilds the index, the chain head and (if `durable`) the Merkle frontier from the
 /// records `source` hands over: this thread reads and indexes them, the chain and tree
 /// threads verify them. The first bad record is reported, whichever thread finds it.
 fn rebuild(
-    keys: KeyHasher,
+    start: Start,
     durable: bool,
-    expected: Expected,
     source: impl FnOnce(&mut Visit<'_>) -> Result<(), LedgerError>,
 ) -> Result<Rebuilt, Refusal> {
+    let Start { index, head, frontier } = start;
     let (indexed, chained) = std::thread::scope(|s| {
         let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2);
         let (spare_tx, spare_rx) = mpsc::sync_channel::<Batch>(4);
-        let chain = s.spawn(move || chain_pass(&batch_rx, &spare_tx, durable));
-        let indexed = index_pass(source, keys, expected, &batch_tx, &spare_rx);
+        let chain = s.spawn(move || chain_pass(&batch_rx, &spare_tx, durable, head, frontier));
+        let indexed = index_pass(source, index, head.next_seq, &batch_tx, &spare_rx);
         drop(batch_tx);
         let chained = chain.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (indexed, chained)
@@ -464,6 +558,22 @@ impl Building {
         }
     }
 
+    /// The index of a snapshot, to continue with the records after it.
+    fn seeded(index: Index) -> Self {
+        let Index { keys, resources, tenants } = index;
+        let tenants = tenants
+            .into_iter()
+            .map(|(id, list)| (Box::<str>::from(id.as_str()), (id, list)))
+            .collect();
+        Self {
+            keys,
+            resources,
+            tenants,
+            presized: true,
+            ..Self::new(KeyHasher::default(), Expected::Records(0))
+        }
+    }
+
     fn push(&mut self, key: KeyHash, seq: u64, resource_seq: u64) {
         if let Some(shard) = self.pending.get_mut(key.shard()) {
             shard.push((key, seq, resource_seq));
@@ -532,16 +642,19 @@ impl Building {
 /// the first record that does not decode or breaks its resource's numbering.
 fn index_pass(
     source: impl FnOnce(&mut Visit<'_>) -> Result<(), LedgerError>,
-    keys: KeyHasher,
-    expected: Expected,
+    mut index: Building,
+    from: u64,
     batches: &mpsc::SyncSender<Batch>,
     spares: &mpsc::Receiver<Batch>,
 ) -> Result<(Index, u64), Refusal> {
-    let mut index = Building::new(keys, expected);
     let mut batch = Batch::default();
-    let mut next = 0u64;
+    let mut next = from;
     let mut failed = None;
     let read = source(&mut |seq, record| {
+        if seq < from {
+            // In the snapshot the rebuild started from.
+            return ControlFlow::Continue(());
+        }
         let bytes = match record {
             Record::Copied(bytes) => bytes,
             Record::Framed(segment, start, end) => {
@@ -617,12 +730,14 @@ fn chain_pass(
     batches: &mpsc::Receiver<Batch>,
     spares: &mpsc::SyncSender<Batch>,
     durable: bool,
+    head: Head,
+    frontier: MerkleFrontier,
 ) -> Chained {
     let (hash_tx, hash_rx) = mpsc::sync_channel::<Vec<Digest>>(16);
     std::thread::scope(|s| {
         let tree = durable.then(|| {
             s.spawn(move || {
-                let mut frontier = MerkleFrontier::new();
+                let mut frontier = frontier;
                 for batch in hash_rx {
                     for hash in &batch {
                         frontier.push(hash);
@@ -631,7 +746,7 @@ fn chain_pass(
                 frontier
             })
         });
-        let head = chain_batches(batches, spares, durable.then_some(&hash_tx));
+        let head = chain_batches(batches, spares, durable.then_some(&hash_tx), head);
         drop(hash_tx);
         let frontier = match tree {
             Some(tree) => tree.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
@@ -646,8 +761,9 @@ fn chain_batches(
     batches: &mpsc::Receiver<Batch>,
     spares: &mpsc::SyncSender<Batch>,
     tree: Option<&mpsc::SyncSender<Vec<Digest>>>,
+    head: Head,
 ) -> Result<Head, LedgerError> {
-    let mut chain = ChainVerifier::new();
+    let mut chain = ChainVerifier::resume(head);
     let mut hashes = Vec::new();
     for batch in batches {
         for record in batch.records() {

@@ -224,6 +224,62 @@ impl SeqList {
         self.walk(from, |seq| seq <= after)
     }
 
+    /// The list as a snapshot stores it ([`super::snapshot`]): its length, first and last
+    /// numbers and its varint deltas, exactly the bytes it holds.
+    pub(crate) fn to_parts(&self) -> Option<ListParts<'_>> {
+        let (first, deltas) = self.parts();
+        let last = match self {
+            Self::Empty => return None,
+            Self::Inline { last, .. } => *last,
+            Self::Spilled(s) => s.last,
+        };
+        Some(ListParts { len: self.len(), first: first?, last, deltas })
+    }
+
+    /// The list whose parts are `parts`, checked: every delta a well-formed varint of at
+    /// least 1, as many numbers as `len` says, the last one `last` and below `below`.
+    /// `each` sees every number in order, with the byte offset after its delta (0 for the
+    /// first), and may refuse it.
+    pub(crate) fn from_parts(
+        parts: ListParts<'_>,
+        below: u64,
+        mut each: impl FnMut(u64, usize) -> Result<(), String>,
+    ) -> Result<Self, String> {
+        let ListParts { len, first, last, deltas } = parts;
+        if len == 0 {
+            return Err("an empty list".into());
+        }
+        if first >= below {
+            return Err(format!("number {first} is not below {below}"));
+        }
+        each(first, 0)?;
+        let (mut at, mut seq, mut count) = (0usize, first, 1u64);
+        while at < deltas.len() {
+            let (delta, next) = delta_at(deltas, at)
+                .filter(|&(_, next)| next - at <= 10)
+                .ok_or_else(|| format!("a malformed delta at byte {at}"))?;
+            seq = seq
+                .checked_add(delta)
+                .filter(|&s| delta > 0 && s < below)
+                .ok_or_else(|| format!("a delta of {delta} after {seq} (numbers below {below})"))?;
+            at = next;
+            count += 1;
+            each(seq, at)?;
+        }
+        if count != len || seq != last {
+            return Err(format!(
+                "{count} numbers ending at {seq}, the list says {len} ending at {last}"
+            ));
+        }
+        if deltas.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes.get_mut(..deltas.len()).unwrap_or_default().copy_from_slice(deltas);
+            Ok(Self::Inline { last, used: deltas.len() as u8, bytes })
+        } else {
+            Ok(Self::Spilled(Box::new(Spilled { first, last, len, bytes: deltas.to_vec() })))
+        }
+    }
+
     /// Bytes of deltas in use: where the delta of the next number pushed will start.
     fn delta_len(&self) -> usize {
         match self {
@@ -241,6 +297,37 @@ impl SeqList {
             _ => 0,
         }
     }
+}
+
+/// A list's parts as a snapshot stores them (see [`SeqList::to_parts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListParts<'a> {
+    /// How many numbers.
+    pub(crate) len: u64,
+    /// The first.
+    pub(crate) first: u64,
+    /// The last.
+    pub(crate) last: u64,
+    /// The varint deltas between neighbours.
+    pub(crate) deltas: &'a [u8],
+}
+
+impl ListParts<'_> {
+    /// The numbers, in order (parts already checked by [`SeqList::from_parts`], or
+    /// written by this ledger).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.first).chain(deltas(self.deltas).scan(self.first, |at, delta| {
+            *at = at.wrapping_add(delta);
+            Some(*at)
+        }))
+    }
+}
+
+/// Writes `n` as a LEB128 varint at the end of `out`.
+pub(crate) fn put_varint(out: &mut Vec<u8>, n: u64) {
+    let mut varint = [0u8; 10];
+    let len = encode(n, &mut varint);
+    out.extend_from_slice(varint.get(..len).unwrap_or_default());
 }
 
 /// A [`SeqList`] marked every [`MARK_EVERY`] numbers, so that a walk from a given number
@@ -261,6 +348,25 @@ impl MarkedList {
         if self.list.len().is_multiple_of(MARK_EVERY) {
             self.marks.push(Resume { last: Some(seq), at: self.list.delta_len() });
         }
+    }
+
+    /// The list whose parts are `parts` (checked as [`SeqList::from_parts`] checks them),
+    /// marked as pushing its numbers one by one would have marked it.
+    pub(crate) fn from_parts(
+        parts: ListParts<'_>,
+        below: u64,
+        mut each: impl FnMut(u64) -> Result<(), String>,
+    ) -> Result<Self, String> {
+        let mut marks = Vec::new();
+        let mut count = 0u64;
+        let list = SeqList::from_parts(parts, below, |seq, at| {
+            count += 1;
+            if count.is_multiple_of(MARK_EVERY) {
+                marks.push(Resume { last: Some(seq), at });
+            }
+            each(seq)
+        })?;
+        Ok(Self { list, marks })
     }
 
     /// The list.

@@ -270,7 +270,10 @@ fn layout(n: u64, segment_bytes: u64) -> Vec<(u64, u64)> {
 fn records_round_trip_across_segments_and_survive_reopening() {
     let io = FaultIo::default();
     let (mut store, report) = open(&io, 128).unwrap();
-    assert_eq!(report, OpenReport { segments: 0, records: 0, torn: None, writer: None });
+    assert_eq!(
+        report,
+        OpenReport { segments: 0, records: 0, torn: None, writer: None, snapshot: None }
+    );
     append_range(&mut store, 0..7);
     assert_records(&store, 7); // served from the buffer
     assert_eq!((store.synced_len(), io.files().len()), (0, 0));
@@ -302,7 +305,10 @@ fn records_round_trip_across_segments_and_survive_reopening() {
     drop(store);
 
     let (mut store, report) = open(&io, 128).unwrap();
-    assert_eq!(report, OpenReport { segments: 15, records: 20, torn: None, writer: None });
+    assert_eq!(
+        report,
+        OpenReport { segments: 15, records: 20, torn: None, writer: None, snapshot: None }
+    );
     assert_records(&store, 20);
     assert_eq!(
         store.append(5, b"x"),
@@ -408,7 +414,7 @@ const F: u64 = 54;
 const FOUR: u64 = H + 4 * F;
 
 fn report(segments: usize, records: u64, torn: Option<TornTail>) -> OpenReport {
-    OpenReport { segments, records, torn, writer: None }
+    OpenReport { segments, records, torn, writer: None, snapshot: None }
 }
 
 #[test]
