@@ -259,7 +259,14 @@ async fn child(dir: PathBuf, seed: u64) {
     // Durable (the default); checkpoints every 10 ms, so that kills land in their writes.
     let options =
         CommitOptions { checkpoint_every: Duration::from_millis(10), ..CommitOptions::default() };
-    let runtime = Runtime::builder().data_dir(dir).group_commit(options).start().await.unwrap();
+    // Ledger snapshots every 100 receipts, so that kills land in their writes too.
+    let runtime = Runtime::builder()
+        .data_dir(dir)
+        .group_commit(options)
+        .ledger_snapshot_every(100)
+        .start()
+        .await
+        .unwrap();
     let h = runtime.handle();
     let shared = Arc::new(Shared {
         admitted: (0..TENANTS)
@@ -564,6 +571,14 @@ async fn check_runtime(dir: &Path, acked: &BTreeMap<u64, Ack>, found: &mut Found
     assert_eq!(stopped, head, "{ctx}: the checks wrote receipts");
 }
 
+/// The receipts the data directory's ledger snapshot covers (0 without one): its header's
+/// record count, bytes 19..27 after the magic and version (see govern-ledger's snapshot
+/// module).
+fn snapshot_len(dir: &Path) -> u64 {
+    let Ok(bytes) = std::fs::read(dir.join(govern_ledger::SNAPSHOT_FILE)) else { return 0 };
+    bytes.get(19..27).map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
+}
+
 #[test]
 fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
     let rounds = env_u64("GOVERN_KILL_ROUNDS").unwrap_or(ROUNDS_DEFAULT);
@@ -575,7 +590,7 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
     let mut acked = BTreeMap::<u64, Ack>::new();
     // Rounds whose kill left a checkpoint the child signed, a torn tail, receipts written
     // but not acknowledged.
-    let (mut checkpoints, mut torn_tails, mut in_flight) = (0, 0, 0);
+    let (mut checkpoints, mut torn_tails, mut in_flight, mut snapshots) = (0, 0, 0, 0);
     let mut last = Found::default();
     for round in 0..rounds {
         let kill_after = 1 + rng.next() % ACKS_MAX;
@@ -597,6 +612,8 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
         );
         let mut found = Found::default();
         check_offline(dir.path(), &mut found, &ctx);
+        // The runtime that checks opens from the child's snapshot when it wrote one.
+        snapshots += u32::from(snapshot_len(dir.path()) > last.receipts);
         tokio.block_on(check_runtime(dir.path(), &acked, &mut found, &ctx));
         // The previous round's checks ended with a checkpoint of everything: a larger one is
         // the child's.
@@ -608,8 +625,8 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
     eprintln!(
         "runtime kill test: seed {seed}, {rounds} rounds, {} commands acknowledged on {} \
          governors, {} receipts; kills left a checkpoint signed by the child in {checkpoints} \
-         rounds, receipts written but not acknowledged in {in_flight} ({} in all), a torn tail \
-         in {torn_tails}",
+         rounds, a ledger snapshot written by the child in {snapshots}, receipts written but \
+         not acknowledged in {in_flight} ({} in all), a torn tail in {torn_tails}",
         acked.len(),
         last.governors,
         last.receipts,

@@ -89,6 +89,7 @@ pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
                 "bench": "reopen",
                 "receipts": receipts,
                 "segments": report.segments,
+                "snapshot": report.snapshot,
                 "cores": cores,
                 "combined": steps.is_none(),
                 "store_open_s": steps.map(|(store_s, _)| round3(store_s)),
@@ -120,6 +121,13 @@ pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
             );
         } else {
             say!("  Ledger::open_dir    (frames, CRC32C, offsets; chain, index, Merkle frontier)");
+            match report.snapshot {
+                Some(covered) => say!(
+                    "  from the snapshot of the first {covered} receipts; {} read after it",
+                    receipts - covered
+                ),
+                None => say!("  without a snapshot: every receipt read"),
+            }
         }
         say!("  total               {total_s:>8.3} s  {:>12.0} receipts/s", per_s(total_s));
         say!(

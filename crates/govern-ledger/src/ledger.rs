@@ -40,7 +40,9 @@ use seqs::{MarkedList, Resume, SeqList};
 use crate::merkle::MerkleFrontier;
 
 pub use open::OpenDirError;
-pub use snapshot::{SNAPSHOT_FILE, SnapshotError, SnapshotWritten};
+pub use snapshot::{
+    SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE, SnapshotError, SnapshotWritten,
+};
 pub(crate) use store::Copied;
 pub use store::{
     LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob, sync_by_phases,
@@ -335,6 +337,13 @@ pub struct Ledger {
     /// Set by [`Ledger::close`] (under both locks); appends and commits are refused from
     /// then on.
     closed: AtomicBool,
+    /// The records the data directory's snapshot covers (the one opened from or last
+    /// written), for [`Ledger::snapshot_due`].
+    snapshotted: AtomicU64,
+    /// The least number of records not in the snapshot that make one due.
+    snapshot_every: AtomicU64,
+    /// Held by [`Ledger::write_snapshot`]: one writer of the snapshot file at a time.
+    snapshotting: Mutex<()>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -354,6 +363,9 @@ impl Ledger {
             durable: AtomicU64::new(durable),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            snapshotted: AtomicU64::new(0),
+            snapshot_every: AtomicU64::new(snapshot::SNAPSHOT_DUE_RECORDS),
+            snapshotting: Mutex::new(()),
         }
     }
 

@@ -35,8 +35,8 @@ pub use checkpoint::{
 
 pub use ledger::{
     Appended, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError,
-    SNAPSHOT_FILE, SnapshotError, SnapshotWritten, StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead,
-    sync_by_phases,
+    SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE, SnapshotError, SnapshotWritten,
+    StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, sync_by_phases,
 };
 
 pub use merkle::{

@@ -232,6 +232,65 @@ pub(crate) struct ReceiptActor {
     wake: Arc<Wake>,
     /// The outcome of the last commit at stop, for `Runtime::shutdown`.
     pub(crate) outcome: Arc<Mutex<Option<Result<(), String>>>>,
+    /// The data directory's ledger snapshots, when there is one.
+    snapshots: Option<Arc<Snapshots>>,
+}
+
+/// Writes the ledger's snapshots into the data directory (`Ledger::write_snapshot`): on a
+/// thread of its own whenever one is due after a commit (never in the commit's path: appends
+/// and commits go on while it reads and writes), and a last one at stop, after the last
+/// commit, so that the next start reads no record twice.
+pub(crate) struct Snapshots {
+    dir: std::path::PathBuf,
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Snapshots {
+    pub(crate) fn new(dir: std::path::PathBuf) -> Self {
+        Self { dir, running: Mutex::new(None) }
+    }
+
+    /// Starts writing a snapshot if one is due and none is being written.
+    fn after_commit(self: &Arc<Self>, ledger: &Arc<Ledger>) {
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if running.as_ref().is_some_and(|r| !r.is_finished()) || !ledger.snapshot_due() {
+            return;
+        }
+        let (me, ledger) = (Arc::clone(self), Arc::clone(ledger));
+        let spawned = std::thread::Builder::new()
+            .name("govern-snapshot".into())
+            .spawn(move || me.write(&ledger, "periodic"));
+        match spawned {
+            Ok(handle) => *running = Some(handle),
+            Err(e) => tracing::warn!(error = %e, "ledger snapshot not started"),
+        }
+    }
+
+    /// Waits for a snapshot being written, then writes the last one (at stop).
+    fn finish(&self, ledger: &Ledger) {
+        let running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(running) = running {
+            let _ = running.join();
+        }
+        self.write(ledger, "at stop");
+    }
+
+    fn write(&self, ledger: &Ledger, why: &'static str) {
+        let started = now();
+        match ledger.write_snapshot(&self.dir) {
+            Ok(Some(w)) => tracing::info!(
+                records = w.records,
+                read = w.read,
+                bytes = w.bytes,
+                ms = started.elapsed().as_millis() as u64,
+                why,
+                "ledger snapshot written"
+            ),
+            Ok(None) => {}
+            // Derived data: the next open reads more records, nothing is lost.
+            Err(e) => tracing::warn!(error = %e, why, "ledger snapshot not written"),
+        }
+    }
 }
 
 /// The actor and the sending side governors get.
@@ -241,6 +300,7 @@ pub(crate) fn receipt_actor(
     checkpointer: Option<Checkpointer>,
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
     commercial: Arc<Commercial>,
+    snapshots: Option<Snapshots>,
 ) -> (ReceiptActor, Receipts) {
     let options = options.normalized();
     let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
@@ -267,6 +327,7 @@ pub(crate) fn receipt_actor(
         core: Arc::new(Mutex::new(core)),
         wake: Arc::clone(&wake),
         outcome: Arc::new(Mutex::new(None)),
+        snapshots: snapshots.map(Arc::new),
     };
     (actor, Receipts { tx, wake })
 }
@@ -378,6 +439,7 @@ impl ReceiptActor {
         let core_ref = Arc::clone(&self.core);
         let every = self.options.checkpoint_every;
         let delay = self.options.batch_delay;
+        let snapshots = self.snapshots.clone();
         // The result goes to whichever incarnation is current when the commit ends.
         let wake = Arc::clone(&self.wake);
         core.job = Some(tokio::spawn(async move {
@@ -388,6 +450,9 @@ impl ReceiptActor {
                 let result = ledger.commit();
                 if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
                     checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, false);
+                }
+                if let (Some(snapshots), Ok(_)) = (&snapshots, &result) {
+                    snapshots.after_commit(&ledger);
                 }
                 result
             })
@@ -498,10 +563,14 @@ impl ReceiptActor {
         let checkpointer = self.checkpointer.clone();
         let core_ref = Arc::clone(&self.core);
         let every = self.options.checkpoint_every;
+        let snapshots = self.snapshots.clone();
         let result = tokio::task::spawn_blocking(move || {
             let result = ledger.commit();
             if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
                 checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, true);
+            }
+            if let (Some(snapshots), Ok(_)) = (&snapshots, &result) {
+                snapshots.finish(&ledger);
             }
             result
         })

@@ -36,7 +36,7 @@ use crate::governor::Env;
 use crate::hosted::Hosted;
 use crate::ledger::{Ledger, LedgerError, LedgerStore};
 use crate::limits;
-use crate::receipts::{Receipts, receipt_actor};
+use crate::receipts::{Receipts, Snapshots, receipt_actor};
 use crate::registry::{Key, Registry, RegistryMsg, TimeoutAdmission};
 use crate::router::RegistryActor;
 use crate::schedule::Schedule;
@@ -129,6 +129,7 @@ pub struct RuntimeBuilder {
     store: Option<Box<dyn LedgerStore>>,
     data_dir: Option<PathBuf>,
     commit: CommitOptions,
+    snapshot_every: Option<u64>,
     signer: Option<CheckpointSigner>,
     checkpointer: Option<Checkpointer>,
     catalog: Option<Arc<Catalog>>,
@@ -151,6 +152,7 @@ impl Default for RuntimeBuilder {
             store: None,
             data_dir: None,
             commit: CommitOptions::default(),
+            snapshot_every: None,
             signer: None,
             checkpointer: None,
             catalog: None,
@@ -240,6 +242,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How many durable receipts make a ledger snapshot due in the data directory (default
+    /// [`govern_ledger::SNAPSHOT_DUE_RECORDS`], or a fiftieth of the ledger if more; see
+    /// [`Ledger::snapshot_due`]). A snapshot is also written at every clean stop. Without
+    /// [`Self::data_dir`] there are no snapshots.
+    #[must_use]
+    pub fn ledger_snapshot_every(mut self, records: u64) -> Self {
+        self.snapshot_every = Some(records);
+        self
+    }
+
     /// How the group commit batches and how often it flushes and checkpoints (its
     /// durability is kept from [`Self::durability`]).
     #[must_use]
@@ -310,7 +322,9 @@ impl RuntimeBuilder {
     }
 
     /// The ledger and its checkpointer, as configured.
-    fn open_ledger(&mut self) -> Result<(Ledger, Option<Checkpointer>), RuntimeError> {
+    fn open_ledger(
+        &mut self,
+    ) -> Result<(Ledger, Option<Checkpointer>, Option<Snapshots>), RuntimeError> {
         let fail = |reason: String| RuntimeError::Start { what: "ledger", reason };
         let Some(dir) = self.data_dir.clone() else {
             let ledger = match self.store.take() {
@@ -330,7 +344,7 @@ impl RuntimeBuilder {
                     "checkpoints are configured for a store that is not durable".into(),
                 ));
             }
-            return Ok((ledger, checkpointer));
+            return Ok((ledger, checkpointer, None));
         };
         if self.store.is_some() {
             return Err(fail("both a store and a data directory are configured".into()));
@@ -350,12 +364,20 @@ impl RuntimeBuilder {
         if let Some(torn) = &report.torn {
             tracing::warn!(segment = %torn.segment, offset = torn.offset, seq = torn.seq, bytes = torn.bytes, "ledger reopened after a torn final write; the unacknowledged tail was cut");
         }
-        tracing::info!(dir = %dir.display(), receipts = report.records, segments = report.segments, "ledger opened");
+        match report.snapshot {
+            Some(covered) => {
+                tracing::info!(dir = %dir.display(), receipts = report.records, segments = report.segments, snapshot = covered, read = report.records - covered, "ledger opened from its snapshot")
+            }
+            None => {
+                tracing::info!(dir = %dir.display(), receipts = report.records, segments = report.segments, "ledger opened")
+            }
+        }
+        let snapshots = Snapshots::new(dir.clone());
         let checkpointer = match self.signer.take() {
             Some(signer) => Checkpointer::new(Arc::new(DirSink::new(dir)), signer),
             None => Checkpointer::in_dir(dir).map_err(|e| fail(e.to_string()))?,
         };
-        Ok((ledger, Some(checkpointer)))
+        Ok((ledger, Some(checkpointer), Some(snapshots)))
     }
 
     /// Starts the supervision tree.
@@ -363,7 +385,10 @@ impl RuntimeBuilder {
     /// # Errors
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
-        let (ledger, checkpointer) = self.open_ledger()?;
+        let (ledger, checkpointer, snapshots) = self.open_ledger()?;
+        if let Some(every) = self.snapshot_every {
+            ledger.set_snapshot_every(every);
+        }
         if let Some(checkpointer) = &checkpointer {
             check_latest_checkpoint(&ledger, checkpointer)?;
         }
@@ -382,6 +407,7 @@ impl RuntimeBuilder {
             checkpointer,
             Arc::clone(&registry_ref),
             Arc::clone(&commercial),
+            snapshots,
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {

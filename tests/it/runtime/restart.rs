@@ -34,6 +34,8 @@ async fn a_runtime_restarted_on_its_data_directory_continues_where_it_stopped() 
     // The directory verifies offline, as `govern verify` would.
     let report = govern_ledger::verify::verify_dir(dir.path()).unwrap();
     assert_eq!(report.head, first);
+    // The stop wrote the ledger's snapshot: the next open reads no receipt.
+    assert_eq!(snapshot_of(dir.path()), Some(4));
 
     let rt = start_on(dir.path(), 0).await;
     let h = rt.handle();
@@ -47,6 +49,14 @@ async fn a_runtime_restarted_on_its_data_directory_continues_where_it_stopped() 
     let second = rt.shutdown().await.unwrap();
     assert_eq!(second.next_seq, 5);
     assert_eq!(govern_ledger::verify::verify_dir(dir.path()).unwrap().head, second);
+    assert_eq!(snapshot_of(dir.path()), Some(5));
+}
+
+/// The receipts the data directory's ledger snapshot covers, as the next open finds it.
+fn snapshot_of(dir: &std::path::Path) -> Option<u64> {
+    let (_, report) =
+        govern_ledger::Ledger::open_dir(dir, govern_ledger::SegmentOptions::default()).unwrap();
+    report.snapshot
 }
 
 #[tokio::test(start_paused = true)]

@@ -285,6 +285,7 @@ impl Ledger {
         let opened = Self::open_dir_scanning(dir, options, start, Some(snapshot.last_hash));
         let (ledger, mut report) = opened.map_err(|e| e.to_string())?;
         report.snapshot = Some(snapshot.records);
+        ledger.snapshotted.store(snapshot.records, std::sync::atomic::Ordering::Release);
         Ok(Some((ledger, report)))
     }
 

@@ -69,6 +69,17 @@ pub(crate) const SNAPSHOT_VERSION: u16 = 1;
 /// The bytes of entries a block of the KEYS section holds, about (an entry is never split).
 pub(crate) const BLOCK_BYTES: usize = 64 << 10;
 
+/// A snapshot is due when the durable records not in it reach this many, or
+/// [`SNAPSHOT_DUE_FRACTION`] of those in it if more: the records an open reads after the
+/// snapshot stay below about 2 % of the ledger (and a quarter of a million), and the cost
+/// of writing snapshots (each rewrites the whole file) stays proportional to the records
+/// appended.
+pub const SNAPSHOT_DUE_RECORDS: u64 = 1 << 18;
+
+/// See [`SNAPSHOT_DUE_RECORDS`]: one snapshot per this fraction of the ledger's length
+/// (1/50).
+pub const SNAPSHOT_DUE_FRACTION: u64 = 50;
+
 /// The largest snapshot file read (a bigger one is refused as damaged, not allocated).
 pub(crate) const SNAPSHOT_BYTES_MAX: u64 = 32 << 30;
 
@@ -845,6 +856,30 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(
 }
 
 impl Ledger {
+    /// Whether the durable records not in the data directory's snapshot are enough for a new
+    /// one (see [`SNAPSHOT_DUE_RECORDS`], [`Self::set_snapshot_every`]). A ledger opened without a snapshot is due at once
+    /// if it holds that many.
+    #[must_use]
+    pub fn snapshot_due(&self) -> bool {
+        let covered = self.snapshotted.load(std::sync::atomic::Ordering::Acquire);
+        let fresh = self.durable_len().saturating_sub(covered);
+        let every = self.snapshot_every.load(std::sync::atomic::Ordering::Relaxed);
+        fresh >= every.max(covered / SNAPSHOT_DUE_FRACTION)
+    }
+
+    /// Makes a snapshot due after `records` durable records not in it (at least 1) instead
+    /// of [`SNAPSHOT_DUE_RECORDS`]; a fiftieth of the ledger still applies when larger.
+    pub fn set_snapshot_every(&self, records: u64) {
+        self.snapshot_every.store(records.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The records the data directory's snapshot covers: the one opened from or last
+    /// written (0 for none).
+    #[must_use]
+    pub fn snapshot_len(&self) -> u64 {
+        self.snapshotted.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Writes a snapshot of this data directory's ledger as of its durable records into
     /// `dir/ledger.snap` (see the module documentation): the previous snapshot, if valid and
     /// still a prefix of this ledger, merged with the records after it, read without
@@ -856,6 +891,11 @@ impl Ledger {
     /// the records cannot be read. A previous snapshot that is damaged or of another history
     /// is not an error: it is replaced by one written from every record.
     pub fn write_snapshot(&self, dir: &Path) -> Result<Option<SnapshotWritten>, SnapshotError> {
+        let _one = self.snapshotting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.write_snapshot_locked(dir)
+    }
+
+    fn write_snapshot_locked(&self, dir: &Path) -> Result<Option<SnapshotWritten>, SnapshotError> {
         let (records, frontier) = {
             if !self.is_durable() {
                 return Ok(None);
@@ -906,6 +946,7 @@ impl Ledger {
         };
         let bytes = writer.finish(records, last_hash, &frontier);
         write_atomically(dir, SNAPSHOT_FILE, &bytes)?;
+        self.snapshotted.store(records, std::sync::atomic::Ordering::Release);
         Ok(Some(SnapshotWritten { records, read: records - from, bytes: bytes.len() as u64 }))
     }
 
@@ -922,7 +963,7 @@ impl Ledger {
                 });
             }
         }
-        self.write_snapshot(dir)
+        self.write_snapshot_locked(dir)
     }
 
     /// Checks that `snapshot` describes a prefix of this ledger's first `records`: its

@@ -341,3 +341,24 @@ fn a_leftover_temporary_file_changes_nothing() {
     assert!(!dir.path().join(format!("{SNAPSHOT_FILE}.tmp")).exists());
     assert_eq!(open(dir.path()).1.snapshot, Some(80));
 }
+
+#[test]
+fn a_snapshot_is_due_after_the_records_set_or_a_fiftieth_of_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = open(dir.path());
+    ledger.set_snapshot_every(100);
+    append(&ledger, 0..99);
+    assert!(!ledger.snapshot_due());
+    append(&ledger, 99..100);
+    assert!(ledger.snapshot_due());
+    ledger.write_snapshot(dir.path()).unwrap();
+    assert_eq!(ledger.snapshot_len(), 100);
+    assert!(!ledger.snapshot_due());
+    // Past 5 000 covered records, a fiftieth is more than 100.
+    append(&ledger, 100..5_100);
+    ledger.write_snapshot(dir.path()).unwrap();
+    append(&ledger, 5_100..5_201);
+    assert!(!ledger.snapshot_due(), "101 < 5 100 / 50");
+    append(&ledger, 5_201..5_202);
+    assert!(ledger.snapshot_due());
+}
