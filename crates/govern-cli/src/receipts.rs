@@ -2,6 +2,8 @@
 //! line each in sequence order, optionally only one governor kind's or one resource's. Reads
 //! the ledger (a data directory or a PostgreSQL database) read-only; it does not verify the chain (`govern verify` does).
 //! On a database of several shards only the tenant's shard is read, and the count line names it.
+//! In a data directory the ledger's snapshot says where the receipts are (only the records
+//! written after it are read whole); without a usable one every record is read.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -50,16 +52,7 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
     let header = row("SEQ", "TIME", "GOVERNOR", "RESOURCE", "COMMAND", "FROM → TO", "HASH");
     writeln!(out, "{header}  REASON").map_err(|e| write_error(&e))?;
     let mut count = 0u64;
-    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
-        // The key is read without decoding the whole record: other tenants' receipts
-        // are skipped cheaply.
-        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-        if key.tenant != tenant.as_str()
-            || args.governor.is_some_and(|k| k != key.governor)
-            || resource.as_ref().is_some_and(|r| r.as_str() != key.resource)
-        {
-            return Ok(());
-        }
+    let mut print = |seq: u64, record: &[u8]| -> Result<(), Message> {
         let r = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
         count += 1;
         let b = &r.body;
@@ -73,8 +66,43 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
             &r.hash.short(),
         );
         writeln!(out, "{line}  {}", b.reason.escape_debug()).map_err(|e| Message(write_error(&e)))
-    })
-    .map_err(|e| chain.named(e.0))?;
+    };
+    match args.ledger.dir() {
+        // A data directory: the receipts' numbers from its snapshot and the records after
+        // it, then only those records read.
+        Some(dir) => {
+            let filter = govern_ledger::ReceiptFilter {
+                tenant: &tenant,
+                kind: args.governor,
+                resource: resource.as_ref(),
+            };
+            let found = govern_ledger::find_receipts(dir, store.as_ref(), filter)?;
+            if let Some(why) = &found.unused {
+                tell!("note: the ledger snapshot was not used ({why}); every receipt was read");
+            }
+            let mut located = store.locate(&found.seqs).map_err(|e| e.to_string())?;
+            while let Some((seq, record)) = located.next_record() {
+                match record {
+                    Ok(Some(record)) => print(seq, record).map_err(|e| e.0)?,
+                    Ok(None) => return Err(format!("receipt {seq} is missing")),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        None => for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
+            // The key is read without decoding the whole record: other tenants' receipts
+            // are skipped cheaply.
+            let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+            if key.tenant != tenant.as_str()
+                || args.governor.is_some_and(|k| k != key.governor)
+                || resource.as_ref().is_some_and(|r| r.as_str() != key.resource)
+            {
+                return Ok(());
+            }
+            print(seq, record)
+        })
+        .map_err(|e| chain.named(e.0))?,
+    }
     let mut filters = String::new();
     if let Some(kind) = args.governor {
         let _ = write!(filters, ", governor {kind}");

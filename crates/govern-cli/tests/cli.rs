@@ -685,6 +685,60 @@ fn bench_ledger_per_resource_writes_k_receipts_per_resource_of_one_tenant() {
     assert_eq!(zero.status.code(), Some(2), "K is at least 1");
 }
 
+/// The sequence numbers `govern receipts DATA ARGS...` lists, and its stderr.
+fn listed(data: &str, args: &[&str]) -> (Vec<u64>, String) {
+    let mut all = vec!["receipts", data];
+    all.extend_from_slice(args);
+    let out = govern(&all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let seqs = receipt_rows(&text(&out.stdout)).iter().map(|r| r[0].parse().unwrap()).collect();
+    (seqs, text(&out.stderr).to_string())
+}
+
+#[test]
+fn receipts_lists_the_same_from_a_snapshot_with_a_tail_a_damaged_one_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let snap = dir.path().join("ledger.snap");
+    // 600 receipts and the snapshot of the first 300 (a run of 300 writes the same first
+    // 300: the bench's receipts depend only on their number): a listing reads the snapshot
+    // and the 300 records after it.
+    let other = tempfile::tempdir().unwrap();
+    bench_ledger(other.path().to_str().unwrap(), 300, 10);
+    let first = std::fs::read(other.path().join("ledger.snap")).unwrap();
+    bench_ledger(data, 600, 10);
+    std::fs::write(&snap, &first).unwrap();
+    let queries: [&[&str]; 4] = [
+        &["--tenant", "tenant-0003"],
+        &["--tenant", "tenant-0003", "--resource", "sub-00000003"],
+        &["--tenant", "tenant-0003", "--governor", "subscription"],
+        &["--tenant", "tenant-0003", "--governor", "subscription", "--resource", "sub-00000019"],
+    ];
+    // Resource r (receipts 10r..10r+10) is tenant r % 16's: tenant 3 has 3, 19, 35 and 51.
+    let expected: [Vec<u64>; 4] = [
+        (30..40).chain(190..200).chain(350..360).chain(510..520).collect(),
+        (30..40).collect(),
+        (30..40).chain(190..200).chain(350..360).chain(510..520).collect(),
+        (190..200).collect(),
+    ];
+    for (query, expected) in queries.iter().zip(&expected) {
+        assert_eq!(listed(data, query), (expected.clone(), String::new()), "{query:?}");
+    }
+    let mut damaged = first.clone();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 1;
+    std::fs::write(&snap, &damaged).unwrap();
+    for (query, expected) in queries.iter().zip(&expected) {
+        let (seqs, stderr) = listed(data, query);
+        assert_eq!(&seqs, expected, "{query:?}");
+        assert!(stderr.contains("snapshot was not used"), "{stderr}");
+    }
+    std::fs::remove_file(&snap).unwrap();
+    for (query, expected) in queries.iter().zip(&expected) {
+        assert_eq!(listed(data, query), (expected.clone(), String::new()), "{query:?}");
+    }
+}
+
 #[test]
 fn bench_start_starts_a_runtime_on_a_ledger_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();

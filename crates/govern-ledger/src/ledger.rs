@@ -20,6 +20,7 @@
 //! copies are capped at the head it saw first. `commit` is held for a whole group commit;
 //! it is taken before `inner`, never after.
 
+mod lookup;
 mod open;
 mod seqs;
 mod snapshot;
@@ -39,6 +40,7 @@ use seqs::{MarkedList, Resume, SeqList};
 
 use crate::merkle::MerkleFrontier;
 
+pub use lookup::{FoundReceipts, ReceiptFilter, find_receipts};
 pub use open::OpenDirError;
 pub use snapshot::{
     SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE, SnapshotError, SnapshotWritten,

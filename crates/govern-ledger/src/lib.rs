@@ -34,9 +34,10 @@ pub use checkpoint::{
 };
 
 pub use ledger::{
-    Appended, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError,
-    SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE, SnapshotError, SnapshotWritten,
-    StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, sync_by_phases,
+    Appended, FoundReceipts, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore,
+    OpenDirError, ReceiptFilter, SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE,
+    SnapshotError, SnapshotWritten, StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, find_receipts,
+    sync_by_phases,
 };
 
 pub use merkle::{

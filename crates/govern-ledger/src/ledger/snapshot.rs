@@ -145,18 +145,18 @@ pub(crate) struct Loaded {
 }
 
 /// A byte reader over one section that names what it was reading when the bytes ran out.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Self {
         Self { bytes, at: 0, what }
     }
 
-    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], SnapshotError> {
+    pub(crate) fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], SnapshotError> {
         let out = self.at.checked_add(n).and_then(|end| self.bytes.get(self.at..end)).ok_or_else(
             || damaged(format!("{}: {field} runs past the section's end", self.what)),
         )?;
@@ -164,28 +164,28 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn u8(&mut self, field: &str) -> Result<u8, SnapshotError> {
+    pub(crate) fn u8(&mut self, field: &str) -> Result<u8, SnapshotError> {
         Ok(self.take(1, field)?[0])
     }
 
-    fn u32(&mut self, field: &str) -> Result<u32, SnapshotError> {
+    pub(crate) fn u32(&mut self, field: &str) -> Result<u32, SnapshotError> {
         let b = self.take(4, field)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn u64(&mut self, field: &str) -> Result<u64, SnapshotError> {
+    pub(crate) fn u64(&mut self, field: &str) -> Result<u64, SnapshotError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8, field)?);
         Ok(u64::from_be_bytes(a))
     }
 
-    fn digest(&mut self, field: &str) -> Result<Digest, SnapshotError> {
+    pub(crate) fn digest(&mut self, field: &str) -> Result<Digest, SnapshotError> {
         let mut a = [0u8; 32];
         a.copy_from_slice(self.take(32, field)?);
         Ok(Digest(a))
     }
 
-    fn varint(&mut self, field: &str) -> Result<u64, SnapshotError> {
+    pub(crate) fn varint(&mut self, field: &str) -> Result<u64, SnapshotError> {
         let mut n = 0u64;
         for i in 0..10 {
             let byte = self.u8(field)?;
@@ -197,13 +197,13 @@ impl<'a> Reader<'a> {
         Err(damaged(format!("{}: {field} is not a varint", self.what)))
     }
 
-    fn short_str(&mut self, field: &str) -> Result<&'a str, SnapshotError> {
+    pub(crate) fn short_str(&mut self, field: &str) -> Result<&'a str, SnapshotError> {
         let len = self.u8(field)?;
         std::str::from_utf8(self.take(usize::from(len), field)?)
             .map_err(|_| damaged(format!("{}: {field} is not UTF-8", self.what)))
     }
 
-    fn list(&mut self) -> Result<ListParts<'a>, SnapshotError> {
+    pub(crate) fn list(&mut self) -> Result<ListParts<'a>, SnapshotError> {
         let len = self.varint("a list's length")?;
         let first = self.varint("a list's first number")?;
         let last = self.varint("a list's last number")?;
@@ -213,7 +213,7 @@ impl<'a> Reader<'a> {
         Ok(ListParts { len, first, last, deltas })
     }
 
-    fn kind(&mut self) -> Result<GovernorKind, SnapshotError> {
+    pub(crate) fn kind(&mut self) -> Result<GovernorKind, SnapshotError> {
         let k = self.u8("a kind")?;
         GovernorKind::ALL
             .get(usize::from(k))
@@ -221,12 +221,12 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| damaged(format!("{}: kind {k} is not a governor kind", self.what)))
     }
 
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.at == self.bytes.len()
     }
 }
 
-fn kind_byte(kind: GovernorKind) -> u8 {
+pub(crate) fn kind_byte(kind: GovernorKind) -> u8 {
     GovernorKind::ALL.iter().position(|&k| k == kind).unwrap_or_default() as u8
 }
 
@@ -238,7 +238,7 @@ pub(crate) struct KeyEntry<'a> {
     pub(crate) list: ListParts<'a>,
 }
 
-fn read_key<'a>(r: &mut Reader<'a>) -> Result<KeyEntry<'a>, SnapshotError> {
+pub(crate) fn read_key<'a>(r: &mut Reader<'a>) -> Result<KeyEntry<'a>, SnapshotError> {
     let tenant = r.u32("a key's tenant")?;
     let kind = r.kind()?;
     let resource = r.short_str("a key's resource")?;
@@ -373,7 +373,7 @@ impl Loaded {
         Ok(Self { bytes, records, last_hash, sections })
     }
 
-    fn section(&self, i: usize) -> &[u8] {
+    pub(crate) fn section(&self, i: usize) -> &[u8] {
         let (offset, len) = self.sections[i];
         self.bytes.get(offset..offset + len).unwrap_or_default()
     }

@@ -1,0 +1,242 @@
+//! Finding one tenant's receipts (or one governor kind's, or one resource's) in a data
+//! directory without reading every record: the sequence numbers come from the ledger's
+//! snapshot (the tenant's list, or one key's list found through the fence and one block),
+//! and only the records after the snapshot are read to find the rest. Without a usable
+//! snapshot every record is read, as before snapshots existed. What a reader such as
+//! `govern receipts` uses; it takes no lock and changes nothing.
+
+use std::path::Path;
+
+use govern_governors::{GovernorKind, ResourceId, TenantId};
+use govern_receipt::Receipt;
+
+use super::LedgerStore;
+use super::seqs::ListParts;
+use super::snapshot::{
+    KeyEntry, Loaded, Reader, SNAPSHOT_FILE, SnapshotError, kind_byte, read_key,
+};
+use crate::ledger::snapshot::record_hash_checked;
+
+/// What [`find_receipts`] looks for: a tenant's receipts, optionally only one kind's and
+/// one resource's.
+#[derive(Clone, Copy, Debug)]
+pub struct ReceiptFilter<'a> {
+    /// The tenant.
+    pub tenant: &'a TenantId,
+    /// Only this governor kind's.
+    pub kind: Option<GovernorKind>,
+    /// Only this resource's (of any kind unless `kind` says).
+    pub resource: Option<&'a ResourceId>,
+}
+
+/// The receipts found, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundReceipts {
+    /// Their sequence numbers, in order.
+    pub seqs: Vec<u64>,
+    /// The records the snapshot used covered (`None`: no usable snapshot, every record was
+    /// read).
+    pub snapshot: Option<u64>,
+    /// Why the snapshot there was not used, when one was there.
+    pub unused: Option<String>,
+    /// How many records were read to find them (those after the snapshot).
+    pub read: u64,
+}
+
+/// Finds the receipts `wanted` names in the ledger of data directory `dir`, whose store
+/// `store` is open (read-only). The snapshot is used when it is valid and ends with a record
+/// the store has, with the hash it names; its lists are taken as they are (each checked for
+/// form), the records after it are read and their keys decoded.
+///
+/// # Errors
+/// A record after the snapshot (or any, without one) that the store cannot read or that
+/// does not decode.
+pub fn find_receipts(
+    dir: &Path,
+    store: &dyn LedgerStore,
+    wanted: ReceiptFilter<'_>,
+) -> Result<FoundReceipts, String> {
+    let (mut seqs, snapshot, unused) = match from_snapshot(dir, store, wanted) {
+        Ok(Some((records, seqs))) => (seqs, Some(records), None),
+        Ok(None) => (Vec::new(), None, None),
+        Err(e) => (Vec::new(), None, Some(e.to_string())),
+    };
+    let from = snapshot.unwrap_or(0);
+    let len = store.len();
+    let mut located = store.locate_range(from..len).map_err(|e| e.to_string())?;
+    let mut next = from;
+    while let Some((seq, record)) = located.next_record() {
+        if seq != next {
+            break;
+        }
+        next += 1;
+        let record = match record {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(format!("receipt {seq} is missing (the ledger holds {len})")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        if key.tenant == wanted.tenant.as_str()
+            && wanted.kind.is_none_or(|k| k == key.governor)
+            && wanted.resource.is_none_or(|r| r.as_str() == key.resource)
+        {
+            seqs.push(seq);
+        }
+    }
+    if next < len {
+        return Err(format!("receipt {next} is missing (the ledger holds {len})"));
+    }
+    Ok(FoundReceipts { seqs, snapshot, unused, read: len - from })
+}
+
+/// The numbers the snapshot lists for `wanted`, and the records it covers; `None` without a
+/// snapshot.
+fn from_snapshot(
+    dir: &Path,
+    store: &dyn LedgerStore,
+    wanted: ReceiptFilter<'_>,
+) -> Result<Option<(u64, Vec<u64>)>, SnapshotError> {
+    let Some(snapshot) = Loaded::read(&dir.join(SNAPSHOT_FILE))? else { return Ok(None) };
+    let records = snapshot.records;
+    check_end(&snapshot, store)?;
+    let Some((index, tenant_list)) = snapshot.find_tenant(wanted.tenant.as_str())? else {
+        return Ok(Some((records, Vec::new())));
+    };
+    let mut seqs = Vec::new();
+    match (wanted.kind, wanted.resource) {
+        (None, None) => seqs.extend(checked(tenant_list, records)?),
+        (kind, resource) => {
+            snapshot.for_each_key_of(index, kind, resource, |entry| {
+                seqs.extend(checked(entry.list, records)?);
+                Ok(())
+            })?;
+            seqs.sort_unstable();
+        }
+    }
+    Ok(Some((records, seqs)))
+}
+
+/// The numbers of a list, checked for form (see `SeqList::from_parts`).
+fn checked(list: ListParts<'_>, below: u64) -> Result<Vec<u64>, SnapshotError> {
+    let mut out = Vec::new();
+    super::seqs::SeqList::from_parts(list, below, |seq, _| {
+        out.push(seq);
+        Ok(())
+    })
+    .map_err(|e| SnapshotError::Damaged(format!("a list: {e}")))?;
+    Ok(out)
+}
+
+/// Checks that the store holds the snapshot's records, the last one intact and ending with
+/// the hash the snapshot names.
+fn check_end(snapshot: &Loaded, store: &dyn LedgerStore) -> Result<(), SnapshotError> {
+    let Some(seq) = snapshot.records.checked_sub(1) else { return Ok(()) };
+    let mismatch = |why: String| SnapshotError::Mismatch(why);
+    if store.len() < snapshot.records {
+        return Err(mismatch(format!(
+            "it covers {} records, the ledger has {}",
+            snapshot.records,
+            store.len()
+        )));
+    }
+    let mut record = Vec::new();
+    let found = store.read(seq, &mut record).map_err(|e| mismatch(e.to_string()))?;
+    match found.then(|| record_hash_checked(seq, &record)).flatten() {
+        Some(hash) if hash == snapshot.last_hash => Ok(()),
+        _ => Err(mismatch(format!("record {seq} does not end with the hash it names"))),
+    }
+}
+
+impl Loaded {
+    /// The index and list of tenant `id`, walking the TENANTS section (lists skipped, not
+    /// decoded).
+    pub(crate) fn find_tenant(
+        &self,
+        id: &str,
+    ) -> Result<Option<(u32, ListParts<'_>)>, SnapshotError> {
+        let mut r = Reader::new(self.section(1), "TENANTS");
+        let count = r.u32("the tenant count")?;
+        for index in 0..count {
+            let name = r.short_str("a tenant id")?;
+            let list = r.list()?;
+            if name == id {
+                return Ok(Some((index, list)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Calls `each` with every key of tenant `tenant` (its index), of `kind` and `resource`
+    /// when given: the blocks that can hold them are found in the fence by binary search.
+    pub(crate) fn for_each_key_of(
+        &self,
+        tenant: u32,
+        kind: Option<GovernorKind>,
+        resource: Option<&ResourceId>,
+        mut each: impl FnMut(&KeyEntry<'_>) -> Result<(), SnapshotError>,
+    ) -> Result<(), SnapshotError> {
+        let fence = self.fence()?;
+        let low = (
+            tenant,
+            kind.map_or(0, kind_byte),
+            resource.filter(|_| kind.is_some()).map_or("", |r| r.as_str()),
+        );
+        // The first block that can hold a key at or after `low`: the one before the first
+        // block starting after it.
+        let start = fence.partition_point(|b| b.first <= low).saturating_sub(1);
+        let keys = self.section(2);
+        for block in fence.get(start..).unwrap_or_default() {
+            if block.first.0 > tenant
+                || kind.is_some_and(|k| block.first.0 == tenant && block.first.1 > kind_byte(k))
+            {
+                break;
+            }
+            let bytes = keys.get(block.offset..block.offset.saturating_add(block.len)).ok_or_else(
+                || SnapshotError::Damaged("FENCE: a block past the KEYS section".into()),
+            )?;
+            let mut r = Reader::new(bytes, "KEYS");
+            for _ in 0..block.entries {
+                let entry = read_key(&mut r)?;
+                if entry.tenant != tenant
+                    || kind.is_some_and(|k| k != entry.kind)
+                    || resource.is_some_and(|res| res.as_str() != entry.resource)
+                {
+                    continue;
+                }
+                each(&entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The fence: each block's place, entries and first key (tenant index, kind byte,
+    /// resource). Keys are sorted by tenant id, and tenant indexes follow the ids' order, so
+    /// comparing indexes compares ids.
+    fn fence(&self) -> Result<Vec<Block<'_>>, SnapshotError> {
+        let mut r = Reader::new(self.section(3), "FENCE");
+        let blocks = r.u32("the block count")?;
+        let mut out = Vec::with_capacity(blocks.min(1 << 20) as usize);
+        for _ in 0..blocks {
+            let offset = usize::try_from(r.u64("a block offset")?)
+                .map_err(|_| SnapshotError::Damaged("FENCE: a block offset".into()))?;
+            let len = r.u32("a block length")? as usize;
+            let _crc = r.u32("a block CRC")?;
+            let entries = r.u32("a block's entries")?;
+            let first = (
+                r.u32("a block's first tenant")?,
+                r.u8("a block's first kind")?,
+                r.short_str("a block's first resource")?,
+            );
+            out.push(Block { offset, len, entries, first });
+        }
+        Ok(out)
+    }
+}
+
+/// One block of the KEYS section, as the fence describes it.
+struct Block<'a> {
+    offset: usize,
+    len: usize,
+    entries: u32,
+    first: (u32, u8, &'a str),
+}
