@@ -54,7 +54,7 @@ use govern_governors::{GovernorKind, TenantId};
 use govern_receipt::{ChainVerifier, Digest, Head, Receipt};
 
 use super::seqs::{ListParts, MarkedList, SeqList, put_varint};
-use super::{Index, KeyHasher, Ledger, LedgerError, Resources, Tenants};
+use super::{Index, KeyHash, KeyHasher, Ledger, LedgerError, Resources, Tenants};
 use crate::merkle::MerkleFrontier;
 
 /// The snapshot's file name in a data directory.
@@ -429,7 +429,7 @@ impl Loaded {
     pub(crate) fn for_each_key(
         &self,
         tenants: &[&str],
-        mut each: impl FnMut(&KeyEntry<'_>) -> Result<(), SnapshotError>,
+        mut each: impl FnMut(&KeyEntry<'_>, SeqList) -> Result<(), SnapshotError>,
     ) -> Result<(), SnapshotError> {
         let keys = self.section(2);
         let mut fence = Reader::new(self.section(3), "FENCE");
@@ -483,10 +483,11 @@ impl Loaded {
                 govern_governors::ResourceId::new(entry.resource)
                     .map_err(|e| damaged(format!("KEYS: {e}")))?;
                 let mut check = |seq: u64, _| seen.mark(seq);
-                SeqList::from_parts(entry.list, self.records, &mut check).map_err(|e| {
-                    damaged(format!("KEYS: {tenant}/{}/{}: {e}", entry.kind, entry.resource))
-                })?;
-                each(&entry)?;
+                let list =
+                    SeqList::from_parts(entry.list, self.records, &mut check).map_err(|e| {
+                        damaged(format!("KEYS: {tenant}/{}/{}: {e}", entry.kind, entry.resource))
+                    })?;
+                each(&entry, list)?;
                 last = Some(key);
             }
             if !r.done() {
@@ -501,31 +502,44 @@ impl Loaded {
         seen.check_all(self.records)
     }
 
-    /// The index this snapshot describes, keyed by `keys`.
+    /// The index this snapshot describes, keyed by `keys`. The keys are sorted out by shard
+    /// first, then each shard's table is filled at once, sized for its keys (as a rebuild
+    /// fills them, see `Resources`).
     pub(crate) fn to_index(&self, keys: KeyHasher) -> Result<Index, SnapshotError> {
         let tenants = self.tenants()?;
         let names: Vec<&str> = tenants.iter().map(|(id, _)| id.as_str()).collect();
-        let mut resources = Resources::default();
-        self.for_each_key(&names, |entry| {
+        let mut by_shard: Vec<Vec<(KeyHash, SeqList)>> = vec![Vec::new(); KeyHash::SHARDS];
+        self.for_each_key(&names, |entry, list| {
             let tenant = names.get(entry.tenant as usize).copied().unwrap_or_default();
             let hash = keys.hash(tenant, entry.kind, entry.resource);
-            let list =
-                SeqList::from_parts(entry.list, self.records, |_, _| Ok(())).map_err(damaged)?;
-            let slot = resources.entry(hash);
-            if *slot == SeqList::Empty {
-                *slot = list;
-            } else {
-                // Two keys with one hash (see `KeyHash`): one list, as appends would have made.
-                let mut merged: Vec<u64> = slot_numbers(slot).chain(entry.list.iter()).collect();
-                merged.sort_unstable();
-                let mut list = SeqList::Empty;
-                for seq in merged {
-                    list.push(seq);
-                }
-                *slot = list;
+            if let Some(shard) = by_shard.get_mut(hash.shard()) {
+                shard.push((hash, list));
             }
             Ok(())
         })?;
+        let mut resources = Resources::default();
+        for (table, pending) in resources.shards.iter_mut().zip(by_shard) {
+            table.reserve(pending.len());
+            for (hash, list) in pending {
+                match table.entry(hash) {
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(list);
+                    }
+                    // Two keys with one hash (see `KeyHash`): one list, as appends would
+                    // have made it.
+                    std::collections::hash_map::Entry::Occupied(mut slot) => {
+                        let mut merged: Vec<u64> =
+                            slot_numbers(slot.get()).chain(slot_numbers(&list)).collect();
+                        merged.sort_unstable();
+                        let mut joined = SeqList::Empty;
+                        for seq in merged {
+                            joined.push(seq);
+                        }
+                        slot.insert(joined);
+                    }
+                }
+            }
+        }
         let tenants: Tenants = tenants.into_iter().collect();
         Ok(Index { keys, resources, tenants })
     }
@@ -821,7 +835,7 @@ fn merge(prev: Option<&Loaded>, tail: &Tail) -> Result<Writer, SnapshotError> {
     let mut keys: TailKeys<'_> = (Box::new(tail.keys()) as Box<dyn Iterator<Item = _>>).peekable();
     if let Some(p) = prev {
         let mut joined_buf = Vec::new();
-        p.for_each_key(&names, |entry| {
+        p.for_each_key(&names, |entry, _| {
             let tenant = names.get(entry.tenant as usize).copied().unwrap_or_default();
             let key = (tenant, kind_byte(entry.kind), entry.resource);
             write_tail_keys(&mut writer, &mut keys, Some(key), &tail_index, &mut buf);

@@ -187,7 +187,7 @@ fn forge(path: &Path, edit: impl FnOnce(&mut Forged)) {
     let names: Vec<&str> = tenants.iter().map(|(id, _)| id.as_str()).collect();
     let mut keys = Vec::new();
     loaded
-        .for_each_key(&names, |e| {
+        .for_each_key(&names, |e, _| {
             keys.push((
                 e.tenant,
                 e.kind,
@@ -361,4 +361,26 @@ fn a_snapshot_is_due_after_the_records_set_or_a_fiftieth_of_the_ledger() {
     assert!(!ledger.snapshot_due(), "101 < 5 100 / 50");
     append(&ledger, 5_201..5_202);
     assert!(ledger.snapshot_due());
+}
+
+#[test]
+fn keys_sharing_a_hash_load_from_a_snapshot_as_the_full_scan_loads_them() {
+    // Every key one hash: one list for all, as appends and a full scan make it.
+    let colliding = || crate::ledger::KeyHasher { bits: Some(0), ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let with = |keys| Ledger::open_dir_with(dir.path(), options(), keys).unwrap();
+    let (ledger, _) = with(colliding());
+    append(&ledger, 0..120);
+    ledger.write_snapshot(dir.path()).unwrap();
+    append(&ledger, 120..150);
+    drop(ledger);
+    let (ledger, report) = with(colliding());
+    assert_eq!(report.snapshot, Some(120));
+    assert_eq!(dump(&ledger).keys, vec![(0..150).collect::<Vec<u64>>()]);
+    let from_snapshot = dump(&ledger);
+    drop(ledger);
+    std::fs::remove_file(dir.path().join(SNAPSHOT_FILE)).unwrap();
+    let (ledger, report) = with(colliding());
+    assert_eq!(report.snapshot, None);
+    assert_eq!(dump(&ledger), from_snapshot);
 }
