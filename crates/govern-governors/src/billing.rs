@@ -593,7 +593,9 @@ impl Governor for Billing {
             Command::RequestRefund { money } => self.refund_pending = Some(*money),
             Command::SettleRefund { .. } => {
                 if let Some(refund) = self.refund_pending.take() {
-                    self.refunded = self.refunded.saturating_add(refund.amount());
+                    // Normalised as money is (0.5 + 0.5 is 1, not 1.0): machines that compare
+                    // equal hold the same decimal, and so encode to the same bytes.
+                    self.refunded = self.refunded.saturating_add(refund.amount()).normalize();
                 }
             }
             // The failed refund is dropped; the refunded total keeps only settled refunds.
@@ -643,9 +645,12 @@ impl StateCodec for Billing {
         let transaction_id = r.opt_str("transaction_id", TEXT_ARG_LEN_MAX)?;
         let attempts = r.u32("attempts")?;
         let refunded = r.decimal("refunded")?;
-        // Settled refunds only add up positive amounts.
+        // Settled refunds only add up positive amounts, normalised.
         if refunded.is_sign_negative() {
             return Err(r.err("refunded", CodecProblem::Invalid { expected: "zero or more" }));
+        }
+        if refunded.normalize().serialize() != refunded.serialize() {
+            return Err(r.err("refunded", CodecProblem::NotCanonical));
         }
         Ok(Self {
             state,

@@ -435,8 +435,11 @@ impl<'a> StateReader<'a> {
     /// Truncated, an unknown currency, or an amount [`Money::new`] refuses or would change.
     pub fn money(&mut self, field: &'static str) -> Result<Money, StateCodecError> {
         let code = self.take(field, 3)?;
-        let currency =
-            std::str::from_utf8(code).ok().and_then(Currency::from_code).ok_or_else(|| {
+        let currency = std::str::from_utf8(code)
+            .ok()
+            .and_then(Currency::from_code)
+            .filter(|c| c.code().as_bytes() == code)
+            .ok_or_else(|| {
                 self.err(field, CodecProblem::Invalid { expected: "an ISO 4217 currency code" })
             })?;
         let amount = self.decimal(field)?;

@@ -375,7 +375,7 @@ fn audit_command() -> impl Strategy<Value = audit::Command> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn account_resumes_from_its_bytes((steps, cut, mask) in history(account_command())) {
