@@ -361,7 +361,9 @@ impl Governor for Saga {
                 self.params.clone_from(params);
                 self.began_at = Some(at);
             }
-            Command::StepDone { .. } => self.done += 1,
+            // Saturating: a replayed record is not decided again, and a decoded state may hold
+            // any count.
+            Command::StepDone { .. } => self.done = self.done.saturating_add(1),
             Command::StepFailed { step, reason } => {
                 self.failed = Some((*step, reason.clone()));
                 self.to_undo = self.done;
