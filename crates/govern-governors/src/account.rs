@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::codec::{CodecProblem, StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, Transition};
 use crate::kind::GovernorKind;
 use crate::limits::EMAIL_LEN_MAX;
@@ -309,6 +310,37 @@ impl Governor for Account {
             | Command::LiftRestriction => {}
         }
         self.state.0 = to;
+    }
+}
+
+impl StateCodec for Account {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.opt_str("email", self.email.as_ref().map(Email::as_str), EMAIL_LEN_MAX);
+        w.opt_timestamp(self.created_at);
+        w.option(self.verified_via.as_ref(), |w, c| w.choice("verified_via", c, Channel::ALL));
+        w.opt_timestamp(self.verified_at);
+        w.opt_timestamp(self.closed_at);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        let state = StateCell(r.state()?);
+        let email = match r.opt_str("email", EMAIL_LEN_MAX)? {
+            None => None,
+            Some(s) => Some(Email::parse(&s).map_err(|_| {
+                r.err("email", CodecProblem::Invalid { expected: Email::EXPECTED })
+            })?),
+        };
+        Ok(Self {
+            state,
+            email,
+            created_at: r.opt_timestamp("created_at")?,
+            verified_via: r.option("verified_via", |r| r.choice("verified_via", Channel::ALL))?,
+            verified_at: r.opt_timestamp("verified_at")?,
+            closed_at: r.opt_timestamp("closed_at")?,
+        })
     }
 }
 

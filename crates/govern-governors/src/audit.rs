@@ -19,6 +19,7 @@
 //! compliance audit with a lifecycle of its own.
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, Transition};
 use crate::kind::GovernorKind;
 use crate::rejection::Rejection;
@@ -598,21 +599,48 @@ impl Governor for Trail {
     fn evolve(&mut self, command: &Command, to: State, at: Timestamp) {
         match command {
             Command::RecordQuarantine { .. } => {
-                self.quarantines += 1;
+                self.quarantines = self.quarantines.saturating_add(1);
                 self.last_quarantine_at = Some(at);
             }
             Command::RecordRefusals { count, .. } => {
                 self.refusals = self.refusals.saturating_add(*count);
             }
             Command::RecordCatalog { .. } => {}
-            Command::RecordWebhook { .. } => self.webhooks += 1,
-            Command::RecordInvoice { .. } => self.invoices += 1,
+            // Saturating, as the sums: a decoded state may hold any count.
+            Command::RecordWebhook { .. } => self.webhooks = self.webhooks.saturating_add(1),
+            Command::RecordInvoice { .. } => self.invoices = self.invoices.saturating_add(1),
             Command::RecordChecks { allowed, .. } => {
                 let n = allowed.iter().fold(0u64, |sum, (n, _)| sum.saturating_add(*n));
                 self.allowed_checks = self.allowed_checks.saturating_add(n);
             }
         }
         self.state.0 = to;
+    }
+}
+
+impl StateCodec for Trail {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.u64(self.quarantines);
+        w.opt_timestamp(self.last_quarantine_at);
+        w.u64(self.refusals);
+        w.u64(self.allowed_checks);
+        w.u64(self.webhooks);
+        w.u64(self.invoices);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            quarantines: r.u64("quarantines")?,
+            last_quarantine_at: r.opt_timestamp("last_quarantine_at")?,
+            refusals: r.u64("refusals")?,
+            allowed_checks: r.u64("allowed_checks")?,
+            webhooks: r.u64("webhooks")?,
+            invoices: r.u64("invoices")?,
+        })
     }
 }
 

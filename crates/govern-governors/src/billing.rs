@@ -25,8 +25,10 @@
 use rust_decimal::Decimal;
 
 use crate::args::{ArgError, ArgReader, Args, CommandSpec};
+use crate::codec::{CodecProblem, StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, Transition};
 use crate::kind::GovernorKind;
+use crate::limits::TEXT_ARG_LEN_MAX;
 use crate::money::{Currency, Money};
 use crate::rejection::Rejection;
 use crate::time::{Ctx, Timestamp};
@@ -591,7 +593,9 @@ impl Governor for Billing {
             Command::RequestRefund { money } => self.refund_pending = Some(*money),
             Command::SettleRefund { .. } => {
                 if let Some(refund) = self.refund_pending.take() {
-                    self.refunded = self.refunded.saturating_add(refund.amount());
+                    // Normalised as money is (0.5 + 0.5 is 1, not 1.0): machines that compare
+                    // equal hold the same decimal, and so encode to the same bytes.
+                    self.refunded = self.refunded.saturating_add(refund.amount()).normalize();
                 }
             }
             // The failed refund is dropped; the refunded total keeps only settled refunds.
@@ -615,6 +619,51 @@ impl Governor for Billing {
         if let Amount::Payment(stated @ None) | Amount::Refund(stated @ None) = amount {
             *stated = known;
         }
+    }
+}
+
+impl StateCodec for Billing {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.option(self.money.as_ref(), |w, m| w.money(*m));
+        w.option(self.method.as_ref(), |w, m| w.choice("method", m, PaymentMethod::ALL));
+        w.opt_str("transaction_id", self.transaction_id.as_deref(), TEXT_ARG_LEN_MAX);
+        w.u32(self.attempts);
+        w.decimal(self.refunded);
+        w.option(self.refund_pending.as_ref(), |w, m| w.money(*m));
+        w.opt_str("dispute_id", self.dispute_id.as_deref(), TEXT_ARG_LEN_MAX);
+        w.opt_str("failure_code", self.failure_code.as_deref(), TEXT_ARG_LEN_MAX);
+        w.opt_timestamp(self.settled_at);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        let state = StateCell(r.state()?);
+        let money = r.option("money", |r| r.money("money"))?;
+        let method = r.option("method", |r| r.choice("method", PaymentMethod::ALL))?;
+        let transaction_id = r.opt_str("transaction_id", TEXT_ARG_LEN_MAX)?;
+        let attempts = r.u32("attempts")?;
+        let refunded = r.decimal("refunded")?;
+        // Settled refunds only add up positive amounts, normalised.
+        if refunded.is_sign_negative() {
+            return Err(r.err("refunded", CodecProblem::Invalid { expected: "zero or more" }));
+        }
+        if refunded.normalize().serialize() != refunded.serialize() {
+            return Err(r.err("refunded", CodecProblem::NotCanonical));
+        }
+        Ok(Self {
+            state,
+            money,
+            method,
+            transaction_id,
+            attempts,
+            refunded,
+            refund_pending: r.option("refund_pending", |r| r.money("refund_pending"))?,
+            dispute_id: r.opt_str("dispute_id", TEXT_ARG_LEN_MAX)?,
+            failure_code: r.opt_str("failure_code", TEXT_ARG_LEN_MAX)?,
+            settled_at: r.opt_timestamp("settled_at")?,
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! product is delisted by the state timeout.
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
 use crate::limits::SKU_LEN_MAX;
@@ -313,6 +314,32 @@ impl Governor for Product {
             | State::RestorePending
             | State::Rejected => None,
         }
+    }
+}
+
+impl StateCodec for Product {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.opt_str("sku", self.sku.as_deref(), SKU_LEN_MAX);
+        w.opt_timestamp(self.submitted_at);
+        w.opt_timestamp(self.approved_at);
+        w.opt_timestamp(self.deprecated_at);
+        w.opt_timestamp(self.sunset_at);
+        w.opt_timestamp(self.delisted_at);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            sku: r.opt_str("sku", SKU_LEN_MAX)?,
+            submitted_at: r.opt_timestamp("submitted_at")?,
+            approved_at: r.opt_timestamp("approved_at")?,
+            deprecated_at: r.opt_timestamp("deprecated_at")?,
+            sunset_at: r.opt_timestamp("sunset_at")?,
+            delisted_at: r.opt_timestamp("delisted_at")?,
+        })
     }
 }
 

@@ -9,9 +9,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::args::{ArgError, ArgReader, Args, CommandSpec};
+use crate::codec::{CodecProblem, StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
-use crate::limits::REMEDIATION_DAYS_MAX;
+use crate::limits::{REMEDIATION_DAYS_MAX, TEXT_ARG_LEN_MAX};
 use crate::rejection::Rejection;
 use crate::time::{Ctx, DAY_MS, Timestamp};
 
@@ -378,6 +379,60 @@ impl Governor for Audit {
                 None
             }
         }
+    }
+}
+
+/// The tag of a custom domain in a machine's state; the named domains are 0 to 4.
+const CUSTOM_DOMAIN_TAG: u8 = 5;
+
+impl StateCodec for Audit {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.option(self.domain.as_ref(), |w, d| match d {
+            Domain::Gdpr => w.u8(0),
+            Domain::Hipaa => w.u8(1),
+            Domain::Soc2 => w.u8(2),
+            Domain::PciDss => w.u8(3),
+            Domain::Iso27001 => w.u8(4),
+            Domain::Custom(name) => {
+                w.u8(CUSTOM_DOMAIN_TAG);
+                w.str("domain", name, CUSTOM_DOMAIN_LEN_MAX);
+            }
+        });
+        w.option(self.severity.as_ref(), |w, s| w.choice("severity", s, Severity::ALL));
+        w.opt_str("finding", self.finding.as_deref(), TEXT_ARG_LEN_MAX);
+        w.opt_timestamp(self.remediation_due);
+        w.u32(self.findings);
+        w.u32(self.overdue);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        let state = StateCell(r.state()?);
+        let domain = r.option("domain", |r| match r.u8("domain")? {
+            0 => Ok(Domain::Gdpr),
+            1 => Ok(Domain::Hipaa),
+            2 => Ok(Domain::Soc2),
+            3 => Ok(Domain::PciDss),
+            4 => Ok(Domain::Iso27001),
+            CUSTOM_DOMAIN_TAG => {
+                let name = r.str("domain", CUSTOM_DOMAIN_LEN_MAX)?;
+                Domain::custom(&name).ok_or_else(|| {
+                    r.err("domain", CodecProblem::Invalid { expected: DOMAIN_EXPECTED })
+                })
+            }
+            tag => Err(r.err("domain", CodecProblem::BadTag { tag })),
+        })?;
+        Ok(Self {
+            state,
+            domain,
+            severity: r.option("severity", |r| r.choice("severity", Severity::ALL))?,
+            finding: r.opt_str("finding", TEXT_ARG_LEN_MAX)?,
+            remediation_due: r.opt_timestamp("remediation_due")?,
+            findings: r.u32("findings")?,
+            overdue: r.u32("overdue")?,
+        })
     }
 }
 

@@ -8,8 +8,10 @@
 //! goes to.
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
+use crate::limits::TEXT_ARG_LEN_MAX;
 use crate::rejection::Rejection;
 use crate::time::{Ctx, DAY_MS, Timestamp};
 
@@ -408,6 +410,34 @@ impl Governor for Entitlement {
             | State::Revoked
             | State::Archived => None,
         }
+    }
+}
+
+impl StateCodec for Entitlement {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.opt_str("feature", self.feature.as_deref(), TEXT_ARG_LEN_MAX);
+        w.opt_timestamp(self.expires_at);
+        w.opt_timestamp(self.requested_at);
+        w.opt_timestamp(self.granted_at);
+        w.u32(self.suspensions);
+        w.choice("kind", &self.kind, &GrantKind::ALL);
+        w.u32(self.priority);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            feature: r.opt_str("feature", TEXT_ARG_LEN_MAX)?,
+            expires_at: r.opt_timestamp("expires_at")?,
+            requested_at: r.opt_timestamp("requested_at")?,
+            granted_at: r.opt_timestamp("granted_at")?,
+            suspensions: r.u32("suspensions")?,
+            kind: r.choice("kind", &GrantKind::ALL)?,
+            priority: r.u32("priority")?,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::args::{Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError};
 use crate::kind::GovernorKind;
 use crate::rejection::Rejection;
 use crate::time::{Ctx, Timestamp};
@@ -46,8 +47,11 @@ pub struct StateTimeout<C> {
 
 /// One governor: a machine of typed data in one of a closed set of states.
 ///
-/// `Default` is the machine before its first command.
-pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'static {
+/// `Default` is the machine before its first command. Its whole state encodes to bytes and
+/// back ([`StateCodec`], through [`Self::encode_state`] and [`Self::decode_state`]).
+pub trait Governor:
+    StateCodec + Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'static
+{
     /// Which governor this is.
     const KIND: GovernorKind;
     /// Its states.
@@ -117,6 +121,28 @@ pub trait Governor: Clone + fmt::Debug + Default + PartialEq + Send + Sync + 'st
         let t = self.accept(&mut command, ctx)?;
         self.evolve(&command, t.to, ctx.now);
         Ok(t)
+    }
+
+    /// The machine's whole state as bytes: kind tag, format version, fields
+    /// (`codec.rs`). The same machine always gives the same bytes, and
+    /// [`Self::decode_state`] gives it back: equal, and deciding every further command as
+    /// this one would.
+    ///
+    /// # Errors
+    /// [`StateCodecError`] naming a text longer than the limit its command argument is
+    /// parsed with (reachable only through typed commands that receipts could not replay).
+    fn encode_state(&self) -> Result<Vec<u8>, StateCodecError> {
+        crate::codec::encode(self)
+    }
+
+    /// The machine whose [`Self::encode_state`] bytes these are. Never panics and never
+    /// allocates more than the input's length allows, whatever the bytes.
+    ///
+    /// # Errors
+    /// [`StateCodecError`] naming the first field that is truncated, out of bounds or not
+    /// in its one canonical form, another kind's state, or another format version.
+    fn decode_state(bytes: &[u8]) -> Result<Self, StateCodecError> {
+        crate::codec::decode(bytes)
     }
 
     /// The rejection for a command that has no edge from the current state.

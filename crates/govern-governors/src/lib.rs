@@ -3,12 +3,15 @@
 //! Each governor is a transition table: [`Governor::decide`] takes the current machine, a
 //! command and a [`Ctx`] carrying the time, and returns a [`Transition`] or a [`Rejection`].
 //! [`Governor::evolve`] applies an accepted command; replaying the recorded commands through
-//! `evolve` rebuilds a machine exactly ([`replay_step`]).
+//! `evolve` rebuilds a machine exactly ([`replay_step`]); a machine's state also encodes to
+//! bytes and back exactly ([`Governor::encode_state`], [`Machine`]), so replay can start
+//! from a snapshot.
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock, spawns nothing and logs
 //! nothing. It depends on neither tokio, ractor nor tracing (a workspace test enforces it).
 
 mod args;
+mod codec;
 mod governor;
 mod ids;
 mod kind;
@@ -35,6 +38,10 @@ pub mod subscription;
 pub mod tenant;
 
 pub use args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+pub use codec::{
+    CodecProblem, Machine, StateCodec, StateCodecError, StateReader, StateWriter, kind_of_tag,
+    kind_tag,
+};
 pub use governor::{Governor, ReplayError, StateSpec, StateTimeout, Transition, replay_step};
 pub use ids::{IdError, ResourceId, TenantId};
 pub use kind::GovernorKind;

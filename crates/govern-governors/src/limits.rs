@@ -22,6 +22,11 @@ pub const TRIAL_DAYS_MAX: u32 = 365;
 pub const MAINTENANCE_MINUTES_MAX: u32 = 7 * 24 * 60;
 /// Longest remediation deadline a compliance audit may grant.
 pub const REMEDIATION_DAYS_MAX: u32 = 365;
+/// Longest encoded governor machine state, in bytes (`codec.rs`). The largest machine, a
+/// saga's, holds its parameters and three texts.
+pub const STATE_LEN_MAX: usize = 8 * 1024;
 
+const _: () =
+    assert!(crate::saga::SAGA_PARAMS_LEN_MAX + 3 * TEXT_ARG_LEN_MAX + 128 <= STATE_LEN_MAX);
 const _: () = assert!(METADATA_KEY_LEN_MAX <= METADATA_VALUE_LEN_MAX);
 const _: () = assert!(SKU_LEN_MAX <= TEXT_ARG_LEN_MAX);

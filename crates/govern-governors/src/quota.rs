@@ -12,6 +12,7 @@
 //! reset) also takes an exceeded quota back to its level.
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, Transition};
 use crate::kind::GovernorKind;
 use crate::rejection::Rejection;
@@ -559,6 +560,30 @@ impl Governor for Quota {
             | Command::ResumeNormal => {}
         }
         self.state.0 = to;
+    }
+}
+
+impl StateCodec for Quota {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.option(self.resource.as_ref(), |w, res| w.choice("resource", res, Resource::ALL));
+        w.option(self.usage.as_ref(), |w, v| w.u64(*v));
+        w.option(self.limit.as_ref(), |w, v| w.u64(*v));
+        w.opt_timestamp(self.checked_at);
+        w.option(self.period.as_ref(), |w, v| w.u64(*v));
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            resource: r.option("resource", |r| r.choice("resource", Resource::ALL))?,
+            usage: r.option("usage", |r| r.u64("usage"))?,
+            limit: r.option("limit", |r| r.u64("limit"))?,
+            checked_at: r.opt_timestamp("checked_at")?,
+            period: r.option("period", |r| r.u64("period"))?,
+        })
     }
 }
 

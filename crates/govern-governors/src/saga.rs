@@ -11,6 +11,7 @@
 //! who `resolve`s it once it is dealt with. Its resource id is the saga's id.
 
 use crate::args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, Transition};
 use crate::kind::GovernorKind;
 use crate::limits::TEXT_ARG_LEN_MAX;
@@ -360,7 +361,9 @@ impl Governor for Saga {
                 self.params.clone_from(params);
                 self.began_at = Some(at);
             }
-            Command::StepDone { .. } => self.done += 1,
+            // Saturating: a replayed record is not decided again, and a decoded state may hold
+            // any count.
+            Command::StepDone { .. } => self.done = self.done.saturating_add(1),
             Command::StepFailed { step, reason } => {
                 self.failed = Some((*step, reason.clone()));
                 self.to_undo = self.done;
@@ -374,6 +377,42 @@ impl Governor for Saga {
             Command::Resolve => self.to_undo = 0,
         }
         self.state.0 = to;
+    }
+}
+
+impl StateCodec for Saga {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.opt_str("saga", self.saga.as_deref(), TEXT_ARG_LEN_MAX);
+        w.str("params", &self.params, SAGA_PARAMS_LEN_MAX);
+        w.u32(self.steps);
+        w.u32(self.done);
+        w.u32(self.to_undo);
+        w.option(self.failed.as_ref(), |w, (step, reason)| {
+            w.u32(*step);
+            w.str("failed", reason, TEXT_ARG_LEN_MAX);
+        });
+        w.u32(self.attempts);
+        w.opt_str("stuck", self.stuck.as_deref(), TEXT_ARG_LEN_MAX);
+        w.opt_timestamp(self.began_at);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            saga: r.opt_str("saga", TEXT_ARG_LEN_MAX)?,
+            params: r.str("params", SAGA_PARAMS_LEN_MAX)?,
+            steps: r.u32("steps")?,
+            done: r.u32("done")?,
+            to_undo: r.u32("to_undo")?,
+            failed: r
+                .option("failed", |r| Ok((r.u32("failed")?, r.str("failed", TEXT_ARG_LEN_MAX)?)))?,
+            attempts: r.u32("attempts")?,
+            stuck: r.opt_str("stuck", TEXT_ARG_LEN_MAX)?,
+            began_at: r.opt_timestamp("began_at")?,
+        })
     }
 }
 

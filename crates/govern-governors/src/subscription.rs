@@ -5,9 +5,10 @@
 //! end of the paid period, and takes effect (`terminated`) at that end.
 
 use crate::args::{ArgError, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
-use crate::limits::TRIAL_DAYS_MAX;
+use crate::limits::{TEXT_ARG_LEN_MAX, TRIAL_DAYS_MAX};
 use crate::rejection::Rejection;
 use crate::time::{Ctx, DAY_MS, Timestamp};
 
@@ -327,6 +328,28 @@ impl Governor for Subscription {
             | State::Terminated
             | State::Archived => None,
         }
+    }
+}
+
+impl StateCodec for Subscription {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.opt_str("plan", self.plan.as_deref(), TEXT_ARG_LEN_MAX);
+        w.opt_timestamp(self.trial_end);
+        w.opt_timestamp(self.activated_at);
+        w.opt_timestamp(self.ends_at);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            plan: r.opt_str("plan", TEXT_ARG_LEN_MAX)?,
+            trial_end: r.opt_timestamp("trial_end")?,
+            activated_at: r.opt_timestamp("activated_at")?,
+            ends_at: r.opt_timestamp("ends_at")?,
+        })
     }
 }
 

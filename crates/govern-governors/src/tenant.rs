@@ -7,6 +7,7 @@
 //! suspension, so a suspended tenant must be re-activated first. Deprovisioning is final.
 
 use crate::args::{ArgError, ArgReader, Args, CommandSpec};
+use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
 use crate::limits::MAINTENANCE_MINUTES_MAX;
@@ -290,6 +291,38 @@ impl Governor for Tenant {
             | State::Degraded
             | State::Deprovisioned => None,
         }
+    }
+}
+
+impl StateCodec for Tenant {
+    const STATE_VERSION: u8 = 1;
+
+    fn encode_fields(&self, w: &mut StateWriter) {
+        w.state(self.state.0);
+        w.option(self.quota.as_ref(), |w, q| {
+            w.u64(q.storage_gb);
+            w.u64(q.compute_units);
+            w.u64(q.bandwidth_mbps);
+        });
+        w.opt_timestamp(self.window_end);
+        w.opt_timestamp(self.activated_at);
+        w.opt_timestamp(self.deprovisioned_at);
+    }
+
+    fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
+        Ok(Self {
+            state: StateCell(r.state()?),
+            quota: r.option("quota", |r| {
+                Ok(ResourceQuota {
+                    storage_gb: r.u64("quota")?,
+                    compute_units: r.u64("quota")?,
+                    bandwidth_mbps: r.u64("quota")?,
+                })
+            })?,
+            window_end: r.opt_timestamp("window_end")?,
+            activated_at: r.opt_timestamp("activated_at")?,
+            deprovisioned_at: r.opt_timestamp("deprovisioned_at")?,
+        })
     }
 }
 
