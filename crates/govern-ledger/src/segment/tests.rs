@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::ReceiptBody;
 
+mod index;
+
 use super::{
     FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENT_SUFFIX, SEGMENTS_DIR,
     SegmentIo, SegmentOptions, SegmentStore, TornCause, TornTail, index_name, segment_header,
