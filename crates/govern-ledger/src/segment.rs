@@ -24,6 +24,18 @@
 //! damaged frame from a torn one (below). `docs/receipts.md` specifies the files with a hex
 //! example, for verifiers written from the docs alone.
 //!
+//! Beside each **sealed** segment (every one but the last: the store has started the next)
+//! lies its index file `<dir>/segments/<same 20 digits>.idx` (module `idx`), derived data:
+//!
+//! ```text
+//! ["govern.segindex" (15 ASCII bytes)][u16 version = 1][u64 first seq][u64 frames n]
+//! [u64 the segment file's length][n × u32 frame offsets][u32 CRC32C of every byte before it]
+//! ```
+//!
+//! big-endian too. It is written atomically (`<name>.idx.tmp`, synced, renamed; the rename
+//! becomes durable with the directory sync of the next segment's creation), so a crash leaves
+//! no index or a whole one, and perhaps a `.idx.tmp`, which a writer removes when it opens.
+//!
 //! # Writing
 //!
 //! [`LedgerStore::append`] only frames the record into a buffer. A group commit has two
@@ -37,7 +49,11 @@
 //! holds frames past [`SegmentOptions::segment_bytes`], a new segment is started; its file is
 //! created and the directory `fsync`ed before any data goes into it, and the previous
 //! segment is synced before the new one is created, so only the last segment can ever end
-//! in a torn write. Any write or sync failure poisons the store: every later append and
+//! in a torn write. A segment is sealed when the next is created, and by then it is synced:
+//! the commit that creates the next writes the sealed segment's index in its second phase,
+//! without the lock, after the commit's own sync ([`SegmentIo::replacer`]). A failure to write
+//! an index is logged and nothing more: an open scans a segment without one, and a writer's
+//! open writes it. Any write or sync failure poisons the store: every later append and
 //! sync fails, and nothing is retried. [`SegmentStore::open`] takes the data directory's lock
 //! before it reads or writes anything and holds it until the store is dropped or closed
 //! ([`LedgerStore::close`]): a second writer is refused at once, naming the holder.
@@ -90,6 +106,20 @@
 //! in a segment that is not the last. A torn write that left a zero-filled hole *inside* the
 //! last frame is reported as corruption too: the store cannot tell it from damage, so it asks
 //! an operator rather than guess (`docs/runtime-semantics.md`).
+//!
+//! [`SegmentStore::open_indexed`] (and, crate-internal, `open_scanning_from` with a bound)
+//! takes the frame offsets of a sealed segment from its index instead, without reading the
+//! segment, when the index is valid: checksum, tag, version, the segment's first sequence
+//! number (its name's) and length (the file's), at least one frame, and as many as the next
+//! segment's name implies, the first at [`SEGMENT_HEADER_LEN`], each at least a frame header
+//! and at most a longest frame after the one before, the last leaving one frame to the end of
+//! the file. Such a segment's frames are checked when they are read (every read path checks
+//! each frame's checksums, length and sequence number: [`LedgerStore::read`], `locate`,
+//! `locate_range`, `for_each`, [`SegmentStore::for_each_record`]) and by `govern verify`,
+//! which scans everything; not at open. A sealed segment without a valid index is scanned as
+//! above (logged: info when the index is missing, warn when it is invalid), and a writer then
+//! writes its index; a writer's full scan also rewrites any index that differs from what the
+//! scan found. The last segment is always scanned, whatever index lies beside it.
 //!
 //! Opening read-only (verification, `govern receipts`) changes nothing and takes no lock; it
 //! reports a torn tail without truncating it and says, in [`OpenReport::writer`], whether a

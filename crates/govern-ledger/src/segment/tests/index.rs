@@ -411,3 +411,21 @@ fn a_frame_damaged_in_a_segment_an_indexed_open_did_not_read_is_refused_when_rea
     let err = store.for_each_record(|_, _| -> Result<(), StoreError> { Ok(()) }).unwrap_err();
     assert_eq!(err, read);
 }
+
+/// `docs/receipts.md`, "Segment indexes", pinned: the index of segment 4 of [`small`] (four
+/// 54-byte frames after the 24-byte header), as computed from the page by a separate
+/// implementation (Python, with a bitwise CRC32C).
+#[test]
+fn the_index_file_is_the_documented_format() {
+    let io = small();
+    assert_eq!(
+        hex::encode(&io.files()[&index_name(4)]),
+        "676f7665726e2e736567696e646578\
+         0001\
+         0000000000000004\
+         0000000000000004\
+         00000000000000f0\
+         000000180000004e00000084000000ba\
+         2f0ca0a3"
+    );
+}
