@@ -176,7 +176,7 @@ pub(super) fn decode_index(
         let offset = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         let at = u64::from(offset);
         let bad = match previous {
-            None => (at != SEGMENT_HEADER_LEN as u64).then(|| "does not follow the header"),
+            None => (at != SEGMENT_HEADER_LEN as u64).then_some("does not follow the header"),
             Some(p) if at < p + FRAME_HEADER_LEN as u64 => Some("is too close to the one before"),
             Some(p) if at - p > FRAME_LEN_MAX => Some("is too far from the one before"),
             Some(_) => None,
