@@ -284,7 +284,7 @@ pub(super) fn refresh(
 }
 
 /// Writes index file `name` (a [`SegmentIo::replacer`] run at once); a failure is logged.
-pub(super) fn write(io: &dyn SegmentIo, name: &str, index: Vec<u8>) {
+fn write(io: &dyn SegmentIo, name: &str, index: Vec<u8>) {
     if let Err(e) = io.replacer(name, index).and_then(|replace| replace()) {
         tracing::warn!(index = %name, error = %e, "segment index not written (segments without one are scanned at open)");
     }

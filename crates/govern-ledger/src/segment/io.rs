@@ -278,7 +278,15 @@ impl SegmentIo for FsIo {
     }
 
     fn read_file(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
-        let file = File::open(self.dir.join(name))?;
+        let path = self.dir.join(name);
+        // Opening a FIFO for reading would wait for a writer: only a regular file is read.
+        if !std::fs::metadata(&path)?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name} is not a regular file"),
+            ));
+        }
+        let file = File::open(&path)?;
         let mut bytes = Vec::new();
         file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > max {
