@@ -34,7 +34,8 @@ usage error.
 Reading rules as implemented (where docs/receipts.md leaves a choice, the choice is marked
 ASSUMED):
   - segments/ holds only regular files (ASSUMED: a symbolic link is refused) named by 20
-    decimal digits and ".seg"; they are read in name order; each one's name is the sequence
+    decimal digits and ".seg", besides segment indexes (20 digits and ".idx" or ".idx.tmp"),
+    which are derived data and not read; the segments are read in name order; each one's name is the sequence
     number that follows the previous one's last receipt (so the first is 0 and none but the
     last is empty);
   - each segment starts with its 24-byte header (tag, version 2, first seq = name);
@@ -85,6 +86,7 @@ FRAME_HEADER_LEN = 20
 MAX_PAYLOAD = 1024 * 1024                # "payload_len ... at most 1 MiB"
 DEFAULT_SEGMENT_LIMIT = 64 * 1024 * 1024  # "the size limit (64 MiB by default)"
 SEGMENT_NAME_RE = re.compile(r"[0-9]{20}\.seg")     # fullmatch: `$` would allow a final newline
+INDEX_NAME_RE = re.compile(r"[0-9]{20}\.idx(\.tmp)?")  # segment indexes: derived data, not read
 CHECKPOINT_FILES = ("checkpoint.json", "checkpoint.note")   # the latest first
 DIR_FILES = {"LOCK", "segments", "checkpoint.key", "checkpoint.pub", *CHECKPOINT_FILES}
 
@@ -188,12 +190,12 @@ def _scan(data_dir, s):
     seg_dir = os.path.join(data_dir, "segments")
     if not os.path.isdir(seg_dir):
         raise Failure("no_segments", "%s is not a directory" % seg_dir)
-    names = sorted(os.listdir(seg_dir))
+    names = sorted(n for n in os.listdir(seg_dir) if not INDEX_NAME_RE.fullmatch(n))
     for name in names:
         path = os.path.join(seg_dir, name)
         if not SEGMENT_NAME_RE.fullmatch(name):
-            raise Failure("stray_file", "segments/%s: nothing but NNNNNNNNNNNNNNNNNNNN.seg files may be in "
-                          "segments/" % name)
+            raise Failure("stray_file", "segments/%s: nothing but NNNNNNNNNNNNNNNNNNNN.seg files (and their "
+                          ".idx indexes) may be in segments/" % name)
         if os.path.islink(path) or not os.path.isfile(path):
             raise Failure("stray_file", "segments/%s is not a regular file" % name)
 
@@ -606,12 +608,17 @@ def _self_test(data_dir, tmp):
     truncate(seg_path(d, names[2]), os.path.getsize(seg_path(d, names[2])) - 5)
     expect_fail("segment %s, not the last, cut 5 bytes short" % names[2], d, "partial_frame", cuts[3] - 1)
 
-    # 4. a stray file in segments/
-    for stray in ("notes.txt", "%019d.seg" % n, segment_name(0) + ".tmp"):
+    # 4. a stray file in segments/; an index file (derived data) is no stray, whatever it holds
+    for stray in ("notes.txt", "%019d.seg" % n, segment_name(0) + ".tmp", "%019d.idx" % n):
         d = fresh()
         with open(seg_path(d, stray), "wb") as fh:
             fh.write(b"x")
         expect_fail("a stray file segments/%s" % stray, d, "stray_file")
+    for index in ("%020d.idx" % 0, "%020d.idx.tmp" % 0):
+        d = fresh()
+        with open(seg_path(d, index), "wb") as fh:
+            fh.write(b"x")
+        expect_ok("an index file segments/%s holding garbage" % index, d, n)
 
     # 5. receipts cut off below the checkpoint's size (at a frame boundary: no torn tail)
     d = fresh()

@@ -233,11 +233,14 @@ impl fmt::Display for LedgerArg {
 
 /// Opens the segment store in `dir` read-only: no lock is taken, nothing is created,
 /// truncated or written, and a directory that holds no ledger is an error (`no ledger at
-/// ...`). While a writer holds the directory, what it has written so far is read, and a note
+/// ...`). Sealed segments are not scanned when their index files are valid (see
+/// `SegmentStore::open_indexed`). While a writer holds the directory, what it has written so far is read, and a note
 /// on stderr says so.
 pub(crate) fn open_dir_read_only(dir: &Path) -> Result<SegmentStore, String> {
     let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
-    let (store, report) = SegmentStore::open(dir, options).map_err(|e| e.to_string())?;
+    // Sealed segments with a valid index file are not read here: every record read later is
+    // checked (length, CRC32C, sequence number) as it is read.
+    let (store, report) = SegmentStore::open_indexed(dir, options).map_err(|e| e.to_string())?;
     if let Some(writer) = report.writer {
         tell!(
             "note: {} is open by a writer ({writer}); reading the {} receipts written so far",

@@ -24,6 +24,18 @@
 //! damaged frame from a torn one (below). `docs/receipts.md` specifies the files with a hex
 //! example, for verifiers written from the docs alone.
 //!
+//! Beside each **sealed** segment (every one but the last: the store has started the next)
+//! lies its index file `<dir>/segments/<same 20 digits>.idx` (module `idx`), derived data:
+//!
+//! ```text
+//! ["govern.segindex" (15 ASCII bytes)][u16 version = 1][u64 first seq][u64 frames n]
+//! [u64 the segment file's length][n × u32 frame offsets][u32 CRC32C of every byte before it]
+//! ```
+//!
+//! big-endian too. It is written atomically (`<name>.idx.tmp`, synced, renamed; the rename
+//! becomes durable with the directory sync of the next segment's creation), so a crash leaves
+//! no index or a whole one, and perhaps a `.idx.tmp`, which a writer removes when it opens.
+//!
 //! # Writing
 //!
 //! [`LedgerStore::append`] only frames the record into a buffer. A group commit has two
@@ -37,7 +49,11 @@
 //! holds frames past [`SegmentOptions::segment_bytes`], a new segment is started; its file is
 //! created and the directory `fsync`ed before any data goes into it, and the previous
 //! segment is synced before the new one is created, so only the last segment can ever end
-//! in a torn write. Any write or sync failure poisons the store: every later append and
+//! in a torn write. A segment is sealed when the next is created, and by then it is synced:
+//! the commit that creates the next writes the sealed segment's index in its second phase,
+//! without the lock, after the commit's own sync ([`SegmentIo::replacer`]). A failure to write
+//! an index is logged and nothing more: an open scans a segment without one, and a writer's
+//! open writes it. Any write or sync failure poisons the store: every later append and
 //! sync fails, and nothing is retried. [`SegmentStore::open`] takes the data directory's lock
 //! before it reads or writes anything and holds it until the store is dropped or closed
 //! ([`LedgerStore::close`]): a second writer is refused at once, naming the holder.
@@ -91,14 +107,33 @@
 //! last frame is reported as corruption too: the store cannot tell it from damage, so it asks
 //! an operator rather than guess (`docs/runtime-semantics.md`).
 //!
+//! [`SegmentStore::open_indexed`] (and, crate-internal, `open_scanning_from` with a bound)
+//! takes the frame offsets of a sealed segment from its index instead, without reading the
+//! segment, when the index is valid: checksum, tag, version, the segment's first sequence
+//! number (its name's) and length (the file's), at least one frame, and as many as the next
+//! segment's name implies, the first at [`SEGMENT_HEADER_LEN`], each at least a frame header
+//! and at most a longest frame after the one before, the last leaving one frame to the end of
+//! the file. Such a segment's frames are checked when they are read (every read path checks
+//! each frame's checksums, length and sequence number: [`LedgerStore::read`], `locate`,
+//! `locate_range`, `for_each`, [`SegmentStore::for_each_record`]) and by `govern verify`,
+//! which scans everything; not at open. A sealed segment without a valid index is scanned as
+//! above (logged: info when the index is missing, warn when it is invalid), and a writer then
+//! writes its index; a writer's full scan also rewrites any index that differs from what the
+//! scan found. The last segment is always scanned, whatever index lies beside it.
+//!
 //! Opening read-only (verification, `govern receipts`) changes nothing and takes no lock; it
 //! reports a torn tail without truncating it and says, in [`OpenReport::writer`], whether a
 //! writer holds the directory (then the tail is most likely a frame being written).
 
+mod idx;
 mod io;
 mod read;
 
-pub use io::{FsIo, SegmentIo, SegmentRead, Syncer};
+pub use idx::{
+    INDEX_BYTES_MAX, INDEX_FORMAT_VERSION, INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_SUFFIX,
+    INDEX_TMP_SUFFIX, SegmentsEntry, index_name, is_index_file, segments_entry,
+};
+pub use io::{FsIo, Replacer, SegmentIo, SegmentRead, Syncer};
 
 use std::ops::{ControlFlow, Range};
 use std::path::Path;
@@ -205,6 +240,9 @@ pub struct OpenReport {
     pub segments: usize,
     /// Valid records (the store's length).
     pub records: u64,
+    /// Sealed segments whose frame offsets were taken from their index file, unread
+    /// ([`SegmentStore::open_indexed`]); always 0 for [`SegmentStore::open`].
+    pub indexed: usize,
     /// The torn final frame that was truncated (reported only, when read-only), if any.
     pub torn: Option<TornTail>,
     /// Opened read-only: the writer that held the data directory's lock at the time, if one
@@ -286,6 +324,17 @@ struct Segment {
     dirty: bool,
     /// Whether the file exists (and its directory entry is durable).
     created: bool,
+    /// Whether its index file is written (or was tried, or need not be: read-only), once
+    /// it is sealed.
+    indexed: bool,
+}
+
+impl Segment {
+    /// A segment found when opening, `len` bytes long, all of them written and synced;
+    /// `indexed` if it is sealed (its index is written, tried, or left to a writer).
+    fn opened(first_seq: u64, name: String, len: u64, indexed: bool) -> Self {
+        Self { first_seq, name, len, written: len, dirty: false, created: true, indexed }
+    }
 }
 
 /// Why a store takes no (more) appends.
@@ -618,6 +667,22 @@ impl SegmentStore {
         Self::open_scanning(dir.as_ref(), options, &mut |_, _, _| {})
     }
 
+    /// Opens (or creates) the store in data directory `dir` as [`Self::open`] does, but takes
+    /// the frame offsets of every sealed segment (every one but the last) that has a valid
+    /// index file from it, without reading the segment: its frames are checked when they are
+    /// read (every read checks each frame's checksums, length and sequence number) and by
+    /// `govern verify`, not here. A sealed segment without a valid index is scanned, and a
+    /// writer then writes its index. For readers that check every frame they read anyway.
+    ///
+    /// # Errors
+    /// As [`Self::open`] (for the segments it scans).
+    pub fn open_indexed(
+        dir: impl AsRef<Path>,
+        options: SegmentOptions,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        Self::open_scanning_from(dir.as_ref(), options, u64::MAX, &mut |_, _, _| {})
+    }
+
     /// [`Self::open`], handing every segment to `on_segment` right after its scan: its first
     /// sequence number, its bytes (as read, a torn tail included) and the offsets of its valid
     /// frames. The callback may swap the buffer for another (the next segment is read into
@@ -628,12 +693,27 @@ impl SegmentStore {
         options: SegmentOptions,
         on_segment: &mut OnSegment<'_>,
     ) -> Result<(Self, OpenReport), OpenError> {
+        Self::open_scanning_from(dir, options, 0, on_segment)
+    }
+
+    /// [`Self::open_scanning`], except that a sealed segment (not the last) whose records all
+    /// lie below `skip_below` and whose index file is valid is not read: its offsets come
+    /// from the index, and `on_segment` is not called for it ([`Self::open_indexed`] skips
+    /// every such segment). Every other segment is scanned and handed over as
+    /// [`Self::open_scanning`] does.
+    pub(crate) fn open_scanning_from(
+        dir: &Path,
+        options: SegmentOptions,
+        skip_below: u64,
+        on_segment: &mut OnSegment<'_>,
+    ) -> Result<(Self, OpenReport), OpenError> {
         let (io, access) = fs_io(dir, options)?;
         let (lock, writer) = match access {
             Access::Writer(lock) => (Some(lock), None),
             Access::Reader(writer) => (None, writer),
         };
-        let (mut store, mut report) = Self::open_inner(Box::new(io), options, on_segment)?;
+        let (mut store, mut report) =
+            Self::open_inner(Box::new(io), options, skip_below, on_segment)?;
         store.lock = lock;
         report.writer = writer;
         Ok((store, report))
@@ -652,12 +732,14 @@ impl SegmentStore {
         io: Box<dyn SegmentIo>,
         options: SegmentOptions,
     ) -> Result<(Self, OpenReport), OpenError> {
-        Self::open_inner(io, options, &mut |_, _, _| {})
+        Self::open_inner(io, options, 0, &mut |_, _, _| {})
     }
 
+    /// The open itself: see [`Self::open_scanning_from`] for `skip_below`.
     fn open_inner(
         mut io: Box<dyn SegmentIo>,
         options: SegmentOptions,
+        skip_below: u64,
         on_segment: &mut OnSegment<'_>,
     ) -> Result<(Self, OpenReport), OpenError> {
         if options.segment_bytes == 0 || options.segment_bytes > SEGMENT_BYTES_MAX {
@@ -667,11 +749,18 @@ impl SegmentStore {
             )));
         }
         let mut names = Vec::new();
+        let mut leftovers = Vec::new();
         for name in io.list().map_err(io_error("listing segments"))? {
-            match parse_segment_name(&name) {
-                Some(first) => names.push((first, name)),
+            match segments_entry(&name) {
+                Some(SegmentsEntry::Segment(first)) => names.push((first, name)),
+                // Read with its segment.
+                Some(SegmentsEntry::Index(_)) => {}
+                Some(SegmentsEntry::IndexTmp) => leftovers.push(name),
                 None => return Err(OpenError::UnexpectedFile(name)),
             }
+        }
+        if !options.read_only {
+            idx::remove_leftovers(&mut *io, &leftovers);
         }
         names.sort();
         let count = names.len();
@@ -679,9 +768,13 @@ impl SegmentStore {
         let mut offsets = Vec::new();
         let mut segments = Vec::with_capacity(count);
         let mut torn = None;
+        let mut indexed = 0;
         let mut bytes = Vec::new();
-        for (i, (first, name)) in names.into_iter().enumerate() {
-            let last = i + 1 == count;
+        let mut names = names.into_iter().peekable();
+        while let Some((first, name)) = names.next() {
+            // The first record of the segment after this one: this one is sealed.
+            let sealed_end = names.peek().map(|&(next_first, _)| next_first);
+            let last = sealed_end.is_none();
             let corrupt = |offset: u64, seq: u64, reason: String| OpenError::Corrupt {
                 segment: name.clone(),
                 offset,
@@ -701,6 +794,21 @@ impl SegmentStore {
             }
             if len == 0 && !last {
                 return Err(corrupt(0, next, "empty segment before the last".into()));
+            }
+            // A sealed segment wholly below `skip_below`: its index, if valid, is enough.
+            let mut index_problem = None;
+            if let Some(end) = sealed_end.filter(|&end| end <= skip_below) {
+                let expected =
+                    idx::Expected { first_seq: first, segment_len: len, next_first_seq: end };
+                match idx::load(&*io, expected, &mut offsets) {
+                    Ok(()) => {
+                        next = end;
+                        indexed += 1;
+                        segments.push(Segment::opened(first, name, len, true));
+                        continue;
+                    }
+                    Err(problem) => index_problem = Some(problem),
+                }
             }
             let len_usize = usize::try_from(len)
                 .map_err(|_| corrupt(0, next, "segment too large for memory".into()))?;
@@ -739,19 +847,18 @@ impl SegmentStore {
                 }
                 Err((at, reason)) => return Err(corrupt(at as u64, next, reason)),
             };
-            on_segment(first, &mut bytes, offsets.get(first_index..).unwrap_or_default());
-            segments.push(Segment {
-                first_seq: first,
-                name,
-                len: end,
-                written: end,
-                dirty: false,
-                created: true,
-            });
+            let scanned_offsets = offsets.get(first_index..).unwrap_or_default();
+            if !last {
+                let scanned = idx::Scanned { first_seq: first, segment_len: end };
+                idx::refresh(&mut *io, options.read_only, scanned, scanned_offsets, index_problem);
+            }
+            on_segment(first, &mut bytes, scanned_offsets);
+            segments.push(Segment::opened(first, name, end, !last));
         }
         let report = OpenReport {
             segments: segments.len(),
             records: next,
+            indexed,
             torn,
             writer: None,
             snapshot: None,
@@ -771,11 +878,13 @@ impl SegmentStore {
     }
 
     /// Calls `f` with every synced record, in sequence order, reading each segment file once
-    /// (the fast path for verifying a whole ledger). Stops at the first error `f` returns.
+    /// (the fast path for verifying a whole ledger) and checking each frame's checksums,
+    /// length and sequence number as [`LedgerStore::read`] does (a segment taken from its
+    /// index at open was not read then). Stops at the first error `f` returns.
     ///
     /// # Errors
-    /// [`StoreError`] when a segment cannot be read or a frame is not where the index says;
-    /// otherwise `f`'s error.
+    /// [`StoreError`] when a segment cannot be read or a frame does not check; otherwise
+    /// `f`'s error.
     pub fn for_each_record<E: From<StoreError>>(
         &self,
         mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
@@ -792,25 +901,27 @@ impl SegmentStore {
             self.io
                 .read_at(&seg.name, 0, &mut bytes)
                 .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
-            let end_seq =
-                self.segments.get(i + 1).map_or(self.synced, |n| n.first_seq.min(self.synced));
+            let seg_end = self.end_seq(i);
+            let end_seq = seg_end.min(self.synced);
+            let offset = |seq: u64| {
+                usize::try_from(seq).ok().and_then(|k| self.offsets.get(k)).map(|&o| o as usize)
+            };
             for seq in seg.first_seq..end_seq {
-                let at = usize::try_from(seq)
-                    .ok()
-                    .and_then(|k| self.offsets.get(k))
-                    .map(|&o| o as usize)
+                let at = offset(seq)
                     .ok_or_else(|| StoreError::Corrupt(format!("record {seq} is not indexed")))?;
-                let header = bytes.get(at..at + FRAME_HEADER_LEN).ok_or_else(|| {
+                // The frame ends where the next one in this segment starts, or at its end.
+                let to = if seq + 1 < seg_end { offset(seq + 1) } else { Some(len) };
+                let frame = to.and_then(|to| bytes.get(at..to)).ok_or_else(|| {
                     StoreError::Corrupt(format!("record {seq}: frame outside its segment"))
                 })?;
-                let payload_len =
-                    u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-                let record = bytes
-                    .get(at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + payload_len)
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("record {seq}: frame outside its segment"))
-                    })?;
-                f(seq, record)?;
+                if let Err(reason) = check_frame(frame, seq) {
+                    return Err(StoreError::Corrupt(format!(
+                        "segment {} offset {at}, record {seq}: {reason}",
+                        seg.name
+                    ))
+                    .into());
+                }
+                f(seq, frame.get(FRAME_HEADER_LEN..).unwrap_or_default())?;
             }
         }
         Ok(())
@@ -946,6 +1057,43 @@ impl SegmentStore {
         Ok(dirty)
     }
 
+    /// The index files of the segments sealed since the last commit (every one but the
+    /// last, all synced by now: a segment is synced before the one after it is created), as
+    /// jobs for the commit's second phase, without the ledger's lock. Each segment's index is
+    /// tried once; one not written is written by the next writer's open.
+    fn seal_indexes(&mut self) -> Vec<(String, Replacer)> {
+        let mut jobs = Vec::new();
+        let sealed = self.segments.len().saturating_sub(1);
+        // Segments are indexed in order: only those after the last indexed one are new.
+        let mut from = sealed;
+        while from > 0 && self.segments.get(from - 1).is_some_and(|s| !s.indexed) {
+            from -= 1;
+        }
+        for i in from..sealed {
+            let Some(seg) = self.segments.get(i).filter(|s| !s.indexed) else { continue };
+            if seg.dirty || !seg.created || seg.written != seg.len {
+                continue;
+            }
+            let (Ok(from), Ok(to)) =
+                (usize::try_from(seg.first_seq), usize::try_from(self.end_seq(i)))
+            else {
+                continue;
+            };
+            let offsets = self.offsets.get(from..to).unwrap_or_default();
+            let name = index_name(seg.first_seq);
+            match self.io.replacer(&name, idx::encode_index(seg.first_seq, seg.len, offsets)) {
+                Ok(replace) => jobs.push((name, replace)),
+                Err(e) => {
+                    tracing::warn!(index = %name, error = %e, "segment index not written (segments without one are scanned at open)");
+                }
+            }
+            if let Some(seg) = self.segments.get_mut(i) {
+                seg.indexed = true;
+            }
+        }
+        jobs
+    }
+
     /// Records the first failure: from now on every append and sync is refused.
     fn poison(&mut self, reason: String) -> StoreError {
         tracing::error!(error = %reason, "segment store poisoned");
@@ -1034,6 +1182,7 @@ impl LedgerStore for SegmentStore {
                 written: 0,
                 dirty: false,
                 created: false,
+                indexed: false,
             });
         }
         let seg = self.segments.last_mut().ok_or_else(|| StoreError::Io("no segment".into()))?;
@@ -1070,16 +1219,32 @@ impl LedgerStore for SegmentStore {
             Ok(dirty) => dirty,
             Err(reason) => return Err(self.poison(reason)),
         };
-        let Some(seg) = dirty.and_then(|d| self.segments.get(d)) else {
-            return Ok(SyncJob::done(upto));
+        let sync = match dirty.and_then(|d| self.segments.get(d)) {
+            None => None,
+            Some(seg) => {
+                let name = seg.name.clone();
+                match self.io.syncer(&name) {
+                    Ok(sync) => Some((name, sync)),
+                    Err(e) => return Err(self.poison(format!("syncing {name}: {e}"))),
+                }
+            }
         };
-        let name = seg.name.clone();
-        match self.io.syncer(&name) {
-            Ok(sync) => Ok(SyncJob::new(upto, move || {
-                sync().map_err(|e| StoreError::Io(format!("syncing {name}: {e}")))
-            })),
-            Err(e) => Err(self.poison(format!("syncing {name}: {e}"))),
+        let indexes = self.seal_indexes();
+        if sync.is_none() && indexes.is_empty() {
+            return Ok(SyncJob::done(upto));
         }
+        Ok(SyncJob::new(upto, move || {
+            if let Some((name, sync)) = sync {
+                sync().map_err(|e| StoreError::Io(format!("syncing {name}: {e}")))?;
+            }
+            // Derived data, written after the commit's own sync: a failure is only logged.
+            for (name, replace) in indexes {
+                if let Err(e) = replace() {
+                    tracing::warn!(index = %name, error = %e, "segment index not written (segments without one are scanned at open)");
+                }
+            }
+            Ok(())
+        }))
     }
 
     fn end_sync(&mut self, upto: u64, result: Result<(), StoreError>) -> Result<(), StoreError> {

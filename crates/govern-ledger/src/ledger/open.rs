@@ -306,18 +306,25 @@ impl Ledger {
                 rebuild(start, true, |visit| read_scanned(&segment_rx, &spare_tx, visit))
             });
             let mut buffers = 1;
-            let opened = SegmentStore::open_scanning(dir, options, &mut |first, bytes, offsets| {
-                let spare = if buffers < SCAN_BUFFERS {
-                    buffers += 1;
-                    Vec::new()
-                } else {
-                    // The rebuild is done with an earlier segment: read into its buffer.
-                    spare_rx.recv().unwrap_or_default()
-                };
-                let scanned = std::mem::replace(bytes, spare);
-                // A send fails only if the rebuild is gone; joining it reports why.
-                let _ = segment_tx.send((first, scanned, offsets.to_vec()));
-            });
+            // Sealed segments wholly inside a snapshot are not read (their frame offsets come
+            // from their index files): the records a rebuild needs start at `from`.
+            let opened = SegmentStore::open_scanning_from(
+                dir,
+                options,
+                from,
+                &mut |first, bytes, offsets| {
+                    let spare = if buffers < SCAN_BUFFERS {
+                        buffers += 1;
+                        Vec::new()
+                    } else {
+                        // The rebuild is done with an earlier segment: read into its buffer.
+                        spare_rx.recv().unwrap_or_default()
+                    };
+                    let scanned = std::mem::replace(bytes, spare);
+                    // A send fails only if the rebuild is gone; joining it reports why.
+                    let _ = segment_tx.send((first, scanned, offsets.to_vec()));
+                },
+            );
             drop(segment_tx);
             let rebuilt = rebuilt.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let (store, report) = opened?;

@@ -5,13 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// A deferred `fdatasync` of one file, run without the store's lock (see
 /// [`SegmentIo::syncer`]).
 pub type Syncer = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
+/// A deferred atomic replacement of one file, run without the store's lock (see
+/// [`SegmentIo::replacer`]).
+pub type Replacer = Box<dyn FnOnce() -> io::Result<()> + Send>;
 
 /// File operations on the files of one segments directory, addressed by file name.
 ///
@@ -80,11 +84,36 @@ pub trait SegmentIo: std::fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// The underlying I/O error.
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
+
+    /// The whole of file `name` (a side file such as a segment's index, read once and not
+    /// kept open), which must be at most `max` bytes long.
+    ///
+    /// # Errors
+    /// The underlying I/O error (`NotFound` when there is no such file); `InvalidData` when
+    /// it is longer than `max` bytes.
+    fn read_file(&self, name: &str, max: u64) -> io::Result<Vec<u8>>;
+
+    /// A job that replaces file `name` with `bytes` atomically, to run later on another
+    /// thread: the bytes go to `<name>.tmp` (created or emptied), which is synced and then
+    /// renamed over `name`. A crash at any point leaves `name` as it was or holding all of
+    /// `bytes`, and perhaps a `<name>.tmp`; the rename is durable after the next
+    /// [`Self::sync_dir`].
+    ///
+    /// # Errors
+    /// The files are read-only (the job's own errors are the underlying I/O errors).
+    fn replacer(&self, name: &str, bytes: Vec<u8>) -> io::Result<Replacer>;
+
+    /// Removes file `name` (a leftover `.tmp` of a replacement a crash cut short).
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn remove(&mut self, name: &str) -> io::Result<()>;
 }
 
 /// Positioned reads of the files of one segments directory, from any thread, beside the
 /// writer ([`SegmentIo::reader`]): a reader reads bytes that were written before it was told
-/// where they are. Files are never renamed, shortened or removed while the store is open.
+/// where they are. Segment files are never renamed, shortened or removed while the store is
+/// open.
 pub trait SegmentRead: std::fmt::Debug + Send + Sync + 'static {
     /// Fills `buf` from file `name` starting at byte `offset`.
     ///
@@ -247,6 +276,48 @@ impl SegmentIo for FsIo {
         self.writable()?;
         self.file(name)?.set_len(len)
     }
+
+    fn read_file(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        // Opening a FIFO for reading would wait for a writer: only a regular file is read.
+        if !std::fs::metadata(&path)?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name} is not a regular file"),
+            ));
+        }
+        let file = File::open(&path)?;
+        let mut bytes = Vec::new();
+        file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name} is longer than {max} bytes"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn replacer(&self, name: &str, bytes: Vec<u8>) -> io::Result<Replacer> {
+        self.writable()?;
+        let (dir, name) = (self.dir.clone(), name.to_owned());
+        Ok(Box::new(move || replace_file(&dir, &name, &bytes)))
+    }
+
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        self.writable()?;
+        std::fs::remove_file(self.dir.join(name))
+    }
+}
+
+/// Replaces file `name` in `dir` with `bytes`: written to `<name>.tmp`, synced, renamed.
+fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    drop(file);
+    std::fs::rename(&tmp, dir.join(name))
 }
 
 #[cfg(unix)]

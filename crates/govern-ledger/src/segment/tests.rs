@@ -10,9 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::ReceiptBody;
 
+mod index;
+
 use super::{
-    FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENTS_DIR, SegmentIo,
-    SegmentOptions, SegmentStore, TornCause, TornTail, segment_header, segment_name,
+    FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENT_SUFFIX, SEGMENTS_DIR,
+    SegmentIo, SegmentOptions, SegmentStore, TornCause, TornTail, index_name, segment_header,
+    segment_name,
 };
 use crate::testing::Gate;
 use crate::{Ledger, LedgerStore, StoreError};
@@ -43,6 +46,11 @@ struct Disk {
     syncs: usize,
     /// The file appended to last: the one a crash can leave torn.
     last_written: Option<String>,
+    /// Atomic replacements (index files) completed so far.
+    replaces: usize,
+    /// Fail every replacement: after writing and syncing its `.tmp` (as a crash before the
+    /// rename leaves it) when `Some(true)`, at once when `Some(false)`.
+    fail_replaces: Option<bool>,
 }
 
 /// An in-memory filesystem that tracks what is durable and injects faults. Clones share it,
@@ -210,6 +218,43 @@ impl SegmentIo for FaultIo {
         f.written.truncate(usize::try_from(len).unwrap());
         Ok(())
     }
+
+    fn read_file(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
+        let disk = self.disk();
+        let f = disk.files.get(name).ok_or_else(|| missing(name))?;
+        if f.written.len() as u64 > max {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        Ok(f.written.clone())
+    }
+
+    /// The `.tmp` is written durably; the renamed entry, like a created one, survives a
+    /// crash only after the next `sync_dir`.
+    fn replacer(&self, name: &str, bytes: Vec<u8>) -> io::Result<super::Replacer> {
+        let (io, name) = (self.clone(), name.to_owned());
+        Ok(Box::new(move || {
+            let mut disk = io.disk();
+            let tmp = format!("{name}.tmp");
+            match disk.fail_replaces {
+                Some(false) => return Err(io::Error::other("injected replace failure")),
+                Some(true) => {
+                    let state = FileState { written: bytes.clone(), durable: bytes, named: true };
+                    disk.files.insert(tmp, state);
+                    return Err(io::Error::other("injected crash before the rename"));
+                }
+                None => {}
+            }
+            disk.files.remove(&tmp);
+            let state = FileState { written: bytes.clone(), durable: bytes, named: false };
+            disk.files.insert(name, state);
+            disk.replaces += 1;
+            Ok(())
+        }))
+    }
+
+    fn remove(&mut self, name: &str) -> io::Result<()> {
+        self.disk().files.remove(name).map(|_| ()).ok_or_else(|| missing(name))
+    }
 }
 
 impl super::SegmentRead for FaultIo {
@@ -272,7 +317,14 @@ fn records_round_trip_across_segments_and_survive_reopening() {
     let (mut store, report) = open(&io, 128).unwrap();
     assert_eq!(
         report,
-        OpenReport { segments: 0, records: 0, torn: None, writer: None, snapshot: None }
+        OpenReport {
+            segments: 0,
+            records: 0,
+            indexed: 0,
+            torn: None,
+            writer: None,
+            snapshot: None
+        }
     );
     append_range(&mut store, 0..7);
     assert_records(&store, 7); // served from the buffer
@@ -290,7 +342,11 @@ fn records_round_trip_across_segments_and_survive_reopening() {
     firsts.dedup();
     assert_eq!(firsts, [0, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 18]);
     let names: Vec<String> = firsts.iter().map(|&f| segment_name(f)).collect();
-    assert_eq!(io.files().keys().cloned().collect::<Vec<_>>(), names);
+    // Every segment but the last is sealed, and has its index.
+    let mut all = names.clone();
+    all.extend(firsts[..firsts.len() - 1].iter().map(|&f| index_name(f)));
+    all.sort();
+    assert_eq!(io.files().keys().cloned().collect::<Vec<_>>(), all);
     assert_eq!(names[1], "00000000000000000002.seg");
     assert_eq!(store.segment_count(), 15);
     assert!(store.heap_bytes() >= 20 * 4);
@@ -307,7 +363,14 @@ fn records_round_trip_across_segments_and_survive_reopening() {
     let (mut store, report) = open(&io, 128).unwrap();
     assert_eq!(
         report,
-        OpenReport { segments: 15, records: 20, torn: None, writer: None, snapshot: None }
+        OpenReport {
+            segments: 15,
+            records: 20,
+            indexed: 0,
+            torn: None,
+            writer: None,
+            snapshot: None
+        }
     );
     assert_records(&store, 20);
     assert_eq!(
@@ -355,7 +418,8 @@ fn a_ledger_on_the_real_filesystem_reopens_verifies_and_continues_its_chain() {
     assert_eq!((report.records, report.torn), (10, None));
     let segments = report.segments;
     assert_eq!(segments, 5, "two receipts per 512-byte segment");
-    assert_eq!(std::fs::read_dir(dir.path().join(SEGMENTS_DIR)).unwrap().count(), segments);
+    let files = std::fs::read_dir(dir.path().join(SEGMENTS_DIR)).unwrap().count();
+    assert_eq!(files, 2 * segments - 1, "each segment, and the index of each sealed one");
     let ledger = Ledger::open(Box::new(store)).unwrap();
     assert_eq!(ledger.head(), head);
     assert_eq!(ledger.verify().unwrap(), head);
@@ -414,7 +478,7 @@ const F: u64 = 54;
 const FOUR: u64 = H + 4 * F;
 
 fn report(segments: usize, records: u64, torn: Option<TornTail>) -> OpenReport {
-    OpenReport { segments, records, torn, writer: None, snapshot: None }
+    OpenReport { segments, records, indexed: 0, torn, writer: None, snapshot: None }
 }
 
 #[test]
@@ -669,7 +733,12 @@ fn flip_store() -> BTreeMap<String, Vec<u8>> {
     let (mut store, _) = open(&io, 120).unwrap();
     append_range(&mut store, 0..FLIP_RECORDS);
     store.sync().unwrap();
-    io.files()
+    segment_files(&io)
+}
+
+/// The segment files of `io` (their index files aside).
+fn segment_files(io: &FaultIo) -> BTreeMap<String, Vec<u8>> {
+    io.files().into_iter().filter(|(name, _)| name.ends_with(SEGMENT_SUFFIX)).collect()
 }
 
 /// Flips each byte of each file of `files` in turn (XOR 0x01), opens the result with

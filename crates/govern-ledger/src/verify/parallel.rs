@@ -40,7 +40,7 @@ use crate::ledger::KeyHasher;
 use crate::merkle::{LeafStretch, MerkleFrontier, MerkleTree, leaf_hash};
 use crate::segment::{
     FRAME_HEADER_LEN, SEGMENT_BYTES_MAX, SEGMENT_HEADER_LEN, SEGMENTS_DIR, frame_checksum_ok,
-    parse_segment_name, peek_frame, segment_header,
+    is_index_file, parse_segment_name, peek_frame, segment_header,
 };
 
 /// New bytes read per stretch: small enough for the stretch to be in the cache still when a
@@ -202,13 +202,17 @@ struct SegmentFiles {
     files: Vec<(u64, String, u64)>,
 }
 
-/// The segment files of data directory `dir`; `None` if any name is not a segment's.
+/// The segment files of data directory `dir` (their index files aside); `None` if any other
+/// name is not a segment's.
 fn segment_files(dir: &Path) -> Option<SegmentFiles> {
     let segments = dir.join(SEGMENTS_DIR);
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&segments).ok()? {
         let entry = entry.ok()?;
         let name = entry.file_name().into_string().ok()?;
+        if is_index_file(&name) {
+            continue;
+        }
         let len = entry.metadata().ok()?.len();
         files.push((parse_segment_name(&name)?, name, len));
     }

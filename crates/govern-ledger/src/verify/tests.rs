@@ -73,11 +73,7 @@ fn verification_changes_nothing_and_a_missing_ledger_is_an_error() {
 #[test]
 fn a_flipped_byte_is_named_by_its_sequence_number() {
     let dir = ledger_dir(12);
-    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = segment_files(dir.path());
     // Damage the middle of the second segment's first frame payload.
     let victim = &files[1];
     let mut bytes = std::fs::read(victim).unwrap();
@@ -88,10 +84,13 @@ fn a_flipped_byte_is_named_by_its_sequence_number() {
     assert_eq!(err.seq(), Some(first_seq_of_second), "{err}");
 }
 
-/// The segment files of `dir`, in order.
+/// The segment files of `dir`, in order (their index files aside).
 fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> =
-        std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
     files.sort();
     files
 }
