@@ -251,6 +251,21 @@ pub(crate) fn open_dir_read_only(dir: &Path) -> Result<SegmentStore, String> {
     Ok(store)
 }
 
+/// Opens the segments in `dir` read-only and lazily ([`govern_ledger::SegmentReader`]): the
+/// last segment is scanned, the others are read only where asked. As
+/// [`open_dir_read_only`], a note on stderr when a writer holds the directory.
+pub(crate) fn open_dir_lazily(dir: &Path) -> Result<govern_ledger::SegmentReader, String> {
+    let (store, report) = govern_ledger::SegmentReader::open(dir).map_err(|e| e.to_string())?;
+    if let Some(writer) = report.writer {
+        tell!(
+            "note: {} is open by a writer ({writer}); reading the {} receipts written so far",
+            dir.display(),
+            report.records
+        );
+    }
+    Ok(store)
+}
+
 /// Calls `f` with every record of `store` in sequence order, stopping at the first error
 /// (`f`'s, or the store's). A record the store lacks (a row missing from a table) is an
 /// error naming it, never a listing that silently ends early.

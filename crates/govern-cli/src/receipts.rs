@@ -10,6 +10,7 @@ use std::io::Write as _;
 
 use clap::Args;
 use govern_governors::{GovernorKind, ResourceId, TenantId};
+use govern_ledger::LedgerStore as _;
 use govern_receipt::Receipt;
 
 use crate::ledger_dir::{Message, for_each_record};
@@ -45,7 +46,12 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         .map_err(|e| format!("--resource: {e}"))?;
     // Only the tenant's shard: its receipts are written there, and nowhere else.
     let chain = args.ledger.tenant_chain(&tenant)?;
-    let store = args.ledger.open_read_only(chain)?;
+    // A data directory: only its last segment is scanned now, the others are read where the
+    // receipts are. A database: its shard.
+    let source = match args.ledger.dir() {
+        Some(dir) => Source::Lazy(dir, crate::ledger_dir::open_dir_lazily(dir)?),
+        None => Source::Store(args.ledger.open_read_only(chain)?),
+    };
     // Once the reader has gone (`| head`), lines are dropped and the listing goes on to its
     // real end: a damaged frame further on still fails the command.
     let mut out = std::io::BufWriter::new(Stdout);
@@ -67,16 +73,16 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         );
         writeln!(out, "{line}  {}", b.reason.escape_debug()).map_err(|e| Message(write_error(&e)))
     };
-    match args.ledger.dir() {
+    match source {
         // A data directory: the receipts' numbers from its snapshot and the records after
         // it, then only those records read.
-        Some(dir) => {
+        Source::Lazy(dir, store) => {
             let filter = govern_ledger::ReceiptFilter {
                 tenant: &tenant,
                 kind: args.governor,
                 resource: resource.as_ref(),
             };
-            let found = govern_ledger::find_receipts(dir, store.as_ref(), filter)?;
+            let found = govern_ledger::find_receipts(dir, &store, filter)?;
             if let Some(why) = &found.unused {
                 tell!("note: the ledger snapshot was not used ({why}); every receipt was read");
             }
@@ -89,19 +95,21 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
                 }
             }
         }
-        None => for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
-            // The key is read without decoding the whole record: other tenants' receipts
-            // are skipped cheaply.
-            let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-            if key.tenant != tenant.as_str()
-                || args.governor.is_some_and(|k| k != key.governor)
-                || resource.as_ref().is_some_and(|r| r.as_str() != key.resource)
-            {
-                return Ok(());
-            }
-            print(seq, record)
-        })
-        .map_err(|e| chain.named(e.0))?,
+        Source::Store(store) => {
+            for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
+                // The key is read without decoding the whole record: other tenants' receipts
+                // are skipped cheaply.
+                let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+                if key.tenant != tenant.as_str()
+                    || args.governor.is_some_and(|k| k != key.governor)
+                    || resource.as_ref().is_some_and(|r| r.as_str() != key.resource)
+                {
+                    return Ok(());
+                }
+                print(seq, record)
+            })
+            .map_err(|e| chain.named(e.0))?
+        }
     }
     let mut filters = String::new();
     if let Some(kind) = args.governor {
@@ -115,6 +123,14 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
     writeln!(out, "{count} {noun} of tenant {tenant}{filters}{shard}")
         .map_err(|e| write_error(&e))?;
     out.flush().map_err(|e| write_error(&e))
+}
+
+/// Where the receipts are read from.
+enum Source<'a> {
+    /// A data directory and its segments, read where asked.
+    Lazy(&'a std::path::Path, govern_ledger::SegmentReader),
+    /// A store opened whole (a database's shard).
+    Store(Box<dyn govern_ledger::LedgerStore>),
 }
 
 /// One line of the listing, the reason excepted: fixed-width columns, longer values overflow.

@@ -47,7 +47,7 @@ pub use merkle::{
 
 pub use segment::{
     FsIo, OpenError, OpenReport, SEGMENT_BYTES_MAX, SegmentIo, SegmentOptions, SegmentRead,
-    SegmentStore, Syncer, TornCause, TornTail,
+    SegmentReader, SegmentStore, Syncer, TornCause, TornTail,
 };
 
 pub use lock::{DirLock, LockError};

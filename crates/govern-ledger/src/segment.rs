@@ -127,6 +127,7 @@
 
 mod idx;
 mod io;
+mod lazy;
 mod read;
 
 pub use idx::{
@@ -134,6 +135,7 @@ pub use idx::{
     INDEX_TMP_SUFFIX, SegmentsEntry, index_name, is_index_file, segments_entry,
 };
 pub use io::{FsIo, Replacer, SegmentIo, SegmentRead, Syncer};
+pub use lazy::SegmentReader;
 
 use std::ops::{ControlFlow, Range};
 use std::path::Path;

@@ -1,0 +1,267 @@
+//! A read-only view of a data directory's segments that reads only what it is asked for:
+//! opening lists the segments and scans the last one (to know the ledger's length); a
+//! sealed segment's frame offsets are loaded from its index file (or, without a valid one,
+//! by scanning that segment) the first time one of its records is read. Every frame read is
+//! checked (length, CRC32C, sequence number) as `SegmentStore` checks it. What a reader that
+//! names a few receipts (`govern receipts`) opens instead of the whole store.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::idx::{self, SegmentsEntry, segments_entry};
+use super::{
+    Access, FRAME_HEADER_LEN, OpenError, OpenReport, ScanEnd, SegmentOptions, SegmentStart,
+    TornTail, check_frame, check_segment_header, fs_io, io_error, parse_header, scan_segment,
+};
+use crate::ledger::{Copied, LedgerStore, Located, StoreError};
+use crate::segment::io::{FsIo, SegmentIo};
+
+/// One segment: its first record, file name and length; its offsets once loaded.
+#[derive(Debug)]
+struct Lazy {
+    first_seq: u64,
+    name: String,
+    len: u64,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct SegmentReader {
+    io: FsIo,
+    segments: Vec<Lazy>,
+    /// The frame offsets of each segment, once loaded (the last one's at open).
+    offsets: Mutex<Vec<Option<Arc<[u32]>>>>,
+    len: u64,
+}
+
+impl SegmentReader {
+    /// Opens the segments of data directory `dir` read-only: no lock is taken, nothing is
+    /// written; the last segment is scanned (a torn tail is reported, not cut), the others
+    /// are only listed.
+    ///
+    /// # Errors
+    /// As [`super::SegmentStore::open`] read-only: no ledger there, an unexpected file, the
+    /// last segment damaged, I/O.
+    pub fn open(dir: impl AsRef<Path>) -> Result<(Self, OpenReport), OpenError> {
+        let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
+        let (mut io, access) = fs_io(dir.as_ref(), options)?;
+        let writer = match access {
+            Access::Reader(writer) => writer,
+            Access::Writer(_) => None,
+        };
+        let mut names = Vec::new();
+        for name in io.list().map_err(io_error("listing segments"))? {
+            match segments_entry(&name) {
+                Some(SegmentsEntry::Segment(first)) => names.push((first, name)),
+                Some(SegmentsEntry::Index(_) | SegmentsEntry::IndexTmp) => {}
+                None => return Err(OpenError::UnexpectedFile(name)),
+            }
+        }
+        names.sort();
+        let mut segments = Vec::with_capacity(names.len());
+        for (i, (first, name)) in names.into_iter().enumerate() {
+            let corrupt = |reason: String| OpenError::Corrupt {
+                segment: name.clone(),
+                offset: 0,
+                seq: first,
+                reason,
+            };
+            if i == 0 && first != 0 {
+                return Err(corrupt(format!("file name says the segment starts at {first}")));
+            }
+            if segments.last().is_some_and(|l: &Lazy| l.first_seq >= first) {
+                return Err(corrupt("two segments start at the same record".into()));
+            }
+            let len = io.open(&name).map_err(io_error(format!("opening segment {name}")))?;
+            segments.push(Lazy { first_seq: first, name, len });
+        }
+        let mut torn = None;
+        let mut len = 0;
+        let mut offsets: Vec<Option<Arc<[u32]>>> = vec![None; segments.len()];
+        if let Some(last) = segments.last() {
+            let (scanned, end, cut) = scan(&io, last, true)?;
+            len = end;
+            torn = cut;
+            if let Some(slot) = offsets.last_mut() {
+                *slot = Some(scanned.into());
+            }
+        }
+        let report = OpenReport {
+            segments: segments.len(),
+            records: len,
+            indexed: 0,
+            torn,
+            writer,
+            snapshot: None,
+        };
+        Ok((Self { io, segments, offsets: Mutex::new(offsets), len }, report))
+    }
+
+    /// The offsets of segment `i`: from its index file, else by scanning it.
+    fn offsets_of(&self, i: usize) -> Result<Arc<[u32]>, StoreError> {
+        if let Some(Some(found)) =
+            self.offsets.lock().unwrap_or_else(PoisonError::into_inner).get(i)
+        {
+            return Ok(Arc::clone(found));
+        }
+        let seg =
+            self.segments.get(i).ok_or_else(|| StoreError::Corrupt(format!("no segment {i}")))?;
+        let next_first_seq = self.segments.get(i + 1).map_or(self.len, |n| n.first_seq);
+        let expected =
+            idx::Expected { first_seq: seg.first_seq, segment_len: seg.len, next_first_seq };
+        let mut loaded = Vec::new();
+        let found: Arc<[u32]> = match idx::load(&self.io, expected, &mut loaded) {
+            Ok(()) => loaded.into(),
+            Err(_) => {
+                let (scanned, end, _) =
+                    scan(&self.io, seg, false).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if end != next_first_seq {
+                    return Err(StoreError::Corrupt(format!(
+                        "segment {} holds records up to {end}, the next starts at {next_first_seq}",
+                        seg.name
+                    )));
+                }
+                scanned.into()
+            }
+        };
+        let mut offsets = self.offsets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = offsets.get_mut(i) {
+            *slot = Some(Arc::clone(&found));
+        }
+        Ok(found)
+    }
+}
+
+/// Scans segment `seg` whole: its offsets, the record after its last, and a torn tail (only
+/// the `last` segment may have one; it is reported, never cut).
+fn scan(io: &FsIo, seg: &Lazy, last: bool) -> Result<(Vec<u32>, u64, Option<TornTail>), OpenError> {
+    let corrupt = |offset: u64, seq: u64, reason: String| OpenError::Corrupt {
+        segment: seg.name.clone(),
+        offset,
+        seq,
+        reason,
+    };
+    let len = usize::try_from(seg.len)
+        .map_err(|_| corrupt(0, seg.first_seq, "segment too large for memory".into()))?;
+    let mut bytes = vec![0u8; len];
+    io.read_at(&seg.name, 0, &mut bytes)
+        .map_err(io_error(format!("reading segment {}", seg.name)))?;
+    let mut next = seg.first_seq;
+    let mut offsets = Vec::new();
+    let scanned = match check_segment_header(&bytes, seg.first_seq, last) {
+        Ok(SegmentStart::Frames(at)) => scan_segment(&bytes, at, last, &mut next, &mut offsets),
+        Ok(SegmentStart::Torn(cause)) => Ok(ScanEnd::Torn(0, cause)),
+        Err(reason) => Err((0, reason)),
+    };
+    let torn = match scanned {
+        Ok(ScanEnd::Clean) => None,
+        Ok(ScanEnd::Torn(at, cause)) => {
+            let at = at as u64;
+            tracing::warn!(segment = %seg.name, offset = at, seq = next, bytes = seg.len - at, "torn final frame found (read-only: not truncated)");
+            Some(TornTail {
+                segment: seg.name.clone(),
+                offset: at,
+                seq: next,
+                bytes: seg.len - at,
+                cause,
+            })
+        }
+        Err((at, reason)) => return Err(corrupt(at as u64, next, reason)),
+    };
+    Ok((offsets, next, torn))
+}
+
+impl LedgerStore for SegmentReader {
+    fn append(&mut self, _: u64, _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::Io("a segment reader takes no appends".into()))
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Err(StoreError::Io("a segment reader takes no appends".into()))
+    }
+
+    fn is_durable(&self) -> bool {
+        true
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
+        if seq >= self.len {
+            return Ok(false);
+        }
+        let i = self.segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
+        let seg = self
+            .segments
+            .get(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("record {seq}: no segment")))?;
+        let offsets = self.offsets_of(i)?;
+        let at = usize::try_from(seq - seg.first_seq)
+            .ok()
+            .and_then(|k| offsets.get(k))
+            .copied()
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("record {seq} is not in segment {}", seg.name))
+            })?;
+        let corrupt = |reason: String| {
+            StoreError::Corrupt(format!(
+                "segment {} offset {at} (record {seq}): {reason}",
+                seg.name
+            ))
+        };
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        self.io
+            .read_at(&seg.name, u64::from(at), &mut header)
+            .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
+        let payload_len = parse_header(&header).map_or(0, |h| h.len as usize);
+        if u64::from(at) + (FRAME_HEADER_LEN + payload_len) as u64 > seg.len {
+            return Err(corrupt("frame outside its segment".into()));
+        }
+        let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload_len);
+        frame.extend_from_slice(&header);
+        frame.resize(FRAME_HEADER_LEN + payload_len, 0);
+        self.io
+            .read_at(
+                &seg.name,
+                u64::from(at) + FRAME_HEADER_LEN as u64,
+                &mut frame[FRAME_HEADER_LEN..],
+            )
+            .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
+        check_frame(&frame, seq).map_err(corrupt)?;
+        out.clear();
+        out.extend_from_slice(&frame[FRAME_HEADER_LEN..]);
+        Ok(true)
+    }
+
+    fn for_each(
+        &self,
+        f: &mut dyn FnMut(u64, &[u8]) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let mut record = Vec::new();
+        for seq in 0..self.len {
+            if !self.read(seq, &mut record)? {
+                break;
+            }
+            if f(seq, &record).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn locate_range(&self, range: Range<u64>) -> Result<Box<dyn Located>, StoreError> {
+        let mut copied = Copied::default();
+        let mut record = Vec::new();
+        for seq in range.start..range.end.min(self.len) {
+            let found = self.read(seq, &mut record)?;
+            copied.push(seq, found.then_some(&record[..]));
+        }
+        Ok(Box::new(copied))
+    }
+}
+
+#[cfg(test)]
+mod tests;
