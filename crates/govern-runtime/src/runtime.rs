@@ -424,7 +424,7 @@ impl RuntimeBuilder {
             &start_config,
             shared.clock.now(),
         )?;
-        start_state.install_registry(&shared);
+        start_state.install_registry(&shared.registry);
         let config = DomainConfig {
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
@@ -490,7 +490,15 @@ impl RuntimeBuilder {
         // them, at once if they fell due while the runtime was down, whether or not the
         // governor is used meanwhile; a suspended tenant's are held when due, a deprovisioned
         // tenant's are not armed), check views applied, idempotency keys and usage restored.
-        let armed = start_state.install(&shared, &domains)?;
+        let parts = crate::start_state::Parts {
+            ledger: &shared.ledger,
+            now: shared.clock.now(),
+            catalog: shared.catalog,
+            commercial: &shared.commercial,
+            idempotency: &shared.idempotency,
+            sagas_to_resume: &shared.sagas_to_resume,
+        };
+        let armed = start_state.install(&parts, &domains)?;
         if armed > 0 {
             tracing::info!(armed, "state timeouts re-armed from the ledger");
         }

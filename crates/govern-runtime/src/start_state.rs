@@ -36,8 +36,18 @@ use crate::domains::Domains;
 use crate::error::RuntimeError;
 use crate::hosted::{Hosted, KindVisitor, dispatch};
 use crate::idempotency::{Kept, fold, kept};
-use crate::registry::Key;
-use crate::runtime::Shared;
+use crate::registry::{Key, Registry};
+
+/// The parts of a starting runtime a start state is installed into.
+pub(crate) struct Parts<'a> {
+    pub(crate) ledger: &'a Ledger,
+    pub(crate) now: Timestamp,
+    /// The runtime has a catalog: views and usage are installed.
+    pub(crate) catalog: bool,
+    pub(crate) commercial: &'a crate::commercial::Commercial,
+    pub(crate) idempotency: &'a crate::idempotency::Idempotency,
+    pub(crate) sagas_to_resume: &'a std::sync::Mutex<Vec<(TenantId, ResourceId)>>,
+}
 
 pub(crate) use codec::Rejected;
 
@@ -373,9 +383,9 @@ impl StartState {
     }
 
     /// Sets the registry's tenant states (before the actors start).
-    pub(crate) fn install_registry(&self, shared: &Shared) {
+    pub(crate) fn install_registry(&self, registry: &Registry) {
         for (tenant, state) in &self.tenants {
-            shared.registry.set_state(tenant, *state);
+            registry.set_state(tenant, *state);
         }
     }
 
@@ -384,10 +394,10 @@ impl StartState {
     /// Returns how many timeouts were armed.
     pub(crate) fn install(
         &self,
-        shared: &Shared,
+        shared: &Parts<'_>,
         domains: &Arc<Domains>,
     ) -> Result<usize, RuntimeError> {
-        let now = shared.clock.now();
+        let now = shared.now;
         let mut armed = 0;
         let mut sagas = Vec::new();
         for ((tenant, kind, resource), facts) in &self.keys {
