@@ -73,8 +73,9 @@ pub(crate) struct Shared {
     pub(crate) sagas: BTreeMap<String, Arc<crate::saga::SagaDef>>,
     /// Saga runs being run now (one coordinator per run).
     pub(crate) sagas_running: Mutex<std::collections::BTreeSet<(TenantId, ResourceId)>>,
-    /// Unfinished saga runs found at start, to resume.
-    pub(crate) sagas_to_resume: Mutex<Vec<(TenantId, ResourceId)>>,
+    /// Unfinished saga runs found at start, to resume (taken by the first resumption; later
+    /// ones, by a restarted coordinator, read the ledger).
+    pub(crate) sagas_to_resume: Mutex<Option<Vec<(TenantId, ResourceId)>>>,
     /// Billing runs, serialised per tenant.
     pub(crate) billing_runs: crate::billing_state::BillingLocks,
     /// Webhook deliveries counted since start.
@@ -410,7 +411,7 @@ impl RuntimeBuilder {
                 .map(|d| (d.name.clone(), Arc::new(d)))
                 .collect(),
             sagas_running: Mutex::new(std::collections::BTreeSet::new()),
-            sagas_to_resume: Mutex::new(Vec::new()),
+            sagas_to_resume: Mutex::new(None),
             webhooks: crate::billing_state::WebhookCounts::default(),
             billing_runs: crate::billing_state::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
@@ -549,13 +550,11 @@ fn saga_coordinator(
     });
     let scan = Arc::clone(shared);
     let unfinished: crate::saga_actor::Unfinished = Arc::new(move || {
-        let listed = std::mem::take(
-            &mut *scan.sagas_to_resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        if !listed.is_empty() {
-            return listed;
-        }
-        unfinished_sagas(&scan)
+        // The start's list (read from the start state, even when empty), once; afterwards
+        // runs may have begun since: the ledger says.
+        let listed =
+            scan.sagas_to_resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        listed.unwrap_or_else(|| unfinished_sagas(&scan))
     });
     crate::saga_actor::SagaCoordinator {
         runner,

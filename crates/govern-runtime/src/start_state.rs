@@ -46,7 +46,7 @@ pub(crate) struct Parts<'a> {
     pub(crate) catalog: bool,
     pub(crate) commercial: &'a crate::commercial::Commercial,
     pub(crate) idempotency: &'a crate::idempotency::Idempotency,
-    pub(crate) sagas_to_resume: &'a std::sync::Mutex<Vec<(TenantId, ResourceId)>>,
+    pub(crate) sagas_to_resume: &'a std::sync::Mutex<Option<Vec<(TenantId, ResourceId)>>>,
 }
 
 pub(crate) use codec::Rejected;
@@ -418,11 +418,8 @@ impl StartState {
                 armed += 1;
             }
         }
-        shared
-            .sagas_to_resume
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(sagas);
+        *shared.sagas_to_resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(sagas);
         for (tenant, kept) in &self.idempotency {
             shared.idempotency.restore(tenant, kept, now);
         }
@@ -507,18 +504,30 @@ pub(crate) fn write(dir: &Path, state: &StartState) -> Result<(), String> {
 /// The start state of a runtime on `ledger`: the file in `dir` carried forward over the
 /// receipts after it when it can be used, else every receipt read (saying why in the log).
 /// Also says whether the state differs from the file (then it is worth writing).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "how long the start state took, for the log line people read"
+)]
 pub(crate) fn compute(
     dir: Option<&Path>,
     ledger: &Ledger,
     config: &Config,
     now: Timestamp,
 ) -> Result<(StartState, bool), RuntimeError> {
+    let began = std::time::Instant::now();
+    let ms =
+        |began: std::time::Instant| u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
     let Some(dir) = dir else { return Ok((StartState::full(ledger, config, now)?, false)) };
     match load(dir, ledger, config) {
         Ok(mut state) => {
             let from = state.seq;
             let applied = state.apply_tail(ledger, config, now)?;
-            tracing::info!(covers = from, tail = applied, "runtime start state loaded from {FILE}");
+            tracing::info!(
+                covers = from,
+                tail = applied,
+                ms = ms(began),
+                "runtime start state loaded from {FILE} and the receipts after it"
+            );
             Ok((state, applied > 0))
         }
         Err(why) => {
@@ -530,7 +539,13 @@ pub(crate) fn compute(
                     tracing::warn!(reason = %other, "{FILE} not used: the start state is rebuilt from every receipt");
                 }
             }
-            Ok((StartState::full(ledger, config, now)?, true))
+            let state = StartState::full(ledger, config, now)?;
+            tracing::info!(
+                receipts = state.seq,
+                ms = ms(began),
+                "runtime start state rebuilt from every receipt"
+            );
+            Ok((state, true))
         }
     }
 }

@@ -12,9 +12,9 @@
 //!         usage:        n, n × (tenant, m, m × resource)
 //! ```
 //! Integers are LEB128 unless sized; a str is its length then its UTF-8 bytes; args are a
-//! count then (name, value) pairs. A timeout entry takes about 40 bytes (tenant index,
-//! kind, a 12-character resource, flags, deadline, command name), a plan view about 25, an
-//! idempotency key about 120 plus its arguments. Every byte is checked: a file whose header,
+//! count then (name, value) pairs. With 12-character resource ids a timeout entry takes 33
+//! bytes (tenant index, kind, resource, flags, deadline, command name), a plan view 25, an
+//! idempotency key about 100 plus its arguments (its hash is 32). Every byte is checked: a file whose header,
 //! length, checksum or body does not decode exactly is rejected.
 
 use std::collections::{BTreeMap, BTreeSet};
