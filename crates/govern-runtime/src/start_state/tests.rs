@@ -1,9 +1,9 @@
-#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
-
 //! A start from `runtime.snap` (and the receipts after it) gives the state a start from
 //! every receipt gives: tenants' states, armed timeouts, check views, idempotency keys, usage
 //! counters and unfinished sagas; a damaged file, another ledger's, or one of another
 //! configuration is not used.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is a failed test")]
 
 use std::path::{Path, PathBuf};
 
