@@ -426,6 +426,7 @@ impl RuntimeBuilder {
             shared.clock.now(),
         )?;
         start_state.install_registry(&shared.registry);
+        let covers = start_state.seq;
         let config = DomainConfig {
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
@@ -523,8 +524,12 @@ impl RuntimeBuilder {
             }
             _ => None,
         };
-        let start_file =
-            self.data_dir.take().map(|dir| StartFile { dir, config: start_config, writing });
+        let start_file = self.data_dir.take().map(|dir| StartFile {
+            dir,
+            config: start_config,
+            covers,
+            writing,
+        });
         let delivery = tokio::spawn(deliver_timeouts(Arc::clone(&shared), Arc::clone(&domains)));
         let handle = RuntimeHandle { shared, domains };
         if self.resume_sagas {
@@ -754,6 +759,9 @@ pub struct Runtime {
 struct StartFile {
     dir: PathBuf,
     config: crate::start_state::Config,
+    /// The ledger's length the start state covered at start: a runtime that wrote nothing
+    /// since leaves the file as it is.
+    covers: u64,
     writing: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -813,11 +821,14 @@ impl Runtime {
         shared.ledger.close();
         last.map_err(|reason| RuntimeError::Start { what: "final ledger commit", reason })?;
         // No receipt can come now: the start state is carried forward to the ledger's length.
-        if let Some(StartFile { dir, config, writing }) = self.start_file {
+        if let Some(StartFile { dir, config, covers, writing }) = self.start_file {
             if let Some(writing) = writing {
                 let _ = writing.await;
             }
             let (ledger, now) = (Arc::clone(&shared.ledger), shared.clock.now());
+            if ledger.head().next_seq == covers {
+                return Ok(shared.ledger.head());
+            }
             let _ = tokio::task::spawn_blocking(move || {
                 crate::start_state::write_at_shutdown(&dir, &ledger, &config, now);
             })

@@ -373,3 +373,52 @@ fn the_encoding_round_trips_and_its_size_per_entry_is_as_documented() {
     assert!((25.0..26.0).contains(&per(views)), "{} B per view", per(views));
     assert!((120.0..130.0).contains(&per(keyed)), "{} B per idempotency key", per(keyed));
 }
+
+/// A million armed trials in the file, loaded by a start (`GOVERN_START_STATE_LOAD=1`, with
+/// `--release` for a figure): the size of the file and the time from the start's call to the
+/// runtime being up with every timeout armed.
+#[tokio::test(start_paused = true)]
+#[allow(clippy::disallowed_methods, reason = "a figure: wall-clock time for people")]
+async fn a_million_armed_timeouts_load_at_start() {
+    if std::env::var("GOVERN_START_STATE_LOAD").as_deref() != Ok("1") {
+        return;
+    }
+    let n: u64 = 1_000_000;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    // An empty ledger: S = 0, so the file is this ledger's.
+    let mut state = StartState { fingerprint: config().fingerprint, ..StartState::default() };
+    for i in 0..n {
+        let t = tenant(&format!("tenant-{:04}", i % 16));
+        let timeout = Some(Timeout {
+            at: T0.plus_ms(14 * 86_400_000 + i),
+            command: "end_trial".into(),
+            args: Args::new(),
+        });
+        let key = (t, GovernorKind::Subscription, resource(&format!("sub-{i:08}")));
+        state.keys.insert(key, KeyFacts { timeout, ..KeyFacts::default() });
+    }
+    let began = std::time::Instant::now();
+    write(&dir, &state).unwrap();
+    eprintln!("encode and write {:.3} s", began.elapsed().as_secs_f64());
+    let bytes = std::fs::metadata(path(&dir)).unwrap().len();
+    let began = std::time::Instant::now();
+    let read = codec::decode(&std::fs::read(path(&dir)).unwrap()).unwrap();
+    eprintln!("read and decode {:.3} s", began.elapsed().as_secs_f64());
+    assert_eq!(read.keys.len() as u64, n);
+    drop(read);
+    let began = std::time::Instant::now();
+    let rt = builder(&dir, T0).start().await.unwrap();
+    let took = began.elapsed();
+    assert_eq!(rt.handle().shared.schedule.armed().len() as u64, n);
+    eprintln!(
+        "{n} timeouts: file {bytes} B ({} B each), start {:.3} s",
+        bytes / n,
+        took.as_secs_f64()
+    );
+    drop(state);
+    let began = std::time::Instant::now();
+    rt.shutdown().await.unwrap();
+    eprintln!("shutdown {:.3} s", began.elapsed().as_secs_f64());
+}
