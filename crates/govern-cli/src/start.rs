@@ -1,9 +1,12 @@
 //! `govern bench start DATA_DIR`: how long a runtime takes to start on an existing ledger,
 //! as `govern serve` or a host does it (`Runtime::builder().data_dir(D).start()`): the ledger
-//! opened (`Ledger::open_dir`), then the runtime's own pass over the history (state timeouts
-//! re-armed, idempotency keys, usage, check views and unfinished sagas rebuilt, tenants'
-//! states restored), timed together, with the heap it holds afterwards; then it shuts down
-//! (its last commit and a signed checkpoint: the directory gains one).
+//! opened (`Ledger::open_dir`), then the runtime's start state (state timeouts re-armed,
+//! idempotency keys, usage, check views and unfinished sagas rebuilt, tenants' states
+//! restored: from `D/runtime.snap` and the receipts after it, or from every receipt when it is
+//! missing or not usable; `RUST_LOG=info` says which and how long it took), timed together,
+//! with the heap it holds afterwards; then it shuts down (its last commit and a signed
+//! checkpoint, and `runtime.snap` written: the next start takes the short path; remove the
+//! file to time a start from every receipt).
 
 // A benchmark measures wall-clock time; that is what the disallowed clock is for here.
 #![allow(clippy::disallowed_methods, reason = "benchmarks time themselves with the wall clock")]

@@ -764,6 +764,45 @@ impl Ledger {
         }
         Ok(checker.head())
     }
+
+    /// The receipts with sequence numbers in `range` (cut at the ledger's length when the
+    /// read begins), decoded, in order: a read by position, for a reader that follows the
+    /// ledger from a known point (the runtime's start state, `runtime.snap`, applies the
+    /// receipts after the point it covers). Where the records are is taken under the lock
+    /// ([`LedgerStore::locate_range`], as [`Self::verify`] does); they are read and decoded
+    /// after it is released. The caller bounds the range: the whole of it is returned.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when the store does not have a record of the range (or hands
+    /// over another); [`LedgerError::Chain`] when one does not decode;
+    /// [`LedgerError::Store`] when it cannot be read.
+    pub fn receipts_in(&self, range: std::ops::Range<u64>) -> Result<Vec<Receipt>, LedgerError> {
+        let (end, mut located) = {
+            let inner = self.lock();
+            let end = range.end.min(inner.head.next_seq);
+            if range.start >= end {
+                return Ok(Vec::new());
+            }
+            (end, inner.store.locate_range(range.start..end)?)
+        };
+        let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
+        let mut out = Vec::with_capacity(usize::try_from(end - range.start).unwrap_or(0));
+        for seq in range.start..end {
+            let record = match located.next_record() {
+                Some((found, _)) if found != seq => {
+                    let reason = format!("the store handed over record {found} instead");
+                    return Err(LedgerError::Corrupt { seq, reason });
+                }
+                Some((_, record)) => record?,
+                None => None,
+            };
+            let Some(record) = record else {
+                return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
+            };
+            out.push(Receipt::decode(record).map_err(|e| malformed(seq, e))?);
+        }
+        Ok(out)
+    }
 }
 
 /// A list of the index, found again at every hold of the lock.

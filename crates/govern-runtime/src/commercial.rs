@@ -222,6 +222,19 @@ impl Commercial {
         out
     }
 
+    #[cfg(test)]
+    /// Every tenant's live plans and entitled grants, sorted (tests compare starts).
+    pub(crate) fn views(&self) -> BTreeMap<TenantId, String> {
+        self.tenants
+            .iter()
+            .map(|e| {
+                let t = e.value().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                (e.key().clone(), format!("{:?} {:?}", t.subscriptions, t.grants))
+            })
+            .filter(|(_, v)| v != "{} {}")
+            .collect()
+    }
+
     /// Every tenant with a live subscription, sorted.
     pub(crate) fn tenants_with_plans(&self) -> Vec<TenantId> {
         let mut out: Vec<TenantId> = self

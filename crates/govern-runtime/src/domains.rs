@@ -10,8 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use govern_governors::GovernorKind;
-use govern_receipt::{Receipt, ReplayError};
+use govern_governors::{ArgError, Args, CommandSpec, GovernorKind, StateTimeout, Timestamp};
 use ractor::{Actor, ActorCell};
 
 use crate::domain::{Domain, DomainSupervisor};
@@ -107,7 +106,15 @@ pub(crate) trait AnyDomain: Send + Sync {
     fn passivate_idle(&self, idle_for: Duration) -> BoxFuture<'_, usize>;
     fn fail_resident(&self, reason: &str);
     fn crash_supervisor(&self) -> bool;
-    fn rearm_from(&self, key: &Key, receipts: &[Receipt]) -> Result<bool, ReplayError>;
+    /// Arms `key`'s state timeout: the command called `command` with `args`, due `at` (at
+    /// start, from the runtime's start state).
+    fn arm_named(
+        &self,
+        key: &Key,
+        at: Timestamp,
+        command: &str,
+        args: &Args,
+    ) -> Result<(), ArgError>;
     fn deliver_timeout(
         &self,
         key: Key,
@@ -150,12 +157,16 @@ impl<G: Hosted> AnyDomain for Domain<G> {
     fn crash_supervisor(&self) -> bool {
         Domain::crash_supervisor(self)
     }
-    fn rearm_from(&self, key: &Key, receipts: &[Receipt]) -> Result<bool, ReplayError> {
-        let machine: G = govern_receipt::replay(receipts)?;
-        let timeout = govern_governors::Governor::state_timeout(&machine);
-        let armed = timeout.is_some();
-        self.env.timers.arm(key, timeout);
-        Ok(armed)
+    fn arm_named(
+        &self,
+        key: &Key,
+        at: Timestamp,
+        command: &str,
+        args: &Args,
+    ) -> Result<(), ArgError> {
+        let command = <G::Command as CommandSpec>::parse(command, args)?;
+        self.env.timers.arm(key, Some(StateTimeout { at, command }));
+        Ok(())
     }
     fn deliver_timeout(
         &self,

@@ -233,46 +233,69 @@ impl Idempotency {
         }
     }
 
-    /// Rebuilds the accepted keys of `tenant` from its receipts (at start), those whose
-    /// window has not passed at `now`.
-    pub(crate) fn rebuild(&self, tenant: &TenantId, receipts: &[Receipt], now: Timestamp) {
+    /// Restores the accepted keys of `tenant` at start, from what its receipts left
+    /// ([`kept`], folded by [`fold`]: each key's last use, oldest first), those whose window
+    /// has not passed at `now`; past the bound, the oldest go first (counted as evicted).
+    pub(crate) fn restore(&self, tenant: &TenantId, entries: &[Kept], now: Timestamp) {
         let t = self.tenant(tenant);
         let mut t = lock(&t);
-        for r in receipts {
-            let Some(key) = r.body.metadata.get(IDEMPOTENCY_KEY) else { continue };
-            if r.body.timestamp.plus_ms(self.window_ms) <= now {
+        for e in entries {
+            if e.at.plus_ms(self.window_ms) <= now {
                 continue;
             }
             let fingerprint = Fingerprint {
-                kind: r.body.governor,
-                resource: r.body.resource.clone(),
-                command: r.body.command.to_string(),
-                args: r.body.args.clone(),
+                kind: e.kind,
+                resource: e.resource.clone(),
+                command: e.command.clone(),
+                args: e.args.clone(),
                 from_receipt: true,
             };
             let accepted = Accepted {
-                seq: r.seq,
-                hash: r.hash,
-                resource_seq: r.body.resource_seq,
-                from: static_name(r.body.governor, &r.body.state_from),
-                to: static_name(r.body.governor, &r.body.state_to),
+                seq: e.seq,
+                hash: e.hash,
+                resource_seq: e.resource_seq,
+                from: static_name(e.kind, &e.from),
+                to: static_name(e.kind, &e.to),
             };
-            let key: Arc<str> = Arc::from(key.as_str());
-            let entry =
-                Entry { fingerprint, state: State::Done(Ok(accepted)), at: r.body.timestamp };
-            // Always queued at its own time: a key seen in two receipts keeps the later entry,
-            // and pruning matches an entry by its time, skipping the earlier, stale one.
+            let key: Arc<str> = Arc::from(e.key.as_str());
+            let entry = Entry { fingerprint, state: State::Done(Ok(accepted)), at: e.at };
+            // Always queued at its own time: a key given twice keeps the later entry, and
+            // pruning matches an entry by its time, skipping the earlier, stale one.
             t.keys.insert(Arc::clone(&key), entry);
-            t.order.push_back((r.body.timestamp, key));
+            t.order.push_back((e.at, key));
         }
         self.prune(&mut t, now, false);
+        // The newest `keys_max` stay (a running store makes room for one more at each new
+        // key; a restored one holds as many as the bound allows).
+        let mut evicted = 0;
         while t.keys.len() > self.keys_max {
-            let before = t.keys.len();
-            self.prune(&mut t, now, true);
-            if t.keys.len() >= before {
-                break;
+            let Some((at, key)) = t.order.pop_front() else { break };
+            if t.keys.get(&key).is_some_and(|e| e.at == at) && t.keys.remove(&key).is_some() {
+                evicted += 1;
             }
         }
+        self.evicted.fetch_add(evicted, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    /// Every tenant's keys and entries, in order (tests compare starts).
+    pub(crate) fn entries(&self) -> BTreeMap<String, Vec<String>> {
+        self.tenants
+            .iter()
+            .map(|e| {
+                let t = lock(e.value());
+                let keys = t
+                    .order
+                    .iter()
+                    .filter_map(|(at, k)| {
+                        let e = t.keys.get(k).filter(|e| e.at == *at)?;
+                        Some(format!("{k} {:?} {:?} {:?}", e.fingerprint, e.state, e.at))
+                    })
+                    .collect();
+                (e.key().to_string(), keys)
+            })
+            .filter(|(_, v): &(String, Vec<String>)| !v.is_empty())
+            .collect()
     }
 
     /// The store's counters.
@@ -285,6 +308,69 @@ impl Idempotency {
             replayed: self.replayed.load(Ordering::Relaxed),
         }
     }
+}
+
+/// An accepted key as its receipt leaves it: what a start restores
+/// ([`Idempotency::restore`]) and the runtime's start state keeps (`runtime.snap`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Kept {
+    pub(crate) key: String,
+    pub(crate) kind: GovernorKind,
+    pub(crate) resource: ResourceId,
+    pub(crate) command: String,
+    pub(crate) args: Args,
+    pub(crate) seq: u64,
+    pub(crate) hash: govern_receipt::Digest,
+    pub(crate) resource_seq: u64,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    /// The receipt's time: the key's window runs from here.
+    pub(crate) at: Timestamp,
+}
+
+/// The key a receipt's metadata carries, as kept (`None`: the receipt has none).
+pub(crate) fn kept(r: &Receipt) -> Option<Kept> {
+    let key = r.body.metadata.get(IDEMPOTENCY_KEY)?;
+    Some(Kept {
+        key: key.clone(),
+        kind: r.body.governor,
+        resource: r.body.resource.clone(),
+        command: r.body.command.to_string(),
+        args: r.body.args.clone(),
+        seq: r.seq,
+        hash: r.hash,
+        resource_seq: r.body.resource_seq,
+        from: r.body.state_from.to_string(),
+        to: r.body.state_to.to_string(),
+        at: r.body.timestamp,
+    })
+}
+
+/// One tenant's kept keys after `more` (in sequence order, after `kept`'s): each key's last
+/// use whose window has not passed at `now`, the newest `keys_max` of them, oldest first.
+/// Folding a ledger's receipts in one go or in two (a prefix, then the rest) gives the same
+/// list, so a start state can be carried forward by the receipts after it (with receipt
+/// times that do not go back by more than the window).
+pub(crate) fn fold(
+    kept: Vec<Kept>,
+    more: impl IntoIterator<Item = Kept>,
+    (window_ms, keys_max): (u64, usize),
+    now: Timestamp,
+) -> Vec<Kept> {
+    let all: Vec<Kept> =
+        kept.into_iter().chain(more).filter(|e| e.at.plus_ms(window_ms) > now).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out: Vec<Kept> = Vec::new();
+    for e in all.into_iter().rev() {
+        if out.len() >= keys_max {
+            break;
+        }
+        if seen.insert(e.key.clone()) {
+            out.push(e);
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// A receipt's state name as the `'static` name `Accepted` holds: the governors' state names

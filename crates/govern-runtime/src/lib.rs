@@ -34,6 +34,7 @@ mod runtime;
 mod saga;
 mod saga_actor;
 mod schedule;
+mod start_state;
 mod status;
 mod supervisor;
 mod timers;

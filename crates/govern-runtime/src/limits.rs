@@ -76,3 +76,9 @@ pub const SAGA_RUNS_MAX: usize = 10_000;
 /// Locks serialising billing runs, shared by tenants by hash (`billing_run.rs`): two closes of
 /// one tenant's period never run together.
 pub const BILLING_RUN_LOCKS: usize = 64;
+
+/// The largest start-state file (`runtime.snap`) a start reads; a bigger one is rejected as
+/// damaged (and every receipt read instead): 2 GiB, far above what a million armed timeouts
+/// and every tenant's idempotency keys take (33 B per timeout, 25 B per plan view, about
+/// 100 B and its arguments per idempotency key).
+pub const START_STATE_BYTES_MAX: u64 = 2 << 30;

@@ -73,8 +73,9 @@ pub(crate) struct Shared {
     pub(crate) sagas: BTreeMap<String, Arc<crate::saga::SagaDef>>,
     /// Saga runs being run now (one coordinator per run).
     pub(crate) sagas_running: Mutex<std::collections::BTreeSet<(TenantId, ResourceId)>>,
-    /// Unfinished saga runs found at start, to resume.
-    pub(crate) sagas_to_resume: Mutex<Vec<(TenantId, ResourceId)>>,
+    /// Unfinished saga runs found at start, to resume (taken by the first resumption; later
+    /// ones, by a restarted coordinator, read the ledger).
+    pub(crate) sagas_to_resume: Mutex<Option<Vec<(TenantId, ResourceId)>>>,
     /// Billing runs, serialised per tenant.
     pub(crate) billing_runs: crate::billing_state::BillingLocks,
     /// Webhook deliveries counted since start.
@@ -389,6 +390,12 @@ impl RuntimeBuilder {
         if let Some(every) = self.snapshot_every {
             ledger.set_snapshot_every(every);
         }
+        let idempotency_ms = u64::try_from(self.idempotency.0.as_millis()).unwrap_or(u64::MAX);
+        let start_config = crate::start_state::Config::new(
+            self.catalog.is_some(),
+            (idempotency_ms, self.idempotency.1),
+            self.catalog.as_deref(),
+        );
         if let Some(checkpointer) = &checkpointer {
             check_latest_checkpoint(&ledger, checkpointer)?;
         }
@@ -422,10 +429,7 @@ impl RuntimeBuilder {
             final_commit: Arc::clone(&receipt_actor.outcome),
             catalog: self.catalog.take().is_some(),
             commercial,
-            idempotency: crate::idempotency::Idempotency::new(
-                u64::try_from(self.idempotency.0.as_millis()).unwrap_or(u64::MAX),
-                self.idempotency.1,
-            ),
+            idempotency: crate::idempotency::Idempotency::new(idempotency_ms, self.idempotency.1),
             sagas: crate::saga::SagaDef::shipped()
                 .map_err(|e| RuntimeError::Start { what: "shipped sagas", reason: e.to_string() })?
                 .into_iter()
@@ -433,13 +437,22 @@ impl RuntimeBuilder {
                 .map(|d| (d.name.clone(), Arc::new(d)))
                 .collect(),
             sagas_running: Mutex::new(std::collections::BTreeSet::new()),
-            sagas_to_resume: Mutex::new(Vec::new()),
+            sagas_to_resume: Mutex::new(None),
             webhooks: crate::billing_state::WebhookCounts::default(),
             billing_runs: crate::billing_state::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
             checkpoints,
         });
-        restore_tenant_states(&shared)?;
+        // What the receipts leave for a start (tenants' states, timeouts, views, keys, usage,
+        // sagas): from `runtime.snap` and the receipts after it, or from every receipt.
+        let (start_state, changed) = crate::start_state::compute(
+            self.data_dir.as_deref(),
+            &shared.ledger,
+            &start_config,
+            shared.clock.now(),
+        )?;
+        start_state.install_registry(&shared.registry);
+        let covers = start_state.seq;
         let config = DomainConfig {
             reply_timeout: self.reply_timeout,
             idle_after: self.idle_after,
@@ -501,7 +514,48 @@ impl RuntimeBuilder {
                 }
             })
         };
-        rearm_timeouts(&shared, &domains)?;
+        // Before any command is taken: state timeouts armed (they fire when the clock passes
+        // them, at once if they fell due while the runtime was down, whether or not the
+        // governor is used meanwhile; a suspended tenant's are held when due, a deprovisioned
+        // tenant's are not armed), check views applied, idempotency keys and usage restored.
+        let parts = crate::start_state::Parts {
+            ledger: &shared.ledger,
+            now: shared.clock.now(),
+            catalog: shared.catalog,
+            commercial: &shared.commercial,
+            idempotency: &shared.idempotency,
+            sagas_to_resume: &shared.sagas_to_resume,
+        };
+        let armed = start_state.install(&parts, &domains)?;
+        if armed > 0 {
+            tracing::info!(armed, "state timeouts re-armed from the ledger");
+        }
+        // Written in the background: a crash from now on costs the next start the receipts
+        // after this state only.
+        let writing = match (&self.data_dir, changed) {
+            (Some(dir), true) => {
+                let dir = dir.clone();
+                Some(tokio::task::spawn_blocking(move || {
+                    match crate::start_state::write(&dir, &start_state) {
+                        Ok(()) => tracing::info!(
+                            covers = start_state.seq,
+                            "{} written",
+                            crate::start_state::FILE
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "{} not written", crate::start_state::FILE)
+                        }
+                    }
+                }))
+            }
+            _ => None,
+        };
+        let start_file = self.data_dir.take().map(|dir| StartFile {
+            dir,
+            config: start_config,
+            covers,
+            writing,
+        });
         let delivery = tokio::spawn(deliver_timeouts(Arc::clone(&shared), Arc::clone(&domains)));
         let handle = RuntimeHandle { shared, domains };
         if self.resume_sagas {
@@ -510,7 +564,7 @@ impl RuntimeBuilder {
             let resuming = handle.clone();
             tokio::spawn(async move { drop(resuming.resume_sagas().await) });
         }
-        Ok(Runtime { handle, root, watcher, delivery })
+        Ok(Runtime { handle, root, watcher, delivery, start_file })
     }
 }
 
@@ -527,13 +581,11 @@ fn saga_coordinator(
     });
     let scan = Arc::clone(shared);
     let unfinished: crate::saga_actor::Unfinished = Arc::new(move || {
-        let listed = std::mem::take(
-            &mut *scan.sagas_to_resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        if !listed.is_empty() {
-            return listed;
-        }
-        unfinished_sagas(&scan)
+        // The start's list (read from the start state, even when empty), once; afterwards
+        // runs may have begun since: the ledger says.
+        let listed =
+            scan.sagas_to_resume.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        listed.unwrap_or_else(|| unfinished_sagas(&scan))
     });
     crate::saga_actor::SagaCoordinator {
         runner,
@@ -599,76 +651,6 @@ where
     ChildSpec { name, restart: RestartType::Permanent, shutdown, start }
 }
 
-/// A runtime continuing a store admits by the tenant states its receipts record: each
-/// tenant governor's receipts are replayed into the registry before any command is taken.
-fn restore_tenant_states(shared: &Shared) -> Result<(), RuntimeError> {
-    let fail = |reason: String| RuntimeError::Start { what: "tenant registry", reason };
-    for (tenant_id, _) in shared.ledger.receipt_counts() {
-        let resource = govern_governors::ResourceId::new(tenant_id.as_str())
-            .map_err(|e| fail(e.to_string()))?;
-        let receipts = shared
-            .ledger
-            .resource_receipts(&tenant_id, GovernorKind::Tenant, &resource)
-            .map_err(|e| fail(e.to_string()))?;
-        if !receipts.is_empty() {
-            let machine: tenant::Tenant =
-                govern_receipt::replay(&receipts).map_err(|e| fail(e.to_string()))?;
-            shared.registry.set_state(&tenant_id, govern_governors::Governor::state(&machine));
-        }
-    }
-    Ok(())
-}
-
-/// What one subscription or entitlement governor contributes to checks, from its receipts
-/// (its live plan, its entitled grant): how a runtime continuing a ledger with a catalog
-/// rebuilds what checks decide with. Other kinds contribute nothing.
-fn restore_view(
-    shared: &Shared,
-    tenant: &govern_governors::TenantId,
-    kind: GovernorKind,
-    resource: &govern_governors::ResourceId,
-    receipts: &[Receipt],
-) -> Result<(), String> {
-    fn apply<G: Hosted>(
-        shared: &Shared,
-        tenant: &govern_governors::TenantId,
-        resource: &govern_governors::ResourceId,
-        receipts: &[Receipt],
-    ) -> Result<(), String> {
-        let machine: G = govern_receipt::replay(receipts).map_err(|e| e.to_string())?;
-        if let Some(view) = machine.held_view(resource) {
-            shared.commercial.apply(tenant, view);
-        }
-        Ok(())
-    }
-    match kind {
-        GovernorKind::Subscription => apply::<govern_governors::subscription::Subscription>(
-            shared, tenant, resource, receipts,
-        ),
-        GovernorKind::Entitlement => {
-            apply::<govern_governors::entitlement::Entitlement>(shared, tenant, resource, receipts)
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The states of each governor kind that arm a state timeout (found by exploring the pure
-/// machine once per process).
-fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
-    static TIMED: std::sync::OnceLock<Vec<(GovernorKind, Vec<&'static str>)>> =
-        std::sync::OnceLock::new();
-    let all = TIMED.get_or_init(|| {
-        GovernorKind::ALL
-            .into_iter()
-            .map(|k| {
-                let graph = govern_governors::graph::Graph::of_kind(k);
-                (k, graph.timeouts.iter().map(|(state, _)| *state).collect())
-            })
-            .collect()
-    });
-    all.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, states)| states.as_slice())
-}
-
 /// Before a runtime continues a ledger, its own latest checkpoint (signed with its key) must
 /// still hold: a ledger shorter than the checkpoint lost acknowledged history (a checkpoint
 /// covers only durable receipts, which no torn-tail cut removes), and one of the same size
@@ -707,76 +689,6 @@ fn check_latest_checkpoint(
             "the ledger's root at size {} is {}, but its checkpoint of that size signed {}: the history was rewritten",
             tree.size, tree.root, checkpoint.root
         )));
-    }
-    Ok(())
-}
-
-/// A runtime continuing a store arms the state timeouts its governors were waiting on (a
-/// trial's end, a maintenance window's close) before it takes commands, so that they fire
-/// when the clock passes them (at once if they fell due while the runtime was down), whether
-/// or not the governor is used meanwhile; a suspended tenant's are held when due, as in a
-/// running runtime, and a deprovisioned tenant's are not armed at all. It reads each
-/// tenant's receipts once and replays only the governors whose last receipt left them in a
-/// state with a timeout. In the same pass, with a catalog, it rebuilds what checks decide
-/// with ([`restore_view`]; a deprovisioned tenant's checks are refused by its state anyway).
-/// (Reading every receipt at start grows with history; the ledger's snapshots are issue 15's.)
-fn rearm_timeouts(shared: &Shared, domains: &Arc<Domains>) -> Result<(), RuntimeError> {
-    use std::collections::BTreeMap;
-    let fail = |reason: String| RuntimeError::Start { what: "state timeouts", reason };
-    let views = shared.catalog;
-    let mut armed = 0usize;
-    for (tenant_id, _) in shared.ledger.receipt_counts() {
-        if shared.registry.state(&tenant_id) == Some(tenant::State::Deprovisioned) {
-            continue;
-        }
-        let receipts = shared
-            .ledger
-            .tenant_receipts(&tenant_id, None, None)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut by_resource: BTreeMap<(GovernorKind, govern_governors::ResourceId), Vec<Receipt>> =
-            BTreeMap::new();
-        // Keys first, from every receipt (those without one are skipped), before the receipts
-        // are sorted by resource below.
-        shared.idempotency.rebuild(&tenant_id, &receipts, shared.clock.now());
-        let usage: Vec<Receipt> = if views {
-            receipts.iter().filter(|r| r.body.command == "record_usage").cloned().collect()
-        } else {
-            Vec::new()
-        };
-        for r in receipts {
-            by_resource.entry((r.body.governor, r.body.resource.clone())).or_default().push(r);
-        }
-        for ((kind, resource), receipts) in by_resource {
-            if views {
-                restore_view(shared, &tenant_id, kind, &resource, &receipts)
-                    .map_err(|reason| RuntimeError::Start { what: "checks", reason })?;
-            }
-            let Some(last) = receipts.last() else { continue };
-            if kind == GovernorKind::Saga && crate::saga::unfinished(&last.body.state_to) {
-                shared
-                    .sagas_to_resume
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push((tenant_id.clone(), resource.clone()));
-            }
-            if !timed_states(kind).contains(&last.body.state_to.as_ref()) {
-                continue;
-            }
-            let key = Key { tenant: tenant_id.clone(), resource };
-            let rearmed = domains
-                .by_kind(kind)
-                .rearm_from(&key, &receipts)
-                .map_err(|e| fail(e.to_string()))?;
-            armed += usize::from(rearmed);
-        }
-        if views && !usage.is_empty() {
-            // Usage counters, against the limits of the plans just restored.
-            let limits = shared.commercial.limits(&tenant_id);
-            shared.commercial.usage.rebuild(&tenant_id, &limits, &usage);
-        }
-    }
-    if armed > 0 {
-        tracing::info!(armed, "state timeouts re-armed from the ledger");
     }
     Ok(())
 }
@@ -863,6 +775,20 @@ pub struct Runtime {
     watcher: tokio::task::JoinHandle<()>,
     /// Delivers due state timeouts.
     delivery: tokio::task::JoinHandle<()>,
+    /// Where the start state is kept (with a data directory).
+    start_file: Option<StartFile>,
+}
+
+/// A data directory's start state (`runtime.snap`): its configuration, and its write at
+/// start while it runs.
+#[derive(Debug)]
+struct StartFile {
+    dir: PathBuf,
+    config: crate::start_state::Config,
+    /// The ledger's length the start state covered at start: a runtime that wrote nothing
+    /// since leaves the file as it is.
+    covers: u64,
+    writing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for SupervisorMsg {
@@ -920,6 +846,20 @@ impl Runtime {
         // handles to this one (which can still read) remain.
         shared.ledger.close();
         last.map_err(|reason| RuntimeError::Start { what: "final ledger commit", reason })?;
+        // No receipt can come now: the start state is carried forward to the ledger's length.
+        if let Some(StartFile { dir, config, covers, writing }) = self.start_file {
+            if let Some(writing) = writing {
+                let _ = writing.await;
+            }
+            let (ledger, now) = (Arc::clone(&shared.ledger), shared.clock.now());
+            if ledger.head().next_seq == covers {
+                return Ok(shared.ledger.head());
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::start_state::write_at_shutdown(&dir, &ledger, &config, now);
+            })
+            .await;
+        }
         Ok(shared.ledger.head())
     }
 }

@@ -138,6 +138,18 @@ impl Schedule {
         released
     }
 
+    #[cfg(test)]
+    /// Every armed timeout, in order, then the held ones (tests compare starts).
+    pub(crate) fn armed(&self) -> Vec<Due> {
+        let order = self.order();
+        order
+            .queue
+            .keys()
+            .cloned()
+            .chain(order.held.values().flatten().map(|(d, _)| d.clone()))
+            .collect()
+    }
+
     /// Forgets everything (the runtime is down).
     pub(crate) fn clear(&self) {
         let mut order = self.order();

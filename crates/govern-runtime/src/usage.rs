@@ -173,6 +173,16 @@ pub(crate) fn value(counters: &Mutex<TenantUsage>, meter: &str, now: Timestamp) 
 }
 
 impl UsageDesk {
+    #[cfg(test)]
+    /// Every tenant's meter values at `now`, sorted (tests compare starts).
+    pub(crate) fn values(&self, now: Timestamp) -> BTreeMap<TenantId, String> {
+        self.tenants
+            .iter()
+            .map(|e| (e.key().clone(), format!("{:?}", lock(e.value()).meters.snapshot(now))))
+            .filter(|(_, v)| v != "[]")
+            .collect()
+    }
+
     /// Rebuilds `tenant`'s counters from its receipts (at start, with every receipt read).
     pub(crate) fn rebuild(&self, tenant: &TenantId, limits: &Limits, receipts: &[Receipt]) {
         let entry = self.entry(tenant);

@@ -325,3 +325,21 @@ fn a_closed_ledger_refuses_appends_and_commits_unpoisoned_and_still_reads() {
 }
 
 mod reads;
+
+#[test]
+fn receipts_in_reads_a_range_by_position_cut_at_the_ledgers_length() {
+    let ledger = Ledger::in_memory();
+    let mut hashes = Vec::new();
+    for i in 0..10 {
+        let tenant = if i % 2 == 0 { "acme" } else { "globex" };
+        hashes.push(ledger.append(body(tenant, GovernorKind::Quota, "q", "x")).unwrap().hash);
+    }
+    let read = ledger.receipts_in(3..7).unwrap();
+    assert_eq!(read.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5, 6]);
+    assert_eq!(read.iter().map(|r| r.hash).collect::<Vec<_>>(), hashes[3..7]);
+    assert_eq!(read[0].body.tenant.as_str(), "globex");
+    assert_eq!(ledger.receipts_in(8..100).unwrap().len(), 2);
+    assert!(ledger.receipts_in(10..12).unwrap().is_empty());
+    assert!(ledger.receipts_in(5..5).unwrap().is_empty());
+    assert_eq!(ledger.receipts_in(0..10).unwrap().len(), 10);
+}
