@@ -17,6 +17,9 @@ use super::snapshot::{
 };
 use crate::ledger::snapshot::record_hash_checked;
 
+/// Records [`find_receipts`] reads per batch (each batch's bytes are held at once).
+const FIND_BATCH: u64 = 1 << 14;
+
 /// What [`find_receipts`] looks for: a tenant's receipts, optionally only one kind's and
 /// one resource's.
 #[derive(Clone, Copy, Debug)]
@@ -63,28 +66,34 @@ pub fn find_receipts(
     };
     let from = snapshot.unwrap_or(0);
     let len = store.len();
-    let mut located = store.locate_range(from..len).map_err(|e| e.to_string())?;
     let mut next = from;
-    while let Some((seq, record)) = located.next_record() {
-        if seq != next {
-            break;
+    // In batches, so that what is held at once stays bounded however many records are read.
+    while next < len {
+        let upto = next.saturating_add(FIND_BATCH).min(len);
+        let mut located = store.locate_range(next..upto).map_err(|e| e.to_string())?;
+        while let Some((seq, record)) = located.next_record() {
+            if seq != next {
+                break;
+            }
+            next += 1;
+            let record = match record {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    return Err(format!("receipt {seq} is missing (the ledger holds {len})"));
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+            if key.tenant == wanted.tenant.as_str()
+                && wanted.kind.is_none_or(|k| k == key.governor)
+                && wanted.resource.is_none_or(|r| r.as_str() == key.resource)
+            {
+                seqs.push(seq);
+            }
         }
-        next += 1;
-        let record = match record {
-            Ok(Some(record)) => record,
-            Ok(None) => return Err(format!("receipt {seq} is missing (the ledger holds {len})")),
-            Err(e) => return Err(e.to_string()),
-        };
-        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-        if key.tenant == wanted.tenant.as_str()
-            && wanted.kind.is_none_or(|k| k == key.governor)
-            && wanted.resource.is_none_or(|r| r.as_str() == key.resource)
-        {
-            seqs.push(seq);
+        if next < upto {
+            return Err(format!("receipt {next} is missing (the ledger holds {len})"));
         }
-    }
-    if next < len {
-        return Err(format!("receipt {next} is missing (the ledger holds {len})"));
     }
     Ok(FoundReceipts { seqs, snapshot, unused, read: len - from })
 }

@@ -23,7 +23,13 @@ struct Lazy {
     first_seq: u64,
     name: String,
     len: u64,
+    /// Where its valid frames end: its length, or the last segment's torn tail.
+    end: u64,
 }
+
+/// Bytes of frames [`SegmentReader`] reads in one go when locating a range of records.
+/// (A few hundred bytes in tests, so that ranges are read in several chunks.)
+const RANGE_CHUNK_BYTES: u64 = if cfg!(test) { 300 } else { 4 << 20 };
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -74,14 +80,17 @@ impl SegmentReader {
                 return Err(corrupt("two segments start at the same record".into()));
             }
             let len = io.open(&name).map_err(io_error(format!("opening segment {name}")))?;
-            segments.push(Lazy { first_seq: first, name, len });
+            segments.push(Lazy { first_seq: first, name, len, end: len });
         }
         let mut torn = None;
         let mut len = 0;
         let mut offsets: Vec<Option<Arc<[u32]>>> = vec![None; segments.len()];
-        if let Some(last) = segments.last() {
+        if let Some(last) = segments.last_mut() {
             let (scanned, end, cut) = scan(&io, last, true)?;
             len = end;
+            if let Some(cut) = &cut {
+                last.end = cut.offset;
+            }
             torn = cut;
             if let Some(slot) = offsets.last_mut() {
                 *slot = Some(scanned.into());
@@ -252,12 +261,49 @@ impl LedgerStore for SegmentReader {
         Ok(())
     }
 
+    /// Reads the frames of `range` segment by segment, up to [`RANGE_CHUNK_BYTES`] at a
+    /// time (frames lie back to back), each checked as [`LedgerStore::read`] checks it.
     fn locate_range(&self, range: Range<u64>) -> Result<Box<dyn Located>, StoreError> {
+        let end = range.end.min(self.len);
         let mut copied = Copied::default();
-        let mut record = Vec::new();
-        for seq in range.start..range.end.min(self.len) {
-            let found = self.read(seq, &mut record)?;
-            copied.push(seq, found.then_some(&record[..]));
+        let mut seq = range.start;
+        let mut buf = Vec::new();
+        while seq < end {
+            let i = self.segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
+            let seg = self
+                .segments
+                .get(i)
+                .ok_or_else(|| StoreError::Corrupt(format!("record {seq}: no segment")))?;
+            let offsets = self.offsets_of(i)?;
+            let index = |seq: u64| usize::try_from(seq - seg.first_seq).unwrap_or(usize::MAX);
+            let (from, stop) = (index(seq), index(end).min(offsets.len()));
+            let frame_end = |k: usize| offsets.get(k).map_or(seg.end, |&o| u64::from(o));
+            let start = frame_end(from);
+            let mut to = from + 1;
+            while to < stop && frame_end(to + 1) - start <= RANGE_CHUNK_BYTES {
+                to += 1;
+            }
+            let bytes = usize::try_from(frame_end(to).saturating_sub(start)).map_err(|_| {
+                StoreError::Corrupt(format!("segment {}: a chunk too large", seg.name))
+            })?;
+            buf.resize(bytes, 0);
+            self.io
+                .read_at(&seg.name, start, &mut buf)
+                .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
+            for k in from..to {
+                let seq = seg.first_seq + k as u64;
+                let (a, b) = (frame_end(k) - start, frame_end(k + 1) - start);
+                let frame = buf.get(a as usize..b as usize).unwrap_or_default();
+                check_frame(frame, seq).map_err(|reason| {
+                    StoreError::Corrupt(format!(
+                        "segment {} offset {} (record {seq}): {reason}",
+                        seg.name,
+                        frame_end(k)
+                    ))
+                })?;
+                copied.push(seq, frame.get(FRAME_HEADER_LEN..));
+            }
+            seq = seg.first_seq + to as u64;
         }
         Ok(Box::new(copied))
     }

@@ -84,6 +84,16 @@ fn a_lazy_reader_reads_what_the_store_reads_with_or_without_index_files() {
     std::fs::remove_file(&indexes[1]).unwrap();
     let (lazy, _) = SegmentReader::open(dir.path()).unwrap();
     assert_eq!(every_record(&lazy), expected);
+    // Ranges, read in chunks, give the same records.
+    for range in [0..300, 17..18, 95..231, 290..400] {
+        let mut located = lazy.locate_range(range.clone()).unwrap();
+        let mut seqs = Vec::new();
+        while let Some((seq, record)) = located.next_record() {
+            assert_eq!(Ok(record.unwrap().unwrap().to_vec()), expected[seq as usize]);
+            seqs.push(seq);
+        }
+        assert_eq!(seqs, (range.start..range.end.min(300)).collect::<Vec<_>>());
+    }
     // Reads in any order, and past the end.
     let mut record = Vec::new();
     assert!(lazy.read(250, &mut record).unwrap());
@@ -106,6 +116,8 @@ fn a_damaged_frame_is_refused_when_read_and_nothing_else_is() {
     assert!(err.to_string().contains("record 0"), "{err}");
     assert!(lazy.read(1, &mut record).unwrap());
     assert!(lazy.read(119, &mut record).unwrap());
+    assert!(lazy.locate_range(0..5).unwrap_err().to_string().contains("record 0"));
+    assert!(lazy.locate_range(1..120).is_ok());
 }
 
 #[test]
