@@ -243,11 +243,23 @@ pub(crate) struct ReceiptActor {
 pub(crate) struct Snapshots {
     dir: std::path::PathBuf,
     running: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Also run on that thread after each snapshot written while running (the runtime's
+    /// start state carried forward, `runtime.snap`).
+    also: Option<Also>,
 }
+
+/// See [`Snapshots::also`].
+pub(crate) type Also = Box<dyn Fn(&Ledger, &std::path::Path) + Send + Sync>;
 
 impl Snapshots {
     pub(crate) fn new(dir: std::path::PathBuf) -> Self {
-        Self { dir, running: Mutex::new(None) }
+        Self { dir, running: Mutex::new(None), also: None }
+    }
+
+    /// Runs `also` after each snapshot written while running, on the same thread.
+    pub(crate) fn with_also(mut self, also: Also) -> Self {
+        self.also = Some(also);
+        self
     }
 
     /// Starts writing a snapshot if one is due and none is being written.
@@ -257,9 +269,12 @@ impl Snapshots {
             return;
         }
         let (me, ledger) = (Arc::clone(self), Arc::clone(ledger));
-        let spawned = std::thread::Builder::new()
-            .name("govern-snapshot".into())
-            .spawn(move || me.write(&ledger, "periodic"));
+        let spawned = std::thread::Builder::new().name("govern-snapshot".into()).spawn(move || {
+            me.write(&ledger, "periodic");
+            if let Some(also) = &me.also {
+                also(&ledger, &me.dir);
+            }
+        });
         match spawned {
             Ok(handle) => *running = Some(handle),
             Err(e) => tracing::warn!(error = %e, "ledger snapshot not started"),

@@ -408,6 +408,15 @@ impl RuntimeBuilder {
             self.catalog.clone(),
             self.rules.take().unwrap_or_else(|| Arc::new(RuleSet::empty())),
         ));
+        // The runtime's start state rides on the ledger's snapshots: carried forward to the
+        // durable receipts each time one is written while running, so that a start after a
+        // crash reads only the receipts since then.
+        let snapshots = snapshots.map(|s| {
+            let config = start_config.clone();
+            s.with_also(Box::new(move |ledger, dir| {
+                crate::start_state::write_while_running(dir, ledger, &config, clock.now());
+            }))
+        });
         let (receipt_actor, receipts) = receipt_actor(
             Arc::clone(&ledger),
             self.commit,

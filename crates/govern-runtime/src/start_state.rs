@@ -210,12 +210,17 @@ fn timed_states(kind: GovernorKind) -> &'static [&'static str] {
     all.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, states)| states.as_slice())
 }
 
-/// A tenant's state from its tenant governor's receipts (`None`: it has none).
-fn tenant_state(ledger: &Ledger, tenant: &TenantId) -> Result<Option<tenant::State>, String> {
+/// A tenant's state from its tenant governor's receipts below `end` (`None`: it has none).
+fn tenant_state(
+    ledger: &Ledger,
+    tenant: &TenantId,
+    end: u64,
+) -> Result<Option<tenant::State>, String> {
     let resource = crate::registry::tenant_resource(tenant);
-    let receipts = ledger
+    let mut receipts = ledger
         .resource_receipts(tenant, GovernorKind::Tenant, &resource)
         .map_err(|e| e.to_string())?;
+    receipts.retain(|r| r.seq < end);
     if receipts.is_empty() {
         return Ok(None);
     }
@@ -244,7 +249,9 @@ impl StartState {
         };
         let tenants = ledger.receipt_counts();
         for (tenant, _) in &tenants {
-            if let Some(s) = tenant_state(ledger, tenant).map_err(fail("tenant registry"))? {
+            if let Some(s) =
+                tenant_state(ledger, tenant, u64::MAX).map_err(fail("tenant registry"))?
+            {
                 state.tenants.insert(tenant.clone(), s);
             }
         }
@@ -291,7 +298,21 @@ impl StartState {
         config: &Config,
         now: Timestamp,
     ) -> Result<u64, RuntimeError> {
-        let end = ledger.head().next_seq;
+        self.apply_tail_upto(ledger, config, now, ledger.head().next_seq)
+    }
+
+    /// [`Self::apply_tail`] up to receipt `end` (excluded) only, for a ledger that takes
+    /// appends meanwhile: every key is recomputed from its receipts below `end`, so that
+    /// the state is exactly that of the first `end` receipts (the durable ones, when the
+    /// runtime writes the file while running: a crash cannot take them back).
+    pub(crate) fn apply_tail_upto(
+        &mut self,
+        ledger: &Ledger,
+        config: &Config,
+        now: Timestamp,
+        end: u64,
+    ) -> Result<u64, RuntimeError> {
+        let end = end.min(ledger.head().next_seq).max(self.seq);
         let start = self.seq;
         let mut touched: BTreeSet<KeyId> = BTreeSet::new();
         let mut keyed: BTreeMap<TenantId, Vec<Kept>> = BTreeMap::new();
@@ -329,7 +350,7 @@ impl StartState {
         // Tenants' states first: a tenant deprovisioned in the tail keeps nothing else.
         for (tenant, kind, resource) in &touched {
             if *kind == GovernorKind::Tenant && resource.as_str() == tenant.as_str() {
-                match tenant_state(ledger, tenant).map_err(fail("tenant registry"))? {
+                match tenant_state(ledger, tenant, end).map_err(fail("tenant registry"))? {
                     Some(s) => self.tenants.insert(tenant.clone(), s),
                     None => self.tenants.remove(tenant),
                 };
@@ -344,9 +365,10 @@ impl StartState {
             if self.deprovisioned(&tenant) {
                 continue;
             }
-            let receipts = ledger
+            let mut receipts = ledger
                 .resource_receipts(&tenant, kind, &resource)
                 .map_err(|e| fail("start state")(e.to_string()))?;
+            receipts.retain(|r| r.seq < end);
             let facts = key_facts(kind, &receipts, config.views).map_err(fail("start state"))?;
             let id = (tenant, kind, resource);
             if facts.is_empty() {
@@ -563,6 +585,24 @@ pub(crate) fn write_at_shutdown(dir: &Path, ledger: &Ledger, config: &Config, no
             Err(e) => tracing::warn!(error = %e, "{FILE} not carried forward"),
         },
         Err(why) => tracing::warn!(reason = %why, "{FILE} not written at shutdown"),
+    }
+}
+
+/// While running, from the thread that writes the ledger's snapshots: the file carried
+/// forward to the durable receipts and written, when it was usable and the ledger grew.
+/// Not writing it costs only time at the next start (the receipts after the file).
+pub(crate) fn write_while_running(dir: &Path, ledger: &Ledger, config: &Config, now: Timestamp) {
+    let durable = ledger.durable_len();
+    match load(dir, ledger, config) {
+        Ok(mut state) => match state.apply_tail_upto(ledger, config, now, durable) {
+            Ok(0) => {}
+            Ok(applied) => match write(dir, &state) {
+                Ok(()) => tracing::info!(covers = state.seq, applied, "{FILE} written"),
+                Err(e) => tracing::warn!(error = %e, "{FILE} not written"),
+            },
+            Err(e) => tracing::warn!(error = %e, "{FILE} not carried forward"),
+        },
+        Err(why) => tracing::debug!(reason = %why, "{FILE} not carried forward while running"),
     }
 }
 

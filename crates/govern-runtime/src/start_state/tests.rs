@@ -422,3 +422,25 @@ async fn a_million_armed_timeouts_load_at_start() {
     rt.shutdown().await.unwrap();
     eprintln!("shutdown {:.3} s", began.elapsed().as_secs_f64());
 }
+
+#[tokio::test(start_paused = true)]
+async fn carried_in_two_steps_up_to_a_receipt_then_to_the_end_it_is_carried_in_one() {
+    // What a running runtime writes: the file carried to the durable receipts (here, the
+    // middle of the second part), later carried to the end.
+    let root = tempfile::tempdir().unwrap();
+    let (dir, first) = history(root.path()).await;
+    let later = T0.plus_ms(3_600_000);
+    let ledger = open(&dir);
+    let full = StartState::full(&ledger, &config(), later).unwrap();
+    let mut carried = codec::decode(&first).unwrap();
+    let mid = carried.seq + (full.seq - carried.seq) / 2;
+    assert!(carried.seq < mid && mid < full.seq);
+    let applied = carried.apply_tail_upto(&ledger, &config(), later, mid).unwrap();
+    assert_eq!((applied, carried.seq), (mid - codec::decode(&first).unwrap().seq, mid));
+    let hash_before_mid = ledger.receipts_in(mid - 1..mid).unwrap()[0].hash;
+    assert_eq!(carried.last_hash, hash_before_mid);
+    check(&carried, &ledger, &config()).unwrap();
+    assert_ne!(carried, full, "the second half changes the state");
+    carried.apply_tail(&ledger, &config(), later).unwrap();
+    assert_eq!(carried, full);
+}
