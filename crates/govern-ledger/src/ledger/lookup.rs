@@ -8,14 +8,14 @@
 use std::path::Path;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
-use govern_receipt::Receipt;
+use govern_receipt::{Digest, Receipt};
 
 use super::LedgerStore;
 use super::seqs::ListParts;
 use super::snapshot::{
-    KeyEntry, Loaded, Reader, SNAPSHOT_FILE, SnapshotError, kind_byte, read_key,
+    HEADER_LEN, Header, KeyEntry, Reader, SNAPSHOT_FILE, SnapshotError, kind_byte, read_key,
+    record_hash_checked,
 };
-use crate::ledger::snapshot::record_hash_checked;
 
 /// Records [`find_receipts`] reads per batch (each batch's bytes are held at once).
 const FIND_BATCH: u64 = 1 << 14;
@@ -105,7 +105,7 @@ fn from_snapshot(
     store: &dyn LedgerStore,
     wanted: ReceiptFilter<'_>,
 ) -> Result<Option<(u64, Vec<u64>)>, SnapshotError> {
-    let Some(snapshot) = Loaded::read(&dir.join(SNAPSHOT_FILE))? else { return Ok(None) };
+    let Some(snapshot) = Partial::read(&dir.join(SNAPSHOT_FILE))? else { return Ok(None) };
     let records = snapshot.records;
     check_end(&snapshot, store)?;
     let Some((index, tenant_list)) = snapshot.find_tenant(wanted.tenant.as_str())? else {
@@ -138,7 +138,7 @@ fn checked(list: ListParts<'_>, below: u64) -> Result<Vec<u64>, SnapshotError> {
 
 /// Checks that the store holds the snapshot's records, the last one intact and ending with
 /// the hash the snapshot names.
-fn check_end(snapshot: &Loaded, store: &dyn LedgerStore) -> Result<(), SnapshotError> {
+fn check_end(snapshot: &Partial, store: &dyn LedgerStore) -> Result<(), SnapshotError> {
     let Some(seq) = snapshot.records.checked_sub(1) else { return Ok(()) };
     let mismatch = |why: String| SnapshotError::Mismatch(why);
     if store.len() < snapshot.records {
@@ -156,14 +156,62 @@ fn check_end(snapshot: &Loaded, store: &dyn LedgerStore) -> Result<(), SnapshotE
     }
 }
 
-impl Loaded {
+/// A snapshot opened for lookups: its header, its TENANTS and FENCE sections (each checked
+/// against its CRC32C), and the file, from which a KEYS block is read, and checked against
+/// the CRC32C the fence gives it, when a lookup needs it. The KEYS section, most of the file,
+/// is never read whole.
+pub(crate) struct Partial {
+    pub(crate) records: u64,
+    pub(crate) last_hash: Digest,
+    tenants: Vec<u8>,
+    fence: Vec<u8>,
+    file: std::fs::File,
+    /// Where the KEYS section starts in the file, and its length.
+    keys: (u64, u64),
+}
+
+impl Partial {
+    /// Opens the snapshot at `path` for lookups: `Ok(None)` when there is none.
+    pub(crate) fn read(path: &Path) -> Result<Option<Self>, SnapshotError> {
+        let io =
+            |source| SnapshotError::Io { context: format!("reading {}", path.display()), source };
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(SnapshotError::Damaged("not a regular file".into()));
+        }
+        let mut header = vec![0u8; HEADER_LEN.min(usize::try_from(meta.len()).unwrap_or(0))];
+        read_at(&file, 0, &mut header).map_err(io)?;
+        let h = Header::parse(&header, meta.len())?;
+        let section = |i: usize| -> Result<Vec<u8>, SnapshotError> {
+            let (offset, len, crc) = h.sections[i];
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|&l| (l as u64) <= SECTION_READ_MAX)
+                .ok_or_else(|| SnapshotError::Damaged(format!("section {i} too large to read")))?;
+            let mut bytes = vec![0u8; len];
+            read_at(&file, offset, &mut bytes).map_err(io)?;
+            if crc32c::crc32c(&bytes) != crc {
+                return Err(SnapshotError::Damaged(format!("section {i} CRC")));
+            }
+            Ok(bytes)
+        };
+        let (tenants, fence) = (section(1)?, section(3)?);
+        let keys = (h.sections[2].0, h.sections[2].1);
+        Ok(Some(Self { records: h.records, last_hash: h.last_hash, tenants, fence, file, keys }))
+    }
+
     /// The index and list of tenant `id`, walking the TENANTS section (lists skipped, not
     /// decoded).
     pub(crate) fn find_tenant(
         &self,
         id: &str,
     ) -> Result<Option<(u32, ListParts<'_>)>, SnapshotError> {
-        let mut r = Reader::new(self.section(1), "TENANTS");
+        let mut r = Reader::new(&self.tenants, "TENANTS");
         let count = r.u32("the tenant count")?;
         for index in 0..count {
             let name = r.short_str("a tenant id")?;
@@ -176,7 +224,8 @@ impl Loaded {
     }
 
     /// Calls `each` with every key of tenant `tenant` (its index), of `kind` and `resource`
-    /// when given: the blocks that can hold them are found in the fence by binary search.
+    /// when given: the blocks that can hold them are found in the fence by binary search and
+    /// read from the file.
     pub(crate) fn for_each_key_of(
         &self,
         tenant: u32,
@@ -193,17 +242,27 @@ impl Loaded {
         // The first block that can hold a key at or after `low`: the one before the first
         // block starting after it.
         let start = fence.partition_point(|b| b.first <= low).saturating_sub(1);
-        let keys = self.section(2);
+        let mut bytes = Vec::new();
         for block in fence.get(start..).unwrap_or_default() {
-            if block.first.0 > tenant
-                || kind.is_some_and(|k| block.first.0 == tenant && block.first.1 > kind_byte(k))
-            {
+            let past_kind =
+                kind.is_some_and(|k| block.first.0 == tenant && block.first.1 > kind_byte(k));
+            if block.first.0 > tenant || past_kind {
                 break;
             }
-            let bytes = keys.get(block.offset..block.offset.saturating_add(block.len)).ok_or_else(
-                || SnapshotError::Damaged("FENCE: a block past the KEYS section".into()),
-            )?;
-            let mut r = Reader::new(bytes, "KEYS");
+            if block.offset.saturating_add(block.len as u64) > self.keys.1 {
+                return Err(SnapshotError::Damaged("FENCE: a block past the KEYS section".into()));
+            }
+            bytes.resize(block.len, 0);
+            read_at(&self.file, self.keys.0 + block.offset, &mut bytes).map_err(|source| {
+                SnapshotError::Io { context: "reading a snapshot block".into(), source }
+            })?;
+            if crc32c::crc32c(&bytes) != block.crc {
+                return Err(SnapshotError::Damaged(format!(
+                    "KEYS: the block at {}: CRC",
+                    block.offset
+                )));
+            }
+            let mut r = Reader::new(&bytes, "KEYS");
             for _ in 0..block.entries {
                 let entry = read_key(&mut r)?;
                 if entry.tenant != tenant
@@ -218,34 +277,56 @@ impl Loaded {
         Ok(())
     }
 
-    /// The fence: each block's place, entries and first key (tenant index, kind byte,
+    /// The fence: each block's place, CRC, entries and first key (tenant index, kind byte,
     /// resource). Keys are sorted by tenant id, and tenant indexes follow the ids' order, so
     /// comparing indexes compares ids.
     fn fence(&self) -> Result<Vec<Block<'_>>, SnapshotError> {
-        let mut r = Reader::new(self.section(3), "FENCE");
+        let mut r = Reader::new(&self.fence, "FENCE");
         let blocks = r.u32("the block count")?;
         let mut out = Vec::with_capacity(blocks.min(1 << 20) as usize);
         for _ in 0..blocks {
-            let offset = usize::try_from(r.u64("a block offset")?)
-                .map_err(|_| SnapshotError::Damaged("FENCE: a block offset".into()))?;
+            let offset = r.u64("a block offset")?;
             let len = r.u32("a block length")? as usize;
-            let _crc = r.u32("a block CRC")?;
+            let crc = r.u32("a block CRC")?;
             let entries = r.u32("a block's entries")?;
             let first = (
                 r.u32("a block's first tenant")?,
                 r.u8("a block's first kind")?,
                 r.short_str("a block's first resource")?,
             );
-            out.push(Block { offset, len, entries, first });
+            out.push(Block { offset, len, crc, entries, first });
         }
         Ok(out)
     }
 }
 
+/// The largest TENANTS or FENCE section a lookup reads (a bigger one is refused as damaged).
+const SECTION_READ_MAX: u64 = 1 << 30;
+
+/// Fills `buf` from `file` at `offset`.
+fn read_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt as _;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read as _, Seek as _};
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
+}
+
 /// One block of the KEYS section, as the fence describes it.
 struct Block<'a> {
-    offset: usize,
+    offset: u64,
     len: usize,
+    crc: u32,
     entries: u32,
     first: (u32, u8, &'a str),
 }
+
+#[cfg(test)]
+mod tests;

@@ -66,8 +66,9 @@ const MAGIC: &[u8; 17] = b"govern.ledgersnap";
 /// The snapshot format version this build reads and writes.
 pub(crate) const SNAPSHOT_VERSION: u16 = 1;
 
-/// The bytes of entries a block of the KEYS section holds, about (an entry is never split).
-pub(crate) const BLOCK_BYTES: usize = 64 << 10;
+/// The bytes of entries a block of the KEYS section holds, about (an entry is never split;
+/// a few hundred in tests, so that small ledgers have many blocks).
+pub(crate) const BLOCK_BYTES: usize = if cfg!(test) { 512 } else { 64 << 10 };
 
 /// A snapshot is due when the durable records not in it reach this many, or
 /// [`SNAPSHOT_DUE_FRACTION`] of those in it if more: the records an open reads after the
@@ -285,6 +286,65 @@ impl Seen {
     }
 }
 
+/// A snapshot's header: the records it covers, the hash of the last, and each section's
+/// (offset, length, CRC32C).
+pub(crate) struct Header {
+    pub(crate) records: u64,
+    pub(crate) last_hash: Digest,
+    pub(crate) sections: [(u64, u64, u32); 4],
+}
+
+/// The header's length: fixed, whatever the sections hold.
+pub(crate) const HEADER_LEN: usize = HEADER_FIXED + SECTIONS.len() * SECTION_ENTRY + 4;
+
+impl Header {
+    /// Checks the header at the start of `bytes` (at least [`HEADER_LEN`] of them) of a file
+    /// of `file_len` bytes: magic, version, the section table (each section where the one
+    /// before ends, the last ending at the file's end) and its CRC32C. The sections' own
+    /// CRCs are checked by whoever reads them.
+    pub(crate) fn parse(bytes: &[u8], file_len: u64) -> Result<Self, SnapshotError> {
+        let mut r = Reader::new(bytes, "header");
+        if r.take(MAGIC.len(), "the magic")? != MAGIC {
+            return Err(damaged("not a ledger snapshot (magic)"));
+        }
+        let version = u16::from_be_bytes([r.u8("the version")?, r.u8("the version")?]);
+        if version != SNAPSHOT_VERSION {
+            return Err(damaged(format!("version {version}, this build reads {SNAPSHOT_VERSION}")));
+        }
+        let records = r.u64("the record count")?;
+        let last_hash = r.digest("the last hash")?;
+        let n = r.u32("the section count")?;
+        if n as usize != SECTIONS.len() {
+            return Err(damaged(format!("{n} sections, version 1 has {}", SECTIONS.len())));
+        }
+        let mut sections = [(0u64, 0u64, 0u32); 4];
+        let mut next = HEADER_LEN as u64;
+        for (i, &tag) in SECTIONS.iter().enumerate() {
+            if r.u32("a section tag")? != tag {
+                return Err(damaged(format!("section {i} is not the one version 1 has there")));
+            }
+            let offset = r.u64("a section offset")?;
+            let len = r.u64("a section length")?;
+            let crc = r.u32("a section CRC")?;
+            if offset != next || offset.checked_add(len).is_none_or(|e| e > file_len) {
+                return Err(damaged(format!(
+                    "section {tag} at {offset}+{len} does not follow the one before in a file of {file_len}"
+                )));
+            }
+            next = offset + len;
+            sections[i] = (offset, len, crc);
+        }
+        let stored = r.u32("the header CRC")?;
+        if crc32c::crc32c(bytes.get(..r.at - 4).unwrap_or_default()) != stored {
+            return Err(damaged("header CRC"));
+        }
+        if next != file_len {
+            return Err(damaged(format!("{} bytes after the last section", file_len - next)));
+        }
+        Ok(Self { records, last_hash, sections })
+    }
+}
+
 impl Loaded {
     /// Reads and checks the snapshot at `path`: `Ok(None)` when there is none.
     pub(crate) fn read(path: &Path) -> Result<Option<Self>, SnapshotError> {
@@ -310,67 +370,19 @@ impl Loaded {
 
     /// Checks the header, the section table and every section's CRC32C.
     pub(crate) fn parse(bytes: Vec<u8>) -> Result<Self, SnapshotError> {
-        let (records, last_hash, sections) = {
-            let mut r = Reader::new(&bytes, "header");
-            if r.take(MAGIC.len(), "the magic")? != MAGIC {
-                return Err(damaged("not a ledger snapshot (magic)"));
+        let header = Header::parse(&bytes, bytes.len() as u64)?;
+        let mut sections = [(0usize, 0usize); 4];
+        for (i, &(offset, len, crc)) in header.sections.iter().enumerate() {
+            let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
+                return Err(damaged("a section out of range"));
+            };
+            let section = bytes.get(offset..offset.saturating_add(len)).unwrap_or_default();
+            if crc32c::crc32c(section) != crc {
+                return Err(damaged(format!("section {} CRC", SECTIONS[i])));
             }
-            let version = u16::from_be_bytes([r.u8("the version")?, r.u8("the version")?]);
-            if version != SNAPSHOT_VERSION {
-                return Err(damaged(format!(
-                    "version {version}, this build reads {SNAPSHOT_VERSION}"
-                )));
-            }
-            let records = r.u64("the record count")?;
-            let last_hash = r.digest("the last hash")?;
-            let n = r.u32("the section count")?;
-            if n as usize != SECTIONS.len() {
-                return Err(damaged(format!("{n} sections, version 1 has {}", SECTIONS.len())));
-            }
-            let table = r.at;
-            let mut sections = [(0usize, 0usize); 4];
-            let mut crcs = [0u32; 4];
-            let end_of_header = HEADER_FIXED + SECTIONS.len() * SECTION_ENTRY + 4;
-            let mut next = end_of_header;
-            for (i, &tag) in SECTIONS.iter().enumerate() {
-                if r.u32("a section tag")? != tag {
-                    return Err(damaged(format!("section {i} is not the one version 1 has there")));
-                }
-                let offset = r.u64("a section offset")?;
-                let len = r.u64("a section length")?;
-                crcs[i] = r.u32("a section CRC")?;
-                let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
-                    return Err(damaged("a section out of range"));
-                };
-                if offset != next || offset.checked_add(len).is_none_or(|e| e > bytes.len()) {
-                    return Err(damaged(format!(
-                        "section {tag} at {offset}+{len} does not follow the one before in a file of {}",
-                        bytes.len()
-                    )));
-                }
-                next = offset + len;
-                sections[i] = (offset, len);
-            }
-            let stored = r.u32("the header CRC")?;
-            if crc32c::crc32c(bytes.get(..r.at - 4).unwrap_or_default()) != stored {
-                return Err(damaged("header CRC"));
-            }
-            debug_assert_eq!(r.at, end_of_header, "{table}");
-            if next != bytes.len() {
-                return Err(damaged(format!(
-                    "{} bytes after the last section",
-                    bytes.len() - next
-                )));
-            }
-            for (i, &(offset, len)) in sections.iter().enumerate() {
-                let section = bytes.get(offset..offset + len).unwrap_or_default();
-                if crc32c::crc32c(section) != crcs[i] {
-                    return Err(damaged(format!("section {} CRC", SECTIONS[i])));
-                }
-            }
-            (records, last_hash, sections)
-        };
-        Ok(Self { bytes, records, last_hash, sections })
+            sections[i] = (offset, len);
+        }
+        Ok(Self { bytes, records: header.records, last_hash: header.last_hash, sections })
     }
 
     pub(crate) fn section(&self, i: usize) -> &[u8] {
