@@ -23,7 +23,7 @@
 mod lookup;
 mod open;
 mod seqs;
-mod snapshot;
+pub(crate) mod snapshot;
 mod store;
 
 #[allow(

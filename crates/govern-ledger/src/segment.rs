@@ -1317,6 +1317,13 @@ impl LedgerStore for SegmentStore {
         Ok(())
     }
 
+    fn position(&self, seq: u64) -> Option<(u64, u64)> {
+        let i = self.segment_of(seq)?;
+        let segment = self.segments.get(i)?;
+        let offset = u64::from(*self.offsets.get(usize::try_from(seq).ok()?)?);
+        (offset < segment.written).then_some((segment.first_seq, offset))
+    }
+
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
         out.clear();
         let Some(place) = self.frame(seq, None)? else { return Ok(false) };

@@ -304,7 +304,7 @@ impl Partial {
 const SECTION_READ_MAX: u64 = 1 << 30;
 
 /// Fills `buf` from `file` at `offset`.
-fn read_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+pub(crate) fn read_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt as _;

@@ -18,6 +18,9 @@
 //!          position in `GovernorKind::ALL`, no repeats
 //! FENCE    u32 blocks | per block: u64 offset in KEYS, u32 length, u32 CRC32C, u32
 //!          entries, and its first entry's u32 tenant index, u8 kind, u8 length, resource
+//! END      u64 first record of the segment holding record S-1 | u64 its frame's offset
+//!          there (both all ones when the store has no segments): a hint, checked by
+//!          reading that frame
 //! ```
 //!
 //! Kinds are their position in [`GovernorKind::ALL`]. A block holds about
@@ -94,7 +97,8 @@ const FRONTIER: u32 = 1;
 const TENANTS: u32 = 2;
 const KEYS: u32 = 3;
 const FENCE: u32 = 4;
-const SECTIONS: [u32; 4] = [FRONTIER, TENANTS, KEYS, FENCE];
+const END: u32 = 5;
+const SECTIONS: [u32; 5] = [FRONTIER, TENANTS, KEYS, FENCE, END];
 
 /// Why a snapshot was not read or not written.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +146,7 @@ pub(crate) struct Loaded {
     pub(crate) records: u64,
     pub(crate) last_hash: Digest,
     /// (offset, len) of each of [`SECTIONS`], in that order.
-    sections: [(usize, usize); 4],
+    sections: [(usize, usize); 5],
 }
 
 /// A byte reader over one section that names what it was reading when the bytes ran out.
@@ -291,7 +295,7 @@ impl Seen {
 pub(crate) struct Header {
     pub(crate) records: u64,
     pub(crate) last_hash: Digest,
-    pub(crate) sections: [(u64, u64, u32); 4],
+    pub(crate) sections: [(u64, u64, u32); 5],
 }
 
 /// The header's length: fixed, whatever the sections hold.
@@ -317,7 +321,7 @@ impl Header {
         if n as usize != SECTIONS.len() {
             return Err(damaged(format!("{n} sections, version 1 has {}", SECTIONS.len())));
         }
-        let mut sections = [(0u64, 0u64, 0u32); 4];
+        let mut sections = [(0u64, 0u64, 0u32); 5];
         let mut next = HEADER_LEN as u64;
         for (i, &tag) in SECTIONS.iter().enumerate() {
             if r.u32("a section tag")? != tag {
@@ -343,6 +347,30 @@ impl Header {
         }
         Ok(Self { records, last_hash, sections })
     }
+}
+
+/// The END section of the snapshot in data directory `dir`, if there is a snapshot whose
+/// header and END section check out: the segment and offset of record S-1's frame, and S.
+/// Only a hint: whoever uses it checks the frame it points at.
+pub(crate) fn end_hint(dir: &Path) -> Option<(u64, u64, u64)> {
+    use super::lookup::read_at;
+    let file = std::fs::File::open(dir.join(SNAPSHOT_FILE)).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut header = vec![0u8; HEADER_LEN];
+    read_at(&file, 0, &mut header).ok()?;
+    let h = Header::parse(&header, len).ok()?;
+    let (offset, section_len, crc) = h.sections[4];
+    let mut end = [0u8; 16];
+    if section_len != 16 {
+        return None;
+    }
+    read_at(&file, offset, &mut end).ok()?;
+    if crc32c::crc32c(&end) != crc {
+        return None;
+    }
+    let mut r = Reader::new(&end, "END");
+    let (segment, at) = (r.u64("a segment").ok()?, r.u64("an offset").ok()?);
+    (segment != u64::MAX && h.records > 0).then_some((segment, at, h.records))
 }
 
 impl Loaded {
@@ -371,7 +399,7 @@ impl Loaded {
     /// Checks the header, the section table and every section's CRC32C.
     pub(crate) fn parse(bytes: Vec<u8>) -> Result<Self, SnapshotError> {
         let header = Header::parse(&bytes, bytes.len() as u64)?;
-        let mut sections = [(0usize, 0usize); 4];
+        let mut sections = [(0usize, 0usize); 5];
         for (i, &(offset, len, crc)) in header.sections.iter().enumerate() {
             let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
                 return Err(damaged("a section out of range"));
@@ -661,6 +689,7 @@ impl Writer {
         records: u64,
         last_hash: Digest,
         frontier: &MerkleFrontier,
+        end: Option<(u64, u64)>,
     ) -> Vec<u8> {
         self.end_block();
         let mut front = Vec::with_capacity(12 + 32 * frontier.nodes().len());
@@ -675,7 +704,11 @@ impl Writer {
         let mut fence = Vec::with_capacity(4 + self.fence.len());
         fence.extend_from_slice(&self.blocks.to_be_bytes());
         fence.extend_from_slice(&self.fence);
-        let sections: [&[u8]; 4] = [&front, &tenants, &self.keys, &fence];
+        let mut end_section = Vec::with_capacity(16);
+        let (segment, offset) = end.unwrap_or((u64::MAX, u64::MAX));
+        end_section.extend_from_slice(&segment.to_be_bytes());
+        end_section.extend_from_slice(&offset.to_be_bytes());
+        let sections: [&[u8]; 5] = [&front, &tenants, &self.keys, &fence, &end_section];
         let header_len = HEADER_FIXED + SECTIONS.len() * SECTION_ENTRY + 4;
         let total: usize = header_len + sections.iter().map(|s| s.len()).sum::<usize>();
         let mut out = Vec::with_capacity(total);
@@ -970,7 +1003,9 @@ impl Ledger {
             }
             Err(e) => return Err(e),
         };
-        let bytes = writer.finish(records, last_hash, &frontier);
+        // Where record S-1 is: a reader starts after it without scanning its segment.
+        let end = self.lock().store.position(records - 1);
+        let bytes = writer.finish(records, last_hash, &frontier, end);
         write_atomically(dir, SNAPSHOT_FILE, &bytes)?;
         self.snapshotted.store(records, std::sync::atomic::Ordering::Release);
         Ok(Some(SnapshotWritten { records, read: records - from, bytes: bytes.len() as u64 }))

@@ -166,6 +166,13 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// [`StoreError`] when the backend cannot read it.
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError>;
 
+    /// Where record `seq`'s frame is, for a store of segment files: the first record of its
+    /// segment and the frame's byte offset there. `None` (the default) for other stores, or
+    /// a record not yet written to its file.
+    fn position(&self, _seq: u64) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Under the ledger's lock, the first half of a read that ends without it: where records
     /// `seqs` (increasing) are, for reading them after the lock is released, while appends go
     /// on. Only what the reads need is copied: positions of published records, bytes of the

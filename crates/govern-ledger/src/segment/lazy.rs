@@ -31,13 +31,22 @@ struct Lazy {
 /// (A few hundred bytes in tests, so that ranges are read in several chunks.)
 const RANGE_CHUNK_BYTES: u64 = if cfg!(test) { 300 } else { 4 << 20 };
 
+/// A segment's frame offsets known so far: those of its records `from` on.
+#[derive(Clone, Debug)]
+struct Known {
+    from: u64,
+    offsets: Arc<[u32]>,
+}
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct SegmentReader {
     io: FsIo,
     segments: Vec<Lazy>,
-    /// The frame offsets of each segment, once loaded (the last one's at open).
-    offsets: Mutex<Vec<Option<Arc<[u32]>>>>,
+    /// The frame offsets of each segment, once loaded: those of its records from the first
+    /// number given on (the last segment's at open, from the snapshot's last record when
+    /// it lies there; the rest of it is scanned if a record before that is read).
+    offsets: Mutex<Vec<Option<Known>>>,
     len: u64,
 }
 
@@ -84,16 +93,27 @@ impl SegmentReader {
         }
         let mut torn = None;
         let mut len = 0;
-        let mut offsets: Vec<Option<Arc<[u32]>>> = vec![None; segments.len()];
+        let mut offsets: Vec<Option<Known>> = vec![None; segments.len()];
+        // The snapshot's last record, when it lies in the last segment: scan from there.
+        let hint = crate::ledger::snapshot::end_hint(dir.as_ref());
         if let Some(last) = segments.last_mut() {
-            let (scanned, end, cut) = scan(&io, last, true)?;
+            let from_hint = hint
+                .filter(|&(segment, _, _)| segment == last.first_seq)
+                .and_then(|(_, at, records)| scan_from(&io, last, at, records - 1).ok());
+            let (known, end, cut) = match from_hint {
+                Some(found) => found,
+                None => {
+                    let (scanned, end, cut) = scan(&io, last, true)?;
+                    (Known { from: last.first_seq, offsets: scanned.into() }, end, cut)
+                }
+            };
             len = end;
             if let Some(cut) = &cut {
                 last.end = cut.offset;
             }
             torn = cut;
             if let Some(slot) = offsets.last_mut() {
-                *slot = Some(scanned.into());
+                *slot = Some(known);
             }
         }
         let report = OpenReport {
@@ -107,39 +127,97 @@ impl SegmentReader {
         Ok((Self { io, segments, offsets: Mutex::new(offsets), len }, report))
     }
 
-    /// The offsets of segment `i`: from its index file, else by scanning it.
-    fn offsets_of(&self, i: usize) -> Result<Arc<[u32]>, StoreError> {
-        if let Some(Some(found)) =
-            self.offsets.lock().unwrap_or_else(PoisonError::into_inner).get(i)
+    /// The offsets of segment `i` known to include record `seq`'s: from its index file, else
+    /// by scanning it (also the last segment, when only its records after `seq` are known).
+    fn offsets_of(&self, i: usize, seq: u64) -> Result<Known, StoreError> {
+        let known = self.offsets.lock().unwrap_or_else(PoisonError::into_inner).get(i).cloned();
+        if let Some(Some(known)) = known
+            && known.from <= seq
         {
-            return Ok(Arc::clone(found));
+            return Ok(known);
         }
         let seg =
             self.segments.get(i).ok_or_else(|| StoreError::Corrupt(format!("no segment {i}")))?;
+        let last = i + 1 == self.segments.len();
         let next_first_seq = self.segments.get(i + 1).map_or(self.len, |n| n.first_seq);
         let expected =
             idx::Expected { first_seq: seg.first_seq, segment_len: seg.len, next_first_seq };
         let mut loaded = Vec::new();
-        let found: Arc<[u32]> = match idx::load(&self.io, expected, &mut loaded) {
-            Ok(()) => loaded.into(),
-            Err(_) => {
+        let offsets: Arc<[u32]> = match (last, idx::load(&self.io, expected, &mut loaded)) {
+            (false, Ok(())) => loaded.into(),
+            _ => {
                 let (scanned, end, _) =
-                    scan(&self.io, seg, false).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if end != next_first_seq {
+                    scan(&self.io, seg, last).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if end < next_first_seq {
                     return Err(StoreError::Corrupt(format!(
-                        "segment {} holds records up to {end}, the next starts at {next_first_seq}",
+                        "segment {} holds records up to {end}, {next_first_seq} expected",
                         seg.name
                     )));
                 }
                 scanned.into()
             }
         };
-        let mut offsets = self.offsets.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = offsets.get_mut(i) {
-            *slot = Some(Arc::clone(&found));
+        let known = Known { from: seg.first_seq, offsets };
+        let mut cache = self.offsets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = cache.get_mut(i) {
+            *slot = Some(known.clone());
         }
-        Ok(found)
+        Ok(known)
     }
+}
+
+/// Scans the last segment `seg` from the frame of record `seq` at byte `at` on (a snapshot's
+/// last record): that frame must be there, whole and checked; the frames after it are
+/// scanned as a full scan would. `Err` when the frame is not there (the caller scans the
+/// whole segment instead).
+fn scan_from(
+    io: &FsIo,
+    seg: &Lazy,
+    at: u64,
+    seq: u64,
+) -> Result<(Known, u64, Option<TornTail>), OpenError> {
+    let not_there = || OpenError::Corrupt {
+        segment: seg.name.clone(),
+        offset: at,
+        seq,
+        reason: "the snapshot's last record is not where it says".into(),
+    };
+    let len =
+        usize::try_from(seg.len.checked_sub(at).ok_or_else(not_there)?).map_err(|_| not_there())?;
+    let mut bytes = vec![0u8; len];
+    io.read_at(&seg.name, at, &mut bytes)
+        .map_err(io_error(format!("reading segment {}", seg.name)))?;
+    let header = parse_header(&bytes).ok_or_else(not_there)?;
+    let first = bytes.get(..FRAME_HEADER_LEN + header.len as usize).ok_or_else(not_there)?;
+    check_frame(first, seq).map_err(|_| not_there())?;
+    let at_u32 = u32::try_from(at).map_err(|_| not_there())?;
+    let mut next = seq + 1;
+    let mut offsets = vec![0u32];
+    let scanned = scan_segment(&bytes, first.len(), true, &mut next, &mut offsets);
+    let torn = match scanned {
+        Ok(ScanEnd::Clean) => None,
+        Ok(ScanEnd::Torn(cut, cause)) => {
+            let cut = at + cut as u64;
+            tracing::warn!(segment = %seg.name, offset = cut, seq = next, bytes = seg.len - cut, "torn final frame found (read-only: not truncated)");
+            Some(TornTail {
+                segment: seg.name.clone(),
+                offset: cut,
+                seq: next,
+                bytes: seg.len - cut,
+                cause,
+            })
+        }
+        Err((cut, reason)) => {
+            return Err(OpenError::Corrupt {
+                segment: seg.name.clone(),
+                offset: at + cut as u64,
+                seq: next,
+                reason,
+            });
+        }
+    };
+    let offsets: Vec<u32> = offsets.into_iter().map(|o| o + at_u32).collect();
+    Ok((Known { from: seq, offsets: offsets.into() }, next, torn))
 }
 
 /// Scans segment `seg` whole: its offsets, the record after its last, and a torn tail (only
@@ -207,8 +285,9 @@ impl LedgerStore for SegmentReader {
             .segments
             .get(i)
             .ok_or_else(|| StoreError::Corrupt(format!("record {seq}: no segment")))?;
-        let offsets = self.offsets_of(i)?;
-        let at = usize::try_from(seq - seg.first_seq)
+        let known = self.offsets_of(i, seq)?;
+        let offsets = &known.offsets;
+        let at = usize::try_from(seq - known.from)
             .ok()
             .and_then(|k| offsets.get(k))
             .copied()
@@ -274,8 +353,9 @@ impl LedgerStore for SegmentReader {
                 .segments
                 .get(i)
                 .ok_or_else(|| StoreError::Corrupt(format!("record {seq}: no segment")))?;
-            let offsets = self.offsets_of(i)?;
-            let index = |seq: u64| usize::try_from(seq - seg.first_seq).unwrap_or(usize::MAX);
+            let known = self.offsets_of(i, seq)?;
+            let (offsets, base) = (&known.offsets, known.from);
+            let index = |seq: u64| usize::try_from(seq - base).unwrap_or(usize::MAX);
             let (from, stop) = (index(seq), index(end).min(offsets.len()));
             let frame_end = |k: usize| offsets.get(k).map_or(seg.end, |&o| u64::from(o));
             let start = frame_end(from);
@@ -291,7 +371,7 @@ impl LedgerStore for SegmentReader {
                 .read_at(&seg.name, start, &mut buf)
                 .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
             for k in from..to {
-                let seq = seg.first_seq + k as u64;
+                let seq = base + k as u64;
                 let (a, b) = (frame_end(k) - start, frame_end(k + 1) - start);
                 let frame = buf.get(a as usize..b as usize).unwrap_or_default();
                 check_frame(frame, seq).map_err(|reason| {
@@ -303,7 +383,7 @@ impl LedgerStore for SegmentReader {
                 })?;
                 copied.push(seq, frame.get(FRAME_HEADER_LEN..));
             }
-            seq = seg.first_seq + to as u64;
+            seq = base + to as u64;
         }
         Ok(Box::new(copied))
     }

@@ -219,7 +219,7 @@ fn forge(path: &Path, edit: impl FnOnce(&mut Forged)) {
         let (parts, buf) = parts(seqs);
         writer.key(*t, *kind, resource, ListParts { deltas: &buf, ..parts });
     }
-    std::fs::write(path, writer.finish(forged.records, forged.last_hash, &forged.frontier))
+    std::fs::write(path, writer.finish(forged.records, forged.last_hash, &forged.frontier, None))
         .unwrap();
 }
 

@@ -134,3 +134,37 @@ fn a_torn_tail_is_reported_and_not_cut_and_a_missing_ledger_is_an_error() {
     let none = tempfile::tempdir().unwrap();
     assert!(SegmentReader::open(none.path().join("nope")).is_err());
 }
+
+#[test]
+fn with_a_snapshot_the_last_segment_is_read_from_its_last_record_and_the_rest_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SegmentOptions { segment_bytes: 4 << 10, ..SegmentOptions::default() };
+    let (ledger, _) = Ledger::open_dir(dir.path(), options).unwrap();
+    for i in 0..300 {
+        ledger.append(body(i)).unwrap();
+    }
+    ledger.commit().unwrap();
+    ledger.write_snapshot(dir.path()).unwrap();
+    for i in 300..305 {
+        ledger.append(body(i)).unwrap();
+    }
+    ledger.commit().unwrap();
+    drop(ledger);
+    let (segment, at, records) = crate::ledger::snapshot::end_hint(dir.path()).unwrap();
+    assert_eq!(records, 300);
+    let read_only = SegmentOptions { read_only: true, ..SegmentOptions::default() };
+    let (store, _) = SegmentStore::open(dir.path(), read_only).unwrap();
+    assert_eq!(store.position(299), Some((segment, at)));
+    let expected = every_record(&store);
+    let (lazy, report) = SegmentReader::open(dir.path()).unwrap();
+    assert_eq!((lazy.len(), report.records), (305, 305));
+    // Only the frames from record 299 on are known until one before it is read.
+    let known = lazy.offsets.lock().unwrap().last().cloned().flatten().unwrap();
+    assert_eq!(known.from, 299);
+    assert_eq!(every_record(&lazy), expected);
+    // A hint that points at no frame of that record is not taken.
+    let last = lazy.segments.last().unwrap();
+    assert!(super::scan_from(&lazy.io, last, at + 1, 299).is_err());
+    assert!(super::scan_from(&lazy.io, last, at, 298).is_err());
+    assert!(super::scan_from(&lazy.io, last, at, 299).is_ok());
+}
