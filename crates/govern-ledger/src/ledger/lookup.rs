@@ -114,6 +114,16 @@ fn from_snapshot(
     let mut seqs = Vec::new();
     match (wanted.kind, wanted.resource) {
         (None, None) => seqs.extend(checked(tenant_list, records)?),
+        (None, Some(resource)) => {
+            // One lookup per kind: a few blocks, not all of the tenant's.
+            for kind in GovernorKind::ALL {
+                snapshot.for_each_key_of(index, Some(kind), Some(resource), |entry| {
+                    seqs.extend(checked(entry.list, records)?);
+                    Ok(())
+                })?;
+            }
+            seqs.sort_unstable();
+        }
         (kind, resource) => {
             snapshot.for_each_key_of(index, kind, resource, |entry| {
                 seqs.extend(checked(entry.list, records)?);
@@ -244,9 +254,11 @@ impl Partial {
         let start = fence.partition_point(|b| b.first <= low).saturating_sub(1);
         let mut bytes = Vec::new();
         for block in fence.get(start..).unwrap_or_default() {
+            // Blocks start past what is wanted: nothing further can hold it.
             let past_kind =
                 kind.is_some_and(|k| block.first.0 == tenant && block.first.1 > kind_byte(k));
-            if block.first.0 > tenant || past_kind {
+            let past_key = kind.is_some() && resource.is_some() && block.first > low;
+            if block.first.0 > tenant || past_kind || past_key {
                 break;
             }
             if block.offset.saturating_add(block.len as u64) > self.keys.1 {
