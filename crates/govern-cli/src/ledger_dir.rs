@@ -241,13 +241,7 @@ pub(crate) fn open_dir_read_only(dir: &Path) -> Result<SegmentStore, String> {
     // Sealed segments with a valid index file are not read here: every record read later is
     // checked (length, CRC32C, sequence number) as it is read.
     let (store, report) = SegmentStore::open_indexed(dir, options).map_err(|e| e.to_string())?;
-    if let Some(writer) = report.writer {
-        tell!(
-            "note: {} is open by a writer ({writer}); reading the {} receipts written so far",
-            dir.display(),
-            report.records
-        );
-    }
+    note_writer(dir, &report);
     Ok(store)
 }
 
@@ -256,14 +250,19 @@ pub(crate) fn open_dir_read_only(dir: &Path) -> Result<SegmentStore, String> {
 /// [`open_dir_read_only`], a note on stderr when a writer holds the directory.
 pub(crate) fn open_dir_lazily(dir: &Path) -> Result<govern_ledger::SegmentReader, String> {
     let (store, report) = govern_ledger::SegmentReader::open(dir).map_err(|e| e.to_string())?;
-    if let Some(writer) = report.writer {
+    note_writer(dir, &report);
+    Ok(store)
+}
+
+/// Says on stderr when a writer held the directory as it was opened read-only.
+fn note_writer(dir: &Path, report: &govern_ledger::OpenReport) {
+    if let Some(writer) = &report.writer {
         tell!(
             "note: {} is open by a writer ({writer}); reading the {} receipts written so far",
             dir.display(),
             report.records
         );
     }
-    Ok(store)
 }
 
 /// Calls `f` with every record of `store` in sequence order, stopping at the first error

@@ -788,17 +788,7 @@ impl Ledger {
         let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
         let mut out = Vec::with_capacity(usize::try_from(end - range.start).unwrap_or(0));
         for seq in range.start..end {
-            let record = match located.next_record() {
-                Some((found, _)) if found != seq => {
-                    let reason = format!("the store handed over record {found} instead");
-                    return Err(LedgerError::Corrupt { seq, reason });
-                }
-                Some((_, record)) => record?,
-                None => None,
-            };
-            let Some(record) = record else {
-                return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
-            };
+            let record = expect_record(located.as_mut(), seq)?;
             out.push(Receipt::decode(record).map_err(|e| malformed(seq, e))?);
         }
         Ok(out)
@@ -860,17 +850,7 @@ fn read_matching(
     // As opening the ledger names it.
     let malformed = |seq, source| LedgerError::Chain(ChainError::Malformed { seq, source });
     for &seq in seqs {
-        let record = match located.next_record() {
-            Some((found, _)) if found != seq => {
-                let reason = format!("the store handed over record {found} instead");
-                return Err(LedgerError::Corrupt { seq, reason });
-            }
-            Some((_, record)) => record?,
-            None => None,
-        };
-        let Some(record) = record else {
-            return Err(LedgerError::Corrupt { seq, reason: "missing".into() });
-        };
+        let record = expect_record(located.as_mut(), seq)?;
         if wanted.prefilter {
             let key = Receipt::decode_key(record).map_err(|e| malformed(seq, e))?;
             if !wanted.matches(key.tenant, key.governor, key.resource) {
@@ -884,6 +864,20 @@ fn read_matching(
         }
     }
     Ok(())
+}
+
+/// The next record `located` hands over, which must be record `seq`.
+fn expect_record(located: &mut dyn Located, seq: u64) -> Result<&[u8], LedgerError> {
+    match located.next_record() {
+        Some((found, _)) if found != seq => {
+            let reason = format!("the store handed over record {found} instead");
+            Err(LedgerError::Corrupt { seq, reason })
+        }
+        Some((_, record)) => {
+            record?.ok_or_else(|| LedgerError::Corrupt { seq, reason: "missing".into() })
+        }
+        None => Err(LedgerError::Corrupt { seq, reason: "missing".into() }),
+    }
 }
 
 #[cfg(test)]

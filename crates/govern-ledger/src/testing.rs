@@ -51,6 +51,26 @@ pub(crate) fn body(
     }
 }
 
+/// The kinds [`mixed_body`] cycles through.
+pub(crate) const MIXED_KINDS: [govern_governors::GovernorKind; 3] = [
+    govern_governors::GovernorKind::Subscription,
+    govern_governors::GovernorKind::Billing,
+    govern_governors::GovernorKind::Quota,
+];
+
+/// Receipt body number `i` of a mixed ledger: tenant `tenant-{i % 5}`, kind
+/// `MIXED_KINDS[i % 3]`, resource `r-{i % 37}`, time `i` ms after 2026-01-01, reason
+/// `reason`; the same `i` always gives the same body.
+pub(crate) fn mixed_body(i: u64, reason: &str) -> govern_receipt::ReceiptBody {
+    let kind = MIXED_KINDS[(i % 3) as usize];
+    let mut b = body(&format!("tenant-{}", i % 5), kind, &format!("r-{}", i % 37), reason.into());
+    b.timestamp = govern_governors::Timestamp(1_767_225_600_000 + i);
+    b.command = std::borrow::Cow::Borrowed("activate");
+    b.state_from = std::borrow::Cow::Borrowed("free_trial");
+    b.state_to = std::borrow::Cow::Borrowed("active");
+    b
+}
+
 /// A read, named: how many receipts it read.
 pub(crate) type HeldRead = (&'static str, fn(&crate::Ledger) -> u64);
 

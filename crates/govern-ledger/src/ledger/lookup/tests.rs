@@ -1,10 +1,7 @@
 //! Lookups through a snapshot find what a read of every record finds; a damaged block the
 //! lookup needs is refused (and every record read instead), never taken as it is.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
-use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
+use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::ReceiptBody;
 
 use super::{ReceiptFilter, find_receipts};
@@ -12,23 +9,8 @@ use crate::ledger::Ledger;
 use crate::ledger::snapshot::{Header, SNAPSHOT_FILE};
 use crate::segment::{SegmentOptions, SegmentReader};
 
-const KINDS: [GovernorKind; 3] =
-    [GovernorKind::Subscription, GovernorKind::Billing, GovernorKind::Quota];
-
 fn body(i: u64) -> ReceiptBody {
-    ReceiptBody {
-        timestamp: Timestamp(1_767_225_600_000 + i),
-        tenant: TenantId::new(&format!("tenant-{}", i % 5)).unwrap(),
-        governor: KINDS[(i % 3) as usize],
-        resource: ResourceId::new(&format!("r-{}", i % 37)).unwrap(),
-        resource_seq: 0,
-        command: Cow::Borrowed("activate"),
-        state_from: Cow::Borrowed("free_trial"),
-        state_to: Cow::Borrowed("active"),
-        reason: "lookup".into(),
-        args: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-    }
+    crate::testing::mixed_body(i, "lookup")
 }
 
 type Query = (TenantId, Option<GovernorKind>, Option<ResourceId>);

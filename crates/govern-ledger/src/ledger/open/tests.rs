@@ -1,34 +1,19 @@
 //! Reopening: a ledger reopened over a segment store is the ledger that was written (head,
 //! index, Merkle tree), and a record rewritten behind the store's back is caught.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
+use govern_governors::{GovernorKind, ResourceId};
 use govern_receipt::{ChainError, ReceiptBody};
 
 use crate::ledger::{Ledger, LedgerError, LedgerStore, OpenDirError};
 use crate::segment::{OpenReport, SEGMENTS_DIR, SegmentOptions, SegmentStore};
 
-const KINDS: [GovernorKind; 3] =
-    [GovernorKind::Subscription, GovernorKind::Billing, GovernorKind::Quota];
+const KINDS: [GovernorKind; 3] = crate::testing::MIXED_KINDS;
 
 fn body(i: u64) -> ReceiptBody {
-    ReceiptBody {
-        timestamp: Timestamp(1_767_225_600_000 + i),
-        tenant: TenantId::new(&format!("tenant-{}", i % 5)).unwrap(),
-        governor: KINDS[(i % 3) as usize],
-        resource: ResourceId::new(&format!("r-{}", i % 37)).unwrap(),
-        resource_seq: 0,
-        command: Cow::Borrowed("activate"),
-        state_from: Cow::Borrowed("free_trial"),
-        state_to: Cow::Borrowed("active"),
-        reason: "original".into(),
-        args: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-    }
+    crate::testing::mixed_body(i, "original")
 }
 
 fn open(dir: &Path, segment_bytes: u64) -> Ledger {

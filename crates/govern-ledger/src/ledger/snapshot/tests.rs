@@ -1,11 +1,9 @@
 //! Snapshots: a ledger opened from one is the ledger rebuilt from every record; a snapshot
 //! that is damaged in any byte, or valid but of other records, is not used.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
+use govern_governors::GovernorKind;
 use govern_receipt::{Digest, ReceiptBody};
 
 use super::{Loaded, SNAPSHOT_FILE, Writer};
@@ -14,23 +12,8 @@ use crate::ledger::{Ledger, TreeHead};
 use crate::merkle::MerkleFrontier;
 use crate::segment::{OpenReport, SegmentOptions};
 
-const KINDS: [GovernorKind; 3] =
-    [GovernorKind::Subscription, GovernorKind::Billing, GovernorKind::Quota];
-
 fn body(i: u64) -> ReceiptBody {
-    ReceiptBody {
-        timestamp: Timestamp(1_767_225_600_000 + i),
-        tenant: TenantId::new(&format!("tenant-{}", i % 5)).unwrap(),
-        governor: KINDS[(i % 3) as usize],
-        resource: ResourceId::new(&format!("r-{}", i % 37)).unwrap(),
-        resource_seq: 0,
-        command: Cow::Borrowed("activate"),
-        state_from: Cow::Borrowed("free_trial"),
-        state_to: Cow::Borrowed("active"),
-        reason: "original".into(),
-        args: BTreeMap::new(),
-        metadata: BTreeMap::new(),
-    }
+    crate::testing::mixed_body(i, "original")
 }
 
 /// Small segments, so that a ledger of a few hundred receipts has many.
