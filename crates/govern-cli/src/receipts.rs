@@ -84,7 +84,8 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
             };
             let found = govern_ledger::find_receipts(dir, &store, filter)?;
             if let Some(why) = &found.unused {
-                tell!("note: the ledger snapshot was not used ({why}); every receipt was read");
+                // A log event (so that `--log json` keeps stderr JSON), warn: shown by default.
+                tracing::warn!(reason = %why, "the ledger snapshot was not used; every receipt was read");
             }
             let mut located = store.locate(&found.seqs).map_err(|e| e.to_string())?;
             while let Some((seq, record)) = located.next_record() {

@@ -857,6 +857,15 @@ impl SegmentStore {
             on_segment(first, &mut bytes, scanned_offsets);
             segments.push(Segment::opened(first, name, end, !last));
         }
+        // Frames a process wrote before it died may not have reached the disk yet: a writer
+        // syncs the last segment once, before anything (a snapshot, an index file, new
+        // segments) is built on them. (Sealed segments were synced before their successor
+        // started.)
+        if !options.read_only
+            && let Some(last) = segments.last().filter(|s| s.len > 0)
+        {
+            io.sync_data(&last.name).map_err(io_error(format!("syncing segment {}", last.name)))?;
+        }
         let report = OpenReport {
             segments: segments.len(),
             records: next,

@@ -281,13 +281,15 @@ impl Snapshots {
         }
     }
 
-    /// Waits for a snapshot being written, then writes the last one (at stop).
-    fn finish(&self, ledger: &Ledger) {
+    /// Waits for a snapshot being written, then (if `write`) writes the last one (at stop).
+    fn finish(&self, ledger: &Ledger, write: bool) {
         let running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(running) = running {
             let _ = running.join();
         }
-        self.write(ledger, "at stop");
+        if write {
+            self.write(ledger, "at stop");
+        }
     }
 
     fn write(&self, ledger: &Ledger, why: &'static str) {
@@ -584,8 +586,10 @@ impl ReceiptActor {
             if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
                 checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, true);
             }
-            if let (Some(snapshots), Ok(_)) = (&snapshots, &result) {
-                snapshots.finish(&ledger);
+            if let Some(snapshots) = &snapshots {
+                // The snapshot thread is joined either way; a last snapshot only after a
+                // last commit that succeeded.
+                snapshots.finish(&ledger, result.is_ok());
             }
             result
         })

@@ -520,6 +520,10 @@ pub(crate) fn check(state: &StartState, ledger: &Ledger, config: &Config) -> Res
 /// # Errors
 /// The I/O error, with what was being done.
 pub(crate) fn write(dir: &Path, state: &StartState) -> Result<(), String> {
+    // One writer at a time (the start's, the snapshot thread's, the stop's share one
+    // temporary file name): in this process, whatever the directory.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = WRITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     codec::write_file(dir, FILE, &codec::encode(state))
 }
 

@@ -295,7 +295,8 @@ impl Partial {
     fn fence(&self) -> Result<Vec<Block<'_>>, SnapshotError> {
         let mut r = Reader::new(&self.fence, "FENCE");
         let blocks = r.u32("the block count")?;
-        let mut out = Vec::with_capacity(blocks.min(1 << 20) as usize);
+        // An entry takes at least 29 bytes: the count cannot claim more than the section holds.
+        let mut out = Vec::with_capacity((blocks as usize).min(self.fence.len() / 29));
         for _ in 0..blocks {
             let offset = r.u64("a block offset")?;
             let len = r.u32("a block length")? as usize;

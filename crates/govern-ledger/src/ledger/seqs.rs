@@ -255,8 +255,11 @@ impl SeqList {
         each(first, 0)?;
         let (mut at, mut seq, mut count) = (0usize, first, 1u64);
         while at < deltas.len() {
+            // A varint of the shortest form only (as pushing writes it): its last byte is
+            // not zero unless it is the only one.
             let (delta, next) = delta_at(deltas, at)
                 .filter(|&(_, next)| next - at <= 10)
+                .filter(|&(_, next)| next - at == 1 || deltas.get(next - 1) != Some(&0))
                 .ok_or_else(|| format!("a malformed delta at byte {at}"))?;
             seq = seq
                 .checked_add(delta)

@@ -260,7 +260,14 @@ struct Seen {
 }
 
 impl Seen {
-    fn new(records: u64, what: &'static str) -> Result<Self, SnapshotError> {
+    /// `bytes`: the length of the section whose lists hold the records. Each record takes at
+    /// least a byte there, so a count above it is refused before anything is allocated.
+    fn new(records: u64, bytes: usize, what: &'static str) -> Result<Self, SnapshotError> {
+        if records > bytes as u64 {
+            return Err(damaged(format!(
+                "{records} records cannot be in {what} lists of {bytes} bytes"
+            )));
+        }
         let words = usize::try_from(records.div_ceil(64))
             .map_err(|_| damaged(format!("{records} records do not fit in memory")))?;
         Ok(Self { bits: vec![0; words], count: 0, what })
@@ -443,7 +450,7 @@ impl Loaded {
     pub(crate) fn tenants(&self) -> Result<Vec<(TenantId, MarkedList)>, SnapshotError> {
         let mut r = Reader::new(self.section(1), "TENANTS");
         let count = r.u32("the tenant count")?;
-        let mut seen = Seen::new(self.records, "tenant")?;
+        let mut seen = Seen::new(self.records, self.section(1).len(), "tenant")?;
         let mut out: Vec<(TenantId, MarkedList)> = Vec::new();
         for _ in 0..count {
             let id = r.short_str("a tenant id")?;
@@ -474,7 +481,7 @@ impl Loaded {
         let keys = self.section(2);
         let mut fence = Reader::new(self.section(3), "FENCE");
         let blocks = fence.u32("the block count")?;
-        let mut seen = Seen::new(self.records, "resource")?;
+        let mut seen = Seen::new(self.records, self.section(2).len(), "resource")?;
         let mut last: Option<(u32, GovernorKind, &str)> = None;
         let mut next = 0usize;
         for _ in 0..blocks {
@@ -951,15 +958,25 @@ impl Ledger {
     /// is not an error: it is replaced by one written from every record.
     pub fn write_snapshot(&self, dir: &Path) -> Result<Option<SnapshotWritten>, SnapshotError> {
         let _one = self.snapshotting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.write_snapshot_locked(dir)
+        self.write_snapshot_locked(dir, true)
     }
 
-    fn write_snapshot_locked(&self, dir: &Path) -> Result<Option<SnapshotWritten>, SnapshotError> {
+    /// [`Self::write_snapshot`], merging with the snapshot there only if `with_previous`.
+    fn write_snapshot_locked(
+        &self,
+        dir: &Path,
+        with_previous: bool,
+    ) -> Result<Option<SnapshotWritten>, SnapshotError> {
         let (records, frontier) = {
             if !self.is_durable() {
                 return Ok(None);
             }
             let commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Only what a commit made durable: a failed commit may have pushed its hashes
+            // to the frontier before it poisoned the ledger.
+            if self.is_poisoned() || commit.frontier.len() != self.durable_len() {
+                return Ok(None);
+            }
             (commit.frontier.len(), commit.frontier.clone())
         };
         if records == 0 {
@@ -967,6 +984,7 @@ impl Ledger {
         }
         let path = dir.join(SNAPSHOT_FILE);
         let prev = match Loaded::read(&path) {
+            Ok(Some(_)) if !with_previous => None,
             Ok(Some(prev)) => match self.check_prefix(&prev, records) {
                 Ok(()) => Some(prev),
                 Err(e) => {
@@ -999,7 +1017,7 @@ impl Ledger {
             Err(e) if prev.is_some() => {
                 tracing::warn!(reason = %e, "previous ledger snapshot not used; writing one from every record");
                 drop(prev);
-                return self.write_fresh_snapshot(dir);
+                return self.write_snapshot_locked(dir, false);
             }
             Err(e) => return Err(e),
         };
@@ -1009,22 +1027,6 @@ impl Ledger {
         write_atomically(dir, SNAPSHOT_FILE, &bytes)?;
         self.snapshotted.store(records, std::sync::atomic::Ordering::Release);
         Ok(Some(SnapshotWritten { records, read: records - from, bytes: bytes.len() as u64 }))
-    }
-
-    /// [`Self::write_snapshot`] ignoring the snapshot there.
-    fn write_fresh_snapshot(&self, dir: &Path) -> Result<Option<SnapshotWritten>, SnapshotError> {
-        let path = dir.join(SNAPSHOT_FILE);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(SnapshotError::Io {
-                    context: format!("removing {}", path.display()),
-                    source,
-                });
-            }
-        }
-        self.write_snapshot_locked(dir)
     }
 
     /// Checks that `snapshot` describes a prefix of this ledger's first `records`: its

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::idx::{self, SegmentsEntry, segments_entry};
 use super::{
-    Access, FRAME_HEADER_LEN, OpenError, OpenReport, ScanEnd, SegmentOptions, SegmentStart,
-    TornTail, check_frame, check_segment_header, fs_io, io_error, parse_header, scan_segment,
+    Access, FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_BYTES_MAX, ScanEnd, SegmentOptions,
+    SegmentStart, TornTail, check_frame, check_segment_header, fs_io, io_error, parse_header,
+    scan_segment,
 };
 use crate::ledger::{Copied, LedgerStore, Located, StoreError};
 use crate::segment::io::{FsIo, SegmentIo};
@@ -89,6 +90,9 @@ impl SegmentReader {
                 return Err(corrupt("two segments start at the same record".into()));
             }
             let len = io.open(&name).map_err(io_error(format!("opening segment {name}")))?;
+            if len > SEGMENT_BYTES_MAX {
+                return Err(corrupt(format!("segment is {len} bytes, over the limit")));
+            }
             segments.push(Lazy { first_seq: first, name, len, end: len });
         }
         let mut torn = None;
@@ -148,7 +152,7 @@ impl SegmentReader {
             _ => {
                 let (scanned, end, _) =
                     scan(&self.io, seg, last).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if end < next_first_seq {
+                if end != next_first_seq {
                     return Err(StoreError::Corrupt(format!(
                         "segment {} holds records up to {end}, {next_first_seq} expected",
                         seg.name

@@ -230,6 +230,8 @@ fn a_snapshot_with_valid_checksums_but_wrong_contents_is_not_used() {
     let cases: Vec<(&str, Edit)> = vec![
         ("unchanged (control)", Box::new(|_| {})),
         ("more records than the ledger", Box::new(|f| f.records = 1_000)),
+        // Refused before anything is allocated for them.
+        ("more records than the lists could hold", Box::new(|f| f.records = 1 << 60)),
         ("fewer records", Box::new(|f| f.records -= 1)),
         ("another last hash", Box::new(|f| f.last_hash.0[0] ^= 1)),
         (

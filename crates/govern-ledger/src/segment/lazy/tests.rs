@@ -131,6 +131,10 @@ fn a_torn_tail_is_reported_and_not_cut_and_a_missing_ledger_is_an_error() {
     assert_eq!(lazy.len(), 50);
     assert_eq!(report.torn.map(|t| t.seq), Some(50));
     assert_eq!(std::fs::metadata(&last).unwrap().len(), len + 7, "read-only: not cut");
+    // A last segment past the size limit is refused, not read into memory.
+    file.set_len(crate::segment::SEGMENT_BYTES_MAX + 1).unwrap();
+    let err = SegmentReader::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("over the limit"), "{err}");
     let none = tempfile::tempdir().unwrap();
     assert!(SegmentReader::open(none.path().join("nope")).is_err());
 }
