@@ -45,7 +45,7 @@ const INDEX_CRC_LEN: usize = 4;
 const INDEX_FRAMES_MAX: u64 =
     (SEGMENT_BYTES_MAX - SEGMENT_HEADER_LEN as u64) / FRAME_HEADER_LEN as u64;
 
-/// The longest index file: one of a segment of [`INDEX_FRAMES_MAX`] empty frames. Nothing
+/// The longest index file: one of a segment of `INDEX_FRAMES_MAX` empty frames. Nothing
 /// longer is read.
 pub const INDEX_BYTES_MAX: u64 =
     INDEX_HEADER_LEN as u64 + 4 * INDEX_FRAMES_MAX + INDEX_CRC_LEN as u64;

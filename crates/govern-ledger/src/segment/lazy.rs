@@ -344,7 +344,7 @@ impl LedgerStore for SegmentReader {
         Ok(())
     }
 
-    /// Reads the frames of `range` segment by segment, up to [`RANGE_CHUNK_BYTES`] at a
+    /// Reads the frames of `range` segment by segment, up to `RANGE_CHUNK_BYTES` (4 MiB) at a
     /// time (frames lie back to back), each checked as [`LedgerStore::read`] checks it.
     fn locate_range(&self, range: Range<u64>) -> Result<Box<dyn Located>, StoreError> {
         let end = range.end.min(self.len);
