@@ -466,6 +466,29 @@ fn a_crash_loses_only_unsynced_records() {
     assert_records(&store, 25);
 }
 
+#[test]
+fn a_writers_open_makes_what_a_dead_process_wrote_durable_before_building_on_it() {
+    let io = FaultIo::default();
+    let (mut store, _) = open(&io, 4096).unwrap();
+    append_range(&mut store, 0..5);
+    store.sync().unwrap();
+    // Written, but its process died before the sync made it durable (the sync failed here);
+    // the machine did not crash: the bytes are in the files, not yet on the disk.
+    append_range(&mut store, 5..9);
+    io.fail_next_sync();
+    assert!(store.sync().is_err());
+    drop(store);
+    // The next writer reads them, so it syncs them before anything is built on them: a crash
+    // from then on keeps them.
+    let (store, report) = open(&io, 4096).unwrap();
+    assert_eq!(report.records, 9);
+    drop(store);
+    io.crash();
+    let (store, report) = open(&io, 4096).unwrap();
+    assert_eq!((report.records, report.torn), (9, None));
+    assert_records(&store, 9);
+}
+
 /// Records of a fixed size: 34-byte payloads, 54-byte frames.
 fn fixed(seq: u64) -> Vec<u8> {
     vec![seq as u8 | 0x40; 34]
