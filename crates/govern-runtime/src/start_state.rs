@@ -178,9 +178,13 @@ fn key_facts(kind: GovernorKind, receipts: &[Receipt], views: bool) -> Result<Ke
     let Some(last) = receipts.last() else { return Ok(KeyFacts::default()) };
     let state = last.body.state_to.as_ref();
     let timeout = timed_states(kind).contains(&state);
-    // Only subscriptions and grants feed checks at start (a tenant's provisioned quota is
-    // what its receipts apply while running).
-    let view = views && matches!(kind, GovernorKind::Subscription | GovernorKind::Entitlement);
+    // Subscriptions (plans), grants and the tenant's own governor (its provisioned quota,
+    // which limits `TENANT_QUOTA_METERS` when its plans do not) feed checks.
+    let view = views
+        && matches!(
+            kind,
+            GovernorKind::Subscription | GovernorKind::Entitlement | GovernorKind::Tenant
+        );
     let (timeout, view) = if timeout || view {
         dispatch(kind, Facts { receipts, timeout, view })?
     } else {

@@ -300,6 +300,32 @@ async fn the_tenants_provisioned_quota_is_enforced_through_the_same_path() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_tenants_provisioned_quota_is_enforced_after_a_restart() {
+    // The quota comes from the tenant's own receipt: a restart restores it with the plans,
+    // from runtime.snap and from every receipt alike.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let (rt, acme) = acme_on_starter(builder().data_dir(&data)).await;
+    let h = rt.handle();
+    let r = h.record_usage(&acme, "storage_gb", 95, "s1", h.now()).await.unwrap();
+    assert_eq!(counted(&r), (95, vec!["warning", "throttle"], "throttled"));
+    rt.shutdown().await.unwrap();
+    // From runtime.snap, then from every receipt: the quota still counts against 100 GB.
+    let expected = [(97, vec![], "throttled"), (100, vec!["exceeded"], "exceeded")];
+    for (i, (from_every_receipt, expected)) in [false, true].into_iter().zip(expected).enumerate() {
+        if from_every_receipt {
+            std::fs::remove_file(data.join("runtime.snap")).unwrap();
+        }
+        let rt = builder().catalog(pricing()).data_dir(&data).start().await.unwrap();
+        let h = rt.handle();
+        let (n, id) = ([2, 3][i], format!("r{i}"));
+        let r = h.record_usage(&acme, "storage_gb", n, &id, h.now()).await.unwrap();
+        assert_eq!(counted(&r), expected, "from every receipt: {from_every_receipt}");
+        rt.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_quota_governor_crashing_in_a_flush_loses_no_acknowledged_event() {
     use govern_runtime::CrashPoint;
     let dir = tempfile::tempdir().unwrap();

@@ -33,7 +33,7 @@ use crate::limits::START_STATE_BYTES_MAX as FILE_BYTES_MAX;
 /// The file's first bytes.
 pub(crate) const MAGIC: &[u8; 16] = b"govern.runsnap\0\0";
 /// The format's version.
-pub(crate) const VERSION: u16 = 1;
+pub(crate) const VERSION: u16 = 2;
 const HEADER: usize = 16 + 2 + 8 + 4;
 
 /// Why a start-state file is not used.
@@ -150,8 +150,13 @@ pub(crate) fn encode(state: &StartState) -> Vec<u8> {
                 w.u8(u8::try_from(k).unwrap_or(u8::MAX));
                 w.var(u64::from(g.priority));
             }
-            // A tenant's quota is not a key fact (never built).
-            Some(View::TenantQuota(_)) | None => {}
+            Some(View::TenantQuota(q)) => {
+                w.u8(2);
+                w.var(q.storage_gb);
+                w.var(q.compute_units);
+                w.var(q.bandwidth_mbps);
+            }
+            None => {}
         }
     }
     w.len(state.idempotency.len());
@@ -361,6 +366,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<StartState, Rejected> {
                     let grant = GrantView { feature, expires_at, kind, priority };
                     View::Grant { resource: resource.clone(), grant: Some(grant) }
                 }
+                2 => View::TenantQuota(tenant::ResourceQuota {
+                    storage_gb: r.var()?,
+                    compute_units: r.var()?,
+                    bandwidth_mbps: r.var()?,
+                }),
                 _ => return Err(damaged("an unknown view")),
             });
         }
