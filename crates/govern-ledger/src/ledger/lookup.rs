@@ -13,8 +13,8 @@ use govern_receipt::{Digest, Receipt};
 use super::LedgerStore;
 use super::seqs::ListParts;
 use super::snapshot::{
-    HEADER_LEN, Header, KeyEntry, Reader, SNAPSHOT_FILE, SnapshotError, kind_byte, read_key,
-    record_hash_checked,
+    HEADER_LEN, Header, KeyEntry, Reader, SNAPSHOT_FILE, SnapshotError, check_end, kind_byte,
+    read_key,
 };
 
 /// Records [`find_receipts`] reads per batch (each batch's bytes are held at once).
@@ -71,18 +71,8 @@ pub fn find_receipts(
     while next < len {
         let upto = next.saturating_add(FIND_BATCH).min(len);
         let mut located = store.locate_range(next..upto).map_err(|e| e.to_string())?;
-        while let Some((seq, record)) = located.next_record() {
-            if seq != next {
-                break;
-            }
-            next += 1;
-            let record = match record {
-                Ok(Some(record)) => record,
-                Ok(None) => {
-                    return Err(format!("receipt {seq} is missing (the ledger holds {len})"));
-                }
-                Err(e) => return Err(e.to_string()),
-            };
+        for seq in next..upto {
+            let record = super::expect_record(located.as_mut(), seq).map_err(|e| e.to_string())?;
             let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
             if key.tenant == wanted.tenant.as_str()
                 && wanted.kind.is_none_or(|k| k == key.governor)
@@ -91,9 +81,7 @@ pub fn find_receipts(
                 seqs.push(seq);
             }
         }
-        if next < upto {
-            return Err(format!("receipt {next} is missing (the ledger holds {len})"));
-        }
+        next = upto;
     }
     Ok(FoundReceipts { seqs, snapshot, unused, read: len - from })
 }
@@ -107,7 +95,7 @@ fn from_snapshot(
 ) -> Result<Option<(u64, Vec<u64>)>, SnapshotError> {
     let Some(snapshot) = Partial::read(&dir.join(SNAPSHOT_FILE))? else { return Ok(None) };
     let records = snapshot.records;
-    check_end(&snapshot, store)?;
+    check_end(store.len(), records, snapshot.last_hash, |seq| read_one(store, seq))?;
     let Some((index, tenant_list)) = snapshot.find_tenant(wanted.tenant.as_str())? else {
         return Ok(Some((records, Vec::new())));
     };
@@ -146,24 +134,11 @@ fn checked(list: ListParts<'_>, below: u64) -> Result<Vec<u64>, SnapshotError> {
     Ok(out)
 }
 
-/// Checks that the store holds the snapshot's records, the last one intact and ending with
-/// the hash the snapshot names.
-fn check_end(snapshot: &Partial, store: &dyn LedgerStore) -> Result<(), SnapshotError> {
-    let Some(seq) = snapshot.records.checked_sub(1) else { return Ok(()) };
-    let mismatch = |why: String| SnapshotError::Mismatch(why);
-    if store.len() < snapshot.records {
-        return Err(mismatch(format!(
-            "it covers {} records, the ledger has {}",
-            snapshot.records,
-            store.len()
-        )));
-    }
+/// Record `seq` of `store`, if it has it.
+pub(crate) fn read_one(store: &dyn LedgerStore, seq: u64) -> Result<Option<Vec<u8>>, String> {
     let mut record = Vec::new();
-    let found = store.read(seq, &mut record).map_err(|e| mismatch(e.to_string()))?;
-    match found.then(|| record_hash_checked(seq, &record)).flatten() {
-        Some(hash) if hash == snapshot.last_hash => Ok(()),
-        _ => Err(mismatch(format!("record {seq} does not end with the hash it names"))),
-    }
+    let found = store.read(seq, &mut record).map_err(|e| e.to_string())?;
+    Ok(found.then_some(record))
 }
 
 /// A snapshot opened for lookups: its header, its TENANTS and FENCE sections (each checked

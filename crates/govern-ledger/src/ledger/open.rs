@@ -22,8 +22,9 @@ use std::sync::{Arc, mpsc};
 use govern_governors::TenantId;
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
+use super::lookup::read_one;
 use super::seqs::MarkedList;
-use super::snapshot::{Loaded, SNAPSHOT_FILE, record_hash_checked};
+use super::snapshot::{Loaded, SNAPSHOT_FILE, check_end};
 use super::{
     Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, Shard,
     StoreError, expected_keys,
@@ -331,37 +332,13 @@ impl Ledger {
             let rebuilt = rebuilt.map_err(|refusal| refusal.named(&store))?;
             let len = store.len();
             if let Some(expected) = last_hash {
-                check_snapshot_end(&store, from, expected)?;
+                check_end(store.len(), from, expected, |seq| read_one(&store, seq)).map_err(
+                    |e| LedgerError::Corrupt { seq: from.saturating_sub(1), reason: e.to_string() },
+                )?;
             }
             rebuilt.check_len(len)?;
             Ok((rebuilt.into_ledger(Box::new(store), true, len), report))
         })
-    }
-}
-
-/// Checks that the store holds the `records` a snapshot covers and that the last of them is
-/// intact and ends with the snapshot's `last_hash`.
-fn check_snapshot_end(
-    store: &SegmentStore,
-    records: u64,
-    last_hash: Digest,
-) -> Result<(), LedgerError> {
-    let Some(seq) = records.checked_sub(1) else { return Ok(()) };
-    let mismatch = |reason: String| LedgerError::Corrupt { seq, reason };
-    if store.len() < records {
-        return Err(mismatch(format!(
-            "the snapshot covers {records} records, the store has {}",
-            store.len()
-        )));
-    }
-    let mut record = Vec::new();
-    if !store.read(seq, &mut record)? {
-        return Err(mismatch("missing".into()));
-    }
-    match record_hash_checked(seq, &record) {
-        Some(hash) if hash == last_hash => Ok(()),
-        Some(_) => Err(mismatch("the snapshot names another hash for it".into())),
-        None => Err(mismatch("it does not verify".into())),
     }
 }
 

@@ -716,15 +716,14 @@ impl Writer {
         end_section.extend_from_slice(&segment.to_be_bytes());
         end_section.extend_from_slice(&offset.to_be_bytes());
         let sections: [&[u8]; 5] = [&front, &tenants, &self.keys, &fence, &end_section];
-        let header_len = HEADER_FIXED + SECTIONS.len() * SECTION_ENTRY + 4;
-        let total: usize = header_len + sections.iter().map(|s| s.len()).sum::<usize>();
+        let total: usize = HEADER_LEN + sections.iter().map(|s| s.len()).sum::<usize>();
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
         out.extend_from_slice(&records.to_be_bytes());
         out.extend_from_slice(&last_hash.0);
         out.extend_from_slice(&(SECTIONS.len() as u32).to_be_bytes());
-        let mut offset = header_len as u64;
+        let mut offset = HEADER_LEN as u64;
         for (tag, section) in SECTIONS.iter().zip(sections) {
             out.extend_from_slice(&tag.to_be_bytes());
             out.extend_from_slice(&offset.to_be_bytes());
@@ -1029,38 +1028,22 @@ impl Ledger {
         Ok(Some(SnapshotWritten { records, read: records - from, bytes: bytes.len() as u64 }))
     }
 
-    /// Checks that `snapshot` describes a prefix of this ledger's first `records`: its
-    /// length, and the hash record `S - 1` ends with (the record checked whole).
+    /// Checks that `snapshot` describes a prefix of this ledger's first `records` (see
+    /// [`check_end`]).
     pub(crate) fn check_prefix(
         &self,
         snapshot: &Loaded,
         records: u64,
     ) -> Result<(), SnapshotError> {
-        if snapshot.records > records {
-            return Err(SnapshotError::Mismatch(format!(
-                "it covers {} records, the ledger has {records}",
-                snapshot.records
-            )));
-        }
-        let Some(seq) = snapshot.records.checked_sub(1) else {
-            return if snapshot.last_hash == Digest::ZERO {
+        check_end(records, snapshot.records, snapshot.last_hash, |seq| {
+            let mut found = None;
+            self.for_each_durable(seq..seq + 1, |_, record| {
+                found = Some(record.to_vec());
                 Ok(())
-            } else {
-                Err(SnapshotError::Mismatch("an empty snapshot with a last hash".into()))
-            };
-        };
-        let mut found = None;
-        self.for_each_durable(seq..seq + 1, |_, record| {
-            found = Some(record_hash_checked(seq, record));
-            Ok(())
-        })?;
-        match found {
-            Some(Some(hash)) if hash == snapshot.last_hash => Ok(()),
-            Some(Some(_)) => {
-                Err(SnapshotError::Mismatch(format!("record {seq} ends with another hash")))
-            }
-            _ => Err(SnapshotError::Mismatch(format!("record {seq} does not verify"))),
-        }
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(found)
+        })
     }
 
     /// Calls `f` with every record of `range` (durable, so immutable), located under the
@@ -1075,22 +1058,41 @@ impl Ledger {
         while next < range.end {
             let upto = (next + BATCH).min(range.end);
             let mut located = self.lock().store.locate_range(next..upto)?;
-            while let Some((seq, record)) = located.next_record() {
-                if seq != next {
-                    break;
-                }
-                match record {
-                    Ok(Some(record)) => f(seq, record)?,
-                    Ok(None) => return Err(LedgerError::Corrupt { seq, reason: "missing".into() }),
-                    Err(e) => return Err(e.into()),
-                }
-                next += 1;
+            for seq in next..upto {
+                f(seq, super::expect_record(located.as_mut(), seq)?)?;
             }
-            if next < upto {
-                return Err(LedgerError::Corrupt { seq: next, reason: "missing".into() });
-            }
+            next = upto;
         }
         Ok(())
+    }
+}
+
+/// Checks that a ledger of `len` records holds the `records` a snapshot covers and that
+/// its last one (read by `read`: `None` when the store does not have it) is intact and ends
+/// with the snapshot's `last_hash` (the zero hash for an empty snapshot). What every use of
+/// a snapshot checks against the records first.
+pub(crate) fn check_end(
+    len: u64,
+    records: u64,
+    last_hash: Digest,
+    read: impl FnOnce(u64) -> Result<Option<Vec<u8>>, String>,
+) -> Result<(), SnapshotError> {
+    let mismatch = SnapshotError::Mismatch;
+    if records > len {
+        return Err(mismatch(format!("it covers {records} records, the ledger has {len}")));
+    }
+    let Some(seq) = records.checked_sub(1) else {
+        return if last_hash == Digest::ZERO {
+            Ok(())
+        } else {
+            Err(mismatch("an empty snapshot with a last hash".into()))
+        };
+    };
+    let record = read(seq).map_err(|e| mismatch(format!("record {seq}: {e}")))?;
+    match record.and_then(|r| record_hash_checked(seq, &r)) {
+        Some(hash) if hash == last_hash => Ok(()),
+        Some(_) => Err(mismatch(format!("record {seq} ends with another hash"))),
+        None => Err(mismatch(format!("record {seq} is missing or does not verify"))),
     }
 }
 

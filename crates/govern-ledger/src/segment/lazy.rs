@@ -198,28 +198,7 @@ fn scan_from(
     let mut next = seq + 1;
     let mut offsets = vec![0u32];
     let scanned = scan_segment(&bytes, first.len(), true, &mut next, &mut offsets);
-    let torn = match scanned {
-        Ok(ScanEnd::Clean) => None,
-        Ok(ScanEnd::Torn(cut, cause)) => {
-            let cut = at + cut as u64;
-            tracing::warn!(segment = %seg.name, offset = cut, seq = next, bytes = seg.len - cut, "torn final frame found (read-only: not truncated)");
-            Some(TornTail {
-                segment: seg.name.clone(),
-                offset: cut,
-                seq: next,
-                bytes: seg.len - cut,
-                cause,
-            })
-        }
-        Err((cut, reason)) => {
-            return Err(OpenError::Corrupt {
-                segment: seg.name.clone(),
-                offset: at + cut as u64,
-                seq: next,
-                reason,
-            });
-        }
-    };
+    let torn = scan_end(seg, at, scanned, next)?;
     let offsets: Vec<u32> = offsets.into_iter().map(|o| o + at_u32).collect();
     Ok((Known { from: seq, offsets: offsets.into() }, next, torn))
 }
@@ -245,22 +224,34 @@ fn scan(io: &FsIo, seg: &Lazy, last: bool) -> Result<(Vec<u32>, u64, Option<Torn
         Ok(SegmentStart::Torn(cause)) => Ok(ScanEnd::Torn(0, cause)),
         Err(reason) => Err((0, reason)),
     };
-    let torn = match scanned {
-        Ok(ScanEnd::Clean) => None,
-        Ok(ScanEnd::Torn(at, cause)) => {
-            let at = at as u64;
-            tracing::warn!(segment = %seg.name, offset = at, seq = next, bytes = seg.len - at, "torn final frame found (read-only: not truncated)");
-            Some(TornTail {
-                segment: seg.name.clone(),
-                offset: at,
-                seq: next,
-                bytes: seg.len - at,
-                cause,
-            })
-        }
-        Err((at, reason)) => return Err(corrupt(at as u64, next, reason)),
-    };
+    let torn = scan_end(seg, 0, scanned, next)?;
     Ok((offsets, next, torn))
+}
+
+/// How a scan of segment `seg` from byte `base` ended (offsets in `scanned` relative to
+/// `base`; `next`, the record after the last valid frame): a torn tail, reported (never cut,
+/// read-only) and logged, or damage.
+fn scan_end(
+    seg: &Lazy,
+    base: u64,
+    scanned: Result<ScanEnd, (usize, String)>,
+    next: u64,
+) -> Result<Option<TornTail>, OpenError> {
+    match scanned {
+        Ok(ScanEnd::Clean) => Ok(None),
+        Ok(ScanEnd::Torn(cut, cause)) => {
+            let offset = base + cut as u64;
+            let bytes = seg.len - offset;
+            tracing::warn!(segment = %seg.name, offset, seq = next, bytes, "torn final frame found (read-only: not truncated)");
+            Ok(Some(TornTail { segment: seg.name.clone(), offset, seq: next, bytes, cause }))
+        }
+        Err((cut, reason)) => Err(OpenError::Corrupt {
+            segment: seg.name.clone(),
+            offset: base + cut as u64,
+            seq: next,
+            reason,
+        }),
+    }
 }
 
 impl LedgerStore for SegmentReader {
