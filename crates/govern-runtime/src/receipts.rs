@@ -264,8 +264,12 @@ impl Snapshots {
 
     /// Starts writing a snapshot if one is due and none is being written.
     fn after_commit(self: &Arc<Self>, ledger: &Arc<Ledger>) {
+        // Two atomic loads on every commit; the lock only when a snapshot is due.
+        if !ledger.snapshot_due() {
+            return;
+        }
         let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if running.as_ref().is_some_and(|r| !r.is_finished()) || !ledger.snapshot_due() {
+        if running.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }
         let (me, ledger) = (Arc::clone(self), Arc::clone(ledger));

@@ -583,26 +583,29 @@ pub(crate) fn compute(
 /// At a clean shutdown, once no receipt can come: the file carried forward to the ledger's
 /// length and written, when it was usable (otherwise the next start reads every receipt).
 pub(crate) fn write_at_shutdown(dir: &Path, ledger: &Ledger, config: &Config, now: Timestamp) {
-    match load(dir, ledger, config) {
-        Ok(mut state) => match state.apply_tail(ledger, config, now) {
-            Ok(0) => {}
-            Ok(applied) => match write(dir, &state) {
-                Ok(()) => tracing::info!(covers = state.seq, applied, "{FILE} written"),
-                Err(e) => tracing::warn!(error = %e, "{FILE} not written"),
-            },
-            Err(e) => tracing::warn!(error = %e, "{FILE} not carried forward"),
-        },
-        Err(why) => tracing::warn!(reason = %why, "{FILE} not written at shutdown"),
-    }
+    carry_forward(dir, ledger, config, now, ledger.head().next_seq, tracing::Level::WARN);
 }
 
 /// While running, from the thread that writes the ledger's snapshots: the file carried
 /// forward to the durable receipts and written, when it was usable and the ledger grew.
 /// Not writing it costs only time at the next start (the receipts after the file).
 pub(crate) fn write_while_running(dir: &Path, ledger: &Ledger, config: &Config, now: Timestamp) {
-    let durable = ledger.durable_len();
+    carry_forward(dir, ledger, config, now, ledger.durable_len(), tracing::Level::DEBUG);
+}
+
+/// The file in `dir` carried forward to receipt `end` and rewritten, if it was usable and
+/// anything was applied; a file that cannot be used is logged at `unusable` (the next start
+/// says why again, and reads every receipt).
+fn carry_forward(
+    dir: &Path,
+    ledger: &Ledger,
+    config: &Config,
+    now: Timestamp,
+    end: u64,
+    unusable: tracing::Level,
+) {
     match load(dir, ledger, config) {
-        Ok(mut state) => match state.apply_tail_upto(ledger, config, now, durable) {
+        Ok(mut state) => match state.apply_tail_upto(ledger, config, now, end) {
             Ok(0) => {}
             Ok(applied) => match write(dir, &state) {
                 Ok(()) => tracing::info!(covers = state.seq, applied, "{FILE} written"),
@@ -610,7 +613,10 @@ pub(crate) fn write_while_running(dir: &Path, ledger: &Ledger, config: &Config, 
             },
             Err(e) => tracing::warn!(error = %e, "{FILE} not carried forward"),
         },
-        Err(why) => tracing::debug!(reason = %why, "{FILE} not carried forward while running"),
+        Err(why) if unusable == tracing::Level::WARN => {
+            tracing::warn!(reason = %why, "{FILE} not carried forward");
+        }
+        Err(why) => tracing::debug!(reason = %why, "{FILE} not carried forward"),
     }
 }
 
