@@ -11,10 +11,18 @@
 //! proofs and consistency proofs. [`verify_inclusion`] and [`verify_consistency`] check proofs
 //! without the tree, with the algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2.
 
+mod levels;
+mod partial;
+mod paths;
+
+use std::convert::Infallible;
 use std::fmt;
 
 use govern_receipt::Digest;
 use sha2::{Digest as _, Sha256};
+
+use levels::Levels;
+pub use partial::PartialTree;
 
 /// The prefix of a leaf hash's preimage (RFC 6962 §2.1).
 const LEAF_PREFIX: u8 = 0x00;
@@ -156,6 +164,28 @@ pub enum ProofError {
         /// The old root the proof leads to.
         computed: Digest,
     },
+    /// A [`PartialTree`] was asked for a root, proof or frontier that needs the hash of
+    /// leaves it no longer has: below its boundary and inside no node of the frontier it
+    /// keeps there. The archive of those leaves can answer.
+    #[error(
+        "leaves {first}..{end} are archived (below the boundary {boundary}): this needs the archive"
+    )]
+    Archived {
+        /// The first leaf of the complete subtree that was needed.
+        first: u64,
+        /// The end (exclusive) of that subtree's leaves, at most `boundary`.
+        end: u64,
+        /// The partial tree's boundary: its leaves below it are archived.
+        boundary: u64,
+    },
+}
+
+/// A full tree never misses a subtree: this lets it share its proofs' code with a
+/// [`PartialTree`], which may.
+impl From<Infallible> for ProofError {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
 }
 
 /// The right edge of an append-only RFC 6962 tree: the roots of its perfect subtrees,
@@ -274,7 +304,7 @@ impl MerkleFrontier {
 /// it, hashed apart from the tree, on any thread, then appended in order with
 /// [`MerkleTree::append_stretch`]: how a whole ledger's tree is built on several cores (the
 /// subtrees of different stretches are independent; only the few nodes that straddle two
-/// stretches wait for both).
+/// stretches wait for both). [`PartialTree::append_stretch`] takes them the same way.
 #[derive(Clone, Debug)]
 pub struct LeafStretch {
     /// The index of its first leaf in the tree.
@@ -355,9 +385,8 @@ impl LeafStretch {
 /// hashes O(log n) times; a proof takes O(log² n) hashes at worst and none per leaf.
 #[derive(Clone, Default)]
 pub struct MerkleTree {
-    /// `levels[h][i]` is the hash of the complete subtree of leaves `i·2^h .. (i+1)·2^h`;
-    /// `levels[0]` are the leaf hashes.
-    levels: Vec<Vec<Digest>>,
+    /// Every complete subtree (the levels from boundary 0).
+    nodes: Levels,
 }
 
 impl fmt::Debug for MerkleTree {
@@ -376,7 +405,7 @@ impl MerkleTree {
     /// The number of leaves.
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+        self.nodes.len()
     }
 
     /// Whether the tree has no leaves.
@@ -393,22 +422,7 @@ impl MerkleTree {
     /// Appends a leaf whose leaf hash is already computed (for leaf data other than a receipt
     /// hash: [`leaf_hash_bytes`]) and returns its leaf index.
     pub fn push_leaf_hash(&mut self, leaf_hash: Digest) -> u64 {
-        let index = self.len();
-        let mut node = leaf_hash;
-        let mut height = 0;
-        loop {
-            if self.levels.len() == height {
-                self.levels.push(Vec::new());
-            }
-            let level = &mut self.levels[height];
-            level.push(node);
-            // An odd count: the new node has no right sibling yet, so no new parent.
-            if level.len() % 2 == 1 {
-                return index;
-            }
-            node = node_hash(&level[level.len() - 2], &level[level.len() - 1]);
-            height += 1;
-        }
+        self.nodes.push_leaf_hash(leaf_hash)
     }
 
     /// Appends a stretch of leaves whose inner nodes were hashed apart ([`LeafStretch::new`],
@@ -418,41 +432,13 @@ impl MerkleTree {
     /// start at the tree's end.
     #[must_use]
     pub fn append_stretch(&mut self, stretch: LeafStretch) -> bool {
-        let LeafStretch { first, levels: inside } = stretch;
-        if first != self.len() {
-            return false;
-        }
-        let end = first + inside.first().map_or(0, |leaves| leaves.len() as u64);
-        let mut inside = inside.into_iter();
-        // Level h ends with node `end >> h`; the stretch holds those from `first` rounded up.
-        for height in 0..u64::BITS {
-            let target = end >> height;
-            if target == 0 {
-                break;
-            }
-            let height = height as usize;
-            if self.levels.len() == height {
-                self.levels.push(Vec::new());
-            }
-            let own_from = first.div_ceil(1 << height).min(target);
-            let (lower, upper) = self.levels.split_at_mut(height);
-            let (Some(level), below) = (upper.first_mut(), lower.last()) else { break };
-            while (level.len() as u64) < own_from {
-                // A node over the end of the tree before and the start of the stretch; at
-                // height 0 there is none (the stretch starts at the end).
-                let j = level.len() * 2;
-                let Some([left, right]) = below.and_then(|b| b.get(j..j + 2)) else { break };
-                level.push(node_hash(left, right));
-            }
-            level.append(&mut inside.next().unwrap_or_default());
-        }
-        true
+        self.nodes.append_stretch(stretch)
     }
 
     /// The root of the tree as it is now.
     #[must_use]
     pub fn root(&self) -> Digest {
-        self.range_hash(0, self.len())
+        self.nodes.root()
     }
 
     /// The root of the tree when it had its first `size` leaves.
@@ -460,8 +446,7 @@ impl MerkleTree {
     /// # Errors
     /// [`ProofError::SizeOutOfRange`] if `size` is larger than the tree.
     pub fn root_at(&self, size: u64) -> Result<Digest, ProofError> {
-        self.check_size(size)?;
-        Ok(self.range_hash(0, size))
+        paths::root_at(&self.nodes, size)
     }
 
     /// The inclusion proof (RFC 6962 §2.1.1 `PATH(index, D[0:size])`) of leaf `index` in the
@@ -471,26 +456,7 @@ impl MerkleTree {
     /// [`ProofError::SizeOutOfRange`] if `size` is larger than the tree,
     /// [`ProofError::IndexOutOfRange`] if `index` is not below `size`.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Digest>, ProofError> {
-        self.check_size(size)?;
-        if index >= size {
-            return Err(ProofError::IndexOutOfRange { index, size });
-        }
-        // Walk down from the root, recording the sibling of the side that holds the leaf;
-        // the proof lists them from the leaf up.
-        let mut proof = Vec::new();
-        let (mut lo, mut hi) = (0, size);
-        while hi - lo > 1 {
-            let mid = lo + largest_power_of_two_below(hi - lo);
-            if index < mid {
-                proof.push(self.range_hash(mid, hi));
-                hi = mid;
-            } else {
-                proof.push(self.range_hash(lo, mid));
-                lo = mid;
-            }
-        }
-        proof.reverse();
-        Ok(proof)
+        paths::inclusion_proof(&self.nodes, index, size)
     }
 
     /// The consistency proof (RFC 6962 §2.1.2 `PROOF(old_size, D[0:new_size])`) that the tree
@@ -505,75 +471,17 @@ impl MerkleTree {
         old_size: u64,
         new_size: u64,
     ) -> Result<Vec<Digest>, ProofError> {
-        if old_size > new_size {
-            return Err(ProofError::SizesOutOfOrder { old_size, new_size });
-        }
-        self.check_size(new_size)?;
-        if old_size == 0 || old_size == new_size {
-            return Ok(Vec::new());
-        }
-        // SUBPROOF(m, D[lo:hi], whole), unrolled: `m` old leaves in `lo..hi`, and `whole` is
-        // the RFC's `b`: the old tree's root is the subtree root the verifier already has.
-        // The hashes recorded on the way down come last, innermost first.
-        let (mut lo, mut hi, mut m, mut whole) = (0, new_size, old_size, true);
-        let mut down = Vec::new();
-        loop {
-            let n = hi - lo;
-            if m == n {
-                let mut proof = Vec::with_capacity(down.len() + 1);
-                if !whole {
-                    proof.push(self.range_hash(lo, hi));
-                }
-                proof.extend(down.into_iter().rev());
-                return Ok(proof);
-            }
-            let k = largest_power_of_two_below(n);
-            if m <= k {
-                down.push(self.range_hash(lo + k, hi));
-                hi = lo + k;
-            } else {
-                down.push(self.range_hash(lo, lo + k));
-                lo += k;
-                m -= k;
-                whole = false;
-            }
-        }
+        paths::consistency_proof(&self.nodes, old_size, new_size)
     }
 
-    fn check_size(&self, size: u64) -> Result<(), ProofError> {
-        let len = self.len();
-        if size > len {
-            return Err(ProofError::SizeOutOfRange { size, len });
-        }
-        Ok(())
+    /// The frontier of the tree of its first `size` leaves (what a [`PartialTree`] starts
+    /// from once those leaves are archived).
+    ///
+    /// # Errors
+    /// [`ProofError::SizeOutOfRange`] if `size` is larger than the tree.
+    pub fn frontier_at(&self, size: u64) -> Result<MerkleFrontier, ProofError> {
+        paths::frontier_at(&self.nodes, size)
     }
-
-    /// `MTH(D[lo:hi])` for a range that the RFC's recursion reaches: `lo` is a multiple of a
-    /// power of two at least `hi - lo` (and `hi` is within the tree). Such a range is its
-    /// complete subtrees, largest first, each aligned, so it is a right fold over stored
-    /// nodes. The empty range is the empty tree.
-    fn range_hash(&self, lo: u64, hi: u64) -> Digest {
-        let mut len = hi - lo;
-        let mut end = hi;
-        let mut acc: Option<Digest> = None;
-        while len != 0 {
-            let height = len.trailing_zeros();
-            let start = end - (1 << height);
-            let node = self.levels[height as usize][(start >> height) as usize];
-            acc = Some(match acc {
-                None => node,
-                Some(right) => node_hash(&node, &right),
-            });
-            end = start;
-            len &= len - 1;
-        }
-        acc.unwrap_or(EMPTY_ROOT)
-    }
-}
-
-/// The largest power of two strictly below `n`; `n` is at least 2.
-fn largest_power_of_two_below(n: u64) -> u64 {
-    1 << (63 - (n - 1).leading_zeros())
 }
 
 /// Whether `x` is odd: RFC 9162's "LSB(x) is set".

@@ -260,9 +260,9 @@ fn a_receipt_leaf_is_its_hash_as_leaf_data() {
 fn published_roots_and_nodes() {
     let tree = published_tree();
     for (level, hashes) in NODE_HASHES.iter().enumerate() {
-        assert_eq!(tree.levels[level], ds(hashes), "level {level}");
+        assert_eq!(tree.nodes.levels[level], ds(hashes), "level {level}");
     }
-    assert_eq!(tree.levels.len(), NODE_HASHES.len());
+    assert_eq!(tree.nodes.levels.len(), NODE_HASHES.len());
     for size in 0..=8 {
         assert_eq!(tree.root_at(size), Ok(published_root(size)), "size {size}");
     }
