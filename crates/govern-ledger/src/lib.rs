@@ -41,8 +41,8 @@ pub use ledger::{
 };
 
 pub use merkle::{
-    EMPTY_ROOT, MerkleFrontier, MerkleTree, ProofError, leaf_hash, leaf_hash_bytes, node_hash,
-    verify_consistency, verify_inclusion,
+    EMPTY_ROOT, MerkleFrontier, MerkleTree, PartialTree, ProofError, leaf_hash, leaf_hash_bytes,
+    node_hash, verify_consistency, verify_inclusion,
 };
 
 pub use segment::{
