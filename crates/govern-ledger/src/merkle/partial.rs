@@ -6,19 +6,22 @@
 //! frontier ([`PartialTree::frontier_at`]), the inclusion proof of every leaf `i ≥ B`, and
 //! the consistency proof from every old size `m` with `B ≤ m ≤ n`: the same bytes as
 //! [`MerkleTree`] with every leaf. Why: each hash those need is `MTH(D[lo:hi])` for a range
-//! the RFC 6962 recursion reaches, which is a run of aligned complete subtrees, largest
-//! first. A subtree that ends at or after `B` is kept here (those that straddle `B` are
-//! hashed once, when complete, from the frontier's nodes inside them and the leaves after
-//! `B`). One that lies wholly below `B` is a node of frontier(`B`): walking down to a leaf
-//! `i ≥ B` (or to the boundary of an old tree `m ≥ B`), every sibling taken on the left is a
-//! subtree that ends where the next one starts, at or before `B`, so the left siblings below
-//! `B` tile `0..B` as the binary decomposition of `B` does, which is the frontier
-//! (docs/plans/ledger-history.md §3(d)).
+//! the RFC 6962 recursion reaches, a run of aligned complete subtrees, largest first. Those
+//! that end after `B` are kept here (one that straddles `B` is hashed once, when complete,
+//! from the frontier's nodes inside it and the leaves after it). Those that end at or before
+//! `B` are siblings taken on the left on the way down to leaf `i ≥ B` (to the old tree's
+//! edge `m ≥ B`; for `m = B` also the old tree's last subtree, which continues them):
+//! consecutive from leaf 0, aligned, largest first, they tile `0..x` where `x` is the start
+//! of a range reaching past `B` (or to it) and aligned to a power of two larger than
+//! `B − x`. So `x` is `B` with its low bits cleared, and they are the first nodes of
+//! frontier(`B`) (docs/plans/ledger-history.md §3(d)). The tests check the claim against
+//! the full tree for every boundary, size, leaf and old size up to 40 leaves, and random
+//! ones up to 300.
 //!
 //! **What needs the archive.** A proof for a leaf `i < B`, a root or frontier at a size
 //! below `B`, or a consistency proof from `m < B` generally needs a subtree inside one of
 //! the frontier's nodes, whose hash is not kept: such a request is refused with
-//! [`ProofError::Archived`], naming the subtree. Some of them need frontier nodes only (the
+//! [`ProofError::Archived`], naming the first such subtree. Some need frontier nodes only (the
 //! root at a size whose perfect subtrees are the frontier's first ones, say) and are
 //! answered; whatever is answered is exactly the full tree's answer.
 //!

@@ -134,7 +134,7 @@ fn every_request_of_every_boundary_up_to_40_leaves() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(16))]
 
     #[test]
     fn every_request_of_random_trees_up_to_300_leaves(
