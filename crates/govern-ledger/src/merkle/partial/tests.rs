@@ -184,6 +184,10 @@ fn archived_requests_name_the_subtree_and_the_archive() {
     assert!(archived.to_string().contains("needs the archive"), "{archived}");
     // The other errors come first, as the full tree's.
     assert_eq!(partial.root_at(11), Err(ProofError::SizeOutOfRange { size: 11, len: 10 }));
+    let huge = ProofError::SizeOutOfRange { size: u64::MAX, len: 10 };
+    assert_eq!(partial.inclusion_proof(u64::MAX - 1, u64::MAX), Err(huge.clone()));
+    assert_eq!(partial.consistency_proof(0, u64::MAX), Err(huge.clone()));
+    assert_eq!(partial.frontier_at(u64::MAX), Err(huge));
     assert_eq!(
         partial.inclusion_proof(3, 3),
         Err(ProofError::IndexOutOfRange { index: 3, size: 3 })
