@@ -137,8 +137,9 @@ where
     prop_assert_eq!(&replayed, &whole);
 
     // The same through `Machine`, the kind known only at run time, from the decoded prefix.
-    let mut dynamic = Machine::decode_state(G::KIND, &whole_prefix_bytes::<G>(&records[..records_before_cut])?)
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut dynamic =
+        Machine::decode_state(G::KIND, &whole_prefix_bytes::<G>(&records[..records_before_cut])?)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
     for r in &records[records_before_cut..] {
         dynamic
             .replay_step(G::KIND.name(), r.command, &r.args, r.from, r.to, r.at)
