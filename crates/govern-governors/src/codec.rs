@@ -28,7 +28,8 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use crate::governor::{Governor, StateSpec};
+use crate::args::Args;
+use crate::governor::{Governor, ReplayError, StateSpec, replay_step};
 use crate::kind::GovernorKind;
 use crate::limits::STATE_LEN_MAX;
 use crate::money::{Currency, Money};
@@ -574,6 +575,28 @@ macro_rules! machines {
             pub fn decode_state(kind: GovernorKind, bytes: &[u8]) -> Result<Self, StateCodecError> {
                 match kind {
                     $(GovernorKind::$kind => <$ty>::decode_state(bytes).map(Self::$kind),)+
+                }
+            }
+
+            /// Applies one recorded transition to the machine: [`replay_step`] of its
+            /// type, so that a ledger folds receipts of a kind it learns at run time.
+            ///
+            /// # Errors
+            /// As [`replay_step`]: [`ReplayError::WrongGovernor`] when `governor` is not
+            /// this machine's kind.
+            pub fn replay_step(
+                &mut self,
+                governor: &str,
+                command: &str,
+                args: &Args,
+                state_from: &str,
+                state_to: &str,
+                at: Timestamp,
+            ) -> Result<(), ReplayError> {
+                match self {
+                    $(Self::$kind(m) => {
+                        replay_step(m, governor, command, args, state_from, state_to, at)
+                    })+
                 }
             }
         }

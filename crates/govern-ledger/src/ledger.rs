@@ -20,7 +20,7 @@
 //! copies are capped at the head it saw first. `commit` is held for a whole group commit;
 //! it is taken before `inner`, never after.
 
-mod lookup;
+pub(crate) mod lookup;
 mod open;
 mod seqs;
 pub(crate) mod snapshot;

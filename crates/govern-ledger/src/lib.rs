@@ -12,6 +12,7 @@
 //! runtime drives the ledger, never the other way round. Stores do file I/O; logs go through
 //! `tracing`.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod commit;
 mod ledger;

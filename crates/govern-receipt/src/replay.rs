@@ -41,9 +41,24 @@ pub enum ReplayError {
 pub fn replay<'a, G: Governor>(
     receipts: impl IntoIterator<Item = &'a Receipt>,
 ) -> Result<G, ReplayError> {
-    let mut machine = G::default();
+    replay_from(G::default(), 0, receipts)
+}
+
+/// Folds the receipts of one resource, in order, into `machine`, the state its first
+/// `first_resource_seq` receipts left (decoded from a snapshot, when those receipts are
+/// archived): the first receipt must have `resource_seq` `first_resource_seq`, and each next
+/// one the number after. [`replay`] is this from the initial machine and 0.
+///
+/// # Errors
+/// [`ReplayError`] on the first receipt that does not fit.
+pub fn replay_from<'a, G: Governor>(
+    machine: G,
+    first_resource_seq: u64,
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+) -> Result<G, ReplayError> {
+    let mut machine = machine;
     let mut owner: Option<(&TenantId, &ResourceId)> = None;
-    for (expected, r) in (0u64..).zip(receipts) {
+    for (expected, r) in (first_resource_seq..).zip(receipts) {
         let b = &r.body;
         match owner {
             None => owner = Some((&b.tenant, &b.resource)),

@@ -213,6 +213,30 @@ fn each_kind_of_damage_is_named_at_its_receipt() {
 }
 
 #[test]
+fn replay_from_a_decoded_prefix_gives_the_whole_replay_and_checks_the_numbering() {
+    use govern_governors::Governor as _;
+    use govern_governors::subscription::Subscription;
+    let chain: Vec<Receipt> = vector_chain().into_iter().take(2).collect();
+    let whole: Subscription = crate::replay(&chain).unwrap();
+    for cut in 0..=chain.len() {
+        let prefix: Subscription = crate::replay(&chain[..cut]).unwrap();
+        let decoded = Subscription::decode_state(&prefix.encode_state().unwrap()).unwrap();
+        let resumed = crate::replay_from(decoded, cut as u64, &chain[cut..]).unwrap();
+        assert_eq!(resumed, whole, "cut at {cut}");
+    }
+    // After one receipt the next must be numbered 1: starting the count elsewhere is refused.
+    let first: Subscription = crate::replay(&chain[..1]).unwrap();
+    assert_eq!(
+        crate::replay_from(first.clone(), 2, &chain[1..]),
+        Err(crate::ReplayError::ResourceSeq { seq: 1, expected: 2, found: 1 })
+    );
+    assert_eq!(
+        crate::replay_from(first, 0, &chain[1..]),
+        Err(crate::ReplayError::ResourceSeq { seq: 1, expected: 0, found: 1 })
+    );
+}
+
+#[test]
 fn json_view_round_trips_with_lowercase_hex() {
     for r in vector_chain() {
         let json = r.to_json();

@@ -136,7 +136,27 @@ where
     }
     prop_assert_eq!(&replayed, &whole);
 
+    // The same through `Machine`, the kind known only at run time, from the decoded prefix.
+    let mut dynamic =
+        Machine::decode_state(G::KIND, &whole_prefix_bytes::<G>(&records[..records_before_cut])?)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    for r in &records[records_before_cut..] {
+        dynamic
+            .replay_step(G::KIND.name(), r.command, &r.args, r.from, r.to, r.at)
+            .map_err(|e| TestCaseError::fail(format!("replay of {}: {e}", r.command)))?;
+    }
+    prop_assert_eq!(dynamic, Machine::from(whole.clone()));
+
     corrupted_bytes_are_refused_or_canonical(&whole, mask)
+}
+
+/// The bytes of the machine `records` replay into from the initial one.
+fn whole_prefix_bytes<G: Governor>(records: &[Record]) -> Result<Vec<u8>, TestCaseError> {
+    let mut m = G::default();
+    for r in records {
+        replay(&mut m, r)?;
+    }
+    m.encode_state().map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 fn replay<G: Governor>(machine: &mut G, r: &Record) -> Result<(), TestCaseError> {

@@ -331,6 +331,22 @@ fn another_kinds_state_is_refused_by_kind() {
 }
 
 #[test]
+fn a_machine_replays_only_its_own_kinds_records() {
+    let mut m = Machine::new(GovernorKind::Quota);
+    let at = Timestamp(T0_MS);
+    let args = crate::args::Args::new();
+    let err = m.replay_step("billing", "authorize", &args, "pending", "authorized", at);
+    assert_eq!(
+        err,
+        Err(crate::governor::ReplayError::WrongGovernor {
+            expected: GovernorKind::Quota,
+            found: "billing".into()
+        })
+    );
+    assert_eq!(m, Machine::new(GovernorKind::Quota), "unchanged");
+}
+
+#[test]
 fn header_and_length_are_checked_first() {
     type A = account::Account;
     refused::<A>(&[], "kind", CodecProblem::Truncated);
