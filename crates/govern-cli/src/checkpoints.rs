@@ -12,7 +12,7 @@ use govern_ledger::checkpoint::{
     CHECKPOINT_FILE, CheckpointError, NOTE_FILE, PUBLIC_KEY_FILE, VerifiedCheckpoint, VerifyingKey,
     load_public_key, parse_public_key, read_checkpoint_file, verify_checkpoint_text,
 };
-use govern_ledger::merkle::MerkleTree;
+use govern_ledger::merkle::PartialTree;
 use govern_ledger::verify::RootsReport;
 use govern_postgres::StoredCheckpoint;
 use govern_receipt::Digest;
@@ -96,12 +96,12 @@ pub(crate) trait Ledger {
     fn root_at(&self, size: u64) -> Option<Digest>;
 }
 
-impl Ledger for MerkleTree {
+impl Ledger for PartialTree {
     fn receipts(&self) -> u64 {
         self.len()
     }
     fn root_at(&self, size: u64) -> Option<Digest> {
-        MerkleTree::root_at(self, size).ok()
+        PartialTree::root_at(self, size).ok()
     }
 }
 

@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use govern_governors::TenantId;
 use govern_ledger::checkpoint::{CHECKPOINT_FILE, NOTE_FILE, VerifiedCheckpoint};
-use govern_ledger::merkle::{MerkleTree, leaf_hash};
+use govern_ledger::merkle::{PartialTree, leaf_hash};
 use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoints::{OwnCheckpoints, PublicKey, read_checked};
-use crate::ledger_dir::{LedgerArg, Message, for_each_record};
+use crate::ledger_dir::{self, LedgerArg, Message, for_each_record};
 use crate::out::{Stdout, write_error};
 
 /// The format name in the first and the last line of an export with proofs.
@@ -68,6 +68,12 @@ pub(crate) struct ExportArgs {
     /// the checkpoints and the chain agree: pin the signer's key with this).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
+    /// The archive directory of a data directory whose oldest receipts `govern archive`
+    /// moved there: those receipts are then verified in full with the rest, and included
+    /// (export) or provable (prove). Without it, they are checked by what the data
+    /// directory records about them and left out.
+    #[arg(long, value_name = "ARCHIVE_DIR")]
+    archive: Option<PathBuf>,
 }
 
 /// Options of `govern prove`.
@@ -100,6 +106,12 @@ pub(crate) struct ProveArgs {
     /// the checkpoints and the chain agree: pin the signer's key with this).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
+    /// The archive directory of a data directory whose oldest receipts `govern archive`
+    /// moved there: those receipts are then verified in full with the rest, and included
+    /// (export) or provable (prove). Without it, they are checked by what the data
+    /// directory records about them and left out.
+    #[arg(long, value_name = "ARCHIVE_DIR")]
+    archive: Option<PathBuf>,
 }
 
 /// An inclusion proof as exported and printed (RFC 9162 §2.1.3), fields in this order; read
@@ -183,14 +195,14 @@ struct ConsistencyOutput<'a> {
 
 /// Inclusion proofs in the tree of a ledger's first `size` receipts.
 struct Prover<'a> {
-    tree: &'a MerkleTree,
+    tree: &'a PartialTree,
     size: u64,
     /// The root at `size`, hex: computed once, in every proof.
     root: String,
 }
 
 impl<'a> Prover<'a> {
-    fn new(tree: &'a MerkleTree, size: u64) -> Result<Self, String> {
+    fn new(tree: &'a PartialTree, size: u64) -> Result<Self, String> {
         let root = tree.root_at(size).map_err(|e| e.to_string())?.to_string();
         Ok(Self { tree, size, root })
     }
@@ -214,7 +226,7 @@ impl<'a> Prover<'a> {
 
 /// The consistency proof from the tree of `first` leaves to that of `second`.
 fn consistency_proof(
-    tree: &MerkleTree,
+    tree: &PartialTree,
     first: u64,
     second: u64,
 ) -> Result<ConsistencyProof, String> {
@@ -282,7 +294,7 @@ fn export_header(
     args: &ExportArgs,
     saved: &OwnCheckpoints,
     tenant: &TenantId,
-    tree: &MerkleTree,
+    tree: &PartialTree,
 ) -> Result<Header, String> {
     let key = PublicKey::new(args.ledger.dir(), args.public_key.as_deref()).or_beside(saved);
     let saved = saved.check(&key, tree)?;
@@ -336,8 +348,10 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     let chain = args.ledger.tenant_chain(&tenant)?;
     // The checkpoints before the ledger (see OwnCheckpoints).
     let saved = args.ledger.checkpoints(chain)?;
-    let report =
-        args.ledger.verify(chain).map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let report = args
+        .ledger
+        .verify(chain, args.archive.as_deref())
+        .map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
         Some(export_header(args, &saved, &tenant, &report.tree)?)
     } else {
@@ -348,6 +362,17 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         None => None,
     };
     let store = args.ledger.open_read_only(chain)?;
+    // Archived receipts come from the archive, first; without it they are left out.
+    let archived = match &args.archive {
+        Some(archive) if report.boundary > 0 => Some(ledger_dir::open_archive_read_only(archive)?),
+        _ => None,
+    };
+    if archived.is_none() && report.boundary > 0 {
+        tell!(
+            "note: receipts below {} are archived and not exported (give --archive ARCHIVE_DIR to include them)",
+            report.boundary
+        );
+    }
     // Once the reader has gone (`| head`), lines are dropped and the export goes on to its
     // real end, so that its exit status is the one a whole export would have had.
     let mut out = std::io::BufWriter::new(Stdout);
@@ -362,30 +387,33 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         write(&mut out, &to_line(header)?)?;
     }
     let mut count = 0u64;
-    for_each_record(store.as_ref(), |seq, record| -> Result<(), Message> {
-        // Only what was verified: a live writer may have appended since.
-        if seq >= report.receipts {
-            return Ok(());
-        }
-        let receipt = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
-        if receipt.body.tenant != tenant {
-            return Ok(());
-        }
-        count += 1;
-        let view = ReceiptJson::from(&receipt);
-        let line = match (args.format, &prover) {
-            (Format::Csv, _) => csv_line(&view),
-            (Format::Jsonl, None) => to_line(&view)?,
-            (Format::Jsonl, Some(prover)) => to_line(&ReceiptLine {
-                receipt: &view,
-                inclusion_proof: prover.proof(seq, &receipt.hash)?,
-                checkpoint: None,
-                shard: None,
-            })?,
-        };
-        write(&mut out, &line).map_err(Message)
-    })
-    .map_err(|e| chain.named(e.0))?;
+    let stores = archived.iter().map(|a| a.as_ref()).chain([store.as_ref()]);
+    for store in stores {
+        for_each_record(store, |seq, record| -> Result<(), Message> {
+            // Only what was verified: a live writer may have appended since.
+            if seq >= report.receipts {
+                return Ok(());
+            }
+            let receipt = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+            if receipt.body.tenant != tenant {
+                return Ok(());
+            }
+            count += 1;
+            let view = ReceiptJson::from(&receipt);
+            let line = match (args.format, &prover) {
+                (Format::Csv, _) => csv_line(&view),
+                (Format::Jsonl, None) => to_line(&view)?,
+                (Format::Jsonl, Some(prover)) => to_line(&ReceiptLine {
+                    receipt: &view,
+                    inclusion_proof: prover.proof(seq, &receipt.hash)?,
+                    checkpoint: None,
+                    shard: None,
+                })?,
+            };
+            write(&mut out, &line).map_err(Message)
+        })
+        .map_err(|e| chain.named(e.0))?;
+    }
     if header.is_some() {
         write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
     }
@@ -406,7 +434,9 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     // The checkpoints before the ledger (see OwnCheckpoints).
     let saved = ledger.checkpoints(chain)?;
     let key = PublicKey::new(ledger.dir(), args.public_key.as_deref()).or_beside(&saved);
-    let report = ledger.verify(chain).map_err(|e| format!("the ledger does not verify: {e}"))?;
+    let report = ledger
+        .verify(chain, args.archive.as_deref())
+        .map_err(|e| format!("the ledger does not verify: {e}"))?;
     let tree = &report.tree;
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest().map(|(_, c)| c);
@@ -447,7 +477,17 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     // Against the checkpoint when it covers the receipt, else against the ledger now.
     let checkpoint = latest.filter(|c| wanted < c.size());
     let size = checkpoint.map_or(tree.len(), VerifiedCheckpoint::size);
-    let store = ledger.open_read_only(chain)?;
+    // An archived receipt is read from the archive (verified with the ledger above).
+    let store = match (&args.archive, wanted < report.boundary) {
+        (Some(archive), true) => ledger_dir::open_archive_read_only(archive)?,
+        (None, true) => {
+            return Err(format!(
+                "receipt {wanted} is archived (the boundary is {}): give --archive ARCHIVE_DIR",
+                report.boundary
+            ));
+        }
+        (_, false) => ledger.open_read_only(chain)?,
+    };
     let mut record = Vec::new();
     let found = store.read(wanted, &mut record).map_err(|e| chain.named(e.to_string()))?;
     let found = found

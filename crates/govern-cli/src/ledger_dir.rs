@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use govern_governors::TenantId;
 use govern_ledger::LedgerStore;
+use govern_ledger::archive::Manifest;
+use govern_ledger::merkle::{MerkleTree, PartialTree};
 use govern_ledger::segment::{SegmentOptions, SegmentStore};
-use govern_ledger::verify::{VerifyReport, verify_dir, verify_store};
+use govern_ledger::verify::{VerifyError, verify_archived, verify_dir, verify_store};
 use govern_postgres::cluster::shard_of;
 use govern_postgres::{PostgresStore, StoredCheckpoint};
 
@@ -175,14 +177,62 @@ impl LedgerArg {
     }
 
     /// Verifies one chain of the ledger (hash chain, fields, each resource's numbering, the
-    /// Merkle tree, and in a data directory every frame) and keeps its tree, for proofs.
-    pub(crate) fn verify(&self, chain: Chain) -> Result<VerifyReport, String> {
+    /// Merkle tree, and in a data directory every frame) and keeps its tree, for proofs. A
+    /// data directory with archived receipts: the live ones in full, the archived ones by
+    /// what it records about them, or in full with `archive`; the tree then starts at the
+    /// archive boundary, or at 0 with the archive.
+    pub(crate) fn verify(&self, chain: Chain, archive: Option<&Path>) -> Result<Verified, String> {
+        let named = |e: &VerifyError| failed(&chain.named("verification failed".into()), e);
         let report = match self {
-            Self::Dir(dir) => verify_dir(dir),
+            Self::Dir(dir) => match Manifest::read(dir).map_err(|e| e.to_string())? {
+                Some(manifest) => return verify_archived_dir(dir, &manifest, archive),
+                None => verify_dir(dir),
+            },
             Self::Postgres(_) => verify_store(self.open_read_only(chain)?.as_ref()),
         };
-        report.map_err(|e| failed(&chain.named("verification failed".into()), &e))
+        if archive.is_some() {
+            return Err(format!("{self} has no archived receipts: --archive does not apply"));
+        }
+        let report = report.map_err(|e| named(&e))?;
+        Ok(Verified { receipts: report.receipts, boundary: 0, tree: report.tree.into() })
     }
+}
+
+/// A verified ledger ([`LedgerArg::verify`]): its receipts, its archive boundary and its
+/// Merkle tree (from the boundary on, or whole).
+pub(crate) struct Verified {
+    /// Receipts verified (the archived ones included).
+    pub(crate) receipts: u64,
+    /// The first live receipt: 0 unless `govern archive` moved older ones out.
+    pub(crate) boundary: u64,
+    /// The tree, for proofs.
+    pub(crate) tree: PartialTree,
+}
+
+/// [`LedgerArg::verify`] of data directory `dir`, whose oldest receipts are archived.
+fn verify_archived_dir(
+    dir: &Path,
+    manifest: &Manifest,
+    archive: Option<&Path>,
+) -> Result<Verified, String> {
+    // With the archive, the tree holds every leaf; else it starts from the frontier at B.
+    let mut tree = match archive {
+        Some(_) => PartialTree::from(MerkleTree::new()),
+        None => PartialTree::from_frontier(manifest.frontier()),
+    };
+    let report = verify_archived(dir, manifest, archive, &mut |_, hash| {
+        tree.push(hash);
+    })
+    .map_err(|e| failed("verification failed", &e))?;
+    Ok(Verified { receipts: report.receipts, boundary: report.boundary, tree })
+}
+
+/// Opens an archive directory's segments read-only (`govern archive` left them there).
+pub(crate) fn open_archive_read_only(archive: &Path) -> Result<Box<dyn LedgerStore>, String> {
+    let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
+    let (store, _) = SegmentStore::open_indexed(archive, options)
+        .map_err(|e| format!("the archive {}: {e}", archive.display()))?;
+    Ok(Box::new(store))
 }
 
 /// One hash chain of a ledger: a data directory's only one, or one shard of a database
@@ -273,7 +323,8 @@ pub(crate) fn for_each_record<E: From<govern_ledger::StoreError>>(
     mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut failed = None;
-    let mut next = 0u64;
+    // Archived records (below the store's base) are not in it.
+    let mut next = store.base();
     store.for_each(&mut |seq, record| {
         if seq != next {
             return ControlFlow::Break(());

@@ -26,6 +26,7 @@ macro_rules! tell {
 }
 
 mod alloc_count;
+mod archive;
 mod bench;
 mod checkpoints;
 mod export;
@@ -152,6 +153,25 @@ enum Command {
         "  govern verify postgres://govern@db.internal/govern",
     ))]
     Migrate(migrate::MigrateArgs),
+    /// Move the oldest sealed segments of a data directory to an archive directory.
+    ///
+    /// Whole sealed segments wholly below --below SEQ, or whose last receipt is older than
+    /// --before DATE, and below the latest checkpoint, are copied to ARCHIVE_DIR/segments/
+    /// (each copy read back and compared), then the data directory records each one's
+    /// sequence range, SHA-256, hash-chain endpoints, Merkle root and a consistency proof in
+    /// archive.json, with a snapshot of the index and the governors' states at the new
+    /// boundary; then the originals are removed. The chain, the Merkle tree and the
+    /// checkpoint still verify (`govern verify DATA_DIR`, and in full with --archive
+    /// ARCHIVE_DIR); governors replay from their states at the boundary. The directory is
+    /// opened as its writer: stop the runtime first, or let its retention policy archive
+    /// (docs/runtime-semantics.md, "Archival").
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern archive /var/lib/govern --before 2026-01-01 --to /mnt/cold/govern-archive\n",
+        "  govern archive /tmp/ledger --below 100000 --to /tmp/ledger-archive\n",
+        "  govern verify /tmp/ledger --archive /tmp/ledger-archive",
+    ))]
+    Archive(archive::ArchiveArgs),
     /// Sign a checkpoint of a ledger with its data directory's key and print it; on a
     /// database, sign each shard's and insert it into govern_checkpoints.
     ///
@@ -273,6 +293,7 @@ fn main() -> ExitCode {
         Command::Prove(p) => export::prove(&p),
         Command::Checkpoint(c) => sign_checkpoint::run(&c),
         Command::Migrate(m) => migrate::run(&m),
+        Command::Archive(a) => archive::run(&a),
         Command::Receipts(r) => receipts::run(&r),
         Command::Sagas(s) => sagas::run(&s),
         Command::Invoices(i) => invoices::run(&i),

@@ -9,10 +9,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use govern_ledger::StoreError;
+use govern_ledger::archive::Manifest;
 use govern_ledger::checkpoint::{
     VerifiedCheckpoint, VerifyingKey, load_public_key, read_checkpoint_file,
 };
-use govern_ledger::verify::{RootsReport, VerifyError, verify_dir_roots};
+use govern_ledger::merkle::{EMPTY_ROOT, MerkleFrontier};
+use govern_ledger::verify::{
+    ArchivedVerify, RootsReport, VerifyError, verify_archived, verify_dir_roots,
+};
+use govern_receipt::Digest;
 
 use clap::Args;
 
@@ -55,6 +60,13 @@ pub(crate) struct VerifyArgs {
     /// checkpoints and the chain agree: pin the signer's key with this).
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
+    /// The archive directory of a data directory whose oldest receipts `govern archive`
+    /// moved there: also verify the archived receipts in full (every archived segment's
+    /// SHA-256, the archive as a ledger from receipt 0, its roots, and the snapshot and
+    /// governors' states kept at the boundary rebuilt from it). Without it, archived ranges
+    /// are checked by their recorded endpoints, roots and consistency proofs.
+    #[arg(long, value_name = "ARCHIVE_DIR")]
+    archive: Option<PathBuf>,
 }
 
 /// Runs the verification; an `Err` is printed to stderr and exits non-zero.
@@ -98,12 +110,39 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         (path, verified)
     });
     let sizes: Vec<u64> = read.iter().filter_map(|(_, c)| Some(c.as_ref().ok()?.size())).collect();
-    let report =
-        verify_dir_roots(data_dir, &sizes).map_err(|e| failed("verification failed", &e))?;
+    let manifest = Manifest::read(data_dir).map_err(|e| format!("verification failed: {e}"))?;
+    let (report, archived) = match &manifest {
+        Some(manifest) => {
+            let (report, archived) =
+                verify_archived_roots(data_dir, manifest, args.archive.as_deref(), &sizes)?;
+            (report, Some(archived))
+        }
+        None if args.archive.is_some() => {
+            return Err(format!(
+                "{} has no archived receipts (no archive.json): --archive does not apply",
+                data_dir.display()
+            ));
+        }
+        None => (
+            verify_dir_roots(data_dir, &sizes).map_err(|e| failed("verification failed", &e))?,
+            None,
+        ),
+    };
     let checked = match read {
         None => None,
         Some((path, verified)) => {
             let checkpoint: VerifiedCheckpoint = verified?;
+            if let Some(a) =
+                archived.as_ref().filter(|a| !a.in_full && checkpoint.size() < a.boundary)
+                && report.root_at(checkpoint.size()).is_none()
+            {
+                return Err(format!(
+                    "verification failed against checkpoint {}: it covers {} receipts, fewer than the {} archived; give --archive ARCHIVE_DIR to check it",
+                    path.display(),
+                    checkpoint.size(),
+                    a.boundary
+                ));
+            }
             let root_at = |size| report.root_at(size);
             checkpoint.check_history(report.receipts, root_at).map_err(|e| {
                 format!("verification failed against checkpoint {}: {e}", path.display())
@@ -135,6 +174,23 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         secs,
         report.receipts as f64 / secs.max(1e-9)
     );
+    if let Some(a) = &archived {
+        if a.in_full {
+            say!(
+                "archive: {} receipts in {} archived segments (below {}) verified in full from the archive, with the snapshot and governors' states kept at the boundary",
+                a.boundary,
+                a.ranges,
+                a.boundary
+            );
+        } else {
+            say!(
+                "archive: {} receipts in {} archived segments (below {}) checked by their recorded SHA-256, chain endpoints, roots and consistency proofs; give --archive ARCHIVE_DIR to read them",
+                a.boundary,
+                a.ranges,
+                a.boundary
+            );
+        }
+    }
     say!("head: next_seq {} last_hash {}", report.head.next_seq, report.head.last_hash);
     say!("tree: size {} root {}", report.receipts, report.root);
     match checked {
@@ -146,6 +202,53 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         ),
     }
     Ok(())
+}
+
+/// [`verify_dir_roots`] of a data directory with archived receipts ([`verify_archived`]):
+/// the roots at `sizes` from the frontier at the boundary and the live receipts, or from
+/// every receipt with the archive; without it, a size below the boundary has a root only
+/// at an archived range's end (recorded, and proved consistent with the boundary's).
+fn verify_archived_roots(
+    dir: &std::path::Path,
+    manifest: &Manifest,
+    archive: Option<&std::path::Path>,
+    sizes: &[u64],
+) -> Result<(RootsReport, ArchivedVerify), String> {
+    let mut sizes = sizes.to_vec();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut roots: Vec<(u64, Digest)> = Vec::new();
+    if sizes.first() == Some(&0) {
+        roots.push((0, EMPTY_ROOT));
+    }
+    let mut frontier = match archive {
+        Some(_) => MerkleFrontier::new(),
+        None => {
+            for range in manifest.ranges.iter().filter(|r| sizes.binary_search(&r.end_seq).is_ok())
+            {
+                roots.push((range.end_seq, range.root));
+            }
+            manifest.frontier()
+        }
+    };
+    let report = verify_archived(dir, manifest, archive, &mut |_, hash| {
+        frontier.push(&hash);
+        if sizes.binary_search(&frontier.len()).is_ok() {
+            roots.push((frontier.len(), frontier.root()));
+        }
+    })
+    .map_err(|e| failed("verification failed", &e))?;
+    roots.sort_unstable_by_key(|(size, _)| *size);
+    roots.dedup_by_key(|(size, _)| *size);
+    let out = RootsReport {
+        receipts: report.receipts,
+        segments: report.segments,
+        head: report.head,
+        root: report.root,
+        torn: report.torn.clone(),
+        roots,
+    };
+    Ok((out, report))
 }
 
 /// `govern verify` of a ledger that is not in a data directory (PostgreSQL): the same checks

@@ -693,6 +693,19 @@ pub fn verify_checkpoint_text(
     Ok(VerifiedCheckpoint { form: Form::Note { note: text.to_owned(), size, root } })
 }
 
+/// The size a checkpoint file's text (either form) states, without checking its signature:
+/// a bound, for archival, that the signature check at verification confirms or refuses.
+///
+/// # Errors
+/// As [`verify_checkpoint_text`]'s parsing.
+pub fn checkpoint_text_size(text: &str) -> Result<u64, CheckpointError> {
+    if text.trim_start().starts_with('{') {
+        return Ok(SignedCheckpoint::from_json(text)?.checkpoint.size);
+    }
+    let parsed = note::Note::parse(text)?;
+    Ok(note::parse_checkpoint_text(&parsed.text)?.1)
+}
+
 /// Reads a checkpoint file (either form): a regular file of UTF-8, refused past
 /// [`CHECKPOINT_FILE_MAX`] bytes without reading more than one byte past it
 /// ([`read_bounded`]).

@@ -20,6 +20,7 @@
 //! copies are capped at the head it saw first. `commit` is held for a whole group commit;
 //! it is taken before `inner`, never after.
 
+mod archiving;
 pub(crate) mod lookup;
 mod open;
 mod seqs;
@@ -31,15 +32,20 @@ mod store;
     reason = "the index is looked up, never iterated into output unsorted"
 )]
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
 use seqs::{MarkedList, Resume, SeqList};
 
+use crate::archive::states::{BaseState, BaseStates};
+use crate::archive::{ArchiveError, Manifest};
 use crate::merkle::MerkleFrontier;
 
+pub(crate) use archiving::BaseBuilder;
+pub use archiving::{ArchiveReport, ArchiveRequest};
 pub use lookup::{FoundReceipts, ReceiptFilter, find_receipts};
 pub use open::OpenDirError;
 pub use snapshot::{
@@ -47,7 +53,8 @@ pub use snapshot::{
 };
 pub(crate) use store::Copied;
 pub use store::{
-    LedgerStore, Located, LocatedRecord, MemoryStore, StoreError, SyncJob, sync_by_phases,
+    LedgerStore, Located, LocatedRecord, MemoryStore, SealedSegment, StoreError, SyncJob,
+    sync_by_phases,
 };
 
 /// The most receipts one page of [`Ledger::tenant_receipts_page`] holds: a page is copied
@@ -307,6 +314,39 @@ struct Inner {
     durable: bool,
     /// Receipt hashes not yet in the frontier.
     unhashed: Vec<Digest>,
+    /// What the data directory keeps about its archived records (the governors' states at
+    /// the boundary), when some are: replaced with the store's base, under this lock.
+    archived: Option<Arc<ArchivedBase>>,
+}
+
+/// The archived records of a data directory as a replay needs them: the boundary and the
+/// governors' states there ([`crate::archive`]).
+#[derive(Debug)]
+pub(crate) struct ArchivedBase {
+    boundary: u64,
+    states: BaseStates,
+}
+
+impl ArchivedBase {
+    /// The base of `manifest` in data directory `dir`: its states file opened (header and
+    /// fence read and checked; each block is checked when read).
+    pub(crate) fn open(dir: &Path, manifest: &Manifest) -> Result<Self, ArchiveError> {
+        let file = &manifest.base_states.file;
+        let states = BaseStates::open(&dir.join(file))
+            .map_err(|e| ArchiveError::Mismatch { range: file.clone(), reason: e.to_string() })?;
+        Ok(Self { boundary: manifest.boundary, states })
+    }
+}
+
+/// One governor's history as the ledger has it: its machine's state at the archive boundary
+/// with the number of its receipts below it (when it has archived receipts), then its
+/// receipts from the boundary on.
+#[derive(Debug, Default)]
+pub struct History {
+    /// The state and count at the boundary, when some of its receipts are archived.
+    pub base: Option<BaseState>,
+    /// Its receipts that are not archived, in order.
+    pub receipts: Vec<Receipt>,
 }
 
 /// The size and Merkle root of the durable part of a ledger: what a checkpoint signs.
@@ -381,6 +421,7 @@ impl Ledger {
             buf: Vec::with_capacity(512),
             durable: false,
             unhashed: Vec::new(),
+            archived: None,
         };
         Self::with(inner, MerkleFrontier::new(), 0)
     }
@@ -566,6 +607,93 @@ impl Ledger {
         Ok(out)
     }
 
+    /// One resource's history ([`History`]): its state at the archive boundary, if any of its
+    /// receipts are archived, and its receipts after it; without archived receipts, what
+    /// [`Self::resource_receipts`] gives. Replaying a governor starts from the state and
+    /// folds the receipts, whose `resource_seq` continue from the count.
+    ///
+    /// # Errors
+    /// As [`Self::resource_receipts`]; [`LedgerError::Corrupt`] when the states file cannot
+    /// be read, or archival moved the boundary during three reads in a row.
+    pub fn resource_history(
+        &self,
+        tenant: &TenantId,
+        kind: GovernorKind,
+        resource: &ResourceId,
+    ) -> Result<History, LedgerError> {
+        for _ in 0..3 {
+            let (archived, base) = {
+                let inner = self.lock();
+                (inner.archived.clone(), inner.store.base())
+            };
+            let receipts = self.resource_receipts(tenant, kind, resource)?;
+            // Archival between the two reads would pair a state with the wrong receipts.
+            if self.lock().store.base() != base {
+                continue;
+            }
+            let base_state = match archived.filter(|a| a.boundary == base) {
+                Some(a) => a.states.get(tenant, kind, resource).map_err(|e| {
+                    LedgerError::Corrupt { seq: base.saturating_sub(1), reason: e.to_string() }
+                })?,
+                None if base > 0 => {
+                    return Err(LedgerError::Corrupt {
+                        seq: base - 1,
+                        reason: "records are archived but the governors' states at the boundary are not loaded".into(),
+                    });
+                }
+                None => None,
+            };
+            return Ok(History { base: base_state, receipts });
+        }
+        Err(LedgerError::Corrupt {
+            seq: self.head().next_seq,
+            reason: "the archive boundary moved during three reads in a row".into(),
+        })
+    }
+
+    /// Calls `f` with the state at the archive boundary of every governor with archived
+    /// receipts, in key order (nothing when nothing is archived): each block of the states
+    /// file read once and checked.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when the states file cannot be read or is damaged.
+    pub fn for_each_archived_state(
+        &self,
+        mut f: impl FnMut(TenantId, GovernorKind, ResourceId, BaseState),
+    ) -> Result<(), LedgerError> {
+        let Some(archived) = self.lock().archived.clone() else { return Ok(()) };
+        archived
+            .states
+            .for_each(|key, base| {
+                f(key.tenant, key.kind, key.resource, base);
+                Ok::<(), crate::archive::states::StatesError>(())
+            })
+            .map_err(|e| LedgerError::Corrupt {
+                seq: archived.boundary.saturating_sub(1),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The sealed segments of a data directory's store, in order (none for other stores):
+    /// what archival may move.
+    #[must_use]
+    pub fn sealed_segments(&self) -> Vec<SealedSegment> {
+        self.lock().store.sealed_segments()
+    }
+
+    /// The bytes of the live segment files (0 for other stores): their lengths, counting
+    /// frames not yet written.
+    #[must_use]
+    pub fn live_segment_bytes(&self) -> u64 {
+        self.lock().store.live_bytes()
+    }
+
+    /// The first record not archived: 0 when nothing is.
+    #[must_use]
+    pub fn archive_boundary(&self) -> u64 {
+        self.lock().store.base()
+    }
+
     /// Whether one resource may have receipts: false means it has none (the check is
     /// the length of its key hash's list, taken under the lock and without reading the
     /// store, so a colliding key can make it say true for a resource that has none). A
@@ -674,6 +802,13 @@ impl Ledger {
         let located = {
             let inner = self.lock();
             let below = below.min(inner.head.next_seq);
+            // Archived receipts are not read: a walk starts after them.
+            let base = inner.store.base();
+            let after = match after {
+                Some(seq) if seq + 1 >= base => Some(seq),
+                _ if base > 0 => Some(base - 1),
+                _ => None,
+            };
             if let Some((list, start)) = List::Tenant(tenant, after).find(&inner.index, None) {
                 // One more than the page: whether another page follows.
                 list.copy_from(start, limit + 1, below, &mut seqs);
@@ -706,17 +841,22 @@ impl Ledger {
         let mut seqs = Vec::with_capacity(READ_BATCH);
         loop {
             seqs.clear();
-            let located = {
+            let (located, copied) = {
                 let inner = self.lock();
                 let Some((seqs_of, start)) = list.find(&inner.index, from) else { return Ok(()) };
                 from = Some(seqs_of.copy_from(start, READ_BATCH, below, &mut seqs));
-                if seqs.is_empty() {
+                let copied = seqs.len();
+                // Archived receipts (below the store's first record) are not read: the
+                // lists keep them, for the numbering; they come first.
+                let archived = seqs.partition_point(|&seq| seq < inner.store.base());
+                seqs.drain(..archived);
+                if copied == 0 {
                     return Ok(());
                 }
-                inner.store.locate(&seqs)?
+                (inner.store.locate(&seqs)?, copied)
             };
             read_matching(located, &seqs, wanted, out)?;
-            if seqs.len() < READ_BATCH {
+            if copied < READ_BATCH {
                 return Ok(());
             }
         }

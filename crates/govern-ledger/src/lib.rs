@@ -35,10 +35,10 @@ pub use checkpoint::{
 };
 
 pub use ledger::{
-    Appended, FoundReceipts, Ledger, LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore,
-    OpenDirError, ReceiptFilter, SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE,
-    SnapshotError, SnapshotWritten, StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, find_receipts,
-    sync_by_phases,
+    Appended, ArchiveReport, ArchiveRequest, FoundReceipts, History, Ledger, LedgerError,
+    LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError, ReceiptFilter,
+    SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE, SealedSegment, SnapshotError,
+    SnapshotWritten, StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, find_receipts, sync_by_phases,
 };
 
 pub use merkle::{

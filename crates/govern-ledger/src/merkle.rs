@@ -389,6 +389,13 @@ pub struct MerkleTree {
     nodes: Levels,
 }
 
+impl MerkleTree {
+    /// Its nodes (for [`PartialTree`]'s `From`).
+    fn into_levels(self) -> Levels {
+        self.nodes
+    }
+}
+
 impl fmt::Debug for MerkleTree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MerkleTree").field("len", &self.len()).finish_non_exhaustive()

@@ -143,7 +143,7 @@ use std::sync::Arc;
 
 use govern_receipt::RECORD_LEN_MAX;
 
-use crate::ledger::{Copied, LedgerStore, Located, StoreError, SyncJob};
+use crate::ledger::{Copied, LedgerStore, Located, SealedSegment, StoreError, SyncJob};
 use crate::lock::{self, DirLock, LockError, Writer};
 
 /// The default size limit of a segment, and the largest one may be configured to: a new
@@ -279,6 +279,9 @@ pub enum OpenError {
     /// Another writer holds the data directory (or its lock could not be taken).
     #[error(transparent)]
     Locked(#[from] LockError),
+    /// The archive manifest is damaged: without it nothing says where the segments start.
+    #[error(transparent)]
+    Archive(crate::archive::ArchiveError),
     /// The segments are damaged: not a torn final write.
     #[error(
         "corrupt segment {segment} at offset {offset} (sequence {seq} expected there): {reason}"
@@ -362,7 +365,10 @@ pub struct SegmentStore {
     segment_bytes: u64,
     /// Every segment, in order, including ones not yet created.
     segments: Vec<Segment>,
-    /// The offset of each record's frame in its segment, by sequence number.
+    /// The first record in the store: 0, or the archive boundary when the records before
+    /// it were archived (`crate::archive`).
+    base: u64,
+    /// The offset of each record's frame in its segment, by sequence number minus `base`.
     offsets: Vec<u32>,
     /// Records written and synced.
     synced: u64,
@@ -651,6 +657,36 @@ fn fs_io(dir: &Path, options: SegmentOptions) -> Result<(FsIo, Access), OpenErro
     Ok((io, access))
 }
 
+/// Drops from `names` (sorted) the segments that end at or below the archive boundary
+/// `base`: copies in the archive hold them, and a crash between the archive's manifest and
+/// their removal left them here. A writer removes them and their index files; a reader
+/// leaves them. A segment that straddles `base` stays, for the open to refuse.
+fn archived_leftovers(
+    io: &mut dyn SegmentIo,
+    read_only: bool,
+    base: u64,
+    names: &mut Vec<(u64, String)>,
+) {
+    // A segment ends where the next begins; the last one's end is unknown, so it stays.
+    let archived = names.windows(2).take_while(|w| w[1].0 <= base).count();
+    for (first, name) in names.drain(..archived) {
+        if read_only {
+            continue;
+        }
+        tracing::info!(segment = %name, "removing a segment below the archive boundary (archived)");
+        for file in [name, index_name(first)] {
+            if let Err(e) = io.remove(&file).or_else(not_found_is_fine) {
+                tracing::warn!(file = %file, error = %e, "archived segment not removed");
+            }
+        }
+    }
+}
+
+/// A removal of a file that is already gone succeeded.
+fn not_found_is_fine(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OpenError {
     let context = context.into();
     move |source| OpenError::Io { context, source }
@@ -714,8 +750,9 @@ impl SegmentStore {
             Access::Writer(lock) => (Some(lock), None),
             Access::Reader(writer) => (None, writer),
         };
+        let base = crate::archive::boundary(dir).map_err(OpenError::Archive)?;
         let (mut store, mut report) =
-            Self::open_inner(Box::new(io), options, skip_below, on_segment)?;
+            Self::open_inner(Box::new(io), options, base, skip_below, on_segment)?;
         store.lock = lock;
         report.writer = writer;
         Ok((store, report))
@@ -734,13 +771,17 @@ impl SegmentStore {
         io: Box<dyn SegmentIo>,
         options: SegmentOptions,
     ) -> Result<(Self, OpenReport), OpenError> {
-        Self::open_inner(io, options, 0, &mut |_, _, _| {})
+        Self::open_inner(io, options, 0, 0, &mut |_, _, _| {})
     }
 
-    /// The open itself: see [`Self::open_scanning_from`] for `skip_below`.
+    /// The open itself: see [`Self::open_scanning_from`] for `skip_below`. The store starts
+    /// at record `base` (0, or the archive boundary): segments wholly below it are archived
+    /// copies a crash left behind after the archive's manifest was written, ignored (and
+    /// removed by a writer).
     fn open_inner(
         mut io: Box<dyn SegmentIo>,
         options: SegmentOptions,
+        base: u64,
         skip_below: u64,
         on_segment: &mut OnSegment<'_>,
     ) -> Result<(Self, OpenReport), OpenError> {
@@ -765,8 +806,9 @@ impl SegmentStore {
             idx::remove_leftovers(&mut *io, &leftovers);
         }
         names.sort();
+        archived_leftovers(&mut *io, options.read_only, base, &mut names);
         let count = names.len();
-        let mut next = 0u64;
+        let mut next = base;
         let mut offsets = Vec::new();
         let mut segments = Vec::with_capacity(count);
         let mut torn = None;
@@ -875,6 +917,7 @@ impl SegmentStore {
             snapshot: None,
         };
         let store = Self {
+            base,
             reader: io.reader(),
             io,
             segment_bytes: options.segment_bytes,
@@ -914,9 +957,7 @@ impl SegmentStore {
                 .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
             let seg_end = self.end_seq(i);
             let end_seq = seg_end.min(self.synced);
-            let offset = |seq: u64| {
-                usize::try_from(seq).ok().and_then(|k| self.offsets.get(k)).map(|&o| o as usize)
-            };
+            let offset = |seq: u64| self.offset(seq).map(|o| o as usize);
             for seq in seg.first_seq..end_seq {
                 let at = offset(seq)
                     .ok_or_else(|| StoreError::Corrupt(format!("record {seq} is not indexed")))?;
@@ -972,6 +1013,22 @@ impl SegmentStore {
         }
     }
 
+    /// Where record `seq`'s offset is in `offsets` (`None` below the archive boundary).
+    fn slot(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.base)?).ok()
+    }
+
+    /// The offset of record `seq`'s frame in its segment, if the store has it.
+    fn offset(&self, seq: u64) -> Option<u32> {
+        self.offsets.get(self.slot(seq)?).copied()
+    }
+
+    /// The first record the store holds: 0, or the archive boundary.
+    #[must_use]
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
     /// The index of the segment holding record `seq` (which must exist).
     fn segment_of(&self, seq: u64) -> Option<usize> {
         self.segments.partition_point(|s| s.first_seq <= seq).checked_sub(1)
@@ -985,7 +1042,7 @@ impl SegmentStore {
     /// Where the frame of record `seq` is (`None`: no such record); `hint`, the segment
     /// that is most likely to hold it.
     fn frame(&self, seq: u64, hint: Option<usize>) -> Result<Option<FramePlace>, StoreError> {
-        let Some(&start) = usize::try_from(seq).ok().and_then(|i| self.offsets.get(i)) else {
+        let Some(start) = self.offset(seq) else {
             return Ok(None);
         };
         let corrupt = |what: &str| StoreError::Corrupt(format!("record {seq}: {what}"));
@@ -999,7 +1056,7 @@ impl SegmentStore {
         let seg = self.segments.get(segment).ok_or_else(|| corrupt("no segment holds it"))?;
         let start = u64::from(start);
         let end = if seq + 1 < self.end_seq(segment) {
-            usize::try_from(seq + 1).ok().and_then(|j| self.offsets.get(j)).map(|&e| u64::from(e))
+            self.offset(seq + 1).map(u64::from)
         } else {
             None
         };
@@ -1085,8 +1142,7 @@ impl SegmentStore {
             if seg.dirty || !seg.created || seg.written != seg.len {
                 continue;
             }
-            let (Ok(from), Ok(to)) =
-                (usize::try_from(seg.first_seq), usize::try_from(self.end_seq(i)))
+            let (Some(from), Some(to)) = (self.slot(seg.first_seq), self.slot(self.end_seq(i)))
             else {
                 continue;
             };
@@ -1276,7 +1332,65 @@ impl LedgerStore for SegmentStore {
     }
 
     fn len(&self) -> u64 {
-        self.offsets.len() as u64
+        self.base + self.offsets.len() as u64
+    }
+
+    fn base(&self) -> u64 {
+        self.base
+    }
+
+    fn live_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+
+    fn sealed_segments(&self) -> Vec<SealedSegment> {
+        let sealed = self.segments.len().saturating_sub(1);
+        (0..sealed)
+            .filter_map(|i| {
+                let seg = self.segments.get(i)?;
+                // Only what is on disk and durable.
+                let end_seq = self.end_seq(i);
+                (end_seq <= self.synced && seg.written == seg.len && !seg.dirty).then(|| {
+                    SealedSegment {
+                        name: seg.name.clone(),
+                        first_seq: seg.first_seq,
+                        end_seq,
+                        bytes: seg.len,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn retire_below(&mut self, boundary: u64) -> Result<(), StoreError> {
+        self.check_poisoned()?;
+        if boundary == self.base {
+            return Ok(());
+        }
+        let k = self.segments.partition_point(|s| s.first_seq < boundary);
+        let fits = self.segments.get(k).is_some_and(|s| s.first_seq == boundary)
+            && k < self.segments.len()
+            && boundary <= self.synced;
+        let (Some(drop), true) = (self.slot(boundary), fits) else {
+            return Err(StoreError::Io(format!(
+                "cannot retire below {boundary}: not the start of a synced segment after {}",
+                self.base
+            )));
+        };
+        self.offsets.drain(..drop);
+        let gone: Vec<Segment> = self.segments.drain(..k).collect();
+        self.base = boundary;
+        for seg in gone {
+            for file in [seg.name.clone(), index_name(seg.first_seq)] {
+                if let Err(e) = self.io.remove(&file).or_else(not_found_is_fine) {
+                    tracing::warn!(file = %file, error = %e, "archived segment not removed (the next writer removes it)");
+                }
+            }
+        }
+        if let Err(e) = self.io.sync_dir() {
+            tracing::warn!(error = %e, "segments directory not synced after archiving");
+        }
+        Ok(())
     }
 
     fn heap_bytes(&self) -> usize {
@@ -1298,8 +1412,7 @@ impl LedgerStore for SegmentStore {
         for (i, seg) in self.segments.iter().enumerate() {
             let end_seq =
                 self.segments.get(i + 1).map_or(self.synced, |n| n.first_seq.min(self.synced));
-            let (Ok(first), Ok(end)) = (usize::try_from(seg.first_seq), usize::try_from(end_seq))
-            else {
+            let (Some(first), Some(end)) = (self.slot(seg.first_seq), self.slot(end_seq)) else {
                 return Err(StoreError::Corrupt(format!("segment {}: too many records", seg.name)));
             };
             let offsets = self.offsets.get(first..end.max(first)).ok_or_else(|| {
@@ -1329,7 +1442,7 @@ impl LedgerStore for SegmentStore {
     fn position(&self, seq: u64) -> Option<(u64, u64)> {
         let i = self.segment_of(seq)?;
         let segment = self.segments.get(i)?;
-        let offset = u64::from(*self.offsets.get(usize::try_from(seq).ok()?)?);
+        let offset = u64::from(self.offset(seq)?);
         (offset < segment.written).then_some((segment.first_seq, offset))
     }
 
@@ -1385,14 +1498,15 @@ impl LedgerStore for SegmentStore {
         let end = range.end.min(self.len());
         let mut stretches = Vec::new();
         let mut copied = Copied::default();
-        let mut seq = range.start;
+        // Records below the archive boundary are not here: none is handed over.
+        let mut seq = range.start.max(self.base);
         let first = self.segment_of(seq).unwrap_or(0);
         for (i, seg) in self.segments.iter().enumerate().skip(first) {
             if seq >= end {
                 break;
             }
             let seg_end = self.end_seq(i).min(end);
-            let (Ok(from), Ok(to)) = (usize::try_from(seq), usize::try_from(seg_end)) else {
+            let (Some(from), Some(to)) = (self.slot(seq), self.slot(seg_end)) else {
                 return Err(StoreError::Corrupt(format!("segment {}: too many records", seg.name)));
             };
             let offsets = self.offsets.get(from..to.max(from)).unwrap_or_default();

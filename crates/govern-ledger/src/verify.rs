@@ -50,6 +50,10 @@ pub enum VerifyError {
     /// A segment could not be read back.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The archived records do not match what the data directory records about them, or
+    /// the records about them are damaged: the range or base file is named.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// A receipt verifies but does not belong where it was found (the caller's check of its
     /// key: a tenant in another shard's chain).
     #[error("{reason}")]
@@ -62,6 +66,21 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// A ledger's open, as verification reports it.
+    pub(crate) fn from_open(e: crate::ledger::OpenDirError) -> Self {
+        match e {
+            crate::ledger::OpenDirError::Store(crate::segment::OpenError::Archive(e)) => {
+                Self::Archive(e)
+            }
+            crate::ledger::OpenDirError::Store(e) => Self::Open(e),
+            crate::ledger::OpenDirError::Ledger(crate::LedgerError::Chain(e)) => Self::Chain(e),
+            crate::ledger::OpenDirError::Ledger(crate::LedgerError::Store(e)) => Self::Store(e),
+            crate::ledger::OpenDirError::Ledger(e) => {
+                Self::Store(StoreError::Corrupt(e.to_string()))
+            }
+        }
+    }
+
     /// The sequence number of the first bad receipt, when one is named.
     #[must_use]
     pub fn seq(&self) -> Option<u64> {
@@ -441,8 +460,11 @@ impl RecordChecker {
     }
 }
 
+mod archived;
 mod numbering;
 mod parallel;
+
+pub use archived::{ArchivedVerify, verify_archived};
 
 use numbering::Numbering;
 

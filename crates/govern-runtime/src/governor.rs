@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use govern_governors::{CommandSpec, Ctx, Governor, Metadata, Reason, Request, StateSpec};
 use govern_ledger::{Ledger, LedgerError};
-use govern_receipt::{ReceiptBody, replay};
+use govern_receipt::{ReceiptBody, replay_from};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
@@ -413,9 +413,15 @@ impl<G: Hosted> GovernorActor<G> {
         let (tenant, resource) = (key.tenant.clone(), key.resource.clone());
         let replayed =
             tokio::task::spawn_blocking(move || -> Result<(G, u64), ActorProcessingErr> {
-                let receipts = ledger.resource_receipts(&tenant, G::KIND, &resource)?;
-                let machine: G = replay(&receipts)?;
-                Ok((machine, receipts.len() as u64))
+                // Its receipts below the archive boundary are archived: it starts from its
+                // state there.
+                let history = ledger.resource_history(&tenant, G::KIND, &resource)?;
+                let (start, first) = match &history.base {
+                    Some(base) => (G::decode_state(&base.state)?, base.count),
+                    None => (G::default(), 0),
+                };
+                let machine: G = replay_from(start, first, &history.receipts)?;
+                Ok((machine, first + history.receipts.len() as u64))
             })
             .await??;
         Ok(replayed)

@@ -246,6 +246,11 @@ pub(crate) struct Snapshots {
     /// Also run on that thread after each snapshot written while running (the runtime's
     /// start state carried forward, `runtime.snap`).
     also: Option<Also>,
+    /// The retention policy, with the runtime's clock, run on that thread every
+    /// `check_every` durable receipts.
+    retention: Option<(crate::retention::Retention, crate::clock::Clock)>,
+    /// The durable length at the last retention check.
+    checked: std::sync::atomic::AtomicU64,
 }
 
 /// See [`Snapshots::also`].
@@ -253,7 +258,31 @@ pub(crate) type Also = Box<dyn Fn(&Ledger, &std::path::Path) + Send + Sync>;
 
 impl Snapshots {
     pub(crate) fn new(dir: std::path::PathBuf) -> Self {
-        Self { dir, running: Mutex::new(None), also: None }
+        Self {
+            dir,
+            running: Mutex::new(None),
+            also: None,
+            retention: None,
+            checked: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `retention` on the same thread, every `check_every` durable receipts.
+    pub(crate) fn with_retention(
+        mut self,
+        retention: crate::retention::Retention,
+        clock: crate::clock::Clock,
+    ) -> Self {
+        self.retention = Some((retention, clock));
+        self
+    }
+
+    /// Whether the retention policy is due a check.
+    fn retention_due(&self, ledger: &Ledger) -> bool {
+        self.retention.as_ref().is_some_and(|(r, _)| {
+            let checked = self.checked.load(std::sync::atomic::Ordering::Relaxed);
+            ledger.durable_len() >= checked.saturating_add(r.check_every)
+        })
     }
 
     /// Runs `also` after each snapshot written while running, on the same thread.
@@ -264,19 +293,29 @@ impl Snapshots {
 
     /// Starts writing a snapshot if one is due and none is being written.
     fn after_commit(self: &Arc<Self>, ledger: &Arc<Ledger>) {
-        // Two atomic loads on every commit; the lock only when a snapshot is due.
-        if !ledger.snapshot_due() {
+        // A few atomic loads on every commit; the lock only when something is due.
+        let snapshot = ledger.snapshot_due();
+        let retention = self.retention_due(ledger);
+        if !snapshot && !retention {
             return;
         }
         let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if running.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }
+        if retention {
+            self.checked.store(ledger.durable_len(), std::sync::atomic::Ordering::Relaxed);
+        }
         let (me, ledger) = (Arc::clone(self), Arc::clone(ledger));
         let spawned = std::thread::Builder::new().name("govern-snapshot".into()).spawn(move || {
-            me.write(&ledger, "periodic");
-            if let Some(also) = &me.also {
-                also(&ledger, &me.dir);
+            if snapshot {
+                me.write(&ledger, "periodic");
+                if let Some(also) = &me.also {
+                    also(&ledger, &me.dir);
+                }
+            }
+            if let Some((policy, clock)) = me.retention.as_ref().filter(|_| retention) {
+                policy.run(&ledger, &me.dir, clock.now());
             }
         });
         match spawned {

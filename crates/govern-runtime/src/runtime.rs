@@ -131,6 +131,7 @@ pub struct RuntimeBuilder {
     data_dir: Option<PathBuf>,
     commit: CommitOptions,
     snapshot_every: Option<u64>,
+    retention: Option<crate::retention::Retention>,
     signer: Option<CheckpointSigner>,
     checkpointer: Option<Checkpointer>,
     catalog: Option<Arc<Catalog>>,
@@ -154,6 +155,7 @@ impl Default for RuntimeBuilder {
             data_dir: None,
             commit: CommitOptions::default(),
             snapshot_every: None,
+            retention: None,
             signer: None,
             checkpointer: None,
             catalog: None,
@@ -250,6 +252,17 @@ impl RuntimeBuilder {
     #[must_use]
     pub fn ledger_snapshot_every(mut self, records: u64) -> Self {
         self.snapshot_every = Some(records);
+        self
+    }
+
+    /// Archives the oldest sealed segments of the data directory by `policy` (by age, by
+    /// the live segments' bytes, or both), checked every `policy.check_every` durable
+    /// receipts on the receipt actor's background thread (the one that writes ledger
+    /// snapshots): appends and commits go on meanwhile. See `govern archive` and
+    /// docs/runtime-semantics.md, "Archival". Without [`Self::data_dir`] it does nothing.
+    #[must_use]
+    pub fn retention(mut self, policy: crate::retention::Retention) -> Self {
+        self.retention = Some(policy);
         self
     }
 
@@ -411,11 +424,16 @@ impl RuntimeBuilder {
         // The runtime's start state rides on the ledger's snapshots: carried forward to the
         // durable receipts each time one is written while running, so that a start after a
         // crash reads only the receipts since then.
+        let retention = self.retention.take();
         let snapshots = snapshots.map(|s| {
             let config = start_config.clone();
-            s.with_also(Box::new(move |ledger, dir| {
+            let s = s.with_also(Box::new(move |ledger, dir| {
                 crate::start_state::write_while_running(dir, ledger, &config, clock.now());
-            }))
+            }));
+            match retention {
+                Some(policy) => s.with_retention(policy, clock),
+                None => s,
+            }
         });
         let (receipt_actor, receipts) = receipt_actor(
             Arc::clone(&ledger),

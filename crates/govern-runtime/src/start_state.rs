@@ -28,7 +28,8 @@ use std::sync::Arc;
 use govern_governors::{
     Args, CommandSpec, Governor, GovernorKind, ResourceId, TenantId, Timestamp, tenant,
 };
-use govern_ledger::Ledger;
+use govern_ledger::archive::states::BaseState;
+use govern_ledger::{History, Ledger};
 use govern_receipt::{Digest, Receipt};
 
 use crate::commercial::View;
@@ -149,16 +150,30 @@ fn fail(what: &'static str) -> impl Fn(String) -> RuntimeError {
 
 /// Replays one key's receipts for what a start needs of it.
 struct Facts<'a> {
+    resource: &'a ResourceId,
+    base: Option<&'a BaseState>,
     receipts: &'a [Receipt],
     timeout: bool,
     view: bool,
 }
 
+/// A governor's machine from its state at the archive boundary (if it has one) and its
+/// receipts after it.
+fn replayed<G: Hosted>(base: Option<&BaseState>, receipts: &[Receipt]) -> Result<G, String> {
+    let (start, first) = match base {
+        Some(base) => (G::decode_state(&base.state).map_err(|e| e.to_string())?, base.count),
+        None => (G::default(), 0),
+    };
+    govern_receipt::replay_from(start, first, receipts).map_err(|e| e.to_string())
+}
+
 impl KindVisitor for Facts<'_> {
     type Out = Result<(Option<Timeout>, Option<View>), String>;
     fn visit<G: Hosted>(self) -> Self::Out {
-        let Some(first) = self.receipts.first() else { return Ok((None, None)) };
-        let machine: G = govern_receipt::replay(self.receipts).map_err(|e| e.to_string())?;
+        if self.receipts.is_empty() && self.base.is_none() {
+            return Ok((None, None));
+        }
+        let machine: G = replayed(self.base, self.receipts)?;
         let timeout = if self.timeout {
             machine.state_timeout().map(|t| Timeout {
                 at: t.at,
@@ -168,15 +183,30 @@ impl KindVisitor for Facts<'_> {
         } else {
             None
         };
-        let view = if self.view { machine.held_view(&first.body.resource) } else { None };
+        let view = if self.view { machine.held_view(self.resource) } else { None };
         Ok((timeout, view))
     }
 }
 
-/// What a key's receipts (all of them, in order) leave.
-fn key_facts(kind: GovernorKind, receipts: &[Receipt], views: bool) -> Result<KeyFacts, String> {
-    let Some(last) = receipts.last() else { return Ok(KeyFacts::default()) };
-    let state = last.body.state_to.as_ref();
+/// What a key's history (its state at the archive boundary, if any, then its receipts, in
+/// order) leaves.
+fn key_facts(
+    kind: GovernorKind,
+    resource: &ResourceId,
+    history: &History,
+    views: bool,
+) -> Result<KeyFacts, String> {
+    let receipts = history.receipts.as_slice();
+    let base_state;
+    let state = match (receipts.last(), &history.base) {
+        (Some(last), _) => last.body.state_to.as_ref(),
+        (None, Some(base)) => {
+            base_state = govern_governors::Machine::decode_state(kind, &base.state)
+                .map_err(|e| e.to_string())?;
+            base_state.state_name()
+        }
+        (None, None) => return Ok(KeyFacts::default()),
+    };
     let timeout = timed_states(kind).contains(&state);
     // Subscriptions (plans), grants and the tenant's own governor (its provisioned quota,
     // which limits `TENANT_QUOTA_METERS` when its plans do not) feed checks.
@@ -186,7 +216,8 @@ fn key_facts(kind: GovernorKind, receipts: &[Receipt], views: bool) -> Result<Ke
             GovernorKind::Subscription | GovernorKind::Entitlement | GovernorKind::Tenant
         );
     let (timeout, view) = if timeout || view {
-        dispatch(kind, Facts { receipts, timeout, view })?
+        let base = history.base.as_ref();
+        dispatch(kind, Facts { resource, base, receipts, timeout, view })?
     } else {
         (None, None)
     };
@@ -221,15 +252,31 @@ fn tenant_state(
     end: u64,
 ) -> Result<Option<tenant::State>, String> {
     let resource = crate::registry::tenant_resource(tenant);
-    let mut receipts = ledger
-        .resource_receipts(tenant, GovernorKind::Tenant, &resource)
+    let mut history = ledger
+        .resource_history(tenant, GovernorKind::Tenant, &resource)
         .map_err(|e| e.to_string())?;
-    receipts.retain(|r| r.seq < end);
-    if receipts.is_empty() {
+    history.receipts.retain(|r| r.seq < end);
+    if history.receipts.is_empty() && history.base.is_none() {
         return Ok(None);
     }
-    let machine: tenant::Tenant = govern_receipt::replay(&receipts).map_err(|e| e.to_string())?;
+    let machine: tenant::Tenant = replayed(history.base.as_ref(), &history.receipts)?;
     Ok(Some(machine.state()))
+}
+
+/// Governors' states at the archive boundary, by tenant.
+type ArchivedStates = BTreeMap<TenantId, Vec<(GovernorKind, ResourceId, BaseState)>>;
+
+/// The states at the archive boundary of every governor with archived receipts, by tenant
+/// (none when nothing is archived). Read whole, once, by a start without a usable
+/// `runtime.snap`.
+fn archived_states(ledger: &Ledger) -> Result<ArchivedStates, String> {
+    let mut out = ArchivedStates::new();
+    ledger
+        .for_each_archived_state(|tenant, kind, resource, base| {
+            out.entry(tenant).or_default().push((kind, resource, base));
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 fn usage_receipt(r: &Receipt) -> bool {
@@ -252,6 +299,7 @@ impl StartState {
             ..Self::default()
         };
         let tenants = ledger.receipt_counts();
+        let mut archived = archived_states(ledger).map_err(fail("start state"))?;
         for (tenant, _) in &tenants {
             if let Some(s) =
                 tenant_state(ledger, tenant, u64::MAX).map_err(fail("tenant registry"))?
@@ -270,16 +318,26 @@ impl StartState {
             if !keys.is_empty() {
                 state.idempotency.insert(tenant.clone(), keys);
             }
-            let mut by_key: BTreeMap<(GovernorKind, ResourceId), Vec<Receipt>> = BTreeMap::new();
+            let mut by_key: BTreeMap<(GovernorKind, ResourceId), History> = BTreeMap::new();
+            // Governors with archived receipts start from their states at the boundary.
+            if let Some(of) = archived.remove(&tenant) {
+                for (kind, resource, base) in of {
+                    by_key.entry((kind, resource)).or_default().base = Some(base);
+                }
+            }
             for r in receipts {
                 if config.views && usage_receipt(&r) {
                     state.usage.entry(tenant.clone()).or_default().insert(r.body.resource.clone());
                 }
-                by_key.entry((r.body.governor, r.body.resource.clone())).or_default().push(r);
+                by_key
+                    .entry((r.body.governor, r.body.resource.clone()))
+                    .or_default()
+                    .receipts
+                    .push(r);
             }
-            for ((kind, resource), receipts) in by_key {
-                let facts =
-                    key_facts(kind, &receipts, config.views).map_err(fail("start state"))?;
+            for ((kind, resource), history) in by_key {
+                let facts = key_facts(kind, &resource, &history, config.views)
+                    .map_err(fail("start state"))?;
                 if !facts.is_empty() {
                     state.keys.insert((tenant.clone(), kind, resource), facts);
                 }
@@ -369,11 +427,12 @@ impl StartState {
             if self.deprovisioned(&tenant) {
                 continue;
             }
-            let mut receipts = ledger
-                .resource_receipts(&tenant, kind, &resource)
+            let mut history = ledger
+                .resource_history(&tenant, kind, &resource)
                 .map_err(|e| fail("start state")(e.to_string()))?;
-            receipts.retain(|r| r.seq < end);
-            let facts = key_facts(kind, &receipts, config.views).map_err(fail("start state"))?;
+            history.receipts.retain(|r| r.seq < end);
+            let facts =
+                key_facts(kind, &resource, &history, config.views).map_err(fail("start state"))?;
             let id = (tenant, kind, resource);
             if facts.is_empty() {
                 self.keys.remove(&id);

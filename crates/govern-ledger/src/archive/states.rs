@@ -421,6 +421,6 @@ impl<'a> Cursor<'a> {
 }
 
 #[cfg(test)]
-mod props;
+pub(crate) mod props;
 #[cfg(test)]
 mod tests;

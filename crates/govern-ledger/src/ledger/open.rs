@@ -26,9 +26,10 @@ use super::lookup::read_one;
 use super::seqs::MarkedList;
 use super::snapshot::{Loaded, SNAPSHOT_FILE, check_end};
 use super::{
-    Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore, Resources, Shard,
-    StoreError, expected_keys,
+    ArchivedBase, Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore,
+    Resources, Shard, StoreError, expected_keys,
 };
+use crate::archive::{self, Manifest};
 use crate::merkle::MerkleFrontier;
 use crate::segment::{
     FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENTS_DIR, SegmentOptions, SegmentStore,
@@ -172,6 +173,7 @@ impl Rebuilt {
             buf: Vec::with_capacity(512),
             durable,
             unhashed: Vec::new(),
+            archived: None,
         };
         Ledger::with(inner, self.frontier, len)
     }
@@ -254,15 +256,82 @@ impl Ledger {
         options: SegmentOptions,
         keys: KeyHasher,
     ) -> Result<(Self, OpenReport), OpenDirError> {
-        match Self::open_dir_from_snapshot(dir, options, &keys) {
+        let archived = |e| OpenDirError::Store(OpenError::Archive(e));
+        let manifest = Manifest::read(dir).map_err(archived)?;
+        let opened = Self::open_dir_unarchived(dir, options, keys, manifest.as_ref())?;
+        if let Some(manifest) = &manifest {
+            let base = ArchivedBase::open(dir, manifest).map_err(archived)?;
+            opened.0.lock().archived = Some(Arc::new(base));
+        }
+        Ok(opened)
+    }
+
+    /// [`Self::open_dir_with`], but for the governors' states at the archive boundary.
+    fn open_dir_unarchived(
+        dir: &Path,
+        options: SegmentOptions,
+        keys: KeyHasher,
+        manifest: Option<&Manifest>,
+    ) -> Result<(Self, OpenReport), OpenDirError> {
+        let archived = |e| OpenDirError::Store(OpenError::Archive(e));
+        match Self::open_dir_from_snapshot(dir, options, &keys, manifest) {
             Ok(Some(opened)) => return Ok(opened),
             Ok(None) => {}
             Err(reason) => {
                 tracing::warn!(dir = %dir.display(), %reason, "ledger snapshot not used; rebuilding from every segment");
             }
         }
+        let start = match manifest {
+            // Archived records are not read: the rebuild starts from the snapshot of them
+            // the manifest names, which must be intact (nothing else holds their index).
+            Some(manifest) => {
+                let base = archive::load_base_snapshot(dir, manifest).map_err(archived)?;
+                Self::start_from(&base, &keys).map_err(|e| {
+                    archived(archive::ArchiveError::Mismatch {
+                        range: manifest.base_snapshot.file.clone(),
+                        reason: e,
+                    })
+                })?
+            }
+            None => Start::empty(keys, Expected::Bytes(segment_bytes_on_disk(dir))),
+        };
+        Self::open_dir_scanning(dir, options, start, None)
+    }
+
+    /// Opens data directory `dir`, whose records below the archive boundary are archived,
+    /// from `base`, the snapshot of those records, reading every live record (never from
+    /// `ledger.snap`): what `govern verify` checks the live records with.
+    pub(crate) fn open_dir_at_boundary(
+        dir: &Path,
+        options: SegmentOptions,
+        base: &Loaded,
+    ) -> Result<(Self, OpenReport), OpenDirError> {
+        let start = Self::start_from(base, &KeyHasher::default()).map_err(|reason| {
+            OpenDirError::Store(OpenError::Archive(archive::ArchiveError::Mismatch {
+                range: "the archive's base snapshot".into(),
+                reason,
+            }))
+        })?;
+        Self::open_dir_scanning(dir, options, start, None)
+    }
+
+    /// Opens data directory `dir` from every record, never from a snapshot (an archive
+    /// directory, verified in full).
+    pub(crate) fn open_dir_in_full(
+        dir: &Path,
+        options: SegmentOptions,
+    ) -> Result<(Self, OpenReport), OpenDirError> {
         let expected = Expected::Bytes(segment_bytes_on_disk(dir));
-        Self::open_dir_scanning(dir, options, Start::empty(keys, expected), None)
+        Self::open_dir_scanning(dir, options, Start::empty(KeyHasher::default(), expected), None)
+    }
+
+    /// Where a rebuild from `snapshot` starts: its index, head and frontier.
+    fn start_from(snapshot: &Loaded, keys: &KeyHasher) -> Result<Start, String> {
+        Ok(Start {
+            index: Building::seeded(snapshot.to_index(keys.clone()).map_err(|e| e.to_string())?),
+            head: Head { next_seq: snapshot.records, last_hash: snapshot.last_hash },
+            frontier: snapshot.frontier().map_err(|e| e.to_string())?,
+        })
     }
 
     /// Opens from the snapshot: `Ok(None)` without one; an error (to log, then open from
@@ -273,17 +342,31 @@ impl Ledger {
         dir: &Path,
         options: SegmentOptions,
         keys: &KeyHasher,
+        manifest: Option<&Manifest>,
     ) -> Result<Option<(Self, OpenReport)>, String> {
         let Some(snapshot) = Loaded::read(&dir.join(SNAPSHOT_FILE)).map_err(|e| e.to_string())?
         else {
             return Ok(None);
         };
-        let start = Start {
-            index: Building::seeded(snapshot.to_index(keys.clone()).map_err(|e| e.to_string())?),
-            head: Head { next_seq: snapshot.records, last_hash: snapshot.last_hash },
-            frontier: snapshot.frontier().map_err(|e| e.to_string())?,
+        // Its last record is checked against the records, unless it is the last archived
+        // one: then against the manifest (the first live record's link checks it too).
+        let last_hash = match manifest {
+            Some(m) if snapshot.records < m.boundary => {
+                return Err(format!(
+                    "it covers {} records, fewer than the {} archived",
+                    snapshot.records, m.boundary
+                ));
+            }
+            Some(m) if snapshot.records == m.boundary => {
+                if snapshot.last_hash != m.boundary_hash {
+                    return Err("its last hash is not the archive boundary's".into());
+                }
+                None
+            }
+            _ => Some(snapshot.last_hash),
         };
-        let opened = Self::open_dir_scanning(dir, options, start, Some(snapshot.last_hash));
+        let start = Self::start_from(&snapshot, keys)?;
+        let opened = Self::open_dir_scanning(dir, options, start, last_hash);
         let (ledger, mut report) = opened.map_err(|e| e.to_string())?;
         report.snapshot = Some(snapshot.records);
         ledger.snapshotted.store(snapshot.records, std::sync::atomic::Ordering::Release);

@@ -420,6 +420,11 @@ impl Loaded {
         Ok(Self { bytes, records: header.records, last_hash: header.last_hash, sections })
     }
 
+    /// The whole file's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub(crate) fn section(&self, i: usize) -> &[u8] {
         let (offset, len) = self.sections[i];
         self.bytes.get(offset..offset + len).unwrap_or_default()
@@ -753,12 +758,12 @@ struct TailTenant {
 
 /// Records after the previous snapshot, by tenant, kind and resource, sorted.
 #[derive(Default)]
-struct Tail {
+pub(super) struct Tail {
     tenants: BTreeMap<Box<str>, TailTenant>,
 }
 
 impl Tail {
-    fn push(&mut self, seq: u64, record: &[u8]) -> Result<(), LedgerError> {
+    pub(super) fn push(&mut self, seq: u64, record: &[u8]) -> Result<(), LedgerError> {
         let key = Receipt::decode_key(record).map_err(|source| {
             LedgerError::Chain(govern_receipt::ChainError::Malformed { seq, source })
         })?;
@@ -840,7 +845,7 @@ fn write_tail_keys(
 }
 
 /// The merged snapshot of `prev` (checked as it is read) and the `tail` after it.
-fn merge(prev: Option<&Loaded>, tail: &Tail) -> Result<Writer, SnapshotError> {
+pub(super) fn merge(prev: Option<&Loaded>, tail: &Tail) -> Result<Writer, SnapshotError> {
     let mut writer = Writer::new();
     let prev_tenants = match prev {
         Some(p) => p.tenants()?,
@@ -982,8 +987,10 @@ impl Ledger {
             return Ok(None);
         }
         let path = dir.join(SNAPSHOT_FILE);
+        let base = self.lock().store.base();
         let prev = match Loaded::read(&path) {
             Ok(Some(_)) if !with_previous => None,
+            Ok(Some(prev)) if prev.records <= base => None,
             Ok(Some(prev)) => match self.check_prefix(&prev, records) {
                 Ok(()) => Some(prev),
                 Err(e) => {
@@ -996,6 +1003,12 @@ impl Ledger {
                 tracing::warn!(reason = %e, "previous ledger snapshot not used; writing one from every record");
                 None
             }
+        };
+        // Archived records are not read: the snapshot of them the manifest names is the
+        // previous one.
+        let prev = match prev {
+            None if base > 0 => Some(archived_base(dir, base)?),
+            prev => prev,
         };
         let from = prev.as_ref().map_or(0, |p| p.records);
         if from == records {
@@ -1013,7 +1026,8 @@ impl Ledger {
         })?;
         let writer = match merge(prev.as_ref(), &tail) {
             Ok(writer) => writer,
-            Err(e) if prev.is_some() => {
+            // (Not when the previous one is the archive's: nothing else could replace it.)
+            Err(e) if prev.as_ref().is_some_and(|p| p.records > base) => {
                 tracing::warn!(reason = %e, "previous ledger snapshot not used; writing one from every record");
                 drop(prev);
                 return self.write_snapshot_locked(dir, false);
@@ -1067,6 +1081,16 @@ impl Ledger {
     }
 }
 
+/// The snapshot of the archived records of data directory `dir`, whose boundary is `base`.
+fn archived_base(dir: &Path, base: u64) -> Result<Loaded, SnapshotError> {
+    let unusable = |reason: String| SnapshotError::Mismatch(format!("archive base: {reason}"));
+    let manifest = crate::archive::Manifest::read(dir)
+        .map_err(|e| unusable(e.to_string()))?
+        .filter(|m| m.boundary == base)
+        .ok_or_else(|| unusable(format!("no manifest with boundary {base}")))?;
+    crate::archive::load_base_snapshot(dir, &manifest).map_err(|e| unusable(e.to_string()))
+}
+
 /// Checks that a ledger of `len` records holds the `records` a snapshot covers and that
 /// its last one (read by `read`: `None` when the store does not have it) is intact and ends
 /// with the snapshot's `last_hash` (the zero hash for an empty snapshot). What every use of
@@ -1097,7 +1121,7 @@ pub(crate) fn check_end(
 }
 
 /// The hash a storage record ends with.
-fn stored_hash(record: &[u8]) -> Option<Digest> {
+pub(crate) fn stored_hash(record: &[u8]) -> Option<Digest> {
     let start = record.len().checked_sub(32)?;
     let mut hash = [0u8; 32];
     hash.copy_from_slice(record.get(start..)?);

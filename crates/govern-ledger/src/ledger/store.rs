@@ -95,6 +95,19 @@ pub fn sync_by_phases<S: LedgerStore + ?Sized>(store: &mut S) -> Result<(), Stor
     store.end_sync(upto, result)
 }
 
+/// A sealed segment of a store of segment files ([`LedgerStore::sealed_segments`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedSegment {
+    /// Its file name in `segments/`.
+    pub name: String,
+    /// Its first record.
+    pub first_seq: u64,
+    /// The record after its last.
+    pub end_seq: u64,
+    /// Its length in bytes.
+    pub bytes: u64,
+}
+
 /// An append-only sequence of receipt records, addressed by sequence number from 0.
 pub trait LedgerStore: Send + Sync + 'static {
     /// Appends the record of receipt `seq`, which must equal [`Self::len`]. May buffer:
@@ -146,8 +159,38 @@ pub trait LedgerStore: Send + Sync + 'static {
     /// the lock, its writes would no longer be safe). Reads go on. The default does nothing.
     fn close(&mut self) {}
 
-    /// How many records the store holds.
+    /// The sequence number after its last record: how many records the ledger has, those
+    /// archived below [`Self::base`] included.
     fn len(&self) -> u64;
+
+    /// The first record the store holds: 0 (the default), or the archive boundary of a data
+    /// directory whose oldest segments were archived (`crate::archive`); reads of records
+    /// below it find nothing.
+    fn base(&self) -> u64 {
+        0
+    }
+
+    /// The sealed segments (every one but the last), in order, with the records each holds:
+    /// what archival may move. Empty (the default) for stores without segment files.
+    fn sealed_segments(&self) -> Vec<SealedSegment> {
+        Vec::new()
+    }
+
+    /// The bytes of the live segment files (0, the default, for stores without them).
+    fn live_bytes(&self) -> u64 {
+        0
+    }
+
+    /// Forgets the records below `boundary`, which must be the first record of a segment
+    /// (their segments were archived and the manifest written): drops their positions,
+    /// removes their files and index files, and reads of them find nothing from now on.
+    ///
+    /// # Errors
+    /// [`StoreError`] when `boundary` is not a segment's start at or below the last sealed
+    /// one's end, or the store cannot archive (the default).
+    fn retire_below(&mut self, boundary: u64) -> Result<(), StoreError> {
+        Err(StoreError::Io(format!("this store cannot archive (asked to retire below {boundary})")))
+    }
 
     /// Whether the store is empty.
     fn is_empty(&self) -> bool {

@@ -58,6 +58,13 @@ impl fmt::Debug for PartialTree {
     }
 }
 
+/// The full tree, as a partial tree with boundary 0 (the same nodes, nothing copied).
+impl From<super::MerkleTree> for PartialTree {
+    fn from(tree: super::MerkleTree) -> Self {
+        Self { nodes: tree.into_levels() }
+    }
+}
+
 impl PartialTree {
     /// The tree of `frontier.len()` leaves known only by their frontier: the boundary `B`.
     /// From an empty frontier it is a full tree.

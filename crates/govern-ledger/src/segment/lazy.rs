@@ -48,6 +48,8 @@ pub struct SegmentReader {
     /// number given on (the last segment's at open, from the snapshot's last record when
     /// it lies there; the rest of it is scanned if a record before that is read).
     offsets: Mutex<Vec<Option<Known>>>,
+    /// The first record in the segments: the archive boundary (0 when nothing is archived).
+    base: u64,
     len: u64,
 }
 
@@ -75,6 +77,10 @@ impl SegmentReader {
             }
         }
         names.sort();
+        let base = crate::archive::boundary(dir.as_ref()).map_err(OpenError::Archive)?;
+        // Copies a crash left behind after archiving them: not read.
+        let archived = names.windows(2).take_while(|w| w[1].0 <= base).count();
+        names.drain(..archived);
         let mut segments = Vec::with_capacity(names.len());
         for (i, (first, name)) in names.into_iter().enumerate() {
             let corrupt = |reason: String| OpenError::Corrupt {
@@ -83,7 +89,7 @@ impl SegmentReader {
                 seq: first,
                 reason,
             };
-            if i == 0 && first != 0 {
+            if i == 0 && first != base {
                 return Err(corrupt(format!("file name says the segment starts at {first}")));
             }
             if segments.last().is_some_and(|l: &Lazy| l.first_seq >= first) {
@@ -96,7 +102,7 @@ impl SegmentReader {
             segments.push(Lazy { first_seq: first, name, len, end: len });
         }
         let mut torn = None;
-        let mut len = 0;
+        let mut len = base;
         let mut offsets: Vec<Option<Known>> = vec![None; segments.len()];
         // The snapshot's last record, when it lies in the last segment: scan from there.
         let hint = crate::ledger::snapshot::end_hint(dir.as_ref());
@@ -128,7 +134,7 @@ impl SegmentReader {
             writer,
             snapshot: None,
         };
-        Ok((Self { io, segments, offsets: Mutex::new(offsets), len }, report))
+        Ok((Self { io, segments, offsets: Mutex::new(offsets), base, len }, report))
     }
 
     /// The offsets of segment `i` known to include record `seq`'s: from its index file, else
@@ -271,8 +277,12 @@ impl LedgerStore for SegmentReader {
         self.len
     }
 
+    fn base(&self) -> u64 {
+        self.base
+    }
+
     fn read(&self, seq: u64, out: &mut Vec<u8>) -> Result<bool, StoreError> {
-        if seq >= self.len {
+        if seq >= self.len || seq < self.base {
             return Ok(false);
         }
         let i = self.segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);
@@ -324,7 +334,7 @@ impl LedgerStore for SegmentReader {
         f: &mut dyn FnMut(u64, &[u8]) -> std::ops::ControlFlow<()>,
     ) -> Result<(), StoreError> {
         let mut record = Vec::new();
-        for seq in 0..self.len {
+        for seq in self.base..self.len {
             if !self.read(seq, &mut record)? {
                 break;
             }
@@ -340,7 +350,8 @@ impl LedgerStore for SegmentReader {
     fn locate_range(&self, range: Range<u64>) -> Result<Box<dyn Located>, StoreError> {
         let end = range.end.min(self.len);
         let mut copied = Copied::default();
-        let mut seq = range.start;
+        // Archived records are not here: none is handed over.
+        let mut seq = range.start.max(self.base);
         let mut buf = Vec::new();
         while seq < end {
             let i = self.segments.partition_point(|s| s.first_seq <= seq).saturating_sub(1);

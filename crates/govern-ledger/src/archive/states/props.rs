@@ -19,7 +19,7 @@ use super::{BaseState, BaseStates, fold_states, write_states};
 
 /// The keys the generated ledgers hold: two tenants, six kinds, two keys of one kind and
 /// one resource id under two kinds.
-pub(super) const KEYS: [(&str, GovernorKind, &str); 8] = [
+pub(crate) const KEYS: [(&str, GovernorKind, &str); 8] = [
     ("acme", GovernorKind::Subscription, "sub-1"),
     ("acme", GovernorKind::Subscription, "sub-2"),
     ("acme", GovernorKind::Billing, "pay-1"),
@@ -35,11 +35,11 @@ const T0_MS: u64 = 1_767_225_600_000;
 
 /// One step of a generated ledger: which key, which of its samples to try first, and the
 /// milliseconds since the step before.
-pub(super) type Step = (usize, usize, u64);
+pub(crate) type Step = (usize, usize, u64);
 
 /// The receipts of the accepted commands of `steps`, sealed into one chain: each step tries
 /// its key's sample commands from the one it names on and records the first accepted.
-pub(super) fn ledger(steps: &[Step]) -> Vec<Receipt> {
+pub(crate) fn ledger(steps: &[Step]) -> Vec<Receipt> {
     let mut machines: Vec<Machine> = KEYS.iter().map(|(_, kind, _)| Machine::new(*kind)).collect();
     let mut counts = [0u64; KEYS.len()];
     let mut out: Vec<Receipt> = Vec::new();

@@ -23,6 +23,7 @@ fn open_from(
     SegmentStore::open_inner(
         Box::new(io.clone()),
         options(segment_bytes),
+        0,
         skip_below,
         &mut |_, _, _| {},
     )
@@ -140,6 +141,7 @@ fn an_indexed_open_gives_the_store_a_full_scan_gives() {
         let (store, report) = SegmentStore::open_inner(
             Box::new(io.clone()),
             options(128),
+            0,
             skip_below,
             &mut |first, _, offsets| handed.push((first, offsets.len())),
         )
@@ -304,9 +306,14 @@ fn an_index_write_cut_short_or_failed_is_no_failure_and_the_next_writer_writes_i
         // A reader opens it, and changes nothing.
         let before = io.files();
         let read_only = SegmentOptions { read_only: true, ..options(FOUR) };
-        let (store, report) =
-            SegmentStore::open_inner(Box::new(io.clone()), read_only, u64::MAX, &mut |_, _, _| {})
-                .unwrap();
+        let (store, report) = SegmentStore::open_inner(
+            Box::new(io.clone()),
+            read_only,
+            0,
+            u64::MAX,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
         assert_eq!((report.indexed, store.len()), (0, 6));
         assert_eq!(io.files(), before);
 
