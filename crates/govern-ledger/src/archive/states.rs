@@ -39,10 +39,11 @@
 //! even where its new last bytes happen to form a trailer); the fence's blocks contiguous
 //! from the header to the fence, each within [`BLOCK_LEN_MAX`], their first keys in order;
 //! a block's entries in order, the first the fence's, the last before the next block's
-//! first key, every length within its named limit before anything is allocated. Any
-//! damaged byte gives a [`StatesError::Damaged`] naming the part and field, never wrong data
-//! and never a panic. A lookup checks the one block it reads; [`BaseStates::for_each`]
-//! checks every block and that the counts add up to `B`.
+//! first key, every length within its named limit before anything is allocated. A damaged
+//! byte gives a [`StatesError::Damaged`] naming the part and field, never wrong data and
+//! never a panic (a CRC32C catches every error of up to 32 consecutive bits; wider damage
+//! goes unseen with a chance of 2⁻³² per part). A lookup checks the one block it reads;
+//! [`BaseStates::for_each`] checks every block and that the counts add up to `B`.
 
 use std::fmt;
 
@@ -75,7 +76,7 @@ const TRAILER_LEN: usize = 8 + 4 + 8 + 8 + 4 + 8 + 4;
 // Limits.
 
 /// The bytes of entries a block holds in a build outside tests (see [`BLOCK_BYTES`]).
-const BLOCK_BYTES_TARGET: usize = 64 << 10;
+pub const BLOCK_BYTES_TARGET: usize = 64 << 10;
 
 /// The bytes of entries a block holds, about: a block ends once it reaches this (a few
 /// hundred in tests, so that small files have many blocks).
@@ -203,13 +204,24 @@ pub enum StatesError {
         /// The limit.
         limit: u64,
     },
-    /// Folding: the records given are not the ones between the prior boundary and the new.
-    #[error("record {found} given where record {expected} was due (the records end at {boundary})")]
+    /// Folding: a record given is not the one due (sequence numbers run on from the prior
+    /// boundary, below the new one).
+    #[error(
+        "record {found} given where record {expected} was due (the fold ends before {boundary})"
+    )]
     Records {
         /// The sequence number due.
         expected: u64,
-        /// The one given (the boundary, when the records ended early).
+        /// The one given.
         found: u64,
+        /// The new boundary.
+        boundary: u64,
+    },
+    /// Folding: the records ended before the boundary.
+    #[error("the records end before record {expected}, short of the boundary {boundary}")]
+    RecordsEnded {
+        /// The sequence number due.
+        expected: u64,
         /// The new boundary.
         boundary: u64,
     },
@@ -283,8 +295,7 @@ impl BaseState {
 /// order.
 #[must_use]
 pub fn kind_pos(kind: GovernorKind) -> u8 {
-    // ALL holds every kind, and fewer than 256 (asserted above).
-    GovernorKind::ALL.iter().position(|&k| k == kind).unwrap_or_default() as u8
+    crate::ledger::snapshot::kind_byte(kind)
 }
 
 /// Appends a key's bytes.

@@ -107,14 +107,10 @@ impl StatesFold {
     /// The states at the boundary, once every receipt below it was folded.
     ///
     /// # Errors
-    /// [`StatesError::Records`] when receipts are missing before the boundary.
+    /// [`StatesError::RecordsEnded`] when receipts are missing before the boundary.
     pub fn finish(self) -> Result<StatesMap, StatesError> {
         if self.next != self.boundary {
-            return Err(StatesError::Records {
-                expected: self.next,
-                found: self.boundary,
-                boundary: self.boundary,
-            });
+            return Err(StatesError::RecordsEnded { expected: self.next, boundary: self.boundary });
         }
         Ok(self.states)
     }

@@ -59,11 +59,16 @@ impl BaseStates {
     /// naming the part and field that is wrong.
     pub fn open(path: &Path) -> Result<Self, StatesError> {
         let io = |context, source| StatesError::Io { context, path: path.to_owned(), source };
+        let damaged = |part, field, problem: String| StatesError::Damaged { part, field, problem };
+        let not_file = || damaged(Part::File, "its type", "not a regular file".into());
+        // Checked before opening too: opening a FIFO would wait for a writer.
+        if !std::fs::metadata(path).map_err(|e| io("opening", e))?.is_file() {
+            return Err(not_file());
+        }
         let file = File::open(path).map_err(|e| io("opening", e))?;
         let meta = file.metadata().map_err(|e| io("reading", e))?;
-        let damaged = |part, field, problem: String| StatesError::Damaged { part, field, problem };
         if !meta.is_file() {
-            return Err(damaged(Part::File, "its type", "not a regular file".into()));
+            return Err(not_file());
         }
         let len = meta.len();
         if len > STATES_BYTES_MAX || len < (HEADER_LEN + TRAILER_LEN) as u64 {
@@ -236,7 +241,7 @@ impl BaseStates {
             if n == 0 && order != block.first.order() {
                 return Err(r.damaged("its first key", "not the fence's").into());
             }
-            if last.is_some_and(|l| l >= order) || next.is_some_and(|n| order >= n) {
+            if last.is_some_and(|l| l >= order) || next.is_some_and(|first| order >= first) {
                 return Err(r.damaged("a key", "out of order").into());
             }
             if count == 0 {
@@ -344,7 +349,7 @@ fn parse_fence(
         }
         let first = first.owned(Part::Fence)?;
         next = offset + len as u64;
-        total += u64::from(count);
+        total = total.saturating_add(u64::from(count));
         out.push(Block { offset, len, crc, entries: count, first });
     }
     if !r.done() {

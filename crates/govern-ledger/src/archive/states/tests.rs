@@ -180,6 +180,20 @@ fn every_flipped_byte_and_every_cut_is_refused_never_read_as_other_data() {
 }
 
 #[test]
+fn a_missing_file_or_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = BaseStates::open(&dir.path().join("none")).unwrap_err();
+    assert!(
+        matches!(&missing, StatesError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    );
+    let err = BaseStates::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StatesError::Damaged { part: Part::File, field: "its type", .. }),
+        "{err}"
+    );
+}
+
+#[test]
 fn damage_is_named_by_part_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let entries = entries(60);
@@ -301,7 +315,7 @@ fn the_fold_takes_exactly_the_records_between_the_boundaries() {
     let gap = fold_states(None, receipts[1..].iter().cloned(), n).unwrap_err();
     assert!(matches!(gap, StatesError::Records { expected: 0, found: 1, .. }), "{gap}");
     let short = fold_states(None, receipts[..10].iter().cloned(), 11).unwrap_err();
-    assert!(matches!(short, StatesError::Records { expected: 10, found: 11, .. }), "{short}");
+    assert!(matches!(short, StatesError::RecordsEnded { expected: 10, boundary: 11 }), "{short}");
     let long = fold_states(None, receipts[..11].iter().cloned(), 10).unwrap_err();
     assert!(matches!(long, StatesError::Records { expected: 10, found: 10, .. }), "{long}");
 
