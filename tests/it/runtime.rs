@@ -2,6 +2,7 @@
 //! timeouts, passivation and shutdown. Time is tokio's paused clock; tests wait on replies,
 //! never on sleeps.
 
+mod archival;
 mod basics;
 mod billing;
 mod billing_run;

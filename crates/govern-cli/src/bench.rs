@@ -91,6 +91,10 @@ pub(crate) struct LedgerArgs {
     /// receipt: as many index keys as receipts, the worst case for the index.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     per_resource: Option<u64>,
+    /// Segment files of at most this many bytes (default and most: 64 MiB): small ones make
+    /// a small ledger of many sealed segments, e.g. to try `govern archive` on.
+    #[arg(long, value_name = "BYTES")]
+    segment_bytes: Option<u64>,
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -188,15 +192,22 @@ fn bench_body(
         Some(k) => ((i / k) % tenants.len() as u64, i / k),
         None => (i % tenants.len() as u64, i / 9),
     };
+    // A history each subscription's machine replays (archival folds it into states):
+    // activated, then suspended and resumed in turn.
+    let (command, from, to) = match per_resource.map_or(0, |k| i % k) {
+        0 => ("activate", "pending", "active"),
+        j if j % 2 == 1 => ("suspend", "active", "suspended"),
+        _ => ("resume", "suspended", "active"),
+    };
     Ok(govern_receipt::ReceiptBody {
         timestamp: Timestamp(1_767_225_600_000 + i),
         tenant: tenants[tenant as usize].clone(),
         governor: govern_governors::GovernorKind::Subscription,
         resource: id(&format!("sub-{resource:08}"))?,
         resource_seq: 0,
-        command: std::borrow::Cow::Borrowed("activate"),
-        state_from: std::borrow::Cow::Borrowed("free_trial"),
-        state_to: std::borrow::Cow::Borrowed("active"),
+        command: std::borrow::Cow::Borrowed(command),
+        state_from: std::borrow::Cow::Borrowed(from),
+        state_to: std::borrow::Cow::Borrowed(to),
         reason: "benchmark".into(),
         args: std::collections::BTreeMap::new(),
         metadata: std::collections::BTreeMap::new(),
@@ -206,8 +217,11 @@ fn bench_body(
 fn ledger(args: &LedgerArgs) -> Result<(), String> {
     use govern_ledger::segment::{SegmentOptions, SegmentStore};
     use govern_ledger::{Ledger, LedgerStore};
-    let (store, _) =
-        SegmentStore::open(&args.data_dir, SegmentOptions::default()).map_err(|e| e.to_string())?;
+    let mut options = SegmentOptions::default();
+    if let Some(bytes) = args.segment_bytes {
+        options.segment_bytes = bytes;
+    }
+    let (store, _) = SegmentStore::open(&args.data_dir, options).map_err(|e| e.to_string())?;
     if !store.is_empty() {
         return Err(format!("{} already holds a ledger", args.data_dir.display()));
     }

@@ -159,6 +159,11 @@ pub(crate) struct Header {
     pub(crate) checkpoint_note: Option<String>,
     /// Consistency proofs from older checkpoints to the export's tree.
     pub(crate) consistency_proofs: Vec<ConsistencyProof>,
+    /// When the tenant's receipts below this sequence number are archived and not in the
+    /// export (it was made without `--archive`): a resource's first receipt here may then
+    /// continue a numbering begun below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) archived_below: Option<u64>,
 }
 
 /// A receipt line of an export with proofs, and `govern prove --seq`'s output (which also
@@ -334,6 +339,7 @@ fn export_header(
         checkpoint: latest.and_then(|(_, c)| c.json().is_some().then(|| c.to_json_value())),
         checkpoint_note: note,
         consistency_proofs: consistency,
+        archived_below: None,
     })
 }
 
@@ -353,7 +359,11 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         .verify(chain, args.archive.as_deref())
         .map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
-        Some(export_header(args, &saved, &tenant, &report.tree)?)
+        let mut header = export_header(args, &saved, &tenant, &report.tree)?;
+        if args.archive.is_none() && report.boundary > 0 {
+            header.archived_below = Some(report.boundary);
+        }
+        Some(header)
     } else {
         None
     };

@@ -58,6 +58,7 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
     let header = row("SEQ", "TIME", "GOVERNOR", "RESOURCE", "COMMAND", "FROM → TO", "HASH");
     writeln!(out, "{header}  REASON").map_err(|e| write_error(&e))?;
     let mut count = 0u64;
+    let mut archived: Option<(usize, u64)> = None;
     let mut print = |seq: u64, record: &[u8]| -> Result<(), Message> {
         let r = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
         count += 1;
@@ -87,7 +88,14 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
                 // A log event (so that `--log json` keeps stderr JSON), warn: shown by default.
                 tracing::warn!(reason = %why, "the ledger snapshot was not used; every receipt was read");
             }
-            let mut located = store.locate(&found.seqs).map_err(|e| e.to_string())?;
+            // Receipts below the archive boundary are in the archive, not here.
+            let base = store.base();
+            let below = found.seqs.partition_point(|&seq| seq < base);
+            if below > 0 {
+                archived = Some((below, base));
+            }
+            let live = found.seqs.get(below..).unwrap_or_default();
+            let mut located = store.locate(live).map_err(|e| e.to_string())?;
             while let Some((seq, record)) = located.next_record() {
                 match record {
                     Ok(Some(record)) => print(seq, record).map_err(|e| e.0)?,
@@ -123,6 +131,14 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
     let shard = if chain.is_sharded() { format!(" ({chain})") } else { String::new() };
     writeln!(out, "{count} {noun} of tenant {tenant}{filters}{shard}")
         .map_err(|e| write_error(&e))?;
+    if let Some((n, boundary)) = archived {
+        let noun = if n == 1 { "receipt" } else { "receipts" };
+        writeln!(
+            out,
+            "and {n} archived {noun} (below receipt {boundary}): the archive directory lists them (govern receipts ARCHIVE_DIR ...)"
+        )
+        .map_err(|e| write_error(&e))?;
+    }
     out.flush().map_err(|e| write_error(&e))
 }
 

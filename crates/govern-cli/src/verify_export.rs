@@ -96,6 +96,10 @@ pub(crate) struct ExportReport {
     covered: u64,
     newer: u64,
     not_covered: u64,
+    /// Resources whose first receipt here continues a numbering begun in archived receipts.
+    continued: u64,
+    /// The archive boundary the export names, if it left archived receipts out.
+    archived_below: Option<u64>,
 }
 
 impl ExportReport {
@@ -127,6 +131,14 @@ impl ExportReport {
                 self.covered, self.newer, self.not_covered
             ),
         ]
+        .into_iter()
+        .chain(self.archived_below.map(|b| {
+            format!(
+                "archived: receipts below {b} are archived and not in this export; {} resources continue from them (their numbering there is not checked)",
+                self.continued
+            )
+        }))
+        .collect()
     }
 }
 
@@ -288,6 +300,8 @@ fn verify_lines(
         covered: 0,
         newer: 0,
         not_covered: 0,
+        continued: 0,
+        archived_below: header.archived_below,
     };
     let mut next_resource_seq: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut previous: Option<(u64, Digest)> = None;
@@ -361,7 +375,20 @@ fn verify_lines(
         previous = Some((seq, receipt.hash));
         // The view's own strings, moved: no copy per receipt.
         let resource = (view.governor, view.resource_id);
-        let expected = next_resource_seq.get(&resource).copied().unwrap_or(0);
+        // A resource whose first receipts are archived (an export made without the archive)
+        // continues their numbering: its first receipt here starts where they ended.
+        let first = match header.archived_below {
+            Some(boundary)
+                if seq >= boundary
+                    && receipt.body.resource_seq > 0
+                    && !next_resource_seq.contains_key(&resource) =>
+            {
+                report.continued += 1;
+                receipt.body.resource_seq
+            }
+            _ => 0,
+        };
+        let expected = next_resource_seq.get(&resource).copied().unwrap_or(first);
         if receipt.body.resource_seq != expected {
             return Err(at(format!(
                 "resource_seq {} of {} {}, expected {expected}: a receipt of that resource is missing or repeated",

@@ -132,6 +132,7 @@ pub struct RuntimeBuilder {
     commit: CommitOptions,
     snapshot_every: Option<u64>,
     retention: Option<crate::retention::Retention>,
+    segments: SegmentOptions,
     signer: Option<CheckpointSigner>,
     checkpointer: Option<Checkpointer>,
     catalog: Option<Arc<Catalog>>,
@@ -156,6 +157,7 @@ impl Default for RuntimeBuilder {
             commit: CommitOptions::default(),
             snapshot_every: None,
             retention: None,
+            segments: SegmentOptions::default(),
             signer: None,
             checkpointer: None,
             catalog: None,
@@ -252,6 +254,14 @@ impl RuntimeBuilder {
     #[must_use]
     pub fn ledger_snapshot_every(mut self, records: u64) -> Self {
         self.snapshot_every = Some(records);
+        self
+    }
+
+    /// The data directory's segment files hold at most `bytes` each (default and most: 64
+    /// MiB): a segment is the unit archival moves ([`Self::retention`]).
+    #[must_use]
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segments.segment_bytes = bytes;
         self
     }
 
@@ -370,11 +380,10 @@ impl RuntimeBuilder {
             ));
         }
         // The store's open scan and the ledger's rebuild in one read of each segment.
-        let (ledger, report) =
-            Ledger::open_dir(&dir, SegmentOptions::default()).map_err(|e| match e {
-                OpenDirError::Store(e) => fail(format!("{}: {e}", dir.display())),
-                other => fail(other.to_string()),
-            })?;
+        let (ledger, report) = Ledger::open_dir(&dir, self.segments).map_err(|e| match e {
+            OpenDirError::Store(e) => fail(format!("{}: {e}", dir.display())),
+            other => fail(other.to_string()),
+        })?;
         if let Some(torn) = &report.torn {
             tracing::warn!(segment = %torn.segment, offset = torn.offset, seq = torn.seq, bytes = torn.bytes, "ledger reopened after a torn final write; the unacknowledged tail was cut");
         }
