@@ -133,11 +133,9 @@ pub(crate) fn run(args: &ReceiptsArgs) -> Result<(), String> {
         .map_err(|e| write_error(&e))?;
     if let Some((n, boundary)) = archived {
         let noun = if n == 1 { "receipt" } else { "receipts" };
-        writeln!(
-            out,
-            "and {n} archived {noun} (below receipt {boundary}): the archive directory lists them (govern receipts ARCHIVE_DIR ...)"
-        )
-        .map_err(|e| write_error(&e))?;
+        tell!(
+            "note: and {n} archived {noun} (below receipt {boundary}), not listed: the archive directory holds them (govern receipts ARCHIVE_DIR ...)"
+        );
     }
     out.flush().map_err(|e| write_error(&e))
 }

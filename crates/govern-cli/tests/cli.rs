@@ -760,3 +760,124 @@ fn bench_start_starts_a_runtime_on_a_ledger_and_reports_it() {
     let missing = govern(&["bench", "start", "/nonexistent/govern-ledger"]);
     assert!(!missing.status.success());
 }
+
+/// A ledger of 3 000 receipts in segments of 16 KiB (about 60 receipts each), archived
+/// below 1 500 to `archive`: the data directory and the archive.
+fn archived_ledger(dir: &Path) -> (String, String) {
+    let (data, archive) = (dir.join("data"), dir.join("archive"));
+    let (data, archive) = (s(&data).to_owned(), s(&archive).to_owned());
+    let out = govern(&[
+        "bench",
+        "ledger",
+        "--receipts",
+        "3000",
+        "--per-resource",
+        "10",
+        "--segment-bytes",
+        "16384",
+        "--data-dir",
+        &data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = govern(&["archive", &data, "--below", "1500", "--to", &archive, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let boundary = report["boundary"].as_u64().unwrap();
+    assert!(boundary > 1000 && boundary <= 1500, "{report}");
+    (data, archive)
+}
+
+#[test]
+fn archive_moves_old_segments_and_the_directory_still_verifies_proves_and_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, archive) = archived_ledger(dir.path());
+    let boundary = govern_ledger::archive::boundary(Path::new(&data)).unwrap();
+    // Verified by what it records of the archived ranges, and in full with the archive.
+    let out = govern(&["verify", &data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("checked by their recorded SHA-256"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains("checkpoint: "), "{}", text(&out.stdout));
+    let out = govern(&["verify", &data, "--archive", &archive]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("verified in full from the archive"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The archive is itself the ledger of the first receipts.
+    let out = govern(&["verify", &archive]);
+    assert!(
+        text(&out.stdout).contains(&format!("ok: {boundary} receipts")),
+        "{}",
+        text(&out.stdout)
+    );
+    // An archived receipt is proved with the archive, and refused without it.
+    let out = govern(&["prove", &data, "--seq", "42"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is archived"), "{}", text(&out.stderr));
+    let out = govern(&["prove", &data, "--seq", "42", "--archive", &archive]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let proof: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(proof["receipt"]["seq"].as_u64(), Some(42));
+    assert_eq!(proof["inclusion_proof"]["tree_size"].as_u64(), Some(3000));
+    let live = govern(&["prove", &data, "--seq", "2500"]);
+    assert!(live.status.success(), "{}", text(&live.stderr));
+    // Listing: the live receipts, and a count of the archived ones.
+    let (seqs, stderr) = listed(&data, &["--tenant", "tenant-0003", "--resource", "sub-00000003"]);
+    assert!(seqs.is_empty());
+    assert!(stderr.contains("and 10 archived receipts"), "{stderr}");
+    let (seqs, _) = listed(&archive, &["--tenant", "tenant-0003", "--resource", "sub-00000003"]);
+    assert_eq!(seqs, (30..40).collect::<Vec<u64>>());
+    // An export with the archive has every receipt of the tenant and verifies.
+    let export = dir.path().join("acme.jsonl");
+    for (extra, receipts) in [(None, 3000 - boundary), (Some(archive.as_str()), 3000)] {
+        let mut args = vec!["export", data.as_str(), "--tenant", "tenant-0003", "--with-proofs"];
+        if let Some(a) = extra {
+            args.extend(["--archive", a]);
+        }
+        let out = govern(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        std::fs::write(&export, &out.stdout).unwrap();
+        let lines = text(&out.stdout).lines().count() as u64;
+        // Tenant 3's resources are one in 16: about a sixteenth of the receipts, plus the
+        // header and end lines.
+        assert!(lines > receipts / 20 && lines < receipts / 12, "{lines} lines for {receipts}");
+        let key = format!("{data}/checkpoint.pub");
+        let out = govern(&["verify", "--export", s(&export), "--public-key", &key]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_tampered_archive_is_caught_naming_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, archive) = archived_ledger(dir.path());
+    let seg = Path::new(&archive).join("segments").join("00000000000000000000.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&seg, &bytes).unwrap();
+    // The data directory alone still verifies: it does not read the archive.
+    assert!(govern(&["verify", &data]).status.success());
+    let out = govern(&["verify", &data, "--archive", &archive]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("00000000000000000000.seg") && stderr.contains("SHA-256"), "{stderr}");
+}
+
+#[test]
+fn archive_refuses_a_directory_without_a_ledger_and_needs_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = s(dir.path());
+    let out = govern(&["archive", empty, "--below", "10", "--to", "/tmp/nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no ledger"), "{}", text(&out.stderr));
+    let out = govern(&["archive", empty, "--to", "/tmp/nowhere"]);
+    assert_eq!(out.status.code(), Some(2), "--before or --below is required");
+    let out = govern(&["archive", empty, "--before", "yesterday", "--to", "/tmp/nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+}

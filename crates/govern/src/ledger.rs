@@ -65,7 +65,12 @@ pub use govern_ledger::checkpoint::{
     verify_history,
 };
 pub use govern_ledger::merkle::{
-    EMPTY_ROOT, MerkleTree, ProofError, leaf_hash, verify_consistency, verify_inclusion,
+    EMPTY_ROOT, MerkleTree, PartialTree, ProofError, leaf_hash, verify_consistency,
+    verify_inclusion,
 };
-pub use govern_ledger::verify::{RootsReport, VerifyError, VerifyReport, verify_dir_roots};
-pub use govern_ledger::{TreeHead, checkpoint, merkle, verify};
+pub use govern_ledger::verify::{
+    ArchivedVerify, RootsReport, VerifyError, VerifyReport, verify_archived, verify_dir_roots,
+};
+pub use govern_ledger::{
+    ArchiveReport, ArchiveRequest, History, TreeHead, archive, checkpoint, merkle, verify,
+};

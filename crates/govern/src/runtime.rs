@@ -222,5 +222,6 @@ pub use govern_runtime::GovernorHandle;
 
 pub use govern_runtime::{
     Accepted, CommandError, ERROR_CODES, Hosted, LedgerStatus, MeterUsage, Outcome, RawCommand,
-    Refusal, RuntimeBuilder, RuntimeError, Snapshot, TenantUsageView, UsageRecorded, limits,
+    Refusal, Retention, RuntimeBuilder, RuntimeError, Snapshot, TenantUsageView, UsageRecorded,
+    limits,
 };
