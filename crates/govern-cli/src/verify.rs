@@ -167,13 +167,25 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), String> {
         ),
         (None, _) => {}
     }
-    say!(
-        "ok: {} receipts in {} segments; frames, chain, fields, resource numbering and tree verified in {:.3} s ({:.0} receipts/s)",
-        report.receipts,
-        report.segments,
-        secs,
-        report.receipts as f64 / secs.max(1e-9)
-    );
+    match archived.as_ref().filter(|a| !a.in_full) {
+        // Only the live receipts were read.
+        Some(a) => say!(
+            "ok: {} receipts, the {} from {} on in {} segments; frames, chain, fields, resource numbering and tree verified in {:.3} s ({:.0} live receipts/s)",
+            report.receipts,
+            report.receipts - a.boundary,
+            a.boundary,
+            report.segments,
+            secs,
+            (report.receipts - a.boundary) as f64 / secs.max(1e-9)
+        ),
+        None => say!(
+            "ok: {} receipts in {} segments; frames, chain, fields, resource numbering and tree verified in {:.3} s ({:.0} receipts/s)",
+            report.receipts,
+            report.segments,
+            secs,
+            report.receipts as f64 / secs.max(1e-9)
+        ),
+    }
     if let Some(a) = &archived {
         if a.in_full {
             say!(
