@@ -324,6 +324,8 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct ArchivedBase {
     boundary: u64,
+    /// The hash of the last archived record.
+    boundary_hash: Digest,
     states: BaseStates,
 }
 
@@ -334,7 +336,7 @@ impl ArchivedBase {
         let file = &manifest.base_states.file;
         let states = BaseStates::open(&dir.join(file))
             .map_err(|e| ArchiveError::Mismatch { range: file.clone(), reason: e.to_string() })?;
-        Ok(Self { boundary: manifest.boundary, states })
+        Ok(Self { boundary: manifest.boundary, boundary_hash: manifest.boundary_hash, states })
     }
 }
 
@@ -876,18 +878,40 @@ impl Ledger {
     /// checks it: frame, hash, sequence, link and id, then decoded, then its resource's
     /// numbering. The ledger's length and where its records are ([`LedgerStore::locate_range`])
     /// are taken under the lock; the records are read and checked after it is released.
+    /// With archived records, the live ones from the archive boundary: the chain from its
+    /// hash, each resource's numbering from its count there.
     ///
     /// # Errors
-    /// The first bad receipt.
-    pub fn verify(&self) -> Result<Head, ChainError> {
-        // Built (and allocated) before the lock is taken, as `read_list`'s buffer is.
-        let mut checker = crate::verify::RecordChecker::default();
+    /// [`LedgerError::Chain`] naming the first bad receipt; [`LedgerError::Corrupt`] when the
+    /// governors' states at the archive boundary (their counts) cannot be read.
+    pub fn verify(&self) -> Result<Head, LedgerError> {
+        let archived = self.lock().archived.clone();
+        // Built (and allocated) before the lock is taken, as `read_list`'s buffer is; from
+        // the archive boundary when records are archived: the chain from its hash, each
+        // resource's numbering from its count there.
+        let (mut checker, from) = match &archived {
+            Some(a) => {
+                let mut numbering = crate::verify::Numbering::default();
+                a.states
+                    .for_each(|key, base| {
+                        numbering.seed(key.tenant.as_str(), key.kind, key.resource.as_str(), base.count);
+                        Ok::<(), crate::archive::states::StatesError>(())
+                    })
+                    .map_err(|e| LedgerError::Corrupt {
+                        seq: a.boundary.saturating_sub(1),
+                        reason: format!("the governors' states at the archive boundary: {e}"),
+                    })?;
+                let head = Head { next_seq: a.boundary, last_hash: a.boundary_hash };
+                (crate::verify::RecordChecker::resume(head, numbering), a.boundary)
+            }
+            None => (crate::verify::RecordChecker::default(), 0),
+        };
         let (len, located) = {
             let inner = self.lock();
             let len = inner.store.len();
-            (len, inner.store.locate_range(0..len))
+            (len, inner.store.locate_range(from..len))
         };
-        let mut next = 0u64;
+        let mut next = from;
         // A record the store cannot produce is reported as the frame check would.
         if let Ok(mut located) = located {
             while let Some((seq, record)) = located.next_record() {

@@ -441,6 +441,12 @@ pub(crate) struct RecordChecker {
 }
 
 impl RecordChecker {
+    /// A checker for the records after `head`, each resource's numbering from `numbering`
+    /// (archived receipts counted in it).
+    pub(crate) fn resume(head: Head, numbering: Numbering) -> Self {
+        Self { chain: ChainVerifier::resume(head), numbering }
+    }
+
     /// Checks the next record: its hash if it passes.
     ///
     /// # Errors
@@ -466,7 +472,7 @@ mod parallel;
 
 pub use archived::{ArchivedVerify, verify_archived};
 
-use numbering::Numbering;
+pub(crate) use numbering::Numbering;
 
 #[cfg(test)]
 pub(crate) mod crafted;

@@ -23,7 +23,7 @@ use govern_ledger::{
     CheckpointSigner, CheckpointSink, Checkpointer, CommitOptions, DirSink, Durability,
     OpenDirError, SegmentOptions,
 };
-use govern_receipt::{ChainError, Head, Receipt};
+use govern_receipt::{Head, Receipt};
 use ractor::{Actor, ActorCell, ActorRef};
 use std::collections::BTreeMap;
 
@@ -952,11 +952,12 @@ impl RuntimeHandle {
         self.shared.ledger.head()
     }
 
-    /// Re-reads and verifies the whole chain.
+    /// Re-reads and verifies the whole chain (from the archive boundary when older receipts
+    /// are archived: `Ledger::verify`).
     ///
     /// # Errors
-    /// The first bad receipt.
-    pub fn verify(&self) -> Result<Head, ChainError> {
+    /// [`LedgerError::Chain`] naming the first bad receipt, or why it could not be read.
+    pub fn verify(&self) -> Result<Head, LedgerError> {
         self.shared.ledger.verify()
     }
 

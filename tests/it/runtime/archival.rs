@@ -64,6 +64,7 @@ async fn governors_whose_early_receipts_are_archived_replay_and_time_out_from_th
     let rt = start_on(&dir, 10, None).await;
     let h = rt.handle();
     assert_eq!(h.head(), head);
+    assert_eq!(h.verify().unwrap(), head, "the live chain verifies from the boundary");
     assert_eq!(h.tenant_state(&acme), Some(govern_governors::tenant::State::Active));
     assert_eq!(h.subscription(&acme, &subs[0]).state().await.unwrap(), State::Paused);
     assert_eq!(h.subscription(&acme, &subs[1]).state().await.unwrap(), State::Active);

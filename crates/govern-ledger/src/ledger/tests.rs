@@ -253,7 +253,9 @@ fn the_ledgers_own_verification_decodes_and_follows_each_resources_numbering() {
         }
         match (ledger.verify(), kind) {
             (Ok(head), None) => assert_eq!(head.next_seq, 9),
-            (Err(e), Some(kind)) => assert_eq!((e.seq(), e.kind()), (7, kind), "{e}"),
+            (Err(LedgerError::Chain(e)), Some(kind)) => {
+                assert_eq!((e.seq(), e.kind()), (7, kind), "{e}")
+            }
             (other, kind) => panic!("expected {kind:?}, got {other:?}"),
         }
     }

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use govern_governors::GovernorKind;
 use govern_receipt::{ChainError, ReceiptKey};
 
 use crate::ledger::{Expected, KeyHash, KeyHasher, expected_keys};
@@ -237,6 +238,15 @@ impl Numbering {
             bytes: 0,
             expected_bytes: bytes,
             broken: false,
+        }
+    }
+
+    /// Starts `tenant`'s `kind` governor of `resource` at `count` receipts (its archived
+    /// ones: the next is numbered `count`).
+    pub(crate) fn seed(&mut self, tenant: &str, kind: GovernorKind, resource: &str, count: u64) {
+        let hash = self.keys.hash(tenant, kind, resource);
+        if let (Some(table), Some(last)) = (self.shards.get_mut(hash.shard()), count.checked_sub(1)) {
+            table.advance(hash, last);
         }
     }
 

@@ -150,8 +150,10 @@ fn an_archived_ledger_replays_reopens_and_verifies_as_before() {
     assert_eq!(segment_files(&to), moved);
     assert_eq!(segment_files(&dir), segments[moved.len()..].to_vec());
     assert_eq!(ledger.archive_boundary(), report.boundary);
-    // The running ledger: every governor as before, from its state at the boundary.
+    // The running ledger: every governor as before, from its state at the boundary, and
+    // its chain verifies from the boundary on.
     assert_eq!(seen(&ledger), before);
+    assert_eq!(ledger.verify().expect("verifies"), ledger.head());
     // Some governors replayed from a state at the boundary and receipts after it.
     let (mut based, mut both) = (0, 0);
     for (tenant, kind, resource) in keys(900) {
@@ -168,7 +170,10 @@ fn an_archived_ledger_replays_reopens_and_verifies_as_before() {
     // Reopened from the snapshot, and without it (from the base at the boundary).
     assert_eq!(seen(&open(&dir)), after);
     std::fs::remove_file(dir.join(super::super::SNAPSHOT_FILE)).unwrap();
-    assert_eq!(seen(&open(&dir)), after);
+    let reopened = open(&dir);
+    assert_eq!(seen(&reopened), after);
+    assert_eq!(reopened.verify().expect("verifies"), after.0);
+    drop(reopened);
     // Verified: the live receipts in full, the archived by the manifest; and with the archive.
     let by_records = verify(&dir, None).expect("verifies");
     assert_eq!((by_records.receipts, by_records.in_full), (900, false));
