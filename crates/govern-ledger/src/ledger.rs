@@ -894,7 +894,12 @@ impl Ledger {
                 let mut numbering = crate::verify::Numbering::default();
                 a.states
                     .for_each(|key, base| {
-                        numbering.seed(key.tenant.as_str(), key.kind, key.resource.as_str(), base.count);
+                        numbering.seed(
+                            key.tenant.as_str(),
+                            key.kind,
+                            key.resource.as_str(),
+                            base.count,
+                        );
                         Ok::<(), crate::archive::states::StatesError>(())
                     })
                     .map_err(|e| LedgerError::Corrupt {

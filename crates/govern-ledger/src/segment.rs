@@ -619,6 +619,28 @@ fn scan_segment(
     Ok(ScanEnd::Clean)
 }
 
+/// The offsets of the frames of a sealed segment's `bytes` whose first record is
+/// `first_seq`, every frame checked (header, lengths, sequence numbers, CRCs): no torn tail
+/// is allowed, as in any segment but the last. For an archived segment, read whole.
+///
+/// # Errors
+/// The offset and what is wrong with the first bad frame (or the header).
+pub(crate) fn sealed_frames(bytes: &[u8], first_seq: u64) -> Result<Vec<u32>, (u64, String)> {
+    let mut offsets = Vec::new();
+    let mut next = first_seq;
+    match check_segment_header(bytes, first_seq, false) {
+        Ok(SegmentStart::Frames(at)) => {
+            match scan_segment(bytes, at, false, &mut next, &mut offsets) {
+                Ok(ScanEnd::Clean) => Ok(offsets),
+                Ok(ScanEnd::Torn(at, _)) => Err((at as u64, "a torn frame".into())),
+                Err((at, reason)) => Err((at as u64, reason)),
+            }
+        }
+        Ok(SegmentStart::Torn(_)) => Err((0, "its header is cut short".into())),
+        Err(reason) => Err((0, reason)),
+    }
+}
+
 /// What [`SegmentStore::open_scanning`] calls with each scanned segment: its first sequence
 /// number, its bytes (the buffer, which it may swap) and the offsets of its valid frames.
 pub(crate) type OnSegment<'a> = dyn FnMut(u64, &mut Vec<u8>, &[u32]) + 'a;

@@ -315,16 +315,6 @@ impl Ledger {
         Self::open_dir_scanning(dir, options, start, None)
     }
 
-    /// Opens data directory `dir` from every record, never from a snapshot (an archive
-    /// directory, verified in full).
-    pub(crate) fn open_dir_in_full(
-        dir: &Path,
-        options: SegmentOptions,
-    ) -> Result<(Self, OpenReport), OpenDirError> {
-        let expected = Expected::Bytes(segment_bytes_on_disk(dir));
-        Self::open_dir_scanning(dir, options, Start::empty(KeyHasher::default(), expected), None)
-    }
-
     /// Where a rebuild from `snapshot` starts: its index, head and frontier.
     fn start_from(snapshot: &Loaded, keys: &KeyHasher) -> Result<Start, String> {
         Ok(Start {

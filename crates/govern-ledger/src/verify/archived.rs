@@ -11,7 +11,8 @@ use crate::archive::states::BaseStates;
 use crate::archive::{self, ArchiveError, Manifest};
 use crate::ledger::snapshot::stored_hash;
 use crate::ledger::{BaseBuilder, Ledger};
-use crate::segment::{SEGMENTS_DIR, SegmentOptions, TornTail};
+use crate::segment::{FRAME_HEADER_LEN, SEGMENTS_DIR, SegmentOptions, TornTail};
+use crate::verify::RecordChecker;
 
 /// What a verification of a data directory with archived records found.
 #[derive(Debug)]
@@ -53,10 +54,11 @@ fn mismatch(range: &str, reason: impl Into<String>) -> VerifyError {
 ///   chain from the boundary's hash, fields, each resource's numbering continuing from its
 ///   count at B), the Merkle tree from the frontier at B;
 /// - with `archive` (the archive directory): every archived segment is there with its
-///   recorded length and SHA-256, the archive verifies in full as a ledger of B records
-///   from record 0, ends with the boundary's hash, its root at each range's end is the
-///   recorded one, and the snapshot and the governors' states at B rebuilt from it are the
-///   base files byte for byte (states entry by entry).
+///   recorded length and SHA-256, its every frame and record checks as in a ledger read from
+///   record 0 (chain, fields, numbering), each range ends with its recorded hash and root,
+///   and the snapshot and the governors' states at B rebuilt from the ranges are the base
+///   files byte for byte (states entry by entry). Only the ranges the manifest names are
+///   read: copies a crashed archival left in the archive directory are not.
 ///
 /// `on_hash` gets every receipt's sequence number and hash in order: the archived ones
 /// first when `archive_dir` is given, then the live ones (for roots, or a tree to prove
@@ -121,42 +123,10 @@ fn verify_archive_in_full(
     on_hash: &mut dyn FnMut(u64, Digest),
 ) -> Result<(), VerifyError> {
     let segments = archive_dir.join(SEGMENTS_DIR);
-    for range in &manifest.ranges {
-        let path = segments.join(&range.segment);
-        let bytes = std::fs::read(&path).map_err(|e| {
-            mismatch(&range.segment, format!("cannot be read from {}: {e}", path.display()))
-        })?;
-        if bytes.len() as u64 != range.bytes {
-            return Err(mismatch(
-                &range.segment,
-                format!("{} bytes in the archive, {} recorded", bytes.len(), range.bytes),
-            ));
-        }
-        if archive::sha256(&bytes) != range.sha256 {
-            return Err(mismatch(&range.segment, "its SHA-256 is not the one recorded"));
-        }
-    }
-    // The archive is the data directory of the first B records: verified in full from
-    // record 0 (never from a snapshot in it).
-    let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
-    let (ledger, _) =
-        Ledger::open_dir_in_full(archive_dir, options).map_err(VerifyError::from_open)?;
-    let head = ledger.head();
-    if head.next_seq != manifest.boundary {
-        return Err(mismatch(
-            &archive_dir.display().to_string(),
-            format!(
-                "the archive holds {} records, the boundary is {}",
-                head.next_seq, manifest.boundary
-            ),
-        ));
-    }
-    if head.last_hash != manifest.boundary_hash {
-        return Err(mismatch(
-            &archive_dir.display().to_string(),
-            "its last record's hash is not the boundary's",
-        ));
-    }
+    // Every range in order from record 0, each read once: its length and SHA-256, then every
+    // frame and record checked as `govern verify` checks a ledger's (the chain from record
+    // 0, fields, each resource's numbering), folded into the base it must rebuild.
+    let mut checker = RecordChecker::default();
     let mut builder = BaseBuilder::new(
         None,
         manifest.boundary,
@@ -165,20 +135,44 @@ fn verify_archive_in_full(
     )
     .map_err(|e| mismatch("archive", e.to_string()))?;
     for range in &manifest.ranges {
-        ledger
-            .for_each_durable(range.first_seq..range.end_seq, |seq, record| {
-                on_hash(seq, builder.push(seq, record)?);
-                Ok(())
-            })
-            .map_err(|e| mismatch(&range.segment, e.to_string()))?;
+        let name = &range.segment;
+        let path = segments.join(name);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| mismatch(name, format!("cannot be read from {}: {e}", path.display())))?;
+        if bytes.len() as u64 != range.bytes {
+            return Err(mismatch(
+                name,
+                format!("{} bytes in the archive, {} recorded", bytes.len(), range.bytes),
+            ));
+        }
+        if archive::sha256(&bytes) != range.sha256 {
+            return Err(mismatch(name, "its SHA-256 is not the one recorded"));
+        }
+        let offsets = crate::segment::sealed_frames(&bytes, range.first_seq)
+            .map_err(|(at, reason)| mismatch(name, format!("offset {at}: {reason}")))?;
+        if offsets.len() as u64 != range.end_seq - range.first_seq {
+            return Err(mismatch(
+                name,
+                format!("{} records, {} recorded", offsets.len(), range.end_seq - range.first_seq),
+            ));
+        }
+        for (seq, &at) in (range.first_seq..).zip(&offsets) {
+            let at = at as usize;
+            let len = bytes
+                .get(at..at + FRAME_HEADER_LEN)
+                .map_or(0, |h| u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize);
+            let record = bytes
+                .get(at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + len)
+                .ok_or_else(|| mismatch(name, format!("record {seq} outside the segment")))?;
+            checker.push(record)?;
+            let hash = builder.push(seq, record).map_err(|e| mismatch(name, e.to_string()))?;
+            on_hash(seq, hash);
+        }
         if builder.last_hash != range.last_hash {
-            return Err(mismatch(&range.segment, "its last hash is not the one recorded"));
+            return Err(mismatch(name, "its last hash is not the one recorded"));
         }
         if builder.frontier.root() != range.root {
-            return Err(mismatch(
-                &range.segment,
-                "the Merkle root at its end is not the one recorded",
-            ));
+            return Err(mismatch(name, "the Merkle root at its end is not the one recorded"));
         }
     }
     let (snapshot, rebuilt) = builder.finish(None).map_err(|e| mismatch("archive", e))?;

@@ -245,7 +245,8 @@ impl Numbering {
     /// ones: the next is numbered `count`).
     pub(crate) fn seed(&mut self, tenant: &str, kind: GovernorKind, resource: &str, count: u64) {
         let hash = self.keys.hash(tenant, kind, resource);
-        if let (Some(table), Some(last)) = (self.shards.get_mut(hash.shard()), count.checked_sub(1)) {
+        if let (Some(table), Some(last)) = (self.shards.get_mut(hash.shard()), count.checked_sub(1))
+        {
             table.advance(hash, last);
         }
     }
