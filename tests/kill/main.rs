@@ -13,6 +13,12 @@
 //! last acknowledged lifecycle command says (or a later receipt, durable but not yet
 //! acknowledged when the kill came). The next round continues on the same directory.
 //!
+//! The child's segments are small and its retention policy archives the oldest ones as it
+//! runs (`RuntimeBuilder::retention`), so kills land in archivals too: then the directory
+//! verifies with its archive in full, acknowledged receipts are found in the archive or the
+//! live segments, and governors whose early receipts are archived equal the replay of all
+//! their receipts from the first.
+//!
 //! The child is this test binary re-run with `--exact child_runtime` and
 //! `GOVERN_KILL_RUNTIME_DIR=<dir>`; without that variable `child_runtime` does nothing.
 //!
@@ -40,14 +46,18 @@ use govern_governors::tenant::{
     Command as TenantCommand, ResourceQuota, State as TenantState, Tenant,
 };
 use govern_governors::{CommandSpec, Ctx, GovernorKind, ResourceId, StateSpec as _, TenantId};
+use govern_ledger::LedgerStore as _;
+use govern_ledger::archive::Manifest;
 use govern_ledger::checkpoint::{
     CHECKPOINT_FILE, PUBLIC_KEY_FILE, SignedCheckpoint, load_public_key, verify_history,
 };
-use govern_ledger::verify::verify_dir;
+use govern_ledger::merkle::MerkleTree;
+use govern_ledger::segment::{SegmentOptions, SegmentStore};
+use govern_ledger::verify::{verify_archived, verify_dir};
 use govern_receipt::{Digest, Receipt, replay};
 use govern_runtime::ledger::CommitOptions;
 use govern_runtime::{
-    Accepted, CommandError, GovernorHandle, Hosted, Refusal, Runtime, RuntimeHandle,
+    Accepted, CommandError, GovernorHandle, Hosted, Refusal, Retention, Runtime, RuntimeHandle,
 };
 use tokio::sync::watch;
 
@@ -60,6 +70,14 @@ const TENANTS: usize = 4;
 /// Concurrent tasks in the child: one lifecycle task per tenant, the others split over
 /// subscriptions, quotas and payments.
 const TASKS: usize = 32;
+/// The child's segment files: small, so that the retention policy has segments to archive.
+const SEGMENT_BYTES: u64 = 32 << 10;
+
+/// The archive directory beside data directory `dir`.
+fn archive_of(dir: &Path) -> PathBuf {
+    dir.parent().map_or_else(|| PathBuf::from("archive"), |p| p.join("archive"))
+}
+
 /// Most acknowledgements a round reads before the kill.
 const ACKS_MAX: u64 = 400;
 /// Rounds without `GOVERN_KILL_ROUNDS`.
@@ -259,10 +277,15 @@ async fn child(dir: PathBuf, seed: u64) {
     // Durable (the default); checkpoints every 10 ms, so that kills land in their writes.
     let options =
         CommitOptions { checkpoint_every: Duration::from_millis(10), ..CommitOptions::default() };
-    // Ledger snapshots every 100 receipts, so that kills land in their writes too.
+    // Ledger snapshots every 100 receipts and the retention policy checked as often, so
+    // that kills land in their writes and in archivals too.
+    let retention =
+        Retention::to(archive_of(&dir)).live_bytes_max(4 * SEGMENT_BYTES).check_every(100);
     let runtime = Runtime::builder()
         .data_dir(dir)
         .group_commit(options)
+        .segment_bytes(SEGMENT_BYTES)
+        .retention(retention)
         .ledger_snapshot_every(100)
         .start()
         .await
@@ -418,6 +441,8 @@ struct Found {
     checkpoint: Option<u64>,
     /// Receipts in the ledger.
     receipts: u64,
+    /// The archive boundary (0: nothing archived yet).
+    archived: u64,
     /// Receipts of commands never acknowledged: durable, or at least written, when the kill
     /// came (state timeouts' receipts, which nobody is told of, not counted).
     unacknowledged: u64,
@@ -428,8 +453,24 @@ struct Found {
 /// Offline, before anything opens the directory: it verifies (a torn tail is reported, not
 /// an error) and its signed checkpoint, if any, verifies against it.
 fn check_offline(dir: &Path, found: &mut Found, ctx: &str) {
-    let report = verify_dir(dir).unwrap_or_else(|e| panic!("{ctx}: verify_dir: {e}"));
-    found.torn = report.torn.is_some();
+    let (tree, receipts) = match Manifest::read(dir).unwrap_or_else(|e| panic!("{ctx}: {e}")) {
+        // Archived: the live receipts and the archive, in full.
+        Some(manifest) => {
+            let mut tree = MerkleTree::new();
+            let report = verify_archived(dir, &manifest, Some(&archive_of(dir)), &mut |_, h| {
+                tree.push(h);
+            })
+            .unwrap_or_else(|e| panic!("{ctx}: verify_archived: {e}"));
+            found.torn = report.torn.is_some();
+            found.archived = manifest.boundary;
+            (tree, report.receipts)
+        }
+        None => {
+            let report = verify_dir(dir).unwrap_or_else(|e| panic!("{ctx}: verify_dir: {e}"));
+            found.torn = report.torn.is_some();
+            (report.tree, report.receipts)
+        }
+    };
     let checkpoint = match std::fs::read_to_string(dir.join(CHECKPOINT_FILE)) {
         Ok(json) => json,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
@@ -438,18 +479,25 @@ fn check_offline(dir: &Path, found: &mut Found, ctx: &str) {
     let signed = SignedCheckpoint::from_json(checkpoint.trim_end())
         .unwrap_or_else(|e| panic!("{ctx}: checkpoint {checkpoint:?}: {e}"));
     let key = load_public_key(&dir.join(PUBLIC_KEY_FILE)).unwrap();
-    verify_history(&report.tree, &signed, &key).unwrap_or_else(|e| {
+    verify_history(&tree, &signed, &key).unwrap_or_else(|e| {
         panic!(
-            "{ctx}: checkpoint at size {} against a ledger of {}: {e}",
-            signed.checkpoint.size, report.receipts
+            "{ctx}: checkpoint at size {} against a ledger of {receipts}: {e}",
+            signed.checkpoint.size
         )
     });
     found.checkpoint = Some(signed.checkpoint.size);
 }
 
 /// A governor that acknowledged commands, queried through the runtime: its machine is the
-/// replay of its receipts, and it has at least as many as were acknowledged.
-async fn check_governor<G: Hosted>(h: &RuntimeHandle, ack: &Ack, acked: u64, ctx: &str) {
+/// replay of its receipts from its first (`ledger`: archived ones included), and it has at
+/// least as many as were acknowledged.
+async fn check_governor<G: Hosted>(
+    h: &RuntimeHandle,
+    ledger: &BTreeMap<u64, Receipt>,
+    ack: &Ack,
+    acked: u64,
+    ctx: &str,
+) {
     let at = format!("{ctx}: {} {}/{}", G::KIND, ack.tenant, ack.resource);
     let live = h
         .governor::<G>(&ack.tenant, &ack.resource)
@@ -457,7 +505,17 @@ async fn check_governor<G: Hosted>(h: &RuntimeHandle, ack: &Ack, acked: u64, ctx
         .await
         .unwrap_or_else(|e| panic!("{at}: snapshot: {e}"));
     // Read after the snapshot: a state timeout may have added a receipt since, never removed.
-    let receipts = h.receipts(&ack.tenant, Some(G::KIND), Some(&ack.resource)).unwrap();
+    let in_store = h.receipts(&ack.tenant, Some(G::KIND), Some(&ack.resource)).unwrap();
+    let first_live = in_store.first().map_or(u64::MAX, |r| r.seq);
+    let archived = ledger.values().take_while(|r| r.seq < first_live);
+    let receipts: Vec<Receipt> = archived
+        .filter(|r| {
+            (&r.body.tenant, r.body.governor, &r.body.resource)
+                == (&ack.tenant, G::KIND, &ack.resource)
+        })
+        .cloned()
+        .chain(in_store)
+        .collect();
     assert!(
         live.receipts > ack.resource_seq && live.receipts >= acked,
         "{at}: {} receipts, {acked} acknowledged up to resource_seq {}",
@@ -483,6 +541,19 @@ async fn check_runtime(dir: &Path, acked: &BTreeMap<u64, Ack>, found: &mut Found
     for i in 0..TENANTS {
         ledger
             .extend(h.receipts(&tenant_id(i), None, None).unwrap().into_iter().map(|r| (r.seq, r)));
+    }
+    // The archived receipts, from the archive (verified in full offline just before).
+    if found.archived > 0 {
+        let options = SegmentOptions { read_only: true, ..SegmentOptions::default() };
+        let (store, _) = SegmentStore::open(archive_of(dir), options).unwrap();
+        store
+            .for_each(&mut |seq, record| {
+                if seq < found.archived {
+                    ledger.insert(seq, Receipt::decode(record).unwrap());
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
     }
     let head = h.verify().unwrap_or_else(|e| panic!("{ctx}: the chain: {e}"));
     assert_eq!(ledger.len() as u64, head.next_seq, "{ctx}: receipts of unknown tenants");
@@ -518,10 +589,12 @@ async fn check_runtime(dir: &Path, acked: &BTreeMap<u64, Ack>, found: &mut Found
     }
     for &(ack, n) in governors.values() {
         match ack.kind {
-            GovernorKind::Subscription => check_governor::<Subscription>(&h, ack, n, ctx).await,
-            GovernorKind::Quota => check_governor::<Quota>(&h, ack, n, ctx).await,
-            GovernorKind::Billing => check_governor::<Billing>(&h, ack, n, ctx).await,
-            GovernorKind::Tenant => check_governor::<Tenant>(&h, ack, n, ctx).await,
+            GovernorKind::Subscription => {
+                check_governor::<Subscription>(&h, &ledger, ack, n, ctx).await
+            }
+            GovernorKind::Quota => check_governor::<Quota>(&h, &ledger, ack, n, ctx).await,
+            GovernorKind::Billing => check_governor::<Billing>(&h, &ledger, ack, n, ctx).await,
+            GovernorKind::Tenant => check_governor::<Tenant>(&h, &ledger, ack, n, ctx).await,
             other => panic!("{ctx}: the child has no {other} governors"),
         }
     }
@@ -584,13 +657,16 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
     let rounds = env_u64("GOVERN_KILL_ROUNDS").unwrap_or(ROUNDS_DEFAULT);
     let seed = env_u64("GOVERN_KILL_SEED").unwrap_or_else(|| getrandom::u64().unwrap());
     let mut rng = XorShift::new(seed);
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // The data directory and, beside it, the archive its retention policy fills.
+    let dir = tmp.path().join("data");
     let tokio =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut acked = BTreeMap::<u64, Ack>::new();
     // Rounds whose kill left a checkpoint the child signed, a torn tail, receipts written
     // but not acknowledged.
     let (mut checkpoints, mut torn_tails, mut in_flight, mut snapshots) = (0, 0, 0, 0);
+    let mut archivals = 0;
     let mut last = Found::default();
     for round in 0..rounds {
         let kill_after = 1 + rng.next() % ACKS_MAX;
@@ -600,7 +676,7 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
             acked.len()
         );
         let before = acked.len();
-        for ack in run_and_kill(dir.path(), kill_after, rng.next(), &ctx) {
+        for ack in run_and_kill(&dir, kill_after, rng.next(), &ctx) {
             let seq = ack.seq;
             let previous = acked.insert(seq, ack);
             assert!(previous.is_none(), "{ctx}: receipt {seq} acknowledged twice");
@@ -611,10 +687,11 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
             acked.len() - before
         );
         let mut found = Found::default();
-        check_offline(dir.path(), &mut found, &ctx);
+        check_offline(&dir, &mut found, &ctx);
         // The runtime that checks opens from the child's snapshot when it wrote one.
-        snapshots += u32::from(snapshot_len(dir.path()) > last.receipts);
-        tokio.block_on(check_runtime(dir.path(), &acked, &mut found, &ctx));
+        snapshots += u32::from(snapshot_len(&dir) > last.receipts);
+        tokio.block_on(check_runtime(&dir, &acked, &mut found, &ctx));
+        archivals += u32::from(found.archived > last.archived);
         // The previous round's checks ended with a checkpoint of everything: a larger one is
         // the child's.
         checkpoints += u32::from(found.checkpoint.is_some_and(|size| size > last.receipts));
@@ -625,11 +702,13 @@ fn sigkill_never_loses_a_command_the_runtime_acknowledged() {
     eprintln!(
         "runtime kill test: seed {seed}, {rounds} rounds, {} commands acknowledged on {} \
          governors, {} receipts; kills left a checkpoint signed by the child in {checkpoints} \
-         rounds, a ledger snapshot written by the child in {snapshots}, receipts written but \
-         not acknowledged in {in_flight} ({} in all), a torn tail in {torn_tails}",
+         rounds, a ledger snapshot written by the child in {snapshots}, segments archived by \
+         the child in {archivals} (boundary {}), receipts written but not acknowledged in \
+         {in_flight} ({} in all), a torn tail in {torn_tails}",
         acked.len(),
         last.governors,
         last.receipts,
+        last.archived,
         last.unacknowledged
     );
 }

@@ -362,8 +362,9 @@ fn check_earlier_ranges(to_segments: &Path, manifest: &Manifest) -> Result<(), A
     Ok(())
 }
 
-/// Copies segment `seg` of data directory `dir` to `to_segments` (a temporary name,
-/// fsync, rename) and reads the copy back: its SHA-256 and length.
+/// Copies segment `seg` of data directory `dir` to `to_segments` (a temporary name in the
+/// archive directory, fsync, rename, then into `segments/`, whose directory the caller
+/// syncs) and reads the copy back: its SHA-256 and length.
 fn copy_segment(
     dir: &Path,
     to_segments: &Path,
@@ -378,13 +379,18 @@ fn copy_segment(
         });
     }
     let digest = archive::sha256(&bytes);
-    crate::text_file::write_atomically(to_segments, &seg.name, &bytes, false).map_err(
+    // Written beside `segments/` (a temporary file there would make the archive directory
+    // one a store refuses to open), then renamed in: a crash leaves no copy or a whole one.
+    let archive_dir = to_segments.parent().unwrap_or(to_segments);
+    crate::text_file::write_atomically(archive_dir, &seg.name, &bytes, false).map_err(
         |(what, path, source)| ArchiveError::Io {
             context: format!("{what} {}", path.display()),
             source,
         },
     )?;
     let copy = to_segments.join(&seg.name);
+    std::fs::rename(archive_dir.join(&seg.name), &copy)
+        .map_err(io(format!("renaming into {}", copy.display())))?;
     let back = std::fs::read(&copy).map_err(io(format!("reading back {}", copy.display())))?;
     if archive::sha256(&back) != digest {
         return Err(ArchiveError::Mismatch {
