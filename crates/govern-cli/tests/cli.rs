@@ -832,6 +832,17 @@ fn archive_moves_old_segments_and_the_directory_still_verifies_proves_and_lists(
     assert!(stderr.contains("and 10 archived receipts"), "{stderr}");
     let (seqs, _) = listed(&archive, &["--tenant", "tenant-0003", "--resource", "sub-00000003"]);
     assert_eq!(seqs, (30..40).collect::<Vec<u64>>());
+    // Without the ledger snapshot, from the archive's base snapshot and the live records.
+    let tenant_3: Vec<u64> = (boundary / 10..300)
+        .filter(|r| r % 16 == 3)
+        .flat_map(|r| 10 * r..10 * r + 10)
+        .filter(|&seq| seq >= boundary)
+        .collect();
+    assert_eq!(listed(&data, &["--tenant", "tenant-0003"]).0, tenant_3);
+    std::fs::remove_file(Path::new(&data).join("ledger.snap")).unwrap();
+    let (seqs, stderr) = listed(&data, &["--tenant", "tenant-0003"]);
+    assert_eq!(seqs, tenant_3, "{stderr}");
+    assert!(stderr.contains("archived receipts"), "{stderr}");
     // An export with the archive has every receipt of the tenant and verifies.
     let export = dir.path().join("acme.jsonl");
     for (extra, receipts) in [(None, 3000 - boundary), (Some(archive.as_str()), 3000)] {

@@ -64,6 +64,25 @@ pub fn find_receipts(
         Ok(None) => (Vec::new(), None, None),
         Err(e) => (Vec::new(), None, Some(e.to_string())),
     };
+    // Without a usable snapshot, a directory whose oldest records are archived is read from
+    // the snapshot of those the archive manifest names (its records are not here to read).
+    let (mut seqs, snapshot) = match (snapshot, store.base()) {
+        (None, base) if base > 0 => {
+            let manifest =
+                crate::archive::Manifest::read(dir).map_err(|e| e.to_string())?.ok_or_else(
+                    || format!("records below {base} are archived but there is no manifest"),
+                )?;
+            let path = dir.join(&manifest.base_snapshot.file);
+            let at_base = EndCheck::Boundary(manifest.boundary_hash);
+            let (records, found) = from_snapshot_file(&path, store, wanted, at_base)
+                .map_err(|e| format!("the archive's base snapshot: {e}"))?
+                .ok_or_else(|| format!("{} is missing", path.display()))?;
+            seqs.extend(found);
+            (seqs, Some(records))
+        }
+        (snapshot, _) => (seqs, snapshot),
+    };
+    seqs.sort_unstable();
     let from = snapshot.unwrap_or(0);
     let len = store.len();
     let mut next = from;
@@ -93,9 +112,59 @@ fn from_snapshot(
     store: &dyn LedgerStore,
     wanted: ReceiptFilter<'_>,
 ) -> Result<Option<(u64, Vec<u64>)>, SnapshotError> {
-    let Some(snapshot) = Partial::read(&dir.join(SNAPSHOT_FILE))? else { return Ok(None) };
+    let base = store.base();
+    let check = if base > 0 {
+        let manifest = crate::archive::Manifest::read(dir)
+            .map_err(|e| SnapshotError::Mismatch(e.to_string()))?
+            .ok_or_else(|| SnapshotError::Mismatch("archived records without a manifest".into()))?;
+        EndCheck::Archived { boundary: base, hash: manifest.boundary_hash }
+    } else {
+        EndCheck::Record
+    };
+    from_snapshot_file(&dir.join(SNAPSHOT_FILE), store, wanted, check)
+}
+
+/// How a snapshot is checked against the records: its last record read back, or (archived
+/// records) against the archive's boundary.
+enum EndCheck {
+    /// Its last record must be in the store, ending with its hash.
+    Record,
+    /// The store starts at `boundary`: a snapshot of fewer records is not usable, one of
+    /// exactly that many must end with `hash`, a longer one is checked by its last record.
+    Archived { boundary: u64, hash: Digest },
+    /// The archive's base snapshot: it must end with this hash (the boundary's).
+    Boundary(Digest),
+}
+
+/// [`from_snapshot`] of the snapshot at `path`, checked by `check`.
+fn from_snapshot_file(
+    path: &Path,
+    store: &dyn LedgerStore,
+    wanted: ReceiptFilter<'_>,
+    check: EndCheck,
+) -> Result<Option<(u64, Vec<u64>)>, SnapshotError> {
+    let Some(snapshot) = Partial::read(path)? else { return Ok(None) };
     let records = snapshot.records;
-    check_end(store.len(), records, snapshot.last_hash, |seq| read_one(store, seq))?;
+    let mismatch = |why: &str| Err(SnapshotError::Mismatch(why.into()));
+    // The hash its last record must have when that record is archived.
+    let archived_end = match check {
+        EndCheck::Record => None,
+        EndCheck::Archived { boundary, .. } if records < boundary => {
+            return mismatch("it covers fewer records than are archived");
+        }
+        EndCheck::Archived { boundary, hash } => (records == boundary).then_some(hash),
+        EndCheck::Boundary(_) if records != store.base() => {
+            return mismatch("it is not of the records below the archive boundary");
+        }
+        EndCheck::Boundary(hash) => Some(hash),
+    };
+    match archived_end {
+        Some(hash) if snapshot.last_hash != hash => {
+            return mismatch("its last hash is not the archive boundary's");
+        }
+        Some(_) => {}
+        None => check_end(store.len(), records, snapshot.last_hash, |seq| read_one(store, seq))?,
+    }
     let Some((index, tenant_list)) = snapshot.find_tenant(wanted.tenant.as_str())? else {
         return Ok(Some((records, Vec::new())));
     };
