@@ -690,6 +690,14 @@ impl Ledger {
         self.lock().store.live_bytes()
     }
 
+    /// The chain's head at the archive boundary (the boundary and the hash of the last
+    /// archived record), when records are archived.
+    #[must_use]
+    pub fn archived_head(&self) -> Option<Head> {
+        let archived = self.lock().archived.clone()?;
+        Some(Head { next_seq: archived.boundary, last_hash: archived.boundary_hash })
+    }
+
     /// The first record not archived: 0 when nothing is.
     #[must_use]
     pub fn archive_boundary(&self) -> u64 {

@@ -560,8 +560,20 @@ pub(crate) fn check(state: &StartState, ledger: &Ledger, config: &Config) -> Res
             state.seq
         )));
     }
+    // Receipts after it were archived since it was written: what they changed is not here
+    // to apply (the start state is rebuilt, from the states at the boundary).
+    let boundary = ledger.archive_boundary();
+    if state.seq <= boundary && state.seq < len && boundary > 0 {
+        return Err(Rejected::Mismatch(format!(
+            "it covers {} receipts and the receipts up to {boundary} are archived",
+            state.seq
+        )));
+    }
     let hash = match state.seq.checked_sub(1) {
         None => Digest::ZERO,
+        Some(last) if last < boundary => {
+            ledger.archived_head().map_or(Digest::ZERO, |h| h.last_hash)
+        }
         Some(last) => match ledger.receipts_in(last..state.seq) {
             Ok(r) => r.first().map_or(Digest::ZERO, |r| r.hash),
             Err(e) => return Err(Rejected::Mismatch(format!("receipt {last}: {e}"))),
