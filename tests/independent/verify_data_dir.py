@@ -677,7 +677,8 @@ def check_manifest(data_dir):
 def directory_notes(data_dir, manifest=None):
     """Things the page states about the other files; noted, not failed (they do not bear on the receipts)."""
     notes = []
-    listed = DIR_FILES | ({MANIFEST_FILE, ARCHIVE_BASE_DIR} if manifest is not None else set())
+    has_manifest = os.path.isfile(os.path.join(data_dir, MANIFEST_FILE))
+    listed = DIR_FILES | ({MANIFEST_FILE, ARCHIVE_BASE_DIR} if has_manifest else set())
     for name in sorted(os.listdir(data_dir)):
         if name not in listed:
             notes.append("note: %s is not one of the files the page lists for a data directory%s"
@@ -1180,6 +1181,322 @@ def _self_test(data_dir, tmp):
 
     bad = results.count(False)
     print("self-test: %d cases, %s" % (len(results), "all as expected" if not bad else "%d NOT as expected" % bad))
+    return 1 if bad else 0
+
+
+# --------------------------------------------------------------------------
+# --self-test on an archived data directory
+# --------------------------------------------------------------------------
+
+def _ed25519_sign(seed, msg):
+    """RFC 8032 section 5.1.6 signing, for the self-test's checkpoint below the boundary only
+    (signed with the copy's own checkpoint.key, then checked by rfc8032.verify like any other)."""
+    h = hashlib.sha512(seed).digest()
+    a = int.from_bytes(h[:32], "little") & ((1 << 254) - 8) | (1 << 254)
+
+    def compress(P):
+        zinv = rfc8032.modp_inv(P[2])
+        x, y = P[0] * zinv % rfc8032.p, P[1] * zinv % rfc8032.p
+        return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+    public = compress(rfc8032.point_mul(a, rfc8032.G))
+    r = rfc8032.sha512_modq(h[32:] + msg)
+    R = compress(rfc8032.point_mul(r, rfc8032.G))
+    k = rfc8032.sha512_modq(R + public + msg)
+    return public, R + ((r + k * a) % rfc8032.q).to_bytes(32, "little")
+
+
+def _self_test_archived(data_dir, archive_dir, tmp):
+    """Cases on copies of an archived data directory and its archive (govern archive's output)."""
+    base, base_archive = os.path.join(tmp, "base"), os.path.join(tmp, "base-archive")
+    shutil.copytree(data_dir, base)
+    shutil.copytree(archive_dir, base_archive)
+    cp_path, pub_path = os.path.join(base, "checkpoint.json"), os.path.join(base, "checkpoint.pub")
+    if not (os.path.isfile(cp_path) and os.path.isfile(pub_path)):
+        print("FAIL self-test needs DATA_DIR/checkpoint.json and DATA_DIR/checkpoint.pub")
+        return 1
+    full = verify_dir(base, cp_path, pub_path, base_archive)
+    print("copy of %s with --archive %s: %s" % (data_dir, archive_dir, full.summary))
+    if not full.ok or full.scan.torn:
+        print("FAIL self-test needs an archived directory that verifies with its archive without a torn tail")
+        return 1
+    with open(os.path.join(base, MANIFEST_FILE)) as fh:
+        manifest = json.load(fh)
+    b, ranges = manifest["boundary"], manifest["ranges"]
+    n = full.scan.receipts
+    if len(ranges) < 3 or not full.scan.frames:
+        print("FAIL self-test needs at least 3 archived ranges and a live receipt (have %d, %d)"
+              % (len(ranges), len(full.scan.frames)))
+        return 1
+
+    results = []
+    counter = [0]
+
+    def fresh():
+        counter[0] += 1
+        d = os.path.join(tmp, "case%02d" % counter[0])
+        shutil.copytree(base, d)
+        shutil.copytree(base_archive, d + "-archive")
+        return d, d + "-archive"
+
+    def run(d, a, archive):
+        return verify_dir(d, os.path.join(d, "checkpoint.json"), os.path.join(d, "checkpoint.pub"),
+                          a if archive else None)
+
+    def how(archive):
+        return "with --archive" if archive else "without --archive"
+
+    def expect_fail(what, d, a, archive, kind, seq=None, segment=None):
+        out = run(d, a, archive)
+        good = (not out.ok and out.failure.kind == kind and (seq is None or out.failure.seq == seq)
+                and (segment is None or segment in (out.failure.segment or "")))
+        results.append(good)
+        print("%s fails %s: %s\n       -> %s" % ("ok  " if good else "FAIL", how(archive), what, out.summary))
+        if not good:
+            print("       (expected a %s failure%s%s)" % (kind, "" if seq is None else " at seq %d" % seq,
+                                                          "" if segment is None else " naming %s" % segment))
+
+    def expect_ok(what, d, a, archive, receipts=n, note=None):
+        out = run(d, a, archive)
+        summary_says = "read in full" if archive else "checked by the manifest alone"
+        good = (out.ok and out.scan.torn is None and out.scan.receipts == receipts and summary_says in out.summary
+                and (note is None or any(line.startswith("note: ") and note in line for line in out.lines)))
+        results.append(good)
+        print("%s verifies %s: %s\n       -> %s" % ("ok  " if good else "FAIL", how(archive), what, out.summary))
+        for line in out.lines[:-1]:
+            print("       -> %s" % line)
+        if not good and note is not None:
+            print("       (expected a note saying %r)" % note)
+
+    def edit_manifest(d, change):
+        path = os.path.join(d, MANIFEST_FILE)
+        with open(path) as fh:
+            m = json.load(fh)
+        change(m)
+        with open(path, "w") as fh:
+            json.dump(m, fh, indent=2)
+
+    def flip_hex(h, i=0):
+        return h[:i] + "%x" % (int(h[i], 16) ^ 1) + h[i + 1:]
+
+    def flip(path, offset):
+        with open(path, "r+b") as fh:
+            fh.seek(offset)
+            c = fh.read(1)[0]
+            fh.seek(offset)
+            fh.write(bytes([c ^ 0x20]))
+
+    def archived(a, r):
+        return os.path.join(a, "segments", r["segment"])
+
+    mid = len(ranges) // 2
+    rmid = ranges[mid]
+
+    # 1. as made: the manifest alone, and the archive in full
+    d, a = fresh()
+    expect_ok("the directory as govern archive left it", d, a, False, receipts=n)
+    expect_ok("the directory as govern archive left it", d, a, True, receipts=n)
+
+    # 2. archived segments damaged: only --archive reads them
+    for archive, kind in ((True, "archive_digest"), (False, None)):
+        d, a = fresh()
+        flip(archived(a, rmid), rmid["bytes"] // 2)
+        what = "a byte in the middle of archived segment %s changed" % rmid["segment"]
+        if kind:
+            expect_fail(what, d, a, archive, kind, rmid["first_seq"], rmid["segment"])
+        else:
+            expect_ok(what + " (the manifest alone does not read the archive: the page's trust statement)",
+                      d, a, archive)
+    # the same, with the manifest's SHA-256 changed to match: every frame is read
+    frames = [f for f in full.scan.archived_frames if f[0] == rmid["segment"]]
+    seg, off, seq, plen = frames[len(frames) // 2]
+    d, a = fresh()
+    flip(archived(a, rmid), off + FRAME_HEADER_LEN + plen // 2)
+    with open(archived(a, rmid), "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    edit_manifest(d, lambda m: m["ranges"][mid].update(sha256=digest))
+    expect_fail("a payload byte of seq %d in archived segment %s changed, and the manifest's SHA-256 of it "
+                "updated" % (seq, seg), d, a, True, "payload_crc", seq, seg)
+    # history rewritten in an archived segment: frames and SHA-256 consistent, the chain is not
+    records = []
+    for s_, o_, q_, l_ in frames:
+        with open(archived(base_archive, rmid), "rb") as fh:
+            fh.seek(o_ + FRAME_HEADER_LEN)
+            records.append(fh.read(l_))
+    r = vr.decode_record(records[-1])
+    r["reason"] = "rewritten by verify_data_dir.py --self-test"
+    pre = vr.build_preimage(r)
+    records[-1] = pre + hashlib.sha256(pre).digest()
+    rewritten = encode_segment(rmid["first_seq"], records)
+    d, a = fresh()
+    with open(archived(a, rmid), "wb") as fh:
+        fh.write(rewritten)
+    edit_manifest(d, lambda m: m["ranges"][mid].update(sha256=hashlib.sha256(rewritten).hexdigest(),
+                                                      bytes=len(rewritten)))
+    expect_fail("receipt %d's reason rewritten and re-hashed in archived segment %s, its frame, file length and "
+                "SHA-256 in the manifest updated" % (rmid["end_seq"] - 1, rmid["segment"]), d, a, True,
+                "archive_last_hash", rmid["end_seq"] - 1, rmid["segment"])
+    d, a = fresh()
+    os.remove(archived(a, rmid))
+    expect_fail("archived segment %s deleted from the archive" % rmid["segment"], d, a, True, "archive_missing",
+                rmid["first_seq"], rmid["segment"])
+    d, a = fresh()
+    with open(archived(a, rmid), "r+b") as fh:
+        fh.truncate(rmid["bytes"] - 1)
+    expect_fail("archived segment %s cut one byte short" % rmid["segment"], d, a, True, "archive_length",
+                rmid["first_seq"], rmid["segment"])
+
+    # 3. the manifest: each of the page's conditions, each by its own check
+    for what, change, kind, seq in (
+            ("ranges[%d].prev_hash changed (a broken link)" % mid,
+             lambda m: m["ranges"][mid].update(prev_hash=flip_hex(m["ranges"][mid]["prev_hash"])),
+             "manifest_link", rmid["first_seq"]),
+            ("a hash of ranges[%d]'s consistency proof changed (a bad proof)" % mid,
+             lambda m: m["ranges"][mid]["consistency"].__setitem__(0, flip_hex(m["ranges"][mid]["consistency"][0])),
+             "manifest_consistency", rmid["end_seq"]),
+            ("ranges[%d]'s consistency proof emptied" % mid,
+             lambda m: m["ranges"][mid].update(consistency=[]), "manifest_consistency", rmid["end_seq"]),
+            ("ranges[%d].root changed (its proof from the root before it fails)" % mid,
+             lambda m: m["ranges"][mid].update(root=flip_hex(m["ranges"][mid]["root"], 63)),
+             "manifest_consistency", rmid["end_seq"]),
+            ("ranges[%d] removed (a gap)" % mid, lambda m: m["ranges"].pop(mid), "manifest_ranges", rmid["first_seq"]),
+            ("the last range removed (the ranges end below the boundary)", lambda m: m["ranges"].pop(),
+             "manifest_ranges", ranges[-1]["first_seq"]),
+            ("ranges[0].prev_hash not zeros", lambda m: m["ranges"][0].update(prev_hash="11" * 32),
+             "manifest_link", 0),
+            ("boundary_hash changed", lambda m: m.update(boundary_hash=flip_hex(m["boundary_hash"])),
+             "manifest_boundary", b - 1),
+            ("a frontier node changed", lambda m: m["frontier"].__setitem__(-1, flip_hex(m["frontier"][-1])),
+             "manifest_frontier", b),
+            ("a frontier node dropped", lambda m: m["frontier"].pop(), "manifest_frontier", b),
+            ("version 2", lambda m: m.update(version=2), "manifest_format", None),
+            ("a member added to a range", lambda m: m["ranges"][0].update(note="x"), "manifest_format", None),
+            ("base_snapshot's SHA-256 changed", lambda m: m["base_snapshot"].update(
+                sha256=flip_hex(m["base_snapshot"]["sha256"])), "base_file", None)):
+        for archive in (False, True):
+            d, a = fresh()
+            edit_manifest(d, change)
+            expect_fail("in the manifest, " + what, d, a, archive, kind, seq)
+    # the boundary's hash and the last range's last hash changed together: the manifest holds,
+    # the first live receipt does not link to it
+    d, a = fresh()
+    other = "ab" * 32
+    edit_manifest(d, lambda m: (m.update(boundary_hash=other), m["ranges"][-1].update(last_hash=other)))
+    expect_fail("boundary_hash and the last range's last_hash changed together", d, a, False, "broken_link", b)
+    d, a = fresh()
+    edit_manifest(d, lambda m: (m.update(boundary_hash=other), m["ranges"][-1].update(last_hash=other)))
+    expect_fail("boundary_hash and the last range's last_hash changed together", d, a, True, "archive_last_hash",
+                b - 1, ranges[-1]["segment"])
+    d, a = fresh()
+    os.remove(os.path.join(d, "archive.json"))
+    expect_fail("archive.json deleted (the segments start at the boundary, not at 0)", d, a, False,
+                "segment_name", 0)
+
+    # 4. the base files
+    snap = os.path.join(ARCHIVE_BASE_DIR, "base-%d.snap" % b)
+    states = os.path.join(ARCHIVE_BASE_DIR, "base-%d.states" % b)
+    d, a = fresh()
+    flip(os.path.join(d, snap), 10)
+    expect_fail("a byte of %s changed (a damaged base file: its digest)" % snap, d, a, False, "base_file")
+    d, a = fresh()
+    os.remove(os.path.join(d, states))
+    expect_fail("%s deleted" % states, d, a, True, "base_file")
+
+    # 5. left by an archival that stopped after its manifest: archived segments still in segments/
+    for archive in (False, True):
+        d, a = fresh()
+        for r_ in ranges[-2:]:
+            shutil.copyfile(archived(a, r_), os.path.join(d, "segments", r_["segment"]))
+        expect_ok("the last two archived segments still in DATA_DIR/segments (a crash after the manifest)",
+                  d, a, archive, note="segments/%s is below the archive boundary" % ranges[-1]["segment"])
+    d, a = fresh()
+    with open(os.path.join(d, ARCHIVE_BASE_DIR, "base-1.snap"), "wb") as fh:
+        fh.write(b"old")
+    with open(os.path.join(a, "segments", segment_name(b) + ".tmp"), "wb") as fh:
+        fh.write(b"x")
+    expect_ok("an old base file in DATA_DIR/archive and a stray file in the archive", d, a, True,
+              note="base-1.snap is not a base file the manifest names")
+
+    # 6. the live segments, from the boundary
+    live = full.scan.frames
+    d, a = fresh()
+    os.remove(os.path.join(d, "segments", live[0][0]))
+    expect_fail("the first live segment %s deleted" % live[0][0], d, a, False, "segment_name", b)
+    seg, off, seq, plen = live[-1]
+    d, a = fresh()
+    flip(os.path.join(d, "segments", seg), off + FRAME_HEADER_LEN + plen // 2)
+    expect_fail("a payload byte of the last live receipt %d changed" % seq, d, a, False, "payload_crc", seq)
+
+    # 7. resource_seq across the boundary: a receipt appended for a resource whose every receipt is
+    # archived. Without the archive its numbering is accepted as found (ASSUMED); with it, counted.
+    counts, live_keys = {}, set()
+    for frames_, root_dir in ((full.scan.archived_frames, os.path.join(base_archive, "segments")),
+                              (live, os.path.join(base, "segments"))):
+        for s_, o_, q_, l_ in frames_:
+            with open(os.path.join(root_dir, s_), "rb") as fh:
+                fh.seek(o_ + FRAME_HEADER_LEN)
+                rec = vr.decode_record(fh.read(l_))
+            key = (rec["tenant_id"], rec["governor"], rec["resource_id"])
+            counts[key] = counts.get(key, 0) + 1
+            if frames_ is live:
+                live_keys.add(key)
+                last_rec = rec
+    gone = sorted(k for k in counts if k not in live_keys)
+    if not gone:
+        print("FAIL self-test needs a resource whose every receipt is archived")
+        return 1
+    key = gone[0]
+    c = counts[key]
+
+    def append_receipt(d, resource_seq):
+        rr = {"seq": n, "timestamp_ms": last_rec["timestamp_ms"] + 1, "tenant_id": key[0], "governor": key[1],
+              "resource_id": key[2], "resource_seq": resource_seq, "command": "self_test", "state_from": "a",
+              "state_to": "b", "reason": "verify_data_dir.py --self-test", "args": [], "metadata": [],
+              "prev_hash": last_rec["hash"]}
+        rr["receipt_id"] = vr.derive_receipt_id(rr["timestamp_ms"], rr["prev_hash"])
+        pre_ = vr.build_preimage(rr)
+        rec_ = pre_ + hashlib.sha256(pre_).digest()
+        with open(os.path.join(d, "segments", live[-1][0]), "ab") as fh:
+            fh.write(frame_header(n, rec_) + rec_)
+
+    name = "%s/%s/%s" % key
+    for rs, archive, kind in ((c, False, None), (c, True, None), (c + 1, False, None),
+                              (c + 1, True, "resource_seq"), (b + 1, False, "resource_seq")):
+        d, a = fresh()
+        append_receipt(d, rs)
+        what = ("receipt %d appended for %s, whose %d receipts are all archived, with resource_seq %d"
+                % (n, name, c, rs))
+        if kind:
+            expect_fail(what, d, a, archive, kind, n)
+        else:
+            expect_ok(what + (" (ASSUMED: accepted as found without the archive)" if rs != c else ""),
+                      d, a, archive, receipts=n + 1)
+
+    # 8. a checkpoint below the boundary (signed here with the copy's own key): its root needs the
+    # archived receipts
+    with open(os.path.join(base, "checkpoint.key")) as fh:
+        seed = bytes.fromhex(fh.read().strip())
+    public, _ = _ed25519_sign(seed, b"")
+    if public != ve.load_public_key(pub_path):
+        print("FAIL checkpoint.key's public key is not checkpoint.pub's")
+        return 1
+    size = ranges[mid]["end_seq"]
+    msg = "govern.checkpoint.v1\n%d\n%s\n%d\n" % (size, ranges[mid]["root"], 1)
+    old = {"size": size, "root": ranges[mid]["root"], "timestamp_ms": 1,
+           "key_id": hashlib.sha256(public).digest()[:8].hex(), "signature": _ed25519_sign(seed, msg.encode())[1].hex()}
+    for archive in (False, True):
+        d, a = fresh()
+        with open(os.path.join(d, "checkpoint.json"), "w") as fh:
+            json.dump(old, fh)
+        what = "a checkpoint of size %d, below the boundary %d (ranges[%d]'s root, signed)" % (size, b, mid)
+        if archive:
+            expect_ok(what, d, a, archive)
+        else:
+            expect_fail(what, d, a, archive, "checkpoint_archived", size)
+
+    bad = results.count(False)
+    print("self-test (archived): %d cases, %s" % (len(results), "all as expected" if not bad
+                                                 else "%d NOT as expected" % bad))
     return 1 if bad else 0
 
 
