@@ -3,22 +3,35 @@
 
 No Rust source of the project was read while writing it: the segment files, frames, CRCs,
 torn-tail rule, Merkle tree and checkpoint are checked as that page's "Data directory",
-"Verifying a chain" and "Merkle tree, proofs and checkpoints" sections state them. Chain
+"Verifying a chain", "Merkle tree, proofs and checkpoints" and "The archive manifest" sections
+state them (and, for what a crashed archival leaves, docs/runtime-semantics.md, "Archival"). Chain
 records are checked and decoded by verify_receipts.py; the Merkle tree, both checkpoint forms
 and the public key file by verify_export.py; Ed25519 is rfc8032.py (RFC 8032 section 6): all
 in this directory, with the same independence. Standard library only, Python 3.11.
 
 Usage:
-  verify_data_dir.py DATA_DIR [--checkpoint FILE] [--public-key FILE]
+  verify_data_dir.py DATA_DIR [--archive ARCHIVE_DIR] [--checkpoint FILE] [--public-key FILE]
       Verify a data directory. The checkpoint defaults to DATA_DIR/checkpoint.json, else
       DATA_DIR/checkpoint.note (the directory's latest checkpoint), and the public key to
       DATA_DIR/checkpoint.pub, each when present. Prints one line per finding
       (a torn tail, a note) and a summary:
         ok: N receipts in S segments; root R at size N; checkpoint size C verified
-      or the first failure, with its segment, offset and sequence number.
+      or the first failure, with its segment, offset and sequence number. When DATA_DIR has
+      an archive manifest (archive.json, "The archive manifest"), the summary says how the
+      archived receipts below its boundary B were checked: by the manifest alone, or, with
+      --archive ARCHIVE_DIR (the directory `govern archive --to` wrote), read in full.
   verify_data_dir.py --vector docs/receipts.md
       Assemble the page's segment "Vector" from its description and the test vectors, check
       it byte for byte against the page's whole-file hex, then verify it as a data directory.
+  verify_data_dir.py --self-test DATA_DIR --archive ARCHIVE_DIR
+      The same for an archived DATA_DIR and its archive (e.g. `govern bench ledger --receipts
+      3000 --per-resource 10 --segment-bytes 16384 --data-dir D`, then `govern archive D
+      --below 1500 --to A`): on copies of both, damaged archived segments (caught only with
+      --archive, by their SHA-256, or by their frames and chain when the manifest's digest is
+      updated too), each condition of the manifest broken by its own check, a damaged or
+      missing base file, archived segments left in DATA_DIR/segments (noted, not failed), the
+      first live segment deleted, resource_seq across the boundary with and without the
+      archive, and a checkpoint below the boundary (refused without --archive, verified with).
   verify_data_dir.py --self-test DATA_DIR
       On copies of DATA_DIR, damage it in ways the verifier must catch, each by its own check
       (flipped bits in the last three frames and in segment headers, a deleted middle segment
@@ -59,6 +72,44 @@ ASSUMED):
     newline may be left out);
   - the other files (LOCK, checkpoint.key's mode, anything unlisted in DATA_DIR) bear on no
     receipt: what differs from the page is a note, not a failure.
+
+Archived data directories ("Data directory" table, "The archive manifest"; and
+docs/runtime-semantics.md, "Archival", for what a crash leaves), when DATA_DIR/archive.json
+exists:
+  - the manifest is checked first, before any segment: format "govern.archive", version 1;
+    boundary an unsigned integer; every digest 64 lowercase hex digits; the members the page
+    lists and no other (ASSUMED, as for the JSON checkpoint); archived_at a non-empty string
+    (ASSUMED: the page says only "when it was archived"; govern writes RFC 3339 text; not
+    interpreted); at least one range (ASSUMED: the file exists once segments were moved out);
+    then, as the page states, ranges contiguous from 0 to B and none empty, each range's
+    `segment` the name of a segment holding receipts from its first_seq, each prev_hash the
+    last_hash before it (32 zero bytes for the first), each consistency proof (RFC 9162,
+    verify_export.verify_consistency) from the previous range's root (the empty tree's for
+    the first) to its own, the last range's last_hash = boundary_hash, one frontier node per
+    set bit of B and the frontier's root = the last range's root; then the base files at the
+    names the page gives (archive/base-B.snap, archive/base-B.states, relative to DATA_DIR)
+    with the recorded lengths and SHA-256. Their contents are not read: the page gives a
+    verifier no format for them;
+  - without --archive, the live segments start at B (the first named for B); the chain
+    starts at seq B from boundary_hash; the tree is the manifest's frontier at B plus the
+    live leaves (a compact range: the root at every size >= B); the checkpoint's size must be
+    >= B (a checkpoint below B needs --archive: checkpoint_archived). A resource's first live
+    receipt may continue a numbering begun in the archived receipts, whose counts are not
+    read: its resource_seq is accepted as found when it is at most B (ASSUMED; above B it
+    cannot count its earlier receipts), and the numbering is checked from it on; a note
+    counts such resources;
+  - with --archive ARCHIVE_DIR, exactly the manifest's ranges are read from
+    ARCHIVE_DIR/segments/: each file's length and SHA-256 against the manifest, then every
+    frame and record as for a sealed segment (no torn tail), from receipt 0, with the chain,
+    the numbering and the tree running on; at each range's end the last hash and the root
+    against the manifest's, at B the frontier; then the live segments follow with the full
+    counts and the full tree (any checkpoint size). Other files in ARCHIVE_DIR/segments (a
+    copy a crashed archival left) are noted and not read; ARCHIVE_DIR/manifest.json is
+    compared with archive.json (a difference is a note; the ranges read are archive.json's);
+  - segment files named below B still in DATA_DIR/segments (an archival that stopped after
+    its manifest; runtime-semantics.md: an open ignores them and a writer removes them) are
+    noted and not read; archive.json and DATA_DIR/archive/ are listed files, files in
+    archive/ other than the two base files are noted.
 """
 
 import hashlib
@@ -740,7 +791,7 @@ def verify_dir(data_dir, checkpoint_path=None, public_key_path=None, archive_dir
     scan = scan_dir(data_dir, manifest, archive_dir)
     lines += scan.notes
     if scan.continued:
-        lines.append("note: %d resources' first live receipts carry a resource_seq above 0, continuing a numbering "
+        lines.append("note: %d resource(s) whose first live receipt carries a resource_seq above 0, continuing a numbering "
                      "begun in the archived receipts: accepted as found (ASSUMED; --archive counts them)"
                      % scan.continued)
     if scan.torn:
