@@ -141,7 +141,7 @@ INDEX_NAME_RE = re.compile(r"[0-9]{20}\.idx(\.tmp)?")  # segment indexes: derive
 CHECKPOINT_FILES = ("checkpoint.json", "checkpoint.note")   # the latest first
 # Snapshots are derived data the page lets a verifier ignore; listed so that they are not noted.
 SNAPSHOT_FILES = {"ledger.snap", "runtime.snap", "ledger.snap.tmp", "runtime.snap.tmp"}
-DIR_FILES = {"LOCK", "segments", "checkpoint.key", "checkpoint.pub", *CHECKPOINT_FILES, *SNAPSHOT_FILES}
+DIR_FILES = {"LOCK", "segments", "trees", "checkpoint.key", "checkpoint.pub", *CHECKPOINT_FILES, *SNAPSHOT_FILES}
 
 # --------------------------------------------------------------------------
 # CRC32C (Castagnoli): polynomial 0x1EDC6F41, reflected (0x82F63B78), init and xorout 0xFFFFFFFF

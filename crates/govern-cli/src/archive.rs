@@ -64,6 +64,8 @@ pub(crate) fn run(args: &ArchiveArgs) -> Result<(), String> {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let request = ArchiveRequest { below, to: args.to.clone(), now: Timestamp(now) };
     let report = ledger.archive(dir, &request).map_err(|e| format!("archive failed: {e}"))?;
+    // The live sealed segments' subtree roots (and none of the archived ones'), for proofs.
+    ledger.write_segment_trees(dir).map_err(|e| format!("tree files: {e}"))?;
     ledger.close();
     if args.json {
         say!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);

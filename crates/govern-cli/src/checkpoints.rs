@@ -12,7 +12,7 @@ use govern_ledger::checkpoint::{
     CHECKPOINT_FILE, CheckpointError, NOTE_FILE, PUBLIC_KEY_FILE, VerifiedCheckpoint, VerifyingKey,
     load_public_key, parse_public_key, read_checkpoint_file, verify_checkpoint_text,
 };
-use govern_ledger::merkle::PartialTree;
+use govern_ledger::merkle::ProofTree;
 use govern_ledger::verify::RootsReport;
 use govern_postgres::StoredCheckpoint;
 use govern_receipt::Digest;
@@ -96,12 +96,12 @@ pub(crate) trait Ledger {
     fn root_at(&self, size: u64) -> Option<Digest>;
 }
 
-impl Ledger for PartialTree {
+impl Ledger for dyn ProofTree + '_ {
     fn receipts(&self) -> u64 {
         self.len()
     }
     fn root_at(&self, size: u64) -> Option<Digest> {
-        PartialTree::root_at(self, size).ok()
+        ProofTree::root_at(self, size).ok()
     }
 }
 
@@ -136,7 +136,7 @@ pub(crate) fn read_verified(path: &Path, key: &VerifyingKey) -> Result<VerifiedC
 fn check_against(
     path: &Path,
     checkpoint: &VerifiedCheckpoint,
-    ledger: &impl Ledger,
+    ledger: &(impl Ledger + ?Sized),
 ) -> Result<(), String> {
     checkpoint
         .check_history(ledger.receipts(), |size| ledger.root_at(size))
@@ -147,7 +147,7 @@ fn check_against(
 pub(crate) fn read_checked(
     path: &Path,
     key: &VerifyingKey,
-    ledger: &impl Ledger,
+    ledger: &(impl Ledger + ?Sized),
 ) -> Result<VerifiedCheckpoint, String> {
     let checkpoint = read_verified(path, key)?;
     check_against(path, &checkpoint, ledger)?;
@@ -282,7 +282,11 @@ impl OwnCheckpoints {
 
     /// Every file, its signature verified with the key and checked against the ledger, one
     /// file after the other.
-    pub(crate) fn check(&self, key: &PublicKey<'_>, ledger: &impl Ledger) -> Result<Saved, String> {
+    pub(crate) fn check(
+        &self,
+        key: &PublicKey<'_>,
+        ledger: &(impl Ledger + ?Sized),
+    ) -> Result<Saved, String> {
         self.verify_each(key, |path, checkpoint| check_against(path, checkpoint, ledger))
     }
 
@@ -314,7 +318,7 @@ impl Saved {
     }
 
     /// Checks each against the ledger.
-    pub(crate) fn check(self, ledger: &impl Ledger) -> Result<Self, String> {
+    pub(crate) fn check(self, ledger: &(impl Ledger + ?Sized)) -> Result<Self, String> {
         for (path, checkpoint) in &self.0 {
             check_against(path, checkpoint, ledger)?;
         }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use govern_governors::TenantId;
 use govern_ledger::checkpoint::{CHECKPOINT_FILE, NOTE_FILE, VerifiedCheckpoint};
-use govern_ledger::merkle::{PartialTree, leaf_hash};
+use govern_ledger::merkle::{ProofTree, leaf_hash, verify_inclusion};
 use govern_receipt::{Digest, Receipt, ReceiptJson};
 use serde::{Deserialize, Serialize};
 
@@ -200,14 +200,14 @@ struct ConsistencyOutput<'a> {
 
 /// Inclusion proofs in the tree of a ledger's first `size` receipts.
 struct Prover<'a> {
-    tree: &'a PartialTree,
+    tree: &'a dyn ProofTree,
     size: u64,
     /// The root at `size`, hex: computed once, in every proof.
     root: String,
 }
 
 impl<'a> Prover<'a> {
-    fn new(tree: &'a PartialTree, size: u64) -> Result<Self, String> {
+    fn new(tree: &'a dyn ProofTree, size: u64) -> Result<Self, String> {
         let root = tree.root_at(size).map_err(|e| e.to_string())?.to_string();
         Ok(Self { tree, size, root })
     }
@@ -231,7 +231,7 @@ impl<'a> Prover<'a> {
 
 /// The consistency proof from the tree of `first` leaves to that of `second`.
 fn consistency_proof(
-    tree: &PartialTree,
+    tree: &dyn ProofTree,
     first: u64,
     second: u64,
 ) -> Result<ConsistencyProof, String> {
@@ -299,12 +299,16 @@ fn export_header(
     args: &ExportArgs,
     saved: &OwnCheckpoints,
     tenant: &TenantId,
-    tree: &PartialTree,
+    tree: &dyn ProofTree,
 ) -> Result<Header, String> {
     let key = PublicKey::new(args.ledger.dir(), args.public_key.as_deref()).or_beside(saved);
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest();
-    let (size, root) = latest.map_or((tree.len(), tree.root()), |(_, c)| (c.size(), c.root()));
+    let whole = || tree.root_at(tree.len()).map_err(|e| e.to_string());
+    let (size, root) = match latest {
+        Some((_, c)) => (c.size(), c.root()),
+        None => (tree.len(), whole()?),
+    };
     // The note is the latest unless checkpoint.json is there too, and then should be of its
     // tree head: a crash between the runtime's two renames leaves it one behind.
     let note = match (latest, saved.note()) {
@@ -359,7 +363,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         .verify(chain, args.archive.as_deref())
         .map_err(|e| format!("the ledger does not verify: {e}"))?;
     let header = if args.with_proofs {
-        let mut header = export_header(args, &saved, &tenant, &report.tree)?;
+        let mut header = export_header(args, &saved, &tenant, &*report.tree)?;
         if args.archive.is_none() && report.boundary > 0 {
             header.archived_below = Some(report.boundary);
         }
@@ -368,7 +372,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         None
     };
     let prover = match &header {
-        Some(h) => Some(Prover::new(&report.tree, h.tree_size)?),
+        Some(h) => Some(Prover::new(&*report.tree, h.tree_size)?),
         None => None,
     };
     let store = args.ledger.open_read_only(chain)?;
@@ -436,6 +440,51 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `govern prove DATA_DIR --seq N` without verifying the ledger: the receipt read (its
+/// frame checked), its inclusion proof made from the lazily read tree (`lazy_tree`) at the
+/// latest checkpoint's size, and that proof checked against the checkpoint's signed root.
+/// `Err` says why not (no checkpoint covering it, a tree file that does not agree, ...).
+fn prove_lazily(
+    dir: &std::path::Path,
+    saved: &OwnCheckpoints,
+    key: &PublicKey<'_>,
+    wanted: u64,
+) -> Result<String, String> {
+    let lazy = ledger_dir::lazy_tree(dir)?;
+    let tree = &*lazy.tree;
+    let saved = saved.check(key, tree)?;
+    let checkpoint = saved
+        .latest()
+        .map(|(_, c)| c)
+        .filter(|c| wanted < c.size())
+        .ok_or("no checkpoint covers the receipt")?;
+    if wanted < lazy.boundary {
+        return Err(format!("receipt {wanted} is archived"));
+    }
+    let store = lazy.lazily.as_ref().ok_or("not read lazily")?;
+    let mut record = Vec::new();
+    if !govern_ledger::LedgerStore::read(&**store, wanted, &mut record)
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!("receipt {wanted} not found"));
+    }
+    let receipt = Receipt::decode(&record).map_err(|e| format!("receipt {wanted}: {e}"))?;
+    let size = checkpoint.size();
+    let proof = Prover::new(tree, size)?
+        .proof(wanted, &receipt.hash)?
+        .ok_or("the receipt is not in the checkpoint's tree")?;
+    let path = tree.inclusion_proof(wanted, size).map_err(|e| e.to_string())?;
+    verify_inclusion(&leaf_hash(&receipt.hash), wanted, size, &path, &checkpoint.root())
+        .map_err(|e| format!("the proof does not check against the checkpoint: {e}"))?;
+    let out = ReceiptLine {
+        shard: None,
+        receipt: &ReceiptJson::from(&receipt),
+        inclusion_proof: Some(proof),
+        checkpoint: Some(Some(checkpoint)),
+    };
+    to_pretty(&out)
+}
+
 /// Runs `govern prove`.
 pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     let ledger = &args.ledger;
@@ -444,10 +493,24 @@ pub(crate) fn prove(args: &ProveArgs) -> Result<(), String> {
     // The checkpoints before the ledger (see OwnCheckpoints).
     let saved = ledger.checkpoints(chain)?;
     let key = PublicKey::new(ledger.dir(), args.public_key.as_deref()).or_beside(&saved);
+    // A receipt's proof against the latest checkpoint from the tree files and the segment it
+    // is in, when that proof checks out against the checkpoint's signed root; else (or for a
+    // consistency proof, an archived receipt, a database) the whole ledger is verified first.
+    if let (LedgerArg::Dir(dir), None, Some(wanted)) = (ledger, &args.archive, args.seq) {
+        match prove_lazily(dir, &saved, &key, wanted) {
+            Ok(out) => {
+                say!("{out}");
+                return Ok(());
+            }
+            Err(why) => tell!(
+                "note: the proof could not be made from the tree files and the receipt's segment ({why}); verifying the whole ledger instead"
+            ),
+        }
+    }
     let report = ledger
         .verify(chain, args.archive.as_deref())
         .map_err(|e| format!("the ledger does not verify: {e}"))?;
-    let tree = &report.tree;
+    let tree = &*report.tree;
     let saved = saved.check(&key, tree)?;
     let latest = saved.latest().map(|(_, c)| c);
     if let Some(old) = &args.consistency {

@@ -12,11 +12,18 @@ use std::path::{Path, PathBuf};
 use govern_governors::TenantId;
 use govern_ledger::LedgerStore;
 use govern_ledger::archive::Manifest;
-use govern_ledger::merkle::{MerkleTree, PartialTree};
+use std::sync::Arc;
+
+use govern_ledger::SegmentReader;
+use govern_ledger::merkle::{
+    LazyTree, MerkleTree, PartialTree, ProofTree, ReceiptHashes, TreeSegment, decode_tree_file,
+    tree_file_name,
+};
 use govern_ledger::segment::{SegmentOptions, SegmentStore};
 use govern_ledger::verify::{VerifyError, verify_archived, verify_dir, verify_store};
 use govern_postgres::cluster::shard_of;
 use govern_postgres::{PostgresStore, StoredCheckpoint};
+use govern_receipt::Digest;
 
 use crate::checkpoints::OwnCheckpoints;
 
@@ -194,7 +201,8 @@ impl LedgerArg {
             return Err(format!("{self} has no archived receipts: --archive does not apply"));
         }
         let report = report.map_err(|e| named(&e))?;
-        Ok(Verified { receipts: report.receipts, boundary: 0, tree: report.tree.into() })
+        let tree = Box::new(PartialTree::from(report.tree));
+        Ok(Verified { receipts: report.receipts, boundary: 0, tree, lazily: None })
     }
 }
 
@@ -206,7 +214,60 @@ pub(crate) struct Verified {
     /// The first live receipt: 0 unless `govern archive` moved older ones out.
     pub(crate) boundary: u64,
     /// The tree, for proofs.
-    pub(crate) tree: PartialTree,
+    pub(crate) tree: Box<dyn ProofTree>,
+    /// When the tree was read lazily rather than verified ([`lazy_tree`]): the store its
+    /// receipts are read from.
+    pub(crate) lazily: Option<Arc<SegmentReader>>,
+}
+
+/// The receipt hashes of a store of segments, read when a lazy tree needs them.
+struct StoreHashes(Arc<SegmentReader>);
+
+impl ReceiptHashes for StoreHashes {
+    fn receipt_hashes(&self, first: u64, end: u64) -> Result<Vec<Digest>, String> {
+        let mut located = self.0.locate_range(first..end).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(usize::try_from(end - first).unwrap_or(0));
+        while let Some((seq, record)) = located.next_record() {
+            let record =
+                record.map_err(|e| e.to_string())?.ok_or(format!("receipt {seq} is missing"))?;
+            let at = record.len().checked_sub(32).ok_or(format!("receipt {seq} is too short"))?;
+            out.push(Digest(record[at..].try_into().map_err(|_| format!("receipt {seq}"))?));
+        }
+        Ok(out)
+    }
+}
+
+/// The Merkle tree of data directory `dir` read lazily, without verifying the ledger: the
+/// archive's frontier (if any), each sealed segment's subtree roots from its tree file
+/// (`trees/`), and the receipts of the segments a proof descends into. Nothing in it is
+/// trusted until a proof made from it is checked against a signed checkpoint's root.
+pub(crate) fn lazy_tree(dir: &Path) -> Result<Verified, String> {
+    let store = Arc::new(open_dir_lazily(dir)?);
+    let manifest = Manifest::read(dir).map_err(|e| e.to_string())?;
+    let (base, boundary) = match &manifest {
+        Some(m) => (m.frontier(), m.boundary),
+        None => (govern_ledger::merkle::MerkleFrontier::new(), 0),
+    };
+    let len = store.len();
+    let starts = store.segment_starts();
+    let trees = dir.join(govern_ledger::merkle::TREE_DIR);
+    let mut segments = Vec::with_capacity(starts.len());
+    for (k, &first) in starts.iter().enumerate() {
+        let sealed_end = starts.get(k + 1).copied();
+        let end = sealed_end.unwrap_or(len);
+        if end <= first {
+            continue;
+        }
+        // A sealed segment's file, when it checks; the last segment's receipts are read.
+        let roots = sealed_end.and_then(|end| {
+            let bytes = std::fs::read(trees.join(tree_file_name(first))).ok()?;
+            decode_tree_file(&bytes, first, end)
+        });
+        segments.push(TreeSegment { first, end, roots });
+    }
+    let hashes = Box::new(StoreHashes(Arc::clone(&store)));
+    let tree = LazyTree::new(len, base, segments, hashes).map_err(|e| e.to_string())?;
+    Ok(Verified { receipts: len, boundary, tree: Box::new(tree), lazily: Some(store) })
 }
 
 /// [`LedgerArg::verify`] of data directory `dir`, whose oldest receipts are archived.
@@ -224,7 +285,12 @@ fn verify_archived_dir(
         tree.push(hash);
     })
     .map_err(|e| failed("verification failed", &e))?;
-    Ok(Verified { receipts: report.receipts, boundary: report.boundary, tree })
+    Ok(Verified {
+        receipts: report.receipts,
+        boundary: report.boundary,
+        tree: Box::new(tree),
+        lazily: None,
+    })
 }
 
 /// Opens an archive directory's segments read-only (`govern archive` left them there).

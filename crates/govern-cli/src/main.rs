@@ -130,9 +130,13 @@ enum Command {
     /// against (the latest, checkpoint.json else checkpoint.note, on a database the shard's
     /// latest row of govern_checkpoints, when it covers the receipt). --consistency CHECKPOINT: the consistency proof (RFC 9162) from that saved
     /// checkpoint to the latest one, with both.
-    /// The ledger is verified first, and every checkpoint (signature, and its root against the
-    /// ledger) before it is used. On a PostgreSQL database of several shards, each its own
-    /// chain, say which with --shard K or --tenant T.
+    /// Every checkpoint is verified (signature, and its root against the ledger) before it is
+    /// used. On a data directory, a receipt the latest checkpoint covers is proved from the
+    /// tree files (DATA_DIR/trees/, each sealed segment's subtree roots) and the receipts of
+    /// its own segment, and the proof is checked against the checkpoint's root: the ledger is
+    /// not read whole. Otherwise (no tree files that agree, a newer receipt, --consistency,
+    /// --archive, a database) the ledger is verified first. On a PostgreSQL database of
+    /// several shards, each its own chain, say which with --shard K or --tenant T.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern prove /tmp/ledger --seq 42\n",

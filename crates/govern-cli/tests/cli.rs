@@ -203,7 +203,7 @@ fn receipts_lists_one_tenant_s_receipts_in_order_and_filters_them() {
         assert!(row[1].starts_with("2026-01-01T00:00:00.") && row[1].ends_with('Z'), "{row:?}");
         assert_eq!(row[2], "subscription");
         assert_eq!(row[3], format!("sub-{:08}", seq / 9));
-        assert_eq!(row[4..8], ["activate", "free_trial", "→", "active"]);
+        assert_eq!(row[4..8], ["activate", "pending", "→", "active"]);
         assert_eq!(row[8].len(), 12);
         assert!(row[8].bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(row[9], "benchmark");
@@ -891,4 +891,64 @@ fn archive_refuses_a_directory_without_a_ledger_and_needs_a_bound() {
     assert_eq!(out.status.code(), Some(2), "--before or --below is required");
     let out = govern(&["archive", empty, "--before", "yesterday", "--to", "/tmp/nowhere"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn prove_from_tree_files_gives_the_proof_the_whole_ledger_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = s(&data).to_owned();
+    let out = govern(&[
+        "bench",
+        "ledger",
+        "--receipts",
+        "3000",
+        "--per-resource",
+        "10",
+        "--segment-bytes",
+        "16384",
+        "--data-dir",
+        &data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let trees = Path::new(&data).join("trees");
+    assert!(std::fs::read_dir(&trees).unwrap().count() > 40, "a tree file per sealed segment");
+    let prove = |seq: &str| {
+        let out = govern(&["prove", &data, "--seq", seq]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout).to_string(), text(&out.stderr).to_string())
+    };
+    let from_files: Vec<_> = ["0", "1234", "2999"].iter().map(|seq| prove(seq)).collect();
+    assert!(from_files.iter().all(|(_, stderr)| stderr.is_empty()), "{from_files:?}");
+    // Without the tree files: every segment's receipts read, the same proofs.
+    let aside = dir.path().join("trees");
+    std::fs::rename(&trees, &aside).unwrap();
+    for (seq, expected) in ["0", "1234", "2999"].iter().zip(&from_files) {
+        assert_eq!(&prove(seq), expected);
+    }
+    // A tree file whose root was forged (its CRC recomputed): the proof would not check
+    // against the checkpoint, so the whole ledger is verified instead, with a note.
+    std::fs::rename(&aside, &trees).unwrap();
+    let file = trees.join("00000000000000000000.tree");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[50] ^= 1;
+    let n = bytes.len() - 4;
+    let crc = crc32c(&bytes[..n]);
+    bytes[n..].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+    let (stdout, stderr) = prove("1234");
+    assert_eq!(stdout, from_files[1].0);
+    assert!(stderr.contains("verifying the whole ledger instead"), "{stderr}");
+}
+
+/// CRC32C (Castagnoli), bit by bit.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
 }

@@ -26,6 +26,7 @@ mod open;
 mod seqs;
 pub(crate) mod snapshot;
 mod store;
+mod trees;
 
 #[allow(
     clippy::disallowed_types,

@@ -14,6 +14,7 @@
 mod levels;
 mod partial;
 mod paths;
+mod stored;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -23,6 +24,10 @@ use sha2::{Digest as _, Sha256};
 
 use levels::Levels;
 pub use partial::PartialTree;
+pub use stored::{
+    LazyTree, ReceiptHashes, TREE_DIR, TreeSegment, decode_tree_file, encode_tree_file,
+    tree_file_name,
+};
 
 /// The prefix of a leaf hash's preimage (RFC 6962 §2.1).
 const LEAF_PREFIX: u8 = 0x00;
@@ -178,7 +183,61 @@ pub enum ProofError {
         /// The partial tree's boundary: its leaves below it are archived.
         boundary: u64,
     },
+    /// A lazily read tree ([`LazyTree`]) could not read the receipts a proof needs.
+    #[error("the receipts this needs could not be read: {0}")]
+    Unreadable(String),
 }
+
+/// What proofs are made from: a whole tree ([`MerkleTree`]), one from an archive boundary
+/// ([`PartialTree`]) or one read lazily from a data directory ([`LazyTree`]).
+pub trait ProofTree {
+    /// The number of leaves.
+    fn len(&self) -> u64;
+    /// Whether it has none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The root of the first `size` leaves.
+    ///
+    /// # Errors
+    /// [`ProofError`] when `size` is out of range or the tree cannot answer.
+    fn root_at(&self, size: u64) -> Result<Digest, ProofError>;
+    /// Leaf `index`'s inclusion proof in the tree of `size` leaves.
+    ///
+    /// # Errors
+    /// As [`Self::root_at`].
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Digest>, ProofError>;
+    /// The consistency proof from `old_size` leaves to `new_size`.
+    ///
+    /// # Errors
+    /// As [`Self::root_at`].
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Digest>, ProofError>;
+}
+
+macro_rules! proof_tree {
+    ($($ty:ty),+) => {$(
+        impl ProofTree for $ty {
+            fn len(&self) -> u64 {
+                <$ty>::len(self)
+            }
+            fn root_at(&self, size: u64) -> Result<Digest, ProofError> {
+                <$ty>::root_at(self, size)
+            }
+            fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Digest>, ProofError> {
+                <$ty>::inclusion_proof(self, index, size)
+            }
+            fn consistency_proof(
+                &self,
+                old_size: u64,
+                new_size: u64,
+            ) -> Result<Vec<Digest>, ProofError> {
+                <$ty>::consistency_proof(self, old_size, new_size)
+            }
+        }
+    )+};
+}
+
+proof_tree!(MerkleTree, PartialTree, LazyTree);
 
 /// A full tree never misses a subtree: this lets it share its proofs' code with a
 /// [`PartialTree`], which may.

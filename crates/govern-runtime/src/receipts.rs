@@ -350,6 +350,12 @@ impl Snapshots {
             // Derived data: the next open reads more records, nothing is lost.
             Err(e) => tracing::warn!(error = %e, why, "ledger snapshot not written"),
         }
+        // The sealed segments' subtree roots, for proofs that read only what they need.
+        match ledger.write_segment_trees(&self.dir) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(segments = n, why, "segment tree files written"),
+            Err(e) => tracing::warn!(error = %e, why, "segment tree files not written"),
+        }
     }
 }
 

@@ -54,6 +54,12 @@ pub struct SegmentReader {
 }
 
 impl SegmentReader {
+    /// The first record of each segment, in order (the last segment's included).
+    #[must_use]
+    pub fn segment_starts(&self) -> Vec<u64> {
+        self.segments.iter().map(|s| s.first_seq).collect()
+    }
+
     /// Opens the segments of data directory `dir` read-only: no lock is taken, nothing is
     /// written; the last segment is scanned (a torn tail is reported, not cut), the others
     /// are only listed.
