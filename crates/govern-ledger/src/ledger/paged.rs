@@ -344,3 +344,6 @@ impl Clean {
         self.lists.len()
     }
 }
+
+#[cfg(test)]
+mod tests;
