@@ -388,28 +388,34 @@ impl Index {
     }
 
     /// Pages from `snapshot` from now on (a snapshot of this ledger's first records, newer
-    /// than any before): the dirty lists wholly in it become clean (kept while they fit in
-    /// the budget). The clean lists held stay right: their keys have no records since.
-    fn switch_to(&mut self, snapshot: paged::Paged) {
-        let covered = snapshot.records();
-        if self.paged.as_ref().is_some_and(|p| p.records() > covered) {
-            return;
-        }
-        for shard in self.resources.shards.iter_mut() {
-            let clean = &mut self.clean;
-            let budget = self.budget;
-            shard.retain(|&key, list| {
-                if list.last().is_some_and(|last| last >= covered) {
-                    return true;
-                }
-                clean.offer(key, std::mem::take(list), budget);
-                false
-            });
-            if shard.len() < shard.capacity() / 4 {
-                shard.shrink_to_fit();
-            }
+    /// than any before; `false`, and nothing changed, for an older one). The clean lists
+    /// held stay right: their keys have no records since the previous snapshot, so their
+    /// lists are the same in this one. The dirty lists stay right too until
+    /// [`Self::clean_shard`] lets those wholly in it go.
+    fn switch_to(&mut self, snapshot: paged::Paged) -> bool {
+        if self.paged.as_ref().is_some_and(|p| p.records() > snapshot.records()) {
+            return false;
         }
         self.paged = Some(snapshot);
+        true
+    }
+
+    /// Turns the dirty lists of shard `i` wholly in the snapshot paged from clean: kept in
+    /// the cache while they fit in the budget, else let go (read again when needed).
+    fn clean_shard(&mut self, i: usize) {
+        let Some(covered) = self.paged.as_ref().map(paged::Paged::records) else { return };
+        let Some(shard) = self.resources.shards.get_mut(i) else { return };
+        let (clean, budget) = (&mut self.clean, self.budget);
+        shard.retain(|&key, list| {
+            if list.last().is_some_and(|last| last >= covered) {
+                return true;
+            }
+            clean.offer(key, std::mem::take(list), budget);
+            false
+        });
+        if shard.len() < shard.capacity() / 4 {
+            shard.shrink_to_fit();
+        }
     }
 
     /// Every resource list, sorted (tests: an index compared with one that holds them all,

@@ -549,6 +549,11 @@ impl PagedStart {
         let keys = index.keys.clone();
         snapshot
             .for_each_key(&names, |entry, list| {
+                if starts.is_empty() {
+                    // Every key of the records after the snapshot joined (or none): the
+                    // rest of the walk only checks.
+                    return Ok(());
+                }
                 let tenant = names.get(entry.tenant as usize).copied().unwrap_or_default();
                 let hash = keys.hash(tenant, entry.kind, entry.resource);
                 let Some(tail) = index.resources.shards[hash.shard()].get_mut(&hash) else {

@@ -1066,7 +1066,15 @@ impl Ledger {
             .map_err(|source| SnapshotError::Io { context: "opening the new snapshot".into(), source })
             .and_then(|file| super::paged::Paged::open(file, records, last_hash));
         match opened {
-            Ok(paged) => self.lock().index.switch_to(paged),
+            // One hold of the lock per shard: a ledger opened without a snapshot holds every
+            // list, and lets most of them go here.
+            Ok(paged) => {
+                if self.lock().index.switch_to(paged) {
+                    for shard in 0..super::KeyHash::SHARDS {
+                        self.lock().index.clean_shard(shard);
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(reason = %e, "the index does not page from the new ledger snapshot; it keeps its lists");
             }
