@@ -445,7 +445,8 @@ impl Index {
     /// Heap bytes the index holds, about: the resource tables and lists (dirty and clean),
     /// the tenants' lists, and what finds a list in the snapshot.
     fn resident_bytes(&self) -> usize {
-        let tenants = self.tenants.capacity() * (size_of::<TenantId>() + size_of::<MarkedList>() + 1)
+        let tenants = self.tenants.capacity()
+            * (size_of::<TenantId>() + size_of::<MarkedList>() + 1)
             + self.tenants.values().map(MarkedList::heap_bytes).sum::<usize>();
         self.resources.heap_bytes()
             + self.clean.bytes()
@@ -1139,9 +1140,9 @@ impl List<'_> {
         from: Option<Resume>,
     ) -> Result<Option<(&SeqList, Resume)>, LedgerError> {
         Ok(match self {
-            Self::Resource(tenant, kind, resource) => index
-                .resource(tenant, kind, resource)?
-                .map(|seqs| (seqs, from.unwrap_or_default())),
+            Self::Resource(tenant, kind, resource) => {
+                index.resource(tenant, kind, resource)?.map(|seqs| (seqs, from.unwrap_or_default()))
+            }
             Self::Tenant(tenant, after) => index
                 .tenants
                 .get(tenant)

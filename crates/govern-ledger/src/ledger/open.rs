@@ -342,7 +342,11 @@ impl Ledger {
     /// from it: its tenants' lists, head and frontier, and no resource list; the records
     /// after it are indexed on their own and joined to their keys' lists in the snapshot
     /// once read ([`PagedStart::attach`]).
-    fn start_paged(snapshot: Loaded, file: std::fs::File, keys: &KeyHasher) -> Result<Start, String> {
+    fn start_paged(
+        snapshot: Loaded,
+        file: std::fs::File,
+        keys: &KeyHasher,
+    ) -> Result<Start, String> {
         let tenants = snapshot.tenants().map_err(|e| e.to_string())?;
         let names = tenants.iter().map(|(id, _)| Box::<str>::from(id.as_str())).collect();
         let frontier = snapshot.frontier().map_err(|e| e.to_string())?;
@@ -600,7 +604,8 @@ impl PagedStart {
 
 /// The `resource_seq` of each key's first record after the snapshot an open pages from.
 #[allow(clippy::disallowed_types, reason = "lookup only; checked for any non-zero value")]
-type Starts = std::collections::HashMap<KeyHash, u64, std::hash::BuildHasherDefault<super::PassThrough>>;
+type Starts =
+    std::collections::HashMap<KeyHash, u64, std::hash::BuildHasherDefault<super::PassThrough>>;
 
 /// Rebuilds the index, the chain head and (if `durable`) the Merkle frontier from the
 /// records `source` hands over: this thread reads and indexes them, the chain and tree

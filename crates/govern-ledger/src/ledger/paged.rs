@@ -72,7 +72,13 @@ impl Paged {
         tenants: &[u8],
         fence: &[u8],
     ) -> Result<Self, SnapshotError> {
-        Ok(Self { file, records, keys, fence: parse_fence(fence)?, tenants: parse_tenants(tenants)? })
+        Ok(Self {
+            file,
+            records,
+            keys,
+            fence: parse_fence(fence)?,
+            tenants: parse_tenants(tenants)?,
+        })
     }
 
     /// The snapshot in `file` (a snapshot this ledger has just written, of `records`
@@ -267,7 +273,11 @@ fn parse_tenants(bytes: &[u8]) -> Result<Vec<Box<str>>, SnapshotError> {
 pub(crate) struct Clean {
     /// Each list and its last use.
     #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output")]
-    lists: std::collections::HashMap<KeyHash, (SeqList, u64), std::hash::BuildHasherDefault<PassThrough>>,
+    lists: std::collections::HashMap<
+        KeyHash,
+        (SeqList, u64),
+        std::hash::BuildHasherDefault<PassThrough>,
+    >,
     /// The lists by last use.
     by_use: BTreeMap<u64, KeyHash>,
     /// The next use's number.

@@ -1063,7 +1063,10 @@ impl Ledger {
     /// be opened the index keeps what it holds (and says why).
     fn page_from(&self, path: &Path, records: u64, last_hash: Digest) {
         let opened = std::fs::File::open(path)
-            .map_err(|source| SnapshotError::Io { context: "opening the new snapshot".into(), source })
+            .map_err(|source| SnapshotError::Io {
+                context: "opening the new snapshot".into(),
+                source,
+            })
             .and_then(|file| super::paged::Paged::open(file, records, last_hash));
         match opened {
             // One hold of the lock per shard: a ledger opened without a snapshot holds every

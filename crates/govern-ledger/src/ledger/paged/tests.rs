@@ -185,7 +185,10 @@ fn run(seed: u64, budget: usize) {
     ledger.commit().unwrap();
     all_same(&ledger, &reference);
     assert_eq!(ledger.verify().unwrap(), reference.head());
-    assert!(snapshots > 0 && reopened_paged > 0, "seed {seed}: {snapshots} snapshots, {reopened_paged} paged opens");
+    assert!(
+        snapshots > 0 && reopened_paged > 0,
+        "seed {seed}: {snapshots} snapshots, {reopened_paged} paged opens"
+    );
     if budget <= 1024 {
         assert!(ledger.lock().index.clean.bytes() <= 1024.max(budget) + 512);
     }
@@ -265,7 +268,10 @@ fn a_snapshot_block_damaged_after_the_open_fails_its_reads_and_never_answers_wro
         match ledger.resource_receipts(&tenant, kind, &resource) {
             Ok(receipts) => {
                 assert!(k < 10, "key {k}: its list is in a damaged block, yet it was read");
-                assert_eq!(receipts, reference.resource_receipts(&tenant, kind, &resource).unwrap());
+                assert_eq!(
+                    receipts,
+                    reference.resource_receipts(&tenant, kind, &resource).unwrap()
+                );
             }
             Err(LedgerError::Corrupt { reason, .. }) => {
                 assert!(reason.contains("KEYS block at byte"), "{reason}");
