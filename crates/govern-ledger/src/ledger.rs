@@ -16,9 +16,11 @@
 //! hold, so a replay of a million receipts holds up an append for one batch's copy at most
 //! (a waiting append takes the lock between two holds). `verify` takes the length and a
 //! [`LedgerStore::locate_range`] under it (no work per published record) and reads
-//! everything after. A read returns what the ledger held when it began: the numbers it
-//! copies are capped at the head it saw first. `commit` is held for a whole group commit;
-//! it is taken before `inner`, never after.
+//! everything after. A resource's list not held by the index (see `paged`) is read from the
+//! snapshot under the lock: one block of about 64 KiB, at most once per list and hold. A read
+//! returns what the ledger held when it began: the numbers it copies are capped at the head
+//! it saw first. `commit` is held for a whole group commit; it is taken before `inner`,
+//! never after.
 
 mod archiving;
 pub(crate) mod lookup;
@@ -63,9 +65,10 @@ pub use store::{
 pub const TENANT_PAGE_MAX: usize = 1_000;
 
 /// The index's budget unless set ([`Ledger::set_index_budget`]): the bytes of resource lists
-/// read from the ledger's snapshot that it keeps (the clean cache, see `paged`). 64 MiB
-/// holds about 600 000 lists of a few receipts; beyond it, lists are read again from the
-/// snapshot (one block of about 64 KiB each) when needed.
+/// read from the ledger's snapshot that it keeps (the clean cache, see `paged`). A list
+/// costs about 96 bytes plus its spilled deltas: 64 MiB hold about 700 000 short lists (up to
+/// 14 bytes of deltas, kept in place), fewer long ones; beyond it, lists are read again from
+/// the snapshot (one block of about 64 KiB each) when needed.
 pub const INDEX_BUDGET_BYTES: usize = 64 << 20;
 
 /// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
@@ -92,7 +95,9 @@ pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The store did not hand over a record it should have (missing, or another in its
-    /// place).
+    /// place); or the ledger snapshot's block holding a resource's list, read when the index
+    /// pages from it, could not be read or failed its CRC32C (`seq` is then the snapshot's
+    /// last record and `reason` names the block).
     #[error("the store did not hand over record {seq}: {reason}")]
     Corrupt {
         /// The record.
