@@ -361,6 +361,9 @@ impl Index {
             return Ok(self.resources.get(key));
         }
         let Some(paged) = &self.paged else { return Ok(None) };
+        if !paged.may_have(key) {
+            return Ok(None);
+        }
         if self.clean.get(key).is_some() {
             return Ok(self.clean.get(key));
         }
@@ -384,6 +387,9 @@ impl Index {
             return Ok(());
         }
         let Some(paged) = &self.paged else { return Ok(()) };
+        if !paged.may_have(key) {
+            return Ok(());
+        }
         let list = match self.clean.take(key) {
             Some(list) => list,
             None => paged.list(tenant.as_str(), kind, resource.as_str())?.unwrap_or_default(),

@@ -551,15 +551,20 @@ impl PagedStart {
         let Self { snapshot, file, names } = self;
         let names: Vec<&str> = names.iter().map(|n| &**n).collect();
         let keys = index.keys.clone();
+        let (keys_at, keys_len) = snapshot.span(2);
+        let mut paged = super::paged::Paged::from_bytes(
+            file,
+            snapshot.records,
+            (keys_at, keys_len),
+            snapshot.section(1),
+            snapshot.section(3),
+        )
+        .map_err(|e| e.to_string())?;
         snapshot
             .for_each_key(&names, |entry, list| {
-                if starts.is_empty() {
-                    // Every key of the records after the snapshot joined (or none): the
-                    // rest of the walk only checks.
-                    return Ok(());
-                }
                 let tenant = names.get(entry.tenant as usize).copied().unwrap_or_default();
                 let hash = keys.hash(tenant, entry.kind, entry.resource);
+                paged.add_key(hash);
                 let Some(tail) = index.resources.shards[hash.shard()].get_mut(&hash) else {
                     return Ok(());
                 };
@@ -588,15 +593,6 @@ impl PagedStart {
                 "a resource not in the snapshot has its first receipt after it numbered {start}"
             ));
         }
-        let (keys_at, keys_len) = snapshot.span(2);
-        let paged = super::paged::Paged::from_bytes(
-            file,
-            snapshot.records,
-            (keys_at, keys_len),
-            snapshot.section(1),
-            snapshot.section(3),
-        )
-        .map_err(|e| e.to_string())?;
         index.paged = Some(paged);
         Ok(index)
     }

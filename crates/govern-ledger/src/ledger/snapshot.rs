@@ -1062,12 +1062,18 @@ impl Ledger {
     /// file over it meanwhile; checked against what was written all the same. When it cannot
     /// be opened the index keeps what it holds (and says why).
     fn page_from(&self, path: &Path, records: u64, last_hash: Digest) {
+        let hasher = self.lock().index.keys.clone();
         let opened = std::fs::File::open(path)
             .map_err(|source| SnapshotError::Io {
                 context: "opening the new snapshot".into(),
                 source,
             })
-            .and_then(|file| super::paged::Paged::open(file, records, last_hash));
+            .and_then(|file| super::paged::Paged::open(file, records, last_hash))
+            .and_then(|mut paged| {
+                // Every block read once (off the lock): the keys it has, for the filter.
+                paged.fill_filter(&hasher).map_err(SnapshotError::Ledger)?;
+                Ok(paged)
+            });
         match opened {
             // One hold of the lock per shard: a ledger opened without a snapshot holds every
             // list, and lets most of them go here.

@@ -218,10 +218,12 @@ fn with_the_default_budget_lists_read_back_stay_and_a_smaller_budget_lets_them_g
     let ledger = open(tmp.path(), usize::MAX);
     assert_eq!(paging(&ledger), (true, 0), "nothing read back at the open");
     all_same(&ledger, &reference);
-    // Every list read once and kept (and those of the other kinds of each resource, which
-    // `tenant_receipts` of a resource reads: none, remembered).
-    let kinds = GovernorKind::ALL.len() as u64;
-    assert_eq!(paging(&ledger).1 as u64, TENANTS * kinds * RESOURCES, "every list kept");
+    // Every list read once and kept. `tenant_receipts` of a resource also looks up the
+    // resource under every other kind: absent from the snapshot, which its key filter says
+    // without a block read but for about 1 % of them (read, found absent, remembered).
+    let absent = (GovernorKind::ALL.len() as u64 - 3) * TENANTS * RESOURCES;
+    let held = paging(&ledger).1 as u64;
+    assert!((KEYS..KEYS + absent / 20).contains(&held), "{held} lists held");
     let held = ledger.index_resident_bytes();
     ledger.set_index_budget(2 << 10);
     assert!(ledger.lock().index.clean.bytes() <= 2 << 10);
