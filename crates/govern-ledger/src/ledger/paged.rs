@@ -9,7 +9,9 @@
 //! a *clean* cache ([`Clean`]) of at most the index budget's bytes, the least recently used
 //! list evicted first. A key's first append after the snapshot moves its clean list into the
 //! dirty ones first, so that the numbering check and `resource_seq` stay exact; a new
-//! snapshot turns the dirty lists wholly below its length clean again.
+//! snapshot turns the dirty lists wholly below its length clean again. A Bloom filter of the
+//! snapshot's keys ([`KeyFilter`], by the ledger's own key hashes) spares the block read for
+//! most keys it does not have: a new resource's first append, a governor that never wrote.
 //!
 //! The snapshot is read through the file descriptor opened when the index switched to it: a
 //! newer snapshot renamed over `ledger.snap` (or its removal by archival) does not change what
