@@ -31,6 +31,10 @@ pub(crate) struct ReopenArgs {
     /// instead of both from one read (`Ledger::open_dir`, what the runtime does).
     #[arg(long)]
     two_steps: bool,
+    /// The index budget, in bytes (default: the ledger's, `INDEX_BUDGET_BYTES`): how many
+    /// bytes of resource lists read back from the snapshot the index keeps.
+    #[arg(long, value_name = "BYTES")]
+    index_budget: Option<usize>,
 }
 
 /// What opening took: the ledger, the store's report, and the seconds of each step (only
@@ -74,7 +78,12 @@ fn open(args: &ReopenArgs) -> Result<Opened, String> {
 pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
     let before = live_bytes();
     let Opened { ledger, report, steps, total_s, store_bytes } = open(args)?;
+    if let Some(bytes) = args.index_budget {
+        ledger.set_index_budget(bytes);
+    }
     let heap_bytes = live_bytes() - before;
+    let index_bytes = ledger.index_resident_bytes();
+    let cold = cold_read(&ledger)?;
     let receipts = report.records;
     let head = ledger.head();
     let root = ledger.tree_head().map(|t| t.root.to_string()).unwrap_or_default();
@@ -98,7 +107,11 @@ pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
                 "receipts_per_s": per_s(total_s).round(),
                 "store_heap_mib": store_bytes.map(|b| (mib(b) * 10.0).round() / 10.0),
                 "heap_mib": (mib(heap_bytes) * 10.0).round() / 10.0,
+                "index_resident_mib": (mib(index_bytes as i64) * 10.0).round() / 10.0,
                 "peak_rss_mib": (peak_rss_mib * 10.0).round() / 10.0,
+                "cold_read_ms": cold.map(|c| round3(c.cold_s * 1e3)),
+                "warm_read_ms": cold.map(|c| round3(c.warm_s * 1e3)),
+                "read_receipts": cold.map(|c| c.receipts),
                 "next_seq": head.next_seq,
                 "last_hash": head.last_hash.to_string(),
                 "root": root,
@@ -135,10 +148,53 @@ pub(crate) fn run(args: &ReopenArgs) -> Result<(), String> {
             mib(heap_bytes),
             store_bytes.map_or(String::new(), |b| format!(" (store offsets {:.1} MiB)", mib(b)))
         );
+        say!(
+            "  index resident      {:>8.1} MiB (resource lists held, tenants' lists, snapshot fence)",
+            mib(index_bytes as i64)
+        );
+        if let Some(c) = cold {
+            say!(
+                "  resource_receipts   {:>8.3} ms cold, {:.3} ms again ({} receipts of the resource of receipt {})",
+                c.cold_s * 1e3,
+                c.warm_s * 1e3,
+                c.receipts,
+                c.seq
+            );
+        }
         say!("  head                next_seq {}, last hash {}", head.next_seq, head.last_hash);
         say!("  Merkle root         {root}");
     }
     Ok(())
+}
+
+/// One resource's receipts read twice after the open: first cold (its list read from the
+/// snapshot when the index pages from one), then again.
+#[derive(Clone, Copy)]
+struct ColdRead {
+    seq: u64,
+    receipts: usize,
+    cold_s: f64,
+    warm_s: f64,
+}
+
+/// [`ColdRead`] of the resource of the receipt in the middle of the ledger (none when it is
+/// empty).
+fn cold_read(ledger: &Ledger) -> Result<Option<ColdRead>, String> {
+    let seq = ledger.head().next_seq / 2;
+    let Some(receipt) = ledger.receipts_in(seq..seq + 1).map_err(|e| e.to_string())?.pop() else {
+        return Ok(None);
+    };
+    let body = &receipt.body;
+    let read = || {
+        let started = Instant::now();
+        let receipts = ledger
+            .resource_receipts(&body.tenant, body.governor, &body.resource)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((receipts.len(), started.elapsed().as_secs_f64()))
+    };
+    let (receipts, cold_s) = read()?;
+    let (_, warm_s) = read()?;
+    Ok(Some(ColdRead { seq, receipts, cold_s, warm_s }))
 }
 
 fn round3(s: f64) -> f64 {

@@ -16,13 +16,16 @@
 //! hold, so a replay of a million receipts holds up an append for one batch's copy at most
 //! (a waiting append takes the lock between two holds). `verify` takes the length and a
 //! [`LedgerStore::locate_range`] under it (no work per published record) and reads
-//! everything after. A read returns what the ledger held when it began: the numbers it
-//! copies are capped at the head it saw first. `commit` is held for a whole group commit;
-//! it is taken before `inner`, never after.
+//! everything after. A resource's list not held by the index (see `paged`) is read from the
+//! snapshot under the lock: one block of about 64 KiB, at most once per list and hold. A read
+//! returns what the ledger held when it began: the numbers it copies are capped at the head
+//! it saw first. `commit` is held for a whole group commit; it is taken before `inner`,
+//! never after.
 
 mod archiving;
 pub(crate) mod lookup;
 mod open;
+mod paged;
 mod seqs;
 pub(crate) mod snapshot;
 mod store;
@@ -62,6 +65,13 @@ pub use store::{
 /// under one hold of the ledger's lock and returned whole, so both stay bounded.
 pub const TENANT_PAGE_MAX: usize = 1_000;
 
+/// The index's budget unless set ([`Ledger::set_index_budget`]): the bytes of resource lists
+/// read from the ledger's snapshot that it keeps (the clean cache, see `paged`). A list
+/// costs about 96 bytes plus its spilled deltas: 64 MiB hold about 700 000 short lists (up to
+/// 14 bytes of deltas, kept in place), fewer long ones; beyond it, lists are read again from
+/// the snapshot (one block of about 64 KiB each) when needed.
+pub const INDEX_BUDGET_BYTES: usize = 64 << 20;
+
 /// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
 /// (tens of microseconds), then reads without it. A few in tests, so that reads resume
 /// across holds.
@@ -86,7 +96,9 @@ pub enum LedgerError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The store did not hand over a record it should have (missing, or another in its
-    /// place).
+    /// place); or the ledger snapshot's block holding a resource's list, read when the index
+    /// pages from it, could not be read or failed its CRC32C (`seq` is then the snapshot's
+    /// last record and `reason` names the block).
     #[error("the store did not hand over record {seq}: {reason}")]
     Corrupt {
         /// The record.
@@ -266,6 +278,23 @@ impl Resources {
         self.shards[key.shard()].get(&key)
     }
 
+    fn contains(&self, key: KeyHash) -> bool {
+        self.shards[key.shard()].contains_key(&key)
+    }
+
+    fn insert(&mut self, key: KeyHash, list: SeqList) {
+        self.shards[key.shard()].insert(key, list);
+    }
+
+    /// Heap bytes of the tables and the lists.
+    fn heap_bytes(&self) -> usize {
+        let slot = size_of::<KeyHash>() + size_of::<SeqList>() + 1;
+        self.shards
+            .iter()
+            .map(|s| s.capacity() * slot + s.values().map(SeqList::heap_bytes).sum::<usize>())
+            .sum()
+    }
+
     fn entry(&mut self, key: KeyHash) -> &mut SeqList {
         self.shards[key.shard()].entry(key).or_default()
     }
@@ -277,26 +306,164 @@ type Tenants = HashMap<TenantId, MarkedList, foldhash::fast::RandomState>;
 
 /// Where each receipt is: its sequence number in the list of its resource and in the list of
 /// its tenant. Lists only; the ids are in the receipts.
-#[derive(Debug, Default)]
+///
+/// Resource lists: with a snapshot to page from (`paged`), `resources` holds the *dirty*
+/// lists only (keys appended since that snapshot, whole lists) and every other list is read
+/// from the snapshot when needed, kept in `clean` within `budget` bytes (see `paged`);
+/// without one, `resources` holds every list.
+#[derive(Debug)]
 pub(crate) struct Index {
     /// Hashes the keys of `resources`.
     keys: KeyHasher,
     /// Per (tenant, kind, resource), by [`KeyHash`]: what a governor replays.
     resources: Resources,
+    /// The snapshot the lists not in `resources` are read from.
+    paged: Option<paged::Paged>,
+    /// Lists read from it, within `budget`.
+    clean: paged::Clean,
+    /// The bytes `clean` may hold.
+    budget: usize,
     /// Per tenant: what tenant queries and counts read.
     tenants: Tenants,
 }
 
+impl Default for Index {
+    fn default() -> Self {
+        Self::new(KeyHasher::default(), Resources::default(), Tenants::default())
+    }
+}
+
 impl Index {
+    fn new(keys: KeyHasher, resources: Resources, tenants: Tenants) -> Self {
+        Self {
+            keys,
+            resources,
+            paged: None,
+            clean: paged::Clean::default(),
+            budget: INDEX_BUDGET_BYTES,
+            tenants,
+        }
+    }
+
     /// The sequence numbers under the hash of (tenant, kind, resource): that resource's, and
-    /// (with a negligible chance, see [`KeyHash`]) those of another sharing the hash.
+    /// (with a negligible chance, see [`KeyHash`]) those of another sharing the hash. A list
+    /// not held is read from the snapshot (a key it does not have is remembered as empty).
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when the snapshot's block cannot be read or is damaged.
     fn resource(
-        &self,
+        &mut self,
         tenant: &TenantId,
         kind: GovernorKind,
         resource: &ResourceId,
-    ) -> Option<&SeqList> {
-        self.resources.get(self.keys.hash(tenant.as_str(), kind, resource.as_str()))
+    ) -> Result<Option<&SeqList>, LedgerError> {
+        let key = self.keys.hash(tenant.as_str(), kind, resource.as_str());
+        if self.resources.contains(key) {
+            return Ok(self.resources.get(key));
+        }
+        let Some(paged) = &self.paged else { return Ok(None) };
+        if !paged.may_have(key) {
+            return Ok(None);
+        }
+        if self.clean.get(key).is_some() {
+            return Ok(self.clean.get(key));
+        }
+        let list = paged.list(tenant.as_str(), kind, resource.as_str())?.unwrap_or_default();
+        Ok(Some(self.clean.insert(key, list, self.budget)))
+    }
+
+    /// Makes the list of `key`, that of (tenant, kind, resource), a dirty one before an
+    /// append to it: its clean list moved (or read) from the snapshot first.
+    ///
+    /// # Errors
+    /// As [`Self::resource`].
+    fn fault_in(
+        &mut self,
+        key: KeyHash,
+        tenant: &TenantId,
+        kind: GovernorKind,
+        resource: &ResourceId,
+    ) -> Result<(), LedgerError> {
+        if self.resources.contains(key) {
+            return Ok(());
+        }
+        let Some(paged) = &self.paged else { return Ok(()) };
+        if !paged.may_have(key) {
+            return Ok(());
+        }
+        let list = match self.clean.take(key) {
+            Some(list) => list,
+            None => paged.list(tenant.as_str(), kind, resource.as_str())?.unwrap_or_default(),
+        };
+        self.resources.insert(key, list);
+        Ok(())
+    }
+
+    /// Pages from `snapshot` from now on (a snapshot of this ledger's first records, newer
+    /// than any before; `false`, and nothing changed, for an older one). The clean lists
+    /// held stay right: their keys have no records since the previous snapshot, so their
+    /// lists are the same in this one. The dirty lists stay right too until
+    /// [`Self::clean_shard`] lets those wholly in it go.
+    fn switch_to(&mut self, snapshot: paged::Paged) -> bool {
+        if self.paged.as_ref().is_some_and(|p| p.records() > snapshot.records()) {
+            return false;
+        }
+        self.paged = Some(snapshot);
+        true
+    }
+
+    /// Turns the dirty lists of shard `i` wholly in the snapshot paged from clean: kept in
+    /// the cache while they fit in the budget, else let go (read again when needed).
+    fn clean_shard(&mut self, i: usize) {
+        let Some(covered) = self.paged.as_ref().map(paged::Paged::records) else { return };
+        let Some(shard) = self.resources.shards.get_mut(i) else { return };
+        let (clean, budget) = (&mut self.clean, self.budget);
+        shard.retain(|&key, list| {
+            if list.last().is_some_and(|last| last >= covered) {
+                return true;
+            }
+            clean.offer(key, std::mem::take(list), budget);
+            false
+        });
+        if shard.len() < shard.capacity() / 4 {
+            shard.shrink_to_fit();
+        }
+    }
+
+    /// Every resource list, sorted (tests: an index compared with one that holds them all,
+    /// whichever way each holds them): the dirty ones and the snapshot's others.
+    #[cfg(test)]
+    pub(crate) fn all_lists(&self) -> Vec<Vec<u64>> {
+        let mut out: Vec<Vec<u64>> = self
+            .resources
+            .shards
+            .iter()
+            .flat_map(|shard| shard.values())
+            .map(|list| list.iter().collect())
+            .collect();
+        if let Some(paged) = &self.paged {
+            paged
+                .for_each(|tenant, kind, resource, list| {
+                    if !self.resources.contains(self.keys.hash(tenant, kind, resource)) {
+                        out.push(list.iter().collect());
+                    }
+                })
+                .expect("the snapshot's blocks read");
+        }
+        out.sort();
+        out
+    }
+
+    /// Heap bytes the index holds, about: the resource tables and lists (dirty and clean),
+    /// the tenants' lists, and what finds a list in the snapshot.
+    fn resident_bytes(&self) -> usize {
+        let tenants = self.tenants.capacity()
+            * (size_of::<TenantId>() + size_of::<MarkedList>() + 1)
+            + self.tenants.values().map(MarkedList::heap_bytes).sum::<usize>();
+        self.resources.heap_bytes()
+            + self.clean.bytes()
+            + tenants
+            + self.paged.as_ref().map_or(0, paged::Paged::heap_bytes)
     }
 }
 
@@ -453,6 +620,8 @@ impl Ledger {
         let inner = &mut *guard;
         let key =
             inner.index.keys.hash(body.tenant.as_str(), body.governor, body.resource.as_str());
+        // A key not appended to since the snapshot gets its whole list first (numbering).
+        inner.index.fault_in(key, &body.tenant, body.governor, &body.resource)?;
         let seqs = inner.index.resources.entry(key);
         // A different key sharing this hash would share the count (see `KeyHash`).
         body.resource_seq = seqs.len();
@@ -569,6 +738,25 @@ impl Ledger {
         }
         let commit = self.commit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Some(TreeHead { size: commit.frontier.len(), root: commit.frontier.root() })
+    }
+
+    /// Sets the bytes of resource lists read from the snapshot that the index keeps (see
+    /// [`INDEX_BUDGET_BYTES`], the default): beyond them, the least recently used are let
+    /// go and read again when needed. Any value works; with a tiny one every list not
+    /// appended to since the snapshot is read from it when needed. Lists appended to since
+    /// the snapshot, and the tenants' lists (about a byte per receipt), are held whatever the
+    /// budget.
+    pub fn set_index_budget(&self, bytes: usize) {
+        let mut inner = self.lock();
+        inner.index.budget = bytes;
+        inner.index.clean.shrink_to(bytes);
+    }
+
+    /// Heap bytes the index holds now, about: resource lists (those appended to since the
+    /// snapshot and those read from it), tenants' lists, and the snapshot's fence.
+    #[must_use]
+    pub fn index_resident_bytes(&self) -> usize {
+        self.lock().index.resident_bytes()
     }
 
     /// Heap bytes held by the store itself (records kept in memory), not the index.
@@ -716,8 +904,12 @@ impl Ledger {
         kind: GovernorKind,
         resource: &ResourceId,
     ) -> bool {
-        let inner = self.lock();
-        inner.index.resource(tenant, kind, resource).is_some_and(|seqs| seqs.len() > 0)
+        let mut inner = self.lock();
+        match inner.index.resource(tenant, kind, resource) {
+            Ok(seqs) => seqs.is_some_and(|seqs| seqs.len() > 0),
+            // The read that follows reports it.
+            Err(_) => true,
+        }
     }
 
     /// The receipts of one tenant, optionally narrowed to a kind and a resource, in sequence
@@ -811,7 +1003,8 @@ impl Ledger {
         let limit = limit.clamp(1, TENANT_PAGE_MAX);
         let mut seqs = Vec::with_capacity(limit + 1);
         let located = {
-            let inner = self.lock();
+            let mut guard = self.lock();
+            let inner = &mut *guard;
             let below = below.min(inner.head.next_seq);
             // Archived receipts are not read: a walk starts after them.
             let base = inner.store.base();
@@ -820,7 +1013,7 @@ impl Ledger {
                 _ if base > 0 => Some(base - 1),
                 _ => None,
             };
-            if let Some((list, start)) = List::Tenant(tenant, after).find(&inner.index, None) {
+            if let Some((list, start)) = List::Tenant(tenant, after).find(&mut inner.index, None)? {
                 // One more than the page: whether another page follows.
                 list.copy_from(start, limit + 1, below, &mut seqs);
             }
@@ -853,8 +1046,11 @@ impl Ledger {
         loop {
             seqs.clear();
             let (located, copied) = {
-                let inner = self.lock();
-                let Some((seqs_of, start)) = list.find(&inner.index, from) else { return Ok(()) };
+                let mut guard = self.lock();
+                let inner = &mut *guard;
+                let Some((seqs_of, start)) = list.find(&mut inner.index, from)? else {
+                    return Ok(());
+                };
                 from = Some(seqs_of.copy_from(start, READ_BATCH, below, &mut seqs));
                 let copied = seqs.len();
                 // Archived receipts (below the store's first record) are not read: the
@@ -984,17 +1180,23 @@ enum List<'a> {
 
 impl List<'_> {
     /// The list in `index`, and where a walk through it starts: at `from` when resumed, else
-    /// at its start (after the cursor, for a tenant's).
-    fn find(self, index: &Index, from: Option<Resume>) -> Option<(&SeqList, Resume)> {
-        match self {
+    /// at its start (after the cursor, for a tenant's). A resource's list may be read from
+    /// the snapshot (see `Index::resource`); a resumed walk finds the same list again, or
+    /// that list grown (the numbers only grow at the end, whichever way the list is held).
+    fn find(
+        self,
+        index: &mut Index,
+        from: Option<Resume>,
+    ) -> Result<Option<(&SeqList, Resume)>, LedgerError> {
+        Ok(match self {
             Self::Resource(tenant, kind, resource) => {
-                Some((index.resource(tenant, kind, resource)?, from.unwrap_or_default()))
+                index.resource(tenant, kind, resource)?.map(|seqs| (seqs, from.unwrap_or_default()))
             }
-            Self::Tenant(tenant, after) => {
-                let seqs = index.tenants.get(tenant)?;
-                Some((seqs.list(), from.unwrap_or_else(|| seqs.resume_after(after))))
-            }
-        }
+            Self::Tenant(tenant, after) => index
+                .tenants
+                .get(tenant)
+                .map(|seqs| (seqs.list(), from.unwrap_or_else(|| seqs.resume_after(after)))),
+        })
     }
 }
 

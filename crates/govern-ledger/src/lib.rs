@@ -35,8 +35,8 @@ pub use checkpoint::{
 };
 
 pub use ledger::{
-    Appended, ArchiveReport, ArchiveRequest, FoundReceipts, History, Ledger, LedgerError,
-    LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError, ReceiptFilter,
+    Appended, ArchiveReport, ArchiveRequest, FoundReceipts, History, INDEX_BUDGET_BYTES, Ledger,
+    LedgerError, LedgerStore, Located, LocatedRecord, MemoryStore, OpenDirError, ReceiptFilter,
     SNAPSHOT_DUE_FRACTION, SNAPSHOT_DUE_RECORDS, SNAPSHOT_FILE, SealedSegment, SnapshotError,
     SnapshotWritten, StoreError, SyncJob, TENANT_PAGE_MAX, TreeHead, find_receipts, sync_by_phases,
 };

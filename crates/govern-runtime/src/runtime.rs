@@ -131,6 +131,7 @@ pub struct RuntimeBuilder {
     data_dir: Option<PathBuf>,
     commit: CommitOptions,
     snapshot_every: Option<u64>,
+    index_budget: Option<usize>,
     retention: Option<crate::retention::Retention>,
     segments: SegmentOptions,
     signer: Option<CheckpointSigner>,
@@ -156,6 +157,7 @@ impl Default for RuntimeBuilder {
             data_dir: None,
             commit: CommitOptions::default(),
             snapshot_every: None,
+            index_budget: None,
             retention: None,
             segments: SegmentOptions::default(),
             signer: None,
@@ -254,6 +256,17 @@ impl RuntimeBuilder {
     #[must_use]
     pub fn ledger_snapshot_every(mut self, records: u64) -> Self {
         self.snapshot_every = Some(records);
+        self
+    }
+
+    /// The bytes of resource lists read back from the ledger's snapshot that the ledger's
+    /// index keeps (default [`govern_ledger::INDEX_BUDGET_BYTES`]; see
+    /// [`Ledger::set_index_budget`]): beyond them a replay reads a governor's list from the
+    /// snapshot file again (one block). Lists appended to since the snapshot and tenants'
+    /// lists are held whatever the budget. Only a data directory's ledger pages.
+    #[must_use]
+    pub fn ledger_index_budget(mut self, bytes: usize) -> Self {
+        self.index_budget = Some(bytes);
         self
     }
 
@@ -411,6 +424,9 @@ impl RuntimeBuilder {
         let (ledger, checkpointer, snapshots) = self.open_ledger()?;
         if let Some(every) = self.snapshot_every {
             ledger.set_snapshot_every(every);
+        }
+        if let Some(bytes) = self.index_budget {
+            ledger.set_index_budget(bytes);
         }
         let idempotency_ms = u64::try_from(self.idempotency.0.as_millis()).unwrap_or(u64::MAX);
         let start_config = crate::start_state::Config::new(

@@ -146,3 +146,44 @@ async fn a_deprovisioned_tenants_trial_never_ends_after_a_restart() {
         rt.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_runtime_whose_index_holds_nothing_read_back_replays_and_numbers_after_a_restart() {
+    // With an index budget of 0, every governor's list not appended to since the ledger's
+    // snapshot is read from the snapshot when it rehydrates; numbering continues exactly.
+    let dir = tempfile::tempdir().unwrap();
+    let acme = tenant("acme");
+    let start = |days| {
+        super::quiet_injected_panics();
+        let epoch = T0.plus_ms(days * DAY_MS);
+        Runtime::builder().epoch(epoch).data_dir(dir.path()).ledger_index_budget(0).start()
+    };
+    let rt = start(0).await.unwrap();
+    let h = rt.handle();
+    h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+    for i in 0..5 {
+        let sub = h.subscription(&acme, &resource(&format!("sub-{i}")));
+        sub.start_trial("pro", 14, "signed up").await.unwrap();
+        if i % 2 == 0 {
+            sub.activate(None, "converted").await.unwrap();
+        }
+    }
+    let first = rt.shutdown().await.unwrap();
+    assert_eq!(snapshot_of(dir.path()), Some(first.next_seq));
+
+    let rt = start(1).await.unwrap();
+    let h = rt.handle();
+    for i in 0..5 {
+        let sub = h.subscription(&acme, &resource(&format!("sub-{i}")));
+        let want = if i % 2 == 0 { State::Active } else { State::FreeTrial };
+        assert_eq!(sub.state().await.unwrap(), want, "sub-{i} rehydrated from its paged list");
+        let next = if i % 2 == 0 {
+            sub.pause("holiday").await.unwrap()
+        } else {
+            sub.activate(None, "converted").await.unwrap()
+        };
+        assert_eq!(next.resource_seq, if i % 2 == 0 { 2 } else { 1 }, "sub-{i}");
+    }
+    assert_eq!(h.verify().unwrap().next_seq, first.next_seq + 5);
+    rt.shutdown().await.unwrap();
+}

@@ -148,6 +148,8 @@ pub enum OpenDirError {
 /// What a rebuild found: the index, the chain head, the frontier and the records read.
 struct Rebuilt {
     index: Index,
+    /// Each key's first `resource_seq`, when the lists hold the records after a snapshot only.
+    starts: Option<Starts>,
     head: Head,
     frontier: MerkleFrontier,
     records: u64,
@@ -315,13 +317,34 @@ impl Ledger {
         Self::open_dir_scanning(dir, options, start, None)
     }
 
-    /// Where a rebuild from `snapshot` starts: its index, head and frontier.
+    /// Where a rebuild from `snapshot` starts: its index (every list loaded), head and
+    /// frontier.
     fn start_from(snapshot: &Loaded, keys: &KeyHasher) -> Result<Start, String> {
         Ok(Start {
             index: Building::seeded(snapshot.to_index(keys.clone()).map_err(|e| e.to_string())?),
             head: Head { next_seq: snapshot.records, last_hash: snapshot.last_hash },
             frontier: snapshot.frontier().map_err(|e| e.to_string())?,
+            paged: None,
         })
+    }
+
+    /// Where a rebuild from `snapshot` (read through `file`) starts when the index pages
+    /// from it: its tenants' lists, head and frontier, and no resource list; the records
+    /// after it are indexed on their own and joined to their keys' lists in the snapshot
+    /// once read ([`PagedStart::attach`]).
+    fn start_paged(
+        snapshot: Loaded,
+        file: std::fs::File,
+        keys: &KeyHasher,
+    ) -> Result<Start, String> {
+        let tenants = snapshot.tenants().map_err(|e| e.to_string())?;
+        let names = tenants.iter().map(|(id, _)| Box::<str>::from(id.as_str())).collect();
+        let frontier = snapshot.frontier().map_err(|e| e.to_string())?;
+        let head = Head { next_seq: snapshot.records, last_hash: snapshot.last_hash };
+        let index = Index::new(keys.clone(), Resources::default(), tenants.into_iter().collect());
+        let mut index = Building::seeded(index);
+        index.starts = Some(Starts::default());
+        Ok(Start { index, head, frontier, paged: Some(PagedStart { snapshot, file, names }) })
     }
 
     /// Opens from the snapshot: `Ok(None)` without one; an error (to log, then open from
@@ -334,10 +357,12 @@ impl Ledger {
         keys: &KeyHasher,
         manifest: Option<&Manifest>,
     ) -> Result<Option<(Self, OpenReport)>, String> {
-        let Some(snapshot) = Loaded::read(&dir.join(SNAPSHOT_FILE)).map_err(|e| e.to_string())?
+        let Some((snapshot, file)) =
+            Loaded::read_open(&dir.join(SNAPSHOT_FILE)).map_err(|e| e.to_string())?
         else {
             return Ok(None);
         };
+        let records = snapshot.records;
         // Its last record is checked against the records, unless it is the last archived
         // one: then against the manifest (the first live record's link checks it too).
         let last_hash = match manifest {
@@ -355,11 +380,11 @@ impl Ledger {
             }
             _ => Some(snapshot.last_hash),
         };
-        let start = Self::start_from(&snapshot, keys)?;
+        let start = Self::start_paged(snapshot, file, keys)?;
         let opened = Self::open_dir_scanning(dir, options, start, last_hash);
         let (ledger, mut report) = opened.map_err(|e| e.to_string())?;
-        report.snapshot = Some(snapshot.records);
-        ledger.snapshotted.store(snapshot.records, std::sync::atomic::Ordering::Release);
+        report.snapshot = Some(records);
+        ledger.snapshotted.store(records, std::sync::atomic::Ordering::Release);
         Ok(Some((ledger, report)))
     }
 
@@ -373,6 +398,8 @@ impl Ledger {
         last_hash: Option<Digest>,
     ) -> Result<(Self, OpenReport), OpenDirError> {
         let from = start.head.next_seq;
+        let mut start = start;
+        let paged = start.paged.take();
         std::thread::scope(|s| {
             let (segment_tx, segment_rx) = mpsc::sync_channel::<Scanned>(SCAN_BUFFERS - 1);
             let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(SCAN_BUFFERS);
@@ -410,6 +437,14 @@ impl Ledger {
                 )?;
             }
             rebuilt.check_len(len)?;
+            let mut rebuilt = rebuilt;
+            if let Some(paged) = paged {
+                let starts = rebuilt.starts.take().unwrap_or_default();
+                let index = std::mem::take(&mut rebuilt.index);
+                rebuilt.index = paged.attach(index, starts).map_err(|reason| {
+                    LedgerError::Corrupt { seq: from.saturating_sub(1), reason }
+                })?;
+            }
             Ok((rebuilt.into_ledger(Box::new(store), true, len), report))
         })
     }
@@ -472,6 +507,8 @@ struct Start {
     index: Building,
     head: Head,
     frontier: MerkleFrontier,
+    /// The snapshot the index is to page from, when it does.
+    paged: Option<PagedStart>,
 }
 
 impl Start {
@@ -480,9 +517,81 @@ impl Start {
             index: Building::new(keys, expected),
             head: Head::GENESIS,
             frontier: MerkleFrontier::new(),
+            paged: None,
         }
     }
 }
+
+/// The snapshot an open pages the index from: read whole (checked as the lists are walked),
+/// the file it was read through, and its tenants' ids by index.
+struct PagedStart {
+    snapshot: Loaded,
+    file: std::fs::File,
+    names: Vec<Box<str>>,
+}
+
+impl PagedStart {
+    /// Turns the index of the records after the snapshot (`index`, whose lists hold those
+    /// records only, each key's first `resource_seq` in `starts`) into the paged index: the
+    /// snapshot's key lists walked once and checked (sorted, well-formed, every record below
+    /// its length in exactly one), each key of the tail joined to its list there, which
+    /// must hold as many numbers as the key's first record after it says; a key of the tail
+    /// not in the snapshot must start at 0. Nothing else is kept.
+    fn attach(self, mut index: Index, mut starts: Starts) -> Result<Index, String> {
+        let Self { snapshot, file, names } = self;
+        let names: Vec<&str> = names.iter().map(|n| &**n).collect();
+        let keys = index.keys.clone();
+        let (keys_at, keys_len) = snapshot.span(2);
+        let mut paged = super::paged::Paged::from_bytes(
+            file,
+            snapshot.records,
+            (keys_at, keys_len),
+            snapshot.section(1),
+            snapshot.section(3),
+        )
+        .map_err(|e| e.to_string())?;
+        snapshot
+            .for_each_key(&names, |entry, list| {
+                let tenant = names.get(entry.tenant as usize).copied().unwrap_or_default();
+                let hash = keys.hash(tenant, entry.kind, entry.resource);
+                paged.add_key(hash);
+                let Some(tail) = index.resources.shards[hash.shard()].get_mut(&hash) else {
+                    return Ok(());
+                };
+                // Removed once joined: a second key of the snapshot under the same hash
+                // (see `KeyHash`) finds none and is refused.
+                let damaged = |what: String| super::snapshot::SnapshotError::Mismatch(what);
+                let start = starts.remove(&hash).ok_or_else(|| {
+                    damaged(format!("{tenant}/{}/{}: its hash is another key's", entry.kind, entry.resource))
+                })?;
+                if start != list.len() {
+                    return Err(damaged(format!(
+                        "{tenant}/{}/{}: {} receipts in the snapshot, the next one after it is number {start}",
+                        entry.kind, entry.resource, list.len()
+                    )));
+                }
+                let mut joined = list;
+                for seq in tail.iter() {
+                    joined.push(seq);
+                }
+                *tail = joined;
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        if let Some((_, start)) = starts.iter().find(|&(_, &start)| start != 0) {
+            return Err(format!(
+                "a resource not in the snapshot has its first receipt after it numbered {start}"
+            ));
+        }
+        index.paged = Some(paged);
+        Ok(index)
+    }
+}
+
+/// The `resource_seq` of each key's first record after the snapshot an open pages from.
+#[allow(clippy::disallowed_types, reason = "lookup only; checked for any non-zero value")]
+type Starts =
+    std::collections::HashMap<KeyHash, u64, std::hash::BuildHasherDefault<super::PassThrough>>;
 
 /// Rebuilds the index, the chain head and (if `durable`) the Merkle frontier from the
 /// records `source` hands over: this thread reads and indexes them, the chain and tree
@@ -492,7 +601,7 @@ fn rebuild(
     durable: bool,
     source: impl FnOnce(&mut Visit<'_>) -> Result<(), LedgerError>,
 ) -> Result<Rebuilt, Refusal> {
-    let Start { index, head, frontier } = start;
+    let Start { index, head, frontier, paged: _ } = start;
     let (indexed, chained) = std::thread::scope(|s| {
         let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(2);
         let (spare_tx, spare_rx) = mpsc::sync_channel::<Batch>(4);
@@ -503,8 +612,8 @@ fn rebuild(
         (indexed, chained)
     });
     match (indexed, chained) {
-        (Ok((index, records)), Ok((head, frontier))) => {
-            Ok(Rebuilt { index, head, frontier, records })
+        (Ok((index, starts, records)), Ok((head, frontier))) => {
+            Ok(Rebuilt { index, starts, head, frontier, records })
         }
         (Err(e), Ok(_)) => Err(e),
         (indexed, Err(chain)) => Err(first_error(indexed.err(), chain)),
@@ -598,6 +707,10 @@ struct Building {
     /// The first record put in the index whose `resource_seq` is not the length of its
     /// resource's list before it, with that length: (sequence number, expected).
     gap: Option<(u64, u64)>,
+    /// When the index is to page from the snapshot the rebuild starts from: the lists hold
+    /// the records after it only, and each key's first `resource_seq` is kept here (its
+    /// receipts in the snapshot, checked when the lists are joined to the snapshot's).
+    starts: Option<Starts>,
 }
 
 impl Building {
@@ -613,12 +726,13 @@ impl Building {
             frame_bytes: 0,
             presized: false,
             gap: None,
+            starts: None,
         }
     }
 
     /// The index of a snapshot, to continue with the records after it.
     fn seeded(index: Index) -> Self {
-        let Index { keys, resources, tenants } = index;
+        let Index { keys, resources, tenants, .. } = index;
         let tenants = tenants
             .into_iter()
             .map(|(id, list)| (Box::<str>::from(id.as_str()), (id, list)))
@@ -650,7 +764,10 @@ impl Building {
             if let Some(shard) = self.resources.shards.get_mut(i) {
                 for (key, seq, resource_seq) in pending.drain(..) {
                     let list = shard.entry(key).or_default();
-                    let expected = list.len();
+                    let mut expected = list.len();
+                    if let Some(starts) = &mut self.starts {
+                        expected += *starts.entry(key).or_insert(resource_seq);
+                    }
                     if resource_seq != expected && self.gap.is_none_or(|(at, _)| seq < at) {
                         self.gap = Some((seq, expected));
                     }
@@ -679,7 +796,7 @@ impl Building {
         }
     }
 
-    fn finish(mut self) -> Index {
+    fn finish(mut self) -> (Index, Option<Starts>) {
         self.flush();
         for shard in self.resources.shards.iter_mut() {
             // A table that grew by itself is at least half full.
@@ -687,11 +804,8 @@ impl Building {
                 shard.shrink_to_fit();
             }
         }
-        Index {
-            keys: self.keys,
-            resources: self.resources,
-            tenants: self.tenants.into_values().collect(),
-        }
+        let tenants = self.tenants.into_values().collect();
+        (Index::new(self.keys, self.resources, tenants), self.starts)
     }
 }
 
@@ -704,7 +818,7 @@ fn index_pass(
     from: u64,
     batches: &mpsc::SyncSender<Batch>,
     spares: &mpsc::Receiver<Batch>,
-) -> Result<(Index, u64), Refusal> {
+) -> Result<(Index, Option<Starts>, u64), Refusal> {
     let mut batch = Batch::default();
     let mut next = from;
     let mut failed = None;
@@ -761,7 +875,10 @@ fn index_pass(
     }
     match failed {
         Some(e) => Err(e.into()),
-        None => Ok((index.finish(), next)),
+        None => {
+            let (index, starts) = index.finish();
+            Ok((index, starts, next))
+        }
     }
 }
 

@@ -154,7 +154,6 @@ impl SeqList {
     }
 
     /// The sequence numbers, in order.
-    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         let (first, bytes) = self.parts();
         first.into_iter().flat_map(move |first| {
@@ -292,8 +291,16 @@ impl SeqList {
         }
     }
 
+    /// The last number, if any.
+    pub(crate) fn last(&self) -> Option<u64> {
+        match self {
+            Self::Empty => None,
+            Self::Inline { last, .. } => Some(*last),
+            Self::Spilled(s) => Some(s.last),
+        }
+    }
+
     /// Heap bytes the list holds beyond itself.
-    #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             Self::Spilled(s) => size_of::<Spilled>() + s.bytes.capacity(),
@@ -370,6 +377,11 @@ impl MarkedList {
             each(seq)
         })?;
         Ok(Self { list, marks })
+    }
+
+    /// Heap bytes the list and its marks hold beyond themselves.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.list.heap_bytes() + self.marks.capacity() * size_of::<Resume>()
     }
 
     /// The list.

@@ -383,24 +383,30 @@ pub(crate) fn end_hint(dir: &Path) -> Option<(u64, u64, u64)> {
 impl Loaded {
     /// Reads and checks the snapshot at `path`: `Ok(None)` when there is none.
     pub(crate) fn read(path: &Path) -> Result<Option<Self>, SnapshotError> {
-        let bytes = match std::fs::metadata(path) {
+        Ok(Self::read_open(path)?.map(|(loaded, _)| loaded))
+    }
+
+    /// [`Self::read`], and the file it was read through, open (what a reader of its blocks
+    /// keeps: a newer snapshot renamed over `path` does not change what it reads).
+    pub(crate) fn read_open(path: &Path) -> Result<Option<(Self, std::fs::File)>, SnapshotError> {
+        use std::io::Read as _;
+        let io =
+            |source| SnapshotError::Io { context: format!("reading {}", path.display()), source };
+        let mut file = match std::fs::File::open(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(SnapshotError::Io {
-                    context: format!("reading {}", path.display()),
-                    source,
-                });
-            }
-            Ok(meta) if !meta.is_file() => return Err(damaged("not a regular file")),
-            Ok(meta) if meta.len() > SNAPSHOT_BYTES_MAX => {
-                return Err(damaged(format!("{} bytes, over the limit", meta.len())));
-            }
-            Ok(_) => std::fs::read(path).map_err(|source| SnapshotError::Io {
-                context: format!("reading {}", path.display()),
-                source,
-            })?,
+            Err(e) => return Err(io(e)),
+            Ok(file) => file,
         };
-        Self::parse(bytes).map(Some)
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(damaged("not a regular file"));
+        }
+        if meta.len() > SNAPSHOT_BYTES_MAX {
+            return Err(damaged(format!("{} bytes, over the limit", meta.len())));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes).map_err(io)?;
+        Ok(Some((Self::parse(bytes)?, file)))
     }
 
     /// Checks the header, the section table and every section's CRC32C.
@@ -423,6 +429,12 @@ impl Loaded {
     /// The whole file's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Where section `i` is in the file, and its length.
+    pub(crate) fn span(&self, i: usize) -> (u64, u64) {
+        let (offset, len) = self.sections[i];
+        (offset as u64, len as u64)
     }
 
     pub(crate) fn section(&self, i: usize) -> &[u8] {
@@ -593,7 +605,7 @@ impl Loaded {
             }
         }
         let tenants: Tenants = tenants.into_iter().collect();
-        Ok(Index { keys, resources, tenants })
+        Ok(Index::new(keys, resources, tenants))
     }
 }
 
@@ -1039,7 +1051,43 @@ impl Ledger {
         let bytes = writer.finish(records, last_hash, &frontier, end);
         write_atomically(dir, SNAPSHOT_FILE, &bytes)?;
         self.snapshotted.store(records, std::sync::atomic::Ordering::Release);
+        self.page_from(&path, records, last_hash);
         Ok(Some(SnapshotWritten { records, read: records - from, bytes: bytes.len() as u64 }))
+    }
+
+    /// Makes the index page its resource lists from the snapshot just written at `path` (of
+    /// this ledger's first `records`, the last with hash `last_hash`), opened now and read
+    /// through that descriptor from now on: the lists appended to before `records` only are
+    /// let go (see `paged`). Under the snapshot writers' lock, so nothing renames another
+    /// file over it meanwhile; checked against what was written all the same. When it cannot
+    /// be opened the index keeps what it holds (and says why).
+    fn page_from(&self, path: &Path, records: u64, last_hash: Digest) {
+        let hasher = self.lock().index.keys.clone();
+        let opened = std::fs::File::open(path)
+            .map_err(|source| SnapshotError::Io {
+                context: "opening the new snapshot".into(),
+                source,
+            })
+            .and_then(|file| super::paged::Paged::open(file, records, last_hash))
+            .and_then(|mut paged| {
+                // Every block read once (off the lock): the keys it has, for the filter.
+                paged.fill_filter(&hasher).map_err(SnapshotError::Ledger)?;
+                Ok(paged)
+            });
+        match opened {
+            // One hold of the lock per shard: a ledger opened without a snapshot holds every
+            // list, and lets most of them go here.
+            Ok(paged) => {
+                if self.lock().index.switch_to(paged) {
+                    for shard in 0..super::KeyHash::SHARDS {
+                        self.lock().index.clean_shard(shard);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "the index does not page from the new ledger snapshot; it keeps its lists");
+            }
+        }
     }
 
     /// Checks that `snapshot` describes a prefix of this ledger's first `records` (see

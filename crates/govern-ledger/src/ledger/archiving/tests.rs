@@ -383,3 +383,38 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn an_archived_ledger_paging_its_index_within_nothing_replays_as_one_holding_every_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, to) = (tmp.path().join("data"), tmp.path().join("archive"));
+    let all = receipts(900);
+    let ledger = open(&dir);
+    ledger.set_index_budget(0);
+    append(&ledger, &all[..600]);
+    let before = seen(&ledger);
+    // Paged from a snapshot past the boundary: its lists hold archived numbers, not read.
+    assert!(ledger.write_snapshot(&dir).expect("writes").is_some());
+    archive(&ledger, &dir, 400, &to);
+    assert_eq!(seen(&ledger), before);
+    append(&ledger, &all[600..750]);
+    let after = seen(&ledger);
+    drop(ledger);
+    let ledger = open(&dir);
+    ledger.set_index_budget(0);
+    assert_eq!(seen(&ledger), after);
+    append(&ledger, &all[750..]);
+    let last = seen(&ledger);
+    assert!(ledger.write_snapshot(&dir).expect("writes").is_some());
+    assert_eq!(seen(&ledger), last);
+    drop(ledger);
+    for without_snapshot in [false, true] {
+        if without_snapshot {
+            // From the base at the boundary (every list held until the next snapshot).
+            std::fs::remove_file(dir.join(super::super::SNAPSHOT_FILE)).unwrap();
+        }
+        let ledger = open(&dir);
+        ledger.set_index_budget(0);
+        assert_eq!(seen(&ledger), last, "without the snapshot: {without_snapshot}");
+    }
+}
