@@ -237,6 +237,10 @@ impl ReceiptHashes for StoreHashes {
     }
 }
 
+/// Sealed segments without a valid tree file that a lazily read tree reads whole, at most
+/// (the runtime writes the files with each ledger snapshot, so the newest may lack one).
+const LAZY_MISSING_MAX: usize = 2;
+
 /// The Merkle tree of data directory `dir` read lazily, without verifying the ledger: the
 /// archive's frontier (if any), each sealed segment's subtree roots from its tree file
 /// (`trees/`), and the receipts of the segments a proof descends into. Nothing in it is
@@ -264,6 +268,12 @@ pub(crate) fn lazy_tree(dir: &Path) -> Result<Verified, String> {
             decode_tree_file(&bytes, first, end)
         });
         segments.push(TreeSegment { first, end, roots });
+    }
+    // Each sealed segment without its file is read whole when a proof needs one of its
+    // subtrees: past a few, verifying the whole ledger is the cheaper way.
+    let missing = segments.iter().rev().skip(1).filter(|s| s.roots.is_none()).count();
+    if missing > LAZY_MISSING_MAX {
+        return Err(format!("{missing} sealed segments have no valid tree file"));
     }
     let hashes = Box::new(StoreHashes(Arc::clone(&store)));
     let tree = LazyTree::new(len, base, segments, hashes).map_err(|e| e.to_string())?;
