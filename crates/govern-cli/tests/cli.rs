@@ -920,12 +920,22 @@ fn prove_from_tree_files_gives_the_proof_the_whole_ledger_gives() {
     };
     let from_files: Vec<_> = ["0", "1234", "2999"].iter().map(|seq| prove(seq)).collect();
     assert!(from_files.iter().all(|(_, stderr)| stderr.is_empty()), "{from_files:?}");
-    // Without the tree files: every segment's receipts read, the same proofs.
+    // Without the tree files: the whole ledger verified first, the same proofs.
     let aside = dir.path().join("trees");
     std::fs::rename(&trees, &aside).unwrap();
     for (seq, expected) in ["0", "1234", "2999"].iter().zip(&from_files) {
-        assert_eq!(&prove(seq), expected);
+        let (stdout, stderr) = prove(seq);
+        assert_eq!(stdout, expected.0);
+        assert!(stderr.contains("have no valid tree file"), "{stderr}");
     }
+    // One missing (the newest sealed segment's, say): that segment is read, no note.
+    std::fs::rename(&aside, &trees).unwrap();
+    let newest =
+        std::fs::read_dir(&trees).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).max().unwrap();
+    std::fs::rename(&newest, dir.path().join("newest.tree")).unwrap();
+    assert_eq!(prove("1234"), from_files[1]);
+    std::fs::rename(dir.path().join("newest.tree"), &newest).unwrap();
+    std::fs::rename(&trees, &aside).unwrap();
     // A tree file whose root was forged (its CRC recomputed): the proof would not check
     // against the checkpoint, so the whole ledger is verified instead, with a note.
     std::fs::rename(&aside, &trees).unwrap();
