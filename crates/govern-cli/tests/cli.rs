@@ -761,24 +761,20 @@ fn bench_start_starts_a_runtime_on_a_ledger_and_reports_it() {
     assert!(!missing.status.success());
 }
 
+/// `govern bench ledger` of 3 000 receipts in segments of 16 KiB (about 60 receipts each)
+/// into `data`.
+fn small_segments_ledger(data: &str) {
+    let args = ["--receipts", "3000", "--per-resource", "10", "--segment-bytes", "16384"];
+    let out = govern(&[&["bench", "ledger"][..], &args, &["--data-dir", data]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// A ledger of 3 000 receipts in segments of 16 KiB (about 60 receipts each), archived
 /// below 1 500 to `archive`: the data directory and the archive.
 fn archived_ledger(dir: &Path) -> (String, String) {
     let (data, archive) = (dir.join("data"), dir.join("archive"));
     let (data, archive) = (s(&data).to_owned(), s(&archive).to_owned());
-    let out = govern(&[
-        "bench",
-        "ledger",
-        "--receipts",
-        "3000",
-        "--per-resource",
-        "10",
-        "--segment-bytes",
-        "16384",
-        "--data-dir",
-        &data,
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    small_segments_ledger(&data);
     let out = govern(&["archive", &data, "--below", "1500", "--to", &archive, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
@@ -898,19 +894,7 @@ fn prove_from_tree_files_gives_the_proof_the_whole_ledger_gives() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = s(&data).to_owned();
-    let out = govern(&[
-        "bench",
-        "ledger",
-        "--receipts",
-        "3000",
-        "--per-resource",
-        "10",
-        "--segment-bytes",
-        "16384",
-        "--data-dir",
-        &data,
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    small_segments_ledger(&data);
     let trees = Path::new(&data).join("trees");
     assert!(std::fs::read_dir(&trees).unwrap().count() > 40, "a tree file per sealed segment");
     let prove = |seq: &str| {
