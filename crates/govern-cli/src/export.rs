@@ -358,6 +358,16 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     let chain = args.ledger.tenant_chain(&tenant)?;
     // The checkpoints before the ledger (see OwnCheckpoints).
     let saved = args.ledger.checkpoints(chain)?;
+    // With proofs, from a data directory: only the tenant's receipts read and each proved
+    // from the tree files, when the latest checkpoint covers the whole ledger (every line
+    // then carries a proof checked against its signed root); else the ledger is verified
+    // first and read whole.
+    if let (LedgerArg::Dir(dir), true, None) = (&args.ledger, args.with_proofs, &args.archive)
+        && let Some(count) = export_lazily(args, dir, &saved, &tenant)?
+    {
+        tell!("exported {count} receipts of tenant {tenant}");
+        return Ok(());
+    }
     let report = args
         .ledger
         .verify(chain, args.archive.as_deref())
@@ -438,6 +448,86 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         tell!("exported {count} receipts of tenant {tenant}");
     }
     Ok(())
+}
+
+/// `govern export DATA_DIR --tenant T --with-proofs` without reading the whole ledger: the
+/// tenant's receipts found through the snapshot (`find_receipts`), each line's proof made
+/// from the lazily read tree and checked against the latest checkpoint's root, which must
+/// cover the whole ledger. `Ok(None)` (a note said why) when it cannot go this way and
+/// nothing was written: the caller takes the whole-ledger path.
+fn export_lazily(
+    args: &ExportArgs,
+    dir: &std::path::Path,
+    saved: &OwnCheckpoints,
+    tenant: &TenantId,
+) -> Result<Option<u64>, String> {
+    let fallback = |why: String| {
+        tell!(
+            "note: the export could not be proved from the tree files ({why}); verifying the whole ledger instead"
+        );
+        Ok(None)
+    };
+    let lazy = match ledger_dir::lazy_tree(dir) {
+        Ok(lazy) => lazy,
+        Err(why) => return fallback(why),
+    };
+    let tree = &*lazy.tree;
+    let Some(store) = lazy.lazily.as_ref() else { return fallback("not read lazily".into()) };
+    let header = match export_header(args, saved, tenant, tree) {
+        Ok(header) => header,
+        Err(why) => return fallback(why),
+    };
+    let checkpoint_root = match saved
+        .check(&PublicKey::new(Some(dir), args.public_key.as_deref()).or_beside(saved), tree)
+    {
+        Ok(checked) => match checked.latest() {
+            Some((_, c)) if c.size() == tree.len() => c.root(),
+            Some(_) => {
+                return fallback("the latest checkpoint does not cover every receipt".into());
+            }
+            None => return fallback("no checkpoint".into()),
+        },
+        Err(why) => return fallback(why),
+    };
+    if lazy.boundary > 0 {
+        return fallback("receipts are archived".into());
+    }
+    let filter = govern_ledger::ReceiptFilter { tenant, kind: None, resource: None };
+    let found = match govern_ledger::find_receipts(dir, &**store, filter) {
+        Ok(found) => found,
+        Err(why) => return fallback(why),
+    };
+    let size = header.tree_size;
+    let prover = Prover::new(tree, size)?;
+    let mut out = std::io::BufWriter::new(Stdout);
+    let write = |out: &mut std::io::BufWriter<_>, line: &str| {
+        writeln!(out, "{line}").map_err(|e| write_error(&e))
+    };
+    write(&mut out, &to_line(&header)?)?;
+    let mut located =
+        govern_ledger::LedgerStore::locate(&**store, &found.seqs).map_err(|e| e.to_string())?;
+    let mut count = 0u64;
+    while let Some((seq, record)) = located.next_record() {
+        let record =
+            record.map_err(|e| e.to_string())?.ok_or(format!("receipt {seq} is missing"))?;
+        let receipt = Receipt::decode(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        if receipt.body.tenant != *tenant {
+            return Err(format!("receipt {seq} is not of tenant {tenant}"));
+        }
+        let proof = prover.proof(seq, &receipt.hash)?;
+        let path = tree.inclusion_proof(seq, size).map_err(|e| e.to_string())?;
+        verify_inclusion(&leaf_hash(&receipt.hash), seq, size, &path, &checkpoint_root).map_err(
+            |e| format!("receipt {seq}: its proof does not check against the checkpoint: {e}"),
+        )?;
+        let view = ReceiptJson::from(&receipt);
+        let line =
+            ReceiptLine { receipt: &view, inclusion_proof: proof, checkpoint: None, shard: None };
+        write(&mut out, &to_line(&line)?)?;
+        count += 1;
+    }
+    write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
+    out.flush().map_err(|e| write_error(&e))?;
+    Ok(Some(count))
 }
 
 /// `govern prove DATA_DIR --seq N` without verifying the ledger: the receipt read (its

@@ -903,6 +903,13 @@ fn prove_from_tree_files_gives_the_proof_the_whole_ledger_gives() {
         (text(&out.stdout).to_string(), text(&out.stderr).to_string())
     };
     let from_files: Vec<_> = ["0", "1234", "2999"].iter().map(|seq| prove(seq)).collect();
+    let export = || {
+        let out = govern(&["export", &data, "--tenant", "tenant-0003", "--with-proofs"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (out.stdout, text(&out.stderr).to_string())
+    };
+    let (exported, stderr) = export();
+    assert!(!stderr.contains("note:"), "{stderr}");
     assert!(from_files.iter().all(|(_, stderr)| stderr.is_empty()), "{from_files:?}");
     // Without the tree files: the whole ledger verified first, the same proofs.
     let aside = dir.path().join("trees");
@@ -912,6 +919,10 @@ fn prove_from_tree_files_gives_the_proof_the_whole_ledger_gives() {
         assert_eq!(stdout, expected.0);
         assert!(stderr.contains("have no valid tree file"), "{stderr}");
     }
+    // The export read whole and verified first is the same, byte for byte.
+    let (whole, stderr) = export();
+    assert_eq!(whole, exported);
+    assert!(stderr.contains("verifying the whole ledger instead"), "{stderr}");
     // One missing (the newest sealed segment's, say): that segment is read, no note.
     std::fs::rename(&aside, &trees).unwrap();
     let newest =
