@@ -278,7 +278,8 @@ async fn child(dir: PathBuf, seed: u64) {
     let options =
         CommitOptions { checkpoint_every: Duration::from_millis(10), ..CommitOptions::default() };
     // Ledger snapshots every 100 receipts and the retention policy checked as often, so
-    // that kills land in their writes and in archivals too.
+    // that kills land in their writes and in archivals too; an index budget of nothing, so
+    // that every list not appended to since the last snapshot is read from it.
     let retention =
         Retention::to(archive_of(&dir)).live_bytes_max(4 * SEGMENT_BYTES).check_every(100);
     let runtime = Runtime::builder()
@@ -287,6 +288,7 @@ async fn child(dir: PathBuf, seed: u64) {
         .segment_bytes(SEGMENT_BYTES)
         .retention(retention)
         .ledger_snapshot_every(100)
+        .ledger_index_budget(0)
         .start()
         .await
         .unwrap();
