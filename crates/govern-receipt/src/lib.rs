@@ -20,7 +20,7 @@ pub use digest::{Digest, DigestParseError};
 pub use encode::{DOMAIN_TAG, DecodeError, FORMAT_VERSION, RECORD_LEN_MAX, ReceiptKey};
 pub use json::{JsonError, ReceiptJson};
 pub use receipt::{Receipt, ReceiptBody, derive_receipt_id};
-pub use replay::{ReplayError, replay, replay_from};
+pub use replay::{ReplayError, replay, replay_from, replay_machine_from, replay_machine_step};
 
 #[cfg(test)]
 mod tests;

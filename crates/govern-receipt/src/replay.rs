@@ -1,6 +1,8 @@
 //! Rebuilding a governor from its receipts: the ledger is the system of record.
 
-use govern_governors::{Governor, ResourceId, TenantId, replay_step};
+use govern_governors::{
+    Args, Governor, Machine, ReplayError as StepError, ResourceId, TenantId, Timestamp, replay_step,
+};
 
 use crate::receipt::Receipt;
 
@@ -57,6 +59,48 @@ pub fn replay_from<'a, G: Governor>(
     receipts: impl IntoIterator<Item = &'a Receipt>,
 ) -> Result<G, ReplayError> {
     let mut machine = machine;
+    fold(first_resource_seq, receipts, |r| {
+        apply(r, |governor, command, args, from, to, at| {
+            replay_step(&mut machine, governor, command, args, from, to, at)
+        })
+    })?;
+    Ok(machine)
+}
+
+/// [`replay_from`] for a machine of a kind known at run time ([`Machine`]): what a ledger
+/// folds archived receipts into, and checks them with.
+///
+/// # Errors
+/// [`ReplayError`] on the first receipt that does not fit.
+pub fn replay_machine_from<'a>(
+    machine: Machine,
+    first_resource_seq: u64,
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+) -> Result<Machine, ReplayError> {
+    let mut machine = machine;
+    fold(first_resource_seq, receipts, |r| replay_machine_step(&mut machine, r))?;
+    Ok(machine)
+}
+
+/// Applies receipt `r`'s recorded transition to `machine` (its `resource_seq` is the
+/// caller's to check, as [`replay_machine_from`] does). A failed step leaves the machine as
+/// it was.
+///
+/// # Errors
+/// [`ReplayError::Step`] when the receipt does not fit the machine.
+pub fn replay_machine_step(machine: &mut Machine, r: &Receipt) -> Result<(), ReplayError> {
+    apply(r, |governor, command, args, from, to, at| {
+        machine.replay_step(governor, command, args, from, to, at)
+    })
+}
+
+/// Checks that `receipts` are of one resource and numbered from `first_resource_seq` on,
+/// handing each to `step` in order.
+fn fold<'a>(
+    first_resource_seq: u64,
+    receipts: impl IntoIterator<Item = &'a Receipt>,
+    mut step: impl FnMut(&Receipt) -> Result<(), ReplayError>,
+) -> Result<(), ReplayError> {
     let mut owner: Option<(&TenantId, &ResourceId)> = None;
     for (expected, r) in (first_resource_seq..).zip(receipts) {
         let b = &r.body;
@@ -70,16 +114,18 @@ pub fn replay_from<'a, G: Governor>(
         if b.resource_seq != expected {
             return Err(ReplayError::ResourceSeq { seq: r.seq, expected, found: b.resource_seq });
         }
-        replay_step(
-            &mut machine,
-            b.governor.name(),
-            &b.command,
-            &b.args,
-            &b.state_from,
-            &b.state_to,
-            b.timestamp,
-        )
-        .map_err(|source| ReplayError::Step { seq: r.seq, source })?;
+        step(r)?;
     }
-    Ok(machine)
+    Ok(())
+}
+
+/// One recorded transition's step (`replay_step` of a type, or of a [`Machine`]) applied
+/// with receipt `r`'s fields, its failure named by the receipt.
+fn apply(
+    r: &Receipt,
+    step: impl FnOnce(&str, &str, &Args, &str, &str, Timestamp) -> Result<(), StepError>,
+) -> Result<(), ReplayError> {
+    let b = &r.body;
+    step(b.governor.name(), &b.command, &b.args, &b.state_from, &b.state_to, b.timestamp)
+        .map_err(|source| ReplayError::Step { seq: r.seq, source })
 }

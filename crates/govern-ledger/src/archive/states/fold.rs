@@ -86,16 +86,7 @@ impl StatesFold {
             .into());
         }
         // A failed step leaves the machine as it was (replay_step checks before it moves).
-        machine
-            .replay_step(
-                b.governor.name(),
-                &b.command,
-                &b.args,
-                &b.state_from,
-                &b.state_to,
-                b.timestamp,
-            )
-            .map_err(|source| ReplayError::Step { seq: receipt.seq, source })?;
+        govern_receipt::replay_machine_step(machine, receipt)?;
         *count += 1;
         if let Some(entry) = fresh {
             self.states.insert(key, entry);

@@ -66,26 +66,15 @@ fn machines(ledger: &Ledger) -> Vec<(usize, Machine, u64)> {
         .enumerate()
         .map(|(i, (tenant, kind, resource))| {
             let history = ledger.resource_history(tenant, *kind, resource).expect("history");
-            let (mut machine, first) = match &history.base {
+            let (start, first) = match &history.base {
                 Some(base) => {
                     (Machine::decode_state(*kind, &base.state).expect("decodes"), base.count)
                 }
                 None => (Machine::new(*kind), 0),
             };
-            for (n, r) in (first..).zip(&history.receipts) {
-                assert_eq!(r.body.resource_seq, n, "numbering continues from the base count");
-                let b = &r.body;
-                machine
-                    .replay_step(
-                        b.governor.name(),
-                        &b.command,
-                        &b.args,
-                        &b.state_from,
-                        &b.state_to,
-                        b.timestamp,
-                    )
-                    .expect("replays");
-            }
+            // Numbered from the base count on, every step fitting.
+            let machine = govern_receipt::replay_machine_from(start, first, &history.receipts)
+                .expect("replays");
             (i, machine, first + history.receipts.len() as u64)
         })
         .collect()
