@@ -59,30 +59,31 @@ pub fn find_receipts(
     store: &dyn LedgerStore,
     wanted: ReceiptFilter<'_>,
 ) -> Result<FoundReceipts, String> {
-    let (mut seqs, snapshot, unused) = match from_snapshot(dir, store, wanted) {
+    // Records below the store's first are archived: the manifest says what stands for them.
+    let manifest = match store.base() {
+        0 => None,
+        base => Some(crate::archive::Manifest::read(dir).map_err(|e| e.to_string())?.ok_or_else(
+            || format!("records below {base} are archived but there is no manifest"),
+        )?),
+    };
+    let (seqs, snapshot, unused) = match from_snapshot(dir, store, wanted, manifest.as_ref()) {
         Ok(Some((records, seqs))) => (seqs, Some(records), None),
         Ok(None) => (Vec::new(), None, None),
         Err(e) => (Vec::new(), None, Some(e.to_string())),
     };
     // Without a usable snapshot, a directory whose oldest records are archived is read from
     // the snapshot of those the archive manifest names (its records are not here to read).
-    let (mut seqs, snapshot) = match (snapshot, store.base()) {
-        (None, base) if base > 0 => {
-            let manifest =
-                crate::archive::Manifest::read(dir).map_err(|e| e.to_string())?.ok_or_else(
-                    || format!("records below {base} are archived but there is no manifest"),
-                )?;
+    let (mut seqs, snapshot) = match (snapshot, &manifest) {
+        (None, Some(manifest)) => {
             let path = dir.join(&manifest.base_snapshot.file);
             let at_base = EndCheck::Boundary(manifest.boundary_hash);
             let (records, found) = from_snapshot_file(&path, store, wanted, at_base)
                 .map_err(|e| format!("the archive's base snapshot: {e}"))?
                 .ok_or_else(|| format!("{} is missing", path.display()))?;
-            seqs.extend(found);
-            (seqs, Some(records))
+            (found, Some(records))
         }
         (snapshot, _) => (seqs, snapshot),
     };
-    seqs.sort_unstable();
     let from = snapshot.unwrap_or(0);
     let len = store.len();
     let mut next = from;
@@ -111,15 +112,11 @@ fn from_snapshot(
     dir: &Path,
     store: &dyn LedgerStore,
     wanted: ReceiptFilter<'_>,
+    manifest: Option<&crate::archive::Manifest>,
 ) -> Result<Option<(u64, Vec<u64>)>, SnapshotError> {
-    let base = store.base();
-    let check = if base > 0 {
-        let manifest = crate::archive::Manifest::read(dir)
-            .map_err(|e| SnapshotError::Mismatch(e.to_string()))?
-            .ok_or_else(|| SnapshotError::Mismatch("archived records without a manifest".into()))?;
-        EndCheck::Archived { boundary: base, hash: manifest.boundary_hash }
-    } else {
-        EndCheck::Record
+    let check = match manifest {
+        Some(m) => EndCheck::Archived { boundary: m.boundary, hash: m.boundary_hash },
+        None => EndCheck::Record,
     };
     from_snapshot_file(&dir.join(SNAPSHOT_FILE), store, wanted, check)
 }
@@ -238,23 +235,7 @@ impl Partial {
         if !meta.is_file() {
             return Err(SnapshotError::Damaged("not a regular file".into()));
         }
-        let mut header = vec![0u8; HEADER_LEN.min(usize::try_from(meta.len()).unwrap_or(0))];
-        read_at(&file, 0, &mut header).map_err(io)?;
-        let h = Header::parse(&header, meta.len())?;
-        let section = |i: usize| -> Result<Vec<u8>, SnapshotError> {
-            let (offset, len, crc) = h.sections[i];
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&l| (l as u64) <= SECTION_READ_MAX)
-                .ok_or_else(|| SnapshotError::Damaged(format!("section {i} too large to read")))?;
-            let mut bytes = vec![0u8; len];
-            read_at(&file, offset, &mut bytes).map_err(io)?;
-            if crc32c::crc32c(&bytes) != crc {
-                return Err(SnapshotError::Damaged(format!("section {i} CRC")));
-            }
-            Ok(bytes)
-        };
-        let (tenants, fence) = (section(1)?, section(3)?);
+        let (h, tenants, fence) = read_partial(&file, meta.len(), io)?;
         let keys = (h.sections[2].0, h.sections[2].1);
         Ok(Some(Self { records: h.records, last_hash: h.last_hash, tenants, fence, file, keys }))
     }
@@ -357,8 +338,37 @@ impl Partial {
     }
 }
 
-/// The largest TENANTS or FENCE section a lookup reads (a bigger one is refused as damaged).
+/// The largest TENANTS or FENCE section a lookup or the paged index reads (a bigger one is
+/// refused as damaged).
 const SECTION_READ_MAX: u64 = 1 << 30;
+
+/// The header of the snapshot in `file` (`len` bytes long) and its TENANTS and FENCE
+/// sections, each at most [`SECTION_READ_MAX`] bytes and checked against its CRC32C: what
+/// a reader that reads the KEYS blocks one by one keeps (lookups, the paged index).
+pub(crate) fn read_partial(
+    file: &std::fs::File,
+    len: u64,
+    io: impl Fn(std::io::Error) -> SnapshotError,
+) -> Result<(Header, Vec<u8>, Vec<u8>), SnapshotError> {
+    let mut header = vec![0u8; HEADER_LEN.min(usize::try_from(len).unwrap_or(0))];
+    read_at(file, 0, &mut header).map_err(&io)?;
+    let h = Header::parse(&header, len)?;
+    let section = |i: usize| -> Result<Vec<u8>, SnapshotError> {
+        let (offset, len, crc) = h.sections[i];
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| (l as u64) <= SECTION_READ_MAX)
+            .ok_or_else(|| SnapshotError::Damaged(format!("section {i} too large to read")))?;
+        let mut bytes = vec![0u8; len];
+        read_at(file, offset, &mut bytes).map_err(&io)?;
+        if crc32c::crc32c(&bytes) != crc {
+            return Err(SnapshotError::Damaged(format!("section {i} CRC")));
+        }
+        Ok(bytes)
+    };
+    let (tenants, fence) = (section(1)?, section(3)?);
+    Ok((h, tenants, fence))
+}
 
 /// Fills `buf` from `file` at `offset`.
 pub(crate) fn read_at(file: &std::fs::File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {

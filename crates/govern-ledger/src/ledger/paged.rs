@@ -25,18 +25,14 @@ use std::fs::File;
 
 use govern_governors::GovernorKind;
 
-use super::lookup::read_at;
+use super::lookup::{read_at, read_partial};
 use super::seqs::SeqList;
-use super::snapshot::{HEADER_LEN, Header, Reader, SnapshotError, kind_byte, read_key};
+use super::snapshot::{Reader, SnapshotError, kind_byte, read_key};
 use super::{KeyHash, LedgerError, PassThrough};
 
 /// The bytes one clean list costs in the cache beyond its own heap bytes, about: its slot in
 /// the table (hash, list, use), its node in the order of use, and their slack.
 const CLEAN_ENTRY_BYTES: usize = 96;
-
-/// The largest TENANTS or FENCE section a switch to a snapshot reads (a bigger one is
-/// refused as damaged).
-const SECTION_MAX: u64 = 1 << 30;
 
 /// The snapshot the index pages its clean lists from: the file, open, and what finds a key's
 /// block in it (the fence and the tenants' ids), resident.
@@ -138,29 +134,13 @@ impl Paged {
     ) -> Result<Self, SnapshotError> {
         let io = |source| SnapshotError::Io { context: "reading the new snapshot".into(), source };
         let len = file.metadata().map_err(io)?.len();
-        let mut header = vec![0u8; HEADER_LEN.min(usize::try_from(len).unwrap_or(0))];
-        read_at(&file, 0, &mut header).map_err(io)?;
-        let h = Header::parse(&header, len)?;
+        let (h, tenants, fence) = read_partial(&file, len, io)?;
         if h.records != records || h.last_hash != last_hash {
             return Err(SnapshotError::Mismatch(format!(
                 "the new snapshot covers {} records (or ends with another hash), {records} were written",
                 h.records
             )));
         }
-        let section = |i: usize| -> Result<Vec<u8>, SnapshotError> {
-            let (offset, len, crc) = h.sections[i];
-            let len = usize::try_from(len)
-                .ok()
-                .filter(|&l| (l as u64) <= SECTION_MAX)
-                .ok_or_else(|| SnapshotError::Damaged(format!("section {i} too large to read")))?;
-            let mut bytes = vec![0u8; len];
-            read_at(&file, offset, &mut bytes).map_err(io)?;
-            if crc32c::crc32c(&bytes) != crc {
-                return Err(SnapshotError::Damaged(format!("section {i} CRC")));
-            }
-            Ok(bytes)
-        };
-        let (tenants, fence) = (section(1)?, section(3)?);
         let keys = (h.sections[2].0, h.sections[2].1);
         Self::from_bytes(file, records, keys, &tenants, &fence)
     }
