@@ -938,22 +938,10 @@ fn prove_from_tree_files_gives_the_proof_the_whole_ledger_gives() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[50] ^= 1;
     let n = bytes.len() - 4;
-    let crc = crc32c(&bytes[..n]);
+    let crc = crc32c::crc32c(&bytes[..n]);
     bytes[n..].copy_from_slice(&crc.to_be_bytes());
     std::fs::write(&file, &bytes).unwrap();
     let (stdout, stderr) = prove("1234");
     assert_eq!(stdout, from_files[1].0);
     assert!(stderr.contains("verifying the whole ledger instead"), "{stderr}");
-}
-
-/// CRC32C (Castagnoli), bit by bit.
-fn crc32c(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
-        }
-    }
-    !crc
 }

@@ -237,7 +237,7 @@ macro_rules! proof_tree {
     )+};
 }
 
-proof_tree!(MerkleTree, PartialTree, LazyTree);
+proof_tree!(MerkleTree, PartialTree);
 
 /// A full tree never misses a subtree: this lets it share its proofs' code with a
 /// [`PartialTree`], which may.

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use govern_receipt::Digest;
 
 use super::paths::{self, Subtrees};
-use super::{LeafStretch, MerkleFrontier, ProofError, leaf_hash, node_hash};
+use super::{LeafStretch, MerkleFrontier, ProofError, ProofTree, leaf_hash, node_hash};
 
 /// The folder of the tree files in a data directory.
 pub const TREE_DIR: &str = "trees";
@@ -211,51 +211,10 @@ impl LazyTree {
         })
     }
 
-    /// The number of leaves.
-    #[must_use]
-    pub fn len(&self) -> u64 {
-        self.size
-    }
-
-    /// Whether it has none.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.size == 0
-    }
-
     /// Receipt hashes read so far (the segments a proof descended into).
     #[must_use]
     pub fn receipts_read(&self) -> u64 {
         *self.read.borrow()
-    }
-
-    /// The root of the first `size` leaves.
-    ///
-    /// # Errors
-    /// As [`super::MerkleTree::root_at`], [`ProofError::Archived`] below the archive
-    /// boundary, [`ProofError::Unreadable`] when a segment cannot be read.
-    pub fn root_at(&self, size: u64) -> Result<Digest, ProofError> {
-        paths::root_at(self, size)
-    }
-
-    /// Leaf `index`'s inclusion proof in the tree of `size` leaves.
-    ///
-    /// # Errors
-    /// As [`Self::root_at`].
-    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Digest>, ProofError> {
-        paths::inclusion_proof(self, index, size)
-    }
-
-    /// The consistency proof from the first `old_size` leaves to the first `new_size`.
-    ///
-    /// # Errors
-    /// As [`Self::root_at`].
-    pub fn consistency_proof(
-        &self,
-        old_size: u64,
-        new_size: u64,
-    ) -> Result<Vec<Digest>, ProofError> {
-        paths::consistency_proof(self, old_size, new_size)
     }
 
     /// Segment `k`'s leaves as a stretch (its receipts read once, a few segments kept).
@@ -287,6 +246,27 @@ impl LazyTree {
         node.ok_or_else(|| {
             ProofError::Unreadable(format!("no subtree {height}/{index} in segment"))
         })
+    }
+}
+
+/// Its proofs, read off the stored and loaded subtrees: what [`super::MerkleTree`] would
+/// answer, [`ProofError::Archived`] below the archive boundary, [`ProofError::Unreadable`]
+/// when a segment it needs cannot be read.
+impl ProofTree for LazyTree {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn root_at(&self, size: u64) -> Result<Digest, ProofError> {
+        paths::root_at(self, size)
+    }
+
+    fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Digest>, ProofError> {
+        paths::inclusion_proof(self, index, size)
+    }
+
+    fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Digest>, ProofError> {
+        paths::consistency_proof(self, old_size, new_size)
     }
 }
 

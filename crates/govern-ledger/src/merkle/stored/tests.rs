@@ -4,7 +4,7 @@ use govern_receipt::Digest;
 use proptest::prelude::*;
 
 use super::{LazyTree, ReceiptHashes, TreeSegment, canonical, decode_tree_file, encode_tree_file};
-use crate::merkle::{MerkleTree, ProofError};
+use crate::merkle::{MerkleTree, ProofError, ProofTree as _};
 
 fn receipt(i: u64) -> Digest {
     crate::merkle::leaf_hash_bytes(&i.to_be_bytes())
