@@ -556,6 +556,9 @@ pub struct Ledger {
     snapshot_every: AtomicU64,
     /// Held by [`Ledger::write_snapshot`]: one writer of the snapshot file at a time.
     snapshotting: Mutex<()>,
+    /// The sealed segments ending at or below this record have a valid tree file (checked
+    /// or written by [`Ledger::write_segment_trees`] in this process): not looked at again.
+    trees_upto: AtomicU64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -578,6 +581,7 @@ impl Ledger {
             snapshotted: AtomicU64::new(0),
             snapshot_every: AtomicU64::new(snapshot::SNAPSHOT_DUE_RECORDS),
             snapshotting: Mutex::new(()),
+            trees_upto: AtomicU64::new(0),
         }
     }
 

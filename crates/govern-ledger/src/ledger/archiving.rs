@@ -85,10 +85,12 @@ impl BaseBuilder {
     pub(crate) fn push(&mut self, seq: u64, record: &[u8]) -> Result<Digest, LedgerError> {
         let malformed =
             |source| LedgerError::Chain(govern_receipt::ChainError::Malformed { seq, source });
-        self.tail.push(seq, record)?;
         let hash =
             stored_hash(record).ok_or(LedgerError::Corrupt { seq, reason: "too short".into() })?;
+        // Decoded once: the snapshot's lists take its key, the fold its transition.
         let receipt = Receipt::decode(record).map_err(malformed)?;
+        let b = &receipt.body;
+        self.tail.push_key(seq, b.tenant.as_str(), b.governor, b.resource.as_str());
         self.states
             .push(&receipt)
             .map_err(|e| LedgerError::Corrupt { seq, reason: e.to_string() })?;

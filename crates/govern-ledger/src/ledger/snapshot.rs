@@ -779,20 +779,25 @@ impl Tail {
         let key = Receipt::decode_key(record).map_err(|source| {
             LedgerError::Chain(govern_receipt::ChainError::Malformed { seq, source })
         })?;
+        self.push_key(seq, key.tenant, key.governor, key.resource);
+        Ok(())
+    }
+
+    /// [`Self::push`] of a record already decoded: receipt `seq` of that key.
+    pub(super) fn push_key(&mut self, seq: u64, tenant: &str, kind: GovernorKind, resource: &str) {
         // Looked up by the ids as stored; a new tenant or key allocates its id once.
-        let tenant = match self.tenants.get_mut(key.tenant) {
-            Some(tenant) => tenant,
-            None => self.tenants.entry(key.tenant.into()).or_default(),
+        let tenant = match self.tenants.get_mut(tenant) {
+            Some(t) => t,
+            None => self.tenants.entry(tenant.into()).or_default(),
         };
         tenant.list.push(seq);
-        let Some(resources) = tenant.kinds.get_mut(usize::from(kind_byte(key.governor))) else {
-            return Ok(());
+        let Some(resources) = tenant.kinds.get_mut(usize::from(kind_byte(kind))) else {
+            return;
         };
-        match resources.get_mut(key.resource) {
+        match resources.get_mut(resource) {
             Some(list) => list.push(seq),
-            None => resources.entry(key.resource.into()).or_default().push(seq),
+            None => resources.entry(resource.into()).or_default().push(seq),
         }
-        Ok(())
     }
 
     /// Every key, in order: (tenant, kind, resource, list).

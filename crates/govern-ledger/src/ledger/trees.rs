@@ -3,6 +3,7 @@
 //! they need.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use govern_receipt::Digest;
 
@@ -14,7 +15,9 @@ impl Ledger {
     /// Writes the tree file of every sealed segment of data directory `dir` that has no
     /// valid one (each written atomically; a segment's receipts read once, off the lock in
     /// batches), and removes those of segments below the archive boundary. Returns how many
-    /// were written.
+    /// were written. Segments checked by an earlier call of this process are not looked at
+    /// again (the files are derived data: one damaged since is rewritten at the next start,
+    /// and a proof never rests on one).
     ///
     /// # Errors
     /// A record that cannot be read, or a file that cannot be written.
@@ -30,7 +33,9 @@ impl Ledger {
         std::fs::create_dir_all(&trees)
             .map_err(|e| format!("creating {}: {e}", trees.display()))?;
         let mut written = 0;
-        for seg in sealed {
+        let known = self.trees_upto.load(Ordering::Acquire);
+        let upto = sealed.last().map_or(known, |s| s.end_seq.max(known));
+        for seg in sealed.into_iter().filter(|s| s.end_seq > known) {
             let name = tree_file_name(seg.first_seq);
             let path = trees.join(&name);
             if std::fs::read(&path)
@@ -54,6 +59,7 @@ impl Ledger {
                 .map_err(|(what, path, e)| format!("{what} {}: {e}", path.display()))?;
             written += 1;
         }
+        self.trees_upto.store(upto, Ordering::Release);
         // Those of archived segments: their subtrees are below the boundary's frontier.
         if base > 0
             && let Ok(entries) = std::fs::read_dir(&trees)
