@@ -362,6 +362,30 @@ fn export_header(
     })
 }
 
+/// The first line of a CSV export.
+const CSV_HEADER: &str = "seq,receipt_id,timestamp_ms,tenant_id,governor,resource_id,resource_seq,command,state_from,state_to,reason,args,metadata,prev_hash,hash";
+
+/// Each resource's next `resource_seq`, checked receipt by receipt as `govern verify` checks
+/// it, over receipts that include every receipt of each resource they name (one tenant's).
+#[derive(Default)]
+struct ResourceNumbering {
+    next: std::collections::BTreeMap<(govern_governors::GovernorKind, String), u64>,
+}
+
+impl ResourceNumbering {
+    /// Checks receipt `seq` (its record): its resource's next number, or the gap `verify`
+    /// reports.
+    fn push(&mut self, seq: u64, record: &[u8]) -> Result<(), String> {
+        let key = Receipt::decode_key(record).map_err(|e| format!("receipt {seq}: {e}"))?;
+        let next = self.next.entry((key.governor, key.resource.to_owned())).or_insert(0);
+        if key.resource_seq != *next {
+            return Err(govern_receipt::ChainError::resource_seq_gap(seq, &key, *next).to_string());
+        }
+        *next += 1;
+        Ok(())
+    }
+}
+
 /// Runs `govern export`.
 pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     let tenant = TenantId::new(&args.tenant).map_err(|e| format!("--tenant: {e}"))?;
@@ -373,11 +397,11 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     let chain = args.ledger.tenant_chain(&tenant)?;
     // The checkpoints before the ledger (see OwnCheckpoints).
     let saved = args.ledger.checkpoints(chain)?;
-    // With proofs, from a data directory: only the tenant's receipts read and each proved
-    // from the tree files, when the latest checkpoint covers the whole ledger (every line
-    // then carries a proof checked against its signed root); else the ledger is verified
-    // first and read whole.
-    if let (LedgerArg::Dir(dir), true, None) = (&args.ledger, args.with_proofs, &args.archive)
+    // From a data directory: only the tenant's receipts read, each proved from the tree
+    // files against the latest checkpoint's signed root (printed with --with-proofs) and
+    // each resource's numbering checked, when that checkpoint covers the whole ledger; else
+    // the ledger is verified first and read whole.
+    if let (LedgerArg::Dir(dir), None) = (&args.ledger, &args.archive)
         && let Some(count) = export_lazily(args, dir, &saved, &tenant)?
     {
         tell!("exported {count} receipts of tenant {tenant}");
@@ -419,8 +443,7 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
         writeln!(out, "{line}").map_err(|e| write_error(&e))
     };
     if matches!(args.format, Format::Csv) {
-        let header = "seq,receipt_id,timestamp_ms,tenant_id,governor,resource_id,resource_seq,command,state_from,state_to,reason,args,metadata,prev_hash,hash";
-        write(&mut out, header)?;
+        write(&mut out, CSV_HEADER)?;
     }
     if let Some(header) = &header {
         write(&mut out, &to_line(header)?)?;
@@ -465,21 +488,28 @@ pub(crate) fn export(args: &ExportArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `govern export DATA_DIR --tenant T --with-proofs` without reading the whole ledger: the
-/// tenant's receipts found through the snapshot (`find_receipts`), each line's proof made
+/// `govern export DATA_DIR --tenant T` without reading the whole ledger: the tenant's
+/// receipts found through the snapshot (`find_receipts`), each one's inclusion proof made
 /// from the lazily read tree and checked against the latest checkpoint's root, which must
-/// cover the whole ledger. `Ok(None)` (a note said why) when it cannot go this way and
-/// nothing was written: the caller takes the whole-ledger path.
+/// cover the whole ledger (the proof printed with --with-proofs), and the numbering of each
+/// of the tenant's resources checked (every receipt of a resource is its tenant's, so all
+/// of them are read here: a gap is found as `govern verify` finds it). `Ok(None)` when it
+/// cannot go this way and nothing was written (with --with-proofs a note says why): the
+/// caller takes the whole-ledger path.
 fn export_lazily(
     args: &ExportArgs,
     dir: &std::path::Path,
     saved: &OwnCheckpoints,
     tenant: &TenantId,
 ) -> Result<Option<u64>, String> {
+    // A plain export without what this path needs (tree files, a checkpoint) is the
+    // ordinary case: it takes the whole-ledger path without a note.
     let fallback = |why: String| {
-        tell!(
-            "note: the export could not be proved from the tree files ({why}); verifying the whole ledger instead"
-        );
+        if args.with_proofs {
+            tell!(
+                "note: the export could not be proved from the tree files ({why}); verifying the whole ledger instead"
+            );
+        }
         Ok(None)
     };
     let lazy = match ledger_dir::lazy_tree(dir) {
@@ -515,9 +545,14 @@ fn export_lazily(
     let write = |out: &mut std::io::BufWriter<_>, line: &str| {
         writeln!(out, "{line}").map_err(|e| write_error(&e))
     };
-    write(&mut out, &to_line(&header)?)?;
+    match args.format {
+        Format::Jsonl if args.with_proofs => write(&mut out, &to_line(&header)?)?,
+        Format::Jsonl => {}
+        Format::Csv => write(&mut out, CSV_HEADER)?,
+    }
     let mut located =
         govern_ledger::LedgerStore::locate(&**store, &found.seqs).map_err(|e| e.to_string())?;
+    let mut numbering = ResourceNumbering::default();
     let mut count = 0u64;
     while let Some((seq, record)) = located.next_record() {
         let record =
@@ -526,14 +561,25 @@ fn export_lazily(
         if receipt.body.tenant != *tenant {
             return Err(format!("receipt {seq} is not of tenant {tenant}"));
         }
-        let proof = Some(prover.checked(seq, &receipt.hash, &checkpoint_root)?);
+        let proof = prover.checked(seq, &receipt.hash, &checkpoint_root)?;
+        numbering.push(seq, record).map_err(|e| format!("the ledger does not verify: {e}"))?;
         let view = ReceiptJson::from(&receipt);
-        let line =
-            ReceiptLine { receipt: &view, inclusion_proof: proof, checkpoint: None, shard: None };
-        write(&mut out, &to_line(&line)?)?;
+        let line = match args.format {
+            Format::Csv => csv_line(&view),
+            Format::Jsonl if args.with_proofs => to_line(&ReceiptLine {
+                receipt: &view,
+                inclusion_proof: Some(proof),
+                checkpoint: None,
+                shard: None,
+            })?,
+            Format::Jsonl => to_line(&view)?,
+        };
+        write(&mut out, &line)?;
         count += 1;
     }
-    write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
+    if args.with_proofs {
+        write(&mut out, &to_line(&EndLine { end: EXPORT_FORMAT.to_owned(), receipts: count })?)?;
+    }
     out.flush().map_err(|e| write_error(&e))?;
     Ok(Some(count))
 }

@@ -110,10 +110,11 @@ enum Command {
     /// Export one tenant's receipts (JSON Lines or CSV), optionally with inclusion proofs.
     ///
     /// Receipts come in sequence order; JSON Lines is the receipt JSON view of
-    /// docs/receipts.md, one receipt per line. The ledger is verified first, except with
-    /// --with-proofs on a data directory whose latest checkpoint covers every receipt: then
-    /// only the tenant's receipts are read (through the snapshot) and each line's proof, made
-    /// from the tree files, is checked against that checkpoint's root. With
+    /// docs/receipts.md, one receipt per line. The ledger is verified first, except on a
+    /// data directory whose latest checkpoint covers every receipt: then only the tenant's
+    /// receipts are read (through the snapshot), each one's inclusion proof, made from the
+    /// tree files, is checked against that checkpoint's root, and each of its resources'
+    /// numbering is checked. With
     /// --with-proofs, a header line carries the ledger's latest checkpoint
     /// (checkpoint.json, else checkpoint.note; on a database, the tenant's shard's latest row
     /// of govern_checkpoints; its signature and root verified against the ledger first) and each receipt line its inclusion proof against it (with no

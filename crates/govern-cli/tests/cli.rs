@@ -446,6 +446,15 @@ fn crafted_ledger(
     body_of: impl Fn(&mut govern_receipt::ReceiptBody),
     preimage_of: impl Fn(&mut Vec<u8>),
 ) -> tempfile::TempDir {
+    crafted_ledger_signed(false, body_of, preimage_of)
+}
+
+/// [`crafted_ledger`], with a checkpoint of its 8 receipts signed when `signed`.
+fn crafted_ledger_signed(
+    signed: bool,
+    body_of: impl Fn(&mut govern_receipt::ReceiptBody),
+    preimage_of: impl Fn(&mut Vec<u8>),
+) -> tempfile::TempDir {
     use govern_ledger::LedgerStore;
     use govern_ledger::segment::{SegmentOptions, SegmentStore};
     use govern_receipt::{Digest, Receipt, ReceiptBody};
@@ -453,6 +462,7 @@ fn crafted_ledger(
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = SegmentStore::open(dir.path(), SegmentOptions::default()).unwrap();
     let mut prev = Digest::ZERO;
+    let mut hashes = Vec::new();
     for seq in 0..8u64 {
         let mut body = ReceiptBody {
             timestamp: govern_governors::Timestamp(1_767_225_600_000 + seq),
@@ -480,8 +490,22 @@ fn crafted_ledger(
         record.extend_from_slice(&hash);
         store.append(seq, &record).unwrap();
         prev = Digest(hash);
+        hashes.push(prev);
     }
     store.sync().unwrap();
+    drop(store);
+    if signed {
+        // A checkpoint over exactly these receipts, signed with the directory's own key
+        // pair: what a writer that wrote them would have signed.
+        use govern_ledger::checkpoint::{Checkpoint, CheckpointSigner, write_checkpoint};
+        let mut tree = govern_ledger::merkle::MerkleTree::new();
+        for hash in &hashes {
+            tree.push(*hash);
+        }
+        let (signer, _) = CheckpointSigner::load_or_generate(dir.path()).unwrap();
+        let at = govern_governors::Timestamp(1_767_225_600_100);
+        write_checkpoint(dir.path(), &signer.sign(Checkpoint::of_tree(&tree, at))).unwrap();
+    }
     dir
 }
 
@@ -524,6 +548,43 @@ fn verify_refuses_a_receipt_that_hashes_but_does_not_decode_or_breaks_its_number
         gap_stderr.contains("subscription sub-1 of tenant acme has resource_seq 3, expected 2"),
         "{gap_stderr}"
     );
+}
+
+#[test]
+fn export_read_through_the_checkpoint_still_refuses_a_resource_numbering_gap() {
+    // With a checkpoint covering every receipt, an export reads only the tenant's receipts
+    // and proves each against it: it still checks each resource's numbering, so a gap
+    // that was hashed, chained and even signed is refused as `govern verify` refuses it.
+    let good = crafted_ledger_signed(true, |_| {}, |_| {});
+    let gap = crafted_ledger_signed(true, |body| body.resource_seq = 3, |_| {});
+    let data = good.path().to_str().unwrap();
+    let plain = crafted_ledger(|_| {}, |_| {});
+    for format in ["jsonl", "csv"] {
+        let out = govern(&["export", data, "--tenant", "acme", "--format", format]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // Byte for byte what the whole-ledger path (no checkpoint there) exports.
+        let whole = govern(&[
+            "export",
+            plain.path().to_str().unwrap(),
+            "--tenant",
+            "acme",
+            "--format",
+            format,
+        ]);
+        assert!(whole.status.success(), "{}", text(&whole.stderr));
+        assert_eq!(text(&out.stdout), text(&whole.stdout), "{format}");
+        assert_eq!(text(&out.stdout).lines().count(), if format == "csv" { 9 } else { 8 });
+    }
+    let out = govern(&["export", gap.path().to_str().unwrap(), "--tenant", "acme"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("receipt 5: resource_seq gap")
+            && stderr.contains("subscription sub-1 of tenant acme has resource_seq 3, expected 2"),
+        "{stderr}"
+    );
+    let verify = govern(&["verify", gap.path().to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(1));
 }
 
 #[test]
