@@ -69,7 +69,9 @@ pub const TENANT_PAGE_MAX: usize = 1_000;
 /// read from the ledger's snapshot that it keeps (the clean cache, see `paged`). A list
 /// costs about 96 bytes plus its spilled deltas: 64 MiB hold about 700 000 short lists (up to
 /// 14 bytes of deltas, kept in place), fewer long ones; beyond it, lists are read again from
-/// the snapshot (one block of about 64 KiB each) when needed.
+/// the snapshot (one block of about 64 KiB each) when needed. A segment store caches a
+/// quarter of it of sealed segments' frame offsets (`OFFSET_PAGES_BUDGET_DEFAULT`, 16 MiB:
+/// four million receipts' worth).
 pub const INDEX_BUDGET_BYTES: usize = 64 << 20;
 
 /// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
@@ -746,14 +748,17 @@ impl Ledger {
 
     /// Sets the bytes of resource lists read from the snapshot that the index keeps (see
     /// [`INDEX_BUDGET_BYTES`], the default): beyond them, the least recently used are let
-    /// go and read again when needed. Any value works; with a tiny one every list not
-    /// appended to since the snapshot is read from it when needed. Lists appended to since
-    /// the snapshot, and the tenants' lists (about a byte per receipt), are held whatever the
-    /// budget.
+    /// go and read again when needed; and a quarter of it for the frame offsets of sealed
+    /// segments that a segment store caches (read back from their index files when not).
+    /// Any value works; with a tiny one every list not appended to since the snapshot is
+    /// read from it when needed, and every sealed segment's offsets from its index file.
+    /// Lists appended to since the snapshot, the last segments' offsets, and the tenants'
+    /// lists (about a byte per receipt), are held whatever the budget.
     pub fn set_index_budget(&self, bytes: usize) {
         let mut inner = self.lock();
         inner.index.budget = bytes;
         inner.index.clean.shrink_to(bytes);
+        inner.store.set_offsets_budget(bytes / 4);
     }
 
     /// Heap bytes the index holds now, about: resource lists (those appended to since the

@@ -128,6 +128,7 @@
 mod idx;
 mod io;
 mod lazy;
+mod pages;
 mod read;
 
 pub use idx::{
@@ -136,6 +137,8 @@ pub use idx::{
 };
 pub use io::{FsIo, Replacer, SegmentIo, SegmentRead, Syncer};
 pub use lazy::SegmentReader;
+pub use pages::OFFSET_PAGES_BUDGET_DEFAULT;
+use pages::{PagedSegment, Pages};
 
 use std::ops::{ControlFlow, Range};
 use std::path::Path;
@@ -368,8 +371,15 @@ pub struct SegmentStore {
     /// The first record in the store: 0, or the archive boundary when the records before
     /// it were archived (`crate::archive`).
     base: u64,
-    /// The offset of each record's frame in its segment, by sequence number minus `base`.
+    /// The first record whose frame offset is resident (the first of a segment): the
+    /// offsets of the sealed segments before it are paged (`pages`).
+    resident_from: u64,
+    /// The offset of each record's frame in its segment, by sequence number minus
+    /// `resident_from`.
     offsets: Vec<u32>,
+    /// The offsets of the sealed segments below `resident_from`, read back on demand and
+    /// cached within a budget.
+    pages: Arc<Pages>,
     /// Records written and synced.
     synced: u64,
     /// Frames appended but not yet written: the unwritten tails of the last segments, in
@@ -387,7 +397,8 @@ impl std::fmt::Debug for SegmentStore {
         f.debug_struct("SegmentStore")
             .field("io", &self.io)
             .field("segments", &self.segments.len())
-            .field("records", &self.offsets.len())
+            .field("records", &(self.len() - self.base))
+            .field("resident_from", &self.resident_from)
             .field("synced", &self.synced)
             .field("pending_bytes", &self.pending.len())
             .field("refusal", &self.refusal)
@@ -832,6 +843,15 @@ impl SegmentStore {
         let count = names.len();
         let mut next = base;
         let mut offsets = Vec::new();
+        // Each sealed segment's offsets go to the pages once it is opened: only the last
+        // segment's stay resident.
+        let reader = io.reader();
+        let pages = Arc::new(Pages::new(Arc::clone(&reader), OFFSET_PAGES_BUDGET_DEFAULT));
+        let mut resident_from = base;
+        let mut page_out = |offsets: &mut Vec<u32>, first: u64, end: u64| {
+            pages.offer(first, std::mem::take(offsets).into());
+            resident_from = end;
+        };
         let mut segments = Vec::with_capacity(count);
         let mut torn = None;
         let mut indexed = 0;
@@ -871,6 +891,7 @@ impl SegmentStore {
                         next = end;
                         indexed += 1;
                         segments.push(Segment::opened(first, name, len, true));
+                        page_out(&mut offsets, first, end);
                         continue;
                     }
                     Err(problem) => index_problem = Some(problem),
@@ -920,6 +941,9 @@ impl SegmentStore {
             }
             on_segment(first, &mut bytes, scanned_offsets);
             segments.push(Segment::opened(first, name, end, !last));
+            if !last {
+                page_out(&mut offsets, first, next);
+            }
         }
         // Frames a process wrote before it died may not have reached the disk yet: a writer
         // syncs the last segment once, before anything (a snapshot, an index file, new
@@ -940,11 +964,13 @@ impl SegmentStore {
         };
         let store = Self {
             base,
-            reader: io.reader(),
+            reader,
             io,
             segment_bytes: options.segment_bytes,
             segments,
+            resident_from,
             offsets,
+            pages,
             synced: next,
             pending: Vec::new(),
             refusal: options.read_only.then_some(Refusal::ReadOnly),
@@ -978,8 +1004,14 @@ impl SegmentStore {
                 .read_at(&seg.name, 0, &mut bytes)
                 .map_err(|e| StoreError::Io(format!("reading segment {}: {e}", seg.name)))?;
             let seg_end = self.end_seq(i);
-            let end_seq = seg_end.min(self.synced);
-            let offset = |seq: u64| self.offset(seq).map(|o| o as usize);
+            let end_seq = seg_end.min(self.synced).max(seg.first_seq);
+            let offsets = self.offsets_of(i, seg.first_seq, seg_end)?;
+            let offset = |seq: u64| {
+                usize::try_from(seq - seg.first_seq)
+                    .ok()
+                    .and_then(|k| offsets.get(k))
+                    .map(|&o| o as usize)
+            };
             for seq in seg.first_seq..end_seq {
                 let at = offset(seq)
                     .ok_or_else(|| StoreError::Corrupt(format!("record {seq} is not indexed")))?;
@@ -1035,14 +1067,84 @@ impl SegmentStore {
         }
     }
 
-    /// Where record `seq`'s offset is in `offsets` (`None` below the archive boundary).
+    /// Where record `seq`'s offset is in the resident `offsets` (`None` below them).
     fn slot(&self, seq: u64) -> Option<usize> {
-        usize::try_from(seq.checked_sub(self.base)?).ok()
+        usize::try_from(seq.checked_sub(self.resident_from)?).ok()
     }
 
-    /// The offset of record `seq`'s frame in its segment, if the store has it.
-    fn offset(&self, seq: u64) -> Option<u32> {
-        self.offsets.get(self.slot(seq)?).copied()
+    /// The offset of record `seq`'s frame in its segment, if the store has it (a paged
+    /// segment's read back, or taken from the cache).
+    fn offset(&self, seq: u64) -> Result<Option<u32>, StoreError> {
+        if seq >= self.resident_from {
+            return Ok(self.offsets.get(self.slot(seq).unwrap_or(usize::MAX)).copied());
+        }
+        let Some(paged) = self.paged(seq) else { return Ok(None) };
+        let page = self.pages.offsets(&paged)?;
+        Ok(page.get(usize::try_from(seq - paged.first_seq).unwrap_or(usize::MAX)).copied())
+    }
+
+    /// The segment holding record `seq`, if its offsets are paged (`seq` below
+    /// `resident_from` and not archived).
+    fn paged(&self, seq: u64) -> Option<PagedSegment> {
+        if seq < self.base || seq >= self.resident_from {
+            return None;
+        }
+        let i = self.segment_of(seq)?;
+        let seg = self.segments.get(i)?;
+        Some(PagedSegment {
+            name: seg.name.clone(),
+            first_seq: seg.first_seq,
+            end_seq: self.end_seq(i),
+            len: seg.len,
+        })
+    }
+
+    /// The frame offsets of segment `i`'s records from `from` to `to` (resident, or its
+    /// page).
+    fn offsets_of(&self, i: usize, from: u64, to: u64) -> Result<SegmentOffsets<'_>, StoreError> {
+        let seg = self.segments.get(i).ok_or_else(|| StoreError::Corrupt("no segment".into()))?;
+        let missing = || StoreError::Corrupt(format!("segment {}: records not indexed", seg.name));
+        if seg.first_seq >= self.resident_from {
+            let (Some(a), Some(b)) = (self.slot(from), self.slot(to)) else {
+                return Err(missing());
+            };
+            let slice = self.offsets.get(a..b.max(a)).ok_or_else(missing)?;
+            return Ok(SegmentOffsets::Resident(slice));
+        }
+        let paged = self.paged(seg.first_seq).ok_or_else(missing)?;
+        let page = self.pages.offsets(&paged)?;
+        let a = usize::try_from(from - seg.first_seq).map_err(|_| missing())?;
+        let b = usize::try_from(to - seg.first_seq).map_err(|_| missing())?;
+        if b > page.len() || a > b {
+            return Err(missing());
+        }
+        Ok(SegmentOffsets::Paged(page, a..b))
+    }
+
+    /// Moves the offsets of the sealed segments before the last that are durable and indexed
+    /// out of the resident ones, into the pages (cached as far as the budget allows).
+    fn page_out(&mut self) {
+        let sealed = self.segments.len().saturating_sub(1);
+        while let Some(i) = self.segments.iter().position(|s| s.first_seq == self.resident_from) {
+            let Some(seg) = self.segments.get(i).filter(|_| i < sealed) else { break };
+            let end = self.end_seq(i);
+            if !seg.indexed || seg.dirty || seg.written != seg.len || end > self.synced {
+                break;
+            }
+            let n = usize::try_from(end - seg.first_seq).unwrap_or(usize::MAX);
+            if n > self.offsets.len() {
+                break;
+            }
+            let page: Arc<[u32]> = self.offsets.drain(..n).collect();
+            self.pages.offer(seg.first_seq, page);
+            self.resident_from = end;
+        }
+    }
+
+    /// Segment pages loaded (from index files or scans) since the store opened.
+    #[must_use]
+    pub fn pages_loaded(&self) -> u64 {
+        self.pages.loads()
     }
 
     /// The first record the store holds: 0, or the archive boundary.
@@ -1064,7 +1166,13 @@ impl SegmentStore {
     /// Where the frame of record `seq` is (`None`: no such record); `hint`, the segment
     /// that is most likely to hold it.
     fn frame(&self, seq: u64, hint: Option<usize>) -> Result<Option<FramePlace>, StoreError> {
-        let Some(start) = self.offset(seq) else {
+        if let Some(paged) = self.paged(seq) {
+            let page = self.pages.offsets(&paged)?;
+            let (start, len) = paged.frame(&page, seq)?;
+            let segment = self.segment_of(seq).unwrap_or(0);
+            return Ok(Some(FramePlace { segment, start, len, buffered: None }));
+        }
+        let Some(start) = self.offset(seq)? else {
             return Ok(None);
         };
         let corrupt = |what: &str| StoreError::Corrupt(format!("record {seq}: {what}"));
@@ -1078,7 +1186,7 @@ impl SegmentStore {
         let seg = self.segments.get(segment).ok_or_else(|| corrupt("no segment holds it"))?;
         let start = u64::from(start);
         let end = if seq + 1 < self.end_seq(segment) {
-            self.offset(seq + 1).map(u64::from)
+            self.offset(seq + 1)?.map(u64::from)
         } else {
             None
         };
@@ -1350,11 +1458,13 @@ impl LedgerStore for SegmentStore {
             seg.dirty = false;
         }
         self.synced = self.synced.max(upto);
+        // The segments sealed and indexed by now keep their offsets in their index files.
+        self.page_out();
         Ok(())
     }
 
     fn len(&self) -> u64 {
-        self.base + self.offsets.len() as u64
+        self.resident_from + self.offsets.len() as u64
     }
 
     fn base(&self) -> u64 {
@@ -1393,13 +1503,18 @@ impl LedgerStore for SegmentStore {
         let fits = self.segments.get(k).is_some_and(|s| s.first_seq == boundary)
             && k < self.segments.len()
             && boundary <= self.synced;
-        let (Some(drop), true) = (self.slot(boundary), fits) else {
+        if !fits || boundary < self.base {
             return Err(StoreError::Io(format!(
                 "cannot retire below {boundary}: not the start of a synced segment after {}",
                 self.base
             )));
-        };
-        self.offsets.drain(..drop);
+        }
+        if boundary > self.resident_from {
+            let drop = usize::try_from(boundary - self.resident_from).unwrap_or(usize::MAX);
+            self.offsets.drain(..drop.min(self.offsets.len()));
+            self.resident_from = boundary;
+        }
+        self.pages.forget_below(boundary);
         let gone: Vec<Segment> = self.segments.drain(..k).collect();
         self.base = boundary;
         for seg in gone {
@@ -1415,8 +1530,13 @@ impl LedgerStore for SegmentStore {
         Ok(())
     }
 
+    fn set_offsets_budget(&self, bytes: usize) {
+        self.pages.set_budget(bytes);
+    }
+
     fn heap_bytes(&self) -> usize {
         self.offsets.capacity() * std::mem::size_of::<u32>()
+            + self.pages.bytes()
             + self.pending.capacity()
             + self
                 .segments
@@ -1434,21 +1554,17 @@ impl LedgerStore for SegmentStore {
         for (i, seg) in self.segments.iter().enumerate() {
             let end_seq =
                 self.segments.get(i + 1).map_or(self.synced, |n| n.first_seq.min(self.synced));
-            let (Some(first), Some(end)) = (self.slot(seg.first_seq), self.slot(end_seq)) else {
-                return Err(StoreError::Corrupt(format!("segment {}: too many records", seg.name)));
-            };
-            let offsets = self.offsets.get(first..end.max(first)).ok_or_else(|| {
-                StoreError::Corrupt(format!("segment {}: records not indexed", seg.name))
-            })?;
+            let offsets = self.offsets_of(i, seg.first_seq, end_seq.max(seg.first_seq))?;
             // The last frame ends where the next record's starts, if that is in this segment.
             let next_here = end_seq < self.len()
                 && self.segments.get(i + 1).is_none_or(|n| end_seq < n.first_seq);
-            let frames_end = match self.offsets.get(end).filter(|_| next_here) {
-                Some(&o) => u64::from(o),
+            let frames_end = match self.offset(end_seq)?.filter(|_| next_here) {
+                Some(o) => u64::from(o),
                 None => seg.written,
             };
             let frames_end = usize::try_from(frames_end).unwrap_or(usize::MAX);
-            if read_segment_chunks(&*self.io, seg, offsets, frames_end, &mut chunk, f)?.is_break() {
+            if read_segment_chunks(&*self.io, seg, &offsets, frames_end, &mut chunk, f)?.is_break()
+            {
                 return Ok(());
             }
         }
@@ -1464,7 +1580,7 @@ impl LedgerStore for SegmentStore {
     fn position(&self, seq: u64) -> Option<(u64, u64)> {
         let i = self.segment_of(seq)?;
         let segment = self.segments.get(i)?;
-        let offset = u64::from(self.offset(seq)?);
+        let offset = u64::from(self.offset(seq).ok()??);
         (offset < segment.written).then_some((segment.first_seq, offset))
     }
 
@@ -1498,6 +1614,18 @@ impl LedgerStore for SegmentStore {
         let mut located = read::SegmentLocated::new(Arc::clone(&self.reader));
         let mut hint = None;
         for &seq in seqs {
+            // A paged segment's record: its place now if its page is cached, else found by
+            // the reader, after the lock (no I/O here).
+            if let Some(paged) = self.paged(seq) {
+                match self.pages.cached(&paged) {
+                    Some(page) => {
+                        let (start, len) = paged.frame(&page, seq)?;
+                        located.push_frame(seq, &paged.name, start, len);
+                    }
+                    None => located.push_paged(seq, paged, Arc::clone(&self.pages)),
+                }
+                continue;
+            }
             let Some(place) = self.frame(seq, hint)? else {
                 located.push_copy(seq, None);
                 continue;
@@ -1528,6 +1656,24 @@ impl LedgerStore for SegmentStore {
                 break;
             }
             let seg_end = self.end_seq(i).min(end);
+            if let Some(paged) = self.paged(seq) {
+                // Written whole: one stretch, whose first frame the reader finds in the page
+                // (the segment's first frame follows its header).
+                let at = match self.pages.cached(&paged) {
+                    _ if seq == seg.first_seq => read::At::Known(SEGMENT_HEADER_LEN as u64),
+                    Some(page) => read::At::Known(paged.frame(&page, seq)?.0),
+                    None => read::At::Paged(paged, Arc::clone(&self.pages)),
+                };
+                stretches.push(read::Stretch {
+                    name: seg.name.clone(),
+                    seq,
+                    at,
+                    end_seq: seg_end,
+                    frames_end: seg.written,
+                });
+                seq = seg_end;
+                continue;
+            }
             let (Some(from), Some(to)) = (self.slot(seq), self.slot(seg_end)) else {
                 return Err(StoreError::Corrupt(format!("segment {}: too many records", seg.name)));
             };
@@ -1537,7 +1683,7 @@ impl LedgerStore for SegmentStore {
                 stretches.push(read::Stretch {
                     name: seg.name.clone(),
                     seq,
-                    at: u64::from(at),
+                    at: read::At::Known(u64::from(at)),
                     end_seq: seq + written as u64,
                     frames_end: seg.written,
                 });
@@ -1553,6 +1699,23 @@ impl LedgerStore for SegmentStore {
             seq = seg_end;
         }
         Ok(Box::new(read::SegmentRange::new(Arc::clone(&self.reader), stretches, copied)))
+    }
+}
+
+/// The frame offsets of some records of one segment: resident, or part of its page.
+enum SegmentOffsets<'a> {
+    Resident(&'a [u32]),
+    Paged(Arc<[u32]>, Range<usize>),
+}
+
+impl std::ops::Deref for SegmentOffsets<'_> {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        match self {
+            Self::Resident(slice) => slice,
+            Self::Paged(page, range) => page.get(range.clone()).unwrap_or_default(),
+        }
     }
 }
 

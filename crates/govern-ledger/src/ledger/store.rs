@@ -197,6 +197,12 @@ pub trait LedgerStore: Send + Sync + 'static {
         self.len() == 0
     }
 
+    /// Caches at most `bytes` of sealed segments' frame offsets (a store that pages them,
+    /// as the segment store does; others ignore it).
+    fn set_offsets_budget(&self, bytes: usize) {
+        let _ = bytes;
+    }
+
     /// Heap bytes the store keeps in memory, for memory accounting: the records themselves for
     /// the memory store, the per-record index and unsynced buffer for the segment store.
     fn heap_bytes(&self) -> usize {

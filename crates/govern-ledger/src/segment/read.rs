@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::pages::{PagedSegment, Pages};
 use super::{FRAME_HEADER_LEN, SegmentRead, check_frame, peek_frame};
 use crate::ledger::{Copied, Located, LocatedRecord, StoreError};
 
@@ -25,6 +26,9 @@ pub(super) enum Place {
     File { name: usize, start: u64, len: u64 },
     /// The `i`th record copied (not yet written, or absent).
     Copied(usize),
+    /// A frame of the `i`th paged segment, whose page was not cached when it was located:
+    /// found in the page when it is read.
+    Paged(usize),
 }
 
 /// Bytes of one file read in one positioned read.
@@ -72,6 +76,8 @@ pub(super) struct SegmentLocated {
     names: Vec<String>,
     /// Records not written yet (or absent), copied.
     copied: Copied,
+    /// The segments of records located as [`Place::Paged`], and their pages.
+    paged: Vec<(PagedSegment, Arc<Pages>)>,
     /// Each record, in order.
     records: Vec<(u64, Place)>,
     /// The next record to hand over.
@@ -85,6 +91,7 @@ impl SegmentLocated {
             reader,
             names: Vec::new(),
             copied: Copied::default(),
+            paged: Vec::new(),
             records: Vec::new(),
             next: 0,
             window: Window::default(),
@@ -97,6 +104,45 @@ impl SegmentLocated {
             self.names.push(name.to_owned());
         }
         self.records.push((seq, Place::File { name: self.names.len() - 1, start, len }));
+    }
+
+    /// Adds record `seq`, a frame of `segment`, whose offsets are paged in `pages`.
+    pub(super) fn push_paged(&mut self, seq: u64, segment: PagedSegment, pages: Arc<Pages>) {
+        if self.paged.last().is_none_or(|(last, _)| *last != segment) {
+            self.paged.push((segment, pages));
+        }
+        self.records.push((seq, Place::Paged(self.paged.len() - 1)));
+    }
+
+    /// Finds the frames of the records located in paged segments from record `i` on in
+    /// their pages (each page loaded once, outside the ledger's lock).
+    fn resolve(&mut self, i: usize) -> Result<(), StoreError> {
+        let mut page: Option<(usize, Arc<[u32]>)> = None;
+        let Self { records, paged, names, .. } = self;
+        for (seq, place) in records.get_mut(i..).unwrap_or_default() {
+            let Place::Paged(p) = *place else { continue };
+            let Some((segment, pages)) = paged.get(p) else {
+                return Err(StoreError::Corrupt(format!("record {seq}: no paged segment")));
+            };
+            let offsets = match &page {
+                Some((q, offsets)) if *q == p => Arc::clone(offsets),
+                _ => {
+                    let offsets = pages.offsets(segment)?;
+                    page = Some((p, Arc::clone(&offsets)));
+                    offsets
+                }
+            };
+            let (start, len) = segment.frame(&offsets, *seq)?;
+            let name = match names.iter().position(|n| *n == segment.name) {
+                Some(name) => name,
+                None => {
+                    names.push(segment.name.clone());
+                    names.len() - 1
+                }
+            };
+            *place = Place::File { name, start, len };
+        }
+        Ok(())
     }
 
     /// Adds record `seq`: a copy of its bytes, or absent.
@@ -133,11 +179,18 @@ impl SegmentLocated {
 impl Located for SegmentLocated {
     fn next_record(&mut self) -> Option<LocatedRecord<'_>> {
         let i = self.next;
-        let &(seq, place) = self.records.get(i)?;
+        let &(seq, mut place) = self.records.get(i)?;
         self.next += 1;
+        if let Place::Paged(_) = place {
+            if let Err(e) = self.resolve(i) {
+                return Some((seq, Err(e)));
+            }
+            place = self.records.get(i)?.1;
+        }
         let (name, start, len) = match place {
             Place::Copied(c) => return Some((seq, Ok(self.copied.get(c).and_then(|(_, r)| r)))),
             Place::File { name, start, len } => (name, start, len),
+            Place::Paged(_) => return Some((seq, Err(StoreError::Corrupt("unresolved".into())))),
         };
         if self.window.get(name, start, len).is_none()
             && let Err(e) = self.fill(i)
@@ -170,11 +223,31 @@ pub(super) struct Stretch {
     /// The first record.
     pub(super) seq: u64,
     /// Its frame's offset.
-    pub(super) at: u64,
+    pub(super) at: At,
     /// The record after the last.
     pub(super) end_seq: u64,
     /// Where the file's written frames end: no read goes past it.
     pub(super) frames_end: u64,
+}
+
+/// Where a stretch's first frame starts.
+#[derive(Debug)]
+pub(super) enum At {
+    /// At this offset.
+    Known(u64),
+    /// In a paged segment whose page was not cached when the stretch was located: found in
+    /// the page when the stretch is read.
+    Paged(PagedSegment, Arc<Pages>),
+}
+
+impl At {
+    /// The offset of record `seq`'s frame.
+    fn offset(&self, seq: u64) -> Result<u64, StoreError> {
+        match self {
+            Self::Known(at) => Ok(*at),
+            Self::Paged(segment, pages) => Ok(segment.frame(&pages.offsets(segment)?, seq)?.0),
+        }
+    }
 }
 
 /// A range of records located ([`LedgerStore::locate_range`](crate::LedgerStore)): the
@@ -188,9 +261,10 @@ pub(super) struct SegmentRange {
     copied: Copied,
     /// The stretch being read.
     stretch: usize,
-    /// The next record, and the offset of its frame when it is in the stretch.
+    /// The next record, and the offset of its frame when it is in the stretch (`None`:
+    /// the stretch's first, not yet found).
     seq: u64,
-    at: u64,
+    at: Option<u64>,
     /// The next copied record.
     copied_next: usize,
     window: Window,
@@ -204,14 +278,14 @@ impl SegmentRange {
         stretches: Vec<Stretch>,
         copied: Copied,
     ) -> Self {
-        let (seq, at) = stretches.first().map_or((0, 0), |s| (s.seq, s.at));
+        let seq = stretches.first().map_or(0, |s| s.seq);
         Self {
             reader,
             stretches,
             copied,
             stretch: 0,
             seq,
-            at,
+            at: None,
             copied_next: 0,
             window: Window::default(),
             failed: false,
@@ -223,7 +297,11 @@ impl SegmentRange {
         let Some(stretch) = self.stretches.get(self.stretch) else {
             return Err(StoreError::Corrupt("no stretch".into()));
         };
-        let (seq, at, file) = (self.seq, self.at, (self.stretch, stretch.name.as_str()));
+        let at = match self.at {
+            Some(at) => at,
+            None => stretch.at.offset(self.seq)?,
+        };
+        let (seq, file) = (self.seq, (self.stretch, stretch.name.as_str()));
         let corrupt = |reason: &str| corrupt(&stretch.name, at, seq, reason);
         let left = stretch.frames_end.saturating_sub(at);
         let header = FRAME_HEADER_LEN as u64;
@@ -257,7 +335,7 @@ impl Located for SegmentRange {
         while self.stretches.get(self.stretch).is_some_and(|s| self.seq >= s.end_seq) {
             self.stretch += 1;
             if let Some(next) = self.stretches.get(self.stretch) {
-                (self.seq, self.at) = (next.seq, next.at);
+                (self.seq, self.at) = (next.seq, None);
             }
         }
         if self.stretch >= self.stretches.len() {
@@ -274,7 +352,7 @@ impl Located for SegmentRange {
             }
         };
         self.seq += 1;
-        self.at = start + len;
+        self.at = Some(start + len);
         match payload(self.window.get(self.stretch, start, len), seq) {
             Ok(record) => Some((seq, Ok(Some(record)))),
             Err(reason) => {

@@ -3,7 +3,7 @@
 //! ([`FaultIo`]) drives most checks deterministically; some run on the real filesystem.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,8 +14,8 @@ mod index;
 
 use super::{
     FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENT_SUFFIX, SEGMENTS_DIR,
-    SegmentIo, SegmentOptions, SegmentStore, TornCause, TornTail, index_name, segment_header,
-    segment_name,
+    SegmentIo, SegmentOptions, SegmentStore, TornCause, TornTail, idx::INDEX_HEADER_LEN,
+    index_name, segment_header, segment_name,
 };
 use crate::testing::Gate;
 use crate::{Ledger, LedgerStore, StoreError};
@@ -1181,4 +1181,91 @@ fn a_located_frame_that_does_not_check_is_named_as_read_names_it() {
     assert_eq!(ranged.len(), 6);
     let read = store.read(5, &mut out).unwrap_err();
     assert!(matches!(&ranged[5], (5, Err(StoreError::Corrupt(_)))), "{:?} / {read}", ranged[5]);
+}
+
+/// Every way of reading a store of `n` records gives them all: `read`, `locate` (all, and
+/// a scattered set), `locate_range` (whole and from the middle of segments) and `for_each`.
+fn assert_read_every_way(store: &SegmentStore, n: u64) {
+    assert_records(store, n);
+    let all: Vec<u64> = (0..n).collect();
+    let want = |seqs: &[u64]| -> Vec<Drained> {
+        seqs.iter().map(|&seq| (seq, Ok(Some(record(seq))))).collect()
+    };
+    assert_eq!(drain(store.locate(&all).unwrap()), want(&all));
+    let scattered: Vec<u64> = (0..n).filter(|s| s % 7 == 3 || s % 11 == 0).collect();
+    assert_eq!(drain(store.locate(&scattered).unwrap()), want(&scattered));
+    for from in [0, 1, n / 3, n / 2 + 1, n - 1] {
+        let range: Vec<u64> = (from..n).collect();
+        assert_eq!(drain(store.locate_range(from..n).unwrap()), want(&range), "from {from}");
+    }
+    let mut seen = Vec::new();
+    store
+        .for_each(&mut |seq, r| {
+            seen.push((seq, Ok(Some(r.to_vec()))));
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(seen, want(&all));
+    let mut seen = 0;
+    store
+        .for_each_record(|seq, r| -> Result<(), StoreError> {
+            assert_eq!((seq, r), (seen, &record(seen)[..]));
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, n);
+}
+
+#[test]
+fn sealed_segments_frame_offsets_are_paged_and_read_back_from_their_index_or_a_scan() {
+    let n = 120;
+    for budget in [0, 300, 1 << 20] {
+        let io = FaultIo::default();
+        let (mut store, _) = open(&io, 250).unwrap();
+        store.set_offsets_budget(budget);
+        append_range(&mut store, 0..n);
+        store.sync().unwrap();
+        // Only the last segment's offsets stay resident.
+        let last_first = layout(n, 250).last().unwrap().0;
+        assert!(last_first > 0);
+        assert_eq!(store.resident_from, last_first, "budget {budget}");
+        assert_eq!(store.offsets.len() as u64, n - last_first);
+        assert!(store.pages.bytes() <= budget, "budget {budget}: {}", store.pages.bytes());
+        assert_read_every_way(&store, n);
+        // With no budget every read of a sealed segment loads its page again; with room
+        // for all, the pages paged out are still there and nothing is loaded.
+        match budget {
+            0 => assert!(store.pages_loaded() > 10, "{}", store.pages_loaded()),
+            b if b >= 1 << 20 => assert_eq!(store.pages_loaded(), 0),
+            _ => {}
+        }
+        // Reopened, the same: the offsets of sealed segments are taken from their index
+        // files and paged at once.
+        drop(store);
+        let (store, report) = open(&io, 250).unwrap();
+        store.set_offsets_budget(budget);
+        assert_eq!(report.records, n);
+        assert_eq!(store.resident_from, last_first);
+        assert_read_every_way(&store, n);
+        // A missing and a damaged index: the segments are scanned instead, and read the same.
+        let places = layout(n, 250);
+        let firsts: Vec<u64> =
+            places.iter().map(|p| p.0).collect::<BTreeSet<_>>().into_iter().collect();
+        io.disk().files.remove(&index_name(firsts[1]));
+        io.flip(&index_name(firsts[2]), INDEX_HEADER_LEN + 1, 0x04);
+        store.set_offsets_budget(0);
+        assert_read_every_way(&store, n);
+        // A damaged frame in a paged segment is named at its record, by every reader.
+        let (first, offset) = places[(firsts[3] + 1) as usize];
+        let seq = firsts[3] + 1;
+        io.flip(&segment_name(first), offset as usize + FRAME_HEADER_LEN + 2, 0x20);
+        let mut out = Vec::new();
+        let read = store.read(seq, &mut out).unwrap_err();
+        assert!(read.to_string().contains(&format!("record {seq}")), "{read}");
+        let located = drain(store.locate(&[seq - 1, seq]).unwrap());
+        assert_eq!(located[1], (seq, Err(read.clone())));
+        let ranged = drain(store.locate_range(0..n).unwrap());
+        assert_eq!(ranged.last().unwrap(), &(seq, Err(read)));
+    }
 }
