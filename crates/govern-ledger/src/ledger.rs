@@ -29,6 +29,7 @@ mod paged;
 mod seqs;
 pub(crate) mod snapshot;
 mod store;
+mod tenants;
 mod trees;
 
 #[allow(
@@ -43,6 +44,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use govern_governors::{GovernorKind, ResourceId, TenantId};
 use govern_receipt::{ChainError, Digest, Head, Receipt, ReceiptBody};
 use seqs::{MarkedList, Resume, SeqList};
+use tenants::{TenantCache, TenantList};
 
 use crate::archive::states::{BaseState, BaseStates};
 use crate::archive::{ArchiveError, Manifest};
@@ -71,7 +73,8 @@ pub const TENANT_PAGE_MAX: usize = 1_000;
 /// 14 bytes of deltas, kept in place), fewer long ones; beyond it, lists are read again from
 /// the snapshot (one block of about 64 KiB each) when needed. A segment store caches a
 /// quarter of it of sealed segments' frame offsets (`OFFSET_PAGES_BUDGET_DEFAULT`, 16 MiB:
-/// four million receipts' worth).
+/// four million receipts' worth), and the index another quarter of tenants' whole lists
+/// rebuilt for reads.
 pub const INDEX_BUDGET_BYTES: usize = 64 << 20;
 
 /// Sequence numbers a read copies from the index and locates per hold of the ledger's lock
@@ -304,7 +307,7 @@ impl Resources {
 
 /// Sequence numbers by tenant (there are few tenants), marked for reads page by page.
 #[allow(clippy::disallowed_types, reason = "lookup only; never iterated into output unsorted")]
-type Tenants = HashMap<TenantId, MarkedList, foldhash::fast::RandomState>;
+type Tenants = HashMap<TenantId, TenantList, foldhash::fast::RandomState>;
 
 /// Where each receipt is: its sequence number in the list of its resource and in the list of
 /// its tenant. Lists only; the ids are in the receipts.
@@ -325,8 +328,11 @@ pub(crate) struct Index {
     clean: paged::Clean,
     /// The bytes `clean` may hold.
     budget: usize,
-    /// Per tenant: what tenant queries and counts read.
+    /// Per tenant: what tenant queries and counts read (with a snapshot to page from, the
+    /// numbers after it and how many are in it; see `tenants`).
     tenants: Tenants,
+    /// Whole lists of paged tenants, rebuilt for reads, within a quarter of `budget`.
+    tenant_cache: TenantCache,
 }
 
 impl Default for Index {
@@ -344,7 +350,40 @@ impl Index {
             clean: paged::Clean::default(),
             budget: INDEX_BUDGET_BYTES,
             tenants,
+            tenant_cache: TenantCache::default(),
         }
+    }
+
+    /// The whole list of `tenant`'s receipts: held, or (a tenant with receipts in the
+    /// snapshot paged from) rebuilt from the snapshot's KEYS blocks and its tail, and cached.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when a block cannot be read or the lists do not add up.
+    fn tenant_list(&mut self, tenant: &TenantId) -> Result<Option<&MarkedList>, LedgerError> {
+        let Self { tenants, tenant_cache, paged, budget, .. } = self;
+        let Some(entry) = tenants.get(tenant) else { return Ok(None) };
+        if let Some(held) = entry.held() {
+            return Ok(Some(held));
+        }
+        if tenant_cache.has(tenant) {
+            return Ok(tenant_cache.get(tenant));
+        }
+        let corrupt = |reason: String| LedgerError::Corrupt {
+            seq: entry.paged_len().saturating_sub(1),
+            reason,
+        };
+        let Some(paged) = paged.as_ref() else {
+            return Err(corrupt(format!("tenant {tenant}'s list is paged without a snapshot")));
+        };
+        let numbers = paged.tenant_numbers(tenant.as_str())?;
+        let list = tenants::rebuild(tenant, numbers, entry.paged_len(), entry.tail(), |reason| {
+            LedgerError::Corrupt {
+                seq: paged.records().saturating_sub(1),
+                reason: format!("the ledger snapshot the index pages from: {reason}"),
+            }
+        })?;
+        tenant_cache.rebuilt += 1;
+        Ok(Some(tenant_cache.insert(tenant, list, *budget / 4)))
     }
 
     /// The sequence numbers under the hash of (tenant, kind, resource): that resource's, and
@@ -410,7 +449,12 @@ impl Index {
         if self.paged.as_ref().is_some_and(|p| p.records() > snapshot.records()) {
             return false;
         }
+        let records = snapshot.records();
         self.paged = Some(snapshot);
+        // The tenants' numbers below it are in it now: counted, not held.
+        for list in self.tenants.values_mut() {
+            list.trim_below(records);
+        }
         true
     }
 
@@ -460,10 +504,11 @@ impl Index {
     /// the tenants' lists, and what finds a list in the snapshot.
     fn resident_bytes(&self) -> usize {
         let tenants = self.tenants.capacity()
-            * (size_of::<TenantId>() + size_of::<MarkedList>() + 1)
-            + self.tenants.values().map(MarkedList::heap_bytes).sum::<usize>();
+            * (size_of::<TenantId>() + size_of::<TenantList>() + 1)
+            + self.tenants.values().map(TenantList::heap_bytes).sum::<usize>();
         self.resources.heap_bytes()
             + self.clean.bytes()
+            + self.tenant_cache.bytes()
             + tenants
             + self.paged.as_ref().map_or(0, paged::Paged::heap_bytes)
     }
@@ -641,11 +686,12 @@ impl Ledger {
         match inner.index.tenants.get_mut(&receipt.body.tenant) {
             Some(tenant) => tenant.push(seq),
             None => {
-                let mut tenant = MarkedList::default();
+                let mut tenant = TenantList::default();
                 tenant.push(seq);
                 inner.index.tenants.insert(receipt.body.tenant.clone(), tenant);
             }
         }
+        inner.index.tenant_cache.push(&receipt.body.tenant, seq);
         if inner.durable {
             inner.unhashed.push(receipt.hash);
         }
@@ -750,10 +796,11 @@ impl Ledger {
     /// [`INDEX_BUDGET_BYTES`], the default): beyond them, the least recently used are let
     /// go and read again when needed; and a quarter of it for the frame offsets of sealed
     /// segments that a segment store caches (read back from their index files when not).
+    /// Another quarter is for tenants' whole lists rebuilt from the snapshot for reads.
     /// Any value works; with a tiny one every list not appended to since the snapshot is
     /// read from it when needed, and every sealed segment's offsets from its index file.
     /// Lists appended to since the snapshot, the last segments' offsets, and the tenants'
-    /// lists (about a byte per receipt), are held whatever the budget.
+    /// numbers since the snapshot are held whatever the budget.
     pub fn set_index_budget(&self, bytes: usize) {
         let mut inner = self.lock();
         inner.index.budget = bytes;
@@ -762,7 +809,8 @@ impl Ledger {
     }
 
     /// Heap bytes the index holds now, about: resource lists (those appended to since the
-    /// snapshot and those read from it), tenants' lists, and the snapshot's fence.
+    /// snapshot and those read from it), tenants' lists (their tails, and whole lists
+    /// cached for reads), and the snapshot's fence and key filter.
     #[must_use]
     pub fn index_resident_bytes(&self) -> usize {
         self.lock().index.resident_bytes()
@@ -1083,7 +1131,7 @@ impl Ledger {
     pub fn receipt_counts(&self) -> Vec<(TenantId, u64)> {
         let inner = self.lock();
         let mut out: Vec<(TenantId, u64)> =
-            inner.index.tenants.iter().map(|(t, seqs)| (t.clone(), seqs.list().len())).collect();
+            inner.index.tenants.iter().map(|(t, seqs)| (t.clone(), seqs.len())).collect();
         out.sort();
         out
     }
@@ -1202,8 +1250,7 @@ impl List<'_> {
                 index.resource(tenant, kind, resource)?.map(|seqs| (seqs, from.unwrap_or_default()))
             }
             Self::Tenant(tenant, after) => index
-                .tenants
-                .get(tenant)
+                .tenant_list(tenant)?
                 .map(|seqs| (seqs.list(), from.unwrap_or_else(|| seqs.resume_after(after)))),
         })
     }

@@ -23,8 +23,8 @@ use govern_governors::TenantId;
 use govern_receipt::{ChainError, ChainVerifier, Digest, Head, Receipt};
 
 use super::lookup::read_one;
-use super::seqs::MarkedList;
 use super::snapshot::{Loaded, SNAPSHOT_FILE, check_end};
+use super::tenants::TenantList;
 use super::{
     ArchivedBase, Expected, Index, Inner, KeyHash, KeyHasher, Ledger, LedgerError, LedgerStore,
     Resources, Shard, StoreError, expected_keys,
@@ -341,7 +341,11 @@ impl Ledger {
         let names = tenants.iter().map(|(id, _)| Box::<str>::from(id.as_str())).collect();
         let frontier = snapshot.frontier().map_err(|e| e.to_string())?;
         let head = Head { next_seq: snapshot.records, last_hash: snapshot.last_hash };
-        let index = Index::new(keys.clone(), Resources::default(), tenants.into_iter().collect());
+        // Only how many receipts each tenant has in the snapshot: its list is rebuilt from
+        // the snapshot's KEYS blocks when a read needs it (see `tenants`).
+        let tenants =
+            tenants.into_iter().map(|(id, list)| (id, TenantList::paged(list.list().len())));
+        let index = Index::new(keys.clone(), Resources::default(), tenants.collect());
         let mut index = Building::seeded(index);
         index.starts = Some(Starts::default());
         Ok(Start { index, head, frontier, paged: Some(PagedStart { snapshot, file, names }) })
@@ -681,7 +685,7 @@ fn first_error(indexed: Option<Refusal>, chain: LedgerError) -> Refusal {
 /// an id per record).
 #[allow(clippy::disallowed_types, reason = "lookup only; turned into the index at the end")]
 type Tenants =
-    std::collections::HashMap<Box<str>, (TenantId, MarkedList), foldhash::fast::RandomState>;
+    std::collections::HashMap<Box<str>, (TenantId, TenantList), foldhash::fast::RandomState>;
 
 /// Keys sorted out by shard before they go into the index: this many in all (a few in
 /// tests, so that reopening them flushes, presizes and shrinks).
@@ -890,7 +894,7 @@ fn index_record(index: &mut Building, seq: u64, record: &[u8]) -> Result<(), Led
         Some(tenant) => tenant,
         None => {
             let (id, _) = key.ids().map_err(malformed)?;
-            index.tenants.entry(key.tenant.into()).or_insert((id, MarkedList::default()))
+            index.tenants.entry(key.tenant.into()).or_insert((id, TenantList::default()))
         }
     };
     tenant.push(seq);

@@ -224,6 +224,37 @@ impl Paged {
         .map_err(|e| self.corrupt(block, &e))
     }
 
+    /// Every number in tenant `tenant`'s lists in the snapshot (none if it has no such
+    /// tenant), in no particular order: the blocks that can hold its keys read and checked.
+    ///
+    /// # Errors
+    /// As [`Self::list`].
+    pub(crate) fn tenant_numbers(&self, tenant: &str) -> Result<Vec<u64>, LedgerError> {
+        let Ok(t) = self.tenants.binary_search_by(|id| (**id).cmp(tenant)) else {
+            return Ok(Vec::new());
+        };
+        let t = t as u32;
+        let start = self.fence.partition_point(|b| b.first.0 < t).saturating_sub(1);
+        let mut out = Vec::new();
+        for block in self.fence.get(start..).unwrap_or_default() {
+            if block.first.0 > t {
+                break;
+            }
+            self.read_block(block, |entry| {
+                if entry.tenant == t {
+                    SeqList::from_parts(entry.list, self.records, |seq, _| {
+                        out.push(seq);
+                        Ok(())
+                    })
+                    .map_err(|e| SnapshotError::Damaged(format!("a list: {e}")))?;
+                }
+                Ok(if entry.tenant > t { Step::Stop(None) } else { Step::Next })
+            })
+            .map_err(|e| self.corrupt(block, &e))?;
+        }
+        Ok(out)
+    }
+
     /// Calls `each` with every entry of `block` until it stops; the block read and checked.
     fn read_block(
         &self,

@@ -604,7 +604,10 @@ impl Loaded {
                 }
             }
         }
-        let tenants: Tenants = tenants.into_iter().collect();
+        let tenants: Tenants = tenants
+            .into_iter()
+            .map(|(id, list)| (id, super::tenants::TenantList::whole(list)))
+            .collect();
         Ok(Index::new(keys, resources, tenants))
     }
 }

@@ -231,6 +231,57 @@ fn with_the_default_budget_lists_read_back_stay_and_a_smaller_budget_lets_them_g
     all_same(&ledger, &reference);
 }
 
+/// (receipts counted in the snapshot, numbers held after it) of every tenant.
+fn tenant_holdings(ledger: &Ledger) -> Vec<(u64, u64)> {
+    let inner = ledger.lock();
+    let mut out: Vec<(String, (u64, u64))> = inner
+        .index
+        .tenants
+        .iter()
+        .map(|(id, list)| (id.to_string(), (list.paged_len(), list.tail().list().len())))
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, held)| held).collect()
+}
+
+#[test]
+fn tenants_lists_are_counted_not_held_once_in_the_snapshot_and_rebuilt_for_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = open(tmp.path(), 0);
+    let reference = Ledger::in_memory();
+    let append = |from: u64, to: u64| {
+        for i in from..to {
+            ledger.append(body(i % KEYS, i)).unwrap();
+            reference.append(body(i % KEYS, i)).unwrap();
+        }
+        ledger.commit().unwrap();
+    };
+    append(0, 900);
+    // Before any snapshot, every number is held.
+    assert_eq!(tenant_holdings(&ledger), vec![(0, 300); 3]);
+    ledger.write_snapshot(tmp.path()).unwrap();
+    // Once in the snapshot the index pages from, only counted.
+    assert_eq!(tenant_holdings(&ledger), vec![(300, 0); 3]);
+    append(900, 903);
+    assert_eq!(tenant_holdings(&ledger), vec![(300, 1); 3]);
+    // Reads rebuild each whole list (a budget of nothing keeps only the one read last).
+    all_same(&ledger, &reference);
+    let rebuilt = ledger.lock().index.tenant_cache.rebuilt;
+    assert!(rebuilt >= 3, "{rebuilt}");
+    // With room, a list read stays and appends go on to it: no rebuild on the next reads.
+    ledger.set_index_budget(usize::MAX);
+    same_tenant_reads(&ledger, &reference, 0);
+    let rebuilt = ledger.lock().index.tenant_cache.rebuilt;
+    append(903, 960);
+    same_tenant_reads(&ledger, &reference, 0);
+    assert_eq!(ledger.lock().index.tenant_cache.rebuilt, rebuilt);
+    // Reopened from the snapshot: counted from its TENANTS section, the rest after it.
+    drop(ledger);
+    let ledger = open(tmp.path(), 0);
+    assert_eq!(tenant_holdings(&ledger), vec![(300, 20); 3]);
+    all_same(&ledger, &reference);
+}
+
 #[test]
 fn a_snapshot_block_damaged_after_the_open_fails_its_reads_and_never_answers_wrong() {
     let tmp = tempfile::tempdir().unwrap();

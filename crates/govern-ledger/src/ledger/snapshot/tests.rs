@@ -43,9 +43,16 @@ struct Dump {
 }
 
 fn dump(ledger: &Ledger) -> Dump {
-    let inner = ledger.lock();
-    let mut tenants: Vec<_> =
-        inner.index.tenants.iter().map(|(id, list)| (id.to_string(), list.clone())).collect();
+    let mut inner = ledger.lock();
+    // Whole lists, however the index holds them (paged tenants' rebuilt from the snapshot).
+    let ids: Vec<govern_governors::TenantId> = inner.index.tenants.keys().cloned().collect();
+    let mut tenants: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let list = inner.index.tenant_list(id).unwrap().unwrap().clone();
+            (id.to_string(), list)
+        })
+        .collect();
     tenants.sort_by(|a, b| a.0.cmp(&b.0));
     let keys = inner.index.all_lists();
     let head = inner.head;
