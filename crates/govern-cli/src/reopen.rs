@@ -32,7 +32,9 @@ pub(crate) struct ReopenArgs {
     #[arg(long)]
     two_steps: bool,
     /// The index budget, in bytes (default: the ledger's, `INDEX_BUDGET_BYTES`): how many
-    /// bytes of resource lists read back from the snapshot the index keeps.
+    /// bytes of resource lists read back from the snapshot the index keeps, and a quarter
+    /// of it each for tenants' lists and sealed segments' frame offsets. Set after the open,
+    /// so the heap reported is the open's with the default budget.
     #[arg(long, value_name = "BYTES")]
     index_budget: Option<usize>,
 }
