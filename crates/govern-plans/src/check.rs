@@ -400,6 +400,18 @@ fn consistency_along(out: &mut Out<'_>, from: &PlanSrc, to: &PlanSrc, at: At, fi
                     ),
                 );
             }
+            if eb.error_rate_max > ea.error_rate_max {
+                say(
+                    format!(
+                        "upgrades to `{b}`, whose envelope error_rate_max ({}) is higher than `{a}`'s ({})",
+                        eb.error_rate_max, ea.error_rate_max
+                    ),
+                    format!(
+                        "lower `{b}`'s error_rate_max to {} or less, or drop this upgrade path",
+                        ea.error_rate_max
+                    ),
+                );
+            }
         }
         (None, _) => {}
     }

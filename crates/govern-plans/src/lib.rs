@@ -29,6 +29,7 @@ pub use model::{
     Aggregation, Catalog, Envelope, Evidence, FeatureDef, Interval, Limit, LimitValue,
     MeterPricing, Plan, Price, Refusal, Reset, Status, Tier, TierMode, Upgrade,
 };
+pub use model::{ERROR_RATE_DECIMALS_MAX, ERROR_RATE_MAX_DEFAULT};
 pub use problem::{Check, Problem};
 
 /// The largest catalog file read, in bytes.

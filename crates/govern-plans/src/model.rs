@@ -191,7 +191,15 @@ pub struct Envelope {
     pub connections: u64,
     /// Requests it queues before refusing.
     pub queue_depth: u64,
+    /// The largest share of requests that may fail (a server error) over a window, as a
+    /// fraction: `0.01` is 1 %. Optional in a catalog: [`ERROR_RATE_MAX_DEFAULT`] when absent.
+    pub error_rate_max: Decimal,
 }
+
+/// The envelope's `error_rate_max` when a catalog gives none: 1 %.
+pub const ERROR_RATE_MAX_DEFAULT: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+/// The most decimals of an `error_rate_max` (`0.0001` is 0.01 %).
+pub const ERROR_RATE_DECIMALS_MAX: u32 = 4;
 
 /// The HTTP status of a refusal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

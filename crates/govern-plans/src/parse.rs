@@ -10,7 +10,7 @@ use toml_edit::{Item, TableLike};
 
 use crate::ids::{EvidenceId, Feature, IdError, Meter, PlanId, RefusalCode};
 use crate::model::{
-    Aggregation, Envelope, Evidence, FeatureDef, Interval, LimitValue, MeterPricing, Price,
+    Aggregation, ERROR_RATE_DECIMALS_MAX, ERROR_RATE_MAX_DEFAULT, Envelope, Evidence, FeatureDef, Interval, LimitValue, MeterPricing, Price,
     Refusal, Reset, Status, Tier, TierMode,
 };
 use crate::problem::{Check, Problem};
@@ -125,6 +125,8 @@ const TIER_KEYS: &[&str] = &["up_to", "unit"];
 const PRICE_KEYS: &[&str] = &["amount", "currency", "interval"];
 const LIMIT_KEYS: &[&str] = &["value", "reset", "window", "refusal"];
 const ENVELOPE_KEYS: &[&str] = &["throughput_rps", "p99_latency_ms", "connections", "queue_depth"];
+/// The envelope's optional keys (beside [`ENVELOPE_KEYS`], all required).
+const ENVELOPE_OPTIONAL_KEYS: &[&str] = &["error_rate_max"];
 const UPGRADE_KEYS: &[&str] = &["to", "cooldown", "refusal"];
 
 fn list(names: &[&str]) -> String {
@@ -1174,7 +1176,9 @@ impl<'a> Cx<'a> {
 
     fn envelope(&mut self, item: &Item, path: &str, at: At) -> Option<Located<Envelope>> {
         let t = self.table(item, path, at)?;
-        self.unknown_keys(t, ENVELOPE_KEYS, path, at);
+        let allowed: Vec<&str> =
+            ENVELOPE_KEYS.iter().chain(ENVELOPE_OPTIONAL_KEYS).copied().collect();
+        self.unknown_keys(t, &allowed, path, at);
         let mut values = [0_u64; 4];
         let mut ok = true;
         for (i, key) in ENVELOPE_KEYS.iter().enumerate() {
@@ -1195,11 +1199,60 @@ impl<'a> Cx<'a> {
                 },
             }
         }
+        let error_rate_max = match t.get("error_rate_max") {
+            None => Some(ERROR_RATE_MAX_DEFAULT),
+            Some(v) => self.error_rate(v, &join(path, "error_rate_max"), at),
+        };
         let [throughput_rps, p99_latency_ms, connections, queue_depth] = values;
+        let error_rate_max = error_rate_max?;
         ok.then_some(Located {
-            value: Envelope { throughput_rps, p99_latency_ms, connections, queue_depth },
+            value: Envelope {
+                throughput_rps,
+                p99_latency_ms,
+                connections,
+                queue_depth,
+                error_rate_max,
+            },
             at,
         })
+    }
+
+    /// An error rate: a fraction from 0 to 1, a decimal string (`"0.01"`) or a float as
+    /// written (`0.01`; its shortest decimal form is taken), at most
+    /// [`ERROR_RATE_DECIMALS_MAX`] decimals.
+    fn error_rate(&mut self, item: &Item, field: &str, at: At) -> Option<Decimal> {
+        let at = self.item_at(item, at);
+        let parsed = if let Some(s) = item.as_str() {
+            Decimal::from_str_exact(s).map_err(|_| format!("`{s}` is not a decimal number"))
+        } else if let Some(f) = item.as_float() {
+            Decimal::from_str_exact(&f.to_string())
+                .map_err(|_| format!("{f} is not a decimal fraction"))
+        } else if let Some(i) = item.as_integer() {
+            Ok(Decimal::from(i))
+        } else {
+            Err(format!("is {}", describe(item)))
+        };
+        let hint = "a fraction from 0 to 1: error_rate_max = \"0.01\" is 1 %";
+        match parsed {
+            Ok(d) if (d.is_sign_negative() && !d.is_zero()) || d > Decimal::ONE => {
+                self.problem(at, field, format!("is {d}, not between 0 and 1"), hint.into());
+                None
+            }
+            Ok(d) if d.normalize().scale() > ERROR_RATE_DECIMALS_MAX => {
+                self.problem(
+                    at,
+                    field,
+                    format!("{d} has more than {ERROR_RATE_DECIMALS_MAX} decimals"),
+                    format!("round it to {ERROR_RATE_DECIMALS_MAX} decimals (0.01 %)"),
+                );
+                None
+            }
+            Ok(d) => Some(d.normalize()),
+            Err(message) => {
+                self.problem(at, field, message, hint.into());
+                None
+            }
+        }
     }
 
     fn upgrades(&mut self, item: &Item, path: &str, at: At) -> Vec<UpgradeSrc> {

@@ -586,3 +586,56 @@ fn the_pricing_example_prices_two_plans() {
     assert_eq!(users.aggregation, govern_plans::Aggregation::UniqueCount);
     assert!(c.plan("pricing-enterprise").unwrap().pricing.is_empty());
 }
+
+#[test]
+fn an_envelope_error_rate_max_is_optional_a_fraction_and_no_higher_along_an_upgrade() {
+    let env = |extra: &str| {
+        format!(
+            "{HEAD}{}",
+            plan(
+                "p",
+                &format!(
+                    "envelope = {{ throughput_rps = 5, p99_latency_ms = 5, connections = 5, queue_depth = 5{extra} }}\n"
+                )
+            )
+        )
+    };
+    let rate = |extra: &str| {
+        validate(&env(extra), "c.toml").map(|c| c.plans["p"].envelope.unwrap().error_rate_max)
+    };
+    // Absent: the documented default, 1 %.
+    assert_eq!(rate("").unwrap(), govern_plans::ERROR_RATE_MAX_DEFAULT);
+    assert_eq!(govern_plans::ERROR_RATE_MAX_DEFAULT.to_string(), "0.01");
+    assert_eq!(rate(", error_rate_max = \"0.005\"").unwrap().to_string(), "0.005");
+    assert_eq!(rate(", error_rate_max = 0.02").unwrap().to_string(), "0.02");
+    assert_eq!(rate(", error_rate_max = 0").unwrap().to_string(), "0");
+    for (bad, message) in [
+        ("\"1.5\"", "is 1.5, not between 0 and 1"),
+        ("-0.1", "is -0.1, not between 0 and 1"),
+        ("\"0.00001\"", "0.00001 has more than 4 decimals"),
+        ("\"lots\"", "`lots` is not a decimal number"),
+    ] {
+        let p = rate(&format!(", error_rate_max = {bad}")).unwrap_err();
+        let found: Vec<(&str, &str)> =
+            p.iter().map(|p| (p.field.as_str(), p.message.as_str())).collect();
+        assert_eq!(found, [("plans.p.envelope.error_rate_max", message)], "{bad}");
+    }
+    // Along an upgrade path, the higher tier promises no more errors.
+    let text = format!(
+        "{HEAD}{}{}",
+        plan(
+            "small",
+            "envelope = { throughput_rps = 5, p99_latency_ms = 5, connections = 5, queue_depth = 5, error_rate_max = \"0.01\" }\n\
+             upgrades = [{ to = \"big\" }]\n"
+        ),
+        plan(
+            "big",
+            "envelope = { throughput_rps = 5, p99_latency_ms = 5, connections = 5, queue_depth = 5, error_rate_max = \"0.02\" }\n"
+        )
+    );
+    let messages: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+    assert_eq!(
+        messages,
+        ["upgrades to `big`, whose envelope error_rate_max (0.02) is higher than `small`'s (0.01)"]
+    );
+}
