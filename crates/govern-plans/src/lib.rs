@@ -19,6 +19,7 @@ mod ids;
 mod model;
 mod parse;
 mod problem;
+pub mod sla;
 
 use std::io::Read;
 use std::path::Path;

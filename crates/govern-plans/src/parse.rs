@@ -10,8 +10,8 @@ use toml_edit::{Item, TableLike};
 
 use crate::ids::{EvidenceId, Feature, IdError, Meter, PlanId, RefusalCode};
 use crate::model::{
-    Aggregation, ERROR_RATE_DECIMALS_MAX, ERROR_RATE_MAX_DEFAULT, Envelope, Evidence, FeatureDef, Interval, LimitValue, MeterPricing, Price,
-    Refusal, Reset, Status, Tier, TierMode,
+    Aggregation, ERROR_RATE_DECIMALS_MAX, ERROR_RATE_MAX_DEFAULT, Envelope, Evidence, FeatureDef,
+    Interval, LimitValue, MeterPricing, Price, Refusal, Reset, Status, Tier, TierMode,
 };
 use crate::problem::{Check, Problem};
 use crate::{
