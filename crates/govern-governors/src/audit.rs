@@ -70,6 +70,37 @@ crate::define_arg_enum! {
     }
 }
 
+crate::define_arg_enum! {
+    /// A violation of a tenant's SLA opening or closing.
+    pub enum SlaEvent {
+        /// A dimension went over the plan's promise (sustained: the runtime's hysteresis).
+        Violated => "violated",
+        /// It came back within.
+        Recovered => "recovered",
+    }
+}
+
+crate::define_arg_enum! {
+    /// What the SLA monitor measures against a plan's envelope.
+    pub enum SlaDimension {
+        /// Requests per second, above the envelope's `throughput_rps`.
+        Throughput => "throughput",
+        /// The 99th percentile latency, above `p99_latency_ms`.
+        P99Latency => "p99_latency",
+        /// The share of failed requests, above `error_rate_max`.
+        ErrorRate => "error_rate",
+    }
+}
+
+/// What a `measured` or `promised` figure must be, for the message.
+const FIGURE_EXPECTED: &str = "a decimal of 0 or more as written back (`12.5`, not `12.50`)";
+
+/// `text` as a canonical decimal of 0 or more: written back the same.
+fn figure(text: &str) -> Option<rust_decimal::Decimal> {
+    let d: rust_decimal::Decimal = text.parse().ok()?;
+    (!d.is_sign_negative() && d.normalize().to_string() == text).then_some(d)
+}
+
 /// One line of a recorded invoice (`govern_pricing::LineItem`, as the receipt keeps it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceLine {
@@ -217,6 +248,23 @@ pub enum Command {
         /// What is owed.
         total: rust_decimal::Decimal,
     },
+    /// The tenant's SLA monitor saw a dimension go over its plan's promise, or come back
+    /// within, over the window that began at `window_start_ms` and lasted `window_ms`.
+    RecordSla {
+        /// Violated or recovered.
+        event: SlaEvent,
+        /// Which dimension.
+        dimension: SlaDimension,
+        /// The figure over the window (requests per second, ms, or a fraction); `None` when
+        /// the window had no request to measure (a recovery by quiet).
+        measured: Option<rust_decimal::Decimal>,
+        /// The plan's promise of that dimension.
+        promised: rust_decimal::Decimal,
+        /// The window's start, in ms since the epoch.
+        window_start_ms: u64,
+        /// Its length in ms.
+        window_ms: u64,
+    },
     /// Allowed checks of the tenant, counted per feature over the window that began at
     /// `window_start_ms` and lasted `window_ms`.
     RecordChecks {
@@ -265,6 +313,7 @@ impl CommandSpec for Command {
         "record_catalog",
         "record_webhook",
         "record_invoice",
+        "record_sla",
     ];
 
     fn name(&self) -> &'static str {
@@ -275,6 +324,7 @@ impl CommandSpec for Command {
             Self::RecordCatalog { .. } => "record_catalog",
             Self::RecordWebhook { .. } => "record_webhook",
             Self::RecordInvoice { .. } => "record_invoice",
+            Self::RecordSla { .. } => "record_sla",
         }
     }
 
@@ -321,6 +371,23 @@ impl CommandSpec for Command {
                 let lines: Vec<String> = lines.iter().map(InvoiceLine::write).collect();
                 a.insert("lines".into(), lines.join("\n"));
                 a.insert("total".into(), total.to_string());
+            }
+            Self::RecordSla {
+                event,
+                dimension,
+                measured,
+                promised,
+                window_start_ms,
+                window_ms,
+            } => {
+                a.insert("event".into(), event.name().into());
+                a.insert("dimension".into(), dimension.name().into());
+                let measured =
+                    measured.map_or_else(|| "none".to_owned(), |m| m.normalize().to_string());
+                a.insert("measured".into(), measured);
+                a.insert("promised".into(), promised.normalize().to_string());
+                a.insert("window_start_ms".into(), window_start_ms.to_string());
+                a.insert("window_ms".into(), window_ms.to_string());
             }
             Self::RecordChecks { window_start_ms, window_ms, allowed } => {
                 a.insert("window_start_ms".into(), window_start_ms.to_string());
@@ -427,6 +494,41 @@ impl CommandSpec for Command {
                 r.finish()?;
                 return Ok(Self::RecordInvoice { period, plan, currency, lines, total });
             }
+            "record_sla" => {
+                let event = r.parsed("event", SlaEvent::EXPECTED)?;
+                let dimension = r.parsed("dimension", SlaDimension::EXPECTED)?;
+                let malformed = |arg: &'static str, v: &str| {
+                    ArgError::new(
+                        name,
+                        arg,
+                        Some(v),
+                        ArgProblem::Malformed { expected: FIGURE_EXPECTED },
+                    )
+                };
+                let measured_text = r.raw("measured")?;
+                let measured = if measured_text == "none" {
+                    None
+                } else {
+                    Some(
+                        figure(measured_text)
+                            .ok_or_else(|| malformed("measured", measured_text))?,
+                    )
+                };
+                let promised_text = r.raw("promised")?;
+                let promised =
+                    figure(promised_text).ok_or_else(|| malformed("promised", promised_text))?;
+                let window_start_ms = r.parsed("window_start_ms", "ms since the epoch")?;
+                let window_ms = r.positive_u64("window_ms", "a window of 1 ms or more")?;
+                r.finish()?;
+                return Ok(Self::RecordSla {
+                    event,
+                    dimension,
+                    measured,
+                    promised,
+                    window_start_ms,
+                    window_ms,
+                });
+            }
             "record_checks" => {
                 let window_start_ms = r.parsed("window_start_ms", "ms since the epoch")?;
                 let window_ms = r.positive_u64("window_ms", "a window of 1 ms or more")?;
@@ -485,6 +587,14 @@ impl CommandSpec for Command {
                 allowed: vec![(12, "api_access".into()), (1, "reports".into())],
             },
             Self::RecordCatalog { version: "2026-12-06".into(), plans: 9 },
+            Self::RecordSla {
+                event: SlaEvent::Violated,
+                dimension: SlaDimension::P99Latency,
+                measured: Some(rust_decimal::Decimal::new(163_839, 3)),
+                promised: rust_decimal::Decimal::new(100, 0),
+                window_start_ms: 1_767_225_600_000,
+                window_ms: 30_000,
+            },
             Self::RecordWebhook {
                 event_id: "evt_1".into(),
                 event_type: "payment_intent.succeeded".into(),
@@ -590,7 +700,8 @@ impl Governor for Trail {
             | Command::RecordChecks { .. }
             | Command::RecordCatalog { .. }
             | Command::RecordWebhook { .. }
-            | Command::RecordInvoice { .. } => {
+            | Command::RecordInvoice { .. }
+            | Command::RecordSla { .. } => {
                 Ok(Transition { from: State::Recording, to: State::Recording })
             }
         }
@@ -605,7 +716,9 @@ impl Governor for Trail {
             Command::RecordRefusals { count, .. } => {
                 self.refusals = self.refusals.saturating_add(*count);
             }
-            Command::RecordCatalog { .. } => {}
+            // Recorded for the trail (and notifications), not counted: the monitor's state is
+            // the runtime's, rebuilt from these receipts.
+            Command::RecordCatalog { .. } | Command::RecordSla { .. } => {}
             // Saturating, as the sums: a decoded state may hold any count.
             Command::RecordWebhook { .. } => self.webhooks = self.webhooks.saturating_add(1),
             Command::RecordInvoice { .. } => self.invoices = self.invoices.saturating_add(1),

@@ -93,3 +93,34 @@ fn deliveries_and_invoices_are_counted() {
     transcript(&mut trail, &steps);
     assert_eq!((trail.webhooks(), trail.invoices()), (1, 1));
 }
+
+#[test]
+fn an_sla_record_reads_back_and_keeps_one_encoding_of_its_figures() {
+    let samples = Command::samples(&crate::time::Ctx::at_ms(crate::testing::T0_MS));
+    let Some(sla) = samples.iter().find(|c| c.name() == "record_sla") else {
+        panic!("an sla sample")
+    };
+    let args = sla.args();
+    assert_eq!((args["event"].as_str(), args["dimension"].as_str()), ("violated", "p99_latency"));
+    assert_eq!((args["measured"].as_str(), args["promised"].as_str()), ("163.839", "100"));
+    assert_eq!(Command::parse("record_sla", &args).as_ref(), Ok(sla));
+    let with = |arg: &str, value: &str| {
+        let mut a = args.clone();
+        a.insert(arg.into(), value.into());
+        Command::parse("record_sla", &a)
+    };
+    // A recovery by quiet measures nothing.
+    let Ok(Command::RecordSla { measured: None, .. }) = with("measured", "none") else {
+        panic!("`none` is no figure")
+    };
+    for (arg, value) in [
+        ("measured", "163.8390"),
+        ("measured", "-1"),
+        ("promised", "1e2"),
+        ("event", "broken"),
+        ("dimension", "connections"),
+        ("window_ms", "0"),
+    ] {
+        assert_eq!(with(arg, value).unwrap_err().argument, arg, "{arg}={value}");
+    }
+}
