@@ -15,6 +15,7 @@ mod plans;
 mod restart;
 mod sagas;
 mod shutdown;
+mod sla;
 mod supervision;
 mod tenants;
 mod timeouts;

@@ -145,6 +145,8 @@ pub(crate) struct Commercial {
     tenants: DashMap<TenantId, Arc<Mutex<TenantDecisions>>, foldhash::fast::RandomState>,
     /// Usage counters (`RuntimeHandle::record_usage`).
     pub(crate) usage: UsageDesk,
+    /// SLA monitors (`RuntimeHandle::sla_record`).
+    pub(crate) sla: crate::sla::SlaDesk,
 }
 
 /// The policy's view of a tenant's lifecycle state.
@@ -200,6 +202,7 @@ impl Commercial {
             rules,
             tenants: DashMap::default(),
             usage: UsageDesk::default(),
+            sla: crate::sla::SlaDesk::default(),
         }
     }
 

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// Most tenants whose SLA is monitored at once (`RuntimeHandle::sla_record`): a monitor
+/// holds about 5 KiB (six latency histograms of 200 counters), so at most about 20 MiB.
+/// A tenant past it is refused `TenantsFull`.
+pub const SLA_TENANTS_MAX: usize = 4_096;
 /// Most commands queued at one governor (its inbox); one more is refused `busy`.
 pub const GOVERNOR_INBOX_MAX: usize = 1_024;
 /// Default: most commands in flight (submitted, not yet answered) for one tenant.

@@ -1084,10 +1084,15 @@ impl RuntimeHandle {
     }
 
     /// Queues a record at the tenant's audit governor, without waiting (as a quarantine's).
-    fn record_audit(&self, tenant: &govern_governors::TenantId, command: audit::Command) {
+    pub(crate) fn record_audit(
+        &self,
+        tenant: &govern_governors::TenantId,
+        command: audit::Command,
+    ) {
         let Some(admission) = self.shared.registry.admit_record(tenant) else { return };
         let reason = match &command {
             audit::Command::RecordCatalog { .. } => "catalog reloaded",
+            audit::Command::RecordSla { .. } => "sla monitor",
             _ => "checks",
         };
         let request = crate::governor::runtime_request(command, reason);
