@@ -6,6 +6,7 @@ mod checks;
 mod commands;
 pub(crate) mod extract;
 mod reads;
+pub(crate) mod sla;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/tenants/{tenant}/check", post(checks::check))
         .route("/v1/tenants/{tenant}/usage", post(checks::usage))
         .route("/v1/tenants/{tenant}/receipts", get(reads::receipts))
+        .route("/v1/tenants/{tenant}/sla", get(sla::sla))
 }
 
 /// 404 for a path no route has.

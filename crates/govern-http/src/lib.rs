@@ -82,6 +82,7 @@ pub fn router_with_webhooks(
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max))
         .layer(axum::middleware::from_fn_with_state(limits.request_timeout, api::request_timeout))
+        .layer(axum::middleware::from_fn_with_state(state.runtime.clone(), api::sla::measure))
         .with_state(state)
 }
 

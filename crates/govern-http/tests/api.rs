@@ -8,5 +8,6 @@ mod api {
     pub(crate) mod load;
     pub(crate) mod openapi;
     pub(crate) mod routes;
+    pub(crate) mod sla;
     pub(crate) mod support;
 }

@@ -393,6 +393,8 @@ pub struct Status {
     pub violations: Vec<Violation>,
     /// The last [`WINDOW_BUCKETS`] judged buckets (the bucket filling now is not in it).
     pub window: Figures,
+    /// The bucket filling now, not judged yet: its start, requests and errors so far.
+    pub filling: Figures,
     /// The earlier minute windows.
     pub trend: Trend,
     /// What the tenant is held to.
@@ -608,6 +610,7 @@ impl Monitor {
         } else {
             Compliance::Compliant
         };
+        let filling = Figures::of(&self.filling, end_ms, BUCKET_MS);
         let windows: Vec<Figures> = self.trend.iter().cloned().collect();
         let pair = |f: fn(&Figures) -> Option<Decimal>| match windows.as_slice() {
             [.., a, b] => Direction::between(f(a), f(b)),
@@ -618,7 +621,7 @@ impl Monitor {
             error_rate: pair(|w| w.error_rate),
             windows,
         };
-        Status { compliance, violations, window, trend, promise: *promise }
+        Status { compliance, violations, window, filling, trend, promise: *promise }
     }
 }
 

@@ -24,6 +24,7 @@ const ENDPOINTS: &[(&str, &str, Option<&str>)] = &[
         Some(r#"{"events":[{"meter":"reports","quantity":1,"event_id":"m-1"}]}"#),
     ),
     ("GET", "/v1/tenants/acme/receipts", None),
+    ("GET", "/v1/tenants/acme/sla", None),
     ("GET", "/v1/tenants/acme/invoices/2026-01", None),
     ("POST", "/v1/tenants/acme/invoices/2026-01/close", None),
     ("POST", "/v1/billing-runs/2026-01", None),
