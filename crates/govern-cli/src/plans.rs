@@ -226,11 +226,12 @@ fn show(catalog: &Catalog, command: &PlansCommand) -> Result<(), String> {
     match &plan.envelope {
         None => say!("envelope: none"),
         Some(e) => say!(
-            "envelope: {} requests/s, p99 latency {} ms, {} connections, queue depth {}",
+            "envelope: {} requests/s, p99 latency {} ms, {} connections, queue depth {}, error rate at most {}",
             e.throughput_rps,
             e.p99_latency_ms,
             e.connections,
-            e.queue_depth
+            e.queue_depth,
+            e.error_rate_max
         ),
     }
     say!("upgrades:");
@@ -319,6 +320,9 @@ fn diff(catalog: &Catalog, command: &PlansCommand) -> Result<(), String> {
     for (name, f) in fields {
         rows.push(vec![format!("envelope {name}"), env(a, f), env(b, f)]);
     }
+    let rate =
+        |p: &Plan| p.envelope.as_ref().map_or("-".to_owned(), |e| e.error_rate_max.to_string());
+    rows.push(vec!["envelope error_rate_max".into(), rate(a), rate(b)]);
     let upgrades = |p: &Plan| {
         let to: Vec<&str> = p.upgrades.iter().map(|u| u.to.as_str()).collect();
         if to.is_empty() { "-".to_owned() } else { to.join(", ") }

@@ -118,7 +118,7 @@ limits:
   executions             100000     monthly  quota_exceeded (429)
   requests_per_second    100        none     rate_limited (429)
   workflows              100        none     quota_exceeded (429)
-envelope: 100 requests/s, p99 latency 250 ms, 1000 connections, queue depth 10000
+envelope: 100 requests/s, p99 latency 250 ms, 1000 connections, queue depth 10000, error rate at most 0.01
 upgrades:
   to enterprise (cooldown 30 days; refused inside it with upgrade_cooldown)
 evidence:
@@ -160,6 +160,7 @@ envelope throughput_rps    5                    25
 envelope p99_latency_ms    800                  400
 envelope connections       20                   200
 envelope queue_depth       200                  2000
+envelope error_rate_max    0.01                 0.01
 upgrades to                pro                  pricing-enterprise
 evidence required          0                    0
 "

@@ -248,10 +248,10 @@ pub enum Command {
         /// What is owed.
         total: rust_decimal::Decimal,
     },
-    /// The tenant's SLA monitor saw a dimension go over its plan's promise, or come back
-    /// within, over the window that began at `window_start_ms` and lasted `window_ms`.
+    /// The tenant's SLA monitor saw a dimension go over its plan's promise
+    /// (`record_sla_violation`), or come back within (`record_sla_recovery`), over the window that began at `window_start_ms` and lasted `window_ms`.
     RecordSla {
-        /// Violated or recovered.
+        /// Violated or recovered: which of the two commands this is.
         event: SlaEvent,
         /// Which dimension.
         dimension: SlaDimension,
@@ -313,7 +313,8 @@ impl CommandSpec for Command {
         "record_catalog",
         "record_webhook",
         "record_invoice",
-        "record_sla",
+        "record_sla_violation",
+        "record_sla_recovery",
     ];
 
     fn name(&self) -> &'static str {
@@ -324,7 +325,8 @@ impl CommandSpec for Command {
             Self::RecordCatalog { .. } => "record_catalog",
             Self::RecordWebhook { .. } => "record_webhook",
             Self::RecordInvoice { .. } => "record_invoice",
-            Self::RecordSla { .. } => "record_sla",
+            Self::RecordSla { event: SlaEvent::Violated, .. } => "record_sla_violation",
+            Self::RecordSla { event: SlaEvent::Recovered, .. } => "record_sla_recovery",
         }
     }
 
@@ -372,15 +374,16 @@ impl CommandSpec for Command {
                 a.insert("lines".into(), lines.join("\n"));
                 a.insert("total".into(), total.to_string());
             }
+            // The event is the command's name (`record_sla_violation`, `..._recovery`), so that
+            // a notification rule can take violations alone.
             Self::RecordSla {
-                event,
+                event: _,
                 dimension,
                 measured,
                 promised,
                 window_start_ms,
                 window_ms,
             } => {
-                a.insert("event".into(), event.name().into());
                 a.insert("dimension".into(), dimension.name().into());
                 let measured =
                     measured.map_or_else(|| "none".to_owned(), |m| m.normalize().to_string());
@@ -494,8 +497,12 @@ impl CommandSpec for Command {
                 r.finish()?;
                 return Ok(Self::RecordInvoice { period, plan, currency, lines, total });
             }
-            "record_sla" => {
-                let event = r.parsed("event", SlaEvent::EXPECTED)?;
+            "record_sla_violation" | "record_sla_recovery" => {
+                let event = if r.command() == "record_sla_violation" {
+                    SlaEvent::Violated
+                } else {
+                    SlaEvent::Recovered
+                };
                 let dimension = r.parsed("dimension", SlaDimension::EXPECTED)?;
                 let malformed = |arg: &'static str, v: &str| {
                     ArgError::new(
@@ -593,6 +600,14 @@ impl CommandSpec for Command {
                 measured: Some(rust_decimal::Decimal::new(163_839, 3)),
                 promised: rust_decimal::Decimal::new(100, 0),
                 window_start_ms: 1_767_225_600_000,
+                window_ms: 30_000,
+            },
+            Self::RecordSla {
+                event: SlaEvent::Recovered,
+                dimension: SlaDimension::ErrorRate,
+                measured: None,
+                promised: rust_decimal::Decimal::new(1, 2),
+                window_start_ms: 1_767_225_630_000,
                 window_ms: 30_000,
             },
             Self::RecordWebhook {

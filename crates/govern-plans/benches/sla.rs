@@ -12,8 +12,11 @@ use rust_decimal::Decimal;
 
 const T0: u64 = 1_767_225_600_000;
 const BATCH: u64 = 10_000;
-const PROMISE: Promise =
-    Promise { throughput_rps: 1_000, p99_latency_ms: 100, error_rate_max: Decimal::from_parts(1, 0, 0, false, 2) };
+const PROMISE: Promise = Promise {
+    throughput_rps: 1_000,
+    p99_latency_ms: 100,
+    error_rate_max: Decimal::from_parts(1, 0, 0, false, 2),
+};
 
 /// A monitor with six minutes of traffic: a full window and trend.
 fn warm() -> Monitor {

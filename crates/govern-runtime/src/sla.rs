@@ -1,11 +1,12 @@
 //! `RuntimeHandle::sla_record`, `sla_report`, `sla_status`: each tenant's requests judged
 //! against its plans' envelope by a pure monitor (`govern_plans::sla`) on the runtime's clock,
-//! its violations and recoveries receipted on the tenant's audit trail (`record_sla`).
+//! its violations and recoveries receipted on the tenant's audit trail (`record_sla_violation`,
+//! `record_sla_recovery`).
 //!
 //! One monitor per tenant, created at its first sample or status read, at most
 //! [`SLA_TENANTS_MAX`](crate::limits::SLA_TENANTS_MAX). A monitor's buckets live in memory
 //! only: after a restart its window starts empty, but its open violations are restored from
-//! the tenant's `record_sla` receipts when it is created, so that their recoveries are
+//! the tenant's `record_sla_*` receipts when it is created, so that their recoveries are
 //! receipted too. Buckets are judged when the monitor is next touched (a sample, a report or
 //! a status read); the edges they make are queued at the audit trail in order, and
 //! `sla_status` returns once every edge queued for the tenant is durable.
@@ -109,8 +110,8 @@ impl RuntimeHandle {
     /// Counts one request of `tenant` that took `latency` and succeeded or failed (a host
     /// counts a server error as failed), at the runtime's clock. Buckets it closes are judged
     /// first; a violation or recovery they make is queued at the tenant's audit trail
-    /// (`record_sla`), not waited for. No I/O but, at a tenant's first sample since start,
-    /// reading its trail's `record_sla` receipts.
+    /// (`record_sla_violation`, `record_sla_recovery`), not waited for. No I/O but, at a tenant's first sample since start,
+    /// reading its trail's `record_sla_*` receipts.
     ///
     /// # Errors
     /// [`SlaError`]: an unknown tenant, no catalog or envelope, too many tenants monitored.
@@ -137,7 +138,7 @@ impl RuntimeHandle {
     /// `tenant`'s SLA status at the runtime's clock: compliant, violating (each open
     /// violation's dimension, measured and promised figures) or no data; the last minute's
     /// figures and the trend. Judges the buckets that closed since the monitor was last
-    /// touched, and returns once every `record_sla` queued for the tenant is durable.
+    /// touched, and returns once every `record_sla_*` queued for the tenant is durable.
     ///
     /// # Errors
     /// As [`Self::sla_record`].
@@ -204,8 +205,8 @@ impl RuntimeHandle {
         Promise::of(plans.iter().filter_map(|p| catalog.plan(p)?.envelope.as_ref()))
     }
 
-    /// Reopens in `monitor` the violations `tenant`'s trail left open (a `record_sla
-    /// violated` with no `recovered` after it).
+    /// Reopens in `monitor` the violations `tenant`'s trail left open (a
+    /// `record_sla_violation` with no `record_sla_recovery` of its dimension after it).
     fn restore(&self, tenant: &TenantId, monitor: &mut Monitor) {
         let resource = crate::registry::tenant_resource(tenant);
         let receipts = match self.receipts(tenant, Some(GovernorKind::Audit), Some(&resource)) {
@@ -216,7 +217,7 @@ impl RuntimeHandle {
             }
         };
         let mut open: [Option<Violation>; 3] = Default::default();
-        for r in receipts.iter().filter(|r| r.body.command == "record_sla") {
+        for r in receipts.iter().filter(|r| r.body.command.starts_with("record_sla_")) {
             let Ok(audit::Command::RecordSla {
                 event,
                 dimension,
@@ -224,7 +225,7 @@ impl RuntimeHandle {
                 promised,
                 window_start_ms,
                 window_ms,
-            }) = audit::Command::parse("record_sla", &r.body.args)
+            }) = audit::Command::parse(&r.body.command, &r.body.args)
             else {
                 continue;
             };

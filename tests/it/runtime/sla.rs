@@ -1,6 +1,6 @@
 //! SLA monitoring through the runtime on tokio's paused clock: samples of a tenant on the
 //! pricing catalog's `starter` (p99 800 ms, 5 requests/s, 1 % errors) cross into a violation
-//! (receipted `record_sla violated`, the status names the dimension), recover (receipted),
+//! (receipted `record_sla_violation`, the status names the dimension), recover (receipted),
 //! violate again, and after a restart the open violation is restored from its receipt (the
 //! window itself starts empty) so that its recovery is receipted too.
 
@@ -33,15 +33,15 @@ async fn traffic(h: &RuntimeHandle, t: &TenantId, buckets: usize, latency_ms: u6
     }
 }
 
-/// The tenant's `record_sla` receipts as `event dimension measured promised`.
+/// The tenant's `record_sla_*` receipts as `command dimension measured promised`.
 fn sla_receipts(h: &RuntimeHandle, t: &TenantId) -> Vec<String> {
     h.receipts(t, Some(GovernorKind::Audit), Some(&resource(t.as_str())))
         .unwrap()
         .iter()
-        .filter(|r| r.body.command == "record_sla")
+        .filter(|r| r.body.command.starts_with("record_sla_"))
         .map(|r| {
             let a = &r.body.args;
-            format!("{} {} {} {}", a["event"], a["dimension"], a["measured"], a["promised"])
+            format!("{} {} {} {}", r.body.command, a["dimension"], a["measured"], a["promised"])
         })
         .collect()
 }
@@ -75,7 +75,7 @@ async fn a_violation_and_its_recovery_are_receipted_and_survive_a_restart() {
     assert_eq!(s.violations.len(), 1);
     assert_eq!(s.violations[0].dimension, Dimension::P99Latency);
     assert_eq!(s.window.requests, 120);
-    assert_eq!(sla_receipts(&h, &acme), ["violated p99_latency 917.503 800"]);
+    assert_eq!(sla_receipts(&h, &acme), ["record_sla_violation p99_latency 917.503 800"]);
 
     // Three good buckets: recovered.
     traffic(&h, &acme, 3, 50, 0).await;
@@ -83,13 +83,16 @@ async fn a_violation_and_its_recovery_are_receipted_and_survive_a_restart() {
     assert_eq!(s.compliance, Compliance::Compliant);
     assert_eq!(
         sla_receipts(&h, &acme),
-        ["violated p99_latency 917.503 800", "recovered p99_latency 53.247 800"]
+        [
+            "record_sla_violation p99_latency 917.503 800",
+            "record_sla_recovery p99_latency 53.247 800"
+        ]
     );
 
     // Errors over 1 % for three buckets: violated again, then a restart.
     traffic(&h, &acme, 3, 50, 2).await;
     assert_eq!(h.sla_status(&acme).await.unwrap().compliance, Compliance::Violating);
-    assert_eq!(sla_receipts(&h, &acme).last().unwrap(), "violated error_rate 0.1 0.01");
+    assert_eq!(sla_receipts(&h, &acme).last().unwrap(), "record_sla_violation error_rate 0.1 0.01");
     rt.shutdown().await.unwrap();
 
     let rt = builder().catalog(pricing()).data_dir(&data).start().await.unwrap();
@@ -106,10 +109,10 @@ async fn a_violation_and_its_recovery_are_receipted_and_survive_a_restart() {
     assert_eq!(
         sla_receipts(&h, &acme),
         [
-            "violated p99_latency 917.503 800",
-            "recovered p99_latency 53.247 800",
-            "violated error_rate 0.1 0.01",
-            "recovered error_rate 0 0.01",
+            "record_sla_violation p99_latency 917.503 800",
+            "record_sla_recovery p99_latency 53.247 800",
+            "record_sla_violation error_rate 0.1 0.01",
+            "record_sla_recovery error_rate 0 0.01",
         ]
     );
     h.verify().unwrap();
