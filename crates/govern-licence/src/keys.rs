@@ -148,7 +148,10 @@ impl fmt::Display for Kid {
 #[derive(Clone)]
 enum Signing {
     /// The secret, and the MAC keyed with it (cloned per token).
-    Hmac { secret: Vec<u8>, mac: HmacSha256 },
+    Hmac {
+        secret: Vec<u8>,
+        mac: HmacSha256,
+    },
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -288,8 +291,8 @@ impl VerifyingKey {
     /// # Errors
     /// [`KeyError::BadPublicKey`] if the bytes are not a point of the curve.
     pub fn ed25519(kid: Kid, public: &[u8; 32]) -> Result<Self, KeyError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(public)
-            .map_err(|_| KeyError::BadPublicKey)?;
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(public).map_err(|_| KeyError::BadPublicKey)?;
         Ok(Self { kid, verifying: Verifying::Ed25519(key) })
     }
 
@@ -373,7 +376,9 @@ impl KeyFile {
             (PUBLIC_TAG, Algorithm::Hs256) => {
                 Err(KeyError::BadKeyFile("an HMAC key has no public form"))
             }
-            _ => Err(KeyError::BadKeyFile("the first word is not govlic-secret1 or govlic-public1")),
+            _ => {
+                Err(KeyError::BadKeyFile("the first word is not govlic-secret1 or govlic-public1"))
+            }
         }
     }
 

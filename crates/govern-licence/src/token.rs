@@ -60,7 +60,9 @@ struct Parts<'a> {
 /// is strict; the re-encoding check makes sure one byte string has one text.
 fn decode(text: &str, at: usize, which: Part) -> Result<Vec<u8>, LicenceError> {
     let bad = |position| LicenceError::malformed(Defect::BadBase64 { part: which }, position);
-    if let Some(i) = text.bytes().position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+    if let Some(i) =
+        text.bytes().position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
         return Err(bad(at + i));
     }
     // Every byte is of the alphabet: what is left to be wrong is the length or the last
@@ -113,8 +115,11 @@ fn split(token: &str) -> Result<Parts<'_>, LicenceError> {
     let payload = decode(part(3), starts[3], Part::Payload)?;
     let signature = decode(part(4), starts[4], Part::Signature)?;
     if signature.len() != alg.signature_len() {
-        let defect =
-            Defect::SignatureLength { len: signature.len(), expected: alg.signature_len(), algorithm: alg };
+        let defect = Defect::SignatureLength {
+            len: signature.len(),
+            expected: alg.signature_len(),
+            algorithm: alg,
+        };
         return Err(LicenceError::malformed(defect, starts[4]));
     }
     Ok(Parts {

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use govern_licence::limits::{FEATURES_MAX, KEYS_MAX, LIMITS_MAX, TOKEN_LEN_MAX};
 use govern_licence::{
-    Algorithm, Claims, ClaimsError, Defect, Family, KeyError, KeyFile, Keyring, Kid,
-    LicenceError, Part, SigningKey, VerifyingKey,
+    Algorithm, Claims, ClaimsError, Defect, Family, KeyError, KeyFile, Keyring, Kid, LicenceError,
+    Part, SigningKey, VerifyingKey,
 };
 
 /// The claims of the docs' vectors.
@@ -68,7 +68,8 @@ fn tokens_match_the_documented_vectors() {
     );
 
     let ring = ring(&[&hs_key(), &ed_key()]);
-    for (token, kid, alg) in [(&hs, "hs-2026", Algorithm::Hs256), (&ed, "ed-2026", Algorithm::Ed25519)]
+    for (token, kid, alg) in
+        [(&hs, "hs-2026", Algorithm::Hs256), (&ed, "ed-2026", Algorithm::Ed25519)]
     {
         let licence = ring.verify(token, NOW).expect("valid");
         assert_eq!((licence.kid.as_str(), licence.alg), (kid, alg));
@@ -122,8 +123,13 @@ fn each_refusal_has_its_own_error_code_and_family() {
     let swapped = if tampered.as_bytes()[at] == b'A' { "B" } else { "A" };
     tampered.replace_range(at..=at, swapped);
     let tampered = refuse(&tampered, NOW);
-    let unknown =
-        refuse(&SigningKey::hmac(Kid::new("old").expect("kid"), &[2u8; 32]).expect("key").issue(&claims()).expect("issue"), NOW);
+    let unknown = refuse(
+        &SigningKey::hmac(Kid::new("old").expect("kid"), &[2u8; 32])
+            .expect("key")
+            .issue(&claims())
+            .expect("issue"),
+        NOW,
+    );
     // The Ed25519 key's kid on an HMAC token.
     let renamed = SigningKey::hmac(Kid::new("ed-2026").expect("kid"), &[3u8; 32]).expect("key");
     let wrong_alg = refuse(&renamed.issue(&claims()).expect("issue"), NOW);
@@ -170,7 +176,8 @@ fn each_refusal_has_its_own_error_code_and_family() {
 
 /// A token with this payload text, signed properly with the HMAC key.
 fn signed(payload: &str) -> String {
-    let body = format!("govlic1.hs256.hs-2026.{}", Base64UrlUnpadded::encode_string(payload.as_bytes()));
+    let body =
+        format!("govlic1.hs256.hs-2026.{}", Base64UrlUnpadded::encode_string(payload.as_bytes()));
     // Sign as the issuer would: the HMAC of everything before the last dot.
     use hmac::{KeyInit as _, Mac as _};
     let secret: Vec<u8> = (0u8..32).collect();
@@ -188,7 +195,10 @@ fn malformed_tokens_name_the_defect_and_where() {
     };
     let sig = HS_TOKEN_SIG;
     let long = "a".repeat(TOKEN_LEN_MAX + 1);
-    assert_eq!(defect(&long), (Defect::TooLong { len: TOKEN_LEN_MAX + 1, max: TOKEN_LEN_MAX }, TOKEN_LEN_MAX));
+    assert_eq!(
+        defect(&long),
+        (Defect::TooLong { len: TOKEN_LEN_MAX + 1, max: TOKEN_LEN_MAX }, TOKEN_LEN_MAX)
+    );
     assert_eq!(defect(""), (Defect::PartCount { found: 1 }, 0));
     assert_eq!(defect("govlic1.hs256.k.AA"), (Defect::PartCount { found: 4 }, 18));
     assert_eq!(defect("govlic1.hs256.k.AA.AA.AA"), (Defect::PartCount { found: 6 }, 21));
@@ -226,7 +236,10 @@ fn malformed_tokens_name_the_defect_and_where() {
         (Defect::MissingClaim { claim: "seats" }, 22)
     );
     assert_eq!(defect(&signed(&PAYLOAD.replace(',', ", "))).0, Defect::NotCanonical);
-    assert_eq!(defect(&signed(&PAYLOAD.replace(r#"["api","sso"]"#, r#"["sso","api"]"#))).0, Defect::NotCanonical);
+    assert_eq!(
+        defect(&signed(&PAYLOAD.replace(r#"["api","sso"]"#, r#"["sso","api"]"#))).0,
+        Defect::NotCanonical
+    );
     assert!(matches!(
         defect(&signed(&PAYLOAD.replace("acme", "ac me"))).0,
         Defect::Claims(ClaimsError::BadName { claim: "tenant", .. })
@@ -252,10 +265,26 @@ fn claims_out_of_bounds_are_not_issued() {
         f(&mut c);
         key.issue(&c).expect_err("refused")
     };
-    assert!(matches!(with(&|c| c.tenant = String::new()), ClaimsError::BadName { claim: "tenant", .. }));
-    assert!(matches!(with(&|c| c.plan = "p".repeat(129)), ClaimsError::BadName { claim: "plan", max: 128, .. }));
-    assert!(matches!(with(&|c| { c.features.insert("a\"b".to_owned()); }), ClaimsError::BadName { claim: "features", .. }));
-    assert!(matches!(with(&|c| { c.limits.insert("é".to_owned(), 1); }), ClaimsError::BadName { claim: "limits", .. }));
+    assert!(matches!(
+        with(&|c| c.tenant = String::new()),
+        ClaimsError::BadName { claim: "tenant", .. }
+    ));
+    assert!(matches!(
+        with(&|c| c.plan = "p".repeat(129)),
+        ClaimsError::BadName { claim: "plan", max: 128, .. }
+    ));
+    assert!(matches!(
+        with(&|c| {
+            c.features.insert("a\"b".to_owned());
+        }),
+        ClaimsError::BadName { claim: "features", .. }
+    ));
+    assert!(matches!(
+        with(&|c| {
+            c.limits.insert("é".to_owned(), 1);
+        }),
+        ClaimsError::BadName { claim: "limits", .. }
+    ));
     assert_eq!(
         with(&|c| c.features = (0..=FEATURES_MAX).map(|i| format!("f{i}")).collect()),
         ClaimsError::TooManyFeatures { count: FEATURES_MAX + 1, max: FEATURES_MAX }
@@ -296,7 +325,10 @@ fn rotation_verifies_old_and_new_keys_side_by_side() {
     assert!(ring.verify(&old_token, NOW).is_ok());
     assert!(ring.verify(&new_token, NOW).is_ok());
     assert!(ring.remove("hs-2026").is_some());
-    assert_eq!(ring.verify(&old_token, NOW), Err(LicenceError::UnknownKey { kid: "hs-2026".to_owned() }));
+    assert_eq!(
+        ring.verify(&old_token, NOW),
+        Err(LicenceError::UnknownKey { kid: "hs-2026".to_owned() })
+    );
     assert!(ring.verify(&new_token, NOW).is_ok());
 }
 
@@ -304,11 +336,15 @@ fn rotation_verifies_old_and_new_keys_side_by_side() {
 fn a_keyring_is_bounded() {
     let mut ring = Keyring::new();
     for i in 0..KEYS_MAX {
-        let key = SigningKey::hmac(Kid::new(&format!("k{i}")).expect("kid"), &[5u8; 32]).expect("key");
+        let key =
+            SigningKey::hmac(Kid::new(&format!("k{i}")).expect("kid"), &[5u8; 32]).expect("key");
         ring.insert(key.verifying_key()).expect("room");
     }
     let extra = SigningKey::hmac(Kid::new("extra").expect("kid"), &[5u8; 32]).expect("key");
-    assert_eq!(ring.insert(extra.verifying_key()).map(|_| ()), Err(KeyError::TooManyKeys { max: KEYS_MAX }));
+    assert_eq!(
+        ring.insert(extra.verifying_key()).map(|_| ()),
+        Err(KeyError::TooManyKeys { max: KEYS_MAX })
+    );
     // Replacing a key by id needs no room.
     let again = SigningKey::hmac(Kid::new("k0").expect("kid"), &[6u8; 32]).expect("key");
     assert!(ring.insert(again.verifying_key()).expect("replaced").is_some());
@@ -347,7 +383,10 @@ fn key_files_round_trip_and_bad_ones_are_refused() {
     ] {
         assert!(matches!(KeyFile::parse(bad), Err(KeyError::BadKeyFile(_))), "{bad:?}");
     }
-    assert_eq!(KeyFile::parse("govlic-secret1 hs256 k AAEC").map(|_| ()), Err(KeyError::SecretLength { len: 3 }));
+    assert_eq!(
+        KeyFile::parse("govlic-secret1 hs256 k AAEC").map(|_| ()),
+        Err(KeyError::SecretLength { len: 3 })
+    );
     assert!(matches!(KeyFile::parse("govlic-secret1 hs256 a.b AAEC"), Err(KeyError::BadKid(_))));
     assert!(VerifyingKey::hmac(Kid::new("k").expect("kid"), &[0u8; 65]).is_err());
     assert!(format!("{:?}", hs_key()).contains("hs-2026"));
