@@ -9,10 +9,10 @@ use crate::keys::Algorithm;
 #[non_exhaustive]
 pub enum LicenceError {
     /// The text is not a token of this format: nothing about its key or claims can be known.
-    #[error("malformed licence token at byte {position}: {defect}")]
+    #[error("malformed licence token at byte {position}: {what}")]
     Malformed {
         /// What is wrong.
-        defect: Defect,
+        what: Defect,
         /// The byte offset in the token where it was found (the offending byte, or the start
         /// of the part at fault).
         position: usize,
@@ -100,8 +100,8 @@ impl LicenceError {
         }
     }
 
-    pub(crate) const fn malformed(defect: Defect, position: usize) -> Self {
-        Self::Malformed { defect, position }
+    pub(crate) const fn malformed(what: Defect, position: usize) -> Self {
+        Self::Malformed { what, position }
     }
 }
 

@@ -171,7 +171,7 @@ fn each_refusal_has_its_own_error_code_and_family() {
             key: Algorithm::Ed25519
         }
     );
-    assert_eq!(malformed, LicenceError::Malformed { defect: Defect::BadPrefix, position: 0 });
+    assert_eq!(malformed, LicenceError::Malformed { what: Defect::BadPrefix, position: 0 });
 }
 
 /// A token with this payload text, signed properly with the HMAC key.
@@ -190,7 +190,7 @@ fn signed(payload: &str) -> String {
 fn malformed_tokens_name_the_defect_and_where() {
     let ring = ring(&[&hs_key()]);
     let defect = |t: &str| match ring.verify(t, NOW) {
-        Err(LicenceError::Malformed { defect, position }) => (defect, position),
+        Err(LicenceError::Malformed { what, position }) => (what, position),
         other => panic!("{t:?}: expected malformed, got {other:?}"),
     };
     let sig = HS_TOKEN_SIG;
