@@ -28,13 +28,15 @@
 mod cache;
 mod claims;
 mod error;
+mod key_file;
 mod keys;
 mod token;
 
 pub use cache::{CacheError, CacheStats, Verifier};
 pub use claims::{Claims, ClaimsError};
 pub use error::{Defect, Family, LicenceError, Part};
-pub use keys::{Algorithm, KeyError, KeyFile, Keyring, Kid, SigningKey, VerifyingKey};
+pub use key_file::KeyFile;
+pub use keys::{Algorithm, KeyError, Keyring, Kid, SigningKey, VerifyingKey};
 pub use token::{Licence, PREFIX};
 
 /// Every bound of the format, the keys and the cache.
