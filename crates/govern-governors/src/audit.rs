@@ -363,7 +363,14 @@ impl CommandSpec for Command {
                 a.insert("lines".into(), lines.join("\n"));
                 a.insert("total".into(), total.to_string());
             }
-            Self::RecordNotification { event_id, event_type, endpoint, attempt, outcome, detail } => {
+            Self::RecordNotification {
+                event_id,
+                event_type,
+                endpoint,
+                attempt,
+                outcome,
+                detail,
+            } => {
                 a.insert("event_id".into(), event_id.clone());
                 a.insert("event_type".into(), event_type.clone());
                 a.insert("endpoint".into(), endpoint.clone());

@@ -27,6 +27,7 @@ mod hosted;
 mod idempotency;
 mod ingest;
 pub mod limits;
+pub mod notify;
 mod receipts;
 mod registry;
 mod retention;

@@ -1,0 +1,170 @@
+//! The notifier actor, a child of the root supervisor (started last, stopped first). Its job
+//! is the lifetime of the notification tasks: one router task that takes the feed and offers
+//! each event to its tenant's lanes, one worker per lane (`lane.rs`), and recovery scans
+//! (`recover.rs`). When it starts, and when its supervisor restarts it after a crash, it
+//! forgets the attempts its predecessor left in flight and runs a recovery scan, which queues
+//! them again from the receipts; when it stops, it stops its tasks (an attempt cut short is
+//! not receipted, and is made again, with the same attempt number, by the next start).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use govern_governors::audit::NotificationOutcome;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::lane::{self, Offered, Pending};
+use super::{Event, Lane, Notify};
+use crate::runtime::RuntimeHandle;
+
+/// Messages to the notifier.
+pub(crate) enum NotifyMsg {
+    /// The feed overflowed: scan the ledger for what it dropped.
+    Recover,
+    #[cfg(feature = "testing")]
+    /// Make the notifier fail (fault injection): its supervisor restarts it.
+    Crash,
+}
+
+/// The notifier (see the module documentation).
+#[derive(Clone)]
+pub(crate) struct NotifierActor {
+    pub(crate) notify: Arc<Notify>,
+    pub(crate) handle: RuntimeHandle,
+    /// Where the fault injection finds the current incarnation.
+    pub(crate) me: Arc<std::sync::Mutex<Option<ActorRef<NotifyMsg>>>>,
+}
+
+/// The tasks of one incarnation.
+pub(crate) struct Tasks {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NotifierActor {
+    /// Starts a recovery scan in the background; its outstanding unit (taken by the caller)
+    /// is given back when its offers are made.
+    fn recover(&self) -> tokio::task::JoinHandle<()> {
+        let (notify, handle) = (Arc::clone(&self.notify), self.handle.clone());
+        tokio::spawn(async move {
+            let below = handle.shared.visible();
+            let now_ms = handle.now().as_ms();
+            let ledger = Arc::clone(&handle.shared.ledger);
+            let scanning = Arc::clone(&notify);
+            let found = tokio::task::spawn_blocking(move || {
+                super::recover::scan(&scanning, &ledger, below, now_ms)
+            })
+            .await
+            .unwrap_or_default();
+            for (lane, pending) in found {
+                if offer(&notify, &handle, &lane, pending) {
+                    notify.counts.recovered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            notify.done(1);
+        })
+    }
+}
+
+/// Offers `pending` to `lane`: queued (true), known already, or dropped for a full queue
+/// (counted and receipted `dropped`, attempt 0).
+fn offer(notify: &Arc<Notify>, handle: &RuntimeHandle, lane: &Arc<Lane>, pending: Pending) -> bool {
+    let event = Arc::clone(&pending.event);
+    match lane.offer(pending) {
+        Offered::Queued => {
+            notify.queued(1);
+            true
+        }
+        Offered::Known => false,
+        Offered::Full => {
+            notify.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(tenant_id = %event.tenant, endpoint = %lane.endpoint.id(), event = %event.id(), "notification dropped: the endpoint's queue is full");
+            let (lane, handle) = (Arc::clone(lane), handle.clone());
+            tokio::spawn(async move {
+                let detail = "the endpoint's queue is full".to_owned();
+                let _ = lane::record(
+                    &handle,
+                    &lane.endpoint,
+                    &event,
+                    0,
+                    NotificationOutcome::Dropped,
+                    detail,
+                )
+                .await;
+            });
+            false
+        }
+    }
+}
+
+/// Routes the feed to the lanes until aborted.
+async fn route(notify: Arc<Notify>, handle: RuntimeHandle, me: ActorRef<NotifyMsg>) {
+    let mut rx = notify.rx.lock().await;
+    while let Some(event) = rx.recv().await {
+        let event: Arc<Event> = Arc::new(event);
+        for lane in notify.lanes_of(&event.tenant) {
+            if lane.wants(&event) {
+                offer(&notify, &handle, lane, Pending { event: Arc::clone(&event), attempt: 1 });
+            }
+        }
+        notify.done(1);
+        if notify.lagging.swap(false, Ordering::AcqRel) {
+            // The overflow's outstanding unit goes to the scan.
+            let _ = me.cast(NotifyMsg::Recover);
+        }
+    }
+}
+
+impl Actor for NotifierActor {
+    type Msg = NotifyMsg;
+    type State = Tasks;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<NotifyMsg>,
+        (): (),
+    ) -> Result<Tasks, ActorProcessingErr> {
+        *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(myself.clone());
+        let mut tasks = Vec::new();
+        for lane in self.notify.all_lanes() {
+            lane.forget_in_flight();
+            let (lane, notify, handle) =
+                (Arc::clone(lane), Arc::clone(&self.notify), self.handle.clone());
+            tasks.push(tokio::spawn(lane::run(lane, notify, handle)));
+        }
+        // What a predecessor left counted (cut-short attempts, a scan) is counted afresh:
+        // what is queued, what the feed holds, an overflow's scan, and this start's scan.
+        self.notify.recount(1);
+        tasks.push(tokio::spawn(route(Arc::clone(&self.notify), self.handle.clone(), myself)));
+        tasks.push(self.recover());
+        Ok(Tasks { tasks })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<NotifyMsg>,
+        state: &mut Tasks,
+    ) -> Result<(), ActorProcessingErr> {
+        *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        for task in state.tasks.drain(..) {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<NotifyMsg>,
+        msg: NotifyMsg,
+        state: &mut Tasks,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NotifyMsg::Recover => {
+                state.tasks.retain(|t| !t.is_finished());
+                state.tasks.push(self.recover());
+            }
+            #[cfg(feature = "testing")]
+            NotifyMsg::Crash => return Err("injected crash in the notifier".into()),
+        }
+        Ok(())
+    }
+}
