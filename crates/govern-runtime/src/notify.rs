@@ -286,6 +286,8 @@ pub(crate) struct Notify {
     /// Events fed, queued or in flight, plus one while a recovery is due or running:
     /// [`crate::RuntimeHandle::notifications_settled`] waits for zero.
     outstanding: watch::Sender<u64>,
+    /// `dropped` records being written (each also outstanding).
+    recording: AtomicU64,
     counts: Counts,
 }
 
@@ -332,6 +334,7 @@ impl Notify {
             rx: tokio::sync::Mutex::new(rx),
             lagging: AtomicBool::new(false),
             outstanding: watch::Sender::new(0),
+            recording: AtomicU64::new(0),
             counts: Counts::default(),
         }))
     }
@@ -382,12 +385,13 @@ impl Notify {
     }
 
     /// Sets the outstanding count from what is there: queued events, the feed's, a scan due
-    /// for an overflow, and `more`.
+    /// for an overflow, `dropped` records being written, and `more`.
     fn recount(&self, more: u64) {
         let queued: usize = self.all_lanes().map(|l| l.queued()).sum();
         let feed = self.tx.max_capacity() - self.tx.capacity();
         let lagging = u64::from(self.lagging.load(Ordering::Acquire));
-        self.outstanding.send_replace(queued as u64 + feed as u64 + lagging + more);
+        let recording = self.recording.load(Ordering::Acquire);
+        self.outstanding.send_replace(queued as u64 + feed as u64 + lagging + recording + more);
     }
 
     /// The lanes of `tenant`.
@@ -439,3 +443,6 @@ impl crate::RuntimeHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -568,6 +568,7 @@ impl RuntimeBuilder {
                     domains: Arc::clone(&domains),
                 },
                 me: Arc::clone(&shared.notifier),
+                tasks: Arc::default(),
             };
             children.push(actor_child("notifier", self.child_shutdown, notifier));
         }

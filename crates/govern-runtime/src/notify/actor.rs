@@ -32,11 +32,22 @@ pub(crate) struct NotifierActor {
     pub(crate) handle: RuntimeHandle,
     /// Where the fault injection finds the current incarnation.
     pub(crate) me: Arc<std::sync::Mutex<Option<ActorRef<NotifyMsg>>>>,
+    /// The current incarnation's tasks. Shared by incarnations: ractor does not run
+    /// `post_stop` after a failure, so a restarted notifier aborts its predecessor's tasks
+    /// itself before it starts its own.
+    pub(crate) tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
-/// The tasks of one incarnation.
-pub(crate) struct Tasks {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+impl NotifierActor {
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn abort_tasks(&self) {
+        for task in self.tasks().drain(..) {
+            task.abort();
+        }
+    }
 }
 
 impl NotifierActor {
@@ -115,15 +126,16 @@ async fn route(notify: Arc<Notify>, handle: RuntimeHandle, me: ActorRef<NotifyMs
 
 impl Actor for NotifierActor {
     type Msg = NotifyMsg;
-    type State = Tasks;
+    type State = ();
     type Arguments = ();
 
     async fn pre_start(
         &self,
         myself: ActorRef<NotifyMsg>,
         (): (),
-    ) -> Result<Tasks, ActorProcessingErr> {
+    ) -> Result<(), ActorProcessingErr> {
         *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(myself.clone());
+        self.abort_tasks();
         let mut tasks = Vec::new();
         for lane in self.notify.all_lanes() {
             lane.forget_in_flight();
@@ -136,18 +148,17 @@ impl Actor for NotifierActor {
         self.notify.recount(1);
         tasks.push(tokio::spawn(route(Arc::clone(&self.notify), self.handle.clone(), myself)));
         tasks.push(self.recover());
-        Ok(Tasks { tasks })
+        *self.tasks() = tasks;
+        Ok(())
     }
 
     async fn post_stop(
         &self,
         _myself: ActorRef<NotifyMsg>,
-        state: &mut Tasks,
+        (): &mut (),
     ) -> Result<(), ActorProcessingErr> {
         *self.me.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        for task in state.tasks.drain(..) {
-            task.abort();
-        }
+        self.abort_tasks();
         Ok(())
     }
 
@@ -155,12 +166,14 @@ impl Actor for NotifierActor {
         &self,
         _myself: ActorRef<NotifyMsg>,
         msg: NotifyMsg,
-        state: &mut Tasks,
+        (): &mut (),
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             NotifyMsg::Recover => {
-                state.tasks.retain(|t| !t.is_finished());
-                state.tasks.push(self.recover());
+                let scan = self.recover();
+                let mut tasks = self.tasks();
+                tasks.retain(|t| !t.is_finished());
+                tasks.push(scan);
             }
             #[cfg(feature = "testing")]
             NotifyMsg::Crash => return Err("injected crash in the notifier".into()),
