@@ -162,12 +162,12 @@ async fn serve(
 
 /// Millisecond retries: `attempts` attempts, `timeout_ms` each.
 fn fast(attempts: u32, timeout_ms: u64) -> RetryPolicy {
-    let mut p = RetryPolicy::default();
-    p.attempts_max = attempts;
-    p.base = Duration::from_millis(5);
-    p.cap = Duration::from_millis(20);
-    p.attempt_timeout = Duration::from_millis(timeout_ms);
-    p
+    RetryPolicy {
+        attempts_max: attempts,
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(20),
+        attempt_timeout: Duration::from_millis(timeout_ms),
+    }
 }
 
 fn with_endpoint(

@@ -4,7 +4,7 @@
 //! time. The built-in transport speaks HTTP only: TLS goes through the host's transport or a
 //! proxy in front of the endpoint.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -54,12 +54,15 @@ pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
+/// Idle kept-alive connections, by `host:port`.
+type Idle = Arc<Mutex<BTreeMap<String, Vec<SendRequest<Full<Bytes>>>>>>;
+
 /// The built-in transport: HTTP/1.1 over TCP, `http://` URLs only.
 #[derive(Clone, Debug, Default)]
 pub struct HttpTransport {
     /// Idle kept-alive connections, by `host:port`: a delivery takes one (or connects) and
     /// gives it back once its answer is read.
-    idle: Arc<Mutex<HashMap<String, Vec<SendRequest<Full<Bytes>>>>>>,
+    idle: Idle,
 }
 
 impl HttpTransport {

@@ -7,7 +7,7 @@
 //! Both are changed under the lane's lock, after the attempt's receipt is durable, so that a
 //! recovery scan racing a delivery never queues an event twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -42,7 +42,7 @@ struct Queue {
     items: BTreeMap<(Instant, u64), Pending>,
     arrivals: u64,
     /// Event seqs queued or in flight.
-    known: HashSet<u64>,
+    known: BTreeSet<u64>,
     /// The event in flight, if any (taken from `items`, still `known`).
     in_flight: Option<u64>,
     /// Event seqs finished here (delivered, given up, dropped), the most recent
