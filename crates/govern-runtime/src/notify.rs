@@ -7,15 +7,15 @@
 //!
 //! The receipt actor feeds events after commit through a bounded channel and never waits on
 //! it: when the channel is full it counts the event dropped from the feed and asks for a
-//! recovery scan, which finds it again in the ledger. The notifier actor (`actor.rs`, a child
-//! of the root supervisor) routes the feed to one lane per endpoint (`lane.rs`), each with a
-//! bounded queue and one delivery at a time.
+//! recovery scan, which finds it again in the ledger. The notifier actor (`notifier.rs`, a
+//! child of the root supervisor) routes the feed to one lane per endpoint (`lane.rs`), each
+//! with a bounded queue and one delivery at a time (`notifier/worker.rs`). This module is what
+//! the receipt actor and the notifier share; it knows nothing of the runtime's handle.
 
-mod actor;
 mod event;
 mod http;
 mod lane;
-mod recover;
+pub(crate) mod recover;
 mod retry;
 
 use std::collections::BTreeMap;
@@ -27,7 +27,6 @@ use govern_governors::TenantId;
 use govern_receipt::ReceiptBody;
 use tokio::sync::{mpsc, watch};
 
-pub(crate) use actor::{NotifierActor, NotifyMsg};
 pub use event::{EVENT_ID_PREFIX, Event, EventKind, RULES, Rule, event_id, event_seq, kind_of};
 pub use http::{HttpTransport, Outbound, Sent, Transport, TransportError};
 pub use retry::{RetryPolicy, delivered};
@@ -36,7 +35,7 @@ use crate::limits::{
     NOTIFY_ENDPOINT_ID_LEN_MAX, NOTIFY_ENDPOINT_QUEUE_MAX, NOTIFY_ENDPOINTS_PER_TENANT_MAX,
     NOTIFY_EVENT_MAX_AGE, NOTIFY_FEED_MAX, NOTIFY_RECOVERY_WINDOW,
 };
-use lane::Lane;
+pub(crate) use lane::{Lane, Offered, Pending};
 
 /// The header carrying the event id (`evt_<seq>`): a receiver that got an event twice (its
 /// answer was lost, the attempt timed out) drops the repeat by it.
@@ -54,11 +53,12 @@ pub const SIGNATURE_HEADER: &str = "govern-signature";
 /// many there are).
 #[derive(Clone)]
 pub struct Endpoint {
-    tenant: TenantId,
-    id: String,
-    url: Arc<str>,
+    pub(crate) tenant: TenantId,
+    pub(crate) id: String,
+    pub(crate) url: Arc<str>,
     events: Vec<EventKind>,
-    secrets: Vec<Vec<u8>>,
+    /// Never logged, never receipted.
+    pub(crate) secrets: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -256,39 +256,40 @@ pub struct NotifyStats {
     pub recovered: u64,
 }
 
+/// The counters behind [`NotifyStats`].
 #[derive(Debug, Default)]
-struct Counts {
-    fed: AtomicU64,
-    feed_overflows: AtomicU64,
-    delivered: AtomicU64,
-    failed_attempts: AtomicU64,
-    given_up: AtomicU64,
-    dropped: AtomicU64,
-    recovery_scans: AtomicU64,
-    recovered: AtomicU64,
+pub(crate) struct Counts {
+    pub(crate) fed: AtomicU64,
+    pub(crate) feed_overflows: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed_attempts: AtomicU64,
+    pub(crate) given_up: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) recovery_scans: AtomicU64,
+    pub(crate) recovered: AtomicU64,
 }
 
 /// What the receipt actor, the notifier actor, its lanes and the handle share.
 pub(crate) struct Notify {
-    rules: Vec<Rule>,
-    retry: RetryPolicy,
-    transport: Arc<dyn Transport>,
-    recovery_window: u64,
-    max_age: Duration,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) recovery_window: u64,
+    pub(crate) max_age: Duration,
     /// Each tenant's lanes (one per endpoint).
-    lanes: BTreeMap<TenantId, Vec<Arc<Lane>>>,
+    pub(crate) lanes: BTreeMap<TenantId, Vec<Arc<Lane>>>,
     /// The feed: the receipt actor's sending side, and the receiving side the notifier's
     /// router task holds (kept here so that a restarted notifier takes it up again).
     tx: mpsc::Sender<Event>,
-    rx: tokio::sync::Mutex<mpsc::Receiver<Event>>,
+    pub(crate) rx: tokio::sync::Mutex<mpsc::Receiver<Event>>,
     /// A feed overflow since the last recovery scan began.
-    lagging: AtomicBool,
+    pub(crate) lagging: AtomicBool,
     /// Events fed, queued or in flight, plus one while a recovery is due or running:
     /// [`crate::RuntimeHandle::notifications_settled`] waits for zero.
     outstanding: watch::Sender<u64>,
     /// `dropped` records being written (each also outstanding).
-    recording: AtomicU64,
-    counts: Counts,
+    pub(crate) recording: AtomicU64,
+    pub(crate) counts: Counts,
 }
 
 impl std::fmt::Debug for Notify {
@@ -372,13 +373,13 @@ impl Notify {
         }
     }
 
-    fn done(&self, n: u64) {
+    pub(crate) fn done(&self, n: u64) {
         if n > 0 {
             self.outstanding.send_modify(|o| *o = o.saturating_sub(n));
         }
     }
 
-    fn queued(&self, n: u64) {
+    pub(crate) fn queued(&self, n: u64) {
         if n > 0 {
             self.outstanding.send_modify(|o| *o += n);
         }
@@ -386,7 +387,7 @@ impl Notify {
 
     /// Sets the outstanding count from what is there: queued events, the feed's, a scan due
     /// for an overflow, `dropped` records being written, and `more`.
-    fn recount(&self, more: u64) {
+    pub(crate) fn recount(&self, more: u64) {
         let queued: usize = self.all_lanes().map(|l| l.queued()).sum();
         let feed = self.tx.max_capacity() - self.tx.capacity();
         let lagging = u64::from(self.lagging.load(Ordering::Acquire));
@@ -395,11 +396,11 @@ impl Notify {
     }
 
     /// The lanes of `tenant`.
-    fn lanes_of(&self, tenant: &TenantId) -> &[Arc<Lane>] {
+    pub(crate) fn lanes_of(&self, tenant: &TenantId) -> &[Arc<Lane>] {
         self.lanes.get(tenant).map_or(&[], Vec::as_slice)
     }
 
-    fn all_lanes(&self) -> impl Iterator<Item = &Arc<Lane>> {
+    pub(crate) fn all_lanes(&self) -> impl Iterator<Item = &Arc<Lane>> {
         self.lanes.values().flatten()
     }
 
@@ -423,24 +424,6 @@ impl Notify {
     pub(crate) async fn settled(&self) {
         let mut rx = self.outstanding.subscribe();
         let _ = rx.wait_for(|n| *n == 0).await;
-    }
-}
-
-impl crate::RuntimeHandle {
-    /// Outbound notification counts since start (all zero without
-    /// `RuntimeBuilder::notifications`).
-    #[must_use]
-    pub fn notify_stats(&self) -> NotifyStats {
-        self.shared.notify.as_ref().map(|n| n.stats()).unwrap_or_default()
-    }
-
-    /// Waits until every event fed so far is delivered, given up or dropped at each of its
-    /// endpoints (at once without notifications). An endpoint that keeps failing keeps this
-    /// waiting until its last attempt: bound it with a timeout.
-    pub async fn notifications_settled(&self) {
-        if let Some(n) = &self.shared.notify {
-            n.settled().await;
-        }
     }
 }
 

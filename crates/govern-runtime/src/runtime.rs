@@ -89,7 +89,7 @@ pub(crate) struct Shared {
     /// Outbound notifications (`None`: none configured).
     pub(crate) notify: Option<Arc<crate::notify::Notify>>,
     /// The notifier actor's current incarnation.
-    pub(crate) notifier: Arc<Mutex<Option<ActorRef<crate::notify::NotifyMsg>>>>,
+    pub(crate) notifier: Arc<Mutex<Option<ActorRef<crate::notifier::NotifyMsg>>>>,
 }
 
 impl Shared {
@@ -561,16 +561,11 @@ impl RuntimeBuilder {
         ));
         // Started after everything it records through, stopped before it.
         if let Some(notify) = &shared.notify {
-            let notifier = crate::notify::NotifierActor {
-                notify: Arc::clone(notify),
-                handle: RuntimeHandle {
-                    shared: Arc::clone(&shared),
-                    domains: Arc::clone(&domains),
-                },
-                me: Arc::clone(&shared.notifier),
-                tasks: Arc::default(),
-            };
-            children.push(actor_child("notifier", self.child_shutdown, notifier));
+            children.push(actor_child(
+                "notifier",
+                self.child_shutdown,
+                notifier(&shared, &domains, notify),
+            ));
         }
         let elapsed = {
             let clock = shared.clock;
@@ -683,6 +678,33 @@ fn saga_coordinator(
         unfinished,
         starts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         me: Arc::clone(&shared.saga_coordinator),
+    }
+}
+
+/// The notifier actor, with what it reaches of this runtime: audit records (durable before
+/// they are answered), the clock, the ledger and how far a host may read it.
+fn notifier(
+    shared: &Arc<Shared>,
+    domains: &Arc<Domains>,
+    notify: &Arc<crate::notify::Notify>,
+) -> crate::notifier::NotifierActor {
+    let handle = RuntimeHandle { shared: Arc::clone(shared), domains: Arc::clone(domains) };
+    let record: crate::notifier::Record = Arc::new(move |tenant, request| {
+        let handle = handle.clone();
+        Box::pin(async move { handle.record_waiting(&tenant, request).await })
+    });
+    let scan = Arc::clone(shared);
+    let env = crate::notifier::Env {
+        record,
+        clock: shared.clock,
+        ledger: Arc::clone(&shared.ledger),
+        visible: Arc::new(move || scan.visible()),
+    };
+    crate::notifier::NotifierActor {
+        notify: Arc::clone(notify),
+        env,
+        me: Arc::clone(&shared.notifier),
+        tasks: Arc::default(),
     }
 }
 
@@ -1290,13 +1312,29 @@ impl RuntimeHandle {
         !self.shared.is_shutting_down() && self.domains.by_kind(kind).crash_supervisor()
     }
 
+    /// Outbound notification counts since start (all zero without
+    /// `RuntimeBuilder::notifications`).
+    #[must_use]
+    pub fn notify_stats(&self) -> crate::notify::NotifyStats {
+        self.shared.notify.as_ref().map(|n| n.stats()).unwrap_or_default()
+    }
+
+    /// Waits until every event fed so far is delivered, given up or dropped at each of its
+    /// endpoints (at once without notifications). An endpoint that keeps failing keeps this
+    /// waiting until its last attempt: bound it with a timeout.
+    pub async fn notifications_settled(&self) {
+        if let Some(n) = &self.shared.notify {
+            n.settled().await;
+        }
+    }
+
     #[cfg(feature = "testing")]
     /// Makes the notifier actor fail (fault injection for tests): the root restarts it, and
     /// the new one rebuilds its deliveries from the receipts. False without a notifier.
     #[must_use]
     pub fn inject_notifier_crash(&self) -> bool {
         let me = self.shared.notifier.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        me.as_ref().is_some_and(|a| a.cast(crate::notify::NotifyMsg::Crash).is_ok())
+        me.as_ref().is_some_and(|a| a.cast(crate::notifier::NotifyMsg::Crash).is_ok())
     }
 
     #[cfg(feature = "testing")]

@@ -19,8 +19,7 @@ use govern_governors::audit::NotificationOutcome;
 use govern_governors::{GovernorKind, TenantId};
 use govern_ledger::{Ledger, TENANT_PAGE_MAX};
 
-use super::lane::Pending;
-use super::{Event, Notify, event_seq};
+use super::{Event, Lane, Notify, Pending, event_seq};
 use crate::limits::NOTIFY_RECOVERY_EVENTS_MAX;
 
 /// One candidate: the event and, per endpoint id, the last attempt receipted and whether it
@@ -32,11 +31,11 @@ struct Candidate {
 
 /// What one tenant's scan found: events not finished at some endpoint, with the attempt
 /// each endpoint is at (endpoint id → next attempt).
-pub(super) type Found = Vec<(Arc<Event>, BTreeMap<String, u32>)>;
+pub(crate) type Found = Vec<(Arc<Event>, BTreeMap<String, u32>)>;
 
 /// Scans one tenant's receipts in `[from, below)`; `now_ms` and the notifier's `max_age`
 /// decide which events are too old to deliver.
-pub(super) fn scan_tenant(
+fn scan_tenant(
     notify: &Notify,
     ledger: &Ledger,
     tenant: &TenantId,
@@ -116,12 +115,12 @@ pub(super) fn scan_tenant(
 
 /// Runs a scan over every tenant with endpoints and queues what is not finished. Returns how
 /// many (event, endpoint) pairs it queued.
-pub(super) fn scan(
+pub(crate) fn scan(
     notify: &Notify,
     ledger: &Ledger,
     below: u64,
     now_ms: u64,
-) -> Vec<(Arc<super::Lane>, Pending)> {
+) -> Vec<(Arc<Lane>, Pending)> {
     notify.counts.recovery_scans.fetch_add(1, Ordering::Relaxed);
     let from = below.saturating_sub(notify.recovery_window);
     let mut out = Vec::new();

@@ -1,4 +1,6 @@
-//! The notifier actor, a child of the root supervisor (started last, stopped first). Its job
+//! The notifier actor (outbound notifications' running part; `notify.rs` has what the
+//! receipt actor and the lanes share), a child of the root supervisor (started last, stopped
+//! first). Its job
 //! is the lifetime of the notification tasks: one router task that takes the feed and offers
 //! each event to its tenant's lanes, one worker per lane (`lane.rs`), and recovery scans
 //! (`recover.rs`). When it starts, and when its supervisor restarts it after a crash, it
@@ -12,9 +14,35 @@ use std::sync::atomic::Ordering;
 use govern_governors::audit::NotificationOutcome;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::lane::{self, Offered, Pending};
-use super::{Event, Lane, Notify};
-use crate::runtime::RuntimeHandle;
+use crate::notify::{Event, Lane, Notify, Offered, Pending, recover};
+
+mod worker;
+
+/// Receipts an audit record of a tenant and answers once it is durable
+/// (`RuntimeHandle::record_waiting`).
+pub(crate) type Record = Arc<
+    dyn Fn(
+            govern_governors::TenantId,
+            govern_governors::Request<govern_governors::audit::Command>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::error::Outcome> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What the notifier reaches of the runtime, given by it: no handle, so that this module does
+/// not depend on the runtime's.
+#[derive(Clone)]
+pub(crate) struct Env {
+    /// How an attempt is receipted.
+    pub(crate) record: Record,
+    /// The runtime's clock (signatures' `t`, the recovery's event age).
+    pub(crate) clock: crate::clock::Clock,
+    /// What recovery scans read.
+    pub(crate) ledger: Arc<govern_ledger::Ledger>,
+    /// The receipts a scan may read: below this sequence number (the durable ones).
+    pub(crate) visible: Arc<dyn Fn() -> u64 + Send + Sync>,
+}
 
 /// Messages to the notifier.
 pub(crate) enum NotifyMsg {
@@ -29,7 +57,7 @@ pub(crate) enum NotifyMsg {
 #[derive(Clone)]
 pub(crate) struct NotifierActor {
     pub(crate) notify: Arc<Notify>,
-    pub(crate) handle: RuntimeHandle,
+    pub(crate) env: Env,
     /// Where the fault injection finds the current incarnation.
     pub(crate) me: Arc<std::sync::Mutex<Option<ActorRef<NotifyMsg>>>>,
     /// The current incarnation's tasks. Shared by incarnations: ractor does not run
@@ -54,19 +82,19 @@ impl NotifierActor {
     /// Starts a recovery scan in the background; its outstanding unit (taken by the caller)
     /// is given back when its offers are made.
     fn recover(&self) -> tokio::task::JoinHandle<()> {
-        let (notify, handle) = (Arc::clone(&self.notify), self.handle.clone());
+        let (notify, env) = (Arc::clone(&self.notify), self.env.clone());
         tokio::spawn(async move {
-            let below = handle.shared.visible();
-            let now_ms = handle.now().as_ms();
-            let ledger = Arc::clone(&handle.shared.ledger);
+            let below = (env.visible)();
+            let now_ms = env.clock.now().as_ms();
+            let ledger = Arc::clone(&env.ledger);
             let scanning = Arc::clone(&notify);
             let found = tokio::task::spawn_blocking(move || {
-                super::recover::scan(&scanning, &ledger, below, now_ms)
+                recover::scan(&scanning, &ledger, below, now_ms)
             })
             .await
             .unwrap_or_default();
             for (lane, pending) in found {
-                if offer(&notify, &handle, &lane, pending) {
+                if offer(&notify, &env, &lane, pending) {
                     notify.counts.recovered.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -77,7 +105,7 @@ impl NotifierActor {
 
 /// Offers `pending` to `lane`: queued (true), known already, or dropped for a full queue
 /// (counted and receipted `dropped`, attempt 0).
-fn offer(notify: &Arc<Notify>, handle: &RuntimeHandle, lane: &Arc<Lane>, pending: Pending) -> bool {
+fn offer(notify: &Arc<Notify>, env: &Env, lane: &Arc<Lane>, pending: Pending) -> bool {
     let event = Arc::clone(&pending.event);
     match lane.offer(pending) {
         Offered::Queued => {
@@ -88,18 +116,16 @@ fn offer(notify: &Arc<Notify>, handle: &RuntimeHandle, lane: &Arc<Lane>, pending
         Offered::Full => {
             notify.counts.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(tenant_id = %event.tenant, endpoint = %lane.endpoint.id(), event = %event.id(), "notification dropped: the endpoint's queue is full");
-            let (lane, handle) = (Arc::clone(lane), handle.clone());
+            let (lane, env, notify) = (Arc::clone(lane), env.clone(), Arc::clone(notify));
+            // Outstanding until receipted: `notifications_settled` waits for the record.
+            notify.recording.fetch_add(1, Ordering::AcqRel);
+            notify.queued(1);
             tokio::spawn(async move {
                 let detail = "the endpoint's queue is full".to_owned();
-                let _ = lane::record(
-                    &handle,
-                    &lane.endpoint,
-                    &event,
-                    0,
-                    NotificationOutcome::Dropped,
-                    detail,
-                )
-                .await;
+                let outcome = NotificationOutcome::Dropped;
+                let _ = worker::record(&env, &lane.endpoint, &event, 0, outcome, detail).await;
+                notify.recording.fetch_sub(1, Ordering::AcqRel);
+                notify.done(1);
             });
             false
         }
@@ -107,13 +133,13 @@ fn offer(notify: &Arc<Notify>, handle: &RuntimeHandle, lane: &Arc<Lane>, pending
 }
 
 /// Routes the feed to the lanes until aborted.
-async fn route(notify: Arc<Notify>, handle: RuntimeHandle, me: ActorRef<NotifyMsg>) {
+async fn route(notify: Arc<Notify>, env: Env, me: ActorRef<NotifyMsg>) {
     let mut rx = notify.rx.lock().await;
     while let Some(event) = rx.recv().await {
         let event: Arc<Event> = Arc::new(event);
         for lane in notify.lanes_of(&event.tenant) {
             if lane.wants(&event) {
-                offer(&notify, &handle, lane, Pending { event: Arc::clone(&event), attempt: 1 });
+                offer(&notify, &env, lane, Pending { event: Arc::clone(&event), attempt: 1 });
             }
         }
         notify.done(1);
@@ -139,14 +165,14 @@ impl Actor for NotifierActor {
         let mut tasks = Vec::new();
         for lane in self.notify.all_lanes() {
             lane.forget_in_flight();
-            let (lane, notify, handle) =
-                (Arc::clone(lane), Arc::clone(&self.notify), self.handle.clone());
-            tasks.push(tokio::spawn(lane::run(lane, notify, handle)));
+            let (lane, notify, env) =
+                (Arc::clone(lane), Arc::clone(&self.notify), self.env.clone());
+            tasks.push(tokio::spawn(worker::run(lane, notify, env)));
         }
         // What a predecessor left counted (cut-short attempts, a scan) is counted afresh:
         // what is queued, what the feed holds, an overflow's scan, and this start's scan.
         self.notify.recount(1);
-        tasks.push(tokio::spawn(route(Arc::clone(&self.notify), self.handle.clone(), myself)));
+        tasks.push(tokio::spawn(route(Arc::clone(&self.notify), self.env.clone(), myself)));
         tasks.push(self.recover());
         *self.tasks() = tasks;
         Ok(())
