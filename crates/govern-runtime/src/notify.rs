@@ -158,6 +158,7 @@ pub struct Notifications {
     rules: Vec<Rule>,
     retry: RetryPolicy,
     queue_max: usize,
+    feed_max: usize,
     transport: Arc<dyn Transport>,
     recovery_window: u64,
     max_age: Duration,
@@ -170,6 +171,7 @@ impl Default for Notifications {
             rules: RULES.to_vec(),
             retry: RetryPolicy::default(),
             queue_max: NOTIFY_ENDPOINT_QUEUE_MAX,
+            feed_max: NOTIFY_FEED_MAX,
             transport: Arc::new(HttpTransport::new()),
             recovery_window: NOTIFY_RECOVERY_WINDOW,
             max_age: NOTIFY_EVENT_MAX_AGE,
@@ -212,6 +214,14 @@ impl Notifications {
     #[must_use]
     pub fn queue_max(mut self, max: usize) -> Self {
         self.queue_max = max.max(1);
+        self
+    }
+
+    /// Events the feed from the receipt actor holds (default [`NOTIFY_FEED_MAX`]); past it an
+    /// event is counted and left to a recovery scan.
+    #[must_use]
+    pub fn feed_max(mut self, max: usize) -> Self {
+        self.feed_max = max.max(1);
         self
     }
 
@@ -323,7 +333,7 @@ impl Notify {
             }
             list.push(Arc::new(Lane::new(endpoint, config.queue_max)));
         }
-        let (tx, rx) = mpsc::channel(NOTIFY_FEED_MAX);
+        let (tx, rx) = mpsc::channel(config.feed_max);
         Ok(Arc::new(Self {
             rules: config.rules,
             retry: config.retry,

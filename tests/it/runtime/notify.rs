@@ -490,3 +490,27 @@ async fn a_crashed_notifier_is_restarted_and_resumes_from_the_receipts() {
     assert_eq!((got[0].1, got[0].2), (1, NotificationOutcome::Delivered));
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn events_the_feed_had_no_room_for_are_found_by_a_recovery_scan_and_delivered_once() {
+    // A feed of one: the receipt actor answers a commit's events in one go, without yielding,
+    // so concurrent events overflow it; the router asks for a scan, which finds them.
+    let rx = Receiver::start(Arc::new(|_, _| Answer::Status(200))).await;
+    let endpoint = Endpoint::new(tenant("acme"), "ops", &rx.url, SECRET);
+    let notifications = Notifications::new().endpoint(endpoint).retry(fast(3, 5_000)).feed_max(1);
+    let (rt, h) = started(builder().notifications(notifications)).await;
+    let ids: Vec<String> = futures::future::join_all((0..40).map(|n| fail_payment(&h, n))).await;
+    settled(&h).await;
+    let stats = h.notify_stats();
+    assert!(stats.feed_overflows > 0, "the feed overflowed: {stats:?}");
+    assert!(stats.recovery_scans >= 2, "a scan after the overflow: {stats:?}");
+    assert_eq!(stats.fed + stats.feed_overflows, 40, "{stats:?}");
+    assert_eq!(stats.delivered, 40, "{stats:?}");
+    let mut seen: Vec<String> =
+        rx.all().iter().map(|s| s.header(EVENT_ID_HEADER).to_owned()).collect();
+    seen.sort();
+    let mut want = ids;
+    want.sort();
+    assert_eq!(seen, want, "each event once");
+    rt.shutdown().await.expect("shutdown");
+}

@@ -65,7 +65,7 @@ pub(crate) fn notify(args: &NotifyArgs) -> Result<(), String> {
         .split(',')
         .map(|e| e.trim().parse::<usize>().map_err(|e| format!("--endpoints: {e}")))
         .collect::<Result<_, _>>()?;
-    if args.events == 0 || args.clients == 0 || counts.iter().any(|&e| e == 0) {
+    if args.events == 0 || args.clients == 0 || counts.contains(&0) {
         return Err("--events, --clients and each endpoint count must be at least 1".into());
     }
     let (rt, workers, cores) = super::tokio_runtime(args.workers)?;
