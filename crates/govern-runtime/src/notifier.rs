@@ -42,6 +42,8 @@ pub(crate) struct Env {
     pub(crate) ledger: Arc<govern_ledger::Ledger>,
     /// The receipts a scan may read: below this sequence number (the durable ones).
     pub(crate) visible: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Whether the runtime is stopping (no new attempt starts then).
+    pub(crate) stopping: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// Messages to the notifier.

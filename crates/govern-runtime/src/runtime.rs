@@ -693,12 +693,13 @@ fn notifier(
         let handle = handle.clone();
         Box::pin(async move { handle.record_waiting(&tenant, request).await })
     });
-    let scan = Arc::clone(shared);
+    let (scan, down) = (Arc::clone(shared), Arc::clone(shared));
     let env = crate::notifier::Env {
         record,
         clock: shared.clock,
         ledger: Arc::clone(&shared.ledger),
         visible: Arc::new(move || scan.visible()),
+        stopping: Arc::new(move || down.is_shutting_down()),
     };
     crate::notifier::NotifierActor {
         notify: Arc::clone(notify),

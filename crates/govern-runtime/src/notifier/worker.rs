@@ -23,6 +23,11 @@ use crate::notify::{
 pub(crate) async fn run(lane: Arc<Lane>, notify: Arc<Notify>, env: Env) {
     loop {
         let pending = lane.next().await;
+        if (env.stopping)() {
+            // Shutdown drains the commands in flight: no new attempt (and record) joins them.
+            // The event stays unfinished in the receipts; the next start sends it.
+            return;
+        }
         let seq = pending.event.seq;
         let retry = notify.retry;
         let attempt = pending.attempt;
