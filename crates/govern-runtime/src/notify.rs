@@ -350,17 +350,14 @@ impl Notify {
         }))
     }
 
-    /// Whether a receipt about to be appended may be an event worth feeding: a rule maps it
-    /// and its tenant has endpoints. Cheap: on the receipt actor's path for every receipt.
-    pub(crate) fn wants(&self, body: &ReceiptBody) -> bool {
-        kind_of(&self.rules, body.governor, &body.command, &body.state_from, &body.state_to)
-            .is_some()
-            && self.lanes.contains_key(&body.tenant)
-    }
-
-    /// The event of a body [`Self::wants`], once appended at `seq` with `hash`.
-    pub(crate) fn event(&self, body: &ReceiptBody, seq: u64, hash: String) -> Option<Event> {
-        Event::of(&self.rules, body, seq, hash)
+    /// The event a receipt about to be appended is worth feeding, if its tenant has endpoints
+    /// and a rule maps it; its `seq` and `receipt_hash` are the caller's to fill in once the
+    /// receipt is appended. Cheap when not: on the receipt actor's path for every receipt.
+    pub(crate) fn event_of(&self, body: &ReceiptBody) -> Option<Event> {
+        if !self.lanes.contains_key(&body.tenant) {
+            return None;
+        }
+        Event::of(&self.rules, body, 0, String::new())
     }
 
     /// Feeds a durable event, never waiting: with the feed full, the event is counted and

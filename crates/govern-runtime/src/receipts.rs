@@ -440,10 +440,9 @@ impl ReceiptActor {
         match entry {
             Entry::Append { body, from, to, reply, span } => {
                 let tenant = body.tenant.clone();
-                // A receipt that may be an event keeps its body for it (rare; one check of
-                // the rules per receipt otherwise).
-                let notify = self.notify.as_ref().filter(|n| n.wants(&body));
-                let kept = notify.map(|_| body.clone());
+                // The event this receipt is, if any (rare; a lookup of the tenant per receipt
+                // otherwise), numbered once appended.
+                let mut event = self.notify.as_ref().and_then(|n| n.event_of(&body)).map(Box::new);
                 match self.ledger.append(body) {
                     Err(e) => {
                         span.record("outcome", "refused");
@@ -462,12 +461,10 @@ impl ReceiptActor {
                             from,
                             to,
                         };
-                        let event = match (notify, &kept) {
-                            (Some(n), Some(body)) => {
-                                n.event(body, app.seq, app.hash.to_string()).map(Box::new)
-                            }
-                            _ => None,
-                        };
+                        if let Some(e) = event.as_mut() {
+                            e.seq = app.seq;
+                            e.receipt_hash = app.hash.to_string();
+                        }
                         let waiter = Waiting::Accepted { reply, accepted, tenant, event };
                         if self.immediate {
                             self.complete(waiter, Ok(()));
