@@ -70,6 +70,29 @@ crate::define_arg_enum! {
     }
 }
 
+crate::define_arg_enum! {
+    /// What became of one outbound notification delivery attempt (`docs/notifications.md`).
+    pub enum NotificationOutcome {
+        /// The endpoint answered 2xx: the event is delivered and never sent there again.
+        Delivered => "delivered",
+        /// The attempt failed (a non-2xx status, a timeout, a connection error); another
+        /// attempt follows after a backoff.
+        Failed => "failed",
+        /// The attempt failed and was the last one allowed: the event is not sent there again.
+        GivenUp => "given_up",
+        /// The endpoint's queue was full: the event was never attempted there (attempt 0).
+        Dropped => "dropped",
+    }
+}
+
+impl NotificationOutcome {
+    /// Whether nothing more is sent of the event to the endpoint after this record.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Failed)
+    }
+}
+
 /// One line of a recorded invoice (`govern_pricing::LineItem`, as the receipt keeps it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceLine {
@@ -217,6 +240,22 @@ pub enum Command {
         /// What is owed.
         total: rust_decimal::Decimal,
     },
+    /// One attempt to deliver an outbound notification (`docs/notifications.md`) to one of
+    /// the tenant's endpoints, and its outcome. Never the body, never a secret.
+    RecordNotification {
+        /// The event's id (`evt_<seq>`: the sequence number of the receipt it is about).
+        event_id: String,
+        /// The event's type (`quota.warning`, ...).
+        event_type: String,
+        /// The endpoint's id, as the host configured it.
+        endpoint: String,
+        /// Which attempt (1 for the first; 0 for an event dropped before any attempt).
+        attempt: u64,
+        /// Delivered, failed, given up or dropped.
+        outcome: NotificationOutcome,
+        /// What the endpoint answered (`status 200`) or why the attempt failed.
+        detail: String,
+    },
     /// Allowed checks of the tenant, counted per feature over the window that began at
     /// `window_start_ms` and lasted `window_ms`.
     RecordChecks {
@@ -265,6 +304,7 @@ impl CommandSpec for Command {
         "record_catalog",
         "record_webhook",
         "record_invoice",
+        "record_notification",
     ];
 
     fn name(&self) -> &'static str {
@@ -275,6 +315,7 @@ impl CommandSpec for Command {
             Self::RecordCatalog { .. } => "record_catalog",
             Self::RecordWebhook { .. } => "record_webhook",
             Self::RecordInvoice { .. } => "record_invoice",
+            Self::RecordNotification { .. } => "record_notification",
         }
     }
 
@@ -321,6 +362,21 @@ impl CommandSpec for Command {
                 let lines: Vec<String> = lines.iter().map(InvoiceLine::write).collect();
                 a.insert("lines".into(), lines.join("\n"));
                 a.insert("total".into(), total.to_string());
+            }
+            Self::RecordNotification {
+                event_id,
+                event_type,
+                endpoint,
+                attempt,
+                outcome,
+                detail,
+            } => {
+                a.insert("event_id".into(), event_id.clone());
+                a.insert("event_type".into(), event_type.clone());
+                a.insert("endpoint".into(), endpoint.clone());
+                a.insert("attempt".into(), attempt.to_string());
+                a.insert("outcome".into(), outcome.name().into());
+                a.insert("detail".into(), detail.clone());
             }
             Self::RecordChecks { window_start_ms, window_ms, allowed } => {
                 a.insert("window_start_ms".into(), window_start_ms.to_string());
@@ -374,6 +430,18 @@ impl CommandSpec for Command {
                     event_id: text(&mut r, "event_id")?,
                     event_type: text(&mut r, "event_type")?,
                     outcome: r.parsed("outcome", WebhookOutcome::EXPECTED)?,
+                    detail: text(&mut r, "detail")?,
+                };
+                r.finish()?;
+                return Ok(cmd);
+            }
+            "record_notification" => {
+                let cmd = Self::RecordNotification {
+                    event_id: text(&mut r, "event_id")?,
+                    event_type: text(&mut r, "event_type")?,
+                    endpoint: text(&mut r, "endpoint")?,
+                    attempt: r.parsed("attempt", "an attempt number, 0 or more")?,
+                    outcome: r.parsed("outcome", NotificationOutcome::EXPECTED)?,
                     detail: text(&mut r, "detail")?,
                 };
                 r.finish()?;
@@ -491,6 +559,14 @@ impl CommandSpec for Command {
                 outcome: WebhookOutcome::Accepted,
                 detail: "billing pay-1 settle_payment".into(),
             },
+            Self::RecordNotification {
+                event_id: "evt_12".into(),
+                event_type: "quota.warning".into(),
+                endpoint: "ops".into(),
+                attempt: 2,
+                outcome: NotificationOutcome::Delivered,
+                detail: "status 200".into(),
+            },
             Self::RecordInvoice {
                 period: "2026-01".into(),
                 plan: "starter".into(),
@@ -590,7 +666,8 @@ impl Governor for Trail {
             | Command::RecordChecks { .. }
             | Command::RecordCatalog { .. }
             | Command::RecordWebhook { .. }
-            | Command::RecordInvoice { .. } => {
+            | Command::RecordInvoice { .. }
+            | Command::RecordNotification { .. } => {
                 Ok(Transition { from: State::Recording, to: State::Recording })
             }
         }
@@ -605,7 +682,9 @@ impl Governor for Trail {
             Command::RecordRefusals { count, .. } => {
                 self.refusals = self.refusals.saturating_add(*count);
             }
-            Command::RecordCatalog { .. } => {}
+            // Not counted in the state: the trail's codec stays as it is; the receipts are
+            // what the notifier rebuilds its deliveries from.
+            Command::RecordCatalog { .. } | Command::RecordNotification { .. } => {}
             // Saturating, as the sums: a decoded state may hold any count.
             Command::RecordWebhook { .. } => self.webhooks = self.webhooks.saturating_add(1),
             Command::RecordInvoice { .. } => self.invoices = self.invoices.saturating_add(1),

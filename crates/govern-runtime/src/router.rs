@@ -84,6 +84,7 @@ impl Actor for RegistryActor {
                     audit::Command::RecordCatalog { .. } => "catalog reloaded",
                     audit::Command::RecordWebhook { .. } => "payment provider webhook",
                     audit::Command::RecordInvoice { .. } => "billing period closed",
+                    audit::Command::RecordNotification { .. } => "outbound notification",
                 };
                 let request = crate::governor::runtime_request(command, reason);
                 let key = Key { resource: crate::registry::tenant_resource(&tenant), tenant };
