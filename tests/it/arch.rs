@@ -4,8 +4,14 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const PURE: [&str; 5] =
-    ["govern-governors", "govern-policy", "govern-receipt", "govern-usage", "govern-webhooks"];
+const PURE: [&str; 6] = [
+    "govern-governors",
+    "govern-licence",
+    "govern-policy",
+    "govern-receipt",
+    "govern-usage",
+    "govern-webhooks",
+];
 const FORBIDDEN: [&str; 3] = ["tokio", "ractor", "tracing"];
 const NO_ACTORS: [&str; 1] = ["govern-ledger"];
 const ACTOR_STACK: [&str; 2] = ["tokio", "ractor"];

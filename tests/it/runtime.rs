@@ -10,6 +10,7 @@ mod crash_recovery;
 mod durable;
 mod feed;
 mod idempotency;
+mod notify;
 mod passivation;
 mod plans;
 mod restart;

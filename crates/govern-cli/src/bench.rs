@@ -21,6 +21,7 @@ mod checks;
 mod idempotency;
 mod invoices;
 mod isolation;
+mod notify;
 mod sagas;
 mod usage;
 
@@ -61,6 +62,10 @@ pub(crate) enum Bench {
     /// requests, durably; invoices/s. Exits 1 unless every total is the one worked out by
     /// hand and the chain verifies.
     Invoices(invoices::InvoicesArgs),
+    /// Outbound notifications delivered per second to a loopback receiver (issue 16), for
+    /// one and several endpoints: a backlog found by the recovery scan, then live events.
+    /// Exits 1 unless each event arrived once, signed, and nothing failed.
+    Notify(notify::NotifyArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -160,6 +165,7 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Idempotency(args) => idempotency::idempotency(&args),
         Bench::Sagas(args) => sagas::sagas(&args),
         Bench::Invoices(args) => invoices::invoices(&args),
+        Bench::Notify(args) => notify::notify(&args),
     }
 }
 

@@ -34,6 +34,7 @@ mod graph;
 mod invoices;
 mod keys;
 mod ledger_dir;
+mod licence;
 mod logs;
 mod migrate;
 mod out;
@@ -266,6 +267,14 @@ enum Command {
     /// API keys for `govern serve`: create (the token is printed once), list, revoke.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Licence keys: make a key, issue a signed licence for a tenant, verify one.
+    ///
+    /// A licence is a token carrying a tenant's plan, features, limits, seats and validity,
+    /// signed with HMAC-SHA256 (checked by the issuer's own servers: whoever can check it
+    /// can also mint one) or Ed25519 (checked offline with the public key). Format, errors
+    /// and rotation: docs/licences.md.
+    #[command(subcommand)]
+    Licence(licence::LicenceCommand),
     /// Plan catalogs: validate them, list their plans, show one, compare two.
     ///
     /// A catalog is one or more TOML files taken together (format and rules:
@@ -293,6 +302,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(r) => return run::run(&r),
         Command::Plans(p) => return plans::run(&p),
+        Command::Licence(l) => return licence::run(&l),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Bench(BenchCommand::Start(s)) => start::run(&s),

@@ -101,6 +101,29 @@ fn figure(text: &str) -> Option<rust_decimal::Decimal> {
     (!d.is_sign_negative() && d.normalize().to_string() == text).then_some(d)
 }
 
+crate::define_arg_enum! {
+    /// What became of one outbound notification delivery attempt (`docs/notifications.md`).
+    pub enum NotificationOutcome {
+        /// The endpoint answered 2xx: the event is delivered and never sent there again.
+        Delivered => "delivered",
+        /// The attempt failed (a non-2xx status, a timeout, a connection error); another
+        /// attempt follows after a backoff.
+        Failed => "failed",
+        /// The attempt failed and was the last one allowed: the event is not sent there again.
+        GivenUp => "given_up",
+        /// The endpoint's queue was full: the event was never attempted there (attempt 0).
+        Dropped => "dropped",
+    }
+}
+
+impl NotificationOutcome {
+    /// Whether nothing more is sent of the event to the endpoint after this record.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Failed)
+    }
+}
+
 /// One line of a recorded invoice (`govern_pricing::LineItem`, as the receipt keeps it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceLine {
@@ -249,7 +272,8 @@ pub enum Command {
         total: rust_decimal::Decimal,
     },
     /// The tenant's SLA monitor saw a dimension go over its plan's promise
-    /// (`record_sla_violation`), or come back within (`record_sla_recovery`), over the window that began at `window_start_ms` and lasted `window_ms`.
+    /// (`record_sla_violation`), or come back within (`record_sla_recovery`), over the window
+    /// that began at `window_start_ms` and lasted `window_ms`.
     RecordSla {
         /// Violated or recovered: which of the two commands this is.
         event: SlaEvent,
@@ -264,6 +288,22 @@ pub enum Command {
         window_start_ms: u64,
         /// Its length in ms.
         window_ms: u64,
+    },
+    /// One attempt to deliver an outbound notification (`docs/notifications.md`) to one of
+    /// the tenant's endpoints, and its outcome. Never the body, never a secret.
+    RecordNotification {
+        /// The event's id (`evt_<seq>`: the sequence number of the receipt it is about).
+        event_id: String,
+        /// The event's type (`quota.warning`, ...).
+        event_type: String,
+        /// The endpoint's id, as the host configured it.
+        endpoint: String,
+        /// Which attempt (1 for the first; 0 for an event dropped before any attempt).
+        attempt: u64,
+        /// Delivered, failed, given up or dropped.
+        outcome: NotificationOutcome,
+        /// What the endpoint answered (`status 200`) or why the attempt failed.
+        detail: String,
     },
     /// Allowed checks of the tenant, counted per feature over the window that began at
     /// `window_start_ms` and lasted `window_ms`.
@@ -315,6 +355,7 @@ impl CommandSpec for Command {
         "record_invoice",
         "record_sla_violation",
         "record_sla_recovery",
+        "record_notification",
     ];
 
     fn name(&self) -> &'static str {
@@ -327,6 +368,7 @@ impl CommandSpec for Command {
             Self::RecordInvoice { .. } => "record_invoice",
             Self::RecordSla { event: SlaEvent::Violated, .. } => "record_sla_violation",
             Self::RecordSla { event: SlaEvent::Recovered, .. } => "record_sla_recovery",
+            Self::RecordNotification { .. } => "record_notification",
         }
     }
 
@@ -392,6 +434,21 @@ impl CommandSpec for Command {
                 a.insert("window_start_ms".into(), window_start_ms.to_string());
                 a.insert("window_ms".into(), window_ms.to_string());
             }
+            Self::RecordNotification {
+                event_id,
+                event_type,
+                endpoint,
+                attempt,
+                outcome,
+                detail,
+            } => {
+                a.insert("event_id".into(), event_id.clone());
+                a.insert("event_type".into(), event_type.clone());
+                a.insert("endpoint".into(), endpoint.clone());
+                a.insert("attempt".into(), attempt.to_string());
+                a.insert("outcome".into(), outcome.name().into());
+                a.insert("detail".into(), detail.clone());
+            }
             Self::RecordChecks { window_start_ms, window_ms, allowed } => {
                 a.insert("window_start_ms".into(), window_start_ms.to_string());
                 a.insert("window_ms".into(), window_ms.to_string());
@@ -444,6 +501,18 @@ impl CommandSpec for Command {
                     event_id: text(&mut r, "event_id")?,
                     event_type: text(&mut r, "event_type")?,
                     outcome: r.parsed("outcome", WebhookOutcome::EXPECTED)?,
+                    detail: text(&mut r, "detail")?,
+                };
+                r.finish()?;
+                return Ok(cmd);
+            }
+            "record_notification" => {
+                let cmd = Self::RecordNotification {
+                    event_id: text(&mut r, "event_id")?,
+                    event_type: text(&mut r, "event_type")?,
+                    endpoint: text(&mut r, "endpoint")?,
+                    attempt: r.parsed("attempt", "an attempt number, 0 or more")?,
+                    outcome: r.parsed("outcome", NotificationOutcome::EXPECTED)?,
                     detail: text(&mut r, "detail")?,
                 };
                 r.finish()?;
@@ -616,6 +685,14 @@ impl CommandSpec for Command {
                 outcome: WebhookOutcome::Accepted,
                 detail: "billing pay-1 settle_payment".into(),
             },
+            Self::RecordNotification {
+                event_id: "evt_12".into(),
+                event_type: "quota.warning".into(),
+                endpoint: "ops".into(),
+                attempt: 2,
+                outcome: NotificationOutcome::Delivered,
+                detail: "status 200".into(),
+            },
             Self::RecordInvoice {
                 period: "2026-01".into(),
                 plan: "starter".into(),
@@ -716,7 +793,8 @@ impl Governor for Trail {
             | Command::RecordCatalog { .. }
             | Command::RecordWebhook { .. }
             | Command::RecordInvoice { .. }
-            | Command::RecordSla { .. } => {
+            | Command::RecordSla { .. }
+            | Command::RecordNotification { .. } => {
                 Ok(Transition { from: State::Recording, to: State::Recording })
             }
         }
@@ -731,9 +809,12 @@ impl Governor for Trail {
             Command::RecordRefusals { count, .. } => {
                 self.refusals = self.refusals.saturating_add(*count);
             }
-            // Recorded for the trail (and notifications), not counted: the monitor's state is
-            // the runtime's, rebuilt from these receipts.
-            Command::RecordCatalog { .. } | Command::RecordSla { .. } => {}
+            // Recorded for the trail (and notifications), not counted: the trail's codec
+            // stays as it is; the runtime rebuilds SLA monitors' open violations and the
+            // notifier its deliveries from these receipts.
+            Command::RecordCatalog { .. }
+            | Command::RecordSla { .. }
+            | Command::RecordNotification { .. } => {}
             // Saturating, as the sums: a decoded state may hold any count.
             Command::RecordWebhook { .. } => self.webhooks = self.webhooks.saturating_add(1),
             Command::RecordInvoice { .. } => self.invoices = self.invoices.saturating_add(1),

@@ -27,6 +27,8 @@ mod hosted;
 mod idempotency;
 mod ingest;
 pub mod limits;
+mod notifier;
+pub mod notify;
 mod receipts;
 mod registry;
 mod retention;

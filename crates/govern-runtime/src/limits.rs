@@ -86,3 +86,46 @@ pub const BILLING_RUN_LOCKS: usize = 64;
 /// and every tenant's idempotency keys take (33 B per timeout, 25 B per plan view, about
 /// 100 B and its arguments per idempotency key).
 pub const START_STATE_BYTES_MAX: u64 = 2 << 30;
+
+/// Events the receipt actor's feed to the notifier holds; past it an event is counted
+/// (`NotifyStats::feed_overflows`) and left to a recovery scan: the receipt actor never waits.
+pub const NOTIFY_FEED_MAX: usize = 4_096;
+/// Default: events queued per endpoint (new, or waiting for their next attempt); past it an
+/// event is dropped there, counted and receipted `dropped`.
+pub const NOTIFY_ENDPOINT_QUEUE_MAX: usize = 1_024;
+/// Most endpoints per tenant.
+pub const NOTIFY_ENDPOINTS_PER_TENANT_MAX: usize = 16;
+/// The longest endpoint id, in bytes.
+pub const NOTIFY_ENDPOINT_ID_LEN_MAX: usize = 64;
+/// Default: attempts per (event, endpoint), the first included.
+pub const NOTIFY_ATTEMPTS_MAX: u32 = 10;
+/// Default: the backoff after a first failed attempt (doubled after each further one, before
+/// jitter).
+pub const NOTIFY_RETRY_BASE: Duration = Duration::from_secs(1);
+/// Default: the longest backoff, before jitter (with the defaults above the ninth wait is
+/// 256 s, so the cap never bites: about 8.5 min from the first attempt to the last).
+pub const NOTIFY_RETRY_MAX: Duration = Duration::from_secs(600);
+/// Default: how long one attempt may take.
+pub const NOTIFY_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most bytes of an endpoint's answer read (to keep its connection); a longer answer
+/// closes the connection.
+pub const NOTIFY_RESPONSE_BYTES_MAX: usize = 64 * 1024;
+/// Idle kept-alive connections the built-in transport keeps per `host:port`.
+pub const NOTIFY_IDLE_CONNECTIONS_MAX: usize = 4;
+/// Event ids remembered per endpoint as finished, against a recovery scan racing a delivery
+/// (the receipts say the rest).
+pub const NOTIFY_DONE_REMEMBERED_MAX: usize = 65_536;
+/// Tries at receipting one attempt refused momentarily (`busy`, ...) before the event is left
+/// to a recovery scan.
+pub const NOTIFY_RECORD_ATTEMPTS_MAX: u32 = 5;
+/// The wait before such a try, times the number of tries so far.
+pub const NOTIFY_RECORD_RETRY_WAIT: Duration = Duration::from_millis(20);
+/// Default: how far back a recovery scan reads, in sequence numbers of the ledger.
+pub const NOTIFY_RECOVERY_WINDOW: u64 = 1 << 20;
+/// The most candidate events one recovery scan holds per tenant.
+pub const NOTIFY_RECOVERY_EVENTS_MAX: usize = 65_536;
+/// Default: the oldest event (by its receipt's time on the runtime's clock) a recovery scan
+/// still delivers.
+pub const NOTIFY_EVENT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+const _: () = assert!(NOTIFY_ENDPOINT_QUEUE_MAX <= NOTIFY_DONE_REMEMBERED_MAX);

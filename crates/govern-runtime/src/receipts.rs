@@ -85,7 +85,13 @@ struct Waiter {
 }
 
 enum Waiting {
-    Accepted { reply: Reply, accepted: Accepted, tenant: govern_governors::TenantId },
+    Accepted {
+        reply: Reply,
+        accepted: Accepted,
+        tenant: govern_governors::TenantId,
+        /// The outbound notification the receipt is, fed once it is durable (rare: boxed).
+        event: Option<Box<crate::notify::Event>>,
+    },
     Deferred(Deferred),
 }
 
@@ -234,6 +240,8 @@ pub(crate) struct ReceiptActor {
     pub(crate) outcome: Arc<Mutex<Option<Result<(), String>>>>,
     /// The data directory's ledger snapshots, when there is one.
     snapshots: Option<Arc<Snapshots>>,
+    /// Where durable receipts that are events go (outbound notifications), if configured.
+    notify: Option<Arc<crate::notify::Notify>>,
 }
 
 /// Writes the ledger's snapshots into the data directory (`Ledger::write_snapshot`): on a
@@ -367,6 +375,7 @@ pub(crate) fn receipt_actor(
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
     commercial: Arc<Commercial>,
     snapshots: Option<Snapshots>,
+    notify: Option<Arc<crate::notify::Notify>>,
 ) -> (ReceiptActor, Receipts) {
     let options = options.normalized();
     let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
@@ -394,6 +403,7 @@ pub(crate) fn receipt_actor(
         wake: Arc::clone(&wake),
         outcome: Arc::new(Mutex::new(None)),
         snapshots: snapshots.map(Arc::new),
+        notify,
     };
     (actor, Receipts { tx, wake })
 }
@@ -430,6 +440,9 @@ impl ReceiptActor {
         match entry {
             Entry::Append { body, from, to, reply, span } => {
                 let tenant = body.tenant.clone();
+                // The event this receipt is, if any (rare; a lookup of the tenant per receipt
+                // otherwise), numbered once appended.
+                let mut event = self.notify.as_ref().and_then(|n| n.event_of(&body)).map(Box::new);
                 match self.ledger.append(body) {
                     Err(e) => {
                         span.record("outcome", "refused");
@@ -448,7 +461,11 @@ impl ReceiptActor {
                             from,
                             to,
                         };
-                        let waiter = Waiting::Accepted { reply, accepted, tenant };
+                        if let Some(e) = event.as_mut() {
+                            e.seq = app.seq;
+                            e.receipt_hash = app.hash.to_string();
+                        }
+                        let waiter = Waiting::Accepted { reply, accepted, tenant, event };
                         if self.immediate {
                             self.complete(waiter, Ok(()));
                             if self.options.durability == Durability::Buffered
@@ -458,7 +475,8 @@ impl ReceiptActor {
                                 self.schedule_flush(core, myself);
                             }
                         } else {
-                            let Waiting::Accepted { mut reply, accepted, tenant } = waiter else {
+                            let Waiting::Accepted { mut reply, accepted, tenant, event } = waiter
+                            else {
                                 return;
                             };
                             if reply.on_write
@@ -468,7 +486,7 @@ impl ReceiptActor {
                             }
                             core.waiting.push_back(Waiter {
                                 upto: app.seq + 1,
-                                what: Waiting::Accepted { reply, accepted, tenant },
+                                what: Waiting::Accepted { reply, accepted, tenant, event },
                             });
                         }
                     }
@@ -570,9 +588,13 @@ impl ReceiptActor {
     fn complete(&self, what: Waiting, result: Result<(), LedgerError>) {
         match what {
             Waiting::Deferred(f) => f(result),
-            Waiting::Accepted { mut reply, accepted, tenant } => match result {
+            Waiting::Accepted { mut reply, accepted, tenant, event } => match result {
                 Err(e) => answer(reply, Err(refusal(&e))),
                 Ok(()) => {
+                    // Durable: an event goes to the notifier, which never makes this wait.
+                    if let (Some(event), Some(notify)) = (event, &self.notify) {
+                        notify.feed(*event);
+                    }
                     // Visible to checks before the caller hears of it.
                     if let Some(view) = reply.view.take() {
                         self.commercial.apply(&tenant, *view);

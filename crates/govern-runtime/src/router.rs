@@ -85,6 +85,7 @@ impl Actor for RegistryActor {
                     audit::Command::RecordWebhook { .. } => "payment provider webhook",
                     audit::Command::RecordInvoice { .. } => "billing period closed",
                     audit::Command::RecordSla { .. } => "sla monitor",
+                    audit::Command::RecordNotification { .. } => "outbound notification",
                 };
                 let request = crate::governor::runtime_request(command, reason);
                 let key = Key { resource: crate::registry::tenant_resource(&tenant), tenant };

@@ -86,6 +86,10 @@ pub(crate) struct Shared {
     /// keeps no checkpoints); read by `RuntimeHandle::last_checkpoint`.
     pub(crate) checkpoints:
         Option<(Arc<dyn CheckpointSink>, govern_ledger::checkpoint::VerifyingKey)>,
+    /// Outbound notifications (`None`: none configured).
+    pub(crate) notify: Option<Arc<crate::notify::Notify>>,
+    /// The notifier actor's current incarnation.
+    pub(crate) notifier: Arc<Mutex<Option<ActorRef<crate::notifier::NotifyMsg>>>>,
 }
 
 impl Shared {
@@ -141,6 +145,7 @@ pub struct RuntimeBuilder {
     idempotency: (Duration, usize),
     sagas: Vec<crate::saga::SagaDef>,
     resume_sagas: bool,
+    notifications: Option<crate::notify::Notifications>,
 }
 
 impl Default for RuntimeBuilder {
@@ -167,6 +172,7 @@ impl Default for RuntimeBuilder {
             idempotency: (limits::IDEMPOTENCY_WINDOW, limits::IDEMPOTENCY_KEYS_MAX),
             sagas: Vec::new(),
             resume_sagas: true,
+            notifications: None,
         }
     }
 }
@@ -358,6 +364,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Delivers outbound notifications to tenants' endpoints (`docs/notifications.md`):
+    /// events from durable receipts, signed, retried, deduplicated by event id, every attempt
+    /// receipted in the tenant's audit trail. Without it (the default) nothing is sent and the
+    /// receipt actor maps nothing.
+    #[must_use]
+    pub fn notifications(mut self, notifications: crate::notify::Notifications) -> Self {
+        self.notifications = Some(notifications);
+        self
+    }
+
     /// The ledger and its checkpointer, as configured.
     fn open_ledger(
         &mut self,
@@ -460,6 +476,13 @@ impl RuntimeBuilder {
                 None => s,
             }
         });
+        let notify = match self.notifications.take() {
+            Some(config) => Some(
+                crate::notify::Notify::new(config)
+                    .map_err(|reason| RuntimeError::Start { what: "notifications", reason })?,
+            ),
+            None => None,
+        };
         let (receipt_actor, receipts) = receipt_actor(
             Arc::clone(&ledger),
             self.commit,
@@ -467,6 +490,7 @@ impl RuntimeBuilder {
             Arc::clone(&registry_ref),
             Arc::clone(&commercial),
             snapshots,
+            notify.clone(),
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
@@ -494,6 +518,8 @@ impl RuntimeBuilder {
             billing_runs: crate::billing_state::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
             checkpoints,
+            notify,
+            notifier: Arc::new(Mutex::new(None)),
         });
         // What the receipts leave for a start (tenants' states, timeouts, views, keys, usage,
         // sagas): from `runtime.snap` and the receipts after it, or from every receipt.
@@ -533,6 +559,14 @@ impl RuntimeBuilder {
             self.child_shutdown,
             saga_coordinator(&shared, &domains),
         ));
+        // Started after everything it records through, stopped before it.
+        if let Some(notify) = &shared.notify {
+            children.push(actor_child(
+                "notifier",
+                self.child_shutdown,
+                notifier(&shared, &domains, notify),
+            ));
+        }
         let elapsed = {
             let clock = shared.clock;
             let start = clock.now();
@@ -644,6 +678,34 @@ fn saga_coordinator(
         unfinished,
         starts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         me: Arc::clone(&shared.saga_coordinator),
+    }
+}
+
+/// The notifier actor, with what it reaches of this runtime: audit records (durable before
+/// they are answered), the clock, the ledger and how far a host may read it.
+fn notifier(
+    shared: &Arc<Shared>,
+    domains: &Arc<Domains>,
+    notify: &Arc<crate::notify::Notify>,
+) -> crate::notifier::NotifierActor {
+    let handle = RuntimeHandle { shared: Arc::clone(shared), domains: Arc::clone(domains) };
+    let record: crate::notifier::Record = Arc::new(move |tenant, request| {
+        let handle = handle.clone();
+        Box::pin(async move { handle.record_waiting(&tenant, request).await })
+    });
+    let (scan, down) = (Arc::clone(shared), Arc::clone(shared));
+    let env = crate::notifier::Env {
+        record,
+        clock: shared.clock,
+        ledger: Arc::clone(&shared.ledger),
+        visible: Arc::new(move || scan.visible()),
+        stopping: Arc::new(move || down.is_shutting_down()),
+    };
+    crate::notifier::NotifierActor {
+        notify: Arc::clone(notify),
+        env,
+        me: Arc::clone(&shared.notifier),
+        tasks: Arc::default(),
     }
 }
 
@@ -1254,6 +1316,31 @@ impl RuntimeHandle {
     #[must_use]
     pub fn inject_domain_crash(&self, kind: GovernorKind) -> bool {
         !self.shared.is_shutting_down() && self.domains.by_kind(kind).crash_supervisor()
+    }
+
+    /// Outbound notification counts since start (all zero without
+    /// `RuntimeBuilder::notifications`).
+    #[must_use]
+    pub fn notify_stats(&self) -> crate::notify::NotifyStats {
+        self.shared.notify.as_ref().map(|n| n.stats()).unwrap_or_default()
+    }
+
+    /// Waits until every event fed so far is delivered, given up or dropped at each of its
+    /// endpoints (at once without notifications). An endpoint that keeps failing keeps this
+    /// waiting until its last attempt: bound it with a timeout.
+    pub async fn notifications_settled(&self) {
+        if let Some(n) = &self.shared.notify {
+            n.settled().await;
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    /// Makes the notifier actor fail (fault injection for tests): the root restarts it, and
+    /// the new one rebuilds its deliveries from the receipts. False without a notifier.
+    #[must_use]
+    pub fn inject_notifier_crash(&self) -> bool {
+        let me = self.shared.notifier.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        me.as_ref().is_some_and(|a| a.cast(crate::notifier::NotifyMsg::Crash).is_ok())
     }
 
     #[cfg(feature = "testing")]

@@ -20,7 +20,7 @@
 //! - [`plans`]: the plan catalog ([`plans::Catalog`], `load`, `validate`), given to the
 //!   runtime with [`RuntimeBuilder::catalog`]; [`policy`]: the pure entitlement decision
 //!   ([`policy::decide`], [`policy::DecisionCache`]); [`usage`]: usage meters, deduplication
-//!   and GCRA rate limits, pure.
+//!   and GCRA rate limits, pure; [`licence`]: licence keys, issued and verified offline.
 //!
 //! The most used names are also here at the root. Answers and receipts serialise with serde
 //! in fixed, documented shapes, so a host returns them as JSON as they are
@@ -70,6 +70,11 @@
 
 pub mod governors;
 pub mod ledger;
+
+/// Licence keys: signed tokens carrying a tenant's plan, features, limits, seats and validity
+/// window (HMAC-SHA256 or Ed25519), a keyring for rotation and a cache of verified tokens;
+/// pure, `now` is an argument (`docs/licences.md`).
+pub use govern_licence as licence;
 
 /// The plan catalog: plans, prices, features, limits, envelopes, refusal codes, upgrade paths
 /// and evidence, loaded from TOML and validated (`docs/plans.md`).

@@ -225,3 +225,7 @@ pub use govern_runtime::{
     Refusal, Retention, RuntimeBuilder, RuntimeError, Snapshot, TenantUsageView, UsageRecorded,
     limits,
 };
+
+/// Outbound notifications (`docs/notifications.md`): endpoints, events, the retry policy and
+/// the transport, given to [`RuntimeBuilder::notifications`].
+pub use govern_runtime::notify;

@@ -153,9 +153,18 @@ pub struct LazyTree {
     segments: Vec<TreeSegment>,
     hashes: Box<dyn ReceiptHashes>,
     loaded: RefCell<BTreeMap<usize, LeafStretch>>,
+    /// Each segment's canonical subtrees ([`canonical`]), computed once.
+    canonical: Vec<Vec<(u32, u64)>>,
+    /// Nodes made of two halves (spanning segments, or the archive boundary), once made:
+    /// consecutive proofs share most of them (an export proves thousands in a row).
+    made: RefCell<BTreeMap<(u32, u64), Digest>>,
     /// Receipt hashes read so far, for a report.
     read: RefCell<u64>,
 }
+
+/// Nodes made of halves a [`LazyTree`] keeps (there are about as many as segments times the
+/// tree's height; more are made again when asked).
+const MADE_MAX: usize = 1 << 16;
 
 impl std::fmt::Debug for LazyTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -201,12 +210,15 @@ impl LazyTree {
                 "segments end at {next}, the tree at {size}"
             )));
         }
+        let canonical = segments.iter().map(|s| canonical(s.first, s.end)).collect();
         Ok(Self {
             size,
             base,
             segments,
             hashes,
             loaded: RefCell::new(BTreeMap::new()),
+            canonical,
+            made: RefCell::new(BTreeMap::new()),
             read: RefCell::new(0),
         })
     }
@@ -281,9 +293,17 @@ impl Subtrees for LazyTree {
         let (lo, hi) = (index << height, (index + 1) << height);
         let boundary = self.base.len();
         let halves = || -> Result<Digest, ProofError> {
+            if let Some(node) = self.made.borrow().get(&(height, index)) {
+                return Ok(*node);
+            }
             let left = self.subtree(height - 1, 2 * index)?;
             let right = self.subtree(height - 1, 2 * index + 1)?;
-            Ok(node_hash(&left, &right))
+            let node = node_hash(&left, &right);
+            let mut made = self.made.borrow_mut();
+            if made.len() < MADE_MAX {
+                made.insert((height, index), node);
+            }
+            Ok(node)
         };
         if hi <= boundary {
             // Wholly archived: only the frontier's nodes are at hand.
@@ -308,7 +328,7 @@ impl Subtrees for LazyTree {
             return halves();
         }
         if let Some(roots) = &seg.roots {
-            let nodes = canonical(seg.first, seg.end);
+            let nodes = self.canonical.get(k).map_or(&[][..], Vec::as_slice);
             if let Some(at) = nodes.iter().position(|&n| n == (height, index)) {
                 return roots
                     .get(at)
