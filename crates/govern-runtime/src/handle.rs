@@ -21,6 +21,7 @@ use crate::hosted::{Hosted, KindVisitor, dispatch};
 use crate::idempotency::{Begin, Fingerprint, IDEMPOTENCY_KEY};
 use crate::registry::Key;
 use crate::runtime::RuntimeHandle;
+use crate::telemetry::Started;
 
 /// One governor of one tenant, e.g. `handle.governor::<Subscription>(&acme, &sub_1)`.
 #[derive(Debug)]
@@ -83,7 +84,15 @@ impl<G: Hosted> GovernorHandle<G> {
     ///
     /// # Errors
     /// The governor's rejection, or the runtime's refusal.
-    pub async fn send_request(&self, mut request: Request<G::Command>) -> Outcome {
+    pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
+        let started = Started::now();
+        let outcome = self.send_request_unmeasured(request).await;
+        self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        outcome
+    }
+
+    /// [`Self::send_request`] without its metrics (they are recorded once, around it).
+    async fn send_request_unmeasured(&self, mut request: Request<G::Command>) -> Outcome {
         if G::reserved(&request.command) {
             return Err(Refusal::Reserved { command: request.command.name() }.into());
         }
@@ -156,9 +165,17 @@ impl<G: Hosted> GovernorHandle<G> {
         }
     }
 
-    /// [`Self::send_request`] without the refusal of reserved commands: the runtime's own
-    /// path (usage batches).
-    pub(crate) async fn send_unreserved(&self, request: Request<G::Command>) -> Outcome {
+    /// [`Self::send_request`] without the refusal of reserved commands, measured as it is:
+    /// the runtime's own path (usage batches).
+    pub(crate) async fn send_runtime(&self, request: Request<G::Command>) -> Outcome {
+        let started = Started::now();
+        let outcome = self.send_unreserved(request).await;
+        self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        outcome
+    }
+
+    /// The path every command takes once its request is complete (not measured here).
+    async fn send_unreserved(&self, request: Request<G::Command>) -> Outcome {
         let shared = &self.runtime.shared;
         if shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown.into());
@@ -321,22 +338,17 @@ impl RuntimeHandle {
     }
 
     async fn raw<G: Hosted>(&self, raw: RawCommand) -> Outcome {
-        let command = G::Command::parse(&raw.name, &raw.args)
-            .map_err(|e| CommandError::Rejected(e.into()))?;
-        let reason = Reason::new(raw.reason).map_err(|e| reason_rejection(command.name(), &e))?;
-        let mut metadata = Metadata::new();
-        for (k, v) in raw.metadata {
-            metadata.insert(k, v).map_err(|e| {
-                CommandError::Rejected(Rejection::from(ArgError::new(
-                    command.name(),
-                    "metadata",
-                    None,
-                    ArgProblem::Malformed { expected: e.expected() },
-                )))
-            })?;
+        let started = Started::now();
+        let governor = self.governor::<G>(&raw.tenant, &raw.resource);
+        match raw_request::<G>(raw) {
+            Ok(request) => governor.send_request(request).await,
+            Err(e) => {
+                // Refused before it reached the handle: counted as a command all the same.
+                let outcome = Err(e);
+                self.shared.telemetry.command(G::KIND, governor.tenant(), &outcome, started);
+                outcome
+            }
         }
-        let request = Request { command, reason, metadata };
-        self.governor::<G>(&raw.tenant, &raw.resource).send_request(request).await
     }
 
     #[cfg(feature = "testing")]
@@ -357,6 +369,26 @@ impl RuntimeHandle {
         let key = Key { tenant: tenant.clone(), resource: resource.clone() };
         self.domains.by_kind(kind).inject_crash(key, point).await
     }
+}
+
+/// A raw command's typed request, or the rejection of a bad name, argument, reason or
+/// metadata.
+fn raw_request<G: Hosted>(raw: RawCommand) -> Result<Request<G::Command>, CommandError> {
+    let command =
+        G::Command::parse(&raw.name, &raw.args).map_err(|e| CommandError::Rejected(e.into()))?;
+    let reason = Reason::new(raw.reason).map_err(|e| reason_rejection(command.name(), &e))?;
+    let mut metadata = Metadata::new();
+    for (k, v) in raw.metadata {
+        metadata.insert(k, v).map_err(|e| {
+            CommandError::Rejected(Rejection::from(ArgError::new(
+                command.name(),
+                "metadata",
+                None,
+                ArgProblem::Malformed { expected: e.expected() },
+            )))
+        })?;
+    }
+    Ok(Request { command, reason, metadata })
 }
 
 /// A command as a script sends it: everything by name and string.

@@ -234,6 +234,8 @@ pub(crate) struct ReceiptActor {
     pub(crate) outcome: Arc<Mutex<Option<Result<(), String>>>>,
     /// The data directory's ledger snapshots, when there is one.
     snapshots: Option<Arc<Snapshots>>,
+    /// Each group commit's size and time.
+    metrics: crate::telemetry::LedgerMetrics,
 }
 
 /// Writes the ledger's snapshots into the data directory (`Ledger::write_snapshot`): on a
@@ -367,6 +369,7 @@ pub(crate) fn receipt_actor(
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
     commercial: Arc<Commercial>,
     snapshots: Option<Snapshots>,
+    metrics: crate::telemetry::LedgerMetrics,
 ) -> (ReceiptActor, Receipts) {
     let options = options.normalized();
     let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
@@ -394,8 +397,22 @@ pub(crate) fn receipt_actor(
         wake: Arc::clone(&wake),
         outcome: Arc::new(Mutex::new(None)),
         snapshots: snapshots.map(Arc::new),
+        metrics,
     };
     (actor, Receipts { tx, wake })
+}
+
+/// `Ledger::commit`, its size and time recorded.
+fn commit(ledger: &Ledger, metrics: &crate::telemetry::LedgerMetrics) -> Result<u64, LedgerError> {
+    // Only the receipt actor commits, one commit at a time: what was durable before is this
+    // commit's start.
+    let before = ledger.durable_len();
+    let started = crate::telemetry::Started::now();
+    let result = ledger.commit();
+    if let Ok(durable) = &result {
+        metrics.commit(durable.saturating_sub(before), started);
+    }
+    result
 }
 
 fn now() -> Instant {
@@ -506,6 +523,7 @@ impl ReceiptActor {
         let every = self.options.checkpoint_every;
         let delay = self.options.batch_delay;
         let snapshots = self.snapshots.clone();
+        let metrics = self.metrics.clone();
         // The result goes to whichever incarnation is current when the commit ends.
         let wake = Arc::clone(&self.wake);
         core.job = Some(tokio::spawn(async move {
@@ -513,7 +531,7 @@ impl ReceiptActor {
                 tokio::time::sleep(delay).await;
             }
             let result = tokio::task::spawn_blocking(move || {
-                let result = ledger.commit();
+                let result = commit(&ledger, &metrics);
                 if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
                     checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, false);
                 }
@@ -630,8 +648,9 @@ impl ReceiptActor {
         let core_ref = Arc::clone(&self.core);
         let every = self.options.checkpoint_every;
         let snapshots = self.snapshots.clone();
+        let metrics = self.metrics.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let result = ledger.commit();
+            let result = commit(&ledger, &metrics);
             if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {
                 checkpoint_if_due(&ledger, cp, &core_ref, *durable, every, true);
             }

@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     /// keeps no checkpoints); read by `RuntimeHandle::last_checkpoint`.
     pub(crate) checkpoints:
         Option<(Arc<dyn CheckpointSink>, govern_ledger::checkpoint::VerifyingKey)>,
+    /// The metrics' instruments, registered at start.
+    pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Shared {
@@ -141,6 +143,7 @@ pub struct RuntimeBuilder {
     idempotency: (Duration, usize),
     sagas: Vec<crate::saga::SagaDef>,
     resume_sagas: bool,
+    metrics_tenant_labels: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -167,6 +170,7 @@ impl Default for RuntimeBuilder {
             idempotency: (limits::IDEMPOTENCY_WINDOW, limits::IDEMPOTENCY_KEYS_MAX),
             sagas: Vec::new(),
             resume_sagas: true,
+            metrics_tenant_labels: false,
         }
     }
 }
@@ -350,6 +354,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether the command counters (`govern_commands_total`, `govern_command_refusals_total`)
+    /// carry a `tenant` label with the tenant's id (default: no; no metric ever carries one
+    /// otherwise). Each command then costs the recorder a key lookup and a copy of the id,
+    /// and the series grow with the tenants: opt in only with few tenants or a recorder that
+    /// can take it. See `docs/metrics.md`.
+    #[must_use]
+    pub fn metrics_tenant_labels(mut self, on: bool) -> Self {
+        self.metrics_tenant_labels = on;
+        self
+    }
+
     /// The policy rules `RuntimeHandle::check` consults after grants and plan features
     /// (`govern_policy::RuleSet::parse`, `docs/policy.md`); default: none.
     #[must_use]
@@ -421,6 +436,8 @@ impl RuntimeBuilder {
     /// # Errors
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
+        // Registered with the recorder in force now (a host installs it before it starts).
+        let telemetry = Arc::new(crate::telemetry::Telemetry::new(self.metrics_tenant_labels));
         let (ledger, checkpointer, snapshots) = self.open_ledger()?;
         if let Some(every) = self.snapshot_every {
             ledger.set_snapshot_every(every);
@@ -467,6 +484,7 @@ impl RuntimeBuilder {
             Arc::clone(&registry_ref),
             Arc::clone(&commercial),
             snapshots,
+            telemetry.ledger.clone(),
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
@@ -494,6 +512,7 @@ impl RuntimeBuilder {
             billing_runs: crate::billing_state::BillingLocks::default(),
             saga_coordinator: Arc::new(Mutex::new(None)),
             checkpoints,
+            telemetry,
         });
         // What the receipts leave for a start (tenants' states, timeouts, views, keys, usage,
         // sagas): from `runtime.snap` and the receipts after it, or from every receipt.
@@ -685,7 +704,8 @@ impl DomainFactory for Factory<'_> {
             timers: Arc::new(Timers::new(Arc::clone(&self.shared.schedule))),
             views: self.shared.catalog,
         };
-        Domain::new(env, self.config, Arc::clone(self.registry))
+        let metrics = self.shared.telemetry.kind(G::KIND).clone();
+        Domain::new(env, self.config, Arc::clone(self.registry), metrics)
     }
 }
 
