@@ -38,6 +38,7 @@ mod logs;
 mod migrate;
 mod out;
 mod plans;
+mod prometheus;
 mod receipts;
 mod reopen;
 mod run;

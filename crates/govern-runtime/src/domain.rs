@@ -116,9 +116,11 @@ impl<G: Hosted> Domain<G> {
         key: Key,
         request: Request<G::Command>,
         admission: Admission,
+        started: Option<crate::telemetry::Started>,
     ) -> Outcome {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(key, Envelope::Command { request, reply: tx, admission, timeout: false })?;
+        let envelope = Envelope::Command { request, reply: tx, admission, timeout: false, started };
+        self.submit(key, envelope)?;
         self.wait(rx).await?
     }
 
@@ -130,7 +132,10 @@ impl<G: Hosted> Domain<G> {
     /// after it.
     pub(crate) fn record(&self, key: Key, request: Request<G::Command>, admission: Admission) {
         let (tx, _rx) = tokio::sync::oneshot::channel();
-        self.route(key, Envelope::Command { request, reply: tx, admission, timeout: true });
+        self.route(
+            key,
+            Envelope::Command { request, reply: tx, admission, timeout: true, started: None },
+        );
     }
 
     /// Asks for a governor's state, in order with its commands.
@@ -282,6 +287,7 @@ impl<G: Hosted> Domain<G> {
             reply: tx,
             admission,
             timeout: true,
+            started: None,
         };
         if let Err(refusal) = self.submit(key.clone(), envelope) {
             tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");

@@ -86,13 +86,21 @@ impl<G: Hosted> GovernorHandle<G> {
     /// The governor's rejection, or the runtime's refusal.
     pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
         let started = Started::now();
-        let outcome = self.send_request_unmeasured(request).await;
-        self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        let outcome = self.send_request_measured(request, started).await;
+        // An acceptance is measured where it is answered (the receipt actor, or a keyed
+        // repeat's replay); everything else here.
+        if outcome.is_err() {
+            self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        }
         outcome
     }
 
-    /// [`Self::send_request`] without its metrics (they are recorded once, around it).
-    async fn send_request_unmeasured(&self, mut request: Request<G::Command>) -> Outcome {
+    /// [`Self::send_request`], its acceptance measured from `started`.
+    async fn send_request_measured(
+        &self,
+        mut request: Request<G::Command>,
+        started: Started,
+    ) -> Outcome {
         if G::reserved(&request.command) {
             return Err(Refusal::Reserved { command: request.command.name() }.into());
         }
@@ -109,9 +117,9 @@ impl<G: Hosted> GovernorHandle<G> {
             })?;
         }
         let Some(key) = request.metadata.as_map().get(IDEMPOTENCY_KEY).cloned() else {
-            return self.send_unreserved(request).await;
+            return self.send_unreserved(request, Some(started)).await;
         };
-        self.send_keyed(request, key).await
+        self.send_keyed(request, key, started).await
     }
 
     /// A handle whose commands carry the idempotency key `key` (unless a request carries its
@@ -126,7 +134,12 @@ impl<G: Hosted> GovernorHandle<G> {
 
     /// A keyed request: the first outcome for a repeat, else run it (to its end even if the
     /// caller stops waiting, so that the key learns its outcome) and remember the outcome.
-    async fn send_keyed(&self, request: Request<G::Command>, key: String) -> Outcome {
+    async fn send_keyed(
+        &self,
+        request: Request<G::Command>,
+        key: String,
+        started: Started,
+    ) -> Outcome {
         let shared = &self.runtime.shared;
         if key.is_empty() {
             return Err(CommandError::Rejected(Rejection::from(ArgError::new(
@@ -145,11 +158,16 @@ impl<G: Hosted> GovernorHandle<G> {
         };
         let tenant = self.key.tenant.clone();
         match shared.idempotency.begin(&tenant, &key, fingerprint, shared.clock.now())? {
-            Begin::Replay(outcome) => outcome,
+            Begin::Replay(outcome) => {
+                if outcome.is_ok() {
+                    shared.telemetry.command(G::KIND, &tenant, &outcome, started);
+                }
+                outcome
+            }
             Begin::Run => {
                 let handle = self.clone();
                 let task = tokio::spawn(async move {
-                    let outcome = handle.send_unreserved(request).await;
+                    let outcome = handle.send_unreserved(request, Some(started)).await;
                     handle.runtime.shared.idempotency.finish(&handle.key.tenant, &key, &outcome);
                     outcome
                 });
@@ -169,13 +187,20 @@ impl<G: Hosted> GovernorHandle<G> {
     /// the runtime's own path (usage batches).
     pub(crate) async fn send_runtime(&self, request: Request<G::Command>) -> Outcome {
         let started = Started::now();
-        let outcome = self.send_unreserved(request).await;
-        self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        let outcome = self.send_unreserved(request, Some(started)).await;
+        if outcome.is_err() {
+            self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        }
         outcome
     }
 
-    /// The path every command takes once its request is complete (not measured here).
-    async fn send_unreserved(&self, request: Request<G::Command>) -> Outcome {
+    /// The path every command takes once its request is complete; an acceptance is measured
+    /// from `started` by the receipt actor as it answers.
+    async fn send_unreserved(
+        &self,
+        request: Request<G::Command>,
+        started: Option<Started>,
+    ) -> Outcome {
         let shared = &self.runtime.shared;
         if shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown.into());
@@ -201,8 +226,12 @@ impl<G: Hosted> GovernorHandle<G> {
             },
             _ => shared.registry.admit(&self.key.tenant, lifecycle)?,
         };
-        let outcome =
-            self.runtime.domains.get::<G>().call(self.key.clone(), request, admission).await;
+        let outcome = self
+            .runtime
+            .domains
+            .get::<G>()
+            .call(self.key.clone(), request, admission, started)
+            .await;
         if lifecycle && outcome.is_ok() {
             // A resumption released the tenant's held timeouts (the registry actor did, before
             // this answer): they are decided now, in deadline order, before the caller hears of

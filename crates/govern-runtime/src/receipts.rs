@@ -76,6 +76,10 @@ pub(crate) struct Reply {
     /// Boxed: rare (a runtime with a catalog, a plan or grant changing), while every receipt
     /// carries the field through the queue.
     pub(crate) view: Option<Box<View>>,
+    /// A handle's command (its kind, and when it was sent): its acceptance is counted and
+    /// timed here, as it is answered, on this actor's thread rather than on every caller's
+    /// (the counter's and the histogram's cache lines then stay on one core).
+    pub(crate) measured: Option<(govern_governors::GovernorKind, crate::telemetry::Started)>,
 }
 
 /// Something waiting for the ledger to be durable up to `upto`.
@@ -234,8 +238,8 @@ pub(crate) struct ReceiptActor {
     pub(crate) outcome: Arc<Mutex<Option<Result<(), String>>>>,
     /// The data directory's ledger snapshots, when there is one.
     snapshots: Option<Arc<Snapshots>>,
-    /// Each group commit's size and time.
-    metrics: crate::telemetry::LedgerMetrics,
+    /// The metrics: each group commit's size and time, and accepted commands.
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Writes the ledger's snapshots into the data directory (`Ledger::write_snapshot`): on a
@@ -369,7 +373,7 @@ pub(crate) fn receipt_actor(
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
     commercial: Arc<Commercial>,
     snapshots: Option<Snapshots>,
-    metrics: crate::telemetry::LedgerMetrics,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 ) -> (ReceiptActor, Receipts) {
     let options = options.normalized();
     let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
@@ -397,7 +401,7 @@ pub(crate) fn receipt_actor(
         wake: Arc::clone(&wake),
         outcome: Arc::new(Mutex::new(None)),
         snapshots: snapshots.map(Arc::new),
-        metrics,
+        telemetry,
     };
     (actor, Receipts { tx, wake })
 }
@@ -523,7 +527,7 @@ impl ReceiptActor {
         let every = self.options.checkpoint_every;
         let delay = self.options.batch_delay;
         let snapshots = self.snapshots.clone();
-        let metrics = self.metrics.clone();
+        let metrics = self.telemetry.ledger.clone();
         // The result goes to whichever incarnation is current when the commit ends.
         let wake = Arc::clone(&self.wake);
         core.job = Some(tokio::spawn(async move {
@@ -603,6 +607,9 @@ impl ReceiptActor {
 
     /// Answers a durable acceptance: a tenant governor's through the registry actor.
     fn accepted(&self, reply: Reply, accepted: Accepted, tenant: govern_governors::TenantId) {
+        if let Some((kind, started)) = reply.measured {
+            self.telemetry.accepted(kind, &tenant, started);
+        }
         match reply.tenant_state {
             Some(state) => {
                 let registry =
@@ -648,7 +655,7 @@ impl ReceiptActor {
         let core_ref = Arc::clone(&self.core);
         let every = self.options.checkpoint_every;
         let snapshots = self.snapshots.clone();
-        let metrics = self.metrics.clone();
+        let metrics = self.telemetry.ledger.clone();
         let result = tokio::task::spawn_blocking(move || {
             let result = commit(&ledger, &metrics);
             if let (Some(cp), Ok(durable)) = (&checkpointer, &result) {

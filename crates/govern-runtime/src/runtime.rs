@@ -484,7 +484,7 @@ impl RuntimeBuilder {
             Arc::clone(&registry_ref),
             Arc::clone(&commercial),
             snapshots,
-            telemetry.ledger.clone(),
+            Arc::clone(&telemetry),
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {

@@ -17,7 +17,7 @@ use std::time::Instant;
 use govern_governors::{GovernorKind, TenantId};
 use metrics::{Counter, Gauge, Histogram, Unit};
 
-use crate::error::{CommandError, ERROR_CODES, Outcome};
+use crate::error::{CommandError, ERROR_CODES};
 
 /// Commands answered, by `governor` and `outcome` (`accepted`, `rejected`, `refused`).
 pub const COMMANDS_TOTAL: &str = "govern_commands_total";
@@ -168,21 +168,48 @@ impl Telemetry {
         &self.kinds[kind as usize]
     }
 
+    /// Records an accepted command answered by the receipt actor.
+    pub(crate) fn accepted(&self, kind: GovernorKind, tenant: &TenantId, started: Started) {
+        self.command(kind, tenant, &Ok(()), started);
+    }
+
     /// Records a command's outcome and its latency since `started`.
-    pub(crate) fn command(
+    pub(crate) fn command<T>(
         &self,
         kind: GovernorKind,
         tenant: &TenantId,
-        outcome: &Outcome,
+        outcome: &Result<T, CommandError>,
+        started: Started,
+    ) {
+        self.record(kind, tenant, outcome.as_ref().err(), started);
+    }
+
+    fn record(
+        &self,
+        kind: GovernorKind,
+        tenant: &TenantId,
+        error: Option<&CommandError>,
         started: Started,
     ) {
         let k = self.kind(kind);
         k.latency.record(started.seconds());
-        let (label, error) = match outcome {
-            Ok(_) => ("accepted", None),
-            Err(e @ CommandError::Rejected(_)) => ("rejected", Some(e)),
-            Err(e) => ("refused", Some(e)),
+        let (label, error) = match error {
+            None => ("accepted", None),
+            Some(e @ CommandError::Rejected(_)) => ("rejected", Some(e)),
+            Some(e) => ("refused", Some(e)),
         };
+        self.count(kind, tenant, label, error);
+    }
+
+    /// Counts a command by outcome (and code), with the tenant's label if opted in.
+    fn count(
+        &self,
+        kind: GovernorKind,
+        tenant: &TenantId,
+        label: &'static str,
+        error: Option<&CommandError>,
+    ) {
+        let k = self.kind(kind);
         if self.tenant_labels {
             let tenant = tenant.as_str().to_owned();
             let governor = kind.name();
