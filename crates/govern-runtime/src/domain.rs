@@ -84,7 +84,7 @@ impl<G: Hosted> Domain<G> {
 
     /// The routes changed: the resident gauge follows (on misses and passivations only,
     /// never on a hit).
-    fn routes_changed(&self) {
+    fn resident_changed(&self) {
         self.metrics.resident.set(self.routes.len() as f64);
     }
 
@@ -214,7 +214,7 @@ impl<G: Hosted> Domain<G> {
         // A fresh slot takes the envelope: it is open, empty, not quarantined.
         let _ = slot.push(envelope, now);
         self.routes.insert(key, Arc::clone(&slot));
-        self.routes_changed();
+        self.resident_changed();
         match self.supervisor() {
             Some(sup) => {
                 if sup.cast(DomainMsg::Spawn(Arc::clone(&slot))).is_err() {
@@ -228,7 +228,7 @@ impl<G: Hosted> Domain<G> {
     fn start_failed(&self, slot: &Arc<Slot<G>>, reason: String) {
         tracing::error!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %reason, "governor failed to start");
         self.routes.remove_if(&slot.key, |_, s| Arc::ptr_eq(s, slot));
-        self.routes_changed();
+        self.resident_changed();
         slot.fail_all(&Refusal::GovernorUnavailable {
             kind: G::KIND,
             reason,
@@ -247,7 +247,7 @@ impl<G: Hosted> Domain<G> {
         if !slots.is_empty() && self.routes.len() * 4 < self.routes.capacity() {
             self.routes.shrink_to_fit();
         }
-        self.routes_changed();
+        self.resident_changed();
     }
 
     /// Makes the governor panic at `point`.
@@ -311,7 +311,7 @@ impl<G: Hosted> Domain<G> {
     pub(crate) fn fail_resident(&self, reason: &str) {
         let slots: Vec<_> = self.routes.iter().map(|e| Arc::clone(e.value())).collect();
         self.routes.clear();
-        self.routes_changed();
+        self.resident_changed();
         for slot in slots {
             slot.fail_all(&Refusal::GovernorUnavailable {
                 kind: G::KIND,
