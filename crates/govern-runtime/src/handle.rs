@@ -87,9 +87,9 @@ impl<G: Hosted> GovernorHandle<G> {
     pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
         let started = Started::now();
         let outcome = self.send_request_measured(request, started).await;
-        // An acceptance is measured where it is answered (the receipt actor, or a keyed
-        // repeat's replay); everything else here.
-        if outcome.is_err() {
+        // An acceptance after a group commit is measured where it is answered (the receipt
+        // actor, or a keyed repeat's replay); everything else here.
+        if outcome.is_err() || !self.runtime.shared.acks_after_commit() {
             self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
         }
         outcome
@@ -159,7 +159,7 @@ impl<G: Hosted> GovernorHandle<G> {
         let tenant = self.key.tenant.clone();
         match shared.idempotency.begin(&tenant, &key, fingerprint, shared.clock.now())? {
             Begin::Replay(outcome) => {
-                if outcome.is_ok() {
+                if outcome.is_ok() && shared.acks_after_commit() {
                     shared.telemetry.command(G::KIND, &tenant, &outcome, started);
                 }
                 outcome
@@ -188,7 +188,7 @@ impl<G: Hosted> GovernorHandle<G> {
     pub(crate) async fn send_runtime(&self, request: Request<G::Command>) -> Outcome {
         let started = Started::now();
         let outcome = self.send_unreserved(request, Some(started)).await;
-        if outcome.is_err() {
+        if outcome.is_err() || !self.runtime.shared.acks_after_commit() {
             self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
         }
         outcome

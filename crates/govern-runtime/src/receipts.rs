@@ -607,7 +607,12 @@ impl ReceiptActor {
 
     /// Answers a durable acceptance: a tenant governor's through the registry actor.
     fn accepted(&self, reply: Reply, accepted: Accepted, tenant: govern_governors::TenantId) {
-        if let Some((kind, started)) = reply.measured {
+        // Answered after a group commit: measured here, once per batch's thread. Answered at
+        // the write (this actor then sequences every command one by one and is the
+        // bottleneck), the caller measures it instead.
+        if !self.immediate
+            && let Some((kind, started)) = reply.measured
+        {
             self.telemetry.accepted(kind, &tenant, started);
         }
         match reply.tenant_state {

@@ -91,6 +91,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether callers are answered once their receipt is durable, after a group commit
+    /// (else at the write: the buffered mode, or a store that is not durable).
+    pub(crate) fn acks_after_commit(&self) -> bool {
+        self.durable_acks && self.ledger.is_durable()
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
@@ -99,7 +105,7 @@ impl Shared {
     /// acknowledgements on a durable store, the durable ones (no query shows a receipt a
     /// crash could take back); otherwise every written one.
     pub(crate) fn visible(&self) -> u64 {
-        if self.durable_acks && self.ledger.is_durable() {
+        if self.acks_after_commit() {
             self.ledger.durable_len()
         } else {
             self.ledger.head().next_seq
