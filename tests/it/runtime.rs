@@ -17,6 +17,7 @@ mod restart;
 mod sagas;
 mod shutdown;
 mod supervision;
+mod telemetry;
 mod tenants;
 mod timeouts;
 mod usage;
