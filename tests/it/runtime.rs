@@ -18,6 +18,7 @@ mod sagas;
 mod shutdown;
 mod sla;
 mod supervision;
+mod telemetry;
 mod tenants;
 mod timeouts;
 mod usage;

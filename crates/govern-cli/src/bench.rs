@@ -148,6 +148,12 @@ pub(crate) struct LifecycleArgs {
     /// it, else its first plan. Default: no catalog (a plan is any id; no views).
     #[arg(long, num_args = 1..)]
     catalog: Vec<std::path::PathBuf>,
+    /// Install the Prometheus recorder `govern serve` installs (with its upkeep every 5 s)
+    /// before the runtime starts, so that every command, commit and route change is
+    /// recorded as in production: what metrics cost (docs/benchmarks.md, issue 16). The
+    /// run ends by rendering it once and reports how many series it held.
+    #[arg(long)]
+    metrics: bool,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -410,7 +416,15 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     // The reference first, in a quiet process: measured after the runtime, it would overlap
     // with the runtime's actors being freed in the background.
     let bare = rt.block_on(bare_actor_bytes(args.governors.min(100_000)))?;
+    let prometheus = if args.metrics {
+        Some(rt.block_on(async { crate::prometheus::install() })?)
+    } else {
+        None
+    };
     let report = rt.block_on(drive(args, catalog, &plan))?;
+    // Rendered once, after the measured run: the series a scrape would have found.
+    let metrics_series = prometheus
+        .map(|p| p.render().lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count());
     let peak_rss_mib = peak_rss_kib().map_or(0.0, |k| k as f64 / 1024.0);
     let store = match (&args.data_dir, args.buffered) {
         (None, _) => "memory",
@@ -432,6 +446,7 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
                 "cores": cores,
                 "spawn_per_s": report.spawn_per_s.round(),
                 "transitions_per_s": report.transitions_per_s.round(),
+                "cpu_ns_per_transition": report.cpu_ns_per_transition.map(f64::round),
                 "p50_us": report.p50_us,
                 "p99_us": report.p99_us,
                 "bytes_per_governor": report.bytes_per_governor,
@@ -439,6 +454,7 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
                 "bare_ractor_actor_bytes": bare,
                 "receipts": report.receipts,
                 "peak_rss_mib": (peak_rss_mib * 10.0).round() / 10.0,
+                "metrics_series": metrics_series,
             })
         );
     } else {
@@ -455,6 +471,9 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
         );
         say!("  spawn            {:>12.0} governors/s", report.spawn_per_s);
         say!("  transitions      {:>12.0} /s", report.transitions_per_s);
+        if let Some(ns) = report.cpu_ns_per_transition {
+            say!("  CPU              {ns:>12.0} ns per transition (all threads)");
+        }
         say!("  call latency     p50 {:.1} µs, p99 {:.1} µs", report.p50_us, report.p99_us);
         say!(
             "  resident         {:>12} bytes per governor (bare ractor actor: {bare})",
@@ -463,6 +482,10 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
         say!("  passivated       {:>12} bytes per governor", report.bytes_per_passivated);
         say!("  receipts         {:>12} (chain verified)", report.receipts);
         say!("  peak RSS         {peak_rss_mib:>12.1} MiB");
+        match metrics_series {
+            Some(n) => say!("  metrics          {n:>12} series rendered (Prometheus recorder)"),
+            None => say!("  metrics          {:>12}", "no recorder"),
+        }
     }
     Ok(())
 }
@@ -470,6 +493,9 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
 struct Report {
     spawn_per_s: f64,
     transitions_per_s: f64,
+    /// The process's CPU time (user and system, all threads) over the transitions, per
+    /// transition: less sensitive than throughput to other processes on the machine.
+    cpu_ns_per_transition: Option<f64>,
     p50_us: f64,
     p99_us: f64,
     bytes_per_governor: i64,
@@ -530,9 +556,11 @@ async fn drive(
     let per_governor = (live_bytes() - before_spawn) / i64::try_from(args.governors).unwrap_or(1);
 
     // Transitions: 9 per governor, request/reply, latency per call.
+    let cpu_before = process_cpu_ms();
     let started = Instant::now();
     let mut latencies = run_lifecycles(&h, &tenants, &resources, args.clients, plan).await?;
     let transitions_s = started.elapsed().as_secs_f64();
+    let cpu_ms = process_cpu_ms().zip(cpu_before).map(|(after, before)| after - before);
     let transitions = latencies.len();
     let expected = (2 * args.tenants + 9 * args.governors) as u64;
     let head = h.verify().map_err(|e| format!("chain does not verify: {e}"))?;
@@ -557,6 +585,7 @@ async fn drive(
     Ok(Report {
         spawn_per_s: args.governors as f64 / spawn_s,
         transitions_per_s: transitions as f64 / transitions_s,
+        cpu_ns_per_transition: cpu_ms.map(|ms| ms as f64 * 1e6 / transitions as f64),
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         bytes_per_governor: per_governor,
@@ -676,6 +705,19 @@ async fn bare_actor_bytes(n: usize) -> Result<i64, String> {
         let _ = j.await;
     }
     Ok(per)
+}
+
+/// The process's CPU time so far (user + system, every thread) from /proc (Linux), in ms:
+/// `utime` and `stime` of /proc/self/stat, in clock ticks of 10 ms (Linux's USER_HZ of 100).
+fn process_cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace();
+    // `state` is field 3; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10)
 }
 
 /// Peak resident set size from /proc (Linux), in KiB.

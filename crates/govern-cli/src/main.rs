@@ -39,6 +39,7 @@ mod logs;
 mod migrate;
 mod out;
 mod plans;
+mod prometheus;
 mod receipts;
 mod reopen;
 mod run;

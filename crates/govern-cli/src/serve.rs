@@ -2,7 +2,8 @@
 //! behind the HTTP API (govern-http, docs/http.md), until SIGTERM or Ctrl-C; then it stops
 //! accepting, lets the requests in hand finish (within a bound), and shuts the runtime down:
 //! the last commit and a signed checkpoint (DATA_DIR/checkpoint.json, with the key pair in
-//! DATA_DIR, generated at the first start).
+//! DATA_DIR, generated at the first start). It installs the Prometheus recorder and serves
+//! it at `GET /metrics` (an operator key; docs/metrics.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -103,6 +104,8 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
     if let (Some(url), Some(node)) = (&args.postgres, &args.node) {
         return crate::serve_node::serve(args, url, node).await;
     }
+    // The host installs the recorder, before the runtime starts (it registers then).
+    let prometheus = crate::prometheus::install()?;
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut builder = Runtime::builder().data_dir(dir);
@@ -120,7 +123,8 @@ async fn serve(args: &ServeArgs) -> Result<(), String> {
     tracing::info!(%addr, data_dir = %dir.display(), "govern serve: listening");
     say!("listening on http://{addr}");
     let limits = govern_http::Limits::default();
-    let router = govern_http::router_with_webhooks(state, &limits, webhooks);
+    let render: govern_http::telemetry::Render = Arc::new(move || prometheus.render());
+    let router = govern_http::router_with_metrics(state, &limits, webhooks, Some(render));
     let served = govern_http::serve(listener, router, signal()).await;
     let head = runtime.shutdown().await.map_err(|e| e.to_string())?;
     let stopped = served.map_err(|e| e.to_string())?;

@@ -26,6 +26,7 @@ pub mod node;
 pub mod openapi;
 pub mod page;
 pub mod serve;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -71,19 +72,41 @@ pub fn router_with_webhooks(
     limits: &Limits,
     verifier: Option<Arc<govern_webhooks::Verifier>>,
 ) -> Router {
-    Router::new()
+    router_with_metrics(state, limits, verifier, None)
+}
+
+/// [`router_with_webhooks`], with `GET /metrics` answering `render`'s text (an operator
+/// key) and every request counted and timed by route pattern ([`telemetry`]) when `render`
+/// is given. Without it there is no `/metrics` route (a host may mount its own there).
+pub fn router_with_metrics(
+    state: AppState,
+    limits: &Limits,
+    verifier: Option<Arc<govern_webhooks::Verifier>>,
+    render: Option<telemetry::Render>,
+) -> Router {
+    let measured = render.is_some();
+    let mut router = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi::document))
         .merge(api::routes())
         .merge(billing::routes(verifier))
-        .merge(page::routes())
+        .merge(page::routes());
+    if let Some(render) = render {
+        telemetry::describe();
+        router = router.merge(telemetry::routes(render));
+    }
+    let router = router
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max))
         .layer(axum::middleware::from_fn_with_state(limits.request_timeout, api::request_timeout))
-        .layer(axum::middleware::from_fn_with_state(state.runtime.clone(), api::sla::measure))
-        .with_state(state)
+        // Outside the timeout: a timed-out request is measured with its 408.
+        .layer(axum::middleware::from_fn_with_state(state.runtime.clone(), api::sla::measure));
+    // Outermost, so that a timed-out request is counted with its 408.
+    let router =
+        if measured { router.layer(axum::middleware::from_fn(telemetry::record)) } else { router };
+    router.with_state(state)
 }
 
 /// Alive: the process answers. Never authenticated.

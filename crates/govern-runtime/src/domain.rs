@@ -20,6 +20,7 @@ use crate::governor::{
 };
 use crate::hosted::Hosted;
 use crate::registry::{Admission, Key, RegistryMsg};
+use crate::telemetry::KindMetrics;
 
 /// How a domain's governors are looked after.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +49,8 @@ pub(crate) struct Domain<G: Hosted> {
     live: AtomicUsize,
     /// Quarantines so far, of all this kind's governors.
     quarantines: AtomicU64,
+    /// This kind's metrics (resident, restarts, quarantines, passivations).
+    metrics: KindMetrics,
 }
 
 impl<G: Hosted> Domain<G> {
@@ -55,6 +58,7 @@ impl<G: Hosted> Domain<G> {
         env: Env<G>,
         config: DomainConfig,
         registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
+        metrics: KindMetrics,
     ) -> Self {
         Self {
             env: Arc::new(env),
@@ -65,6 +69,7 @@ impl<G: Hosted> Domain<G> {
             incarnations: AtomicU64::new(0),
             live: AtomicUsize::new(0),
             quarantines: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -75,6 +80,12 @@ impl<G: Hosted> Domain<G> {
     /// Resident governors of this kind.
     pub(crate) fn resident(&self) -> usize {
         self.routes.len()
+    }
+
+    /// The routes changed: the resident gauge follows (on misses and passivations only,
+    /// never on a hit).
+    fn resident_changed(&self) {
+        self.metrics.resident.set(self.routes.len() as f64);
     }
 
     /// Supervisor incarnations started so far.
@@ -105,9 +116,11 @@ impl<G: Hosted> Domain<G> {
         key: Key,
         request: Request<G::Command>,
         admission: Admission,
+        started: Option<crate::telemetry::Started>,
     ) -> Outcome {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(key, Envelope::Command { request, reply: tx, admission, timeout: false })?;
+        let envelope = Envelope::Command { request, reply: tx, admission, timeout: false, started };
+        self.submit(key, envelope)?;
         self.wait(rx).await?
     }
 
@@ -119,7 +132,10 @@ impl<G: Hosted> Domain<G> {
     /// after it.
     pub(crate) fn record(&self, key: Key, request: Request<G::Command>, admission: Admission) {
         let (tx, _rx) = tokio::sync::oneshot::channel();
-        self.route(key, Envelope::Command { request, reply: tx, admission, timeout: true });
+        self.route(
+            key,
+            Envelope::Command { request, reply: tx, admission, timeout: true, started: None },
+        );
     }
 
     /// Asks for a governor's state, in order with its commands.
@@ -198,6 +214,7 @@ impl<G: Hosted> Domain<G> {
         // A fresh slot takes the envelope: it is open, empty, not quarantined.
         let _ = slot.push(envelope, now);
         self.routes.insert(key, Arc::clone(&slot));
+        self.resident_changed();
         match self.supervisor() {
             Some(sup) => {
                 if sup.cast(DomainMsg::Spawn(Arc::clone(&slot))).is_err() {
@@ -211,6 +228,7 @@ impl<G: Hosted> Domain<G> {
     fn start_failed(&self, slot: &Arc<Slot<G>>, reason: String) {
         tracing::error!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %reason, "governor failed to start");
         self.routes.remove_if(&slot.key, |_, s| Arc::ptr_eq(s, slot));
+        self.resident_changed();
         slot.fail_all(&Refusal::GovernorUnavailable {
             kind: G::KIND,
             reason,
@@ -229,6 +247,7 @@ impl<G: Hosted> Domain<G> {
         if !slots.is_empty() && self.routes.len() * 4 < self.routes.capacity() {
             self.routes.shrink_to_fit();
         }
+        self.resident_changed();
     }
 
     /// Makes the governor panic at `point`.
@@ -268,6 +287,7 @@ impl<G: Hosted> Domain<G> {
             reply: tx,
             admission,
             timeout: true,
+            started: None,
         };
         if let Err(refusal) = self.submit(key.clone(), envelope) {
             tracing::warn!(governor = G::KIND.name(), tenant_id = %key.tenant, %refusal, "state timeout not delivered");
@@ -291,6 +311,7 @@ impl<G: Hosted> Domain<G> {
     pub(crate) fn fail_resident(&self, reason: &str) {
         let slots: Vec<_> = self.routes.iter().map(|e| Arc::clone(e.value())).collect();
         self.routes.clear();
+        self.resident_changed();
         for slot in slots {
             slot.fail_all(&Refusal::GovernorUnavailable {
                 kind: G::KIND,
@@ -440,6 +461,7 @@ impl<G: Hosted> DomainSupervisor<G> {
         }
         let n = idle.len();
         if n > 0 {
+            self.domain.metrics.passivated.increment(n as u64);
             let registry = self
                 .domain
                 .registry
@@ -562,10 +584,12 @@ impl<G: Hosted> Actor for DomainSupervisor<G> {
                 match slot.crashed(self.domain.now_ms(), config.crashes_max, window, record) {
                     None => {
                         tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, "governor crashed; restarting with replay");
+                        self.domain.metrics.restarts.increment(1);
                         self.spawn(&myself, state, slot).await;
                     }
                     Some((ms, level)) => {
                         self.domain.quarantines.fetch_add(1, Ordering::AcqRel);
+                        self.domain.metrics.quarantines.increment(1);
                         tracing::warn!(governor = G::KIND.name(), tenant_id = %slot.key.tenant, resource_id = %slot.key.resource, %error, quarantine_ms = ms, level, crashes_max = config.crashes_max, "governor crashed repeatedly; quarantined");
                     }
                 }

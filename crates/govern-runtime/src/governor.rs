@@ -27,6 +27,7 @@ use crate::hosted::Hosted;
 use crate::limits::GOVERNOR_INBOX_MAX;
 use crate::receipts::{Entry, Receipts, Reply, answer};
 use crate::registry::{Admission, Key};
+use crate::telemetry::Started;
 use crate::timers::Timers;
 
 /// Where to make a governor panic, for crash tests and scenario scripts.
@@ -64,6 +65,9 @@ pub(crate) enum Envelope<G: Governor> {
         /// Sent by a state timeout: never refused for a full inbox (a governor has at most
         /// one timeout), and answered as soon as it is decided.
         timeout: bool,
+        /// When a handle sent it (`None`: the runtime's own): its acceptance is measured
+        /// where it is answered, in the receipt actor.
+        started: Option<Started>,
     },
     /// A state query, answered in order with the commands around it.
     Inspect { reply: oneshot::Sender<Result<Snapshot<G>, Refusal>> },
@@ -492,13 +496,14 @@ impl<G: Hosted> GovernorActor<G> {
                 }));
                 self.send(after, None).err().unwrap_or(Step::Done)
             }
-            Envelope::Command { request, reply, admission, timeout } => {
+            Envelope::Command { request, reply, admission, timeout, started } => {
                 let reply = Reply {
                     tx: Some(reply),
                     admission,
                     tenant_state: None,
                     on_write: timeout,
                     view: None,
+                    measured: started.map(|s| (G::KIND, s)),
                 };
                 self.command(state, request, reply, crash_after_append)
             }

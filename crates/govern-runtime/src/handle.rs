@@ -21,6 +21,7 @@ use crate::hosted::{Hosted, KindVisitor, dispatch};
 use crate::idempotency::{Begin, Fingerprint, IDEMPOTENCY_KEY};
 use crate::registry::Key;
 use crate::runtime::RuntimeHandle;
+use crate::telemetry::Started;
 
 /// One governor of one tenant, e.g. `handle.governor::<Subscription>(&acme, &sub_1)`.
 #[derive(Debug)]
@@ -83,7 +84,23 @@ impl<G: Hosted> GovernorHandle<G> {
     ///
     /// # Errors
     /// The governor's rejection, or the runtime's refusal.
-    pub async fn send_request(&self, mut request: Request<G::Command>) -> Outcome {
+    pub async fn send_request(&self, request: Request<G::Command>) -> Outcome {
+        let started = Started::now();
+        let outcome = self.send_request_measured(request, started).await;
+        // An acceptance after a group commit is measured where it is answered (the receipt
+        // actor, or a keyed repeat's replay); everything else here.
+        if outcome.is_err() || !self.runtime.shared.acks_after_commit() {
+            self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        }
+        outcome
+    }
+
+    /// [`Self::send_request`], its acceptance measured from `started`.
+    async fn send_request_measured(
+        &self,
+        mut request: Request<G::Command>,
+        started: Started,
+    ) -> Outcome {
         if G::reserved(&request.command) {
             return Err(Refusal::Reserved { command: request.command.name() }.into());
         }
@@ -100,9 +117,9 @@ impl<G: Hosted> GovernorHandle<G> {
             })?;
         }
         let Some(key) = request.metadata.as_map().get(IDEMPOTENCY_KEY).cloned() else {
-            return self.send_unreserved(request).await;
+            return self.send_unreserved(request, Some(started)).await;
         };
-        self.send_keyed(request, key).await
+        self.send_keyed(request, key, started).await
     }
 
     /// A handle whose commands carry the idempotency key `key` (unless a request carries its
@@ -117,7 +134,12 @@ impl<G: Hosted> GovernorHandle<G> {
 
     /// A keyed request: the first outcome for a repeat, else run it (to its end even if the
     /// caller stops waiting, so that the key learns its outcome) and remember the outcome.
-    async fn send_keyed(&self, request: Request<G::Command>, key: String) -> Outcome {
+    async fn send_keyed(
+        &self,
+        request: Request<G::Command>,
+        key: String,
+        started: Started,
+    ) -> Outcome {
         let shared = &self.runtime.shared;
         if key.is_empty() {
             return Err(CommandError::Rejected(Rejection::from(ArgError::new(
@@ -136,11 +158,16 @@ impl<G: Hosted> GovernorHandle<G> {
         };
         let tenant = self.key.tenant.clone();
         match shared.idempotency.begin(&tenant, &key, fingerprint, shared.clock.now())? {
-            Begin::Replay(outcome) => outcome,
+            Begin::Replay(outcome) => {
+                if outcome.is_ok() && shared.acks_after_commit() {
+                    shared.telemetry.command(G::KIND, &tenant, &outcome, started);
+                }
+                outcome
+            }
             Begin::Run => {
                 let handle = self.clone();
                 let task = tokio::spawn(async move {
-                    let outcome = handle.send_unreserved(request).await;
+                    let outcome = handle.send_unreserved(request, Some(started)).await;
                     handle.runtime.shared.idempotency.finish(&handle.key.tenant, &key, &outcome);
                     outcome
                 });
@@ -156,9 +183,24 @@ impl<G: Hosted> GovernorHandle<G> {
         }
     }
 
-    /// [`Self::send_request`] without the refusal of reserved commands: the runtime's own
-    /// path (usage batches).
-    pub(crate) async fn send_unreserved(&self, request: Request<G::Command>) -> Outcome {
+    /// [`Self::send_request`] without the refusal of reserved commands, measured as it is:
+    /// the runtime's own path (usage batches).
+    pub(crate) async fn send_runtime(&self, request: Request<G::Command>) -> Outcome {
+        let started = Started::now();
+        let outcome = self.send_unreserved(request, Some(started)).await;
+        if outcome.is_err() || !self.runtime.shared.acks_after_commit() {
+            self.runtime.shared.telemetry.command(G::KIND, &self.key.tenant, &outcome, started);
+        }
+        outcome
+    }
+
+    /// The path every command takes once its request is complete; an acceptance is measured
+    /// from `started` by the receipt actor as it answers.
+    async fn send_unreserved(
+        &self,
+        request: Request<G::Command>,
+        started: Option<Started>,
+    ) -> Outcome {
         let shared = &self.runtime.shared;
         if shared.is_shutting_down() {
             return Err(Refusal::ShuttingDown.into());
@@ -184,8 +226,12 @@ impl<G: Hosted> GovernorHandle<G> {
             },
             _ => shared.registry.admit(&self.key.tenant, lifecycle)?,
         };
-        let outcome =
-            self.runtime.domains.get::<G>().call(self.key.clone(), request, admission).await;
+        let outcome = self
+            .runtime
+            .domains
+            .get::<G>()
+            .call(self.key.clone(), request, admission, started)
+            .await;
         if lifecycle && outcome.is_ok() {
             // A resumption released the tenant's held timeouts (the registry actor did, before
             // this answer): they are decided now, in deadline order, before the caller hears of
@@ -321,22 +367,17 @@ impl RuntimeHandle {
     }
 
     async fn raw<G: Hosted>(&self, raw: RawCommand) -> Outcome {
-        let command = G::Command::parse(&raw.name, &raw.args)
-            .map_err(|e| CommandError::Rejected(e.into()))?;
-        let reason = Reason::new(raw.reason).map_err(|e| reason_rejection(command.name(), &e))?;
-        let mut metadata = Metadata::new();
-        for (k, v) in raw.metadata {
-            metadata.insert(k, v).map_err(|e| {
-                CommandError::Rejected(Rejection::from(ArgError::new(
-                    command.name(),
-                    "metadata",
-                    None,
-                    ArgProblem::Malformed { expected: e.expected() },
-                )))
-            })?;
+        let started = Started::now();
+        let governor = self.governor::<G>(&raw.tenant, &raw.resource);
+        match raw_request::<G>(raw) {
+            Ok(request) => governor.send_request(request).await,
+            Err(e) => {
+                // Refused before it reached the handle: counted as a command all the same.
+                let outcome = Err(e);
+                self.shared.telemetry.command(G::KIND, governor.tenant(), &outcome, started);
+                outcome
+            }
         }
-        let request = Request { command, reason, metadata };
-        self.governor::<G>(&raw.tenant, &raw.resource).send_request(request).await
     }
 
     #[cfg(feature = "testing")]
@@ -357,6 +398,26 @@ impl RuntimeHandle {
         let key = Key { tenant: tenant.clone(), resource: resource.clone() };
         self.domains.by_kind(kind).inject_crash(key, point).await
     }
+}
+
+/// A raw command's typed request, or the rejection of a bad name, argument, reason or
+/// metadata.
+fn raw_request<G: Hosted>(raw: RawCommand) -> Result<Request<G::Command>, CommandError> {
+    let command =
+        G::Command::parse(&raw.name, &raw.args).map_err(|e| CommandError::Rejected(e.into()))?;
+    let reason = Reason::new(raw.reason).map_err(|e| reason_rejection(command.name(), &e))?;
+    let mut metadata = Metadata::new();
+    for (k, v) in raw.metadata {
+        metadata.insert(k, v).map_err(|e| {
+            CommandError::Rejected(Rejection::from(ArgError::new(
+                command.name(),
+                "metadata",
+                None,
+                ArgProblem::Malformed { expected: e.expected() },
+            )))
+        })?;
+    }
+    Ok(Request { command, reason, metadata })
 }
 
 /// A command as a script sends it: everything by name and string.

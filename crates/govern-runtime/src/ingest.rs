@@ -207,7 +207,7 @@ async fn send_meter(
             retry_after_ms: None,
         })?;
         let request = Request::new(quota::Command::RecordUsage(batch), reason);
-        match governor.send_unreserved(request).await {
+        match governor.send_runtime(request).await {
             Ok(accepted) => state = accepted.to,
             Err(CommandError::Refused(r)) => return Err(r),
             Err(CommandError::Rejected(r)) => {

@@ -41,6 +41,7 @@ mod sla;
 mod start_state;
 mod status;
 mod supervisor;
+mod telemetry;
 mod timers;
 mod usage;
 mod webhook;
@@ -48,6 +49,17 @@ mod webhook;
 /// A concurrent map with a fast seeded hasher (foldhash) instead of SipHash: routing lookups
 /// are on every command's path.
 pub(crate) type FastMap<K, V> = dashmap::DashMap<K, V, foldhash::fast::RandomState>;
+
+/// The names of the metrics the runtime records through the `metrics` facade
+/// (`docs/metrics.md`).
+pub mod metric_names {
+    pub use crate::telemetry::{
+        COMMAND_DURATION_SECONDS, COMMAND_REFUSALS_TOTAL, COMMANDS_TOTAL,
+        GOVERNOR_QUARANTINES_TOTAL, GOVERNOR_RESTARTS_TOTAL, GOVERNORS_PASSIVATED_TOTAL,
+        GOVERNORS_RESIDENT, LEDGER_COMMIT_RECEIPTS, LEDGER_COMMIT_SECONDS, METRIC_NAMES,
+        SUPERVISOR_ESCALATIONS_TOTAL, SUPERVISOR_RESTARTS_TOTAL,
+    };
+}
 
 /// The ledger types hosts configure and receive (re-exported from `govern-ledger`).
 pub mod ledger {

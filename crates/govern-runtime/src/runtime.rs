@@ -90,9 +90,17 @@ pub(crate) struct Shared {
     pub(crate) notify: Option<Arc<crate::notify::Notify>>,
     /// The notifier actor's current incarnation.
     pub(crate) notifier: Arc<Mutex<Option<ActorRef<crate::notifier::NotifyMsg>>>>,
+    /// The metrics' instruments, registered at start.
+    pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Shared {
+    /// Whether callers are answered once their receipt is durable, after a group commit
+    /// (else at the write: the buffered mode, or a store that is not durable).
+    pub(crate) fn acks_after_commit(&self) -> bool {
+        self.durable_acks && self.ledger.is_durable()
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
@@ -101,7 +109,7 @@ impl Shared {
     /// acknowledgements on a durable store, the durable ones (no query shows a receipt a
     /// crash could take back); otherwise every written one.
     pub(crate) fn visible(&self) -> u64 {
-        if self.durable_acks && self.ledger.is_durable() {
+        if self.acks_after_commit() {
             self.ledger.durable_len()
         } else {
             self.ledger.head().next_seq
@@ -146,6 +154,7 @@ pub struct RuntimeBuilder {
     sagas: Vec<crate::saga::SagaDef>,
     resume_sagas: bool,
     notifications: Option<crate::notify::Notifications>,
+    metrics_tenant_labels: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -173,6 +182,7 @@ impl Default for RuntimeBuilder {
             sagas: Vec::new(),
             resume_sagas: true,
             notifications: None,
+            metrics_tenant_labels: false,
         }
     }
 }
@@ -356,6 +366,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether the command counters (`govern_commands_total`, `govern_command_refusals_total`)
+    /// carry a `tenant` label with the tenant's id (default: no; no metric ever carries one
+    /// otherwise). Each command then costs the recorder a key lookup and a copy of the id,
+    /// and the series grow with the tenants: opt in only with few tenants or a recorder that
+    /// can take it. See `docs/metrics.md`.
+    #[must_use]
+    pub fn metrics_tenant_labels(mut self, on: bool) -> Self {
+        self.metrics_tenant_labels = on;
+        self
+    }
+
     /// The policy rules `RuntimeHandle::check` consults after grants and plan features
     /// (`govern_policy::RuleSet::parse`, `docs/policy.md`); default: none.
     #[must_use]
@@ -437,6 +458,8 @@ impl RuntimeBuilder {
     /// # Errors
     /// [`RuntimeError`] when the store does not verify or an actor cannot start.
     pub async fn start(mut self) -> Result<Runtime, RuntimeError> {
+        // Registered with the recorder in force now (a host installs it before it starts).
+        let telemetry = Arc::new(crate::telemetry::Telemetry::new(self.metrics_tenant_labels));
         let (ledger, checkpointer, snapshots) = self.open_ledger()?;
         if let Some(every) = self.snapshot_every {
             ledger.set_snapshot_every(every);
@@ -491,6 +514,7 @@ impl RuntimeBuilder {
             Arc::clone(&commercial),
             snapshots,
             notify.clone(),
+            Arc::clone(&telemetry),
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
@@ -520,6 +544,7 @@ impl RuntimeBuilder {
             checkpoints,
             notify,
             notifier: Arc::new(Mutex::new(None)),
+            telemetry,
         });
         // What the receipts leave for a start (tenants' states, timeouts, views, keys, usage,
         // sagas): from `runtime.snap` and the receipts after it, or from every receipt.
@@ -747,7 +772,8 @@ impl DomainFactory for Factory<'_> {
             timers: Arc::new(Timers::new(Arc::clone(&self.shared.schedule))),
             views: self.shared.catalog,
         };
-        Domain::new(env, self.config, Arc::clone(self.registry))
+        let metrics = self.shared.telemetry.kind(G::KIND).clone();
+        Domain::new(env, self.config, Arc::clone(self.registry), metrics)
     }
 }
 

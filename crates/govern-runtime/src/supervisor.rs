@@ -171,6 +171,7 @@ impl Actor for Supervisor {
             }
             Decision::Restart { stop, remove, start } => {
                 tracing::warn!(supervisor = self.name, child, reason = %why, restarts = state.log.len(), "child exited; restarting");
+                crate::telemetry::supervisor_restart(self.name, child);
                 for j in stop {
                     self.stop_child(state, j).await;
                 }
@@ -185,6 +186,7 @@ impl Actor for Supervisor {
             }
             Decision::Escalate { stop } => {
                 tracing::error!(supervisor = self.name, child, reason = %why, "restart intensity exceeded; escalating");
+                crate::telemetry::supervisor_escalation(self.name);
                 for j in stop {
                     self.stop_child(state, j).await;
                 }

@@ -305,7 +305,7 @@ impl RuntimeHandle {
             return Err(Refusal::UnknownTenant(tenant.clone()).into());
         };
         let key = Key { resource: tenant_resource(tenant), tenant: tenant.clone() };
-        self.domains.get::<audit::Trail>().call(key, request, admission).await
+        self.domains.get::<audit::Trail>().call(key, request, admission, None).await
     }
 
     /// Deliveries receipted and refused since start.

@@ -223,7 +223,7 @@ pub use govern_runtime::GovernorHandle;
 pub use govern_runtime::{
     Accepted, CommandError, ERROR_CODES, Hosted, LedgerStatus, MeterUsage, Outcome, RawCommand,
     Refusal, Retention, RuntimeBuilder, RuntimeError, Snapshot, TenantUsageView, UsageRecorded,
-    limits,
+    limits, metric_names,
 };
 
 /// Outbound notifications (`docs/notifications.md`): endpoints, events, the retry policy and

@@ -29,6 +29,7 @@ const ENDPOINTS: &[(&str, &str, Option<&str>)] = &[
     ("POST", "/v1/tenants/acme/invoices/2026-01/close", None),
     ("POST", "/v1/billing-runs/2026-01", None),
     ("GET", "/v1/status", None),
+    ("GET", "/metrics", None),
 ];
 
 /// Routes only an operator's key reaches.
@@ -37,6 +38,7 @@ const OPERATOR_ONLY: &[&str] = &[
     "/v1/tenants/acme/invoices/2026-01/close",
     "/v1/billing-runs/2026-01",
     "/v1/status",
+    "/metrics",
 ];
 
 #[tokio::test]
@@ -316,5 +318,58 @@ async fn an_operator_lists_the_tenants_a_page_at_a_time() {
         (second.json["tenants"][0]["tenant"].as_str(), &second.json["next"]),
         (Some("globex"), &serde_json::Value::Null)
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_answer_the_exposition_text_to_an_operator_after_a_command() {
+    let server = Server::start(Limits::default()).await;
+    let command = r#"{"kind":"subscription","resource":"sub-9","name":"start_trial","args":{"plan":"starter","trial_days":14},"reason":"try"}"#;
+    let posted = server
+        .call("POST", "/v1/tenants/acme/commands", Some(&server.keys.acme), Some(command))
+        .await;
+    assert_eq!(posted.status, 200, "{posted:?}");
+    server
+        .call("POST", "/v1/tenants/acme/commands", Some(&server.keys.acme), Some(command))
+        .await
+        .is_error(409, "invalid_transition");
+
+    let answer = server.call("GET", "/metrics", Some(&server.keys.operator), None).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let content_type = answer.headers.get("content-type").and_then(|v| v.to_str().ok());
+    assert_eq!(content_type, Some("text/plain; version=0.0.4; charset=utf-8"));
+    let text = &answer.text;
+    // The setup's 2 × (provision, activate) and the one command over HTTP (the setup's
+    // subscriptions are 2 × 2 more).
+    let line = |series: &str| {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        line(r#"govern_commands_total{governor="subscription",outcome="accepted"}"#).as_deref(),
+        Some("5"),
+        "{text}"
+    );
+    assert_eq!(
+        line(r#"govern_commands_total{governor="tenant",outcome="accepted"}"#).as_deref(),
+        Some("4"),
+        "{text}"
+    );
+    assert_eq!(line(r#"govern_command_refusals_total{governor="subscription",outcome="rejected",code="invalid_transition"}"#).as_deref(), Some("1"), "{text}");
+    assert!(text.contains("# TYPE govern_commands_total counter"), "{text}");
+    // One latency per subscription command: the 4 of the setup, the 2 over HTTP.
+    assert_eq!(
+        line(r#"govern_command_duration_seconds_count{governor="subscription"}"#).as_deref(),
+        Some("6"),
+        "{text}"
+    );
+    // The routes' own, by pattern: the tenant's id is nowhere.
+    assert!(text.contains(r#"govern_http_requests_total{route="/v1/tenants/{tenant}/commands",method="POST",status="2xx"} 1"#), "{text}");
+    assert!(!text.contains("acme"), "{text}");
+
+    // Operators only.
+    server.call("GET", "/metrics", Some(&server.keys.acme), None).await.is_error(403, "forbidden");
+    server.call("GET", "/metrics", None, None).await.is_error(401, "unauthorized");
     server.stop().await;
 }

@@ -46,6 +46,9 @@ pub(crate) struct Server {
     stop: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<std::io::Result<Stopped>>>,
     _dir: tempfile::TempDir,
+    /// This test thread's metrics recorder (a Prometheus one, as `govern serve` installs
+    /// globally): the runtime registers with it at start, and `/metrics` renders it.
+    _metrics: metrics::LocalRecorderGuard<'static>,
 }
 
 fn pricing() -> govern_plans::Catalog {
@@ -57,6 +60,13 @@ impl Server {
     /// acme and globex, provisioned, active, each with subscription `sub-1` on `starter`;
     /// served with `limits`.
     pub(crate) async fn start(limits: Limits) -> Self {
+        // Leaked: one small recorder per test, alive as long as anything may record into it.
+        let recorder: &'static metrics_exporter_prometheus::PrometheusRecorder = Box::leak(
+            Box::new(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()),
+        );
+        let guard = metrics::set_default_local_recorder(recorder);
+        let prometheus = recorder.handle();
+        let render: govern_http::telemetry::Render = Arc::new(move || prometheus.render());
         let runtime =
             Runtime::builder().epoch(T0).catalog(pricing()).start().await.expect("runtime");
         let handle = runtime.handle();
@@ -77,7 +87,8 @@ impl Server {
         store.revoke(&old.id).expect("revoke");
         let keys = Keys { operator, acme, globex, revoked };
         let state = AppState { runtime: handle.clone(), keys: Arc::new(store) };
-        let (addr, stop, served) = serve(govern_http::router_with(state, &limits), limits).await;
+        let router = govern_http::router_with_metrics(state, &limits, None, Some(render));
+        let (addr, stop, served) = serve(router, limits).await;
         Self {
             addr,
             runtime: Some(runtime),
@@ -86,6 +97,7 @@ impl Server {
             stop: Some(stop),
             served: Some(served),
             _dir: dir,
+            _metrics: guard,
         }
     }
 
@@ -134,6 +146,8 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) json: serde_json::Value,
+    /// The body as text (lossy), for the answers that are not JSON.
+    pub(crate) text: String,
 }
 
 impl Answer {
@@ -185,7 +199,8 @@ pub(crate) async fn call(
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        Answer { status, headers, json }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Answer { status, headers, json, text }
     })
     .await
     .expect("answered in time")

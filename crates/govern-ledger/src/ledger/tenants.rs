@@ -139,9 +139,15 @@ impl TenantCache {
         self.shrink_to(budget.saturating_sub(cost(&list)));
         self.bytes += cost(&list);
         self.by_use.insert(self.tick, tenant.clone());
-        let slot = self.lists.entry(tenant.clone()).insert_entry((list, self.tick));
+        let slot = match self.lists.entry(tenant.clone()) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                e.insert((list, self.tick));
+                e.into_mut()
+            }
+            std::collections::btree_map::Entry::Vacant(e) => e.insert((list, self.tick)),
+        };
         self.tick += 1;
-        &slot.into_mut().0
+        &slot.0
     }
 
     /// Appends `seq` to `tenant`'s cached list, if there is one.
