@@ -513,8 +513,7 @@ impl RuntimeBuilder {
             Arc::clone(&registry_ref),
             Arc::clone(&commercial),
             snapshots,
-            notify.clone(),
-            Arc::clone(&telemetry),
+            crate::receipts::Outlets { notify: notify.clone(), telemetry: Arc::clone(&telemetry) },
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
