@@ -127,9 +127,16 @@ impl Hosted for subscription::Subscription {
     fn plan(command: &subscription::Command) -> Option<&str> {
         match command {
             subscription::Command::StartTrial { plan, .. }
-            | subscription::Command::Activate { plan: Some(plan) } => Some(plan),
+            | subscription::Command::Activate { plan: Some(plan) }
+            | subscription::Command::ChangePlan { plan, .. } => Some(plan),
             _ => None,
         }
+    }
+
+    /// A plan change goes through the catalog's path, cooldown and gates
+    /// (`RuntimeHandle::apply_plan_change`), never straight from a host.
+    fn reserved(command: &subscription::Command) -> bool {
+        matches!(command, subscription::Command::ChangePlan { .. })
     }
 
     fn view(
@@ -139,7 +146,11 @@ impl Hosted for subscription::Subscription {
         to: subscription::State,
     ) -> Option<View> {
         let before = serves(self.state()).then(|| self.plan()).flatten();
-        let named = <Self as Hosted>::plan(command);
+        let named = match command {
+            // A rollback restores the plan the last change left.
+            subscription::Command::RollbackPlan => self.previous_plan(),
+            _ => <Self as Hosted>::plan(command),
+        };
         let after = serves(to).then(|| named.or(self.plan())).flatten();
         (before != after).then(|| View::Subscription {
             resource: resource.clone(),

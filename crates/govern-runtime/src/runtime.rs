@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     pub(crate) notify: Option<Arc<crate::notify::Notify>>,
     /// The notifier actor's current incarnation.
     pub(crate) notifier: Arc<Mutex<Option<ActorRef<crate::notifier::NotifyMsg>>>>,
+    /// The capacity the host states it can give a tenant (`RuntimeBuilder::host_capacity`):
+    /// the plan-change gate `infrastructure_headroom` compares a target's envelope with it.
+    pub(crate) host_capacity: Option<govern_plans::Envelope>,
 }
 
 impl Shared {
@@ -146,6 +149,7 @@ pub struct RuntimeBuilder {
     sagas: Vec<crate::saga::SagaDef>,
     resume_sagas: bool,
     notifications: Option<crate::notify::Notifications>,
+    host_capacity: Option<govern_plans::Envelope>,
 }
 
 impl Default for RuntimeBuilder {
@@ -173,6 +177,7 @@ impl Default for RuntimeBuilder {
             sagas: Vec::new(),
             resume_sagas: true,
             notifications: None,
+            host_capacity: None,
         }
     }
 }
@@ -328,6 +333,16 @@ impl RuntimeBuilder {
     #[must_use]
     pub fn catalog(mut self, catalog: Catalog) -> Self {
         self.catalog = Some(Arc::new(catalog));
+        self
+    }
+
+    /// The capacity this host states it can give one tenant (throughput, p99 latency,
+    /// connections, queue depth): plan changes (`RuntimeHandle::simulate_plan_change`) pass
+    /// the gate `infrastructure_headroom` only when it covers the target plan's envelope.
+    /// Default: none stated (the gate is skipped).
+    #[must_use]
+    pub fn host_capacity(mut self, capacity: govern_plans::Envelope) -> Self {
+        self.host_capacity = Some(capacity);
         self
     }
 
@@ -520,6 +535,7 @@ impl RuntimeBuilder {
             checkpoints,
             notify,
             notifier: Arc::new(Mutex::new(None)),
+            host_capacity: self.host_capacity,
         });
         // What the receipts leave for a start (tenants' states, timeouts, views, keys, usage,
         // sagas): from `runtime.snap` and the receipts after it, or from every receipt.
