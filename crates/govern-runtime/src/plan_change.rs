@@ -257,3 +257,45 @@ impl RuntimeHandle {
         })
     }
 }
+
+/// A dry run as JSON, the shape `govern upgrade --json` and `govern serve`'s plan-change
+/// routes print: `from`, `to`, `kind` (or null), `allowed`, `refusals`, `path_refusal`,
+/// `cooldown` (`cooldown_ms`, `plan_changed_at_ms`, `until_ms`, `refusal`), `gates` (each
+/// `gate`, `verdict`, `reason`, `data`), `overages` (each `meter`, `usage`, `limit`).
+#[must_use]
+pub fn simulation_json(s: &Simulation) -> serde_json::Value {
+    use serde_json::json;
+    let gates: Vec<serde_json::Value> = s
+        .gates
+        .iter()
+        .map(|g| {
+            json!({
+                "gate": g.gate.name(),
+                "verdict": g.verdict.name(),
+                "reason": g.reason,
+                "data": g.data,
+            })
+        })
+        .collect();
+    let overages: Vec<serde_json::Value> = s
+        .overages
+        .iter()
+        .map(|o| json!({ "meter": o.meter.as_str(), "usage": o.usage, "limit": o.limit }))
+        .collect();
+    json!({
+        "from": s.from,
+        "to": s.to,
+        "kind": s.kind().map(ChangeKind::name),
+        "allowed": s.allowed(),
+        "refusals": s.refusals(),
+        "path_refusal": s.path.as_ref().err().map(ToString::to_string),
+        "cooldown": s.cooldown.as_ref().map(|c| json!({
+            "cooldown_ms": c.cooldown_ms,
+            "plan_changed_at_ms": c.plan_changed_at_ms,
+            "until_ms": c.until_ms,
+            "refusal": c.refusal.as_ref().map(|r| r.as_str()),
+        })),
+        "gates": gates,
+        "overages": overages,
+    })
+}
