@@ -16,6 +16,7 @@ fn pricing() -> PathBuf {
 
 const SCENARIO: &str = r#"
 name = "acme-on-pro"
+description = "acme on Pro with 10 seats and a compliant SOC 2 audit."
 start = 2026-01-01T00:00:00Z
 catalog = "CATALOG"
 
@@ -66,6 +67,7 @@ fn a_downgrade_over_a_limit_is_refused_and_an_upgrade_through_every_gate_is_appl
     let data = dir.path().join("data");
     let out = govern(&["run", s(&scenario), "--data-dir", s(&data)]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let catalog = pricing();
     let upgrade = |action: &str, to: &str, extra: &[&str]| {
         let mut args = vec![
             "upgrade",
@@ -77,7 +79,7 @@ fn a_downgrade_over_a_limit_is_refused_and_an_upgrade_through_every_gate_is_appl
             "--to",
             to,
             "--catalog",
-            s(&pricing()),
+            s(&catalog),
         ];
         args.extend_from_slice(extra);
         govern(&args)
@@ -95,7 +97,11 @@ fn a_downgrade_over_a_limit_is_refused_and_an_upgrade_through_every_gate_is_appl
     fails_with(&out, "plan change refused: resource_availability");
     assert!(text(&out.stderr).contains("seats usage 10 > limit 5"));
 
-    let out = upgrade("apply", "pricing-enterprise", &["--json", "--capacity", "1000,100,100000,1000000"]);
+    let out = upgrade(
+        "apply",
+        "pricing-enterprise",
+        &["--json", "--capacity", "1000,100,100000,1000000"],
+    );
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["allowed"], true);
@@ -124,9 +130,10 @@ fn a_downgrade_over_a_limit_is_refused_and_an_upgrade_through_every_gate_is_appl
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["from"], "pricing-enterprise");
     assert_eq!(v["path_refusal"], "the tenant is already on `pricing-enterprise`");
-    // A headroom the host cannot give fails its gate; an unknown tenant is an error.
+    // A headroom the host cannot give fails its gate; a subscription never activated is not
+    // changed.
     let out = upgrade("apply", "starter", &["--capacity", "1,1000,1,1"]);
-    fails_with(&out, "plan change refused");
-    let out = upgrade("simulate", "pro", &["--tenant", "nobody"]);
-    assert_eq!(out.status.code(), Some(2), "clap refuses --tenant twice: {}", text(&out.stderr));
+    fails_with(&out, "infrastructure_headroom: the host lacks room for `starter`");
+    let out = upgrade("simulate", "pro", &["--subscription", "nope"]);
+    fails_with(&out, "subscription nope is pending, not active");
 }
