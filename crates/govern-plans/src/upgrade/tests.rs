@@ -1,3 +1,6 @@
+//! Plan changes: paths, the cooldown, each gate on its own data, the downgrade preflight, and
+//! a property: a gate's verdict depends on its data alone.
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
