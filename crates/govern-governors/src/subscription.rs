@@ -88,7 +88,11 @@ pub enum Command {
         kind: PlanChangeKind,
     },
     /// Restores the plan a `change_plan` left, within [`PLAN_ROLLBACK_WINDOW_MS`] of it.
-    RollbackPlan,
+    RollbackPlan {
+        /// The plan restored: the one the last `change_plan` left (named, so that the receipt
+        /// says which plan is in force, as every plan-setting receipt does).
+        plan: String,
+    },
 }
 
 /// Which way a plan change goes (`govern_plans::ChangeKind`, as a receipt writes it).
@@ -152,7 +156,7 @@ impl CommandSpec for Command {
             Self::Terminate => "terminate",
             Self::Archive => "archive",
             Self::ChangePlan { .. } => "change_plan",
-            Self::RollbackPlan => "rollback_plan",
+            Self::RollbackPlan { .. } => "rollback_plan",
         }
     }
 
@@ -169,6 +173,9 @@ impl CommandSpec for Command {
             Self::ConfirmCancellation { ends_at: Some(t) } => {
                 a.insert("ends_at".into(), t.as_ms().to_string());
             }
+            Self::RollbackPlan { plan } => {
+                a.insert("plan".into(), plan.clone());
+            }
             Self::ChangePlan { plan, previous, kind } => {
                 a.insert("plan".into(), plan.clone());
                 a.insert("previous".into(), previous.clone());
@@ -182,8 +189,7 @@ impl CommandSpec for Command {
             | Self::Resume
             | Self::RequestCancellation
             | Self::Terminate
-            | Self::Archive
-            | Self::RollbackPlan => {}
+            | Self::Archive => {}
         }
         a
     }
@@ -210,7 +216,7 @@ impl CommandSpec for Command {
                 previous: r.text("previous")?,
                 kind: r.parsed("kind", "upgrade or downgrade")?,
             },
-            "rollback_plan" => Self::RollbackPlan,
+            "rollback_plan" => Self::RollbackPlan { plan: r.text("plan")? },
             _ => Self::Archive,
         };
         r.finish()?;
@@ -236,7 +242,7 @@ impl CommandSpec for Command {
                 previous: "pro".into(),
                 kind: PlanChangeKind::Upgrade,
             },
-            Self::RollbackPlan,
+            Self::RollbackPlan { plan: "pro".into() },
         ]
     }
 }
@@ -316,7 +322,13 @@ impl Subscription {
         Ok(())
     }
 
-    fn check_rollback(&self, ctx: &Ctx) -> Result<(), Rejection> {
+    fn check_rollback(&self, plan: &str, ctx: &Ctx) -> Result<(), Rejection> {
+        if self.previous_plan.is_some() && self.previous_plan.as_deref() != Some(plan) {
+            return Err(Rejection::unmet(
+                "rollback_plan",
+                "`plan` is not the plan the last change left",
+            ));
+        }
         match self.rollback_until() {
             None => Err(Rejection::unmet("rollback_plan", "no plan change to roll back")),
             Some(until) if ctx.now > until => {
@@ -365,8 +377,8 @@ impl Governor for Subscription {
                 self.check_change(plan, previous)?;
                 S::Active
             }
-            (S::Active, C::RollbackPlan) => {
-                self.check_rollback(ctx)?;
+            (S::Active, C::RollbackPlan { plan }) => {
+                self.check_rollback(plan, ctx)?;
                 S::Active
             }
             (S::Suspended | S::Paused, C::Resume) => S::Active,
@@ -430,10 +442,9 @@ impl Governor for Subscription {
                 self.previous_plan = self.plan.replace(plan.clone());
                 self.plan_changed_at = Some(at);
             }
-            Command::RollbackPlan => {
-                if let Some(previous) = self.previous_plan.take() {
-                    self.plan = Some(previous);
-                }
+            Command::RollbackPlan { plan } => {
+                self.previous_plan = None;
+                self.plan = Some(plan.clone());
                 self.plan_changed_at = Some(at);
             }
             Command::EndTrial

@@ -128,7 +128,8 @@ impl Hosted for subscription::Subscription {
         match command {
             subscription::Command::StartTrial { plan, .. }
             | subscription::Command::Activate { plan: Some(plan) }
-            | subscription::Command::ChangePlan { plan, .. } => Some(plan),
+            | subscription::Command::ChangePlan { plan, .. }
+            | subscription::Command::RollbackPlan { plan } => Some(plan),
             _ => None,
         }
     }
@@ -146,11 +147,7 @@ impl Hosted for subscription::Subscription {
         to: subscription::State,
     ) -> Option<View> {
         let before = serves(self.state()).then(|| self.plan()).flatten();
-        let named = match command {
-            // A rollback restores the plan the last change left.
-            subscription::Command::RollbackPlan => self.previous_plan(),
-            _ => <Self as Hosted>::plan(command),
-        };
+        let named = <Self as Hosted>::plan(command);
         let after = serves(to).then(|| named.or(self.plan())).flatten();
         (before != after).then(|| View::Subscription {
             resource: resource.clone(),

@@ -76,7 +76,10 @@ async fn a_downgrade_over_the_targets_limits_is_refused_naming_each_and_an_upgra
     assert_eq!(raw, CommandError::Refused(Refusal::Reserved { command: "change_plan" }));
 
     // Rollback restores Pro, within its window.
-    assert_eq!(sub.send(SubCommand::RollbackPlan, "oops").await.unwrap().to, "active");
+    assert_eq!(
+        sub.send(SubCommand::RollbackPlan { plan: "pro".into() }, "oops").await.unwrap().to,
+        "active"
+    );
     assert_eq!(h.meter_usage(&acme).plans, ["pro"]);
     rt.shutdown().await.unwrap();
 }

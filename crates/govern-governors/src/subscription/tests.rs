@@ -153,7 +153,7 @@ fn a_plan_change_keeps_active_and_remembers_the_plan_left() {
             (0, C::Activate { plan: Some("pro".into()) }),
             (1, change("enterprise", "team", Upgrade)),
             (1, change("pro", "pro", Upgrade)),
-            (1, C::RollbackPlan),
+            (1, C::RollbackPlan { plan: "pro".into() }),
             (2, change("enterprise", "pro", Upgrade)),
         ],
     );
@@ -171,8 +171,10 @@ active --change_plan--> active
     assert_eq!(s.plan_changed_at(), Some(Timestamp(T0_MS + 2 * DAY_MS)));
     assert_eq!(s.rollback_until(), Some(Timestamp(T0_MS + 9 * DAY_MS)));
     // Within the window the rollback restores `pro`; a rollback is not rolled back.
-    let out = transcript(&mut s, &[(9, C::RollbackPlan), (9, C::RollbackPlan)]);
-    assert!(out.starts_with("active --rollback_plan--> active\n"), "{out}");
+    let back = || C::RollbackPlan { plan: "pro".into() };
+    let other = C::RollbackPlan { plan: "team".into() };
+    let out = transcript(&mut s, &[(9, other), (9, back()), (9, back())]);
+    assert!(out.starts_with("active --rollback_plan--> rejected precondition_failed: rollback_plan refused: `plan` is not the plan the last change left\nactive --rollback_plan--> active\n"), "{out}");
     assert!(out.ends_with("no plan change to roll back\n"), "{out}");
     assert_eq!((s.plan(), s.previous_plan()), (Some("pro"), None));
     assert_eq!(s.plan_changed_at(), Some(Timestamp(T0_MS + 9 * DAY_MS)));
@@ -183,7 +185,7 @@ active --change_plan--> active
         &[
             (0, C::Activate { plan: Some("pro".into()) }),
             (0, change("team", "pro", Downgrade)),
-            (8, C::RollbackPlan),
+            (8, C::RollbackPlan { plan: "pro".into() }),
             (8, C::Pause),
             (8, change("pro", "team", Upgrade)),
         ],
@@ -199,7 +201,7 @@ fn plan_changes_replay_and_their_state_round_trips() {
     let steps = [
         (0, C::Activate { plan: Some("pro".into()) }),
         (1, change("enterprise", "pro", Upgrade)),
-        (2, C::RollbackPlan),
+        (2, C::RollbackPlan { plan: "pro".into() }),
         (3, change("enterprise", "pro", Upgrade)),
     ];
     crate::testing::assert_replay_tracks_live::<Subscription>(&steps);
