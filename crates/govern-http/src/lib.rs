@@ -25,6 +25,7 @@ pub mod limits;
 pub mod node;
 pub mod openapi;
 pub mod page;
+pub mod plan_change;
 pub mod serve;
 
 use std::sync::Arc;
@@ -77,6 +78,7 @@ pub fn router_with_webhooks(
         .route("/openapi.json", get(openapi::document))
         .merge(api::routes())
         .merge(billing::routes(verifier))
+        .merge(plan_change::routes())
         .merge(page::routes())
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)
