@@ -19,6 +19,7 @@ mod ids;
 mod model;
 mod parse;
 mod problem;
+mod upgrade;
 
 use std::io::Read;
 use std::path::Path;
@@ -30,6 +31,12 @@ pub use model::{
     MeterPricing, Plan, Price, Refusal, Reset, Status, Tier, TierMode, Upgrade,
 };
 pub use problem::{Check, Problem};
+pub use upgrade::{
+    Certification, ChangeKind, ChangePath, Cooldown, Gate, GateReport, Overage, PathRefusal,
+    PlanChangeInput, ReceiptState, Simulation, SlaStatus, USAGE_METERS_MAX, Verdict, can_upgrade,
+    certification_valid, clean_receipt_state, infrastructure_headroom, resource_availability,
+    simulate, sla_compliance,
+};
 
 /// The largest catalog file read, in bytes.
 pub const FILE_BYTES_MAX: usize = 1 << 20;
