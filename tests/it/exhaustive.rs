@@ -24,6 +24,8 @@ free_trial             request_cancellation  cancellation_requested
 active                 suspend               suspended
 active                 pause                 paused
 active                 request_cancellation  cancellation_requested
+active                 change_plan           active
+active                 rollback_plan         !precondition_failed
 suspended              resume                active
 suspended              request_cancellation  cancellation_requested
 paused                 resume                active

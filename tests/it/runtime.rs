@@ -12,6 +12,7 @@ mod feed;
 mod idempotency;
 mod notify;
 mod passivation;
+mod plan_change;
 mod plans;
 mod restart;
 mod sagas;

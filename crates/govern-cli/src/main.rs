@@ -48,6 +48,7 @@ mod serve;
 mod serve_node;
 mod sign_checkpoint;
 mod start;
+mod upgrade;
 mod verify;
 mod verify_export;
 
@@ -241,6 +242,21 @@ enum Command {
         "  govern sagas /tmp/ledger --tenant acme --json",
     ))]
     Sagas(sagas::SagasArgs),
+    /// Simulate or apply a plan change of a tenant's subscription through the catalog's gates.
+    ///
+    /// Starts a runtime on the data directory with the catalog, judges the change (the
+    /// catalog's upgrade path or a downgrade back down it, the path's cooldown since the last
+    /// plan change, and seed 002's five gates: certification_valid, infrastructure_headroom,
+    /// clean_receipt_state, sla_compliance, resource_availability) and prints each gate's
+    /// verdict. `apply` then writes the receipted change_plan, or exits 1 with every reason.
+    /// docs/plans.md, "Plan changes".
+    #[command(subcommand)]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  govern upgrade simulate --data-dir /tmp/d --tenant acme --to pro --catalog examples/plans/pricing.toml\n",
+        "  govern upgrade apply --data-dir /tmp/d --tenant acme --to starter --catalog examples/plans/pricing.toml --json",
+    ))]
+    Upgrade(upgrade::UpgradeCommand),
     /// Print a governor's state machine (Mermaid or Graphviz DOT).
     ///
     /// States (initial and terminal marked) and every accepted transition labelled with its
@@ -304,6 +320,7 @@ fn main() -> ExitCode {
         Command::Run(r) => return run::run(&r),
         Command::Plans(p) => return plans::run(&p),
         Command::Licence(l) => return licence::run(&l),
+        Command::Upgrade(u) => return upgrade::run(&u),
         Command::Bench(BenchCommand::Runtime(b)) => bench::run(b),
         Command::Bench(BenchCommand::Reopen(r)) => reopen::run(&r),
         Command::Bench(BenchCommand::Start(s)) => start::run(&s),

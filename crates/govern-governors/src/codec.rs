@@ -127,6 +127,10 @@ pub trait StateCodec: Sized {
     /// of the fields written bumps it; the golden tests pin each kind's bytes.
     const STATE_VERSION: u8;
 
+    /// The oldest format version this build still reads (default: only the current one). A
+    /// machine that reads older versions asks [`StateReader::version`] which fields follow.
+    const STATE_VERSION_MIN: u8 = Self::STATE_VERSION;
+
     /// Writes every field of the machine, in a fixed order.
     fn encode_fields(&self, w: &mut StateWriter);
 
@@ -181,7 +185,7 @@ pub(crate) fn encode<G: Governor>(machine: &G) -> Result<Vec<u8>, StateCodecErro
 
 /// Decodes a machine of kind `G` with its header (see [`Governor::decode_state`]).
 pub(crate) fn decode<G: Governor>(bytes: &[u8]) -> Result<G, StateCodecError> {
-    let mut r = StateReader { bytes, pos: 0, kind: G::KIND };
+    let mut r = StateReader { bytes, pos: 0, kind: G::KIND, version: G::STATE_VERSION };
     if bytes.len() > STATE_LEN_MAX {
         return Err(r.err("input", CodecProblem::TooLong { len: bytes.len(), max: STATE_LEN_MAX }));
     }
@@ -190,12 +194,13 @@ pub(crate) fn decode<G: Governor>(bytes: &[u8]) -> Result<G, StateCodecError> {
         return Err(r.err("kind", CodecProblem::WrongKind { found: kind_of_tag(tag) }));
     }
     let version = r.u8("version")?;
-    if version != G::STATE_VERSION {
+    if !(G::STATE_VERSION_MIN..=G::STATE_VERSION).contains(&version) {
         return Err(r.err(
             "version",
             CodecProblem::UnsupportedVersion { found: version, supported: G::STATE_VERSION },
         ));
     }
+    r.version = version;
     let machine = G::decode_fields(&mut r)?;
     let left = bytes.len() - r.pos;
     if left > 0 {
@@ -312,6 +317,8 @@ pub struct StateReader<'a> {
     bytes: &'a [u8],
     pos: usize,
     kind: GovernorKind,
+    /// The format version of the input (between the machine's oldest read and current one).
+    version: u8,
 }
 
 /// Longest LEB128 form of a `u64`.
@@ -333,6 +340,13 @@ impl<'a> StateReader<'a> {
             }
             None => Err(self.err(field, CodecProblem::Truncated)),
         }
+    }
+
+    /// The format version of the input: a machine that reads older versions
+    /// ([`StateCodec::STATE_VERSION_MIN`]) reads the fields that version has.
+    #[must_use]
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// One byte.

@@ -18,6 +18,8 @@ pub const SKU_LEN_MAX: usize = 64;
 pub const EMAIL_LEN_MAX: usize = 254;
 /// Longest trial a subscription may start with.
 pub const TRIAL_DAYS_MAX: u32 = 365;
+/// How long after a plan change `rollback_plan` may restore the plan left: 7 days.
+pub const PLAN_ROLLBACK_WINDOW_MS: u64 = 7 * 86_400_000;
 /// Longest maintenance window a tenant may schedule.
 pub const MAINTENANCE_MINUTES_MAX: u32 = 7 * 24 * 60;
 /// Longest remediation deadline a compliance audit may grant.

@@ -3,12 +3,17 @@
 //! Adopted from Stripe: a trial that ends without conversion pauses the subscription (the
 //! only way into `paused` there); cancellation is requested, then confirmed with an optional
 //! end of the paid period, and takes effect (`terminated`) at that end.
+//!
+//! Plan changes (`change_plan`, an upgrade or a downgrade the runtime decided through the
+//! catalog's gates, `govern_plans::simulate`) keep the subscription `active` and remember the
+//! plan left and when, so that the catalog's cooldown can count from it and `rollback_plan`
+//! can restore the plan left within [`PLAN_ROLLBACK_WINDOW_MS`].
 
 use crate::args::{ArgError, ArgReader, Args, CommandSpec};
 use crate::codec::{StateCodec, StateCodecError, StateReader, StateWriter};
 use crate::governor::{Governor, StateTimeout, Transition};
 use crate::kind::GovernorKind;
-use crate::limits::{TEXT_ARG_LEN_MAX, TRIAL_DAYS_MAX};
+use crate::limits::{PLAN_ROLLBACK_WINDOW_MS, TEXT_ARG_LEN_MAX, TRIAL_DAYS_MAX};
 use crate::rejection::Rejection;
 use crate::time::{Ctx, DAY_MS, Timestamp};
 
@@ -72,6 +77,54 @@ pub enum Command {
     Terminate,
     /// Archives a subscription whose service has ended.
     Archive,
+    /// Moves an active subscription from the plan in force to another (a self-transition of
+    /// `active`); the runtime sends it once the catalog's path, cooldown and gates allow it.
+    ChangePlan {
+        /// The plan moved to.
+        plan: String,
+        /// The plan in force when the change was decided: refused if it is no longer so.
+        previous: String,
+        /// Upgrade or downgrade, as the catalog's paths make it.
+        kind: PlanChangeKind,
+    },
+    /// Restores the plan a `change_plan` left, within [`PLAN_ROLLBACK_WINDOW_MS`] of it.
+    RollbackPlan {
+        /// The plan restored: the one the last `change_plan` left (named, so that the receipt
+        /// says which plan is in force, as every plan-setting receipt does).
+        plan: String,
+    },
+}
+
+/// Which way a plan change goes (`govern_plans::ChangeKind`, as a receipt writes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanChangeKind {
+    /// Along an upgrade path.
+    Upgrade,
+    /// Back down a chain of upgrade paths.
+    Downgrade,
+}
+
+impl PlanChangeKind {
+    /// `upgrade` or `downgrade`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Upgrade => "upgrade",
+            Self::Downgrade => "downgrade",
+        }
+    }
+}
+
+impl std::str::FromStr for PlanChangeKind {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "upgrade" => Ok(Self::Upgrade),
+            "downgrade" => Ok(Self::Downgrade),
+            _ => Err(()),
+        }
+    }
 }
 
 impl CommandSpec for Command {
@@ -86,6 +139,8 @@ impl CommandSpec for Command {
         "confirm_cancellation",
         "terminate",
         "archive",
+        "change_plan",
+        "rollback_plan",
     ];
 
     fn name(&self) -> &'static str {
@@ -100,6 +155,8 @@ impl CommandSpec for Command {
             Self::ConfirmCancellation { .. } => "confirm_cancellation",
             Self::Terminate => "terminate",
             Self::Archive => "archive",
+            Self::ChangePlan { .. } => "change_plan",
+            Self::RollbackPlan { .. } => "rollback_plan",
         }
     }
 
@@ -115,6 +172,14 @@ impl CommandSpec for Command {
             }
             Self::ConfirmCancellation { ends_at: Some(t) } => {
                 a.insert("ends_at".into(), t.as_ms().to_string());
+            }
+            Self::RollbackPlan { plan } => {
+                a.insert("plan".into(), plan.clone());
+            }
+            Self::ChangePlan { plan, previous, kind } => {
+                a.insert("plan".into(), plan.clone());
+                a.insert("previous".into(), previous.clone());
+                a.insert("kind".into(), kind.name().into());
             }
             Self::Activate { plan: None }
             | Self::ConfirmCancellation { ends_at: None }
@@ -146,6 +211,12 @@ impl CommandSpec for Command {
                 Self::ConfirmCancellation { ends_at: r.optional_timestamp("ends_at")? }
             }
             "terminate" => Self::Terminate,
+            "change_plan" => Self::ChangePlan {
+                plan: r.text("plan")?,
+                previous: r.text("previous")?,
+                kind: r.parsed("kind", "upgrade or downgrade")?,
+            },
+            "rollback_plan" => Self::RollbackPlan { plan: r.text("plan")? },
             _ => Self::Archive,
         };
         r.finish()?;
@@ -166,6 +237,12 @@ impl CommandSpec for Command {
             Self::ConfirmCancellation { ends_at: Some(ctx.now.plus_ms(30 * DAY_MS)) },
             Self::Terminate,
             Self::Archive,
+            Self::ChangePlan {
+                plan: "enterprise".into(),
+                previous: "pro".into(),
+                kind: PlanChangeKind::Upgrade,
+            },
+            Self::RollbackPlan { plan: "pro".into() },
         ]
     }
 }
@@ -182,6 +259,12 @@ pub struct Subscription {
     activated_at: Option<Timestamp>,
     /// When service ends after a confirmed cancellation.
     ends_at: Option<Timestamp>,
+    /// When the plan last changed (`change_plan`, `rollback_plan`): the catalog's cooldowns
+    /// count from it.
+    plan_changed_at: Option<Timestamp>,
+    /// The plan the last `change_plan` left, while it may be rolled back; `None` after a
+    /// rollback (a rollback is not rolled back).
+    previous_plan: Option<String>,
 }
 
 impl Subscription {
@@ -207,6 +290,52 @@ impl Subscription {
     #[must_use]
     pub fn activated_at(&self) -> Option<Timestamp> {
         self.activated_at
+    }
+
+    /// When the plan last changed, if ever.
+    #[must_use]
+    pub fn plan_changed_at(&self) -> Option<Timestamp> {
+        self.plan_changed_at
+    }
+
+    /// The plan the last `change_plan` left, while a rollback may restore it.
+    #[must_use]
+    pub fn previous_plan(&self) -> Option<&str> {
+        self.previous_plan.as_deref()
+    }
+
+    /// Until when `rollback_plan` is allowed: [`PLAN_ROLLBACK_WINDOW_MS`] after the last plan
+    /// change, when there is a plan to restore.
+    #[must_use]
+    pub fn rollback_until(&self) -> Option<Timestamp> {
+        self.previous_plan.as_ref()?;
+        self.plan_changed_at.map(|at| at.plus_ms(PLAN_ROLLBACK_WINDOW_MS))
+    }
+
+    fn check_change(&self, plan: &str, previous: &str) -> Result<(), Rejection> {
+        if self.plan.as_deref() != Some(previous) {
+            return Err(Rejection::unmet("change_plan", "`previous` is not the plan in force"));
+        }
+        if plan == previous {
+            return Err(Rejection::unmet("change_plan", "the plan is already in force"));
+        }
+        Ok(())
+    }
+
+    fn check_rollback(&self, plan: &str, ctx: &Ctx) -> Result<(), Rejection> {
+        if self.previous_plan.is_some() && self.previous_plan.as_deref() != Some(plan) {
+            return Err(Rejection::unmet(
+                "rollback_plan",
+                "`plan` is not the plan the last change left",
+            ));
+        }
+        match self.rollback_until() {
+            None => Err(Rejection::unmet("rollback_plan", "no plan change to roll back")),
+            Some(until) if ctx.now > until => {
+                Err(Rejection::unmet("rollback_plan", "the rollback window has passed"))
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     fn service_ended(&self, command: &'static str, ctx: &Ctx) -> Result<(), Rejection> {
@@ -244,6 +373,14 @@ impl Governor for Subscription {
             },
             (S::Active, C::Suspend) => S::Suspended,
             (S::Active, C::Pause) => S::Paused,
+            (S::Active, C::ChangePlan { plan, previous, .. }) => {
+                self.check_change(plan, previous)?;
+                S::Active
+            }
+            (S::Active, C::RollbackPlan { plan }) => {
+                self.check_rollback(plan, ctx)?;
+                S::Active
+            }
             (S::Suspended | S::Paused, C::Resume) => S::Active,
             (S::FreeTrial | S::Active | S::Suspended | S::Paused, C::RequestCancellation) => {
                 S::CancellationRequested
@@ -301,6 +438,15 @@ impl Governor for Subscription {
                 // No end given means service ends now: no state timeout is armed.
                 self.ends_at = *ends_at;
             }
+            Command::ChangePlan { plan, .. } => {
+                self.previous_plan = self.plan.replace(plan.clone());
+                self.plan_changed_at = Some(at);
+            }
+            Command::RollbackPlan { plan } => {
+                self.previous_plan = None;
+                self.plan = Some(plan.clone());
+                self.plan_changed_at = Some(at);
+            }
             Command::EndTrial
             | Command::Suspend
             | Command::Pause
@@ -332,7 +478,10 @@ impl Governor for Subscription {
 }
 
 impl StateCodec for Subscription {
-    const STATE_VERSION: u8 = 1;
+    /// 2 added `plan_changed_at` and `previous_plan`; a state of version 1 decodes with
+    /// neither (no plan change happened before version 2).
+    const STATE_VERSION: u8 = 2;
+    const STATE_VERSION_MIN: u8 = 1;
 
     fn encode_fields(&self, w: &mut StateWriter) {
         w.state(self.state.0);
@@ -340,16 +489,24 @@ impl StateCodec for Subscription {
         w.opt_timestamp(self.trial_end);
         w.opt_timestamp(self.activated_at);
         w.opt_timestamp(self.ends_at);
+        // Version 2.
+        w.opt_timestamp(self.plan_changed_at);
+        w.opt_str("previous_plan", self.previous_plan.as_deref(), TEXT_ARG_LEN_MAX);
     }
 
     fn decode_fields(r: &mut StateReader<'_>) -> Result<Self, StateCodecError> {
-        Ok(Self {
-            state: StateCell(r.state()?),
-            plan: r.opt_str("plan", TEXT_ARG_LEN_MAX)?,
-            trial_end: r.opt_timestamp("trial_end")?,
-            activated_at: r.opt_timestamp("activated_at")?,
-            ends_at: r.opt_timestamp("ends_at")?,
-        })
+        let state = StateCell(r.state()?);
+        let plan = r.opt_str("plan", TEXT_ARG_LEN_MAX)?;
+        let trial_end = r.opt_timestamp("trial_end")?;
+        let activated_at = r.opt_timestamp("activated_at")?;
+        let ends_at = r.opt_timestamp("ends_at")?;
+        // Version 1 ends here: it had no plan changes.
+        let (plan_changed_at, previous_plan) = if r.version() < 2 {
+            (None, None)
+        } else {
+            (r.opt_timestamp("plan_changed_at")?, r.opt_str("previous_plan", TEXT_ARG_LEN_MAX)?)
+        };
+        Ok(Self { state, plan, trial_end, activated_at, ends_at, plan_changed_at, previous_plan })
     }
 }
 

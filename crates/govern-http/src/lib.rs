@@ -25,6 +25,7 @@ pub mod limits;
 pub mod node;
 pub mod openapi;
 pub mod page;
+pub mod plan_change;
 pub mod serve;
 pub mod telemetry;
 
@@ -91,6 +92,7 @@ pub fn router_with_metrics(
         .route("/openapi.json", get(openapi::document))
         .merge(api::routes())
         .merge(billing::routes(verifier))
+        .merge(plan_change::routes())
         .merge(page::routes());
     if let Some(render) = render {
         telemetry::describe();

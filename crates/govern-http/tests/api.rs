@@ -7,6 +7,7 @@ mod api {
     pub(crate) mod limits;
     pub(crate) mod load;
     pub(crate) mod openapi;
+    pub(crate) mod plan_change;
     pub(crate) mod routes;
     pub(crate) mod sla;
     pub(crate) mod support;

@@ -20,6 +20,7 @@ mod model;
 mod parse;
 mod problem;
 pub mod sla;
+mod upgrade;
 
 use std::io::Read;
 use std::path::Path;
@@ -32,6 +33,12 @@ pub use model::{
 };
 pub use model::{ERROR_RATE_DECIMALS_MAX, ERROR_RATE_MAX_DEFAULT};
 pub use problem::{Check, Problem};
+pub use upgrade::{
+    Certification, ChangeKind, ChangePath, Cooldown, Gate, GateReport, Overage, PathRefusal,
+    PlanChangeInput, ReceiptState, Simulation, SlaStatus, USAGE_METERS_MAX, Verdict, can_upgrade,
+    certification_valid, clean_receipt_state, infrastructure_headroom, resource_availability,
+    simulate, sla_compliance,
+};
 
 /// The largest catalog file read, in bytes.
 pub const FILE_BYTES_MAX: usize = 1 << 20;

@@ -44,7 +44,7 @@ impl<G: Hosted> Clone for GovernorHandle<G> {
     }
 }
 
-fn reason_rejection(command: &str, e: &ReasonError) -> CommandError {
+pub(crate) fn reason_rejection(command: &str, e: &ReasonError) -> CommandError {
     let problem = match e {
         ReasonError::TooLong { max, .. } => ArgProblem::TooLong { max: *max },
         _ => ArgProblem::Empty,

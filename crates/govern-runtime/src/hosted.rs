@@ -127,9 +127,17 @@ impl Hosted for subscription::Subscription {
     fn plan(command: &subscription::Command) -> Option<&str> {
         match command {
             subscription::Command::StartTrial { plan, .. }
-            | subscription::Command::Activate { plan: Some(plan) } => Some(plan),
+            | subscription::Command::Activate { plan: Some(plan) }
+            | subscription::Command::ChangePlan { plan, .. }
+            | subscription::Command::RollbackPlan { plan } => Some(plan),
             _ => None,
         }
+    }
+
+    /// A plan change goes through the catalog's path, cooldown and gates
+    /// (`RuntimeHandle::apply_plan_change`), never straight from a host.
+    fn reserved(command: &subscription::Command) -> bool {
+        matches!(command, subscription::Command::ChangePlan { .. })
     }
 
     fn view(

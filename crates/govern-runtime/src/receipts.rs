@@ -373,6 +373,13 @@ impl Snapshots {
     }
 }
 
+/// Where the receipt actor reports what it made durable, besides its callers: outbound
+/// notifications (when configured) and the metrics.
+pub(crate) struct Outlets {
+    pub(crate) notify: Option<Arc<crate::notify::Notify>>,
+    pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
+}
+
 /// The actor and the sending side governors get.
 pub(crate) fn receipt_actor(
     ledger: Arc<Ledger>,
@@ -381,9 +388,9 @@ pub(crate) fn receipt_actor(
     registry: Arc<Mutex<Option<ActorRef<RegistryMsg>>>>,
     commercial: Arc<Commercial>,
     snapshots: Option<Snapshots>,
-    notify: Option<Arc<crate::notify::Notify>>,
-    telemetry: Arc<crate::telemetry::Telemetry>,
+    outlets: Outlets,
 ) -> (ReceiptActor, Receipts) {
+    let Outlets { notify, telemetry } = outlets;
     let options = options.normalized();
     let (tx, rx) = mpsc::channel(RECEIPT_QUEUE_MAX);
     let wake = Arc::new(Wake { scheduled: AtomicBool::new(true), actor: Mutex::new(None) });

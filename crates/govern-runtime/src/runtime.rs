@@ -92,6 +92,9 @@ pub(crate) struct Shared {
     pub(crate) notifier: Arc<Mutex<Option<ActorRef<crate::notifier::NotifyMsg>>>>,
     /// The metrics' instruments, registered at start.
     pub(crate) telemetry: Arc<crate::telemetry::Telemetry>,
+    /// The capacity the host states it can give a tenant (`RuntimeBuilder::host_capacity`):
+    /// the plan-change gate `infrastructure_headroom` compares a target's envelope with it.
+    pub(crate) host_capacity: Option<govern_plans::Envelope>,
 }
 
 impl Shared {
@@ -155,6 +158,7 @@ pub struct RuntimeBuilder {
     resume_sagas: bool,
     notifications: Option<crate::notify::Notifications>,
     metrics_tenant_labels: bool,
+    host_capacity: Option<govern_plans::Envelope>,
 }
 
 impl Default for RuntimeBuilder {
@@ -183,6 +187,7 @@ impl Default for RuntimeBuilder {
             resume_sagas: true,
             notifications: None,
             metrics_tenant_labels: false,
+            host_capacity: None,
         }
     }
 }
@@ -338,6 +343,16 @@ impl RuntimeBuilder {
     #[must_use]
     pub fn catalog(mut self, catalog: Catalog) -> Self {
         self.catalog = Some(Arc::new(catalog));
+        self
+    }
+
+    /// The capacity this host states it can give one tenant (throughput, p99 latency,
+    /// connections, queue depth): plan changes (`RuntimeHandle::simulate_plan_change`) pass
+    /// the gate `infrastructure_headroom` only when it covers the target plan's envelope.
+    /// Default: none stated (the gate is skipped).
+    #[must_use]
+    pub fn host_capacity(mut self, capacity: govern_plans::Envelope) -> Self {
+        self.host_capacity = Some(capacity);
         self
     }
 
@@ -513,8 +528,7 @@ impl RuntimeBuilder {
             Arc::clone(&registry_ref),
             Arc::clone(&commercial),
             snapshots,
-            notify.clone(),
-            Arc::clone(&telemetry),
+            crate::receipts::Outlets { notify: notify.clone(), telemetry: Arc::clone(&telemetry) },
         );
         let durable_acks = self.commit.durability == Durability::Durable;
         let shared = Arc::new(Shared {
@@ -545,6 +559,7 @@ impl RuntimeBuilder {
             notify,
             notifier: Arc::new(Mutex::new(None)),
             telemetry,
+            host_capacity: self.host_capacity,
         });
         // What the receipts leave for a start (tenants' states, timeouts, views, keys, usage,
         // sagas): from `runtime.snap` and the receipts after it, or from every receipt.

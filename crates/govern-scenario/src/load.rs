@@ -183,7 +183,14 @@ const ACTION_KEYS: &[&str] = &[
     "saga",
     "resume_sagas",
     "close_period",
+    "simulate_plan_change",
+    "apply_plan_change",
 ];
+/// Codes a plan-change step may be refused with, besides the runtime's: the gates refused
+/// (`apply_plan_change`), the subscription is not active, or the tenant has no single
+/// subscription.
+pub(crate) const PLAN_CHANGE_CODES: &[&str] =
+    &["plan_change_refused", "not_active", "which_subscription"];
 /// Keys of `expect` on a step.
 const EXPECT_KEYS: &[&str] = &[
     "state",
@@ -197,6 +204,7 @@ const EXPECT_KEYS: &[&str] = &[
     "duplicate",
     "saga",
     "total",
+    "gates",
 ];
 /// Keys of the run's `[expect]`.
 const RUN_EXPECT_KEYS: &[&str] = &["receipts", "verified"];
@@ -521,6 +529,9 @@ impl Cx<'_> {
             "entitled" => &["entitled", "tenant", "action", "quantity", "note", "expect"],
             "usage" => &["usage", "tenant", "quantity", "event", "note", "expect"],
             "close_period" => &["close_period", "tenant", "note", "expect"],
+            "simulate_plan_change" | "apply_plan_change" => {
+                &[action_key, "tenant", "subscription", "note", "expect"]
+            }
             "saga" => {
                 &["saga", "tenant", "run", "params", "fail_step", "crash_after", "note", "expect"]
             }
@@ -600,6 +611,28 @@ impl Cx<'_> {
                 let event = self.string(table, "event", span.clone(), what);
                 let quantity = self.optional_u64(table, "quantity", 0, u64::MAX).unwrap_or(1);
                 Some(Action::Usage { tenant: tenant?, meter: meter?, quantity, event: event? })
+            }
+            "simulate_plan_change" | "apply_plan_change" => {
+                let what = format!("a `{action_key}` step");
+                let to = self.string(table, action_key, span.clone(), &what);
+                let tenant_span = table.get("tenant").and_then(Item::span);
+                let tenant = self
+                    .string(table, "tenant", span.clone(), &what)
+                    .and_then(|t| self.tenant_id(&t, tenant_span));
+                let sub_span = table.get("subscription").and_then(Item::span);
+                let subscription = match self.optional_string(table, "subscription") {
+                    None => Some(None),
+                    Some(s) => ResourceId::new(&s)
+                        .map_err(|e| self.problem(sub_span, format!("`subscription` {e}"), None))
+                        .ok()
+                        .map(Some),
+                };
+                Some(Action::PlanChange {
+                    tenant: tenant?,
+                    to: to?,
+                    subscription: subscription?,
+                    apply: action_key == "apply_plan_change",
+                })
             }
             "saga" => {
                 let what = "a `saga` step";
@@ -950,6 +983,7 @@ impl Cx<'_> {
             duplicate: table.get("duplicate").and_then(Item::as_bool),
             saga: self.optional_string(table, "saga"),
             total: self.optional_string(table, "total"),
+            gates: self.gates(table),
             allowed: table.get("allowed").and_then(|item| {
                 let b = item.as_bool();
                 if b.is_none() {
@@ -969,6 +1003,9 @@ impl Cx<'_> {
                 govern_policy::code::ALL.iter().chain(ERROR_CODES).copied().collect()
             }
             Some(Action::Usage { .. }) => ERROR_CODES.to_vec(),
+            Some(Action::PlanChange { .. }) => {
+                PLAN_CHANGE_CODES.iter().chain(ERROR_CODES).copied().collect()
+            }
             _ => ERROR_CODES.to_vec(),
         };
         if let Some(code) = &expect.refused {
@@ -1014,6 +1051,10 @@ impl Cx<'_> {
             Some(Action::Entitled { .. }) => &["allowed", "refused", "status", "retry_after"],
             Some(Action::Usage { .. }) => &["value", "quota", "duplicate", "refused", "status"],
             Some(Action::ClosePeriod { .. }) => &["total", "refused", "status"],
+            Some(Action::PlanChange { apply: false, .. }) => &["allowed", "gates", "refused"],
+            Some(Action::PlanChange { apply: true, .. }) => {
+                &["allowed", "gates", "refused", "status"]
+            }
             Some(Action::Saga { .. }) => &["saga", "refused", "status"],
             Some(Action::ResumeSagas) => &["saga"],
             _ => &[],
@@ -1028,6 +1069,38 @@ impl Cx<'_> {
             }
         }
         expect
+    }
+
+    /// `expect.gates`: a table gate = verdict, each a gate of seed 002 and a verdict.
+    fn gates(&mut self, table: &dyn TableLike) -> Vec<(String, String)> {
+        let Some(item) = table.get("gates") else { return Vec::new() };
+        let Some(t) = item.as_table_like() else {
+            self.problem(
+                item.span(),
+                format!("`gates` is {}", a_type(item)),
+                Some("a table of gate = \"pass\" | \"fail\" | \"skip\"".into()),
+            );
+            return Vec::new();
+        };
+        let names: Vec<&str> = govern_plans::Gate::ALL.iter().map(|g| g.name()).collect();
+        let mut gates = Vec::new();
+        for (gate, v) in t.iter() {
+            if !names.contains(&gate) {
+                self.problem(v.span(), format!("no gate `{gate}`"), Some(one_of(&names)));
+                continue;
+            }
+            match v.as_str() {
+                Some(verdict @ ("pass" | "fail" | "skip")) => {
+                    gates.push((gate.to_owned(), verdict.to_owned()));
+                }
+                _ => self.problem(
+                    v.span(),
+                    format!("gate `{gate}` is {}", describe(v)),
+                    Some(one_of(&["pass", "fail", "skip"])),
+                ),
+            }
+        }
+        gates
     }
 
     fn run_expect(&mut self, item: &Item) -> RunExpect {

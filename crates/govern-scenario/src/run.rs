@@ -70,6 +70,21 @@ pub enum StepOutcome {
     },
     /// A `usage` step's event was a duplicate: nothing changed.
     Duplicate,
+    /// A plan-change step ran its dry run (and, when applied, wrote `change_plan`).
+    PlanChanged {
+        /// `upgrade`, `downgrade`, or `None` without a path.
+        kind: Option<&'static str>,
+        /// Whether the dry run allows the change.
+        allowed: bool,
+        /// The `change_plan` receipt, when applied.
+        applied: Option<u64>,
+        /// Each gate and its verdict, in order.
+        gates: Vec<(&'static str, &'static str)>,
+        /// Every reason it is refused.
+        refusals: Vec<String>,
+        /// Whether the step asked to apply.
+        apply: bool,
+    },
     /// A `close_period` step closed a month (or found it closed).
     Invoiced {
         /// The invoice's total.
@@ -423,6 +438,9 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
                 },
             }
         }
+        Action::PlanChange { tenant, to, subscription, apply } => {
+            plan_change(h, tenant, to, subscription.as_ref(), *apply).await
+        }
         Action::Saga { tenant, run, saga, params, fail_step, crash_after } => {
             let params = params.iter().cloned().collect();
             let faults = govern_runtime::SagaFaults {
@@ -456,6 +474,69 @@ async fn perform(h: &RuntimeHandle, action: &Action) -> StepOutcome {
             Err(e) => StepOutcome::Failed { message: e.to_string() },
         },
         Action::Restart => StepOutcome::Failed { message: "restart is run by the caller".into() },
+    }
+}
+
+/// A plan-change step: the dry run (and, for apply, the receipt), a refused apply as its dry
+/// run with no receipt, or the runtime's refusal.
+async fn plan_change(
+    h: &RuntimeHandle,
+    tenant: &TenantId,
+    to: &str,
+    subscription: Option<&ResourceId>,
+    apply: bool,
+) -> StepOutcome {
+    use govern_runtime::PlanChangeError as E;
+    let refused = |code: &'static str, status: u16, e: &E| StepOutcome::Refused {
+        code,
+        status,
+        retry_after: None,
+        message: e.to_string(),
+    };
+    let sub = match subscription {
+        Some(s) => s.clone(),
+        None => match h.sole_subscription(tenant) {
+            Ok(s) => s,
+            Err(e) => return refused("which_subscription", 400, &e),
+        },
+    };
+    let result = if apply {
+        h.apply_plan_change(tenant, &sub, to, "scenario step")
+            .await
+            .map(|a| (a.simulation, Some(a.accepted.seq)))
+    } else {
+        h.simulate_plan_change(tenant, &sub, to).await.map(|s| (s, None))
+    };
+    let (simulation, seq) = match result {
+        Ok(done) => done,
+        Err(E::Refused { simulation, .. }) => (*simulation, None),
+        Err(E::Command(c)) => {
+            return StepOutcome::Refused {
+                code: c.code(),
+                status: c.http_status(),
+                retry_after: None,
+                message: c.to_string(),
+            };
+        }
+        Err(E::Runtime(r)) => {
+            let c = govern_runtime::CommandError::Refused(r);
+            return StepOutcome::Refused {
+                code: c.code(),
+                status: c.http_status(),
+                retry_after: None,
+                message: c.to_string(),
+            };
+        }
+        Err(e @ (E::NotActive { .. } | E::NoPlan(_))) => return refused("not_active", 409, &e),
+        Err(e) => return StepOutcome::Failed { message: e.to_string() },
+    };
+    StepOutcome::PlanChanged {
+        kind: simulation.kind().map(govern_plans::ChangeKind::name),
+        allowed: simulation.allowed(),
+        applied: seq,
+        gates: simulation.gates.iter().map(|g| (g.gate.name(), g.verdict.name())).collect(),
+        refusals: simulation.refusals(),
+        apply,
     }
 }
 
@@ -638,6 +719,31 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
             match &expect.total {
                 Some(want) => check(want == total, format!("expected total {want}, got {total}")),
                 None => met += 1,
+            }
+        }
+        StepOutcome::PlanChanged { allowed, applied, gates, refusals, apply, .. } => {
+            if let Some(want) = expect.allowed {
+                check(want == *allowed, format!("expected allowed {want}, got {refusals:?}"));
+            }
+            for (gate, want) in &expect.gates {
+                let got = gates.iter().find(|(g, _)| g == gate).map_or("none", |(_, v)| *v);
+                check(got == want, format!("expected gate {gate} {want}, got {got}"));
+            }
+            match expect.refused.as_deref() {
+                Some("plan_change_refused") => check(
+                    *apply && applied.is_none(),
+                    "expected refused plan_change_refused, got applied".into(),
+                ),
+                Some(code) => check(false, format!("expected refused {code}, got {refusals:?}")),
+                None if *apply && expect.allowed != Some(false) => check(
+                    applied.is_some(),
+                    format!("expected applied, got refused: {}", refusals.join("; ")),
+                ),
+                None => check(true, String::new()),
+            }
+            if let Some(want) = expect.status {
+                let got = if applied.is_some() { 200 } else { 409 };
+                check(want == got, format!("expected status {want}, got {got}"));
             }
         }
         StepOutcome::Duplicate => match expect.duplicate {

@@ -173,6 +173,18 @@ pub enum Action {
         /// The event's id (deduplication key).
         event: String,
     },
+    /// Simulates (`RuntimeHandle::simulate_plan_change`) or applies (`apply_plan_change`) a
+    /// change of a tenant's subscription to another plan (`docs/plans.md`, "Plan changes").
+    PlanChange {
+        /// The tenant.
+        tenant: TenantId,
+        /// The plan asked for.
+        to: String,
+        /// The subscription; `None`: the tenant's only one.
+        subscription: Option<ResourceId>,
+        /// Apply (true) or only simulate.
+        apply: bool,
+    },
 }
 
 /// What a step must come to. Empty: a command must be accepted, other steps must succeed.
@@ -201,6 +213,8 @@ pub struct Expect {
     /// A `saga` or `resume_sagas` step: how the run ended (`completed`, `compensated`,
     /// `stuck`), or `crashed` (the injected coordinator crash).
     pub saga: Option<String>,
+    /// A plan-change step: each named gate's verdict (`pass`, `fail`, `skip`).
+    pub gates: Vec<(String, String)>,
 }
 
 impl Expect {

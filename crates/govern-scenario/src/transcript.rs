@@ -57,6 +57,13 @@ fn what(action: &Action) -> String {
             format!("{tenant} uses {quantity} {meter} (event {event})")
         }
         Action::ClosePeriod { tenant, period } => format!("close {tenant}'s {period}"),
+        Action::PlanChange { tenant, to, subscription, apply } => {
+            let verb = if *apply { "apply" } else { "simulate" };
+            match subscription {
+                Some(s) => format!("{verb} {tenant}'s {s} to {to}"),
+                None => format!("{verb} {tenant}'s plan change to {to}"),
+            }
+        }
     }
 }
 
@@ -84,6 +91,15 @@ pub fn step_lines(r: &StepReport) -> String {
         StepOutcome::Allowed { decided_by } => format!("allowed by {decided_by}"),
         StepOutcome::Counted { value, quota } => format!("counted: {value}, quota {quota}"),
         StepOutcome::Duplicate => "duplicate: nothing changed".into(),
+        StepOutcome::PlanChanged { kind, allowed, applied, gates, .. } => {
+            let gates: Vec<String> = gates.iter().map(|(g, v)| format!("{g} {v}")).collect();
+            let head = match (applied, allowed) {
+                (Some(seq), _) => format!("applied #{seq}"),
+                (None, true) => "allowed".into(),
+                (None, false) => "refused".into(),
+            };
+            format!("{head} ({}): {}", kind.unwrap_or("no path"), gates.join(", "))
+        }
         StepOutcome::Invoiced { total, currency, lines, seq, closed_now } => {
             let how = if *closed_now { "closed" } else { "already closed" };
             format!("{how}: invoice of {total} {currency}, {lines} line(s), #{seq}")

@@ -54,10 +54,11 @@ fn random_command<G: Governor>(
     rng: &mut Rng,
     h: &RuntimeHandle,
 ) -> (String, govern_governors::Args) {
-    // Not the runtime's own commands (a quota's `record_usage`): a host's are refused.
+    // Not the runtime's own commands (a quota's `record_usage`, a subscription's
+    // `change_plan`): a host's are refused.
     let samples: Vec<G::Command> = G::Command::samples(&Ctx { now: h.now() })
         .into_iter()
-        .filter(|c| c.name() != "record_usage")
+        .filter(|c| !matches!(c.name(), "record_usage" | "change_plan"))
         .collect();
     let c = &samples[rng.below(samples.len())];
     (c.name().to_owned(), c.args())

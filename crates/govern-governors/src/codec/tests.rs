@@ -59,9 +59,14 @@ fn a_trial_subscription() {
     use subscription::Command as C;
     let m: subscription::Subscription =
         machine(&[(0, C::StartTrial { plan: "pro".into(), trial_days: 14 })]);
-    // Tag 4, version 1, state 1 (free_trial), plan "pro" (present, 3 bytes), trial end
-    // (present, LEB128 ms), no activation, no end.
-    pinned(&m, "040101010370726f0180e0cef7bb330000");
+    // Tag 4, version 2, state 1 (free_trial), plan "pro" (present, 3 bytes), trial end
+    // (present, LEB128 ms), no activation, no end, no plan change, no previous plan.
+    pinned(&m, "040201010370726f0180e0cef7bb3300000000");
+    // The same state as version 1 wrote it (before plan changes) still decodes.
+    let v1 = (0..34).step_by(2).map(|i| {
+        u8::from_str_radix(&"040101010370726f0180e0cef7bb330000"[i..i + 2], 16).expect("hex")
+    });
+    assert_eq!(subscription::Subscription::decode_state(&v1.collect::<Vec<u8>>()).as_ref(), Ok(&m));
     assert_eq!(m.trial_end(), Some(Timestamp(T0_MS + 14 * DAY_MS)));
 }
 
@@ -311,7 +316,9 @@ fn every_initial_machine_round_trips_behind_its_kind_and_version() {
     for kind in GovernorKind::ALL {
         let m = Machine::new(kind);
         let bytes = m.encode_state().expect("encodes");
-        assert_eq!(bytes[..2], [kind_tag(kind), 1]);
+        // Subscription's format is at version 2 (plan changes); every other kind's at 1.
+        let version = if kind == GovernorKind::Subscription { 2 } else { 1 };
+        assert_eq!(bytes[..2], [kind_tag(kind), version]);
         assert_eq!(Machine::decode_state(kind, &bytes), Ok(m), "{kind}");
         assert_eq!(kind_of_tag(kind_tag(kind)), Some(kind));
     }

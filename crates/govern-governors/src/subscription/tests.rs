@@ -138,3 +138,91 @@ fn every_sample_round_trips_through_its_args() {
     assert_round_trip(&C::ConfirmCancellation { ends_at: Some(Timestamp(5)) });
     assert_round_trip(&C::Activate { plan: None });
 }
+
+fn change(plan: &str, previous: &str, kind: super::PlanChangeKind) -> C {
+    C::ChangePlan { plan: plan.into(), previous: previous.into(), kind }
+}
+
+#[test]
+fn a_plan_change_keeps_active_and_remembers_the_plan_left() {
+    use super::PlanChangeKind::{Downgrade, Upgrade};
+    let mut s = Subscription::default();
+    let out = transcript(
+        &mut s,
+        &[
+            (0, C::Activate { plan: Some("pro".into()) }),
+            (1, change("enterprise", "team", Upgrade)),
+            (1, change("pro", "pro", Upgrade)),
+            (1, C::RollbackPlan { plan: "pro".into() }),
+            (2, change("enterprise", "pro", Upgrade)),
+        ],
+    );
+    assert_eq!(
+        out,
+        "pending --activate--> active
+active --change_plan--> rejected precondition_failed: change_plan refused: `previous` is not the plan in force
+active --change_plan--> rejected precondition_failed: change_plan refused: the plan is already in force
+active --rollback_plan--> rejected precondition_failed: rollback_plan refused: no plan change to roll back
+active --change_plan--> active
+"
+    );
+    assert_eq!(s.plan(), Some("enterprise"));
+    assert_eq!(s.previous_plan(), Some("pro"));
+    assert_eq!(s.plan_changed_at(), Some(Timestamp(T0_MS + 2 * DAY_MS)));
+    assert_eq!(s.rollback_until(), Some(Timestamp(T0_MS + 9 * DAY_MS)));
+    // Within the window the rollback restores `pro`; a rollback is not rolled back.
+    let back = || C::RollbackPlan { plan: "pro".into() };
+    let other = C::RollbackPlan { plan: "team".into() };
+    let out = transcript(&mut s, &[(9, other), (9, back()), (9, back())]);
+    assert!(out.starts_with("active --rollback_plan--> rejected precondition_failed: rollback_plan refused: `plan` is not the plan the last change left\nactive --rollback_plan--> active\n"), "{out}");
+    assert!(out.ends_with("no plan change to roll back\n"), "{out}");
+    assert_eq!((s.plan(), s.previous_plan()), (Some("pro"), None));
+    assert_eq!(s.plan_changed_at(), Some(Timestamp(T0_MS + 9 * DAY_MS)));
+    // Not outside the window; and a plan change needs an active subscription.
+    let mut late = Subscription::default();
+    let out = transcript(
+        &mut late,
+        &[
+            (0, C::Activate { plan: Some("pro".into()) }),
+            (0, change("team", "pro", Downgrade)),
+            (8, C::RollbackPlan { plan: "pro".into() }),
+            (8, C::Pause),
+            (8, change("pro", "team", Upgrade)),
+        ],
+    );
+    assert!(out.contains("rollback_plan refused: the rollback window has passed"), "{out}");
+    assert!(out.ends_with("rejected invalid_transition: change_plan is not allowed in state paused of the subscription governor\n"), "{out}");
+    assert_eq!(late.plan(), Some("team"));
+}
+
+#[test]
+fn plan_changes_replay_and_their_state_round_trips() {
+    use super::PlanChangeKind::Upgrade;
+    let steps = [
+        (0, C::Activate { plan: Some("pro".into()) }),
+        (1, change("enterprise", "pro", Upgrade)),
+        (2, C::RollbackPlan { plan: "pro".into() }),
+        (3, change("enterprise", "pro", Upgrade)),
+    ];
+    crate::testing::assert_replay_tracks_live::<Subscription>(&steps);
+    let mut s = Subscription::default();
+    for (i, (day, c)) in steps.iter().enumerate() {
+        s.apply(c, &Ctx::at_ms(T0_MS + day * DAY_MS)).expect("accepted");
+        let bytes = s.encode_state().expect("encodes");
+        assert_eq!(Subscription::decode_state(&bytes).as_ref(), Ok(&s), "after step {i}");
+    }
+    // A state of version 1 (before plan changes) still decodes, with neither field.
+    let mut old = Subscription::default();
+    old.apply(&C::Activate { plan: Some("pro".into()) }, &Ctx::at_ms(T0_MS)).expect("accepted");
+    let v2 = old.encode_state().expect("encodes");
+    assert_eq!(v2[1], 2, "the format version byte");
+    let mut v1 = v2[..v2.len() - 2].to_vec();
+    v1[1] = 1;
+    assert_eq!(Subscription::decode_state(&v1).as_ref(), Ok(&old));
+    // Version 1 bytes with version 2's fields are refused (trailing bytes), and so is 3.
+    let mut odd = v2.clone();
+    odd[1] = 1;
+    assert!(Subscription::decode_state(&odd).is_err());
+    odd[1] = 3;
+    assert!(Subscription::decode_state(&odd).is_err());
+}
