@@ -242,9 +242,10 @@ async fn lifecycle_task<G: Hosted>(
             Err(e) => panic!("{} {t}/{}: snapshot: {e}", G::KIND, gov.resource()),
         };
         let ctx = Ctx { now: s.h.now() };
-        // Not the runtime's own commands (a quota's `record_usage`): a host's are refused.
+        // Not the runtime's own commands (a quota's `record_usage`, a subscription's
+        // `change_plan`): a host's are refused `reserved`.
         let samples: Vec<G::Command> =
-            G::Command::samples(&ctx).into_iter().filter(|c| c.name() != "record_usage").collect();
+            G::Command::samples(&ctx).into_iter().filter(|c| !G::reserved(c)).collect();
         let open: Vec<_> = samples.iter().filter(|c| machine.decide(c, &ctx).is_ok()).collect();
         if open.is_empty() {
             k += 1;
