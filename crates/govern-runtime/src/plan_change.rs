@@ -107,8 +107,8 @@ impl RuntimeHandle {
     /// What a change of `subscription` to `to` is judged on, read now: the plan in force and
     /// when it last changed (the governor's state), usage per meter (`meter_usage`), the
     /// compliance audits', payments' and sagas' last states (the tenant's receipts of those
-    /// kinds), the host's capacity (`RuntimeBuilder::host_capacity`). SLA: no data (no SLA
-    /// monitoring in this runtime yet).
+    /// kinds), the host's capacity (`RuntimeBuilder::host_capacity`), the SLA monitor's
+    /// compliance (`sla_status`; no data without an envelope or traffic).
     ///
     /// # Errors
     /// [`PlanChangeError`]: not active, no plan, a refused read.
@@ -145,8 +145,33 @@ impl RuntimeHandle {
             certification: self.certification(tenant)?,
             headroom: self.shared.host_capacity,
             receipts: Some(self.receipt_state(tenant)?),
-            sla: SlaStatus::NoData,
+            sla: self.sla_input(tenant).await,
         })
+    }
+
+    /// The tenant's SLA compliance for the `sla_compliance` gate, from the runtime's SLA
+    /// monitor (`sla_status`): no data when it has none (no envelope, no traffic yet, no
+    /// catalog).
+    async fn sla_input(&self, tenant: &TenantId) -> SlaStatus {
+        use govern_plans::sla::Compliance;
+        match self.sla_status(tenant).await {
+            Ok(status) => match status.compliance {
+                Compliance::Compliant => SlaStatus::Compliant,
+                Compliance::NoData => SlaStatus::NoData,
+                Compliance::Violating => {
+                    let open: Vec<String> = status
+                        .violations
+                        .iter()
+                        .map(|v| match v.measured {
+                            Some(m) => format!("{} {m} against {}", v.dimension.name(), v.promised),
+                            None => format!("{} against {}", v.dimension.name(), v.promised),
+                        })
+                        .collect();
+                    SlaStatus::Violating(open.join(", "))
+                }
+            },
+            Err(_) => SlaStatus::NoData,
+        }
     }
 
     /// A dry run of changing `subscription` of `tenant` to the plan `to`: the catalog's path,

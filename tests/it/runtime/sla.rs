@@ -136,3 +136,30 @@ async fn a_tenant_without_an_envelope_or_a_runtime_without_a_catalog_is_refused(
     assert_eq!(h.sla_status(&bare).await, Err(SlaError::NoEnvelope(bare)));
     rt.shutdown().await.unwrap();
 }
+
+/// The `sla_compliance` gate of a plan change reads the runtime's SLA monitor: skipped with no
+/// traffic, passed while compliant, failed naming the dimension while a violation is open.
+#[tokio::test(start_paused = true)]
+async fn the_plan_change_sla_gate_reads_the_monitor() {
+    use govern_plans::{Gate, Verdict};
+    let rt = builder().catalog(pricing()).start().await.unwrap();
+    let h = rt.handle();
+    let acme = super::acme_paying_for_starter(&h).await;
+    let gate = |s: &govern_plans::Simulation| {
+        let g = s.gates.iter().find(|g| g.gate == Gate::SlaCompliance).unwrap();
+        (g.verdict, g.reason.clone())
+    };
+    let sub = resource("sub-1");
+    let s = h.simulate_plan_change(&acme, &sub, "pro").await.unwrap();
+    assert_eq!(gate(&s).0, Verdict::Skip, "{:?}", gate(&s));
+    next_bucket(&h).await;
+    traffic(&h, &acme, 3, 50, 0).await;
+    let s = h.simulate_plan_change(&acme, &sub, "pro").await.unwrap();
+    assert_eq!(gate(&s).0, Verdict::Pass, "{:?}", gate(&s));
+    traffic(&h, &acme, 3, 900, 0).await;
+    let s = h.simulate_plan_change(&acme, &sub, "pro").await.unwrap();
+    let (verdict, reason) = gate(&s);
+    assert_eq!(verdict, Verdict::Fail);
+    assert!(reason.contains("p99_latency"), "{reason}");
+    rt.shutdown().await.unwrap();
+}
