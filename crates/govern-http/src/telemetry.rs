@@ -8,7 +8,7 @@
 //! pace, which are an operator's business. A Prometheus scrape sends the key as a bearer
 //! token (`authorization: { credentials_file: ... }` in its scrape config).
 //!
-//! With metrics on, [`record`] times every request: `govern_http_requests_total` and
+//! With metrics on, `record` times every request: `govern_http_requests_total` and
 //! `govern_http_request_duration_seconds` by the route's pattern (`/v1/tenants/{tenant}`,
 //! never the tenant's id; `unmatched` for a path no route has), method and status class.
 
