@@ -6,7 +6,6 @@
     reason = "a licence's issue time, and verify's default `now`, are the wall clock of the person running the command"
 )]
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -181,19 +180,10 @@ fn now_secs() -> Result<u64, String> {
         .as_secs())
 }
 
-/// Reads a small text file, at most `limit` bytes.
+/// Reads a small text file (a regular file only, at most `limit` bytes of UTF-8).
 fn read_small(path: &Path, limit: usize, what: &str) -> Result<String, String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{what} {shown}: {e}"))?;
-    let mut text = String::new();
-    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
-    file.take(limit_u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{what} {shown}: {e}"))?;
-    if text.len() > limit {
-        return Err(format!("{what} {shown}: longer than {limit} bytes"));
-    }
-    Ok(text)
+    govern_ledger::text_file::read_bounded(path, limit)
+        .map_err(|e| format!("{what} {}: {e}", path.display()))
 }
 
 fn read_key(path: &Path) -> Result<KeyFile, String> {
@@ -203,20 +193,8 @@ fn read_key(path: &Path) -> Result<KeyFile, String> {
 
 /// Writes a new file (never replacing one), mode 0600 when `secret`.
 fn write_new(path: &Path, contents: &str, secret: bool) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let shown = path.display();
-    let mut file = options.open(path).map_err(|e| format!("{shown}: {e}"))?;
-    file.write_all(contents.as_bytes()).map_err(|e| format!("{shown}: {e}"))?;
-    file.sync_all().map_err(|e| format!("{shown}: {e}"))
+    govern_ledger::text_file::create_new(path, contents.as_bytes(), secret)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs a `govern licence` subcommand; the exit code says how it went.

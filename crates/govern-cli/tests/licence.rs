@@ -103,6 +103,9 @@ fn keygen_issue_verify_with_both_algorithms() {
     std::fs::write(&file, format!("{token}\n")).unwrap();
     let out = govern(&["licence", "verify", "--token-file", s(&file), "--key", s(&ed)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Only a regular file is read as a token or a key (a directory, or a FIFO, never waited on).
+    let out = govern(&["licence", "verify", "--token-file", s(dir.path()), "--key", s(&ed)]);
+    fails_with(&out, "not a regular file");
     // keygen never overwrites.
     let again = govern(&["licence", "keygen", "--alg", "hmac", "--kid", "x", "--out", s(&hs)]);
     fails_with(&again, "exists");

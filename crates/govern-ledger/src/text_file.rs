@@ -90,16 +90,7 @@ pub(crate) fn write_atomically(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => return Err(("removing", tmp, source)),
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = match options.open(&tmp) {
+    let mut file = match new_file(secret).open(&tmp) {
         Ok(file) => file,
         Err(source) => return Err(("creating", tmp, source)),
     };
@@ -114,6 +105,33 @@ pub(crate) fn write_atomically(
         return Err(("renaming into place", path, source));
     }
     sync_dir(dir).map_err(|source| ("syncing directory", dir.to_owned(), source))
+}
+
+/// Options that create a new file (never an existing one), mode 0600 when `secret`, else
+/// 0644.
+fn new_file(secret: bool) -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    options
+}
+
+/// Writes `contents` as a new file at `path`, mode 0600 when `secret` (else 0644), and syncs
+/// it: an existing file is never replaced (`AlreadyExists`).
+///
+/// # Errors
+/// The I/O error of creating, writing or syncing it.
+pub fn create_new(path: &Path, contents: &[u8], secret: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = new_file(secret).open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 /// Syncs a directory, so that a rename in it is durable (a no-op where directories cannot be
