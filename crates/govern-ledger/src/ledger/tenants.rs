@@ -152,6 +152,11 @@ impl TenantCache {
 
     /// Appends `seq` to `tenant`'s cached list, if there is one.
     pub(crate) fn push(&mut self, tenant: &TenantId, seq: u64) {
+        // Every append comes here: with nothing cached (no tenant read since the snapshot,
+        // or no snapshot) it costs no lookup.
+        if self.lists.is_empty() {
+            return;
+        }
         if let Some((list, _)) = self.lists.get_mut(tenant) {
             let before = list.heap_bytes();
             list.push(seq);
