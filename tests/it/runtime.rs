@@ -16,6 +16,7 @@ mod plan_change;
 mod plans;
 mod restart;
 mod sagas;
+mod shipped_sagas;
 mod shutdown;
 mod sla;
 mod supervision;

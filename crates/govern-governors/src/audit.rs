@@ -271,6 +271,12 @@ pub enum Command {
         /// What is owed.
         total: rust_decimal::Decimal,
     },
+    /// The billing run finished the period's invoice: recorded, its payment requested, the
+    /// tenant notified (the billing-run saga's last step); the invoice is final.
+    FinalizeInvoice {
+        /// The period, `YYYY-MM`.
+        period: String,
+    },
     /// The tenant's SLA monitor saw a dimension go over its plan's promise
     /// (`record_sla_violation`), or come back within (`record_sla_recovery`), over the window
     /// that began at `window_start_ms` and lasted `window_ms`.
@@ -353,6 +359,7 @@ impl CommandSpec for Command {
         "record_catalog",
         "record_webhook",
         "record_invoice",
+        "finalize_invoice",
         "record_sla_violation",
         "record_sla_recovery",
         "record_notification",
@@ -366,6 +373,7 @@ impl CommandSpec for Command {
             Self::RecordCatalog { .. } => "record_catalog",
             Self::RecordWebhook { .. } => "record_webhook",
             Self::RecordInvoice { .. } => "record_invoice",
+            Self::FinalizeInvoice { .. } => "finalize_invoice",
             Self::RecordSla { event: SlaEvent::Violated, .. } => "record_sla_violation",
             Self::RecordSla { event: SlaEvent::Recovered, .. } => "record_sla_recovery",
             Self::RecordNotification { .. } => "record_notification",
@@ -415,6 +423,9 @@ impl CommandSpec for Command {
                 let lines: Vec<String> = lines.iter().map(InvoiceLine::write).collect();
                 a.insert("lines".into(), lines.join("\n"));
                 a.insert("total".into(), total.to_string());
+            }
+            Self::FinalizeInvoice { period } => {
+                a.insert("period".into(), period.clone());
             }
             // The event is the command's name (`record_sla_violation`, `..._recovery`), so that
             // a notification rule can take violations alone.
@@ -515,6 +526,20 @@ impl CommandSpec for Command {
                     outcome: r.parsed("outcome", NotificationOutcome::EXPECTED)?,
                     detail: text(&mut r, "detail")?,
                 };
+                r.finish()?;
+                return Ok(cmd);
+            }
+            "finalize_invoice" => {
+                let period = r.raw("period")?;
+                if !is_month(period) {
+                    return Err(ArgError::new(
+                        name,
+                        "period",
+                        Some(period),
+                        ArgProblem::Malformed { expected: "a month, YYYY-MM" },
+                    ));
+                }
+                let cmd = Self::FinalizeInvoice { period: period.to_owned() };
                 r.finish()?;
                 return Ok(cmd);
             }
@@ -715,6 +740,7 @@ impl CommandSpec for Command {
                 ],
                 total: rust_decimal::Decimal::new(3400, 2),
             },
+            Self::FinalizeInvoice { period: "2026-01".into() },
         ]
     }
 }
@@ -793,6 +819,7 @@ impl Governor for Trail {
             | Command::RecordCatalog { .. }
             | Command::RecordWebhook { .. }
             | Command::RecordInvoice { .. }
+            | Command::FinalizeInvoice { .. }
             | Command::RecordSla { .. }
             | Command::RecordNotification { .. } => {
                 Ok(Transition { from: State::Recording, to: State::Recording })
@@ -813,6 +840,7 @@ impl Governor for Trail {
             // stays as it is; the runtime rebuilds SLA monitors' open violations and the
             // notifier its deliveries from these receipts.
             Command::RecordCatalog { .. }
+            | Command::FinalizeInvoice { .. }
             | Command::RecordSla { .. }
             | Command::RecordNotification { .. } => {}
             // Saturating, as the sums: a decoded state may hold any count.

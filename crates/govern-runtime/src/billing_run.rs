@@ -25,6 +25,10 @@ use govern_receipt::Receipt;
 use crate::error::{Accepted, CommandError, Refusal};
 use crate::runtime::RuntimeHandle;
 
+/// The decline code of an invoice payment a billing-run saga cancelled as it compensated
+/// (`cancel_invoice_payment`); a later close of the period retries that payment.
+pub(crate) const PAYMENT_ABANDONED: &str = "billing_run_abandoned";
+
 /// Subscription states in which a plan is served (and billed).
 const LIVE: [&str; 3] = ["free_trial", "active", "cancellation_requested"];
 
@@ -440,68 +444,152 @@ impl RuntimeHandle {
         period: &str,
         method: PaymentMethod,
     ) -> Result<ClosedInvoice, CommandError> {
+        let period = self.closable(tenant, period)?;
+        let lock = self.shared.billing_runs.lock(tenant);
+        let _held = lock.lock().await;
+        let receipts = self.tenant_receipts_now(tenant)?;
+        let mut closed = self.invoice_recorded(tenant, &period, &receipts).await?;
+        if self.invoice_payment_requested(tenant, &period, &closed, &receipts, method).await? {
+            closed.closed_now = true;
+        }
+        Ok(closed)
+    }
+
+    /// `period` parsed, for a tenant the runtime knows, ended by the runtime's clock, with a
+    /// catalog to price it.
+    fn closable(&self, tenant: &TenantId, period: &str) -> Result<BillingPeriod, Refusal> {
         let shared = &self.shared;
         if !shared.catalog {
-            return Err(Refusal::NoCatalog.into());
+            return Err(Refusal::NoCatalog);
         }
         let period = BillingPeriod::month(period)?;
         if shared.registry.state(tenant).is_none() {
-            return Err(Refusal::UnknownTenant(tenant.clone()).into());
+            return Err(Refusal::UnknownTenant(tenant.clone()));
         }
         if shared.clock.now() < period.end {
-            return Err(Refusal::PeriodOpen { period: period.label }.into());
+            return Err(Refusal::PeriodOpen { period: period.label });
         }
-        let lock = shared.billing_runs.lock(tenant);
-        let _held = lock.lock().await;
-        let receipts = self
-            .receipts(tenant, None, None)
-            .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
-        let recorded = receipts.iter().rev().find(|r| {
-            r.body.governor == GovernorKind::Audit
-                && r.body.command == "record_invoice"
-                && r.body.args.get("period") == Some(&period.label)
-        });
-        let mut closed = match recorded
-            .and_then(|r| ClosedInvoice::from_receipt(tenant, r, &period))
-        {
-            Some(closed) => closed,
-            None => {
-                let catalog = shared.commercial.catalog().ok_or(Refusal::NoCatalog)?;
-                let invoice = invoice_of(&receipts, &catalog, &period)
-                    .map_err(|e| Refusal::NotInvoiceable { reason: e.0 })?;
-                let lines = recorded_lines(&invoice);
-                let command = audit::Command::RecordInvoice {
-                    period: period.label.clone(),
-                    plan: audit::check_text(&invoice.plan),
-                    currency: invoice.currency.code().to_owned(),
-                    lines: lines.clone(),
-                    total: invoice.total,
-                };
-                let request = crate::governor::runtime_request(command, "billing period closed");
-                let record = self.record_waiting(tenant, request).await?;
-                ClosedInvoice {
-                    tenant: tenant.clone(),
-                    period: period.label.clone(),
-                    plan: invoice.plan.clone(),
-                    currency: invoice.currency.code().to_owned(),
-                    lines,
-                    total: invoice.total,
-                    record_seq: record.seq,
-                    payment: (!invoice.total.is_zero()).then(|| period.payment_resource.clone()),
-                    closed_now: true,
-                }
-            }
+        Ok(period)
+    }
+
+    /// Every receipt of `tenant`, a read error as [`Refusal::LedgerUnavailable`].
+    fn tenant_receipts_now(&self, tenant: &TenantId) -> Result<Vec<Receipt>, Refusal> {
+        self.receipts(tenant, None, None).map_err(|e| Refusal::LedgerUnavailable(e.to_string()))
+    }
+
+    /// The invoice recorded for `period`, recording it first if it is not (the first half
+    /// of [`Self::close_period`]; the caller holds the tenant's billing-run lock and read
+    /// `receipts` under it).
+    async fn invoice_recorded(
+        &self,
+        tenant: &TenantId,
+        period: &BillingPeriod,
+        receipts: &[Receipt],
+    ) -> Result<ClosedInvoice, CommandError> {
+        let not = |e: NotInvoiceable| Refusal::NotInvoiceable { reason: e.0 };
+        if let Some(closed) = recorded_invoice(receipts, tenant, period).map_err(not)? {
+            return Ok(closed);
+        }
+        let catalog = self.shared.commercial.catalog().ok_or(Refusal::NoCatalog)?;
+        let invoice = invoice_of(receipts, &catalog, period)
+            .map_err(|e| Refusal::NotInvoiceable { reason: e.0 })?;
+        let lines = recorded_lines(&invoice);
+        let command = audit::Command::RecordInvoice {
+            period: period.label.clone(),
+            plan: audit::check_text(&invoice.plan),
+            currency: invoice.currency.code().to_owned(),
+            lines: lines.clone(),
+            total: invoice.total,
         };
-        if closed.payment.is_some() {
-            let paid_before = receipts.iter().any(|r| {
-                r.body.governor == GovernorKind::Billing
-                    && r.body.resource == period.payment_resource
-            });
-            if !paid_before {
-                self.request_invoice_payment(tenant, &period, &closed, method).await?;
-                closed.closed_now = true;
-            }
+        let request = crate::governor::runtime_request(command, "billing period closed");
+        let record = self.record_waiting(tenant, request).await?;
+        Ok(ClosedInvoice {
+            tenant: tenant.clone(),
+            period: period.label.clone(),
+            plan: invoice.plan.clone(),
+            currency: invoice.currency.code().to_owned(),
+            lines,
+            total: invoice.total,
+            record_seq: record.seq,
+            payment: (!invoice.total.is_zero()).then(|| period.payment_resource.clone()),
+            closed_now: true,
+        })
+    }
+
+    /// Requests the invoice's payment unless its total is zero or its payment resource has a
+    /// receipt already (the second half of [`Self::close_period`]); whether it requested it.
+    async fn invoice_payment_requested(
+        &self,
+        tenant: &TenantId,
+        period: &BillingPeriod,
+        closed: &ClosedInvoice,
+        receipts: &[Receipt],
+        method: PaymentMethod,
+    ) -> Result<bool, CommandError> {
+        if closed.payment.is_none() {
+            return Ok(false);
         }
+        let last = receipts.iter().rev().find(|r| {
+            r.body.governor == GovernorKind::Billing && r.body.resource == period.payment_resource
+        });
+        match last {
+            None => {
+                self.request_invoice_payment(tenant, period, closed, method).await?;
+                Ok(true)
+            }
+            // A billing-run saga that compensated cancelled it: asked again, it is retried.
+            Some(r)
+                if r.body.command == "fail_payment"
+                    && r.body.args.get("code").map(String::as_str) == Some(PAYMENT_ABANDONED) =>
+            {
+                let reason =
+                    Reason::new(format!("invoice {} ({}) again", period.label, closed.record_seq))
+                        .map_err(|e| Refusal::NotInvoiceable { reason: e.to_string() })?;
+                let mut metadata = Metadata::new();
+                metadata
+                    .insert(
+                        crate::IDEMPOTENCY_KEY,
+                        format!("billing-run:{}:retry:{}", period.label, r.seq),
+                    )
+                    .map_err(|e| Refusal::NotInvoiceable { reason: e.expected().to_owned() })?;
+                let request = Request {
+                    command: BillingCommand::RetryPayment { money: None },
+                    reason,
+                    metadata,
+                };
+                self.governor::<Billing>(tenant, &period.payment_resource)
+                    .send_request(request)
+                    .await?;
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// The billing run's saga steps (`saga::Operation`): records `period`'s invoice
+    /// (`close_invoice`); or requests its payment, which needs the invoice recorded
+    /// (`request_invoice_payment`). Each writes nothing when done already.
+    pub(crate) async fn billing_run_step(
+        &self,
+        tenant: &TenantId,
+        period: &str,
+        payment: Option<PaymentMethod>,
+    ) -> Result<ClosedInvoice, CommandError> {
+        let period = self.closable(tenant, period)?;
+        let lock = self.shared.billing_runs.lock(tenant);
+        let _held = lock.lock().await;
+        let receipts = self.tenant_receipts_now(tenant)?;
+        let Some(method) = payment else {
+            return self.invoice_recorded(tenant, &period, &receipts).await;
+        };
+        let not = |e: NotInvoiceable| Refusal::NotInvoiceable { reason: e.0 };
+        let closed =
+            recorded_invoice(&receipts, tenant, &period).map_err(not)?.ok_or_else(|| {
+                Refusal::NotInvoiceable {
+                    reason: format!("no invoice is recorded for {}", period.label),
+                }
+            })?;
+        self.invoice_payment_requested(tenant, &period, &closed, &receipts, method).await?;
         Ok(closed)
     }
 

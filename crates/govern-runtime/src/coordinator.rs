@@ -19,8 +19,11 @@ use crate::error::{CommandError, Outcome, Refusal};
 use crate::handle::RawCommand;
 use crate::limits::{SAGA_ATTEMPTS_MAX, SAGA_RETRY_BASE, SAGA_RETRY_MAX};
 use crate::runtime::RuntimeHandle;
-use crate::saga::{SagaDef, SagaEnd, StepCommand, decode_params, encode_params, render};
+use crate::saga::{
+    RUN_PARAM, SagaDef, SagaEnd, StepAction, StepCommand, decode_params, encode_params, render,
+};
 use crate::saga_actor::{RunRequest, SagaMsg};
+use crate::saga_ops::{OpContext, StepError};
 
 /// Whether a refusal may pass if retried (the runtime was momentarily unable).
 /// Whether the runtime is going away: the run stops, to be resumed at the next start.
@@ -242,7 +245,10 @@ impl RuntimeHandle {
         }
         let name = run.saga().unwrap_or_default().to_owned();
         let def = self.saga_def(&name)?;
-        let params = decode_params(run.params());
+        let mut params = decode_params(run.params());
+        params.insert(RUN_PARAM.into(), id.to_string());
+        let exclude = own_resources(&def, id, &params);
+        let cx = RunContext { tenant, id, def: &def, params: &params, exclude: &exclude };
         loop {
             let next = match run.state() {
                 State::Completed => return Ok(SagaEnd::Completed),
@@ -263,8 +269,8 @@ impl RuntimeHandle {
                 State::Running if fail_step == Some(run.done()) => {
                     Record::StepFailed { step: run.done(), reason: "injected failure".into() }
                 }
-                State::Running => self.step(tenant, id, &def, &run, &params).await?,
-                State::Compensating => self.compensate(tenant, id, &def, &run, &params).await?,
+                State::Running => self.step(&cx, &run).await?,
+                State::Compensating => self.compensate(&cx, &run).await?,
             };
             run = self.record(&record, &mut run, next, &mut records).await?;
         }
@@ -324,6 +330,36 @@ impl RuntimeHandle {
         Ok(record.snapshot().await?.machine)
     }
 
+    /// Runs one step's action (or compensation) with its idempotency key: a governor
+    /// command rendered from the run's parameters, or a runtime operation.
+    async fn saga_action(
+        &self,
+        cx: &RunContext<'_>,
+        action: &StepAction,
+        key: String,
+        reason: String,
+        timing: (Option<Duration>, govern_governors::Timestamp),
+    ) -> Result<(), StepError> {
+        match action {
+            StepAction::Command(c) => {
+                self.saga_command(cx.tenant, c, cx.params, key, reason).await?;
+                Ok(())
+            }
+            StepAction::Operation(op) => {
+                let (limit, first_attempt) = timing;
+                let ocx = OpContext {
+                    tenant: cx.tenant,
+                    key,
+                    reason,
+                    exclude: cx.exclude,
+                    limit,
+                    first_attempt,
+                };
+                self.saga_operation(&ocx, op, cx.params).await
+            }
+        }
+    }
+
     /// Sends one step command (rendered from `params`) with its idempotency key.
     async fn saga_command(
         &self,
@@ -354,14 +390,8 @@ impl RuntimeHandle {
     }
 
     /// Runs the next step (retrying a momentary refusal); the record it leads to.
-    async fn step(
-        &self,
-        tenant: &TenantId,
-        id: &ResourceId,
-        def: &SagaDef,
-        run: &Saga,
-        params: &BTreeMap<String, String>,
-    ) -> Result<Record, Refusal> {
+    async fn step(&self, cx: &RunContext<'_>, run: &Saga) -> Result<Record, Refusal> {
+        let (id, def) = (cx.id, cx.def);
         let i = run.done();
         let Some(step) = def.steps.get(i as usize) else {
             return Ok(Record::StepFailed {
@@ -394,32 +424,30 @@ impl RuntimeHandle {
             }
             let key = format!("saga:{id}:{i}:do");
             let reason = format!("saga {} {id}: {}", def.name, step.name);
-            match self.saga_command(tenant, &step.action, params, key, reason).await {
-                Ok(_) => return Ok(Record::StepDone { step: i }),
-                Err(CommandError::Refused(r)) if stopping(&r) => return Err(r),
-                Err(CommandError::Refused(r))
+            let timing = (step.timeout, first_attempt);
+            match self.saga_action(cx, &step.action, key, reason, timing).await {
+                Ok(()) => return Ok(Record::StepDone { step: i }),
+                Err(StepError::Refused(r)) if stopping(&r) => return Err(r),
+                Err(StepError::Refused(r))
                     if r.is_transient() && attempt + 1 < SAGA_ATTEMPTS_MAX =>
                 {
                     attempt += 1;
                     last_refusal = r.to_string();
                     tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(e) => {
-                    return Ok(Record::StepFailed { step: i, reason: saga::cut(&e.to_string()) });
+                Err(StepError::Refused(r)) => {
+                    return Ok(Record::StepFailed { step: i, reason: saga::cut(&r.to_string()) });
+                }
+                Err(StepError::Failed(reason)) => {
+                    return Ok(Record::StepFailed { step: i, reason: saga::cut(&reason) });
                 }
             }
         }
     }
 
     /// Undoes the last completed step not yet undone: the record it leads to.
-    async fn compensate(
-        &self,
-        tenant: &TenantId,
-        id: &ResourceId,
-        def: &SagaDef,
-        run: &Saga,
-        params: &BTreeMap<String, String>,
-    ) -> Result<Record, Refusal> {
+    async fn compensate(&self, cx: &RunContext<'_>, run: &Saga) -> Result<Record, Refusal> {
+        let (id, def) = (cx.id, cx.def);
         let j = run.to_undo().saturating_sub(1);
         let Some(undo) = def.steps.get(j as usize).and_then(|s| s.compensation.as_ref()) else {
             return Ok(Record::Compensated { step: j });
@@ -430,9 +458,15 @@ impl RuntimeHandle {
         }
         let key = format!("saga:{id}:{j}:undo:{attempt}");
         let reason = format!("saga {} {id}: undo {}", def.name, def.steps[j as usize].name);
-        match self.saga_command(tenant, undo, params, key, reason).await {
-            Ok(_) => Ok(Record::Compensated { step: j }),
-            Err(CommandError::Refused(r)) if stopping(&r) => Err(r),
+        let timing = (def.steps[j as usize].timeout, self.now());
+        let outcome = match self.saga_action(cx, undo, key, reason, timing).await {
+            Ok(()) => Ok(()),
+            Err(StepError::Refused(r)) if stopping(&r) => return Err(r),
+            Err(StepError::Refused(r)) => Err(r.to_string()),
+            Err(StepError::Failed(reason)) => Err(reason),
+        };
+        match outcome {
+            Ok(()) => Ok(Record::Compensated { step: j }),
             Err(e) if attempt >= SAGA_ATTEMPTS_MAX => Ok(Record::GiveUp {
                 reason: saga::cut(&format!(
                     "undoing step {j} ({}) failed {attempt} times; last: {e}",
@@ -446,6 +480,47 @@ impl RuntimeHandle {
             }),
         }
     }
+}
+
+/// What every step of a run reads: its tenant, id, definition and parameters (with `{run}`),
+/// and the resources its own steps drive.
+struct RunContext<'a> {
+    tenant: &'a TenantId,
+    id: &'a ResourceId,
+    def: &'a SagaDef,
+    params: &'a BTreeMap<String, String>,
+    exclude: &'a [(GovernorKind, ResourceId)],
+}
+
+/// The resources a run's own steps drive, which a plan change it judges does not hold
+/// against it: its saga record, and every billing resource its steps and compensations
+/// name (an upgrade's payment is under way while the run is).
+fn own_resources(
+    def: &SagaDef,
+    id: &ResourceId,
+    params: &BTreeMap<String, String>,
+) -> Vec<(GovernorKind, ResourceId)> {
+    let mut out = vec![(GovernorKind::Saga, id.clone())];
+    for step in &def.steps {
+        for action in std::iter::once(&step.action).chain(&step.compensation) {
+            let resource = match action {
+                StepAction::Command(c) if c.governor == GovernorKind::Billing => {
+                    render(&c.resource, params).ok()
+                }
+                StepAction::Operation(op) => op
+                    .args
+                    .get("period")
+                    .and_then(|p| render(p, params).ok())
+                    .and_then(|p| crate::billing_run::BillingPeriod::month(&p).ok())
+                    .map(|p| p.payment_resource.to_string()),
+                StepAction::Command(_) => None,
+            };
+            if let Some(r) = resource.and_then(|r| ResourceId::new(&r).ok()) {
+                out.push((GovernorKind::Billing, r));
+            }
+        }
+    }
+    out
 }
 
 /// Where a test's simulated coordinator crash stops a run: at its `records`-th record,

@@ -37,6 +37,7 @@ mod router;
 mod runtime;
 mod saga;
 mod saga_actor;
+mod saga_ops;
 mod schedule;
 mod sla;
 mod start_state;
@@ -88,7 +89,9 @@ pub use idempotency::{IDEMPOTENCY_KEY, IdempotencyStats};
 pub use plan_change::{PlanChangeApplied, PlanChangeError, simulation_json};
 pub use retention::{RETENTION_CHECK_RECORDS, Retention};
 pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};
-pub use saga::{SagaDef, SagaDefError, SagaEnd, SagaStep, StepCommand};
+pub use saga::{
+    Operation, SagaDef, SagaDefError, SagaEnd, SagaStep, StepAction, StepCommand, StepOperation,
+};
 pub use sla::SlaError;
 pub use status::{MeterUsage, TenantUsageView};
 pub use usage::UsageRecorded;

@@ -74,6 +74,14 @@ pub const SAGA_ATTEMPTS_MAX: u32 = 5;
 pub const SAGA_RETRY_BASE: Duration = Duration::from_millis(100);
 /// The longest wait between a saga's retries.
 pub const SAGA_RETRY_MAX: Duration = Duration::from_secs(10);
+/// How long a billing-run saga's `notify_invoice` step waits, when its step has no time limit
+/// of its own, for the invoice's event to be delivered: past it the step fails. It outlasts
+/// the notifier's default retries (`NOTIFY_ATTEMPTS_MAX` attempts, each wait at most
+/// `NOTIFY_RETRY_MAX`, each attempt at most `NOTIFY_ATTEMPT_TIMEOUT`: under half an hour).
+pub const SAGA_NOTIFY_WAIT: Duration = Duration::from_secs(60 * 60);
+/// The longest pause between two readings of the delivery records while `notify_invoice`
+/// waits (from 50 ms, doubling).
+pub const SAGA_NOTIFY_POLL_MAX: Duration = Duration::from_secs(2);
 /// Most saga runs the coordinator runs at once; one more is refused `busy`.
 pub const SAGA_RUNS_MAX: usize = 10_000;
 

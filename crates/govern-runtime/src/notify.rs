@@ -113,7 +113,7 @@ impl Endpoint {
         &self.id
     }
 
-    fn wants(&self, kind: EventKind) -> bool {
+    pub(crate) fn wants(&self, kind: EventKind) -> bool {
         self.events.is_empty() || self.events.contains(&kind)
     }
 

@@ -118,6 +118,19 @@ impl RuntimeHandle {
         subscription: &ResourceId,
         to: &str,
     ) -> Result<PlanChangeInput, PlanChangeError> {
+        self.plan_change_input_excluding(tenant, subscription, to, &[]).await
+    }
+
+    /// [`Self::plan_change_input`] with the resources in `exclude` left out of the clean
+    /// receipt state: a saga run judging its own plan change does not count itself as an
+    /// open saga, nor the payment its own steps requested as one under way.
+    pub(crate) async fn plan_change_input_excluding(
+        &self,
+        tenant: &TenantId,
+        subscription: &ResourceId,
+        to: &str,
+        exclude: &[(GovernorKind, ResourceId)],
+    ) -> Result<PlanChangeInput, PlanChangeError> {
         let snap = self.subscription(tenant, subscription).snapshot().await?;
         let sub = snap.machine;
         if sub.state() != subscription::State::Active {
@@ -144,7 +157,7 @@ impl RuntimeHandle {
             usage,
             certification: self.certification(tenant)?,
             headroom: self.shared.host_capacity,
-            receipts: Some(self.receipt_state(tenant)?),
+            receipts: Some(self.receipt_state(tenant, exclude)?),
             sla: self.sla_input(tenant).await,
         })
     }
@@ -186,10 +199,22 @@ impl RuntimeHandle {
         subscription: &ResourceId,
         to: &str,
     ) -> Result<Simulation, PlanChangeError> {
+        self.simulate_plan_change_excluding(tenant, subscription, to, &[]).await
+    }
+
+    /// [`Self::simulate_plan_change`], leaving `exclude` out of the clean receipt state
+    /// ([`Self::plan_change_input_excluding`]).
+    pub(crate) async fn simulate_plan_change_excluding(
+        &self,
+        tenant: &TenantId,
+        subscription: &ResourceId,
+        to: &str,
+        exclude: &[(GovernorKind, ResourceId)],
+    ) -> Result<Simulation, PlanChangeError> {
         let Some(catalog) = self.catalog_in_force() else {
             return Err(PlanChangeError::NoCatalog);
         };
-        let input = self.plan_change_input(tenant, subscription, to).await?;
+        let input = self.plan_change_input_excluding(tenant, subscription, to, exclude).await?;
         Ok(govern_plans::simulate(&catalog, &input))
     }
 
@@ -207,7 +232,23 @@ impl RuntimeHandle {
         to: &str,
         reason: &str,
     ) -> Result<PlanChangeApplied, PlanChangeError> {
-        let simulation = self.simulate_plan_change(tenant, subscription, to).await?;
+        self.apply_plan_change_as(tenant, subscription, to, reason, None, &[]).await
+    }
+
+    /// [`Self::apply_plan_change`] for a saga step: `exclude` left out of the clean receipt
+    /// state, and the receipt carrying the step's idempotency `key`, by which a resumed run
+    /// finds it applied.
+    pub(crate) async fn apply_plan_change_as(
+        &self,
+        tenant: &TenantId,
+        subscription: &ResourceId,
+        to: &str,
+        reason: &str,
+        key: Option<&str>,
+        exclude: &[(GovernorKind, ResourceId)],
+    ) -> Result<PlanChangeApplied, PlanChangeError> {
+        let simulation =
+            self.simulate_plan_change_excluding(tenant, subscription, to, exclude).await?;
         let kind = match simulation.kind() {
             Some(kind) if simulation.allowed() => kind,
             _ => {
@@ -227,7 +268,14 @@ impl RuntimeHandle {
         };
         let reason =
             Reason::new(reason).map_err(|e| crate::handle::reason_rejection("change_plan", &e))?;
-        let request = Request::new(command, reason);
+        let mut request = Request::new(command, reason);
+        if let Some(key) = key {
+            request.metadata.insert(crate::IDEMPOTENCY_KEY, key).map_err(|e| {
+                PlanChangeError::Runtime(Refusal::BadSaga {
+                    problem: format!("idempotency key: {}", e.expected()),
+                })
+            })?;
+        }
         // `change_plan` is reserved to the runtime: hosts reach it only through here.
         let accepted = self.subscription(tenant, subscription).send_runtime(request).await?;
         Ok(PlanChangeApplied { simulation, accepted })
@@ -268,13 +316,27 @@ impl RuntimeHandle {
         Ok(Certification::Invalid(format!("no audit concluded compliant ({})", open.join(", "))))
     }
 
-    /// Payments failed or under way, and sagas still open, from their last states.
-    fn receipt_state(&self, tenant: &TenantId) -> Result<ReceiptState, LedgerError> {
+    /// Payments failed or under way, and sagas still open, from their last states; the
+    /// resources in `exclude` are left out.
+    fn receipt_state(
+        &self,
+        tenant: &TenantId,
+        exclude: &[(GovernorKind, ResourceId)],
+    ) -> Result<ReceiptState, LedgerError> {
         let count = |states: &BTreeMap<ResourceId, String>, of: &[&str]| {
             states.values().filter(|s| of.contains(&s.as_str())).count() as u64
         };
-        let billing = self.last_states(tenant, GovernorKind::Billing)?;
-        let sagas = self.last_states(tenant, GovernorKind::Saga)?;
+        let without = |kind: GovernorKind, mut states: BTreeMap<ResourceId, String>| {
+            for (k, r) in exclude {
+                if *k == kind {
+                    states.remove(r);
+                }
+            }
+            states
+        };
+        let billing =
+            without(GovernorKind::Billing, self.last_states(tenant, GovernorKind::Billing)?);
+        let sagas = without(GovernorKind::Saga, self.last_states(tenant, GovernorKind::Saga)?);
         Ok(ReceiptState {
             failed_payments: count(&billing, &PAYMENT_FAILED),
             pending_payments: count(&billing, &PAYMENT_PENDING),

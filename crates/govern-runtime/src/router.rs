@@ -84,6 +84,7 @@ impl Actor for RegistryActor {
                     audit::Command::RecordCatalog { .. } => "catalog reloaded",
                     audit::Command::RecordWebhook { .. } => "payment provider webhook",
                     audit::Command::RecordInvoice { .. } => "billing period closed",
+                    audit::Command::FinalizeInvoice { .. } => "invoice finalized",
                     audit::Command::RecordSla { .. } => "sla monitor",
                     audit::Command::RecordNotification { .. } => "outbound notification",
                 };
