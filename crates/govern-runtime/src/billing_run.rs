@@ -255,6 +255,9 @@ pub struct ClosedInvoice {
     /// Whether this call closed it (`false`: it was closed before; nothing was written
     /// unless the payment request was missing).
     pub closed_now: bool,
+    /// Whether the billing-run saga finalized it (`finalize_invoice`: recorded, its payment
+    /// requested, the tenant notified).
+    pub finalized: bool,
 }
 
 impl ClosedInvoice {
@@ -275,6 +278,7 @@ impl ClosedInvoice {
             record_seq: r.seq,
             payment: (!total.is_zero()).then(|| period.payment_resource.clone()),
             closed_now: false,
+            finalized: false,
         })
     }
 }
@@ -314,7 +318,8 @@ pub struct InvoiceDoc {
     pub tenant: String,
     /// `YYYY-MM`.
     pub period: String,
-    /// `closed` (receipted by the billing run) or `preview` (computed now, nothing written).
+    /// `closed` (receipted by the billing run), `final` (and finalized by the billing-run
+    /// saga: `finalize_invoice`) or `preview` (computed now, nothing written).
     pub status: &'static str,
     /// The `record_invoice` receipt of a closed month.
     pub receipt: Option<u64>,
@@ -361,7 +366,7 @@ impl ClosedInvoice {
         InvoiceDoc {
             tenant: self.tenant.to_string(),
             period: self.period.clone(),
-            status: "closed",
+            status: if self.finalized { "final" } else { "closed" },
             receipt: Some(self.record_seq),
             payment: self.payment.as_ref().map(ToString::to_string),
             plan: self.plan.clone(),
@@ -513,6 +518,7 @@ impl RuntimeHandle {
             record_seq: record.seq,
             payment: (!invoice.total.is_zero()).then(|| period.payment_resource.clone()),
             closed_now: true,
+            finalized: false,
         })
     }
 
@@ -664,7 +670,14 @@ pub fn recorded_invoice(
     }) else {
         return Ok(None);
     };
-    ClosedInvoice::from_receipt(tenant, r, period).map(Some).ok_or_else(|| {
+    let finalized = receipts.iter().any(|f| {
+        f.body.governor == GovernorKind::Audit
+            && f.body.command == "finalize_invoice"
+            && f.body.args.get("period") == Some(&period.label)
+    });
+    let closed =
+        ClosedInvoice::from_receipt(tenant, r, period).map(|c| ClosedInvoice { finalized, ..c });
+    closed.map(Some).ok_or_else(|| {
         NotInvoiceable(format!("receipt {} records {} but does not read back", r.seq, period.label))
     })
 }

@@ -223,6 +223,8 @@ async fn the_billing_run_saga_invoices_charges_notifies_and_finalizes_once() {
     let end = h.run_saga(&acme, &resource("bill-1"), "billing-run", &billing_params()).await;
     assert_eq!(end.unwrap(), SagaEnd::Completed);
     assert_eq!(effects(&h, &acme), done_effects(&setup, &BILLING_DONE));
+    let view = h.invoice(&acme, "2026-01").unwrap();
+    assert_eq!(view.doc(&acme).status, "final", "the saga finalized January");
     // The same period run again: every step finds its receipts, nothing is written but the
     // new run's own records.
     let before = effects(&h, &acme);
