@@ -125,12 +125,14 @@
 //! reports a torn tail without truncating it and says, in [`OpenReport::writer`], whether a
 //! writer holds the directory (then the tail is most likely a frame being written).
 
+mod fault;
 mod idx;
 mod io;
 mod lazy;
 mod pages;
 mod read;
 
+pub use fault::{FaultIo, ReadHook};
 pub use idx::{
     INDEX_BYTES_MAX, INDEX_FORMAT_VERSION, INDEX_HEADER_LEN, INDEX_MAGIC, INDEX_SUFFIX,
     INDEX_TMP_SUFFIX, SegmentsEntry, index_name, is_index_file, segments_entry,

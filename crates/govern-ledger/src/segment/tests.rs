@@ -4,264 +4,21 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_receipt::ReceiptBody;
 
 mod index;
 
+pub(super) use super::FaultIo;
 use super::{
     FRAME_HEADER_LEN, OpenError, OpenReport, SEGMENT_HEADER_LEN, SEGMENT_SUFFIX, SEGMENTS_DIR,
-    SegmentIo, SegmentOptions, SegmentStore, TornCause, TornTail, idx::INDEX_HEADER_LEN,
-    index_name, segment_header, segment_name,
+    SegmentOptions, SegmentStore, TornCause, TornTail, idx::INDEX_HEADER_LEN, index_name,
+    segment_header, segment_name,
 };
 use crate::testing::Gate;
 use crate::{Ledger, LedgerStore, StoreError};
-
-/// One file of the fault-injecting filesystem.
-#[derive(Clone, Debug, Default)]
-struct FileState {
-    /// What reads see.
-    written: Vec<u8>,
-    /// What survives a crash.
-    durable: Vec<u8>,
-    /// Whether the directory entry survives a crash.
-    named: bool,
-}
-
-/// The state of the fault-injecting filesystem.
-#[derive(Debug, Default)]
-struct Disk {
-    /// The files by name.
-    files: BTreeMap<String, FileState>,
-    /// Fail the next `sync_data` (what was written stays not durable).
-    fail_next_sync: bool,
-    /// Fail the next append after writing this many of its bytes.
-    fail_next_write: Option<usize>,
-    /// Appends so far.
-    writes: usize,
-    /// `sync_data` calls so far.
-    syncs: usize,
-    /// The file appended to last: the one a crash can leave torn.
-    last_written: Option<String>,
-    /// Atomic replacements (index files) completed so far.
-    replaces: usize,
-    /// Fail every replacement: after writing and syncing its `.tmp` (as a crash before the
-    /// rename leaves it) when `Some(true)`, at once when `Some(false)`.
-    fail_replaces: Option<bool>,
-}
-
-/// An in-memory filesystem that tracks what is durable and injects faults. Clones share it,
-/// and its read side ([`SegmentIo::reader`]) too; reads through either pass its gate.
-#[derive(Clone, Debug, Default)]
-struct FaultIo(Arc<Mutex<Disk>>, Arc<Gate>);
-
-impl FaultIo {
-    /// Durable files with these contents.
-    fn with_files(files: &BTreeMap<String, Vec<u8>>) -> Self {
-        let io = Self::default();
-        io.disk().files = files
-            .iter()
-            .map(|(n, b)| {
-                (n.clone(), FileState { written: b.clone(), durable: b.clone(), named: true })
-            })
-            .collect();
-        io
-    }
-
-    fn disk(&self) -> MutexGuard<'_, Disk> {
-        self.0.lock().unwrap()
-    }
-
-    /// Drops everything not synced.
-    fn crash(&self) {
-        self.crash_tearing(0);
-    }
-
-    /// Drops everything not synced, except that the file written last keeps the first
-    /// `keep` bytes of its unsynced tail: a torn write.
-    fn crash_tearing(&self, keep: usize) {
-        let mut disk = self.disk();
-        let last = disk.last_written.clone();
-        disk.files.retain(|_, f| f.named);
-        for (name, f) in &mut disk.files {
-            let mut now = f.durable.clone();
-            if last.as_deref() == Some(name.as_str()) && f.written.starts_with(&f.durable) {
-                let tail = &f.written[f.durable.len()..];
-                now.extend_from_slice(&tail[..keep.min(tail.len())]);
-            }
-            f.written.clone_from(&now);
-            f.durable = now;
-        }
-    }
-
-    /// `fdatasync`: what was written becomes durable, unless a failure is injected.
-    fn sync_file(&self, name: &str) -> io::Result<()> {
-        let mut disk = self.disk();
-        disk.syncs += 1;
-        if std::mem::take(&mut disk.fail_next_sync) {
-            return Err(io::Error::other("injected sync failure"));
-        }
-        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
-        f.durable.clone_from(&f.written);
-        Ok(())
-    }
-
-    fn fail_next_sync(&self) {
-        self.disk().fail_next_sync = true;
-    }
-
-    fn fail_next_write(&self, keep: usize) {
-        self.disk().fail_next_write = Some(keep);
-    }
-
-    /// XORs the byte at `pos` of file `name` with `mask`, durably.
-    fn flip(&self, name: &str, pos: usize, mask: u8) {
-        let mut disk = self.disk();
-        let f = disk.files.get_mut(name).unwrap();
-        f.written[pos] ^= mask;
-        if let Some(b) = f.durable.get_mut(pos) {
-            *b ^= mask;
-        }
-    }
-
-    /// The contents of every file, as reads see them.
-    fn files(&self) -> BTreeMap<String, Vec<u8>> {
-        self.disk().files.iter().map(|(n, f)| (n.clone(), f.written.clone())).collect()
-    }
-
-    /// (writes, syncs) so far.
-    fn counts(&self) -> (usize, usize) {
-        let disk = self.disk();
-        (disk.writes, disk.syncs)
-    }
-}
-
-fn missing(name: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, name.to_owned())
-}
-
-impl SegmentIo for FaultIo {
-    fn list(&self) -> io::Result<Vec<String>> {
-        Ok(self.disk().files.keys().cloned().collect())
-    }
-
-    fn open(&mut self, name: &str) -> io::Result<u64> {
-        self.disk().files.get(name).map(|f| f.written.len() as u64).ok_or_else(|| missing(name))
-    }
-
-    fn create(&mut self, name: &str) -> io::Result<()> {
-        let mut disk = self.disk();
-        if disk.files.contains_key(name) {
-            return Err(io::ErrorKind::AlreadyExists.into());
-        }
-        disk.files.insert(name.to_owned(), FileState::default());
-        Ok(())
-    }
-
-    fn append(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let mut disk = self.disk();
-        disk.writes += 1;
-        disk.last_written = Some(name.to_owned());
-        let fail = disk.fail_next_write.take();
-        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
-        match fail {
-            Some(keep) => {
-                f.written.extend_from_slice(&bytes[..keep.min(bytes.len())]);
-                Err(io::Error::other("injected write failure"))
-            }
-            None => {
-                f.written.extend_from_slice(bytes);
-                Ok(())
-            }
-        }
-    }
-
-    fn sync_data(&mut self, name: &str) -> io::Result<()> {
-        self.sync_file(name)
-    }
-
-    fn syncer(&self, name: &str) -> io::Result<super::Syncer> {
-        if !self.disk().files.contains_key(name) {
-            return Err(missing(name));
-        }
-        let (io, name) = (self.clone(), name.to_owned());
-        Ok(Box::new(move || io.sync_file(&name)))
-    }
-
-    fn sync_dir(&mut self) -> io::Result<()> {
-        for f in self.disk().files.values_mut() {
-            f.named = true;
-        }
-        Ok(())
-    }
-
-    fn reader(&self) -> Arc<dyn super::SegmentRead> {
-        Arc::new(self.clone())
-    }
-
-    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.1.pass();
-        let disk = self.disk();
-        let f = disk.files.get(name).ok_or_else(|| missing(name))?;
-        let start = usize::try_from(offset).unwrap();
-        let src = f.written.get(start..start + buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-
-    fn truncate(&mut self, name: &str, len: u64) -> io::Result<()> {
-        let mut disk = self.disk();
-        let f = disk.files.get_mut(name).ok_or_else(|| missing(name))?;
-        f.written.truncate(usize::try_from(len).unwrap());
-        Ok(())
-    }
-
-    fn read_file(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
-        let disk = self.disk();
-        let f = disk.files.get(name).ok_or_else(|| missing(name))?;
-        if f.written.len() as u64 > max {
-            return Err(io::ErrorKind::InvalidData.into());
-        }
-        Ok(f.written.clone())
-    }
-
-    /// The `.tmp` is written durably; the renamed entry, like a created one, survives a
-    /// crash only after the next `sync_dir`.
-    fn replacer(&self, name: &str, bytes: Vec<u8>) -> io::Result<super::Replacer> {
-        let (io, name) = (self.clone(), name.to_owned());
-        Ok(Box::new(move || {
-            let mut disk = io.disk();
-            let tmp = format!("{name}.tmp");
-            match disk.fail_replaces {
-                Some(false) => return Err(io::Error::other("injected replace failure")),
-                Some(true) => {
-                    let state = FileState { written: bytes.clone(), durable: bytes, named: true };
-                    disk.files.insert(tmp, state);
-                    return Err(io::Error::other("injected crash before the rename"));
-                }
-                None => {}
-            }
-            disk.files.remove(&tmp);
-            let state = FileState { written: bytes.clone(), durable: bytes, named: false };
-            disk.files.insert(name, state);
-            disk.replaces += 1;
-            Ok(())
-        }))
-    }
-
-    fn remove(&mut self, name: &str) -> io::Result<()> {
-        self.disk().files.remove(name).map(|_| ()).ok_or_else(|| missing(name))
-    }
-}
-
-impl super::SegmentRead for FaultIo {
-    fn read_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        SegmentIo::read_at(self, name, offset, buf)
-    }
-}
 
 fn options(segment_bytes: u64) -> SegmentOptions {
     SegmentOptions { segment_bytes, ..SegmentOptions::default() }
@@ -1089,7 +846,11 @@ fn a_closed_store_releases_its_directory_refuses_appends_and_still_reads() {
 
 #[test]
 fn a_read_held_inside_the_segment_store_lets_appends_and_commits_through() {
-    let io = FaultIo::default();
+    let gate = Arc::new(Gate::default());
+    let io = FaultIo::default().with_read_hook({
+        let gate = Arc::clone(&gate);
+        Arc::new(move || gate.pass())
+    });
     // Segments of a few frames: the read finds several files, and the writer's buffer.
     let (store, _) = open(&io, 900).unwrap();
     let ledger = Arc::new(Ledger::open(Box::new(store)).unwrap());
@@ -1099,7 +860,7 @@ fn a_read_held_inside_the_segment_store_lets_appends_and_commits_through() {
     }
     ledger.commit().unwrap();
     for read in crate::testing::HELD_READS {
-        crate::testing::reads_do_not_hold_up_appends(&ledger, &io.1, read);
+        crate::testing::reads_do_not_hold_up_appends(&ledger, &gate, read);
     }
 }
 
