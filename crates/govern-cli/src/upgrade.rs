@@ -4,13 +4,14 @@
 //! (`docs/plans.md`, "Plan changes"). Starts a runtime on the data directory (as `govern
 //! serve` and `govern bench start` do), asks it (`RuntimeHandle::simulate_plan_change` or
 //! `apply_plan_change`), prints each gate's verdict, and shuts it down. `apply` writes the
-//! receipted `change_plan` when nothing refuses; otherwise it exits 1 with every reason.
+//! receipted `change_plan` when nothing refuses; otherwise it exits 1 with every reason and,
+//! when only the cooldown refuses, the time to try again.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use govern_governors::{ResourceId, TenantId};
+use govern_governors::{ResourceId, TenantId, Timestamp};
 use govern_plans::{Envelope, Simulation};
 use govern_runtime::{PlanChangeError, Runtime, simulation_json};
 
@@ -138,7 +139,24 @@ fn drive(args: &UpgradeArgs, apply: bool) -> Result<(), String> {
     printed?;
     match outcome {
         Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(refused_message(&e)),
+    }
+}
+
+/// The error line: every reason and, when only the cooldown refuses, when to try again (as
+/// `govern serve` answers `Retry-After`).
+fn refused_message(e: &PlanChangeError) -> String {
+    match e {
+        PlanChangeError::Refused { refusal, simulation, .. } => {
+            let until = simulation.cooldown.as_ref().and_then(|c| c.until_ms);
+            match (refusal.retry_after_secs(), until) {
+                (Some(secs), Some(until)) => {
+                    format!("{e}; retry after {} (in {secs} s)", Timestamp(until))
+                }
+                _ => format!("{e} (decided by {})", refusal.decided_by),
+            }
+        }
+        e => e.to_string(),
     }
 }
 
@@ -156,7 +174,9 @@ fn print(args: &UpgradeArgs, s: &Simulation, applied_seq: Option<u64>) -> Result
     }
     if let Some(c) = &s.cooldown {
         match c.until_ms {
-            Some(until) => say!("cooldown: {} ms, in force until {until} ms", c.cooldown_ms),
+            Some(until) => {
+                say!("cooldown: {} ms, in force until {}", c.cooldown_ms, Timestamp(until));
+            }
             None => say!("cooldown: {} ms, passed", c.cooldown_ms),
         }
     }

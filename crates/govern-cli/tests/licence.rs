@@ -106,9 +106,17 @@ fn keygen_issue_verify_with_both_algorithms() {
     // Only a regular file is read as a token or a key (a directory, or a FIFO, never waited on).
     let out = govern(&["licence", "verify", "--token-file", s(dir.path()), "--key", s(&ed)]);
     fails_with(&out, "not a regular file");
-    // keygen never overwrites.
+    // keygen never overwrites, and leaves no temporary file (it writes one, then links it).
+    let before = std::fs::read(&hs).unwrap();
     let again = govern(&["licence", "keygen", "--alg", "hmac", "--kid", "x", "--out", s(&hs)]);
     fails_with(&again, "exists");
+    assert_eq!(std::fs::read(&hs).unwrap(), before, "the key is not overwritten");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

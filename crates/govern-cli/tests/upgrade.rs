@@ -137,3 +137,49 @@ fn a_downgrade_over_a_limit_is_refused_and_an_upgrade_through_every_gate_is_appl
     let out = upgrade("simulate", "pro", &["--subscription", "nope"]);
     fails_with(&out, "subscription nope is pending, not active");
 }
+
+/// Only the cooldown refuses: the error names when to try again, as `govern serve`'s
+/// `Retry-After` does.
+#[test]
+fn an_upgrade_inside_its_cooldown_names_when_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("acme.toml");
+    std::fs::write(&scenario, SCENARIO.replace("CATALOG", s(&pricing()))).unwrap();
+    let data = dir.path().join("data");
+    let out = govern(&["run", s(&scenario), "--data-dir", s(&data)]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let catalog = pricing();
+    let apply = |to: &str| {
+        let args = [
+            "upgrade",
+            "apply",
+            "--data-dir",
+            s(&data),
+            "--tenant",
+            "acme",
+            "--to",
+            to,
+            "--catalog",
+            s(&catalog),
+        ];
+        govern(&args)
+    };
+    // Up to Enterprise and back to Pro (a downgrade has no cooldown): the plan changed now.
+    for to in ["pricing-enterprise", "pro"] {
+        let out = apply(to);
+        assert!(out.status.success(), "{to}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    let out = apply("pricing-enterprise");
+    fails_with(&out, "upgrade_cooldown: the plan changed less than 1209600000 ms ago");
+    let stderr = text(&out.stderr);
+    let secs: u64 = stderr
+        .split("(in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" s)").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no retry time in {stderr}"));
+    // 14 days from a change made moments ago, rounded up to seconds.
+    assert!((1_209_540..=1_209_600).contains(&secs), "{stderr}");
+    assert!(stderr.contains("; retry after 20"), "{stderr}");
+    assert!(text(&out.stdout).contains("cooldown: 1209600000 ms, in force until 20"));
+}

@@ -53,7 +53,8 @@ pub enum Command {
         trial_days: u32,
     },
     /// Starts paid service (from pending or a trial), optionally on another plan; also keeps
-    /// a subscription whose cancellation was requested but not confirmed.
+    /// a subscription whose cancellation was requested but not confirmed (on the plan in
+    /// force: once paid service has begun, only `change_plan` and `rollback_plan` change it).
     Activate {
         /// The plan id; required when no plan is set yet.
         plan: Option<String>,
@@ -312,6 +313,21 @@ impl Subscription {
         self.plan_changed_at.map(|at| at.plus_ms(PLAN_ROLLBACK_WINDOW_MS))
     }
 
+    /// Once paid service has begun (`activated_at`), the plan in force changes only through
+    /// `change_plan` (decided through the catalog's gates) or `rollback_plan`: `activate`
+    /// (which leaves `cancellation_requested` with that plan still in force) may name it or
+    /// none, never another. Before (from `pending`, a trial, or a trial whose cancellation was
+    /// requested) it chooses the first paid plan.
+    fn check_activate(&self, plan: Option<&str>) -> Result<(), Rejection> {
+        match (plan, self.activated_at, self.plan.as_deref()) {
+            (Some(asked), Some(_), Some(in_force)) if asked != in_force => Err(Rejection::unmet(
+                "activate",
+                "the plan in force changes only through plan changes (change_plan); activate names it or none",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn check_change(&self, plan: &str, previous: &str) -> Result<(), Rejection> {
         if self.plan.as_deref() != Some(previous) {
             return Err(Rejection::unmet("change_plan", "`previous` is not the plan in force"));
@@ -364,7 +380,10 @@ impl Governor for Subscription {
             (S::Pending, C::Activate { plan: None }) => {
                 return Err(Rejection::unmet("activate", "a plan is required to activate"));
             }
-            (S::Pending | S::FreeTrial | S::CancellationRequested, C::Activate { .. }) => S::Active,
+            (S::Pending | S::FreeTrial | S::CancellationRequested, C::Activate { plan }) => {
+                self.check_activate(plan.as_deref())?;
+                S::Active
+            }
             (S::FreeTrial, C::EndTrial) => match self.trial_end {
                 Some(end) if ctx.now < end => {
                     return Err(Rejection::TooEarly { command: "end_trial", not_before: end });

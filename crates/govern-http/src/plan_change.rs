@@ -3,19 +3,21 @@
 //! - `POST /v1/tenants/{tenant}/plan-change:simulate`: the dry run (the catalog's path, the
 //!   cooldown, the five gates, each with its verdict, reason and data); changes nothing.
 //! - `POST /v1/tenants/{tenant}/plan-change:apply`: the dry run, then the receipted
-//!   `change_plan` when nothing refuses; a refusal is 409 `plan_change_refused` with every
-//!   reason and the dry run.
+//!   `change_plan` when nothing refuses; a refusal is answered with the status and code of the
+//!   reason that decides (the path 422/409/403, a gate 409, the cooldown the catalog's status
+//!   with `Retry-After`), every reason in the message and the dry run.
 //!
 //! Both take `{"to": PLAN, "subscription": ID?, "reason": TEXT?}` (the tenant's only
 //! subscription by default) and the tenant's or the operator's key.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use govern_governors::ResourceId;
-use govern_runtime::{PlanChangeError, Refusal, RuntimeHandle, simulation_json};
+use govern_plans::Simulation;
+use govern_runtime::{PlanChangeError, PlanChangeRefusal, Refusal, RuntimeHandle, simulation_json};
 use serde::Deserialize;
 
 use crate::api::extract::{Json, TenantCaller};
@@ -78,8 +80,9 @@ async fn simulate(
     Ok(axum::Json(simulation_json(&s)))
 }
 
-/// 200 with the dry run and `receipt` (the `change_plan` receipt's sequence number), or 409
-/// `plan_change_refused` with `{"error": …, "simulation": …}`.
+/// 200 with the dry run and `receipt` (the `change_plan` receipt's sequence number), or the
+/// refusal that decides (`PlanChangeRefusal`: its status, code and `decided_by`; a cooldown's
+/// `Retry-After` and `retry_after_ms`) with `{"error": …, "simulation": …}`.
 async fn apply(
     State(state): State<AppState>,
     who: TenantCaller,
@@ -93,13 +96,27 @@ async fn apply(
             v["receipt"] = applied.accepted.seq.into();
             Ok(axum::Json(v).into_response())
         }
-        Err(PlanChangeError::Refused { reasons, simulation }) => {
-            let error =
-                ApiError::new(StatusCode::CONFLICT, "plan_change_refused", reasons.join("; "));
-            let body =
-                serde_json::json!({ "error": error, "simulation": simulation_json(&simulation) });
-            Ok((StatusCode::CONFLICT, axum::Json(body)).into_response())
+        Err(PlanChangeError::Refused { reasons, refusal, simulation }) => {
+            Ok(refused(&reasons, &refusal, &simulation))
         }
         Err(e) => Err(error(e)),
     }
+}
+
+/// A refused change: the deciding refusal's status, the error shape (`retry_after` in seconds
+/// and the `Retry-After` header for a cooldown), `retry_after_ms` and the dry run.
+fn refused(reasons: &[String], refusal: &PlanChangeRefusal, simulation: &Simulation) -> Response {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::CONFLICT);
+    let mut error = ApiError::new(status, &refusal.code, reasons.join("; "));
+    error.retry_after = refusal.retry_after_secs();
+    error.decided_by = Some(refusal.decided_by.clone());
+    let mut body = serde_json::json!({ "error": error, "simulation": simulation_json(simulation) });
+    if let Some(ms) = refusal.retry_after_ms {
+        body["retry_after_ms"] = ms.into();
+    }
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(seconds) = error.retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }

@@ -122,16 +122,65 @@ fn new_file(secret: bool) -> std::fs::OpenOptions {
     options
 }
 
-/// Writes `contents` as a new file at `path`, mode 0600 when `secret` (else 0644), and syncs
-/// it: an existing file is never replaced (`AlreadyExists`).
+/// How many temporary names [`create_new`] tries before giving up: each is the process id
+/// and a counter, so only leftovers of crashed writers (a reused pid) can be in the way.
+pub const TEMPORARY_NAMES_MAX: u32 = 16;
+
+/// Counts the temporary names [`create_new`] takes in this process, so that threads writing
+/// at once do not collide.
+static TEMPORARY_SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Writes `contents` as a new file at `path`, mode 0600 when `secret` (else 0644), so that the
+/// file appears under its name whole or not at all, and an existing file is never replaced
+/// (`AlreadyExists`).
+///
+/// The contents go to a fresh temporary file beside it (`.NAME.PID.N.tmp`, created with the
+/// same mode, so a secret is never readable by others even there), synced, then hard-linked
+/// to `path`: a link, unlike a rename, fails when `path` exists, whenever it appeared. The
+/// temporary name is then removed (linked or refused) and the directory synced. A crash leaves at most the temporary file (whole or partial, mode as above), never
+/// a partial file under `path`. Needs a file system with hard links (every local Unix one,
+/// NTFS).
 ///
 /// # Errors
-/// The I/O error of creating, writing or syncing it.
+/// The I/O error of creating, writing, syncing or linking it (`AlreadyExists` when `path`
+/// exists); the temporary file is removed on every error.
 pub fn create_new(path: &Path, contents: &[u8], secret: bool) -> std::io::Result<()> {
     use std::io::Write as _;
-    let mut file = new_file(secret).open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    use std::sync::atomic::Ordering;
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        let serial = TEMPORARY_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{serial}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        match new_file(secret).open(&tmp) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                attempt += 1;
+                if attempt >= TEMPORARY_NAMES_MAX {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file.write_all(contents).and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        std::fs::hard_link(&tmp, path)
+    });
+    // Whether linked or not, the temporary name goes: the file lives on under `path`.
+    let removed = std::fs::remove_file(&tmp);
+    written?;
+    removed?;
+    sync_dir(dir)
 }
 
 /// Syncs a directory, so that a rename in it is durable (a no-op where directories cannot be
@@ -180,7 +229,7 @@ fn special_kind(_: &std::fs::FileType) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{ReadError, read_bounded};
+    use super::{ReadError, create_new, read_bounded};
 
     #[test]
     fn reads_up_to_the_limit_and_refuses_one_byte_more() {
@@ -209,6 +258,29 @@ mod tests {
             read_bounded(std::path::Path::new("/dev/zero"), 10),
             Err(ReadError::NotRegular("a character device"))
         ));
+    }
+
+    #[test]
+    fn create_new_writes_a_whole_file_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        create_new(&path, b"secret one", true).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret one");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let err = create_new(&path, b"secret two", true).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret one", "not overwritten");
+        // The link refused it (nothing is checked before): no temporary file is left behind,
+        // written or refused.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["k.key"]);
     }
 
     #[cfg(unix)]

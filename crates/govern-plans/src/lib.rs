@@ -34,10 +34,10 @@ pub use model::{
 pub use model::{ERROR_RATE_DECIMALS_MAX, ERROR_RATE_MAX_DEFAULT};
 pub use problem::{Check, Problem};
 pub use upgrade::{
-    Certification, ChangeKind, ChangePath, Cooldown, Gate, GateReport, Overage, PathRefusal,
-    PlanChangeInput, ReceiptState, Simulation, SlaStatus, USAGE_METERS_MAX, Verdict, can_upgrade,
-    certification_valid, clean_receipt_state, infrastructure_headroom, resource_availability,
-    simulate, sla_compliance,
+    Certification, ChangeKind, ChangePath, Cooldown, DecidingRefusal, Gate, GateReport, Overage,
+    PathRefusal, PlanChangeInput, ReceiptState, Simulation, SlaStatus, USAGE_METERS_MAX, Verdict,
+    can_upgrade, certification_valid, clean_receipt_state, infrastructure_headroom,
+    resource_availability, simulate, sla_compliance,
 };
 
 /// The largest catalog file read, in bytes.

@@ -304,6 +304,23 @@ pub struct Cooldown {
     pub refusal: Option<RefusalCode>,
 }
 
+/// The reason that decides how a refused plan change is answered
+/// ([`Simulation::deciding_refusal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecidingRefusal<'a> {
+    /// The catalog has no way from the plan in force to the target (nothing else was judged).
+    Path(&'a PathRefusal),
+    /// The first failing gate; the dry run names every other.
+    Gate(&'a GateReport),
+    /// Only the cooldown refuses: the change is allowed from `until_ms`.
+    Cooldown {
+        /// When the cooldown ends, in ms since the epoch.
+        until_ms: u64,
+        /// The path's refusal code (`None`: the catalog's default, `upgrade_cooldown`).
+        refusal: Option<&'a RefusalCode>,
+    },
+}
+
 /// A dry run of a plan change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simulation {
@@ -335,6 +352,28 @@ impl Simulation {
     #[must_use]
     pub fn kind(&self) -> Option<ChangeKind> {
         self.path.as_ref().ok().map(|p| p.kind)
+    }
+
+    /// The one reason an answer to a refused change leads with (its status and code at the
+    /// HTTP edge, `docs/http.md`, "Plan changes"), when several refuse: the path, then the
+    /// first failing gate (in [`Gate::ALL`]'s order), then the cooldown. A cooldown decides
+    /// only when nothing else refuses, because it is the one refusal that time alone lifts:
+    /// telling a client when to retry while a gate fails would send it back to be refused
+    /// again. `None` when the change is allowed.
+    #[must_use]
+    pub fn deciding_refusal(&self) -> Option<DecidingRefusal<'_>> {
+        if let Err(e) = &self.path {
+            return Some(DecidingRefusal::Path(e));
+        }
+        if let Some(g) = self.gates.iter().find(|g| g.verdict == Verdict::Fail) {
+            return Some(DecidingRefusal::Gate(g));
+        }
+        match &self.cooldown {
+            Some(c @ Cooldown { until_ms: Some(until_ms), .. }) => {
+                Some(DecidingRefusal::Cooldown { until_ms: *until_ms, refusal: c.refusal.as_ref() })
+            }
+            _ => None,
+        }
     }
 
     /// Every reason the change is refused, in order: the path, the cooldown, each failing gate.

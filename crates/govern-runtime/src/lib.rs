@@ -86,7 +86,10 @@ pub use governor::Snapshot;
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
 pub use idempotency::{IDEMPOTENCY_KEY, IdempotencyStats};
-pub use plan_change::{PlanChangeApplied, PlanChangeError, simulation_json};
+pub use plan_change::{
+    PLAN_CHANGE_REFUSAL_CODES, PlanChangeApplied, PlanChangeError, PlanChangeRefusal,
+    simulation_json,
+};
 pub use retention::{RETENTION_CHECK_RECORDS, Retention};
 pub use runtime::{LedgerStatus, ReceiptPage, Runtime, RuntimeBuilder, RuntimeHandle};
 pub use saga::{

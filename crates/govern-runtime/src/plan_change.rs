@@ -4,6 +4,8 @@
 //! `change_plan` when nothing refuses. The decision is `govern_plans`'; this module only reads
 //! and sequences. `docs/plans.md`, "Plan changes".
 
+mod refusal;
+
 use std::collections::BTreeMap;
 
 use govern_governors::subscription::{self, Command as SubCommand, PlanChangeKind};
@@ -16,6 +18,8 @@ use govern_plans::{
 use crate::RuntimeHandle;
 use crate::commercial::RATE_METER;
 use crate::error::{Accepted, CommandError, Refusal};
+
+pub use refusal::{PLAN_CHANGE_REFUSAL_CODES, PlanChangeRefusal};
 
 /// Why a plan change could not be simulated or applied.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,9 @@ pub enum PlanChangeError {
     Refused {
         /// Each reason (`Simulation::refusals`).
         reasons: Vec<String>,
+        /// The reason that decides the answer (its code, status and, for a cooldown, when to
+        /// retry), judged when the change was refused.
+        refusal: PlanChangeRefusal,
         /// The dry run that refused.
         simulation: Box<Simulation>,
     },
@@ -223,8 +230,9 @@ impl RuntimeHandle {
     /// rejected rather than applied twice).
     ///
     /// # Errors
-    /// [`PlanChangeError::Refused`] with every reason (path, cooldown, failing gates); the
-    /// errors of [`Self::simulate_plan_change`]; the command's own refusal or rejection.
+    /// [`PlanChangeError::Refused`] with every reason (path, cooldown, failing gates) and the
+    /// one that decides the answer ([`PlanChangeRefusal`]); the errors of
+    /// [`Self::simulate_plan_change`]; the command's own refusal or rejection.
     pub async fn apply_plan_change(
         &self,
         tenant: &TenantId,
@@ -247,13 +255,18 @@ impl RuntimeHandle {
         key: Option<&str>,
         exclude: &[(GovernorKind, ResourceId)],
     ) -> Result<PlanChangeApplied, PlanChangeError> {
-        let simulation =
-            self.simulate_plan_change_excluding(tenant, subscription, to, exclude).await?;
-        let kind = match simulation.kind() {
-            Some(kind) if simulation.allowed() => kind,
-            _ => {
+        // As `simulate_plan_change`, keeping the input's now for a cooldown's retry time.
+        let Some(catalog) = self.catalog_in_force() else {
+            return Err(PlanChangeError::NoCatalog);
+        };
+        let input = self.plan_change_input_excluding(tenant, subscription, to, exclude).await?;
+        let simulation = govern_plans::simulate(&catalog, &input);
+        let kind = match PlanChangeRefusal::judge(&simulation, &catalog, input.now_ms) {
+            Ok(kind) => kind,
+            Err(refusal) => {
                 return Err(PlanChangeError::Refused {
                     reasons: simulation.refusals(),
+                    refusal,
                     simulation: Box::new(simulation),
                 });
             }

@@ -186,8 +186,9 @@ const ACTION_KEYS: &[&str] = &[
     "simulate_plan_change",
     "apply_plan_change",
 ];
-/// Codes a plan-change step may be refused with, besides the runtime's: the gates refused
-/// (`apply_plan_change`), the subscription is not active, or the tenant has no single
+/// Codes a plan-change step may be refused with, besides the runtime's and the deciding
+/// refusal's (`govern_runtime::PLAN_CHANGE_REFUSAL_CODES`): any refusal of an apply (the path,
+/// the cooldown or a gate), the subscription is not active, or the tenant has no single
 /// subscription.
 pub(crate) const PLAN_CHANGE_CODES: &[&str] =
     &["plan_change_refused", "not_active", "which_subscription"];
@@ -1004,7 +1005,8 @@ impl Cx<'_> {
             }
             Some(Action::Usage { .. }) => ERROR_CODES.to_vec(),
             Some(Action::PlanChange { .. }) => {
-                PLAN_CHANGE_CODES.iter().chain(ERROR_CODES).copied().collect()
+                let deciding = govern_runtime::PLAN_CHANGE_REFUSAL_CODES;
+                PLAN_CHANGE_CODES.iter().chain(deciding).chain(ERROR_CODES).copied().collect()
             }
             _ => ERROR_CODES.to_vec(),
         };

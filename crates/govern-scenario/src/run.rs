@@ -84,6 +84,8 @@ pub enum StepOutcome {
         refusals: Vec<String>,
         /// Whether the step asked to apply.
         apply: bool,
+        /// An apply's refusal as `govern serve` answers it (its code and status).
+        refusal: Option<govern_runtime::PlanChangeRefusal>,
     },
     /// A `close_period` step closed a month (or found it closed).
     Invoiced {
@@ -507,9 +509,9 @@ async fn plan_change(
     } else {
         h.simulate_plan_change(tenant, &sub, to).await.map(|s| (s, None))
     };
-    let (simulation, seq) = match result {
-        Ok(done) => done,
-        Err(E::Refused { simulation, .. }) => (*simulation, None),
+    let (simulation, seq, refusal) = match result {
+        Ok((simulation, seq)) => (simulation, seq, None),
+        Err(E::Refused { simulation, refusal, .. }) => (*simulation, None, Some(refusal)),
         Err(E::Command(c)) => {
             return StepOutcome::Refused {
                 code: c.code(),
@@ -537,6 +539,7 @@ async fn plan_change(
         gates: simulation.gates.iter().map(|g| (g.gate.name(), g.verdict.name())).collect(),
         refusals: simulation.refusals(),
         apply,
+        refusal,
     }
 }
 
@@ -721,7 +724,7 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                 None => met += 1,
             }
         }
-        StepOutcome::PlanChanged { allowed, applied, gates, refusals, apply, .. } => {
+        StepOutcome::PlanChanged { allowed, applied, gates, refusals, apply, refusal, .. } => {
             if let Some(want) = expect.allowed {
                 check(want == *allowed, format!("expected allowed {want}, got {refusals:?}"));
             }
@@ -730,11 +733,18 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                 check(got == want, format!("expected gate {gate} {want}, got {got}"));
             }
             match expect.refused.as_deref() {
+                // Any refusal of an apply, or the one code that decides it.
                 Some("plan_change_refused") => check(
                     *apply && applied.is_none(),
                     "expected refused plan_change_refused, got applied".into(),
                 ),
-                Some(code) => check(false, format!("expected refused {code}, got {refusals:?}")),
+                Some(code) => check(
+                    refusal.as_ref().is_some_and(|r| r.code == code),
+                    format!(
+                        "expected refused {code}, got {}: {refusals:?}",
+                        refusal.as_ref().map_or("no refusal", |r| r.code.as_str())
+                    ),
+                ),
                 None if *apply && expect.allowed != Some(false) => check(
                     applied.is_some(),
                     format!("expected applied, got refused: {}", refusals.join("; ")),
@@ -742,7 +752,8 @@ fn judge(expect: &Expect, outcome: &StepOutcome) -> (usize, Vec<String>) {
                 None => check(true, String::new()),
             }
             if let Some(want) = expect.status {
-                let got = if applied.is_some() { 200 } else { 409 };
+                // As `govern serve` answers: a dry run and an applied change are 200.
+                let got = refusal.as_ref().map_or(200, |r| r.status);
                 check(want == got, format!("expected status {want}, got {got}"));
             }
         }

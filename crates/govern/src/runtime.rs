@@ -226,6 +226,14 @@ pub use govern_runtime::{
     limits, metric_names,
 };
 
+/// Plan changes (`RuntimeHandle::apply_plan_change`, `docs/plans.md`): the error, with the
+/// refusal that decides its answer (code, HTTP status, a cooldown's retry time), and the
+/// applied change.
+pub use govern_runtime::{
+    PLAN_CHANGE_REFUSAL_CODES, PlanChangeApplied, PlanChangeError, PlanChangeRefusal,
+    simulation_json,
+};
+
 /// Outbound notifications (`docs/notifications.md`): endpoints, events, the retry policy and
 /// the transport, given to [`RuntimeBuilder::notifications`].
 pub use govern_runtime::notify;

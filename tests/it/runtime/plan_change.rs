@@ -100,9 +100,13 @@ async fn the_cooldown_counts_from_the_subscriptions_last_plan_change() {
     h.apply_plan_change(&acme, &sub_id, "pro", "grow").await.unwrap();
     tokio::time::advance(DAY * 13).await;
     let err = h.apply_plan_change(&acme, &sub_id, "pricing-enterprise", "grow").await.unwrap_err();
-    let PlanChangeError::Refused { reasons, simulation } = err else { panic!("{err:?}") };
+    let PlanChangeError::Refused { reasons, simulation, refusal } = err else { panic!("{err:?}") };
     assert!(reasons[0].starts_with("upgrade_cooldown"), "{reasons:?}");
     assert!(simulation.gates.iter().all(|g| g.verdict != Verdict::Fail), "only the cooldown");
+    // The answer: the catalog's status for `upgrade_cooldown`, and exactly the day left.
+    assert_eq!((refusal.code.as_str(), refusal.status), ("upgrade_cooldown", 429));
+    assert_eq!(refusal.retry_after_ms, Some(u64::try_from(DAY.as_millis()).unwrap()));
+    assert_eq!(refusal.retry_after_secs(), Some(86_400));
     tokio::time::advance(DAY).await;
     h.apply_plan_change(&acme, &sub_id, "pricing-enterprise", "grow").await.unwrap();
     // A subscription that is not active does not change plan.

@@ -31,6 +31,9 @@ async fn with_a_catalog_a_subscription_names_one_of_its_plans_or_is_refused_unkn
     assert_eq!(refused.code(), "unknown_plan");
     assert_eq!(sub.activate(Some("pro"), "converted").await.unwrap().to, "active");
     assert_eq!(sub.request_cancellation("leaving").await.unwrap().to, "cancellation_requested");
+    // Keeping it does not change its plan around the plan-change gates.
+    let refused = sub.activate(Some("starter"), "stays, cheaper").await.unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), ("precondition_failed", 409));
     assert_eq!(sub.activate(None, "stays").await.unwrap().to, "active");
     let commands: Vec<String> = h
         .receipts(&acme, Some(GovernorKind::Subscription), None)

@@ -91,6 +91,38 @@ fn cancellation_with_a_paid_period_terminates_at_its_end() {
 }
 
 #[test]
+fn keeping_a_cancelled_subscription_cannot_change_its_plan_around_the_gates() {
+    let mut s = Subscription::default();
+    let steps = [
+        (0, C::Activate { plan: Some("team".into()) }),
+        (1, C::RequestCancellation),
+        (2, C::Activate { plan: Some("enterprise".into()) }),
+        (2, C::Activate { plan: Some("team".into()) }),
+        (3, C::RequestCancellation),
+        (4, C::Activate { plan: None }),
+    ];
+    assert_eq!(
+        transcript(&mut s, &steps),
+        "pending --activate--> active
+active --request_cancellation--> cancellation_requested
+cancellation_requested --activate--> rejected precondition_failed: activate refused: the plan in force changes only through plan changes (change_plan); activate names it or none
+cancellation_requested --activate--> active
+active --request_cancellation--> cancellation_requested
+cancellation_requested --activate--> active
+"
+    );
+    assert_eq!((s.plan(), s.plan_changed_at()), (Some("team"), None));
+
+    // A trial whose cancellation was requested never had paid service: converting it still
+    // chooses the plan.
+    let mut t = Subscription::default();
+    let steps =
+        [(0, trial()), (1, C::RequestCancellation), (2, C::Activate { plan: Some("team".into()) })];
+    assert!(transcript(&mut t, &steps).ends_with("cancellation_requested --activate--> active\n"));
+    assert_eq!(t.plan(), Some("team"));
+}
+
+#[test]
 fn guards_refuse_bad_data() {
     let mut s = Subscription::default();
     let out = transcript(&mut s, &[(0, C::Activate { plan: None })]);

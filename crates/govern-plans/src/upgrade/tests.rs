@@ -204,6 +204,38 @@ fn no_path_means_no_gates() {
     assert_eq!(s.refusals().len(), 1);
 }
 
+#[test]
+fn the_path_then_the_first_failing_gate_then_the_cooldown_decide() {
+    let c = catalog();
+    assert_eq!(simulate(&c, &input("free", "pro")).deciding_refusal(), None);
+    let s = simulate(&c, &input("free", "ent"));
+    assert!(matches!(
+        s.deciding_refusal(),
+        Some(DecidingRefusal::Path(PathRefusal::NoPath { .. }))
+    ));
+
+    // Inside the cooldown alone: the cooldown decides, with its end and the path's code.
+    let mut i = input("free", "pro");
+    i.plan_changed_at_ms = Some(i.now_ms - DAY_MS);
+    let s = simulate(&c, &i);
+    let Some(DecidingRefusal::Cooldown { until_ms, refusal }) = s.deciding_refusal() else {
+        panic!("{:?}", s.deciding_refusal())
+    };
+    assert_eq!(until_ms, i.now_ms + 29 * DAY_MS);
+    assert_eq!(refusal.map(RefusalCode::as_str), Some("upgrade_cooldown"));
+
+    // A failing gate outranks the cooldown (waiting would not help); the first in seed order
+    // leads when several fail.
+    i.sla = SlaStatus::Violating("p99".into());
+    i.receipts = Some(ReceiptState { failed_payments: 1, pending_payments: 0, open_sagas: 0 });
+    let s = simulate(&c, &i);
+    let Some(DecidingRefusal::Gate(g)) = s.deciding_refusal() else {
+        panic!("{:?}", s.deciding_refusal())
+    };
+    assert_eq!(g.gate, Gate::CleanReceiptState);
+    assert_eq!(s.refusals().len(), 3, "every reason is still reported: {:?}", s.refusals());
+}
+
 fn certification() -> impl Strategy<Value = Certification> {
     prop_oneof![
         Just(Certification::Valid),
