@@ -613,6 +613,71 @@ macro_rules! machines {
                     })+
                 }
             }
+
+            /// Decides a command given by name and arguments (as a host or a script sends
+            /// it) at `ctx` and, when accepted, applies it: the completed arguments (what the
+            /// receipt records) and the transition's states; the rejection otherwise. What a
+            /// model of the runtime decides through (`govern simulate`).
+            ///
+            /// # Errors
+            /// The governor's rejection, or the arguments' (`invalid_argument`).
+            pub fn accept_raw(
+                &mut self,
+                name: &str,
+                args: &Args,
+                ctx: &crate::Ctx,
+            ) -> Result<RawTransition, crate::Rejection> {
+                use crate::CommandSpec as _;
+                match self {
+                    $(Self::$kind(m) => {
+                        let mut command = <<$ty as Governor>::Command>::parse(name, args)
+                            .map_err(crate::Rejection::from)?;
+                        let t = m.accept(&mut command, ctx)?;
+                        m.evolve(&command, t.to, ctx.now);
+                        Ok(RawTransition {
+                            args: command.args(),
+                            from: t.from.name(),
+                            to: t.to.name(),
+                        })
+                    })+
+                }
+            }
+
+            /// The sample commands of `kind` (every command, with typical arguments), as
+            /// names and arguments.
+            #[must_use]
+            pub fn samples(kind: GovernorKind, ctx: &crate::Ctx) -> Vec<(&'static str, Args)> {
+                use crate::CommandSpec as _;
+                match kind {
+                    $(GovernorKind::$kind => <<$ty as Governor>::Command>::samples(ctx)
+                        .iter()
+                        .map(|c| (c.name(), c.args()))
+                        .collect(),)+
+                }
+            }
+
+            /// Its state timeout: when it is due, and the command's name and arguments.
+            #[must_use]
+            pub fn state_timeout_raw(&self) -> Option<(Timestamp, &'static str, Args)> {
+                use crate::CommandSpec as _;
+                match self {
+                    $(Self::$kind(m) => m
+                        .state_timeout()
+                        .map(|t| (t.at, t.command.name(), t.command.args())),)+
+                }
+            }
+        }
+
+        /// A command [`Machine::accept_raw`] accepted: its completed arguments and the
+        /// names of the states it went from and to.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct RawTransition {
+            /// The arguments the receipt records.
+            pub args: Args,
+            /// The state before.
+            pub from: &'static str,
+            /// The state after.
+            pub to: &'static str,
         }
 
         $(

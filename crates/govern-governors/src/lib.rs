@@ -39,7 +39,8 @@ pub mod tenant;
 
 pub use args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
 pub use codec::{
-    CodecProblem, Machine, StateCodec, StateCodecError, StateReader, StateWriter, kind_of_tag,
+    CodecProblem, Machine, RawTransition, StateCodec, StateCodecError, StateReader, StateWriter,
+    kind_of_tag,
     kind_tag,
 };
 pub use governor::{Governor, ReplayError, StateSpec, StateTimeout, Transition, replay_step};

@@ -120,6 +120,13 @@ impl FaultIo {
         Ok(())
     }
 
+    /// Disarms the failures armed and not yet met (`fail_next_sync`, `fail_next_write`).
+    pub fn disarm(&self) {
+        let mut disk = self.disk();
+        disk.fail_next_sync = false;
+        disk.fail_next_write = None;
+    }
+
     pub fn fail_next_sync(&self) {
         self.disk().fail_next_sync = true;
     }
