@@ -148,10 +148,10 @@ pub(crate) struct LifecycleArgs {
     /// it, else its first plan. Default: no catalog (a plan is any id; no views).
     #[arg(long, num_args = 1..)]
     catalog: Vec<std::path::PathBuf>,
-    /// Install the Prometheus recorder `govern serve` installs (with its upkeep every 5 s)
-    /// before the runtime starts, so that every command, commit and route change is
-    /// recorded as in production: what metrics cost (docs/benchmarks.md, issue 16). The
-    /// run ends by rendering it once and reports how many series it held.
+    /// Install the Prometheus recorder `govern serve` installs before the runtime starts,
+    /// so that every command, commit and route change is recorded as in production: what
+    /// metrics cost (docs/benchmarks.md, issue 16). The run ends by rendering it once and
+    /// reports how many series it held.
     #[arg(long)]
     metrics: bool,
     /// Print one JSON line instead of a table.
@@ -416,11 +416,7 @@ fn lifecycle(args: &LifecycleArgs) -> Result<(), String> {
     // The reference first, in a quiet process: measured after the runtime, it would overlap
     // with the runtime's actors being freed in the background.
     let bare = rt.block_on(bare_actor_bytes(args.governors.min(100_000)))?;
-    let prometheus = if args.metrics {
-        Some(rt.block_on(async { crate::prometheus::install() })?)
-    } else {
-        None
-    };
+    let prometheus = if args.metrics { Some(crate::prometheus::install()?) } else { None };
     let report = rt.block_on(drive(args, catalog, &plan))?;
     // Rendered once, after the measured run: the series a scrape would have found.
     let metrics_series = prometheus
