@@ -1,3 +1,6 @@
+//! govern's Prometheus recorder: against the exporter it replaced, under two threads, and at
+//! its series limit.
+
 use metrics::Recorder as _;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
