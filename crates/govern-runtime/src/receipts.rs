@@ -495,7 +495,8 @@ impl ReceiptActor {
                         }
                         let waiter = Waiting::Accepted { reply, accepted, tenant, event };
                         if self.immediate {
-                            self.complete(waiter, Ok(()));
+                            // Answered at the write: the caller records it (see `accepted`).
+                            self.complete(waiter, Ok(()), None);
                             if self.options.durability == Durability::Buffered
                                 && self.ledger.is_durable()
                                 && let Some(myself) = myself
@@ -604,9 +605,13 @@ impl ReceiptActor {
             }
         };
         let outcome = result.map(drop);
+        // The batch's acceptances, recorded in one pass (one clock read, one increment per
+        // kind) as the batch is answered.
+        let mut batch = self.telemetry.accepted_batch();
         for waiter in done {
-            self.complete(waiter.what, outcome.clone());
+            self.complete(waiter.what, outcome.clone(), Some(&mut batch));
         }
+        drop(batch);
         if again {
             let mut core = self.core();
             self.commit_if_needed(&mut core);
@@ -614,7 +619,12 @@ impl ReceiptActor {
     }
 
     /// Answers one waiter, once its receipts are durable (or failed).
-    fn complete(&self, what: Waiting, result: Result<(), LedgerError>) {
+    fn complete(
+        &self,
+        what: Waiting,
+        result: Result<(), LedgerError>,
+        batch: Option<&mut crate::telemetry::AcceptedBatch<'_>>,
+    ) {
         match what {
             Waiting::Deferred(f) => f(result),
             Waiting::Accepted { mut reply, accepted, tenant, event } => match result {
@@ -628,21 +638,27 @@ impl ReceiptActor {
                     if let Some(view) = reply.view.take() {
                         self.commercial.apply(&tenant, *view);
                     }
-                    self.accepted(reply, accepted, tenant);
+                    self.accepted(reply, accepted, tenant, batch);
                 }
             },
         }
     }
 
     /// Answers a durable acceptance: a tenant governor's through the registry actor.
-    fn accepted(&self, reply: Reply, accepted: Accepted, tenant: govern_governors::TenantId) {
-        // Answered after a group commit: measured here, once per batch's thread. Answered at
-        // the write (this actor then sequences every command one by one and is the
-        // bottleneck), the caller measures it instead.
+    fn accepted(
+        &self,
+        reply: Reply,
+        accepted: Accepted,
+        tenant: govern_governors::TenantId,
+        batch: Option<&mut crate::telemetry::AcceptedBatch<'_>>,
+    ) {
+        // Answered after a group commit: measured here, with the rest of its batch, on one
+        // thread. Answered at the write (this actor then sequences every command one by one
+        // and is the bottleneck), the caller measures it instead.
         if !self.immediate
-            && let Some((kind, started)) = reply.measured
+            && let (Some((kind, started)), Some(batch)) = (reply.measured, batch)
         {
-            self.telemetry.accepted(kind, &tenant, started);
+            batch.record(kind, &tenant, started);
         }
         match reply.tenant_state {
             Some(state) => {

@@ -77,6 +77,11 @@ impl Started {
     fn seconds(self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
+
+    /// Seconds from this to `now` (zero if `now` is earlier).
+    fn seconds_until(self, now: Started) -> f64 {
+        now.0.saturating_duration_since(self.0).as_secs_f64()
+    }
 }
 
 /// One kind's instruments: its commands' and its domain's.
@@ -168,9 +173,9 @@ impl Telemetry {
         &self.kinds[kind as usize]
     }
 
-    /// Records an accepted command answered by the receipt actor.
-    pub(crate) fn accepted(&self, kind: GovernorKind, tenant: &TenantId, started: Started) {
-        self.command(kind, tenant, &Ok(()), started);
+    /// A batch of acceptances to record, answered together by the receipt actor.
+    pub(crate) fn accepted_batch(&self) -> AcceptedBatch<'_> {
+        AcceptedBatch { telemetry: self, now: None, counts: [0; KINDS] }
     }
 
     /// Records a command's outcome and its latency since `started`.
@@ -243,6 +248,43 @@ impl Telemetry {
         cell.get_or_init(|| {
             metrics::counter!(COMMAND_REFUSALS_TOTAL, "governor" => kind.name(), "outcome" => outcome, "code" => code)
         })
+    }
+}
+
+/// The acceptances one group commit answers, recorded in one pass by the receipt actor: one
+/// read of the clock for all their latencies (the batch is answered within microseconds),
+/// and each kind's accepted counter incremented once, by its count, when the batch is
+/// dropped. Every acceptance is counted once and timed once, as one at a time would be.
+#[derive(Debug)]
+pub(crate) struct AcceptedBatch<'a> {
+    telemetry: &'a Telemetry,
+    /// When the batch is answered: read at its first acceptance.
+    now: Option<Started>,
+    /// Acceptances by kind not yet added to their counters.
+    counts: [u64; KINDS],
+}
+
+impl AcceptedBatch<'_> {
+    /// Records an acceptance of `kind` sent at `started`.
+    pub(crate) fn record(&mut self, kind: GovernorKind, tenant: &TenantId, started: Started) {
+        let now = *self.now.get_or_insert_with(Started::now);
+        self.telemetry.kind(kind).latency.record(started.seconds_until(now));
+        if self.telemetry.tenant_labels {
+            // A series per tenant: counted one by one, as the caller would.
+            self.telemetry.count(kind, tenant, "accepted", None);
+        } else if let Some(n) = self.counts.get_mut(kind as usize) {
+            *n += 1;
+        }
+    }
+}
+
+impl Drop for AcceptedBatch<'_> {
+    fn drop(&mut self) {
+        for (k, n) in self.telemetry.kinds.iter().zip(self.counts) {
+            if n > 0 {
+                k.accepted.increment(n);
+            }
+        }
     }
 }
 

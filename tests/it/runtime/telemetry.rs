@@ -143,6 +143,72 @@ async fn commands_refusals_latency_restarts_passivation_and_commits_are_recorded
     assert!(batches.iter().all(|b| *b >= 1.0));
 }
 
+/// The receipt actor records a group commit's acceptances together (one clock read, one
+/// increment per kind): each is still counted once and timed once, by kind, with the tenant
+/// label too when opted in.
+#[tokio::test(start_paused = true)]
+async fn a_group_commits_acceptances_are_each_counted_and_timed_once() {
+    const SUBS: usize = 30;
+    const QUOTAS: usize = 10;
+    for opted_in in [false, true] {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let dir = tempfile::tempdir().unwrap();
+        let commits = govern_runtime::ledger::CommitOptions {
+            batch_delay: Duration::from_millis(1),
+            ..govern_runtime::ledger::CommitOptions::default()
+        };
+        let rt = builder()
+            .data_dir(dir.path())
+            .group_commit(commits)
+            .metrics_tenant_labels(opted_in)
+            .start()
+            .await
+            .unwrap();
+        let h = rt.handle();
+        let acme = tenant("acme");
+        h.provision_tenant(&acme, quota(), "onboarding").await.unwrap();
+        let subs = (0..SUBS).map(|i| {
+            let s = h.subscription(&acme, &resource(&format!("sub-{i}")));
+            async move { s.start_trial("pro", 14, "signed up").await }
+        });
+        let quotas = (0..QUOTAS).map(|i| {
+            let q = h.governor::<Quota>(&acme, &resource(&format!("quota-{i}")));
+            async move { q.send(QuotaCommand::SendWarning, "ops").await }
+        });
+        let (subs, quotas) = futures::future::join(
+            futures::future::join_all(subs),
+            futures::future::join_all(quotas),
+        )
+        .await;
+        assert!(subs.iter().chain(&quotas).all(Result::is_ok), "{subs:?} {quotas:?}");
+        let receipts = rt.shutdown().await.unwrap().next_seq;
+        // The tenant's provisioning is two commands (provision, activate).
+        assert_eq!(receipts, 2 + (SUBS + QUOTAS) as u64);
+        let read = read(&snapshotter);
+
+        let accepted = |kind: &'static str| {
+            let mut labels = vec![("governor", kind), ("outcome", "accepted")];
+            if opted_in {
+                labels.push(("tenant", "acme"));
+            }
+            counter(&read, COMMANDS_TOTAL, &labels)
+        };
+        assert_eq!(accepted("subscription"), SUBS as u64);
+        assert_eq!(accepted("quota"), QUOTAS as u64);
+        assert_eq!(accepted("tenant"), 2);
+        let latencies = |kind| histogram(&read, COMMAND_DURATION_SECONDS, &[("governor", kind)]);
+        assert_eq!(latencies("subscription").len(), SUBS);
+        assert_eq!(latencies("quota").len(), QUOTAS);
+        assert!(latencies("subscription").iter().all(|s| s.is_finite() && *s >= 0.0));
+        // They were answered in batches: the test tests what it says.
+        let batches = histogram(&read, LEDGER_COMMIT_RECEIPTS, &[]);
+        assert_eq!(batches.iter().sum::<f64>(), receipts as f64, "{batches:?}");
+        assert!(batches.iter().any(|b| *b >= 10.0), "{batches:?}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn quarantines_and_escalations_are_counted_by_domain() {
     let recorder = DebuggingRecorder::new();
