@@ -31,3 +31,8 @@ bless:
 # Exactly what CI runs.
 ci:
     bash .ci/run
+
+# The deterministic simulator for as long as asked (e.g. `just simulate 30m`), from a seed
+# (default: one drawn from the clock), 2 000 steps a run; a failing seed prints its replay.
+simulate DURATION="10m" SEED=`date +%s`:
+    cargo run --release --bin govern -- simulate --seed {{SEED}} --for {{DURATION}} --steps 2000

@@ -40,8 +40,7 @@ pub mod tenant;
 pub use args::{ArgError, ArgProblem, ArgReader, Args, CommandSpec};
 pub use codec::{
     CodecProblem, Machine, RawTransition, StateCodec, StateCodecError, StateReader, StateWriter,
-    kind_of_tag,
-    kind_tag,
+    kind_of_tag, kind_tag,
 };
 pub use governor::{Governor, ReplayError, StateSpec, StateTimeout, Transition, replay_step};
 pub use ids::{IdError, ResourceId, TenantId};

@@ -31,9 +31,7 @@ mod rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use govern_governors::{
-    Args, Ctx, GovernorKind, Machine, ResourceId, TenantId, Timestamp,
-};
+use govern_governors::{Args, Ctx, GovernorKind, Machine, ResourceId, TenantId, Timestamp};
 use govern_ledger::segment::{FaultIo, SegmentOptions, SegmentStore};
 use govern_receipt::{Digest, Receipt};
 use govern_runtime::{CommandError, CrashPoint, RawCommand, Refusal, Runtime, RuntimeHandle};
@@ -160,9 +158,7 @@ pub fn simulate(config: &SimConfig) -> Result<SimReport, SimFailure> {
         replay: config.replay_command(),
     };
     if config.steps > STEPS_MAX || config.tenants == 0 || config.tenants > TENANTS_MAX {
-        return Err(fail(format!(
-            "steps must be at most {STEPS_MAX}, tenants 1 to {TENANTS_MAX}"
-        )));
+        return Err(fail(format!("steps must be at most {STEPS_MAX}, tenants 1 to {TENANTS_MAX}")));
     }
     quiet_injected_panics();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -224,7 +220,7 @@ async fn run(config: &SimConfig) -> Result<SimReport, SimFailure> {
     while w.step < config.steps {
         w.step += 1;
         w.one_step().await?;
-        if config.check_every > 0 && w.step % config.check_every == 0 {
+        if config.check_every > 0 && w.step.is_multiple_of(config.check_every) {
             w.check().await?;
         }
     }
@@ -331,7 +327,8 @@ impl World {
                 self.restart(Restart::Clean).await
             }
             _ => {
-                let how = if faults && self.rng.chance(500) { Restart::Crash } else { Restart::Clean };
+                let how =
+                    if faults && self.rng.chance(500) { Restart::Crash } else { Restart::Clean };
                 self.restart(how).await
             }
         }
@@ -381,8 +378,15 @@ impl World {
                     )));
                 }
                 self.acked.insert(a.seq, a.hash);
+                let due = gov.machine.state_timeout_raw().is_some_and(|(at, _, _)| at <= now);
                 self.model.commit(key, gov);
                 self.report.accepted += 1;
+                if due {
+                    // A state whose timeout is already due (a grant resumed past its expiry):
+                    // the runtime fires it at once.
+                    self.h.fire_due_timeouts().await;
+                    self.timeouts().await?;
+                }
                 Ok(())
             }
             (Err(CommandError::Rejected(r)), Err(m)) if r.kind() == m.kind() => {
@@ -448,7 +452,10 @@ impl World {
                     )));
                 }
                 let (gov, _) = self.model.decide(&key, name, &args, at).map_err(|e| {
-                    self.failure(format!("{}/{}/{}: the model rejects its timeout {name}: {e}", key.0, key.1, key.2))
+                    self.failure(format!(
+                        "{}/{}/{}: the model rejects its timeout {name}: {e}",
+                        key.0, key.1, key.2
+                    ))
                 })?;
                 self.acked.insert(r.seq, r.hash);
                 self.model.commit(key.clone(), gov);
@@ -473,7 +480,9 @@ impl World {
         let (t, kind, r) = keys[self.rng.index(keys.len())].clone();
         match self.h.inject_crash(&t, kind, &r, point).await {
             Ok(()) | Err(Refusal::GovernorUnavailable { .. }) => {}
-            Err(e) => return Err(self.failure(format!("injecting a crash into {t}/{kind}/{r}: {e}"))),
+            Err(e) => {
+                return Err(self.failure(format!("injecting a crash into {t}/{kind}/{r}: {e}")));
+            }
         }
         // A panicking governor is restarted; until then its commands may be refused.
         self.faulted = true;
@@ -536,7 +545,8 @@ impl World {
         if refused {
             Ok(())
         } else {
-            Err(self.failure(format!("a flipped bit ({mask:#04x} at {name}:{pos}) was not refused")))
+            Err(self
+                .failure(format!("a flipped bit ({mask:#04x} at {name}:{pos}) was not refused")))
         }
     }
 
@@ -581,18 +591,27 @@ impl World {
     /// Every invariant.
     async fn check(&mut self) -> Result<(), SimFailure> {
         self.report.checks += 1;
-        let head = self.h.verify().map_err(|e| self.failure(format!("the chain does not verify: {e}")))?;
+        let head =
+            self.h.verify().map_err(|e| self.failure(format!("the chain does not verify: {e}")))?;
         // Every tenant's receipts: its own; every acknowledged one where it was.
         let mut seen: BTreeMap<u64, Digest> = BTreeMap::new();
         let mut keys: BTreeMap<Key, Vec<Receipt>> = BTreeMap::new();
         for t in &self.tenants {
-            let receipts = self.h.receipts(t, None, None).map_err(|e| self.failure(format!("reading {t}: {e}")))?;
+            let receipts = self
+                .h
+                .receipts(t, None, None)
+                .map_err(|e| self.failure(format!("reading {t}: {e}")))?;
             for r in receipts {
                 if &r.body.tenant != t {
-                    return Err(self.failure(format!("{t}'s receipts hold {}'s receipt {}", r.body.tenant, r.seq)));
+                    return Err(self.failure(format!(
+                        "{t}'s receipts hold {}'s receipt {}",
+                        r.body.tenant, r.seq
+                    )));
                 }
                 seen.insert(r.seq, r.hash);
-                keys.entry((t.clone(), r.body.governor, r.body.resource.clone())).or_default().push(r);
+                keys.entry((t.clone(), r.body.governor, r.body.resource.clone()))
+                    .or_default()
+                    .push(r);
             }
         }
         for (seq, hash) in &self.acked {
@@ -607,7 +626,9 @@ impl World {
         // Every governor: the model's receipts, and a state equal to its replay.
         for (key, gov) in &self.model.govs {
             let got = keys.get(key).map_or(&[][..], Vec::as_slice);
-            if got.len() != gov.receipts.len() || !gov.receipts.iter().zip(got).all(|(w, r)| same(w, r)) {
+            if got.len() != gov.receipts.len()
+                || !gov.receipts.iter().zip(got).all(|(w, r)| same(w, r))
+            {
                 return Err(self.failure(format!(
                     "{}/{}/{}: receipts {:?}, the model {:?}",
                     key.0,
@@ -623,8 +644,17 @@ impl World {
             for r in receipts {
                 let b = &r.body;
                 replayed
-                    .replay_step(b.governor.name(), &b.command, &b.args, &b.state_from, &b.state_to, b.timestamp)
-                    .map_err(|e| self.failure(format!("{}/{}/{}: replay: {e}", key.0, key.1, key.2)))?;
+                    .replay_step(
+                        b.governor.name(),
+                        &b.command,
+                        &b.args,
+                        &b.state_from,
+                        &b.state_to,
+                        b.timestamp,
+                    )
+                    .map_err(|e| {
+                        self.failure(format!("{}/{}/{}: replay: {e}", key.0, key.1, key.2))
+                    })?;
             }
             let live = self.state_bytes(key).await?;
             let want = replayed.encode_state().map_err(|e| self.failure(e.to_string()))?;
@@ -661,7 +691,8 @@ impl World {
             h: &RuntimeHandle,
             key: &Key,
         ) -> Result<Vec<u8>, String> {
-            let snap = h.governor::<G>(&key.0, &key.2).snapshot().await.map_err(|e| e.to_string())?;
+            let snap =
+                h.governor::<G>(&key.0, &key.2).snapshot().await.map_err(|e| e.to_string())?;
             snap.machine.encode_state().map_err(|e| e.to_string())
         }
         let h = &self.h;
@@ -677,7 +708,9 @@ impl World {
             GovernorKind::Audit => bytes::<audit::Trail>(h, key).await,
             GovernorKind::Saga => bytes::<saga::Saga>(h, key).await,
         };
-        got.map_err(|e| self.failure(format!("{}/{}/{}: reading its state: {e}", key.0, key.1, key.2)))
+        got.map_err(|e| {
+            self.failure(format!("{}/{}/{}: reading its state: {e}", key.0, key.1, key.2))
+        })
     }
 }
 
@@ -688,7 +721,8 @@ fn quiet_injected_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let msg = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
+            let msg =
+                info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
             if !msg.starts_with("injected crash") {
                 default(info);
             }

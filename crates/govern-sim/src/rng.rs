@@ -49,7 +49,10 @@ mod tests {
         // The reference values of SplitMix64 for seed 1234567 (from its published C code).
         let mut r = SplitMix64::new(1_234_567);
         let got: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(got, [6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423]);
+        assert_eq!(
+            got,
+            [6_457_827_717_110_365_317, 3_203_168_211_198_807_973, 9_817_491_932_198_370_423]
+        );
         let mut r = SplitMix64::new(7);
         assert!((0..1_000).all(|_| r.below(10) < 10));
         assert_eq!(SplitMix64::new(0).below(0), 0);

@@ -1,8 +1,13 @@
 //! The simulator's own checks: a run is a function of its seed; runs with and without
-//! faults keep every invariant over a few hundred seeds (CI's share; `govern simulate` and
-//! `just simulate` run many more).
+//! faults keep every invariant over a few hundred seeds (CI's share; `GOVERN_SIM_SEEDS=N`
+//! runs N seeds of each kind, `govern simulate` and `just simulate` many more).
 
 use super::{SimConfig, simulate};
+
+/// Seeds of each kind: CI's share, or `GOVERN_SIM_SEEDS`.
+fn seeds(ci: u64) -> u64 {
+    std::env::var("GOVERN_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(ci)
+}
 
 #[test]
 fn one_seed_gives_one_run() {
@@ -17,8 +22,9 @@ fn one_seed_gives_one_run() {
 
 #[test]
 fn seeds_without_faults_keep_every_invariant() {
-    for seed in 0..50 {
-        let config = SimConfig { seed, steps: 200, faults: false, ..SimConfig::default() };
+    for seed in 0..seeds(100) {
+        let config =
+            SimConfig { seed, steps: 60, faults: false, check_every: 20, ..SimConfig::default() };
         if let Err(e) = simulate(&config) {
             panic!("{e}");
         }
@@ -27,13 +33,26 @@ fn seeds_without_faults_keep_every_invariant() {
 
 #[test]
 fn seeds_with_faults_keep_every_invariant() {
+    let n = seeds(150);
     let mut faults = 0;
-    for seed in 1_000..1_200 {
-        let config = SimConfig { seed, steps: 200, ..SimConfig::default() };
+    let mut timeouts = 0;
+    for seed in 1_000..1_000 + n {
+        let config = SimConfig { seed, steps: 50, check_every: 20, ..SimConfig::default() };
         match simulate(&config) {
-            Ok(report) => faults += report.faults.values().sum::<u64>(),
+            Ok(report) => {
+                faults += report.faults.values().sum::<u64>();
+                timeouts += report.timeouts_fired;
+            }
             Err(e) => panic!("{e}"),
         }
     }
-    assert!(faults > 200, "{faults} faults injected over 200 seeds");
+    assert!(faults >= n / 2, "{faults} faults injected over {n} seeds");
+    assert!(timeouts > 0, "no state timeout fired over {n} seeds");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_the_replay_command() {
+    let e = simulate(&SimConfig { tenants: 0, ..SimConfig::default() }).unwrap_err();
+    assert!(e.what.contains("tenants 1 to"), "{e}");
+    assert!(e.replay.starts_with("govern simulate --seed 1 "), "{e}");
 }
