@@ -198,16 +198,18 @@ fn request(h: &Harness, data: &[u8]) -> Option<Request<Body>> {
     builder.body(body).ok()
 }
 
-/// The target's body.
+/// What the router answers to the request `data` stands for: its status and its body as
+/// JSON (`None`: the input stands for no request, or is over the bound).
 ///
 /// # Panics
-/// When a property fails.
-pub fn run(data: &[u8]) {
+/// When the answer's body cannot be read, or is not JSON.
+#[must_use]
+pub fn answer(data: &[u8]) -> Option<(StatusCode, serde_json::Value)> {
     if data.len() > Limits::default().body_bytes_max + 2 {
-        return;
+        return None;
     }
     let h = harness();
-    let Some(request) = request(h, data) else { return };
+    let request = request(h, data)?;
     let (status, body) = h.tokio.block_on(async {
         let Ok(response) = h.router.clone().oneshot(request).await;
         let status = response.status();
@@ -215,16 +217,22 @@ pub fn run(data: &[u8]) {
         (status, body)
     });
     let Ok(body) = body else { panic!("the answer's body could not be read ({status})") };
-    assert_ne!(
-        status,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "500: {}",
-        String::from_utf8_lossy(&body)
-    );
-    let json: Result<serde_json::Value, _> = serde_json::from_slice(&body);
-    let Ok(json) = json else {
-        panic!("{status} answered with a body that is not JSON: {}", String::from_utf8_lossy(&body))
-    };
+    match serde_json::from_slice(&body) {
+        Ok(json) => Some((status, json)),
+        Err(_) => panic!(
+            "{status} answered with a body that is not JSON: {}",
+            String::from_utf8_lossy(&body)
+        ),
+    }
+}
+
+/// The target's body.
+///
+/// # Panics
+/// When a property fails.
+pub fn run(data: &[u8]) {
+    let Some((status, json)) = answer(data) else { return };
+    assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "500: {json}");
     if !status.is_success() {
         assert!(json["error"].is_object(), "{status} without the error shape: {json}");
     }
@@ -237,11 +245,11 @@ pub fn seeds() -> Vec<crate::seeds::Seed> {
     let t = T0.0 / 1_000;
     let inputs: [(&str, u8, String); 10] = [
         ("command", 0, r#"{"kind":"subscription","resource":"sub-2","name":"start_trial","args":{"plan":"starter","trial_days":14},"reason":"signed up"}"#.into()),
-        ("command-billing", 0, r#"{"kind":"billing","resource":"inv-1","name":"issue_invoice","args":{"amount":"19.00","currency":"USD"},"reason":"monthly"}"#.into()),
         ("check", 1, r#"{"feature":"report_builder","action":"create","quantity":2}"#.into()),
         ("usage", 2, r#"{"events":[{"meter":"reports","quantity":3,"event_id":"e-1"},{"meter":"ai_tokens","quantity":1000,"event_id":"e-2","at_ms":1767225600000}]}"#.into()),
         ("simulate", 3, r#"{"to":"pro","subscription":"sub-1"}"#.into()),
-        ("apply", 4, r#"{"to":"pro","reason":"grew"}"#.into()),
+        ("apply", 4, r#"{"to":"pro","subscription":"sub-1","reason":"grew"}"#.into()),
+        ("command-billing", 0, r#"{"kind":"billing","resource":"inv-1","name":"request_payment","args":{"amount":"19.00","currency":"EUR","method":"card"},"reason":"monthly"}"#.into()),
         ("webhook", 5, format!(r#"{{"id":"evt_1","object":"event","type":"invoice.paid","created":{t},"livemode":false,"data":{{"object":{{"id":"in_1","amount_paid":1900,"currency":"usd","metadata":{{"govern_tenant":"acme","govern_resource":"sub-1"}}}}}}}}"#)),
         ("receipts", 6, "after=0&limit=10".into()),
         ("tenants", 7, "limit=5&after=a".into()),
