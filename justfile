@@ -33,7 +33,7 @@ ci:
     bash .ci/run
 
 # Fuzz one target for SECONDS with libFuzzer, on the stable toolchain (docs/reliability.md,
-# "Fuzzing"). Targets: scenario plans segment receipt webhook http. New inputs go to
+# "Fuzzing"). Targets: scenario plans segment segment_records receipt webhook http. New inputs go to
 # fuzz/work/TARGET (ignored by git); the seeds and regressions are read from fuzz/corpus/TARGET.
 # Needs `cargo install cargo-fuzz`. A crash is written to fuzz/artifacts/TARGET/.
 fuzz TARGET SECONDS="60":
@@ -42,4 +42,4 @@ fuzz TARGET SECONDS="60":
 
 # Fuzz every target for SECONDS each, one after the other.
 fuzz-all SECONDS="60":
-    for t in scenario plans segment receipt webhook http; do just fuzz $t {{SECONDS}} || exit 1; done
+    for t in scenario plans segment segment_records receipt webhook http; do just fuzz $t {{SECONDS}} || exit 1; done

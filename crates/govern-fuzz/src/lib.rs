@@ -15,6 +15,7 @@ pub mod receipt;
 pub mod scenario;
 pub mod seeds;
 pub mod segment;
+pub mod segment_records;
 pub mod webhook;
 
 /// A target: its name (the directory of its corpus, the `fuzz/fuzz_targets/` file) and body.
@@ -27,10 +28,11 @@ pub struct Target {
 }
 
 /// Every target, in the order `docs/reliability.md` lists them.
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 7] = [
     Target { name: "scenario", run: scenario::run },
     Target { name: "plans", run: plans::run },
     Target { name: "segment", run: segment::run },
+    Target { name: "segment_records", run: segment_records::run },
     Target { name: "receipt", run: receipt::run },
     Target { name: "webhook", run: webhook::run },
     Target { name: "http", run: http::run },

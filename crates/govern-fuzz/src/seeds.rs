@@ -57,6 +57,20 @@ pub fn all(root: &Path) -> Result<Vec<Seed>, String> {
     out.push(Seed { target: "segment", name: "ledger-3-segments".into(), bytes: segments.clone() });
     let first = segments.get(..segments.len().min(900)).unwrap_or_default().to_vec();
     out.push(Seed { target: "segment", name: "torn-tail".into(), bytes: first });
+    let framed: Vec<u8> = records
+        .iter()
+        .flat_map(|r| (r.len() as u16).to_be_bytes().into_iter().chain(r.iter().copied()))
+        .collect();
+    out.push(Seed { target: "segment_records", name: "ledger-24-records".into(), bytes: framed });
+    let three = records
+        .iter()
+        .take(3)
+        .flat_map(|r| (r.len() as u16).to_be_bytes().into_iter().chain(r.iter().copied()));
+    out.push(Seed {
+        target: "segment_records",
+        name: "ledger-3-records".into(),
+        bytes: three.collect(),
+    });
     for (i, record) in records.into_iter().enumerate().step_by(5) {
         out.push(Seed { target: "receipt", name: format!("receipt-{i}"), bytes: record });
     }

@@ -11,8 +11,8 @@ use govern_fuzz::seeds::Seed;
 
 /// Mutated inputs per target by default, so that all six run in a few seconds.
 const INPUTS_DEFAULT: usize = 1_500;
-/// The `http` and `segment` targets cost more per input (a request through the runtime; a
-/// ledger opened twice): this fraction of the others' count.
+/// The `http` and the two segment targets cost more per input (a request through the
+/// runtime; a ledger opened twice): this fraction of the others' count.
 const COSTLY_DIVISOR: usize = 5;
 /// The mutated inputs' size bound (the engine's default `-max_len` is 4 096; the seeds are
 /// larger, and mutations may grow them a little).
@@ -78,7 +78,7 @@ fn every_target_survives_its_corpus_and_mutations_of_it() {
         for (name, input) in &corpus {
             run_one(target.name, target.run, name, input);
         }
-        let n = if matches!(target.name, "http" | "segment") {
+        let n = if matches!(target.name, "http" | "segment" | "segment_records") {
             budget / COSTLY_DIVISOR
         } else {
             budget
