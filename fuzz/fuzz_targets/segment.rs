@@ -1,0 +1,5 @@
+//! libFuzzer target `segment`: the body is `govern_fuzz::segment::run` (its properties are documented
+//! there and in docs/reliability.md).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| govern_fuzz::segment::run(data));
