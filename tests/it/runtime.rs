@@ -10,6 +10,7 @@ mod crash_recovery;
 mod durable;
 mod feed;
 mod idempotency;
+mod isolation;
 mod notify;
 mod passivation;
 mod plan_change;
