@@ -6,7 +6,7 @@
 //! in-memory filesystem, `govern_ledger::segment::FaultIo`), crashes that drop what was not
 //! synced, and bit flips in segment files at a restart.
 //!
-//! Every command is decided first by a pure model ([`model`]: the governors' machines
+//! Every command is decided first by a pure model (`model.rs`: the governors' machines
 //! through the pure core alone), and after every fault and every `check_every` steps the
 //! simulator checks the invariants:
 //! - the runtime answered what the model decided (accepted with the same transition, or
