@@ -79,17 +79,7 @@ pub(crate) fn builder() -> RuntimeBuilder {
 /// Injected crashes panic on purpose; keep them out of the test output (every other panic
 /// still goes to the default hook).
 pub(crate) fn quiet_injected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg =
-                info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
-            if !msg.starts_with("injected crash") {
-                default(info);
-            }
-        }));
-    });
+    govern_runtime::quiet_injected_panics();
 }
 
 /// Provisions `acme` with a subscription `sub-1` on the catalog's `starter`, trial then paid,

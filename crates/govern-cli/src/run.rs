@@ -153,13 +153,7 @@ fn run_one(
 fn quiet_injected_crashes() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if !message.starts_with("injected crash") {
+        if !govern_runtime::is_injected_crash(info.payload()) {
             default(info);
         }
     }));

@@ -26,6 +26,7 @@ mod handle;
 mod hosted;
 mod idempotency;
 mod ingest;
+mod injected;
 pub mod limits;
 mod notifier;
 pub mod notify;
@@ -86,6 +87,7 @@ pub use governor::Snapshot;
 pub use handle::{GovernorHandle, RawCommand};
 pub use hosted::Hosted;
 pub use idempotency::{IDEMPOTENCY_KEY, IdempotencyStats};
+pub use injected::{INJECTED_CRASH_PREFIX, is_injected_crash, quiet_injected_panics};
 pub use plan_change::{
     PLAN_CHANGE_REFUSAL_CODES, PlanChangeApplied, PlanChangeError, PlanChangeRefusal,
     simulation_json,

@@ -160,7 +160,7 @@ pub fn simulate(config: &SimConfig) -> Result<SimReport, SimFailure> {
     if config.steps > STEPS_MAX || config.tenants == 0 || config.tenants > TENANTS_MAX {
         return Err(fail(format!("steps must be at most {STEPS_MAX}, tenants 1 to {TENANTS_MAX}")));
     }
-    quiet_injected_panics();
+    govern_runtime::quiet_injected_panics();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -712,22 +712,6 @@ impl World {
             self.failure(format!("{}/{}/{}: reading its state: {e}", key.0, key.1, key.2))
         })
     }
-}
-
-/// Injected governor panics are the simulator's own: they stay out of the output (every other
-/// panic still reaches the hook that was installed).
-fn quiet_injected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg =
-                info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
-            if !msg.starts_with("injected crash") {
-                default(info);
-            }
-        }));
-    });
 }
 
 /// Whether a refusal leaves the command's outcome unknown (it may have been recorded).

@@ -107,13 +107,7 @@ fn count_injected_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or_default();
-            if msg.starts_with("injected crash") {
+            if govern_runtime::is_injected_crash(info.payload()) {
                 INJECTED_PANICS.fetch_add(1, Ordering::Relaxed);
             } else {
                 default(info);
