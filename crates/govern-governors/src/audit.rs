@@ -485,6 +485,18 @@ impl CommandSpec for Command {
             }
             Ok(v.to_owned())
         };
+        let month = |r: &mut ArgReader<'_>| -> Result<String, ArgError> {
+            let period = r.raw("period")?;
+            if !is_month(period) {
+                return Err(ArgError::new(
+                    name,
+                    "period",
+                    Some(period),
+                    ArgProblem::Malformed { expected: "a month, YYYY-MM" },
+                ));
+            }
+            Ok(period.to_owned())
+        };
         match r.command() {
             "record_refusals" => {
                 let cmd = Self::RecordRefusals {
@@ -530,30 +542,13 @@ impl CommandSpec for Command {
                 return Ok(cmd);
             }
             "finalize_invoice" => {
-                let period = r.raw("period")?;
-                if !is_month(period) {
-                    return Err(ArgError::new(
-                        name,
-                        "period",
-                        Some(period),
-                        ArgProblem::Malformed { expected: "a month, YYYY-MM" },
-                    ));
-                }
-                let cmd = Self::FinalizeInvoice { period: period.to_owned() };
+                let period = month(&mut r)?;
+                let cmd = Self::FinalizeInvoice { period };
                 r.finish()?;
                 return Ok(cmd);
             }
             "record_invoice" => {
-                let period = r.raw("period")?;
-                if !is_month(period) {
-                    return Err(ArgError::new(
-                        name,
-                        "period",
-                        Some(period),
-                        ArgProblem::Malformed { expected: "a month, YYYY-MM" },
-                    ));
-                }
-                let period = period.to_owned();
+                let period = month(&mut r)?;
                 let plan = r.text("plan")?;
                 let currency = r.raw("currency")?;
                 if crate::Currency::from_code(currency).is_none() {

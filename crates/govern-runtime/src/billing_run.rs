@@ -663,21 +663,27 @@ pub fn recorded_invoice(
     tenant: &TenantId,
     period: &BillingPeriod,
 ) -> Result<Option<ClosedInvoice>, NotInvoiceable> {
-    let Some(r) = receipts.iter().rev().find(|r| {
-        r.body.governor == GovernorKind::Audit
-            && r.body.command == "record_invoice"
-            && r.body.args.get("period") == Some(&period.label)
-    }) else {
+    let Some(r) = period_record(receipts, "record_invoice", &period.label) else {
         return Ok(None);
     };
-    let finalized = receipts.iter().any(|f| {
-        f.body.governor == GovernorKind::Audit
-            && f.body.command == "finalize_invoice"
-            && f.body.args.get("period") == Some(&period.label)
-    });
+    let finalized = period_record(receipts, "finalize_invoice", &period.label).is_some();
     let closed =
         ClosedInvoice::from_receipt(tenant, r, period).map(|c| ClosedInvoice { finalized, ..c });
     closed.map(Some).ok_or_else(|| {
         NotInvoiceable(format!("receipt {} records {} but does not read back", r.seq, period.label))
+    })
+}
+
+/// The last audit-trail receipt among `receipts` of `command` (`record_invoice`,
+/// `finalize_invoice`) for the period `label`.
+pub(crate) fn period_record<'a>(
+    receipts: &'a [Receipt],
+    command: &str,
+    label: &str,
+) -> Option<&'a Receipt> {
+    receipts.iter().rev().find(|r| {
+        r.body.governor == GovernorKind::Audit
+            && r.body.command == command
+            && r.body.args.get("period").map(String::as_str) == Some(label)
     })
 }

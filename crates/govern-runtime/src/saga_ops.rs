@@ -14,7 +14,7 @@ use govern_governors::{
     Governor, GovernorKind, Metadata, Reason, Request, ResourceId, TenantId, Timestamp, audit,
 };
 
-use crate::billing_run::BillingPeriod;
+use crate::billing_run::{BillingPeriod, period_record};
 use crate::error::{CommandError, Refusal};
 use crate::limits::{SAGA_NOTIFY_POLL_MAX, SAGA_NOTIFY_WAIT};
 use crate::notify::EventKind;
@@ -176,13 +176,10 @@ impl RuntimeHandle {
             Operation::FinalizeInvoice => {
                 let period = BillingPeriod::month(required("period")?)?;
                 let receipts = self.audit_receipts(tenant)?;
-                let of_period = |r: &&govern_receipt::Receipt, command: &str| {
-                    r.body.command == command && r.body.args.get("period") == Some(&period.label)
-                };
-                if receipts.iter().any(|r| of_period(&r, "finalize_invoice")) {
+                if period_record(&receipts, "finalize_invoice", &period.label).is_some() {
                     return Ok(());
                 }
-                if !receipts.iter().any(|r| of_period(&r, "record_invoice")) {
+                if period_record(&receipts, "record_invoice", &period.label).is_none() {
                     return Err(StepError::Failed(format!(
                         "no invoice is recorded for {}",
                         period.label
@@ -208,7 +205,8 @@ impl RuntimeHandle {
         }
     }
 
-    /// Whether `resource`'s receipts hold a `command` carrying idempotency key `key`.
+    /// Whether subscription `resource`'s receipts hold a `command` carrying idempotency key
+    /// `key` (how a resumed `change_plan` or `rollback_plan` finds itself done).
     fn keyed_receipt(
         &self,
         tenant: &TenantId,
@@ -257,10 +255,7 @@ impl RuntimeHandle {
         let mut pause = Duration::from_millis(50);
         loop {
             let receipts = self.audit_receipts(tenant)?;
-            let Some(invoice) = receipts.iter().rev().find(|r| {
-                r.body.command == "record_invoice"
-                    && r.body.args.get("period") == Some(&period.label)
-            }) else {
+            let Some(invoice) = period_record(&receipts, "record_invoice", &period.label) else {
                 return Err(StepError::Failed(format!(
                     "no invoice is recorded for {}",
                     period.label

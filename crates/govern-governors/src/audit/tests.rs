@@ -77,6 +77,12 @@ fn an_invoice_record_keeps_one_encoding_of_its_lines_and_total() {
     assert_eq!(bad("total", "-1"), "total");
     assert_eq!(bad("period", "2026-13"), "period");
     assert_eq!(bad("period", "26-01"), "period");
+    let month = |value: &str| {
+        let a: crate::Args = [("period".to_owned(), value.to_owned())].into();
+        Command::parse("finalize_invoice", &a).map_err(|e| e.argument)
+    };
+    assert_eq!(month("2026-01"), Ok(Command::FinalizeInvoice { period: "2026-01".into() }));
+    assert_eq!(month("2026-13"), Err("period".to_owned()));
     assert_eq!(bad("currency", "usd"), "currency");
     assert_eq!(bad("currency", "ZZZ"), "currency", "three capitals, but no currency");
 }
