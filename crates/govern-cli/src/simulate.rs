@@ -67,7 +67,7 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), String> {
         } else if args.seeds == 1 && args.r#for.is_none() {
             say!("{}", text(&config, &report));
         }
-        add(&mut totals, &report);
+        totals.add(&report);
     }
     if !args.json && (args.seeds > 1 || args.r#for.is_some()) {
         say!(
@@ -81,34 +81,24 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn add(t: &mut SimReport, r: &SimReport) {
-    t.commands += r.commands;
-    t.accepted += r.accepted;
-    t.rejected += r.rejected;
-    t.refused += r.refused;
-    t.unknown_recorded += r.unknown_recorded;
-    t.unknown_lost += r.unknown_lost;
-    t.clock_jumps += r.clock_jumps;
-    t.timeouts_fired += r.timeouts_fired;
-    t.passivations += r.passivations;
-    t.restarts += r.restarts;
-    t.checks += r.checks;
-    t.receipts += r.receipts;
-    for (k, v) in &r.faults {
-        *t.faults.entry(k).or_default() += v;
-    }
-}
-
 fn summary(r: &SimReport) -> String {
     let faults: Vec<String> = r.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
     format!(
-        "  commands {} (accepted {}, rejected {}, refused {}; unknown outcomes recorded {}, not recorded {})\n  clock jumps {} (timeouts fired {}), passivation sweeps {}, restarts {}, invariant checks {}\n  faults: {}\n  receipts {} (0 acknowledged lost)",
+        "  commands {} (accepted {}, rejected {}, refused {}; unknown outcomes recorded {}, not recorded {})\n  usage events counted {}, duplicates found {}, refused {}; checks decided as the rules say {}\n  onboarding sagas completed {}, compensated {} (resumed after a crash {}); runtime receipts adopted {}\n  clock jumps {} (timeouts fired {}), passivation sweeps {}, restarts {}, invariant checks {}\n  faults: {}\n  receipts {} (0 acknowledged lost)",
         r.commands,
         r.accepted,
         r.rejected,
         r.refused,
         r.unknown_recorded,
         r.unknown_lost,
+        r.usage_counted,
+        r.usage_duplicates,
+        r.usage_refused,
+        r.checks_decided,
+        r.sagas_completed,
+        r.sagas_compensated,
+        r.sagas_resumed,
+        r.adopted,
         r.clock_jumps,
         r.timeouts_fired,
         r.passivations,
@@ -130,24 +120,18 @@ fn text(config: &SimConfig, r: &SimReport) -> String {
 }
 
 fn json(config: &SimConfig, r: &SimReport) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "seed": config.seed,
         "steps": config.steps,
         "tenants": config.tenants,
         "faults_enabled": config.faults,
-        "commands": r.commands,
-        "accepted": r.accepted,
-        "rejected": r.rejected,
-        "refused": r.refused,
-        "unknown_recorded": r.unknown_recorded,
-        "unknown_lost": r.unknown_lost,
-        "clock_jumps": r.clock_jumps,
-        "timeouts_fired": r.timeouts_fired,
-        "passivations": r.passivations,
-        "restarts": r.restarts,
-        "checks": r.checks,
         "faults": r.faults,
-        "receipts": r.receipts,
         "head": r.head.to_string(),
-    })
+    });
+    for (name, n) in r.counts() {
+        if name != "faults" {
+            v[name] = serde_json::json!(n);
+        }
+    }
+    v
 }

@@ -25,6 +25,7 @@
 //! nothing more, and the model takes what the ledger says. A failing seed reports the command
 //! that replays it exactly.
 
+mod commercial;
 mod model;
 mod rng;
 
@@ -33,8 +34,12 @@ use std::time::Duration;
 
 use govern_governors::{Args, Ctx, GovernorKind, Machine, ResourceId, TenantId, Timestamp};
 use govern_ledger::segment::{FaultIo, SegmentOptions, SegmentStore};
+use govern_plans::Catalog;
 use govern_receipt::{Digest, Receipt};
-use govern_runtime::{CommandError, CrashPoint, RawCommand, Refusal, Runtime, RuntimeHandle};
+use govern_runtime::{
+    CommandError, CrashPoint, RawCommand, Refusal, Runtime, RuntimeHandle, SagaEnd, SagaFaults,
+    UsageRecorded,
+};
 
 use model::{Expected, Key, Model};
 pub use rng::SplitMix64;
@@ -55,6 +60,10 @@ const RESERVED: [(GovernorKind, &str); 2] =
     [(GovernorKind::Subscription, "change_plan"), (GovernorKind::Quota, "record_usage")];
 /// Resources per kind and tenant.
 const RESOURCES_PER_KIND: u64 = 3;
+/// Acknowledged usage events kept to send again.
+const USAGE_IDS_KEPT: usize = 64;
+/// Tenants one run onboards by saga at most.
+const ONBOARDED_MAX: usize = 64;
 /// Segments are small, so that runs roll them.
 const SEGMENT_BYTES: u64 = 16 * 1024;
 /// The clock the runs start at: 2026-01-01T00:00:00Z.
@@ -120,6 +129,26 @@ pub struct SimReport {
     pub timeouts_fired: u64,
     /// Passivation sweeps.
     pub passivations: u64,
+    /// Usage events: counted, found duplicates, refused as the model said (a meter no
+    /// limit counts).
+    pub usage_counted: u64,
+    /// See `usage_counted`.
+    pub usage_duplicates: u64,
+    /// See `usage_counted`.
+    pub usage_refused: u64,
+    /// Checks, each compared with the pure rules' decision from the model.
+    pub checks_decided: u64,
+    /// Onboarding saga runs: completed, compensated (a step failed by injection), resumed
+    /// after a coordinator crash.
+    pub sagas_completed: u64,
+    /// See `sagas_completed`.
+    pub sagas_compensated: u64,
+    /// See `sagas_completed`.
+    pub sagas_resumed: u64,
+    /// Receipts the runtime wrote on its own (provisioning, usage flushes, audit records,
+    /// saga runs and their steps), each taken into the model only once the pure core
+    /// accepted it from the model's machine with the same transition.
+    pub adopted: u64,
     /// Faults injected, by name.
     pub faults: BTreeMap<&'static str, u64>,
     /// Runtime restarts (clean and after crashes).
@@ -130,6 +159,68 @@ pub struct SimReport {
     pub receipts: u64,
     /// See `receipts`.
     pub head: Digest,
+}
+
+impl SimReport {
+    /// Every count by name, in a fixed order (for machine-readable output).
+    #[must_use]
+    pub fn counts(&self) -> [(&'static str, u64); 21] {
+        [
+            ("commands", self.commands),
+            ("accepted", self.accepted),
+            ("rejected", self.rejected),
+            ("refused", self.refused),
+            ("unknown_recorded", self.unknown_recorded),
+            ("unknown_lost", self.unknown_lost),
+            ("clock_jumps", self.clock_jumps),
+            ("timeouts_fired", self.timeouts_fired),
+            ("passivations", self.passivations),
+            ("usage_counted", self.usage_counted),
+            ("usage_duplicates", self.usage_duplicates),
+            ("usage_refused", self.usage_refused),
+            ("checks_decided", self.checks_decided),
+            ("sagas_completed", self.sagas_completed),
+            ("sagas_compensated", self.sagas_compensated),
+            ("sagas_resumed", self.sagas_resumed),
+            ("adopted", self.adopted),
+            ("restarts", self.restarts),
+            ("checks", self.checks),
+            ("receipts", self.receipts),
+            ("faults", self.faults.values().sum()),
+        ]
+    }
+
+    /// Adds `other`'s counts to these (totals over seeds; the head is left as it is).
+    pub fn add(&mut self, other: &Self) {
+        let fields = [
+            (&mut self.commands, other.commands),
+            (&mut self.accepted, other.accepted),
+            (&mut self.rejected, other.rejected),
+            (&mut self.refused, other.refused),
+            (&mut self.unknown_recorded, other.unknown_recorded),
+            (&mut self.unknown_lost, other.unknown_lost),
+            (&mut self.clock_jumps, other.clock_jumps),
+            (&mut self.timeouts_fired, other.timeouts_fired),
+            (&mut self.passivations, other.passivations),
+            (&mut self.usage_counted, other.usage_counted),
+            (&mut self.usage_duplicates, other.usage_duplicates),
+            (&mut self.usage_refused, other.usage_refused),
+            (&mut self.checks_decided, other.checks_decided),
+            (&mut self.sagas_completed, other.sagas_completed),
+            (&mut self.sagas_compensated, other.sagas_compensated),
+            (&mut self.sagas_resumed, other.sagas_resumed),
+            (&mut self.adopted, other.adopted),
+            (&mut self.restarts, other.restarts),
+            (&mut self.checks, other.checks),
+            (&mut self.receipts, other.receipts),
+        ];
+        for (mine, theirs) in fields {
+            *mine += theirs;
+        }
+        for (k, v) in &other.faults {
+            *self.faults.entry(k).or_default() += v;
+        }
+    }
 }
 
 /// A run that broke an invariant (or could not run): where, what, and how to replay it.
@@ -183,7 +274,21 @@ struct World {
     runtime: Option<Runtime>,
     h: RuntimeHandle,
     model: Model,
+    catalog: Catalog,
+    /// The tenants random commands, usage and checks go to (provisioned at the start).
     tenants: Vec<TenantId>,
+    /// Tenants onboarded by saga runs (checks go to them too).
+    onboarded: Vec<TenantId>,
+    /// Saga runs stopped by a coordinator crash, resumed at the next restart.
+    pending_sagas: Vec<(TenantId, ResourceId)>,
+    /// The latest acknowledged value of each meter since the last clock jump (a jump may
+    /// start a new period): the meter may not read less.
+    usage_acked: BTreeMap<(TenantId, &'static str), u64>,
+    /// Recently acknowledged usage events (tenant, meter, id): sent again, each must be
+    /// found a duplicate, across restarts too.
+    usage_ids: Vec<(TenantId, &'static str, String)>,
+    /// Events sent, for fresh ids.
+    usage_sent: u64,
     /// Every acknowledged receipt: its number and hash.
     acked: BTreeMap<u64, Digest>,
     unknown: Vec<Unknown>,
@@ -194,13 +299,11 @@ struct World {
 }
 
 async fn run(config: &SimConfig) -> Result<SimReport, SimFailure> {
+    let fail =
+        |what| SimFailure { seed: config.seed, step: 0, what, replay: config.replay_command() };
     let io = FaultIo::default();
-    let runtime = start(&io, EPOCH).await.map_err(|what| SimFailure {
-        seed: config.seed,
-        step: 0,
-        what,
-        replay: config.replay_command(),
-    })?;
+    let catalog = commercial::catalog().map_err(fail)?;
+    let runtime = start(&io, EPOCH, &catalog).await.map_err(fail)?;
     let h = runtime.handle();
     let mut w = World {
         config: config.clone(),
@@ -209,7 +312,13 @@ async fn run(config: &SimConfig) -> Result<SimReport, SimFailure> {
         runtime: Some(runtime),
         h,
         model: Model::default(),
+        catalog,
         tenants: Vec::new(),
+        onboarded: Vec::new(),
+        pending_sagas: Vec::new(),
+        usage_acked: BTreeMap::new(),
+        usage_ids: Vec::new(),
+        usage_sent: 0,
         acked: BTreeMap::new(),
         unknown: Vec::new(),
         faulted: false,
@@ -234,8 +343,8 @@ async fn run(config: &SimConfig) -> Result<SimReport, SimFailure> {
     Ok(w.report)
 }
 
-/// A runtime on the store over `io`, its clock at `epoch`.
-async fn start(io: &FaultIo, epoch: Timestamp) -> Result<Runtime, String> {
+/// A runtime on the store over `io`, its clock at `epoch`, with the simulator's catalog.
+async fn start(io: &FaultIo, epoch: Timestamp, catalog: &Catalog) -> Result<Runtime, String> {
     let options = SegmentOptions { segment_bytes: SEGMENT_BYTES, ..SegmentOptions::default() };
     let (store, _) = SegmentStore::open_with_io(Box::new(io.clone()), options)
         .map_err(|e| format!("opening the store: {e}"))?;
@@ -243,6 +352,7 @@ async fn start(io: &FaultIo, epoch: Timestamp) -> Result<Runtime, String> {
         .epoch(epoch)
         .store(Box::new(store))
         .resume_sagas_at_start(false)
+        .catalog(catalog.clone())
         .start()
         .await
         .map_err(|e| format!("starting the runtime: {e}"))
@@ -297,8 +407,12 @@ impl World {
         let roll = self.rng.below(1_000);
         let faults = self.config.faults;
         match roll {
-            0..=849 => self.command().await,
-            850..=939 => self.jump().await,
+            0..=689 => self.command().await,
+            690..=749 => self.usage().await,
+            750..=809 => self.decision().await,
+            810..=819 => self.saga().await,
+            820..=919 => self.jump().await,
+            920..=939 => self.command().await,
             940..=959 => {
                 self.report.passivations += 1;
                 self.h.passivate_idle(Duration::ZERO).await;
@@ -411,6 +525,286 @@ impl World {
         }
     }
 
+    /// A usage event of a random tenant: counted when some limit counts its meter (the
+    /// model says which), refused otherwise; now and then an event acknowledged before, sent
+    /// again, which must be found a duplicate. An acknowledged value is one the meter may
+    /// not read less than until the clock moves.
+    async fn usage(&mut self) -> Result<(), SimFailure> {
+        let again = !self.usage_ids.is_empty() && self.rng.chance(200);
+        let (tenant, meter, id) = if again {
+            self.usage_ids[self.rng.index(self.usage_ids.len())].clone()
+        } else {
+            self.usage_sent += 1;
+            let tenant = self.tenants[self.rng.index(self.tenants.len())].clone();
+            let meter = commercial::METERS[self.rng.index(commercial::METERS.len())];
+            (tenant, meter, format!("e{}", self.usage_sent))
+        };
+        let quantity = 1 + self.rng.below(12);
+        let now = self.now();
+        let limited = commercial::limited(&self.model, &self.catalog, &tenant, meter);
+        let got = self.h.record_usage(&tenant, meter, quantity, &id, now).await;
+        let what = format!("usage {tenant}/{meter} {id} ({quantity})");
+        match got {
+            Ok(UsageRecorded::Duplicate) if again => {
+                self.report.usage_duplicates += 1;
+                Ok(())
+            }
+            Ok(UsageRecorded::Counted { value, .. }) if limited && !again => {
+                self.report.usage_counted += 1;
+                let least = self.usage_acked.get(&(tenant.clone(), meter)).copied().unwrap_or(0);
+                if value < least {
+                    return Err(self.failure(format!(
+                        "{what}: the meter reads {value} after an acknowledged {least}"
+                    )));
+                }
+                self.usage_acked.insert((tenant.clone(), meter), value);
+                self.usage_ids.push((tenant, meter, id));
+                if self.usage_ids.len() > USAGE_IDS_KEPT {
+                    self.usage_ids.remove(0);
+                }
+                Ok(())
+            }
+            Err(Refusal::Usage(govern_usage::UsageError::UnknownMeter(_))) if !limited => {
+                self.report.usage_refused += 1;
+                Ok(())
+            }
+            // A meter no longer limited (its plan ended) refuses an old id too.
+            Err(Refusal::Usage(govern_usage::UsageError::UnknownMeter(_))) if again => {
+                self.report.usage_refused += 1;
+                Ok(())
+            }
+            Err(r) if self.faulted && unknown(&r) => {
+                self.report.refused += 1;
+                Ok(())
+            }
+            other => Err(self.failure(format!(
+                "{what}: {other:?}, where the model says {}",
+                match (limited, again) {
+                    (true, false) => "counted",
+                    (true, true) => "a duplicate",
+                    (false, _) => "refused: no limit counts the meter",
+                }
+            ))),
+        }
+    }
+
+    /// A check of a random tenant (onboarded ones too): the runtime's decision, from its
+    /// caches, must be the pure rules' decision from the model's machines; a refusal by a
+    /// live limit (rate, quota) only where the rules allow.
+    async fn decision(&mut self) -> Result<(), SimFailure> {
+        let all = self.tenants.len() + self.onboarded.len();
+        let i = self.rng.index(all);
+        let tenant = if i < self.tenants.len() {
+            &self.tenants[i]
+        } else {
+            &self.onboarded[i - self.tenants.len()]
+        };
+        let tenant = tenant.clone();
+        let feature = commercial::FEATURES[self.rng.index(commercial::FEATURES.len())];
+        let quantity = 1 + self.rng.below(3);
+        let now = self.now();
+        // What the runtime wrote on its own for the tenant (a saga run's steps) first.
+        let ledger = self.ledger_of(std::iter::once(&tenant))?;
+        self.adopt(&ledger)?;
+        let known = self.model.govs.keys().any(|k| k.0 == tenant && k.1 == GovernorKind::Tenant);
+        let want = commercial::expected_decision(
+            &self.model,
+            &self.catalog,
+            &tenant,
+            feature,
+            quantity,
+            now,
+        );
+        let got = self.h.check(&tenant, feature, "use", quantity);
+        // The audit records a check queues (a first refusal, a window's counts) are taken
+        // before the run goes on, at this moment of the virtual clock, so that a seed gives
+        // one run (a trail being started would otherwise take them at a time that depends
+        // on the machine).
+        let _ = self.h.audit(&tenant).snapshot().await;
+        match got {
+            Ok(got)
+                if known
+                    && (got == want || (commercial::limit_refusal(&got) && want.is_allowed())) =>
+            {
+                self.report.checks_decided += 1;
+                Ok(())
+            }
+            // An onboarding that failed before it provisioned its tenant.
+            Err(Refusal::UnknownTenant(_)) if !known => {
+                self.report.checks_decided += 1;
+                Ok(())
+            }
+            Err(r) if self.faulted && unknown(&r) => Ok(()),
+            got => Err(self.failure(format!(
+                "check {tenant} {feature} x{quantity}: the runtime {got:?}, the rules {want:?}"
+            ))),
+        }
+    }
+
+    /// Onboards a new tenant with the shipped `onboarding` saga (provision, activate, open
+    /// and verify an account, start a trial, grant and approve `sso`), now and then with a
+    /// step failed by injection (the run must compensate) or the coordinator stopped after
+    /// a record (the run is resumed at the next restart). Its receipts are taken into the
+    /// model only as the pure core accepts them (`adopt`, at the next check).
+    async fn saga(&mut self) -> Result<(), SimFailure> {
+        let n = self.onboarded.len();
+        if n >= ONBOARDED_MAX {
+            return Ok(());
+        }
+        let tenant = TenantId::new(&format!("o{n}")).map_err(|e| self.failure(e.to_string()))?;
+        let run = ResourceId::new("onboarding").map_err(|e| self.failure(e.to_string()))?;
+        let params: BTreeMap<String, String> = [
+            ("email", format!("o{n}@example.com")),
+            ("plan", "pro".to_owned()),
+            ("feature", "sso".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut faults = SagaFaults::default();
+        match self.rng.below(4) {
+            0 => faults.fail_step = Some(u32::try_from(self.rng.below(7)).unwrap_or(0)),
+            1 if self.config.faults => {
+                faults.crash_after_records = Some(1 + self.rng.index(8));
+            }
+            _ => {}
+        }
+        self.onboarded.push(tenant.clone());
+        let end = self.h.run_saga_with_faults(&tenant, &run, "onboarding", &params, faults).await;
+        match end {
+            Ok(None) => {
+                self.count("saga_coordinator_crash");
+                self.pending_sagas.push((tenant, run));
+                Ok(())
+            }
+            Ok(Some(end)) => self.saga_ended(&tenant, faults.fail_step, &end),
+            Err(r) if self.faulted && unknown(&r) => {
+                self.pending_sagas.push((tenant, run));
+                Ok(())
+            }
+            Err(e) => Err(self.failure(format!("onboarding {tenant}: {e}"))),
+        }
+    }
+
+    /// A saga run's end: completed unless a step was failed on purpose, then compensated
+    /// at that step; never stuck without a fault to explain it.
+    fn saga_ended(
+        &mut self,
+        tenant: &TenantId,
+        fail_step: Option<u32>,
+        end: &SagaEnd,
+    ) -> Result<(), SimFailure> {
+        match (end, fail_step) {
+            (SagaEnd::Completed, None) => self.report.sagas_completed += 1,
+            (SagaEnd::Compensated { step, .. }, Some(f)) if *step == f => {
+                self.report.sagas_compensated += 1;
+            }
+            (SagaEnd::Compensated { .. } | SagaEnd::Stuck { .. }, _) if self.faulted => {
+                self.report.sagas_compensated += 1;
+            }
+            _ => {
+                return Err(self.failure(format!(
+                    "onboarding {tenant}: ended {end:?}, with step {fail_step:?} failed on purpose"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes into the model the receipts the runtime wrote on its own (every governor but
+    /// the host-commanded ones): each must be a transition the pure core accepts from the
+    /// model's machine at the receipt's time, with the same completed arguments and states,
+    /// and a state timeout no earlier than it was due. An adopted receipt was shown by the
+    /// ledger, so it counts as acknowledged: it may never go.
+    fn adopt(&mut self, ledger: &BTreeMap<Key, Vec<Receipt>>) -> Result<(), SimFailure> {
+        for (key, receipts) in ledger {
+            if self.host_key(key) {
+                continue;
+            }
+            let mut gov = self.model.gov(key);
+            let have = gov.receipts.len();
+            for r in receipts.iter().skip(have) {
+                let b = &r.body;
+                let what = format!("{}/{}/{}", key.0, key.1, key.2);
+                if let Some((due, name, _)) = gov.machine.state_timeout_raw()
+                    && *name == *b.command
+                    && b.timestamp < due
+                {
+                    return Err(self.failure(format!(
+                        "{what}: the timeout {name} receipted at {}, before it was due at {due}",
+                        b.timestamp
+                    )));
+                }
+                let (next, _) = self
+                    .model
+                    .decide_from(gov.clone(), &b.command, &b.args, b.timestamp)
+                    .map_err(|e| {
+                        self.failure(format!(
+                            "{what}: the pure core rejects the runtime's {}: {e}",
+                            b.command
+                        ))
+                    })?;
+                let Some(want) = next.receipts.last() else { break };
+                if !same(want, r) || b.resource_seq != next.receipts.len() as u64 - 1 {
+                    return Err(self.failure(format!(
+                        "{what}: the runtime's {} ({} -> {}) is not the pure core's ({} -> {})",
+                        b.command, b.state_from, b.state_to, want.from, want.to
+                    )));
+                }
+                self.acked.insert(r.seq, r.hash);
+                self.report.adopted += 1;
+                gov = next;
+            }
+            if gov.receipts.len() > have {
+                self.model.commit(key.clone(), gov);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether random host commands go to `key` (the model decides each before it is sent);
+    /// every other governor's receipts are the runtime's own, adopted.
+    fn host_key(&self, key: &Key) -> bool {
+        KINDS.contains(&key.1)
+            && self.tenants.contains(&key.0)
+            && key
+                .2
+                .as_str()
+                .strip_prefix('r')
+                .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n < RESOURCES_PER_KIND))
+    }
+
+    /// Every receipt of every tenant the run knows, by governor.
+    fn ledger(&self) -> Result<BTreeMap<Key, Vec<Receipt>>, SimFailure> {
+        self.ledger_of(self.tenants.iter().chain(&self.onboarded))
+    }
+
+    /// Every receipt of `tenants`, by governor.
+    fn ledger_of<'t>(
+        &self,
+        tenants: impl Iterator<Item = &'t TenantId>,
+    ) -> Result<BTreeMap<Key, Vec<Receipt>>, SimFailure> {
+        let mut keys: BTreeMap<Key, Vec<Receipt>> = BTreeMap::new();
+        for t in tenants {
+            let receipts = self
+                .h
+                .receipts(t, None, None)
+                .map_err(|e| self.failure(format!("reading {t}: {e}")))?;
+            for r in receipts {
+                if &r.body.tenant != t {
+                    return Err(self.failure(format!(
+                        "{t}'s receipts hold {}'s receipt {}",
+                        r.body.tenant, r.seq
+                    )));
+                }
+                keys.entry((t.clone(), r.body.governor, r.body.resource.clone()))
+                    .or_default()
+                    .push(r);
+            }
+        }
+        Ok(keys)
+    }
+
     /// Moves the clock on and checks that exactly the due state timeouts fired.
     async fn jump(&mut self) -> Result<(), SimFailure> {
         self.report.clock_jumps += 1;
@@ -420,6 +814,10 @@ impl World {
             _ => Duration::from_secs(86_400 * (1 + self.rng.below(40))),
         };
         tokio::time::advance(by).await;
+        // A new period may have begun (meters may read less), and the deduplication window
+        // moved on.
+        self.usage_acked.clear();
+        self.usage_ids.clear();
         self.h.fire_due_timeouts().await;
         self.timeouts().await
     }
@@ -429,6 +827,9 @@ impl World {
     /// receipt's time, no earlier than due); none may stay due.
     async fn timeouts(&mut self) -> Result<(), SimFailure> {
         let now = self.now();
+        // What the runtime wrote on its own (its timeouts included) first.
+        let ledger = self.ledger()?;
+        self.adopt(&ledger)?;
         let keys: Vec<Key> = self.model.govs.keys().cloned().collect();
         for key in keys {
             loop {
@@ -507,12 +908,48 @@ impl World {
         if self.report.faults.get("bit_flip").is_some_and(|n| *n > 0) && self.rng.chance(300) {
             self.flip_is_refused(now).await?;
         }
-        let runtime = start(&self.io, now).await.map_err(|e| self.failure(e))?;
+        let runtime = start(&self.io, now, &self.catalog).await.map_err(|e| self.failure(e))?;
         self.h = runtime.handle();
         self.runtime = Some(runtime);
         self.faulted = false;
         self.reconcile().await?;
+        self.resume_sagas().await?;
         self.check().await
+    }
+
+    /// Resumes the saga runs a coordinator crash or a fault stopped: each must end, as
+    /// completed or compensated (never stuck).
+    async fn resume_sagas(&mut self) -> Result<(), SimFailure> {
+        if self.pending_sagas.is_empty() {
+            return Ok(());
+        }
+        let ends = self.h.resume_sagas().await;
+        if let Some((t, r, end)) = ends.iter().find(|(_, _, end)| {
+            !matches!(end, Ok(SagaEnd::Completed | SagaEnd::Compensated { .. }))
+        }) {
+            return Err(self
+                .failure(format!("saga run {t}/{r}: resumed after a restart, it ended {end:?}")));
+        }
+        // The ledger says how each ended (a run the restarted coordinator finished on its
+        // own is not among those resumed here).
+        let ledger = self.ledger()?;
+        self.adopt(&ledger)?;
+        for (tenant, run) in std::mem::take(&mut self.pending_sagas) {
+            let key = (tenant.clone(), GovernorKind::Saga, run);
+            match self.model.govs.get(&key).map(|g| g.machine.state_name()) {
+                Some("completed") => self.report.sagas_completed += 1,
+                Some("compensated") => self.report.sagas_compensated += 1,
+                // Stopped before its first record: nothing to resume.
+                None => {}
+                Some(state) => {
+                    return Err(self.failure(format!(
+                        "onboarding {tenant}: resumed after a restart, it is {state}"
+                    )));
+                }
+            }
+            self.report.sagas_resumed += 1;
+        }
+        Ok(())
     }
 
     /// Flips one bit of a segment file: opening the store and the ledger on it must refuse
@@ -533,7 +970,7 @@ impl World {
         let mask = 1u8 << self.rng.below(8);
         self.io.flip(&name, pos, mask);
         self.count("bit_flip_checked");
-        let opened = start(&self.io, now).await;
+        let opened = start(&self.io, now, &self.catalog).await;
         let refused = match opened {
             Err(_) => true,
             Ok(rt) => {
@@ -591,29 +1028,21 @@ impl World {
     /// Every invariant.
     async fn check(&mut self) -> Result<(), SimFailure> {
         self.report.checks += 1;
+        // The audit records checks queue without waiting: each trail answers a snapshot
+        // after them, then they are made durable, so that each trail's live state is the
+        // replay of what the ledger shows.
+        for t in self.tenants.iter().chain(&self.onboarded) {
+            let _ = self.h.audit(t).snapshot().await;
+        }
+        self.h.flush_check_counts().await;
         let head =
             self.h.verify().map_err(|e| self.failure(format!("the chain does not verify: {e}")))?;
-        // Every tenant's receipts: its own; every acknowledged one where it was.
-        let mut seen: BTreeMap<u64, Digest> = BTreeMap::new();
-        let mut keys: BTreeMap<Key, Vec<Receipt>> = BTreeMap::new();
-        for t in &self.tenants {
-            let receipts = self
-                .h
-                .receipts(t, None, None)
-                .map_err(|e| self.failure(format!("reading {t}: {e}")))?;
-            for r in receipts {
-                if &r.body.tenant != t {
-                    return Err(self.failure(format!(
-                        "{t}'s receipts hold {}'s receipt {}",
-                        r.body.tenant, r.seq
-                    )));
-                }
-                seen.insert(r.seq, r.hash);
-                keys.entry((t.clone(), r.body.governor, r.body.resource.clone()))
-                    .or_default()
-                    .push(r);
-            }
-        }
+        // Every tenant's receipts: its own; what the runtime wrote on its own, adopted;
+        // every acknowledged one where it was.
+        let keys = self.ledger()?;
+        self.adopt(&keys)?;
+        let seen: BTreeMap<u64, Digest> =
+            keys.values().flatten().map(|r| (r.seq, r.hash)).collect();
         for (seq, hash) in &self.acked {
             if seen.get(seq) != Some(hash) {
                 return Err(self.failure(format!(
@@ -623,7 +1052,16 @@ impl World {
                 )));
             }
         }
-        // Every governor: the model's receipts, and a state equal to its replay.
+        // Every governor: the model's receipts, and a state equal to its replay; no
+        // governor has receipts the model does not know.
+        for key in keys.keys() {
+            if !self.model.govs.contains_key(key) {
+                return Err(self.failure(format!(
+                    "{}/{}/{}: receipts the model never decided",
+                    key.0, key.1, key.2
+                )));
+            }
+        }
         for (key, gov) in &self.model.govs {
             let got = keys.get(key).map_or(&[][..], Vec::as_slice);
             if got.len() != gov.receipts.len()
@@ -659,9 +1097,13 @@ impl World {
             let live = self.state_bytes(key).await?;
             let want = replayed.encode_state().map_err(|e| self.failure(e.to_string()))?;
             if live != want {
+                let live =
+                    Machine::decode_state(key.1, &live).map_err(|e| self.failure(e.to_string()))?;
+                self.h.flush_check_counts().await;
+                let again = self.receipts_of(key)?.len();
                 return Err(self.failure(format!(
-                    "{}/{}/{}: the live governor's state is not the replay of its receipts",
-                    key.0, key.1, key.2
+                    "{}/{}/{}: the live governor's state is not the replay of its receipts\nlive {live:?}\nreplay of {} {replayed:?}\nreceipts now {again}",
+                    key.0, key.1, key.2, receipts.len()
                 )));
             }
             if let Some(gov) = self.model.govs.get(key) {
@@ -676,6 +1118,16 @@ impl World {
                         replayed.state_name()
                     )));
                 }
+            }
+        }
+        // Every meter reads at least what was acknowledged of it (since the clock last moved).
+        for ((tenant, meter), least) in &self.usage_acked {
+            let view = self.h.meter_usage(tenant);
+            let value = view.meters.iter().find(|m| m.meter == *meter).map(|m| m.value);
+            if value.is_some_and(|v| v < *least) {
+                return Err(self.failure(format!(
+                    "{tenant}/{meter}: the meter reads {value:?} after an acknowledged {least}"
+                )));
             }
         }
         Ok(())

@@ -53,7 +53,17 @@ impl Model {
         args: &Args,
         now: Timestamp,
     ) -> Result<(Gov, RawTransition), Rejection> {
-        let mut gov = self.gov(key);
+        self.decide_from(self.gov(key), name, args, now)
+    }
+
+    /// What the model decides for `name(args)` at `now` from `gov`.
+    pub(crate) fn decide_from(
+        &self,
+        mut gov: Gov,
+        name: &str,
+        args: &Args,
+        now: Timestamp,
+    ) -> Result<(Gov, RawTransition), Rejection> {
         let t = gov.machine.accept_raw(name, args, &Ctx { now })?;
         gov.receipts.push(Expected {
             command: name.to_owned(),
