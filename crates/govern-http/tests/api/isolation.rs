@@ -12,7 +12,8 @@
 //!   tenant, as many at each of its governors as the test saw accepted, each accepted
 //!   command's receipt among them and sent with its own key; its usage answers count its own
 //!   events only (an event id another tenant used is not a duplicate);
-//! - its key on another tenant's routes is refused 403 and writes nothing.
+//! - its key on another tenant's routes is refused 403 and writes nothing, and so is it on
+//!   the routes over every tenant (`/v1/tenants`, `/v1/status`: an operator's).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -428,6 +429,13 @@ async fn check_reads(edge: &Edge, seen: &mut [Seen]) {
                 let key_id = edge.keys[i].1.as_str();
                 assert!(at.iter().all(|x| x["metadata"]["api_key"] == key_id), "{t}: another key");
             }
+        }
+    }
+    // The routes over every tenant are an operator's: a tenant's key is refused there.
+    for (key, _) in &edge.keys {
+        for path in ["/v1/tenants", "/v1/status"] {
+            let (status, answer) = edge.call("GET", path, key, None, None).await;
+            assert_eq!((status, answer["error"]["code"].as_str()), (403, Some("forbidden")));
         }
     }
     let (status, all) = edge.call("GET", "/v1/tenants", &edge.operator, None, None).await;
