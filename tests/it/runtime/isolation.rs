@@ -265,7 +265,7 @@ async fn check_alone(ops: &[Op], tenants: &[TenantId], together: &Runtime, sent:
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
 
     #[test]
     fn no_query_hands_a_tenant_another_tenants_data(ops in proptest::collection::vec(op(), 1..60)) {

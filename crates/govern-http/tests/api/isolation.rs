@@ -450,7 +450,7 @@ async fn check_reads(edge: &Edge, seen: &mut [Seen]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(16), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(32), ..ProptestConfig::default() })]
 
     #[test]
     fn no_route_hands_a_tenant_another_tenants_data(ops in proptest::collection::vec(op(), 1..50)) {
