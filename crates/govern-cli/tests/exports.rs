@@ -209,8 +209,8 @@ proptest! {
         let key = s(&key);
         // Through the checkpoint, verified against the export's own.
         let mut through = Vec::new();
-        for i in 0..TENANTS.len() {
-            let file = dir.path().join(format!("{}.jsonl", TENANTS[i]));
+        for (i, t) in TENANTS.iter().enumerate() {
+            let file = dir.path().join(format!("{t}.jsonl"));
             through.push(export(&data, i, &file, false, &written, &["--public-key", key]));
             export_csv(&data, i, &written);
         }
@@ -219,11 +219,11 @@ proptest! {
         let saved = dir.path().join("saved.json");
         std::fs::rename(data.join(CHECKPOINT_FILE), &saved).unwrap();
         let _ = std::fs::remove_file(data.join(NOTE_FILE));
-        for i in 0..TENANTS.len() {
-            let file = dir.path().join(format!("{}-whole.jsonl", TENANTS[i]));
+        for (i, (t, through)) in TENANTS.iter().zip(&through).enumerate() {
+            let file = dir.path().join(format!("{t}-whole.jsonl"));
             let verify = ["--public-key", key, "--checkpoint", s(&saved)];
             let whole = export(&data, i, &file, true, &written, &verify);
-            assert_eq!(whole, through[i], "{}: both paths", TENANTS[i]);
+            assert_eq!(&whole, through, "{t}: both paths");
         }
     }
 }
