@@ -222,13 +222,81 @@ impl Edge {
 /// commands' receipts, by governor and resource, its usage.
 #[derive(Default)]
 struct Seen {
+    /// The tenant, for failure messages.
+    tenant: &'static str,
+    /// Every answer, in order, normalized: what its twin must answer too.
     answers: Vec<(String, u16, Value)>,
+    /// Accepted commands by governor and resource: its receipts there.
     accepted: BTreeMap<(String, String), u64>,
+    /// The receipt numbers of its accepted commands.
     seqs: BTreeSet<u64>,
     /// Each idempotency key's first request and answer: a repeat is answered the same.
     keyed: BTreeMap<String, (Value, u16, Value)>,
+    /// The usage event ids it sent.
     events: BTreeSet<String>,
+    /// Its usage counted, by meter.
     used: BTreeMap<&'static str, u64>,
+}
+
+impl Seen {
+    /// Counts an accepted command's receipt at `kind` `r{r}`: one no tenant was answered
+    /// before (`answered`, every tenant's).
+    fn accept(&mut self, answered: &mut BTreeSet<u64>, kind: GovernorKind, r: u8, a: &Value) {
+        let seq = a["seq"].as_u64().expect("seq");
+        assert!(answered.insert(seq), "{}: {a} is not a new receipt", self.tenant);
+        self.seqs.insert(seq);
+        *self.accepted.entry((kind.name().to_owned(), format!("r{r}"))).or_default() += 1;
+    }
+
+    /// Checks a command's answer under idempotency key `idem` against this tenant's own use
+    /// of the key (another tenant's use of it must change nothing), and counts it.
+    fn keyed(
+        &mut self,
+        answered: &mut BTreeSet<u64>,
+        (kind, r, body): (GovernorKind, u8, Value),
+        idem: Option<String>,
+        (status, answer): (u16, &Value),
+    ) {
+        match idem.as_ref().and_then(|k| self.keyed.get(k)) {
+            // Its own key again: the first answer for the same request, else a conflict.
+            Some((b, st, a)) if *b == body => {
+                assert_eq!((status, answer), (*st, a), "{}: a repeat", self.tenant)
+            }
+            Some(_) => assert_eq!(
+                (status, answer["error"]["code"].as_str()),
+                (422, Some("idempotency_conflict")),
+                "{}: {answer}",
+                self.tenant
+            ),
+            // A key new to this tenant (whatever the others did with it): decided afresh.
+            None => {
+                if status == 200 {
+                    self.accept(answered, kind, r, answer);
+                } else {
+                    let code = &answer["error"]["code"];
+                    let t = self.tenant;
+                    assert_ne!(code, "idempotency_conflict", "{t}: another tenant's key: {answer}");
+                }
+                if let Some(k) = idem {
+                    self.keyed.insert(k, (body, status, answer.clone()));
+                }
+            }
+        }
+    }
+
+    /// Checks a usage answer for event `event_id` of `quantity` on `meter`: counted on this
+    /// tenant's own total, or a duplicate of its own event only.
+    fn usage(&mut self, meter: &'static str, quantity: u64, event_id: String, answer: &Value) {
+        let result = &answer["results"][0];
+        if self.events.insert(event_id) {
+            let used = self.used.entry(meter).or_default();
+            *used += quantity;
+            let got = (result["outcome"].as_str(), result["value"].as_u64());
+            assert_eq!(got, (Some("counted"), Some(*used)), "{}: {answer}", self.tenant);
+        } else {
+            assert_eq!(result["outcome"], "duplicate", "{}: {answer}", self.tenant);
+        }
+    }
 }
 
 /// An answer as a twin would give it: receipt numbers, hashes, cursors and the key's id (each
@@ -260,7 +328,8 @@ fn command(kind: GovernorKind, r: u8, (name, args): (&str, govern_governors::Arg
 
 /// Runs the operations of the tenants in `only` through `edge`: what each saw.
 async fn drive(edge: &Edge, ops: &[Op], only: &[usize]) -> Vec<Seen> {
-    let mut seen: Vec<Seen> = TENANTS.iter().map(|_| Seen::default()).collect();
+    let mut seen: Vec<Seen> =
+        TENANTS.iter().map(|t| Seen { tenant: t, ..Seen::default() }).collect();
     // Every receipt number answered so far, to any tenant.
     let mut answered = BTreeSet::new();
     let h = edge.runtime.handle();
@@ -281,37 +350,7 @@ async fn drive(edge: &Edge, ops: &[Op], only: &[usize]) -> Vec<Seen> {
                 let path = format!("{base}/commands");
                 let (status, answer) =
                     edge.call("POST", &path, key, Some(&body), idem.as_deref()).await;
-                let first = idem.as_ref().and_then(|k| s.keyed.get(k));
-                match first {
-                    // Its own key again: the first answer for the same request, else a conflict.
-                    Some((b, st, a)) if *b == body => {
-                        assert_eq!((status, &answer), (*st, a), "{name}: a repeat")
-                    }
-                    Some(_) => assert_eq!(
-                        (status, answer["error"]["code"].as_str()),
-                        (422, Some("idempotency_conflict")),
-                        "{name}: {answer}"
-                    ),
-                    // A key new to this tenant (whatever the others did with it): decided afresh.
-                    None => {
-                        if status == 200 {
-                            let seq = answer["seq"].as_u64().expect("seq");
-                            assert!(answered.insert(seq), "{name}: {answer} is not a new receipt");
-                            s.seqs.insert(seq);
-                            *s.accepted
-                                .entry((kind.name().to_owned(), format!("r{r}")))
-                                .or_default() += 1;
-                        } else {
-                            assert_ne!(
-                                answer["error"]["code"], "idempotency_conflict",
-                                "{name}: another tenant's key"
-                            );
-                        }
-                        if let Some(k) = idem {
-                            s.keyed.insert(k, (body, status, answer.clone()));
-                        }
-                    }
-                }
+                s.keyed(&mut answered, (kind, r, body), idem, (status, &answer));
                 s.answers.push(("command".into(), status, normalized(&answer)));
             }
             Op::Grant { r, .. } => {
@@ -319,42 +358,23 @@ async fn drive(edge: &Edge, ops: &[Op], only: &[usize]) -> Vec<Seen> {
                 let samples = Machine::samples(kind, &Ctx { now: h.now() });
                 for sample in [0, 2] {
                     let body = command(kind, r, samples[sample].clone());
-                    let (status, answer) = edge
-                        .call("POST", &format!("{base}/commands"), key, Some(&body), None)
-                        .await;
+                    let path = format!("{base}/commands");
+                    let (status, answer) = edge.call("POST", &path, key, Some(&body), None).await;
                     if status == 200 {
-                        let seq = answer["seq"].as_u64().expect("seq");
-                        assert!(answered.insert(seq), "{name}: {answer} is not a new receipt");
-                        s.seqs.insert(seq);
-                        *s.accepted
-                            .entry((kind.name().to_owned(), format!("r{r}")))
-                            .or_default() += 1;
+                        s.accept(&mut answered, kind, r, &answer);
                     }
                     s.answers.push(("grant".into(), status, normalized(&answer)));
                 }
             }
             Op::Usage { meter, quantity, event, .. } => {
                 let (meter, unit) = METERS[meter];
-                let event_id = format!("e{event}");
-                let event =
-                    json!({"meter": meter, "quantity": quantity * unit, "event_id": event_id});
+                let (event_id, quantity) = (format!("e{event}"), quantity * unit);
+                let event = json!({"meter": meter, "quantity": quantity, "event_id": event_id});
                 let body = json!({ "events": [event] });
                 let (status, answer) =
                     edge.call("POST", &format!("{base}/usage"), key, Some(&body), None).await;
                 assert_eq!(status, 200, "{name}: {answer}");
-                let result = &answer["results"][0];
-                // An event id is this tenant's own: another's use of it is no duplicate.
-                if s.events.insert(event_id) {
-                    let used = s.used.entry(meter).or_default();
-                    *used += quantity * unit;
-                    assert_eq!(
-                        (result["outcome"].as_str(), result["value"].as_u64()),
-                        (Some("counted"), Some(*used)),
-                        "{name}: {answer}"
-                    );
-                } else {
-                    assert_eq!(result["outcome"], "duplicate", "{name}: {answer}");
-                }
+                s.usage(meter, quantity, event_id, &answer);
                 s.answers.push(("usage".into(), status, normalized(&answer)));
             }
             Op::Check { feature, .. } => {
