@@ -21,6 +21,7 @@ mod checks;
 mod idempotency;
 mod invoices;
 mod isolation;
+mod load;
 mod notify;
 mod sagas;
 mod usage;
@@ -66,6 +67,13 @@ pub(crate) enum Bench {
     /// one and several endpoints: a backlog found by the recovery scan, then live events.
     /// Exits 1 unless each event arrived once, signed, and nothing failed.
     Notify(notify::NotifyArgs),
+    /// Issue 17's load run: N tenants provisioned, then S seconds of mixed commands
+    /// (subscription, account, entitlement and billing lifecycles, usage, checks) over
+    /// tenants picked with a skew, so that most go idle and are passivated, then an overload
+    /// phase of far more concurrent callers than the runtime admits. Prints RSS, live heap,
+    /// resident governors, commands, refusals and latency every second; exits 1 unless every
+    /// acknowledged receipt is in the ledger and the chain verifies.
+    Load(load::LoadArgs),
 }
 
 /// Options of `govern bench ledger`.
@@ -172,7 +180,29 @@ pub(crate) fn run(bench: Bench) -> Result<(), String> {
         Bench::Sagas(args) => sagas::sagas(&args),
         Bench::Invoices(args) => invoices::invoices(&args),
         Bench::Notify(args) => notify::notify(&args),
+        Bench::Load(args) => load::load(&args),
     }
+}
+
+/// The quota every benchmark tenant is provisioned with.
+pub(crate) const BENCH_QUOTA: ResourceQuota =
+    ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
+
+/// Starts `builder`'s runtime, on the durable store in `data_dir` when given (it must hold no
+/// ledger yet: the figures are those of a fresh one), else on what the builder says.
+pub(crate) async fn start_fresh(
+    mut builder: govern_runtime::RuntimeBuilder,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Runtime, String> {
+    if let Some(dir) = data_dir {
+        builder = builder.data_dir(dir);
+    }
+    let runtime = builder.start().await.map_err(|e| e.to_string())?;
+    if runtime.handle().head().next_seq != 0 {
+        let _ = runtime.shutdown().await;
+        return Err("the data directory already holds a ledger".into());
+    }
+    Ok(runtime)
 }
 
 /// The benchmarks' (and `govern serve`'s) tokio runtime: `workers` worker threads (default: the cores), govern's

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use govern_governors::quota::{Command as QuotaCommand, Quota, Resource};
-use govern_governors::tenant::ResourceQuota;
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp};
 use govern_runtime::{CommandError, CrashPoint, GovernorHandle, Outcome, Runtime, RuntimeHandle};
 use serde_json::{Value, json};
@@ -122,27 +121,18 @@ async fn start(data_dir: Option<&Path>, governor_restarts: Option<u32>) -> Resul
         .epoch(Timestamp(1_767_225_600_000))
         .idle_after(Duration::from_secs(24 * 3600))
         .reply_timeout(Duration::from_secs(60));
-    if let Some(dir) = data_dir {
-        builder = builder.data_dir(dir);
-    }
     if let Some(max) = governor_restarts {
         builder = builder.governor_restarts(max, Duration::from_secs(10));
     }
-    let runtime = builder.start().await.map_err(|e| e.to_string())?;
-    if runtime.handle().head().next_seq != 0 {
-        let _ = runtime.shutdown().await;
-        return Err("the data directory already holds a ledger".into());
-    }
-    Ok(runtime)
+    super::start_fresh(builder, data_dir).await
 }
 
 /// Provisions `n` tenants, `tenant-0000` first.
 async fn tenants(h: &RuntimeHandle, n: usize) -> Result<Vec<TenantId>, String> {
-    let quota = ResourceQuota { storage_gb: 100, compute_units: 8, bandwidth_mbps: 1_000 };
     let tenants: Vec<TenantId> =
         (0..n).map(|t| id(&format!("tenant-{t:04}"))).collect::<Result<_, _>>()?;
     for t in &tenants {
-        h.provision_tenant(t, quota, "benchmark").await.map_err(|e| e.to_string())?;
+        h.provision_tenant(t, super::BENCH_QUOTA, "benchmark").await.map_err(|e| e.to_string())?;
     }
     Ok(tenants)
 }

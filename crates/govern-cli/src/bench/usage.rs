@@ -15,8 +15,8 @@ use govern_runtime::{Runtime, UsageRecorded};
 use govern_usage::UsageEvent;
 
 /// The plan the tenants are on and the meter they report (unlimited on it).
-const PLAN: &str = "pricing-enterprise";
-const METER: &str = "ai_tokens";
+pub(super) const PLAN: &str = "pricing-enterprise";
+pub(super) const METER: &str = "ai_tokens";
 
 /// Options of `govern bench usage`.
 #[derive(Debug, Args)]

@@ -104,10 +104,17 @@ impl LatencyHistogram {
     /// empty.
     #[must_use]
     pub fn p99_us(&self) -> Option<u64> {
+        self.quantile_us(99)
+    }
+
+    /// The `percent`th percentile (nearest rank, as [`Self::p99_us`]; `percent` at most 100)
+    /// within the same bound, in microseconds; `None` when empty.
+    #[must_use]
+    pub fn quantile_us(&self, percent: u64) -> Option<u64> {
         if self.total == 0 {
             return None;
         }
-        let rank = self.total.saturating_mul(99).div_ceil(100).max(1);
+        let rank = self.total.saturating_mul(percent.min(100)).div_ceil(100).max(1);
         let mut seen = 0_u64;
         for (i, c) in self.counts.iter().enumerate() {
             seen = seen.saturating_add(u64::from(*c));
@@ -139,5 +146,20 @@ mod tests {
             lower = up + 1;
         }
         assert_eq!(index(u64::MAX), HISTOGRAM_BUCKETS - 1);
+    }
+
+    #[test]
+    fn quantiles_are_nearest_ranks_within_an_eighth() {
+        let mut h = LatencyHistogram::new();
+        assert_eq!(h.quantile_us(50), None);
+        for us in 1..=1_000 {
+            h.record(us);
+        }
+        for (percent, exact) in [(50, 500), (99, 990), (100, 1_000), (200, 1_000)] {
+            let q = h.quantile_us(percent).expect("not empty");
+            assert!(exact <= q && q * SUB_BUCKETS < exact * (SUB_BUCKETS + 1), "{percent}: {q}");
+        }
+        assert_eq!(h.quantile_us(99), h.p99_us());
+        assert_eq!(h.quantile_us(0), Some(1), "the rank is at least 1");
     }
 }
