@@ -333,6 +333,10 @@ async fn run(config: &SimConfig) -> Result<SimReport, SimFailure> {
             w.check().await?;
         }
     }
+    if !w.pending_sagas.is_empty() {
+        // Saga runs a coordinator crash stopped are resumed by a last restart, and checked.
+        w.restart(Restart::Clean).await?;
+    }
     w.check().await?;
     let head = w.h.verify().map_err(|e| w.failure(format!("verify: {e}")))?;
     w.report.receipts = head.next_seq;
