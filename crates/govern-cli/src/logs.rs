@@ -8,7 +8,10 @@ use tracing_subscriber::EnvFilter;
 use crate::out::Stderr;
 
 /// The filter when `RUST_LOG` is unset: what needs a reader's attention, not every transition.
-const DEFAULT_FILTER: &str = "warn";
+pub(crate) const DEFAULT_FILTER: &str = "warn";
+/// The same for `govern simulate`, whose thousands of faults are injected on purpose (each
+/// governor crash, failed sync and poisoned store would be a warning): errors only.
+pub(crate) const SIMULATE_FILTER: &str = "error";
 
 /// The log formats (`--log`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -20,16 +23,17 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Installs the subscriber: events to stderr in `format`, filtered by `RUST_LOG`. A
-/// `RUST_LOG` that does not parse is said on stderr and the default applies.
-pub(crate) fn init(format: LogFormat) {
+/// Installs the subscriber: events to stderr in `format`, filtered by `RUST_LOG`, else by
+/// `default`. A `RUST_LOG` that does not parse is said on stderr and the default applies.
+pub(crate) fn init(format: LogFormat, default: &str) {
     use std::io::IsTerminal as _;
     let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives).unwrap_or_else(|e| {
-            tell!("govern: RUST_LOG={directives:?} does not parse ({e}); logging at {DEFAULT_FILTER}");
-            EnvFilter::new(DEFAULT_FILTER)
-        }),
-        _ => EnvFilter::new(DEFAULT_FILTER),
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .unwrap_or_else(|e| {
+                tell!("govern: RUST_LOG={directives:?} does not parse ({e}); logging at {default}");
+                EnvFilter::new(default)
+            }),
+        _ => EnvFilter::new(default),
     };
     // `Stderr` takes a closed pipe as written; any other failure to write an event would be
     // reported by tracing-subscriber with `eprintln!` to the same failing stderr, which

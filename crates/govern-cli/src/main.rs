@@ -243,15 +243,18 @@ enum Command {
         "  govern sagas /tmp/ledger --tenant acme --json",
     ))]
     Sagas(sagas::SagasArgs),
-    /// Run the deterministic simulator: random commands, clock jumps and faults from a seed.
+    /// Run the deterministic simulator: random commands, usage, checks, sagas, clock jumps
+    /// and faults from a seed.
     ///
-    /// Drives random tenants' governors through the real runtime on virtual time, with faults
+    /// Drives random tenants' governors, usage events, checks and onboarding saga runs
+    /// through the real runtime on virtual time, with faults
     /// from the same seed (governor panics at both crash points, failed fsyncs, torn writes,
     /// crashes that drop what was not synced, bit flips in segments, restarts, passivations),
     /// and checks every invariant against a pure model: outcomes as the rules decide, nothing
     /// acknowledged lost, every governor equal to the replay of its receipts, the chain
     /// verified, tenants isolated. A failing seed prints the command that replays it
-    /// (exit 1). docs/reliability.md.
+    /// (exit 1). Its faults are injected on purpose, so it logs errors only unless RUST_LOG
+    /// says otherwise. docs/reliability.md.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern simulate --seed 7 --steps 5000\n",
@@ -332,7 +335,11 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logs::init(cli.log);
+    let default = match cli.command {
+        Command::Simulate(_) => logs::SIMULATE_FILTER,
+        _ => logs::DEFAULT_FILTER,
+    };
+    logs::init(cli.log, default);
     let result = match cli.command {
         Command::Run(r) => return run::run(&r),
         Command::Plans(p) => return plans::run(&p),
