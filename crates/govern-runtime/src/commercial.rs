@@ -782,3 +782,58 @@ fn close(counts: &mut CheckCounts, now: Timestamp) -> AuditRecords {
     counts.window_start = now_ms - now_ms % CHECK_COUNT_WINDOW_MS;
     records
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commercial() -> Commercial {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/plans/pricing.toml");
+        let catalog = govern_plans::load(&path).expect("the example catalog loads");
+        Commercial::new(Some(Arc::new(catalog)), Arc::new(RuleSet::empty()))
+    }
+
+    fn on_plan(c: &Commercial, tenant: &str, plan: &str) -> TenantId {
+        let id = TenantId::new(tenant).expect("a tenant id");
+        let resource = ResourceId::new("sub-1").expect("a resource id");
+        c.apply(&id, View::Subscription { resource, plan: Some(plan.to_owned()) });
+        id
+    }
+
+    fn input(c: &Commercial, tenant: &TenantId) -> Option<Input> {
+        let entry = c.tenants.get(tenant).map(|e| Arc::clone(e.value()))?;
+        let t = entry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.derived.as_ref().map(|d| d.input.clone())
+    }
+
+    #[test]
+    fn tenants_share_the_catalogs_and_their_plans_feature_sets_and_evicted_inputs_come_back_equal()
+    {
+        let c = commercial();
+        let now = Timestamp(1_000);
+        let (a, b, d) =
+            (on_plan(&c, "a", "starter"), on_plan(&c, "b", "starter"), on_plan(&c, "d", "pro"));
+        for t in [&a, &b, &d] {
+            let _ = c.limits(t, now);
+        }
+        let (ia, ib, id) = (input(&c, &a), input(&c, &b), input(&c, &d));
+        let (ia, ib, id) = (ia.expect("built"), ib.expect("built"), id.expect("built"));
+        assert!(!ia.plan_features.is_empty());
+        assert!(ia.plan_features.shares(&ib.plan_features), "one plan, one set");
+        assert!(!ia.plan_features.shares(&id.plan_features));
+        assert!(ia.catalog_features.shares(&id.catalog_features), "one catalog, one set");
+
+        // Idle since 1 000 ms: evicted at 5 000 (no rate use yet), rebuilt equal at next use.
+        let evicted = c.evict_idle(1_000, Timestamp(5_000));
+        assert_eq!(evicted.derived, 3);
+        assert_eq!(c.resident_derived(), 0);
+        assert!(input(&c, &a).is_none());
+        let _ = c.limits(&a, Timestamp(6_000));
+        let again = input(&c, &a).expect("rebuilt");
+        assert_eq!(format!("{again:?}"), format!("{ia:?}"));
+        assert!(again.plan_features.shares(&ib.plan_features));
+        // A tenant used after the cut stays.
+        assert_eq!(c.evict_idle(5_999, Timestamp(9_000)).derived, 0);
+    }
+}
