@@ -1171,7 +1171,9 @@ impl RuntimeHandle {
     /// rules, else refused: `402 plan_upgrade_required` when some plan of the catalog has
     /// the feature, `403 not_entitled` otherwise), from what durable receipts say, through a
     /// per-tenant cache that every plan, grant or tenant-state change empties. No message, no
-    /// I/O: a lock of the tenant's own.
+    /// I/O: a lock of the tenant's own (but for the first check of a metered feature after
+    /// the tenant's usage counters were evicted as idle, which reads its usage receipts back
+    /// from the ledger's index: [`Self::resident_tenant_states`]).
     ///
     /// Checks need a catalog ([`RuntimeBuilder::catalog`]): without one the runtime keeps no
     /// plans or grants for them (and its governors do no work for them).
