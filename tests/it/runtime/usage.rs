@@ -465,3 +465,29 @@ async fn an_evicted_tenant_decides_counts_and_deduplicates_as_its_twin_never_evi
     assert_eq!(resident, [(1, 0), (0, 0), (1, 0), (1, 0), (0, 0)]);
     assert_eq!(kept_resident, [(1, 1); 5]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_periodic_sweep_evicts_an_idle_tenants_commercial_state_and_its_next_use_rebuilds_it() {
+    let (rt, acme) = acme_on_starter(builder().idle_after(Duration::from_secs(10))).await;
+    let h = rt.handle();
+    let r = h.record_usage(&acme, "reports", 9, "e1", h.now()).await.unwrap();
+    assert_eq!(counted(&r), (9, vec!["warning", "throttle"], "throttled"));
+    assert!(h.check(&acme, "report_builder", "create", 1).unwrap().is_allowed());
+    assert_eq!(h.resident_tenant_states(), (1, 1));
+    // Idle for 10 s: a sweep (every 5 s, on the paused clock) evicts both.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(h.resident_tenant_states(), (0, 0));
+    // Rebuilt at the next use: 9 of 10 used, the id still a duplicate.
+    let d = h.check(&acme, "report_builder", "create", 2).unwrap();
+    assert_eq!(d.refusal().map(|r| r.code), Some("quota_exceeded"));
+    // The check of a metered feature read the counters back.
+    assert_eq!(h.resident_tenant_states(), (1, 1));
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(h.resident_tenant_states(), (0, 0));
+    assert_eq!(
+        h.record_usage(&acme, "reports", 9, "e1", h.now()).await.unwrap(),
+        UsageRecorded::Duplicate
+    );
+    assert_eq!(h.resident_tenant_states(), (1, 1));
+    rt.shutdown().await.unwrap();
+}
