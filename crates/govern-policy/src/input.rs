@@ -137,11 +137,12 @@ pub struct Quota {
 pub struct Input {
     /// The tenant.
     pub tenant: Tenant,
-    /// The features of the tenant's plan.
-    pub plan_features: BTreeSet<String>,
+    /// The features of the tenant's plan (shared with every tenant on the same plan).
+    pub plan_features: FeatureSet,
     /// Every feature some plan of the catalog offers: a feature refused here but offered by
-    /// some plan is refused with 402 (an upgrade would allow it), any other with 403.
-    pub catalog_features: BTreeSet<String>,
+    /// some plan is refused with 402 (an upgrade would allow it), any other with 403. Shared
+    /// by every tenant: the runtime builds it once per catalog.
+    pub catalog_features: FeatureSet,
     /// The tenant's grants, in any order (the order does not change the answer).
     pub grants: Vec<Grant>,
     /// The compiled policy rules, shared by every tenant.
@@ -150,6 +151,45 @@ pub struct Input {
     pub rate: Option<RateVerdict>,
     /// The quota this request counts against, if any.
     pub quota: Option<Quota>,
+}
+
+/// A set of feature names, shared: cloning it clones a pointer, not the names (the runtime
+/// gives every tenant on a plan the plan's one set, and every tenant the catalog's). Reads
+/// go through `Deref`; a write (`DerefMut`) copies the set first if it is shared.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeatureSet(Arc<BTreeSet<String>>);
+
+impl FeatureSet {
+    /// Whether `self` and `other` are the same shared set (not merely equal).
+    #[must_use]
+    pub fn shares(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl From<BTreeSet<String>> for FeatureSet {
+    fn from(set: BTreeSet<String>) -> Self {
+        Self(Arc::new(set))
+    }
+}
+
+impl FromIterator<String> for FeatureSet {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        Self(Arc::new(iter.into_iter().collect()))
+    }
+}
+
+impl std::ops::Deref for FeatureSet {
+    type Target = BTreeSet<String>;
+    fn deref(&self) -> &BTreeSet<String> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for FeatureSet {
+    fn deref_mut(&mut self) -> &mut BTreeSet<String> {
+        Arc::make_mut(&mut self.0)
+    }
 }
 
 /// What is asked: may the tenant do `action` on `feature`, for `quantity`?

@@ -22,7 +22,8 @@ pub use cache::{DECISION_CACHE_ENTRIES_MAX, DecisionCache};
 pub use decide::{decide, entitle, limits};
 pub use decision::{DecidedBy, Decision, Refusal, code};
 pub use input::{
-    Grant, GrantEffect, GrantKind, Input, Quota, RateVerdict, Request, Tenant, TenantState,
+    FeatureSet, Grant, GrantEffect, GrantKind, Input, Quota, RateVerdict, Request, Tenant,
+    TenantState,
 };
 pub use rules::{RuleError, RuleSet, Value};
 

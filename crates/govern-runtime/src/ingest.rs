@@ -69,27 +69,41 @@ impl RuntimeHandle {
         // A tenant whose commands are refused (unknown, not active yet, suspended,
         // deprovisioned, at its in-flight bound) has its usage refused before it is counted.
         drop(shared.registry.admit(tenant, false)?);
-        let limits = shared.commercial.limits(tenant);
+        let limits = shared.commercial.limits(tenant, shared.clock.now());
         let desk = &shared.commercial.usage;
         let entry = desk.entry(tenant);
-        if !lock(&entry).rebuilt {
-            // Whatever a failed flush may have written is durable before it is read back.
-            shared.durable().await;
-            let receipts = shared
-                .ledger
-                .tenant_receipts_below(tenant, Some(GovernorKind::Quota), None, shared.visible())
-                .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
-            let mut u = lock(&entry);
-            if !u.rebuilt && !u.flushing {
-                *u = TenantUsage::default();
-                replay_after_define(tenant, &mut u, &limits, &receipts);
-                u.rebuilt = true;
+        let u = loop {
+            if !lock(&entry).rebuilt {
+                // Whatever a failed flush may have written is durable before it is read back.
+                shared.durable().await;
+                let receipts = shared
+                    .ledger
+                    .tenant_receipts_below(
+                        tenant,
+                        Some(GovernorKind::Quota),
+                        None,
+                        shared.visible(),
+                    )
+                    .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
+                let mut u = lock(&entry);
+                if !u.rebuilt && !u.flushing {
+                    *u = TenantUsage { last_used_ms: u.last_used_ms, ..TenantUsage::default() };
+                    replay_after_define(tenant, &mut u, &limits, &receipts);
+                    u.rebuilt = true;
+                }
             }
-        }
+            let u = lock(&entry);
+            // Evicted meanwhile (idle since it was rebuilt): rebuilt again before counting.
+            if !u.evicted {
+                break u;
+            }
+        };
         let now = shared.clock.now();
         let mut results = Vec::with_capacity(events.len());
         let rx = {
-            let mut u = lock(&entry);
+            // The guard goes at the block's end, before the wait.
+            let mut u = u;
+            u.last_used_ms = u.last_used_ms.max(now.as_ms());
             define(&mut u, &limits)?;
             let mut counted = false;
             for event in events {

@@ -15,7 +15,7 @@ use govern_plans::Catalog;
 use govern_policy::RuleSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use govern_governors::{GovernorKind, ResourceId, TenantId, Timestamp, audit, tenant};
@@ -683,6 +683,11 @@ impl RuntimeBuilder {
             writing,
         });
         let delivery = tokio::spawn(deliver_timeouts(Arc::clone(&shared), Arc::clone(&domains)));
+        let eviction = tokio::spawn(evict_commercial(
+            Arc::downgrade(&shared),
+            Arc::downgrade(&domains),
+            self.idle_after,
+        ));
         let handle = RuntimeHandle { shared, domains };
         if self.resume_sagas {
             // Unfinished saga runs continue (or compensate) from their receipts, in the
@@ -690,7 +695,26 @@ impl RuntimeBuilder {
             let resuming = handle.clone();
             tokio::spawn(async move { drop(resuming.resume_sagas().await) });
         }
-        Ok(Runtime { handle, root, watcher, delivery, start_file })
+        Ok(Runtime { handle, root, watcher, delivery, eviction, start_file })
+    }
+}
+
+/// The check layer's passivation sweep: every half idle time (as the domain supervisors'
+/// sweeps), drops the check inputs and usage counters of the tenants idle for `idle_after`
+/// ([`RuntimeHandle::evict_idle_tenant_states`]). Holds the runtime weakly: it ends with it.
+async fn evict_commercial(shared: Weak<Shared>, domains: Weak<Domains>, idle_after: Duration) {
+    let period = (idle_after / 2).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let (Some(shared), Some(domains)) = (shared.upgrade(), domains.upgrade()) else { return };
+        if shared.is_shutting_down() {
+            return;
+        }
+        if shared.catalog {
+            RuntimeHandle { shared, domains }.evict_idle_tenant_states(idle_after);
+        }
     }
 }
 
@@ -930,6 +954,8 @@ pub struct Runtime {
     watcher: tokio::task::JoinHandle<()>,
     /// Delivers due state timeouts.
     delivery: tokio::task::JoinHandle<()>,
+    /// Evicts idle tenants' check inputs and usage counters.
+    eviction: tokio::task::JoinHandle<()>,
     /// Where the start state is kept (with a data directory).
     start_file: Option<StartFile>,
 }
@@ -986,6 +1012,7 @@ impl Runtime {
         }
         // Timeouts not yet delivered are re-armed from the ledger at the next start.
         self.delivery.abort();
+        self.eviction.abort();
         // Governors stop, then the receipt actor makes its last commit and checkpoint and
         // closes the ledger (which lets go of the data directory's lock), then the registry.
         let _ = ractor::call!(self.root, SupervisorMsg::Shutdown);
@@ -1144,7 +1171,9 @@ impl RuntimeHandle {
     /// rules, else refused: `402 plan_upgrade_required` when some plan of the catalog has
     /// the feature, `403 not_entitled` otherwise), from what durable receipts say, through a
     /// per-tenant cache that every plan, grant or tenant-state change empties. No message, no
-    /// I/O: a lock of the tenant's own.
+    /// I/O: a lock of the tenant's own (but for the first check of a metered feature after
+    /// the tenant's usage counters were evicted as idle, which reads its usage receipts back
+    /// from the ledger's index: [`Self::resident_tenant_states`]).
     ///
     /// Checks need a catalog ([`RuntimeBuilder::catalog`]): without one the runtime keeps no
     /// plans or grants for them (and its governors do no work for them).
@@ -1178,12 +1207,74 @@ impl RuntimeHandle {
             .state(tenant)
             .ok_or_else(|| Refusal::UnknownTenant(tenant.clone()))?;
         let request = govern_policy::Request { feature, action, quantity };
-        let (decision, records) =
-            self.shared.commercial.check(tenant, state, &request, self.shared.clock.now());
+        let source = |t: &govern_governors::TenantId| self.usage_receipts(t);
+        let (decision, records) = self
+            .shared
+            .commercial
+            .check(tenant, state, &request, self.shared.clock.now(), &source)
+            .map_err(Refusal::LedgerUnavailable)?;
         for command in records {
             self.record_audit(tenant, command);
         }
         Ok(decision)
+    }
+
+    /// `tenant`'s quota receipts as far as they are visible (acknowledged), to rebuild its
+    /// evicted usage counters from (their `record_usage` receipts).
+    pub(crate) fn usage_receipts(
+        &self,
+        tenant: &govern_governors::TenantId,
+    ) -> Result<Vec<govern_receipt::Receipt>, String> {
+        self.shared
+            .ledger
+            .tenant_receipts_below(
+                tenant,
+                Some(govern_governors::GovernorKind::Quota),
+                None,
+                self.shared.visible(),
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// Drops the commercial state of every tenant idle for at least `idle_for` on the
+    /// runtime's clock, to be rebuilt at its next use exactly as it was (as after a restart):
+    /// its check inputs (the decision cache, limits and input; its views of plans, grants and
+    /// quota stay, a few hundred bytes) and its usage counters and deduplicated ids, unless a
+    /// usage flush is in flight (rebuilt from its `record_usage` receipts). A rate limiter
+    /// stays until its bucket is full again; a counting window that has ended is receipted
+    /// now (as the tenant's next check would), an open one's counts stay. The periodic sweep
+    /// does this every half idle time. Returns how many tenants' check inputs and usage
+    /// counters were dropped.
+    pub(crate) fn evict_idle_tenant_states(&self, idle_for: Duration) -> (usize, usize) {
+        let now = self.shared.clock.now();
+        let idle_ms = u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX);
+        let since = now.as_ms().saturating_sub(idle_ms);
+        let commercial = &self.shared.commercial;
+        // The check inputs first: they hold the counters they read.
+        let evicted = commercial.evict_idle(since, now);
+        for (tenant, records) in evicted.records {
+            for command in records {
+                self.record_audit(&tenant, command);
+            }
+        }
+        let usage = commercial.usage.evict_idle(since);
+        if evicted.derived + usage > 0 {
+            tracing::debug!(
+                check_inputs = evicted.derived,
+                entries = evicted.entries,
+                usage,
+                "idle tenants' commercial state evicted"
+            );
+        }
+        (evicted.derived, usage)
+    }
+
+    /// How many tenants' check inputs and usage counters are resident (built and not
+    /// evicted by the passivation sweep), in that order.
+    #[must_use]
+    pub fn resident_tenant_states(&self) -> (usize, usize) {
+        let commercial = &self.shared.commercial;
+        (commercial.resident_derived(), commercial.usage.resident())
     }
 
     /// Queues a record at the tenant's audit governor, without waiting (as a quarantine's).
@@ -1305,11 +1396,16 @@ impl RuntimeHandle {
     #[cfg(feature = "testing")]
     /// Passivates now every governor idle for at least `idle_for`, as the periodic sweep
     /// does with the configured idle time (each domain supervisor passivates its own
-    /// children). Returns how many were passivated.
+    /// children), and evicts the idle tenants' check inputs and usage counters as the check
+    /// layer's sweep does ([`Self::resident_tenant_states`] counts what stays). Returns how
+    /// many governors were passivated.
     pub async fn passivate_idle(&self, idle_for: Duration) -> usize {
         let mut n = 0;
         for domain in self.domains.all() {
             n += domain.passivate_idle(idle_for).await;
+        }
+        if self.shared.catalog {
+            self.evict_idle_tenant_states(idle_for);
         }
         n
     }

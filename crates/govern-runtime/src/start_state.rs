@@ -520,7 +520,7 @@ impl StartState {
                 }
                 receipts.sort_unstable_by_key(|r| r.seq);
                 // Against the limits of the plans just applied.
-                let limits = shared.commercial.limits(tenant);
+                let limits = shared.commercial.limits(tenant, now);
                 shared.commercial.usage.rebuild(tenant, &limits, &receipts);
             }
         }

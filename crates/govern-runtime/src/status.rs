@@ -54,15 +54,24 @@ impl RuntimeHandle {
             return TenantUsageView::default();
         }
         let commercial = &self.shared.commercial;
-        let limits = commercial.limits(tenant);
-        let counters = commercial.usage.counters(tenant);
         let now = self.shared.clock.now();
+        let limits = commercial.limits(tenant, now);
+        let counters = commercial.usage.counters(tenant);
+        let source = |t: &TenantId| self.usage_receipts(t);
         let meters = limits
             .meters
             .values()
             .map(|m| MeterUsage {
                 meter: m.meter.clone(),
-                value: crate::usage::value(&counters, &m.meter, now),
+                // Evicted counters that cannot be read back read as nothing counted (a log
+                // line says why); the next record or check reads them again.
+                value: crate::usage::value_restored(
+                    tenant, &counters, &limits, &m.meter, now, &source,
+                )
+                .unwrap_or_else(|e| {
+                    tracing::warn!(tenant_id = %tenant, error = %e, "usage counters not read back");
+                    0
+                }),
                 limit: m.limit,
                 reset: reset_name(m.reset),
             })

@@ -87,6 +87,42 @@ pub(crate) struct TenantUsage {
     pub(crate) waiters: Vec<oneshot::Sender<Result<Report, Refusal>>>,
     /// A flusher task is running.
     pub(crate) flushing: bool,
+    /// The counters were dropped while the tenant was idle ([`UsageDesk::evict_idle`]): they
+    /// are rebuilt from the ledger before anything reads or counts them.
+    pub(crate) evicted: bool,
+    /// When events were last counted here, ms on the runtime's clock.
+    pub(crate) last_used_ms: u64,
+}
+
+/// Reads a tenant's usage receipts from the ledger (to rebuild evicted counters on a path
+/// that cannot wait: a check, a usage view); the error says why it could not.
+pub(crate) type UsageSource<'a> = &'a dyn Fn(&TenantId) -> Result<Vec<Receipt>, String>;
+
+/// The value of `meter` in `counters` at `now`, the counters first rebuilt from `source`
+/// against `limits` if they were evicted (under their lock: nothing counts meanwhile).
+///
+/// # Errors
+/// `source`'s, when the counters were evicted and could not be read back.
+pub(crate) fn value_restored(
+    tenant: &TenantId,
+    counters: &Mutex<TenantUsage>,
+    limits: &Limits,
+    meter: &str,
+    now: Timestamp,
+    source: UsageSource<'_>,
+) -> Result<u64, String> {
+    let mut u = lock(counters);
+    if u.evicted {
+        let receipts = source(tenant)?;
+        let last_used_ms = u.last_used_ms;
+        *u = TenantUsage { last_used_ms, ..TenantUsage::default() };
+        if let Err(e) = define(&mut u, limits) {
+            tracing::warn!(tenant_id = %tenant, error = %e, "usage meters not defined");
+        }
+        replay(tenant, &mut u, receipts.iter());
+        u.rebuilt = true;
+    }
+    Ok(u.meters.value_of(meter, now).map_or(0, |v| v.value))
 }
 
 /// Every tenant's usage counters.
@@ -161,15 +197,40 @@ impl UsageDesk {
         Arc::clone(self.tenants.entry(tenant.clone()).or_default().value())
     }
 
-    /// `tenant`'s counters, to hold on to (an entry is never replaced: a rebuild refills it).
+    /// `tenant`'s counters, to hold on to (an entry is never replaced: a rebuild refills it,
+    /// an eviction empties it).
     pub(crate) fn counters(&self, tenant: &TenantId) -> Arc<Mutex<TenantUsage>> {
         self.entry(tenant)
     }
-}
 
-/// The value of `meter` in `counters` at `now` (0 when nothing was counted).
-pub(crate) fn value(counters: &Mutex<TenantUsage>, meter: &str, now: Timestamp) -> u64 {
-    lock(counters).meters.value_of(meter, now).map_or(0, |v| v.value)
+    /// Empties the counters of every tenant idle since `since_ms` (nothing counted after it,
+    /// ms on the runtime's clock) with nothing in flight (no flusher, nothing queued, no one
+    /// waiting) and counters that are what the ledger says: marked evicted, they are rebuilt
+    /// from the tenant's `record_usage` receipts (values and deduplicated ids) at their next
+    /// use, as at a restart. Returns how many were emptied.
+    pub(crate) fn evict_idle(&self, since_ms: u64) -> usize {
+        let mut n = 0;
+        for e in &self.tenants {
+            let mut u = lock(e.value());
+            if u.rebuilt
+                && !u.evicted
+                && !u.flushing
+                && u.pending.is_empty()
+                && u.waiters.is_empty()
+                && u.last_used_ms <= since_ms
+            {
+                let last_used_ms = u.last_used_ms;
+                *u = TenantUsage { evicted: true, last_used_ms, ..TenantUsage::default() };
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// How many tenants' counters are resident (not evicted, not empty).
+    pub(crate) fn resident(&self) -> usize {
+        self.tenants.iter().filter(|e| !lock(e.value()).evicted).count()
+    }
 }
 
 impl UsageDesk {

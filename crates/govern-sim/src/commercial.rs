@@ -4,7 +4,7 @@
 //! the same from its caches, rebuilt after restarts and emptied on every change; the two
 //! must agree.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use govern_governors::{Governor as _, GovernorKind, Machine, TenantId, Timestamp, subscription};
@@ -161,7 +161,7 @@ pub(crate) fn expected_decision(
             .plans
             .values()
             .flat_map(|p| p.features.iter().map(|f| f.as_str().to_owned()))
-            .collect::<BTreeSet<_>>(),
+            .collect::<govern_policy::FeatureSet>(),
         grants,
         rules: Arc::new(RuleSet::empty()),
         rate: None,

@@ -385,3 +385,109 @@ async fn a_meter_the_plan_prices_without_limiting_is_counted_per_month() {
     assert_eq!(e.code(), "bad_usage");
     rt.shutdown().await.unwrap();
 }
+
+/// One script of usage and checks on `acme`, with `evict` between its steps (at once, or after
+/// the rate limiter's bucket refilled); the transcript of every answer.
+async fn evicted_or_not(evict: bool) -> (Vec<String>, Vec<(usize, usize)>) {
+    let (rt, acme) = acme_on_starter(builder()).await;
+    let h = rt.handle();
+    let mut out = Vec::new();
+    let mut resident = Vec::new();
+    let passivate = |h: govern_runtime::RuntimeHandle| async move {
+        if evict {
+            h.passivate_idle(Duration::ZERO).await;
+        }
+        h.resident_tenant_states()
+    };
+    let now = h.now();
+    for i in 0..7 {
+        let r = h.record_usage(&acme, "reports", 1, &format!("e{i}"), now).await;
+        out.push(format!("{r:?}"));
+    }
+    // The rate's bucket is spent: an eviction now keeps it (the sixth call is refused either way).
+    for _ in 0..5 {
+        out.push(format!("{:?}", h.check(&acme, "api_access", "call", 1)));
+    }
+    resident.push(passivate(h.clone()).await);
+    out.push(format!("{:?}", h.check(&acme, "api_access", "call", 1)));
+    out.push(format!("{:?}", h.check(&acme, "report_builder", "create", 4)));
+    // Two seconds on: the bucket is full again, everything idle goes.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    resident.push(passivate(h.clone()).await);
+    // A check first: the counters come back from the ledger on its path (7 used of 10).
+    out.push(format!("{:?}", h.check(&acme, "report_builder", "create", 3)));
+    out.push(format!("{:?}", h.check(&acme, "report_builder", "create", 4)));
+    out.push(format!("{:?}", h.meter_usage(&acme)));
+    resident.push(passivate(h.clone()).await);
+    // Usage first: an acknowledged id is a duplicate still, new ones count on from 7.
+    for id in ["e3", "e6", "e7", "e8", "e8", "e9"] {
+        let r = h.record_usage(&acme, "reports", 1, id, h.now()).await;
+        out.push(format!("{r:?}"));
+    }
+    resident.push(passivate(h.clone()).await);
+    out.push(format!("{:?}", h.meter_usage(&acme)));
+    out.push(format!("{:?}", h.check(&acme, "report_builder", "create", 1)));
+    out.push(format!("{:?}", h.check(&acme, "sso", "login", 1)));
+    for _ in 0..6 {
+        out.push(format!("{:?}", h.check(&acme, "api_access", "call", 1)));
+    }
+    // The next month the counter starts again, evicted or not.
+    tokio::time::advance(Duration::from_millis(31 * govern_governors::DAY_MS)).await;
+    resident.push(passivate(h.clone()).await);
+    out.push(format!("{:?}", h.record_usage(&acme, "reports", 1, "e10", h.now()).await));
+    out.push(format!("{:?}", h.meter_usage(&acme)));
+    // The counts of the checks, receipted: the same records either way.
+    h.flush_check_counts().await;
+    let audit: Vec<String> = h
+        .receipts(&acme, Some(GovernorKind::Audit), None)
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {:?}", r.body.command, r.body.args))
+        .collect();
+    out.push(format!("{audit:#?}"));
+    rt.shutdown().await.unwrap();
+    (out, resident)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evicted_tenant_decides_counts_and_deduplicates_as_its_twin_never_evicted() {
+    let (evicted, resident) = evicted_or_not(true).await;
+    let (kept, kept_resident) = evicted_or_not(false).await;
+    assert_eq!(evicted, kept);
+    // The twin's transcript is what it says: 7 + 3 fits, duplicates, then 10 of 10.
+    let text = kept.join("\n");
+    assert!(text.contains("Duplicate"), "{text}");
+    assert!(text.contains("quota_exceeded"), "{text}");
+    assert!(text.contains("rate_limited"), "{text}");
+    // Check inputs and usage counters resident after each step's eviction: the counters go
+    // every time; the inputs stay while the plan's rate bucket (5 a second) may not be full
+    // again, that is within a second of their last use, and go after two seconds.
+    assert_eq!(resident, [(1, 0), (0, 0), (1, 0), (1, 0), (0, 0)]);
+    assert_eq!(kept_resident, [(1, 1); 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_periodic_sweep_evicts_an_idle_tenants_commercial_state_and_its_next_use_rebuilds_it() {
+    let (rt, acme) = acme_on_starter(builder().idle_after(Duration::from_secs(10))).await;
+    let h = rt.handle();
+    let r = h.record_usage(&acme, "reports", 9, "e1", h.now()).await.unwrap();
+    assert_eq!(counted(&r), (9, vec!["warning", "throttle"], "throttled"));
+    assert!(h.check(&acme, "report_builder", "create", 1).unwrap().is_allowed());
+    assert_eq!(h.resident_tenant_states(), (1, 1));
+    // Idle for 10 s: a sweep (every 5 s, on the paused clock) evicts both.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(h.resident_tenant_states(), (0, 0));
+    // Rebuilt at the next use: 9 of 10 used, the id still a duplicate.
+    let d = h.check(&acme, "report_builder", "create", 2).unwrap();
+    assert_eq!(d.refusal().map(|r| r.code), Some("quota_exceeded"));
+    // The check of a metered feature read the counters back.
+    assert_eq!(h.resident_tenant_states(), (1, 1));
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(h.resident_tenant_states(), (0, 0));
+    assert_eq!(
+        h.record_usage(&acme, "reports", 9, "e1", h.now()).await.unwrap(),
+        UsageRecorded::Duplicate
+    );
+    assert_eq!(h.resident_tenant_states(), (1, 1));
+    rt.shutdown().await.unwrap();
+}
