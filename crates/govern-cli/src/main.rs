@@ -253,8 +253,8 @@ enum Command {
     /// and checks every invariant against a pure model: outcomes as the rules decide, nothing
     /// acknowledged lost, every governor equal to the replay of its receipts, the chain
     /// verified, tenants isolated. A failing seed prints the command that replays it
-    /// (exit 1). Its faults are injected on purpose, so it logs errors only unless RUST_LOG
-    /// says otherwise. docs/reliability.md.
+    /// (exit 1). Its faults are injected on purpose, so it logs nothing unless RUST_LOG says
+    /// otherwise. docs/reliability.md.
     #[command(after_help = concat!(
         "Examples:\n",
         "  govern simulate --seed 7 --steps 5000\n",
