@@ -168,8 +168,6 @@ pub(crate) struct Evicted {
     pub(crate) derived: usize,
     /// Tenants whose entry went altogether (no views, no counts left).
     pub(crate) entries: usize,
-    /// The records of counting windows that had ended, to receipt (by tenant).
-    pub(crate) records: Vec<(TenantId, AuditRecords)>,
 }
 
 /// The catalog and what is derived from it for every tenant.
@@ -610,8 +608,10 @@ impl Commercial {
     /// were: the decision cache, the limits, the metered features, the input with its shared
     /// feature sets. A tenant with a rate keeps its rate limiter until it has been idle
     /// long enough for its bucket to be full again ([`refill_ms`]): dropping it then changes
-    /// no decision. A counting window that has ended is closed, its records returned to be
-    /// receipted (as the tenant's next check would have); an open window's counts stay. An
+    /// no decision. The check counts stay (a few keys, bounded by `CHECK_COUNT_KEYS_MAX`):
+    /// their window is receipted, as before, by the tenant's next check or by
+    /// [`Self::close_windows`] (shutdown, `flush_check_counts`), never by the sweep, whose
+    /// moment depends on the machine's timing and would make a run's receipts do so too. An
     /// entry left with nothing (no views, no counts) goes.
     pub(crate) fn evict_idle(&self, since_ms: u64, now: Timestamp) -> Evicted {
         let now_ms = now.as_ms();
@@ -620,14 +620,6 @@ impl Commercial {
             let mut t = e.value().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if t.last_used_ms > since_ms {
                 continue;
-            }
-            if !t.counts.is_empty()
-                && now_ms >= t.counts.window_start.saturating_add(CHECK_COUNT_WINDOW_MS)
-            {
-                let records = close(&mut t.counts, now);
-                if !records.is_empty() {
-                    out.records.push((e.key().clone(), records));
-                }
             }
             let rate_settled = t.derived.as_ref().is_none_or(|d| {
                 d.rate
@@ -657,7 +649,6 @@ impl Commercial {
             }
             !empty
         });
-        out.records.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 

@@ -1241,8 +1241,8 @@ impl RuntimeHandle {
     /// its check inputs (the decision cache, limits and input; its views of plans, grants and
     /// quota stay, a few hundred bytes) and its usage counters and deduplicated ids, unless a
     /// usage flush is in flight (rebuilt from its `record_usage` receipts). A rate limiter
-    /// stays until its bucket is full again; a counting window that has ended is receipted
-    /// now (as the tenant's next check would), an open one's counts stay. The periodic sweep
+    /// stays until its bucket is full again; the check counts stay (their window is receipted
+    /// by the next check or at shutdown, as before: the sweep writes nothing). The periodic sweep
     /// does this every half idle time. Returns how many tenants' check inputs and usage
     /// counters were dropped.
     pub(crate) fn evict_idle_tenant_states(&self, idle_for: Duration) -> (usize, usize) {
@@ -1252,11 +1252,6 @@ impl RuntimeHandle {
         let commercial = &self.shared.commercial;
         // The check inputs first: they hold the counters they read.
         let evicted = commercial.evict_idle(since, now);
-        for (tenant, records) in evicted.records {
-            for command in records {
-                self.record_audit(&tenant, command);
-            }
-        }
         let usage = commercial.usage.evict_idle(since);
         if evicted.derived + usage > 0 {
             tracing::debug!(
