@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use govern_governors::quota::{self, Quota};
 use govern_governors::{GovernorKind, Reason, Request, ResourceId, TenantId, Timestamp};
-use govern_receipt::Receipt;
 use govern_usage::{Outcome, UsageBatch, UsageError, UsageEvent};
 use tokio::sync::oneshot;
 
 use crate::error::{CommandError, Refusal};
 use crate::limits::USAGE_CALL_EVENTS_MAX;
 use crate::runtime::RuntimeHandle;
-use crate::usage::{Limits, Pending, Report, TenantUsage, UsageRecorded, define, lock, replay};
+use crate::usage::{Pending, Report, TenantUsage, UsageRecorded, define, lock, refill};
 
 impl RuntimeHandle {
     /// Records `quantity` units of `meter` used by `tenant` at `at`, identified by
@@ -87,9 +86,7 @@ impl RuntimeHandle {
                     .map_err(|e| Refusal::LedgerUnavailable(e.to_string()))?;
                 let mut u = lock(&entry);
                 if !u.rebuilt && !u.flushing {
-                    *u = TenantUsage { last_used_ms: u.last_used_ms, ..TenantUsage::default() };
-                    replay_after_define(tenant, &mut u, &limits, &receipts);
-                    u.rebuilt = true;
+                    refill(tenant, &mut u, &limits, &receipts);
                 }
             }
             let u = lock(&entry);
@@ -176,18 +173,6 @@ impl RuntimeHandle {
             })
             .collect())
     }
-}
-
-fn replay_after_define(
-    tenant: &TenantId,
-    u: &mut TenantUsage,
-    limits: &Limits,
-    receipts: &[Receipt],
-) {
-    if let Err(e) = define(u, limits) {
-        tracing::warn!(tenant_id = %tenant, error = %e, "usage meters not defined");
-    }
-    replay(tenant, u, receipts.iter());
 }
 
 /// Sends one meter's batches, in order; the quota's state after the last.

@@ -114,15 +114,26 @@ pub(crate) fn value_restored(
     let mut u = lock(counters);
     if u.evicted {
         let receipts = source(tenant)?;
-        let last_used_ms = u.last_used_ms;
-        *u = TenantUsage { last_used_ms, ..TenantUsage::default() };
-        if let Err(e) = define(&mut u, limits) {
-            tracing::warn!(tenant_id = %tenant, error = %e, "usage meters not defined");
-        }
-        replay(tenant, &mut u, receipts.iter());
-        u.rebuilt = true;
+        refill(tenant, &mut u, limits, &receipts);
     }
     Ok(u.meters.value_of(meter, now).map_or(0, |v| v.value))
+}
+
+/// Refills `u` from `tenant`'s `record_usage` receipts against `limits`, as at a restart:
+/// emptied (when it was last used stays), its meters defined, the receipts replayed (values
+/// and deduplicated ids); then it is what the ledger says.
+pub(crate) fn refill(
+    tenant: &TenantId,
+    u: &mut TenantUsage,
+    limits: &Limits,
+    receipts: &[Receipt],
+) {
+    *u = TenantUsage { last_used_ms: u.last_used_ms, ..TenantUsage::default() };
+    if let Err(e) = define(u, limits) {
+        tracing::warn!(tenant_id = %tenant, error = %e, "usage meters not defined");
+    }
+    replay(tenant, u, receipts.iter());
+    u.rebuilt = true;
 }
 
 /// Every tenant's usage counters.
@@ -247,12 +258,6 @@ impl UsageDesk {
     /// Rebuilds `tenant`'s counters from its receipts (at start, with every receipt read).
     pub(crate) fn rebuild(&self, tenant: &TenantId, limits: &Limits, receipts: &[Receipt]) {
         let entry = self.entry(tenant);
-        let mut u = lock(&entry);
-        *u = TenantUsage::default();
-        if let Err(e) = define(&mut u, limits) {
-            tracing::warn!(tenant_id = %tenant, error = %e, "usage meters not defined");
-        }
-        replay(tenant, &mut u, receipts.iter());
-        u.rebuilt = true;
+        refill(tenant, &mut lock(&entry), limits, receipts);
     }
 }
