@@ -691,7 +691,7 @@ impl World {
     }
 
     /// A saga run's end: completed unless a step was failed on purpose, then compensated
-    /// at that step; never stuck without a fault to explain it.
+    /// at that step (or at another one a fault failed); never stuck.
     fn saga_ended(
         &mut self,
         tenant: &TenantId,
@@ -703,7 +703,8 @@ impl World {
             (SagaEnd::Compensated { step, .. }, Some(f)) if *step == f => {
                 self.report.sagas_compensated += 1;
             }
-            (SagaEnd::Compensated { .. } | SagaEnd::Stuck { .. }, _) if self.faulted => {
+            // A fault may fail a step (compensated), never a compensation for good.
+            (SagaEnd::Compensated { .. }, _) if self.faulted => {
                 self.report.sagas_compensated += 1;
             }
             _ => {
