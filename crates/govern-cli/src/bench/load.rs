@@ -493,18 +493,19 @@ async fn run(
     // Provision: every tenant and its trial, by the clients; unless `--lazy-setup`, every
     // lifecycle set up, a usage event and a check too, so that the mixed phase starts with
     // every tenant's state in place and its memory is that of the steady state.
-    let events = Arc::new(AtomicU64::new(0));
+    let client = Client {
+        h: h.clone(),
+        tenants: Arc::clone(&tenants),
+        fixed: Arc::clone(&fixed),
+        stats: Arc::clone(&stats),
+        events: Arc::new(AtomicU64::new(0)),
+    };
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let (h, tenants, fixed, stats, events) = (
-            h.clone(),
-            Arc::clone(&tenants),
-            Arc::clone(&fixed),
-            Arc::clone(&stats),
-            Arc::clone(&events),
-        );
+        let client = client.clone();
         let (clients, lazy) = (args.clients, args.lazy_setup);
         tasks.push(tokio::spawn(async move {
+            let Client { h, tenants, fixed, stats, .. } = &client;
             let mut set_up = Vec::new();
             for t in tenants.iter().skip(c).step_by(clients) {
                 let mut done = 0u8;
@@ -516,7 +517,7 @@ async fn run(
                     stats.outcome(t0, &main.start_trial(PLAN, 14, REASON).await);
                     if !lazy {
                         for op in Op::ALL {
-                            mixed(&h, &stats, &fixed, t, op, &mut done, &events).await;
+                            mixed(&client, t, op, &mut done).await;
                         }
                     }
                 }
@@ -533,24 +534,18 @@ async fn run(
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let (h, tenants, fixed, stats, events) = (
-            h.clone(),
-            Arc::clone(&tenants),
-            Arc::clone(&fixed),
-            Arc::clone(&stats),
-            Arc::clone(&events),
-        );
+        let client = client.clone();
         let (clients, seed) = (args.clients, args.seed);
         let mut set_up = set_ups.next().unwrap_or_default();
         tasks.push(tokio::spawn(async move {
-            let mine: Vec<&TenantId> = tenants.iter().skip(c).step_by(clients).collect();
+            let mine: Vec<&TenantId> = client.tenants.iter().skip(c).step_by(clients).collect();
             set_up.resize(mine.len(), 0);
             let mut rng = Rng(seed ^ (c as u64).wrapping_mul(0xa076_1d64_78bd_642f));
             while Instant::now() < deadline && !mine.is_empty() {
                 let k = rng.skewed(mine.len());
                 let (Some(t), Some(done)) = (mine.get(k), set_up.get_mut(k)) else { break };
                 let op = Op::pick(&mut rng);
-                mixed(&h, &stats, &fixed, t, op, done, &events).await;
+                mixed(&client, t, op, done).await;
             }
         }));
     }
@@ -661,16 +656,20 @@ async fn join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Result<Vec<T>, Strin
     Ok(out)
 }
 
+/// What every client task of the provisioning and mixed phases shares.
+#[derive(Clone)]
+struct Client {
+    h: RuntimeHandle,
+    tenants: Arc<Vec<TenantId>>,
+    fixed: Arc<Fixed>,
+    stats: Arc<Stats>,
+    /// Usage events sent, for fresh event ids.
+    events: Arc<AtomicU64>,
+}
+
 /// One mixed-phase command (a lifecycle's first use sets it up: several commands).
-async fn mixed(
-    h: &RuntimeHandle,
-    stats: &Stats,
-    fixed: &Fixed,
-    t: &TenantId,
-    op: Op,
-    set_up: &mut u8,
-    events: &AtomicU64,
-) {
+async fn mixed(client: &Client, t: &TenantId, op: Op, set_up: &mut u8) {
+    let Client { h, stats, fixed, events, .. } = client;
     let first = *set_up & op.bit() == 0;
     let ok = match op {
         Op::Subscription => {
